@@ -1,0 +1,229 @@
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use signal_hook::consts::{SIGHUP, SIGTERM, SIGWINCH};
+use tandem_core::config::Config;
+use tandem_core::host::client;
+use tandem_core::protocol::{self, ClientMode, ClientMsg, HostMsg, KIND_CONTROL, KIND_DATA};
+use tandem_core::store::{Session, SessionState};
+
+use crate::commands::list::state_text;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::terminal::{self, RawMode};
+
+/// Attach this terminal to a session's agent; the detach key leaves it
+/// running
+#[derive(clap::Args, Debug)]
+pub struct AttachArgs {
+    /// The session's name
+    name: String,
+}
+
+pub fn run(cx: &Context, args: &AttachArgs) -> Result<(), CliError> {
+    let (_, config, session) = cx.session(&args.name)?;
+    attach(cx, &session, &config)
+}
+
+/// The key that detaches: a control byte, and its kitty keyboard protocol
+/// form (`CSI codepoint ; 5 u`), which the terminal sends instead while an
+/// agent has that protocol on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachKey {
+    byte: u8,
+    csi_u: Vec<u8>,
+    label: String,
+}
+
+impl DetachKey {
+    /// Parses `ctrl-X` (also `c-X`, `^X`) where X is a letter or one of
+    /// `\ ] ^ _ @`.
+    pub fn parse(text: &str) -> Result<DetachKey, CliError> {
+        let lower = text.trim().to_ascii_lowercase();
+        let rest = ["ctrl-", "ctrl+", "c-", "^"].iter().find_map(|p| lower.strip_prefix(p));
+        let key = match rest.map(|r| r.chars().collect::<Vec<_>>()).as_deref() {
+            Some([c]) if c.is_ascii_lowercase() || "\\]^_@".contains(*c) => *c,
+            _ => {
+                return Err(CliError::user(format!(
+                    "detach key `{text}` is not a control key; set attach.detach_key (or TANDEM_DETACH_KEY) to e.g. `ctrl-q` or `ctrl-\\`"
+                )));
+            }
+        };
+        Ok(DetachKey {
+            byte: (key.to_ascii_uppercase() as u8) & 0x1f,
+            csi_u: format!("\x1b[{};5", key as u32).into_bytes(),
+            label: format!("ctrl-{key}"),
+        })
+    }
+
+    /// Where the key is in `input`: `(start, len)`.
+    pub fn find(&self, input: &[u8]) -> Option<(usize, usize)> {
+        for (i, &b) in input.iter().enumerate() {
+            if b == self.byte {
+                return Some((i, 1));
+            }
+            if input[i..].starts_with(&self.csi_u) {
+                let tail = &input[i + self.csi_u.len()..];
+                // `u`, or with an event type: `:1u` (press).
+                for end in [&b"u"[..], b":1u"] {
+                    if tail.starts_with(end) {
+                        return Some((i, self.csi_u.len() + end.len()));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+enum End {
+    Detached,
+    Exited(SessionState, Option<i32>),
+    HostGone,
+}
+
+/// Attaches the terminal to a running session until the detach key, the
+/// agent's exit or the host's end.
+pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), CliError> {
+    let key = DetachKey::parse(&config.attach.detach_key)?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(CliError::user(format!(
+            "tandem attach needs a terminal; run it in one, or read the output with `tandem logs {}`",
+            session.slug
+        )));
+    }
+    let (cols, rows) = crossterm::terminal::size()?;
+    let stream = client::connect(&cx.paths, &session.id, ClientMode::Attach { rows, cols }).map_err(|_| {
+        CliError::user(format!(
+            "session {} is not running ({}); read its output with `tandem logs {}`",
+            session.slug,
+            state_text(session),
+            session.slug
+        ))
+    })?;
+    eprint!("attaching to {} (detach: {})\r\n", session.slug, key.label);
+    let writer = Arc::new(Mutex::new(stream.try_clone()?));
+    let done = Arc::new(AtomicBool::new(false));
+    let detached = Arc::new(AtomicBool::new(false));
+    let raw = RawMode::enable()?;
+
+    let input = {
+        let (writer, done, detached, key) = (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone());
+        std::thread::spawn(move || forward_input(&writer, &done, &detached, &key))
+    };
+    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP])?;
+    let signal_handle = signals.handle();
+    {
+        let writer = Arc::clone(&writer);
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGWINCH {
+                    if let Ok((cols, rows)) = crossterm::terminal::size() {
+                        let mut w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let _ = protocol::send(&mut *w, &ClientMsg::Resize { rows, cols });
+                    }
+                } else {
+                    // Killed while attached: never leave the terminal raw.
+                    terminal::restore();
+                    std::process::exit(128 + signal);
+                }
+            }
+        });
+    }
+
+    let end = pump_output(stream, &detached);
+    done.store(true, Ordering::SeqCst);
+    signal_handle.close();
+    let _ = input.join();
+    drop(raw);
+    let slug = &session.slug;
+    match end {
+        End::Detached => eprintln!("\r\ndetached from {slug}; it keeps running (`tandem attach {slug}` to return)"),
+        End::Exited(SessionState::Stopped, _) => eprintln!("\r\nsession {slug} was stopped"),
+        End::Exited(_, code) => {
+            let code = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+            eprintln!("\r\nthe agent of session {slug} exited (code {code}); its worktree stays")
+        }
+        End::HostGone => eprintln!("\r\nlost the connection to session {slug}'s host; see `tandem list`"),
+    }
+    Ok(())
+}
+
+fn pump_output(mut stream: UnixStream, detached: &AtomicBool) -> End {
+    let mut out = std::io::stdout().lock();
+    loop {
+        match protocol::read_frame(&mut stream) {
+            Ok(Some((KIND_DATA, bytes))) => {
+                if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                    return End::HostGone;
+                }
+            }
+            Ok(Some((KIND_CONTROL, payload))) => {
+                if let Ok(HostMsg::Exited { state, exit_code }) = serde_json::from_slice(&payload) {
+                    return End::Exited(state, exit_code);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                return if detached.load(Ordering::SeqCst) { End::Detached } else { End::HostGone };
+            }
+        }
+    }
+}
+
+fn forward_input(writer: &Mutex<UnixStream>, done: &AtomicBool, detached: &AtomicBool, key: &DetachKey) {
+    let mut stdin = std::io::stdin();
+    let mut buf = [0u8; 4096];
+    while !done.load(Ordering::SeqCst) {
+        let handle = std::io::stdin();
+        let mut fds = [PollFd::new(handle.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        let n = match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match key.find(&buf[..n]) {
+            Some((at, _)) => {
+                if at > 0 {
+                    let _ = protocol::write_frame(&mut *w, KIND_DATA, &buf[..at]);
+                }
+                detached.store(true, Ordering::SeqCst);
+                let _ = w.shutdown(std::net::Shutdown::Both);
+                break;
+            }
+            None => {
+                if protocol::write_frame(&mut *w, KIND_DATA, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_and_match_both_encodings() {
+        let key = DetachKey::parse("ctrl-\\").expect("default parses");
+        assert_eq!(key.find(b"abc\x1cdef"), Some((3, 1)));
+        assert_eq!(key.find(b"ab\x1b[92;5uc"), Some((2, 6)));
+        assert_eq!(key.find(b"ab\x1b[92;5:1u"), Some((2, 8)));
+        assert_eq!(key.find(b"plain \x1b[A text"), None);
+        let q = DetachKey::parse("Ctrl-Q").expect("parses");
+        assert_eq!(q.find(b"\x11"), Some((0, 1)));
+        for bad in ["q", "ctrl-", "ctrl-qq", "alt-q", "ctrl-["] {
+            assert!(DetachKey::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use tandem_core::protocol::{Request, Response};
+use tandem_core::supervisor::{self, client};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Manage the supervisor (it starts by itself when a command needs it)
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Start the supervisor in the background if it is not running
+    Start,
+    /// Stop the supervisor; agents keep running in their hosts
+    Stop,
+    /// Say whether the supervisor runs, its pid, uptime and live hosts
+    Status,
+    /// Run the supervisor in the foreground
+    #[command(hide = true)]
+    Run,
+}
+
+pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match args.action {
+        Action::Start => {
+            let client = cx.supervisor()?;
+            writeln!(out, "supervisor running (pid {})", client.pid)?;
+        }
+        Action::Stop => match client::connect_existing(&cx.paths)? {
+            Some(mut client) => {
+                let pid = client.pid;
+                client.request(&Request::Shutdown)?;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while tandem_core::process::is_alive(pid as i32) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                writeln!(out, "supervisor stopped (pid {pid}); running agents keep running")?;
+            }
+            None => writeln!(out, "supervisor not running")?,
+        },
+        Action::Status => match client::connect_existing(&cx.paths)? {
+            Some(mut client) => {
+                if let Response::Status { pid, started_at, hosts } = client.request(&Request::Status)? {
+                    let up = tandem_core::unix_now() - started_at;
+                    writeln!(out, "supervisor running (pid {pid}, up {}), {hosts} live session host(s)", crate::commands::list::age(up))?;
+                    writeln!(out, "socket: {}", cx.paths.supervisor_socket().display())?;
+                }
+            }
+            None => {
+                writeln!(out, "supervisor not running; any tandem command starts it")?;
+                return Err(CliError::user("the supervisor is not running"));
+            }
+        },
+        Action::Run => supervisor::run(&cx.paths, std::env::current_exe()?)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The command tree: one module per subcommand, each with a doc-commented
+//! `Args` struct and a `run` fn.
+
+mod attach;
+mod daemon;
+mod host;
+mod list;
+mod logs;
+mod new;
+mod rm;
+mod stop;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Run AI coding agents side by side, each in its own git worktree.
+#[derive(Parser, Debug)]
+#[command(name = "tandem", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    New(new::NewArgs),
+    #[command(alias = "ls")]
+    List(list::ListArgs),
+    Attach(attach::AttachArgs),
+    Logs(logs::LogsArgs),
+    Stop(stop::StopArgs),
+    Rm(rm::RmArgs),
+    Daemon(daemon::DaemonArgs),
+    #[command(hide = true)]
+    Host(host::HostArgs),
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let cx = Context::new()?;
+    match cli.command {
+        Command::New(args) => new::run(&cx, &args),
+        Command::List(args) => list::run(&cx, &args),
+        Command::Attach(args) => attach::run(&cx, &args),
+        Command::Logs(args) => logs::run(&cx, &args),
+        Command::Stop(args) => stop::run(&cx, &args),
+        Command::Rm(args) => rm::run(&cx, &args),
+        Command::Daemon(args) => daemon::run(&cx, &args),
+        Command::Host(args) => host::run(&cx, &args),
+    }
+}

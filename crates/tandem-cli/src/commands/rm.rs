@@ -1,0 +1,34 @@
+use std::io::Write;
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Remove a session: stop its agent, remove its worktree and branch
+///
+/// Refuses when uncommitted or untracked changes, or commits in neither
+/// the base nor any remote branch, would be lost. With --force it first
+/// stores all of it under refs/tandem/archive/<name>/<unix-time>.
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// The session's name
+    name: String,
+    /// Remove even with unsaved work (a snapshot ref is kept)
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
+    let (_, _, session) = cx.session(&args.name)?;
+    let request = Request::Remove { session_id: session.id.clone(), force: args.force };
+    if let Response::Removed(report) = cx.supervisor()?.request(&request)? {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "removed session {} (worktree {}, branch {})", report.slug, report.path.display(), report.branch)?;
+        if let Some(archive) = report.archive_ref {
+            writeln!(out, "snapshot kept at {archive}")?;
+            writeln!(out, "restore it with: git switch -c {} {archive}", report.branch)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! What every command needs: where state lives, the repository, the
+//! store, the supervisor.
+
+use std::path::PathBuf;
+
+use tandem_core::config::Config;
+use tandem_core::paths::Paths;
+use tandem_core::repo::Repository;
+use tandem_core::session::{self, SessionError};
+use tandem_core::store::{Session, Store};
+use tandem_core::supervisor::client::{self, Client};
+
+use crate::error::CliError;
+
+pub struct Context {
+    pub paths: Paths,
+    pub cwd: PathBuf,
+}
+
+impl Context {
+    pub fn new() -> Result<Context, CliError> {
+        let cwd = std::env::current_dir().map_err(|e| CliError::user(format!("cannot read the current directory: {e}")))?;
+        Ok(Context { paths: Paths::from_env()?, cwd })
+    }
+
+    /// The repository of the current directory and its config.
+    pub fn repo(&self) -> Result<(Repository, Config), CliError> {
+        Ok(session::open_repo(&self.paths, &self.cwd)?)
+    }
+
+    pub fn store(&self) -> Result<Store, CliError> {
+        self.paths.ensure_state_dir()?;
+        Ok(Store::open(&self.paths.database())?)
+    }
+
+    /// The live session called `name` in the current repository.
+    pub fn session(&self, name: &str) -> Result<(Repository, Config, Session), CliError> {
+        let (repo, config) = self.repo()?;
+        let store = self.store()?;
+        let not_found = || SessionError::NotFound { name: name.to_owned() };
+        let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
+        let session = store.session_by_slug(repo_id, name)?.ok_or_else(not_found)?;
+        Ok((repo, config, session))
+    }
+
+    /// The supervisor, started if none runs.
+    pub fn supervisor(&self) -> Result<Client, CliError> {
+        let exe = std::env::current_exe().map_err(|e| CliError::Internal(format!("cannot find the tandem binary: {e}")))?;
+        Ok(client::connect(&self.paths, &exe)?)
+    }
+}

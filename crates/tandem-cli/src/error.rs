@@ -1,0 +1,82 @@
+//! The one place errors become text: every core error is one line that
+//! says what to do; exit codes follow jj (1 user error, 255 bug).
+
+use std::fmt;
+
+/// An error on its way to the user.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input or state the user can fix; exit 1.
+    User(String),
+    /// Something tandem should have handled; exit 255.
+    Internal(String),
+    /// stdout was closed (e.g. `tandem logs x | head`): exit quietly.
+    BrokenPipe,
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::User(_) => 1,
+            CliError::Internal(_) => 255,
+            CliError::BrokenPipe => 0,
+        }
+    }
+
+    pub fn user(message: impl Into<String>) -> CliError {
+        CliError::User(message.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::User(m) => f.write_str(m),
+            CliError::Internal(m) => write!(f, "{m} (this is a bug in tandem; please report it)"),
+            CliError::BrokenPipe => f.write_str("broken pipe"),
+        }
+    }
+}
+
+/// The error and its causes on one line, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe { CliError::BrokenPipe } else { CliError::User(e.to_string()) }
+    }
+}
+
+macro_rules! user_errors {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> CliError {
+                CliError::User(chain(&e))
+            }
+        }
+    )*};
+}
+
+user_errors!(
+    tandem_core::session::SessionError,
+    tandem_core::repo::RepoError,
+    tandem_core::paths::PathsError,
+    tandem_core::config::ConfigError,
+    tandem_core::store::StoreError,
+    tandem_core::supervisor::SupervisorError,
+    tandem_core::supervisor::client::ClientError,
+    tandem_core::host::HostError,
+    tandem_core::session::NameError,
+);

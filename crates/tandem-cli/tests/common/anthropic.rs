@@ -1,0 +1,536 @@
+//! A scripted, offline stand-in for the Anthropic Messages API that the real
+//! Claude Code CLI can talk to (`ANTHROPIC_BASE_URL=http://127.0.0.1:PORT`).
+//!
+//! Only `std` and `serde_json` are used so the module can be pulled into any
+//! integration test with `mod common;`.
+//!
+//! How replies are chosen:
+//! * A request to `POST /v1/messages` is part of the *main conversation* when
+//!   its `tools` array contains every tool named by the script's
+//!   [`Step::ToolUse`] steps (or, for a script without tool steps, any
+//!   non-empty `tools` array). It is answered with step `i`, where `i` is the
+//!   number of `assistant` messages already in the request's history (i.e. how
+//!   many replies of ours Claude has accepted so far). This is stateless, so
+//!   retries get the same answer, and a second user prompt typed into the TUI
+//!   after a `Text` step gets the next step. Past the end of the script the
+//!   reply is the text `"Done."`.
+//! * Any other `/v1/messages` request (title generation, summaries, quota
+//!   checks...) gets the short text [`SIDE_REPLY`].
+//! * `POST /v1/messages/count_tokens` gets `{"input_tokens": N}`.
+//! * Anything else gets `404 {}` and is recorded in [`MessagesStub::other_requests`].
+//!
+//! Streaming requests (`"stream": true`) are answered with server-sent events,
+//! others with a plain JSON message.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Text answered to `/v1/messages` requests outside the main conversation.
+pub const SIDE_REPLY: &str = "Stub title";
+
+/// One scripted reply of the main conversation.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Answer with this text and `stop_reason: end_turn`.
+    Text(String),
+    /// Answer with one `tool_use` block (id `toolu_stub_<i>`) and
+    /// `stop_reason: tool_use`.
+    ToolUse {
+        /// Tool name as Claude Code knows it, e.g. `Write`, `Bash`.
+        name: String,
+        /// The tool's input object.
+        input: Value,
+    },
+}
+
+impl Step {
+    /// Shorthand for [`Step::Text`].
+    pub fn text(text: impl Into<String>) -> Step {
+        Step::Text(text.into())
+    }
+
+    /// Shorthand for [`Step::ToolUse`].
+    pub fn tool(name: impl Into<String>, input: Value) -> Step {
+        Step::ToolUse { name: name.into(), input }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Every JSON body received on `/v1/messages` (main and side requests).
+    messages: Vec<Value>,
+    /// `"METHOD /path"` of every request that was not `/v1/messages`.
+    others: Vec<String>,
+    /// Open connections, so `Drop` can close them.
+    conns: Vec<TcpStream>,
+}
+
+struct Shared {
+    script: Vec<Step>,
+    state: Mutex<State>,
+    shutdown: AtomicBool,
+    replies: AtomicUsize,
+}
+
+/// A running stub server; stops when dropped.
+pub struct MessagesStub {
+    port: u16,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl MessagesStub {
+    /// Starts an HTTP/1.1 server on `127.0.0.1:0` in a background thread
+    /// (one more thread per connection; keep-alive and chunked request
+    /// bodies are supported).
+    pub fn start(script: Vec<Step>) -> MessagesStub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub server");
+        let port = listener.local_addr().expect("stub address").port();
+        let shared = Arc::new(Shared {
+            script,
+            state: Mutex::new(State::default()),
+            shutdown: AtomicBool::new(false),
+            replies: AtomicUsize::new(0),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if accept_shared.shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                if let Ok(clone) = conn.try_clone() {
+                    accept_shared.state.lock().unwrap().conns.push(clone);
+                }
+                let conn_shared = Arc::clone(&accept_shared);
+                std::thread::spawn(move || {
+                    let _ = serve_connection(conn, &conn_shared);
+                });
+            }
+        });
+        MessagesStub { port, shared, accept: Some(accept) }
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `"http://127.0.0.1:PORT"`, the value for `ANTHROPIC_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every JSON body received on `/v1/messages`, in arrival order
+    /// (main conversation and side requests alike).
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.state.lock().unwrap().messages.clone()
+    }
+
+    /// The `/v1/messages` bodies that belong to the main conversation.
+    pub fn main_requests(&self) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| is_main(&self.shared.script, r)).collect()
+    }
+
+    /// Every distinct `tool_result` block Claude sent back in the main
+    /// conversation (deduplicated by `tool_use_id`, in order of appearance).
+    pub fn tool_results(&self) -> Vec<Value> {
+        let mut seen = Vec::<String>::new();
+        let mut out = Vec::new();
+        for req in self.main_requests() {
+            for block in tool_result_blocks(&req) {
+                let id = block["tool_use_id"].as_str().unwrap_or_default().to_string();
+                if !seen.contains(&id) {
+                    seen.push(id);
+                    out.push(block.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// `"METHOD /path"` of every request that was not to `/v1/messages`
+    /// (including `count_tokens`).
+    pub fn other_requests(&self) -> Vec<String> {
+        self.shared.state.lock().unwrap().others.clone()
+    }
+
+    /// Polls `pred` every 50 ms until it holds or `timeout` passes;
+    /// returns whether it held.
+    pub fn wait_until(&self, timeout: Duration, pred: impl Fn(&MessagesStub) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for MessagesStub {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() so the thread sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(handle) = self.accept.take() {
+            let _ = handle.join();
+        }
+        if let Ok(state) = self.shared.state.lock() {
+            for conn in &state.conns {
+                let _ = conn.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Writes `.claude.json` and `settings.json` into `config_dir` (the
+/// `CLAUDE_CONFIG_DIR`) so the CLI runs offline without any dialog:
+/// onboarding done, the API key approved, `trusted_dir` (and every folder
+/// below it) trusted, and `allowed_tools` allowed without prompting.
+pub fn write_claude_config(config_dir: &Path, api_key: &str, trusted_dir: &Path, allowed_tools: &[&str]) {
+    std::fs::create_dir_all(config_dir).expect("create CLAUDE_CONFIG_DIR");
+    let key_suffix: String = {
+        let chars: Vec<char> = api_key.chars().collect();
+        chars[chars.len().saturating_sub(20)..].iter().collect()
+    };
+    let trusted = trusted_dir.canonicalize().unwrap_or_else(|_| trusted_dir.to_path_buf());
+    let mut projects = serde_json::Map::new();
+    for dir in [trusted_dir.to_path_buf(), trusted] {
+        projects.insert(
+            dir.to_string_lossy().into_owned(),
+            json!({
+                "hasTrustDialogAccepted": true,
+                "hasCompletedProjectOnboarding": true,
+                "projectOnboardingSeenCount": 1,
+                "allowedTools": [],
+            }),
+        );
+    }
+    let claude_json = json!({
+        "hasCompletedOnboarding": true,
+        "lastOnboardingVersion": "99.0.0",
+        "theme": "dark",
+        "numStartups": 1,
+        "autoUpdates": false,
+        "bypassPermissionsModeAccepted": true,
+        "hasSeenAutoDefaultNudge": true,
+        "customApiKeyResponses": { "approved": [key_suffix], "rejected": [] },
+        "projects": projects,
+    });
+    let settings = json!({
+        "permissions": { "allow": allowed_tools, "defaultMode": "default" },
+        "autoUpdates": false,
+    });
+    let write = |name: &str, value: &Value| {
+        let text = serde_json::to_string_pretty(value).expect("serialize config");
+        std::fs::write(config_dir.join(name), text).expect("write claude config");
+    };
+    write(".claude.json", &claude_json);
+    write("settings.json", &settings);
+}
+
+/// The environment for the `claude` process. Callers should also remove
+/// `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN` and `CLAUDECODE` from the
+/// inherited environment if they might be set.
+pub fn claude_env(stub: &MessagesStub, config_dir: &Path, api_key: &str) -> Vec<(String, String)> {
+    let vars = [
+        ("ANTHROPIC_BASE_URL", stub.base_url()),
+        ("ANTHROPIC_API_KEY", api_key.to_string()),
+        ("CLAUDE_CONFIG_DIR", config_dir.to_string_lossy().into_owned()),
+        ("DISABLE_AUTOUPDATER", "1".to_string()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_string()),
+        ("DISABLE_TELEMETRY", "1".to_string()),
+        ("DISABLE_ERROR_REPORTING", "1".to_string()),
+    ];
+    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Reply selection
+
+fn script_tool_names(script: &[Step]) -> Vec<&str> {
+    script
+        .iter()
+        .filter_map(|s| match s {
+            Step::ToolUse { name, .. } => Some(name.as_str()),
+            Step::Text(_) => None,
+        })
+        .collect()
+}
+
+fn is_main(script: &[Step], req: &Value) -> bool {
+    let Some(tools) = req["tools"].as_array() else { return false };
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    let wanted = script_tool_names(script);
+    if wanted.is_empty() {
+        !names.is_empty()
+    } else {
+        wanted.iter().all(|w| names.contains(w))
+    }
+}
+
+fn tool_result_blocks(req: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for msg in req["messages"].as_array().into_iter().flatten() {
+        for block in msg["content"].as_array().into_iter().flatten() {
+            if block["type"] == "tool_result" {
+                out.push(block);
+            }
+        }
+    }
+    out
+}
+
+/// Content blocks and stop reason for one `/v1/messages` request.
+fn reply_for(script: &[Step], req: &Value) -> (Vec<Value>, &'static str) {
+    if !is_main(script, req) {
+        // Structured-output side requests (e.g. session titles ask for
+        // `{"title": string}`) get JSON that fits their schema.
+        let format = &req["output_config"]["format"];
+        let text = if format["type"] == "json_schema" {
+            fill_schema(&format["schema"]).to_string()
+        } else {
+            SIDE_REPLY.to_string()
+        };
+        return (vec![json!({"type": "text", "text": text})], "end_turn");
+    }
+    let step = req["messages"]
+        .as_array()
+        .map(|m| m.iter().filter(|msg| msg["role"] == "assistant").count())
+        .unwrap_or(0);
+    match script.get(step) {
+        Some(Step::ToolUse { name, input }) => (
+            vec![json!({
+                "type": "tool_use",
+                "id": format!("toolu_stub_{step}"),
+                "name": name,
+                "input": input,
+            })],
+            "tool_use",
+        ),
+        Some(Step::Text(text)) => (vec![json!({"type": "text", "text": text})], "end_turn"),
+        None => (vec![json!({"type": "text", "text": "Done."})], "end_turn"),
+    }
+}
+
+/// A minimal value satisfying a JSON schema (required properties only).
+fn fill_schema(schema: &Value) -> Value {
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match schema["type"].as_str().unwrap_or("object") {
+        "object" => {
+            let mut out = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                out.insert(name.to_string(), fill_schema(&schema["properties"][name]));
+            }
+            Value::Object(out)
+        }
+        "array" => json!([]),
+        "boolean" => json!(false),
+        "integer" | "number" => json!(0),
+        "null" => Value::Null,
+        _ => json!(SIDE_REPLY),
+    }
+}
+
+fn message_json(req: &Value, content: &[Value], stop_reason: &str, id: &str) -> Value {
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": req["model"].as_str().unwrap_or("claude-stub"),
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    })
+}
+
+fn sse_body(req: &Value, content: &[Value], stop_reason: &str, id: &str) -> String {
+    let mut out = String::new();
+    let mut event = |name: &str, data: Value| {
+        out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    };
+    let mut start = message_json(req, &[], stop_reason, id);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    event("message_start", json!({"type": "message_start", "message": start}));
+    for (index, block) in content.iter().enumerate() {
+        if block["type"] == "tool_use" {
+            let mut head = block.clone();
+            head["input"] = json!({});
+            event("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": head}));
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                       "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}}),
+            );
+        } else {
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+            );
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                       "delta": {"type": "text_delta", "text": block["text"]}}),
+            );
+        }
+        event("content_block_stop", json!({"type": "content_block_stop", "index": index}));
+    }
+    event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+               "usage": {"output_tokens": 5}}),
+    );
+    event("message_stop", json!({"type": "message_stop"}));
+    out
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/1.1
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request; `Ok(None)` on a clean end of the connection.
+fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    // Skip stray empty lines between keep-alive requests.
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 {
+            return Ok(None);
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut req = Request { method, path, headers, body: Vec::new() };
+    if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let chunked = req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line)?;
+            let size_hex = size_line.trim().split(';').next().unwrap_or("0");
+            let size = usize::from_str_radix(size_hex, 16).unwrap_or(0);
+            if size == 0 {
+                // Trailers until an empty line.
+                loop {
+                    let mut t = String::new();
+                    if reader.read_line(&mut t)? == 0 || t.trim().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let mut chunk = vec![0; size];
+            reader.read_exact(&mut chunk)?;
+            req.body.extend_from_slice(&chunk);
+            let mut crlf = String::new();
+            reader.read_line(&mut crlf)?;
+        }
+    } else if let Some(len) = req.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        req.body = vec![0; len];
+        reader.read_exact(&mut req.body)?;
+    }
+    Ok(Some(req))
+}
+
+fn write_response(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         request-id: req_stub\r\nConnection: keep-alive\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    while let Some(req) = read_request(&mut reader, &mut writer)? {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let path = req.path.split('?').next().unwrap_or_default().to_string();
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if req.method == "POST" && path == "/v1/messages" {
+            shared.state.lock().unwrap().messages.push(body.clone());
+            let n = shared.replies.fetch_add(1, Ordering::SeqCst);
+            let id = format!("msg_stub_{n}");
+            let (content, stop) = reply_for(&shared.script, &body);
+            if body["stream"] == true {
+                let sse = sse_body(&body, &content, stop, &id);
+                write_response(&mut writer, "200 OK", "text/event-stream", sse.as_bytes())?;
+            } else {
+                let msg = message_json(&body, &content, stop, &id);
+                write_response(&mut writer, "200 OK", "application/json", msg.to_string().as_bytes())?;
+            }
+        } else if req.method == "POST" && path == "/v1/messages/count_tokens" {
+            shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
+            let n = req.body.len() / 4 + 1;
+            write_response(&mut writer, "200 OK", "application/json", json!({"input_tokens": n}).to_string().as_bytes())?;
+        } else if req.method == "HEAD" {
+            // e.g. the connectivity probe `HEAD /api/hello`.
+            shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
+            writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n")?;
+        } else {
+            shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
+            write_response(&mut writer, "404 Not Found", "application/json", b"{}")?;
+        }
+        if req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! The git CLI, wrapped: the only place tandem builds a `git` command.
+//!
+//! Every command gets an argument vector (never a shell string), `--`
+//! or `--end-of-options` before user-supplied names, a scrubbed
+//! environment (`GIT_DIR` and friends removed, as a git hook would leave
+//! them pointing elsewhere), `LC_ALL=C`, `GIT_TERMINAL_PROMPT=0`, no stdin,
+//! and `core.fsmonitor=false`. Reads pass `--no-optional-locks` so they never
+//! take the index lock from under a running agent. Output that carries
+//! paths is asked for NUL-separated and parsed by the pure functions in
+//! [`parse`].
+
+pub mod parse;
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub use parse::{StatusCounts, WorktreeEntry};
+
+/// Environment variables that make git look at another repository than
+/// the one `-C` names; set inside git hooks (DESIGN.md, "Git traps").
+const DISCOVERY_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_PREFIX",
+];
+
+/// Errors from running git.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// `git` could not be started (not installed, or not on `PATH`).
+    #[error("cannot run git; install git 2.30 or newer and put it on PATH")]
+    Spawn {
+        #[source]
+        error: io::Error,
+    },
+    /// git exited non-zero; `stderr` is its message, trimmed.
+    #[error("`git {args}` failed: {stderr}")]
+    Failed { args: String, code: Option<i32>, stderr: String },
+}
+
+/// A git command rooted at `dir` (`git -C dir`), environment scrubbed.
+#[must_use]
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(["-c", "core.fsmonitor=false"]);
+    for var in DISCOVERY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` and returns its output, or [`GitError::Failed`] with stderr.
+///
+/// # Errors
+/// [`GitError::Spawn`] when git cannot start, [`GitError::Failed`] when it
+/// exits non-zero.
+pub fn output(mut cmd: Command) -> Result<Output, GitError> {
+    tracing::debug!(cmd = ?cmd, "spawning git");
+    let out = cmd.output().map_err(|error| GitError::Spawn { error })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        let args: Vec<String> = cmd
+            .get_args()
+            .skip(4) // -C DIR -c core.fsmonitor=false
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        Err(GitError::Failed {
+            args: args.join(" "),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Runs `git -C dir ARGS…` and returns stdout with the trailing newline
+/// removed.
+///
+/// # Errors
+/// As [`output`].
+pub fn run<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<String, GitError> {
+    let mut cmd = command(dir);
+    cmd.args(args);
+    let out = output(cmd)?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    while text.ends_with('\n') {
+        text.pop();
+    }
+    Ok(text)
+}
+
+/// Like [`run`] for read-only commands: adds `--no-optional-locks`.
+///
+/// # Errors
+/// As [`output`].
+pub fn read<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<String, GitError> {
+    let mut full: Vec<&OsStr> = vec![OsStr::new("--no-optional-locks")];
+    full.extend(args.iter().map(AsRef::as_ref));
+    run(dir, &full)
+}
+
+/// Runs a command whose exit status is the answer (e.g. `show-ref
+/// --verify --quiet`): `Ok(true)` on 0, `Ok(false)` on 1.
+///
+/// # Errors
+/// [`GitError::Spawn`], or [`GitError::Failed`] for exit codes above 1.
+pub fn test<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<bool, GitError> {
+    match read(dir, args) {
+        Ok(_) => Ok(true),
+        Err(GitError::Failed { code: Some(1), .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The commit `rev` names (`rev-parse --verify rev^{commit}`), or `None`
+/// when it names no commit.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn resolve_commit(dir: &Path, rev: &str) -> Result<Option<String>, GitError> {
+    let spec = format!("{rev}^{{commit}}");
+    match read(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether git accepts `name` as a branch name (`git check-ref-format
+/// --branch`). tandem's own rules in [`crate::session::names`] are
+/// stricter: git accepts `@`, for one.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn is_valid_branch_name(dir: &Path, name: &str) -> Result<bool, GitError> {
+    match read(dir, &["check-ref-format", "--branch", name]) {
+        Ok(_) => Ok(true),
+        Err(GitError::Failed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `refs/heads/<branch>` exists.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn branch_exists(dir: &Path, branch: &str) -> Result<bool, GitError> {
+    test(dir, &["show-ref", "--verify", "--quiet", &format!("refs/heads/{branch}")])
+}
+
+/// The short name of the branch `HEAD` points at in `dir`'s worktree, or
+/// `None` when `HEAD` is detached or unborn-and-unnamed.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn current_branch(dir: &Path) -> Result<Option<String>, GitError> {
+    match read(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]) {
+        Ok(name) if !name.is_empty() => Ok(Some(name)),
+        Ok(_) | Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The remote's default branch (`refs/remotes/origin/HEAD`, short name
+/// without the remote), else `init.defaultBranch`, else `None`.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn default_branch(dir: &Path) -> Result<Option<String>, GitError> {
+    match read(dir, &["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"]) {
+        Ok(name) => {
+            if let Some((_, branch)) = name.split_once('/') {
+                return Ok(Some(branch.to_owned()));
+            }
+        }
+        Err(GitError::Failed { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    match read(dir, &["config", "--get", "init.defaultBranch"]) {
+        Ok(name) if !name.is_empty() => Ok(Some(name)),
+        Ok(_) | Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `git worktree add --no-track -b <branch> <path> <base>`: a new branch at
+/// `base` checked out in a new worktree at `path`. `--no-track` avoids the
+/// `.git/config.lock` race between concurrent adds (DESIGN.md).
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<(), GitError> {
+    let mut cmd = command(repo);
+    cmd.args(["worktree", "add", "--quiet", "--no-track", "-b", branch])
+        .arg("--")
+        .arg(path)
+        .arg(base);
+    output(cmd).map(drop)
+}
+
+/// `git worktree remove [--force] <path>`. Without `force` git refuses
+/// modified or untracked files; it deletes ignored files either way.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<(), GitError> {
+    let mut cmd = command(repo);
+    cmd.args(["worktree", "remove"]);
+    if force {
+        // Twice: also removes a locked worktree (git-worktree(1)).
+        cmd.args(["--force", "--force"]);
+    }
+    cmd.arg("--").arg(path);
+    output(cmd).map(drop)
+}
+
+/// `git worktree prune`: forgets worktrees whose directories are gone.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_prune(repo: &Path) -> Result<(), GitError> {
+    run(repo, &["worktree", "prune"]).map(drop)
+}
+
+/// Every worktree of the repository (`git worktree list --porcelain -z`),
+/// the main one first.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_list(repo: &Path) -> Result<Vec<WorktreeEntry>, GitError> {
+    let mut cmd = command(repo);
+    cmd.args(["--no-optional-locks", "worktree", "list", "--porcelain", "-z"]);
+    Ok(parse::worktree_list(&output(cmd)?.stdout))
+}
+
+/// Deletes `refs/heads/<branch>` (`git branch -D`). Callers check first
+/// that nothing would be lost or snapshot it.
+///
+/// # Errors
+/// As [`output`].
+pub fn delete_branch(repo: &Path, branch: &str) -> Result<(), GitError> {
+    run(repo, &["branch", "-D", "--", branch]).map(drop)
+}
+
+/// Counts of changed and untracked paths in a worktree (`git status
+/// --porcelain=v2 -z`).
+///
+/// # Errors
+/// As [`output`].
+pub fn status(worktree: &Path) -> Result<StatusCounts, GitError> {
+    let mut cmd = command(worktree);
+    cmd.args(["--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=normal"]);
+    Ok(parse::status_counts(&output(cmd)?.stdout))
+}
+
+/// `(ahead, behind)`: commits on `branch` not on `base`, and on `base` not
+/// on `branch` (`git rev-list --left-right --count base...branch`).
+///
+/// # Errors
+/// As [`output`].
+pub fn ahead_behind(repo: &Path, base: &str, branch: &str) -> Result<(u32, u32), GitError> {
+    let range = format!("{base}...{branch}");
+    let out = read(repo, &["rev-list", "--left-right", "--count", "--end-of-options", &range])?;
+    parse::left_right_counts(&out).ok_or_else(|| GitError::Failed {
+        args: format!("rev-list --left-right --count {range}"),
+        code: None,
+        stderr: format!("unexpected output {out:?}"),
+    })
+}
+
+/// Commits reachable from `rev` that are in none of `bases` nor any remote
+/// branch (`git rev-list rev --not BASES… --remotes`), newest first: the
+/// commits that deleting the branch would lose.
+///
+/// # Errors
+/// As [`output`].
+pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<String>, GitError> {
+    let mut args = vec!["rev-list", "--end-of-options", rev, "--not"];
+    args.extend(bases);
+    args.push("--remotes");
+    let out = read(repo, &args)?;
+    Ok(out.lines().map(str::to_owned).collect())
+}
+
+/// Makes a commit of the whole working tree of `worktree` (tracked changes
+/// and untracked files, ignored files excepted) whose parent is `HEAD`,
+/// through a temporary index so the agent's own index is untouched.
+/// Nothing points at the commit until the caller stores it in a ref.
+///
+/// `scratch`: a directory for the temporary index. Returns the commit id.
+///
+/// # Errors
+/// As [`output`].
+pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result<String, GitError> {
+    let index: PathBuf = scratch.join(format!("snapshot-index-{}", std::process::id()));
+    let _ = std::fs::remove_file(&index);
+    let with_index = |args: &[&str]| {
+        let mut cmd = command(worktree);
+        cmd.env("GIT_INDEX_FILE", &index).args(args);
+        cmd
+    };
+    let head = resolve_commit(worktree, "HEAD")?;
+    let result = (|| {
+        if head.is_some() {
+            output(with_index(&["read-tree", "HEAD"]))?;
+        }
+        output(with_index(&["add", "--all", "--", "."]))?;
+        let tree = String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned();
+        let mut cmd = command(worktree);
+        if read(worktree, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
+            // No identity configured: still never lose the work.
+            for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+                cmd.env(var, "tandem");
+            }
+            for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+                cmd.env(var, "tandem@localhost");
+            }
+        }
+        cmd.args(["commit-tree", &tree, "-m", message]);
+        if let Some(head) = &head {
+            cmd.args(["-p", head]);
+        }
+        Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
+    })();
+    let _ = std::fs::remove_file(&index);
+    result
+}
+
+/// Points `refname` at `oid`, refusing to overwrite an existing ref
+/// (`git update-ref <ref> <oid> ""`).
+///
+/// # Errors
+/// As [`output`].
+pub fn create_ref(repo: &Path, refname: &str, oid: &str) -> Result<(), GitError> {
+    run(repo, &["update-ref", "-m", "tandem: archive", refname, oid, ""]).map(drop)
+}

@@ -1,0 +1,147 @@
+//! Pure parsers for git's machine-readable output, tested on captured
+//! bytes. Paths come NUL-separated, so a newline in a path cannot break
+//! them.
+
+use std::path::PathBuf;
+
+/// Changed and untracked paths in a worktree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Tracked paths with staged or unstaged changes, including conflicts.
+    pub changed: usize,
+    /// Untracked, not ignored paths (a new directory counts once).
+    pub untracked: usize,
+}
+
+impl StatusCounts {
+    /// Whether anything is uncommitted.
+    #[must_use]
+    pub fn is_dirty(&self) -> bool {
+        self.changed + self.untracked > 0
+    }
+}
+
+/// Parses `git status --porcelain=v2 -z`. Entries: `1 …` (changed), `2 …`
+/// (renamed or copied; its original path follows as its own field),
+/// `u …` (unmerged), `? path` (untracked), `! path` (ignored), `# …`
+/// (headers). See git-status(1), "Porcelain Format Version 2".
+#[must_use]
+pub fn status_counts(out: &[u8]) -> StatusCounts {
+    let mut counts = StatusCounts::default();
+    let mut fields = out.split(|&b| b == 0).filter(|f| !f.is_empty());
+    while let Some(field) = fields.next() {
+        match field.first() {
+            Some(b'1' | b'u') => counts.changed += 1,
+            Some(b'2') => {
+                counts.changed += 1;
+                fields.next(); // the original path
+            }
+            Some(b'?') => counts.untracked += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// One record of `git worktree list --porcelain -z`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeEntry {
+    pub path: PathBuf,
+    /// `None` when bare, unborn or detached.
+    pub head: Option<String>,
+    /// Full ref name, e.g. `refs/heads/fix-login`; `None` when detached.
+    pub branch: Option<String>,
+    pub bare: bool,
+    pub detached: bool,
+    /// `Some(reason)` when locked (reason may be empty).
+    pub locked: Option<String>,
+    /// `Some(reason)` when git would prune it.
+    pub prunable: Option<String>,
+}
+
+/// Parses `git worktree list --porcelain -z`: attributes are
+/// NUL-terminated, records end with an extra NUL (git-worktree(1)).
+#[must_use]
+pub fn worktree_list(out: &[u8]) -> Vec<WorktreeEntry> {
+    let mut entries = Vec::new();
+    let mut current: Option<WorktreeEntry> = None;
+    for field in out.split(|&b| b == 0) {
+        let text = String::from_utf8_lossy(field);
+        if field.is_empty() {
+            entries.extend(current.take());
+            continue;
+        }
+        let (key, value) = text.split_once(' ').unwrap_or((&text, ""));
+        if key == "worktree" {
+            entries.extend(current.take());
+            current = Some(WorktreeEntry {
+                path: PathBuf::from(value),
+                head: None,
+                branch: None,
+                bare: false,
+                detached: false,
+                locked: None,
+                prunable: None,
+            });
+            continue;
+        }
+        let Some(entry) = current.as_mut() else { continue };
+        match key {
+            "HEAD" => entry.head = Some(value.to_owned()),
+            "branch" => entry.branch = Some(value.to_owned()),
+            "bare" => entry.bare = true,
+            "detached" => entry.detached = true,
+            "locked" => entry.locked = Some(value.to_owned()),
+            "prunable" => entry.prunable = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    entries.extend(current);
+    entries
+}
+
+/// Parses `git rev-list --left-right --count A...B`: `"<left>\t<right>"`,
+/// returned as `(right, left)`, i.e. `(ahead, behind)` for `base...branch`.
+#[must_use]
+pub fn left_right_counts(out: &str) -> Option<(u32, u32)> {
+    let mut parts = out.split_whitespace();
+    let left = parts.next()?.parse().ok()?;
+    let right = parts.next()?.parse().ok()?;
+    Some((right, left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_counts_renames_and_untracked() {
+        let out = b"# branch.oid abc\0# branch.head main\0\
+1 .M N... 100644 100644 100644 a a src/a.rs\0\
+2 R. N... 100644 100644 100644 a a R100 new name\0old\nname\0\
+u UU N... 1 2 3 4 a b c conflict.rs\0\
+? new file.txt\0! target/\0";
+        assert_eq!(status_counts(out), StatusCounts { changed: 3, untracked: 1 });
+        assert!(!status_counts(b"# branch.oid abc\0").is_dirty());
+    }
+
+    #[test]
+    fn worktree_list_parses_records_with_newlines_in_paths() {
+        let out = b"worktree /repo\0HEAD 1111\0branch refs/heads/main\0\0\
+worktree /wt/odd\nname\0HEAD 2222\0detached\0locked initializing\0\0\
+worktree /wt/gone\0HEAD 3333\0branch refs/heads/gone\0prunable gitdir file points to non-existent location\0\0";
+        let list = worktree_list(out);
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].branch.as_deref(), Some("refs/heads/main"));
+        assert_eq!(list[1].path, PathBuf::from("/wt/odd\nname"));
+        assert!(list[1].detached);
+        assert_eq!(list[1].locked.as_deref(), Some("initializing"));
+        assert!(list[2].prunable.is_some());
+    }
+
+    #[test]
+    fn left_right_is_ahead_then_behind() {
+        assert_eq!(left_right_counts("3\t5"), Some((5, 3)));
+        assert_eq!(left_right_counts("garbage"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! Talking to a session's host from the CLI or the supervisor.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::paths::Paths;
+use crate::process;
+use crate::protocol::{self, ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+use crate::store::{Session, SessionState};
+
+/// Connects to a session's host and says hello in `mode`; returns the
+/// stream after the host's `welcome`.
+///
+/// # Errors
+/// `NotFound`/`ConnectionRefused` when no host listens (the agent is not
+/// running); `InvalidData` when the host answers with an error.
+pub fn connect(paths: &Paths, session_id: &str, mode: ClientMode) -> io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(paths.host_socket(session_id))?;
+    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode })?;
+    match protocol::recv::<HostMsg>(&mut stream)? {
+        Some(HostMsg::Welcome { .. }) => Ok(stream),
+        Some(HostMsg::Error { message }) => Err(io::Error::new(io::ErrorKind::InvalidData, message)),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the host did not welcome us")),
+    }
+}
+
+/// Stops a session's agent and waits until it is gone: through its host
+/// when one answers (which records `stopped`), else by signalling the
+/// agent's process group directly (the caller records the state).
+/// Returns the state the session ended in.
+///
+/// # Errors
+/// I/O errors talking to the host.
+pub fn stop(paths: &Paths, session: &Session, grace: Duration) -> io::Result<SessionState> {
+    match connect(paths, &session.id, ClientMode::Control) {
+        Ok(mut stream) => {
+            protocol::send(&mut stream, &ClientMsg::Stop { grace_ms: grace.as_millis() as u64 })?;
+            // The host answers `exited` once the agent is gone (at most
+            // `grace` plus the SIGKILL) and closes the stream.
+            stream.set_read_timeout(Some(grace + Duration::from_secs(10)))?;
+            loop {
+                match protocol::recv::<HostMsg>(&mut stream) {
+                    Ok(Some(HostMsg::Exited { state, .. })) => return Ok(state),
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return Ok(SessionState::Stopped),
+                }
+            }
+        }
+        Err(_) => {
+            // No host: kill whatever is left of the agent's group.
+            if let Some(pgid) = session.agent_pid.filter(|&p| process::group_alive(p)) {
+                process::signal_group(pgid, Signal::SIGHUP);
+                process::signal_group(pgid, Signal::SIGTERM);
+                let deadline = Instant::now() + grace;
+                while process::group_alive(pgid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                process::signal_group(pgid, Signal::SIGKILL);
+            }
+            Ok(SessionState::Stopped)
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The per-session host: the small process that owns one agent's PTY.
+//!
+//! The supervisor starts one host per session (`tandem host`), writes a
+//! [`HostSpec`] to its stdin and reads one [`HostReady`] line from its
+//! stdout. The host then runs on its own (new Unix session, no terminal),
+//! so it outlives the supervisor, even a `kill -9` of it:
+//!
+//! - the agent runs in a PTY as the leader of its own process group;
+//! - every byte it writes goes to a `vt100` emulator, the raw log
+//!   (`sessions/<id>/pty.log`) and each attached client;
+//! - clients connect to `run/h/<id>.sock` directly (no supervisor in the
+//!   path): attach (redraw, then output both ways, resize), logs (text,
+//!   then output) or control (stop);
+//! - when the agent exits, the host records `exited` with the code (or
+//!   `stopped` if a stop was asked) in the store, tells its clients, and
+//!   exits.
+//!
+//! Threads, not async: one reads the PTY, one waits for the agent, one
+//! accepts, and each client has a reader and a writer. A client that
+//! falls [`CLIENT_QUEUE`] frames behind is dropped rather than slowing the
+//! agent.
+
+pub mod client;
+pub mod screen;
+
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use serde::{Deserialize, Serialize};
+
+use crate::paths::Paths;
+use crate::process;
+use crate::protocol::{self, ClientMode, ClientMsg, HostMsg, KIND_CONTROL, KIND_DATA, PROTOCOL_VERSION};
+use crate::store::{SessionState, Store};
+
+/// Frames a client may fall behind before it is dropped.
+pub const CLIENT_QUEUE: usize = 1024;
+
+/// What the supervisor tells a new host (JSON on the host's stdin).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostSpec {
+    pub session_id: String,
+    /// Program (absolute path) and arguments.
+    pub argv: Vec<String>,
+    /// The worktree.
+    pub cwd: PathBuf,
+    /// The agent's whole environment.
+    pub env: Vec<(String, String)>,
+    /// Initial terminal size, in cells.
+    pub rows: u16,
+    pub cols: u16,
+    /// Typed into the PTY after start (a first prompt plus Enter).
+    pub typed_input: Option<String>,
+}
+
+/// The host's one line on stdout: the agent started, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostReady {
+    Running { host_pid: i32, agent_pid: i32 },
+    Failed { message: String },
+}
+
+/// Errors that end a host before its agent runs.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read the host spec")]
+    Spec(#[source] io::Error),
+    #[error("cannot prepare the session folder or socket")]
+    Io(#[from] io::Error),
+    #[error("cannot open the store")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start the agent `{program}`: {message}")]
+    Spawn { program: String, message: String },
+}
+
+enum Out {
+    Data(Vec<u8>),
+    Msg(HostMsg),
+}
+
+struct Client {
+    id: u64,
+    tx: SyncSender<Out>,
+}
+
+struct Shared {
+    session_id: String,
+    paths: Paths,
+    agent_pid: i32,
+    /// The emulator and the log: locked together so a new client's redraw
+    /// and its place in `clients` see the same bytes.
+    screen: Mutex<(vt100::Parser, screen::PtyLog)>,
+    clients: Mutex<Vec<Client>>,
+    next_client: AtomicU64,
+    writer: Mutex<Box<dyn Write + Send>>,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+    stop_requested: AtomicBool,
+    /// Set once the agent has exited: its final state and code.
+    exit: (Mutex<Option<(SessionState, Option<i32>)>>, Condvar),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicked thread cannot leave these structures half-updated in a
+    // way that matters more than losing the session: keep going.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads the [`HostSpec`] from stdin, starts the agent, reports on stdout
+/// and serves clients until the agent exits. Returns the process exit code
+/// for the host itself.
+///
+/// # Errors
+/// [`HostError`] when the agent cannot be started; it is reported on
+/// stdout and in the store first.
+pub fn main(paths: &Paths) -> Result<(), HostError> {
+    // Leave the supervisor's session and process group: a signal to either
+    // (or its death) must not reach the agent.
+    let _ = nix::unistd::setsid();
+    let mut line = String::new();
+    io::stdin().lock().read_line(&mut line).map_err(HostError::Spec)?;
+    let spec: HostSpec = serde_json::from_str(&line).map_err(|e| HostError::Spec(io::Error::other(e)))?;
+    let mut stdout = io::stdout().lock();
+    let report = |out: &mut io::StdoutLock<'_>, ready: &HostReady| {
+        let _ = writeln!(out, "{}", serde_json::to_string(ready).expect("HostReady serializes"));
+        let _ = out.flush();
+    };
+    match start(paths, &spec) {
+        Ok(shared_and_child) => {
+            report(&mut stdout, &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared_and_child.agent_pid });
+            drop(stdout);
+            serve(shared_and_child);
+            Ok(())
+        }
+        Err(e) => {
+            let message = error_chain(&e);
+            if let Ok(store) = Store::open(&paths.database()) {
+                let _ = store.set_state(&spec.session_id, SessionState::Exited, Some(127));
+            }
+            report(&mut stdout, &HostReady::Failed { message });
+            Err(e)
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
+    let dir = paths.session_dir(&spec.session_id);
+    std::fs::create_dir_all(&dir)?;
+    paths.ensure_runtime_dir().map_err(io::Error::other)?;
+    let store = Store::open(&paths.database())?;
+    let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
+
+    let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
+    let spawn_err = |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
+    let pair = native_pty_system().openpty(size).map_err(|e| spawn_err(e.to_string()))?;
+    let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
+    cmd.cwd(&spec.cwd);
+    cmd.env_clear();
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if !spec.env.iter().any(|(k, _)| k == "TERM") {
+        cmd.env("TERM", "xterm-256color");
+    }
+    let child = pair.slave.spawn_command(cmd).map_err(|e| spawn_err(e.to_string()))?;
+    drop(pair.slave);
+    let agent_pid = child.process_id().map_or(0, |p| p as i32);
+    // We reap the agent ourselves with waitpid to get its raw status
+    // (portable-pty reports a signal only by name); dropping the handle
+    // neither kills nor waits.
+    drop(child);
+    let reader = pair.master.try_clone_reader().map_err(|e| spawn_err(e.to_string()))?;
+    let writer = pair.master.take_writer().map_err(|e| spawn_err(e.to_string()))?;
+    screen::write_size(&dir, size.rows, size.cols)?;
+
+    let shared = Arc::new(Shared {
+        session_id: spec.session_id.clone(),
+        paths: paths.clone(),
+        agent_pid,
+        screen: Mutex::new((screen::emulator(size.rows, size.cols), screen::PtyLog::open(&dir)?)),
+        clients: Mutex::new(Vec::new()),
+        next_client: AtomicU64::new(1),
+        writer: Mutex::new(writer),
+        master: Mutex::new(pair.master),
+        stop_requested: AtomicBool::new(false),
+        exit: (Mutex::new(None), Condvar::new()),
+    });
+    store.set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
+    if let Some(input) = &spec.typed_input {
+        let _ = lock(&shared.writer).write_all(input.as_bytes());
+    }
+
+    let reader_done = {
+        let shared = Arc::clone(&shared);
+        let (tx, rx) = mpsc::channel::<()>();
+        thread::Builder::new().name("pty-reader".into()).spawn(move || {
+            pump_output(&shared, reader);
+            let _ = tx.send(());
+        })?;
+        rx
+    };
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new().name("accept".into()).spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let shared = Arc::clone(&shared);
+                let _ = thread::Builder::new().name("client".into()).spawn(move || {
+                    if let Err(e) = serve_client(&shared, stream) {
+                        tracing::debug!(error = %e, "client ended");
+                    }
+                });
+            }
+        })?;
+    }
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new().name("wait".into()).spawn(move || wait_for_agent(&shared, &reader_done))?;
+    }
+    Ok(shared)
+}
+
+/// Blocks until the agent has exited and the host has said so.
+fn serve(shared: Arc<Shared>) {
+    let (lock_exit, cvar) = &shared.exit;
+    let mut exit = lock(lock_exit);
+    while exit.is_none() {
+        exit = cvar.wait(exit).unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    drop(exit);
+    // Give client writers a moment to flush the last output and `exited`.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !lock(&shared.clients).is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(shared.paths.host_socket(&shared.session_id));
+}
+
+fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break, // EIO: every slave fd is closed
+        };
+        let bytes = &buf[..n];
+        let mut screen = lock(&shared.screen);
+        screen.0.process(bytes);
+        if let Err(e) = screen.1.write(bytes) {
+            tracing::warn!(error = %e, "cannot write the PTY log");
+        }
+        broadcast(shared, || Out::Data(bytes.to_vec()));
+    }
+}
+
+fn broadcast(shared: &Shared, make: impl Fn() -> Out) {
+    lock(&shared.clients).retain(|c| match c.tx.try_send(make()) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            tracing::warn!(client = c.id, "client fell behind; dropping it");
+            false
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    });
+}
+
+fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
+    let pid = Pid::from_raw(shared.agent_pid);
+    let code = loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => break Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Some(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break None,
+        }
+    };
+    let stopped = shared.stop_requested.load(Ordering::SeqCst);
+    if stopped {
+        // The whole group goes, not just its leader.
+        process::signal_group(shared.agent_pid, Signal::SIGKILL);
+    }
+    // Let the reader drain what the agent wrote last; a background process
+    // still holding the PTY must not keep the host alive.
+    let _ = reader_done.recv_timeout(Duration::from_millis(500));
+    let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
+    let code = if stopped { None } else { code };
+    match Store::open(&shared.paths.database()) {
+        Ok(store) => {
+            if let Err(e) = store.set_state(&shared.session_id, state, code) {
+                tracing::error!(error = %e, "cannot record the agent's exit");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot record the agent's exit"),
+    }
+    broadcast(shared, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
+    // Closing every sender ends the client writers after they flush.
+    lock(&shared.clients).clear();
+    let (exit, cvar) = &shared.exit;
+    *lock(exit) = Some((state, code));
+    cvar.notify_all();
+}
+
+/// Stops the agent: SIGHUP and SIGTERM to its process group (an
+/// interactive shell ignores SIGTERM but not SIGHUP), then SIGKILL after
+/// `grace`. Returns at once; [`wait_for_agent`] records the end.
+fn request_stop(shared: &Arc<Shared>, grace: Duration) {
+    if shared.stop_requested.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let pgid = shared.agent_pid;
+    process::signal_group(pgid, Signal::SIGHUP);
+    process::signal_group(pgid, Signal::SIGCONT);
+    process::signal_group(pgid, Signal::SIGTERM);
+    let shared = Arc::clone(shared);
+    let _ = thread::Builder::new().name("stop".into()).spawn(move || {
+        let (exit, cvar) = &shared.exit;
+        let guard = lock(exit);
+        let (guard, timeout) = cvar
+            .wait_timeout_while(guard, grace, |e| e.is_none())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(guard);
+        if timeout.timed_out() {
+            process::signal_group(pgid, Signal::SIGKILL);
+        }
+    });
+}
+
+fn resize(shared: &Shared, rows: u16, cols: u16) {
+    let (rows, cols) = (rows.max(2), cols.max(2));
+    let mut screen = lock(&shared.screen);
+    if screen.0.screen().size() == (rows, cols) {
+        return;
+    }
+    screen.0.screen_mut().set_size(rows, cols);
+    let _ = lock(&shared.master).resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 });
+    let _ = screen::write_size(&shared.paths.session_dir(&shared.session_id), rows, cols);
+}
+
+fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
+    crate::socket::check_peer(&stream)?;
+    let mut reader = stream.try_clone()?;
+    let mut writer = stream;
+    let Some(ClientMsg::Hello { version, mode }) = protocol::recv(&mut reader)? else {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
+    };
+    if version != PROTOCOL_VERSION {
+        let message = format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
+        return protocol::send(&mut writer, &HostMsg::Error { message });
+    }
+    protocol::send(
+        &mut writer,
+        &HostMsg::Welcome { version: PROTOCOL_VERSION, session_id: shared.session_id.clone(), agent_pid: shared.agent_pid },
+    )?;
+    match mode {
+        ClientMode::Attach { rows, cols } => {
+            resize(shared, rows, cols);
+            let id = subscribe(shared, writer, |parser| Some(Out::Data(screen::redraw(parser.screen()))))?;
+            let result = read_client(shared, &mut reader, true);
+            unsubscribe(shared, id);
+            result
+        }
+        ClientMode::Logs { follow } => {
+            let text = |parser: &mut vt100::Parser| Some(Out::Msg(HostMsg::Text { text: screen::text(parser) }));
+            if follow {
+                let id = subscribe(shared, writer, text)?;
+                let result = read_client(shared, &mut reader, false);
+                unsubscribe(shared, id);
+                result
+            } else {
+                let msg = text(&mut lock(&shared.screen).0);
+                if let Some(Out::Msg(msg)) = msg {
+                    protocol::send(&mut writer, &msg)?;
+                }
+                Ok(())
+            }
+        }
+        ClientMode::Control => {
+            let id = subscribe(shared, writer, |_| None)?;
+            let result = read_client(shared, &mut reader, false);
+            unsubscribe(shared, id);
+            result
+        }
+    }
+}
+
+/// Registers a client: `first` (made under the screen lock) is queued
+/// before any later output, so nothing is lost or doubled between them.
+fn subscribe(shared: &Arc<Shared>, mut writer: UnixStream, first: impl FnOnce(&mut vt100::Parser) -> Option<Out>) -> io::Result<u64> {
+    let (tx, rx) = mpsc::sync_channel::<Out>(CLIENT_QUEUE);
+    let id = shared.next_client.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut screen = lock(&shared.screen);
+        if let Some(out) = first(&mut screen.0) {
+            let _ = tx.try_send(out);
+        }
+        if lock(&shared.exit.0).is_some() {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "the agent has exited"));
+        }
+        lock(&shared.clients).push(Client { id, tx });
+    }
+    thread::Builder::new().name("client-writer".into()).spawn(move || {
+        for out in rx {
+            let sent = match out {
+                Out::Data(bytes) => protocol::write_frame(&mut writer, KIND_DATA, &bytes),
+                Out::Msg(msg) => protocol::send(&mut writer, &msg),
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Both);
+    })?;
+    Ok(id)
+}
+
+fn unsubscribe(shared: &Shared, id: u64) {
+    lock(&shared.clients).retain(|c| c.id != id);
+}
+
+/// Reads a client's frames until it leaves: keys (when `keys`), resizes
+/// and stop requests.
+fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, keys: bool) -> io::Result<()> {
+    while let Some((kind, payload)) = protocol::read_frame(reader)? {
+        match kind {
+            KIND_DATA if keys => {
+                lock(&shared.writer).write_all(&payload)?;
+            }
+            KIND_CONTROL => match serde_json::from_slice::<ClientMsg>(&payload) {
+                Ok(ClientMsg::Resize { rows, cols }) => resize(shared, rows, cols),
+                Ok(ClientMsg::Stop { grace_ms }) => request_stop(shared, Duration::from_millis(grace_ms)),
+                Ok(ClientMsg::Hello { .. }) | Err(_) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "unexpected client message"));
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! tandem-core: everything in tandem that is not a terminal.
+//!
+//! `tandem-cli` parses arguments and renders; this crate owns the parts
+//! underneath: where state lives ([`paths`]), the git CLI ([`git`]), the
+//! SQLite store ([`store`]), session lifecycle ([`session`]), agents
+//! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
+//! the per-user supervisor daemon ([`supervisor`]) and the wire types
+//! between them ([`protocol`]).
+
+pub mod agent;
+pub mod config;
+pub mod git;
+pub mod host;
+pub mod paths;
+pub mod process;
+pub mod protocol;
+pub mod repo;
+pub mod session;
+pub mod socket;
+pub mod store;
+pub mod supervisor;
+
+/// Seconds since the Unix epoch, as stored in the database.
+#[must_use]
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

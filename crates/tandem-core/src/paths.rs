@@ -1,0 +1,228 @@
+//! Where tandem keeps its state, sockets and worktrees.
+//!
+//! Follows the XDG base directory spec; `TANDEM_HOME=DIR` puts everything
+//! under `DIR` (every test sets it):
+//!
+//! | what | default | under `TANDEM_HOME` |
+//! |---|---|---|
+//! | database, session logs | `$XDG_STATE_HOME/tandem` | `DIR/state` |
+//! | sockets | `$XDG_RUNTIME_DIR/tandem`, else `/tmp/tandem-$UID` | `DIR/run` |
+//! | worktrees | `$XDG_DATA_HOME/tandem/worktrees` | `DIR/data/worktrees` |
+//! | config | `$XDG_CONFIG_HOME/tandem` | `DIR/config` |
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The directories tandem uses; see the module docs for the layout.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Database and per-session logs.
+    pub state_dir: PathBuf,
+    /// Unix sockets and the supervisor's lock; must be private (0700).
+    pub runtime_dir: PathBuf,
+    /// Default parent of session worktrees.
+    pub data_dir: PathBuf,
+    /// `config.toml`.
+    pub config_dir: PathBuf,
+}
+
+/// Errors from [`Paths`].
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// Neither `TANDEM_HOME` nor `HOME` is set.
+    #[error("cannot find a home directory: set HOME or TANDEM_HOME")]
+    NoHome,
+    /// A directory could not be created or read.
+    #[error("cannot create {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        error: io::Error,
+    },
+    /// The socket directory is not safe to use: another owner, group or
+    /// world access, or a symlink.
+    #[error("{path} is not a private directory of this user ({why}); remove it or set XDG_RUNTIME_DIR")]
+    Unsafe { path: PathBuf, why: &'static str },
+}
+
+impl Paths {
+    /// Reads `TANDEM_HOME`, the `XDG_*` variables and `HOME` from the
+    /// process environment.
+    ///
+    /// # Errors
+    /// [`PathsError::NoHome`] when no base directory can be found.
+    pub fn from_env() -> Result<Paths, PathsError> {
+        Self::from_vars(|k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from))
+    }
+
+    /// Like [`Paths::from_env`] with an explicit variable lookup.
+    ///
+    /// # Errors
+    /// [`PathsError::NoHome`] when no base directory can be found.
+    pub fn from_vars(var: impl Fn(&str) -> Option<PathBuf>) -> Result<Paths, PathsError> {
+        if let Some(home) = var("TANDEM_HOME") {
+            let home = absolute(&home);
+            return Ok(Paths {
+                state_dir: home.join("state"),
+                runtime_dir: home.join("run"),
+                data_dir: home.join("data"),
+                config_dir: home.join("config"),
+            });
+        }
+        let home = var("HOME").ok_or(PathsError::NoHome)?;
+        let xdg = |name: &str, fallback: &str| {
+            var(name)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| home.join(fallback))
+                .join("tandem")
+        };
+        let runtime_dir = match var("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
+            Some(dir) => dir.join("tandem"),
+            None => PathBuf::from(format!("/tmp/tandem-{}", nix::unistd::getuid())),
+        };
+        Ok(Paths {
+            state_dir: xdg("XDG_STATE_HOME", ".local/state"),
+            runtime_dir,
+            data_dir: xdg("XDG_DATA_HOME", ".local/share"),
+            config_dir: xdg("XDG_CONFIG_HOME", ".config"),
+        })
+    }
+
+    /// The SQLite database file.
+    #[must_use]
+    pub fn database(&self) -> PathBuf {
+        self.state_dir.join("tandem.db")
+    }
+
+    /// A session's own folder: its PTY log and its host's log.
+    #[must_use]
+    pub fn session_dir(&self, session_id: &str) -> PathBuf {
+        self.state_dir.join("sessions").join(session_id)
+    }
+
+    /// The supervisor's socket.
+    #[must_use]
+    pub fn supervisor_socket(&self) -> PathBuf {
+        self.runtime_dir.join("supervisor.sock")
+    }
+
+    /// The supervisor's lock file (held while it runs) and pid file.
+    #[must_use]
+    pub fn supervisor_lock(&self) -> PathBuf {
+        self.runtime_dir.join("supervisor.lock")
+    }
+
+    /// The supervisor's log file.
+    #[must_use]
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.state_dir.join("supervisor.log")
+    }
+
+    /// A session host's socket. Kept short: a Unix socket path has at most
+    /// 107 bytes.
+    #[must_use]
+    pub fn host_socket(&self, session_id: &str) -> PathBuf {
+        self.runtime_dir.join("h").join(format!("{session_id}.sock"))
+    }
+
+    /// The default parent folder of the worktrees of one repository.
+    #[must_use]
+    pub fn worktrees_dir(&self, repo_dir_name: &str) -> PathBuf {
+        self.data_dir.join("worktrees").join(repo_dir_name)
+    }
+
+    /// Creates the state directory (0700).
+    ///
+    /// # Errors
+    /// [`PathsError::Create`] when it cannot be made.
+    pub fn ensure_state_dir(&self) -> Result<(), PathsError> {
+        create_private(&self.state_dir)
+    }
+
+    /// Creates the runtime directory and its `h/` folder, and checks that
+    /// both are owned by this user, mode 0700, and not symlinks (the socket
+    /// directory rule from DESIGN.md).
+    ///
+    /// # Errors
+    /// [`PathsError::Create`] or [`PathsError::Unsafe`].
+    pub fn ensure_runtime_dir(&self) -> Result<(), PathsError> {
+        for dir in [self.runtime_dir.clone(), self.runtime_dir.join("h")] {
+            create_private(&dir)?;
+            check_private(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn create_private(dir: &Path) -> Result<(), PathsError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|error| PathsError::Create { path: dir.to_path_buf(), error })
+}
+
+fn check_private(dir: &Path) -> Result<(), PathsError> {
+    let unsafe_dir = |why| PathsError::Unsafe { path: dir.to_path_buf(), why };
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|error| PathsError::Create { path: dir.to_path_buf(), error })?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir("it is a symlink"));
+    }
+    if meta.uid() != nix::unistd::getuid().as_raw() {
+        return Err(unsafe_dir("another user owns it"));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        // We made it 0700 ourselves if it is ours; tighten rather than fail
+        // when an older tandem or the user loosened it.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|_| unsafe_dir("group or others can open it"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tandem_home_overrides_everything() {
+        let paths = Paths::from_vars(|k| match k {
+            "TANDEM_HOME" => Some(PathBuf::from("/th")),
+            "XDG_STATE_HOME" => Some(PathBuf::from("/xdg")),
+            _ => None,
+        })
+        .expect("paths");
+        assert_eq!(paths.database(), PathBuf::from("/th/state/tandem.db"));
+        assert_eq!(paths.supervisor_socket(), PathBuf::from("/th/run/supervisor.sock"));
+    }
+
+    #[test]
+    fn xdg_dirs_are_used_when_absolute() {
+        let paths = Paths::from_vars(|k| match k {
+            "HOME" => Some(PathBuf::from("/home/u")),
+            "XDG_STATE_HOME" => Some(PathBuf::from("relative")),
+            "XDG_RUNTIME_DIR" => Some(PathBuf::from("/run/user/7")),
+            _ => None,
+        })
+        .expect("paths");
+        assert_eq!(paths.state_dir, PathBuf::from("/home/u/.local/state/tandem"));
+        assert_eq!(paths.runtime_dir, PathBuf::from("/run/user/7/tandem"));
+    }
+
+    #[test]
+    fn runtime_dir_is_made_private() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tmp.path().to_path_buf()))
+            .expect("paths");
+        paths.ensure_runtime_dir().expect("runtime dir");
+        let mode = fs::metadata(&paths.runtime_dir).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}

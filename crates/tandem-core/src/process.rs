@@ -1,0 +1,60 @@
+//! Small process helpers: liveness, process-group signals, `PATH` search.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+/// Whether a process with this pid exists (signal 0; a zombie counts).
+#[must_use]
+pub fn is_alive(pid: i32) -> bool {
+    pid > 0 && matches!(signal::kill(Pid::from_raw(pid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
+}
+
+/// Sends `sig` to the whole process group `pgid`. Returns false when the
+/// group no longer exists.
+pub fn signal_group(pgid: i32, sig: Signal) -> bool {
+    pgid > 1 && signal::killpg(Pid::from_raw(pgid), sig).is_ok()
+}
+
+/// Whether any process of group `pgid` is still alive.
+#[must_use]
+pub fn group_alive(pgid: i32) -> bool {
+    pgid > 1 && matches!(signal::killpg(Pid::from_raw(pgid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
+}
+
+/// Finds `program` as a shell would: a name with a `/` is taken as a path
+/// (relative to `cwd`), others are searched in `path_var` (`PATH`'s
+/// value). Returns the executable's path.
+#[must_use]
+pub fn which(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    };
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| if dir.as_os_str().is_empty() { cwd.join(program) } else { dir.join(program) })
+        .find(|p| executable(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_searches_path_and_honours_slashes() {
+        let sh = which("sh", Some(OsStr::new("/nonexistent:/bin:/usr/bin")), Path::new("/"));
+        assert!(sh.is_some_and(|p| p.ends_with("sh")));
+        assert_eq!(which("no-such-program-xyz", Some(OsStr::new("/bin")), Path::new("/")), None);
+        assert_eq!(which("./bin/sh", None, Path::new("/")), Some(PathBuf::from("/./bin/sh")));
+        assert!(is_alive(std::process::id() as i32));
+    }
+}

@@ -1,0 +1,220 @@
+//! Messages between the CLI, the supervisor and session hosts.
+//!
+//! # Frames
+//! Every message travels in a frame: `[len: u32 big-endian][kind: u8][payload]`,
+//! where `len` counts the kind byte and the payload and is at most
+//! [`MAX_FRAME_LEN`]. Kind [`KIND_CONTROL`] carries one JSON message,
+//! kind [`KIND_DATA`] raw terminal bytes (keys to a host, output from it).
+//!
+//! # Order
+//! A client's first frame is a `hello` carrying [`PROTOCOL_VERSION`]; the
+//! server answers with its own `hello`/`welcome` or an error, then the
+//! exchange below goes on. A supervisor whose version differs is replaced
+//! by the CLI (`tandem daemon stop`, then started anew).
+//!
+//! # Trust
+//! Sockets live in a 0700 directory and every accepted connection's peer
+//! uid must equal the server's (`SO_PEERCRED`); frames above the cap are
+//! refused before anything is allocated.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::store::{Session, SessionState};
+
+/// Bumped on any incompatible change to the messages below.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest frame accepted, in bytes (kind byte included).
+pub const MAX_FRAME_LEN: usize = 4 << 20;
+/// A frame holding one JSON message.
+pub const KIND_CONTROL: u8 = 0;
+/// A frame holding raw terminal bytes.
+pub const KIND_DATA: u8 = 1;
+
+/// Writes one frame.
+///
+/// # Errors
+/// I/O errors, or `InvalidInput` when the payload exceeds the cap.
+pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
+    let len = payload.len() + 1;
+    if len > MAX_FRAME_LEN {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame too large"));
+    }
+    let mut buf = Vec::with_capacity(len + 4);
+    buf.extend_from_slice(&(len as u32).to_be_bytes());
+    buf.push(kind);
+    buf.extend_from_slice(payload);
+    w.write_all(&buf)?;
+    w.flush()
+}
+
+/// Reads one frame: `Ok(None)` on a clean end of stream between frames.
+///
+/// # Errors
+/// I/O errors; `InvalidData` for an empty or oversized frame.
+pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 || len > MAX_FRAME_LEN {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    let kind = buf.remove(0);
+    Ok(Some((kind, buf)))
+}
+
+/// Writes `msg` as a control frame.
+///
+/// # Errors
+/// As [`write_frame`].
+pub fn send<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let json = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    write_frame(w, KIND_CONTROL, &json)
+}
+
+/// Reads the next control frame as `T`; `Ok(None)` at end of stream.
+///
+/// # Errors
+/// I/O errors; `InvalidData` for a data frame or JSON that is not a `T`.
+pub fn recv<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
+    match read_frame(r)? {
+        None => Ok(None),
+        Some((KIND_CONTROL, payload)) => serde_json::from_slice(&payload)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Some((kind, _)) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected a control frame, got kind {kind}"))),
+    }
+}
+
+/// A request to the supervisor; one per connection after `hello`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Hello { version: u32 },
+    /// Make a session and start its agent.
+    Create(CreateRequest),
+    /// Stop a session's agent (polite signals, grace period, SIGKILL).
+    Stop { session_id: String },
+    /// Remove a session's worktree and branch.
+    Remove { session_id: String, force: bool },
+    /// The supervisor's pid, start time and live hosts.
+    Status,
+    /// Exit the supervisor; hosts keep running.
+    Shutdown,
+}
+
+/// What `tandem new` asks for. Names are validated by the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRequest {
+    /// Where `tandem new` ran: finds the repository and resolves `HEAD`.
+    pub cwd: PathBuf,
+    pub name: Option<String>,
+    pub agent: Option<String>,
+    pub prompt: Option<String>,
+    pub base: Option<String>,
+    /// The environment of the `tandem new` call, given to the agent. Sent
+    /// over the private socket only; never stored.
+    pub env: Vec<(String, String)>,
+    /// Initial terminal size, in cells.
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// The supervisor's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Hello { version: u32, pid: u32 },
+    Created { session: Box<Session> },
+    Stopped { session: Box<Session> },
+    Removed(RemoveReport),
+    Status { pid: u32, started_at: i64, hosts: usize },
+    Ok,
+    Error { message: String },
+}
+
+/// What `tandem rm` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveReport {
+    pub slug: String,
+    pub branch: String,
+    pub path: PathBuf,
+    /// The snapshot ref, when there was anything to keep.
+    pub archive_ref: Option<String>,
+}
+
+/// A message from a client to a session host (control frames); keys
+/// travel as data frames.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Hello { version: u32, mode: ClientMode },
+    /// The client's terminal size changed, in cells.
+    Resize { rows: u16, cols: u16 },
+    /// Stop the agent: polite signals, then SIGKILL after `grace_ms`.
+    Stop { grace_ms: u64 },
+}
+
+/// What a client wants from a host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ClientMode {
+    /// Full terminal: a redraw of the screen, then output; keys go in.
+    Attach { rows: u16, cols: u16 },
+    /// The screen and scrollback as text, then (if `follow`) output.
+    Logs { follow: bool },
+    /// Control messages only (stop).
+    Control,
+}
+
+/// A message from a host to a client (control frames); output travels as
+/// data frames.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostMsg {
+    Welcome { version: u32, session_id: String, agent_pid: i32 },
+    /// `Logs`: the text of scrollback and screen.
+    Text { text: String },
+    /// The agent is gone; the host exits after this.
+    Exited { state: SessionState, exit_code: Option<i32> },
+    Error { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_reject_oversize() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, KIND_DATA, b"\x1b[2Jhi").expect("write");
+        send(&mut buf, &ClientMsg::Resize { rows: 24, cols: 80 }).expect("send");
+        let mut r = io::Cursor::new(buf);
+        assert_eq!(read_frame(&mut r).expect("read"), Some((KIND_DATA, b"\x1b[2Jhi".to_vec())));
+        let msg: ClientMsg = recv(&mut r).expect("recv").expect("msg");
+        assert!(matches!(msg, ClientMsg::Resize { rows: 24, cols: 80 }));
+        assert_eq!(read_frame(&mut r).expect("eof"), None);
+
+        let mut huge = io::Cursor::new(((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec());
+        assert_eq!(read_frame(&mut huge).expect_err("too big").kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_not_panics() {
+        for cut in 1..7 {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, KIND_CONTROL, b"{}").expect("write");
+            buf.truncate(cut);
+            let result = read_frame(&mut io::Cursor::new(buf));
+            assert!(result.is_err() || result.as_ref().is_ok_and(Option::is_none), "cut {cut}: {result:?}");
+        }
+    }
+}

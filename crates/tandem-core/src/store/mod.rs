@@ -1,0 +1,425 @@
+//! The SQLite store: one database file (WAL) for every repository and
+//! session of this user.
+//!
+//! The supervisor, hosts and CLI commands open it concurrently: WAL lets
+//! readers run beside the one writer, `busy_timeout` makes writers wait
+//! for each other instead of failing, and every write is a single
+//! statement or an immediate transaction. Schema changes are numbered
+//! migrations tracked in `PRAGMA user_version`, applied on open.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// Migrations, in order; `user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE repos (
+    id          INTEGER PRIMARY KEY,
+    common_dir  TEXT NOT NULL UNIQUE,
+    root        TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    repo_id     INTEGER NOT NULL REFERENCES repos(id),
+    slug        TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    base_ref    TEXT NOT NULL,
+    base_commit TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    exit_code   INTEGER,
+    host_pid    INTEGER,
+    agent_pid   INTEGER,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    archive_ref TEXT
+);
+CREATE UNIQUE INDEX sessions_live_slug ON sessions(repo_id, slug) WHERE state != 'removed';
+CREATE INDEX sessions_state ON sessions(state);
+"];
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        error: rusqlite::Error,
+    },
+    /// A live session of this repository already has this slug.
+    #[error("a session named `{slug}` already exists")]
+    SlugTaken { slug: String },
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Row written, worktree or host not ready yet.
+    Creating,
+    /// The host runs the agent.
+    Running,
+    /// The agent exited by itself; see `exit_code`.
+    Exited,
+    /// Stopped by `tandem stop`; the worktree stays.
+    Stopped,
+    /// Its host died without recording an exit (found by reconcile).
+    Lost,
+    /// Removed by `tandem rm`; the row is kept as history.
+    Removed,
+}
+
+impl SessionState {
+    /// The name stored and shown (`running`, `exited`, …).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Creating => "creating",
+            SessionState::Running => "running",
+            SessionState::Exited => "exited",
+            SessionState::Stopped => "stopped",
+            SessionState::Lost => "lost",
+            SessionState::Removed => "removed",
+        }
+    }
+}
+
+impl FromStr for SessionState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "creating" => SessionState::Creating,
+            "running" => SessionState::Running,
+            "exited" => SessionState::Exited,
+            "stopped" => SessionState::Stopped,
+            "lost" => SessionState::Lost,
+            "removed" => SessionState::Removed,
+            other => return Err(format!("unknown session state {other:?}")),
+        })
+    }
+}
+
+/// One session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Random, 12 hex digits; names the session's log folder and socket.
+    pub id: String,
+    pub repo_id: i64,
+    /// Directory-safe name, unique among the repository's live sessions.
+    pub slug: String,
+    pub branch: String,
+    /// What the user asked for: `claude`, `shell`, or the command line.
+    pub agent: String,
+    /// The argument vector the host runs.
+    pub command: Vec<String>,
+    /// The worktree.
+    pub path: PathBuf,
+    /// The base ref as named (`main`, `HEAD`, `v1.2`), and the commit it
+    /// was when the session was made.
+    pub base_ref: String,
+    pub base_commit: String,
+    pub state: SessionState,
+    /// The agent's exit code, when `state` is `exited` (128+N for signal N).
+    pub exit_code: Option<i32>,
+    pub host_pid: Option<i32>,
+    /// Also the agent's process group id (the host starts it with setsid).
+    pub agent_pid: Option<i32>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Where `tandem rm` left a snapshot, if it made one.
+    pub archive_ref: Option<String>,
+}
+
+const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
+     exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref";
+
+fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let command: String = row.get(5)?;
+    let state: String = row.get(9)?;
+    let bad = |i, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+    Ok(Session {
+        id: row.get(0)?,
+        repo_id: row.get(1)?,
+        slug: row.get(2)?,
+        branch: row.get(3)?,
+        agent: row.get(4)?,
+        command: serde_json::from_str(&command).map_err(|e| bad(5, e.to_string()))?,
+        path: PathBuf::from(row.get::<_, String>(6)?),
+        base_ref: row.get(7)?,
+        base_commit: row.get(8)?,
+        state: state.parse().map_err(|e| bad(9, e))?,
+        exit_code: row.get(10)?,
+        host_pid: row.get(11)?,
+        agent_pid: row.get(12)?,
+        created_at: row.get(13)?,
+        updated_at: row.get(14)?,
+        archive_ref: row.get(15)?,
+    })
+}
+
+/// A connection to the database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be opened or migrated.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            migrate(&conn)?;
+            Ok(conn)
+        };
+        open().map(|conn| Store { conn }).map_err(|error| StoreError::Open { path: path.to_path_buf(), error })
+    }
+
+    /// The id of the repository with this common dir, inserting it if new.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn upsert_repo(&self, common_dir: &Path, root: &Path) -> Result<i64, StoreError> {
+        let common = common_dir.to_string_lossy();
+        self.conn.execute(
+            "INSERT INTO repos (common_dir, root) VALUES (?1, ?2)
+             ON CONFLICT(common_dir) DO UPDATE SET root = excluded.root",
+            params![common, root.to_string_lossy()],
+        )?;
+        Ok(self.conn.query_row("SELECT id FROM repos WHERE common_dir = ?1", [common], |r| r.get(0))?)
+    }
+
+    /// The id of the repository with this common dir, if known.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn find_repo(&self, common_dir: &Path) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM repos WHERE common_dir = ?1", [common_dir.to_string_lossy()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The main worktree recorded for a repository.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn repo_root(&self, repo_id: i64) -> Result<Option<PathBuf>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT root FROM repos WHERE id = ?1", [repo_id], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(PathBuf::from))
+    }
+
+    /// Inserts a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::SlugTaken`] when a live session of the repository has
+    /// the slug, else [`StoreError::Sqlite`].
+    pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        let result = self.conn.execute(
+            &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            params![
+                s.id,
+                s.repo_id,
+                s.slug,
+                s.branch,
+                s.agent,
+                serde_json::to_string(&s.command).expect("a Vec<String> serializes"),
+                s.path.to_string_lossy(),
+                s.base_ref,
+                s.base_commit,
+                s.state.as_str(),
+                s.exit_code,
+                s.host_pid,
+                s.agent_pid,
+                s.created_at,
+                s.updated_at,
+                s.archive_ref,
+            ],
+        );
+        match result {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::SlugTaken { slug: s.slug.clone() })
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
+    /// The live (not removed) session of a repository with this slug.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn session_by_slug(&self, repo_id: i64, slug: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND slug = ?2 AND state != 'removed'"),
+                params![repo_id, slug],
+                row_to_session,
+            )
+            .optional()?)
+    }
+
+    /// A session by id, removed or not.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"), [id], row_to_session)
+            .optional()?)
+    }
+
+    /// A repository's live sessions, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn sessions(&self, repo_id: i64) -> Result<Vec<Session>, StoreError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND state != 'removed' ORDER BY created_at, id"),
+            [repo_id],
+        )
+    }
+
+    /// Every session that should have a live host (`creating`, `running`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn sessions_with_hosts(&self) -> Result<Vec<Session>, StoreError> {
+        self.query(&format!("SELECT {COLUMNS} FROM sessions WHERE state IN ('creating', 'running')"), [])
+    }
+
+    fn query<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map(params, row_to_session)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records that the host runs the agent.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_running(&self, id: &str, host_pid: i32, agent_pid: i32) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET state = 'running', host_pid = ?2, agent_pid = ?3, exit_code = NULL, updated_at = ?4
+             WHERE id = ?1",
+            params![id, host_pid, agent_pid, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records a state with its exit code (for `exited`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_state(&self, id: &str, state: SessionState, exit_code: Option<i32>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET state = ?2, exit_code = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, state.as_str(), exit_code, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a session removed, keeping its row (and its archive ref).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn mark_removed(&self, id: &str, archive_ref: Option<&str>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET state = 'removed', archive_ref = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, archive_ref, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a session row; only for a creation that failed before
+    /// anything was made.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str, repo_id: i64, slug: &str) -> Session {
+        Session {
+            id: id.to_owned(),
+            repo_id,
+            slug: slug.to_owned(),
+            branch: slug.to_owned(),
+            agent: "shell".to_owned(),
+            command: vec!["/bin/sh".to_owned()],
+            path: PathBuf::from("/wt").join(slug),
+            base_ref: "main".to_owned(),
+            base_commit: "abc".to_owned(),
+            state: SessionState::Creating,
+            exit_code: None,
+            host_pid: None,
+            agent_pid: None,
+            created_at: 1,
+            updated_at: 1,
+            archive_ref: None,
+        }
+    }
+
+    #[test]
+    fn slugs_are_unique_among_live_sessions_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        let repo = store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        assert_eq!(store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("again"), repo);
+        store.insert_session(&sample("a1", repo, "fix")).expect("insert");
+        assert!(matches!(store.insert_session(&sample("a2", repo, "fix")), Err(StoreError::SlugTaken { .. })));
+        store.mark_removed("a1", Some("refs/tandem/archive/fix/1")).expect("remove");
+        store.insert_session(&sample("a2", repo, "fix")).expect("slug free again");
+        let live = store.sessions(repo).expect("list");
+        assert_eq!(live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a2"]);
+        assert_eq!(store.session("a1").expect("get").expect("kept").state, SessionState::Removed);
+    }
+
+    #[test]
+    fn reopening_does_not_rerun_migrations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).expect("open");
+        store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        store.set_running("none", 1, 2).expect("no-op update");
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        assert!(store.find_repo(Path::new("/r/.git")).expect("find").is_some());
+    }
+}

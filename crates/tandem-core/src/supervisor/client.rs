@@ -1,0 +1,129 @@
+//! Reaching the supervisor from a command, starting it when absent.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::paths::Paths;
+use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
+
+/// How long a command waits for a supervisor it started to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors reaching the supervisor.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot start the supervisor: {0}; see {1}")]
+    Start(String, String),
+    #[error("the supervisor did not answer: {0}; check `tandem daemon status`")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Remote(String),
+}
+
+/// A connection to the supervisor, past the version handshake.
+pub struct Client {
+    stream: UnixStream,
+    /// The supervisor's pid.
+    pub pid: u32,
+}
+
+impl Client {
+    /// Sends one request and reads its response; an error response becomes
+    /// [`ClientError::Remote`].
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] or [`ClientError::Remote`].
+    pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        protocol::send(&mut self.stream, request)?;
+        match protocol::recv::<Response>(&mut self.stream)? {
+            Some(Response::Error { message }) => Err(ClientError::Remote(message)),
+            Some(response) => Ok(response),
+            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection").into()),
+        }
+    }
+}
+
+/// Connects to a running supervisor; `Ok(None)` when none listens.
+/// A supervisor of another protocol version is asked to exit and counts
+/// as none.
+///
+/// # Errors
+/// I/O errors other than "nobody listens".
+pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
+    let mut stream = match UnixStream::connect(paths.supervisor_socket()) {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    protocol::send(&mut stream, &Request::Hello { version: PROTOCOL_VERSION })?;
+    match protocol::recv::<Response>(&mut stream)? {
+        Some(Response::Hello { version, pid }) if version == PROTOCOL_VERSION => Ok(Some(Client { stream, pid })),
+        Some(Response::Hello { pid, .. }) => {
+            // Another tandem version: replace it. Its hosts keep running.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            wait_gone(paths);
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn wait_gone(paths: &Paths) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while UnixStream::connect(paths.supervisor_socket()).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Connects to the supervisor, starting `exe daemon run` in the
+/// background first when none runs.
+///
+/// # Errors
+/// [`ClientError::Start`] when it does not come up in time.
+pub fn connect(paths: &Paths, exe: &Path) -> Result<Client, ClientError> {
+    if let Some(client) = connect_existing(paths)? {
+        return Ok(client);
+    }
+    start(paths, exe)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match connect_existing(paths) {
+            Ok(Some(client)) => return Ok(client),
+            Ok(None) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                return Err(ClientError::Start("it did not listen in time".into(), paths.supervisor_log().display().to_string()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Starts `exe daemon run` detached, its output going to the supervisor
+/// log.
+///
+/// # Errors
+/// [`ClientError::Start`].
+pub fn start(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
+    let log_path = paths.supervisor_log();
+    let fail = |e: &dyn std::fmt::Display| ClientError::Start(e.to_string(), log_path.display().to_string());
+    paths.ensure_state_dir().map_err(|e| fail(&e))?;
+    paths.ensure_runtime_dir().map_err(|e| fail(&e))?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| fail(&e))?;
+    let child = Command::new(exe)
+        .args(["daemon", "run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| fail(&e))?;
+    // The supervisor outlives us; a thread reaps it if it exits first
+    // (e.g. another one won the lock), so no zombie is left while we run.
+    std::thread::spawn(move || {
+        let mut child = child;
+        child.wait()
+    });
+    Ok(())
+}

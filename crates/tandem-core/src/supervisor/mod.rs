@@ -1,0 +1,256 @@
+//! The supervisor: the per-user daemon that creates sessions, starts
+//! their hosts and stops and removes them.
+//!
+//! Started on demand by any command that needs it ([`client::connect`]),
+//! it runs detached (its own Unix session), holds an exclusive lock on
+//! `run/supervisor.lock` so only one runs per user, and serves
+//! `run/supervisor.sock` (0700 directory, peer uid checked). Mutations of
+//! one repository are serialized by a per-repository lock.
+//!
+//! It owns no agent: hosts do. Killing the supervisor, even with
+//! `kill -9`, leaves every host and agent running; the next supervisor
+//! [reconciles](reconcile) the store with the hosts it finds alive.
+
+pub mod client;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rand::RngCore;
+
+use crate::host::{self, HostReady, HostSpec};
+use crate::paths::Paths;
+use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
+use crate::session::{self, SessionError};
+use crate::store::{Session, SessionState, Store};
+
+/// Errors that keep the supervisor from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("a supervisor is already running (pid {pid}); stop it with `tandem daemon stop`")]
+    AlreadyRunning { pid: String },
+    #[error(transparent)]
+    Paths(#[from] crate::paths::PathsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+struct State {
+    paths: Paths,
+    /// The `tandem` binary, run as `tandem host` for each session.
+    exe: PathBuf,
+    started_at: i64,
+    repo_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+}
+
+impl State {
+    fn repo_lock(&self, common_dir: &std::path::Path) -> Arc<Mutex<()>> {
+        let mut locks = self.repo_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(locks.entry(common_dir.to_path_buf()).or_default())
+    }
+}
+
+/// Runs the supervisor in this process until `shutdown`. `exe` is the
+/// `tandem` binary used to start hosts.
+///
+/// # Errors
+/// [`SupervisorError::AlreadyRunning`], or setup failures.
+pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
+    let _ = nix::unistd::setsid();
+    paths.ensure_runtime_dir()?;
+    paths.ensure_state_dir()?;
+    let lock_path = paths.supervisor_lock();
+    let mut lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path)?;
+    if lock.try_lock().is_err() {
+        let pid = std::fs::read_to_string(&lock_path).unwrap_or_default().trim().to_owned();
+        return Err(SupervisorError::AlreadyRunning { pid });
+    }
+    lock.set_len(0)?;
+    write!(lock, "{}", std::process::id())?;
+    let listener = crate::socket::bind(&paths.supervisor_socket())?;
+    let state = Arc::new(State {
+        paths: paths.clone(),
+        exe,
+        started_at: crate::unix_now(),
+        repo_locks: Mutex::new(HashMap::new()),
+    });
+    reconcile(paths)?;
+    tracing::info!(pid = std::process::id(), "supervisor listening");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let state = Arc::clone(&state);
+        thread::spawn(move || {
+            if let Err(e) = serve(&state, stream) {
+                tracing::warn!(error = %e, "connection failed");
+            }
+        });
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// Brings the store in line with the hosts alive now: a `running` or
+/// `creating` session whose host is gone becomes `lost`.
+///
+/// # Errors
+/// Store errors.
+pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
+    let store = Store::open(&paths.database())?;
+    for s in store.sessions_with_hosts()? {
+        let alive = s.host_pid.is_some_and(crate::process::is_alive) && UnixStream::connect(paths.host_socket(&s.id)).is_ok();
+        if !alive {
+            tracing::warn!(session = %s.slug, "host is gone; marking the session lost");
+            store.set_state(&s.id, SessionState::Lost, None)?;
+        }
+    }
+    Ok(())
+}
+
+fn serve(state: &Arc<State>, mut stream: UnixStream) -> io::Result<()> {
+    crate::socket::check_peer(&stream)?;
+    let Some(Request::Hello { version }) = protocol::recv(&mut stream)? else {
+        return protocol::send(&mut stream, &Response::Error { message: "expected hello".into() });
+    };
+    protocol::send(&mut stream, &Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() })?;
+    if version != PROTOCOL_VERSION {
+        return Ok(()); // the client restarts us with its own version
+    }
+    while let Some(request) = protocol::recv::<Request>(&mut stream)? {
+        let shutdown = matches!(request, Request::Shutdown);
+        let response = handle(state, request).unwrap_or_else(|e| Response::Error { message: e.to_string() });
+        protocol::send(&mut stream, &response)?;
+        if shutdown {
+            let _ = std::fs::remove_file(state.paths.supervisor_socket());
+            tracing::info!("supervisor shutting down on request");
+            std::process::exit(0);
+        }
+    }
+    Ok(())
+}
+
+fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError> {
+    match request {
+        Request::Hello { .. } => Ok(Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() }),
+        Request::Create(req) => create(state, &req),
+        Request::Stop { session_id } => {
+            let store = Store::open(&state.paths.database())?;
+            let session = find(&store, &session_id)?;
+            let grace = grace(state, &session);
+            let end = host::client::stop(&state.paths, &session, grace)?;
+            // The host records the end itself; without a host, we do.
+            if store.session(&session.id)?.is_some_and(|s| s.state == SessionState::Running || s.state == SessionState::Lost)
+            {
+                store.set_state(&session.id, end, None)?;
+            }
+            Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
+        }
+        Request::Remove { session_id, force } => {
+            let store = Store::open(&state.paths.database())?;
+            let session = find(&store, &session_id)?;
+            let (repo, _) = session::open_repo(&state.paths, &session_root(&store, &session)?)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Refuse before touching the agent, so a refused rm changes
+            // nothing; check again once the agent can no longer write.
+            if !force && let Some(what) = session::unsaved_work(&repo, &session)? {
+                return Err(SessionError::WouldLoseWork { slug: session.slug, what });
+            }
+            if matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost) {
+                let end = host::client::stop(&state.paths, &session, grace(state, &session))?;
+                if store.session(&session.id)?.is_some_and(|s| s.state != SessionState::Stopped) {
+                    store.set_state(&session.id, end, None)?;
+                }
+            }
+            let report = session::remove(&state.paths, &store, &repo, &session, force)?;
+            Ok(Response::Removed(report))
+        }
+        Request::Status => {
+            let store = Store::open(&state.paths.database())?;
+            let hosts = store.sessions_with_hosts()?.iter().filter(|s| s.host_pid.is_some_and(crate::process::is_alive)).count();
+            Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
+        }
+        Request::Shutdown => Ok(Response::Ok),
+    }
+}
+
+fn grace(state: &State, session: &Session) -> Duration {
+    let config = session::open_repo(&state.paths, &session.path)
+        .map(|(_, c)| c)
+        .unwrap_or_else(|_| crate::config::Config::defaults());
+    Duration::from_millis(config.stop.grace_ms)
+}
+
+fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
+    store.session(session_id)?.ok_or_else(|| SessionError::NotFound { name: session_id.to_owned() })
+}
+
+/// The main worktree of the session's repository, as recorded.
+fn session_root(store: &Store, session: &Session) -> Result<PathBuf, SessionError> {
+    Ok(store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone()))
+}
+
+fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
+    let store = Store::open(&state.paths.database())?;
+    // Validate outside the lock (cheap, read-only), then again inside it,
+    // where the name and branch checks are authoritative.
+    let (repo, _) = session::open_repo(&state.paths, &req.cwd)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let plan = session::plan(&state.paths, &store, req)?;
+    let mut id = [0u8; 6];
+    rand::rng().fill_bytes(&mut id);
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let session = session::create(&state.paths, &store, &plan, id, |session| {
+        let mut env = req.env.clone();
+        env.retain(|(k, _)| k != "TANDEM_SESSION");
+        env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
+        let spec = HostSpec {
+            session_id: session.id.clone(),
+            argv: session.command.clone(),
+            cwd: session.path.clone(),
+            env,
+            rows: req.rows,
+            cols: req.cols,
+            typed_input: plan.agent.typed_input.clone(),
+        };
+        start_host(state, &spec)
+    })?;
+    Ok(Response::Created { session: Box::new(session) })
+}
+
+/// Starts `tandem host` for a session, hands it the spec and waits for
+/// its one-line report. The host's stderr goes to `sessions/<id>/host.log`.
+fn start_host(state: &State, spec: &HostSpec) -> Result<(), String> {
+    let dir = state.paths.session_dir(&spec.session_id);
+    let log = File::create(dir.join("host.log")).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&state.exe)
+        .arg("host")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start `{} host`: {e}", state.exe.display()))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let line = serde_json::to_string(spec).expect("HostSpec serializes");
+    writeln!(stdin, "{line}").map_err(|e| e.to_string())?;
+    drop(stdin);
+    let mut report = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    BufReader::new(stdout).read_line(&mut report).map_err(|e| e.to_string())?;
+    // Reap the host when it ends, so it never lingers as a zombie.
+    thread::spawn(move || child.wait());
+    match serde_json::from_str::<HostReady>(&report) {
+        Ok(HostReady::Running { .. }) => Ok(()),
+        Ok(HostReady::Failed { message }) => Err(message),
+        Err(_) => Err(format!("the host exited before starting the agent; see {}", dir.join("host.log").display())),
+    }
+}
