@@ -217,8 +217,8 @@ mod tests {
     fn detach_keys_parse_and_match_both_encodings() {
         let key = DetachKey::parse("ctrl-\\").expect("default parses");
         assert_eq!(key.find(b"abc\x1cdef"), Some((3, 1)));
-        assert_eq!(key.find(b"ab\x1b[92;5uc"), Some((2, 6)));
-        assert_eq!(key.find(b"ab\x1b[92;5:1u"), Some((2, 8)));
+        assert_eq!(key.find(b"ab\x1b[92;5uc"), Some((2, 7)));
+        assert_eq!(key.find(b"ab\x1b[92;5:1u"), Some((2, 9)));
         assert_eq!(key.find(b"plain \x1b[A text"), None);
         let q = DetachKey::parse("Ctrl-Q").expect("parses");
         assert_eq!(q.find(b"\x11"), Some((0, 1)));

@@ -284,7 +284,9 @@ pub fn ahead_behind(repo: &Path, base: &str, branch: &str) -> Result<(u32, u32),
 /// # Errors
 /// As [`output`].
 pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<String>, GitError> {
-    let mut args = vec!["rev-list", "--end-of-options", rev, "--not"];
+    // No `--end-of-options`: it would make `--not` a revision. Callers pass
+    // full ref names and ids that `resolve_commit` accepted.
+    let mut args = vec!["rev-list", rev, "--not"];
     args.extend(bases);
     args.push("--remotes");
     let out = read(repo, &args)?;

@@ -1,0 +1,332 @@
+//! The test environment: a temporary `TANDEM_HOME`, home folder and git
+//! repositories, and the real `tandem` binary run with a clean
+//! environment. `Pty` drives a command in a real pseudo-terminal and reads
+//! its screen through a terminal emulator.
+
+#![allow(dead_code)]
+
+pub mod anthropic;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+/// The shell agent's prompt in tests (from the test home's `.bashrc`).
+pub const PROMPT: &str = "tsh$";
+
+/// How long a test waits for something a process does.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct TestEnv {
+    pub tmp: tempfile::TempDir,
+    /// `TANDEM_HOME`.
+    pub tandem_home: PathBuf,
+    /// `HOME` for every process (no user dotfiles leak in).
+    pub home: PathBuf,
+    /// A repository with one commit on `main`.
+    pub repo: PathBuf,
+    /// Extra environment for `tandem` (and so for agents).
+    pub env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let tmp = tempfile::Builder::new().prefix("td").tempdir_in("/tmp").expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        let home = root.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
+            .expect("gitconfig");
+        // A prompt tests can wait for (root's default ends in `#`).
+        std::fs::write(home.join(".bashrc"), "PS1='tsh$ '\n").expect("bashrc");
+        let env = TestEnv { tandem_home: root.join("th"), home, repo: root.join("repo"), tmp, env: Vec::new() };
+        env.git_in(&root, &["init", "-q", "-b", "main", "repo"]);
+        std::fs::write(env.repo.join("README.md"), "# test repo\n").expect("write");
+        env.git(&["add", "README.md"]);
+        env.git(&["commit", "-q", "-m", "initial commit"]);
+        env
+    }
+
+    /// The `tandem` binary under test.
+    pub fn bin() -> PathBuf {
+        PathBuf::from(env!("CARGO_BIN_EXE_tandem"))
+    }
+
+    fn base_env(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var("TEST_PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned()))
+            .env("HOME", &self.home)
+            .env("TANDEM_HOME", &self.tandem_home)
+            .env("SHELL", "/bin/bash")
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("TANDEM_LOG", "info");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+    }
+
+    /// A `tandem` command in `dir`, environment set.
+    pub fn command_in(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(Self::bin());
+        self.base_env(&mut cmd);
+        cmd.current_dir(dir).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `tandem ARGS` in the repository.
+    #[must_use = "assert on the output"]
+    pub fn tandem(&self, args: &[&str]) -> Output {
+        self.tandem_in(&self.repo, args)
+    }
+
+    #[must_use = "assert on the output"]
+    pub fn tandem_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command_in(dir, args).output().expect("run tandem")
+    }
+
+    /// Runs `tandem ARGS`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.tandem(args);
+        assert!(out.status.success(), "tandem {args:?} failed: {}\n{}", out.status, stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `tandem ARGS`, asserts it fails with exit 1 and exactly one
+    /// line on stderr that starts with `error: `; returns that line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        self.fails_in(&self.repo, args)
+    }
+
+    pub fn fails_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.tandem_in(dir, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "tandem {args:?} should fail with exit 1; stderr: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "tandem {args:?}: expected a one-line error, got:\n{err}");
+        assert!(lines[0].starts_with("error: "), "{err}");
+        lines[0].to_owned()
+    }
+
+    /// `git ARGS` in the repository; asserts success; returns stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `tandem list --json`, parsed.
+    pub fn sessions(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["list", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).expect("list --json is JSON").as_array().expect("an array").clone()
+    }
+
+    pub fn session(&self, name: &str) -> serde_json::Value {
+        self.sessions()
+            .into_iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no session {name} in tandem list"))
+    }
+
+    /// Waits until the session's `state` is `state`.
+    pub fn wait_state(&self, name: &str, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.session(name);
+            if s["state"] == state {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "session {name} never became {state}: {s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything that says what the repository holds: branches, worktrees
+    /// and refs. Equal before and after a refused command.
+    pub fn repo_state(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+            self.git(&["worktree", "list", "--porcelain"]),
+            self.git(&["status", "--porcelain"])
+        )
+    }
+
+    /// The supervisor's pid, from its lock file.
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.tandem_home.join("run/supervisor.lock")).ok()?.trim().parse().ok()
+    }
+
+    /// Starts `tandem ARGS` in the repository inside a real PTY.
+    pub fn pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
+        let mut cmd = CommandBuilder::new(Self::bin());
+        cmd.args(args);
+        cmd.cwd(&self.repo);
+        cmd.env_clear();
+        let mut std_cmd = Command::new("true");
+        self.base_env(&mut std_cmd);
+        for (k, v) in std_cmd.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        Pty::spawn(cmd, rows, cols)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Stop what the test started: the supervisor and every host (they
+        // are detached on purpose, so nothing else would).
+        if let Some(pid) = self.supervisor_pid() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let db = self.tandem_home.join("state/tandem.db");
+        let Ok(conn) = rusqlite::Connection::open(&db) else { return };
+        let Ok(mut stmt) = conn.prepare("SELECT agent_pid, host_pid FROM sessions") else { return };
+        let pids: Vec<(Option<i32>, Option<i32>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        for (agent, host) in pids {
+            if let Some(pid) = agent {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            if let Some(pid) = host {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` until it returns `Some`, for at most [`WAIT`].
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A process in a real pseudo-terminal, its screen kept by a `vt100`
+/// emulator.
+pub struct Pty {
+    pub screen: Arc<Mutex<vt100::Parser>>,
+    /// Everything the process wrote, raw.
+    pub raw: Arc<Mutex<Vec<u8>>>,
+    writer: Box<dyn Write + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Pty {
+    pub fn spawn(cmd: CommandBuilder, rows: u16, cols: u16) -> Pty {
+        let pair = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
+        let child = pair.slave.spawn_command(cmd).expect("spawn in pty");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 1000)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        {
+            let (screen, raw) = (Arc::clone(&screen), Arc::clone(&raw));
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    screen.lock().expect("screen").process(&buf[..n]);
+                    raw.lock().expect("raw").extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        Pty { screen, raw, writer, master: pair.master, child }
+    }
+
+    /// The screen's text now.
+    pub fn contents(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    /// Everything written so far, escape sequences included, lossily.
+    pub fn raw_text(&self) -> String {
+        String::from_utf8_lossy(&self.raw.lock().expect("raw")).into_owned()
+    }
+
+    /// Waits until the screen shows `text`; returns the screen.
+    pub fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let contents = self.contents();
+            if contents.contains(text) {
+                return contents;
+            }
+            assert!(Instant::now() < deadline, "screen never showed {text:?}; it shows:\n{contents}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to pty");
+        self.writer.flush().expect("flush pty");
+    }
+
+    /// Types a line and Enter (as a separate write, as a person would).
+    pub fn type_line(&mut self, line: &str) {
+        self.send(line.as_bytes());
+        std::thread::sleep(Duration::from_millis(50));
+        self.send(b"\r");
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) {
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("resize");
+        self.screen.lock().expect("screen").screen_mut().set_size(rows, cols);
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> u32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.exit_code();
+            }
+            assert!(Instant::now() < deadline, "process in pty did not exit; screen:\n{}", self.contents());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `tandem` binary against real temporary
+//! repositories, real PTYs, a real supervisor and hosts, each test under
+//! its own `TANDEM_HOME`.
+
+mod common;
+
+mod test_bad_input;
+mod test_claude;
+mod test_lifecycle;
+mod test_supervisor;

@@ -1,0 +1,65 @@
+//! The supervisor: started on demand, private socket, and agents that
+//! survive its death (even `kill -9`).
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::{TestEnv, wait_for};
+
+#[test]
+fn agents_survive_a_kill_9_of_the_supervisor_and_attach_still_works() {
+    let env = TestEnv::new();
+    env.ok(&["new", "survivor", "--bg", "--agent", "shell"]);
+    env.wait_state("survivor", "running");
+    let pid = env.supervisor_pid().expect("a supervisor started on demand");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+    wait_for("the supervisor to die", || (!tandem_core::process::is_alive(pid)).then_some(()));
+
+    // No supervisor: the host still serves attach.
+    let mut term = env.pty(&["attach", "survivor"], 24, 80);
+    term.wait_for(crate::common::PROMPT);
+    term.type_line("echo still-$((40+2))");
+    term.wait_for("still-42");
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0);
+
+    // The next command that needs a supervisor starts a new one, which
+    // finds the session still running.
+    let status = env.ok(&["daemon", "start"]);
+    let new_pid = env.supervisor_pid().expect("new supervisor");
+    assert_ne!(new_pid, pid, "{status}");
+    let s = env.wait_state("survivor", "running");
+    assert_eq!(s["name"], "survivor");
+    env.ok(&["stop", "survivor"]);
+    env.wait_state("survivor", "stopped");
+}
+
+#[test]
+fn daemon_start_status_stop_and_a_private_socket_dir() {
+    let env = TestEnv::new();
+    assert_eq!(env.tandem(&["daemon", "status"]).status.code(), Some(1));
+    let out = env.ok(&["daemon", "start"]);
+    assert!(out.contains("supervisor running"), "{out}");
+    let run = env.tandem_home.join("run");
+    assert_eq!(std::fs::metadata(&run).expect("run dir").permissions().mode() & 0o777, 0o700);
+    let status = env.ok(&["daemon", "status"]);
+    assert!(status.contains("0 live session host(s)"), "{status}");
+
+    env.ok(&["new", "keeps-running", "--bg", "--agent", "shell"]);
+    env.ok(&["daemon", "stop"]);
+    assert_eq!(env.tandem(&["daemon", "status"]).status.code(), Some(1));
+    // Stopping the supervisor does not stop agents.
+    env.wait_state("keeps-running", "running");
+    let mut term = env.pty(&["attach", "keeps-running"], 24, 80);
+    term.wait_for(crate::common::PROMPT);
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0);
+}
+
+#[test]
+fn a_second_supervisor_refuses_to_run_beside_the_first() {
+    let env = TestEnv::new();
+    env.ok(&["daemon", "start"]);
+    let out = env.tandem(&["daemon", "run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::common::stderr(&out).contains("already running"), "{}", crate::common::stderr(&out));
+}
