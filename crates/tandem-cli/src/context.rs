@@ -19,7 +19,8 @@ pub struct Context {
 
 impl Context {
     pub fn new() -> Result<Context, CliError> {
-        let cwd = std::env::current_dir().map_err(|e| CliError::user(format!("cannot read the current directory: {e}")))?;
+        let cwd =
+            std::env::current_dir().map_err(|e| CliError::user(format!("cannot read the current directory: {e}")))?;
         Ok(Context { paths: Paths::from_env()?, cwd })
     }
 
@@ -45,7 +46,8 @@ impl Context {
 
     /// The supervisor, started if none runs.
     pub fn supervisor(&self) -> Result<Client, CliError> {
-        let exe = std::env::current_exe().map_err(|e| CliError::Internal(format!("cannot find the tandem binary: {e}")))?;
+        let exe =
+            std::env::current_exe().map_err(|e| CliError::Internal(format!("cannot find the tandem binary: {e}")))?;
         Ok(client::connect(&self.paths, &exe)?)
     }
 }

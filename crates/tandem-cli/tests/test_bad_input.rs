@@ -75,9 +75,12 @@ fn a_base_ref_that_does_not_exist_and_an_agent_that_is_not_found() {
     assert!(err.contains("`claude` was not found"), "{err}");
     assert_eq!(env.repo_state(), before);
     assert!(env.sessions().is_empty());
-    assert!(!env.tandem_home.join("data/worktrees").exists() || std::fs::read_dir(env.tandem_home.join("data/worktrees")).expect("dir").all(|e| {
-        std::fs::read_dir(e.expect("entry").path()).expect("dir").next().is_none()
-    }));
+    assert!(
+        !env.tandem_home.join("data/worktrees").exists()
+            || std::fs::read_dir(env.tandem_home.join("data/worktrees"))
+                .expect("dir")
+                .all(|e| { std::fs::read_dir(e.expect("entry").path()).expect("dir").next().is_none() })
+    );
 }
 
 #[test]

@@ -190,7 +190,15 @@ fn unnamed_sessions_get_readable_unique_names_and_the_default_agent_runs() {
 fn the_agent_gets_the_environment_of_the_new_call_and_a_typed_prompt() {
     let mut env = TestEnv::new();
     env.env.push(("TANDEM_TEST_MARKER".to_owned(), "marker-value-17".to_owned()));
-    env.ok(&["new", "envcheck", "--bg", "--agent", "shell", "-p", "echo marker=$TANDEM_TEST_MARKER session=$TANDEM_SESSION"]);
+    env.ok(&[
+        "new",
+        "envcheck",
+        "--bg",
+        "--agent",
+        "shell",
+        "-p",
+        "echo marker=$TANDEM_TEST_MARKER session=$TANDEM_SESSION",
+    ]);
     wait_for("the prompt's output", || {
         let logs = env.ok(&["logs", "envcheck"]);
         logs.contains("marker=marker-value-17 session=envcheck").then_some(())

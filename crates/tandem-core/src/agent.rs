@@ -44,7 +44,12 @@ pub enum AgentError {
 ///
 /// # Errors
 /// [`AgentError`] when the program is not found or the line not parsable.
-pub fn resolve(agent: Option<&str>, prompt: Option<&str>, env: &[(String, String)], cwd: &Path) -> Result<AgentSpec, AgentError> {
+pub fn resolve(
+    agent: Option<&str>,
+    prompt: Option<&str>,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Result<AgentSpec, AgentError> {
     let var = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let path_var = var("PATH").map(OsStr::new);
     let find = |program: &str| {
@@ -100,13 +105,17 @@ mod tests {
 
     #[test]
     fn command_lines_are_split_and_resolved() {
-        let spec = resolve(Some("sh -c 'echo hi; sleep 1'"), None, &env("/bin:/usr/bin"), Path::new("/")).expect("resolve");
+        let spec =
+            resolve(Some("sh -c 'echo hi; sleep 1'"), None, &env("/bin:/usr/bin"), Path::new("/")).expect("resolve");
         assert!(spec.argv[0].ends_with("/sh"));
         assert_eq!(&spec.argv[1..], ["-c", "echo hi; sleep 1"]);
         assert_eq!(
             resolve(Some("no-such-agent-xyz --flag"), None, &env("/bin"), Path::new("/")),
             Err(AgentError::NotFound { program: "no-such-agent-xyz".to_owned() })
         );
-        assert!(matches!(resolve(Some("sh 'unclosed"), None, &env("/bin"), Path::new("/")), Err(AgentError::Unparsable { .. })));
+        assert!(matches!(
+            resolve(Some("sh 'unclosed"), None, &env("/bin"), Path::new("/")),
+            Err(AgentError::Unparsable { .. })
+        ));
     }
 }

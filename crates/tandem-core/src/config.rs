@@ -55,9 +55,10 @@ impl Config {
         let mut merged: toml::Table = DEFAULTS.parse().expect("built-in config.toml is valid TOML");
         for path in std::iter::once(user_file).chain(repo_file) {
             let Ok(text) = std::fs::read_to_string(path) else { continue };
-            let layer: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.to_path_buf(), error: e.message().to_owned() })?;
+            let layer: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_path_buf(),
+                error: e.message().to_owned(),
+            })?;
             merge(&mut merged, layer);
         }
         if let Ok(key) = std::env::var("TANDEM_DETACH_KEY") {

@@ -73,10 +73,7 @@ impl Paths {
         }
         let home = var("HOME").ok_or(PathsError::NoHome)?;
         let xdg = |name: &str, fallback: &str| {
-            var(name)
-                .filter(|p| p.is_absolute())
-                .unwrap_or_else(|| home.join(fallback))
-                .join("tandem")
+            var(name).filter(|p| p.is_absolute()).unwrap_or_else(|| home.join(fallback)).join("tandem")
         };
         let runtime_dir = match var("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
             Some(dir) => dir.join("tandem"),
@@ -170,8 +167,7 @@ fn create_private(dir: &Path) -> Result<(), PathsError> {
 
 fn check_private(dir: &Path) -> Result<(), PathsError> {
     let unsafe_dir = |why| PathsError::Unsafe { path: dir.to_path_buf(), why };
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|error| PathsError::Create { path: dir.to_path_buf(), error })?;
+    let meta = fs::symlink_metadata(dir).map_err(|error| PathsError::Create { path: dir.to_path_buf(), error })?;
     if meta.file_type().is_symlink() {
         return Err(unsafe_dir("it is a symlink"));
     }
@@ -219,8 +215,7 @@ mod tests {
     #[test]
     fn runtime_dir_is_made_private() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let paths = Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tmp.path().to_path_buf()))
-            .expect("paths");
+        let paths = Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tmp.path().to_path_buf())).expect("paths");
         paths.ensure_runtime_dir().expect("runtime dir");
         let mode = fs::metadata(&paths.runtime_dir).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o700);

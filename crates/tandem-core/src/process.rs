@@ -30,9 +30,8 @@ pub fn group_alive(pgid: i32) -> bool {
 /// value). Returns the executable's path.
 #[must_use]
 pub fn which(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-    };
+    let executable =
+        |p: &Path| p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if program.is_empty() {
         return None;
     }

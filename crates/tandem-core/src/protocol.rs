@@ -87,10 +87,12 @@ pub fn send<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
 pub fn recv<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
     match read_frame(r)? {
         None => Ok(None),
-        Some((KIND_CONTROL, payload)) => serde_json::from_slice(&payload)
-            .map(Some)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
-        Some((kind, _)) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected a control frame, got kind {kind}"))),
+        Some((KIND_CONTROL, payload)) => {
+            serde_json::from_slice(&payload).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        }
+        Some((kind, _)) => {
+            Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected a control frame, got kind {kind}")))
+        }
     }
 }
 
@@ -98,13 +100,20 @@ pub fn recv<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     /// Make a session and start its agent.
     Create(CreateRequest),
     /// Stop a session's agent (polite signals, grace period, SIGKILL).
-    Stop { session_id: String },
+    Stop {
+        session_id: String,
+    },
     /// Remove a session's worktree and branch.
-    Remove { session_id: String, force: bool },
+    Remove {
+        session_id: String,
+        force: bool,
+    },
     /// The supervisor's pid, start time and live hosts.
     Status,
     /// Exit the supervisor; hosts keep running.
@@ -156,11 +165,19 @@ pub struct RemoveReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
-    Hello { version: u32, mode: ClientMode },
+    Hello {
+        version: u32,
+        mode: ClientMode,
+    },
     /// The client's terminal size changed, in cells.
-    Resize { rows: u16, cols: u16 },
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
     /// Stop the agent: polite signals, then SIGKILL after `grace_ms`.
-    Stop { grace_ms: u64 },
+    Stop {
+        grace_ms: u64,
+    },
 }
 
 /// What a client wants from a host.
@@ -180,12 +197,23 @@ pub enum ClientMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostMsg {
-    Welcome { version: u32, session_id: String, agent_pid: i32 },
+    Welcome {
+        version: u32,
+        session_id: String,
+        agent_pid: i32,
+    },
     /// `Logs`: the text of scrollback and screen.
-    Text { text: String },
+    Text {
+        text: String,
+    },
     /// The agent is gone; the host exits after this.
-    Exited { state: SessionState, exit_code: Option<i32> },
-    Error { message: String },
+    Exited {
+        state: SessionState,
+        exit_code: Option<i32>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[cfg(test)]

@@ -68,11 +68,8 @@ impl Repository {
         }
         let common_dir = std::fs::canonicalize(common).unwrap_or_else(|_| PathBuf::from(common));
         let worktree = PathBuf::from(git::read(dir, &["rev-parse", "--show-toplevel"])?);
-        let root = git::worktree_list(&worktree)?
-            .into_iter()
-            .next()
-            .map(|main| main.path)
-            .unwrap_or_else(|| worktree.clone());
+        let root =
+            git::worktree_list(&worktree)?.into_iter().next().map(|main| main.path).unwrap_or_else(|| worktree.clone());
         Ok(Repository { common_dir, root, worktree })
     }
 
@@ -81,11 +78,7 @@ impl Repository {
     /// do not share a folder. E.g. `webapp-3f2a9c1d`.
     #[must_use]
     pub fn dir_name(&self) -> String {
-        let name = self
-            .root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "repo".to_owned());
+        let name = self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "repo".to_owned());
         let safe: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })

@@ -24,8 +24,8 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 /// # Errors
 /// `PermissionDenied` for another user; I/O errors from the query.
 pub fn check_peer(stream: &UnixStream) -> io::Result<()> {
-    let creds = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
-        .map_err(io::Error::from)?;
+    let creds =
+        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).map_err(io::Error::from)?;
     if creds.uid() == nix::unistd::getuid().as_raw() {
         Ok(())
     } else {

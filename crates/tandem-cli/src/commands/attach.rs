@@ -112,7 +112,8 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
     let raw = RawMode::enable()?;
 
     let input = {
-        let (writer, done, detached, key) = (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone());
+        let (writer, done, detached, key) =
+            (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone());
         std::thread::spawn(move || forward_input(&writer, &done, &detached, &key))
     };
     let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP])?;

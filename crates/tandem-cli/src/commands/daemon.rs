@@ -50,7 +50,11 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
             Some(mut client) => {
                 if let Response::Status { pid, started_at, hosts } = client.request(&Request::Status)? {
                     let up = tandem_core::unix_now() - started_at;
-                    writeln!(out, "supervisor running (pid {pid}, up {}), {hosts} live session host(s)", crate::commands::list::age(up))?;
+                    writeln!(
+                        out,
+                        "supervisor running (pid {pid}, up {}), {hosts} live session host(s)",
+                        crate::commands::list::age(up)
+                    )?;
                     writeln!(out, "socket: {}", cx.paths.supervisor_socket().display())?;
                 }
             }

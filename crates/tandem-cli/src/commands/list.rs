@@ -80,8 +80,9 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     }
     let header = ["NAME", "BRANCH", "AGENT", "STATE", "DIRTY", "AHEAD/BEHIND", "AGE", "PATH"].map(String::from);
     let rows: Vec<[String; 8]> = sessions.iter().zip(&facts).map(|(s, f)| table_row(s, f, now)).collect();
-    let widths: Vec<usize> =
-        (0..8).map(|i| std::iter::once(&header).chain(&rows).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|i| std::iter::once(&header).chain(&rows).map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for row in std::iter::once(&header).chain(&rows) {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
@@ -90,7 +91,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
 }
 
 fn table_row(s: &Session, f: &GitFacts, now: i64) -> [String; 8] {
-    let agent: String = if s.agent.chars().count() > 24 { s.agent.chars().take(23).chain(['…']).collect() } else { s.agent.clone() };
+    let agent: String =
+        if s.agent.chars().count() > 24 { s.agent.chars().take(23).chain(['…']).collect() } else { s.agent.clone() };
     let dirty = match f.dirty {
         Some(true) => "yes",
         Some(false) => "no",
@@ -100,7 +102,16 @@ fn table_row(s: &Session, f: &GitFacts, now: i64) -> [String; 8] {
         (Some(a), Some(b)) => format!("+{a} -{b}"),
         _ => "?".to_owned(),
     };
-    [s.slug.clone(), s.branch.clone(), agent, state_text(s), dirty.to_owned(), counts, age(now - s.created_at), s.path.display().to_string()]
+    [
+        s.slug.clone(),
+        s.branch.clone(),
+        agent,
+        state_text(s),
+        dirty.to_owned(),
+        counts,
+        age(now - s.created_at),
+        s.path.display().to_string(),
+    ]
 }
 
 /// `running`, `exited (1)`, `stopped`, …

@@ -24,7 +24,13 @@ pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     let request = Request::Remove { session_id: session.id.clone(), force: args.force };
     if let Response::Removed(report) = cx.supervisor()?.request(&request)? {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "removed session {} (worktree {}, branch {})", report.slug, report.path.display(), report.branch)?;
+        writeln!(
+            out,
+            "removed session {} (worktree {}, branch {})",
+            report.slug,
+            report.path.display(),
+            report.branch
+        )?;
         if let Some(archive) = report.archive_ref {
             writeln!(out, "snapshot kept at {archive}")?;
             writeln!(out, "restore it with: git switch -c {} {archive}", report.branch)?;

@@ -20,7 +20,9 @@ pub fn run(cx: &Context, args: &StopArgs) -> Result<(), CliError> {
         writeln!(out, "session {} is not running ({})", session.slug, crate::commands::list::state_text(&session))?;
         return Ok(());
     }
-    if let Response::Stopped { session } = cx.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })? {
+    if let Response::Stopped { session } =
+        cx.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })?
+    {
         writeln!(out, "stopped session {}; its worktree stays at {}", session.slug, session.path.display())?;
     }
     Ok(())

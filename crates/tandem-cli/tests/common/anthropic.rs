@@ -6,16 +6,16 @@
 //!
 //! How replies are chosen:
 //! * A request to `POST /v1/messages` is part of the *main conversation* when
-//!   its `tools` array contains every tool named by the script's
-//!   [`Step::ToolUse`] steps (or, for a script without tool steps, any
-//!   non-empty `tools` array). It is answered with step `i`, where `i` is the
+//!   it has a non-empty `tools` array. It is answered with step `i`, where `i` is the
 //!   number of `assistant` messages already in the request's history (i.e. how
 //!   many replies of ours Claude has accepted so far). This is stateless, so
 //!   retries get the same answer, and a second user prompt typed into the TUI
 //!   after a `Text` step gets the next step. Past the end of the script the
 //!   reply is the text `"Done."`.
-//! * Any other `/v1/messages` request (title generation, summaries, quota
-//!   checks...) gets the short text [`SIDE_REPLY`].
+//! * Any other `/v1/messages` request (session title, summaries, quota
+//!   checks...) gets the short text [`SIDE_REPLY`], or, when it asks for
+//!   structured output (`output_config.format.type == "json_schema"`, as the
+//!   title request does), a minimal JSON object fitting the schema.
 //! * `POST /v1/messages/count_tokens` gets `{"input_tokens": N}`.
 //! * Anything else gets `404 {}` and is recorded in [`MessagesStub::other_requests`].
 //!
@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Text answered to `/v1/messages` requests outside the main conversation.
 pub const SIDE_REPLY: &str = "Stub title";
@@ -136,7 +136,7 @@ impl MessagesStub {
 
     /// The `/v1/messages` bodies that belong to the main conversation.
     pub fn main_requests(&self) -> Vec<Value> {
-        self.requests().into_iter().filter(|r| is_main(&self.shared.script, r)).collect()
+        self.requests().into_iter().filter(is_main).collect()
     }
 
     /// Every distinct `tool_result` block Claude sent back in the main
@@ -196,8 +196,16 @@ impl Drop for MessagesStub {
 
 /// Writes `.claude.json` and `settings.json` into `config_dir` (the
 /// `CLAUDE_CONFIG_DIR`) so the CLI runs offline without any dialog:
-/// onboarding done, the API key approved, `trusted_dir` (and every folder
-/// below it) trusted, and `allowed_tools` allowed without prompting.
+/// onboarding done, the API key approved, `trusted_dir` trusted, and
+/// `allowed_tools` (e.g. `["Write", "Bash"]`) allowed without prompting.
+///
+/// `trusted_dir` must be the git repository's root (or a folder between the
+/// working directory and that root): Claude only walks up to the git root
+/// looking for trust, so a parent folder *outside* the repository does not
+/// count. Trusting a main repository also covers its `git worktree`s, wherever
+/// they live. Claude rewrites both files as it runs (dropping keys it
+/// considers default) but keeps what matters here, so one config dir can
+/// serve several launches.
 pub fn write_claude_config(config_dir: &Path, api_key: &str, trusted_dir: &Path, allowed_tools: &[&str]) {
     std::fs::create_dir_all(config_dir).expect("create CLAUDE_CONFIG_DIR");
     let key_suffix: String = {
@@ -209,27 +217,35 @@ pub fn write_claude_config(config_dir: &Path, api_key: &str, trusted_dir: &Path,
     for dir in [trusted_dir.to_path_buf(), trusted] {
         projects.insert(
             dir.to_string_lossy().into_owned(),
-            json!({
-                "hasTrustDialogAccepted": true,
-                "hasCompletedProjectOnboarding": true,
-                "projectOnboardingSeenCount": 1,
-                "allowedTools": [],
-            }),
+            json!({ "hasTrustDialogAccepted": true, "allowedTools": [] }),
         );
     }
+    // Every key below was checked against Claude Code 2.1.330 in a PTY:
+    // - hasCompletedOnboarding: else the welcome / theme picker shows.
+    // - customApiKeyResponses.approved: else "Detected a custom API key ...
+    //   Do you want to use this API key?" (default answer: No).
+    // - projects.<dir>.hasTrustDialogAccepted: else the folder trust dialog.
+    // - hasSeenAutoDefaultNudge: else "Make auto mode your default permission
+    //   mode?" appears after the first turn.
+    // - bypassPermissionsModeAccepted: else `--dangerously-skip-permissions`
+    //   shows a warning to accept (Claude migrates it to
+    //   `skipDangerousModePermissionPrompt` in settings.json).
     let claude_json = json!({
         "hasCompletedOnboarding": true,
         "lastOnboardingVersion": "99.0.0",
-        "theme": "dark",
         "numStartups": 1,
         "autoUpdates": false,
-        "bypassPermissionsModeAccepted": true,
         "hasSeenAutoDefaultNudge": true,
+        "bypassPermissionsModeAccepted": true,
         "customApiKeyResponses": { "approved": [key_suffix], "rejected": [] },
         "projects": projects,
     });
+    // defaultMode "default": the out-of-the-box mode is "auto", whose safety
+    // check runs server-side; through a custom base URL it is unavailable, so
+    // every Bash call would stop at an approval dialog despite the allow rule.
     let settings = json!({
         "permissions": { "allow": allowed_tools, "defaultMode": "default" },
+        "skipDangerousModePermissionPrompt": true,
         "autoUpdates": false,
     });
     let write = |name: &str, value: &Value| {
@@ -259,25 +275,12 @@ pub fn claude_env(stub: &MessagesStub, config_dir: &Path, api_key: &str) -> Vec<
 // ---------------------------------------------------------------------------
 // Reply selection
 
-fn script_tool_names(script: &[Step]) -> Vec<&str> {
-    script
-        .iter()
-        .filter_map(|s| match s {
-            Step::ToolUse { name, .. } => Some(name.as_str()),
-            Step::Text(_) => None,
-        })
-        .collect()
-}
-
-fn is_main(script: &[Step], req: &Value) -> bool {
-    let Some(tools) = req["tools"].as_array() else { return false };
-    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    let wanted = script_tool_names(script);
-    if wanted.is_empty() {
-        !names.is_empty()
-    } else {
-        wanted.iter().all(|w| names.contains(w))
-    }
+/// Main-conversation requests carry the agent's tool list; side requests
+/// (titles, summaries, quota checks) have none or `"tools": []`. Not every
+/// tool is always listed (some are deferred behind `ToolSearch`), so no
+/// particular name is required.
+fn is_main(req: &Value) -> bool {
+    req["tools"].as_array().is_some_and(|t| !t.is_empty())
 }
 
 fn tool_result_blocks(req: &Value) -> Vec<&Value> {
@@ -294,7 +297,7 @@ fn tool_result_blocks(req: &Value) -> Vec<&Value> {
 
 /// Content blocks and stop reason for one `/v1/messages` request.
 fn reply_for(script: &[Step], req: &Value) -> (Vec<Value>, &'static str) {
-    if !is_main(script, req) {
+    if !is_main(req) {
         // Structured-output side requests (e.g. session titles ask for
         // `{"title": string}`) get JSON that fits their schema.
         let format = &req["output_config"]["format"];
@@ -305,10 +308,8 @@ fn reply_for(script: &[Step], req: &Value) -> (Vec<Value>, &'static str) {
         };
         return (vec![json!({"type": "text", "text": text})], "end_turn");
     }
-    let step = req["messages"]
-        .as_array()
-        .map(|m| m.iter().filter(|msg| msg["role"] == "assistant").count())
-        .unwrap_or(0);
+    let step =
+        req["messages"].as_array().map(|m| m.iter().filter(|msg| msg["role"] == "assistant").count()).unwrap_or(0);
     match script.get(step) {
         Some(Step::ToolUse { name, input }) => (
             vec![json!({
@@ -519,7 +520,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         } else if req.method == "POST" && path == "/v1/messages/count_tokens" {
             shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
             let n = req.body.len() / 4 + 1;
-            write_response(&mut writer, "200 OK", "application/json", json!({"input_tokens": n}).to_string().as_bytes())?;
+            write_response(
+                &mut writer,
+                "200 OK",
+                "application/json",
+                json!({"input_tokens": n}).to_string().as_bytes(),
+            )?;
         } else if req.method == "HEAD" {
             // e.g. the connectivity probe `HEAD /api/hello`.
             shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));

@@ -39,8 +39,11 @@ impl TestEnv {
         let root = tmp.path().to_path_buf();
         let home = root.join("home");
         std::fs::create_dir_all(&home).expect("home");
-        std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
-            .expect("gitconfig");
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+        )
+        .expect("gitconfig");
         // A prompt tests can wait for (root's default ends in `#`).
         std::fs::write(home.join(".bashrc"), "PS1='tsh$ '\n").expect("bashrc");
         let env = TestEnv { tandem_home: root.join("th"), home, repo: root.join("repo"), tmp, env: Vec::new() };
@@ -135,7 +138,11 @@ impl TestEnv {
     /// `tandem list --json`, parsed.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&["list", "--json"]);
-        serde_json::from_str::<serde_json::Value>(&out).expect("list --json is JSON").as_array().expect("an array").clone()
+        serde_json::from_str::<serde_json::Value>(&out)
+            .expect("list --json is JSON")
+            .as_array()
+            .expect("an array")
+            .clone()
     }
 
     pub fn session(&self, name: &str) -> serde_json::Value {
@@ -249,7 +256,8 @@ pub struct Pty {
 
 impl Pty {
     pub fn spawn(cmd: CommandBuilder, rows: u16, cols: u16) -> Pty {
-        let pair = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
+        let pair =
+            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
         let child = pair.slave.spawn_command(cmd).expect("spawn in pty");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");

@@ -200,10 +200,7 @@ pub fn default_branch(dir: &Path) -> Result<Option<String>, GitError> {
 /// As [`output`].
 pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<(), GitError> {
     let mut cmd = command(repo);
-    cmd.args(["worktree", "add", "--quiet", "--no-track", "-b", branch])
-        .arg("--")
-        .arg(path)
-        .arg(base);
+    cmd.args(["worktree", "add", "--quiet", "--no-track", "-b", branch]).arg("--").arg(path).arg(base);
     output(cmd).map(drop)
 }
 

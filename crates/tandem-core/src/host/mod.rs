@@ -89,6 +89,9 @@ enum Out {
     Msg(HostMsg),
 }
 
+/// How the agent ended: the state recorded and its exit code.
+type AgentEnd = (SessionState, Option<i32>);
+
 struct Client {
     id: u64,
     tx: SyncSender<Out>,
@@ -107,7 +110,7 @@ struct Shared {
     master: Mutex<Box<dyn MasterPty + Send>>,
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
-    exit: (Mutex<Option<(SessionState, Option<i32>)>>, Condvar),
+    exit: (Mutex<Option<AgentEnd>>, Condvar),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,7 +140,10 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
     };
     match start(paths, &spec) {
         Ok(shared_and_child) => {
-            report(&mut stdout, &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared_and_child.agent_pid });
+            report(
+                &mut stdout,
+                &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared_and_child.agent_pid },
+            );
             drop(stdout);
             serve(shared_and_child);
             Ok(())
@@ -172,7 +178,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
 
     let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
-    let spawn_err = |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
+    let spawn_err =
+        |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
     let pair = native_pty_system().openpty(size).map_err(|e| spawn_err(e.to_string()))?;
     let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
     cmd.cwd(&spec.cwd);
@@ -339,9 +346,8 @@ fn request_stop(shared: &Arc<Shared>, grace: Duration) {
     let _ = thread::Builder::new().name("stop".into()).spawn(move || {
         let (exit, cvar) = &shared.exit;
         let guard = lock(exit);
-        let (guard, timeout) = cvar
-            .wait_timeout_while(guard, grace, |e| e.is_none())
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (guard, timeout) =
+            cvar.wait_timeout_while(guard, grace, |e| e.is_none()).unwrap_or_else(std::sync::PoisonError::into_inner);
         drop(guard);
         if timeout.timed_out() {
             process::signal_group(pgid, Signal::SIGKILL);
@@ -368,12 +374,17 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
     };
     if version != PROTOCOL_VERSION {
-        let message = format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
+        let message =
+            format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
         return protocol::send(&mut writer, &HostMsg::Error { message });
     }
     protocol::send(
         &mut writer,
-        &HostMsg::Welcome { version: PROTOCOL_VERSION, session_id: shared.session_id.clone(), agent_pid: shared.agent_pid },
+        &HostMsg::Welcome {
+            version: PROTOCOL_VERSION,
+            session_id: shared.session_id.clone(),
+            agent_pid: shared.agent_pid,
+        },
     )?;
     match mode {
         ClientMode::Attach { rows, cols } => {
@@ -409,7 +420,11 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
 
 /// Registers a client: `first` (made under the screen lock) is queued
 /// before any later output, so nothing is lost or doubled between them.
-fn subscribe(shared: &Arc<Shared>, mut writer: UnixStream, first: impl FnOnce(&mut vt100::Parser) -> Option<Out>) -> io::Result<u64> {
+fn subscribe(
+    shared: &Arc<Shared>,
+    mut writer: UnixStream,
+    first: impl FnOnce(&mut vt100::Parser) -> Option<Out>,
+) -> io::Result<u64> {
     let (tx, rx) = mpsc::sync_channel::<Out>(CLIENT_QUEUE);
     let id = shared.next_client.fetch_add(1, Ordering::SeqCst);
     {

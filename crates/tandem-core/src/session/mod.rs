@@ -36,9 +36,13 @@ pub enum SessionError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Name(#[from] NameError),
-    #[error("a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`")]
+    #[error(
+        "a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`"
+    )]
     NameTaken { slug: String },
-    #[error("branch `{branch}` already exists; pick another session name, or delete the branch with `git branch -d {branch}`")]
+    #[error(
+        "branch `{branch}` already exists; pick another session name, or delete the branch with `git branch -d {branch}`"
+    )]
     BranchExists { branch: String },
     #[error("`{branch}` is not a valid git branch name; use letters, digits, `.`, `_` and `-`")]
     InvalidBranch { branch: String },
@@ -54,7 +58,9 @@ pub enum SessionError {
     Agent(#[from] AgentError),
     #[error("no session named `{name}` in this repository; `tandem list` shows the sessions")]
     NotFound { name: String },
-    #[error("session `{slug}` has {what}; commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)")]
+    #[error(
+        "session `{slug}` has {what}; commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)"
+    )]
     WouldLoseWork { slug: String, what: String },
     #[error("the agent could not start: {message}")]
     Host { message: String },
@@ -310,7 +316,13 @@ pub fn archive(paths: &Paths, repo: &Repository, session: &Session) -> Result<St
 ///
 /// # Errors
 /// [`SessionError::WouldLoseWork`] without `force`; git and store errors.
-pub fn remove(paths: &Paths, store: &Store, repo: &Repository, session: &Session, force: bool) -> Result<RemoveReport, SessionError> {
+pub fn remove(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    session: &Session,
+    force: bool,
+) -> Result<RemoveReport, SessionError> {
     let unsaved = unsaved_work(repo, session)?;
     let archive_ref = match (&unsaved, force) {
         (Some(what), false) => {
@@ -329,5 +341,10 @@ pub fn remove(paths: &Paths, store: &Store, repo: &Repository, session: &Session
         git::delete_branch(&repo.root, &session.branch)?;
     }
     store.mark_removed(&session.id, archive_ref.as_deref())?;
-    Ok(RemoveReport { slug: session.slug.clone(), branch: session.branch.clone(), path: session.path.clone(), archive_ref })
+    Ok(RemoveReport {
+        slug: session.slug.clone(),
+        branch: session.branch.clone(),
+        path: session.path.clone(),
+        archive_ref,
+    })
 }

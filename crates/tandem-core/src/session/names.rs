@@ -44,7 +44,10 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err(invalid());
     }
-    if !name.as_bytes()[0].is_ascii_alphanumeric() || name.contains("..") || name.ends_with('.') || name.ends_with(".lock")
+    if !name.as_bytes()[0].is_ascii_alphanumeric()
+        || name.contains("..")
+        || name.ends_with('.')
+        || name.ends_with(".lock")
     {
         return Err(invalid());
     }
@@ -52,19 +55,66 @@ pub fn validate(name: &str) -> Result<(), NameError> {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "amber", "brave", "bright", "calm", "clever", "cosmic", "crisp", "dapper", "eager", "fancy", "fearless",
-    "gentle", "golden", "happy", "humble", "jolly", "keen", "lively", "lucky", "mellow", "merry", "mighty",
-    "nimble", "noble", "polished", "proud", "quick", "quiet", "radiant", "rapid", "rustic", "shiny", "silent",
-    "silver", "sleek", "smooth", "snappy", "solid", "sparkling", "spry", "steady", "stellar", "sunny", "swift",
-    "tidy", "trusty", "vivid", "warm", "wise", "witty", "zesty", "zippy",
+    "amber",
+    "brave",
+    "bright",
+    "calm",
+    "clever",
+    "cosmic",
+    "crisp",
+    "dapper",
+    "eager",
+    "fancy",
+    "fearless",
+    "gentle",
+    "golden",
+    "happy",
+    "humble",
+    "jolly",
+    "keen",
+    "lively",
+    "lucky",
+    "mellow",
+    "merry",
+    "mighty",
+    "nimble",
+    "noble",
+    "polished",
+    "proud",
+    "quick",
+    "quiet",
+    "radiant",
+    "rapid",
+    "rustic",
+    "shiny",
+    "silent",
+    "silver",
+    "sleek",
+    "smooth",
+    "snappy",
+    "solid",
+    "sparkling",
+    "spry",
+    "steady",
+    "stellar",
+    "sunny",
+    "swift",
+    "tidy",
+    "trusty",
+    "vivid",
+    "warm",
+    "wise",
+    "witty",
+    "zesty",
+    "zippy",
 ];
 
 const NOUNS: &[&str] = &[
-    "anchor", "aurora", "badger", "beacon", "breeze", "canyon", "cedar", "comet", "coral", "crane", "delta",
-    "ember", "falcon", "fern", "fjord", "galaxy", "glacier", "harbor", "heron", "island", "lagoon", "lantern",
-    "lynx", "maple", "meadow", "meteor", "nebula", "orbit", "otter", "panda", "pebble", "pine", "planet",
-    "prairie", "quasar", "raven", "reef", "river", "rocket", "sparrow", "spruce", "summit", "thicket", "tiger",
-    "tundra", "valley", "walrus", "willow", "zephyr",
+    "anchor", "aurora", "badger", "beacon", "breeze", "canyon", "cedar", "comet", "coral", "crane", "delta", "ember",
+    "falcon", "fern", "fjord", "galaxy", "glacier", "harbor", "heron", "island", "lagoon", "lantern", "lynx", "maple",
+    "meadow", "meteor", "nebula", "orbit", "otter", "panda", "pebble", "pine", "planet", "prairie", "quasar", "raven",
+    "reef", "river", "rocket", "sparrow", "spruce", "summit", "thicket", "tiger", "tundra", "valley", "walrus",
+    "willow", "zephyr",
 ];
 
 /// A random `adjective-noun` name (e.g. `sparkling-nebula`) for which

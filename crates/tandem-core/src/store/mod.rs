@@ -233,7 +233,9 @@ impl Store {
     /// the slug, else [`StoreError::Sqlite`].
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
-            &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            &format!(
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+            ),
             params![
                 s.id,
                 s.repo_id,
@@ -293,7 +295,9 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn sessions(&self, repo_id: i64) -> Result<Vec<Session>, StoreError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND state != 'removed' ORDER BY created_at, id"),
+            &format!(
+                "SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND state != 'removed' ORDER BY created_at, id"
+            ),
             [repo_id],
         )
     }

@@ -94,7 +94,10 @@ pub fn connect(paths: &Paths, exe: &Path) -> Result<Client, ClientError> {
             Ok(Some(client)) => return Ok(client),
             Ok(None) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
             Ok(None) => {
-                return Err(ClientError::Start("it did not listen in time".into(), paths.supervisor_log().display().to_string()));
+                return Err(ClientError::Start(
+                    "it did not listen in time".into(),
+                    paths.supervisor_log().display().to_string(),
+                ));
             }
             Err(e) => return Err(e),
         }

@@ -106,7 +106,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
 pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
     let store = Store::open(&paths.database())?;
     for s in store.sessions_with_hosts()? {
-        let alive = s.host_pid.is_some_and(crate::process::is_alive) && UnixStream::connect(paths.host_socket(&s.id)).is_ok();
+        let alive =
+            s.host_pid.is_some_and(crate::process::is_alive) && UnixStream::connect(paths.host_socket(&s.id)).is_ok();
         if !alive {
             tracing::warn!(session = %s.slug, "host is gone; marking the session lost");
             store.set_state(&s.id, SessionState::Lost, None)?;
@@ -147,7 +148,9 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let grace = grace(state, &session);
             let end = host::client::stop(&state.paths, &session, grace)?;
             // The host records the end itself; without a host, we do.
-            if store.session(&session.id)?.is_some_and(|s| s.state == SessionState::Running || s.state == SessionState::Lost)
+            if store
+                .session(&session.id)?
+                .is_some_and(|s| s.state == SessionState::Running || s.state == SessionState::Lost)
             {
                 store.set_state(&session.id, end, None)?;
             }
@@ -175,7 +178,11 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Status => {
             let store = Store::open(&state.paths.database())?;
-            let hosts = store.sessions_with_hosts()?.iter().filter(|s| s.host_pid.is_some_and(crate::process::is_alive)).count();
+            let hosts = store
+                .sessions_with_hosts()?
+                .iter()
+                .filter(|s| s.host_pid.is_some_and(crate::process::is_alive))
+                .count();
             Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
         }
         Request::Shutdown => Ok(Response::Ok),

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs tandem's whole test suite on a fresh machine: installs what the
+# tests need, then runs them.
+#  - git and tmux (Debian packages) when missing;
+#  - Claude Code (npm package @anthropic-ai/claude-code) into .tools/claude,
+#    for the end-to-end tests, which talk to a stand-in for the Anthropic API
+#    on 127.0.0.1 and never reach the network.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLAUDE_CODE_VERSION=2.1.330
+
+missing=()
+command -v git >/dev/null || missing+=(git)
+command -v tmux >/dev/null || missing+=(tmux)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+fi
+
+claude=.tools/claude/node_modules/.bin/claude
+if ! "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
+  mkdir -p .tools/claude
+  npm install --prefix .tools/claude --no-audit --no-fund --loglevel=error \
+    "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+fi
+TANDEM_TEST_CLAUDE="$(pwd)/$claude"
+export TANDEM_TEST_CLAUDE
+"$TANDEM_TEST_CLAUDE" --version
+
+cargo test --workspace --locked "$@"
