@@ -215,10 +215,8 @@ pub fn write_claude_config(config_dir: &Path, api_key: &str, trusted_dir: &Path,
     let trusted = trusted_dir.canonicalize().unwrap_or_else(|_| trusted_dir.to_path_buf());
     let mut projects = serde_json::Map::new();
     for dir in [trusted_dir.to_path_buf(), trusted] {
-        projects.insert(
-            dir.to_string_lossy().into_owned(),
-            json!({ "hasTrustDialogAccepted": true, "allowedTools": [] }),
-        );
+        projects
+            .insert(dir.to_string_lossy().into_owned(), json!({ "hasTrustDialogAccepted": true, "allowedTools": [] }));
     }
     // Every key below was checked against Claude Code 2.1.330 in a PTY:
     // - hasCompletedOnboarding: else the welcome / theme picker shows.
