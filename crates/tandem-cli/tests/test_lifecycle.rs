@@ -166,7 +166,7 @@ fn an_agent_that_exits_shows_its_exit_code_and_logs_follow_until_then() {
     assert_eq!(s["exit_code"], 3);
     assert!(env.ok(&["ls"]).contains("exited (3)"));
     let err = env.fails(&["attach", "ticker"]);
-    assert!(err.contains("not running") || err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("not running (exited (3))"), "{err}");
 }
 
 #[test]
@@ -203,4 +203,42 @@ fn the_agent_gets_the_environment_of_the_new_call_and_a_typed_prompt() {
         let logs = env.ok(&["logs", "envcheck"]);
         logs.contains("marker=marker-value-17 session=envcheck").then_some(())
     });
+}
+
+#[test]
+fn new_in_a_terminal_attaches_at_once_and_detaching_leaves_it_running() {
+    let env = TestEnv::new();
+    let mut term = env.pty(&["new", "attached", "--agent", "shell"], 24, 90);
+    term.wait_for(crate::common::PROMPT);
+    term.type_line("echo in-$(git rev-parse --abbrev-ref HEAD)");
+    term.wait_for("in-attached");
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0);
+    let raw = term.raw_text();
+    assert!(raw.contains("detach: ctrl-\\") && raw.contains("detached from attached"), "{raw}");
+    env.wait_state("attached", "running");
+}
+
+#[test]
+fn stop_kills_an_agent_that_ignores_the_polite_signals_after_the_grace_period() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.tandem_home.join("config")).expect("config dir");
+    std::fs::write(env.tandem_home.join("config/config.toml"), "[stop]\ngrace_ms = 300\n").expect("config");
+    env.ok(&[
+        "new",
+        "stubborn",
+        "--bg",
+        "--agent",
+        "sh -c 'trap \"\" HUP TERM; echo ready; while :; do sleep 0.1; done'",
+    ]);
+    wait_for("the agent to start", || env.ok(&["logs", "stubborn"]).contains("ready").then_some(()));
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let pgid: i32 =
+        db.query_row("SELECT agent_pid FROM sessions WHERE slug = 'stubborn'", [], |r| r.get(0)).expect("pid");
+    assert!(tandem_core::process::group_alive(pgid));
+    let started = std::time::Instant::now();
+    env.ok(&["stop", "stubborn"]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "SIGKILL came before the grace period");
+    env.wait_state("stubborn", "stopped");
+    wait_for("the whole process group to be gone", || (!tandem_core::process::group_alive(pgid)).then_some(()));
 }

@@ -63,3 +63,20 @@ fn a_second_supervisor_refuses_to_run_beside_the_first() {
     assert_eq!(out.status.code(), Some(1));
     assert!(crate::common::stderr(&out).contains("already running"), "{}", crate::common::stderr(&out));
 }
+
+#[test]
+fn a_session_whose_host_dies_shows_as_lost_and_can_still_be_removed() {
+    let env = TestEnv::new();
+    env.ok(&["new", "orphan", "--bg", "--agent", "shell"]);
+    env.wait_state("orphan", "running");
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let host: i32 =
+        db.query_row("SELECT host_pid FROM sessions WHERE slug = 'orphan'", [], |r| r.get(0)).expect("host pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(host), nix::sys::signal::Signal::SIGKILL).expect("kill -9 host");
+    let s = env.wait_state("orphan", "lost");
+    assert_eq!(s["name"], "orphan");
+    let err = env.fails(&["attach", "orphan"]);
+    assert!(err.contains("not running (lost)"), "{err}");
+    env.ok(&["rm", "orphan"]);
+    assert!(env.sessions().is_empty());
+}

@@ -90,6 +90,17 @@ enum End {
 /// agent's exit or the host's end.
 pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), CliError> {
     let key = DetachKey::parse(&config.attach.detach_key)?;
+    let not_running = || {
+        CliError::user(format!(
+            "session {} is not running ({}); read its output with `tandem logs {}`",
+            session.slug,
+            state_text(session),
+            session.slug
+        ))
+    };
+    if tandem_core::session::facts::live_state(session) != SessionState::Running {
+        return Err(not_running());
+    }
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(CliError::user(format!(
             "tandem attach needs a terminal; run it in one, or read the output with `tandem logs {}`",
@@ -97,14 +108,8 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
         )));
     }
     let (cols, rows) = crossterm::terminal::size()?;
-    let stream = client::connect(&cx.paths, &session.id, ClientMode::Attach { rows, cols }).map_err(|_| {
-        CliError::user(format!(
-            "session {} is not running ({}); read its output with `tandem logs {}`",
-            session.slug,
-            state_text(session),
-            session.slug
-        ))
-    })?;
+    let stream =
+        client::connect(&cx.paths, &session.id, ClientMode::Attach { rows, cols }).map_err(|_| not_running())?;
     eprint!("attaching to {} (detach: {})\r\n", session.slug, key.label);
     let writer = Arc::new(Mutex::new(stream.try_clone()?));
     let done = Arc::new(AtomicBool::new(false));

@@ -114,9 +114,10 @@ fn table_row(s: &Session, f: &GitFacts, now: i64) -> [String; 8] {
     ]
 }
 
-/// `running`, `exited (1)`, `stopped`, …
+/// `running`, `exited (1)`, `stopped`, `lost`, … (a running session
+/// whose host is gone shows as `lost`).
 pub fn state_text(s: &Session) -> String {
-    match (s.state, s.exit_code) {
+    match (facts::live_state(s), s.exit_code) {
         (SessionState::Exited, Some(code)) => format!("exited ({code})"),
         (state, _) => state.as_str().to_owned(),
     }

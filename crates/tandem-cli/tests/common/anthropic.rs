@@ -17,7 +17,9 @@
 //!   structured output (`output_config.format.type == "json_schema"`, as the
 //!   title request does), a minimal JSON object fitting the schema.
 //! * `POST /v1/messages/count_tokens` gets `{"input_tokens": N}`.
-//! * Anything else gets `404 {}` and is recorded in [`MessagesStub::other_requests`].
+//! * `HEAD` requests (Claude probes `HEAD /api/hello` unless nonessential
+//!   traffic is disabled) get an empty `200`; anything else gets `404 {}`.
+//!   Both, and `count_tokens`, are recorded in [`MessagesStub::other_requests`].
 //!
 //! Streaming requests (`"stream": true`) are answered with server-sent events,
 //! others with a plain JSON message.
