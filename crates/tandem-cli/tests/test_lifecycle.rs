@@ -242,3 +242,19 @@ fn stop_kills_an_agent_that_ignores_the_polite_signals_after_the_grace_period() 
     env.wait_state("stubborn", "stopped");
     wait_for("the whole process group to be gone", || (!tandem_core::process::group_alive(pgid)).then_some(()));
 }
+
+/// Found by hand: an agent that printed on its way out made `stop` return
+/// before the host had recorded the end, so the host's late `stopped`
+/// overwrote `removed` and the name stayed taken.
+#[test]
+fn a_removed_session_stays_removed_when_its_agent_prints_while_exiting() {
+    let env = TestEnv::new();
+    let agent = "sh -c 'trap \"echo goodbye; sleep 0.2; exit 0\" HUP TERM; echo ready; while :; do sleep 0.05; done'";
+    env.ok(&["new", "chatty", "--bg", "--agent", agent]);
+    wait_for("the agent to start", || env.ok(&["logs", "chatty"]).contains("ready").then_some(()));
+    env.ok(&["rm", "chatty"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(env.sessions().is_empty());
+    env.ok(&["new", "chatty", "--bg", "--agent", "shell"]);
+    env.wait_state("chatty", "running");
+}

@@ -42,9 +42,14 @@ pub fn stop(paths: &Paths, session: &Session, grace: Duration) -> io::Result<Ses
             // `grace` plus the SIGKILL) and closes the stream.
             stream.set_read_timeout(Some(grace + Duration::from_secs(10)))?;
             loop {
-                match protocol::recv::<HostMsg>(&mut stream) {
-                    Ok(Some(HostMsg::Exited { state, .. })) => return Ok(state),
+                match protocol::read_frame(&mut stream) {
+                    Ok(Some((protocol::KIND_CONTROL, payload))) => {
+                        if let Ok(HostMsg::Exited { state, .. }) = serde_json::from_slice(&payload) {
+                            return Ok(state);
+                        }
+                    }
                     Ok(Some(_)) => {}
+                    // The host is gone without a word: it died with its agent.
                     Ok(None) | Err(_) => return Ok(SessionState::Stopped),
                 }
             }

@@ -95,6 +95,9 @@ type AgentEnd = (SessionState, Option<i32>);
 struct Client {
     id: u64,
     tx: SyncSender<Out>,
+    /// Whether it gets the agent's output (attach, logs -f) or only
+    /// control messages (stop).
+    output: bool,
 }
 
 struct Shared {
@@ -279,18 +282,25 @@ fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
         if let Err(e) = screen.1.write(bytes) {
             tracing::warn!(error = %e, "cannot write the PTY log");
         }
-        broadcast(shared, || Out::Data(bytes.to_vec()));
+        broadcast(shared, true, || Out::Data(bytes.to_vec()));
     }
 }
 
-fn broadcast(shared: &Shared, make: impl Fn() -> Out) {
-    lock(&shared.clients).retain(|c| match c.tx.try_send(make()) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            tracing::warn!(client = c.id, "client fell behind; dropping it");
-            false
+/// Queues `make()` for every client (only those that take output when
+/// `output`); drops clients that fell [`CLIENT_QUEUE`] frames behind.
+fn broadcast(shared: &Shared, output: bool, make: impl Fn() -> Out) {
+    lock(&shared.clients).retain(|c| {
+        if output && !c.output {
+            return true;
         }
-        Err(TrySendError::Disconnected(_)) => false,
+        match c.tx.try_send(make()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(client = c.id, "client fell behind; dropping it");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     });
 }
 
@@ -323,7 +333,7 @@ fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot record the agent's exit"),
     }
-    broadcast(shared, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
+    broadcast(shared, false, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
     // Closing every sender ends the client writers after they flush.
     lock(&shared.clients).clear();
     let (exit, cvar) = &shared.exit;
@@ -389,7 +399,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
     match mode {
         ClientMode::Attach { rows, cols } => {
             resize(shared, rows, cols);
-            let id = subscribe(shared, writer, |parser| Some(Out::Data(screen::redraw(parser.screen()))))?;
+            let id = subscribe(shared, writer, true, |parser| Some(Out::Data(screen::redraw(parser.screen()))))?;
             let result = read_client(shared, &mut reader, true);
             unsubscribe(shared, id);
             result
@@ -397,7 +407,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
         ClientMode::Logs { follow } => {
             let text = |parser: &mut vt100::Parser| Some(Out::Msg(HostMsg::Text { text: screen::text(parser) }));
             if follow {
-                let id = subscribe(shared, writer, text)?;
+                let id = subscribe(shared, writer, true, text)?;
                 let result = read_client(shared, &mut reader, false);
                 unsubscribe(shared, id);
                 result
@@ -410,7 +420,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
             }
         }
         ClientMode::Control => {
-            let id = subscribe(shared, writer, |_| None)?;
+            let id = subscribe(shared, writer, false, |_| None)?;
             let result = read_client(shared, &mut reader, false);
             unsubscribe(shared, id);
             result
@@ -418,11 +428,13 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
     }
 }
 
-/// Registers a client: `first` (made under the screen lock) is queued
-/// before any later output, so nothing is lost or doubled between them.
+/// Registers a client (taking the agent's output when `output`): `first`
+/// (made under the screen lock) is queued before any later output, so
+/// nothing is lost or doubled between them.
 fn subscribe(
     shared: &Arc<Shared>,
     mut writer: UnixStream,
+    output: bool,
     first: impl FnOnce(&mut vt100::Parser) -> Option<Out>,
 ) -> io::Result<u64> {
     let (tx, rx) = mpsc::sync_channel::<Out>(CLIENT_QUEUE);
@@ -435,7 +447,7 @@ fn subscribe(
         if lock(&shared.exit.0).is_some() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the agent has exited"));
         }
-        lock(&shared.clients).push(Client { id, tx });
+        lock(&shared.clients).push(Client { id, tx, output });
     }
     thread::Builder::new().name("client-writer".into()).spawn(move || {
         for out in rx {

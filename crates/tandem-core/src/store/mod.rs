@@ -329,13 +329,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a state with its exit code (for `exited`).
+    /// Records a state with its exit code (for `exited`). A removed
+    /// session stays removed: a host reporting late cannot revive it.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn set_state(&self, id: &str, state: SessionState, exit_code: Option<i32>) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = ?2, exit_code = ?3, updated_at = ?4 WHERE id = ?1",
+            "UPDATE sessions SET state = ?2, exit_code = ?3, updated_at = ?4 WHERE id = ?1 AND state != 'removed'",
             params![id, state.as_str(), exit_code, crate::unix_now()],
         )?;
         Ok(())
