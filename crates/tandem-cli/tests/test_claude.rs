@@ -6,12 +6,12 @@
 //! `TANDEM_TEST_REQUIRE_CLAUDE` is unset; `.ci/run` sets it.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::TestEnv;
 use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::{TestEnv, wait_within};
 
 /// The `claude` binary: `TANDEM_TEST_CLAUDE`, else the one
 /// `scripts/test.sh` installs into `.tools/claude`, else `claude` on PATH.
@@ -24,17 +24,6 @@ fn claude_binary() -> Option<PathBuf> {
         return Some(local);
     }
     tandem_core::process::which("claude", std::env::var_os("PATH").as_deref(), std::path::Path::new("/"))
-}
-
-fn wait_long<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -79,7 +68,7 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     assert_eq!(s["agent"], "claude", "claude on PATH is the default agent");
 
     // The agent does the work in its worktree, on its branch.
-    let log = wait_long("the commit on branch claude-job", Duration::from_secs(120), || {
+    let log = wait_within("the commit on branch claude-job", Duration::from_secs(120), || {
         let log = env.git(&["log", "--format=%s", "claude-job"]);
         log.contains("Add hello from claude").then_some(log)
     });
@@ -93,14 +82,14 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     assert_eq!(env.git(&["status", "--porcelain"]), "");
 
     // Claude really ran the tools and sent their results back.
-    let results = wait_long("both tool results at the stand-in", Duration::from_secs(30), || {
+    let results = wait_within("both tool results at the stand-in", Duration::from_secs(30), || {
         let results = stub.tool_results();
         (results.len() >= 2).then_some(results)
     });
     assert!(results.iter().all(|r| r["is_error"] != true), "tool results: {results:?}");
 
     // The TUI shows the final answer, and tandem sees the session working.
-    wait_long("Claude's last message in the logs", Duration::from_secs(30), || {
+    wait_within("Claude's last message in the logs", Duration::from_secs(30), || {
         env.ok(&["logs", "claude-job"]).contains("Committed hello.txt.").then_some(())
     });
     let s = env.wait_state("claude-job", "running");

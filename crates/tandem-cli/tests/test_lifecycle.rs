@@ -135,23 +135,24 @@ fn two_terminals_attach_at_once_and_resizes_reach_the_agent() {
     first.wait_for("30 100");
 
     // The latest client's size wins, as with tmux's `window-size latest`.
-    first.resize(40, 120);
-    wait_for("the resize to reach the agent", || {
-        first.type_line("stty size");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        first.contents().contains("40 120").then_some(())
-    });
+    resize_and_check(&mut first, 40, 120);
     first.send(b"\x1c");
     assert_eq!(first.wait_exit(), 0);
     drop(first);
-    second.resize(35, 90);
-    wait_for("the second resize to reach the agent", || {
-        second.type_line("stty size");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        second.contents().contains("35 90").then_some(())
-    });
+    resize_and_check(&mut second, 35, 90);
     second.send(b"\x1c");
     assert_eq!(second.wait_exit(), 0);
+}
+
+/// Resizes the client's terminal and waits until the agent sees the size.
+fn resize_and_check(term: &mut crate::common::Pty, rows: u16, cols: u16) {
+    term.resize(rows, cols);
+    let size = format!("{rows} {cols}");
+    wait_for("the resize to reach the agent", || {
+        term.type_line("stty size");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        term.contents().contains(&size).then_some(())
+    });
 }
 
 #[test]
