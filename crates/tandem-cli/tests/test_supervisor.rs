@@ -80,3 +80,45 @@ fn a_session_whose_host_dies_shows_as_lost_and_can_still_be_removed() {
     env.ok(&["rm", "orphan"]);
     assert!(env.sessions().is_empty());
 }
+
+/// The socket directory is 0700, but even a socket someone can reach must
+/// refuse another user: the supervisor checks the peer's uid
+/// (`SO_PEERCRED`) on every connection. Needs root, to act as `nobody`.
+#[test]
+fn the_supervisor_refuses_a_peer_of_another_uid() {
+    if !nix::unistd::getuid().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root; this test needs it");
+        eprintln!("skipped: needs root to connect as another user");
+        return;
+    }
+    let env = TestEnv::new();
+    env.ok(&["daemon", "start"]);
+    // Open the way to the socket for everyone.
+    for dir in [env.tmp.path(), &env.tandem_home, &env.tandem_home.join("run")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod dir");
+    }
+    std::fs::set_permissions(env.tandem_home.join("run/supervisor.sock"), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod socket");
+    // A copy of tandem that `nobody` may run.
+    let bin = env.tmp.path().join("tandem-nobody");
+    std::fs::copy(TestEnv::bin(), &bin).expect("copy binary");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod binary");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["daemon", "status"])
+        .env_clear()
+        .env("TANDEM_HOME", &env.tandem_home)
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .output()
+        .expect("run as nobody");
+    assert_eq!(out.status.code(), Some(1), "nobody got an answer: {}", crate::common::stdout(&out));
+    let log = wait_for("the refusal in the supervisor's log", || {
+        let log = std::fs::read_to_string(env.tandem_home.join("state/supervisor.log")).unwrap_or_default();
+        log.contains("peer uid 65534 is not ours").then_some(log)
+    });
+    assert!(log.contains("connection failed"), "{log}");
+    // Its owner still gets answers.
+    assert!(env.ok(&["daemon", "status"]).contains("supervisor running"));
+}
