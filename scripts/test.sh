@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tandem's whole test suite on a fresh machine: installs what the
 # tests need, then runs them.
-#  - git and tmux (Debian packages) when missing;
+#  - git (Debian package) when missing;
 #  - Claude Code (npm package @anthropic-ai/claude-code) into .tools/claude,
 #    for the end-to-end tests, which talk to a stand-in for the Anthropic API
 #    on 127.0.0.1 and never reach the network.
@@ -12,7 +12,6 @@ CLAUDE_CODE_VERSION=2.1.330
 
 missing=()
 command -v git >/dev/null || missing+=(git)
-command -v tmux >/dev/null || missing+=(tmux)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
