@@ -111,3 +111,13 @@ fn a_base_ref_may_be_any_commit_ish() {
     assert_eq!(env.git(&["rev-parse", "from-tag"]).trim(), first);
     assert_eq!(s["behind"], 0, "v1 has not moved");
 }
+
+#[test]
+fn a_repository_without_commits() {
+    let env = TestEnv::new();
+    let empty = env.tmp.path().join("empty");
+    env.git_in(env.tmp.path(), &["init", "-q", "empty"]);
+    let err = env.fails_in(&empty, &["new", "x", "--bg", "--agent", "shell"]);
+    assert!(err.contains("no commits yet"), "{err}");
+    assert_eq!(env.git_in(&empty, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
+}

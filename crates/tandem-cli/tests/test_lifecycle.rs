@@ -259,3 +259,30 @@ fn a_removed_session_stays_removed_when_its_agent_prints_while_exiting() {
     env.ok(&["new", "chatty", "--bg", "--agent", "shell"]);
     env.wait_state("chatty", "running");
 }
+
+#[test]
+fn concurrent_news_in_one_repository_all_succeed_with_distinct_worktrees() {
+    // Six CLIs at once: they also race to start the one supervisor.
+    let env = TestEnv::new();
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let name = format!("par-{i}");
+            env.command_in(&env.repo, &["new", &name, "--bg", "--agent", "shell"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn tandem new")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let sessions = env.sessions();
+    assert_eq!(sessions.len(), 6);
+    let worktrees = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 7, "{worktrees}");
+    for s in &sessions {
+        assert_eq!(s["state"], "running", "{s}");
+    }
+}
