@@ -37,6 +37,10 @@ fn shell_session_new_list_attach_detach_logs_stop_rm() {
     // Attach through a real terminal: the shell runs in the worktree.
     let mut term = env.pty(&["attach", "fix-login"], 24, 100);
     term.wait_for(crate::common::PROMPT);
+    // The detach key shows on the bottom row, then the screen is redrawn.
+    term.wait_for("ctrl-\\ detaches; the agent keeps running");
+    wait_for("the hint to be drawn over", || (!term.contents().contains("detaches")).then_some(()));
+    term.wait_for(crate::common::PROMPT);
     term.type_line("echo result=$((6*7)) in $(basename $PWD)");
     term.wait_for("result=42 in fix-login");
     term.send(b"\x1c"); // ctrl-\, the default detach key

@@ -178,6 +178,9 @@ pub enum ClientMsg {
     Stop {
         grace_ms: u64,
     },
+    /// Send this client the whole screen again (e.g. after it drew its own
+    /// message over it).
+    Redraw,
 }
 
 /// What a client wants from a host.

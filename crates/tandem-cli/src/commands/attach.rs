@@ -141,7 +141,20 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
         });
     }
 
-    let end = pump_output(stream, &detached);
+    let hint = format!(" tandem: attached to {} · {} detaches; the agent keeps running ", session.slug, key.label);
+    {
+        // The hint stays on the bottom row for a moment, then the host's
+        // screen is drawn over it again.
+        let (writer, done) = (Arc::clone(&writer), Arc::clone(&done));
+        std::thread::spawn(move || {
+            std::thread::sleep(HINT_TIME);
+            if !done.load(Ordering::SeqCst) {
+                let mut w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = protocol::send(&mut *w, &ClientMsg::Redraw);
+            }
+        });
+    }
+    let end = pump_output(stream, &detached, &overlay(&hint, rows, cols));
     done.store(true, Ordering::SeqCst);
     signal_handle.close();
     let _ = input.join();
@@ -159,12 +172,29 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
     Ok(())
 }
 
-fn pump_output(mut stream: UnixStream, detached: &AtomicBool) -> End {
+/// How long the detach hint shows when attaching.
+const HINT_TIME: std::time::Duration = std::time::Duration::from_millis(2500);
+
+/// Bytes that draw `text` in reverse video on the bottom row and put the
+/// cursor and attributes back as they were (DECSC/DECRC).
+fn overlay(text: &str, rows: u16, cols: u16) -> Vec<u8> {
+    let text: String = text.chars().take(usize::from(cols)).collect();
+    format!("\x1b7\x1b[{rows};1H\x1b[0;7m{text}\x1b[0m\x1b8").into_bytes()
+}
+
+/// Copies the host's output to the terminal, drawing `first_overlay` once
+/// over the first screenful, until the session ends or the user detaches.
+fn pump_output(mut stream: UnixStream, detached: &AtomicBool, first_overlay: &[u8]) -> End {
     let mut out = std::io::stdout().lock();
+    let mut overlay = Some(first_overlay);
     loop {
         match protocol::read_frame(&mut stream) {
             Ok(Some((KIND_DATA, bytes))) => {
-                if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                let mut written = out.write_all(&bytes);
+                if let Some(extra) = overlay.take() {
+                    written = written.and_then(|()| out.write_all(extra));
+                }
+                if written.and_then(|()| out.flush()).is_err() {
                     return End::HostGone;
                 }
             }

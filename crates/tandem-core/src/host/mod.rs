@@ -400,7 +400,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
         ClientMode::Attach { rows, cols } => {
             resize(shared, rows, cols);
             let id = subscribe(shared, writer, true, |parser| Some(Out::Data(screen::redraw(parser.screen()))))?;
-            let result = read_client(shared, &mut reader, true);
+            let result = read_client(shared, &mut reader, id, true);
             unsubscribe(shared, id);
             result
         }
@@ -408,7 +408,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
             let text = |parser: &mut vt100::Parser| Some(Out::Msg(HostMsg::Text { text: screen::text(parser) }));
             if follow {
                 let id = subscribe(shared, writer, true, text)?;
-                let result = read_client(shared, &mut reader, false);
+                let result = read_client(shared, &mut reader, id, false);
                 unsubscribe(shared, id);
                 result
             } else {
@@ -421,7 +421,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
         }
         ClientMode::Control => {
             let id = subscribe(shared, writer, false, |_| None)?;
-            let result = read_client(shared, &mut reader, false);
+            let result = read_client(shared, &mut reader, id, false);
             unsubscribe(shared, id);
             result
         }
@@ -468,9 +468,9 @@ fn unsubscribe(shared: &Shared, id: u64) {
     lock(&shared.clients).retain(|c| c.id != id);
 }
 
-/// Reads a client's frames until it leaves: keys (when `keys`), resizes
-/// and stop requests.
-fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, keys: bool) -> io::Result<()> {
+/// Reads client `id`'s frames until it leaves: keys (when `keys`),
+/// resizes, redraw and stop requests.
+fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: bool) -> io::Result<()> {
     while let Some((kind, payload)) = protocol::read_frame(reader)? {
         match kind {
             KIND_DATA if keys => {
@@ -479,6 +479,14 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, keys: bool) -> io:
             KIND_CONTROL => match serde_json::from_slice::<ClientMsg>(&payload) {
                 Ok(ClientMsg::Resize { rows, cols }) => resize(shared, rows, cols),
                 Ok(ClientMsg::Stop { grace_ms }) => request_stop(shared, Duration::from_millis(grace_ms)),
+                Ok(ClientMsg::Redraw) => {
+                    // Under the screen lock, like output: nothing slips in
+                    // between the redraw and what follows it.
+                    let screen = lock(&shared.screen);
+                    if let Some(client) = lock(&shared.clients).iter().find(|c| c.id == id) {
+                        let _ = client.tx.try_send(Out::Data(screen::redraw(screen.0.screen())));
+                    }
+                }
                 Ok(ClientMsg::Hello { .. }) | Err(_) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "unexpected client message"));
                 }
