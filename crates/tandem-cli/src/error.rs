@@ -38,21 +38,6 @@ impl fmt::Display for CliError {
     }
 }
 
-/// The error and its causes on one line, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> CliError {
         if e.kind() == std::io::ErrorKind::BrokenPipe { CliError::BrokenPipe } else { CliError::User(e.to_string()) }
@@ -63,7 +48,7 @@ macro_rules! user_errors {
     ($($t:ty),* $(,)?) => {$(
         impl From<$t> for CliError {
             fn from(e: $t) -> CliError {
-                CliError::User(chain(&e))
+                CliError::User(tandem_core::error_chain(&e))
             }
         }
     )*};

@@ -123,8 +123,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Reads the [`HostSpec`] from stdin, starts the agent, reports on stdout
-/// and serves clients until the agent exits. Returns the process exit code
-/// for the host itself.
+/// and serves clients until the agent has exited and its clients were
+/// told.
 ///
 /// # Errors
 /// [`HostError`] when the agent cannot be started; it is reported on
@@ -142,17 +142,17 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
         let _ = out.flush();
     };
     match start(paths, &spec) {
-        Ok(shared_and_child) => {
+        Ok(shared) => {
             report(
                 &mut stdout,
-                &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared_and_child.agent_pid },
+                &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared.agent_pid },
             );
             drop(stdout);
-            serve(shared_and_child);
+            serve(shared);
             Ok(())
         }
         Err(e) => {
-            let message = error_chain(&e);
+            let message = crate::error_chain(&e);
             if let Ok(store) = Store::open(&paths.database()) {
                 let _ = store.set_state(&spec.session_id, SessionState::Exited, Some(127));
             }
@@ -160,17 +160,6 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
             Err(e)
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {

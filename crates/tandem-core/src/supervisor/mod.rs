@@ -207,8 +207,8 @@ fn session_root(store: &Store, session: &Session) -> Result<PathBuf, SessionErro
 
 fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
     let store = Store::open(&state.paths.database())?;
-    // Validate outside the lock (cheap, read-only), then again inside it,
-    // where the name and branch checks are authoritative.
+    // Everything is checked under the repository's lock, so two creates
+    // cannot both take a name, branch or folder.
     let (repo, _) = session::open_repo(&state.paths, &req.cwd)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
