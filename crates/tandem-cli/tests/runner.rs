@@ -7,4 +7,5 @@ mod common;
 mod test_bad_input;
 mod test_claude;
 mod test_lifecycle;
+mod test_metadata;
 mod test_supervisor;

@@ -126,6 +126,8 @@ pub struct CreateRequest {
     /// Where `tandem new` ran: finds the repository and resolves `HEAD`.
     pub cwd: PathBuf,
     pub name: Option<String>,
+    /// Free-text title.
+    pub title: Option<String>,
     pub agent: Option<String>,
     pub prompt: Option<String>,
     pub base: Option<String>,

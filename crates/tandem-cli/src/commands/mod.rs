@@ -7,7 +7,9 @@ mod host;
 mod list;
 mod logs;
 mod new;
+mod path;
 mod rm;
+mod set;
 mod stop;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,8 @@ enum Command {
     Logs(logs::LogsArgs),
     Stop(stop::StopArgs),
     Rm(rm::RmArgs),
+    Set(set::SetArgs),
+    Path(path::PathArgs),
     Daemon(daemon::DaemonArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
@@ -46,6 +50,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(args) => logs::run(&cx, &args),
         Command::Stop(args) => stop::run(&cx, &args),
         Command::Rm(args) => rm::run(&cx, &args),
+        Command::Set(args) => set::run(&cx, &args),
+        Command::Path(args) => path::run(&cx, &args),
         Command::Daemon(args) => daemon::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
     }

@@ -12,6 +12,9 @@ pub struct NewArgs {
     /// Session name, also its branch and folder name (default: a readable
     /// unique name like `sparkling-nebula`)
     name: Option<String>,
+    /// Free-text title shown in `tandem list`
+    #[arg(short, long)]
+    title: Option<String>,
     /// First prompt for the agent
     #[arg(short, long)]
     prompt: Option<String>,
@@ -38,6 +41,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     let request = CreateRequest {
         cwd: cx.cwd.clone(),
         name: args.name.clone(),
+        title: args.title.clone(),
         agent: args.agent.clone(),
         prompt: args.prompt.clone(),
         base: args.base.clone(),

@@ -21,7 +21,7 @@ use crate::git::{self, GitError};
 use crate::paths::{Paths, PathsError};
 use crate::protocol::{CreateRequest, RemoveReport};
 use crate::repo::{RepoError, Repository};
-use crate::store::{Session, SessionState, Store, StoreError};
+use crate::store::{Meta, Session, SessionState, Store, StoreError};
 
 pub use names::NameError;
 
@@ -88,6 +88,8 @@ pub struct Plan {
     pub base_ref: String,
     pub base_commit: String,
     pub agent: AgentSpec,
+    /// Free text, from `--title`.
+    pub title: Option<String>,
 }
 
 /// The repository `dir` is in and its config layers.
@@ -149,7 +151,8 @@ pub fn plan(paths: &Paths, store: &Store, req: &CreateRequest) -> Result<Plan, S
         }
     };
     let agent = agent::resolve(req.agent.as_deref(), req.prompt.as_deref(), &req.env, &req.cwd)?;
-    Ok(Plan { repo, repo_id, config, slug, branch, path, base_ref, base_commit, agent })
+    let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    Ok(Plan { repo, repo_id, config, slug, branch, path, base_ref, base_commit, agent, title })
 }
 
 /// Whether `branch` is protected: main, master, develop, the repository's
@@ -207,6 +210,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
         archive_ref: None,
+        meta: Meta { title: plan.title.clone(), ..Meta::default() },
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// Migrations, in order; `user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE repos (
     id          INTEGER PRIMARY KEY,
     common_dir  TEXT NOT NULL UNIQUE,
@@ -41,7 +42,14 @@ CREATE TABLE sessions (
 );
 CREATE UNIQUE INDEX sessions_live_slug ON sessions(repo_id, slug) WHERE state != 'removed';
 CREATE INDEX sessions_state ON sessions(state);
-"];
+",
+    r"
+ALTER TABLE sessions ADD COLUMN title TEXT;
+ALTER TABLE sessions ADD COLUMN priority TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE sessions ADD COLUMN status TEXT NOT NULL DEFAULT 'in-progress';
+ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+",
+];
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +115,85 @@ impl FromStr for SessionState {
     }
 }
 
+/// Defines a metadata enum stored and shown by its kebab-case name.
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name { $($(#[$vdoc])* $variant),* }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &[$name] = &[$($name::$variant),*];
+
+            /// The name stored and shown.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            /// Parses the name; the error says which names are valid.
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(format!(
+                        "unknown {} `{other}`; use one of {}",
+                        $what,
+                        [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// How urgent a session is; sorts `urgent` first.
+    Priority, "priority" { Urgent = "urgent", High = "high", Medium = "medium", Low = "low", None = "none" }
+);
+
+named_enum!(
+    /// Where a session's work stands, as on a task board.
+    TaskStatus, "status" {
+        Backlog = "backlog",
+        InProgress = "in-progress",
+        InReview = "in-review",
+        Done = "done",
+        Cancelled = "cancelled",
+    }
+);
+
+/// What the user says about a session (`tandem new --title`, `tandem set`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Free text.
+    pub title: Option<String>,
+    pub priority: Priority,
+    pub status: TaskStatus,
+    /// Pinned sessions list first.
+    pub pinned: bool,
+}
+
+impl Default for Meta {
+    fn default() -> Meta {
+        Meta { title: None, priority: Priority::None, status: TaskStatus::InProgress, pinned: false }
+    }
+}
+
+/// A change to [`Meta`]: `None` fields stay as they are; `title:
+/// Some(None)` clears the title.
+#[derive(Debug, Clone, Default)]
+pub struct MetaUpdate {
+    pub title: Option<Option<String>>,
+    pub priority: Option<Priority>,
+    pub status: Option<TaskStatus>,
+    pub pinned: Option<bool>,
+}
+
 /// One session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -137,10 +224,11 @@ pub struct Session {
     pub updated_at: i64,
     /// Where `tandem rm` left a snapshot, if it made one.
     pub archive_ref: Option<String>,
+    pub meta: Meta,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
-     exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref";
+     exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -163,6 +251,12 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
         archive_ref: row.get(15)?,
+        meta: Meta {
+            title: row.get(16)?,
+            priority: row.get::<_, String>(17)?.parse().map_err(|e| bad(17, e))?,
+            status: row.get::<_, String>(18)?.parse().map_err(|e| bad(18, e))?,
+            pinned: row.get(19)?,
+        },
     })
 }
 
@@ -234,7 +328,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
             ),
             params![
                 s.id,
@@ -253,6 +347,10 @@ impl Store {
                 s.created_at,
                 s.updated_at,
                 s.archive_ref,
+                s.meta.title,
+                s.meta.priority.as_str(),
+                s.meta.status.as_str(),
+                s.meta.pinned,
             ],
         );
         match result {
@@ -289,14 +387,14 @@ impl Store {
             .optional()?)
     }
 
-    /// A repository's live sessions, oldest first.
+    /// A repository's live sessions, oldest first (in order of creation).
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn sessions(&self, repo_id: i64) -> Result<Vec<Session>, StoreError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND state != 'removed' ORDER BY created_at, id"
+                "SELECT {COLUMNS} FROM sessions WHERE repo_id = ?1 AND state != 'removed' ORDER BY created_at, rowid"
             ),
             [repo_id],
         )
@@ -339,6 +437,29 @@ impl Store {
             "UPDATE sessions SET state = ?2, exit_code = ?3, updated_at = ?4 WHERE id = ?1 AND state != 'removed'",
             params![id, state.as_str(), exit_code, crate::unix_now()],
         )?;
+        Ok(())
+    }
+
+    /// Applies a metadata change.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn update_meta(&self, id: &str, update: &MetaUpdate) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        if let Some(title) = &update.title {
+            tx.execute("UPDATE sessions SET title = ?2 WHERE id = ?1", params![id, title])?;
+        }
+        if let Some(priority) = update.priority {
+            tx.execute("UPDATE sessions SET priority = ?2 WHERE id = ?1", params![id, priority.as_str()])?;
+        }
+        if let Some(status) = update.status {
+            tx.execute("UPDATE sessions SET status = ?2 WHERE id = ?1", params![id, status.as_str()])?;
+        }
+        if let Some(pinned) = update.pinned {
+            tx.execute("UPDATE sessions SET pinned = ?2 WHERE id = ?1", params![id, pinned])?;
+        }
+        tx.execute("UPDATE sessions SET updated_at = ?2 WHERE id = ?1", params![id, crate::unix_now()])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -398,6 +519,7 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             archive_ref: None,
+            meta: Meta::default(),
         }
     }
 
@@ -414,6 +536,30 @@ mod tests {
         let live = store.sessions(repo).expect("list");
         assert_eq!(live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a2"]);
         assert_eq!(store.session("a1").expect("get").expect("kept").state, SessionState::Removed);
+    }
+
+    #[test]
+    fn metadata_round_trips_and_updates_field_by_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        let repo = store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        let mut s = sample("m1", repo, "meta");
+        s.meta.title = Some("Fix the login redirect".to_owned());
+        store.insert_session(&s).expect("insert");
+        assert_eq!(store.session("m1").expect("get").expect("row").meta, s.meta);
+        store
+            .update_meta(
+                "m1",
+                &MetaUpdate { priority: Some(Priority::Urgent), pinned: Some(true), ..MetaUpdate::default() },
+            )
+            .expect("update");
+        let meta = store.session("m1").expect("get").expect("row").meta;
+        assert_eq!(meta.title.as_deref(), Some("Fix the login redirect"));
+        assert_eq!((meta.priority, meta.status, meta.pinned), (Priority::Urgent, TaskStatus::InProgress, true));
+        store.update_meta("m1", &MetaUpdate { title: Some(None), ..MetaUpdate::default() }).expect("clear title");
+        assert_eq!(store.session("m1").expect("get").expect("row").meta.title, None);
+        assert!("someday".parse::<Priority>().expect_err("bad").contains("urgent, high, medium, low, none"));
+        assert_eq!("in-review".parse::<TaskStatus>(), Ok(TaskStatus::InReview));
     }
 
     #[test]
