@@ -26,7 +26,7 @@ pub mod screen;
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -109,6 +109,9 @@ struct Shared {
     screen: Mutex<(vt100::Parser, screen::PtyLog)>,
     clients: Mutex<Vec<Client>>,
     next_client: AtomicU64,
+    /// Client writer threads still running: the host waits for them to
+    /// flush the last output and `exited` before it exits.
+    writers: AtomicUsize,
     writer: Mutex<Box<dyn Write + Send>>,
     master: Mutex<Box<dyn MasterPty + Send>>,
     stop_requested: AtomicBool,
@@ -200,6 +203,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         screen: Mutex::new((screen::emulator(size.rows, size.cols), screen::PtyLog::open(&dir)?)),
         clients: Mutex::new(Vec::new()),
         next_client: AtomicU64::new(1),
+        writers: AtomicUsize::new(0),
         writer: Mutex::new(writer),
         master: Mutex::new(pair.master),
         stop_requested: AtomicBool::new(false),
@@ -248,9 +252,10 @@ fn serve(shared: Arc<Shared>) {
         exit = cvar.wait(exit).unwrap_or_else(std::sync::PoisonError::into_inner);
     }
     drop(exit);
-    // Give client writers a moment to flush the last output and `exited`.
+    // Give client writers a moment to flush the last output and `exited`
+    // (their queues were closed when the agent's end was recorded).
     let deadline = Instant::now() + Duration::from_millis(500);
-    while !lock(&shared.clients).is_empty() && Instant::now() < deadline {
+    while shared.writers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
     let _ = std::fs::remove_file(shared.paths.host_socket(&shared.session_id));
@@ -438,7 +443,9 @@ fn subscribe(
         }
         lock(&shared.clients).push(Client { id, tx, output });
     }
-    thread::Builder::new().name("client-writer".into()).spawn(move || {
+    shared.writers.fetch_add(1, Ordering::SeqCst);
+    let counter = Arc::clone(shared);
+    let spawned = thread::Builder::new().name("client-writer".into()).spawn(move || {
         for out in rx {
             let sent = match out {
                 Out::Data(bytes) => protocol::write_frame(&mut writer, KIND_DATA, &bytes),
@@ -449,7 +456,12 @@ fn subscribe(
             }
         }
         let _ = writer.shutdown(std::net::Shutdown::Both);
-    })?;
+        counter.writers.fetch_sub(1, Ordering::SeqCst);
+    });
+    if let Err(e) = spawned {
+        shared.writers.fetch_sub(1, Ordering::SeqCst);
+        return Err(e);
+    }
     Ok(id)
 }
 
