@@ -102,12 +102,18 @@ pub fn open_repo(paths: &Paths, dir: &Path) -> Result<(Repository, Config), Sess
     Ok((repo, config))
 }
 
-/// Validates a create request against the repository and the store.
+/// Validates a create request against the repository (from
+/// [`open_repo`] on `req.cwd`) and the store.
 ///
 /// # Errors
 /// A [`SessionError`] naming the first bad input.
-pub fn plan(paths: &Paths, store: &Store, req: &CreateRequest) -> Result<Plan, SessionError> {
-    let (repo, config) = open_repo(paths, &req.cwd)?;
+pub fn plan(
+    paths: &Paths,
+    store: &Store,
+    repo: Repository,
+    config: Config,
+    req: &CreateRequest,
+) -> Result<Plan, SessionError> {
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
     let worktrees = worktrees_dir(paths, &repo, &config);
     let taken = |slug: &str| -> bool {

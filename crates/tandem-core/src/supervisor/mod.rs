@@ -25,9 +25,11 @@ use std::time::Duration;
 
 use rand::RngCore;
 
+use crate::config::Config;
 use crate::host::{self, HostReady, HostSpec};
 use crate::paths::Paths;
 use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
+use crate::repo::Repository;
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState, Store};
 
@@ -145,21 +147,15 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         Request::Stop { session_id } => {
             let store = Store::open(&state.paths.database())?;
             let session = find(&store, &session_id)?;
-            let grace = grace(state, &session);
-            let end = host::client::stop(&state.paths, &session, grace)?;
-            // The host records the end itself; without a host, we do.
-            if store
-                .session(&session.id)?
-                .is_some_and(|s| s.state == SessionState::Running || s.state == SessionState::Lost)
-            {
-                store.set_state(&session.id, end, None)?;
-            }
+            // A moved or broken repository must not keep an agent running.
+            let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
+            stop_agent(&state.paths, &store, &session, &config)?;
             Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
         }
         Request::Remove { session_id, force } => {
             let store = Store::open(&state.paths.database())?;
             let session = find(&store, &session_id)?;
-            let (repo, _) = session::open_repo(&state.paths, &session_root(&store, &session)?)?;
+            let (repo, config) = repo_of(state, &store, &session)?;
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             // Refuse before touching the agent, so a refused rm changes
@@ -168,10 +164,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 return Err(SessionError::WouldLoseWork { slug: session.slug, what });
             }
             if matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost) {
-                let end = host::client::stop(&state.paths, &session, grace(state, &session))?;
-                if store.session(&session.id)?.is_some_and(|s| s.state != SessionState::Stopped) {
-                    store.set_state(&session.id, end, None)?;
-                }
+                stop_agent(&state.paths, &store, &session, &config)?;
             }
             let report = session::remove(&state.paths, &store, &repo, &session, force)?;
             Ok(Response::Removed(report))
@@ -189,30 +182,38 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
     }
 }
 
-fn grace(state: &State, session: &Session) -> Duration {
-    let config = session::open_repo(&state.paths, &session.path)
-        .map(|(_, c)| c)
-        .unwrap_or_else(|_| crate::config::Config::defaults());
-    Duration::from_millis(config.stop.grace_ms)
+/// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
+/// records how it ended, unless its host already did: a host that answers
+/// records the end itself; without one, we do.
+fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) -> Result<(), SessionError> {
+    let end = host::client::stop(paths, session, Duration::from_millis(config.stop.grace_ms))?;
+    let still_live =
+        |s: &Session| matches!(s.state, SessionState::Running | SessionState::Creating | SessionState::Lost);
+    if store.session(&session.id)?.is_some_and(|s| still_live(&s)) {
+        store.set_state(&session.id, end, None)?;
+    }
+    Ok(())
 }
 
 fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
     store.session(session_id)?.ok_or_else(|| SessionError::NotFound { name: session_id.to_owned() })
 }
 
-/// The main worktree of the session's repository, as recorded.
-fn session_root(store: &Store, session: &Session) -> Result<PathBuf, SessionError> {
-    Ok(store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone()))
+/// The session's repository, found from its main worktree as recorded
+/// (the session's own worktree may be gone), and its config.
+fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repository, Config), SessionError> {
+    let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+    session::open_repo(&state.paths, &root)
 }
 
 fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
     let store = Store::open(&state.paths.database())?;
     // Everything is checked under the repository's lock, so two creates
     // cannot both take a name, branch or folder.
-    let (repo, _) = session::open_repo(&state.paths, &req.cwd)?;
+    let (repo, config) = session::open_repo(&state.paths, &req.cwd)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let plan = session::plan(&state.paths, &store, req)?;
+    let plan = session::plan(&state.paths, &store, repo, config, req)?;
     let mut id = [0u8; 6];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
