@@ -45,7 +45,7 @@ fn shell_session_new_list_attach_detach_logs_stop_rm() {
     term.wait_for("result=42 in fix-login");
     term.send(b"\x1c"); // ctrl-\, the default detach key
     assert_eq!(term.wait_exit(), 0);
-    assert!(term.raw_text().contains("detached from fix-login"), "{}", term.raw_text());
+    term.wait_for_raw("detached from fix-login");
     drop(term);
     env.wait_state("fix-login", "running");
 
@@ -219,8 +219,8 @@ fn new_in_a_terminal_attaches_at_once_and_detaching_leaves_it_running() {
     term.wait_for("in-attached");
     term.send(b"\x1c");
     assert_eq!(term.wait_exit(), 0);
-    let raw = term.raw_text();
-    assert!(raw.contains("detach: ctrl-\\") && raw.contains("detached from attached"), "{raw}");
+    let raw = term.wait_for_raw("detached from attached");
+    assert!(raw.contains("detach: ctrl-\\"), "{raw}");
     env.wait_state("attached", "running");
 }
 

@@ -308,6 +308,15 @@ impl Pty {
         }
     }
 
+    /// Waits until the raw output holds `text` (the last bytes can arrive
+    /// after the process has exited); returns the raw output.
+    pub fn wait_for_raw(&self, text: &str) -> String {
+        wait_for(&format!("{text:?} in the output"), || {
+            let raw = self.raw_text();
+            raw.contains(text).then_some(raw)
+        })
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("write to pty");
         self.writer.flush().expect("flush pty");
