@@ -1,7 +1,16 @@
 //! Layered configuration: built-in defaults (`config.toml` beside this
 //! file) < the user's `config.toml` < the repository's `.tandem.toml` <
-//! environment variables (`TANDEM_DETACH_KEY`).
+//! `TANDEM_<SECTION>_<KEY>` environment variables (and the older
+//! `TANDEM_DETACH_KEY`) < command-line flags, which callers apply.
+//!
+//! Every effective value remembers where it came from ([`Source`]), so
+//! `tandem config show` can say, and so hook commands that a repository
+//! (rather than the user) wrote can be held until approved. A bad file is
+//! reported with its path and line: a syntax error, an unknown key or a
+//! value of the wrong type.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -10,74 +19,264 @@ const DEFAULTS: &str = include_str!("config.toml");
 
 /// Everything configurable; see `config.toml` for each key's meaning.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub attach: AttachConfig,
     pub stop: StopConfig,
     pub branch: BranchConfig,
+    pub base: BaseConfig,
     pub worktrees: WorktreesConfig,
+    pub hooks: HooksConfig,
+    pub archive: ArchiveConfig,
+    /// Where each effective value came from, by dotted key
+    /// (`branch.prefix`).
+    #[serde(skip)]
+    sources: BTreeMap<String, Source>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct AttachConfig {
-    pub detach_key: String,
+/// Defines a config section and its layer twin, whose keys are all
+/// optional: a file is checked against the layer types alone, so its
+/// errors carry the file's own line numbers.
+macro_rules! section {
+    ($name:ident / $layer:ident { $($(#[$fdoc:meta])* $key:ident: $ty:ty),* $(,)? }) => {
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($(#[$fdoc])* pub $key: $ty),* }
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)] // only checked, never read
+        struct $layer { $($key: Option<$ty>),* }
+    };
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct StopConfig {
+/// One config file, checked before it is merged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only checked, never read
+struct Layer {
+    attach: Option<AttachLayer>,
+    stop: Option<StopLayer>,
+    branch: Option<BranchLayer>,
+    base: Option<BaseLayer>,
+    worktrees: Option<WorktreesLayer>,
+    hooks: Option<HooksLayer>,
+    archive: Option<ArchiveLayer>,
+}
+
+section!(AttachConfig / AttachLayer {
+    /// `ctrl-` plus a letter or one of `\ ] ^ _ @`.
+    detach_key: String,
+});
+section!(StopConfig / StopLayer {
     /// Milliseconds between the polite signals and SIGKILL.
-    pub grace_ms: u64,
+    grace_ms: u64,
+});
+section!(BranchConfig / BranchLayer {
+    /// `none`, `user`, or a literal prefix.
+    prefix: String,
+    protected: Vec<String>,
+});
+section!(BaseConfig / BaseLayer {
+    /// `fresh`, `head`, or a commit-ish.
+    default: String,
+    /// Milliseconds the fetch for `fresh` may take.
+    fetch_timeout_ms: u64,
+});
+section!(WorktreesConfig / WorktreesLayer {
+    dir: String,
+});
+section!(HooksConfig / HooksLayer {
+    setup: Vec<String>,
+    teardown: Vec<String>,
+    worktree_create: String,
+    worktree_remove: String,
+});
+section!(ArchiveConfig / ArchiveLayer {
+    summary_command: String,
+});
+
+/// Where an effective config value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// tandem's built-in `config.toml`.
+    Default,
+    /// The user's config file.
+    User(PathBuf),
+    /// The repository's `.tandem.toml`: hook commands from here need the
+    /// user's approval.
+    Repo(PathBuf),
+    /// An environment variable.
+    Env(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct BranchConfig {
-    pub protected: Vec<String>,
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::User(path) | Source::Repo(path) => write!(f, "{}", path.display()),
+            Source::Env(var) => write!(f, "${var}"),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct WorktreesConfig {
-    pub dir: String,
-}
-
-/// Errors from [`Config::load`].
+/// Errors from [`Config::load`]; each names the file and line, or the
+/// variable, to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {error}; fix or remove the file", path.display())]
-    Parse { path: PathBuf, error: String },
+    #[error("{}:{line}: {message}; fix the file (`tandem config show` lists every key)", path.display())]
+    Parse { path: PathBuf, line: usize, message: String },
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("${var}: {message}; fix or unset the variable")]
+    Env { var: String, message: String },
 }
 
 impl Config {
-    /// Loads the layers: `user_file` and `repo_file` may be absent.
+    /// Loads the layers: `user_file` and `repo_file` may be absent; the
+    /// environment is read from the process.
     ///
     /// # Errors
-    /// [`ConfigError::Parse`] when a file is not valid TOML or has a value
-    /// of the wrong type.
+    /// [`ConfigError`] naming the file and line (or variable) of a syntax
+    /// error, an unknown key, or a value of the wrong type.
     pub fn load(user_file: &Path, repo_file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut merged: toml::Table = DEFAULTS.parse().expect("built-in config.toml is valid TOML");
-        for path in std::iter::once(user_file).chain(repo_file) {
-            let Ok(text) = std::fs::read_to_string(path) else { continue };
-            let layer: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+        Config::load_with_env(user_file, repo_file, |var| std::env::var(var).ok())
+    }
+
+    /// [`Config::load`] with the environment given as a lookup function.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with_env(
+        user_file: &Path,
+        repo_file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let defaults: toml::Table = DEFAULTS.parse().expect("built-in config.toml is valid TOML");
+        let mut merged = defaults.clone();
+        let mut sources = BTreeMap::new();
+        record(&mut sources, "", &defaults, &Source::Default);
+        let files = [(user_file, Source::User(user_file.to_path_buf()))]
+            .into_iter()
+            .chain(repo_file.map(|p| (p, Source::Repo(p.to_path_buf()))));
+        for (path, source) in files {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(ConfigError::Read { path: path.to_path_buf(), error }),
+            };
+            let at = |e: toml::de::Error| ConfigError::Parse {
                 path: path.to_path_buf(),
-                error: e.message().to_owned(),
-            })?;
+                line: e.span().map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+                message: e.message().trim().to_owned(),
+            };
+            let layer: toml::Table = text.parse().map_err(at)?;
+            // Checked alone first, so a wrong key or type has a line.
+            toml::from_str::<Layer>(&text).map_err(at)?;
+            record(&mut sources, "", &layer, &source);
             merge(&mut merged, layer);
         }
-        if let Ok(key) = std::env::var("TANDEM_DETACH_KEY") {
-            let mut attach = toml::Table::new();
-            attach.insert("detach_key".to_owned(), toml::Value::String(key));
-            let mut layer = toml::Table::new();
-            layer.insert("attach".to_owned(), toml::Value::Table(attach));
-            merge(&mut merged, layer);
+        let mut env_layer = toml::Table::new();
+        for (section, keys) in &defaults {
+            let toml::Value::Table(keys) = keys else { continue };
+            for (key, default) in keys {
+                let var = format!("TANDEM_{section}_{key}").to_uppercase();
+                let alias = (section == "attach" && key == "detach_key").then_some("TANDEM_DETACH_KEY");
+                let Some((var, raw)) = env(&var).map(|v| (var.clone(), v)).or_else(|| {
+                    let alias = alias?;
+                    env(alias).map(|v| (alias.to_owned(), v))
+                }) else {
+                    continue;
+                };
+                let value = match default {
+                    toml::Value::String(_) => toml::Value::String(raw),
+                    _ => format!("v = {raw}")
+                        .parse::<toml::Table>()
+                        .ok()
+                        .and_then(|mut t| t.remove("v"))
+                        .filter(|v| v.same_type(default))
+                        .ok_or_else(|| ConfigError::Env {
+                            var: var.clone(),
+                            message: format!("`{raw}` is not a {}", default.type_str()),
+                        })?,
+                };
+                sources.insert(format!("{section}.{key}"), Source::Env(var));
+                let toml::Value::Table(t) =
+                    env_layer.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                else {
+                    unreachable!("sections are tables")
+                };
+                t.insert(key.clone(), value);
+            }
         }
-        let path = repo_file.unwrap_or(user_file).to_path_buf();
-        toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path, error: e.message().to_owned() })
+        merge(&mut merged, env_layer);
+        let mut config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { path: user_file.to_path_buf(), line: 1, message: e.message().to_owned() }
+        })?;
+        config.sources = sources;
+        Ok(config)
     }
 
     /// The built-in defaults alone.
     #[must_use]
     pub fn defaults() -> Config {
-        toml::from_str(DEFAULTS).expect("built-in config.toml matches Config")
+        let mut config: Config = toml::from_str(DEFAULTS).expect("built-in config.toml matches Config");
+        let table: toml::Table = DEFAULTS.parse().expect("built-in config.toml is valid TOML");
+        record(&mut config.sources, "", &table, &Source::Default);
+        config
+    }
+
+    /// Where the value of a dotted `key` (`hooks.setup`) came from.
+    #[must_use]
+    pub fn source(&self, key: &str) -> &Source {
+        self.sources.get(key).unwrap_or(&Source::Default)
+    }
+
+    /// Every effective value as `(dotted key, TOML value, source)`, in
+    /// key order.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(String, String, Source)> {
+        let table = toml::Table::try_from(self.values()).expect("config serializes");
+        let mut out = Vec::new();
+        for (section, keys) in table {
+            let toml::Value::Table(keys) = keys else { continue };
+            for (key, value) in keys {
+                let dotted = format!("{section}.{key}");
+                let source = self.source(&dotted).clone();
+                out.push((dotted, value.to_string(), source));
+            }
+        }
+        out
+    }
+
+    fn values(&self) -> serde_json::Value {
+        let s = |v: &str| serde_json::Value::from(v);
+        serde_json::json!({
+            "attach": { "detach_key": s(&self.attach.detach_key) },
+            "stop": { "grace_ms": self.stop.grace_ms },
+            "branch": { "prefix": s(&self.branch.prefix), "protected": self.branch.protected },
+            "base": { "default": s(&self.base.default), "fetch_timeout_ms": self.base.fetch_timeout_ms },
+            "worktrees": { "dir": s(&self.worktrees.dir) },
+            "hooks": {
+                "setup": self.hooks.setup,
+                "teardown": self.hooks.teardown,
+                "worktree_create": s(&self.hooks.worktree_create),
+                "worktree_remove": s(&self.hooks.worktree_remove),
+            },
+            "archive": { "summary_command": s(&self.archive.summary_command) },
+        })
+    }
+}
+
+fn record(sources: &mut BTreeMap<String, Source>, prefix: &str, table: &toml::Table, source: &Source) {
+    for (key, value) in table {
+        let dotted = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Table(t) => record(sources, &dotted, t, source),
+            _ => {
+                sources.insert(dotted, source.clone());
+            }
+        }
     }
 }
 
@@ -96,25 +295,60 @@ fn merge(base: &mut toml::Table, layer: toml::Table) {
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
-    fn layers_override_key_by_key() {
+    fn layers_override_key_by_key_and_remember_their_source() {
         let dir = tempfile::tempdir().expect("tempdir");
         let user = dir.path().join("user.toml");
         let repo = dir.path().join("repo.toml");
         std::fs::write(&user, "[stop]\ngrace_ms = 100\n[branch]\nprotected = [\"release\"]\n").expect("write");
-        std::fs::write(&repo, "[stop]\ngrace_ms = 200\n").expect("write");
-        let config = Config::load(&user, Some(&repo)).expect("config");
+        std::fs::write(&repo, "[stop]\ngrace_ms = 200\n[hooks]\nsetup = [\"make\"]\n").expect("write");
+        let env = |var: &str| (var == "TANDEM_BRANCH_PREFIX").then(|| "user".to_owned());
+        let config = Config::load_with_env(&user, Some(&repo), env).expect("config");
         assert_eq!(config.stop.grace_ms, 200);
         assert_eq!(config.branch.protected, vec!["release".to_owned()]);
+        assert_eq!(config.branch.prefix, "user");
         assert_eq!(config.attach.detach_key, Config::defaults().attach.detach_key);
+        assert_eq!(config.source("stop.grace_ms"), &Source::Repo(repo.clone()));
+        assert_eq!(config.source("hooks.setup"), &Source::Repo(repo));
+        assert_eq!(config.source("branch.protected"), &Source::User(user));
+        assert_eq!(config.source("branch.prefix"), &Source::Env("TANDEM_BRANCH_PREFIX".to_owned()));
+        assert_eq!(config.source("attach.detach_key"), &Source::Default);
+        let entries = config.entries();
+        assert!(entries.iter().any(|(k, v, _)| k == "hooks.setup" && v == "[\"make\"]"), "{entries:?}");
+        assert_eq!(entries.len(), config.sources.len());
     }
 
     #[test]
-    fn bad_types_name_the_file() {
+    fn errors_name_the_file_and_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let user = dir.path().join("config.toml");
-        std::fs::write(&user, "[stop]\ngrace_ms = \"soon\"\n").expect("write");
-        let err = Config::load(&user, None).expect_err("bad type");
-        assert!(err.to_string().contains("config.toml"), "{err}");
+        for (text, line, says) in [
+            ("[stop]\ngrace_ms = \"soon\"\n", 2, "invalid type"),
+            ("# ok\n[branch]\nprefx = \"x\"\n", 3, "unknown field `prefx`"),
+            ("[stop]\n\ngrace_ms = = 3\n", 3, ""),
+        ] {
+            std::fs::write(&user, text).expect("write");
+            let err = Config::load_with_env(&user, None, no_env).expect_err("bad file");
+            let shown = err.to_string();
+            assert!(shown.starts_with(&format!("{}:{line}: ", user.display())), "{shown}");
+            assert!(shown.contains(says), "{shown}");
+        }
+    }
+
+    #[test]
+    fn environment_values_are_typed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = dir.path().join("none.toml");
+        let env = |var: &str| (var == "TANDEM_STOP_GRACE_MS").then(|| "250".to_owned());
+        assert_eq!(Config::load_with_env(&user, None, env).expect("config").stop.grace_ms, 250);
+        let env = |var: &str| (var == "TANDEM_STOP_GRACE_MS").then(|| "soon".to_owned());
+        let err = Config::load_with_env(&user, None, env).expect_err("not an integer");
+        assert!(err.to_string().starts_with("$TANDEM_STOP_GRACE_MS: `soon` is not a integer"), "{err}");
+        let env = |var: &str| (var == "TANDEM_DETACH_KEY").then(|| "ctrl-]".to_owned());
+        assert_eq!(Config::load_with_env(&user, None, env).expect("config").attach.detach_key, "ctrl-]");
     }
 }

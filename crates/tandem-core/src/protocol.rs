@@ -22,10 +22,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::session::end::GcReport;
+use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// A frame holding one JSON message.
@@ -113,6 +115,30 @@ pub enum Request {
     Remove {
         session_id: String,
         force: bool,
+        /// The caller's environment, for teardown hooks.
+        env: Vec<(String, String)>,
+    },
+    /// Stop the agent, snapshot, remove the worktree; keep the rest.
+    Archive {
+        session_id: String,
+        env: Vec<(String, String)>,
+    },
+    /// Bring an archived session's worktree back and start its agent.
+    Restore {
+        session_id: String,
+        env: Vec<(String, String)>,
+        rows: u16,
+        cols: u16,
+    },
+    /// Drop archive refs and trash older than `older_than_secs`.
+    Gc {
+        cwd: PathBuf,
+        older_than_secs: u64,
+    },
+    /// Find (and with `fix`, repair) what was done by hand.
+    Doctor {
+        cwd: PathBuf,
+        fix: bool,
     },
     /// The supervisor's pid, start time and live hosts.
     Status,
@@ -130,7 +156,12 @@ pub struct CreateRequest {
     pub title: Option<String>,
     pub agent: Option<String>,
     pub prompt: Option<String>,
+    /// `fresh`, `head` or a commit-ish; `None` for `base.default`.
     pub base: Option<String>,
+    /// A branch to use as it is (existing) or to create.
+    pub branch: Option<String>,
+    /// A pull request number to fetch and check out.
+    pub from_pr: Option<u64>,
     /// The environment of the `tandem new` call, given to the agent. Sent
     /// over the private socket only; never stored.
     pub env: Vec<(String, String)>,
@@ -144,9 +175,14 @@ pub struct CreateRequest {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
     Hello { version: u32, pid: u32 },
-    Created { session: Box<Session> },
+    /// `notes`: things the user should know (a fallback, a failed hook).
+    Created { session: Box<Session>, notes: Vec<String> },
     Stopped { session: Box<Session> },
-    Removed(RemoveReport),
+    Removed { report: RemoveReport, notes: Vec<String> },
+    Archived { session: Box<Session>, notes: Vec<String> },
+    Restored { session: Box<Session>, notes: Vec<String> },
+    Collected(GcReport),
+    Doctor { findings: Vec<Finding> },
     Status { pid: u32, started_at: i64, hosts: usize },
     Ok,
     Error { message: String },

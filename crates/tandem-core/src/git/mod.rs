@@ -308,8 +308,12 @@ pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result
         cmd
     };
     let head = resolve_commit(worktree, "HEAD")?;
+    // Start from a copy of the worktree's own index: its stat data lets
+    // `git add` skip the files that did not change instead of hashing all.
+    let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+    let copied = std::fs::copy(&own_index, &index).is_ok();
     let result = (|| {
-        if head.is_some() {
+        if head.is_some() && !copied {
             output(with_index(&["read-tree", "HEAD"]))?;
         }
         output(with_index(&["add", "--all", "--", "."]))?;
@@ -341,4 +345,154 @@ pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result
 /// As [`output`].
 pub fn create_ref(repo: &Path, refname: &str, oid: &str) -> Result<(), GitError> {
     run(repo, &["update-ref", "-m", "tandem: archive", refname, oid, ""]).map(drop)
+}
+
+/// `git worktree add <path> <branch>`: an existing branch checked out in
+/// a new worktree. git refuses a branch checked out elsewhere.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_add_existing(repo: &Path, path: &Path, branch: &str) -> Result<(), GitError> {
+    let mut cmd = command(repo);
+    cmd.args(["worktree", "add", "--quiet"]).arg("--").arg(path).arg(branch);
+    output(cmd).map(drop)
+}
+
+/// The worktree that has `refs/heads/<branch>` checked out, if any.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_of_branch(repo: &Path, branch: &str) -> Result<Option<PathBuf>, GitError> {
+    let full = format!("refs/heads/{branch}");
+    Ok(worktree_list(repo)?.into_iter().find(|w| w.branch.as_deref() == Some(full.as_str())).map(|w| w.path))
+}
+
+/// The repository's remotes, `origin` first when it exists.
+///
+/// # Errors
+/// As [`output`].
+pub fn remotes(repo: &Path) -> Result<Vec<String>, GitError> {
+    let mut names: Vec<String> = read(repo, &["remote"])?.lines().map(str::to_owned).collect();
+    names.sort_by_key(|n| n != "origin");
+    Ok(names)
+}
+
+/// The remote's default branch as known locally
+/// (`refs/remotes/<remote>/HEAD`, set by clone or `git remote set-head`),
+/// e.g. `main`.
+///
+/// # Errors
+/// As [`output`].
+pub fn remote_head(repo: &Path, remote: &str) -> Result<Option<String>, GitError> {
+    let symref = format!("refs/remotes/{remote}/HEAD");
+    match read(repo, &["symbolic-ref", "--quiet", &symref]) {
+        Ok(target) => Ok(target.strip_prefix(&format!("refs/remotes/{remote}/")).map(str::to_owned)),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a network command (`fetch`, `remote set-head`), killing it after
+/// `timeout`. `Err(message)` says why it failed, for a fallback notice.
+pub fn run_with_timeout(repo: &Path, args: &[&str], timeout: std::time::Duration) -> Result<(), String> {
+    let mut cmd = command(repo);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run git: {e}"))?;
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(_)) => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("failed");
+                return Err(last.trim().to_owned());
+            }
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} ms", timeout.as_millis()));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The best common ancestor of two commits, if they have one.
+///
+/// # Errors
+/// [`GitError::Spawn`], or a failure other than "no merge base".
+pub fn merge_base(repo: &Path, a: &str, b: &str) -> Result<Option<String>, GitError> {
+    match read(repo, &["merge-base", "--end-of-options", a, b]) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(GitError::Failed { code: Some(1), .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A config value (`git config --get`), `None` when unset.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn config_get(repo: &Path, key: &str) -> Result<Option<String>, GitError> {
+    match read(repo, &["config", "--get", key]) {
+        Ok(v) => Ok(Some(v)),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Points `refs/heads/<branch>` at `oid`, creating it
+/// (`git branch <branch> <oid>`), e.g. to bring back a branch deleted by
+/// hand.
+///
+/// # Errors
+/// As [`output`].
+pub fn create_branch(repo: &Path, branch: &str, oid: &str) -> Result<(), GitError> {
+    run(repo, &["branch", "--no-track", "--", branch, oid]).map(drop)
+}
+
+/// `git diff --shortstat <base>` in a worktree: the changes of commits and
+/// working tree (tracked files) against `base`, e.g. ` 3 files changed,
+/// 10 insertions(+), 2 deletions(-)`; empty when none.
+///
+/// # Errors
+/// As [`output`].
+pub fn diff_shortstat(worktree: &Path, base: &str) -> Result<String, GitError> {
+    Ok(read(worktree, &["diff", "--shortstat", "--end-of-options", base])?.trim().to_owned())
+}
+
+/// One line per commit in `range` (`git log --oneline`), newest first, at
+/// most `max`.
+///
+/// # Errors
+/// As [`output`].
+pub fn log_oneline(repo: &Path, range: &str, max: usize) -> Result<Vec<String>, GitError> {
+    let max = format!("--max-count={max}");
+    Ok(read(repo, &["log", "--oneline", "--no-decorate", &max, "--end-of-options", range])?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Every ref under `prefix` (e.g. `refs/tandem/archive/`) with its object.
+///
+/// # Errors
+/// As [`output`].
+pub fn refs_under(repo: &Path, prefix: &str) -> Result<Vec<(String, String)>, GitError> {
+    Ok(read(repo, &["for-each-ref", "--format=%(refname) %(objectname)", prefix])?
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(r, o)| (r.to_owned(), o.to_owned())))
+        .collect())
+}
+
+/// Deletes a ref (`git update-ref -d`).
+///
+/// # Errors
+/// As [`output`].
+pub fn delete_ref(repo: &Path, refname: &str) -> Result<(), GitError> {
+    run(repo, &["update-ref", "-d", refname]).map(drop)
 }

@@ -10,10 +10,15 @@
 //! of everything is stored under `refs/tandem/archive/<slug>/<unix-time>`
 //! first. A worktree is only ever removed by `git worktree remove`.
 
+pub mod end;
 pub mod facts;
+pub mod hooks;
+pub mod include;
 pub mod names;
+pub mod repair;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::agent::{self, AgentError, AgentSpec};
 use crate::config::{Config, ConfigError};
@@ -46,8 +51,24 @@ pub enum SessionError {
     BranchExists { branch: String },
     #[error("`{branch}` is not a valid git branch name; use letters, digits, `.`, `_` and `-`")]
     InvalidBranch { branch: String },
-    #[error("`{branch}` is a protected branch and never a session's branch; pick another session name")]
+    #[error("`{branch}` is a protected branch and never a session's branch; pick another name or branch")]
     Protected { branch: String },
+    #[error("branch `{branch}` is checked out in {}; pick another branch, or end that worktree first", path.display())]
+    BranchCheckedOut { branch: String, path: PathBuf },
+    #[error("this repository has no remote to fetch a pull request from; add one with `git remote add origin URL`")]
+    NoRemote,
+    #[error("cannot fetch pull request #{n} from {remote} ({why}); check the number and that the remote is reachable")]
+    PullRequest { n: u64, remote: String, why: String },
+    #[error(
+        "this repository's .tandem.toml has {count} hook command(s) you have not approved; review and approve them with `tandem hooks approve`"
+    )]
+    HooksNotApproved { count: usize },
+    #[error("session `{slug}` is {state}, not archived; `tandem restore` brings back archived sessions only")]
+    NotArchived { slug: String, state: &'static str },
+    #[error("session `{slug}` is archived; bring it back first with `tandem restore {slug}`")]
+    Archived { slug: String },
+    #[error("the worktree hook failed: {message}")]
+    Hook { message: String },
     #[error("{} already exists; pick another session name, or move that folder away", path.display())]
     PathExists { path: PathBuf },
     #[error("base ref `{base}` does not name a commit; pass an existing branch, tag or commit to --base")]
@@ -76,7 +97,17 @@ pub enum SessionError {
     Io(#[from] std::io::Error),
 }
 
-/// A validated request to create a session; nothing has changed yet.
+/// How the worktree gets its branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// A new branch at this commit (`git worktree add -b`).
+    NewBranch { at: String },
+    /// The branch exists and is checked out as it is.
+    Existing,
+}
+
+/// A validated request to create a session; nothing has changed yet
+/// (except, for `--from-pr`, the fetched pull request's ref).
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub repo: Repository,
@@ -87,9 +118,13 @@ pub struct Plan {
     pub path: PathBuf,
     pub base_ref: String,
     pub base_commit: String,
+    pub start: Start,
     pub agent: AgentSpec,
     /// Free text, from `--title`.
     pub title: Option<String>,
+    pub pr_number: Option<u64>,
+    /// Things the user should know (a fallback to HEAD, a failed hook).
+    pub notes: Vec<String>,
 }
 
 /// The repository `dir` is in and its config layers.
@@ -102,8 +137,29 @@ pub fn open_repo(paths: &Paths, dir: &Path) -> Result<(Repository, Config), Sess
     Ok((repo, config))
 }
 
+/// The branch prefix `branch.prefix` asks for: `none` → empty, `user` →
+/// the slugified git `user.name` (else `$USER` from `env`) plus `/`, any
+/// other string as written.
+///
+/// # Errors
+/// [`SessionError::Git`].
+pub fn branch_prefix(repo: &Repository, config: &Config, env: &[(String, String)]) -> Result<String, SessionError> {
+    Ok(match config.branch.prefix.as_str() {
+        "" | "none" => String::new(),
+        "user" => {
+            let user = git::config_get(&repo.root, "user.name")?
+                .or_else(|| env.iter().find(|(k, _)| k == "USER").map(|(_, v)| v.clone()))
+                .unwrap_or_default();
+            let slug = names::slugify(&user);
+            if slug.is_empty() { String::new() } else { format!("{slug}/") }
+        }
+        other => other.to_owned(),
+    })
+}
+
 /// Validates a create request against the repository (from
-/// [`open_repo`] on `req.cwd`) and the store.
+/// [`open_repo`] on `req.cwd`) and the store, and resolves the base
+/// (fetching for `fresh`, and the pull request for `--from-pr`).
 ///
 /// # Errors
 /// A [`SessionError`] naming the first bad input.
@@ -116,20 +172,29 @@ pub fn plan(
 ) -> Result<Plan, SessionError> {
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
     let worktrees = worktrees_dir(paths, &repo, &config);
-    let taken = |slug: &str| -> bool {
-        store.session_by_slug(repo_id, slug).ok().flatten().is_some()
-            || git::branch_exists(&repo.root, slug).unwrap_or(true)
-            || worktrees.join(slug).exists()
-    };
-    let slug = match &req.name {
-        Some(name) => {
-            names::validate(name)?;
-            name.clone()
+    let prefix = branch_prefix(&repo, &config, &req.env)?;
+    let slug = match (&req.name, &req.branch, req.from_pr) {
+        (Some(name), _, _) => names::slug_of(name)?,
+        (None, Some(branch), _) => {
+            let slug = names::slugify(branch);
+            if slug.is_empty() {
+                return Err(SessionError::InvalidBranch { branch: branch.clone() });
+            }
+            slug
         }
-        None => names::generate(taken),
+        (None, None, Some(n)) => format!("pr-{n}"),
+        (None, None, None) => names::generate(|slug: &str| {
+            store.session_by_slug(repo_id, slug).ok().flatten().is_some()
+                || git::branch_exists(&repo.root, &format!("{prefix}{slug}")).unwrap_or(true)
+                || worktrees.join(slug).exists()
+        }),
     };
-    let branch = slug.clone();
-    if !git::is_valid_branch_name(&repo.root, &branch)? {
+    let branch = match (&req.branch, req.from_pr) {
+        (Some(branch), _) => branch.clone(),
+        (None, Some(n)) => format!("{prefix}pr-{n}"),
+        (None, None) => format!("{prefix}{slug}"),
+    };
+    if branch.starts_with('-') || !git::is_valid_branch_name(&repo.root, &branch)? {
         return Err(SessionError::InvalidBranch { branch });
     }
     if is_protected(&repo, &config, &branch)? {
@@ -138,27 +203,143 @@ pub fn plan(
     if store.session_by_slug(repo_id, &slug)?.is_some() {
         return Err(SessionError::NameTaken { slug });
     }
-    if git::branch_exists(&repo.root, &branch)? {
-        return Err(SessionError::BranchExists { branch });
-    }
     let path = worktrees.join(&slug);
     if path.exists() {
         return Err(SessionError::PathExists { path });
     }
-    let (base_ref, base_commit) = match req.base.as_deref() {
-        Some(base) => {
-            let commit = git::resolve_commit(&repo.worktree, base)?
-                .ok_or_else(|| SessionError::BaseNotFound { base: base.to_owned() })?;
-            (base.to_owned(), commit)
-        }
-        None => {
-            let commit = git::resolve_commit(&repo.worktree, "HEAD")?.ok_or(SessionError::NoCommits)?;
-            (git::current_branch(&repo.worktree)?.unwrap_or_else(|| "HEAD".to_owned()), commit)
-        }
-    };
+    let unapproved = hooks::unapproved(store, &repo, &config)?;
+    if !unapproved.is_empty() {
+        return Err(SessionError::HooksNotApproved { count: unapproved.len() });
+    }
     let agent = agent::resolve(req.agent.as_deref(), req.prompt.as_deref(), &req.env, &req.cwd)?;
     let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-    Ok(Plan { repo, repo_id, config, slug, branch, path, base_ref, base_commit, agent, title })
+    let mut notes = Vec::new();
+    let (base_ref, base_commit) = resolve_base(&repo, &config, req.base.as_deref(), &mut notes)?;
+    let exists = git::branch_exists(&repo.root, &branch)?;
+    let remote_copy = |name: &str| -> Result<Option<String>, SessionError> {
+        for remote in git::remotes(&repo.root)? {
+            if let Some(oid) = git::resolve_commit(&repo.root, &format!("refs/remotes/{remote}/{name}"))? {
+                return Ok(Some(oid));
+            }
+        }
+        Ok(None)
+    };
+    let fork_point = |tip: &str| -> Result<String, SessionError> {
+        Ok(git::merge_base(&repo.root, tip, &base_commit)?.unwrap_or_else(|| base_commit.clone()))
+    };
+    let (start, session_base) = if let Some(n) = req.from_pr {
+        if exists {
+            return Err(SessionError::BranchExists { branch });
+        }
+        let head = fetch_pull_request(&repo, &config, n)?;
+        let base = fork_point(&head)?;
+        (Start::NewBranch { at: head }, base)
+    } else if exists {
+        if req.branch.is_none() {
+            return Err(SessionError::BranchExists { branch });
+        }
+        if let Some(path) = git::worktree_of_branch(&repo.root, &branch)? {
+            return Err(SessionError::BranchCheckedOut { branch, path });
+        }
+        let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{branch}"))?
+            .ok_or_else(|| SessionError::BranchExists { branch: branch.clone() })?;
+        (Start::Existing, fork_point(&tip)?)
+    } else if let Some(oid) = req.branch.as_deref().map(remote_copy).transpose()?.flatten() {
+        let base = fork_point(&oid)?;
+        (Start::NewBranch { at: oid }, base)
+    } else {
+        (Start::NewBranch { at: base_commit.clone() }, base_commit.clone())
+    };
+    Ok(Plan {
+        repo,
+        repo_id,
+        config,
+        slug,
+        branch,
+        path,
+        base_ref,
+        base_commit: session_base,
+        start,
+        agent,
+        title,
+        pr_number: req.from_pr,
+        notes,
+    })
+}
+
+/// Resolves `--base` (or `base.default`): `fresh` fetches and takes the
+/// remote's default branch, falling back to HEAD with a note; `head` is
+/// the current HEAD (named by its branch); anything else a commit-ish.
+/// Returns `(name, commit)`.
+///
+/// # Errors
+/// [`SessionError::BaseNotFound`], [`SessionError::NoCommits`].
+pub fn resolve_base(
+    repo: &Repository,
+    config: &Config,
+    requested: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<(String, String), SessionError> {
+    let head = || -> Result<(String, String), SessionError> {
+        let commit = git::resolve_commit(&repo.worktree, "HEAD")?.ok_or(SessionError::NoCommits)?;
+        Ok((git::current_branch(&repo.worktree)?.unwrap_or_else(|| "HEAD".to_owned()), commit))
+    };
+    match requested.unwrap_or(&config.base.default) {
+        "head" | "HEAD" => head(),
+        "fresh" => match fresh_base(repo, config) {
+            Ok(found) => Ok(found),
+            Err(why) => {
+                let (name, commit) = head()?;
+                notes.push(format!("{why}; branching from {name} (HEAD) instead"));
+                Ok((name, commit))
+            }
+        },
+        base => {
+            let commit = git::resolve_commit(&repo.worktree, base)?
+                .ok_or_else(|| SessionError::BaseNotFound { base: base.to_owned() })?;
+            Ok((base.to_owned(), commit))
+        }
+    }
+}
+
+/// Fetches the first remote's default branch and returns
+/// `(remote/branch, commit)`, or why it could not.
+fn fresh_base(repo: &Repository, config: &Config) -> Result<(String, String), String> {
+    let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
+    let remote = git::remotes(&repo.root).map_err(|e| e.to_string())?.into_iter().next();
+    let Some(remote) = remote else { return Err("no remote to fetch from".to_owned()) };
+    let mut branch = git::remote_head(&repo.root, &remote).map_err(|e| e.to_string())?;
+    if branch.is_none() {
+        // Not cloned: ask the remote once; git remembers the answer.
+        git::run_with_timeout(&repo.root, &["remote", "set-head", &remote, "--auto"], timeout)
+            .map_err(|why| format!("cannot reach {remote} ({why})"))?;
+        branch = git::remote_head(&repo.root, &remote).map_err(|e| e.to_string())?;
+    }
+    let Some(branch) = branch else { return Err(format!("{remote} has no default branch")) };
+    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", &remote, &branch], timeout)
+        .map_err(|why| format!("cannot fetch {remote} ({why})"))?;
+    let name = format!("{remote}/{branch}");
+    let commit = git::resolve_commit(&repo.root, &format!("refs/remotes/{name}"))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{name} is not there after fetching"))?;
+    Ok((name, commit))
+}
+
+/// Fetches `refs/pull/N/head` from the first remote into
+/// `refs/remotes/<remote>/pull/N` (GitHub's and Gitea's layout) and
+/// returns its commit.
+fn fetch_pull_request(repo: &Repository, config: &Config, n: u64) -> Result<String, SessionError> {
+    let remote = git::remotes(&repo.root)?.into_iter().next().ok_or(SessionError::NoRemote)?;
+    let tracking = format!("refs/remotes/{remote}/pull/{n}");
+    let refspec = format!("+refs/pull/{n}/head:{tracking}");
+    let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
+    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", &remote, &refspec], timeout)
+        .map_err(|why| SessionError::PullRequest { n, remote: remote.clone(), why })?;
+    git::resolve_commit(&repo.root, &tracking)?.ok_or(SessionError::PullRequest {
+        n,
+        remote,
+        why: "nothing was fetched".to_owned(),
+    })
 }
 
 /// Whether `branch` is protected: main, master, develop, the repository's
@@ -183,22 +364,28 @@ pub fn worktrees_dir(paths: &Paths, repo: &Repository, config: &Config) -> PathB
     }
 }
 
-/// Carries out a [`Plan`]: writes the row, adds the worktree (on a new
-/// branch, `--no-track`), and hands the row to `start_host`, which starts
-/// the agent. A worktree failure deletes the row again; a host failure
-/// keeps the session (its worktree may already matter) as `exited`.
+/// Carries out a [`Plan`]: writes the row, makes the worktree (`git
+/// worktree add`, or the `hooks.worktree_create` command), copies the
+/// `.worktreeinclude` files, runs the setup hooks, and hands the row to
+/// `start_host`, which starts the agent. A worktree failure undoes
+/// everything; a failed copy or hook leaves the session made and adds a
+/// note; a host failure keeps the session (its worktree may already
+/// matter) as `exited`. Returns the session and the notes.
 ///
 /// # Errors
 /// [`SessionError::NameTaken`] when another create won the race,
-/// [`SessionError::Git`] from `git worktree add`, [`SessionError::Host`].
+/// [`SessionError::Git`] from `git worktree add`, [`SessionError::Hook`],
+/// [`SessionError::Host`].
 pub fn create(
     paths: &Paths,
     store: &Store,
     plan: &Plan,
     id: String,
+    env: &[(String, String)],
     start_host: impl FnOnce(&Session) -> Result<(), String>,
-) -> Result<Session, SessionError> {
+) -> Result<(Session, Vec<String>), SessionError> {
     let now = crate::unix_now();
+    let mut notes = plan.notes.clone();
     let mut session = Session {
         id,
         repo_id: plan.repo_id,
@@ -217,26 +404,157 @@ pub fn create(
         updated_at: now,
         archive_ref: None,
         meta: Meta { title: plan.title.clone(), ..Meta::default() },
+        owns_branch: matches!(plan.start, Start::NewBranch { .. }),
+        pr_number: plan.pr_number,
+        included: Vec::new(),
+        last_commit: None,
+        summary: None,
+        archived_at: None,
+        pending: None,
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
         e => e.into(),
     })?;
-    if let Some(parent) = plan.path.parent() {
-        std::fs::create_dir_all(parent)?;
-        exclude_if_inside(&plan.repo, parent)?;
-    }
-    if let Err(e) = git::worktree_add(&plan.repo.root, &plan.path, &plan.branch, &plan.base_commit) {
-        store.delete_session(&session.id)?;
-        return Err(e.into());
-    }
     std::fs::create_dir_all(paths.session_dir(&session.id))?;
+    let hook_env = hook_env(&plan.repo, &session, env);
+    match make_worktree(&plan.repo, &plan.config, &session, &plan.start, &hook_env) {
+        Ok(path) => {
+            if path != session.path {
+                store.set_path(&session.id, &path)?;
+                session.path = path;
+            }
+        }
+        Err(e) => {
+            undo_create(&plan.repo, store, &session)?;
+            return Err(e);
+        }
+    }
+    finish_worktree(paths, store, &plan.repo, &plan.config, &mut session, env, &mut notes)?;
     if let Err(message) = start_host(&session) {
         store.set_state(&session.id, SessionState::Exited, Some(127))?;
         return Err(SessionError::Host { message });
     }
     session = store.session(&session.id)?.unwrap_or(session);
-    Ok(session)
+    Ok((session, notes))
+}
+
+/// After the worktree exists: `.worktreeinclude` copies, the recorded
+/// branch tip, setup hooks. Problems become notes.
+fn finish_worktree(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    session: &mut Session,
+    env: &[(String, String)],
+    notes: &mut Vec<String>,
+) -> Result<(), SessionError> {
+    session.included = match include::copy_included(&repo.root, &session.path) {
+        Ok(copied) => copied.iter().map(|p| p.to_string_lossy().into_owned()).collect(),
+        Err(e) => {
+            notes.push(format!("files from .worktreeinclude were not copied: {e}"));
+            Vec::new()
+        }
+    };
+    if !session.included.is_empty() {
+        notes.push(format!("copied {} from .worktreeinclude", plural(session.included.len(), "file")));
+    }
+    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?
+        .unwrap_or_else(|| session.base_commit.clone());
+    store.set_created(&session.id, &session.included, &tip)?;
+    let hook_env = hook_env(repo, session, env);
+    let log = paths.session_dir(&session.id).join("hooks.log");
+    for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "setup") {
+        if !hooks::may_run(store, &hook)? {
+            notes.push(format!("setup hook `{}` is not approved; skipped (`tandem hooks approve`)", hook.command));
+            continue;
+        }
+        if let Err(why) = hooks::run("setup", &hook.command, &session.path, &hook_env, &log) {
+            notes.push(format!("{why}; the session was created anyway"));
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn hook_env(repo: &Repository, session: &Session, env: &[(String, String)]) -> hooks::HookEnv {
+    hooks::HookEnv {
+        session: session.slug.clone(),
+        branch: session.branch.clone(),
+        worktree: session.path.clone(),
+        base: session.base_ref.clone(),
+        base_commit: session.base_commit.clone(),
+        repo: repo.root.clone(),
+        inherited: env.to_vec(),
+    }
+}
+
+/// Makes the worktree and returns its path.
+fn make_worktree(
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    start: &Start,
+    hook_env: &hooks::HookEnv,
+) -> Result<PathBuf, SessionError> {
+    if let Some(parent) = session.path.parent() {
+        std::fs::create_dir_all(parent)?;
+        exclude_if_inside(repo, parent)?;
+    }
+    let command = config.hooks.worktree_create.trim();
+    if !command.is_empty() {
+        let printed = hooks::run_replacement("worktree_create", command, &repo.root, hook_env)
+            .map_err(|message| SessionError::Hook { message })?;
+        let path = PathBuf::from(&printed);
+        if !path.is_absolute() || !path.is_dir() {
+            return Err(SessionError::Hook {
+                message: format!("worktree_create printed `{printed}`, not the absolute path of a folder it made"),
+            });
+        }
+        return Ok(path);
+    }
+    match start {
+        Start::NewBranch { at } => git::worktree_add(&repo.root, &session.path, &session.branch, at)?,
+        Start::Existing => git::worktree_add_existing(&repo.root, &session.path, &session.branch)?,
+    }
+    Ok(session.path.clone())
+}
+
+/// Undoes a creation that did not finish: the half-made worktree (git
+/// marks it locked, `initializing`, when `worktree add` was cut short),
+/// the branch if tandem made it and nothing was committed on it, the row.
+fn undo_create(repo: &Repository, store: &Store, session: &Session) -> Result<(), SessionError> {
+    let listed = git::worktree_list(&repo.root)?.into_iter().find(|w| same_path(&w.path, &session.path));
+    if listed.is_some() {
+        // Only a checkout tandem itself began; nothing of the user's is in it.
+        let _ = git::worktree_remove(&repo.root, &session.path, true);
+    }
+    if session.path.is_dir() && listed.is_none() && dir_is_empty(&session.path) {
+        let _ = std::fs::remove_dir(&session.path);
+    }
+    git::worktree_prune(&repo.root)?;
+    if session.owns_branch
+        && git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?.is_some_and(|tip| {
+            git::unique_commits(&repo.root, &tip, &[&session.base_commit]).is_ok_and(|c| c.is_empty())
+                && git::worktree_of_branch(&repo.root, &session.branch).is_ok_and(|w| w.is_none())
+        })
+    {
+        git::delete_branch(&repo.root, &session.branch)?;
+    }
+    store.delete_session(&session.id)?;
+    Ok(())
+}
+
+fn dir_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+}
+
+/// Whether two paths name the same place (comparing canonical forms when
+/// both exist).
+#[must_use]
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Adds a worktrees folder inside the repository to `.git/info/exclude`,
@@ -262,7 +580,7 @@ fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> 
 /// [`SessionError::Git`].
 pub fn unsaved_work(repo: &Repository, session: &Session) -> Result<Option<String>, SessionError> {
     let mut parts = Vec::new();
-    if session.path.is_dir() {
+    if session.path.is_dir() && session.path.join(".git").exists() {
         let status = git::status(&session.path)?;
         if status.changed > 0 {
             parts.push(plural(status.changed, "changed file"));
@@ -276,7 +594,11 @@ pub fn unsaved_work(repo: &Repository, session: &Session) -> Result<Option<Strin
         if git::resolve_commit(&repo.root, &session.base_ref)?.is_some() {
             bases.push(&session.base_ref);
         }
-        let commits = git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?;
+        let commits = if session.owns_branch {
+            git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?
+        } else {
+            Vec::new() // not tandem's branch: removing the session keeps it
+        };
         if !commits.is_empty() {
             parts.push(format!("{} not on {} or any remote", plural(commits.len(), "commit"), session.base_ref));
         }
@@ -301,7 +623,7 @@ fn plural(n: usize, what: &str) -> String {
 ///
 /// # Errors
 /// [`SessionError::Git`].
-pub fn archive(paths: &Paths, repo: &Repository, session: &Session) -> Result<String, SessionError> {
+pub fn snapshot(paths: &Paths, repo: &Repository, session: &Session) -> Result<String, SessionError> {
     let oid = if session.path.is_dir() {
         let message = format!("tandem: snapshot of session {} before removal", session.slug);
         git::snapshot_commit(&session.path, &paths.state_dir, &message)?
@@ -320,41 +642,3 @@ pub fn archive(paths: &Paths, repo: &Repository, session: &Session) -> Result<St
     Ok(name)
 }
 
-/// Removes a session whose agent is no longer running: snapshot if
-/// `force` and anything would be lost (else refuse), `git worktree
-/// remove`, delete the branch, prune, and mark the row removed.
-///
-/// # Errors
-/// [`SessionError::WouldLoseWork`] without `force`; git and store errors.
-pub fn remove(
-    paths: &Paths,
-    store: &Store,
-    repo: &Repository,
-    session: &Session,
-    force: bool,
-) -> Result<RemoveReport, SessionError> {
-    let unsaved = unsaved_work(repo, session)?;
-    let archive_ref = match (&unsaved, force) {
-        (Some(what), false) => {
-            return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
-        }
-        (Some(_), true) => Some(archive(paths, repo, session)?),
-        (None, _) => None,
-    };
-    if session.path.is_dir() {
-        // After the check (or the snapshot) the tree holds nothing that is
-        // not kept; `--force` only lets git delete what we just stored.
-        git::worktree_remove(&repo.root, &session.path, archive_ref.is_some())?;
-    }
-    git::worktree_prune(&repo.root)?;
-    if git::branch_exists(&repo.root, &session.branch)? {
-        git::delete_branch(&repo.root, &session.branch)?;
-    }
-    store.mark_removed(&session.id, archive_ref.as_deref())?;
-    Ok(RemoveReport {
-        slug: session.slug.clone(),
-        branch: session.branch.clone(),
-        path: session.path.clone(),
-        archive_ref,
-    })
-}

@@ -54,6 +54,46 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// The longest slug, in bytes: `^[a-z0-9][a-z0-9-]{0,62}$`.
+pub const MAX_SLUG_LEN: usize = 63;
+
+/// Makes a directory-safe slug (`^[a-z0-9][a-z0-9-]{0,62}$`) of any text:
+/// ASCII letters lowercased, digits kept, every other run of characters
+/// one `-`, no `-` at either end, cut to [`MAX_SLUG_LEN`]. May be empty.
+#[must_use]
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::with_capacity(text.len().min(MAX_SLUG_LEN));
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= MAX_SLUG_LEN {
+            break;
+        }
+    }
+    slug.truncate(MAX_SLUG_LEN);
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+/// The slug of a session NAME the user gave: the name must pass
+/// [`validate`]; the slug is [`slugify`] of it.
+///
+/// # Errors
+/// [`NameError`] when the name breaks a rule or has no letter or digit.
+pub fn slug_of(name: &str) -> Result<String, NameError> {
+    validate(name)?;
+    let slug = slugify(name);
+    if slug.is_empty() {
+        return Err(NameError::Invalid { name: name.to_owned() });
+    }
+    Ok(slug)
+}
+
 const ADJECTIVES: &[&str] = &[
     "amber",
     "brave",
@@ -151,6 +191,28 @@ mod tests {
         assert_eq!(validate(&"a".repeat(201)), Err(NameError::TooLong { len: 201 }));
         for good in ["fix-login", "v1.2", "a", "Feature_X", &"a".repeat(200)] {
             assert_eq!(validate(good), Ok(()), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn slugs_are_lowercase_dashes_and_bounded() {
+        assert_eq!(slugify("Fix_Login.Redirect"), "fix-login-redirect");
+        assert_eq!(slugify("--Ada  Lovelace--"), "ada-lovelace");
+        assert_eq!(slugify("feature/über-cool"), "feature-ber-cool");
+        assert_eq!(slugify("@@"), "");
+        let long = slugify(&"ab-".repeat(40));
+        assert!(long.len() <= MAX_SLUG_LEN && !long.ends_with('-'), "{long}");
+        assert_eq!(slug_of("v1.2"), Ok("v1-2".to_owned()));
+        assert!(slug_of("a..b").is_err());
+        for text in ["Fix Login", "x.lock", "Ünïcode", "a/b/c", "0-x", "-lead"] {
+            let slug = slugify(text);
+            assert!(
+                slug.is_empty()
+                    || (slug.len() <= MAX_SLUG_LEN
+                        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !slug.starts_with('-')),
+                "{text:?} -> {slug:?}"
+            );
         }
     }
 

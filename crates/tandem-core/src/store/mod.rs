@@ -49,6 +49,21 @@ ALTER TABLE sessions ADD COLUMN priority TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE sessions ADD COLUMN status TEXT NOT NULL DEFAULT 'in-progress';
 ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
 ",
+    r"
+ALTER TABLE sessions ADD COLUMN owns_branch INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN pr_number INTEGER;
+ALTER TABLE sessions ADD COLUMN included TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE sessions ADD COLUMN last_commit TEXT;
+ALTER TABLE sessions ADD COLUMN summary TEXT;
+ALTER TABLE sessions ADD COLUMN archived_at INTEGER;
+ALTER TABLE sessions ADD COLUMN pending TEXT;
+CREATE TABLE hook_approvals (
+    hash        TEXT PRIMARY KEY,
+    command     TEXT NOT NULL,
+    repo        TEXT NOT NULL,
+    approved_at INTEGER NOT NULL
+);
+",
 ];
 
 /// Errors from the store.
@@ -81,6 +96,9 @@ pub enum SessionState {
     Stopped,
     /// Its host died without recording an exit (found by reconcile).
     Lost,
+    /// Archived by `tandem archive`: no worktree, branch and history
+    /// kept; `tandem restore` brings it back.
+    Archived,
     /// Removed by `tandem rm`; the row is kept as history.
     Removed,
 }
@@ -95,6 +113,7 @@ impl SessionState {
             SessionState::Exited => "exited",
             SessionState::Stopped => "stopped",
             SessionState::Lost => "lost",
+            SessionState::Archived => "archived",
             SessionState::Removed => "removed",
         }
     }
@@ -109,6 +128,7 @@ impl FromStr for SessionState {
             "exited" => SessionState::Exited,
             "stopped" => SessionState::Stopped,
             "lost" => SessionState::Lost,
+            "archived" => SessionState::Archived,
             "removed" => SessionState::Removed,
             other => return Err(format!("unknown session state {other:?}")),
         })
@@ -222,13 +242,32 @@ pub struct Session {
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
-    /// Where `tandem rm` left a snapshot, if it made one.
+    /// Where `tandem rm` or `tandem archive` left a snapshot, if it made
+    /// one.
     pub archive_ref: Option<String>,
     pub meta: Meta,
+    /// Whether tandem made the branch (and so may delete it on `rm`);
+    /// false for `--branch` of an existing branch.
+    pub owns_branch: bool,
+    /// The pull request the session was made from (`--from-pr`).
+    pub pr_number: Option<u64>,
+    /// Repository-relative paths copied in by `.worktreeinclude`.
+    pub included: Vec<String>,
+    /// The branch's commit when tandem last saw it, so `tandem doctor`
+    /// can recreate a branch deleted by hand.
+    pub last_commit: Option<String>,
+    /// What the session did, stored by `tandem archive`.
+    pub summary: Option<String>,
+    /// Unix seconds, when archived.
+    pub archived_at: Option<i64>,
+    /// An operation begun and not finished (`archive`, `remove`,
+    /// `remove-force`): the next reconcile finishes it.
+    pub pending: Option<String>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
-     exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned";
+     exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -257,6 +296,13 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
             status: row.get::<_, String>(18)?.parse().map_err(|e| bad(18, e))?,
             pinned: row.get(19)?,
         },
+        owns_branch: row.get(20)?,
+        pr_number: row.get(21)?,
+        included: serde_json::from_str(&row.get::<_, String>(22)?).map_err(|e| bad(22, e.to_string()))?,
+        last_commit: row.get(23)?,
+        summary: row.get(24)?,
+        archived_at: row.get(25)?,
+        pending: row.get(26)?,
     })
 }
 
@@ -328,7 +374,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
             ),
             params![
                 s.id,
@@ -351,6 +397,13 @@ impl Store {
                 s.meta.priority.as_str(),
                 s.meta.status.as_str(),
                 s.meta.pinned,
+                s.owns_branch,
+                s.pr_number,
+                serde_json::to_string(&s.included).expect("a Vec<String> serializes"),
+                s.last_commit,
+                s.summary,
+                s.archived_at,
+                s.pending,
             ],
         );
         match result {
@@ -469,8 +522,154 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn mark_removed(&self, id: &str, archive_ref: Option<&str>) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = 'removed', archive_ref = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE sessions SET state = 'removed', archive_ref = ?2, pending = NULL, updated_at = ?3 WHERE id = ?1",
             params![id, archive_ref, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records what a finished creation learned: the copied
+    /// `.worktreeinclude` paths and the branch's commit.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_created(&self, id: &str, included: &[String], last_commit: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET included = ?2, last_commit = ?3 WHERE id = ?1",
+            params![id, serde_json::to_string(included).expect("a slice of String serializes"), last_commit],
+        )?;
+        Ok(())
+    }
+
+    /// Records an operation begun (`Some`) or finished (`None`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_pending(&self, id: &str, pending: Option<&str>) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET pending = ?2 WHERE id = ?1", params![id, pending])?;
+        Ok(())
+    }
+
+    /// Remembers the branch's commit as last seen.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_last_commit(&self, id: &str, commit: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET last_commit = ?2 WHERE id = ?1", params![id, commit])?;
+        Ok(())
+    }
+
+    /// Marks a session archived, with its snapshot ref and summary.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn mark_archived(&self, id: &str, archive_ref: Option<&str>, summary: &str) -> Result<(), StoreError> {
+        let now = crate::unix_now();
+        self.conn.execute(
+            "UPDATE sessions SET state = 'archived', archive_ref = ?2, summary = ?3, archived_at = ?4,
+             pending = NULL, host_pid = NULL, agent_pid = NULL, updated_at = ?4 WHERE id = ?1 AND state != 'removed'",
+            params![id, archive_ref, summary, now],
+        )?;
+        Ok(())
+    }
+
+    /// Brings an archived session back as `stopped` with its worktree at
+    /// `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn mark_restored(&self, id: &str, path: &Path) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET state = 'stopped', path = ?2, archived_at = NULL, updated_at = ?3
+             WHERE id = ?1 AND state = 'archived'",
+            params![id, path.to_string_lossy(), crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Updates a session's branch name (after `tandem doctor` finds it
+    /// switched) or worktree path (after the repository moved).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_path(&self, id: &str, path: &Path) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET path = ?2 WHERE id = ?1", params![id, path.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// Every session of every repository in the given states.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn sessions_in(&self, states: &[SessionState]) -> Result<Vec<Session>, StoreError> {
+        let list = states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+        self.query(&format!("SELECT {COLUMNS} FROM sessions WHERE state IN ({list}) ORDER BY created_at, rowid"), [])
+    }
+
+    /// Every repository: `(id, common_dir, root)`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn repos(&self) -> Result<Vec<(i64, PathBuf, PathBuf)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, common_dir, root FROM repos ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?), PathBuf::from(r.get::<_, String>(2)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Updates a repository's recorded main worktree (it moved).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_repo_location(&self, id: i64, common_dir: &Path, root: &Path) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE repos SET common_dir = ?2, root = ?3 WHERE id = ?1",
+            params![id, common_dir.to_string_lossy(), root.to_string_lossy()],
+        )?;
+        Ok(())
+    }
+
+    /// Moves every session of repository `from` to repository `to` and
+    /// forgets `from` (the repository moved and was recorded anew).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn merge_repo(&self, from: i64, to: i64) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("UPDATE sessions SET repo_id = ?2 WHERE repo_id = ?1", params![from, to])?;
+        tx.execute("DELETE FROM repos WHERE id = ?1", [from])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Points a session at another branch (adopted by `tandem doctor`
+    /// after it was switched by hand); tandem did not make that branch.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_branch(&self, id: &str, branch: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE sessions SET branch = ?2, owns_branch = 0 WHERE id = ?1", params![id, branch])?;
+        Ok(())
+    }
+
+    /// Whether a hook command with this content hash was approved.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn hook_approved(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row("SELECT 1 FROM hook_approvals WHERE hash = ?1", [hash], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Records the approval of a hook command.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn approve_hook(&self, hash: &str, command: &str, repo: &Path) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO hook_approvals (hash, command, repo, approved_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, command, repo.to_string_lossy(), crate::unix_now()],
         )?;
         Ok(())
     }
@@ -520,6 +719,13 @@ mod tests {
             updated_at: 1,
             archive_ref: None,
             meta: Meta::default(),
+            owns_branch: true,
+            pr_number: None,
+            included: Vec::new(),
+            last_commit: None,
+            summary: None,
+            archived_at: None,
+            pending: None,
         }
     }
 

@@ -100,21 +100,29 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     Ok(())
 }
 
-/// Brings the store in line with the hosts alive now: a `running` or
-/// `creating` session whose host is gone becomes `lost`.
+/// Brings the store in line with the hosts alive now and finishes or
+/// undoes what a killed supervisor left half done
+/// ([`session::repair::reconcile`]); empties the trash in the background.
 ///
 /// # Errors
 /// Store errors.
 pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
     let store = Store::open(&paths.database())?;
-    for s in store.sessions_with_hosts()? {
-        let alive =
-            s.host_pid.is_some_and(crate::process::is_alive) && UnixStream::connect(paths.host_socket(&s.id)).is_ok();
-        if !alive {
-            tracing::warn!(session = %s.slug, "host is gone; marking the session lost");
-            store.set_state(&s.id, SessionState::Lost, None)?;
+    match session::repair::reconcile(paths, &store) {
+        Ok(actions) => actions.iter().for_each(|a| tracing::warn!("{a}")),
+        Err(e) => tracing::warn!(error = %e, "reconcile failed"),
+    }
+    let mut trash = Vec::new();
+    for (_, _, root) in store.repos()? {
+        if let Ok((repo, config)) = session::open_repo(paths, &root) {
+            trash.push(session::end::trash_dir(&session::worktrees_dir(paths, &repo, &config)));
         }
     }
+    thread::spawn(move || {
+        for dir in trash {
+            std::fs::read_dir(&dir).into_iter().flatten().flatten().for_each(|e| session::end::delete_tree(&e.path()));
+        }
+    });
     Ok(())
 }
 
@@ -152,7 +160,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             stop_agent(&state.paths, &store, &session, &config)?;
             Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
         }
-        Request::Remove { session_id, force } => {
+        Request::Remove { session_id, force, env } => {
             let store = Store::open(&state.paths.database())?;
             let session = find(&store, &session_id)?;
             let (repo, config) = repo_of(state, &store, &session)?;
@@ -163,11 +171,65 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             if !force && let Some(what) = session::unsaved_work(&repo, &session)? {
                 return Err(SessionError::WouldLoseWork { slug: session.slug, what });
             }
-            if matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost) {
+            if has_agent(&session) {
                 stop_agent(&state.paths, &store, &session, &config)?;
             }
-            let report = session::remove(&state.paths, &store, &repo, &session, force)?;
-            Ok(Response::Removed(report))
+            let (report, notes) = session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env)?;
+            Ok(Response::Removed { report, notes })
+        }
+        Request::Archive { session_id, env } => {
+            let store = Store::open(&state.paths.database())?;
+            let session = find(&store, &session_id)?;
+            if session.state == SessionState::Archived {
+                return Err(SessionError::Archived { slug: session.slug });
+            }
+            let (repo, config) = repo_of(state, &store, &session)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if has_agent(&session) {
+                stop_agent(&state.paths, &store, &session, &config)?;
+            }
+            let session = find(&store, &session_id)?;
+            let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, &env)?;
+            Ok(Response::Archived { session: Box::new(session), notes })
+        }
+        Request::Restore { session_id, env, rows, cols } => {
+            let store = Store::open(&state.paths.database())?;
+            let session = find(&store, &session_id)?;
+            let (repo, config) = repo_of(state, &store, &session)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, &env)?;
+            // The agent starts afresh, without the first prompt.
+            let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
+            let host = HostSpec {
+                session_id: session.id.clone(),
+                argv: spec.argv,
+                cwd: session.path.clone(),
+                env: session_env(&env, &session),
+                rows,
+                cols,
+                typed_input: None,
+            };
+            if let Err(message) = start_host(state, &host) {
+                notes.push(format!("the agent did not start: {message}"));
+            }
+            Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
+        }
+        Request::Gc { cwd, older_than_secs } => {
+            let store = Store::open(&state.paths.database())?;
+            let (repo, config) = session::open_repo(&state.paths, &cwd)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let older_than = Duration::from_secs(older_than_secs);
+            Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
+        }
+        Request::Doctor { cwd, fix } => {
+            let store = Store::open(&state.paths.database())?;
+            let repo = crate::repo::Repository::discover(&cwd)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
         }
         Request::Status => {
             let store = Store::open(&state.paths.database())?;
@@ -180,6 +242,19 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Shutdown => Ok(Response::Ok),
     }
+}
+
+/// Whether a session may have an agent process to stop first.
+fn has_agent(session: &Session) -> bool {
+    matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
+}
+
+/// The agent's environment: the caller's, plus `TANDEM_SESSION`.
+fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| k != "TANDEM_SESSION");
+    env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
+    env
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -217,22 +292,19 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let mut id = [0u8; 6];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let session = session::create(&state.paths, &store, &plan, id, |session| {
-        let mut env = req.env.clone();
-        env.retain(|(k, _)| k != "TANDEM_SESSION");
-        env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
+    let (session, notes) = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
         let spec = HostSpec {
             session_id: session.id.clone(),
             argv: session.command.clone(),
             cwd: session.path.clone(),
-            env,
+            env: session_env(&req.env, session),
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
         };
         start_host(state, &spec)
     })?;
-    Ok(Response::Created { session: Box::new(session) })
+    Ok(Response::Created { session: Box::new(session), notes })
 }
 
 /// Starts `tandem host` for a session, hands it the spec and waits for

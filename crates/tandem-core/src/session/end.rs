@@ -1,0 +1,379 @@
+//! Ending sessions and bringing them back: `rm`, `archive`, `restore`,
+//! `gc`, and the trash.
+//!
+//! A worktree is never deleted in place. Once nothing in it would be lost
+//! (checked, or snapshotted under `refs/tandem/archive/<slug>/<time>`),
+//! it is renamed into `<worktrees dir>/.trash/` on the same filesystem,
+//! its `.git` link is deleted so nothing can take it for a worktree, and
+//! `git worktree prune` forgets it: that returns in milliseconds where
+//! `git worktree remove` takes seconds on a large tree (DESIGN.md). The
+//! files are deleted by a background thread; what a crash leaves there,
+//! `tandem gc` deletes.
+//!
+//! Each operation records itself in the row's `pending` column first and
+//! clears it last, so [`super::repair::reconcile`] can finish one cut
+//! short by a `kill -9`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{SessionError, hook_env, hooks, plural, unsaved_work, worktrees_dir};
+use crate::config::Config;
+use crate::git;
+use crate::host::screen;
+use crate::paths::Paths;
+use crate::protocol::RemoveReport;
+use crate::repo::Repository;
+use crate::store::{Session, SessionState, Store};
+
+/// The trash folder beside a repository's worktrees.
+#[must_use]
+pub fn trash_dir(worktrees: &Path) -> PathBuf {
+    worktrees.join(".trash")
+}
+
+/// Removes a session whose agent is no longer running: snapshot if
+/// `force` and anything would be lost (else refuse), teardown hooks, the
+/// worktree into the trash, delete the branch if tandem made it, and mark
+/// the row removed. Returns the report and notes.
+///
+/// # Errors
+/// [`SessionError::WouldLoseWork`] without `force`; git and store errors.
+pub fn remove(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    force: bool,
+    env: &[(String, String)],
+) -> Result<(RemoveReport, Vec<String>), SessionError> {
+    let unsaved = unsaved_work(repo, session)?;
+    if let (Some(what), false) = (&unsaved, force) {
+        return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
+    }
+    store.set_pending(&session.id, Some(if force { "remove-force" } else { "remove" }))?;
+    let archive_ref = if unsaved.is_some() { Some(super::snapshot(paths, repo, session)?) } else { None };
+    let mut notes = Vec::new();
+    teardown(paths, store, repo, config, session, env, &mut notes)?;
+    discard_worktree(paths, repo, config, session, env, &mut notes)?;
+    if session.owns_branch && git::branch_exists(&repo.root, &session.branch)? {
+        git::delete_branch(&repo.root, &session.branch)?;
+    }
+    store.mark_removed(&session.id, archive_ref.as_deref())?;
+    let report = RemoveReport {
+        slug: session.slug.clone(),
+        branch: session.branch.clone(),
+        path: session.path.clone(),
+        archive_ref,
+    };
+    Ok((report, notes))
+}
+
+/// Archives a session whose agent is no longer running: stores a
+/// summary, snapshots dirty work, runs teardown hooks, moves the worktree
+/// to the trash, and keeps branch, history and metadata. Returns the
+/// archived row and notes.
+///
+/// # Errors
+/// Git and store errors.
+pub fn archive(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+) -> Result<(Session, Vec<String>), SessionError> {
+    store.set_pending(&session.id, Some("archive"))?;
+    let summary = summarize(paths, repo, config, session, env);
+    let dirty = session.path.is_dir() && git::status(&session.path).is_ok_and(|s| s.is_dirty());
+    let archive_ref = if dirty { Some(super::snapshot(paths, repo, session)?) } else { None };
+    if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
+        store.set_last_commit(&session.id, &tip)?;
+    }
+    let mut notes = Vec::new();
+    teardown(paths, store, repo, config, session, env, &mut notes)?;
+    discard_worktree(paths, repo, config, session, env, &mut notes)?;
+    store.mark_archived(&session.id, archive_ref.as_deref(), &summary)?;
+    let session = store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
+    Ok((session, notes))
+}
+
+/// Brings an archived session's worktree back from its branch (recreated
+/// from its last known commit if it was deleted), re-applies the
+/// snapshot of its dirty work, copies `.worktreeinclude` files and runs
+/// the setup hooks. The row becomes `stopped`; the caller starts the
+/// agent.
+///
+/// # Errors
+/// [`SessionError::NotArchived`], [`SessionError::PathExists`], git and
+/// store errors.
+pub fn restore(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+) -> Result<(Session, Vec<String>), SessionError> {
+    if session.state != SessionState::Archived {
+        return Err(SessionError::NotArchived { slug: session.slug.clone(), state: session.state.as_str() });
+    }
+    let mut notes = Vec::new();
+    let path = worktrees_dir(paths, repo, config).join(&session.slug);
+    if path.exists() {
+        return Err(SessionError::PathExists { path });
+    }
+    if !git::branch_exists(&repo.root, &session.branch)? {
+        let at = session.last_commit.clone().unwrap_or_else(|| session.base_commit.clone());
+        git::create_branch(&repo.root, &session.branch, &at)?;
+        notes.push(format!("branch {} was gone; recreated it at {}", session.branch, &at[..at.len().min(12)]));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    git::worktree_add_existing(&repo.root, &path, &session.branch)?;
+    if let Some(snapshot) = &session.archive_ref {
+        // The snapshot's tree is the whole worktree as it was, untracked
+        // files included; `restore` puts it back without touching HEAD.
+        git::run(&path, &["restore", "--source", snapshot, "--worktree", "--", "."])?;
+        notes.push(format!("re-applied the uncommitted work kept in {snapshot}"));
+    }
+    store.mark_restored(&session.id, &path)?;
+    let mut restored = store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
+    super::finish_worktree(paths, store, repo, config, &mut restored, env, &mut notes)?;
+    Ok((restored, notes))
+}
+
+/// What [`gc`] dropped.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct GcReport {
+    /// Archive refs deleted.
+    pub refs: Vec<String>,
+    /// Archive refs old enough but kept: an archived session needs them.
+    pub kept: Vec<String>,
+    /// Trash entries deleted.
+    pub trash: Vec<PathBuf>,
+}
+
+/// Drops this repository's archive refs (`refs/tandem/archive/<slug>/<time>`)
+/// and trash entries older than `older_than`, and only those; the
+/// snapshot of a session still archived is kept.
+///
+/// # Errors
+/// Git and store errors.
+pub fn gc(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    older_than: Duration,
+) -> Result<GcReport, SessionError> {
+    let cutoff = crate::unix_now() - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
+    let mut report = GcReport::default();
+    let needed: Vec<String> = match store.find_repo(&repo.common_dir)? {
+        Some(id) => store
+            .sessions(id)?
+            .into_iter()
+            .filter(|s| s.state == SessionState::Archived)
+            .filter_map(|s| s.archive_ref)
+            .collect(),
+        None => Vec::new(),
+    };
+    for (name, _) in git::refs_under(&repo.root, "refs/tandem/archive/")? {
+        let stamp = name.rsplit('/').next().and_then(|t| t.split('-').next()).and_then(|t| t.parse::<i64>().ok());
+        if stamp.is_none_or(|t| t >= cutoff) {
+            continue;
+        }
+        if needed.contains(&name) {
+            report.kept.push(name);
+        } else {
+            git::delete_ref(&repo.root, &name)?;
+            report.refs.push(name);
+        }
+    }
+    let trash = trash_dir(&worktrees_dir(paths, repo, config));
+    for entry in std::fs::read_dir(&trash).into_iter().flatten().flatten() {
+        let stamp = entry.file_name().to_string_lossy().split('-').next().and_then(|t| t.parse::<i64>().ok());
+        if stamp.is_some_and(|t| t < cutoff) {
+            delete_tree(&entry.path());
+            report.trash.push(entry.path());
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the teardown hooks (approved ones only) in the worktree.
+fn teardown(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+    notes: &mut Vec<String>,
+) -> Result<(), SessionError> {
+    if !session.path.is_dir() {
+        return Ok(());
+    }
+    let hook_env = hook_env(repo, session, env);
+    let log = paths.session_dir(&session.id).join("hooks.log");
+    let _ = std::fs::create_dir_all(paths.session_dir(&session.id));
+    for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
+        if !hooks::may_run(store, &hook)? {
+            notes.push(format!("teardown hook `{}` is not approved; skipped", hook.command));
+        } else if let Err(why) = hooks::run("teardown", &hook.command, &session.path, &hook_env, &log) {
+            notes.push(why);
+        }
+    }
+    Ok(())
+}
+
+/// Takes the worktree away: the `worktree_remove` hook when configured,
+/// else a rename into the trash plus `git worktree prune`, with the files
+/// deleted in the background (`git worktree remove` when the trash is on
+/// another filesystem).
+fn discard_worktree(
+    paths: &Paths,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+    notes: &mut Vec<String>,
+) -> Result<(), SessionError> {
+    let command = config.hooks.worktree_remove.trim();
+    if !command.is_empty() {
+        let hook_env = hook_env(repo, session, env);
+        hooks::run_replacement("worktree_remove", command, &repo.root, &hook_env)
+            .map_err(|message| SessionError::Hook { message })?;
+        return Ok(());
+    }
+    if session.path.is_dir() {
+        let trash = trash_dir(&worktrees_dir(paths, repo, config));
+        std::fs::create_dir_all(&trash)?;
+        let entry = trash.join(format!("{}-{}", crate::unix_now(), session.id));
+        match std::fs::rename(&session.path, &entry) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(entry.join(".git"));
+                std::thread::spawn(move || delete_tree(&entry));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot move the worktree to the trash; removing it in place");
+                git::worktree_remove(&repo.root, &session.path, true)?;
+                notes.push(format!("{} was removed in place ({e})", session.path.display()));
+            }
+        }
+    }
+    git::worktree_prune(&repo.root)?;
+    Ok(())
+}
+
+/// Deletes a folder tree, making read-only folders writable if needed.
+pub fn delete_tree(dir: &Path) {
+    if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+        return;
+    }
+    fn writable(dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                writable(&entry.path());
+            }
+        }
+    }
+    writable(dir);
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot empty the trash; `tandem gc` will retry");
+    }
+}
+
+/// A few sentences on what a session did: from `archive.summary_command`,
+/// else a one-shot `claude -p` for a Claude Code session, else its last
+/// lines of output and its diffstat.
+fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Session, env: &[(String, String)]) -> String {
+    let diffstat = if session.path.is_dir() {
+        git::diff_shortstat(&session.path, &session.base_commit).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let commits = git::log_oneline(&repo.root, &format!("{}..refs/heads/{}", session.base_commit, session.branch), 20)
+        .unwrap_or_default();
+    let dir = paths.session_dir(&session.id);
+    let (rows, cols) = screen::read_size(&dir);
+    let text = screen::replay(&dir, rows, cols).map(|mut p| screen::text(&mut p)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+    let changes = if diffstat.is_empty() { "no changes against its base".to_owned() } else { diffstat.clone() };
+    let material = format!(
+        "Session {} (branch {}, agent {}{}).\nChanges: {changes}\nCommits:\n{}\nLast output:\n{tail}\n",
+        session.slug,
+        session.branch,
+        session.agent,
+        session.meta.title.as_deref().map(|t| format!(", title \"{t}\"")).unwrap_or_default(),
+        commits.join("\n"),
+    );
+    let cwd = if session.path.is_dir() { session.path.clone() } else { repo.root.clone() };
+    let command = config.archive.summary_command.trim();
+    let written = if !command.is_empty() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(command);
+        one_shot(cmd, &cwd, env, Some(&material))
+    } else if session.agent == "claude" && session.command.first().is_some_and(|p| Path::new(p).exists()) {
+        let mut cmd = Command::new(&session.command[0]);
+        cmd.arg("-p").arg(format!(
+            "In two or three plain sentences, summarize what this coding session did, for a list of archived \
+             sessions. Answer with the summary only.\n\n{material}"
+        ));
+        one_shot(cmd, &cwd, env, None)
+    } else {
+        None
+    };
+    written.unwrap_or_else(|| {
+        let last = lines.iter().rev().take(3).rev().copied().collect::<Vec<_>>().join(" / ");
+        let commits = plural(commits.len(), "commit");
+        match (last.is_empty(), diffstat.is_empty()) {
+            (true, true) => format!("{commits}; no changes"),
+            (true, false) => format!("{commits};{diffstat}"),
+            (false, true) => format!("{commits}; last output: {last}"),
+            (false, false) => format!("{commits};{diffstat}; last output: {last}"),
+        }
+    })
+}
+
+/// Runs a summary command for at most 90 s; its trimmed stdout, or `None`
+/// when it fails, prints nothing or takes too long.
+fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {
+    cmd.current_dir(cwd).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().ok()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let text = text.to_owned();
+        std::thread::spawn(move || pipe.write_all(text.as_bytes()));
+    }
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > Duration::from_secs(90) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return None,
+        }
+    };
+    let out = reader.join().ok()?;
+    let out = out.trim();
+    (status.success() && !out.is_empty()).then(|| out.to_owned())
+}

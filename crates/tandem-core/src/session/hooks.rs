@@ -1,0 +1,202 @@
+//! Hook commands: setup and teardown commands run in a session's
+//! worktree, and the replacement hooks that make and remove worktrees
+//! instead of git.
+//!
+//! A command is a shell command line written by the user (in their
+//! `config.toml`) or by a repository (in its `.tandem.toml`). A
+//! repository's commands run only once the user approved their exact
+//! content: approvals are keyed by a SHA-256 of the repository, the hook
+//! kind and the command text, so a changed command needs a new approval.
+//! Values reach commands through `TANDEM_*` environment variables, never
+//! by pasting into the command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Source};
+use crate::repo::Repository;
+use crate::store::{Store, StoreError};
+
+/// The kinds of hook, by their config key under `[hooks]`.
+pub const KINDS: &[&str] = &["setup", "teardown", "worktree_create", "worktree_remove"];
+
+/// One hook command that the repository asks to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// One of [`KINDS`].
+    pub kind: &'static str,
+    pub command: String,
+    /// Key of its approval: SHA-256 (hex) of repository, kind and command.
+    pub hash: String,
+    /// Whether it comes from the repository's `.tandem.toml` (and so needs
+    /// approval) rather than the user's own config.
+    pub from_repo: bool,
+}
+
+/// Every hook command of the effective config, in [`KINDS`] order.
+#[must_use]
+pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
+    let mut hooks = Vec::new();
+    for &kind in KINDS {
+        let commands: Vec<String> = match kind {
+            "setup" => config.hooks.setup.clone(),
+            "teardown" => config.hooks.teardown.clone(),
+            "worktree_create" => vec![config.hooks.worktree_create.clone()],
+            _ => vec![config.hooks.worktree_remove.clone()],
+        };
+        let from_repo = matches!(config.source(&format!("hooks.{kind}")), Source::Repo(_));
+        for command in commands.into_iter().filter(|c| !c.trim().is_empty()) {
+            let hash = hash(&repo.common_dir, kind, &command);
+            hooks.push(Hook { kind, command, hash, from_repo });
+        }
+    }
+    hooks
+}
+
+/// The approval key of a command.
+#[must_use]
+pub fn hash(common_dir: &Path, kind: &str, command: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(common_dir.as_os_str().as_encoded_bytes());
+    hasher.update([0]);
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(command.as_bytes());
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The repository's hook commands that still need the user's approval.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn unapproved(store: &Store, repo: &Repository, config: &Config) -> Result<Vec<Hook>, StoreError> {
+    let mut out = Vec::new();
+    for hook in all(repo, config) {
+        if hook.from_repo && !store.hook_approved(&hook.hash)? {
+            out.push(hook);
+        }
+    }
+    Ok(out)
+}
+
+/// Records the approval of each hook.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn approve(store: &Store, repo: &Repository, hooks: &[Hook]) -> Result<(), StoreError> {
+    for hook in hooks {
+        store.approve_hook(&hook.hash, &hook.command, &repo.root)?;
+    }
+    Ok(())
+}
+
+/// Whether `hook` may run now: the user's own, or approved.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn may_run(store: &Store, hook: &Hook) -> Result<bool, StoreError> {
+    Ok(!hook.from_repo || store.hook_approved(&hook.hash)?)
+}
+
+/// What a hook is told about its session, as `TANDEM_*` variables.
+#[derive(Debug, Clone)]
+pub struct HookEnv {
+    pub session: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub base: String,
+    pub base_commit: String,
+    pub repo: PathBuf,
+    /// The environment of the `tandem` call that asked (PATH, HOME, …).
+    pub inherited: Vec<(String, String)>,
+}
+
+impl HookEnv {
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env_clear();
+        cmd.envs(self.inherited.iter().filter(|(k, _)| !k.starts_with("GIT_")).map(|(k, v)| (k, v)));
+        cmd.env("TANDEM_SESSION", &self.session)
+            .env("TANDEM_BRANCH", &self.branch)
+            .env("TANDEM_WORKTREE", &self.worktree)
+            .env("TANDEM_BASE", &self.base)
+            .env("TANDEM_BASE_COMMIT", &self.base_commit)
+            .env("TANDEM_REPO", &self.repo);
+    }
+
+    /// The JSON a replacement hook gets on stdin.
+    #[must_use]
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "name": self.session,
+            "branch": self.branch,
+            "base": self.base,
+            "base_commit": self.base_commit,
+            "repository": self.repo,
+            "path": self.worktree,
+        })
+        .to_string()
+    }
+}
+
+/// Runs `command` with `sh -c` in `cwd`, its output appended to `log`.
+/// `Err` says how it failed, in a phrase.
+///
+/// # Errors
+/// A phrase like ``setup hook `make` failed (exit 2)``.
+pub fn run(kind: &str, command: &str, cwd: &Path, env: &HookEnv, log: &Path) -> Result<(), String> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(command).current_dir(cwd).stdin(Stdio::null());
+    env.apply(&mut cmd);
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut header = out.try_clone().map_err(|e| e.to_string())?;
+    let _ = writeln!(header, "$ {command}   # {kind} hook");
+    let status = cmd.stdout(out).stderr(err).status().map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        let how = status.code().map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
+        Err(format!("{kind} hook `{command}` failed ({how}); see {}", log.display()))
+    }
+}
+
+/// Runs a replacement hook: JSON on stdin, and its stdout's last
+/// non-empty line back (the create hook's path).
+///
+/// # Errors
+/// A phrase saying how it failed.
+pub fn run_replacement(kind: &str, command: &str, cwd: &Path, env: &HookEnv) -> Result<String, String> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(command).current_dir(cwd).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    env.apply(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{}", env.json());
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(format!("{kind} hook `{command}` failed: {}", last.trim()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_depend_on_repository_kind_and_content() {
+        let a = hash(Path::new("/r/.git"), "setup", "make");
+        assert_eq!(a, hash(Path::new("/r/.git"), "setup", "make"));
+        assert_ne!(a, hash(Path::new("/r/.git"), "setup", "make "));
+        assert_ne!(a, hash(Path::new("/r/.git"), "teardown", "make"));
+        assert_ne!(a, hash(Path::new("/other/.git"), "setup", "make"));
+        assert_eq!(a.len(), 64);
+    }
+}
