@@ -100,6 +100,32 @@ pub fn worktree_list(out: &[u8]) -> Vec<WorktreeEntry> {
     entries
 }
 
+/// One path of `git ls-files -z --directory`, relative to the directory
+/// git ran in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsFilesEntry {
+    pub path: PathBuf,
+    /// Whether git printed it as a directory (a trailing `/`): one entry
+    /// standing for everything under it.
+    pub dir: bool,
+}
+
+/// Parses `git ls-files -z --directory`: NUL-terminated paths, a directory
+/// with a trailing `/` (git-ls-files(1)). Bytes are taken as they are, so
+/// a path need not be UTF-8.
+#[must_use]
+pub fn ls_files_entries(out: &[u8]) -> Vec<LsFilesEntry> {
+    use std::os::unix::ffi::OsStrExt;
+    out.split(|&b| b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|field| {
+            let dir = field.ends_with(b"/");
+            let path = field.strip_suffix(b"/").unwrap_or(field);
+            LsFilesEntry { path: PathBuf::from(std::ffi::OsStr::from_bytes(path)), dir }
+        })
+        .collect()
+}
+
 /// Parses `git rev-list --left-right --count A...B`: `"<left>\t<right>"`,
 /// returned as `(right, left)`, i.e. `(ahead, behind)` for `base...branch`.
 #[must_use]
@@ -137,6 +163,21 @@ worktree /wt/gone\0HEAD 3333\0branch refs/heads/gone\0prunable gitdir file point
         assert!(list[1].detached);
         assert_eq!(list[1].locked.as_deref(), Some("initializing"));
         assert!(list[2].prunable.is_some());
+    }
+
+    #[test]
+    fn ls_files_entries_marks_directories() {
+        let out = b".env\0target/\0odd\nname\0";
+        let entries = ls_files_entries(out);
+        assert_eq!(
+            entries,
+            [
+                LsFilesEntry { path: PathBuf::from(".env"), dir: false },
+                LsFilesEntry { path: PathBuf::from("target"), dir: true },
+                LsFilesEntry { path: PathBuf::from("odd\nname"), dir: false },
+            ]
+        );
+        assert!(ls_files_entries(b"").is_empty());
     }
 
     #[test]
