@@ -11,6 +11,7 @@
 //! first. A worktree is only ever removed by `git worktree remove`.
 
 pub mod facts;
+pub mod include;
 pub mod names;
 
 use std::path::{Path, PathBuf};
