@@ -64,37 +64,42 @@ struct Layer {
     archive: Option<ArchiveLayer>,
 }
 
-section!(AttachConfig / AttachLayer {
-    /// `ctrl-` plus a letter or one of `\ ] ^ _ @`.
-    detach_key: String,
-});
-section!(StopConfig / StopLayer {
-    /// Milliseconds between the polite signals and SIGKILL.
-    grace_ms: u64,
-});
+section!(
+    AttachConfig
+        / AttachLayer {
+            /// `ctrl-` plus a letter or one of `\ ] ^ _ @`.
+            detach_key: String,
+        }
+);
+section!(
+    StopConfig
+        / StopLayer {
+            /// Milliseconds between the polite signals and SIGKILL.
+            grace_ms: u64,
+        }
+);
 section!(BranchConfig / BranchLayer {
     /// `none`, `user`, or a literal prefix.
     prefix: String,
     protected: Vec<String>,
 });
-section!(BaseConfig / BaseLayer {
-    /// `fresh`, `head`, or a commit-ish.
-    default: String,
-    /// Milliseconds the fetch for `fresh` may take.
-    fetch_timeout_ms: u64,
-});
-section!(WorktreesConfig / WorktreesLayer {
-    dir: String,
-});
+section!(
+    BaseConfig
+        / BaseLayer {
+            /// `fresh`, `head`, or a commit-ish.
+            default: String,
+            /// Milliseconds the fetch for `fresh` may take.
+            fetch_timeout_ms: u64,
+        }
+);
+section!(WorktreesConfig / WorktreesLayer { dir: String });
 section!(HooksConfig / HooksLayer {
     setup: Vec<String>,
     teardown: Vec<String>,
     worktree_create: String,
     worktree_remove: String,
 });
-section!(ArchiveConfig / ArchiveLayer {
-    summary_command: String,
-});
+section!(ArchiveConfig / ArchiveLayer { summary_command: String });
 
 /// Where an effective config value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

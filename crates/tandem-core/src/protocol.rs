@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::session::end::GcReport;
+use crate::session::facts::GitFacts;
 use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
@@ -130,6 +131,12 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
+    /// The sessions of the repository at `cwd` with their git facts:
+    /// live ones, or archived ones.
+    List {
+        cwd: PathBuf,
+        archived: bool,
+    },
     /// Drop archive refs and trash older than `older_than_secs`.
     Gc {
         cwd: PathBuf,
@@ -174,18 +181,49 @@ pub struct CreateRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    Hello { version: u32, pid: u32 },
+    Hello {
+        version: u32,
+        pid: u32,
+    },
     /// `notes`: things the user should know (a fallback, a failed hook).
-    Created { session: Box<Session>, notes: Vec<String> },
-    Stopped { session: Box<Session> },
-    Removed { report: RemoveReport, notes: Vec<String> },
-    Archived { session: Box<Session>, notes: Vec<String> },
-    Restored { session: Box<Session>, notes: Vec<String> },
+    Created {
+        session: Box<Session>,
+        notes: Vec<String>,
+    },
+    Stopped {
+        session: Box<Session>,
+    },
+    Removed {
+        report: RemoveReport,
+        notes: Vec<String>,
+    },
+    Archived {
+        session: Box<Session>,
+        notes: Vec<String>,
+    },
+    Restored {
+        session: Box<Session>,
+        notes: Vec<String>,
+    },
     Collected(GcReport),
-    Doctor { findings: Vec<Finding> },
-    Status { pid: u32, started_at: i64, hosts: usize },
+    /// `facts[i]` belongs to `sessions[i]`.
+    Listed {
+        sessions: Vec<Session>,
+        facts: Vec<GitFacts>,
+        notes: Vec<String>,
+    },
+    Doctor {
+        findings: Vec<Finding>,
+    },
+    Status {
+        pid: u32,
+        started_at: i64,
+        hosts: usize,
+    },
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// What `tandem rm` did.

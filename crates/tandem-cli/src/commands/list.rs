@@ -1,7 +1,9 @@
 use std::io::Write;
 
 use serde::Serialize;
-use tandem_core::session::facts::{self, GitFacts};
+use tandem_core::host::screen::PtyLog;
+use tandem_core::protocol::{Request, Response};
+use tandem_core::session::facts::{self, DiffStat, GitFacts};
 use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
 
 use crate::context::Context;
@@ -25,6 +27,12 @@ pub struct ListArgs {
     /// Order after the pinned ones: age (newest first), name or priority
     #[arg(long, default_value = "created")]
     sort: String,
+    /// Archived sessions instead, with their summaries
+    #[arg(long)]
+    archived: bool,
+    /// Only the names, one per line (for scripts and shell completion)
+    #[arg(long, conflicts_with = "json")]
+    names: bool,
 }
 
 /// One row of `tandem list --json`.
@@ -35,14 +43,33 @@ struct Row<'a> {
     branch: &'a str,
     path: &'a std::path::Path,
     agent: &'a str,
-    /// `running`, `exited`, `stopped`, `lost` or `creating`.
+    /// `running`, `exited`, `stopped`, `lost`, `creating` or `archived`.
     state: &'static str,
     exit_code: Option<i32>,
+    /// What was changed by hand, plainly (`worktree folder missing`, …).
+    problem: Option<String>,
     dirty: Option<bool>,
+    /// Changed tracked files and untracked files.
+    changed: u32,
+    untracked: u32,
     ahead: Option<u32>,
     behind: Option<u32>,
     base: &'a str,
     base_commit: &'a str,
+    /// The remote's default branch and how far behind it the branch is.
+    remote_base: Option<&'a str>,
+    behind_remote: Option<u32>,
+    /// Committed and uncommitted changes against the base.
+    diffstat: DiffStat,
+    /// Unix seconds of the agent's last output (else of the last change
+    /// to the session's row).
+    last_activity: i64,
+    pr_number: Option<i64>,
+    /// Paths copied in by `.worktreeinclude`.
+    included: &'a [String],
+    archive_ref: Option<&'a str>,
+    summary: Option<&'a str>,
+    archived_at: Option<i64>,
     title: Option<&'a str>,
     priority: Priority,
     status: TaskStatus,
@@ -76,28 +103,46 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         }
     };
     let (repo, _) = cx.repo()?;
-    let store = cx.store()?;
-    let mut sessions = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store.sessions(id)?,
-        None => Vec::new(),
+    if args.names {
+        let store = cx.store()?;
+        let sessions = match store.find_repo(&repo.common_dir)? {
+            Some(id) => store.sessions(id)?,
+            None => Vec::new(),
+        };
+        let mut out = std::io::stdout().lock();
+        for s in sessions.iter().filter(|s| (s.state == SessionState::Archived) == args.archived) {
+            writeln!(out, "{}", s.slug)?;
+        }
+        return Ok(());
+    }
+    let request = Request::List { cwd: cx.cwd.clone(), archived: args.archived };
+    let Response::Listed { sessions, facts, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered list with something else".into()));
     };
-    sessions.retain(|s| {
-        (statuses.is_empty() || statuses.contains(&s.meta.status))
-            && (priorities.is_empty() || priorities.contains(&s.meta.priority))
-            && (!args.pinned || s.meta.pinned)
-    });
-    order(&mut sessions, sort);
-    for s in &mut sessions {
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    let mut rows: Vec<(Session, GitFacts)> = sessions
+        .into_iter()
+        .zip(facts)
+        .filter(|(s, _)| {
+            (statuses.is_empty() || statuses.contains(&s.meta.status))
+                && (priorities.is_empty() || priorities.contains(&s.meta.priority))
+                && (!args.pinned || s.meta.pinned)
+        })
+        .collect();
+    order(&mut rows, sort);
+    for (s, _) in &mut rows {
         s.state = facts::live_state(s);
     }
-    let facts = facts::gather(&repo.root, &sessions);
     let now = tandem_core::unix_now();
+    let activity: Vec<i64> = rows.iter().map(|(s, _)| last_activity(cx, s)).collect();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let rows: Vec<Row<'_>> = sessions
+        let json: Vec<Row<'_>> = rows
             .iter()
-            .zip(&facts)
-            .map(|(s, f)| Row {
+            .zip(&activity)
+            .map(|((s, f), &last_activity)| Row {
                 name: &s.slug,
                 id: &s.id,
                 branch: &s.branch,
@@ -105,11 +150,23 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 agent: &s.agent,
                 state: s.state.as_str(),
                 exit_code: s.exit_code,
-                dirty: f.dirty,
-                ahead: f.ahead,
-                behind: f.behind,
+                problem: f.problem(s),
+                dirty: f.dirty(),
+                changed: f.worktree.changed,
+                untracked: f.worktree.untracked,
+                ahead: f.refs.ahead,
+                behind: f.refs.behind,
                 base: &s.base_ref,
                 base_commit: &s.base_commit,
+                remote_base: f.refs.remote_base.as_deref(),
+                behind_remote: f.refs.behind_remote,
+                diffstat: f.diffstat(),
+                last_activity,
+                pr_number: s.pr_number,
+                included: &s.included,
+                archive_ref: s.archive_ref.as_deref(),
+                summary: s.summary.as_deref(),
+                archived_at: s.archived_at,
                 title: s.meta.title.as_deref(),
                 priority: s.meta.priority,
                 status: s.meta.status,
@@ -118,31 +175,48 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 age_seconds: now - s.created_at,
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &rows).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
-    if sessions.is_empty() {
+    if rows.is_empty() {
         let filtered = !statuses.is_empty() || !priorities.is_empty() || args.pinned;
         if filtered {
             writeln!(out, "no sessions match")?;
+        } else if args.archived {
+            writeln!(out, "no archived sessions in this repository")?;
         } else {
             writeln!(out, "no sessions in this repository; start one with `tandem new`")?;
         }
         return Ok(());
     }
-    write_table(&mut out, &sessions, &facts, now)?;
+    if args.archived {
+        write_archived(&mut out, &rows, now)?;
+    } else {
+        write_table(&mut out, &rows, &activity, now)?;
+    }
     Ok(())
+}
+
+/// Unix seconds of the agent's last output, else of the row's last change.
+fn last_activity(cx: &Context, s: &Session) -> i64 {
+    std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(s.updated_at)
+        .max(s.updated_at)
 }
 
 /// Pinned first, then by `sort`, ties broken by creation order.
 /// `sessions` come oldest first; the sort is stable.
-fn order(sessions: &mut [Session], sort: Sort) {
+fn order(sessions: &mut [(Session, GitFacts)], sort: Sort) {
     if matches!(sort, Sort::Age) {
         // Newest first, also among sessions made in the same second.
         sessions.reverse();
     }
-    sessions.sort_by(|a, b| {
+    sessions.sort_by(|(a, _), (b, _)| {
         b.meta.pinned.cmp(&a.meta.pinned).then_with(|| match sort {
             Sort::Created => a.created_at.cmp(&b.created_at),
             Sort::Age => b.created_at.cmp(&a.created_at),
@@ -152,45 +226,86 @@ fn order(sessions: &mut [Session], sort: Sort) {
     });
 }
 
-fn write_table(out: &mut impl Write, sessions: &[Session], facts: &[GitFacts], now: i64) -> std::io::Result<()> {
-    // Title and priority columns only when some session has one.
-    let titles = sessions.iter().any(|s| s.meta.title.is_some());
-    let priorities = sessions.iter().any(|s| s.meta.priority != Priority::None);
-    let mut header = vec!["NAME", "BRANCH"];
+fn write_table(out: &mut impl Write, rows: &[(Session, GitFacts)], activity: &[i64], now: i64) -> std::io::Result<()> {
+    // Title, priority and remote columns only when some session has one.
+    let titles = rows.iter().any(|(s, _)| s.meta.title.is_some());
+    let priorities = rows.iter().any(|(s, _)| s.meta.priority != Priority::None);
+    let remote = rows.iter().find_map(|(_, f)| f.refs.remote_base.clone());
+    let mut header = vec!["NAME".to_owned(), "BRANCH".to_owned()];
     if titles {
-        header.push("TITLE");
+        header.push("TITLE".to_owned());
     }
-    header.extend(["AGENT", "STATE", "STATUS"]);
+    header.extend(["AGENT", "STATE", "STATUS"].map(str::to_owned));
     if priorities {
-        header.push("PRIORITY");
+        header.push("PRIORITY".to_owned());
     }
-    header.extend(["DIRTY", "AHEAD/BEHIND", "AGE", "PATH"]);
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    for (s, f) in sessions.iter().zip(facts) {
+    header.extend(["CHANGES", "DIFF", "BASE"].map(str::to_owned));
+    if let Some(remote) = &remote {
+        header.push(remote.to_uppercase());
+    }
+    header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
+    let mut table: Vec<Vec<String>> = vec![header.clone()];
+    for ((s, f), &active) in rows.iter().zip(activity) {
         let name = if s.meta.pinned { format!("{} *", s.slug) } else { s.slug.clone() };
         let mut row = vec![name, s.branch.clone()];
         if titles {
             row.push(truncate(s.meta.title.as_deref().unwrap_or(""), 32));
         }
-        row.extend([truncate(&s.agent, 24), state_text(s), s.meta.status.as_str().to_owned()]);
+        let state = match f.problem(s) {
+            Some(problem) => format!("{}: {problem}", state_text(s)),
+            None => state_text(s),
+        };
+        row.extend([truncate(&s.agent, 24), state, s.meta.status.as_str().to_owned()]);
         if priorities {
             row.push(s.meta.priority.as_str().to_owned());
         }
-        let dirty = match f.dirty {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "?",
+        let changes = match (f.worktree.exists, f.worktree.changed, f.worktree.untracked) {
+            (false, _, _) => "?".to_owned(),
+            (true, 0, 0) => "clean".to_owned(),
+            (true, c, 0) => format!("{c}M"),
+            (true, 0, u) => format!("{u}?"),
+            (true, c, u) => format!("{c}M {u}?"),
         };
-        let counts = match (f.ahead, f.behind) {
+        let d = f.diffstat();
+        let diff =
+            if d == DiffStat::default() { "-".to_owned() } else { format!("+{} -{}", d.insertions, d.deletions) };
+        let counts = match (f.refs.ahead, f.refs.behind) {
             (Some(a), Some(b)) => format!("+{a} -{b}"),
             _ => "?".to_owned(),
         };
-        row.extend([dirty.to_owned(), counts, age(now - s.created_at), s.path.display().to_string()]);
-        rows.push(row);
+        row.extend([changes, diff, counts]);
+        if remote.is_some() {
+            row.push(f.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| format!("-{b}")));
+        }
+        row.extend([age(now - active), age(now - s.created_at), s.path.display().to_string()]);
+        table.push(row);
     }
+    write_columns(out, &table)
+}
+
+fn write_archived(out: &mut impl Write, rows: &[(Session, GitFacts)], now: i64) -> std::io::Result<()> {
+    let mut table = vec![["NAME", "BRANCH", "ARCHIVED", "BASE", "SNAPSHOT", "SUMMARY"].map(str::to_owned).to_vec()];
+    for (s, f) in rows {
+        let counts = match (f.refs.ahead, f.refs.behind) {
+            (Some(a), Some(b)) => format!("+{a} -{b}"),
+            _ => "branch gone".to_owned(),
+        };
+        table.push(vec![
+            s.slug.clone(),
+            s.branch.clone(),
+            s.archived_at.map_or_else(|| "?".to_owned(), |t| format!("{} ago", age(now - t))),
+            counts,
+            if s.archive_ref.is_some() { "yes" } else { "-" }.to_owned(),
+            truncate(&s.summary.as_deref().unwrap_or("").replace('\n', " "), 80),
+        ]);
+    }
+    write_columns(out, &table)
+}
+
+fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std::io::Result<()> {
     let widths: Vec<usize> =
-        (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in &rows {
+        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }

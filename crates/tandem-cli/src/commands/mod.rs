@@ -1,13 +1,20 @@
 //! The command tree: one module per subcommand, each with a doc-commented
 //! `Args` struct and a `run` fn.
 
+mod archive;
 mod attach;
+mod completions;
+mod config;
 mod daemon;
+mod doctor;
+mod gc;
+pub mod hooks;
 mod host;
 mod list;
 mod logs;
 mod new;
 mod path;
+mod restore;
 mod rm;
 mod set;
 mod stop;
@@ -36,6 +43,13 @@ enum Command {
     Rm(rm::RmArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
+    Archive(archive::ArchiveArgs),
+    Restore(restore::RestoreArgs),
+    Gc(gc::GcArgs),
+    Doctor(doctor::DoctorArgs),
+    Hooks(hooks::HooksArgs),
+    Config(config::ConfigArgs),
+    Completions(completions::CompletionsArgs),
     Daemon(daemon::DaemonArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
@@ -52,6 +66,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm(args) => rm::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
+        Command::Archive(args) => archive::run(&cx, &args),
+        Command::Restore(args) => restore::run(&cx, &args),
+        Command::Gc(args) => gc::run(&cx, &args),
+        Command::Doctor(args) => doctor::run(&cx, &args),
+        Command::Hooks(args) => hooks::run(&cx, &args),
+        Command::Config(args) => config::run(&cx, &args),
+        Command::Completions(args) => completions::run(&cx, &args),
         Command::Daemon(args) => daemon::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
     }

@@ -9,8 +9,9 @@ use crate::error::CliError;
 /// Start an agent in a new session: a worktree, a branch and a host
 #[derive(clap::Args, Debug)]
 pub struct NewArgs {
-    /// Session name, also its branch and folder name (default: a readable
-    /// unique name like `sparkling-nebula`)
+    /// Session name; its slug (lowercase, `-` for other characters) names
+    /// the folder and, after `branch.prefix`, the branch (default: a
+    /// readable unique name like `sparkling-nebula`)
     name: Option<String>,
     /// Free-text title shown in `tandem list`
     #[arg(short, long)]
@@ -22,9 +23,16 @@ pub struct NewArgs {
     /// installed, else shell)
     #[arg(short, long)]
     agent: Option<String>,
-    /// Commit-ish to branch from (default: the current HEAD)
+    /// Where to branch from: `fresh` (fetch, then the remote's default
+    /// branch), `head`, or any commit-ish (default: `base.default`, fresh)
     #[arg(short, long)]
     base: Option<String>,
+    /// Use this branch: checked out as it is when it exists, else created
+    #[arg(long)]
+    branch: Option<String>,
+    /// Check out pull request N (fetches refs/pull/N/head into `pr-N`)
+    #[arg(long, value_name = "N")]
+    from_pr: Option<u64>,
     /// Return at once instead of attaching
     #[arg(long)]
     bg: bool,
@@ -35,7 +43,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         tandem_core::session::names::validate(name)?;
     }
-    let (_, config) = cx.repo()?;
+    let (repo, config) = cx.repo()?;
+    crate::commands::hooks::ensure_approved(cx, &repo, &config)?;
     let interactive = !args.bg && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request = CreateRequest {
@@ -45,13 +54,18 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         agent: args.agent.clone(),
         prompt: args.prompt.clone(),
         base: args.base.clone(),
+        branch: args.branch.clone(),
+        from_pr: args.from_pr,
         env: std::env::vars().collect(),
         rows,
         cols,
     };
-    let Response::Created { session } = cx.supervisor()?.request(&Request::Create(request))? else {
+    let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(request))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));
     };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
     if !interactive {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}\t{}", session.slug, session.path.display())?;

@@ -21,8 +21,12 @@ pub struct RmArgs {
 
 pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
-    let request = Request::Remove { session_id: session.id.clone(), force: args.force };
-    if let Response::Removed(report) = cx.supervisor()?.request(&request)? {
+    let request =
+        Request::Remove { session_id: session.id.clone(), force: args.force, env: std::env::vars().collect() };
+    if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {
+        for note in &notes {
+            eprintln!("note: {note}");
+        }
         let mut out = std::io::stdout().lock();
         writeln!(
             out,

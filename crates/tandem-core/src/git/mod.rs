@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use parse::{StatusCounts, WorktreeEntry};
+pub use parse::{LsFilesEntry, StatusCounts, WorktreeEntry};
 
 /// Environment variables that make git look at another repository than
 /// the one `-C` names; set inside git hooks (DESIGN.md, "Git traps").
@@ -255,7 +255,7 @@ pub fn delete_branch(repo: &Path, branch: &str) -> Result<(), GitError> {
 /// As [`output`].
 pub fn status(worktree: &Path) -> Result<StatusCounts, GitError> {
     let mut cmd = command(worktree);
-    cmd.args(["--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=normal"]);
+    cmd.args(["--no-optional-locks", "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=normal"]);
     Ok(parse::status_counts(&output(cmd)?.stdout))
 }
 
@@ -495,4 +495,79 @@ pub fn refs_under(repo: &Path, prefix: &str) -> Result<Vec<(String, String)>, Gi
 /// As [`output`].
 pub fn delete_ref(repo: &Path, refname: &str) -> Result<(), GitError> {
     run(repo, &["update-ref", "-d", refname]).map(drop)
+}
+
+/// `dir`'s path below the top of its working tree, `/`-terminated, or `""`
+/// at the top (`git rev-parse --show-prefix`).
+///
+/// # Errors
+/// As [`output`]; [`GitError::Failed`] outside a working tree.
+pub fn show_prefix(dir: &Path) -> Result<String, GitError> {
+    read(dir, &["rev-parse", "--show-prefix"])
+}
+
+/// Where [`ls_others_ignored`] takes the patterns that decide "ignored".
+#[derive(Debug, Clone, Copy)]
+pub enum Excludes<'a> {
+    /// The repository's own rules: `.gitignore` files, `.git/info/exclude`
+    /// and `core.excludesFile` (`--exclude-standard`).
+    Standard,
+    /// Only the gitignore-syntax patterns of this file, anchored at the top
+    /// of the working tree (`--exclude-from=FILE`).
+    File(&'a Path),
+}
+
+/// Untracked paths under `dir` (a working tree's top) that `excludes`
+/// matches: `git ls-files -z --others --ignored --directory`, relative to
+/// `dir`. A directory whose untracked contents all match comes as one
+/// entry with `dir: true`; when the directory itself matches git does not
+/// look inside it (so a huge ignored `target/` costs one entry), otherwise
+/// its contents follow it. Tracked files never appear. `pathspecs` limit
+/// the walk, e.g. `:(exclude,top,glob)target/**` keeps git out of a
+/// directory.
+///
+/// # Errors
+/// As [`output`].
+pub fn ls_others_ignored<S: AsRef<OsStr>>(
+    dir: &Path,
+    excludes: Excludes<'_>,
+    pathspecs: &[S],
+) -> Result<Vec<LsFilesEntry>, GitError> {
+    let mut cmd = command(dir);
+    cmd.args(["--no-optional-locks", "ls-files", "-z", "--others", "--ignored", "--directory"]);
+    match excludes {
+        Excludes::Standard => cmd.arg("--exclude-standard"),
+        Excludes::File(file) => cmd.arg({
+            let mut arg = std::ffi::OsString::from("--exclude-from=");
+            arg.push(file);
+            arg
+        }),
+    };
+    cmd.arg("--");
+    cmd.args(pathspecs);
+    Ok(parse::ls_files_entries(&output(cmd)?.stdout))
+}
+
+/// Runs `cmd` with `input` on its stdin and returns its stdout.
+///
+/// # Errors
+/// As [`output`].
+pub fn output_with_stdin(mut cmd: Command, input: &[u8]) -> Result<Vec<u8>, GitError> {
+    use std::io::Write as _;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|error| GitError::Spawn { error })?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|error| GitError::Spawn { error })?;
+    let _ = writer.join();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(GitError::Failed {
+            args: format!("{:?}", cmd.get_args().skip(4).collect::<Vec<_>>()),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
 }

@@ -5,12 +5,17 @@
 use std::path::PathBuf;
 
 /// Changed and untracked paths in a worktree.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusCounts {
     /// Tracked paths with staged or unstaged changes, including conflicts.
     pub changed: usize,
     /// Untracked, not ignored paths (a new directory counts once).
     pub untracked: usize,
+    /// The changed paths (both sides of a rename), when asked for.
+    pub changed_paths: Vec<String>,
+    /// `# branch.head`: the checked-out branch, `None` when detached or
+    /// not asked for (`--branch`).
+    pub head: Option<String>,
 }
 
 impl StatusCounts {
@@ -29,14 +34,32 @@ impl StatusCounts {
 pub fn status_counts(out: &[u8]) -> StatusCounts {
     let mut counts = StatusCounts::default();
     let mut fields = out.split(|&b| b == 0).filter(|f| !f.is_empty());
+    // The path is the last space-separated part of a record: after 8
+    // fields for `1`, 9 for `2`, 10 for `u`.
+    let path_of = |field: &[u8], spaces: usize| {
+        field.splitn(spaces + 1, |&b| b == b' ').nth(spaces).map(|p| String::from_utf8_lossy(p).into_owned())
+    };
     while let Some(field) = fields.next() {
         match field.first() {
-            Some(b'1' | b'u') => counts.changed += 1,
+            Some(b'1') => {
+                counts.changed += 1;
+                counts.changed_paths.extend(path_of(field, 8));
+            }
+            Some(b'u') => {
+                counts.changed += 1;
+                counts.changed_paths.extend(path_of(field, 10));
+            }
             Some(b'2') => {
                 counts.changed += 1;
-                fields.next(); // the original path
+                counts.changed_paths.extend(path_of(field, 9));
+                counts.changed_paths.extend(fields.next().map(|p| String::from_utf8_lossy(p).into_owned()));
             }
             Some(b'?') => counts.untracked += 1,
+            Some(b'#') => {
+                if let Some(head) = field.strip_prefix(b"# branch.head ") {
+                    counts.head = Some(String::from_utf8_lossy(head).into_owned()).filter(|h| h != "(detached)");
+                }
+            }
             _ => {}
         }
     }
@@ -100,6 +123,32 @@ pub fn worktree_list(out: &[u8]) -> Vec<WorktreeEntry> {
     entries
 }
 
+/// One path of `git ls-files -z --directory`, relative to the directory
+/// git ran in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsFilesEntry {
+    pub path: PathBuf,
+    /// Whether git printed it as a directory (a trailing `/`): one entry
+    /// standing for everything under it.
+    pub dir: bool,
+}
+
+/// Parses `git ls-files -z --directory`: NUL-terminated paths, a directory
+/// with a trailing `/` (git-ls-files(1)). Bytes are taken as they are, so
+/// a path need not be UTF-8.
+#[must_use]
+pub fn ls_files_entries(out: &[u8]) -> Vec<LsFilesEntry> {
+    use std::os::unix::ffi::OsStrExt;
+    out.split(|&b| b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|field| {
+            let dir = field.ends_with(b"/");
+            let path = field.strip_suffix(b"/").unwrap_or(field);
+            LsFilesEntry { path: PathBuf::from(std::ffi::OsStr::from_bytes(path)), dir }
+        })
+        .collect()
+}
+
 /// Parses `git rev-list --left-right --count A...B`: `"<left>\t<right>"`,
 /// returned as `(right, left)`, i.e. `(ahead, behind)` for `base...branch`.
 #[must_use]
@@ -121,7 +170,16 @@ mod tests {
 2 R. N... 100644 100644 100644 a a R100 new name\0old\nname\0\
 u UU N... 1 2 3 4 a b c conflict.rs\0\
 ? new file.txt\0! target/\0";
-        assert_eq!(status_counts(out), StatusCounts { changed: 3, untracked: 1 });
+        assert_eq!(
+            status_counts(out),
+            StatusCounts {
+                changed: 3,
+                untracked: 1,
+                changed_paths: vec!["src/a.rs".into(), "new name".into(), "old\nname".into(), "conflict.rs".into()],
+                head: Some("main".into()),
+            }
+        );
+        assert_eq!(status_counts(b"# branch.head (detached)\0").head, None);
         assert!(!status_counts(b"# branch.oid abc\0").is_dirty());
     }
 
@@ -137,6 +195,21 @@ worktree /wt/gone\0HEAD 3333\0branch refs/heads/gone\0prunable gitdir file point
         assert!(list[1].detached);
         assert_eq!(list[1].locked.as_deref(), Some("initializing"));
         assert!(list[2].prunable.is_some());
+    }
+
+    #[test]
+    fn ls_files_entries_marks_directories() {
+        let out = b".env\0target/\0odd\nname\0";
+        let entries = ls_files_entries(out);
+        assert_eq!(
+            entries,
+            [
+                LsFilesEntry { path: PathBuf::from(".env"), dir: false },
+                LsFilesEntry { path: PathBuf::from("target"), dir: true },
+                LsFilesEntry { path: PathBuf::from("odd\nname"), dir: false },
+            ]
+        );
+        assert!(ls_files_entries(b"").is_empty());
     }
 
     #[test]

@@ -143,7 +143,8 @@ pub fn restore(
         notes.push(format!("re-applied the uncommitted work kept in {snapshot}"));
     }
     store.mark_restored(&session.id, &path)?;
-    let mut restored = store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
+    let mut restored =
+        store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
     super::finish_worktree(paths, store, repo, config, &mut restored, env, &mut notes)?;
     Ok((restored, notes))
 }
@@ -348,7 +349,9 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
 /// when it fails, prints nothing or takes too long.
 fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {
     cmd.current_dir(cwd).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn().ok()?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let text = text.to_owned();

@@ -1,58 +1,358 @@
-//! What `tandem list` shows beside the stored row: git facts (dirty,
-//! ahead/behind the base) gathered for all sessions in parallel, and the
-//! session's live state checked against its host process.
+//! What `tandem list` shows beside the stored row, and the session's
+//! live state checked against its host process.
+//!
+//! Git facts come in two parts, gathered so that their cost stays that
+//! of the plain-git baseline (one `git status` per worktree) however many
+//! sessions there are:
+//! - [`WorktreeFacts`] need a scan of the worktree (`git status`, then a
+//!   `git diff` limited to the changed paths when there are any). They
+//!   run in parallel, as many at once as there are cores.
+//! - [`RefFacts`] need only refs and commits, and are gathered for all
+//!   sessions of a repository at once: one `git for-each-ref` for every
+//!   tip, one `git for-each-ref --format=%(ahead-behind:BASE)` per
+//!   distinct base (git 2.41; older gits get one `rev-list` per session),
+//!   and one `git diff-tree --stdin` for the diffstats of the commits.
+//!
+//! The supervisor keeps both in a cache ([`crate::supervisor::watch`]),
+//! keyed by the commits they were computed from and invalidated by
+//! inotify events in the worktree, so a repeated `tandem list` runs no
+//! `git status` at all.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::git;
 use crate::process;
+use crate::repo::Repository;
 use crate::store::{Session, SessionState};
 
-/// Git facts about one session; `None` where git could not tell (e.g. the
-/// worktree folder is gone).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct GitFacts {
-    /// Uncommitted or untracked changes in the worktree.
-    pub dirty: Option<bool>,
-    /// Commits on the branch not on the base.
+/// Lines added and removed, and files touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffStat {
+    pub files: u32,
+    pub insertions: u32,
+    pub deletions: u32,
+}
+
+impl DiffStat {
+    fn add(self, other: DiffStat) -> DiffStat {
+        DiffStat {
+            files: self.files + other.files,
+            insertions: self.insertions + other.insertions,
+            deletions: self.deletions + other.deletions,
+        }
+    }
+
+    /// Parses `git diff --shortstat` (` 3 files changed, 10 insertions(+),
+    /// 2 deletions(-)`); empty text is no change.
+    #[must_use]
+    pub fn parse(text: &str) -> DiffStat {
+        let mut stat = DiffStat::default();
+        for part in text.split(',') {
+            let mut words = part.split_whitespace();
+            let n: u32 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            match words.next() {
+                Some(w) if w.starts_with("file") => stat.files = n,
+                Some(w) if w.starts_with("insertion") => stat.insertions = n,
+                Some(w) if w.starts_with("deletion") => stat.deletions = n,
+                _ => {}
+            }
+        }
+        stat
+    }
+}
+
+/// Facts that need a scan of the worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeFacts {
+    /// False when the folder is gone.
+    pub exists: bool,
+    /// Tracked paths changed (staged or not) and untracked paths.
+    pub changed: u32,
+    pub untracked: u32,
+    /// The checked-out branch (`None` when detached or unknown).
+    pub head: Option<String>,
+    /// Uncommitted changes of tracked files against HEAD.
+    pub uncommitted: DiffStat,
+}
+
+/// Facts computed from refs and commits alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefFacts {
+    /// The branch's commit; `None` when the branch is gone.
+    pub tip: Option<String>,
+    /// Commits on the branch not on the base, and on the base not on it.
     pub ahead: Option<u32>,
-    /// Commits on the base not on the branch.
     pub behind: Option<u32>,
+    /// The remote's default branch (`origin/main`) and how many of its
+    /// commits the branch lacks.
+    pub remote_base: Option<String>,
+    pub behind_remote: Option<u32>,
+    /// The commits' changes against the session's base commit.
+    pub committed: DiffStat,
 }
 
-/// Facts for each session, in order, one thread per session.
+/// Everything `tandem list` shows about a session's git state; `None`
+/// where git could not tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitFacts {
+    pub worktree: WorktreeFacts,
+    pub refs: RefFacts,
+}
+
+impl GitFacts {
+    /// Uncommitted or untracked changes.
+    #[must_use]
+    pub fn dirty(&self) -> Option<bool> {
+        self.worktree.exists.then_some(self.worktree.changed + self.worktree.untracked > 0)
+    }
+
+    /// Committed plus uncommitted changes against the base (a file changed
+    /// in both counts twice).
+    #[must_use]
+    pub fn diffstat(&self) -> DiffStat {
+        self.refs.committed.add(self.worktree.uncommitted)
+    }
+
+    /// What is wrong, plainly: the worktree folder gone, the branch gone,
+    /// or another branch checked out.
+    #[must_use]
+    pub fn problem(&self, session: &Session) -> Option<String> {
+        if matches!(session.state, SessionState::Archived | SessionState::Removed) {
+            return None;
+        }
+        if !self.worktree.exists {
+            return Some("worktree folder missing".to_owned());
+        }
+        if self.refs.tip.is_none() {
+            return Some(format!("branch {} deleted", session.branch));
+        }
+        match &self.worktree.head {
+            Some(head) if head != &session.branch => Some(format!("switched to {head}")),
+            None => Some("detached HEAD".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Scans one worktree: `git status`, then `git diff --shortstat HEAD`
+/// over the changed paths only.
 #[must_use]
-pub fn gather(repo_root: &Path, sessions: &[Session]) -> Vec<GitFacts> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = sessions.iter().map(|s| scope.spawn(move || one(repo_root, s))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    })
-}
-
-fn one(repo_root: &Path, session: &Session) -> GitFacts {
-    let dirty = session.path.is_dir().then(|| git::status(&session.path).ok().map(|s| s.is_dirty())).flatten();
-    // The base as named, so `behind` grows as the base moves on; the
-    // recorded commit when the name no longer resolves (or was `HEAD`).
-    let base = match session.base_ref.as_str() {
-        "HEAD" => session.base_commit.clone(),
-        name => match git::resolve_commit(repo_root, name) {
-            Ok(Some(_)) => name.to_owned(),
-            _ => session.base_commit.clone(),
-        },
+pub fn worktree_facts(session: &Session) -> WorktreeFacts {
+    if !session.path.join(".git").exists() {
+        return WorktreeFacts::default();
+    }
+    let Ok(status) = git::status(&session.path) else {
+        return WorktreeFacts { exists: true, ..WorktreeFacts::default() };
     };
-    let counts = git::ahead_behind(repo_root, &base, &format!("refs/heads/{}", session.branch)).ok();
-    GitFacts { dirty, ahead: counts.map(|c| c.0), behind: counts.map(|c| c.1) }
+    let uncommitted = if status.changed_paths.is_empty() {
+        DiffStat::default()
+    } else {
+        let mut args = vec!["diff", "--shortstat", "HEAD", "--"];
+        args.extend(status.changed_paths.iter().map(String::as_str));
+        git::read(&session.path, &args).map(|t| DiffStat::parse(&t)).unwrap_or_default()
+    };
+    WorktreeFacts {
+        exists: true,
+        changed: u32::try_from(status.changed).unwrap_or(u32::MAX),
+        untracked: u32::try_from(status.untracked).unwrap_or(u32::MAX),
+        head: status.head,
+        uncommitted,
+    }
 }
 
-/// The state to show: a `running` or `creating` session whose host
-/// process is gone is `lost`.
+/// Every branch and remote-tracking ref of the repository and its commit
+/// (one `git for-each-ref`).
+///
+/// # Errors
+/// As [`git::output`].
+pub fn ref_tips(repo: &Path) -> Result<HashMap<String, String>, git::GitError> {
+    Ok(git::read(repo, &["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", "refs/remotes/"])?
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(r, o)| (r.to_owned(), o.to_owned())))
+        .collect())
+}
+
+/// The ref a session's `ahead`/`behind` count against: its base as named
+/// (so `behind` grows as the base moves on), or the recorded commit when
+/// the name no longer resolves (or was `HEAD`).
+#[must_use]
+pub fn base_of(session: &Session, tips: &HashMap<String, String>) -> String {
+    for candidate in [format!("refs/heads/{}", session.base_ref), format!("refs/remotes/{}", session.base_ref)] {
+        if tips.contains_key(&candidate) {
+            return candidate;
+        }
+    }
+    session.base_commit.clone()
+}
+
+/// The remote's default branch as a ref (`refs/remotes/origin/main`).
+#[must_use]
+pub fn remote_base(repo: &Path) -> Option<String> {
+    let remote = git::remotes(repo).ok()?.into_iter().next()?;
+    let head = git::remote_head(repo, &remote).ok()??;
+    Some(format!("refs/remotes/{remote}/{head}"))
+}
+
+/// Ref facts for each session, in order, in a few batched git calls.
+#[must_use]
+pub fn ref_facts(repo: &Path, sessions: &[&Session], tips: &HashMap<String, String>) -> Vec<RefFacts> {
+    let remote = remote_base(repo).filter(|r| tips.contains_key(r));
+    let mut facts: Vec<RefFacts> = sessions
+        .iter()
+        .map(|s| RefFacts {
+            tip: tips.get(&format!("refs/heads/{}", s.branch)).cloned(),
+            remote_base: remote.as_ref().map(|r| r.trim_start_matches("refs/remotes/").to_owned()),
+            ..RefFacts::default()
+        })
+        .collect();
+    // ahead/behind, grouped by base.
+    let mut by_base: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        if facts[i].tip.is_some() {
+            by_base.entry(base_of(s, tips)).or_default().push(i);
+        }
+    }
+    for (base, members) in &by_base {
+        let counts = ahead_behind_many(repo, base, members.iter().map(|&i| sessions[i].branch.as_str()));
+        for (&i, c) in members.iter().zip(counts) {
+            (facts[i].ahead, facts[i].behind) = (c.map(|c| c.0), c.map(|c| c.1));
+        }
+    }
+    if let Some(remote) = &remote {
+        let members: Vec<usize> = (0..sessions.len()).filter(|&i| facts[i].tip.is_some()).collect();
+        let counts = ahead_behind_many(repo, remote, members.iter().map(|&i| sessions[i].branch.as_str()));
+        for (&i, c) in members.iter().zip(counts) {
+            facts[i].behind_remote = c.map(|c| c.1);
+        }
+    }
+    // Diffstats of the commits, one diff-tree for all: each input line
+    // `<tip> <base>` reads as a commit and its parent.
+    let pairs: Vec<(usize, String)> = sessions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| facts[i].tip.clone().filter(|t| t != &s.base_commit).map(|t| (i, t)))
+        .collect();
+    let unique_tips = pairs.iter().map(|(_, t)| t).collect::<std::collections::HashSet<_>>().len() == pairs.len();
+    if !pairs.is_empty() && unique_tips {
+        let input: String = pairs.iter().map(|(i, t)| format!("{t} {}\n", sessions[*i].base_commit)).collect();
+        let mut cmd = git::command(repo);
+        cmd.args(["--no-optional-locks", "diff-tree", "--stdin", "--shortstat"]);
+        if let Ok(out) = git::output_with_stdin(cmd, input.as_bytes()) {
+            let text = String::from_utf8_lossy(&out);
+            let mut current: Option<&str> = None;
+            let mut stats: HashMap<&str, DiffStat> = HashMap::new();
+            for line in text.lines() {
+                if line.starts_with(' ') {
+                    if let Some(tip) = current {
+                        stats.insert(tip, DiffStat::parse(line));
+                    }
+                } else if !line.is_empty() {
+                    current = Some(line.trim());
+                }
+            }
+            for (i, tip) in &pairs {
+                facts[*i].committed = stats.get(tip.as_str()).copied().unwrap_or_default();
+            }
+        }
+    } else {
+        for (i, tip) in &pairs {
+            let range = format!("{}..{tip}", sessions[*i].base_commit);
+            facts[*i].committed =
+                git::read(repo, &["diff", "--shortstat", &range]).map(|t| DiffStat::parse(&t)).unwrap_or_default();
+        }
+    }
+    facts
+}
+
+/// `(ahead, behind)` of each branch against `base`: one
+/// `for-each-ref --format=%(ahead-behind:BASE)` (git 2.41 or newer), else
+/// one `rev-list --left-right --count` per branch.
+fn ahead_behind_many<'a>(repo: &Path, base: &str, branches: impl Iterator<Item = &'a str>) -> Vec<Option<(u32, u32)>> {
+    let refs: Vec<String> = branches.map(|b| format!("refs/heads/{b}")).collect();
+    let format = format!("--format=%(refname) %(ahead-behind:{base})");
+    let mut args = vec!["for-each-ref", format.as_str()];
+    args.extend(refs.iter().map(String::as_str));
+    if let Ok(out) = git::read(repo, &args) {
+        let counts: HashMap<&str, (u32, u32)> = out
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split(' ');
+                let name = parts.next()?;
+                Some((name, (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)))
+            })
+            .collect();
+        if !counts.is_empty() || refs.is_empty() {
+            return refs.iter().map(|r| counts.get(r.as_str()).copied()).collect();
+        }
+    }
+    refs.iter().map(|r| git::ahead_behind(repo, base, r).ok()).collect()
+}
+
+/// Worktree facts for each session, in order, at most one git per core
+/// at a time.
+#[must_use]
+pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).min(sessions.len());
+    let next = Mutex::new(0usize);
+    let results = Mutex::new(vec![WorktreeFacts::default(); sessions.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(session) = sessions.get(i) else { break };
+                    let facts = worktree_facts(session);
+                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = facts;
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// All facts for each session, in order, without a cache.
+#[must_use]
+pub fn gather(repo: &Repository, sessions: &[&Session]) -> Vec<GitFacts> {
+    let tips = ref_tips(&repo.root).unwrap_or_default();
+    let refs = ref_facts(&repo.root, sessions, &tips);
+    let worktrees = worktree_facts_many(sessions);
+    worktrees.into_iter().zip(refs).map(|(worktree, refs)| GitFacts { worktree, refs }).collect()
+}
+
+/// The state to show: a `running` session whose host process is gone is
+/// `lost`.
 #[must_use]
 pub fn live_state(session: &Session) -> SessionState {
     if session.state == SessionState::Running && !session.host_pid.is_some_and(process::is_alive) {
         SessionState::Lost
     } else {
         session.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortstat_parses_every_shape() {
+        assert_eq!(
+            DiffStat::parse(" 3 files changed, 10 insertions(+), 2 deletions(-)"),
+            DiffStat { files: 3, insertions: 10, deletions: 2 }
+        );
+        assert_eq!(
+            DiffStat::parse(" 1 file changed, 1 deletion(-)"),
+            DiffStat { files: 1, insertions: 0, deletions: 1 }
+        );
+        assert_eq!(DiffStat::parse(""), DiffStat::default());
     }
 }

@@ -24,7 +24,7 @@ use crate::agent::{self, AgentError, AgentSpec};
 use crate::config::{Config, ConfigError};
 use crate::git::{self, GitError};
 use crate::paths::{Paths, PathsError};
-use crate::protocol::{CreateRequest, RemoveReport};
+use crate::protocol::CreateRequest;
 use crate::repo::{RepoError, Repository};
 use crate::store::{Meta, Session, SessionState, Store, StoreError};
 
@@ -405,7 +405,7 @@ pub fn create(
         archive_ref: None,
         meta: Meta { title: plan.title.clone(), ..Meta::default() },
         owns_branch: matches!(plan.start, Start::NewBranch { .. }),
-        pr_number: plan.pr_number,
+        pr_number: plan.pr_number.and_then(|n| i64::try_from(n).ok()),
         included: Vec::new(),
         last_commit: None,
         summary: None,
@@ -641,4 +641,3 @@ pub fn snapshot(paths: &Paths, repo: &Repository, session: &Session) -> Result<S
     git::create_ref(&repo.root, &name, &oid)?;
     Ok(name)
 }
-

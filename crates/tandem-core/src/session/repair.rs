@@ -168,14 +168,21 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
                 Some(other) if !super::is_protected(repo, &config, &other)? => {
                     let fixed = fix && store.set_branch(&session.id, &other).is_ok();
                     found(
-                        format!("the worktree was switched by hand to {what} (the session's branch is {})", session.branch),
+                        format!(
+                            "the worktree was switched by hand to {what} (the session's branch is {})",
+                            session.branch
+                        ),
                         format!("make {other} the session's branch; {} stays as it is", session.branch),
                         fixed,
                     );
                 }
                 _ => found(
                     format!("the worktree was switched by hand to {what} (the session's branch is {})", session.branch),
-                    format!("left alone; switch back with `git -C {} switch {}`", session.path.display(), session.branch),
+                    format!(
+                        "left alone; switch back with `git -C {} switch {}`",
+                        session.path.display(),
+                        session.branch
+                    ),
                     false,
                 ),
             }

@@ -250,7 +250,7 @@ pub struct Session {
     /// false for `--branch` of an existing branch.
     pub owns_branch: bool,
     /// The pull request the session was made from (`--from-pr`).
-    pub pr_number: Option<u64>,
+    pub pr_number: Option<i64>,
     /// Repository-relative paths copied in by `.worktreeinclude`.
     pub included: Vec<String>,
     /// The branch's commit when tandem last saw it, so `tandem doctor`
@@ -649,8 +649,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn set_branch(&self, id: &str, branch: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE sessions SET branch = ?2, owns_branch = 0 WHERE id = ?1", params![id, branch])?;
+        self.conn.execute("UPDATE sessions SET branch = ?2, owns_branch = 0 WHERE id = ?1", params![id, branch])?;
         Ok(())
     }
 
@@ -659,7 +658,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn hook_approved(&self, hash: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row("SELECT 1 FROM hook_approvals WHERE hash = ?1", [hash], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM hook_approvals WHERE hash = ?1", [hash], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// Records the approval of a hook command.
@@ -686,14 +689,30 @@ impl Store {
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
+    let current = |conn: &Connection| -> rusqlite::Result<usize> {
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    };
+    if current(conn)? >= MIGRATIONS.len() {
+        return Ok(());
     }
-    Ok(())
+    // Several processes may open a new database at once: the write lock,
+    // taken first, makes one of them migrate and the others see it done.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current(conn)?) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 
 pub mod client;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -52,6 +53,7 @@ struct State {
     exe: PathBuf,
     started_at: i64,
     repo_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    facts: watch::FactsCache,
 }
 
 impl State {
@@ -84,6 +86,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         exe,
         started_at: crate::unix_now(),
         repo_locks: Mutex::new(HashMap::new()),
+        facts: watch::FactsCache::new(),
     });
     reconcile(paths)?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
@@ -230,6 +233,36 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
+        }
+        Request::List { cwd, archived } => {
+            let store = Store::open(&state.paths.database())?;
+            let repo = crate::repo::Repository::discover(&cwd)?;
+            let mut notes = Vec::new();
+            for (id, common_dir, root) in store.repos()? {
+                let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
+                if orphans > 0 {
+                    notes.push(format!(
+                        "{orphans} session(s) belong to the repository that was at {} and is gone; if you moved it, run `tandem doctor --fix` in its new place",
+                        root.display()
+                    ));
+                }
+            }
+            let mut sessions = match store.find_repo(&repo.common_dir)? {
+                Some(id) => store.sessions(id)?,
+                None => Vec::new(),
+            };
+            sessions.retain(|s| (s.state == SessionState::Archived) == archived);
+            let refs: Vec<&Session> = sessions.iter().collect();
+            let facts = if archived {
+                let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
+                session::facts::ref_facts(&repo.root, &refs, &tips)
+                    .into_iter()
+                    .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
+                    .collect()
+            } else {
+                state.facts.query(&repo, &refs)
+            };
+            Ok(Response::Listed { sessions, facts, notes })
         }
         Request::Status => {
             let store = Store::open(&state.paths.database())?;

@@ -1,0 +1,42 @@
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Find what was done by hand to this repository's sessions (worktree
+/// folders deleted, branches deleted or switched, the repository moved)
+/// and explain it; with --fix, repair it
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Repair what can be repaired (never prunes a locked worktree)
+    #[arg(long)]
+    fix: bool,
+}
+
+pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
+    cx.repo()?;
+    let request = Request::Doctor { cwd: cx.cwd.clone(), fix: args.fix };
+    let Response::Doctor { findings } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered doctor with something else".into()));
+    };
+    if findings.is_empty() {
+        println!("all sessions are in order");
+        return Ok(());
+    }
+    for f in &findings {
+        let who = f.session.as_deref().map(|s| format!("{s}: ")).unwrap_or_default();
+        println!("{who}{}", f.problem);
+        let verb = if f.fixed {
+            "fixed"
+        } else if args.fix {
+            "not fixed"
+        } else {
+            "fix"
+        };
+        println!("    {verb}: {}", f.remedy);
+    }
+    if !args.fix && findings.iter().any(|f| !f.remedy.starts_with("left alone")) {
+        println!("run `tandem doctor --fix` to repair");
+    }
+    Ok(())
+}

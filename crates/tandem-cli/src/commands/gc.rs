@@ -1,0 +1,39 @@
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Drop archive snapshots (refs/tandem/archive/) and removed worktrees in
+/// the trash that are older than a limit, and only those
+///
+/// The snapshot of a session that is still archived is kept.
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Age limit in days
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    older_than: u64,
+}
+
+pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
+    cx.repo()?;
+    let request = Request::Gc { cwd: cx.cwd.clone(), older_than_secs: args.older_than.saturating_mul(86_400) };
+    let Response::Collected(report) = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered gc with something else".into()));
+    };
+    for name in &report.refs {
+        println!("dropped {name}");
+    }
+    for name in &report.kept {
+        println!("kept {name} (its session is archived)");
+    }
+    for path in &report.trash {
+        println!("deleted {}", path.display());
+    }
+    println!(
+        "{} snapshot(s) and {} trash folder(s) older than {} days dropped",
+        report.refs.len(),
+        report.trash.len(),
+        args.older_than
+    );
+    Ok(())
+}

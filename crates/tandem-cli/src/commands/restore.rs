@@ -1,0 +1,29 @@
+use std::io::IsTerminal;
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Bring an archived session back: its worktree from its branch, with its
+/// uncommitted work re-applied, and its agent started afresh
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// The archived session's name
+    name: String,
+}
+
+pub fn run(cx: &Context, args: &RestoreArgs) -> Result<(), CliError> {
+    let (_, _, session) = cx.session(&args.name)?;
+    let (cols, rows) =
+        if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
+    let request = Request::Restore { session_id: session.id.clone(), env: std::env::vars().collect(), rows, cols };
+    let Response::Restored { session, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered restore with something else".into()));
+    };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    println!("restored session {} in {}", session.slug, session.path.display());
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! The supervisor's cache of git facts, kept fresh by inotify.
+//!
+//! A `tandem list` that finds nothing changed must not run `git status`
+//! fifty times, and must never show a stale fact. So:
+//! - Worktree facts ([`WorktreeFacts`]) are cached per session and
+//!   dropped on any inotify event in the worktree (every folder but
+//!   `.git` is watched; folders made later are watched as they appear)
+//!   or in its admin folder (`.git/worktrees/<name>`: `HEAD`, `index`),
+//!   or in the repository's `info/` (excludes). Pending events are
+//!   read without blocking at the start of every query: the kernel queues
+//!   an event before the write that caused it returns, so any change made
+//!   before the query is seen. A queue overflow drops everything.
+//! - Ref facts ([`RefFacts`]) are cached per session keyed by the commits
+//!   they were computed from: the branch tip, the base's and the remote
+//!   default's commit, all read with one `git for-each-ref` per query.
+//! - Watches are set up in the background after a session's first
+//!   query. Until its watch set is complete, a session is recomputed on
+//!   every query; when it is, the session is recomputed once more (a
+//!   change made while watches were being added may have no event).
+//!   Out of inotify watches (`fs.inotify.max_user_watches`), the session
+//!   stays unwatched, that is recomputed every time.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+use crate::repo::Repository;
+use crate::session::facts::{self, GitFacts, RefFacts, WorktreeFacts};
+use crate::store::Session;
+
+/// What a watch belongs to.
+#[derive(Clone)]
+enum Owner {
+    /// A folder of a session's worktree (or its admin folder).
+    Session { id: String, dir: PathBuf, recursive: bool },
+    /// A repository's `info/` folder: every session of it.
+    Repo { common_dir: PathBuf },
+}
+
+#[derive(Default)]
+struct Entry {
+    path: PathBuf,
+    common_dir: PathBuf,
+    /// Watch set complete (and no event since it was).
+    watched: bool,
+    /// Watch setup started.
+    watching: bool,
+    worktree: Option<WorktreeFacts>,
+    refs: Option<(RefKey, RefFacts)>,
+}
+
+type RefKey = (Option<String>, Option<String>, Option<String>, String);
+
+struct Watches {
+    inotify: Inotify,
+    owners: Mutex<HashMap<WatchDescriptor, Owner>>,
+}
+
+/// The facts cache; one per supervisor, shared by its threads.
+pub struct FactsCache {
+    watches: Option<Arc<Watches>>,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    repos_watched: Mutex<HashSet<PathBuf>>,
+}
+
+const FLAGS: AddWatchFlags = AddWatchFlags::IN_MODIFY
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_CREATE)
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
+impl Default for FactsCache {
+    fn default() -> Self {
+        FactsCache::new()
+    }
+}
+
+impl FactsCache {
+    /// A cache with its own inotify instance; without one (the limit of
+    /// instances reached) it caches nothing and computes every time.
+    #[must_use]
+    pub fn new() -> FactsCache {
+        let watches = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(|e| tracing::warn!(error = %e, "no inotify; `tandem list` will not cache"))
+            .ok()
+            .map(|inotify| Arc::new(Watches { inotify, owners: Mutex::new(HashMap::new()) }));
+        FactsCache { watches, entries: Arc::default(), repos_watched: Mutex::default() }
+    }
+
+    /// Facts for each of `sessions` (all of `repo`), in order: cached
+    /// where nothing changed, computed where something did.
+    #[must_use]
+    pub fn query(&self, repo: &Repository, sessions: &[&Session]) -> Vec<GitFacts> {
+        self.drain();
+        self.watch_repo(repo);
+        let tips = facts::ref_tips(&repo.root).unwrap_or_default();
+        let remote = facts::remote_base(&repo.root);
+        let remote_oid = remote.as_ref().and_then(|r| tips.get(r)).cloned();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        // Worktrees to scan: new, moved, unwatched, or changed.
+        let mut scan = Vec::new();
+        for (i, s) in sessions.iter().enumerate() {
+            let entry = entries.entry(s.id.clone()).or_default();
+            if entry.path != s.path {
+                *entry = Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), ..Entry::default() };
+            }
+            if entry.worktree.is_none() || !entry.watched {
+                scan.push(i);
+                entry.worktree = None;
+            }
+        }
+        // Ref facts whose commits moved.
+        let keys: Vec<RefKey> = sessions
+            .iter()
+            .map(|s| {
+                let tip = tips.get(&format!("refs/heads/{}", s.branch)).cloned();
+                let base = tips.get(&facts::base_of(s, &tips)).cloned();
+                (tip, base, remote_oid.clone(), s.base_commit.clone())
+            })
+            .collect();
+        let stale_refs: Vec<usize> = (0..sessions.len())
+            .filter(|&i| entries.get(&sessions[i].id).and_then(|e| e.refs.as_ref()).is_none_or(|(k, _)| k != &keys[i]))
+            .collect();
+        drop(entries);
+        let scanned = facts::worktree_facts_many(&scan.iter().map(|&i| sessions[i]).collect::<Vec<_>>());
+        let refs = facts::ref_facts(&repo.root, &stale_refs.iter().map(|&i| sessions[i]).collect::<Vec<_>>(), &tips);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (&i, facts) in scan.iter().zip(scanned) {
+            if let Some(e) = entries.get_mut(&sessions[i].id) {
+                e.worktree = Some(facts);
+            }
+        }
+        for (&i, facts) in stale_refs.iter().zip(refs) {
+            if let Some(e) = entries.get_mut(&sessions[i].id) {
+                e.refs = Some((keys[i].clone(), facts));
+            }
+        }
+        let out = sessions
+            .iter()
+            .map(|s| {
+                let e = entries.get(&s.id);
+                GitFacts {
+                    worktree: e.and_then(|e| e.worktree.clone()).unwrap_or_default(),
+                    refs: e.and_then(|e| e.refs.as_ref()).map(|(_, r)| r.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        // Start watching the worktrees not watched yet.
+        let start: Vec<(String, PathBuf)> = sessions
+            .iter()
+            .filter_map(|s| {
+                let e = entries.get_mut(&s.id)?;
+                (!e.watching && e.worktree.as_ref().is_some_and(|w| w.exists)).then(|| {
+                    e.watching = true;
+                    (s.id.clone(), s.path.clone())
+                })
+            })
+            .collect();
+        drop(entries);
+        if let Some(watches) = &self.watches
+            && !start.is_empty()
+        {
+            let watches = Arc::clone(watches);
+            let entries = Arc::clone(&self.entries);
+            std::thread::spawn(move || {
+                for (id, path) in start {
+                    let complete = watch_worktree(&watches, &id, &path);
+                    if let Some(e) = entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+                        // Recompute once more: a change made while the
+                        // watches went in may have left no event.
+                        e.worktree = None;
+                        e.watched = complete;
+                    }
+                }
+            });
+        }
+        out
+    }
+
+    /// Forgets a session (removed or archived).
+    pub fn forget(&self, session_id: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(session_id);
+    }
+
+    fn watch_repo(&self, repo: &Repository) {
+        let Some(watches) = &self.watches else { return };
+        let mut done = self.repos_watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if done.insert(repo.common_dir.clone()) {
+            let info = repo.common_dir.join("info");
+            let _ = std::fs::create_dir_all(&info);
+            if let Ok(wd) = watches.inotify.add_watch(&info, FLAGS) {
+                let owner = Owner::Repo { common_dir: repo.common_dir.clone() };
+                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
+            }
+        }
+    }
+
+    /// Reads every pending event and drops what they touch.
+    fn drain(&self) {
+        let Some(watches) = &self.watches else { return };
+        let mut stale: HashSet<String> = HashSet::new();
+        let mut stale_repos: HashSet<PathBuf> = HashSet::new();
+        let mut everything = false;
+        let mut new_dirs: Vec<(String, PathBuf)> = Vec::new();
+        while let Ok(events) = watches.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            let mut owners = watches.owners.lock().unwrap_or_else(PoisonError::into_inner);
+            for event in events {
+                if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                    everything = true;
+                    continue;
+                }
+                let Some(owner) = owners.get(&event.wd).cloned() else { continue };
+                match owner {
+                    Owner::Session { id, dir, recursive } => {
+                        if recursive
+                            && event.mask.contains(AddWatchFlags::IN_ISDIR)
+                            && event.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                            && let Some(name) = &event.name
+                            && name != ".git"
+                        {
+                            new_dirs.push((id.clone(), dir.join(name)));
+                        }
+                        if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                            owners.remove(&event.wd);
+                        }
+                        stale.insert(id);
+                    }
+                    Owner::Repo { common_dir } => {
+                        stale_repos.insert(common_dir);
+                    }
+                }
+            }
+        }
+        for (id, dir) in new_dirs {
+            if !walk_and_watch(watches, &id, &dir) {
+                stale.insert(id.clone());
+                if let Some(e) = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+                    e.watched = false; // out of watches: recompute every time
+                }
+            }
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, e) in entries.iter_mut() {
+            if everything || stale.contains(id) || stale_repos.contains(&e.common_dir) {
+                e.worktree = None;
+            }
+        }
+    }
+}
+
+/// Watches every folder of a worktree but `.git`, and its admin folder.
+/// False when a watch could not be added.
+fn watch_worktree(watches: &Watches, id: &str, path: &Path) -> bool {
+    let mut complete = walk_and_watch(watches, id, path);
+    if let Some(admin) = admin_dir(path) {
+        match watches.inotify.add_watch(&admin, FLAGS) {
+            Ok(wd) => {
+                let owner = Owner::Session { id: id.to_owned(), dir: admin, recursive: false };
+                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
+            }
+            Err(_) => complete = false,
+        }
+    }
+    complete
+}
+
+/// Adds a watch on `dir`, then on each folder below (top-down, so a
+/// folder made during the walk shows up either in the listing or as an
+/// event).
+fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        match watches.inotify.add_watch(&dir, FLAGS) {
+            Ok(wd) => {
+                let owner = Owner::Session { id: id.to_owned(), dir: dir.clone(), recursive: true };
+                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => continue,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; this session's facts are recomputed every time");
+                return false;
+            }
+        }
+        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+        for entry in read.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
+                stack.push(entry.path());
+            }
+        }
+    }
+    true
+}
+
+/// The admin folder a worktree's `.git` file points at.
+fn admin_dir(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    text.strip_prefix("gitdir:").map(|p| PathBuf::from(p.trim()))
+}
