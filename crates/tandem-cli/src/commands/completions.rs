@@ -8,9 +8,9 @@ use crate::error::CliError;
 /// Print a shell completion script; it completes commands, flags and
 /// session names
 ///
-/// bash: `source <(tandem completions bash)`; zsh: `tandem completions zsh
-/// > ~/.zfunc/_tandem`; fish: `tandem completions fish >
-/// ~/.config/fish/completions/tandem.fish`.
+/// bash: `source <(tandem completions bash)`;
+/// zsh: `tandem completions zsh > ~/.zfunc/_tandem`;
+/// fish: `tandem completions fish > ~/.config/fish/completions/tandem.fish`.
 #[derive(clap::Args, Debug)]
 pub struct CompletionsArgs {
     /// bash, zsh or fish
