@@ -6,6 +6,7 @@ mod common;
 
 mod test_bad_input;
 mod test_claude;
+mod test_creating;
 mod test_lifecycle;
 mod test_metadata;
 mod test_supervisor;

@@ -137,6 +137,23 @@ pub fn open_repo(paths: &Paths, dir: &Path) -> Result<(Repository, Config), Sess
     Ok((repo, config))
 }
 
+/// [`open_repo`] with the `TANDEM_*` config variables taken from `env`
+/// (the environment of the command that asked), not this process's.
+///
+/// # Errors
+/// As [`open_repo`].
+pub fn open_repo_env(
+    paths: &Paths,
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<(Repository, Config), SessionError> {
+    let repo = Repository::discover(dir)?;
+    let lookup = |var: &str| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+    let config =
+        Config::load_with_env(&paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml")), lookup)?;
+    Ok((repo, config))
+}
+
 /// The branch prefix `branch.prefix` asks for: `none` → empty, `user` →
 /// the slugified git `user.name` (else `$USER` from `env`) plus `/`, any
 /// other string as written.

@@ -318,7 +318,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let store = Store::open(&state.paths.database())?;
     // Everything is checked under the repository's lock, so two creates
     // cannot both take a name, branch or folder.
-    let (repo, config) = session::open_repo(&state.paths, &req.cwd)?;
+    let (repo, config) = session::open_repo_env(&state.paths, &req.cwd, &req.env)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let plan = session::plan(&state.paths, &store, repo, config, req)?;
