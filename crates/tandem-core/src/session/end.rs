@@ -338,9 +338,9 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
         let commits = plural(commits.len(), "commit");
         match (last.is_empty(), diffstat.is_empty()) {
             (true, true) => format!("{commits}; no changes"),
-            (true, false) => format!("{commits};{diffstat}"),
+            (true, false) => format!("{commits}; {diffstat}"),
             (false, true) => format!("{commits}; last output: {last}"),
-            (false, false) => format!("{commits};{diffstat}; last output: {last}"),
+            (false, false) => format!("{commits}; {diffstat}; last output: {last}"),
         }
     })
 }

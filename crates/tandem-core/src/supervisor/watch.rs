@@ -110,7 +110,8 @@ impl FactsCache {
             if entry.path != s.path {
                 *entry = Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), ..Entry::default() };
             }
-            if entry.worktree.is_none() || !entry.watched {
+            // A missing worktree has no watches: look again every time.
+            if entry.worktree.as_ref().is_none_or(|w| !w.exists) || !entry.watched {
                 scan.push(i);
                 entry.worktree = None;
             }
@@ -133,6 +134,10 @@ impl FactsCache {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         for (&i, facts) in scan.iter().zip(scanned) {
             if let Some(e) = entries.get_mut(&sessions[i].id) {
+                if !facts.exists {
+                    // Watch it afresh once it is back (doctor, restore).
+                    (e.watched, e.watching) = (false, false);
+                }
                 e.worktree = Some(facts);
             }
         }
@@ -208,6 +213,9 @@ impl FactsCache {
         let mut stale_repos: HashSet<PathBuf> = HashSet::new();
         let mut everything = false;
         let mut new_dirs: Vec<(String, PathBuf)> = Vec::new();
+        // Folders whose watch went away (deleted or moved): if one was a
+        // worktree's root, that worktree must be watched afresh.
+        let mut gone: Vec<(String, PathBuf)> = Vec::new();
         while let Ok(events) = watches.inotify.read_events() {
             if events.is_empty() {
                 break;
@@ -229,6 +237,11 @@ impl FactsCache {
                         {
                             new_dirs.push((id.clone(), dir.join(name)));
                         }
+                        if event.mask.intersects(
+                            AddWatchFlags::IN_IGNORED | AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF,
+                        ) {
+                            gone.push((id.clone(), dir.clone()));
+                        }
                         if event.mask.contains(AddWatchFlags::IN_IGNORED) {
                             owners.remove(&event.wd);
                         }
@@ -249,6 +262,13 @@ impl FactsCache {
             }
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, dir) in gone {
+            if let Some(e) = entries.get_mut(&id)
+                && e.path == dir
+            {
+                (e.watched, e.watching) = (false, false);
+            }
+        }
         for (id, e) in entries.iter_mut() {
             if everything || stale.contains(id) || stale_repos.contains(&e.common_dir) {
                 e.worktree = None;

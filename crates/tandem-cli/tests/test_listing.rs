@@ -1,0 +1,108 @@
+//! What `tandem list` shows (issue 4, "Living"): changes, diffstat, base
+//! and remote counts, last activity; its cache never shows a stale fact;
+//! `tandem config show` and `tandem completions`.
+
+use std::path::PathBuf;
+
+use crate::common::TestEnv;
+
+fn path_of(env: &TestEnv, name: &str) -> PathBuf {
+    PathBuf::from(env.session(name)["path"].as_str().expect("path"))
+}
+
+fn facts(env: &TestEnv, name: &str) -> (u64, u64, u64, u64) {
+    let s = env.session(name);
+    let n = |k: &str| s[k].as_u64().unwrap_or(u64::MAX);
+    (n("changed"), n("untracked"), n("ahead"), s["diffstat"]["insertions"].as_u64().unwrap_or(u64::MAX))
+}
+
+#[test]
+fn every_change_shows_up_at_once_however_often_list_runs() {
+    let env = TestEnv::new();
+    env.ok(&["new", "watched", "--bg", "--agent", "shell"]);
+    let path = path_of(&env, "watched");
+    assert_eq!(facts(&env, "watched"), (0, 0, 0, 0));
+    // Twice more with nothing changed, so the cache is warm and watching.
+    assert_eq!(facts(&env, "watched"), (0, 0, 0, 0));
+    assert_eq!(facts(&env, "watched"), (0, 0, 0, 0));
+    std::fs::write(path.join("untracked.txt"), "x\n").expect("write");
+    assert_eq!(facts(&env, "watched"), (0, 1, 0, 0));
+    std::fs::write(path.join("README.md"), "# test repo\nmore\n").expect("write");
+    assert_eq!(facts(&env, "watched"), (1, 1, 0, 1));
+    env.git_in(&path, &["add", "-A"]);
+    env.git_in(&path, &["commit", "-q", "-m", "work"]);
+    assert_eq!(facts(&env, "watched"), (0, 0, 1, 2));
+    // A folder made after the watches were set is watched too.
+    std::fs::create_dir_all(path.join("deep/er")).expect("mkdir");
+    std::fs::write(path.join("deep/er/f.txt"), "1\n").expect("write");
+    assert_eq!(facts(&env, "watched").1, 1);
+    env.git_in(&path, &["add", "-A"]);
+    env.git_in(&path, &["commit", "-q", "-m", "deep"]);
+    assert_eq!(facts(&env, "watched"), (0, 0, 2, 3));
+    std::fs::write(path.join("deep/er/f.txt"), "1\n2\n").expect("write");
+    assert_eq!(facts(&env, "watched"), (1, 0, 2, 4));
+    // The base moving on shows as behind.
+    std::fs::write(env.repo.join("base.txt"), "moved on\n").expect("write");
+    env.git(&["add", "base.txt"]);
+    env.git(&["commit", "-q", "-m", "base moves"]);
+    assert_eq!(env.session("watched")["behind"], 1);
+    // A file excluded by hand stops counting.
+    std::fs::write(path.join("junk.tmp"), "x\n").expect("write");
+    assert_eq!(facts(&env, "watched").1, 1);
+    std::fs::write(env.repo.join(".git/info/exclude"), "*.tmp\n").expect("write");
+    assert_eq!(facts(&env, "watched").1, 0);
+    let s = env.session("watched");
+    assert!(s["last_activity"].as_i64().expect("last activity") > 0, "{s}");
+    let table = env.ok(&["list"]);
+    assert!(table.contains("1M") && table.contains("+4 -0") && table.contains("+2 -1"), "{table}");
+}
+
+#[test]
+fn config_show_prints_every_value_and_its_source() {
+    let mut env = TestEnv::new();
+    std::fs::create_dir_all(env.tandem_home.join("config")).expect("dir");
+    std::fs::write(env.tandem_home.join("config/config.toml"), "[stop]\ngrace_ms = 100\n").expect("write");
+    std::fs::write(env.repo.join(".tandem.toml"), "[worktrees]\ndir = \".tandem/worktrees\"\n").expect("write");
+    env.env.push(("TANDEM_BRANCH_PREFIX".into(), "user".into()));
+    let out = env.ok(&["config", "show"]);
+    let line = |key: &str| out.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or("").to_owned();
+    assert!(line("stop.grace_ms").contains("= 100") && line("stop.grace_ms").ends_with("config/config.toml"), "{out}");
+    assert!(line("worktrees.dir").ends_with(".tandem.toml"), "{out}");
+    assert!(line("branch.prefix").contains("\"user\"") && line("branch.prefix").ends_with("$TANDEM_BRANCH_PREFIX"));
+    assert!(line("base.default").ends_with("# default"), "{out}");
+    // In-repository worktrees are excluded from git.
+    env.ok(&["new", "inside", "--bg", "--agent", "shell"]);
+    assert!(env.repo.join(".tandem/worktrees/inside").is_dir());
+    assert_eq!(env.git(&["status", "--porcelain"]).trim(), "?? .tandem.toml");
+}
+
+#[test]
+fn completions_complete_commands_and_session_names() {
+    let env = TestEnv::new();
+    env.ok(&["new", "alpha-one", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "beta-two", "--bg", "--agent", "shell"]);
+    assert_eq!(env.ok(&["list", "--names"]), "alpha-one\nbeta-two\n");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.ok(&["completions", shell]);
+        assert!(script.contains("tandem list --names"), "{shell}");
+    }
+    let script = env.tmp.path().join("completion.bash");
+    std::fs::write(&script, env.ok(&["completions", "bash"])).expect("write");
+    let tandem = TestEnv::bin();
+    let bin_dir = tandem.parent().expect("bin dir");
+    // Bash calls a completion function with the command, the word being
+    // completed and the word before it.
+    let run = |line: &str, call: &str| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.current_dir(&env.repo)
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir.display()))
+            .env("HOME", &env.home)
+            .env("TANDEM_HOME", &env.tandem_home)
+            .arg("-c")
+            .arg(format!("source {}; {line}; _tandem_with_sessions {call}; echo \"${{COMPREPLY[*]}}\"", script.display()));
+        String::from_utf8_lossy(&cmd.output().expect("bash").stdout).trim().to_owned()
+    };
+    assert_eq!(run("COMP_WORDS=(tandem attach al); COMP_CWORD=2", "tandem al attach"), "alpha-one");
+    assert_eq!(run("COMP_WORDS=(tandem rm ''); COMP_CWORD=2", "tandem '' rm"), "alpha-one beta-two");
+    assert_eq!(run("COMP_WORDS=(tandem arc); COMP_CWORD=1", "tandem arc tandem"), "archive");
+}
