@@ -54,7 +54,10 @@ fn archive_keeps_branch_work_and_summary_and_restore_brings_it_back() {
     let list = archived(&env);
     assert_eq!(list.len(), 1);
     let a = &list[0];
-    assert_eq!((a["name"].as_str(), a["state"].as_str(), a["title"].as_str()), (Some("arch"), Some("archived"), Some("Archive me")));
+    assert_eq!(
+        (a["name"].as_str(), a["state"].as_str(), a["title"].as_str()),
+        (Some("arch"), Some("archived"), Some("Archive me"))
+    );
     let summary = a["summary"].as_str().expect("summary");
     assert!(summary.starts_with("1 commit; 2 files changed, 2 insertions(+), 1 deletion(-)"), "{summary}");
     assert!(a["archive_ref"].as_str().expect("snapshot").starts_with("refs/tandem/archive/arch/"), "{a}");

@@ -99,7 +99,10 @@ fn completions_complete_commands_and_session_names() {
             .env("HOME", &env.home)
             .env("TANDEM_HOME", &env.tandem_home)
             .arg("-c")
-            .arg(format!("source {}; {line}; _tandem_with_sessions {call}; echo \"${{COMPREPLY[*]}}\"", script.display()));
+            .arg(format!(
+                "source {}; {line}; _tandem_with_sessions {call}; echo \"${{COMPREPLY[*]}}\"",
+                script.display()
+            ));
         String::from_utf8_lossy(&cmd.output().expect("bash").stdout).trim().to_owned()
     };
     assert_eq!(run("COMP_WORDS=(tandem attach al); COMP_CWORD=2", "tandem al attach"), "alpha-one");

@@ -1,14 +1,20 @@
-//! Session lifecycle: create and remove. The supervisor calls these while
-//! holding the repository's lock; `tandem list` reads sessions through
-//! [`facts`].
+//! Session lifecycle. The supervisor calls these while holding the
+//! repository's lock; `tandem list` reads sessions through [`facts`].
 //!
-//! Creating validates everything first (name, branch, base ref, agent), so
-//! bad input changes nothing; then it writes the row (`creating`), adds the
-//! worktree, and has the caller start the host. Removing refuses to lose
-//! work: uncommitted or untracked files, or commits in neither the base
-//! nor any remote branch, stop it unless `force`, and even then a snapshot
-//! of everything is stored under `refs/tandem/archive/<slug>/<unix-time>`
-//! first. A worktree is only ever removed by `git worktree remove`.
+//! - Creating ([`plan`], [`create`]) validates everything first (name and
+//!   slug ([`names`]), branch, protected branches, base ref, agent, hook
+//!   approvals), so bad input changes nothing; then it writes the row
+//!   (`creating`), makes the worktree, copies `.worktreeinclude` files
+//!   ([`include`]), runs setup hooks ([`hooks`]) and has the caller start
+//!   the host.
+//! - Ending ([`end`]): `rm`, `archive`, `restore` and `gc`. Nothing is lost
+//!   without `--force`: uncommitted or untracked files, or commits in
+//!   neither the base nor any remote branch, stop a removal, and even a
+//!   forced one first stores everything under
+//!   `refs/tandem/archive/<slug>/<unix-time>`.
+//! - Repair ([`repair`]): what a `kill -9` left half done is finished or
+//!   undone by the next supervisor; `tandem doctor` explains and repairs
+//!   what was done by hand.
 
 pub mod end;
 pub mod facts;
