@@ -5,7 +5,7 @@
 //!   slug ([`names`]), branch, protected branches, base ref, agent, hook
 //!   approvals), so bad input changes nothing; then it writes the row
 //!   (`creating`), makes the worktree, copies `.worktreeinclude` files
-//!   ([`include`]), runs setup hooks ([`hooks`]) and has the caller start
+//!   ([`mod@include`]), runs setup hooks ([`hooks`]) and has the caller start
 //!   the host.
 //! - Ending ([`end`]): `rm`, `archive`, `restore` and `gc`. Nothing is lost
 //!   without `--force`: uncommitted or untracked files, or commits in
