@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::fixture::{self, Fixture, Layout, Shape, ShapeArgs};
+use crate::fixture::{self, Fixture, Layout, Shape};
 use crate::process::{Tandem, git, run, run_timed};
 use crate::stats::median;
 
@@ -23,11 +23,16 @@ pub struct RunArgs {
     /// a temporary folder, removed afterwards)
     #[arg(long)]
     fixture: Option<PathBuf>,
-    #[command(flatten)]
-    shape: ShapeArgs,
+    /// Tracked files in a newly built fixture [default: 28000]
+    #[arg(long)]
+    files: Option<usize>,
+    /// Folders in a newly built fixture [default: 3000]
+    #[arg(long)]
+    dirs: Option<usize>,
     /// Sessions in a newly built fixture; `list` is measured over them
-    #[arg(long, default_value_t = 50)]
-    sessions: usize,
+    /// [default: 50]
+    #[arg(long)]
+    sessions: Option<usize>,
     /// Timed runs of each side of each comparison
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -35,6 +40,9 @@ pub struct RunArgs {
     #[arg(long)]
     json: bool,
 }
+
+/// The fixture `run` builds when given none.
+const DEFAULT_SHAPE: Shape = Shape { files: 28_000, dirs: 3_000, sessions: 50 };
 
 /// The script the `list` baseline runs per worktree, two worktrees at a time.
 const LIST_BASELINE_SCRIPT: &str =
@@ -148,26 +156,24 @@ pub fn run_cmd(args: &RunArgs) -> Result<()> {
 
     let built = !layout.marker().exists();
     let fixture = if built {
-        let shape = Shape { files: args.shape.files, dirs: args.shape.dirs, sessions: args.sessions };
+        let shape = Shape {
+            files: args.files.unwrap_or(DEFAULT_SHAPE.files),
+            dirs: args.dirs.unwrap_or(DEFAULT_SHAPE.dirs),
+            sessions: args.sessions.unwrap_or(DEFAULT_SHAPE.sessions),
+        };
         eprintln!("building fixture in {} ...", layout.root.display());
         fixture::build(&layout, shape, Some(&bin))?
     } else {
-        let fixture = Fixture::load(&layout)?;
-        if fixture.shape.sessions != args.sessions
-            || fixture.shape.files != args.shape.files
-            || fixture.shape.dirs != args.shape.dirs
-        {
-            eprintln!(
-                "note: reusing the fixture as built ({:?}); --files/--dirs/--sessions are ignored",
-                fixture.shape
-            );
+        if args.files.is_some() || args.dirs.is_some() || args.sessions.is_some() {
+            eprintln!("note: reusing the fixture as built; --files, --dirs and --sessions are ignored");
         }
-        fixture
+        Fixture::load(&layout)?
     };
     eprintln!("{}", fixture.summary(&layout));
 
     let bench = Bench { layout, tandem: tandem.clone(), fixture, runs: args.runs };
     run(&mut tandem.cmd(["daemon", "start"]))?;
+    bench.remove_leftovers()?;
     let mut comparisons = vec![bench.measure_new()?, bench.measure_rm()?];
     if bench.fixture.sessions.is_empty() {
         eprintln!("note: the fixture has no sessions; list is not measured");
@@ -262,6 +268,33 @@ impl Bench {
 
     fn tandem_rm(&self, name: &str) -> Result<Duration> {
         Ok(run_timed(&mut self.tandem.cmd(["rm", name]), None)?.1)
+    }
+
+    /// Removes the sessions, worktrees and branches named `bench-*` that an
+    /// interrupted run may have left, so names are free and `list` sees only
+    /// the fixture's sessions.
+    fn remove_leftovers(&self) -> Result<()> {
+        let listed: serde_json::Value = serde_json::from_str(&run(&mut self.tandem.cmd(["list", "--json"]))?)?;
+        let names = listed.as_array().into_iter().flatten().filter_map(|row| row["name"].as_str());
+        for name in names.filter(|n| n.starts_with("bench-")) {
+            eprintln!("removing session {name} left by an earlier run");
+            run(&mut self.tandem.cmd(["rm", "--force", name]))?;
+        }
+        let Ok(entries) = std::fs::read_dir(self.layout.baseline_worktrees()) else { return Ok(()) };
+        for entry in entries {
+            let path = entry?.path();
+            eprintln!("removing worktree {} left by an earlier run", path.display());
+            if run(git(&self.repo()).args(["worktree", "remove", "--force"]).arg(&path)).is_err() {
+                // Not (or no longer) a registered worktree: just a folder.
+                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        run(git(&self.repo()).args(["worktree", "prune"]))?;
+        let branches = run(git(&self.repo()).args(["branch", "--list", "--format=%(refname:short)", "bench-*"]))?;
+        for branch in branches.lines() {
+            self.git_delete_branch(branch)?;
+        }
+        Ok(())
     }
 
     /// `tandem new` vs `git worktree add`, clean-up untimed.
