@@ -1,0 +1,39 @@
+//! `tandem-bench`: builds a large deterministic repository and measures
+//! tandem's `new`, `rm` and `list` against the plain git commands they wrap.
+
+mod bench;
+mod fixture;
+mod process;
+mod rng;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmark tandem against plain git on a large generated repository.
+#[derive(Parser, Debug)]
+#[command(name = "tandem-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Fixture(fixture::FixtureArgs),
+    Run(bench::RunArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Fixture(args) => fixture::run_cmd(args),
+        Command::Run(args) => bench::run_cmd(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
