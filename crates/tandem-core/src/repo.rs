@@ -48,6 +48,7 @@ impl Repository {
                 "--is-bare-repository",
                 "--is-inside-work-tree",
                 "--git-common-dir",
+                "--show-toplevel",
             ],
         ) {
             Ok(out) => out,
@@ -67,9 +68,17 @@ impl Repository {
             return Err(RepoError::InsideGitDir { path: dir.to_path_buf() });
         }
         let common_dir = std::fs::canonicalize(common).unwrap_or_else(|_| PathBuf::from(common));
-        let worktree = PathBuf::from(git::read(dir, &["rev-parse", "--show-toplevel"])?);
-        let root =
-            git::worktree_list(&worktree)?.into_iter().next().map(|main| main.path).unwrap_or_else(|| worktree.clone());
+        let worktree = PathBuf::from(lines.next().unwrap_or_default());
+        // The main worktree holds the common dir as its `.git`; only an
+        // unusual layout (`--separate-git-dir`) needs `git worktree list`.
+        let root = match common_dir.parent() {
+            Some(parent) if common_dir.file_name() == Some(".git".as_ref()) => parent.to_path_buf(),
+            _ => git::worktree_list(&worktree)?
+                .into_iter()
+                .next()
+                .map(|main| main.path)
+                .unwrap_or_else(|| worktree.clone()),
+        };
         Ok(Repository { common_dir, root, worktree })
     }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{SessionError, hook_env, hooks, plural, unsaved_work, worktrees_dir};
+use super::{SessionError, hook_env, hooks, plural, unsaved_work_given, worktrees_dir};
 use crate::config::Config;
 use crate::git;
 use crate::host::screen;
@@ -37,10 +37,13 @@ pub fn trash_dir(worktrees: &Path) -> PathBuf {
 /// Removes a session whose agent is no longer running: snapshot if
 /// `force` and anything would be lost (else refuse), teardown hooks, the
 /// worktree into the trash, delete the branch if tandem made it, and mark
-/// the row removed. Returns the report and notes.
+/// the row removed. `counts`: the worktree's `(changed, untracked)` when
+/// already known exactly (else `git status` runs). Returns the report and
+/// notes.
 ///
 /// # Errors
 /// [`SessionError::WouldLoseWork`] without `force`; git and store errors.
+#[allow(clippy::too_many_arguments)]
 pub fn remove(
     paths: &Paths,
     store: &Store,
@@ -49,8 +52,9 @@ pub fn remove(
     session: &Session,
     force: bool,
     env: &[(String, String)],
+    counts: Option<(u32, u32)>,
 ) -> Result<(RemoveReport, Vec<String>), SessionError> {
-    let unsaved = unsaved_work(repo, session)?;
+    let unsaved = unsaved_work_given(repo, session, counts)?;
     if let (Some(what), false) = (&unsaved, force) {
         return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
     }

@@ -339,7 +339,7 @@ fn fresh_base(repo: &Repository, config: &Config) -> Result<(String, String), St
         branch = git::remote_head(&repo.root, &remote).map_err(|e| e.to_string())?;
     }
     let Some(branch) = branch else { return Err(format!("{remote} has no default branch")) };
-    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", &remote, &branch], timeout)
+    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &branch], timeout)
         .map_err(|why| format!("cannot fetch {remote} ({why})"))?;
     let name = format!("{remote}/{branch}");
     let commit = git::resolve_commit(&repo.root, &format!("refs/remotes/{name}"))
@@ -356,7 +356,7 @@ fn fetch_pull_request(repo: &Repository, config: &Config, n: u64) -> Result<Stri
     let tracking = format!("refs/remotes/{remote}/pull/{n}");
     let refspec = format!("+refs/pull/{n}/head:{tracking}");
     let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
-    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", &remote, &refspec], timeout)
+    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &refspec], timeout)
         .map_err(|why| SessionError::PullRequest { n, remote: remote.clone(), why })?;
     git::resolve_commit(&repo.root, &tracking)?.ok_or(SessionError::PullRequest {
         n,
@@ -602,14 +602,35 @@ fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> 
 /// # Errors
 /// [`SessionError::Git`].
 pub fn unsaved_work(repo: &Repository, session: &Session) -> Result<Option<String>, SessionError> {
+    unsaved_work_given(repo, session, None)
+}
+
+/// [`unsaved_work`] with the worktree's `(changed, untracked)` counts
+/// already known (from the supervisor's facts cache, which inotify keeps
+/// exact), so no `git status` runs.
+///
+/// # Errors
+/// [`SessionError::Git`].
+pub fn unsaved_work_given(
+    repo: &Repository,
+    session: &Session,
+    counts: Option<(u32, u32)>,
+) -> Result<Option<String>, SessionError> {
     let mut parts = Vec::new();
-    if session.path.is_dir() && session.path.join(".git").exists() {
-        let status = git::status(&session.path)?;
-        if status.changed > 0 {
-            parts.push(plural(status.changed, "changed file"));
+    let counts = match counts {
+        Some((changed, untracked)) => Some((changed as usize, untracked as usize)),
+        None if session.path.is_dir() && session.path.join(".git").exists() => {
+            let status = git::status(&session.path)?;
+            Some((status.changed, status.untracked))
         }
-        if status.untracked > 0 {
-            parts.push(plural(status.untracked, "untracked file"));
+        None => None,
+    };
+    if let Some((changed, untracked)) = counts {
+        if changed > 0 {
+            parts.push(plural(changed, "changed file"));
+        }
+        if untracked > 0 {
+            parts.push(plural(untracked, "untracked file"));
         }
     }
     if git::branch_exists(&repo.root, &session.branch)? {

@@ -48,7 +48,7 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
             let done = match op {
                 "archive" => end::archive(paths, store, &repo, &config, &session, &[]).map(drop),
                 "remove-force" | "remove" => {
-                    end::remove(paths, store, &repo, &config, &session, op == "remove-force", &[]).map(drop)
+                    end::remove(paths, store, &repo, &config, &session, op == "remove-force", &[], None).map(drop)
                 }
                 _ => Ok(()),
             };

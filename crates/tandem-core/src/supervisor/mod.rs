@@ -171,13 +171,18 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             // Refuse before touching the agent, so a refused rm changes
             // nothing; check again once the agent can no longer write.
-            if !force && let Some(what) = session::unsaved_work(&repo, &session)? {
+            // The facts cache answers without `git status` when it can.
+            let counts = |s: &Session| state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
+            if !force && let Some(what) = session::unsaved_work_given(&repo, &session, counts(&session))? {
                 return Err(SessionError::WouldLoseWork { slug: session.slug, what });
             }
             if has_agent(&session) {
                 stop_agent(&state.paths, &store, &session, &config)?;
             }
-            let (report, notes) = session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env)?;
+            let after = counts(&session);
+            let (report, notes) =
+                session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env, after)?;
+            state.facts.forget(&session.id);
             Ok(Response::Removed { report, notes })
         }
         Request::Archive { session_id, env } => {
@@ -194,6 +199,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             }
             let session = find(&store, &session_id)?;
             let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, &env)?;
+            state.facts.forget(&session.id);
             Ok(Response::Archived { session: Box::new(session), notes })
         }
         Request::Restore { session_id, env, rows, cols } => {
@@ -337,6 +343,14 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
         };
         start_host(state, &spec)
     })?;
+    // Learn the new worktree's facts and watch it, so `list` and `rm`
+    // need no `git status` for it later.
+    let (warm_state, warm_session) = (Arc::clone(state), session.clone());
+    thread::spawn(move || {
+        if let Ok(repo) = crate::repo::Repository::discover(&warm_session.path) {
+            warm_state.facts.warm(&repo, &warm_session);
+        }
+    });
     Ok(Response::Created { session: Box::new(session), notes })
 }
 

@@ -188,6 +188,35 @@ impl FactsCache {
         out
     }
 
+    /// The worktree facts of a session if the cache holds them exactly
+    /// (watched, and no event since they were computed), else `None`.
+    #[must_use]
+    pub fn fresh_worktree(&self, session: &Session) -> Option<WorktreeFacts> {
+        self.drain();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.get(&session.id)?;
+        (e.watched && e.path == session.path).then(|| e.worktree.clone()).flatten().filter(|w| w.exists)
+    }
+
+    /// Computes a new session's facts, waits (at most 10 s) for its
+    /// watches to be in place, and computes them once more: from then on
+    /// they come from the cache.
+    pub fn warm(&self, repo: &Repository, session: &Session) {
+        let _ = self.query(repo, &[session]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let watched = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&session.id).map(|e| (e.watched, e.watching));
+            match watched {
+                Some((true, _)) => {
+                    let _ = self.query(repo, &[session]);
+                    return;
+                }
+                Some((false, true)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => return,
+            }
+        }
+    }
+
     /// Forgets a session (removed or archived).
     pub fn forget(&self, session_id: &str) {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(session_id);
