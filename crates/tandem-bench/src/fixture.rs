@@ -196,8 +196,10 @@ impl Fixture {
 }
 
 /// Builds a fixture of `shape` under `layout` (whose root must not exist or
-/// be empty) and writes its marker. Sessions, if any, are made with the
-/// tandem binary `tandem` and left stopped; the supervisor keeps running.
+/// be empty) and writes its marker: one commit on `main`, pushed to
+/// `origin`. Sessions, if any, are made with the tandem binary `tandem` and
+/// left stopped (the supervisor keeps running), then `main` gets one more
+/// commit so every session is one behind its base.
 ///
 /// # Errors
 /// The folder is not empty, the shape is impossible (fewer files than
