@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-use crate::process::{Tandem, fixture_git, run};
+use crate::process::{StopAll, Tandem, fixture_git, run};
 use crate::rng::Rng;
 
 /// The seed every fixture is built from.
@@ -60,10 +60,9 @@ pub fn run_cmd(args: &FixtureArgs) -> Result<()> {
         (Some(bin), _) => Some(absolute(bin)?),
     };
     let layout = Layout::new(&args.dir)?;
-    let fixture = build(&layout, shape, tandem.as_deref())?;
-    if let Some(bin) = tandem {
-        layout.tandem(bin).stop_daemon();
-    }
+    let tandem = tandem.map(|bin| layout.tandem(bin));
+    let _stop = tandem.as_ref().map(StopAll);
+    let fixture = build(&layout, shape, tandem.as_ref().map(|t| t.bin.as_path()))?;
     println!("{}", fixture.summary(&layout));
     Ok(())
 }
