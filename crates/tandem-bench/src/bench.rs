@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::fixture::{self, Fixture, Layout, Shape};
-use crate::process::{Tandem, git, run, run_timed};
+use crate::process::{StopAll, Tandem, git, run, run_timed};
 use crate::stats::median;
 
 /// Compare tandem with plain git: new, rm, and list cold and warm
@@ -129,15 +129,6 @@ struct Report {
     all_met: bool,
 }
 
-/// Stops the supervisor of a tandem home when dropped, whatever happened.
-struct StopDaemon<'a>(&'a Tandem);
-
-impl Drop for StopDaemon<'_> {
-    fn drop(&mut self) {
-        self.0.stop_daemon();
-    }
-}
-
 pub fn run_cmd(args: &RunArgs) -> Result<()> {
     let bin = std::path::absolute(&args.tandem)?;
     anyhow::ensure!(bin.is_file(), "--tandem {}: no such file", bin.display());
@@ -152,7 +143,7 @@ pub fn run_cmd(args: &RunArgs) -> Result<()> {
     };
     let layout = Layout::new(&root)?;
     let tandem = layout.tandem(bin.clone());
-    let _stop = StopDaemon(&tandem);
+    let _stop = StopAll(&tandem);
 
     let built = !layout.marker().exists();
     let fixture = if built {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-use crate::process::{Tandem, fixture_git, run};
+use crate::process::{StopAll, Tandem, fixture_git, run};
 use crate::rng::Rng;
 
 /// The seed every fixture is built from.
@@ -60,10 +60,9 @@ pub fn run_cmd(args: &FixtureArgs) -> Result<()> {
         (Some(bin), _) => Some(absolute(bin)?),
     };
     let layout = Layout::new(&args.dir)?;
-    let fixture = build(&layout, shape, tandem.as_deref())?;
-    if let Some(bin) = tandem {
-        layout.tandem(bin).stop_daemon();
-    }
+    let tandem = tandem.map(|bin| layout.tandem(bin));
+    let _stop = tandem.as_ref().map(StopAll);
+    let fixture = build(&layout, shape, tandem.as_ref().map(|t| t.bin.as_path()))?;
     println!("{}", fixture.summary(&layout));
     Ok(())
 }
@@ -196,8 +195,10 @@ impl Fixture {
 }
 
 /// Builds a fixture of `shape` under `layout` (whose root must not exist or
-/// be empty) and writes its marker. Sessions, if any, are made with the
-/// tandem binary `tandem` and left stopped; the supervisor keeps running.
+/// be empty) and writes its marker: one commit on `main`, pushed to
+/// `origin`. Sessions, if any, are made with the tandem binary `tandem` and
+/// left stopped (the supervisor keeps running), then `main` gets one more
+/// commit so every session is one behind its base.
 ///
 /// # Errors
 /// The folder is not empty, the shape is impossible (fewer files than

@@ -149,3 +149,26 @@ impl Tandem {
         }
     }
 }
+
+/// When dropped, whatever happened: stops the agents still running in a
+/// tandem home (a failed fixture build leaves some), then its supervisor.
+pub struct StopAll<'a>(pub &'a Tandem);
+
+impl Drop for StopAll<'_> {
+    fn drop(&mut self) {
+        let tandem = self.0;
+        if tandem.repo.join(".git").exists() {
+            let listed = run(&mut tandem.cmd(["list", "--json"]))
+                .and_then(|out| Ok(serde_json::from_str::<serde_json::Value>(&out)?));
+            let rows = listed.as_ref().ok().and_then(|v| v.as_array()).into_iter().flatten();
+            for row in rows.filter(|row| row["state"] == "running") {
+                if let Some(name) = row["name"].as_str()
+                    && let Err(e) = run(&mut tandem.cmd(["stop", name]))
+                {
+                    eprintln!("warning: {e:#}");
+                }
+            }
+        }
+        tandem.stop_daemon();
+    }
+}
