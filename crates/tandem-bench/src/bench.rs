@@ -322,6 +322,10 @@ impl Bench {
         for i in 0..self.runs {
             let name = format!("bench-rm-t{i}");
             self.tandem.new_session(&name)?;
+            // Untimed: let the supervisor learn the new worktree (its
+            // facts and watches), as it has for any session not made a
+            // moment ago.
+            std::thread::sleep(Duration::from_secs(2));
             t.push(ms(self.tandem_rm(&name)?));
 
             let name = format!("bench-rm-g{i}");

@@ -40,21 +40,22 @@ impl Repository {
     /// [`RepoError::NotARepository`], [`RepoError::Bare`],
     /// [`RepoError::InsideGitDir`], or a git failure.
     pub fn discover(dir: &Path) -> Result<Repository, RepoError> {
-        let out = match git::read(
-            dir,
-            &[
-                "rev-parse",
-                "--path-format=absolute",
-                "--is-bare-repository",
-                "--is-inside-work-tree",
-                "--git-common-dir",
-                "--show-toplevel",
-            ],
-        ) {
+        // `--show-toplevel` fails outside a working tree (bare, or inside
+        // `.git`): then ask again without it, to say which.
+        let flags = [
+            "rev-parse",
+            "--path-format=absolute",
+            "--is-bare-repository",
+            "--is-inside-work-tree",
+            "--git-common-dir",
+        ];
+        let out = match git::read(dir, &[&flags[..], &["--show-toplevel"]].concat()) {
             Ok(out) => out,
-            Err(GitError::Failed { .. }) => {
-                return Err(RepoError::NotARepository { path: dir.to_path_buf() });
-            }
+            Err(GitError::Failed { .. }) => match git::read(dir, &flags) {
+                Ok(out) => out,
+                Err(GitError::Failed { .. }) => return Err(RepoError::NotARepository { path: dir.to_path_buf() }),
+                Err(e) => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         };
         let mut lines = out.lines();

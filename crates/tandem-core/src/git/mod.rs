@@ -275,15 +275,18 @@ pub fn ahead_behind(repo: &Path, base: &str, branch: &str) -> Result<(u32, u32),
 }
 
 /// Commits reachable from `rev` that are in none of `bases` nor any remote
-/// branch (`git rev-list rev --not BASES… --remotes`), newest first: the
-/// commits that deleting the branch would lose.
+/// branch (`git rev-list --ignore-missing rev --not BASES… --remotes`),
+/// newest first: the commits that deleting the branch would lose. Names
+/// that resolve to nothing are skipped.
 ///
 /// # Errors
 /// As [`output`].
 pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<String>, GitError> {
     // No `--end-of-options`: it would make `--not` a revision. Callers pass
     // full ref names and ids that `resolve_commit` accepted.
-    let mut args = vec!["rev-list", rev, "--not"];
+    // `--ignore-missing`: a name that no longer resolves (a deleted
+    // branch, a base ref gone) is skipped instead of failing.
+    let mut args = vec!["rev-list", "--ignore-missing", rev, "--not"];
     args.extend(bases);
     args.push("--remotes");
     let out = read(repo, &args)?;
@@ -569,5 +572,18 @@ pub fn output_with_stdin(mut cmd: Command, input: &[u8]) -> Result<Vec<u8>, GitE
             code: out.status.code(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
+    }
+}
+
+/// Deletes `refs/heads/<branch>` if it exists (`git branch -D`, one
+/// process); a missing branch is not an error.
+/// Callers check first that nothing would be lost or snapshot it.
+///
+/// # Errors
+/// As [`output`].
+pub fn delete_branch_if_present(repo: &Path, branch: &str) -> Result<(), GitError> {
+    match run(repo, &["branch", "-D", "--", branch]) {
+        Err(GitError::Failed { stderr, .. }) if stderr.contains("not found") => Ok(()),
+        other => other.map(drop),
     }
 }

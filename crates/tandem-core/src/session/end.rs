@@ -37,9 +37,9 @@ pub fn trash_dir(worktrees: &Path) -> PathBuf {
 /// Removes a session whose agent is no longer running: snapshot if
 /// `force` and anything would be lost (else refuse), teardown hooks, the
 /// worktree into the trash, delete the branch if tandem made it, and mark
-/// the row removed. `counts`: the worktree's `(changed, untracked)` when
-/// already known exactly (else `git status` runs). Returns the report and
-/// notes.
+/// the row removed. `checked`: what [`super::unsaved_work`] said, when the
+/// caller asked it since the agent last ran (else it is asked here).
+/// Returns the report and notes.
 ///
 /// # Errors
 /// [`SessionError::WouldLoseWork`] without `force`; git and store errors.
@@ -52,9 +52,12 @@ pub fn remove(
     session: &Session,
     force: bool,
     env: &[(String, String)],
-    counts: Option<(u32, u32)>,
+    checked: Option<Option<String>>,
 ) -> Result<(RemoveReport, Vec<String>), SessionError> {
-    let unsaved = unsaved_work_given(repo, session, counts)?;
+    let unsaved = match checked {
+        Some(unsaved) => unsaved,
+        None => unsaved_work_given(repo, session, None)?,
+    };
     if let (Some(what), false) = (&unsaved, force) {
         return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
     }
@@ -63,8 +66,8 @@ pub fn remove(
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
     discard_worktree(paths, repo, config, session, env, &mut notes)?;
-    if session.owns_branch && git::branch_exists(&repo.root, &session.branch)? {
-        git::delete_branch(&repo.root, &session.branch)?;
+    if session.owns_branch {
+        git::delete_branch_if_present(&repo.root, &session.branch)?;
     }
     store.mark_removed(&session.id, archive_ref.as_deref())?;
     let report = RemoveReport {

@@ -339,8 +339,12 @@ fn fresh_base(repo: &Repository, config: &Config) -> Result<(String, String), St
         branch = git::remote_head(&repo.root, &remote).map_err(|e| e.to_string())?;
     }
     let Some(branch) = branch else { return Err(format!("{remote} has no default branch")) };
-    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &branch], timeout)
-        .map_err(|why| format!("cannot fetch {remote} ({why})"))?;
+    git::run_with_timeout(
+        &repo.root,
+        &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &branch],
+        timeout,
+    )
+    .map_err(|why| format!("cannot fetch {remote} ({why})"))?;
     let name = format!("{remote}/{branch}");
     let commit = git::resolve_commit(&repo.root, &format!("refs/remotes/{name}"))
         .map_err(|e| e.to_string())?
@@ -356,8 +360,12 @@ fn fetch_pull_request(repo: &Repository, config: &Config, n: u64) -> Result<Stri
     let tracking = format!("refs/remotes/{remote}/pull/{n}");
     let refspec = format!("+refs/pull/{n}/head:{tracking}");
     let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
-    git::run_with_timeout(&repo.root, &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &refspec], timeout)
-        .map_err(|why| SessionError::PullRequest { n, remote: remote.clone(), why })?;
+    git::run_with_timeout(
+        &repo.root,
+        &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &refspec],
+        timeout,
+    )
+    .map_err(|why| SessionError::PullRequest { n, remote: remote.clone(), why })?;
     git::resolve_commit(&repo.root, &tracking)?.ok_or(SessionError::PullRequest {
         n,
         remote,
@@ -633,16 +641,11 @@ pub fn unsaved_work_given(
             parts.push(plural(untracked, "untracked file"));
         }
     }
-    if git::branch_exists(&repo.root, &session.branch)? {
-        let mut bases = vec![session.base_commit.as_str()];
-        if git::resolve_commit(&repo.root, &session.base_ref)?.is_some() {
-            bases.push(&session.base_ref);
-        }
-        let commits = if session.owns_branch {
-            git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?
-        } else {
-            Vec::new() // not tandem's branch: removing the session keeps it
-        };
+    // Not tandem's branch: removing the session keeps it. One rev-list;
+    // a branch or base that no longer exists counts as nothing.
+    if session.owns_branch {
+        let bases = [session.base_commit.as_str(), session.base_ref.as_str()];
+        let commits = git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?;
         if !commits.is_empty() {
             parts.push(format!("{} not on {} or any remote", plural(commits.len(), "commit"), session.base_ref));
         }

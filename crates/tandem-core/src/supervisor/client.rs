@@ -58,8 +58,19 @@ pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    protocol::send(&mut stream, &Request::Hello { version: PROTOCOL_VERSION })?;
-    match protocol::recv::<Response>(&mut stream)? {
+    // A supervisor killed a moment ago may still accept, then vanish:
+    // that counts as none.
+    let gone = |e: &io::Error| {
+        matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof)
+    };
+    if let Err(e) = protocol::send(&mut stream, &Request::Hello { version: PROTOCOL_VERSION }) {
+        return if gone(&e) { Ok(None) } else { Err(e.into()) };
+    }
+    let hello = match protocol::recv::<Response>(&mut stream) {
+        Err(e) if gone(&e) => return Ok(None),
+        other => other?,
+    };
+    match hello {
         Some(Response::Hello { version, pid }) if version == PROTOCOL_VERSION => Ok(Some(Client { stream, pid })),
         Some(Response::Hello { pid, .. }) => {
             // Another tandem version: replace it. Its hosts keep running.
@@ -89,10 +100,19 @@ pub fn connect(paths: &Paths, exe: &Path) -> Result<Client, ClientError> {
     }
     start(paths, exe)?;
     let deadline = Instant::now() + START_TIMEOUT;
+    let mut started = Instant::now();
     loop {
         match connect_existing(paths) {
             Ok(Some(client)) => return Ok(client),
-            Ok(None) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) | Err(_) if Instant::now() < deadline => {
+                // The one just started may have found a dying one still
+                // holding the lock and given up: start another.
+                if started.elapsed() > Duration::from_millis(500) {
+                    start(paths, exe)?;
+                    started = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
             Ok(None) => {
                 return Err(ClientError::Start(
                     "it did not listen in time".into(),

@@ -173,15 +173,16 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             // nothing; check again once the agent can no longer write.
             // The facts cache answers without `git status` when it can.
             let counts = |s: &Session| state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
-            if !force && let Some(what) = session::unsaved_work_given(&repo, &session, counts(&session))? {
+            let mut unsaved = session::unsaved_work_given(&repo, &session, counts(&session))?;
+            if !force && let Some(what) = unsaved {
                 return Err(SessionError::WouldLoseWork { slug: session.slug, what });
             }
             if has_agent(&session) {
                 stop_agent(&state.paths, &store, &session, &config)?;
+                unsaved = session::unsaved_work_given(&repo, &session, counts(&session))?;
             }
-            let after = counts(&session);
             let (report, notes) =
-                session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env, after)?;
+                session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env, Some(unsaved))?;
             state.facts.forget(&session.id);
             Ok(Response::Removed { report, notes })
         }

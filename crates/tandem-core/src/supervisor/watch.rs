@@ -205,7 +205,12 @@ impl FactsCache {
         let _ = self.query(repo, &[session]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
-            let watched = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&session.id).map(|e| (e.watched, e.watching));
+            let watched = self
+                .entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&session.id)
+                .map(|e| (e.watched, e.watching));
             match watched {
                 Some((true, _)) => {
                     let _ = self.query(repo, &[session]);
