@@ -13,6 +13,9 @@ pub struct StatusCounts {
     pub untracked: usize,
     /// The changed paths (both sides of a rename), when asked for.
     pub changed_paths: Vec<String>,
+    /// For each changed path that has one: the path and the object id of
+    /// its HEAD version (`hH`; all zeros when new in the index).
+    pub head_blobs: Vec<(String, String)>,
     /// `# branch.head`: the checked-out branch, `None` when detached or
     /// not asked for (`--branch`).
     pub head: Option<String>,
@@ -43,7 +46,11 @@ pub fn status_counts(out: &[u8]) -> StatusCounts {
         match field.first() {
             Some(b'1') => {
                 counts.changed += 1;
-                counts.changed_paths.extend(path_of(field, 8));
+                let path = path_of(field, 8);
+                if let (Some(p), Some(oid)) = (&path, field.split(|&b| b == b' ').nth(6)) {
+                    counts.head_blobs.push((p.clone(), String::from_utf8_lossy(oid).into_owned()));
+                }
+                counts.changed_paths.extend(path);
             }
             Some(b'u') => {
                 counts.changed += 1;
@@ -51,8 +58,13 @@ pub fn status_counts(out: &[u8]) -> StatusCounts {
             }
             Some(b'2') => {
                 counts.changed += 1;
-                counts.changed_paths.extend(path_of(field, 9));
-                counts.changed_paths.extend(fields.next().map(|p| String::from_utf8_lossy(p).into_owned()));
+                let path = path_of(field, 9);
+                let orig = fields.next().map(|p| String::from_utf8_lossy(p).into_owned());
+                if let (Some(p), Some(oid)) = (&path, field.split(|&b| b == b' ').nth(6)) {
+                    counts.head_blobs.push((p.clone(), String::from_utf8_lossy(oid).into_owned()));
+                }
+                counts.changed_paths.extend(path);
+                counts.changed_paths.extend(orig);
             }
             Some(b'?') => counts.untracked += 1,
             Some(b'#') => {
@@ -176,6 +188,7 @@ u UU N... 1 2 3 4 a b c conflict.rs\0\
                 changed: 3,
                 untracked: 1,
                 changed_paths: vec!["src/a.rs".into(), "new name".into(), "old\nname".into(), "conflict.rs".into()],
+                head_blobs: vec![("src/a.rs".into(), "a".into()), ("new name".into(), "a".into())],
                 head: Some("main".into()),
             }
         );

@@ -4,9 +4,10 @@
 //! Git facts come in two parts, gathered so that their cost stays that
 //! of the plain-git baseline (one `git status` per worktree) however many
 //! sessions there are:
-//! - [`WorktreeFacts`] need a scan of the worktree (`git status`, then a
-//!   `git diff` limited to the changed paths when there are any). They
-//!   run in parallel, as many at once as there are cores.
+//! - [`WorktreeFacts`] need a scan of the worktree (`git status`). The
+//!   scans run in parallel, as many at once as there are cores; then one
+//!   `git cat-file --batch` reads the HEAD version of every changed file
+//!   of every session, and the line counts are diffed here.
 //! - [`RefFacts`] need only refs and commits, and are gathered for all
 //!   sessions of a repository at once: one `git for-each-ref` for every
 //!   tip, one `git for-each-ref --format=%(ahead-behind:BASE)` per
@@ -138,30 +139,76 @@ impl GitFacts {
     }
 }
 
-/// Scans one worktree: `git status`, then `git diff --shortstat HEAD`
-/// over the changed paths only.
-#[must_use]
-pub fn worktree_facts(session: &Session) -> WorktreeFacts {
+/// Scans one worktree (`git status`) and returns its facts, with the
+/// uncommitted diffstat still to be filled from the HEAD blobs listed.
+fn scan_worktree(session: &Session) -> (WorktreeFacts, Vec<(String, String)>) {
     if !session.path.join(".git").exists() {
-        return WorktreeFacts::default();
+        return (WorktreeFacts::default(), Vec::new());
     }
     let Ok(status) = git::status(&session.path) else {
-        return WorktreeFacts { exists: true, ..WorktreeFacts::default() };
+        return (WorktreeFacts { exists: true, ..WorktreeFacts::default() }, Vec::new());
     };
-    let uncommitted = if status.changed_paths.is_empty() {
-        DiffStat::default()
-    } else {
-        let mut args = vec!["diff", "--shortstat", "HEAD", "--"];
-        args.extend(status.changed_paths.iter().map(String::as_str));
-        git::read(&session.path, &args).map(|t| DiffStat::parse(&t)).unwrap_or_default()
-    };
-    WorktreeFacts {
+    let facts = WorktreeFacts {
         exists: true,
         changed: u32::try_from(status.changed).unwrap_or(u32::MAX),
         untracked: u32::try_from(status.untracked).unwrap_or(u32::MAX),
         head: status.head,
-        uncommitted,
+        uncommitted: DiffStat::default(),
+    };
+    (facts, status.head_blobs)
+}
+
+/// Scans one worktree: `git status`, then the changed files against
+/// their HEAD versions.
+#[must_use]
+pub fn worktree_facts(session: &Session) -> WorktreeFacts {
+    worktree_facts_many(&[session]).pop().unwrap_or_default()
+}
+
+/// Reads blobs with one `git cat-file --batch` in `dir`: `oid` → bytes.
+fn read_blobs(dir: &Path, oids: &[&str]) -> HashMap<String, Vec<u8>> {
+    let mut blobs = HashMap::new();
+    if oids.is_empty() {
+        return blobs;
     }
+    let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
+    let mut cmd = git::command(dir);
+    cmd.args(["cat-file", "--batch"]);
+    let Ok(out) = git::output_with_stdin(cmd, input.as_bytes()) else { return blobs };
+    let mut rest = &out[..];
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        let mut parts = header.split(' ');
+        let (Some(oid), Some(_kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let Ok(size) = size.parse::<usize>() else { continue }; // `<oid> missing`
+        if rest.len() < size {
+            break;
+        }
+        blobs.insert(oid.to_owned(), rest[..size].to_vec());
+        rest = &rest[(size + 1).min(rest.len())..];
+    }
+    blobs
+}
+
+/// Lines added and removed from `old` to `new` (a line diff, as `git
+/// diff --shortstat` counts); binary content counts as a changed file
+/// with no lines.
+fn line_changes(old: &[u8], new: &[u8]) -> (u32, u32) {
+    if old.contains(&0) || new.contains(&0) {
+        return (0, 0);
+    }
+    let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+    let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
+    let (mut ins, mut del) = (0u32, 0u32);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => ins += 1,
+            similar::ChangeTag::Delete => del += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    (ins, del)
 }
 
 /// Every branch and remote-tracking ref of the repository and its commit
@@ -292,13 +339,14 @@ fn ahead_behind_many<'a>(repo: &Path, base: &str, branches: impl Iterator<Item =
     refs.iter().map(|r| git::ahead_behind(repo, base, r).ok()).collect()
 }
 
-/// Worktree facts for each session, in order, at most one git per core
-/// at a time.
+/// Worktree facts for each session, in order: one `git status` per
+/// worktree, at most one per core at a time, then one `git cat-file
+/// --batch` for the HEAD versions of every changed file, diffed here.
 #[must_use]
 pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).min(sessions.len());
     let next = Mutex::new(0usize);
-    let results = Mutex::new(vec![WorktreeFacts::default(); sessions.len()]);
+    let results = Mutex::new(vec![(WorktreeFacts::default(), Vec::new()); sessions.len()]);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -310,13 +358,41 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
                         i
                     };
                     let Some(session) = sessions.get(i) else { break };
-                    let facts = worktree_facts(session);
-                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = facts;
+                    let scanned = scan_worktree(session);
+                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = scanned;
                 }
             });
         }
     });
-    results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    let mut scanned = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    const NEW: &str = "0000000000000000000000000000000000000000";
+    let oids: Vec<&str> = scanned
+        .iter()
+        .flat_map(|(_, blobs)| blobs.iter().map(|(_, oid)| oid.as_str()))
+        .filter(|oid| !oid.bytes().all(|b| b == b'0'))
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    let dir = sessions.iter().find(|s| s.path.is_dir()).map(|s| s.path.clone());
+    let blobs = dir.map(|d| read_blobs(&d, &oids)).unwrap_or_default();
+    for ((facts, changed), session) in scanned.iter_mut().zip(sessions) {
+        for (path, oid) in changed.iter() {
+            let old: &[u8] = if oid.bytes().all(|b| b == b'0') || oid == NEW {
+                &[]
+            } else {
+                blobs.get(oid).map_or(&[][..], Vec::as_slice)
+            };
+            let new = std::fs::read(session.path.join(path)).unwrap_or_default();
+            if old == new.as_slice() {
+                continue; // staged and unstaged changes that cancel out
+            }
+            let (ins, del) = line_changes(old, &new);
+            facts.uncommitted.files += 1;
+            facts.uncommitted.insertions += ins;
+            facts.uncommitted.deletions += del;
+        }
+    }
+    scanned.into_iter().map(|(facts, _)| facts).collect()
 }
 
 /// All facts for each session, in order, without a cache.
@@ -342,6 +418,14 @@ pub fn live_state(session: &Session) -> SessionState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_changes_count_like_git() {
+        assert_eq!(line_changes(b"a\nb\nc\n", b"a\nB\nc\nd\n"), (2, 1));
+        assert_eq!(line_changes(b"", b"x\ny\n"), (2, 0));
+        assert_eq!(line_changes(b"x\n", b""), (0, 1));
+        assert_eq!(line_changes(b"\0bin", b"\0other"), (0, 0));
+    }
 
     #[test]
     fn shortstat_parses_every_shape() {

@@ -63,6 +63,40 @@ pub struct FactsCache {
     watches: Option<Arc<Watches>>,
     entries: Arc<Mutex<HashMap<String, Entry>>>,
     repos_watched: Mutex<HashSet<PathBuf>>,
+    /// Per repository: the refs' fingerprint, every branch and
+    /// remote-tracking tip, and the remote's default branch.
+    refs: Mutex<HashMap<PathBuf, (Fingerprint, Tips)>>,
+}
+
+type Tips = (HashMap<String, String>, Option<String>);
+
+/// What changes whenever a ref does: git updates a loose ref by renaming
+/// a lock file over it, which changes its folder's mtime and ctime, and
+/// rewrites `packed-refs` and `config` (remotes) the same way. So equal
+/// fingerprints mean equal refs, without running git.
+#[derive(PartialEq, Eq)]
+struct Fingerprint(Vec<(PathBuf, i64, i64, i64, i64, u64)>);
+
+fn fingerprint(common_dir: &Path) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt;
+    let mut stats = Vec::new();
+    let mut stack = vec![common_dir.join("refs/heads"), common_dir.join("refs/remotes")];
+    for file in ["packed-refs", "config", "HEAD"] {
+        let path = common_dir.join(file);
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            stats.push((path, m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()));
+        }
+    }
+    while let Some(dir) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&dir) else { continue };
+        stats.push((dir.clone(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()));
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Fingerprint(stats)
 }
 
 const FLAGS: AddWatchFlags = AddWatchFlags::IN_MODIFY
@@ -90,7 +124,7 @@ impl FactsCache {
             .map_err(|e| tracing::warn!(error = %e, "no inotify; `tandem list` will not cache"))
             .ok()
             .map(|inotify| Arc::new(Watches { inotify, owners: Mutex::new(HashMap::new()) }));
-        FactsCache { watches, entries: Arc::default(), repos_watched: Mutex::default() }
+        FactsCache { watches, entries: Arc::default(), repos_watched: Mutex::default(), refs: Mutex::default() }
     }
 
     /// Facts for each of `sessions` (all of `repo`), in order: cached
@@ -99,8 +133,7 @@ impl FactsCache {
     pub fn query(&self, repo: &Repository, sessions: &[&Session]) -> Vec<GitFacts> {
         self.drain();
         self.watch_repo(repo);
-        let tips = facts::ref_tips(&repo.root).unwrap_or_default();
-        let remote = facts::remote_base(&repo.root);
+        let (tips, remote) = self.tips(repo);
         let remote_oid = remote.as_ref().and_then(|r| tips.get(r)).cloned();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         // Worktrees to scan: new, moved, unwatched, or changed.
@@ -186,6 +219,21 @@ impl FactsCache {
             });
         }
         out
+    }
+
+    /// Every tip and the remote's default branch, from git only when the
+    /// refs' fingerprint changed.
+    fn tips(&self, repo: &Repository) -> Tips {
+        let print = fingerprint(&repo.common_dir);
+        let mut cache = self.refs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((known, tips)) = cache.get(&repo.common_dir)
+            && known == &print
+        {
+            return tips.clone();
+        }
+        let tips = (facts::ref_tips(&repo.root).unwrap_or_default(), facts::remote_base(&repo.root));
+        cache.insert(repo.common_dir.clone(), (print, tips.clone()));
+        tips
     }
 
     /// The worktree facts of a session if the cache holds them exactly
