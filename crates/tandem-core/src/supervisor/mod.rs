@@ -54,9 +54,32 @@ struct State {
     started_at: i64,
     repo_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
     facts: watch::FactsCache,
+    /// `Repository::discover` answers by folder, re-checked cheaply.
+    repos: Mutex<HashMap<PathBuf, Repository>>,
 }
 
 impl State {
+    /// The repository `dir` is in: remembered, as long as the answer still
+    /// holds (its worktree still has its `.git`, and no folder between
+    /// `dir` and it has gained one), else `git rev-parse` again.
+    fn discover(&self, dir: &std::path::Path) -> Result<Repository, crate::repo::RepoError> {
+        let still = |repo: &Repository| {
+            repo.worktree.join(".git").exists()
+                && repo.common_dir.is_dir()
+                && dir.starts_with(&repo.worktree)
+                && dir.ancestors().take_while(|d| *d != repo.worktree).all(|d| !d.join(".git").exists())
+        };
+        let mut known = self.repos.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(repo) = known.get(dir)
+            && still(repo)
+        {
+            return Ok(repo.clone());
+        }
+        let repo = Repository::discover(dir)?;
+        known.insert(dir.to_path_buf(), repo.clone());
+        Ok(repo)
+    }
+
     fn repo_lock(&self, common_dir: &std::path::Path) -> Arc<Mutex<()>> {
         let mut locks = self.repo_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(locks.entry(common_dir.to_path_buf()).or_default())
@@ -87,6 +110,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         started_at: crate::unix_now(),
         repo_locks: Mutex::new(HashMap::new()),
         facts: watch::FactsCache::new(),
+        repos: Mutex::new(HashMap::new()),
     });
     reconcile(paths)?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
@@ -243,7 +267,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::List { cwd, archived } => {
             let store = Store::open(&state.paths.database())?;
-            let repo = crate::repo::Repository::discover(&cwd)?;
+            let repo = state.discover(&cwd)?;
             let mut notes = Vec::new();
             for (id, common_dir, root) in store.repos()? {
                 let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
