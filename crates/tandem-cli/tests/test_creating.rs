@@ -8,16 +8,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{TestEnv, stderr};
 
-fn user_config(env: &TestEnv, text: &str) {
-    let dir = env.tandem_home.join("config");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    std::fs::write(dir.join("config.toml"), text).expect("config");
-}
-
-fn path_of(env: &TestEnv, name: &str) -> PathBuf {
-    PathBuf::from(env.session(name)["path"].as_str().expect("path"))
-}
-
 /// A bare repository as `origin`, with `main` pushed.
 fn with_remote(env: &TestEnv) -> PathBuf {
     let remote = env.tmp.path().join("remote.git");
@@ -47,7 +37,7 @@ fn names_become_slugs_and_branches_take_the_configured_prefix() {
     assert!(s["path"].as_str().expect("path").ends_with("/fix-login-page"), "{s}");
 
     // `user`: git user.name (`Test`), slugified, then `/`.
-    user_config(&env, "[branch]\nprefix = \"user\"\n");
+    env.user_config("[branch]\nprefix = \"user\"\n");
     env.ok(&["new", "feat", "--bg", "--agent", "shell"]);
     assert_eq!(env.session("feat")["branch"], "test/feat");
     // Any other string is used as written; the environment beats the file.
@@ -70,7 +60,7 @@ fn an_existing_branch_is_checked_out_as_it_is_and_kept_on_rm() {
     env.ok(&["new", "--branch", "feature/login", "--bg", "--agent", "shell"]);
     let s = env.session("feature-login");
     assert_eq!(s["branch"], "feature/login");
-    let path = path_of(&env, "feature-login");
+    let path = env.path_of("feature-login");
     assert_eq!(env.git_in(&path, &["rev-parse", "HEAD"]), tip);
     assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "feature/login");
     env.ok(&["rm", "feature-login"]);
@@ -87,7 +77,7 @@ fn an_existing_branch_is_checked_out_as_it_is_and_kept_on_rm() {
 #[test]
 fn protected_branches_are_never_a_sessions_branch() {
     let env = TestEnv::new();
-    user_config(&env, "[branch]\nprotected = [\"release\"]\n");
+    env.user_config("[branch]\nprotected = [\"release\"]\n");
     let before = env.repo_state();
     for args in [
         &["new", "--branch", "main", "--bg"][..],
@@ -125,7 +115,7 @@ fn base_fresh_fetches_the_remote_default_branch_and_falls_back_to_head() {
     env.ok(&["new", "fresh", "--bg", "--agent", "shell"]);
     let s = env.session("fresh");
     assert_eq!((s["base"].as_str(), s["base_commit"].as_str()), (Some("origin/main"), Some(upstream.as_str())));
-    assert!(path_of(&env, "fresh").join("upstream.txt").exists());
+    assert!(env.path_of("fresh").join("upstream.txt").exists());
     assert_eq!(s["behind_remote"], 0);
 
     env.ok(&["new", "local", "--base", "head", "--bg", "--agent", "shell"]);
@@ -154,7 +144,7 @@ fn from_pr_checks_out_the_pull_requests_head() {
     env.ok(&["new", "--from-pr", "7", "--bg", "--agent", "shell"]);
     let s = env.session("pr-7");
     assert_eq!((s["branch"].as_str(), s["pr_number"].as_i64()), (Some("pr-7"), Some(7)));
-    let path = path_of(&env, "pr-7");
+    let path = env.path_of("pr-7");
     assert_eq!(env.git_in(&path, &["rev-parse", "HEAD"]).trim(), head);
     assert!(path.join("pr.txt").exists());
     assert_eq!(s["ahead"], 1, "{s}");
@@ -195,7 +185,7 @@ fn worktreeinclude_copies_ignored_listed_files_and_nothing_else() {
     let s = env.session("inc");
     let included: Vec<&str> = s["included"].as_array().expect("included").iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(included, [".env", "secret/run.sh"], "{s}");
-    let path = path_of(&env, "inc");
+    let path = env.path_of("inc");
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&path.join(".env")), 0o600);
     assert_eq!(mode(&path.join("secret/run.sh")), 0o755);
@@ -225,7 +215,7 @@ fn repository_hooks_run_only_once_approved_and_get_values_in_the_environment() {
     env.ok(&["hooks", "approve", "--yes"]);
     assert!(env.ok(&["hooks", "show"]).contains("approved"));
     env.ok(&["new", "hooked", "--bg", "--agent", "shell"]);
-    let out = std::fs::read_to_string(path_of(&env, "hooked").join("hook-out.txt")).expect("hook ran");
+    let out = std::fs::read_to_string(env.path_of("hooked").join("hook-out.txt")).expect("hook ran");
     assert_eq!(out, "hooked|hooked|main");
 
     // A changed command needs a new approval.
@@ -241,9 +231,9 @@ fn repository_hooks_run_only_once_approved_and_get_values_in_the_environment() {
 
     // The user's own hooks need no approval.
     std::fs::remove_file(env.repo.join(".tandem.toml")).expect("rm");
-    user_config(&env, "[hooks]\nsetup = [\"touch mine.txt\"]\n");
+    env.user_config("[hooks]\nsetup = [\"touch mine.txt\"]\n");
     env.ok(&["new", "mine", "--bg", "--agent", "shell"]);
-    assert!(path_of(&env, "mine").join("mine.txt").exists());
+    assert!(env.path_of("mine").join("mine.txt").exists());
 }
 
 #[test]
@@ -262,9 +252,9 @@ fn replacement_hooks_make_and_remove_worktrees_instead_of_git() {
         log = log.display()
     );
     std::fs::create_dir_all(&log).expect("log dir");
-    user_config(&env, &format!("[hooks]\nworktree_create = '{create}'\nworktree_remove = '{remove}'\n"));
+    env.user_config(&format!("[hooks]\nworktree_create = '{create}'\nworktree_remove = '{remove}'\n"));
     env.ok(&["new", "custom", "--bg", "--agent", "shell"]);
-    let path = path_of(&env, "custom");
+    let path = env.path_of("custom");
     assert_eq!(path, layout.join("custom-custom"));
     assert!(path.join("README.md").exists());
     let json: serde_json::Value =
@@ -282,10 +272,10 @@ fn replacement_hooks_make_and_remove_worktrees_instead_of_git() {
 fn bad_config_files_name_the_file_and_line() {
     let env = TestEnv::new();
     let before = env.repo_state();
-    user_config(&env, "[branch]\nprefix = \"none\"\nprefx = 1\n");
+    env.user_config("[branch]\nprefix = \"none\"\nprefx = 1\n");
     let err = env.fails(&["new", "x", "--bg"]);
     assert!(err.contains("config/config.toml:3: unknown field `prefx`"), "{err}");
-    user_config(&env, "");
+    env.user_config("");
     std::fs::write(env.repo.join(".tandem.toml"), "[stop\ngrace_ms = 1\n").expect("write");
     let err = env.fails(&["list"]);
     assert!(err.contains(".tandem.toml:1:"), "{err}");

@@ -2,21 +2,11 @@
 //! and repair"): archive and restore, rm through the trash, gc, a
 //! `kill -9` at each step, eight creates at once, and `tandem doctor`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{TestEnv, stderr, wait_for};
-
-fn user_config(env: &TestEnv, text: &str) {
-    let dir = env.tandem_home.join("config");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    std::fs::write(dir.join("config.toml"), text).expect("config");
-}
-
-fn path_of(env: &TestEnv, name: &str) -> PathBuf {
-    PathBuf::from(env.session(name)["path"].as_str().expect("path"))
-}
 
 fn archived(env: &TestEnv) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(&env.ok(&["list", "--archived", "--json"]))
@@ -39,7 +29,7 @@ fn kill_matching(pattern: &str) {
 fn archive_keeps_branch_work_and_summary_and_restore_brings_it_back() {
     let env = TestEnv::new();
     env.ok(&["new", "arch", "--bg", "--agent", "shell", "--title", "Archive me"]);
-    let path = path_of(&env, "arch");
+    let path = env.path_of("arch");
     std::fs::write(path.join("done.txt"), "committed\n").expect("write");
     env.git_in(&path, &["add", "done.txt"]);
     env.git_in(&path, &["commit", "-q", "-m", "work"]);
@@ -82,7 +72,7 @@ fn archive_keeps_branch_work_and_summary_and_restore_brings_it_back() {
 #[test]
 fn the_summary_command_writes_the_archive_summary() {
     let env = TestEnv::new();
-    user_config(&env, "[archive]\nsummary_command = \"printf 'custom: '; grep -c . | tr -d '\\\\n'; echo ' lines'\"\n");
+    env.user_config("[archive]\nsummary_command = \"printf 'custom: '; grep -c . | tr -d '\\\\n'; echo ' lines'\"\n");
     env.ok(&["new", "summed", "--bg", "--agent", "shell"]);
     env.ok(&["archive", "summed"]);
     let summary = archived(&env)[0]["summary"].as_str().expect("summary").to_owned();
@@ -93,7 +83,7 @@ fn the_summary_command_writes_the_archive_summary() {
 fn rm_moves_the_worktree_to_the_trash_and_gc_drops_only_what_is_old() {
     let env = TestEnv::new();
     env.ok(&["new", "gone", "--bg", "--agent", "shell"]);
-    let path = path_of(&env, "gone");
+    let path = env.path_of("gone");
     // No changes at all: no question, no --force.
     env.ok(&["rm", "gone"]);
     assert!(!path.exists());
@@ -171,12 +161,12 @@ fn kill_in_teardown(env: &TestEnv, args: &[&str], marker: &Path) {
 fn a_kill_during_archive_or_rm_is_finished_by_the_next_command() {
     let env = TestEnv::new();
     let marker = env.tmp.path().join("in-teardown");
-    user_config(&env, &format!("[hooks]\nteardown = [\"touch {}; sleep 31\"]\n", marker.display()));
+    env.user_config(&format!("[hooks]\nteardown = [\"touch {}; sleep 31\"]\n", marker.display()));
     env.ok(&["new", "half-archived", "--bg", "--agent", "shell"]);
-    let path = path_of(&env, "half-archived");
+    let path = env.path_of("half-archived");
     std::fs::write(path.join("wip.txt"), "keep me\n").expect("write");
     kill_in_teardown(&env, &["archive", "half-archived"], &marker);
-    user_config(&env, "");
+    env.user_config("");
     assert!(env.sessions().is_empty(), "{:?}", env.sessions());
     let list = archived(&env);
     assert_eq!(list.len(), 1);
@@ -185,11 +175,11 @@ fn a_kill_during_archive_or_rm_is_finished_by_the_next_command() {
     assert!(!path.exists());
 
     std::fs::remove_file(&marker).expect("rm marker");
-    user_config(&env, &format!("[hooks]\nteardown = [\"touch {}; sleep 31\"]\n", marker.display()));
+    env.user_config(&format!("[hooks]\nteardown = [\"touch {}; sleep 31\"]\n", marker.display()));
     env.ok(&["new", "half-removed", "--bg", "--agent", "shell"]);
-    let path = path_of(&env, "half-removed");
+    let path = env.path_of("half-removed");
     kill_in_teardown(&env, &["rm", "half-removed"], &marker);
-    user_config(&env, "");
+    env.user_config("");
     assert!(env.sessions().is_empty());
     assert!(!path.exists());
     let branches = env.git(&["branch", "--list", "half-removed"]);
@@ -225,12 +215,12 @@ fn doctor_explains_and_repairs_what_was_done_by_hand() {
     for name in ["deleted", "switched", "branchless", "locked"] {
         env.ok(&["stop", name]);
     }
-    let deleted = path_of(&env, "deleted");
+    let deleted = env.path_of("deleted");
     std::fs::remove_dir_all(&deleted).expect("rm -rf");
-    env.git_in(&path_of(&env, "switched"), &["switch", "-q", "-c", "other"]);
+    env.git_in(&env.path_of("switched"), &["switch", "-q", "-c", "other"]);
     let tip = env.git(&["rev-parse", "branchless"]);
     env.git(&["update-ref", "-d", "refs/heads/branchless"]);
-    let locked = path_of(&env, "locked");
+    let locked = env.path_of("locked");
     env.git(&["worktree", "lock", locked.to_str().expect("utf-8")]);
     std::fs::remove_dir_all(&locked).expect("rm -rf");
 
@@ -263,7 +253,7 @@ fn a_moved_repository_is_shown_plainly_and_doctor_relinks_it() {
     let env = TestEnv::new();
     env.ok(&["new", "mover", "--bg", "--agent", "shell"]);
     env.ok(&["stop", "mover"]);
-    let path = path_of(&env, "mover");
+    let path = env.path_of("mover");
     let moved = env.tmp.path().join("moved-repo");
     std::fs::rename(&env.repo, &moved).expect("mv");
     let out = env.tandem_in(&moved, &["list"]);

@@ -2,13 +2,7 @@
 //! and remote counts, last activity; its cache never shows a stale fact;
 //! `tandem config show` and `tandem completions`.
 
-use std::path::PathBuf;
-
 use crate::common::TestEnv;
-
-fn path_of(env: &TestEnv, name: &str) -> PathBuf {
-    PathBuf::from(env.session(name)["path"].as_str().expect("path"))
-}
 
 fn facts(env: &TestEnv, name: &str) -> (u64, u64, u64, u64) {
     let s = env.session(name);
@@ -20,7 +14,7 @@ fn facts(env: &TestEnv, name: &str) -> (u64, u64, u64, u64) {
 fn every_change_shows_up_at_once_however_often_list_runs() {
     let env = TestEnv::new();
     env.ok(&["new", "watched", "--bg", "--agent", "shell"]);
-    let path = path_of(&env, "watched");
+    let path = env.path_of("watched");
     assert_eq!(facts(&env, "watched"), (0, 0, 0, 0));
     // Twice more with nothing changed, so the cache is warm and watching.
     assert_eq!(facts(&env, "watched"), (0, 0, 0, 0));

@@ -101,3 +101,12 @@ impl Repository {
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
+
+/// The admin folder (`<common dir>/worktrees/<name>`) a linked worktree's
+/// `.git` file points at (`gitdir: PATH`, gitrepository-layout(5)); `None`
+/// for a main worktree or an unreadable file.
+#[must_use]
+pub fn admin_dir(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    text.strip_prefix("gitdir:").map(|p| PathBuf::from(p.trim()))
+}

@@ -152,6 +152,18 @@ impl TestEnv {
             .unwrap_or_else(|| panic!("no session {name} in tandem list"))
     }
 
+    /// Writes the user's `config.toml` (under `TANDEM_HOME`).
+    pub fn user_config(&self, text: &str) {
+        let dir = self.tandem_home.join("config");
+        std::fs::create_dir_all(&dir).expect("config dir");
+        std::fs::write(dir.join("config.toml"), text).expect("config");
+    }
+
+    /// The worktree of a session, from `tandem list --json`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        PathBuf::from(self.session(name)["path"].as_str().expect("path"))
+    }
+
     /// Waits until the session's `state` is `state`.
     pub fn wait_state(&self, name: &str, state: &str) -> serde_json::Value {
         let deadline = Instant::now() + WAIT;

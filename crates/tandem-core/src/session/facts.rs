@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::git;
 use crate::process;
-use crate::repo::Repository;
 use crate::store::{Session, SessionState};
 
 /// Lines added and removed, and files touched.
@@ -156,13 +155,6 @@ fn scan_worktree(session: &Session) -> (WorktreeFacts, Vec<(String, String)>) {
         uncommitted: DiffStat::default(),
     };
     (facts, status.head_blobs)
-}
-
-/// Scans one worktree: `git status`, then the changed files against
-/// their HEAD versions.
-#[must_use]
-pub fn worktree_facts(session: &Session) -> WorktreeFacts {
-    worktree_facts_many(&[session]).pop().unwrap_or_default()
 }
 
 /// Reads blobs with one `git cat-file --batch` in `dir`: `oid` → bytes.
@@ -393,15 +385,6 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
         }
     }
     scanned.into_iter().map(|(facts, _)| facts).collect()
-}
-
-/// All facts for each session, in order, without a cache.
-#[must_use]
-pub fn gather(repo: &Repository, sessions: &[&Session]) -> Vec<GitFacts> {
-    let tips = ref_tips(&repo.root).unwrap_or_default();
-    let refs = ref_facts(&repo.root, sessions, &tips);
-    let worktrees = worktree_facts_many(sessions);
-    worktrees.into_iter().zip(refs).map(|(worktree, refs)| GitFacts { worktree, refs }).collect()
 }
 
 /// The state to show: a `running` session whose host process is gone is

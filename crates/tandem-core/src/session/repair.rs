@@ -225,7 +225,7 @@ fn moved_repositories(
         let sessions: Vec<Session> = store.sessions(old_id)?;
         let paths: Vec<PathBuf> = sessions
             .iter()
-            .filter(|s| s.path.is_dir() && gitdir_of(&s.path).is_some_and(|g| g.starts_with(&common_dir)))
+            .filter(|s| s.path.is_dir() && crate::repo::admin_dir(&s.path).is_some_and(|g| g.starts_with(&common_dir)))
             .map(|s| s.path.clone())
             .collect();
         if paths.is_empty() || !looks_like(repo, &paths[0], &common_dir) {
@@ -253,16 +253,10 @@ fn moved_repositories(
     Ok(())
 }
 
-/// The admin folder a worktree's `.git` file points at.
-fn gitdir_of(worktree: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
-    text.strip_prefix("gitdir:").map(|p| PathBuf::from(p.trim()))
-}
-
 /// Whether `repo` has an admin folder for the worktree at `path` of the
 /// same name as the one under the old common dir.
 fn looks_like(repo: &Repository, path: &Path, old_common: &Path) -> bool {
-    gitdir_of(path)
+    crate::repo::admin_dir(path)
         .and_then(|g| g.strip_prefix(old_common).ok().map(Path::to_path_buf))
         .is_some_and(|rel| repo.common_dir.join(rel).is_dir())
 }

@@ -363,7 +363,7 @@ impl FactsCache {
 /// False when a watch could not be added.
 fn watch_worktree(watches: &Watches, id: &str, path: &Path) -> bool {
     let mut complete = walk_and_watch(watches, id, path);
-    if let Some(admin) = admin_dir(path) {
+    if let Some(admin) = crate::repo::admin_dir(path) {
         match watches.inotify.add_watch(&admin, FLAGS) {
             Ok(wd) => {
                 let owner = Owner::Session { id: id.to_owned(), dir: admin, recursive: false };
@@ -400,10 +400,4 @@ fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> bool {
         }
     }
     true
-}
-
-/// The admin folder a worktree's `.git` file points at.
-fn admin_dir(worktree: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
-    text.strip_prefix("gitdir:").map(|p| PathBuf::from(p.trim()))
 }
