@@ -236,10 +236,21 @@ pub fn remote_base(repo: &Path) -> Option<String> {
     Some(format!("refs/remotes/{remote}/{head}"))
 }
 
-/// Ref facts for each session, in order, in a few batched git calls.
+/// Ref facts for each session, in order, in a few batched git calls
+/// (none for no sessions). `tips` maps every ref to its commit
+/// ([`ref_tips`]); `remote` is the remote's default branch as a ref
+/// ([`remote_base`]).
 #[must_use]
-pub fn ref_facts(repo: &Path, sessions: &[&Session], tips: &HashMap<String, String>) -> Vec<RefFacts> {
-    let remote = remote_base(repo).filter(|r| tips.contains_key(r));
+pub fn ref_facts(
+    repo: &Path,
+    sessions: &[&Session],
+    tips: &HashMap<String, String>,
+    remote: Option<&str>,
+) -> Vec<RefFacts> {
+    if sessions.is_empty() {
+        return Vec::new();
+    }
+    let remote = remote.filter(|r| tips.contains_key(*r)).map(str::to_owned);
     let mut facts: Vec<RefFacts> = sessions
         .iter()
         .map(|s| RefFacts {

@@ -286,7 +286,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let refs: Vec<&Session> = sessions.iter().collect();
             let facts = if archived {
                 let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
-                session::facts::ref_facts(&repo.root, &refs, &tips)
+                session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
                     .into_iter()
                     .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
                     .collect()

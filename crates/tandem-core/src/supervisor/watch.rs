@@ -163,7 +163,8 @@ impl FactsCache {
             .collect();
         drop(entries);
         let scanned = facts::worktree_facts_many(&scan.iter().map(|&i| sessions[i]).collect::<Vec<_>>());
-        let refs = facts::ref_facts(&repo.root, &stale_refs.iter().map(|&i| sessions[i]).collect::<Vec<_>>(), &tips);
+        let stale: Vec<&Session> = stale_refs.iter().map(|&i| sessions[i]).collect();
+        let refs = facts::ref_facts(&repo.root, &stale, &tips, remote.as_deref());
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         for (&i, facts) in scan.iter().zip(scanned) {
             if let Some(e) = entries.get_mut(&sessions[i].id) {
