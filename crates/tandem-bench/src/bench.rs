@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// Print the results as JSON instead of a table
     #[arg(long)]
     json: bool,
+    /// Measure only these comparisons (comma-separated): new, rm, list
+    /// (cold, all changed and warm) [default: all]
+    #[arg(long, value_delimiter = ',', value_parser = ["new", "rm", "list"])]
+    only: Vec<String>,
 }
 
 /// The fixture `run` builds when given none.
@@ -165,10 +169,17 @@ pub fn run_cmd(args: &RunArgs) -> Result<()> {
     let bench = Bench { layout, tandem: tandem.clone(), fixture, runs: args.runs };
     run(&mut tandem.cmd(["daemon", "start"]))?;
     bench.remove_leftovers()?;
-    let mut comparisons = vec![bench.measure_new()?, bench.measure_rm()?];
-    if bench.fixture.sessions.is_empty() {
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut comparisons = Vec::new();
+    if wanted("new") {
+        comparisons.push(bench.measure_new()?);
+    }
+    if wanted("rm") {
+        comparisons.push(bench.measure_rm()?);
+    }
+    if wanted("list") && bench.fixture.sessions.is_empty() {
         eprintln!("note: the fixture has no sessions; list is not measured");
-    } else {
+    } else if wanted("list") {
         let cold = bench.measure_list_cold()?;
         let changed = bench.measure_list_all_changed()?;
         let warm = bench.measure_list_warm(cold.baseline_ms.clone())?;

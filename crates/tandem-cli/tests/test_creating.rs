@@ -149,7 +149,7 @@ fn from_pr_checks_out_the_pull_requests_head() {
     assert!(path.join("pr.txt").exists());
     assert_eq!(s["ahead"], 1, "{s}");
     // The commits are on the remote: rm needs no --force.
-    env.ok(&["rm", "pr-7"]);
+    env.ok(&["rm", "--wait", "pr-7"]);
 
     let before = env.repo_state();
     let err = env.fails(&["new", "--from-pr", "99", "--bg", "--agent", "shell"]);

@@ -20,6 +20,12 @@ fn kill9(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
+/// Whether `pid` runs (a zombie does not count).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
 /// Kills every process whose command line contains `pattern`.
 fn kill_matching(pattern: &str) {
     let _ = std::process::Command::new("pkill").args(["-9", "-f", pattern]).status();
@@ -85,7 +91,8 @@ fn rm_moves_the_worktree_to_the_trash_and_gc_drops_only_what_is_old() {
     env.ok(&["new", "gone", "--bg", "--agent", "shell"]);
     let path = env.path_of("gone");
     // No changes at all: no question, no --force.
-    env.ok(&["rm", "gone"]);
+    // --wait: git has forgotten the worktree by the time rm returns.
+    env.ok(&["rm", "--wait", "gone"]);
     assert!(!path.exists());
     let list = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(list.matches("worktree ").count(), 1, "{list}");
@@ -184,6 +191,30 @@ fn a_kill_during_archive_or_rm_is_finished_by_the_next_command() {
     assert!(!path.exists());
     let branches = env.git(&["branch", "--list", "half-removed"]);
     assert!(branches.trim().is_empty(), "{branches}");
+
+    // Killed after rm answered, while deleting the branch: git's
+    // `reference-transaction` hook kills the supervisor once and aborts.
+    env.ok(&["new", "half-pruned", "--bg", "--agent", "shell"]);
+    let supervisor = env.supervisor_pid().expect("supervisor");
+    let killed = env.tmp.path().join("killed");
+    let hook = env.repo.join(".git/hooks/reference-transaction");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/half-pruned$' || exit 0\n\
+             [ -e {k} ] && exit 0\ntouch {k}\nkill -9 {supervisor}\nexit 1\n",
+            k = killed.display()
+        ),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    env.ok(&["rm", "half-pruned"]);
+    wait_for("the supervisor to be killed", || (killed.exists() && !alive(supervisor)).then_some(()));
+    assert!(!env.git(&["branch", "--list", "half-pruned"]).is_empty(), "the deletion was aborted");
+    // The next command's supervisor finishes the removal.
+    assert!(env.sessions().is_empty());
+    assert_eq!(env.git(&["branch", "--list", "half-pruned"]), "");
+    assert_eq!(env.git(&["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
 }
 
 #[test]

@@ -62,12 +62,16 @@ fn shell_session_new_list_attach_detach_logs_stop_rm() {
     // Logs still work from the log file once the host is gone.
     assert!(env.ok(&["logs", "fix-login"]).contains("result=42 in fix-login"));
 
-    // Remove: nothing to lose, so no snapshot; worktree and branch go.
+    // Remove: nothing to lose, so no snapshot; the worktree is gone when
+    // rm returns, git's records of it and the branch follow at once.
     let out = env.ok(&["rm", "fix-login"]);
     assert!(!out.contains("snapshot"), "{out}");
     assert!(!path.exists());
-    assert_eq!(env.git(&["branch", "--list", "fix-login"]), "");
-    assert_eq!(env.git(&["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
+    wait_for("the branch and the worktree record to go", || {
+        let gone = env.git(&["branch", "--list", "fix-login"]).is_empty()
+            && env.git(&["worktree", "list", "--porcelain"]).matches("worktree ").count() == 1;
+        gone.then_some(())
+    });
     assert!(env.sessions().is_empty());
 }
 

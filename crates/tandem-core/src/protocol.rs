@@ -28,7 +28,7 @@ use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// A frame holding one JSON message.
@@ -112,10 +112,16 @@ pub enum Request {
     Stop {
         session_id: String,
     },
-    /// Remove a session's worktree and branch.
+    /// Remove a session's worktree and branch. The session is named as
+    /// the user typed it, in the repository that `cwd` is in, so the
+    /// client needs no git of its own.
     Remove {
-        session_id: String,
+        cwd: PathBuf,
+        name: String,
         force: bool,
+        /// Answer only once git's bookkeeping (prune, branch deletion)
+        /// is done too, not just before it.
+        wait: bool,
         /// The caller's environment, for teardown hooks.
         env: Vec<(String, String)>,
     },

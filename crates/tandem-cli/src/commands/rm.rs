@@ -17,12 +17,22 @@ pub struct RmArgs {
     /// Remove even with unsaved work (a snapshot ref is kept)
     #[arg(short, long)]
     force: bool,
+    /// Return only once the branch is deleted and git has pruned the
+    /// worktree (by default that follows a few milliseconds after rm
+    /// returns; other tandem commands on the repository wait for it)
+    #[arg(long)]
+    wait: bool,
 }
 
 pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
-    let request =
-        Request::Remove { session_id: session.id.clone(), force: args.force, env: std::env::vars().collect() };
+    // The supervisor finds the session, so this process runs no git.
+    let request = Request::Remove {
+        cwd: cx.cwd.clone(),
+        name: args.name.clone(),
+        force: args.force,
+        wait: args.wait,
+        env: std::env::vars().collect(),
+    };
     if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {
         for note in &notes {
             eprintln!("note: {note}");

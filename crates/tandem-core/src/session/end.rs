@@ -6,9 +6,11 @@
 //! it is renamed into `<worktrees dir>/.trash/` on the same filesystem,
 //! its `.git` link is deleted so nothing can take it for a worktree, and
 //! `git worktree prune` forgets it: that returns in milliseconds where
-//! `git worktree remove` takes seconds on a large tree (DESIGN.md). The
-//! files are deleted by a background thread; what a crash leaves there,
-//! `tandem gc` deletes.
+//! `git worktree remove` takes seconds on a large tree (DESIGN.md). For
+//! `rm`, the prune and the branch's deletion run just after the answer,
+//! still under the repository's lock ([`finish_remove`]). The files are
+//! deleted by a background thread; what a crash leaves there, `tandem gc`
+//! deletes.
 //!
 //! Each operation records itself in the row's `pending` column first and
 //! clears it last, so [`super::repair::reconcile`] can finish one cut
@@ -36,8 +38,9 @@ pub fn trash_dir(worktrees: &Path) -> PathBuf {
 
 /// Removes a session whose agent is no longer running: snapshot if
 /// `force` and anything would be lost (else refuse), teardown hooks, the
-/// worktree into the trash, delete the branch if tandem made it, and mark
-/// the row removed. `checked`: what [`super::unsaved_work`] said, when the
+/// worktree into the trash, and mark the row removed with
+/// [`FINISH_REMOVE`] pending; [`finish_remove`] must follow (prune, and
+/// delete the branch if tandem made it). `checked`: what [`super::unsaved_work`] said, when the
 /// caller asked it since the agent last ran (else it is asked here).
 /// Returns the report and notes.
 ///
@@ -56,7 +59,7 @@ pub fn remove(
 ) -> Result<(RemoveReport, Vec<String>), SessionError> {
     let unsaved = match checked {
         Some(unsaved) => unsaved,
-        None => unsaved_work_given(repo, session, None)?,
+        None => unsaved_work_given(repo, session, None, None)?,
     };
     if let (Some(what), false) = (&unsaved, force) {
         return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
@@ -65,11 +68,8 @@ pub fn remove(
     let archive_ref = if unsaved.is_some() { Some(super::snapshot(paths, repo, session)?) } else { None };
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
-    discard_worktree(paths, repo, config, session, env, &mut notes)?;
-    if session.owns_branch {
-        git::delete_branch_if_present(&repo.root, &session.branch)?;
-    }
-    store.mark_removed(&session.id, archive_ref.as_deref())?;
+    discard_worktree(paths, repo, config, session, env, false, &mut notes)?;
+    store.mark_removed(&session.id, archive_ref.as_deref(), Some(FINISH_REMOVE))?;
     let report = RemoveReport {
         slug: session.slug.clone(),
         branch: session.branch.clone(),
@@ -77,6 +77,28 @@ pub fn remove(
         archive_ref,
     };
     Ok((report, notes))
+}
+
+/// The `pending` mark of a removed session whose git bookkeeping
+/// ([`finish_remove`]) is still to do.
+pub const FINISH_REMOVE: &str = "finish-remove";
+
+/// The end of a removal begun by [`remove`]: `git worktree prune`
+/// forgets the worktree now in the trash, the branch goes if tandem made
+/// it, and the row's `pending` mark is cleared. The supervisor runs it
+/// under the repository's lock right after answering `rm` (`rm --wait`:
+/// before), so the next tandem command on the repository sees it done;
+/// [`super::repair::reconcile`] runs it after a crash.
+///
+/// # Errors
+/// Git and store errors.
+pub fn finish_remove(repo: &Repository, store: &Store, session: &Session) -> Result<(), SessionError> {
+    git::worktree_prune(&repo.root)?;
+    if session.owns_branch {
+        git::delete_branch_if_present(&repo.root, &session.branch)?;
+    }
+    store.set_pending(&session.id, None)?;
+    Ok(())
 }
 
 /// Archives a session whose agent is no longer running: stores a
@@ -103,7 +125,7 @@ pub fn archive(
     }
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
-    discard_worktree(paths, repo, config, session, env, &mut notes)?;
+    discard_worktree(paths, repo, config, session, env, true, &mut notes)?;
     store.mark_archived(&session.id, archive_ref.as_deref(), &summary)?;
     let session = store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
     Ok((session, notes))
@@ -250,6 +272,7 @@ fn discard_worktree(
     config: &Config,
     session: &Session,
     env: &[(String, String)],
+    prune: bool,
     notes: &mut Vec<String>,
 ) -> Result<(), SessionError> {
     let command = config.hooks.worktree_remove.trim();
@@ -275,7 +298,9 @@ fn discard_worktree(
             }
         }
     }
-    git::worktree_prune(&repo.root)?;
+    if prune {
+        git::worktree_prune(&repo.root)?;
+    }
     Ok(())
 }
 

@@ -610,12 +610,14 @@ fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> 
 /// # Errors
 /// [`SessionError::Git`].
 pub fn unsaved_work(repo: &Repository, session: &Session) -> Result<Option<String>, SessionError> {
-    unsaved_work_given(repo, session, None)
+    unsaved_work_given(repo, session, None, None)
 }
 
-/// [`unsaved_work`] with the worktree's `(changed, untracked)` counts
-/// already known (from the supervisor's facts cache, which inotify keeps
-/// exact), so no `git status` runs.
+/// [`unsaved_work`] with what the supervisor's caches already know, so
+/// less git runs: the worktree's `(changed, untracked)` counts (inotify
+/// keeps them exact; no `git status`), and the commit the branch points
+/// at (no `git rev-list` when that is still the base commit, as nothing
+/// can then be unique to the branch).
 ///
 /// # Errors
 /// [`SessionError::Git`].
@@ -623,6 +625,7 @@ pub fn unsaved_work_given(
     repo: &Repository,
     session: &Session,
     counts: Option<(u32, u32)>,
+    tip: Option<&str>,
 ) -> Result<Option<String>, SessionError> {
     let mut parts = Vec::new();
     let counts = match counts {
@@ -643,7 +646,7 @@ pub fn unsaved_work_given(
     }
     // Not tandem's branch: removing the session keeps it. One rev-list;
     // a branch or base that no longer exists counts as nothing.
-    if session.owns_branch {
+    if session.owns_branch && tip != Some(session.base_commit.as_str()) {
         let bases = [session.base_commit.as_str(), session.base_ref.as_str()];
         let commits = git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?;
         if !commits.is_empty() {

@@ -48,7 +48,8 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
             let done = match op {
                 "archive" => end::archive(paths, store, &repo, &config, &session, &[]).map(drop),
                 "remove-force" | "remove" => {
-                    end::remove(paths, store, &repo, &config, &session, op == "remove-force", &[], None).map(drop)
+                    end::remove(paths, store, &repo, &config, &session, op == "remove-force", &[], None)
+                        .and_then(|_| end::finish_remove(&repo, store, &session))
                 }
                 _ => Ok(()),
             };
@@ -82,6 +83,18 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                 actions.push(format!("session {}'s host is gone; it is lost", session.slug));
             }
             _ => {}
+        }
+    }
+    // Removals answered but not yet pruned.
+    for session in store.unfinished_removals()? {
+        let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+        let Ok((repo, _)) = open_repo(paths, &root) else { continue };
+        match end::finish_remove(&repo, store, &session) {
+            Ok(()) => actions.push(format!("finished removing session {}", session.slug)),
+            Err(e) => {
+                store.set_pending(&session.id, None)?;
+                actions.push(format!("left removed session {}'s branch as it is: {e}", session.slug));
+            }
         }
     }
     Ok(actions)

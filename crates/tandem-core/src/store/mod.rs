@@ -516,16 +516,29 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a session removed, keeping its row (and its archive ref).
+    /// Marks a session removed, keeping its row (and its archive ref);
+    /// `pending` names work still to do, if any.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn mark_removed(&self, id: &str, archive_ref: Option<&str>) -> Result<(), StoreError> {
+    pub fn mark_removed(&self, id: &str, archive_ref: Option<&str>, pending: Option<&str>) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = 'removed', archive_ref = ?2, pending = NULL, updated_at = ?3 WHERE id = ?1",
-            params![id, archive_ref, crate::unix_now()],
+            "UPDATE sessions SET state = 'removed', archive_ref = ?2, pending = ?4, updated_at = ?3 WHERE id = ?1",
+            params![id, archive_ref, crate::unix_now(), pending],
         )?;
         Ok(())
+    }
+
+    /// Removed sessions with work still pending (see
+    /// `session::end::FINISH_REMOVE`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn unfinished_removals(&self) -> Result<Vec<Session>, StoreError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM sessions WHERE state = 'removed' AND pending IS NOT NULL ORDER BY rowid"),
+            [],
+        )
     }
 
     /// Records what a finished creation learned: the copied
@@ -756,7 +769,7 @@ mod tests {
         assert_eq!(store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("again"), repo);
         store.insert_session(&sample("a1", repo, "fix")).expect("insert");
         assert!(matches!(store.insert_session(&sample("a2", repo, "fix")), Err(StoreError::SlugTaken { .. })));
-        store.mark_removed("a1", Some("refs/tandem/archive/fix/1")).expect("remove");
+        store.mark_removed("a1", Some("refs/tandem/archive/fix/1"), None).expect("remove");
         store.insert_session(&sample("a2", repo, "fix")).expect("slug free again");
         let live = store.sessions(repo).expect("list");
         assert_eq!(live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a2"]);

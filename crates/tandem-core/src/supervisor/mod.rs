@@ -164,7 +164,15 @@ fn serve(state: &Arc<State>, mut stream: UnixStream) -> io::Result<()> {
     }
     while let Some(request) = protocol::recv::<Request>(&mut stream)? {
         let shutdown = matches!(request, Request::Shutdown);
-        let response = handle(state, request).unwrap_or_else(|e| Response::Error { message: e.to_string() });
+        let response = match request {
+            Request::Remove { cwd, name, force, wait, env } => {
+                match remove(state, &Removal { cwd, name, force, wait, env }, &mut stream) {
+                    Ok(()) => continue,
+                    Err(e) => Response::Error { message: e.to_string() },
+                }
+            }
+            request => handle(state, request).unwrap_or_else(|e| Response::Error { message: e.to_string() }),
+        };
         protocol::send(&mut stream, &response)?;
         if shutdown {
             let _ = std::fs::remove_file(state.paths.supervisor_socket());
@@ -187,29 +195,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             stop_agent(&state.paths, &store, &session, &config)?;
             Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
         }
-        Request::Remove { session_id, force, env } => {
-            let store = Store::open(&state.paths.database())?;
-            let session = find(&store, &session_id)?;
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Refuse before touching the agent, so a refused rm changes
-            // nothing; check again once the agent can no longer write.
-            // The facts cache answers without `git status` when it can.
-            let counts = |s: &Session| state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
-            let mut unsaved = session::unsaved_work_given(&repo, &session, counts(&session))?;
-            if !force && let Some(what) = unsaved {
-                return Err(SessionError::WouldLoseWork { slug: session.slug, what });
-            }
-            if has_agent(&session) {
-                stop_agent(&state.paths, &store, &session, &config)?;
-                unsaved = session::unsaved_work_given(&repo, &session, counts(&session))?;
-            }
-            let (report, notes) =
-                session::end::remove(&state.paths, &store, &repo, &config, &session, force, &env, Some(unsaved))?;
-            state.facts.forget(&session.id);
-            Ok(Response::Removed { report, notes })
-        }
+        Request::Remove { .. } => unreachable!("serve answers remove itself"),
         Request::Archive { session_id, env } => {
             let store = Store::open(&state.paths.database())?;
             let session = find(&store, &session_id)?;
@@ -309,6 +295,72 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
 }
 
 /// Whether a session may have an agent process to stop first.
+/// What `rm` asked for.
+struct Removal {
+    cwd: PathBuf,
+    name: String,
+    force: bool,
+    wait: bool,
+    env: Vec<(String, String)>,
+}
+
+/// Removes a session and answers `stream` itself: as soon as the
+/// worktree is in the trash and the row is marked, then it finishes
+/// git's bookkeeping ([`session::end::finish_remove`]) still holding the
+/// repository's lock, so no other request on the repository can run in
+/// between (with `wait`, it answers after that). Errors come before any
+/// answer, and are the caller's to send.
+fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
+    let store = Store::open(&state.paths.database())?;
+    let here = state.discover(&req.cwd)?;
+    let not_found = || SessionError::NotFound { name: req.name.clone() };
+    let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
+    let session = store.session_by_slug(repo_id, &req.name)?.ok_or_else(not_found)?;
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Refuse before touching the agent, so a refused rm changes nothing;
+    // check again once the agent can no longer write. The caches answer
+    // without `git status` or `git rev-list` when they can.
+    let unsaved = |s: &Session| {
+        let counts = state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
+        let tip = state.facts.branch_tip(&repo, &s.branch);
+        session::unsaved_work_given(&repo, s, counts, tip.as_deref())
+    };
+    let mut found = unsaved(&session)?;
+    if !req.force
+        && let Some(what) = found
+    {
+        return Err(SessionError::WouldLoseWork { slug: session.slug, what });
+    }
+    if has_agent(&session) {
+        stop_agent(&state.paths, &store, &session, &config)?;
+        found = unsaved(&session)?;
+    }
+    let (report, notes) =
+        session::end::remove(&state.paths, &store, &repo, &config, &session, req.force, &req.env, Some(found))?;
+    state.facts.forget(&session.id);
+    let mut answer = Some(Response::Removed { report, notes });
+    let mut send = |answer: &mut Option<Response>| {
+        if let Some(response) = answer.take()
+            && let Err(e) = protocol::send(stream, &response)
+        {
+            tracing::debug!(error = %e, "the client left before the answer to rm");
+        }
+    };
+    if !req.wait {
+        send(&mut answer);
+    }
+    if let Err(e) = session::end::finish_remove(&repo, &store, &session) {
+        tracing::warn!(session = %session.slug, error = %e, "finishing the removal failed");
+        if let Some(Response::Removed { notes, .. }) = &mut answer {
+            notes.push(format!("git's bookkeeping did not finish: {e}; `tandem doctor` explains"));
+        }
+    }
+    send(&mut answer);
+    Ok(())
+}
+
 fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
 }
@@ -342,7 +394,9 @@ fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
 /// (the session's own worktree may be gone), and its config.
 fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repository, Config), SessionError> {
     let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
-    session::open_repo(&state.paths, &root)
+    let repo = state.discover(&root)?;
+    let config = Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml")))?;
+    Ok((repo, config))
 }
 
 fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {

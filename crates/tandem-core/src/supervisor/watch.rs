@@ -222,6 +222,12 @@ impl FactsCache {
         out
     }
 
+    /// The commit `refs/heads/<branch>` points at (`None`: no such
+    /// branch), from git only when the refs' fingerprint changed.
+    pub fn branch_tip(&self, repo: &Repository, branch: &str) -> Option<String> {
+        self.tips(repo).0.get(&format!("refs/heads/{branch}")).cloned()
+    }
+
     /// Every tip and the remote's default branch, from git only when the
     /// refs' fingerprint changed.
     fn tips(&self, repo: &Repository) -> Tips {
