@@ -273,6 +273,23 @@ impl Bench {
         Ok(run_timed(&mut self.tandem.cmd(["rm", name]), None)?.1)
     }
 
+    /// Waits, untimed, until what `tandem rm` leaves to the background is
+    /// done (the branch deleted, the trash beside `path` empty), so it
+    /// neither slows nor blocks what is timed next.
+    fn settle_after_rm(&self, name: &str, path: &Path) -> Result<()> {
+        let trash = path.parent().map(|p| p.join(".trash")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let branch = run(git(&self.repo()).args(["branch", "--list", name]))?;
+            let trash_empty = std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none());
+            if branch.trim().is_empty() && trash_empty {
+                return Ok(());
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "tandem rm {name} did not finish in 120 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Removes the sessions, worktrees and branches named `bench-*` that an
     /// interrupted run may have left, so names are free and `list` sees only
     /// the fixture's sessions.
@@ -304,8 +321,9 @@ impl Bench {
     fn measure_new(&self) -> Result<Comparison> {
         eprintln!("measuring new ...");
         // Warm caches (and the supervisor) on both sides first.
-        self.tandem.new_session("bench-warm")?;
+        let (path, _) = self.tandem.new_session("bench-warm")?;
         self.tandem_rm("bench-warm")?;
+        self.settle_after_rm("bench-warm", &path)?;
         let (path, _) = self.git_add("bench-warm")?;
         self.git_remove(&path)?;
         self.git_delete_branch("bench-warm")?;
@@ -313,8 +331,10 @@ impl Bench {
         let (mut t, mut b) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let name = format!("bench-new-t{i}");
-            t.push(ms(self.tandem.new_session(&name)?.1));
+            let (path, took) = self.tandem.new_session(&name)?;
+            t.push(ms(took));
             self.tandem_rm(&name)?;
+            self.settle_after_rm(&name, &path)?;
 
             let name = format!("bench-new-g{i}");
             let (path, took) = self.git_add(&name)?;
@@ -332,12 +352,13 @@ impl Bench {
         let (mut t, mut b) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let name = format!("bench-rm-t{i}");
-            self.tandem.new_session(&name)?;
+            let (path, _) = self.tandem.new_session(&name)?;
             // Untimed: let the supervisor learn the new worktree (its
             // facts and watches), as it has for any session not made a
             // moment ago.
             std::thread::sleep(Duration::from_secs(2));
             t.push(ms(self.tandem_rm(&name)?));
+            self.settle_after_rm(&name, &path)?;
 
             let name = format!("bench-rm-g{i}");
             let (path, _) = self.git_add(&name)?;

@@ -57,3 +57,21 @@ mod tests {
         assert!(is_alive(std::process::id() as i32));
     }
 }
+
+/// Lowers the calling thread to the least CPU and disk priority (nice 19,
+/// I/O class idle), for housekeeping that must not slow what the user
+/// waits for: emptying the trash, setting up watches. On Linux both are
+/// per thread (`setpriority(2)` with a thread id, `ioprio_set(2)`); a
+/// refusal leaves the priority as it was.
+#[allow(unsafe_code)] // two syscalls nix does not wrap
+pub fn lower_thread_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id; no memory
+    // is passed.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        // IOPRIO_WHO_PROCESS = 1; IOPRIO_CLASS_IDLE = 3 in the top bits
+        // (linux/ioprio.h: class << 13).
+        let _ = libc::syscall(libc::SYS_ioprio_set, 1, tid, 3 << 13);
+    }
+}

@@ -289,7 +289,10 @@ fn discard_worktree(
         match std::fs::rename(&session.path, &entry) {
             Ok(()) => {
                 let _ = std::fs::remove_file(entry.join(".git"));
-                std::thread::spawn(move || delete_tree(&entry));
+                std::thread::spawn(move || {
+                    crate::process::lower_thread_priority();
+                    delete_tree(&entry);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot move the worktree to the trash; removing it in place");

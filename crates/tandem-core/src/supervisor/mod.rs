@@ -146,6 +146,7 @@ pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
         }
     }
     thread::spawn(move || {
+        crate::process::lower_thread_priority();
         for dir in trash {
             std::fs::read_dir(&dir).into_iter().flatten().flatten().for_each(|e| session::end::delete_tree(&e.path()));
         }

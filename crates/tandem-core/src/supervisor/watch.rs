@@ -208,6 +208,7 @@ impl FactsCache {
             let watches = Arc::clone(watches);
             let entries = Arc::clone(&self.entries);
             std::thread::spawn(move || {
+                crate::process::lower_thread_priority();
                 for (id, path) in start {
                     let complete = watch_worktree(&watches, &id, &path);
                     if let Some(e) = entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
