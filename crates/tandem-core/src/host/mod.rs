@@ -117,6 +117,9 @@ struct Shared {
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
+    /// Kept open from the start, so recording the agent's end (which
+    /// `tandem stop` and `rm` wait for) opens nothing.
+    store: Mutex<Store>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,8 +211,9 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         master: Mutex::new(pair.master),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
+        store: Mutex::new(store),
     });
-    store.set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
+    lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if let Some(input) = &spec.typed_input {
         let _ = lock(&shared.writer).write_all(input.as_bytes());
     }
@@ -319,13 +323,8 @@ fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
     let _ = reader_done.recv_timeout(Duration::from_millis(500));
     let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
     let code = if stopped { None } else { code };
-    match Store::open(&shared.paths.database()) {
-        Ok(store) => {
-            if let Err(e) = store.set_state(&shared.session_id, state, code) {
-                tracing::error!(error = %e, "cannot record the agent's exit");
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot record the agent's exit"),
+    if let Err(e) = lock(&shared.store).set_state(&shared.session_id, state, code) {
+        tracing::error!(error = %e, "cannot record the agent's exit");
     }
     broadcast(shared, false, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
     // Closing every sender ends the client writers after they flush.

@@ -56,9 +56,44 @@ struct State {
     facts: watch::FactsCache,
     /// `Repository::discover` answers by folder, re-checked cheaply.
     repos: Mutex<HashMap<PathBuf, Repository>>,
+    /// Open store connections not in use (opening one costs about as
+    /// much as a whole cached `list`).
+    stores: Mutex<Vec<Store>>,
+}
+
+/// A store connection lent by [`State::store`]; it goes back to the pool
+/// when dropped.
+struct PooledStore<'a> {
+    state: &'a State,
+    store: Option<Store>,
+}
+
+impl std::ops::Deref for PooledStore<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for PooledStore<'_> {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            self.state.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(store);
+        }
+    }
 }
 
 impl State {
+    /// A store connection: a pooled one, or a new one when all are busy.
+    fn store(&self) -> Result<PooledStore<'_>, crate::store::StoreError> {
+        let pooled = self.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let store = match pooled {
+            Some(store) => store,
+            None => Store::open(&self.paths.database())?,
+        };
+        Ok(PooledStore { state: self, store: Some(store) })
+    }
+
     /// The repository `dir` is in: remembered, as long as the answer still
     /// holds (its worktree still has its `.git`, and no folder between
     /// `dir` and it has gained one), else `git rev-parse` again.
@@ -111,6 +146,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         repo_locks: Mutex::new(HashMap::new()),
         facts: watch::FactsCache::new(),
         repos: Mutex::new(HashMap::new()),
+        stores: Mutex::new(Vec::new()),
     });
     reconcile(paths)?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
@@ -189,7 +225,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         Request::Hello { .. } => Ok(Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() }),
         Request::Create(req) => create(state, &req),
         Request::Stop { session_id } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let session = find(&store, &session_id)?;
             // A moved or broken repository must not keep an agent running.
             let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
@@ -198,7 +234,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Remove { .. } => unreachable!("serve answers remove itself"),
         Request::Archive { session_id, env } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let session = find(&store, &session_id)?;
             if session.state == SessionState::Archived {
                 return Err(SessionError::Archived { slug: session.slug });
@@ -215,7 +251,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Archived { session: Box::new(session), notes })
         }
         Request::Restore { session_id, env, rows, cols } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let session = find(&store, &session_id)?;
             let (repo, config) = repo_of(state, &store, &session)?;
             let lock = state.repo_lock(&repo.common_dir);
@@ -238,7 +274,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
         }
         Request::Gc { cwd, older_than_secs } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let (repo, config) = session::open_repo(&state.paths, &cwd)?;
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -246,14 +282,14 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
         }
         Request::Doctor { cwd, fix } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let repo = crate::repo::Repository::discover(&cwd)?;
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
         }
         Request::List { cwd, archived } => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let repo = state.discover(&cwd)?;
             let mut notes = Vec::new();
             for (id, common_dir, root) in store.repos()? {
@@ -283,7 +319,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Listed { sessions, facts, notes })
         }
         Request::Status => {
-            let store = Store::open(&state.paths.database())?;
+            let store = state.store()?;
             let hosts = store
                 .sessions_with_hosts()?
                 .iter()
@@ -312,7 +348,7 @@ struct Removal {
 /// between (with `wait`, it answers after that). Errors come before any
 /// answer, and are the caller's to send.
 fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
-    let store = Store::open(&state.paths.database())?;
+    let store = state.store()?;
     let here = state.discover(&req.cwd)?;
     let not_found = || SessionError::NotFound { name: req.name.clone() };
     let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
@@ -401,7 +437,7 @@ fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repositor
 }
 
 fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
-    let store = Store::open(&state.paths.database())?;
+    let store = state.store()?;
     // Everything is checked under the repository's lock, so two creates
     // cannot both take a name, branch or folder.
     let (repo, config) = session::open_repo_env(&state.paths, &req.cwd, &req.env)?;
