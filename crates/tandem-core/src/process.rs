@@ -44,20 +44,6 @@ pub fn which(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<Path
         .find(|p| executable(p))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn which_searches_path_and_honours_slashes() {
-        let sh = which("sh", Some(OsStr::new("/nonexistent:/bin:/usr/bin")), Path::new("/"));
-        assert!(sh.is_some_and(|p| p.ends_with("sh")));
-        assert_eq!(which("no-such-program-xyz", Some(OsStr::new("/bin")), Path::new("/")), None);
-        assert_eq!(which("./bin/sh", None, Path::new("/")), Some(PathBuf::from("/./bin/sh")));
-        assert!(is_alive(std::process::id() as i32));
-    }
-}
-
 /// Lowers the calling thread to the least CPU and disk priority (nice 19,
 /// I/O class idle), for housekeeping that must not slow what the user
 /// waits for: emptying the trash, setting up watches. On Linux both are
@@ -73,5 +59,19 @@ pub fn lower_thread_priority() {
         // IOPRIO_WHO_PROCESS = 1; IOPRIO_CLASS_IDLE = 3 in the top bits
         // (linux/ioprio.h: class << 13).
         let _ = libc::syscall(libc::SYS_ioprio_set, 1, tid, 3 << 13);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_searches_path_and_honours_slashes() {
+        let sh = which("sh", Some(OsStr::new("/nonexistent:/bin:/usr/bin")), Path::new("/"));
+        assert!(sh.is_some_and(|p| p.ends_with("sh")));
+        assert_eq!(which("no-such-program-xyz", Some(OsStr::new("/bin")), Path::new("/")), None);
+        assert_eq!(which("./bin/sh", None, Path::new("/")), Some(PathBuf::from("/./bin/sh")));
+        assert!(is_alive(std::process::id() as i32));
     }
 }
