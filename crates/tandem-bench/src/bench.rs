@@ -273,19 +273,24 @@ impl Bench {
         Ok(run_timed(&mut self.tandem.cmd(["rm", name]), None)?.1)
     }
 
-    /// Waits, untimed, until what `tandem rm` leaves to the background is
-    /// done (the branch deleted, the trash beside `path` empty), so it
-    /// neither slows nor blocks what is timed next.
-    fn settle_after_rm(&self, name: &str, path: &Path) -> Result<()> {
+    /// `tandem rm NAME` timed, then an untimed wait until what it leaves
+    /// to the background is done (the branch deleted, its worktree gone
+    /// from the trash beside `path`), so that neither slows nor blocks what
+    /// is timed next.
+    fn tandem_rm_settled(&self, name: &str, path: &Path) -> Result<Duration> {
         let trash = path.parent().map(|p| p.join(".trash")).unwrap_or_default();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let entries = || -> std::collections::HashSet<PathBuf> {
+            std::fs::read_dir(&trash).into_iter().flatten().flatten().map(|e| e.path()).collect()
+        };
+        let before = entries();
+        let took = self.tandem_rm(name)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
         loop {
             let branch = run(git(&self.repo()).args(["branch", "--list", name]))?;
-            let trash_empty = std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none());
-            if branch.trim().is_empty() && trash_empty {
-                return Ok(());
+            if branch.trim().is_empty() && entries().is_subset(&before) {
+                return Ok(took);
             }
-            anyhow::ensure!(std::time::Instant::now() < deadline, "tandem rm {name} did not finish in 120 s");
+            anyhow::ensure!(std::time::Instant::now() < deadline, "tandem rm {name} did not finish in 300 s");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -322,8 +327,7 @@ impl Bench {
         eprintln!("measuring new ...");
         // Warm caches (and the supervisor) on both sides first.
         let (path, _) = self.tandem.new_session("bench-warm")?;
-        self.tandem_rm("bench-warm")?;
-        self.settle_after_rm("bench-warm", &path)?;
+        self.tandem_rm_settled("bench-warm", &path)?;
         let (path, _) = self.git_add("bench-warm")?;
         self.git_remove(&path)?;
         self.git_delete_branch("bench-warm")?;
@@ -333,8 +337,7 @@ impl Bench {
             let name = format!("bench-new-t{i}");
             let (path, took) = self.tandem.new_session(&name)?;
             t.push(ms(took));
-            self.tandem_rm(&name)?;
-            self.settle_after_rm(&name, &path)?;
+            self.tandem_rm_settled(&name, &path)?;
 
             let name = format!("bench-new-g{i}");
             let (path, took) = self.git_add(&name)?;
@@ -357,8 +360,7 @@ impl Bench {
             // facts and watches), as it has for any session not made a
             // moment ago.
             std::thread::sleep(Duration::from_secs(2));
-            t.push(ms(self.tandem_rm(&name)?));
-            self.settle_after_rm(&name, &path)?;
+            t.push(ms(self.tandem_rm_settled(&name, &path)?));
 
             let name = format!("bench-rm-g{i}");
             let (path, _) = self.git_add(&name)?;

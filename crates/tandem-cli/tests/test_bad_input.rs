@@ -88,10 +88,14 @@ fn session_names_that_do_not_exist() {
     let env = TestEnv::new();
     env.ok(&["new", "real", "--bg", "--agent", "shell"]);
     let before = env.repo_state();
-    for cmd in ["attach", "logs", "stop", "rm"] {
+    for cmd in ["attach", "logs", "stop", "rm", "history"] {
         let err = env.fails(&[cmd, "ghost"]);
         assert!(err.contains("no session named `ghost`"), "{cmd}: {err}");
     }
+    let err = env.fails(&["search", "x", "--session", "ghost"]);
+    assert!(err.contains("no session named `ghost`"), "{err}");
+    let err = env.fails(&["search", "  "]);
+    assert!(err.contains("the search query is empty"), "{err}");
     assert_eq!(env.repo_state(), before);
     env.wait_state("real", "running");
 }

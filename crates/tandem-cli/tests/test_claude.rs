@@ -51,7 +51,10 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
         Step::tool("Write", json!({ "file_path": worktree.join("hello.txt"), "content": "hello from claude\n" })),
         Step::tool(
             "Bash",
-            json!({ "command": "git add hello.txt && git commit -q -m 'Add hello from claude'", "description": "Commit hello.txt" }),
+            json!({
+                "command": "git add hello.txt && git commit -q -m 'Add hello from claude' && git log -1 --format='committed as %s'",
+                "description": "Commit hello.txt"
+            }),
         ),
         Step::text("Committed hello.txt."),
     ]);
@@ -92,8 +95,36 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     wait_within("Claude's last message in the logs", Duration::from_secs(30), || {
         env.ok(&["logs", "claude-job"]).contains("Committed hello.txt.").then_some(())
     });
-    let s = env.wait_state("claude-job", "running");
+    // Its hooks report the turn done: no screen reading.
+    let s = env.wait_state("claude-job", "idle");
     assert_eq!((s["ahead"].as_u64(), s["dirty"].as_bool()), (Some(1), Some(false)));
+    let conversation = s["agent_session"].as_str().expect("the conversation id is recorded").to_owned();
+    assert_eq!(conversation.len(), 36, "{conversation}");
+
+    // The history has the prompt, both tool calls with their results,
+    // the file change and the agent's answer, in order.
+    let history = env.ok(&["history", "claude-job"]);
+    let kinds: Vec<&str> =
+        history.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|k| *k != "state").collect();
+    assert_eq!(
+        kinds,
+        ["prompt", "tool-call", "tool-result", "file-change", "tool-call", "tool-result", "message"],
+        "{history}"
+    );
+    assert!(history.contains("prompt       Write hello.txt with a greeting and commit it"), "{history}");
+    assert!(history.contains(&format!("changed {}", worktree.join("hello.txt").display())), "{history}");
+    assert!(history.contains("Bash → committed as Add hello from claude"), "{history}");
+    assert!(history.contains("message      Committed hello.txt."), "{history}");
+    let events: Vec<serde_json::Value> =
+        env.ok(&["history", "claude-job", "--json"]).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert!(events.iter().any(|e| e["kind"] == "tool-call" && e["data"]["content"] == "hello from claude\n"));
+
+    // Search finds the agent's words and a command's output.
+    let hits = env.ok(&["search", "committed as"]);
+    assert!(hits.starts_with("claude-job  tool-result  "), "{hits}");
+    assert!(hits.contains("[committed] [as]"), "{hits}");
+    assert!(env.ok(&["search", "Committed hello.txt"]).contains("claude-job  message"));
+    assert_eq!(env.ok(&["search", "no-such-words-here"]), "");
 
     // Removing it refuses (the commit is on no other branch), then keeps it.
     let err = env.fails(&["rm", "claude-job"]);
@@ -102,4 +133,7 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     let archive = out.lines().find_map(|l| l.strip_prefix("snapshot kept at ")).expect("archive ref");
     assert_eq!(env.git(&["show", &format!("{archive}:hello.txt")]), "hello from claude\n");
     assert!(!worktree.exists());
+    // History outlives the session.
+    assert!(env.ok(&["history", "claude-job"]).contains("Committed hello.txt."));
+    assert!(env.ok(&["search", "committed as"]).contains("claude-job"));
 }

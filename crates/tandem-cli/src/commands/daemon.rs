@@ -1,5 +1,4 @@
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use tandem_core::protocol::{Request, Response};
 use tandem_core::supervisor::{self, client};
@@ -37,11 +36,9 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
         Action::Stop => match client::connect_existing(&cx.paths)? {
             Some(mut client) => {
                 let pid = client.pid;
+                // It frees its socket and lock before it answers, so a
+                // new supervisor can start at once.
                 client.request(&Request::Shutdown)?;
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while tandem_core::process::is_alive(pid as i32) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
                 writeln!(out, "supervisor stopped (pid {pid}); running agents keep running")?;
             }
             None => writeln!(out, "supervisor not running")?,

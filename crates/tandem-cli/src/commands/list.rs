@@ -4,7 +4,7 @@ use serde::Serialize;
 use tandem_core::host::screen::PtyLog;
 use tandem_core::protocol::{Request, Response};
 use tandem_core::session::facts::{self, DiffStat, GitFacts};
-use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
+use tandem_core::store::{Activity, Priority, Session, SessionState, TaskStatus};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -43,8 +43,14 @@ struct Row<'a> {
     branch: &'a str,
     path: &'a std::path::Path,
     agent: &'a str,
-    /// `running`, `exited`, `stopped`, `lost`, `creating` or `archived`.
+    /// `starting`, `running`, `needs-input`, `idle` (the last three as
+    /// the agent reports them, for agents that do), `exited`, `stopped`,
+    /// `lost`, `creating` or `archived`.
     state: &'static str,
+    /// What a `needs-input` agent asks.
+    asking: Option<&'a str>,
+    /// The agent's own conversation id (Claude Code's session id).
+    agent_session: Option<&'a str>,
     exit_code: Option<i32>,
     /// What was changed by hand, plainly (`worktree folder missing`, …).
     problem: Option<String>,
@@ -148,7 +154,9 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 branch: &s.branch,
                 path: &s.path,
                 agent: &s.agent,
-                state: s.state.as_str(),
+                state: facts::reported_state(s),
+                asking: s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput)),
+                agent_session: s.agent_session.as_deref(),
                 exit_code: s.exit_code,
                 problem: f.problem(s),
                 dirty: f.dirty(),
@@ -321,7 +329,7 @@ fn truncate(text: &str, max: usize) -> String {
 pub fn state_text(s: &Session) -> String {
     match (facts::live_state(s), s.exit_code) {
         (SessionState::Exited, Some(code)) => format!("exited ({code})"),
-        (state, _) => state.as_str().to_owned(),
+        _ => facts::reported_state(s).to_owned(),
     }
 }
 

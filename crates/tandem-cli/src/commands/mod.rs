@@ -8,6 +8,8 @@ mod config;
 mod daemon;
 mod doctor;
 mod gc;
+mod history;
+mod hook;
 pub mod hooks;
 mod host;
 mod list;
@@ -16,6 +18,7 @@ mod new;
 mod path;
 mod restore;
 mod rm;
+mod search;
 mod set;
 mod stop;
 
@@ -43,6 +46,8 @@ enum Command {
     Rm(rm::RmArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
+    History(history::HistoryArgs),
+    Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
     Restore(restore::RestoreArgs),
     Gc(gc::GcArgs),
@@ -53,6 +58,8 @@ enum Command {
     Daemon(daemon::DaemonArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
+    #[command(hide = true)]
+    Hook(hook::HookArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -66,6 +73,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm(args) => rm::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
+        Command::History(args) => history::run(&cx, &args),
+        Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),
         Command::Restore(args) => restore::run(&cx, &args),
         Command::Gc(args) => gc::run(&cx, &args),
@@ -75,5 +84,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(args) => completions::run(&cx, &args),
         Command::Daemon(args) => daemon::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
+        Command::Hook(args) => hook::run(&cx, &args),
     }
 }

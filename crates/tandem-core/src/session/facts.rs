@@ -398,6 +398,18 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
     scanned.into_iter().map(|(facts, _)| facts).collect()
 }
 
+/// The state a session reports: `lost` for a `running` one whose host
+/// is gone; for a running agent that reports what it does (Claude Code),
+/// `running`, `needs-input` or `idle` as it last said, `starting` until
+/// it first says; else the stored state.
+#[must_use]
+pub fn reported_state(session: &Session) -> &'static str {
+    match live_state(session) {
+        SessionState::Running if session.agent == "claude" => session.activity.map_or("starting", |a| a.as_str()),
+        state => state.as_str(),
+    }
+}
+
 /// The state to show: a `running` session whose host process is gone is
 /// `lost`.
 #[must_use]

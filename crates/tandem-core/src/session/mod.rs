@@ -442,6 +442,9 @@ pub fn create(
         summary: None,
         archived_at: None,
         pending: None,
+        activity: None,
+        asking: None,
+        agent_session: (plan.agent.name == "claude").then(crate::agent::claude::new_session_id),
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

@@ -64,6 +64,28 @@ CREATE TABLE hook_approvals (
     approved_at INTEGER NOT NULL
 );
 ",
+    r"
+ALTER TABLE sessions ADD COLUMN activity TEXT;
+ALTER TABLE sessions ADD COLUMN asking TEXT;
+ALTER TABLE sessions ADD COLUMN agent_session TEXT;
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    session_id  TEXT NOT NULL REFERENCES sessions(id),
+    at_ms       INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    data        TEXT,
+    indexed     INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX events_by_session ON events(session_id, id);
+CREATE VIRTUAL TABLE events_fts USING fts5(text, content='events', content_rowid='id');
+CREATE TRIGGER events_fts_insert AFTER INSERT ON events WHEN new.indexed BEGIN
+    INSERT INTO events_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER events_fts_delete AFTER DELETE ON events WHEN old.indexed BEGIN
+    INSERT INTO events_fts(events_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+",
 ];
 
 /// Errors from the store.
@@ -187,6 +209,18 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// What a running agent does, as it reports it (Claude Code's hooks).
+    Activity, "activity" {
+        Running = "running",
+        NeedsInput = "needs-input",
+        Idle = "idle",
+    }
+);
+
+mod events;
+pub use events::{Event, EventKind, Hit, NewEvent};
+
 /// What the user says about a session (`tandem new --title`, `tandem set`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -260,6 +294,14 @@ pub struct Session {
     pub summary: Option<String>,
     /// Unix seconds, when archived.
     pub archived_at: Option<i64>,
+    /// What a running agent that reports its state (Claude Code through
+    /// its hooks) last said it does; `None` for agents that do not.
+    pub activity: Option<Activity>,
+    /// What a `needs-input` agent asks, in a line (`Bash: cargo test`).
+    pub asking: Option<String>,
+    /// The agent's own conversation id (Claude Code's `session_id`),
+    /// for resuming it.
+    pub agent_session: Option<String>,
     /// An operation begun and not finished (`archive`, `remove`,
     /// `remove-force`): the next reconcile finishes it.
     pub pending: Option<String>,
@@ -267,7 +309,7 @@ pub struct Session {
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -303,6 +345,9 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         summary: row.get(24)?,
         archived_at: row.get(25)?,
         pending: row.get(26)?,
+        activity: row.get::<_, Option<String>>(27)?.map(|a| a.parse()).transpose().map_err(|e| bad(27, e))?,
+        asking: row.get(28)?,
+        agent_session: row.get(29)?,
     })
 }
 
@@ -374,7 +419,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30)"
             ),
             params![
                 s.id,
@@ -404,6 +449,9 @@ impl Store {
                 s.summary,
                 s.archived_at,
                 s.pending,
+                s.activity.map(Activity::as_str),
+                s.asking,
+                s.agent_session,
             ],
         );
         match result {
@@ -473,8 +521,8 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn set_running(&self, id: &str, host_pid: i32, agent_pid: i32) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = 'running', host_pid = ?2, agent_pid = ?3, exit_code = NULL, updated_at = ?4
-             WHERE id = ?1",
+            "UPDATE sessions SET state = 'running', host_pid = ?2, agent_pid = ?3, exit_code = NULL, updated_at = ?4,
+             activity = NULL, asking = NULL WHERE id = ?1",
             params![id, host_pid, agent_pid, crate::unix_now()],
         )?;
         Ok(())
@@ -696,6 +744,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM events WHERE session_id = ?1", [id])?;
         self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
         Ok(())
     }
@@ -732,7 +781,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
-    fn sample(id: &str, repo_id: i64, slug: &str) -> Session {
+    pub(crate) fn sample(id: &str, repo_id: i64, slug: &str) -> Session {
         Session {
             id: id.to_owned(),
             repo_id,
@@ -758,6 +807,9 @@ mod tests {
             summary: None,
             archived_at: None,
             pending: None,
+            activity: None,
+            asking: None,
+            agent_session: None,
         }
     }
 

@@ -56,6 +56,9 @@ struct State {
     facts: watch::FactsCache,
     /// `Repository::discover` answers by folder, re-checked cheaply.
     repos: Mutex<HashMap<PathBuf, Repository>>,
+    /// The held `supervisor.lock` (one supervisor per user), released
+    /// on shutdown.
+    lock: Mutex<Option<File>>,
     /// Open store connections not in use (opening one costs about as
     /// much as a whole cached `list`).
     stores: Mutex<Vec<Store>>,
@@ -147,6 +150,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         facts: watch::FactsCache::new(),
         repos: Mutex::new(HashMap::new()),
         stores: Mutex::new(Vec::new()),
+        lock: Mutex::new(Some(lock)),
     });
     reconcile(paths)?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
@@ -159,7 +163,6 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
             }
         });
     }
-    drop(lock);
     Ok(())
 }
 
@@ -210,12 +213,19 @@ fn serve(state: &Arc<State>, mut stream: UnixStream) -> io::Result<()> {
             }
             request => handle(state, request).unwrap_or_else(|e| Response::Error { message: e.to_string() }),
         };
-        protocol::send(&mut stream, &response)?;
         if shutdown {
+            // Free the socket and the lock before answering: the exit
+            // itself can take seconds (the kernel drops every inotify
+            // watch), and a new supervisor may start at once.
             let _ = std::fs::remove_file(state.paths.supervisor_socket());
+            if let Some(lock) = state.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                let _ = lock.unlock();
+            }
             tracing::info!("supervisor shutting down on request");
+            let _ = protocol::send(&mut stream, &response);
             std::process::exit(0);
         }
+        protocol::send(&mut stream, &response)?;
     }
     Ok(())
 }
@@ -261,7 +271,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
             let host = HostSpec {
                 session_id: session.id.clone(),
-                argv: spec.argv,
+                argv: agent_argv(state, &session, spec.argv, &env),
                 cwd: session.path.clone(),
                 env: session_env(&env, &session),
                 rows,
@@ -331,7 +341,6 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
     }
 }
 
-/// Whether a session may have an agent process to stop first.
 /// What `rm` asked for.
 struct Removal {
     cwd: PathBuf,
@@ -398,6 +407,7 @@ fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<
     Ok(())
 }
 
+/// Whether a session may have an agent process to stop first.
 fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
 }
@@ -405,9 +415,24 @@ fn has_agent(session: &Session) -> bool {
 /// The agent's environment: the caller's, plus `TANDEM_SESSION`.
 fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, String)> {
     let mut env = env.to_vec();
-    env.retain(|(k, _)| k != "TANDEM_SESSION");
+    env.retain(|(k, _)| k != "TANDEM_SESSION" && k != "TANDEM_SESSION_ID");
     env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
+    // What `tandem hook` (called by the agent's hooks) reports for.
+    env.push(("TANDEM_SESSION_ID".to_owned(), session.id.clone()));
     env
+}
+
+/// The argument vector a host runs for `session`: its command, plus what
+/// makes the agent report to tandem (Claude Code: its conversation id and
+/// the hooks; see [`crate::agent::claude`]).
+/// The conversation is resumed when Claude has a transcript of it.
+fn agent_argv(state: &State, session: &Session, argv: Vec<String>, env: &[(String, String)]) -> Vec<String> {
+    if session.agent != "claude" {
+        return argv;
+    }
+    let id = session.agent_session.as_deref();
+    let resume = id.is_some_and(|id| crate::agent::claude::has_transcript(env, &session.path, id));
+    crate::agent::claude::instrument(argv, &state.exe, id, resume)
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -450,7 +475,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let (session, notes) = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
         let spec = HostSpec {
             session_id: session.id.clone(),
-            argv: session.command.clone(),
+            argv: agent_argv(state, session, session.command.clone(), &req.env),
             cwd: session.path.clone(),
             env: session_env(&req.env, session),
             rows: req.rows,

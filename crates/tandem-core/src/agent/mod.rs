@@ -12,6 +12,8 @@
 //! With no agent named, `claude` is used when it is on `PATH`, else
 //! `shell`, so a first run works on any machine.
 
+pub mod claude;
+
 use std::ffi::OsStr;
 use std::path::Path;
 

@@ -1,0 +1,38 @@
+use std::io::Read;
+
+use tandem_core::agent::claude;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Record an agent hook event (run by the agent, not by hand)
+///
+/// Claude Code runs this for each hook tandem injects, with the event's
+/// JSON on stdin and `TANDEM_SESSION_ID` in the environment. It prints
+/// nothing and always exits 0, so it never changes what the agent does.
+#[derive(clap::Args, Debug)]
+pub struct HookArgs {}
+
+/// The most stdin read; a payload beyond it is cut (and so not JSON).
+const MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
+
+pub fn run(cx: &Context, _args: &HookArgs) -> Result<(), CliError> {
+    if let Err(e) = record(cx) {
+        tracing::warn!(error = %e, "the hook event was not recorded");
+    }
+    Ok(())
+}
+
+fn record(cx: &Context) -> Result<(), CliError> {
+    let id = std::env::var("TANDEM_SESSION_ID").map_err(|_| CliError::user("TANDEM_SESSION_ID is not set"))?;
+    let mut text = String::new();
+    std::io::stdin().take(MAX_PAYLOAD).read_to_string(&mut text)?;
+    let payload: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CliError::user(format!("the hook payload is not JSON: {e}")))?;
+    let store = cx.store()?;
+    let Some(session) = store.session(&id)? else {
+        return Err(CliError::user(format!("no session {id}")));
+    };
+    claude::record_hook(&store, &session, &payload)?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+use std::io::Write;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Search every session's history (full text; archived and removed
+/// sessions included), best matches first
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Words that must all occur (punctuation is not query syntax)
+    query: String,
+    /// Only this session's history
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    session: Option<String>,
+    /// Only this repository's sessions (the default)
+    #[arg(long, conflicts_with = "all")]
+    repo: bool,
+    /// Every repository's sessions
+    #[arg(long)]
+    all: bool,
+    /// At most this many results
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// One JSON object per result, one per line
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cx: &Context, args: &SearchArgs) -> Result<(), CliError> {
+    if args.query.split_whitespace().next().is_none() {
+        return Err(CliError::user("the search query is empty; give one or more words"));
+    }
+    let scope = if args.all {
+        None
+    } else if let Some(name) = &args.session {
+        Some(vec![super::history::named(cx, name)?.id])
+    } else {
+        let (repo, _) = cx.repo()?;
+        let store = cx.store()?;
+        Some(match store.find_repo(&repo.common_dir)? {
+            Some(id) => store.session_ids(id)?,
+            None => Vec::new(),
+        })
+    };
+    let hits = cx.store()?.search(&args.query, scope.as_deref(), args.limit)?;
+    let mut out = std::io::stdout().lock();
+    for hit in &hits {
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(hit).expect("a hit serializes"))?;
+        } else {
+            let snippet = hit.snippet.replace('\n', " ");
+            writeln!(out, "{}  {}  {snippet}", hit.session, hit.event.kind.as_str())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! A session's history: events in order, and full-text search over them.
+//!
+//! An event is one thing that happened in a session: a prompt, an agent
+//! message, a tool call or its result, a file change, a permission
+//! request, a state change. `text` is what `tandem history` shows and
+//! what `tandem search` finds (SQLite FTS5, kept in step by triggers);
+//! `data` keeps the agent's own payload as JSON. An event whose text must
+//! not be searchable (the content of a secret file copied in by
+//! `.worktreeinclude`) is stored with `indexed = false` and never reaches
+//! the index.
+
+use std::str::FromStr;
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+
+named_enum!(
+    /// What an event records.
+    EventKind, "event kind" {
+        /// The user's prompt.
+        Prompt = "prompt",
+        /// Text the agent wrote to the user.
+        Message = "message",
+        /// The agent's reasoning, where it shows it.
+        Reasoning = "reasoning",
+        /// The agent asked to run a tool (with its input).
+        ToolCall = "tool-call",
+        /// A tool's result (a command's output, a file written).
+        ToolResult = "tool-result",
+        /// A file the agent created or changed (path, and the change).
+        FileChange = "file-change",
+        /// The agent waits for a permission decision or an answer.
+        Permission = "permission",
+        /// The agent's state changed.
+        State = "state",
+        /// Tokens and cost, where the agent reports them.
+        Usage = "usage",
+    }
+);
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increasing across all sessions; orders a session's events.
+    pub id: i64,
+    pub session_id: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub kind: EventKind,
+    /// What is shown and searched.
+    pub text: String,
+    /// The agent's payload, as JSON.
+    pub data: Option<serde_json::Value>,
+}
+
+/// A search result: the event, its session's name, and the matching
+/// text with the matched words in `[` `]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub event: Event,
+    pub session: String,
+    pub snippet: String,
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub session_id: &'a str,
+    pub kind: EventKind,
+    pub text: String,
+    pub data: Option<serde_json::Value>,
+    /// False keeps the text out of the search index.
+    pub indexed: bool,
+}
+
+fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = row.get(3)?;
+    let data: Option<String> = row.get(5)?;
+    let bad = |i, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+    Ok(Event {
+        id: row.get(0)?,
+        session_id: row.get(1)?,
+        at_ms: row.get(2)?,
+        kind: kind.parse().map_err(|e| bad(3, e))?,
+        text: row.get(4)?,
+        data: data.map(|d| serde_json::from_str(&d)).transpose().map_err(|e| bad(5, e.to_string()))?,
+    })
+}
+
+/// A user's words as an FTS5 query: each word quoted (so `-`, `:`, `*`
+/// and quotes mean nothing special), all of them required.
+fn fts_query(words: &str) -> String {
+    words.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
+impl Store {
+    /// Stores events in one transaction, at the current time, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn add_events(&self, events: &[NewEvent<'_>]) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (session_id, at_ms, kind, text, data, indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in events {
+                let data = e.data.as_ref().map(serde_json::Value::to_string);
+                stmt.execute(params![e.session_id, now, e.kind.as_str(), e.text, data, e.indexed])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A session's events after `after` (an event id; 0 for all), oldest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn events(&self, session_id: &str, after: i64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, session_id, at_ms, kind, text, data FROM events
+             WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows =
+            stmt.query_map(params![session_id, after, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_event)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Full-text search over the events of the given sessions (`None`:
+    /// every session, removed and archived ones included), best match
+    /// first, at most `limit`. Every word of `words` must occur.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn search(&self, words: &str, sessions: Option<&[String]>, limit: usize) -> Result<Vec<Hit>, StoreError> {
+        let query = fts_query(words);
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = sessions.map(|ids| serde_json::to_string(ids).expect("strings serialize"));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, e.session_id, e.at_ms, e.kind, e.text, e.data, s.slug,
+                    snippet(events_fts, 0, '[', ']', '…', 12)
+             FROM events_fts JOIN events e ON e.id = events_fts.rowid JOIN sessions s ON s.id = e.session_id
+             WHERE events_fts MATCH ?1 AND (?2 IS NULL OR e.session_id IN (SELECT value FROM json_each(?2)))
+             ORDER BY bm25(events_fts), e.id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![query, ids, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(Hit { event: row_to_event(row)?, session: row.get(6)?, snippet: row.get(7)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The session called `slug` in a repository, removed ones included
+    /// (their history stays): the live one if any, else the latest.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn session_named(&self, repo_id: i64, slug: &str) -> Result<Option<super::Session>, StoreError> {
+        Ok(self
+            .query(
+                &format!(
+                    "SELECT {} FROM sessions WHERE repo_id = ?1 AND slug = ?2
+                     ORDER BY state != 'removed' DESC, created_at DESC, rowid DESC LIMIT 1",
+                    super::COLUMNS
+                ),
+                params![repo_id, slug],
+            )?
+            .pop())
+    }
+
+    /// The ids of every session of a repository, removed ones included.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn session_ids(&self, repo_id: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM sessions WHERE repo_id = ?1")?;
+        let rows = stmt.query_map([repo_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records what a running agent reports it does, and what it asks
+    /// when it waits for the user. Does nothing to a session that is no
+    /// longer running.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_activity(&self, id: &str, activity: super::Activity, asking: Option<&str>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET activity = ?2, asking = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'running'",
+            params![id, activity.as_str(), asking, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the agent's own conversation id (for resuming it).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_agent_session(&self, id: &str, agent_session: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET agent_session = ?2 WHERE id = ?1", params![id, agent_session])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::store::tests::sample;
+
+    #[test]
+    fn events_come_back_in_order_and_search_finds_words_not_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        let repo = store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        store.insert_session(&sample("a1", repo, "fix")).expect("insert");
+        store.insert_session(&sample("b2", repo, "other")).expect("insert");
+        let event = |session_id, kind, text: &str, indexed| NewEvent {
+            session_id,
+            kind,
+            text: text.to_owned(),
+            data: Some(serde_json::json!({ "n": 1 })),
+            indexed,
+        };
+        store
+            .add_events(&[
+                event("a1", EventKind::Prompt, "Fix the login redirect", true),
+                event("a1", EventKind::ToolResult, "cargo test: 12 passed; flaky-widget ok", true),
+                event("a1", EventKind::ToolResult, "API_TOKEN=hunter2", false),
+                event("b2", EventKind::Message, "The login page now redirects", true),
+            ])
+            .expect("add");
+        let all = store.events("a1", 0, 100).expect("events");
+        assert_eq!(
+            all.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EventKind::Prompt, EventKind::ToolResult, EventKind::ToolResult]
+        );
+        assert_eq!(all[0].data, Some(serde_json::json!({ "n": 1 })));
+        assert_eq!(store.events("a1", all[0].id, 100).expect("after").len(), 2);
+
+        let hits = store.search("login", None, 10).expect("search");
+        assert_eq!(hits.len(), 2);
+        assert!(hits.iter().any(|h| h.session == "other" && h.snippet.contains("[login]")), "{hits:?}");
+        let only_a1 = store.search("login", Some(&["a1".to_owned()]), 10).expect("search");
+        assert_eq!(only_a1.len(), 1);
+        assert_eq!(only_a1[0].event.kind, EventKind::Prompt);
+        // Punctuation is not query syntax; every word must occur.
+        assert_eq!(store.search("flaky-widget", None, 10).expect("dash").len(), 1);
+        assert!(store.search("login widget", None, 10).expect("and").is_empty());
+        assert!(store.search("hunter2", None, 10).expect("secret").is_empty(), "unindexed text is never found");
+        assert!(store.search("   ", None, 10).expect("empty").is_empty());
+    }
+}
