@@ -57,6 +57,8 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
             }),
         ),
         Step::text("Committed hello.txt."),
+        Step::text("Hello again from the same conversation."),
+        Step::text("Still here after the respawn."),
     ]);
     let config_dir = env.tmp.path().join("claude-config");
     let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
@@ -126,6 +128,33 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     assert!(env.ok(&["search", "Committed hello.txt"]).contains("claude-job  message"));
     assert_eq!(env.ok(&["search", "no-such-words-here"]), "");
 
+    // A second prompt through `send`: typed into the TUI, recorded by the
+    // hook, answered, idle again.
+    env.ok(&["send", "claude-job", "Say hello again"]);
+    wait_within("the second answer in the history", Duration::from_secs(60), || {
+        env.ok(&["history", "claude-job"]).contains("Hello again from the same conversation.").then_some(())
+    });
+    assert!(env.ok(&["history", "claude-job"]).contains("prompt       Say hello again"));
+    env.wait_state("claude-job", "idle");
+
+    // Respawn: a new Claude process that resumes the same conversation, so
+    // the stand-in sees the earlier turns in the next request.
+    let out = env.ok(&["respawn", "claude-job"]);
+    assert_eq!(out.trim(), "respawned session claude-job, resuming its conversation");
+    let s = env.wait_state("claude-job", "idle");
+    assert_eq!(s["agent_session"].as_str(), Some(conversation.as_str()), "the same conversation id");
+    env.ok(&["send", "claude-job", "Are you still there?"]);
+    wait_within("the answer after the respawn", Duration::from_secs(60), || {
+        env.ok(&["history", "claude-job"]).contains("Still here after the respawn.").then_some(())
+    });
+    let last = stub.main_requests().pop().expect("a request after the respawn");
+    let earlier = last["messages"].to_string();
+    assert!(
+        earlier.contains("Write hello.txt with a greeting and commit it"),
+        "the first prompt was resumed: {earlier}"
+    );
+    env.wait_state("claude-job", "idle");
+
     // Removing it refuses (the commit is on no other branch), then keeps it.
     let err = env.fails(&["rm", "claude-job"]);
     assert!(err.contains("1 commit not on main"), "{err}");
@@ -136,4 +165,53 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     // History outlives the session.
     assert!(env.ok(&["history", "claude-job"]).contains("Committed hello.txt."));
     assert!(env.ok(&["search", "committed as"]).contains("claude-job"));
+}
+
+/// A tool not allowed in the settings: Claude asks, its hooks make the
+/// session `needs-input` with the question, `tandem approve` answers, the
+/// tool runs and the turn ends `idle`. The session's conversation id
+/// is the one tandem gave it.
+#[test]
+fn claude_asks_permission_and_tandem_approves() {
+    let Some(claude) = claude_binary() else {
+        assert!(
+            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
+            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
+        );
+        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
+        return;
+    };
+    let mut env = TestEnv::new();
+    let stub = MessagesStub::start(vec![
+        Step::tool("Bash", json!({ "command": "echo approved-and-ran > proof.txt", "description": "Leave proof" })),
+        Step::text("The proof is written."),
+    ]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    // Only Write is allowed: Bash needs a decision.
+    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    env.ok(&["new", "asker", "--bg", "-p", "Leave proof that you ran"]);
+    let s = env.wait_state("asker", "needs-input");
+    let asking = s["asking"].as_str().expect("what it asks").to_owned();
+    assert!(asking.contains("echo approved-and-ran > proof.txt"), "{asking}");
+    let err = env.fails(&["send", "asker", " "]);
+    assert!(err.contains("the prompt is empty"), "{err}");
+
+    env.ok(&["approve", "asker"]);
+    let path = env.path_of("asker");
+    wait_within("the approved command's output", Duration::from_secs(60), || {
+        std::fs::read_to_string(path.join("proof.txt")).ok().filter(|t| t == "approved-and-ran\n")
+    });
+    env.wait_state("asker", "idle");
+    let history = env.ok(&["history", "asker"]);
+    assert!(history.contains("asks permission for Bash: echo approved-and-ran > proof.txt"), "{history}");
+    assert!(history.contains("approved: Bash: echo approved-and-ran > proof.txt"), "{history}");
+    assert!(history.contains("The proof is written."), "{history}");
+    // Nothing is pending now: approving again is refused, changing nothing.
+    let err = env.fails(&["approve", "asker"]);
+    assert!(err.contains("is not waiting for a permission decision"), "{err}");
 }

@@ -28,7 +28,7 @@ use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// A frame holding one JSON message.
@@ -130,6 +130,14 @@ pub enum Request {
         session_id: String,
         env: Vec<(String, String)>,
     },
+    /// Stop the session's agent if it runs, and start it again in the
+    /// same worktree, resuming its conversation where the agent can.
+    Respawn {
+        session_id: String,
+        env: Vec<(String, String)>,
+        rows: u16,
+        cols: u16,
+    },
     /// Bring an archived session's worktree back and start its agent.
     Restore {
         session_id: String,
@@ -211,6 +219,11 @@ pub enum Response {
         session: Box<Session>,
         notes: Vec<String>,
     },
+    Respawned {
+        session: Box<Session>,
+        /// Whether the agent resumed its earlier conversation.
+        resumed: bool,
+    },
     Collected(GcReport),
     /// `facts[i]` belongs to `sessions[i]`.
     Listed {
@@ -263,6 +276,13 @@ pub enum ClientMsg {
     /// Send this client the whole screen again (e.g. after it drew its own
     /// message over it).
     Redraw,
+    /// Type `text` into the agent's terminal, then (if `enter`) press
+    /// Enter a moment later, as a separate keystroke, so a TUI takes the
+    /// text as typed, not as a paste ending in a newline.
+    Type {
+        text: String,
+        enter: bool,
+    },
 }
 
 /// What a client wants from a host.

@@ -1,6 +1,7 @@
 //! The command tree: one module per subcommand, each with a doc-commented
 //! `Args` struct and a `run` fn.
 
+mod answer;
 mod archive;
 mod attach;
 mod completions;
@@ -12,13 +13,16 @@ mod history;
 mod hook;
 pub mod hooks;
 mod host;
+mod interrupt;
 mod list;
 mod logs;
 mod new;
 mod path;
+mod respawn;
 mod restore;
 mod rm;
 mod search;
+mod send;
 mod set;
 mod stop;
 
@@ -46,6 +50,11 @@ enum Command {
     Rm(rm::RmArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
+    Send(send::SendArgs),
+    Interrupt(interrupt::InterruptArgs),
+    Approve(answer::ApproveArgs),
+    Deny(answer::DenyArgs),
+    Respawn(respawn::RespawnArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -73,6 +82,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm(args) => rm::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
+        Command::Send(args) => send::run(&cx, &args),
+        Command::Interrupt(args) => interrupt::run(&cx, &args),
+        Command::Approve(args) => answer::approve(&cx, &args),
+        Command::Deny(args) => answer::deny(&cx, &args),
+        Command::Respawn(args) => respawn::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

@@ -186,7 +186,8 @@ pub fn record_hook(store: &Store, session: &Session, payload: &Value) -> Result<
             store.add_events(&[new(EventKind::Permission, cut(message), payload.clone())])?;
             if idle {
                 store.set_activity(id, Activity::Idle, None)?;
-            } else {
+            } else if session.activity != Some(Activity::NeedsInput) {
+                // A `PermissionRequest` before it said more (tool and input).
                 store.set_activity(id, Activity::NeedsInput, Some(message))?;
             }
         }

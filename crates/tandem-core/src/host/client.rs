@@ -27,6 +27,16 @@ pub fn connect(paths: &Paths, session_id: &str, mode: ClientMode) -> io::Result<
     }
 }
 
+/// Types `text` into a session's terminal through its host, then Enter
+/// if `enter` (see [`ClientMsg::Type`]).
+///
+/// # Errors
+/// No host answers (the agent is not running), or the socket fails.
+pub fn type_text(paths: &Paths, session: &Session, text: &str, enter: bool) -> io::Result<()> {
+    let mut stream = connect(paths, &session.id, ClientMode::Control)?;
+    protocol::send(&mut stream, &ClientMsg::Type { text: text.to_owned(), enter })
+}
+
 /// Stops a session's agent and waits until it is gone: through its host
 /// when one answers (which records `stopped`), else by signalling the
 /// agent's process group directly (the caller records the state).

@@ -468,6 +468,10 @@ fn unsubscribe(shared: &Shared, id: u64) {
     lock(&shared.clients).retain(|c| c.id != id);
 }
 
+/// How long after typed text its Enter follows: long enough for a TUI
+/// (Claude Code's) to have taken the text as typing, not a paste.
+const ENTER_DELAY: Duration = Duration::from_millis(150);
+
 /// Reads client `id`'s frames until it leaves: keys (when `keys`),
 /// resizes, redraw and stop requests.
 fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: bool) -> io::Result<()> {
@@ -485,6 +489,16 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                     let screen = lock(&shared.screen);
                     if let Some(client) = lock(&shared.clients).iter().find(|c| c.id == id) {
                         let _ = client.tx.try_send(Out::Data(screen::redraw(screen.0.screen())));
+                    }
+                }
+                Ok(ClientMsg::Type { text, enter }) => {
+                    lock(&shared.writer).write_all(text.as_bytes())?;
+                    if enter {
+                        let shared = Arc::clone(shared);
+                        let _ = thread::Builder::new().name("enter".into()).spawn(move || {
+                            thread::sleep(ENTER_DELAY);
+                            let _ = lock(&shared.writer).write_all(b"\r");
+                        });
                     }
                 }
                 Ok(ClientMsg::Hello { .. }) | Err(_) => {

@@ -91,6 +91,8 @@ pub enum SessionError {
     WouldLoseWork { slug: String, what: String },
     #[error("the agent could not start: {message}")]
     Host { message: String },
+    #[error("session `{slug}`'s worktree {} is missing; `tandem doctor --fix` explains and repairs it", path.display())]
+    WorktreeMissing { slug: String, path: std::path::PathBuf },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]

@@ -283,6 +283,42 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             }
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
         }
+        Request::Respawn { session_id, env, rows, cols } => {
+            let store = state.store()?;
+            let session = find(&store, &session_id)?;
+            if session.state == SessionState::Archived {
+                return Err(SessionError::Archived { slug: session.slug });
+            }
+            if !session.path.is_dir() {
+                return Err(SessionError::WorktreeMissing { slug: session.slug, path: session.path });
+            }
+            let (repo, config) = repo_of(state, &store, &session)?;
+            let lock = state.repo_lock(&repo.common_dir);
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if has_agent(&session) {
+                stop_agent(&state.paths, &store, &session, &config)?;
+            }
+            let session = find(&store, &session_id)?;
+            let resumed = session.agent == "claude"
+                && session
+                    .agent_session
+                    .as_deref()
+                    .is_some_and(|id| crate::agent::claude::has_transcript(&env, &session.path, id));
+            // The same command, without the first prompt when the agent
+            // took it as an argument (it is in the conversation already).
+            let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
+            let host = HostSpec {
+                session_id: session.id.clone(),
+                argv: agent_argv(state, &session, spec.argv, &env),
+                cwd: session.path.clone(),
+                env: session_env(&env, &session),
+                rows,
+                cols,
+                typed_input: None,
+            };
+            start_host(state, &host).map_err(|message| SessionError::Host { message })?;
+            Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
+        }
         Request::Gc { cwd, older_than_secs } => {
             let store = state.store()?;
             let (repo, config) = session::open_repo(&state.paths, &cwd)?;

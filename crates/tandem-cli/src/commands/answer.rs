@@ -1,0 +1,86 @@
+//! `tandem approve` and `tandem deny`: answer the permission question a
+//! session's agent is waiting on.
+//!
+//! Claude Code in its TUI shows its own permission dialog; its hooks tell
+//! tandem the session is `needs-input` and what it asks. Approving presses
+//! Enter on the dialog's first choice ("Yes"); denying presses Esc ("No")
+//! and then, with `--message`, sends the message as the next prompt.
+
+use tandem_core::host::client;
+use tandem_core::session::facts::live_state;
+use tandem_core::store::{Activity, EventKind, NewEvent, Session, SessionState};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Allow what a session's agent asks permission for
+#[derive(clap::Args, Debug)]
+pub struct ApproveArgs {
+    /// The session's name
+    name: String,
+}
+
+/// Refuse what a session's agent asks permission for
+#[derive(clap::Args, Debug)]
+pub struct DenyArgs {
+    /// The session's name
+    name: String,
+    /// Tell the agent why, or what to do instead (sent as the next prompt)
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
+    let session = waiting(cx, &args.name)?;
+    client::type_text(&cx.paths, &session, "\r", false).map_err(|_| super::send::not_running(&session.slug))?;
+    record(cx, &session, "approved")
+}
+
+pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
+    let session = waiting(cx, &args.name)?;
+    client::type_text(&cx.paths, &session, "\x1b", false).map_err(|_| super::send::not_running(&session.slug))?;
+    if let Some(message) = args.message.as_deref().filter(|m| !m.trim().is_empty()) {
+        // Let the dialog close before the message is typed.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let text = message.replace(['\r', '\n'], " ");
+        client::type_text(&cx.paths, &session, &text, true).map_err(|_| super::send::not_running(&session.slug))?;
+    }
+    record(cx, &session, "denied")
+}
+
+/// The session, if its agent waits for a permission decision.
+fn waiting(cx: &Context, name: &str) -> Result<Session, CliError> {
+    let (_, _, session) = cx.session(name)?;
+    if live_state(&session) != SessionState::Running {
+        return Err(super::send::not_running(&session.slug));
+    }
+    if session.agent != "claude" {
+        return Err(CliError::user(format!(
+            "session `{}` runs `{}`, which does not report permission requests; attach to it to answer",
+            session.slug, session.agent
+        )));
+    }
+    if session.activity != Some(Activity::NeedsInput) {
+        return Err(CliError::user(format!(
+            "session `{}` is not waiting for a permission decision; `tandem list` shows what each session waits for",
+            session.slug
+        )));
+    }
+    Ok(session)
+}
+
+fn record(cx: &Context, session: &Session, answer: &str) -> Result<(), CliError> {
+    let asked = session.asking.as_deref().unwrap_or("the request");
+    let event = NewEvent {
+        session_id: &session.id,
+        kind: EventKind::Permission,
+        text: format!("{answer}: {asked}"),
+        data: None,
+        indexed: true,
+    };
+    let store = cx.store()?;
+    store.add_events(&[event])?;
+    // Until its next hook says otherwise, it works on.
+    store.set_activity(&session.id, Activity::Running, None)?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+use std::io::IsTerminal;
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Start a session's agent again in the same worktree (stopping it first
+/// if it runs), resuming its conversation where the agent can (Claude
+/// Code: `--resume`); a `lost` session works again after this
+#[derive(clap::Args, Debug)]
+pub struct RespawnArgs {
+    /// The session's name
+    name: String,
+}
+
+pub fn run(cx: &Context, args: &RespawnArgs) -> Result<(), CliError> {
+    let (_, _, session) = cx.session(&args.name)?;
+    let (cols, rows) =
+        if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
+    let request = Request::Respawn { session_id: session.id.clone(), env: std::env::vars().collect(), rows, cols };
+    let Response::Respawned { session, resumed } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered respawn with something else".into()));
+    };
+    let how = if resumed { ", resuming its conversation" } else { "" };
+    println!("respawned session {}{how}", session.slug);
+    Ok(())
+}

@@ -1,0 +1,41 @@
+use tandem_core::host::client;
+use tandem_core::session::facts::live_state;
+use tandem_core::store::{EventKind, NewEvent, SessionState};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Send a prompt to a session's agent, as if typed and Enter pressed
+///
+/// An agent in the middle of a turn gets it when it next reads input
+/// (Claude Code queues it and runs it after the turn).
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    /// The session's name
+    name: String,
+    /// The prompt
+    text: String,
+}
+
+pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
+    if args.text.trim().is_empty() {
+        return Err(CliError::user("the prompt is empty; give the text to send"));
+    }
+    let (_, _, session) = cx.session(&args.name)?;
+    if live_state(&session) != SessionState::Running {
+        return Err(not_running(&session.slug));
+    }
+    // One line: a newline would press Enter before the end.
+    let text = args.text.replace(['\r', '\n'], " ");
+    client::type_text(&cx.paths, &session, &text, true).map_err(|_| not_running(&session.slug))?;
+    if session.agent != "claude" {
+        // Claude's own hook records the prompt; other agents have none.
+        let event = NewEvent { session_id: &session.id, kind: EventKind::Prompt, text, data: None, indexed: true };
+        cx.store()?.add_events(&[event])?;
+    }
+    Ok(())
+}
+
+pub fn not_running(slug: &str) -> CliError {
+    CliError::user(format!("session `{slug}` has no running agent; start it again with `tandem respawn {slug}`"))
+}
