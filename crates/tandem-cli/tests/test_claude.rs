@@ -194,6 +194,8 @@ fn claude_asks_permission_and_tandem_approves() {
     let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
     env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
 
+    // Idle agents are stopped after 3 s here (resumable).
+    env.user_config("[supervisor]\nidle_timeout_secs = 3\n");
     env.ok(&["new", "asker", "--bg", "-p", "Leave proof that you ran"]);
     let s = env.wait_state("asker", "needs-input");
     let asking = s["asking"].as_str().expect("what it asks").to_owned();
@@ -207,11 +209,15 @@ fn claude_asks_permission_and_tandem_approves() {
         std::fs::read_to_string(path.join("proof.txt")).ok().filter(|t| t == "approved-and-ran\n")
     });
     env.wait_state("asker", "idle");
+    // Nothing is pending now: approving again is refused, changing nothing.
+    let err = env.fails(&["approve", "asker"]);
+    assert!(err.contains("is not waiting for a permission decision"), "{err}");
     let history = env.ok(&["history", "asker"]);
     assert!(history.contains("asks permission for Bash: echo approved-and-ran > proof.txt"), "{history}");
     assert!(history.contains("approved: Bash: echo approved-and-ran > proof.txt"), "{history}");
     assert!(history.contains("The proof is written."), "{history}");
-    // Nothing is pending now: approving again is refused, changing nothing.
-    let err = env.fails(&["approve", "asker"]);
-    assert!(err.contains("is not waiting for a permission decision"), "{err}");
+
+    // Idle past the timeout with no terminal attached: stopped, and said so.
+    env.wait_state("asker", "stopped");
+    assert!(env.ok(&["history", "asker"]).contains("s idle; `tandem respawn asker` resumes it"));
 }

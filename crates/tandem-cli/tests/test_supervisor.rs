@@ -77,6 +77,18 @@ fn a_session_whose_host_dies_shows_as_lost_and_can_still_be_removed() {
     assert_eq!(s["name"], "orphan");
     let err = env.fails(&["attach", "orphan"]);
     assert!(err.contains("not running (lost)"), "{err}");
+    let err = env.fails(&["send", "orphan", "echo hi"]);
+    assert!(err.contains("has no running agent; start it again with `tandem respawn orphan`"), "{err}");
+
+    // One respawn and it works again, in the same worktree.
+    let out = env.ok(&["respawn", "orphan"]);
+    assert_eq!(out.trim(), "respawned session orphan");
+    env.wait_state("orphan", "running");
+    env.ok(&["send", "orphan", "echo respawned-$((6*7))"]);
+    crate::common::wait_for("the sent command's output", || {
+        env.ok(&["logs", "orphan"]).contains("respawned-42").then_some(())
+    });
+    assert!(env.ok(&["history", "orphan"]).contains("prompt       echo respawned-$((6*7))"));
     env.ok(&["rm", "orphan"]);
     assert!(env.sessions().is_empty());
 }

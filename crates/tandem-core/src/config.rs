@@ -28,6 +28,7 @@ pub struct Config {
     pub worktrees: WorktreesConfig,
     pub hooks: HooksConfig,
     pub archive: ArchiveConfig,
+    pub supervisor: SupervisorConfig,
     /// Where each effective value came from, by dotted key
     /// (`branch.prefix`).
     #[serde(skip)]
@@ -62,6 +63,7 @@ struct Layer {
     worktrees: Option<WorktreesLayer>,
     hooks: Option<HooksLayer>,
     archive: Option<ArchiveLayer>,
+    supervisor: Option<SupervisorLayer>,
 }
 
 section!(
@@ -100,6 +102,14 @@ section!(HooksConfig / HooksLayer {
     worktree_remove: String,
 });
 section!(ArchiveConfig / ArchiveLayer { summary_command: String });
+section!(
+    SupervisorConfig
+        / SupervisorLayer {
+            /// Seconds an agent may sit `idle` before it is stopped; 0
+            /// never.
+            idle_timeout_secs: u64,
+        }
+);
 
 /// Where an effective config value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,6 +279,7 @@ impl Config {
                 "worktree_remove": s(&self.hooks.worktree_remove),
             },
             "archive": { "summary_command": s(&self.archive.summary_command) },
+            "supervisor": { "idle_timeout_secs": self.supervisor.idle_timeout_secs },
         })
     }
 }

@@ -276,6 +276,8 @@ pub enum ClientMsg {
     /// Send this client the whole screen again (e.g. after it drew its own
     /// message over it).
     Redraw,
+    /// Ask how many terminals are attached ([`HostMsg::Status`]).
+    Status,
     /// Type `text` into the agent's terminal, then (if `enter`) press
     /// Enter a moment later, as a separate keystroke, so a TUI takes the
     /// text as typed, not as a paste ending in a newline.
@@ -310,6 +312,10 @@ pub enum HostMsg {
     /// `Logs`: the text of scrollback and screen.
     Text {
         text: String,
+    },
+    /// The answer to [`ClientMsg::Status`].
+    Status {
+        attached: usize,
     },
     /// The agent is gone; the host exits after this.
     Exited {

@@ -19,6 +19,23 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
+/// The inode of the socket file at `path` (0 when there is none), to
+/// tell later whether the file is still the one bound.
+#[must_use]
+pub fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).map_or(0, |m| m.ino())
+}
+
+/// Removes the socket file at `path` only if it is still the one with
+/// inode `ino`: a successor may have bound the same path since (a host
+/// replaced by `tandem respawn` while it was still flushing).
+pub fn remove_if_ours(path: &Path, ino: u64) {
+    if ino != 0 && inode(path) == ino {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Refuses a peer whose uid is not ours (`SO_PEERCRED`).
 ///
 /// # Errors

@@ -37,6 +37,27 @@ pub fn type_text(paths: &Paths, session: &Session, text: &str, enter: bool) -> i
     protocol::send(&mut stream, &ClientMsg::Type { text: text.to_owned(), enter })
 }
 
+/// How many terminals are attached to a session.
+///
+/// # Errors
+/// No host answers, or it answers something else.
+pub fn attached(paths: &Paths, session: &Session) -> io::Result<usize> {
+    let mut stream = connect(paths, &session.id, ClientMode::Control)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    protocol::send(&mut stream, &ClientMsg::Status)?;
+    loop {
+        match protocol::read_frame(&mut stream)? {
+            Some((protocol::KIND_CONTROL, payload)) => {
+                if let Ok(HostMsg::Status { attached }) = serde_json::from_slice(&payload) {
+                    return Ok(attached);
+                }
+            }
+            Some(_) => {}
+            None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the host left")),
+        }
+    }
+}
+
 /// Stops a session's agent and waits until it is gone: through its host
 /// when one answers (which records `stopped`), else by signalling the
 /// agent's process group directly (the caller records the state).

@@ -98,6 +98,8 @@ struct Client {
     /// Whether it gets the agent's output (attach, logs -f) or only
     /// control messages (stop).
     output: bool,
+    /// Whether it is a terminal attached to the session.
+    attached: bool,
 }
 
 struct Shared {
@@ -120,6 +122,8 @@ struct Shared {
     /// Kept open from the start, so recording the agent's end (which
     /// `tandem stop` and `rm` wait for) opens nothing.
     store: Mutex<Store>,
+    /// The inode of the socket file this host bound.
+    socket_inode: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -174,6 +178,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
     let store = Store::open(&paths.database())?;
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
+    let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
     let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
     let spawn_err =
@@ -212,6 +217,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
         store: Mutex::new(store),
+        socket_inode,
     });
     lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if let Some(input) = &spec.typed_input {
@@ -262,7 +268,7 @@ fn serve(shared: Arc<Shared>) {
     while shared.writers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
-    let _ = std::fs::remove_file(shared.paths.host_socket(&shared.session_id));
+    crate::socket::remove_if_ours(&shared.paths.host_socket(&shared.session_id), shared.socket_inode);
 }
 
 fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
@@ -392,7 +398,8 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
     match mode {
         ClientMode::Attach { rows, cols } => {
             resize(shared, rows, cols);
-            let id = subscribe(shared, writer, true, |parser| Some(Out::Data(screen::redraw(parser.screen()))))?;
+            let redraw = |parser: &mut vt100::Parser| Some(Out::Data(screen::redraw(parser.screen())));
+            let id = subscribe(shared, writer, (true, true), redraw)?;
             let result = read_client(shared, &mut reader, id, true);
             unsubscribe(shared, id);
             result
@@ -400,7 +407,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
         ClientMode::Logs { follow } => {
             let text = |parser: &mut vt100::Parser| Some(Out::Msg(HostMsg::Text { text: screen::text(parser) }));
             if follow {
-                let id = subscribe(shared, writer, true, text)?;
+                let id = subscribe(shared, writer, (true, false), text)?;
                 let result = read_client(shared, &mut reader, id, false);
                 unsubscribe(shared, id);
                 result
@@ -413,7 +420,7 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
             }
         }
         ClientMode::Control => {
-            let id = subscribe(shared, writer, false, |_| None)?;
+            let id = subscribe(shared, writer, (false, false), |_| None)?;
             let result = read_client(shared, &mut reader, id, false);
             unsubscribe(shared, id);
             result
@@ -421,13 +428,14 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
     }
 }
 
-/// Registers a client (taking the agent's output when `output`): `first`
-/// (made under the screen lock) is queued before any later output, so
-/// nothing is lost or doubled between them.
+/// Registers a client (taking the agent's output when `output`; a
+/// terminal when `attached`): `first` (made under the screen lock) is
+/// queued before any later output, so nothing is lost or doubled between
+/// them.
 fn subscribe(
     shared: &Arc<Shared>,
     mut writer: UnixStream,
-    output: bool,
+    (output, attached): (bool, bool),
     first: impl FnOnce(&mut vt100::Parser) -> Option<Out>,
 ) -> io::Result<u64> {
     let (tx, rx) = mpsc::sync_channel::<Out>(CLIENT_QUEUE);
@@ -440,7 +448,7 @@ fn subscribe(
         if lock(&shared.exit.0).is_some() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the agent has exited"));
         }
-        lock(&shared.clients).push(Client { id, tx, output });
+        lock(&shared.clients).push(Client { id, tx, output, attached });
     }
     shared.writers.fetch_add(1, Ordering::SeqCst);
     let counter = Arc::clone(shared);
@@ -489,6 +497,13 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                     let screen = lock(&shared.screen);
                     if let Some(client) = lock(&shared.clients).iter().find(|c| c.id == id) {
                         let _ = client.tx.try_send(Out::Data(screen::redraw(screen.0.screen())));
+                    }
+                }
+                Ok(ClientMsg::Status) => {
+                    let clients = lock(&shared.clients);
+                    let attached = clients.iter().filter(|c| c.attached).count();
+                    if let Some(client) = clients.iter().find(|c| c.id == id) {
+                        let _ = client.tx.try_send(Out::Msg(HostMsg::Status { attached }));
                     }
                 }
                 Ok(ClientMsg::Type { text, enter }) => {

@@ -447,6 +447,7 @@ pub fn create(
         activity: None,
         asking: None,
         agent_session: (plan.agent.name == "claude").then(crate::agent::claude::new_session_id),
+        activity_at: None,
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

@@ -193,8 +193,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn set_activity(&self, id: &str, activity: super::Activity, asking: Option<&str>) -> Result<(), StoreError> {
+        // `activity_at` moves only when the activity changes.
         self.conn.execute(
-            "UPDATE sessions SET activity = ?2, asking = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'running'",
+            "UPDATE sessions SET activity_at = CASE WHEN activity IS ?2 THEN activity_at ELSE ?4 END,
+                 activity = ?2, asking = ?3, updated_at = ?4
+             WHERE id = ?1 AND state = 'running'",
             params![id, activity.as_str(), asking, crate::unix_now()],
         )?;
         Ok(())

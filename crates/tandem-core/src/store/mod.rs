@@ -68,6 +68,7 @@ CREATE TABLE hook_approvals (
 ALTER TABLE sessions ADD COLUMN activity TEXT;
 ALTER TABLE sessions ADD COLUMN asking TEXT;
 ALTER TABLE sessions ADD COLUMN agent_session TEXT;
+ALTER TABLE sessions ADD COLUMN activity_at INTEGER;
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY,
     session_id  TEXT NOT NULL REFERENCES sessions(id),
@@ -302,6 +303,8 @@ pub struct Session {
     /// The agent's own conversation id (Claude Code's `session_id`),
     /// for resuming it.
     pub agent_session: Option<String>,
+    /// Unix seconds, when `activity` last changed.
+    pub activity_at: Option<i64>,
     /// An operation begun and not finished (`archive`, `remove`,
     /// `remove-force`): the next reconcile finishes it.
     pub pending: Option<String>,
@@ -309,7 +312,7 @@ pub struct Session {
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -348,6 +351,7 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         activity: row.get::<_, Option<String>>(27)?.map(|a| a.parse()).transpose().map_err(|e| bad(27, e))?,
         asking: row.get(28)?,
         agent_session: row.get(29)?,
+        activity_at: row.get(30)?,
     })
 }
 
@@ -419,7 +423,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)"
             ),
             params![
                 s.id,
@@ -452,6 +456,7 @@ impl Store {
                 s.activity.map(Activity::as_str),
                 s.asking,
                 s.agent_session,
+                s.activity_at,
             ],
         );
         match result {
@@ -810,6 +815,7 @@ mod tests {
             activity: None,
             asking: None,
             agent_session: None,
+            activity_at: None,
         }
     }
 

@@ -153,6 +153,15 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         lock: Mutex::new(Some(lock)),
     });
     reconcile(paths)?;
+    let reaper = Arc::clone(&state);
+    thread::Builder::new().name("reaper".into()).spawn(move || {
+        loop {
+            thread::sleep(REAP_EVERY);
+            if let Err(e) = reap_idle(&reaper) {
+                tracing::warn!(error = %e, "reaping idle sessions failed");
+            }
+        }
+    })?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -375,6 +384,44 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Shutdown => Ok(Response::Ok),
     }
+}
+
+/// How often the reaper looks for sessions idle too long.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Stops every agent that reports its state and has been `idle` longer
+/// than its repository's `supervisor.idle_timeout_secs`, unless the
+/// session is pinned or a terminal is attached. The session becomes
+/// `stopped`; `tandem respawn` resumes its conversation.
+fn reap_idle(state: &State) -> Result<(), SessionError> {
+    let store = state.store()?;
+    let now = crate::unix_now();
+    let candidates: Vec<Session> = store
+        .sessions_in(&[SessionState::Running])?
+        .into_iter()
+        .filter(|s| s.activity == Some(crate::store::Activity::Idle) && !s.meta.pinned)
+        .collect();
+    for session in candidates {
+        let Ok((_, config)) = repo_of(state, &store, &session) else { continue };
+        let timeout = config.supervisor.idle_timeout_secs;
+        let idle_for = now - session.activity_at.unwrap_or(now);
+        if timeout == 0 || idle_for < i64::try_from(timeout).unwrap_or(i64::MAX) {
+            continue;
+        }
+        if crate::host::client::attached(&state.paths, &session).is_ok_and(|n| n > 0) {
+            continue;
+        }
+        tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
+        stop_agent(&state.paths, &store, &session, &config)?;
+        store.add_events(&[crate::store::NewEvent {
+            session_id: &session.id,
+            kind: crate::store::EventKind::State,
+            text: format!("stopped after {idle_for} s idle; `tandem respawn {}` resumes it", session.slug),
+            data: None,
+            indexed: true,
+        }])?;
+    }
+    Ok(())
 }
 
 /// What `rm` asked for.
