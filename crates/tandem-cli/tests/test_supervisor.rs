@@ -91,6 +91,16 @@ fn a_session_whose_host_dies_shows_as_lost_and_can_still_be_removed() {
     assert!(env.ok(&["history", "orphan"]).contains("prompt       echo respawned-$((6*7))"));
     env.ok(&["rm", "orphan"]);
     assert!(env.sessions().is_empty());
+    // History outlives rm, unless --purge.
+    assert!(env.ok(&["history", "orphan"]).contains("echo respawned-$((6*7))"));
+    env.ok(&["new", "purged", "--bg", "--agent", "shell"]);
+    env.wait_state("purged", "running");
+    env.ok(&["send", "purged", "echo purge-me-please"]);
+    assert!(env.ok(&["search", "purge-me-please"]).contains("purged  prompt"));
+    env.ok(&["rm", "--purge", "purged"]);
+    assert_eq!(env.ok(&["history", "purged"]), "");
+    assert_eq!(env.ok(&["search", "purge-me-please"]), "");
+    assert!(env.ok(&["search", "respawned"]).contains("orphan  prompt"), "other history stays");
 }
 
 /// The socket directory is 0700, but even a socket someone can reach must

@@ -122,6 +122,8 @@ pub enum Request {
         /// Answer only once git's bookkeeping (prune, branch deletion)
         /// is done too, not just before it.
         wait: bool,
+        /// Delete the session's history too.
+        purge: bool,
         /// The caller's environment, for teardown hooks.
         env: Vec<(String, String)>,
     },

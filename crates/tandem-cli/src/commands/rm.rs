@@ -22,6 +22,10 @@ pub struct RmArgs {
     /// returns; other tandem commands on the repository wait for it)
     #[arg(long)]
     wait: bool,
+    /// Delete the session's history too (kept by default, for `tandem
+    /// history` and `tandem search`)
+    #[arg(long)]
+    purge: bool,
 }
 
 pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
@@ -31,6 +35,7 @@ pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
         name: args.name.clone(),
         force: args.force,
         wait: args.wait,
+        purge: args.purge,
         env: std::env::vars().collect(),
     };
     if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {

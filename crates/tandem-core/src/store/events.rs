@@ -158,6 +158,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Deletes a session's history (and its search index entries).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn delete_events(&self, session_id: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM events WHERE session_id = ?1", [session_id])?;
+        Ok(())
+    }
+
     /// The session called `slug` in a repository, removed ones included
     /// (their history stays): the live one if any, else the latest.
     ///

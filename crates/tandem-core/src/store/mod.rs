@@ -749,7 +749,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM events WHERE session_id = ?1", [id])?;
+        self.delete_events(id)?;
         self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
         Ok(())
     }

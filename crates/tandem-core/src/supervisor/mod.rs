@@ -214,8 +214,8 @@ fn serve(state: &Arc<State>, mut stream: UnixStream) -> io::Result<()> {
     while let Some(request) = protocol::recv::<Request>(&mut stream)? {
         let shutdown = matches!(request, Request::Shutdown);
         let response = match request {
-            Request::Remove { cwd, name, force, wait, env } => {
-                match remove(state, &Removal { cwd, name, force, wait, env }, &mut stream) {
+            Request::Remove { cwd, name, force, wait, purge, env } => {
+                match remove(state, &Removal { cwd, name, force, wait, purge, env }, &mut stream) {
                     Ok(()) => continue,
                     Err(e) => Response::Error { message: e.to_string() },
                 }
@@ -430,6 +430,7 @@ struct Removal {
     name: String,
     force: bool,
     wait: bool,
+    purge: bool,
     env: Vec<(String, String)>,
 }
 
@@ -469,6 +470,9 @@ fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<
     let (report, notes) =
         session::end::remove(&state.paths, &store, &repo, &config, &session, req.force, &req.env, Some(found))?;
     state.facts.forget(&session.id);
+    if req.purge {
+        store.delete_events(&session.id)?;
+    }
     let mut answer = Some(Response::Removed { report, notes });
     let mut send = |answer: &mut Option<Response>| {
         if let Some(response) = answer.take()
