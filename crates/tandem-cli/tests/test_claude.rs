@@ -221,3 +221,44 @@ fn claude_asks_permission_and_tandem_approves() {
     env.wait_state("asker", "stopped");
     assert!(env.ok(&["history", "asker"]).contains("s idle; `tandem respawn asker` resumes it"));
 }
+
+/// A session started without a name is named from its first prompt by a
+/// one-shot `claude -p` (the stand-in answers side requests with
+/// "Stub title"): title and branch change, the folder does not.
+#[test]
+fn claude_names_an_unnamed_session_from_its_first_prompt() {
+    let Some(claude) = claude_binary() else {
+        assert!(
+            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
+            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
+        );
+        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
+        return;
+    };
+    let mut env = TestEnv::new();
+    let stub = MessagesStub::start(vec![Step::text("Nothing to change here.")]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    let out = env.ok(&["new", "--bg", "-p", "Look around the repository"]);
+    let (slug, path) = out.trim().split_once('\t').expect("name<TAB>path");
+    let (slug, path) = (slug.to_owned(), PathBuf::from(path));
+    assert_eq!(env.git(&["branch", "--show-current"]).trim(), "main");
+    let s = wait_within("the session to be named", Duration::from_secs(60), || {
+        let s = env.sessions().into_iter().find(|s| s["name"] == slug.as_str())?;
+        (s["title"] == "Stub title").then_some(s)
+    });
+    assert_eq!(s["branch"], "stub-title", "{s}");
+    assert_eq!(s["path"].as_str(), Some(path.to_str().expect("utf-8")), "the folder keeps its name");
+    assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "stub-title");
+    assert_eq!(env.git(&["branch", "--list", &slug]), "", "the old branch name is gone");
+    assert!(env.ok(&["history", &slug]).contains("named \"Stub title\" (branch stub-title)"));
+    // It keeps working under its new branch; removing it takes that branch.
+    env.wait_state(&slug, "idle");
+    env.ok(&["rm", "--wait", &slug]);
+    assert_eq!(env.git(&["branch", "--list", "stub-title"]), "");
+}

@@ -29,6 +29,7 @@ pub struct Config {
     pub hooks: HooksConfig,
     pub archive: ArchiveConfig,
     pub supervisor: SupervisorConfig,
+    pub naming: NamingConfig,
     /// Where each effective value came from, by dotted key
     /// (`branch.prefix`).
     #[serde(skip)]
@@ -64,6 +65,7 @@ struct Layer {
     hooks: Option<HooksLayer>,
     archive: Option<ArchiveLayer>,
     supervisor: Option<SupervisorLayer>,
+    naming: Option<NamingLayer>,
 }
 
 section!(
@@ -102,6 +104,16 @@ section!(HooksConfig / HooksLayer {
     worktree_remove: String,
 });
 section!(ArchiveConfig / ArchiveLayer { summary_command: String });
+section!(
+    NamingConfig
+        / NamingLayer {
+            /// Whether an unnamed session is named after its first prompt.
+            auto: bool,
+            /// Shell command: the prompt on stdin, a title on stdout;
+            /// empty for the agent's own one-shot (`claude -p`).
+            command: String,
+        }
+);
 section!(
     SupervisorConfig
         / SupervisorLayer {
@@ -280,6 +292,7 @@ impl Config {
             },
             "archive": { "summary_command": s(&self.archive.summary_command) },
             "supervisor": { "idle_timeout_secs": self.supervisor.idle_timeout_secs },
+            "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
         })
     }
 }

@@ -132,6 +132,14 @@ pub enum Request {
         session_id: String,
         env: Vec<(String, String)>,
     },
+    /// Name a session tandem named from its first prompt (sent by
+    /// `tandem hook`); answered at once, done in the background.
+    AutoName {
+        session_id: String,
+        prompt: String,
+        /// The agent's environment, for the one-shot call.
+        env: Vec<(String, String)>,
+    },
     /// Stop the session's agent if it runs, and start it again in the
     /// same worktree, resuming its conversation where the agent can.
     Respawn {

@@ -1,6 +1,8 @@
 use std::io::Read;
 
 use tandem_core::agent::claude;
+use tandem_core::protocol::Request;
+use tandem_core::supervisor::client;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -34,5 +36,15 @@ fn record(cx: &Context) -> Result<(), CliError> {
         return Err(CliError::user(format!("no session {id}")));
     };
     claude::record_hook(&store, &session, &payload)?;
+    // The first prompt of a session tandem named: the supervisor asks for
+    // a title in the background (the agent must not wait for it).
+    if payload["hook_event_name"] == "UserPromptSubmit"
+        && session.auto_named
+        && let Some(mut supervisor) = client::connect_existing(&cx.paths)?
+    {
+        let prompt = payload["prompt"].as_str().unwrap_or_default().to_owned();
+        let request = Request::AutoName { session_id: session.id.clone(), prompt, env: std::env::vars().collect() };
+        supervisor.request(&request)?;
+    }
     Ok(())
 }

@@ -575,6 +575,15 @@ pub fn output_with_stdin(mut cmd: Command, input: &[u8]) -> Result<Vec<u8>, GitE
     }
 }
 
+/// Renames branch `from` to `to` (`git branch -m`), also where it is
+/// checked out: that worktree's HEAD follows, its files stay.
+///
+/// # Errors
+/// As [`output`].
+pub fn rename_branch(repo: &Path, from: &str, to: &str) -> Result<(), GitError> {
+    run(repo, &["branch", "-m", "--", from, to]).map(drop)
+}
+
 /// Deletes `refs/heads/<branch>` if it exists (`git branch -D`, one
 /// process); a missing branch is not an error.
 /// Callers check first that nothing would be lost or snapshot it.

@@ -382,7 +382,7 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
 
 /// Runs a summary command for at most 90 s; its trimmed stdout, or `None`
 /// when it fails, prints nothing or takes too long.
-fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {
+pub(crate) fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {
     cmd.current_dir(cwd).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())

@@ -21,6 +21,7 @@ pub mod facts;
 pub mod hooks;
 pub mod include;
 pub mod names;
+pub mod naming;
 pub mod repair;
 
 use std::path::{Path, PathBuf};
@@ -131,6 +132,9 @@ pub struct Plan {
     /// Free text, from `--title`.
     pub title: Option<String>,
     pub pr_number: Option<u64>,
+    /// Whether tandem picked the name (no NAME, `--branch` or
+    /// `--from-pr`): the agent may then name it after its first prompt.
+    pub auto_named: bool,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -288,6 +292,7 @@ pub fn plan(
         agent,
         title,
         pr_number: req.from_pr,
+        auto_named: req.name.is_none() && req.branch.is_none() && req.from_pr.is_none(),
         notes,
     })
 }
@@ -448,6 +453,7 @@ pub fn create(
         asking: None,
         agent_session: (plan.agent.name == "claude").then(crate::agent::claude::new_session_id),
         activity_at: None,
+        auto_named: plan.auto_named,
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

@@ -69,6 +69,7 @@ ALTER TABLE sessions ADD COLUMN activity TEXT;
 ALTER TABLE sessions ADD COLUMN asking TEXT;
 ALTER TABLE sessions ADD COLUMN agent_session TEXT;
 ALTER TABLE sessions ADD COLUMN activity_at INTEGER;
+ALTER TABLE sessions ADD COLUMN auto_named INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY,
     session_id  TEXT NOT NULL REFERENCES sessions(id),
@@ -305,6 +306,9 @@ pub struct Session {
     pub agent_session: Option<String>,
     /// Unix seconds, when `activity` last changed.
     pub activity_at: Option<i64>,
+    /// Whether tandem picked the name, so the agent may rename it
+    /// (title, and the branch while unpushed) after its first prompt.
+    pub auto_named: bool,
     /// An operation begun and not finished (`archive`, `remove`,
     /// `remove-force`): the next reconcile finishes it.
     pub pending: Option<String>,
@@ -312,7 +316,7 @@ pub struct Session {
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -352,6 +356,7 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         asking: row.get(28)?,
         agent_session: row.get(29)?,
         activity_at: row.get(30)?,
+        auto_named: row.get(31)?,
     })
 }
 
@@ -423,7 +428,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)"
             ),
             params![
                 s.id,
@@ -457,6 +462,7 @@ impl Store {
                 s.asking,
                 s.agent_session,
                 s.activity_at,
+                s.auto_named,
             ],
         );
         match result {
@@ -709,6 +715,42 @@ impl Store {
         Ok(())
     }
 
+    /// Records a branch tandem renamed (`git branch -m`) after the
+    /// agent named the session, with the suggested title (unless the user
+    /// set one); the session counts as named now.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn rename_branch(&self, id: &str, branch: &str, title: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET branch = ?2, title = COALESCE(title, ?3), auto_named = 0 WHERE id = ?1",
+            params![id, branch, title],
+        )?;
+        Ok(())
+    }
+
+    /// Records the title the agent suggested (unless the user set one)
+    /// and that the session is named now.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_suggested_title(&self, id: &str, title: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET title = COALESCE(title, ?2), auto_named = 0 WHERE id = ?1",
+            params![id, title],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a session as named (it keeps the name it has).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn clear_auto_named(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET auto_named = 0 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     /// Points a session at another branch (adopted by `tandem doctor`
     /// after it was switched by hand); tandem did not make that branch.
     ///
@@ -816,6 +858,7 @@ mod tests {
             asking: None,
             agent_session: None,
             activity_at: None,
+            auto_named: false,
         }
     }
 

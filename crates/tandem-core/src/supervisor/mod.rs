@@ -292,6 +292,15 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             }
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
         }
+        Request::AutoName { session_id, prompt, env } => {
+            let state = Arc::clone(state);
+            thread::Builder::new().name("auto-name".into()).spawn(move || {
+                if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
+                    tracing::warn!(session = %session_id, error = %e, "naming the session failed");
+                }
+            })?;
+            Ok(Response::Ok)
+        }
         Request::Respawn { session_id, env, rows, cols } => {
             let store = state.store()?;
             let session = find(&store, &session_id)?;
@@ -384,6 +393,47 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Shutdown => Ok(Response::Ok),
     }
+}
+
+/// Asks for a title from the first prompt, then, under the repository's
+/// lock, records it and renames the branch ([`session::naming`]).
+fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, String)]) -> Result<(), SessionError> {
+    let (session, repo, config) = {
+        let store = state.store()?;
+        let session = find(&store, session_id)?;
+        let (repo, config) = repo_of(state, &store, &session)?;
+        (session, repo, config)
+    };
+    if !session.auto_named || !config.naming.auto {
+        return Ok(());
+    }
+    let title = session::naming::suggest_title(&session, &config, env, prompt);
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let store = state.store()?;
+    let session = find(&store, session_id)?;
+    if !session.auto_named {
+        return Ok(());
+    }
+    let Some(title) = title else {
+        // It keeps its adjective-noun name; no asking again.
+        store.clear_auto_named(&session.id)?;
+        return Ok(());
+    };
+    let prefix = session::branch_prefix(&repo, &config, env)?;
+    let renamed = session::naming::apply(&store, &repo, &config, &session, &prefix, &title)?;
+    let text = match &renamed {
+        Some(branch) => format!("named \"{title}\" (branch {branch})"),
+        None => format!("named \"{title}\""),
+    };
+    store.add_events(&[crate::store::NewEvent {
+        session_id: &session.id,
+        kind: crate::store::EventKind::State,
+        text,
+        data: None,
+        indexed: true,
+    }])?;
+    Ok(())
 }
 
 /// How often the reaper looks for sessions idle too long.
