@@ -262,3 +262,65 @@ fn claude_names_an_unnamed_session_from_its_first_prompt() {
     env.ok(&["rm", "--wait", &slug]);
     assert_eq!(env.git(&["branch", "--list", "stub-title"]), "");
 }
+
+/// `--agent claude-structured`: Claude Code with no terminal, driven
+/// through stream-json. Its output becomes history and state as it
+/// comes, a permission question waits for `tandem approve`, `send`
+/// writes a user message, and `logs` shows the conversation.
+#[test]
+fn claude_structured_streams_history_and_takes_answers() {
+    let Some(claude) = claude_binary() else {
+        assert!(
+            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
+            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
+        );
+        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
+        return;
+    };
+    let mut env = TestEnv::new();
+    let worktrees = env.tmp.path().join("wt");
+    env.user_config(&format!("[worktrees]\ndir = {:?}\n", worktrees.to_string_lossy()));
+    let worktree = worktrees.join("streamer");
+    let stub = MessagesStub::start(vec![
+        Step::tool("Write", json!({ "file_path": worktree.join("notes.txt"), "content": "structured notes\n" })),
+        Step::tool("Bash", json!({ "command": "echo structured-ran > ran.txt", "description": "Leave proof" })),
+        Step::text("Structured turn done."),
+        Step::text("Second structured answer."),
+    ]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    env.ok(&["new", "streamer", "--bg", "--agent", "claude-structured", "-p", "Write notes, then leave proof"]);
+    let s = env.wait_state("streamer", "needs-input");
+    assert_eq!(s["agent"], "claude-structured");
+    assert_eq!(s["asking"], "Bash: echo structured-ran > ran.txt", "{s}");
+    assert_eq!(std::fs::read_to_string(worktree.join("notes.txt")).expect("written before"), "structured notes\n");
+    assert!(!worktree.join("ran.txt").exists(), "Bash waits for the answer");
+
+    env.ok(&["approve", "streamer"]);
+    let s = env.wait_state("streamer", "idle");
+    assert_eq!(std::fs::read_to_string(worktree.join("ran.txt")).expect("ran"), "structured-ran\n");
+    assert_eq!(s["agent_session"].as_str().map(str::len), Some(36), "{s}");
+    let history = env.ok(&["history", "streamer"]);
+    let at = |needle: &str| history.find(needle).unwrap_or_else(|| panic!("no `{needle}` in:\n{history}"));
+    assert!(at("prompt       Write notes, then leave proof") < at("tool-call    Write: "));
+    assert!(at("tool-call    Write: ") < at(&format!("file-change  changed {}", worktree.join("notes.txt").display())));
+    assert!(at("asks permission for Bash: echo structured-ran > ran.txt") < at("message      Structured turn done."));
+    assert!(at("approved: Bash: echo structured-ran > ran.txt") > 0);
+    assert!(at("message      Structured turn done.") < at("usage        turn success"));
+    assert!(env.ok(&["logs", "streamer"]).contains("● Structured turn done."));
+
+    env.ok(&["send", "streamer", "One more thing"]);
+    wait_within("the second answer", Duration::from_secs(60), || {
+        env.ok(&["history", "streamer"]).contains("Second structured answer.").then_some(())
+    });
+    assert!(env.ok(&["history", "streamer"]).contains("prompt       One more thing"));
+    env.wait_state("streamer", "idle");
+    assert!(env.ok(&["search", "Second structured"]).contains("streamer  message"));
+    env.ok(&["stop", "streamer"]);
+    assert_eq!(env.session("streamer")["state"], "stopped");
+}

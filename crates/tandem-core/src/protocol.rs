@@ -288,13 +288,24 @@ pub enum ClientMsg {
     Redraw,
     /// Ask how many terminals are attached ([`HostMsg::Status`]).
     Status,
-    /// Type `text` into the agent's terminal, then (if `enter`) press
-    /// Enter a moment later, as a separate keystroke, so a TUI takes the
-    /// text as typed, not as a paste ending in a newline.
-    Type {
+    /// A prompt for the agent: typed into its terminal with Enter a
+    /// moment later as a separate keystroke (so a TUI takes it as typed,
+    /// not pasted), or a user message to a structured agent.
+    Prompt {
         text: String,
-        enter: bool,
     },
+    /// Answer the permission request the agent waits on: in a terminal,
+    /// Enter (the dialog's first choice, "Yes") or Esc ("No") and then
+    /// `message` as a prompt; to a structured agent, its control
+    /// response.
+    Answer {
+        allow: bool,
+        message: Option<String>,
+    },
+    /// End the agent's current turn: Esc for Claude Code's TUI, Ctrl-C for
+    /// other terminal programs, an interrupt request to a structured
+    /// agent.
+    Interrupt,
 }
 
 /// What a client wants from a host.

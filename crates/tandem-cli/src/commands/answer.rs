@@ -5,8 +5,11 @@
 //! tandem the session is `needs-input` and what it asks. Approving presses
 //! Enter on the dialog's first choice ("Yes"); denying presses Esc ("No")
 //! and then, with `--message`, sends the message as the next prompt.
+//! `claude-structured` gets its control response (`allow`, or `deny` with
+//! the message) from its host.
 
 use tandem_core::host::client;
+use tandem_core::protocol::ClientMsg;
 use tandem_core::session::facts::live_state;
 use tandem_core::store::{Activity, EventKind, NewEvent, Session, SessionState};
 
@@ -32,19 +35,16 @@ pub struct DenyArgs {
 
 pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
     let session = waiting(cx, &args.name)?;
-    client::type_text(&cx.paths, &session, "\r", false).map_err(|_| super::send::not_running(&session.slug))?;
+    let msg = ClientMsg::Answer { allow: true, message: None };
+    client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
     record(cx, &session, "approved")
 }
 
 pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
     let session = waiting(cx, &args.name)?;
-    client::type_text(&cx.paths, &session, "\x1b", false).map_err(|_| super::send::not_running(&session.slug))?;
-    if let Some(message) = args.message.as_deref().filter(|m| !m.trim().is_empty()) {
-        // Let the dialog close before the message is typed.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let text = message.replace(['\r', '\n'], " ");
-        client::type_text(&cx.paths, &session, &text, true).map_err(|_| super::send::not_running(&session.slug))?;
-    }
+    let message = args.message.as_deref().filter(|m| !m.trim().is_empty()).map(|m| m.replace(['\r', '\n'], " "));
+    let msg = ClientMsg::Answer { allow: false, message };
+    client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
     record(cx, &session, "denied")
 }
 
@@ -54,7 +54,7 @@ fn waiting(cx: &Context, name: &str) -> Result<Session, CliError> {
     if live_state(&session) != SessionState::Running {
         return Err(super::send::not_running(&session.slug));
     }
-    if session.agent != "claude" {
+    if !tandem_core::agent::reports_state(&session.agent) {
         return Err(CliError::user(format!(
             "session `{}` runs `{}`, which does not report permission requests; attach to it to answer",
             session.slug, session.agent

@@ -1,4 +1,5 @@
 use tandem_core::host::client;
+use tandem_core::protocol::ClientMsg;
 use tandem_core::session::facts::live_state;
 use tandem_core::store::SessionState;
 
@@ -7,8 +8,8 @@ use crate::error::CliError;
 
 /// Interrupt the agent's current turn; it stays running
 ///
-/// Claude Code gets Esc (it ends the turn and waits for a prompt); any
-/// other agent gets Ctrl-C.
+/// Claude Code's TUI gets Esc (it ends the turn and waits for a prompt),
+/// `claude-structured` an interrupt request, any other agent Ctrl-C.
 #[derive(clap::Args, Debug)]
 pub struct InterruptArgs {
     /// The session's name
@@ -20,7 +21,6 @@ pub fn run(cx: &Context, args: &InterruptArgs) -> Result<(), CliError> {
     if live_state(&session) != SessionState::Running {
         return Err(super::send::not_running(&session.slug));
     }
-    let key = if session.agent == "claude" { "\x1b" } else { "\x03" };
-    client::type_text(&cx.paths, &session, key, false).map_err(|_| super::send::not_running(&session.slug))?;
+    client::tell(&cx.paths, &session, &ClientMsg::Interrupt).map_err(|_| super::send::not_running(&session.slug))?;
     Ok(())
 }

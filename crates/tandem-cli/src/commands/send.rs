@@ -1,4 +1,5 @@
 use tandem_core::host::client;
+use tandem_core::protocol::ClientMsg;
 use tandem_core::session::facts::live_state;
 use tandem_core::store::{EventKind, NewEvent, SessionState};
 
@@ -27,7 +28,8 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
     }
     // One line: a newline would press Enter before the end.
     let text = args.text.replace(['\r', '\n'], " ");
-    client::type_text(&cx.paths, &session, &text, true).map_err(|_| not_running(&session.slug))?;
+    let msg = ClientMsg::Prompt { text: text.clone() };
+    client::tell(&cx.paths, &session, &msg).map_err(|_| not_running(&session.slug))?;
     if session.agent != "claude" {
         // Claude's own hook records the prompt; other agents have none.
         let event = NewEvent { session_id: &session.id, kind: EventKind::Prompt, text, data: None, indexed: true };

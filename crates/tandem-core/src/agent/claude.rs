@@ -74,16 +74,24 @@ pub fn hook_settings(exe: &Path) -> String {
     json!({ "hooks": hooks }).to_string()
 }
 
-/// `argv` (`claude [PROMPT]`) with the conversation id and the hooks
-/// added right after the program: `--resume <id>` when `resume`, else
-/// `--session-id <id>`, then `--settings <hooks>`.
+/// `argv` (`claude [PROMPT]`) with the conversation id and (if `hooks`)
+/// the hooks added right after the program: `--resume <id>` when
+/// `resume`, else `--session-id <id>`, then `--settings <hooks>`.
 #[must_use]
-pub fn instrument(mut argv: Vec<String>, exe: &Path, conversation: Option<&str>, resume: bool) -> Vec<String> {
+pub fn instrument(
+    mut argv: Vec<String>,
+    exe: &Path,
+    conversation: Option<&str>,
+    resume: bool,
+    hooks: bool,
+) -> Vec<String> {
     let mut extra = Vec::new();
     if let Some(id) = conversation {
         extra.extend([if resume { "--resume" } else { "--session-id" }.to_owned(), id.to_owned()]);
     }
-    extra.extend(["--settings".to_owned(), hook_settings(exe)]);
+    if hooks {
+        extra.extend(["--settings".to_owned(), hook_settings(exe)]);
+    }
     let at = 1.min(argv.len());
     argv.splice(at..at, extra);
     argv
@@ -210,7 +218,7 @@ pub fn record_hook(store: &Store, session: &Session, payload: &Value) -> Result<
 
 /// A tool input in a line: the command, path, pattern or URL it names,
 /// else its JSON.
-fn summary(tool: &str, input: &Value) -> String {
+pub(crate) fn summary(tool: &str, input: &Value) -> String {
     let named = ["command", "file_path", "notebook_path", "pattern", "url", "query", "prompt"]
         .iter()
         .find_map(|k| input[*k].as_str());
@@ -257,7 +265,7 @@ fn bounded(data: Value) -> Value {
 }
 
 /// `text`, cut to [`MAX_TEXT`] bytes on a character boundary.
-fn cut(text: &str) -> String {
+pub(crate) fn cut(text: &str) -> String {
     if text.len() <= MAX_TEXT {
         return text.to_owned();
     }
@@ -285,7 +293,7 @@ mod tests {
     #[test]
     fn instrument_puts_the_id_and_hooks_after_the_program() {
         let exe = Path::new("/opt/my tools/tandem");
-        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, Some("abc"), false);
+        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, Some("abc"), false, true);
         assert_eq!(&argv[..3], ["/bin/claude", "--session-id", "abc"]);
         assert_eq!(argv[3], "--settings");
         assert_eq!(argv[5], "do it");
@@ -293,8 +301,8 @@ mod tests {
         assert_eq!(settings["hooks"]["Stop"][0]["hooks"][0]["command"], "'/opt/my tools/tandem' hook");
         assert_eq!(settings["hooks"]["PreToolUse"][0]["matcher"], "*");
         assert_eq!(settings["hooks"].as_object().expect("map").len(), HOOK_EVENTS.len());
-        let resumed = instrument(vec!["/bin/claude".into()], exe, Some("abc"), true);
-        assert_eq!(&resumed[..3], ["/bin/claude", "--resume", "abc"]);
+        let resumed = instrument(vec!["/bin/claude".into()], exe, Some("abc"), true, false);
+        assert_eq!(resumed, ["/bin/claude", "--resume", "abc"]);
     }
 
     #[test]

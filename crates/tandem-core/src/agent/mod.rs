@@ -3,7 +3,10 @@
 //!
 //! - `claude`: Claude Code's interactive TUI; the prompt is its first
 //!   positional argument (`claude "PROMPT"` runs it at once and stays in
-//!   the TUI).
+//!   the TUI). It reports its state through hooks ([`claude`]).
+//! - `claude-structured`: Claude Code with no terminal, driven through
+//!   its stream-json protocol ([`claude_stream`]); the prompt is its first
+//!   input line.
 //! - `shell`: the user's `$SHELL` (else `/bin/sh`); the prompt is typed
 //!   into it as a command line.
 //! - anything else: a command line split as a POSIX shell would (quotes,
@@ -13,11 +16,28 @@
 //! `shell`, so a first run works on any machine.
 
 pub mod claude;
+pub mod claude_stream;
 
 use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::process::which;
+
+/// Claude Code through stream-json, with no terminal.
+pub const STRUCTURED: &str = "claude-structured";
+
+/// Whether agent `name` is Claude Code (either way it runs).
+#[must_use]
+pub fn is_claude(name: &str) -> bool {
+    name == "claude" || name == STRUCTURED
+}
+
+/// Whether agent `name` reports what it does (running, needs input,
+/// idle); other agents' state comes from their process alone.
+#[must_use]
+pub fn reports_state(name: &str) -> bool {
+    is_claude(name)
+}
 
 /// A resolved agent: the argument vector to run and the input to type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +94,11 @@ pub fn resolve(
             let mut argv = vec![find("claude")?];
             argv.extend(prompt.map(str::to_owned));
             Ok(AgentSpec { name: "claude".to_owned(), argv, typed_input: None })
+        }
+        Some(STRUCTURED) => {
+            let mut argv = vec![find("claude")?];
+            argv.extend(claude_stream::ARGS.iter().map(|a| (*a).to_owned()));
+            Ok(AgentSpec { name: STRUCTURED.to_owned(), argv, typed_input: prompt.map(claude_stream::prompt) })
         }
         Some("") => Err(AgentError::Empty),
         Some(line) => {

@@ -27,14 +27,15 @@ pub fn connect(paths: &Paths, session_id: &str, mode: ClientMode) -> io::Result<
     }
 }
 
-/// Types `text` into a session's terminal through its host, then Enter
-/// if `enter` (see [`ClientMsg::Type`]).
+/// Sends one message to a session's host: a prompt, a permission
+/// answer or an interrupt ([`ClientMsg`]); the host delivers it the way
+/// the agent takes it.
 ///
 /// # Errors
 /// No host answers (the agent is not running), or the socket fails.
-pub fn type_text(paths: &Paths, session: &Session, text: &str, enter: bool) -> io::Result<()> {
+pub fn tell(paths: &Paths, session: &Session, msg: &ClientMsg) -> io::Result<()> {
     let mut stream = connect(paths, &session.id, ClientMode::Control)?;
-    protocol::send(&mut stream, &ClientMsg::Type { text: text.to_owned(), enter })
+    protocol::send(&mut stream, msg)
 }
 
 /// How many terminals are attached to a session.

@@ -59,8 +59,13 @@ pub struct HostSpec {
     /// Initial terminal size, in cells.
     pub rows: u16,
     pub cols: u16,
-    /// Typed into the PTY after start (a first prompt plus Enter).
+    /// Typed into the PTY after start (a first prompt plus Enter), or
+    /// a structured agent's first input line.
     pub typed_input: Option<String>,
+    /// The agent as the user named it (`claude`, `claude-structured`,
+    /// `shell`, a command): how prompts, answers and interrupts reach it.
+    #[serde(default)]
+    pub agent: String,
 }
 
 /// The host's one line on stdout: the agent started, or why not.
@@ -115,7 +120,15 @@ struct Shared {
     /// flush the last output and `exited` before it exits.
     writers: AtomicUsize,
     writer: Mutex<Box<dyn Write + Send>>,
-    master: Mutex<Box<dyn MasterPty + Send>>,
+    /// The PTY; none for a structured agent, which has pipes.
+    master: Mutex<Option<Box<dyn MasterPty + Send>>>,
+    /// Claude Code through stream-json: input lines are JSON, output
+    /// lines are parsed ([`crate::agent::claude_stream`]).
+    structured: bool,
+    /// Claude Code (either way): Esc interrupts its TUI.
+    claude: bool,
+    /// The permission request a structured agent waits on.
+    pending: Mutex<Option<crate::agent::claude_stream::Pending>>,
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
@@ -181,27 +194,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
     let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
-    let spawn_err =
-        |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
-    let pair = native_pty_system().openpty(size).map_err(|e| spawn_err(e.to_string()))?;
-    let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
-    cmd.cwd(&spec.cwd);
-    cmd.env_clear();
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    if !spec.env.iter().any(|(k, _)| k == "TERM") {
-        cmd.env("TERM", "xterm-256color");
-    }
-    let child = pair.slave.spawn_command(cmd).map_err(|e| spawn_err(e.to_string()))?;
-    drop(pair.slave);
-    let agent_pid = child.process_id().map_or(0, |p| p as i32);
-    // We reap the agent ourselves with waitpid to get its raw status
-    // (portable-pty reports a signal only by name); dropping the handle
-    // neither kills nor waits.
-    drop(child);
-    let reader = pair.master.try_clone_reader().map_err(|e| spawn_err(e.to_string()))?;
-    let writer = pair.master.take_writer().map_err(|e| spawn_err(e.to_string()))?;
+    let structured = spec.agent == crate::agent::STRUCTURED;
+    let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
     screen::write_size(&dir, size.rows, size.cols)?;
 
     let shared = Arc::new(Shared {
@@ -213,7 +207,10 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         next_client: AtomicU64::new(1),
         writers: AtomicUsize::new(0),
         writer: Mutex::new(writer),
-        master: Mutex::new(pair.master),
+        master: Mutex::new(master),
+        structured,
+        claude: crate::agent::is_claude(&spec.agent),
+        pending: Mutex::new(None),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
         store: Mutex::new(store),
@@ -221,6 +218,22 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     });
     lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if let Some(input) = &spec.typed_input {
+        if structured {
+            // No hook records a structured agent's prompts: the host does.
+            let text = serde_json::from_str::<serde_json::Value>(input)
+                .ok()
+                .and_then(|v| v["message"]["content"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            show(&shared, &format!("› {text}\r\n"));
+            let event = crate::store::NewEvent {
+                session_id: &spec.session_id,
+                kind: crate::store::EventKind::Prompt,
+                text,
+                data: None,
+                indexed: true,
+            };
+            lock(&shared.store).add_events(&[event])?;
+        }
         let _ = lock(&shared.writer).write_all(input.as_bytes());
     }
 
@@ -228,7 +241,11 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         let shared = Arc::clone(&shared);
         let (tx, rx) = mpsc::channel::<()>();
         thread::Builder::new().name("pty-reader".into()).spawn(move || {
-            pump_output(&shared, reader);
+            if shared.structured {
+                pump_stream(&shared, reader);
+            } else {
+                pump_output(&shared, reader);
+            }
             let _ = tx.send(());
         })?;
         rx
@@ -269,6 +286,102 @@ fn serve(shared: Arc<Shared>) {
         thread::sleep(Duration::from_millis(10));
     }
     crate::socket::remove_if_ours(&shared.paths.host_socket(&shared.session_id), shared.socket_inode);
+}
+
+/// What `start` needs of a started agent: its pid (also its process
+/// group), its output, its input, and the PTY if it has one.
+type Started = (i32, Box<dyn Read + Send>, Box<dyn Write + Send>, Option<Box<dyn MasterPty + Send>>);
+
+/// Starts the agent in a new PTY as its session leader.
+fn spawn_pty(spec: &HostSpec, size: PtySize) -> Result<Started, HostError> {
+    let spawn_err =
+        |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
+    let pair = native_pty_system().openpty(size).map_err(|e| spawn_err(e.to_string()))?;
+    let mut cmd = CommandBuilder::from_argv(spec.argv.iter().map(Into::into).collect());
+    cmd.cwd(&spec.cwd);
+    cmd.env_clear();
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if !spec.env.iter().any(|(k, _)| k == "TERM") {
+        cmd.env("TERM", "xterm-256color");
+    }
+    let child = pair.slave.spawn_command(cmd).map_err(|e| spawn_err(e.to_string()))?;
+    drop(pair.slave);
+    let agent_pid = child.process_id().map_or(0, |p| p as i32);
+    // We reap the agent ourselves with waitpid to get its raw status
+    // (portable-pty reports a signal only by name); dropping the handle
+    // neither kills nor waits.
+    drop(child);
+    let reader = pair.master.try_clone_reader().map_err(|e| spawn_err(e.to_string()))?;
+    let writer = pair.master.take_writer().map_err(|e| spawn_err(e.to_string()))?;
+    Ok((agent_pid, reader, writer, Some(pair.master)))
+}
+
+/// Starts a structured agent with pipes for stdin and stdout (stderr to
+/// the host's log), as the leader of its own process group.
+fn spawn_piped(spec: &HostSpec) -> Result<Started, HostError> {
+    use std::os::unix::process::CommandExt;
+    let spawn_err =
+        |message: String| HostError::Spawn { program: spec.argv.first().cloned().unwrap_or_default(), message };
+    let (program, args) = spec.argv.split_first().ok_or_else(|| spawn_err("no command".into()))?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| spawn_err(e.to_string()))?;
+    let agent_pid = i32::try_from(child.id()).unwrap_or(0);
+    let stdin = child.stdin.take().ok_or_else(|| spawn_err("no stdin".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| spawn_err("no stdout".into()))?;
+    // Reaped with waitpid, like a PTY agent; dropping `Child` does not wait.
+    drop(child);
+    Ok((agent_pid, Box::new(stdout), Box::new(stdin), None))
+}
+
+/// Reads a structured agent's output lines: history and activity go to
+/// the store, a readable line to the screen, the log and attached
+/// clients.
+fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
+    for line in io::BufReader::new(reader).lines() {
+        let Ok(line) = line else { break };
+        let shown = {
+            let store = lock(&shared.store);
+            let reader = crate::agent::claude_stream::Reader { store: &store, session_id: &shared.session_id };
+            match reader.line(&line) {
+                Ok((shown, pending)) => {
+                    if pending.is_some() {
+                        *lock(&shared.pending) = pending;
+                    }
+                    shown
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record the agent's output");
+                    String::new()
+                }
+            }
+        };
+        if !shown.is_empty() {
+            show(shared, &format!("{shown}\r\n"));
+        }
+    }
+}
+
+/// Puts `text` on the host's screen, its log and attached clients, as if
+/// the agent had written it.
+fn show(shared: &Shared, text: &str) {
+    let bytes = text.as_bytes();
+    let mut screen = lock(&shared.screen);
+    screen.0.process(bytes);
+    if let Err(e) = screen.1.write(bytes) {
+        tracing::warn!(error = %e, "cannot write the PTY log");
+    }
+    broadcast(shared, true, || Out::Data(bytes.to_vec()));
 }
 
 fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
@@ -371,7 +484,9 @@ fn resize(shared: &Shared, rows: u16, cols: u16) {
         return;
     }
     screen.0.screen_mut().set_size(rows, cols);
-    let _ = lock(&shared.master).resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 });
+    if let Some(master) = lock(&shared.master).as_ref() {
+        let _ = master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 });
+    }
     let _ = screen::write_size(&shared.paths.session_dir(&shared.session_id), rows, cols);
 }
 
@@ -476,6 +591,43 @@ fn unsubscribe(shared: &Shared, id: u64) {
     lock(&shared.clients).retain(|c| c.id != id);
 }
 
+/// Sends a prompt: a user message line to a structured agent; else the
+/// text typed, and Enter [`ENTER_DELAY`] later.
+fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
+    if shared.structured {
+        show(shared, &format!("› {text}\r\n"));
+        return lock(&shared.writer).write_all(crate::agent::claude_stream::prompt(text).as_bytes());
+    }
+    lock(&shared.writer).write_all(text.as_bytes())?;
+    let shared = Arc::clone(shared);
+    thread::Builder::new().name("enter".into()).spawn(move || {
+        thread::sleep(ENTER_DELAY);
+        let _ = lock(&shared.writer).write_all(b"\r");
+    })?;
+    Ok(())
+}
+
+/// Answers the pending permission request: a control response to a
+/// structured agent; else Enter ("Yes") or Esc ("No"), then `message` as
+/// a prompt once the dialog has closed.
+fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Result<()> {
+    if shared.structured {
+        let Some(pending) = lock(&shared.pending).take() else { return Ok(()) };
+        let line = crate::agent::claude_stream::answer(&pending.request_id, &pending.input, allow, message);
+        show(shared, if allow { "  approved\r\n" } else { "  denied\r\n" });
+        return lock(&shared.writer).write_all(line.as_bytes());
+    }
+    lock(&shared.writer).write_all(if allow { b"\r" } else { b"\x1b" })?;
+    if let Some(message) = message.filter(|_| !allow).map(str::to_owned) {
+        let shared = Arc::clone(shared);
+        thread::Builder::new().name("deny-message".into()).spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            let _ = prompt(&shared, &message);
+        })?;
+    }
+    Ok(())
+}
+
 /// How long after typed text its Enter follows: long enough for a TUI
 /// (Claude Code's) to have taken the text as typing, not a paste.
 const ENTER_DELAY: Duration = Duration::from_millis(150);
@@ -485,7 +637,8 @@ const ENTER_DELAY: Duration = Duration::from_millis(150);
 fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: bool) -> io::Result<()> {
     while let Some((kind, payload)) = protocol::read_frame(reader)? {
         match kind {
-            KIND_DATA if keys => {
+            // A structured agent's input is JSON lines, not keys.
+            KIND_DATA if keys && !shared.structured => {
                 lock(&shared.writer).write_all(&payload)?;
             }
             KIND_CONTROL => match serde_json::from_slice::<ClientMsg>(&payload) {
@@ -506,14 +659,16 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                         let _ = client.tx.try_send(Out::Msg(HostMsg::Status { attached }));
                     }
                 }
-                Ok(ClientMsg::Type { text, enter }) => {
-                    lock(&shared.writer).write_all(text.as_bytes())?;
-                    if enter {
-                        let shared = Arc::clone(shared);
-                        let _ = thread::Builder::new().name("enter".into()).spawn(move || {
-                            thread::sleep(ENTER_DELAY);
-                            let _ = lock(&shared.writer).write_all(b"\r");
-                        });
+                Ok(ClientMsg::Prompt { text }) => prompt(shared, &text)?,
+                Ok(ClientMsg::Answer { allow, message }) => answer(shared, allow, message.as_deref())?,
+                Ok(ClientMsg::Interrupt) => {
+                    if shared.structured {
+                        let id = format!("interrupt-{}", shared.next_client.fetch_add(1, Ordering::SeqCst));
+                        let line = crate::agent::claude_stream::interrupt(&id);
+                        lock(&shared.writer).write_all(line.as_bytes())?;
+                    } else {
+                        let key: &[u8] = if shared.claude { b"\x1b" } else { b"\x03" };
+                        lock(&shared.writer).write_all(key)?;
                     }
                 }
                 Ok(ClientMsg::Hello { .. }) | Err(_) => {

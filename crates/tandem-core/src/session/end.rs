@@ -358,7 +358,8 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command);
         one_shot(cmd, &cwd, env, Some(&material))
-    } else if session.agent == "claude" && session.command.first().is_some_and(|p| Path::new(p).exists()) {
+    } else if crate::agent::is_claude(&session.agent) && session.command.first().is_some_and(|p| Path::new(p).exists())
+    {
         let mut cmd = Command::new(&session.command[0]);
         cmd.arg("-p").arg(format!(
             "In two or three plain sentences, summarize what this coding session did, for a list of archived \

@@ -405,7 +405,9 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
 #[must_use]
 pub fn reported_state(session: &Session) -> &'static str {
     match live_state(session) {
-        SessionState::Running if session.agent == "claude" => session.activity.map_or("starting", |a| a.as_str()),
+        SessionState::Running if crate::agent::reports_state(&session.agent) => {
+            session.activity.map_or("starting", |a| a.as_str())
+        }
         state => state.as_str(),
     }
 }

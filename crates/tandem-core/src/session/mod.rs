@@ -451,7 +451,7 @@ pub fn create(
         pending: None,
         activity: None,
         asking: None,
-        agent_session: (plan.agent.name == "claude").then(crate::agent::claude::new_session_id),
+        agent_session: crate::agent::is_claude(&plan.agent.name).then(crate::agent::claude::new_session_id),
         activity_at: None,
         auto_named: plan.auto_named,
     };

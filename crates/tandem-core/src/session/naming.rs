@@ -31,7 +31,8 @@ pub fn suggest_title(session: &Session, config: &Config, env: &[(String, String)
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command);
         end::one_shot(cmd, &session.path, env, Some(prompt))
-    } else if session.agent == "claude" && session.command.first().is_some_and(|p| Path::new(p).exists()) {
+    } else if crate::agent::is_claude(&session.agent) && session.command.first().is_some_and(|p| Path::new(p).exists())
+    {
         let mut cmd = Command::new(&session.command[0]);
         cmd.args(["-p", "--tools", "", "--no-session-persistence"]).arg(format!(
             "Suggest a short title, at most six words, for a coding session that begins with the request \

@@ -286,6 +286,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 rows,
                 cols,
                 typed_input: None,
+                agent: session.agent.clone(),
             };
             if let Err(message) = start_host(state, &host) {
                 notes.push(format!("the agent did not start: {message}"));
@@ -317,7 +318,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 stop_agent(&state.paths, &store, &session, &config)?;
             }
             let session = find(&store, &session_id)?;
-            let resumed = session.agent == "claude"
+            let resumed = crate::agent::is_claude(&session.agent)
                 && session
                     .agent_session
                     .as_deref()
@@ -333,6 +334,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 rows,
                 cols,
                 typed_input: None,
+                agent: session.agent.clone(),
             };
             start_host(state, &host).map_err(|message| SessionError::Host { message })?;
             Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
@@ -564,12 +566,14 @@ fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, Stri
 /// the hooks; see [`crate::agent::claude`]).
 /// The conversation is resumed when Claude has a transcript of it.
 fn agent_argv(state: &State, session: &Session, argv: Vec<String>, env: &[(String, String)]) -> Vec<String> {
-    if session.agent != "claude" {
+    if !crate::agent::is_claude(&session.agent) {
         return argv;
     }
     let id = session.agent_session.as_deref();
     let resume = id.is_some_and(|id| crate::agent::claude::has_transcript(env, &session.path, id));
-    crate::agent::claude::instrument(argv, &state.exe, id, resume)
+    // The structured mode reports through its own output, not hooks.
+    let hooks = session.agent == "claude";
+    crate::agent::claude::instrument(argv, &state.exe, id, resume, hooks)
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -618,6 +622,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
+            agent: session.agent.clone(),
         };
         start_host(state, &spec)
     })?;
