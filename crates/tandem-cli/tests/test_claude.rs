@@ -200,6 +200,8 @@ fn claude_asks_permission_and_tandem_approves() {
     let s = env.wait_state("asker", "needs-input");
     let asking = s["asking"].as_str().expect("what it asks").to_owned();
     assert!(asking.contains("echo approved-and-ran > proof.txt"), "{asking}");
+    let table = env.ok(&["list"]);
+    assert!(table.contains("  needs-input: Bash: echo approved-and-ran > proof.txt  "), "{table}");
     let err = env.fails(&["send", "asker", " "]);
     assert!(err.contains("the prompt is empty"), "{err}");
 

@@ -324,11 +324,15 @@ fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() > max { text.chars().take(max - 1).chain(['…']).collect() } else { text.to_owned() }
 }
 
-/// `running`, `exited (1)`, `stopped`, `lost`, … (a running session
-/// whose host is gone shows as `lost`).
+/// `running`, `idle`, `needs-input: Bash: cargo test`, `exited (1)`,
+/// `stopped`, `lost`, … (a running session whose host is gone shows as
+/// `lost`).
 pub fn state_text(s: &Session) -> String {
-    match (facts::live_state(s), s.exit_code) {
-        (SessionState::Exited, Some(code)) => format!("exited ({code})"),
+    match (facts::live_state(s), s.exit_code, s.activity, s.asking.as_deref()) {
+        (SessionState::Exited, Some(code), _, _) => format!("exited ({code})"),
+        (SessionState::Running, _, Some(Activity::NeedsInput), Some(asking)) => {
+            format!("needs-input: {}", truncate(asking, 40))
+        }
         _ => facts::reported_state(s).to_owned(),
     }
 }
