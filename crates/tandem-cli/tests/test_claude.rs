@@ -155,6 +155,24 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
     );
     env.wait_state("claude-job", "idle");
 
+    // Fork: a new session whose Claude starts from a copy of the
+    // conversation (a new id), on a branch from the source's commit.
+    let out = env.ok(&["fork", "claude-job"]);
+    assert!(out.starts_with("claude-job-fork\t"), "{out}");
+    let fork = wait_within("the fork's own conversation id", Duration::from_secs(60), || {
+        let s = env.session("claude-job-fork");
+        (s["state"] == "idle" && s["agent_session"] != conversation.as_str()).then_some(s)
+    });
+    assert_eq!(fork["agent_session"].as_str().map(str::len), Some(36), "{fork}");
+    assert_eq!(env.git(&["rev-parse", "claude-job-fork"]), env.git(&["rev-parse", "claude-job"]));
+    env.ok(&["send", "claude-job-fork", "What did we do?"]);
+    wait_within("the fork's answer", Duration::from_secs(60), || {
+        env.ok(&["history", "claude-job-fork"]).contains("message      Done.").then_some(())
+    });
+    let forked = stub.main_requests().pop().expect("the fork's request")["messages"].to_string();
+    assert!(forked.contains("Write hello.txt with a greeting and commit it"), "the fork carries the conversation");
+    env.ok(&["rm", "--force", "claude-job-fork"]);
+
     // Removing it refuses (the commit is on no other branch), then keeps it.
     let err = env.fails(&["rm", "claude-job"]);
     assert!(err.contains("1 commit not on main"), "{err}");

@@ -282,3 +282,36 @@ fn bad_config_files_name_the_file_and_line() {
     std::fs::remove_file(env.repo.join(".tandem.toml")).expect("rm");
     assert_eq!(env.repo_state(), before);
 }
+
+#[test]
+fn fork_starts_from_the_sources_commits_and_uncommitted_work() {
+    let env = TestEnv::new();
+    env.ok(&["new", "orig", "--bg", "--agent", "shell"]);
+    let src = env.path_of("orig");
+    std::fs::write(src.join("done.txt"), "committed\n").expect("write");
+    env.git_in(&src, &["add", "done.txt"]);
+    env.git_in(&src, &["commit", "-q", "-m", "done"]);
+    std::fs::write(src.join("README.md"), "# edited, not committed\n").expect("write");
+    std::fs::write(src.join("new.txt"), "untracked\n").expect("write");
+    let status_before = env.git_in(&src, &["status", "--porcelain"]);
+
+    let out = env.ok(&["fork", "orig"]);
+    let (name, path) = out.trim().split_once('\t').expect("name<TAB>path");
+    assert_eq!(name, "orig-fork");
+    let fork = std::path::PathBuf::from(path);
+    assert_eq!(env.git_in(&fork, &["log", "-1", "--format=%s"]).trim(), "done");
+    assert_eq!(std::fs::read_to_string(fork.join("README.md")).expect("read"), "# edited, not committed\n");
+    assert_eq!(std::fs::read_to_string(fork.join("new.txt")).expect("read"), "untracked\n");
+    assert_eq!(env.git_in(&fork, &["branch", "--show-current"]).trim(), "orig-fork");
+    assert_eq!(env.git_in(&src, &["status", "--porcelain"]), status_before, "the source is untouched");
+    env.wait_state("orig-fork", "running");
+
+    // A second fork takes the next free name; bad input changes nothing.
+    assert_eq!(env.ok(&["fork", "orig"]).split('\t').next(), Some("orig-fork-2"));
+    let before = env.repo_state();
+    let err = env.fails(&["fork", "ghost"]);
+    assert!(err.contains("no session named `ghost`"), "{err}");
+    let err = env.fails(&["fork", "orig", "bad..name"]);
+    assert!(err.contains("bad..name"), "{err}");
+    assert_eq!(env.repo_state(), before);
+}

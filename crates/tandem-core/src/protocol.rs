@@ -140,6 +140,16 @@ pub enum Request {
         /// The agent's environment, for the one-shot call.
         env: Vec<(String, String)>,
     },
+    /// A new session from another's current state: its commits, its
+    /// uncommitted work, and a fork of its conversation where the agent
+    /// can. `name`: the new session's, else `<source>-fork`.
+    Fork {
+        session_id: String,
+        name: Option<String>,
+        env: Vec<(String, String)>,
+        rows: u16,
+        cols: u16,
+    },
     /// Stop the session's agent if it runs, and start it again in the
     /// same worktree, resuming its conversation where the agent can.
     Respawn {
@@ -199,6 +209,15 @@ pub struct CreateRequest {
     /// Initial terminal size, in cells.
     pub rows: u16,
     pub cols: u16,
+    /// The conversation (Claude Code's session id) the new agent starts
+    /// as a copy of (`tandem fork`).
+    #[serde(default)]
+    pub fork_of: Option<String>,
+    /// A commit whose tree is put into the new worktree before the agent
+    /// starts, without moving HEAD (`tandem fork`: the source's
+    /// uncommitted work).
+    #[serde(default)]
+    pub overlay: Option<String>,
 }
 
 /// The supervisor's answer.

@@ -8,6 +8,7 @@ mod completions;
 mod config;
 mod daemon;
 mod doctor;
+mod fork;
 mod gc;
 mod history;
 mod hook;
@@ -55,6 +56,7 @@ enum Command {
     Approve(answer::ApproveArgs),
     Deny(answer::DenyArgs),
     Respawn(respawn::RespawnArgs),
+    Fork(fork::ForkArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Approve(args) => answer::approve(&cx, &args),
         Command::Deny(args) => answer::deny(&cx, &args),
         Command::Respawn(args) => respawn::run(&cx, &args),
+        Command::Fork(args) => fork::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

@@ -59,6 +59,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         env: std::env::vars().collect(),
         rows,
         cols,
+        fork_of: None,
+        overlay: None,
     };
     let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(request))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));

@@ -74,21 +74,31 @@ pub fn hook_settings(exe: &Path) -> String {
     json!({ "hooks": hooks }).to_string()
 }
 
-/// `argv` (`claude [PROMPT]`) with the conversation id and (if `hooks`)
-/// the hooks added right after the program: `--resume <id>` when
-/// `resume`, else `--session-id <id>`, then `--settings <hooks>`.
+/// Which conversation a Claude process works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversation<'a> {
+    /// Claude picks an id.
+    Any,
+    /// A new conversation with this id (`--session-id`).
+    New(&'a str),
+    /// The existing conversation with this id (`--resume`).
+    Resume(&'a str),
+    /// A new conversation that starts as a copy of this one (`--resume
+    /// <id> --fork-session`); Claude picks the new id and reports it in
+    /// `SessionStart` / `system/init`.
+    Fork(&'a str),
+}
+
+/// `argv` (`claude [PROMPT]`) with the conversation's flags and (if
+/// `hooks`) `--settings <hooks>` added right after the program.
 #[must_use]
-pub fn instrument(
-    mut argv: Vec<String>,
-    exe: &Path,
-    conversation: Option<&str>,
-    resume: bool,
-    hooks: bool,
-) -> Vec<String> {
-    let mut extra = Vec::new();
-    if let Some(id) = conversation {
-        extra.extend([if resume { "--resume" } else { "--session-id" }.to_owned(), id.to_owned()]);
-    }
+pub fn instrument(mut argv: Vec<String>, exe: &Path, conversation: Conversation<'_>, hooks: bool) -> Vec<String> {
+    let mut extra: Vec<String> = match conversation {
+        Conversation::Any => Vec::new(),
+        Conversation::New(id) => vec!["--session-id".into(), id.into()],
+        Conversation::Resume(id) => vec!["--resume".into(), id.into()],
+        Conversation::Fork(id) => vec!["--resume".into(), id.into(), "--fork-session".into()],
+    };
     if hooks {
         extra.extend(["--settings".to_owned(), hook_settings(exe)]);
     }
@@ -293,7 +303,7 @@ mod tests {
     #[test]
     fn instrument_puts_the_id_and_hooks_after_the_program() {
         let exe = Path::new("/opt/my tools/tandem");
-        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, Some("abc"), false, true);
+        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, Conversation::New("abc"), true);
         assert_eq!(&argv[..3], ["/bin/claude", "--session-id", "abc"]);
         assert_eq!(argv[3], "--settings");
         assert_eq!(argv[5], "do it");
@@ -301,8 +311,10 @@ mod tests {
         assert_eq!(settings["hooks"]["Stop"][0]["hooks"][0]["command"], "'/opt/my tools/tandem' hook");
         assert_eq!(settings["hooks"]["PreToolUse"][0]["matcher"], "*");
         assert_eq!(settings["hooks"].as_object().expect("map").len(), HOOK_EVENTS.len());
-        let resumed = instrument(vec!["/bin/claude".into()], exe, Some("abc"), true, false);
+        let resumed = instrument(vec!["/bin/claude".into()], exe, Conversation::Resume("abc"), false);
         assert_eq!(resumed, ["/bin/claude", "--resume", "abc"]);
+        let forked = instrument(vec!["/bin/claude".into()], exe, Conversation::Fork("abc"), false);
+        assert_eq!(forked, ["/bin/claude", "--resume", "abc", "--fork-session"]);
     }
 
     #[test]

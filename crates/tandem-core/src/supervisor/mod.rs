@@ -27,6 +27,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::config::Config;
+use crate::git;
 use crate::host::{self, HostReady, HostSpec};
 use crate::paths::Paths;
 use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
@@ -280,7 +281,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
             let host = HostSpec {
                 session_id: session.id.clone(),
-                argv: agent_argv(state, &session, spec.argv, &env),
+                argv: agent_argv(state, &session, spec.argv, &env, None),
                 cwd: session.path.clone(),
                 env: session_env(&env, &session),
                 rows,
@@ -301,6 +302,45 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 }
             })?;
             Ok(Response::Ok)
+        }
+        Request::Fork { session_id, name, env, rows, cols } => {
+            let request = {
+                let store = state.store()?;
+                let source = find(&store, &session_id)?;
+                if source.state == SessionState::Archived {
+                    return Err(SessionError::Archived { slug: source.slug });
+                }
+                if !source.path.is_dir() {
+                    return Err(SessionError::WorktreeMissing { slug: source.slug, path: source.path });
+                }
+                let (repo, _) = repo_of(state, &store, &source)?;
+                let lock = state.repo_lock(&repo.common_dir);
+                let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let head = git::resolve_commit(&source.path, "HEAD")?
+                    .ok_or_else(|| SessionError::NotFound { name: source.slug.clone() })?;
+                let dirty = git::status(&source.path).is_ok_and(|s| s.is_dirty());
+                let overlay = if dirty { Some(session::snapshot(&state.paths, &repo, &source)?) } else { None };
+                let name = match name {
+                    Some(name) => name,
+                    None => free_fork_name(&store, &repo, &source)?,
+                };
+                CreateRequest {
+                    cwd: repo.root.clone(),
+                    name: Some(name),
+                    title: source.meta.title.as_ref().map(|t| format!("{t} (fork)")),
+                    agent: Some(source.agent.clone()),
+                    prompt: None,
+                    base: Some(head),
+                    branch: None,
+                    from_pr: None,
+                    env,
+                    rows,
+                    cols,
+                    fork_of: source.agent_session.clone().filter(|_| crate::agent::is_claude(&source.agent)),
+                    overlay,
+                }
+            };
+            create(state, &request)
         }
         Request::Respawn { session_id, env, rows, cols } => {
             let store = state.store()?;
@@ -328,7 +368,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
             let host = HostSpec {
                 session_id: session.id.clone(),
-                argv: agent_argv(state, &session, spec.argv, &env),
+                argv: agent_argv(state, &session, spec.argv, &env, None),
                 cwd: session.path.clone(),
                 env: session_env(&env, &session),
                 rows,
@@ -436,6 +476,21 @@ fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, Stri
         indexed: true,
     }])?;
     Ok(())
+}
+
+/// `<slug>-fork`, else `<slug>-fork-2`, … : the first name no session,
+/// branch or folder of the repository has.
+fn free_fork_name(store: &Store, repo: &Repository, source: &Session) -> Result<String, SessionError> {
+    for n in 1.. {
+        let name = if n == 1 { format!("{}-fork", source.slug) } else { format!("{}-fork-{n}", source.slug) };
+        let taken = store.session_by_slug(source.repo_id, &name)?.is_some()
+            || git::branch_exists(&repo.root, &name)?
+            || source.path.with_file_name(&name).exists();
+        if !taken {
+            return Ok(name);
+        }
+    }
+    unreachable!("some name is free")
 }
 
 /// How often the reaper looks for sessions idle too long.
@@ -564,16 +619,27 @@ fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, Stri
 /// The argument vector a host runs for `session`: its command, plus what
 /// makes the agent report to tandem (Claude Code: its conversation id and
 /// the hooks; see [`crate::agent::claude`]).
-/// The conversation is resumed when Claude has a transcript of it.
-fn agent_argv(state: &State, session: &Session, argv: Vec<String>, env: &[(String, String)]) -> Vec<String> {
+/// The conversation is resumed when Claude has a transcript of it, and
+/// forked from `fork_of` (another session's conversation) when given.
+fn agent_argv(
+    state: &State,
+    session: &Session,
+    argv: Vec<String>,
+    env: &[(String, String)],
+    fork_of: Option<&str>,
+) -> Vec<String> {
+    use crate::agent::claude::{self, Conversation};
     if !crate::agent::is_claude(&session.agent) {
         return argv;
     }
-    let id = session.agent_session.as_deref();
-    let resume = id.is_some_and(|id| crate::agent::claude::has_transcript(env, &session.path, id));
+    let conversation = match (fork_of, session.agent_session.as_deref()) {
+        (Some(source), _) => Conversation::Fork(source),
+        (None, Some(id)) if claude::has_transcript(env, &session.path, id) => Conversation::Resume(id),
+        (None, Some(id)) => Conversation::New(id),
+        (None, None) => Conversation::Any,
+    };
     // The structured mode reports through its own output, not hooks.
-    let hooks = session.agent == "claude";
-    crate::agent::claude::instrument(argv, &state.exe, id, resume, hooks)
+    claude::instrument(argv, &state.exe, conversation, session.agent == "claude")
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -614,9 +680,14 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let (session, notes) = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
+        if let Some(overlay) = &req.overlay {
+            // The tree as it was, untracked files included; HEAD stays.
+            git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
+                .map_err(|e| e.to_string())?;
+        }
         let spec = HostSpec {
             session_id: session.id.clone(),
-            argv: agent_argv(state, session, session.command.clone(), &req.env),
+            argv: agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref()),
             cwd: session.path.clone(),
             env: session_env(&req.env, session),
             rows: req.rows,

@@ -1,0 +1,39 @@
+use std::io::{IsTerminal, Write};
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Start a new session from another's current state: its commits, its
+/// uncommitted work (snapshotted, the source is untouched) and, for
+/// Claude Code, a fork of its conversation (`--fork-session`)
+///
+/// Prints the new session's name and worktree, tab-separated; attach
+/// with `tandem attach`.
+#[derive(clap::Args, Debug)]
+pub struct ForkArgs {
+    /// The session to fork
+    name: String,
+    /// The new session's name [default: NAME-fork]
+    new: Option<String>,
+}
+
+pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
+    if let Some(new) = &args.new {
+        tandem_core::session::names::validate(new)?;
+    }
+    let (_, _, source) = cx.session(&args.name)?;
+    let (cols, rows) =
+        if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
+    let request =
+        Request::Fork { session_id: source.id, name: args.new.clone(), env: std::env::vars().collect(), rows, cols };
+    let Response::Created { session, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered fork with something else".into()));
+    };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
+    Ok(())
+}
