@@ -103,3 +103,21 @@ fn completions_complete_commands_and_session_names() {
     assert_eq!(run("COMP_WORDS=(tandem rm ''); COMP_CWORD=2", "tandem '' rm"), "alpha-one beta-two");
     assert_eq!(run("COMP_WORDS=(tandem arc); COMP_CWORD=1", "tandem arc tandem"), "archive");
 }
+
+/// A shell reports nothing, so its state is inferred from its output:
+/// `running` while it printed within `supervisor.quiet_secs`, `idle`
+/// after, and the listing says it is a guess.
+#[test]
+fn states_of_agents_that_do_not_report_are_inferred_from_output() {
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 2\n");
+    env.ok(&["new", "quiet", "--bg", "--agent", "shell"]);
+    let s = env.wait_state("quiet", "idle");
+    assert_eq!(s["state_inferred"], true, "{s}");
+    assert!(env.ok(&["list"]).contains("idle (inferred)"));
+    env.ok(&["send", "quiet", "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.5; done"]);
+    let s = env.wait_state("quiet", "running");
+    assert_eq!(s["state_inferred"], true);
+    crate::common::wait_for("the loop to end", || env.ok(&["logs", "quiet"]).contains("tick-6").then_some(()));
+    env.wait_state("quiet", "idle");
+}

@@ -120,6 +120,9 @@ section!(
             /// Seconds an agent may sit `idle` before it is stopped; 0
             /// never.
             idle_timeout_secs: u64,
+            /// Seconds without output after which an agent that does not
+            /// report its state is listed as `idle` (inferred).
+            quiet_secs: u64,
         }
 );
 
@@ -291,7 +294,10 @@ impl Config {
                 "worktree_remove": s(&self.hooks.worktree_remove),
             },
             "archive": { "summary_command": s(&self.archive.summary_command) },
-            "supervisor": { "idle_timeout_secs": self.supervisor.idle_timeout_secs },
+            "supervisor": {
+                "idle_timeout_secs": self.supervisor.idle_timeout_secs,
+                "quiet_secs": self.supervisor.quiet_secs,
+            },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
         })
     }

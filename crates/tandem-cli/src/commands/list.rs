@@ -47,6 +47,10 @@ struct Row<'a> {
     /// the agent reports them, for agents that do), `exited`, `stopped`,
     /// `lost`, `creating` or `archived`.
     state: &'static str,
+    /// Whether `state` is a guess from output activity (an agent that
+    /// does not report its state: `idle` after `supervisor.quiet_secs`
+    /// without output, else `running`).
+    state_inferred: bool,
     /// What a `needs-input` agent asks.
     asking: Option<&'a str>,
     /// The agent's own conversation id (Claude Code's session id).
@@ -108,7 +112,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
             return Err(CliError::user(format!("unknown sort `{other}`; use one of age, name, priority, created")));
         }
     };
-    let (repo, _) = cx.repo()?;
+    let (repo, config) = cx.repo()?;
     if args.names {
         let store = cx.store()?;
         let sessions = match store.find_repo(&repo.common_dir)? {
@@ -143,18 +147,22 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     }
     let now = tandem_core::unix_now();
     let activity: Vec<i64> = rows.iter().map(|(s, _)| last_activity(cx, s)).collect();
+    let quiet = config.supervisor.quiet_secs;
+    let states: Vec<(&'static str, bool)> = rows.iter().map(|(s, _)| listed_state(cx, s, now, quiet)).collect();
     let mut out = std::io::stdout().lock();
     if args.json {
         let json: Vec<Row<'_>> = rows
             .iter()
             .zip(&activity)
-            .map(|((s, f), &last_activity)| Row {
+            .zip(&states)
+            .map(|(((s, f), &last_activity), &(state, state_inferred))| Row {
                 name: &s.slug,
                 id: &s.id,
                 branch: &s.branch,
                 path: &s.path,
                 agent: &s.agent,
-                state: facts::reported_state(s),
+                state,
+                state_inferred,
                 asking: s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput)),
                 agent_session: s.agent_session.as_deref(),
                 exit_code: s.exit_code,
@@ -201,12 +209,31 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     if args.archived {
         write_archived(&mut out, &rows, now)?;
     } else {
-        write_table(&mut out, &rows, &activity, now)?;
+        write_table(&mut out, &rows, &activity, &states, now)?;
     }
     Ok(())
 }
 
 /// Unix seconds of the agent's last output, else of the row's last change.
+/// The state to list and whether it is inferred: an agent that reports
+/// its state says it; for any other running agent, output in the last
+/// `quiet` seconds (`supervisor.quiet_secs`) means `running`, none means
+/// `idle` (a guess, named as such in `state_inferred`).
+fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
+    let state = facts::reported_state(s);
+    if state != "running" || tandem_core::agent::reports_state(&s.agent) {
+        return (state, false);
+    }
+    let last_output = std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(s.created_at);
+    let quiet = i64::try_from(quiet).unwrap_or(i64::MAX);
+    (if now - last_output >= quiet { "idle" } else { "running" }, true)
+}
+
 fn last_activity(cx: &Context, s: &Session) -> i64 {
     std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
         .and_then(|m| m.modified())
@@ -234,7 +261,14 @@ fn order(sessions: &mut [(Session, GitFacts)], sort: Sort) {
     });
 }
 
-fn write_table(out: &mut impl Write, rows: &[(Session, GitFacts)], activity: &[i64], now: i64) -> std::io::Result<()> {
+/// `states`: as [`listed_state`] says, per row.
+fn write_table(
+    out: &mut impl Write,
+    rows: &[(Session, GitFacts)],
+    activity: &[i64],
+    states: &[(&str, bool)],
+    now: i64,
+) -> std::io::Result<()> {
     // Title, priority and remote columns only when some session has one.
     let titles = rows.iter().any(|(s, _)| s.meta.title.is_some());
     let priorities = rows.iter().any(|(s, _)| s.meta.priority != Priority::None);
@@ -253,15 +287,16 @@ fn write_table(out: &mut impl Write, rows: &[(Session, GitFacts)], activity: &[i
     }
     header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
     let mut table: Vec<Vec<String>> = vec![header.clone()];
-    for ((s, f), &active) in rows.iter().zip(activity) {
+    for (((s, f), &active), &(listed, inferred)) in rows.iter().zip(activity).zip(states) {
         let name = if s.meta.pinned { format!("{} *", s.slug) } else { s.slug.clone() };
         let mut row = vec![name, s.branch.clone()];
         if titles {
             row.push(truncate(s.meta.title.as_deref().unwrap_or(""), 32));
         }
+        let shown = if inferred && listed == "idle" { "idle (inferred)".to_owned() } else { state_text(s) };
         let state = match f.problem(s) {
-            Some(problem) => format!("{}: {problem}", state_text(s)),
-            None => state_text(s),
+            Some(problem) => format!("{shown}: {problem}"),
+            None => shown,
         };
         row.extend([truncate(&s.agent, 24), state, s.meta.status.as_str().to_owned()]);
         if priorities {
