@@ -70,36 +70,90 @@ pub struct Pending {
     pub input: Value,
 }
 
+/// One event waiting in a [`Reader`]'s batch.
+type Batched = (EventKind, String, Value);
+
 /// Turns Claude's output lines into history, activity and screen text
-/// for one session.
-pub struct Reader<'a> {
-    pub store: &'a Store,
-    pub session_id: &'a str,
+/// for one session. Events are batched: they reach the store when the
+/// caller calls [`Reader::flush`] (when no more output is waiting, or
+/// [`Reader::BATCH`] events have gathered) and always before an activity
+/// change, so a reader of the store never sees `idle` before the
+/// messages of the turn. A flood of output costs one transaction per
+/// batch, not per line.
+pub struct Reader {
+    session_id: String,
+    batch: Vec<Batched>,
+    activity: Option<Activity>,
 }
 
-impl Reader<'_> {
+impl Reader {
+    /// Events gathered before a flush is due.
+    pub const BATCH: usize = 256;
+
+    #[must_use]
+    pub fn new(session_id: &str) -> Reader {
+        Reader { session_id: session_id.to_owned(), batch: Vec::new(), activity: None }
+    }
+
+    /// Events waiting for [`Reader::flush`].
+    #[must_use]
+    pub fn batched(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Writes the waiting events in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn flush(&mut self, store: &Store) -> Result<(), StoreError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<NewEvent<'_>> = self
+            .batch
+            .iter()
+            .map(|(kind, text, data)| NewEvent {
+                session_id: &self.session_id,
+                kind: *kind,
+                text: text.clone(),
+                data: Some(data.clone()),
+                indexed: true,
+            })
+            .collect();
+        store.add_events(&events)?;
+        self.batch.clear();
+        Ok(())
+    }
+
+    /// Flushes, then records the activity if it changed (or says what it
+    /// asks).
+    fn set_activity(&mut self, store: &Store, activity: Activity, asking: Option<&str>) -> Result<(), StoreError> {
+        if self.activity != Some(activity) || asking.is_some() {
+            self.flush(store)?;
+            store.set_activity(&self.session_id, activity, asking)?;
+            self.activity = Some(activity);
+        }
+        Ok(())
+    }
+
     /// Handles one line of Claude's stdout. Returns the text to show (may
     /// be empty) and the permission request it now waits on, if the line
     /// was one. A line that is not JSON is shown as it is.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn line(&self, line: &str) -> Result<(String, Option<Pending>), StoreError> {
+    pub fn line(&mut self, store: &Store, line: &str) -> Result<(String, Option<Pending>), StoreError> {
         let Ok(event) = serde_json::from_str::<Value>(line) else {
             return Ok((line.to_owned(), None));
         };
-        let id = self.session_id;
-        let new =
-            |kind, text: String, data: Value| NewEvent { session_id: id, kind, text, data: Some(data), indexed: true };
         let mut shown = Vec::new();
-        let mut events = Vec::new();
         let mut pending = None;
         match event["type"].as_str().unwrap_or_default() {
             "system" if event["subtype"] == "init" => {
                 if let Some(conversation) = event["session_id"].as_str() {
-                    self.store.set_agent_session(id, conversation)?;
+                    store.set_agent_session(&self.session_id, conversation)?;
                 }
-                self.store.set_activity(id, Activity::Running, None)?;
+                self.set_activity(store, Activity::Running, None)?;
             }
             "assistant" => {
                 for block in event["message"]["content"].as_array().into_iter().flatten() {
@@ -107,22 +161,22 @@ impl Reader<'_> {
                         "text" => {
                             let text = cut(block["text"].as_str().unwrap_or_default());
                             shown.push(format!("● {text}"));
-                            events.push(new(EventKind::Message, text, json!({})));
+                            self.batch.push((EventKind::Message, text, json!({})));
                         }
                         "thinking" => {
                             let text = cut(block["thinking"].as_str().unwrap_or_default());
-                            events.push(new(EventKind::Reasoning, text, json!({})));
+                            self.batch.push((EventKind::Reasoning, text, json!({})));
                         }
                         "tool_use" => {
                             let tool = block["name"].as_str().unwrap_or("tool");
                             let text = format!("{tool}: {}", summary(tool, &block["input"]));
                             shown.push(format!("⚙ {text}"));
-                            events.push(new(EventKind::ToolCall, text, block["input"].clone()));
+                            self.batch.push((EventKind::ToolCall, text, block["input"].clone()));
                         }
                         _ => {}
                     }
                 }
-                self.store.set_activity(id, Activity::Running, None)?;
+                self.set_activity(store, Activity::Running, None)?;
             }
             "user" => {
                 let result = &event["tool_use_result"];
@@ -137,10 +191,10 @@ impl Reader<'_> {
                     };
                     let text = cut(&text);
                     shown.push(format!("  ⎿ {}", text.lines().next().unwrap_or_default()));
-                    events.push(new(EventKind::ToolResult, text, result.clone()));
+                    self.batch.push((EventKind::ToolResult, text, result.clone()));
                 }
                 if let Some(path) = result["filePath"].as_str() {
-                    events.push(new(EventKind::FileChange, format!("changed {path}"), result.clone()));
+                    self.batch.push((EventKind::FileChange, format!("changed {path}"), result.clone()));
                 }
             }
             "result" => {
@@ -151,8 +205,8 @@ impl Reader<'_> {
                     event["subtype"].as_str().unwrap_or("done"),
                     event["duration_ms"].as_u64().unwrap_or_default()
                 );
-                events.push(new(EventKind::Usage, text, json!({ "usage": event["usage"], "cost_usd": cost })));
-                self.store.set_activity(id, Activity::Idle, None)?;
+                self.batch.push((EventKind::Usage, text, json!({ "usage": event["usage"], "cost_usd": cost })));
+                self.set_activity(store, Activity::Idle, None)?;
                 shown.push(String::new());
             }
             "control_request" if event["request"]["subtype"] == "can_use_tool" => {
@@ -160,8 +214,8 @@ impl Reader<'_> {
                 let tool = request["tool_name"].as_str().unwrap_or("tool").to_owned();
                 let asking = format!("{tool}: {}", summary(&tool, &request["input"]));
                 shown.push(format!("? asks permission for {asking} (tandem approve / deny)"));
-                events.push(new(EventKind::Permission, format!("asks permission for {asking}"), request.clone()));
-                self.store.set_activity(id, Activity::NeedsInput, Some(&asking))?;
+                self.batch.push((EventKind::Permission, format!("asks permission for {asking}"), request.clone()));
+                self.set_activity(store, Activity::NeedsInput, Some(&asking))?;
                 pending = Some(Pending {
                     request_id: event["request_id"].as_str().unwrap_or_default().to_owned(),
                     tool,
@@ -169,9 +223,6 @@ impl Reader<'_> {
                 });
             }
             _ => {}
-        }
-        if !events.is_empty() {
-            self.store.add_events(&events)?;
         }
         Ok((shown.join("\r\n"), pending))
     }
@@ -193,5 +244,33 @@ mod tests {
         let i: Value = serde_json::from_str(&interrupt("x")).expect("json");
         assert_eq!(i["request"]["subtype"], "interrupt");
         assert!(prompt("a\nb").ends_with("}\n") && prompt("a\nb").matches('\n').count() == 1);
+    }
+
+    #[test]
+    fn a_flood_is_written_in_batches_and_flushed_before_idle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        let repo = store.upsert_repo(std::path::Path::new("/r/.git"), std::path::Path::new("/r")).expect("repo");
+        let mut session = crate::store::tests::sample("s1", repo, "flood");
+        session.state = crate::store::SessionState::Running;
+        store.insert_session(&session).expect("insert");
+        let mut reader = Reader::new("s1");
+        let init = json!({ "type": "system", "subtype": "init", "session_id": "c0ffee" });
+        reader.line(&store, &init.to_string()).expect("init");
+        let text = |t: &str| json!({ "type": "assistant", "message": { "content": [{ "type": "text", "text": t }] } });
+        for i in 0..1000 {
+            reader.line(&store, &text(&format!("line {i}")).to_string()).expect("line");
+        }
+        assert_eq!(store.events("s1", 0, 10_000).expect("events").len(), 0, "nothing written line by line");
+        assert_eq!(reader.batched(), 1000);
+        let (shown, _) =
+            reader.line(&store, &json!({ "type": "result", "subtype": "success" }).to_string()).expect("result");
+        assert_eq!(shown, "");
+        let events = store.events("s1", 0, 10_000).expect("events");
+        assert_eq!(events.len(), 1001, "the turn's events are written before it is idle");
+        assert_eq!(events[999].text, "line 999");
+        assert_eq!(events[1000].kind, EventKind::Usage);
+        assert_eq!(store.session("s1").expect("get").expect("row").activity, Some(Activity::Idle));
+        assert_eq!(reader.batched(), 0);
     }
 }

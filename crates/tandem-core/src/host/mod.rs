@@ -348,12 +348,18 @@ fn spawn_piped(spec: &HostSpec) -> Result<Started, HostError> {
 /// the store, a readable line to the screen, the log and attached
 /// clients.
 fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
-    for line in io::BufReader::new(reader).lines() {
-        let Ok(line) = line else { break };
+    let mut input = io::BufReader::new(reader);
+    let mut stream = crate::agent::claude_stream::Reader::new(&shared.session_id);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
         let shown = {
             let store = lock(&shared.store);
-            let reader = crate::agent::claude_stream::Reader { store: &store, session_id: &shared.session_id };
-            match reader.line(&line) {
+            let shown = match stream.line(&store, line.trim_end()) {
                 Ok((shown, pending)) => {
                     if pending.is_some() {
                         *lock(&shared.pending) = pending;
@@ -364,11 +370,21 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
                     tracing::warn!(error = %e, "cannot record the agent's output");
                     String::new()
                 }
+            };
+            // Write when the agent has paused or a batch is full.
+            if (input.buffer().is_empty() || stream.batched() >= crate::agent::claude_stream::Reader::BATCH)
+                && let Err(e) = stream.flush(&store)
+            {
+                tracing::warn!(error = %e, "cannot record the agent's output");
             }
+            shown
         };
         if !shown.is_empty() {
             show(shared, &format!("{shown}\r\n"));
         }
+    }
+    if let Err(e) = stream.flush(&lock(&shared.store)) {
+        tracing::warn!(error = %e, "cannot record the agent's output");
     }
 }
 

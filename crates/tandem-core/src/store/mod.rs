@@ -825,7 +825,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(id: &str, repo_id: i64, slug: &str) -> Session {
