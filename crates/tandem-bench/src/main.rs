@@ -1,6 +1,9 @@
 //! `tandem-bench`: builds a large deterministic repository and measures
-//! tandem's `new`, `rm` and `list` against the plain git commands they wrap.
+//! tandem's `new`, `rm` and `list` against the plain git commands they wrap
+//! (`run`); measures a session host against tmux and the state and history
+//! paths (`agents`).
 
+mod agents;
 mod bench;
 mod fixture;
 mod process;
@@ -21,6 +24,7 @@ struct Cli {
 enum Command {
     Fixture(fixture::FixtureArgs),
     Run(bench::RunArgs),
+    Agents(agents::AgentsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +32,7 @@ fn main() -> std::process::ExitCode {
     let result = match &cli.command {
         Command::Fixture(args) => fixture::run_cmd(args),
         Command::Run(args) => bench::run_cmd(args),
+        Command::Agents(args) => agents::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

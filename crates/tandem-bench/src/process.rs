@@ -161,7 +161,10 @@ impl Drop for StopAll<'_> {
             let listed = run(&mut tandem.cmd(["list", "--json"]))
                 .and_then(|out| Ok(serde_json::from_str::<serde_json::Value>(&out)?));
             let rows = listed.as_ref().ok().and_then(|v| v.as_array()).into_iter().flatten();
-            for row in rows.filter(|row| row["state"] == "running") {
+            let live = |row: &&serde_json::Value| {
+                ["starting", "running", "idle", "needs-input"].iter().any(|s| row["state"] == *s)
+            };
+            for row in rows.filter(live) {
                 if let Some(name) = row["name"].as_str()
                     && let Err(e) = run(&mut tandem.cmd(["stop", name]))
                 {

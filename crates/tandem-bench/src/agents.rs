@@ -1,0 +1,437 @@
+//! `tandem-bench agents`: how a session host and the history compare
+//! with tmux and with the targets of the agents issue.
+//!
+//! - **throughput**: 64 MiB of coloured lines printed by an agent, until
+//!   its session reads `exited` (tandem: `tandem new --agent "cat FILE"`,
+//!   the host's emulator, log and store), against a detached tmux pane
+//!   running the same `cat` until `tmux wait-for` returns. Target ≤ 0.8×.
+//! - **memory**: 20 idle sessions that each printed 2,000 lines: the
+//!   hosts' resident memory together, against the tmux server holding 20
+//!   windows of the same (`history-limit 2000`); proportional set sizes.
+//!   Target ≤ 0.5×.
+//! - **latency**: from an agent's hook event (`tandem hook`, as Claude
+//!   Code runs it) to `tandem list --json` showing the new state. Target
+//!   < 200 ms.
+//! - **ingest**: history events per second, through `tandem hook` (one
+//!   process per event, the interactive path) and through the structured
+//!   path's batching reader (in process).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::process::{StopAll, Tandem, fixture_git, run};
+use crate::stats::median;
+
+/// Compare a tandem host with tmux (throughput, memory) and time the
+/// state and history paths
+#[derive(clap::Args, Debug)]
+pub struct AgentsArgs {
+    /// The tandem binary to measure
+    #[arg(long)]
+    tandem: PathBuf,
+    /// Timed runs of each side of each comparison
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// MiB of output for the throughput comparison
+    #[arg(long, default_value_t = 64)]
+    mib: usize,
+    /// Idle sessions for the memory comparison
+    #[arg(long, default_value_t = 20)]
+    sessions: usize,
+    /// Print the results as JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+/// One measured figure against its target.
+#[derive(Debug, Serialize)]
+struct Figure {
+    name: &'static str,
+    tandem: f64,
+    baseline: Option<f64>,
+    unit: &'static str,
+    ratio: Option<f64>,
+    target: String,
+    met: bool,
+}
+
+pub fn run_cmd(args: &AgentsArgs) -> Result<()> {
+    let bin = std::path::absolute(&args.tandem)?;
+    anyhow::ensure!(bin.is_file(), "--tandem {}: no such file", bin.display());
+    anyhow::ensure!(which("tmux"), "tmux is not installed; it is the baseline (apt-get install tmux)");
+    let dir = tempfile::Builder::new().prefix("tandem-bench-agents-").tempdir()?;
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo)?;
+    run(fixture_git(&repo).args(["init", "-q", "-b", "main"]))?;
+    run(fixture_git(&repo).args(["commit", "-q", "--allow-empty", "-m", "init"]))?;
+    let tandem = Tandem { bin, home: dir.path().join("home"), repo };
+    let _stop = StopAll(&tandem);
+    let tmux = Tmux { socket: format!("tandem-bench-{}", std::process::id()) };
+    let _kill = KillTmux(&tmux);
+
+    let mut figures = Vec::new();
+    figures.push(throughput(&tandem, &tmux, dir.path(), args)?);
+    figures.push(memory(&tandem, &tmux, args.sessions)?);
+    let fake = dir.path().join("fake-bin");
+    figures.push(latency(&tandem, &fake, args.runs.max(5))?);
+    figures.extend(ingest(&tandem, dir.path())?);
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        print!("{}", table(&figures, args));
+    }
+    Ok(())
+}
+
+fn table(figures: &[Figure], args: &AgentsArgs) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} runs each where timed, medians", args.runs);
+    let _ = writeln!(out, "{:<12} {:>14} {:>14} {:>8}   {:<16} result", "", "tandem", "baseline", "ratio", "target");
+    for f in figures {
+        let baseline = f.baseline.map_or_else(String::new, |b| format!("{b:.1} {}", f.unit));
+        let ratio = f.ratio.map_or_else(String::new, |r| format!("{r:.2}×"));
+        let result = if f.target.is_empty() {
+            ""
+        } else if f.met {
+            "ok"
+        } else {
+            "MISSED"
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:>14} {:>14} {:>8}   {:<16} {result}",
+            f.name,
+            format!("{:.1} {}", f.tandem, f.unit),
+            baseline,
+            ratio,
+            f.target
+        );
+    }
+    out
+}
+
+/// Writes `mib` MiB of lines with colour escapes (SGR 31–36 and reset).
+fn coloured_file(path: &Path, mib: usize) -> Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut written = 0;
+    let mut n = 0u64;
+    while written < mib * 1024 * 1024 {
+        let line =
+            format!("\x1b[3{}mline {n:08}\x1b[0m the quick brown fox jumps over the lazy agent {n:x}\n", n % 6 + 1);
+        file.write_all(line.as_bytes())?;
+        written += line.len();
+        n += 1;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+fn throughput(tandem: &Tandem, tmux: &Tmux, dir: &Path, args: &AgentsArgs) -> Result<Figure> {
+    eprintln!("measuring throughput ({} MiB of coloured output) ...", args.mib);
+    let file = dir.join("flood.txt");
+    coloured_file(&file, args.mib)?;
+    let command = format!("cat {}", file.display());
+    let (mut t, mut b) = (Vec::new(), Vec::new());
+    for i in 0..args.runs {
+        let name = format!("flood-{i}");
+        let start = Instant::now();
+        run(&mut tandem.cmd(["new", &name, "--bg", "--agent", &command]))?;
+        wait_state(tandem, &name, "exited", Duration::from_secs(600))?;
+        t.push(start.elapsed().as_secs_f64() * 1000.0);
+        run(&mut tandem.cmd(["rm", "--wait", &name]))?;
+
+        let start = Instant::now();
+        let channel = format!("flood-{i}");
+        tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &format!("{command}; tmux -L {} wait-for -S {channel}", tmux.socket),
+        ])?;
+        tmux.cmd(&["wait-for", &channel])?;
+        b.push(start.elapsed().as_secs_f64() * 1000.0);
+        tmux.kill_server();
+    }
+    let (tm, bm) = (median(&t).unwrap_or_default(), median(&b).unwrap_or_default());
+    let ratio = tm / bm;
+    Ok(Figure {
+        name: "throughput",
+        tandem: tm,
+        baseline: Some(bm),
+        unit: "ms",
+        ratio: Some(ratio),
+        target: "≤ 0.8× tmux".into(),
+        met: ratio <= 0.8,
+    })
+}
+
+fn memory(tandem: &Tandem, tmux: &Tmux, sessions: usize) -> Result<Figure> {
+    eprintln!("measuring memory ({sessions} idle sessions, 2,000 lines each) ...");
+    let command = "sh -c 'seq 1 2000; exec sleep 100000'";
+    for i in 0..sessions {
+        run(&mut tandem.cmd(["new", &format!("idle-{i}"), "--bg", "--agent", command]))?;
+    }
+    tmux.cmd(&["-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "sleep 100000"])?;
+    tmux.cmd(&["set-option", "-g", "history-limit", "2000"])?;
+    for _ in 0..sessions {
+        tmux.cmd(&["new-window", "-d", "seq 1 2000; exec sleep 100000"])?;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let listed: serde_json::Value = serde_json::from_str(&run(&mut tandem.cmd(["list", "--json"]))?)?;
+    let hosts: Vec<i32> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("idle-")))
+        .filter_map(|r| host_pid(tandem, r["id"].as_str()?))
+        .collect();
+    anyhow::ensure!(hosts.len() == sessions, "found {} of {sessions} hosts", hosts.len());
+    let tandem_kib: u64 = hosts.iter().map(|&p| rss_kib(p)).sum();
+    let server: i32 = tmux.output(&["display-message", "-p", "#{pid}"])?.trim().parse().context("tmux pid")?;
+    let tmux_kib = rss_kib(server);
+    for i in 0..sessions {
+        run(&mut tandem.cmd(["rm", "--force", &format!("idle-{i}")]))?;
+    }
+    tmux.kill_server();
+    let ratio = tandem_kib as f64 / tmux_kib as f64;
+    Ok(Figure {
+        name: "memory",
+        tandem: tandem_kib as f64,
+        baseline: Some(tmux_kib as f64),
+        unit: "KiB",
+        ratio: Some(ratio),
+        target: "≤ 0.5× tmux".into(),
+        met: ratio <= 0.5,
+    })
+}
+
+fn latency(tandem: &Tandem, fake: &Path, samples: u32) -> Result<Figure> {
+    eprintln!("measuring the state latency (hook event to `tandem list`) ...");
+    // A `claude` that does nothing: tandem starts it with its hooks, and
+    // the bench plays Claude's part by running `tandem hook` itself.
+    std::fs::create_dir_all(fake)?;
+    let script = fake.join("claude");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 100000\n")?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    run(tandem.cmd(["new", "lat", "--bg", "--agent", "claude"]).env("PATH", &path))?;
+    let id = session_field(tandem, "lat", "id")?;
+    let mut times = Vec::new();
+    for i in 0..samples {
+        let (event, state) = if i % 2 == 0 { ("UserPromptSubmit", "running") } else { ("Stop", "idle") };
+        let payload = serde_json::json!({ "hook_event_name": event, "prompt": "go", "last_assistant_message": "done" });
+        let start = Instant::now();
+        let mut hook = tandem
+            .cmd(["hook"])
+            .env("TANDEM_SESSION_ID", &id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
+        hook.wait()?;
+        wait_state(tandem, "lat", state, Duration::from_secs(10))?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    run(&mut tandem.cmd(["rm", "--force", "lat"]))?;
+    let m = median(&times).unwrap_or_default();
+    Ok(Figure {
+        name: "latency",
+        tandem: m,
+        baseline: None,
+        unit: "ms",
+        ratio: None,
+        target: "< 200 ms".into(),
+        met: m < 200.0,
+    })
+}
+
+fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
+    eprintln!("measuring history ingest ...");
+    // Through `tandem hook`, one process per event.
+    run(&mut tandem.cmd(["new", "ingest", "--bg", "--agent", "shell"]))?;
+    let id = session_field(tandem, "ingest", "id")?;
+    let n = 200;
+    let start = Instant::now();
+    for i in 0..n {
+        let payload = serde_json::json!({
+            "hook_event_name": "PostToolUse",
+            "tool_name": "Bash",
+            "tool_input": { "command": format!("echo {i}") },
+            "tool_response": { "stdout": format!("{i}\n"), "stderr": "" },
+        });
+        let mut hook = tandem.cmd(["hook"]).env("TANDEM_SESSION_ID", &id).stdin(Stdio::piped()).spawn()?;
+        hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
+        hook.wait()?;
+    }
+    let hooks = f64::from(n) / start.elapsed().as_secs_f64();
+    run(&mut tandem.cmd(["rm", "--force", "ingest"]))?;
+
+    // Through the structured reader, in batches, into a fresh store.
+    use tandem_core::agent::claude_stream::Reader;
+    use tandem_core::store::Store;
+    let store = Store::open(&dir.join("ingest.db"))?;
+    let repo = store.upsert_repo(Path::new("/bench/.git"), Path::new("/bench"))?;
+    store.insert_session(&bench_session(repo))?;
+    let mut reader = Reader::new("bench");
+    let lines = 100_000;
+    let start = Instant::now();
+    for i in 0..lines {
+        let line = serde_json::json!({
+            "type": "assistant",
+            "message": { "content": [{ "type": "text", "text": format!("message {i} of a flood") }] },
+        })
+        .to_string();
+        reader.line(&store, &line)?;
+        if reader.batched() >= Reader::BATCH {
+            reader.flush(&store)?;
+        }
+    }
+    reader.flush(&store)?;
+    let stream = f64::from(lines) / start.elapsed().as_secs_f64();
+    Ok(vec![
+        Figure {
+            name: "ingest hook",
+            tandem: hooks,
+            baseline: None,
+            unit: "ev/s",
+            ratio: None,
+            target: String::new(),
+            met: true,
+        },
+        Figure {
+            name: "ingest json",
+            tandem: stream,
+            baseline: None,
+            unit: "ev/s",
+            ratio: None,
+            target: String::new(),
+            met: true,
+        },
+    ])
+}
+
+/// A running session row for the in-process ingest store.
+fn bench_session(repo_id: i64) -> tandem_core::store::Session {
+    tandem_core::store::Session {
+        id: "bench".into(),
+        repo_id,
+        slug: "bench".into(),
+        branch: "bench".into(),
+        agent: "claude-structured".into(),
+        command: Vec::new(),
+        path: PathBuf::from("/bench"),
+        base_ref: "main".into(),
+        base_commit: "0".into(),
+        state: tandem_core::store::SessionState::Running,
+        exit_code: None,
+        host_pid: None,
+        agent_pid: None,
+        created_at: 0,
+        updated_at: 0,
+        archive_ref: None,
+        meta: tandem_core::store::Meta::default(),
+        owns_branch: true,
+        pr_number: None,
+        included: Vec::new(),
+        last_commit: None,
+        summary: None,
+        archived_at: None,
+        pending: None,
+        activity: None,
+        asking: None,
+        agent_session: None,
+        activity_at: None,
+        auto_named: false,
+    }
+}
+
+fn session_field(tandem: &Tandem, name: &str, field: &str) -> Result<String> {
+    let listed: serde_json::Value = serde_json::from_str(&run(&mut tandem.cmd(["list", "--json"]))?)?;
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == name)
+        .and_then(|r| r[field].as_str().map(str::to_owned))
+        .with_context(|| format!("no {field} for session {name}"))
+}
+
+/// Polls `tandem list --json` until session `name` shows `state`.
+fn wait_state(tandem: &Tandem, name: &str, state: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if session_field(tandem, name, "state").is_ok_and(|s| s == state) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("session {name} did not become {state} in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The host pid of session `id`, from its row in the store.
+fn host_pid(tandem: &Tandem, id: &str) -> Option<i32> {
+    let store = tandem_core::store::Store::open(&tandem.home.join("state/tandem.db")).ok()?;
+    store.session(id).ok()??.host_pid
+}
+
+/// Memory of a process in KiB: its proportional set size (`Pss` in
+/// `/proc/PID/smaps_rollup`: private pages, plus shared ones divided
+/// among the processes sharing them, so 20 hosts running one binary are
+/// not charged its code 20 times), else its `VmRSS`.
+fn rss_kib(pid: i32) -> u64 {
+    let field = |file: &str, key: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.split_whitespace().next()?.parse().ok()))
+    };
+    field("smaps_rollup", "Pss:").or_else(|| field("status", "VmRSS:")).unwrap_or(0)
+}
+
+fn which(program: &str) -> bool {
+    Command::new(program).arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// A tmux server of its own (`-L SOCKET`).
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Result<()> {
+        self.output(args).map(drop)
+    }
+
+    fn output(&self, args: &[&str]) -> Result<String> {
+        run(Command::new("tmux").arg("-L").arg(&self.socket).args(args))
+    }
+
+    fn kill_server(&self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+struct KillTmux<'a>(&'a Tmux);
+
+impl Drop for KillTmux<'_> {
+    fn drop(&mut self) {
+        self.0.kill_server();
+    }
+}
