@@ -202,7 +202,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         session_id: spec.session_id.clone(),
         paths: paths.clone(),
         agent_pid,
-        screen: Mutex::new((screen::emulator(size.rows, size.cols), screen::PtyLog::open(&dir)?)),
+        screen: Mutex::new((screen::live_emulator(size.rows, size.cols), screen::PtyLog::open(&dir)?)),
         clients: Mutex::new(Vec::new()),
         next_client: AtomicU64::new(1),
         writers: AtomicUsize::new(0),
@@ -536,7 +536,18 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
             result
         }
         ClientMode::Logs { follow } => {
-            let text = |parser: &mut vt100::Parser| Some(Out::Msg(HostMsg::Text { text: screen::text(parser) }));
+            // The log holds everything the live screen shows and what
+            // scrolled off it; replayed under the screen lock, so nothing
+            // is missed or doubled before the output that follows.
+            let dir = shared.paths.session_dir(&shared.session_id);
+            let text = |parser: &mut vt100::Parser| {
+                let (rows, cols) = parser.screen().size();
+                let text = match screen::replay(&dir, rows, cols) {
+                    Ok(mut full) => screen::text(&mut full),
+                    Err(_) => screen::text(parser),
+                };
+                Some(Out::Msg(HostMsg::Text { text }))
+            };
             if follow {
                 let id = subscribe(shared, writer, (true, false), text)?;
                 let result = read_client(shared, &mut reader, id, false);

@@ -17,10 +17,20 @@ pub const SCROLLBACK_LINES: usize = 10_000;
 pub const LOG_ROTATE_BYTES: u64 = 8 << 20;
 
 /// A terminal emulator of `rows` × `cols` cells (each at least 2: `vt100`
-/// panics below that) with [`SCROLLBACK_LINES`] of scrollback.
+/// panics below that) with [`SCROLLBACK_LINES`] of scrollback, for
+/// rebuilding a session's text from its log ([`replay`]).
 #[must_use]
 pub fn emulator(rows: u16, cols: u16) -> vt100::Parser {
     vt100::Parser::new(rows.max(2), cols.max(2), SCROLLBACK_LINES)
+}
+
+/// The emulator a host keeps while its agent runs: the screen only, no
+/// scrollback. Attaching redraws the screen; the text of earlier output
+/// comes from the log when asked for ([`replay`]), so an idle session
+/// holds a screenful of cells, not thousands of lines of them.
+#[must_use]
+pub fn live_emulator(rows: u16, cols: u16) -> vt100::Parser {
+    vt100::Parser::new(rows.max(2), cols.max(2), 0)
 }
 
 /// Bytes that draw `screen` on a fresh terminal: alternate screen if the

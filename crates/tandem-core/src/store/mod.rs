@@ -380,7 +380,25 @@ impl Store {
             migrate(&conn)?;
             Ok(conn)
         };
-        open().map(|conn| Store { conn }).map_err(|error| StoreError::Open { path: path.to_path_buf(), error })
+        // Switching a new database to WAL, and WAL recovery, can answer
+        // "database is locked" at once, without waiting for the busy
+        // timeout, when several processes open it together (eight `tandem
+        // new` at once): try again for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match open() {
+                Ok(conn) => return Ok(Store { conn }),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(error) => return Err(StoreError::Open { path: path.to_path_buf(), error }),
+            }
+        }
     }
 
     /// The id of the repository with this common dir, inserting it if new.
