@@ -212,8 +212,6 @@ fn claude_asks_permission_and_tandem_approves() {
     let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
     env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
 
-    // Idle agents are stopped after 3 s here (resumable).
-    env.user_config("[supervisor]\nidle_timeout_secs = 3\n");
     env.ok(&["new", "asker", "--bg", "-p", "Leave proof that you ran"]);
     let s = env.wait_state("asker", "needs-input");
     let asking = s["asking"].as_str().expect("what it asks").to_owned();
@@ -237,7 +235,9 @@ fn claude_asks_permission_and_tandem_approves() {
     assert!(history.contains("approved: Bash: echo approved-and-ran > proof.txt"), "{history}");
     assert!(history.contains("The proof is written."), "{history}");
 
-    // Idle past the timeout with no terminal attached: stopped, and said so.
+    // Idle past the timeout (1 s from now on; the supervisor reads the
+    // config as it goes) with no terminal attached: stopped, and said so.
+    env.user_config("[supervisor]\nidle_timeout_secs = 1\n");
     env.wait_state("asker", "stopped");
     assert!(env.ok(&["history", "asker"]).contains("s idle; `tandem respawn asker` resumes it"));
 }
