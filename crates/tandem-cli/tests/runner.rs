@@ -8,6 +8,7 @@ mod test_bad_input;
 mod test_claude;
 mod test_creating;
 mod test_ending;
+mod test_flood;
 mod test_history;
 mod test_lifecycle;
 mod test_listing;
