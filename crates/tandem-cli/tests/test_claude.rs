@@ -344,3 +344,78 @@ fn claude_structured_streams_history_and_takes_answers() {
     env.ok(&["stop", "streamer"]);
     assert_eq!(env.session("streamer")["state"], "stopped");
 }
+
+/// `kill -9` mid-turn. Of the supervisor: Claude's hooks write to the
+/// store themselves, so the turn ends `idle` as if nothing happened. Of
+/// the host: Claude goes with its terminal, the session is `lost`, and
+/// `respawn` resumes the conversation.
+#[test]
+fn claude_survives_a_kill_9_of_the_supervisor_and_a_lost_host_resumes() {
+    let Some(claude) = claude_binary() else {
+        assert!(
+            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
+            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
+        );
+        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
+        return;
+    };
+    let mut env = TestEnv::new();
+    let stub = MessagesStub::start(vec![
+        Step::tool("Bash", json!({ "command": "sleep 3; echo slept-once", "description": "Wait a little" })),
+        Step::text("First turn done."),
+        // Not `sleep 60`: Claude Code refuses long sleeps in the foreground.
+        Step::tool(
+            "Bash",
+            json!({ "command": "timeout 60 tail -f /dev/null; echo never", "description": "Wait long" }),
+        ),
+    ]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, &["Bash"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    let kill9 = |pid: i32| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+    };
+
+    env.ok(&["new", "crashy", "--bg", "-p", "Take your time"]);
+    wait_within("the first command to run", Duration::from_secs(60), || {
+        env.ok(&["history", "crashy"]).contains("tool-call    Bash: sleep 3; echo slept-once").then_some(())
+    });
+    kill9(env.supervisor_pid().expect("supervisor"));
+    wait_within("the turn to end without a supervisor", Duration::from_secs(60), || {
+        let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).ok()?;
+        let activity: Option<String> =
+            db.query_row("SELECT activity FROM sessions WHERE slug = 'crashy'", [], |r| r.get(0)).ok()?;
+        (activity.as_deref() == Some("idle")).then_some(())
+    });
+    let history = env.ok(&["history", "crashy"]);
+    assert!(history.contains("Bash → slept-once"), "{history}");
+    assert!(history.contains("message      First turn done."), "{history}");
+    env.wait_state("crashy", "idle");
+
+    env.ok(&["send", "crashy", "Now wait longer"]);
+    wait_within("the long command to run", Duration::from_secs(60), || {
+        env.ok(&["history", "crashy"])
+            .contains("tool-call    Bash: timeout 60 tail -f /dev/null; echo never")
+            .then_some(())
+    });
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let host: i32 =
+        db.query_row("SELECT host_pid FROM sessions WHERE slug = 'crashy'", [], |r| r.get(0)).expect("host");
+    kill9(host);
+    env.wait_state("crashy", "lost");
+    let out = env.ok(&["respawn", "crashy"]);
+    assert_eq!(out.trim(), "respawned session crashy, resuming its conversation");
+    env.wait_state("crashy", "idle");
+    env.ok(&["send", "crashy", "Go on"]);
+    // The resumed Claude sends the whole conversation with the new prompt.
+    let resumed = wait_within("the request after the resume", Duration::from_secs(60), || {
+        let last = stub.main_requests().pop()?["messages"].to_string();
+        last.contains("Go on").then_some(last)
+    });
+    assert!(resumed.contains("Take your time") && resumed.contains("First turn done."), "{resumed}");
+    assert!(env.ok(&["history", "crashy"]).contains("prompt       Go on"));
+    env.ok(&["stop", "crashy"]);
+}
