@@ -315,3 +315,32 @@ fn fork_starts_from_the_sources_commits_and_uncommitted_work() {
     assert!(err.contains("bad..name"), "{err}");
     assert_eq!(env.repo_state(), before);
 }
+
+/// On a terminal, `tandem new` asks before running a repository's hook
+/// commands: "n" refuses and creates nothing; "y" approves them for
+/// good and runs them.
+#[test]
+fn repository_hooks_are_asked_for_on_a_terminal() {
+    let env = TestEnv::new();
+    std::fs::write(env.repo.join(".tandem.toml"), "[hooks]\nsetup = [\"echo asked > asked.txt\"]\n").expect("write");
+    let before = env.repo_state();
+    let mut term = env.pty(&["new", "asked", "--bg", "--agent", "shell"], 24, 100);
+    term.wait_for("asks to run these commands:");
+    term.wait_for("[setup] echo asked > asked.txt");
+    term.wait_for("[y/N]");
+    term.type_line("n");
+    assert_ne!(term.wait_exit(), 0);
+    assert!(term.raw_text().contains("hook commands not approved; nothing was created"), "{}", term.raw_text());
+    assert_eq!(env.repo_state(), before);
+    assert!(env.sessions().is_empty());
+
+    let mut term = env.pty(&["new", "asked", "--bg", "--agent", "shell"], 24, 100);
+    term.wait_for("[y/N]");
+    term.type_line("y");
+    assert_eq!(term.wait_exit(), 0, "{}", term.raw_text());
+    let path = env.path_of("asked");
+    assert_eq!(std::fs::read_to_string(path.join("asked.txt")).expect("the hook ran"), "asked\n");
+    // Approved for good: no question the next time.
+    env.ok(&["new", "again", "--bg", "--agent", "shell"]);
+    assert!(env.path_of("again").join("asked.txt").exists());
+}
