@@ -244,7 +244,8 @@ fn claude_asks_permission_and_tandem_approves() {
 
 /// A session started without a name is named from its first prompt by a
 /// one-shot `claude -p` (the stand-in answers side requests with
-/// "Stub title"): title and branch change, the folder does not.
+/// "Stub title"): title and branch change, the folder does not. Archiving
+/// it stores a summary from another one-shot call.
 #[test]
 fn claude_names_an_unnamed_session_from_its_first_prompt() {
     let Some(claude) = claude_binary() else {
@@ -277,10 +278,13 @@ fn claude_names_an_unnamed_session_from_its_first_prompt() {
     assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "stub-title");
     assert_eq!(env.git(&["branch", "--list", &slug]), "", "the old branch name is gone");
     assert!(env.ok(&["history", &slug]).contains("named \"Stub title\" (branch stub-title)"));
-    // It keeps working under its new branch; removing it takes that branch.
+    // Archiving asks Claude once for a summary (the stand-in's side reply).
     env.wait_state(&slug, "idle");
-    env.ok(&["rm", "--wait", &slug]);
-    assert_eq!(env.git(&["branch", "--list", "stub-title"]), "");
+    env.ok(&["archive", &slug]);
+    let archived: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--archived", "--json"])).expect("json");
+    assert_eq!(archived[0]["summary"], "Stub title", "{archived}");
+    assert!(!path.exists());
+    assert!(!env.git(&["branch", "--list", "stub-title"]).is_empty(), "archive keeps the branch");
 }
 
 /// `--agent claude-structured`: Claude Code with no terminal, driven

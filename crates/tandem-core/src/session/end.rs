@@ -360,8 +360,9 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
         one_shot(cmd, &cwd, env, Some(&material))
     } else if crate::agent::is_claude(&session.agent) && session.command.first().is_some_and(|p| Path::new(p).exists())
     {
+        // No tools and no saved conversation: a summary needs neither.
         let mut cmd = Command::new(&session.command[0]);
-        cmd.arg("-p").arg(format!(
+        cmd.args(["-p", "--tools", "", "--no-session-persistence"]).arg(format!(
             "In two or three plain sentences, summarize what this coding session did, for a list of archived \
              sessions. Answer with the summary only.\n\n{material}"
         ));
