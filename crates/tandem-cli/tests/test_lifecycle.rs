@@ -94,7 +94,8 @@ fn rm_refuses_to_lose_work_and_force_keeps_an_archive_ref() {
     let index_after = std::fs::read(env.git_in(&path, &["rev-parse", "--git-path", "index"]).trim()).expect("index");
     assert_eq!(index_before, index_after, "the agent's index is untouched");
 
-    let out = env.ok(&["rm", "--force", "risky"]);
+    // --wait: the branch is gone by the time rm returns.
+    let out = env.ok(&["rm", "--force", "--wait", "risky"]);
     let archive = out
         .lines()
         .find_map(|l| l.strip_prefix("snapshot kept at "))
