@@ -63,7 +63,9 @@ fn an_existing_branch_is_checked_out_as_it_is_and_kept_on_rm() {
     let path = env.path_of("feature-login");
     assert_eq!(env.git_in(&path, &["rev-parse", "HEAD"]), tip);
     assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "feature/login");
-    env.ok(&["rm", "feature-login"]);
+    // --wait: git's records are pruned before the repository state below
+    // is taken.
+    env.ok(&["rm", "--wait", "feature-login"]);
     assert_eq!(env.git(&["rev-parse", "feature/login"]), tip, "the user's branch stays");
 
     // A branch checked out in another worktree is refused, changing nothing.
