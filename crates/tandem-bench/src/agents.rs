@@ -148,7 +148,7 @@ fn throughput(tandem: &Tandem, tmux: &Tmux, dir: &Path, args: &AgentsArgs) -> Re
         // a core from the host being measured).
         let id = session_field(tandem, &name, "id")?;
         if let Some(pid) = host_pid(tandem, &id) {
-            while running(pid) {
+            while tandem_core::process::is_running(pid) {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -394,12 +394,6 @@ fn wait_state(tandem: &Tandem, name: &str, state: &str, limit: Duration) -> Resu
 fn host_pid(tandem: &Tandem, id: &str) -> Option<i32> {
     let store = tandem_core::store::Store::open(&tandem.home.join("state/tandem.db")).ok()?;
     store.session(id).ok()??.host_pid
-}
-
-/// Whether `pid` runs (a zombie does not count).
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
 /// Memory of a process in KiB: its proportional set size (`Pss` in

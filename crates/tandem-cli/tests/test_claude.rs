@@ -26,17 +26,35 @@ fn claude_binary() -> Option<PathBuf> {
     tandem_core::process::which("claude", std::env::var_os("PATH").as_deref(), std::path::Path::new("/"))
 }
 
-#[test]
-fn claude_writes_and_commits_a_file_in_its_own_worktree() {
+/// The `claude` binary and a test environment, or `None` (the test is
+/// skipped, saying so) when the CLI is absent and not required.
+fn claude_and_env() -> Option<(PathBuf, TestEnv)> {
     let Some(claude) = claude_binary() else {
         assert!(
             std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
             "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
         );
         eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return;
+        return None;
     };
-    let mut env = TestEnv::new();
+    Some((claude, TestEnv::new()))
+}
+
+/// Points `env`'s commands at the stand-in `stub`: a Claude config dir
+/// that trusts the repository and allows `allowed_tools` without asking,
+/// the API variables, and `claude` first on `PATH`.
+fn use_claude(env: &mut TestEnv, claude: &std::path::Path, stub: &MessagesStub, allowed_tools: &[&str]) {
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, allowed_tools);
+    env.env.extend(claude_env(stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+}
+
+#[test]
+fn claude_writes_and_commits_a_file_in_its_own_worktree() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
     // A known worktree folder, so the script can name the absolute path
     // Claude's Write tool wants.
     let worktrees = env.tmp.path().join("wt");
@@ -60,12 +78,7 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
         Step::text("Hello again from the same conversation."),
         Step::text("Still here after the respawn."),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write", "Bash"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write", "Bash"]);
 
     let out = env.ok(&["new", "claude-job", "--bg", "-p", "Write hello.txt with a greeting and commit it"]);
     assert_eq!(out.trim(), format!("claude-job\t{}", worktree.display()));
@@ -191,26 +204,13 @@ fn claude_writes_and_commits_a_file_in_its_own_worktree() {
 /// is the one tandem gave it.
 #[test]
 fn claude_asks_permission_and_tandem_approves() {
-    let Some(claude) = claude_binary() else {
-        assert!(
-            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
-            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
-        );
-        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return;
-    };
-    let mut env = TestEnv::new();
+    let Some((claude, mut env)) = claude_and_env() else { return };
     let stub = MessagesStub::start(vec![
         Step::tool("Bash", json!({ "command": "echo approved-and-ran > proof.txt", "description": "Leave proof" })),
         Step::text("The proof is written."),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
     // Only Write is allowed: Bash needs a decision.
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write"]);
 
     env.ok(&["new", "asker", "--bg", "-p", "Leave proof that you ran"]);
     let s = env.wait_state("asker", "needs-input");
@@ -248,22 +248,9 @@ fn claude_asks_permission_and_tandem_approves() {
 /// it stores a summary from another one-shot call.
 #[test]
 fn claude_names_an_unnamed_session_from_its_first_prompt() {
-    let Some(claude) = claude_binary() else {
-        assert!(
-            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
-            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
-        );
-        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return;
-    };
-    let mut env = TestEnv::new();
+    let Some((claude, mut env)) = claude_and_env() else { return };
     let stub = MessagesStub::start(vec![Step::text("Nothing to change here.")]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write"]);
 
     let out = env.ok(&["new", "--bg", "-p", "Look around the repository"]);
     let (slug, path) = out.trim().split_once('\t').expect("name<TAB>path");
@@ -293,15 +280,7 @@ fn claude_names_an_unnamed_session_from_its_first_prompt() {
 /// writes a user message, and `logs` shows the conversation.
 #[test]
 fn claude_structured_streams_history_and_takes_answers() {
-    let Some(claude) = claude_binary() else {
-        assert!(
-            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
-            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
-        );
-        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return;
-    };
-    let mut env = TestEnv::new();
+    let Some((claude, mut env)) = claude_and_env() else { return };
     let worktrees = env.tmp.path().join("wt");
     env.user_config(&format!("[worktrees]\ndir = {:?}\n", worktrees.to_string_lossy()));
     let worktree = worktrees.join("streamer");
@@ -311,12 +290,7 @@ fn claude_structured_streams_history_and_takes_answers() {
         Step::text("Structured turn done."),
         Step::text("Second structured answer."),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write"]);
 
     env.ok(&["new", "streamer", "--bg", "--agent", "claude-structured", "-p", "Write notes, then leave proof"]);
     let s = env.wait_state("streamer", "needs-input");
@@ -355,15 +329,7 @@ fn claude_structured_streams_history_and_takes_answers() {
 /// `respawn` resumes the conversation.
 #[test]
 fn claude_survives_a_kill_9_of_the_supervisor_and_a_lost_host_resumes() {
-    let Some(claude) = claude_binary() else {
-        assert!(
-            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
-            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
-        );
-        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return;
-    };
-    let mut env = TestEnv::new();
+    let Some((claude, mut env)) = claude_and_env() else { return };
     let stub = MessagesStub::start(vec![
         Step::tool("Bash", json!({ "command": "sleep 3; echo slept-once", "description": "Wait a little" })),
         Step::text("First turn done."),
@@ -373,12 +339,7 @@ fn claude_survives_a_kill_9_of_the_supervisor_and_a_lost_host_resumes() {
             json!({ "command": "timeout 60 tail -f /dev/null; echo never", "description": "Wait long" }),
         ),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &["Bash"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Bash"]);
     let kill9 = |pid: i32| {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
     };

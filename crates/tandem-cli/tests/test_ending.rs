@@ -20,12 +20,6 @@ fn kill9(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
-/// Whether `pid` runs (a zombie does not count).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-}
-
 /// Kills every process whose command line contains `pattern`.
 fn kill_matching(pattern: &str) {
     let _ = std::process::Command::new("pkill").args(["-9", "-f", pattern]).status();
@@ -209,7 +203,9 @@ fn a_kill_during_archive_or_rm_is_finished_by_the_next_command() {
     .expect("hook");
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
     env.ok(&["rm", "half-pruned"]);
-    wait_for("the supervisor to be killed", || (killed.exists() && !alive(supervisor)).then_some(()));
+    wait_for("the supervisor to be killed", || {
+        (killed.exists() && !tandem_core::process::is_running(supervisor)).then_some(())
+    });
     assert!(!env.git(&["branch", "--list", "half-pruned"]).is_empty(), "the deletion was aborted");
     // The next command's supervisor finishes the removal.
     assert!(env.sessions().is_empty());

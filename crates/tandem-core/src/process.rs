@@ -44,6 +44,15 @@ pub fn which(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<Path
         .find(|p| executable(p))
 }
 
+/// Whether `pid` is running: it exists and is not a zombie (state `Z`
+/// in `/proc/PID/stat`), unlike [`is_alive`], which counts a process that
+/// has exited but is not yet reaped.
+#[must_use]
+pub fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
 /// Lowers the calling thread to the least CPU and disk priority (nice 19,
 /// I/O class idle), for housekeeping that must not slow what the user
 /// waits for: emptying the trash, setting up watches. On Linux both are

@@ -277,20 +277,10 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, &env)?;
-            // The agent starts afresh, without the first prompt.
-            let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
-            let host = HostSpec {
-                session_id: session.id.clone(),
-                argv: agent_argv(state, &session, spec.argv, &env, None),
-                cwd: session.path.clone(),
-                env: session_env(&env, &session),
-                rows,
-                cols,
-                typed_input: None,
-                agent: session.agent.clone(),
-            };
-            if let Err(message) = start_host(state, &host) {
-                notes.push(format!("the agent did not start: {message}"));
+            match restart_agent(state, &session, &env, rows, cols) {
+                Ok(_) => {}
+                Err(SessionError::Host { message }) => notes.push(format!("the agent did not start: {message}")),
+                Err(e) => return Err(e),
             }
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
         }
@@ -306,13 +296,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         Request::Fork { session_id, name, env, rows, cols } => {
             let request = {
                 let store = state.store()?;
-                let source = find(&store, &session_id)?;
-                if source.state == SessionState::Archived {
-                    return Err(SessionError::Archived { slug: source.slug });
-                }
-                if !source.path.is_dir() {
-                    return Err(SessionError::WorktreeMissing { slug: source.slug, path: source.path });
-                }
+                let source = find_with_worktree(&store, &session_id)?;
                 let (repo, _) = repo_of(state, &store, &source)?;
                 let lock = state.repo_lock(&repo.common_dir);
                 let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -344,13 +328,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Respawn { session_id, env, rows, cols } => {
             let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            if session.state == SessionState::Archived {
-                return Err(SessionError::Archived { slug: session.slug });
-            }
-            if !session.path.is_dir() {
-                return Err(SessionError::WorktreeMissing { slug: session.slug, path: session.path });
-            }
+            let session = find_with_worktree(&store, &session_id)?;
             let (repo, config) = repo_of(state, &store, &session)?;
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -358,25 +336,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 stop_agent(&state.paths, &store, &session, &config)?;
             }
             let session = find(&store, &session_id)?;
-            let resumed = crate::agent::is_claude(&session.agent)
-                && session
-                    .agent_session
-                    .as_deref()
-                    .is_some_and(|id| crate::agent::claude::has_transcript(&env, &session.path, id));
-            // The same command, without the first prompt when the agent
-            // took it as an argument (it is in the conversation already).
-            let spec = crate::agent::resolve(Some(&session.agent), None, &env, &session.path)?;
-            let host = HostSpec {
-                session_id: session.id.clone(),
-                argv: agent_argv(state, &session, spec.argv, &env, None),
-                cwd: session.path.clone(),
-                env: session_env(&env, &session),
-                rows,
-                cols,
-                typed_input: None,
-                agent: session.agent.clone(),
-            };
-            start_host(state, &host).map_err(|message| SessionError::Host { message })?;
+            let resumed = restart_agent(state, &session, &env, rows, cols)?;
             Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
         }
         Request::Gc { cwd, older_than_secs } => {
@@ -621,16 +581,17 @@ fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, Stri
 /// the hooks; see [`crate::agent::claude`]).
 /// The conversation is resumed when Claude has a transcript of it, and
 /// forked from `fork_of` (another session's conversation) when given.
+/// Returns the argument vector and whether it resumes a conversation.
 fn agent_argv(
     state: &State,
     session: &Session,
     argv: Vec<String>,
     env: &[(String, String)],
     fork_of: Option<&str>,
-) -> Vec<String> {
+) -> (Vec<String>, bool) {
     use crate::agent::claude::{self, Conversation};
     if !crate::agent::is_claude(&session.agent) {
-        return argv;
+        return (argv, false);
     }
     let conversation = match (fork_of, session.agent_session.as_deref()) {
         (Some(source), _) => Conversation::Fork(source),
@@ -639,7 +600,8 @@ fn agent_argv(
         (None, None) => Conversation::Any,
     };
     // The structured mode reports through its own output, not hooks.
-    claude::instrument(argv, &state.exe, conversation, session.agent == "claude")
+    let resumed = matches!(conversation, Conversation::Resume(_));
+    (claude::instrument(argv, &state.exe, conversation, session.agent == "claude"), resumed)
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -657,6 +619,48 @@ fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) 
 
 fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
     store.session(session_id)?.ok_or_else(|| SessionError::NotFound { name: session_id.to_owned() })
+}
+
+/// [`find`], refusing a session that is archived or whose worktree is
+/// gone: one an agent can work in.
+fn find_with_worktree(store: &Store, session_id: &str) -> Result<Session, SessionError> {
+    let session = find(store, session_id)?;
+    if session.state == SessionState::Archived {
+        return Err(SessionError::Archived { slug: session.slug });
+    }
+    if !session.path.is_dir() {
+        return Err(SessionError::WorktreeMissing { slug: session.slug, path: session.path });
+    }
+    Ok(session)
+}
+
+/// Starts `session`'s agent again in its worktree, without the first
+/// prompt (it is in the conversation already, or was the user's to
+/// repeat). Returns whether Claude resumed its conversation.
+///
+/// # Errors
+/// [`SessionError::Host`] when the agent does not start; agent errors.
+fn restart_agent(
+    state: &State,
+    session: &Session,
+    env: &[(String, String)],
+    rows: u16,
+    cols: u16,
+) -> Result<bool, SessionError> {
+    let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
+    let (argv, resumed) = agent_argv(state, session, spec.argv, env, None);
+    let host = HostSpec {
+        session_id: session.id.clone(),
+        argv,
+        cwd: session.path.clone(),
+        env: session_env(env, session),
+        rows,
+        cols,
+        typed_input: None,
+        agent: session.agent.clone(),
+    };
+    start_host(state, &host).map_err(|message| SessionError::Host { message })?;
+    Ok(resumed)
 }
 
 /// The session's repository, found from its main worktree as recorded
@@ -687,7 +691,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
         }
         let spec = HostSpec {
             session_id: session.id.clone(),
-            argv: agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref()),
+            argv: agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref()).0,
             cwd: session.path.clone(),
             env: session_env(&req.env, session),
             rows: req.rows,
