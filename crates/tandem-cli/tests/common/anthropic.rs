@@ -1,8 +1,7 @@
 //! A scripted, offline stand-in for the Anthropic Messages API that the real
 //! Claude Code CLI can talk to (`ANTHROPIC_BASE_URL=http://127.0.0.1:PORT`).
 //!
-//! Only `std` and `serde_json` are used so the module can be pulled into any
-//! integration test with `mod common;`.
+//! Only `std` and `serde_json` are used; the HTTP plumbing is [`super::http`].
 //!
 //! How replies are chosen:
 //! * A request to `POST /v1/messages` is part of the *main conversation* when
@@ -24,13 +23,14 @@
 //! Streaming requests (`"stream": true`) are answered with server-sent events,
 //! others with a plain JSON message.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::http::{self, Request, Server, respond};
 
 use serde_json::{Value, json};
 
@@ -70,64 +70,39 @@ struct State {
     messages: Vec<Value>,
     /// `"METHOD /path"` of every request that was not `/v1/messages`.
     others: Vec<String>,
-    /// Open connections, so `Drop` can close them.
-    conns: Vec<TcpStream>,
 }
 
 struct Shared {
     script: Vec<Step>,
     state: Mutex<State>,
-    shutdown: AtomicBool,
     replies: AtomicUsize,
 }
 
 /// A running stub server; stops when dropped.
 pub struct MessagesStub {
-    port: u16,
+    server: Server,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
 }
 
 impl MessagesStub {
-    /// Starts an HTTP/1.1 server on `127.0.0.1:0` in a background thread
-    /// (one more thread per connection; keep-alive and chunked request
-    /// bodies are supported).
+    /// Starts an HTTP/1.1 server on `127.0.0.1:0` ([`Server`]).
     pub fn start(script: Vec<Step>) -> MessagesStub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub server");
-        let port = listener.local_addr().expect("stub address").port();
-        let shared = Arc::new(Shared {
-            script,
-            state: Mutex::new(State::default()),
-            shutdown: AtomicBool::new(false),
-            replies: AtomicUsize::new(0),
-        });
-        let accept_shared = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if accept_shared.shutdown.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                if let Ok(clone) = conn.try_clone() {
-                    accept_shared.state.lock().unwrap().conns.push(clone);
-                }
-                let conn_shared = Arc::clone(&accept_shared);
-                std::thread::spawn(move || {
-                    let _ = serve_connection(conn, &conn_shared);
-                });
-            }
-        });
-        MessagesStub { port, shared, accept: Some(accept) }
+        let shared = Arc::new(Shared { script, state: Mutex::new(State::default()), replies: AtomicUsize::new(0) });
+        let handler = {
+            let shared = Arc::clone(&shared);
+            Arc::new(move |req: &Request, out: &mut TcpStream| handle(&shared, req, out))
+        };
+        MessagesStub { server: Server::start(handler), shared }
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `"http://127.0.0.1:PORT"`, the value for `ANTHROPIC_BASE_URL`.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.base_url()
     }
 
     /// Every JSON body received on `/v1/messages`, in arrival order
@@ -167,32 +142,7 @@ impl MessagesStub {
     /// Polls `pred` every 50 ms until it holds or `timeout` passes;
     /// returns whether it held.
     pub fn wait_until(&self, timeout: Duration, pred: impl Fn(&MessagesStub) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if pred(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for MessagesStub {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        // Wake the blocking accept() so the thread sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(handle) = self.accept.take() {
-            let _ = handle.join();
-        }
-        if let Ok(state) = self.shared.state.lock() {
-            for conn in &state.conns {
-                let _ = conn.shutdown(Shutdown::Both);
-            }
-        }
+        http::wait_until(timeout, || pred(self))
     }
 }
 
@@ -405,138 +355,35 @@ fn sse_body(req: &Value, content: &[Value], stop_reason: &str, id: &str) -> Stri
     out
 }
 
-// ---------------------------------------------------------------------------
-// HTTP/1.1
-
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one request; `Ok(None)` on a clean end of the connection.
-fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> std::io::Result<Option<Request>> {
-    let mut line = String::new();
-    // Skip stray empty lines between keep-alive requests.
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut req = Request { method, path, headers, body: Vec::new() };
-    if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    let chunked = req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            let mut size_line = String::new();
-            reader.read_line(&mut size_line)?;
-            let size_hex = size_line.trim().split(';').next().unwrap_or("0");
-            let size = usize::from_str_radix(size_hex, 16).unwrap_or(0);
-            if size == 0 {
-                // Trailers until an empty line.
-                loop {
-                    let mut t = String::new();
-                    if reader.read_line(&mut t)? == 0 || t.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            let mut chunk = vec![0; size];
-            reader.read_exact(&mut chunk)?;
-            req.body.extend_from_slice(&chunk);
-            let mut crlf = String::new();
-            reader.read_line(&mut crlf)?;
-        }
-    } else if let Some(len) = req.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        req.body = vec![0; len];
-        reader.read_exact(&mut req.body)?;
-    }
-    Ok(Some(req))
-}
-
-fn write_response(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         request-id: req_stub\r\nConnection: keep-alive\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
-}
-
-fn serve_connection(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    while let Some(req) = read_request(&mut reader, &mut writer)? {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        let path = req.path.split('?').next().unwrap_or_default().to_string();
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        if req.method == "POST" && path == "/v1/messages" {
+fn handle(shared: &Shared, req: &Request, writer: &mut TcpStream) -> std::io::Result<()> {
+    let body = req.json();
+    match (req.method.as_str(), req.route()) {
+        ("POST", "/v1/messages") => {
             shared.state.lock().unwrap().messages.push(body.clone());
             let n = shared.replies.fetch_add(1, Ordering::SeqCst);
             let id = format!("msg_stub_{n}");
             let (content, stop) = reply_for(&shared.script, &body);
             if body["stream"] == true {
                 let sse = sse_body(&body, &content, stop, &id);
-                write_response(&mut writer, "200 OK", "text/event-stream", sse.as_bytes())?;
+                respond(writer, "200 OK", "text/event-stream", sse.as_bytes())
             } else {
                 let msg = message_json(&body, &content, stop, &id);
-                write_response(&mut writer, "200 OK", "application/json", msg.to_string().as_bytes())?;
+                respond(writer, "200 OK", "application/json", msg.to_string().as_bytes())
             }
-        } else if req.method == "POST" && path == "/v1/messages/count_tokens" {
+        }
+        ("POST", "/v1/messages/count_tokens") => {
             shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
             let n = req.body.len() / 4 + 1;
-            write_response(
-                &mut writer,
-                "200 OK",
-                "application/json",
-                json!({"input_tokens": n}).to_string().as_bytes(),
-            )?;
-        } else if req.method == "HEAD" {
+            respond(writer, "200 OK", "application/json", json!({"input_tokens": n}).to_string().as_bytes())
+        }
+        ("HEAD", _) => {
             // e.g. the connectivity probe `HEAD /api/hello`.
             shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
-            writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n")?;
-        } else {
-            shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
-            write_response(&mut writer, "404 Not Found", "application/json", b"{}")?;
+            writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n")
         }
-        if req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
-            break;
+        _ => {
+            shared.state.lock().unwrap().others.push(format!("{} {}", req.method, req.path));
+            respond(writer, "404 Not Found", "application/json", b"{}")
         }
     }
-    Ok(())
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod http;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
