@@ -287,12 +287,13 @@ fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
     run(&mut tandem.cmd(["rm", "--force", "ingest"]))?;
 
     // Through the structured reader, in batches, into a fresh store.
-    use tandem_core::agent::claude_stream::Reader;
+    use tandem_core::agent::claude_stream::ClaudeStream;
+    use tandem_core::agent::driver::{Driver, Recorder};
     use tandem_core::store::Store;
     let store = Store::open(&dir.join("ingest.db"))?;
     let repo = store.upsert_repo(Path::new("/bench/.git"), Path::new("/bench"))?;
     store.insert_session(&bench_session(repo))?;
-    let mut reader = Reader::new("bench");
+    let (mut driver, mut rec) = (ClaudeStream::new(), Recorder::new("bench"));
     let lines = 100_000;
     let start = Instant::now();
     for i in 0..lines {
@@ -301,12 +302,12 @@ fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
             "message": { "content": [{ "type": "text", "text": format!("message {i} of a flood") }] },
         })
         .to_string();
-        reader.line(&store, &line)?;
-        if reader.batched() >= Reader::BATCH {
-            reader.flush(&store)?;
+        driver.line(&mut rec, &store, &line)?;
+        if rec.batched() >= Recorder::BATCH {
+            rec.flush(&store)?;
         }
     }
-    reader.flush(&store)?;
+    rec.flush(&store)?;
     let stream = f64::from(lines) / start.elapsed().as_secs_f64();
     Ok(vec![
         Figure {

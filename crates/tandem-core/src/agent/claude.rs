@@ -26,6 +26,7 @@ use std::path::Path;
 use rand::RngCore;
 use serde_json::{Value, json};
 
+use super::Conversation;
 use crate::store::{Activity, EventKind, NewEvent, Session, Store, StoreError};
 
 /// The hook events tandem listens to.
@@ -74,30 +75,17 @@ pub fn hook_settings(exe: &Path) -> String {
     json!({ "hooks": hooks }).to_string()
 }
 
-/// Which conversation a Claude process works in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conversation<'a> {
-    /// Claude picks an id.
-    Any,
-    /// A new conversation with this id (`--session-id`).
-    New(&'a str),
-    /// The existing conversation with this id (`--resume`).
-    Resume(&'a str),
-    /// A new conversation that starts as a copy of this one (`--resume
-    /// <id> --fork-session`); Claude picks the new id and reports it in
-    /// `SessionStart` / `system/init`.
-    Fork(&'a str),
-}
-
 /// `argv` (`claude [PROMPT]`) with the conversation's flags and (if
 /// `hooks`) `--settings <hooks>` added right after the program.
 #[must_use]
-pub fn instrument(mut argv: Vec<String>, exe: &Path, conversation: Conversation<'_>, hooks: bool) -> Vec<String> {
+pub fn instrument(mut argv: Vec<String>, exe: &Path, conversation: &Conversation, hooks: bool) -> Vec<String> {
     let mut extra: Vec<String> = match conversation {
         Conversation::Any => Vec::new(),
-        Conversation::New(id) => vec!["--session-id".into(), id.into()],
-        Conversation::Resume(id) => vec!["--resume".into(), id.into()],
-        Conversation::Fork(id) => vec!["--resume".into(), id.into(), "--fork-session".into()],
+        Conversation::New(id) => vec!["--session-id".into(), id.clone()],
+        Conversation::Resume(id) => vec!["--resume".into(), id.clone()],
+        // Claude picks the new id and reports it in `SessionStart` /
+        // `system/init`.
+        Conversation::Fork(id) => vec!["--resume".into(), id.clone(), "--fork-session".into()],
     };
     if hooks {
         extra.extend(["--settings".to_owned(), hook_settings(exe)]);
@@ -303,7 +291,7 @@ mod tests {
     #[test]
     fn instrument_puts_the_id_and_hooks_after_the_program() {
         let exe = Path::new("/opt/my tools/tandem");
-        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, Conversation::New("abc"), true);
+        let argv = instrument(vec!["/bin/claude".into(), "do it".into()], exe, &Conversation::New("abc".into()), true);
         assert_eq!(&argv[..3], ["/bin/claude", "--session-id", "abc"]);
         assert_eq!(argv[3], "--settings");
         assert_eq!(argv[5], "do it");
@@ -311,9 +299,9 @@ mod tests {
         assert_eq!(settings["hooks"]["Stop"][0]["hooks"][0]["command"], "'/opt/my tools/tandem' hook");
         assert_eq!(settings["hooks"]["PreToolUse"][0]["matcher"], "*");
         assert_eq!(settings["hooks"].as_object().expect("map").len(), HOOK_EVENTS.len());
-        let resumed = instrument(vec!["/bin/claude".into()], exe, Conversation::Resume("abc"), false);
+        let resumed = instrument(vec!["/bin/claude".into()], exe, &Conversation::Resume("abc".into()), false);
         assert_eq!(resumed, ["/bin/claude", "--resume", "abc"]);
-        let forked = instrument(vec!["/bin/claude".into()], exe, Conversation::Fork("abc"), false);
+        let forked = instrument(vec!["/bin/claude".into()], exe, &Conversation::Fork("abc".into()), false);
         assert_eq!(forked, ["/bin/claude", "--resume", "abc", "--fork-session"]);
     }
 

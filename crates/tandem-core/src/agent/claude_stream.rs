@@ -2,9 +2,9 @@
 //! claude-structured`): no terminal, one JSON object per line each way
 //! (see `AGENT-PROTOCOLS.md`).
 //!
-//! The host writes prompts, permission answers and interrupts to Claude's
-//! stdin with [`prompt`], [`answer`] and [`interrupt`], and hands every
-//! line Claude prints to [`Reader::line`], which records history events,
+//! [`ClaudeStream`] is its [`Driver`]: prompts, permission answers and
+//! interrupts are the lines [`prompt`], [`answer`] and [`interrupt`];
+//! every line Claude prints goes to [`Driver::line`], which records history events,
 //! sets the session's activity (`running` on `system/init` and
 //! `assistant`, `needs-input` on a `can_use_tool` control request, `idle`
 //! on `result`) and returns a readable line for the host's screen, so
@@ -13,7 +13,8 @@
 use serde_json::{Value, json};
 
 use super::claude::{cut, summary};
-use crate::store::{Activity, EventKind, NewEvent, Store, StoreError};
+use super::driver::{Driver, Recorder, Reply};
+use crate::store::{Activity, EventKind, Store, StoreError};
 
 /// The arguments after the program: stream-json both ways, permission
 /// questions on stdio (`--permission-prompt-tool stdio`).
@@ -64,96 +65,58 @@ pub fn interrupt(request_id: &str) -> String {
 
 /// A permission request Claude waits on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
-    pub request_id: String,
-    pub tool: String,
-    pub input: Value,
+struct Pending {
+    request_id: String,
+    input: Value,
 }
 
-/// One event waiting in a [`Reader`]'s batch.
-type Batched = (EventKind, String, Value);
-
-/// Turns Claude's output lines into history, activity and screen text
-/// for one session. Events are batched: they reach the store when the
-/// caller calls [`Reader::flush`] (when no more output is waiting, or
-/// [`Reader::BATCH`] events have gathered) and always before an activity
-/// change, so a reader of the store never sees `idle` before the
-/// messages of the turn. A flood of output costs one transaction per
-/// batch, not per line.
-pub struct Reader {
-    session_id: String,
-    batch: Vec<Batched>,
-    activity: Option<Activity>,
+/// Claude Code's stream-json protocol as a [`Driver`]: prompts go in at
+/// once (Claude queues one sent during a turn itself).
+#[derive(Default)]
+pub struct ClaudeStream {
+    pending: Option<Pending>,
+    interrupts: u64,
 }
 
-impl Reader {
-    /// Events gathered before a flush is due.
-    pub const BATCH: usize = 256;
-
+impl ClaudeStream {
     #[must_use]
-    pub fn new(session_id: &str) -> Reader {
-        Reader { session_id: session_id.to_owned(), batch: Vec::new(), activity: None }
+    pub fn new() -> ClaudeStream {
+        ClaudeStream::default()
+    }
+}
+
+impl Driver for ClaudeStream {
+    fn start(&mut self, first: Option<&str>) -> Vec<String> {
+        first.map(prompt).into_iter().collect()
     }
 
-    /// Events waiting for [`Reader::flush`].
-    #[must_use]
-    pub fn batched(&self) -> usize {
-        self.batch.len()
+    fn prompt(&mut self, text: &str) -> Vec<String> {
+        vec![prompt(text)]
     }
 
-    /// Writes the waiting events in one transaction.
-    ///
-    /// # Errors
-    /// [`StoreError::Sqlite`].
-    pub fn flush(&mut self, store: &Store) -> Result<(), StoreError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<NewEvent<'_>> = self
-            .batch
-            .iter()
-            .map(|(kind, text, data)| NewEvent {
-                session_id: &self.session_id,
-                kind: *kind,
-                text: text.clone(),
-                data: Some(data.clone()),
-                indexed: true,
-            })
-            .collect();
-        store.add_events(&events)?;
-        self.batch.clear();
-        Ok(())
+    fn answer(&mut self, allow: bool, message: Option<&str>) -> Option<Vec<String>> {
+        let pending = self.pending.take()?;
+        Some(vec![answer(&pending.request_id, &pending.input, allow, message)])
     }
 
-    /// Flushes, then records the activity if it changed (or says what it
-    /// asks).
-    fn set_activity(&mut self, store: &Store, activity: Activity, asking: Option<&str>) -> Result<(), StoreError> {
-        if self.activity != Some(activity) || asking.is_some() {
-            self.flush(store)?;
-            store.set_activity(&self.session_id, activity, asking)?;
-            self.activity = Some(activity);
-        }
-        Ok(())
+    fn interrupt(&mut self) -> Vec<String> {
+        self.interrupts += 1;
+        vec![interrupt(&format!("interrupt-{}", self.interrupts))]
     }
 
-    /// Handles one line of Claude's stdout. Returns the text to show (may
-    /// be empty) and the permission request it now waits on, if the line
-    /// was one. A line that is not JSON is shown as it is.
-    ///
-    /// # Errors
-    /// [`StoreError::Sqlite`].
-    pub fn line(&mut self, store: &Store, line: &str) -> Result<(String, Option<Pending>), StoreError> {
+    /// Handles one line of Claude's stdout; a line that is not JSON is
+    /// shown as it is.
+    fn line(&mut self, rec: &mut Recorder, store: &Store, line: &str) -> Result<Reply, StoreError> {
         let Ok(event) = serde_json::from_str::<Value>(line) else {
-            return Ok((line.to_owned(), None));
+            return Ok(Reply::show(vec![line.to_owned()]));
         };
         let mut shown = Vec::new();
-        let mut pending = None;
         match event["type"].as_str().unwrap_or_default() {
             "system" if event["subtype"] == "init" => {
                 if let Some(conversation) = event["session_id"].as_str() {
-                    store.set_agent_session(&self.session_id, conversation)?;
+                    store.set_agent_session(rec.session_id(), conversation)?;
                 }
-                self.set_activity(store, Activity::Running, None)?;
+                rec.set_activity(store, Activity::Running, None)?;
             }
             "assistant" => {
                 for block in event["message"]["content"].as_array().into_iter().flatten() {
@@ -161,22 +124,22 @@ impl Reader {
                         "text" => {
                             let text = cut(block["text"].as_str().unwrap_or_default());
                             shown.push(format!("● {text}"));
-                            self.batch.push((EventKind::Message, text, json!({})));
+                            rec.push(EventKind::Message, text, json!({}));
                         }
                         "thinking" => {
                             let text = cut(block["thinking"].as_str().unwrap_or_default());
-                            self.batch.push((EventKind::Reasoning, text, json!({})));
+                            rec.push(EventKind::Reasoning, text, json!({}));
                         }
                         "tool_use" => {
                             let tool = block["name"].as_str().unwrap_or("tool");
                             let text = format!("{tool}: {}", summary(tool, &block["input"]));
                             shown.push(format!("⚙ {text}"));
-                            self.batch.push((EventKind::ToolCall, text, block["input"].clone()));
+                            rec.push(EventKind::ToolCall, text, block["input"].clone());
                         }
                         _ => {}
                     }
                 }
-                self.set_activity(store, Activity::Running, None)?;
+                rec.set_activity(store, Activity::Running, None)?;
             }
             "user" => {
                 let result = &event["tool_use_result"];
@@ -191,10 +154,10 @@ impl Reader {
                     };
                     let text = cut(&text);
                     shown.push(format!("  ⎿ {}", text.lines().next().unwrap_or_default()));
-                    self.batch.push((EventKind::ToolResult, text, result.clone()));
+                    rec.push(EventKind::ToolResult, text, result.clone());
                 }
                 if let Some(path) = result["filePath"].as_str() {
-                    self.batch.push((EventKind::FileChange, format!("changed {path}"), result.clone()));
+                    rec.push(EventKind::FileChange, format!("changed {path}"), result.clone());
                 }
             }
             "result" => {
@@ -205,8 +168,8 @@ impl Reader {
                     event["subtype"].as_str().unwrap_or("done"),
                     event["duration_ms"].as_u64().unwrap_or_default()
                 );
-                self.batch.push((EventKind::Usage, text, json!({ "usage": event["usage"], "cost_usd": cost })));
-                self.set_activity(store, Activity::Idle, None)?;
+                rec.push(EventKind::Usage, text, json!({ "usage": event["usage"], "cost_usd": cost }));
+                rec.set_activity(store, Activity::Idle, None)?;
                 shown.push(String::new());
             }
             "control_request" if event["request"]["subtype"] == "can_use_tool" => {
@@ -214,17 +177,16 @@ impl Reader {
                 let tool = request["tool_name"].as_str().unwrap_or("tool").to_owned();
                 let asking = format!("{tool}: {}", summary(&tool, &request["input"]));
                 shown.push(format!("? asks permission for {asking} (tandem approve / deny)"));
-                self.batch.push((EventKind::Permission, format!("asks permission for {asking}"), request.clone()));
-                self.set_activity(store, Activity::NeedsInput, Some(&asking))?;
-                pending = Some(Pending {
+                rec.push(EventKind::Permission, format!("asks permission for {asking}"), request.clone());
+                rec.set_activity(store, Activity::NeedsInput, Some(&asking))?;
+                self.pending = Some(Pending {
                     request_id: event["request_id"].as_str().unwrap_or_default().to_owned(),
-                    tool,
                     input: request["input"].clone(),
                 });
             }
             _ => {}
         }
-        Ok((shown.join("\r\n"), pending))
+        Ok(Reply::show(shown))
     }
 }
 
@@ -254,23 +216,24 @@ mod tests {
         let mut session = crate::store::tests::sample("s1", repo, "flood");
         session.state = crate::store::SessionState::Running;
         store.insert_session(&session).expect("insert");
-        let mut reader = Reader::new("s1");
+        let (mut driver, mut rec) = (ClaudeStream::new(), Recorder::new("s1"));
         let init = json!({ "type": "system", "subtype": "init", "session_id": "c0ffee" });
-        reader.line(&store, &init.to_string()).expect("init");
+        driver.line(&mut rec, &store, &init.to_string()).expect("init");
         let text = |t: &str| json!({ "type": "assistant", "message": { "content": [{ "type": "text", "text": t }] } });
         for i in 0..1000 {
-            reader.line(&store, &text(&format!("line {i}")).to_string()).expect("line");
+            driver.line(&mut rec, &store, &text(&format!("line {i}")).to_string()).expect("line");
         }
         assert_eq!(store.events("s1", 0, 10_000).expect("events").len(), 0, "nothing written line by line");
-        assert_eq!(reader.batched(), 1000);
-        let (shown, _) =
-            reader.line(&store, &json!({ "type": "result", "subtype": "success" }).to_string()).expect("result");
-        assert_eq!(shown, "");
+        assert_eq!(rec.batched(), 1000);
+        let reply = driver
+            .line(&mut rec, &store, &json!({ "type": "result", "subtype": "success" }).to_string())
+            .expect("result");
+        assert_eq!(reply.shown, "");
         let events = store.events("s1", 0, 10_000).expect("events");
         assert_eq!(events.len(), 1001, "the turn's events are written before it is idle");
         assert_eq!(events[999].text, "line 999");
         assert_eq!(events[1000].kind, EventKind::Usage);
         assert_eq!(store.session("s1").expect("get").expect("row").activity, Some(Activity::Idle));
-        assert_eq!(reader.batched(), 0);
+        assert_eq!(rec.batched(), 0);
     }
 }

@@ -38,6 +38,8 @@ use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::Conversation;
+use crate::agent::driver::{Driver, Recorder, Reply};
 use crate::paths::Paths;
 use crate::process;
 use crate::protocol::{self, ClientMode, ClientMsg, HostMsg, KIND_CONTROL, KIND_DATA, PROTOCOL_VERSION};
@@ -60,12 +62,17 @@ pub struct HostSpec {
     pub rows: u16,
     pub cols: u16,
     /// Typed into the PTY after start (a first prompt plus Enter), or
-    /// a structured agent's first input line.
+    /// a structured agent's first prompt.
     pub typed_input: Option<String>,
     /// The agent as the user named it (`claude`, `claude-structured`,
-    /// `shell`, a command): how prompts, answers and interrupts reach it.
+    /// `codex`, `gemini`, `shell`, a command): how prompts, answers and
+    /// interrupts reach it.
     #[serde(default)]
     pub agent: String,
+    /// Which conversation a structured agent's driver opens (Claude's
+    /// are in `argv` already).
+    #[serde(default)]
+    pub conversation: Conversation,
 }
 
 /// The host's one line on stdout: the agent started, or why not.
@@ -122,13 +129,12 @@ struct Shared {
     writer: Mutex<Box<dyn Write + Send>>,
     /// The PTY; none for a structured agent, which has pipes.
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
-    /// Claude Code through stream-json: input lines are JSON, output
-    /// lines are parsed ([`crate::agent::claude_stream`]).
+    /// A structured agent (no PTY): input lines are JSON, output lines
+    /// are parsed; its protocol's driver ([`crate::agent::driver`]).
     structured: bool,
+    driver: Mutex<Option<Box<dyn Driver>>>,
     /// Claude Code (either way): Esc interrupts its TUI.
     claude: bool,
-    /// The permission request a structured agent waits on.
-    pending: Mutex<Option<crate::agent::claude_stream::Pending>>,
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
@@ -194,7 +200,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
     let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
-    let structured = spec.agent == crate::agent::STRUCTURED;
+    let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
+    let structured = driver.is_some();
     let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
     screen::write_size(&dir, size.rows, size.cols)?;
 
@@ -209,31 +216,31 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         writer: Mutex::new(writer),
         master: Mutex::new(master),
         structured,
+        driver: Mutex::new(driver),
         claude: crate::agent::is_claude(&spec.agent),
-        pending: Mutex::new(None),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
         store: Mutex::new(store),
         socket_inode,
     });
     lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
-    if let Some(input) = &spec.typed_input {
-        if structured {
-            // No hook records a structured agent's prompts: the host does.
-            let text = serde_json::from_str::<serde_json::Value>(input)
-                .ok()
-                .and_then(|v| v["message"]["content"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+    if structured {
+        // No hook records a structured agent's prompts: the host does.
+        if let Some(text) = &spec.typed_input {
             show(&shared, &format!("› {text}\r\n"));
             let event = crate::store::NewEvent {
                 session_id: &spec.session_id,
                 kind: crate::store::EventKind::Prompt,
-                text,
+                text: text.clone(),
                 data: None,
                 indexed: true,
             };
             lock(&shared.store).add_events(&[event])?;
         }
+        let mut driver = lock(&shared.driver);
+        let lines = driver.as_mut().map(|d| d.start(spec.typed_input.as_deref())).unwrap_or_default();
+        write_lines(&shared, &lines);
+    } else if let Some(input) = &spec.typed_input {
         let _ = lock(&shared.writer).write_all(input.as_bytes());
     }
 
@@ -349,7 +356,7 @@ fn spawn_piped(spec: &HostSpec) -> Result<Started, HostError> {
 /// clients.
 fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
     let mut input = io::BufReader::new(reader);
-    let mut stream = crate::agent::claude_stream::Reader::new(&shared.session_id);
+    let mut rec = Recorder::new(&shared.session_id);
     let mut line = String::new();
     loop {
         line.clear();
@@ -359,33 +366,43 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
         }
         let shown = {
             let store = lock(&shared.store);
-            let shown = match stream.line(&store, line.trim_end()) {
-                Ok((shown, pending)) => {
-                    if pending.is_some() {
-                        *lock(&shared.pending) = pending;
-                    }
-                    shown
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record the agent's output");
-                    String::new()
-                }
-            };
+            let mut driver = lock(&shared.driver);
+            let Some(driver) = driver.as_mut() else { break };
+            let reply = driver.line(&mut rec, &store, line.trim_end()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot record the agent's output");
+                Reply::default()
+            });
+            write_lines(shared, &reply.write);
             // Write when the agent has paused or a batch is full.
-            if (input.buffer().is_empty() || stream.batched() >= crate::agent::claude_stream::Reader::BATCH)
-                && let Err(e) = stream.flush(&store)
+            if (input.buffer().is_empty() || rec.batched() >= Recorder::BATCH)
+                && let Err(e) = rec.flush(&store)
             {
                 tracing::warn!(error = %e, "cannot record the agent's output");
             }
-            shown
+            reply.shown
         };
         if !shown.is_empty() {
             show(shared, &format!("{shown}\r\n"));
         }
     }
-    if let Err(e) = stream.flush(&lock(&shared.store)) {
+    if let Err(e) = rec.flush(&lock(&shared.store)) {
         tracing::warn!(error = %e, "cannot record the agent's output");
     }
+}
+
+/// Writes a driver's lines to the agent's stdin, in order.
+fn write_lines(shared: &Shared, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut writer = lock(&shared.writer);
+    for line in lines {
+        if let Err(e) = writer.write_all(line.as_bytes()) {
+            tracing::warn!(error = %e, "cannot write to the agent");
+            return;
+        }
+    }
+    let _ = writer.flush();
 }
 
 /// Puts `text` on the host's screen, its log and attached clients, as if
@@ -623,7 +640,9 @@ fn unsubscribe(shared: &Shared, id: u64) {
 fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
     if shared.structured {
         show(shared, &format!("› {text}\r\n"));
-        return lock(&shared.writer).write_all(crate::agent::claude_stream::prompt(text).as_bytes());
+        let lines = lock(&shared.driver).as_mut().map(|d| d.prompt(text)).unwrap_or_default();
+        write_lines(shared, &lines);
+        return Ok(());
     }
     lock(&shared.writer).write_all(text.as_bytes())?;
     let shared = Arc::clone(shared);
@@ -639,10 +658,12 @@ fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
 /// a prompt once the dialog has closed.
 fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Result<()> {
     if shared.structured {
-        let Some(pending) = lock(&shared.pending).take() else { return Ok(()) };
-        let line = crate::agent::claude_stream::answer(&pending.request_id, &pending.input, allow, message);
+        let Some(lines) = lock(&shared.driver).as_mut().and_then(|d| d.answer(allow, message)) else {
+            return Ok(());
+        };
         show(shared, if allow { "  approved\r\n" } else { "  denied\r\n" });
-        return lock(&shared.writer).write_all(line.as_bytes());
+        write_lines(shared, &lines);
+        return Ok(());
     }
     lock(&shared.writer).write_all(if allow { b"\r" } else { b"\x1b" })?;
     if let Some(message) = message.filter(|_| !allow).map(str::to_owned) {
@@ -690,9 +711,8 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                 Ok(ClientMsg::Answer { allow, message }) => answer(shared, allow, message.as_deref())?,
                 Ok(ClientMsg::Interrupt) => {
                     if shared.structured {
-                        let id = format!("interrupt-{}", shared.next_client.fetch_add(1, Ordering::SeqCst));
-                        let line = crate::agent::claude_stream::interrupt(&id);
-                        lock(&shared.writer).write_all(line.as_bytes())?;
+                        let lines = lock(&shared.driver).as_mut().map(|d| d.interrupt()).unwrap_or_default();
+                        write_lines(shared, &lines);
                     } else {
                         let key: &[u8] = if shared.claude { b"\x1b" } else { b"\x03" };
                         lock(&shared.writer).write_all(key)?;

@@ -358,17 +358,12 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command);
         one_shot(cmd, &cwd, env, Some(&material))
-    } else if crate::agent::is_claude(&session.agent) && session.command.first().is_some_and(|p| Path::new(p).exists())
-    {
-        // No tools and no saved conversation: a summary needs neither.
-        let mut cmd = Command::new(&session.command[0]);
-        cmd.args(["-p", "--tools", "", "--no-session-persistence"]).arg(format!(
+    } else {
+        let question = format!(
             "In two or three plain sentences, summarize what this coding session did, for a list of archived \
              sessions. Answer with the summary only.\n\n{material}"
-        ));
-        one_shot(cmd, &cwd, env, None)
-    } else {
-        None
+        );
+        agent_one_shot(session, &cwd, env, &question)
     };
     written.unwrap_or_else(|| {
         let last = lines.iter().rev().take(3).rev().copied().collect::<Vec<_>>().join(" / ");
@@ -384,6 +379,22 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
 
 /// Runs a summary command for at most 90 s; its trimmed stdout, or `None`
 /// when it fails, prints nothing or takes too long.
+/// Asks `session`'s agent `question` once ([`crate::agent::one_shot`]) in
+/// `cwd`; `None` for agents without a one-shot mode, a missing program,
+/// a failure or a timeout.
+pub(crate) fn agent_one_shot(
+    session: &Session,
+    cwd: &Path,
+    env: &[(String, String)],
+    question: &str,
+) -> Option<String> {
+    let program = session.command.first().filter(|p| Path::new(p).exists())?;
+    let argv = crate::agent::one_shot(&session.agent, program, question)?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    one_shot(cmd, cwd, env, None)
+}
+
 pub(crate) fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {
     cmd.current_dir(cwd).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })

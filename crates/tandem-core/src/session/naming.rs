@@ -2,13 +2,12 @@
 //!
 //! A session started without a NAME has an adjective-noun slug. Once its
 //! agent has the first prompt, tandem asks for a title (`naming.command`,
-//! else the agent once: `claude -p --tools "" --no-session-persistence`),
+//! else the agent once, e.g. `claude -p --tools "" --no-session-persistence`),
 //! records it, and renames the branch to the title's slug (`git branch
 //! -m`) while the branch is on no remote; the worktree folder keeps its
 //! name, so the running agent is undisturbed. Without a suggestion (no
 //! such agent, a failure, a timeout) the session keeps its name.
 
-use std::path::Path;
 use std::process::Command;
 
 use super::{SessionError, end, is_protected, names};
@@ -22,7 +21,8 @@ pub const MAX_TITLE: usize = 80;
 
 /// A title for a session whose first prompt is `prompt`: from
 /// `naming.command` (prompt on stdin), else from a one-shot call to the
-/// session's agent (Claude Code only); `None` when neither answers.
+/// session's agent ([`crate::agent::one_shot`]: Claude Code, Codex,
+/// Gemini); `None` when neither answers.
 /// Blocks up to the one-shot's time limit (90 s).
 #[must_use]
 pub fn suggest_title(session: &Session, config: &Config, env: &[(String, String)], prompt: &str) -> Option<String> {
@@ -31,16 +31,12 @@ pub fn suggest_title(session: &Session, config: &Config, env: &[(String, String)
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command);
         end::one_shot(cmd, &session.path, env, Some(prompt))
-    } else if crate::agent::is_claude(&session.agent) && session.command.first().is_some_and(|p| Path::new(p).exists())
-    {
-        let mut cmd = Command::new(&session.command[0]);
-        cmd.args(["-p", "--tools", "", "--no-session-persistence"]).arg(format!(
+    } else {
+        let question = format!(
             "Suggest a short title, at most six words, for a coding session that begins with the request \
              below. Answer with the title only, no quotes.\n\nRequest:\n{prompt}"
-        ));
-        end::one_shot(cmd, &session.path, env, None)
-    } else {
-        None
+        );
+        end::agent_one_shot(session, &session.path, env, &question)
     };
     clean_title(&answer?)
 }

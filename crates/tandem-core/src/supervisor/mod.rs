@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
+use crate::agent::Conversation;
 use crate::config::Config;
 use crate::git;
 use crate::host::{self, HostReady, HostSpec};
@@ -320,7 +321,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     env,
                     rows,
                     cols,
-                    fork_of: source.agent_session.clone().filter(|_| crate::agent::is_claude(&source.agent)),
+                    fork_of: source.agent_session.clone().filter(|_| crate::agent::reports_state(&source.agent)),
                     overlay,
                 }
             };
@@ -576,32 +577,33 @@ fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, Stri
     env
 }
 
-/// The argument vector a host runs for `session`: its command, plus what
-/// makes the agent report to tandem (Claude Code: its conversation id and
-/// the hooks; see [`crate::agent::claude`]).
-/// The conversation is resumed when Claude has a transcript of it, and
-/// forked from `fork_of` (another session's conversation) when given.
-/// Returns the argument vector and whether it resumes a conversation.
+/// What a host runs for `session`: its command, plus what makes the agent
+/// report to tandem (Claude Code: its conversation id and the hooks; see
+/// [`crate::agent::claude`]), and which conversation it opens: a fork of
+/// `fork_of` (another session's conversation) when given, else the
+/// session's own, resumed where the agent can ([`crate::agent::conversation`]).
+/// Returns the argument vector and the conversation.
 fn agent_argv(
     state: &State,
     session: &Session,
     argv: Vec<String>,
     env: &[(String, String)],
     fork_of: Option<&str>,
-) -> (Vec<String>, bool) {
-    use crate::agent::claude::{self, Conversation};
-    if !crate::agent::is_claude(&session.agent) {
-        return (argv, false);
+) -> (Vec<String>, Conversation) {
+    use crate::agent::claude;
+    if !crate::agent::reports_state(&session.agent) {
+        return (argv, Conversation::Any);
     }
-    let conversation = match (fork_of, session.agent_session.as_deref()) {
-        (Some(source), _) => Conversation::Fork(source),
-        (None, Some(id)) if claude::has_transcript(env, &session.path, id) => Conversation::Resume(id),
-        (None, Some(id)) => Conversation::New(id),
-        (None, None) => Conversation::Any,
+    let conversation = crate::agent::conversation(&session.agent, fork_of, session.agent_session.as_deref(), |id| {
+        claude::has_transcript(env, &session.path, id)
+    });
+    let argv = if crate::agent::is_claude(&session.agent) {
+        // The structured mode reports through its own output, not hooks.
+        claude::instrument(argv, &state.exe, &conversation, session.agent == "claude")
+    } else {
+        argv
     };
-    // The structured mode reports through its own output, not hooks.
-    let resumed = matches!(conversation, Conversation::Resume(_));
-    (claude::instrument(argv, &state.exe, conversation, session.agent == "claude"), resumed)
+    (argv, conversation)
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -648,7 +650,8 @@ fn restart_agent(
     cols: u16,
 ) -> Result<bool, SessionError> {
     let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
-    let (argv, resumed) = agent_argv(state, session, spec.argv, env, None);
+    let (argv, conversation) = agent_argv(state, session, spec.argv, env, None);
+    let resumed = matches!(conversation, Conversation::Resume(_));
     let host = HostSpec {
         session_id: session.id.clone(),
         argv,
@@ -658,6 +661,7 @@ fn restart_agent(
         cols,
         typed_input: None,
         agent: session.agent.clone(),
+        conversation,
     };
     start_host(state, &host).map_err(|message| SessionError::Host { message })?;
     Ok(resumed)
@@ -689,15 +693,18 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
                 .map_err(|e| e.to_string())?;
         }
+        let (argv, conversation) =
+            agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref());
         let spec = HostSpec {
             session_id: session.id.clone(),
-            argv: agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref()).0,
+            argv,
             cwd: session.path.clone(),
             env: session_env(&req.env, session),
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
             agent: session.agent.clone(),
+            conversation,
         };
         start_host(state, &spec)
     })?;

@@ -1,0 +1,420 @@
+//! Gemini CLI driven through `gemini --acp`: the Agent Client Protocol,
+//! JSON-RPC 2.0 over stdio, one JSON object per line (see
+//! `AGENT-PROTOCOLS.md` and <https://agentclientprotocol.com>).
+//!
+//! [`Driver::start`] sends `initialize`, and on its answer `session/new`
+//! (`session/load` to resume; if Gemini cannot load the session a new
+//! one starts and the screen says so). ACP has no fork: a fork starts a
+//! new conversation and says so. The session id is recorded as the
+//! session's agent conversation. Each prompt is a `session/prompt`
+//! request whose answer (`stopReason`) ends the turn; Gemini runs one at
+//! a time, so a prompt sent during a turn waits in the driver.
+//!
+//! | Gemini sends | history | activity |
+//! |---|---|---|
+//! | `session/update` `agent_message_chunk` (joined per message) | message | `running` |
+//! | `session/update` `agent_thought_chunk` (joined) | reasoning | |
+//! | `session/update` `tool_call` | tool call | |
+//! | `session/update` `tool_call_update` (completed / failed) | tool result; a file change per diff | |
+//! | request `session/request_permission` | permission | `needs-input` |
+//! | the answer to `session/prompt` | usage | `idle` |
+//!
+//! The updates Gemini replays while it loads a session are shown, not
+//! recorded again. tandem offers no file system or terminal to the agent
+//! (`clientCapabilities` all false): Gemini uses its own tools.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::Conversation;
+use super::claude::cut;
+use super::driver::{Driver, Recorder, Reply};
+use crate::store::{Activity, EventKind, Store, StoreError};
+
+/// The arguments after the program.
+pub const ARGS: &[&str] = &["--acp"];
+
+/// The ACP version tandem speaks.
+const PROTOCOL_VERSION: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Initialize,
+    New,
+    Load,
+    Prompt,
+}
+
+/// Text arriving in chunks, recorded as one event when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunks {
+    Message,
+    Thought,
+}
+
+/// Gemini's ACP as a [`Driver`].
+pub struct Gemini {
+    cwd: PathBuf,
+    conversation: Conversation,
+    next_id: u64,
+    asked: HashMap<u64, Asked>,
+    session: Option<String>,
+    /// Whether a `session/prompt` is unanswered.
+    turn: bool,
+    /// Whether Gemini replays a loaded session's history.
+    loading: bool,
+    queue: VecDeque<String>,
+    /// The permission request Gemini waits on: its id and options.
+    pending: Option<(Value, Vec<Value>)>,
+    /// Text gathered from chunks, and what kind.
+    text: Option<(Chunks, String)>,
+    /// Tool calls seen, by id: their titles.
+    tools: HashMap<String, String>,
+}
+
+impl Gemini {
+    #[must_use]
+    pub fn new(cwd: &Path, conversation: &Conversation) -> Gemini {
+        Gemini {
+            cwd: cwd.to_owned(),
+            conversation: conversation.clone(),
+            next_id: 0,
+            asked: HashMap::new(),
+            session: None,
+            turn: false,
+            loading: false,
+            queue: VecDeque::new(),
+            pending: None,
+            text: None,
+            tools: HashMap::new(),
+        }
+    }
+
+    fn request(&mut self, asked: Asked, method: &str, params: Value) -> String {
+        self.next_id += 1;
+        self.asked.insert(self.next_id, asked);
+        line(&json!({ "jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params }))
+    }
+
+    fn new_session(&mut self) -> String {
+        let cwd = self.cwd.to_string_lossy().into_owned();
+        self.request(Asked::New, "session/new", json!({ "cwd": cwd, "mcpServers": [] }))
+    }
+
+    /// `session/prompt` for the next queued prompt, when the session is
+    /// open and no turn runs.
+    fn next_turn(&mut self) -> Option<String> {
+        if self.turn || self.loading {
+            return None;
+        }
+        let session = self.session.clone()?;
+        let text = self.queue.pop_front()?;
+        self.turn = true;
+        Some(self.request(
+            Asked::Prompt,
+            "session/prompt",
+            json!({ "sessionId": session, "prompt": [{ "type": "text", "text": text }] }),
+        ))
+    }
+
+    /// Records the text gathered from chunks, if any.
+    fn end_text(&mut self, rec: &mut Recorder) {
+        let Some((kind, text)) = self.text.take() else { return };
+        if self.loading || text.trim().is_empty() {
+            return;
+        }
+        let kind = match kind {
+            Chunks::Message => EventKind::Message,
+            Chunks::Thought => EventKind::Reasoning,
+        };
+        rec.push(kind, cut(text.trim()), json!({}));
+    }
+
+    /// Adds a chunk; returns the text to show when a new message starts.
+    fn chunk(&mut self, rec: &mut Recorder, kind: Chunks, text: &str) -> Option<String> {
+        if let Some((current, gathered)) = &mut self.text
+            && *current == kind
+        {
+            gathered.push_str(text);
+            return None;
+        }
+        self.end_text(rec);
+        self.text = Some((kind, text.to_owned()));
+        None
+    }
+
+    fn answered(
+        &mut self,
+        rec: &mut Recorder,
+        store: &Store,
+        asked: Asked,
+        msg: &Value,
+        out: &mut Reply,
+        shown: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let error = msg.get("error").map(|e| e["message"].as_str().unwrap_or("an error").to_owned());
+        match (asked, error) {
+            (Asked::Initialize, _) => {
+                let can_load = msg["result"]["agentCapabilities"]["loadSession"] == true;
+                let open = match &self.conversation {
+                    Conversation::Resume(id) if can_load => {
+                        let (id, cwd) = (id.clone(), self.cwd.to_string_lossy().into_owned());
+                        self.loading = true;
+                        self.session = Some(id.clone());
+                        self.request(
+                            Asked::Load,
+                            "session/load",
+                            json!({ "sessionId": id, "cwd": cwd, "mcpServers": [] }),
+                        )
+                    }
+                    Conversation::Fork(_) => {
+                        shown.push("(Gemini cannot fork a conversation: this one starts afresh)".to_owned());
+                        self.new_session()
+                    }
+                    _ => self.new_session(),
+                };
+                out.write.push(open);
+            }
+            (Asked::Load, Some(why)) => {
+                self.loading = false;
+                self.session = None;
+                shown.push(format!("! cannot resume the earlier Gemini session ({why}); starting a new one"));
+                let open = self.new_session();
+                out.write.push(open);
+            }
+            (Asked::New, Some(why)) => shown.push(format!("! Gemini cannot start a session: {why}")),
+            (Asked::New | Asked::Load, None) => {
+                if asked == Asked::Load {
+                    self.text = None;
+                    self.loading = false;
+                    shown.push(format!("(resumed Gemini session {})", self.session.as_deref().unwrap_or_default()));
+                } else {
+                    self.session = msg["result"]["sessionId"].as_str().map(str::to_owned);
+                }
+                if let Some(id) = &self.session {
+                    store.set_agent_session(rec.session_id(), id)?;
+                }
+                match self.next_turn() {
+                    Some(turn) => {
+                        out.write.push(turn);
+                        rec.set_activity(store, Activity::Running, None)?;
+                    }
+                    None => rec.set_activity(store, Activity::Idle, None)?,
+                }
+            }
+            (Asked::Prompt, error) => {
+                self.end_text(rec);
+                let reason = msg["result"]["stopReason"].as_str().unwrap_or("error").to_owned();
+                if let Some(why) = &error {
+                    shown.push(format!("! {why}"));
+                }
+                let usage = &msg["result"]["_meta"];
+                rec.push(
+                    EventKind::Usage,
+                    format!("turn {}", error.as_deref().map_or(reason.as_str(), |_| "failed")),
+                    json!({ "stop_reason": reason, "meta": usage }),
+                );
+                self.turn = false;
+                shown.push(String::new());
+                match self.next_turn() {
+                    Some(turn) => out.write.push(turn),
+                    None => rec.set_activity(store, Activity::Idle, None)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn updated(
+        &mut self,
+        rec: &mut Recorder,
+        store: &Store,
+        update: &Value,
+        shown: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let kind = update["sessionUpdate"].as_str().unwrap_or_default();
+        match kind {
+            "agent_message_chunk" | "agent_thought_chunk" => {
+                let text = update["content"]["text"].as_str().unwrap_or_default();
+                let chunks = if kind == "agent_message_chunk" { Chunks::Message } else { Chunks::Thought };
+                self.chunk(rec, chunks, text);
+                if chunks == Chunks::Message {
+                    // Shown whole when it ends; running from the first chunk.
+                    if !self.loading {
+                        rec.set_activity(store, Activity::Running, None)?;
+                    }
+                }
+                return Ok(());
+            }
+            _ => self.flush_text(shown, rec),
+        }
+        match kind {
+            "tool_call" => {
+                let id = update["toolCallId"].as_str().unwrap_or_default().to_owned();
+                let title = update["title"].as_str().unwrap_or("tool").to_owned();
+                shown.push(format!("⚙ {title}"));
+                if !self.loading {
+                    rec.push(EventKind::ToolCall, cut(&title), json!({ "kind": update["kind"], "input": update["rawInput"], "locations": update["locations"] }));
+                    rec.set_activity(store, Activity::Running, None)?;
+                }
+                self.tools.insert(id, title);
+            }
+            "tool_call_update" => {
+                let status = update["status"].as_str().unwrap_or_default();
+                if !matches!(status, "completed" | "failed") {
+                    return Ok(());
+                }
+                let mut text = Vec::new();
+                for content in update["content"].as_array().into_iter().flatten() {
+                    match content["type"].as_str().unwrap_or_default() {
+                        "content" => text.extend(content["content"]["text"].as_str().map(str::to_owned)),
+                        "diff" => {
+                            let path = content["path"].as_str().unwrap_or_default();
+                            let kind = if content["oldText"].is_null() { "add" } else { "update" };
+                            shown.push(format!("  ✎ {kind} {path}"));
+                            if !self.loading {
+                                rec.push(
+                                    EventKind::FileChange,
+                                    format!("{kind} {path}"),
+                                    json!({ "path": path, "kind": kind, "old": cut(content["oldText"].as_str().unwrap_or_default()), "new": cut(content["newText"].as_str().unwrap_or_default()) }),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let text = cut(&text.join("\n"));
+                let id = update["toolCallId"].as_str().unwrap_or_default();
+                let first = text.lines().next().unwrap_or_default();
+                shown.push(if status == "failed" {
+                    format!("  ⎿ (failed) {first}")
+                } else {
+                    format!("  ⎿ {first}")
+                });
+                if !self.loading {
+                    let title = self.tools.get(id).cloned().unwrap_or_default();
+                    rec.push(
+                        EventKind::ToolResult,
+                        text,
+                        json!({ "tool": title, "status": status, "output": update["rawOutput"] }),
+                    );
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Ends chunked text and shows it.
+    fn flush_text(&mut self, shown: &mut Vec<String>, rec: &mut Recorder) {
+        if let Some((Chunks::Message, text)) = &self.text
+            && !text.trim().is_empty()
+        {
+            shown.push(format!("● {}", text.trim()));
+        }
+        self.end_text(rec);
+    }
+
+    fn server_request(
+        &mut self,
+        rec: &mut Recorder,
+        store: &Store,
+        id: &Value,
+        method: &str,
+        params: &Value,
+        out: &mut Reply,
+        shown: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        if method != "session/request_permission" {
+            out.write.push(line(&json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "error": { "code": -32601, "message": format!("tandem does not offer {method}") },
+            })));
+            return Ok(());
+        }
+        self.flush_text(shown, rec);
+        let call = &params["toolCall"];
+        let asking = call["title"].as_str().unwrap_or("a tool").to_owned();
+        shown.push(format!("? asks permission for {asking} (tandem approve / deny)"));
+        rec.push(EventKind::Permission, format!("asks permission for {asking}"), params.clone());
+        rec.set_activity(store, Activity::NeedsInput, Some(&asking))?;
+        self.pending = Some((id.clone(), params["options"].as_array().cloned().unwrap_or_default()));
+        Ok(())
+    }
+}
+
+impl Driver for Gemini {
+    fn start(&mut self, first: Option<&str>) -> Vec<String> {
+        self.queue.extend(first.map(str::to_owned));
+        let init = json!({
+            "protocolVersion": PROTOCOL_VERSION,
+            "clientCapabilities": { "fs": { "readTextFile": false, "writeTextFile": false }, "terminal": false },
+        });
+        vec![self.request(Asked::Initialize, "initialize", init)]
+    }
+
+    fn prompt(&mut self, text: &str) -> Vec<String> {
+        self.queue.push_back(text.to_owned());
+        self.next_turn().into_iter().collect()
+    }
+
+    fn answer(&mut self, allow: bool, message: Option<&str>) -> Option<Vec<String>> {
+        let (id, options) = self.pending.take()?;
+        let wanted = if allow { ["allow_once", "allow_always"] } else { ["reject_once", "reject_always"] };
+        let option = wanted
+            .iter()
+            .find_map(|kind| options.iter().find(|o| o["kind"] == *kind))
+            .and_then(|o| o["optionId"].as_str());
+        let outcome = match option {
+            Some(option) => json!({ "outcome": "selected", "optionId": option }),
+            None => json!({ "outcome": "cancelled" }),
+        };
+        let mut lines = vec![line(&json!({ "jsonrpc": "2.0", "id": id, "result": { "outcome": outcome } }))];
+        if let Some(message) = message.filter(|_| !allow) {
+            lines.extend(self.prompt(message));
+        }
+        Some(lines)
+    }
+
+    fn interrupt(&mut self) -> Vec<String> {
+        match &self.session {
+            Some(session) if self.turn => {
+                vec![line(&json!({ "jsonrpc": "2.0", "method": "session/cancel", "params": { "sessionId": session } }))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn line(&mut self, rec: &mut Recorder, store: &Store, text: &str) -> Result<Reply, StoreError> {
+        let Ok(msg) = serde_json::from_str::<Value>(text) else {
+            return Ok(Reply::show(vec![text.to_owned()]));
+        };
+        let mut out = Reply::default();
+        let mut shown = Vec::new();
+        match (msg.get("id"), msg["method"].as_str()) {
+            (Some(id), Some(method)) => {
+                let (id, method) = (id.clone(), method.to_owned());
+                self.server_request(rec, store, &id, &method, &msg["params"], &mut out, &mut shown)?;
+            }
+            (Some(id), None) => {
+                if let Some(asked) = id.as_u64().and_then(|id| self.asked.remove(&id)) {
+                    if asked == Asked::Prompt {
+                        self.flush_text(&mut shown, rec);
+                    }
+                    self.answered(rec, store, asked, &msg, &mut out, &mut shown)?;
+                }
+            }
+            (None, Some("session/update")) => self.updated(rec, store, &msg["params"]["update"], &mut shown)?,
+            _ => {}
+        }
+        out.shown = shown.join("\r\n");
+        Ok(out)
+    }
+}
+
+fn line(value: &Value) -> String {
+    format!("{value}\n")
+}
