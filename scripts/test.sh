@@ -2,13 +2,18 @@
 # Runs tandem's whole test suite on a fresh machine: installs what the
 # tests need, then runs them.
 #  - git (Debian package) when missing;
-#  - Claude Code (npm package @anthropic-ai/claude-code) into .tools/claude,
-#    for the end-to-end tests, which talk to a stand-in for the Anthropic API
+#  - Claude Code, Codex and Gemini CLI (npm packages) into .tools/<name>,
+#    for the end-to-end tests, which talk to stand-ins for their model APIs
 #    on 127.0.0.1 and never reach the network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CLAUDE_CODE_VERSION=2.1.330
+# The agent CLIs the end-to-end tests run, pinned: npm package and version.
+AGENTS=(
+  "claude @anthropic-ai/claude-code 2.1.330"
+  "codex @openai/codex 0.169.0"
+  "gemini @google/gemini-cli 0.61.0"
+)
 
 missing=()
 command -v git >/dev/null || missing+=(git)
@@ -20,15 +25,17 @@ if ((${#missing[@]})); then
   fi
 fi
 
-claude=.tools/claude/node_modules/.bin/claude
-if ! "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
-  mkdir -p .tools/claude
-  npm install --prefix .tools/claude --no-audit --no-fund --loglevel=error \
-    "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
-fi
-TANDEM_TEST_CLAUDE="$(pwd)/$claude"
-export TANDEM_TEST_CLAUDE
-"$TANDEM_TEST_CLAUDE" --version
+for agent in "${AGENTS[@]}"; do
+  read -r name package version <<<"$agent"
+  bin=.tools/$name/node_modules/.bin/$name
+  if ! "$bin" --version 2>/dev/null | grep -q "$version"; then
+    mkdir -p ".tools/$name"
+    npm install --prefix ".tools/$name" --no-audit --no-fund --loglevel=error "$package@$version"
+  fi
+  var=TANDEM_TEST_${name^^}
+  export "$var=$(pwd)/$bin"
+  echo "$name $("$bin" --version)"
+done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -6,9 +6,11 @@ mod common;
 
 mod test_bad_input;
 mod test_claude;
+mod test_codex;
 mod test_creating;
 mod test_ending;
 mod test_flood;
+mod test_gemini;
 mod test_history;
 mod test_lifecycle;
 mod test_listing;

@@ -3,7 +3,7 @@
 //! Messages API on 127.0.0.1 (`common::anthropic`).
 //!
 //! Skipped with a printed reason only when the CLI is absent and
-//! `TANDEM_TEST_REQUIRE_CLAUDE` is unset; `.ci/run` sets it.
+//! `TANDEM_TEST_REQUIRE_AGENTS` is unset; `.ci/run` sets it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,33 +11,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
-use crate::common::{TestEnv, wait_within};
+use crate::common::{TestEnv, agent_and_env, wait_within};
 
-/// The `claude` binary: `TANDEM_TEST_CLAUDE`, else the one
-/// `scripts/test.sh` installs into `.tools/claude`, else `claude` on PATH.
-fn claude_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("TANDEM_TEST_CLAUDE") {
-        return Some(PathBuf::from(path));
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/claude/node_modules/.bin/claude");
-    if local.exists() {
-        return Some(local);
-    }
-    tandem_core::process::which("claude", std::env::var_os("PATH").as_deref(), std::path::Path::new("/"))
-}
-
-/// The `claude` binary and a test environment, or `None` (the test is
-/// skipped, saying so) when the CLI is absent and not required.
+/// The `claude` binary and a test environment ([`agent_and_env`]).
 fn claude_and_env() -> Option<(PathBuf, TestEnv)> {
-    let Some(claude) = claude_binary() else {
-        assert!(
-            std::env::var_os("TANDEM_TEST_REQUIRE_CLAUDE").is_none(),
-            "the Claude Code CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
-        );
-        eprintln!("skipped: the Claude Code CLI is not installed; `bash scripts/test.sh` installs it");
-        return None;
-    };
-    Some((claude, TestEnv::new()))
+    agent_and_env("claude")
 }
 
 /// Points `env`'s commands at the stand-in `stub`: a Claude config dir

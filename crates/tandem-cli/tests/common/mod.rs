@@ -6,7 +6,9 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod gemini;
 pub mod http;
+pub mod openai;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -364,4 +366,34 @@ impl Drop for Pty {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// The real CLI of agent `name` (`claude`, `codex`, `gemini`):
+/// `TANDEM_TEST_<NAME>`, else the one `scripts/test.sh` installs into
+/// `.tools/<name>`, else `<name>` on `PATH`.
+pub fn agent_binary(name: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(format!("TANDEM_TEST_{}", name.to_uppercase())) {
+        return Some(PathBuf::from(path));
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../.tools/{name}/node_modules/.bin/{name}"));
+    if local.exists() {
+        return Some(local);
+    }
+    tandem_core::process::which(name, std::env::var_os("PATH").as_deref(), Path::new("/"))
+}
+
+/// Agent `name`'s CLI and a test environment, or `None` (the test is
+/// skipped, saying so) when the CLI is absent and
+/// `TANDEM_TEST_REQUIRE_AGENTS` is unset (`.ci/run` sets it, so CI never
+/// skips).
+pub fn agent_and_env(name: &str) -> Option<(PathBuf, TestEnv)> {
+    let Some(cli) = agent_binary(name) else {
+        assert!(
+            std::env::var_os("TANDEM_TEST_REQUIRE_AGENTS").is_none(),
+            "the {name} CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
+        );
+        eprintln!("skipped: the {name} CLI is not installed; `bash scripts/test.sh` installs it");
+        return None;
+    };
+    Some((cli, TestEnv::new()))
 }

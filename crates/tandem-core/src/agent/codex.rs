@@ -23,7 +23,10 @@
 //! | `thread/tokenUsage/updated`, then `turn/completed` | usage | `idle` |
 //!
 //! Approvals are answered `accept` or `decline` ([`Driver::answer`]); a
-//! decline's message follows as the next prompt. Codex's own
+//! decline's message follows as the next prompt. Codex's own request ids
+//! start at 0 like tandem's: a message with a `method` is Codex's request.
+//! A thread that never had a turn has no rollout and cannot be resumed
+//! (Codex 0.169): it starts afresh. Codex's own
 //! configuration decides when it asks (`approval_policy`, `sandbox_mode`
 //! in its `config.toml`, or `-c` options on the agent's command line,
 //! e.g. `--agent "codex -c approval_policy=never"`).
@@ -302,16 +305,17 @@ impl Codex {
         }
     }
 
+    /// Handles a request of the agent's (`msg` has an `id` and a
+    /// `method`).
     fn server_request(
         &mut self,
         rec: &mut Recorder,
         store: &Store,
-        id: &Value,
-        method: &str,
-        params: &Value,
+        msg: &Value,
         out: &mut Reply,
         shown: &mut Vec<String>,
     ) -> Result<(), StoreError> {
+        let (id, method, params) = (&msg["id"], msg["method"].as_str().unwrap_or_default(), &msg["params"]);
         let asking = match method {
             "item/commandExecution/requestApproval" | "execCommandApproval" => {
                 let command = match &params["command"] {
@@ -364,7 +368,12 @@ impl Driver for Codex {
         Some(lines)
     }
 
+    /// `turn/interrupt`; an approval still waiting is answered `cancel`
+    /// instead, which ends the turn (`interrupted`) as well.
     fn interrupt(&mut self) -> Vec<String> {
+        if let Some(id) = self.pending.take() {
+            return vec![line(&json!({ "id": id, "result": { "decision": "cancel" } }))];
+        }
         match (self.thread.clone(), self.turn.clone().filter(|t| !t.is_empty())) {
             (Some(thread), Some(turn)) => {
                 vec![self.request(Asked::Interrupt, "turn/interrupt", json!({ "threadId": thread, "turnId": turn }))]
@@ -380,10 +389,7 @@ impl Driver for Codex {
         let mut out = Reply::default();
         let mut shown = Vec::new();
         match (msg.get("id"), msg["method"].as_str()) {
-            (Some(id), Some(method)) => {
-                let (id, method) = (id.clone(), method.to_owned());
-                self.server_request(rec, store, &id, &method, &msg["params"], &mut out, &mut shown)?;
-            }
+            (Some(_), Some(_)) => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
             (Some(id), None) => {
                 if let Some(asked) = id.as_u64().and_then(|id| self.asked.remove(&id)) {
                     self.answered(rec, store, asked, &msg, &mut out, &mut shown)?;

@@ -21,7 +21,17 @@
 //!
 //! The updates Gemini replays while it loads a session are shown, not
 //! recorded again. tandem offers no file system or terminal to the agent
-//! (`clientCapabilities` all false): Gemini uses its own tools.
+//! (`clientCapabilities` all false): Gemini uses its own tools. ACP does
+//! not carry a shell command's output (Gemini 0.61 sends an empty
+//! `content`), so a command's result event has only its status.
+//!
+//! Gemini's request ids start at 0 like tandem's own: a message with a
+//! `method` is Gemini's request, one without is an answer to tandem.
+//! A prompt sent during a turn would abort it, hence the queue.
+//!
+//! Gemini runs its shell commands with `GIT_CONFIG_GLOBAL=/dev/null`, so
+//! the user's `~/.gitconfig` identity is not seen and a `git commit`
+//! fails; [`git_identity`] hands the identity over in the environment.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -63,7 +73,9 @@ pub struct Gemini {
     session: Option<String>,
     /// Whether a `session/prompt` is unanswered.
     turn: bool,
-    /// Whether Gemini replays a loaded session's history.
+    /// Whether Gemini may be replaying a loaded session's history: from
+    /// `session/load` until tandem sends the next prompt (the replay
+    /// arrives mostly after the load's answer).
     loading: bool,
     queue: VecDeque<String>,
     /// The permission request Gemini waits on: its id and options.
@@ -106,12 +118,14 @@ impl Gemini {
     /// `session/prompt` for the next queued prompt, when the session is
     /// open and no turn runs.
     fn next_turn(&mut self) -> Option<String> {
-        if self.turn || self.loading {
+        if self.turn || self.asked.values().any(|a| *a == Asked::Load) {
             return None;
         }
         let session = self.session.clone()?;
         let text = self.queue.pop_front()?;
         self.turn = true;
+        self.loading = false;
+        self.text = None;
         Some(self.request(
             Asked::Prompt,
             "session/prompt",
@@ -187,8 +201,6 @@ impl Gemini {
             (Asked::New, Some(why)) => shown.push(format!("! Gemini cannot start a session: {why}")),
             (Asked::New | Asked::Load, None) => {
                 if asked == Asked::Load {
-                    self.text = None;
-                    self.loading = false;
                     shown.push(format!("(resumed Gemini session {})", self.session.as_deref().unwrap_or_default()));
                 } else {
                     self.session = msg["result"]["sessionId"].as_str().map(str::to_owned);
@@ -317,16 +329,17 @@ impl Gemini {
         self.end_text(rec);
     }
 
+    /// Handles a request of the agent's (`msg` has an `id` and a
+    /// `method`).
     fn server_request(
         &mut self,
         rec: &mut Recorder,
         store: &Store,
-        id: &Value,
-        method: &str,
-        params: &Value,
+        msg: &Value,
         out: &mut Reply,
         shown: &mut Vec<String>,
     ) -> Result<(), StoreError> {
+        let (id, method, params) = (&msg["id"], msg["method"].as_str().unwrap_or_default(), &msg["params"]);
         if method != "session/request_permission" {
             out.write.push(line(&json!({
                 "jsonrpc": "2.0",
@@ -379,13 +392,18 @@ impl Driver for Gemini {
         Some(lines)
     }
 
+    /// `session/cancel`; a permission request still waiting is answered
+    /// `cancelled` first, or the turn would not end.
     fn interrupt(&mut self) -> Vec<String> {
-        match &self.session {
-            Some(session) if self.turn => {
-                vec![line(&json!({ "jsonrpc": "2.0", "method": "session/cancel", "params": { "sessionId": session } }))]
-            }
-            _ => Vec::new(),
+        let Some(session) = self.session.clone().filter(|_| self.turn) else { return Vec::new() };
+        let mut lines = Vec::new();
+        if let Some((id, _)) = self.pending.take() {
+            lines.push(line(
+                &json!({ "jsonrpc": "2.0", "id": id, "result": { "outcome": { "outcome": "cancelled" } } }),
+            ));
         }
+        lines.push(line(&json!({ "jsonrpc": "2.0", "method": "session/cancel", "params": { "sessionId": session } })));
+        lines
     }
 
     fn line(&mut self, rec: &mut Recorder, store: &Store, text: &str) -> Result<Reply, StoreError> {
@@ -395,10 +413,7 @@ impl Driver for Gemini {
         let mut out = Reply::default();
         let mut shown = Vec::new();
         match (msg.get("id"), msg["method"].as_str()) {
-            (Some(id), Some(method)) => {
-                let (id, method) = (id.clone(), method.to_owned());
-                self.server_request(rec, store, &id, &method, &msg["params"], &mut out, &mut shown)?;
-            }
+            (Some(_), Some(_)) => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
             (Some(id), None) => {
                 if let Some(asked) = id.as_u64().and_then(|id| self.asked.remove(&id)) {
                     if asked == Asked::Prompt {
@@ -413,6 +428,37 @@ impl Driver for Gemini {
         out.shown = shown.join("\r\n");
         Ok(out)
     }
+}
+
+/// `GIT_AUTHOR_NAME` / `_EMAIL` and `GIT_COMMITTER_NAME` / `_EMAIL` from
+/// git's configuration as seen in `cwd`, for those `env` does not set
+/// already; empty when git has no identity.
+#[must_use]
+pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, vars) in [
+        ("user.name", ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"]),
+        ("user.email", ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"]),
+    ] {
+        let missing: Vec<&str> = vars.into_iter().filter(|v| !env.iter().any(|(k, _)| k == v)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let value = std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .current_dir(cwd)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(value) = value {
+            out.extend(missing.into_iter().map(|var| (var.to_owned(), value.clone())));
+        }
+    }
+    out
 }
 
 fn line(value: &Value) -> String {

@@ -148,6 +148,16 @@ pub fn conversation(
     }
 }
 
+/// Variables agent `name` needs beside the session's environment `env`
+/// to work in `cwd` (Gemini: the git identity, see [`gemini`]).
+#[must_use]
+pub fn extra_env(name: &str, cwd: &Path, env: &[(String, String)]) -> Vec<(String, String)> {
+    match Kind::of(name) {
+        Kind::Gemini => gemini::git_identity(cwd, env),
+        _ => Vec::new(),
+    }
+}
+
 /// The command line of a one-shot, tool-less question to agent `name`
 /// (installed at `program`), for titles and summaries: `claude -p`,
 /// `codex exec`, `gemini -p`; `None` for agents that have no such mode.

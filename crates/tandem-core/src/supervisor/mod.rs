@@ -567,13 +567,16 @@ fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
 }
 
-/// The agent's environment: the caller's, plus `TANDEM_SESSION`.
+/// The agent's environment: the caller's, plus `TANDEM_SESSION` and
+/// what the agent needs ([`crate::agent::extra_env`]).
 fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, String)> {
     let mut env = env.to_vec();
     env.retain(|(k, _)| k != "TANDEM_SESSION" && k != "TANDEM_SESSION_ID");
     env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
     // What `tandem hook` (called by the agent's hooks) reports for.
     env.push(("TANDEM_SESSION_ID".to_owned(), session.id.clone()));
+    let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
+    env.extend(extra);
     env
 }
 
