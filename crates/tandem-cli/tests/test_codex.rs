@@ -172,3 +172,25 @@ fn codex_asks_permission_and_tandem_answers() {
     });
     env.ok(&["rm", "--force", "asker"]);
 }
+
+/// A session started without a name is named from its first prompt by a
+/// one-shot `codex exec`, and archiving asks Codex for the summary.
+#[test]
+fn codex_names_an_unnamed_session_and_summarizes_it() {
+    let Some((codex, mut env)) = codex_and_env() else { return };
+    let stub = ResponsesStub::start(vec![Step::text("Nothing to change here.")]);
+    use_codex(&mut env, &codex, &stub);
+    let out = env.ok(&["new", "--bg", "--agent", "codex", "-p", "Look around the repository"]);
+    let (slug, path) = out.trim().split_once('\t').expect("name<TAB>path");
+    let (slug, path) = (slug.to_owned(), PathBuf::from(path));
+    let s = wait_within("the session to be named", Duration::from_secs(60), || {
+        let s = env.sessions().into_iter().find(|s| s["name"] == slug.as_str())?;
+        (s["title"] == "Stub title").then_some(s)
+    });
+    assert_eq!(s["branch"], "stub-title", "{s}");
+    assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "stub-title");
+    env.wait_state(&slug, "idle");
+    env.ok(&["archive", &slug]);
+    let archived: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--archived", "--json"])).expect("json");
+    assert_eq!(archived[0]["summary"], "Stub title", "{archived}");
+}

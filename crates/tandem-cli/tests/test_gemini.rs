@@ -137,3 +137,24 @@ fn gemini_asks_permission_and_tandem_approves() {
     assert!(env.ok(&["history", "asker"]).contains("turn cancelled"));
     env.ok(&["rm", "--force", "asker"]);
 }
+
+/// A session started without a name is named from its first prompt by a
+/// one-shot `gemini -p`.
+#[test]
+fn gemini_names_an_unnamed_session() {
+    let Some((gemini, mut env)) = gemini_and_env() else { return };
+    let stub = GeminiStub::start(vec![Step::text("Nothing to change here.")]);
+    use_gemini(&mut env, &gemini, &stub);
+    let out = env.ok(&["new", "--bg", "--agent", "gemini -m gemini-2.5-flash", "-p", "Look around the repository"]);
+    let (slug, path) = out.trim().split_once('\t').expect("name<TAB>path");
+    let (slug, path) = (slug.to_owned(), PathBuf::from(path));
+    let s = wait_within("the session to be named", Duration::from_secs(90), || {
+        let s = env.sessions().into_iter().find(|s| s["name"] == slug.as_str())?;
+        (s["title"] == "Stub title").then_some(s)
+    });
+    assert_eq!(s["branch"], "stub-title", "{s}");
+    assert_eq!(env.git_in(&path, &["branch", "--show-current"]).trim(), "stub-title");
+    env.wait_state(&slug, "idle");
+    assert!(env.ok(&["history", &slug]).contains("Nothing to change here."));
+    env.ok(&["rm", "--force", &slug]);
+}

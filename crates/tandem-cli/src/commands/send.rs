@@ -1,5 +1,6 @@
+use tandem_core::agent::Kind;
 use tandem_core::host::client;
-use tandem_core::protocol::ClientMsg;
+use tandem_core::protocol::{ClientMsg, Request};
 use tandem_core::session::facts::live_state;
 use tandem_core::store::{EventKind, NewEvent, SessionState};
 
@@ -32,8 +33,21 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
     client::tell(&cx.paths, &session, &msg).map_err(|_| not_running(&session.slug))?;
     if session.agent != "claude" {
         // Claude's own hook records the prompt; other agents have none.
-        let event = NewEvent { session_id: &session.id, kind: EventKind::Prompt, text, data: None, indexed: true };
+        let event = NewEvent {
+            session_id: &session.id,
+            kind: EventKind::Prompt,
+            text: text.clone(),
+            data: None,
+            indexed: true,
+        };
         cx.store()?.add_events(&[event])?;
+    }
+    if session.auto_named && Kind::of(&session.agent).structured() {
+        // The first prompt of a session tandem named (Claude's TUI asks
+        // from its hook): a title, in the background.
+        let request =
+            Request::AutoName { session_id: session.id.clone(), prompt: text, env: std::env::vars().collect() };
+        cx.supervisor()?.request(&request)?;
     }
     Ok(())
 }

@@ -263,6 +263,9 @@ fn parts(req: &Value) -> impl Iterator<Item = &Value> {
 
 /// The `parts` of our reply to one model call.
 fn reply_parts(script: &[Step], req: &Value) -> Vec<Value> {
+    if super::is_one_shot(&req["contents"].to_string()) {
+        return vec![json!({ "text": super::ONE_SHOT_REPLY })];
+    }
     if !is_main(req) {
         let config = &req["generationConfig"];
         let schema = [&config["responseJsonSchema"], &config["responseSchema"]].into_iter().find(|s| s.is_object());

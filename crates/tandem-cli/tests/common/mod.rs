@@ -397,3 +397,14 @@ pub fn agent_and_env(name: &str) -> Option<(PathBuf, TestEnv)> {
     };
     Some((cli, TestEnv::new()))
 }
+
+/// What the model stand-ins answer tandem's one-shot questions (a title
+/// after the first prompt, a summary on archive), which Codex and Gemini
+/// send with their tools like any prompt.
+pub const ONE_SHOT_REPLY: &str = "Stub title";
+
+/// Whether a request's conversation (as JSON text) is one of tandem's
+/// one-shot questions ([`ONE_SHOT_REPLY`]).
+pub fn is_one_shot(conversation: &str) -> bool {
+    conversation.contains("Answer with the title only") || conversation.contains("Answer with the summary only")
+}

@@ -385,6 +385,9 @@ fn message_item(id: &str, text: &str) -> Value {
 /// The one output item answering `req`.
 fn reply_for(script: &[Step], req: &Value, n: usize) -> Value {
     let msg_id = format!("msg_stub_{n}");
+    if super::is_one_shot(&req["input"].to_string()) {
+        return message_item(&msg_id, super::ONE_SHOT_REPLY);
+    }
     if !is_main(req) {
         let format = &req["text"]["format"];
         let text = if format["type"] == "json_schema" {

@@ -719,6 +719,18 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             warm_state.facts.warm(&repo, &warm_session);
         }
     });
+    // Claude's TUI asks for a title from its first prompt's hook; an agent
+    // without hooks is asked here (`send` asks for a first prompt later).
+    if let Some(prompt) =
+        req.prompt.clone().filter(|_| session.auto_named && crate::agent::Kind::of(&session.agent).structured())
+    {
+        let (state, session_id, env) = (Arc::clone(state), session.id.clone(), req.env.clone());
+        thread::Builder::new().name("auto-name".into()).spawn(move || {
+            if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
+                tracing::warn!(session = %session_id, error = %e, "naming the session failed");
+            }
+        })?;
+    }
     Ok(Response::Created { session: Box::new(session), notes })
 }
 
