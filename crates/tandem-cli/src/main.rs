@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod error;
 mod terminal;
+mod view;
 
 use std::process::ExitCode;
 

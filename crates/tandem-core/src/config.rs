@@ -30,6 +30,7 @@ pub struct Config {
     pub archive: ArchiveConfig,
     pub supervisor: SupervisorConfig,
     pub naming: NamingConfig,
+    pub view: ViewConfig,
     /// Where each effective value came from, by dotted key
     /// (`branch.prefix`).
     #[serde(skip)]
@@ -66,6 +67,7 @@ struct Layer {
     archive: Option<ArchiveLayer>,
     supervisor: Option<SupervisorLayer>,
     naming: Option<NamingLayer>,
+    view: Option<ViewLayer>,
 }
 
 section!(
@@ -112,6 +114,17 @@ section!(
             /// Shell command: the prompt on stdin, a title on stdout;
             /// empty for the agent's own one-shot (`claude -p`).
             command: String,
+        }
+);
+section!(
+    ViewConfig
+        / ViewLayer {
+            /// Whether the agent view rings the terminal bell when a
+            /// session starts needing input.
+            bell: bool,
+            /// Whether it also sends a desktop notification (OSC 9 and
+            /// OSC 777, for terminals that show them).
+            notify: bool,
         }
 );
 section!(
@@ -299,6 +312,7 @@ impl Config {
                 "quiet_secs": self.supervisor.quiet_secs,
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
+            "view": { "bell": self.view.bell, "notify": self.view.notify },
         })
     }
 }

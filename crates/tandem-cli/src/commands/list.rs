@@ -219,7 +219,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
 /// its state says it; for any other running agent, output in the last
 /// `quiet` seconds (`supervisor.quiet_secs`) means `running`, none means
 /// `idle` (a guess, named as such in `state_inferred`).
-fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
+pub fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
     let state = facts::reported_state(s);
     if state != "running" || tandem_core::agent::reports_state(&s.agent) {
         return (state, false);

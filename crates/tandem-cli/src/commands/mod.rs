@@ -15,7 +15,7 @@ mod hook;
 pub mod hooks;
 mod host;
 mod interrupt;
-mod list;
+pub mod list;
 mod logs;
 mod new;
 mod path;
@@ -36,13 +36,15 @@ use crate::error::CliError;
 #[derive(Parser, Debug)]
 #[command(name = "tandem", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Without a command, on a terminal: the agent view (`tandem view`)
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     New(new::NewArgs),
+    View(crate::view::ViewArgs),
     #[command(alias = "ls")]
     List(list::ListArgs),
     Attach(attach::AttachArgs),
@@ -75,8 +77,12 @@ enum Command {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let cx = Context::new()?;
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::view::run(&cx, &crate::view::ViewArgs::default());
+    };
+    match command {
         Command::New(args) => new::run(&cx, &args),
+        Command::View(args) => crate::view::run(&cx, &args),
         Command::List(args) => list::run(&cx, &args),
         Command::Attach(args) => attach::run(&cx, &args),
         Command::Logs(args) => logs::run(&cx, &args),

@@ -11,7 +11,7 @@
 
 use std::str::FromStr;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
@@ -131,6 +131,34 @@ impl Store {
         let rows =
             stmt.query_map(params![session_id, after, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_event)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A session's last `limit` events, oldest first (the agent view's
+    /// history pane).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn recent_events(&self, session_id: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, session_id, at_ms, kind, text, data FROM events
+             WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![session_id, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_event)?;
+        let mut events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// The text of a session's last event of `kind` (e.g. the agent's
+    /// last message), if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn last_text(&self, session_id: &str, kind: EventKind) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT text FROM events WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1")?;
+        Ok(stmt.query_row(params![session_id, kind.as_str()], |r| r.get(0)).optional()?)
     }
 
     /// Full-text search over the events of the given sessions (`None`:

@@ -1,0 +1,626 @@
+//! The agent view's state, with no terminal: the sessions as rows grouped
+//! by what they need from the user, the selection, the mode (filtering,
+//! typing a prompt, the new-session form, a confirmation, help), and what
+//! each key does. [`App::key`] turns a key into an [`Action`] for the
+//! runtime to carry out, so every key is testable without a terminal.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tandem_core::store::{Priority, TaskStatus};
+
+/// What a session needs from the user; the view shows groups in this
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// Waits on a permission or a question.
+    NeedsInput,
+    Running,
+    /// Its turn is done; it waits for the next prompt.
+    Idle,
+    /// Exited, stopped or lost: nothing runs.
+    Done,
+    Archived,
+}
+
+impl Group {
+    /// Every group, in display order.
+    pub const ALL: [Group; 5] = [Group::NeedsInput, Group::Running, Group::Idle, Group::Done, Group::Archived];
+
+    /// The group's heading.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::NeedsInput => "NEEDS INPUT",
+            Group::Running => "RUNNING",
+            Group::Idle => "IDLE",
+            Group::Done => "DONE",
+            Group::Archived => "ARCHIVED",
+        }
+    }
+
+    /// The group of a session in listed state `state` (as `tandem list
+    /// --json` names it).
+    #[must_use]
+    pub fn of(state: &str) -> Group {
+        match state {
+            "needs-input" => Group::NeedsInput,
+            "running" | "starting" | "creating" => Group::Running,
+            "idle" => Group::Idle,
+            "archived" => Group::Archived,
+            _ => Group::Done,
+        }
+    }
+}
+
+/// One session as the view shows it: what `tandem list --json` knows, plus
+/// the agent's last message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Row {
+    pub id: String,
+    /// The slug.
+    pub name: String,
+    pub title: Option<String>,
+    pub agent: String,
+    /// As listed: `running`, `needs-input`, `idle`, `exited`, …
+    pub state: String,
+    /// Whether `state` is guessed from output (agents that report
+    /// nothing).
+    pub inferred: bool,
+    /// Unix seconds since when it is in that state.
+    pub since: i64,
+    pub asking: Option<String>,
+    pub exit_code: Option<i32>,
+    pub branch: String,
+    pub base: String,
+    pub ahead: Option<u32>,
+    pub behind: Option<u32>,
+    /// Changed tracked files and untracked files; `None` when unknown.
+    pub changed: Option<(u32, u32)>,
+    pub insertions: u32,
+    pub deletions: u32,
+    pub priority: Option<Priority>,
+    pub status: Option<TaskStatus>,
+    pub pinned: bool,
+    pub pr: Option<i64>,
+    pub last_message: Option<String>,
+    /// What a changed-by-hand session shows (`worktree folder missing`).
+    pub problem: Option<String>,
+}
+
+impl Row {
+    #[must_use]
+    pub fn group(&self) -> Group {
+        Group::of(&self.state)
+    }
+
+    /// What removing it would lose (kept in a snapshot ref with
+    /// `--force`): uncommitted files and commits on no other branch, in
+    /// words; `None` when nothing.
+    #[must_use]
+    pub fn unsaved(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some((changed, untracked)) = self.changed {
+            if changed > 0 {
+                parts.push(plural(changed, "changed file"));
+            }
+            if untracked > 0 {
+                parts.push(plural(untracked, "untracked file"));
+            }
+        }
+        if let Some(ahead) = self.ahead.filter(|a| *a > 0) {
+            parts.push(format!("{} not on {}", plural(ahead, "commit"), self.base));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+fn plural(n: u32, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// What the user is doing in the view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter (`/`): rows whose name, title, branch or agent
+    /// contain it stay.
+    Filter,
+    /// Typing a prompt for the selected session (`s`).
+    Send {
+        text: String,
+    },
+    /// The new-session form (`n`).
+    New(NewForm),
+    /// Waiting for `y` to carry out `action`; `question` says exactly what
+    /// happens.
+    Confirm {
+        question: String,
+        action: Box<Action>,
+    },
+    /// Every key (`?`).
+    Help,
+}
+
+/// The fields of the new-session form, edited one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewForm {
+    pub name: String,
+    pub agent: String,
+    pub base: String,
+    pub prompt: String,
+    /// The field being edited: 0 name, 1 agent, 2 base, 3 prompt.
+    pub field: usize,
+}
+
+impl NewForm {
+    /// The form's labels, in field order.
+    pub const LABELS: [&'static str; 4] = ["name", "agent", "base", "prompt"];
+
+    fn current(&mut self) -> &mut String {
+        match self.field {
+            0 => &mut self.name,
+            1 => &mut self.agent,
+            2 => &mut self.base,
+            _ => &mut self.prompt,
+        }
+    }
+
+    /// The field values, in order.
+    #[must_use]
+    pub fn values(&self) -> [&str; 4] {
+        [&self.name, &self.agent, &self.base, &self.prompt]
+    }
+}
+
+/// What the runtime does for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    /// Attach full screen; the detach key comes back to the view.
+    Attach(String),
+    Send {
+        name: String,
+        text: String,
+    },
+    Approve(String),
+    Deny(String),
+    Stop(String),
+    Respawn(String),
+    Fork(String),
+    Pin {
+        name: String,
+        pinned: bool,
+    },
+    Archive(String),
+    Remove {
+        name: String,
+        force: bool,
+    },
+    Priority {
+        name: String,
+        priority: Priority,
+    },
+    Status {
+        name: String,
+        status: TaskStatus,
+    },
+    New {
+        name: Option<String>,
+        agent: Option<String>,
+        base: Option<String>,
+        prompt: Option<String>,
+    },
+}
+
+/// The view's state.
+#[derive(Debug, Clone)]
+pub struct App {
+    rows: Vec<Row>,
+    /// The selected session's id (kept across refreshes).
+    selected: Option<String>,
+    pub filter: String,
+    pub mode: Mode,
+    /// Whether the archived group is unfolded.
+    pub show_archived: bool,
+    /// A line for the footer: what the last action did, or its error.
+    pub message: Option<String>,
+}
+
+impl Default for App {
+    fn default() -> App {
+        App::new()
+    }
+}
+
+impl App {
+    #[must_use]
+    pub fn new() -> App {
+        App {
+            rows: Vec::new(),
+            selected: None,
+            filter: String::new(),
+            mode: Mode::Normal,
+            show_archived: false,
+            message: None,
+        }
+    }
+
+    /// Takes fresh rows; keeps the selection on the same session when it
+    /// is still there. Returns the names of sessions that started needing
+    /// input since the last rows (for the bell and the notification).
+    pub fn set_rows(&mut self, rows: Vec<Row>) -> Vec<String> {
+        let newly: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                r.group() == Group::NeedsInput
+                    && !self.rows.iter().any(|old| old.id == r.id && old.group() == Group::NeedsInput)
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        self.rows = rows;
+        if self.selected_row().is_none() {
+            self.selected = self.visible().first().map(|r| r.id.clone());
+        }
+        newly
+    }
+
+    /// Every row.
+    #[must_use]
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The rows shown, in display order: by group, pinned first within a
+    /// group, then by priority, then by name; archived only when unfolded;
+    /// filtered.
+    #[must_use]
+    pub fn visible(&self) -> Vec<&Row> {
+        let filter = self.filter.to_lowercase();
+        let mut rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| self.show_archived || r.group() != Group::Archived)
+            .filter(|r| {
+                filter.is_empty()
+                    || [Some(&r.name), r.title.as_ref(), Some(&r.branch), Some(&r.agent)]
+                        .into_iter()
+                        .flatten()
+                        .any(|t| t.to_lowercase().contains(&filter))
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            a.group()
+                .cmp(&b.group())
+                .then(b.pinned.cmp(&a.pinned))
+                .then(a.priority.unwrap_or(Priority::None).cmp(&b.priority.unwrap_or(Priority::None)))
+                .then(a.name.cmp(&b.name))
+        });
+        rows
+    }
+
+    /// How many archived sessions are folded away.
+    #[must_use]
+    pub fn archived(&self) -> usize {
+        self.rows.iter().filter(|r| r.group() == Group::Archived).count()
+    }
+
+    /// The selected row, if it is shown.
+    #[must_use]
+    pub fn selected_row(&self) -> Option<&Row> {
+        let id = self.selected.as_deref()?;
+        self.visible().into_iter().find(|r| r.id == id)
+    }
+
+    fn select_by(&mut self, step: isize) {
+        let visible = self.visible();
+        if visible.is_empty() {
+            self.selected = None;
+            return;
+        }
+        let at = self.selected.as_deref().and_then(|id| visible.iter().position(|r| r.id == id));
+        let next = match at {
+            None => 0,
+            Some(i) => i.saturating_add_signed(step).min(visible.len() - 1),
+        };
+        self.selected = Some(visible[next].id.clone());
+    }
+
+    /// Handles one key; returns what the runtime must do, if anything.
+    pub fn key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return Some(Action::Quit);
+        }
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal => self.normal_key(key),
+            Mode::Help => None,
+            Mode::Filter => {
+                match key.code {
+                    KeyCode::Esc => self.filter.clear(),
+                    KeyCode::Enter => {}
+                    KeyCode::Backspace => {
+                        self.filter.pop();
+                        self.mode = Mode::Filter;
+                    }
+                    KeyCode::Char(c) => {
+                        self.filter.push(c);
+                        self.mode = Mode::Filter;
+                    }
+                    _ => self.mode = Mode::Filter,
+                }
+                if self.selected_row().is_none() {
+                    self.selected = self.visible().first().map(|r| r.id.clone());
+                }
+                None
+            }
+            Mode::Send { mut text } => match key.code {
+                KeyCode::Esc => None,
+                KeyCode::Enter if !text.trim().is_empty() => {
+                    let name = self.selected_row()?.name.clone();
+                    Some(Action::Send { name, text })
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    self.mode = Mode::Send { text };
+                    None
+                }
+                KeyCode::Char(c) => {
+                    text.push(c);
+                    self.mode = Mode::Send { text };
+                    None
+                }
+                _ => {
+                    self.mode = Mode::Send { text };
+                    None
+                }
+            },
+            Mode::New(mut form) => match key.code {
+                KeyCode::Esc => None,
+                KeyCode::Enter if form.field == NewForm::LABELS.len() - 1 => {
+                    let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+                    let [name, agent, base, prompt] = form.values().map(some);
+                    Some(Action::New { name, agent, base, prompt })
+                }
+                KeyCode::Enter | KeyCode::Tab | KeyCode::Down => {
+                    form.field = (form.field + 1) % NewForm::LABELS.len();
+                    self.mode = Mode::New(form);
+                    None
+                }
+                KeyCode::BackTab | KeyCode::Up => {
+                    form.field = (form.field + NewForm::LABELS.len() - 1) % NewForm::LABELS.len();
+                    self.mode = Mode::New(form);
+                    None
+                }
+                KeyCode::Backspace => {
+                    form.current().pop();
+                    self.mode = Mode::New(form);
+                    None
+                }
+                KeyCode::Char(c) => {
+                    form.current().push(c);
+                    self.mode = Mode::New(form);
+                    None
+                }
+                _ => {
+                    self.mode = Mode::New(form);
+                    None
+                }
+            },
+            Mode::Confirm { action, .. } => matches!(key.code, KeyCode::Char('y' | 'Y')).then_some(*action),
+        }
+    }
+
+    fn normal_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let name = self.selected_row().map(|r| r.name.clone());
+        let code = key.code;
+        match code {
+            KeyCode::Char('q') => return Some(Action::Quit),
+            KeyCode::Down | KeyCode::Char('j') => self.select_by(1),
+            KeyCode::Up | KeyCode::Char('k') => self.select_by(-1),
+            KeyCode::Home | KeyCode::Char('g') => self.select_by(isize::MIN),
+            KeyCode::End | KeyCode::Char('G') => self.select_by(isize::MAX),
+            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Char('/') => self.mode = Mode::Filter,
+            KeyCode::Esc => self.filter.clear(),
+            KeyCode::Char('A') => self.show_archived = !self.show_archived,
+            KeyCode::Char('n') => self.mode = Mode::New(NewForm::default()),
+            _ => {}
+        }
+        let row = self.selected_row()?.clone();
+        let name = name?;
+        match code {
+            KeyCode::Enter => Some(Action::Attach(name)),
+            KeyCode::Char('s') => {
+                self.mode = Mode::Send { text: String::new() };
+                None
+            }
+            KeyCode::Char('y') if row.group() == Group::NeedsInput => Some(Action::Approve(name)),
+            KeyCode::Char('N') if row.group() == Group::NeedsInput => Some(Action::Deny(name)),
+            KeyCode::Char('x') => Some(Action::Stop(name)),
+            KeyCode::Char('r') => Some(Action::Respawn(name)),
+            KeyCode::Char('f') => Some(Action::Fork(name)),
+            KeyCode::Char('p') => Some(Action::Pin { name, pinned: !row.pinned }),
+            KeyCode::Char('a') => {
+                let question = format!(
+                    "Archive {name}? The agent stops; the worktree goes, {} and the branch are kept \
+                     (`tandem restore` brings it back). y/n",
+                    row.unsaved().map_or_else(|| "nothing is unsaved".to_owned(), |u| format!("its {u} (snapshot)")),
+                );
+                self.mode = Mode::Confirm { question, action: Box::new(Action::Archive(name)) };
+                None
+            }
+            KeyCode::Char('d') => {
+                let (question, force) = match row.unsaved() {
+                    None => (format!("Remove {name}? Nothing unsaved: worktree and branch go. y/n"), false),
+                    Some(unsaved) => (
+                        format!(
+                            "Remove {name}? It has {unsaved}: they are kept only in a snapshot ref \
+                             (refs/tandem/archive); worktree and branch go. y/n"
+                        ),
+                        true,
+                    ),
+                };
+                self.mode = Mode::Confirm { question, action: Box::new(Action::Remove { name, force }) };
+                None
+            }
+            KeyCode::Char(c @ '1'..='5') => {
+                let priority = Priority::ALL[usize::from(c as u8 - b'1')];
+                Some(Action::Priority { name, priority })
+            }
+            KeyCode::Char('t') => {
+                let at = TaskStatus::ALL.iter().position(|s| Some(*s) == row.status).map_or(0, |i| i + 1);
+                Some(Action::Status { name, status: TaskStatus::ALL[at % TaskStatus::ALL.len()] })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn row(name: &str, state: &str) -> Row {
+        Row {
+            id: format!("id-{name}"),
+            name: name.to_owned(),
+            agent: "claude".to_owned(),
+            state: state.to_owned(),
+            branch: name.to_owned(),
+            base: "main".to_owned(),
+            ahead: Some(0),
+            behind: Some(0),
+            changed: Some((0, 0)),
+            ..Row::default()
+        }
+    }
+
+    fn press(app: &mut App, code: KeyCode) -> Option<Action> {
+        app.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            assert_eq!(press(app, KeyCode::Char(c)), None);
+        }
+    }
+
+    #[test]
+    fn rows_are_grouped_by_what_they_need() {
+        let mut app = App::new();
+        let mut pinned = row("zeta", "idle");
+        pinned.pinned = true;
+        app.set_rows(vec![
+            row("alpha", "idle"),
+            row("beta", "exited"),
+            row("gamma", "needs-input"),
+            row("delta", "running"),
+            pinned,
+            row("old", "archived"),
+        ]);
+        let names: Vec<&str> = app.visible().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["gamma", "delta", "zeta", "alpha", "beta"], "archived is folded away");
+        assert_eq!(app.archived(), 1);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("gamma"));
+        press(&mut app, KeyCode::Char('A'));
+        assert_eq!(app.visible().last().map(|r| r.name.as_str()), Some("old"));
+    }
+
+    #[test]
+    fn the_selection_follows_its_session_and_needs_input_is_announced_once() {
+        let mut app = App::new();
+        assert!(app.set_rows(vec![row("a", "running"), row("b", "running")]).is_empty());
+        press(&mut app, KeyCode::Down);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("b"));
+        let newly = app.set_rows(vec![row("a", "running"), row("b", "needs-input")]);
+        assert_eq!(newly, ["b"]);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("b"), "b moved to the top, still selected");
+        assert!(app.set_rows(vec![row("a", "running"), row("b", "needs-input")]).is_empty(), "only once");
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Down);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("a"), "stops at the end");
+    }
+
+    #[test]
+    fn keys_act_on_the_selected_session() {
+        let mut app = App::new();
+        app.set_rows(vec![row("ask", "needs-input"), row("work", "running")]);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Approve("ask".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('N')), Some(Action::Deny("ask".into())));
+        assert_eq!(press(&mut app, KeyCode::Enter), Some(Action::Attach("ask".into())));
+        press(&mut app, KeyCode::Down);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), None, "nothing to approve");
+        assert_eq!(press(&mut app, KeyCode::Char('x')), Some(Action::Stop("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('r')), Some(Action::Respawn("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('f')), Some(Action::Fork("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('p')), Some(Action::Pin { name: "work".into(), pinned: true }));
+        assert_eq!(
+            press(&mut app, KeyCode::Char('2')),
+            Some(Action::Priority { name: "work".into(), priority: Priority::High })
+        );
+        assert_eq!(
+            press(&mut app, KeyCode::Char('t')),
+            Some(Action::Status { name: "work".into(), status: TaskStatus::Backlog })
+        );
+        assert_eq!(press(&mut app, KeyCode::Char('s')), None);
+        typed(&mut app, "run the tests");
+        assert_eq!(
+            press(&mut app, KeyCode::Enter),
+            Some(Action::Send { name: "work".into(), text: "run the tests".into() })
+        );
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(press(&mut app, KeyCode::Char('q')), Some(Action::Quit));
+    }
+
+    #[test]
+    fn remove_says_what_would_be_lost_and_waits_for_yes() {
+        let mut app = App::new();
+        let mut dirty = row("a-dirty", "idle");
+        dirty.changed = Some((2, 1));
+        dirty.ahead = Some(3);
+        app.set_rows(vec![dirty, row("b-clean", "idle")]);
+        assert_eq!(press(&mut app, KeyCode::Char('d')), None);
+        let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation, not {:?}", app.mode) };
+        assert!(question.contains("2 changed files, 1 untracked file, 3 commits not on main"), "{question}");
+        assert_eq!(press(&mut app, KeyCode::Char('n')), None, "anything but y cancels");
+        assert_eq!(app.mode, Mode::Normal);
+        press(&mut app, KeyCode::Char('d'));
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Remove { name: "a-dirty".into(), force: true }));
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Char('d'));
+        let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation") };
+        assert!(question.contains("Nothing unsaved"), "{question}");
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Remove { name: "b-clean".into(), force: false }));
+    }
+
+    #[test]
+    fn filter_and_new_session_form() {
+        let mut app = App::new();
+        let mut titled = row("b", "idle");
+        titled.title = Some("Fix the Login page".into());
+        app.set_rows(vec![row("a", "idle"), titled]);
+        press(&mut app, KeyCode::Char('/'));
+        typed(&mut app, "login");
+        assert_eq!(app.visible().len(), 1);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("b"));
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.filter, "login", "Enter keeps the filter");
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.visible().len(), 2);
+
+        press(&mut app, KeyCode::Char('n'));
+        typed(&mut app, "job");
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "shell");
+        press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "ls");
+        assert_eq!(
+            press(&mut app, KeyCode::Enter),
+            Some(Action::New {
+                name: Some("job".into()),
+                agent: Some("shell".into()),
+                base: None,
+                prompt: Some("ls".into())
+            })
+        );
+    }
+}
