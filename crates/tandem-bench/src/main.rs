@@ -1,7 +1,7 @@
 //! `tandem-bench`: builds a large deterministic repository and measures
 //! tandem's `new`, `rm` and `list` against the plain git commands they wrap
 //! (`run`); measures a session host against tmux and the state and history
-//! paths (`agents`).
+//! paths (`agents`); times the agent view's redraw (`view`).
 
 mod agents;
 mod bench;
@@ -9,6 +9,7 @@ mod fixture;
 mod process;
 mod rng;
 mod stats;
+mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,7 @@ enum Command {
     Fixture(fixture::FixtureArgs),
     Run(bench::RunArgs),
     Agents(agents::AgentsArgs),
+    View(view::ViewArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Fixture(args) => fixture::run_cmd(args),
         Command::Run(args) => bench::run_cmd(args),
         Command::Agents(args) => agents::run_cmd(args),
+        Command::View(args) => view::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

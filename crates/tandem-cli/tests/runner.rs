@@ -16,3 +16,4 @@ mod test_lifecycle;
 mod test_listing;
 mod test_metadata;
 mod test_supervisor;
+mod test_view;

@@ -26,6 +26,19 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// A short age for `seconds`: `42s`, `5m`, `3h`, `2d` (negative counts as
+/// zero).
+#[must_use]
+pub fn short_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 /// An error and its sources on one line, `outer: inner: cause`, skipping a
 /// source whose text the line already holds.
 #[must_use]

@@ -50,7 +50,7 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
                     writeln!(
                         out,
                         "supervisor running (pid {pid}, up {}), {hosts} live session host(s)",
-                        crate::commands::list::age(up)
+                        tandem_core::short_age(up)
                     )?;
                     writeln!(out, "socket: {}", cx.paths.supervisor_socket().display())?;
                 }

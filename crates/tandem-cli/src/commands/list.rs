@@ -6,6 +6,8 @@ use tandem_core::protocol::{Request, Response};
 use tandem_core::session::facts::{self, DiffStat, GitFacts};
 use tandem_core::store::{Activity, Priority, Session, SessionState, TaskStatus};
 
+use tandem_core::short_age as age;
+
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -234,7 +236,7 @@ pub fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'stati
     (if now - last_output >= quiet { "idle" } else { "running" }, true)
 }
 
-fn last_activity(cx: &Context, s: &Session) -> i64 {
+pub fn last_activity(cx: &Context, s: &Session) -> i64 {
     std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
         .and_then(|m| m.modified())
         .ok()
@@ -369,16 +371,5 @@ pub fn state_text(s: &Session) -> String {
             format!("needs-input: {}", truncate(asking, 40))
         }
         _ => facts::reported_state(s).to_owned(),
-    }
-}
-
-/// A short age: `42s`, `5m`, `3h`, `2d`.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
     }
 }

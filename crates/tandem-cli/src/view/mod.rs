@@ -2,16 +2,14 @@
 //! screen to run and watch every session of the repository (`--all`:
 //! every repository).
 //!
-//! The state and keys live in [`model`], the drawing in [`render`]; this
-//! module runs them: raw mode and the alternate screen (restored on
+//! The state and keys live in [`tandem_cli::view::model`], the drawing in
+//! [`tandem_cli::view::render`] (a library, so the bench can time a
+//! redraw); this module runs them: raw mode and the alternate screen (restored on
 //! exit, on a panic, and on SIGTERM/SIGHUP/SIGINT), a refresh twice a
 //! second from the supervisor's cached facts (no git per frame), the
 //! bell and a desktop notification when a session starts needing input
 //! (`[view] bell`, `notify`), and each action carried out by the `tandem`
 //! command that does it, so the view and the CLI cannot disagree.
-
-pub mod model;
-pub mod render;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::{Command, Stdio};
@@ -28,10 +26,10 @@ use tandem_core::protocol::{Request, Response};
 use tandem_core::session::facts::{self, GitFacts};
 use tandem_core::store::{Activity, EventKind, Session, Store};
 
-use self::model::{Action, App, Row};
-use self::render::Scene;
 use crate::context::Context;
 use crate::error::CliError;
+use tandem_cli::view::model::{Action, App, Row};
+use tandem_cli::view::render::{self, Scene};
 
 /// Open the agent view: every session, grouped by what it needs
 #[derive(clap::Args, Debug, Default)]
@@ -274,7 +272,12 @@ fn row(cx: &Context, store: &Store, s: &Session, f: &GitFacts, quiet: u64) -> Ro
         agent: s.agent.clone(),
         state: state.to_owned(),
         inferred,
-        since: s.activity_at.unwrap_or(s.updated_at),
+        // An inferred state holds since the last output.
+        since: if inferred {
+            crate::commands::list::last_activity(cx, &s)
+        } else {
+            s.activity_at.unwrap_or(s.updated_at)
+        },
         asking: s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput)),
         exit_code: s.exit_code,
         branch: s.branch.clone(),

@@ -4,7 +4,9 @@
 //! each key does. [`App::key`] turns a key into an [`Action`] for the
 //! runtime to carry out, so every key is testable without a terminal.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+pub use crossterm::event::{KeyCode, KeyEvent as Key, KeyModifiers};
+
+use crossterm::event::KeyEvent;
 use tandem_core::store::{Priority, TaskStatus};
 
 /// What a session needs from the user; the view shows groups in this

@@ -11,8 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use tui_term::widget::PseudoTerminal;
 
-use super::model::{App, Group, Mode, NewForm, Row};
-use crate::commands::list::age;
+use crate::view::model::{App, Group, Mode, NewForm, Row};
+use tandem_core::short_age as age;
 
 /// What the view shows beside the app state.
 pub struct Scene<'a> {

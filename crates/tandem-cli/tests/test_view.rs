@@ -1,0 +1,135 @@
+//! The agent view end to end: `tandem` with no arguments in a real
+//! terminal (a tmux pane, driven with `send-keys` and read with
+//! `capture-pane`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{TestEnv, wait_within};
+
+/// A tmux server of the test's own, and the pane running the view.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `tandem` (no arguments) in a 120×32 pane in the repository,
+    /// with the test's environment.
+    fn start(env: &TestEnv) -> Tmux {
+        let socket = env.tmp.path().join("tmux.sock").to_string_lossy().into_owned();
+        let tmux = Tmux { socket };
+        let mut vars = vec![
+            format!("PATH={}", std::env::var("TEST_PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+            format!("HOME={}", env.home.display()),
+            format!("TANDEM_HOME={}", env.tandem_home.display()),
+            "SHELL=/bin/bash".to_owned(),
+            "TERM=tmux-256color".to_owned(),
+            "LANG=C.UTF-8".to_owned(),
+            "GIT_CONFIG_NOSYSTEM=1".to_owned(),
+        ];
+        vars.extend(env.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let mut command = vec!["env".to_owned(), "-i".to_owned()];
+        command.extend(vars);
+        command.push(TestEnv::bin().to_string_lossy().into_owned());
+        let line = command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "32",
+            "-c",
+            &env.repo.to_string_lossy(),
+            &line,
+        ]);
+        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend(keys);
+        self.run(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-l", text]);
+    }
+
+    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        wait_within(what, Duration::from_secs(30), || {
+            let screen = self.screen();
+            f(&screen).then_some(screen)
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+#[test]
+fn the_view_creates_attaches_detaches_and_removes_a_session() {
+    let mut env = TestEnv::new();
+    // Output quiet for a second: a shell is `idle` (inferred).
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "1".into()));
+    let view = Tmux::start(&env);
+    view.wait_for("the empty view", |s| s.contains("No sessions yet. Press n to start one."));
+
+    // A new session from the form: name, agent, (base), prompt.
+    view.keys(&["n"]);
+    view.wait_for("the form", |s| s.contains("new session"));
+    view.text("viewjob");
+    view.keys(&["Tab"]);
+    view.text("shell");
+    view.keys(&["Tab", "Tab"]);
+    view.text("echo hi-from-view");
+    view.keys(&["Enter"]);
+    let screen = view.wait_for("the new session, running", |s| s.contains("RUNNING (1)") && s.contains("● viewjob"));
+    assert!(screen.contains("new: viewjob"), "{screen}");
+    assert_eq!(env.session("viewjob")["agent"], "shell");
+    view.wait_for("its screen in the preview", |s| s.contains("hi-from-view"));
+
+    // Attach full screen; the detach key comes back to the view.
+    view.keys(&["Enter"]);
+    view.wait_for("the attached shell", |s| s.contains("tsh$") && !s.contains("RUNNING"));
+    view.text("echo attached-here");
+    view.keys(&["Enter"]);
+    view.wait_for("the command's output", |s| s.contains("attached-here") && !s.contains("IDLE"));
+    view.keys(&["C-\\"]);
+    let screen = view.wait_for("the view again, the session idle", |s| s.contains("IDLE (1)") && s.contains("viewjob"));
+    assert!(screen.contains("detached from viewjob"), "{screen}");
+
+    // Remove: the confirmation says nothing is unsaved; y removes.
+    view.keys(&["d"]);
+    view.wait_for("the confirmation", |s| s.contains("Remove viewjob? Nothing unsaved"));
+    view.keys(&["y"]);
+    view.wait_for("the empty view again", |s| s.contains("No sessions yet."));
+    assert!(env.sessions().is_empty());
+    assert!(!Path::new(&env.tandem_home).join("never").exists());
+
+    // q quits; the terminal is left as it was (no alternate screen).
+    view.keys(&["q"]);
+    let screen = view.wait_for("the view gone", |s| s.contains("Pane is dead"));
+    assert!(!screen.contains("tandem ·"), "{screen}");
+}
