@@ -125,3 +125,16 @@ fn a_repository_without_commits() {
     assert!(err.contains("no commits yet"), "{err}");
     assert_eq!(env.git_in(&empty, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1);
 }
+
+#[test]
+fn the_view_and_tmux_windows_outside_a_terminal_or_tmux() {
+    let env = TestEnv::new();
+    let before = env.repo_state();
+    let err = env.fails(&["new", "x", "--tmux", "--agent", "shell"]);
+    assert!(err.contains("not inside tmux ($TMUX is unset)"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = env.fails(&["view"]);
+    assert!(err.contains("the agent view needs a terminal; use `tandem list`"), "{err}");
+    assert_eq!(env.repo_state(), before);
+    assert!(!env.tandem_home.join("data").exists(), "no supervisor was started, nothing was made");
+}

@@ -17,6 +17,11 @@ impl Tmux {
     /// Starts `tandem` (no arguments) in a 120×32 pane in the repository,
     /// with the test's environment.
     fn start(env: &TestEnv) -> Tmux {
+        Tmux::start_with(env, &[])
+    }
+
+    /// Starts `tandem ARGS` the same way.
+    fn start_with(env: &TestEnv, args: &[&str]) -> Tmux {
         let socket = env.tmp.path().join("tmux.sock").to_string_lossy().into_owned();
         let tmux = Tmux { socket };
         let mut vars = vec![
@@ -32,7 +37,13 @@ impl Tmux {
         let mut command = vec!["env".to_owned(), "-i".to_owned()];
         command.extend(vars);
         command.push(TestEnv::bin().to_string_lossy().into_owned());
-        let line = command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+        command.extend(args.iter().map(|a| (*a).to_owned()));
+        // The pane's own `TMUX` (tmux sets it), expanded by the pane's shell.
+        let line = command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ").replacen(
+            "'env' '-i' ",
+            "'env' '-i' \"TMUX=$TMUX\" ",
+            1,
+        );
         tmux.run(&[
             "-f",
             "/dev/null",
@@ -132,4 +143,24 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.keys(&["q"]);
     let screen = view.wait_for("the view gone", |s| s.contains("Pane is dead"));
     assert!(!screen.contains("tandem ·"), "{screen}");
+}
+
+/// Inside tmux, `tandem new --tmux` attaches in a new tmux window named
+/// after the session.
+#[test]
+fn new_with_tmux_opens_a_window() {
+    let env = TestEnv::new();
+    let tmux = Tmux::start_with(&env, &["new", "in-window", "--tmux", "--agent", "shell", "-p", "echo from-window"]);
+    let windows = wait_within("the session's window", Duration::from_secs(30), || {
+        let windows = tmux.run(&["list-windows", "-F", "#{window_name}"]);
+        windows.lines().any(|w| w == "in-window").then_some(windows)
+    });
+    assert!(windows.lines().count() >= 2, "{windows}");
+    let screen = wait_within("the attached agent", Duration::from_secs(30), || {
+        let screen = tmux.run(&["capture-pane", "-p", "-t", "in-window"]);
+        screen.contains("from-window").then_some(screen)
+    });
+    assert!(screen.contains("tsh$"), "{screen}");
+    assert_eq!(env.session("in-window")["state"], "running");
+    env.ok(&["rm", "--force", "in-window"]);
 }

@@ -75,6 +75,8 @@ section!(
         / AttachLayer {
             /// `ctrl-` plus a letter or one of `\ ] ^ _ @`.
             detach_key: String,
+            /// Inside tmux, `tandem new` attaches in a new tmux window.
+            tmux: bool,
         }
 );
 section!(
@@ -295,7 +297,7 @@ impl Config {
     fn values(&self) -> serde_json::Value {
         let s = |v: &str| serde_json::Value::from(v);
         serde_json::json!({
-            "attach": { "detach_key": s(&self.attach.detach_key) },
+            "attach": { "detach_key": s(&self.attach.detach_key), "tmux": self.attach.tmux },
             "stop": { "grace_ms": self.stop.grace_ms },
             "branch": { "prefix": s(&self.branch.prefix), "protected": self.branch.protected },
             "base": { "default": s(&self.base.default), "fetch_timeout_ms": self.base.fetch_timeout_ms },

@@ -36,6 +36,10 @@ pub struct NewArgs {
     /// Return at once instead of attaching
     #[arg(long)]
     bg: bool,
+    /// Attach in a new tmux window instead of this terminal (inside tmux;
+    /// `attach.tmux = true` makes it the default there)
+    #[arg(long, conflicts_with = "bg")]
+    tmux: bool,
 }
 
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -43,9 +47,16 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         tandem_core::session::names::validate(name)?;
     }
+    let in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    if args.tmux && !in_tmux {
+        return Err(CliError::user(
+            "--tmux opens a tmux window, but this is not inside tmux ($TMUX is unset); run it in tmux or drop --tmux",
+        ));
+    }
     let (repo, config) = cx.repo()?;
     crate::commands::hooks::ensure_approved(cx, &repo, &config)?;
-    let interactive = !args.bg && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tmux = !args.bg && in_tmux && (args.tmux || config.attach.tmux);
+    let interactive = !args.bg && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request = CreateRequest {
         cwd: cx.cwd.clone(),
@@ -67,6 +78,32 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     };
     for note in &notes {
         eprintln!("note: {note}");
+    }
+    if tmux {
+        let exe = std::env::current_exe()?;
+        // The window's command gets the tmux server's environment: hand
+        // over what decides which tandem it talks to.
+        let pass: Vec<String> = ["TANDEM_HOME", "TANDEM_DETACH_KEY", "XDG_RUNTIME_DIR"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+            .flat_map(|kv| ["-e".to_owned(), kv])
+            .collect();
+        let status = std::process::Command::new("tmux")
+            .args(["new-window", "-n", &session.slug])
+            .args(&pass)
+            .arg("-c")
+            .arg(&session.path)
+            .arg(exe)
+            .args(["attach", &session.slug])
+            .status()?;
+        if !status.success() {
+            return Err(CliError::user(format!(
+                "session {} started, but tmux did not open a window for it; run `tandem attach {}`",
+                session.slug, session.slug
+            )));
+        }
+        writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
+        return Ok(());
     }
     if !interactive {
         let mut out = std::io::stdout().lock();
