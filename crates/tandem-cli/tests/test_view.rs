@@ -164,3 +164,63 @@ fn new_with_tmux_opens_a_window() {
     assert_eq!(env.session("in-window")["state"], "running");
     env.ok(&["rm", "--force", "in-window"]);
 }
+
+/// The supervisor pushes changes: a `Changes` request waiting on the
+/// current count answers as soon as a session's row changes (a store
+/// commit by another process) or a file in its worktree does, with a
+/// higher count; with nothing changed it answers the same count.
+#[test]
+fn the_supervisor_pushes_changes() {
+    use tandem_core::protocol::{Request, Response};
+    let env = TestEnv::new();
+    env.ok(&["new", "watched", "--bg", "--agent", "shell"]);
+    let worktree = env.path_of("watched");
+    let paths = tandem_core::paths::Paths::from_vars(|k| match k {
+        "TANDEM_HOME" => Some(env.tandem_home.clone()),
+        "HOME" => Some(env.home.clone()),
+        _ => None,
+    })
+    .expect("paths");
+    let mut client = tandem_core::supervisor::client::connect_existing(&paths).expect("connect").expect("a supervisor");
+    let mut count = |generation| match client.request(&Request::Changes { generation }).expect("changes") {
+        Response::Changed { generation } => generation,
+        other => panic!("unexpected answer {other:?}"),
+    };
+    // Let the start-up settle: the count stops moving.
+    let mut now = count(0);
+    loop {
+        let next = count(now);
+        if next == now {
+            break;
+        }
+        now = next;
+    }
+    assert_eq!(count(now), now, "nothing changed, the same count after the wait");
+
+    let set = std::thread::spawn({
+        let mut cmd = env.command_in(&env.repo, &["set", "watched", "--priority", "high"]);
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(cmd.output().expect("set").status.success());
+        }
+    });
+    let after_set = count(now);
+    set.join().expect("set ran");
+    assert!(after_set > now, "a row change is pushed");
+
+    let mut now = after_set;
+    while count(now) != now {
+        now = count(now);
+    }
+    let touch = std::thread::spawn({
+        let file = worktree.join("new-file.txt");
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(file, "x\n").expect("write");
+        }
+    });
+    let after_file = count(now);
+    touch.join().expect("wrote");
+    assert!(after_file > now, "a file change in the worktree is pushed");
+    env.ok(&["rm", "--force", "watched"]);
+}

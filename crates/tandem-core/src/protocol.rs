@@ -28,7 +28,7 @@ use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// A frame holding one JSON message.
@@ -181,6 +181,13 @@ pub enum Request {
         cwd: PathBuf,
         fix: bool,
     },
+    /// Answers once anything a session shows has changed since
+    /// `generation` (a session's row or history, a worktree's files, a
+    /// ref), or after [`CHANGES_WAIT`] with nothing changed: the agent
+    /// view's push.
+    Changes {
+        generation: u64,
+    },
     /// The supervisor's pid, start time and live hosts.
     Status,
     /// Exit the supervisor; hosts keep running.
@@ -268,11 +275,18 @@ pub enum Response {
         started_at: i64,
         hosts: usize,
     },
+    /// The change count now (see [`Request::Changes`]).
+    Changed {
+        generation: u64,
+    },
     Ok,
     Error {
         message: String,
     },
 }
+
+/// The longest a [`Request::Changes`] waits for a change.
+pub const CHANGES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What `tandem rm` did.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,8 +5,9 @@
 //! The state and keys live in [`tandem_cli::view::model`], the drawing in
 //! [`tandem_cli::view::render`] (a library, so the bench can time a
 //! redraw); this module runs them: raw mode and the alternate screen (restored on
-//! exit, on a panic, and on SIGTERM/SIGHUP/SIGINT), a refresh twice a
-//! second from the supervisor's cached facts (no git per frame), the
+//! exit, on a panic, and on SIGTERM/SIGHUP/SIGINT), a refresh whenever
+//! the supervisor pushes a change (and every 2 s for ages), from its
+//! cached facts (no git per frame), the
 //! bell and a desktop notification when a session starts needing input
 //! (`[view] bell`, `notify`), and each action carried out by the `tandem`
 //! command that does it, so the view and the CLI cannot disagree.
@@ -39,8 +40,9 @@ pub struct ViewArgs {
     all: bool,
 }
 
-/// How often the rows are refreshed.
-const REFRESH: Duration = Duration::from_millis(500);
+/// How often the rows are refreshed with no change pushed (ages, and
+/// states inferred from output, move with time alone).
+const REFRESH: Duration = Duration::from_secs(2);
 
 pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
@@ -61,6 +63,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    let pushed = push_changes(cx)?;
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
     let mut preview = Preview::default();
@@ -68,7 +71,8 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut last_refresh: Option<Instant> = None;
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
-        if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
+        let changed = pushed.try_iter().count() > 0;
+        if changed || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
             match load_rows(cx, args.all, quiet) {
                 Ok(rows) => {
                     let newly = app.set_rows(rows);
@@ -119,6 +123,27 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     }
     drop(screen);
     Ok(())
+}
+
+/// A thread that waits on the supervisor for changes
+/// ([`Request::Changes`]) and says so on the channel; it ends when the
+/// view does (the channel closes) or the supervisor goes away (the view
+/// then refreshes on its timer).
+fn push_changes(cx: &Context) -> Result<std::sync::mpsc::Receiver<()>, CliError> {
+    let mut client = cx.supervisor()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("changes".into()).spawn(move || {
+        let mut generation = 0;
+        while let Ok(Response::Changed { generation: now }) = client.request(&Request::Changes { generation }) {
+            if now != generation {
+                generation = now;
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        }
+    })?;
+    Ok(rx)
 }
 
 /// The alternate screen in raw mode, left when dropped (also on panic).

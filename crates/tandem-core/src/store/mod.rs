@@ -401,6 +401,16 @@ impl Store {
         }
     }
 
+    /// SQLite's `data_version`: changes whenever another connection
+    /// commits (<https://sqlite.org/pragma.html#pragma_data_version>).
+    /// Only meaningful compared on the same connection.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// The id of the repository with this common dir, inserting it if new.
     ///
     /// # Errors

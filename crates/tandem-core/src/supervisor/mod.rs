@@ -20,7 +20,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ struct State {
     /// Open store connections not in use (opening one costs about as
     /// much as a whole cached `list`).
     stores: Mutex<Vec<Store>>,
+    /// Counts changes anything a session shows (see
+    /// [`Request::Changes`]); waiters wait on the condvar.
+    changes: (Mutex<u64>, Condvar),
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -153,6 +156,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         repos: Mutex::new(HashMap::new()),
         stores: Mutex::new(Vec::new()),
         lock: Mutex::new(Some(lock)),
+        changes: (Mutex::new(0), Condvar::new()),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -164,6 +168,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
             }
         }
     })?;
+    let watcher = Arc::clone(&state);
+    thread::Builder::new().name("changes".into()).spawn(move || watch_changes(&watcher))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -284,6 +290,14 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 Err(e) => return Err(e),
             }
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
+        }
+        Request::Changes { generation } => {
+            let (count, cvar) = &state.changes;
+            let count = count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (count, _) = cvar
+                .wait_timeout_while(count, protocol::CHANGES_WAIT, |now| *now <= generation)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(Response::Changed { generation: *count })
         }
         Request::AutoName { session_id, prompt, env } => {
             let state = Arc::clone(state);
@@ -578,6 +592,30 @@ fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, Stri
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
     env.extend(extra);
     env
+}
+
+/// How often [`watch_changes`] looks.
+const CHANGES_EVERY: Duration = Duration::from_millis(100);
+
+/// Counts changes for [`Request::Changes`]: a commit to the store by
+/// anyone (SQLite's `data_version`: hosts, hooks and commands write it
+/// directly) and file events in watched worktrees and refs. Both looks
+/// cost a syscall or two; nothing runs git.
+fn watch_changes(state: &State) {
+    // Its own connection: `data_version` compares on one connection only.
+    let store = Store::open(&state.paths.database()).ok();
+    let mut last = None;
+    loop {
+        thread::sleep(CHANGES_EVERY);
+        let version = store.as_ref().and_then(|s| s.data_version().ok());
+        let stored = version.is_some() && version != last;
+        last = version.or(last);
+        if stored | state.facts.changed() {
+            let (count, cvar) = &state.changes;
+            *count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+            cvar.notify_all();
+        }
+    }
 }
 
 /// What a host runs for `session`: its command, plus what makes the agent

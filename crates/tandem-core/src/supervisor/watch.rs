@@ -296,9 +296,17 @@ impl FactsCache {
         }
     }
 
-    /// Reads every pending event and drops what they touch.
-    fn drain(&self) {
-        let Some(watches) = &self.watches else { return };
+    /// Takes the pending file events (dropping the facts they touch);
+    /// true if there were any.
+    pub fn changed(&self) -> bool {
+        self.drain()
+    }
+
+    /// Reads every pending event and drops what they touch; true if
+    /// there were any.
+    fn drain(&self) -> bool {
+        let Some(watches) = &self.watches else { return false };
+        let mut any = false;
         let mut stale: HashSet<String> = HashSet::new();
         let mut stale_repos: HashSet<PathBuf> = HashSet::new();
         let mut everything = false;
@@ -310,6 +318,7 @@ impl FactsCache {
             if events.is_empty() {
                 break;
             }
+            any = true;
             let mut owners = watches.owners.lock().unwrap_or_else(PoisonError::into_inner);
             for event in events {
                 if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
@@ -364,6 +373,7 @@ impl FactsCache {
                 e.worktree = None;
             }
         }
+        any
     }
 }
 
