@@ -68,6 +68,8 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut app = App::new();
     let mut preview = Preview::default();
     let mut history: Vec<(String, String)> = Vec::new();
+    // The session `history` is of; `None` after a refresh reloads it.
+    let mut history_of: Option<String> = None;
     let mut last_refresh: Option<Instant> = None;
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
@@ -84,13 +86,17 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                 Err(e) => app.message = Some(format!("error: {e}")),
             }
             last_refresh = Some(Instant::now());
-            history = app
-                .selected_row()
-                .and_then(|r| cx.store().ok().and_then(|s| s.recent_events(&r.id, 20).ok()))
-                .map(|events| events.into_iter().map(|e| (e.kind.as_str().to_owned(), e.text)).collect())
-                .unwrap_or_default();
+            history_of = None;
         }
         let selected = app.selected_row().map(|r| r.id.clone());
+        if history_of != selected {
+            history = selected
+                .as_deref()
+                .and_then(|id| cx.store().ok().and_then(|s| s.recent_events(id, 20).ok()))
+                .map(|events| events.into_iter().map(|e| (e.kind.as_str().to_owned(), e.text)).collect())
+                .unwrap_or_default();
+            history_of.clone_from(&selected);
+        }
         preview.update(cx, selected.as_deref());
         let now = tandem_core::unix_now();
         screen.terminal.draw(|frame| {

@@ -437,6 +437,25 @@ mod tests {
     }
 
     #[test]
+    fn no_color_means_no_colour_at_all() {
+        let draw_with = |color: bool| {
+            let mut terminal = Terminal::new(TestBackend::new(100, 24)).expect("terminal");
+            terminal
+                .draw(|frame| {
+                    let scene = Scene { title: "shop", preview: None, history: &[], now: NOW, color };
+                    draw(frame, &app(), &scene);
+                })
+                .expect("draw");
+            terminal.backend().buffer().clone()
+        };
+        let coloured = |buffer: &ratatui::buffer::Buffer| {
+            buffer.content().iter().filter(|c| c.fg != Color::Reset || c.bg != Color::Reset).count()
+        };
+        assert!(coloured(&draw_with(true)) > 0, "colour is used when allowed");
+        assert_eq!(coloured(&draw_with(false)), 0, "NO_COLOR: not one coloured cell");
+    }
+
+    #[test]
     fn no_sessions_yet() {
         insta::assert_snapshot!(render(&App::new(), 80, 12));
     }
