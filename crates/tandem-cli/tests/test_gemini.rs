@@ -44,7 +44,6 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     ]);
     use_gemini(&mut env, &gemini, &stub);
     let agent = "gemini --yolo -m gemini-2.5-flash";
-    let started = minute_now();
 
     env.ok(&["new", "gemini-job", "--bg", "--agent", agent, "-p", "Write hello.txt with a greeting and commit it"]);
     let worktree = env.path_of("gemini-job");
@@ -59,6 +58,8 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     assert!(!env.repo.join("hello.txt").exists(), "the main checkout is untouched");
 
     let s = env.wait_state("gemini-job", "idle");
+    // Gemini named the session's file by a minute no later than this one.
+    let created = minute_now();
     let conversation = s["agent_session"].as_str().expect("the session id is recorded").to_owned();
     assert_eq!(conversation.len(), 36, "{conversation}");
 
@@ -82,7 +83,7 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     // the earlier turns. (Gemini CLI 0.61 names a session's file by the
     // minute and overwrites it when a session is loaded in the minute it
     // was made: wait for the next one.)
-    while minute_now() == started {
+    while minute_now() <= created {
         std::thread::sleep(Duration::from_millis(500));
     }
     let out = env.ok(&["respawn", "gemini-job"]);

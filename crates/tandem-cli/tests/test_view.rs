@@ -81,11 +81,23 @@ impl Tmux {
         self.run(&["send-keys", "-l", text]);
     }
 
+    /// Waits up to 30 s for the pane's screen to satisfy `f`; the panic
+    /// shows the last screen.
     fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        wait_within(what, Duration::from_secs(30), || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
             let screen = self.screen();
-            f(&screen).then_some(screen)
-        })
+            if f(&screen) {
+                return screen;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the pane's command has exited.
+    fn dead(&self) -> bool {
+        self.run(&["display-message", "-p", "#{pane_dead}"]).trim() == "1"
     }
 }
 
@@ -141,7 +153,18 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
 
     // q quits; the terminal is left as it was (no alternate screen).
     view.keys(&["q"]);
-    let screen = view.wait_for("the view gone", |s| s.contains("Pane is dead"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !view.dead() {
+        let screen = view.screen();
+        let processes = Command::new("ps").args(["-eo", "pid,ppid,stat,args"]).output().expect("ps");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the view did not exit after q; the screen:\n{screen}\nprocesses:\n{}",
+            String::from_utf8_lossy(&processes.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let screen = view.screen();
     assert!(!screen.contains("tandem ·"), "{screen}");
 }
 
