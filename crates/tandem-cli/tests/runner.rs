@@ -15,5 +15,6 @@ mod test_history;
 mod test_lifecycle;
 mod test_listing;
 mod test_metadata;
+mod test_ship;
 mod test_supervisor;
 mod test_view;

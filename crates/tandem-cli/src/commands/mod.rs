@@ -7,6 +7,7 @@ mod attach;
 mod completions;
 mod config;
 mod daemon;
+mod diff;
 mod doctor;
 mod fork;
 mod gc;
@@ -19,6 +20,7 @@ pub mod list;
 mod logs;
 mod new;
 mod path;
+mod push;
 mod respawn;
 mod restore;
 mod rm;
@@ -26,6 +28,7 @@ mod search;
 mod send;
 mod set;
 mod stop;
+mod sync;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +62,9 @@ enum Command {
     Deny(answer::DenyArgs),
     Respawn(respawn::RespawnArgs),
     Fork(fork::ForkArgs),
+    Diff(diff::DiffArgs),
+    Push(push::PushArgs),
+    Sync(sync::SyncArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -96,6 +102,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Deny(args) => answer::deny(&cx, &args),
         Command::Respawn(args) => respawn::run(&cx, &args),
         Command::Fork(args) => fork::run(&cx, &args),
+        Command::Diff(args) => diff::run(&cx, &args),
+        Command::Push(args) => push::run(&cx, &args),
+        Command::Sync(args) => sync::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

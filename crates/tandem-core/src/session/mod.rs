@@ -23,6 +23,7 @@ pub mod include;
 pub mod names;
 pub mod naming;
 pub mod repair;
+pub mod ship;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

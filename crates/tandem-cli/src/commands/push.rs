@@ -1,0 +1,23 @@
+use tandem_core::session::{is_protected, ship};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Push a session's branch to the remote, with its upstream set
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// The session's name
+    name: String,
+}
+
+pub fn run(cx: &Context, args: &PushArgs) -> Result<(), CliError> {
+    let (repo, config, session) = cx.session(&args.name)?;
+    if is_protected(&repo, &config, &session.branch)? {
+        return Err(CliError::user(ship::ShipError::Protected { branch: session.branch.clone() }.to_string()));
+    }
+    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let remote = ship::push_remote(&session).map_err(user)?;
+    ship::push(&session, &remote).map_err(user)?;
+    println!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch);
+    Ok(())
+}

@@ -1,0 +1,68 @@
+use std::time::Duration;
+
+use tandem_core::session::ship::{self, SyncMode, Synced};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Bring the base's new commits into a session's branch
+///
+/// Rebases while the branch is on no remote, merges once it is (or as
+/// told). On conflicts it stops, names the files, and leaves the rebase or
+/// merge for you to finish or `--abort`. The branch's previous tip is
+/// kept under refs/tandem/sync/.
+#[derive(clap::Args, Debug)]
+pub struct SyncArgs {
+    /// The session's name
+    name: String,
+    /// Rebase the session's commits onto the base
+    #[arg(long, conflicts_with_all = ["merge", "abort"])]
+    rebase: bool,
+    /// Merge the base into the session's branch
+    #[arg(long, conflicts_with = "abort")]
+    merge: bool,
+    /// Undo a sync that stopped on conflicts
+    #[arg(long)]
+    abort: bool,
+}
+
+pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
+    let (_, config, session) = cx.session(&args.name)?;
+    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    if args.abort {
+        let mode = ship::sync_abort(&session).map_err(user)?;
+        let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
+        println!("aborted the {what}; {} is as it was before the sync", session.slug);
+        return Ok(());
+    }
+    let mode = match (args.rebase, args.merge) {
+        (true, _) => Some(SyncMode::Rebase),
+        (_, true) => Some(SyncMode::Merge),
+        _ => None,
+    };
+    let mut notes = Vec::new();
+    let outcome =
+        ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &mut notes).map_err(user)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    match outcome {
+        Synced::UpToDate { target } => println!("{} is up to date with {target}", session.slug),
+        Synced::Done { mode, target, commits, saved } => {
+            let how = if mode == SyncMode::Rebase { "rebased onto" } else { "merged" };
+            let commits = if commits == 1 { "1 new commit".to_owned() } else { format!("{commits} new commits") };
+            println!("{} {how} {target} ({commits}); the previous tip is kept at {saved}", session.slug);
+        }
+        Synced::Conflict { mode, target, files, .. } => {
+            let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
+            return Err(CliError::user(format!(
+                "syncing {} with {target} stopped on conflicts in {}; resolve them and `git {what} --continue` in {}, or run `tandem sync {} --abort`",
+                session.slug,
+                files.join(", "),
+                session.path.display(),
+                session.slug
+            )));
+        }
+    }
+    Ok(())
+}
