@@ -152,3 +152,56 @@ fn sync_rebases_merges_stops_on_conflicts_and_aborts_to_the_same_tree() {
     let err = env.fails(&["sync", "syncer", "--abort"]);
     assert!(err.contains("has no sync in progress"), "{err}");
 }
+
+/// `merge` lands the session on its base branch only when asked, and
+/// refuses a dirty target or a conflict with nothing changed.
+#[test]
+fn merge_into_the_base_and_refusals_that_change_nothing() {
+    let env = TestEnv::new();
+    let commit = |name: &str, file: &str, text: &str| {
+        let wt = env.path_of(name);
+        std::fs::write(wt.join(file), text).expect("write");
+        env.git_in(&wt, &["add", file]);
+        env.git_in(&wt, &["commit", "-q", "-m", &format!("{name}: {file}")]);
+    };
+    env.ok(&["new", "feature", "--bg", "--agent", "shell", "--base", "head"]);
+    commit("feature", "feature.txt", "feature\n");
+
+    // A dirty target is refused; nothing changes.
+    std::fs::write(env.repo.join("README.md"), "# local edit\n").expect("write");
+    let main = env.git(&["rev-parse", "main"]);
+    let err = env.fails(&["merge", "feature"]);
+    assert!(err.contains("main has uncommitted changes"), "{err}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    env.git(&["checkout", "--", "README.md"]);
+
+    let out = env.ok(&["merge", "feature"]);
+    assert!(out.starts_with("merged feature into main"), "{out}");
+    assert!(out.contains("tandem archive feature"), "{out}");
+    assert_eq!(env.git(&["log", "-1", "--format=%p"]).split_whitespace().count(), 2, "a merge commit");
+    assert!(env.repo.join("feature.txt").exists(), "the main worktree has it");
+    let err = env.fails(&["merge", "feature"]);
+    assert!(err.contains("feature has nothing to merge into main"), "{err}");
+
+    // A conflict is found before anything moves, and named.
+    env.ok(&["new", "clash", "--bg", "--agent", "shell", "--base", "head"]);
+    commit("clash", "README.md", "# clash\n");
+    std::fs::write(env.repo.join("README.md"), "# main moved\n").expect("write");
+    env.git(&["commit", "-q", "-am", "main moves"]);
+    let main = env.git(&["rev-parse", "main"]);
+    let status = env.git(&["status", "--porcelain"]);
+    let err = env.fails(&["merge", "clash"]);
+    assert!(err.contains("would conflict in README.md"), "{err}");
+    assert_eq!((env.git(&["rev-parse", "main"]), env.git(&["status", "--porcelain"])), (main, status));
+
+    // --squash: one commit; --into a branch no worktree has.
+    env.ok(&["new", "squashy", "--bg", "--agent", "shell", "--base", "head"]);
+    commit("squashy", "a.txt", "a\n");
+    commit("squashy", "b.txt", "b\n");
+    env.git(&["branch", "release", "main"]);
+    let out = env.ok(&["merge", "squashy", "--squash", "--into", "release"]);
+    assert!(out.starts_with("squashed squashy into release"), "{out}");
+    assert_eq!(env.git(&["rev-list", "--count", "main..release"]).trim(), "1");
+    assert_eq!(env.git(&["show", "release:b.txt"]), "b\n");
+    assert!(!env.git(&["worktree", "list"]).contains("merge-worktree"), "the temporary worktree is gone");
+}

@@ -18,6 +18,7 @@ mod host;
 mod interrupt;
 pub mod list;
 mod logs;
+mod merge;
 mod new;
 mod path;
 mod push;
@@ -65,6 +66,7 @@ enum Command {
     Diff(diff::DiffArgs),
     Push(push::PushArgs),
     Sync(sync::SyncArgs),
+    Merge(merge::MergeArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Diff(args) => diff::run(&cx, &args),
         Command::Push(args) => push::run(&cx, &args),
         Command::Sync(args) => sync::run(&cx, &args),
+        Command::Merge(args) => merge::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

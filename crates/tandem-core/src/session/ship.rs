@@ -36,6 +36,14 @@ pub enum ShipError {
     InProgress { slug: String },
     #[error("`git push` failed: {0}")]
     Push(String),
+    #[error("{branch} has uncommitted changes in {} ({files} file(s)); commit or stash them there first", path.display())]
+    TargetDirty { branch: String, path: PathBuf, files: usize },
+    #[error("merging {slug} into {target} would conflict in {}; run `tandem sync {slug}` and resolve them first", files.join(", "))]
+    WouldConflict { slug: String, target: String, files: Vec<String> },
+    #[error("{slug} has nothing to merge into {target}")]
+    NothingToMerge { slug: String, target: String },
+    #[error("{target} cannot be fast-forwarded to {slug}; sync it first or merge without --ff")]
+    NotFastForward { slug: String, target: String },
 }
 
 /// What the diff is taken against.
@@ -225,13 +233,7 @@ pub fn sync(
         None if on_remote(dir, &session.branch)? => SyncMode::Merge,
         None => SyncMode::Rebase,
     };
-    let head = git::read(dir, &["rev-parse", "HEAD"])?;
-    // Named by time and tip: a second sync of the same tip (after an
-    // abort) finds its ref already there.
-    let saved = format!("refs/tandem/sync/{}/{}-{}", session.slug, crate::unix_now(), &head[..head.len().min(12)]);
-    if git::resolve_commit(dir, &saved)?.is_none() {
-        git::create_ref(dir, &saved, &head)?;
-    }
+    let saved = save_tip(dir, &session.slug)?;
     let args: Vec<&str> = match mode {
         SyncMode::Rebase => vec!["rebase", "--no-autostash", &target],
         SyncMode::Merge => vec!["merge", "--no-edit", &target],
@@ -244,6 +246,19 @@ pub fn sync(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records the worktree's `HEAD` under
+/// `refs/tandem/sync/<slug>/<unix time>-<commit>` before a rebase rewrites
+/// it; returns the ref. Named by time and tip, so a second try of the same
+/// tip (after an abort) finds its ref already there.
+fn save_tip(dir: &Path, slug: &str) -> Result<String, ShipError> {
+    let head = git::read(dir, &["rev-parse", "HEAD"])?;
+    let saved = format!("refs/tandem/sync/{slug}/{}-{}", crate::unix_now(), &head[..head.len().min(12)]);
+    if git::resolve_commit(dir, &saved)?.is_none() {
+        git::create_ref(dir, &saved, &head)?;
+    }
+    Ok(saved)
 }
 
 /// Ends a `sync` that stopped on conflicts: `git rebase --abort` or
@@ -338,6 +353,126 @@ pub fn push(session: &Session, remote: &str) -> Result<String, ShipError> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// How `merge` lands a session's branch on its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// A merge commit (`git merge --no-ff`).
+    Commit,
+    /// One commit with all the changes (`git merge --squash`, then a
+    /// commit).
+    Squash,
+    /// The session's commits replayed onto the target, which then moves
+    /// forward to them.
+    Rebase,
+    /// Only when the target is an ancestor (`git merge --ff-only`).
+    FastForward,
+}
+
+/// The local branch a session merges into by default: its base without
+/// the remote (`origin/main` → `main`).
+///
+/// # Errors
+/// Git errors.
+pub fn merge_target(session: &Session) -> Result<String, ShipError> {
+    let dir = worktree(session)?;
+    Ok(match remote_tracking(dir, &session.base_ref)? {
+        Some((_, branch)) => branch,
+        None => session.base_ref.strip_prefix("refs/heads/").unwrap_or(&session.base_ref).to_owned(),
+    })
+}
+
+/// Merges the session's branch into `target` (a local branch), in the
+/// worktree that has `target` checked out (the main one, usually), or in
+/// a temporary worktree when none has. Refuses, changing nothing, when
+/// that worktree has uncommitted changes, when the merge would conflict
+/// (found first with `git merge-tree`; the files are named), and when
+/// there is nothing to merge. `message` titles a squash commit. Returns
+/// the target's new commit.
+///
+/// # Errors
+/// [`ShipError::TargetDirty`], [`ShipError::WouldConflict`],
+/// [`ShipError::NothingToMerge`], [`ShipError::NotFastForward`], git
+/// errors.
+pub fn merge(
+    repo: &Path,
+    session: &Session,
+    target: &str,
+    mode: MergeMode,
+    message: &str,
+    scratch: &Path,
+) -> Result<String, ShipError> {
+    let dir = worktree(session)?;
+    let branch = &session.branch;
+    if git::resolve_commit(repo, &format!("refs/heads/{target}"))?.is_none() {
+        return Err(ShipError::BadRef { against: target.to_owned() });
+    }
+    let ahead: u32 = git::read(repo, &["rev-list", "--count", &format!("{target}..{branch}")])?.parse().unwrap_or(0);
+    if ahead == 0 {
+        return Err(ShipError::NothingToMerge { slug: session.slug.clone(), target: target.to_owned() });
+    }
+    if mode == MergeMode::FastForward && !git::test(repo, &["merge-base", "--is-ancestor", target, branch])? {
+        return Err(ShipError::NotFastForward { slug: session.slug.clone(), target: target.to_owned() });
+    }
+    let mut check = git::command(repo);
+    check.args(["merge-tree", "--write-tree", "--name-only", "--no-messages", target, branch]);
+    let out = check.output().map_err(|error| GitError::Spawn { error })?;
+    if out.status.code() == Some(1) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let files: Vec<String> = text.lines().skip(1).take_while(|l| !l.is_empty()).map(str::to_owned).collect();
+        return Err(ShipError::WouldConflict { slug: session.slug.clone(), target: target.to_owned(), files });
+    }
+    let (place, temporary) = match git::worktree_of_branch(repo, target)? {
+        Some(path) => {
+            let status = git::status(&path)?;
+            if status.changed > 0 {
+                return Err(ShipError::TargetDirty { branch: target.to_owned(), path, files: status.changed });
+            }
+            (path, false)
+        }
+        None => {
+            git::worktree_add_existing(repo, scratch, target)?;
+            (scratch.to_owned(), true)
+        }
+    };
+    let merged = (|| -> Result<(), ShipError> {
+        match mode {
+            MergeMode::Commit => {
+                git::run(&place, &["merge", "--no-ff", "-m", message, branch])?;
+            }
+            MergeMode::FastForward => {
+                git::run(&place, &["merge", "--ff-only", branch])?;
+            }
+            MergeMode::Squash => {
+                git::run(&place, &["merge", "--squash", branch])?;
+                git::run(&place, &["commit", "-q", "-m", message])?;
+            }
+            MergeMode::Rebase => {
+                // Replay in the session's worktree (its old tip kept),
+                // then move the target.
+                save_tip(dir, &session.slug)?;
+                git::run(dir, &["rebase", target])?;
+                git::run(&place, &["merge", "--ff-only", branch])?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = merged {
+        // Put the target back as it was; the rebase's own abort for the
+        // session's worktree.
+        let _ = git::run(&place, &["merge", "--abort"]);
+        let _ = git::run(dir, &["rebase", "--abort"]);
+        if temporary {
+            let _ = git::worktree_remove(repo, &place, true);
+        }
+        return Err(e);
+    }
+    let new = git::read(&place, &["rev-parse", "HEAD"])?;
+    if temporary {
+        git::worktree_remove(repo, &place, false)?;
+    }
+    Ok(new)
 }
 
 #[cfg(test)]
