@@ -103,12 +103,15 @@ fn rm_moves_the_worktree_to_the_trash_and_gc_drops_only_what_is_old() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
     env.git(&["update-ref", "refs/tandem/archive/old/1000", &head]);
     env.git(&["update-ref", &format!("refs/tandem/archive/new/{now}"), &head]);
+    env.git(&["update-ref", "refs/tandem/sync/old/1000-abcdef", &head]);
+    env.git(&["update-ref", &format!("refs/tandem/sync/new/{now}-abcdef"), &head]);
     std::fs::create_dir_all(trash.join("1000-aaaaaaaaaaaa/src")).expect("old trash");
     std::fs::create_dir_all(trash.join(format!("{now}-bbbbbbbbbbbb"))).expect("new trash");
     let out = env.ok(&["gc", "--older-than", "1"]);
     assert!(out.contains("dropped refs/tandem/archive/old/1000"), "{out}");
     let refs = env.git(&["for-each-ref", "refs/tandem/"]);
     assert!(!refs.contains("archive/old/") && refs.contains("archive/new/"), "{refs}");
+    assert!(!refs.contains("sync/old/") && refs.contains("sync/new/"), "sync's kept tips too: {refs}");
     assert!(!trash.join("1000-aaaaaaaaaaaa").exists());
     assert!(trash.join(format!("{now}-bbbbbbbbbbbb")).exists());
 }

@@ -3,8 +3,9 @@ use tandem_core::protocol::{Request, Response};
 use crate::context::Context;
 use crate::error::CliError;
 
-/// Drop archive snapshots (refs/tandem/archive/) and removed worktrees in
-/// the trash that are older than a limit, and only those
+/// Drop archive snapshots (refs/tandem/archive/), tips kept by sync
+/// (refs/tandem/sync/) and removed worktrees in the trash that are older
+/// than a limit, and only those
 ///
 /// The snapshot of a session that is still archived is kept.
 #[derive(clap::Args, Debug)]

@@ -189,8 +189,9 @@ pub struct GcReport {
     pub trash: Vec<PathBuf>,
 }
 
-/// Drops this repository's archive refs (`refs/tandem/archive/<slug>/<time>`)
-/// and trash entries older than `older_than`, and only those; the
+/// Drops this repository's archive refs (`refs/tandem/archive/<slug>/<time>`),
+/// the tips `sync` kept (`refs/tandem/sync/<slug>/<time>-<commit>`) and
+/// trash entries older than `older_than`, and only those; the
 /// snapshot of a session still archived is kept.
 ///
 /// # Errors
@@ -213,7 +214,10 @@ pub fn gc(
             .collect(),
         None => Vec::new(),
     };
-    for (name, _) in git::refs_under(&repo.root, "refs/tandem/archive/")? {
+    // Snapshots of removed or archived work, and tips kept by `sync`.
+    let mut refs = git::refs_under(&repo.root, "refs/tandem/archive/")?;
+    refs.extend(git::refs_under(&repo.root, "refs/tandem/sync/")?);
+    for (name, _) in refs {
         let stamp = name.rsplit('/').next().and_then(|t| t.split('-').next()).and_then(|t| t.parse::<i64>().ok());
         if stamp.is_none_or(|t| t >= cutoff) {
             continue;
