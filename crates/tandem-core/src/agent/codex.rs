@@ -31,14 +31,14 @@
 //! in its `config.toml`, or `-c` options on the agent's command line,
 //! e.g. `--agent "codex -c approval_policy=never"`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use super::Conversation;
 use super::claude::cut;
-use super::driver::{Driver, Recorder, Reply};
+use super::driver::{Driver, Incoming, Recorder, Reply, Rpc, rpc_error};
 use crate::store::{Activity, EventKind, Store, StoreError};
 
 /// The arguments after the program.
@@ -65,8 +65,7 @@ enum Opening {
 pub struct Codex {
     cwd: PathBuf,
     conversation: Conversation,
-    next_id: u64,
-    asked: HashMap<u64, Asked>,
+    rpc: Rpc<Asked>,
     thread: Option<String>,
     /// The running turn's id (`Some("")` between `turn/start` and its
     /// answer).
@@ -85,8 +84,7 @@ impl Codex {
         Codex {
             cwd: cwd.to_owned(),
             conversation: conversation.clone(),
-            next_id: 0,
-            asked: HashMap::new(),
+            rpc: Rpc::new(false),
             thread: None,
             turn: None,
             queue: VecDeque::new(),
@@ -95,24 +93,18 @@ impl Codex {
         }
     }
 
-    fn request(&mut self, asked: Asked, method: &str, params: Value) -> String {
-        self.next_id += 1;
-        self.asked.insert(self.next_id, asked);
-        line(&json!({ "id": self.next_id, "method": method, "params": params }))
-    }
-
     fn open_thread(&mut self, opening: Opening) -> String {
         let cwd = self.cwd.to_string_lossy().into_owned();
         match (&self.conversation, opening) {
             (Conversation::Resume(id), Opening::Resume) => {
                 let id = id.clone();
-                self.request(Asked::Thread(opening), "thread/resume", json!({ "threadId": id, "cwd": cwd }))
+                self.rpc.request(Asked::Thread(opening), "thread/resume", json!({ "threadId": id, "cwd": cwd }))
             }
             (Conversation::Fork(id), Opening::Fork) => {
                 let id = id.clone();
-                self.request(Asked::Thread(opening), "thread/fork", json!({ "threadId": id, "cwd": cwd }))
+                self.rpc.request(Asked::Thread(opening), "thread/fork", json!({ "threadId": id, "cwd": cwd }))
             }
-            _ => self.request(Asked::Thread(Opening::Start), "thread/start", json!({ "cwd": cwd })),
+            _ => self.rpc.request(Asked::Thread(Opening::Start), "thread/start", json!({ "cwd": cwd })),
         }
     }
 
@@ -125,7 +117,7 @@ impl Codex {
         let thread = self.thread.clone()?;
         let text = self.queue.pop_front()?;
         self.turn = Some(String::new());
-        Some(self.request(
+        Some(self.rpc.request(
             Asked::Turn,
             "turn/start",
             json!({ "threadId": thread, "input": [{ "type": "text", "text": text }] }),
@@ -141,10 +133,10 @@ impl Codex {
         out: &mut Reply,
         shown: &mut Vec<String>,
     ) -> Result<(), StoreError> {
-        let error = msg.get("error").map(|e| e["message"].as_str().unwrap_or("an error").to_owned());
+        let error = rpc_error(msg);
         match (asked, error) {
             (Asked::Initialize, _) => {
-                out.write.push(line(&json!({ "method": "initialized" })));
+                out.write.push(self.rpc.notify("initialized", Value::Null));
                 let opening = match self.conversation {
                     Conversation::Resume(_) => Opening::Resume,
                     Conversation::Fork(_) => Opening::Fork,
@@ -330,10 +322,7 @@ impl Codex {
             }
             _ => {
                 // Nothing tandem can answer: say so, so the turn goes on.
-                out.write.push(line(&json!({
-                    "id": id,
-                    "error": { "code": -32601, "message": format!("tandem does not handle {method}") },
-                })));
+                out.write.push(self.rpc.refuse(id, method));
                 return Ok(());
             }
         };
@@ -350,7 +339,7 @@ impl Driver for Codex {
         self.queue.extend(first.map(str::to_owned));
         let init =
             json!({ "clientInfo": { "name": "tandem", "title": "tandem", "version": env!("CARGO_PKG_VERSION") } });
-        vec![self.request(Asked::Initialize, "initialize", init)]
+        vec![self.rpc.request(Asked::Initialize, "initialize", init)]
     }
 
     fn prompt(&mut self, text: &str) -> Vec<String> {
@@ -361,7 +350,7 @@ impl Driver for Codex {
     fn answer(&mut self, allow: bool, message: Option<&str>) -> Option<Vec<String>> {
         let id = self.pending.take()?;
         let decision = if allow { "accept" } else { "decline" };
-        let mut lines = vec![line(&json!({ "id": id, "result": { "decision": decision } }))];
+        let mut lines = vec![self.rpc.reply(&id, json!({ "decision": decision }))];
         if let Some(message) = message.filter(|_| !allow) {
             lines.extend(self.prompt(message));
         }
@@ -372,11 +361,15 @@ impl Driver for Codex {
     /// instead, which ends the turn (`interrupted`) as well.
     fn interrupt(&mut self) -> Vec<String> {
         if let Some(id) = self.pending.take() {
-            return vec![line(&json!({ "id": id, "result": { "decision": "cancel" } }))];
+            return vec![self.rpc.reply(&id, json!({ "decision": "cancel" }))];
         }
         match (self.thread.clone(), self.turn.clone().filter(|t| !t.is_empty())) {
             (Some(thread), Some(turn)) => {
-                vec![self.request(Asked::Interrupt, "turn/interrupt", json!({ "threadId": thread, "turnId": turn }))]
+                vec![self.rpc.request(
+                    Asked::Interrupt,
+                    "turn/interrupt",
+                    json!({ "threadId": thread, "turnId": turn }),
+                )]
             }
             _ => Vec::new(),
         }
@@ -388,18 +381,13 @@ impl Driver for Codex {
         };
         let mut out = Reply::default();
         let mut shown = Vec::new();
-        match (msg.get("id"), msg["method"].as_str()) {
-            (Some(_), Some(_)) => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
-            (Some(id), None) => {
-                if let Some(asked) = id.as_u64().and_then(|id| self.asked.remove(&id)) {
-                    self.answered(rec, store, asked, &msg, &mut out, &mut shown)?;
-                }
+        match self.rpc.incoming(&msg) {
+            Incoming::Request { .. } => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
+            Incoming::Answer(asked) => self.answered(rec, store, asked, &msg, &mut out, &mut shown)?,
+            Incoming::Notification { method, params } => {
+                self.notified(rec, store, method, params, &mut out, &mut shown)?;
             }
-            (None, Some(method)) => {
-                let method = method.to_owned();
-                self.notified(rec, store, &method, &msg["params"], &mut out, &mut shown)?;
-            }
-            (None, None) => {}
+            Incoming::Other => {}
         }
         out.shown = shown.join("\r\n");
         Ok(out)
@@ -412,8 +400,4 @@ fn verb(opening: Opening) -> &'static str {
         Opening::Resume => "resume",
         Opening::Fork => "fork",
     }
-}
-
-fn line(value: &Value) -> String {
-    format!("{value}\n")
 }

@@ -12,7 +12,9 @@
 //! session's screen plus any lines to write back (answers to the agent's
 //! own requests, a queued prompt once a turn ends).
 
-use serde_json::Value;
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
 
 use crate::store::{Activity, EventKind, NewEvent, Store, StoreError};
 
@@ -144,5 +146,132 @@ impl Recorder {
     #[must_use]
     pub fn activity(&self) -> Option<Activity> {
         self.activity
+    }
+}
+
+/// The client side of JSON-RPC over lines, for agents that speak it
+/// (Codex's app-server without the `"jsonrpc"` field, Gemini's ACP with
+/// it): numbers tandem's requests and remembers what each asked (`A`), so
+/// an answer finds its question. The agent's own request ids may overlap
+/// tandem's: a message with a `method` is the agent's.
+pub struct Rpc<A> {
+    /// Whether messages carry `"jsonrpc": "2.0"`.
+    tagged: bool,
+    next_id: u64,
+    asked: HashMap<u64, A>,
+}
+
+/// One message from the agent, sorted by [`Rpc::incoming`].
+pub enum Incoming<'a, A> {
+    /// The agent asks tandem (`id` and `method`); answer with
+    /// [`Rpc::reply`] or [`Rpc::refuse`].
+    Request {
+        id: &'a Value,
+        method: &'a str,
+        params: &'a Value,
+    },
+    /// The answer (`result` or `error`) to a request of tandem's.
+    Answer(A),
+    Notification {
+        method: &'a str,
+        params: &'a Value,
+    },
+    /// An answer to nothing tandem asked, or no JSON-RPC at all.
+    Other,
+}
+
+impl<A> Rpc<A> {
+    #[must_use]
+    pub fn new(tagged: bool) -> Rpc<A> {
+        Rpc { tagged, next_id: 0, asked: HashMap::new() }
+    }
+
+    fn message(&self, mut body: Value) -> String {
+        if self.tagged {
+            body["jsonrpc"] = json!("2.0");
+        }
+        format!("{body}\n")
+    }
+
+    /// A request line; its answer comes back as [`Incoming::Answer`] with
+    /// `asked`.
+    pub fn request(&mut self, asked: A, method: &str, params: Value) -> String {
+        self.next_id += 1;
+        self.asked.insert(self.next_id, asked);
+        self.message(json!({ "id": self.next_id, "method": method, "params": params }))
+    }
+
+    /// A notification line (without `params` when they are null).
+    #[must_use]
+    pub fn notify(&self, method: &str, params: Value) -> String {
+        if params.is_null() {
+            return self.message(json!({ "method": method }));
+        }
+        self.message(json!({ "method": method, "params": params }))
+    }
+
+    /// The answer to the agent's request `id`.
+    #[must_use]
+    pub fn reply(&self, id: &Value, result: Value) -> String {
+        self.message(json!({ "id": id, "result": result }))
+    }
+
+    /// Says tandem does not handle the agent's request `method`, so the
+    /// agent goes on instead of waiting.
+    #[must_use]
+    pub fn refuse(&self, id: &Value, method: &str) -> String {
+        let message = format!("tandem does not handle {method}");
+        self.message(json!({ "id": id, "error": { "code": -32601, "message": message } }))
+    }
+
+    /// Whether a request of tandem's for which `which` holds is still
+    /// unanswered.
+    pub fn waiting(&self, which: impl Fn(&A) -> bool) -> bool {
+        self.asked.values().any(which)
+    }
+
+    /// Sorts a message from the agent (forgetting an answered request).
+    pub fn incoming<'a>(&mut self, msg: &'a Value) -> Incoming<'a, A> {
+        match (msg.get("id"), msg["method"].as_str()) {
+            (Some(id), Some(method)) => Incoming::Request { id, method, params: &msg["params"] },
+            (Some(id), None) => {
+                id.as_u64().and_then(|id| self.asked.remove(&id)).map_or(Incoming::Other, Incoming::Answer)
+            }
+            (None, Some(method)) => Incoming::Notification { method, params: &msg["params"] },
+            (None, None) => Incoming::Other,
+        }
+    }
+}
+
+/// The error message of a JSON-RPC answer, if it is an error.
+#[must_use]
+pub fn rpc_error(msg: &Value) -> Option<String> {
+    msg.get("error").map(|e| e["message"].as_str().unwrap_or("an error").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_numbers_requests_and_tells_the_agents_requests_from_answers() {
+        let mut rpc: Rpc<&str> = Rpc::new(true);
+        let first: Value = serde_json::from_str(&rpc.request("init", "initialize", json!({}))).expect("json");
+        assert_eq!((first["jsonrpc"].as_str(), first["id"].as_u64()), (Some("2.0"), Some(1)));
+        assert!(rpc.waiting(|a| *a == "init"));
+        // The agent's own request 1 is not the answer to ours.
+        let theirs = json!({ "id": 1, "method": "session/request_permission", "params": {} });
+        assert!(matches!(rpc.incoming(&theirs), Incoming::Request { method: "session/request_permission", .. }));
+        assert!(rpc.waiting(|a| *a == "init"));
+        let answer = json!({ "id": 1, "result": {} });
+        assert!(matches!(rpc.incoming(&answer), Incoming::Answer("init")));
+        assert!(!rpc.waiting(|_| true));
+        assert!(matches!(rpc.incoming(&answer), Incoming::Other), "answered once");
+        let bare: Rpc<()> = Rpc::new(false);
+        assert_eq!(bare.notify("initialized", Value::Null), "{\"method\":\"initialized\"}\n");
+        let refused: Value = serde_json::from_str(&bare.refuse(&json!(7), "fs/read")).expect("json");
+        assert_eq!(refused["error"]["code"], -32601);
+        assert!(refused.get("jsonrpc").is_none());
+        assert_eq!(rpc_error(&json!({ "error": { "message": "no" } })).as_deref(), Some("no"));
     }
 }

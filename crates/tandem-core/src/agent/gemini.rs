@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 
 use super::Conversation;
 use super::claude::cut;
-use super::driver::{Driver, Recorder, Reply};
+use super::driver::{Driver, Incoming, Recorder, Reply, Rpc, rpc_error};
 use crate::store::{Activity, EventKind, Store, StoreError};
 
 /// The arguments after the program.
@@ -68,8 +68,7 @@ enum Chunks {
 pub struct Gemini {
     cwd: PathBuf,
     conversation: Conversation,
-    next_id: u64,
-    asked: HashMap<u64, Asked>,
+    rpc: Rpc<Asked>,
     session: Option<String>,
     /// Whether a `session/prompt` is unanswered.
     turn: bool,
@@ -92,8 +91,7 @@ impl Gemini {
         Gemini {
             cwd: cwd.to_owned(),
             conversation: conversation.clone(),
-            next_id: 0,
-            asked: HashMap::new(),
+            rpc: Rpc::new(true),
             session: None,
             turn: false,
             loading: false,
@@ -104,21 +102,15 @@ impl Gemini {
         }
     }
 
-    fn request(&mut self, asked: Asked, method: &str, params: Value) -> String {
-        self.next_id += 1;
-        self.asked.insert(self.next_id, asked);
-        line(&json!({ "jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params }))
-    }
-
     fn new_session(&mut self) -> String {
         let cwd = self.cwd.to_string_lossy().into_owned();
-        self.request(Asked::New, "session/new", json!({ "cwd": cwd, "mcpServers": [] }))
+        self.rpc.request(Asked::New, "session/new", json!({ "cwd": cwd, "mcpServers": [] }))
     }
 
     /// `session/prompt` for the next queued prompt, when the session is
     /// open and no turn runs.
     fn next_turn(&mut self) -> Option<String> {
-        if self.turn || self.asked.values().any(|a| *a == Asked::Load) {
+        if self.turn || self.rpc.waiting(|a| *a == Asked::Load) {
             return None;
         }
         let session = self.session.clone()?;
@@ -126,7 +118,7 @@ impl Gemini {
         self.turn = true;
         self.loading = false;
         self.text = None;
-        Some(self.request(
+        Some(self.rpc.request(
             Asked::Prompt,
             "session/prompt",
             json!({ "sessionId": session, "prompt": [{ "type": "text", "text": text }] }),
@@ -168,7 +160,7 @@ impl Gemini {
         out: &mut Reply,
         shown: &mut Vec<String>,
     ) -> Result<(), StoreError> {
-        let error = msg.get("error").map(|e| e["message"].as_str().unwrap_or("an error").to_owned());
+        let error = rpc_error(msg);
         match (asked, error) {
             (Asked::Initialize, _) => {
                 let can_load = msg["result"]["agentCapabilities"]["loadSession"] == true;
@@ -177,7 +169,7 @@ impl Gemini {
                         let (id, cwd) = (id.clone(), self.cwd.to_string_lossy().into_owned());
                         self.loading = true;
                         self.session = Some(id.clone());
-                        self.request(
+                        self.rpc.request(
                             Asked::Load,
                             "session/load",
                             json!({ "sessionId": id, "cwd": cwd, "mcpServers": [] }),
@@ -341,11 +333,7 @@ impl Gemini {
     ) -> Result<(), StoreError> {
         let (id, method, params) = (&msg["id"], msg["method"].as_str().unwrap_or_default(), &msg["params"]);
         if method != "session/request_permission" {
-            out.write.push(line(&json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "error": { "code": -32601, "message": format!("tandem does not offer {method}") },
-            })));
+            out.write.push(self.rpc.refuse(id, method));
             return Ok(());
         }
         self.flush_text(shown, rec);
@@ -366,7 +354,7 @@ impl Driver for Gemini {
             "protocolVersion": PROTOCOL_VERSION,
             "clientCapabilities": { "fs": { "readTextFile": false, "writeTextFile": false }, "terminal": false },
         });
-        vec![self.request(Asked::Initialize, "initialize", init)]
+        vec![self.rpc.request(Asked::Initialize, "initialize", init)]
     }
 
     fn prompt(&mut self, text: &str) -> Vec<String> {
@@ -385,7 +373,7 @@ impl Driver for Gemini {
             Some(option) => json!({ "outcome": "selected", "optionId": option }),
             None => json!({ "outcome": "cancelled" }),
         };
-        let mut lines = vec![line(&json!({ "jsonrpc": "2.0", "id": id, "result": { "outcome": outcome } }))];
+        let mut lines = vec![self.rpc.reply(&id, json!({ "outcome": outcome }))];
         if let Some(message) = message.filter(|_| !allow) {
             lines.extend(self.prompt(message));
         }
@@ -398,11 +386,9 @@ impl Driver for Gemini {
         let Some(session) = self.session.clone().filter(|_| self.turn) else { return Vec::new() };
         let mut lines = Vec::new();
         if let Some((id, _)) = self.pending.take() {
-            lines.push(line(
-                &json!({ "jsonrpc": "2.0", "id": id, "result": { "outcome": { "outcome": "cancelled" } } }),
-            ));
+            lines.push(self.rpc.reply(&id, json!({ "outcome": { "outcome": "cancelled" } })));
         }
-        lines.push(line(&json!({ "jsonrpc": "2.0", "method": "session/cancel", "params": { "sessionId": session } })));
+        lines.push(self.rpc.notify("session/cancel", json!({ "sessionId": session })));
         lines
     }
 
@@ -412,18 +398,18 @@ impl Driver for Gemini {
         };
         let mut out = Reply::default();
         let mut shown = Vec::new();
-        match (msg.get("id"), msg["method"].as_str()) {
-            (Some(_), Some(_)) => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
-            (Some(id), None) => {
-                if let Some(asked) = id.as_u64().and_then(|id| self.asked.remove(&id)) {
-                    if asked == Asked::Prompt {
-                        self.flush_text(&mut shown, rec);
-                    }
-                    self.answered(rec, store, asked, &msg, &mut out, &mut shown)?;
+        match self.rpc.incoming(&msg) {
+            Incoming::Request { .. } => self.server_request(rec, store, &msg, &mut out, &mut shown)?,
+            Incoming::Answer(asked) => {
+                if asked == Asked::Prompt {
+                    self.flush_text(&mut shown, rec);
                 }
+                self.answered(rec, store, asked, &msg, &mut out, &mut shown)?;
             }
-            (None, Some("session/update")) => self.updated(rec, store, &msg["params"]["update"], &mut shown)?,
-            _ => {}
+            Incoming::Notification { method: "session/update", params } => {
+                self.updated(rec, store, &params["update"], &mut shown)?;
+            }
+            Incoming::Notification { .. } | Incoming::Other => {}
         }
         out.shown = shown.join("\r\n");
         Ok(out)
@@ -459,8 +445,4 @@ pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String
         }
     }
     out
-}
-
-fn line(value: &Value) -> String {
-    format!("{value}\n")
 }

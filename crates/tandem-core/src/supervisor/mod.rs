@@ -300,12 +300,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Changed { generation: *count })
         }
         Request::AutoName { session_id, prompt, env } => {
-            let state = Arc::clone(state);
-            thread::Builder::new().name("auto-name".into()).spawn(move || {
-                if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
-                    tracing::warn!(session = %session_id, error = %e, "naming the session failed");
-                }
-            })?;
+            spawn_auto_name(state, session_id, prompt, env)?;
             Ok(Response::Ok)
         }
         Request::Fork { session_id, name, env, rows, cols } => {
@@ -762,14 +757,26 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     if let Some(prompt) =
         req.prompt.clone().filter(|_| session.auto_named && crate::agent::Kind::of(&session.agent).structured())
     {
-        let (state, session_id, env) = (Arc::clone(state), session.id.clone(), req.env.clone());
-        thread::Builder::new().name("auto-name".into()).spawn(move || {
-            if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
-                tracing::warn!(session = %session_id, error = %e, "naming the session failed");
-            }
-        })?;
+        spawn_auto_name(state, session.id.clone(), prompt, req.env.clone())?;
     }
     Ok(Response::Created { session: Box::new(session), notes })
+}
+
+/// Runs [`auto_name`] in a thread of its own: the one-shot call to the
+/// agent can take a while, and nobody waits for it.
+fn spawn_auto_name(
+    state: &Arc<State>,
+    session_id: String,
+    prompt: String,
+    env: Vec<(String, String)>,
+) -> std::io::Result<()> {
+    let state = Arc::clone(state);
+    thread::Builder::new().name("auto-name".into()).spawn(move || {
+        if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
+            tracing::warn!(session = %session_id, error = %e, "naming the session failed");
+        }
+    })?;
+    Ok(())
 }
 
 /// Starts `tandem host` for a session, hands it the spec and waits for
