@@ -363,6 +363,8 @@ fn bench_session(repo_id: i64) -> tandem_core::store::Session {
         agent_session: None,
         activity_at: None,
         auto_named: false,
+        pr: None,
+        review_of: None,
     }
 }
 

@@ -64,4 +64,5 @@ user_errors!(
     tandem_core::supervisor::client::ClientError,
     tandem_core::host::HostError,
     tandem_core::session::NameError,
+    tandem_core::git::GitError,
 );

@@ -11,6 +11,7 @@ mod test_creating;
 mod test_ending;
 mod test_flood;
 mod test_gemini;
+mod test_github;
 mod test_history;
 mod test_lifecycle;
 mod test_listing;

@@ -31,6 +31,7 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     pub naming: NamingConfig,
     pub view: ViewConfig,
+    pub github: GitHubConfig,
     /// Where each effective value came from, by dotted key
     /// (`branch.prefix`).
     #[serde(skip)]
@@ -68,6 +69,7 @@ struct Layer {
     supervisor: Option<SupervisorLayer>,
     naming: Option<NamingLayer>,
     view: Option<ViewLayer>,
+    github: Option<GitHubLayer>,
 }
 
 section!(
@@ -127,6 +129,19 @@ section!(
             /// Whether it also sends a desktop notification (OSC 9 and
             /// OSC 777, for terminals that show them).
             notify: bool,
+        }
+);
+section!(
+    GitHubConfig
+        / GitHubLayer {
+            /// The REST API's base URL (`https://HOST/api/v3` for GitHub
+            /// Enterprise Server).
+            api_url: String,
+            /// The host whose remote URLs are GitHub repositories.
+            host: String,
+            /// Seconds between the supervisor's polls of a session's pull
+            /// request; 0 never polls.
+            poll_secs: u64,
         }
 );
 section!(
@@ -315,6 +330,11 @@ impl Config {
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
+            "github": {
+                "api_url": s(&self.github.api_url),
+                "host": s(&self.github.host),
+                "poll_secs": self.github.poll_secs,
+            },
         })
     }
 }

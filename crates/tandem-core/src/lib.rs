@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod config;
 pub mod git;
+pub mod github;
 pub mod host;
 pub mod paths;
 pub mod process;

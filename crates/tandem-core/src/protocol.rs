@@ -28,7 +28,7 @@ use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// A frame holding one JSON message.
@@ -150,6 +150,28 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
+    /// The session's pull request was opened or changed by a command
+    /// (`tandem pr`, `tandem merge --remote`): poll it now. `token` is the
+    /// GitHub token the command used for `api_url`; the supervisor keeps
+    /// it in memory only, for polling, and never stores it.
+    WatchPull {
+        session_id: String,
+        api_url: String,
+        token: String,
+    },
+    /// A review session of `session_id` (`tandem review`): a read-only
+    /// checkout of its current state whose agent (`agent`, else the
+    /// reviewed session's when it takes prompts, else the default) gets
+    /// the diff and the brief as its prompt; see
+    /// [`crate::session::review`].
+    Review {
+        session_id: String,
+        agent: Option<String>,
+        name: Option<String>,
+        env: Vec<(String, String)>,
+        rows: u16,
+        cols: u16,
+    },
     /// Stop the session's agent if it runs, and start it again in the
     /// same worktree, resuming its conversation where the agent can.
     Respawn {
@@ -225,6 +247,11 @@ pub struct CreateRequest {
     /// uncommitted work).
     #[serde(default)]
     pub overlay: Option<String>,
+    /// The id of the session this one reviews (`tandem review`): the new
+    /// session takes that session's base, and its checkout is made
+    /// read-only.
+    #[serde(default)]
+    pub review_of: Option<String>,
 }
 
 /// The supervisor's answer.

@@ -77,6 +77,11 @@ struct Row<'a> {
     /// to the session's row).
     last_activity: i64,
     pr_number: Option<i64>,
+    /// The pull request as the supervisor last saw it: number, url,
+    /// state (open, draft, merged, closed), checks, review.
+    pr: Option<&'a tandem_core::github::PrStatus>,
+    /// The session this one reviews (`tandem review`), by name.
+    review_of: Option<String>,
     /// Paths copied in by `.worktreeinclude`.
     included: &'a [String],
     archive_ref: Option<&'a str>,
@@ -152,6 +157,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     let quiet = config.supervisor.quiet_secs;
     let states: Vec<(&'static str, bool)> = rows.iter().map(|(s, _)| listed_state(cx, s, now, quiet)).collect();
     let mut out = std::io::stdout().lock();
+    let names: std::collections::HashMap<String, String> =
+        rows.iter().map(|(s, _)| (s.id.clone(), s.slug.clone())).collect();
     if args.json {
         let json: Vec<Row<'_>> = rows
             .iter()
@@ -181,6 +188,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 diffstat: f.diffstat(),
                 last_activity,
                 pr_number: s.pr_number,
+                pr: s.pr.as_ref(),
+                review_of: s.review_of.as_ref().and_then(|id| names.get(id).cloned()),
                 included: &s.included,
                 archive_ref: s.archive_ref.as_deref(),
                 summary: s.summary.as_deref(),
@@ -212,6 +221,16 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         write_archived(&mut out, &rows, now)?;
     } else {
         write_table(&mut out, &rows, &activity, &states, now)?;
+        for (s, _) in &rows {
+            if s.pr.as_ref().is_some_and(|p| p.state == tandem_core::github::PrState::Merged) {
+                eprintln!(
+                    "note: {}'s pull request #{} was merged; `tandem archive {}` puts it away",
+                    s.slug,
+                    s.pr_number.unwrap_or_default(),
+                    s.slug
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -275,6 +294,7 @@ fn write_table(
     let titles = rows.iter().any(|(s, _)| s.meta.title.is_some());
     let priorities = rows.iter().any(|(s, _)| s.meta.priority != Priority::None);
     let remote = rows.iter().find_map(|(_, f)| f.refs.remote_base.clone());
+    let prs = rows.iter().any(|(s, _)| s.pr_number.is_some());
     let mut header = vec!["NAME".to_owned(), "BRANCH".to_owned()];
     if titles {
         header.push("TITLE".to_owned());
@@ -286,6 +306,9 @@ fn write_table(
     header.extend(["CHANGES", "DIFF", "BASE"].map(str::to_owned));
     if let Some(remote) = &remote {
         header.push(remote.to_uppercase());
+    }
+    if prs {
+        header.push("PR".to_owned());
     }
     header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
     let mut table: Vec<Vec<String>> = vec![header.clone()];
@@ -322,10 +345,23 @@ fn write_table(
         if remote.is_some() {
             row.push(f.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| format!("-{b}")));
         }
+        if prs {
+            row.push(pr_text(s));
+        }
         row.extend([age(now - active), age(now - s.created_at), s.path.display().to_string()]);
         table.push(row);
     }
     write_columns(out, &table)
+}
+
+/// A session's pull request in a few words: `#12 open, checks passing,
+/// approved`, `#12` before the supervisor has looked, `-` for none.
+pub fn pr_text(s: &Session) -> String {
+    match (&s.pr, s.pr_number) {
+        (Some(pr), _) => pr.line(),
+        (None, Some(n)) => format!("#{n}"),
+        (None, None) => "-".to_owned(),
+    }
 }
 
 fn write_archived(out: &mut impl Write, rows: &[(Session, GitFacts)], now: i64) -> std::io::Result<()> {

@@ -1,12 +1,21 @@
+use std::io::{BufRead, IsTerminal, Write};
+
+use tandem_core::github::{GitHubError, MergeMethod, PrState};
+use tandem_core::protocol::{Request, Response};
+use tandem_core::session::pull::{self, PullError};
 use tandem_core::session::ship::{self, MergeMode};
+use tandem_core::store::{EventKind, MetaUpdate, NewEvent, Session, TaskStatus};
 
 use crate::context::Context;
 use crate::error::CliError;
 
-/// Merge a session's branch into its base branch, locally, now
+/// Merge a session's branch into its base branch, now: locally, or
+/// through its pull request on GitHub (`--remote`)
 ///
-/// tandem never merges by itself. Refused, with nothing changed, when
-/// the target has uncommitted changes or the merge would conflict.
+/// tandem never merges by itself. A local merge is refused, with nothing
+/// changed, when the target has uncommitted changes or the merge would
+/// conflict (the files are named). Once merged, the session is marked
+/// done and tandem offers to archive it (`--archive` does it at once).
 #[derive(clap::Args, Debug)]
 pub struct MergeArgs {
     /// The session's name
@@ -23,10 +32,17 @@ pub struct MergeArgs {
     /// The branch to merge into (default: the session's base branch)
     #[arg(long, value_name = "BRANCH")]
     into: Option<String>,
+    /// Merge the session's pull request on GitHub (merge commit, --squash
+    /// or --rebase), only if its head is the session's branch as pushed
+    #[arg(long, conflicts_with_all = ["ff", "into"])]
+    remote: bool,
+    /// Archive the session once merged, without asking
+    #[arg(long)]
+    archive: bool,
 }
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
-    let (repo, _, session) = cx.session(&args.name)?;
+    let (repo, config, session) = cx.session(&args.name)?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
     let mode = match (args.squash, args.rebase, args.ff) {
         (true, _, _) => MergeMode::Squash,
@@ -34,24 +50,122 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         (_, _, true) => MergeMode::FastForward,
         _ => MergeMode::Commit,
     };
-    let target = match &args.into {
-        Some(branch) => branch.clone(),
-        None => ship::merge_target(&session).map_err(user)?,
-    };
     let message = match &session.meta.title {
         Some(title) => format!("{title} (tandem session {})", session.slug),
         None => format!("Merge tandem session {} (branch {})", session.slug, session.branch),
     };
-    let scratch = cx.paths.session_dir(&session.id).join("merge-worktree");
-    let _ = std::fs::remove_dir_all(&scratch);
-    let commit = ship::merge(&repo.root, &session, &target, mode, &message, &scratch).map_err(user)?;
-    let how = match mode {
-        MergeMode::Commit => "merged",
-        MergeMode::Squash => "squashed",
-        MergeMode::Rebase => "rebased and fast-forwarded",
-        MergeMode::FastForward => "fast-forwarded",
+    let landed = if args.remote {
+        merge_remote(cx, &config, &session, mode, &message)?
+    } else {
+        let target = match &args.into {
+            Some(branch) => branch.clone(),
+            None => ship::merge_target(&session).map_err(user)?,
+        };
+        let scratch = cx.paths.session_dir(&session.id).join("merge-worktree");
+        let _ = std::fs::remove_dir_all(&scratch);
+        let commit = ship::merge(&repo.root, &session, &target, mode, &message, &scratch).map_err(user)?;
+        let how = match mode {
+            MergeMode::Commit => "merged",
+            MergeMode::Squash => "squashed",
+            MergeMode::Rebase => "rebased and fast-forwarded",
+            MergeMode::FastForward => "fast-forwarded",
+        };
+        format!("{how} {} into {target} (now {})", session.slug, &commit[..commit.len().min(12)])
     };
-    println!("{how} {} into {target} (now {})", session.slug, &commit[..commit.len().min(12)]);
-    println!("its work has landed; `tandem archive {}` puts the session away", session.slug);
+    println!("{landed}");
+    let store = cx.store()?;
+    store.add_events(&[NewEvent {
+        session_id: &session.id,
+        kind: EventKind::Ship,
+        text: landed,
+        data: None,
+        indexed: true,
+    }])?;
+    store.update_meta(&session.id, &MetaUpdate { status: Some(TaskStatus::Done), ..MetaUpdate::default() })?;
+    offer_archive(cx, &session, args.archive)
+}
+
+/// Merges the session's pull request through GitHub's merge API, then
+/// fetches so the local remote-tracking base has the merge.
+fn merge_remote(
+    cx: &Context,
+    config: &tandem_core::config::Config,
+    session: &Session,
+    mode: MergeMode,
+    title: &str,
+) -> Result<String, CliError> {
+    let user = |e: PullError| CliError::user(tandem_core::error_chain(&e));
+    let number = session
+        .pr_number
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| user(PullError::NoPull { slug: session.slug.clone() }))?;
+    let target = pull::target(session, config, &|k| std::env::var(k).ok()).map_err(user)?;
+    let pr = target.client.pull(&target.repo, number).map_err(|e| user(e.into()))?;
+    if !matches!(pr.state, PrState::Open | PrState::Draft) {
+        return Err(CliError::user(format!("pull request #{number} is {}; there is nothing to merge", pr.state)));
+    }
+    if pr.state == PrState::Draft {
+        return Err(CliError::user(format!(
+            "pull request #{number} is a draft; mark it ready for review on GitHub first: {}",
+            pr.url
+        )));
+    }
+    let dir = ship::worktree(session).map_err(|e| CliError::user(e.to_string()))?;
+    let local = tandem_core::git::resolve_commit(dir, &format!("refs/heads/{}", session.branch))?.unwrap_or_default();
+    if local != pr.head_sha {
+        return Err(CliError::user(format!(
+            "pull request #{number}'s head ({}) is not the session's branch ({}); push it first with `tandem push {}`",
+            short(&pr.head_sha),
+            short(&local),
+            session.slug
+        )));
+    }
+    let method = match mode {
+        MergeMode::Squash => MergeMethod::Squash,
+        MergeMode::Rebase => MergeMethod::Rebase,
+        _ => MergeMethod::Merge,
+    };
+    let commit = target
+        .client
+        .merge(&target.repo, number, method, &pr.head_sha, Some(title))
+        .map_err(|e: GitHubError| user(e.into()))?;
+    // The base on the remote moved; let the local copy know.
+    let _ = tandem_core::git::run(dir, &["fetch", "--quiet", "--no-tags", &target.remote, &pr.base_ref]);
+    let store = cx.store()?;
+    let mut status = pull::status_of(&pr);
+    status.state = PrState::Merged;
+    store.set_pr(&session.id, number, Some(&status))?;
+    super::pr::watch(cx, &session.id, &target);
+    Ok(format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, short(&commit)))
+}
+
+fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(12)]
+}
+
+/// Archives the session when asked to (`--archive`), or when the user
+/// says yes on a terminal; else says how.
+fn offer_archive(cx: &Context, session: &Session, archive: bool) -> Result<(), CliError> {
+    let ask = !archive && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let yes = archive
+        || (ask && {
+            print!("its work has landed; archive session {} now? [y/N] ", session.slug);
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            matches!(answer.trim(), "y" | "Y" | "yes")
+        });
+    if !yes {
+        println!("its work has landed; `tandem archive {}` puts the session away", session.slug);
+        return Ok(());
+    }
+    let request = Request::Archive { session_id: session.id.clone(), env: std::env::vars().collect() };
+    let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered archive with something else".into()));
+    };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    println!("archived session {} (branch {} kept)", session.slug, session.branch);
     Ok(())
 }

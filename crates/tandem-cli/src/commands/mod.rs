@@ -21,9 +21,11 @@ mod logs;
 mod merge;
 mod new;
 mod path;
+mod pr;
 mod push;
 mod respawn;
 mod restore;
+mod review;
 mod rm;
 mod search;
 mod send;
@@ -65,6 +67,8 @@ enum Command {
     Fork(fork::ForkArgs),
     Diff(diff::DiffArgs),
     Push(push::PushArgs),
+    Pr(pr::PrArgs),
+    Review(review::ReviewArgs),
     Sync(sync::SyncArgs),
     Merge(merge::MergeArgs),
     History(history::HistoryArgs),
@@ -106,6 +110,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Fork(args) => fork::run(&cx, &args),
         Command::Diff(args) => diff::run(&cx, &args),
         Command::Push(args) => push::run(&cx, &args),
+        Command::Pr(args) => pr::run(&cx, &args),
+        Command::Review(args) => review::run(&cx, &args),
         Command::Sync(args) => sync::run(&cx, &args),
         Command::Merge(args) => merge::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),

@@ -321,7 +321,7 @@ fn row(cx: &Context, store: &Store, s: &Session, f: &GitFacts, quiet: u64) -> Ro
         priority: Some(s.meta.priority),
         status: Some(s.meta.status),
         pinned: s.meta.pinned,
-        pr: s.pr_number,
+        pr: s.pr_number.map(|_| crate::commands::list::pr_text(&s)),
         last_message: store.last_text(&s.id, EventKind::Message).ok().flatten(),
         problem: f.problem(&s),
     }

@@ -82,7 +82,8 @@ pub struct Row {
     pub priority: Option<Priority>,
     pub status: Option<TaskStatus>,
     pub pinned: bool,
-    pub pr: Option<i64>,
+    /// The pull request in a few words (`#12 open, checks passing`).
+    pub pr: Option<String>,
     pub last_message: Option<String>,
     /// What a changed-by-hand session shows (`worktree folder missing`).
     pub problem: Option<String>,

@@ -183,8 +183,10 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     if let Some(status) = row.status {
         facts.push(status.as_str().to_owned());
     }
-    if let Some(pr) = row.pr {
-        facts.push(format!("PR #{pr}"));
+    if let Some(pr) = &row.pr {
+        // A merged pull request: the session's work has landed.
+        let archive = if pr.contains(" merged") && row.group() != Group::Archived { " · a: archive" } else { "" };
+        facts.push(format!("PR {pr}{archive}"));
     }
     let mut first = vec![
         marker,
@@ -378,7 +380,7 @@ mod tests {
         running.changed = Some((3, 1));
         running.insertions = 120;
         running.deletions = 7;
-        running.pr = Some(42);
+        running.pr = Some("#42 open, checks passing".to_owned());
         running.last_message = Some("Writing the endpoint table now.".into());
         running.agent = "codex".into();
         let mut idle = row("flaky-test", "idle", 3_700);

@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod github;
 pub mod http;
 pub mod openai;
 

@@ -22,7 +22,9 @@ pub mod hooks;
 pub mod include;
 pub mod names;
 pub mod naming;
+pub mod pull;
 pub mod repair;
+pub mod review;
 pub mod ship;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +73,8 @@ pub enum SessionError {
         "this repository's .tandem.toml has {count} hook command(s) you have not approved; review and approve them with `tandem hooks approve`"
     )]
     HooksNotApproved { count: usize },
+    #[error("a review needs an agent that takes a prompt; pass --agent claude, codex or gemini")]
+    ReviewNeedsAgent,
     #[error("session `{slug}` is {state}, not archived; `tandem restore` brings back archived sessions only")]
     NotArchived { slug: String, state: &'static str },
     #[error("session `{slug}` is archived; bring it back first with `tandem restore {slug}`")]
@@ -136,6 +140,8 @@ pub struct Plan {
     /// Whether tandem picked the name (no NAME, `--branch` or
     /// `--from-pr`): the agent may then name it after its first prompt.
     pub auto_named: bool,
+    /// The session this one reviews (`tandem review`).
+    pub review_of: Option<String>,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -280,6 +286,12 @@ pub fn plan(
     } else {
         (Start::NewBranch { at: base_commit.clone() }, base_commit.clone())
     };
+    // A review compares against what the reviewed session compares
+    // against, so `tandem diff` of both shows the same changes.
+    let (base_ref, session_base) = match req.review_of.as_deref().map(|id| store.session(id)).transpose()?.flatten() {
+        Some(reviewed) => (reviewed.base_ref, reviewed.base_commit),
+        None => (base_ref, session_base),
+    };
     Ok(Plan {
         repo,
         repo_id,
@@ -294,6 +306,7 @@ pub fn plan(
         title,
         pr_number: req.from_pr,
         auto_named: req.name.is_none() && req.branch.is_none() && req.from_pr.is_none(),
+        review_of: req.review_of.clone(),
         notes,
     })
 }
@@ -455,6 +468,8 @@ pub fn create(
         agent_session: crate::agent::is_claude(&plan.agent.name).then(crate::agent::claude::new_session_id),
         activity_at: None,
         auto_named: plan.auto_named,
+        pr: None,
+        review_of: plan.review_of.clone(),
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
@@ -660,7 +675,11 @@ pub fn unsaved_work_given(
     // Not tandem's branch: removing the session keeps it. One rev-list;
     // a branch or base that no longer exists counts as nothing.
     if session.owns_branch && tip != Some(session.base_commit.as_str()) {
-        let bases = [session.base_commit.as_str(), session.base_ref.as_str()];
+        // A review session starts at the reviewed state; only what the
+        // reviewer added after that is its own.
+        let start = session.review_of.as_ref().map(|_| review::start_ref(&session.id));
+        let mut bases = vec![session.base_commit.as_str(), session.base_ref.as_str()];
+        bases.extend(start.as_deref());
         let commits = git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?;
         if !commits.is_empty() {
             parts.push(format!("{} not on {} or any remote", plural(commits.len(), "commit"), session.base_ref));

@@ -37,6 +37,12 @@ named_enum!(
         State = "state",
         /// Tokens and cost, where the agent reports them.
         Usage = "usage",
+        /// A review session's findings (`tandem review`), in the history
+        /// of the session it reviewed.
+        Review = "review",
+        /// A step that took the work toward its base: a pull request
+        /// opened, merged or closed, a sync, a merge.
+        Ship = "ship",
     }
 );
 
@@ -236,6 +242,20 @@ impl Store {
                  activity = ?2, asking = ?3, updated_at = ?4
              WHERE id = ?1 AND state = 'running'",
             params![id, activity.as_str(), asking, crate::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the session's pull request: its number, and its status
+    /// when known.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_pr(&self, id: &str, number: u64, status: Option<&crate::github::PrStatus>) -> Result<(), StoreError> {
+        let status = status.map(|p| serde_json::to_string(p).expect("a PrStatus serializes"));
+        self.conn.execute(
+            "UPDATE sessions SET pr_number = ?2, pr = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, i64::try_from(number).unwrap_or(i64::MAX), status, crate::unix_now()],
         )?;
         Ok(())
     }

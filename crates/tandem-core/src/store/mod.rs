@@ -88,6 +88,29 @@ CREATE TRIGGER events_fts_delete AFTER DELETE ON events WHEN old.indexed BEGIN
     INSERT INTO events_fts(events_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 ",
+    // `pr`: the pull request's last seen status (JSON, `github::PrStatus`).
+    // `review_of`: the session a review session reviews. Whenever a review
+    // session's agent ends a turn (activity becomes `idle`), its last
+    // message of that turn is copied into the reviewed session's history
+    // as a `review` event, whichever agent and writer (host or hook)
+    // reported it: both store a turn's messages before its `idle`.
+    r"
+ALTER TABLE sessions ADD COLUMN pr TEXT;
+ALTER TABLE sessions ADD COLUMN review_of TEXT;
+CREATE TRIGGER review_findings AFTER UPDATE OF activity ON sessions
+WHEN new.review_of IS NOT NULL AND new.activity = 'idle' AND old.activity IS NOT 'idle'
+BEGIN
+    INSERT INTO events (session_id, at_ms, kind, text, data)
+    SELECT new.review_of, CAST(unixepoch('subsec') * 1000 AS INTEGER), 'review', m.text,
+           json_object('review', new.slug, 'session', new.id, 'event', m.id)
+    FROM events m
+    WHERE m.session_id = new.id AND m.kind = 'message'
+      AND m.id > COALESCE((SELECT max(p.id) FROM events p WHERE p.session_id = new.id AND p.kind = 'prompt'), 0)
+      AND NOT EXISTS (SELECT 1 FROM events r WHERE r.session_id = new.review_of AND r.kind = 'review'
+                      AND json_extract(r.data, '$.event') = m.id)
+    ORDER BY m.id DESC LIMIT 1;
+END;
+",
 ];
 
 /// Errors from the store.
@@ -285,7 +308,8 @@ pub struct Session {
     /// Whether tandem made the branch (and so may delete it on `rm`);
     /// false for `--branch` of an existing branch.
     pub owns_branch: bool,
-    /// The pull request the session was made from (`--from-pr`).
+    /// The session's pull request: the one it was made from
+    /// (`--from-pr`) or opened by `tandem pr`.
     pub pr_number: Option<i64>,
     /// Repository-relative paths copied in by `.worktreeinclude`.
     pub included: Vec<String>,
@@ -312,11 +336,17 @@ pub struct Session {
     /// An operation begun and not finished (`archive`, `remove`,
     /// `remove-force`): the next reconcile finishes it.
     pub pending: Option<String>,
+    /// The pull request's status when the supervisor (or `tandem pr`)
+    /// last asked GitHub.
+    pub pr: Option<crate::github::PrStatus>,
+    /// For a review session (`tandem review`), the id of the session it
+    /// reviews: its findings go to that session's history.
+    pub review_of: Option<String>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -357,6 +387,8 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         agent_session: row.get(29)?,
         activity_at: row.get(30)?,
         auto_named: row.get(31)?,
+        pr: row.get::<_, Option<String>>(32)?.and_then(|j| serde_json::from_str(&j).ok()),
+        review_of: row.get(33)?,
     })
 }
 
@@ -456,7 +488,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34)"
             ),
             params![
                 s.id,
@@ -491,6 +523,8 @@ impl Store {
                 s.agent_session,
                 s.activity_at,
                 s.auto_named,
+                s.pr.as_ref().map(|p| serde_json::to_string(p).expect("a PrStatus serializes")),
+                s.review_of,
             ],
         );
         match result {
@@ -887,6 +921,8 @@ pub(crate) mod tests {
             agent_session: None,
             activity_at: None,
             auto_named: false,
+            pr: None,
+            review_of: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 
 pub mod client;
+mod pulls;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -67,6 +68,9 @@ struct State {
     /// Counts changes anything a session shows (see
     /// [`Request::Changes`]); waiters wait on the condvar.
     changes: (Mutex<u64>, Condvar),
+    /// What the pull request watcher needs from commands
+    /// ([`Request::WatchPull`]).
+    pulls: pulls::Shared,
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -157,6 +161,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         stores: Mutex::new(Vec::new()),
         lock: Mutex::new(Some(lock)),
         changes: (Mutex::new(0), Condvar::new()),
+        pulls: pulls::Shared::default(),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -170,6 +175,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     })?;
     let watcher = Arc::clone(&state);
     thread::Builder::new().name("changes".into()).spawn(move || watch_changes(&watcher))?;
+    let pulls = Arc::clone(&state);
+    thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -316,7 +323,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 let overlay = if dirty { Some(session::snapshot(&state.paths, &repo, &source)?) } else { None };
                 let name = match name {
                     Some(name) => name,
-                    None => free_fork_name(&store, &repo, &source)?,
+                    None => free_name(&store, &repo, &source, "fork")?,
                 };
                 CreateRequest {
                     cwd: repo.root.clone(),
@@ -332,8 +339,17 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     cols,
                     fork_of: source.agent_session.clone().filter(|_| crate::agent::reports_state(&source.agent)),
                     overlay,
+                    review_of: None,
                 }
             };
+            create(state, &request)
+        }
+        Request::WatchPull { session_id, api_url, token } => {
+            state.pulls.learn(&session_id, api_url, token);
+            Ok(Response::Ok)
+        }
+        Request::Review { session_id, agent, name, env, rows, cols } => {
+            let request = review_request(state, &session_id, agent, name, env, rows, cols)?;
             create(state, &request)
         }
         Request::Respawn { session_id, env, rows, cols } => {
@@ -450,9 +466,9 @@ fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, Stri
 
 /// `<slug>-fork`, else `<slug>-fork-2`, … : the first name no session,
 /// branch or folder of the repository has.
-fn free_fork_name(store: &Store, repo: &Repository, source: &Session) -> Result<String, SessionError> {
+fn free_name(store: &Store, repo: &Repository, source: &Session, what: &str) -> Result<String, SessionError> {
     for n in 1.. {
-        let name = if n == 1 { format!("{}-fork", source.slug) } else { format!("{}-fork-{n}", source.slug) };
+        let name = if n == 1 { format!("{}-{what}", source.slug) } else { format!("{}-{what}-{n}", source.slug) };
         let taken = store.session_by_slug(source.repo_id, &name)?.is_some()
             || git::branch_exists(&repo.root, &name)?
             || source.path.with_file_name(&name).exists();
@@ -461,6 +477,68 @@ fn free_fork_name(store: &Store, repo: &Repository, source: &Session) -> Result<
         }
     }
     unreachable!("some name is free")
+}
+
+/// What a review of `session_id` creates ([`session::review`]): a
+/// session named `<slug>-review` (or `name`) at the reviewed state, with
+/// the review prompt, whose agent takes prompts. Its start commit is
+/// kept under `refs/tandem/review/<id>` by [`create`].
+fn review_request(
+    state: &State,
+    session_id: &str,
+    agent: Option<String>,
+    name: Option<String>,
+    env: Vec<(String, String)>,
+    rows: u16,
+    cols: u16,
+) -> Result<CreateRequest, SessionError> {
+    use crate::agent::Kind;
+    let store = state.store()?;
+    let source = find_with_worktree(&store, session_id)?;
+    let (repo, _) = repo_of(state, &store, &source)?;
+    // The reviewed session's own agent when it takes prompts, else the
+    // default one (Claude Code when installed).
+    let agent = agent.or_else(|| {
+        matches!(Kind::of(&source.agent), Kind::Claude | Kind::ClaudeStructured | Kind::Codex | Kind::Gemini)
+            .then(|| source.agent.clone())
+    });
+    let spec = crate::agent::resolve(agent.as_deref(), Some("review"), &env, &repo.root)?;
+    if spec.name == "shell" {
+        return Err(SessionError::ReviewNeedsAgent);
+    }
+    // Codex can fence itself: its sandbox then refuses every write.
+    let agent = match Kind::of(&spec.name) {
+        Kind::Codex => format!("{} -c sandbox_mode=read-only", spec.name),
+        _ => spec.name,
+    };
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let name = match name {
+        Some(name) => name,
+        None => free_name(&store, &repo, &source, "review")?,
+    };
+    let start = session::review::start_commit(&source, &state.paths.state_dir)?;
+    let prompt = session::review::prompt(&store, &source, &start).map_err(|e| match e {
+        session::review::ReviewError::Git(e) => SessionError::Git(e),
+        session::review::ReviewError::Store(e) => SessionError::Store(e),
+    })?;
+    let title = format!("Review of {}", source.meta.title.as_deref().unwrap_or(&source.slug));
+    Ok(CreateRequest {
+        cwd: repo.root.clone(),
+        name: Some(name),
+        title: Some(title),
+        agent: Some(agent),
+        prompt: Some(prompt),
+        base: Some(start),
+        branch: None,
+        from_pr: None,
+        env,
+        rows,
+        cols,
+        fork_of: None,
+        overlay: None,
+        review_of: Some(source.id),
+    })
 }
 
 /// How often the reaper looks for sessions idle too long.
@@ -728,6 +806,13 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             // The tree as it was, untracked files included; HEAD stays.
             git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
                 .map_err(|e| e.to_string())?;
+        }
+        if req.review_of.is_some() {
+            let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(|e| e.to_string())?;
+            git::create_ref(&session.path, &session::review::start_ref(&session.id), &start)
+                .map_err(|e| e.to_string())?;
+            session::review::make_read_only(&session.path)
+                .map_err(|e| format!("cannot make the review checkout read-only: {e}"))?;
         }
         let (argv, conversation) =
             agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref());

@@ -1,0 +1,51 @@
+use std::io::{IsTerminal, Write};
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Start a review session: a second agent reads a session's work and
+/// reports what it finds
+///
+/// The review session gets its own read-only checkout of NAME's current
+/// state (uncommitted work included; NAME is untouched), and its agent
+/// gets NAME's brief and diff as its prompt. Each answer it gives is
+/// stored in NAME's history, where `tandem history NAME` shows it.
+/// Prints the review session's name and worktree, tab-separated.
+#[derive(clap::Args, Debug)]
+pub struct ReviewArgs {
+    /// The session to review
+    name: String,
+    /// The reviewing agent [default: NAME's agent when it takes prompts, else Claude Code]
+    #[arg(long)]
+    agent: Option<String>,
+    /// The review session's name [default: NAME-review]
+    #[arg(long = "as", value_name = "NEW")]
+    new: Option<String>,
+}
+
+pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
+    if let Some(new) = &args.new {
+        tandem_core::session::names::validate(new)?;
+    }
+    let (_, _, source) = cx.session(&args.name)?;
+    let (cols, rows) =
+        if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
+    let request = Request::Review {
+        session_id: source.id,
+        agent: args.agent.clone(),
+        name: args.new.clone(),
+        env: std::env::vars().collect(),
+        rows,
+        cols,
+    };
+    let Response::Created { session, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered review with something else".into()));
+    };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
+    Ok(())
+}
