@@ -362,3 +362,59 @@ fn claude_survives_a_kill_9_of_the_supervisor_and_a_lost_host_resumes() {
     assert!(env.ok(&["history", "crashy"]).contains("prompt       Go on"));
     env.ok(&["stop", "crashy"]);
 }
+
+/// `tandem review`: a Claude Code review session gets the reviewed
+/// session's brief and diff (uncommitted and untracked work included) in
+/// a read-only checkout of its state; its answer lands in the reviewed
+/// session's history; removing the review needs no `--force`.
+#[test]
+fn claude_reviews_a_session_and_its_findings_reach_that_sessions_history() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let worktrees = env.tmp.path().join("wt");
+    env.user_config(&format!("[worktrees]\ndir = {:?}\n", worktrees.to_string_lossy()));
+    let stub = MessagesStub::start(vec![Step::text(
+        "Finding: divide() in calc.py fails when b is 0 (calc.py:2); add a test for it.",
+    )]);
+    use_claude(&mut env, &claude, &stub, &[]);
+
+    env.ok(&["new", "calc", "--bg", "--agent", "shell", "--title", "A calculator"]);
+    let wt = env.path_of("calc");
+    std::fs::write(wt.join("calc.py"), "def divide(a, b):\n    return a / b\n").expect("write");
+    env.git_in(&wt, &["add", "calc.py"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "Add divide"]);
+    std::fs::write(wt.join("notes.md"), "untracked notes line\n").expect("write");
+    let status_before = env.git_in(&wt, &["status", "--porcelain"]);
+
+    // The shell takes no prompt: refused, nothing made.
+    let err = env.fails(&["review", "calc", "--agent", "shell"]);
+    assert!(err.contains("a review needs an agent that takes a prompt"), "{err}");
+    let out = env.ok(&["review", "calc", "--agent", "claude-structured"]);
+    assert!(out.starts_with("calc-review\t"), "{out}");
+    let review = env.path_of("calc-review");
+    let s = env.session("calc-review");
+    assert_eq!((s["review_of"].as_str(), s["title"].as_str()), (Some("calc"), Some("Review of A calculator")), "{s}");
+
+    // The checkout has calc's state, untracked work included, read-only.
+    assert_eq!(std::fs::read_to_string(review.join("notes.md")).expect("notes"), "untracked notes line\n");
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("stat").permissions())
+    };
+    assert_eq!(mode(&review.join("calc.py")) & 0o222, 0, "calc.py is read-only");
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), status_before, "calc is untouched");
+    assert_eq!(env.ok(&["diff", "calc-review", "--name-only"]), "calc.py\nnotes.md\n", "same base as calc");
+
+    wait_within("the review's findings in calc's history", Duration::from_secs(60), || {
+        env.ok(&["history", "calc"])
+            .contains("review       Finding: divide() in calc.py fails when b is 0")
+            .then_some(())
+    });
+    let prompt = stub.main_requests()[0].to_string();
+    assert!(prompt.contains("Review the work of another coding agent: tandem session `calc`"), "{prompt}");
+    assert!(prompt.contains("Its title: A calculator"), "{prompt}");
+    assert!(prompt.contains("+def divide(a, b):") && prompt.contains("+untracked notes line"), "{prompt}");
+    assert!(env.ok(&["search", "divide"]).contains("calc  review"), "findings are searchable");
+
+    env.ok(&["rm", "calc-review", "--wait"]);
+    assert!(!review.exists());
+    assert!(env.git(&["for-each-ref", "refs/tandem/review/"]).is_empty(), "its start ref went with it");
+}

@@ -380,7 +380,7 @@ mod tests {
         running.changed = Some((3, 1));
         running.insertions = 120;
         running.deletions = 7;
-        running.pr = Some("#42 open, checks passing".to_owned());
+        running.pr = Some("#42 open".to_owned());
         running.last_message = Some("Writing the endpoint table now.".into());
         running.agent = "codex".into();
         let mut idle = row("flaky-test", "idle", 3_700);
@@ -392,6 +392,7 @@ mod tests {
         let mut exited = row("old-spike", "exited", 90_000);
         exited.exit_code = Some(1);
         exited.status = Some(TaskStatus::Done);
+        exited.pr = Some("#7 merged".to_owned());
         vec![asking, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
     }
 
