@@ -365,6 +365,9 @@ fn bench_session(repo_id: i64) -> tandem_core::store::Session {
         auto_named: false,
         pr: None,
         review_of: None,
+        task_id: None,
+        trial: None,
+        owned: Vec::new(),
     }
 }
 

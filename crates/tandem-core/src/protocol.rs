@@ -150,6 +150,12 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
+    /// Conflict control for the repository at `cwd`: what each live
+    /// session touched, which pairs overlap or would conflict, and which
+    /// would conflict with their base.
+    Conflicts {
+        cwd: PathBuf,
+    },
     /// The session's pull request was opened or changed by a command
     /// (`tandem pr`, `tandem merge --remote`): poll it now. `token` is the
     /// GitHub token the command used for `api_url`; the supervisor keeps
@@ -252,6 +258,19 @@ pub struct CreateRequest {
     /// read-only.
     #[serde(default)]
     pub review_of: Option<String>,
+    /// The task the new session is a trial of (`tandem task new`).
+    #[serde(default)]
+    pub task: Option<TrialOf>,
+}
+
+/// A trial's place in its task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialOf {
+    pub task_id: String,
+    /// 1, 2, …
+    pub trial: i64,
+    /// The paths the brief gives it.
+    pub owned: Vec<String>,
 }
 
 /// The supervisor's answer.
@@ -293,6 +312,12 @@ pub enum Response {
         sessions: Vec<Session>,
         facts: Vec<GitFacts>,
         notes: Vec<String>,
+        /// Conflict control's findings for the live sessions listed.
+        #[serde(default)]
+        conflicts: crate::session::conflicts::Report,
+    },
+    Conflicts {
+        report: Box<crate::session::conflicts::Report>,
     },
     Doctor {
         findings: Vec<Finding>,

@@ -82,6 +82,13 @@ struct Row<'a> {
     pr: Option<&'a tandem_core::github::PrStatus>,
     /// The session this one reviews (`tandem review`), by name.
     review_of: Option<String>,
+    /// Conflict control: sessions it shares changed paths with, those it
+    /// would conflict with, paths that would conflict with its base, and
+    /// changed paths outside the ones its brief owns.
+    overlaps_with: &'a [String],
+    conflicts_with: &'a [String],
+    base_conflicts: Option<&'a [String]>,
+    outside_owned: &'a [String],
     /// Paths copied in by `.worktreeinclude`.
     included: &'a [String],
     archive_ref: Option<&'a str>,
@@ -133,7 +140,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let request = Request::List { cwd: cx.cwd.clone(), archived: args.archived };
-    let Response::Listed { sessions, facts, notes } = cx.supervisor()?.request(&request)? else {
+    let Response::Listed { sessions, facts, notes, conflicts } = cx.supervisor()?.request(&request)? else {
         return Err(CliError::Internal("the supervisor answered list with something else".into()));
     };
     for note in &notes {
@@ -157,6 +164,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     let quiet = config.supervisor.quiet_secs;
     let states: Vec<(&'static str, bool)> = rows.iter().map(|(s, _)| listed_state(cx, s, now, quiet)).collect();
     let mut out = std::io::stdout().lock();
+    let marks: std::collections::HashMap<&str, &tandem_core::session::conflicts::SessionConflicts> =
+        conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
     let names: std::collections::HashMap<String, String> =
         rows.iter().map(|(s, _)| (s.id.clone(), s.slug.clone())).collect();
     if args.json {
@@ -190,6 +199,10 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 pr_number: s.pr_number,
                 pr: s.pr.as_ref(),
                 review_of: s.review_of.as_ref().and_then(|id| names.get(id).cloned()),
+                overlaps_with: marks.get(s.slug.as_str()).map_or(&[], |m| m.overlaps_with.as_slice()),
+                conflicts_with: marks.get(s.slug.as_str()).map_or(&[], |m| m.conflicts_with.as_slice()),
+                base_conflicts: marks.get(s.slug.as_str()).and_then(|m| m.base_conflicts.as_deref()),
+                outside_owned: marks.get(s.slug.as_str()).map_or(&[], |m| m.outside_owned.as_slice()),
                 included: &s.included,
                 archive_ref: s.archive_ref.as_deref(),
                 summary: s.summary.as_deref(),
@@ -220,7 +233,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     if args.archived {
         write_archived(&mut out, &rows, now)?;
     } else {
-        write_table(&mut out, &rows, &activity, &states, now)?;
+        write_table(&mut out, &rows, &activity, &states, now, &marks)?;
         for (s, _) in &rows {
             if s.pr.as_ref().is_some_and(|p| p.state == tandem_core::github::PrState::Merged) {
                 eprintln!(
@@ -289,12 +302,15 @@ fn write_table(
     activity: &[i64],
     states: &[(&str, bool)],
     now: i64,
+    marks: &std::collections::HashMap<&str, &tandem_core::session::conflicts::SessionConflicts>,
 ) -> std::io::Result<()> {
     // Title, priority and remote columns only when some session has one.
     let titles = rows.iter().any(|(s, _)| s.meta.title.is_some());
     let priorities = rows.iter().any(|(s, _)| s.meta.priority != Priority::None);
     let remote = rows.iter().find_map(|(_, f)| f.refs.remote_base.clone());
     let prs = rows.iter().any(|(s, _)| s.pr_number.is_some());
+    let clash = |s: &Session| marks.get(s.slug.as_str()).map(|m| conflict_text(m)).filter(|t| !t.is_empty());
+    let clashes = rows.iter().any(|(s, _)| clash(s).is_some());
     let mut header = vec!["NAME".to_owned(), "BRANCH".to_owned()];
     if titles {
         header.push("TITLE".to_owned());
@@ -309,6 +325,9 @@ fn write_table(
     }
     if prs {
         header.push("PR".to_owned());
+    }
+    if clashes {
+        header.push("CONFLICTS".to_owned());
     }
     header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
     let mut table: Vec<Vec<String>> = vec![header.clone()];
@@ -348,10 +367,34 @@ fn write_table(
         if prs {
             row.push(pr_text(s));
         }
+        if clashes {
+            row.push(clash(s).unwrap_or_else(|| "-".to_owned()));
+        }
         row.extend([age(now - active), age(now - s.created_at), s.path.display().to_string()]);
         table.push(row);
     }
     write_columns(out, &table)
+}
+
+/// Conflict control's marks for a session in a few words: `conflicts
+/// with a, b; overlaps c; base; outside owned` (empty when none).
+pub fn conflict_text(m: &tandem_core::session::conflicts::SessionConflicts) -> String {
+    let mut parts = Vec::new();
+    if !m.conflicts_with.is_empty() {
+        parts.push(format!("conflicts with {}", m.conflicts_with.join(", ")));
+    }
+    let overlaps: Vec<&str> =
+        m.overlaps_with.iter().filter(|o| !m.conflicts_with.contains(o)).map(String::as_str).collect();
+    if !overlaps.is_empty() {
+        parts.push(format!("overlaps {}", overlaps.join(", ")));
+    }
+    if m.base_conflicts.is_some() {
+        parts.push(format!("conflicts with {}", m.base));
+    }
+    if !m.outside_owned.is_empty() {
+        parts.push(format!("{} file(s) outside owned paths", m.outside_owned.len()));
+    }
+    parts.join("; ")
 }
 
 /// A session's pull request in a few words: `#12 open, checks passing,

@@ -6,6 +6,7 @@ mod archive;
 mod attach;
 mod completions;
 mod config;
+mod conflicts;
 mod daemon;
 mod diff;
 mod doctor;
@@ -71,6 +72,7 @@ enum Command {
     Review(review::ReviewArgs),
     Sync(sync::SyncArgs),
     Merge(merge::MergeArgs),
+    Conflicts(conflicts::ConflictsArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -114,6 +116,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Review(args) => review::run(&cx, &args),
         Command::Sync(args) => sync::run(&cx, &args),
         Command::Merge(args) => merge::run(&cx, &args),
+        Command::Conflicts(args) => conflicts::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

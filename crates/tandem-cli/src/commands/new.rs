@@ -73,6 +73,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         fork_of: None,
         overlay: None,
         review_of: None,
+        task: None,
     };
     let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(request))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));

@@ -279,12 +279,21 @@ fn load_rows(cx: &Context, all: bool, quiet: u64) -> Result<Vec<Row>, CliError> 
     let mut rows = Vec::new();
     for root in roots {
         for archived in [false, true] {
-            let Response::Listed { sessions, facts, .. } =
+            let Response::Listed { sessions, facts, conflicts, .. } =
                 client.request(&Request::List { cwd: root.clone(), archived })?
             else {
                 return Err(CliError::Internal("the supervisor answered list with something else".into()));
             };
-            rows.extend(sessions.iter().zip(&facts).map(|(s, f)| row(cx, &store, s, f, quiet)));
+            rows.extend(sessions.iter().zip(&facts).map(|(s, f)| {
+                let mut row = row(cx, &store, s, f, quiet);
+                row.conflicts = conflicts
+                    .sessions
+                    .iter()
+                    .find(|c| c.name == s.slug)
+                    .map(crate::commands::list::conflict_text)
+                    .filter(|t| !t.is_empty());
+                row
+            }));
         }
     }
     Ok(rows)
@@ -322,6 +331,7 @@ fn row(cx: &Context, store: &Store, s: &Session, f: &GitFacts, quiet: u64) -> Ro
         status: Some(s.meta.status),
         pinned: s.meta.pinned,
         pr: s.pr_number.map(|_| crate::commands::list::pr_text(&s)),
+        conflicts: None,
         last_message: store.last_text(&s.id, EventKind::Message).ok().flatten(),
         problem: f.problem(&s),
     }

@@ -84,6 +84,8 @@ pub struct Row {
     pub pinned: bool,
     /// The pull request in a few words (`#12 open, checks passing`).
     pub pr: Option<String>,
+    /// Conflict control's marks (`conflicts with b; overlaps c`).
+    pub conflicts: Option<String>,
     pub last_message: Option<String>,
     /// What a changed-by-hand session shows (`worktree folder missing`).
     pub problem: Option<String>,

@@ -199,6 +199,9 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     if let Some(problem) = &row.problem {
         first.push(Span::styled(format!("  {problem}"), theme.fg(Color::Red)));
     }
+    if let Some(conflicts) = &row.conflicts {
+        first.push(Span::styled(format!("  ⚠ {conflicts}"), theme.fg(Color::Yellow)));
+    }
     let said = match (&row.asking, &row.last_message) {
         (Some(asking), _) if row.group() == Group::NeedsInput => format!("asks: {asking}"),
         (_, Some(message)) => message.lines().next().unwrap_or_default().to_owned(),

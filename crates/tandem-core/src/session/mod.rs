@@ -16,6 +16,7 @@
 //!   undone by the next supervisor; `tandem doctor` explains and repairs
 //!   what was done by hand.
 
+pub mod conflicts;
 pub mod end;
 pub mod facts;
 pub mod hooks;
@@ -142,6 +143,8 @@ pub struct Plan {
     pub auto_named: bool,
     /// The session this one reviews (`tandem review`).
     pub review_of: Option<String>,
+    /// The task this session is a trial of.
+    pub task: Option<crate::protocol::TrialOf>,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -307,6 +310,7 @@ pub fn plan(
         pr_number: req.from_pr,
         auto_named: req.name.is_none() && req.branch.is_none() && req.from_pr.is_none(),
         review_of: req.review_of.clone(),
+        task: req.task.clone(),
         notes,
     })
 }
@@ -470,6 +474,9 @@ pub fn create(
         auto_named: plan.auto_named,
         pr: None,
         review_of: plan.review_of.clone(),
+        task_id: plan.task.as_ref().map(|t| t.task_id.clone()),
+        trial: plan.task.as_ref().map(|t| t.trial),
+        owned: plan.task.as_ref().map(|t| t.owned.clone()).unwrap_or_default(),
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

@@ -111,6 +111,37 @@ BEGIN
     ORDER BY m.id DESC LIMIT 1;
 END;
 ",
+    // Tasks and trials: a task is one objective; each trial is a session
+    // with `task_id` and its number. `owned`: the paths a session's brief
+    // gives it (JSON list). `checks`: a task's check command's result per
+    // trial, keyed by the trial's state commit.
+    r"
+CREATE TABLE tasks (
+    id          TEXT PRIMARY KEY,
+    repo_id     INTEGER NOT NULL REFERENCES repos(id),
+    slug        TEXT NOT NULL,
+    objective   TEXT NOT NULL,
+    check_cmd   TEXT,
+    owned       TEXT NOT NULL DEFAULT '[]',
+    status      TEXT NOT NULL DEFAULT 'in-progress',
+    promoted    TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX tasks_slug ON tasks(repo_id, slug);
+ALTER TABLE sessions ADD COLUMN task_id TEXT;
+ALTER TABLE sessions ADD COLUMN trial INTEGER;
+ALTER TABLE sessions ADD COLUMN owned TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE checks (
+    session_id  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    exit_code   INTEGER,
+    output      TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (session_id, state, command)
+);
+",
 ];
 
 /// Errors from the store.
@@ -342,11 +373,17 @@ pub struct Session {
     /// For a review session (`tandem review`), the id of the session it
     /// reviews: its findings go to that session's history.
     pub review_of: Option<String>,
+    /// For a trial, its task's id and its number (1, 2, …).
+    pub task_id: Option<String>,
+    pub trial: Option<i64>,
+    /// Paths (files or folders) its brief gives it; changing others is
+    /// warned about. Empty: no limit.
+    pub owned: Vec<String>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -389,6 +426,9 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         auto_named: row.get(31)?,
         pr: row.get::<_, Option<String>>(32)?.and_then(|j| serde_json::from_str(&j).ok()),
         review_of: row.get(33)?,
+        task_id: row.get(34)?,
+        trial: row.get(35)?,
+        owned: serde_json::from_str(&row.get::<_, String>(36)?).map_err(|e| bad(36, e.to_string()))?,
     })
 }
 
@@ -488,7 +528,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37)"
             ),
             params![
                 s.id,
@@ -525,6 +565,9 @@ impl Store {
                 s.auto_named,
                 s.pr.as_ref().map(|p| serde_json::to_string(p).expect("a PrStatus serializes")),
                 s.review_of,
+                s.task_id,
+                s.trial,
+                serde_json::to_string(&s.owned).expect("a Vec<String> serializes"),
             ],
         );
         match result {
@@ -923,6 +966,9 @@ pub(crate) mod tests {
             auto_named: false,
             pr: None,
             review_of: None,
+            task_id: None,
+            trial: None,
+            owned: Vec::new(),
         }
     }
 

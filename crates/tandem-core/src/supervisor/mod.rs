@@ -12,6 +12,7 @@
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 
 pub mod client;
+mod conflicts;
 mod pulls;
 pub mod watch;
 
@@ -71,6 +72,8 @@ struct State {
     /// What the pull request watcher needs from commands
     /// ([`Request::WatchPull`]).
     pulls: pulls::Shared,
+    /// Conflict control's caches ([`Request::Conflicts`]).
+    conflicts: conflicts::Shared,
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -162,6 +165,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         lock: Mutex::new(Some(lock)),
         changes: (Mutex::new(0), Condvar::new()),
         pulls: pulls::Shared::default(),
+        conflicts: conflicts::Shared::default(),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -340,9 +344,20 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     fork_of: source.agent_session.clone().filter(|_| crate::agent::reports_state(&source.agent)),
                     overlay,
                     review_of: None,
+                    task: None,
                 }
             };
             create(state, &request)
+        }
+        Request::Conflicts { cwd } => {
+            let store = state.store()?;
+            let repo = state.discover(&cwd)?;
+            let sessions = match store.find_repo(&repo.common_dir)? {
+                Some(id) => store.sessions(id)?,
+                None => Vec::new(),
+            };
+            drop(store);
+            Ok(Response::Conflicts { report: Box::new(conflicts::report(state, &repo, &sessions)?) })
         }
         Request::WatchPull { session_id, api_url, token } => {
             state.pulls.learn(&session_id, api_url, token);
@@ -408,7 +423,16 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             } else {
                 state.facts.query(&repo, &refs)
             };
-            Ok(Response::Listed { sessions, facts, notes })
+            drop(store);
+            let conflicts = if archived {
+                session::conflicts::Report::default()
+            } else {
+                conflicts::report(state, &repo, &sessions).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "conflict control failed");
+                    session::conflicts::Report::default()
+                })
+            };
+            Ok(Response::Listed { sessions, facts, notes, conflicts })
         }
         Request::Status => {
             let store = state.store()?;
@@ -538,6 +562,7 @@ fn review_request(
         fork_of: None,
         overlay: None,
         review_of: Some(source.id),
+        task: None,
     })
 }
 

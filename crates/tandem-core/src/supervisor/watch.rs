@@ -49,6 +49,8 @@ struct Entry {
     watching: bool,
     worktree: Option<WorktreeFacts>,
     refs: Option<(RefKey, RefFacts)>,
+    /// Counts the events seen in the worktree (or its admin folder).
+    generation: u64,
 }
 
 type RefKey = (Option<String>, Option<String>, Option<String>, String);
@@ -141,7 +143,9 @@ impl FactsCache {
         for (i, s) in sessions.iter().enumerate() {
             let entry = entries.entry(s.id.clone()).or_default();
             if entry.path != s.path {
-                *entry = Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), ..Entry::default() };
+                let generation = entry.generation + 1;
+                *entry =
+                    Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
             }
             // A missing worktree has no watches: look again every time.
             if entry.worktree.as_ref().is_none_or(|w| !w.exists) || !entry.watched {
@@ -252,6 +256,24 @@ impl FactsCache {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let e = entries.get(&session.id)?;
         (e.watched && e.path == session.path).then(|| e.worktree.clone()).flatten().filter(|w| w.exists)
+    }
+
+    /// How many changes were seen in a session's worktree (files, `HEAD`,
+    /// index) so far, while it is fully watched; `None` when it is not
+    /// (then nothing about it may be reused).
+    #[must_use]
+    pub fn worktree_generation(&self, session: &Session) -> Option<u64> {
+        self.drain();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.get(&session.id)?;
+        (e.watched && e.path == session.path).then_some(e.generation)
+    }
+
+    /// Every branch and remote-tracking ref of `repo` and its commit, from
+    /// git only when the refs' fingerprint changed.
+    #[must_use]
+    pub fn ref_tips(&self, repo: &Repository) -> std::collections::HashMap<String, String> {
+        self.tips(repo).0
     }
 
     /// Computes a new session's facts, waits (at most 10 s) for its
@@ -371,6 +393,7 @@ impl FactsCache {
         for (id, e) in entries.iter_mut() {
             if everything || stale.contains(id) || stale_repos.contains(&e.common_dir) {
                 e.worktree = None;
+                e.generation += 1;
             }
         }
         any

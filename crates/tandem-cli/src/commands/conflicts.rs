@@ -1,0 +1,91 @@
+use std::io::Write;
+
+use tandem_core::protocol::{Request, Response};
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Which sessions touch the same files, and whose work would conflict if
+/// merged, with each other or into their base, before anyone merges
+///
+/// Committed and uncommitted work count (uncommitted work through a
+/// snapshot; no worktree is changed). Computed with one `git merge-tree`
+/// for all pairs; answers are cached by the commits they came from.
+#[derive(clap::Args, Debug)]
+pub struct ConflictsArgs {
+    /// Everything as JSON: per session what it touched, its conflicts with
+    /// its base and paths outside its owned ones; every pair that
+    /// overlaps or conflicts
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
+    let Response::Conflicts { report } = cx.supervisor()?.request(&Request::Conflicts { cwd: cx.cwd.clone() })? else {
+        return Err(CliError::Internal("the supervisor answered conflicts with something else".into()));
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if report.sessions.is_empty() {
+        writeln!(out, "no live sessions in this repository")?;
+        return Ok(());
+    }
+    let width = report.pairs.iter().map(|p| p.a.chars().count() + p.b.chars().count() + 3).max().unwrap_or(0);
+    let width = report
+        .sessions
+        .iter()
+        .map(|s| s.name.chars().count() + s.base.chars().count() + 3)
+        .max()
+        .unwrap_or(0)
+        .max(width);
+    let mut conflicting = 0;
+    for p in &report.pairs {
+        let who = format!("{} ↔ {}", p.a, p.b);
+        let line = match &p.conflicts {
+            Some(files) => {
+                conflicting += 1;
+                let overlap =
+                    if p.overlap.is_empty() { String::new() } else { format!("; both touch {}", list(&p.overlap)) };
+                format!("would conflict in {}{overlap}", list(files))
+            }
+            None => format!("both touch {}; merges cleanly", list(&p.overlap)),
+        };
+        writeln!(out, "{who:<width$}  {line}")?;
+    }
+    for s in &report.sessions {
+        if let Some(files) = &s.base_conflicts {
+            let who = format!("{} → {}", s.name, s.base);
+            writeln!(
+                out,
+                "{who:<width$}  would conflict in {}; `tandem sync {}` resolves it early",
+                list(files),
+                s.name
+            )?;
+        }
+        if !s.outside_owned.is_empty() {
+            writeln!(out, "{:<width$}  changed files outside its owned paths: {}", s.name, list(&s.outside_owned))?;
+        }
+    }
+    let against_base = report.sessions.iter().filter(|s| s.base_conflicts.is_some()).count();
+    writeln!(
+        out,
+        "{} session(s), {} pair(s) checked: {conflicting} would conflict, {} overlap cleanly; {against_base} would conflict with their base",
+        report.sessions.len(),
+        report.pairs_checked,
+        report.pairs.len() - conflicting,
+    )?;
+    Ok(())
+}
+
+fn list(paths: &[String]) -> String {
+    const MAX: usize = 5;
+    let mut text = paths.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    if paths.len() > MAX {
+        text.push_str(&format!(" and {} more", paths.len() - MAX));
+    }
+    text
+}
