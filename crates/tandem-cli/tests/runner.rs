@@ -19,4 +19,5 @@ mod test_listing;
 mod test_metadata;
 mod test_ship;
 mod test_supervisor;
+mod test_tasks;
 mod test_view;

@@ -271,6 +271,8 @@ pub struct TrialOf {
     pub trial: i64,
     /// The paths the brief gives it.
     pub owned: Vec<String>,
+    /// Its brief, written to `.tandem/brief.md` in the worktree.
+    pub brief: String,
 }
 
 /// The supervisor's answer.

@@ -33,6 +33,7 @@ mod send;
 mod set;
 mod stop;
 mod sync;
+mod task;
 
 use clap::{Parser, Subcommand};
 
@@ -73,6 +74,7 @@ enum Command {
     Sync(sync::SyncArgs),
     Merge(merge::MergeArgs),
     Conflicts(conflicts::ConflictsArgs),
+    Task(task::TaskArgs),
     History(history::HistoryArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
@@ -117,6 +119,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sync(args) => sync::run(&cx, &args),
         Command::Merge(args) => merge::run(&cx, &args),
         Command::Conflicts(args) => conflicts::run(&cx, &args),
+        Command::Task(args) => task::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
         Command::Search(args) => search::run(&cx, &args),
         Command::Archive(args) => archive::run(&cx, &args),

@@ -27,6 +27,7 @@ pub mod pull;
 pub mod repair;
 pub mod review;
 pub mod ship;
+pub mod task;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -40,6 +40,9 @@ named_enum!(
         /// A review session's findings (`tandem review`), in the history
         /// of the session it reviewed.
         Review = "review",
+        /// A trial's handoff (`tandem task`): summary, files changed,
+        /// tests run, open questions, next steps.
+        Handoff = "handoff",
         /// A step that took the work toward its base: a pull request
         /// opened, merged or closed, a sync, a merge.
         Ship = "ship",

@@ -275,7 +275,9 @@ named_enum!(
 );
 
 mod events;
+mod tasks;
 pub use events::{Event, EventKind, Hit, NewEvent};
+pub use tasks::{CheckResult, Task};
 
 /// What the user says about a session (`tandem new --title`, `tandem set`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -175,6 +175,9 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
             if let Err(e) = reap_idle(&reaper) {
                 tracing::warn!(error = %e, "reaping idle sessions failed");
             }
+            if let Err(e) = handoffs(&reaper) {
+                tracing::warn!(error = %e, "asking trials for their handoff failed");
+            }
         }
     })?;
     let watcher = Arc::clone(&state);
@@ -604,6 +607,55 @@ fn reap_idle(state: &State) -> Result<(), SessionError> {
     Ok(())
 }
 
+/// For each trial whose agent (one that reports its state) is `idle`:
+/// stores its handoff when its last message has one, else asks for it
+/// once ([`session::task`]).
+fn handoffs(state: &State) -> Result<(), SessionError> {
+    use crate::store::{EventKind, NewEvent};
+    use session::task::{self, HandoffStep};
+    let store = state.store()?;
+    let trials: Vec<Session> = store
+        .sessions_in(&[SessionState::Running])?
+        .into_iter()
+        .filter(|s| s.task_id.is_some() && s.activity == Some(crate::store::Activity::Idle))
+        .collect();
+    for trial in trials {
+        let events = store.recent_events(&trial.id, 200)?;
+        match task::handoff_step(&events) {
+            HandoffStep::Nothing => {}
+            HandoffStep::Store { event, text } => store.add_events(&[NewEvent {
+                session_id: &trial.id,
+                kind: EventKind::Handoff,
+                text,
+                data: Some(task::handoff_data(event)),
+                indexed: true,
+            }])?,
+            HandoffStep::Ask => {
+                let mut text = task::handoff_request();
+                if !crate::agent::Kind::of(&trial.agent).structured() {
+                    // Typed into a terminal: a newline would press Enter.
+                    text = text.replace('\n', " ");
+                }
+                let msg = crate::protocol::ClientMsg::Prompt { text: text.clone() };
+                if crate::host::client::tell(&state.paths, &trial, &msg).is_err() {
+                    continue;
+                }
+                if trial.agent != "claude" {
+                    // Claude's own hook records the prompt.
+                    store.add_events(&[NewEvent {
+                        session_id: &trial.id,
+                        kind: EventKind::Prompt,
+                        text,
+                        data: None,
+                        indexed: true,
+                    }])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What `rm` asked for.
 struct Removal {
     cwd: PathBuf,
@@ -831,6 +883,10 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             // The tree as it was, untracked files included; HEAD stays.
             git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
                 .map_err(|e| e.to_string())?;
+        }
+        if let Some(trial) = &req.task {
+            session::task::write_brief(&plan.repo.common_dir, &session.path, &trial.brief)
+                .map_err(|e| format!("cannot write the brief: {e}"))?;
         }
         if req.review_of.is_some() {
             let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(|e| e.to_string())?;
