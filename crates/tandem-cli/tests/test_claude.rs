@@ -418,3 +418,64 @@ fn claude_reviews_a_session_and_its_findings_reach_that_sessions_history() {
     assert!(!review.exists());
     assert!(env.git(&["for-each-ref", "refs/tandem/review/"]).is_empty(), "its start ref went with it");
 }
+
+/// `tandem task` with Claude Code trials: each gets the brief as its
+/// first prompt, works, ends its turn without a handoff, is asked for one
+/// by the supervisor, and the answer is stored; `task show` compares them
+/// (check, tokens, handoff summary).
+#[test]
+fn claude_trials_get_the_brief_and_are_asked_for_their_handoff() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let worktrees = env.tmp.path().join("wt");
+    env.user_config(&format!("[worktrees]\ndir = {:?}\n", worktrees.to_string_lossy()));
+    let handoff = "## Handoff\n### Summary\nWrote note.txt and committed it.\n### Files changed\nnote.txt\n\
+                   ### Tests run\nnone\n### Open questions\nnone\n### Next steps\nnone";
+    // Every trial's conversation follows the same script.
+    let stub = MessagesStub::start(vec![
+        Step::tool(
+            "Bash",
+            json!({ "command": "echo note > note.txt && git add note.txt && git commit -qm 'Add note'", "description": "Write the note" }),
+        ),
+        Step::text("Done: the note is committed."),
+        Step::text(handoff),
+    ]);
+    use_claude(&mut env, &claude, &stub, &["Bash"]);
+
+    let out = env.ok(&[
+        "task",
+        "new",
+        "Leave a note in note.txt",
+        "--name",
+        "notes",
+        "--trials",
+        "2",
+        "--agents",
+        "claude-structured",
+        "--base",
+        "head",
+        "--check",
+        "test -f note.txt",
+    ]);
+    assert!(out.contains("notes-t1\tclaude-structured") && out.contains("notes-t2\tclaude-structured"), "{out}");
+    let shown = wait_within("both handoffs", Duration::from_secs(90), || {
+        let shown: serde_json::Value =
+            serde_json::from_str(&env.ok(&["task", "show", "notes", "--json"])).expect("json");
+        let trials = shown["trials"].as_array().expect("trials").clone();
+        trials.iter().all(|t| t["handoff_summary"] == "Wrote note.txt and committed it.").then_some(shown)
+    });
+    for t in shown["trials"].as_array().expect("trials") {
+        assert_eq!(t["files"], json!(["note.txt"]), "{t}");
+        assert_eq!(t["check"]["passed"], true, "{t}");
+        assert!(t["tokens"].as_u64().is_some_and(|n| n > 0), "{t}");
+    }
+    let history = env.ok(&["history", "notes-t1"]);
+    assert!(history.contains("prompt       # Task `notes`: trial 1 of 2"), "{history}");
+    assert!(history.contains("prompt       tandem asks for your handoff."), "{history}");
+    assert!(history.contains("handoff      ## Handoff"), "{history}");
+    let first = stub.main_requests()[0].to_string();
+    assert!(first.contains("Leave a note in note.txt") && first.contains("### Summary"), "{first}");
+    // Asked once: a stored handoff is not asked for again.
+    std::thread::sleep(Duration::from_secs(2));
+    let asks = env.ok(&["history", "notes-t1"]).matches("tandem asks for your handoff").count();
+    assert_eq!(asks, 1);
+}
