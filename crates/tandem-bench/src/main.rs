@@ -1,10 +1,12 @@
 //! `tandem-bench`: builds a large deterministic repository and measures
 //! tandem's `new`, `rm` and `list` against the plain git commands they wrap
 //! (`run`); measures a session host against tmux and the state and history
-//! paths (`agents`); times the agent view's redraw (`view`).
+//! paths (`agents`); times the agent view's redraw (`view`); times
+//! `tandem conflicts` against `git merge-tree --stdin` (`conflicts`).
 
 mod agents;
 mod bench;
+mod conflicts;
 mod fixture;
 mod process;
 mod rng;
@@ -27,6 +29,7 @@ enum Command {
     Run(bench::RunArgs),
     Agents(agents::AgentsArgs),
     View(view::ViewArgs),
+    Conflicts(conflicts::ConflictsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => bench::run_cmd(args),
         Command::Agents(args) => agents::run_cmd(args),
         Command::View(args) => view::run_cmd(args),
+        Command::Conflicts(args) => conflicts::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

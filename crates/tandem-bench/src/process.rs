@@ -36,6 +36,28 @@ pub fn run_timed(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Dur
     Ok((String::from_utf8_lossy(&output.stdout).into_owned(), took))
 }
 
+/// [`run_timed`] for commands whose exit code 1 is an answer, not a
+/// failure (`git merge-tree` when a merge conflicts).
+///
+/// # Errors
+/// As [`run_timed`], for other exit codes.
+pub fn run_timed_any_exit(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Duration)> {
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if let Some(bytes) = input {
+        child.stdin.take().expect("stdin is piped").write_all(bytes)?;
+    }
+    let output = child.wait_with_output().with_context(|| format!("waiting for {}", describe(cmd)))?;
+    let took = start.elapsed();
+    if output.status.code() != Some(1) {
+        check(cmd, &output)?;
+    }
+    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), took))
+}
+
 /// [`run_timed`] without the time: runs `cmd` and returns its stdout.
 ///
 /// # Errors
@@ -139,6 +161,20 @@ impl Tandem {
         if slug != name {
             bail!("tandem new {name} created session {slug:?}");
         }
+        Ok((PathBuf::from(path), took))
+    }
+
+    /// `tandem new NAME --bg --agent shell --base BASE`; returns the new
+    /// worktree's path and how long the command took.
+    ///
+    /// # Errors
+    /// As [`Tandem::new_session`].
+    pub fn new_session_at(&self, name: &str, base: &str) -> Result<(PathBuf, Duration)> {
+        let (out, took) = run_timed(&mut self.cmd(["new", name, "--bg", "--agent", "shell", "--base", base]), None)?;
+        let line = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let Some((_, path)) = line.split_once('\t') else {
+            bail!("tandem new {name} printed {out:?}, expected `name<TAB>path`");
+        };
         Ok((PathBuf::from(path), took))
     }
 

@@ -155,6 +155,9 @@ pub enum Request {
     /// would conflict with their base.
     Conflicts {
         cwd: PathBuf,
+        /// Forget every cached answer first and compute all again.
+        #[serde(default)]
+        fresh: bool,
     },
     /// The session's pull request was opened or changed by a command
     /// (`tandem pr`, `tandem merge --remote`): poll it now. `token` is the

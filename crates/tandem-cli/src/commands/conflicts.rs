@@ -18,10 +18,15 @@ pub struct ConflictsArgs {
     /// overlaps or conflicts
     #[arg(long)]
     json: bool,
+    /// Compute everything again instead of reusing cached answers
+    #[arg(long)]
+    fresh: bool,
 }
 
 pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
-    let Response::Conflicts { report } = cx.supervisor()?.request(&Request::Conflicts { cwd: cx.cwd.clone() })? else {
+    let Response::Conflicts { report } =
+        cx.supervisor()?.request(&Request::Conflicts { cwd: cx.cwd.clone(), fresh: args.fresh })?
+    else {
         return Err(CliError::Internal("the supervisor answered conflicts with something else".into()));
     };
     let mut out = std::io::stdout().lock();

@@ -231,6 +231,9 @@ pub struct Report {
     pub pairs_checked: usize,
 }
 
+/// How many `git merge-base` processes run at once.
+const FORK_THREADS: usize = 4;
+
 /// Answers kept between reports (see the module doc).
 #[derive(Default)]
 pub struct Cache {
@@ -295,13 +298,36 @@ impl Cache {
     /// # Errors
     /// Git errors.
     pub fn report(&mut self, repo: &Path, sides: &[Side]) -> Result<Report, GitError> {
-        // Fork points.
-        for s in sides {
-            let key = (s.state.clone(), s.base_tip.clone());
-            if !self.forks.contains_key(&key) {
-                let fork = git::merge_base(repo, &s.state, &s.base_tip)?.unwrap_or_else(|| s.base_tip.clone());
-                self.forks.insert(key, fork);
-            }
+        // Fork points: one `git merge-base` per new (state, base) pair,
+        // a few at a time.
+        let missing: Vec<(String, String)> = sides
+            .iter()
+            .map(|s| (s.state.clone(), s.base_tip.clone()))
+            .filter(|k| !self.forks.contains_key(k))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found: Vec<Result<String, GitError>> = std::thread::scope(|scope| {
+            let chunk = missing.len().div_ceil(FORK_THREADS).max(1);
+            let handles: Vec<_> = missing
+                .chunks(chunk)
+                .map(|keys| {
+                    scope.spawn(move || {
+                        keys.iter()
+                            .map(|(state, base)| {
+                                if state == base {
+                                    return Ok(state.clone());
+                                }
+                                Ok(git::merge_base(repo, state, base)?.unwrap_or_else(|| base.clone()))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        for (key, fork) in missing.into_iter().zip(found) {
+            self.forks.insert(key, fork?);
         }
         let fork = |s: &Side, cache: &Cache| cache.forks[&(s.state.clone(), s.base_tip.clone())].clone();
         // Touched paths, the missing ones in one process.

@@ -24,6 +24,13 @@ pub(super) struct Shared {
     caches: Mutex<HashMap<PathBuf, conflicts::Cache>>,
 }
 
+impl Shared {
+    /// Drops everything cached for `repo`.
+    pub(super) fn forget(&self, repo: &Repository) {
+        self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&repo.common_dir);
+    }
+}
+
 /// The report for the live sessions among `sessions` (all of `repo`).
 pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
     let live: Vec<&Session> = sessions

@@ -352,7 +352,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             };
             create(state, &request)
         }
-        Request::Conflicts { cwd } => {
+        Request::Conflicts { cwd, fresh } => {
             let store = state.store()?;
             let repo = state.discover(&cwd)?;
             let sessions = match store.find_repo(&repo.common_dir)? {
@@ -360,6 +360,9 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 None => Vec::new(),
             };
             drop(store);
+            if fresh {
+                state.conflicts.forget(&repo);
+            }
             Ok(Response::Conflicts { report: Box::new(conflicts::report(state, &repo, &sessions)?) })
         }
         Request::WatchPull { session_id, api_url, token } => {
