@@ -317,9 +317,12 @@ pub enum Response {
         sessions: Vec<Session>,
         facts: Vec<GitFacts>,
         notes: Vec<String>,
-        /// Conflict control's findings for the live sessions listed.
+        /// Conflict control's latest findings for the live sessions
+        /// listed, and whether they are current (else being recomputed).
         #[serde(default)]
         conflicts: crate::session::conflicts::Report,
+        #[serde(default)]
+        conflicts_current: bool,
     },
     Conflicts {
         report: Box<crate::session::conflicts::Report>,

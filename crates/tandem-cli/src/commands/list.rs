@@ -140,11 +140,16 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let request = Request::List { cwd: cx.cwd.clone(), archived: args.archived };
-    let Response::Listed { sessions, facts, notes, conflicts } = cx.supervisor()?.request(&request)? else {
+    let Response::Listed { sessions, facts, notes, conflicts, conflicts_current } =
+        cx.supervisor()?.request(&request)?
+    else {
         return Err(CliError::Internal("the supervisor answered list with something else".into()));
     };
     for note in &notes {
         eprintln!("note: {note}");
+    }
+    if !conflicts_current && !args.archived && !args.json {
+        eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
     }
     let mut rows: Vec<(Session, GitFacts)> = sessions
         .into_iter()

@@ -384,6 +384,7 @@ mod tests {
         running.insertions = 120;
         running.deletions = 7;
         running.pr = Some("#42 open".to_owned());
+        running.conflicts = Some("conflicts with fix-login".to_owned());
         running.last_message = Some("Writing the endpoint table now.".into());
         running.agent = "codex".into();
         let mut idle = row("flaky-test", "idle", 3_700);

@@ -4,12 +4,17 @@
 //! snapshot is made again only after one), and keeps one
 //! [`conflicts::Cache`] per repository. So a report after nothing
 //! changed runs no git at all, and after a change only what that change
-//! touched is recomputed: on demand (`tandem conflicts`, `tandem list`,
-//! the agent view), never on a timer.
+//! touched is recomputed, never on a timer:
+//! - `tandem conflicts` computes at once;
+//! - `tandem list` and the agent view get the latest report ([`marks`]);
+//!   when a session's branch tip, base or worktree changed since it was
+//!   made, one background thread at the lowest CPU and I/O priority
+//!   brings it up to date and then wakes the views (so listing never
+//!   waits for `git merge-tree`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::repo::Repository;
 use crate::session::conflicts::{self, Report, Side};
@@ -18,26 +23,98 @@ use crate::store::{Session, SessionState};
 
 use super::State;
 
-/// One cache per repository (by its common dir).
+/// What a report was made from, per session: its id, branch tip, base
+/// tip and worktree change count (`None`: unknown, so never current).
+type Key = (String, String, String, Option<u64>);
+
+/// One cache per repository (by its common dir), the latest report and
+/// what it was made from, and which repositories are being recomputed.
 #[derive(Default)]
 pub(super) struct Shared {
     caches: Mutex<HashMap<PathBuf, conflicts::Cache>>,
+    latest: Mutex<HashMap<PathBuf, (Vec<Key>, Report)>>,
+    running: Mutex<HashSet<PathBuf>>,
 }
 
 impl Shared {
     /// Drops everything cached for `repo`.
     pub(super) fn forget(&self, repo: &Repository) {
         self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&repo.common_dir);
+        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&repo.common_dir);
     }
 }
 
-/// The report for the live sessions among `sessions` (all of `repo`).
-pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
-    let live: Vec<&Session> = sessions
+fn live(sessions: &[Session]) -> Vec<&Session> {
+    sessions
         .iter()
         .filter(|s| !matches!(s.state, SessionState::Archived | SessionState::Removed | SessionState::Creating))
         .filter(|s| s.path.is_dir())
-        .collect();
+        .collect()
+}
+
+/// What a report of `sessions` now would be made from.
+fn keys(state: &State, repo: &Repository, sessions: &[Session]) -> Vec<Key> {
+    let tips = state.facts.ref_tips(repo);
+    live(sessions)
+        .into_iter()
+        .map(|s| {
+            let tip = tips.get(&format!("refs/heads/{}", s.branch)).cloned().unwrap_or_default();
+            let base = tips.get(&facts::base_of(s, &tips)).cloned().unwrap_or_else(|| s.base_commit.clone());
+            (s.id.clone(), tip, base, state.facts.worktree_generation(s))
+        })
+        .collect()
+}
+
+/// The latest report for `repo` (empty before the first), and whether it
+/// is current; when it is not, a background thread recomputes it (one
+/// per repository at a time) and then counts a change, so the agent view
+/// lists again.
+pub(super) fn marks(state: &Arc<State>, repo: &Repository, sessions: &[Session]) -> (Report, bool) {
+    let keys = keys(state, repo, sessions);
+    let latest = state.conflicts.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (report, current) = match latest.get(&repo.common_dir) {
+        Some((made_from, report)) => (report.clone(), *made_from == keys && keys.iter().all(|k| k.3.is_some())),
+        None => (Report::default(), keys.is_empty()),
+    };
+    drop(latest);
+    if !current
+        && state.conflicts.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(repo.common_dir.clone())
+    {
+        let (shared, owned_repo, sessions) = (Arc::clone(state), repo.clone(), sessions.to_vec());
+        let spawned = std::thread::Builder::new().name("conflicts".into()).spawn(move || {
+            crate::process::lower_thread_priority();
+            if let Err(e) = self::report(&shared, &owned_repo, &sessions) {
+                tracing::warn!(error = %e, "conflict control failed");
+            }
+            let running = &shared.conflicts.running;
+            running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&owned_repo.common_dir);
+            let (count, cvar) = &shared.changes;
+            *count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+            cvar.notify_all();
+        });
+        if spawned.is_err() {
+            state.conflicts.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&repo.common_dir);
+        }
+    }
+    (report, current)
+}
+
+/// The report for the live sessions among `sessions` (all of `repo`),
+/// computed now; it becomes the latest.
+pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
+    let made_from = keys(state, repo, sessions);
+    let report = compute(state, repo, sessions)?;
+    state
+        .conflicts
+        .latest
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(repo.common_dir.clone(), (made_from, report.clone()));
+    Ok(report)
+}
+
+fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
+    let live = live(sessions);
     if live.is_empty() {
         return Ok(Report::default());
     }

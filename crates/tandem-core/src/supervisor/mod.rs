@@ -430,15 +430,12 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 state.facts.query(&repo, &refs)
             };
             drop(store);
-            let conflicts = if archived {
-                session::conflicts::Report::default()
+            let (conflicts, conflicts_current) = if archived {
+                (session::conflicts::Report::default(), true)
             } else {
-                conflicts::report(state, &repo, &sessions).unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "conflict control failed");
-                    session::conflicts::Report::default()
-                })
+                conflicts::marks(state, &repo, &sessions)
             };
-            Ok(Response::Listed { sessions, facts, notes, conflicts })
+            Ok(Response::Listed { sessions, facts, notes, conflicts, conflicts_current })
         }
         Request::Status => {
             let store = state.store()?;
