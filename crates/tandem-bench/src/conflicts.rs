@@ -88,10 +88,18 @@ pub fn run_cmd(args: &ConflictsArgs) -> Result<()> {
     let pairs = heads.len() * (heads.len() - 1) / 2;
     let expected = expected_conflicts(args.sessions);
 
-    // Warm the facts cache (watches in place) as a running supervisor has it.
-    for _ in 0..3 {
-        run(&mut tandem.cmd(["list"]))?;
-        std::thread::sleep(std::time::Duration::from_millis(300));
+    // Warm the facts cache (every worktree watched, facts known) as a
+    // supervisor that has been running has it.
+    // Watches go in at the lowest priority and each one completed has its
+    // worktree scanned once more; settled, a `list` runs no git and takes
+    // a few milliseconds.
+    let settle = std::time::Instant::now();
+    loop {
+        let (_, took) = run_timed(&mut tandem.cmd(["list"]), None)?;
+        if took.as_millis() < 40 || settle.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let baseline = |out: &mut Vec<f64>| -> Result<usize> {
         let mut cmd = fixture_git(&repo);

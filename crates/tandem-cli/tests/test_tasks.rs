@@ -20,7 +20,7 @@ fn show(env: &TestEnv, task: &str) -> serde_json::Value {
     serde_json::from_str(&env.ok(&["task", "show", task, "--json"])).expect("json")
 }
 
-fn trial<'a>(shown: &'a serde_json::Value, n: i64) -> &'a serde_json::Value {
+fn trial(shown: &serde_json::Value, n: i64) -> &serde_json::Value {
     shown["trials"].as_array().expect("trials").iter().find(|t| t["trial"] == n).expect("trial")
 }
 

@@ -107,7 +107,7 @@ pub enum Request {
         version: u32,
     },
     /// Make a session and start its agent.
-    Create(CreateRequest),
+    Create(Box<CreateRequest>),
     /// Stop a session's agent (polite signals, grace period, SIGKILL).
     Stop {
         session_id: String,

@@ -75,7 +75,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         review_of: None,
         task: None,
     };
-    let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(request))? else {
+    let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(Box::new(request)))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));
     };
     for note in &notes {

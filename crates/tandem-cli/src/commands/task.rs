@@ -235,7 +235,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             review_of: None,
             task: Some(TrialOf { task_id: task.id.clone(), trial, owned: args.owns.clone(), brief }),
         };
-        let Response::Created { session, notes } = client.request(&Request::Create(request))? else {
+        let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));
         };
         for note in &notes {

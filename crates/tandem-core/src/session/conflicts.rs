@@ -8,13 +8,14 @@
 //! of `HEAD`) with a fixed author, committer and date, so the same tree on
 //! the same `HEAD` is always the same commit id. Then, for all sessions at
 //! once:
-//! - what each touched: one `git diff-tree --stdin` over (fork point,
-//!   state) tree pairs, the fork point being the merge-base of the state
-//!   and the base's tip now;
-//! - whether each pair merges, and each session into its base: one
-//!   `git merge-tree --write-tree --stdin` over the commit pairs
-//!   (git-merge-tree(1), INPUT FORMAT and OUTPUT: per line
-//!   `<status>NUL<tree>NUL(<path>NUL)*NUL`, status 1 clean, 0 conflicted).
+//! - whether each session merges into its base now: one
+//!   `git merge-tree --write-tree --stdin` (git-merge-tree(1), INPUT
+//!   FORMAT and OUTPUT: per line `<status>NUL<tree>NUL(<path>NUL)*NUL`,
+//!   status 1 clean, 0 conflicted);
+//! - what each touched: one `git diff-tree --stdin` of the base's tree
+//!   against that merge's tree (the paths the session would change);
+//! - whether each pair of sessions that touched something merges: one
+//!   more `git merge-tree --stdin`.
 //!
 //! A [`Cache`] keeps every answer by the commit ids it was computed from
 //! (a commit id names its tree and its history, so a cached answer is
@@ -81,6 +82,8 @@ pub fn state_commit(worktree: &Path, scratch: &Path) -> Result<String, GitError>
 pub struct Merge {
     pub clean: bool,
     pub files: Vec<String>,
+    /// The merged tree (with conflict markers in conflicted files).
+    pub tree: String,
 }
 
 /// Merges every pair of commits in one `git merge-tree --stdin` process,
@@ -99,7 +102,7 @@ pub fn merge_many(repo: &Path, pairs: &[(String, String)]) -> Result<Vec<Merge>,
     let mut merges = Vec::with_capacity(pairs.len());
     for _ in pairs {
         let status = fields.next().unwrap_or_default();
-        let _tree = fields.next();
+        let tree = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
         let mut files = BTreeSet::new();
         for field in fields.by_ref() {
             if field.is_empty() {
@@ -108,8 +111,8 @@ pub fn merge_many(repo: &Path, pairs: &[(String, String)]) -> Result<Vec<Merge>,
             files.insert(String::from_utf8_lossy(field).into_owned());
         }
         match status {
-            b"1" => merges.push(Merge { clean: true, files: Vec::new() }),
-            b"0" => merges.push(Merge { clean: false, files: files.into_iter().collect() }),
+            b"1" => merges.push(Merge { clean: true, files: Vec::new(), tree }),
+            b"0" => merges.push(Merge { clean: false, files: files.into_iter().collect(), tree }),
             other => {
                 let status = String::from_utf8_lossy(other).into_owned();
                 return Err(unexpected("merge-tree --stdin", format!("unexpected status `{status}`")));
@@ -231,15 +234,12 @@ pub struct Report {
     pub pairs_checked: usize,
 }
 
-/// How many `git merge-base` processes run at once.
-const FORK_THREADS: usize = 4;
-
 /// Answers kept between reports (see the module doc).
 #[derive(Default)]
 pub struct Cache {
-    /// (state commit, base tip) → fork point commit.
-    forks: HashMap<(String, String), String>,
-    /// (fork, state) → touched paths.
+    /// Base commit → its tree.
+    base_trees: HashMap<String, String>,
+    /// (base tip, state) → touched paths.
     touched: HashMap<(String, String), Vec<String>>,
     /// (commit, commit) → merge.
     merges: HashMap<(String, String), Merge>,
@@ -253,37 +253,57 @@ impl Cache {
         Cache::default()
     }
 
-    /// The state commit of a session's worktree, reused while its `HEAD`
-    /// and `generation` (the caller's count of changes seen in the
-    /// worktree; `None`: unknown, always recompute) are what they were.
-    ///
-    /// # Errors
-    /// Git errors.
-    pub fn state(
+    /// The state commits of worktrees that may hold uncommitted work:
+    /// `(id, worktree, HEAD, generation)` each, `generation` being the
+    /// caller's count of changes seen in that worktree (`None`: unknown,
+    /// always made again). A state is reused while its `HEAD` and
+    /// generation are what they were; the others are made a few at a
+    /// time. Answers in order; `Err` for a worktree git could not read.
+    pub fn states(
         &mut self,
-        id: &str,
-        worktree: &Path,
-        head: &str,
-        generation: Option<u64>,
+        wanted: &[(String, std::path::PathBuf, String, Option<u64>)],
         scratch: &Path,
-    ) -> Result<String, GitError> {
-        if let (Some(generation), Some((h, g, commit))) = (generation, self.states.get(id))
-            && h == head
-            && *g == generation
-        {
-            return Ok(commit.clone());
+    ) -> Vec<Result<String, GitError>> {
+        let known = |cache: &Cache, (id, _, head, generation): &(String, std::path::PathBuf, String, Option<u64>)| {
+            let (h, g, commit) = cache.states.get(id)?;
+            (h == head && Some(*g) == *generation).then(|| commit.clone())
+        };
+        let todo: Vec<usize> = (0..wanted.len()).filter(|&i| known(self, &wanted[i]).is_none()).collect();
+        let threads =
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).min(todo.len()).max(1);
+        let made: Vec<(usize, Result<String, GitError>)> = std::thread::scope(|scope| {
+            let chunks: Vec<&[usize]> = todo.chunks(todo.len().div_ceil(threads).max(1)).collect();
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk.iter().map(|&i| (i, state_commit(&wanted[i].1, scratch))).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let mut out: Vec<Option<Result<String, GitError>>> = (0..wanted.len()).map(|_| None).collect();
+        for (i, result) in made {
+            if let (Ok(commit), Some(generation)) = (&result, wanted[i].3) {
+                self.states.insert(wanted[i].0.clone(), (wanted[i].2.clone(), generation, commit.clone()));
+            }
+            out[i] = Some(result);
         }
-        let commit = state_commit(worktree, scratch)?;
-        if let Some(generation) = generation {
-            self.states.insert(id.to_owned(), (head.to_owned(), generation, commit.clone()));
-        }
-        Ok(commit)
+        out.into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.or_else(|| known(self, &wanted[i]).map(Ok)).unwrap_or_else(|| {
+                    Err(GitError::Failed { args: "snapshot".into(), code: None, stderr: "not made".into() })
+                })
+            })
+            .collect()
     }
 
-    /// How many answers it keeps (merges, touched lists, fork points).
+    /// How many answers it keeps (merges and touched lists).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.merges.len() + self.touched.len() + self.forks.len()
+        self.merges.len() + self.touched.len()
     }
 
     /// Whether it keeps nothing.
@@ -293,100 +313,95 @@ impl Cache {
     }
 
     /// The report for `sides` (all live sessions of the repository at
-    /// `repo`), running git only for what the cache lacks.
+    /// `repo`), running git only for what the cache lacks: at most one
+    /// `merge-tree` for the sessions into their bases, one `rev-parse` and
+    /// one `diff-tree` for what each touched, and one `merge-tree` for the
+    /// pairs.
+    ///
+    /// What a session touched is read from its merge into its base: the
+    /// paths where that merge's tree differs from the base's (so changes
+    /// the base already has do not count, and no merge-base has to be
+    /// looked up).
     ///
     /// # Errors
     /// Git errors.
     pub fn report(&mut self, repo: &Path, sides: &[Side]) -> Result<Report, GitError> {
-        // Fork points: one `git merge-base` per new (state, base) pair,
-        // a few at a time.
-        let missing: Vec<(String, String)> = sides
-            .iter()
-            .map(|s| (s.state.clone(), s.base_tip.clone()))
-            .filter(|k| !self.forks.contains_key(k))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let found: Vec<Result<String, GitError>> = std::thread::scope(|scope| {
-            let chunk = missing.len().div_ceil(FORK_THREADS).max(1);
-            let handles: Vec<_> = missing
-                .chunks(chunk)
-                .map(|keys| {
-                    scope.spawn(move || {
-                        keys.iter()
-                            .map(|(state, base)| {
-                                if state == base {
-                                    return Ok(state.clone());
-                                }
-                                Ok(git::merge_base(repo, state, base)?.unwrap_or_else(|| base.clone()))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        });
-        for (key, fork) in missing.into_iter().zip(found) {
-            self.forks.insert(key, fork?);
+        // Three git processes, the first two at once: every pair of
+        // sessions with commits or work of their own; each such session
+        // into its base (and each base with itself, which is how its tree
+        // id comes back), then what each touched: the base's tree against
+        // that merge's.
+        let candidates: Vec<usize> = (0..sides.len()).filter(|&i| sides[i].state != sides[i].base_tip).collect();
+        let mut pair_index = Vec::new();
+        for (x, &i) in candidates.iter().enumerate() {
+            for &j in &candidates[x + 1..] {
+                let (a, b) = (&sides[i].state, &sides[j].state);
+                let key = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+                pair_index.push((i, j, key));
+            }
         }
-        let fork = |s: &Side, cache: &Cache| cache.forks[&(s.state.clone(), s.base_tip.clone())].clone();
-        // Touched paths, the missing ones in one process.
-        let missing: Vec<(String, String)> = sides
+        let pairs_missing: Vec<(String, String)> = pair_index
             .iter()
-            .map(|s| (fork(s, self), s.state.clone()))
-            .filter(|k| k.0 != k.1 && !self.touched.contains_key(k))
+            .map(|(_, _, k)| k.clone())
+            .filter(|k| k.0 != k.1 && !self.merges.contains_key(k))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        if !missing.is_empty() {
-            let mut revs: Vec<String> = Vec::new();
-            for (a, b) in &missing {
-                revs.push(format!("{a}^{{tree}}"));
-                revs.push(format!("{b}^{{tree}}"));
+        let into_base: Vec<(String, String)> =
+            candidates.iter().map(|&i| (sides[i].base_tip.clone(), sides[i].state.clone())).collect();
+        let mut first: Vec<(String, String)> = into_base.clone();
+        first.extend(
+            sides
+                .iter()
+                .filter(|s| !self.base_trees.contains_key(&s.base_tip))
+                .map(|s| (s.base_tip.clone(), s.base_tip.clone())),
+        );
+        let base_missing: Vec<(String, String)> = first
+            .into_iter()
+            .filter(|k| !(self.merges.contains_key(k) || (k.0 == k.1 && self.base_trees.contains_key(&k.0))))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let (touched_found, pairs_found) = std::thread::scope(|scope| -> Result<_, GitError> {
+            let pairs = scope.spawn(|| merge_many(repo, &pairs_missing));
+            for (key, merge) in base_missing.iter().cloned().zip(merge_many(repo, &base_missing)?) {
+                if key.0 == key.1 {
+                    self.base_trees.insert(key.0, merge.tree);
+                } else {
+                    self.merges.insert(key, merge);
+                }
             }
-            let mut args = vec!["rev-parse".to_owned()];
-            args.extend(revs);
-            let trees: Vec<String> = git::read(repo, &args)?.lines().map(str::to_owned).collect();
-            let tree_pairs: Vec<(String, String)> = trees.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
-            for (key, paths) in missing.into_iter().zip(touched_many(repo, &tree_pairs)?) {
-                self.touched.insert(key, paths);
-            }
+            let touch_missing: Vec<(String, String)> = into_base
+                .iter()
+                .filter(|k| !self.touched.contains_key(*k))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let tree_pairs: Vec<(String, String)> =
+                touch_missing.iter().map(|k| (self.base_trees[&k.0].clone(), self.merges[k].tree.clone())).collect();
+            let touched =
+                touched_many(repo, &tree_pairs).map(|found| touch_missing.into_iter().zip(found).collect::<Vec<_>>());
+            Ok((touched, pairs.join().unwrap_or_else(|_| Ok(Vec::new()))))
+        })?;
+        for (key, paths) in touched_found? {
+            self.touched.insert(key, paths);
+        }
+        for (key, merge) in pairs_missing.into_iter().zip(pairs_found?) {
+            self.merges.insert(key, merge);
         }
         let touched: Vec<Vec<String>> = sides
             .iter()
-            .map(|s| {
-                let f = fork(s, self);
-                if f == s.state { Vec::new() } else { self.touched[&(f, s.state.clone())].clone() }
-            })
+            .map(|s| self.touched.get(&(s.base_tip.clone(), s.state.clone())).cloned().unwrap_or_default())
             .collect();
-        // Merges: each session with work into its base, and each pair of
-        // sessions with work.
-        let working: Vec<usize> = (0..sides.len()).filter(|&i| !touched[i].is_empty()).collect();
-        let mut wanted: Vec<(String, String)> = Vec::new();
-        for &i in &working {
-            wanted.push((sides[i].base_tip.clone(), sides[i].state.clone()));
-        }
-        let mut pair_index = Vec::new();
-        for (x, &i) in working.iter().enumerate() {
-            for &j in &working[x + 1..] {
-                let (a, b) = (&sides[i].state, &sides[j].state);
-                let key = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
-                pair_index.push((i, j, key.clone()));
-                wanted.push(key);
-            }
-        }
-        let missing: Vec<(String, String)> = wanted
-            .iter()
-            .filter(|k| k.0 != k.1 && !self.merges.contains_key(*k))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for (key, merge) in missing.iter().cloned().zip(merge_many(repo, &missing)?) {
-            self.merges.insert(key, merge);
-        }
+        // Only sessions that touched something take part in pairs.
+        pair_index.retain(|(i, j, _)| !touched[*i].is_empty() && !touched[*j].is_empty());
         let merge_of = |key: &(String, String), cache: &Cache| {
-            if key.0 == key.1 { Merge { clean: true, files: Vec::new() } } else { cache.merges[key].clone() }
+            if key.0 == key.1 {
+                Merge { clean: true, files: Vec::new(), tree: String::new() }
+            } else {
+                cache.merges[key].clone()
+            }
         };
 
         let mut sessions: Vec<SessionConflicts> = sides
@@ -406,8 +421,8 @@ impl Cache {
                 conflicts_with: Vec::new(),
             })
             .collect();
-        for &i in &working {
-            let merge = merge_of(&(sides[i].base_tip.clone(), sides[i].state.clone()), self);
+        for (i, s) in sides.iter().enumerate() {
+            let merge = merge_of(&(s.base_tip.clone(), s.state.clone()), self);
             if !merge.clean {
                 sessions[i].base_conflicts = Some(merge.files);
             }

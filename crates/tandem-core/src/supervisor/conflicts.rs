@@ -78,7 +78,12 @@ pub(super) fn marks(state: &Arc<State>, repo: &Repository, sessions: &[Session])
     };
     drop(latest);
     if !current
-        && state.conflicts.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(repo.common_dir.clone())
+        && state
+            .conflicts
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(repo.common_dir.clone())
     {
         let (shared, owned_repo, sessions) = (Arc::clone(state), repo.clone(), sessions.to_vec());
         let spawned = std::thread::Builder::new().name("conflicts".into()).spawn(move || {
@@ -118,27 +123,41 @@ fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Rep
     if live.is_empty() {
         return Ok(Report::default());
     }
+    let started = std::time::Instant::now();
     let tips = state.facts.ref_tips(repo);
     let mut caches = state.conflicts.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache = caches.entry(repo.common_dir.clone()).or_default();
     let mut sides = Vec::with_capacity(live.len());
+    // Clean worktrees (the facts cache knows) are their branch's tip; the
+    // others are snapshots, reused until their worktree changes.
+    let mut found: Vec<(&Session, String, Option<String>)> = Vec::new();
+    let mut wanted = Vec::new();
     for s in live {
         let Some(tip) = tips.get(&format!("refs/heads/{}", s.branch)).cloned() else { continue };
         let clean = state
             .facts
             .fresh_worktree(s)
             .is_some_and(|w| w.changed == 0 && w.untracked == 0 && w.head.as_deref() == Some(s.branch.as_str()));
-        let commit = if clean {
-            tip
+        if clean {
+            found.push((s, tip.clone(), Some(tip)));
         } else {
-            let generation = state.facts.worktree_generation(s);
-            match cache.state(&s.id, &s.path, &tip, generation, &state.paths.state_dir) {
-                Ok(commit) => commit,
-                Err(e) => {
+            wanted.push((s.id.clone(), s.path.clone(), tip.clone(), state.facts.worktree_generation(s)));
+            found.push((s, tip, None));
+        }
+    }
+    let snapshots = wanted.len();
+    let mut made = cache.states(&wanted, &state.paths.state_dir).into_iter();
+    for (s, _, commit) in found {
+        let commit = match commit {
+            Some(commit) => commit,
+            None => match made.next() {
+                Some(Ok(commit)) => commit,
+                Some(Err(e)) => {
                     tracing::warn!(session = %s.slug, error = %e, "no snapshot for conflict control");
                     continue;
                 }
-            }
+                None => continue,
+            },
         };
         let base = facts::base_of(s, &tips);
         let base_tip = tips.get(&base).cloned().unwrap_or_else(|| s.base_commit.clone());
@@ -151,5 +170,14 @@ fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Rep
             owned: s.owned.clone(),
         });
     }
-    Ok(cache.report(&repo.root, &sides)?)
+    let states_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let report = cache.report(&repo.root, &sides)?;
+    tracing::debug!(
+        sessions = sides.len(),
+        snapshots = snapshots,
+        states_ms,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "conflict control"
+    );
+    Ok(report)
 }

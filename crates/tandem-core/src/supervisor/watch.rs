@@ -165,18 +165,30 @@ impl FactsCache {
         let stale_refs: Vec<usize> = (0..sessions.len())
             .filter(|&i| entries.get(&sessions[i].id).and_then(|e| e.refs.as_ref()).is_none_or(|(k, _)| k != &keys[i]))
             .collect();
+        // What each scanned entry's change count is now: a change (or a
+        // watch set completed) while the scan runs makes its answer stale.
+        let before: Vec<u64> = scan.iter().map(|&i| entries.get(&sessions[i].id).map_or(0, |e| e.generation)).collect();
         drop(entries);
         let scanned = facts::worktree_facts_many(&scan.iter().map(|&i| sessions[i]).collect::<Vec<_>>());
         let stale: Vec<&Session> = stale_refs.iter().map(|&i| sessions[i]).collect();
         let refs = facts::ref_facts(&repo.root, &stale, &tips, remote.as_deref());
+        let mut shown_once: Vec<(String, Option<WorktreeFacts>)> = Vec::new();
+        // Events that arrived during the scan are counted now.
+        self.drain();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        for (&i, facts) in scan.iter().zip(scanned) {
+        for ((&i, facts), generation) in scan.iter().zip(scanned).zip(before) {
             if let Some(e) = entries.get_mut(&sessions[i].id) {
                 if !facts.exists {
                     // Watch it afresh once it is back (doctor, restore).
                     (e.watched, e.watching) = (false, false);
                 }
+                // Shown this once either way; kept only if nothing changed
+                // while it was taken.
+                let stale = e.generation != generation;
                 e.worktree = Some(facts);
+                if stale {
+                    shown_once.push((sessions[i].id.clone(), e.worktree.take()));
+                }
             }
         }
         for (&i, facts) in stale_refs.iter().zip(refs) {
@@ -188,8 +200,9 @@ impl FactsCache {
             .iter()
             .map(|s| {
                 let e = entries.get(&s.id);
+                let once = shown_once.iter().find(|(id, _)| id == &s.id).and_then(|(_, w)| w.clone());
                 GitFacts {
-                    worktree: e.and_then(|e| e.worktree.clone()).unwrap_or_default(),
+                    worktree: once.or_else(|| e.and_then(|e| e.worktree.clone())).unwrap_or_default(),
                     refs: e.and_then(|e| e.refs.as_ref()).map(|(_, r)| r.clone()).unwrap_or_default(),
                 }
             })
@@ -219,6 +232,7 @@ impl FactsCache {
                         // Recompute once more: a change made while the
                         // watches went in may have left no event.
                         e.worktree = None;
+                        e.generation += 1;
                         e.watched = complete;
                     }
                 }
