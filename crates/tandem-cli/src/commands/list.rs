@@ -148,7 +148,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     for note in &notes {
         eprintln!("note: {note}");
     }
-    if !conflicts_current && !args.archived && !args.json {
+    if !conflicts_current && !conflicts.sessions.is_empty() && !args.archived && !args.json {
         eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
     }
     let mut rows: Vec<(Session, GitFacts)> = sessions
