@@ -368,6 +368,9 @@ fn bench_session(repo_id: i64) -> tandem_core::store::Session {
         task_id: None,
         trial: None,
         owned: Vec::new(),
+        env: Vec::new(),
+        env_files: Vec::new(),
+        port: None,
     }
 }
 

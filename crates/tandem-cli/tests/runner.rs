@@ -10,6 +10,7 @@ mod test_codex;
 mod test_conflicts;
 mod test_creating;
 mod test_ending;
+mod test_env;
 mod test_flood;
 mod test_gemini;
 mod test_github;

@@ -32,6 +32,11 @@ pub struct Config {
     pub naming: NamingConfig,
     pub view: ViewConfig,
     pub github: GitHubConfig,
+    pub ports: PortsConfig,
+    /// `[env]`: variables every session's agent gets; `[env.secret]`: the
+    /// same, never shown or stored.
+    #[serde(default)]
+    pub env: EnvConfig,
     /// Where each effective value came from, by dotted key
     /// (`branch.prefix`).
     #[serde(skip)]
@@ -70,6 +75,19 @@ struct Layer {
     naming: Option<NamingLayer>,
     view: Option<ViewLayer>,
     github: Option<GitHubLayer>,
+    ports: Option<PortsLayer>,
+    env: Option<EnvConfig>,
+}
+
+/// `[env]`: `NAME = "value"` pairs for every session's agent, and
+/// `[env.secret]` pairs that are never shown (`tandem env` and `tandem
+/// config show` mask them) and never stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EnvConfig {
+    #[serde(default)]
+    pub secret: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub vars: BTreeMap<String, String>,
 }
 
 section!(
@@ -129,6 +147,16 @@ section!(
             /// Whether it also sends a desktop notification (OSC 9 and
             /// OSC 777, for terminals that show them).
             notify: bool,
+        }
+);
+section!(
+    PortsConfig
+        / PortsLayer {
+            /// The first port handed out as `TANDEM_PORT`.
+            base: u16,
+            /// How many ports each live session reserves from its
+            /// `TANDEM_PORT` on.
+            block: u16,
         }
 );
 section!(
@@ -302,6 +330,15 @@ impl Config {
             let toml::Value::Table(keys) = keys else { continue };
             for (key, value) in keys {
                 let dotted = format!("{section}.{key}");
+                if let toml::Value::Table(inner) = value {
+                    // `[env.secret]`: one entry per variable.
+                    for (name, value) in inner {
+                        let dotted = format!("{dotted}.{name}");
+                        let source = self.source(&dotted).clone();
+                        out.push((dotted, value.to_string(), source));
+                    }
+                    continue;
+                }
                 let source = self.source(&dotted).clone();
                 out.push((dotted, value.to_string(), source));
             }
@@ -330,6 +367,12 @@ impl Config {
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
+            "ports": { "base": self.ports.base, "block": self.ports.block },
+            "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))
+                .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(
+                    self.env.secret.keys().map(|k| (k.clone(), s("(secret)"))).collect(),
+                ))))
+                .collect::<serde_json::Map<_, _>>(),
             "github": {
                 "api_url": s(&self.github.api_url),
                 "host": s(&self.github.host),

@@ -264,6 +264,12 @@ pub struct CreateRequest {
     /// The task the new session is a trial of (`tandem task new`).
     #[serde(default)]
     pub task: Option<TrialOf>,
+    /// `--env KEY=VALUE` pairs, and `--env-file` paths (absolute; their
+    /// values are secrets, read at each start and never stored).
+    #[serde(default)]
+    pub vars: Vec<(String, String)>,
+    #[serde(default)]
+    pub env_files: Vec<PathBuf>,
 }
 
 /// A trial's place in its task.

@@ -10,6 +10,7 @@ mod conflicts;
 mod daemon;
 mod diff;
 mod doctor;
+mod env;
 mod fork;
 mod gc;
 mod history;
@@ -61,6 +62,7 @@ enum Command {
     Rm(rm::RmArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
+    Env(env::EnvArgs),
     Send(send::SendArgs),
     Interrupt(interrupt::InterruptArgs),
     Approve(answer::ApproveArgs),
@@ -106,6 +108,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm(args) => rm::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
+        Command::Env(args) => env::run(&cx, &args),
         Command::Send(args) => send::run(&cx, &args),
         Command::Interrupt(args) => interrupt::run(&cx, &args),
         Command::Approve(args) => answer::approve(&cx, &args),

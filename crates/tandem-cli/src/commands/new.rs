@@ -40,12 +40,31 @@ pub struct NewArgs {
     /// `attach.tmux = true` makes it the default there)
     #[arg(long, conflicts_with = "bg")]
     tmux: bool,
+    /// A variable for the agent (repeatable); wins over `[env]` and env files
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// A dotenv file whose variables the agent gets as secrets: never shown
+    /// or stored, read again at each start (repeatable)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<std::path::PathBuf>,
 }
 
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     // Cheap checks first, so bad input never starts a supervisor.
     if let Some(name) = &args.name {
         tandem_core::session::names::validate(name)?;
+    }
+    let vars = args
+        .vars
+        .iter()
+        .map(|v| tandem_core::session::env::parse_pair(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::user(e.to_string()))?;
+    let mut env_files = Vec::new();
+    for file in &args.env_files {
+        let file = std::path::absolute(file)?;
+        tandem_core::session::env::read_env_file(&file).map_err(|e| CliError::user(e.to_string()))?;
+        env_files.push(file);
     }
     let in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
     if args.tmux && !in_tmux {
@@ -74,6 +93,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         overlay: None,
         review_of: None,
         task: None,
+        vars,
+        env_files,
     };
     let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(Box::new(request)))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));

@@ -234,6 +234,8 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             overlay: None,
             review_of: None,
             task: Some(TrialOf { task_id: task.id.clone(), trial, owned: args.owns.clone(), brief }),
+            vars: Vec::new(),
+            env_files: Vec::new(),
         };
         let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));

@@ -18,6 +18,7 @@
 
 pub mod conflicts;
 pub mod end;
+pub mod env;
 pub mod facts;
 pub mod hooks;
 pub mod include;
@@ -75,6 +76,8 @@ pub enum SessionError {
         "this repository's .tandem.toml has {count} hook command(s) you have not approved; review and approve them with `tandem hooks approve`"
     )]
     HooksNotApproved { count: usize },
+    #[error(transparent)]
+    Env(#[from] env::EnvError),
     #[error("a review needs an agent that takes a prompt; pass --agent claude, codex or gemini")]
     ReviewNeedsAgent,
     #[error("session `{slug}` is {state}, not archived; `tandem restore` brings back archived sessions only")]
@@ -146,6 +149,9 @@ pub struct Plan {
     pub review_of: Option<String>,
     /// The task this session is a trial of.
     pub task: Option<crate::protocol::TrialOf>,
+    /// `--env` pairs and `--env-file` paths.
+    pub vars: Vec<(String, String)>,
+    pub env_files: Vec<PathBuf>,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -312,6 +318,8 @@ pub fn plan(
         auto_named: req.name.is_none() && req.branch.is_none() && req.from_pr.is_none(),
         review_of: req.review_of.clone(),
         task: req.task.clone(),
+        vars: req.vars.clone(),
+        env_files: req.env_files.clone(),
         notes,
     })
 }
@@ -478,6 +486,9 @@ pub fn create(
         task_id: plan.task.as_ref().map(|t| t.task_id.clone()),
         trial: plan.task.as_ref().map(|t| t.trial),
         owned: plan.task.as_ref().map(|t| t.owned.clone()).unwrap_or_default(),
+        env: plan.vars.clone(),
+        env_files: plan.env_files.clone(),
+        port: None,
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },

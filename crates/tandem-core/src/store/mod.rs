@@ -142,6 +142,21 @@ CREATE TABLE checks (
     PRIMARY KEY (session_id, state, command)
 );
 ",
+    // A session's own environment: `--env` pairs (JSON) and `--env-file`
+    // paths (read again at each start, as their values are secrets and
+    // never stored), and its `TANDEM_PORT`, unique among sessions that
+    // hold one and given up as soon as its agent no longer runs.
+    r"
+ALTER TABLE sessions ADD COLUMN env TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE sessions ADD COLUMN env_files TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE sessions ADD COLUMN port INTEGER;
+CREATE UNIQUE INDEX sessions_port ON sessions(port) WHERE port IS NOT NULL;
+CREATE TRIGGER sessions_port_free AFTER UPDATE OF state ON sessions
+WHEN new.port IS NOT NULL AND new.state NOT IN ('creating', 'running', 'lost')
+BEGIN
+    UPDATE sessions SET port = NULL WHERE id = new.id;
+END;
+",
 ];
 
 /// Errors from the store.
@@ -156,6 +171,8 @@ pub enum StoreError {
     /// A live session of this repository already has this slug.
     #[error("a session named `{slug}` already exists")]
     SlugTaken { slug: String },
+    #[error("every block of ports up to 65535 is held by a live session; stop some, or lower `ports.block`")]
+    NoPorts,
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -381,11 +398,17 @@ pub struct Session {
     /// Paths (files or folders) its brief gives it; changing others is
     /// warned about. Empty: no limit.
     pub owned: Vec<String>,
+    /// `tandem new --env KEY=VALUE` pairs, in order.
+    pub env: Vec<(String, String)>,
+    /// `tandem new --env-file` paths, read at each start of its agent.
+    pub env_files: Vec<PathBuf>,
+    /// Its `TANDEM_PORT` while its agent runs.
+    pub port: Option<i64>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned, env, env_files, port";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -431,6 +454,9 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         task_id: row.get(34)?,
         trial: row.get(35)?,
         owned: serde_json::from_str(&row.get::<_, String>(36)?).map_err(|e| bad(36, e.to_string()))?,
+        env: serde_json::from_str(&row.get::<_, String>(37)?).map_err(|e| bad(37, e.to_string()))?,
+        env_files: serde_json::from_str(&row.get::<_, String>(38)?).map_err(|e| bad(38, e.to_string()))?,
+        port: row.get(39)?,
     })
 }
 
@@ -530,7 +556,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40)"
             ),
             params![
                 s.id,
@@ -570,6 +596,9 @@ impl Store {
                 s.task_id,
                 s.trial,
                 serde_json::to_string(&s.owned).expect("a Vec<String> serializes"),
+                serde_json::to_string(&s.env).expect("pairs serialize"),
+                serde_json::to_string(&s.env_files).expect("paths serialize"),
+                s.port,
             ],
         );
         match result {
@@ -657,6 +686,42 @@ impl Store {
             params![id, state.as_str(), exit_code, crate::unix_now()],
         )?;
         Ok(())
+    }
+
+    /// Gives the session the lowest free block of `block` ports from
+    /// `base` on (unless it holds one) and returns its first port. Blocks
+    /// are unique among sessions (an index), freed when the agent stops
+    /// running (a trigger).
+    ///
+    /// # Errors
+    /// [`StoreError::NoPorts`] when every block up to port 65535 is taken.
+    pub fn claim_port(&self, id: &str, base: u16, block: u16) -> Result<u16, StoreError> {
+        let block = i64::from(block.max(1));
+        for _ in 0..8 {
+            if let Some(port) = self
+                .conn
+                .query_row("SELECT port FROM sessions WHERE id = ?1", params![id], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .flatten()
+            {
+                return Ok(u16::try_from(port).unwrap_or(0));
+            }
+            let mut stmt = self.conn.prepare("SELECT port FROM sessions WHERE port IS NOT NULL")?;
+            let taken: std::collections::HashSet<i64> =
+                stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let free = (0..)
+                .map(|n| i64::from(base) + n * block)
+                .take_while(|p| p + block - 1 <= 65_535)
+                .find(|p| !taken.contains(p))
+                .ok_or(StoreError::NoPorts)?;
+            match self.conn.execute("UPDATE sessions SET port = ?2 WHERE id = ?1", params![id, free]) {
+                Ok(_) => return Ok(u16::try_from(free).unwrap_or(0)),
+                // Taken in between by another writer: look again.
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::NoPorts)
     }
 
     /// Applies a metadata change.
@@ -971,6 +1036,9 @@ pub(crate) mod tests {
             task_id: None,
             trial: None,
             owned: Vec::new(),
+            env: Vec::new(),
+            env_files: Vec::new(),
+            port: None,
         }
     }
 

@@ -348,6 +348,8 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     overlay,
                     review_of: None,
                     task: None,
+                    vars: source.env.clone(),
+                    env_files: source.env_files.clone(),
                 }
             };
             create(state, &request)
@@ -566,6 +568,8 @@ fn review_request(
         overlay: None,
         review_of: Some(source.id),
         task: None,
+        vars: Vec::new(),
+        env_files: Vec::new(),
     })
 }
 
@@ -731,17 +735,22 @@ fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
 }
 
-/// The agent's environment: the caller's, plus `TANDEM_SESSION` and
-/// what the agent needs ([`crate::agent::extra_env`]).
-fn session_env(env: &[(String, String)], session: &Session) -> Vec<(String, String)> {
-    let mut env = env.to_vec();
-    env.retain(|(k, _)| k != "TANDEM_SESSION" && k != "TANDEM_SESSION_ID");
-    env.push(("TANDEM_SESSION".to_owned(), session.slug.clone()));
-    // What `tandem hook` (called by the agent's hooks) reports for.
-    env.push(("TANDEM_SESSION_ID".to_owned(), session.id.clone()));
+/// The agent's environment ([`session::env::layered`]: the caller's,
+/// `[env]`, env files, `--env`, tandem's own with the session's
+/// `TANDEM_PORT`, claimed here), plus what the agent needs
+/// ([`crate::agent::extra_env`]).
+fn session_env(
+    store: &Store,
+    config: &Config,
+    repo_root: &std::path::Path,
+    env: &[(String, String)],
+    session: &Session,
+) -> Result<Vec<(String, String)>, SessionError> {
+    let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
+    let mut env = session::env::layered(env, config, session, repo_root, Some(port))?.vars;
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
     env.extend(extra);
-    env
+    Ok(env)
 }
 
 /// How often [`watch_changes`] looks.
@@ -843,11 +852,16 @@ fn restart_agent(
     let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
     let (argv, conversation) = agent_argv(state, session, spec.argv, env, None);
     let resumed = matches!(conversation, Conversation::Resume(_));
+    let env = {
+        let store = state.store()?;
+        let (repo, config) = repo_of(state, &store, session)?;
+        session_env(&store, &config, &repo.root, env, session)?
+    };
     let host = HostSpec {
         session_id: session.id.clone(),
         argv,
         cwd: session.path.clone(),
-        env: session_env(env, session),
+        env,
         rows,
         cols,
         typed_input: None,
@@ -901,7 +915,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             session_id: session.id.clone(),
             argv,
             cwd: session.path.clone(),
-            env: session_env(&req.env, session),
+            env: session_env(&store, &plan.config, &plan.repo.root, &req.env, session).map_err(|e| e.to_string())?,
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),

@@ -1,0 +1,60 @@
+use std::io::Write;
+
+use tandem_core::session::env::shown;
+use tandem_core::session::facts::live_state;
+use tandem_core::store::SessionState;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Show the environment a session's agent runs with, secrets masked
+///
+/// Read from the running agent itself, so it is exactly what it got:
+/// the caller's environment, `[env]`, env files, `--env`, and tandem's
+/// own (`TANDEM_SESSION`, `TANDEM_BRANCH`, `TANDEM_BASE`,
+/// `TANDEM_WORKTREE`, `TANDEM_REPO`, `TANDEM_PORT`).
+#[derive(clap::Args, Debug)]
+pub struct EnvArgs {
+    /// The session's name
+    name: String,
+    /// As one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
+    let (_, _, session) = cx.session(&args.name)?;
+    let not_running = || {
+        CliError::user(format!(
+            "session `{0}` has no running agent, and its environment is made when one starts; `tandem respawn {0}` starts it",
+            session.slug
+        ))
+    };
+    let pid = session.agent_pid.filter(|_| live_state(&session) == SessionState::Running).ok_or_else(not_running)?;
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).map_err(|_| not_running())?;
+    let mut vars: Vec<(String, String)> = raw
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let text = String::from_utf8_lossy(entry);
+            text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    vars.sort();
+    let secrets: Vec<String> = vars
+        .iter()
+        .find(|(k, _)| k == "TANDEM_SECRET_KEYS")
+        .map(|(_, v)| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            vars.iter().map(|(k, v)| (k.clone(), shown(k, v, &secrets).into())).collect();
+        serde_json::to_writer_pretty(&mut out, &map).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        for (k, v) in &vars {
+            writeln!(out, "{k}={}", shown(k, v, &secrets))?;
+        }
+    }
+    Ok(())
+}

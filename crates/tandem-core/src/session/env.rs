@@ -1,0 +1,184 @@
+//! What a session's agent sees in its environment, layered, later layers
+//! winning key by key:
+//!
+//! 1. the environment of the `tandem new` (or `respawn`, `restore`) call;
+//! 2. `[env]` from the config layers (user, then the repository's
+//!    `.tandem.toml`), then `[env.secret]`;
+//! 3. `tandem new --env-file FILE` (dotenv lines; every value a secret,
+//!    read again at each start and never stored);
+//! 4. `tandem new --env KEY=VALUE`;
+//! 5. tandem's own: `TANDEM_SESSION`, `TANDEM_BRANCH`, `TANDEM_BASE`,
+//!    `TANDEM_WORKTREE`, `TANDEM_REPO`, `TANDEM_PORT` (the first of the
+//!    session's own block of ports) and `TANDEM_SECRET_KEYS` (the names,
+//!    never the values, of the secret variables, so whatever reads the
+//!    environment later can mask them).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::store::Session;
+
+/// Why an environment cannot be built; each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("`{text}` is not KEY=VALUE; write it like `--env PORT=3000`")]
+    NotAPair { text: String },
+    #[error("`{key}` is not a variable name; use letters, digits and `_`, not starting with a digit")]
+    BadKey { key: String },
+    #[error("cannot read the env file {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{}:{line}: not KEY=VALUE; fix the line (`# comments` and `export KEY=VALUE` are fine)", path.display())]
+    BadLine { path: PathBuf, line: usize },
+}
+
+/// The variable names tandem sets itself; `--env` and `[env]` cannot
+/// replace them.
+pub const OWN: [&str; 8] = [
+    "TANDEM_SESSION",
+    "TANDEM_SESSION_ID",
+    "TANDEM_BRANCH",
+    "TANDEM_BASE",
+    "TANDEM_WORKTREE",
+    "TANDEM_REPO",
+    "TANDEM_PORT",
+    "TANDEM_SECRET_KEYS",
+];
+
+/// Whether `key` is a portable variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+#[must_use]
+pub fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `KEY=VALUE` (the value may be empty or hold `=`).
+///
+/// # Errors
+/// [`EnvError::NotAPair`], [`EnvError::BadKey`].
+pub fn parse_pair(text: &str) -> Result<(String, String), EnvError> {
+    let (key, value) = text.split_once('=').ok_or_else(|| EnvError::NotAPair { text: text.to_owned() })?;
+    let key = key.trim();
+    if !valid_key(key) {
+        return Err(EnvError::BadKey { key: key.to_owned() });
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The pairs of a dotenv file: `KEY=VALUE` lines, optionally `export `
+/// first, values optionally in single or double quotes; blank lines and
+/// `#` comments skipped.
+///
+/// # Errors
+/// [`EnvError::Read`], [`EnvError::BadLine`] with its line number.
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, EnvError> {
+    let text = std::fs::read_to_string(path).map_err(|error| EnvError::Read { path: path.to_owned(), error })?;
+    let mut pairs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let bad = || EnvError::BadLine { path: path.to_owned(), line: n + 1 };
+        let (key, value) = parse_pair(line).map_err(|_| bad())?;
+        let value = value.trim();
+        let value = match (value.chars().next(), value.chars().last()) {
+            (Some(q @ ('"' | '\'')), Some(end)) if value.len() >= 2 && end == q => value[1..value.len() - 1].to_owned(),
+            _ => value.to_owned(),
+        };
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// A session's agent's environment, and which of its names are secrets.
+#[derive(Debug, Clone, Default)]
+pub struct AgentEnv {
+    pub vars: Vec<(String, String)>,
+    pub secrets: Vec<String>,
+}
+
+/// Sets `key` to `value`, replacing an earlier value.
+fn set(vars: &mut Vec<(String, String)>, key: &str, value: String) {
+    vars.retain(|(k, _)| k != key);
+    vars.push((key.to_owned(), value));
+}
+
+/// The layered environment (see the module doc) for `session` of the
+/// repository at `repo_root`, given the caller's environment, the config
+/// and the session's port.
+///
+/// # Errors
+/// An env file that cannot be read or parsed.
+pub fn layered(
+    caller: &[(String, String)],
+    config: &Config,
+    session: &Session,
+    repo_root: &Path,
+    port: Option<u16>,
+) -> Result<AgentEnv, EnvError> {
+    let mut vars: Vec<(String, String)> = caller.iter().filter(|(k, _)| !OWN.contains(&k.as_str())).cloned().collect();
+    let mut secrets: Vec<String> = Vec::new();
+    let own = |k: &str| OWN.contains(&k);
+    for (k, v) in config.env.vars.iter().filter(|(k, _)| !own(k)) {
+        set(&mut vars, k, v.clone());
+    }
+    for (k, v) in config.env.secret.iter().filter(|(k, _)| !own(k)) {
+        set(&mut vars, k, v.clone());
+        secrets.push(k.clone());
+    }
+    for file in &session.env_files {
+        for (k, v) in read_env_file(file)?.into_iter().filter(|(k, _)| !own(k)) {
+            set(&mut vars, &k, v);
+            secrets.push(k);
+        }
+    }
+    for (k, v) in session.env.iter().filter(|(k, _)| !own(k)) {
+        set(&mut vars, k, v.clone());
+        // Given on the command line in the clear: no longer a secret.
+        secrets.retain(|s| s != k);
+    }
+    secrets.sort();
+    secrets.dedup();
+    set(&mut vars, "TANDEM_SESSION", session.slug.clone());
+    // What `tandem hook` (called by the agent's hooks) reports for.
+    set(&mut vars, "TANDEM_SESSION_ID", session.id.clone());
+    set(&mut vars, "TANDEM_BRANCH", session.branch.clone());
+    set(&mut vars, "TANDEM_BASE", session.base_ref.clone());
+    set(&mut vars, "TANDEM_WORKTREE", session.path.to_string_lossy().into_owned());
+    set(&mut vars, "TANDEM_REPO", repo_root.to_string_lossy().into_owned());
+    if let Some(port) = port {
+        set(&mut vars, "TANDEM_PORT", port.to_string());
+    }
+    set(&mut vars, "TANDEM_SECRET_KEYS", secrets.join(","));
+    Ok(AgentEnv { vars, secrets })
+}
+
+/// `value`, or a mask of it when `key` is one of `secrets`.
+#[must_use]
+pub fn shown(key: &str, value: &str, secrets: &[String]) -> String {
+    if secrets.iter().any(|s| s == key) { "••••••".to_owned() } else { value.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_and_env_files_parse_and_bad_ones_say_where() {
+        assert_eq!(parse_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(parse_pair("EMPTY=").unwrap(), ("EMPTY".into(), String::new()));
+        assert!(matches!(parse_pair("novalue"), Err(EnvError::NotAPair { .. })));
+        assert!(matches!(parse_pair("1X=y"), Err(EnvError::BadKey { .. })));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(".env");
+        std::fs::write(&file, "# comment\n\nexport TOKEN=\"s3cr3t value\"\nPLAIN='x'\nNUM=42\n").expect("write");
+        assert_eq!(
+            read_env_file(&file).unwrap(),
+            [("TOKEN".into(), "s3cr3t value".into()), ("PLAIN".into(), "x".into()), ("NUM".into(), "42".into())]
+        );
+        std::fs::write(&file, "OK=1\nbroken line\n").expect("write");
+        assert!(matches!(read_env_file(&file), Err(EnvError::BadLine { line: 2, .. })));
+    }
+}
