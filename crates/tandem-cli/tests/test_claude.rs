@@ -479,3 +479,42 @@ fn claude_trials_get_the_brief_and_are_asked_for_their_handoff() {
     let asks = env.ok(&["history", "notes-t1"]).matches("tandem asks for your handoff").count();
     assert_eq!(asks, 1);
 }
+
+/// A secret from an env file that shows up in a command's output is
+/// masked in `tandem history` and never found by `tandem search`.
+#[test]
+fn claude_command_output_with_a_secret_is_redacted_in_history() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let stub = MessagesStub::start(vec![
+        Step::tool("Bash", json!({ "command": "echo \"the token is $API_TOKEN\"", "description": "Show the token" })),
+        Step::text("I printed it."),
+    ]);
+    use_claude(&mut env, &claude, &stub, &["Bash"]);
+    let file = env.tmp.path().join("api.env");
+    std::fs::write(&file, "API_TOKEN=sk-live-5ecret-999\n").expect("write");
+    env.ok(&[
+        "new",
+        "leaky",
+        "--bg",
+        "--agent",
+        "claude-structured",
+        "--base",
+        "head",
+        "--env-file",
+        &file.to_string_lossy(),
+        "-p",
+        "Print the token",
+    ]);
+    let history = wait_within("the command's result", Duration::from_secs(60), || {
+        let h = env.ok(&["history", "leaky"]);
+        h.contains("I printed it.").then_some(h)
+    });
+    assert!(history.contains("the token is ••••••"), "{history}");
+    assert!(!history.contains("5ecret"), "{history}");
+    assert!(!env.ok(&["search", "5ecret"]).contains("leaky"));
+    assert!(!env.ok(&["logs", "leaky"]).contains("5ecret"));
+    for file in ["state/tandem.db", "state/tandem.db-wal"] {
+        let bytes = std::fs::read(env.tandem_home.join(file)).unwrap_or_default();
+        assert!(!bytes.windows(b"5ecret".len()).any(|w| w == b"5ecret"), "{file} holds the secret");
+    }
+}

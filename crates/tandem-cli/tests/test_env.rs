@@ -100,3 +100,19 @@ fn bad_environment_input_is_refused_with_nothing_made() {
     assert!(err.contains("bad.env:2: not KEY=VALUE"), "{err}");
     assert_eq!(env.repo_state(), before);
 }
+
+#[test]
+fn secret_values_never_reach_the_log() {
+    let mut env = TestEnv::new();
+    let file = env.tmp.path().join("secrets.env");
+    std::fs::write(&file, "TOKEN=tok-5ecret-value\n").expect("write");
+    env.env.push(("PS1".to_owned(), "tsh$ ".to_owned()));
+    env.ok(&["new", "quiet", "--bg", "--agent", "shell", "--base", "head", "--env-file", &file.to_string_lossy()]);
+    env.ok(&["send", "quiet", "echo token=$TOKEN; echo done-$((40+2))"]);
+    let logs = wait_within("the echo in the log", Duration::from_secs(20), || {
+        let logs = env.ok(&["logs", "quiet"]);
+        logs.contains("done-42").then_some(logs)
+    });
+    assert!(logs.contains("token=••••••"), "{logs}");
+    assert!(!logs.contains("5ecret"), "{logs}");
+}

@@ -31,7 +31,9 @@ fn record(cx: &Context) -> Result<(), CliError> {
     std::io::stdin().take(MAX_PAYLOAD).read_to_string(&mut text)?;
     let payload: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| CliError::user(format!("the hook payload is not JSON: {e}")))?;
-    let store = cx.store()?;
+    let mut store = cx.store()?;
+    // Runs with the agent's environment: its secrets are masked in what it records.
+    store.redact_secrets(tandem_core::session::env::secret_values(&std::env::vars().collect::<Vec<_>>()));
     let Some(session) = store.session(&id)? else {
         return Err(CliError::user(format!("no session {id}")));
     };

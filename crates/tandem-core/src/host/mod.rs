@@ -195,7 +195,9 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let dir = paths.session_dir(&spec.session_id);
     std::fs::create_dir_all(&dir)?;
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
-    let store = Store::open(&paths.database())?;
+    let mut store = Store::open(&paths.database())?;
+    let secrets = crate::session::env::secret_values(&spec.env);
+    store.redact_secrets(secrets.clone());
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
@@ -209,7 +211,11 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         session_id: spec.session_id.clone(),
         paths: paths.clone(),
         agent_pid,
-        screen: Mutex::new((screen::live_emulator(size.rows, size.cols), screen::PtyLog::open(&dir)?)),
+        screen: Mutex::new((screen::live_emulator(size.rows, size.cols), {
+            let mut log = screen::PtyLog::open(&dir)?;
+            log.redact_secrets(&secrets);
+            log
+        })),
         clients: Mutex::new(Vec::new()),
         next_client: AtomicU64::new(1),
         writers: AtomicUsize::new(0),

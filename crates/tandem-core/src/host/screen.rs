@@ -79,6 +79,10 @@ pub struct PtyLog {
     path: PathBuf,
     file: File,
     len: u64,
+    /// Secret values masked before anything reaches the file, and the
+    /// output held back because it may be the start of one.
+    secrets: Vec<Vec<u8>>,
+    held: Vec<u8>,
 }
 
 impl PtyLog {
@@ -96,14 +100,41 @@ impl PtyLog {
         let path = Self::path(dir);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let len = file.metadata()?.len();
-        Ok(PtyLog { path, file, len })
+        Ok(PtyLog { path, file, len, secrets: Vec::new(), held: Vec::new() })
     }
 
-    /// Appends `bytes`, rotating first when the file is full.
+    /// Masks these secret values ([`crate::session::env::MASK`]) in what
+    /// it writes from now on.
+    pub fn redact_secrets(&mut self, secrets: &[String]) {
+        self.secrets = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+    }
+
+    /// Appends `bytes` (secrets masked; a tail that may begin a secret
+    /// waits for the next write), rotating first when the file is full.
     ///
     /// # Errors
     /// I/O errors.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.secrets.is_empty() {
+            return self.write_raw(bytes);
+        }
+        let mut buf = std::mem::take(&mut self.held);
+        buf.extend_from_slice(bytes);
+        for secret in &self.secrets {
+            buf = replace_all(&buf, secret, crate::session::env::MASK.as_bytes());
+        }
+        // Hold back the longest tail that a secret starts with.
+        let keep = self
+            .secrets
+            .iter()
+            .flat_map(|s| (1..s.len()).filter(|&n| n <= buf.len() && buf.ends_with(&s[..n])))
+            .max()
+            .unwrap_or(0);
+        self.held = buf.split_off(buf.len() - keep);
+        self.write_raw(&buf)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.len + bytes.len() as u64 > LOG_ROTATE_BYTES {
             fs::rename(&self.path, self.path.with_extension("log.1"))?;
             self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
@@ -113,6 +144,25 @@ impl PtyLog {
         self.len += bytes.len() as u64;
         Ok(())
     }
+}
+
+/// `haystack` with every `needle` replaced by `with`.
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Rebuilds the emulator of a session whose host is gone from its logs

@@ -155,15 +155,66 @@ pub fn layered(
     Ok(AgentEnv { vars, secrets })
 }
 
+/// The mask that replaces a secret value wherever it would be stored.
+pub const MASK: &str = "••••••";
+
+/// Secret values shorter than this are not masked: masking every `1` or
+/// `ab` in a history would garble it and protect nothing.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// The secret values in an agent's environment `env`: those named by its
+/// `TANDEM_SECRET_KEYS`, at least [`MIN_SECRET_LEN`] long, longest first.
+#[must_use]
+pub fn secret_values(env: &[(String, String)]) -> Vec<String> {
+    let keys: Vec<&str> = env
+        .iter()
+        .find(|(k, _)| k == "TANDEM_SECRET_KEYS")
+        .map(|(_, v)| v.split(',').filter(|k| !k.is_empty()).collect())
+        .unwrap_or_default();
+    let mut values: Vec<String> = env
+        .iter()
+        .filter(|(k, v)| keys.contains(&k.as_str()) && v.len() >= MIN_SECRET_LEN)
+        .map(|(_, v)| v.clone())
+        .collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    values
+}
+
+/// `text` with every secret value replaced by [`MASK`].
+#[must_use]
+pub fn redact<'a>(text: &'a str, secrets: &[String]) -> std::borrow::Cow<'a, str> {
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for s in secrets {
+        out = out.replace(s.as_str(), MASK);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `value`, or a mask of it when `key` is one of `secrets`.
 #[must_use]
 pub fn shown(key: &str, value: &str, secrets: &[String]) -> String {
-    if secrets.iter().any(|s| s == key) { "••••••".to_owned() } else { value.to_owned() }
+    if secrets.iter().any(|s| s == key) { MASK.to_owned() } else { value.to_owned() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_named_in_the_environment_are_masked() {
+        let env: Vec<(String, String)> =
+            [("TANDEM_SECRET_KEYS", "TOKEN,PIN"), ("TOKEN", "abc-123-xyz"), ("PIN", "12"), ("X", "abc-123-xyz-not")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .to_vec();
+        let secrets = secret_values(&env);
+        assert_eq!(secrets, ["abc-123-xyz"], "too short values are left alone");
+        assert_eq!(redact("token abc-123-xyz, again abc-123-xyz", &secrets), format!("token {MASK}, again {MASK}"));
+        assert!(matches!(redact("nothing here", &secrets), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn pairs_and_env_files_parse_and_bad_ones_say_where() {

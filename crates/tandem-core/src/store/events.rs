@@ -118,9 +118,10 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events (session_id, at_ms, kind, text, data, indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
+            let redact = |t: &str| crate::session::env::redact(t, &self.secrets).into_owned();
             for e in events {
-                let data = e.data.as_ref().map(serde_json::Value::to_string);
-                stmt.execute(params![e.session_id, now, e.kind.as_str(), e.text, data, e.indexed])?;
+                let data = e.data.as_ref().map(|d| redact(&d.to_string()));
+                stmt.execute(params![e.session_id, now, e.kind.as_str(), redact(&e.text), data, e.indexed])?;
             }
         }
         tx.commit()?;

@@ -463,6 +463,9 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
 /// A connection to the database.
 pub struct Store {
     conn: Connection,
+    /// Secret values masked in every event this connection writes
+    /// ([`Store::redact_secrets`]).
+    secrets: Vec<String>,
 }
 
 impl Store {
@@ -488,7 +491,7 @@ impl Store {
         let mut pause = Duration::from_millis(5);
         loop {
             match open() {
-                Ok(conn) => return Ok(Store { conn }),
+                Ok(conn) => return Ok(Store { conn, secrets: Vec::new() }),
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                         && std::time::Instant::now() < deadline =>
@@ -686,6 +689,13 @@ impl Store {
             params![id, state.as_str(), exit_code, crate::unix_now()],
         )?;
         Ok(())
+    }
+
+    /// Masks these secret values (see [`crate::session::env::redact`]) in
+    /// the text and data of every event this connection writes from now
+    /// on.
+    pub fn redact_secrets(&mut self, secrets: Vec<String>) {
+        self.secrets = secrets;
     }
 
     /// Gives the session the lowest free block of `block` ports from
