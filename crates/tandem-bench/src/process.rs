@@ -21,6 +21,21 @@ const GIT_DISCOVERY_VARS: [&str; 5] =
 /// The program could not start, or exited unsuccessfully; the message
 /// carries the command line, the exit status and its stderr.
 pub fn run_timed(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Duration)> {
+    timed(cmd, input, false)
+}
+
+/// [`run_timed`] for commands whose exit code 1 is an answer, not a
+/// failure (`git merge-tree` when a merge conflicts).
+///
+/// # Errors
+/// As [`run_timed`], for other exit codes.
+pub fn run_timed_any_exit(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Duration)> {
+    timed(cmd, input, true)
+}
+
+/// Runs `cmd` as [`run_timed`] does; `exit_1_ok`: exit code 1 is an
+/// answer too.
+fn timed(cmd: &mut Command, input: Option<&[u8]>, exit_1_ok: bool) -> Result<(String, Duration)> {
     cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -32,27 +47,7 @@ pub fn run_timed(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Dur
     }
     let output = child.wait_with_output().with_context(|| format!("waiting for {}", describe(cmd)))?;
     let took = start.elapsed();
-    check(cmd, &output)?;
-    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), took))
-}
-
-/// [`run_timed`] for commands whose exit code 1 is an answer, not a
-/// failure (`git merge-tree` when a merge conflicts).
-///
-/// # Errors
-/// As [`run_timed`], for other exit codes.
-pub fn run_timed_any_exit(cmd: &mut Command, input: Option<&[u8]>) -> Result<(String, Duration)> {
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", describe(cmd)))?;
-    if let Some(bytes) = input {
-        child.stdin.take().expect("stdin is piped").write_all(bytes)?;
-    }
-    let output = child.wait_with_output().with_context(|| format!("waiting for {}", describe(cmd)))?;
-    let took = start.elapsed();
-    if output.status.code() != Some(1) {
+    if !(exit_1_ok && output.status.code() == Some(1)) {
         check(cmd, &output)?;
     }
     Ok((String::from_utf8_lossy(&output.stdout).into_owned(), took))

@@ -1,4 +1,5 @@
 use tandem_core::protocol::{Request, Response};
+use tandem_core::store::Session;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -16,13 +17,7 @@ pub struct ArchiveArgs {
 
 pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
-    let request = Request::Archive { session_id: session.id.clone(), env: std::env::vars().collect() };
-    let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered archive with something else".into()));
-    };
-    for note in &notes {
-        eprintln!("note: {note}");
-    }
+    let session = archive(cx, &session.id)?;
     println!("archived session {} (branch {} kept)", session.slug, session.branch);
     if let Some(snapshot) = &session.archive_ref {
         println!("uncommitted work kept at {snapshot}");
@@ -32,4 +27,18 @@ pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
     }
     println!("bring it back with `tandem restore {}`", session.slug);
     Ok(())
+}
+
+/// Has the supervisor archive a session (with this command's
+/// environment, for the summary); prints its notes; returns the archived
+/// session.
+pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliError> {
+    let request = Request::Archive { session_id: session_id.to_owned(), env: std::env::vars().collect() };
+    let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered archive with something else".into()));
+    };
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    Ok(*session)
 }

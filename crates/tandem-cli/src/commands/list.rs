@@ -431,7 +431,8 @@ fn write_archived(out: &mut impl Write, rows: &[(Session, GitFacts)], now: i64) 
     write_columns(out, &table)
 }
 
-fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std::io::Result<()> {
+/// Rows as left-aligned columns two spaces apart, the first row the header.
+pub(crate) fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std::io::Result<()> {
     let widths: Vec<usize> =
         (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for row in table {

@@ -1,7 +1,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
+use tandem_core::git;
 use tandem_core::github::{GitHubError, MergeMethod, PrState};
-use tandem_core::protocol::{Request, Response};
 use tandem_core::session::pull::{self, PullError};
 use tandem_core::session::ship::{self, MergeMode};
 use tandem_core::store::{EventKind, MetaUpdate, NewEvent, Session, TaskStatus};
@@ -70,7 +70,7 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
             MergeMode::Rebase => "rebased and fast-forwarded",
             MergeMode::FastForward => "fast-forwarded",
         };
-        format!("{how} {} into {target} (now {})", session.slug, &commit[..commit.len().min(12)])
+        format!("{how} {} into {target} (now {})", session.slug, git::short(&commit))
     };
     println!("{landed}");
     let store = cx.store()?;
@@ -111,12 +111,12 @@ fn merge_remote(
         )));
     }
     let dir = ship::worktree(session).map_err(|e| CliError::user(e.to_string()))?;
-    let local = tandem_core::git::resolve_commit(dir, &format!("refs/heads/{}", session.branch))?.unwrap_or_default();
+    let local = git::resolve_commit(dir, &format!("refs/heads/{}", session.branch))?.unwrap_or_default();
     if local != pr.head_sha {
         return Err(CliError::user(format!(
             "pull request #{number}'s head ({}) is not the session's branch ({}); push it first with `tandem push {}`",
-            short(&pr.head_sha),
-            short(&local),
+            git::short(&pr.head_sha),
+            git::short(&local),
             session.slug
         )));
     }
@@ -130,17 +130,13 @@ fn merge_remote(
         .merge(&target.repo, number, method, &pr.head_sha, Some(title))
         .map_err(|e: GitHubError| user(e.into()))?;
     // The base on the remote moved; let the local copy know.
-    let _ = tandem_core::git::run(dir, &["fetch", "--quiet", "--no-tags", &target.remote, &pr.base_ref]);
+    let _ = git::run(dir, &["fetch", "--quiet", "--no-tags", &target.remote, &pr.base_ref]);
     let store = cx.store()?;
     let mut status = pull::status_of(&pr);
     status.state = PrState::Merged;
     store.set_pr(&session.id, number, Some(&status))?;
     super::pr::watch(cx, &session.id, &target);
-    Ok(format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, short(&commit)))
-}
-
-fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(12)]
+    Ok(format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, git::short(&commit)))
 }
 
 /// Archives the session when asked to (`--archive`), or when the user
@@ -159,13 +155,7 @@ fn offer_archive(cx: &Context, session: &Session, archive: bool) -> Result<(), C
         println!("its work has landed; `tandem archive {}` puts the session away", session.slug);
         return Ok(());
     }
-    let request = Request::Archive { session_id: session.id.clone(), env: std::env::vars().collect() };
-    let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered archive with something else".into()));
-    };
-    for note in &notes {
-        eprintln!("note: {note}");
-    }
+    let session = super::archive::archive(cx, &session.id)?;
     println!("archived session {} (branch {} kept)", session.slug, session.branch);
     Ok(())
 }

@@ -1,8 +1,8 @@
 use tandem_core::agent::Kind;
 use tandem_core::host::client;
-use tandem_core::protocol::{ClientMsg, Request};
+use tandem_core::protocol::Request;
 use tandem_core::session::facts::live_state;
-use tandem_core::store::{EventKind, NewEvent, SessionState};
+use tandem_core::store::SessionState;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -29,19 +29,7 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
     }
     // One line: a newline would press Enter before the end.
     let text = args.text.replace(['\r', '\n'], " ");
-    let msg = ClientMsg::Prompt { text: text.clone() };
-    client::tell(&cx.paths, &session, &msg).map_err(|_| not_running(&session.slug))?;
-    if session.agent != "claude" {
-        // Claude's own hook records the prompt; other agents have none.
-        let event = NewEvent {
-            session_id: &session.id,
-            kind: EventKind::Prompt,
-            text: text.clone(),
-            data: None,
-            indexed: true,
-        };
-        cx.store()?.add_events(&[event])?;
-    }
+    client::prompt(&cx.paths, &cx.store()?, &session, &text).map_err(|_| not_running(&session.slug))?;
     if session.auto_named && Kind::of(&session.agent).structured() {
         // The first prompt of a session tandem named (Claude's TUI asks
         // from its hook): a title, in the background.

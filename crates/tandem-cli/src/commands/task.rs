@@ -465,12 +465,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             r.handoff_summary.as_deref().map_or_else(|| "-".to_owned(), |h| short(h, 60)),
         ]);
     }
-    let widths: Vec<usize> =
-        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in &table {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
+    super::list::write_columns(&mut out, &table)?;
     for r in rows.iter().filter(|r| !r.outside_owned.is_empty()) {
         writeln!(out, "warning: {} changed files outside its owned paths: {}", r.name, r.outside_owned.join(", "))?;
     }
@@ -526,20 +521,16 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
     store.set_task_status(&task.id, TaskStatus::InReview)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "promoted {} of task {}: its branch is now {result}", winner.slug, task.slug)?;
-    let mut client = cx.supervisor()?;
     for other in trials.iter().filter(|s| s.id != winner.id) {
         if session::facts::live_state(other) == SessionState::Archived {
             continue;
         }
-        let request = Request::Archive { session_id: other.id.clone(), env: std::env::vars().collect() };
-        match client.request(&request)? {
-            Response::Archived { session, .. } => writeln!(
-                out,
-                "archived {} (branch {} kept; `tandem restore {}` brings it back)",
-                session.slug, session.branch, session.slug
-            )?,
-            _ => return Err(CliError::Internal("the supervisor answered archive with something else".into())),
-        }
+        let session = super::archive::archive(cx, &other.id)?;
+        writeln!(
+            out,
+            "archived {} (branch {} kept; `tandem restore {}` brings it back)",
+            session.slug, session.branch, session.slug
+        )?;
     }
     writeln!(
         out,
@@ -615,12 +606,7 @@ fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
             short(&t.objective, 60),
         ]);
     }
-    let widths: Vec<usize> =
-        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in &table {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
+    super::list::write_columns(&mut out, &table)?;
     Ok(())
 }
 

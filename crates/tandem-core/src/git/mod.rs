@@ -293,52 +293,68 @@ pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<Stri
     Ok(out.lines().map(str::to_owned).collect())
 }
 
-/// Makes a commit of the whole working tree of `worktree` (tracked changes
-/// and untracked files, ignored files excepted) whose parent is `HEAD`,
-/// through a temporary index so the agent's own index is untouched.
-/// Nothing points at the commit until the caller stores it in a ref.
-///
-/// `scratch`: a directory for the temporary index. Returns the commit id.
+/// The tree of the whole working tree of `worktree` (tracked changes and
+/// untracked files, ignored files excepted), written through a temporary
+/// index in `scratch` so the agent's own index is untouched.
 ///
 /// # Errors
 /// As [`output`].
-pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result<String, GitError> {
-    let index: PathBuf = scratch.join(format!("snapshot-index-{}", std::process::id()));
+pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
+    // One index per thread: snapshots of several worktrees run at once.
+    let index: PathBuf =
+        scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_file(&index);
     let with_index = |args: &[&str]| {
         let mut cmd = command(worktree);
         cmd.env("GIT_INDEX_FILE", &index).args(args);
         cmd
     };
-    let head = resolve_commit(worktree, "HEAD")?;
-    // Start from a copy of the worktree's own index: its stat data lets
-    // `git add` skip the files that did not change instead of hashing all.
-    let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
-    let copied = std::fs::copy(&own_index, &index).is_ok();
     let result = (|| {
-        if head.is_some() && !copied {
+        // Start from a copy of the worktree's own index: its stat data lets
+        // `git add` skip the files that did not change instead of hashing all.
+        let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+        if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
             output(with_index(&["read-tree", "HEAD"]))?;
         }
         output(with_index(&["add", "--all", "--", "."]))?;
-        let tree = String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned();
-        let mut cmd = command(worktree);
-        if read(worktree, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-            // No identity configured: still never lose the work.
-            for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
-                cmd.env(var, "tandem");
-            }
-            for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
-                cmd.env(var, "tandem@localhost");
-            }
-        }
-        cmd.args(["commit-tree", &tree, "-m", message]);
-        if let Some(head) = &head {
-            cmd.args(["-p", head]);
-        }
-        Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
+        Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
     })();
     let _ = std::fs::remove_file(&index);
     result
+}
+
+/// Makes a commit of the whole working tree of `worktree`
+/// ([`worktree_tree`]) whose parent is `HEAD`. Nothing points at the
+/// commit until the caller stores it in a ref.
+///
+/// `scratch`: a directory for the temporary index. Returns the commit id.
+///
+/// # Errors
+/// As [`output`].
+pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result<String, GitError> {
+    let head = resolve_commit(worktree, "HEAD")?;
+    let tree = worktree_tree(worktree, scratch)?;
+    let mut cmd = command(worktree);
+    if read(worktree, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
+        // No identity configured: still never lose the work.
+        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+            cmd.env(var, "tandem");
+        }
+        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+            cmd.env(var, "tandem@localhost");
+        }
+    }
+    cmd.args(["commit-tree", &tree, "-m", message]);
+    if let Some(head) = &head {
+        cmd.args(["-p", head]);
+    }
+    Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
+}
+
+/// The first 12 hex digits of an object id, as tandem prints them.
+#[must_use]
+pub fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(12)]
 }
 
 /// Points `refname` at `oid`, refusing to overwrite an existing ref

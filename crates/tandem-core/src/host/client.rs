@@ -38,6 +38,28 @@ pub fn tell(paths: &Paths, session: &Session, msg: &ClientMsg) -> io::Result<()>
     protocol::send(&mut stream, msg)
 }
 
+/// Sends `text` to a session's agent as a prompt ([`ClientMsg::Prompt`])
+/// and records it in its history, unless the agent records its prompts
+/// itself (Claude Code's TUI, through its hook).
+///
+/// # Errors
+/// No host answers (the agent is not running), or the socket or the store
+/// fails.
+pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, text: &str) -> io::Result<()> {
+    tell(paths, session, &ClientMsg::Prompt { text: text.to_owned() })?;
+    if session.agent != "claude" {
+        let event = crate::store::NewEvent {
+            session_id: &session.id,
+            kind: crate::store::EventKind::Prompt,
+            text: text.to_owned(),
+            data: None,
+            indexed: true,
+        };
+        store.add_events(&[event]).map_err(io::Error::other)?;
+    }
+    Ok(())
+}
+
 /// How many terminals are attached to a session.
 ///
 /// # Errors

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
@@ -52,29 +52,13 @@ const SNAPSHOT_ENV: [(&str, &str); 6] = [
 /// Git errors.
 pub fn state_commit(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
     let head = git::read(worktree, &["rev-parse", "HEAD"])?;
-    let index = scratch.join(format!("conflicts-index-{}-{:?}", std::process::id(), std::thread::current().id()));
-    let own = PathBuf::from(git::read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
-    let result = (|| {
-        if std::fs::copy(&own, &index).is_err() {
-            let mut cmd = git::command(worktree);
-            cmd.env("GIT_INDEX_FILE", &index).args(["read-tree", "HEAD"]);
-            git::output(cmd)?;
-        }
-        let mut add = git::command(worktree);
-        add.env("GIT_INDEX_FILE", &index).args(["add", "--all", "--", "."]);
-        git::output(add)?;
-        let mut write = git::command(worktree);
-        write.env("GIT_INDEX_FILE", &index).arg("write-tree");
-        let tree = String::from_utf8_lossy(&git::output(write)?.stdout).trim().to_owned();
-        if tree == git::read(worktree, &["rev-parse", "HEAD^{tree}"])? {
-            return Ok(head.clone());
-        }
-        let mut commit = git::command(worktree);
-        commit.envs(SNAPSHOT_ENV).args(["commit-tree", &tree, "-p", &head, "-m", "tandem: worktree state"]);
-        Ok(String::from_utf8_lossy(&git::output(commit)?.stdout).trim().to_owned())
-    })();
-    let _ = std::fs::remove_file(&index);
-    result
+    let tree = git::worktree_tree(worktree, scratch)?;
+    if tree == git::read(worktree, &["rev-parse", "HEAD^{tree}"])? {
+        return Ok(head);
+    }
+    let mut commit = git::command(worktree);
+    commit.envs(SNAPSHOT_ENV).args(["commit-tree", &tree, "-p", &head, "-m", "tandem: worktree state"]);
+    Ok(String::from_utf8_lossy(&git::output(commit)?.stdout).trim().to_owned())
 }
 
 /// Whether two commits merge, and the conflicted paths when not.

@@ -163,7 +163,7 @@ pub fn restore(
     if !git::branch_exists(&repo.root, &session.branch)? {
         let at = session.last_commit.clone().unwrap_or_else(|| session.base_commit.clone());
         git::create_branch(&repo.root, &session.branch, &at)?;
-        notes.push(format!("branch {} was gone; recreated it at {}", session.branch, &at[..at.len().min(12)]));
+        notes.push(format!("branch {} was gone; recreated it at {}", session.branch, git::short(&at)));
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

@@ -172,7 +172,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             let fixed = fix && git::create_branch(&repo.root, &session.branch, &at).is_ok();
             found(
                 format!("branch {} was deleted by hand", session.branch),
-                format!("recreate it at its last known commit {}", &at[..at.len().min(12)]),
+                format!("recreate it at its last known commit {}", git::short(&at)),
                 fixed,
             );
         } else if on.as_deref() != Some(session.branch.as_str()) {

@@ -84,7 +84,7 @@ pub fn prompt(store: &Store, session: &Session, start: &str) -> Result<String, R
         let _ = writeln!(text, "It has no changes against `{}`.", session.base_ref);
         return Ok(text);
     }
-    let _ = writeln!(text, "Its changes (`git diff {} {}`):\n```diff", short(&from), short(start));
+    let _ = writeln!(text, "Its changes (`git diff {} {}`):\n```diff", git::short(&from), git::short(start));
     if diff.len() > DIFF_LIMIT {
         let mut cut = DIFF_LIMIT;
         while !diff.is_char_boundary(cut) {
@@ -95,17 +95,13 @@ pub fn prompt(store: &Store, session: &Session, start: &str) -> Result<String, R
             "{}\n```\nThe diff goes on ({} bytes in all); run `git diff {} {}` for the rest.",
             &diff[..cut],
             diff.len(),
-            short(&from),
-            short(start)
+            git::short(&from),
+            git::short(start)
         );
     } else {
         let _ = writeln!(text, "{diff}\n```");
     }
     Ok(text)
-}
-
-fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(12)]
 }
 
 /// Why a review cannot start.
@@ -124,15 +120,15 @@ pub enum ReviewError {
 /// # Errors
 /// I/O errors.
 pub fn make_read_only(worktree: &Path) -> std::io::Result<()> {
-    fn walk(dir: &Path) -> std::io::Result<()> {
+    fn walk(dir: &Path, top: bool) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let kind = entry.file_type()?;
-            if kind.is_symlink() {
+            if kind.is_symlink() || (top && entry.file_name() == ".git") {
                 continue;
             }
             if kind.is_dir() {
-                walk(&entry.path())?;
+                walk(&entry.path(), false)?;
             }
             let mut perms = entry.metadata()?.permissions();
             perms.set_mode(perms.mode() & !0o222);
@@ -140,17 +136,5 @@ pub fn make_read_only(worktree: &Path) -> std::io::Result<()> {
         }
         Ok(())
     }
-    for entry in std::fs::read_dir(worktree)? {
-        let entry = entry?;
-        if entry.file_name() == ".git" || entry.file_type()?.is_symlink() {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            walk(&entry.path())?;
-        }
-        let mut perms = entry.metadata()?.permissions();
-        perms.set_mode(perms.mode() & !0o222);
-        std::fs::set_permissions(entry.path(), perms)?;
-    }
-    Ok(())
+    walk(worktree, true)
 }

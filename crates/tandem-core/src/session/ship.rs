@@ -254,7 +254,7 @@ pub fn sync(
 /// tip (after an abort) finds its ref already there.
 fn save_tip(dir: &Path, slug: &str) -> Result<String, ShipError> {
     let head = git::read(dir, &["rev-parse", "HEAD"])?;
-    let saved = format!("refs/tandem/sync/{slug}/{}-{}", crate::unix_now(), &head[..head.len().min(12)]);
+    let saved = format!("refs/tandem/sync/{slug}/{}-{}", crate::unix_now(), git::short(&head));
     if git::resolve_commit(dir, &saved)?.is_none() {
         git::create_ref(dir, &saved, &head)?;
     }

@@ -640,19 +640,8 @@ fn handoffs(state: &State) -> Result<(), SessionError> {
                     // Typed into a terminal: a newline would press Enter.
                     text = text.replace('\n', " ");
                 }
-                let msg = crate::protocol::ClientMsg::Prompt { text: text.clone() };
-                if crate::host::client::tell(&state.paths, &trial, &msg).is_err() {
-                    continue;
-                }
-                if trial.agent != "claude" {
-                    // Claude's own hook records the prompt.
-                    store.add_events(&[NewEvent {
-                        session_id: &trial.id,
-                        kind: EventKind::Prompt,
-                        text,
-                        data: None,
-                        indexed: true,
-                    }])?;
+                if let Err(e) = crate::host::client::prompt(&state.paths, &store, &trial, &text) {
+                    tracing::debug!(session = %trial.slug, error = %e, "the handoff request did not reach the agent");
                 }
             }
         }
