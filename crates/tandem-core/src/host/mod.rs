@@ -135,6 +135,11 @@ struct Shared {
     driver: Mutex<Option<Box<dyn Driver>>>,
     /// Claude Code (either way): Esc interrupts its TUI.
     claude: bool,
+    /// When a terminal agent last wrote output; none before its first.
+    last_output: Mutex<Option<Instant>>,
+    /// Prompts for a terminal agent, typed in order by the `typer`
+    /// thread once the agent takes input ([`type_prompts`]).
+    typer: Mutex<Option<mpsc::Sender<String>>>,
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
@@ -224,6 +229,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         structured,
         driver: Mutex::new(driver),
         claude: crate::agent::is_claude(&spec.agent),
+        last_output: Mutex::new(None),
+        typer: Mutex::new(None),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
         store: Mutex::new(store),
@@ -246,8 +253,14 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         let mut driver = lock(&shared.driver);
         let lines = driver.as_mut().map(|d| d.start(spec.typed_input.as_deref())).unwrap_or_default();
         write_lines(&shared, &lines);
-    } else if let Some(input) = &spec.typed_input {
-        let _ = lock(&shared.writer).write_all(input.as_bytes());
+    } else {
+        if let Some(input) = &spec.typed_input {
+            let _ = lock(&shared.writer).write_all(input.as_bytes());
+        }
+        let (tx, rx) = mpsc::channel();
+        *lock(&shared.typer) = Some(tx);
+        let weak = Arc::downgrade(&shared);
+        thread::Builder::new().name("typer".into()).spawn(move || type_prompts(&weak, &rx))?;
     }
 
     let reader_done = {
@@ -434,6 +447,7 @@ fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
         };
         let bytes = &buf[..n];
         let mut screen = lock(&shared.screen);
+        *lock(&shared.last_output) = Some(Instant::now());
         screen.0.process(bytes);
         if let Err(e) = screen.1.write(bytes) {
             tracing::warn!(error = %e, "cannot write the PTY log");
@@ -641,8 +655,9 @@ fn unsubscribe(shared: &Shared, id: u64) {
     lock(&shared.clients).retain(|c| c.id != id);
 }
 
-/// Sends a prompt: a user message line to a structured agent; else the
-/// text typed, and Enter [`ENTER_DELAY`] later.
+/// Sends a prompt: a user message line to a structured agent; else
+/// queues it for the `typer` thread, which types it once the agent takes
+/// input ([`type_prompts`]).
 fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
     if shared.structured {
         show(shared, &format!("› {text}\r\n"));
@@ -650,14 +665,60 @@ fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
         write_lines(shared, &lines);
         return Ok(());
     }
-    lock(&shared.writer).write_all(text.as_bytes())?;
-    let shared = Arc::clone(shared);
-    thread::Builder::new().name("enter".into()).spawn(move || {
-        thread::sleep(ENTER_DELAY);
-        let _ = lock(&shared.writer).write_all(b"\r");
-    })?;
-    Ok(())
+    match lock(&shared.typer).as_ref() {
+        Some(typer) if typer.send(text.to_owned()).is_ok() => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::NotConnected, "the agent takes no more input")),
+    }
 }
+
+/// Types each prompt from `prompts` into a terminal agent, in order, once
+/// the agent takes input: it has drawn something (at most [`DRAW_WAIT`])
+/// and then been quiet for [`QUIET`] (at most [`QUIET_WAIT`]). The text goes first;
+/// Enter follows when the screen has changed (the agent took the text,
+/// at most [`ECHO_WAIT`]), and [`ENTER_DELAY`] later.
+///
+/// Waiting matters: Claude Code reports its session started (its
+/// `SessionStart` hook, the moment tandem calls it idle) before its TUI
+/// draws, and keys typed before then land in its early-input buffer,
+/// whose Enter is not always taken as a submit.
+fn type_prompts(shared: &std::sync::Weak<Shared>, prompts: &Receiver<String>) {
+    while let Ok(text) = prompts.recv() {
+        let Some(shared) = shared.upgrade() else { return };
+        wait_until(DRAW_WAIT, || !lock(&shared.screen).0.screen().contents().trim().is_empty());
+        wait_until(QUIET_WAIT, || lock(&shared.last_output).is_some_and(|t| t.elapsed() >= QUIET));
+        let before = lock(&shared.screen).0.screen().contents();
+        if lock(&shared.writer).write_all(text.as_bytes()).is_err() {
+            return;
+        }
+        wait_until(ECHO_WAIT, || lock(&shared.screen).0.screen().contents() != before);
+        thread::sleep(ENTER_DELAY);
+        if lock(&shared.writer).write_all(b"\r").is_err() {
+            return;
+        }
+    }
+}
+
+/// Polls `ready` every 20 ms until it holds or `limit` has passed.
+fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long a terminal agent's output must have paused before a prompt
+/// is typed: its screen is drawn.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// The longest a prompt waits for the agent's first screen, then for a
+/// pause; then it is typed anyway (an agent that keeps printing still
+/// gets it).
+const DRAW_WAIT: Duration = Duration::from_secs(20);
+const QUIET_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest Enter waits for typed text to show (an agent that does
+/// not echo still gets it).
+const ECHO_WAIT: Duration = Duration::from_secs(5);
 
 /// Answers the pending permission request: a control response to a
 /// structured agent; else Enter ("Yes") or Esc ("No"), then `message` as
