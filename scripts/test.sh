@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tandem's whole test suite on a fresh machine: installs what the
 # tests need, then runs them.
-#  - git and tmux (Debian packages) when missing (tmux drives the agent
+#  - git, tmux and bubblewrap (Debian packages) when missing (tmux drives the agent
 #    view end to end);
 #  - Claude Code, Codex and Gemini CLI (npm packages) into .tools/<name>,
 #    for the end-to-end tests, which talk to stand-ins for their model APIs
@@ -19,6 +19,7 @@ AGENTS=(
 missing=()
 command -v git >/dev/null || missing+=(git)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

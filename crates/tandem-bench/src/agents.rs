@@ -371,6 +371,7 @@ fn bench_session(repo_id: i64) -> tandem_core::store::Session {
         env: Vec::new(),
         env_files: Vec::new(),
         port: None,
+        sandbox: None,
     }
 }
 

@@ -18,6 +18,7 @@ mod test_history;
 mod test_lifecycle;
 mod test_listing;
 mod test_metadata;
+mod test_sandbox;
 mod test_ship;
 mod test_supervisor;
 mod test_tasks;

@@ -33,6 +33,7 @@ pub struct Config {
     pub view: ViewConfig,
     pub github: GitHubConfig,
     pub ports: PortsConfig,
+    pub sandbox: SandboxConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -41,6 +42,20 @@ pub struct Config {
     /// (`branch.prefix`).
     #[serde(skip)]
     sources: BTreeMap<String, Source>,
+}
+
+/// Drops from a repository's layer what would widen a sandbox: a
+/// repository may ask for one (`sandbox.mode`, `sandbox.image`) but not
+/// turn the user's off, open its network or add writable paths; those
+/// are the user's to decide.
+fn fence_repo_layer(layer: &mut toml::Table) {
+    let Some(toml::Value::Table(sandbox)) = layer.get_mut("sandbox") else { return };
+    sandbox.remove("network");
+    sandbox.remove("allow_net");
+    sandbox.remove("allow_write");
+    if sandbox.get("mode").and_then(toml::Value::as_str) == Some("none") {
+        sandbox.remove("mode");
+    }
 }
 
 /// Defines a config section and its layer twin, whose keys are all
@@ -76,6 +91,7 @@ struct Layer {
     view: Option<ViewLayer>,
     github: Option<GitHubLayer>,
     ports: Option<PortsLayer>,
+    sandbox: Option<SandboxLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -157,6 +173,22 @@ section!(
             /// How many ports each live session reserves from its
             /// `TANDEM_PORT` on.
             block: u16,
+        }
+);
+section!(
+    SandboxConfig
+        / SandboxLayer {
+            /// `none`, `workspace` (bubblewrap) or `container`.
+            mode: String,
+            /// `on` or `off`.
+            network: String,
+            /// `IP:PORT` endpoints reachable while the network is off.
+            allow_net: Vec<String>,
+            /// Paths (`~/` for the home folder) a sandboxed agent may
+            /// write beside its worktree; missing ones are skipped.
+            allow_write: Vec<String>,
+            /// The image `container` mode runs.
+            image: String,
         }
 );
 section!(
@@ -261,6 +293,10 @@ impl Config {
             let layer: toml::Table = text.parse().map_err(at)?;
             // Checked alone first, so a wrong key or type has a line.
             toml::from_str::<Layer>(&text).map_err(at)?;
+            let mut layer = layer;
+            if matches!(source, Source::Repo(_)) {
+                fence_repo_layer(&mut layer);
+            }
             record(&mut sources, "", &layer, &source);
             merge(&mut merged, layer);
         }
@@ -368,6 +404,13 @@ impl Config {
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
+            "sandbox": {
+                "mode": s(&self.sandbox.mode),
+                "network": s(&self.sandbox.network),
+                "allow_net": self.sandbox.allow_net,
+                "allow_write": self.sandbox.allow_write,
+                "image": s(&self.sandbox.image),
+            },
             "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))
                 .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(
                     self.env.secret.keys().map(|k| (k.clone(), s("(secret)"))).collect(),

@@ -16,6 +16,7 @@ pub mod paths;
 pub mod process;
 pub mod protocol;
 pub mod repo;
+pub mod sandbox;
 pub mod session;
 pub mod socket;
 pub mod store;

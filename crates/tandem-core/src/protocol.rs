@@ -270,6 +270,10 @@ pub struct CreateRequest {
     pub vars: Vec<(String, String)>,
     #[serde(default)]
     pub env_files: Vec<PathBuf>,
+    /// `--sandbox MODE` (`none`, `workspace`, `container`); none means
+    /// `sandbox.mode`.
+    #[serde(default)]
+    pub sandbox: Option<String>,
 }
 
 /// A trial's place in its task.

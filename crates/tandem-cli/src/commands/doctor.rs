@@ -3,6 +3,25 @@ use tandem_core::protocol::{Request, Response};
 use crate::context::Context;
 use crate::error::CliError;
 
+/// What this machine lacks for the sandbox modes: `bwrap` always (it is
+/// what `--sandbox` uses), Docker or Podman when `sandbox.mode` asks for
+/// a container.
+fn machine(config: &tandem_core::config::Config) {
+    use tandem_core::sandbox::{Mode, SandboxError, runtime};
+    if runtime(Mode::Workspace).is_err() {
+        println!("bwrap is not installed: sandboxed sessions (`tandem new --sandbox`) need it");
+        println!(
+            "    fix: install bubblewrap: `sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch)"
+        );
+    }
+    if config.sandbox.mode == "container"
+        && let Err(SandboxError::NoContainerRuntime) = runtime(Mode::Container)
+    {
+        println!("sandbox.mode is container, and neither docker nor podman is installed");
+        println!("    fix: install Docker or Podman, or set sandbox.mode to workspace");
+    }
+}
+
 /// Find what was done by hand to this repository's sessions (worktree
 /// folders deleted, branches deleted or switched, the repository moved)
 /// and explain it; with --fix, repair it
@@ -14,7 +33,8 @@ pub struct DoctorArgs {
 }
 
 pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
-    cx.repo()?;
+    let (_, config) = cx.repo()?;
+    machine(&config);
     let request = Request::Doctor { cwd: cx.cwd.clone(), fix: args.fix };
     let Response::Doctor { findings } = cx.supervisor()?.request(&request)? else {
         return Err(CliError::Internal("the supervisor answered doctor with something else".into()));

@@ -101,6 +101,8 @@ struct Row<'a> {
     /// Unix seconds.
     created_at: i64,
     age_seconds: i64,
+    /// How its agent is fenced in: `workspace`, `container`, or null.
+    sandbox: Option<tandem_core::sandbox::Mode>,
 }
 
 #[derive(Clone, Copy)]
@@ -218,6 +220,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
                 pinned: s.meta.pinned,
                 created_at: s.created_at,
                 age_seconds: now - s.created_at,
+                sandbox: s.sandbox,
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
@@ -316,6 +319,7 @@ fn write_table(
     let prs = rows.iter().any(|(s, _)| s.pr_number.is_some());
     let clash = |s: &Session| marks.get(s.slug.as_str()).map(|m| conflict_text(m)).filter(|t| !t.is_empty());
     let clashes = rows.iter().any(|(s, _)| clash(s).is_some());
+    let sandboxes = rows.iter().any(|(s, _)| s.sandbox.is_some());
     let mut header = vec!["NAME".to_owned(), "BRANCH".to_owned()];
     if titles {
         header.push("TITLE".to_owned());
@@ -333,6 +337,9 @@ fn write_table(
     }
     if clashes {
         header.push("CONFLICTS".to_owned());
+    }
+    if sandboxes {
+        header.push("SANDBOX".to_owned());
     }
     header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
     let mut table: Vec<Vec<String>> = vec![header.clone()];
@@ -374,6 +381,9 @@ fn write_table(
         }
         if clashes {
             row.push(clash(s).unwrap_or_else(|| "-".to_owned()));
+        }
+        if sandboxes {
+            row.push(s.sandbox.map_or("-", tandem_core::sandbox::Mode::as_str).to_owned());
         }
         row.extend([age(now - active), age(now - s.created_at), s.path.display().to_string()]);
         table.push(row);

@@ -29,6 +29,7 @@ mod respawn;
 mod restore;
 mod review;
 mod rm;
+mod sandbox_net;
 mod search;
 mod send;
 mod set;
@@ -91,9 +92,14 @@ enum Command {
     Host(host::HostArgs),
     #[command(hide = true)]
     Hook(hook::HookArgs),
+    #[command(hide = true)]
+    SandboxNet(sandbox_net::SandboxNetArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(Command::SandboxNet(args)) = &cli.command {
+        return sandbox_net::run(args);
+    }
     let cx = Context::new()?;
     let Some(command) = cli.command else {
         return crate::view::run(&cx, &crate::view::ViewArgs::default());
@@ -135,5 +141,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon(args) => daemon::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => hook::run(&cx, &args),
+        Command::SandboxNet(args) => sandbox_net::run(&args),
     }
 }

@@ -47,6 +47,11 @@ pub struct NewArgs {
     /// or stored, read again at each start (repeatable)
     #[arg(long = "env-file", value_name = "FILE")]
     env_files: Vec<std::path::PathBuf>,
+    /// Run the agent fenced in: `workspace` (bubblewrap; the default when
+    /// no MODE is given), `container` (Docker or Podman), or `none`
+    /// (default: `sandbox.mode`)
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "workspace")]
+    sandbox: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -95,6 +100,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         task: None,
         vars,
         env_files,
+        sandbox: args.sandbox.clone(),
     };
     let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(Box::new(request)))? else {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));

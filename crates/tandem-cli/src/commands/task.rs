@@ -55,6 +55,10 @@ struct NewArgs {
     /// A path (file or folder) the trials own; changes elsewhere are warned about
     #[arg(long = "owns", value_name = "PATH")]
     owns: Vec<String>,
+    /// Run each trial fenced in: `workspace` (the default when no MODE is
+    /// given), `container`, or `none` (default: `sandbox.mode`)
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "workspace")]
+    sandbox: Option<String>,
 }
 
 /// The trials side by side: state, diffstat, files, the check's result,
@@ -236,6 +240,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             task: Some(TrialOf { task_id: task.id.clone(), trial, owned: args.owns.clone(), brief }),
             vars: Vec::new(),
             env_files: Vec::new(),
+            sandbox: args.sandbox.clone(),
         };
         let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));

@@ -332,6 +332,7 @@ fn row(cx: &Context, store: &Store, s: &Session, f: &GitFacts, quiet: u64) -> Ro
         pinned: s.meta.pinned,
         pr: s.pr_number.map(|_| crate::commands::list::pr_text(&s)),
         conflicts: None,
+        sandbox: s.sandbox,
         last_message: store.last_text(&s.id, EventKind::Message).ok().flatten(),
         problem: f.problem(&s),
     }

@@ -86,6 +86,8 @@ pub struct Row {
     pub pr: Option<String>,
     /// Conflict control's marks (`conflicts with b; overlaps c`).
     pub conflicts: Option<String>,
+    /// How its agent is fenced in (`workspace`, `container`).
+    pub sandbox: Option<tandem_core::sandbox::Mode>,
     pub last_message: Option<String>,
     /// What a changed-by-hand session shows (`worktree folder missing`).
     pub problem: Option<String>,

@@ -166,6 +166,9 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     state.push(' ');
     state.push_str(&age(now - row.since));
     let mut facts = vec![row.agent.clone(), row.branch.clone()];
+    if let Some(mode) = row.sandbox {
+        facts.push(format!("sandbox: {mode}"));
+    }
     if let (Some(ahead), Some(behind)) = (row.ahead, row.behind) {
         facts.push(format!("↑{ahead} ↓{behind}"));
     }

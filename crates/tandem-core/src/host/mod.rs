@@ -73,6 +73,14 @@ pub struct HostSpec {
     /// are in `argv` already).
     #[serde(default)]
     pub conversation: Conversation,
+    /// Endpoints a sandbox without network reaches through this host
+    /// ([`crate::sandbox::serve_forwards`]).
+    #[serde(default)]
+    pub forwards: Vec<crate::sandbox::Forward>,
+    /// Run once the agent has ended, to remove what its sandbox left (a
+    /// container).
+    #[serde(default)]
+    pub cleanup: Option<Vec<String>>,
 }
 
 /// The host's one line on stdout: the agent started, or why not.
@@ -148,6 +156,8 @@ struct Shared {
     store: Mutex<Store>,
     /// The inode of the socket file this host bound.
     socket_inode: u64,
+    /// [`HostSpec::cleanup`].
+    cleanup: Option<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,6 +217,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
     let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
+    crate::sandbox::serve_forwards(&spec.forwards)?;
     let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
     let structured = driver.is_some();
     let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
@@ -235,6 +246,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         exit: (Mutex::new(None), Condvar::new()),
         store: Mutex::new(store),
         socket_inode,
+        cleanup: spec.cleanup.clone(),
     });
     lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if structured {
@@ -493,6 +505,14 @@ fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
     // Let the reader drain what the agent wrote last; a background process
     // still holding the PTY must not keep the host alive.
     let _ = reader_done.recv_timeout(Duration::from_millis(500));
+    if let Some((program, args)) = shared.cleanup.as_ref().and_then(|c| c.split_first()) {
+        let _ = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
     let code = if stopped { None } else { code };
     if let Err(e) = lock(&shared.store).set_state(&shared.session_id, state, code) {

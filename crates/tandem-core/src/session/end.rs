@@ -263,8 +263,15 @@ fn teardown(
     for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
         if !hooks::may_run(store, &hook)? {
             notes.push(format!("teardown hook `{}` is not approved; skipped", hook.command));
-        } else if let Err(why) = hooks::run("teardown", &hook.command, &session.path, &hook_env, &log) {
-            notes.push(why);
+        } else {
+            let ran = super::fence(paths, repo, config, session, env, None)
+                .map_err(|e| format!("teardown hook `{}` was not run: {e}", hook.command))
+                .and_then(|fence| {
+                    hooks::run("teardown", &hook.command, &session.path, &hook_env, &log, fence.as_ref())
+                });
+            if let Err(why) = ran {
+                notes.push(why);
+            }
         }
     }
     Ok(())

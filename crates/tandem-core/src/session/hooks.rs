@@ -115,15 +115,26 @@ pub struct HookEnv {
 }
 
 impl HookEnv {
+    /// The whole environment a hook gets: the inherited one without
+    /// `GIT_*`, then tandem's `TANDEM_*`.
+    fn vars(&self) -> Vec<(String, String)> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let mut vars: Vec<(String, String)> =
+            self.inherited.iter().filter(|(k, _)| !k.starts_with("GIT_")).cloned().collect();
+        vars.extend([
+            ("TANDEM_SESSION".to_owned(), self.session.clone()),
+            ("TANDEM_BRANCH".to_owned(), self.branch.clone()),
+            ("TANDEM_WORKTREE".to_owned(), path(&self.worktree)),
+            ("TANDEM_BASE".to_owned(), self.base.clone()),
+            ("TANDEM_BASE_COMMIT".to_owned(), self.base_commit.clone()),
+            ("TANDEM_REPO".to_owned(), path(&self.repo)),
+        ]);
+        vars
+    }
+
     fn apply(&self, cmd: &mut Command) {
         cmd.env_clear();
-        cmd.envs(self.inherited.iter().filter(|(k, _)| !k.starts_with("GIT_")).map(|(k, v)| (k, v)));
-        cmd.env("TANDEM_SESSION", &self.session)
-            .env("TANDEM_BRANCH", &self.branch)
-            .env("TANDEM_WORKTREE", &self.worktree)
-            .env("TANDEM_BASE", &self.base)
-            .env("TANDEM_BASE_COMMIT", &self.base_commit)
-            .env("TANDEM_REPO", &self.repo);
+        cmd.envs(self.vars());
     }
 
     /// The JSON a replacement hook gets on stdin.
@@ -141,14 +152,26 @@ impl HookEnv {
     }
 }
 
-/// Runs `command` with `sh -c` in `cwd`, its output appended to `log`.
+/// Runs `command` with `sh -c` in `cwd`, inside `fence` when the session
+/// is sandboxed, its output appended to `log`.
 /// `Err` says how it failed, in a phrase.
 ///
 /// # Errors
 /// A phrase like ``setup hook `make` failed (exit 2)``.
-pub fn run(kind: &str, command: &str, cwd: &Path, env: &HookEnv, log: &Path) -> Result<(), String> {
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c").arg(command).current_dir(cwd).stdin(Stdio::null());
+pub fn run(
+    kind: &str,
+    command: &str,
+    cwd: &Path,
+    env: &HookEnv,
+    log: &Path,
+    fence: Option<&crate::sandbox::Fence>,
+) -> Result<(), String> {
+    let mut argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+    if let Some(fence) = fence {
+        argv = fence.wrap(&argv, &env.vars(), false).map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    }
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).current_dir(cwd).stdin(Stdio::null());
     env.apply(&mut cmd);
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;

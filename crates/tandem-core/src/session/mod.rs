@@ -54,10 +54,14 @@ pub enum SessionError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Name(#[from] NameError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(
         "a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`"
     )]
     NameTaken { slug: String },
+    #[error("--sandbox: {message}")]
+    BadSandboxMode { message: String },
     #[error(
         "branch `{branch}` already exists; pick another session name, or delete the branch with `git branch -d {branch}`"
     )]
@@ -152,6 +156,8 @@ pub struct Plan {
     /// `--env` pairs and `--env-file` paths.
     pub vars: Vec<(String, String)>,
     pub env_files: Vec<PathBuf>,
+    /// How its agent is fenced in: `--sandbox`, else `sandbox.mode`.
+    pub sandbox: Option<crate::sandbox::Mode>,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -258,6 +264,7 @@ pub fn plan(
         return Err(SessionError::HooksNotApproved { count: unapproved.len() });
     }
     let agent = agent::resolve(req.agent.as_deref(), req.prompt.as_deref(), &req.env, &req.cwd)?;
+    let sandbox = sandbox_of(&config, req.sandbox.as_deref())?;
     let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut notes = Vec::new();
     let (base_ref, base_commit) = resolve_base(&repo, &config, req.base.as_deref(), &mut notes)?;
@@ -320,8 +327,48 @@ pub fn plan(
         task: req.task.clone(),
         vars: req.vars.clone(),
         env_files: req.env_files.clone(),
+        sandbox,
         notes,
     })
+}
+
+/// The sandbox a new session gets: `requested` (`--sandbox`), else
+/// `sandbox.mode`; checked here, before anything is made: the mode, its
+/// runtime, the network settings, the image.
+///
+/// # Errors
+/// [`SessionError::Sandbox`], or [`SessionError::BadSandboxMode`].
+fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::sandbox::Mode>, SessionError> {
+    use crate::sandbox::{self, Mode};
+    let setting = requested.unwrap_or(&config.sandbox.mode);
+    let mode = Mode::parse_setting(setting).map_err(|message| SessionError::BadSandboxMode { message })?;
+    if let Some(mode) = mode {
+        sandbox::runtime(mode)?;
+        sandbox::network_on(&config.sandbox.network)?;
+        sandbox::endpoints(&config.sandbox.allow_net)?;
+        if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
+            return Err(sandbox::SandboxError::NoImage.into());
+        }
+    }
+    Ok(mode)
+}
+
+/// The fence of `session`'s every start (agent and hooks), when it is
+/// sandboxed.
+///
+/// # Errors
+/// [`SessionError::Sandbox`]: its runtime is gone, or the config's
+/// sandbox settings are bad now.
+pub fn fence(
+    paths: &Paths,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+    program: Option<&Path>,
+) -> Result<Option<crate::sandbox::Fence>, SessionError> {
+    let Some(mode) = session.sandbox else { return Ok(None) };
+    Ok(Some(crate::sandbox::Fence::new(mode, paths, repo, config, session, env, program)?))
 }
 
 /// Resolves `--base` (or `base.default`): `fresh` fetches and takes the
@@ -489,6 +536,7 @@ pub fn create(
         env: plan.vars.clone(),
         env_files: plan.env_files.clone(),
         port: None,
+        sandbox: plan.sandbox,
     };
     store.insert_session(&session).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
@@ -548,7 +596,14 @@ fn finish_worktree(
             notes.push(format!("setup hook `{}` is not approved; skipped (`tandem hooks approve`)", hook.command));
             continue;
         }
-        if let Err(why) = hooks::run("setup", &hook.command, &session.path, &hook_env, &log) {
+        let fence = match fence(paths, repo, config, session, env, None) {
+            Ok(fence) => fence,
+            Err(e) => {
+                notes.push(format!("setup hooks were not run: {e}"));
+                break;
+            }
+        };
+        if let Err(why) = hooks::run("setup", &hook.command, &session.path, &hook_env, &log, fence.as_ref()) {
             notes.push(format!("{why}; the session was created anyway"));
             break;
         }

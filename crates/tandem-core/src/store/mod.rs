@@ -157,6 +157,11 @@ BEGIN
     UPDATE sessions SET port = NULL WHERE id = new.id;
 END;
 ",
+    // How the session's agent is fenced in: NULL (not at all),
+    // `workspace` (bubblewrap) or `container`.
+    r"
+ALTER TABLE sessions ADD COLUMN sandbox TEXT;
+",
 ];
 
 /// Errors from the store.
@@ -404,11 +409,13 @@ pub struct Session {
     pub env_files: Vec<PathBuf>,
     /// Its `TANDEM_PORT` while its agent runs.
     pub port: Option<i64>,
+    /// How its agent (and its hooks) run fenced in, at every start.
+    pub sandbox: Option<crate::sandbox::Mode>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned, env, env_files, port";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned, env, env_files, port, sandbox";
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -457,6 +464,7 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         env: serde_json::from_str(&row.get::<_, String>(37)?).map_err(|e| bad(37, e.to_string()))?,
         env_files: serde_json::from_str(&row.get::<_, String>(38)?).map_err(|e| bad(38, e.to_string()))?,
         port: row.get(39)?,
+        sandbox: row.get::<_, Option<String>>(40)?.and_then(|m| m.parse().ok()),
     })
 }
 
@@ -559,7 +567,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41)"
             ),
             params![
                 s.id,
@@ -602,6 +610,7 @@ impl Store {
                 serde_json::to_string(&s.env).expect("pairs serialize"),
                 serde_json::to_string(&s.env_files).expect("paths serialize"),
                 s.port,
+                s.sandbox.map(crate::sandbox::Mode::as_str),
             ],
         );
         match result {
@@ -1049,6 +1058,7 @@ pub(crate) mod tests {
             env: Vec::new(),
             env_files: Vec::new(),
             port: None,
+            sandbox: None,
         }
     }
 

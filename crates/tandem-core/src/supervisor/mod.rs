@@ -350,6 +350,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     task: None,
                     vars: source.env.clone(),
                     env_files: source.env_files.clone(),
+                    sandbox: Some(sandbox_name(source.sandbox)),
                 }
             };
             create(state, &request)
@@ -570,7 +571,35 @@ fn review_request(
         task: None,
         vars: Vec::new(),
         env_files: Vec::new(),
+        sandbox: Some(sandbox_name(source.sandbox)),
     })
+}
+
+/// A session's sandbox mode as `--sandbox` spells it: a fork or review
+/// is fenced in as its source is.
+fn sandbox_name(mode: Option<crate::sandbox::Mode>) -> String {
+    mode.map_or("none", crate::sandbox::Mode::as_str).to_owned()
+}
+
+/// [`fenced`]'s answer: argv, forwards, cleanup command.
+type Fenced = (Vec<String>, Vec<crate::sandbox::Forward>, Option<Vec<String>>);
+
+/// The agent's argv inside `session`'s sandbox (unchanged when it has
+/// none), the endpoints its host forwards in, and what the host runs
+/// once the agent has ended.
+fn fenced(
+    state: &State,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    argv: Vec<String>,
+    env: &[(String, String)],
+) -> Result<Fenced, SessionError> {
+    let program = argv.first().map(std::path::Path::new);
+    let Some(fence) = session::fence(&state.paths, repo, config, session, env, program)? else {
+        return Ok((argv, Vec::new(), None));
+    };
+    Ok((fence.wrap(&argv, env, true)?, fence.forwards.clone(), fence.cleanup()))
 }
 
 /// How often the reaper looks for sessions idle too long.
@@ -841,10 +870,12 @@ fn restart_agent(
     let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
     let (argv, conversation) = agent_argv(state, session, spec.argv, env, None);
     let resumed = matches!(conversation, Conversation::Resume(_));
-    let env = {
+    let (env, (argv, forwards, cleanup)) = {
         let store = state.store()?;
         let (repo, config) = repo_of(state, &store, session)?;
-        session_env(&store, &config, &repo.root, env, session)?
+        let env = session_env(&store, &config, &repo.root, env, session)?;
+        let fenced = fenced(state, &repo, &config, session, argv, &env)?;
+        (env, fenced)
     };
     let host = HostSpec {
         session_id: session.id.clone(),
@@ -856,6 +887,8 @@ fn restart_agent(
         typed_input: None,
         agent: session.agent.clone(),
         conversation,
+        forwards,
+        cleanup,
     };
     start_host(state, &host).map_err(|message| SessionError::Host { message })?;
     Ok(resumed)
@@ -900,16 +933,21 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
         }
         let (argv, conversation) =
             agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref());
+        let env = session_env(&store, &plan.config, &plan.repo.root, &req.env, session).map_err(|e| e.to_string())?;
+        let (argv, forwards, cleanup) =
+            fenced(state, &plan.repo, &plan.config, session, argv, &env).map_err(|e| crate::error_chain(&e))?;
         let spec = HostSpec {
             session_id: session.id.clone(),
             argv,
             cwd: session.path.clone(),
-            env: session_env(&store, &plan.config, &plan.repo.root, &req.env, session).map_err(|e| e.to_string())?,
+            env,
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
             agent: session.agent.clone(),
             conversation,
+            forwards,
+            cleanup,
         };
         start_host(state, &spec)
     })?;

@@ -1,0 +1,236 @@
+//! Sandboxed sessions: a shell agent under bubblewrap commits in its
+//! worktree and reaches nothing else (the main checkout, another
+//! session's worktree, `$HOME`, the network), endpoints the config allows
+//! are forwarded in, setup hooks run in the same fence; container mode
+//! where a container engine runs; bad input refused with nothing made.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::{TestEnv, wait_within};
+
+/// A TCP server on 127.0.0.1 that accepts (and drops) connections for the
+/// life of the test; returns its port.
+fn tcp_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    port
+}
+
+/// Has the session's shell run `script` (bash) and write `KEY=CODE` lines
+/// to `probe.txt` in its worktree, ending with `done`; returns them.
+fn probe(env: &TestEnv, name: &str, script: &str) -> String {
+    let file = env.path_of(name).join("probe.txt");
+    let _ = std::fs::remove_file(&file);
+    std::fs::write(env.tmp.path().join(format!("{name}.sh")), format!("{script}\necho done >> probe.txt\n"))
+        .expect("write script");
+    let script_path = env.tmp.path().join(format!("{name}.sh"));
+    // The script lives under the test's /tmp folder, hidden inside the
+    // sandbox: its text is sent, not its path.
+    let text = std::fs::read_to_string(&script_path).expect("script").trim().replace('\n', "; ");
+    env.ok(&["send", name, &format!("bash -c '{}'", text.replace('\'', "'\\''"))]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(text) = std::fs::read_to_string(&file).ok().filter(|t| t.ends_with("done\n")) {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no probe from {name}; its screen:\n{}", env.ok(&["logs", name]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn code<'a>(results: &'a str, key: &str) -> &'a str {
+    results.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {results}"))
+}
+
+fn require_bwrap() {
+    assert!(
+        Path::new("/usr/bin/bwrap").exists() || tandem_core::sandbox::find("bwrap").is_some(),
+        "bwrap is not installed; scripts/test.sh installs it (apt-get install bubblewrap)"
+    );
+}
+
+#[test]
+fn a_sandboxed_shell_commits_in_its_worktree_and_reaches_nothing_else() {
+    require_bwrap();
+    let env = TestEnv::new();
+    let (open_port, closed_port) = (tcp_server(), tcp_server());
+    env.user_config(&format!(
+        "[sandbox]\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{open_port}\"]\n[hooks]\nsetup = [\"touch \\\"$TANDEM_REPO/from-hook-$TANDEM_SESSION\\\"; echo hook=$? > hook.txt\"]\n"
+    ));
+    env.ok(&["new", "other", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
+    env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    let other = env.path_of("other");
+    let home = env.home.clone();
+
+    let results = probe(
+        &env,
+        "fenced",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"
+echo made in the sandbox > made.txt && git add made.txt && git commit -q -m "sandboxed commit"; echo commit=$? >> probe.txt
+touch "{repo}/intruder" 2>/dev/null; echo main=$? >> probe.txt
+touch "{other}/intruder" 2>/dev/null; echo other=$? >> probe.txt
+ls "{other}/README.md" >/dev/null 2>&1; echo see_other=$? >> probe.txt
+touch "{home}/intruder" 2>/dev/null; echo home=$? >> probe.txt
+touch /tmp/scratch; echo tmp=$? >> probe.txt
+(exec 3<>/dev/tcp/127.0.0.1/{closed_port}) 2>/dev/null; echo tcp=$? >> probe.txt
+(exec 3<>/dev/tcp/127.0.0.1/{open_port}) 2>/dev/null; echo allowed=$? >> probe.txt"#,
+            repo = env.repo.display(),
+            other = other.display(),
+            home = home.display(),
+        ),
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "fenced"]).trim(), "sandboxed commit");
+    assert_eq!(env.git(&["show", "fenced:made.txt"]), "made in the sandbox\n");
+    assert_ne!(code(&results, "main"), "0", "the main checkout is read-only: {results}");
+    assert!(!env.repo.join("intruder").exists());
+    assert_ne!(code(&results, "other"), "0", "another session's worktree is out of reach: {results}");
+    assert_ne!(code(&results, "see_other"), "0", "… not even readable: {results}");
+    assert!(!other.join("intruder").exists());
+    assert_ne!(code(&results, "home"), "0", "$HOME is read-only: {results}");
+    assert!(!home.join("intruder").exists());
+    assert_eq!(code(&results, "tmp"), "0", "a private /tmp: {results}");
+    assert!(!Path::new("/tmp/scratch").exists() || std::fs::metadata("/tmp/scratch").is_ok_and(|m| m.len() == 0));
+    assert_ne!(code(&results, "tcp"), "0", "no network: {results}");
+    assert_eq!(code(&results, "allowed"), "0", "sandbox.allow_net is forwarded in: {results}");
+
+    // The setup hook ran in the same fence: it could not write the
+    // repository.
+    let hook = std::fs::read_to_string(env.path_of("fenced").join("hook.txt")).expect("the hook ran");
+    assert_ne!(hook.trim(), "hook=0", "{hook}");
+    assert!(!env.repo.join("from-hook-fenced").exists());
+    assert!(env.repo.join("from-hook-other").exists(), "the unsandboxed session's hook could");
+
+    // The unsandboxed session, same machine, same script: everything
+    // works, so the refusals above are the sandbox's.
+    let results = probe(
+        &env,
+        "other",
+        &format!(
+            "touch \"{home}/intruder\" 2>/dev/null; echo home=$? >> probe.txt\n(exec 3<>/dev/tcp/127.0.0.1/{closed_port}) 2>/dev/null; echo tcp=$? >> probe.txt",
+            home = home.display()
+        ),
+    );
+    assert_eq!((code(&results, "home"), code(&results, "tcp")), ("0", "0"), "{results}");
+
+    // `list` and `list --json` say which sessions are fenced in, and how.
+    let list = env.ok(&["list"]);
+    let line = list.lines().find(|l| l.starts_with("fenced ")).expect("fenced listed");
+    assert!(list.lines().next().unwrap().contains("SANDBOX") && line.contains("workspace"), "{list}");
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).expect("json");
+    let by_name = |n: &str| json.as_array().unwrap().iter().find(|s| s["name"] == n).cloned().unwrap();
+    assert_eq!(by_name("fenced")["sandbox"], "workspace");
+    assert_eq!(by_name("other")["sandbox"], serde_json::Value::Null);
+
+    // A respawn is fenced in again.
+    env.ok(&["respawn", "fenced"]);
+    env.wait_state("fenced", "running");
+    let results = probe(
+        &env,
+        "fenced",
+        &format!("touch \"{}/intruder\" 2>/dev/null; echo main=$? >> probe.txt", env.repo.display()),
+    );
+    assert_ne!(code(&results, "main"), "0", "{results}");
+}
+
+#[test]
+fn a_repository_cannot_widen_or_turn_off_the_sandbox() {
+    require_bwrap();
+    let env = TestEnv::new();
+    env.user_config("[sandbox]\nmode = \"workspace\"\nnetwork = \"off\"\n");
+    std::fs::write(
+        env.repo.join(".tandem.toml"),
+        "[sandbox]\nmode = \"none\"\nnetwork = \"on\"\nallow_write = [\"/\"]\n",
+    )
+    .expect("write");
+    env.git(&["add", ".tandem.toml"]);
+    env.git(&["commit", "-q", "-m", "a greedy repository"]);
+    let shown = env.ok(&["config", "show"]);
+    let value = |key: &str| shown.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_owned();
+    assert!(value("sandbox.mode").contains("\"workspace\""), "{shown}");
+    assert!(value("sandbox.network").contains("\"off\""), "{shown}");
+    assert!(!value("sandbox.allow_write").contains("\"/\""), "{shown}");
+    env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head"]);
+    assert_eq!(env.session("fenced")["sandbox"], "workspace", "sandbox.mode from the user's config");
+    let results = probe(
+        &env,
+        "fenced",
+        &format!("touch \"{}/intruder\" 2>/dev/null; echo main=$? >> probe.txt", env.repo.display()),
+    );
+    assert_ne!(code(&results, "main"), "0", "{results}");
+}
+
+#[test]
+fn sandbox_bad_input_is_refused_with_nothing_made() {
+    let mut env = TestEnv::new();
+    let sessions_before = env.ok(&["list", "--json"]);
+    let branches = env.git(&["branch", "--list"]);
+
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox=jail"]);
+    assert!(err.contains("unknown sandbox mode \"jail\"") && err.contains("none, workspace or container"), "{err}");
+    env.user_config("[sandbox]\nnetwork = \"sometimes\"\n");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("sandbox.network: \"sometimes\" is not on or off"), "{err}");
+    env.user_config("[sandbox]\nnetwork = \"off\"\nallow_net = [\"example.com:443\"]\n");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("sandbox.allow_net: \"example.com:443\" is not IP:PORT"), "{err}");
+    env.user_config("");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox=container"]);
+    assert!(err.contains("sandbox.image is empty") || err.contains("neither `docker` nor `podman`"), "{err}");
+
+    // No bwrap on PATH: a clear refusal, and `doctor` says how to install
+    // it.
+    let bin = env.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let git = tandem_core::sandbox::find("git").expect("git on PATH");
+    std::os::unix::fs::symlink(git, bin.join("git")).expect("symlink");
+    env.ok(&["daemon", "stop"]);
+    env.env.push(("PATH".to_owned(), bin.to_string_lossy().into_owned()));
+    let err = env.fails(&["new", "x", "--bg", "--agent", "/bin/sh", "--sandbox"]);
+    assert!(err.contains("`bwrap` is not installed") && err.contains("apt-get install bubblewrap"), "{err}");
+    let doctor = env.ok(&["doctor"]);
+    assert!(doctor.contains("bwrap is not installed") && doctor.contains("apt-get install bubblewrap"), "{doctor}");
+
+    assert_eq!(env.ok(&["list", "--json"]), sessions_before, "no session was made");
+    assert_eq!(env.git(&["branch", "--list"]), branches, "no branch was made");
+}
+
+/// Container mode needs a running engine; this machine kind has only
+/// Docker's client, so the test runs where `docker info` (or `podman
+/// info`) answers and says why it did not run elsewhere.
+#[test]
+fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
+    let engine = ["docker", "podman"].into_iter().find(|e| {
+        std::process::Command::new(e)
+            .arg("info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let Some(engine) = engine else {
+        eprintln!(
+            "SKIPPED container_mode_runs_the_agent_in_a_container_where_an_engine_runs: no Docker or Podman engine answers `info` here"
+        );
+        return;
+    };
+    let image = std::env::var("TANDEM_TEST_IMAGE").unwrap_or_else(|_| "debian:stable-slim".to_owned());
+    let env = TestEnv::new();
+    env.user_config(&format!("[sandbox]\nimage = {image:?}\nnetwork = \"off\"\n"));
+    env.ok(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    let worktree = env.path_of("boxed");
+    env.ok(&["send", "boxed", "echo from-$(cat /etc/hostname | cut -c1-3) > where.txt; echo done >> where.txt"]);
+    let text = wait_within("the container's answer", Duration::from_secs(120), || {
+        std::fs::read_to_string(worktree.join("where.txt")).ok().filter(|t| t.contains("done"))
+    });
+    assert!(text.starts_with("from-"), "{text}");
+    assert_eq!(env.session("boxed")["sandbox"], "container");
+    env.ok(&["stop", "boxed"]);
+    let name = format!("tandem-{}", env.session("boxed")["id"].as_str().unwrap());
+    let ps = std::process::Command::new(engine).args(["ps", "-a", "--format", "{{.Names}}"]).output().expect("ps");
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&name), "the container is removed when the agent ends");
+}

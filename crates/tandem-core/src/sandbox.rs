@@ -1,0 +1,575 @@
+//! Fencing a session's agent in: `workspace` mode runs it under
+//! bubblewrap, `container` mode in a Docker or Podman container.
+//!
+//! Both come down to a command line that wraps the agent's own (and the
+//! repository's setup and teardown hooks, which run in the same fence):
+//! [`wrap`] takes a [`Fence`], what one start of one session may reach,
+//! and the agent's argv, and returns the argv to run instead.
+//!
+//! `workspace` (Linux, `bwrap` from the distribution's `bubblewrap`
+//! package; see bwrap(1) for the options used):
+//! - the root filesystem read-only, a private `/tmp`, `/proc` and `/dev`
+//!   of its own, a PID namespace that dies with the agent;
+//! - read-write only: the session's worktree; the repository's git
+//!   common dir but what git reads as configuration or runs and other
+//!   worktrees' state ([`GIT_READ_ONLY`]), so a commit can write objects,
+//!   refs, logs and its own admin dir `worktrees/<name>`; tandem's state
+//!   folder (the agent's hooks record into the store); the paths
+//!   `sandbox.allow_write` names, and the config folder an agent's
+//!   environment names (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
+//!   `GEMINI_CLI_HOME`);
+//! - every other worktree of the repository, and the folder of session
+//!   worktrees, hidden behind an empty folder;
+//! - with `sandbox.network = "off"` a network namespace of its own (only a
+//!   loopback device), where each `sandbox.allow_net` endpoint `IP:PORT`
+//!   is forwarded to the same endpoint outside: `tandem sandbox-net`
+//!   listens inside and hands each connection over a Unix socket to the
+//!   host, which connects it ([`Forward`]).
+//!
+//! As root, bwrap keeps every capability (bwrap(1), `--cap-drop`): tandem
+//! drops them all, so root inside cannot remount what is read-only.
+//!
+//! `container`: `docker run` (or `podman run`) of `sandbox.image` with a
+//! terminal, the worktree and the same git parts mounted at their own
+//! paths, tandem's binary, state and sockets mounted for the agent's
+//! hooks, the environment passed by name (values never on a command
+//! line), the user's uid and gid, `--network none` when the network is
+//! off. The container is named `tandem-<session id>` and removed when the
+//! agent ends.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// How a session's agent is fenced in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Under bubblewrap, on this machine's filesystem.
+    Workspace,
+    /// In a Docker or Podman container.
+    Container,
+}
+
+impl Mode {
+    /// The name used in config, on the command line and in the store.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Workspace => "workspace",
+            Mode::Container => "container",
+        }
+    }
+
+    /// Parses `none`, `workspace` or `container`: `None` for `none`.
+    ///
+    /// # Errors
+    /// A one-line message naming the accepted values.
+    pub fn parse_setting(s: &str) -> Result<Option<Mode>, String> {
+        match s {
+            "none" | "" => Ok(None),
+            other => other.parse().map(Some),
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "workspace" => Ok(Mode::Workspace),
+            "container" => Ok(Mode::Container),
+            other => Err(format!("unknown sandbox mode {other:?}: use none, workspace or container")),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a session cannot be fenced in as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(
+        "`bwrap` is not installed, and --sandbox / sandbox.mode = \"workspace\" needs it; install bubblewrap (`sudo apt-get install bubblewrap`, `sudo dnf install bubblewrap`), or run without a sandbox"
+    )]
+    NoBwrap,
+    #[error(
+        "neither `docker` nor `podman` is installed, and sandbox.mode = \"container\" needs one; install one, or use --sandbox workspace"
+    )]
+    NoContainerRuntime,
+    #[error(
+        "sandbox.image is empty, and sandbox.mode = \"container\" needs an image; set it in config.toml or .tandem.toml"
+    )]
+    NoImage,
+    #[error("sandbox.allow_net: {entry:?} is not IP:PORT (e.g. \"127.0.0.1:8080\"); fix it in config.toml")]
+    BadEndpoint { entry: String },
+    #[error("sandbox.network: {value:?} is not on or off; fix it in config.toml")]
+    BadNetwork { value: String },
+    #[error("cannot read the worktree's git link {}: {error}", path.display())]
+    GitLink { path: PathBuf, error: std::io::Error },
+}
+
+/// An endpoint reachable from inside a sandbox whose network is off: the
+/// agent connects to `addr` inside; the host accepts it on `socket` and
+/// connects to `addr` outside.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Forward {
+    pub addr: std::net::SocketAddr,
+    pub socket: PathBuf,
+}
+
+/// What one start of one sandboxed session may reach.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub mode: Mode,
+    /// The session's id: names its container and its forward sockets.
+    pub session_id: String,
+    pub worktree: PathBuf,
+    /// The repository's main worktree: visible, read-only.
+    pub repo_root: PathBuf,
+    /// The repository's git common dir.
+    pub common_dir: PathBuf,
+    /// Other worktrees of the repository and the folder of session
+    /// worktrees: hidden.
+    pub hidden: Vec<PathBuf>,
+    /// Read-write beside the worktree and the git parts: existing paths
+    /// only.
+    pub writable: Vec<PathBuf>,
+    /// Visible read-only even where `/tmp` hides them: the runtime folder
+    /// (sockets), tandem's binary, the agent's program, `$HOME`.
+    pub readable: Vec<PathBuf>,
+    pub network: bool,
+    /// Endpoints forwarded in when the network is off.
+    pub forwards: Vec<Forward>,
+    /// tandem's own binary (`tandem sandbox-net`, hooks).
+    pub tandem_exe: PathBuf,
+    /// `container` mode: the runtime (docker or podman) and the image.
+    pub runtime: Option<PathBuf>,
+    pub image: String,
+}
+
+impl Fence {
+    /// What one start of `session` may reach in `mode`: its worktree and
+    /// git parts, the paths `config` allows, the config folder `env`
+    /// names for the agent, and (read-only) `program`, the agent's own
+    /// executable.
+    ///
+    /// # Errors
+    /// [`SandboxError`] for a bad `sandbox.network` or `sandbox.allow_net`,
+    /// a missing runtime, or an empty image in `container` mode.
+    pub fn new(
+        mode: Mode,
+        paths: &crate::paths::Paths,
+        repo: &crate::repo::Repository,
+        config: &crate::config::Config,
+        session: &crate::store::Session,
+        env: &[(String, String)],
+        program: Option<&Path>,
+    ) -> Result<Fence, SandboxError> {
+        let network = network_on(&config.sandbox.network)?;
+        let addrs = endpoints(&config.sandbox.allow_net)?;
+        let runtime = runtime(mode)?;
+        if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
+            return Err(SandboxError::NoImage);
+        }
+        let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
+        let expand = |p: &str| match (p.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(p),
+        };
+        let mut writable: Vec<PathBuf> = config.sandbox.allow_write.iter().map(|p| expand(p)).collect();
+        for key in ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"] {
+            if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
+                writable.push(PathBuf::from(v));
+            }
+        }
+        // The agent's hooks record into the store (`tandem hook`).
+        writable.push(paths.state_dir.clone());
+        let tandem_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tandem"));
+        let mut readable = vec![paths.runtime_dir.clone(), tandem_exe.clone()];
+        readable.extend(home);
+        if let Some(program) = program {
+            readable.extend(program_paths(program));
+        }
+        let mut hidden = other_worktrees(&repo.common_dir, &session.path);
+        if let Some(folder) = session.path.parent().filter(|f| !repo.root.starts_with(f)) {
+            hidden.push(folder.to_path_buf());
+        }
+        let forwards = if network {
+            Vec::new()
+        } else {
+            addrs
+                .into_iter()
+                .enumerate()
+                .map(|(i, addr)| Forward {
+                    addr,
+                    socket: paths.runtime_dir.join("net").join(format!("{}-{i}.sock", session.id)),
+                })
+                .collect()
+        };
+        Ok(Fence {
+            mode,
+            session_id: session.id.clone(),
+            worktree: session.path.clone(),
+            repo_root: repo.root.clone(),
+            common_dir: repo.common_dir.clone(),
+            hidden,
+            writable,
+            readable,
+            network,
+            forwards,
+            tandem_exe,
+            runtime: Some(runtime),
+            image: config.sandbox.image.clone(),
+        })
+    }
+
+    /// [`wrap`] with this fence's runtime.
+    ///
+    /// # Errors
+    /// As [`wrap`].
+    pub fn wrap(&self, argv: &[String], env: &[(String, String)], tty: bool) -> Result<Vec<String>, SandboxError> {
+        let runtime = self.runtime.clone().unwrap_or_else(|| PathBuf::from(self.mode.as_str()));
+        wrap(self, &runtime, argv, env, tty)
+    }
+
+    /// The command that removes what the agent's sandbox left.
+    #[must_use]
+    pub fn cleanup(&self) -> Option<Vec<String>> {
+        cleanup(self.mode, self.runtime.as_deref()?, &self.session_id)
+    }
+}
+
+/// What must stay visible for `program` to run where the private `/tmp`
+/// would hide it: the path itself, its real file, and the package it
+/// belongs to (the `node_modules` folder above it, for an npm install).
+fn program_paths(program: &Path) -> Vec<PathBuf> {
+    let mut out = vec![program.to_path_buf()];
+    if let Ok(real) = std::fs::canonicalize(program) {
+        let package =
+            real.ancestors().find(|a| a.file_name().is_some_and(|n| n == "node_modules")).map(Path::to_path_buf);
+        out.push(package.unwrap_or(real));
+    }
+    out
+}
+
+/// `sandbox.network` as a switch.
+///
+/// # Errors
+/// [`SandboxError::BadNetwork`].
+pub fn network_on(value: &str) -> Result<bool, SandboxError> {
+    match value {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        other => Err(SandboxError::BadNetwork { value: other.to_owned() }),
+    }
+}
+
+/// Parses `sandbox.allow_net` entries (`IP:PORT`, `localhost:PORT`).
+///
+/// # Errors
+/// [`SandboxError::BadEndpoint`] for the first entry that is not one.
+pub fn endpoints(entries: &[String]) -> Result<Vec<std::net::SocketAddr>, SandboxError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let spelled = entry.strip_prefix("localhost:").map_or_else(|| entry.clone(), |p| format!("127.0.0.1:{p}"));
+            spelled.parse().map_err(|_| SandboxError::BadEndpoint { entry: entry.clone() })
+        })
+        .collect()
+}
+
+/// The program that runs `mode`'s sandboxes, from `PATH`.
+///
+/// # Errors
+/// [`SandboxError::NoBwrap`] or [`SandboxError::NoContainerRuntime`].
+pub fn runtime(mode: Mode) -> Result<PathBuf, SandboxError> {
+    match mode {
+        Mode::Workspace => find("bwrap").ok_or(SandboxError::NoBwrap),
+        Mode::Container => find("docker").or_else(|| find("podman")).ok_or(SandboxError::NoContainerRuntime),
+    }
+}
+
+/// `name` on `PATH`, if it is there.
+#[must_use]
+pub fn find(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The admin dir of a linked worktree, from its `.git` file
+/// (`gitdir: <common>/worktrees/<name>`; gitrepository-layout(5)); none
+/// for a main worktree.
+///
+/// # Errors
+/// [`SandboxError::GitLink`] when `.git` cannot be read.
+pub fn admin_dir(worktree: &Path) -> Result<Option<PathBuf>, SandboxError> {
+    let link = worktree.join(".git");
+    if link.is_dir() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&link).map_err(|error| SandboxError::GitLink { path: link.clone(), error })?;
+    Ok(text.trim().strip_prefix("gitdir:").map(|p| worktree.join(p.trim())))
+}
+
+/// The other worktrees of the repository whose common dir is `common_dir`,
+/// from its `worktrees/*/gitdir` files (gitrepository-layout(5)); `own`
+/// is left out.
+#[must_use]
+pub fn other_worktrees(common_dir: &Path, own: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(common_dir.join("worktrees")) else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("gitdir")).ok())
+        .filter_map(|gitdir| Path::new(gitdir.trim()).parent().map(Path::to_path_buf))
+        .filter(|p| p != own && p.is_dir())
+        .collect()
+}
+
+/// The argv that runs `argv` inside `fence`; `tty` when it runs on a
+/// terminal (the agent, not a hook).
+///
+/// # Errors
+/// [`SandboxError::GitLink`] when the worktree's admin dir cannot be
+/// found.
+pub fn wrap(
+    fence: &Fence,
+    runtime: &Path,
+    argv: &[String],
+    env: &[(String, String)],
+    tty: bool,
+) -> Result<Vec<String>, SandboxError> {
+    match fence.mode {
+        Mode::Workspace => bwrap(fence, runtime, argv),
+        Mode::Container => Ok(container(fence, runtime, argv, env, tty)),
+    }
+}
+
+/// The git parts that stay read-only inside the common dir, though it is
+/// writable: what git reads as configuration or runs (`config`, `hooks`,
+/// `info`, submodules' `modules`), the main worktree's `HEAD` and
+/// `index`, and every worktree's admin dir but the session's own.
+/// Writable is the rest, which git needs to commit: objects, refs, logs,
+/// and the lock files it makes beside `packed-refs` (a commit locks it
+/// to delete `CHERRY_PICK_HEAD`).
+const GIT_READ_ONLY: &[&str] = &["config", "hooks", "info", "modules", "HEAD", "index", "worktrees"];
+
+/// The git parts a worktree commits through, read-write (objects, refs
+/// and logs in container mode, where the common dir is read-only).
+fn git_parts(fence: &Fence) -> Result<Vec<PathBuf>, SandboxError> {
+    let mut parts: Vec<PathBuf> =
+        ["objects", "refs", "logs"].iter().map(|p| fence.common_dir.join(p)).filter(|p| p.exists()).collect();
+    if let Some(admin) = admin_dir(&fence.worktree)? {
+        parts.push(admin);
+    }
+    Ok(parts)
+}
+
+fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, SandboxError> {
+    let mut out: Vec<String> = vec![bwrap.to_string_lossy().into_owned()];
+    let mut arg = |args: &[&str]| out.extend(args.iter().map(|a| (*a).to_owned()));
+    arg(&["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
+    if !fence.network {
+        arg(&["--unshare-net"]);
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        arg(&["--cap-drop", "ALL"]);
+    }
+    arg(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut mounts: Vec<String> = Vec::new();
+    let mount = |mounts: &mut Vec<String>, how: &str, p: &Path| {
+        mounts.extend([how.to_owned(), path(p), path(p)]);
+    };
+    // Read-only first (the private /tmp may have hidden them), then
+    // hidden, then read-write: a later mount wins where they nest.
+    for p in [&fence.repo_root, &fence.common_dir].into_iter().chain(&fence.readable) {
+        if p.exists() {
+            mount(&mut mounts, "--ro-bind", p);
+        }
+    }
+    for p in &fence.hidden {
+        if p.exists() {
+            mounts.extend(["--tmpfs".to_owned(), path(p)]);
+        }
+    }
+    mount(&mut mounts, "--bind", &fence.worktree);
+    mount(&mut mounts, "--bind", &fence.common_dir);
+    for name in GIT_READ_ONLY {
+        let p = fence.common_dir.join(name);
+        if p.exists() {
+            mount(&mut mounts, "--ro-bind", &p);
+        } else if matches!(*name, "hooks" | "info" | "modules" | "worktrees") {
+            // Nothing there to plant a hook or an attribute in.
+            mounts.extend(["--tmpfs".to_owned(), path(&p), "--remount-ro".to_owned(), path(&p)]);
+        }
+    }
+    let admin = admin_dir(&fence.worktree)?;
+    for p in admin.iter().chain(&fence.writable) {
+        if p.exists() {
+            mount(&mut mounts, "--bind", p);
+        }
+    }
+    out.extend(mounts);
+    out.extend(["--chdir".to_owned(), path(&fence.worktree), "--".to_owned()]);
+    if !fence.network && !fence.forwards.is_empty() {
+        out.extend([path(&fence.tandem_exe), "sandbox-net".to_owned()]);
+        for f in &fence.forwards {
+            out.extend(["--forward".to_owned(), format!("{}={}", f.addr, f.socket.display())]);
+        }
+        out.push("--".to_owned());
+    }
+    out.extend(argv.iter().cloned());
+    Ok(out)
+}
+
+/// The container's name: `tandem-<session id>`.
+#[must_use]
+pub fn container_name(session_id: &str) -> String {
+    format!("tandem-{session_id}")
+}
+
+fn container(fence: &Fence, runtime: &Path, argv: &[String], env: &[(String, String)], tty: bool) -> Vec<String> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut out = vec![path(runtime), "run".to_owned(), "--rm".to_owned(), "--interactive".to_owned()];
+    if tty {
+        out.extend(["--tty".to_owned(), "--name".to_owned(), container_name(&fence.session_id)]);
+    }
+    out.extend([
+        "--user".to_owned(),
+        format!("{}:{}", nix::unistd::Uid::effective(), nix::unistd::Gid::effective()),
+        "--workdir".to_owned(),
+        path(&fence.worktree),
+    ]);
+    if !fence.network {
+        out.extend(["--network".to_owned(), "none".to_owned()]);
+    }
+    let mut volume = |p: &Path, ro: bool| {
+        out.extend(["--volume".to_owned(), format!("{}:{}{}", path(p), path(p), if ro { ":ro" } else { "" })]);
+    };
+    volume(&fence.worktree, false);
+    volume(&fence.common_dir, true);
+    if let Ok(parts) = git_parts(fence) {
+        for p in &parts {
+            volume(p, false);
+        }
+    }
+    for p in fence.readable.iter().filter(|p| p.exists()) {
+        volume(p, true);
+    }
+    for p in fence.writable.iter().filter(|p| p.exists()) {
+        volume(p, false);
+    }
+    // By name only: the runtime takes each value from its own
+    // environment, which is the agent's.
+    for (key, _) in env {
+        out.extend(["--env".to_owned(), key.clone()]);
+    }
+    out.push(fence.image.clone());
+    out.extend(argv.iter().cloned());
+    out
+}
+
+/// A command that removes `mode`'s leftovers after the agent ended: the
+/// container, in `container` mode.
+#[must_use]
+pub fn cleanup(mode: Mode, runtime: &Path, session_id: &str) -> Option<Vec<String>> {
+    (mode == Mode::Container).then(|| {
+        vec![runtime.to_string_lossy().into_owned(), "rm".to_owned(), "--force".to_owned(), container_name(session_id)]
+    })
+}
+
+/// Inside a sandbox whose network is off: listens on each forward's
+/// address and hands every connection to its socket (the host's end,
+/// [`serve_forwards`]), runs `argv` as a child on the same terminal, and
+/// returns its exit code (128 + signal when a signal ended it).
+///
+/// # Errors
+/// A listener cannot bind, or `argv` cannot start.
+pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    for forward in forwards {
+        let listener = std::net::TcpListener::bind(forward.addr)?;
+        let socket = forward.socket.clone();
+        std::thread::Builder::new().name("net-in".into()).spawn(move || {
+            for conn in listener.incoming().filter_map(Result::ok) {
+                if let Ok(out) = std::os::unix::net::UnixStream::connect(&socket) {
+                    splice(conn, out);
+                }
+            }
+        })?;
+    }
+    let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::other("no command to run"))?;
+    let status = std::process::Command::new(program).args(args).status()?;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Outside a sandbox: accepts on each forward's socket and connects each
+/// connection to the forward's address. The threads live as long as the
+/// process.
+///
+/// # Errors
+/// A socket cannot be bound.
+pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
+    for forward in forwards {
+        if let Some(dir) = forward.socket.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(&forward.socket);
+        let listener = std::os::unix::net::UnixListener::bind(&forward.socket)?;
+        let addr = forward.addr;
+        std::thread::Builder::new().name("net-out".into()).spawn(move || {
+            for conn in listener.incoming().filter_map(Result::ok) {
+                match std::net::TcpStream::connect(addr) {
+                    Ok(out) => splice(out, conn),
+                    Err(e) => tracing::debug!(%addr, error = %e, "cannot reach a forwarded endpoint"),
+                }
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Copies bytes both ways between a TCP and a Unix stream until either
+/// side closes, each way in a thread of its own.
+fn splice(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream) {
+    let (Ok(mut tcp_r), Ok(mut unix_r)) = (tcp.try_clone(), unix.try_clone()) else { return };
+    let (mut tcp_w, mut unix_w) = (tcp, unix);
+    let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
+        let _ = std::io::copy(&mut tcp_r, &mut unix_w);
+        let _ = unix_w.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
+        let _ = std::io::copy(&mut unix_r, &mut tcp_w);
+        let _ = tcp_w.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_endpoints_parse_and_refuse_clearly() {
+        assert_eq!(Mode::parse_setting("none"), Ok(None));
+        assert_eq!(Mode::parse_setting("workspace"), Ok(Some(Mode::Workspace)));
+        assert_eq!(Mode::parse_setting("container"), Ok(Some(Mode::Container)));
+        assert!(Mode::parse_setting("jail").unwrap_err().contains("use none, workspace or container"));
+        let addrs = endpoints(&["127.0.0.1:8080".into(), "localhost:9".into(), "[::1]:443".into()]).unwrap();
+        assert_eq!(
+            addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["127.0.0.1:8080", "127.0.0.1:9", "[::1]:443"]
+        );
+        assert!(matches!(endpoints(&["example.com:443".into()]), Err(SandboxError::BadEndpoint { .. })));
+        assert!(network_on("on").unwrap() && !network_on("off").unwrap());
+        assert!(network_on("maybe").is_err());
+    }
+}
