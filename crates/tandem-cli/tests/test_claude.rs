@@ -518,3 +518,56 @@ fn claude_command_output_with_a_secret_is_redacted_in_history() {
         assert!(!bytes.windows(b"5ecret".len()).any(|w| w == b"5ecret"), "{file} holds the secret");
     }
 }
+
+/// Claude Code fenced in by bubblewrap, its network off but for the
+/// stand-in's address (`sandbox.allow_net`): it still talks to the API,
+/// writes and commits in its worktree, and its hooks still report.
+#[test]
+fn claude_in_a_workspace_sandbox_writes_and_commits() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let worktrees = env.tmp.path().join("wt");
+    let worktree = worktrees.join("boxed");
+    let escaped = env.repo.join("escaped");
+    let stub = MessagesStub::start(vec![
+        Step::tool("Write", json!({ "file_path": worktree.join("boxed.txt"), "content": "written in a sandbox\n" })),
+        Step::tool(
+            "Bash",
+            json!({
+                "command": format!("git add boxed.txt && git commit -q -m 'Add boxed.txt' && (touch {} ../escaped 2>&1 || true)", escaped.display()),
+                "description": "Commit boxed.txt"
+            }),
+        ),
+        Step::text("Committed from the sandbox."),
+    ]);
+    use_claude(&mut env, &claude, &stub, &["Write", "Bash"]);
+    std::fs::create_dir_all(env.tandem_home.join("config")).expect("config dir");
+    std::fs::write(
+        env.tandem_home.join("config/config.toml"),
+        format!(
+            "[worktrees]\ndir = {:?}\n[sandbox]\nmode = \"workspace\"\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{}\"]\n",
+            worktrees.to_string_lossy(),
+            stub.port()
+        ),
+    )
+    .expect("config");
+
+    env.ok(&["new", "boxed", "--bg", "-p", "Write boxed.txt and commit it"]);
+    assert_eq!(env.session("boxed")["sandbox"], "workspace");
+    let log = wait_within("the sandboxed commit", Duration::from_secs(120), || {
+        let log = env.git(&["log", "--format=%s", "boxed"]);
+        log.contains("Add boxed.txt").then_some(log)
+    });
+    assert_eq!(log.lines().next(), Some("Add boxed.txt"));
+    assert_eq!(env.git(&["show", "boxed:boxed.txt"]), "written in a sandbox\n");
+    // Its Bash tool could not write beside the worktree.
+    assert!(!escaped.exists() && !worktrees.join("escaped").exists(), "the sandbox kept the writes out");
+    let results = wait_within("both tool results", Duration::from_secs(30), || {
+        let results = stub.tool_results();
+        (results.len() >= 2).then_some(results)
+    });
+    assert!(results[1].to_string().contains("Read-only file system"), "{results:?}");
+    // The hooks reported from inside: the turn is recorded, the state idle.
+    env.wait_state("boxed", "idle");
+    assert!(env.ok(&["history", "boxed"]).contains("message      Committed from the sandbox."));
+    env.ok(&["rm", "--force", "boxed"]);
+}

@@ -396,10 +396,15 @@ fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, Sa
             mount(&mut mounts, "--ro-bind", p);
         }
     }
-    for p in &fence.hidden {
-        if p.exists() {
-            mounts.extend(["--tmpfs".to_owned(), path(p)]);
-        }
+    // Outermost only: a folder hidden inside a hidden folder is gone
+    // already.
+    let hidden: Vec<&PathBuf> = fence
+        .hidden
+        .iter()
+        .filter(|p| p.exists() && !fence.hidden.iter().any(|q| q != *p && p.starts_with(q)))
+        .collect();
+    for p in &hidden {
+        mounts.extend(["--tmpfs".to_owned(), path(p)]);
     }
     mount(&mut mounts, "--bind", &fence.worktree);
     mount(&mut mounts, "--bind", &fence.common_dir);
@@ -417,6 +422,11 @@ fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, Sa
         if p.exists() {
             mount(&mut mounts, "--bind", p);
         }
+    }
+    // Last, once the mounts inside them are made: nothing written there
+    // could be mistaken for a change that lasts.
+    for p in &hidden {
+        mounts.extend(["--remount-ro".to_owned(), path(p)]);
     }
     out.extend(mounts);
     out.extend(["--chdir".to_owned(), path(&fence.worktree), "--".to_owned()]);
@@ -571,5 +581,57 @@ mod tests {
         assert!(matches!(endpoints(&["example.com:443".into()]), Err(SandboxError::BadEndpoint { .. })));
         assert!(network_on("on").unwrap() && !network_on("off").unwrap());
         assert!(network_on("maybe").is_err());
+    }
+
+    fn fence(mode: Mode) -> Fence {
+        Fence {
+            mode,
+            session_id: "abc".into(),
+            worktree: "/w/wt/job".into(),
+            repo_root: "/w/repo".into(),
+            common_dir: "/nonexistent/repo/.git".into(),
+            hidden: Vec::new(),
+            writable: Vec::new(),
+            readable: Vec::new(),
+            network: false,
+            forwards: vec![Forward { addr: "127.0.0.1:9".parse().unwrap(), socket: "/run/net/abc-0.sock".into() }],
+            tandem_exe: "/bin/tandem".into(),
+            runtime: None,
+            image: "img:1".into(),
+        }
+    }
+
+    #[test]
+    fn a_container_gets_the_worktree_the_environment_by_name_and_no_network() {
+        let env = [("TOKEN".to_owned(), "s3cret".to_owned())];
+        let argv = wrap(&fence(Mode::Container), Path::new("/usr/bin/podman"), &["claude".into()], &env, true).unwrap();
+        let line = argv.join(" ");
+        assert!(line.starts_with("/usr/bin/podman run --rm --interactive --tty --name tandem-abc --user "), "{line}");
+        assert!(line.contains("--network none") && line.contains("--volume /w/wt/job:/w/wt/job "), "{line}");
+        assert!(
+            line.contains("--env TOKEN img:1 claude") && !line.contains("s3cret"),
+            "values never on the command line: {line}"
+        );
+        let hook = wrap(&fence(Mode::Container), Path::new("docker"), &["sh".into()], &env, false).unwrap();
+        assert!(!hook.contains(&"--tty".to_owned()), "a hook has no terminal");
+    }
+
+    #[test]
+    fn a_workspace_forwards_its_endpoints_through_tandem_and_runs_the_agent_last() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(".git"), "gitdir: /nonexistent/repo/.git/worktrees/job\n").unwrap();
+        let mut fence = fence(Mode::Workspace);
+        fence.worktree = tmp.path().to_path_buf();
+        let argv = wrap(&fence, Path::new("/usr/bin/bwrap"), &["claude".into()], &[], true).unwrap();
+        let line = argv.join(" ");
+        assert!(
+            line.contains("--unshare-net") && line.contains("--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp"),
+            "{line}"
+        );
+        let tail = format!(
+            "--chdir {} -- /bin/tandem sandbox-net --forward 127.0.0.1:9=/run/net/abc-0.sock -- claude",
+            tmp.path().display()
+        );
+        assert!(line.ends_with(&tail), "{line}");
     }
 }
