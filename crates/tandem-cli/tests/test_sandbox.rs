@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{TestEnv, wait_within};
+use crate::common::{TestEnv, skipped, wait_within};
 
 /// A TCP server on 127.0.0.1 that accepts (and drops) connections for the
 /// life of the test; returns its port.
@@ -213,9 +213,7 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
             .is_ok_and(|s| s.success())
     });
     let Some(engine) = engine else {
-        eprintln!(
-            "SKIPPED container_mode_runs_the_agent_in_a_container_where_an_engine_runs: no Docker or Podman engine answers `info` here"
-        );
+        skipped("container mode: no Docker or Podman engine answers `info` here");
         return;
     };
     let image = std::env::var("TANDEM_TEST_IMAGE").unwrap_or_else(|_| "debian:stable-slim".to_owned());

@@ -393,7 +393,7 @@ pub fn agent_and_env(name: &str) -> Option<(PathBuf, TestEnv)> {
             std::env::var_os("TANDEM_TEST_REQUIRE_AGENTS").is_none(),
             "the {name} CLI is required here but was not found; run `bash scripts/test.sh`, which installs it"
         );
-        eprintln!("skipped: the {name} CLI is not installed; `bash scripts/test.sh` installs it");
+        skipped(&format!("the {name} CLI is not installed; `bash scripts/test.sh` installs it"));
         return None;
     };
     Some((cli, TestEnv::new()))
@@ -408,4 +408,11 @@ pub const ONE_SHOT_REPLY: &str = "Stub title";
 /// one-shot questions ([`ONE_SHOT_REPLY`]).
 pub fn is_one_shot(conversation: &str) -> bool {
     conversation.contains("Answer with the title only") || conversation.contains("Answer with the summary only")
+}
+
+/// Says why a test did not run, on the real stderr: the test harness
+/// captures `eprintln!` of a passing test, and a skip must be seen.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {reason}");
 }
