@@ -533,7 +533,7 @@ fn claude_in_a_workspace_sandbox_writes_and_commits() {
         Step::tool(
             "Bash",
             json!({
-                "command": format!("git add boxed.txt && git commit -q -m 'Add boxed.txt' && (touch {} ../escaped 2>&1 || true)", escaped.display()),
+                "command": format!("git add boxed.txt && git commit -q -m 'Add boxed.txt' && (touch {} ../escaped \"$TANDEM_HOME/state/intruder\" 2>&1 || true)", escaped.display()),
                 "description": "Commit boxed.txt"
             }),
         ),
@@ -561,12 +561,14 @@ fn claude_in_a_workspace_sandbox_writes_and_commits() {
     assert_eq!(env.git(&["show", "boxed:boxed.txt"]), "written in a sandbox\n");
     // Its Bash tool could not write beside the worktree.
     assert!(!escaped.exists() && !worktrees.join("escaped").exists(), "the sandbox kept the writes out");
+    assert!(!env.tandem_home.join("state/intruder").exists(), "tandem's store is out of reach");
     let results = wait_within("both tool results", Duration::from_secs(30), || {
         let results = stub.tool_results();
         (results.len() >= 2).then_some(results)
     });
     assert!(results[1].to_string().contains("Read-only file system"), "{results:?}");
-    // The hooks reported from inside: the turn is recorded, the state idle.
+    // The hooks reported from inside, through the host: the turn is
+    // recorded, the state idle.
     env.wait_state("boxed", "idle");
     assert!(env.ok(&["history", "boxed"]).contains("message      Committed from the sandbox."));
     env.ok(&["rm", "--force", "boxed"]);

@@ -60,6 +60,9 @@ fn a_sandboxed_shell_commits_in_its_worktree_and_reaches_nothing_else() {
     env.user_config(&format!(
         "[sandbox]\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{open_port}\"]\n[hooks]\nsetup = [\"touch \\\"$TANDEM_REPO/from-hook-$TANDEM_SESSION\\\"; echo hook=$? > hook.txt\"]\n"
     ));
+    std::fs::create_dir_all(env.home.join(".ssh")).expect(".ssh");
+    std::fs::write(env.home.join(".ssh/id_test"), "PRIVATE KEY\n").expect("key");
+    std::fs::write(env.home.join(".netrc"), "machine example.com password hunter2\n").expect("netrc");
     env.ok(&["new", "other", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
     env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
     let other = env.path_of("other");
@@ -75,6 +78,9 @@ touch "{repo}/intruder" 2>/dev/null; echo main=$? >> probe.txt
 touch "{other}/intruder" 2>/dev/null; echo other=$? >> probe.txt
 ls "{other}/README.md" >/dev/null 2>&1; echo see_other=$? >> probe.txt
 touch "{home}/intruder" 2>/dev/null; echo home=$? >> probe.txt
+cat "{home}/.ssh/id_test" >/dev/null 2>&1; echo ssh=$? >> probe.txt
+grep -c hunter2 "{home}/.netrc" >/dev/null 2>&1; echo netrc=$? >> probe.txt
+cat "{home}/.gitconfig" >/dev/null 2>&1; echo gitconfig=$? >> probe.txt
 touch /tmp/scratch; echo tmp=$? >> probe.txt
 (exec 3<>/dev/tcp/127.0.0.1/{closed_port}) 2>/dev/null; echo tcp=$? >> probe.txt
 (exec 3<>/dev/tcp/127.0.0.1/{open_port}) 2>/dev/null; echo allowed=$? >> probe.txt"#,
@@ -93,6 +99,9 @@ touch /tmp/scratch; echo tmp=$? >> probe.txt
     assert!(!other.join("intruder").exists());
     assert_ne!(code(&results, "home"), "0", "$HOME is read-only: {results}");
     assert!(!home.join("intruder").exists());
+    assert_ne!(code(&results, "ssh"), "0", "~/.ssh is hidden: {results}");
+    assert_ne!(code(&results, "netrc"), "0", "~/.netrc is hidden: {results}");
+    assert_eq!(code(&results, "gitconfig"), "0", "the rest of $HOME is readable: {results}");
     assert_eq!(code(&results, "tmp"), "0", "a private /tmp: {results}");
     assert!(!Path::new("/tmp/scratch").exists() || std::fs::metadata("/tmp/scratch").is_ok_and(|m| m.len() == 0));
     assert_ne!(code(&results, "tcp"), "0", "no network: {results}");

@@ -46,13 +46,15 @@ pub struct Config {
 
 /// Drops from a repository's layer what would widen a sandbox: a
 /// repository may ask for one (`sandbox.mode`, `sandbox.image`) but not
-/// turn the user's off, open its network or add writable paths; those
+/// turn the user's off, open its network, add writable paths or change
+/// what is hidden; those
 /// are the user's to decide.
 fn fence_repo_layer(layer: &mut toml::Table) {
     let Some(toml::Value::Table(sandbox)) = layer.get_mut("sandbox") else { return };
     sandbox.remove("network");
     sandbox.remove("allow_net");
     sandbox.remove("allow_write");
+    sandbox.remove("hide");
     if sandbox.get("mode").and_then(toml::Value::as_str) == Some("none") {
         sandbox.remove("mode");
     }
@@ -187,6 +189,9 @@ section!(
             /// Paths (`~/` for the home folder) a sandboxed agent may
             /// write beside its worktree; missing ones are skipped.
             allow_write: Vec<String>,
+            /// Paths (`~/` for the home folder) hidden from a sandboxed
+            /// agent: credentials it has no business reading.
+            hide: Vec<String>,
             /// The image `container` mode runs.
             image: String,
         }
@@ -409,6 +414,7 @@ impl Config {
                 "network": s(&self.sandbox.network),
                 "allow_net": self.sandbox.allow_net,
                 "allow_write": self.sandbox.allow_write,
+                "hide": self.sandbox.hide,
                 "image": s(&self.sandbox.image),
             },
             "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))

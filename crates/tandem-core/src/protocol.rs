@@ -409,6 +409,12 @@ pub enum ClientMsg {
     /// other terminal programs, an interrupt request to a structured
     /// agent.
     Interrupt,
+    /// A Claude Code hook event (its JSON payload) for the host to record,
+    /// from `tandem hook` inside a sandbox, which cannot write the store
+    /// itself; answered by [`HostMsg::Hooked`] once recorded.
+    Hook {
+        payload: serde_json::Value,
+    },
 }
 
 /// What a client wants from a host.
@@ -448,6 +454,12 @@ pub enum HostMsg {
     },
     Error {
         message: String,
+    },
+    /// The answer to [`ClientMsg::Hook`]: recorded; `auto_named` when the
+    /// session still carries a name tandem picked (its first prompt may
+    /// name it).
+    Hooked {
+        auto_named: bool,
     },
 }
 

@@ -13,13 +13,16 @@
 //! - read-write only: the session's worktree; the repository's git
 //!   common dir but what git reads as configuration or runs and other
 //!   worktrees' state ([`GIT_READ_ONLY`]), so a commit can write objects,
-//!   refs, logs and its own admin dir `worktrees/<name>`; tandem's state
-//!   folder (the agent's hooks record into the store); the paths
+//!   refs, logs and its own admin dir `worktrees/<name>`; the paths
 //!   `sandbox.allow_write` names, and the config folder an agent's
 //!   environment names (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
 //!   `GEMINI_CLI_HOME`);
-//! - every other worktree of the repository, and the folder of session
-//!   worktrees, hidden behind an empty folder;
+//! - tandem's store out of reach: the agent's hooks (`tandem hook`) hand
+//!   their events to the session's host over its socket
+//!   ([`HOOK_VIA_HOST`]), and the host records them;
+//! - every other worktree of the repository, the folder of session
+//!   worktrees and the credentials `sandbox.hide` names (`~/.ssh`, …),
+//!   hidden behind an empty folder or file;
 //! - with `sandbox.network = "off"` a network namespace of its own (only a
 //!   loopback device), where each `sandbox.allow_net` endpoint `IP:PORT`
 //!   is forwarded to the same endpoint outside: `tandem sandbox-net`
@@ -31,7 +34,7 @@
 //!
 //! `container`: `docker run` (or `podman run`) of `sandbox.image` with a
 //! terminal, the worktree and the same git parts mounted at their own
-//! paths, tandem's binary, state and sockets mounted for the agent's
+//! paths, tandem's binary and sockets mounted for the agent's
 //! hooks, the environment passed by name (values never on a command
 //! line), the user's uid and gid, `--network none` when the network is
 //! off. The container is named `tandem-<session id>` and removed when the
@@ -39,6 +42,10 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+/// Set inside a sandbox: `tandem hook` hands events to the session's host
+/// instead of writing the store, which the sandbox cannot reach.
+pub const HOOK_VIA_HOST: &str = "TANDEM_HOOK_VIA_HOST";
 
 /// How a session's agent is fenced in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -132,8 +139,9 @@ pub struct Fence {
     pub repo_root: PathBuf,
     /// The repository's git common dir.
     pub common_dir: PathBuf,
-    /// Other worktrees of the repository and the folder of session
-    /// worktrees: hidden.
+    /// Other worktrees of the repository, the folder of session
+    /// worktrees and `sandbox.hide`: hidden (an empty folder, or an empty
+    /// file).
     pub hidden: Vec<PathBuf>,
     /// Read-write beside the worktree and the git parts: existing paths
     /// only.
@@ -186,15 +194,14 @@ impl Fence {
                 writable.push(PathBuf::from(v));
             }
         }
-        // The agent's hooks record into the store (`tandem hook`).
-        writable.push(paths.state_dir.clone());
         let tandem_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tandem"));
         let mut readable = vec![paths.runtime_dir.clone(), tandem_exe.clone()];
-        readable.extend(home);
+        readable.extend(home.clone());
         if let Some(program) = program {
             readable.extend(program_paths(program));
         }
         let mut hidden = other_worktrees(&repo.common_dir, &session.path);
+        hidden.extend(config.sandbox.hide.iter().map(|p| expand(p)));
         if let Some(folder) = session.path.parent().filter(|f| !repo.root.starts_with(f)) {
             hidden.push(folder.to_path_buf());
         }
@@ -404,7 +411,11 @@ fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, Sa
         .filter(|p| p.exists() && !fence.hidden.iter().any(|q| q != *p && p.starts_with(q)))
         .collect();
     for p in &hidden {
-        mounts.extend(["--tmpfs".to_owned(), path(p)]);
+        if p.is_dir() {
+            mounts.extend(["--tmpfs".to_owned(), path(p)]);
+        } else {
+            mounts.extend(["--ro-bind".to_owned(), "/dev/null".to_owned(), path(p)]);
+        }
     }
     mount(&mut mounts, "--bind", &fence.worktree);
     mount(&mut mounts, "--bind", &fence.common_dir);
@@ -425,10 +436,11 @@ fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, Sa
     }
     // Last, once the mounts inside them are made: nothing written there
     // could be mistaken for a change that lasts.
-    for p in &hidden {
+    for p in hidden.iter().filter(|p| p.is_dir()) {
         mounts.extend(["--remount-ro".to_owned(), path(p)]);
     }
     out.extend(mounts);
+    out.extend(["--setenv".to_owned(), HOOK_VIA_HOST.to_owned(), "1".to_owned()]);
     out.extend(["--chdir".to_owned(), path(&fence.worktree), "--".to_owned()]);
     if !fence.network && !fence.forwards.is_empty() {
         out.extend([path(&fence.tandem_exe), "sandbox-net".to_owned()]);
@@ -478,6 +490,7 @@ fn container(fence: &Fence, runtime: &Path, argv: &[String], env: &[(String, Str
     for p in fence.writable.iter().filter(|p| p.exists()) {
         volume(p, false);
     }
+    out.extend(["--env".to_owned(), format!("{HOOK_VIA_HOST}=1")]);
     // By name only: the runtime takes each value from its own
     // environment, which is the agent's.
     for (key, _) in env {

@@ -31,21 +31,28 @@ fn record(cx: &Context) -> Result<(), CliError> {
     std::io::stdin().take(MAX_PAYLOAD).read_to_string(&mut text)?;
     let payload: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| CliError::user(format!("the hook payload is not JSON: {e}")))?;
-    let mut store = cx.store()?;
-    // Runs with the agent's environment: its secrets are masked in what it records.
-    store.redact_secrets(tandem_core::session::env::secret_values(&std::env::vars().collect::<Vec<_>>()));
-    let Some(session) = store.session(&id)? else {
-        return Err(CliError::user(format!("no session {id}")));
+    let first_prompt = payload["hook_event_name"] == "UserPromptSubmit";
+    let prompt = payload["prompt"].as_str().unwrap_or_default().to_owned();
+    let auto_named = if std::env::var_os(tandem_core::sandbox::HOOK_VIA_HOST).is_some() {
+        // Inside a sandbox the store is out of reach: the host records.
+        tandem_core::host::client::hook(&cx.paths, &id, payload)?
+    } else {
+        let mut store = cx.store()?;
+        // Runs with the agent's environment: its secrets are masked in what it records.
+        store.redact_secrets(tandem_core::session::env::secret_values(&std::env::vars().collect::<Vec<_>>()));
+        let Some(session) = store.session(&id)? else {
+            return Err(CliError::user(format!("no session {id}")));
+        };
+        claude::record_hook(&store, &session, &payload)?;
+        session.auto_named
     };
-    claude::record_hook(&store, &session, &payload)?;
     // The first prompt of a session tandem named: the supervisor asks for
     // a title in the background (the agent must not wait for it).
-    if payload["hook_event_name"] == "UserPromptSubmit"
-        && session.auto_named
+    if first_prompt
+        && auto_named
         && let Some(mut supervisor) = client::connect_existing(&cx.paths)?
     {
-        let prompt = payload["prompt"].as_str().unwrap_or_default().to_owned();
-        let request = Request::AutoName { session_id: session.id.clone(), prompt, env: std::env::vars().collect() };
+        let request = Request::AutoName { session_id: id, prompt, env: std::env::vars().collect() };
         supervisor.request(&request)?;
     }
     Ok(())

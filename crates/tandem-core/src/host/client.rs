@@ -38,6 +38,27 @@ pub fn tell(paths: &Paths, session: &Session, msg: &ClientMsg) -> io::Result<()>
     protocol::send(&mut stream, msg)
 }
 
+/// Hands a hook event to the session's host to record
+/// ([`ClientMsg::Hook`]) and waits for it to be recorded, so events keep
+/// the order the agent ran its hooks in. Returns whether the session
+/// still carries a name tandem picked.
+///
+/// # Errors
+/// No host answers in 10 s, or it could not record the event.
+pub fn hook(paths: &Paths, session_id: &str, payload: serde_json::Value) -> io::Result<bool> {
+    let mut stream = connect(paths, session_id, ClientMode::Control)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    protocol::send(&mut stream, &ClientMsg::Hook { payload })?;
+    loop {
+        match protocol::recv::<HostMsg>(&mut stream)? {
+            Some(HostMsg::Hooked { auto_named }) => return Ok(auto_named),
+            Some(HostMsg::Error { message }) => return Err(io::Error::other(message)),
+            Some(_) => {}
+            None => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the host left")),
+        }
+    }
+}
+
 /// Sends `text` to a session's agent as a prompt ([`ClientMsg::Prompt`])
 /// and records it in its history, unless the agent records its prompts
 /// itself (Claude Code's TUI, through its hook).

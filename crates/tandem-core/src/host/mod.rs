@@ -763,6 +763,22 @@ fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Resul
     Ok(())
 }
 
+/// Records a hook event of the agent's (a sandboxed Claude Code's, whose
+/// `tandem hook` cannot write the store) with the host's own store,
+/// which masks the agent's secrets.
+fn record_hook(shared: &Shared, payload: &serde_json::Value) -> HostMsg {
+    let store = lock(&shared.store);
+    let recorded = store.session(&shared.session_id).map_err(|e| e.to_string()).and_then(|session| {
+        let session = session.ok_or_else(|| "the session is gone".to_owned())?;
+        crate::agent::claude::record_hook(&store, &session, payload).map_err(|e| e.to_string())?;
+        Ok(session.auto_named)
+    });
+    match recorded {
+        Ok(auto_named) => HostMsg::Hooked { auto_named },
+        Err(message) => HostMsg::Error { message },
+    }
+}
+
 /// How long after typed text its Enter follows: long enough for a TUI
 /// (Claude Code's) to have taken the text as typing, not a paste.
 const ENTER_DELAY: Duration = Duration::from_millis(150);
@@ -803,6 +819,12 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                     } else {
                         let key: &[u8] = if shared.claude { b"\x1b" } else { b"\x03" };
                         lock(&shared.writer).write_all(key)?;
+                    }
+                }
+                Ok(ClientMsg::Hook { payload }) => {
+                    let answer = record_hook(shared, &payload);
+                    if let Some(client) = lock(&shared.clients).iter().find(|c| c.id == id) {
+                        let _ = client.tx.try_send(Out::Msg(answer));
                     }
                 }
                 Ok(ClientMsg::Hello { .. }) | Err(_) => {
