@@ -231,13 +231,32 @@ pub fn worktree_prune(repo: &Path) -> Result<(), GitError> {
 /// Every worktree of the repository (`git worktree list --porcelain -z`),
 /// the main one first.
 ///
+/// `git worktree add` writes a new worktree's admin files one after the
+/// other, and a list that reads them in between fails ("failed to read
+/// .git/worktrees/NAME/commondir"): such a failure is tried again, up to
+/// [`HALF_MADE_TRIES`] times 20 ms apart.
+///
 /// # Errors
 /// As [`output`].
 pub fn worktree_list(repo: &Path) -> Result<Vec<WorktreeEntry>, GitError> {
-    let mut cmd = command(repo);
-    cmd.args(["--no-optional-locks", "worktree", "list", "--porcelain", "-z"]);
-    Ok(parse::worktree_list(&output(cmd)?.stdout))
+    let mut tries = 0;
+    loop {
+        let mut cmd = command(repo);
+        cmd.args(["--no-optional-locks", "worktree", "list", "--porcelain", "-z"]);
+        match output(cmd) {
+            Ok(out) => return Ok(parse::worktree_list(&out.stdout)),
+            Err(GitError::Failed { stderr, .. }) if tries < HALF_MADE_TRIES && stderr.contains("/worktrees/") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
+
+/// How often [`worktree_list`] tries again past a worktree half made by a
+/// concurrent `git worktree add`.
+const HALF_MADE_TRIES: u32 = 25;
 
 /// Deletes `refs/heads/<branch>` (`git branch -D`). Callers check first
 /// that nothing would be lost or snapshot it.

@@ -552,7 +552,11 @@ pub fn create(
             }
         }
         Err(e) => {
-            undo_create(&plan.repo, store, &session)?;
+            // The failure to report is the creation's; an undo that fails
+            // too is logged (`doctor` finds what it left).
+            if let Err(undo) = undo_create(&plan.repo, store, &session) {
+                tracing::warn!(error = %undo, "cannot undo a failed creation");
+            }
             return Err(e);
         }
     }
