@@ -19,17 +19,13 @@ fn tcp_server() -> u16 {
     port
 }
 
-/// Has the session's shell run `script` (bash) and write `KEY=CODE` lines
-/// to `probe.txt` in its worktree, ending with `done`; returns them.
+/// Has the session's shell run `script` (bash; lines joined with `;`) and
+/// write `KEY=CODE` lines to `probe.txt` in its worktree, ending with
+/// `done`; returns them.
 fn probe(env: &TestEnv, name: &str, script: &str) -> String {
     let file = env.path_of(name).join("probe.txt");
     let _ = std::fs::remove_file(&file);
-    std::fs::write(env.tmp.path().join(format!("{name}.sh")), format!("{script}\necho done >> probe.txt\n"))
-        .expect("write script");
-    let script_path = env.tmp.path().join(format!("{name}.sh"));
-    // The script lives under the test's /tmp folder, hidden inside the
-    // sandbox: its text is sent, not its path.
-    let text = std::fs::read_to_string(&script_path).expect("script").trim().replace('\n', "; ");
+    let text = format!("{}; echo done >> probe.txt", script.trim().replace('\n', "; "));
     env.ok(&["send", name, &format!("bash -c '{}'", text.replace('\'', "'\\''"))]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -39,6 +35,14 @@ fn probe(env: &TestEnv, name: &str, script: &str) -> String {
         assert!(std::time::Instant::now() < deadline, "no probe from {name}; its screen:\n{}", env.ok(&["logs", name]));
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Asserts that session `name` cannot write the main checkout.
+fn assert_main_checkout_read_only(env: &TestEnv, name: &str) {
+    let results =
+        probe(env, name, &format!("touch \"{}/intruder\" 2>/dev/null; echo main=$? >> probe.txt", env.repo.display()));
+    assert_ne!(code(&results, "main"), "0", "{results}");
+    assert!(!env.repo.join("intruder").exists());
 }
 
 fn code<'a>(results: &'a str, key: &str) -> &'a str {
@@ -67,6 +71,8 @@ fn a_sandboxed_shell_commits_in_its_worktree_and_reaches_nothing_else() {
     env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
     let other = env.path_of("other");
     let home = env.home.clone();
+    // A name of this test's own under /tmp: the sandbox's /tmp is private.
+    let scratch = Path::new("/tmp").join(format!("{}-scratch", env.tmp.path().file_name().unwrap().to_string_lossy()));
 
     let results = probe(
         &env,
@@ -81,12 +87,13 @@ touch "{home}/intruder" 2>/dev/null; echo home=$? >> probe.txt
 cat "{home}/.ssh/id_test" >/dev/null 2>&1; echo ssh=$? >> probe.txt
 grep -c hunter2 "{home}/.netrc" >/dev/null 2>&1; echo netrc=$? >> probe.txt
 cat "{home}/.gitconfig" >/dev/null 2>&1; echo gitconfig=$? >> probe.txt
-touch /tmp/scratch; echo tmp=$? >> probe.txt
+touch "{scratch}"; echo tmp=$? >> probe.txt
 (exec 3<>/dev/tcp/127.0.0.1/{closed_port}) 2>/dev/null; echo tcp=$? >> probe.txt
 (exec 3<>/dev/tcp/127.0.0.1/{open_port}) 2>/dev/null; echo allowed=$? >> probe.txt"#,
             repo = env.repo.display(),
             other = other.display(),
             home = home.display(),
+            scratch = scratch.display(),
         ),
     );
     assert_eq!(code(&results, "commit"), "0", "{results}");
@@ -103,7 +110,7 @@ touch /tmp/scratch; echo tmp=$? >> probe.txt
     assert_ne!(code(&results, "netrc"), "0", "~/.netrc is hidden: {results}");
     assert_eq!(code(&results, "gitconfig"), "0", "the rest of $HOME is readable: {results}");
     assert_eq!(code(&results, "tmp"), "0", "a private /tmp: {results}");
-    assert!(!Path::new("/tmp/scratch").exists() || std::fs::metadata("/tmp/scratch").is_ok_and(|m| m.len() == 0));
+    assert!(!scratch.exists(), "written to the sandbox's own /tmp, not the machine's");
     assert_ne!(code(&results, "tcp"), "0", "no network: {results}");
     assert_eq!(code(&results, "allowed"), "0", "sandbox.allow_net is forwarded in: {results}");
 
@@ -138,12 +145,7 @@ touch /tmp/scratch; echo tmp=$? >> probe.txt
     // A respawn is fenced in again.
     env.ok(&["respawn", "fenced"]);
     env.wait_state("fenced", "running");
-    let results = probe(
-        &env,
-        "fenced",
-        &format!("touch \"{}/intruder\" 2>/dev/null; echo main=$? >> probe.txt", env.repo.display()),
-    );
-    assert_ne!(code(&results, "main"), "0", "{results}");
+    assert_main_checkout_read_only(&env, "fenced");
 }
 
 #[test]
@@ -165,12 +167,7 @@ fn a_repository_cannot_widen_or_turn_off_the_sandbox() {
     assert!(!value("sandbox.allow_write").contains("\"/\""), "{shown}");
     env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head"]);
     assert_eq!(env.session("fenced")["sandbox"], "workspace", "sandbox.mode from the user's config");
-    let results = probe(
-        &env,
-        "fenced",
-        &format!("touch \"{}/intruder\" 2>/dev/null; echo main=$? >> probe.txt", env.repo.display()),
-    );
-    assert_ne!(code(&results, "main"), "0", "{results}");
+    assert_main_checkout_read_only(&env, "fenced");
 }
 
 #[test]

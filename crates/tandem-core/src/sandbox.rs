@@ -3,8 +3,8 @@
 //!
 //! Both come down to a command line that wraps the agent's own (and the
 //! repository's setup and teardown hooks, which run in the same fence):
-//! [`wrap`] takes a [`Fence`], what one start of one session may reach,
-//! and the agent's argv, and returns the argv to run instead.
+//! a [`Fence`], what one start of one session may reach, turns the
+//! agent's argv into the argv to run instead ([`Fence::wrap`]).
 //!
 //! `workspace` (Linux, `bwrap` from the distribution's `bubblewrap`
 //! package; see bwrap(1) for the options used):
@@ -154,9 +154,34 @@ pub struct Fence {
     pub forwards: Vec<Forward>,
     /// tandem's own binary (`tandem sandbox-net`, hooks).
     pub tandem_exe: PathBuf,
-    /// `container` mode: the runtime (docker or podman) and the image.
-    pub runtime: Option<PathBuf>,
+    /// The program that runs the sandbox: `bwrap`, `docker` or `podman`.
+    pub runtime: PathBuf,
+    /// The image `container` mode runs.
     pub image: String,
+}
+
+/// What [`check`] found: the runtime's path, whether the network is on,
+/// the endpoints allowed while it is off.
+pub struct Checked {
+    pub runtime: PathBuf,
+    pub network: bool,
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+/// Checks that `mode` can run with `config`'s sandbox settings: its
+/// runtime is installed, `sandbox.network` and `sandbox.allow_net` parse,
+/// `container` mode has an image.
+///
+/// # Errors
+/// The first [`SandboxError`] found.
+pub fn check(mode: Mode, config: &crate::config::Config) -> Result<Checked, SandboxError> {
+    let runtime = runtime(mode)?;
+    let network = network_on(&config.sandbox.network)?;
+    let addrs = endpoints(&config.sandbox.allow_net)?;
+    if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
+        return Err(SandboxError::NoImage);
+    }
+    Ok(Checked { runtime, network, addrs })
 }
 
 impl Fence {
@@ -177,12 +202,7 @@ impl Fence {
         env: &[(String, String)],
         program: Option<&Path>,
     ) -> Result<Fence, SandboxError> {
-        let network = network_on(&config.sandbox.network)?;
-        let addrs = endpoints(&config.sandbox.allow_net)?;
-        let runtime = runtime(mode)?;
-        if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
-            return Err(SandboxError::NoImage);
-        }
+        let Checked { runtime, network, addrs } = check(mode, config)?;
         let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
         let expand = |p: &str| match (p.strip_prefix("~/"), &home) {
             (Some(rest), Some(home)) => home.join(rest),
@@ -229,25 +249,35 @@ impl Fence {
             network,
             forwards,
             tandem_exe,
-            runtime: Some(runtime),
+            runtime,
             image: config.sandbox.image.clone(),
         })
     }
 
-    /// [`wrap`] with this fence's runtime.
+    /// The argv that runs `argv` inside this fence; `tty` when it runs
+    /// on a terminal (the agent, not a hook).
     ///
     /// # Errors
-    /// As [`wrap`].
+    /// [`SandboxError::GitLink`] when the worktree's admin dir cannot be
+    /// found.
     pub fn wrap(&self, argv: &[String], env: &[(String, String)], tty: bool) -> Result<Vec<String>, SandboxError> {
-        let runtime = self.runtime.clone().unwrap_or_else(|| PathBuf::from(self.mode.as_str()));
-        wrap(self, &runtime, argv, env, tty)
+        match self.mode {
+            Mode::Workspace => bwrap(self, argv),
+            Mode::Container => Ok(container(self, argv, env, tty)),
+        }
     }
 
-    /// The command that removes what the agent's sandbox left.
+    /// The command that removes what the agent's sandbox left: the
+    /// container, in `container` mode.
     #[must_use]
     pub fn cleanup(&self) -> Option<Vec<String>> {
-        cleanup(self.mode, self.runtime.as_deref()?, &self.session_id)
+        (self.mode == Mode::Container)
+            .then(|| vec![path(&self.runtime), "rm".to_owned(), "--force".to_owned(), container_name(&self.session_id)])
     }
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
 }
 
 /// What must stay visible for `program` to run where the private `/tmp`
@@ -341,25 +371,6 @@ pub fn other_worktrees(common_dir: &Path, own: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The argv that runs `argv` inside `fence`; `tty` when it runs on a
-/// terminal (the agent, not a hook).
-///
-/// # Errors
-/// [`SandboxError::GitLink`] when the worktree's admin dir cannot be
-/// found.
-pub fn wrap(
-    fence: &Fence,
-    runtime: &Path,
-    argv: &[String],
-    env: &[(String, String)],
-    tty: bool,
-) -> Result<Vec<String>, SandboxError> {
-    match fence.mode {
-        Mode::Workspace => bwrap(fence, runtime, argv),
-        Mode::Container => Ok(container(fence, runtime, argv, env, tty)),
-    }
-}
-
 /// The git parts that stay read-only inside the common dir, though it is
 /// writable: what git reads as configuration or runs (`config`, `hooks`,
 /// `info`, submodules' `modules`), the main worktree's `HEAD` and
@@ -380,8 +391,8 @@ fn git_parts(fence: &Fence) -> Result<Vec<PathBuf>, SandboxError> {
     Ok(parts)
 }
 
-fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, SandboxError> {
-    let mut out: Vec<String> = vec![bwrap.to_string_lossy().into_owned()];
+fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
+    let mut out: Vec<String> = vec![path(&fence.runtime)];
     let mut arg = |args: &[&str]| out.extend(args.iter().map(|a| (*a).to_owned()));
     arg(&["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
     if !fence.network {
@@ -391,7 +402,6 @@ fn bwrap(fence: &Fence, bwrap: &Path, argv: &[String]) -> Result<Vec<String>, Sa
         arg(&["--cap-drop", "ALL"]);
     }
     arg(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
-    let path = |p: &Path| p.to_string_lossy().into_owned();
     let mut mounts: Vec<String> = Vec::new();
     let mount = |mounts: &mut Vec<String>, how: &str, p: &Path| {
         mounts.extend([how.to_owned(), path(p), path(p)]);
@@ -459,9 +469,8 @@ pub fn container_name(session_id: &str) -> String {
     format!("tandem-{session_id}")
 }
 
-fn container(fence: &Fence, runtime: &Path, argv: &[String], env: &[(String, String)], tty: bool) -> Vec<String> {
-    let path = |p: &Path| p.to_string_lossy().into_owned();
-    let mut out = vec![path(runtime), "run".to_owned(), "--rm".to_owned(), "--interactive".to_owned()];
+fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool) -> Vec<String> {
+    let mut out = vec![path(&fence.runtime), "run".to_owned(), "--rm".to_owned(), "--interactive".to_owned()];
     if tty {
         out.extend(["--tty".to_owned(), "--name".to_owned(), container_name(&fence.session_id)]);
     }
@@ -499,15 +508,6 @@ fn container(fence: &Fence, runtime: &Path, argv: &[String], env: &[(String, Str
     out.push(fence.image.clone());
     out.extend(argv.iter().cloned());
     out
-}
-
-/// A command that removes `mode`'s leftovers after the agent ended: the
-/// container, in `container` mode.
-#[must_use]
-pub fn cleanup(mode: Mode, runtime: &Path, session_id: &str) -> Option<Vec<String>> {
-    (mode == Mode::Container).then(|| {
-        vec![runtime.to_string_lossy().into_owned(), "rm".to_owned(), "--force".to_owned(), container_name(session_id)]
-    })
 }
 
 /// Inside a sandbox whose network is off: listens on each forward's
@@ -596,7 +596,7 @@ mod tests {
         assert!(network_on("maybe").is_err());
     }
 
-    fn fence(mode: Mode) -> Fence {
+    fn fence(mode: Mode, runtime: &str) -> Fence {
         Fence {
             mode,
             session_id: "abc".into(),
@@ -609,7 +609,7 @@ mod tests {
             network: false,
             forwards: vec![Forward { addr: "127.0.0.1:9".parse().unwrap(), socket: "/run/net/abc-0.sock".into() }],
             tandem_exe: "/bin/tandem".into(),
-            runtime: None,
+            runtime: runtime.into(),
             image: "img:1".into(),
         }
     }
@@ -617,7 +617,7 @@ mod tests {
     #[test]
     fn a_container_gets_the_worktree_the_environment_by_name_and_no_network() {
         let env = [("TOKEN".to_owned(), "s3cret".to_owned())];
-        let argv = wrap(&fence(Mode::Container), Path::new("/usr/bin/podman"), &["claude".into()], &env, true).unwrap();
+        let argv = fence(Mode::Container, "/usr/bin/podman").wrap(&["claude".into()], &env, true).unwrap();
         let line = argv.join(" ");
         assert!(line.starts_with("/usr/bin/podman run --rm --interactive --tty --name tandem-abc --user "), "{line}");
         assert!(line.contains("--network none") && line.contains("--volume /w/wt/job:/w/wt/job "), "{line}");
@@ -625,17 +625,19 @@ mod tests {
             line.contains("--env TOKEN img:1 claude") && !line.contains("s3cret"),
             "values never on the command line: {line}"
         );
-        let hook = wrap(&fence(Mode::Container), Path::new("docker"), &["sh".into()], &env, false).unwrap();
+        let hook = fence(Mode::Container, "docker").wrap(&["sh".into()], &env, false).unwrap();
         assert!(!hook.contains(&"--tty".to_owned()), "a hook has no terminal");
+        assert_eq!(fence(Mode::Container, "docker").cleanup().unwrap().join(" "), "docker rm --force tandem-abc");
+        assert_eq!(fence(Mode::Workspace, "bwrap").cleanup(), None);
     }
 
     #[test]
     fn a_workspace_forwards_its_endpoints_through_tandem_and_runs_the_agent_last() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join(".git"), "gitdir: /nonexistent/repo/.git/worktrees/job\n").unwrap();
-        let mut fence = fence(Mode::Workspace);
+        let mut fence = fence(Mode::Workspace, "/usr/bin/bwrap");
         fence.worktree = tmp.path().to_path_buf();
-        let argv = wrap(&fence, Path::new("/usr/bin/bwrap"), &["claude".into()], &[], true).unwrap();
+        let argv = fence.wrap(&["claude".into()], &[], true).unwrap();
         let line = argv.join(" ");
         assert!(
             line.contains("--unshare-net") && line.contains("--ro-bind / / --dev /dev --proc /proc --tmpfs /tmp"),

@@ -343,12 +343,7 @@ fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::
     let setting = requested.unwrap_or(&config.sandbox.mode);
     let mode = Mode::parse_setting(setting).map_err(|message| SessionError::BadSandboxMode { message })?;
     if let Some(mode) = mode {
-        sandbox::runtime(mode)?;
-        sandbox::network_on(&config.sandbox.network)?;
-        sandbox::endpoints(&config.sandbox.allow_net)?;
-        if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
-            return Err(sandbox::SandboxError::NoImage.into());
-        }
+        sandbox::check(mode, config)?;
     }
     Ok(mode)
 }
