@@ -41,6 +41,8 @@ impl Context {
         let not_found = || SessionError::NotFound { name: name.to_owned() };
         let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
         let session = store.session_by_slug(repo_id, name)?.ok_or_else(not_found)?;
+        // What a sandboxed agent committed or staged, read back first.
+        session::sync_sandboxed(&self.paths, &repo, &session);
         Ok((repo, config, session))
     }
 

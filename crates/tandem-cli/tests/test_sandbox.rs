@@ -97,6 +97,9 @@ touch "{scratch}"; echo tmp=$? >> probe.txt
         ),
     );
     assert_eq!(code(&results, "commit"), "0", "{results}");
+    // The commit is in the sandbox's private repository until tandem
+    // reads the session back (any command naming it, `list`).
+    env.ok(&["list"]);
     assert_eq!(env.git(&["log", "-1", "--format=%s", "fenced"]).trim(), "sandboxed commit");
     assert_eq!(env.git(&["show", "fenced:made.txt"]), "made in the sandbox\n");
     assert_ne!(code(&results, "main"), "0", "the main checkout is read-only: {results}");
@@ -237,4 +240,151 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     let name = format!("tandem-{}", env.session("boxed")["id"].as_str().unwrap());
     let ps = std::process::Command::new(engine).args(["ps", "-a", "--format", "{{.Names}}"]).output().expect("ps");
     assert!(!String::from_utf8_lossy(&ps.stdout).contains(&name), "the container is removed when the agent ends");
+}
+
+/// One frame exchange on a Unix socket: hello, then `msg`; the answers
+/// until the host closes or 5 s pass.
+fn raw_exchange(socket: &Path, msg: &tandem_core::protocol::ClientMsg) -> Vec<tandem_core::protocol::HostMsg> {
+    use tandem_core::protocol::{self, ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control })
+        .expect("hello");
+    protocol::send(&mut stream, msg).expect("send");
+    let mut answers = Vec::new();
+    while let Ok(Some(answer)) = protocol::recv::<HostMsg>(&mut stream) {
+        let done = !matches!(answer, HostMsg::Welcome { .. });
+        answers.push(answer);
+        if done {
+            break;
+        }
+    }
+    answers
+}
+
+/// Issue 16, section 1, written as the attacks that worked before: an
+/// agent in a workspace sandbox reaches no socket of tandem's (supervisor,
+/// hosts; its hook channel takes its own hook events only), cannot change
+/// any ref or object but its own branch, cannot plant anything git reads
+/// outside (`commondir`, the `.git` file, `config.worktree`, config),
+/// and sees neither tandem's state, the main checkout's ignored files nor
+/// the user's runtime folder. It still commits on its branch, and the
+/// commit reaches the repository.
+#[test]
+fn issue_16_a_sandboxed_agent_cannot_leave_its_fence() {
+    require_bwrap();
+    let mut env = TestEnv::new();
+    let user_run = env.tmp.path().join("user-run");
+    std::fs::create_dir_all(&user_run).expect("user run");
+    let _ssh_agent = std::os::unix::net::UnixListener::bind(user_run.join("ssh-agent.sock")).expect("bind");
+    env.env.push(("XDG_RUNTIME_DIR".to_owned(), user_run.to_string_lossy().into_owned()));
+    std::fs::write(env.repo.join(".gitignore"), ".env\n").expect("gitignore");
+    std::fs::write(env.repo.join(".env"), "TOKEN=hunter2\n").expect(".env");
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore .env"]);
+    env.ok(&["new", "other", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
+    env.git(&["update-ref", "refs/tandem/archive/gone/1", "HEAD"]);
+    env.ok(&["new", "box", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    let main_before = env.git(&["rev-parse", "main"]);
+    let all_objects = || env.git(&["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
+    let objects_before = all_objects();
+    let common = env.repo.join(".git");
+    let other_log = env.tandem_home.join("state/sessions").join(env.session("other")["id"].as_str().unwrap());
+    let marker = env.tmp.path().join("pwned");
+    let admin = common.join("worktrees/box");
+
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"
+echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo commit=$? >> probe.txt
+h=$(git rev-parse HEAD); git update-ref refs/heads/main $h; git update-ref -d refs/tandem/archive/gone/1; git pack-refs --all; : > "$(git rev-parse --git-common-dir)/packed-refs"; git update-ref refs/heads/box $h
+find "{common}/objects" -type f -delete 2>/dev/null; touch "{common}/objects/intruder" 2>/dev/null; echo objects=$? >> probe.txt
+touch "{common}/refs/heads/intruder" 2>/dev/null; echo refs=$? >> probe.txt
+echo /tmp > "{admin}/commondir" 2>/dev/null; echo commondir=$? >> probe.txt
+echo "gitdir: {common}" > .git 2>/dev/null; echo dotgit=$? >> probe.txt
+printf '[core]\n\tfsmonitor = touch {marker}\n' > "{admin}/config.worktree" 2>/dev/null; echo worktree_config=$? >> probe.txt
+printf '[core]\n\tfsmonitor = touch {marker}\n' >> "{common}/config" 2>/dev/null; echo config=$? >> probe.txt
+mkdir -p "{common}/hooks" 2>/dev/null; printf '#!/bin/sh\ntouch {marker}\n' > "{common}/hooks/post-checkout" 2>/dev/null; echo hooks=$? >> probe.txt
+test -e "{home}/run/supervisor.sock"; echo supervisor=$? >> probe.txt
+ls "{home}/run/h/" 2>/dev/null | grep -q sock; echo hosts=$? >> probe.txt
+"{bin}" new evil --bg --sandbox=none --agent "touch {marker}" >/dev/null 2>&1; echo tandem_new=$? >> probe.txt
+cat "{home}/state/tandem.db" >/dev/null 2>&1; echo db=$? >> probe.txt
+ls "{other_log}" >/dev/null 2>&1; echo other_log=$? >> probe.txt
+cat "{repo}/.env" >/dev/null 2>&1; echo dotenv=$? >> probe.txt
+test -e "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt"#,
+            common = common.display(),
+            admin = admin.display(),
+            marker = marker.display(),
+            home = env.tandem_home.display(),
+            bin = TestEnv::bin().display(),
+            other_log = other_log.display(),
+            repo = env.repo.display(),
+            user_run = user_run.display(),
+        ),
+    );
+    // Its own work: committed, and in the repository once tandem reads
+    // the session.
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    assert!(env.ok(&["diff", "box", "--name-only"]).contains("work.txt"));
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "box"]).trim(), "own work");
+    // Nothing else of the repository changed.
+    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "main moved");
+    assert!(
+        env.git(&["for-each-ref", "refs/tandem/archive/"]).contains("refs/tandem/archive/gone/1"),
+        "snapshot deleted"
+    );
+    let objects_after = all_objects();
+    assert!(objects_before.lines().all(|o| objects_after.contains(o)), "objects were deleted");
+    env.git(&["fsck", "--connectivity-only", "--no-dangling"]);
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "ignore .env");
+    for key in ["objects", "refs", "commondir", "dotgit", "worktree_config", "config", "hooks"] {
+        assert_ne!(code(&results, key), "0", "{key} was writable: {results}");
+    }
+    assert_eq!(std::fs::read_to_string(admin.join("commondir")).expect("commondir").trim(), "../..");
+    assert!(std::fs::read_to_string(env.path_of("box").join(".git")).expect(".git").contains("worktrees/box"));
+    // No socket of tandem's but its hook channel, nothing of its state,
+    // the main checkout's ignored files or the user's runtime folder.
+    assert_ne!(code(&results, "supervisor"), "0", "{results}");
+    assert_ne!(code(&results, "hosts"), "0", "{results}");
+    assert_ne!(code(&results, "tandem_new"), "0", "{results}");
+    for key in ["db", "other_log", "dotenv", "user_run"] {
+        assert_ne!(code(&results, key), "0", "{key} was visible: {results}");
+    }
+    // git outside, tandem's and the user's, runs nothing planted.
+    env.ok(&["list"]);
+    env.git_in(&env.path_of("box"), &["status", "--short"]);
+    env.ok(&["new", "after", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
+    assert!(!marker.exists(), "a planted command ran outside the sandbox");
+    assert!(env.sessions().iter().all(|s| s["name"] != "evil"), "the sandbox made a session");
+
+    // The hook channel takes hook events of this session only.
+    let id = env.session("box")["id"].as_str().unwrap().to_owned();
+    let channel = env.tandem_home.join("run/s").join(&id).join("hook.sock");
+    let prompt = tandem_core::protocol::ClientMsg::Prompt { text: format!("touch {}", marker.display()) };
+    let answers = raw_exchange(&channel, &prompt);
+    assert!(
+        matches!(answers.last(), Some(tandem_core::protocol::HostMsg::Error { .. })),
+        "a prompt on the hook channel: {answers:?}"
+    );
+    let hook = tandem_core::protocol::ClientMsg::Hook {
+        payload: serde_json::json!({"hook_event_name": "UserPromptSubmit", "prompt": "said on the channel", "session_id": "other"}),
+    };
+    let answers = raw_exchange(&channel, &hook);
+    assert!(matches!(answers.last(), Some(tandem_core::protocol::HostMsg::Hooked { .. })), "{answers:?}");
+    assert!(env.ok(&["history", "box"]).contains("said on the channel"));
+    assert!(!env.ok(&["history", "other"]).contains("said on the channel"));
+    // Prompts are typed in order: once this probe ran, the refused one
+    // would have too.
+    probe(&env, "box", "echo after=0 >> probe.txt");
+    assert!(!marker.exists(), "the hook channel typed a prompt");
+
+    // A respawn fences it in the same way (the fence comes from
+    // tandem's records, not from files in the worktree).
+    env.ok(&["respawn", "box"]);
+    env.wait_state("box", "running");
+    let results =
+        probe(&env, "box", &format!("touch \"{}/config\" 2>/dev/null; echo config=$? >> probe.txt", common.display()));
+    assert_ne!(code(&results, "config"), "0", "{results}");
 }

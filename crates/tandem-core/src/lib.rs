@@ -17,6 +17,7 @@ pub mod process;
 pub mod protocol;
 pub mod repo;
 pub mod sandbox;
+pub mod sandbox_git;
 pub mod session;
 pub mod socket;
 pub mod store;

@@ -124,6 +124,28 @@ impl Paths {
         self.runtime_dir.join("h").join(format!("{session_id}.sock"))
     }
 
+    /// A sandboxed session's own folder of sockets: its hook channel
+    /// ([`Paths::hook_socket`]) and its `sandbox.allow_net` forwards. The
+    /// only part of the runtime folder its sandbox sees.
+    #[must_use]
+    pub fn channel_dir(&self, session_id: &str) -> PathBuf {
+        self.runtime_dir.join("s").join(session_id)
+    }
+
+    /// The socket a sandboxed session's agent reports its hook events on:
+    /// its host takes only that session's hook events there.
+    #[must_use]
+    pub fn hook_socket(&self, session_id: &str) -> PathBuf {
+        self.channel_dir(session_id).join("hook.sock")
+    }
+
+    /// A sandboxed session's private repository (the common dir its
+    /// worktree uses inside the sandbox; see `sandbox.rs`).
+    #[must_use]
+    pub fn sandbox_git(&self, session_id: &str) -> PathBuf {
+        self.state_dir.join("sandboxes").join(session_id).join("git")
+    }
+
     /// The default parent folder of the worktrees of one repository.
     #[must_use]
     pub fn worktrees_dir(&self, repo_dir_name: &str) -> PathBuf {
@@ -145,7 +167,7 @@ impl Paths {
     /// # Errors
     /// [`PathsError::Create`] or [`PathsError::Unsafe`].
     pub fn ensure_runtime_dir(&self) -> Result<(), PathsError> {
-        for dir in [self.runtime_dir.clone(), self.runtime_dir.join("h")] {
+        for dir in [self.runtime_dir.clone(), self.runtime_dir.join("h"), self.runtime_dir.join("s")] {
             create_private(&dir)?;
             check_private(&dir)?;
         }
@@ -157,7 +179,7 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn create_private(dir: &Path) -> Result<(), PathsError> {
+pub(crate) fn create_private(dir: &Path) -> Result<(), PathsError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

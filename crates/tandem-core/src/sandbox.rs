@@ -43,9 +43,12 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// Set inside a sandbox: `tandem hook` hands events to the session's host
-/// instead of writing the store, which the sandbox cannot reach.
-pub const HOOK_VIA_HOST: &str = "TANDEM_HOOK_VIA_HOST";
+/// Set inside a sandbox to the session's hook channel
+/// ([`crate::paths::Paths::hook_socket`]): `tandem hook` hands its events
+/// to the session's host there instead of writing the store, which the
+/// sandbox cannot reach. The host takes only hook events of that session
+/// on it, as untrusted data.
+pub const HOOK_SOCKET: &str = "TANDEM_HOOK_SOCKET";
 
 /// How a session's agent is fenced in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -135,19 +138,34 @@ pub struct Fence {
     /// The session's id: names its container and its forward sockets.
     pub session_id: String,
     pub worktree: PathBuf,
-    /// The repository's main worktree: visible, read-only.
+    /// The repository's main worktree: hidden.
     pub repo_root: PathBuf,
-    /// The repository's git common dir.
+    /// The repository's git common dir: hidden but its `objects`
+    /// (read-only) and the worktree's admin folder.
     pub common_dir: PathBuf,
+    /// The worktree's admin folder (`<common>/worktrees/<name>`), from
+    /// the repository's records ([`crate::sandbox_git::admin_of`]):
+    /// read-write but its `commondir`, `gitdir` and `config.worktree`.
+    pub admin: PathBuf,
+    /// The session's private repository, the worktree's common dir
+    /// inside ([`crate::sandbox_git`]): read-write.
+    pub private_git: PathBuf,
+    /// The file naming `private_git` that covers `<admin>/commondir`.
+    pub commondir_file: PathBuf,
+    /// The session's own socket folder (hook channel, forwards):
+    /// visible, read-only (a socket connects through a read-only mount).
+    pub channel: PathBuf,
     /// Other worktrees of the repository, the folder of session
-    /// worktrees and `sandbox.hide`: hidden (an empty folder, or an empty
-    /// file).
+    /// worktrees, `sandbox.hide`, tandem's state and sockets, the user's
+    /// runtime folder (`/run/user/UID`: ssh-agent, D-Bus, systemd), the
+    /// main checkout and the common dir: hidden (an empty folder, or an
+    /// empty file).
     pub hidden: Vec<PathBuf>,
     /// Read-write beside the worktree and the git parts: existing paths
     /// only.
     pub writable: Vec<PathBuf>,
-    /// Visible read-only even where `/tmp` hides them: the runtime folder
-    /// (sockets), tandem's binary, the agent's program, `$HOME`.
+    /// Visible read-only even where `/tmp` hides them: tandem's binary,
+    /// the agent's program, `$HOME`.
     pub readable: Vec<PathBuf>,
     pub network: bool,
     /// Endpoints forwarded in when the network is off.
@@ -215,7 +233,7 @@ impl Fence {
             }
         }
         let tandem_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tandem"));
-        let mut readable = vec![paths.runtime_dir.clone(), tandem_exe.clone()];
+        let mut readable = vec![tandem_exe.clone()];
         readable.extend(home.clone());
         if let Some(program) = program {
             readable.extend(program_paths(program));
@@ -225,16 +243,21 @@ impl Fence {
         if let Some(folder) = session.path.parent().filter(|f| !repo.root.starts_with(f)) {
             hidden.push(folder.to_path_buf());
         }
+        hidden.extend([paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone(), repo.common_dir.clone()]);
+        hidden.extend(user_runtime_dir());
+        let admin =
+            crate::sandbox_git::admin_of(&repo.common_dir, &session.path).ok_or_else(|| SandboxError::GitLink {
+                path: session.path.join(".git"),
+                error: std::io::Error::other("not a worktree of this repository"),
+            })?;
+        let channel = paths.channel_dir(&session.id);
         let forwards = if network {
             Vec::new()
         } else {
             addrs
                 .into_iter()
                 .enumerate()
-                .map(|(i, addr)| Forward {
-                    addr,
-                    socket: paths.runtime_dir.join("net").join(format!("{}-{i}.sock", session.id)),
-                })
+                .map(|(i, addr)| Forward { addr, socket: channel.join(format!("net-{i}.sock")) })
                 .collect()
         };
         Ok(Fence {
@@ -243,6 +266,10 @@ impl Fence {
             worktree: session.path.clone(),
             repo_root: repo.root.clone(),
             common_dir: repo.common_dir.clone(),
+            admin,
+            private_git: paths.sandbox_git(&session.id),
+            commondir_file: crate::sandbox_git::commondir_file(paths, &session.id),
+            channel,
             hidden,
             writable,
             readable,
@@ -262,7 +289,7 @@ impl Fence {
     /// found.
     pub fn wrap(&self, argv: &[String], env: &[(String, String)], tty: bool) -> Result<Vec<String>, SandboxError> {
         match self.mode {
-            Mode::Workspace => bwrap(self, argv),
+            Mode::Workspace => Ok(bwrap(self, argv)),
             Mode::Container => Ok(container(self, argv, env, tty)),
         }
     }
@@ -342,19 +369,16 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The admin dir of a linked worktree, from its `.git` file
-/// (`gitdir: <common>/worktrees/<name>`; gitrepository-layout(5)); none
-/// for a main worktree.
-///
-/// # Errors
-/// [`SandboxError::GitLink`] when `.git` cannot be read.
-pub fn admin_dir(worktree: &Path) -> Result<Option<PathBuf>, SandboxError> {
-    let link = worktree.join(".git");
-    if link.is_dir() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&link).map_err(|error| SandboxError::GitLink { path: link.clone(), error })?;
-    Ok(text.trim().strip_prefix("gitdir:").map(|p| worktree.join(p.trim())))
+/// The user's runtime folder (`$XDG_RUNTIME_DIR`, else `/run/user/UID`)
+/// when there is one: ssh-agent's, gpg-agent's, D-Bus's and systemd's
+/// sockets live there.
+#[must_use]
+pub fn user_runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| Some(PathBuf::from(format!("/run/user/{}", nix::unistd::Uid::effective()))))
+        .filter(|p| p.is_dir())
 }
 
 /// The other worktrees of the repository whose common dir is `common_dir`,
@@ -371,27 +395,24 @@ pub fn other_worktrees(common_dir: &Path, own: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The git parts that stay read-only inside the common dir, though it is
-/// writable: what git reads as configuration or runs (`config`, `hooks`,
-/// `info`, submodules' `modules`), the main worktree's `HEAD` and
-/// `index`, and every worktree's admin dir but the session's own.
-/// Writable is the rest, which git needs to commit: objects, refs, logs,
-/// and the lock files it makes beside `packed-refs` (a commit locks it
-/// to delete `CHERRY_PICK_HEAD`).
-const GIT_READ_ONLY: &[&str] = &["config", "hooks", "info", "modules", "HEAD", "index", "worktrees"];
-
-/// The git parts a worktree commits through, read-write (objects, refs
-/// and logs in container mode, where the common dir is read-only).
-fn git_parts(fence: &Fence) -> Result<Vec<PathBuf>, SandboxError> {
-    let mut parts: Vec<PathBuf> =
-        ["objects", "refs", "logs"].iter().map(|p| fence.common_dir.join(p)).filter(|p| p.exists()).collect();
-    if let Some(admin) = admin_dir(&fence.worktree)? {
-        parts.push(admin);
+/// The files git outside reads to find the worktree's repository and
+/// config, read-only inside (each bound over itself, or `commondir` over
+/// by the file naming the private repository): `(source, target)`.
+fn pinned_files(fence: &Fence) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = vec![
+        (fence.worktree.join(".git"), fence.worktree.join(".git")),
+        (fence.commondir_file.clone(), fence.admin.join("commondir")),
+    ];
+    for name in ["gitdir", "config.worktree"] {
+        let p = fence.admin.join(name);
+        if p.is_file() {
+            out.push((p.clone(), p));
+        }
     }
-    Ok(parts)
+    out
 }
 
-fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
+fn bwrap(fence: &Fence, argv: &[String]) -> Vec<String> {
     let mut out: Vec<String> = vec![path(&fence.runtime)];
     let mut arg = |args: &[&str]| out.extend(args.iter().map(|a| (*a).to_owned()));
     arg(&["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
@@ -403,15 +424,14 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
     }
     arg(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
     let mut mounts: Vec<String> = Vec::new();
-    let mount = |mounts: &mut Vec<String>, how: &str, p: &Path| {
-        mounts.extend([how.to_owned(), path(p), path(p)]);
+    let mount = |mounts: &mut Vec<String>, how: &str, from: &Path, to: &Path| {
+        mounts.extend([how.to_owned(), path(from), path(to)]);
     };
     // Read-only first (the private /tmp may have hidden them), then
-    // hidden, then read-write: a later mount wins where they nest.
-    for p in [&fence.repo_root, &fence.common_dir].into_iter().chain(&fence.readable) {
-        if p.exists() {
-            mount(&mut mounts, "--ro-bind", p);
-        }
+    // hidden, then what is seen again inside hidden folders: a later
+    // mount wins where they nest.
+    for p in fence.readable.iter().filter(|p| p.exists()) {
+        mount(&mut mounts, "--ro-bind", p, p);
     }
     // Outermost only: a folder hidden inside a hidden folder is gone
     // already.
@@ -427,22 +447,19 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
             mounts.extend(["--ro-bind".to_owned(), "/dev/null".to_owned(), path(p)]);
         }
     }
-    mount(&mut mounts, "--bind", &fence.worktree);
-    mount(&mut mounts, "--bind", &fence.common_dir);
-    for name in GIT_READ_ONLY {
-        let p = fence.common_dir.join(name);
-        if p.exists() {
-            mount(&mut mounts, "--ro-bind", &p);
-        } else if matches!(*name, "hooks" | "info" | "modules" | "worktrees") {
-            // Nothing there to plant a hook or an attribute in.
-            mounts.extend(["--tmpfs".to_owned(), path(&p), "--remount-ro".to_owned(), path(&p)]);
-        }
+    let objects = fence.common_dir.join("objects");
+    mount(&mut mounts, "--ro-bind", &objects, &objects);
+    mount(&mut mounts, "--bind", &fence.private_git, &fence.private_git);
+    mount(&mut mounts, "--bind", &fence.worktree, &fence.worktree);
+    mount(&mut mounts, "--bind", &fence.admin, &fence.admin);
+    for (from, to) in pinned_files(fence) {
+        mount(&mut mounts, "--ro-bind", &from, &to);
     }
-    let admin = admin_dir(&fence.worktree)?;
-    for p in admin.iter().chain(&fence.writable) {
-        if p.exists() {
-            mount(&mut mounts, "--bind", p);
-        }
+    for p in fence.writable.iter().filter(|p| p.exists()) {
+        mount(&mut mounts, "--bind", p, p);
+    }
+    if fence.channel.is_dir() {
+        mount(&mut mounts, "--ro-bind", &fence.channel, &fence.channel);
     }
     // Last, once the mounts inside them are made: nothing written there
     // could be mistaken for a change that lasts.
@@ -450,7 +467,7 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
         mounts.extend(["--remount-ro".to_owned(), path(p)]);
     }
     out.extend(mounts);
-    out.extend(["--setenv".to_owned(), HOOK_VIA_HOST.to_owned(), "1".to_owned()]);
+    out.extend(["--setenv".to_owned(), HOOK_SOCKET.to_owned(), path(&fence.channel.join("hook.sock"))]);
     out.extend(["--chdir".to_owned(), path(&fence.worktree), "--".to_owned()]);
     if !fence.network && !fence.forwards.is_empty() {
         out.extend([path(&fence.tandem_exe), "sandbox-net".to_owned()]);
@@ -460,7 +477,7 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
         out.push("--".to_owned());
     }
     out.extend(argv.iter().cloned());
-    Ok(out)
+    out
 }
 
 /// The container's name: `tandem-<session id>`.
@@ -483,23 +500,27 @@ fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool
     if !fence.network {
         out.extend(["--network".to_owned(), "none".to_owned()]);
     }
-    let mut volume = |p: &Path, ro: bool| {
-        out.extend(["--volume".to_owned(), format!("{}:{}{}", path(p), path(p), if ro { ":ro" } else { "" })]);
+    let mut volume = |from: &Path, to: &Path, ro: bool| {
+        out.extend(["--volume".to_owned(), format!("{}:{}{}", path(from), path(to), if ro { ":ro" } else { "" })]);
     };
-    volume(&fence.worktree, false);
-    volume(&fence.common_dir, true);
-    if let Ok(parts) = git_parts(fence) {
-        for p in &parts {
-            volume(p, false);
-        }
+    volume(&fence.worktree, &fence.worktree, false);
+    let objects = fence.common_dir.join("objects");
+    volume(&objects, &objects, true);
+    volume(&fence.private_git, &fence.private_git, false);
+    volume(&fence.admin, &fence.admin, false);
+    for (from, to) in pinned_files(fence) {
+        volume(&from, &to, true);
     }
-    for p in fence.readable.iter().filter(|p| p.exists()) {
-        volume(p, true);
-    }
+    // tandem's binary for the agent's hooks; not $HOME, whose
+    // credentials a container has no way to hide.
+    volume(&fence.tandem_exe, &fence.tandem_exe, true);
     for p in fence.writable.iter().filter(|p| p.exists()) {
-        volume(p, false);
+        volume(p, p, false);
     }
-    out.extend(["--env".to_owned(), format!("{HOOK_VIA_HOST}=1")]);
+    if fence.channel.is_dir() {
+        volume(&fence.channel, &fence.channel, true);
+    }
+    out.extend(["--env".to_owned(), format!("{HOOK_SOCKET}={}", path(&fence.channel.join("hook.sock")))]);
     // By name only: the runtime takes each value from its own
     // environment, which is the agent's.
     for (key, _) in env {

@@ -33,9 +33,11 @@ fn record(cx: &Context) -> Result<(), CliError> {
         serde_json::from_str(&text).map_err(|e| CliError::user(format!("the hook payload is not JSON: {e}")))?;
     let first_prompt = payload["hook_event_name"] == "UserPromptSubmit";
     let prompt = payload["prompt"].as_str().unwrap_or_default().to_owned();
-    let auto_named = if std::env::var_os(tandem_core::sandbox::HOOK_VIA_HOST).is_some() {
-        // Inside a sandbox the store is out of reach: the host records.
-        tandem_core::host::client::hook(&cx.paths, &id, payload)?
+    let auto_named = if let Some(socket) = std::env::var_os(tandem_core::sandbox::HOOK_SOCKET) {
+        // Inside a sandbox the store is out of reach: the host records,
+        // and asks for a name itself.
+        tandem_core::host::client::hook(std::path::Path::new(&socket), payload)?;
+        return Ok(());
     } else {
         let mut store = cx.store()?;
         // Runs with the agent's environment: its secrets are masked in what it records.

@@ -38,15 +38,22 @@ pub fn tell(paths: &Paths, session: &Session, msg: &ClientMsg) -> io::Result<()>
     protocol::send(&mut stream, msg)
 }
 
-/// Hands a hook event to the session's host to record
-/// ([`ClientMsg::Hook`]) and waits for it to be recorded, so events keep
+/// Hands a hook event to the session's host to record on its hook
+/// channel `socket` ([`ClientMsg::Hook`]; a sandboxed agent's only way to
+/// report) and waits for it to be recorded, so events keep
 /// the order the agent ran its hooks in. Returns whether the session
 /// still carries a name tandem picked.
 ///
 /// # Errors
 /// No host answers in 10 s, or it could not record the event.
-pub fn hook(paths: &Paths, session_id: &str, payload: serde_json::Value) -> io::Result<bool> {
-    let mut stream = connect(paths, session_id, ClientMode::Control)?;
+pub fn hook(socket: &std::path::Path, payload: serde_json::Value) -> io::Result<bool> {
+    let mut stream = UnixStream::connect(socket)?;
+    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control })?;
+    match protocol::recv::<HostMsg>(&mut stream)? {
+        Some(HostMsg::Welcome { .. }) => {}
+        Some(HostMsg::Error { message }) => return Err(io::Error::new(io::ErrorKind::InvalidData, message)),
+        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "the host did not welcome us")),
+    }
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     protocol::send(&mut stream, &ClientMsg::Hook { payload })?;
     loop {

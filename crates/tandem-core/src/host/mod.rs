@@ -81,6 +81,12 @@ pub struct HostSpec {
     /// container).
     #[serde(default)]
     pub cleanup: Option<Vec<String>>,
+    /// The agent runs in a sandbox: its hooks report on the session's
+    /// hook channel ([`Paths::hook_socket`]), the only socket of tandem's
+    /// it can reach, where the host takes nothing but that session's hook
+    /// events.
+    #[serde(default)]
+    pub sandboxed: bool,
 }
 
 /// The host's one line on stdout: the agent started, or why not.
@@ -302,11 +308,99 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
             }
         })?;
     }
+    if spec.sandboxed {
+        let socket = paths.hook_socket(&spec.session_id);
+        let listener = crate::socket::bind(&socket)?;
+        let shared = Arc::clone(&shared);
+        let env = spec.env.clone();
+        thread::Builder::new()
+            .name("hook-accept".into())
+            .spawn(move || serve_hook_channel(&shared, &listener, &env))?;
+    }
     {
         let shared = Arc::clone(&shared);
         thread::Builder::new().name("wait".into()).spawn(move || wait_for_agent(&shared, &reader_done))?;
     }
     Ok(shared)
+}
+
+/// Connections a hook channel serves at once; more wait in the
+/// listener's backlog.
+const HOOK_CONNECTIONS: usize = 8;
+
+/// Serves a sandboxed session's hook channel ([`Paths::hook_socket`],
+/// the only socket of tandem's its sandbox can reach): each connection
+/// says hello, then sends hook events, each recorded for this session
+/// and no other, as data (masked like any event, never run). Any other
+/// message ends the connection: no prompt, answer, stop or request
+/// reaches the host or the supervisor through it.
+fn serve_hook_channel(shared: &Arc<Shared>, listener: &std::os::unix::net::UnixListener, env: &[(String, String)]) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if active.load(Ordering::SeqCst) >= HOOK_CONNECTIONS {
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let (shared, env, done) = (Arc::clone(shared), env.to_vec(), Arc::clone(&active));
+        let spawned = thread::Builder::new().name("hook".into()).spawn(move || {
+            if let Err(e) = serve_hook_client(&shared, stream, &env) {
+                tracing::debug!(error = %e, "hook channel client ended");
+            }
+            done.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn serve_hook_client(shared: &Arc<Shared>, stream: UnixStream, env: &[(String, String)]) -> io::Result<()> {
+    crate::socket::check_peer(&stream)?;
+    // A hook sends at once; one that stalls gives its place up.
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = stream.try_clone()?;
+    let mut writer = stream;
+    let Some(ClientMsg::Hello { version, .. }) = protocol::recv(&mut reader)? else {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
+    };
+    if version != PROTOCOL_VERSION {
+        let message =
+            format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
+        return protocol::send(&mut writer, &HostMsg::Error { message });
+    }
+    let welcome = HostMsg::Welcome {
+        version: PROTOCOL_VERSION,
+        session_id: shared.session_id.clone(),
+        agent_pid: shared.agent_pid,
+    };
+    protocol::send(&mut writer, &welcome)?;
+    while let Some(msg) = protocol::recv::<ClientMsg>(&mut reader)? {
+        let ClientMsg::Hook { payload } = msg else {
+            let message = "this socket takes the session's hook events only".to_owned();
+            protocol::send(&mut writer, &HostMsg::Error { message })?;
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "not a hook event"));
+        };
+        let answer = record_hook(shared, &payload);
+        // The first prompt of a session tandem named: ask the supervisor
+        // for a title, as `tandem hook` does outside a sandbox.
+        if matches!(answer, HostMsg::Hooked { auto_named: true })
+            && payload["hook_event_name"] == "UserPromptSubmit"
+            && let Some(prompt) = payload["prompt"].as_str()
+            && let Ok(Some(mut supervisor)) = crate::supervisor::client::connect_existing(&shared.paths)
+        {
+            let request = crate::protocol::Request::AutoName {
+                session_id: shared.session_id.clone(),
+                prompt: prompt.to_owned(),
+                env: env.to_vec(),
+            };
+            if let Err(e) = supervisor.request(&request) {
+                tracing::debug!(error = %e, "cannot ask for a name");
+            }
+        }
+        protocol::send(&mut writer, &answer)?;
+    }
+    Ok(())
 }
 
 /// Blocks until the agent has exited and the host has said so.
@@ -324,6 +418,7 @@ fn serve(shared: Arc<Shared>) {
         thread::sleep(Duration::from_millis(10));
     }
     crate::socket::remove_if_ours(&shared.paths.host_socket(&shared.session_id), shared.socket_inode);
+    let _ = std::fs::remove_file(shared.paths.hook_socket(&shared.session_id));
 }
 
 /// What `start` needs of a started agent: its pid (also its process
@@ -821,13 +916,8 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
                         lock(&shared.writer).write_all(key)?;
                     }
                 }
-                Ok(ClientMsg::Hook { payload }) => {
-                    let answer = record_hook(shared, &payload);
-                    if let Some(client) = lock(&shared.clients).iter().find(|c| c.id == id) {
-                        let _ = client.tx.try_send(Out::Msg(answer));
-                    }
-                }
-                Ok(ClientMsg::Hello { .. }) | Err(_) => {
+                // Hook events come on the hook channel only.
+                Ok(ClientMsg::Hello { .. } | ClientMsg::Hook { .. }) | Err(_) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "unexpected client message"));
                 }
             },

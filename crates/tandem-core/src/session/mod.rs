@@ -56,6 +56,8 @@ pub enum SessionError {
     Name(#[from] NameError),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    PrivateGit(#[from] crate::sandbox_git::PrivateGitError),
     #[error(
         "a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`"
     )]
@@ -363,7 +365,24 @@ pub fn fence(
     program: Option<&Path>,
 ) -> Result<Option<crate::sandbox::Fence>, SessionError> {
     let Some(mode) = session.sandbox else { return Ok(None) };
-    Ok(Some(crate::sandbox::Fence::new(mode, paths, repo, config, session, env, program)?))
+    let fence = crate::sandbox::Fence::new(mode, paths, repo, config, session, env, program)?;
+    paths.ensure_runtime_dir()?;
+    crate::paths::create_private(&fence.channel)?;
+    crate::sandbox_git::prepare(paths, repo, session, &fence.admin)?;
+    Ok(Some(fence))
+}
+
+/// Brings a sandboxed session's commits and staged files into the
+/// repository ([`crate::sandbox_git::sync`]) when its private repository
+/// changed since this process last looked; nothing for other sessions.
+/// A failure is logged, not returned: what was synced before stays.
+pub fn sync_sandboxed(paths: &Paths, repo: &Repository, session: &Session) {
+    if session.sandbox.is_none() {
+        return;
+    }
+    if let Err(e) = crate::sandbox_git::sync_if_changed(paths, repo, session) {
+        tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back");
+    }
 }
 
 /// Resolves `--base` (or `base.default`): `fresh` fetches and takes the

@@ -287,6 +287,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 stop_agent(&state.paths, &store, &session, &config)?;
             }
             let session = find(&store, &session_id)?;
+            session::sync_sandboxed(&state.paths, &repo, &session);
             let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, &env)?;
             state.facts.forget(&session.id);
             Ok(Response::Archived { session: Box::new(session), notes })
@@ -324,6 +325,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 let (repo, _) = repo_of(state, &store, &source)?;
                 let lock = state.repo_lock(&repo.common_dir);
                 let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                session::sync_sandboxed(&state.paths, &repo, &source);
                 let head = git::resolve_commit(&source.path, "HEAD")?
                     .ok_or_else(|| SessionError::NotFound { name: source.slug.clone() })?;
                 let dirty = git::status(&source.path).is_ok_and(|s| s.is_dirty());
@@ -363,6 +365,9 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 None => Vec::new(),
             };
             drop(store);
+            for s in &sessions {
+                session::sync_sandboxed(&state.paths, &repo, s);
+            }
             if fresh {
                 state.conflicts.forget(&repo);
             }
@@ -430,6 +435,9 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                     .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
                     .collect()
             } else {
+                for s in &refs {
+                    session::sync_sandboxed(&state.paths, &repo, s);
+                }
                 state.facts.query(&repo, &refs)
             };
             drop(store);
@@ -479,7 +487,13 @@ fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, Stri
         return Ok(());
     };
     let prefix = session::branch_prefix(&repo, &config, env)?;
+    // A sandboxed agent's branch is in its private repository too: read
+    // it back first, and give it the new name there after.
+    session::sync_sandboxed(&state.paths, &repo, &session);
     let renamed = session::naming::apply(&store, &repo, &config, &session, &prefix, &title)?;
+    if renamed.is_some() {
+        session::sync_sandboxed(&state.paths, &repo, &find(&store, session_id)?);
+    }
     let text = match &renamed {
         Some(branch) => format!("named \"{title}\" (branch {branch})"),
         None => format!("named \"{title}\""),
@@ -707,6 +721,9 @@ fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<
     // check again once the agent can no longer write. The caches answer
     // without `git status` or `git rev-list` when they can.
     let unsaved = |s: &Session| {
+        // A sandboxed agent's commits are in its private repository
+        // until read back.
+        session::sync_sandboxed(&state.paths, &repo, s);
         let counts = state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
         let tip = state.facts.branch_tip(&repo, &s.branch);
         session::unsaved_work_given(&repo, s, counts, tip.as_deref())
@@ -889,6 +906,7 @@ fn restart_agent(
         conversation,
         forwards,
         cleanup,
+        sandboxed: session.sandbox.is_some(),
     };
     start_host(state, &host).map_err(|message| SessionError::Host { message })?;
     Ok(resumed)
@@ -948,6 +966,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             conversation,
             forwards,
             cleanup,
+            sandboxed: session.sandbox.is_some(),
         };
         start_host(state, &spec)
     })?;

@@ -1,0 +1,508 @@
+//! A sandboxed session's private repository, and how its work reaches
+//! the user's (issue 16).
+//!
+//! A linked worktree commits into its repository's common dir: objects,
+//! refs, reflogs shared with the user's main checkout and every other
+//! session. A sandboxed agent given that folder read-write could move
+//! `main`, delete another session's snapshot or every object. So inside
+//! the fence the worktree's common dir is another one, the session's
+//! **private repository** `P` (`$STATE/sandboxes/<id>/git`):
+//!
+//! - `P/objects` is the agent's own; `objects/info/alternates` names the
+//!   repository's objects, mounted read-only, so the whole history is
+//!   there without a copy (gitrepository-layout(5), "objects/info/alternates");
+//! - `P`'s refs start as a copy of the repository's branches, remote
+//!   branches and tags, so `git log main` works inside, but what the
+//!   agent does to them stays in `P`;
+//! - the worktree's admin dir (`<common>/worktrees/<name>`: `HEAD`,
+//!   `index`) is the real one, shared with tandem outside, but its
+//!   `commondir` file is covered, inside, by one that names `P`
+//!   (gitrepository-layout(5), "commondir"); `commondir`, `gitdir`,
+//!   `config.worktree` and the worktree's `.git` file are read-only, so
+//!   nothing git outside reads to find its repository or its config can
+//!   be changed from inside.
+//!
+//! The work comes back as data, through [`sync`]: `git fetch` in the
+//! repository, from `P`, whose reading side (`git upload-pack`) runs
+//! inside a fence of its own (read-only, no network, tandem's state and
+//! sockets hidden), so nothing the agent wrote in `P` (config, hooks,
+//! `commondir`) is read or run outside a fence. What `fetch` receives
+//! is checked by git's own `index-pack`. The branch then moves to the
+//! fetched commit by a compare-and-swap `update-ref`; when tandem moved
+//! the branch outside instead (`sync`, a rename), [`sync`] moves `P`'s
+//! to match, again by git inside a fence.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::git::{self, GitError};
+use crate::paths::Paths;
+use crate::repo::Repository;
+use crate::store::Session;
+
+/// Why a private repository could not be made or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateGitError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("cannot prepare the sandbox's private repository {}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error(
+        "the worktree {} has no admin folder under {}; run `tandem doctor`",
+        worktree.display(),
+        common_dir.display()
+    )]
+    NoAdmin { worktree: PathBuf, common_dir: PathBuf },
+    #[error(
+        "`bwrap` is not installed, and reading a sandboxed session's work back needs it; install bubblewrap (`sudo apt-get install bubblewrap`)"
+    )]
+    NoBwrap,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PrivateGitError + '_ {
+    move |error| PrivateGitError::Io { path: path.to_path_buf(), error }
+}
+
+/// The ref that keeps the private repository's branch tip as last
+/// fetched: `refs/tandem/sandbox/<session id>/tip`. It also keeps the
+/// agent's work when its branch and the repository's went different
+/// ways.
+#[must_use]
+pub fn tip_ref(session_id: &str) -> String {
+    format!("refs/tandem/sandbox/{session_id}/tip")
+}
+
+/// The admin folder of the linked worktree at `worktree`, found from the
+/// repository's own records (`<common>/worktrees/*/gitdir`, which a
+/// sandbox cannot write), never from the worktree's `.git` file, which
+/// an agent could have rewritten to point anywhere.
+#[must_use]
+pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
+    let want = worktree.join(".git");
+    let want_real = std::fs::canonicalize(worktree).ok().map(|w| w.join(".git"));
+    std::fs::read_dir(common_dir.join("worktrees")).ok()?.filter_map(Result::ok).map(|e| e.path()).find(|admin| {
+        std::fs::read_to_string(admin.join("gitdir")).is_ok_and(|g| {
+            let g = Path::new(g.trim());
+            g == want || want_real.as_deref() == Some(g)
+        })
+    })
+}
+
+/// The file that covers `<admin>/commondir` inside the fence: it names
+/// the private repository. Beside it, out of the sandbox's sight.
+#[must_use]
+pub fn commondir_file(paths: &Paths, session_id: &str) -> PathBuf {
+    paths.sandbox_git(session_id).with_file_name("commondir")
+}
+
+/// Makes the private repository of `session` if it has none yet (refs
+/// copied from `repo`, its branch at the repository's tip), writes the
+/// file that points the worktree's admin folder at it, and makes sure
+/// `config.worktree` is a plain empty file tandem made. An existing one
+/// is first read back into the repository ([`sync`]).
+///
+/// # Errors
+/// [`PrivateGitError`]: git fails, or a file cannot be written.
+pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path) -> Result<(), PrivateGitError> {
+    let private = paths.sandbox_git(&session.id);
+    let parent = private.parent().expect("sandbox_git has a parent").to_path_buf();
+    crate::paths::create_private(&parent)
+        .map_err(|e| PrivateGitError::Io { path: parent.clone(), error: std::io::Error::other(e.to_string()) })?;
+    if private.join("objects").is_dir() {
+        sync(paths, repo, session)?;
+    } else {
+        init(repo, session, &private)?;
+    }
+    let file = commondir_file(paths, &session.id);
+    std::fs::write(&file, format!("{}\n", private.display())).map_err(io(&file))?;
+    // Read by git outside only with extensions.worktreeConfig; an agent
+    // may have planted one (or a symlink) in an earlier run.
+    let worktree_config = admin.join("config.worktree");
+    let plain_empty = std::fs::symlink_metadata(&worktree_config).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if !plain_empty {
+        let _ = std::fs::remove_file(&worktree_config);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&worktree_config)
+            .map_err(io(&worktree_config))?;
+    }
+    Ok(())
+}
+
+/// A new private repository at `private` for `session`: bare, no
+/// template (no sample hooks), the repository's object format and config,
+/// its objects as an alternate, its branches, remote branches and tags.
+fn init(repo: &Repository, session: &Session, private: &Path) -> Result<(), PrivateGitError> {
+    let format = git::read(&repo.root, &["rev-parse", "--show-object-format"])?;
+    let mut cmd = git::command(&repo.root);
+    cmd.args(["init", "--quiet", "--bare", "--template=", &format!("--object-format={}", format.trim())]).arg(private);
+    git::output(cmd)?;
+    let config = private.join("config");
+    std::fs::copy(repo.common_dir.join("config"), &config).map_err(io(&config))?;
+    let alternates = private.join("objects/info/alternates");
+    std::fs::create_dir_all(private.join("objects/info")).map_err(io(&alternates))?;
+    std::fs::write(&alternates, format!("{}\n", repo.common_dir.join("objects").display())).map_err(io(&alternates))?;
+    let refs = git::read(
+        &repo.root,
+        &["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/remotes", "refs/tags"],
+    )?;
+    let mut script = String::new();
+    for line in refs.lines() {
+        if let Some((oid, name)) = line.split_once(' ') {
+            script.push_str(&format!("create {name} {oid}\n"));
+        }
+    }
+    let mut cmd = git::command(&repo.root);
+    cmd.arg("--git-dir").arg(private).args(["update-ref", "--stdin"]);
+    git::output_with_stdin(cmd, script.as_bytes())?;
+    let mut cmd = git::command(&repo.root);
+    cmd.arg("--git-dir").arg(private).args(["symbolic-ref", "HEAD", &format!("refs/heads/{}", session.branch)]);
+    git::output(cmd)?;
+    if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
+        git::run(&repo.root, &["update-ref", &tip_ref(&session.id), &tip])?;
+    }
+    Ok(())
+}
+
+/// What [`sync`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The repository's branch moved to the agent's commit.
+    pub branch_moved: bool,
+    /// The private repository's branch moved to the repository's.
+    pub published: bool,
+    /// Objects fetched that only the index or a detached `HEAD` named.
+    pub loose_objects: usize,
+}
+
+/// Last state seen per private repository: sync only when it changed.
+static SEEN: Mutex<Option<HashMap<(String, String), Vec<(i64, i64, u64)>>>> = Mutex::new(None);
+
+/// What changes when the agent commits, stages or switches: the private
+/// repository's refs and the admin folder's `HEAD` and `index` (their
+/// mtimes, ctimes and sizes; read with `lstat`, nothing opened).
+fn fingerprint(private: &Path, admin: &Path, branch: &str) -> Vec<(i64, i64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut paths =
+        vec![private.join("packed-refs"), private.join("refs/heads"), admin.join("HEAD"), admin.join("index")];
+    paths.push(private.join("refs/heads").join(branch));
+    if let Some(dir) = private.join("refs/heads").join(branch).parent() {
+        paths.push(dir.to_path_buf());
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::symlink_metadata(p).map_or((0, 0, 0), |m| {
+                (m.mtime_nsec() + m.mtime() * 1_000_000_000, m.ctime_nsec() + m.ctime() * 1_000_000_000, m.size())
+            })
+        })
+        .collect()
+}
+
+/// Like [`sync`], but only when the private repository or the admin
+/// folder changed since this process last synced `session` (as seen by
+/// `lstat`): a repeated `tandem list` pays nothing.
+///
+/// # Errors
+/// As [`sync`].
+pub fn sync_if_changed(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synced, PrivateGitError> {
+    let private = paths.sandbox_git(&session.id);
+    let Some(admin) = admin_of(&repo.common_dir, &session.path) else { return Ok(Synced::default()) };
+    let before = fingerprint(&private, &admin, &session.branch);
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = (session.id.clone(), session.branch.clone());
+    if seen.as_ref().and_then(|m| m.get(&key)) == Some(&before) {
+        return Ok(Synced::default());
+    }
+    drop(seen);
+    let synced = sync(paths, repo, session)?;
+    let after = fingerprint(&private, &admin, &session.branch);
+    seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    seen.get_or_insert_with(HashMap::new).insert(key, after);
+    Ok(synced)
+}
+
+/// Brings a sandboxed session's work into the repository: fetches its
+/// branch from the private repository (reading side fenced in) into
+/// [`tip_ref`], with the objects its index and a detached `HEAD` name
+/// that the repository lacks, then
+/// - moves the repository's branch to it when the agent committed and
+///   the repository's branch is where it was at the last sync (or an
+///   ancestor): compare-and-swap, so a concurrent move is never undone;
+/// - moves the private repository's branch to the repository's when only
+///   the repository's moved (tandem's `sync`, a rebase, a rename);
+/// - otherwise keeps both: the agent's under [`tip_ref`].
+///
+/// Does nothing for a session without a private repository.
+///
+/// # Errors
+/// [`PrivateGitError`]: the fetch or an update fails.
+pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synced, PrivateGitError> {
+    let private = paths.sandbox_git(&session.id);
+    if !private.join("objects").is_dir() {
+        return Ok(Synced::default());
+    }
+    let admin = admin_of(&repo.common_dir, &session.path).ok_or_else(|| PrivateGitError::NoAdmin {
+        worktree: session.path.clone(),
+        common_dir: repo.common_dir.clone(),
+    })?;
+    let tip = tip_ref(&session.id);
+    let branch_ref = format!("refs/heads/{}", session.branch);
+    let last = git::resolve_commit(&repo.root, &tip)?;
+    let reader = reader(paths, repo, &private)?;
+    let mut synced = Synced::default();
+
+    // The branch, and what a detached HEAD names.
+    let mut wants = vec![format!("+{branch_ref}:{tip}")];
+    let head = std::fs::read_to_string(admin.join("HEAD")).unwrap_or_default();
+    let head = head.trim();
+    let detached = is_oid(head).then(|| head.to_owned());
+    if let Some(oid) = &detached
+        && !has_objects(repo, std::slice::from_ref(oid))?.is_empty()
+    {
+        wants.push(oid.clone());
+        synced.loose_objects += 1;
+    }
+    if let Err(e) = fetch(repo, &private, &reader, &wants) {
+        // No such branch in the private repository (the agent deleted
+        // it): fetch what HEAD names, and leave the branch alone.
+        tracing::debug!(error = %e, session = %session.slug, "the private branch could not be fetched");
+        if wants.len() > 1 {
+            fetch(repo, &private, &reader, &wants[1..])?;
+        }
+    }
+
+    let fetched = git::resolve_commit(&repo.root, &tip)?;
+    let real = git::resolve_commit(&repo.root, &branch_ref)?;
+    match (&fetched, &real) {
+        (Some(agent), Some(real)) if agent != real => {
+            let agent_moved = last.as_deref() != Some(agent.as_str());
+            let real_stayed = last.as_deref() == Some(real.as_str()) || is_ancestor(repo, real, agent)?;
+            if agent_moved && real_stayed {
+                git::run(&repo.root, &["update-ref", "-m", "tandem: sandbox commit", &branch_ref, agent, real])?;
+                synced.branch_moved = true;
+            } else if !agent_moved {
+                publish(&reader_fence(paths, repo, &private, true)?, &private, &branch_ref, real, Some(agent))?;
+                git::run(&repo.root, &["update-ref", &tip, real])?;
+                synced.published = true;
+            } else {
+                tracing::warn!(
+                    session = %session.slug,
+                    "the agent's branch and the repository's went different ways; the agent's is kept under {tip}"
+                );
+            }
+        }
+        (None, Some(real)) => {
+            publish(&reader_fence(paths, repo, &private, true)?, &private, &branch_ref, real, None)?;
+            git::run(&repo.root, &["update-ref", &tip, real])?;
+            synced.published = true;
+        }
+        _ => {}
+    }
+
+    // Staged blobs only the private repository has: the index is shared,
+    // and tandem's own `git status`, `diff` and snapshots read them.
+    let against = git::resolve_commit(&repo.root, &branch_ref)?.or(detached);
+    if let Some(against) = against {
+        let mut cmd = git::command(&session.path);
+        cmd.args([
+            "--no-optional-locks",
+            "diff-index",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--abbrev=64",
+            &against,
+        ]);
+        if let Ok(out) = git::output(cmd) {
+            let oids = staged_oids(&out.stdout);
+            let missing = has_objects(repo, &oids)?;
+            if !missing.is_empty() {
+                synced.loose_objects += missing.len();
+                fetch(repo, &private, &reader, &missing)?;
+            }
+        }
+    }
+    Ok(synced)
+}
+
+fn is_oid(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The new side's object ids of `git diff-index --raw -z` output
+/// (`:old_mode new_mode old_oid new_oid status\0path\0`), blobs and
+/// symlinks only (a gitlink's commit lives in another repository).
+fn staged_oids(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut fields = text.split('\0');
+    let mut out = Vec::new();
+    while let Some(meta) = fields.next() {
+        let Some(meta) = meta.strip_prefix(':') else { continue };
+        let _path = fields.next();
+        let parts: Vec<&str> = meta.split(' ').collect();
+        if let [_, new_mode, _, new_oid, _status] = parts[..]
+            && matches!(new_mode, "100644" | "100755" | "120000")
+            && is_oid(new_oid)
+            && new_oid.bytes().any(|b| b != b'0')
+        {
+            out.push(new_oid.to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Those of `oids` the repository does not have.
+fn has_objects(repo: &Repository, oids: &[String]) -> Result<Vec<String>, PrivateGitError> {
+    if oids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = git::command(&repo.root);
+    cmd.args(["cat-file", "--batch-check=%(objectname)"]);
+    let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
+    let out = git::output_with_stdin(cmd, input.as_bytes())?;
+    Ok(String::from_utf8_lossy(&out).lines().filter_map(|l| l.strip_suffix(" missing")).map(str::to_owned).collect())
+}
+
+fn is_ancestor(repo: &Repository, a: &str, b: &str) -> Result<bool, PrivateGitError> {
+    Ok(git::test(&repo.root, &["merge-base", "--is-ancestor", a, b])?)
+}
+
+/// `git fetch` in the repository from the private one, `upload-pack`
+/// run as `reader` (a fenced command line).
+fn fetch(repo: &Repository, private: &Path, reader: &str, wants: &[String]) -> Result<(), PrivateGitError> {
+    let mut cmd = git::command(&repo.root);
+    cmd.args([
+        "-c",
+        "protocol.version=2",
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-recurse-submodules",
+        "--no-auto-gc",
+        "--no-auto-maintenance",
+    ])
+    .arg(format!("--upload-pack={reader}"))
+    .arg("--")
+    .arg(private)
+    .args(wants);
+    git::output(cmd)?;
+    Ok(())
+}
+
+/// Folders no fenced reader or writer needs: tandem's state (but the
+/// private repository, bound again) and sockets, the user's runtime
+/// folder, `$HOME`, the main checkout and the common dir (but its
+/// objects, bound again read-only).
+fn reader_fence(
+    paths: &Paths,
+    repo: &Repository,
+    private: &Path,
+    writable: bool,
+) -> Result<Vec<String>, PrivateGitError> {
+    let bwrap = crate::sandbox::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let mut out = vec![s(&bwrap)];
+    out.extend(
+        [
+            "--die-with-parent",
+            "--unshare-all",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
+        .map(str::to_owned),
+    );
+    if nix::unistd::Uid::effective().is_root() {
+        out.extend(["--cap-drop".to_owned(), "ALL".to_owned()]);
+    }
+    let mut hidden: Vec<PathBuf> =
+        vec![paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone(), repo.common_dir.clone()];
+    hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
+    hidden.extend(crate::sandbox::user_runtime_dir());
+    let outermost: Vec<&PathBuf> =
+        hidden.iter().filter(|p| p.is_dir() && !hidden.iter().any(|q| q != *p && p.starts_with(q))).collect();
+    for p in &outermost {
+        out.extend(["--tmpfs".to_owned(), s(p)]);
+    }
+    let objects = repo.common_dir.join("objects");
+    out.extend(["--ro-bind".to_owned(), s(&objects), s(&objects)]);
+    let how = if writable { "--bind" } else { "--ro-bind" };
+    out.extend([how.to_owned(), s(private), s(private)]);
+    for p in outermost {
+        out.extend(["--remount-ro".to_owned(), s(p)]);
+    }
+    out.push("--".to_owned());
+    Ok(out)
+}
+
+/// The `--upload-pack` command line: `git upload-pack` inside a
+/// read-only fence, willing to send any object asked for by id (the
+/// index's blobs have no ref).
+fn reader(paths: &Paths, repo: &Repository, private: &Path) -> Result<String, PrivateGitError> {
+    let mut argv = reader_fence(paths, repo, private, false)?;
+    argv.extend(["git", "-c", "uploadpack.allowAnySHA1InWant=true", "upload-pack"].map(str::to_owned));
+    Ok(shell_words::join(argv))
+}
+
+/// Sets `branch_ref` in the private repository to `oid` (its objects are
+/// the repository's, seen through the alternate), with git inside
+/// `fence` (only the private repository writable): the agent may have
+/// made any path in it a symlink.
+fn publish(
+    fence: &[String],
+    private: &Path,
+    branch_ref: &str,
+    oid: &str,
+    old: Option<&String>,
+) -> Result<(), PrivateGitError> {
+    let mut argv = fence.to_vec();
+    argv.extend(["git".to_owned(), format!("--git-dir={}", private.display()), "update-ref".to_owned()]);
+    argv.extend(["-m".to_owned(), "tandem: the repository's branch".to_owned(), branch_ref.to_owned(), oid.to_owned()]);
+    argv.extend(old.cloned());
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(io(private))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Failed {
+            args: format!("update-ref {branch_ref} (in the private repository)"),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_oids_takes_new_blobs_and_links_only() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let z = "0".repeat(40);
+        let raw = format!(
+            ":100644 100644 {z} {a} M\0f.txt\0:000000 160000 {z} {b} A\0sub\0:100644 000000 {a} {z} D\0gone\0:000000 120000 {z} {b} A\0link\0"
+        );
+        assert_eq!(staged_oids(raw.as_bytes()), vec![a, b]);
+        assert!(staged_oids(b"").is_empty());
+    }
+}
