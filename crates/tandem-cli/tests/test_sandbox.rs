@@ -298,10 +298,10 @@ fn issue_16_a_sandboxed_agent_cannot_leave_its_fence() {
         "box",
         &format!(
             r#"cd "$TANDEM_WORKTREE"
-echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo commit=$? >> probe.txt
 h=$(git rev-parse HEAD); git update-ref refs/heads/main $h; git update-ref -d refs/tandem/archive/gone/1; git pack-refs --all; : > "$(git rev-parse --git-common-dir)/packed-refs"; git update-ref refs/heads/box $h
-find "{common}/objects" -type f -delete 2>/dev/null; touch "{common}/objects/intruder" 2>/dev/null; echo objects=$? >> probe.txt
-touch "{common}/refs/heads/intruder" 2>/dev/null; echo refs=$? >> probe.txt
+touch "{common}/refs/heads/intruder"
+shared=$(head -1 "{common}/objects/info/alternates"); test -d "$shared/pack"; echo shared=$? >> probe.txt
+find "$shared" "{common}/objects" -type f -delete 2>/dev/null; touch "$shared/intruder" 2>/dev/null; echo objects=$? >> probe.txt
 echo /tmp > "{admin}/commondir" 2>/dev/null; echo commondir=$? >> probe.txt
 echo "gitdir: {common}" > .git 2>/dev/null; echo dotgit=$? >> probe.txt
 printf '[core]\n\tfsmonitor = touch {marker}\n' > "{admin}/config.worktree" 2>/dev/null; echo worktree_config=$? >> probe.txt
@@ -313,7 +313,8 @@ ls "{home}/run/h/" 2>/dev/null | grep -q sock; echo hosts=$? >> probe.txt
 cat "{home}/state/tandem.db" >/dev/null 2>&1; echo db=$? >> probe.txt
 ls "{other_log}" >/dev/null 2>&1; echo other_log=$? >> probe.txt
 cat "{repo}/.env" >/dev/null 2>&1; echo dotenv=$? >> probe.txt
-test -e "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt"#,
+test -e "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt
+echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo commit=$? >> probe.txt"#,
             common = common.display(),
             admin = admin.display(),
             marker = marker.display(),
@@ -339,7 +340,9 @@ test -e "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt"#,
     assert!(objects_before.lines().all(|o| objects_after.contains(o)), "objects were deleted");
     env.git(&["fsck", "--connectivity-only", "--no-dangling"]);
     assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "ignore .env");
-    for key in ["objects", "refs", "commondir", "dotgit", "worktree_config", "config", "hooks"] {
+    assert_eq!(code(&results, "shared"), "0", "the repository's objects are seen inside: {results}");
+    assert!(env.git(&["branch", "--list", "intruder"]).is_empty(), "a branch made inside reached the repository");
+    for key in ["objects", "commondir", "dotgit", "worktree_config", "config", "hooks"] {
         assert_ne!(code(&results, key), "0", "{key} was writable: {results}");
     }
     assert_eq!(std::fs::read_to_string(admin.join("commondir")).expect("commondir").trim(), "../..");

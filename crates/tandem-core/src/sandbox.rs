@@ -140,18 +140,20 @@ pub struct Fence {
     pub worktree: PathBuf,
     /// The repository's main worktree: hidden.
     pub repo_root: PathBuf,
-    /// The repository's git common dir: hidden but its `objects`
-    /// (read-only) and the worktree's admin folder.
+    /// The repository's git common dir: the private repository is
+    /// mounted there instead, the worktree's admin folder inside it.
     pub common_dir: PathBuf,
     /// The worktree's admin folder (`<common>/worktrees/<name>`), from
     /// the repository's records ([`crate::sandbox_git::admin_of`]):
     /// read-write but its `commondir`, `gitdir` and `config.worktree`.
     pub admin: PathBuf,
     /// The session's private repository, the worktree's common dir
-    /// inside ([`crate::sandbox_git`]): read-write.
+    /// inside ([`crate::sandbox_git`]): read-write but its `config`,
+    /// `hooks` and `info`.
     pub private_git: PathBuf,
-    /// The file naming `private_git` that covers `<admin>/commondir`.
-    pub commondir_file: PathBuf,
+    /// Where the repository's objects are seen, read-only
+    /// ([`crate::sandbox_git::objects_mount`]).
+    pub objects_mount: PathBuf,
     /// The session's own socket folder (hook channel, forwards):
     /// visible, read-only (a socket connects through a read-only mount).
     pub channel: PathBuf,
@@ -243,7 +245,8 @@ impl Fence {
         if let Some(folder) = session.path.parent().filter(|f| !repo.root.starts_with(f)) {
             hidden.push(folder.to_path_buf());
         }
-        hidden.extend([paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone(), repo.common_dir.clone()]);
+        // The common dir is covered by the private repository.
+        hidden.extend([paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone()]);
         hidden.extend(user_runtime_dir());
         let admin =
             crate::sandbox_git::admin_of(&repo.common_dir, &session.path).ok_or_else(|| SandboxError::GitLink {
@@ -268,7 +271,7 @@ impl Fence {
             common_dir: repo.common_dir.clone(),
             admin,
             private_git: paths.sandbox_git(&session.id),
-            commondir_file: crate::sandbox_git::commondir_file(paths, &session.id),
+            objects_mount: crate::sandbox_git::objects_mount(paths, &session.id),
             channel,
             hidden,
             writable,
@@ -395,18 +398,36 @@ pub fn other_worktrees(common_dir: &Path, own: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The files git outside reads to find the worktree's repository and
-/// config, read-only inside (each bound over itself, or `commondir` over
-/// by the file naming the private repository): `(source, target)`.
-fn pinned_files(fence: &Fence) -> Vec<(PathBuf, PathBuf)> {
+/// The admin folder's place inside the fence: in the private repository,
+/// mounted where the common dir is.
+fn admin_inside(fence: &Fence) -> PathBuf {
+    fence.admin.strip_prefix(&fence.common_dir).map_or_else(|_| fence.admin.clone(), |rel| fence.common_dir.join(rel))
+}
+
+/// What the fence mounts of the repository, in order: `(read-write,
+/// source, target)`. The private repository where the common dir is, the
+/// repository's objects beside it, the admin folder inside it; then,
+/// read-only, what git outside reads to find the worktree's repository
+/// and config (the worktree's `.git` file, the admin folder's
+/// `commondir`, `gitdir`, `config.worktree`) and the private
+/// repository's `config`, `hooks`, `info` and `objects/info` (its
+/// alternates).
+fn git_mounts(fence: &Fence) -> Vec<(bool, PathBuf, PathBuf)> {
+    let admin = admin_inside(fence);
     let mut out = vec![
-        (fence.worktree.join(".git"), fence.worktree.join(".git")),
-        (fence.commondir_file.clone(), fence.admin.join("commondir")),
+        (true, fence.private_git.clone(), fence.common_dir.clone()),
+        (false, fence.common_dir.join("objects"), fence.objects_mount.clone()),
+        (true, fence.admin.clone(), admin.clone()),
+        (false, fence.worktree.join(".git"), fence.worktree.join(".git")),
     ];
-    for name in ["gitdir", "config.worktree"] {
-        let p = fence.admin.join(name);
-        if p.is_file() {
-            out.push((p.clone(), p));
+    for name in ["commondir", "gitdir", "config.worktree"] {
+        if fence.admin.join(name).is_file() {
+            out.push((false, fence.admin.join(name), admin.join(name)));
+        }
+    }
+    for name in ["config", "hooks", "info", "objects/info"] {
+        if fence.private_git.join(name).exists() {
+            out.push((false, fence.private_git.join(name), fence.common_dir.join(name)));
         }
     }
     out
@@ -447,13 +468,9 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Vec<String> {
             mounts.extend(["--ro-bind".to_owned(), "/dev/null".to_owned(), path(p)]);
         }
     }
-    let objects = fence.common_dir.join("objects");
-    mount(&mut mounts, "--ro-bind", &objects, &objects);
-    mount(&mut mounts, "--bind", &fence.private_git, &fence.private_git);
     mount(&mut mounts, "--bind", &fence.worktree, &fence.worktree);
-    mount(&mut mounts, "--bind", &fence.admin, &fence.admin);
-    for (from, to) in pinned_files(fence) {
-        mount(&mut mounts, "--ro-bind", &from, &to);
+    for (rw, from, to) in git_mounts(fence) {
+        mount(&mut mounts, if rw { "--bind" } else { "--ro-bind" }, &from, &to);
     }
     for p in fence.writable.iter().filter(|p| p.exists()) {
         mount(&mut mounts, "--bind", p, p);
@@ -504,12 +521,8 @@ fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool
         out.extend(["--volume".to_owned(), format!("{}:{}{}", path(from), path(to), if ro { ":ro" } else { "" })]);
     };
     volume(&fence.worktree, &fence.worktree, false);
-    let objects = fence.common_dir.join("objects");
-    volume(&objects, &objects, true);
-    volume(&fence.private_git, &fence.private_git, false);
-    volume(&fence.admin, &fence.admin, false);
-    for (from, to) in pinned_files(fence) {
-        volume(&from, &to, true);
+    for (rw, from, to) in git_mounts(fence) {
+        volume(&from, &to, !rw);
     }
     // tandem's binary for the agent's hooks; not $HOME, whose
     // credentials a container has no way to hide.
@@ -624,6 +637,10 @@ mod tests {
             worktree: "/w/wt/job".into(),
             repo_root: "/w/repo".into(),
             common_dir: "/nonexistent/repo/.git".into(),
+            admin: "/nonexistent/repo/.git/worktrees/job".into(),
+            private_git: "/s/sandboxes/abc/git".into(),
+            objects_mount: "/s/sandboxes/abc/objects".into(),
+            channel: "/run/s/abc".into(),
             hidden: Vec::new(),
             writable: Vec::new(),
             readable: Vec::new(),

@@ -8,19 +8,26 @@
 //! the fence the worktree's common dir is another one, the session's
 //! **private repository** `P` (`$STATE/sandboxes/<id>/git`):
 //!
+//! - inside the fence `P` is mounted where the common dir is, so git
+//!   there (and an agent asking `git rev-parse --git-common-dir`, as
+//!   Claude Code does to find the project it trusts) sees the usual
+//!   layout: `<repo>/.git`, with the worktree's admin folder bound at
+//!   `worktrees/<name>` inside it;
 //! - `P/objects` is the agent's own; `objects/info/alternates` names the
-//!   repository's objects, mounted read-only, so the whole history is
-//!   there without a copy (gitrepository-layout(5), "objects/info/alternates");
+//!   repository's objects, mounted read-only beside `P` ([`objects_mount`];
+//!   the second line, the objects' real path, is what git outside the
+//!   fence reads, and inside names `P/objects` itself, which git skips),
+//!   so the whole history is there without a copy
+//!   (gitrepository-layout(5), "objects/info/alternates");
 //! - `P`'s refs start as a copy of the repository's branches, remote
 //!   branches and tags, so `git log main` works inside, but what the
 //!   agent does to them stays in `P`;
 //! - the worktree's admin dir (`<common>/worktrees/<name>`: `HEAD`,
-//!   `index`) is the real one, shared with tandem outside, but its
-//!   `commondir` file is covered, inside, by one that names `P`
-//!   (gitrepository-layout(5), "commondir"); `commondir`, `gitdir`,
-//!   `config.worktree` and the worktree's `.git` file are read-only, so
+//!   `index`) is the real one, shared with tandem outside; its
+//!   `commondir`, `gitdir` and `config.worktree`, the worktree's `.git`
+//!   file, and `P`'s `config`, `hooks` and `info` are read-only, so
 //!   nothing git outside reads to find its repository or its config can
-//!   be changed from inside.
+//!   be changed from inside (gitrepository-layout(5)).
 //!
 //! The work comes back as data, through [`sync`]: `git fetch` in the
 //! repository, from `P`, whose reading side (`git upload-pack`) runs
@@ -89,18 +96,17 @@ pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
     })
 }
 
-/// The file that covers `<admin>/commondir` inside the fence: it names
-/// the private repository. Beside it, out of the sandbox's sight.
+/// Where the repository's objects are mounted, read-only, inside a fence:
+/// beside the private repository, whose alternates name it first.
 #[must_use]
-pub fn commondir_file(paths: &Paths, session_id: &str) -> PathBuf {
-    paths.sandbox_git(session_id).with_file_name("commondir")
+pub fn objects_mount(paths: &Paths, session_id: &str) -> PathBuf {
+    paths.sandbox_git(session_id).with_file_name("objects")
 }
 
 /// Makes the private repository of `session` if it has none yet (refs
-/// copied from `repo`, its branch at the repository's tip), writes the
-/// file that points the worktree's admin folder at it, and makes sure
-/// `config.worktree` is a plain empty file tandem made. An existing one
-/// is first read back into the repository ([`sync`]).
+/// copied from `repo`, its branch at the repository's tip), and makes
+/// sure `config.worktree` is a plain empty file tandem made. An existing
+/// one is first read back into the repository ([`sync`]).
 ///
 /// # Errors
 /// [`PrivateGitError`]: git fails, or a file cannot be written.
@@ -109,13 +115,13 @@ pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path
     let parent = private.parent().expect("sandbox_git has a parent").to_path_buf();
     crate::paths::create_private(&parent)
         .map_err(|e| PrivateGitError::Io { path: parent.clone(), error: std::io::Error::other(e.to_string()) })?;
+    let mount = objects_mount(paths, &session.id);
+    std::fs::create_dir_all(&mount).map_err(io(&mount))?;
     if private.join("objects").is_dir() {
         sync(paths, repo, session)?;
     } else {
-        init(repo, session, &private)?;
+        init(repo, session, &private, &mount)?;
     }
-    let file = commondir_file(paths, &session.id);
-    std::fs::write(&file, format!("{}\n", private.display())).map_err(io(&file))?;
     // Read by git outside only with extensions.worktreeConfig; an agent
     // may have planted one (or a symlink) in an earlier run.
     let worktree_config = admin.join("config.worktree");
@@ -134,7 +140,7 @@ pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path
 /// A new private repository at `private` for `session`: bare, no
 /// template (no sample hooks), the repository's object format and config,
 /// its objects as an alternate, its branches, remote branches and tags.
-fn init(repo: &Repository, session: &Session, private: &Path) -> Result<(), PrivateGitError> {
+fn init(repo: &Repository, session: &Session, private: &Path, mount: &Path) -> Result<(), PrivateGitError> {
     let format = git::read(&repo.root, &["rev-parse", "--show-object-format"])?;
     let mut cmd = git::command(&repo.root);
     cmd.args(["init", "--quiet", "--bare", "--template=", &format!("--object-format={}", format.trim())]).arg(private);
@@ -143,7 +149,14 @@ fn init(repo: &Repository, session: &Session, private: &Path) -> Result<(), Priv
     std::fs::copy(repo.common_dir.join("config"), &config).map_err(io(&config))?;
     let alternates = private.join("objects/info/alternates");
     std::fs::create_dir_all(private.join("objects/info")).map_err(io(&alternates))?;
-    std::fs::write(&alternates, format!("{}\n", repo.common_dir.join("objects").display())).map_err(io(&alternates))?;
+    std::fs::write(&alternates, format!("{}\n{}\n", mount.display(), repo.common_dir.join("objects").display()))
+        .map_err(io(&alternates))?;
+    for dir in ["hooks", "info"] {
+        std::fs::create_dir_all(private.join(dir)).map_err(io(private))?;
+    }
+    if let Ok(exclude) = std::fs::read(repo.common_dir.join("info/exclude")) {
+        std::fs::write(private.join("info/exclude"), exclude).map_err(io(private))?;
+    }
     let refs = git::read(
         &repo.root,
         &["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/remotes", "refs/tags"],
@@ -329,6 +342,56 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
     Ok(synced)
 }
 
+/// Keeps the repository up to date with a sandboxed session's private
+/// repository while its agent runs: waits on inotify events in the
+/// private repository's refs and the worktree's admin folder (a commit,
+/// a stage, a switch), lets a burst settle for 150 ms, then
+/// [`sync_if_changed`]. Runs in the session's host; returns when the
+/// watches cannot be made (and says so in the host's log).
+pub fn follow(paths: &Paths, repo: &Repository, session_id: &str) {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let Ok(inotify) = Inotify::init(InitFlags::IN_CLOEXEC) else {
+        tracing::warn!("no inotify: a sandboxed session's commits reach the repository when tandem reads them");
+        return;
+    };
+    let private = paths.sandbox_git(session_id);
+    let session =
+        || crate::store::Store::open(&paths.database()).ok().and_then(|s| s.session(session_id).ok().flatten());
+    let Some(first) = session() else { return };
+    let Some(admin) = admin_of(&repo.common_dir, &first.path) else { return };
+    let flags = AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE;
+    let mut dirs = vec![private.clone(), admin.clone(), admin.join("logs")];
+    let heads = private.join("refs/heads");
+    let mut stack = vec![heads];
+    while let Some(dir) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink()));
+        }
+        dirs.push(dir);
+    }
+    for dir in &dirs {
+        if let Err(e) = inotify.add_watch(dir, flags) {
+            tracing::debug!(dir = %dir.display(), error = %e, "cannot watch");
+        }
+    }
+    loop {
+        if inotify.read_events().is_err() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let _ = nix::fcntl::fcntl(&inotify, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+        let _ = nix::fcntl::fcntl(&inotify, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()));
+        let Some(session) = session() else { return };
+        if let Err(e) = sync_if_changed(paths, repo, &session) {
+            tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back");
+        }
+    }
+}
+
 fn is_oid(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -430,6 +493,7 @@ fn reader_fence(
     }
     let mut hidden: Vec<PathBuf> =
         vec![paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone(), repo.common_dir.clone()];
+    let mount = private.with_file_name("objects");
     hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
     hidden.extend(crate::sandbox::user_runtime_dir());
     let outermost: Vec<&PathBuf> =
@@ -438,7 +502,7 @@ fn reader_fence(
         out.extend(["--tmpfs".to_owned(), s(p)]);
     }
     let objects = repo.common_dir.join("objects");
-    out.extend(["--ro-bind".to_owned(), s(&objects), s(&objects)]);
+    out.extend(["--ro-bind".to_owned(), s(&objects), s(&objects), "--ro-bind".to_owned(), s(&objects), s(&mount)]);
     let how = if writable { "--bind" } else { "--ro-bind" };
     out.extend([how.to_owned(), s(private), s(private)]);
     for p in outermost {

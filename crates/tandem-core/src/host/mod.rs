@@ -316,6 +316,12 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         thread::Builder::new()
             .name("hook-accept".into())
             .spawn(move || serve_hook_channel(&shared, &listener, &env))?;
+        if let Ok(repo) = crate::repo::Repository::discover(&spec.cwd) {
+            let (paths, id) = (paths.clone(), spec.session_id.clone());
+            thread::Builder::new().name("sandbox-sync".into()).spawn(move || {
+                crate::sandbox_git::follow(&paths, &repo, &id);
+            })?;
+        }
     }
     {
         let shared = Arc::clone(&shared);
