@@ -262,21 +262,16 @@ fn raw_exchange(socket: &Path, msg: &tandem_core::protocol::ClientMsg) -> Vec<ta
     answers
 }
 
-/// Issue 16, section 1, written as the attacks that worked before: an
-/// agent in a workspace sandbox reaches no socket of tandem's (supervisor,
-/// hosts; its hook channel takes its own hook events only), cannot change
-/// any ref or object but its own branch, cannot plant anything git reads
-/// outside (`commondir`, the `.git` file, `config.worktree`, config),
-/// and sees neither tandem's state, the main checkout's ignored files nor
-/// the user's runtime folder. It still commits on its branch, and the
-/// commit reaches the repository.
-#[test]
-fn issue_16_a_sandboxed_agent_cannot_leave_its_fence() {
+/// A repository with an ignored `.env`, an unsandboxed session `other`,
+/// a snapshot ref of a removed session, and a sandboxed shell session
+/// `box`; `XDG_RUNTIME_DIR` is a folder under `$HOME` (which a sandbox
+/// sees) with a stand-in for ssh-agent's socket in it.
+fn fenced_box() -> (TestEnv, std::os::unix::net::UnixListener) {
     require_bwrap();
     let mut env = TestEnv::new();
-    let user_run = env.tmp.path().join("user-run");
+    let user_run = env.home.join("user-run");
     std::fs::create_dir_all(&user_run).expect("user run");
-    let _ssh_agent = std::os::unix::net::UnixListener::bind(user_run.join("ssh-agent.sock")).expect("bind");
+    let ssh_agent = std::os::unix::net::UnixListener::bind(user_run.join("ssh-agent.sock")).expect("bind");
     env.env.push(("XDG_RUNTIME_DIR".to_owned(), user_run.to_string_lossy().into_owned()));
     std::fs::write(env.repo.join(".gitignore"), ".env\n").expect("gitignore");
     std::fs::write(env.repo.join(".env"), "TOKEN=hunter2\n").expect(".env");
@@ -285,84 +280,126 @@ fn issue_16_a_sandboxed_agent_cannot_leave_its_fence() {
     env.ok(&["new", "other", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
     env.git(&["update-ref", "refs/tandem/archive/gone/1", "HEAD"]);
     env.ok(&["new", "box", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    (env, ssh_agent)
+}
+
+/// Issue 16 §1, the repository: inside, `git update-ref` of `main`,
+/// deleting another session's snapshot ref, rewriting `packed-refs`,
+/// deleting every object, making a branch, all leave the repository as
+/// it was (they act on the session's private repository, or fail on the
+/// read-only objects); the agent still commits on its branch, and the
+/// commit reaches the repository.
+#[test]
+fn issue_16_a_sandboxed_agent_cannot_change_the_repository_but_its_branch() {
+    let (env, _ssh_agent) = fenced_box();
     let main_before = env.git(&["rev-parse", "main"]);
     let all_objects = || env.git(&["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"]);
     let objects_before = all_objects();
     let common = env.repo.join(".git");
-    let other_log = env.tandem_home.join("state/sessions").join(env.session("other")["id"].as_str().unwrap());
-    let marker = env.tmp.path().join("pwned");
-    let admin = common.join("worktrees/box");
-
     let results = probe(
         &env,
         "box",
         &format!(
             r#"cd "$TANDEM_WORKTREE"
-h=$(git rev-parse HEAD); git update-ref refs/heads/main $h; git update-ref -d refs/tandem/archive/gone/1; git pack-refs --all; : > "$(git rev-parse --git-common-dir)/packed-refs"; git update-ref refs/heads/box $h
-touch "{common}/refs/heads/intruder"
+h=$(git rev-parse HEAD); git update-ref refs/heads/main $h^ 2>/dev/null || git update-ref -d refs/heads/main; git update-ref -d refs/tandem/archive/gone/1
+git pack-refs --all; : > "$(git rev-parse --git-common-dir)/packed-refs"; git update-ref refs/heads/box $h
+git branch intruder $h; touch "{common}/refs/heads/intruder2"
 shared=$(head -1 "{common}/objects/info/alternates"); test -d "$shared/pack"; echo shared=$? >> probe.txt
 find "$shared" "{common}/objects" -type f -delete 2>/dev/null; touch "$shared/intruder" 2>/dev/null; echo objects=$? >> probe.txt
-echo /tmp > "{admin}/commondir" 2>/dev/null; echo commondir=$? >> probe.txt
-echo "gitdir: {common}" > .git 2>/dev/null; echo dotgit=$? >> probe.txt
-printf '[core]\n\tfsmonitor = touch {marker}\n' > "{admin}/config.worktree" 2>/dev/null; echo worktree_config=$? >> probe.txt
-printf '[core]\n\tfsmonitor = touch {marker}\n' >> "{common}/config" 2>/dev/null; echo config=$? >> probe.txt
-mkdir -p "{common}/hooks" 2>/dev/null; printf '#!/bin/sh\ntouch {marker}\n' > "{common}/hooks/post-checkout" 2>/dev/null; echo hooks=$? >> probe.txt
-test -e "{home}/run/supervisor.sock"; echo supervisor=$? >> probe.txt
-ls "{home}/run/h/" 2>/dev/null | grep -q sock; echo hosts=$? >> probe.txt
-"{bin}" new evil --bg --sandbox=none --agent "touch {marker}" >/dev/null 2>&1; echo tandem_new=$? >> probe.txt
-cat "{home}/state/tandem.db" >/dev/null 2>&1; echo db=$? >> probe.txt
-ls "{other_log}" >/dev/null 2>&1; echo other_log=$? >> probe.txt
-cat "{repo}/.env" >/dev/null 2>&1; echo dotenv=$? >> probe.txt
-test -e "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt
 echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo commit=$? >> probe.txt"#,
             common = common.display(),
-            admin = admin.display(),
-            marker = marker.display(),
-            home = env.tandem_home.display(),
-            bin = TestEnv::bin().display(),
-            other_log = other_log.display(),
-            repo = env.repo.display(),
-            user_run = user_run.display(),
         ),
     );
-    // Its own work: committed, and in the repository once tandem reads
-    // the session.
     assert_eq!(code(&results, "commit"), "0", "{results}");
+    assert_eq!(code(&results, "shared"), "0", "the repository's objects are seen inside: {results}");
+    assert_ne!(code(&results, "objects"), "0", "the repository's objects are read-only: {results}");
     assert!(env.ok(&["diff", "box", "--name-only"]).contains("work.txt"));
     assert_eq!(env.git(&["log", "-1", "--format=%s", "box"]).trim(), "own work");
-    // Nothing else of the repository changed.
     assert_eq!(env.git(&["rev-parse", "main"]), main_before, "main moved");
     assert!(
         env.git(&["for-each-ref", "refs/tandem/archive/"]).contains("refs/tandem/archive/gone/1"),
         "snapshot deleted"
     );
+    assert!(env.git(&["branch", "--list", "intruder*"]).is_empty(), "a branch made inside reached the repository");
     let objects_after = all_objects();
     assert!(objects_before.lines().all(|o| objects_after.contains(o)), "objects were deleted");
     env.git(&["fsck", "--connectivity-only", "--no-dangling"]);
     assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "ignore .env");
-    assert_eq!(code(&results, "shared"), "0", "the repository's objects are seen inside: {results}");
-    assert!(env.git(&["branch", "--list", "intruder"]).is_empty(), "a branch made inside reached the repository");
-    for key in ["objects", "commondir", "dotgit", "worktree_config", "config", "hooks"] {
+}
+
+/// Issue 16 §1, planted config: the admin folder's `commondir`, the
+/// worktree's `.git` file, `config.worktree`, the config and hooks git
+/// reads are read-only inside, so nothing planted runs when tandem or the
+/// user runs git outside (`list`, `git status` in the worktree, `new`),
+/// and a respawn fences the agent in the same way.
+#[test]
+fn issue_16_nothing_a_sandboxed_agent_writes_runs_outside() {
+    let (env, _ssh_agent) = fenced_box();
+    let common = env.repo.join(".git");
+    let admin = common.join("worktrees/box");
+    let marker = env.tmp.path().join("pwned");
+    let fsmonitor = format!("[core]\\n\\tfsmonitor = touch {}\\n", marker.display());
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"
+mkdir -p /tmp/evil; cp -r "{common}/." /tmp/evil/ 2>/dev/null; printf '{fsmonitor}' >> /tmp/evil/config
+echo /tmp/evil > "{admin}/commondir" 2>/dev/null; echo commondir=$? >> probe.txt
+echo "gitdir: {common}" > .git 2>/dev/null; echo dotgit=$? >> probe.txt
+printf '{fsmonitor}' > "{admin}/config.worktree" 2>/dev/null; echo worktree_config=$? >> probe.txt
+printf '{fsmonitor}' >> "{common}/config" 2>/dev/null; echo config=$? >> probe.txt
+printf '#!/bin/sh\ntouch {marker}\n' > "{common}/hooks/post-checkout" 2>/dev/null; echo hooks=$? >> probe.txt
+printf '* filter=evil\n' > "{common}/info/attributes" 2>/dev/null; echo attributes=$? >> probe.txt"#,
+            common = common.display(),
+            admin = admin.display(),
+            marker = marker.display(),
+        ),
+    );
+    for key in ["commondir", "dotgit", "worktree_config", "config", "hooks", "attributes"] {
         assert_ne!(code(&results, key), "0", "{key} was writable: {results}");
     }
     assert_eq!(std::fs::read_to_string(admin.join("commondir")).expect("commondir").trim(), "../..");
     assert!(std::fs::read_to_string(env.path_of("box").join(".git")).expect(".git").contains("worktrees/box"));
-    // No socket of tandem's but its hook channel, nothing of its state,
-    // the main checkout's ignored files or the user's runtime folder.
-    assert_ne!(code(&results, "supervisor"), "0", "{results}");
-    assert_ne!(code(&results, "hosts"), "0", "{results}");
-    assert_ne!(code(&results, "tandem_new"), "0", "{results}");
-    for key in ["db", "other_log", "dotenv", "user_run"] {
-        assert_ne!(code(&results, key), "0", "{key} was visible: {results}");
-    }
-    // git outside, tandem's and the user's, runs nothing planted.
     env.ok(&["list"]);
     env.git_in(&env.path_of("box"), &["status", "--short"]);
     env.ok(&["new", "after", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
     assert!(!marker.exists(), "a planted command ran outside the sandbox");
+    // A respawn: the fence comes from tandem's records, not from files
+    // in the worktree.
+    env.ok(&["respawn", "box"]);
+    env.wait_state("box", "running");
+    let results =
+        probe(&env, "box", &format!("touch \"{}/config\" 2>/dev/null; echo config=$? >> probe.txt", common.display()));
+    assert_ne!(code(&results, "config"), "0", "{results}");
+}
+
+/// Issue 16 §1, sockets: the supervisor's and every host's socket are
+/// out of reach inside (so neither `tandem new --sandbox=none` nor a raw
+/// frame can make or drive an unfenced session); the session's hook
+/// channel takes its own hook events only, recorded for it whatever the
+/// event says, and refuses a prompt.
+#[test]
+fn issue_16_a_sandboxed_agent_reaches_no_socket_of_tandems() {
+    let (env, _ssh_agent) = fenced_box();
+    let marker = env.tmp.path().join("pwned");
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"test -S "{home}/run/supervisor.sock"; echo supervisor=$? >> probe.txt
+ls "{home}/run/h/" 2>/dev/null | grep -q sock; echo hosts=$? >> probe.txt
+"{bin}" new evil --bg --sandbox=none --agent "touch {marker}" >/dev/null 2>&1; echo tandem_new=$? >> probe.txt"#,
+            home = env.tandem_home.display(),
+            bin = TestEnv::bin().display(),
+            marker = marker.display(),
+        ),
+    );
+    assert_ne!(code(&results, "supervisor"), "0", "{results}");
+    assert_ne!(code(&results, "hosts"), "0", "{results}");
+    assert_ne!(code(&results, "tandem_new"), "0", "{results}");
     assert!(env.sessions().iter().all(|s| s["name"] != "evil"), "the sandbox made a session");
 
-    // The hook channel takes hook events of this session only.
     let id = env.session("box")["id"].as_str().unwrap().to_owned();
     let channel = env.tandem_home.join("run/s").join(&id).join("hook.sock");
     let prompt = tandem_core::protocol::ClientMsg::Prompt { text: format!("touch {}", marker.display()) };
@@ -382,12 +419,34 @@ echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo co
     // would have too.
     probe(&env, "box", "echo after=0 >> probe.txt");
     assert!(!marker.exists(), "the hook channel typed a prompt");
+}
 
-    // A respawn fences it in the same way (the fence comes from
-    // tandem's records, not from files in the worktree).
-    env.ok(&["respawn", "box"]);
-    env.wait_state("box", "running");
-    let results =
-        probe(&env, "box", &format!("touch \"{}/config\" 2>/dev/null; echo config=$? >> probe.txt", common.display()));
-    assert_ne!(code(&results, "config"), "0", "{results}");
+/// Issue 16 §1, what a sandbox sees: not tandem's database or another
+/// session's logs, not the main checkout (its ignored `.env`), not the
+/// user's runtime folder (ssh-agent, D-Bus, systemd sockets).
+#[test]
+fn issue_16_a_sandboxed_agent_sees_no_state_main_checkout_or_user_sockets() {
+    let (env, _ssh_agent) = fenced_box();
+    let other_log = env.tandem_home.join("state/sessions").join(env.session("other")["id"].as_str().unwrap());
+    let user_run = env.home.join("user-run");
+    let script = format!(
+        r#"cat "{home}/state/tandem.db" >/dev/null 2>&1; echo db=$? >> probe.txt
+ls "{other_log}" >/dev/null 2>&1; echo other_log=$? >> probe.txt
+cat "{repo}/.env" >/dev/null 2>&1; echo dotenv=$? >> probe.txt
+test -S "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt"#,
+        home = env.tandem_home.display(),
+        other_log = other_log.display(),
+        repo = env.repo.display(),
+        user_run = user_run.display(),
+    );
+    let results = probe(&env, "box", &script);
+    for key in ["db", "other_log", "dotenv", "user_run"] {
+        assert_ne!(code(&results, key), "0", "{key} was visible: {results}");
+    }
+    // The same script in the unsandboxed session sees all of it: the
+    // refusals are the sandbox's.
+    let results = probe(&env, "other", &script);
+    for key in ["db", "other_log", "dotenv", "user_run"] {
+        assert_eq!(code(&results, key), "0", "{key}: {results}");
+    }
 }
