@@ -133,7 +133,8 @@ mod tests {
         match rng.random_range(0..6) {
             0 => char::from(rng.random_range(0..0x20u8)),
             1 => char::from_u32(rng.random_range(0x7f..0xa0)).expect("a scalar value"),
-            2 => ['\u{202e}', '\u{200b}', '\u{2066}', '\u{feff}', '\u{e0041}', '\\', 'e', '[', ';'][rng.random_range(0..9)],
+            2 => ['\u{202e}', '\u{200b}', '\u{2066}', '\u{feff}', '\u{e0041}', '\\', 'e', '[', ';']
+                [rng.random_range(0..9)],
             3 => rng.random_range(' '..='~'),
             _ => rng.random::<char>(),
         }
