@@ -144,3 +144,16 @@ fn an_error_quoting_a_repository_value_shows_its_escapes() {
     assert_inert("the error", &err);
     assert!(err.contains(r"`\e]0;pwned\x07named` is not a valid git branch name"), "{err}");
 }
+
+#[test]
+fn env_shows_an_inherited_value_escaped_and_json_keeps_it() {
+    let mut env = TestEnv::new();
+    env.env.push(("INHERITED".to_owned(), format!("a{CLIPBOARD}b")));
+    env.ok(&["new", "inherits", "--bg", "--agent", "shell"]);
+    env.wait_state("inherits", "running");
+    let out = env.ok(&["env", "inherits"]);
+    assert_inert("env", &out);
+    assert!(out.contains(&format!("INHERITED=a{CLIPBOARD_SHOWN}b\n")), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["env", "inherits", "--json"])).expect("JSON");
+    assert_eq!(json["INHERITED"], format!("a{CLIPBOARD}b"));
+}
