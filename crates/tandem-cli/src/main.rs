@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // An error may quote a repository's or an agent's text.
+            eprintln!("error: {}", tandem_core::text::visible(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

@@ -5,7 +5,8 @@
 //! SQLite store ([`store`]), session lifecycle ([`session`]), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
 //! the per-user supervisor daemon ([`supervisor`]) and the wire types
-//! between them ([`protocol`]).
+//! between them ([`protocol`]), and how untrusted text is printed
+//! ([`text`]).
 
 pub mod agent;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod session;
 pub mod socket;
 pub mod store;
 pub mod supervisor;
+pub mod text;
 
 /// Seconds since the Unix epoch, as stored in the database.
 #[must_use]

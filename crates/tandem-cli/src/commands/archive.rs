@@ -1,5 +1,6 @@
 use tandem_core::protocol::{Request, Response};
 use tandem_core::store::Session;
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -18,12 +19,17 @@ pub struct ArchiveArgs {
 pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let session = archive(cx, &session.id)?;
-    println!("archived session {} (branch {} kept)", session.slug, session.branch);
+    println!("archived session {} (branch {} kept)", session.slug, visible(&session.branch));
     if let Some(snapshot) = &session.archive_ref {
-        println!("uncommitted work kept at {snapshot}");
+        println!("uncommitted work kept at {}", visible(snapshot));
     }
     if let Some(summary) = &session.summary {
-        println!("summary: {summary}");
+        // Written by the agent or a summary command: shown line by line.
+        let mut lines = summary.lines();
+        println!("summary: {}", visible(lines.next().unwrap_or_default()));
+        for line in lines {
+            println!("         {}", visible(line));
+        }
     }
     println!("bring it back with `tandem restore {}`", session.slug);
     Ok(())
@@ -38,7 +44,7 @@ pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliErro
         return Err(CliError::Internal("the supervisor answered archive with something else".into()));
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", tandem_core::text::visible(note));
     }
     Ok(*session)
 }

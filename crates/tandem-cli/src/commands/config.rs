@@ -1,6 +1,7 @@
 use std::io::Write;
 
 use tandem_core::config::Config;
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -26,11 +27,17 @@ pub fn run(cx: &Context, args: &ConfigArgs) -> Result<(), CliError> {
         Ok((_, config)) => config,
         Err(_) => Config::load(&cx.paths.config_dir.join("config.toml"), None)?,
     };
-    let entries = config.entries();
-    let width = entries.iter().map(|(k, v, _)| k.len() + v.len() + 3).max().unwrap_or(0);
+    // Keys and values may come from the repository's .tandem.toml.
+    let lines: Vec<(String, String)> = config
+        .entries()
+        .into_iter()
+        .map(|(key, value, source)| {
+            (format!("{} = {}", visible(&key), visible(&value)), visible(&source.to_string()).into_owned())
+        })
+        .collect();
+    let width = lines.iter().map(|(line, _)| line.chars().count()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
-    for (key, value, source) in entries {
-        let line = format!("{key} = {value}");
+    for (line, source) in lines {
         writeln!(out, "{line:<width$}  # {source}")?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 use std::io::Write;
 
 use tandem_core::protocol::{Request, Response};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -59,11 +60,11 @@ pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
             }
             None => format!("both touch {}; merges cleanly", list(&p.overlap)),
         };
-        writeln!(out, "{who:<width$}  {line}")?;
+        writeln!(out, "{:<width$}  {line}", visible(&who))?;
     }
     for s in &report.sessions {
         if let Some(files) = &s.base_conflicts {
-            let who = format!("{} → {}", s.name, s.base);
+            let who = visible(&format!("{} → {}", s.name, s.base)).into_owned();
             writeln!(
                 out,
                 "{who:<width$}  would conflict in {}; `tandem sync {}` resolves it early",
@@ -86,9 +87,11 @@ pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Up to five paths, control characters in them made visible (a path is
+/// whatever the agent named its file).
 fn list(paths: &[String]) -> String {
     const MAX: usize = 5;
-    let mut text = paths.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = paths.iter().take(MAX).map(|p| visible(p)).collect::<Vec<_>>().join(", ");
     if paths.len() > MAX {
         text.push_str(&format!(" and {} more", paths.len() - MAX));
     }

@@ -1,4 +1,5 @@
 use tandem_core::protocol::{Request, Response};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -45,7 +46,8 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
     }
     for f in &findings {
         let who = f.session.as_deref().map(|s| format!("{s}: ")).unwrap_or_default();
-        println!("{who}{}", f.problem);
+        // Findings name branches, paths and refs a repository chose.
+        println!("{}{}", visible(&who), visible(&f.problem));
         let verb = if f.fixed {
             "fixed"
         } else if args.fix {
@@ -53,7 +55,7 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
         } else {
             "fix"
         };
-        println!("    {verb}: {}", f.remedy);
+        println!("    {verb}: {}", visible(&f.remedy));
     }
     if !args.fix && findings.iter().any(|f| !f.remedy.starts_with("left alone")) {
         println!("run `tandem doctor --fix` to repair");

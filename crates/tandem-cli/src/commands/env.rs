@@ -3,6 +3,7 @@ use std::io::Write;
 use tandem_core::session::env::shown;
 use tandem_core::session::facts::live_state;
 use tandem_core::store::SessionState;
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -53,7 +54,7 @@ pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
         writeln!(out)?;
     } else {
         for (k, v) in &vars {
-            writeln!(out, "{k}={}", shown(k, v, &secrets))?;
+            writeln!(out, "{}={}", visible(k), visible(&shown(k, v, &secrets)))?;
         }
     }
     Ok(())

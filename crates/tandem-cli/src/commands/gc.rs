@@ -22,10 +22,10 @@ pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
         return Err(CliError::Internal("the supervisor answered gc with something else".into()));
     };
     for name in &report.refs {
-        println!("dropped {name}");
+        println!("dropped {}", tandem_core::text::visible(name));
     }
     for name in &report.kept {
-        println!("kept {name} (its session is archived)");
+        println!("kept {} (its session is archived)", tandem_core::text::visible(name));
     }
     for path in &report.trash {
         println!("deleted {}", path.display());

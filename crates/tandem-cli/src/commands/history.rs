@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use tandem_core::session::SessionError;
 use tandem_core::store::{Event, Session};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -60,7 +61,8 @@ pub fn named(cx: &Context, name: &str) -> Result<Session, CliError> {
 }
 
 /// `+MM:SS  kind         text`, the time since the session began, and
-/// continuation lines indented under the text.
+/// continuation lines indented under the text; control characters in the
+/// text made visible ([`visible`]).
 fn write_event(out: &mut impl Write, session: &Session, event: &Event) -> std::io::Result<()> {
     let secs = (event.at_ms / 1000 - session.created_at).max(0);
     let when = if secs >= 3600 {
@@ -69,9 +71,9 @@ fn write_event(out: &mut impl Write, session: &Session, event: &Event) -> std::i
         format!("+{:02}:{:02}", secs / 60, secs % 60)
     };
     let mut lines = event.text.lines();
-    writeln!(out, "{when:>8}  {:<11}  {}", event.kind.as_str(), lines.next().unwrap_or_default())?;
+    writeln!(out, "{when:>8}  {:<11}  {}", event.kind.as_str(), visible(lines.next().unwrap_or_default()))?;
     for line in lines {
-        writeln!(out, "{:>8}  {:<11}  {line}", "", "")?;
+        writeln!(out, "{:>8}  {:<11}  {}", "", "", visible(line))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use tandem_core::config::Config;
 use tandem_core::repo::Repository;
 use tandem_core::session::SessionError;
 use tandem_core::session::hooks::{self, Hook};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -46,7 +47,7 @@ pub fn run(cx: &Context, args: &HooksArgs) -> Result<(), CliError> {
                     (true, true) => "approved",
                     (true, false) => "NOT APPROVED",
                 };
-                writeln!(out, "{:<16} {:<13} {}", hook.kind, status, hook.command)?;
+                writeln!(out, "{:<16} {:<13} {}", hook.kind, status, visible(&hook.command))?;
             }
             Ok(())
         }
@@ -78,7 +79,7 @@ pub fn ensure_approved(cx: &Context, repo: &Repository, config: &Config) -> Resu
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(SessionError::HooksNotApproved { count: pending.len() }.into());
     }
-    eprintln!("{} asks to run these commands:", repo.root.join(".tandem.toml").display());
+    eprintln!("{} asks to run these commands:", visible(&repo.root.join(".tandem.toml").display().to_string()));
     print_hooks(&pending);
     if !confirm("Run them (now and in future sessions, until they change)?")? {
         return Err(CliError::user("hook commands not approved; nothing was created"));
@@ -87,9 +88,11 @@ pub fn ensure_approved(cx: &Context, repo: &Repository, config: &Config) -> Resu
     Ok(())
 }
 
+/// Each command on a line of its own, exactly as it will run: control
+/// characters visible, so nothing in it can erase or rewrite the line.
 fn print_hooks(hooks: &[Hook]) {
     for hook in hooks {
-        eprintln!("  [{}] {}", hook.kind, hook.command);
+        eprintln!("  [{}] {}", hook.kind, visible(&hook.command));
     }
 }
 

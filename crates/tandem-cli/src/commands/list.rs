@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde::Serialize;
@@ -7,6 +8,7 @@ use tandem_core::session::facts::{self, DiffStat, GitFacts};
 use tandem_core::store::{Activity, Priority, Session, SessionState, TaskStatus};
 
 use tandem_core::short_age as age;
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -137,7 +139,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         };
         let mut out = std::io::stdout().lock();
         for s in sessions.iter().filter(|s| (s.state == SessionState::Archived) == args.archived) {
-            writeln!(out, "{}", s.slug)?;
+            writeln!(out, "{}", visible(&s.slug))?;
         }
         return Ok(());
     }
@@ -148,7 +150,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         return Err(CliError::Internal("the supervisor answered list with something else".into()));
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", visible(note));
     }
     if !conflicts_current && !conflicts.sessions.is_empty() && !args.archived && !args.json {
         eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
@@ -442,10 +444,13 @@ fn write_archived(out: &mut impl Write, rows: &[(Session, GitFacts)], now: i64) 
 }
 
 /// Rows as left-aligned columns two spaces apart, the first row the header.
+/// Cells hold titles, branches, agents' questions and messages, pull
+/// request text: each is printed with control characters made visible.
 pub(crate) fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std::io::Result<()> {
+    let table: Vec<Vec<Cow<'_, str>>> = table.iter().map(|row| row.iter().map(|c| visible(c)).collect()).collect();
     let widths: Vec<usize> =
         (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in table {
+    for row in &table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }

@@ -72,7 +72,7 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         };
         format!("{how} {} into {target} (now {})", session.slug, git::short(&commit))
     };
-    println!("{landed}");
+    println!("{}", tandem_core::text::visible(&landed));
     let store = cx.store()?;
     store.add_events(&[NewEvent {
         session_id: &session.id,
@@ -156,6 +156,6 @@ fn offer_archive(cx: &Context, session: &Session, archive: bool) -> Result<(), C
         return Ok(());
     }
     let session = super::archive::archive(cx, &session.id)?;
-    println!("archived session {} (branch {} kept)", session.slug, session.branch);
+    println!("archived session {} (branch {} kept)", session.slug, tandem_core::text::visible(&session.branch));
     Ok(())
 }

@@ -106,7 +106,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         return Err(CliError::Internal("the supervisor answered create with something else".into()));
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", tandem_core::text::visible(note));
     }
     if tmux {
         let exe = std::env::current_exe()?;
@@ -142,6 +142,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    eprintln!("created session {} on branch {} in {}", session.slug, session.branch, session.path.display());
+    let created =
+        format!("created session {} on branch {} in {}", session.slug, session.branch, session.path.display());
+    eprintln!("{}", tandem_core::text::visible(&created));
     attach::attach(cx, &session, &config)
 }

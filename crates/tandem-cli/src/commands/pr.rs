@@ -1,5 +1,6 @@
 use tandem_core::github::NewPull;
 use tandem_core::session::{is_protected, pull, ship};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -55,8 +56,10 @@ pub fn run(cx: &Context, args: &PrArgs) -> Result<(), CliError> {
     let status = pull::status_of(&opened);
     pull::record(&store, &session, &status, "opened").map_err(user)?;
     watch(cx, &session.id, &target);
-    println!("opened pull request #{} ({}) for {} into {base}", opened.number, opened.state, session.branch);
-    println!("{}", opened.url);
+    // The state and the URL are GitHub's answer.
+    let line = format!("opened pull request #{} ({}) for {} into {base}", opened.number, opened.state, session.branch);
+    println!("{}", visible(&line));
+    println!("{}", visible(&opened.url));
     Ok(())
 }
 

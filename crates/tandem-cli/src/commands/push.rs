@@ -18,6 +18,7 @@ pub fn run(cx: &Context, args: &PushArgs) -> Result<(), CliError> {
     let user = |e: ship::ShipError| CliError::user(e.to_string());
     let remote = ship::push_remote(&session).map_err(user)?;
     ship::push(&session, &remote).map_err(user)?;
-    println!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch);
+    let line = format!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch);
+    println!("{}", tandem_core::text::visible(&line));
     Ok(())
 }

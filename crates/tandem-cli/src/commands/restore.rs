@@ -22,7 +22,7 @@ pub fn run(cx: &Context, args: &RestoreArgs) -> Result<(), CliError> {
         return Err(CliError::Internal("the supervisor answered restore with something else".into()));
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", tandem_core::text::visible(note));
     }
     println!("restored session {} in {}", session.slug, session.path.display());
     Ok(())

@@ -44,7 +44,7 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
         return Err(CliError::Internal("the supervisor answered review with something else".into()));
     };
     for note in &notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", tandem_core::text::visible(note));
     }
     writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
     Ok(())

@@ -1,6 +1,7 @@
 use std::io::Write;
 
 use tandem_core::protocol::{Request, Response};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -40,19 +41,19 @@ pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     };
     if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {
         for note in &notes {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", visible(note));
         }
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
             "removed session {} (worktree {}, branch {})",
             report.slug,
-            report.path.display(),
-            report.branch
+            visible(&report.path.display().to_string()),
+            visible(&report.branch)
         )?;
         if let Some(archive) = report.archive_ref {
-            writeln!(out, "snapshot kept at {archive}")?;
-            writeln!(out, "restore it with: git switch -c {} {archive}", report.branch)?;
+            writeln!(out, "snapshot kept at {}", visible(&archive))?;
+            writeln!(out, "restore it with: git switch -c {} {}", visible(&report.branch), visible(&archive))?;
         }
     }
     Ok(())

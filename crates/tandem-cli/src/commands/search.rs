@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use tandem_core::text::visible;
+
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -49,7 +51,7 @@ pub fn run(cx: &Context, args: &SearchArgs) -> Result<(), CliError> {
             writeln!(out, "{}", serde_json::to_string(hit).expect("a hit serializes"))?;
         } else {
             let snippet = hit.snippet.replace('\n', " ");
-            writeln!(out, "{}  {}  {snippet}", hit.session, hit.event.kind.as_str())?;
+            writeln!(out, "{}  {}  {}", visible(&hit.session), hit.event.kind.as_str(), visible(&snippet))?;
         }
     }
     Ok(())

@@ -17,7 +17,8 @@ pub fn run(cx: &Context, args: &StopArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let mut out = std::io::stdout().lock();
     if tandem_core::session::facts::live_state(&session) != SessionState::Running {
-        writeln!(out, "session {} is not running ({})", session.slug, crate::commands::list::state_text(&session))?;
+        let state = crate::commands::list::state_text(&session);
+        writeln!(out, "session {} is not running ({})", session.slug, tandem_core::text::visible(&state))?;
         return Ok(());
     }
     if let Response::Stopped { session } =

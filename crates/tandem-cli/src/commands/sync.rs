@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use tandem_core::session::ship::{self, SyncMode, Synced};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -44,14 +45,15 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let outcome =
         ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &mut notes).map_err(user)?;
     for note in notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", visible(&note));
     }
     match outcome {
-        Synced::UpToDate { target } => println!("{} is up to date with {target}", session.slug),
+        Synced::UpToDate { target } => println!("{} is up to date with {}", session.slug, visible(&target)),
         Synced::Done { mode, target, commits, saved } => {
             let how = if mode == SyncMode::Rebase { "rebased onto" } else { "merged" };
             let commits = if commits == 1 { "1 new commit".to_owned() } else { format!("{commits} new commits") };
-            println!("{} {how} {target} ({commits}); the previous tip is kept at {saved}", session.slug);
+            let line = format!("{} {how} {target} ({commits}); the previous tip is kept at {saved}", session.slug);
+            println!("{}", visible(&line));
         }
         Synced::Conflict { mode, target, files, .. } => {
             let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };

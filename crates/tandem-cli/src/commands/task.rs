@@ -8,6 +8,7 @@ use tandem_core::git;
 use tandem_core::protocol::{CreateRequest, Request, Response, TrialOf};
 use tandem_core::session::{self, conflicts, names, ship, task};
 use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -246,7 +247,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));
         };
         for note in &notes {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", visible(note));
         }
         writeln!(out, "{}\t{}\t{}", session.slug, session.agent, session.path.display())?;
     }
@@ -396,7 +397,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             }
         }
         if !missing.is_empty() && !args.json {
-            eprintln!("running `{command}` in {} trial(s)…", missing.len());
+            eprintln!("running `{}` in {} trial(s)…", visible(command), missing.len());
         }
         let ran: Vec<(usize, std::io::Result<CheckResult>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = missing
@@ -440,7 +441,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), short(&task.objective, 100))?;
+    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&short(&task.objective, 100)))?;
     let mut table = vec![
         ["TRIAL", "SESSION", "AGENT", "STATE", "DIFF", "FILES", "CHECK", "TIME", "TOKENS", "COST", "HANDOFF"]
             .map(str::to_owned)
@@ -472,7 +473,8 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
     }
     super::list::write_columns(&mut out, &table)?;
     for r in rows.iter().filter(|r| !r.outside_owned.is_empty()) {
-        writeln!(out, "warning: {} changed files outside its owned paths: {}", r.name, r.outside_owned.join(", "))?;
+        let paths = r.outside_owned.join(", ");
+        writeln!(out, "warning: {} changed files outside its owned paths: {}", r.name, visible(&paths))?;
     }
     Ok(())
 }
@@ -525,7 +527,7 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
     store.set_promoted(&task.id, &winner.id)?;
     store.set_task_status(&task.id, TaskStatus::InReview)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "promoted {} of task {}: its branch is now {result}", winner.slug, task.slug)?;
+    writeln!(out, "promoted {} of task {}: its branch is now {}", winner.slug, task.slug, visible(&result))?;
     for other in trials.iter().filter(|s| s.id != winner.id) {
         if session::facts::live_state(other) == SessionState::Archived {
             continue;
@@ -534,7 +536,9 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "archived {} (branch {} kept; `tandem restore {}` brings it back)",
-            session.slug, session.branch, session.slug
+            session.slug,
+            visible(&session.branch),
+            session.slug
         )?;
     }
     writeln!(

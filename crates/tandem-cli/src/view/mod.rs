@@ -29,7 +29,7 @@ use tandem_core::store::{Activity, EventKind, Session, Store};
 
 use crate::context::Context;
 use crate::error::CliError;
-use tandem_cli::view::model::{Action, App, Row};
+use tandem_cli::view::model::{self, Action, App, Row};
 use tandem_cli::view::render::{self, Scene};
 
 /// Open the agent view: every session, grouped by what it needs
@@ -79,7 +79,12 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                 Ok(rows) => {
                     let newly = app.set_rows(rows);
                     if !newly.is_empty() && !first {
-                        announce(&newly, bell, notify);
+                        let rows: Vec<&Row> = app
+                            .rows()
+                            .iter()
+                            .filter(|r| r.group() == model::Group::NeedsInput && newly.contains(&r.name))
+                            .collect();
+                        announce(&model::notification(&rows), bell, notify);
                     }
                     first = false;
                 }
@@ -194,16 +199,15 @@ fn leave() {
     crate::terminal::restore();
 }
 
-/// Rings the bell and sends a desktop notification naming the sessions
-/// that now need input (OSC 9 for iTerm2, kitty, WezTerm, Windows
+/// Rings the bell and sends a desktop notification, `text` from
+/// [`model::notification`] (OSC 9 for iTerm2, kitty, WezTerm, Windows
 /// Terminal; OSC 777 for VTE terminals and foot).
-fn announce(names: &[String], bell: bool, notify: bool) {
+fn announce(text: &str, bell: bool, notify: bool) {
     let mut out = io::stdout().lock();
     if bell {
         let _ = out.write_all(b"\x07");
     }
     if notify {
-        let text = format!("{} needs input", names.join(", ")).replace(['\x07', '\x1b', ';'], " ");
         let _ = write!(out, "\x1b]9;tandem: {text}\x07\x1b]777;notify;tandem;{text}\x07");
     }
     let _ = out.flush();

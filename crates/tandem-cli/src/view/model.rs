@@ -8,6 +8,7 @@ pub use crossterm::event::{KeyCode, KeyEvent as Key, KeyModifiers};
 
 use crossterm::event::KeyEvent;
 use tandem_core::store::{Priority, TaskStatus};
+use tandem_core::text::visible;
 
 /// What a session needs from the user; the view shows groups in this
 /// order.
@@ -117,6 +118,35 @@ impl Row {
             parts.push(format!("{} not on {}", plural(ahead, "commit"), self.base));
         }
         (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// The text of the desktop notification for `rows`, the sessions that now
+/// need input: `fix-login needs input: Bash: cargo test` for one (the
+/// question cut to 100 characters), `a, b need input` for several.
+///
+/// It travels inside OSC 9 and OSC 777 sequences, so it holds no control
+/// character (the agent's text goes through [`visible`]: a BEL, ESC or C1
+/// string terminator in it cannot end the sequence early) and no `;`
+/// (OSC 777 separates its fields with it).
+#[must_use]
+pub fn notification(rows: &[&Row]) -> String {
+    let text = match rows {
+        [one] => match &one.asking {
+            Some(asking) => format!("{} needs input: {}", one.name, cut(asking, 100)),
+            None => format!("{} needs input", one.name),
+        },
+        _ => format!("{} need input", rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
+    };
+    visible(&text).replace(';', " ")
+}
+
+/// `text` cut to `max` characters, `…` marking a cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        text.chars().take(max.saturating_sub(1)).chain(['…']).collect()
+    } else {
+        text.to_owned()
     }
 }
 
@@ -596,6 +626,20 @@ mod tests {
         let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation") };
         assert!(question.contains("Nothing unsaved"), "{question}");
         assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Remove { name: "b-clean".into(), force: false }));
+    }
+
+    /// Issue 16: the agent's question travels inside OSC 9 and OSC 777;
+    /// nothing in it (BEL, ESC, the C1 string terminator, a newline) may
+    /// end or extend the sequence.
+    #[test]
+    fn a_notification_cannot_end_or_extend_its_osc_sequence() {
+        let mut asking = row("fix-login", "needs-input");
+        asking.asking = Some("Bash: x\x07\x1b]52;c;Y3VybCBldmlsfHNo\x07\u{9c}\r\nrm".into());
+        let text = notification(&[&asking]);
+        assert!(!text.contains(tandem_core::text::needs_escape), "{text:?}");
+        assert_eq!(text, r"fix-login needs input: Bash: x\x07\e]52 c Y3VybCBldmlsfHNo\x07\u{9c}\r\nrm");
+        let two = [&row("a", "needs-input"), &row("b", "needs-input")];
+        assert_eq!(notification(&two), "a, b need input");
     }
 
     #[test]

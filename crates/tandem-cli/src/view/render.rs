@@ -3,6 +3,8 @@
 //! and recent history, and a footer with the keys. Wide terminals (≥ 120
 //! columns) get the list and the preview side by side; narrower ones
 //! stack them. Colour is left out entirely when `NO_COLOR` is set.
+//! Every text from a session (title, question, message, history, branch,
+//! pull request) is drawn through [`visible`], control characters shown.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -13,6 +15,7 @@ use tui_term::widget::PseudoTerminal;
 
 use crate::view::model::{App, Group, Mode, NewForm, Row};
 use tandem_core::short_age as age;
+use tandem_core::text::visible;
 
 /// What the view shows beside the app state.
 pub struct Scene<'a> {
@@ -90,7 +93,7 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, t
     let live = app.rows().iter().filter(|r| r.group() != Group::Archived).count();
     let mut spans = vec![
         Span::styled("tandem", theme.bold()),
-        Span::raw(format!(" · {} · {}", data.title, count(live, "session"))),
+        Span::raw(format!(" · {} · {}", visible(data.title), count(live, "session"))),
     ];
     if waiting > 0 {
         spans.push(Span::raw(" · "));
@@ -193,17 +196,17 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     }
     let mut first = vec![
         marker,
-        Span::styled(format!("{}{}", row.name, if row.pinned { " *" } else { "" }), theme.bold()),
+        Span::styled(format!("{}{}", visible(&row.name), if row.pinned { " *" } else { "" }), theme.bold()),
         Span::raw("  "),
         Span::styled(state, theme.group(row.group())),
         Span::raw("  "),
-        Span::styled(facts.join("  "), theme.dim()),
+        Span::styled(visible(&facts.join("  ")).into_owned(), theme.dim()),
     ];
     if let Some(problem) = &row.problem {
-        first.push(Span::styled(format!("  {problem}"), theme.fg(Color::Red)));
+        first.push(Span::styled(format!("  {}", visible(problem)), theme.fg(Color::Red)));
     }
     if let Some(conflicts) = &row.conflicts {
-        first.push(Span::styled(format!("  ⚠ {conflicts}"), theme.fg(Color::Yellow)));
+        first.push(Span::styled(format!("  ⚠ {}", visible(conflicts)), theme.fg(Color::Yellow)));
     }
     let said = match (&row.asking, &row.last_message) {
         (Some(asking), _) if row.group() == Group::NeedsInput => format!("asks: {asking}"),
@@ -216,7 +219,7 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
         None => said,
     };
     let second = (!second.is_empty()).then(|| {
-        Line::from(vec![Span::raw("    "), Span::styled(clip(&second, width.saturating_sub(4)), theme.dim())])
+        Line::from(vec![Span::raw("    "), Span::styled(clip(&visible(&second), width.saturating_sub(4)), theme.dim())])
     });
     (Line::from(first), second)
 }
@@ -236,7 +239,8 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
     };
     let history_height = if data.history.is_empty() { 0 } else { (area.height / 3).clamp(3, 10) };
     let [screen, history] = Layout::vertical([Constraint::Min(3), Constraint::Length(history_height)]).areas(area);
-    let block = Block::default().borders(Borders::TOP).title(format!(" {} ", row.name)).border_style(theme.dim());
+    let block =
+        Block::default().borders(Borders::TOP).title(format!(" {} ", visible(&row.name))).border_style(theme.dim());
     match data.preview {
         Some(parsed) => frame.render_widget(PseudoTerminal::new(parsed).block(block), screen),
         None => frame.render_widget(Paragraph::new(Line::styled("(no screen)", theme.dim())).block(block), screen),
@@ -251,7 +255,7 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
             .map(|(kind, text)| {
                 Line::from(vec![
                     Span::styled(format!("{kind:<12}"), theme.dim()),
-                    Span::raw(text.lines().next().unwrap_or_default().to_owned()),
+                    Span::raw(visible(text.lines().next().unwrap_or_default()).into_owned()),
                 ])
             })
             .collect();
@@ -285,7 +289,8 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
         Mode::Send { text } => {
             format!("prompt for {}: {text}▏  (Enter sends, Esc cancels)", app.selected_row().map_or("", |r| &r.name))
         }
-        _ => app.message.clone().unwrap_or_default(),
+        // What a command said, which may quote a session's text.
+        _ => visible(app.message.as_deref().unwrap_or_default()).into_owned(),
     };
     let mut keys = Vec::new();
     let mut used = 0;
@@ -311,7 +316,7 @@ fn draw_popup(frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
     let popup = centered(area, 64, 7);
     frame.render_widget(Clear, popup);
     let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
-    frame.render_widget(Paragraph::new(text.to_owned()).wrap(Wrap { trim: true }).block(block), popup);
+    frame.render_widget(Paragraph::new(visible(text).into_owned()).wrap(Wrap { trim: true }).block(block), popup);
 }
 
 fn draw_help(frame: &mut Frame<'_>, area: Rect) {
@@ -463,6 +468,42 @@ mod tests {
         };
         assert!(coloured(&draw_with(true)) > 0, "colour is used when allowed");
         assert_eq!(coloured(&draw_with(false)), 0, "NO_COLOR: not one coloured cell");
+    }
+
+    /// Issue 16: a title, a question, a last message and history from the
+    /// agent are drawn with their control characters visible, never
+    /// written to the terminal as they are.
+    #[test]
+    fn an_agents_text_is_drawn_with_escapes_visible() {
+        let mut asking = row("evil", "needs-input", 5);
+        asking.title = Some("\x1b]0;pwned\x07Fix\u{202e}gol".into());
+        asking.asking = Some("Bash: \x1b[2K\rls".into());
+        let mut talking = row("chatty", "idle", 5);
+        talking.last_message = Some("done\x1b]52;c;Y3VybCBldmlsfHNo\x07".into());
+        let mut app = App::new();
+        app.set_rows(vec![asking, talking]);
+        let history = vec![("message".to_owned(), "said \u{9b}31mred".to_owned())];
+        let mut terminal = Terminal::new(TestBackend::new(140, 20)).expect("terminal");
+        terminal
+            .draw(|frame| {
+                let scene = Scene { title: "shop", preview: None, history: &history, now: NOW, color: false };
+                draw(frame, &app, &scene);
+            })
+            .expect("draw");
+        let screen = terminal.backend().to_string();
+        assert!(!screen.lines().any(|l| l.contains(tandem_core::text::needs_escape)), "{screen}");
+        for shown in [r"\e]0;pwned\x07Fix\u{202e}gol", r"asks: Bash: \e[2K\rls", r"done\e]52;c;Y3VybCBldmlsfHNo\x07"] {
+            assert!(screen.contains(shown), "{shown} is not on screen:\n{screen}");
+        }
+        app.key(crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Down, crossterm::event::KeyModifiers::NONE));
+        terminal
+            .draw(|frame| {
+                let scene = Scene { title: "shop", preview: None, history: &history, now: NOW, color: false };
+                draw(frame, &app, &scene);
+            })
+            .expect("draw");
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains(r"said \u{9b}31mred"), "{screen}");
     }
 
     #[test]
