@@ -450,3 +450,31 @@ test -S "{user_run}/ssh-agent.sock"; echo user_run=$? >> probe.txt"#,
         assert_eq!(code(&results, key), "0", "{key}: {results}");
     }
 }
+
+/// A sandboxed agent's work is never lost to `rm`: its commit and a file
+/// it staged (both only in its private repository until read back) make
+/// `rm` refuse, and `rm --force` keeps them in its snapshot.
+#[test]
+fn issue_16_a_sandboxed_agents_commits_and_staged_files_survive_rm() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"cd "$TANDEM_WORKTREE"
+echo committed > c.txt && git add c.txt && git commit -q -m "inside"; echo commit=$? >> probe.txt
+echo staged > s.txt && git add s.txt && echo changed after > s.txt; echo staged=$? >> probe.txt"#,
+    );
+    assert_eq!((code(&results, "commit"), code(&results, "staged")), ("0", "0"), "{results}");
+    // The staged version is in the repository too: git outside can show
+    // what changed since it was staged.
+    env.ok(&["list"]);
+    let diff = env.git_in(&env.path_of("box"), &["diff", "--", "s.txt"]);
+    assert!(diff.contains("-staged") && diff.contains("+changed after"), "{diff}");
+    let err = env.fails(&["rm", "box"]);
+    assert!(err.contains("box"), "{err}");
+    env.ok(&["rm", "--force", "box"]);
+    let snapshot = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/archive/box/"]);
+    let snapshot = snapshot.lines().next().expect("a snapshot was kept");
+    assert_eq!(env.git(&["show", &format!("{snapshot}:c.txt")]), "committed\n");
+    assert_eq!(env.git(&["show", &format!("{snapshot}:s.txt")]), "changed after\n");
+}

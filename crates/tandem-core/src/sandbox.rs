@@ -10,19 +10,27 @@
 //! package; see bwrap(1) for the options used):
 //! - the root filesystem read-only, a private `/tmp`, `/proc` and `/dev`
 //!   of its own, a PID namespace that dies with the agent;
-//! - read-write only: the session's worktree; the repository's git
-//!   common dir but what git reads as configuration or runs and other
-//!   worktrees' state ([`GIT_READ_ONLY`]), so a commit can write objects,
-//!   refs, logs and its own admin dir `worktrees/<name>`; the paths
-//!   `sandbox.allow_write` names, and the config folder an agent's
-//!   environment names (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
-//!   `GEMINI_CLI_HOME`);
-//! - tandem's store out of reach: the agent's hooks (`tandem hook`) hand
-//!   their events to the session's host over its socket
-//!   ([`HOOK_VIA_HOST`]), and the host records them;
-//! - every other worktree of the repository, the folder of session
-//!   worktrees and the credentials `sandbox.hide` names (`~/.ssh`, …),
-//!   hidden behind an empty folder or file;
+//! - read-write only: the session's worktree, its admin folder, its
+//!   private repository ([`crate::sandbox_git`]: mounted where the
+//!   repository's common dir is, objects shared read-only through
+//!   alternates, so nothing outside its own branch can change and its
+//!   work comes back as data), the paths `sandbox.allow_write` names, and
+//!   the config folder an agent's environment names (`CLAUDE_CONFIG_DIR`,
+//!   `CODEX_HOME`, `GEMINI_CLI_HOME`);
+//! - read-only what git outside reads to find the worktree's repository
+//!   and config: the worktree's `.git` file, the admin folder's
+//!   `commondir`, `gitdir` and `config.worktree`, and the private
+//!   repository's `config`, `hooks`, `info` and alternates;
+//! - no socket of tandem's but the session's hook channel
+//!   ([`HOOK_SOCKET`]): the agent's hooks (`tandem hook`) hand their
+//!   events to the session's host there, which records them for that
+//!   session and takes nothing else;
+//! - hidden behind an empty folder or file: every other worktree of the
+//!   repository, the folder of session worktrees, the main checkout,
+//!   tandem's state (database, every session's logs) and runtime folder
+//!   (supervisor's and hosts' sockets), the user's runtime folder
+//!   (`/run/user/UID`: ssh-agent, gpg-agent, D-Bus, systemd), and the
+//!   credentials `sandbox.hide` names (`~/.ssh`, …);
 //! - with `sandbox.network = "off"` a network namespace of its own (only a
 //!   loopback device), where each `sandbox.allow_net` endpoint `IP:PORT`
 //!   is forwarded to the same endpoint outside: `tandem sandbox-net`
@@ -33,9 +41,9 @@
 //! drops them all, so root inside cannot remount what is read-only.
 //!
 //! `container`: `docker run` (or `podman run`) of `sandbox.image` with a
-//! terminal, the worktree and the same git parts mounted at their own
-//! paths, tandem's binary and sockets mounted for the agent's
-//! hooks, the environment passed by name (values never on a command
+//! terminal, the worktree and the same git mounts as `workspace`,
+//! tandem's binary and the session's hook channel for the agent's
+//! hooks (not `$HOME`), the environment passed by name (values never on a command
 //! line), the user's uid and gid, `--network none` when the network is
 //! off. The container is named `tandem-<session id>` and removed when the
 //! agent ends.
