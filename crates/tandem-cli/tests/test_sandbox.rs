@@ -350,7 +350,8 @@ echo "gitdir: {common}" > .git 2>/dev/null; echo dotgit=$? >> probe.txt
 printf '{fsmonitor}' > "{admin}/config.worktree" 2>/dev/null; echo worktree_config=$? >> probe.txt
 printf '{fsmonitor}' >> "{common}/config" 2>/dev/null; echo config=$? >> probe.txt
 printf '#!/bin/sh\ntouch {marker}\n' > "{common}/hooks/post-checkout" 2>/dev/null; echo hooks=$? >> probe.txt
-printf '* filter=evil\n' > "{common}/info/attributes" 2>/dev/null; echo attributes=$? >> probe.txt"#,
+printf '* filter=evil\n' > "{common}/info/attributes" 2>/dev/null; echo attributes=$? >> probe.txt
+mkdir sub && cd sub && git init -q && git config filter.evil.clean "touch {marker}; cat" && echo "* filter=evil" > .gitattributes && echo data > f && git add . && git commit -q -m nested; echo more >> f; cd .. && git add sub; echo nested=$? >> probe.txt"#,
             common = common.display(),
             admin = admin.display(),
             marker = marker.display(),
@@ -361,8 +362,17 @@ printf '* filter=evil\n' > "{common}/info/attributes" 2>/dev/null; echo attribut
     }
     assert_eq!(std::fs::read_to_string(admin.join("commondir")).expect("commondir").trim(), "../..");
     assert!(std::fs::read_to_string(env.path_of("box").join(".git")).expect(".git").contains("worktrees/box"));
+    assert_eq!(code(&results, "nested"), "0", "{results}");
+    assert!(!marker.exists(), "the nested repository's filter ran inside: {results}");
+    // tandem's own git: list (git status), diff, conflicts (snapshots),
+    // and the user's git in the main checkout.
     env.ok(&["list"]);
-    env.git_in(&env.path_of("box"), &["status", "--short"]);
+    assert!(!marker.exists(), "list");
+    env.ok(&["diff", "box", "--stat"]);
+    assert!(!marker.exists(), "diff");
+    env.ok(&["conflicts"]);
+    assert!(!marker.exists(), "conflicts");
+    env.git(&["status", "--short"]);
     env.ok(&["new", "after", "--bg", "--agent", "shell", "--base", "head", "--sandbox=none"]);
     assert!(!marker.exists(), "a planted command ran outside the sandbox");
     // A respawn: the fence comes from tandem's records, not from files

@@ -428,7 +428,7 @@ fn git_mounts(fence: &Fence) -> Vec<(bool, PathBuf, PathBuf)> {
         (true, fence.admin.clone(), admin.clone()),
         (false, fence.worktree.join(".git"), fence.worktree.join(".git")),
     ];
-    for name in ["commondir", "gitdir", "config.worktree"] {
+    for name in ["commondir", "gitdir", "config.worktree", crate::git::SANDBOX_MARK] {
         if fence.admin.join(name).is_file() {
             out.push((false, fence.admin.join(name), admin.join(name)));
         }

@@ -122,6 +122,10 @@ pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path
     } else {
         init(repo, session, &private, &mount)?;
     }
+    let mark = admin.join(git::SANDBOX_MARK);
+    if !mark.is_file() {
+        std::fs::write(&mark, "").map_err(io(&mark))?;
+    }
     // Read by git outside only with extensions.worktreeConfig; an agent
     // may have planted one (or a symlink) in an earlier run.
     let worktree_config = admin.join("config.worktree");

@@ -51,11 +51,65 @@ pub enum GitError {
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(["-c", "core.fsmonitor=false"]);
+    if is_sandboxed_worktree(dir) {
+        // A sandboxed agent can stage a nested repository of its making
+        // as a gitlink; `git status` and `git diff` would run `git status`
+        // inside it to see whether it is dirty, and with it a filter that
+        // repository's config names. Its commit is still compared.
+        cmd.args(["-c", "diff.ignoreSubmodules=dirty"]);
+    }
     for var in DISCOVERY_VARS {
         cmd.env_remove(var);
     }
     cmd.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
     cmd
+}
+
+/// The file in a linked worktree's admin folder that marks a sandboxed
+/// session's worktree (made by tandem, read-only inside the sandbox).
+pub const SANDBOX_MARK: &str = "tandem-sandbox";
+
+/// Whether `dir` is the top of a sandboxed session's worktree: its `.git`
+/// file (read-only inside the sandbox) names an admin folder holding
+/// [`SANDBOX_MARK`].
+#[must_use]
+pub fn is_sandboxed_worktree(dir: &Path) -> bool {
+    let link = dir.join(".git");
+    if !std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    std::fs::read_to_string(&link)
+        .ok()
+        .and_then(|t| t.trim().strip_prefix("gitdir:").map(|p| dir.join(p.trim()).join(SANDBOX_MARK)))
+        .is_some_and(|mark| mark.exists())
+}
+
+/// The pathspec of an `add --all` over the whole of `worktree`: `-- .`,
+/// and in a sandboxed session's worktree ([`is_sandboxed_worktree`]) one
+/// `:(exclude)` per gitlink in its index. `git add` runs `git status` in
+/// each gitlink's folder to see whether it changed, whatever
+/// `diff.ignoreSubmodules` says, and a nested repository the agent made
+/// would bring its own config (a `filter.*.clean`) to that `status`. Such
+/// a gitlink stays as the index has it.
+///
+/// # Errors
+/// As [`output`].
+pub fn add_all_pathspec(worktree: &Path) -> Result<Vec<String>, GitError> {
+    let mut out = vec!["--".to_owned(), ".".to_owned()];
+    if is_sandboxed_worktree(worktree) {
+        let mut cmd = command(worktree);
+        cmd.args(["--no-optional-locks", "ls-files", "--stage", "-z"]);
+        let listed = output(cmd)?.stdout;
+        for entry in listed.split(|b| *b == 0) {
+            let entry = String::from_utf8_lossy(entry);
+            if let Some((meta, path)) = entry.split_once('\t')
+                && meta.starts_with("160000 ")
+            {
+                out.push(format!(":(exclude,literal){path}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `cmd` and returns its output, or [`GitError::Failed`] with stderr.
@@ -335,7 +389,9 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
         if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
             output(with_index(&["read-tree", "HEAD"]))?;
         }
-        output(with_index(&["add", "--all", "--", "."]))?;
+        let mut add = vec!["add".to_owned(), "--all".to_owned()];
+        add.extend(add_all_pathspec(worktree)?);
+        output(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
         Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
     })();
     let _ = std::fs::remove_file(&index);

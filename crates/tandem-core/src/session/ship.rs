@@ -131,7 +131,9 @@ impl IntentIndex {
             std::fs::copy(&index, file.path()).map_err(|e| GitError::Spawn { error: e })?;
         }
         let mut cmd = git::command(worktree);
-        cmd.env("GIT_INDEX_FILE", file.path()).args(["add", "--intent-to-add", "--all", "--", "."]);
+        cmd.env("GIT_INDEX_FILE", file.path())
+            .args(["add", "--intent-to-add", "--all"])
+            .args(git::add_all_pathspec(worktree)?);
         git::output(cmd)?;
         Ok(IntentIndex { file })
     }
