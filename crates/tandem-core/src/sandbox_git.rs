@@ -62,7 +62,7 @@ pub enum PrivateGitError {
     )]
     NoAdmin { worktree: PathBuf, common_dir: PathBuf },
     #[error(
-        "`bwrap` is not installed, and reading a sandboxed session's work back needs it; install bubblewrap (`sudo apt-get install bubblewrap`)"
+        "`bwrap` is not installed, and reading a sandboxed session's work back needs it (container mode too); install bubblewrap (`sudo apt-get install bubblewrap`)"
     )]
     NoBwrap,
 }
@@ -111,6 +111,9 @@ pub fn objects_mount(paths: &Paths, session_id: &str) -> PathBuf {
 /// # Errors
 /// [`PrivateGitError`]: git fails, or a file cannot be written.
 pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path) -> Result<(), PrivateGitError> {
+    // The work is read back through a fence of bubblewrap's, whatever
+    // fences the agent (a container too): refuse before the agent runs.
+    crate::sandbox::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
     let private = paths.sandbox_git(&session.id);
     let parent = private.parent().expect("sandbox_git has a parent").to_path_buf();
     crate::paths::create_private(&parent)
