@@ -121,7 +121,8 @@ pub fn archive(
     env: &[(String, String)],
 ) -> Result<(Session, Vec<String>), SessionError> {
     store.set_pending(&session.id, Some("archive"))?;
-    let summary = summarize(paths, repo, config, session, env);
+    // A summary command the repository set runs only once approved.
+    let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
     let dirty = session.path.is_dir() && git::status(&session.path).is_ok_and(|s| s.is_dirty());
     let archive_ref = if dirty { Some(super::snapshot(paths, repo, session)?) } else { None };
     if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
@@ -259,7 +260,7 @@ fn teardown(
     }
     let hook_env = hook_env(repo, session, env);
     let log = paths.session_dir(&session.id).join("hooks.log");
-    let _ = std::fs::create_dir_all(paths.session_dir(&session.id));
+    let _ = crate::paths::create_private_dir(&paths.session_dir(&session.id));
     for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
         if !hooks::may_run(store, &hook)? {
             notes.push(format!("teardown hook `{}` is not approved; skipped", hook.command));

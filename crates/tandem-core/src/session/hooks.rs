@@ -1,14 +1,17 @@
 //! Hook commands: setup and teardown commands run in a session's
 //! worktree, and the replacement hooks that make and remove worktrees
-//! instead of git.
+//! instead of git; and the other values a repository may set that run or
+//! reach a program (issue 16): `archive.summary_command`,
+//! `naming.command` and each `[env]` / `[env.secret]` variable.
 //!
 //! A command is a shell command line written by the user (in their
 //! `config.toml`) or by a repository (in its `.tandem.toml`). A
-//! repository's commands run only once the user approved their exact
-//! content: approvals are keyed by a SHA-256 of the repository, the hook
-//! kind and the command text, so a changed command needs a new approval.
-//! Values reach commands through `TANDEM_*` environment variables, never
-//! by pasting into the command line.
+//! repository's commands and variables take effect only once the user
+//! approved their exact content: approvals are keyed by a SHA-256 of the
+//! repository, the kind and the text (`NAME=value` for a variable), so a
+//! changed value needs a new approval. Values reach commands through
+//! `TANDEM_*` environment variables, never by pasting into the command
+//! line.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,11 +26,18 @@ use crate::store::{Store, StoreError};
 /// The kinds of hook, by their config key under `[hooks]`.
 pub const KINDS: &[&str] = &["setup", "teardown", "worktree_create", "worktree_remove"];
 
+/// The other approvable kinds: a command by its dotted config key, and
+/// `env` for a variable of `[env]` or `[env.secret]` (its text is
+/// `NAME=value`).
+pub const VALUE_KINDS: &[&str] = &["archive.summary_command", "naming.command", "env"];
+
 /// One hook command that the repository asks to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     /// One of [`KINDS`].
+    /// One of [`KINDS`] or [`VALUE_KINDS`].
     pub kind: &'static str,
+    /// The command line, or `NAME=value` for an `env` variable.
     pub command: String,
     /// Key of its approval: SHA-256 (hex) of repository, kind and command.
     pub hash: String,
@@ -36,7 +46,8 @@ pub struct Hook {
     pub from_repo: bool,
 }
 
-/// Every hook command of the effective config, in [`KINDS`] order.
+/// Every hook command of the effective config, in [`KINDS`] order, then
+/// every other approvable value ([`VALUE_KINDS`]).
 #[must_use]
 pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
     let mut hooks = Vec::new();
@@ -53,7 +64,60 @@ pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
             hooks.push(Hook { kind, command, hash, from_repo });
         }
     }
+    let mut push = |kind: &'static str, key: &str, command: String| {
+        let from_repo = matches!(config.source(key), Source::Repo(_));
+        let hash = hash(&repo.common_dir, kind, &command);
+        hooks.push(Hook { kind, command, hash, from_repo });
+    };
+    for (kind, command) in [
+        ("archive.summary_command", &config.archive.summary_command),
+        ("naming.command", &config.naming.command),
+    ] {
+        if !command.trim().is_empty() {
+            push(kind, kind, command.clone());
+        }
+    }
+    for (name, value) in &config.env.vars {
+        push("env", &format!("env.{name}"), format!("{name}={value}"));
+    }
+    for (name, value) in &config.env.secret {
+        push("env", &format!("env.secret.{name}"), format!("{name}={value}"));
+    }
     hooks
+}
+
+/// `config` with every value of [`VALUE_KINDS`] that the repository set
+/// and the user has not approved taken out: such a command is as if
+/// empty (tandem's own fallback runs instead) and such a variable is not
+/// passed. Hooks of [`KINDS`] stay: they are checked where they run
+/// ([`may_run`]), which reports a skipped one.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn approved_config(store: &Store, repo: &Repository, config: &Config) -> Result<Config, StoreError> {
+    let mut config = config.clone();
+    for hook in all(repo, &config) {
+        if KINDS.contains(&hook.kind) || may_run(store, &hook)? {
+            continue;
+        }
+        match hook.kind {
+            "archive.summary_command" => config.archive.summary_command.clear(),
+            "naming.command" => config.naming.command.clear(),
+            _ => {
+                let name = hook.command.split_once('=').map_or(hook.command.as_str(), |(name, _)| name);
+                let drops = |map: &std::collections::BTreeMap<String, String>| {
+                    map.get(name).is_some_and(|v| format!("{name}={v}") == hook.command)
+                };
+                if drops(&config.env.vars) {
+                    config.env.vars.remove(name);
+                }
+                if drops(&config.env.secret) {
+                    config.env.secret.remove(name);
+                }
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// The approval key of a command.
@@ -173,7 +237,7 @@ pub fn run(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).current_dir(cwd).stdin(Stdio::null());
     env.apply(&mut cmd);
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| e.to_string())?;
+    let out = crate::paths::append_private(log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let mut header = out.try_clone().map_err(|e| e.to_string())?;
     let _ = writeln!(header, "$ {command}   # {kind} hook");
