@@ -76,14 +76,34 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         return Some(Approval);
     }
     Some(match key {
-        "attach.detach_key" | "attach.tmux" | "stop.grace_ms" | "branch.prefix" | "branch.protected"
-        | "base.default" | "base.fetch_timeout_ms" | "supervisor.idle_timeout_secs" | "supervisor.quiet_secs"
-        | "naming.auto" | "view.bell" | "view.notify" | "github.poll_secs" | "ports.base" | "ports.block"
+        "attach.detach_key"
+        | "attach.tmux"
+        | "stop.grace_ms"
+        | "branch.prefix"
+        | "branch.protected"
+        | "base.default"
+        | "base.fetch_timeout_ms"
+        | "supervisor.idle_timeout_secs"
+        | "supervisor.quiet_secs"
+        | "naming.auto"
+        | "view.bell"
+        | "view.notify"
+        | "github.poll_secs"
+        | "ports.base"
+        | "ports.block"
         | "sandbox.image" => Inert,
-        "hooks.setup" | "hooks.teardown" | "hooks.worktree_create" | "hooks.worktree_remove"
-        | "archive.summary_command" | "naming.command" => Approval,
+        "hooks.setup"
+        | "hooks.teardown"
+        | "hooks.worktree_create"
+        | "hooks.worktree_remove"
+        | "archive.summary_command"
+        | "naming.command" => Approval,
         "worktrees.dir" | "sandbox.mode" => Checked,
-        "github.api_url" | "github.host" | "sandbox.network" | "sandbox.allow_net" | "sandbox.allow_write"
+        "github.api_url"
+        | "github.host"
+        | "sandbox.network"
+        | "sandbox.allow_net"
+        | "sandbox.allow_write"
         | "sandbox.hide" => UserOnly,
         _ => return None,
     })
@@ -595,7 +615,10 @@ mod tests {
         }
         keys.extend(["env.NAME".to_owned(), "env.secret.NAME".to_owned()]);
         for key in &keys {
-            assert!(repo_trust(key).is_some(), "`{key}` has no rule in `repo_trust`: say what a repository may do with it");
+            assert!(
+                repo_trust(key).is_some(),
+                "`{key}` has no rule in `repo_trust`: say what a repository may do with it"
+            );
         }
         assert_eq!(repo_trust("env.LD_PRELOAD"), Some(RepoTrust::Approval));
         for key in ["github.api_url", "github.host", "sandbox.network", "sandbox.allow_write"] {
@@ -625,7 +648,10 @@ mod tests {
             assert!(err.to_string().contains("worktrees.dir"), "{err}");
         }
         std::fs::write(&repo, "[worktrees]\ndir = \".tandem/worktrees\"\n").expect("write");
-        assert_eq!(Config::load_with_env(&user, Some(&repo), no_env).expect("inside").worktrees.dir, ".tandem/worktrees");
+        assert_eq!(
+            Config::load_with_env(&user, Some(&repo), no_env).expect("inside").worktrees.dir,
+            ".tandem/worktrees"
+        );
         std::fs::write(&user, "[worktrees]\ndir = \"/anywhere/the/user/likes\"\n").expect("write");
         std::fs::remove_file(&repo).expect("rm");
         assert!(Config::load_with_env(&user, Some(&repo), no_env).is_ok(), "the user's own choice stands");

@@ -371,9 +371,21 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
     let cwd = if session.path.is_dir() { session.path.clone() } else { repo.root.clone() };
     let command = config.archive.summary_command.trim();
     let written = if !command.is_empty() {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(command);
-        one_shot(cmd, &cwd, env, Some(&material))
+        let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+        // A sandboxed session's summary command runs inside its fence
+        // (issue 16); when the fence cannot be made, it does not run.
+        let argv = match session.sandbox {
+            None => Some(argv),
+            Some(_) => super::fence(paths, repo, config, session, env, None)
+                .ok()
+                .flatten()
+                .and_then(|fence| fence.wrap(&argv, env, false).ok()),
+        };
+        argv.and_then(|argv| {
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            one_shot(cmd, &cwd, env, Some(&material))
+        })
     } else {
         let question = format!(
             "In two or three plain sentences, summarize what this coding session did, for a list of archived \

@@ -69,10 +69,9 @@ pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
         let hash = hash(&repo.common_dir, kind, &command);
         hooks.push(Hook { kind, command, hash, from_repo });
     };
-    for (kind, command) in [
-        ("archive.summary_command", &config.archive.summary_command),
-        ("naming.command", &config.naming.command),
-    ] {
+    for (kind, command) in
+        [("archive.summary_command", &config.archive.summary_command), ("naming.command", &config.naming.command)]
+    {
         if !command.trim().is_empty() {
             push(kind, kind, command.clone());
         }
@@ -276,6 +275,54 @@ pub fn run_replacement(kind: &str, command: &str, cwd: &Path, env: &HookEnv) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{RepoTrust, repo_trust};
+
+    /// Every key a repository's value of which needs approval (issue 16)
+    /// is listed by [`all`], so `hooks show` shows it and `hooks approve`
+    /// approves it, and [`approved_config`] holds it back until then.
+    #[test]
+    fn every_value_that_needs_approval_is_listed_and_held_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository {
+            common_dir: dir.path().join(".git"),
+            root: dir.path().to_path_buf(),
+            worktree: dir.path().to_path_buf(),
+        };
+        let store = Store::open(&dir.path().join("tandem.db")).expect("store");
+        let mut keys: Vec<(String, bool)> = Config::defaults()
+            .entries()
+            .into_iter()
+            .filter(|(key, _, _)| repo_trust(key) == Some(RepoTrust::Approval))
+            .map(|(key, value, _)| (key, value.starts_with('[')))
+            .collect();
+        keys.extend([("env.PROBE".to_owned(), false), ("env.secret.PROBE".to_owned(), false)]);
+        assert!(keys.len() >= 8, "{keys:?}");
+        for (key, is_list) in keys {
+            let (section, name) = key.rsplit_once('.').expect("dotted");
+            let probe = format!("probe-{}", key.replace('.', "-"));
+            let value = if is_list { format!("[\"{probe}\"]") } else { format!("\"{probe}\"") };
+            std::fs::write(dir.path().join(".tandem.toml"), format!("[{section}]\n{name} = {value}\n")).expect("write");
+            let config =
+                Config::load_with_env(&dir.path().join("user.toml"), Some(&dir.path().join(".tandem.toml")), |_| None)
+                    .expect("config");
+            let hooks = all(&repo, &config);
+            assert!(
+                hooks.iter().any(|h| h.from_repo && h.command.contains(&probe)),
+                "`{key}` needs approval but `hooks::all` does not list it: {hooks:?}"
+            );
+            let held = approved_config(&store, &repo, &config).expect("gate");
+            let left = held.entries().into_iter().filter(|(_, v, _)| v.contains(&probe)).count();
+            let hooks_kind = key.starts_with("hooks.");
+            assert_eq!(left, usize::from(hooks_kind), "`{key}` is not held back (hooks are checked where they run)");
+            approve(&store, &repo, &hooks).expect("approve");
+            let held = approved_config(&store, &repo, &config).expect("gate");
+            assert!(
+                held.entries().iter().any(|(_, v, _)| v.contains(&probe)) || key.starts_with("env.secret"),
+                "{key}"
+            );
+            assert!(unapproved(&store, &repo, &config).expect("unapproved").is_empty(), "{key}");
+        }
+    }
 
     #[test]
     fn hashes_depend_on_repository_kind_and_content() {

@@ -239,7 +239,10 @@ mod tests {
             assert!(text.starts_with("x ••••••") && text.ends_with(" y"), "{text:?}");
             assert!(!text.contains("half"), "{text:?}");
         }
-        assert_eq!(mask_bytes(b"x hunter2-first-half\x1b[1m-second-half\x1b[0m y", &s), "x ••••••\x1b[1m\x1b[0m y".as_bytes());
+        assert_eq!(
+            mask_bytes(b"x hunter2-first-half\x1b[1m-second-half\x1b[0m y", &s),
+            "x ••••••\x1b[1m\x1b[0m y".as_bytes()
+        );
     }
 
     #[test]

@@ -147,7 +147,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     paths.ensure_runtime_dir()?;
     paths.ensure_state_dir()?;
     let lock_path = paths.supervisor_lock();
-    let mut lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path)?;
+    let mut lock =
+        OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path)?;
     if lock.try_lock().is_err() {
         let pid = std::fs::read_to_string(&lock_path).unwrap_or_default().trim().to_owned();
         return Err(SupervisorError::AlreadyRunning { pid });
