@@ -175,7 +175,12 @@ fn a_prompt_with_a_secret_is_stored_masked() {
     let file = env.tmp.path().join("app.env");
     std::fs::write(&file, "DB_PASS=HUNTER2SECRETVALUE\n").expect("write");
     env.env.push(("ANTHROPIC_API_KEY".to_owned(), "sk-ant-inherited-0123456789".to_owned()));
-    env.ok(&["new", "leaky", "--bg", "--agent", "shell", "--base", "head", "--env-file", &file.to_string_lossy()]);
+    let file_arg = file.to_string_lossy().into_owned();
+    let title = "deploy with HUNTER2SECRETVALUE";
+    env.ok(&["new", "leaky", "--bg", "--agent", "shell", "--base", "head", "--env-file", &file_arg, "--title", title]);
+    assert_eq!(env.session("leaky")["title"], "deploy with ••••••");
+    env.ok(&["set", "leaky", "--title", "now sk-ant-inherited-0123456789"]);
+    assert_eq!(env.session("leaky")["title"], "now ••••••");
     env.ok(&["send", "leaky", "echo HUNTER2SECRETVALUE sk-ant-inherited-0123456789 done-$((40+2))"]);
     wait_within("the shell's answer", Duration::from_secs(20), || {
         env.ok(&["logs", "leaky"]).contains("done-42").then_some(())

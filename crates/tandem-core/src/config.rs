@@ -535,7 +535,9 @@ impl Config {
                 "hide": self.sandbox.hide,
                 "image": s(&self.sandbox.image),
             },
-            "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))
+            // A variable named like a secret is shown as one (issue 16).
+            "env": self.env.vars.iter()
+                .map(|(k, v)| (k.clone(), s(if crate::session::env::is_secret_name(k) { "(secret)" } else { v })))
                 .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(
                     self.env.secret.keys().map(|k| (k.clone(), s("(secret)"))).collect(),
                 ))))

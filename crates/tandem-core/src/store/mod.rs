@@ -745,20 +745,23 @@ impl Store {
     }
 
     /// The secret values to mask in what is stored for session `id`:
-    /// this connection's ([`Store::redact_secrets`]) and those in the
+    /// this connection's ([`Store::redact_secrets`]), those in the
     /// environment of the session's running agent (its declared secrets,
-    /// env-file values and well-known names), longest first.
+    /// env-file values and well-known names), and the values of its
+    /// `--env-file` files (read again, so a stopped session's too),
+    /// longest first.
     pub(crate) fn secrets_for(&self, id: &str) -> Vec<String> {
-        let pid: Option<i32> = self
-            .conn
-            .query_row("SELECT agent_pid FROM sessions WHERE id = ?1", params![id], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten()
-            .flatten();
         let mut secrets = self.secrets.clone();
-        if let Some(pid) = pid.filter(|p| *p > 0) {
-            secrets.extend(crate::session::env::process_secrets(pid));
+        if let Ok(Some(session)) = self.session(id) {
+            if let Some(pid) = session.agent_pid.filter(|p| *p > 0) {
+                secrets.extend(crate::session::env::process_secrets(pid));
+            }
+            for file in &session.env_files {
+                let pairs = crate::session::env::read_env_file(file).unwrap_or_default();
+                secrets.extend(
+                    pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::session::env::MIN_SECRET_LEN),
+                );
+            }
             secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
             secrets.dedup();
         }
