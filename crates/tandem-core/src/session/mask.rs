@@ -119,6 +119,9 @@ fn matches(view: &[(u8, usize)], secrets: &[Vec<u8>]) -> Vec<(usize, usize)> {
 
 /// `input[..cut]` with the visible ranges `masked` replaced by [`MASK`].
 fn rewrite(input: &[u8], view: &[(u8, usize)], masked: &[(usize, usize)], cut: usize) -> Vec<u8> {
+    if masked.is_empty() {
+        return input[..cut].to_vec();
+    }
     let mut out = Vec::with_capacity(cut);
     // Input indexes of visible bytes that are dropped, and where a mask goes.
     let mut drop = std::collections::HashSet::new();
@@ -142,6 +145,11 @@ fn rewrite(input: &[u8], view: &[(u8, usize)], masked: &[(usize, usize)], cut: u
 /// longest first (as [`super::env::secret_values`] gives them).
 #[must_use]
 pub fn mask_bytes(input: &[u8], secrets: &[String]) -> Vec<u8> {
+    let plain = !input.iter().any(|&b| b == 0x1b || invisible(b));
+    if plain && !secrets.iter().any(|s| !s.is_empty() && input.windows(s.len()).any(|w| w == s.as_bytes())) {
+        // Nothing hidden between characters, and no secret as it is.
+        return input.to_vec();
+    }
     let secrets: Vec<Vec<u8>> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
     let view = visible(input).bytes;
     let found = matches(&view, &secrets);
@@ -194,7 +202,8 @@ impl Masker {
         let seen = visible(&input);
         let view = seen.bytes;
         let mut found = matches(&view, &self.secrets);
-        let after = found.last().map_or(0, |&(_, end)| end);
+        let longest = self.secrets.iter().map(Vec::len).max().unwrap_or(0);
+        let after = found.last().map_or(0, |&(_, end)| end).max(view.len().saturating_sub(longest));
         // The earliest visible place from which the rest may still
         // become a secret.
         let start = (after..view.len()).find(|&h| {
@@ -261,5 +270,17 @@ mod tests {
         long.extend(std::iter::repeat_n(b"\x1b[0m".as_slice(), MAX_HELD / 4 + 1).flatten());
         let out = masker.push(&long);
         assert!(!out.windows(7).any(|w| w == b"hunter2"), "a long held beginning is masked");
+    }
+
+    #[test]
+    fn a_large_chunk_is_masked_in_linear_time() {
+        let mut masker = Masker::new(&secrets());
+        let mut chunk = vec![b'h'; 4 << 20];
+        chunk.extend_from_slice(b"hunter2-first-half-second-half!");
+        let started = std::time::Instant::now();
+        let out = masker.push(&chunk);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(out.ends_with("••••••!".as_bytes()));
+        assert_eq!(mask_bytes(b"plain text, nothing hidden", &secrets()), b"plain text, nothing hidden");
     }
 }
