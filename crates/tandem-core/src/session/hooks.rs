@@ -233,14 +233,38 @@ pub fn run(
     if let Some(fence) = fence {
         argv = fence.wrap(&argv, &env.vars(), false).map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
     }
+    let failed = |e: std::io::Error| format!("{kind} hook `{command}`: {e}");
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).current_dir(cwd).stdin(Stdio::null());
     env.apply(&mut cmd);
-    let out = crate::paths::append_private(log).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let mut header = out.try_clone().map_err(|e| e.to_string())?;
-    let _ = writeln!(header, "$ {command}   # {kind} hook");
-    let status = cmd.stdout(out).stderr(err).status().map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    let mut out = crate::paths::append_private(log).map_err(|e| e.to_string())?;
+    let _ = writeln!(out, "$ {command}   # {kind} hook");
+    // Its output reaches the log through a pipe, secrets masked (issue
+    // 16): the hook has the caller's environment, keys and tokens too.
+    let (mut reader, writer) = std::io::pipe().map_err(failed)?;
+    cmd.stdout(writer.try_clone().map_err(failed)?).stderr(writer);
+    let mut child = cmd.spawn().map_err(failed)?;
+    drop(cmd);
+    let secrets = super::env::secret_values(&env.vars());
+    let (done, copied) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut masker = super::mask::Masker::new(&secrets);
+        let mut buf = [0u8; 8192];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = out.write_all(&masker.push(&buf[..n]));
+                }
+            }
+        }
+        let _ = out.write_all(&masker.finish());
+        let _ = done.send(());
+    });
+    let status = child.wait().map_err(failed)?;
+    // A process the hook left running may hold the pipe open: its output
+    // goes on to the log, and the hook is done.
+    let _ = copied.recv_timeout(std::time::Duration::from_secs(2));
     if status.success() {
         Ok(())
     } else {

@@ -151,11 +151,12 @@ pub fn mask_bytes(input: &[u8], secrets: &[String]) -> Vec<u8> {
         return input.to_vec();
     }
     let secrets: Vec<Vec<u8>> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+    mask_with(input, &secrets)
+}
+
+fn mask_with(input: &[u8], secrets: &[Vec<u8>]) -> Vec<u8> {
     let view = visible(input).bytes;
-    let found = matches(&view, &secrets);
-    if found.is_empty() {
-        return input.to_vec();
-    }
+    let found = matches(&view, secrets);
     rewrite(input, &view, &found, input.len())
 }
 
@@ -223,6 +224,12 @@ impl Masker {
         }
         self.held = input[cut..].to_vec();
         rewrite(&input, &view, &found, cut)
+    }
+
+    /// What it still holds, secrets masked: the stream has ended.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let held = std::mem::take(&mut self.held);
+        mask_with(&held, &self.secrets)
     }
 }
 
