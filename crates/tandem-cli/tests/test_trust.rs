@@ -298,7 +298,9 @@ fn state_files_are_private() {
 #[test]
 fn a_hook_printing_a_token_leaves_it_masked_in_the_hook_log() {
     let mut env = TestEnv::new();
-    env.user_config("[hooks]\nsetup = [\"echo token=$GH_TOKEN; printf 'split=ghp_hook\\\\033[1mlog_0123456789\\\\n'\"]\n");
+    env.user_config(
+        "[hooks]\nsetup = [\"echo token=$GH_TOKEN; printf 'split=ghp_hook\\\\033[1mlog_0123456789\\\\n'\"]\n",
+    );
     env.env.push(("GH_TOKEN".to_owned(), "ghp_hooklog_0123456789".to_owned()));
     env.ok(&["new", "hooked", "--bg", "--agent", "shell", "--base", "head"]);
     let id = env.session("hooked")["id"].as_str().expect("id").to_owned();
