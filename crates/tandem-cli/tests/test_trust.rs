@@ -67,6 +67,7 @@ fn repository_summary_and_naming_commands_wait_for_approval() {
 #[test]
 fn repository_env_values_wait_for_approval() {
     let env = TestEnv::new();
+    env.user_config("[env]\nMINE = \"plain\"\n[env.secret]\nMY_SECRET = \"user-secret-value\"\n");
     env.ok(&["new", "shell", "--bg", "--agent", "shell", "--base", "head"]);
     let marker = env.tmp.path().join("prompt-command-ran");
     let bash_env = env.tmp.path().join("evil.sh");
@@ -80,6 +81,7 @@ fn repository_env_values_wait_for_approval() {
     assert!(err.contains("tandem hooks approve"), "{err}");
     let shown = env.ok(&["hooks", "show"]);
     assert!(shown.contains("PROMPT_COMMAND=touch") && shown.contains("BASH_ENV="), "{shown}");
+    assert!(!shown.contains("user-secret-value") && !shown.contains("MINE"), "the user's own are not listed: {shown}");
 
     // A session started again does not get them.
     env.ok(&["respawn", "shell"]);

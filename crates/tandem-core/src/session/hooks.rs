@@ -47,7 +47,8 @@ pub struct Hook {
 }
 
 /// Every hook command of the effective config, in [`KINDS`] order, then
-/// every other approvable value ([`VALUE_KINDS`]).
+/// every other approvable value ([`VALUE_KINDS`]); `[env]` variables only
+/// as the repository set them.
 #[must_use]
 pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
     let mut hooks = Vec::new();
@@ -76,10 +77,13 @@ pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
             push(kind, kind, command.clone());
         }
     }
-    for (name, value) in &config.env.vars {
+    // Variables only as the repository set them: the user's own need no
+    // approval, and their `[env.secret]` values are never shown.
+    let from_repo = |key: &str| matches!(config.source(key), Source::Repo(_));
+    for (name, value) in config.env.vars.iter().filter(|(name, _)| from_repo(&format!("env.{name}"))) {
         push("env", &format!("env.{name}"), format!("{name}={value}"));
     }
-    for (name, value) in &config.env.secret {
+    for (name, value) in config.env.secret.iter().filter(|(name, _)| from_repo(&format!("env.secret.{name}"))) {
         push("env", &format!("env.secret.{name}"), format!("{name}={value}"));
     }
     hooks
