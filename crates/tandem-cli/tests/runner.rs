@@ -23,4 +23,5 @@ mod test_sandbox;
 mod test_ship;
 mod test_supervisor;
 mod test_tasks;
+mod test_trust;
 mod test_view;

@@ -208,7 +208,10 @@ fn repository_hooks_run_only_once_approved_and_get_values_in_the_environment() {
     .expect("write");
     let before = env.repo_state();
     let err = env.fails(&["new", "hooked", "--bg", "--agent", "shell"]);
-    assert!(err.contains("hook command(s) you have not approved") && err.contains("tandem hooks approve"), "{err}");
+    assert!(
+        err.contains("hook command(s) or [env] value(s) you have not approved") && err.contains("tandem hooks approve"),
+        "{err}"
+    );
     assert_eq!(env.repo_state(), before);
     assert!(env.sessions().is_empty());
 

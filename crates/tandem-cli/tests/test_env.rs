@@ -16,6 +16,8 @@ fn the_agent_environment_is_layered_and_secrets_are_masked() {
     std::fs::write(env.repo.join(".tandem.toml"), "[env]\nB = \"repo\"\nC = \"repo\"\n").expect("write");
     env.git(&["add", ".tandem.toml"]);
     env.git(&["commit", "-q", "-m", "tandem config"]);
+    // A repository's values reach the agent once approved (issue 16).
+    env.ok(&["hooks", "approve", "--yes"]);
     let file = env.tmp.path().join("app.env");
     std::fs::write(&file, "# secrets\nexport C=\"from file\"\nD=filesecret\n").expect("write");
     env.env.extend([("A", "caller"), ("X", "caller"), ("TANDEM_PORT", "1")].map(|(k, v)| (k.to_owned(), v.to_owned())));

@@ -44,19 +44,131 @@ pub struct Config {
     sources: BTreeMap<String, Source>,
 }
 
-/// Drops from a repository's layer what would widen a sandbox: a
-/// repository may ask for one (`sandbox.mode`, `sandbox.image`) but not
-/// turn the user's off, open its network, add writable paths or change
-/// what is hidden; those
-/// are the user's to decide.
-fn fence_repo_layer(layer: &mut toml::Table) {
-    let Some(toml::Value::Table(sandbox)) = layer.get_mut("sandbox") else { return };
-    sandbox.remove("network");
-    sandbox.remove("allow_net");
-    sandbox.remove("allow_write");
-    sandbox.remove("hide");
-    if sandbox.get("mode").and_then(toml::Value::as_str) == Some("none") {
+/// What a repository's `.tandem.toml` may do with a key (issue 16): a
+/// cloned repository is untrusted, so every key it may set is either
+/// inert or held until the user approves its exact text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoTrust {
+    /// Taken as it is: it cannot run, send or reach anything outside the
+    /// repository (a name, a number, a switch).
+    Inert,
+    /// A command or environment value: it takes effect only once the user
+    /// approved its exact text (`tandem hooks approve`, see
+    /// [`crate::session::hooks`]).
+    Approval,
+    /// Checked when loaded: `worktrees.dir` must stay inside the
+    /// repository; `sandbox.mode` may ask for a sandbox but not turn the
+    /// user's off.
+    Checked,
+    /// The user's alone; a repository's value is dropped. Where a token
+    /// is sent (`github.api_url`, `github.host`) and how wide a sandbox is.
+    UserOnly,
+}
+
+/// How a repository's value of the dotted `key` (`hooks.setup`,
+/// `env.NAME`, `env.secret.NAME`) is treated; `None` for a key with no
+/// rule, which is dropped (so a new key is the user's alone until it is
+/// given a rule here; a unit test walks every built-in key).
+#[must_use]
+pub fn repo_trust(key: &str) -> Option<RepoTrust> {
+    use RepoTrust::{Approval, Checked, Inert, UserOnly};
+    if key.starts_with("env.") {
+        return Some(Approval);
+    }
+    Some(match key {
+        "attach.detach_key"
+        | "attach.tmux"
+        | "stop.grace_ms"
+        | "branch.prefix"
+        | "branch.protected"
+        | "base.default"
+        | "base.fetch_timeout_ms"
+        | "supervisor.idle_timeout_secs"
+        | "supervisor.quiet_secs"
+        | "naming.auto"
+        | "view.bell"
+        | "view.notify"
+        | "github.poll_secs"
+        | "ports.base"
+        | "ports.block"
+        | "sandbox.image" => Inert,
+        "hooks.setup"
+        | "hooks.teardown"
+        | "hooks.worktree_create"
+        | "hooks.worktree_remove"
+        | "archive.summary_command"
+        | "naming.command" => Approval,
+        "worktrees.dir" | "sandbox.mode" => Checked,
+        "github.api_url"
+        | "github.host"
+        | "sandbox.network"
+        | "sandbox.allow_net"
+        | "sandbox.allow_write"
+        | "sandbox.hide" => UserOnly,
+        _ => return None,
+    })
+}
+
+/// Applies [`repo_trust`] to a repository's layer: drops what is the
+/// user's alone (or has no rule), and checks what is checked. A
+/// repository may ask for a sandbox (`sandbox.mode`, `sandbox.image`) but
+/// not turn the user's off, open its network, add writable paths or
+/// change what is hidden; it may not choose where a token is sent; its
+/// `worktrees.dir` must be a relative path that stays inside it.
+///
+/// # Errors
+/// [`ConfigError::RepoRefused`] for a `worktrees.dir` that leaves the
+/// repository at `root`.
+fn fence_repo_layer(layer: &mut toml::Table, file: &Path, root: &Path) -> Result<(), ConfigError> {
+    for (section, keys) in layer.iter_mut() {
+        let toml::Value::Table(keys) = keys else { continue };
+        keys.retain(|key, _| {
+            let dotted = format!("{section}.{key}");
+            matches!(repo_trust(&dotted), Some(RepoTrust::Inert | RepoTrust::Approval | RepoTrust::Checked))
+        });
+    }
+    if let Some(toml::Value::Table(sandbox)) = layer.get_mut("sandbox")
+        && sandbox.get("mode").and_then(toml::Value::as_str) == Some("none")
+    {
         sandbox.remove("mode");
+    }
+    if let Some(dir) = layer.get("worktrees").and_then(|w| w.get("dir")).and_then(toml::Value::as_str) {
+        check_repo_worktrees_dir(dir, root).map_err(|why| ConfigError::RepoRefused {
+            path: file.to_path_buf(),
+            key: "worktrees.dir".to_owned(),
+            value: dir.to_owned(),
+            why,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether a repository's `worktrees.dir` stays inside the repository at
+/// `root`: empty (the default folder), or a relative path without `..`
+/// whose existing part, symlinks resolved, is still under `root`.
+/// `Err` says why not, in a phrase.
+fn check_repo_worktrees_dir(dir: &str, root: &Path) -> Result<(), String> {
+    use std::path::Component;
+    if dir.is_empty() {
+        return Ok(());
+    }
+    let path = Path::new(dir);
+    if path.is_absolute() {
+        return Err("is an absolute path".to_owned());
+    }
+    if path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err("goes up with `..`".to_owned());
+    }
+    let Ok(root) = std::fs::canonicalize(root) else { return Ok(()) };
+    // The deepest part that exists, symlinks resolved, must stay inside.
+    let mut existing = root.join(path);
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            return if real.starts_with(&root) { Ok(()) } else { Err("leads out through a symlink".to_owned()) };
+        }
+        if !existing.pop() {
+            return Ok(());
+        }
     }
 }
 
@@ -255,6 +367,12 @@ pub enum ConfigError {
     Read { path: PathBuf, error: std::io::Error },
     #[error("${var}: {message}; fix or unset the variable")]
     Env { var: String, message: String },
+    /// A repository's value that it may not set.
+    #[error(
+        "{}: {key} `{value}` {why}, leaving the repository; a repository may only name a folder inside itself (fix the file, or set {key} in your own config)",
+        path.display()
+    )]
+    RepoRefused { path: PathBuf, key: String, value: String, why: String },
 }
 
 impl Config {
@@ -300,7 +418,7 @@ impl Config {
             toml::from_str::<Layer>(&text).map_err(at)?;
             let mut layer = layer;
             if matches!(source, Source::Repo(_)) {
-                fence_repo_layer(&mut layer);
+                fence_repo_layer(&mut layer, path, path.parent().unwrap_or(Path::new("/")))?;
             }
             record(&mut sources, "", &layer, &source);
             merge(&mut merged, layer);
@@ -417,7 +535,9 @@ impl Config {
                 "hide": self.sandbox.hide,
                 "image": s(&self.sandbox.image),
             },
-            "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))
+            // A variable named like a secret is shown as one (issue 16).
+            "env": self.env.vars.iter()
+                .map(|(k, v)| (k.clone(), s(if crate::session::env::is_secret_name(k) { "(secret)" } else { v })))
                 .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(
                     self.env.secret.keys().map(|k| (k.clone(), s("(secret)"))).collect(),
                 ))))
@@ -483,6 +603,60 @@ mod tests {
         let entries = config.entries();
         assert!(entries.iter().any(|(k, v, _)| k == "hooks.setup" && v == "[\"make\"]"), "{entries:?}");
         assert_eq!(entries.len(), config.sources.len());
+    }
+
+    /// Every key of the built-in config has a rule for a repository's
+    /// value (issue 16), so a new key cannot slip in unfenced.
+    #[test]
+    fn every_key_a_repository_may_set_is_inert_approved_checked_or_dropped() {
+        let table: toml::Table = DEFAULTS.parse().expect("defaults");
+        let mut keys = Vec::new();
+        for (section, inner) in &table {
+            let toml::Value::Table(inner) = inner else { panic!("{section} is a section") };
+            keys.extend(inner.keys().map(|key| format!("{section}.{key}")));
+        }
+        keys.extend(["env.NAME".to_owned(), "env.secret.NAME".to_owned()]);
+        for key in &keys {
+            assert!(
+                repo_trust(key).is_some(),
+                "`{key}` has no rule in `repo_trust`: say what a repository may do with it"
+            );
+        }
+        assert_eq!(repo_trust("env.LD_PRELOAD"), Some(RepoTrust::Approval));
+        for key in ["github.api_url", "github.host", "sandbox.network", "sandbox.allow_write"] {
+            assert_eq!(repo_trust(key), Some(RepoTrust::UserOnly), "{key}");
+        }
+        for key in ["hooks.setup", "archive.summary_command", "naming.command"] {
+            assert_eq!(repo_trust(key), Some(RepoTrust::Approval), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_repository_cannot_send_the_token_elsewhere_or_put_worktrees_outside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = dir.path().join("user.toml");
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let repo = root.join(".tandem.toml");
+        std::fs::write(&repo, "[github]\napi_url = \"http://evil\"\nhost = \"evil\"\npoll_secs = 5\n").expect("write");
+        let config = Config::load_with_env(&user, Some(&repo), no_env).expect("config");
+        assert_eq!(config.github.api_url, Config::defaults().github.api_url);
+        assert_eq!(config.github.host, Config::defaults().github.host);
+        assert_eq!(config.github.poll_secs, 5, "inert keys still apply");
+        for dir_value in ["../../x", "/tmp/x", "a/../../x", "link/x"] {
+            std::os::unix::fs::symlink("/tmp", root.join("link")).ok();
+            std::fs::write(&repo, format!("[worktrees]\ndir = \"{dir_value}\"\n")).expect("write");
+            let err = Config::load_with_env(&user, Some(&repo), no_env).expect_err(dir_value);
+            assert!(err.to_string().contains("worktrees.dir"), "{err}");
+        }
+        std::fs::write(&repo, "[worktrees]\ndir = \".tandem/worktrees\"\n").expect("write");
+        assert_eq!(
+            Config::load_with_env(&user, Some(&repo), no_env).expect("inside").worktrees.dir,
+            ".tandem/worktrees"
+        );
+        std::fs::write(&user, "[worktrees]\ndir = \"/anywhere/the/user/likes\"\n").expect("write");
+        std::fs::remove_file(&repo).expect("rm");
+        assert!(Config::load_with_env(&user, Some(&repo), no_env).is_ok(), "the user's own choice stands");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The directories tandem uses; see the module docs for the layout.
@@ -152,12 +152,14 @@ impl Paths {
         self.data_dir.join("worktrees").join(repo_dir_name)
     }
 
-    /// Creates the state directory (0700).
+    /// Creates the state directory (0700), and makes it 0700 when an
+    /// older tandem left it open to group or others.
     ///
     /// # Errors
     /// [`PathsError::Create`] when it cannot be made.
     pub fn ensure_state_dir(&self) -> Result<(), PathsError> {
-        create_private(&self.state_dir)
+        create_private(&self.state_dir)?;
+        tighten(&self.state_dir, 0o700).map_err(|error| PathsError::Create { path: self.state_dir.clone(), error })
     }
 
     /// Creates the runtime directory and its `h/` folder, and checks that
@@ -172,6 +174,50 @@ impl Paths {
             check_private(&dir)?;
         }
         Ok(())
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0700: every folder
+/// tandem makes under its state folder (issue 16: other users read
+/// nothing of it).
+///
+/// # Errors
+/// I/O errors.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Opens `path` for appending, creating it with mode 0600 (a log under
+/// the state folder).
+///
+/// # Errors
+/// I/O errors.
+pub fn append_private(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+}
+
+/// Writes `bytes` to `path`, creating it with mode 0600.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?.write_all(bytes)
+}
+
+/// Takes group and other access away from `path` when it has any (a file
+/// or folder an older tandem made): its mode becomes at most `mode`.
+///
+/// # Errors
+/// I/O errors other than a missing file.
+pub fn tighten(path: &Path, mode: u32) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 => {
+            fs::set_permissions(path, fs::Permissions::from_mode(meta.permissions().mode() & mode))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

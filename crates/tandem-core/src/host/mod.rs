@@ -214,7 +214,7 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
 
 fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let dir = paths.session_dir(&spec.session_id);
-    std::fs::create_dir_all(&dir)?;
+    crate::paths::create_private_dir(&dir)?;
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
     let mut store = Store::open(&paths.database())?;
     let secrets = crate::session::env::secret_values(&spec.env);

@@ -7,7 +7,7 @@
 //! ([`replay`]); it is rotated at [`LOG_ROTATE_BYTES`] into one older
 //! generation (`pty.log.1`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -79,10 +79,10 @@ pub struct PtyLog {
     path: PathBuf,
     file: File,
     len: u64,
-    /// Secret values masked before anything reaches the file, and the
-    /// output held back because it may be the start of one.
-    secrets: Vec<Vec<u8>>,
-    held: Vec<u8>,
+    /// Masks secret values before anything reaches the file, holding
+    /// back output that may be the start of one
+    /// ([`crate::session::mask::Masker`]).
+    masker: crate::session::mask::Masker,
 }
 
 impl PtyLog {
@@ -98,15 +98,16 @@ impl PtyLog {
     /// I/O errors.
     pub fn open(dir: &Path) -> io::Result<PtyLog> {
         let path = Self::path(dir);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = crate::paths::append_private(&path)?;
         let len = file.metadata()?.len();
-        Ok(PtyLog { path, file, len, secrets: Vec::new(), held: Vec::new() })
+        Ok(PtyLog { path, file, len, masker: crate::session::mask::Masker::default() })
     }
 
     /// Masks these secret values ([`crate::session::env::MASK`]) in what
-    /// it writes from now on.
+    /// it writes from now on, found in the text a terminal would show
+    /// ([`crate::session::mask`]).
     pub fn redact_secrets(&mut self, secrets: &[String]) {
-        self.secrets = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+        self.masker = crate::session::mask::Masker::new(secrets);
     }
 
     /// Appends `bytes` (secrets masked; a tail that may begin a secret
@@ -115,54 +116,23 @@ impl PtyLog {
     /// # Errors
     /// I/O errors.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.secrets.is_empty() {
+        if self.masker.is_empty() {
             return self.write_raw(bytes);
         }
-        let mut buf = std::mem::take(&mut self.held);
-        buf.extend_from_slice(bytes);
-        for secret in &self.secrets {
-            buf = replace_all(&buf, secret, crate::session::env::MASK.as_bytes());
-        }
-        // Hold back the longest tail that a secret starts with.
-        let keep = self
-            .secrets
-            .iter()
-            .flat_map(|s| (1..s.len()).filter(|&n| n <= buf.len() && buf.ends_with(&s[..n])))
-            .max()
-            .unwrap_or(0);
-        self.held = buf.split_off(buf.len() - keep);
-        self.write_raw(&buf)
+        let out = self.masker.push(bytes);
+        self.write_raw(&out)
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.len + bytes.len() as u64 > LOG_ROTATE_BYTES {
             fs::rename(&self.path, self.path.with_extension("log.1"))?;
-            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            self.file = crate::paths::append_private(&self.path)?;
             self.len = 0;
         }
         self.file.write_all(bytes)?;
         self.len += bytes.len() as u64;
         Ok(())
     }
-}
-
-/// `haystack` with every `needle` replaced by `with`.
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 /// Rebuilds the emulator of a session whose host is gone from its logs
@@ -191,7 +161,7 @@ pub fn replay(dir: &Path, rows: u16, cols: u16) -> io::Result<vt100::Parser> {
 /// # Errors
 /// I/O errors.
 pub fn write_size(dir: &Path, rows: u16, cols: u16) -> io::Result<()> {
-    fs::write(dir.join("pty.size"), format!("{rows} {cols}\n"))
+    crate::paths::write_private(&dir.join("pty.size"), format!("{rows} {cols}\n").as_bytes())
 }
 
 /// The size last written by [`write_size`], else 24 × 80.

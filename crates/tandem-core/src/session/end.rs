@@ -121,7 +121,8 @@ pub fn archive(
     env: &[(String, String)],
 ) -> Result<(Session, Vec<String>), SessionError> {
     store.set_pending(&session.id, Some("archive"))?;
-    let summary = summarize(paths, repo, config, session, env);
+    // A summary command the repository set runs only once approved.
+    let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
     let dirty = session.path.is_dir() && git::status(&session.path).is_ok_and(|s| s.is_dirty());
     let archive_ref = if dirty { Some(super::snapshot(paths, repo, session)?) } else { None };
     if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
@@ -259,7 +260,7 @@ fn teardown(
     }
     let hook_env = hook_env(repo, session, env);
     let log = paths.session_dir(&session.id).join("hooks.log");
-    let _ = std::fs::create_dir_all(paths.session_dir(&session.id));
+    let _ = crate::paths::create_private_dir(&paths.session_dir(&session.id));
     for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
         if !hooks::may_run(store, &hook)? {
             notes.push(format!("teardown hook `{}` is not approved; skipped", hook.command));
@@ -370,9 +371,21 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
     let cwd = if session.path.is_dir() { session.path.clone() } else { repo.root.clone() };
     let command = config.archive.summary_command.trim();
     let written = if !command.is_empty() {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(command);
-        one_shot(cmd, &cwd, env, Some(&material))
+        let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+        // A sandboxed session's summary command runs inside its fence
+        // (issue 16); when the fence cannot be made, it does not run.
+        let argv = match session.sandbox {
+            None => Some(argv),
+            Some(_) => super::fence(paths, repo, config, session, env, None)
+                .ok()
+                .flatten()
+                .and_then(|fence| fence.wrap(&argv, env, false).ok()),
+        };
+        argv.and_then(|argv| {
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            one_shot(cmd, &cwd, env, Some(&material))
+        })
     } else {
         let question = format!(
             "In two or three plain sentences, summarize what this coding session did, for a list of archived \

@@ -162,8 +162,35 @@ pub const MASK: &str = "••••••";
 /// `ab` in a history would garble it and protect nothing.
 pub const MIN_SECRET_LEN: usize = 4;
 
+/// Whether a variable's name says it holds a secret, whoever set it
+/// (issue 16): `*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD*`,
+/// `*_PASSWD`, `AWS_*`, and the bare `TOKEN`, `SECRET`, `API_KEY`; this
+/// covers the agents' own keys (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`,
+/// `GEMINI_API_KEY`, `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN`)
+/// and GitHub's (`GH_TOKEN`, `GITHUB_TOKEN`). Compared without case.
+/// A name that ends in `_DIR`, `_FILE` or `_PATH` names where a secret
+/// is kept (`AWS_SHARED_CREDENTIALS_FILE`), not a secret.
+#[must_use]
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    if ["_DIR", "_FILE", "_PATH"].iter().any(|end| name.ends_with(end)) {
+        return false;
+    }
+    ["_API_KEY", "_TOKEN", "_SECRET", "_PASSWD"].iter().any(|end| name.ends_with(end))
+        || name.contains("PASSWORD")
+        || name.starts_with("AWS_")
+        || ["TOKEN", "SECRET", "API_KEY"].contains(&name.as_str())
+}
+
+/// A value of a variable that is a secret only by its name
+/// ([`is_secret_name`]) is masked in what is stored from this length on:
+/// `AWS_DEFAULT_OUTPUT=json` must not mask every `json` in a history.
+pub const MIN_NAMED_SECRET_LEN: usize = 8;
+
 /// The secret values in an agent's environment `env`: those named by its
-/// `TANDEM_SECRET_KEYS`, at least [`MIN_SECRET_LEN`] long, longest first.
+/// `TANDEM_SECRET_KEYS` (at least [`MIN_SECRET_LEN`] long) or with a
+/// secret's name ([`is_secret_name`], at least [`MIN_NAMED_SECRET_LEN`]
+/// long), longest first.
 #[must_use]
 pub fn secret_values(env: &[(String, String)]) -> Vec<String> {
     let keys: Vec<&str> = env
@@ -173,7 +200,10 @@ pub fn secret_values(env: &[(String, String)]) -> Vec<String> {
         .unwrap_or_default();
     let mut values: Vec<String> = env
         .iter()
-        .filter(|(k, v)| keys.contains(&k.as_str()) && v.len() >= MIN_SECRET_LEN)
+        .filter(|(k, v)| {
+            (keys.contains(&k.as_str()) && v.len() >= MIN_SECRET_LEN)
+                || (is_secret_name(k) && v.len() >= MIN_NAMED_SECRET_LEN)
+        })
         .map(|(_, v)| v.clone())
         .collect();
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -181,23 +211,34 @@ pub fn secret_values(env: &[(String, String)]) -> Vec<String> {
     values
 }
 
-/// `text` with every secret value replaced by [`MASK`].
+/// `text` with every secret value replaced by [`MASK`], found in the
+/// text a terminal would show ([`super::mask`]: escape sequences between
+/// its characters do not hide one).
 #[must_use]
 pub fn redact<'a>(text: &'a str, secrets: &[String]) -> std::borrow::Cow<'a, str> {
-    if !secrets.iter().any(|s| text.contains(s.as_str())) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = text.to_owned();
-    for s in secrets {
-        out = out.replace(s.as_str(), MASK);
-    }
-    std::borrow::Cow::Owned(out)
+    super::mask::mask_text(text, secrets)
 }
 
-/// `value`, or a mask of it when `key` is one of `secrets`.
+/// The secret values ([`secret_values`]) in the environment process `pid`
+/// started with (`/proc/PID/environ`); none when it cannot be read.
+#[must_use]
+pub fn process_secrets(pid: i32) -> Vec<String> {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/environ")) else { return Vec::new() };
+    let vars: Vec<(String, String)> = raw
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let text = String::from_utf8_lossy(entry);
+            text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    secret_values(&vars)
+}
+
+/// `value`, or a mask of it when `key` is one of `secrets` or has a
+/// secret's name ([`is_secret_name`]).
 #[must_use]
 pub fn shown(key: &str, value: &str, secrets: &[String]) -> String {
-    if secrets.iter().any(|s| s == key) { MASK.to_owned() } else { value.to_owned() }
+    if secrets.iter().any(|s| s == key) || is_secret_name(key) { MASK.to_owned() } else { value.to_owned() }
 }
 
 #[cfg(test)]
@@ -212,6 +253,22 @@ mod tests {
                 .to_vec();
         let secrets = secret_values(&env);
         assert_eq!(secrets, ["abc-123-xyz"], "too short values are left alone");
+        let named: Vec<(String, String)> = [
+            ("OPENAI_API_KEY", "sk-1234567890"),
+            ("gh_token", "ghp_abcdefgh"),
+            ("DB_PASSWORD", "hunter2hunter2"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("AWS_DEFAULT_OUTPUT", "json"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/home/u/.aws/credentials"),
+            ("EDITOR", "vim-is-not-secret"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        let mut found = secret_values(&named);
+        found.sort();
+        assert_eq!(found, ["ghp_abcdefgh", "hunter2hunter2", "sk-1234567890", "wJalrXUtnFEMI"]);
+        assert_eq!(shown("ANTHROPIC_API_KEY", "sk-ant", &[]), MASK, "shown masked whatever its length");
+        assert_eq!(shown("EDITOR", "vim", &[]), "vim");
         assert_eq!(redact("token abc-123-xyz, again abc-123-xyz", &secrets), format!("token {MASK}, again {MASK}"));
         assert!(matches!(redact("nothing here", &secrets), std::borrow::Cow::Borrowed(_)));
     }

@@ -1,14 +1,17 @@
 //! Hook commands: setup and teardown commands run in a session's
 //! worktree, and the replacement hooks that make and remove worktrees
-//! instead of git.
+//! instead of git; and the other values a repository may set that run or
+//! reach a program (issue 16): `archive.summary_command`,
+//! `naming.command` and each `[env]` / `[env.secret]` variable.
 //!
 //! A command is a shell command line written by the user (in their
 //! `config.toml`) or by a repository (in its `.tandem.toml`). A
-//! repository's commands run only once the user approved their exact
-//! content: approvals are keyed by a SHA-256 of the repository, the hook
-//! kind and the command text, so a changed command needs a new approval.
-//! Values reach commands through `TANDEM_*` environment variables, never
-//! by pasting into the command line.
+//! repository's commands and variables take effect only once the user
+//! approved their exact content: approvals are keyed by a SHA-256 of the
+//! repository, the kind and the text (`NAME=value` for a variable), so a
+//! changed value needs a new approval. Values reach commands through
+//! `TANDEM_*` environment variables, never by pasting into the command
+//! line.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,11 +26,18 @@ use crate::store::{Store, StoreError};
 /// The kinds of hook, by their config key under `[hooks]`.
 pub const KINDS: &[&str] = &["setup", "teardown", "worktree_create", "worktree_remove"];
 
+/// The other approvable kinds: a command by its dotted config key, and
+/// `env` for a variable of `[env]` or `[env.secret]` (its text is
+/// `NAME=value`).
+pub const VALUE_KINDS: &[&str] = &["archive.summary_command", "naming.command", "env"];
+
 /// One hook command that the repository asks to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     /// One of [`KINDS`].
+    /// One of [`KINDS`] or [`VALUE_KINDS`].
     pub kind: &'static str,
+    /// The command line, or `NAME=value` for an `env` variable.
     pub command: String,
     /// Key of its approval: SHA-256 (hex) of repository, kind and command.
     pub hash: String,
@@ -36,7 +46,9 @@ pub struct Hook {
     pub from_repo: bool,
 }
 
-/// Every hook command of the effective config, in [`KINDS`] order.
+/// Every hook command of the effective config, in [`KINDS`] order, then
+/// every other approvable value ([`VALUE_KINDS`]); `[env]` variables only
+/// as the repository set them.
 #[must_use]
 pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
     let mut hooks = Vec::new();
@@ -53,7 +65,62 @@ pub fn all(repo: &Repository, config: &Config) -> Vec<Hook> {
             hooks.push(Hook { kind, command, hash, from_repo });
         }
     }
+    let mut push = |kind: &'static str, key: &str, command: String| {
+        let from_repo = matches!(config.source(key), Source::Repo(_));
+        let hash = hash(&repo.common_dir, kind, &command);
+        hooks.push(Hook { kind, command, hash, from_repo });
+    };
+    for (kind, command) in
+        [("archive.summary_command", &config.archive.summary_command), ("naming.command", &config.naming.command)]
+    {
+        if !command.trim().is_empty() {
+            push(kind, kind, command.clone());
+        }
+    }
+    // Variables only as the repository set them: the user's own need no
+    // approval, and their `[env.secret]` values are never shown.
+    let from_repo = |key: &str| matches!(config.source(key), Source::Repo(_));
+    for (name, value) in config.env.vars.iter().filter(|(name, _)| from_repo(&format!("env.{name}"))) {
+        push("env", &format!("env.{name}"), format!("{name}={value}"));
+    }
+    for (name, value) in config.env.secret.iter().filter(|(name, _)| from_repo(&format!("env.secret.{name}"))) {
+        push("env", &format!("env.secret.{name}"), format!("{name}={value}"));
+    }
     hooks
+}
+
+/// `config` with every value of [`VALUE_KINDS`] that the repository set
+/// and the user has not approved taken out: such a command is as if
+/// empty (tandem's own fallback runs instead) and such a variable is not
+/// passed. Hooks of [`KINDS`] stay: they are checked where they run
+/// ([`may_run`]), which reports a skipped one.
+///
+/// # Errors
+/// [`StoreError`].
+pub fn approved_config(store: &Store, repo: &Repository, config: &Config) -> Result<Config, StoreError> {
+    let mut config = config.clone();
+    for hook in all(repo, &config) {
+        if KINDS.contains(&hook.kind) || may_run(store, &hook)? {
+            continue;
+        }
+        match hook.kind {
+            "archive.summary_command" => config.archive.summary_command.clear(),
+            "naming.command" => config.naming.command.clear(),
+            _ => {
+                let name = hook.command.split_once('=').map_or(hook.command.as_str(), |(name, _)| name);
+                let drops = |map: &std::collections::BTreeMap<String, String>| {
+                    map.get(name).is_some_and(|v| format!("{name}={v}") == hook.command)
+                };
+                if drops(&config.env.vars) {
+                    config.env.vars.remove(name);
+                }
+                if drops(&config.env.secret) {
+                    config.env.secret.remove(name);
+                }
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// The approval key of a command.
@@ -170,14 +237,38 @@ pub fn run(
     if let Some(fence) = fence {
         argv = fence.wrap(&argv, &env.vars(), false).map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
     }
+    let failed = |e: std::io::Error| format!("{kind} hook `{command}`: {e}");
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).current_dir(cwd).stdin(Stdio::null());
     env.apply(&mut cmd);
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let mut header = out.try_clone().map_err(|e| e.to_string())?;
-    let _ = writeln!(header, "$ {command}   # {kind} hook");
-    let status = cmd.stdout(out).stderr(err).status().map_err(|e| format!("{kind} hook `{command}`: {e}"))?;
+    let mut out = crate::paths::append_private(log).map_err(|e| e.to_string())?;
+    let _ = writeln!(out, "$ {command}   # {kind} hook");
+    // Its output reaches the log through a pipe, secrets masked (issue
+    // 16): the hook has the caller's environment, keys and tokens too.
+    let (mut reader, writer) = std::io::pipe().map_err(failed)?;
+    cmd.stdout(writer.try_clone().map_err(failed)?).stderr(writer);
+    let mut child = cmd.spawn().map_err(failed)?;
+    drop(cmd);
+    let secrets = super::env::secret_values(&env.vars());
+    let (done, copied) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut masker = super::mask::Masker::new(&secrets);
+        let mut buf = [0u8; 8192];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = out.write_all(&masker.push(&buf[..n]));
+                }
+            }
+        }
+        let _ = out.write_all(&masker.finish());
+        let _ = done.send(());
+    });
+    let status = child.wait().map_err(failed)?;
+    // A process the hook left running may hold the pipe open: its output
+    // goes on to the log, and the hook is done.
+    let _ = copied.recv_timeout(std::time::Duration::from_secs(2));
     if status.success() {
         Ok(())
     } else {
@@ -212,6 +303,54 @@ pub fn run_replacement(kind: &str, command: &str, cwd: &Path, env: &HookEnv) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{RepoTrust, repo_trust};
+
+    /// Every key a repository's value of which needs approval (issue 16)
+    /// is listed by [`all`], so `hooks show` shows it and `hooks approve`
+    /// approves it, and [`approved_config`] holds it back until then.
+    #[test]
+    fn every_value_that_needs_approval_is_listed_and_held_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository {
+            common_dir: dir.path().join(".git"),
+            root: dir.path().to_path_buf(),
+            worktree: dir.path().to_path_buf(),
+        };
+        let store = Store::open(&dir.path().join("tandem.db")).expect("store");
+        let mut keys: Vec<(String, bool)> = Config::defaults()
+            .entries()
+            .into_iter()
+            .filter(|(key, _, _)| repo_trust(key) == Some(RepoTrust::Approval))
+            .map(|(key, value, _)| (key, value.starts_with('[')))
+            .collect();
+        keys.extend([("env.PROBE".to_owned(), false), ("env.secret.PROBE".to_owned(), false)]);
+        assert!(keys.len() >= 8, "{keys:?}");
+        for (key, is_list) in keys {
+            let (section, name) = key.rsplit_once('.').expect("dotted");
+            let probe = format!("probe-{}", key.replace('.', "-"));
+            let value = if is_list { format!("[\"{probe}\"]") } else { format!("\"{probe}\"") };
+            std::fs::write(dir.path().join(".tandem.toml"), format!("[{section}]\n{name} = {value}\n")).expect("write");
+            let config =
+                Config::load_with_env(&dir.path().join("user.toml"), Some(&dir.path().join(".tandem.toml")), |_| None)
+                    .expect("config");
+            let hooks = all(&repo, &config);
+            assert!(
+                hooks.iter().any(|h| h.from_repo && h.command.contains(&probe)),
+                "`{key}` needs approval but `hooks::all` does not list it: {hooks:?}"
+            );
+            let held = approved_config(&store, &repo, &config).expect("gate");
+            let left = held.entries().into_iter().filter(|(_, v, _)| v.contains(&probe)).count();
+            let hooks_kind = key.starts_with("hooks.");
+            assert_eq!(left, usize::from(hooks_kind), "`{key}` is not held back (hooks are checked where they run)");
+            approve(&store, &repo, &hooks).expect("approve");
+            let held = approved_config(&store, &repo, &config).expect("gate");
+            assert!(
+                held.entries().iter().any(|(_, v, _)| v.contains(&probe)) || key.starts_with("env.secret"),
+                "{key}"
+            );
+            assert!(unapproved(&store, &repo, &config).expect("unapproved").is_empty(), "{key}");
+        }
+    }
 
     #[test]
     fn hashes_depend_on_repository_kind_and_content() {

@@ -22,6 +22,7 @@ pub mod env;
 pub mod facts;
 pub mod hooks;
 pub mod include;
+pub mod mask;
 pub mod names;
 pub mod naming;
 pub mod pull;
@@ -79,7 +80,7 @@ pub enum SessionError {
     #[error("cannot fetch pull request #{n} from {remote} ({why}); check the number and that the remote is reachable")]
     PullRequest { n: u64, remote: String, why: String },
     #[error(
-        "this repository's .tandem.toml has {count} hook command(s) you have not approved; review and approve them with `tandem hooks approve`"
+        "this repository's .tandem.toml sets {count} hook command(s) or [env] value(s) you have not approved; review and approve them with `tandem hooks approve`"
     )]
     HooksNotApproved { count: usize },
     #[error(transparent)]
@@ -552,11 +553,19 @@ pub fn create(
         port: None,
         sandbox: plan.sandbox,
     };
-    store.insert_session(&session).map_err(|e| match e {
+    // Stored with the agent's secrets masked (a prompt in Claude Code's
+    // command line, a title); the host still runs the real command.
+    let secrets = env::layered(env, &plan.config, &session, &plan.repo.root, None)
+        .map(|agent_env| env::secret_values(&agent_env.vars))
+        .unwrap_or_default();
+    let mut stored = session.clone();
+    stored.command = stored.command.iter().map(|a| env::redact(a, &secrets).into_owned()).collect();
+    stored.meta.title = stored.meta.title.as_deref().map(|t| env::redact(t, &secrets).into_owned());
+    store.insert_session(&stored).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
         e => e.into(),
     })?;
-    std::fs::create_dir_all(paths.session_dir(&session.id))?;
+    crate::paths::create_private_dir(&paths.session_dir(&session.id))?;
     let hook_env = hook_env(&plan.repo, &session, env);
     match make_worktree(&plan.repo, &plan.config, &session, &plan.start, &hook_env) {
         Ok(path) => {

@@ -98,6 +98,18 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// `value` with the secrets masked in every string (keys included).
+fn mask_json(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value {
+    use serde_json::Value;
+    let text = |t: &str| crate::session::env::redact(t, secrets).into_owned();
+    match value {
+        Value::String(t) => Value::String(text(t)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| mask_json(v, secrets)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (text(k), mask_json(v, secrets))).collect()),
+        other => other.clone(),
+    }
+}
+
 /// A user's words as an FTS5 query: each word quoted (so `-`, `:`, `*`
 /// and quotes mean nothing special), all of them required.
 fn fts_query(words: &str) -> String {
@@ -118,9 +130,18 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events (session_id, at_ms, kind, text, data, indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            let redact = |t: &str| crate::session::env::redact(t, &self.secrets).into_owned();
+            let mut secrets: Option<(&str, Vec<String>)> = None;
             for e in events {
-                let data = e.data.as_ref().map(|d| redact(&d.to_string()));
+                // Each session's own secrets ([`Store::secrets_for`]),
+                // looked up once per run of its events.
+                if secrets.as_ref().is_none_or(|(id, _)| *id != e.session_id) {
+                    secrets = Some((e.session_id, self.secrets_for(e.session_id)));
+                }
+                let secrets = secrets.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+                let redact = |t: &str| crate::session::env::redact(t, secrets).into_owned();
+                // Masked string by string, so an escape written `\u001b`
+                // in JSON hides nothing.
+                let data = e.data.as_ref().map(|d| mask_json(d, secrets).to_string());
                 stmt.execute(params![e.session_id, now, e.kind.as_str(), redact(&e.text), data, e.indexed])?;
             }
         }

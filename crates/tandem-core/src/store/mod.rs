@@ -468,6 +468,25 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// Creates the database file at `path` with mode 0600 if it is missing,
+/// and takes group and other access from it and its `-wal` and `-shm`
+/// files when an older tandem left them open.
+fn private_database(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // A missing folder and the like: SQLite reports it.
+        Err(_) => return Ok(()),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::paths::tighten(Path::new(&file), 0o600)?;
+    }
+    Ok(())
+}
+
 /// A connection to the database.
 pub struct Store {
     conn: Connection,
@@ -482,6 +501,15 @@ impl Store {
     /// # Errors
     /// [`StoreError::Open`] when the file cannot be opened or migrated.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // Made 0600 before SQLite opens it: SQLite gives the WAL and
+        // shared-memory files the database's own mode (issue 16).
+        private_database(path).map_err(|error| StoreError::Open {
+            path: path.to_path_buf(),
+            error: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(error.to_string()),
+            ),
+        })?;
         let open = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
             conn.busy_timeout(Duration::from_secs(10))?;
@@ -499,7 +527,13 @@ impl Store {
         let mut pause = Duration::from_millis(5);
         loop {
             match open() {
-                Ok(conn) => return Ok(Store { conn, secrets: Vec::new() }),
+                Ok(conn) => {
+                    // The secrets of this process's own environment (a
+                    // well-known name, or declared for its agent) are
+                    // masked in whatever it stores.
+                    let secrets = crate::session::env::secret_values(&std::env::vars().collect::<Vec<_>>());
+                    return Ok(Store { conn, secrets });
+                }
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                         && std::time::Instant::now() < deadline =>
@@ -701,10 +735,42 @@ impl Store {
     }
 
     /// Masks these secret values (see [`crate::session::env::redact`]) in
-    /// the text and data of every event this connection writes from now
-    /// on.
+    /// the text and data of every event, title and summary this
+    /// connection writes from now on, beside those of the process's own
+    /// environment and of the session's running agent.
     pub fn redact_secrets(&mut self, secrets: Vec<String>) {
-        self.secrets = secrets;
+        self.secrets.extend(secrets);
+        self.secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self.secrets.dedup();
+    }
+
+    /// The secret values to mask in what is stored for session `id`:
+    /// this connection's ([`Store::redact_secrets`]), those in the
+    /// environment of the session's running agent (its declared secrets,
+    /// env-file values and well-known names), and the values of its
+    /// `--env-file` files (read again, so a stopped session's too),
+    /// longest first.
+    pub(crate) fn secrets_for(&self, id: &str) -> Vec<String> {
+        let mut secrets = self.secrets.clone();
+        if let Ok(Some(session)) = self.session(id) {
+            if let Some(pid) = session.agent_pid.filter(|p| *p > 0) {
+                secrets.extend(crate::session::env::process_secrets(pid));
+            }
+            for file in &session.env_files {
+                let pairs = crate::session::env::read_env_file(file).unwrap_or_default();
+                secrets.extend(
+                    pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::session::env::MIN_SECRET_LEN),
+                );
+            }
+            secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+            secrets.dedup();
+        }
+        secrets
+    }
+
+    /// `text` as it may be stored for session `id` (secrets masked).
+    fn masked(&self, id: &str, text: &str) -> String {
+        crate::session::env::redact(text, &self.secrets_for(id)).into_owned()
     }
 
     /// Gives the session the lowest free block of `block` ports from
@@ -750,6 +816,7 @@ impl Store {
     pub fn update_meta(&self, id: &str, update: &MetaUpdate) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         if let Some(title) = &update.title {
+            let title = title.as_deref().map(|t| self.masked(id, t));
             tx.execute("UPDATE sessions SET title = ?2 WHERE id = ?1", params![id, title])?;
         }
         if let Some(priority) = update.priority {
@@ -831,7 +898,7 @@ impl Store {
         self.conn.execute(
             "UPDATE sessions SET state = 'archived', archive_ref = ?2, summary = ?3, archived_at = ?4,
              pending = NULL, host_pid = NULL, agent_pid = NULL, updated_at = ?4 WHERE id = ?1 AND state != 'removed'",
-            params![id, archive_ref, summary, now],
+            params![id, archive_ref, self.masked(id, summary), now],
         )?;
         Ok(())
     }
@@ -915,7 +982,7 @@ impl Store {
     pub fn rename_branch(&self, id: &str, branch: &str, title: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE sessions SET branch = ?2, title = COALESCE(title, ?3), auto_named = 0 WHERE id = ?1",
-            params![id, branch, title],
+            params![id, branch, self.masked(id, title)],
         )?;
         Ok(())
     }
@@ -928,7 +995,7 @@ impl Store {
     pub fn set_suggested_title(&self, id: &str, title: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE sessions SET title = COALESCE(title, ?2), auto_named = 0 WHERE id = ?1",
-            params![id, title],
+            params![id, self.masked(id, title)],
         )?;
         Ok(())
     }

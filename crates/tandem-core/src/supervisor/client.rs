@@ -134,7 +134,7 @@ pub fn start(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
     let fail = |e: &dyn std::fmt::Display| ClientError::Start(e.to_string(), log_path.display().to_string());
     paths.ensure_state_dir().map_err(|e| fail(&e))?;
     paths.ensure_runtime_dir().map_err(|e| fail(&e))?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| fail(&e))?;
+    let log = crate::paths::append_private(&log_path).map_err(|e| fail(&e))?;
     let child = Command::new(exe)
         .args(["daemon", "run"])
         .stdin(Stdio::null())

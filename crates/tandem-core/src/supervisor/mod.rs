@@ -19,6 +19,7 @@ pub mod watch;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -146,7 +147,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     paths.ensure_runtime_dir()?;
     paths.ensure_state_dir()?;
     let lock_path = paths.supervisor_lock();
-    let mut lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path)?;
+    let mut lock =
+        OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path)?;
     if lock.try_lock().is_err() {
         let pid = std::fs::read_to_string(&lock_path).unwrap_or_default().trim().to_owned();
         return Err(SupervisorError::AlreadyRunning { pid });
@@ -468,6 +470,8 @@ fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, Stri
         let store = state.store()?;
         let session = find(&store, session_id)?;
         let (repo, config) = repo_of(state, &store, &session)?;
+        // A naming command the repository set runs only once approved.
+        let config = session::hooks::approved_config(&store, &repo, &config)?;
         (session, repo, config)
     };
     if !session.auto_named || !config.naming.auto {
@@ -773,16 +777,18 @@ fn has_agent(session: &Session) -> bool {
 /// The agent's environment ([`session::env::layered`]: the caller's,
 /// `[env]`, env files, `--env`, tandem's own with the session's
 /// `TANDEM_PORT`, claimed here), plus what the agent needs
-/// ([`crate::agent::extra_env`]).
+/// ([`crate::agent::extra_env`]). `[env]` values the repository set reach
+/// the agent only once approved ([`session::hooks::approved_config`]).
 fn session_env(
     store: &Store,
     config: &Config,
-    repo_root: &std::path::Path,
+    repo: &Repository,
     env: &[(String, String)],
     session: &Session,
 ) -> Result<Vec<(String, String)>, SessionError> {
+    let config = session::hooks::approved_config(store, repo, config)?;
     let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
-    let mut env = session::env::layered(env, config, session, repo_root, Some(port))?.vars;
+    let mut env = session::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
     env.extend(extra);
     Ok(env)
@@ -890,7 +896,7 @@ fn restart_agent(
     let (env, (argv, forwards, cleanup)) = {
         let store = state.store()?;
         let (repo, config) = repo_of(state, &store, session)?;
-        let env = session_env(&store, &config, &repo.root, env, session)?;
+        let env = session_env(&store, &config, &repo, env, session)?;
         let fenced = fenced(state, &repo, &config, session, argv, &env)?;
         (env, fenced)
     };
@@ -951,7 +957,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
         }
         let (argv, conversation) =
             agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref());
-        let env = session_env(&store, &plan.config, &plan.repo.root, &req.env, session).map_err(|e| e.to_string())?;
+        let env = session_env(&store, &plan.config, &plan.repo, &req.env, session).map_err(|e| e.to_string())?;
         let (argv, forwards, cleanup) =
             fenced(state, &plan.repo, &plan.config, session, argv, &env).map_err(|e| crate::error_chain(&e))?;
         let spec = HostSpec {
@@ -1009,7 +1015,13 @@ fn spawn_auto_name(
 /// its one-line report. The host's stderr goes to `sessions/<id>/host.log`.
 fn start_host(state: &State, spec: &HostSpec) -> Result<(), String> {
     let dir = state.paths.session_dir(&spec.session_id);
-    let log = File::create(dir.join("host.log")).map_err(|e| e.to_string())?;
+    let log = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("host.log"))
+        .map_err(|e| e.to_string())?;
     let mut child = Command::new(&state.exe)
         .arg("host")
         .stdin(Stdio::piped())
