@@ -15,6 +15,7 @@ mod test_flood;
 mod test_gemini;
 mod test_github;
 mod test_history;
+mod test_limits;
 mod test_lifecycle;
 mod test_listing;
 mod test_metadata;

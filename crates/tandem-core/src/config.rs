@@ -46,8 +46,8 @@ pub struct Config {
 
 /// Drops from a repository's layer what would widen a sandbox: a
 /// repository may ask for one (`sandbox.mode`, `sandbox.image`) but not
-/// turn the user's off, open its network, add writable paths or change
-/// what is hidden; those
+/// turn the user's off, open its network, add writable paths, change
+/// what is hidden or raise its limits; those
 /// are the user's to decide.
 fn fence_repo_layer(layer: &mut toml::Table) {
     let Some(toml::Value::Table(sandbox)) = layer.get_mut("sandbox") else { return };
@@ -55,6 +55,9 @@ fn fence_repo_layer(layer: &mut toml::Table) {
     sandbox.remove("allow_net");
     sandbox.remove("allow_write");
     sandbox.remove("hide");
+    sandbox.remove("max_processes");
+    sandbox.remove("max_memory");
+    sandbox.remove("tmp_size");
     if sandbox.get("mode").and_then(toml::Value::as_str) == Some("none") {
         sandbox.remove("mode");
     }
@@ -194,6 +197,15 @@ section!(
             hide: Vec<String>,
             /// The image `container` mode runs.
             image: String,
+            /// Processes (threads count too) a sandboxed session may run
+            /// at once; 0 for no cap.
+            max_processes: u64,
+            /// Memory a sandboxed session may use: bytes, or with `K`,
+            /// `M`, `G` (powers of 1024); `0` for no cap.
+            max_memory: String,
+            /// The size of a sandboxed session's private `/tmp` (held in
+            /// memory), as `max_memory`.
+            tmp_size: String,
         }
 );
 section!(
@@ -416,6 +428,9 @@ impl Config {
                 "allow_write": self.sandbox.allow_write,
                 "hide": self.sandbox.hide,
                 "image": s(&self.sandbox.image),
+                "max_processes": self.sandbox.max_processes,
+                "max_memory": s(&self.sandbox.max_memory),
+                "tmp_size": s(&self.sandbox.tmp_size),
             },
             "env": self.env.vars.iter().map(|(k, v)| (k.clone(), s(v)))
                 .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(

@@ -12,6 +12,7 @@ pub mod config;
 pub mod git;
 pub mod github;
 pub mod host;
+pub mod limits;
 pub mod paths;
 pub mod process;
 pub mod protocol;

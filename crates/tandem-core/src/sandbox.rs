@@ -117,6 +117,8 @@ pub enum SandboxError {
     BadNetwork { value: String },
     #[error("cannot read the worktree's git link {}: {error}", path.display())]
     GitLink { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
 }
 
 /// An endpoint reachable from inside a sandbox whose network is off: the
@@ -158,6 +160,8 @@ pub struct Fence {
     pub runtime: PathBuf,
     /// The image `container` mode runs.
     pub image: String,
+    /// Process, memory and private `/tmp` caps ([`crate::limits`]).
+    pub limits: crate::limits::Caps,
 }
 
 /// What [`check`] found: the runtime's path, whether the network is on,
@@ -170,11 +174,12 @@ pub struct Checked {
 
 /// Checks that `mode` can run with `config`'s sandbox settings: its
 /// runtime is installed, `sandbox.network` and `sandbox.allow_net` parse,
-/// `container` mode has an image.
+/// `container` mode has an image, the limits parse.
 ///
 /// # Errors
 /// The first [`SandboxError`] found.
 pub fn check(mode: Mode, config: &crate::config::Config) -> Result<Checked, SandboxError> {
+    crate::limits::Caps::from_config(&config.sandbox)?;
     let runtime = runtime(mode)?;
     let network = network_on(&config.sandbox.network)?;
     let addrs = endpoints(&config.sandbox.allow_net)?;
@@ -251,6 +256,7 @@ impl Fence {
             tandem_exe,
             runtime,
             image: config.sandbox.image.clone(),
+            limits: crate::limits::Caps::from_config(&config.sandbox)?,
         })
     }
 
@@ -262,17 +268,25 @@ impl Fence {
     /// found.
     pub fn wrap(&self, argv: &[String], env: &[(String, String)], tty: bool) -> Result<Vec<String>, SandboxError> {
         match self.mode {
-            Mode::Workspace => bwrap(self, argv),
+            Mode::Workspace => Ok(self.limits.wrap(&self.tandem_exe, &self.session_id, bwrap(self, argv)?)),
             Mode::Container => Ok(container(self, argv, env, tty)),
         }
     }
 
     /// The command that removes what the agent's sandbox left: the
-    /// container, in `container` mode.
+    /// container in `container` mode, the session's cgroup in
+    /// `workspace` mode ([`crate::limits`]).
     #[must_use]
     pub fn cleanup(&self) -> Option<Vec<String>> {
-        (self.mode == Mode::Container)
-            .then(|| vec![path(&self.runtime), "rm".to_owned(), "--force".to_owned(), container_name(&self.session_id)])
+        match self.mode {
+            Mode::Container => Some(vec![
+                path(&self.runtime),
+                "rm".to_owned(),
+                "--force".to_owned(),
+                container_name(&self.session_id),
+            ]),
+            Mode::Workspace => self.limits.cleanup(&self.tandem_exe, &self.session_id),
+        }
     }
 }
 
@@ -483,6 +497,12 @@ fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool
     if !fence.network {
         out.extend(["--network".to_owned(), "none".to_owned()]);
     }
+    if let Some(n) = fence.limits.max_processes {
+        out.extend(["--pids-limit".to_owned(), n.to_string()]);
+    }
+    if let Some(n) = fence.limits.max_memory {
+        out.extend(["--memory".to_owned(), n.to_string()]);
+    }
     let mut volume = |p: &Path, ro: bool| {
         out.extend(["--volume".to_owned(), format!("{}:{}{}", path(p), path(p), if ro { ":ro" } else { "" })]);
     };
@@ -522,10 +542,13 @@ pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
     for forward in forwards {
         let listener = std::net::TcpListener::bind(forward.addr)?;
         let socket = forward.socket.clone();
+        let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         std::thread::Builder::new().name("net-in".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {
+                // Past the cap, the connection is closed.
+                let Some(pass) = gate.admit() else { continue };
                 if let Ok(out) = std::os::unix::net::UnixStream::connect(&socket) {
-                    splice(conn, out);
+                    splice(conn, out, pass);
                 }
             }
         })?;
@@ -536,8 +559,10 @@ pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
 }
 
 /// Outside a sandbox: accepts on each forward's socket and connects each
-/// connection to the forward's address. The threads live as long as the
-/// process.
+/// connection to the forward's address, at most
+/// [`crate::socket::MAX_CONNECTIONS`] at once per forward (more are
+/// closed; issue 16: 3,000 connections made 2,241 threads). The threads
+/// live as long as the process.
 ///
 /// # Errors
 /// A socket cannot be bound.
@@ -549,10 +574,15 @@ pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&forward.socket);
         let listener = std::os::unix::net::UnixListener::bind(&forward.socket)?;
         let addr = forward.addr;
+        let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         std::thread::Builder::new().name("net-out".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {
+                let Some(pass) = gate.admit() else {
+                    tracing::warn!(%addr, "too many forwarded connections; one refused");
+                    continue;
+                };
                 match std::net::TcpStream::connect(addr) {
-                    Ok(out) => splice(out, conn),
+                    Ok(out) => splice(out, conn, pass),
                     Err(e) => tracing::debug!(%addr, error = %e, "cannot reach a forwarded endpoint"),
                 }
             }
@@ -562,17 +592,22 @@ pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
 }
 
 /// Copies bytes both ways between a TCP and a Unix stream until either
-/// side closes, each way in a thread of its own.
-fn splice(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream) {
+/// side closes, each way in a thread of its own (8 KiB of buffer each);
+/// `pass`, the connection's slot, is given back when both are done.
+fn splice(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream, pass: crate::socket::Pass) {
     let (Ok(mut tcp_r), Ok(mut unix_r)) = (tcp.try_clone(), unix.try_clone()) else { return };
     let (mut tcp_w, mut unix_w) = (tcp, unix);
+    let pass = std::sync::Arc::new(pass);
+    let held = std::sync::Arc::clone(&pass);
     let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
         let _ = std::io::copy(&mut tcp_r, &mut unix_w);
         let _ = unix_w.shutdown(std::net::Shutdown::Write);
+        drop(held);
     });
     let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
         let _ = std::io::copy(&mut unix_r, &mut tcp_w);
         let _ = tcp_w.shutdown(std::net::Shutdown::Write);
+        drop(pass);
     });
 }
 
@@ -611,6 +646,7 @@ mod tests {
             tandem_exe: "/bin/tandem".into(),
             runtime: runtime.into(),
             image: "img:1".into(),
+            limits: crate::limits::Caps::default(),
         }
     }
 
