@@ -143,6 +143,24 @@ fn a_sandboxed_session_is_held_to_its_memory_cap() {
     let text = wait_file(&worktree.join("mem.txt"));
     assert!(!text.contains("big=0"), "300 MiB went past a 64 MiB cap: {text}");
     assert!(text.contains("small=0"), "8 MiB fits: {text}");
+    let name = format!("tandem-{}", env.session("greedy")["id"].as_str().expect("id"));
+    env.ok(&["stop", "greedy"]);
+    env.wait_state("greedy", "stopped");
+    wait_for("the session's cgroup to be removed", || cgroups_named(&name).is_empty().then_some(()));
+}
+
+#[test]
+fn a_bad_limit_is_refused_with_nothing_made() {
+    let env = TestEnv::new();
+    let branches = env.git(&["branch", "--list"]);
+    env.user_config("[sandbox]\nmax_memory = \"lots\"\n");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    assert!(err.contains("sandbox.max_memory: \"lots\" is not a size") && err.contains("config.toml"), "{err}");
+    env.user_config("[sandbox]\ntmp_size = \"1Q\"\n");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    assert!(err.contains("sandbox.tmp_size: \"1Q\" is not a size"), "{err}");
+    assert_eq!(env.sessions().len(), 0, "no session");
+    assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
 }
 
 #[test]

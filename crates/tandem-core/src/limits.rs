@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 /// A bad limit in the config.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
-    #[error("sandbox.{key}: {value:?} is not a size (e.g. \"4G\", \"512M\", or \"0\" for no cap); fix it in config.toml")]
+    #[error(
+        "sandbox.{key}: {value:?} is not a size (e.g. \"4G\", \"512M\", or \"0\" for no cap); fix it in config.toml"
+    )]
     BadSize { key: &'static str, value: String },
 }
 
@@ -377,9 +379,8 @@ fn place(controller: Controller) -> Option<(PathBuf, bool)> {
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         controllers.split(',').any(|c| c == controller.name()).then_some(path)
     })?;
-    let mount = mounts
-        .iter()
-        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller.name()))?;
+    let mount =
+        mounts.iter().find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller.name()))?;
     let dir = mount.join(path);
     dir.is_dir().then_some((dir, false))
 }

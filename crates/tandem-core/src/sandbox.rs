@@ -108,6 +108,22 @@ pub enum SandboxError {
     )]
     NoContainerRuntime,
     #[error(
+        "no container engine answers here ({tried}), and sandbox.mode = \"container\" needs one; start Docker (`sudo systemctl start docker`) or Podman, or use --sandbox workspace"
+    )]
+    NoEngine {
+        /// Each engine tried and the first line of its error.
+        tried: String,
+    },
+    #[error(
+        "the container engine {engine} cannot start sandbox.image {image:?}: {error}; fix the engine or the image, or use --sandbox workspace"
+    )]
+    EngineBroken {
+        engine: String,
+        image: String,
+        /// The engine's own error (its last line on stderr).
+        error: String,
+    },
+    #[error(
         "sandbox.image is empty, and sandbox.mode = \"container\" needs an image; set it in config.toml or .tandem.toml"
     )]
     NoImage,
@@ -180,12 +196,12 @@ pub struct Checked {
 /// The first [`SandboxError`] found.
 pub fn check(mode: Mode, config: &crate::config::Config) -> Result<Checked, SandboxError> {
     crate::limits::Caps::from_config(&config.sandbox)?;
-    let runtime = runtime(mode)?;
-    let network = network_on(&config.sandbox.network)?;
-    let addrs = endpoints(&config.sandbox.allow_net)?;
     if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
         return Err(SandboxError::NoImage);
     }
+    let runtime = runtime(mode)?;
+    let network = network_on(&config.sandbox.network)?;
+    let addrs = endpoints(&config.sandbox.allow_net)?;
     Ok(Checked { runtime, network, addrs })
 }
 
@@ -279,12 +295,9 @@ impl Fence {
     #[must_use]
     pub fn cleanup(&self) -> Option<Vec<String>> {
         match self.mode {
-            Mode::Container => Some(vec![
-                path(&self.runtime),
-                "rm".to_owned(),
-                "--force".to_owned(),
-                container_name(&self.session_id),
-            ]),
+            Mode::Container => {
+                Some(vec![path(&self.runtime), "rm".to_owned(), "--force".to_owned(), container_name(&self.session_id)])
+            }
             Mode::Workspace => self.limits.cleanup(&self.tandem_exe, &self.session_id),
         }
     }
@@ -333,14 +346,106 @@ pub fn endpoints(entries: &[String]) -> Result<Vec<std::net::SocketAddr>, Sandbo
         .collect()
 }
 
-/// The program that runs `mode`'s sandboxes, from `PATH`.
+/// The program that runs `mode`'s sandboxes, from `PATH`: `bwrap`, or
+/// the container engine that answers ([`engine`]).
 ///
 /// # Errors
-/// [`SandboxError::NoBwrap`] or [`SandboxError::NoContainerRuntime`].
+/// [`SandboxError::NoBwrap`], [`SandboxError::NoContainerRuntime`] or
+/// [`SandboxError::NoEngine`].
 pub fn runtime(mode: Mode) -> Result<PathBuf, SandboxError> {
     match mode {
         Mode::Workspace => find("bwrap").ok_or(SandboxError::NoBwrap),
-        Mode::Container => find("docker").or_else(|| find("podman")).ok_or(SandboxError::NoContainerRuntime),
+        Mode::Container => engine(),
+    }
+}
+
+/// How long an engine's `info` may take before it counts as not
+/// answering.
+const ENGINE_INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long `run --rm IMAGE` of [`check_engine`] may take (it may pull
+/// the image).
+const ENGINE_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The container engine to use: of `docker` and `podman` on `PATH`, the
+/// first whose `info` succeeds (a `docker` client with no daemon beside
+/// a working `podman` is passed over; issue 16).
+///
+/// # Errors
+/// [`SandboxError::NoContainerRuntime`] when neither is installed,
+/// [`SandboxError::NoEngine`] (with each one's error) when none answers.
+pub fn engine() -> Result<PathBuf, SandboxError> {
+    let installed: Vec<PathBuf> = ["docker", "podman"].into_iter().filter_map(find).collect();
+    if installed.is_empty() {
+        return Err(SandboxError::NoContainerRuntime);
+    }
+    let mut tried = Vec::new();
+    for program in installed {
+        match run_engine(&program, &["info"], ENGINE_INFO_TIMEOUT) {
+            Ok(()) => return Ok(program),
+            Err(why) => tried.push(format!("{}: {why}", program.display())),
+        }
+    }
+    Err(SandboxError::NoEngine { tried: tried.join("; ") })
+}
+
+/// Checks that `engine` can start a container of `image`: `run --rm
+/// --network none --entrypoint true IMAGE` must succeed. Run before a
+/// container session is made, so an engine that cannot run anything
+/// fails `tandem new` with its own error and nothing made.
+///
+/// # Errors
+/// [`SandboxError::EngineBroken`] with the engine's error.
+pub fn check_engine(engine: &Path, image: &str) -> Result<(), SandboxError> {
+    let args = ["run", "--rm", "--network", "none", "--entrypoint", "true", image];
+    run_engine(engine, &args, ENGINE_RUN_TIMEOUT).map_err(|error| SandboxError::EngineBroken {
+        engine: engine.display().to_string(),
+        image: image.to_owned(),
+        error,
+    })
+}
+
+/// Runs `program args` (stdin closed) for at most `timeout`: `Err` with
+/// the last line it wrote on stderr (or how it ended) unless it exits 0.
+fn run_engine(program: &Path, args: &[&str], timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    let mut stderr = child.stderr.take();
+    // Read stderr aside: a chatty engine must not block on a full pipe.
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(err) = stderr.as_mut() {
+            let _ = err.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    let last = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned();
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) if last.is_empty() => Err(format!("`{} {}` exited with {s}", program.display(), args.join(" "))),
+        Some(_) => Err(last),
+        None => Err(format!("no answer in {} s", timeout.as_secs())),
     }
 }
 
@@ -665,6 +770,26 @@ mod tests {
         assert!(!hook.contains(&"--tty".to_owned()), "a hook has no terminal");
         assert_eq!(fence(Mode::Container, "docker").cleanup().unwrap().join(" "), "docker rm --force tandem-abc");
         assert_eq!(fence(Mode::Workspace, "bwrap").cleanup(), None);
+    }
+
+    #[test]
+    fn limits_wrap_a_workspace_in_sandbox_limit_and_reach_a_container_as_engine_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(".git"), "gitdir: /nonexistent/repo/.git/worktrees/job\n").unwrap();
+        let caps = crate::limits::Caps { max_processes: Some(64), max_memory: Some(1 << 30), tmp_size: Some(1 << 20) };
+        let mut workspace = fence(Mode::Workspace, "/usr/bin/bwrap");
+        workspace.worktree = tmp.path().to_path_buf();
+        workspace.limits = caps;
+        let line = workspace.wrap(&["sh".into()], &[], true).unwrap().join(" ");
+        assert!(
+            line.starts_with("/bin/tandem sandbox-limit --name tandem-abc --max-processes 64 --max-memory 1073741824 -- /usr/bin/bwrap "),
+            "{line}"
+        );
+        assert_eq!(workspace.cleanup().unwrap().join(" "), "/bin/tandem sandbox-limit --remove tandem-abc");
+        let mut container = fence(Mode::Container, "docker");
+        container.limits = caps;
+        let line = container.wrap(&["sh".into()], &[], true).unwrap().join(" ");
+        assert!(line.contains(" --pids-limit 64 --memory 1073741824 "), "{line}");
     }
 
     #[test]

@@ -14,11 +14,15 @@ fn machine(config: &tandem_core::config::Config) {
             "    fix: install bubblewrap: `sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch)"
         );
     }
-    if config.sandbox.mode == "container"
-        && let Err(SandboxError::NoContainerRuntime) = runtime(Mode::Container)
-    {
-        println!("sandbox.mode is container, and neither docker nor podman is installed");
-        println!("    fix: install Docker or Podman, or set sandbox.mode to workspace");
+    if config.sandbox.mode == "container" {
+        match runtime(Mode::Container) {
+            Err(SandboxError::NoContainerRuntime) => {
+                println!("sandbox.mode is container, and neither docker nor podman is installed");
+                println!("    fix: install Docker or Podman, or set sandbox.mode to workspace");
+            }
+            Err(e) => println!("sandbox.mode is container: {e}"),
+            Ok(engine) => println!("sandbox.mode is container: {} answers", engine.display()),
+        }
     }
     limits(config);
 }
@@ -37,7 +41,9 @@ fn limits(config: &tandem_core::config::Config) {
         (Some(cap), Some(Ok(how))) => println!("sandbox limit: {what} at most {cap}, by {how}"),
         (Some(cap), Some(Err(why))) => {
             println!("sandbox limit: {what} NOT capped at {cap} here: {why}");
-            println!("    fix: run tandem under a user systemd (`systemd-run --user` must work), or with a writable cgroup");
+            println!(
+                "    fix: run tandem under a user systemd (`systemd-run --user` must work), or with a writable cgroup"
+            );
         }
         (Some(cap), None) => println!("sandbox limit: {what} at most {cap}"),
     };
