@@ -163,6 +163,21 @@ fn a_bad_limit_is_refused_with_nothing_made() {
     assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
 }
 
+/// A connection to `socket` that says nothing is closed within the
+/// hello timeout (5 s).
+fn assert_quiet_connection_closed(socket: &Path) {
+    let mut quiet = UnixStream::connect(socket).expect("connect");
+    quiet.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let started = Instant::now();
+    let read = quiet.read(&mut [0u8; 64]);
+    assert!(
+        matches!(read, Ok(0)) || read.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the quiet connection to {} was not closed: {read:?}",
+        socket.display()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "closed only after {:?}", started.elapsed());
+}
+
 #[test]
 fn idle_connections_cannot_exhaust_the_supervisor() {
     let env = TestEnv::new();
@@ -170,17 +185,7 @@ fn idle_connections_cannot_exhaust_the_supervisor() {
     let pid = env.supervisor_pid().expect("the supervisor runs");
     let socket = env.tandem_home.join("run/supervisor.sock");
 
-    // A connection that says nothing is closed within the hello timeout.
-    let mut quiet = UnixStream::connect(&socket).expect("connect");
-    quiet.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let started = Instant::now();
-    let read = quiet.read(&mut [0u8; 64]);
-    assert!(
-        matches!(read, Ok(0)) || read.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
-        "the quiet connection was not closed: {read:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(10), "closed only after {:?}", started.elapsed());
-
+    assert_quiet_connection_closed(&socket);
     let before = threads(pid);
     let idle: Vec<UnixStream> = (0..300).filter_map(|_| UnixStream::connect(&socket).ok()).collect();
     std::thread::sleep(Duration::from_millis(500));
@@ -222,6 +227,7 @@ fn idle_connections_and_huge_frames_cannot_exhaust_a_host() {
     let socket = env.tandem_home.join(format!("run/h/{id}.sock"));
     wait_for("the shell's prompt", || env.ok(&["logs", "target"]).contains(crate::common::PROMPT).then_some(()));
 
+    assert_quiet_connection_closed(&socket);
     let rss = status_field(host, "VmRSS");
     let held = huge_frames(&socket, 60);
     std::thread::sleep(Duration::from_millis(500));

@@ -299,7 +299,10 @@ fn container_mode_uses_the_engine_that_answers_not_the_first_on_path() {
     let calls = crate::common::wait_for("the agent's container run", || {
         std::fs::read_to_string(&log).ok().filter(|l| l.contains("podman run --rm --interactive --tty"))
     });
-    assert!(calls.contains("podman run --rm --network none --entrypoint true img:1"), "checked first:\n{calls}");
+    assert!(
+        calls.contains("podman run --rm --network none --pids-limit 512 --memory 4294967296 --entrypoint true img:1"),
+        "checked first, under the limits:\n{calls}"
+    );
     assert!(!calls.contains("docker run"), "the docker client with no daemon is passed over:\n{calls}");
     assert_eq!(env.session("boxed")["sandbox"], "container");
 }

@@ -389,15 +389,19 @@ pub fn engine() -> Result<PathBuf, SandboxError> {
     Err(SandboxError::NoEngine { tried: tried.join("; ") })
 }
 
-/// Checks that `engine` can start a container of `image`: `run --rm
-/// --network none --entrypoint true IMAGE` must succeed. Run before a
-/// container session is made, so an engine that cannot run anything
-/// fails `tandem new` with its own error and nothing made.
+/// Checks that `engine` can start a container of `image` under `caps`:
+/// `run --rm --network none [--pids-limit N] [--memory BYTES]
+/// --entrypoint true IMAGE` must succeed. Run before a container session
+/// is made, so an engine that cannot run anything (or cannot hold the
+/// limits) fails `tandem new` with its own error and nothing made.
 ///
 /// # Errors
 /// [`SandboxError::EngineBroken`] with the engine's error.
-pub fn check_engine(engine: &Path, image: &str) -> Result<(), SandboxError> {
-    let args = ["run", "--rm", "--network", "none", "--entrypoint", "true", image];
+pub fn check_engine(engine: &Path, image: &str, caps: &crate::limits::Caps) -> Result<(), SandboxError> {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none"].iter().map(|a| (*a).to_owned()).collect();
+    args.extend(container_limits(caps));
+    args.extend(["--entrypoint".to_owned(), "true".to_owned(), image.to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_engine(engine, &args, ENGINE_RUN_TIMEOUT).map_err(|error| SandboxError::EngineBroken {
         engine: engine.display().to_string(),
         image: image.to_owned(),
@@ -582,6 +586,18 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Result<Vec<String>, SandboxError> {
     Ok(out)
 }
 
+/// The engine flags that hold `caps` in a container.
+fn container_limits(caps: &crate::limits::Caps) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = caps.max_processes {
+        out.extend(["--pids-limit".to_owned(), n.to_string()]);
+    }
+    if let Some(n) = caps.max_memory {
+        out.extend(["--memory".to_owned(), n.to_string()]);
+    }
+    out
+}
+
 /// The container's name: `tandem-<session id>`.
 #[must_use]
 pub fn container_name(session_id: &str) -> String {
@@ -602,12 +618,7 @@ fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool
     if !fence.network {
         out.extend(["--network".to_owned(), "none".to_owned()]);
     }
-    if let Some(n) = fence.limits.max_processes {
-        out.extend(["--pids-limit".to_owned(), n.to_string()]);
-    }
-    if let Some(n) = fence.limits.max_memory {
-        out.extend(["--memory".to_owned(), n.to_string()]);
-    }
+    out.extend(container_limits(&fence.limits));
     let mut volume = |p: &Path, ro: bool| {
         out.extend(["--volume".to_owned(), format!("{}:{}{}", path(p), path(p), if ro { ":ro" } else { "" })]);
     };

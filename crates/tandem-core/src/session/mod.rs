@@ -347,7 +347,8 @@ fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::
         if mode == Mode::Container {
             // Before anything is made: an engine that cannot start a
             // container fails here, with its own error.
-            sandbox::check_engine(&checked.runtime, &config.sandbox.image)?;
+            let caps = crate::limits::Caps::from_config(&config.sandbox).map_err(sandbox::SandboxError::from)?;
+            sandbox::check_engine(&checked.runtime, &config.sandbox.image, &caps)?;
         }
     }
     Ok(mode)
