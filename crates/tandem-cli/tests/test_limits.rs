@@ -125,6 +125,44 @@ fn a_fork_bomb_in_a_sandboxed_session_stops_at_the_process_cap() {
     wait_for("the session's cgroup to be removed", || cgroups_named(&name).is_empty().then_some(()));
 }
 
+/// Where the user's systemd answers, it holds the caps: the sandbox runs
+/// in `systemd-run --user --scope -p TasksMax=… -p MemoryMax=…`. This
+/// machine kind has no user systemd, so a stand-in `systemd-run` logs its
+/// arguments and runs the command after `--`.
+#[test]
+fn the_users_systemd_holds_the_caps_where_it_answers() {
+    require_bwrap();
+    let mut env = TestEnv::new();
+    let bin = env.tmp.path().join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let log = env.tmp.path().join("systemd-run.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> \"{}\"\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n",
+        log.display()
+    );
+    std::fs::write(bin.join("systemd-run"), script).expect("script");
+    std::fs::set_permissions(bin.join("systemd-run"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    env.env.push(("PATH".to_owned(), format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())));
+    env.user_config("[sandbox]\nmax_processes = 100\nmax_memory = \"1G\"\n");
+    let doctor = env.ok(&["doctor"]);
+    assert!(doctor.contains("sandbox limit: processes at most 100, by systemd-run --user --scope"), "{doctor}");
+    env.ok(&["new", "scoped", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    let id = env.session("scoped")["id"].as_str().expect("id").to_owned();
+    let calls = wait_for("the sandbox's systemd-run", || {
+        std::fs::read_to_string(&log).ok().filter(|l| l.contains(&format!("--unit=tandem-{id}-")))
+    });
+    let line = calls.lines().find(|l| l.contains("--unit=")).expect("the sandbox's call");
+    assert!(
+        line.starts_with("--user --scope --quiet --collect --unit=")
+            && line.contains(" -p TasksMax=100 -p MemoryMax=1073741824 -- ")
+            && line.contains("bwrap"),
+        "{line}"
+    );
+    wait_for("the shell's prompt", || env.ok(&["logs", "scoped"]).contains(crate::common::PROMPT).then_some(()));
+    assert!(cgroups_named(&format!("tandem-{id}")).is_empty(), "no cgroup of tandem's own beside the scope");
+}
+
 #[test]
 fn a_sandboxed_session_is_held_to_its_memory_cap() {
     require_bwrap();
