@@ -418,7 +418,10 @@ impl Mount {
     /// under this mount.
     fn join(&self, path: &str) -> PathBuf {
         let inside = if self.root == "/" { path } else { path.strip_prefix(self.root.as_str()).unwrap_or(path) };
-        self.point.join(inside.trim_start_matches('/'))
+        match inside.trim_start_matches('/') {
+            "" => self.point.clone(),
+            inside => self.point.join(inside),
+        }
     }
 }
 
@@ -518,6 +521,7 @@ mod tests {
         assert_eq!(mounts[0].super_options, "rw,pids");
         assert_eq!(mounts[1].join("/process_api/x"), PathBuf::from("/sys/fs/cgroup/memory/process_api/x"));
         assert_eq!(mounts[2].join("/docker/abc/inner"), PathBuf::from("/sys/fs/cgroup/unified/inner"));
+        assert_eq!(mounts[0].join("/").display().to_string(), "/sys/fs/cgroup/pids");
         assert_eq!(unescape("/a\\040b"), "/a b");
     }
 

@@ -111,7 +111,7 @@ pub enum SandboxError {
         "no container engine answers here ({tried}), and sandbox.mode = \"container\" needs one; start Docker (`sudo systemctl start docker`) or Podman, or use --sandbox workspace"
     )]
     NoEngine {
-        /// Each engine tried and the first line of its error.
+        /// Each engine tried and the last line of its error.
         tried: String,
     },
     #[error(
@@ -694,7 +694,8 @@ pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
         std::thread::Builder::new().name("net-out".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {
                 let Some(pass) = gate.admit() else {
-                    tracing::warn!(%addr, "too many forwarded connections; one refused");
+                    // Debug, not warn: a flood must not fill the log.
+                    tracing::debug!(%addr, "too many forwarded connections; one refused");
                     continue;
                 };
                 match std::net::TcpStream::connect(addr) {

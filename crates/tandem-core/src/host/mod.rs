@@ -295,7 +295,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let Some(pass) = gate.admit() else {
-                    tracing::warn!(max = crate::socket::MAX_CONNECTIONS, "too many clients; one refused");
+                    // Debug, not warn: a flood must not fill the log.
+                    tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many clients; one refused");
                     continue;
                 };
                 let shared = Arc::clone(&shared);

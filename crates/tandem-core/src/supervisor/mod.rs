@@ -189,7 +189,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let Some(pass) = gate.admit() else {
-            tracing::warn!(max = crate::socket::MAX_CONNECTIONS, "too many connections; one refused");
+            // Debug, not warn: a flood must not fill the log.
+            tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many connections; one refused");
             continue;
         };
         let state = Arc::clone(&state);
