@@ -236,6 +236,17 @@ impl Drop for TestEnv {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
         }
+        // A killed host removes no cgroup: remove the sandboxed sessions'
+        // (tandem_core::limits) rather than leave them on the machine.
+        let Ok(mut stmt) = conn.prepare("SELECT id FROM sessions WHERE sandbox = 'workspace'") else { return };
+        let ids: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default();
+        for id in ids {
+            let _ = Command::new(Self::bin())
+                .args(["sandbox-limit", "--remove", &tandem_core::limits::cgroup_name(&id)])
+                .stdin(Stdio::null())
+                .status();
+        }
     }
 }
 
