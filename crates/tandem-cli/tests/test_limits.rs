@@ -201,6 +201,22 @@ fn a_bad_limit_is_refused_with_nothing_made() {
     assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
 }
 
+/// A request over the cap a server takes is refused by the client, with
+/// the reason, rather than cut off by the server.
+#[test]
+fn a_request_too_large_for_the_supervisor_is_refused_clearly_with_nothing_made() {
+    let mut env = TestEnv::new();
+    let branches = env.git(&["branch", "--list"]);
+    for i in 0..10 {
+        env.env.push((format!("BIG_{i}"), "x".repeat(120_000)));
+    }
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--base", "head"]);
+    assert!(err.contains("more than the 1048575 the supervisor takes; shorten the prompt or the environment"), "{err}");
+    env.env.clear();
+    assert_eq!(env.sessions().len(), 0, "no session");
+    assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
+}
+
 /// A connection to `socket` that says nothing is closed within the
 /// hello timeout (5 s).
 fn assert_quiet_connection_closed(socket: &Path) {
