@@ -17,6 +17,7 @@ mod test_gemini;
 mod test_github;
 mod test_history;
 mod test_lifecycle;
+mod test_limits;
 mod test_listing;
 mod test_metadata;
 mod test_sandbox;

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{TestEnv, skipped, wait_within};
+use crate::common::{TestEnv, skipped, stderr, wait_within};
 
 /// A TCP server on 127.0.0.1 that accepts (and drops) connections for the
 /// life of the test; returns its port.
@@ -158,7 +158,7 @@ fn a_repository_cannot_widen_or_turn_off_the_sandbox() {
     env.user_config("[sandbox]\nmode = \"workspace\"\nnetwork = \"off\"\n");
     std::fs::write(
         env.repo.join(".tandem.toml"),
-        "[sandbox]\nmode = \"none\"\nnetwork = \"on\"\nallow_write = [\"/\"]\n",
+        "[sandbox]\nmode = \"none\"\nnetwork = \"on\"\nallow_write = [\"/\"]\nmax_processes = 0\nmax_memory = \"0\"\ntmp_size = \"1T\"\n",
     )
     .expect("write");
     env.git(&["add", ".tandem.toml"]);
@@ -168,6 +168,9 @@ fn a_repository_cannot_widen_or_turn_off_the_sandbox() {
     assert!(value("sandbox.mode").contains("\"workspace\""), "{shown}");
     assert!(value("sandbox.network").contains("\"off\""), "{shown}");
     assert!(!value("sandbox.allow_write").contains("\"/\""), "{shown}");
+    assert!(value("sandbox.max_processes").contains("512"), "{shown}");
+    assert!(value("sandbox.max_memory").contains("\"4G\""), "{shown}");
+    assert!(value("sandbox.tmp_size").contains("\"1G\""), "{shown}");
     env.ok(&["new", "fenced", "--bg", "--agent", "shell", "--base", "head"]);
     assert_eq!(env.session("fenced")["sandbox"], "workspace", "sandbox.mode from the user's config");
     assert_main_checkout_read_only(&env, "fenced");
@@ -209,8 +212,12 @@ fn sandbox_bad_input_is_refused_with_nothing_made() {
 }
 
 /// Container mode needs a running engine; this machine kind has only
-/// Docker's client, so the test runs where `docker info` (or `podman
-/// info`) answers and says why it did not run elsewhere.
+/// Docker's client (and a Podman that cannot start containers), so the
+/// real run happens where `docker info` (or `podman info`) answers.
+/// No engine: a counted skip. An engine that answers but cannot run the
+/// agent: a failure with the engine's error. It proves the agent ran in a
+/// container: a PID namespace of its own (its shell is pid 1, which is
+/// not the machine's init) and a hostname of its own.
 #[test]
 fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     let engine = ["docker", "podman"].into_iter().find(|e| {
@@ -228,13 +235,25 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     let image = std::env::var("TANDEM_TEST_IMAGE").unwrap_or_else(|_| "debian:stable-slim".to_owned());
     let env = TestEnv::new();
     env.user_config(&format!("[sandbox]\nimage = {image:?}\nnetwork = \"off\"\n"));
-    env.ok(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    let out = env.tandem(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    assert!(out.status.success(), "{engine} answers `info` but the session did not start: {}", stderr(&out));
     let worktree = env.path_of("boxed");
-    env.ok(&["send", "boxed", "echo from-$(cat /etc/hostname | cut -c1-3) > where.txt; echo done >> where.txt"]);
+    env.ok(&[
+        "send",
+        "boxed",
+        "echo \"pid=$$ host=$(cat /proc/sys/kernel/hostname) init=$(tr '\\0' ' ' < /proc/1/cmdline)\" > where.txt; echo done >> where.txt",
+    ]);
     let text = wait_within("the container's answer", Duration::from_secs(120), || {
         std::fs::read_to_string(worktree.join("where.txt")).ok().filter(|t| t.contains("done"))
     });
-    assert!(text.starts_with("from-"), "{text}");
+    let field = |key: &str| {
+        text.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_default().to_owned()
+    };
+    let machine_host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let machine_init = std::fs::read_to_string("/proc/1/cmdline").expect("init").replace('\0', " ");
+    assert_ne!(field("host"), machine_host.trim(), "a hostname of its own: {text}");
+    assert!(field("pid").parse::<u32>().is_ok_and(|p| p < 100), "a PID namespace of its own: {text}");
+    assert!(!text.contains(machine_init.trim()), "its pid 1 is not the machine's init: {text}");
     assert_eq!(env.session("boxed")["sandbox"], "container");
     env.ok(&["stop", "boxed"]);
     let name = format!("tandem-{}", env.session("boxed")["id"].as_str().unwrap());
@@ -487,4 +506,84 @@ echo staged > s.txt && git add s.txt && echo changed after > s.txt; echo staged=
     let snapshot = snapshot.lines().next().expect("a snapshot was kept");
     assert_eq!(env.git(&["show", &format!("{snapshot}:c.txt")]), "committed\n");
     assert_eq!(env.git(&["show", &format!("{snapshot}:s.txt")]), "changed after\n");
+}
+
+/// Writes a stand-in for container engine `name` into `dir`: it logs
+/// each call to `dir/calls.log`; `info` exits 0 when `answers`; `run`
+/// fails with `run_error` when given, else exits 0.
+fn fake_engine(dir: &Path, name: &str, answers: bool, run_error: Option<&str>) {
+    let info = if answers {
+        "exit 0".to_owned()
+    } else {
+        format!("echo 'Cannot connect to the {name} daemon. Is it running?' >&2; exit 1")
+    };
+    let run = match run_error {
+        Some(e) => format!("echo 'pulling…' >&2; echo '{e}' >&2; exit 126"),
+        None => "exit 0".to_owned(),
+    };
+    let script = format!(
+        "#!/bin/sh\necho \"{name} $*\" >> \"{log}\"\ncase \"$1\" in\n  info) {info} ;;\n  run) {run} ;;\nesac\nexit 0\n",
+        log = dir.join("calls.log").display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, script).expect("fake engine");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+}
+
+/// A test environment whose `PATH` starts with `dir` (fake engines).
+fn env_with_engines(dir: &Path) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.env.push(("PATH".to_owned(), format!("{}:/usr/local/bin:/usr/bin:/bin", dir.display())));
+    env.user_config("[sandbox]\nimage = \"img:1\"\n");
+    env
+}
+
+#[test]
+fn container_mode_uses_the_engine_that_answers_not_the_first_on_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fake_engine(dir.path(), "docker", false, Some("docker: this client has no daemon"));
+    fake_engine(dir.path(), "podman", true, None);
+    let env = env_with_engines(dir.path());
+    env.ok(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    let log = dir.path().join("calls.log");
+    let calls = crate::common::wait_for("the agent's container run", || {
+        std::fs::read_to_string(&log).ok().filter(|l| l.contains("podman run --rm --interactive --tty"))
+    });
+    assert!(
+        calls.contains("podman run --rm --network none --pids-limit 512 --memory 4294967296 --entrypoint true img:1"),
+        "checked first, under the limits:\n{calls}"
+    );
+    assert!(!calls.contains("docker run"), "the docker client with no daemon is passed over:\n{calls}");
+    assert_eq!(env.session("boxed")["sandbox"], "container");
+}
+
+#[test]
+fn a_container_engine_that_cannot_start_a_container_fails_new_with_its_error_and_makes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fake_engine(
+        dir.path(),
+        "podman",
+        true,
+        Some("Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied"),
+    );
+    let env = env_with_engines(dir.path());
+    let branches = env.git(&["branch", "--list"]);
+    let err = env.fails(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    assert!(
+        err.contains("cannot start sandbox.image \"img:1\"") && err.contains("crun: setrlimit `RLIMIT_NOFILE`"),
+        "{err}"
+    );
+    assert_eq!(env.sessions().len(), 0, "no session");
+    assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
+
+    // Neither engine answers: a refusal naming each one's error.
+    fake_engine(dir.path(), "podman", false, None);
+    fake_engine(dir.path(), "docker", false, None);
+    let err = env.fails(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
+    assert!(
+        err.contains("no container engine answers here") && err.contains("Cannot connect to the podman daemon"),
+        "{err}"
+    );
+    assert_eq!(env.sessions().len(), 0, "no session");
+    assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
 }

@@ -104,7 +104,10 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "sandbox.network"
         | "sandbox.allow_net"
         | "sandbox.allow_write"
-        | "sandbox.hide" => UserOnly,
+        | "sandbox.hide"
+        | "sandbox.max_processes"
+        | "sandbox.max_memory"
+        | "sandbox.tmp_size" => UserOnly,
         _ => return None,
     })
 }
@@ -112,8 +115,9 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
 /// Applies [`repo_trust`] to a repository's layer: drops what is the
 /// user's alone (or has no rule), and checks what is checked. A
 /// repository may ask for a sandbox (`sandbox.mode`, `sandbox.image`) but
-/// not turn the user's off, open its network, add writable paths or
-/// change what is hidden; it may not choose where a token is sent; its
+/// not turn the user's off, open its network, add writable paths, change
+/// what is hidden or raise its limits; it may not choose where a token is
+/// sent; its
 /// `worktrees.dir` must be a relative path that stays inside it.
 ///
 /// # Errors
@@ -306,6 +310,15 @@ section!(
             hide: Vec<String>,
             /// The image `container` mode runs.
             image: String,
+            /// Processes (threads count too) a sandboxed session may run
+            /// at once; 0 for no cap.
+            max_processes: u64,
+            /// Memory a sandboxed session may use: bytes, or with `K`,
+            /// `M`, `G` (powers of 1024); `0` for no cap.
+            max_memory: String,
+            /// The size of a sandboxed session's private `/tmp` (held in
+            /// memory), as `max_memory`.
+            tmp_size: String,
         }
 );
 section!(
@@ -534,6 +547,9 @@ impl Config {
                 "allow_write": self.sandbox.allow_write,
                 "hide": self.sandbox.hide,
                 "image": s(&self.sandbox.image),
+                "max_processes": self.sandbox.max_processes,
+                "max_memory": s(&self.sandbox.max_memory),
+                "tmp_size": s(&self.sandbox.tmp_size),
             },
             // A variable named like a secret is shown as one (issue 16).
             "env": self.env.vars.iter()

@@ -13,6 +13,7 @@ pub mod config;
 pub mod git;
 pub mod github;
 pub mod host;
+pub mod limits;
 pub mod paths;
 pub mod process;
 pub mod protocol;

@@ -15,7 +15,11 @@
 //! # Trust
 //! Sockets live in a 0700 directory and every accepted connection's peer
 //! uid must equal the server's (`SO_PEERCRED`); frames above the cap are
-//! refused before anything is allocated.
+//! refused before anything is allocated. A server reads what clients send
+//! with the lower [`MAX_REQUEST_LEN`] ([`read_request_frame`],
+//! [`recv_request`]), and a frame's buffer grows only as its bytes
+//! arrive, so a connection holds at most that much memory however large
+//! a length it announces.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -31,6 +35,10 @@ use crate::store::{Session, SessionState};
 pub const PROTOCOL_VERSION: u32 = 6;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
+/// The largest frame a server (supervisor, host) accepts from a client,
+/// in bytes (kind byte included): a request, a prompt, keys, a hook
+/// event. Replies may be larger (up to [`MAX_FRAME_LEN`]).
+pub const MAX_REQUEST_LEN: usize = 1 << 20;
 /// A frame holding one JSON message.
 pub const KIND_CONTROL: u8 = 0;
 /// A frame holding raw terminal bytes.
@@ -58,6 +66,22 @@ pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<(
 /// # Errors
 /// I/O errors; `InvalidData` for an empty or oversized frame.
 pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    read_frame_within(r, MAX_FRAME_LEN)
+}
+
+/// Reads one frame a client sent to a server: as [`read_frame`], with
+/// the cap [`MAX_REQUEST_LEN`].
+///
+/// # Errors
+/// I/O errors; `InvalidData` for an empty or oversized frame.
+pub fn read_request_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    read_frame_within(r, MAX_REQUEST_LEN)
+}
+
+/// Reads one frame of at most `max` bytes. The length is checked before
+/// anything is read past it, and the buffer grows with the bytes that
+/// arrive, not with the length announced.
+fn read_frame_within(r: &mut impl Read, max: usize) -> io::Result<Option<(u8, Vec<u8>)>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -65,14 +89,21 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len == 0 || len > MAX_FRAME_LEN {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
+    if len == 0 || len > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len} (at most {max})")));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
-    let kind = buf.remove(0);
-    Ok(Some((kind, buf)))
+    let mut kind = [0u8; 1];
+    r.read_exact(&mut kind)?;
+    let mut buf = Vec::with_capacity((len - 1).min(FRAME_CHUNK));
+    let got = r.take((len - 1) as u64).read_to_end(&mut buf)?;
+    if got != len - 1 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the frame ended early"));
+    }
+    Ok(Some((kind[0], buf)))
 }
+
+/// What a frame's buffer starts with, in bytes; it grows as bytes come.
+const FRAME_CHUNK: usize = 64 * 1024;
 
 /// Writes `msg` as a control frame.
 ///
@@ -88,7 +119,20 @@ pub fn send<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
 /// # Errors
 /// I/O errors; `InvalidData` for a data frame or JSON that is not a `T`.
 pub fn recv<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
-    match read_frame(r)? {
+    decode(read_frame(r)?)
+}
+
+/// Reads the next control frame a client sent to a server as `T`, with
+/// the cap [`MAX_REQUEST_LEN`]; `Ok(None)` at end of stream.
+///
+/// # Errors
+/// As [`recv`].
+pub fn recv_request<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option<T>> {
+    decode(read_request_frame(r)?)
+}
+
+fn decode<T: DeserializeOwned>(frame: Option<(u8, Vec<u8>)>) -> io::Result<Option<T>> {
+    match frame {
         None => Ok(None),
         Some((KIND_CONTROL, payload)) => {
             serde_json::from_slice(&payload).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -480,6 +524,12 @@ mod tests {
 
         let mut huge = io::Cursor::new(((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec());
         assert_eq!(read_frame(&mut huge).expect_err("too big").kind(), io::ErrorKind::InvalidData);
+        // A request is held to the lower cap; a reply of that size is not.
+        let mut buf = Vec::new();
+        write_frame(&mut buf, KIND_DATA, &vec![b'x'; MAX_REQUEST_LEN]).expect("write");
+        let err = read_request_frame(&mut io::Cursor::new(&buf)).expect_err("too big for a request");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(read_frame(&mut io::Cursor::new(&buf)).expect("a reply").map(|f| f.1.len()), Some(MAX_REQUEST_LEN));
     }
 
     #[test]

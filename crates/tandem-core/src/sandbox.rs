@@ -119,6 +119,22 @@ pub enum SandboxError {
     )]
     NoContainerRuntime,
     #[error(
+        "no container engine answers here ({tried}), and sandbox.mode = \"container\" needs one; start Docker (`sudo systemctl start docker`) or Podman, or use --sandbox workspace"
+    )]
+    NoEngine {
+        /// Each engine tried and the last line of its error.
+        tried: String,
+    },
+    #[error(
+        "the container engine {engine} cannot start sandbox.image {image:?}: {error}; fix the engine or the image, or use --sandbox workspace"
+    )]
+    EngineBroken {
+        engine: String,
+        image: String,
+        /// The engine's own error (its last line on stderr).
+        error: String,
+    },
+    #[error(
         "sandbox.image is empty, and sandbox.mode = \"container\" needs an image; set it in config.toml or .tandem.toml"
     )]
     NoImage,
@@ -128,6 +144,8 @@ pub enum SandboxError {
     BadNetwork { value: String },
     #[error("cannot read the worktree's git link {}: {error}", path.display())]
     GitLink { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
 }
 
 /// An endpoint reachable from inside a sandbox whose network is off: the
@@ -186,6 +204,8 @@ pub struct Fence {
     pub runtime: PathBuf,
     /// The image `container` mode runs.
     pub image: String,
+    /// Process, memory and private `/tmp` caps ([`crate::limits`]).
+    pub limits: crate::limits::Caps,
 }
 
 /// What [`check`] found: the runtime's path, whether the network is on,
@@ -198,17 +218,18 @@ pub struct Checked {
 
 /// Checks that `mode` can run with `config`'s sandbox settings: its
 /// runtime is installed, `sandbox.network` and `sandbox.allow_net` parse,
-/// `container` mode has an image.
+/// `container` mode has an image, the limits parse.
 ///
 /// # Errors
 /// The first [`SandboxError`] found.
 pub fn check(mode: Mode, config: &crate::config::Config) -> Result<Checked, SandboxError> {
-    let runtime = runtime(mode)?;
-    let network = network_on(&config.sandbox.network)?;
-    let addrs = endpoints(&config.sandbox.allow_net)?;
+    crate::limits::Caps::from_config(&config.sandbox)?;
     if mode == Mode::Container && config.sandbox.image.trim().is_empty() {
         return Err(SandboxError::NoImage);
     }
+    let runtime = runtime(mode)?;
+    let network = network_on(&config.sandbox.network)?;
+    let addrs = endpoints(&config.sandbox.allow_net)?;
     Ok(Checked { runtime, network, addrs })
 }
 
@@ -289,6 +310,7 @@ impl Fence {
             tandem_exe,
             runtime,
             image: config.sandbox.image.clone(),
+            limits: crate::limits::Caps::from_config(&config.sandbox)?,
         })
     }
 
@@ -300,17 +322,22 @@ impl Fence {
     /// found.
     pub fn wrap(&self, argv: &[String], env: &[(String, String)], tty: bool) -> Result<Vec<String>, SandboxError> {
         match self.mode {
-            Mode::Workspace => Ok(bwrap(self, argv)),
+            Mode::Workspace => Ok(self.limits.wrap(&self.tandem_exe, &self.session_id, bwrap(self, argv))),
             Mode::Container => Ok(container(self, argv, env, tty)),
         }
     }
 
     /// The command that removes what the agent's sandbox left: the
-    /// container, in `container` mode.
+    /// container in `container` mode, the session's cgroup in
+    /// `workspace` mode ([`crate::limits`]).
     #[must_use]
     pub fn cleanup(&self) -> Option<Vec<String>> {
-        (self.mode == Mode::Container)
-            .then(|| vec![path(&self.runtime), "rm".to_owned(), "--force".to_owned(), container_name(&self.session_id)])
+        match self.mode {
+            Mode::Container => {
+                Some(vec![path(&self.runtime), "rm".to_owned(), "--force".to_owned(), container_name(&self.session_id)])
+            }
+            Mode::Workspace => self.limits.cleanup(&self.tandem_exe, &self.session_id),
+        }
     }
 }
 
@@ -357,14 +384,110 @@ pub fn endpoints(entries: &[String]) -> Result<Vec<std::net::SocketAddr>, Sandbo
         .collect()
 }
 
-/// The program that runs `mode`'s sandboxes, from `PATH`.
+/// The program that runs `mode`'s sandboxes, from `PATH`: `bwrap`, or
+/// the container engine that answers ([`engine`]).
 ///
 /// # Errors
-/// [`SandboxError::NoBwrap`] or [`SandboxError::NoContainerRuntime`].
+/// [`SandboxError::NoBwrap`], [`SandboxError::NoContainerRuntime`] or
+/// [`SandboxError::NoEngine`].
 pub fn runtime(mode: Mode) -> Result<PathBuf, SandboxError> {
     match mode {
         Mode::Workspace => find("bwrap").ok_or(SandboxError::NoBwrap),
-        Mode::Container => find("docker").or_else(|| find("podman")).ok_or(SandboxError::NoContainerRuntime),
+        Mode::Container => engine(),
+    }
+}
+
+/// How long an engine's `info` may take before it counts as not
+/// answering.
+const ENGINE_INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long `run --rm IMAGE` of [`check_engine`] may take (it may pull
+/// the image).
+const ENGINE_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The container engine to use: of `docker` and `podman` on `PATH`, the
+/// first whose `info` succeeds (a `docker` client with no daemon beside
+/// a working `podman` is passed over; issue 16).
+///
+/// # Errors
+/// [`SandboxError::NoContainerRuntime`] when neither is installed,
+/// [`SandboxError::NoEngine`] (with each one's error) when none answers.
+pub fn engine() -> Result<PathBuf, SandboxError> {
+    let installed: Vec<PathBuf> = ["docker", "podman"].into_iter().filter_map(find).collect();
+    if installed.is_empty() {
+        return Err(SandboxError::NoContainerRuntime);
+    }
+    let mut tried = Vec::new();
+    for program in installed {
+        match run_engine(&program, &["info"], ENGINE_INFO_TIMEOUT) {
+            Ok(()) => return Ok(program),
+            Err(why) => tried.push(format!("{}: {why}", program.display())),
+        }
+    }
+    Err(SandboxError::NoEngine { tried: tried.join("; ") })
+}
+
+/// Checks that `engine` can start a container of `image` under `caps`:
+/// `run --rm --network none [--pids-limit N] [--memory BYTES]
+/// --entrypoint true IMAGE` must succeed. Run before a container session
+/// is made, so an engine that cannot run anything (or cannot hold the
+/// limits) fails `tandem new` with its own error and nothing made.
+///
+/// # Errors
+/// [`SandboxError::EngineBroken`] with the engine's error.
+pub fn check_engine(engine: &Path, image: &str, caps: &crate::limits::Caps) -> Result<(), SandboxError> {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none"].iter().map(|a| (*a).to_owned()).collect();
+    args.extend(container_limits(caps));
+    args.extend(["--entrypoint".to_owned(), "true".to_owned(), image.to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_engine(engine, &args, ENGINE_RUN_TIMEOUT).map_err(|error| SandboxError::EngineBroken {
+        engine: engine.display().to_string(),
+        image: image.to_owned(),
+        error,
+    })
+}
+
+/// Runs `program args` (stdin closed) for at most `timeout`: `Err` with
+/// the last line it wrote on stderr (or how it ended) unless it exits 0.
+fn run_engine(program: &Path, args: &[&str], timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    let mut stderr = child.stderr.take();
+    // Read stderr aside: a chatty engine must not block on a full pipe.
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(err) = stderr.as_mut() {
+            let _ = err.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    let last = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned();
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) if last.is_empty() => Err(format!("`{} {}` exited with {s}", program.display(), args.join(" "))),
+        Some(_) => Err(last),
+        None => Err(format!("no answer in {} s", timeout.as_secs())),
     }
 }
 
@@ -451,7 +574,11 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Vec<String> {
     if nix::unistd::Uid::effective().is_root() {
         arg(&["--cap-drop", "ALL"]);
     }
-    arg(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+    arg(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+    if let Some(size) = fence.limits.tmp_size {
+        arg(&["--size", &size.to_string()]);
+    }
+    arg(&["--tmpfs", "/tmp"]);
     let mut mounts: Vec<String> = Vec::new();
     let mount = |mounts: &mut Vec<String>, how: &str, from: &Path, to: &Path| {
         mounts.extend([how.to_owned(), path(from), path(to)]);
@@ -505,6 +632,18 @@ fn bwrap(fence: &Fence, argv: &[String]) -> Vec<String> {
     out
 }
 
+/// The engine flags that hold `caps` in a container.
+fn container_limits(caps: &crate::limits::Caps) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = caps.max_processes {
+        out.extend(["--pids-limit".to_owned(), n.to_string()]);
+    }
+    if let Some(n) = caps.max_memory {
+        out.extend(["--memory".to_owned(), n.to_string()]);
+    }
+    out
+}
+
 /// The container's name: `tandem-<session id>`.
 #[must_use]
 pub fn container_name(session_id: &str) -> String {
@@ -525,6 +664,7 @@ fn container(fence: &Fence, argv: &[String], env: &[(String, String)], tty: bool
     if !fence.network {
         out.extend(["--network".to_owned(), "none".to_owned()]);
     }
+    out.extend(container_limits(&fence.limits));
     let mut volume = |from: &Path, to: &Path, ro: bool| {
         out.extend(["--volume".to_owned(), format!("{}:{}{}", path(from), path(to), if ro { ":ro" } else { "" })]);
     };
@@ -564,10 +704,13 @@ pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
     for forward in forwards {
         let listener = std::net::TcpListener::bind(forward.addr)?;
         let socket = forward.socket.clone();
+        let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         std::thread::Builder::new().name("net-in".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {
+                // Past the cap, the connection is closed.
+                let Some(pass) = gate.admit() else { continue };
                 if let Ok(out) = std::os::unix::net::UnixStream::connect(&socket) {
-                    splice(conn, out);
+                    splice(conn, out, pass);
                 }
             }
         })?;
@@ -578,8 +721,10 @@ pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
 }
 
 /// Outside a sandbox: accepts on each forward's socket and connects each
-/// connection to the forward's address. The threads live as long as the
-/// process.
+/// connection to the forward's address, at most
+/// [`crate::socket::MAX_CONNECTIONS`] at once per forward (more are
+/// closed; issue 16: 3,000 connections made 2,241 threads). The threads
+/// live as long as the process.
 ///
 /// # Errors
 /// A socket cannot be bound.
@@ -591,10 +736,16 @@ pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&forward.socket);
         let listener = std::os::unix::net::UnixListener::bind(&forward.socket)?;
         let addr = forward.addr;
+        let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         std::thread::Builder::new().name("net-out".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {
+                let Some(pass) = gate.admit() else {
+                    // Debug, not warn: a flood must not fill the log.
+                    tracing::debug!(%addr, "too many forwarded connections; one refused");
+                    continue;
+                };
                 match std::net::TcpStream::connect(addr) {
-                    Ok(out) => splice(out, conn),
+                    Ok(out) => splice(out, conn, pass),
                     Err(e) => tracing::debug!(%addr, error = %e, "cannot reach a forwarded endpoint"),
                 }
             }
@@ -604,17 +755,22 @@ pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
 }
 
 /// Copies bytes both ways between a TCP and a Unix stream until either
-/// side closes, each way in a thread of its own.
-fn splice(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream) {
+/// side closes, each way in a thread of its own (8 KiB of buffer each);
+/// `pass`, the connection's slot, is given back when both are done.
+fn splice(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream, pass: crate::socket::Pass) {
     let (Ok(mut tcp_r), Ok(mut unix_r)) = (tcp.try_clone(), unix.try_clone()) else { return };
     let (mut tcp_w, mut unix_w) = (tcp, unix);
+    let pass = std::sync::Arc::new(pass);
+    let held = std::sync::Arc::clone(&pass);
     let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
         let _ = std::io::copy(&mut tcp_r, &mut unix_w);
         let _ = unix_w.shutdown(std::net::Shutdown::Write);
+        drop(held);
     });
     let _ = std::thread::Builder::new().name("splice".into()).spawn(move || {
         let _ = std::io::copy(&mut unix_r, &mut tcp_w);
         let _ = tcp_w.shutdown(std::net::Shutdown::Write);
+        drop(pass);
     });
 }
 
@@ -657,6 +813,7 @@ mod tests {
             tandem_exe: "/bin/tandem".into(),
             runtime: runtime.into(),
             image: "img:1".into(),
+            limits: crate::limits::Caps::default(),
         }
     }
 
@@ -675,6 +832,26 @@ mod tests {
         assert!(!hook.contains(&"--tty".to_owned()), "a hook has no terminal");
         assert_eq!(fence(Mode::Container, "docker").cleanup().unwrap().join(" "), "docker rm --force tandem-abc");
         assert_eq!(fence(Mode::Workspace, "bwrap").cleanup(), None);
+    }
+
+    #[test]
+    fn limits_wrap_a_workspace_in_sandbox_limit_and_reach_a_container_as_engine_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(".git"), "gitdir: /nonexistent/repo/.git/worktrees/job\n").unwrap();
+        let caps = crate::limits::Caps { max_processes: Some(64), max_memory: Some(1 << 30), tmp_size: Some(1 << 20) };
+        let mut workspace = fence(Mode::Workspace, "/usr/bin/bwrap");
+        workspace.worktree = tmp.path().to_path_buf();
+        workspace.limits = caps;
+        let line = workspace.wrap(&["sh".into()], &[], true).unwrap().join(" ");
+        assert!(
+            line.starts_with("/bin/tandem sandbox-limit --name tandem-abc --max-processes 64 --max-memory 1073741824 -- /usr/bin/bwrap "),
+            "{line}"
+        );
+        assert_eq!(workspace.cleanup().unwrap().join(" "), "/bin/tandem sandbox-limit --remove tandem-abc");
+        let mut container = fence(Mode::Container, "docker");
+        container.limits = caps;
+        let line = container.wrap(&["sh".into()], &[], true).unwrap().join(" ");
+        assert!(line.contains(" --pids-limit 64 --memory 1073741824 "), "{line}");
     }
 
     #[test]

@@ -15,11 +15,44 @@ fn machine(config: &tandem_core::config::Config) {
             "    fix: install bubblewrap: `sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch)"
         );
     }
-    if config.sandbox.mode == "container"
-        && let Err(SandboxError::NoContainerRuntime) = runtime(Mode::Container)
-    {
-        println!("sandbox.mode is container, and neither docker nor podman is installed");
-        println!("    fix: install Docker or Podman, or set sandbox.mode to workspace");
+    if config.sandbox.mode == "container" {
+        match runtime(Mode::Container) {
+            Err(SandboxError::NoContainerRuntime) => {
+                println!("sandbox.mode is container, and neither docker nor podman is installed");
+                println!("    fix: install Docker or Podman, or set sandbox.mode to workspace");
+            }
+            Err(e) => println!("sandbox.mode is container: {e}"),
+            Ok(engine) => println!("sandbox.mode is container: {} answers", engine.display()),
+        }
+    }
+    limits(config);
+}
+
+/// Which limits hold a sandboxed session here, and how (or why none).
+fn limits(config: &tandem_core::config::Config) {
+    use tandem_core::limits::{Caps, probe, show_size};
+    let Ok(caps) = Caps::from_config(&config.sandbox) else {
+        return; // `tandem new --sandbox` says what is wrong with it
+    };
+    let report = probe(&caps);
+    let line = |what: &str, cap: Option<String>, held: &Option<Result<tandem_core::limits::How, String>>| match (
+        cap, held,
+    ) {
+        (None, _) => println!("sandbox limit: {what}: no cap (0 in config.toml)"),
+        (Some(cap), Some(Ok(how))) => println!("sandbox limit: {what} at most {cap}, by {how}"),
+        (Some(cap), Some(Err(why))) => {
+            println!("sandbox limit: {what} NOT capped at {cap} here: {why}");
+            println!(
+                "    fix: run tandem under a user systemd (`systemd-run --user` must work), or with a writable cgroup"
+            );
+        }
+        (Some(cap), None) => println!("sandbox limit: {what} at most {cap}"),
+    };
+    line("processes", caps.max_processes.map(|n| n.to_string()), &report.processes);
+    line("memory", caps.max_memory.map(show_size), &report.memory);
+    match caps.tmp_size {
+        Some(bytes) => println!("sandbox limit: private /tmp at most {}, by bwrap --size", show_size(bytes)),
+        None => println!("sandbox limit: private /tmp: no cap (0 in config.toml)"),
     }
 }
 

@@ -29,6 +29,7 @@ mod respawn;
 mod restore;
 mod review;
 mod rm;
+mod sandbox_limit;
 mod sandbox_net;
 mod search;
 mod send;
@@ -94,11 +95,15 @@ enum Command {
     Hook(hook::HookArgs),
     #[command(hide = true)]
     SandboxNet(sandbox_net::SandboxNetArgs),
+    #[command(hide = true)]
+    SandboxLimit(sandbox_limit::SandboxLimitArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    if let Some(Command::SandboxNet(args)) = &cli.command {
-        return sandbox_net::run(args);
+    match &cli.command {
+        Some(Command::SandboxNet(args)) => return sandbox_net::run(args),
+        Some(Command::SandboxLimit(args)) => return sandbox_limit::run(args),
+        _ => {}
     }
     let cx = Context::new()?;
     let Some(command) = cli.command else {
@@ -142,5 +147,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),
+        Command::SandboxLimit(args) => sandbox_limit::run(&args),
     }
 }

@@ -55,6 +55,7 @@ pub fn hook(socket: &std::path::Path, payload: serde_json::Value) -> io::Result<
         _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "the host did not welcome us")),
     }
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let payload = fit_request(payload, protocol::MAX_REQUEST_LEN - 1024);
     protocol::send(&mut stream, &ClientMsg::Hook { payload })?;
     loop {
         match protocol::recv::<HostMsg>(&mut stream)? {
@@ -149,5 +150,60 @@ pub fn stop(paths: &Paths, session: &Session, grace: Duration) -> io::Result<Ses
             }
             Ok(SessionState::Stopped)
         }
+    }
+}
+
+/// `payload` made to fit in `budget` bytes of JSON, so the host takes it
+/// (it refuses a frame over [`protocol::MAX_REQUEST_LEN`]): past the
+/// budget, every string is cut to what the store keeps of a text
+/// ([`crate::agent::claude::MAX_TEXT`]), and if that is not enough, the
+/// tool's input and response become a note of their size.
+fn fit_request(mut payload: serde_json::Value, budget: usize) -> serde_json::Value {
+    fn cut_strings(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) if s.len() > crate::agent::claude::MAX_TEXT => {
+                *s = crate::agent::claude::cut(s);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(cut_strings),
+            serde_json::Value::Object(map) => map.values_mut().for_each(cut_strings),
+            _ => {}
+        }
+    }
+    let size = |v: &serde_json::Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    if size(&payload) <= budget {
+        return payload;
+    }
+    cut_strings(&mut payload);
+    if size(&payload) > budget
+        && let Some(map) = payload.as_object_mut()
+    {
+        for key in ["tool_input", "tool_response"] {
+            if let Some(value) = map.get_mut(key) {
+                let bytes = size(value);
+                *value = serde_json::json!({ "cut": true, "bytes": bytes });
+            }
+        }
+    }
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_payload_too_big_for_a_request_is_cut_to_fit() {
+        let small = serde_json::json!({ "hook_event_name": "PostToolUse", "tool_response": "ok" });
+        assert_eq!(fit_request(small.clone(), 1024), small);
+        let long = "x".repeat(3 << 20);
+        let big = serde_json::json!({ "hook_event_name": "PostToolUse", "tool_response": { "stdout": long } });
+        let fitted = fit_request(big, protocol::MAX_REQUEST_LEN - 1024);
+        assert!(serde_json::to_vec(&fitted).unwrap().len() < protocol::MAX_REQUEST_LEN);
+        assert_eq!(fitted["hook_event_name"], "PostToolUse");
+        assert!(fitted["tool_response"]["stdout"].as_str().unwrap().contains("more bytes not recorded"));
+        let many =
+            serde_json::json!({ "hook_event_name": "PostToolUse", "tool_response": vec!["y".repeat(1000); 3000] });
+        let fitted = fit_request(many, protocol::MAX_REQUEST_LEN - 1024);
+        assert_eq!(fitted["tool_response"]["cut"], true);
     }
 }

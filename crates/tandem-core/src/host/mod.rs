@@ -296,12 +296,18 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     };
     {
         let shared = Arc::clone(&shared);
+        let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         thread::Builder::new().name("accept".into()).spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                let Some(pass) = gate.admit() else {
+                    // Debug, not warn: a flood must not fill the log.
+                    tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many clients; one refused");
+                    continue;
+                };
                 let shared = Arc::clone(&shared);
                 let _ = thread::Builder::new().name("client".into()).spawn(move || {
-                    if let Err(e) = serve_client(&shared, stream) {
+                    if let Err(e) = serve_client(&shared, stream, &pass) {
                         tracing::debug!(error = %e, "client ended");
                     }
                 });
@@ -664,13 +670,19 @@ fn resize(shared: &Shared, rows: u16, cols: u16) {
     let _ = screen::write_size(&shared.paths.session_dir(&shared.session_id), rows, cols);
 }
 
-fn serve_client(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<()> {
+/// Serves one client: a hello within [`crate::socket::HELLO_TIMEOUT`],
+/// then frames of at most [`protocol::MAX_REQUEST_LEN`] bytes. `pass`
+/// holds its slot until both its reader (here) and writer are done: the
+/// writer ends when the reader unsubscribes.
+fn serve_client(shared: &Arc<Shared>, stream: UnixStream, pass: &crate::socket::Pass) -> io::Result<()> {
     crate::socket::check_peer(&stream)?;
+    pass.await_hello(&stream)?;
     let mut reader = stream.try_clone()?;
     let mut writer = stream;
-    let Some(ClientMsg::Hello { version, mode }) = protocol::recv(&mut reader)? else {
+    let Some(ClientMsg::Hello { version, mode }) = protocol::recv_request(&mut reader)? else {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
     };
+    pass.greeted(&reader)?;
     if version != PROTOCOL_VERSION {
         let message =
             format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
@@ -887,7 +899,7 @@ const ENTER_DELAY: Duration = Duration::from_millis(150);
 /// Reads client `id`'s frames until it leaves: keys (when `keys`),
 /// resizes, redraw and stop requests.
 fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: bool) -> io::Result<()> {
-    while let Some((kind, payload)) = protocol::read_frame(reader)? {
+    while let Some((kind, payload)) = protocol::read_request_frame(reader)? {
         match kind {
             // A structured agent's input is JSON lines, not keys.
             KIND_DATA if keys && !shared.structured => {

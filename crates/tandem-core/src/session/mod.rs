@@ -346,7 +346,13 @@ fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::
     let setting = requested.unwrap_or(&config.sandbox.mode);
     let mode = Mode::parse_setting(setting).map_err(|message| SessionError::BadSandboxMode { message })?;
     if let Some(mode) = mode {
-        sandbox::check(mode, config)?;
+        let checked = sandbox::check(mode, config)?;
+        if mode == Mode::Container {
+            // Before anything is made: an engine that cannot start a
+            // container fails here, with its own error.
+            let caps = crate::limits::Caps::from_config(&config.sandbox).map_err(sandbox::SandboxError::from)?;
+            sandbox::check_engine(&checked.runtime, &config.sandbox.image, &caps)?;
+        }
     }
     Ok(mode)
 }

@@ -37,7 +37,15 @@ impl Client {
     /// # Errors
     /// [`ClientError::Io`] or [`ClientError::Remote`].
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
-        protocol::send(&mut self.stream, request)?;
+        let json = serde_json::to_vec(request).map_err(io::Error::other)?;
+        if json.len() >= protocol::MAX_REQUEST_LEN {
+            return Err(ClientError::Remote(format!(
+                "the request is {} bytes, more than the {} the supervisor takes; shorten the prompt or the environment",
+                json.len(),
+                protocol::MAX_REQUEST_LEN - 1
+            )));
+        }
+        protocol::write_frame(&mut self.stream, protocol::KIND_CONTROL, &json)?;
         match protocol::recv::<Response>(&mut self.stream)? {
             Some(Response::Error { message }) => Err(ClientError::Remote(message)),
             Some(response) => Ok(response),

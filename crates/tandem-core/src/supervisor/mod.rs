@@ -187,14 +187,23 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
+    let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
+        let Some(pass) = gate.admit() else {
+            // Debug, not warn: a flood must not fill the log.
+            tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many connections; one refused");
+            continue;
+        };
         let state = Arc::clone(&state);
-        thread::spawn(move || {
-            if let Err(e) = serve(&state, stream) {
+        let spawned = thread::Builder::new().name("client".into()).spawn(move || {
+            if let Err(e) = serve(&state, stream, &pass) {
                 tracing::warn!(error = %e, "connection failed");
             }
         });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot serve a connection");
+        }
     }
     Ok(())
 }
@@ -226,16 +235,20 @@ pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
     Ok(())
 }
 
-fn serve(state: &Arc<State>, mut stream: UnixStream) -> io::Result<()> {
+/// Serves one connection: a hello within [`crate::socket::HELLO_TIMEOUT`],
+/// then requests of at most [`protocol::MAX_REQUEST_LEN`] bytes.
+fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass) -> io::Result<()> {
     crate::socket::check_peer(&stream)?;
-    let Some(Request::Hello { version }) = protocol::recv(&mut stream)? else {
+    pass.await_hello(&stream)?;
+    let Some(Request::Hello { version }) = protocol::recv_request(&mut stream)? else {
         return protocol::send(&mut stream, &Response::Error { message: "expected hello".into() });
     };
+    pass.greeted(&stream)?;
     protocol::send(&mut stream, &Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() })?;
     if version != PROTOCOL_VERSION {
         return Ok(()); // the client restarts us with its own version
     }
-    while let Some(request) = protocol::recv::<Request>(&mut stream)? {
+    while let Some(request) = protocol::recv_request::<Request>(&mut stream)? {
         let shutdown = matches!(request, Request::Shutdown);
         let response = match request {
             Request::Remove { cwd, name, force, wait, purge, env } => {
