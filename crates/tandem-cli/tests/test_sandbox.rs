@@ -346,11 +346,13 @@ echo work > work.txt && git add work.txt && git commit -q -m "own work"; echo co
     assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "ignore .env");
 }
 
-/// Issue 16 §1, planted config: the admin folder's `commondir`, the
-/// worktree's `.git` file, `config.worktree`, the config and hooks git
-/// reads are read-only inside, so nothing planted runs when tandem or the
-/// user runs git outside (`list`, `git status` in the worktree, `new`),
-/// and a respawn fences the agent in the same way.
+/// Issue 16 §1, planted config: the worktree's `.git` file, the config,
+/// hooks and attributes git reads are read-only inside, and the admin
+/// folder the agent writes (`commondir`, `config.worktree`) is its own
+/// copy, so nothing planted runs when tandem or the user runs git outside
+/// (`list`, `diff`, `conflicts`, `git status` in the worktree, `new`),
+/// not even through a nested repository it stages, and a respawn fences
+/// the agent in the same way.
 #[test]
 fn issue_16_nothing_a_sandboxed_agent_writes_runs_outside() {
     let (env, _ssh_agent) = fenced_box();
@@ -376,10 +378,13 @@ mkdir sub && cd sub && git init -q && git config filter.evil.clean "touch {marke
             marker = marker.display(),
         ),
     );
-    for key in ["commondir", "dotgit", "worktree_config", "config", "hooks", "attributes"] {
+    for key in ["dotgit", "config", "hooks", "attributes"] {
         assert_ne!(code(&results, key), "0", "{key} was writable: {results}");
     }
+    // `commondir` and `config.worktree` were written, in the sandbox's own
+    // copy of the admin folder: the repository's is not even seen.
     assert_eq!(std::fs::read_to_string(admin.join("commondir")).expect("commondir").trim(), "../..");
+    assert!(!std::fs::read_to_string(admin.join("config.worktree")).unwrap_or_default().contains("fsmonitor"));
     assert!(std::fs::read_to_string(env.path_of("box").join(".git")).expect(".git").contains("worktrees/box"));
     assert_eq!(code(&results, "nested"), "0", "{results}");
     assert!(!marker.exists(), "the nested repository's filter ran inside: {results}");
@@ -586,4 +591,44 @@ fn a_container_engine_that_cannot_start_a_container_fails_new_with_its_error_and
     );
     assert_eq!(env.sessions().len(), 0, "no session");
     assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
+}
+
+/// Runs `tandem ARGS` and says whether it ended within `limit`; one that
+/// did not is killed (by its pid).
+fn answers_within(env: &TestEnv, args: &[&str], limit: Duration) -> bool {
+    let mut child = env
+        .command_in(&env.repo, args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+/// Issue 16 §1: a FIFO where git keeps the worktree's `HEAD` or `index`
+/// (the admin folder is the agent's to write) would make every git
+/// outside block on it: `tandem list` and `diff` still answer.
+#[test]
+fn issue_16_a_fifo_in_the_admin_folder_does_not_hang_tandem() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"admin=$(git rev-parse --git-dir); rm -f "$admin/index" && mkfifo "$admin/index"; echo index=$? >> probe.txt
+rm -f "$admin/ORIG_HEAD"; mkfifo "$admin/ORIG_HEAD"; cp "$admin/HEAD" "$admin/HEAD.real"; rm -f "$admin/HEAD" && mkfifo "$admin/HEAD"; echo head=$? >> probe.txt"#,
+    );
+    assert_eq!((code(&results, "index"), code(&results, "head")), ("0", "0"), "{results}");
+    for args in [&["list", "--json"][..], &["diff", "box", "--stat"], &["rm", "box"]] {
+        assert!(answers_within(&env, args, Duration::from_secs(30)), "`tandem {}` hung", args.join(" "));
+    }
+    env.ok(&["stop", "box"]);
 }

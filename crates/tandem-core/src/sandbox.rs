@@ -170,8 +170,8 @@ pub struct Fence {
     /// mounted there instead, the worktree's admin folder inside it.
     pub common_dir: PathBuf,
     /// The worktree's admin folder (`<common>/worktrees/<name>`), from
-    /// the repository's records ([`crate::sandbox_git::admin_of`]):
-    /// read-write but its `commondir`, `gitdir` and `config.worktree`.
+    /// the repository's records ([`crate::sandbox_git::admin_of`]): not
+    /// seen inside, where the private repository's copy takes its place.
     pub admin: PathBuf,
     /// The session's private repository, the worktree's common dir
     /// inside ([`crate::sandbox_git`]): read-write but its `config`,
@@ -529,33 +529,19 @@ pub fn other_worktrees(common_dir: &Path, own: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The admin folder's place inside the fence: in the private repository,
-/// mounted where the common dir is.
-fn admin_inside(fence: &Fence) -> PathBuf {
-    fence.admin.strip_prefix(&fence.common_dir).map_or_else(|_| fence.admin.clone(), |rel| fence.common_dir.join(rel))
-}
-
 /// What the fence mounts of the repository, in order: `(read-write,
-/// source, target)`. The private repository where the common dir is, the
-/// repository's objects beside it, the admin folder inside it; then,
-/// read-only, what git outside reads to find the worktree's repository
-/// and config (the worktree's `.git` file, the admin folder's
-/// `commondir`, `gitdir`, `config.worktree`) and the private
+/// source, target)`. The private repository where the common dir is
+/// (with its own copy of the worktree's admin folder inside), the
+/// repository's objects beside it; then, read-only, the worktree's `.git`
+/// file (git outside reads it to find the admin folder) and the private
 /// repository's `config`, `hooks`, `info` and `objects/info` (its
-/// alternates).
+/// alternates). The repository's own admin folder is not seen at all.
 fn git_mounts(fence: &Fence) -> Vec<(bool, PathBuf, PathBuf)> {
-    let admin = admin_inside(fence);
     let mut out = vec![
         (true, fence.private_git.clone(), fence.common_dir.clone()),
         (false, fence.common_dir.join("objects"), fence.objects_mount.clone()),
-        (true, fence.admin.clone(), admin.clone()),
         (false, fence.worktree.join(".git"), fence.worktree.join(".git")),
     ];
-    for name in ["commondir", "gitdir", "config.worktree", crate::git::SANDBOX_MARK] {
-        if fence.admin.join(name).is_file() {
-            out.push((false, fence.admin.join(name), admin.join(name)));
-        }
-    }
     for name in ["config", "hooks", "info", "objects/info"] {
         if fence.private_git.join(name).exists() {
             out.push((false, fence.private_git.join(name), fence.common_dir.join(name)));

@@ -11,8 +11,10 @@
 //! - inside the fence `P` is mounted where the common dir is, so git
 //!   there (and an agent asking `git rev-parse --git-common-dir`, as
 //!   Claude Code does to find the project it trusts) sees the usual
-//!   layout: `<repo>/.git`, with the worktree's admin folder bound at
-//!   `worktrees/<name>` inside it;
+//!   layout: `<repo>/.git`, with the worktree's admin folder at
+//!   `worktrees/<name>` inside it: `P`'s own copy ([`private_admin`]), not
+//!   the repository's, so no file git outside reads (`HEAD`, `index`,
+//!   `commondir`, `config.worktree`) is the agent's to write;
 //! - `P/objects` is the agent's own; `objects/info/alternates` names the
 //!   repository's objects, mounted read-only beside `P` ([`objects_mount`];
 //!   the second line, the objects' real path, is what git outside the
@@ -22,12 +24,9 @@
 //! - `P`'s refs start as a copy of the repository's branches, remote
 //!   branches and tags, so `git log main` works inside, but what the
 //!   agent does to them stays in `P`;
-//! - the worktree's admin dir (`<common>/worktrees/<name>`: `HEAD`,
-//!   `index`) is the real one, shared with tandem outside; its
-//!   `commondir`, `gitdir` and `config.worktree`, the worktree's `.git`
-//!   file, and `P`'s `config`, `hooks` and `info` are read-only, so
-//!   nothing git outside reads to find its repository or its config can
-//!   be changed from inside (gitrepository-layout(5)).
+//! - read-only inside: the worktree's `.git` file (git outside reads it
+//!   to find the admin folder), and `P`'s `config`, `hooks`, `info` and
+//!   `objects/info` (gitrepository-layout(5)).
 //!
 //! The work comes back as data, through [`sync`]: `git fetch` in the
 //! repository, from `P`, whose reading side (`git upload-pack`) runs
@@ -37,7 +36,11 @@
 //! is checked by git's own `index-pack`. The branch then moves to the
 //! fetched commit by a compare-and-swap `update-ref`; when tandem moved
 //! the branch outside instead (`sync`, a rename), [`sync`] moves `P`'s
-//! to match, again by git inside a fence.
+//! to match, again by git inside a fence. The worktree's `HEAD` and
+//! `index` are copied the same way, whichever side changed them: into
+//! the repository's admin folder as data (a regular file, read without
+//! following a link or blocking on a FIFO, `HEAD` checked for its form,
+//! written under git's own lock files), into `P`'s by a fenced copy.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -89,7 +92,7 @@ pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
     let want = worktree.join(".git");
     let want_real = std::fs::canonicalize(worktree).ok().map(|w| w.join(".git"));
     std::fs::read_dir(common_dir.join("worktrees")).ok()?.filter_map(Result::ok).map(|e| e.path()).find(|admin| {
-        std::fs::read_to_string(admin.join("gitdir")).is_ok_and(|g| {
+        read_small_file(&admin.join("gitdir")).is_some_and(|g| {
             let g = Path::new(g.trim());
             g == want || want_real.as_deref() == Some(g)
         })
@@ -101,6 +104,13 @@ pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
 #[must_use]
 pub fn objects_mount(paths: &Paths, session_id: &str) -> PathBuf {
     paths.sandbox_git(session_id).with_file_name("objects")
+}
+
+/// The worktree's admin folder as the sandbox sees it: in the private
+/// repository, under the same name as the repository's (`admin`).
+#[must_use]
+pub fn private_admin(private: &Path, admin: &Path) -> PathBuf {
+    private.join("worktrees").join(admin.file_name().unwrap_or_default())
 }
 
 /// Makes the private repository of `session` if it has none yet (refs
@@ -120,26 +130,27 @@ pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path
         .map_err(|e| PrivateGitError::Io { path: parent.clone(), error: std::io::Error::other(e.to_string()) })?;
     let mount = objects_mount(paths, &session.id);
     std::fs::create_dir_all(&mount).map_err(io(&mount))?;
-    if private.join("objects").is_dir() {
-        sync(paths, repo, session)?;
-    } else {
-        init(repo, session, &private, &mount)?;
-    }
     let mark = admin.join(git::SANDBOX_MARK);
     if !mark.is_file() {
         std::fs::write(&mark, "").map_err(io(&mark))?;
     }
-    // Read by git outside only with extensions.worktreeConfig; an agent
-    // may have planted one (or a symlink) in an earlier run.
-    let worktree_config = admin.join("config.worktree");
-    let plain_empty = std::fs::symlink_metadata(&worktree_config).is_ok_and(|m| m.is_file() && m.len() == 0);
-    if !plain_empty {
-        let _ = std::fs::remove_file(&worktree_config);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&worktree_config)
-            .map_err(io(&worktree_config))?;
+    if private.join("objects").is_dir() {
+        sync(paths, repo, session)?;
+        if !private_admin(&private, admin).join("HEAD").is_file() {
+            publish_worktree(paths, repo, &private, admin)?;
+        }
+    } else {
+        init(repo, session, &private, &mount)?;
+        // Fresh, so nothing in it is the agent's yet: plain writes.
+        let inside = private_admin(&private, admin);
+        std::fs::create_dir_all(&inside).map_err(io(&inside))?;
+        for name in ["HEAD", "index", "gitdir"] {
+            if admin.join(name).is_file() {
+                std::fs::copy(admin.join(name), inside.join(name)).map_err(io(&inside))?;
+            }
+        }
+        std::fs::write(inside.join("commondir"), "../..\n").map_err(io(&inside))?;
+        record_worktree(paths, &session.id, &private, admin);
     }
     Ok(())
 }
@@ -198,15 +209,25 @@ pub struct Synced {
 }
 
 /// Last state seen per private repository: sync only when it changed.
-static SEEN: Mutex<Option<HashMap<(String, String), Vec<(i64, i64, u64)>>>> = Mutex::new(None);
+static SEEN: Mutex<Option<HashMap<(String, String), Fingerprint>>> = Mutex::new(None);
+
+/// Per watched path: mtime and ctime (ns), size.
+type Fingerprint = Vec<(i64, i64, u64)>;
 
 /// What changes when the agent commits, stages or switches: the private
 /// repository's refs and the admin folder's `HEAD` and `index` (their
 /// mtimes, ctimes and sizes; read with `lstat`, nothing opened).
-fn fingerprint(private: &Path, admin: &Path, branch: &str) -> Vec<(i64, i64, u64)> {
+fn fingerprint(private: &Path, admin: &Path, branch: &str) -> Fingerprint {
     use std::os::unix::fs::MetadataExt;
-    let mut paths =
-        vec![private.join("packed-refs"), private.join("refs/heads"), admin.join("HEAD"), admin.join("index")];
+    let inside = private_admin(private, admin);
+    let mut paths = vec![
+        private.join("packed-refs"),
+        private.join("refs/heads"),
+        inside.join("HEAD"),
+        inside.join("index"),
+        admin.join("HEAD"),
+        admin.join("index"),
+    ];
     paths.push(private.join("refs/heads").join(branch));
     if let Some(dir) = private.join("refs/heads").join(branch).parent() {
         paths.push(dir.to_path_buf());
@@ -276,7 +297,8 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
 
     // The branch, and what a detached HEAD names.
     let mut wants = vec![format!("+{branch_ref}:{tip}")];
-    let head = std::fs::read_to_string(admin.join("HEAD")).unwrap_or_default();
+    let inside = private_admin(&private, &admin);
+    let head = read_small_file(&inside.join("HEAD")).unwrap_or_default();
     let head = head.trim();
     let detached = is_oid(head).then(|| head.to_owned());
     if let Some(oid) = &detached
@@ -322,8 +344,10 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
         _ => {}
     }
 
-    // Staged blobs only the private repository has: the index is shared,
-    // and tandem's own `git status`, `diff` and snapshots read them.
+    sync_worktree(paths, repo, &session.id, &private, &admin)?;
+
+    // Staged blobs only the private repository has: the index is copied
+    // out, and tandem's own `git status`, `diff` and snapshots read them.
     let against = git::resolve_commit(&repo.root, &branch_ref)?.or(detached);
     if let Some(against) = against {
         let mut cmd = git::command(&session.path);
@@ -370,7 +394,8 @@ pub fn follow(paths: &Paths, repo: &Repository, session_id: &str) {
         | AddWatchFlags::IN_CLOSE_WRITE
         | AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE;
-    let mut dirs = vec![private.clone(), admin.clone(), admin.join("logs")];
+    let inside = private_admin(&private, &admin);
+    let mut dirs = vec![private.clone(), inside.clone(), inside.join("logs")];
     let heads = private.join("refs/heads");
     let mut stack = vec![heads];
     while let Some(dir) = stack.pop() {
@@ -397,6 +422,246 @@ pub fn follow(paths: &Paths, repo: &Repository, session_id: &str) {
             tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back");
         }
     }
+}
+
+/// The most bytes of an index tandem copies out of a private repository.
+const MAX_INDEX: u64 = 256 << 20;
+
+/// What [`sync_worktree`] saw last, per side: `HEAD`'s text and the
+/// index's `(mtime ns, size, inode)`. Kept beside the private repository,
+/// out of the sandbox's sight.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct WorktreeSeen {
+    inside_head: Option<String>,
+    inside_index: Option<(i64, u64, u64)>,
+    outside_head: Option<String>,
+    outside_index: Option<(i64, u64, u64)>,
+}
+
+fn seen_file(paths: &Paths, session_id: &str) -> PathBuf {
+    paths.sandbox_git(session_id).with_file_name("worktree-seen.json")
+}
+
+/// `(mtime ns, size, inode)` of a regular file, read without following a
+/// link; `None` for anything else.
+fn stat_regular(path: &Path) -> Option<(i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok().filter(std::fs::Metadata::is_file)?;
+    Some((m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size(), m.ino()))
+}
+
+fn look(private: &Path, admin: &Path) -> WorktreeSeen {
+    let inside = private_admin(private, admin);
+    WorktreeSeen {
+        inside_head: read_small_file(&inside.join("HEAD")),
+        inside_index: stat_regular(&inside.join("index")),
+        outside_head: read_small_file(&admin.join("HEAD")),
+        outside_index: stat_regular(&admin.join("index")),
+    }
+}
+
+/// Records both sides as they are now.
+fn record_worktree(paths: &Paths, session_id: &str, private: &Path, admin: &Path) {
+    let seen = look(private, admin);
+    if let Ok(text) = serde_json::to_string(&seen) {
+        let _ = std::fs::write(seen_file(paths, session_id), text);
+    }
+}
+
+/// Whether `head` is what git writes in `HEAD`: `ref: refs/…` with a
+/// plain ref name, or an object id.
+fn is_head(head: &str) -> bool {
+    let head = head.strip_suffix('\n').unwrap_or(head);
+    match head.strip_prefix("ref: refs/") {
+        Some(name) => {
+            !name.is_empty()
+                && !name.contains("..")
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-+@".contains(&b))
+        }
+        None => is_oid(head),
+    }
+}
+
+/// Keeps the worktree's `HEAD` and `index` the same on both sides: the
+/// sandbox's copy (in the private repository) and the repository's,
+/// which git outside reads. What the agent changed is copied out as data;
+/// else what tandem changed outside is copied in ([`publish_worktree`]).
+fn sync_worktree(
+    paths: &Paths,
+    repo: &Repository,
+    session_id: &str,
+    private: &Path,
+    admin: &Path,
+) -> Result<(), PrivateGitError> {
+    let file = seen_file(paths, session_id);
+    let before: WorktreeSeen =
+        std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let now = look(private, admin);
+    let inside_changed = now.inside_head != before.inside_head || now.inside_index != before.inside_index;
+    let outside_changed = now.outside_head != before.outside_head || now.outside_index != before.outside_index;
+    let inside = private_admin(private, admin);
+    if inside_changed {
+        if let Some(head) = now.inside_head.as_deref().filter(|h| is_head(h))
+            && now.outside_head.as_deref() != Some(head)
+        {
+            write_locked(&admin.join("HEAD"), head.as_bytes());
+        }
+        if now.inside_index.is_some()
+            && now.inside_index != before.inside_index
+            && let Some(bytes) = read_regular(&inside.join("index"), MAX_INDEX)
+        {
+            write_locked(&admin.join("index"), &bytes);
+        }
+    } else if outside_changed {
+        publish_worktree(paths, repo, private, admin)?;
+    }
+    record_worktree(paths, session_id, private, admin);
+    Ok(())
+}
+
+/// A regular file's bytes (at most `max`), opened without following a
+/// link or blocking on a FIFO.
+fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// Replaces `path` in the repository's admin folder the way git does:
+/// through `<path>.lock`, made exclusively (a git holding it wins; the
+/// next sync tries again), renamed over it.
+fn write_locked(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let lock = path.with_file_name(format!("{}.lock", path.file_name().unwrap_or_default().to_string_lossy()));
+    let Ok(mut file) = std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) else { return };
+    if file.write_all(bytes).is_ok() && file.sync_all().is_ok() {
+        let _ = std::fs::rename(&lock, path);
+    } else {
+        let _ = std::fs::remove_file(&lock);
+    }
+}
+
+/// Copies the repository's `HEAD` and `index` of the worktree into the
+/// private repository's admin folder (and its `commondir` when gone),
+/// with a shell inside a fence where only the private repository is
+/// writable: the agent may have made any path there a link.
+fn publish_worktree(paths: &Paths, repo: &Repository, private: &Path, admin: &Path) -> Result<(), PrivateGitError> {
+    let inside = private_admin(private, admin);
+    let mut argv = writer_fence(paths, repo, private, Some(admin))?;
+    argv.extend(
+        [
+            "/bin/sh",
+            "-c",
+            r#"set -e; mkdir -p "$2"; [ -f "$2/commondir" ] || echo ../.. > "$2/commondir"
+for f in HEAD index; do if [ -f "$1/$f" ]; then t=$(mktemp "$2/.tandem-XXXXXX"); cat "$1/$f" > "$t"; mv -f "$t" "$2/$f"; fi; done"#,
+            "sh",
+        ]
+        .map(str::to_owned),
+    );
+    argv.push(admin.to_string_lossy().into_owned());
+    argv.push(inside.to_string_lossy().into_owned());
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("LC_ALL", "C");
+    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Failed {
+            args: "copy of HEAD and index into the private repository".to_owned(),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }
+        .into())
+    }
+}
+
+/// How long a fenced reader or writer may take before it is killed: an
+/// agent can leave a FIFO where git reads.
+const FENCED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `cmd` in a process group of its own, its output collected; kills
+/// the group when it takes longer than `limit`.
+///
+/// # Errors
+/// The spawn failing, or `TimedOut`.
+fn run_within(mut cmd: std::process::Command, limit: std::time::Duration) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = err.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "a fenced git did not end in time"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    })
+}
+
+/// A fence like [`reader_fence`]'s with the private repository writable
+/// and `admin` (the repository's admin folder of the worktree) readable.
+fn writer_fence(
+    paths: &Paths,
+    repo: &Repository,
+    private: &Path,
+    admin: Option<&Path>,
+) -> Result<Vec<String>, PrivateGitError> {
+    let mut argv = reader_fence(paths, repo, private, true)?;
+    if let Some(admin) = admin {
+        let at = argv.iter().position(|a| a == "--remount-ro").unwrap_or(argv.len() - 1);
+        let a = admin.to_string_lossy().into_owned();
+        argv.splice(at..at, ["--ro-bind".to_owned(), a.clone(), a]);
+    }
+    Ok(argv)
+}
+
+/// The text of a regular file of at most 4 KiB that an agent may have
+/// written: not through a symlink, never blocking on a FIFO or device it
+/// put there; `None` for anything else.
+fn read_small_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 fn is_oid(s: &str) -> bool {
@@ -462,8 +727,17 @@ fn fetch(repo: &Repository, private: &Path, reader: &str, wants: &[String]) -> R
     .arg("--")
     .arg(private)
     .args(wants);
-    git::output(cmd)?;
-    Ok(())
+    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Failed {
+            args: format!("fetch from {}", private.display()),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }
+        .into())
+    }
 }
 
 /// Folders no fenced reader or writer needs: tandem's state (but the
@@ -543,12 +817,9 @@ fn publish(
     argv.extend(["git".to_owned(), format!("--git-dir={}", private.display()), "update-ref".to_owned()]);
     argv.extend(["-m".to_owned(), "tandem: the repository's branch".to_owned(), branch_ref.to_owned(), oid.to_owned()]);
     argv.extend(old.cloned());
-    let out = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(io(private))?;
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("LC_ALL", "C");
+    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
     if out.status.success() {
         Ok(())
     } else {

@@ -66,7 +66,8 @@ pub fn command(dir: &Path) -> Command {
 }
 
 /// The file in a linked worktree's admin folder that marks a sandboxed
-/// session's worktree (made by tandem, read-only inside the sandbox).
+/// session's worktree (made by tandem; the sandbox does not see the
+/// repository's admin folder).
 pub const SANDBOX_MARK: &str = "tandem-sandbox";
 
 /// Whether `dir` is the top of a sandboxed session's worktree: its `.git`
