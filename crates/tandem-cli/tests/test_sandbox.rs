@@ -632,3 +632,35 @@ rm -f "$admin/ORIG_HEAD"; mkfifo "$admin/ORIG_HEAD"; cp "$admin/HEAD" "$admin/HE
     }
     env.ok(&["stop", "box"]);
 }
+
+/// What tandem does to a sandboxed session's branch outside (`tandem
+/// sync` rebasing it onto its moved base) reaches the agent's side too:
+/// its HEAD, index and branch follow, and its next commit builds on the
+/// rebased one, so nothing is lost either way.
+#[test]
+fn issue_16_tandem_sync_of_a_sandboxed_session_reaches_the_agent() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
+    env.git(&["add", "theirs.txt"]);
+    env.git(&["commit", "-q", "-m", "theirs"]);
+    let out = env.ok(&["sync", "box"]);
+    assert!(out.contains("rebased"), "{out}");
+    let results = probe(
+        &env,
+        "box",
+        r#"git log --format=%s -3 | tr '\n' , > log.txt; echo log=$(cat log.txt) >> probe.txt
+test -z "$(git status --porcelain -- mine.txt theirs.txt)"; echo clean=$? >> probe.txt
+echo after > after.txt && git add after.txt && git commit -q -m after; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "log"), "mine,theirs,ignore .env,", "{results}");
+    assert_eq!(code(&results, "clean"), "0", "{results}");
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    env.ok(&["list"]);
+    assert_eq!(env.git(&["log", "--format=%s", "-3", "box"]), "after\nmine\ntheirs\n");
+}

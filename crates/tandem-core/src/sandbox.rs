@@ -10,17 +10,18 @@
 //! package; see bwrap(1) for the options used):
 //! - the root filesystem read-only, a private `/tmp`, `/proc` and `/dev`
 //!   of its own, a PID namespace that dies with the agent;
-//! - read-write only: the session's worktree, its admin folder, its
-//!   private repository ([`crate::sandbox_git`]: mounted where the
-//!   repository's common dir is, objects shared read-only through
-//!   alternates, so nothing outside its own branch can change and its
-//!   work comes back as data), the paths `sandbox.allow_write` names, and
-//!   the config folder an agent's environment names (`CLAUDE_CONFIG_DIR`,
-//!   `CODEX_HOME`, `GEMINI_CLI_HOME`);
-//! - read-only what git outside reads to find the worktree's repository
-//!   and config: the worktree's `.git` file, the admin folder's
-//!   `commondir`, `gitdir` and `config.worktree`, and the private
-//!   repository's `config`, `hooks`, `info` and alternates;
+//! - read-write only: the session's worktree, its private repository
+//!   ([`crate::sandbox_git`]: mounted where the repository's common dir
+//!   is, with its own copy of the worktree's admin folder, objects shared
+//!   read-only through alternates, so nothing outside its own branch can
+//!   change and its work comes back as data), the paths
+//!   `sandbox.allow_write` names, and the config folder an agent's
+//!   environment names (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
+//!   `GEMINI_CLI_HOME`);
+//! - read-only: the worktree's `.git` file (git outside reads it to find
+//!   the admin folder), and the private repository's `config`, `hooks`,
+//!   `info` and alternates; the repository's own admin folder of the
+//!   worktree is not seen at all;
 //! - no socket of tandem's but the session's hook channel
 //!   ([`HOOK_SOCKET`]): the agent's hooks (`tandem hook`) hand their
 //!   events to the session's host there, which records them for that
