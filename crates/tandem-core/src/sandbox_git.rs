@@ -649,19 +649,9 @@ fn writer_fence(
 }
 
 /// The text of a regular file of at most 4 KiB that an agent may have
-/// written: not through a symlink, never blocking on a FIFO or device it
-/// put there; `None` for anything else.
+/// written ([`read_regular`]); `None` for anything else.
 fn read_small_file(path: &Path) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(4096).read_to_string(&mut text).ok()?;
-    Some(text)
+    read_regular(path, 4096).and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 fn is_oid(s: &str) -> bool {
