@@ -176,17 +176,32 @@ pub fn mask_text<'a>(text: &'a str, secrets: &[String]) -> std::borrow::Cow<'a, 
 }
 
 /// Masks secrets in a stream of bytes written piece by piece.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Masker {
     secrets: Vec<Vec<u8>>,
     held: Vec<u8>,
+    /// The bytes some secret starts with: output holding none of them,
+    /// with nothing held, has no secret and no start of one in it.
+    first: [bool; 256],
+}
+
+impl Default for Masker {
+    fn default() -> Masker {
+        Masker::new(&[])
+    }
 }
 
 impl Masker {
     /// A masker for `secrets` (longest first).
     #[must_use]
     pub fn new(secrets: &[String]) -> Masker {
-        Masker { secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(), held: Vec::new() }
+        let mut first = [false; 256];
+        for secret in secrets {
+            if let Some(&b) = secret.as_bytes().first() {
+                first[usize::from(b)] = true;
+            }
+        }
+        Masker { secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(), held: Vec::new(), first }
     }
 
     /// Whether it masks anything.
@@ -198,6 +213,10 @@ impl Masker {
     /// The bytes of `bytes` (after what was held) that can be written now,
     /// secrets masked; the rest is held for the next call.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        // The common case, checked in one pass: no secret can start here.
+        if self.held.is_empty() && !bytes.iter().any(|&b| self.first[usize::from(b)]) {
+            return bytes.to_vec();
+        }
         let mut input = std::mem::take(&mut self.held);
         input.extend_from_slice(bytes);
         let seen = visible(&input);
@@ -277,6 +296,18 @@ mod tests {
         long.extend(std::iter::repeat_n(b"\x1b[0m".as_slice(), MAX_HELD / 4 + 1).flatten());
         let out = masker.push(&long);
         assert!(!out.windows(7).any(|w| w == b"hunter2"), "a long held beginning is masked");
+    }
+
+    #[test]
+    fn output_without_a_secrets_first_byte_passes_as_it_is_and_a_split_secret_is_still_caught() {
+        let mut masker = Masker::new(&["hunter2-secret".to_owned()]);
+        assert_eq!(masker.push(b"plain \x1b[1mtext\x1b[0m 123"), b"plain \x1b[1mtext\x1b[0m 123");
+        let mut out = masker.push(b"log: \x1b[2");
+        out.extend(masker.push(b"mhun"));
+        out.extend(masker.push(b"ter2-se\x1b[0mcret done"));
+        out.extend(masker.finish());
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("hunter") && !text.contains("cret d") && text.ends_with(" done"), "{text:?}");
     }
 
     #[test]
