@@ -5,6 +5,7 @@
 //! where a container engine runs; bad input refused with nothing made.
 
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -663,4 +664,223 @@ echo after > after.txt && git add after.txt && git commit -q -m after; echo comm
     assert_eq!(code(&results, "commit"), "0", "{results}");
     env.ok(&["list"]);
     assert_eq!(env.git(&["log", "--format=%s", "-3", "box"]), "after\nmine\ntheirs\n");
+}
+
+/// Runs `tandem ARGS` in the repository for at most `secs` seconds:
+/// `None` when it had not answered by then (it is killed).
+fn tandem_within(env: &TestEnv, args: &[&str], secs: u64) -> Option<std::process::Output> {
+    let mut child = env
+        .command_in(&env.repo, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tandem");
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A branch `feature` of the user's, one commit off `main~1` (so `main`
+/// is one ahead of it); returns its commit.
+fn user_feature_branch(env: &TestEnv) -> String {
+    let tree = env.git(&["rev-parse", "main~1^{tree}"]);
+    let commit = env.git(&["commit-tree", tree.trim(), "-p", "main~1", "-m", "user feature work"]);
+    env.git(&["update-ref", "refs/heads/feature", commit.trim()]);
+    commit.trim().to_owned()
+}
+
+/// Issue 16 §1, the worktree's admin folder (review): it is the real one,
+/// writable inside, and git outside takes the worktree's `HEAD` from it.
+/// An agent that points `HEAD` at the user's `feature` (and makes its
+/// index match, so the worktree looks clean) has `tandem sync` rebase
+/// `feature`, not the session's branch.
+#[test]
+fn issue_16_a_sandboxed_agents_head_cannot_make_sync_rewrite_another_branch() {
+    let (env, _ssh_agent) = fenced_box();
+    let feature = user_feature_branch(&env);
+    // The agent can find the commit itself (`git cat-file
+    // --batch-all-objects` over the repository's objects, seen inside).
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"; admin=$(git rev-parse --git-dir)
+echo "ref: refs/heads/feature" > "$admin/HEAD"; echo head=$? >> probe.txt
+git read-tree {feature} && git checkout-index -a -f && rm -f .gitignore; echo index=$? >> probe.txt"#
+        ),
+    );
+    assert_eq!((code(&results, "head"), code(&results, "index")), ("0", "0"), "{results}");
+    let _ = env.tandem(&["sync", "box"]);
+    assert_eq!(env.git(&["rev-parse", "feature"]).trim(), feature, "tandem sync rewrote the user's feature branch");
+}
+
+/// Issue 16 §1, the admin folder again (review): a rebase's state
+/// (`rebase-merge/head-name`, `orig-head`) lives there, and `git rebase
+/// --abort` moves the branch `head-name` names back to `orig-head`. An
+/// agent that plants one naming `main` has `tandem sync box --abort`,
+/// the command tandem itself advises, move `main` back (losing commits).
+#[test]
+fn issue_16_a_planted_rebase_cannot_make_sync_abort_move_main() {
+    let (env, _ssh_agent) = fenced_box();
+    let main_before = env.git(&["rev-parse", "main"]);
+    let old = env.git(&["rev-parse", "main~1"]);
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"; admin=$(git rev-parse --git-dir); mkdir -p "$admin/rebase-merge"
+echo refs/heads/main > "$admin/rebase-merge/head-name"; echo {old} > "$admin/rebase-merge/orig-head"
+echo {old} > "$admin/rebase-merge/onto"; touch "$admin/rebase-merge/interactive"; echo planted=$? >> probe.txt"#,
+            old = old.trim()
+        ),
+    );
+    assert_eq!(code(&results, "planted"), "0", "{results}");
+    // The planted state is in the sandbox's own admin folder: `sync` sees
+    // no rebase under way, and `--abort` has nothing of the agent's to
+    // act on.
+    let _ = env.tandem(&["sync", "box"]);
+    let _ = env.tandem(&["sync", "box", "--abort"]);
+    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "`tandem sync box --abort` moved main");
+}
+
+/// Issue 16 §3 (review): a FIFO the agent makes in its private
+/// repository (`packed-refs`, read by the fenced `upload-pack` when
+/// tandem reads the work back) must not hang the supervisor: `tandem
+/// list` answers.
+#[test]
+fn issue_16_a_fifo_in_the_private_repository_does_not_hang_list() {
+    let (env, _ssh_agent) = fenced_box();
+    let id = env.session("box")["id"].as_str().expect("id").to_owned();
+    let fifo = env.tandem_home.join("state/sandboxes").join(&id).join("git/packed-refs");
+    let results = probe(
+        &env,
+        "box",
+        r#"cd "$TANDEM_WORKTREE"; common=$(git rev-parse --git-common-dir)
+rm -f "$common/packed-refs"; mkfifo "$common/packed-refs"; echo fifo=$? >> probe.txt
+echo more > more.txt && git add more.txt"#,
+    );
+    assert_eq!(code(&results, "fifo"), "0", "{results}");
+    let answered = tandem_within(&env, &["list"], 60);
+    // Let a blocked reader go before the test ends (opened for writing).
+    let _ = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&fifo);
+    let _ = std::fs::remove_file(&fifo);
+    assert!(answered.is_some(), "`tandem list` did not answer within 60 s");
+    let again = tandem_within(&env, &["list"], 10);
+    assert!(again.is_some(), "a second `tandem list` did not answer within 10 s");
+}
+
+/// Issue 16 §3 (review): a FIFO the agent makes for its worktree's
+/// `HEAD` (in the admin folder, writable inside) must not hang the
+/// supervisor: `tandem list` answers.
+#[test]
+fn issue_16_a_fifo_for_head_in_the_admin_folder_does_not_hang_list() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"cd "$TANDEM_WORKTREE"; admin=$(git rev-parse --git-dir)
+rm -f "$admin/HEAD"; mkfifo "$admin/HEAD"; echo fifo=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "fifo"), "0", "{results}");
+    let answered = tandem_within(&env, &["list"], 60);
+    let head = env.repo.join(".git/worktrees/box/HEAD");
+    let _ = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&head);
+    let _ = std::fs::remove_file(&head);
+    let _ = std::fs::write(&head, "ref: refs/heads/box\n");
+    assert!(answered.is_some(), "`tandem list` did not answer within 60 s");
+}
+
+/// Issue 16 §5 (review): git outside appends to the worktree's
+/// `logs/HEAD` (in the admin folder) when `tandem sync` moves `HEAD`, and
+/// follows a symlink there: an agent that makes it a link to a file of
+/// the user's has git write into that file.
+#[test]
+fn issue_16_no_write_lands_outside_through_a_planted_reflog_symlink() {
+    let (env, _ssh_agent) = fenced_box();
+    let victim = env.tmp.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").expect("victim");
+    // main one ahead of box: `tandem sync box` has something to rebase.
+    env.git(&["commit", "-q", "--allow-empty", "-m", "main moves on"]);
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"; admin=$(git rev-parse --git-dir)
+rm -f "$admin/logs/HEAD"; mkdir -p "$admin/logs"; ln -s "{victim}" "$admin/logs/HEAD"; echo link=$? >> probe.txt"#,
+            victim = victim.display()
+        ),
+    );
+    assert_eq!(code(&results, "link"), "0", "{results}");
+    let _ = env.tandem(&["sync", "box"]);
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious\n", "git wrote through the symlink");
+}
+
+/// Issue 16 §1 (review): the agent's branch comes back only forward, or
+/// its old tip is kept: an agent that resets its branch back past its
+/// own earlier commits (already read back) must not make them unreachable
+/// in the repository.
+#[test]
+fn issue_16_a_sandboxed_agent_cannot_rewind_its_branch_and_lose_commits() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"cd "$TANDEM_WORKTREE"
+echo one > one.txt && git add one.txt && git commit -q -m "one" && echo two > two.txt && git add two.txt && git commit -q -m "two"; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    env.ok(&["list"]);
+    let two = env.git(&["rev-parse", "box"]);
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "box"]).trim(), "two");
+    let results = probe(&env, "box", r#"git reset -q --hard HEAD~2; echo reset=$? >> probe.txt"#);
+    assert_eq!(code(&results, "reset"), "0", "{results}");
+    env.ok(&["list"]);
+    let holding = env.git(&["for-each-ref", "--contains", two.trim(), "--format=%(refname)"]);
+    assert!(!holding.trim().is_empty(), "the agent's earlier commits are reachable from no ref:\n{holding}");
+}
+
+/// Issue 16 §2 (review): tandem asks a sandboxed session's agent CLI one
+/// question outside the fence (a title, an archive summary: `claude -p`).
+/// Claude Code run that way reads the project settings of the folder it
+/// runs in, with no trust prompt, and runs their hooks: asked in the
+/// session's worktree, it runs whatever the agent planted in
+/// `.claude/settings.json` there, outside the sandbox.
+#[test]
+fn issue_16_a_sandboxed_agents_planted_claude_settings_run_nothing_outside() {
+    use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+    let Some((claude, mut env)) = crate::common::agent_and_env("claude") else { return };
+    require_bwrap();
+    let stub = MessagesStub::start(vec![Step::text("Nothing to do.")]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, &[]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    env.user_config(&format!("[sandbox]\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{}\"]\n", stub.port()));
+    env.ok(&["new", "boxed", "--bg", "--agent", "claude", "--base", "head", "--sandbox"]);
+    assert_eq!(env.session("boxed")["sandbox"], "workspace");
+    // What the agent can write in its worktree (here written for it).
+    let marker = env.tmp.path().join("pwned");
+    let hook = serde_json::json!({ "type": "command", "command": format!("touch {}", marker.display()) });
+    let settings = serde_json::json!({ "hooks": {
+        "SessionStart": [{ "hooks": [hook.clone()] }],
+        "UserPromptSubmit": [{ "hooks": [hook] }],
+    }});
+    let dir = env.path_of("boxed").join(".claude");
+    std::fs::create_dir_all(&dir).expect(".claude");
+    std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
+    std::fs::remove_file(&marker).ok();
+    env.wait_state("boxed", "idle");
+    std::fs::remove_file(&marker).ok();
+    // Archiving asks the agent's CLI for a summary.
+    env.ok(&["archive", "boxed"]);
+    assert!(!marker.exists(), "a hook the sandboxed agent planted ran outside its sandbox");
 }

@@ -258,11 +258,15 @@ pub fn sync_if_changed(paths: &Paths, repo: &Repository, session: &Session) -> R
         return Ok(Synced::default());
     }
     drop(seen);
-    let synced = sync(paths, repo, session)?;
-    let after = fingerprint(&private, &admin, &session.branch);
-    seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    seen.get_or_insert_with(HashMap::new).insert(key, after);
-    Ok(synced)
+    let synced = sync(paths, repo, session);
+    // After a timeout too: a FIFO left in the private repository costs
+    // one wait, not one per `tandem list`.
+    if synced.as_ref().map_or_else(is_timeout, |_| true) {
+        let after = fingerprint(&private, &admin, &session.branch);
+        seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.get_or_insert_with(HashMap::new).insert(key, after);
+    }
+    synced
 }
 
 /// Brings a sandboxed session's work into the repository: fetches its
@@ -308,6 +312,11 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
         synced.loose_objects += 1;
     }
     if let Err(e) = fetch(repo, &private, &reader, &wants) {
+        if is_timeout(&e) {
+            // Something in the private repository blocks its reader (a
+            // FIFO): no second try on this change.
+            return Err(e);
+        }
         // No such branch in the private repository (the agent deleted
         // it): fetch what HEAD names, and leave the branch alone.
         tracing::debug!(error = %e, session = %session.slug, "the private branch could not be fetched");
@@ -323,6 +332,18 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
             let agent_moved = last.as_deref() != Some(agent.as_str());
             let real_stayed = last.as_deref() == Some(real.as_str()) || is_ancestor(repo, real, agent)?;
             if agent_moved && real_stayed {
+                if !is_ancestor(repo, real, agent)? {
+                    // Not forward (a reset, an amend, a rebase inside):
+                    // what the branch held stays reachable.
+                    let kept = format!(
+                        "refs/tandem/sandbox/{}/replaced/{}-{}",
+                        session.id,
+                        crate::unix_now(),
+                        git::short(real)
+                    );
+                    git::run(&repo.root, &["update-ref", &kept, real, ""])?;
+                    tracing::info!(session = %session.slug, "the agent moved its branch back or aside; its old tip is kept at {kept}");
+                }
                 git::run(&repo.root, &["update-ref", "-m", "tandem: sandbox commit", &branch_ref, agent, real])?;
                 synced.branch_moved = true;
             } else if !agent_moved {
@@ -344,7 +365,7 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
         _ => {}
     }
 
-    sync_worktree(paths, repo, &session.id, &private, &admin)?;
+    sync_worktree(paths, repo, session, &private, &admin)?;
 
     // Staged blobs only the private repository has: the index is copied
     // out, and tandem's own `git status`, `diff` and snapshots read them.
@@ -468,6 +489,12 @@ fn record_worktree(paths: &Paths, session_id: &str, private: &Path, admin: &Path
     }
 }
 
+/// Whether `head`, a `HEAD` file's text, says `want` (ignoring the
+/// trailing newline).
+fn h_is(head: &str, want: &str) -> bool {
+    head.strip_suffix('\n').unwrap_or(head) == want
+}
+
 /// Whether `head` is what git writes in `HEAD`: `ref: refs/…` with a
 /// plain ref name, or an object id.
 fn is_head(head: &str) -> bool {
@@ -489,10 +516,11 @@ fn is_head(head: &str) -> bool {
 fn sync_worktree(
     paths: &Paths,
     repo: &Repository,
-    session_id: &str,
+    session: &Session,
     private: &Path,
     admin: &Path,
 ) -> Result<(), PrivateGitError> {
+    let session_id = session.id.as_str();
     let file = seen_file(paths, session_id);
     let before: WorktreeSeen =
         std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -501,7 +529,12 @@ fn sync_worktree(
     let outside_changed = now.outside_head != before.outside_head || now.outside_index != before.outside_index;
     let inside = private_admin(private, admin);
     if inside_changed {
+        // Only the session's own branch, or a detached HEAD: an agent
+        // that switched to another branch inside must not have tandem's
+        // `sync` (a rebase) or `merge` act on that branch outside.
+        let own = format!("ref: refs/heads/{}", session.branch);
         if let Some(head) = now.inside_head.as_deref().filter(|h| is_head(h))
+            && (h_is(head, &own) || !head.starts_with("ref: "))
             && now.outside_head.as_deref() != Some(head)
         {
             write_locked(&admin.join("HEAD"), head.as_bytes());
@@ -585,7 +618,12 @@ for f in HEAD index; do if [ -f "$1/$f" ]; then t=$(mktemp "$2/.tandem-XXXXXX");
 
 /// How long a fenced reader or writer may take before it is killed: an
 /// agent can leave a FIFO where git reads.
-const FENCED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const FENCED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether `e` is a fenced reader or writer killed at [`FENCED_TIMEOUT`].
+fn is_timeout(e: &PrivateGitError) -> bool {
+    matches!(e, PrivateGitError::Io { error, .. } if error.kind() == std::io::ErrorKind::TimedOut)
+}
 
 /// Runs `cmd` in a process group of its own, its output collected; kills
 /// the group when it takes longer than `limit`.

@@ -399,12 +399,21 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         if !missing.is_empty() && !args.json {
             eprintln!("running `{}` in {} trial(s)…", visible(command), missing.len());
         }
+        // A sandboxed trial's check runs its agent's code: in its fence.
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let mut fences = HashMap::new();
+        for &i in &missing {
+            if let Some(fence) = tandem_core::session::fence(&cx.paths, &repo, &config, &trials[i], &env, None)? {
+                fences.insert(i, fence);
+            }
+        }
         let ran: Vec<(usize, std::io::Result<CheckResult>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = missing
                 .iter()
                 .map(|&i| {
                     let path = trials[i].path.clone();
-                    scope.spawn(move || (i, task::run_check(&path, command, CHECK_TIMEOUT)))
+                    let fence = fences.get(&i);
+                    scope.spawn(move || (i, task::run_check(&path, command, CHECK_TIMEOUT, fence)))
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()

@@ -408,8 +408,9 @@ fn summarize(paths: &Paths, repo: &Repository, config: &Config, session: &Sessio
 /// Runs a summary command for at most 90 s; its trimmed stdout, or `None`
 /// when it fails, prints nothing or takes too long.
 /// Asks `session`'s agent `question` once ([`crate::agent::one_shot`]) in
-/// `cwd`; `None` for agents without a one-shot mode, a missing program,
-/// a failure or a timeout.
+/// `cwd` (a sandboxed session's: in an empty folder, [`one_shot_dir`]);
+/// `None` for agents without a one-shot mode, a missing program, a
+/// failure or a timeout.
 pub(crate) fn agent_one_shot(
     session: &Session,
     cwd: &Path,
@@ -420,7 +421,24 @@ pub(crate) fn agent_one_shot(
     let argv = crate::agent::one_shot(&session.agent, program, question)?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
-    one_shot(cmd, cwd, env, None)
+    let (_scratch, cwd) = one_shot_dir(session, cwd)?;
+    one_shot(cmd, &cwd, env, None)
+}
+
+/// Where a one-shot question about `session` runs outside any fence:
+/// `cwd`, but for a sandboxed session a new empty folder (removed when the
+/// guard, the first item, drops). An agent CLI reads the project
+/// settings of the folder it runs in (Claude Code runs the hooks of
+/// `.claude/settings.json` under `-p` without asking; Gemini starts the
+/// MCP servers of `.gemini/settings.json`), and a sandboxed agent writes
+/// its worktree (issue 16). `None` when no folder can be made.
+pub(crate) fn one_shot_dir(session: &Session, cwd: &Path) -> Option<(Option<tempfile::TempDir>, PathBuf)> {
+    if session.sandbox.is_none() {
+        return Some((None, cwd.to_path_buf()));
+    }
+    let scratch = tempfile::Builder::new().prefix("tandem-ask-").tempdir().ok()?;
+    let path = scratch.path().to_path_buf();
+    Some((Some(scratch), path))
 }
 
 pub(crate) fn one_shot(mut cmd: Command, cwd: &Path, env: &[(String, String)], stdin: Option<&str>) -> Option<String> {

@@ -30,7 +30,8 @@ pub fn suggest_title(session: &Session, config: &Config, env: &[(String, String)
     let answer = if !command.is_empty() {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command);
-        end::one_shot(cmd, &session.path, env, Some(prompt))
+        let (_scratch, cwd) = end::one_shot_dir(session, &session.path)?;
+        end::one_shot(cmd, &cwd, env, Some(prompt))
     } else {
         let question = format!(
             "Suggest a short title, at most six words, for a coding session that begins with the request \

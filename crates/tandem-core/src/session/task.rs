@@ -183,16 +183,26 @@ fn tail(text: &str, max: usize) -> String {
 }
 
 /// Runs `command` with `sh -c` in `worktree`, output captured, killed
-/// (its process group) after `timeout`.
+/// (its process group) after `timeout`; inside `fence` when the trial is
+/// sandboxed: the check builds and runs the agent's code (issue 16).
 ///
 /// # Errors
-/// When `sh` cannot be started.
-pub fn run_check(worktree: &Path, command: &str, timeout: Duration) -> std::io::Result<CheckResult> {
+/// When `sh` (or the fence) cannot be started.
+pub fn run_check(
+    worktree: &Path,
+    command: &str,
+    timeout: Duration,
+    fence: Option<&crate::sandbox::Fence>,
+) -> std::io::Result<CheckResult> {
     use std::os::unix::process::CommandExt as _;
     let started = Instant::now();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("exec 2>&1; {command}"))
+    let mut argv = vec!["sh".to_owned(), "-c".to_owned(), format!("exec 2>&1; {command}")];
+    if let Some(fence) = fence {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        argv = fence.wrap(&argv, &env, false).map_err(std::io::Error::other)?;
+    }
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
         .current_dir(worktree)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -303,9 +313,9 @@ mod tests {
     #[test]
     fn checks_report_exit_codes_output_and_time_limits() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ok = run_check(dir.path(), "echo out; echo err >&2; exit 3", Duration::from_secs(10)).expect("run");
+        let ok = run_check(dir.path(), "echo out; echo err >&2; exit 3", Duration::from_secs(10), None).expect("run");
         assert_eq!((ok.exit_code, ok.output.as_str()), (Some(3), "out\nerr\n"));
-        let slow = run_check(dir.path(), "sleep 30", Duration::from_millis(200)).expect("run");
+        let slow = run_check(dir.path(), "sleep 30", Duration::from_millis(200), None).expect("run");
         assert_eq!(slow.exit_code, None);
         assert!(slow.output.contains("killed after"), "{}", slow.output);
     }
