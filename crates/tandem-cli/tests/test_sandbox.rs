@@ -884,3 +884,39 @@ fn issue_16_a_sandboxed_agents_planted_claude_settings_run_nothing_outside() {
     env.ok(&["archive", "boxed"]);
     assert!(!marker.exists(), "a hook the sandboxed agent planted ran outside its sandbox");
 }
+
+/// A sandboxed trial's check builds and runs its agent's code: `task
+/// show` runs it in the trial's fence, so what the agent planted in its
+/// worktree (here: the check script itself) cannot write outside it.
+#[test]
+fn issue_16_a_sandboxed_trials_check_runs_in_its_fence() {
+    require_bwrap();
+    let env = TestEnv::new();
+    env.user_config("[sandbox]\nmode = \"workspace\"\n");
+    let escaped = env.repo.join("escaped-by-check");
+    env.ok(&[
+        "task",
+        "new",
+        "Write check.sh",
+        "--name",
+        "t",
+        "--trials",
+        "1",
+        "--agents",
+        "shell",
+        "--base",
+        "head",
+        "--check",
+        "sh check.sh",
+    ]);
+    let wt = env.path_of("t-t1");
+    // What the agent wrote: a check that reaches for the main checkout.
+    std::fs::write(wt.join("check.sh"), format!("touch {} && echo inside > ok.txt\n", escaped.display()))
+        .expect("write");
+    let shown: serde_json::Value = serde_json::from_str(&env.ok(&["task", "show", "t", "--json"])).expect("json");
+    assert!(!escaped.exists(), "the check wrote outside the trial's fence: {shown}");
+    assert!(!wt.join("ok.txt").exists(), "the check's first step failed, so it stopped there");
+    std::fs::write(wt.join("check.sh"), "echo inside > ok.txt\n").expect("write");
+    env.ok(&["task", "show", "t", "--json"]);
+    assert_eq!(std::fs::read_to_string(wt.join("ok.txt")).expect("the check ran"), "inside\n");
+}
