@@ -920,3 +920,25 @@ fn issue_16_a_sandboxed_trials_check_runs_in_its_fence() {
     env.ok(&["task", "show", "t", "--json"]);
     assert_eq!(std::fs::read_to_string(wt.join("ok.txt")).expect("the check ran"), "inside\n");
 }
+
+/// Issue 16 §3 (review): `git status` outside reads the `HEAD` of a
+/// nested repository staged as a gitlink (to compare its commit, whatever
+/// `diff.ignoreSubmodules=dirty` says); one the agent made a FIFO must
+/// not hang the supervisor: `tandem list` answers.
+#[test]
+fn issue_16_a_fifo_in_a_nested_repository_does_not_hang_list() {
+    let (env, _ssh_agent) = fenced_box();
+    let head = env.path_of("box").join("sub/.git/HEAD");
+    let results = probe(
+        &env,
+        "box",
+        r#"cd "$TANDEM_WORKTREE"
+mkdir sub && cd sub && git init -q && echo d > f && git add f && git commit -q -m n && cd .. && git add sub 2>/dev/null && git commit -q -m "add sub"; echo nested=$? >> probe.txt
+rm sub/.git/HEAD && mkfifo sub/.git/HEAD; echo fifo=$? >> probe.txt; touch changed.txt"#,
+    );
+    assert_eq!((code(&results, "nested"), code(&results, "fifo")), ("0", "0"), "{results}");
+    let answered = tandem_within(&env, &["list"], 60);
+    let _ = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&head);
+    let _ = std::fs::remove_file(&head);
+    assert!(answered.is_some(), "`tandem list` did not answer within 60 s");
+}

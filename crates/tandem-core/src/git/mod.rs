@@ -49,14 +49,25 @@ pub enum GitError {
 /// A git command rooted at `dir` (`git -C dir`), environment scrubbed.
 #[must_use]
 pub fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
+    let mut cmd = if is_sandboxed_worktree(dir) {
+        // A sandboxed agent's worktree may hold what makes git block: a
+        // nested repository whose `HEAD` is a FIFO (git reads it to tell
+        // a nested repository from a folder). coreutils' `timeout` kills
+        // git's whole process group past the deadline.
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--signal=KILL", SANDBOXED_GIT_TIMEOUT, "git"]);
+        cmd
+    } else {
+        Command::new("git")
+    };
     cmd.arg("-C").arg(dir).args(["-c", "core.fsmonitor=false"]);
     if is_sandboxed_worktree(dir) {
         // A sandboxed agent can stage a nested repository of its making
         // as a gitlink; `git status` and `git diff` would run `git status`
-        // inside it to see whether it is dirty, and with it a filter that
-        // repository's config names. Its commit is still compared.
-        cmd.args(["-c", "diff.ignoreSubmodules=dirty"]);
+        // inside it to see whether it is dirty (and with it a filter that
+        // repository's config names), and read its `HEAD`. tandem leaves
+        // gitlinks of a sandboxed worktree alone.
+        cmd.args(["-c", "diff.ignoreSubmodules=all"]);
     }
     for var in DISCOVERY_VARS {
         cmd.env_remove(var);
@@ -64,6 +75,10 @@ pub fn command(dir: &Path) -> Command {
     cmd.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
     cmd
 }
+
+/// The longest a git command tandem runs in a sandboxed session's
+/// worktree may take (`timeout(1)`'s duration), seconds.
+const SANDBOXED_GIT_TIMEOUT: &str = "40";
 
 /// The file in a linked worktree's admin folder that marks a sandboxed
 /// session's worktree (made by tandem; the sandbox does not see the
@@ -124,11 +139,12 @@ pub fn output(mut cmd: Command) -> Result<Output, GitError> {
     if out.status.success() {
         Ok(out)
     } else {
-        let args: Vec<String> = cmd
-            .get_args()
-            .skip(4) // -C DIR -c core.fsmonitor=false
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let all: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        // What [`command`] put first: `-C DIR -c core.fsmonitor=false`,
+        // and for a sandboxed worktree `timeout` before and a `-c` after.
+        let start =
+            all.iter().rposition(|a| a.starts_with("core.fsmonitor=") || a.starts_with("diff.ignoreSubmodules="));
+        let args = &all[start.map_or(0, |i| i + 1)..];
         Err(GitError::Failed {
             args: args.join(" "),
             code: out.status.code(),
