@@ -20,9 +20,21 @@ fn kill9(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
-/// Kills every process whose command line contains `pattern`.
-fn kill_matching(pattern: &str) {
-    let _ = std::process::Command::new("pkill").args(["-9", "-f", pattern]).status();
+/// Kills, by pid, the processes this test started (their environment
+/// holds its `TANDEM_HOME`, which tandem and the git it runs inherit)
+/// whose command line contains `pattern`; never another test's.
+fn kill_matching(env: &TestEnv, pattern: &str) {
+    let home = format!("TANDEM_HOME={}", env.tandem_home.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    for entry in procs.filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let read = |name: &str| std::fs::read(entry.path().join(name)).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+        let ours = read("environ").split(|b| *b == 0).any(|v| v == home.as_bytes());
+        if ours && cmdline.contains(pattern) {
+            kill9(pid);
+        }
+    }
 }
 
 #[test]
@@ -137,8 +149,10 @@ fn a_kill_during_new_is_undone_by_the_next_command() {
         env.git(&["worktree", "list", "--porcelain"]).contains("locked initializing").then_some(())
     });
     kill9(env.supervisor_pid().expect("supervisor"));
-    kill_matching("sleep 30");
-    kill_matching("worktree add");
+    // git first, mid-checkout; then its filter, which would otherwise
+    // let the checkout finish.
+    kill_matching(&env, "worktree add");
+    kill_matching(&env, "sleep 30");
     let _ = child.kill();
     let _ = child.wait();
     // The next command (a new supervisor) puts everything back.
@@ -156,7 +170,7 @@ fn kill_in_teardown(env: &TestEnv, args: &[&str], marker: &Path) {
     let mut child = env.command_in(&env.repo, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
     wait_for("the teardown hook", || marker.exists().then_some(()));
     kill9(env.supervisor_pid().expect("supervisor"));
-    kill_matching("sleep 31");
+    kill_matching(env, "sleep 31");
     let _ = child.kill();
     let _ = child.wait();
 }
