@@ -594,27 +594,6 @@ fn a_container_engine_that_cannot_start_a_container_fails_new_with_its_error_and
     assert_eq!(env.git(&["branch", "--list"]), branches, "no branch");
 }
 
-/// Runs `tandem ARGS` and says whether it ended within `limit`; one that
-/// did not is killed (by its pid).
-fn answers_within(env: &TestEnv, args: &[&str], limit: Duration) -> bool {
-    let mut child = env
-        .command_in(&env.repo, args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if child.try_wait().expect("wait").is_some() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
-}
-
 /// Issue 16 §1: a FIFO where git keeps the worktree's `HEAD` or `index`
 /// (the admin folder is the agent's to write) would make every git
 /// outside block on it: `tandem list` and `diff` still answer.
@@ -629,7 +608,7 @@ rm -f "$admin/ORIG_HEAD"; mkfifo "$admin/ORIG_HEAD"; cp "$admin/HEAD" "$admin/HE
     );
     assert_eq!((code(&results, "index"), code(&results, "head")), ("0", "0"), "{results}");
     for args in [&["list", "--json"][..], &["diff", "box", "--stat"], &["rm", "box"]] {
-        assert!(answers_within(&env, args, Duration::from_secs(30)), "`tandem {}` hung", args.join(" "));
+        assert!(tandem_within(&env, args, 30).is_some(), "`tandem {}` hung", args.join(" "));
     }
     env.ok(&["stop", "box"]);
 }

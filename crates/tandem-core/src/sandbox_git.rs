@@ -601,19 +601,7 @@ for f in HEAD index; do if [ -f "$1/$f" ]; then t=$(mktemp "$2/.tandem-XXXXXX");
     );
     argv.push(admin.to_string_lossy().into_owned());
     argv.push(inside.to_string_lossy().into_owned());
-    let mut cmd = std::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).env("LC_ALL", "C");
-    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Failed {
-            args: "copy of HEAD and index into the private repository".to_owned(),
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
-        .into())
-    }
+    run_fenced(&argv, private, "copy of HEAD and index into the private repository")
 }
 
 /// How long a fenced reader or writer may take before it is killed: an
@@ -623,6 +611,30 @@ const FENCED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Whether `e` is a fenced reader or writer killed at [`FENCED_TIMEOUT`].
 fn is_timeout(e: &PrivateGitError) -> bool {
     matches!(e, PrivateGitError::Io { error, .. } if error.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Runs the fenced command line `argv` ([`bounded`]).
+fn run_fenced(argv: &[String], private: &Path, what: &str) -> Result<(), PrivateGitError> {
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("LC_ALL", "C");
+    bounded(cmd, private, what)
+}
+
+/// Runs `cmd`, a fenced reader or writer of the private repository
+/// `private`, for at most [`FENCED_TIMEOUT`]; `what` names it in the
+/// error when it fails.
+fn bounded(cmd: std::process::Command, private: &Path, what: &str) -> Result<(), PrivateGitError> {
+    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Failed {
+            args: what.to_owned(),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }
+        .into())
+    }
 }
 
 /// Runs `cmd` in a process group of its own, its output collected; kills
@@ -755,17 +767,7 @@ fn fetch(repo: &Repository, private: &Path, reader: &str, wants: &[String]) -> R
     .arg("--")
     .arg(private)
     .args(wants);
-    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Failed {
-            args: format!("fetch from {}", private.display()),
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
-        .into())
-    }
+    bounded(cmd, private, &format!("fetch from {}", private.display()))
 }
 
 /// Folders no fenced reader or writer needs: tandem's state (but the
@@ -845,19 +847,7 @@ fn publish(
     argv.extend(["git".to_owned(), format!("--git-dir={}", private.display()), "update-ref".to_owned()]);
     argv.extend(["-m".to_owned(), "tandem: the repository's branch".to_owned(), branch_ref.to_owned(), oid.to_owned()]);
     argv.extend(old.cloned());
-    let mut cmd = std::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]).env("LC_ALL", "C");
-    let out = run_within(cmd, FENCED_TIMEOUT).map_err(io(private))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Failed {
-            args: format!("update-ref {branch_ref} (in the private repository)"),
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
-        .into())
-    }
+    run_fenced(&argv, private, &format!("update-ref {branch_ref} (in the private repository)"))
 }
 
 #[cfg(test)]

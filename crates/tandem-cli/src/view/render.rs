@@ -484,25 +484,22 @@ mod tests {
         app.set_rows(vec![asking, talking]);
         let history = vec![("message".to_owned(), "said \u{9b}31mred".to_owned())];
         let mut terminal = Terminal::new(TestBackend::new(140, 20)).expect("terminal");
-        terminal
-            .draw(|frame| {
-                let scene = Scene { title: "shop", preview: None, history: &history, now: NOW, color: false };
-                draw(frame, &app, &scene);
-            })
-            .expect("draw");
-        let screen = terminal.backend().to_string();
+        let shown = |terminal: &mut Terminal<TestBackend>, app: &App| {
+            terminal
+                .draw(|frame| {
+                    let scene = Scene { title: "shop", preview: None, history: &history, now: NOW, color: false };
+                    draw(frame, app, &scene);
+                })
+                .expect("draw");
+            terminal.backend().to_string()
+        };
+        let screen = shown(&mut terminal, &app);
         assert!(!screen.lines().any(|l| l.contains(tandem_core::text::needs_escape)), "{screen}");
         for shown in [r"\e]0;pwned\x07Fix\u{202e}gol", r"asks: Bash: \e[2K\rls", r"done\e]52;c;Y3VybCBldmlsfHNo\x07"] {
             assert!(screen.contains(shown), "{shown} is not on screen:\n{screen}");
         }
         app.key(crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Down, crossterm::event::KeyModifiers::NONE));
-        terminal
-            .draw(|frame| {
-                let scene = Scene { title: "shop", preview: None, history: &history, now: NOW, color: false };
-                draw(frame, &app, &scene);
-            })
-            .expect("draw");
-        let screen = terminal.backend().to_string();
+        let screen = shown(&mut terminal, &app);
         assert!(screen.contains(r"said \u{9b}31mred"), "{screen}");
     }
 
