@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod fault;
 pub mod git;
 pub mod github;
 pub mod host;

@@ -135,16 +135,18 @@ pub fn add_all_pathspec(worktree: &Path) -> Result<Vec<String>, GitError> {
 /// exits non-zero.
 pub fn output(mut cmd: Command) -> Result<Output, GitError> {
     tracing::debug!(cmd = ?cmd, "spawning git");
-    let out = cmd.output().map_err(|error| GitError::Spawn { error })?;
+    let all: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    // What [`command`] put first: `-C DIR -c core.fsmonitor=false`,
+    // and for a sandboxed worktree `timeout` before and a `-c` after.
+    let start = all.iter().rposition(|a| a.starts_with("core.fsmonitor=") || a.starts_with("diff.ignoreSubmodules="));
+    let args = &all[start.map_or(0, |i| i + 1)..];
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().map_err(|error| GitError::Spawn { error })?;
+    crate::fault::git_started(args, &child);
+    let out = child.wait_with_output().map_err(|error| GitError::Spawn { error })?;
     if out.status.success() {
         Ok(out)
     } else {
-        let all: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        // What [`command`] put first: `-C DIR -c core.fsmonitor=false`,
-        // and for a sandboxed worktree `timeout` before and a `-c` after.
-        let start =
-            all.iter().rposition(|a| a.starts_with("core.fsmonitor=") || a.starts_with("diff.ignoreSubmodules="));
-        let args = &all[start.map_or(0, |i| i + 1)..];
         Err(GitError::Failed {
             args: args.join(" "),
             code: out.status.code(),
