@@ -93,7 +93,7 @@ fn take(name: &str) -> Option<(Duration, Victim)> {
 
 /// [`take`] with the fault file given.
 fn take_from(file: &Path, name: &str) -> Option<(Duration, Victim)> {
-    let text = std::fs::read_to_string(&file).ok()?;
+    let text = std::fs::read_to_string(file).ok()?;
     let line = text.lines().find(|l| l.split_whitespace().next() == Some(name))?;
     let mut words = line.split_whitespace().skip(1);
     let delay = Duration::from_millis(words.next().and_then(|w| w.parse().ok()).unwrap_or(0));
