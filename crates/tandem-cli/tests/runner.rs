@@ -20,6 +20,7 @@ mod test_lifecycle;
 mod test_limits;
 mod test_listing;
 mod test_metadata;
+mod test_never_lose;
 mod test_sandbox;
 mod test_ship;
 mod test_supervisor;

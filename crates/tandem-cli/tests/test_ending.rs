@@ -113,14 +113,18 @@ fn rm_moves_the_worktree_to_the_trash_and_gc_drops_only_what_is_old() {
     // gc: only what is older than the limit.
     let head = env.git(&["rev-parse", "HEAD"]).trim().to_owned();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
-    env.git(&["update-ref", "refs/tandem/archive/old/1000", &head]);
-    env.git(&["update-ref", &format!("refs/tandem/archive/new/{now}"), &head]);
-    env.git(&["update-ref", "refs/tandem/sync/old/1000-abcdef", &head]);
-    env.git(&["update-ref", &format!("refs/tandem/sync/new/{now}-abcdef"), &head]);
+    // The refs this state folder made carry its owner tag.
+    env.ok(&["gc"]);
+    let owner = std::fs::read_to_string(env.tandem_home.join("state/owner")).expect("owner tag");
+    let owner = owner.trim();
+    env.git(&["update-ref", &format!("refs/tandem/archive/old/1000-{owner}"), &head]);
+    env.git(&["update-ref", &format!("refs/tandem/archive/new/{now}-{owner}"), &head]);
+    env.git(&["update-ref", &format!("refs/tandem/sync/old/1000-abcdef-{owner}"), &head]);
+    env.git(&["update-ref", &format!("refs/tandem/sync/new/{now}-abcdef-{owner}"), &head]);
     std::fs::create_dir_all(trash.join("1000-aaaaaaaaaaaa/src")).expect("old trash");
     std::fs::create_dir_all(trash.join(format!("{now}-bbbbbbbbbbbb"))).expect("new trash");
     let out = env.ok(&["gc", "--older-than", "1"]);
-    assert!(out.contains("dropped refs/tandem/archive/old/1000"), "{out}");
+    assert!(out.contains(&format!("dropped refs/tandem/archive/old/1000-{owner}")), "{out}");
     let refs = env.git(&["for-each-ref", "refs/tandem/"]);
     assert!(!refs.contains("archive/old/") && refs.contains("archive/new/"), "{refs}");
     assert!(!refs.contains("sync/old/") && refs.contains("sync/new/"), "sync's kept tips too: {refs}");

@@ -93,6 +93,38 @@ impl Paths {
         self.state_dir.join("tandem.db")
     }
 
+    /// This state folder's owner tag, `o` and 8 hex digits (e.g.
+    /// `o3fa2c1d0`): the last part of every snapshot and sync ref this
+    /// state folder makes (`refs/tandem/archive/<slug>/<time>-<tag>`), so
+    /// `tandem gc` of another state folder on the same repository never
+    /// takes them for its own (issue 17). Kept in `<state>/owner`, made
+    /// with a random value on first use; two processes making it at once
+    /// agree (the first rename wins).
+    ///
+    /// # Errors
+    /// I/O errors creating the state folder or the file.
+    pub fn owner_tag(&self) -> io::Result<String> {
+        let file = self.state_dir.join("owner");
+        let valid = |t: &str| is_owner_tag(t).then(|| t.to_owned());
+        if let Some(tag) = fs::read_to_string(&file).ok().as_deref().map(str::trim).and_then(valid) {
+            return Ok(tag);
+        }
+        create_private_dir(&self.state_dir)?;
+        let tag = format!("o{:08x}", rand::random::<u32>());
+        let scratch = self.state_dir.join(format!("owner.{}", std::process::id()));
+        write_private(&scratch, format!("{tag}\n").as_bytes())?;
+        // `link` fails when the file exists: whoever made it first wins.
+        let made = fs::hard_link(&scratch, &file);
+        let _ = fs::remove_file(&scratch);
+        if made.is_ok() {
+            return Ok(tag);
+        }
+        let theirs = fs::read_to_string(&file)?;
+        valid(theirs.trim()).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{} does not hold an owner tag", file.display()))
+        })
+    }
+
     /// A session's own folder: its PTY log and its host's log.
     #[must_use]
     pub fn session_dir(&self, session_id: &str) -> PathBuf {
@@ -249,6 +281,12 @@ fn check_private(dir: &Path) -> Result<(), PathsError> {
             .map_err(|_| unsafe_dir("group or others can open it"))?;
     }
     Ok(())
+}
+
+/// Whether `tag` is an owner tag as [`Paths::owner_tag`] makes them.
+#[must_use]
+pub fn is_owner_tag(tag: &str) -> bool {
+    tag.len() == 9 && tag.starts_with('o') && tag[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

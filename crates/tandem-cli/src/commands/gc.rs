@@ -7,7 +7,8 @@ use crate::error::CliError;
 /// (refs/tandem/sync/) and removed worktrees in the trash that are older
 /// than a limit, and only those
 ///
-/// The snapshot of a session that is still archived is kept.
+/// The snapshot of a session that is still archived is kept, and so is
+/// every ref another tandem state folder (another TANDEM_HOME) made.
 #[derive(clap::Args, Debug)]
 pub struct GcArgs {
     /// Age limit in days
@@ -26,6 +27,12 @@ pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
     }
     for name in &report.kept {
         println!("kept {} (its session is archived)", tandem_core::text::visible(name));
+    }
+    if !report.others.is_empty() {
+        println!(
+            "left {} old ref(s) that another tandem state folder made (another TANDEM_HOME); its own `tandem gc` drops them",
+            report.others.len()
+        );
     }
     for path in &report.trash {
         println!("deleted {}", path.display());

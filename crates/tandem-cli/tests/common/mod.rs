@@ -58,6 +58,27 @@ impl TestEnv {
         env
     }
 
+    /// `git ARGS…` in `dir`, whatever its exit status.
+    pub fn command_git_in(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_EDITOR", "true")
+            .output()
+            .expect("git runs")
+    }
+
+    /// `tandem list --archived --json`, parsed.
+    pub fn archived(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(&self.ok(&["list", "--archived", "--json"]))
+            .expect("json")
+            .as_array()
+            .expect("array")
+            .clone()
+    }
+
     /// The `tandem` binary under test.
     pub fn bin() -> PathBuf {
         PathBuf::from(env!("CARGO_BIN_EXE_tandem"))

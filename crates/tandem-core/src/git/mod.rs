@@ -392,6 +392,12 @@ pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<Stri
 /// # Errors
 /// As [`output`].
 pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
+    worktree_tree_with(worktree, scratch, &[])
+}
+
+/// [`worktree_tree`] plus the ignored files `forced` (paths relative to
+/// the worktree, added with `git add --force`).
+fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[String]) -> Result<String, GitError> {
     // One index per thread: snapshots of several worktrees run at once.
     let index: PathBuf =
         scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -411,6 +417,11 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
         let mut add = vec!["add".to_owned(), "--all".to_owned()];
         add.extend(add_all_pathspec(worktree)?);
         output(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        if !forced.is_empty() {
+            let mut add = vec!["--literal-pathspecs", "add", "--force", "--"];
+            add.extend(forced.iter().map(String::as_str));
+            output(with_index(&add))?;
+        }
         Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
     })();
     let _ = std::fs::remove_file(&index);
@@ -418,19 +429,63 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
 }
 
 /// Makes a commit of the whole working tree of `worktree`
-/// ([`worktree_tree`]) whose parent is `HEAD`. Nothing points at the
-/// commit until the caller stores it in a ref.
+/// ([`worktree_tree`]) whose first parent is `HEAD`. Nothing points at
+/// the commit until the caller stores it in a ref.
 ///
-/// `scratch`: a directory for the temporary index. Returns the commit id.
+/// Everything else the worktree holds that the tree alone would lose
+/// becomes a further parent, so one ref keeps it reachable:
+/// - the index as the agent left it, when it differs from both `HEAD`
+///   and the working tree (a staged change with an unstaged one on top),
+///   as a commit whose parent is `HEAD` (an index with conflicts cannot be
+///   written as a tree and is left out: the working tree has its files);
+/// - each commit of `keep` that is not `HEAD` (the session's branch tip
+///   when `HEAD` is detached or mid-rebase).
+///
+/// `scratch`: a directory for the temporary indexes. Returns the commit id.
 ///
 /// # Errors
 /// As [`output`].
-pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result<String, GitError> {
+pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str, keep: &[String]) -> Result<String, GitError> {
+    snapshot_commit_with(worktree, scratch, message, keep, &[])
+}
+
+/// [`snapshot_commit`] whose tree also holds the ignored files `forced`
+/// (relative paths: the changed `.worktreeinclude` files, which the
+/// working tree's `git add --all` leaves out).
+///
+/// # Errors
+/// As [`output`].
+pub fn snapshot_commit_with(
+    worktree: &Path,
+    scratch: &Path,
+    message: &str,
+    keep: &[String],
+    forced: &[String],
+) -> Result<String, GitError> {
     let head = resolve_commit(worktree, "HEAD")?;
-    let tree = worktree_tree(worktree, scratch)?;
-    let mut cmd = command(worktree);
-    if read(worktree, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-        // No identity configured: still never lose the work.
+    let tree = worktree_tree_with(worktree, scratch, forced)?;
+    let mut parents: Vec<String> = head.iter().cloned().collect();
+    let head_tree = match &head {
+        Some(head) => resolve_tree(worktree, head)?,
+        None => None,
+    };
+    if let Some(index) = index_tree(worktree, scratch)?.filter(|t| *t != tree && Some(t) != head_tree.as_ref()) {
+        let message = "tandem: the index as the session left it";
+        parents.push(commit_tree(worktree, &index, message, head.as_slice())?);
+    }
+    for commit in keep {
+        if !parents.contains(commit) {
+            parents.push(commit.clone());
+        }
+    }
+    commit_tree(worktree, &tree, message, &parents)
+}
+
+/// `git commit-tree TREE -p PARENT… -m MESSAGE`, with a stand-in identity
+/// when none is configured (a snapshot must never fail for want of one).
+fn commit_tree(dir: &Path, tree: &str, message: &str, parents: &[String]) -> Result<String, GitError> {
+    let mut cmd = command(dir);
+    if read(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
         for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
             cmd.env(var, "tandem");
         }
@@ -438,11 +493,65 @@ pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str) -> Result
             cmd.env(var, "tandem@localhost");
         }
     }
-    cmd.args(["commit-tree", &tree, "-m", message]);
-    if let Some(head) = &head {
-        cmd.args(["-p", head]);
+    cmd.args(["commit-tree", tree, "-m", message]);
+    for parent in parents {
+        cmd.args(["-p", parent]);
     }
     Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
+}
+
+/// The tree of `commit`, `None` when it does not resolve.
+fn resolve_tree(dir: &Path, commit: &str) -> Result<Option<String>, GitError> {
+    let spec = format!("{commit}^{{tree}}");
+    match read(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The tree the index of `worktree` holds (`git write-tree` on a copy in
+/// `scratch`, so the index itself is not touched); `None` when it cannot
+/// be written (unmerged entries) or there is no index.
+///
+/// # Errors
+/// [`GitError::Spawn`] and I/O failures reading git's paths.
+pub fn index_tree(worktree: &Path, scratch: &Path) -> Result<Option<String>, GitError> {
+    let own = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+    let copy = scratch.join(format!("index-copy-{}-{:?}", std::process::id(), std::thread::current().id()));
+    if std::fs::copy(&own, &copy).is_err() {
+        return Ok(None);
+    }
+    let mut cmd = command(worktree);
+    cmd.env("GIT_INDEX_FILE", &copy).args(["write-tree"]);
+    let written = output(cmd);
+    let _ = std::fs::remove_file(&copy);
+    match written {
+        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// An operation git has begun in `worktree` and not finished, as the
+/// files git keeps in the worktree's own git folder say
+/// (git-status(1)'s "You are currently rebasing" and its kin): `rebase`
+/// (`rebase-merge/`, `rebase-apply/`), `merge` (`MERGE_HEAD`),
+/// `cherry-pick`, `revert`, `bisect` (`BISECT_LOG`). `None` when none is.
+///
+/// # Errors
+/// As [`output`].
+pub fn operation_in_progress(worktree: &Path) -> Result<Option<&'static str>, GitError> {
+    let dir = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-dir"])?);
+    let marks = [
+        ("rebase-merge", "rebase"),
+        ("rebase-apply", "rebase"),
+        ("MERGE_HEAD", "merge"),
+        ("CHERRY_PICK_HEAD", "cherry-pick"),
+        ("REVERT_HEAD", "revert"),
+        ("BISECT_LOG", "bisect"),
+    ];
+    Ok(marks.iter().find(|(file, _)| dir.join(file).symlink_metadata().is_ok()).map(|(_, what)| *what))
 }
 
 /// The first 12 hex digits of an object id, as tandem prints them.

@@ -65,10 +65,17 @@ pub fn remove(
         return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
     }
     store.set_pending(&session.id, Some(if force { "remove-force" } else { "remove" }))?;
-    let archive_ref = if unsaved.is_some() { Some(super::snapshot(paths, repo, session)?) } else { None };
+    let archive_ref = match (resumed(session), unsaved.is_some()) {
+        // A removal cut short after its snapshot: that one holds it all.
+        (Some(kept), _) => Some(kept),
+        (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
+        (None, false) => None,
+    };
+    crate::fault::point("rm.snapshotted");
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
     discard_worktree(paths, repo, config, session, env, false, &mut notes)?;
+    crate::fault::point("rm.trashed");
     store.mark_removed(&session.id, archive_ref.as_deref(), Some(FINISH_REMOVE))?;
     let report = RemoveReport {
         slug: session.slug.clone(),
@@ -123,14 +130,22 @@ pub fn archive(
     store.set_pending(&session.id, Some("archive"))?;
     // A summary command the repository set runs only once approved.
     let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
-    let dirty = session.path.is_dir() && git::status(&session.path).is_ok_and(|s| s.is_dirty());
-    let archive_ref = if dirty { Some(super::snapshot(paths, repo, session)?) } else { None };
+    // Dirty files, a detached HEAD's commits, an operation under way,
+    // changed included files: what goes with the worktree is snapshotted.
+    let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
+    let archive_ref = match (resumed(session), holds) {
+        (Some(kept), _) => Some(kept),
+        (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
+        (None, false) => None,
+    };
+    crate::fault::point("archive.snapshotted");
     if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
         store.set_last_commit(&session.id, &tip)?;
     }
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
     discard_worktree(paths, repo, config, session, env, true, &mut notes)?;
+    crate::fault::point("archive.trashed");
     store.mark_archived(&session.id, archive_ref.as_deref(), &summary)?;
     let session = store.session(&session.id)?.ok_or_else(|| SessionError::NotFound { name: session.slug.clone() })?;
     Ok((session, notes))
@@ -190,17 +205,27 @@ pub struct GcReport {
     pub refs: Vec<String>,
     /// Archive refs old enough but kept: an archived session needs them.
     pub kept: Vec<String>,
+    /// Old enough refs that another state folder made (another
+    /// `TANDEM_HOME` on the same repository): left alone.
+    #[serde(default)]
+    pub others: Vec<String>,
     /// Trash entries deleted.
     pub trash: Vec<PathBuf>,
 }
 
-/// Drops this repository's archive refs (`refs/tandem/archive/<slug>/<time>`),
-/// the tips `sync` kept (`refs/tandem/sync/<slug>/<time>-<commit>`) and
-/// trash entries older than `older_than`, and only those; the
-/// snapshot of a session still archived is kept.
+/// Drops this repository's archive refs
+/// (`refs/tandem/archive/<slug>/<time>-<owner tag>`), the tips `sync`
+/// kept (`refs/tandem/sync/<slug>/<time>-<commit>-<owner tag>`) and trash
+/// entries older than `older_than`, and only those this state folder
+/// made: a ref whose owner tag is another's is left alone (issue 17:
+/// another `TANDEM_HOME`'s `gc` dropped this one's snapshots). A ref from
+/// before owner tags counts as this state folder's only when its store
+/// proves it: a session row points at it (a snapshot), or a session of
+/// the same name is in its store (a sync tip). The snapshot of a session
+/// still archived is kept.
 ///
 /// # Errors
-/// Git and store errors.
+/// Git and store errors; I/O errors reading the owner tag.
 pub fn gc(
     paths: &Paths,
     store: &Store,
@@ -210,24 +235,37 @@ pub fn gc(
 ) -> Result<GcReport, SessionError> {
     let cutoff = crate::unix_now() - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
     let mut report = GcReport::default();
-    let needed: Vec<String> = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store
-            .sessions(id)?
-            .into_iter()
-            .filter(|s| s.state == SessionState::Archived)
-            .filter_map(|s| s.archive_ref)
-            .collect(),
+    let owner = paths.owner_tag()?;
+    let sessions = match store.find_repo(&repo.common_dir)? {
+        Some(id) => store.sessions(id)?,
         None => Vec::new(),
     };
+    let needed: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s.state == SessionState::Archived)
+        .filter_map(|s| s.archive_ref.as_deref())
+        .collect();
     // Snapshots of removed or archived work, and tips kept by `sync`.
     let mut refs = git::refs_under(&repo.root, "refs/tandem/archive/")?;
     refs.extend(git::refs_under(&repo.root, "refs/tandem/sync/")?);
     for (name, _) in refs {
-        let stamp = name.rsplit('/').next().and_then(|t| t.split('-').next()).and_then(|t| t.parse::<i64>().ok());
+        let last = name.rsplit('/').next().unwrap_or_default();
+        let stamp = last.split('-').next().and_then(|t| t.parse::<i64>().ok());
         if stamp.is_none_or(|t| t >= cutoff) {
             continue;
         }
-        if needed.contains(&name) {
+        let tag = last.rsplit('-').next().filter(|t| crate::paths::is_owner_tag(t));
+        let ours = match tag {
+            Some(tag) => tag == owner,
+            None => {
+                let slug = name.split('/').nth(3).unwrap_or_default();
+                sessions.iter().any(|s| s.archive_ref.as_deref() == Some(name.as_str()))
+                    || (name.starts_with("refs/tandem/sync/") && sessions.iter().any(|s| s.slug == slug))
+            }
+        };
+        if !ours {
+            report.others.push(name);
+        } else if needed.contains(&name.as_str()) {
             report.kept.push(name);
         } else {
             git::delete_ref(&repo.root, &name)?;
@@ -243,6 +281,23 @@ pub fn gc(
         }
     }
     Ok(report)
+}
+
+/// The snapshot an `rm` or `archive` cut short had already made and
+/// recorded: `session` is the row as [`super::repair::reconcile`] read it
+/// (its `pending` mark set), so its `archive_ref` was written by the
+/// interrupted run ([`keep_snapshot`]; `restore` clears it).
+fn resumed(session: &Session) -> Option<String> {
+    session.pending.as_ref().and(session.archive_ref.clone())
+}
+
+/// [`super::snapshot`], recorded in the row at once, before the worktree
+/// goes (issue 17: a kill after the worktree went to the trash left the
+/// snapshot unlinked, and `gc` then dropped it).
+fn keep_snapshot(paths: &Paths, store: &Store, repo: &Repository, session: &Session) -> Result<String, SessionError> {
+    let name = super::snapshot(paths, repo, session)?;
+    store.set_archive_ref(&session.id, &name)?;
+    Ok(name)
 }
 
 /// Runs the teardown hooks (approved ones only) in the worktree.

@@ -195,6 +195,91 @@ impl Ignored {
     }
 }
 
+/// Files at most this large are compared byte for byte by [`changed`];
+/// a larger one (a build artefact, not an edited `.env`) by size only.
+const COMPARE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Entries [`changed`] looks at, at most, under one copied folder.
+const COMPARE_ENTRIES: usize = 10_000;
+
+/// The `.worktreeinclude` copies in `worktree` that differ from their
+/// source in `repo_root` (a `.env` the agent edited): `included` are the
+/// relative paths [`copy_included`] copied, files or folders; the answer
+/// lists relative paths of files (and symlinks) that differ or have no
+/// source any more. A copy the agent deleted is not listed (the source
+/// still has it); nor is an unsafe path (absolute, with `..`, or under a
+/// symlinked parent). Removing or archiving the worktree would lose
+/// what is listed, so it counts as unsaved work (issue 17).
+#[must_use]
+pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in included {
+        let rel = Path::new(path);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) || has_symlinked_parent(worktree, rel) {
+            continue;
+        }
+        let mut stack = vec![rel.to_path_buf()];
+        let mut seen = 0;
+        while let Some(rel) = stack.pop() {
+            seen += 1;
+            if seen > COMPARE_ENTRIES {
+                break;
+            }
+            let Ok(meta) = fs::symlink_metadata(worktree.join(&rel)) else { continue };
+            let source = repo_root.join(&rel);
+            if meta.is_dir() {
+                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten() {
+                    stack.push(rel.join(entry.file_name()));
+                }
+            } else if differs(&worktree.join(&rel), &meta, &source) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn has_symlinked_parent(root: &Path, rel: &Path) -> bool {
+    let mut at = root.to_path_buf();
+    let parents: Vec<_> = rel.components().collect();
+    for part in &parents[..parents.len().saturating_sub(1)] {
+        at.push(part);
+        if fs::symlink_metadata(&at).is_ok_and(|m| !m.is_dir()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the copy at `copy` (of metadata `meta`) differs from `source`.
+fn differs(copy: &Path, meta: &fs::Metadata, source: &Path) -> bool {
+    let Ok(theirs) = fs::symlink_metadata(source) else { return true };
+    if meta.file_type().is_symlink() || theirs.file_type().is_symlink() {
+        return fs::read_link(copy).ok() != fs::read_link(source).ok();
+    }
+    if !theirs.is_file() || meta.len() != theirs.len() {
+        return true;
+    }
+    meta.len() <= COMPARE_BYTES && !same_bytes(copy, source).unwrap_or(false)
+}
+
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let (mut a, mut b) = (io::BufReader::new(fs::File::open(a)?), io::BufReader::new(fs::File::open(b)?));
+    let (mut x, mut y) = ([0u8; 8192], [0u8; 8192]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(b.read(&mut y)? == 0);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
+}
+
 /// The paths both listings hold, none under another: `ignored` from the
 /// repository's rules, `included` from `.worktreeinclude`'s. A directory
 /// `included` lists stands for the ignored paths under it.

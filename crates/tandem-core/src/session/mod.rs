@@ -394,8 +394,10 @@ pub fn sync_sandboxed(paths: &Paths, repo: &Repository, session: &Session) {
 
 /// Resolves `--base` (or `base.default`): `fresh` fetches and takes the
 /// remote's default branch, falling back to HEAD with a note; `head` is
-/// the current HEAD (named by its branch); anything else a commit-ish.
-/// Returns `(name, commit)`.
+/// the current HEAD (named by its branch, or by its commit when detached,
+/// with a note); anything else a commit-ish, named as given when it is a
+/// branch, remote branch or tag, else by its commit id (a relative name
+/// like `HEAD~2` would later resolve elsewhere). Returns `(name, commit)`.
 ///
 /// # Errors
 /// [`SessionError::BaseNotFound`], [`SessionError::NoCommits`].
@@ -405,16 +407,25 @@ pub fn resolve_base(
     requested: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<(String, String), SessionError> {
-    let head = || -> Result<(String, String), SessionError> {
+    let head = |notes: &mut Vec<String>| -> Result<(String, String), SessionError> {
         let commit = git::resolve_commit(&repo.worktree, "HEAD")?.ok_or(SessionError::NoCommits)?;
-        Ok((git::current_branch(&repo.worktree)?.unwrap_or_else(|| "HEAD".to_owned()), commit))
+        match git::current_branch(&repo.worktree)? {
+            Some(branch) => Ok((branch, commit)),
+            None => {
+                // A detached HEAD names no branch: the base is the commit
+                // itself. The word `HEAD` would later name the session's
+                // own HEAD (issue 17: `sync` then found nothing to do).
+                notes.push(format!("HEAD is detached; the base is commit {}", git::short(&commit)));
+                Ok((commit.clone(), commit))
+            }
+        }
     };
     match requested.unwrap_or(&config.base.default) {
-        "head" | "HEAD" => head(),
+        "head" | "HEAD" => head(notes),
         "fresh" => match fresh_base(repo, config) {
             Ok(found) => Ok(found),
             Err(why) => {
-                let (name, commit) = head()?;
+                let (name, commit) = head(notes)?;
                 notes.push(format!("{why}; branching from {name} (HEAD) instead"));
                 Ok((name, commit))
             }
@@ -422,7 +433,18 @@ pub fn resolve_base(
         base => {
             let commit = git::resolve_commit(&repo.worktree, base)?
                 .ok_or_else(|| SessionError::BaseNotFound { base: base.to_owned() })?;
-            Ok((base.to_owned(), commit))
+            // A name that moves (a branch, a remote branch, a tag) is kept;
+            // anything else (`HEAD~2`, `@{-1}`, an id) would mean something
+            // else later or in the session's worktree: the commit is kept.
+            // (rev-parse echoes `--end-of-options` itself: the name is the last line.)
+            let full = git::read(&repo.worktree, &["rev-parse", "--symbolic-full-name", "--end-of-options", base])
+                .unwrap_or_default();
+            let full = full.lines().last().unwrap_or_default();
+            if full.starts_with("refs/") && !full.starts_with("refs/tandem/") {
+                Ok((base.to_owned(), commit))
+            } else {
+                Ok((commit.clone(), commit))
+            }
         }
     }
 }
@@ -740,7 +762,8 @@ fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> 
 
 /// What removing a session would lose: `None` when nothing, else a
 /// phrase like `2 changed files, 1 untracked file and 3 commits not on
-/// main or any remote`.
+/// main or any remote`. Counts what only the worktree holds
+/// ([`worktree_only_work`]) and the commits only its branch holds.
 ///
 /// # Errors
 /// [`SessionError::Git`].
@@ -762,31 +785,12 @@ pub fn unsaved_work_given(
     counts: Option<(u32, u32)>,
     tip: Option<&str>,
 ) -> Result<Option<String>, SessionError> {
-    let mut parts = Vec::new();
-    let counts = match counts {
-        Some((changed, untracked)) => Some((changed as usize, untracked as usize)),
-        None if session.path.is_dir() && session.path.join(".git").exists() => {
-            let status = git::status(&session.path)?;
-            Some((status.changed, status.untracked))
-        }
-        None => None,
-    };
-    if let Some((changed, untracked)) = counts {
-        if changed > 0 {
-            parts.push(plural(changed, "changed file"));
-        }
-        if untracked > 0 {
-            parts.push(plural(untracked, "untracked file"));
-        }
-    }
+    let mut parts = worktree_only_work(repo, session, counts)?;
     // Not tandem's branch: removing the session keeps it. One rev-list;
     // a branch or base that no longer exists counts as nothing.
     if session.owns_branch && tip != Some(session.base_commit.as_str()) {
-        // A review session starts at the reviewed state; only what the
-        // reviewer added after that is its own.
-        let start = session.review_of.as_ref().map(|_| review::start_ref(&session.id));
-        let mut bases = vec![session.base_commit.as_str(), session.base_ref.as_str()];
-        bases.extend(start.as_deref());
+        let bases = bases(session);
+        let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
         let commits = git::unique_commits(&repo.root, &format!("refs/heads/{}", session.branch), &bases)?;
         if !commits.is_empty() {
             parts.push(format!("{} not on {} or any remote", plural(commits.len(), "commit"), session.base_ref));
@@ -802,30 +806,107 @@ pub fn unsaved_work_given(
     })
 }
 
+/// What a session's commits are measured against: its base commit, its
+/// base ref (unless that is the bare word `HEAD` an older tandem stored
+/// for a detached base, which would name the worktree's own `HEAD`) and,
+/// for a review session, the reviewed state it started at (only what the
+/// reviewer added after that is its own).
+fn bases(session: &Session) -> Vec<String> {
+    let mut bases = vec![session.base_commit.clone()];
+    if session.base_ref != "HEAD" {
+        bases.push(session.base_ref.clone());
+    }
+    if session.review_of.is_some() {
+        bases.push(review::start_ref(&session.id));
+    }
+    bases
+}
+
+/// What only the session's worktree holds, each as a phrase (empty when
+/// nothing): changed and untracked files (`counts` when the caller knows
+/// them, else `git status`); commits on a detached `HEAD` that neither
+/// the branch, the base nor a remote has (an agent's `git checkout
+/// --detach`, or a rebase under way); an operation git has begun and not
+/// finished (rebase, merge, cherry-pick, revert, bisect: its state lives
+/// in the worktree's git folder); and `.worktreeinclude` files changed
+/// since they were copied in ([`include::changed`]). Removing or
+/// archiving the worktree would lose each of them, so either refuses or
+/// snapshots ([`snapshot`]) when any is there (issue 17).
+///
+/// # Errors
+/// [`SessionError::Git`].
+pub fn worktree_only_work(
+    repo: &Repository,
+    session: &Session,
+    counts: Option<(u32, u32)>,
+) -> Result<Vec<String>, SessionError> {
+    let mut parts = Vec::new();
+    if !(session.path.is_dir() && session.path.join(".git").exists()) {
+        return Ok(parts);
+    }
+    let (changed, untracked) = match counts {
+        Some((changed, untracked)) => (changed as usize, untracked as usize),
+        None => {
+            let status = git::status(&session.path)?;
+            (status.changed, status.untracked)
+        }
+    };
+    if changed > 0 {
+        parts.push(plural(changed, "changed file"));
+    }
+    if untracked > 0 {
+        parts.push(plural(untracked, "untracked file"));
+    }
+    if git::current_branch(&session.path)?.is_none() {
+        let mut bases = bases(session);
+        bases.push(format!("refs/heads/{}", session.branch));
+        let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
+        let commits = git::unique_commits(&session.path, "HEAD", &bases)?;
+        if !commits.is_empty() {
+            parts.push(format!("{} on a detached HEAD", plural(commits.len(), "commit")));
+        }
+    }
+    if let Some(what) = git::operation_in_progress(&session.path)? {
+        parts.push(format!("a {what} in progress"));
+    }
+    let included = include::changed(&repo.worktree, &session.path, &session.included);
+    if !included.is_empty() {
+        parts.push(format!("{} ({})", plural(included.len(), "changed included file"), included.join(", ")));
+    }
+    Ok(parts)
+}
+
 fn plural(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
-/// Stores everything of a session (its branch's commits, plus a snapshot
-/// commit of the dirty tree made through a temporary index) under
-/// `refs/tandem/archive/<slug>/<unix-time>` and returns that ref.
+/// Stores everything of a session under
+/// `refs/tandem/archive/<slug>/<unix-time>-<owner tag>` and returns that
+/// ref: a snapshot commit of the whole worktree made through a temporary
+/// index ([`git::snapshot_commit`]: its parents keep `HEAD`, the index as
+/// the agent left it and the branch's tip when `HEAD` is elsewhere), with
+/// the changed `.worktreeinclude` files added to its tree; or, with the
+/// worktree gone, the branch's tip. The owner tag
+/// ([`Paths::owner_tag`]) says which state folder made it.
 ///
 /// # Errors
-/// [`SessionError::Git`].
+/// [`SessionError::Git`], and I/O errors making the owner tag.
 pub fn snapshot(paths: &Paths, repo: &Repository, session: &Session) -> Result<String, SessionError> {
+    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?;
     let oid = if session.path.is_dir() {
         let message = format!("tandem: snapshot of session {} before removal", session.slug);
-        git::snapshot_commit(&session.path, &paths.state_dir, &message)?
+        let included = include::changed(&repo.worktree, &session.path, &session.included);
+        git::snapshot_commit_with(&session.path, &paths.state_dir, &message, tip.as_slice(), &included)?
     } else {
-        git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?
-            .unwrap_or_else(|| session.base_commit.clone())
+        tip.unwrap_or_else(|| session.base_commit.clone())
     };
     let now = crate::unix_now();
-    let mut name = format!("refs/tandem/archive/{}/{now}", session.slug);
+    let owner = paths.owner_tag()?;
+    let mut name = format!("refs/tandem/archive/{}/{now}-{owner}", session.slug);
     let mut n = 1;
     while git::resolve_commit(&repo.root, &name)?.is_some() {
         n += 1;
-        name = format!("refs/tandem/archive/{}/{now}-{n}", session.slug);
+        name = format!("refs/tandem/archive/{}/{now}-{n}-{owner}", session.slug);
     }
     git::create_ref(&repo.root, &name, &oid)?;
     Ok(name)

@@ -44,7 +44,7 @@ pub fn start_commit(session: &Session, scratch: &Path) -> Result<String, GitErro
     let dirty = git::status(&session.path).is_ok_and(|s| s.is_dirty());
     if dirty {
         let message = format!("tandem: uncommitted work of session {} at review time", session.slug);
-        git::snapshot_commit(&session.path, scratch, &message)
+        git::snapshot_commit(&session.path, scratch, &message, &[])
     } else {
         git::read(&session.path, &["rev-parse", "HEAD"])
     }

@@ -32,6 +32,8 @@ pub enum ShipError {
     Dirty { slug: String, files: usize },
     #[error("session `{slug}` has no sync in progress")]
     NothingToAbort { slug: String },
+    #[error("cannot read tandem's owner tag (`<state folder>/owner`): {why}; check the state folder is writable")]
+    Owner { why: String },
     #[error("session `{slug}` is in the middle of a rebase or merge; finish it, or run `tandem sync {slug} --abort`")]
     InProgress { slug: String },
     #[error("`git push` failed: {0}")]
@@ -251,12 +253,18 @@ pub fn sync(
 }
 
 /// Records the worktree's `HEAD` under
-/// `refs/tandem/sync/<slug>/<unix time>-<commit>` before a rebase rewrites
-/// it; returns the ref. Named by time and tip, so a second try of the same
-/// tip (after an abort) finds its ref already there.
+/// `refs/tandem/sync/<slug>/<unix time>-<commit>-<owner tag>` before a
+/// rebase rewrites it; returns the ref. Named by time and tip, so a second
+/// try of the same tip (after an abort) finds its ref already there; the
+/// owner tag ([`crate::paths::Paths::owner_tag`]) keeps another state
+/// folder's `gc` off it.
 fn save_tip(dir: &Path, slug: &str) -> Result<String, ShipError> {
     let head = git::read(dir, &["rev-parse", "HEAD"])?;
-    let saved = format!("refs/tandem/sync/{slug}/{}-{}", crate::unix_now(), git::short(&head));
+    let owner = crate::paths::Paths::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|p| p.owner_tag().map_err(|e| e.to_string()));
+    let owner = owner.map_err(|why| ShipError::Owner { why })?;
+    let saved = format!("refs/tandem/sync/{slug}/{}-{}-{owner}", crate::unix_now(), git::short(&head));
     if git::resolve_commit(dir, &saved)?.is_none() {
         git::create_ref(dir, &saved, &head)?;
     }

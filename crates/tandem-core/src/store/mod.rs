@@ -889,6 +889,17 @@ impl Store {
         Ok(())
     }
 
+    /// Records the snapshot ref `rm` or `archive` just made, before the
+    /// worktree goes: a crash after that cannot part the row from the
+    /// snapshot of work that is then nowhere else (issue 17).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_archive_ref(&self, id: &str, archive_ref: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET archive_ref = ?2 WHERE id = ?1", params![id, archive_ref])?;
+        Ok(())
+    }
+
     /// Marks a session archived, with its snapshot ref and summary.
     ///
     /// # Errors
@@ -904,13 +915,14 @@ impl Store {
     }
 
     /// Brings an archived session back as `stopped` with its worktree at
-    /// `path`.
+    /// `path`; its snapshot is re-applied by then, so the row lets go of
+    /// it (`tandem gc` may drop it once old enough).
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn mark_restored(&self, id: &str, path: &Path) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = 'stopped', path = ?2, archived_at = NULL, updated_at = ?3
+            "UPDATE sessions SET state = 'stopped', path = ?2, archived_at = NULL, archive_ref = NULL, updated_at = ?3
              WHERE id = ?1 AND state = 'archived'",
             params![id, path.to_string_lossy(), crate::unix_now()],
         )?;

@@ -1,0 +1,247 @@
+//! Never lose work (issue 17, findings 1, 2, 3, 9 and 11): what only a
+//! worktree holds (a detached HEAD's commits, an operation git has under
+//! way, the index as the agent left it, an edited `.worktreeinclude`
+//! file) counts as unsaved work and is in every snapshot; a `kill -9` of
+//! the supervisor mid-archive or mid-rm leaves the snapshot linked; one
+//! state folder's `gc` leaves another's refs alone; a detached base is
+//! stored as its commit.
+
+use crate::common::{TestEnv, stderr, wait_for};
+
+/// `git show REV:PATH` in the main repository.
+fn show(env: &TestEnv, rev: &str, path: &str) -> String {
+    env.git(&["show", &format!("{rev}:{path}")]).trim_end().to_owned()
+}
+
+/// Whether `commit` is reachable from `rev`.
+fn reachable(env: &TestEnv, commit: &str, rev: &str) -> bool {
+    env.command_git_in(&env.repo, &["merge-base", "--is-ancestor", commit, rev]).status.success()
+}
+
+/// A session `name` whose worktree has a commit on a detached HEAD;
+/// returns the commit.
+fn detached_commit(env: &TestEnv, name: &str) -> String {
+    env.ok(&["new", name, "--bg", "--agent", "shell", "--base", "head"]);
+    let path = env.path_of(name);
+    env.git_in(&path, &["checkout", "-q", "--detach"]);
+    std::fs::write(path.join("d.txt"), "W\n").expect("write");
+    env.git_in(&path, &["add", "d.txt"]);
+    env.git_in(&path, &["commit", "-q", "-m", "DETACHED"]);
+    env.git_in(&path, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+#[test]
+fn issue_17_1_a_detached_head_commit_is_unsaved_work_for_rm_and_kept_by_archive() {
+    let env = TestEnv::new();
+    let commit = detached_commit(&env, "s");
+    let path = env.path_of("s");
+    // rm without --force refuses, and names it; nothing changes.
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 commit on a detached HEAD"), "{err}");
+    assert!(path.join("d.txt").exists(), "the worktree is untouched");
+    // --force keeps it reachable from the snapshot.
+    let out = env.ok(&["rm", "--force", "s"]);
+    let snapshot = out.split_whitespace().find(|w| w.starts_with("refs/tandem/archive/s/")).expect("a snapshot ref");
+    let snapshot = snapshot.trim_end_matches(['.', ')', ',']);
+    assert!(reachable(&env, &commit, snapshot), "the detached commit is kept by {snapshot}: {out}");
+
+    // archive snapshots it too, and restore brings its file back.
+    let commit = detached_commit(&env, "a");
+    env.ok(&["archive", "a"]);
+    let row = &env.archived()[0];
+    let kept = row["archive_ref"].as_str().expect("archive keeps a snapshot of the detached HEAD");
+    assert!(reachable(&env, &commit, kept), "{row}");
+    env.ok(&["restore", "a"]);
+    assert_eq!(std::fs::read_to_string(env.path_of("a").join("d.txt")).expect("restored"), "W\n");
+}
+
+#[test]
+fn issue_17_1_a_rebase_merge_cherry_pick_or_bisect_under_way_is_unsaved_work() {
+    let env = TestEnv::new();
+    // A branch that conflicts with the sessions' edits of README.md.
+    env.git(&["checkout", "-q", "-b", "side"]);
+    std::fs::write(env.repo.join("README.md"), "side\n").expect("write");
+    env.git(&["commit", "-q", "-am", "side"]);
+    env.git(&["checkout", "-q", "main"]);
+    // (operation, whether the session first commits its own README edit, git steps)
+    let ops: [(&str, bool, &[&[&str]]); 4] = [
+        ("merge", false, &[&["merge", "--no-commit", "--no-ff", "side"]]),
+        ("cherry-pick", true, &[&["cherry-pick", "side"]]),
+        ("rebase", true, &[&["rebase", "side"]]),
+        ("bisect", false, &[&["bisect", "start"], &["bisect", "bad"]]),
+    ];
+    for (op, edit, steps) in ops {
+        env.ok(&["new", op, "--bg", "--agent", "shell", "--base", "main"]);
+        let path = env.path_of(op);
+        if edit {
+            std::fs::write(path.join("README.md"), "mine\n").expect("write");
+            env.git_in(&path, &["commit", "-q", "-am", "mine"]);
+        }
+        for step in steps {
+            // A conflict makes git exit non-zero; the state is what counts.
+            let _ = env.command_git_in(&path, step);
+        }
+        let err = env.fails(&["rm", op]);
+        assert!(err.contains(&format!("a {op} in progress")), "{op}: {err}");
+        assert!(path.is_dir(), "{op}: a refused rm changes nothing");
+        env.ok(&["rm", "--force", op]);
+        let snapshot = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/archive/{op}/")]);
+        assert!(!snapshot.trim().is_empty(), "{op}: --force keeps a snapshot");
+    }
+}
+
+#[test]
+fn issue_17_1_the_staged_version_under_an_unstaged_edit_is_in_the_snapshot() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    std::fs::write(path.join("README.md"), "staged\n").expect("write");
+    env.git_in(&path, &["add", "README.md"]);
+    std::fs::write(path.join("README.md"), "unstaged\n").expect("write");
+    let out = env.ok(&["rm", "--force", "s"]);
+    let snapshot = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/archive/s/"]);
+    let snapshot = snapshot.trim();
+    assert!(!snapshot.is_empty(), "{out}");
+    assert_eq!(show(&env, snapshot, "README.md"), "unstaged");
+    let parents = env.git(&["rev-list", "--parents", "-n", "1", snapshot]);
+    let staged = parents
+        .split_whitespace()
+        .skip(2)
+        .any(|p| env.command_git_in(&env.repo, &["show", &format!("{p}:README.md")]).stdout == b"staged\n");
+    assert!(staged, "a parent of the snapshot holds the index as it was: {parents}");
+}
+
+/// A repository whose `.env` is ignored and copied into each session by
+/// `.worktreeinclude`.
+fn with_included_env(env: &TestEnv) {
+    std::fs::write(env.repo.join(".gitignore"), ".env\n").expect("write");
+    std::fs::write(env.repo.join(".worktreeinclude"), ".env\n").expect("write");
+    env.git(&["add", ".gitignore", ".worktreeinclude"]);
+    env.git(&["commit", "-q", "-m", "include .env"]);
+    std::fs::write(env.repo.join(".env"), "KEY=one\n").expect("write");
+}
+
+#[test]
+fn issue_17_11_an_edited_included_file_is_unsaved_work_and_kept_by_force_and_archive() {
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    assert_eq!(std::fs::read_to_string(path.join(".env")).expect("copied"), "KEY=one\n");
+    // Copied and untouched: nothing to lose.
+    env.ok(&["new", "t", "--bg", "--agent", "shell"]);
+    env.ok(&["rm", "t"]);
+
+    std::fs::write(path.join(".env"), "KEY=two\n").expect("edit");
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 changed included file (.env)"), "{err}");
+    env.ok(&["rm", "--force", "s"]);
+    let snapshot = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/archive/s/"]);
+    assert_eq!(show(&env, snapshot.trim(), ".env"), "KEY=two");
+
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("a").join(".env"), "KEY=three\n").expect("edit");
+    env.ok(&["archive", "a"]);
+    env.ok(&["restore", "a"]);
+    assert_eq!(std::fs::read_to_string(env.path_of("a").join(".env")).expect("restored"), "KEY=three\n");
+}
+
+/// Arms fault point `point` for this environment's tandem processes
+/// (`TANDEM_FAULTS`, read by debug builds only) and returns the file a
+/// fired fault leaves.
+fn arm(env: &mut TestEnv, point: &str) -> std::path::PathBuf {
+    let file = env.tmp.path().join("faults");
+    if !env.env.iter().any(|(k, _)| k == "TANDEM_FAULTS") {
+        env.env.push(("TANDEM_FAULTS".to_owned(), file.display().to_string()));
+    }
+    let _ = std::fs::remove_file(env.tmp.path().join("faults.fired"));
+    std::fs::write(&file, format!("{point}\n")).expect("arm");
+    env.tmp.path().join("faults.fired")
+}
+
+#[test]
+fn issue_17_2_a_kill_during_archive_or_rm_after_the_trash_keeps_the_snapshot_linked() {
+    let mut env = TestEnv::new();
+    // The supervisor must start with the fault file in its environment.
+    let _ = arm(&mut env, "nothing");
+    for point in ["archive.snapshotted", "archive.trashed"] {
+        let name = point.replace('.', "-");
+        env.ok(&["new", &name, "--bg", "--agent", "shell"]);
+        let path = env.path_of(&name);
+        std::fs::write(path.join("README.md"), "dirty\n").expect("write");
+        std::fs::write(path.join("new.txt"), "untracked\n").expect("write");
+        let fired = arm(&mut env, point);
+        let out = env.tandem(&["archive", &name]);
+        assert!(!out.status.success(), "the supervisor died mid-archive: {}", stderr(&out));
+        wait_for("the fault to fire", || fired.exists().then_some(()));
+        // The next command's supervisor finishes the archive.
+        let row = env.archived().into_iter().find(|r| r["name"] == name.as_str()).expect("archived");
+        let kept = row["archive_ref"].as_str().unwrap_or_else(|| panic!("{point}: the row keeps its snapshot: {row}"));
+        assert_eq!(show(&env, kept, "new.txt"), "untracked", "{point}");
+        // gc keeps what an archived session needs; restore brings it all back.
+        env.ok(&["gc", "--older-than", "0"]);
+        env.ok(&["restore", &name]);
+        assert_eq!(std::fs::read_to_string(path.join("README.md")).expect("restored"), "dirty\n", "{point}");
+        assert_eq!(std::fs::read_to_string(path.join("new.txt")).expect("restored"), "untracked\n", "{point}");
+    }
+    for point in ["rm.snapshotted", "rm.trashed"] {
+        let name = point.replace('.', "-");
+        env.ok(&["new", &name, "--bg", "--agent", "shell"]);
+        std::fs::write(env.path_of(&name).join("new.txt"), "untracked\n").expect("write");
+        let fired = arm(&mut env, point);
+        let _ = env.tandem(&["rm", "--force", &name]);
+        wait_for("the fault to fire", || fired.exists().then_some(()));
+        env.ok(&["list"]);
+        let refs = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/archive/{name}/")]);
+        let refs: Vec<&str> = refs.lines().collect();
+        assert_eq!(refs.len(), 1, "{point}: one snapshot: {refs:?}");
+        assert_eq!(show(&env, refs[0], "new.txt"), "untracked", "{point}");
+        assert!(env.sessions().iter().all(|s| s["name"] != name.as_str()), "{point}: the removal was finished");
+    }
+}
+
+#[test]
+fn issue_17_3_another_state_folders_gc_leaves_this_ones_snapshots() {
+    let a = TestEnv::new();
+    a.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(a.path_of("s").join("new.txt"), "work\n").expect("write");
+    a.ok(&["archive", "s"]);
+    let kept = a.archived()[0]["archive_ref"].as_str().expect("snapshot").to_owned();
+    let owner = std::fs::read_to_string(a.tandem_home.join("state/owner")).expect("owner tag");
+    let owner = owner.trim();
+    assert!(kept.ends_with(&format!("-{owner}")), "{kept} says which state folder made it");
+    // An old snapshot of A's removed session, as `rm --force` left it.
+    let head = a.git(&["rev-parse", "HEAD"]);
+    let old = format!("refs/tandem/archive/gone/1000-{owner}");
+    a.git(&["update-ref", &old, head.trim()]);
+
+    // B: another TANDEM_HOME on the same repository.
+    let mut b = TestEnv::new();
+    b.repo = a.repo.clone();
+    let out = b.ok(&["gc", "--older-than", "0"]);
+    assert!(out.contains("another tandem state folder"), "{out}");
+    let refs = a.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/archive/"]);
+    assert!(refs.contains(&kept) && refs.contains(&old), "B's gc left A's refs: {refs}");
+    a.ok(&["restore", "s"]);
+    assert_eq!(std::fs::read_to_string(a.path_of("s").join("new.txt")).expect("restored"), "work\n");
+    // A's own gc drops its old one.
+    let out = a.ok(&["gc", "--older-than", "0"]);
+    assert!(out.contains(&format!("dropped {old}")), "{out}");
+}
+
+#[test]
+fn issue_17_9_a_detached_base_is_recorded_as_its_commit() {
+    let env = TestEnv::new();
+    env.git(&["checkout", "-q", "--detach"]);
+    let commit = env.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let out = env.tandem(&["new", "s", "--bg", "--agent", "shell", "--base", "head"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HEAD is detached; the base is commit"), "{}", stderr(&out));
+    assert_eq!(env.session("s")["base"], commit.as_str());
+    // A relative name is recorded as the commit it names now.
+    env.ok(&["new", "t", "--bg", "--agent", "shell", "--base", "HEAD~0"]);
+    assert_eq!(env.session("t")["base"], commit.as_str());
+    // A branch stays a name.
+    env.ok(&["new", "u", "--bg", "--agent", "shell", "--base", "main"]);
+    assert_eq!(env.session("u")["base"], "main");
+}
