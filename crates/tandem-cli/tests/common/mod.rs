@@ -447,6 +447,22 @@ pub fn is_one_shot(conversation: &str) -> bool {
 /// appends `test: reason` to the file `TANDEM_TEST_SKIPS` names, which
 /// `scripts/test.sh` sets: its closing line counts the test as skipped,
 /// not passed. The caller returns at once.
+/// A line for the suite's summary (the fault matrix's size and result):
+/// printed to stderr, and appended to the file `TANDEM_TEST_NOTES` names,
+/// which `scripts/test.sh` prints at the end.
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    if let Some(file) = std::env::var_os("TANDEM_TEST_NOTES") {
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&file)
+            .and_then(|mut f| f.write_all(format!("{}\n", line.replace('\n', " ")).as_bytes()));
+        written.expect("TANDEM_TEST_NOTES names a file a note can be added to");
+    }
+}
+
 pub fn skipped(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {reason}");

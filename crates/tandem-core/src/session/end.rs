@@ -65,12 +65,14 @@ pub fn remove(
         return Err(SessionError::WouldLoseWork { slug: session.slug.clone(), what: what.clone() });
     }
     store.set_pending(&session.id, Some(if force { "remove-force" } else { "remove" }))?;
-    let archive_ref = match (resumed(session), unsaved.is_some()) {
-        // A removal cut short after its snapshot: that one holds it all.
-        (Some(kept), _) => Some(kept),
-        (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-        (None, false) => None,
-    };
+    let archive_ref = before_discard(store, session, || {
+        Ok(match (resumed(session), unsaved.is_some()) {
+            // A removal cut short after its snapshot: that one holds it all.
+            (Some(kept), _) => Some(kept),
+            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
+            (None, false) => None,
+        })
+    })?;
     crate::fault::point("rm.snapshotted");
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
@@ -128,20 +130,23 @@ pub fn archive(
     env: &[(String, String)],
 ) -> Result<(Session, Vec<String>), SessionError> {
     store.set_pending(&session.id, Some("archive"))?;
-    // A summary command the repository set runs only once approved.
-    let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
-    // Dirty files, a detached HEAD's commits, an operation under way,
-    // changed included files: what goes with the worktree is snapshotted.
-    let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
-    let archive_ref = match (resumed(session), holds) {
-        (Some(kept), _) => Some(kept),
-        (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-        (None, false) => None,
-    };
-    crate::fault::point("archive.snapshotted");
-    if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
-        store.set_last_commit(&session.id, &tip)?;
-    }
+    let (summary, archive_ref) = before_discard(store, session, || {
+        // A summary command the repository set runs only once approved.
+        let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
+        // Dirty files, a detached HEAD's commits, an operation under way,
+        // changed included files: what goes with the worktree is snapshotted.
+        let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
+        let archive_ref = match (resumed(session), holds) {
+            (Some(kept), _) => Some(kept),
+            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
+            (None, false) => None,
+        };
+        crate::fault::point("archive.snapshotted");
+        if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
+            store.set_last_commit(&session.id, &tip)?;
+        }
+        Ok((summary, archive_ref))
+    })?;
     let mut notes = Vec::new();
     teardown(paths, store, repo, config, session, env, &mut notes)?;
     discard_worktree(paths, repo, config, session, env, true, &mut notes)?;
@@ -184,6 +189,9 @@ pub fn restore(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    // An archive whose `git worktree prune` failed left git's record of
+    // the folder it took away; git refuses to add over it.
+    git::worktree_prune(&repo.root)?;
     git::worktree_add_existing(&repo.root, &path, &session.branch)?;
     if let Some(snapshot) = &session.archive_ref {
         // The snapshot's tree is the whole worktree as it was, untracked
@@ -283,6 +291,22 @@ pub fn gc(
     Ok(report)
 }
 
+/// Runs the part of an `rm` or `archive` that comes before the worktree
+/// goes. On an error nothing is gone yet, so the row's `pending` mark is
+/// cleared: the next supervisor must not finish an operation the user saw
+/// fail (a snapshot already made stays recorded).
+fn before_discard<T>(
+    store: &Store,
+    session: &Session,
+    f: impl FnOnce() -> Result<T, SessionError>,
+) -> Result<T, SessionError> {
+    let done = f();
+    if done.is_err() && session.pending.is_none() {
+        let _ = store.set_pending(&session.id, None);
+    }
+    done
+}
+
 /// The snapshot an `rm` or `archive` cut short had already made and
 /// recorded: `session` is the row as [`super::repair::reconcile`] read it
 /// (its `pending` mark set), so its `archive_ref` was written by the
@@ -373,7 +397,12 @@ fn discard_worktree(
         }
     }
     if prune {
-        git::worktree_prune(&repo.root)?;
+        // The folder is gone: git's record of it is bookkeeping that
+        // `git worktree prune` (the next rm, or `tandem doctor --fix`)
+        // finishes; the archive stands.
+        if let Err(e) = git::worktree_prune(&repo.root) {
+            notes.push(format!("git still lists the removed worktree ({e}); `tandem doctor --fix` prunes it"));
+        }
     }
     Ok(())
 }

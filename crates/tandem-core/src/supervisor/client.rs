@@ -46,6 +46,9 @@ impl Client {
             )));
         }
         protocol::write_frame(&mut self.stream, protocol::KIND_CONTROL, &json)?;
+        // A client (the CLI) killed while the supervisor works: Ctrl-C,
+        // a closed terminal.
+        crate::fault::point("client.sent");
         match protocol::recv::<Response>(&mut self.stream)? {
             Some(Response::Error { message }) => Err(ClientError::Remote(message)),
             Some(response) => Ok(response),
