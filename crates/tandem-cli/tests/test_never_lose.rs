@@ -245,3 +245,19 @@ fn issue_17_9_a_detached_base_is_recorded_as_its_commit() {
     env.ok(&["new", "u", "--bg", "--agent", "shell", "--base", "main"]);
     assert_eq!(env.session("u")["base"], "main");
 }
+
+#[test]
+fn issue_17_1_task_promote_keeps_the_other_trials_detached_commits() {
+    let env = TestEnv::new();
+    env.ok(&["task", "new", "Do x", "--name", "dox", "--trials", "2", "--agents", "shell", "--base", "head"]);
+    let loser = env.path_of("dox-t2");
+    env.git_in(&loser, &["checkout", "-q", "--detach"]);
+    std::fs::write(loser.join("d.txt"), "W\n").expect("write");
+    env.git_in(&loser, &["add", "d.txt"]);
+    env.git_in(&loser, &["commit", "-q", "-m", "DETACHED"]);
+    let commit = env.git_in(&loser, &["rev-parse", "HEAD"]).trim().to_owned();
+    env.ok(&["task", "promote", "dox", "1"]);
+    let row = env.archived().into_iter().find(|r| r["name"] == "dox-t2").expect("the other trial is archived");
+    let kept = row["archive_ref"].as_str().unwrap_or_else(|| panic!("a snapshot keeps its detached commit: {row}"));
+    assert!(reachable(&env, &commit, kept), "{row}");
+}
