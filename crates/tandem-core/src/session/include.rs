@@ -258,7 +258,9 @@ fn differs(copy: &Path, meta: &fs::Metadata, source: &Path) -> bool {
     if meta.file_type().is_symlink() || theirs.file_type().is_symlink() {
         return fs::read_link(copy).ok() != fs::read_link(source).ok();
     }
-    if !theirs.is_file() || meta.len() != theirs.len() {
+    // Never open what is not a regular file: an agent's FIFO in place of
+    // `.env` would block the supervisor's read.
+    if !meta.is_file() || !theirs.is_file() || meta.len() != theirs.len() {
         return true;
     }
     meta.len() <= COMPARE_BYTES && !same_bytes(copy, source).unwrap_or(false)
