@@ -231,7 +231,8 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
                 for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten() {
                     stack.push(rel.join(entry.file_name()));
                 }
-            } else if differs(&worktree.join(&rel), &meta, &source) {
+            } else if (meta.is_file() || meta.file_type().is_symlink()) && differs(&worktree.join(&rel), &meta, &source)
+            {
                 out.push(rel.to_string_lossy().into_owned());
             }
         }
