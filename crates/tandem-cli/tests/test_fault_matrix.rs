@@ -94,6 +94,11 @@ fn env_with_include() -> TestEnv {
 /// Makes session `name` and gives it every kind of work.
 fn seed(env: &TestEnv, name: &str) -> Work {
     env.ok(&["new", name, "--bg", "--agent", "shell"]);
+    fill(env, name)
+}
+
+/// Gives the existing session `name` every kind of work.
+fn fill(env: &TestEnv, name: &str) -> Work {
     let path = env.path_of(name);
     let write = |file: &str, text: &str| std::fs::write(path.join(file), text).expect("write");
     write("c.txt", &format!("committed {name}\n"));
@@ -205,6 +210,15 @@ fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
     if !left.is_empty() {
         return Err(format!("doctor still finds: {left:?}"));
     }
+    // Every other live session stays whole: its worktree and its branch.
+    for other in env.sessions() {
+        let branch = other["branch"].as_str().unwrap_or_default();
+        let there = Path::new(other["path"].as_str().unwrap_or_default()).is_dir();
+        let known = env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]);
+        if !there || !known.status.success() {
+            return Err(format!("session {} lost its worktree or its branch {branch}", other["name"]));
+        }
+    }
     Ok(())
 }
 
@@ -212,16 +226,42 @@ fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
 /// under each fault; `before` brings the session to the state the command
 /// needs (e.g. archived). Returns the failures.
 fn run_row(command: &[&str], faults: &[Fault], before: Option<&[&str]>) {
+    run_row_on(command, faults, before, Subject::Session);
+}
+
+/// What a row's command works on.
+#[derive(Clone, Copy)]
+enum Subject {
+    /// A session (`{}` is its name).
+    Session,
+    /// A task of two shell trials (`{}` is the task's name); the work is
+    /// in its second trial, which the command ends.
+    SecondTrial,
+}
+
+fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subject: Subject) {
     let mut failures = Vec::new();
     for (i, fault) in faults.iter().enumerate() {
         let env = env_with_include();
-        let name = format!("m{i}");
-        let work = seed(&env, &name);
+        let (target, name, work) = match subject {
+            Subject::Session => {
+                let name = format!("m{i}");
+                let work = seed(&env, &name);
+                (name.clone(), name, work)
+            }
+            Subject::SecondTrial => {
+                let task = format!("t{i}");
+                env.ok(&["task", "new", "Do it", "--name", &task, "--trials", "2", "--agents", "shell"]);
+                let name = format!("{task}-t2");
+                let work = fill(&env, &name);
+                (task, name, work)
+            }
+        };
         if let Some(before) = before {
-            let args: Vec<String> = before.iter().map(|a| a.replace("{}", &name)).collect();
+            let args: Vec<String> = before.iter().map(|a| a.replace("{}", &target)).collect();
             env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         }
-        let args: Vec<String> = command.iter().map(|a| a.replace("{}", &name)).collect();
+        let args: Vec<String> = command.iter().map(|a| a.replace("{}", &target)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match fault {
             Fault::Point(line) => {
@@ -261,6 +301,14 @@ fn run_row(command: &[&str], faults: &[Fault], before: Option<&[&str]>) {
         wait_for("the supervisor to finish what it was doing", || idle(&env).then_some(()));
         if let Err(why) = check(&env, &name, &work) {
             failures.push(format!("{args:?} × {fault:?}: {why}"));
+            continue;
+        }
+        // A promote is retried as a user would: it finishes, or says it is done.
+        if let Subject::SecondTrial = subject {
+            let out = env.tandem(&args);
+            if !out.status.success() && !stderr(&out).contains("already promoted") {
+                failures.push(format!("{args:?} × {fault:?}: the retry failed: {}", stderr(&out)));
+            }
         }
     }
     let line = format!(
@@ -336,5 +384,22 @@ fn fault_matrix_fork() {
             Fault::Point("git:worktree-add 0 git"),
         ],
         None,
+    );
+}
+
+#[test]
+fn fault_matrix_task_promote() {
+    run_row_on(
+        &["task", "promote", "{}", "1"],
+        &[
+            Fault::Point("client.sent"),
+            Fault::Point("git:branch 0 self"),
+            Fault::Point("git:commit-tree 0 self"),
+            Fault::Point("archive.snapshotted"),
+            Fault::Point("archive.trashed"),
+            Fault::Point("git:worktree-prune 0 self"),
+        ],
+        None,
+        Subject::SecondTrial,
     );
 }

@@ -526,12 +526,20 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
     let (repo, config) = cx.repo()?;
     let prefix = session::branch_prefix(&repo, &config, &std::env::vars().collect::<Vec<_>>())?;
     let result = format!("{prefix}{}/result", task.slug);
-    if git::branch_exists(&repo.root, &result)? {
+    // A promote cut short after git renamed the branch (a kill, a closed
+    // terminal) is finished: the trial's worktree is on the result branch
+    // and its old branch is gone (or `doctor --fix` already recorded it).
+    let resumed = winner.branch == result
+        || (!git::branch_exists(&repo.root, &winner.branch)?
+            && git::worktree_of_branch(&repo.root, &result)?.is_some_and(|at| session::same_path(&at, &winner.path)));
+    if git::branch_exists(&repo.root, &result)? && !resumed {
         return Err(CliError::user(format!("branch `{result}` already exists; rename or delete it first")));
     }
     // The branch is renamed where it is checked out, so the trial's
     // session (agent included) carries on on the result branch.
-    git::run(&repo.root, &["branch", "-m", &winner.branch, &result])?;
+    if !resumed {
+        git::run(&repo.root, &["branch", "-m", &winner.branch, &result])?;
+    }
     store.set_branch(&winner.id, &result)?;
     store.set_promoted(&task.id, &winner.id)?;
     store.set_task_status(&task.id, TaskStatus::InReview)?;
