@@ -72,7 +72,8 @@ struct Work {
     detached: String,
     /// `(path, content)` of the staged, unstaged, untracked and included files.
     files: Vec<(&'static str, String)>,
-    /// The session's worktree.
+    /// The session holding it, and its worktree.
+    owner: String,
     path: std::path::PathBuf,
     /// What `tandem doctor` finds in the seeded state (the detached HEAD).
     found: Vec<String>,
@@ -120,7 +121,7 @@ fn fill(env: &TestEnv, name: &str) -> Work {
         write(file, text);
     }
     env.git_in(&path, &["add", "s.txt"]);
-    Work { commit, detached, files, path, found: findings(env) }
+    Work { commit, detached, files, owner: name.to_owned(), path, found: findings(env) }
 }
 
 /// The lines of `tandem doctor` that name a finding.
@@ -159,9 +160,10 @@ fn blob_id(env: &TestEnv, text: &str) -> String {
 /// Checks the matrix's promises for session `name` after `fault` hit
 /// `command`; `Err` says which one broke.
 fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
-    let listed = env.sessions().into_iter().chain(env.archived()).find(|s| s["name"] == name);
+    let row = |name: &str| env.sessions().into_iter().chain(env.archived()).find(|s| s["name"] == name);
+    let listed = row(name);
     let path = &work.path;
-    let live = listed.as_ref().is_some_and(|s| s["state"] != "archived") && path.is_dir();
+    let live = row(&work.owner).is_some_and(|s| s["state"] != "archived") && path.is_dir();
     // 1. Every byte of the work: in the live worktree, or reachable.
     let objects = reachable_objects(env);
     let in_refs = |oid: &str| objects.lines().any(|l| l.starts_with(oid));
@@ -192,7 +194,7 @@ fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
             }
         }
         Some(s) => {
-            if s["state"] == "creating" || !path.is_dir() {
+            if s["state"] == "creating" || !Path::new(s["path"].as_str().unwrap_or_default()).is_dir() {
                 return Err(format!("session {name} is listed but not usable: {s}"));
             }
         }
@@ -214,7 +216,8 @@ fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
     for other in env.sessions() {
         let branch = other["branch"].as_str().unwrap_or_default();
         let there = Path::new(other["path"].as_str().unwrap_or_default()).is_dir();
-        let known = env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]);
+        let known =
+            env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]);
         if !there || !known.status.success() {
             return Err(format!("session {} lost its worktree or its branch {branch}", other["name"]));
         }
@@ -237,6 +240,11 @@ enum Subject {
     /// A task of two shell trials (`{}` is the task's name); the work is
     /// in its second trial, which the command ends.
     SecondTrial,
+    /// A session the command forks (`{}` is its name; the fork is checked).
+    Forked,
+    /// A name for a new session (`{}`); the work is in another session,
+    /// which must stay whole.
+    Fresh,
 }
 
 fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subject: Subject) {
@@ -249,6 +257,12 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
                 let work = seed(&env, &name);
                 (name.clone(), name, work)
             }
+            Subject::Forked => {
+                let name = format!("m{i}");
+                let work = seed(&env, &name);
+                (name.clone(), format!("{name}-fork"), work)
+            }
+            Subject::Fresh => (format!("m{i}"), format!("m{i}"), seed(&env, "keep")),
             Subject::SecondTrial => {
                 let task = format!("t{i}");
                 env.ok(&["task", "new", "Do it", "--name", &task, "--trials", "2", "--agents", "shell"]);
@@ -298,6 +312,11 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
         // an operation the supervisor carries on with (the CLI died, not
         // it) is waited for.
         env.ok(&["list"]);
+        if matches!((fault, subject), (Fault::Point("client.sent"), Subject::Forked | Subject::Fresh)) {
+            // Only the CLI died: the supervisor makes the session all the same.
+            let listed = || env.sessions().iter().any(|s| s["name"] == name.as_str());
+            wait_for("the supervisor to make the session", || listed().then_some(()));
+        }
         wait_for("the supervisor to finish what it was doing", || idle(&env).then_some(()));
         if let Err(why) = check(&env, &name, &work) {
             failures.push(format!("{args:?} × {fault:?}: {why}"));
@@ -375,7 +394,7 @@ fn fault_matrix_restore() {
 
 #[test]
 fn fault_matrix_fork() {
-    run_row(
+    run_row_on(
         &["fork", "{}"],
         &[
             Fault::Point("client.sent"),
@@ -384,6 +403,22 @@ fn fault_matrix_fork() {
             Fault::Point("git:worktree-add 0 git"),
         ],
         None,
+        Subject::Forked,
+    );
+}
+
+#[test]
+fn fault_matrix_new() {
+    run_row_on(
+        &["new", "{}", "--bg", "--agent", "shell"],
+        &[
+            Fault::Point("client.sent"),
+            Fault::Point("git:worktree-add 0 self"),
+            Fault::Point("git:worktree-add 0 git"),
+            Fault::Point("git:worktree-add 30 self"),
+        ],
+        None,
+        Subject::Fresh,
     );
 }
 
