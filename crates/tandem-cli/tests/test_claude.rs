@@ -285,8 +285,9 @@ fn claude_structured_streams_history_and_takes_answers() {
     let at = |needle: &str| history.find(needle).unwrap_or_else(|| panic!("no `{needle}` in:\n{history}"));
     assert!(at("prompt       Write notes, then leave proof") < at("tool-call    Write: "));
     assert!(at("tool-call    Write: ") < at(&format!("file-change  changed {}", worktree.join("notes.txt").display())));
-    assert!(at("asks permission for Bash: echo structured-ran > ran.txt") < at("message      Structured turn done."));
-    assert!(at("approved: Bash: echo structured-ran > ran.txt") > 0);
+    let asked = at("asks permission for Bash: echo structured-ran > ran.txt");
+    let approved = at("approved: Bash: echo structured-ran > ran.txt");
+    assert!(asked < approved && approved < at("message      Structured turn done."), "{history}");
     assert!(at("message      Structured turn done.") < at("usage        turn success"));
     assert!(env.ok(&["logs", "streamer"]).contains("● Structured turn done."));
 

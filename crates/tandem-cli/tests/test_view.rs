@@ -2,7 +2,6 @@
 //! terminal (a tmux pane, driven with `send-keys` and read with
 //! `capture-pane`).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -131,6 +130,7 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     let screen = view.wait_for("the new session, running", |s| s.contains("RUNNING (1)") && s.contains("● viewjob"));
     assert!(screen.contains("new: viewjob"), "{screen}");
     assert_eq!(env.session("viewjob")["agent"], "shell");
+    let worktree = env.path_of("viewjob");
     view.wait_for("its screen in the preview", |s| s.contains("hi-from-view"));
 
     // Attach full screen; the detach key comes back to the view.
@@ -149,7 +149,12 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.keys(&["y"]);
     view.wait_for("the empty view again", |s| s.contains("No sessions yet."));
     assert!(env.sessions().is_empty());
-    assert!(!Path::new(&env.tandem_home).join("never").exists());
+    assert!(!worktree.exists(), "the worktree went with the session");
+    // git's bookkeeping is finished after the answer.
+    wait_within("git to forget the worktree", Duration::from_secs(20), || {
+        let worktrees = env.git(&["worktree", "list", "--porcelain"]);
+        (!worktrees.contains(&*worktree.to_string_lossy())).then_some(())
+    });
 
     // q quits; the terminal is left as it was (no alternate screen).
     view.keys(&["q"]);
