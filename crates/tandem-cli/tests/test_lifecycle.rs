@@ -262,8 +262,13 @@ fn a_removed_session_stays_removed_when_its_agent_prints_while_exiting() {
     let agent = "sh -c 'trap \"echo goodbye; sleep 0.2; exit 0\" HUP TERM; echo ready; while :; do sleep 0.05; done'";
     env.ok(&["new", "chatty", "--bg", "--agent", agent]);
     wait_for("the agent to start", || env.ok(&["logs", "chatty"]).contains("ready").then_some(()));
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let host: i32 =
+        db.query_row("SELECT host_pid FROM sessions WHERE slug = 'chatty'", [], |r| r.get(0)).expect("host pid");
     env.ok(&["rm", "chatty"]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The host is what wrote the late `stopped`: once it is gone, nothing
+    // can overwrite `removed` any more.
+    wait_for("the session's host to exit", || (!tandem_core::process::is_alive(host)).then_some(()));
     assert!(env.sessions().is_empty());
     env.ok(&["new", "chatty", "--bg", "--agent", "shell"]);
     env.wait_state("chatty", "running");
