@@ -153,15 +153,20 @@ fn two_terminals_attach_at_once_and_resizes_reach_the_agent() {
     assert_eq!(second.wait_exit(), 0);
 }
 
-/// Resizes the client's terminal and waits until the agent sees the size.
+/// Resizes the client's terminal and waits until the agent sees the size:
+/// asks the shell for its size, waits for the answer, and asks again
+/// while the answer is the old size (the resize travels on its own).
 fn resize_and_check(term: &mut crate::common::Pty, rows: u16, cols: u16) {
     term.resize(rows, cols);
-    let size = format!("{rows} {cols}");
-    wait_for("the resize to reach the agent", || {
-        term.type_line("stty size");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        term.contents().contains(&size).then_some(())
-    });
+    for attempt in 1..=100 {
+        // `$((…))` so the marker is in the answer, not the typed line.
+        term.type_line(&format!("echo size-{rows}-{cols}-$(({attempt}+0)): $(stty size)"));
+        let screen = term.wait_for(&format!("size-{rows}-{cols}-{attempt}: "));
+        if screen.contains(&format!("size-{rows}-{cols}-{attempt}: {rows} {cols}")) {
+            return;
+        }
+    }
+    panic!("the agent never saw the size {rows}x{cols}:\n{}", term.contents());
 }
 
 #[test]
