@@ -262,7 +262,8 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
         .expect("inspect");
     let inspected = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
     assert!(inspect.status.success(), "{engine} has no container {name}: {}", stderr(&inspect));
-    let container_host = inspected.strip_prefix("true ").unwrap_or_else(|| panic!("{name} is not running: {inspected}"));
+    let container_host =
+        inspected.strip_prefix("true ").unwrap_or_else(|| panic!("{name} is not running: {inspected}"));
     assert!(!container_host.is_empty(), "{inspected}");
     assert_eq!(field("host"), container_host, "the agent's hostname is its container's: {text}");
     let machine_host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
@@ -275,10 +276,8 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     }
     env.ok(&["stop", "boxed"]);
     wait_within(&format!("{engine} to remove {name}"), Duration::from_secs(60), || {
-        let ps = std::process::Command::new(engine)
-            .args(["ps", "--all", "--format", "{{.Names}}"])
-            .output()
-            .expect("ps");
+        let ps =
+            std::process::Command::new(engine).args(["ps", "--all", "--format", "{{.Names}}"]).output().expect("ps");
         assert!(ps.status.success(), "{engine} ps: {}", stderr(&ps));
         (!String::from_utf8_lossy(&ps.stdout).lines().any(|n| n.trim() == name)).then_some(())
     });
