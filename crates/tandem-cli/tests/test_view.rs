@@ -127,7 +127,10 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.keys(&["Tab", "Tab"]);
     view.text("echo hi-from-view");
     view.keys(&["Enter"]);
-    let screen = view.wait_for("the new session, running", |s| s.contains("RUNNING (1)") && s.contains("● viewjob"));
+    // Running, or already idle (quiet for a second) on a loaded machine.
+    let screen = view.wait_for("the new session, running", |s| {
+        (s.contains("RUNNING (1)") && s.contains("● viewjob")) || (s.contains("IDLE (1)") && s.contains("○ viewjob"))
+    });
     assert!(screen.contains("new: viewjob"), "{screen}");
     assert_eq!(env.session("viewjob")["agent"], "shell");
     let worktree = env.path_of("viewjob");
