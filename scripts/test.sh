@@ -54,6 +54,16 @@ if [ -s "$TANDEM_TEST_SKIPS" ]; then
   echo "skipped, and why:"
   sed 's/^/  /' "$TANDEM_TEST_SKIPS"
 fi
+# When TANDEM_TEST_MAY_SKIP is set (`.ci/run` sets it), it names the only
+# tests that may skip, `module::test` a word; any other skip fails the run.
+if [ -n "${TANDEM_TEST_MAY_SKIP+set}" ]; then
+  while IFS= read -r line; do
+    case " $TANDEM_TEST_MAY_SKIP " in
+      *" ${line%%: *} "*) ;;
+      *) echo "error: ${line%%: *} must run here, but it skipped: ${line#*: }"; status=1 ;;
+    esac
+  done <"$TANDEM_TEST_SKIPS"
+fi
 # One closing line for the whole run, summed over every test binary.
 awk -v skips="$(grep -c . "$TANDEM_TEST_SKIPS" || true)" \
   '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -335,7 +335,7 @@ fn repository_hooks_are_asked_for_on_a_terminal() {
     term.wait_for("[y/N]");
     term.type_line("n");
     assert_ne!(term.wait_exit(), 0);
-    assert!(term.raw_text().contains("hook commands not approved; nothing was created"), "{}", term.raw_text());
+    term.wait_for_raw("hook commands not approved; nothing was created");
     assert_eq!(env.repo_state(), before);
     assert!(env.sessions().is_empty());
 

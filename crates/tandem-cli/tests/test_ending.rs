@@ -161,7 +161,6 @@ fn a_kill_during_new_is_undone_by_the_next_command() {
     let _ = child.wait();
     // The next command (a new supervisor) puts everything back.
     assert!(env.sessions().is_empty());
-    env.git(&["worktree", "prune"]);
     assert_eq!(env.repo_state(), before);
     env.git(&["config", "filter.slow.smudge", "cat"]);
     env.ok(&["new", "crashy", "--bg", "--agent", "shell"]);

@@ -29,6 +29,29 @@ fn log_ends_with(dir: &Path, marker: &str) -> bool {
     })
 }
 
+/// A stalled terminal that the host dropped: read now, it gets what was
+/// queued for it when it fell behind (at most `host::CLIENT_QUEUE`
+/// frames of at most 64 KiB, and a socket buffer), then the end of the
+/// stream. One the host kept would get the whole flood, its end marker,
+/// and no end (the agent still runs).
+fn assert_dropped(mut stalled: std::os::unix::net::UnixStream) {
+    stalled.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let (mut got, mut ended) = (0usize, false);
+    loop {
+        match protocol::read_frame(&mut stalled) {
+            Ok(Some((_, payload))) => {
+                got += payload.len();
+                ended |= payload.windows(b"FLOOD-END".len()).any(|w| w == b"FLOOD-END");
+            }
+            Ok(None) => break,
+            Err(e) => panic!("the stalled terminal was not dropped: after {got} bytes, {e}"),
+        }
+    }
+    let bound = tandem_core::host::CLIENT_QUEUE * 64 * 1024 + (16 << 20);
+    assert!(got < bound, "the stalled terminal got {got} bytes, more than a dropped one can");
+    assert!(!ended, "the stalled terminal got the end of the flood");
+}
+
 #[test]
 fn a_gigabyte_of_output_keeps_the_host_small_and_the_agent_unblocked() {
     let env = TestEnv::new();
@@ -53,7 +76,7 @@ fn a_gigabyte_of_output_keeps_the_host_small_and_the_agent_unblocked() {
         assert!(started.elapsed() < Duration::from_secs(600), "the flood did not end in 10 minutes");
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(stalled);
+    assert_dropped(stalled);
     eprintln!("1 GiB through the host in {:?}, its PSS peaked at {peak} KiB", started.elapsed());
     assert!(peak > 0, "the host's memory was read");
     assert!(peak < 64 * 1024, "the host grew to {peak} KiB for 1 GiB of output");

@@ -83,9 +83,7 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     // the earlier turns. (Gemini CLI 0.61 names a session's file by the
     // minute and overwrites it when a session is loaded in the minute it
     // was made: wait for the next one.)
-    while minute_now() <= created {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_within("the next minute", Duration::from_secs(70), || (minute_now() > created).then_some(()));
     let out = env.ok(&["respawn", "gemini-job"]);
     assert!(out.contains("resum"), "{out}");
     env.wait_state("gemini-job", "idle");

@@ -153,15 +153,20 @@ fn two_terminals_attach_at_once_and_resizes_reach_the_agent() {
     assert_eq!(second.wait_exit(), 0);
 }
 
-/// Resizes the client's terminal and waits until the agent sees the size.
+/// Resizes the client's terminal and waits until the agent sees the size:
+/// asks the shell for its size, waits for the answer, and asks again
+/// while the answer is the old size (the resize travels on its own).
 fn resize_and_check(term: &mut crate::common::Pty, rows: u16, cols: u16) {
     term.resize(rows, cols);
-    let size = format!("{rows} {cols}");
-    wait_for("the resize to reach the agent", || {
-        term.type_line("stty size");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        term.contents().contains(&size).then_some(())
-    });
+    for attempt in 1..=100 {
+        // `$((…))` so the marker is in the answer, not the typed line.
+        term.type_line(&format!("echo size-{rows}-{cols}-$(({attempt}+0)): $(stty size)"));
+        let screen = term.wait_for(&format!("size-{rows}-{cols}-{attempt}: "));
+        if screen.contains(&format!("size-{rows}-{cols}-{attempt}: {rows} {cols}")) {
+            return;
+        }
+    }
+    panic!("the agent never saw the size {rows}x{cols}:\n{}", term.contents());
 }
 
 #[test]
@@ -262,8 +267,13 @@ fn a_removed_session_stays_removed_when_its_agent_prints_while_exiting() {
     let agent = "sh -c 'trap \"echo goodbye; sleep 0.2; exit 0\" HUP TERM; echo ready; while :; do sleep 0.05; done'";
     env.ok(&["new", "chatty", "--bg", "--agent", agent]);
     wait_for("the agent to start", || env.ok(&["logs", "chatty"]).contains("ready").then_some(()));
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let host: i32 =
+        db.query_row("SELECT host_pid FROM sessions WHERE slug = 'chatty'", [], |r| r.get(0)).expect("host pid");
     env.ok(&["rm", "chatty"]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The host is what wrote the late `stopped`: once it is gone, nothing
+    // can overwrite `removed` any more.
+    wait_for("the session's host to exit", || (!tandem_core::process::is_alive(host)).then_some(()));
     assert!(env.sessions().is_empty());
     env.ok(&["new", "chatty", "--bg", "--agent", "shell"]);
     env.wait_state("chatty", "running");

@@ -105,13 +105,11 @@ fn a_fork_bomb_in_a_sandboxed_session_stops_at_the_process_cap() {
     let (_, agent) = pids(&env, "bomb");
     wait_for("the shell's prompt", || env.ok(&["logs", "bomb"]).contains(crate::common::PROMPT).then_some(()));
     env.ok(&["send", "bomb", "for i in $(seq 1000); do sleep 60 & done"]);
-    // The loop forks as fast as it can: give it time to hit the cap.
-    wait_for("the loop to start", || (process_tree(agent).len() > 20).then_some(()));
-    std::thread::sleep(Duration::from_secs(3));
+    // The loop forks as fast as it can, until bash says it cannot fork:
+    // the cap is reached (without one, it never says so).
+    wait_for("bash to say it cannot fork", || env.ok(&["logs", "bomb"]).contains("fork: ").then_some(()));
     let tree = process_tree(agent);
     assert!(tree.len() <= 40, "{} processes in the sandbox, more than its cap of 40", tree.len());
-    let screen = env.ok(&["logs", "bomb"]);
-    assert!(screen.contains("fork: "), "bash says it cannot fork:\n{screen}");
     // The machine's other processes are fine.
     assert!(std::process::Command::new("true").status().expect("true runs").success());
     env.ok(&["list"]);
@@ -232,6 +230,31 @@ fn assert_quiet_connection_closed(socket: &Path) {
     assert!(started.elapsed() < Duration::from_secs(10), "closed only after {:?}", started.elapsed());
 }
 
+/// The most threads server `pid` had until it took every one of `idle`:
+/// a server that caps its connections closes one (the oldest that has
+/// not said hello, or the new one) for each it takes past the cap, so
+/// all are taken once all but the cap are closed. (One that does not cap
+/// them closes them only at the hello timeout, with a thread each until
+/// then.)
+fn peak_threads_until_taken(pid: i32, idle: &[UnixStream]) -> u64 {
+    let cap = tandem_core::socket::MAX_CONNECTIONS;
+    let mut peak = threads(pid);
+    let closed = || {
+        idle.iter()
+            .filter(|s| {
+                s.set_nonblocking(true).expect("nonblocking");
+                let read = (&mut &**s).read(&mut [0u8; 1]);
+                matches!(read, Ok(0)) || read.is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    wait_for("the server to take every connection", || {
+        peak = peak.max(threads(pid));
+        (closed() >= idle.len().saturating_sub(cap)).then_some(())
+    });
+    peak.max(threads(pid))
+}
+
 #[test]
 fn idle_connections_cannot_exhaust_the_supervisor() {
     let env = TestEnv::new();
@@ -242,8 +265,7 @@ fn idle_connections_cannot_exhaust_the_supervisor() {
     assert_quiet_connection_closed(&socket);
     let before = threads(pid);
     let idle: Vec<UnixStream> = (0..300).filter_map(|_| UnixStream::connect(&socket).ok()).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let during = threads(pid);
+    let during = peak_threads_until_taken(pid, &idle);
     let cap = tandem_core::socket::MAX_CONNECTIONS as u64;
     assert!(during <= before + cap + 4, "{} idle connections: {before} threads became {during}", idle.len());
     // Real clients still get in while the idle ones are held.
@@ -255,13 +277,16 @@ fn idle_connections_cannot_exhaust_the_supervisor() {
 
 /// Opens `count` connections to `socket`, each announcing a frame of
 /// nearly [`tandem_core::protocol::MAX_FRAME_LEN`] and sending all but
-/// its last byte; returns them, held open.
+/// its last byte; returns them, held open. Each has the smallest send
+/// buffer, so once its write returns the server has read all of it but
+/// a few KiB (or closed it): what it keeps of them is in its memory now.
 fn huge_frames(socket: &Path, count: usize) -> Vec<UnixStream> {
     let len = tandem_core::protocol::MAX_FRAME_LEN - 1;
     let body = vec![b'x'; len - 1];
     (0..count)
         .filter_map(|_| {
             let mut stream = UnixStream::connect(socket).ok()?;
+            nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &4096).ok()?;
             stream.set_write_timeout(Some(Duration::from_secs(10))).ok()?;
             let _ = stream.write_all(&(len as u32).to_be_bytes());
             let _ = stream.write_all(&[1]);
@@ -284,15 +309,13 @@ fn idle_connections_and_huge_frames_cannot_exhaust_a_host() {
     assert_quiet_connection_closed(&socket);
     let rss = status_field(host, "VmRSS");
     let held = huge_frames(&socket, 60);
-    std::thread::sleep(Duration::from_millis(500));
     let grown = status_field(host, "VmRSS").saturating_sub(rss);
     assert!(grown < 40 * 1024, "60 huge frames grew the host by {} MiB", grown / 1024);
     drop(held);
 
     let before = threads(host);
     let idle: Vec<UnixStream> = (0..300).filter_map(|_| UnixStream::connect(&socket).ok()).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let during = threads(host);
+    let during = peak_threads_until_taken(host, &idle);
     let cap = tandem_core::socket::MAX_CONNECTIONS as u64;
     assert!(during <= before + cap + 4, "{} idle connections: {before} threads became {during}", idle.len());
     // The host still takes a prompt.
@@ -308,7 +331,6 @@ fn huge_frames_cannot_grow_the_supervisor() {
     let pid = env.supervisor_pid().expect("the supervisor runs");
     let rss = status_field(pid, "VmRSS");
     let held = huge_frames(&env.tandem_home.join("run/supervisor.sock"), 60);
-    std::thread::sleep(Duration::from_millis(500));
     let grown = status_field(pid, "VmRSS").saturating_sub(rss);
     assert!(grown < 40 * 1024, "60 huge frames grew the supervisor by {} MiB", grown / 1024);
     drop(held);
@@ -322,10 +344,15 @@ fn forwarded_connections_are_capped_in_the_host() {
     // An endpoint that holds every connection it gets.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming() {
-            held.push(conn);
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::spawn({
+        let reached = std::sync::Arc::clone(&reached);
+        move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                held.push(conn);
+                reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     });
     env.user_config(&format!("[sandbox]\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{port}\"]\n"));
@@ -334,13 +361,41 @@ fn forwarded_connections_are_capped_in_the_host() {
     let (host, _) = pids(&env, "many");
     wait_for("the shell's prompt", || env.ok(&["logs", "many"]).contains(crate::common::PROMPT).then_some(()));
     let before = threads(host);
+    // Opens 300 connections, then says every 100 ms for a minute how many
+    // it holds and how many were closed from the far end (refused).
     let script = format!(
-        "import socket, time\nheld = []\nfor _ in range(300):\n    try:\n        held.append(socket.create_connection(('127.0.0.1', {port}), timeout=5))\n    except OSError:\n        pass\nopen('conns.txt', 'w').write('%d done' % len(held))\ntime.sleep(60)\n"
+        "import os, socket, time
+held = []
+for _ in range(300):
+    try:
+        held.append(socket.create_connection(('127.0.0.1', {port}), timeout=5))
+    except OSError:
+        pass
+for s in held:
+    s.setblocking(False)
+def closed(s):
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b''
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+for _ in range(600):
+    open('conns.tmp', 'w').write('%d %d done' % (len(held), sum(closed(s) for s in held)))
+    os.rename('conns.tmp', 'conns.txt')
+    time.sleep(0.1)
+"
     );
     std::fs::write(worktree.join("conns.py"), script).expect("script");
     env.ok(&["send", "many", "python3 conns.py"]);
-    let text = wait_file(&worktree.join("conns.txt"));
-    std::thread::sleep(Duration::from_millis(500));
+    // The host has dealt with every connection once each either reached
+    // the endpoint or was closed.
+    let text = wait_within("every connection forwarded or refused", Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(worktree.join("conns.txt")).ok()?;
+        let mut counts = text.split_whitespace().map(|n| n.parse::<usize>().ok());
+        let (held, closed) = (counts.next()??, counts.next()??);
+        (closed + reached.load(std::sync::atomic::Ordering::SeqCst) >= held).then_some(text)
+    });
     let during = threads(host);
     let cap = tandem_core::socket::MAX_CONNECTIONS as u64;
     assert!(during <= before + 2 * cap + 4, "{text} connections: the host's {before} threads became {during}");

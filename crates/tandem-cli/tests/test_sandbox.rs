@@ -215,10 +215,13 @@ fn sandbox_bad_input_is_refused_with_nothing_made() {
 /// Container mode needs a running engine; this machine kind has only
 /// Docker's client (and a Podman that cannot start containers), so the
 /// real run happens where `docker info` (or `podman info`) answers.
-/// No engine: a counted skip. An engine that answers but cannot run the
-/// agent: a failure with the engine's error. It proves the agent ran in a
-/// container: a PID namespace of its own (its shell is pid 1, which is
-/// not the machine's init) and a hostname of its own.
+/// No engine: a counted skip, the only one `.ci/run` allows. An engine
+/// that answers but cannot run the agent: a failure with the engine's
+/// error. It proves the agent ran in the container tandem made, not on
+/// the machine: while it runs the engine shows `tandem-<id>` running, the
+/// agent's hostname is that container's, and its PID and UTS namespaces
+/// are not this test's; once it is stopped the engine no longer has that
+/// container.
 #[test]
 fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     let engine = ["docker", "podman"].into_iter().find(|e| {
@@ -238,11 +241,13 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     env.user_config(&format!("[sandbox]\nimage = {image:?}\nnetwork = \"off\"\n"));
     let out = env.tandem(&["new", "boxed", "--bg", "--agent", "/bin/sh", "--base", "head", "--sandbox=container"]);
     assert!(out.status.success(), "{engine} answers `info` but the session did not start: {}", stderr(&out));
+    assert_eq!(env.session("boxed")["sandbox"], "container");
+    let name = format!("tandem-{}", env.session("boxed")["id"].as_str().expect("id"));
     let worktree = env.path_of("boxed");
     env.ok(&[
         "send",
         "boxed",
-        "echo \"pid=$$ host=$(cat /proc/sys/kernel/hostname) init=$(tr '\\0' ' ' < /proc/1/cmdline)\" > where.txt; echo done >> where.txt",
+        "echo \"host=$(cat /proc/sys/kernel/hostname) pidns=$(readlink /proc/self/ns/pid) utsns=$(readlink /proc/self/ns/uts)\" > where.txt; echo done >> where.txt",
     ]);
     let text = wait_within("the container's answer", Duration::from_secs(120), || {
         std::fs::read_to_string(worktree.join("where.txt")).ok().filter(|t| t.contains("done"))
@@ -250,16 +255,32 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
     let field = |key: &str| {
         text.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_default().to_owned()
     };
+    // The agent still runs (a shell waiting for input): its container too.
+    let inspect = std::process::Command::new(engine)
+        .args(["inspect", "--format", "{{.State.Running}} {{.Config.Hostname}}", &name])
+        .output()
+        .expect("inspect");
+    let inspected = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
+    assert!(inspect.status.success(), "{engine} has no container {name}: {}", stderr(&inspect));
+    let container_host =
+        inspected.strip_prefix("true ").unwrap_or_else(|| panic!("{name} is not running: {inspected}"));
+    assert!(!container_host.is_empty(), "{inspected}");
+    assert_eq!(field("host"), container_host, "the agent's hostname is its container's: {text}");
     let machine_host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
-    let machine_init = std::fs::read_to_string("/proc/1/cmdline").expect("init").replace('\0', " ");
     assert_ne!(field("host"), machine_host.trim(), "a hostname of its own: {text}");
-    assert!(field("pid").parse::<u32>().is_ok_and(|p| p < 100), "a PID namespace of its own: {text}");
-    assert!(!text.contains(machine_init.trim()), "its pid 1 is not the machine's init: {text}");
-    assert_eq!(env.session("boxed")["sandbox"], "container");
+    for ns in ["pid", "uts"] {
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("our namespace");
+        let theirs = field(&format!("{ns}ns"));
+        assert!(theirs.starts_with(&format!("{ns}:[")), "the agent read its {ns} namespace: {text}");
+        assert_ne!(theirs, ours.to_string_lossy(), "a {ns} namespace of its own: {text}");
+    }
     env.ok(&["stop", "boxed"]);
-    let name = format!("tandem-{}", env.session("boxed")["id"].as_str().unwrap());
-    let ps = std::process::Command::new(engine).args(["ps", "-a", "--format", "{{.Names}}"]).output().expect("ps");
-    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&name), "the container is removed when the agent ends");
+    wait_within(&format!("{engine} to remove {name}"), Duration::from_secs(60), || {
+        let ps =
+            std::process::Command::new(engine).args(["ps", "--all", "--format", "{{.Names}}"]).output().expect("ps");
+        assert!(ps.status.success(), "{engine} ps: {}", stderr(&ps));
+        (!String::from_utf8_lossy(&ps.stdout).lines().any(|n| n.trim() == name)).then_some(())
+    });
 }
 
 /// One frame exchange on a Unix socket: hello, then `msg`; the answers

@@ -60,7 +60,12 @@ fn diff_shows_committed_uncommitted_and_untracked_work() {
 
     let uncommitted = env.ok(&["diff", "work", "--uncommitted", "--name-only"]);
     assert_eq!(uncommitted.lines().collect::<Vec<_>>(), ["README.md", "untracked.txt"]);
-    // Against the remote's main as it is now: its new file shows as removed.
+    // Against the session's own HEAD: only the work on top of it, so
+    // `--against` is heard (the base would show committed.txt too).
+    let against_head = env.ok(&["diff", "work", "--against", "HEAD", "--name-only"]);
+    assert_eq!(against_head.lines().collect::<Vec<_>>(), ["README.md", "untracked.txt"]);
+    // Against the remote's main, which moved on: from the merge-base, so
+    // its new file does not show as removed.
     let against_remote = env.ok(&["diff", "work", "--against", "origin/main", "--name-only"]);
     assert!(!against_remote.contains("upstream.txt"), "merge-base, not the tip: {against_remote}");
 

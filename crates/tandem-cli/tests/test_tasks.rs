@@ -115,7 +115,11 @@ fn three_trials_are_compared_and_one_promoted_the_others_archived() {
     env.ok(&["restore", "greet-t2"]);
     assert_eq!(std::fs::read_to_string(env.path_of("greet-t2").join("done.txt")).expect("restored"), "ok\n");
     env.ok(&["task", "set", "greet", "--status", "done"]);
-    assert!(env.ok(&["task", "list"]).contains("done"));
+    assert_eq!(show(&env, "greet")["task"]["status"], "done");
+    // The STATUS column, not the objective (which says "done.txt").
+    let listed = env.ok(&["task", "list"]);
+    let row = listed.lines().find(|l| l.starts_with("greet")).unwrap_or_default();
+    assert_eq!(row.split_whitespace().nth(1), Some("done"), "{listed}");
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! terminal (a tmux pane, driven with `send-keys` and read with
 //! `capture-pane`).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -128,9 +127,13 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.keys(&["Tab", "Tab"]);
     view.text("echo hi-from-view");
     view.keys(&["Enter"]);
-    let screen = view.wait_for("the new session, running", |s| s.contains("RUNNING (1)") && s.contains("● viewjob"));
+    // Running, or already idle (quiet for a second) on a loaded machine.
+    let screen = view.wait_for("the new session, running", |s| {
+        (s.contains("RUNNING (1)") && s.contains("● viewjob")) || (s.contains("IDLE (1)") && s.contains("○ viewjob"))
+    });
     assert!(screen.contains("new: viewjob"), "{screen}");
     assert_eq!(env.session("viewjob")["agent"], "shell");
+    let worktree = env.path_of("viewjob");
     view.wait_for("its screen in the preview", |s| s.contains("hi-from-view"));
 
     // Attach full screen; the detach key comes back to the view.
@@ -149,7 +152,12 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.keys(&["y"]);
     view.wait_for("the empty view again", |s| s.contains("No sessions yet."));
     assert!(env.sessions().is_empty());
-    assert!(!Path::new(&env.tandem_home).join("never").exists());
+    assert!(!worktree.exists(), "the worktree went with the session");
+    // git's bookkeeping is finished after the answer.
+    wait_within("git to forget the worktree", Duration::from_secs(20), || {
+        let worktrees = env.git(&["worktree", "list", "--porcelain"]);
+        (!worktrees.contains(&*worktree.to_string_lossy())).then_some(())
+    });
 
     // q quits; the terminal is left as it was (no alternate screen).
     view.keys(&["q"]);
@@ -188,62 +196,67 @@ fn new_with_tmux_opens_a_window() {
     env.ok(&["rm", "--force", "in-window"]);
 }
 
-/// The supervisor pushes changes: a `Changes` request waiting on the
-/// current count answers as soon as a session's row changes (a store
-/// commit by another process) or a file in its worktree does, with a
-/// higher count; with nothing changed it answers the same count.
+/// The supervisor pushes changes: a `Changes` request on the current
+/// count, sent before a session's row changes (a store commit by another
+/// process) or a file in its worktree does, answers with a higher count
+/// as soon as the change is seen, well before its wait ends
+/// (`CHANGES_WAIT`); with nothing changed it answers the same count.
 #[test]
 fn the_supervisor_pushes_changes() {
-    use tandem_core::protocol::{Request, Response};
+    use tandem_core::protocol::{self, CHANGES_WAIT, PROTOCOL_VERSION, Request, Response};
     let env = TestEnv::new();
     env.ok(&["new", "watched", "--bg", "--agent", "shell"]);
     let worktree = env.path_of("watched");
-    let paths = tandem_core::paths::Paths::from_vars(|k| match k {
-        "TANDEM_HOME" => Some(env.tandem_home.clone()),
-        "HOME" => Some(env.home.clone()),
-        _ => None,
-    })
-    .expect("paths");
-    let mut client = tandem_core::supervisor::client::connect_existing(&paths).expect("connect").expect("a supervisor");
-    let mut count = |generation| match client.request(&Request::Changes { generation }).expect("changes") {
-        Response::Changed { generation } => generation,
-        other => panic!("unexpected answer {other:?}"),
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(env.tandem_home.join("run/supervisor.sock")).expect("connect");
+    protocol::send(&mut stream, &Request::Hello { version: PROTOCOL_VERSION }).expect("hello");
+    assert!(matches!(protocol::recv::<Response>(&mut stream), Ok(Some(Response::Hello { .. }))));
+    // Sends the request, then makes the change (the request is on its way
+    // first), then reads the answer: the count and how long it took.
+    let mut across = |generation, change: &dyn Fn()| {
+        let sent = std::time::Instant::now();
+        protocol::send(&mut stream, &Request::Changes { generation }).expect("changes");
+        change();
+        match protocol::recv::<Response>(&mut stream).expect("answer") {
+            Some(Response::Changed { generation }) => (generation, sent.elapsed()),
+            other => panic!("unexpected answer {other:?}"),
+        }
     };
     // Let the start-up settle: the count stops moving.
-    let mut now = count(0);
+    let (mut now, _) = across(0, &|| ());
     loop {
-        let next = count(now);
+        let (next, _) = across(now, &|| ());
         if next == now {
             break;
         }
         now = next;
     }
-    assert_eq!(count(now), now, "nothing changed, the same count after the wait");
+    assert_eq!(across(now, &|| ()).0, now, "nothing changed, the same count after the wait");
 
-    let set = std::thread::spawn({
-        let mut cmd = env.command_in(&env.repo, &["set", "watched", "--priority", "high"]);
-        move || {
-            std::thread::sleep(Duration::from_millis(300));
-            assert!(cmd.output().expect("set").status.success());
-        }
-    });
-    let after_set = count(now);
-    set.join().expect("set ran");
+    let set = || {
+        assert!(
+            env.command_in(&env.repo, &["set", "watched", "--priority", "high"])
+                .output()
+                .expect("set")
+                .status
+                .success()
+        )
+    };
+    let (after_set, took) = across(now, &set);
     assert!(after_set > now, "a row change is pushed");
+    assert!(took < CHANGES_WAIT, "pushed, not found at the end of the wait: {took:?}");
 
     let mut now = after_set;
-    while count(now) != now {
-        now = count(now);
-    }
-    let touch = std::thread::spawn({
-        let file = worktree.join("new-file.txt");
-        move || {
-            std::thread::sleep(Duration::from_millis(300));
-            std::fs::write(file, "x\n").expect("write");
+    loop {
+        let (next, _) = across(now, &|| ());
+        if next == now {
+            break;
         }
-    });
-    let after_file = count(now);
-    touch.join().expect("wrote");
+        now = next;
+    }
+    let touch = || std::fs::write(worktree.join("new-file.txt"), "x\n").expect("write");
+    let (after_file, took) = across(now, &touch);
     assert!(after_file > now, "a file change in the worktree is pushed");
+    assert!(took < CHANGES_WAIT, "pushed, not found at the end of the wait: {took:?}");
     env.ok(&["rm", "--force", "watched"]);
 }

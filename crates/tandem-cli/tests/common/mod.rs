@@ -302,6 +302,9 @@ pub struct Pty {
     pub screen: Arc<Mutex<vt100::Parser>>,
     /// Everything the process wrote, raw.
     pub raw: Arc<Mutex<Vec<u8>>>,
+    /// Set once the reader got the end of the output: every process
+    /// holding the terminal has closed it.
+    ended: Arc<std::sync::atomic::AtomicBool>,
     writer: Box<dyn Write + Send>,
     master: Box<dyn portable_pty::MasterPty + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -317,8 +320,9 @@ impl Pty {
         let writer = pair.master.take_writer().expect("writer");
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 1000)));
         let raw = Arc::new(Mutex::new(Vec::new()));
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
-            let (screen, raw) = (Arc::clone(&screen), Arc::clone(&raw));
+            let (screen, raw, ended) = (Arc::clone(&screen), Arc::clone(&raw), Arc::clone(&ended));
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = reader.read(&mut buf) {
@@ -328,9 +332,10 @@ impl Pty {
                     screen.lock().expect("screen").process(&buf[..n]);
                     raw.lock().expect("raw").extend_from_slice(&buf[..n]);
                 }
+                ended.store(true, std::sync::atomic::Ordering::SeqCst);
             });
         }
-        Pty { screen, raw, writer, master: pair.master, child }
+        Pty { screen, raw, ended, writer, master: pair.master, child }
     }
 
     /// The screen's text now.
@@ -362,6 +367,15 @@ impl Pty {
         wait_for(&format!("{text:?} in the output"), || {
             let raw = self.raw_text();
             raw.contains(text).then_some(raw)
+        })
+    }
+
+    /// Waits until every process holding the terminal has closed it, so
+    /// nothing more can come; returns all the raw output. For asserting
+    /// what the output does *not* hold.
+    pub fn wait_all_output(&self) -> String {
+        wait_for("the end of the terminal's output", || {
+            self.ended.load(std::sync::atomic::Ordering::SeqCst).then(|| self.raw_text())
         })
     }
 
