@@ -47,7 +47,11 @@ log=$(mktemp)
 # skipped instead.
 TANDEM_TEST_SKIPS=$(mktemp)
 export TANDEM_TEST_SKIPS
-trap 'rm -f "$log" "$TANDEM_TEST_SKIPS"' EXIT
+# Lines a test adds to the summary (tests/common/mod.rs `note`): the
+# fault matrix's size and result.
+TANDEM_TEST_NOTES=$(mktemp)
+export TANDEM_TEST_NOTES
+trap 'rm -f "$log" "$TANDEM_TEST_SKIPS" "$TANDEM_TEST_NOTES"' EXIT
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 if [ -s "$TANDEM_TEST_SKIPS" ]; then
@@ -63,6 +67,11 @@ if [ -n "${TANDEM_TEST_MAY_SKIP+set}" ]; then
       *) echo "error: ${line%%: *} must run here, but it skipped: ${line#*: }"; status=1 ;;
     esac
   done <"$TANDEM_TEST_SKIPS"
+fi
+if [ -s "$TANDEM_TEST_NOTES" ]; then
+  sort "$TANDEM_TEST_NOTES"
+  awk '/^fault matrix:/ { n += $(NF-5); h += $(NF-3); b += $(NF-1) }
+       END { if (n) printf "fault matrix in all: %d case(s), %d held, %d broke\n", n, h, b }' "$TANDEM_TEST_NOTES"
 fi
 # One closing line for the whole run, summed over every test binary.
 awk -v skips="$(grep -c . "$TANDEM_TEST_SKIPS" || true)" \
