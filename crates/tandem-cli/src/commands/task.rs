@@ -206,8 +206,11 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         promoted: None,
         created_at: tandem_core::unix_now(),
     };
-    store.insert_task(&task)?;
+    // The supervisor first: one that starts reconciles, and would take a
+    // task with no trial yet for one whose trials were all undone.
     let mut client = cx.supervisor()?;
+    store.insert_task(&task)?;
+    tandem_core::fault::point("task.inserted");
     let mut out = std::io::stdout().lock();
     writeln!(out, "task {slug}: {trials} trial(s)")?;
     for i in 1..=trials {
@@ -243,7 +246,13 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             env_files: Vec::new(),
             sandbox: args.sandbox.clone(),
         };
-        let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
+        let created = client.request(&Request::Create(Box::new(request)));
+        if created.is_err() {
+            // No trial made: the task is as if never made, and its name
+            // free for a rerun (issue 17, finding 5).
+            let _ = store.delete_tasks_without_trials(Some(&task.id));
+        }
+        let Response::Created { session, notes } = created? else {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));
         };
         for note in &notes {

@@ -13,6 +13,7 @@
 //! own tools (`git worktree prune` / `repair`, a branch recreated at its
 //! last known commit). A worktree locked by the user is never pruned.
 
+use std::ffi::OsStr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,17 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                     actions.push(format!("undid the interrupted creation of session {}", session.slug));
                 }
             }
+            SessionState::Archived => {
+                let Ok((repo, config)) = repo() else { continue };
+                let path = worktrees_dir(paths, &repo, &config).join(&session.slug);
+                if interrupted_restore(paths, &repo, &session, &path)? {
+                    discard_checkout(&repo, &path)?;
+                    actions.push(format!(
+                        "undid the interrupted restore of session {}; `tandem restore {}` brings it back",
+                        session.slug, session.slug
+                    ));
+                }
+            }
             SessionState::Running if !host_alive => {
                 tracing::warn!(session = %session.slug, "host is gone; marking the session lost");
                 store.set_state(&session.id, SessionState::Lost, None)?;
@@ -97,8 +109,73 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
             }
         }
     }
+    // Tasks whose every trial's creation was undone (above, or by a
+    // `task new` that saw its first trial fail) are as if never made.
+    for slug in store.delete_tasks_without_trials(None)? {
+        actions.push(format!("dropped task {slug}: it was interrupted before any trial was made"));
+    }
     Ok(actions)
 }
+
+/// Whether `path`, where `tandem restore` checks an archived session out,
+/// holds a restore cut short (the row still says archived): a checkout
+/// git left locked `initializing`, or one of the session's branch that
+/// holds nothing beyond what is kept (clean, or exactly the session's
+/// snapshot). Anything else there is left for `doctor` to explain.
+pub(super) fn interrupted_restore(paths: &Paths, repo: &Repository, session: &Session, path: &Path) -> Result<bool, SessionError> {
+    let worktrees = git::worktree_list(&repo.root)?;
+    if half_checked_out(&worktrees, path) {
+        return Ok(true);
+    }
+    let branch = format!("refs/heads/{}", session.branch);
+    let Some(entry) = worktrees.iter().find(|w| same_path(&w.path, path)) else { return Ok(false) };
+    if entry.branch.as_deref() != Some(branch.as_str()) || entry.locked.is_some() || !path.is_dir() {
+        return Ok(false);
+    }
+    if !git::status(path)?.is_dirty() {
+        return Ok(true);
+    }
+    let Some(snapshot) = &session.archive_ref else { return Ok(false) };
+    let kept = git::read(&repo.root, &["rev-parse", "--verify", "--quiet", &format!("{snapshot}^{{tree}}")]).ok();
+    Ok(kept.is_some() && kept == git::worktree_tree(path, &paths.state_dir).ok())
+}
+
+/// Takes back a checkout tandem's own `git worktree add` began at `path`
+/// and never finished (git left it locked `initializing`, half the files
+/// written; issue 17, finding 5), or finished for a step that did not
+/// (a restore whose row still says archived): nothing of the user's is in
+/// it. `git worktree remove --force --force` removes it, lock and all;
+/// when git refuses (its `.git` file not yet written), the lock is lifted
+/// and the folder renamed into the trash beside it, and git's record
+/// pruned.
+///
+/// # Errors
+/// Git errors from the prune; I/O errors from the rename.
+pub(super) fn discard_checkout(repo: &Repository, path: &Path) -> Result<(), SessionError> {
+    let listed = || -> Result<bool, SessionError> {
+        Ok(git::worktree_list(&repo.root)?.iter().any(|w| same_path(&w.path, path)))
+    };
+    if listed()? && git::worktree_remove(&repo.root, path, true).is_err() {
+        let _ = git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()]);
+        if path.exists() {
+            let trash = end::trash_dir(path.parent().unwrap_or(Path::new("/")));
+            std::fs::create_dir_all(&trash)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            std::fs::rename(path, trash.join(format!("{}-{name}-half", crate::unix_now())))?;
+        }
+    }
+    git::worktree_prune(&repo.root)?;
+    Ok(())
+}
+
+/// Whether git lists a worktree at `path` still locked `initializing`:
+/// its `git worktree add` was cut short.
+fn half_checked_out(worktrees: &[git::WorktreeEntry], path: &Path) -> bool {
+    worktrees.iter().any(|w| same_path(&w.path, path) && w.locked.as_deref() == Some(INITIALIZING))
+}
+
+/// The lock reason `git worktree add` writes while it checks out.
+const INITIALIZING: &str = "initializing";
 
 /// One thing `tandem doctor` found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
