@@ -72,8 +72,7 @@ fn wait_orphans_gone(pgid: i32) {
 fn assert_no_leftovers(env: &TestEnv) {
     let worktrees = env.git(&["worktree", "list", "--porcelain"]);
     assert!(!worktrees.contains("locked"), "a worktree stays locked: {worktrees}");
-    let sessions: Vec<PathBuf> =
-        env.sessions().iter().filter_map(|s| s["path"].as_str().map(PathBuf::from)).collect();
+    let sessions: Vec<PathBuf> = env.sessions().iter().filter_map(|s| s["path"].as_str().map(PathBuf::from)).collect();
     let dir = env.tandem_home.join("data/worktrees");
     for repo_dir in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         for entry in std::fs::read_dir(repo_dir.path()).into_iter().flatten().flatten() {
@@ -124,6 +123,9 @@ fn issue_17_5_kill_during_task_new_leaves_no_task_without_trials() {
     let (env, faults) = crash_env();
     let task = ["task", "new", "Do x", "--trials", "3", "--agents", "shell", "--base", "head"];
     let killed = kill_supervisor_mid_checkout(&env, &faults, &task);
+    // The next command's supervisor undoes the trial cut short, and with
+    // it the task, which has no trial left.
+    env.ok(&["list"]);
     let out = env.ok(&["task", "list"]);
     assert!(!out.contains("do-x"), "a task with no trial stays: {out}");
     // A rerun makes the same task, under the same name.
@@ -150,7 +152,6 @@ fn issue_17_5_kill_during_restore_lets_a_retried_restore_work() {
     assert_eq!(std::fs::read_to_string(path.join("wip.txt")).expect("wip"), "keep me\n");
     assert!(path.join("d19/f099.txt").exists() && path.join("zz.slow").exists());
     assert!(!env.git(&["worktree", "list", "--porcelain"]).contains("locked"));
-    env.ok(&["rm", "--force", "back"]);
     assert_no_leftovers(&env);
 }
 
@@ -161,11 +162,12 @@ fn issue_17_5_kill_during_doctor_fix_is_reported_and_mended() {
     env.ok(&["stop", "gone"]);
     std::fs::remove_dir_all(env.path_of("gone")).expect("rm -rf");
     let killed = kill_supervisor_mid_checkout(&env, &faults, &["doctor", "--fix"]);
-    wait_orphans_gone(killed);
+    // The next command, while the killed supervisor's git still checks out.
     let report = env.ok(&["doctor"]);
     assert!(!report.contains("all sessions are in order"), "a half checkout is not in order: {report}");
     let fixed = env.ok(&["doctor", "--fix"]);
     assert!(fixed.contains("fixed"), "{fixed}");
+    wait_orphans_gone(killed);
     assert_whole(&env, "gone");
     assert_no_leftovers(&env);
 }

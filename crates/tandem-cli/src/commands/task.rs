@@ -155,6 +155,10 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     let (repo, config) = cx.repo()?;
     let store = cx.store()?;
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
+    // The supervisor first: one that starts reconciles, undoing a task a
+    // `kill -9` left with no trial (so its name is free again), and would
+    // take ours, with no trial yet, for one.
+    let mut client = cx.supervisor()?;
     let slug = match &args.name {
         Some(name) => names::slug_of(name)?,
         None => {
@@ -206,9 +210,6 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         promoted: None,
         created_at: tandem_core::unix_now(),
     };
-    // The supervisor first: one that starts reconciles, and would take a
-    // task with no trial yet for one whose trials were all undone.
-    let mut client = cx.supervisor()?;
     store.insert_task(&task)?;
     tandem_core::fault::point("task.inserted");
     let mut out = std::io::stdout().lock();

@@ -122,7 +122,12 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
 /// git left locked `initializing`, or one of the session's branch that
 /// holds nothing beyond what is kept (clean, or exactly the session's
 /// snapshot). Anything else there is left for `doctor` to explain.
-pub(super) fn interrupted_restore(paths: &Paths, repo: &Repository, session: &Session, path: &Path) -> Result<bool, SessionError> {
+pub(super) fn interrupted_restore(
+    paths: &Paths,
+    repo: &Repository,
+    session: &Session,
+    path: &Path,
+) -> Result<bool, SessionError> {
     let worktrees = git::worktree_list(&repo.root)?;
     if half_checked_out(&worktrees, path) {
         return Ok(true);
@@ -211,8 +216,14 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             if interrupted_restore(paths, repo, session, &path)? {
                 let fixed = fix && discard_checkout(repo, &path).is_ok();
                 found(
-                    format!("the restore of this archived session was cut short; {} holds its half checkout", path.display()),
-                    format!("take the checkout back (branch and snapshot keep everything); then `tandem restore {}`", session.slug),
+                    format!(
+                        "the restore of this archived session was cut short; {} holds its half checkout",
+                        path.display()
+                    ),
+                    format!(
+                        "take the checkout back (branch and snapshot keep everything); then `tandem restore {}`",
+                        session.slug
+                    ),
                     fixed,
                 );
             }
@@ -225,7 +236,10 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
         let branch_ref = format!("refs/heads/{}", session.branch);
         let branch_tip = git::resolve_commit(&repo.root, &branch_ref)?;
         if half_checked_out(&worktrees, &session.path) {
-            let remedy = format!("check branch {} out there again; the half checkout goes, the branch keeps every commit", session.branch);
+            let remedy = format!(
+                "check branch {} out there again; the half checkout goes, the branch keeps every commit",
+                session.branch
+            );
             let fixed = fix && {
                 discard_checkout(repo, &session.path)?;
                 if branch_tip.is_none() {
@@ -238,7 +252,10 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
                 true
             };
             found(
-                format!("the checkout of {} was cut short (git left it locked `{INITIALIZING}`)", session.path.display()),
+                format!(
+                    "the checkout of {} was cut short (git left it locked `{INITIALIZING}`)",
+                    session.path.display()
+                ),
                 remedy,
                 fixed,
             );
@@ -373,11 +390,14 @@ fn orphans(
                 if slug.is_empty() || store.session_by_slug(repo_id, &slug)?.is_some() {
                     (
                         format!("worktree {shown} (branch {branch}) belongs to no session"),
-                        format!("left alone: a session is named `{slug}` already; move the folder, then run `tandem doctor --fix` again"),
+                        format!(
+                            "left alone: a session is named `{slug}` already; move the folder, then run `tandem doctor --fix` again"
+                        ),
                         false,
                     )
                 } else {
-                    let adopted = if fix { Some(adopt(paths, store, repo, repo_id, &path, &branch, &slug)?) } else { None };
+                    let adopted =
+                        if fix { Some(adopt(paths, store, repo, repo_id, &path, &branch, &slug)?) } else { None };
                     let how = match &adopted {
                         Some(s) if s.state == SessionState::Running => " (its agent still runs; attach to it)",
                         _ => "",
@@ -391,11 +411,15 @@ fn orphans(
             }
             Some(_) => (
                 format!("worktree {shown} belongs to no session, and is locked or on a detached HEAD"),
-                format!("left alone; switch it to a branch (`git -C {shown} switch -c NAME`), then run `tandem doctor --fix` again"),
+                format!(
+                    "left alone; switch it to a branch (`git -C {shown} switch -c NAME`), then run `tandem doctor --fix` again"
+                ),
                 false,
             ),
             None => (
-                format!("{shown} is in tandem's worktrees folder but is neither a session's worktree nor a git worktree"),
+                format!(
+                    "{shown} is in tandem's worktrees folder but is neither a session's worktree nor a git worktree"
+                ),
                 "left alone: look through it, then delete it or move it away".to_owned(),
                 false,
             ),
@@ -434,7 +458,9 @@ fn adopt(
     let command = host
         .as_ref()
         .and_then(|(_, _, agent)| std::fs::read(format!("/proc/{agent}/cmdline")).ok())
-        .map(|raw| raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        .map(|raw| {
+            raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
         .unwrap_or_default();
     let session = Session {
         id,
@@ -505,8 +531,11 @@ fn live_host_in(paths: &Paths, store: &Store, path: &Path) -> Option<(String, i3
         }
         let Ok(mut stream) = UnixStream::connect(entry.path()) else { continue };
         let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        if crate::protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control })
-            .is_err()
+        if crate::protocol::send(
+            &mut stream,
+            &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control },
+        )
+        .is_err()
         {
             continue;
         }
