@@ -514,7 +514,7 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             Ok(_) => {}
         }
         let shown = {
-            let store = store_of(&shared);
+            let store = store_of(shared);
             let mut driver = lock(&shared.driver);
             let Some(driver) = driver.as_mut() else { break };
             let reply = driver.line(&mut rec, &store, line.trim_end()).unwrap_or_else(|e| {
@@ -534,7 +534,7 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             show(shared, &format!("{shown}\r\n"));
         }
     }
-    if let Err(e) = rec.flush(&store_of(&shared)) {
+    if let Err(e) = rec.flush(&store_of(shared)) {
         tracing::warn!(error = %e, "cannot record the agent's output");
     }
 }
@@ -633,7 +633,7 @@ fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
     }
     let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
     let code = if stopped { None } else { code };
-    if let Err(e) = store_of(&shared).set_state(&shared.session_id, state, code) {
+    if let Err(e) = store_of(shared).set_state(&shared.session_id, state, code) {
         tracing::error!(error = %e, "cannot record the agent's exit");
     }
     broadcast(shared, false, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
@@ -891,7 +891,7 @@ fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Resul
 /// `tandem hook` cannot write the store) with the host's own store,
 /// which masks the agent's secrets.
 fn record_hook(shared: &Shared, payload: &serde_json::Value) -> HostMsg {
-    let store = store_of(&shared);
+    let store = store_of(shared);
     let recorded = store.session(&shared.session_id).map_err(|e| e.to_string()).and_then(|session| {
         let session = session.ok_or_else(|| "the session is gone".to_owned())?;
         crate::agent::claude::record_hook(&store, &session, payload).map_err(|e| e.to_string())?;
