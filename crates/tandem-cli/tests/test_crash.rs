@@ -215,3 +215,37 @@ fn host_pid(env: &TestEnv, name: &str) -> Option<i64> {
     conn.query_row("SELECT host_pid FROM sessions WHERE slug = ?1 AND state != 'removed'", [name], |r| r.get(0))
         .expect("a row")
 }
+
+/// Runs `tandem ARGS` with the fault point `point` armed and waits for it
+/// to fire; the command fails (its supervisor, or itself, is killed).
+fn kill_at(env: &TestEnv, faults: &Path, point: &str, args: &[&str]) {
+    std::fs::write(faults, format!("{point}\n")).expect("arm");
+    let out = env.command_in(&env.repo, args).stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("run");
+    let fired = PathBuf::from(format!("{}.fired", faults.display()));
+    assert!(fired.exists(), "{point} did not fire: {}", stderr(&out));
+    assert!(!out.status.success(), "tandem {args:?} should fail when killed at {point}");
+    std::fs::remove_file(&fired).expect("disarm");
+}
+
+#[test]
+fn issue_17_5_kill_right_after_each_checkout_leaves_names_reusable() {
+    let (env, faults) = crash_env();
+    // The supervisor, once `new`'s worktree is made.
+    kill_at(&env, &faults, "new.worktree-added", &["new", "made", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "made", "--bg", "--agent", "shell"]);
+    assert_whole(&env, "made");
+    // The supervisor, once `restore`'s worktree is made.
+    std::fs::write(env.path_of("made").join("wip.txt"), "keep me\n").expect("write");
+    env.ok(&["archive", "made"]);
+    kill_at(&env, &faults, "restore.worktree-added", &["restore", "made"]);
+    env.ok(&["restore", "made"]);
+    assert_eq!(std::fs::read_to_string(env.path_of("made").join("wip.txt")).expect("wip"), "keep me\n");
+    // `task new` itself, once the task is named, before any trial; and
+    // the supervisor once it stored the task, before its first trial.
+    let task = ["task", "new", "Do y", "--trials", "2", "--agents", "shell", "--base", "head"];
+    kill_at(&env, &faults, "task.named", &task);
+    kill_at(&env, &faults, "task.stored", &task);
+    let out = env.ok(&task);
+    assert!(out.contains("task do-y: 2 trial(s)"), "{out}");
+    assert_no_leftovers(&env);
+}

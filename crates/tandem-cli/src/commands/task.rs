@@ -156,8 +156,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     let store = cx.store()?;
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
     // The supervisor first: one that starts reconciles, undoing a task a
-    // `kill -9` left with no trial (so its name is free again), and would
-    // take ours, with no trial yet, for one.
+    // `kill -9` left with no trial, so its name is free again.
     let mut client = cx.supervisor()?;
     let slug = match &args.name {
         Some(name) => names::slug_of(name)?,
@@ -210,8 +209,9 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         promoted: None,
         created_at: tandem_core::unix_now(),
     };
-    store.insert_task(&task)?;
-    tandem_core::fault::point("task.inserted");
+    // The supervisor stores the task with its first trial.
+    tandem_core::fault::point("task.named");
+    let mut new_task = Some(task.clone());
     let mut out = std::io::stdout().lock();
     writeln!(out, "task {slug}: {trials} trial(s)")?;
     for i in 1..=trials {
@@ -242,18 +242,18 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             fork_of: None,
             overlay: None,
             review_of: None,
-            task: Some(TrialOf { task_id: task.id.clone(), trial, owned: args.owns.clone(), brief }),
+            task: Some(TrialOf {
+                task_id: task.id.clone(),
+                trial,
+                owned: args.owns.clone(),
+                brief,
+                new_task: new_task.take(),
+            }),
             vars: Vec::new(),
             env_files: Vec::new(),
             sandbox: args.sandbox.clone(),
         };
-        let created = client.request(&Request::Create(Box::new(request)));
-        if created.is_err() {
-            // No trial made: the task is as if never made, and its name
-            // free for a rerun (issue 17, finding 5).
-            let _ = store.delete_tasks_without_trials(Some(&task.id));
-        }
-        let Response::Created { session, notes } = created? else {
+        let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
             return Err(CliError::Internal("the supervisor answered create with something else".into()));
         };
         for note in &notes {

@@ -1053,10 +1053,15 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let plan = session::plan(&state.paths, &store, repo, config, req)?;
+    let new_task = req.task.as_ref().and_then(|t| t.new_task.as_ref());
+    if let Some(task) = new_task {
+        store.insert_task(task)?;
+        crate::fault::point("task.stored");
+    }
     let mut id = [0u8; 6];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let (session, notes) = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
+    let created = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
         if let Some(overlay) = &req.overlay {
             // The tree as it was, untracked files included; HEAD stays.
             git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
@@ -1093,7 +1098,14 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             sandboxed: session.sandbox.is_some(),
         };
         start_host(state, &spec)
-    })?;
+    });
+    if created.is_err()
+        && let Some(task) = new_task
+    {
+        // Its first trial was not made (or undone): as if never asked.
+        store.delete_tasks_without_trials(Some(&task.id))?;
+    }
+    let (session, notes) = created?;
     // Learn the new worktree's facts and watch it, so `list` and `rm`
     // need no `git status` for it later.
     let (warm_state, warm_session) = (Arc::clone(state), session.clone());
