@@ -191,6 +191,12 @@ fn issue_17_7_a_deleted_database_stops_the_supervisor_and_doctor_adopts_the_work
     wait_for("the supervisor to stop", || (!tandem_core::process::is_running(supervisor)).then_some(()));
     // The next commands agree with each other: no session is known ...
     assert!(env.sessions().is_empty());
+    let out = env.tandem(&["list"]);
+    assert!(
+        stderr(&out).contains("2 folder(s) in") && stderr(&out).contains("`tandem doctor --fix` adopts"),
+        "{}",
+        stderr(&out)
+    );
     env.fails(&["set", "kept", "--pin"]);
     // ... until doctor --fix adopts the worktrees, the live host too.
     let report = env.ok(&["doctor"]);

@@ -542,6 +542,12 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 Some(id) => store.sessions(id)?,
                 None => Vec::new(),
             };
+            if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
+                notes.push(format!(
+                    "{count} folder(s) in {} belong to no session (the database may have lost them); `tandem doctor` explains, `tandem doctor --fix` adopts the worktrees among them",
+                    dir.display()
+                ));
+            }
             sessions.retain(|s| (s.state == SessionState::Archived) == archived);
             let refs: Vec<&Session> = sessions.iter().collect();
             let facts = if archived {
@@ -575,6 +581,24 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Shutdown => Ok(Response::Ok),
     }
+}
+
+/// How many folders of tandem's worktrees folder for `repo` no session of
+/// `sessions` (the repository's, archived ones too) has, and that folder;
+/// `None` when none. One `read_dir`, no git: cheap enough for every
+/// `list` (issue 17, finding 7: a lost database leaves its sessions'
+/// worktrees there).
+fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
+    let config =
+        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
+    let dir = session::worktrees_dir(&state.paths, repo, &config);
+    let count = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
+        .count();
+    (count > 0).then_some((count, dir))
 }
 
 /// Asks for a title from the first prompt, then, under the repository's
