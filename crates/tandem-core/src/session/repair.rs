@@ -78,10 +78,13 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                     actions.push(format!("undid the interrupted creation of session {}", session.slug));
                 }
             }
-            SessionState::Archived => {
+            // No git for the usual archived session, whose folder is gone
+            // (a restore checks out where the session was); `restore`
+            // itself handles git's record of a folder that is gone too.
+            SessionState::Archived if session.path.exists() => {
                 let Ok((repo, config)) = repo() else { continue };
                 let path = worktrees_dir(paths, &repo, &config).join(&session.slug);
-                if interrupted_restore(paths, &repo, &session, &path)? {
+                if path.exists() && interrupted_restore(paths, &repo, &session, &path)? {
                     discard_checkout(&repo, &path)?;
                     actions.push(format!(
                         "undid the interrupted restore of session {}; `tandem restore {}` brings it back",

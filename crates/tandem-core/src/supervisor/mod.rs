@@ -366,9 +366,18 @@ fn database_lost(state: &State) {
 /// exits. The next command starts a supervisor on the database file now
 /// there; `tandem doctor --fix` adopts the worktrees it does not know.
 fn stop_on_lost_database(state: &State) -> ! {
-    let locks: Vec<Arc<Mutex<()>>> =
-        state.repo_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
-    let _guards: Vec<_> = locks.iter().map(|l| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).collect();
+    // In one order (by repository), so two threads stopping at once
+    // cannot hold one lock each and wait for the other's.
+    let mut locks: Vec<(PathBuf, Arc<Mutex<()>>)> = state
+        .repo_locks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(k, v)| (k.clone(), Arc::clone(v)))
+        .collect();
+    locks.sort_by(|a, b| a.0.cmp(&b.0));
+    let _guards: Vec<_> =
+        locks.iter().map(|(_, l)| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).collect();
     let _ = std::fs::remove_file(state.paths.supervisor_socket());
     if let Some(lock) = state.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
         let _ = lock.unlock();
