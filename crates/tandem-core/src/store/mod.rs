@@ -1184,6 +1184,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_deleted_database_file_is_noticed_and_a_new_one_reopened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let mut old = Store::open(&path).expect("open");
+        assert!(!old.replaced());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(old.replaced(), "deleted");
+        assert!(!old.reopen_if_replaced().expect("nothing to reopen"), "no file there yet");
+        let new = Store::open(&path).expect("a new file");
+        new.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        assert!(old.reopen_if_replaced().expect("reopen"));
+        assert!(!old.replaced());
+        assert_eq!(old.repos().expect("repos").len(), 1, "the new file's rows");
+    }
+
+    #[test]
     fn slugs_are_unique_among_live_sessions_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("t.db")).expect("open");
