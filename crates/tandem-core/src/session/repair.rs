@@ -4,14 +4,20 @@
 //! been killed mid-operation) and brings every session to a state that
 //! needs no explanation: a creation cut short is undone (the half-checked
 //! out worktree git left locked as `initializing`, the branch made for
-//! it, the row), an archive or removal cut short is finished, and a
-//! session whose host died is `lost`.
+//! it, the row), an archive or removal cut short is finished, a restore
+//! cut short is taken back (the row still says archived), a task left
+//! with no trial is dropped, and a session whose host died is `lost`. (The
+//! git commands the killed supervisor left running were ended before:
+//! `supervisor::end_orphans`.)
 //!
-//! [`doctor`] looks for what the user (or another tool) did by hand: a
-//! worktree folder deleted, a branch deleted or switched, a repository
-//! moved. It explains each finding and, with `fix`, repairs it with git's
-//! own tools (`git worktree prune` / `repair`, a branch recreated at its
-//! last known commit). A worktree locked by the user is never pruned.
+//! [`doctor`] looks for what the user (or another tool) did by hand, or
+//! a crash left: a worktree folder deleted, a branch deleted or switched,
+//! a repository moved, a checkout git left locked `initializing`, folders
+//! in tandem's worktrees folder that no session has (a lost database:
+//! `--fix` adopts them). It explains each finding and, with `fix`,
+//! repairs it with git's own tools (`git worktree prune` / `repair`, a
+//! branch recreated at its last known commit). A worktree locked by the
+//! user is never pruned.
 
 use std::ffi::OsStr;
 use std::os::unix::net::UnixStream;
