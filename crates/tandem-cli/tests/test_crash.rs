@@ -35,11 +35,11 @@ fn crash_env() -> (TestEnv, PathBuf) {
     (env, faults)
 }
 
-/// Makes every checkout of `zz.slow` take 3 s (`slow`) or none: git is
+/// Makes every checkout of `zz.slow` take 6 s (`slow`) or none: git is
 /// mid-checkout, files written, when the fault kills the supervisor, and
 /// goes on for seconds after unless something ends it.
 fn slow_checkouts(env: &TestEnv, slow: bool) {
-    env.git(&["config", "filter.slow.smudge", if slow { "sleep 3; cat" } else { "cat" }]);
+    env.git(&["config", "filter.slow.smudge", if slow { "sleep 6; cat" } else { "cat" }]);
 }
 
 /// Runs `tandem ARGS` with `git:worktree-add 300 self` armed: the
