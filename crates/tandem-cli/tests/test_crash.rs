@@ -58,6 +58,14 @@ fn kill_supervisor_mid_checkout(env: &TestEnv, faults: &Path, args: &[&str]) -> 
     text.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("the killed pid")
 }
 
+/// Asserts that nothing the killed supervisor started runs any more: the
+/// next supervisor ended it before reconciling, so it cannot write into
+/// (or unlock, or delete) a worktree reconciled or made since.
+fn assert_orphans_ended(pgid: i32) {
+    let left = tandem_core::process::running_members(pgid);
+    assert!(left.is_empty(), "the killed supervisor's git commands still run after the next command: {left:?}");
+}
+
 /// Waits until nothing the killed supervisor started runs any more (its
 /// git, that git's checkout child, the filter): whatever they would
 /// write is written.
@@ -101,6 +109,7 @@ fn issue_17_5_kill_during_worktree_add_of_new_leaves_the_name_reusable() {
     let killed = kill_supervisor_mid_checkout(&env, &faults, &["new", "same", "--bg", "--agent", "shell"]);
     // The next command: the same name works.
     env.ok(&["new", "same", "--bg", "--agent", "shell"]);
+    assert_orphans_ended(killed);
     wait_orphans_gone(killed);
     env.wait_state("same", "running");
     assert_whole(&env, "same");
@@ -113,6 +122,7 @@ fn issue_17_5_kill_during_worktree_add_of_fork_leaves_the_name_reusable() {
     env.ok(&["new", "source", "--bg", "--agent", "shell"]);
     let killed = kill_supervisor_mid_checkout(&env, &faults, &["fork", "source", "copy"]);
     env.ok(&["fork", "source", "copy"]);
+    assert_orphans_ended(killed);
     wait_orphans_gone(killed);
     assert_whole(&env, "copy");
     assert_no_leftovers(&env);
