@@ -163,6 +163,15 @@ fn issue_17_5_kill_during_restore_lets_a_retried_restore_work() {
     assert!(path.join("d19/f099.txt").exists() && path.join("zz.slow").exists());
     assert!(!env.git(&["worktree", "list", "--porcelain"]).contains("locked"));
     assert_no_leftovers(&env);
+    // A folder of the user's in the way: the advice is restore's own.
+    env.ok(&["archive", "back"]);
+    std::fs::create_dir_all(path.join("mine")).expect("a folder in the way");
+    let before = env.repo_state();
+    let err = env.fails(&["restore", "back"]);
+    assert!(err.contains("is in the way of restoring session `back`"), "{err}");
+    assert!(err.contains("then run `tandem restore back` again"), "{err}");
+    assert_eq!(env.repo_state(), before, "a refused restore changes nothing");
+    assert!(path.join("mine").is_dir());
 }
 
 #[test]
