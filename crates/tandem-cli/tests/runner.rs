@@ -8,6 +8,7 @@ mod test_bad_input;
 mod test_claude;
 mod test_codex;
 mod test_conflicts;
+mod test_crash;
 mod test_creating;
 mod test_ending;
 mod test_env;

@@ -53,6 +53,35 @@ pub fn is_running(pid: i32) -> bool {
         .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
+/// When `pid` started, in clock ticks since boot (field 22 of
+/// `/proc/PID/stat`), or `None` when no such process exists. With the pid
+/// it names one process for good: a pid reused later has another start.
+#[must_use]
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, which may hold spaces) come
+    // fields 3 (state) onwards: field 22 is the 20th.
+    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The processes of group `pgid` that still run (zombies left out: they
+/// write nothing, and whoever adopted them reaps them), from `/proc`.
+#[must_use]
+pub fn running_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let mut fields = stat.rsplit(')').next().unwrap_or_default().split_whitespace();
+                // Fields 3 (state), 4 (ppid), 5 (pgrp).
+                let state = fields.next().unwrap_or("Z");
+                state != "Z" && state != "X" && fields.nth(1).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+            })
+        })
+        .collect()
+}
+
 /// Lowers the calling thread to the least CPU and disk priority (nice 19,
 /// I/O class idle), for housekeeping that must not slow what the user
 /// waits for: emptying the trash, setting up watches. On Linux both are
@@ -82,5 +111,15 @@ mod tests {
         assert_eq!(which("no-such-program-xyz", Some(OsStr::new("/bin")), Path::new("/")), None);
         assert_eq!(which("./bin/sh", None, Path::new("/")), Some(PathBuf::from("/./bin/sh")));
         assert!(is_alive(std::process::id() as i32));
+    }
+
+    #[test]
+    fn a_process_has_a_start_time_and_is_a_member_of_its_group() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(me), start_time(me), "stable");
+        let group = nix::unistd::getpgrp().as_raw();
+        assert!(running_members(group).contains(&me));
+        assert!(running_members(i32::MAX).is_empty());
     }
 }

@@ -330,6 +330,12 @@ pub struct TrialOf {
     pub owned: Vec<String>,
     /// Its brief, written to `.tandem/brief.md` in the worktree.
     pub brief: String,
+    /// For a task's first trial, the task itself: the supervisor stores
+    /// it with the trial's session, under the repository's lock, and
+    /// drops it when that creation fails or is undone, so a task never
+    /// stays without a trial (issue 17, finding 5).
+    #[serde(default)]
+    pub new_task: Option<crate::store::Task>,
 }
 
 /// The supervisor's answer.

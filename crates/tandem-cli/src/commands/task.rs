@@ -155,6 +155,9 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     let (repo, config) = cx.repo()?;
     let store = cx.store()?;
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
+    // The supervisor first: one that starts reconciles, undoing a task a
+    // `kill -9` left with no trial, so its name is free again.
+    let mut client = cx.supervisor()?;
     let slug = match &args.name {
         Some(name) => names::slug_of(name)?,
         None => {
@@ -206,8 +209,9 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         promoted: None,
         created_at: tandem_core::unix_now(),
     };
-    store.insert_task(&task)?;
-    let mut client = cx.supervisor()?;
+    // The supervisor stores the task with its first trial.
+    tandem_core::fault::point("task.named");
+    let mut new_task = Some(task.clone());
     let mut out = std::io::stdout().lock();
     writeln!(out, "task {slug}: {trials} trial(s)")?;
     for i in 1..=trials {
@@ -238,7 +242,13 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
             fork_of: None,
             overlay: None,
             review_of: None,
-            task: Some(TrialOf { task_id: task.id.clone(), trial, owned: args.owns.clone(), brief }),
+            task: Some(TrialOf {
+                task_id: task.id.clone(),
+                trial,
+                owned: args.owns.clone(),
+                brief,
+                new_task: new_task.take(),
+            }),
             vars: Vec::new(),
             env_files: Vec::new(),
             sandbox: args.sandbox.clone(),

@@ -166,6 +166,17 @@ struct Shared {
     cleanup: Option<Vec<String>>,
 }
 
+/// The host's store connection; moved to the database file now at its
+/// path when the one it opened was deleted or replaced (issue 17, finding
+/// 7), so what it records reaches the file the next supervisor serves.
+fn store_of(shared: &Shared) -> MutexGuard<'_, Store> {
+    let mut store = lock(&shared.store);
+    if let Err(e) = store.reopen_if_replaced() {
+        tracing::warn!(error = %e, "cannot open the database that replaced ours");
+    }
+    store
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicked thread cannot leave these structures half-updated in a
     // way that matters more than losing the session: keep going.
@@ -254,7 +265,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         socket_inode,
         cleanup: spec.cleanup.clone(),
     });
-    lock(&shared.store).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
+    store_of(&shared).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if structured {
         // No hook records a structured agent's prompts: the host does.
         if let Some(text) = &spec.typed_input {
@@ -266,7 +277,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
                 data: None,
                 indexed: true,
             };
-            lock(&shared.store).add_events(&[event])?;
+            store_of(&shared).add_events(&[event])?;
         }
         let mut driver = lock(&shared.driver);
         let lines = driver.as_mut().map(|d| d.start(spec.typed_input.as_deref())).unwrap_or_default();
@@ -503,7 +514,7 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             Ok(_) => {}
         }
         let shown = {
-            let store = lock(&shared.store);
+            let store = store_of(shared);
             let mut driver = lock(&shared.driver);
             let Some(driver) = driver.as_mut() else { break };
             let reply = driver.line(&mut rec, &store, line.trim_end()).unwrap_or_else(|e| {
@@ -523,7 +534,7 @@ fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             show(shared, &format!("{shown}\r\n"));
         }
     }
-    if let Err(e) = rec.flush(&lock(&shared.store)) {
+    if let Err(e) = rec.flush(&store_of(shared)) {
         tracing::warn!(error = %e, "cannot record the agent's output");
     }
 }
@@ -622,7 +633,7 @@ fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
     }
     let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
     let code = if stopped { None } else { code };
-    if let Err(e) = lock(&shared.store).set_state(&shared.session_id, state, code) {
+    if let Err(e) = store_of(shared).set_state(&shared.session_id, state, code) {
         tracing::error!(error = %e, "cannot record the agent's exit");
     }
     broadcast(shared, false, || Out::Msg(HostMsg::Exited { state, exit_code: code }));
@@ -880,7 +891,7 @@ fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Resul
 /// `tandem hook` cannot write the store) with the host's own store,
 /// which masks the agent's secrets.
 fn record_hook(shared: &Shared, payload: &serde_json::Value) -> HostMsg {
-    let store = lock(&shared.store);
+    let store = store_of(shared);
     let recorded = store.session(&shared.session_id).map_err(|e| e.to_string()).and_then(|session| {
         let session = session.ok_or_else(|| "the session is gone".to_owned())?;
         crate::agent::claude::record_hook(&store, &session, payload).map_err(|e| e.to_string())?;

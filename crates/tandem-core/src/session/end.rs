@@ -163,7 +163,7 @@ pub fn archive(
 /// agent.
 ///
 /// # Errors
-/// [`SessionError::NotArchived`], [`SessionError::PathExists`], git and
+/// [`SessionError::NotArchived`], [`SessionError::RestoreBlocked`], git and
 /// store errors.
 pub fn restore(
     paths: &Paths,
@@ -178,8 +178,11 @@ pub fn restore(
     }
     let mut notes = Vec::new();
     let path = worktrees_dir(paths, repo, config).join(&session.slug);
-    if path.exists() {
-        return Err(SessionError::PathExists { path });
+    if super::repair::interrupted_restore(paths, repo, session, &path)? {
+        // A restore cut short by a `kill -9` (issue 17, finding 5).
+        super::repair::discard_checkout(repo, &path)?;
+    } else if path.exists() {
+        return Err(SessionError::RestoreBlocked { slug: session.slug.clone(), path });
     }
     if !git::branch_exists(&repo.root, &session.branch)? {
         let at = session.last_commit.clone().unwrap_or_else(|| session.base_commit.clone());
@@ -193,6 +196,7 @@ pub fn restore(
     // the folder it took away; git refuses to add over it.
     git::worktree_prune(&repo.root)?;
     git::worktree_add_existing(&repo.root, &path, &session.branch)?;
+    crate::fault::point("restore.worktree-added");
     if let Some(snapshot) = &session.archive_ref {
         // The snapshot's tree is the whole worktree as it was, untracked
         // files included; `restore` puts it back without touching HEAD.

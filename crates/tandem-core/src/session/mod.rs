@@ -95,6 +95,10 @@ pub enum SessionError {
     Hook { message: String },
     #[error("{} already exists; pick another session name, or move that folder away", path.display())]
     PathExists { path: PathBuf },
+    #[error(
+        "{} is in the way of restoring session `{slug}`; move that folder away, then run `tandem restore {slug}` again", path.display()
+    )]
+    RestoreBlocked { slug: String, path: PathBuf },
     #[error("base ref `{base}` does not name a commit; pass an existing branch, tag or commit to --base")]
     BaseNotFound { base: String },
     #[error("this repository has no commits yet; make a first commit, then run tandem again")]
@@ -597,6 +601,7 @@ pub fn create(
     let hook_env = hook_env(&plan.repo, &session, env);
     match make_worktree(&plan.repo, &plan.config, &session, &plan.start, &hook_env) {
         Ok(path) => {
+            crate::fault::point("new.worktree-added");
             if path != session.path {
                 store.set_path(&session.id, &path)?;
                 session.path = path;
@@ -716,7 +721,7 @@ fn undo_create(repo: &Repository, store: &Store, session: &Session) -> Result<()
     let listed = git::worktree_list(&repo.root)?.into_iter().find(|w| same_path(&w.path, &session.path));
     if listed.is_some() {
         // Only a checkout tandem itself began; nothing of the user's is in it.
-        let _ = git::worktree_remove(&repo.root, &session.path, true);
+        repair::discard_checkout(repo, &session.path)?;
     }
     if session.path.is_dir() && listed.is_none() && dir_is_empty(&session.path) {
         let _ = std::fs::remove_dir(&session.path);

@@ -4,15 +4,22 @@
 //! been killed mid-operation) and brings every session to a state that
 //! needs no explanation: a creation cut short is undone (the half-checked
 //! out worktree git left locked as `initializing`, the branch made for
-//! it, the row), an archive or removal cut short is finished, and a
-//! session whose host died is `lost`.
+//! it, the row), an archive or removal cut short is finished, a restore
+//! cut short is taken back (the row still says archived), a task left
+//! with no trial is dropped, and a session whose host died is `lost`. (The
+//! git commands the killed supervisor left running were ended before:
+//! `supervisor::end_orphans`.)
 //!
-//! [`doctor`] looks for what the user (or another tool) did by hand: a
-//! worktree folder deleted, a branch deleted or switched, a repository
-//! moved. It explains each finding and, with `fix`, repairs it with git's
-//! own tools (`git worktree prune` / `repair`, a branch recreated at its
-//! last known commit). A worktree locked by the user is never pruned.
+//! [`doctor`] looks for what the user (or another tool) did by hand, or
+//! a crash left: a worktree folder deleted, a branch deleted or switched,
+//! a repository moved, a checkout git left locked `initializing`, folders
+//! in tandem's worktrees folder that no session has (a lost database:
+//! `--fix` adopts them). It explains each finding and, with `fix`,
+//! repairs it with git's own tools (`git worktree prune` / `repair`, a
+//! branch recreated at its last known commit). A worktree locked by the
+//! user is never pruned.
 
+use std::ffi::OsStr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +84,20 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                     actions.push(format!("undid the interrupted creation of session {}", session.slug));
                 }
             }
+            // No git for the usual archived session, whose folder is gone
+            // (a restore checks out where the session was); `restore`
+            // itself handles git's record of a folder that is gone too.
+            SessionState::Archived if session.path.exists() => {
+                let Ok((repo, config)) = repo() else { continue };
+                let path = worktrees_dir(paths, &repo, &config).join(&session.slug);
+                if path.exists() && interrupted_restore(paths, &repo, &session, &path)? {
+                    discard_checkout(&repo, &path)?;
+                    actions.push(format!(
+                        "undid the interrupted restore of session {}; `tandem restore {}` brings it back",
+                        session.slug, session.slug
+                    ));
+                }
+            }
             SessionState::Running if !host_alive => {
                 tracing::warn!(session = %session.slug, "host is gone; marking the session lost");
                 store.set_state(&session.id, SessionState::Lost, None)?;
@@ -97,8 +118,78 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
             }
         }
     }
+    // Tasks whose every trial's creation was undone (above, or by a
+    // `task new` that saw its first trial fail) are as if never made.
+    for slug in store.delete_tasks_without_trials(None)? {
+        actions.push(format!("dropped task {slug}: it was interrupted before any trial was made"));
+    }
     Ok(actions)
 }
+
+/// Whether `path`, where `tandem restore` checks an archived session out,
+/// holds a restore cut short (the row still says archived): a checkout
+/// git left locked `initializing`, or one of the session's branch that
+/// holds nothing beyond what is kept (clean, or exactly the session's
+/// snapshot). Anything else there is left for `doctor` to explain.
+pub(super) fn interrupted_restore(
+    paths: &Paths,
+    repo: &Repository,
+    session: &Session,
+    path: &Path,
+) -> Result<bool, SessionError> {
+    let worktrees = git::worktree_list(&repo.root)?;
+    if half_checked_out(&worktrees, path) {
+        return Ok(true);
+    }
+    let branch = format!("refs/heads/{}", session.branch);
+    let Some(entry) = worktrees.iter().find(|w| same_path(&w.path, path)) else { return Ok(false) };
+    if entry.branch.as_deref() != Some(branch.as_str()) || entry.locked.is_some() || !path.is_dir() {
+        return Ok(false);
+    }
+    if !git::status(path)?.is_dirty() {
+        return Ok(true);
+    }
+    let Some(snapshot) = &session.archive_ref else { return Ok(false) };
+    let kept = git::read(&repo.root, &["rev-parse", "--verify", "--quiet", &format!("{snapshot}^{{tree}}")]).ok();
+    Ok(kept.is_some() && kept == git::worktree_tree(path, &paths.state_dir).ok())
+}
+
+/// Takes back a checkout tandem's own `git worktree add` began at `path`
+/// and never finished (git left it locked `initializing`, half the files
+/// written; issue 17, finding 5), or finished for a step that did not
+/// (a restore whose row still says archived): nothing of the user's is in
+/// it. `git worktree remove --force --force` removes it, lock and all;
+/// when git refuses (its `.git` file not yet written), the lock is lifted
+/// and the folder renamed into the trash beside it, and git's record
+/// pruned.
+///
+/// # Errors
+/// Git errors from the prune; I/O errors from the rename.
+pub(super) fn discard_checkout(repo: &Repository, path: &Path) -> Result<(), SessionError> {
+    let listed = || -> Result<bool, SessionError> {
+        Ok(git::worktree_list(&repo.root)?.iter().any(|w| same_path(&w.path, path)))
+    };
+    if listed()? && git::worktree_remove(&repo.root, path, true).is_err() {
+        let _ = git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()]);
+        if path.exists() {
+            let trash = end::trash_dir(path.parent().unwrap_or(Path::new("/")));
+            std::fs::create_dir_all(&trash)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            std::fs::rename(path, trash.join(format!("{}-{name}-half", crate::unix_now())))?;
+        }
+    }
+    git::worktree_prune(&repo.root)?;
+    Ok(())
+}
+
+/// Whether git lists a worktree at `path` still locked `initializing`:
+/// its `git worktree add` was cut short.
+fn half_checked_out(worktrees: &[git::WorktreeEntry], path: &Path) -> bool {
+    worktrees.iter().any(|w| same_path(&w.path, path) && w.locked.as_deref() == Some(INITIALIZING))
+}
+
+/// The lock reason `git worktree add` writes while it checks out.
+const INITIALIZING: &str = "initializing";
 
 /// One thing `tandem doctor` found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,16 +215,61 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
     moved_repositories(store, repo, repo_id, fix, &mut findings)?;
     let config = open_repo(paths, &repo.root)?.1;
     let worktrees = git::worktree_list(&repo.root)?;
-    for session in store.sessions(repo_id)? {
-        if matches!(session.state, SessionState::Archived | SessionState::Removed) {
-            continue;
-        }
+    let sessions = store.sessions(repo_id)?;
+    for session in &sessions {
         let mut found = |problem: String, remedy: String, fixed: bool| {
             findings.push(Finding { session: Some(session.slug.clone()), problem, remedy, fixed });
         };
+        if session.state == SessionState::Archived {
+            let path = worktrees_dir(paths, repo, &config).join(&session.slug);
+            if interrupted_restore(paths, repo, session, &path)? {
+                let fixed = fix && discard_checkout(repo, &path).is_ok();
+                found(
+                    format!(
+                        "the restore of this archived session was cut short; {} holds its half checkout",
+                        path.display()
+                    ),
+                    format!(
+                        "take the checkout back (branch and snapshot keep everything); then `tandem restore {}`",
+                        session.slug
+                    ),
+                    fixed,
+                );
+            }
+            continue;
+        }
+        if session.state == SessionState::Removed {
+            continue;
+        }
         let listed = worktrees.iter().find(|w| same_path(&w.path, &session.path));
         let branch_ref = format!("refs/heads/{}", session.branch);
         let branch_tip = git::resolve_commit(&repo.root, &branch_ref)?;
+        if half_checked_out(&worktrees, &session.path) {
+            let remedy = format!(
+                "check branch {} out there again; the half checkout goes, the branch keeps every commit",
+                session.branch
+            );
+            let fixed = fix && {
+                discard_checkout(repo, &session.path)?;
+                if branch_tip.is_none() {
+                    let at = session.last_commit.as_deref().unwrap_or(&session.base_commit);
+                    git::create_branch(&repo.root, &session.branch, at)?;
+                }
+                std::fs::create_dir_all(session.path.parent().unwrap_or(Path::new("/")))?;
+                git::worktree_add_existing(&repo.root, &session.path, &session.branch)?;
+                crate::fault::point("doctor.worktree-added");
+                true
+            };
+            found(
+                format!(
+                    "the checkout of {} was cut short (git left it locked `{INITIALIZING}`)",
+                    session.path.display()
+                ),
+                remedy,
+                fixed,
+            );
+            continue;
+        }
         if !session.path.is_dir() {
             if listed.is_some_and(|w| w.locked.is_some()) {
                 found(
@@ -152,6 +288,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
                 }
                 std::fs::create_dir_all(session.path.parent().unwrap_or(Path::new("/")))?;
                 git::worktree_add_existing(&repo.root, &session.path, &session.branch)?;
+                crate::fault::point("doctor.worktree-added");
                 true
             };
             found(format!("worktree folder {} was deleted by hand", session.path.display()), remedy, fixed);
@@ -204,6 +341,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             store.set_last_commit(&session.id, &tip)?;
         }
     }
+    orphans(paths, store, repo, repo_id, &config, &sessions, fix, &mut findings)?;
     let trash = end::trash_dir(&worktrees_dir(paths, repo, &config));
     let leftovers = std::fs::read_dir(&trash).map(|d| d.count()).unwrap_or(0);
     if leftovers > 0 {
@@ -219,6 +357,210 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
         });
     }
     Ok(findings)
+}
+
+/// Folders in tandem's worktrees folder for `repo` that no session has:
+/// the database lost them (deleted or replaced while the supervisor ran,
+/// issue 17, finding 7), or a crash left them. A git worktree on a branch
+/// is adopted back into a session (named after its folder, its live host
+/// with it when one runs there); a checkout git left locked
+/// `initializing` is taken back; anything else is explained and left
+/// alone.
+#[allow(clippy::too_many_arguments)]
+fn orphans(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    repo_id: i64,
+    config: &crate::config::Config,
+    sessions: &[Session],
+    fix: bool,
+    findings: &mut Vec<Finding>,
+) -> Result<(), SessionError> {
+    let Ok(entries) = std::fs::read_dir(worktrees_dir(paths, repo, config)) else { return Ok(()) };
+    let worktrees = git::worktree_list(&repo.root)?;
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with('.') || !path.is_dir() || sessions.iter().any(|s| same_path(&s.path, &path)) {
+            continue;
+        }
+        let shown = path.display();
+        let (problem, remedy, fixed) = match worktrees.iter().find(|w| same_path(&w.path, &path)) {
+            Some(w) if w.locked.as_deref() == Some(INITIALIZING) => (
+                format!("{shown} is a checkout cut short (git left it locked `{INITIALIZING}`) that no session owns"),
+                "take it back; nothing was made in it".to_owned(),
+                fix && discard_checkout(repo, &path).is_ok(),
+            ),
+            Some(w) if w.locked.is_none() && w.branch.is_some() => {
+                let branch = w.branch.as_deref().unwrap_or_default().trim_start_matches("refs/heads/").to_owned();
+                let slug = super::names::slugify(&name);
+                if slug.is_empty() || store.session_by_slug(repo_id, &slug)?.is_some() {
+                    (
+                        format!("worktree {shown} (branch {branch}) belongs to no session"),
+                        format!(
+                            "left alone: a session is named `{slug}` already; move the folder, then run `tandem doctor --fix` again"
+                        ),
+                        false,
+                    )
+                } else {
+                    let adopted =
+                        if fix { Some(adopt(paths, store, repo, repo_id, &path, &branch, &slug)?) } else { None };
+                    let how = match &adopted {
+                        Some(s) if s.state == SessionState::Running => " (its agent still runs; attach to it)",
+                        _ => "",
+                    };
+                    (
+                        format!("worktree {shown} (branch {branch}) belongs to no session: the database lost it"),
+                        format!("adopt it as session {slug}{how}"),
+                        adopted.is_some(),
+                    )
+                }
+            }
+            Some(_) => (
+                format!("worktree {shown} belongs to no session, and is locked or on a detached HEAD"),
+                format!(
+                    "left alone; switch it to a branch (`git -C {shown} switch -c NAME`), then run `tandem doctor --fix` again"
+                ),
+                false,
+            ),
+            None => (
+                format!(
+                    "{shown} is in tandem's worktrees folder but is neither a session's worktree nor a git worktree"
+                ),
+                "left alone: look through it, then delete it or move it away".to_owned(),
+                false,
+            ),
+        };
+        findings.push(Finding { session: None, problem, remedy, fixed });
+    }
+    Ok(())
+}
+
+/// Makes a session of the worktree at `path` on `branch`, named `slug`,
+/// that no session had. Its base is the repository's default branch
+/// (where they part), else its own tip; its agent is the shell. A host
+/// still serving an agent in that folder keeps its session id, so the
+/// session is `running` again with it; else it is `stopped`. tandem did
+/// not make the branch as far as it knows, so removing the session keeps
+/// it.
+fn adopt(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    repo_id: i64,
+    path: &Path,
+    branch: &str,
+    slug: &str,
+) -> Result<Session, SessionError> {
+    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{branch}"))?.unwrap_or_default();
+    let base = git::default_branch(&repo.root)?
+        .and_then(|b| git::resolve_commit(&repo.root, &format!("refs/heads/{b}")).ok().flatten().map(|c| (b, c)));
+    let (base_ref, base_commit) = match base {
+        Some((name, at)) => (name, git::merge_base(&repo.root, &tip, &at)?.unwrap_or(at)),
+        None => ("HEAD".to_owned(), tip.clone()),
+    };
+    let host = live_host_in(paths, store, path);
+    let now = crate::unix_now();
+    let id = host.as_ref().map_or_else(new_id, |(id, _, _)| id.clone());
+    let command = host
+        .as_ref()
+        .and_then(|(_, _, agent)| std::fs::read(format!("/proc/{agent}/cmdline")).ok())
+        .map(|raw| {
+            raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
+        .unwrap_or_default();
+    let session = Session {
+        id,
+        repo_id,
+        slug: slug.to_owned(),
+        branch: branch.to_owned(),
+        agent: "shell".to_owned(),
+        command,
+        path: path.to_path_buf(),
+        base_ref,
+        base_commit,
+        state: if host.is_some() { SessionState::Running } else { SessionState::Stopped },
+        exit_code: None,
+        host_pid: host.as_ref().map(|h| h.1),
+        agent_pid: host.as_ref().map(|h| h.2),
+        created_at: now,
+        updated_at: now,
+        archive_ref: None,
+        meta: crate::store::Meta::default(),
+        owns_branch: false,
+        pr_number: None,
+        included: Vec::new(),
+        last_commit: Some(tip),
+        summary: None,
+        archived_at: None,
+        pending: None,
+        activity: None,
+        asking: None,
+        agent_session: None,
+        activity_at: None,
+        auto_named: false,
+        pr: None,
+        review_of: None,
+        task_id: None,
+        trial: None,
+        owned: Vec::new(),
+        env: Vec::new(),
+        env_files: Vec::new(),
+        port: None,
+        sandbox: None,
+    };
+    store.insert_session(&session)?;
+    crate::paths::create_private_dir(&paths.session_dir(&session.id))?;
+    Ok(session)
+}
+
+/// A new session id: 12 hex digits.
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; 6];
+    rand::rng().fill_bytes(&mut id);
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The host serving an agent whose working folder is `path` (or inside
+/// it) and whose session the store does not have: `(session id, host
+/// pid, agent pid)`. Asks each host socket with no row for its welcome
+/// (its session id and agent pid) and the kernel for its pid.
+fn live_host_in(paths: &Paths, store: &Store, path: &Path) -> Option<(String, i32, i32)> {
+    use crate::protocol::{ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+    let dir = paths.host_socket("x").parent()?.to_path_buf();
+    let want = path.canonicalize().ok()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".sock") else { continue };
+        if store.session(id).ok().flatten().is_some() {
+            continue;
+        }
+        let Ok(mut stream) = UnixStream::connect(entry.path()) else { continue };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        if crate::protocol::send(
+            &mut stream,
+            &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control },
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let Ok(Some(HostMsg::Welcome { session_id, agent_pid, .. })) = crate::protocol::recv::<HostMsg>(&mut stream)
+        else {
+            continue;
+        };
+        let Ok(creds) = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials) else {
+            continue;
+        };
+        let cwd = std::fs::read_link(format!("/proc/{agent_pid}/cwd")).ok();
+        if session_id == id && cwd.is_some_and(|c| c.starts_with(&want)) {
+            return Some((session_id, creds.pid(), agent_pid));
+        }
+    }
+    None
 }
 
 /// Repositories in the store whose `.git` is gone but whose sessions'

@@ -178,6 +178,12 @@ pub enum StoreError {
     SlugTaken { slug: String },
     #[error("every block of ports up to 65535 is held by a live session; stop some, or lower `ports.block`")]
     NoPorts,
+    /// The database file was deleted or replaced under a running
+    /// supervisor ([`Store::replaced`]).
+    #[error(
+        "the database {} was deleted or replaced while the supervisor ran, so the supervisor stopped; run the command again, and `tandem doctor --fix` to adopt the worktrees of sessions the database no longer has", path.display()
+    )]
+    Replaced { path: PathBuf },
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -493,6 +499,21 @@ pub struct Store {
     /// Secret values masked in every event this connection writes
     /// ([`Store::redact_secrets`]).
     secrets: Vec<String>,
+    /// The database file, and its identity when opened ([`Store::replaced`]).
+    path: PathBuf,
+    identity: Option<FileIdentity>,
+}
+
+/// A file's identity: device and inode numbers. A file deleted and made
+/// again at the same path, or another moved there, has another.
+pub type FileIdentity = (u64, u64);
+
+/// The identity of the file at `path` (symlinks followed), or `None`
+/// when there is none.
+#[must_use]
+pub fn file_identity(path: &Path) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Store {
@@ -528,11 +549,13 @@ impl Store {
         loop {
             match open() {
                 Ok(conn) => {
+                    // The file SQLite opened (it made it, if missing).
+                    let identity = file_identity(path);
                     // The secrets of this process's own environment (a
                     // well-known name, or declared for its agent) are
                     // masked in whatever it stores.
                     let secrets = crate::session::env::secret_values(&std::env::vars().collect::<Vec<_>>());
-                    return Ok(Store { conn, secrets });
+                    return Ok(Store { conn, secrets, path: path.to_path_buf(), identity });
                 }
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -544,6 +567,37 @@ impl Store {
                 Err(error) => return Err(StoreError::Open { path: path.to_path_buf(), error }),
             }
         }
+    }
+
+    /// Whether the database file this connection opened is no longer at
+    /// its path: deleted, or replaced by another file (issue 17, finding
+    /// 7). Such a connection still reads and writes the old file, which
+    /// nobody else sees: stop using it. One `stat`.
+    #[must_use]
+    pub fn replaced(&self) -> bool {
+        file_identity(&self.path) != self.identity
+    }
+
+    /// When [`Store::replaced`] and a database file is at the path again
+    /// (a new supervisor made it), connects to that one instead, keeping
+    /// the secrets to mask. Returns whether it did.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn reopen_if_replaced(&mut self) -> Result<bool, StoreError> {
+        if !self.replaced() || file_identity(&self.path).is_none() {
+            return Ok(false);
+        }
+        let mut fresh = Store::open(&self.path)?;
+        fresh.secrets = std::mem::take(&mut self.secrets);
+        *self = fresh;
+        Ok(true)
+    }
+
+    /// The database file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// SQLite's `data_version`: changes whenever another connection
@@ -1139,6 +1193,24 @@ pub(crate) mod tests {
             port: None,
             sandbox: None,
         }
+    }
+
+    #[test]
+    fn a_deleted_database_file_is_noticed_and_a_new_one_reopened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let mut old = Store::open(&path).expect("open");
+        assert!(!old.replaced());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(old.replaced(), "deleted");
+        assert!(!old.reopen_if_replaced().expect("nothing to reopen"), "no file there yet");
+        let new = Store::open(&path).expect("a new file");
+        new.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        assert!(old.reopen_if_replaced().expect("reopen"));
+        assert!(!old.replaced());
+        assert_eq!(old.repos().expect("repos").len(), 1, "the new file's rows");
     }
 
     #[test]

@@ -137,6 +137,23 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Deletes the tasks (of `task_id` only, when given) that have no
+    /// session at all, removed ones included: every trial's creation was
+    /// undone, as after a `kill -9` during `tandem task new` (issue 17,
+    /// finding 5), so the task is as if never made and its name free.
+    /// Returns the deleted tasks' slugs.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn delete_tasks_without_trials(&self, task_id: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "DELETE FROM tasks WHERE (?1 IS NULL OR id = ?1)
+             AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.task_id = tasks.id) RETURNING slug",
+        )?;
+        let rows = stmt.query_map(params![task_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Sets a task's status.
     ///
     /// # Errors

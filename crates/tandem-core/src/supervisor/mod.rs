@@ -75,6 +75,11 @@ struct State {
     pulls: pulls::Shared,
     /// Conflict control's caches ([`Request::Conflicts`]).
     conflicts: conflicts::Shared,
+    /// The database file's identity when this supervisor opened it; once
+    /// the file there is another (or none), it stops ([`database_lost`]).
+    database: Option<crate::store::FileIdentity>,
+    /// Set once the database is found lost: the supervisor is stopping.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -101,7 +106,15 @@ impl Drop for PooledStore<'_> {
 
 impl State {
     /// A store connection: a pooled one, or a new one when all are busy.
+    /// Refused with [`crate::store::StoreError::Replaced`] once the
+    /// database file is not the one this supervisor opened.
     fn store(&self) -> Result<PooledStore<'_>, crate::store::StoreError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst)
+            || crate::store::file_identity(&self.paths.database()) != self.database
+        {
+            database_lost(self);
+            return Err(crate::store::StoreError::Replaced { path: self.paths.database() });
+        }
         let pooled = self.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let store = match pooled {
             Some(store) => store,
@@ -143,6 +156,9 @@ impl State {
 /// # Errors
 /// [`SupervisorError::AlreadyRunning`], or setup failures.
 pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
+    // Its own session and process group (already so when it leads one):
+    // the git commands it runs are in that group, which the next
+    // supervisor ends if this one is killed ([`end_orphans`]).
     let _ = nix::unistd::setsid();
     paths.ensure_runtime_dir()?;
     paths.ensure_state_dir()?;
@@ -155,7 +171,10 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     }
     lock.set_len(0)?;
     write!(lock, "{}", std::process::id())?;
+    end_orphans(paths);
     let listener = crate::socket::bind(&paths.supervisor_socket())?;
+    // Made if missing, so its identity is the file served from.
+    drop(Store::open(&paths.database())?);
     let state = Arc::new(State {
         paths: paths.clone(),
         exe,
@@ -168,6 +187,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         changes: (Mutex::new(0), Condvar::new()),
         pulls: pulls::Shared::default(),
         conflicts: conflicts::Shared::default(),
+        database: crate::store::file_identity(&paths.database()),
+        lost: std::sync::atomic::AtomicBool::new(false),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -206,6 +227,53 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         }
     }
     Ok(())
+}
+
+/// The file naming the running supervisor's process group and when its
+/// leader started: `<pid> <start ticks>` ([`end_orphans`]).
+fn group_file(paths: &Paths) -> PathBuf {
+    paths.supervisor_lock().with_file_name("supervisor.group")
+}
+
+/// How long [`end_orphans`] waits for the last supervisor's children to
+/// end after `SIGKILL`.
+const ORPHANS_WAIT: Duration = Duration::from_secs(5);
+
+/// Ends what a killed supervisor left running, before anything is
+/// reconciled (issue 17, finding 5): its git commands (a `git worktree
+/// add` and the `git reset --hard` it runs as a child go on checking out
+/// files after a `kill -9` of the supervisor, and would write into, or
+/// unlock, a worktree the next supervisor has undone or made again), and
+/// the hooks and filters they run. They are all in its process group (it
+/// leads one, see [`run`]; hosts leave it at once), so one `SIGKILL` to
+/// the group ends them; then it waits until none runs. Then records this
+/// supervisor's own group for the next one. The group is the last
+/// supervisor's only when its leader's pid was not taken since by another
+/// process (its start time tells): the kernel gives no process a pid that
+/// is still a live group's id, so while any orphan runs the group is
+/// ours.
+fn end_orphans(paths: &Paths) {
+    let file = group_file(paths);
+    let last = std::fs::read_to_string(&file).ok().and_then(|text| {
+        let mut words = text.split_whitespace();
+        Some((words.next()?.parse::<i32>().ok()?, words.next()?.parse::<u64>().ok()?))
+    });
+    let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    if let Some((pgid, started)) = last
+        && pgid != me
+        && crate::process::start_time(pgid).is_none_or(|now| now == started)
+        && !crate::process::running_members(pgid).is_empty()
+    {
+        tracing::warn!(pgid, "ending the commands the last supervisor left running");
+        crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+        let deadline = std::time::Instant::now() + ORPHANS_WAIT;
+        while !crate::process::running_members(pgid).is_empty() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if let Some(started) = crate::process::start_time(me) {
+        let _ = std::fs::write(&file, format!("{me} {started}\n"));
+    }
 }
 
 /// Brings the store in line with the hosts alive now and finishes or
@@ -272,8 +340,50 @@ fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass)
             std::process::exit(0);
         }
         protocol::send(&mut stream, &response)?;
+        if state.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            stop_on_lost_database(state);
+        }
     }
     Ok(())
+}
+
+/// Marks the database lost (deleted, or replaced by another file, while
+/// this supervisor ran; issue 17, finding 7): every request from now on
+/// is refused with [`crate::store::StoreError::Replaced`], and the
+/// supervisor stops ([`stop_on_lost_database`]) rather than serve sessions
+/// from a file nobody else sees.
+fn database_lost(state: &State) {
+    if !state.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        tracing::error!(
+            path = %state.paths.database().display(),
+            "the database was deleted or replaced; stopping, so that the next command starts a supervisor on the file there now"
+        );
+    }
+}
+
+/// Stops the supervisor once the mutations under way are done (it takes
+/// every repository's lock first): frees the socket and the lock, and
+/// exits. The next command starts a supervisor on the database file now
+/// there; `tandem doctor --fix` adopts the worktrees it does not know.
+fn stop_on_lost_database(state: &State) -> ! {
+    // In one order (by repository), so two threads stopping at once
+    // cannot hold one lock each and wait for the other's.
+    let mut locks: Vec<(PathBuf, Arc<Mutex<()>>)> = state
+        .repo_locks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(k, v)| (k.clone(), Arc::clone(v)))
+        .collect();
+    locks.sort_by(|a, b| a.0.cmp(&b.0));
+    let _guards: Vec<_> =
+        locks.iter().map(|(_, l)| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).collect();
+    let _ = std::fs::remove_file(state.paths.supervisor_socket());
+    if let Some(lock) = state.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        let _ = lock.unlock();
+    }
+    tracing::warn!("supervisor stopped: its database was deleted or replaced");
+    std::process::exit(0);
 }
 
 fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError> {
@@ -441,6 +551,12 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
                 Some(id) => store.sessions(id)?,
                 None => Vec::new(),
             };
+            if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
+                notes.push(format!(
+                    "{count} folder(s) in {} belong to no session (the database may have lost them); `tandem doctor` explains, `tandem doctor --fix` adopts the worktrees among them",
+                    dir.display()
+                ));
+            }
             sessions.retain(|s| (s.state == SessionState::Archived) == archived);
             let refs: Vec<&Session> = sessions.iter().collect();
             let facts = if archived {
@@ -474,6 +590,24 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         }
         Request::Shutdown => Ok(Response::Ok),
     }
+}
+
+/// How many folders of tandem's worktrees folder for `repo` no session of
+/// `sessions` (the repository's, archived ones too) has, and that folder;
+/// `None` when none. One `read_dir`, no git: cheap enough for every
+/// `list` (issue 17, finding 7: a lost database leaves its sessions'
+/// worktrees there).
+fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
+    let config =
+        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
+    let dir = session::worktrees_dir(&state.paths, repo, &config);
+    let count = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
+        .count();
+    (count > 0).then_some((count, dir))
 }
 
 /// Asks for a title from the first prompt, then, under the repository's
@@ -820,6 +954,10 @@ fn watch_changes(state: &State) {
     let mut last = None;
     loop {
         thread::sleep(CHANGES_EVERY);
+        if crate::store::file_identity(&state.paths.database()) != state.database {
+            database_lost(state);
+            stop_on_lost_database(state);
+        }
         let version = store.as_ref().and_then(|s| s.data_version().ok());
         let stored = version.is_some() && version != last;
         last = version.or(last);
@@ -948,10 +1086,15 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let plan = session::plan(&state.paths, &store, repo, config, req)?;
+    let new_task = req.task.as_ref().and_then(|t| t.new_task.as_ref());
+    if let Some(task) = new_task {
+        store.insert_task(task)?;
+        crate::fault::point("task.stored");
+    }
     let mut id = [0u8; 6];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let (session, notes) = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
+    let created = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
         if let Some(overlay) = &req.overlay {
             // The tree as it was, untracked files included; HEAD stays.
             git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
@@ -988,7 +1131,14 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             sandboxed: session.sandbox.is_some(),
         };
         start_host(state, &spec)
-    })?;
+    });
+    if created.is_err()
+        && let Some(task) = new_task
+    {
+        // Its first trial was not made (or undone): as if never asked.
+        store.delete_tasks_without_trials(Some(&task.id))?;
+    }
+    let (session, notes) = created?;
     // Learn the new worktree's facts and watch it, so `list` and `rm`
     // need no `git status` for it later.
     let (warm_state, warm_session) = (Arc::clone(state), session.clone());
