@@ -34,7 +34,7 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
         // The first prompt of a session tandem named (Claude's TUI asks
         // from its hook): a title, in the background.
         let request =
-            Request::AutoName { session_id: session.id.clone(), prompt: text, env: std::env::vars().collect() };
+            Request::AutoName { session_id: session.id.clone(), prompt: text, env: crate::context::agent_env() };
         cx.supervisor()?.request(&request)?;
     }
     Ok(())
