@@ -11,6 +11,7 @@ mod test_conflicts;
 mod test_creating;
 mod test_ending;
 mod test_env;
+mod test_errors;
 mod test_escaping;
 mod test_flood;
 mod test_gemini;
