@@ -283,3 +283,70 @@ fn a_zero_sized_client_leaves_the_agents_size_alone() {
     });
     assert!(logs.contains("24 80"), "the size from `new` stays: {logs}");
 }
+
+/// A small tmpfs at a folder, so a test can fill a disk without filling
+/// the machine's; unmounted (lazily: processes may hold files) on drop,
+/// then `remove` is deleted.
+struct SmallDisk {
+    at: PathBuf,
+    remove: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(at: &Path, remove: &Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk { at: at.to_path_buf(), remove: remove.to_path_buf() })
+    }
+
+    /// Writes into `file` until the disk is full.
+    fn fill(&self, file: &str) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.at.join(file)).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8; 512]);
+        while f.write_all(&[0u8]).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.at).stderr(Stdio::null()).status();
+        let _ = std::fs::remove_dir_all(&self.remove);
+    }
+}
+
+/// Issue 17: on a full disk `new`, `rm`, `archive` printed only "error:
+/// database error", `send` typed the prompt and then said "no running
+/// agent", and a failed `rm --force` still stopped the agent. Each now
+/// says the disk is full and changes nothing.
+#[test]
+fn a_full_disk_is_named_and_nothing_changes() {
+    let disk;
+    let env = TestEnv::new();
+    disk = SmallDisk::mount(&env.tandem_home.join("state"), env.tmp.path());
+    let Some(disk) = disk.as_ref() else {
+        crate::common::skipped("cannot mount a small tmpfs here (needs root), so a full disk cannot be made");
+        return;
+    };
+    new_shell(&env, "s");
+    let before = env.repo_state();
+    disk.fill("filler");
+    for args in [&["new", "t", "--bg", "--agent", "shell"][..], &["rm", "--force", "s"], &["archive", "s"]] {
+        let err = env.fails(args);
+        assert!(err.contains("disk is full"), "{args:?}: {err}");
+    }
+    let err = env.fails(&["send", "s", "echo typed-$((6*7))"]);
+    assert!(err.contains("disk is full") && !err.contains("no running agent"), "{err}");
+    assert_eq!(env.repo_state(), before, "git is untouched");
+    std::fs::remove_file(env.tandem_home.join("state/filler")).expect("free the disk");
+    let s = env.session("s");
+    assert_eq!(s["state"], "running", "the agent was not stopped: {s}");
+    assert!(!env.ok(&["logs", "s"]).contains("typed-42"), "the refused prompt was not typed");
+}
