@@ -153,13 +153,21 @@ fn a_read_only_database_is_named_and_nothing_changes() {
         crate::common::skipped("`chattr +i` is not available here, so a database root cannot write is not either");
         return;
     };
-    for args in
-        [&["new", "t", "--bg", "--agent", "shell"][..], &["rm", "s"], &["rm", "--force", "s"], &["archive", "s"]]
-    {
+    let commands = [
+        &["new", "t", "--bg", "--agent", "shell"][..],
+        &["rm", "s"],
+        &["rm", "--force", "s"],
+        &["archive", "s"],
+        &["respawn", "s"],
+        &["stop", "s"],
+    ];
+    for args in commands {
         let err = env.fails(args);
         assert!(err.contains("read-only") && err.contains("writable"), "{args:?}: {err}");
     }
     assert_eq!(env.repo_state(), before, "git is untouched");
+    // Checking needs no write: `doctor` still reports.
+    env.ok(&["doctor"]);
     let s = env.session("s");
     assert_eq!(s["state"], "running", "the agent was not stopped: {s}");
 }
