@@ -51,8 +51,8 @@ pub enum RepoError {
 impl Repository {
     /// The repository containing `dir`.
     ///
-    /// Paths come from git as bytes, each in its own call, so a newline in
-    /// a path cannot shift the answers (issue 17). The main worktree of a
+    /// Paths come from git as bytes; a newline in one (issue 17) is told
+    /// by the line count and asked for alone. The main worktree of a
     /// submodule (whose git dir sits under the superproject's
     /// `.git/modules/`) is its `core.worktree` (finding 8).
     ///
@@ -67,7 +67,8 @@ impl Repository {
         // `--show-toplevel` fails outside a working tree (bare, or inside
         // `.git`): then ask again without it, to say which.
         let flags = ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--is-inside-work-tree"];
-        let out = match raw(dir, &[&flags[..], &["--show-toplevel"]].concat()) {
+        let paths = ["--git-common-dir", "--show-toplevel"];
+        let out = match raw(dir, &[&flags[..], &paths].concat()) {
             Ok(out) => out,
             Err(GitError::Failed { .. }) => match raw(dir, &flags) {
                 Ok(out) => out,
@@ -76,19 +77,21 @@ impl Repository {
             },
             Err(e) => return Err(e.into()),
         };
-        // Two `true`/`false` lines, then the top folder, which may hold
-        // any byte but NUL.
-        let mut parts = out.splitn(3, |b| *b == b'\n');
-        let bare = parts.next() == Some(b"true".as_slice());
-        let inside = parts.next() == Some(b"true".as_slice());
-        if bare {
+        let lines: Vec<&[u8]> = out.split(|b| *b == b'\n').collect();
+        if lines.first() == Some(&b"true".as_slice()) {
             return Err(RepoError::Bare { path: dir.to_path_buf() });
         }
-        if !inside {
+        if lines.get(1) != Some(&b"true".as_slice()) {
             return Err(RepoError::InsideGitDir { path: dir.to_path_buf() });
         }
-        let worktree = text_path(parts.next().unwrap_or_default())?;
-        let common = text_path(&raw(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"])?)?;
+        // Exactly four lines: neither path holds a newline. Otherwise
+        // the lines cannot be told apart: ask for each path alone.
+        let (common, worktree) = if let [_, _, common, top] = lines[..] {
+            (text_path(common)?, text_path(top)?)
+        } else {
+            let one = |flag: &str| raw(dir, &["rev-parse", "--path-format=absolute", flag]);
+            (text_path(&one("--git-common-dir")?)?, text_path(&one("--show-toplevel")?)?)
+        };
         let common_dir = std::fs::canonicalize(&common).unwrap_or(common);
         // The main worktree holds the common dir as its `.git`; a
         // submodule's names its own in `core.worktree`; only an unusual
