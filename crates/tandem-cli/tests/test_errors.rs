@@ -73,6 +73,14 @@ fn a_repository_whose_path_is_not_utf8_is_refused_clearly() {
         let err = env.fails_in(&odd, args);
         assert!(err.contains("not valid UTF-8") && err.contains("rename"), "{args:?}: {err}");
     }
+    // Any other path sent to the supervisor: an env file's.
+    let file = env.tmp.path().join(OsStr::from_bytes(b"e\xff"));
+    std::fs::write(&file, "A=1\n").expect("env file");
+    let out = env.command_in(&env.repo, &["new", "x", "--bg", "--agent", "shell", "--env-file"]).arg(&file).output();
+    let out = out.expect("run tandem");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("UTF-8") && err.contains("rename") && err.lines().count() == 1, "{err}");
     assert!(!env.tandem_home.join("data/worktrees").exists(), "nothing was made");
 }
 

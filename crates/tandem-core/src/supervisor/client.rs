@@ -37,7 +37,13 @@ impl Client {
     /// # Errors
     /// [`ClientError::Io`] or [`ClientError::Remote`].
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
-        let json = serde_json::to_vec(request).map_err(io::Error::other)?;
+        // Only a path that is not UTF-8 fails here (issue 17): say so,
+        // not that the supervisor "did not answer".
+        let json = serde_json::to_vec(request).map_err(|e| {
+            ClientError::Remote(format!(
+                "cannot send this request: {e}; tandem keeps paths as text, so rename the file or folder to a UTF-8 name"
+            ))
+        })?;
         if json.len() >= protocol::MAX_REQUEST_LEN {
             return Err(ClientError::Remote(format!(
                 "the request is {} bytes, more than the {} the supervisor takes; shorten the prompt or the environment",
