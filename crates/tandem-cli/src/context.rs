@@ -53,3 +53,18 @@ impl Context {
         Ok(client::connect(&self.paths, &exe)?)
     }
 }
+
+/// This command's environment, to hand to the supervisor for an agent or
+/// a hook: the variables that are text. Each one left out (a name or
+/// value that is not UTF-8) is named in a note on stderr, so an agent
+/// missing it is explained (issue 17: `std::env::vars` panicked on one).
+pub fn agent_env() -> Vec<(String, String)> {
+    let (env, left_out) = tandem_core::session::env::process_env();
+    for key in left_out {
+        eprintln!(
+            "note: `{}` is left out of the agent's environment: its value is not UTF-8",
+            tandem_core::text::visible(&key)
+        );
+    }
+    env
+}

@@ -16,6 +16,7 @@ use clap::Parser;
 use crate::error::CliError;
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = commands::Cli::parse();
     init_tracing();
     match commands::run(cli) {
@@ -27,6 +28,28 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A closed stdout or stderr (`tandem archive s | head -1`) ends the
+/// command quietly with exit 0, as ripgrep does, instead of the panic
+/// `println!` raises on `EPIPE` (issue 17). What the command did before
+/// it printed is done; the rest of its output has no reader.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let printing =
+            message.starts_with("failed printing to stdout") || message.starts_with("failed printing to stderr");
+        if printing && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Logs go to stderr, filtered by `TANDEM_LOG` (default `warn`; the

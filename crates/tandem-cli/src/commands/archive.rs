@@ -39,7 +39,7 @@ pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
 /// environment, for the summary); prints its notes; returns the archived
 /// session.
 pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliError> {
-    let request = Request::Archive { session_id: session_id.to_owned(), env: std::env::vars().collect() };
+    let request = Request::Archive { session_id: session_id.to_owned(), env: crate::context::agent_env() };
     let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
         return Err(CliError::Internal("the supervisor answered archive with something else".into()));
     };

@@ -27,7 +27,7 @@ pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request =
-        Request::Fork { session_id: source.id, name: args.new.clone(), env: std::env::vars().collect(), rows, cols };
+        Request::Fork { session_id: source.id, name: args.new.clone(), env: crate::context::agent_env(), rows, cols };
     let Response::Created { session, notes } = cx.supervisor()?.request(&request)? else {
         return Err(CliError::Internal("the supervisor answered fork with something else".into()));
     };

@@ -41,7 +41,7 @@ fn record(cx: &Context) -> Result<(), CliError> {
     } else {
         let mut store = cx.store()?;
         // Runs with the agent's environment: its secrets are masked in what it records.
-        store.redact_secrets(tandem_core::session::env::secret_values(&std::env::vars().collect::<Vec<_>>()));
+        store.redact_secrets(tandem_core::session::env::secret_values(&tandem_core::session::env::process_env().0));
         let Some(session) = store.session(&id)? else {
             return Err(CliError::user(format!("no session {id}")));
         };
@@ -54,7 +54,7 @@ fn record(cx: &Context) -> Result<(), CliError> {
         && auto_named
         && let Some(mut supervisor) = client::connect_existing(&cx.paths)?
     {
-        let request = Request::AutoName { session_id: id, prompt, env: std::env::vars().collect() };
+        let request = Request::AutoName { session_id: id, prompt, env: tandem_core::session::env::process_env().0 };
         supervisor.request(&request)?;
     }
     Ok(())

@@ -106,6 +106,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         _ => {}
     }
     let cx = Context::new()?;
+    // Commands about the current repository send its folder as text: a
+    // folder that is not UTF-8 is refused up front (issue 17), not
+    // reported as a supervisor that "did not answer". The supervisor and
+    // hosts only inherit their folder.
+    let about_cwd = !matches!(
+        cli.command,
+        Some(Command::Daemon(_) | Command::Host(_) | Command::Hook(_) | Command::Completions(_))
+    );
+    if about_cwd && cx.cwd.to_str().is_none() {
+        return Err(tandem_core::repo::RepoError::NotUtf8 { path: cx.cwd.clone() }.into());
+    }
     let Some(command) = cli.command else {
         return crate::view::run(&cx, &crate::view::ViewArgs::default());
     };

@@ -91,7 +91,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         base: args.base.clone(),
         branch: args.branch.clone(),
         from_pr: args.from_pr,
-        env: std::env::vars().collect(),
+        env: crate::context::agent_env(),
         rows,
         cols,
         fork_of: None,

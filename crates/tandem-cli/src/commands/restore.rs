@@ -17,7 +17,7 @@ pub fn run(cx: &Context, args: &RestoreArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
-    let request = Request::Restore { session_id: session.id.clone(), env: std::env::vars().collect(), rows, cols };
+    let request = Request::Restore { session_id: session.id.clone(), env: crate::context::agent_env(), rows, cols };
     let Response::Restored { session, notes } = cx.supervisor()?.request(&request)? else {
         return Err(CliError::Internal("the supervisor answered restore with something else".into()));
     };

@@ -36,7 +36,7 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
         session_id: source.id,
         agent: args.agent.clone(),
         name: args.new.clone(),
-        env: std::env::vars().collect(),
+        env: crate::context::agent_env(),
         rows,
         cols,
     };

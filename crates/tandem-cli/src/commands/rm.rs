@@ -37,7 +37,7 @@ pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
         force: args.force,
         wait: args.wait,
         purge: args.purge,
-        env: std::env::vars().collect(),
+        env: crate::context::agent_env(),
     };
     if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {
         for note in &notes {

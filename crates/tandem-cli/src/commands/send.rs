@@ -29,12 +29,15 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
     }
     // One line: a newline would press Enter before the end.
     let text = args.text.replace(['\r', '\n'], " ");
-    client::prompt(&cx.paths, &cx.store()?, &session, &text).map_err(|_| not_running(&session.slug))?;
+    client::prompt(&cx.paths, &cx.store()?, &session, &text).map_err(|e| match e {
+        client::PromptError::Store(e) => CliError::from(e),
+        client::PromptError::NoHost(_) => not_running(&session.slug),
+    })?;
     if session.auto_named && Kind::of(&session.agent).structured() {
         // The first prompt of a session tandem named (Claude's TUI asks
         // from its hook): a title, in the background.
         let request =
-            Request::AutoName { session_id: session.id.clone(), prompt: text, env: std::env::vars().collect() };
+            Request::AutoName { session_id: session.id.clone(), prompt: text, env: crate::context::agent_env() };
         cx.supervisor()?.request(&request)?;
     }
     Ok(())

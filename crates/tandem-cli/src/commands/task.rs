@@ -177,7 +177,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     if store.task_by_slug(repo_id, &slug)?.is_some() {
         return Err(CliError::user(format!("a task named `{slug}` already exists; pick another --name")));
     }
-    let env: Vec<(String, String)> = std::env::vars().collect();
+    let env = crate::context::agent_env();
     let prefix = session::branch_prefix(&repo, &config, &env)?;
     let family = format!("{prefix}{slug}");
     if git::branch_exists(&repo.root, &family)? {
@@ -410,7 +410,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             eprintln!("running `{}` in {} trial(s)…", visible(command), missing.len());
         }
         // A sandboxed trial's check runs its agent's code: in its fence.
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        let env = crate::context::agent_env();
         let mut fences = HashMap::new();
         for &i in &missing {
             if let Some(fence) = tandem_core::session::fence(&cx.paths, &repo, &config, &trials[i], &env, None)? {
@@ -534,7 +534,7 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
         )));
     }
     let (repo, config) = cx.repo()?;
-    let prefix = session::branch_prefix(&repo, &config, &std::env::vars().collect::<Vec<_>>())?;
+    let prefix = session::branch_prefix(&repo, &config, &crate::context::agent_env())?;
     let result = format!("{prefix}{}/result", task.slug);
     // A promote cut short after git renamed the branch (a kill, a closed
     // terminal) is finished: the trial's worktree is on the result branch

@@ -67,16 +67,34 @@ pub fn hook(socket: &std::path::Path, payload: serde_json::Value) -> io::Result<
     }
 }
 
+/// Why [`prompt`] did not deliver a prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// The store cannot take the prompt's event (a full disk, a read-only
+    /// database): checked before typing, so nothing was typed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// No host answers: the agent is not running.
+    #[error("no host answers: {0}")]
+    NoHost(#[source] io::Error),
+}
+
 /// Sends `text` to a session's agent as a prompt ([`ClientMsg::Prompt`])
 /// and records it in its history, unless the agent records its prompts
-/// itself (Claude Code's TUI, through its hook).
+/// itself (Claude Code's TUI, through its hook). The store is asked for a
+/// write first, so a prompt it could not record is not typed either
+/// (issue 17: a full disk typed it, then blamed the agent).
 ///
 /// # Errors
-/// No host answers (the agent is not running), or the socket or the store
-/// fails.
-pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, text: &str) -> io::Result<()> {
-    tell(paths, session, &ClientMsg::Prompt { text: text.to_owned() })?;
-    if session.agent != "claude" {
+/// [`PromptError::Store`] before anything is typed, or
+/// [`PromptError::NoHost`].
+pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, text: &str) -> Result<(), PromptError> {
+    let records = session.agent != "claude";
+    if records {
+        store.check_writable()?;
+    }
+    tell(paths, session, &ClientMsg::Prompt { text: text.to_owned() }).map_err(PromptError::NoHost)?;
+    if records {
         let event = crate::store::NewEvent {
             session_id: &session.id,
             kind: crate::store::EventKind::Prompt,
@@ -84,7 +102,7 @@ pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, tex
             data: None,
             indexed: true,
         };
-        store.add_events(&[event]).map_err(io::Error::other)?;
+        store.add_events(&[event])?;
     }
     Ok(())
 }

@@ -233,7 +233,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
-    let size = PtySize { rows: spec.rows.max(2), cols: spec.cols.max(2), pixel_width: 0, pixel_height: 0 };
+    let (rows, cols) = if usable_size(spec.rows, spec.cols) { (spec.rows, spec.cols) } else { (24, 80) };
+    let size = PtySize { rows, cols, pixel_width: 0, pixel_height: 0 };
     crate::sandbox::serve_forwards(&spec.forwards)?;
     let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
     let structured = driver.is_some();
@@ -668,8 +669,25 @@ fn request_stop(shared: &Arc<Shared>, grace: Duration) {
     });
 }
 
+/// The smallest terminal a client may size the agent's to, in cells.
+/// A client that reports less (a 0×0 terminal, finding 10) is not
+/// followed: the agent keeps its size rather than shrink to nothing for
+/// good.
+pub const MIN_ROWS: u16 = 4;
+/// See [`MIN_ROWS`].
+pub const MIN_COLS: u16 = 10;
+
+/// Whether `rows` × `cols` (cells) is at least [`MIN_ROWS`] × [`MIN_COLS`].
+#[must_use]
+pub fn usable_size(rows: u16, cols: u16) -> bool {
+    rows >= MIN_ROWS && cols >= MIN_COLS
+}
+
 fn resize(shared: &Shared, rows: u16, cols: u16) {
-    let (rows, cols) = (rows.max(2), cols.max(2));
+    if !usable_size(rows, cols) {
+        tracing::debug!(rows, cols, "ignoring a terminal size below the minimum");
+        return;
+    }
     let mut screen = lock(&shared.screen);
     if screen.0.screen().size() == (rows, cols) {
         return;

@@ -182,6 +182,25 @@ pub fn is_secret_name(name: &str) -> bool {
         || ["TOKEN", "SECRET", "API_KEY"].contains(&name.as_str())
 }
 
+/// This process's environment as text: the variables whose name and
+/// value are UTF-8, in `std::env::vars_os` order, and the names (lossily
+/// decoded) of those left out. The protocol and the store hold text, so a
+/// variable like `FOO=$'\xff'` or an `OLDPWD` of a non-UTF-8 folder cannot
+/// be handed on; `std::env::vars` would panic on it (issue 17).
+#[must_use]
+pub fn process_env() -> (Vec<(String, String)>, Vec<String>) {
+    let mut text = Vec::new();
+    let mut left_out = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        match (key.into_string(), value.into_string()) {
+            (Ok(key), Ok(value)) => text.push((key, value)),
+            (Ok(key), Err(_)) => left_out.push(key),
+            (Err(key), _) => left_out.push(key.to_string_lossy().into_owned()),
+        }
+    }
+    (text, left_out)
+}
+
 /// A value of a variable that is a secret only by its name
 /// ([`is_secret_name`]) is masked in what is stored from this length on:
 /// `AWS_DEFAULT_OUTPUT=json` must not mask every `json` in a history.

@@ -63,6 +63,12 @@ pub enum SessionError {
         "a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`"
     )]
     NameTaken { slug: String },
+    /// A name longer than a slug, cut to one a session has (issue 17).
+    #[error(
+        "session name `{name}` is cut to `{slug}` ({max} characters at most), and a session named `{slug}` already exists; pick a name that differs in its first {max} characters",
+        max = names::MAX_SLUG_LEN
+    )]
+    CutNameTaken { name: String, slug: String },
     #[error("--sandbox: {message}")]
     BadSandboxMode { message: String },
     #[error(
@@ -260,7 +266,10 @@ pub fn plan(
         return Err(SessionError::Protected { branch });
     }
     if store.session_by_slug(repo_id, &slug)?.is_some() {
-        return Err(SessionError::NameTaken { slug });
+        return Err(match &req.name {
+            Some(name) if names::is_cut(name) => SessionError::CutNameTaken { name: name.clone(), slug },
+            _ => SessionError::NameTaken { slug },
+        });
     }
     let path = worktrees.join(&slug);
     if path.exists() {
@@ -274,6 +283,10 @@ pub fn plan(
     let sandbox = sandbox_of(&config, req.sandbox.as_deref())?;
     let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut notes = Vec::new();
+    if let Some(name) = req.name.as_deref().filter(|name| *name != slug) {
+        // Issue 17: said, not done silently.
+        notes.push(format!("session name `{name}` is used as `{slug}` (lowercase letters, digits and `-`)"));
+    }
     let (base_ref, base_commit) = resolve_base(&repo, &config, req.base.as_deref(), &mut notes)?;
     let exists = git::branch_exists(&repo.root, &branch)?;
     let remote_copy = |name: &str| -> Result<Option<String>, SessionError> {

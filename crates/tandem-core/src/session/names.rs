@@ -1,15 +1,15 @@
 //! Session names: validation and readable automatic names.
 //!
-//! A session's name is its slug: the branch name and the worktree's folder
-//! name at once, so it must be both a valid git branch name and a safe
-//! single path component. `git check-ref-format --branch` alone is too
-//! lax (it accepts `@`, and `git branch @` succeeds), so tandem's rule is
-//! stricter and checked first, without git:
-//!
-//! - 1 to 200 bytes of ASCII letters, digits, `.`, `_` and `-`;
-//! - starts with a letter or digit (no `-x`, which git would take as an
-//!   option, no `.hidden`);
-//! - no `..`, does not end with `.` or `.lock` (git-check-ref-format(1)).
+//! A session is known by its slug, the branch name and the worktree's
+//! folder name at once, so it must be both a valid git branch name and a
+//! safe single path component. `git check-ref-format --branch` alone is
+//! too lax (it accepts `@`, and `git branch @` succeeds), so the slug is
+//! made of the name the user gave, as the help promises ([`slugify`]):
+//! lowercase ASCII letters and digits, `-` for every other run of
+//! characters (`fix login` → `fix-login`, issue 17), at most
+//! [`MAX_SLUG_LEN`] bytes, cut between words. A name is refused only when
+//! it is empty, longer than [`MAX_NAME_LEN`] bytes, or has no ASCII
+//! letter or digit.
 
 use rand::seq::IndexedRandom;
 
@@ -24,7 +24,7 @@ pub enum NameError {
     #[error("session name is {len} bytes long; use at most {MAX_NAME_LEN}")]
     TooLong { len: usize },
     #[error(
-        "session name `{name}` is not usable as a branch and folder name; use letters, digits, `.`, `_` and `-`, starting with a letter or digit, e.g. `fix-login`"
+        "session name `{name}` has no ASCII letter or digit to make a branch and folder name of; use a name like `fix-login`"
     )]
     Invalid { name: String },
 }
@@ -40,16 +40,8 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong { len: name.len() });
     }
-    let invalid = || NameError::Invalid { name: name.to_owned() };
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-        return Err(invalid());
-    }
-    if !name.as_bytes()[0].is_ascii_alphanumeric()
-        || name.contains("..")
-        || name.ends_with('.')
-        || name.ends_with(".lock")
-    {
-        return Err(invalid());
+    if slugify(name).is_empty() {
+        return Err(NameError::Invalid { name: name.to_owned() });
     }
     Ok(())
 }
@@ -59,21 +51,43 @@ pub const MAX_SLUG_LEN: usize = 63;
 
 /// Makes a directory-safe slug (`^[a-z0-9][a-z0-9-]{0,62}$`) of any text:
 /// ASCII letters lowercased, digits kept, every other run of characters
-/// one `-`, no `-` at either end, cut to [`MAX_SLUG_LEN`]. May be empty.
+/// one `-`, no `-` at either end; longer than [`MAX_SLUG_LEN`], it is cut
+/// at the last `-` that keeps it within (a word is not split, issue 17),
+/// else at [`MAX_SLUG_LEN`]. May be empty.
 #[must_use]
 pub fn slugify(text: &str) -> String {
-    let mut slug = String::with_capacity(text.len().min(MAX_SLUG_LEN));
+    let mut slug = uncut(text);
+    if slug.len() > MAX_SLUG_LEN {
+        let cut = if slug.as_bytes()[MAX_SLUG_LEN] == b'-' {
+            MAX_SLUG_LEN
+        } else {
+            slug[..MAX_SLUG_LEN].rfind('-').unwrap_or(MAX_SLUG_LEN)
+        };
+        slug.truncate(cut);
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+/// Whether [`slugify`] cuts `text`'s slug short: two such names can have
+/// one slug.
+#[must_use]
+pub fn is_cut(text: &str) -> bool {
+    uncut(text).len() > MAX_SLUG_LEN
+}
+
+/// [`slugify`] without the length limit.
+fn uncut(text: &str) -> String {
+    let mut slug = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
             slug.push(c.to_ascii_lowercase());
         } else if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
         }
-        if slug.len() >= MAX_SLUG_LEN {
-            break;
-        }
     }
-    slug.truncate(MAX_SLUG_LEN);
     while slug.ends_with('-') {
         slug.pop();
     }
@@ -87,11 +101,7 @@ pub fn slugify(text: &str) -> String {
 /// [`NameError`] when the name breaks a rule or has no letter or digit.
 pub fn slug_of(name: &str) -> Result<String, NameError> {
     validate(name)?;
-    let slug = slugify(name);
-    if slug.is_empty() {
-        return Err(NameError::Invalid { name: name.to_owned() });
-    }
-    Ok(slug)
+    Ok(slugify(name))
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -184,14 +194,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_the_names_the_issue_lists() {
-        for bad in ["@", "a..b", "-x", "x.lock", "has space", "../x", "a/b", ".hidden", "end.", "tab\there", ""] {
+    fn refuses_only_names_without_a_letter_or_digit() {
+        for bad in ["@", "..", "-", "/", "ü", ""] {
             assert!(validate(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(validate(&"a".repeat(201)), Err(NameError::TooLong { len: 201 }));
-        for good in ["fix-login", "v1.2", "a", "Feature_X", &"a".repeat(200)] {
+        for good in ["fix-login", "v1.2", "a", "Feature_X", "fix login", "a..b", "-x", "x.lock", &"a".repeat(200)] {
             assert_eq!(validate(good), Ok(()), "{good:?}");
         }
+        // Issue 17: the help promises `-` for other characters.
+        assert_eq!(slug_of("fix login"), Ok("fix-login".to_owned()));
+        assert_eq!(slug_of("x.lock"), Ok("x-lock".to_owned()));
+        assert_eq!(slug_of("../x"), Ok("x".to_owned()));
+    }
+
+    #[test]
+    fn long_slugs_are_cut_between_words() {
+        let name = "refactor-the-authentication-module-to-use-the-new-session-storage-and-tokens";
+        let slug = slugify(name);
+        assert_eq!(slug, "refactor-the-authentication-module-to-use-the-new-session");
+        assert!(is_cut(name) && !is_cut("fix-login"));
+        // One word longer than a slug is cut where it must be.
+        assert_eq!(slugify(&"a".repeat(100)).len(), MAX_SLUG_LEN);
+        // A cut that falls on a `-` keeps every whole word.
+        assert_eq!(slugify(&format!("{}-b", "a".repeat(63))), "a".repeat(63));
     }
 
     #[test]
@@ -203,7 +229,7 @@ mod tests {
         let long = slugify(&"ab-".repeat(40));
         assert!(long.len() <= MAX_SLUG_LEN && !long.ends_with('-'), "{long}");
         assert_eq!(slug_of("v1.2"), Ok("v1-2".to_owned()));
-        assert!(slug_of("a..b").is_err());
+        assert_eq!(slug_of("a..b"), Ok("a-b".to_owned()));
         for text in ["Fix Login", "x.lock", "Ünïcode", "a/b/c", "0-x", "-lead"] {
             let slug = slugify(text);
             assert!(

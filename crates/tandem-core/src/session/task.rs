@@ -198,7 +198,7 @@ pub fn run_check(
     let started = Instant::now();
     let mut argv = vec!["sh".to_owned(), "-c".to_owned(), format!("exec 2>&1; {command}")];
     if let Some(fence) = fence {
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        let env = super::env::process_env().0;
         argv = fence.wrap(&argv, &env, false).map_err(std::io::Error::other)?;
     }
     let mut child = Command::new(&argv[0])

@@ -167,12 +167,10 @@ ALTER TABLE sessions ADD COLUMN sandbox TEXT;
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {}", path.display())]
-    Open {
-        path: PathBuf,
-        #[source]
-        error: rusqlite::Error,
-    },
+    /// The cause and what to do are in the text, so a one-line error
+    /// ends with the fix (issue 17).
+    #[error("{}", describe(Some(path), error))]
+    Open { path: PathBuf, error: rusqlite::Error },
     /// A live session of this repository already has this slug.
     #[error("a session named `{slug}` already exists")]
     SlugTaken { slug: String },
@@ -184,8 +182,52 @@ pub enum StoreError {
         "the database {} was deleted or replaced while the supervisor ran, so the supervisor stopped; run the command again, and `tandem doctor --fix` to adopt the worktrees of sessions the database no longer has", path.display()
     )]
     Replaced { path: PathBuf },
-    #[error("database error")]
-    Sqlite(#[from] rusqlite::Error),
+    /// Any other SQLite failure: read-only, disk full, damaged, … each
+    /// named with its fix ([`describe`]).
+    #[error("{}", describe(None, .0))]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(error)
+    }
+}
+
+/// The database this process opened last ([`Store::open`]), named in
+/// [`StoreError::Sqlite`]'s text: a failed statement does not know its
+/// file, and each process opens one database.
+static DATABASE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// One line for a SQLite failure on the database at `path` (else the one
+/// this process opened): what went wrong and the command that mends it
+/// (issue 17: a read-only or full disk said only "database error", a
+/// damaged file "it did not listen in time").
+#[must_use]
+pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
+    let path = path
+        .map(Path::to_path_buf)
+        .or_else(|| DATABASE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone());
+    let file = path.as_deref().map_or_else(|| "tandem.db".to_owned(), |p| p.display().to_string());
+    use rusqlite::ErrorCode as C;
+    match error.sqlite_error_code() {
+        Some(C::ReadOnly) => format!(
+            "cannot write tandem's database {file}: it is read-only ({error}); make it and its folder writable again (`chmod u+w`, `chattr -i`), then run the command again"
+        ),
+        Some(C::DiskFull) => format!(
+            "cannot write tandem's database {file}: the disk is full ({error}); free some space, then run the command again"
+        ),
+        Some(C::SystemIoFailure) => format!(
+            "cannot write tandem's database {file} ({error}): its disk is full, read-only or failing, or a file is not writable; free some space or make them writable (`chmod u+w`, `chattr -i`), then run the command again"
+        ),
+        Some(C::NotADatabase | C::DatabaseCorrupt) => format!(
+            "tandem's database {file} is damaged ({error}); restore it from a backup, or move it aside (`mv {file} {file}.damaged`) and tandem starts an empty one"
+        ),
+        Some(C::CannotOpen | C::PermissionDenied) => format!(
+            "cannot open tandem's database {file} ({error}); check that it and its folder are yours and writable, then run the command again"
+        ),
+        _ => format!("database error on {file}: {error}"),
+    }
 }
 
 /// Where a session is in its life.
@@ -522,6 +564,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Open`] when the file cannot be opened or migrated.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        *DATABASE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(path.to_path_buf());
         // Made 0600 before SQLite opens it: SQLite gives the WAL and
         // shared-memory files the database's own mode (issue 16).
         private_database(path).map_err(|error| StoreError::Open {
@@ -554,7 +597,7 @@ impl Store {
                     // The secrets of this process's own environment (a
                     // well-known name, or declared for its agent) are
                     // masked in whatever it stores.
-                    let secrets = crate::session::env::secret_values(&std::env::vars().collect::<Vec<_>>());
+                    let secrets = crate::session::env::secret_values(&crate::session::env::process_env().0);
                     return Ok(Store { conn, secrets, path: path.to_path_buf(), identity });
                 }
                 Err(rusqlite::Error::SqliteFailure(e, _))
@@ -608,6 +651,25 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Whether the database can take a write now: rewrites its
+    /// `user_version` with the value it has, in one transaction (a page
+    /// into the WAL; nothing a reader sees changes). Asked before a step
+    /// that cannot be undone (stopping an agent), so a read-only file or a
+    /// full disk fails first (issue 17: a failed `rm` still stopped the
+    /// agent). Taking the write lock alone proves nothing: in WAL mode
+    /// that touches only the shared memory.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] (read-only, disk full, I/O error, locked past
+    /// the busy timeout).
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The id of the repository with this common dir, inserting it if new.

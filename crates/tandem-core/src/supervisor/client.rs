@@ -3,7 +3,7 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::paths::Paths;
@@ -37,7 +37,13 @@ impl Client {
     /// # Errors
     /// [`ClientError::Io`] or [`ClientError::Remote`].
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
-        let json = serde_json::to_vec(request).map_err(io::Error::other)?;
+        // Only a path that is not UTF-8 fails here (issue 17): say so,
+        // not that the supervisor "did not answer".
+        let json = serde_json::to_vec(request).map_err(|e| {
+            ClientError::Remote(format!(
+                "cannot send this request: {e}; tandem keeps paths as text, so rename the file or folder to a UTF-8 name"
+            ))
+        })?;
         if json.len() >= protocol::MAX_REQUEST_LEN {
             return Err(ClientError::Remote(format!(
                 "the request is {} bytes, more than the {} the supervisor takes; shorten the prompt or the environment",
@@ -104,34 +110,90 @@ fn wait_gone(paths: &Paths) {
 /// background first when none runs.
 ///
 /// # Errors
-/// [`ClientError::Start`] when it does not come up in time.
+/// [`ClientError::Start`] when it does not come up in time, or at once
+/// with the supervisor's own error when the one started exits failing
+/// (issue 17: a damaged database made every command wait ten seconds and
+/// say only "it did not listen in time").
 pub fn connect(paths: &Paths, exe: &Path) -> Result<Client, ClientError> {
     if let Some(client) = connect_existing(paths)? {
         return Ok(client);
     }
-    start(paths, exe)?;
+    let log = paths.supervisor_log().display().to_string();
+    let mut started = start(paths, exe)?;
+    let mut since = Instant::now();
     let deadline = Instant::now() + START_TIMEOUT;
-    let mut started = Instant::now();
     loop {
         match connect_existing(paths) {
-            Ok(Some(client)) => return Ok(client),
+            Ok(Some(client)) => {
+                started.reap_later();
+                return Ok(client);
+            }
             Ok(None) | Err(_) if Instant::now() < deadline => {
-                // The one just started may have found a dying one still
-                // holding the lock and given up: start another.
-                if started.elapsed() > Duration::from_millis(500) {
-                    start(paths, exe)?;
-                    started = Instant::now();
+                match started.exited(paths) {
+                    // Another one won the lock, or a dying one still held
+                    // it: wait for it, or start another.
+                    Some(Exit::LostTheLock) if since.elapsed() > Duration::from_millis(500) => {
+                        started = start(paths, exe)?;
+                        since = Instant::now();
+                    }
+                    Some(Exit::LostTheLock) | None => {}
+                    Some(Exit::Failed(message)) => return Err(ClientError::Start(message, log)),
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
             Ok(None) => {
-                return Err(ClientError::Start(
-                    "it did not listen in time".into(),
-                    paths.supervisor_log().display().to_string(),
-                ));
+                started.reap_later();
+                return Err(ClientError::Start("it did not listen in time".into(), log));
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                started.reap_later();
+                return Err(e);
+            }
         }
+    }
+}
+
+/// A supervisor this command started, and where its output begins in the
+/// supervisor log.
+pub struct Started {
+    child: Child,
+    log_from: u64,
+}
+
+/// How a started supervisor ended before it listened.
+enum Exit {
+    /// Another supervisor holds the lock.
+    LostTheLock,
+    /// Its error, from the log.
+    Failed(String),
+}
+
+impl Started {
+    /// `None` while it runs (or ended well).
+    fn exited(&mut self, paths: &Paths) -> Option<Exit> {
+        let status = self.child.try_wait().ok()??;
+        if status.success() {
+            return None;
+        }
+        let mut text = String::new();
+        if let Ok(mut log) = std::fs::File::open(paths.supervisor_log()) {
+            use std::io::{Read as _, Seek as _};
+            let _ = log.seek(io::SeekFrom::Start(self.log_from));
+            let _ = log.read_to_string(&mut text);
+        }
+        let error = text.lines().rev().find_map(|l| l.strip_prefix("error: ")).map(str::to_owned);
+        Some(match error {
+            Some(e) if e.contains("already running") => Exit::LostTheLock,
+            Some(e) => Exit::Failed(e),
+            None => Exit::Failed(format!("it exited ({status})")),
+        })
+    }
+
+    /// The supervisor outlives us; a thread reaps it if it exits first,
+    /// so no zombie is left while we run.
+    fn reap_later(self) {
+        let mut child = self.child;
+        std::thread::spawn(move || child.wait());
     }
 }
 
@@ -140,12 +202,13 @@ pub fn connect(paths: &Paths, exe: &Path) -> Result<Client, ClientError> {
 ///
 /// # Errors
 /// [`ClientError::Start`].
-pub fn start(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
+pub fn start(paths: &Paths, exe: &Path) -> Result<Started, ClientError> {
     let log_path = paths.supervisor_log();
     let fail = |e: &dyn std::fmt::Display| ClientError::Start(e.to_string(), log_path.display().to_string());
     paths.ensure_state_dir().map_err(|e| fail(&e))?;
     paths.ensure_runtime_dir().map_err(|e| fail(&e))?;
     let log = crate::paths::append_private(&log_path).map_err(|e| fail(&e))?;
+    let log_from = log.metadata().map(|m| m.len()).unwrap_or(0);
     let child = Command::new(exe)
         .args(["daemon", "run"])
         .stdin(Stdio::null())
@@ -153,11 +216,5 @@ pub fn start(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
         .stderr(log)
         .spawn()
         .map_err(|e| fail(&e))?;
-    // The supervisor outlives us; a thread reaps it if it exits first
-    // (e.g. another one won the lock), so no zombie is left while we run.
-    std::thread::spawn(move || {
-        let mut child = child;
-        child.wait()
-    });
-    Ok(())
+    Ok(Started { child, log_from })
 }

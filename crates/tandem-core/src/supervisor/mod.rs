@@ -1000,8 +1000,11 @@ fn agent_argv(
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
 /// records how it ended, unless its host already did: a host that answers
-/// records the end itself; without one, we do.
+/// records the end itself; without one, we do. A store that cannot be
+/// written fails first, with the agent left running: `rm`, `archive` and
+/// `respawn` must change nothing when they cannot finish (issue 17).
 fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) -> Result<(), SessionError> {
+    store.check_writable()?;
     let end = host::client::stop(paths, session, Duration::from_millis(config.stop.grace_ms))?;
     let still_live =
         |s: &Session| matches!(s.state, SessionState::Running | SessionState::Creating | SessionState::Lost);
