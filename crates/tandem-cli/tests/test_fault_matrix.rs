@@ -228,8 +228,19 @@ fn check(env: &TestEnv, name: &str, work: &Work) -> Result<(), String> {
 /// Runs `command` (with `{}` for the session's name) on a seeded session
 /// under each fault; `before` brings the session to the state the command
 /// needs (e.g. archived). Returns the failures.
-fn run_row(command: &[&str], faults: &[Fault], before: Option<&[&str]>) {
-    run_row_on(command, faults, before, Subject::Session);
+fn run_row(command: &[&str], faults: &[Fault], before: Option<&[&str]>, expect: Expect) {
+    run_row_on(command, faults, before, Subject::Session, expect);
+}
+
+/// The checked session's state once the command has been carried out.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// No longer listed (`rm`).
+    Gone,
+    /// Archived.
+    Archived,
+    /// Listed, with a worktree (a new, forked or restored session).
+    Live,
 }
 
 /// What a row's command works on.
@@ -247,7 +258,7 @@ enum Subject {
     Fresh,
 }
 
-fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subject: Subject) {
+fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subject: Subject, expect: Expect) {
     let mut failures = Vec::new();
     for (i, fault) in faults.iter().enumerate() {
         let env = env_with_include();
@@ -312,10 +323,22 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
         // an operation the supervisor carries on with (the CLI died, not
         // it) is waited for.
         env.ok(&["list"]);
-        if matches!((fault, subject), (Fault::Point("client.sent"), Subject::Forked | Subject::Fresh)) {
-            // Only the CLI died: the supervisor makes the session all the same.
-            let listed = || env.sessions().iter().any(|s| s["name"] == name.as_str());
-            wait_for("the supervisor to make the session", || listed().then_some(()));
+        if let Fault::Point("client.sent") = fault {
+            // Only the CLI died: the supervisor carries the command out all
+            // the same; wait for its end state.
+            let state = || {
+                let row = env.sessions().into_iter().chain(env.archived()).find(|s| s["name"] == name.as_str());
+                row.map(|s| s["state"].as_str().unwrap_or_default().to_owned())
+            };
+            wait_for("the supervisor to carry the command out", || {
+                let now = state();
+                let done = match expect {
+                    Expect::Gone => now.is_none(),
+                    Expect::Archived => now.as_deref() == Some("archived"),
+                    Expect::Live => now.as_deref().is_some_and(|s| s != "archived" && s != "creating"),
+                };
+                done.then_some(())
+            });
         }
         wait_for("the supervisor to finish what it was doing", || idle(&env).then_some(()));
         if let Err(why) = check(&env, &name, &work) {
@@ -357,6 +380,7 @@ fn fault_matrix_rm_force() {
             Fault::Host,
         ],
         None,
+        Expect::Gone,
     );
 }
 
@@ -375,6 +399,7 @@ fn fault_matrix_archive() {
             Fault::Host,
         ],
         None,
+        Expect::Archived,
     );
 }
 
@@ -389,6 +414,7 @@ fn fault_matrix_restore() {
             Fault::Point("git:restore 0 self"),
         ],
         Some(&["archive", "{}"]),
+        Expect::Live,
     );
 }
 
@@ -404,6 +430,7 @@ fn fault_matrix_fork() {
         ],
         None,
         Subject::Forked,
+        Expect::Live,
     );
 }
 
@@ -419,6 +446,7 @@ fn fault_matrix_new() {
         ],
         None,
         Subject::Fresh,
+        Expect::Live,
     );
 }
 
@@ -436,5 +464,6 @@ fn fault_matrix_task_promote() {
         ],
         None,
         Subject::SecondTrial,
+        Expect::Archived,
     );
 }

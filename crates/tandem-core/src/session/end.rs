@@ -184,24 +184,41 @@ pub fn restore(
     } else if path.exists() {
         return Err(SessionError::RestoreBlocked { slug: session.slug.clone(), path });
     }
-    if !git::branch_exists(&repo.root, &session.branch)? {
-        let at = session.last_commit.clone().unwrap_or_else(|| session.base_commit.clone());
-        git::create_branch(&repo.root, &session.branch, &at)?;
-        notes.push(format!("branch {} was gone; recreated it at {}", session.branch, git::short(&at)));
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    // An archive whose `git worktree prune` failed left git's record of
-    // the folder it took away; git refuses to add over it.
-    git::worktree_prune(&repo.root)?;
-    git::worktree_add_existing(&repo.root, &path, &session.branch)?;
-    crate::fault::point("restore.worktree-added");
-    if let Some(snapshot) = &session.archive_ref {
-        // The snapshot's tree is the whole worktree as it was, untracked
-        // files included; `restore` puts it back without touching HEAD.
-        git::run(&path, &["restore", "--source", snapshot, "--worktree", "--", "."])?;
-        notes.push(format!("re-applied the uncommitted work kept in {snapshot}"));
+    // Marked first: whatever is at `path` while the row says archived
+    // and `restore` is pending came from the branch and the snapshot
+    // alone (the agent starts after), so a restore cut short or failed
+    // is taken back whole ([`super::repair::interrupted_restore`]).
+    store.set_pending(&session.id, Some("restore"))?;
+    let checked_out = (|| -> Result<(), SessionError> {
+        if !git::branch_exists(&repo.root, &session.branch)? {
+            let at = session.last_commit.clone().unwrap_or_else(|| session.base_commit.clone());
+            git::create_branch(&repo.root, &session.branch, &at)?;
+            notes.push(format!("branch {} was gone; recreated it at {}", session.branch, git::short(&at)));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // An archive whose `git worktree prune` failed left git's record
+        // of the folder it took away; git refuses to add over it.
+        git::worktree_prune(&repo.root)?;
+        git::worktree_add_existing(&repo.root, &path, &session.branch)?;
+        crate::fault::point("restore.worktree-added");
+        if let Some(snapshot) = &session.archive_ref {
+            // The snapshot's tree is the whole worktree as it was,
+            // untracked files included; `restore` puts it back without
+            // touching HEAD.
+            git::run(&path, &["restore", "--source", snapshot, "--worktree", "--", "."])?;
+            notes.push(format!("re-applied the uncommitted work kept in {snapshot}"));
+        }
+        Ok(())
+    })();
+    if let Err(e) = checked_out {
+        // Nothing of the user's is in a checkout this restore made.
+        if let Err(undo) = super::repair::discard_checkout(repo, &path) {
+            tracing::warn!(error = %undo, "cannot take back the failed restore's checkout");
+        }
+        let _ = store.set_pending(&session.id, None);
+        return Err(e);
     }
     store.mark_restored(&session.id, &path)?;
     let mut restored =

@@ -53,6 +53,18 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
             }
             let Ok((repo, config)) = repo() else { continue };
             let done = match op {
+                "restore" => {
+                    // Cut short: the row still says archived; take the
+                    // checkout back, so `tandem restore` starts over.
+                    let path = worktrees_dir(paths, &repo, &config).join(&session.slug);
+                    let undone = if interrupted_restore(paths, &repo, &session, &path)? {
+                        discard_checkout(&repo, &path)
+                    } else {
+                        Ok(())
+                    };
+                    store.set_pending(&session.id, None)?;
+                    undone
+                }
                 "archive" => end::archive(paths, store, &repo, &config, &session, &[]).map(drop),
                 "remove-force" | "remove" => {
                     end::remove(paths, store, &repo, &config, &session, op == "remove-force", &[], None)
@@ -61,6 +73,10 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                 _ => Ok(()),
             };
             match done {
+                Ok(()) if op == "restore" => actions.push(format!(
+                    "undid the interrupted restore of session {}; `tandem restore {}` brings it back",
+                    session.slug, session.slug
+                )),
                 Ok(()) => actions.push(format!("finished the interrupted {op} of session {}", session.slug)),
                 Err(e) => {
                     store.set_pending(&session.id, None)?;
@@ -140,6 +156,10 @@ pub(super) fn interrupted_restore(
     let worktrees = git::worktree_list(&repo.root)?;
     if half_checked_out(&worktrees, path) {
         return Ok(true);
+    }
+    // `restore` marks the row before it checks anything out.
+    if session.pending.as_deref() == Some("restore") {
+        return Ok(path.exists() || worktrees.iter().any(|w| same_path(&w.path, path)));
     }
     let branch = format!("refs/heads/{}", session.branch);
     let Some(entry) = worktrees.iter().find(|w| same_path(&w.path, path)) else { return Ok(false) };

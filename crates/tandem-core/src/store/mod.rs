@@ -1038,7 +1038,7 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn mark_restored(&self, id: &str, path: &Path) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET state = 'stopped', path = ?2, archived_at = NULL, archive_ref = NULL, updated_at = ?3
+            "UPDATE sessions SET state = 'stopped', path = ?2, archived_at = NULL, archive_ref = NULL, pending = NULL, updated_at = ?3
              WHERE id = ?1 AND state = 'archived'",
             params![id, path.to_string_lossy(), crate::unix_now()],
         )?;
