@@ -1,0 +1,241 @@
+//! Issue 17, findings 4 and 6: `sync` racing an agent that commits, and
+//! `merge` killed half way through its checkout of the user's main
+//! worktree. Each test is the attack that lost work or left a state only
+//! a manual fix could mend.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::{TestEnv, stderr, wait_for};
+
+/// A bare repository as `origin`, with `main` pushed and `origin/HEAD`
+/// set, so sessions branch from `origin/main`.
+fn with_remote(env: &TestEnv) -> PathBuf {
+    let remote = env.tmp.path().join("remote.git");
+    env.git_in(env.tmp.path(), &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+    env.git(&["remote", "add", "origin", &remote.to_string_lossy()]);
+    env.git(&["push", "-q", "-u", "origin", "main"]);
+    env.git(&["remote", "set-head", "origin", "--auto"]);
+    remote
+}
+
+/// `git ARGS` in `dir` as an agent would run it: failures are answers,
+/// not test failures.
+fn agent_git(env: &TestEnv, dir: &Path, args: &[&str]) -> bool {
+    Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("HOME", &env.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The subjects of every commit reachable from a ref under `refs/heads`
+/// or `refs/tandem` (not from a worktree's HEAD, which a removal drops).
+fn subjects_kept(env: &TestEnv) -> Vec<String> {
+    let tips = env.git(&["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tandem"]);
+    let mut args = vec!["log", "--format=%s"];
+    args.extend(tips.lines());
+    env.git(&args).lines().map(str::to_owned).collect()
+}
+
+/// Issue 17, finding 4: the agent commits every few milliseconds while
+/// `sync` rebases 400 commits. Whatever stops the rebase is named (never
+/// "conflicts in" an empty list), and after `--abort` every commit the
+/// agent made is still reachable from a ref.
+#[test]
+fn issue_17_4_commits_made_while_sync_rebases_survive_abort() {
+    let env = TestEnv::new();
+    let remote = with_remote(&env);
+    env.ok(&["new", "racer", "--bg", "--agent", "shell"]);
+    let wt = env.path_of("racer");
+    let script = "for i in $(seq 1 400); do echo $i > f$((i % 20)).txt; git add -A; git commit -q -m c$i; done";
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(&wt)
+        .env("HOME", &env.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The base moves on.
+    let other = env.tmp.path().join("other");
+    env.git_in(env.tmp.path(), &["clone", "-q", &remote.to_string_lossy(), "other"]);
+    std::fs::write(other.join("upstream.txt"), "theirs\n").expect("write");
+    env.git_in(&other, &["add", "upstream.txt"]);
+    env.git_in(&other, &["commit", "-q", "-m", "upstream"]);
+    env.git_in(&other, &["push", "-q", "origin", "main"]);
+
+    // The agent: an empty commit every 10 ms (its tree stays clean, so
+    // sync does not refuse it as dirty), recording those git accepted.
+    let stop = Arc::new(AtomicBool::new(false));
+    let agent = {
+        let (stop, wt, home) = (Arc::clone(&stop), wt.clone(), env.home.clone());
+        std::thread::spawn(move || {
+            let mut made = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let subject = format!("agent {i}");
+                let ok = Command::new("git")
+                    .current_dir(&wt)
+                    .args(["commit", "-q", "--allow-empty", "-m", &subject])
+                    .env("HOME", &home)
+                    .env("GIT_CONFIG_NOSYSTEM", "1")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    made.push(subject);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            made
+        })
+    };
+    // Let the agent get going, so commits land just before the rebase too.
+    let started = Instant::now();
+    wait_for("the agent's first commits", || {
+        (env.git_in(&wt, &["log", "-1", "--format=%s"]).starts_with("agent ") && started.elapsed().as_millis() > 100)
+            .then_some(())
+    });
+    let sync = env.tandem(&["sync", "racer"]);
+    stop.store(true, Ordering::SeqCst);
+    let made = agent.join().expect("agent thread");
+    let err = stderr(&sync);
+    assert!(!err.contains("conflicts in ;") && !err.contains("conflicts in \n"), "an empty conflict list: {err}");
+    if !sync.status.success() {
+        assert!(err.contains("tandem sync racer --abort"), "{err}");
+        let aborted = env.tandem(&["sync", "racer", "--abort"]);
+        assert!(aborted.status.success(), "{}", stderr(&aborted));
+    }
+    let kept = subjects_kept(&env);
+    let lost: Vec<&String> = made.iter().filter(|s| !kept.contains(s)).collect();
+    assert!(lost.is_empty(), "{} of the agent's {} commits are reachable from no ref: {lost:?}", lost.len(), made.len());
+    // Nothing is left half done: the session is on its branch.
+    assert_eq!(env.git_in(&wt, &["symbolic-ref", "--short", "HEAD"]).trim(), "racer");
+    assert!(agent_git(&env, &wt, &["diff", "--quiet", "HEAD"]), "the worktree is clean");
+}
+
+/// A repository whose `main` holds `files` files, and a session `feature`
+/// that changed every one of them (and added a few): a merge of it
+/// rewrites thousands of files in the main worktree.
+fn big_merge(env: &TestEnv, files: usize) {
+    let write_all = |root: &Path, text: &str| {
+        for i in 0..files {
+            let dir = root.join(format!("d{:02}", i / 100));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(format!("f{:03}.txt", i % 100)), format!("{text} {i}\n").repeat(40))
+                .expect("write");
+        }
+    };
+    write_all(&env.repo, "base");
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "many files"]);
+    env.ok(&["new", "feature", "--bg", "--agent", "shell", "--base", "head"]);
+    let wt = env.path_of("feature");
+    write_all(&wt, "feature");
+    std::fs::create_dir_all(wt.join("new")).expect("mkdir");
+    for i in 0..50 {
+        std::fs::write(wt.join(format!("new/n{i}.txt")), format!("new {i}\n")).expect("write");
+    }
+    env.git_in(&wt, &["add", "-A"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "feature changes everything"]);
+}
+
+/// Runs `tandem merge feature` in its own process group and kills the
+/// group (the CLI and its git child, as Ctrl-C or a closed terminal does)
+/// once git has begun rewriting the main worktree's files.
+fn kill_merge_mid_checkout(env: &TestEnv) {
+    use std::os::unix::process::CommandExt as _;
+    let first = env.repo.join("d00/f000.txt");
+    let before = std::fs::read(&first).expect("read");
+    let mut child = env
+        .command_in(&env.repo, &["merge", "feature"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tandem merge");
+    let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let lock = env.repo.join(".git/index.lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if lock.exists() && std::fs::read(&first).is_ok_and(|now| now != before) {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the merge ended ({status}) before it could be killed mid-checkout");
+        }
+        assert!(Instant::now() < deadline, "the merge never started its checkout");
+    }
+    let _ = child.wait();
+    // The attack landed: a half-rewritten worktree and git's lock left.
+    let status = env.git(&["status", "--porcelain"]);
+    assert!(!status.is_empty() && lock.exists(), "not a half-done merge: {status}");
+}
+
+/// The main worktree is exactly as before the merge: same commit, no
+/// change, no lock, the same bytes.
+fn assert_as_before(env: &TestEnv, main: &str) {
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    assert!(!env.repo.join(".git/index.lock").exists(), "the stale index.lock is gone");
+    assert_eq!(env.git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    assert_eq!(std::fs::read_to_string(env.repo.join("d00/f000.txt")).expect("read"), "base 0\n".repeat(40));
+    assert!(!env.repo.join("new").exists(), "the merge's new files are gone");
+}
+
+/// Issue 17, finding 6: `merge` killed mid-checkout. `doctor` sees it,
+/// `merge --abort` rolls the main worktree back to exactly the pre-merge
+/// state (removing the stale `index.lock`), and a later merge works.
+#[test]
+fn issue_17_6_merge_killed_mid_checkout_is_seen_and_aborted() {
+    let env = TestEnv::new();
+    big_merge(&env, 3000);
+    let main = env.git(&["rev-parse", "main"]);
+    kill_merge_mid_checkout(&env);
+
+    let doctor = env.ok(&["doctor"]);
+    assert!(doctor.contains("interrupted merge of feature into main"), "{doctor}");
+    assert!(doctor.contains("tandem merge --abort feature"), "{doctor}");
+    let out = env.ok(&["merge", "--abort", "feature"]);
+    assert!(out.contains("rolled back the interrupted merge of feature into main"), "{out}");
+    assert_as_before(&env, &main);
+    assert!(!env.ok(&["doctor"]).contains("interrupted merge"), "doctor is content");
+    let err = env.fails(&["merge", "--abort", "feature"]);
+    assert!(err.contains("no merge of feature to abort"), "{err}");
+
+    let out = env.ok(&["merge", "feature"]);
+    assert!(out.starts_with("merged feature into main"), "{out}");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
+
+/// Issue 17, finding 6: the next `merge` after the kill finishes the
+/// interrupted one (rolled back, then merged again) instead of advising
+/// to commit the half merge.
+#[test]
+fn issue_17_6_merge_killed_mid_checkout_is_finished_by_the_next_merge() {
+    let env = TestEnv::new();
+    big_merge(&env, 3000);
+    let main = env.git(&["rev-parse", "main"]);
+    kill_merge_mid_checkout(&env);
+
+    let out = env.tandem(&["merge", "feature"]);
+    let (text, err) = (String::from_utf8_lossy(&out.stdout).into_owned(), stderr(&out));
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("rolled back the interrupted merge of feature into main"), "{err}");
+    assert!(text.starts_with("merged feature into main"), "{text}");
+    assert_eq!(env.git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    assert!(!env.repo.join(".git/index.lock").exists());
+    assert_eq!(env.git(&["rev-parse", "main^1"]), main, "one merge commit on the old main");
+    assert_eq!(std::fs::read_to_string(env.repo.join("d00/f000.txt")).expect("read"), "feature 0\n".repeat(40));
+    assert!(!env.ok(&["doctor"]).contains("interrupted merge"));
+}
