@@ -30,10 +30,14 @@ pub struct SyncArgs {
 pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let (_, config, session) = cx.session(&args.name)?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let state = cx.paths.session_dir(&session.id);
     if args.abort {
-        let mode = ship::sync_abort(&session).map_err(user)?;
+        let (mode, kept) = ship::sync_abort(&session, &state).map_err(user)?;
         let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
         println!("aborted the {what}; {} is as it was before the sync", session.slug);
+        for r in kept {
+            println!("a commit made while the branch was being rewritten is kept at {}", visible(&r));
+        }
         return Ok(());
     }
     let mode = match (args.rebase, args.merge) {
@@ -42,8 +46,8 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
         _ => None,
     };
     let mut notes = Vec::new();
-    let outcome =
-        ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &mut notes).map_err(user)?;
+    let outcome = ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
+        .map_err(user)?;
     for note in notes {
         eprintln!("note: {}", visible(&note));
     }
@@ -61,6 +65,16 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
                 "syncing {} with {target} stopped on conflicts in {}; resolve them and `git {what} --continue` in {}, or run `tandem sync {} --abort`",
                 session.slug,
                 files.join(", "),
+                session.path.display(),
+                session.slug
+            )));
+        }
+        Synced::Stopped { mode, target, reason, .. } => {
+            let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
+            return Err(CliError::user(format!(
+                "syncing {} with {target} stopped: {}; run `git {what} --continue` in {} once that is over, or `tandem sync {} --abort`",
+                session.slug,
+                visible(&reason),
                 session.path.display(),
                 session.slug
             )));
