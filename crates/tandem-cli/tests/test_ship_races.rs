@@ -247,3 +247,86 @@ fn issue_17_6_merge_killed_mid_checkout_is_finished_by_the_next_merge() {
     assert_eq!(std::fs::read_to_string(env.repo.join("d00/f000.txt")).expect("read"), "feature 0\n".repeat(40));
     assert!(!env.ok(&["doctor"]).contains("interrupted merge"));
 }
+
+/// Where a merge is killed: the fault line armed (see
+/// `tandem_core::fault`), the `merge` flags, and the branch merged into.
+const MERGE_FAULTS: &[(&str, &[&str], &str)] = &[
+    ("merge.journaled", &[], "main"),
+    ("git:merge", &[], "main"),
+    ("git:merge 0 git", &[], "main"),
+    ("merge.ran", &[], "main"),
+    ("merge.squashed", &["--squash"], "main"),
+    ("git:merge", &["--ff"], "main"),
+    ("git:rebase 0 git", &["--rebase"], "main"),
+    ("git:worktree-add", &["--into", "release"], "release"),
+    ("git:merge", &["--into", "release"], "release"),
+];
+
+/// Runs every merge of [`MERGE_FAULTS`] killed there, then `then` (with
+/// the session's name, the target and its commit before) to recover.
+fn each_killed_merge(then: &dyn Fn(&TestEnv, &str, &str, &str)) {
+    let mut env = TestEnv::new();
+    let faults = env.tmp.path().join("faults");
+    env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
+    for (i, (fault, flags, target)) in MERGE_FAULTS.iter().enumerate() {
+        let name = format!("f{i}");
+        env.git(&["branch", "-f", "release", "main"]);
+        env.ok(&["new", &name, "--bg", "--agent", "shell", "--base", "head"]);
+        let wt = env.path_of(&name);
+        std::fs::write(wt.join(format!("{name}.txt")), format!("{name}\n")).expect("write");
+        env.git_in(&wt, &["add", "-A"]);
+        env.git_in(&wt, &["commit", "-q", "-m", &name]);
+        let before = env.git(&["rev-parse", target]).trim().to_owned();
+        std::fs::write(&faults, format!("{fault}\n")).expect("arm");
+        let mut args = vec!["merge", name.as_str()];
+        args.extend_from_slice(flags);
+        let out = env.tandem(&args);
+        let fired = faults.with_extension("fired");
+        assert!(fired.exists(), "{fault}: never reached; {}", stderr(&out));
+        std::fs::remove_file(&fired).expect("disarm");
+        then(&env, &name, target, &before);
+        let doctor = env.ok(&["doctor"]);
+        assert!(!doctor.contains("interrupted merge"), "{fault}: {doctor}");
+        assert_eq!(env.git(&["status", "--porcelain", "--untracked-files=all"]), "", "{fault}");
+        assert!(!env.repo.join(".git/index.lock").exists(), "{fault}: a stale lock");
+        assert!(!env.git(&["worktree", "list"]).contains("merge-worktree"), "{fault}: the temporary worktree stays");
+    }
+}
+
+/// Runs `tandem ARGS` until no git process of the killed merge is still
+/// at work (an orphaned git child finishes on its own), then returns it.
+fn once_git_is_done(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    wait_for("the killed merge's git to finish", || {
+        let out = env.tandem(args);
+        (!stderr(&out).contains("is still at work")).then_some(out)
+    })
+}
+
+/// Issue 17, finding 6: a merge killed at any of its steps (the CLI, or
+/// only its git child) is rolled back by `merge --abort`: the target is
+/// where it was, its worktree clean, nothing left for `doctor`.
+#[test]
+fn issue_17_6_merge_killed_at_each_step_is_rolled_back_by_abort() {
+    each_killed_merge(&|env, name, target, before| {
+        let out = once_git_is_done(env, &["merge", "--abort", name]);
+        let err = stderr(&out);
+        // A merge whose git child died failed, and rolled back at once.
+        assert!(out.status.success() || err.contains(&format!("no merge of {name} to abort")), "{name}: {err}");
+        assert_eq!(env.git(&["rev-parse", target]).trim(), before, "{name}: {target} moved");
+    });
+}
+
+/// Issue 17, finding 6: after a merge killed at any of its steps, the
+/// next `merge` lands the session exactly once.
+#[test]
+fn issue_17_6_merge_killed_at_each_step_is_finished_by_the_next_merge() {
+    each_killed_merge(&|env, name, target, before| {
+        let out = once_git_is_done(env, &["merge", name, "--into", target]);
+        let err = stderr(&out);
+        let landed = env.git(&["rev-parse", target]).trim().to_owned();
+        assert!(out.status.success() || err.contains("has nothing to merge"), "{name}: {err}");
+        assert_ne!(landed, before, "{name}: never landed");
+        assert_eq!(env.git(&["show", &format!("{target}:{name}.txt")]), format!("{name}\n"), "{name}");
+        assert!(env.git(&["rev-list", &format!("{before}..{target}")]).lines().count() <= 2, "{name}: landed once");
+    });
+}

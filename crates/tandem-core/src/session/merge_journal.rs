@@ -213,6 +213,15 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
         // The agent's own git runs there: its lock is its own business.
         super::ship::abort_rebase(&j.worktree, &j.branch, &j.slug, state)?;
     }
+    if landed && place_exists {
+        // git may die after its commit and before it cleans up (a killed
+        // CLI closes the pipe git then prints to): the merge state it
+        // leaves would make the user's next commit a second merge.
+        let _ = git::run(&j.place, &["merge", "--quit"]);
+        if let Ok(squash) = git::read(&j.place, &["rev-parse", "--path-format=absolute", "--git-path", "SQUASH_MSG"]) {
+            let _ = std::fs::remove_file(squash);
+        }
+    }
     let outcome = if landed && !undo_landed {
         Recovered::Landed { commit: tip }
     } else {
