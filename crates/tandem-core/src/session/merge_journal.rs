@@ -60,8 +60,12 @@ pub struct Journal {
     pub result_tree: Option<String>,
     /// `commit`, `squash`, `rebase` or `ff`.
     pub mode: String,
-    /// The tandem process running the merge.
+    /// The tandem process running the merge, and its start time (clock
+    /// ticks after boot, `/proc/<pid>/stat` field 22) when known, so a
+    /// reused pid is not taken for it.
     pub pid: u32,
+    #[serde(default)]
+    pub pid_start: Option<u64>,
     /// When it began, unix seconds.
     pub started: i64,
 }
@@ -118,14 +122,29 @@ pub fn all(sessions: &Path) -> Vec<(PathBuf, Journal)> {
     found
 }
 
-/// Whether the tandem process `pid` of a journal still runs (and is a
-/// tandem: the same executable as this one), so its merge is not over.
-fn still_running(pid: u32) -> bool {
+/// When process `pid` started, in clock ticks after boot
+/// (`/proc/<pid>/stat` field 22); `None` without `/proc`.
+#[must_use]
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the tandem process of `journal` still runs, so its merge is
+/// not over: its pid is alive, started when the journal says, and runs
+/// this same executable.
+#[must_use]
+pub fn still_running(journal: &Journal) -> bool {
+    let pid = journal.pid;
     if pid == std::process::id() {
         return false;
     }
     let Ok(raw) = i32::try_from(pid) else { return false };
     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None).is_err() {
+        return false;
+    }
+    if journal.pid_start.is_some() && start_time(pid) != journal.pid_start {
         return false;
     }
     match (std::fs::read_link(format!("/proc/{pid}/exe")), std::env::current_exe()) {
@@ -191,7 +210,7 @@ fn clear_stale_lock(worktree: &Path) -> Result<(), ShipError> {
 /// git errors.
 pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Recovered, ShipError> {
     let j = journal;
-    if still_running(j.pid) {
+    if still_running(j) {
         return Err(ShipError::MergeRunning { slug: j.slug.clone(), pid: j.pid });
     }
     let place_exists = j.place.join(".git").exists();
@@ -315,6 +334,15 @@ pub fn doctor(paths: &Paths, repo_root: &Path, fix: bool) -> Vec<Finding> {
         if !same(&j.repo) {
             continue;
         }
+        if still_running(&j) {
+            findings.push(Finding {
+                session: Some(j.slug.clone()),
+                problem: format!("a merge of {} into {} is running (pid {})", j.slug, j.target, j.pid),
+                remedy: "left alone: it ends by itself".into(),
+                fixed: false,
+            });
+            continue;
+        }
         let problem = format!(
             "interrupted merge of {} into {}: {} may hold a half-done checkout (the merge began at unix time {})",
             j.slug,
@@ -339,4 +367,44 @@ pub fn doctor(paths: &Paths, repo_root: &Path, fix: bool) -> Vec<Finding> {
         findings.push(Finding { session: Some(j.slug.clone()), problem, remedy, fixed });
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_of_this_process_or_of_a_reused_pid_is_not_running() {
+        let me = std::process::id();
+        let journal = Journal {
+            session_id: "id".into(),
+            slug: "s".into(),
+            branch: "s".into(),
+            worktree: PathBuf::from("/nowhere"),
+            repo: PathBuf::from("/nowhere"),
+            target: "main".into(),
+            place: PathBuf::from("/nowhere"),
+            temporary: false,
+            old_target: "0".repeat(40),
+            old_branch: "0".repeat(40),
+            result_tree: None,
+            mode: "commit".into(),
+            pid: me,
+            pid_start: start_time(me),
+            started: 0,
+        };
+        assert!(start_time(me).is_some(), "/proc/self/stat has a start time");
+        assert!(!still_running(&journal), "this process is the merge itself");
+        // The parent runs (the test harness), yet started at another time.
+        let parent = std::os::unix::process::parent_id();
+        let reused = Journal { pid: parent, pid_start: start_time(parent).map(|t| t + 1), ..journal.clone() };
+        assert!(!still_running(&reused));
+        let sessions = tempfile::tempdir().expect("tempdir");
+        let state = sessions.path().join("one");
+        write(&state, &journal).expect("write");
+        assert_eq!(read(&state).map(|j| j.pid), Some(me));
+        assert_eq!(all(sessions.path()).len(), 1);
+        remove(&state);
+        assert!(read(&state).is_none() && all(sessions.path()).is_empty());
+    }
 }

@@ -601,6 +601,9 @@ pub fn merge(
             .into_iter()
             .find(|(s, j)| s != state && j.target == target && same_repo(&j.repo))
         {
+            if merge_journal::still_running(&j) {
+                return Err(ShipError::MergeRunning { slug: j.slug, pid: j.pid });
+            }
             return Err(ShipError::Interrupted { slug: j.slug, target: j.target, path: j.place });
         }
     }
@@ -639,6 +642,7 @@ pub fn merge(
         }
         .to_owned(),
         pid: std::process::id(),
+        pid_start: merge_journal::start_time(std::process::id()),
         started: crate::unix_now(),
     };
     merge_journal::write(state, &journal).map_err(ShipError::Journal)?;
