@@ -330,3 +330,27 @@ fn issue_17_6_merge_killed_at_each_step_is_finished_by_the_next_merge() {
         assert!(env.git(&["rev-list", &format!("{before}..{target}")]).lines().count() <= 2, "{name}: landed once");
     });
 }
+
+/// Issue 17, finding 6: `doctor` names a merge killed at any of its
+/// steps, and `doctor --fix` rolls it back (or, had it landed, finishes
+/// it), leaving nothing half done.
+#[test]
+fn issue_17_6_merge_killed_at_each_step_is_repaired_by_doctor_fix() {
+    each_killed_merge(&|env, name, target, before| {
+        let journal = env.tandem_home.join("state/sessions");
+        let left =
+            std::fs::read_dir(&journal).expect("sessions").flatten().any(|e| e.path().join("merge.json").exists());
+        if left {
+            let doctor = env.ok(&["doctor"]);
+            assert!(doctor.contains(&format!("interrupted merge of {name} into {target}")), "{doctor}");
+        }
+        let fixed = wait_for("the killed merge's git to finish", || {
+            let out = env.ok(&["doctor", "--fix"]);
+            (!out.contains("is still at work")).then_some(out)
+        });
+        assert!(!fixed.contains("not fixed"), "{name}: {fixed}");
+        let now = env.git(&["rev-parse", target]).trim().to_owned();
+        let landed = agent_git(env, &env.repo, &["cat-file", "-e", &format!("{target}:{name}.txt")]);
+        assert!(now == before || landed, "{name}: {target} is neither as before nor merged");
+    });
+}
