@@ -288,7 +288,13 @@ fn each_killed_merge(then: &dyn Fn(&TestEnv, &str, &str, &str)) {
         let doctor = env.ok(&["doctor"]);
         assert!(!doctor.contains("interrupted merge"), "{fault}: {doctor}");
         assert_eq!(env.git(&["status", "--porcelain", "--untracked-files=all"]), "", "{fault}");
-        assert!(!env.repo.join(".git/index.lock").exists(), "{fault}: a stale lock");
+        let git_dir = env.repo.join(".git");
+        let locks: Vec<PathBuf> = [git_dir.clone(), git_dir.join("refs/heads")]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).expect("git dir").flatten().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+            .collect();
+        assert!(locks.is_empty(), "{fault}: stale locks {locks:?}");
         assert!(!env.git(&["worktree", "list"]).contains("merge-worktree"), "{fault}: the temporary worktree stays");
     }
 }

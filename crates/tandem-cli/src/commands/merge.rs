@@ -6,7 +6,6 @@ use tandem_core::session::merge_journal::{self, Recovered};
 use tandem_core::session::pull::{self, PullError};
 use tandem_core::session::ship::{self, MergeMode, ShipError};
 use tandem_core::store::{EventKind, MetaUpdate, NewEvent, Session, TaskStatus};
-
 use tandem_core::text::visible;
 
 use crate::context::Context;

@@ -14,7 +14,8 @@
 //! - a merge still running (its tandem process alive) or a git process
 //!   still at work in the worktree (holding the index lock, or running
 //!   there) is waited for, never raced;
-//! - a stale `index.lock` (no process has it open) is removed;
+//! - a stale `index.lock` (and the other lock files a killed git leaves:
+//!   `ORIG_HEAD.lock`, the target's ref lock…) is removed;
 //! - a merge that had not landed is rolled back: `git reset --hard` to the
 //!   old commit (the target was clean when the merge began, tandem checks
 //!   that first) and the files the merge added removed when they hold
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::git::{self, GitError};
+use crate::git;
 use crate::paths::Paths;
 
 use super::repair::Finding;
@@ -154,46 +155,67 @@ pub fn still_running(journal: &Journal) -> bool {
     }
 }
 
-/// A git process still at work in `worktree`: one that has `lock` open
-/// (git holds its lock file open while it writes) or a `git` whose
-/// working directory is `worktree` (`git -C` runs there; a merge writes
-/// its commit after it let go of the lock). Found through `/proc`; `None`
-/// when none of the processes this user can see is.
-fn busy_git(worktree: &Path, lock: &Path) -> Option<u32> {
+/// The git commands a merge (or its rollback) runs that write.
+const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "update-ref"];
+
+/// A git process still at work in `worktree`: one that has one of
+/// `locks` open (git holds a lock file open while it writes) or a `git`
+/// [`WRITERS`] command whose working directory is `worktree` (`git -C`
+/// runs there; a merge writes its commit after it let go of the index
+/// lock). Found through
+/// `/proc`; `None` when none of the processes this user can see is.
+fn busy_git(worktree: &Path, locks: &[PathBuf]) -> Option<u32> {
     let worktree = worktree.canonicalize().ok();
-    let lock = lock.canonicalize().ok();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let is_git = std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "git");
         if is_git && worktree.is_some() && std::fs::read_link(entry.path().join("cwd")).ok() == worktree {
-            return Some(pid);
+            // Reads (`status`, `rev-parse`, as `tandem list` runs) do not count.
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let writes = cmdline.split(|b| *b == 0).any(|arg| WRITERS.iter().any(|w| w.as_bytes() == arg));
+            if writes {
+                return Some(pid);
+            }
         }
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        if lock.is_some() && fds.flatten().any(|fd| std::fs::read_link(fd.path()).ok() == lock) {
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| locks.contains(&p))) {
             return Some(pid);
         }
     }
     None
 }
 
-/// Removes `worktree`'s `index.lock` when no git process is at work
-/// there ([`busy_git`]).
+/// The lock files a git killed during a merge in `worktree` may leave:
+/// its index, `HEAD`, `ORIG_HEAD`, the merge state, `packed-refs` and
+/// the `refs` given (`refs/heads/main`), each `<file>.lock`, absolute.
+fn merge_locks(worktree: &Path, refs: &[String]) -> Vec<PathBuf> {
+    let mut names: Vec<String> = ["index", "HEAD", "ORIG_HEAD", "MERGE_HEAD", "AUTO_MERGE", "packed-refs"]
+        .iter()
+        .map(|n| format!("{n}.lock"))
+        .collect();
+    names.extend(refs.iter().map(|r| format!("{r}.lock")));
+    let mut args = vec!["rev-parse".to_owned(), "--path-format=absolute".to_owned()];
+    for name in &names {
+        args.extend(["--git-path".to_owned(), name.clone()]);
+    }
+    git::read(worktree, &args).map(|out| out.lines().map(PathBuf::from).collect()).unwrap_or_default()
+}
+
+/// Removes the lock files a killed git left in `worktree`
+/// ([`merge_locks`]) when no git process is at work there
+/// ([`busy_git`]).
 ///
 /// # Errors
 /// [`ShipError::GitBusy`] when one is.
-fn clear_stale_lock(worktree: &Path) -> Result<(), ShipError> {
-    let Ok(lock) = git::read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index.lock"]) else {
-        return Ok(());
-    };
-    let lock = PathBuf::from(lock);
-    if let Some(pid) = busy_git(worktree, &lock) {
+fn clear_stale_locks(worktree: &Path, refs: &[String]) -> Result<(), ShipError> {
+    let locks = merge_locks(worktree, refs);
+    if let Some(pid) = busy_git(worktree, &locks) {
         return Err(ShipError::GitBusy { path: worktree.to_owned(), pid });
     }
-    if !lock.exists() {
-        return Ok(());
+    for lock in locks.iter().filter(|l| l.exists()) {
+        tracing::info!(lock = %lock.display(), "removing a lock file an interrupted merge left");
+        std::fs::remove_file(lock).map_err(ShipError::State)?;
     }
-    tracing::info!(lock = %lock.display(), "removing the index.lock an interrupted merge left");
-    std::fs::remove_file(&lock).map_err(|error| GitError::Spawn { error })?;
     Ok(())
 }
 
@@ -215,7 +237,8 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
     }
     let place_exists = j.place.join(".git").exists();
     if place_exists {
-        clear_stale_lock(&j.place)?;
+        let refs = [format!("refs/heads/{}", j.target), format!("refs/heads/{}", j.branch)];
+        clear_stale_locks(&j.place, &refs)?;
     }
     let target_ref = format!("refs/heads/{}", j.target);
     let tip = git::resolve_commit(&j.repo, &target_ref)?.unwrap_or_default();

@@ -63,8 +63,8 @@ pub enum ShipError {
         "{target} moved elsewhere since the interrupted merge of {slug} began; check it by hand, then remove that merge's record with `tandem merge --abort {slug}`"
     )]
     MergeMoved { slug: String, target: String },
-    #[error("cannot record the merge in tandem's state folder: {0}")]
-    Journal(#[source] std::io::Error),
+    #[error("cannot write to tandem's state folder: {0}")]
+    State(#[source] std::io::Error),
     #[error("{slug} has nothing to merge into {target}")]
     NothingToMerge { slug: String, target: String },
     #[error("{target} cannot be fast-forwarded to {slug}; sync it first or merge without --ff")]
@@ -331,9 +331,9 @@ fn reflog(dir: &Path, name: &str) -> Vec<(String, String)> {
 fn mark_reflogs(dir: &Path, branch: &str, state: &Path) -> Result<(), ShipError> {
     let head = reflog(dir, "HEAD").len();
     let ours = reflog(dir, &format!("refs/heads/{branch}")).len();
-    let io = |error| GitError::Spawn { error };
-    std::fs::create_dir_all(state).map_err(io)?;
-    crate::paths::write_private(&state.join(SYNC_MARK), format!("{head} {ours}\n").as_bytes()).map_err(io)?;
+    std::fs::create_dir_all(state).map_err(ShipError::State)?;
+    crate::paths::write_private(&state.join(SYNC_MARK), format!("{head} {ours}\n").as_bytes())
+        .map_err(ShipError::State)?;
     Ok(())
 }
 
@@ -561,7 +561,7 @@ pub fn merge_target(session: &Session) -> Result<String, ShipError> {
 /// # Errors
 /// [`ShipError::TargetDirty`], [`ShipError::WouldConflict`],
 /// [`ShipError::NothingToMerge`], [`ShipError::NotFastForward`],
-/// [`ShipError::Interrupted`], [`ShipError::Journal`], git errors.
+/// [`ShipError::Interrupted`], [`ShipError::State`], git errors.
 pub fn merge(
     repo: &Path,
     session: &Session,
@@ -645,7 +645,7 @@ pub fn merge(
         pid_start: merge_journal::start_time(std::process::id()),
         started: crate::unix_now(),
     };
-    merge_journal::write(state, &journal).map_err(ShipError::Journal)?;
+    merge_journal::write(state, &journal).map_err(ShipError::State)?;
     crate::fault::point("merge.journaled");
     let place = journal.place.clone();
     let merged = (|| -> Result<(), ShipError> {
