@@ -160,35 +160,52 @@ fn big_merge(env: &TestEnv, files: usize) {
 
 /// Runs `tandem merge feature` in its own process group and kills the
 /// group (the CLI and its git child, as Ctrl-C or a closed terminal does)
-/// once git has begun rewriting the main worktree's files.
+/// once git has begun rewriting the main worktree's files. A merge that
+/// ends before the kill lands (a loaded machine) is undone and run again.
 fn kill_merge_mid_checkout(env: &TestEnv) {
     use std::os::unix::process::CommandExt as _;
     let first = env.repo.join("d00/f000.txt");
     let before = std::fs::read(&first).expect("read");
-    let mut child = env
-        .command_in(&env.repo, &["merge", "feature"])
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tandem merge");
-    let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let main = env.git(&["rev-parse", "main"]).trim().to_owned();
     let lock = env.repo.join(".git/index.lock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if lock.exists() && std::fs::read(&first).is_ok_and(|now| now != before) {
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            break;
+    for _attempt in 0..5 {
+        let mut child = env
+            .command_in(&env.repo, &["merge", "feature"])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tandem merge");
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let killed = loop {
+            if lock.exists() && std::fs::read(&first).is_ok_and(|now| now != before) {
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                break true;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break false;
+            }
+            assert!(Instant::now() < deadline, "the merge never started its checkout");
+        };
+        let _ = child.wait();
+        let status = env.git(&["status", "--porcelain"]);
+        if killed && env.git(&["rev-parse", "main"]).trim() == main && !status.is_empty() && lock.exists() {
+            // The attack landed: a half-rewritten worktree and git's lock left.
+            return;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the merge ended ({status}) before it could be killed mid-checkout");
-        }
-        assert!(Instant::now() < deadline, "the merge never started its checkout");
+        // Too late: the merge landed. Put main back and try again.
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_file(env.tandem_home.join("state/sessions").join(session_id(env)).join("merge.json"));
+        env.git(&["reset", "-q", "--hard", &main]);
+        env.git(&["clean", "-q", "-fd"]);
     }
-    let _ = child.wait();
-    // The attack landed: a half-rewritten worktree and git's lock left.
-    let status = env.git(&["status", "--porcelain"]);
-    assert!(!status.is_empty() && lock.exists(), "not a half-done merge: {status}");
+    panic!("five merges in a row ended before they could be killed mid-checkout");
+}
+
+/// The id of session `feature`.
+fn session_id(env: &TestEnv) -> String {
+    env.session("feature")["id"].as_str().expect("id").to_owned()
 }
 
 /// The main worktree is exactly as before the merge: same commit, no
