@@ -224,7 +224,7 @@ fn assert_as_before(env: &TestEnv, main: &str) {
 #[test]
 fn issue_17_6_merge_killed_mid_checkout_is_seen_and_aborted() {
     let env = TestEnv::new();
-    big_merge(&env, 3000);
+    big_merge(&env, 2000);
     let main = env.git(&["rev-parse", "main"]);
     kill_merge_mid_checkout(&env);
 
@@ -249,7 +249,7 @@ fn issue_17_6_merge_killed_mid_checkout_is_seen_and_aborted() {
 #[test]
 fn issue_17_6_merge_killed_mid_checkout_is_finished_by_the_next_merge() {
     let env = TestEnv::new();
-    big_merge(&env, 3000);
+    big_merge(&env, 2000);
     let main = env.git(&["rev-parse", "main"]);
     kill_merge_mid_checkout(&env);
 
