@@ -233,6 +233,8 @@ fn issue_17_6_merge_killed_mid_checkout_is_seen_and_aborted() {
     assert!(doctor.contains("tandem merge --abort feature"), "{doctor}");
     let out = env.ok(&["merge", "--abort", "feature"]);
     assert!(out.contains("rolled back the interrupted merge of feature into main"), "{out}");
+    // The half-done checkout itself is kept, as any state tandem undoes.
+    assert!(out.contains("kept at refs/tandem/sync/feature/"), "{out}");
     assert_as_before(&env, &main);
     assert!(!env.ok(&["doctor"]).contains("interrupted merge"), "doctor is content");
     let err = env.fails(&["merge", "--abort", "feature"]);
@@ -252,11 +254,16 @@ fn issue_17_6_merge_killed_mid_checkout_is_finished_by_the_next_merge() {
     big_merge(&env, 2000);
     let main = env.git(&["rev-parse", "main"]);
     kill_merge_mid_checkout(&env);
+    // The user goes on working in the main worktree before merging again.
+    std::fs::write(env.repo.join("README.md"), "# edited after the kill\n").expect("write");
 
     let out = env.tandem(&["merge", "feature"]);
     let (text, err) = (String::from_utf8_lossy(&out.stdout).into_owned(), stderr(&out));
     assert!(out.status.success(), "{err}");
     assert!(err.contains("rolled back the interrupted merge of feature into main"), "{err}");
+    // That edit is not lost with the half merge: it is kept in a ref.
+    let kept = err.lines().find_map(|l| l.split("kept at ").nth(1)).expect("a kept ref").trim().to_owned();
+    assert_eq!(env.git(&["show", &format!("{kept}:README.md")]), "# edited after the kill\n");
     assert!(text.starts_with("merged feature into main"), "{text}");
     assert_eq!(env.git(&["status", "--porcelain", "--untracked-files=all"]), "");
     assert!(!env.repo.join(".git/index.lock").exists());

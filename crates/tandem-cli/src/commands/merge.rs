@@ -57,16 +57,21 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     if args.abort {
         let journal = interrupted.ok_or_else(|| user(ShipError::NoMergeToAbort { slug: session.slug.clone() }))?;
         match merge_journal::recover(&state, &journal, true).map_err(user)? {
-            Recovered::RolledBack { old } | Recovered::Landed { commit: old } => println!(
-                "rolled back the interrupted merge of {} into {}; it is at {} again, as before the merge",
-                session.slug,
+            Recovered::RolledBack { old, kept } => {
+                println!(
+                    "rolled back the interrupted merge of {} into {}; it is at {} again, as before the merge",
+                    session.slug,
+                    visible(&journal.target),
+                    git::short(&old)
+                );
+                if let Some(kept) = kept {
+                    println!("what its worktree held before the rollback is kept at {}", visible(&kept));
+                }
+            }
+            Recovered::Landed { commit } | Recovered::Left { now: commit } => println!(
+                "{} moved elsewhere (now {}), or its worktree was switched, since the interrupted merge of {}; left it all as it is and dropped the merge's record",
                 visible(&journal.target),
-                git::short(&old)
-            ),
-            Recovered::Left { now } => println!(
-                "{} moved elsewhere (now {}) since the interrupted merge of {}; left it as it is and dropped the merge's record",
-                visible(&journal.target),
-                git::short(&now),
+                git::short(&commit),
                 session.slug
             ),
         }
@@ -92,14 +97,18 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
                 journal.target,
                 git::short(&commit)
             )),
-            Recovered::RolledBack { .. } | Recovered::Left { .. } => {
+            Recovered::RolledBack { kept, .. } => {
                 eprintln!(
                     "note: rolled back the interrupted merge of {} into {}; merging again",
                     session.slug,
                     visible(&journal.target)
                 );
+                if let Some(kept) = kept {
+                    eprintln!("note: what its worktree held before the rollback is kept at {}", visible(&kept));
+                }
                 None
             }
+            Recovered::Left { .. } => None,
         },
         None => None,
     };

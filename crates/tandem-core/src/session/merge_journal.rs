@@ -18,9 +18,12 @@
 //!   `ORIG_HEAD.lock`, the target's ref lock…) is removed;
 //! - a merge that had not landed is rolled back: `git reset --hard` to the
 //!   old commit (the target was clean when the merge began, tandem checks
-//!   that first) and the files the merge added removed when they hold
-//!   exactly the merge's bytes; a rebase left in the session's worktree
-//!   is aborted, commits made meanwhile kept;
+//!   that first; what its worktree holds then, the half-done checkout or
+//!   edits made since, is first kept in a snapshot commit at
+//!   `refs/tandem/sync/<slug>/<time>-<commit>-rollback`) and the files
+//!   the merge added removed when they hold exactly the merge's bytes; a
+//!   rebase left in the session's worktree is aborted, commits made
+//!   meanwhile kept;
 //! - a merge that had landed is finished (`merge`) or undone (`--abort`).
 
 use std::path::{Path, PathBuf};
@@ -75,12 +78,14 @@ pub struct Journal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recovered {
     /// The target and its worktree are back at `old` (the commit before
-    /// the merge).
-    RolledBack { old: String },
+    /// the merge); what its worktree held before the rollback (the
+    /// half-done checkout, or edits made since) is kept at the ref `kept`.
+    RolledBack { old: String, kept: Option<String> },
     /// The merge had landed: the target is at `commit`.
     Landed { commit: String },
-    /// The target moved elsewhere since (to `now`); `--abort` left it and
-    /// only dropped the record.
+    /// The target moved elsewhere since (to `now`), or its worktree was
+    /// switched to another branch; `--abort` left both and only dropped
+    /// the record.
     Left { now: String },
 }
 
@@ -243,7 +248,12 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
     let target_ref = format!("refs/heads/{}", j.target);
     let tip = git::resolve_commit(&j.repo, &target_ref)?.unwrap_or_default();
     let landed = tip != j.old_target;
-    if landed && !git::test(&j.repo, &["merge-base", "--is-ancestor", &j.old_target, &tip])? {
+    // The user may have switched the worktree to another branch since:
+    // then its files are not the merge's to reset.
+    let switched = place_exists
+        && !j.temporary
+        && git::read(&j.place, &["symbolic-ref", "--quiet", "HEAD"]).ok().as_deref() != Some(target_ref.as_str());
+    if switched || (landed && !git::test(&j.repo, &["merge-base", "--is-ancestor", &j.old_target, &tip])?) {
         if !undo_landed {
             return Err(ShipError::MergeMoved { slug: j.slug.clone(), target: j.target.clone() });
         }
@@ -264,6 +274,7 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
             let _ = std::fs::remove_file(squash);
         }
     }
+    let mut kept = None;
     let outcome = if landed && !undo_landed {
         Recovered::Landed { commit: tip }
     } else {
@@ -285,10 +296,20 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
                 Some(tree) => tree.clone(),
                 None => git::read(&j.repo, &["rev-parse", &format!("refs/heads/{}^{{tree}}", j.branch)])?,
             };
+            // What the user may have done there since is kept all the
+            // same: nothing is lost without `--force`.
+            if git::status(&j.place)?.changed > 0 {
+                let what = format!("tandem: {} before rolling back the merge of {}", j.target, j.slug);
+                let snapshot = git::snapshot_commit(&j.place, state, &what)?;
+                let name =
+                    format!("refs/tandem/sync/{}/{}-{}-rollback", j.slug, crate::unix_now(), git::short(&snapshot));
+                git::create_ref(&j.repo, &name, &snapshot)?;
+                kept = Some(name);
+            }
             git::run(&j.place, &["reset", "--quiet", "--hard", &j.old_target])?;
             remove_added_files(&j.place, &j.old_target, &result)?;
         }
-        Recovered::RolledBack { old: j.old_target.clone() }
+        Recovered::RolledBack { old: j.old_target.clone(), kept }
     };
     if j.temporary {
         if place_exists {
@@ -374,10 +395,11 @@ pub fn doctor(paths: &Paths, repo_root: &Path, fix: bool) -> Vec<Finding> {
             j.started
         );
         let (remedy, fixed) = match fix.then(|| recover(&state, &j, false)) {
-            Some(Ok(Recovered::RolledBack { old })) => (
-                format!("rolled {} back to {}; merge again with `tandem merge {}`", j.target, git::short(&old), j.slug),
-                true,
-            ),
+            Some(Ok(Recovered::RolledBack { old, kept })) => {
+                let kept = kept.map(|r| format!(" (what its worktree held is kept at {r})")).unwrap_or_default();
+                let (target, old, slug) = (&j.target, git::short(&old), &j.slug);
+                (format!("rolled {target} back to {old}{kept}; merge again with `tandem merge {slug}`"), true)
+            }
             Some(Ok(Recovered::Landed { commit } | Recovered::Left { now: commit })) => {
                 (format!("the merge had landed ({} is at {}); cleared its record", j.target, git::short(&commit)), true)
             }

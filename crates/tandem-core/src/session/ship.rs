@@ -60,7 +60,7 @@ pub enum ShipError {
     #[error("a git process (pid {pid}) is still at work in {}; wait for it to end, then try again", path.display())]
     GitBusy { path: PathBuf, pid: u32 },
     #[error(
-        "{target} moved elsewhere since the interrupted merge of {slug} began; check it by hand, then remove that merge's record with `tandem merge --abort {slug}`"
+        "{target} moved elsewhere (or its worktree was switched) since the interrupted merge of {slug} began; check it by hand, then remove that merge's record with `tandem merge --abort {slug}`"
     )]
     MergeMoved { slug: String, target: String },
     #[error("cannot write to tandem's state folder: {0}")]
