@@ -268,6 +268,9 @@ pub fn sync(
         None if on_remote(dir, &session.branch)? => SyncMode::Merge,
         None => SyncMode::Rebase,
     };
+    // A sync killed before it kept what the agent committed meanwhile
+    // left its mark: keep those first.
+    note.extend(kept_notes(&keep_strays(dir, &session.slug, &session.branch, state)?));
     mark_reflogs(dir, &session.branch, state)?;
     let saved = save_tip(dir, &session.slug)?;
     let args: Vec<&str> = match mode {
@@ -668,6 +671,7 @@ pub fn merge(
             MergeMode::Rebase => {
                 // Replay in the session's worktree (its old tip kept, and
                 // what the agent commits meanwhile), then move the target.
+                keep_strays(dir, &session.slug, branch, state)?;
                 mark_reflogs(dir, branch, state)?;
                 save_tip(dir, &session.slug)?;
                 git::run(dir, &["rebase", target])?;
