@@ -132,6 +132,44 @@ fn issue_17_4_commits_made_while_sync_rebases_survive_abort() {
     assert!(agent_git(&env, &wt, &["diff", "--quiet", "HEAD"]), "the worktree is clean");
 }
 
+/// Issue 17, finding 4, without a race: `sync` stops on a conflict, the
+/// agent (not told) resolves it its own way and commits on the rebase's
+/// detached `HEAD`; `sync --abort` keeps that commit under a ref and says
+/// where.
+#[test]
+fn issue_17_4_a_commit_made_during_a_stopped_sync_survives_abort() {
+    let env = TestEnv::new();
+    let remote = with_remote(&env);
+    env.ok(&["new", "stopped", "--bg", "--agent", "shell"]);
+    let wt = env.path_of("stopped");
+    std::fs::write(wt.join("README.md"), "# ours\n").expect("write");
+    env.git_in(&wt, &["commit", "-q", "-am", "ours"]);
+    let other = env.tmp.path().join("other");
+    env.git_in(env.tmp.path(), &["clone", "-q", &remote.to_string_lossy(), "other"]);
+    std::fs::write(other.join("README.md"), "# theirs\n").expect("write");
+    env.git_in(&other, &["commit", "-q", "-am", "theirs"]);
+    env.git_in(&other, &["push", "-q", "origin", "main"]);
+
+    let err = env.fails(&["sync", "stopped"]);
+    assert!(err.contains("stopped on conflicts in README.md"), "{err}");
+    // The agent goes on: resolves, and commits where HEAD is.
+    std::fs::write(wt.join("README.md"), "# the agent's resolution\n").expect("write");
+    env.git_in(&wt, &["add", "README.md"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "agent resolved it"]);
+    std::fs::write(wt.join("more.txt"), "more\n").expect("write");
+    env.git_in(&wt, &["add", "more.txt"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "agent went on"]);
+
+    let out = env.ok(&["sync", "stopped", "--abort"]);
+    assert!(out.contains("aborted the rebase"), "{out}");
+    let kept = out.lines().find_map(|l| l.split("kept at ").nth(1)).expect("a kept ref").trim().to_owned();
+    assert!(kept.starts_with("refs/tandem/sync/stopped/"), "{out}");
+    assert_eq!(env.git(&["log", "--format=%s", "-2", &kept]), "agent went on\nagent resolved it\n");
+    assert_eq!(env.git(&["show", &format!("{kept}:README.md")]), "# the agent's resolution\n");
+    assert!(subjects_kept(&env).contains(&"agent went on".to_owned()));
+    assert_eq!(env.git_in(&wt, &["symbolic-ref", "--short", "HEAD"]).trim(), "stopped");
+}
+
 /// A repository whose `main` holds `files` files, and a session `feature`
 /// that changed every one of them (and added a few): a merge of it
 /// rewrites thousands of files in the main worktree.
