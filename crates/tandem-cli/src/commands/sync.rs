@@ -11,7 +11,8 @@ use crate::error::CliError;
 /// Rebases while the branch is on no remote, merges once it is (or as
 /// told). On conflicts it stops, names the files, and leaves the rebase or
 /// merge for you to finish or `--abort`. The branch's previous tip is
-/// kept under refs/tandem/sync/.
+/// kept under refs/tandem/sync/, and so is what the agent commits while
+/// the branch is being rewritten.
 #[derive(clap::Args, Debug)]
 pub struct SyncArgs {
     /// The session's name
@@ -22,7 +23,8 @@ pub struct SyncArgs {
     /// Merge the base into the session's branch
     #[arg(long, conflicts_with = "abort")]
     merge: bool,
-    /// Undo a sync that stopped on conflicts
+    /// Undo a sync that stopped (on conflicts, or as the agent's git got
+    /// in the way); commits made meanwhile are kept under refs/tandem/sync/
     #[arg(long)]
     abort: bool,
 }
