@@ -26,6 +26,7 @@ mod test_metadata;
 mod test_never_lose;
 mod test_sandbox;
 mod test_ship;
+mod test_ship_races;
 mod test_supervisor;
 mod test_tasks;
 mod test_trust;

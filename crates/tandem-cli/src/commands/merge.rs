@@ -2,9 +2,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use tandem_core::git;
 use tandem_core::github::{GitHubError, MergeMethod, PrState};
+use tandem_core::session::merge_journal::{self, Recovered};
 use tandem_core::session::pull::{self, PullError};
-use tandem_core::session::ship::{self, MergeMode};
+use tandem_core::session::ship::{self, MergeMode, ShipError};
 use tandem_core::store::{EventKind, MetaUpdate, NewEvent, Session, TaskStatus};
+use tandem_core::text::visible;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -16,6 +18,8 @@ use crate::error::CliError;
 /// changed, when the target has uncommitted changes or the merge would
 /// conflict (the files are named). Once merged, the session is marked
 /// done and tandem offers to archive it (`--archive` does it at once).
+/// A merge that was interrupted (Ctrl-C, a closed terminal) is finished
+/// by the next `tandem merge`, or rolled back by `--abort`.
 #[derive(clap::Args, Debug)]
 pub struct MergeArgs {
     /// The session's name
@@ -39,11 +43,40 @@ pub struct MergeArgs {
     /// Archive the session once merged, without asking
     #[arg(long)]
     archive: bool,
+    /// Roll back an interrupted merge of this session: its target branch
+    /// and worktree go back to exactly how they were before it
+    #[arg(long, conflicts_with_all = ["squash", "rebase", "ff", "into", "remote", "archive"])]
+    abort: bool,
 }
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     let (repo, config, session) = cx.session(&args.name)?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let state = cx.paths.session_dir(&session.id);
+    let interrupted = merge_journal::read(&state);
+    if args.abort {
+        let journal = interrupted.ok_or_else(|| user(ShipError::NoMergeToAbort { slug: session.slug.clone() }))?;
+        match merge_journal::recover(&state, &journal, true).map_err(user)? {
+            Recovered::RolledBack { old, kept } => {
+                println!(
+                    "rolled back the interrupted merge of {} into {}; it is at {} again, as before the merge",
+                    session.slug,
+                    visible(&journal.target),
+                    git::short(&old)
+                );
+                if let Some(kept) = kept {
+                    println!("what its worktree held before the rollback is kept at {}", visible(&kept));
+                }
+            }
+            Recovered::Landed { commit } | Recovered::Left { now: commit } => println!(
+                "{} moved elsewhere (now {}), or its worktree was switched, since the interrupted merge of {}; left it all as it is and dropped the merge's record",
+                visible(&journal.target),
+                git::short(&commit),
+                session.slug
+            ),
+        }
+        return Ok(());
+    }
     let mode = match (args.squash, args.rebase, args.ff) {
         (true, _, _) => MergeMode::Squash,
         (_, true, _) => MergeMode::Rebase,
@@ -54,16 +87,41 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         Some(title) => format!("{title} (tandem session {})", session.slug),
         None => format!("Merge tandem session {} (branch {})", session.slug, session.branch),
     };
-    let landed = if args.remote {
+    // A merge of this session that was interrupted: finished if it had
+    // landed, else rolled back and made again below.
+    let resumed = match &interrupted {
+        Some(journal) => match merge_journal::recover(&state, journal, false).map_err(user)? {
+            Recovered::Landed { commit } => Some(format!(
+                "merged {} into {} (now {}); the interrupted merge had landed",
+                session.slug,
+                journal.target,
+                git::short(&commit)
+            )),
+            Recovered::RolledBack { kept, .. } => {
+                eprintln!(
+                    "note: rolled back the interrupted merge of {} into {}; merging again",
+                    session.slug,
+                    visible(&journal.target)
+                );
+                if let Some(kept) = kept {
+                    eprintln!("note: what its worktree held before the rollback is kept at {}", visible(&kept));
+                }
+                None
+            }
+            Recovered::Left { .. } => None,
+        },
+        None => None,
+    };
+    let landed = if let Some(done) = resumed {
+        done
+    } else if args.remote {
         merge_remote(cx, &config, &session, mode, &message)?
     } else {
         let target = match &args.into {
             Some(branch) => branch.clone(),
             None => ship::merge_target(&session).map_err(user)?,
         };
-        let scratch = cx.paths.session_dir(&session.id).join("merge-worktree");
-        let _ = std::fs::remove_dir_all(&scratch);
-        let commit = ship::merge(&repo.root, &session, &target, mode, &message, &scratch).map_err(user)?;
+        let commit = ship::merge(&repo.root, &session, &target, mode, &message, &state).map_err(user)?;
         let how = match mode {
             MergeMode::Commit => "merged",
             MergeMode::Squash => "squashed",
@@ -72,7 +130,7 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         };
         format!("{how} {} into {target} (now {})", session.slug, git::short(&commit))
     };
-    println!("{}", tandem_core::text::visible(&landed));
+    println!("{}", visible(&landed));
     let store = cx.store()?;
     store.add_events(&[NewEvent {
         session_id: &session.id,

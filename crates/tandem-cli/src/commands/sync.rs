@@ -11,7 +11,8 @@ use crate::error::CliError;
 /// Rebases while the branch is on no remote, merges once it is (or as
 /// told). On conflicts it stops, names the files, and leaves the rebase or
 /// merge for you to finish or `--abort`. The branch's previous tip is
-/// kept under refs/tandem/sync/.
+/// kept under refs/tandem/sync/, and so is what the agent commits while
+/// the branch is being rewritten.
 #[derive(clap::Args, Debug)]
 pub struct SyncArgs {
     /// The session's name
@@ -22,7 +23,8 @@ pub struct SyncArgs {
     /// Merge the base into the session's branch
     #[arg(long, conflicts_with = "abort")]
     merge: bool,
-    /// Undo a sync that stopped on conflicts
+    /// Undo a sync that stopped (on conflicts, or as the agent's git got
+    /// in the way); commits made meanwhile are kept under refs/tandem/sync/
     #[arg(long)]
     abort: bool,
 }
@@ -30,10 +32,14 @@ pub struct SyncArgs {
 pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let (_, config, session) = cx.session(&args.name)?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let state = cx.paths.session_dir(&session.id);
     if args.abort {
-        let mode = ship::sync_abort(&session).map_err(user)?;
+        let (mode, kept) = ship::sync_abort(&session, &state).map_err(user)?;
         let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
         println!("aborted the {what}; {} is as it was before the sync", session.slug);
+        for r in kept {
+            println!("a commit made while the branch was being rewritten is kept at {}", visible(&r));
+        }
         return Ok(());
     }
     let mode = match (args.rebase, args.merge) {
@@ -42,8 +48,8 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
         _ => None,
     };
     let mut notes = Vec::new();
-    let outcome =
-        ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &mut notes).map_err(user)?;
+    let outcome = ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
+        .map_err(user)?;
     for note in notes {
         eprintln!("note: {}", visible(&note));
     }
@@ -61,6 +67,16 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
                 "syncing {} with {target} stopped on conflicts in {}; resolve them and `git {what} --continue` in {}, or run `tandem sync {} --abort`",
                 session.slug,
                 files.join(", "),
+                session.path.display(),
+                session.slug
+            )));
+        }
+        Synced::Stopped { mode, target, reason, .. } => {
+            let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
+            return Err(CliError::user(format!(
+                "syncing {} with {target} stopped: {}; run `git {what} --continue` in {} once that is over, or `tandem sync {} --abort`",
+                session.slug,
+                visible(&reason),
                 session.path.display(),
                 session.slug
             )));

@@ -23,6 +23,7 @@ pub mod facts;
 pub mod hooks;
 pub mod include;
 pub mod mask;
+pub mod merge_journal;
 pub mod names;
 pub mod naming;
 pub mod pull;

@@ -376,6 +376,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             fixed,
         });
     }
+    findings.extend(super::merge_journal::doctor(paths, &repo.root, fix));
     Ok(findings)
 }
 

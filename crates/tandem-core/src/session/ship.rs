@@ -4,6 +4,15 @@
 //! session's worktree; `sync` first records the branch's tip under
 //! `refs/tandem/sync/<slug>/<unix time>-<commit>`, so a rebase loses
 //! nothing.
+//!
+//! The agent may go on committing while `sync` rewrites its branch
+//! (issue 17, finding 4): a commit lands on the detached `HEAD` of the
+//! rebase, or on the branch just before the rebase moves it, and
+//! `git rebase --abort` would drop it. `sync` marks where the worktree's
+//! reflogs stood when it began (in the session's own folder, out of the
+//! agent's reach); after the rebase or merge, and around `--abort`, every
+//! commit those reflogs gained that no ref reaches is kept under
+//! `refs/tandem/sync/<slug>/<unix time>-<commit>-kept`.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +39,8 @@ pub enum ShipError {
         "session `{slug}` has uncommitted changes in {files} file(s); commit them (or ask its agent to) before syncing"
     )]
     Dirty { slug: String, files: usize },
+    #[error("syncing {slug} did not start: {reason}; nothing is in progress, run `tandem sync {slug}` again")]
+    SyncFailed { slug: String, reason: String },
     #[error("session `{slug}` has no sync in progress")]
     NothingToAbort { slug: String },
     #[error("cannot read tandem's owner tag (`<state folder>/owner`): {why}; check the state folder is writable")]
@@ -42,6 +53,20 @@ pub enum ShipError {
     TargetDirty { branch: String, path: PathBuf, files: usize },
     #[error("merging {slug} into {target} would conflict in {}; run `tandem sync {slug}` and resolve them first", files.join(", "))]
     WouldConflict { slug: String, target: String, files: Vec<String> },
+    #[error("a merge of {slug} into {target} was interrupted and left {} half done; roll it back with `tandem merge --abort {slug}`", path.display())]
+    Interrupted { slug: String, target: String, path: PathBuf },
+    #[error("no merge of {slug} to abort: none was interrupted; `tandem doctor` lists what is")]
+    NoMergeToAbort { slug: String },
+    #[error("a merge of {slug} is still running (pid {pid}); wait for it to end, then try again")]
+    MergeRunning { slug: String, pid: u32 },
+    #[error("a git process (pid {pid}) is still at work in {}; wait for it to end, then try again", path.display())]
+    GitBusy { path: PathBuf, pid: u32 },
+    #[error(
+        "{target} moved elsewhere (or its worktree was switched) since the interrupted merge of {slug} began; check it by hand, then remove that merge's record with `tandem merge --abort {slug}`"
+    )]
+    MergeMoved { slug: String, target: String },
+    #[error("cannot write to tandem's state folder: {0}")]
+    State(#[source] std::io::Error),
     #[error("{slug} has nothing to merge into {target}")]
     NothingToMerge { slug: String, target: String },
     #[error("{target} cannot be fast-forwarded to {slug}; sync it first or merge without --ff")]
@@ -190,16 +215,23 @@ pub enum Synced {
     /// `commits` of the base's were brought in; the old tip is kept at
     /// `saved`.
     Done { mode: SyncMode, target: String, commits: u32, saved: String },
-    /// Stopped on conflicts in `files`; the rebase or merge is left in
-    /// progress for the user to finish or `--abort`.
+    /// Stopped on conflicts in `files` (never empty); the rebase or merge
+    /// is left in progress for the user to finish or `--abort`.
     Conflict { mode: SyncMode, target: String, files: Vec<String>, saved: String },
+    /// Stopped for another reason than a conflict (`reason`: git's own
+    /// line, e.g. the agent's git holding the index lock); left in
+    /// progress as for a conflict.
+    Stopped { mode: SyncMode, target: String, reason: String, saved: String },
 }
 
 /// Brings the base's new commits into the session's branch: fetches a
 /// remote-tracking base first (a failure only means the last fetched
 /// state is used; `note` says why), then rebases (the default while the
 /// branch is on no remote) or merges. Refuses uncommitted changes and a
-/// rebase or merge already in progress.
+/// rebase or merge already in progress. `state` is the session's own
+/// folder ([`crate::paths::Paths::session_dir`]): the reflog mark lives
+/// there, and commits the agent made meanwhile that no ref reaches are
+/// kept under `refs/tandem/sync/` (each kept ref gets a line in `note`).
 ///
 /// # Errors
 /// [`ShipError::Dirty`], [`ShipError::InProgress`], git errors.
@@ -207,6 +239,7 @@ pub fn sync(
     session: &Session,
     mode: Option<SyncMode>,
     fetch_timeout: std::time::Duration,
+    state: &Path,
     note: &mut Vec<String>,
 ) -> Result<Synced, ShipError> {
     let dir = worktree(session)?;
@@ -237,19 +270,141 @@ pub fn sync(
         None if on_remote(dir, &session.branch)? => SyncMode::Merge,
         None => SyncMode::Rebase,
     };
+    // A sync killed before it kept what the agent committed meanwhile
+    // left its mark: keep those first.
+    note.extend(kept_notes(&keep_strays(dir, &session.slug, &session.branch, state)?));
+    mark_reflogs(dir, &session.branch, state)?;
     let saved = save_tip(dir, &session.slug)?;
     let args: Vec<&str> = match mode {
         SyncMode::Rebase => vec!["rebase", "--no-autostash", &target],
         SyncMode::Merge => vec!["merge", "--no-edit", &target],
     };
-    match git::run(dir, &args) {
-        Ok(_) => Ok(Synced::Done { mode, target, commits: behind, saved }),
-        Err(GitError::Failed { .. }) if in_progress(dir)?.is_some() => {
+    let outcome = git::run(dir, &args);
+    crate::fault::point("sync.ran");
+    note.extend(kept_notes(&keep_strays(dir, &session.slug, &session.branch, state)?));
+    match outcome {
+        Ok(_) => {
+            let _ = std::fs::remove_file(state.join(SYNC_MARK));
+            Ok(Synced::Done { mode, target, commits: behind, saved })
+        }
+        Err(GitError::Failed { stderr, .. }) if in_progress(dir)?.is_some() => {
             let files = git::read(dir, &["diff", "--name-only", "--diff-filter=U"])?;
-            Ok(Synced::Conflict { mode, target, files: files.lines().map(str::to_owned).collect(), saved })
+            let files: Vec<String> = files.lines().filter(|f| !f.is_empty()).map(str::to_owned).collect();
+            if files.is_empty() {
+                Ok(Synced::Stopped { mode, target, reason: stop_reason(&stderr), saved })
+            } else {
+                Ok(Synced::Conflict { mode, target, files, saved })
+            }
+        }
+        // E.g. the agent's commit moved `HEAD` as git began: git gave up.
+        Err(GitError::Failed { stderr, .. }) => {
+            let _ = std::fs::remove_file(state.join(SYNC_MARK));
+            Err(ShipError::SyncFailed { slug: session.slug.clone(), reason: stop_reason(&stderr) })
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The line of git's stderr that says why it stopped: its first `error:`
+/// or `fatal:` line (prefix removed), else its first line that is not a
+/// hint or progress (`Rebasing (3/410)`, ended by a carriage return).
+fn stop_reason(stderr: &str) -> String {
+    let lines = || stderr.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Rebasing ("));
+    lines()
+        .find_map(|l| l.strip_prefix("error: ").or_else(|| l.strip_prefix("fatal: ")))
+        .or_else(|| lines().find(|l| !l.starts_with("hint:")))
+        .unwrap_or("git gave no reason")
+        .to_owned()
+}
+
+/// The file in the session's own folder recording how many entries the
+/// worktree's `HEAD` reflog and its branch's reflog held when a sync (or
+/// a rebase of `merge --rebase`) began: `<head entries> <branch entries>`.
+const SYNC_MARK: &str = "sync-reflog";
+
+/// A reflog's entries, newest first: `(commit, subject)` (`%gs`, e.g.
+/// `commit: fix`, `rebase (pick): fix`). A ref with no reflog has none.
+fn reflog(dir: &Path, name: &str) -> Vec<(String, String)> {
+    git::read(dir, &["reflog", "show", "--format=%H %gs", name, "--"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(oid, what)| (oid.to_owned(), what.to_owned())))
+        .collect()
+}
+
+/// Writes [`SYNC_MARK`] into `state` (made if missing).
+fn mark_reflogs(dir: &Path, branch: &str, state: &Path) -> Result<(), ShipError> {
+    let head = reflog(dir, "HEAD").len();
+    let ours = reflog(dir, &format!("refs/heads/{branch}")).len();
+    std::fs::create_dir_all(state).map_err(ShipError::State)?;
+    crate::paths::write_private(&state.join(SYNC_MARK), format!("{head} {ours}\n").as_bytes())
+        .map_err(ShipError::State)?;
+    Ok(())
+}
+
+/// Keeps every commit the worktree's `HEAD` and branch reflogs gained
+/// since [`mark_reflogs`] (the rebase's own entries aside) that no ref
+/// reaches (a worktree's `HEAD` does not count: a rebase's abort moves
+/// it), one ref per chain, under
+/// `refs/tandem/sync/<slug>/<unix time>-<commit>-kept`. Returns the refs
+/// made; none without a mark.
+fn keep_strays(dir: &Path, slug: &str, branch: &str, state: &Path) -> Result<Vec<String>, ShipError> {
+    let Ok(mark) = std::fs::read_to_string(state.join(SYNC_MARK)) else { return Ok(Vec::new()) };
+    let mut counts = mark.split_whitespace().map(|n| n.parse::<usize>().unwrap_or(0));
+    let (head_before, branch_before) = (counts.next().unwrap_or(0), counts.next().unwrap_or(0));
+    let newer = |entries: Vec<(String, String)>, before: usize| {
+        let fresh = entries.len().saturating_sub(before);
+        entries.into_iter().take(fresh).filter(|(_, what)| !what.starts_with("rebase")).map(|(oid, _)| oid)
+    };
+    let mut candidates: Vec<String> = newer(reflog(dir, "HEAD"), head_before).collect();
+    candidates.extend(newer(reflog(dir, &format!("refs/heads/{branch}")), branch_before));
+    candidates.dedup();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Commits reachable from the candidates and from no ref, each with its
+    // parents: `rev-list --parents C… ^R…`.
+    let mut input = candidates.join("\n");
+    for tip in git::read(dir, &["for-each-ref", "--format=%(objectname)"])?.lines() {
+        input.push_str("\n^");
+        input.push_str(tip);
+    }
+    input.push('\n');
+    let mut cmd = git::command(dir);
+    cmd.args(["--no-optional-locks", "rev-list", "--parents", "--stdin"]);
+    let out = String::from_utf8_lossy(&git::output_with_stdin(cmd, input.as_bytes())?).into_owned();
+    let parents: std::collections::HashMap<&str, Vec<&str>> = out
+        .lines()
+        .filter_map(|l| {
+            let mut oids = l.split_whitespace();
+            oids.next().map(|c| (c, oids.collect()))
+        })
+        .collect();
+    let mut covered = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    // Newest first: a later commit keeps the earlier ones below it.
+    for candidate in &candidates {
+        if !parents.contains_key(candidate.as_str()) || covered.contains(candidate.as_str()) {
+            continue;
+        }
+        let name = format!("refs/tandem/sync/{slug}/{}-{}-kept", crate::unix_now(), git::short(candidate));
+        if git::resolve_commit(dir, &name)?.is_none() {
+            git::create_ref(dir, &name, candidate)?;
+        }
+        kept.push(name);
+        let mut stack = vec![candidate.as_str()];
+        while let Some(c) = stack.pop() {
+            if covered.insert(c) {
+                stack.extend(parents.get(c).into_iter().flatten().copied().filter(|p| parents.contains_key(p)));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The notes that tell the user where [`keep_strays`] put commits.
+fn kept_notes(kept: &[String]) -> Vec<String> {
+    kept.iter().map(|r| format!("a commit made while the branch was being rewritten is kept at {r}")).collect()
 }
 
 /// Records the worktree's `HEAD` under
@@ -271,20 +426,28 @@ fn save_tip(dir: &Path, slug: &str) -> Result<String, ShipError> {
     Ok(saved)
 }
 
-/// Ends a `sync` that stopped on conflicts: `git rebase --abort` or
-/// `git merge --abort`, which put the branch and the tree back as they
-/// were. Returns which was aborted.
+/// Ends a `sync` that stopped: `git rebase --abort` or `git merge
+/// --abort`, which put the branch and the tree back as they were.
+/// Commits made meanwhile (on the rebase's detached `HEAD`, or on the
+/// branch) are kept first and again after (see [`sync`]; `state` is the
+/// session's own folder). Returns which was aborted and the refs kept.
 ///
 /// # Errors
-/// [`ShipError::NothingToAbort`], git errors.
-pub fn sync_abort(session: &Session) -> Result<SyncMode, ShipError> {
+/// [`ShipError::NothingToAbort`], git errors (nothing aborted when
+/// keeping fails).
+pub fn sync_abort(session: &Session, state: &Path) -> Result<(SyncMode, Vec<String>), ShipError> {
     let dir = worktree(session)?;
-    match in_progress(dir)? {
-        Some(SyncMode::Rebase) => git::run(dir, &["rebase", "--abort"]).map(|_| SyncMode::Rebase),
-        Some(SyncMode::Merge) => git::run(dir, &["merge", "--abort"]).map(|_| SyncMode::Merge),
-        None => return Err(ShipError::NothingToAbort { slug: session.slug.clone() }),
-    }
-    .map_err(Into::into)
+    let Some(mode) = in_progress(dir)? else {
+        return Err(ShipError::NothingToAbort { slug: session.slug.clone() });
+    };
+    let mut kept = keep_strays(dir, &session.slug, &session.branch, state)?;
+    match mode {
+        SyncMode::Rebase => git::run(dir, &["rebase", "--abort"])?,
+        SyncMode::Merge => git::run(dir, &["merge", "--abort"])?,
+    };
+    kept.extend(keep_strays(dir, &session.slug, &session.branch, state)?);
+    let _ = std::fs::remove_file(state.join(SYNC_MARK));
+    Ok((mode, kept))
 }
 
 /// A rebase or merge in progress in `worktree`, if any (git's own
@@ -397,27 +560,33 @@ pub fn merge_target(session: &Session) -> Result<String, ShipError> {
 /// worktree that has `target` checked out (the main one, usually), or in
 /// a temporary worktree when none has. Refuses, changing nothing, when
 /// that worktree has uncommitted changes, when the merge would conflict
-/// (found first with `git merge-tree`; the files are named), and when
-/// there is nothing to merge. `message` titles a squash commit. Returns
-/// the target's new commit.
+/// (found first with `git merge-tree`; the files are named), when there
+/// is nothing to merge, and while another session's merge into the same
+/// place was interrupted. `message` titles a squash commit. `state` is
+/// the session's own folder: the merge's journal
+/// ([`super::merge_journal`]) is written there before anything changes,
+/// so a merge killed at any point is finished or rolled back by the next
+/// `merge`, `merge --abort` or `doctor --fix`; a failed merge is rolled
+/// back with it at once. Returns the target's new commit.
 ///
 /// # Errors
 /// [`ShipError::TargetDirty`], [`ShipError::WouldConflict`],
-/// [`ShipError::NothingToMerge`], [`ShipError::NotFastForward`], git
-/// errors.
+/// [`ShipError::NothingToMerge`], [`ShipError::NotFastForward`],
+/// [`ShipError::Interrupted`], [`ShipError::State`], git errors.
 pub fn merge(
     repo: &Path,
     session: &Session,
     target: &str,
     mode: MergeMode,
     message: &str,
-    scratch: &Path,
+    state: &Path,
 ) -> Result<String, ShipError> {
+    use super::merge_journal::{self, Journal};
     let dir = worktree(session)?;
     let branch = &session.branch;
-    if git::resolve_commit(repo, &format!("refs/heads/{target}"))?.is_none() {
+    let Some(old_target) = git::resolve_commit(repo, &format!("refs/heads/{target}"))? else {
         return Err(ShipError::BadRef { against: target.to_owned() });
-    }
+    };
     let ahead: u32 = git::read(repo, &["rev-list", "--count", &format!("{target}..{branch}")])?.parse().unwrap_or(0);
     if ahead == 0 {
         return Err(ShipError::NothingToMerge { slug: session.slug.clone(), target: target.to_owned() });
@@ -433,20 +602,68 @@ pub fn merge(
         let files: Vec<String> = text.lines().skip(1).take_while(|l| !l.is_empty()).map(str::to_owned).collect();
         return Err(ShipError::WouldConflict { slug: session.slug.clone(), target: target.to_owned(), files });
     }
-    let (place, temporary) = match git::worktree_of_branch(repo, target)? {
-        Some(path) => {
-            let status = git::status(&path)?;
-            if status.changed > 0 {
-                return Err(ShipError::TargetDirty { branch: target.to_owned(), path, files: status.changed });
+    let merged_tree = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned();
+    let place = git::worktree_of_branch(repo, target)?;
+    // Another session's merge into the same branch, interrupted: its
+    // half-done checkout is not the user's uncommitted work.
+    if let Some(sessions) = state.parent() {
+        let same_repo = |p: &Path| p.canonicalize().ok() == repo.canonicalize().ok();
+        if let Some((_, j)) = merge_journal::all(sessions)
+            .into_iter()
+            .find(|(s, j)| s != state && j.target == target && same_repo(&j.repo))
+        {
+            if merge_journal::still_running(&j) {
+                return Err(ShipError::MergeRunning { slug: j.slug, pid: j.pid });
             }
-            (path, false)
+            return Err(ShipError::Interrupted { slug: j.slug, target: j.target, path: j.place });
         }
-        None => {
-            git::worktree_add_existing(repo, scratch, target)?;
-            (scratch.to_owned(), true)
+    }
+    if let Some(path) = &place {
+        let status = git::status(path)?;
+        if status.changed > 0 {
+            return Err(ShipError::TargetDirty {
+                branch: target.to_owned(),
+                path: path.clone(),
+                files: status.changed,
+            });
         }
+    }
+    let scratch = state.join("merge-worktree");
+    let journal = Journal {
+        session_id: session.id.clone(),
+        slug: session.slug.clone(),
+        branch: branch.clone(),
+        worktree: dir.to_owned(),
+        repo: repo.to_owned(),
+        target: target.to_owned(),
+        place: place.clone().unwrap_or_else(|| scratch.clone()),
+        temporary: place.is_none(),
+        old_target,
+        old_branch: git::read(repo, &["rev-parse", &format!("refs/heads/{branch}")])?,
+        result_tree: match mode {
+            MergeMode::Rebase => None,
+            MergeMode::FastForward => Some(git::read(repo, &["rev-parse", &format!("refs/heads/{branch}^{{tree}}")])?),
+            MergeMode::Commit | MergeMode::Squash => Some(merged_tree),
+        },
+        mode: match mode {
+            MergeMode::Commit => "commit",
+            MergeMode::Squash => "squash",
+            MergeMode::Rebase => "rebase",
+            MergeMode::FastForward => "ff",
+        }
+        .to_owned(),
+        pid: std::process::id(),
+        pid_start: merge_journal::start_time(std::process::id()),
+        started: crate::unix_now(),
     };
+    merge_journal::write(state, &journal).map_err(ShipError::State)?;
+    crate::fault::point("merge.journaled");
+    let place = journal.place.clone();
     let merged = (|| -> Result<(), ShipError> {
+        if journal.temporary {
+            let _ = std::fs::remove_dir_all(&place);
+            git::worktree_add_existing(repo, &place, target)?;
+        }
         match mode {
             MergeMode::Commit => {
                 git::run(&place, &["merge", "--no-ff", "-m", message, branch])?;
@@ -456,11 +673,14 @@ pub fn merge(
             }
             MergeMode::Squash => {
                 git::run(&place, &["merge", "--squash", branch])?;
+                crate::fault::point("merge.squashed");
                 git::run(&place, &["commit", "-q", "-m", message])?;
             }
             MergeMode::Rebase => {
-                // Replay in the session's worktree (its old tip kept),
-                // then move the target.
+                // Replay in the session's worktree (its old tip kept, and
+                // what the agent commits meanwhile), then move the target.
+                keep_strays(dir, &session.slug, branch, state)?;
+                mark_reflogs(dir, branch, state)?;
                 save_tip(dir, &session.slug)?;
                 git::run(dir, &["rebase", target])?;
                 git::run(&place, &["merge", "--ff-only", branch])?;
@@ -468,21 +688,36 @@ pub fn merge(
         }
         Ok(())
     })();
+    crate::fault::point("merge.ran");
     if let Err(e) = merged {
-        // Put the target back as it was; the rebase's own abort for the
-        // session's worktree.
-        let _ = git::run(&place, &["merge", "--abort"]);
-        let _ = git::run(dir, &["rebase", "--abort"]);
-        if temporary {
-            let _ = git::worktree_remove(repo, &place, true);
-        }
+        // Put the target, its worktree and the session's back as they
+        // were; a failure to do so is the one to report.
+        merge_journal::recover(state, &journal, true)?;
         return Err(e);
     }
     let new = git::read(&place, &["rev-parse", "HEAD"])?;
-    if temporary {
+    if journal.temporary {
         git::worktree_remove(repo, &place, false)?;
     }
+    let _ = std::fs::remove_file(state.join(SYNC_MARK));
+    merge_journal::remove(state);
     Ok(new)
+}
+
+/// Aborts a rebase left in `worktree` (by `merge --rebase`), keeping
+/// first and after what the agent committed meanwhile (see [`sync`]).
+///
+/// # Errors
+/// Git errors.
+pub(super) fn abort_rebase(worktree: &Path, branch: &str, slug: &str, state: &Path) -> Result<(), ShipError> {
+    if in_progress(worktree)? != Some(SyncMode::Rebase) {
+        return Ok(());
+    }
+    keep_strays(worktree, slug, branch, state)?;
+    git::run(worktree, &["rebase", "--abort"])?;
+    keep_strays(worktree, slug, branch, state)?;
+    let _ = std::fs::remove_file(state.join(SYNC_MARK));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -501,6 +736,10 @@ mod tests {
             ]
         );
         assert_eq!(Against::parse("remote"), Against::Remote);
+        let stderr = "Rebasing (1/9)\rRebasing (2/9)\rerror: Unable to create '/r/.git/index.lock': File exists.\n\nAnother git process\nhint: Could not execute\n";
+        assert_eq!(stop_reason(stderr), "Unable to create '/r/.git/index.lock': File exists.");
+        assert_eq!(stop_reason("Rebasing (1/9)\rsomething odd\nhint: x\n"), "something odd");
+        assert_eq!(stop_reason(""), "git gave no reason");
         assert_eq!(Against::parse("v1.2"), Against::Ref("v1.2".into()));
     }
 }
