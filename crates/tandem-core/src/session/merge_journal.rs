@@ -20,7 +20,7 @@
 //!   old commit (the target was clean when the merge began, tandem checks
 //!   that first; what its worktree holds then, the half-done checkout or
 //!   edits made since, is first kept in a snapshot commit at
-//!   `refs/tandem/sync/<slug>/<time>-<commit>-rollback`) and the files
+//!   `refs/tandem/sync/<slug>/<time>-<commit>-rollback-<owner tag>`) and the files
 //!   the merge added removed when they hold exactly the merge's bytes; a
 //!   rebase left in the session's worktree is aborted, commits made
 //!   meanwhile kept;
@@ -300,9 +300,9 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
             // same: nothing is lost without `--force`.
             if git::status(&j.place)?.changed > 0 {
                 let what = format!("tandem: {} before rolling back the merge of {}", j.target, j.slug);
-                let snapshot = git::snapshot_commit(&j.place, state, &what)?;
-                let name =
-                    format!("refs/tandem/sync/{}/{}-{}-rollback", j.slug, crate::unix_now(), git::short(&snapshot));
+                let snapshot = git::snapshot_commit(&j.place, state, &what, &[])?;
+                let (now, short, owner) = (crate::unix_now(), git::short(&snapshot), super::ship::owner_tag()?);
+                let name = format!("refs/tandem/sync/{}/{now}-{short}-rollback-{owner}", j.slug);
                 git::create_ref(&j.repo, &name, &snapshot)?;
                 kept = Some(name);
             }

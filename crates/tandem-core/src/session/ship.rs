@@ -12,7 +12,7 @@
 //! reflogs stood when it began (in the session's own folder, out of the
 //! agent's reach); after the rebase or merge, and around `--abort`, every
 //! commit those reflogs gained that no ref reaches is kept under
-//! `refs/tandem/sync/<slug>/<unix time>-<commit>-kept`.
+//! `refs/tandem/sync/<slug>/<unix time>-<commit>-kept-<owner tag>`.
 
 use std::path::{Path, PathBuf};
 
@@ -346,7 +346,7 @@ fn mark_reflogs(dir: &Path, branch: &str, state: &Path) -> Result<(), ShipError>
 /// since [`mark_reflogs`] (the rebase's own entries aside) that no ref
 /// reaches (a worktree's `HEAD` does not count: a rebase's abort moves
 /// it), one ref per chain, under
-/// `refs/tandem/sync/<slug>/<unix time>-<commit>-kept`. Returns the refs
+/// `refs/tandem/sync/<slug>/<unix time>-<commit>-kept-<owner tag>`. Returns the refs
 /// made; none without a mark.
 fn keep_strays(dir: &Path, slug: &str, branch: &str, state: &Path) -> Result<Vec<String>, ShipError> {
     let Ok(mark) = std::fs::read_to_string(state.join(SYNC_MARK)) else { return Ok(Vec::new()) };
@@ -387,7 +387,8 @@ fn keep_strays(dir: &Path, slug: &str, branch: &str, state: &Path) -> Result<Vec
         if !parents.contains_key(candidate.as_str()) || covered.contains(candidate.as_str()) {
             continue;
         }
-        let name = format!("refs/tandem/sync/{slug}/{}-{}-kept", crate::unix_now(), git::short(candidate));
+        let name =
+            format!("refs/tandem/sync/{slug}/{}-{}-kept-{}", crate::unix_now(), git::short(candidate), owner_tag()?);
         if git::resolve_commit(dir, &name)?.is_none() {
             git::create_ref(dir, &name, candidate)?;
         }
@@ -407,6 +408,19 @@ fn kept_notes(kept: &[String]) -> Vec<String> {
     kept.iter().map(|r| format!("a commit made while the branch was being rewritten is kept at {r}")).collect()
 }
 
+/// This state folder's owner tag ([`crate::paths::Paths::owner_tag`]),
+/// the last part of every ref under `refs/tandem/sync/`, so another state
+/// folder's `gc` leaves it alone.
+///
+/// # Errors
+/// [`ShipError::Owner`].
+pub(crate) fn owner_tag() -> Result<String, ShipError> {
+    crate::paths::Paths::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|p| p.owner_tag().map_err(|e| e.to_string()))
+        .map_err(|why| ShipError::Owner { why })
+}
+
 /// Records the worktree's `HEAD` under
 /// `refs/tandem/sync/<slug>/<unix time>-<commit>-<owner tag>` before a
 /// rebase rewrites it; returns the ref. Named by time and tip, so a second
@@ -415,10 +429,7 @@ fn kept_notes(kept: &[String]) -> Vec<String> {
 /// folder's `gc` off it.
 fn save_tip(dir: &Path, slug: &str) -> Result<String, ShipError> {
     let head = git::read(dir, &["rev-parse", "HEAD"])?;
-    let owner = crate::paths::Paths::from_env()
-        .map_err(|e| e.to_string())
-        .and_then(|p| p.owner_tag().map_err(|e| e.to_string()));
-    let owner = owner.map_err(|why| ShipError::Owner { why })?;
+    let owner = owner_tag()?;
     let saved = format!("refs/tandem/sync/{slug}/{}-{}-{owner}", crate::unix_now(), git::short(&head));
     if git::resolve_commit(dir, &saved)?.is_none() {
         git::create_ref(dir, &saved, &head)?;
