@@ -261,3 +261,51 @@ fn issue_17_1_task_promote_keeps_the_other_trials_detached_commits() {
     let kept = row["archive_ref"].as_str().unwrap_or_else(|| panic!("a snapshot keeps its detached commit: {row}"));
     assert!(reachable(&env, &commit, kept), "{row}");
 }
+
+// A second look (issue 17): attacks on the change above.
+
+/// The one snapshot ref under `refs/tandem/archive/<name>/`.
+fn only_snapshot(env: &TestEnv, name: &str) -> String {
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/archive/{name}/")]);
+    let refs: Vec<&str> = refs.lines().collect();
+    assert_eq!(refs.len(), 1, "one snapshot of {name}: {refs:?}");
+    refs[0].to_owned()
+}
+
+#[test]
+fn issue_17_review_a_nested_repository_without_commits_does_not_block_rm_force_or_archive() {
+    let env = TestEnv::new();
+    for name in ["s", "a"] {
+        env.ok(&["new", name, "--bg", "--agent", "shell"]);
+        let path = env.path_of(name);
+        // An agent's test fixture: `git init` and no commit (git's
+        // `add --all` then fails with "does not have a commit checked out").
+        env.git_in(&path, &["init", "-q", "fixture"]);
+        std::fs::write(path.join("work.txt"), "W\n").expect("write");
+    }
+    env.ok(&["rm", "--force", "s"]);
+    assert_eq!(show(&env, &only_snapshot(&env, "s"), "work.txt"), "W");
+    env.ok(&["archive", "a"]);
+    env.ok(&["restore", "a"]);
+    assert_eq!(std::fs::read_to_string(env.path_of("a").join("work.txt")).expect("restored"), "W\n");
+}
+
+#[test]
+fn issue_17_review_a_non_utf8_name_where_an_included_file_was_does_not_block_rm_force() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    // The agent makes the copied `.env` a folder, with a name git cannot
+    // be handed as UTF-8 text.
+    std::fs::remove_file(path.join(".env")).expect("rm .env");
+    std::fs::create_dir(path.join(".env")).expect("mkdir .env");
+    std::fs::write(path.join(".env").join(std::ffi::OsStr::from_bytes(b"odd\xff")), "O\n").expect("write");
+    std::fs::write(path.join(".env/k"), "K\n").expect("write");
+    env.ok(&["rm", "--force", "s"]);
+    let snapshot = only_snapshot(&env, "s");
+    assert_eq!(show(&env, &snapshot, ".env/k"), "K");
+    let names = env.git(&["ls-tree", "-r", "--name-only", &snapshot, "--", ".env"]);
+    assert!(names.lines().count() == 2, "both files of the folder are kept: {names}");
+}

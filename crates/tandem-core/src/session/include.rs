@@ -206,7 +206,8 @@ const COMPARE_ENTRIES: usize = 10_000;
 /// source in `repo_root` (a `.env` the agent edited): `included` are the
 /// relative paths [`copy_included`] copied, files or folders; the answer
 /// lists relative paths of files (and symlinks) that differ or have no
-/// source any more. A copy the agent deleted is not listed (the source
+/// source any more, and of a folder holding a name that is not UTF-8
+/// (for `git add` to take whole). A copy the agent deleted is not listed (the source
 /// still has it); nor is an unsafe path (absolute, with `..`, or under a
 /// symlinked parent). Removing or archiving the worktree would lose
 /// what is listed, so it counts as unsaved work (issue 17).
@@ -228,8 +229,14 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
             let Ok(meta) = fs::symlink_metadata(worktree.join(&rel)) else { continue };
             let source = repo_root.join(&rel);
             if meta.is_dir() {
-                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten() {
-                    stack.push(rel.join(entry.file_name()));
+                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten().take(COMPARE_ENTRIES) {
+                    if entry.file_name().to_str().is_some() {
+                        stack.push(rel.join(entry.file_name()));
+                    } else {
+                        // A name git cannot be handed as text: the folder
+                        // is listed, and `git add` takes all of it.
+                        out.push(rel.to_string_lossy().into_owned());
+                    }
                 }
             } else if (meta.is_file() || meta.file_type().is_symlink()) && differs(&worktree.join(&rel), &meta, &source)
             {
@@ -238,6 +245,7 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
         }
     }
     out.sort();
+    out.dedup();
     out
 }
 
@@ -269,7 +277,16 @@ fn differs(copy: &Path, meta: &fs::Metadata, source: &Path) -> bool {
 
 fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
     use std::io::Read;
-    let (mut a, mut b) = (io::BufReader::new(fs::File::open(a)?), io::BufReader::new(fs::File::open(b)?));
+    // The `lstat` in [`differs`] came first: a FIFO swapped in since must
+    // neither block the open (`O_NONBLOCK`) nor be read.
+    let open = |path: &Path| -> io::Result<fs::File> {
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        Ok(file)
+    };
+    let (mut a, mut b) = (io::BufReader::new(open(a)?), io::BufReader::new(open(b)?));
     let (mut x, mut y) = ([0u8; 8192], [0u8; 8192]);
     loop {
         let n = a.read(&mut x)?;
@@ -837,6 +854,20 @@ mod tests {
             entry("notes.txt", false),
         ];
         assert_eq!(select(&ignored, &included), paths(&[".env", "allig/a.log", "target/release", "untr/a.log"]));
+    }
+
+    #[test]
+    fn comparing_never_blocks_on_a_fifo_swapped_in_after_the_lstat() {
+        // `changed` looks with `lstat` first, then opens: an agent can put
+        // a FIFO in place of the file in between.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (fifo, source) = (dir.path().join("fifo"), dir.path().join("source"));
+        write(&source, "x", 0o644);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(same_bytes(&fifo, &source).unwrap_or(false)));
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(answer, Ok(false), "a FIFO is not the same bytes, and opening it must not block");
     }
 
     #[test]
