@@ -309,3 +309,25 @@ fn issue_17_review_a_non_utf8_name_where_an_included_file_was_does_not_block_rm_
     let names = env.git(&["ls-tree", "-r", "--name-only", &snapshot, "--", ".env"]);
     assert!(names.lines().count() == 2, "both files of the folder are kept: {names}");
 }
+
+#[test]
+fn issue_17_review_an_archive_cut_short_snapshots_again_what_the_worktree_gained_since() {
+    let mut env = TestEnv::new();
+    let _ = arm(&mut env, "nothing");
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    std::fs::write(path.join("first.txt"), "1\n").expect("write");
+    let fired = arm(&mut env, "archive.snapshotted");
+    let out = env.tandem(&["archive", "s"]);
+    assert!(!out.status.success(), "the supervisor died mid-archive: {}", stderr(&out));
+    wait_for("the fault to fire", || fired.exists().then_some(()));
+    // The user saves a file before the next command; its supervisor then
+    // finishes the archive the first one began.
+    std::fs::write(path.join("later.txt"), "2\n").expect("write");
+    let row = env.archived().into_iter().find(|r| r["name"] == "s").expect("archived");
+    let kept = row["archive_ref"].as_str().expect("a snapshot");
+    assert_eq!(show(&env, kept, "later.txt"), "2", "the snapshot holds what the worktree held when it went");
+    env.ok(&["restore", "s"]);
+    assert_eq!(std::fs::read_to_string(path.join("later.txt")).expect("restored"), "2\n");
+    assert_eq!(std::fs::read_to_string(path.join("first.txt")).expect("restored"), "1\n");
+}

@@ -67,10 +67,11 @@ pub fn remove(
     store.set_pending(&session.id, Some(if force { "remove-force" } else { "remove" }))?;
     let archive_ref = before_discard(store, session, || {
         Ok(match (resumed(session), unsaved.is_some()) {
-            // A removal cut short after its snapshot: that one holds it all.
-            (Some(kept), _) => Some(kept),
-            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-            (None, false) => None,
+            // A removal cut short after its snapshot and the worktree: that
+            // snapshot holds it all.
+            (Some(kept), _) if !session.path.is_dir() => Some(kept),
+            (kept, true) => Some(keep_snapshot(paths, store, repo, session, kept)?),
+            (kept, false) => kept,
         })
     })?;
     crate::fault::point("rm.snapshotted");
@@ -137,9 +138,9 @@ pub fn archive(
         // changed included files: what goes with the worktree is snapshotted.
         let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
         let archive_ref = match (resumed(session), holds) {
-            (Some(kept), _) => Some(kept),
-            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-            (None, false) => None,
+            (Some(kept), _) if !session.path.is_dir() => Some(kept),
+            (kept, true) => Some(keep_snapshot(paths, store, repo, session, kept)?),
+            (kept, false) => kept,
         };
         crate::fault::point("archive.snapshotted");
         if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
@@ -310,7 +311,8 @@ fn before_discard<T>(
 /// The snapshot an `rm` or `archive` cut short had already made and
 /// recorded: `session` is the row as [`super::repair::reconcile`] read it
 /// (its `pending` mark set), so its `archive_ref` was written by the
-/// interrupted run ([`keep_snapshot`]; `restore` clears it).
+/// interrupted run ([`keep_snapshot`]; `restore` clears it). Reused as
+/// is only when the worktree is gone; else it is snapshotted again.
 fn resumed(session: &Session) -> Option<String> {
     session.pending.as_ref().and(session.archive_ref.clone())
 }
@@ -318,8 +320,27 @@ fn resumed(session: &Session) -> Option<String> {
 /// [`super::snapshot`], recorded in the row at once, before the worktree
 /// goes (issue 17: a kill after the worktree went to the trash left the
 /// snapshot unlinked, and `gc` then dropped it).
-fn keep_snapshot(paths: &Paths, store: &Store, repo: &Repository, session: &Session) -> Result<String, SessionError> {
+///
+/// `previous`: the snapshot an interrupted run made while the worktree is
+/// still there. The worktree may have changed since (a file saved before
+/// the next command finished the run), so it is snapshotted again; when
+/// nothing changed (same tree and parents) the previous one is kept and
+/// no second ref is made.
+fn keep_snapshot(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    session: &Session,
+    previous: Option<String>,
+) -> Result<String, SessionError> {
     let name = super::snapshot(paths, repo, session)?;
+    if let Some(previous) = previous {
+        let content = |r: &str| git::read(&repo.root, &["show", "-s", "--format=%T %P", "--end-of-options", r]).ok();
+        if content(&previous).is_some_and(|c| Some(c) == content(&name)) {
+            git::delete_ref(&repo.root, &name)?;
+            return Ok(previous);
+        }
+    }
     store.set_archive_ref(&session.id, &name)?;
     Ok(name)
 }
