@@ -331,3 +331,21 @@ fn issue_17_review_an_archive_cut_short_snapshots_again_what_the_worktree_gained
     assert_eq!(std::fs::read_to_string(path.join("later.txt")).expect("restored"), "2\n");
     assert_eq!(std::fs::read_to_string(path.join("first.txt")).expect("restored"), "1\n");
 }
+
+#[test]
+fn issue_17_review_gc_still_drops_old_snapshots_of_removed_sessions_from_before_owner_tags() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    env.ok(&["rm", "--force", "s"]);
+    // As a tandem before owner tags named it, and recorded it in the row.
+    let tagged = only_snapshot(&env, "s");
+    let legacy = "refs/tandem/archive/s/1000";
+    env.git(&["update-ref", legacy, &tagged]);
+    env.git(&["update-ref", "-d", &tagged]);
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let rows = db.execute("UPDATE sessions SET archive_ref = ?1 WHERE slug = 's'", [legacy]).expect("update");
+    assert_eq!(rows, 1);
+    let out = env.ok(&["gc", "--older-than", "0"]);
+    assert!(out.contains(&format!("dropped {legacy}")), "its store points at it: {out}");
+}

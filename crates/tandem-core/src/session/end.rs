@@ -246,7 +246,12 @@ pub fn gc(
     let mut report = GcReport::default();
     let owner = paths.owner_tag()?;
     let sessions = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store.sessions(id)?,
+        // Removed rows too: they point at the snapshots `rm --force` kept.
+        Some(id) => {
+            let mut all = store.sessions(id)?;
+            all.extend(store.sessions_in(&[SessionState::Removed])?.into_iter().filter(|s| s.repo_id == id));
+            all
+        }
         None => Vec::new(),
     };
     let needed: Vec<&str> = sessions
