@@ -333,6 +333,17 @@ fn issue_17_review_an_archive_cut_short_snapshots_again_what_the_worktree_gained
 }
 
 #[test]
+fn issue_17_review_a_base_named_relative_to_the_checkout_is_recorded_as_its_branch() {
+    let env = TestEnv::new();
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.git(&["checkout", "-q", "main"]);
+    // `@{-1}` is `other` here, and something else (or nothing) in the
+    // session's own worktree.
+    env.ok(&["new", "s", "--bg", "--agent", "shell", "--base", "@{-1}"]);
+    assert_eq!(env.session("s")["base"], "other");
+}
+
+#[test]
 fn issue_17_review_gc_still_drops_old_snapshots_of_removed_sessions_from_before_owner_tags() {
     let env = TestEnv::new();
     env.ok(&["new", "s", "--bg", "--agent", "shell"]);

@@ -441,7 +441,12 @@ pub fn resolve_base(
                 .unwrap_or_default();
             let full = full.lines().last().unwrap_or_default();
             if full.starts_with("refs/") && !full.starts_with("refs/tandem/") {
-                Ok((base.to_owned(), commit))
+                // By git's short name for it: `@{-1}` or `@{upstream}`
+                // name a branch by what this checkout did or tracks.
+                let short = git::read(&repo.worktree, &["rev-parse", "--abbrev-ref", "--end-of-options", base])
+                    .unwrap_or_default();
+                let short = short.lines().last().filter(|s| !s.is_empty() && *s != "--end-of-options");
+                Ok((short.unwrap_or(base).to_owned(), commit))
             } else {
                 Ok((commit.clone(), commit))
             }
