@@ -360,3 +360,17 @@ fn issue_17_review_gc_still_drops_old_snapshots_of_removed_sessions_from_before_
     let out = env.ok(&["gc", "--older-than", "0"]);
     assert!(out.contains(&format!("dropped {legacy}")), "its store points at it: {out}");
 }
+
+#[test]
+fn issue_17_review_a_garbage_owner_file_is_named_with_the_fix() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    let owner = env.tandem_home.join("state/owner");
+    std::fs::write(&owner, "garbage\n").expect("write");
+    let err = env.fails(&["rm", "--force", "s"]);
+    assert!(err.contains(&owner.display().to_string()) && err.contains("delete it"), "{err}");
+    assert!(env.path_of("s").join("new.txt").exists(), "nothing changed");
+    std::fs::remove_file(&owner).expect("rm owner");
+    env.ok(&["rm", "--force", "s"]);
+}
