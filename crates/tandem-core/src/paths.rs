@@ -121,7 +121,13 @@ impl Paths {
         }
         let theirs = fs::read_to_string(&file)?;
         valid(theirs.trim()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} does not hold an owner tag (`o` and 8 hex digits); delete it and tandem makes a new one", file.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} does not hold an owner tag (`o` and 8 hex digits); delete it and tandem makes a new one",
+                    file.display()
+                ),
+            )
         })
     }
 
