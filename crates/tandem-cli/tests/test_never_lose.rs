@@ -374,3 +374,16 @@ fn issue_17_review_a_garbage_owner_file_is_named_with_the_fix() {
     std::fs::remove_file(&owner).expect("rm owner");
     env.ok(&["rm", "--force", "s"]);
 }
+
+#[test]
+fn issue_17_review_an_unreadable_owner_file_is_named_in_the_error() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    // Unreadable (the tests run as root, whom chmod does not stop): a folder.
+    let owner = env.tandem_home.join("state/owner");
+    std::fs::create_dir(&owner).expect("mkdir");
+    let err = env.fails(&["rm", "--force", "s"]);
+    assert!(err.contains(&owner.display().to_string()), "the error names the file: {err}");
+    assert!(env.path_of("s").join("new.txt").exists(), "nothing changed");
+}
