@@ -341,6 +341,9 @@ fn issue_17_review_a_base_named_relative_to_the_checkout_is_recorded_as_its_bran
     // session's own worktree.
     env.ok(&["new", "s", "--bg", "--agent", "shell", "--base", "@{-1}"]);
     assert_eq!(env.session("s")["base"], "other");
+    // `@` is this checkout's HEAD, and the session's own HEAD there.
+    env.ok(&["new", "t", "--bg", "--agent", "shell", "--base", "@"]);
+    assert_eq!(env.session("t")["base"], "main");
 }
 
 #[test]

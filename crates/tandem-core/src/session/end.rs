@@ -2,7 +2,8 @@
 //! `gc`, and the trash.
 //!
 //! A worktree is never deleted in place. Once nothing in it would be lost
-//! (checked, or snapshotted under `refs/tandem/archive/<slug>/<time>`),
+//! (checked, or snapshotted under
+//! `refs/tandem/archive/<slug>/<time>-<owner tag>`),
 //! it is renamed into `<worktrees dir>/.trash/` on the same filesystem,
 //! its `.git` link is deleted so nothing can take it for a worktree, and
 //! `git worktree prune` forgets it: that returns in milliseconds where
