@@ -390,3 +390,22 @@ fn issue_17_review_an_unreadable_owner_file_is_named_in_the_error() {
     assert!(err.contains(&owner.display().to_string()), "the error names the file: {err}");
     assert!(env.path_of("s").join("new.txt").exists(), "nothing changed");
 }
+
+#[test]
+fn issue_17_review_a_huge_folder_where_an_included_file_was_is_kept_whole() {
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let dir = env.path_of("s").join(".env");
+    std::fs::remove_file(&dir).expect("rm .env");
+    std::fs::create_dir(&dir).expect("mkdir .env");
+    // More entries than include::changed compares one by one (10,000).
+    for i in 0..10_050 {
+        std::fs::write(dir.join(format!("{i:05}")), format!("{i}\n")).expect("write");
+    }
+    let start = std::time::Instant::now();
+    env.ok(&["rm", "--force", "s"]);
+    assert!(start.elapsed().as_secs() < 60, "rm --force took {:?}", start.elapsed());
+    let names = env.git(&["ls-tree", "-r", "--name-only", &only_snapshot(&env, "s"), "--", ".env"]);
+    assert_eq!(names.lines().count(), 10_050, "every file of the folder is kept");
+}

@@ -199,15 +199,16 @@ impl Ignored {
 /// a larger one (a build artefact, not an edited `.env`) by size only.
 const COMPARE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Entries [`changed`] looks at, at most, under one copied folder.
+/// Entries [`changed`] looks at, at most, under one copied folder; past
+/// that it lists the folder whole.
 const COMPARE_ENTRIES: usize = 10_000;
 
 /// The `.worktreeinclude` copies in `worktree` that differ from their
 /// source in `repo_root` (a `.env` the agent edited): `included` are the
 /// relative paths [`copy_included`] copied, files or folders; the answer
 /// lists relative paths of files (and symlinks) that differ or have no
-/// source any more, and of a folder holding a name that is not UTF-8
-/// (for `git add` to take whole). A copy the agent deleted is not listed (the source
+/// source any more, and of a folder holding a name that is not UTF-8 or
+/// more than [`COMPARE_ENTRIES`] entries (for `git add` to take whole). A copy the agent deleted is not listed (the source
 /// still has it); nor is an unsafe path (absolute, with `..`, or under a
 /// symlinked parent). Removing or archiving the worktree would lose
 /// what is listed, so it counts as unsaved work (issue 17).
@@ -224,12 +225,17 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
         while let Some(rel) = stack.pop() {
             seen += 1;
             if seen > COMPARE_ENTRIES {
+                // Too many to compare one by one (an agent's folder where
+                // a file was): `git add` takes the whole of it.
+                out.push(path.clone());
                 break;
             }
             let Ok(meta) = fs::symlink_metadata(worktree.join(&rel)) else { continue };
             let source = repo_root.join(&rel);
             if meta.is_dir() {
-                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten().take(COMPARE_ENTRIES) {
+                // Past the limit, the count above lists the folder whole.
+                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten().take(COMPARE_ENTRIES + 1)
+                {
                     if entry.file_name().to_str().is_some() {
                         stack.push(rel.join(entry.file_name()));
                     } else {
