@@ -409,3 +409,29 @@ fn issue_17_review_a_huge_folder_where_an_included_file_was_is_kept_whole() {
     let names = env.git(&["ls-tree", "-r", "--name-only", &only_snapshot(&env, "s"), "--", ".env"]);
     assert_eq!(names.lines().count(), 10_050, "every file of the folder is kept");
 }
+
+#[test]
+fn issue_17_review_an_edited_included_file_with_a_non_utf8_name_is_unsaved_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    std::fs::write(env.repo.join(".gitignore"), "*.env\n").expect("write");
+    std::fs::write(env.repo.join(".worktreeinclude"), "*.env\n").expect("write");
+    env.git(&["add", ".gitignore", ".worktreeinclude"]);
+    env.git(&["commit", "-q", "-m", "include *.env"]);
+    let name = std::ffi::OsStr::from_bytes(b"k\xff.env");
+    std::fs::write(env.repo.join(name), "KEY=one\n").expect("write");
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    assert_eq!(std::fs::read_to_string(path.join(name)).expect("copied"), "KEY=one\n");
+    std::fs::write(path.join(name), "KEY=two\n").expect("edit");
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 changed included file"), "{err}");
+    env.ok(&["rm", "--force", "s"]);
+    let snapshot = only_snapshot(&env, "s");
+    let listed = env.command_git_in(&env.repo, &["ls-tree", "-z", "--name-only", &snapshot]).stdout;
+    assert!(listed.split(|b| *b == 0).any(|n| n == b"k\xff.env"), "the edited file is kept");
+    let blob = env.command_git_in(&env.repo, &["ls-tree", "-z", &snapshot]).stdout;
+    let line = blob.split(|b| *b == 0).find(|l| l.ends_with(b"k\xff.env")).expect("listed").to_vec();
+    let oid = String::from_utf8_lossy(&line).split_whitespace().nth(2).expect("an id").to_owned();
+    assert_eq!(env.git(&["cat-file", "blob", &oid]), "KEY=two\n");
+}

@@ -399,7 +399,7 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
 
 /// [`worktree_tree`] plus the ignored files `forced` (paths relative to
 /// the worktree, added with `git add --force`).
-fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[String]) -> Result<String, GitError> {
+fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
     // One index per thread: snapshots of several worktrees run at once.
     let index: PathBuf =
         scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -420,9 +420,10 @@ fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[String]) -> Res
         add.extend(add_all_pathspec(worktree)?);
         add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
         if !forced.is_empty() {
-            let mut add = vec!["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"];
-            add.extend(forced.iter().map(String::as_str));
-            add_what_can_be(with_index(&add))?;
+            // As paths, not text: a name need not be UTF-8.
+            let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
+            add.args(forced);
+            add_what_can_be(add)?;
         }
         Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
     })();
@@ -478,7 +479,7 @@ pub fn snapshot_commit_with(
     scratch: &Path,
     message: &str,
     keep: &[String],
-    forced: &[String],
+    forced: &[PathBuf],
 ) -> Result<String, GitError> {
     let head = resolve_commit(worktree, "HEAD")?;
     let tree = worktree_tree_with(worktree, scratch, forced)?;

@@ -205,18 +205,20 @@ const COMPARE_ENTRIES: usize = 10_000;
 
 /// The `.worktreeinclude` copies in `worktree` that differ from their
 /// source in `repo_root` (a `.env` the agent edited): `included` are the
-/// relative paths [`copy_included`] copied, files or folders; the answer
-/// lists relative paths of files (and symlinks) that differ or have no
-/// source any more, and of a folder holding a name that is not UTF-8 or
-/// more than [`COMPARE_ENTRIES`] entries (for `git add` to take whole). A copy the agent deleted is not listed (the source
-/// still has it); nor is an unsafe path (absolute, with `..`, or under a
-/// symlinked parent). Removing or archiving the worktree would lose
-/// what is listed, so it counts as unsaved work (issue 17).
+/// relative paths [`copy_included`] copied, files or folders, as the
+/// store keeps them (a name that is not UTF-8 with `U+FFFD` in its place:
+/// it is looked up in its folder); the answer lists relative paths of
+/// files (and symlinks) that differ or have no source any more, and of a
+/// folder with more than [`COMPARE_ENTRIES`] entries (for `git add` to
+/// take whole). A copy the agent deleted is not listed (the source still
+/// has it); nor is an unsafe path (absolute, with `..`, or under a
+/// symlinked parent). Removing or archiving the worktree would lose what
+/// is listed, so it counts as unsaved work (issue 17).
 #[must_use]
-pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<String> {
+pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for path in included {
-        let rel = Path::new(path);
+    for path in included.iter().flat_map(|p| stored_name(worktree, p)) {
+        let rel = path.as_path();
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) || has_symlinked_parent(worktree, rel) {
             continue;
         }
@@ -236,23 +238,39 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
                 // Past the limit, the count above lists the folder whole.
                 for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten().take(COMPARE_ENTRIES + 1)
                 {
-                    if entry.file_name().to_str().is_some() {
-                        stack.push(rel.join(entry.file_name()));
-                    } else {
-                        // A name git cannot be handed as text: the folder
-                        // is listed, and `git add` takes all of it.
-                        out.push(rel.to_string_lossy().into_owned());
-                    }
+                    stack.push(rel.join(entry.file_name()));
                 }
             } else if (meta.is_file() || meta.file_type().is_symlink()) && differs(&worktree.join(&rel), &meta, &source)
             {
-                out.push(rel.to_string_lossy().into_owned());
+                out.push(rel);
             }
         }
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// The paths in `worktree` that `stored` (a relative path as the store
+/// keeps it, made with `to_string_lossy`) stands for: itself, or when it
+/// holds `U+FFFD`, each entry of its folder whose lossy name is its last
+/// part (a name that is not UTF-8).
+fn stored_name(worktree: &Path, stored: &str) -> Vec<PathBuf> {
+    let rel = PathBuf::from(stored);
+    if !stored.contains('\u{fffd}') {
+        return vec![rel];
+    }
+    let (Some(parent), Some(last)) = (rel.parent(), rel.file_name()) else { return Vec::new() };
+    if parent.to_string_lossy().contains('\u{fffd}') {
+        return Vec::new(); // a folder with such a name too: not looked for
+    }
+    fs::read_dir(worktree.join(parent))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() == last.to_string_lossy())
+        .map(|e| parent.join(e.file_name()))
+        .collect()
 }
 
 fn has_symlinked_parent(root: &Path, rel: &Path) -> bool {

@@ -876,7 +876,8 @@ pub fn worktree_only_work(
     }
     let included = include::changed(&repo.worktree, &session.path, &session.included);
     if !included.is_empty() {
-        parts.push(format!("{} ({})", plural(included.len(), "changed included file"), included.join(", ")));
+        let names: Vec<_> = included.iter().map(|p| p.to_string_lossy()).collect();
+        parts.push(format!("{} ({})", plural(included.len(), "changed included file"), names.join(", ")));
     }
     Ok(parts)
 }
