@@ -435,3 +435,19 @@ fn issue_17_review_an_edited_included_file_with_a_non_utf8_name_is_unsaved_work(
     let oid = String::from_utf8_lossy(&line).split_whitespace().nth(2).expect("an id").to_owned();
     assert_eq!(env.git(&["cat-file", "blob", &oid]), "KEY=two\n");
 }
+
+#[test]
+fn issue_17_review_rm_names_a_few_changed_included_files_not_all() {
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let dir = env.path_of("s").join(".env");
+    std::fs::remove_file(&dir).expect("rm .env");
+    std::fs::create_dir(&dir).expect("mkdir .env");
+    for i in 0..500 {
+        std::fs::write(dir.join(format!("file-with-a-long-name-{i:04}")), "x\n").expect("write");
+    }
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("500 changed included files"), "{err}");
+    assert!(err.len() < 400, "one readable line: {} bytes", err.len());
+}

@@ -876,7 +876,11 @@ pub fn worktree_only_work(
     }
     let included = include::changed(&repo.worktree, &session.path, &session.included);
     if !included.is_empty() {
-        let names: Vec<_> = included.iter().map(|p| p.to_string_lossy()).collect();
+        // A few names: an agent's folder of thousands would make one huge line.
+        let mut names: Vec<_> = included.iter().take(3).map(|p| p.to_string_lossy()).collect();
+        if included.len() > names.len() {
+            names.push("…".into());
+        }
         parts.push(format!("{} ({})", plural(included.len(), "changed included file"), names.join(", ")));
     }
     Ok(parts)
