@@ -451,3 +451,17 @@ fn issue_17_review_rm_names_a_few_changed_included_files_not_all() {
     assert!(err.contains("500 changed included files"), "{err}");
     assert!(err.len() < 400, "one readable line: {} bytes", err.len());
 }
+
+#[test]
+fn issue_17_review_a_detached_commit_counts_whatever_relative_base_an_older_tandem_stored() {
+    let env = TestEnv::new();
+    let commit = detached_commit(&env, "s");
+    // A row from before bases were stored as commits: `--base @` kept `@`,
+    // which in the session's own worktree is its detached HEAD.
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    assert_eq!(db.execute("UPDATE sessions SET base_ref = '@' WHERE slug = 's'", []).expect("update"), 1);
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 commit on a detached HEAD"), "{err}");
+    env.ok(&["rm", "--force", "s"]);
+    assert!(reachable(&env, &commit, &only_snapshot(&env, "s")));
+}

@@ -862,11 +862,16 @@ pub fn worktree_only_work(
     if untracked > 0 {
         parts.push(plural(untracked, "untracked file"));
     }
-    if git::current_branch(&session.path)?.is_none() {
+    if git::current_branch(&session.path)?.is_none()
+        && let Some(head) = git::resolve_commit(&session.path, "HEAD")?
+    {
         let mut bases = bases(session);
         bases.push(format!("refs/heads/{}", session.branch));
         let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
-        let commits = git::unique_commits(&session.path, "HEAD", &bases)?;
+        // In the repository, where a base was named: a relative one an
+        // older tandem stored (`@`, `HEAD~1`) would in the worktree name
+        // the very HEAD being measured.
+        let commits = git::unique_commits(&repo.root, &head, &bases)?;
         if !commits.is_empty() {
             parts.push(format!("{} on a detached HEAD", plural(commits.len(), "commit")));
         }
