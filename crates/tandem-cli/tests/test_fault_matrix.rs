@@ -45,6 +45,14 @@ fn idle(env: &TestEnv) -> bool {
     busy == 0
 }
 
+/// The state of the live (not removed) row called `name`, `None` when
+/// there is none.
+fn row_state(env: &TestEnv, name: &str) -> Option<String> {
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let query = "SELECT state FROM sessions WHERE slug = ?1 AND state != 'removed' ORDER BY rowid DESC LIMIT 1";
+    db.query_row(query, [name], |r| r.get(0)).ok()
+}
+
 /// The host pid the store records for session `name`.
 fn host_pid(env: &TestEnv, name: &str) -> nix::unistd::Pid {
     let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
@@ -288,6 +296,7 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
         }
         let args: Vec<String> = command.iter().map(|a| a.replace("{}", &target)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let state_before = row_state(&env, &name);
         match fault {
             Fault::Point(line) => {
                 let fired = arm(&env, line);
@@ -338,6 +347,20 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
                     Expect::Live => now.as_deref().is_some_and(|s| s != "archived" && s != "creating"),
                 };
                 done.then_some(())
+            });
+        }
+        if matches!((fault, subject), (Fault::Point("client.sent"), Subject::Session)) {
+            // Only the CLI died: the supervisor carries on (rm and archive
+            // stop the agent before they mark the row pending; restore
+            // marks nothing), so `idle` alone may come too early. The
+            // command's end shows in the row.
+            let done = |state: Option<String>| match command[0] {
+                "rm" => state.is_none(),
+                "archive" => state.as_deref() == Some("archived"),
+                _ => state != state_before,
+            };
+            let _ = wait_within("the supervisor to finish the command", Duration::from_secs(10), || {
+                Some(done(row_state(&env, &name)))
             });
         }
         wait_for("the supervisor to finish what it was doing", || idle(&env).then_some(()));

@@ -261,3 +261,207 @@ fn issue_17_1_task_promote_keeps_the_other_trials_detached_commits() {
     let kept = row["archive_ref"].as_str().unwrap_or_else(|| panic!("a snapshot keeps its detached commit: {row}"));
     assert!(reachable(&env, &commit, kept), "{row}");
 }
+
+// A second look (issue 17): attacks on the change above.
+
+/// The one snapshot ref under `refs/tandem/archive/<name>/`.
+fn only_snapshot(env: &TestEnv, name: &str) -> String {
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/archive/{name}/")]);
+    let refs: Vec<&str> = refs.lines().collect();
+    assert_eq!(refs.len(), 1, "one snapshot of {name}: {refs:?}");
+    refs[0].to_owned()
+}
+
+#[test]
+fn issue_17_review_a_nested_repository_without_commits_does_not_block_rm_force_or_archive() {
+    let env = TestEnv::new();
+    for name in ["s", "a"] {
+        env.ok(&["new", name, "--bg", "--agent", "shell"]);
+        let path = env.path_of(name);
+        // An agent's test fixture: `git init` and no commit (git's
+        // `add --all` then fails with "does not have a commit checked out").
+        env.git_in(&path, &["init", "-q", "fixture"]);
+        std::fs::write(path.join("work.txt"), "W\n").expect("write");
+    }
+    env.ok(&["rm", "--force", "s"]);
+    assert_eq!(show(&env, &only_snapshot(&env, "s"), "work.txt"), "W");
+    env.ok(&["archive", "a"]);
+    env.ok(&["restore", "a"]);
+    assert_eq!(std::fs::read_to_string(env.path_of("a").join("work.txt")).expect("restored"), "W\n");
+}
+
+#[test]
+fn issue_17_review_a_non_utf8_name_where_an_included_file_was_does_not_block_rm_force() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    // The agent makes the copied `.env` a folder, with a name git cannot
+    // be handed as UTF-8 text.
+    std::fs::remove_file(path.join(".env")).expect("rm .env");
+    std::fs::create_dir(path.join(".env")).expect("mkdir .env");
+    std::fs::write(path.join(".env").join(std::ffi::OsStr::from_bytes(b"odd\xff")), "O\n").expect("write");
+    std::fs::write(path.join(".env/k"), "K\n").expect("write");
+    env.ok(&["rm", "--force", "s"]);
+    let snapshot = only_snapshot(&env, "s");
+    assert_eq!(show(&env, &snapshot, ".env/k"), "K");
+    let names = env.git(&["ls-tree", "-r", "--name-only", &snapshot, "--", ".env"]);
+    assert!(names.lines().count() == 2, "both files of the folder are kept: {names}");
+}
+
+#[test]
+fn issue_17_review_an_archive_cut_short_snapshots_again_what_the_worktree_gained_since() {
+    let mut env = TestEnv::new();
+    let _ = arm(&mut env, "nothing");
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    std::fs::write(path.join("first.txt"), "1\n").expect("write");
+    let fired = arm(&mut env, "archive.snapshotted");
+    let out = env.tandem(&["archive", "s"]);
+    assert!(!out.status.success(), "the supervisor died mid-archive: {}", stderr(&out));
+    wait_for("the fault to fire", || fired.exists().then_some(()));
+    // The user saves a file before the next command; its supervisor then
+    // finishes the archive the first one began.
+    std::fs::write(path.join("later.txt"), "2\n").expect("write");
+    let row = env.archived().into_iter().find(|r| r["name"] == "s").expect("archived");
+    let kept = row["archive_ref"].as_str().expect("a snapshot");
+    assert_eq!(show(&env, kept, "later.txt"), "2", "the snapshot holds what the worktree held when it went");
+    env.ok(&["restore", "s"]);
+    assert_eq!(std::fs::read_to_string(path.join("later.txt")).expect("restored"), "2\n");
+    assert_eq!(std::fs::read_to_string(path.join("first.txt")).expect("restored"), "1\n");
+}
+
+#[test]
+fn issue_17_review_a_base_named_relative_to_the_checkout_is_recorded_as_its_branch() {
+    let env = TestEnv::new();
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.git(&["checkout", "-q", "main"]);
+    // `@{-1}` is `other` here, and something else (or nothing) in the
+    // session's own worktree.
+    env.ok(&["new", "s", "--bg", "--agent", "shell", "--base", "@{-1}"]);
+    assert_eq!(env.session("s")["base"], "other");
+    // `@` is this checkout's HEAD, and the session's own HEAD there.
+    env.ok(&["new", "t", "--bg", "--agent", "shell", "--base", "@"]);
+    assert_eq!(env.session("t")["base"], "main");
+}
+
+#[test]
+fn issue_17_review_gc_still_drops_old_snapshots_of_removed_sessions_from_before_owner_tags() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    env.ok(&["rm", "--force", "s"]);
+    // As a tandem before owner tags named it, and recorded it in the row.
+    let tagged = only_snapshot(&env, "s");
+    let legacy = "refs/tandem/archive/s/1000";
+    env.git(&["update-ref", legacy, &tagged]);
+    env.git(&["update-ref", "-d", &tagged]);
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let rows = db.execute("UPDATE sessions SET archive_ref = ?1 WHERE slug = 's'", [legacy]).expect("update");
+    assert_eq!(rows, 1);
+    let out = env.ok(&["gc", "--older-than", "0"]);
+    assert!(out.contains(&format!("dropped {legacy}")), "its store points at it: {out}");
+}
+
+#[test]
+fn issue_17_review_a_garbage_owner_file_is_named_with_the_fix() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    let owner = env.tandem_home.join("state/owner");
+    std::fs::write(&owner, "garbage\n").expect("write");
+    let err = env.fails(&["rm", "--force", "s"]);
+    assert!(err.contains(&owner.display().to_string()) && err.contains("delete it"), "{err}");
+    assert!(env.path_of("s").join("new.txt").exists(), "nothing changed");
+    std::fs::remove_file(&owner).expect("rm owner");
+    env.ok(&["rm", "--force", "s"]);
+}
+
+#[test]
+fn issue_17_review_an_unreadable_owner_file_is_named_in_the_error() {
+    let env = TestEnv::new();
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("s").join("new.txt"), "work\n").expect("write");
+    // Unreadable (the tests run as root, whom chmod does not stop): a folder.
+    let owner = env.tandem_home.join("state/owner");
+    std::fs::create_dir(&owner).expect("mkdir");
+    let err = env.fails(&["rm", "--force", "s"]);
+    assert!(err.contains(&owner.display().to_string()), "the error names the file: {err}");
+    assert!(env.path_of("s").join("new.txt").exists(), "nothing changed");
+}
+
+#[test]
+fn issue_17_review_a_huge_folder_where_an_included_file_was_is_kept_whole() {
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let dir = env.path_of("s").join(".env");
+    std::fs::remove_file(&dir).expect("rm .env");
+    std::fs::create_dir(&dir).expect("mkdir .env");
+    // More entries than include::changed compares one by one (10,000).
+    for i in 0..10_050 {
+        std::fs::write(dir.join(format!("{i:05}")), format!("{i}\n")).expect("write");
+    }
+    let start = std::time::Instant::now();
+    env.ok(&["rm", "--force", "s"]);
+    assert!(start.elapsed().as_secs() < 60, "rm --force took {:?}", start.elapsed());
+    let names = env.git(&["ls-tree", "-r", "--name-only", &only_snapshot(&env, "s"), "--", ".env"]);
+    assert_eq!(names.lines().count(), 10_050, "every file of the folder is kept");
+}
+
+#[test]
+fn issue_17_review_an_edited_included_file_with_a_non_utf8_name_is_unsaved_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    std::fs::write(env.repo.join(".gitignore"), "*.env\n").expect("write");
+    std::fs::write(env.repo.join(".worktreeinclude"), "*.env\n").expect("write");
+    env.git(&["add", ".gitignore", ".worktreeinclude"]);
+    env.git(&["commit", "-q", "-m", "include *.env"]);
+    let name = std::ffi::OsStr::from_bytes(b"k\xff.env");
+    std::fs::write(env.repo.join(name), "KEY=one\n").expect("write");
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let path = env.path_of("s");
+    assert_eq!(std::fs::read_to_string(path.join(name)).expect("copied"), "KEY=one\n");
+    std::fs::write(path.join(name), "KEY=two\n").expect("edit");
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 changed included file"), "{err}");
+    env.ok(&["rm", "--force", "s"]);
+    let snapshot = only_snapshot(&env, "s");
+    let listed = env.command_git_in(&env.repo, &["ls-tree", "-z", "--name-only", &snapshot]).stdout;
+    assert!(listed.split(|b| *b == 0).any(|n| n == b"k\xff.env"), "the edited file is kept");
+    let blob = env.command_git_in(&env.repo, &["ls-tree", "-z", &snapshot]).stdout;
+    let line = blob.split(|b| *b == 0).find(|l| l.ends_with(b"k\xff.env")).expect("listed").to_vec();
+    let oid = String::from_utf8_lossy(&line).split_whitespace().nth(2).expect("an id").to_owned();
+    assert_eq!(env.git(&["cat-file", "blob", &oid]), "KEY=two\n");
+}
+
+#[test]
+fn issue_17_review_rm_names_a_few_changed_included_files_not_all() {
+    let env = TestEnv::new();
+    with_included_env(&env);
+    env.ok(&["new", "s", "--bg", "--agent", "shell"]);
+    let dir = env.path_of("s").join(".env");
+    std::fs::remove_file(&dir).expect("rm .env");
+    std::fs::create_dir(&dir).expect("mkdir .env");
+    for i in 0..500 {
+        std::fs::write(dir.join(format!("file-with-a-long-name-{i:04}")), "x\n").expect("write");
+    }
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("500 changed included files"), "{err}");
+    assert!(err.len() < 400, "one readable line: {} bytes", err.len());
+}
+
+#[test]
+fn issue_17_review_a_detached_commit_counts_whatever_relative_base_an_older_tandem_stored() {
+    let env = TestEnv::new();
+    let commit = detached_commit(&env, "s");
+    // A row from before bases were stored as commits: `--base @` kept `@`,
+    // which in the session's own worktree is its detached HEAD.
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    assert_eq!(db.execute("UPDATE sessions SET base_ref = '@' WHERE slug = 's'", []).expect("update"), 1);
+    let err = env.fails(&["rm", "s"]);
+    assert!(err.contains("1 commit on a detached HEAD"), "{err}");
+    env.ok(&["rm", "--force", "s"]);
+    assert!(reachable(&env, &commit, &only_snapshot(&env, "s")));
+}

@@ -102,26 +102,38 @@ impl Paths {
     /// agree (the first rename wins).
     ///
     /// # Errors
-    /// I/O errors creating the state folder or the file.
+    /// I/O errors creating the state folder or reading or making the
+    /// file, each naming the file; `InvalidData` when it holds no tag.
     pub fn owner_tag(&self) -> io::Result<String> {
         let file = self.state_dir.join("owner");
         let valid = |t: &str| is_owner_tag(t).then(|| t.to_owned());
         if let Some(tag) = fs::read_to_string(&file).ok().as_deref().map(str::trim).and_then(valid) {
             return Ok(tag);
         }
-        create_private_dir(&self.state_dir)?;
+        // Each error names the file: "Is a directory" alone says nothing.
+        let named = |e: io::Error| {
+            let fix = "check that it is a readable file (delete it and tandem makes a new one)";
+            io::Error::new(e.kind(), format!("cannot read or make {}: {e}; {fix}", file.display()))
+        };
+        create_private_dir(&self.state_dir).map_err(named)?;
         let tag = format!("o{:08x}", rand::random::<u32>());
         let scratch = self.state_dir.join(format!("owner.{}", std::process::id()));
-        write_private(&scratch, format!("{tag}\n").as_bytes())?;
+        write_private(&scratch, format!("{tag}\n").as_bytes()).map_err(named)?;
         // `link` fails when the file exists: whoever made it first wins.
         let made = fs::hard_link(&scratch, &file);
         let _ = fs::remove_file(&scratch);
         if made.is_ok() {
             return Ok(tag);
         }
-        let theirs = fs::read_to_string(&file)?;
+        let theirs = fs::read_to_string(&file).map_err(named)?;
         valid(theirs.trim()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} does not hold an owner tag", file.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} does not hold an owner tag (`o` and 8 hex digits); delete it and tandem makes a new one",
+                    file.display()
+                ),
+            )
         })
     }
 

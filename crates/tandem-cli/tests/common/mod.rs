@@ -456,11 +456,6 @@ pub fn is_one_shot(conversation: &str) -> bool {
     conversation.contains("Answer with the title only") || conversation.contains("Answer with the summary only")
 }
 
-/// Says why a test did not run, on the real stderr (the test harness
-/// captures `eprintln!` of a passing test, and a skip must be seen), and
-/// appends `test: reason` to the file `TANDEM_TEST_SKIPS` names, which
-/// `scripts/test.sh` sets: its closing line counts the test as skipped,
-/// not passed. The caller returns at once.
 /// A line for the suite's summary (the fault matrix's size and result):
 /// printed to stderr, and appended to the file `TANDEM_TEST_NOTES` names,
 /// which `scripts/test.sh` prints at the end.
@@ -477,6 +472,11 @@ pub fn note(line: &str) {
     }
 }
 
+/// Says why a test did not run, on the real stderr (the test harness
+/// captures `eprintln!` of a passing test, and a skip must be seen), and
+/// appends `test: reason` to the file `TANDEM_TEST_SKIPS` names, which
+/// `scripts/test.sh` sets: its closing line counts the test as skipped,
+/// not passed. The caller returns at once.
 pub fn skipped(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {reason}");

@@ -387,7 +387,9 @@ pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<Stri
 
 /// The tree of the whole working tree of `worktree` (tracked changes and
 /// untracked files, ignored files excepted), written through a temporary
-/// index in `scratch` so the agent's own index is untouched.
+/// index in `scratch` so the agent's own index is untouched. What git
+/// cannot add (a nested repository with no commit, an unreadable file)
+/// is left out, with a warning in the log.
 ///
 /// # Errors
 /// As [`output`].
@@ -397,7 +399,7 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
 
 /// [`worktree_tree`] plus the ignored files `forced` (paths relative to
 /// the worktree, added with `git add --force`).
-fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[String]) -> Result<String, GitError> {
+fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
     // One index per thread: snapshots of several worktrees run at once.
     let index: PathBuf =
         scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -414,18 +416,35 @@ fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[String]) -> Res
         if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
             output(with_index(&["read-tree", "HEAD"]))?;
         }
-        let mut add = vec!["add".to_owned(), "--all".to_owned()];
+        let mut add = vec!["add".to_owned(), "--all".to_owned(), "--ignore-errors".to_owned()];
         add.extend(add_all_pathspec(worktree)?);
-        output(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
         if !forced.is_empty() {
-            let mut add = vec!["--literal-pathspecs", "add", "--force", "--"];
-            add.extend(forced.iter().map(String::as_str));
-            output(with_index(&add))?;
+            // As paths, not text: a name need not be UTF-8.
+            let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
+            add.args(forced);
+            add_what_can_be(add)?;
         }
         Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
     })();
     let _ = std::fs::remove_file(&index);
     result
+}
+
+/// Runs a `git add --ignore-errors`: what git cannot add (a nested
+/// repository with no commit, an unreadable file; git exits 1) is left
+/// out with a warning in the log, rather than failing the snapshot whose
+/// purpose is to keep everything else (an agent's `git init fixture`
+/// made `rm --force` and `archive` fail).
+fn add_what_can_be(cmd: Command) -> Result<(), GitError> {
+    match output(cmd) {
+        Ok(_) => Ok(()),
+        Err(GitError::Failed { code: Some(1), stderr, .. }) => {
+            tracing::warn!(%stderr, "the snapshot leaves out what git could not add");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Makes a commit of the whole working tree of `worktree`
@@ -460,7 +479,7 @@ pub fn snapshot_commit_with(
     scratch: &Path,
     message: &str,
     keep: &[String],
-    forced: &[String],
+    forced: &[PathBuf],
 ) -> Result<String, GitError> {
     let head = resolve_commit(worktree, "HEAD")?;
     let tree = worktree_tree_with(worktree, scratch, forced)?;

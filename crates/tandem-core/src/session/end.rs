@@ -2,7 +2,8 @@
 //! `gc`, and the trash.
 //!
 //! A worktree is never deleted in place. Once nothing in it would be lost
-//! (checked, or snapshotted under `refs/tandem/archive/<slug>/<time>`),
+//! (checked, or snapshotted under
+//! `refs/tandem/archive/<slug>/<time>-<owner tag>`),
 //! it is renamed into `<worktrees dir>/.trash/` on the same filesystem,
 //! its `.git` link is deleted so nothing can take it for a worktree, and
 //! `git worktree prune` forgets it: that returns in milliseconds where
@@ -67,10 +68,11 @@ pub fn remove(
     store.set_pending(&session.id, Some(if force { "remove-force" } else { "remove" }))?;
     let archive_ref = before_discard(store, session, || {
         Ok(match (resumed(session), unsaved.is_some()) {
-            // A removal cut short after its snapshot: that one holds it all.
-            (Some(kept), _) => Some(kept),
-            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-            (None, false) => None,
+            // A removal cut short after its snapshot and the worktree: that
+            // snapshot holds it all.
+            (Some(kept), _) if !session.path.is_dir() => Some(kept),
+            (kept, true) => Some(keep_snapshot(paths, store, repo, session, kept)?),
+            (kept, false) => kept,
         })
     })?;
     crate::fault::point("rm.snapshotted");
@@ -137,9 +139,9 @@ pub fn archive(
         // changed included files: what goes with the worktree is snapshotted.
         let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
         let archive_ref = match (resumed(session), holds) {
-            (Some(kept), _) => Some(kept),
-            (None, true) => Some(keep_snapshot(paths, store, repo, session)?),
-            (None, false) => None,
+            (Some(kept), _) if !session.path.is_dir() => Some(kept),
+            (kept, true) => Some(keep_snapshot(paths, store, repo, session, kept)?),
+            (kept, false) => kept,
         };
         crate::fault::point("archive.snapshotted");
         if let Some(tip) = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))? {
@@ -266,7 +268,12 @@ pub fn gc(
     let mut report = GcReport::default();
     let owner = paths.owner_tag()?;
     let sessions = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store.sessions(id)?,
+        // Removed rows too: they point at the snapshots `rm --force` kept.
+        Some(id) => {
+            let mut all = store.sessions(id)?;
+            all.extend(store.sessions_in(&[SessionState::Removed])?.into_iter().filter(|s| s.repo_id == id));
+            all
+        }
         None => Vec::new(),
     };
     let needed: Vec<&str> = sessions
@@ -331,7 +338,8 @@ fn before_discard<T>(
 /// The snapshot an `rm` or `archive` cut short had already made and
 /// recorded: `session` is the row as [`super::repair::reconcile`] read it
 /// (its `pending` mark set), so its `archive_ref` was written by the
-/// interrupted run ([`keep_snapshot`]; `restore` clears it).
+/// interrupted run ([`keep_snapshot`]; `restore` clears it). Reused as
+/// is only when the worktree is gone; else it is snapshotted again.
 fn resumed(session: &Session) -> Option<String> {
     session.pending.as_ref().and(session.archive_ref.clone())
 }
@@ -339,8 +347,27 @@ fn resumed(session: &Session) -> Option<String> {
 /// [`super::snapshot`], recorded in the row at once, before the worktree
 /// goes (issue 17: a kill after the worktree went to the trash left the
 /// snapshot unlinked, and `gc` then dropped it).
-fn keep_snapshot(paths: &Paths, store: &Store, repo: &Repository, session: &Session) -> Result<String, SessionError> {
+///
+/// `previous`: the snapshot an interrupted run made while the worktree is
+/// still there. The worktree may have changed since (a file saved before
+/// the next command finished the run), so it is snapshotted again; when
+/// nothing changed (same tree and parents) the previous one is kept and
+/// no second ref is made.
+fn keep_snapshot(
+    paths: &Paths,
+    store: &Store,
+    repo: &Repository,
+    session: &Session,
+    previous: Option<String>,
+) -> Result<String, SessionError> {
     let name = super::snapshot(paths, repo, session)?;
+    if let Some(previous) = previous {
+        let content = |r: &str| git::read(&repo.root, &["show", "-s", "--format=%T %P", "--end-of-options", r]).ok();
+        if content(&previous).is_some_and(|c| Some(c) == content(&name)) {
+            git::delete_ref(&repo.root, &name)?;
+            return Ok(previous);
+        }
+    }
     store.set_archive_ref(&session.id, &name)?;
     Ok(name)
 }

@@ -199,22 +199,26 @@ impl Ignored {
 /// a larger one (a build artefact, not an edited `.env`) by size only.
 const COMPARE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Entries [`changed`] looks at, at most, under one copied folder.
+/// Entries [`changed`] looks at, at most, under one copied folder; past
+/// that it lists the folder whole.
 const COMPARE_ENTRIES: usize = 10_000;
 
 /// The `.worktreeinclude` copies in `worktree` that differ from their
 /// source in `repo_root` (a `.env` the agent edited): `included` are the
-/// relative paths [`copy_included`] copied, files or folders; the answer
-/// lists relative paths of files (and symlinks) that differ or have no
-/// source any more. A copy the agent deleted is not listed (the source
-/// still has it); nor is an unsafe path (absolute, with `..`, or under a
-/// symlinked parent). Removing or archiving the worktree would lose
-/// what is listed, so it counts as unsaved work (issue 17).
+/// relative paths [`copy_included`] copied, files or folders, as the
+/// store keeps them (a name that is not UTF-8 with `U+FFFD` in its place:
+/// it is looked up in its folder); the answer lists relative paths of
+/// files (and symlinks) that differ or have no source any more, and of a
+/// folder with more than [`COMPARE_ENTRIES`] entries (for `git add` to
+/// take whole). A copy the agent deleted is not listed (the source still
+/// has it); nor is an unsafe path (absolute, with `..`, or under a
+/// symlinked parent). Removing or archiving the worktree would lose what
+/// is listed, so it counts as unsaved work (issue 17).
 #[must_use]
-pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<String> {
+pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for path in included {
-        let rel = Path::new(path);
+    for path in included.iter().flat_map(|p| stored_name(worktree, p)) {
+        let rel = path.as_path();
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) || has_symlinked_parent(worktree, rel) {
             continue;
         }
@@ -223,22 +227,50 @@ pub fn changed(repo_root: &Path, worktree: &Path, included: &[String]) -> Vec<St
         while let Some(rel) = stack.pop() {
             seen += 1;
             if seen > COMPARE_ENTRIES {
+                // Too many to compare one by one (an agent's folder where
+                // a file was): `git add` takes the whole of it.
+                out.push(path.clone());
                 break;
             }
             let Ok(meta) = fs::symlink_metadata(worktree.join(&rel)) else { continue };
             let source = repo_root.join(&rel);
             if meta.is_dir() {
-                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten() {
+                // Past the limit, the count above lists the folder whole.
+                for entry in fs::read_dir(worktree.join(&rel)).into_iter().flatten().flatten().take(COMPARE_ENTRIES + 1)
+                {
                     stack.push(rel.join(entry.file_name()));
                 }
             } else if (meta.is_file() || meta.file_type().is_symlink()) && differs(&worktree.join(&rel), &meta, &source)
             {
-                out.push(rel.to_string_lossy().into_owned());
+                out.push(rel);
             }
         }
     }
     out.sort();
+    out.dedup();
     out
+}
+
+/// The paths in `worktree` that `stored` (a relative path as the store
+/// keeps it, made with `to_string_lossy`) stands for: itself, or when it
+/// holds `U+FFFD`, each entry of its folder whose lossy name is its last
+/// part (a name that is not UTF-8).
+fn stored_name(worktree: &Path, stored: &str) -> Vec<PathBuf> {
+    let rel = PathBuf::from(stored);
+    if !stored.contains('\u{fffd}') {
+        return vec![rel];
+    }
+    let (Some(parent), Some(last)) = (rel.parent(), rel.file_name()) else { return Vec::new() };
+    if parent.to_string_lossy().contains('\u{fffd}') {
+        return Vec::new(); // a folder with such a name too: not looked for
+    }
+    fs::read_dir(worktree.join(parent))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() == last.to_string_lossy())
+        .map(|e| parent.join(e.file_name()))
+        .collect()
 }
 
 fn has_symlinked_parent(root: &Path, rel: &Path) -> bool {
@@ -269,7 +301,16 @@ fn differs(copy: &Path, meta: &fs::Metadata, source: &Path) -> bool {
 
 fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
     use std::io::Read;
-    let (mut a, mut b) = (io::BufReader::new(fs::File::open(a)?), io::BufReader::new(fs::File::open(b)?));
+    // The `lstat` in [`differs`] came first: a FIFO swapped in since must
+    // neither block the open (`O_NONBLOCK`) nor be read.
+    let open = |path: &Path| -> io::Result<fs::File> {
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        Ok(file)
+    };
+    let (mut a, mut b) = (io::BufReader::new(open(a)?), io::BufReader::new(open(b)?));
     let (mut x, mut y) = ([0u8; 8192], [0u8; 8192]);
     loop {
         let n = a.read(&mut x)?;
@@ -837,6 +878,20 @@ mod tests {
             entry("notes.txt", false),
         ];
         assert_eq!(select(&ignored, &included), paths(&[".env", "allig/a.log", "target/release", "untr/a.log"]));
+    }
+
+    #[test]
+    fn comparing_never_blocks_on_a_fifo_swapped_in_after_the_lstat() {
+        // `changed` looks with `lstat` first, then opens: an agent can put
+        // a FIFO in place of the file in between.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (fifo, source) = (dir.path().join("fifo"), dir.path().join("source"));
+        write(&source, "x", 0o644);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(same_bytes(&fifo, &source).unwrap_or(false)));
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(answer, Ok(false), "a FIFO is not the same bytes, and opening it must not block");
     }
 
     #[test]

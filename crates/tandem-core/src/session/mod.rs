@@ -459,7 +459,12 @@ pub fn resolve_base(
                 .unwrap_or_default();
             let full = full.lines().last().unwrap_or_default();
             if full.starts_with("refs/") && !full.starts_with("refs/tandem/") {
-                Ok((base.to_owned(), commit))
+                // By git's short name for it: `@{-1}` or `@{upstream}`
+                // name a branch by what this checkout did or tracks.
+                let short = git::read(&repo.worktree, &["rev-parse", "--abbrev-ref", "--end-of-options", base])
+                    .unwrap_or_default();
+                let short = short.lines().last().filter(|s| !s.is_empty() && *s != "--end-of-options");
+                Ok((short.unwrap_or(base).to_owned(), commit))
             } else {
                 Ok((commit.clone(), commit))
             }
@@ -876,11 +881,16 @@ pub fn worktree_only_work(
     if untracked > 0 {
         parts.push(plural(untracked, "untracked file"));
     }
-    if git::current_branch(&session.path)?.is_none() {
+    if git::current_branch(&session.path)?.is_none()
+        && let Some(head) = git::resolve_commit(&session.path, "HEAD")?
+    {
         let mut bases = bases(session);
         bases.push(format!("refs/heads/{}", session.branch));
         let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
-        let commits = git::unique_commits(&session.path, "HEAD", &bases)?;
+        // In the repository, where a base was named: a relative one an
+        // older tandem stored (`@`, `HEAD~1`) would in the worktree name
+        // the very HEAD being measured.
+        let commits = git::unique_commits(&repo.root, &head, &bases)?;
         if !commits.is_empty() {
             parts.push(format!("{} on a detached HEAD", plural(commits.len(), "commit")));
         }
@@ -890,7 +900,12 @@ pub fn worktree_only_work(
     }
     let included = include::changed(&repo.worktree, &session.path, &session.included);
     if !included.is_empty() {
-        parts.push(format!("{} ({})", plural(included.len(), "changed included file"), included.join(", ")));
+        // A few names: an agent's folder of thousands would make one huge line.
+        let mut names: Vec<_> = included.iter().take(3).map(|p| p.to_string_lossy()).collect();
+        if included.len() > names.len() {
+            names.push("…".into());
+        }
+        parts.push(format!("{} ({})", plural(included.len(), "changed included file"), names.join(", ")));
     }
     Ok(parts)
 }
