@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +32,14 @@ pub struct Gate {
 struct GateInner {
     max: usize,
     state: Mutex<GateState>,
+    /// Passes not yet dropped: each is a thread still serving (or
+    /// leaving) its connection, an evicted one included.
+    live: AtomicUsize,
 }
+
+/// How long [`Gate::admit`] waits for an evicted connection's thread to
+/// let go of its pass.
+const EVICTION_WAIT: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct GateState {
@@ -52,22 +59,40 @@ impl Gate {
     /// A gate for at most `max` connections at once.
     #[must_use]
     pub fn new(max: usize) -> Gate {
-        Gate { inner: Arc::new(GateInner { max, state: Mutex::new(GateState::default()) }) }
+        Gate { inner: Arc::new(GateInner { max, state: Mutex::new(GateState::default()), live: AtomicUsize::new(0) }) }
     }
 
     /// A slot for a new connection, or `None` (close it) when `max` are
     /// open and none of them still owes its hello.
+    ///
+    /// After closing one to make room it waits (at most 250 ms) until that
+    /// connection's thread has let go of its pass, so a flood of
+    /// connections never holds more than `max` serving threads at once
+    /// (issue 17: 300 idle connections briefly made 79 threads with a cap
+    /// of 64, the closed ones still leaving).
     #[must_use]
     pub fn admit(&self) -> Option<Pass> {
-        let mut state = self.inner.lock();
-        if state.open >= self.inner.max {
-            let (released, stream) = state.waiting.pop_front()?;
-            released.store(true, Ordering::SeqCst);
-            state.open -= 1;
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            tracing::debug!("closed a connection that had not said hello, to make room");
+        let evicted = {
+            let mut state = self.inner.lock();
+            if state.open >= self.inner.max {
+                let (released, stream) = state.waiting.pop_front()?;
+                released.store(true, Ordering::SeqCst);
+                state.open -= 1;
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                tracing::debug!("closed a connection that had not said hello, to make room");
+                true
+            } else {
+                false
+            }
+        };
+        if evicted {
+            let start = std::time::Instant::now();
+            while self.inner.live.load(Ordering::SeqCst) >= self.inner.max && start.elapsed() < EVICTION_WAIT {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
-        state.open += 1;
+        self.inner.lock().open += 1;
+        self.inner.live.fetch_add(1, Ordering::SeqCst);
         Some(Pass { gate: Arc::clone(&self.inner), released: Arc::new(AtomicBool::new(false)) })
     }
 
@@ -114,6 +139,7 @@ impl Drop for Pass {
         if !self.released.swap(true, Ordering::SeqCst) {
             state.open -= 1;
         }
+        self.gate.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
