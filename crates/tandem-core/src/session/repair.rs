@@ -480,7 +480,9 @@ fn adopt(
         .and_then(|b| git::resolve_commit(&repo.root, &format!("refs/heads/{b}")).ok().flatten().map(|c| (b, c)));
     let (base_ref, base_commit) = match base {
         Some((name, at)) => (name, git::merge_base(&repo.root, &tip, &at)?.unwrap_or(at)),
-        None => ("HEAD".to_owned(), tip.clone()),
+        // No base branch known: the tip itself (never the word `HEAD`,
+        // which would later name the session's own HEAD).
+        None => (tip.clone(), tip.clone()),
     };
     let host = live_host_in(paths, store, path);
     let now = crate::unix_now();
