@@ -32,7 +32,18 @@ pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
         ))
     };
     let pid = session.agent_pid.filter(|_| live_state(&session) == SessionState::Running).ok_or_else(not_running)?;
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).map_err(|_| not_running())?;
+    // Right after a start, the agent's process may not have called
+    // execve yet: its environ is then still the host's (the CI saw no
+    // TANDEM_PORT in it). Wait, briefly, for the one tandem gives it.
+    let started = std::time::Instant::now();
+    let raw = loop {
+        let raw = std::fs::read(format!("/proc/{pid}/environ")).map_err(|_| not_running())?;
+        let exec_done = raw.split(|b| *b == 0).any(|entry| entry.starts_with(b"TANDEM_SESSION="));
+        if exec_done || started.elapsed() > std::time::Duration::from_secs(2) {
+            break raw;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     let mut vars: Vec<(String, String)> = raw
         .split(|b| *b == 0)
         .filter_map(|entry| {
