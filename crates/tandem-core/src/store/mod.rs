@@ -558,6 +558,15 @@ pub fn file_identity(path: &Path) -> Option<FileIdentity> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// Whether SQLite answered "database is busy" or "is locked".
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
@@ -600,10 +609,7 @@ impl Store {
                     let secrets = crate::session::env::secret_values(&crate::session::env::process_env().0);
                     return Ok(Store { conn, secrets, path: path.to_path_buf(), identity });
                 }
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                        && std::time::Instant::now() < deadline =>
-                {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
@@ -665,11 +671,27 @@ impl Store {
     /// [`StoreError::Sqlite`] (read-only, disk full, I/O error, locked past
     /// the busy timeout).
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
-        Ok(())
+        let write = || -> rusqlite::Result<()> {
+            let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        // "database is locked" can come at once, past the busy handler,
+        // while another process recovers the WAL (as in [`Store::open`]);
+        // CI saw `send` fail so. A busy store is not a broken one: try
+        // again for as long as the busy timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match write() {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                done => return Ok(done?),
+            }
+        }
     }
 
     /// The id of the repository with this common dir, inserting it if new.
