@@ -7,7 +7,7 @@ use crate::common::TestEnv;
 
 /// A bare repository as `origin`, with `main` pushed and `origin/HEAD`
 /// set, so sessions branch from `origin/main`.
-fn with_remote(env: &TestEnv) -> PathBuf {
+pub(crate) fn with_remote(env: &TestEnv) -> PathBuf {
     let remote = env.tmp.path().join("remote.git");
     env.git_in(env.tmp.path(), &["init", "-q", "--bare", "-b", "main", "remote.git"]);
     env.git(&["remote", "add", "origin", &remote.to_string_lossy()]);

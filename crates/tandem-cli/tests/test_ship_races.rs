@@ -10,17 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{TestEnv, stderr, wait_for};
-
-/// A bare repository as `origin`, with `main` pushed and `origin/HEAD`
-/// set, so sessions branch from `origin/main`.
-fn with_remote(env: &TestEnv) -> PathBuf {
-    let remote = env.tmp.path().join("remote.git");
-    env.git_in(env.tmp.path(), &["init", "-q", "--bare", "-b", "main", "remote.git"]);
-    env.git(&["remote", "add", "origin", &remote.to_string_lossy()]);
-    env.git(&["push", "-q", "-u", "origin", "main"]);
-    env.git(&["remote", "set-head", "origin", "--auto"]);
-    remote
-}
+use crate::test_ship::with_remote;
 
 /// `git ARGS` in `dir` as an agent would run it: failures are answers,
 /// not test failures.

@@ -271,13 +271,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             );
             let fixed = fix && {
                 discard_checkout(repo, &session.path)?;
-                if branch_tip.is_none() {
-                    let at = session.last_commit.as_deref().unwrap_or(&session.base_commit);
-                    git::create_branch(&repo.root, &session.branch, at)?;
-                }
-                std::fs::create_dir_all(session.path.parent().unwrap_or(Path::new("/")))?;
-                git::worktree_add_existing(&repo.root, &session.path, &session.branch)?;
-                crate::fault::point("doctor.worktree-added");
+                check_out_again(repo, session, branch_tip.is_some())?;
                 true
             };
             found(
@@ -302,13 +296,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             let remedy = format!("prune git's record and check the branch out again at {}", session.path.display());
             let fixed = fix && {
                 git::worktree_prune(&repo.root)?;
-                if branch_tip.is_none() {
-                    let at = session.last_commit.as_deref().unwrap_or(&session.base_commit);
-                    git::create_branch(&repo.root, &session.branch, at)?;
-                }
-                std::fs::create_dir_all(session.path.parent().unwrap_or(Path::new("/")))?;
-                git::worktree_add_existing(&repo.root, &session.path, &session.branch)?;
-                crate::fault::point("doctor.worktree-added");
+                check_out_again(repo, session, branch_tip.is_some())?;
                 true
             };
             found(format!("worktree folder {} was deleted by hand", session.path.display()), remedy, fixed);
@@ -584,6 +572,20 @@ fn live_host_in(paths: &Paths, store: &Store, path: &Path) -> Option<(String, i3
         }
     }
     None
+}
+
+/// `doctor --fix`'s way back to a session's worktree once what stood at
+/// its path is gone: the branch recreated at its last known commit when
+/// it is gone too (`has_branch` false), then checked out at the path.
+fn check_out_again(repo: &Repository, session: &Session, has_branch: bool) -> Result<(), SessionError> {
+    if !has_branch {
+        let at = session.last_commit.as_deref().unwrap_or(&session.base_commit);
+        git::create_branch(&repo.root, &session.branch, at)?;
+    }
+    std::fs::create_dir_all(session.path.parent().unwrap_or(Path::new("/")))?;
+    git::worktree_add_existing(&repo.root, &session.path, &session.branch)?;
+    crate::fault::point("doctor.worktree-added");
+    Ok(())
 }
 
 /// Repositories in the store whose `.git` is gone but whose sessions'
