@@ -231,10 +231,11 @@ pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
 }
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Row written, worktree or host not ready yet.
+    #[default]
     Creating,
     /// The host runs the agent.
     Running,
@@ -376,8 +377,10 @@ pub struct MetaUpdate {
     pub pinned: Option<bool>,
 }
 
-/// One session as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One session as stored. `Session::default()` is an empty `creating`
+/// row with no id: a base for struct-update syntax where a row is made
+/// outside [`Store`]'s reads (tests, benchmarks, `doctor`'s adoption).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// Random, 12 hex digits; names the session's log folder and socket.
     pub id: String,
@@ -1248,34 +1251,10 @@ pub(crate) mod tests {
             base_ref: "main".to_owned(),
             base_commit: "abc".to_owned(),
             state: SessionState::Creating,
-            exit_code: None,
-            host_pid: None,
-            agent_pid: None,
             created_at: 1,
             updated_at: 1,
-            archive_ref: None,
-            meta: Meta::default(),
             owns_branch: true,
-            pr_number: None,
-            included: Vec::new(),
-            last_commit: None,
-            summary: None,
-            archived_at: None,
-            pending: None,
-            activity: None,
-            asking: None,
-            agent_session: None,
-            activity_at: None,
-            auto_named: false,
-            pr: None,
-            review_of: None,
-            task_id: None,
-            trial: None,
-            owned: Vec::new(),
-            env: Vec::new(),
-            env_files: Vec::new(),
-            port: None,
-            sandbox: None,
+            ..Session::default()
         }
     }
 
