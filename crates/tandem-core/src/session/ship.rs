@@ -382,13 +382,18 @@ fn keep_strays(dir: &Path, slug: &str, branch: &str, state: &Path) -> Result<Vec
         .collect();
     let mut covered = std::collections::HashSet::new();
     let mut kept = Vec::new();
+    // Read once, and only when a commit is to be kept.
+    let mut owner: Option<String> = None;
     // Newest first: a later commit keeps the earlier ones below it.
     for candidate in &candidates {
         if !parents.contains_key(candidate.as_str()) || covered.contains(candidate.as_str()) {
             continue;
         }
-        let name =
-            format!("refs/tandem/sync/{slug}/{}-{}-kept-{}", crate::unix_now(), git::short(candidate), owner_tag()?);
+        let tag = match &owner {
+            Some(tag) => tag.clone(),
+            None => owner.insert(owner_tag()?).clone(),
+        };
+        let name = format!("refs/tandem/sync/{slug}/{}-{}-kept-{tag}", crate::unix_now(), git::short(candidate));
         if git::resolve_commit(dir, &name)?.is_none() {
             git::create_ref(dir, &name, candidate)?;
         }
