@@ -197,7 +197,24 @@ impl TestEnv {
             if s["state"] == state {
                 return s;
             }
-            assert!(Instant::now() < deadline, "session {name} never became {state}: {s}");
+            if Instant::now() >= deadline {
+                // What the agent did, so a failure in CI can be read.
+                let history = String::from_utf8_lossy(&self.tandem(&["history", name]).stdout).into_owned();
+                let logs = String::from_utf8_lossy(&self.tandem(&["logs", name]).stdout).into_owned();
+                let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+                // Also among the closing lines of scripts/test.sh, which CI keeps.
+                let last: Vec<&str> = history.lines().rev().take(4).collect();
+                note(&format!(
+                    "wait_state({name}, {state}) timed out; state {}; last events: {}",
+                    s["state"],
+                    last.join(" | ")
+                ));
+                panic!(
+                    "session {name} never became {state}: {s}\nhistory:\n{}\nlast lines of its logs:\n{}",
+                    history,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
