@@ -24,6 +24,7 @@ mod test_limits;
 mod test_listing;
 mod test_metadata;
 mod test_never_lose;
+mod test_rows;
 mod test_sandbox;
 mod test_ship;
 mod test_ship_races;
