@@ -10,9 +10,11 @@ use std::time::Instant;
 use anyhow::Result;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use tandem_cli::view::model::{App, Row};
+use tandem_cli::view::model::{App, SessionRow};
 use tandem_cli::view::render::{Scene, draw};
-use tandem_core::store::{Priority, TaskStatus};
+use tandem_core::github::{Checks, PrState, PrStatus, Review};
+use tandem_core::session::facts::{DiffStat, GitFacts};
+use tandem_core::store::{Meta, Priority, TaskStatus};
 
 use crate::stats::median;
 
@@ -37,28 +39,44 @@ const BUDGET_MS: f64 = 1000.0 / 60.0;
 
 pub fn run_cmd(args: &ViewArgs) -> Result<()> {
     let states = ["needs-input", "running", "running", "idle", "idle", "exited", "archived"];
-    let rows: Vec<Row> = (0..args.sessions)
-        .map(|i| Row {
-            id: format!("id{i}"),
-            name: format!("session-{i:03}"),
-            title: Some(format!("Task number {i} with a longer title")),
-            agent: if i % 3 == 0 { "codex" } else { "claude" }.to_owned(),
-            state: states[i % states.len()].to_owned(),
-            since: 1_800_000_000 - i64::try_from(i * 37).unwrap_or(0),
-            asking: Some(format!("Bash: cargo test -p crate-{i}")),
-            branch: format!("session-{i:03}"),
-            base: "main".to_owned(),
-            ahead: Some(u32::try_from(i % 5).unwrap_or(0)),
-            behind: Some(1),
-            changed: Some((u32::try_from(i % 4).unwrap_or(0), 1)),
-            insertions: 10 * u32::try_from(i).unwrap_or(0),
-            deletions: 3,
-            priority: Some(Priority::ALL[i % Priority::ALL.len()]),
-            status: Some(TaskStatus::ALL[i % TaskStatus::ALL.len()]),
-            pinned: i % 11 == 0,
-            pr: (i % 4 == 0).then(|| format!("#{i} open, checks passing")),
-            last_message: Some(format!("Finished step {i}; the tests pass and the diff is small.")),
-            ..Row::default()
+    let rows: Vec<SessionRow> = (0..args.sessions)
+        .map(|i| {
+            let mut facts = GitFacts::default();
+            facts.worktree.exists = true;
+            facts.worktree.changed = u32::try_from(i % 4).unwrap_or(0);
+            facts.worktree.untracked = 1;
+            facts.worktree.uncommitted =
+                DiffStat { files: 2, insertions: 10 * u32::try_from(i).unwrap_or(0), deletions: 3 };
+            facts.refs.ahead = Some(u32::try_from(i % 5).unwrap_or(0));
+            facts.refs.behind = Some(1);
+            SessionRow {
+                id: format!("id{i}"),
+                name: format!("session-{i:03}"),
+                agent: if i % 3 == 0 { "codex" } else { "claude" }.to_owned(),
+                state: states[i % states.len()].to_owned(),
+                since: 1_800_000_000 - i64::try_from(i * 37).unwrap_or(0),
+                asking: Some(format!("Bash: cargo test -p crate-{i}")),
+                branch: format!("session-{i:03}"),
+                base: "main".to_owned(),
+                facts,
+                meta: Meta {
+                    title: Some(format!("Task number {i} with a longer title")),
+                    priority: Priority::ALL[i % Priority::ALL.len()],
+                    status: TaskStatus::ALL[i % TaskStatus::ALL.len()],
+                    pinned: i % 11 == 0,
+                },
+                pr_number: (i % 4 == 0).then(|| i64::try_from(i).unwrap_or(0)),
+                pr: (i % 4 == 0).then(|| PrStatus {
+                    number: u64::try_from(i).unwrap_or(0),
+                    url: String::new(),
+                    state: PrState::Open,
+                    checks: Checks::Passing,
+                    review: Review::None,
+                    checked_at: 0,
+                }),
+                last_message: Some(format!("Finished step {i}; the tests pass and the diff is small.")),
+                ..SessionRow::default()
+            }
         })
         .collect();
     let mut app = App::new();

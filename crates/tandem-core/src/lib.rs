@@ -19,6 +19,7 @@ pub mod paths;
 pub mod process;
 pub mod protocol;
 pub mod repo;
+pub mod rows;
 pub mod sandbox;
 pub mod sandbox_git;
 pub mod session;

@@ -1,13 +1,9 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use serde::Serialize;
-use tandem_core::host::screen::PtyLog;
 use tandem_core::protocol::{Request, Response};
-use tandem_core::session::facts::{self, DiffStat, GitFacts};
-use tandem_core::store::{Activity, Priority, Session, SessionState, TaskStatus};
-
-use tandem_core::short_age as age;
+use tandem_core::rows::{self, SessionRow, columns};
+use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -37,74 +33,6 @@ pub struct ListArgs {
     /// Only the names, one per line (for scripts and shell completion)
     #[arg(long, conflicts_with = "json")]
     names: bool,
-}
-
-/// One row of `tandem list --json`.
-#[derive(Serialize)]
-struct Row<'a> {
-    name: &'a str,
-    id: &'a str,
-    branch: &'a str,
-    path: &'a std::path::Path,
-    agent: &'a str,
-    /// `starting`, `running`, `needs-input`, `idle` (the last three as
-    /// the agent reports them, for agents that do), `exited`, `stopped`,
-    /// `lost`, `creating` or `archived`.
-    state: &'static str,
-    /// Whether `state` is a guess from output activity (an agent that
-    /// does not report its state: `idle` after `supervisor.quiet_secs`
-    /// without output, else `running`).
-    state_inferred: bool,
-    /// What a `needs-input` agent asks.
-    asking: Option<&'a str>,
-    /// The agent's own conversation id (Claude Code's session id).
-    agent_session: Option<&'a str>,
-    exit_code: Option<i32>,
-    /// What was changed by hand, plainly (`worktree folder missing`, …).
-    problem: Option<String>,
-    dirty: Option<bool>,
-    /// Changed tracked files and untracked files.
-    changed: u32,
-    untracked: u32,
-    ahead: Option<u32>,
-    behind: Option<u32>,
-    base: &'a str,
-    base_commit: &'a str,
-    /// The remote's default branch and how far behind it the branch is.
-    remote_base: Option<&'a str>,
-    behind_remote: Option<u32>,
-    /// Committed and uncommitted changes against the base.
-    diffstat: DiffStat,
-    /// Unix seconds of the agent's last output (else of the last change
-    /// to the session's row).
-    last_activity: i64,
-    pr_number: Option<i64>,
-    /// The pull request as the supervisor last saw it: number, url,
-    /// state (open, draft, merged, closed), checks, review.
-    pr: Option<&'a tandem_core::github::PrStatus>,
-    /// The session this one reviews (`tandem review`), by name.
-    review_of: Option<String>,
-    /// Conflict control: sessions it shares changed paths with, those it
-    /// would conflict with, paths that would conflict with its base, and
-    /// changed paths outside the ones its brief owns.
-    overlaps_with: &'a [String],
-    conflicts_with: &'a [String],
-    base_conflicts: Option<&'a [String]>,
-    outside_owned: &'a [String],
-    /// Paths copied in by `.worktreeinclude`.
-    included: &'a [String],
-    archive_ref: Option<&'a str>,
-    summary: Option<&'a str>,
-    archived_at: Option<i64>,
-    title: Option<&'a str>,
-    priority: Priority,
-    status: TaskStatus,
-    pinned: bool,
-    /// Unix seconds.
-    created_at: i64,
-    age_seconds: i64,
-    /// How its agent is fenced in: `workspace`, `container`, or null.
-    sandbox: Option<tandem_core::sandbox::Mode>,
 }
 
 #[derive(Clone, Copy)]
@@ -155,77 +83,20 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     if !conflicts_current && !conflicts.sessions.is_empty() && !args.archived && !args.json {
         eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
     }
-    let mut rows: Vec<(Session, GitFacts)> = sessions
-        .into_iter()
-        .zip(facts)
-        .filter(|(s, _)| {
-            (statuses.is_empty() || statuses.contains(&s.meta.status))
-                && (priorities.is_empty() || priorities.contains(&s.meta.priority))
-                && (!args.pinned || s.meta.pinned)
-        })
-        .collect();
-    order(&mut rows, sort);
-    for (s, _) in &mut rows {
-        s.state = facts::live_state(s);
-    }
     let now = tandem_core::unix_now();
-    let activity: Vec<i64> = rows.iter().map(|(s, _)| last_activity(cx, s)).collect();
-    let quiet = config.supervisor.quiet_secs;
-    let states: Vec<(&'static str, bool)> = rows.iter().map(|(s, _)| listed_state(cx, s, now, quiet)).collect();
-    let mut out = std::io::stdout().lock();
-    let marks: std::collections::HashMap<&str, &tandem_core::session::conflicts::SessionConflicts> =
-        conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
-    let names: std::collections::HashMap<String, String> =
-        rows.iter().map(|(s, _)| (s.id.clone(), s.slug.clone())).collect();
-    if args.json {
-        let json: Vec<Row<'_>> = rows
-            .iter()
-            .zip(&activity)
-            .zip(&states)
-            .map(|(((s, f), &last_activity), &(state, state_inferred))| Row {
-                name: &s.slug,
-                id: &s.id,
-                branch: &s.branch,
-                path: &s.path,
-                agent: &s.agent,
-                state,
-                state_inferred,
-                asking: s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput)),
-                agent_session: s.agent_session.as_deref(),
-                exit_code: s.exit_code,
-                problem: f.problem(s),
-                dirty: f.dirty(),
-                changed: f.worktree.changed,
-                untracked: f.worktree.untracked,
-                ahead: f.refs.ahead,
-                behind: f.refs.behind,
-                base: &s.base_ref,
-                base_commit: &s.base_commit,
-                remote_base: f.refs.remote_base.as_deref(),
-                behind_remote: f.refs.behind_remote,
-                diffstat: f.diffstat(),
-                last_activity,
-                pr_number: s.pr_number,
-                pr: s.pr.as_ref(),
-                review_of: s.review_of.as_ref().and_then(|id| names.get(id).cloned()),
-                overlaps_with: marks.get(s.slug.as_str()).map_or(&[], |m| m.overlaps_with.as_slice()),
-                conflicts_with: marks.get(s.slug.as_str()).map_or(&[], |m| m.conflicts_with.as_slice()),
-                base_conflicts: marks.get(s.slug.as_str()).and_then(|m| m.base_conflicts.as_deref()),
-                outside_owned: marks.get(s.slug.as_str()).map_or(&[], |m| m.outside_owned.as_slice()),
-                included: &s.included,
-                archive_ref: s.archive_ref.as_deref(),
-                summary: s.summary.as_deref(),
-                archived_at: s.archived_at,
-                title: s.meta.title.as_deref(),
-                priority: s.meta.priority,
-                status: s.meta.status,
-                pinned: s.meta.pinned,
-                created_at: s.created_at,
-                age_seconds: now - s.created_at,
-                sandbox: s.sandbox,
+    let mut rows: Vec<SessionRow> =
+        rows::rows(&cx.paths, &sessions, facts, &conflicts, config.supervisor.quiet_secs, now, None)
+            .into_iter()
+            .filter(|r| {
+                (statuses.is_empty() || statuses.contains(&r.meta.status))
+                    && (priorities.is_empty() || priorities.contains(&r.meta.priority))
+                    && (!args.pinned || r.meta.pinned)
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
+    order(&mut rows, sort);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &columns::json(&rows, now)).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -241,16 +112,16 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         return Ok(());
     }
     if args.archived {
-        write_archived(&mut out, &rows, now)?;
+        write_columns(&mut out, &columns::archived_table(&rows, now))?;
     } else {
-        write_table(&mut out, &rows, &activity, &states, now, &marks)?;
-        for (s, _) in &rows {
-            if s.pr.as_ref().is_some_and(|p| p.state == tandem_core::github::PrState::Merged) {
+        write_columns(&mut out, &columns::table(&rows, now))?;
+        for r in &rows {
+            if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::github::PrState::Merged) {
                 eprintln!(
                     "note: {}'s pull request #{} was merged; `tandem archive {}` puts it away",
-                    s.slug,
-                    s.pr_number.unwrap_or_default(),
-                    s.slug
+                    r.name,
+                    r.pr_number.unwrap_or_default(),
+                    r.name
                 );
             }
         }
@@ -258,189 +129,27 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Unix seconds of the agent's last output, else of the row's last change.
-/// The state to list and whether it is inferred: an agent that reports
-/// its state says it; for any other running agent, output in the last
-/// `quiet` seconds (`supervisor.quiet_secs`) means `running`, none means
-/// `idle` (a guess, named as such in `state_inferred`).
+/// The state to list and whether it is inferred: see
+/// [`tandem_core::rows::listed_state`].
 pub fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
-    let state = facts::reported_state(s);
-    if state != "running" || tandem_core::agent::reports_state(&s.agent) {
-        return (state, false);
-    }
-    let last_output = std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(s.created_at);
-    let quiet = i64::try_from(quiet).unwrap_or(i64::MAX);
-    (if now - last_output >= quiet { "idle" } else { "running" }, true)
-}
-
-pub fn last_activity(cx: &Context, s: &Session) -> i64 {
-    std::fs::metadata(PtyLog::path(&cx.paths.session_dir(&s.id)))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(s.updated_at)
-        .max(s.updated_at)
+    rows::listed_state(&cx.paths, s, now, quiet)
 }
 
 /// Pinned first, then by `sort`, ties broken by creation order.
-/// `sessions` come oldest first; the sort is stable.
-fn order(sessions: &mut [(Session, GitFacts)], sort: Sort) {
+/// `rows` come oldest first; the sort is stable.
+fn order(rows: &mut [SessionRow], sort: Sort) {
     if matches!(sort, Sort::Age) {
         // Newest first, also among sessions made in the same second.
-        sessions.reverse();
+        rows.reverse();
     }
-    sessions.sort_by(|(a, _), (b, _)| {
+    rows.sort_by(|a, b| {
         b.meta.pinned.cmp(&a.meta.pinned).then_with(|| match sort {
             Sort::Created => a.created_at.cmp(&b.created_at),
             Sort::Age => b.created_at.cmp(&a.created_at),
-            Sort::Name => a.slug.cmp(&b.slug),
+            Sort::Name => a.name.cmp(&b.name),
             Sort::Priority => a.meta.priority.cmp(&b.meta.priority),
         })
     });
-}
-
-/// `states`: as [`listed_state`] says, per row.
-fn write_table(
-    out: &mut impl Write,
-    rows: &[(Session, GitFacts)],
-    activity: &[i64],
-    states: &[(&str, bool)],
-    now: i64,
-    marks: &std::collections::HashMap<&str, &tandem_core::session::conflicts::SessionConflicts>,
-) -> std::io::Result<()> {
-    // Title, priority and remote columns only when some session has one.
-    let titles = rows.iter().any(|(s, _)| s.meta.title.is_some());
-    let priorities = rows.iter().any(|(s, _)| s.meta.priority != Priority::None);
-    let remote = rows.iter().find_map(|(_, f)| f.refs.remote_base.clone());
-    let prs = rows.iter().any(|(s, _)| s.pr_number.is_some());
-    let clash = |s: &Session| marks.get(s.slug.as_str()).map(|m| conflict_text(m)).filter(|t| !t.is_empty());
-    let clashes = rows.iter().any(|(s, _)| clash(s).is_some());
-    let sandboxes = rows.iter().any(|(s, _)| s.sandbox.is_some());
-    let mut header = vec!["NAME".to_owned(), "BRANCH".to_owned()];
-    if titles {
-        header.push("TITLE".to_owned());
-    }
-    header.extend(["AGENT", "STATE", "STATUS"].map(str::to_owned));
-    if priorities {
-        header.push("PRIORITY".to_owned());
-    }
-    header.extend(["CHANGES", "DIFF", "BASE"].map(str::to_owned));
-    if let Some(remote) = &remote {
-        header.push(remote.to_uppercase());
-    }
-    if prs {
-        header.push("PR".to_owned());
-    }
-    if clashes {
-        header.push("CONFLICTS".to_owned());
-    }
-    if sandboxes {
-        header.push("SANDBOX".to_owned());
-    }
-    header.extend(["ACTIVE", "AGE", "PATH"].map(str::to_owned));
-    let mut table: Vec<Vec<String>> = vec![header.clone()];
-    for (((s, f), &active), &(listed, inferred)) in rows.iter().zip(activity).zip(states) {
-        let name = if s.meta.pinned { format!("{} *", s.slug) } else { s.slug.clone() };
-        let mut row = vec![name, s.branch.clone()];
-        if titles {
-            row.push(truncate(s.meta.title.as_deref().unwrap_or(""), 32));
-        }
-        let shown = if inferred && listed == "idle" { "idle (inferred)".to_owned() } else { state_text(s) };
-        let state = match f.problem(s) {
-            Some(problem) => format!("{shown}: {problem}"),
-            None => shown,
-        };
-        row.extend([truncate(&s.agent, 24), state, s.meta.status.as_str().to_owned()]);
-        if priorities {
-            row.push(s.meta.priority.as_str().to_owned());
-        }
-        let changes = match (f.worktree.exists, f.worktree.changed, f.worktree.untracked) {
-            (false, _, _) => "?".to_owned(),
-            (true, 0, 0) => "clean".to_owned(),
-            (true, c, 0) => format!("{c}M"),
-            (true, 0, u) => format!("{u}?"),
-            (true, c, u) => format!("{c}M {u}?"),
-        };
-        let d = f.diffstat();
-        let diff =
-            if d == DiffStat::default() { "-".to_owned() } else { format!("+{} -{}", d.insertions, d.deletions) };
-        let counts = match (f.refs.ahead, f.refs.behind) {
-            (Some(a), Some(b)) => format!("+{a} -{b}"),
-            _ => "?".to_owned(),
-        };
-        row.extend([changes, diff, counts]);
-        if remote.is_some() {
-            row.push(f.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| format!("-{b}")));
-        }
-        if prs {
-            row.push(pr_text(s));
-        }
-        if clashes {
-            row.push(clash(s).unwrap_or_else(|| "-".to_owned()));
-        }
-        if sandboxes {
-            row.push(s.sandbox.map_or("-", tandem_core::sandbox::Mode::as_str).to_owned());
-        }
-        row.extend([age(now - active), age(now - s.created_at), s.path.display().to_string()]);
-        table.push(row);
-    }
-    write_columns(out, &table)
-}
-
-/// Conflict control's marks for a session in a few words: `conflicts
-/// with a, b; overlaps c; base; outside owned` (empty when none).
-pub fn conflict_text(m: &tandem_core::session::conflicts::SessionConflicts) -> String {
-    let mut parts = Vec::new();
-    if !m.conflicts_with.is_empty() {
-        parts.push(format!("conflicts with {}", m.conflicts_with.join(", ")));
-    }
-    let overlaps: Vec<&str> =
-        m.overlaps_with.iter().filter(|o| !m.conflicts_with.contains(o)).map(String::as_str).collect();
-    if !overlaps.is_empty() {
-        parts.push(format!("overlaps {}", overlaps.join(", ")));
-    }
-    if m.base_conflicts.is_some() {
-        parts.push(format!("conflicts with {}", m.base));
-    }
-    if !m.outside_owned.is_empty() {
-        parts.push(format!("{} file(s) outside owned paths", m.outside_owned.len()));
-    }
-    parts.join("; ")
-}
-
-/// A session's pull request in a few words: `#12 open, checks passing,
-/// approved`, `#12` before the supervisor has looked, `-` for none.
-pub fn pr_text(s: &Session) -> String {
-    match (&s.pr, s.pr_number) {
-        (Some(pr), _) => pr.line(),
-        (None, Some(n)) => format!("#{n}"),
-        (None, None) => "-".to_owned(),
-    }
-}
-
-fn write_archived(out: &mut impl Write, rows: &[(Session, GitFacts)], now: i64) -> std::io::Result<()> {
-    let mut table = vec![["NAME", "BRANCH", "ARCHIVED", "BASE", "SNAPSHOT", "SUMMARY"].map(str::to_owned).to_vec()];
-    for (s, f) in rows {
-        let counts = match (f.refs.ahead, f.refs.behind) {
-            (Some(a), Some(b)) => format!("+{a} -{b}"),
-            _ => "branch gone".to_owned(),
-        };
-        table.push(vec![
-            s.slug.clone(),
-            s.branch.clone(),
-            s.archived_at.map_or_else(|| "?".to_owned(), |t| format!("{} ago", age(now - t))),
-            counts,
-            if s.archive_ref.is_some() { "yes" } else { "-" }.to_owned(),
-            truncate(&s.summary.as_deref().unwrap_or("").replace('\n', " "), 80),
-        ]);
-    }
-    write_columns(out, &table)
 }
 
 /// Rows as left-aligned columns two spaces apart, the first row the header.
@@ -457,19 +166,9 @@ pub(crate) fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std:
     Ok(())
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() > max { text.chars().take(max - 1).chain(['…']).collect() } else { text.to_owned() }
-}
-
 /// `running`, `idle`, `needs-input: Bash: cargo test`, `exited (1)`,
 /// `stopped`, `lost`, … (a running session whose host is gone shows as
-/// `lost`).
+/// `lost`): see [`tandem_core::rows::session_state_text`].
 pub fn state_text(s: &Session) -> String {
-    match (facts::live_state(s), s.exit_code, s.activity, s.asking.as_deref()) {
-        (SessionState::Exited, Some(code), _, _) => format!("exited ({code})"),
-        (SessionState::Running, _, Some(Activity::NeedsInput), Some(asking)) => {
-            format!("needs-input: {}", truncate(asking, 40))
-        }
-        _ => facts::reported_state(s).to_owned(),
-    }
+    rows::session_state_text(s)
 }

@@ -24,12 +24,10 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tandem_core::host::screen::{self, PtyLog};
 use tandem_core::protocol::{Request, Response};
-use tandem_core::session::facts::{self, GitFacts};
-use tandem_core::store::{Activity, EventKind, Session, Store};
 
 use crate::context::Context;
 use crate::error::CliError;
-use tandem_cli::view::model::{self, Action, App, Row};
+use tandem_cli::view::model::{self, Action, App, SessionRow};
 use tandem_cli::view::render::{self, Scene};
 
 /// Open the agent view: every session, grouped by what it needs
@@ -79,7 +77,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                 Ok(rows) => {
                     let newly = app.set_rows(rows);
                     if !newly.is_empty() && !first {
-                        let rows: Vec<&Row> = app
+                        let rows: Vec<&SessionRow> = app
                             .rows()
                             .iter()
                             .filter(|r| r.group() == model::Group::NeedsInput && newly.contains(&r.name))
@@ -272,7 +270,7 @@ fn carry_out(action: &Action) -> String {
 /// The rows of this repository (`all`: of every repository), from the
 /// supervisor's cached facts, with each agent's last message. `quiet`:
 /// `supervisor.quiet_secs`, for agents whose state is inferred.
-fn load_rows(cx: &Context, all: bool, quiet: u64) -> Result<Vec<Row>, CliError> {
+fn load_rows(cx: &Context, all: bool, quiet: u64) -> Result<Vec<SessionRow>, CliError> {
     let roots: Vec<std::path::PathBuf> = if all {
         cx.store()?.repos()?.into_iter().map(|(_, _, root)| root).filter(|r| r.is_dir()).collect()
     } else {
@@ -288,58 +286,11 @@ fn load_rows(cx: &Context, all: bool, quiet: u64) -> Result<Vec<Row>, CliError> 
             else {
                 return Err(CliError::Internal("the supervisor answered list with something else".into()));
             };
-            rows.extend(sessions.iter().zip(&facts).map(|(s, f)| {
-                let mut row = row(cx, &store, s, f, quiet);
-                row.conflicts = conflicts
-                    .sessions
-                    .iter()
-                    .find(|c| c.name == s.slug)
-                    .map(crate::commands::list::conflict_text)
-                    .filter(|t| !t.is_empty());
-                row
-            }));
+            let now = tandem_core::unix_now();
+            rows.extend(tandem_core::rows::rows(&cx.paths, &sessions, facts, &conflicts, quiet, now, Some(&store)));
         }
     }
     Ok(rows)
-}
-
-/// One session's [`Row`].
-fn row(cx: &Context, store: &Store, s: &Session, f: &GitFacts, quiet: u64) -> Row {
-    let mut s = s.clone();
-    s.state = facts::live_state(&s);
-    let (state, inferred) = crate::commands::list::listed_state(cx, &s, tandem_core::unix_now(), quiet);
-    let diff = f.diffstat();
-    Row {
-        id: s.id.clone(),
-        name: s.slug.clone(),
-        title: s.meta.title.clone(),
-        agent: s.agent.clone(),
-        state: state.to_owned(),
-        inferred,
-        // An inferred state holds since the last output.
-        since: if inferred {
-            crate::commands::list::last_activity(cx, &s)
-        } else {
-            s.activity_at.unwrap_or(s.updated_at)
-        },
-        asking: s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput)),
-        exit_code: s.exit_code,
-        branch: s.branch.clone(),
-        base: s.base_ref.clone(),
-        ahead: f.refs.ahead,
-        behind: f.refs.behind,
-        changed: f.worktree.exists.then_some((f.worktree.changed, f.worktree.untracked)),
-        insertions: diff.insertions,
-        deletions: diff.deletions,
-        priority: Some(s.meta.priority),
-        status: Some(s.meta.status),
-        pinned: s.meta.pinned,
-        pr: s.pr_number.map(|_| crate::commands::list::pr_text(&s)),
-        conflicts: None,
-        sandbox: s.sandbox,
-        last_message: store.last_text(&s.id, EventKind::Message).ok().flatten(),
-        problem: f.problem(&s),
-    }
 }
 
 /// The selected session's screen, rebuilt from its PTY log when the log

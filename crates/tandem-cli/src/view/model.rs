@@ -7,119 +7,9 @@
 pub use crossterm::event::{KeyCode, KeyEvent as Key, KeyModifiers};
 
 use crossterm::event::KeyEvent;
+pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::store::{Priority, TaskStatus};
 use tandem_core::text::visible;
-
-/// What a session needs from the user; the view shows groups in this
-/// order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Group {
-    /// Waits on a permission or a question.
-    NeedsInput,
-    Running,
-    /// Its turn is done; it waits for the next prompt.
-    Idle,
-    /// Exited, stopped or lost: nothing runs.
-    Done,
-    Archived,
-}
-
-impl Group {
-    /// Every group, in display order.
-    pub const ALL: [Group; 5] = [Group::NeedsInput, Group::Running, Group::Idle, Group::Done, Group::Archived];
-
-    /// The group's heading.
-    #[must_use]
-    pub fn title(self) -> &'static str {
-        match self {
-            Group::NeedsInput => "NEEDS INPUT",
-            Group::Running => "RUNNING",
-            Group::Idle => "IDLE",
-            Group::Done => "DONE",
-            Group::Archived => "ARCHIVED",
-        }
-    }
-
-    /// The group of a session in listed state `state` (as `tandem list
-    /// --json` names it).
-    #[must_use]
-    pub fn of(state: &str) -> Group {
-        match state {
-            "needs-input" => Group::NeedsInput,
-            "running" | "starting" | "creating" => Group::Running,
-            "idle" => Group::Idle,
-            "archived" => Group::Archived,
-            _ => Group::Done,
-        }
-    }
-}
-
-/// One session as the view shows it: what `tandem list --json` knows, plus
-/// the agent's last message.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Row {
-    pub id: String,
-    /// The slug.
-    pub name: String,
-    pub title: Option<String>,
-    pub agent: String,
-    /// As listed: `running`, `needs-input`, `idle`, `exited`, …
-    pub state: String,
-    /// Whether `state` is guessed from output (agents that report
-    /// nothing).
-    pub inferred: bool,
-    /// Unix seconds since when it is in that state.
-    pub since: i64,
-    pub asking: Option<String>,
-    pub exit_code: Option<i32>,
-    pub branch: String,
-    pub base: String,
-    pub ahead: Option<u32>,
-    pub behind: Option<u32>,
-    /// Changed tracked files and untracked files; `None` when unknown.
-    pub changed: Option<(u32, u32)>,
-    pub insertions: u32,
-    pub deletions: u32,
-    pub priority: Option<Priority>,
-    pub status: Option<TaskStatus>,
-    pub pinned: bool,
-    /// The pull request in a few words (`#12 open, checks passing`).
-    pub pr: Option<String>,
-    /// Conflict control's marks (`conflicts with b; overlaps c`).
-    pub conflicts: Option<String>,
-    /// How its agent is fenced in (`workspace`, `container`).
-    pub sandbox: Option<tandem_core::sandbox::Mode>,
-    pub last_message: Option<String>,
-    /// What a changed-by-hand session shows (`worktree folder missing`).
-    pub problem: Option<String>,
-}
-
-impl Row {
-    #[must_use]
-    pub fn group(&self) -> Group {
-        Group::of(&self.state)
-    }
-
-    /// What removing it would lose (kept in a snapshot ref with
-    /// `--force`): uncommitted files and commits on no other branch, in
-    /// words; `None` when nothing.
-    #[must_use]
-    pub fn unsaved(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if let Some((changed, untracked)) = self.changed {
-            if changed > 0 {
-                parts.push(plural(changed, "changed file"));
-            }
-            if untracked > 0 {
-                parts.push(plural(untracked, "untracked file"));
-            }
-        }
-        if let Some(ahead) = self.ahead.filter(|a| *a > 0) {
-            parts.push(format!("{} not on {}", plural(ahead, "commit"), self.base));
-        }
-        (!parts.is_empty()).then(|| parts.join(", "))
-    }
-}
 
 /// The text of the desktop notification for `rows`, the sessions that now
 /// need input: `fix-login needs input: Bash: cargo test` for one (the
@@ -130,7 +20,7 @@ impl Row {
 /// string terminator in it cannot end the sequence early) and no `;`
 /// (OSC 777 separates its fields with it).
 #[must_use]
-pub fn notification(rows: &[&Row]) -> String {
+pub fn notification(rows: &[&SessionRow]) -> String {
     let text = match rows {
         [one] => match &one.asking {
             Some(asking) => format!("{} needs input: {}", one.name, cut(asking, 100)),
@@ -148,10 +38,6 @@ fn cut(text: &str, max: usize) -> String {
     } else {
         text.to_owned()
     }
-}
-
-fn plural(n: u32, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 /// What the user is doing in the view.
@@ -251,7 +137,7 @@ pub enum Action {
 /// The view's state.
 #[derive(Debug, Clone)]
 pub struct App {
-    rows: Vec<Row>,
+    rows: Vec<SessionRow>,
     /// The selected session's id (kept across refreshes).
     selected: Option<String>,
     pub filter: String,
@@ -284,7 +170,7 @@ impl App {
     /// Takes fresh rows; keeps the selection on the same session when it
     /// is still there. Returns the names of sessions that started needing
     /// input since the last rows (for the bell and the notification).
-    pub fn set_rows(&mut self, rows: Vec<Row>) -> Vec<String> {
+    pub fn set_rows(&mut self, rows: Vec<SessionRow>) -> Vec<String> {
         let newly: Vec<String> = rows
             .iter()
             .filter(|r| {
@@ -302,7 +188,7 @@ impl App {
 
     /// Every row.
     #[must_use]
-    pub fn rows(&self) -> &[Row] {
+    pub fn rows(&self) -> &[SessionRow] {
         &self.rows
     }
 
@@ -310,15 +196,15 @@ impl App {
     /// group, then by priority, then by name; archived only when unfolded;
     /// filtered.
     #[must_use]
-    pub fn visible(&self) -> Vec<&Row> {
+    pub fn visible(&self) -> Vec<&SessionRow> {
         let filter = self.filter.to_lowercase();
-        let mut rows: Vec<&Row> = self
+        let mut rows: Vec<&SessionRow> = self
             .rows
             .iter()
             .filter(|r| self.show_archived || r.group() != Group::Archived)
             .filter(|r| {
                 filter.is_empty()
-                    || [Some(&r.name), r.title.as_ref(), Some(&r.branch), Some(&r.agent)]
+                    || [Some(&r.name), r.meta.title.as_ref(), Some(&r.branch), Some(&r.agent)]
                         .into_iter()
                         .flatten()
                         .any(|t| t.to_lowercase().contains(&filter))
@@ -327,8 +213,8 @@ impl App {
         rows.sort_by(|a, b| {
             a.group()
                 .cmp(&b.group())
-                .then(b.pinned.cmp(&a.pinned))
-                .then(a.priority.unwrap_or(Priority::None).cmp(&b.priority.unwrap_or(Priority::None)))
+                .then(b.meta.pinned.cmp(&a.meta.pinned))
+                .then(a.meta.priority.cmp(&b.meta.priority))
                 .then(a.name.cmp(&b.name))
         });
         rows
@@ -342,7 +228,7 @@ impl App {
 
     /// The selected row, if it is shown.
     #[must_use]
-    pub fn selected_row(&self) -> Option<&Row> {
+    pub fn selected_row(&self) -> Option<&SessionRow> {
         let id = self.selected.as_deref()?;
         self.visible().into_iter().find(|r| r.id == id)
     }
@@ -474,7 +360,7 @@ impl App {
             KeyCode::Char('x') => Some(Action::Stop(name)),
             KeyCode::Char('r') => Some(Action::Respawn(name)),
             KeyCode::Char('f') => Some(Action::Fork(name)),
-            KeyCode::Char('p') => Some(Action::Pin { name, pinned: !row.pinned }),
+            KeyCode::Char('p') => Some(Action::Pin { name, pinned: !row.meta.pinned }),
             KeyCode::Char('a') => {
                 let question = format!(
                     "Archive {name}? The agent stops; the worktree goes, {} and the branch are kept \
@@ -503,7 +389,7 @@ impl App {
                 Some(Action::Priority { name, priority })
             }
             KeyCode::Char('t') => {
-                let at = TaskStatus::ALL.iter().position(|s| Some(*s) == row.status).map_or(0, |i| i + 1);
+                let at = TaskStatus::ALL.iter().position(|s| *s == row.meta.status).map_or(0, |i| i + 1);
                 Some(Action::Status { name, status: TaskStatus::ALL[at % TaskStatus::ALL.len()] })
             }
             _ => None,
@@ -514,19 +400,27 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tandem_core::session::facts::GitFacts;
 
-    pub(crate) fn row(name: &str, state: &str) -> Row {
-        Row {
+    /// Facts of a clean worktree level with its base.
+    pub(crate) fn exists() -> GitFacts {
+        let mut facts = GitFacts::default();
+        facts.worktree.exists = true;
+        facts.refs.ahead = Some(0);
+        facts.refs.behind = Some(0);
+        facts
+    }
+
+    pub(crate) fn row(name: &str, state: &str) -> SessionRow {
+        SessionRow {
             id: format!("id-{name}"),
             name: name.to_owned(),
             agent: "claude".to_owned(),
             state: state.to_owned(),
             branch: name.to_owned(),
             base: "main".to_owned(),
-            ahead: Some(0),
-            behind: Some(0),
-            changed: Some((0, 0)),
-            ..Row::default()
+            facts: exists(),
+            ..SessionRow::default()
         }
     }
 
@@ -544,7 +438,7 @@ mod tests {
     fn rows_are_grouped_by_what_they_need() {
         let mut app = App::new();
         let mut pinned = row("zeta", "idle");
-        pinned.pinned = true;
+        pinned.meta.pinned = true;
         app.set_rows(vec![
             row("alpha", "idle"),
             row("beta", "exited"),
@@ -593,9 +487,10 @@ mod tests {
             press(&mut app, KeyCode::Char('2')),
             Some(Action::Priority { name: "work".into(), priority: Priority::High })
         );
+        // `t` moves the status on: in-progress (every new session's) to in-review.
         assert_eq!(
             press(&mut app, KeyCode::Char('t')),
-            Some(Action::Status { name: "work".into(), status: TaskStatus::Backlog })
+            Some(Action::Status { name: "work".into(), status: TaskStatus::InReview })
         );
         assert_eq!(press(&mut app, KeyCode::Char('s')), None);
         typed(&mut app, "run the tests");
@@ -611,8 +506,9 @@ mod tests {
     fn remove_says_what_would_be_lost_and_waits_for_yes() {
         let mut app = App::new();
         let mut dirty = row("a-dirty", "idle");
-        dirty.changed = Some((2, 1));
-        dirty.ahead = Some(3);
+        dirty.facts.worktree.changed = 2;
+        dirty.facts.worktree.untracked = 1;
+        dirty.facts.refs.ahead = Some(3);
         app.set_rows(vec![dirty, row("b-clean", "idle")]);
         assert_eq!(press(&mut app, KeyCode::Char('d')), None);
         let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation, not {:?}", app.mode) };
@@ -646,7 +542,7 @@ mod tests {
     fn filter_and_new_session_form() {
         let mut app = App::new();
         let mut titled = row("b", "idle");
-        titled.title = Some("Fix the Login page".into());
+        titled.meta.title = Some("Fix the Login page".into());
         app.set_rows(vec![row("a", "idle"), titled]);
         press(&mut app, KeyCode::Char('/'));
         typed(&mut app, "login");

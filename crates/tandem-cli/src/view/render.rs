@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use tui_term::widget::PseudoTerminal;
 
-use crate::view::model::{App, Group, Mode, NewForm, Row};
+use crate::view::model::{App, Group, Mode, NewForm, SessionRow};
 use tandem_core::short_age as age;
 use tandem_core::text::visible;
 
@@ -119,7 +119,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
     let mut lines: Vec<Line<'_>> = Vec::new();
     let mut selected_line = 0;
     for group in Group::ALL {
-        let rows: Vec<&&Row> = visible.iter().filter(|r| r.group() == group).collect();
+        let rows: Vec<&&SessionRow> = visible.iter().filter(|r| r.group() == group).collect();
         if rows.is_empty() {
             continue;
         }
@@ -154,7 +154,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
 
 /// A session's lines: what it is and where it stands; then, if it has
 /// any, its title and what it asks or last said.
-fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'a>, Option<Line<'a>>) {
+fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> (Line<'a>, Option<Line<'a>>) {
     let marker = match row.group() {
         Group::NeedsInput => Span::styled("! ", theme.group(Group::NeedsInput)),
         Group::Running => Span::styled("● ", theme.group(Group::Running)),
@@ -172,31 +172,30 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     if let Some(mode) = row.sandbox {
         facts.push(format!("sandbox: {mode}"));
     }
-    if let (Some(ahead), Some(behind)) = (row.ahead, row.behind) {
+    if let (Some(ahead), Some(behind)) = (row.ahead(), row.behind()) {
         facts.push(format!("↑{ahead} ↓{behind}"));
     }
-    match row.changed {
+    match row.changes() {
         Some((0, 0)) => {}
         Some((changed, untracked)) => facts.push(format!("✎{}", changed + untracked)),
         None => facts.push("?".to_owned()),
     }
-    if row.insertions + row.deletions > 0 {
-        facts.push(format!("+{} -{}", row.insertions, row.deletions));
+    let diff = row.diffstat();
+    if diff.insertions + diff.deletions > 0 {
+        facts.push(format!("+{} -{}", diff.insertions, diff.deletions));
     }
-    if let Some(priority) = row.priority.filter(|p| *p != tandem_core::store::Priority::None) {
-        facts.push(priority.as_str().to_owned());
+    if row.meta.priority != tandem_core::store::Priority::None {
+        facts.push(row.meta.priority.as_str().to_owned());
     }
-    if let Some(status) = row.status {
-        facts.push(status.as_str().to_owned());
-    }
-    if let Some(pr) = &row.pr {
+    facts.push(row.meta.status.as_str().to_owned());
+    if let Some(pr) = &row.pr_text() {
         // A merged pull request: the session's work has landed.
         let archive = if pr.contains(" merged") && row.group() != Group::Archived { " · a: archive" } else { "" };
         facts.push(format!("PR {pr}{archive}"));
     }
     let mut first = vec![
         marker,
-        Span::styled(format!("{}{}", visible(&row.name), if row.pinned { " *" } else { "" }), theme.bold()),
+        Span::styled(format!("{}{}", visible(&row.name), if row.meta.pinned { " *" } else { "" }), theme.bold()),
         Span::raw("  "),
         Span::styled(state, theme.group(row.group())),
         Span::raw("  "),
@@ -205,7 +204,7 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
     if let Some(problem) = &row.problem {
         first.push(Span::styled(format!("  {}", visible(problem)), theme.fg(Color::Red)));
     }
-    if let Some(conflicts) = &row.conflicts {
+    if let Some(conflicts) = &row.conflict_text() {
         first.push(Span::styled(format!("  ⚠ {}", visible(conflicts)), theme.fg(Color::Yellow)));
     }
     let said = match (&row.asking, &row.last_message) {
@@ -213,7 +212,7 @@ fn row_lines<'a>(row: &'a Row, now: i64, width: usize, theme: &Theme) -> (Line<'
         (_, Some(message)) => message.lines().next().unwrap_or_default().to_owned(),
         _ => String::new(),
     };
-    let second = match &row.title {
+    let second = match &row.meta.title {
         Some(title) if !said.is_empty() => format!("{title} — {said}"),
         Some(title) => title.clone(),
         None => said,
@@ -355,15 +354,22 @@ fn draw_form(frame: &mut Frame<'_>, area: Rect, form: &NewForm, theme: &Theme) {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use tandem_core::github::{Checks, PrState, PrStatus, Review};
+    use tandem_core::session::conflicts::SessionConflicts;
+    use tandem_core::session::facts::{DiffStat, GitFacts};
     use tandem_core::store::{Priority, TaskStatus};
 
     use super::*;
-    use crate::view::model::{Action, App, Row};
+    use crate::view::model::{Action, App, SessionRow};
 
     const NOW: i64 = 1_800_000_000;
 
-    fn row(name: &str, state: &str, since: i64) -> Row {
-        Row {
+    fn row(name: &str, state: &str, since: i64) -> SessionRow {
+        let mut facts = GitFacts::default();
+        facts.worktree.exists = true;
+        facts.refs.ahead = Some(0);
+        facts.refs.behind = Some(0);
+        SessionRow {
             id: format!("id-{name}"),
             name: name.to_owned(),
             agent: "claude".to_owned(),
@@ -371,40 +377,45 @@ mod tests {
             since: NOW - since,
             branch: name.to_owned(),
             base: "main".to_owned(),
-            ahead: Some(0),
-            behind: Some(0),
-            changed: Some((0, 0)),
-            priority: Some(Priority::None),
-            status: Some(TaskStatus::InProgress),
-            ..Row::default()
+            facts,
+            ..SessionRow::default()
         }
     }
 
+    fn pr(number: u64, state: PrState) -> Option<PrStatus> {
+        let url = format!("https://github.com/o/r/pull/{number}");
+        Some(PrStatus { number, url, state, checks: Checks::None, review: Review::None, checked_at: NOW })
+    }
+
     /// One session in every group, with the facts a row can show.
-    fn sessions() -> Vec<Row> {
+    fn sessions() -> Vec<SessionRow> {
         let mut asking = row("fix-login", "needs-input", 125);
         asking.asking = Some("Bash: cargo test --workspace".into());
-        asking.title = Some("Fix the login redirect".into());
-        asking.priority = Some(Priority::Urgent);
+        asking.meta.title = Some("Fix the login redirect".into());
+        asking.meta.priority = Priority::Urgent;
         let mut running = row("api-docs", "running", 40);
-        running.ahead = Some(2);
-        running.changed = Some((3, 1));
-        running.insertions = 120;
-        running.deletions = 7;
-        running.pr = Some("#42 open".to_owned());
-        running.conflicts = Some("conflicts with fix-login".to_owned());
+        running.facts.refs.ahead = Some(2);
+        running.facts.worktree.changed = 3;
+        running.facts.worktree.untracked = 1;
+        running.facts.worktree.uncommitted = DiffStat { files: 4, insertions: 120, deletions: 7 };
+        running.pr = pr(42, PrState::Open);
+        running.marks = Some(SessionConflicts {
+            name: "api-docs".into(),
+            conflicts_with: vec!["fix-login".into()],
+            ..SessionConflicts::default()
+        });
         running.last_message = Some("Writing the endpoint table now.".into());
         running.agent = "codex".into();
         let mut idle = row("flaky-test", "idle", 3_700);
-        idle.pinned = true;
+        idle.meta.pinned = true;
         idle.last_message = Some("The test was racing the watcher; fixed and committed.".into());
         let mut shell = row("scratch", "idle", 90);
         shell.inferred = true;
         shell.agent = "shell".into();
         let mut exited = row("old-spike", "exited", 90_000);
         exited.exit_code = Some(1);
-        exited.status = Some(TaskStatus::Done);
-        exited.pr = Some("#7 merged".to_owned());
+        exited.meta.status = TaskStatus::Done;
+        exited.pr = pr(7, PrState::Merged);
         vec![asking, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
     }
 
@@ -476,7 +487,7 @@ mod tests {
     #[test]
     fn an_agents_text_is_drawn_with_escapes_visible() {
         let mut asking = row("evil", "needs-input", 5);
-        asking.title = Some("\x1b]0;pwned\x07Fix\u{202e}gol".into());
+        asking.meta.title = Some("\x1b]0;pwned\x07Fix\u{202e}gol".into());
         asking.asking = Some("Bash: \x1b[2K\rls".into());
         let mut talking = row("chatty", "idle", 5);
         talking.last_message = Some("done\x1b]52;c;Y3VybCBldmlsfHNo\x07".into());

@@ -1,0 +1,335 @@
+//! The column registry: every field of a [`SessionRow`] a front end
+//! shows, once. Each [`Column`] has its JSON key (in `tandem list
+//! --json`, and in the web API after it) and, when it is a column of
+//! `tandem list`'s table, its header and cell; the order of [`COLUMNS`]
+//! is the JSON's, each table column's [`TableColumn::at`] its place in
+//! the table. Adding a column is one entry here (plus, when the row lacks
+//! the fact it shows, one field of [`SessionRow`]).
+//!
+//! The shape follows worktrunk's `columns.rs`: the table, the JSON and
+//! the view cannot disagree on what a field means, because each is
+//! written once.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::{SessionRow, truncate};
+use crate::session::facts::DiffStat;
+use crate::short_age as age;
+use crate::store::{Priority, SessionState};
+
+/// A field's JSON value, given the row and now (Unix seconds).
+pub type JsonFn = for<'a> fn(&'a SessionRow, i64) -> Box<dyn erased_serde::Serialize + 'a>;
+
+/// One field of the row.
+pub struct Column {
+    /// Its key in the JSON.
+    pub key: &'static str,
+    /// Its value in the JSON.
+    pub json: JsonFn,
+    /// Its column in `tandem list`'s table, when it has one.
+    pub table: Option<TableColumn>,
+}
+
+/// A column of `tandem list`'s table.
+pub struct TableColumn {
+    /// Its place, left to right (unique among the table's columns).
+    pub at: u8,
+    /// Its header given all rows shown; `None` leaves it out (TITLE when
+    /// no session has a title, …).
+    pub header: fn(&[SessionRow]) -> Option<String>,
+    /// Its cell, given the row and now (Unix seconds). Cells are printed
+    /// with control characters made visible by the front end.
+    pub cell: fn(&SessionRow, i64) -> String,
+}
+
+fn marks_of<'a>(
+    r: &'a SessionRow,
+    pick: fn(&'a crate::session::conflicts::SessionConflicts) -> &'a [String],
+) -> &'a [String] {
+    r.marks.as_ref().map_or(&[], pick)
+}
+
+/// Every field, in the JSON's order.
+pub const COLUMNS: &[Column] = &[
+    Column {
+        key: "name",
+        json: |r, _| Box::new(&r.name),
+        table: Some(TableColumn {
+            at: 0,
+            header: |_| Some("NAME".into()),
+            cell: |r, _| if r.meta.pinned { format!("{} *", r.name) } else { r.name.clone() },
+        }),
+    },
+    Column { key: "id", json: |r, _| Box::new(&r.id), table: None },
+    Column {
+        key: "branch",
+        json: |r, _| Box::new(&r.branch),
+        table: Some(TableColumn { at: 1, header: |_| Some("BRANCH".into()), cell: |r, _| r.branch.clone() }),
+    },
+    Column {
+        key: "path",
+        json: |r, _| Box::new(&r.path),
+        table: Some(TableColumn { at: 16, header: |_| Some("PATH".into()), cell: |r, _| r.path.display().to_string() }),
+    },
+    Column {
+        key: "agent",
+        json: |r, _| Box::new(&r.agent),
+        table: Some(TableColumn { at: 3, header: |_| Some("AGENT".into()), cell: |r, _| truncate(&r.agent, 24) }),
+    },
+    Column {
+        key: "state",
+        json: |r, _| Box::new(&r.state),
+        table: Some(TableColumn {
+            at: 4,
+            header: |_| Some("STATE".into()),
+            cell: |r, _| match &r.problem {
+                Some(problem) => format!("{}: {problem}", r.state_text()),
+                None => r.state_text(),
+            },
+        }),
+    },
+    Column { key: "state_inferred", json: |r, _| Box::new(r.inferred), table: None },
+    Column { key: "asking", json: |r, _| Box::new(&r.asking), table: None },
+    Column { key: "agent_session", json: |r, _| Box::new(&r.agent_session), table: None },
+    Column { key: "exit_code", json: |r, _| Box::new(r.exit_code), table: None },
+    Column { key: "problem", json: |r, _| Box::new(&r.problem), table: None },
+    Column { key: "dirty", json: |r, _| Box::new(r.facts.dirty()), table: None },
+    Column {
+        key: "changed",
+        json: |r, _| Box::new(r.facts.worktree.changed),
+        table: Some(TableColumn {
+            at: 7,
+            header: |_| Some("CHANGES".into()),
+            cell: |r, _| match r.changes() {
+                None => "?".to_owned(),
+                Some((0, 0)) => "clean".to_owned(),
+                Some((c, 0)) => format!("{c}M"),
+                Some((0, u)) => format!("{u}?"),
+                Some((c, u)) => format!("{c}M {u}?"),
+            },
+        }),
+    },
+    Column { key: "untracked", json: |r, _| Box::new(r.facts.worktree.untracked), table: None },
+    Column { key: "ahead", json: |r, _| Box::new(r.ahead()), table: None },
+    Column { key: "behind", json: |r, _| Box::new(r.behind()), table: None },
+    Column {
+        key: "base",
+        json: |r, _| Box::new(&r.base),
+        table: Some(TableColumn {
+            at: 9,
+            header: |_| Some("BASE".into()),
+            cell: |r, _| match (r.ahead(), r.behind()) {
+                (Some(a), Some(b)) => format!("+{a} -{b}"),
+                _ => "?".to_owned(),
+            },
+        }),
+    },
+    Column { key: "base_commit", json: |r, _| Box::new(&r.base_commit), table: None },
+    Column { key: "remote_base", json: |r, _| Box::new(&r.facts.refs.remote_base), table: None },
+    Column {
+        key: "behind_remote",
+        json: |r, _| Box::new(r.facts.refs.behind_remote),
+        table: Some(TableColumn {
+            at: 10,
+            // Headed by the remote's default branch, when a session has one.
+            header: |rows| rows.iter().find_map(|r| r.facts.refs.remote_base.as_deref()).map(str::to_uppercase),
+            cell: |r, _| r.facts.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| format!("-{b}")),
+        }),
+    },
+    Column {
+        key: "diffstat",
+        json: |r, _| Box::new(r.diffstat()),
+        table: Some(TableColumn {
+            at: 8,
+            header: |_| Some("DIFF".into()),
+            cell: |r, _| match r.diffstat() {
+                d if d == DiffStat::default() => "-".to_owned(),
+                d => format!("+{} -{}", d.insertions, d.deletions),
+            },
+        }),
+    },
+    Column {
+        key: "last_activity",
+        json: |r, _| Box::new(r.last_activity),
+        table: Some(TableColumn {
+            at: 14,
+            header: |_| Some("ACTIVE".into()),
+            cell: |r, now| age(now - r.last_activity),
+        }),
+    },
+    Column { key: "pr_number", json: |r, _| Box::new(r.pr_number), table: None },
+    Column {
+        key: "pr",
+        json: |r, _| Box::new(&r.pr),
+        table: Some(TableColumn {
+            at: 11,
+            header: |rows| rows.iter().any(|r| r.pr_number.is_some()).then(|| "PR".into()),
+            cell: |r, _| r.pr_text().unwrap_or_else(|| "-".to_owned()),
+        }),
+    },
+    Column { key: "review_of", json: |r, _| Box::new(&r.review_of), table: None },
+    Column { key: "overlaps_with", json: |r, _| Box::new(marks_of(r, |m| &m.overlaps_with)), table: None },
+    Column {
+        key: "conflicts_with",
+        json: |r, _| Box::new(marks_of(r, |m| &m.conflicts_with)),
+        table: Some(TableColumn {
+            at: 12,
+            header: |rows| rows.iter().any(|r| r.conflict_text().is_some()).then(|| "CONFLICTS".into()),
+            cell: |r, _| r.conflict_text().unwrap_or_else(|| "-".to_owned()),
+        }),
+    },
+    Column {
+        key: "base_conflicts",
+        json: |r, _| Box::new(r.marks.as_ref().and_then(|m| m.base_conflicts.as_deref())),
+        table: None,
+    },
+    Column { key: "outside_owned", json: |r, _| Box::new(marks_of(r, |m| &m.outside_owned)), table: None },
+    Column { key: "included", json: |r, _| Box::new(&r.included), table: None },
+    Column { key: "archive_ref", json: |r, _| Box::new(&r.archive_ref), table: None },
+    Column { key: "summary", json: |r, _| Box::new(&r.summary), table: None },
+    Column { key: "archived_at", json: |r, _| Box::new(r.archived_at), table: None },
+    Column {
+        key: "title",
+        json: |r, _| Box::new(&r.meta.title),
+        table: Some(TableColumn {
+            at: 2,
+            header: |rows| rows.iter().any(|r| r.meta.title.is_some()).then(|| "TITLE".into()),
+            cell: |r, _| truncate(r.meta.title.as_deref().unwrap_or(""), 32),
+        }),
+    },
+    Column {
+        key: "priority",
+        json: |r, _| Box::new(r.meta.priority),
+        table: Some(TableColumn {
+            at: 6,
+            header: |rows| rows.iter().any(|r| r.meta.priority != Priority::None).then(|| "PRIORITY".into()),
+            cell: |r, _| r.meta.priority.as_str().to_owned(),
+        }),
+    },
+    Column {
+        key: "status",
+        json: |r, _| Box::new(r.meta.status),
+        table: Some(TableColumn {
+            at: 5,
+            header: |_| Some("STATUS".into()),
+            cell: |r, _| r.meta.status.as_str().to_owned(),
+        }),
+    },
+    Column { key: "pinned", json: |r, _| Box::new(r.meta.pinned), table: None },
+    Column { key: "created_at", json: |r, _| Box::new(r.created_at), table: None },
+    Column {
+        key: "age_seconds",
+        json: |r, now| Box::new(now - r.created_at),
+        table: Some(TableColumn { at: 15, header: |_| Some("AGE".into()), cell: |r, now| age(now - r.created_at) }),
+    },
+    Column {
+        key: "sandbox",
+        json: |r, _| Box::new(r.sandbox),
+        table: Some(TableColumn {
+            at: 13,
+            header: |rows| rows.iter().any(|r| r.sandbox.is_some()).then(|| "SANDBOX".into()),
+            cell: |r, _| r.sandbox.map_or("-", crate::sandbox::Mode::as_str).to_owned(),
+        }),
+    },
+];
+
+/// A row as its JSON object: every [`COLUMNS`] key, in order.
+pub struct Json<'a> {
+    pub row: &'a SessionRow,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(COLUMNS.len()))?;
+        for column in COLUMNS {
+            map.serialize_entry(column.key, &*(column.json)(self.row, self.now))?;
+        }
+        map.end()
+    }
+}
+
+/// Rows as the JSON array `tandem list --json` prints.
+#[must_use]
+pub fn json(rows: &[SessionRow], now: i64) -> Vec<Json<'_>> {
+    rows.iter().map(|row| Json { row, now }).collect()
+}
+
+/// `tandem list`'s table of live sessions: the header, then one line of
+/// cells per row. Columns whose header is `None` for these rows are left
+/// out.
+#[must_use]
+pub fn table(rows: &[SessionRow], now: i64) -> Vec<Vec<String>> {
+    let mut columns: Vec<(&TableColumn, String)> = COLUMNS
+        .iter()
+        .filter_map(|c| c.table.as_ref())
+        .filter_map(|t| (t.header)(rows).map(|header| (t, header)))
+        .collect();
+    columns.sort_by_key(|(t, _)| t.at);
+    let mut lines = vec![columns.iter().map(|(_, header)| header.clone()).collect()];
+    lines.extend(rows.iter().map(|row| columns.iter().map(|(t, _)| (t.cell)(row, now)).collect()));
+    lines
+}
+
+/// `tandem list --archived`'s table: name, branch, when archived, commits
+/// against the base, whether a snapshot was kept, the summary's first 80
+/// characters.
+#[must_use]
+pub fn archived_table(rows: &[SessionRow], now: i64) -> Vec<Vec<String>> {
+    let mut table = vec![["NAME", "BRANCH", "ARCHIVED", "BASE", "SNAPSHOT", "SUMMARY"].map(str::to_owned).to_vec()];
+    for r in rows {
+        let counts = match (r.ahead(), r.behind()) {
+            (Some(a), Some(b)) => format!("+{a} -{b}"),
+            _ => "branch gone".to_owned(),
+        };
+        table.push(vec![
+            r.name.clone(),
+            r.branch.clone(),
+            r.archived_at.map_or_else(|| "?".to_owned(), |t| format!("{} ago", age(now - t))),
+            counts,
+            if r.archive_ref.is_some() { "yes" } else { "-" }.to_owned(),
+            truncate(&r.summary.as_deref().unwrap_or("").replace('\n', " "), 80),
+        ]);
+    }
+    table
+}
+
+/// Whether the row is of an archived session.
+#[must_use]
+pub fn archived(row: &SessionRow) -> bool {
+    row.state == SessionState::Archived.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_table_places_are_unique() {
+        let mut keys: Vec<&str> = COLUMNS.iter().map(|c| c.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), COLUMNS.len(), "a JSON key is used twice");
+        let mut places: Vec<u8> = COLUMNS.iter().filter_map(|c| c.table.as_ref().map(|t| t.at)).collect();
+        places.sort_unstable();
+        assert_eq!(places, (0..u8::try_from(places.len()).unwrap_or(0)).collect::<Vec<_>>(), "places run 0, 1, …");
+    }
+
+    #[test]
+    fn optional_columns_show_only_when_a_row_has_them() {
+        let plain = SessionRow { name: "a".into(), state: "running".into(), ..SessionRow::default() };
+        let header = |rows: &[SessionRow]| table(rows, 0)[0].join(" ");
+        assert_eq!(
+            header(std::slice::from_ref(&plain)),
+            "NAME BRANCH AGENT STATE STATUS CHANGES DIFF BASE ACTIVE AGE PATH"
+        );
+        let mut titled = plain.clone();
+        titled.meta.title = Some("Fix it".into());
+        titled.pr_number = Some(3);
+        assert_eq!(
+            header(&[plain, titled]),
+            "NAME BRANCH TITLE AGENT STATE STATUS CHANGES DIFF BASE PR ACTIVE AGE PATH"
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! One session as every front end shows it: [`SessionRow`].
+//!
+//! `tandem list` (table and JSON), the agent view and, after them, the web
+//! dashboard and the MCP server all render the same row, built here from
+//! what the supervisor answers to [`crate::protocol::Request::List`] (the
+//! stored session, its cached git facts, conflict control's marks) plus
+//! what only this machine's files say (the time of the agent's last
+//! output, from its PTY log) and, for front ends that show it, the
+//! agent's last message from the history.
+//!
+//! What the row shows and how is in [`columns`]: one registry entry per
+//! field, with its JSON key and, when it is a column of `tandem list`'s
+//! table, its header and cell. Adding a column is one entry there plus,
+//! when it needs a fact the row lacks, one field here.
+
+pub mod columns;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::github::PrStatus;
+use crate::host::screen::PtyLog;
+use crate::paths::Paths;
+use crate::session::conflicts::{Report, SessionConflicts};
+use crate::session::facts::{self, DiffStat, GitFacts};
+use crate::store::{Activity, EventKind, Meta, Session, SessionState, Store};
+
+/// What a session needs from the user; the agent view (and the web
+/// dashboard) show groups in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// Waits on a permission or a question.
+    NeedsInput,
+    Running,
+    /// Its turn is done; it waits for the next prompt.
+    Idle,
+    /// Exited, stopped or lost: nothing runs.
+    Done,
+    Archived,
+}
+
+impl Group {
+    /// Every group, in display order.
+    pub const ALL: [Group; 5] = [Group::NeedsInput, Group::Running, Group::Idle, Group::Done, Group::Archived];
+
+    /// The group's heading.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::NeedsInput => "NEEDS INPUT",
+            Group::Running => "RUNNING",
+            Group::Idle => "IDLE",
+            Group::Done => "DONE",
+            Group::Archived => "ARCHIVED",
+        }
+    }
+
+    /// The group of a session in listed state `state` (as
+    /// [`SessionRow::state`] names it).
+    #[must_use]
+    pub fn of(state: &str) -> Group {
+        match state {
+            "needs-input" => Group::NeedsInput,
+            "running" | "starting" | "creating" => Group::Running,
+            "idle" => Group::Idle,
+            "archived" => Group::Archived,
+            _ => Group::Done,
+        }
+    }
+}
+
+/// One session, as listed: the stored row with its state made live, its
+/// git facts, conflict control's marks and what its agent last did.
+///
+/// `Default` is an empty row, for struct-update syntax in tests and
+/// benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    /// The slug: what the user types.
+    pub name: String,
+    pub branch: String,
+    /// The worktree.
+    pub path: PathBuf,
+    /// The agent's command line as the user gave it.
+    pub agent: String,
+    /// `starting`, `running`, `needs-input`, `idle` (the last three as
+    /// the agent reports them, for agents that do), `exited`, `stopped`,
+    /// `lost`, `creating` or `archived`: see [`listed_state`].
+    pub state: String,
+    /// Whether `state` is a guess from output activity (an agent that
+    /// does not report its state).
+    pub inferred: bool,
+    /// Unix seconds since when it is in `state` (as far as known).
+    pub since: i64,
+    /// What a `needs-input` agent asks; `None` in any other state.
+    pub asking: Option<String>,
+    /// The agent's own conversation id (Claude Code's session id, Codex's
+    /// thread).
+    pub agent_session: Option<String>,
+    pub exit_code: Option<i32>,
+    /// What was changed by hand, plainly (`worktree folder missing`, …);
+    /// see [`GitFacts::problem`].
+    pub problem: Option<String>,
+    /// The worktree's and branch's git facts, as the supervisor cached
+    /// them.
+    pub facts: GitFacts,
+    /// The base ref as the user named it, and the commit it was when the
+    /// session was made.
+    pub base: String,
+    pub base_commit: String,
+    /// Unix seconds of the agent's last output, else of the last change
+    /// to the session's row.
+    pub last_activity: i64,
+    pub pr_number: Option<i64>,
+    /// The pull request as the supervisor last saw it.
+    pub pr: Option<PrStatus>,
+    /// The session this one reviews (`tandem review`), by name; `None`
+    /// when it is not among the sessions listed with it.
+    pub review_of: Option<String>,
+    /// Conflict control's findings for this session, when it has any.
+    pub marks: Option<SessionConflicts>,
+    /// Paths copied in by `.worktreeinclude`.
+    pub included: Vec<String>,
+    pub archive_ref: Option<String>,
+    pub summary: Option<String>,
+    pub archived_at: Option<i64>,
+    /// Title, priority, task status, pin.
+    pub meta: Meta,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// How its agent is fenced in.
+    pub sandbox: Option<crate::sandbox::Mode>,
+    /// The agent's last message (from the history), for front ends that
+    /// show it; `None` when not asked for (see [`rows`]).
+    pub last_message: Option<String>,
+}
+
+impl SessionRow {
+    /// The row of `session` with `facts`, at `now` (Unix seconds).
+    /// `quiet`: `supervisor.quiet_secs`, after which an agent that does
+    /// not report its state is taken to be idle. `marks`: conflict
+    /// control's findings; `names`: session id → name, for `review_of`.
+    #[must_use]
+    pub fn new(
+        paths: &Paths,
+        session: &Session,
+        facts: GitFacts,
+        marks: Option<SessionConflicts>,
+        names: &HashMap<&str, &str>,
+        quiet: u64,
+        now: i64,
+    ) -> SessionRow {
+        let mut s = session.clone();
+        s.state = facts::live_state(&s);
+        let (state, inferred) = listed_state(paths, &s, now, quiet);
+        let last_activity = last_activity(paths, &s);
+        SessionRow {
+            state: state.to_owned(),
+            inferred,
+            // An inferred state holds since the last output.
+            since: if inferred { last_activity } else { s.activity_at.unwrap_or(s.updated_at) },
+            asking: s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput)),
+            problem: facts.problem(&s),
+            facts,
+            last_activity,
+            review_of: s.review_of.as_deref().and_then(|id| names.get(id)).map(|name| (*name).to_owned()),
+            marks: marks.filter(|m| m.name == s.slug),
+            id: s.id,
+            name: s.slug,
+            branch: s.branch,
+            path: s.path,
+            agent: s.agent,
+            agent_session: s.agent_session,
+            exit_code: s.exit_code,
+            base: s.base_ref,
+            base_commit: s.base_commit,
+            pr_number: s.pr_number,
+            pr: s.pr,
+            included: s.included,
+            archive_ref: s.archive_ref,
+            summary: s.summary,
+            archived_at: s.archived_at,
+            meta: s.meta,
+            created_at: s.created_at,
+            sandbox: s.sandbox,
+            last_message: None,
+        }
+    }
+
+    /// The group it shows in.
+    #[must_use]
+    pub fn group(&self) -> Group {
+        Group::of(&self.state)
+    }
+
+    /// What removing it would lose (kept in a snapshot ref with
+    /// `--force`): uncommitted files and commits on no other branch, in
+    /// words; `None` when nothing.
+    #[must_use]
+    pub fn unsaved(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some((changed, untracked)) = self.changes() {
+            if changed > 0 {
+                parts.push(plural(changed, "changed file"));
+            }
+            if untracked > 0 {
+                parts.push(plural(untracked, "untracked file"));
+            }
+        }
+        if let Some(ahead) = self.ahead().filter(|a| *a > 0) {
+            parts.push(format!("{} not on {}", plural(ahead, "commit"), self.base));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// Whether the worktree is there to look at.
+    #[must_use]
+    pub fn worktree_exists(&self) -> bool {
+        self.facts.worktree.exists
+    }
+
+    /// Changed tracked files and untracked files; `None` when the
+    /// worktree is gone.
+    #[must_use]
+    pub fn changes(&self) -> Option<(u32, u32)> {
+        let w = &self.facts.worktree;
+        w.exists.then_some((w.changed, w.untracked))
+    }
+
+    /// Commits on the branch not on the base, and on the base not on the
+    /// branch.
+    #[must_use]
+    pub fn ahead(&self) -> Option<u32> {
+        self.facts.refs.ahead
+    }
+
+    /// See [`SessionRow::ahead`].
+    #[must_use]
+    pub fn behind(&self) -> Option<u32> {
+        self.facts.refs.behind
+    }
+
+    /// Committed and uncommitted changes against the base.
+    #[must_use]
+    pub fn diffstat(&self) -> DiffStat {
+        self.facts.diffstat()
+    }
+
+    /// The state in a few words: `running`, `idle (inferred)`,
+    /// `needs-input: Bash: cargo test` (the question cut to 40
+    /// characters), `exited (1)`, `stopped`, `lost`, …
+    #[must_use]
+    pub fn state_text(&self) -> String {
+        state_text(&self.state, self.inferred, self.exit_code, self.asking.as_deref())
+    }
+
+    /// The pull request in a few words: `#12 open, checks passing,
+    /// approved`, `#12` before the supervisor has looked; `None` when it
+    /// has none.
+    #[must_use]
+    pub fn pr_text(&self) -> Option<String> {
+        match (&self.pr, self.pr_number) {
+            (Some(pr), _) => Some(pr.line()),
+            (None, Some(n)) => Some(format!("#{n}")),
+            (None, None) => None,
+        }
+    }
+
+    /// Conflict control's marks in a few words: `conflicts with a, b;
+    /// overlaps c; conflicts with main; 2 file(s) outside owned paths`;
+    /// `None` when none.
+    #[must_use]
+    pub fn conflict_text(&self) -> Option<String> {
+        let m = self.marks.as_ref()?;
+        let mut parts = Vec::new();
+        if !m.conflicts_with.is_empty() {
+            parts.push(format!("conflicts with {}", m.conflicts_with.join(", ")));
+        }
+        let overlaps: Vec<&str> =
+            m.overlaps_with.iter().filter(|o| !m.conflicts_with.contains(o)).map(String::as_str).collect();
+        if !overlaps.is_empty() {
+            parts.push(format!("overlaps {}", overlaps.join(", ")));
+        }
+        if m.base_conflicts.is_some() {
+            parts.push(format!("conflicts with {}", m.base));
+        }
+        if !m.outside_owned.is_empty() {
+            parts.push(format!("{} file(s) outside owned paths", m.outside_owned.len()));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The rows of one answer to [`crate::protocol::Request::List`]:
+/// `sessions[i]` with `facts[i]` and its marks from `conflicts`, at
+/// `now`. With `store`, each row carries its agent's last message.
+#[must_use]
+pub fn rows(
+    paths: &Paths,
+    sessions: &[Session],
+    facts: Vec<GitFacts>,
+    conflicts: &Report,
+    quiet: u64,
+    now: i64,
+    store: Option<&Store>,
+) -> Vec<SessionRow> {
+    let names: HashMap<&str, &str> = sessions.iter().map(|s| (s.id.as_str(), s.slug.as_str())).collect();
+    let marks: HashMap<&str, &SessionConflicts> = conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
+    sessions
+        .iter()
+        .zip(facts)
+        .map(|(s, f)| {
+            let mut row =
+                SessionRow::new(paths, s, f, marks.get(s.slug.as_str()).map(|m| (*m).clone()), &names, quiet, now);
+            if let Some(store) = store {
+                row.last_message = store.last_text(&row.id, EventKind::Message).ok().flatten();
+            }
+            row
+        })
+        .collect()
+}
+
+/// A stored session's state in a few words, as [`SessionRow::state_text`]
+/// says it, for commands that have the session but no row (`stop`,
+/// `attach`): a reported state, never an inferred one.
+#[must_use]
+pub fn session_state_text(s: &Session) -> String {
+    let mut live = s.clone();
+    live.state = facts::live_state(s);
+    let asking = s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput));
+    let exit_code = s.exit_code.filter(|_| live.state == SessionState::Exited);
+    let state = match (live.state, asking) {
+        (SessionState::Running, Some(_)) => "needs-input",
+        _ => facts::reported_state(&live),
+    };
+    state_text(state, false, exit_code, asking)
+}
+
+fn state_text(state: &str, inferred: bool, exit_code: Option<i32>, asking: Option<&str>) -> String {
+    match (state, exit_code, asking) {
+        ("exited", Some(code), _) => format!("exited ({code})"),
+        ("needs-input", _, Some(asking)) => format!("needs-input: {}", truncate(asking, 40)),
+        ("idle", _, _) if inferred => "idle (inferred)".to_owned(),
+        (state, _, _) => state.to_owned(),
+    }
+}
+
+/// The state to list and whether it is inferred: an agent that reports
+/// its state says it; for any other running agent, output in the last
+/// `quiet` seconds (`supervisor.quiet_secs`) means `running`, none means
+/// `idle` (a guess, named as such). `session.state` must already be live
+/// ([`facts::live_state`]).
+#[must_use]
+pub fn listed_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
+    let state = facts::reported_state(s);
+    if state != "running" || crate::agent::reports_state(&s.agent) {
+        return (state, false);
+    }
+    let last_output = output_time(paths, s).unwrap_or(s.created_at);
+    let quiet = i64::try_from(quiet).unwrap_or(i64::MAX);
+    (if now - last_output >= quiet { "idle" } else { "running" }, true)
+}
+
+/// Unix seconds of the agent's last output, else of the row's last
+/// change, whichever is later.
+#[must_use]
+pub fn last_activity(paths: &Paths, s: &Session) -> i64 {
+    output_time(paths, s).unwrap_or(s.updated_at).max(s.updated_at)
+}
+
+/// Unix seconds of the last write to the session's PTY log.
+fn output_time(paths: &Paths, s: &Session) -> Option<i64> {
+    std::fs::metadata(PtyLog::path(&paths.session_dir(&s.id)))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// `text` cut to `max` characters, the last one `…` when cut.
+#[must_use]
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() > max { text.chars().take(max - 1).chain(['…']).collect() } else { text.to_owned() }
+}
+
+fn plural(n: u32, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
