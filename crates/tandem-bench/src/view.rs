@@ -105,7 +105,7 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
         if frame % 2 == 0 {
             // Move the selection, as a user would.
-            app.key(crossterm_down());
+            app.key(key_down());
         }
     }
     samples.sort_by(f64::total_cmp);
@@ -122,9 +122,6 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
     Ok(())
 }
 
-fn crossterm_down() -> tandem_cli::view::model::Key {
-    tandem_cli::view::model::Key::new(
-        tandem_cli::view::model::KeyCode::Down,
-        tandem_cli::view::model::KeyModifiers::NONE,
-    )
+fn key_down() -> tandem_cli::view::model::Key {
+    tandem_cli::view::model::Key::new(tandem_cli::view::model::KeyCode::Down)
 }

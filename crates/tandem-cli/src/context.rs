@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
+use tandem_core::client::Tandem;
 use tandem_core::config::Config;
 use tandem_core::paths::Paths;
 use tandem_core::repo::Repository;
-use tandem_core::session::{self, SessionError};
+use tandem_core::session;
 use tandem_core::store::{Session, Store};
-use tandem_core::supervisor::client::{self, Client};
+use tandem_core::supervisor::client::Client;
 
 use crate::error::CliError;
 
@@ -35,22 +36,22 @@ impl Context {
     }
 
     /// The live session called `name` in the current repository.
+    /// What a sandboxed agent committed or staged is read back first
+    /// (see [`Tandem::session`]).
     pub fn session(&self, name: &str) -> Result<(Repository, Config, Session), CliError> {
-        let (repo, config) = self.repo()?;
-        let store = self.store()?;
-        let not_found = || SessionError::NotFound { name: name.to_owned() };
-        let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
-        let session = store.session_by_slug(repo_id, name)?.ok_or_else(not_found)?;
-        // What a sandboxed agent committed or staged, read back first.
-        session::sync_sandboxed(&self.paths, &repo, &session);
-        Ok((repo, config, session))
+        Ok(self.tandem()?.session(&self.cwd, name)?)
     }
 
     /// The supervisor, started if none runs.
     pub fn supervisor(&self) -> Result<Client, CliError> {
+        Ok(self.tandem()?.supervisor()?)
+    }
+
+    /// The typed client every action goes through.
+    pub fn tandem(&self) -> Result<Tandem, CliError> {
         let exe =
             std::env::current_exe().map_err(|e| CliError::Internal(format!("cannot find the tandem binary: {e}")))?;
-        Ok(client::connect(&self.paths, &exe)?)
+        Ok(Tandem::new(self.paths.clone(), exe))
     }
 }
 

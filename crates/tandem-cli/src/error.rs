@@ -44,6 +44,12 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+impl From<tandem_core::client::ClientError> for CliError {
+    fn from(e: tandem_core::client::ClientError) -> CliError {
+        if e.is_users() { CliError::User(tandem_core::error_chain(&e)) } else { CliError::Internal(e.to_string()) }
+    }
+}
+
 macro_rules! user_errors {
     ($($t:ty),* $(,)?) => {$(
         impl From<$t> for CliError {

@@ -21,6 +21,11 @@ impl Tmux {
 
     /// Starts `tandem ARGS` the same way.
     fn start_with(env: &TestEnv, args: &[&str]) -> Tmux {
+        Tmux::start_binary(env, &TestEnv::bin(), args)
+    }
+
+    /// Starts `BIN ARGS` (a tandem binary) the same way.
+    fn start_binary(env: &TestEnv, bin: &std::path::Path, args: &[&str]) -> Tmux {
         let socket = env.tmp.path().join("tmux.sock").to_string_lossy().into_owned();
         let tmux = Tmux { socket };
         let mut vars = vec![
@@ -35,7 +40,7 @@ impl Tmux {
         vars.extend(env.env.iter().map(|(k, v)| format!("{k}={v}")));
         let mut command = vec!["env".to_owned(), "-i".to_owned()];
         command.extend(vars);
-        command.push(TestEnv::bin().to_string_lossy().into_owned());
+        command.push(bin.to_string_lossy().into_owned());
         command.extend(args.iter().map(|a| (*a).to_owned()));
         // The pane's own `TMUX` (tmux sets it), expanded by the pane's shell.
         let line = command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ").replacen(
@@ -259,4 +264,38 @@ fn the_supervisor_pushes_changes() {
     assert!(after_file > now, "a file change in the worktree is pushed");
     assert!(took < CHANGES_WAIT, "pushed, not found at the end of the wait: {took:?}");
     env.ok(&["rm", "--force", "watched"]);
+}
+
+/// Issue 18: the view carries out actions through core's typed client,
+/// not by running the `tandem` binary again. The view here runs from a
+/// copy of the binary that is deleted once it has started: an action that
+/// ran `tandem` would fail to start it.
+#[test]
+fn the_views_actions_go_through_the_typed_client_not_the_binary() {
+    let env = TestEnv::new();
+    env.ok(&["new", "first", "--bg", "--agent", "shell"]);
+    let bin = env.tmp.path().join("copy").join("tandem");
+    std::fs::create_dir_all(bin.parent().expect("a folder")).expect("mkdir");
+    std::fs::copy(TestEnv::bin(), &bin).expect("copy tandem");
+    let view = Tmux::start_binary(&env, &bin, &[]);
+    view.wait_for("the session listed", |s| s.contains("first") && s.contains("shell"));
+    std::fs::remove_file(&bin).expect("delete the copy");
+
+    view.keys(&["x"]);
+    view.wait_for("the stop's answer", |s| s.contains("stopped session first"));
+    assert_eq!(env.session("first")["state"], "stopped");
+
+    view.keys(&["n"]);
+    view.wait_for("the form", |s| s.contains("new session"));
+    view.text("second");
+    view.keys(&["Tab"]);
+    view.text("shell");
+    view.keys(&["Tab", "Tab"]);
+    view.text("echo from-the-view");
+    view.keys(&["Enter"]);
+    view.wait_for("the new session", |s| s.contains("new: second"));
+    wait_within("second runs", Duration::from_secs(20), || {
+        env.ok(&["logs", "second"]).contains("from-the-view").then_some(())
+    });
+    view.keys(&["q"]);
 }

@@ -9,6 +9,7 @@
 //! ([`text`]).
 
 pub mod agent;
+pub mod client;
 pub mod config;
 pub mod fault;
 pub mod git;

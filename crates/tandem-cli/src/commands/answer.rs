@@ -8,11 +8,6 @@
 //! `claude-structured` gets its control response (`allow`, or `deny` with
 //! the message) from its host.
 
-use tandem_core::host::client;
-use tandem_core::protocol::ClientMsg;
-use tandem_core::session::facts::live_state;
-use tandem_core::store::{Activity, EventKind, NewEvent, Session, SessionState};
-
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -34,53 +29,13 @@ pub struct DenyArgs {
 }
 
 pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
-    let session = waiting(cx, &args.name)?;
-    let msg = ClientMsg::Answer { allow: true, message: None };
-    client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
-    record(cx, &session, "approved")
+    let (_, _, session) = cx.session(&args.name)?;
+    Ok(cx.tandem()?.answer(&session, true, None)?)
 }
 
+/// Deny it: Esc (or a `deny` control response), then `--message` as the
+/// next prompt.
 pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
-    let session = waiting(cx, &args.name)?;
-    let message = args.message.as_deref().filter(|m| !m.trim().is_empty()).map(|m| m.replace(['\r', '\n'], " "));
-    let msg = ClientMsg::Answer { allow: false, message };
-    client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
-    record(cx, &session, "denied")
-}
-
-/// The session, if its agent waits for a permission decision.
-fn waiting(cx: &Context, name: &str) -> Result<Session, CliError> {
-    let (_, _, session) = cx.session(name)?;
-    if live_state(&session) != SessionState::Running {
-        return Err(super::send::not_running(&session.slug));
-    }
-    if !tandem_core::agent::reports_state(&session.agent) {
-        return Err(CliError::user(format!(
-            "session `{}` runs `{}`, which does not report permission requests; attach to it to answer",
-            session.slug, session.agent
-        )));
-    }
-    if session.activity != Some(Activity::NeedsInput) {
-        return Err(CliError::user(format!(
-            "session `{}` is not waiting for a permission decision; `tandem list` shows what each session waits for",
-            session.slug
-        )));
-    }
-    Ok(session)
-}
-
-fn record(cx: &Context, session: &Session, answer: &str) -> Result<(), CliError> {
-    let asked = session.asking.as_deref().unwrap_or("the request");
-    let event = NewEvent {
-        session_id: &session.id,
-        kind: EventKind::Permission,
-        text: format!("{answer}: {asked}"),
-        data: None,
-        indexed: true,
-    };
-    let store = cx.store()?;
-    store.add_events(&[event])?;
-    // Until its next hook says otherwise, it works on.
-    store.set_activity(&session.id, Activity::Running, None)?;
-    Ok(())
+    let (_, _, session) = cx.session(&args.name)?;
+    Ok(cx.tandem()?.answer(&session, false, args.message.as_deref())?)
 }

@@ -1,4 +1,4 @@
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::Created;
 use tandem_core::store::Session;
 use tandem_core::text::visible;
 
@@ -39,12 +39,9 @@ pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
 /// environment, for the summary); prints its notes; returns the archived
 /// session.
 pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliError> {
-    let request = Request::Archive { session_id: session_id.to_owned(), env: crate::context::agent_env() };
-    let Response::Archived { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered archive with something else".into()));
-    };
+    let Created { session, notes } = cx.tandem()?.archive(session_id, crate::context::agent_env())?;
     for note in &notes {
         eprintln!("note: {}", tandem_core::text::visible(note));
     }
-    Ok(*session)
+    Ok(session)
 }

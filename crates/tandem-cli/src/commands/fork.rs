@@ -1,6 +1,6 @@
 use std::io::{IsTerminal, Write};
 
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::Created;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -26,11 +26,8 @@ pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     let (_, _, source) = cx.session(&args.name)?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
-    let request =
-        Request::Fork { session_id: source.id, name: args.new.clone(), env: crate::context::agent_env(), rows, cols };
-    let Response::Created { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered fork with something else".into()));
-    };
+    let Created { session, notes } =
+        cx.tandem()?.fork(&source, args.new.as_deref(), crate::context::agent_env(), (rows, cols))?;
     for note in &notes {
         eprintln!("note: {}", tandem_core::text::visible(note));
     }

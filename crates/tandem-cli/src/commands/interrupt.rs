@@ -1,8 +1,3 @@
-use tandem_core::host::client;
-use tandem_core::protocol::ClientMsg;
-use tandem_core::session::facts::live_state;
-use tandem_core::store::SessionState;
-
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -18,9 +13,5 @@ pub struct InterruptArgs {
 
 pub fn run(cx: &Context, args: &InterruptArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
-    if live_state(&session) != SessionState::Running {
-        return Err(super::send::not_running(&session.slug));
-    }
-    client::tell(&cx.paths, &session, &ClientMsg::Interrupt).map_err(|_| super::send::not_running(&session.slug))?;
-    Ok(())
+    Ok(cx.tandem()?.interrupt(&session)?)
 }

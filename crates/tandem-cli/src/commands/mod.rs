@@ -3,7 +3,7 @@
 
 mod answer;
 mod archive;
-mod attach;
+pub(crate) mod attach;
 mod completions;
 mod config;
 mod conflicts;

@@ -1,6 +1,7 @@
 use std::io::{IsTerminal, Write};
 
-use tandem_core::protocol::{CreateRequest, Request, Response};
+use tandem_core::client::Created;
+use tandem_core::protocol::CreateRequest;
 
 use crate::commands::attach;
 use crate::context::Context;
@@ -102,9 +103,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         env_files,
         sandbox: args.sandbox.clone(),
     };
-    let Response::Created { session, notes } = cx.supervisor()?.request(&Request::Create(Box::new(request)))? else {
-        return Err(CliError::Internal("the supervisor answered create with something else".into()));
-    };
+    let Created { session, notes } = cx.tandem()?.create(request)?;
     for note in &notes {
         eprintln!("note: {}", tandem_core::text::visible(note));
     }

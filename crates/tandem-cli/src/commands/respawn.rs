@@ -1,7 +1,5 @@
 use std::io::IsTerminal;
 
-use tandem_core::protocol::{Request, Response};
-
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -18,10 +16,7 @@ pub fn run(cx: &Context, args: &RespawnArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
-    let request = Request::Respawn { session_id: session.id.clone(), env: crate::context::agent_env(), rows, cols };
-    let Response::Respawned { session, resumed } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered respawn with something else".into()));
-    };
+    let (session, resumed) = cx.tandem()?.respawn(&session, crate::context::agent_env(), (rows, cols))?;
     let how = if resumed { ", resuming its conversation" } else { "" };
     println!("respawned session {}{how}", session.slug);
     Ok(())

@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::RemoveOptions;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -31,15 +31,9 @@ pub struct RmArgs {
 
 pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     // The supervisor finds the session, so this process runs no git.
-    let request = Request::Remove {
-        cwd: cx.cwd.clone(),
-        name: args.name.clone(),
-        force: args.force,
-        wait: args.wait,
-        purge: args.purge,
-        env: crate::context::agent_env(),
-    };
-    if let Response::Removed { report, notes } = cx.supervisor()?.request(&request)? {
+    let options = RemoveOptions { force: args.force, wait: args.wait, purge: args.purge };
+    let (report, notes) = cx.tandem()?.remove(&cx.cwd, &args.name, options, crate::context::agent_env())?;
+    {
         for note in &notes {
             eprintln!("note: {}", visible(note));
         }

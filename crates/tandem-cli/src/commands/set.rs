@@ -47,9 +47,7 @@ pub fn run(cx: &Context, args: &SetArgs) -> Result<(), CliError> {
         ));
     }
     let (_, _, session) = cx.session(&args.name)?;
-    let store = cx.store()?;
-    store.update_meta(&session.id, &update)?;
-    let meta = store.session(&session.id)?.map(|s| s.meta).unwrap_or_default();
+    let meta = cx.tandem()?.set_meta(&session, &update)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -1,7 +1,6 @@
 use std::io::Write;
 
-use tandem_core::protocol::{Request, Response};
-use tandem_core::store::SessionState;
+use tandem_core::client::Stopped;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -16,15 +15,13 @@ pub struct StopArgs {
 pub fn run(cx: &Context, args: &StopArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let mut out = std::io::stdout().lock();
-    if tandem_core::session::facts::live_state(&session) != SessionState::Running {
-        let state = crate::commands::list::state_text(&session);
-        writeln!(out, "session {} is not running ({})", session.slug, tandem_core::text::visible(&state))?;
-        return Ok(());
-    }
-    if let Response::Stopped { session } =
-        cx.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })?
-    {
-        writeln!(out, "stopped session {}; its worktree stays at {}", session.slug, session.path.display())?;
+    match cx.tandem()?.stop(&session)? {
+        Stopped::NotRunning(state) => {
+            writeln!(out, "session {} is not running ({})", session.slug, tandem_core::text::visible(&state))?;
+        }
+        Stopped::Stopped(session) => {
+            writeln!(out, "stopped session {}; its worktree stays at {}", session.slug, session.path.display())?;
+        }
     }
     Ok(())
 }

@@ -13,7 +13,6 @@
 //! command that does it, so the view and the CLI cannot disagree.
 
 use std::io::{self, IsTerminal, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,7 +26,12 @@ use tandem_core::protocol::{Request, Response};
 
 use crate::context::Context;
 use crate::error::CliError;
-use tandem_cli::view::model::{self, Action, App, SessionRow};
+use tandem_cli::view::model::{self, Action, App, Key, KeyCode, SessionRow};
+use tandem_core::client::{RemoveOptions, Stopped, Tandem};
+use tandem_core::protocol::CreateRequest;
+use tandem_core::store::MetaUpdate;
+
+use crate::commands::attach;
 use tandem_cli::view::render::{self, Scene};
 
 /// Open the agent view: every session, grouped by what it needs
@@ -61,6 +65,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    let tandem = cx.tandem()?;
     let pushed = push_changes(cx)?;
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
@@ -113,20 +118,20 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         if key.kind != KeyEventKind::Press {
             continue;
         }
-        let Some(action) = app.key(key) else { continue };
+        let Some(action) = app.key(model_key(key)) else { continue };
         if action == Action::Quit {
             break;
         }
         if let Action::Attach(name) = &action {
             screen.suspend()?;
-            let status = tandem(&["attach", name]).status();
+            let attached = cx.session(name).and_then(|(_, config, session)| attach::attach(cx, &session, &config));
             screen.resume()?;
-            app.message = match status {
-                Ok(s) if s.success() => Some(format!("detached from {name}")),
-                Ok(_) | Err(_) => Some(format!("cannot attach to {name}")),
+            app.message = match attached {
+                Ok(()) => Some(format!("detached from {name}")),
+                Err(e) => Some(format!("cannot attach to {name}: {e}")),
             };
         } else {
-            app.message = Some(carry_out(&action));
+            app.message = Some(carry_out(cx, &tandem, &action));
         }
         last_refresh = None;
     }
@@ -211,60 +216,118 @@ fn announce(text: &str, bell: bool, notify: bool) {
     let _ = out.flush();
 }
 
-/// The `tandem` binary running this view, as a command with no input.
-fn tandem(args: &[&str]) -> Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "tandem".into());
-    let mut cmd = Command::new(exe);
-    cmd.args(args);
-    cmd
+/// crossterm's key as the view's model takes it.
+fn model_key(key: event::KeyEvent) -> Key {
+    use crossterm::event::KeyCode as C;
+    let code = match key.code {
+        C::Char(c) => KeyCode::Char(c),
+        C::Enter => KeyCode::Enter,
+        C::Esc => KeyCode::Esc,
+        C::Backspace => KeyCode::Backspace,
+        C::Tab => KeyCode::Tab,
+        C::BackTab => KeyCode::BackTab,
+        C::Up => KeyCode::Up,
+        C::Down => KeyCode::Down,
+        C::Home => KeyCode::Home,
+        C::End => KeyCode::End,
+        _ => KeyCode::Other,
+    };
+    Key { code, ctrl: key.modifiers.contains(event::KeyModifiers::CONTROL) }
 }
 
-/// Runs the command for `action`; returns what it said, in one line.
-fn carry_out(action: &Action) -> String {
-    let args: Vec<String> = match action {
-        Action::Quit | Action::Attach(_) => return String::new(),
-        Action::Send { name, text } => vec!["send".into(), name.clone(), text.clone()],
-        Action::Approve(name) => vec!["approve".into(), name.clone()],
-        Action::Deny(name) => vec!["deny".into(), name.clone()],
-        Action::Stop(name) => vec!["stop".into(), name.clone()],
-        Action::Respawn(name) => vec!["respawn".into(), name.clone()],
-        Action::Fork(name) => vec!["fork".into(), name.clone()],
-        Action::Pin { name, pinned } => {
-            vec!["set".into(), name.clone(), if *pinned { "--pin" } else { "--unpin" }.into()]
+/// Carries out `action` through the typed client, as the command that
+/// does it would; returns what happened, in one line.
+fn carry_out(cx: &Context, tandem: &Tandem, action: &Action) -> String {
+    match act(cx, tandem, action) {
+        Ok(done) => done,
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliError> {
+    let session = |name: &str| tandem.session(&cx.cwd, name).map(|(_, _, s)| s);
+    let env = crate::context::agent_env;
+    let size = crossterm::terminal::size().map(|(cols, rows)| (rows, cols)).unwrap_or((24, 80));
+    Ok(match action {
+        Action::Quit | Action::Attach(_) => String::new(),
+        Action::Send { name, text } => {
+            tandem.send(&session(name)?, text, env())?;
+            format!("sent to {name}")
         }
-        Action::Archive(name) => vec!["archive".into(), name.clone()],
-        Action::Remove { name, force } => {
-            let mut args = vec!["rm".to_owned(), name.clone()];
-            if *force {
-                args.push("--force".into());
-            }
-            args
+        Action::Approve(name) => {
+            tandem.answer(&session(name)?, true, None)?;
+            format!("approved {name}")
+        }
+        Action::Deny(name) => {
+            tandem.answer(&session(name)?, false, None)?;
+            format!("denied {name}")
+        }
+        Action::Stop(name) => match tandem.stop(&session(name)?)? {
+            Stopped::Stopped(s) => format!("stopped session {}; its worktree stays", s.slug),
+            Stopped::NotRunning(state) => format!("session {name} is not running ({state})"),
+        },
+        Action::Respawn(name) => {
+            let (s, resumed) = tandem.respawn(&session(name)?, env(), size)?;
+            format!("respawned session {}{}", s.slug, if resumed { ", resuming its conversation" } else { "" })
+        }
+        Action::Fork(name) => {
+            let created = tandem.fork(&session(name)?, None, env(), size)?;
+            format!("forked {name} as {}", created.session.slug)
+        }
+        Action::Pin { name, pinned } => {
+            let update = MetaUpdate { pinned: Some(*pinned), ..MetaUpdate::default() };
+            tandem.set_meta(&session(name)?, &update)?;
+            format!("{} {name}", if *pinned { "pinned" } else { "unpinned" })
         }
         Action::Priority { name, priority } => {
-            vec!["set".into(), name.clone(), "--priority".into(), priority.as_str().into()]
+            let update = MetaUpdate { priority: Some(*priority), ..MetaUpdate::default() };
+            tandem.set_meta(&session(name)?, &update)?;
+            format!("{name}: priority {}", priority.as_str())
         }
-        Action::Status { name, status } => vec!["set".into(), name.clone(), "--status".into(), status.as_str().into()],
-        Action::New { name, agent, base, prompt } => {
-            let mut args = vec!["new".to_owned(), "--bg".to_owned()];
-            args.extend(name.clone());
-            for (flag, value) in [("--agent", agent), ("--base", base), ("--prompt", prompt)] {
-                if let Some(value) = value {
-                    args.extend([flag.to_owned(), value.clone()]);
-                }
+        Action::Status { name, status } => {
+            let update = MetaUpdate { status: Some(*status), ..MetaUpdate::default() };
+            tandem.set_meta(&session(name)?, &update)?;
+            format!("{name}: status {}", status.as_str())
+        }
+        Action::Archive(name) => {
+            let archived = tandem.archive(&session(name)?.id, env())?;
+            format!("archived session {} (branch {} kept)", archived.session.slug, archived.session.branch)
+        }
+        Action::Remove { name, force } => {
+            let options = RemoveOptions { force: *force, ..RemoveOptions::default() };
+            let (report, _) = tandem.remove(&cx.cwd, name, options, env())?;
+            match report.archive_ref {
+                Some(snapshot) => format!("removed session {}; snapshot kept at {snapshot}", report.slug),
+                None => format!("removed session {}", report.slug),
             }
-            args
         }
-    };
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    match tandem(&refs).stdin(Stdio::null()).output() {
-        Ok(out) => {
-            let text = if out.status.success() { &out.stdout } else { &out.stderr };
-            let text = String::from_utf8_lossy(text);
-            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().to_owned();
-            if out.status.success() { format!("{}: {line}", args[0]) } else { line }
+        Action::New { name, agent, base, prompt } => {
+            // Hooks the repository asks for and the user has not approved
+            // are refused by the supervisor (`tandem new` asks first).
+            let request = CreateRequest {
+                cwd: cx.cwd.clone(),
+                name: name.clone(),
+                title: None,
+                agent: agent.clone(),
+                prompt: prompt.clone(),
+                base: base.clone(),
+                branch: None,
+                from_pr: None,
+                env: env(),
+                rows: size.0,
+                cols: size.1,
+                fork_of: None,
+                overlay: None,
+                review_of: None,
+                task: None,
+                vars: Vec::new(),
+                env_files: Vec::new(),
+                sandbox: None,
+            };
+            let created = tandem.create(request)?;
+            format!("new: {}\t{}", created.session.slug, created.session.path.display())
         }
-        Err(e) => format!("error: cannot run tandem: {e}"),
-    }
+    })
 }
 
 /// The rows of this repository (`all`: of every repository), from the

@@ -4,12 +4,50 @@
 //! each key does. [`App::key`] turns a key into an [`Action`] for the
 //! runtime to carry out, so every key is testable without a terminal.
 
-pub use crossterm::event::{KeyCode, KeyEvent as Key, KeyModifiers};
-
-use crossterm::event::KeyEvent;
 pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::store::{Priority, TaskStatus};
 use tandem_core::text::visible;
+
+/// A key as the view takes it: its own type, so the model depends on no
+/// terminal library (the runtime turns crossterm's events into these;
+/// the web dashboard or a test can make them directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    /// Whether Ctrl was held.
+    pub ctrl: bool,
+}
+
+impl Key {
+    /// `code` with no modifier.
+    #[must_use]
+    pub fn new(code: KeyCode) -> Key {
+        Key { code, ctrl: false }
+    }
+
+    /// `code` with Ctrl held.
+    #[must_use]
+    pub fn ctrl(code: KeyCode) -> Key {
+        Key { code, ctrl: true }
+    }
+}
+
+/// The keys the view acts on; any other is [`KeyCode::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyCode {
+    Char(char),
+    Enter,
+    Esc,
+    Backspace,
+    Tab,
+    /// Shift-Tab.
+    BackTab,
+    Up,
+    Down,
+    Home,
+    End,
+    Other,
+}
 
 /// The text of the desktop notification for `rows`, the sessions that now
 /// need input: `fix-login needs input: Bash: cargo test` for one (the
@@ -248,8 +286,8 @@ impl App {
     }
 
     /// Handles one key; returns what the runtime must do, if anything.
-    pub fn key(&mut self, key: KeyEvent) -> Option<Action> {
-        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+    pub fn key(&mut self, key: Key) -> Option<Action> {
+        if key.ctrl && key.code == KeyCode::Char('c') {
             return Some(Action::Quit);
         }
         match std::mem::replace(&mut self.mode, Mode::Normal) {
@@ -331,7 +369,7 @@ impl App {
         }
     }
 
-    fn normal_key(&mut self, key: KeyEvent) -> Option<Action> {
+    fn normal_key(&mut self, key: Key) -> Option<Action> {
         let name = self.selected_row().map(|r| r.name.clone());
         let code = key.code;
         match code {
@@ -425,7 +463,7 @@ mod tests {
     }
 
     fn press(app: &mut App, code: KeyCode) -> Option<Action> {
-        app.key(KeyEvent::new(code, KeyModifiers::NONE))
+        app.key(Key::new(code))
     }
 
     fn typed(app: &mut App, text: &str) {

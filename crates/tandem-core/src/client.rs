@@ -1,0 +1,379 @@
+//! The typed client every front end uses: the CLI's commands, the agent
+//! view and (after them) the web dashboard and the MCP server call
+//! [`Tandem`]'s methods, which check what they are asked, talk to the
+//! supervisor or a session's host, and answer with typed values and
+//! [`ClientError`]s, so no front end re-implements an action or runs the
+//! `tandem` binary to carry one out.
+//!
+//! Each method is one user action; its checks and its errors are the
+//! ones `tandem <action>` has always had (the texts tests assert on).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::host::client as host;
+use crate::paths::Paths;
+use crate::protocol::{ClientMsg, CreateRequest, RemoveReport, Request, Response};
+use crate::repo::Repository;
+use crate::rows::SessionRow;
+use crate::session::facts::live_state;
+use crate::session::{self, SessionError};
+use crate::store::{Activity, EventKind, Meta, MetaUpdate, NewEvent, Session, SessionState, Store, StoreError};
+use crate::supervisor::client::{self as supervisor, Client};
+
+pub use crate::supervisor::client::ClientError as SupervisorError;
+
+/// Why an action was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The supervisor is not reachable, or refused the request (its
+    /// message says why).
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session's agent does not run (a prompt, an answer).
+    #[error("session `{slug}` has no running agent; start it again with `tandem respawn {slug}`")]
+    NotRunning { slug: String },
+    /// An empty prompt.
+    #[error("the prompt is empty; give the text to send")]
+    EmptyPrompt,
+    /// An answer to an agent that reports no permission requests.
+    #[error("session `{slug}` runs `{agent}`, which does not report permission requests; attach to it to answer")]
+    NoPermissionReports { slug: String, agent: String },
+    /// An answer to an agent that waits for none.
+    #[error(
+        "session `{slug}` is not waiting for a permission decision; `tandem list` shows what each session waits for"
+    )]
+    NotWaiting { slug: String },
+    /// An answer of the supervisor's that does not fit the request.
+    #[error("the supervisor answered {request} with something else")]
+    Unexpected { request: &'static str },
+}
+
+impl ClientError {
+    /// Whether the user can fix it (bad input, a refusal, a session in the
+    /// wrong state), as opposed to tandem failing.
+    #[must_use]
+    pub fn is_users(&self) -> bool {
+        !matches!(self, ClientError::Unexpected { .. })
+    }
+}
+
+/// A session made by [`Tandem::create`] or [`Tandem::fork`], with the
+/// notes the user should read (a fallback, a failed hook).
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub session: Session,
+    pub notes: Vec<String>,
+}
+
+/// What [`Tandem::stop`] found or did.
+#[derive(Debug, Clone)]
+pub enum Stopped {
+    /// It ran; now it is stopped.
+    Stopped(Session),
+    /// Nothing ran: its state in words (`exited (1)`, `stopped`, …).
+    NotRunning(String),
+}
+
+/// What [`Tandem::remove`] is asked to do beyond removing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    /// Remove even with unsaved work (kept in a snapshot ref).
+    pub force: bool,
+    /// Answer only when git's bookkeeping is done too.
+    pub wait: bool,
+    /// Delete the history too.
+    pub purge: bool,
+}
+
+/// One user's tandem, as a front end reaches it: where its state lives
+/// and the binary that starts a supervisor when none runs.
+#[derive(Debug, Clone)]
+pub struct Tandem {
+    pub paths: Paths,
+    exe: PathBuf,
+}
+
+impl Tandem {
+    /// `exe`: the `tandem` binary that runs `tandem daemon` when no
+    /// supervisor answers.
+    #[must_use]
+    pub fn new(paths: Paths, exe: PathBuf) -> Tandem {
+        Tandem { paths, exe }
+    }
+
+    /// A connection to the supervisor, started when none runs.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn supervisor(&self) -> Result<Client, ClientError> {
+        Ok(supervisor::connect(&self.paths, &self.exe)?)
+    }
+
+    /// The store (tandem's database), opened for this call.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`], or [`ClientError::Session`] when the state
+    /// folder cannot be made.
+    pub fn store(&self) -> Result<Store, ClientError> {
+        self.paths.ensure_state_dir().map_err(SessionError::from)?;
+        Ok(Store::open(&self.paths.database())?)
+    }
+
+    /// The session named `name` (its slug) in the repository at `cwd`,
+    /// with its repository and config; what a sandboxed agent committed
+    /// or staged is read back first.
+    ///
+    /// # Errors
+    /// [`SessionError::NotFound`] and what opening the repository or the
+    /// store returns.
+    pub fn session(&self, cwd: &Path, name: &str) -> Result<(Repository, Config, Session), ClientError> {
+        let (repo, config) = session::open_repo(&self.paths, cwd)?;
+        let store = self.store()?;
+        let not_found = || SessionError::NotFound { name: name.to_owned() };
+        let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
+        let session = store.session_by_slug(repo_id, name)?.ok_or_else(not_found)?;
+        session::sync_sandboxed(&self.paths, &repo, &session);
+        Ok((repo, config, session))
+    }
+
+    /// The rows of the repository at `cwd` (live ones, or archived
+    /// ones), at `now`, as every front end shows them; with
+    /// `messages`, each with its agent's last message. Also the
+    /// supervisor's notes.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`]; [`ClientError::Store`] with `messages`.
+    pub fn rows(
+        &self,
+        cwd: &Path,
+        archived: bool,
+        quiet: u64,
+        messages: bool,
+    ) -> Result<(Vec<SessionRow>, Vec<String>), ClientError> {
+        let request = Request::List { cwd: cwd.to_owned(), archived };
+        let Response::Listed { sessions, facts, notes, conflicts, .. } = self.supervisor()?.request(&request)? else {
+            return Err(ClientError::Unexpected { request: "list" });
+        };
+        let store = if messages { Some(self.store()?) } else { None };
+        let now = crate::unix_now();
+        Ok((crate::rows::rows(&self.paths, &sessions, facts, &conflicts, quiet, now, store.as_ref()), notes))
+    }
+
+    /// Makes a session and starts its agent.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the supervisor's reason.
+    pub fn create(&self, request: CreateRequest) -> Result<Created, ClientError> {
+        let Response::Created { session, notes } = self.supervisor()?.request(&Request::Create(Box::new(request)))?
+        else {
+            return Err(ClientError::Unexpected { request: "create" });
+        };
+        Ok(Created { session: *session, notes })
+    }
+
+    /// Sends `text` to the session's agent as a prompt (on one line: a
+    /// newline would press Enter early). `env`: the caller's environment,
+    /// for naming a session tandem named from this first prompt.
+    ///
+    /// # Errors
+    /// [`ClientError::EmptyPrompt`], [`ClientError::NotRunning`],
+    /// [`ClientError::Store`] when the prompt's event cannot be recorded
+    /// (nothing is typed then).
+    pub fn send(&self, session: &Session, text: &str, env: Vec<(String, String)>) -> Result<(), ClientError> {
+        if text.trim().is_empty() {
+            return Err(ClientError::EmptyPrompt);
+        }
+        if live_state(session) != SessionState::Running {
+            return Err(ClientError::NotRunning { slug: session.slug.clone() });
+        }
+        let text = text.replace(['\r', '\n'], " ");
+        host::prompt(&self.paths, &self.store()?, session, &text).map_err(|e| match e {
+            host::PromptError::Store(e) => ClientError::Store(e),
+            host::PromptError::NoHost(_) => ClientError::NotRunning { slug: session.slug.clone() },
+        })?;
+        if session.auto_named && crate::agent::Kind::of(&session.agent).structured() {
+            // The first prompt of a session tandem named (Claude's TUI asks
+            // from its hook): a title, in the background.
+            let request = Request::AutoName { session_id: session.id.clone(), prompt: text, env };
+            self.supervisor()?.request(&request)?;
+        }
+        Ok(())
+    }
+
+    /// Answers the permission request the session's agent waits on:
+    /// `allow`, or deny with `message` sent as the next prompt.
+    ///
+    /// # Errors
+    /// [`ClientError::NotRunning`], [`ClientError::NoPermissionReports`],
+    /// [`ClientError::NotWaiting`], [`ClientError::Store`].
+    pub fn answer(&self, session: &Session, allow: bool, message: Option<&str>) -> Result<(), ClientError> {
+        let slug = || session.slug.clone();
+        if live_state(session) != SessionState::Running {
+            return Err(ClientError::NotRunning { slug: slug() });
+        }
+        if !crate::agent::reports_state(&session.agent) {
+            return Err(ClientError::NoPermissionReports { slug: slug(), agent: session.agent.clone() });
+        }
+        if session.activity != Some(Activity::NeedsInput) {
+            return Err(ClientError::NotWaiting { slug: slug() });
+        }
+        let message = message.filter(|m| !m.trim().is_empty()).map(|m| m.replace(['\r', '\n'], " "));
+        let msg = ClientMsg::Answer { allow, message: message.filter(|_| !allow) };
+        host::tell(&self.paths, session, &msg).map_err(|_| ClientError::NotRunning { slug: slug() })?;
+        let asked = session.asking.as_deref().unwrap_or("the request");
+        let answer = if allow { "approved" } else { "denied" };
+        let event = NewEvent {
+            session_id: &session.id,
+            kind: EventKind::Permission,
+            text: format!("{answer}: {asked}"),
+            data: None,
+            indexed: true,
+        };
+        let store = self.store()?;
+        store.add_events(&[event])?;
+        // Until its next hook says otherwise, it works on.
+        store.set_activity(&session.id, Activity::Running, None)?;
+        Ok(())
+    }
+
+    /// Ends the agent's current turn; it stays running (Esc to Claude
+    /// Code's TUI, an interrupt request to a structured agent, Ctrl-C to
+    /// any other).
+    ///
+    /// # Errors
+    /// [`ClientError::NotRunning`].
+    pub fn interrupt(&self, session: &Session) -> Result<(), ClientError> {
+        let not_running = || ClientError::NotRunning { slug: session.slug.clone() };
+        if live_state(session) != SessionState::Running {
+            return Err(not_running());
+        }
+        host::tell(&self.paths, session, &ClientMsg::Interrupt).map_err(|_| not_running())
+    }
+
+    /// Stops the session's agent (polite signals, a grace period,
+    /// SIGKILL); the worktree stays.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn stop(&self, session: &Session) -> Result<Stopped, ClientError> {
+        if live_state(session) != SessionState::Running {
+            return Ok(Stopped::NotRunning(crate::rows::session_state_text(session)));
+        }
+        match self.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })? {
+            Response::Stopped { session } => Ok(Stopped::Stopped(*session)),
+            _ => Err(ClientError::Unexpected { request: "stop" }),
+        }
+    }
+
+    /// Starts the session's agent again in its worktree, resuming its
+    /// conversation where the agent can; says whether it did.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn respawn(
+        &self,
+        session: &Session,
+        env: Vec<(String, String)>,
+        (rows, cols): (u16, u16),
+    ) -> Result<(Session, bool), ClientError> {
+        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols };
+        match self.supervisor()?.request(&request)? {
+            Response::Respawned { session, resumed } => Ok((*session, resumed)),
+            _ => Err(ClientError::Unexpected { request: "respawn" }),
+        }
+    }
+
+    /// A new session from `session`'s current state (`name`, else
+    /// `<source>-fork`).
+    ///
+    /// # Errors
+    /// [`SessionError::BadName`] for a bad `name`; [`ClientError::Supervisor`].
+    pub fn fork(
+        &self,
+        session: &Session,
+        name: Option<&str>,
+        env: Vec<(String, String)>,
+        (rows, cols): (u16, u16),
+    ) -> Result<Created, ClientError> {
+        if let Some(name) = name {
+            session::names::validate(name).map_err(SessionError::from)?;
+        }
+        let request = Request::Fork { session_id: session.id.clone(), name: name.map(str::to_owned), env, rows, cols };
+        match self.supervisor()?.request(&request)? {
+            Response::Created { session, notes } => Ok(Created { session: *session, notes }),
+            _ => Err(ClientError::Unexpected { request: "fork" }),
+        }
+    }
+
+    /// Stops the agent of the session with id `session_id`, snapshots
+    /// what is unsaved, removes the worktree;
+    /// keeps the branch, the history and the row. `env`: the caller's, for
+    /// teardown hooks.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn archive(&self, session_id: &str, env: Vec<(String, String)>) -> Result<Created, ClientError> {
+        let request = Request::Archive { session_id: session_id.to_owned(), env };
+        match self.supervisor()?.request(&request)? {
+            Response::Archived { session, notes } => Ok(Created { session: *session, notes }),
+            _ => Err(ClientError::Unexpected { request: "archive" }),
+        }
+    }
+
+    /// Removes the session named `name` in the repository at `cwd`: its
+    /// worktree and branch (refused with unsaved work unless
+    /// `options.force`, which keeps a snapshot ref). The supervisor finds
+    /// the session, so the caller runs no git.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the refusal.
+    pub fn remove(
+        &self,
+        cwd: &Path,
+        name: &str,
+        options: RemoveOptions,
+        env: Vec<(String, String)>,
+    ) -> Result<(RemoveReport, Vec<String>), ClientError> {
+        let request = Request::Remove {
+            cwd: cwd.to_owned(),
+            name: name.to_owned(),
+            force: options.force,
+            wait: options.wait,
+            purge: options.purge,
+            env,
+        };
+        match self.supervisor()?.request(&request)? {
+            Response::Removed { report, notes } => Ok((report, notes)),
+            _ => Err(ClientError::Unexpected { request: "remove" }),
+        }
+    }
+
+    /// Changes the session's title, priority, status or pin; answers what
+    /// it now holds.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`].
+    pub fn set_meta(&self, session: &Session, update: &MetaUpdate) -> Result<Meta, ClientError> {
+        let store = self.store()?;
+        store.update_meta(&session.id, update)?;
+        Ok(store.session(&session.id)?.map(|s| s.meta).unwrap_or_default())
+    }
+
+    /// Waits until anything a session shows has changed since
+    /// `generation` (or at most [`crate::protocol::CHANGES_WAIT`]);
+    /// answers the generation now. One connection serves many calls.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn changes(client: &mut Client, generation: u64) -> Result<u64, ClientError> {
+        match client.request(&Request::Changes { generation })? {
+            Response::Changed { generation } => Ok(generation),
+            _ => Err(ClientError::Unexpected { request: "changes" }),
+        }
+    }
+}
