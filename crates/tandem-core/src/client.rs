@@ -74,7 +74,7 @@ pub struct Created {
 #[derive(Debug, Clone)]
 pub enum Stopped {
     /// It ran; now it is stopped.
-    Stopped(Session),
+    Stopped(Box<Session>),
     /// Nothing ran: its state in words (`exited (1)`, `stopped`, …).
     NotRunning(String),
 }
@@ -265,7 +265,7 @@ impl Tandem {
             return Ok(Stopped::NotRunning(crate::rows::session_state_text(session)));
         }
         match self.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })? {
-            Response::Stopped { session } => Ok(Stopped::Stopped(*session)),
+            Response::Stopped { session } => Ok(Stopped::Stopped(session)),
             _ => Err(ClientError::Unexpected { request: "stop" }),
         }
     }
