@@ -250,9 +250,7 @@ impl Kinded for ShipError {
             | ShipError::MergeMoved { .. }
             | ShipError::NothingToMerge { .. }
             | ShipError::NotFastForward { .. } => Conflict,
-            ShipError::SyncFailed { .. } | ShipError::Owner { .. } | ShipError::Push(_) | ShipError::State(_) => {
-                Failed
-            }
+            ShipError::SyncFailed { .. } | ShipError::Owner { .. } | ShipError::Push(_) | ShipError::State(_) => Failed,
         }
     }
 }
