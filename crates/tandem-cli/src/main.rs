@@ -13,18 +13,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::error::CliError;
-
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = commands::Cli::parse();
     init_tracing();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            // An error may quote a repository's or an agent's text.
-            eprintln!("error: {}", tandem_core::text::visible(&e.to_string()));
+            // Printing and exit codes by kind: `error.rs`.
+            let _ = e.report(&mut std::io::stderr().lock());
             ExitCode::from(e.exit_code())
         }
     }

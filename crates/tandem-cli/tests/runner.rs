@@ -12,6 +12,7 @@ mod test_crash;
 mod test_creating;
 mod test_ending;
 mod test_env;
+mod test_error_kinds;
 mod test_errors;
 mod test_escaping;
 mod test_fault_matrix;

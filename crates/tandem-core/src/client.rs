@@ -21,21 +21,20 @@ use crate::session::{self, SessionError};
 use crate::store::{Activity, EventKind, Meta, MetaUpdate, NewEvent, Session, SessionState, Store, StoreError};
 use crate::supervisor::client::{self as supervisor, Client};
 
-pub use crate::supervisor::client::ClientError as SupervisorError;
-
 /// Why an action was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The supervisor is not reachable, or refused the request (its
     /// message says why).
     #[error(transparent)]
-    Supervisor(#[from] SupervisorError),
+    Supervisor(#[from] supervisor::ClientError),
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The session's agent does not run (a prompt, an answer).
-    #[error("session `{slug}` has no running agent; start it again with `tandem respawn {slug}`")]
+    /// The session's agent does not run (a prompt, an answer). Hint:
+    /// `tandem respawn`.
+    #[error("session `{slug}` has no running agent")]
     NotRunning { slug: String },
     /// An empty prompt.
     #[error("the prompt is empty; give the text to send")]
@@ -51,15 +50,6 @@ pub enum ClientError {
     /// An answer of the supervisor's that does not fit the request.
     #[error("the supervisor answered {request} with something else")]
     Unexpected { request: &'static str },
-}
-
-impl ClientError {
-    /// Whether the user can fix it (bad input, a refusal, a session in the
-    /// wrong state), as opposed to tandem failing.
-    #[must_use]
-    pub fn is_users(&self) -> bool {
-        !matches!(self, ClientError::Unexpected { .. })
-    }
 }
 
 /// A session made by [`Tandem::create`] or [`Tandem::fork`], with the

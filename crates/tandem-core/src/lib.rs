@@ -5,12 +5,13 @@
 //! SQLite store ([`store`]), session lifecycle ([`session`]), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
 //! the per-user supervisor daemon ([`supervisor`]) and the wire types
-//! between them ([`protocol`]), and how untrusted text is printed
-//! ([`text`]).
+//! between them ([`protocol`]), how untrusted text is printed
+//! ([`text`]), and each error's kind and hints ([`error`]).
 
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod fault;
 pub mod git;
 pub mod github;

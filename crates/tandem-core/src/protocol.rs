@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::error::{ErrorKind, Failure};
 use crate::session::end::GcReport;
 use crate::session::facts::GitFacts;
 use crate::session::repair::Finding;
@@ -400,9 +401,23 @@ pub enum Response {
         generation: u64,
     },
     Ok,
+    /// A refusal or failure: its kind, its one-line message and hints
+    /// naming the next command, apart ([`crate::error::Failure`]). An
+    /// older peer's `{"type":"error","message":…}` reads as kind
+    /// `failed` with no hints.
     Error {
+        #[serde(default)]
+        kind: ErrorKind,
         message: String,
+        #[serde(default)]
+        hints: Vec<String>,
     },
+}
+
+impl From<Failure> for Response {
+    fn from(f: Failure) -> Response {
+        Response::Error { kind: f.kind, message: f.message, hints: f.hints }
+    }
 }
 
 /// The longest a [`Request::Changes`] waits for a change.
@@ -536,6 +551,20 @@ mod tests {
         let err = read_request_frame(&mut io::Cursor::new(&buf)).expect_err("too big for a request");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert_eq!(read_frame(&mut io::Cursor::new(&buf)).expect("a reply").map(|f| f.1.len()), Some(MAX_REQUEST_LEN));
+    }
+
+    /// Issue 18: an error from a peer that sends no kind or hints (an
+    /// older supervisor) still reads, as kind `failed`.
+    #[test]
+    fn an_old_style_error_still_decodes() {
+        let r: Response = serde_json::from_str(r#"{"type":"error","message":"x"}"#).expect("decodes");
+        assert!(
+            matches!(&r, Response::Error { kind: ErrorKind::Failed, message, hints } if message == "x" && hints.is_empty()),
+            "{r:?}"
+        );
+        let f = Failure::new(ErrorKind::NotFound, "gone").hinted("look elsewhere");
+        let json = serde_json::to_string(&Response::from(f)).expect("json");
+        assert_eq!(json, r#"{"type":"error","kind":"not_found","message":"gone","hints":["look elsewhere"]}"#);
     }
 
     #[test]

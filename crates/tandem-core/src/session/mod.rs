@@ -49,7 +49,8 @@ pub use names::NameError;
 pub const ALWAYS_PROTECTED: &[&str] = &["main", "master", "develop"];
 
 /// Errors from session operations. Each message is one line that says
-/// what to do.
+/// what to do; for some, that part is a hint apart, added at the edge
+/// ([`crate::error::Kinded`]), so the message states only what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -60,9 +61,8 @@ pub enum SessionError {
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(transparent)]
     PrivateGit(#[from] crate::sandbox_git::PrivateGitError),
-    #[error(
-        "a session named `{slug}` already exists in this repository; pick another name, or remove it with `tandem rm {slug}`"
-    )]
+    /// Hint: pick another name, or `tandem rm` it.
+    #[error("a session named `{slug}` already exists in this repository")]
     NameTaken { slug: String },
     /// A name longer than a slug, cut to one a session has (issue 17).
     #[error(
@@ -96,7 +96,8 @@ pub enum SessionError {
     ReviewNeedsAgent,
     #[error("session `{slug}` is {state}, not archived; `tandem restore` brings back archived sessions only")]
     NotArchived { slug: String, state: &'static str },
-    #[error("session `{slug}` is archived; bring it back first with `tandem restore {slug}`")]
+    /// Hint: `tandem restore` it first.
+    #[error("session `{slug}` is archived")]
     Archived { slug: String },
     #[error("the worktree hook failed: {message}")]
     Hook { message: String },
@@ -112,11 +113,12 @@ pub enum SessionError {
     NoCommits,
     #[error(transparent)]
     Agent(#[from] AgentError),
-    #[error("no session named `{name}` in this repository; `tandem list` shows the sessions")]
+    /// Hint: `tandem list`.
+    #[error("no session named `{name}` in this repository")]
     NotFound { name: String },
-    #[error(
-        "session `{slug}` has {what}; commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)"
-    )]
+    /// `what`: the work, e.g. "1 changed file, 2 commits in no other
+    /// branch". Hint: commit or push it, or `tandem rm --force`.
+    #[error("session `{slug}` has {what}")]
     WouldLoseWork { slug: String, what: String },
     #[error("the agent could not start: {message}")]
     Host { message: String },

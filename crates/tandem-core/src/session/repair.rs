@@ -80,6 +80,8 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                 Ok(()) => actions.push(format!("finished the interrupted {op} of session {}", session.slug)),
                 Err(e) => {
                     store.set_pending(&session.id, None)?;
+                    // With its hint: a refused rm names `tandem rm --force`.
+                    let e = crate::error::Failure::of(&e);
                     actions.push(format!("left session {} as it is: {e}", session.slug));
                 }
             }

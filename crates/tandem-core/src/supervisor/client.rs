@@ -6,21 +6,32 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::error::Failure;
 use crate::paths::Paths;
 use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
 
 /// How long a command waits for a supervisor it started to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Errors reaching the supervisor.
+/// Errors reaching the supervisor, and its refusals; each one's kind and
+/// hints are in [`crate::error::Kinded`].
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The supervisor's error and the supervisor log's path.
     #[error("cannot start the supervisor: {0}; see {1}")]
     Start(String, String),
-    #[error("the supervisor did not answer: {0}; check `tandem daemon status`")]
+    /// Hint: `tandem daemon status`.
+    #[error("the supervisor did not answer: {0}")]
     Io(#[from] io::Error),
+    /// A request this side does not send: a path that is not UTF-8, or
+    /// more than [`protocol::MAX_REQUEST_LEN`] bytes. The text says what
+    /// to change.
     #[error("{0}")]
-    Remote(String),
+    Unsendable(String),
+    /// The supervisor's `Response::Error`: kind, message and hints as it
+    /// sent them. Its text is the message; the hints stay apart.
+    #[error("{}", .0.message)]
+    Remote(Failure),
 }
 
 /// A connection to the supervisor, past the version handshake.
@@ -32,20 +43,21 @@ pub struct Client {
 
 impl Client {
     /// Sends one request and reads its response; an error response becomes
-    /// [`ClientError::Remote`].
+    /// [`ClientError::Remote`], keeping its kind and hints.
     ///
     /// # Errors
-    /// [`ClientError::Io`] or [`ClientError::Remote`].
+    /// [`ClientError::Unsendable`] before sending, [`ClientError::Io`], or
+    /// [`ClientError::Remote`].
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
         // Only a path that is not UTF-8 fails here (issue 17): say so,
         // not that the supervisor "did not answer".
         let json = serde_json::to_vec(request).map_err(|e| {
-            ClientError::Remote(format!(
+            ClientError::Unsendable(format!(
                 "cannot send this request: {e}; tandem keeps paths as text, so rename the file or folder to a UTF-8 name"
             ))
         })?;
         if json.len() >= protocol::MAX_REQUEST_LEN {
-            return Err(ClientError::Remote(format!(
+            return Err(ClientError::Unsendable(format!(
                 "the request is {} bytes, more than the {} the supervisor takes; shorten the prompt or the environment",
                 json.len(),
                 protocol::MAX_REQUEST_LEN - 1
@@ -56,7 +68,9 @@ impl Client {
         // a closed terminal.
         crate::fault::point("client.sent");
         match protocol::recv::<Response>(&mut self.stream)? {
-            Some(Response::Error { message }) => Err(ClientError::Remote(message)),
+            Some(Response::Error { kind, message, hints }) => {
+                Err(ClientError::Remote(Failure { kind, message, hints }))
+            }
             Some(response) => Ok(response),
             None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection").into()),
         }

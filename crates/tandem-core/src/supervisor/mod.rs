@@ -309,7 +309,8 @@ fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass)
     crate::socket::check_peer(&stream)?;
     pass.await_hello(&stream)?;
     let Some(Request::Hello { version }) = protocol::recv_request(&mut stream)? else {
-        return protocol::send(&mut stream, &Response::Error { message: "expected hello".into() });
+        let refusal = crate::error::Failure::new(crate::error::ErrorKind::InvalidInput, "expected hello");
+        return protocol::send(&mut stream, &Response::from(refusal));
     };
     pass.greeted(&stream)?;
     protocol::send(&mut stream, &Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() })?;
@@ -322,10 +323,11 @@ fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass)
             Request::Remove { cwd, name, force, wait, purge, env } => {
                 match remove(state, &Removal { cwd, name, force, wait, purge, env }, &mut stream) {
                     Ok(()) => continue,
-                    Err(e) => Response::Error { message: e.to_string() },
+                    Err(e) => Response::from(crate::error::Failure::of(&e)),
                 }
             }
-            request => handle(state, request).unwrap_or_else(|e| Response::Error { message: e.to_string() }),
+            // Kind and hints cross the socket apart from the message.
+            request => handle(state, request).unwrap_or_else(|e| Response::from(crate::error::Failure::of(&e))),
         };
         if shutdown {
             // Free the socket and the lock before answering: the exit
