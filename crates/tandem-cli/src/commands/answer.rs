@@ -9,9 +9,9 @@
 //! the message) from its host.
 
 use tandem_core::host::client;
-use tandem_core::protocol::ClientMsg;
+use tandem_core::protocol::{ClientMsg, Request};
 use tandem_core::session::facts::live_state;
-use tandem_core::store::{Activity, EventKind, NewEvent, Session, SessionState};
+use tandem_core::store::{Activity, Session, SessionState};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -37,7 +37,7 @@ pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
     let session = waiting(cx, &args.name)?;
     let msg = ClientMsg::Answer { allow: true, message: None };
     client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
-    record(cx, &session, "approved")
+    record(cx, &session, true)
 }
 
 pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
@@ -45,7 +45,7 @@ pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
     let message = args.message.as_deref().filter(|m| !m.trim().is_empty()).map(|m| m.replace(['\r', '\n'], " "));
     let msg = ClientMsg::Answer { allow: false, message };
     client::tell(&cx.paths, &session, &msg).map_err(|_| super::send::not_running(&session.slug))?;
-    record(cx, &session, "denied")
+    record(cx, &session, false)
 }
 
 /// The session, if its agent waits for a permission decision.
@@ -69,18 +69,10 @@ fn waiting(cx: &Context, name: &str) -> Result<Session, CliError> {
     Ok(session)
 }
 
-fn record(cx: &Context, session: &Session, answer: &str) -> Result<(), CliError> {
-    let asked = session.asking.as_deref().unwrap_or("the request");
-    let event = NewEvent {
-        session_id: &session.id,
-        kind: EventKind::Permission,
-        text: format!("{answer}: {asked}"),
-        data: None,
-        indexed: true,
-    };
-    let store = cx.store()?;
-    store.add_events(&[event])?;
-    // Until its next hook says otherwise, it works on.
-    store.set_activity(&session.id, Activity::Running, None)?;
+/// Has the supervisor record the answer in the session's history and
+/// take the agent as working on until its next hook says otherwise.
+fn record(cx: &Context, session: &Session, allow: bool) -> Result<(), CliError> {
+    let request = Request::Answered { session_id: session.id.clone(), allow, asked: session.asking.clone() };
+    cx.supervisor()?.request(&request)?;
     Ok(())
 }

@@ -417,7 +417,8 @@ impl Driver for Gemini {
 }
 
 /// `GIT_AUTHOR_NAME` / `_EMAIL` and `GIT_COMMITTER_NAME` / `_EMAIL` from
-/// git's configuration as seen in `cwd`, for those `env` does not set
+/// git's configuration as seen in `cwd` with the agent's environment `env`
+/// ([`crate::git::config_get_in_env`]), for those `env` does not set
 /// already; empty when git has no identity.
 #[must_use]
 pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String)> {
@@ -430,17 +431,7 @@ pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String
         if missing.is_empty() {
             continue;
         }
-        let value = std::process::Command::new("git")
-            .args(["config", "--get", key])
-            .current_dir(cwd)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|v| !v.is_empty());
-        if let Some(value) = value {
+        if let Ok(Some(value)) = crate::git::config_get_in_env(cwd, key, env) {
             out.extend(missing.into_iter().map(|var| (var.to_owned(), value.clone())));
         }
     }
