@@ -177,7 +177,8 @@ fn racing_promotes_of_one_task_promote_one_trial_and_refuse_the_other() {
         assert_eq!(won.len(), 1, "one promote wins: {:?}", outs.iter().map(stderr).collect::<Vec<_>>());
         let (winner, loser) = (won[0] + 1, 2 - won[0]);
         let refused = stderr(&outs[loser - 1]);
-        let expected = format!("task `{task}` already promoted {task}-t{winner} (branch {task}/result); nothing changed");
+        let expected =
+            format!("task `{task}` already promoted {task}-t{winner} (branch {task}/result); nothing changed");
         assert!(refused.contains(&expected), "round {round}: {refused}");
         let shown: serde_json::Value =
             serde_json::from_str(&env.ok(&["task", "show", &task, "--json", "--no-check"])).expect("json");

@@ -306,6 +306,15 @@ pub enum Request {
         allow: bool,
         asked: Option<String>,
     },
+    /// A task's check ran on trial `session_id` at state `state` (a
+    /// commit, see `tandem task show`): keep its result, so the same
+    /// state is not checked again.
+    CheckRan {
+        session_id: String,
+        state: String,
+        command: String,
+        result: crate::store::CheckResult,
+    },
 }
 
 /// What `tandem new` asks for. Names are validated by the supervisor.

@@ -312,7 +312,14 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         });
         for (i, result) in ran {
             let result = result.map_err(|e| CliError::user(format!("cannot run `{command}`: {e}")))?;
-            store.put_check_result(&trials[i].id, &states[i], command, &result)?;
+            // Kept by the supervisor, so this state is not checked again.
+            let request = Request::CheckRan {
+                session_id: trials[i].id.clone(),
+                state: states[i].clone(),
+                command: command.clone(),
+                result: result.clone(),
+            };
+            cx.supervisor()?.request(&request)?;
             results.insert(i, result);
         }
         for (i, row) in rows.iter_mut().enumerate() {

@@ -181,13 +181,7 @@ pub fn plan_new(
                 fork_of: None,
                 overlay: None,
                 review_of: None,
-                task: Some(TrialOf {
-                    task_id: task.id.clone(),
-                    trial,
-                    owned: req.owns.clone(),
-                    brief,
-                    new_task: None,
-                }),
+                task: Some(TrialOf { task_id: task.id.clone(), trial, owned: req.owns.clone(), brief, new_task: None }),
                 vars: Vec::new(),
                 env_files: Vec::new(),
                 sandbox: req.sandbox.clone(),
@@ -226,9 +220,10 @@ pub fn find(store: &Store, repo: &Repository, name: &str) -> Result<(Task, Vec<S
 /// [`TaskError::NoSuchTrial`].
 pub fn pick<'a>(task: &Task, trials: &'a [Session], which: &str) -> Result<&'a Session, TaskError> {
     let number = which.strip_prefix('t').unwrap_or(which).parse::<i64>().ok();
-    trials.iter().find(|s| s.slug == which || (number.is_some() && s.trial == number)).ok_or_else(|| {
-        TaskError::NoSuchTrial { task: task.slug.clone(), which: which.to_owned(), count: trials.len() }
-    })
+    trials
+        .iter()
+        .find(|s| s.slug == which || (number.is_some() && s.trial == number))
+        .ok_or_else(|| TaskError::NoSuchTrial { task: task.slug.clone(), which: which.to_owned(), count: trials.len() })
 }
 
 /// What [`promote`] did.
@@ -279,8 +274,7 @@ pub fn promote(
     // branch is gone (or `doctor --fix` already recorded it).
     let resumed = winner.branch == result
         || (!git::branch_exists(&repo.root, &winner.branch)?
-            && git::worktree_of_branch(&repo.root, &result)?
-                .is_some_and(|at| session::same_path(&at, &winner.path)));
+            && git::worktree_of_branch(&repo.root, &result)?.is_some_and(|at| session::same_path(&at, &winner.path)));
     if git::branch_exists(&repo.root, &result)? && !resumed {
         return Err(TaskError::ResultBranch { branch: result }.into());
     }
@@ -293,8 +287,7 @@ pub fn promote(
     store.set_promoted(&task.id, &winner.id)?;
     store.set_task_status(&task.id, TaskStatus::InReview)?;
     let winner = store.session(&winner.id)?.unwrap_or_else(|| Session { branch: result, ..winner.clone() });
-    let others =
-        trials.into_iter().filter(|s| s.id != winner.id && live_state(s) != SessionState::Archived).collect();
+    let others = trials.into_iter().filter(|s| s.id != winner.id && live_state(s) != SessionState::Archived).collect();
     Ok(Promoted { task, winner, others })
 }
 
