@@ -457,7 +457,7 @@ pub enum Response {
     TaskCreated {
         slug: String,
         count: usize,
-        trials: Vec<Created>,
+        trials: Vec<Outcome>,
         failed: Option<String>,
     },
     /// The answer to [`Request::TaskPromote`]: the promoted trial (on its
@@ -466,7 +466,7 @@ pub enum Response {
     TaskPromoted {
         task: String,
         winner: Box<Session>,
-        archived: Vec<Created>,
+        archived: Vec<Outcome>,
         failed: Option<String>,
     },
     /// The answer to [`Request::TaskSetStatus`].
@@ -505,7 +505,7 @@ pub struct TaskNewRequest {
 /// A session a request made or changed, and what the user should know
 /// about it (a fallback, a failed hook).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Created {
+pub struct Outcome {
     pub session: Session,
     pub notes: Vec<String>,
 }

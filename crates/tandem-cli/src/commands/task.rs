@@ -168,10 +168,6 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn short(text: &str, max: usize) -> String {
-    tasks::short(text, max)
-}
-
 /// The task called `name` in this repository, and its trials.
 fn find(cx: &Context, store: &Store, name: &str) -> Result<(Task, Vec<Session>), CliError> {
     let (repo, _) = cx.repo()?;
@@ -349,7 +345,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&short(&task.objective, 100)))?;
+    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&tasks::short(&task.objective, 100)))?;
     let mut table = vec![
         ["TRIAL", "SESSION", "AGENT", "STATE", "DIFF", "FILES", "CHECK", "TIME", "TOKENS", "COST", "HANDOFF"]
             .map(str::to_owned)
@@ -368,7 +364,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         table.push(vec![
             format!("t{}{}", r.trial, if r.promoted { " *" } else { "" }),
             r.name.clone(),
-            short(&r.agent, 20),
+            tasks::short(&r.agent, 20),
             r.state.clone(),
             format!("+{} -{}", r.insertions, r.deletions),
             r.files.len().to_string(),
@@ -376,7 +372,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             tandem_core::short_age(r.duration_secs),
             r.tokens.map_or_else(|| "-".to_owned(), |t| t.to_string()),
             r.cost_usd.map_or_else(|| "-".to_owned(), |c| format!("${c:.2}")),
-            r.handoff_summary.as_deref().map_or_else(|| "-".to_owned(), |h| short(h, 60)),
+            r.handoff_summary.as_deref().map_or_else(|| "-".to_owned(), |h| tasks::short(h, 60)),
         ]);
     }
     super::list::write_columns(&mut out, &table)?;
@@ -505,7 +501,7 @@ fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
             counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", "),
             promoted.clone().unwrap_or_else(|| "-".to_owned()),
             tandem_core::short_age(now - t.created_at),
-            short(&t.objective, 60),
+            tasks::short(&t.objective, 60),
         ]);
     }
     super::list::write_columns(&mut out, &table)?;

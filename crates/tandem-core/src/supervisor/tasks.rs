@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::{State, create, handle};
-use crate::protocol::{Created, Request, Response, TaskNewRequest};
+use crate::protocol::{Outcome, Request, Response, TaskNewRequest};
 use crate::session::{self, SessionError};
 use crate::store::TaskStatus;
 use crate::tasks;
@@ -35,7 +35,7 @@ pub(super) fn new(state: &Arc<State>, req: &TaskNewRequest) -> Result<Response, 
     let mut failed = None;
     for request in &planned.trials {
         match create(state, request) {
-            Ok(Response::Created { session, notes }) => trials.push(Created { session: *session, notes }),
+            Ok(Response::Created { session, notes }) => trials.push(Outcome { session: *session, notes }),
             other => {
                 failed = Some(other.map_or_else(|e| e.to_string(), |_| "create answered something else".to_owned()));
                 break;
@@ -69,7 +69,7 @@ pub(super) fn promote(
     let mut failed = None;
     for other in &promoted.others {
         match handle(state, Request::Archive { session_id: other.id.clone(), env: env.to_vec() }) {
-            Ok(Response::Archived { session, notes }) => archived.push(Created { session: *session, notes }),
+            Ok(Response::Archived { session, notes }) => archived.push(Outcome { session: *session, notes }),
             other => {
                 failed = Some(other.map_or_else(|e| e.to_string(), |_| "archive answered something else".to_owned()));
                 break;
