@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, stderr, stdout};
 
 fn commit(env: &TestEnv, wt: &Path, file: &str, text: &str) {
     if let Some(dir) = Path::new(file).parent() {
@@ -148,4 +148,61 @@ fn task_bad_input_is_refused_with_nothing_made() {
     assert!(err.contains("task `one` has no trial `9`"), "{err}");
     let err = env.fails(&["task", "set", "one", "--status", "finished"]);
     assert!(err.contains("unknown status `finished`"), "{err}");
+}
+
+/// Runs `tandem ARGS` for each of `runs` at once (the supervisor already
+/// up), and returns their outputs in the same order.
+fn at_once(env: &TestEnv, runs: &[Vec<&str>]) -> Vec<std::process::Output> {
+    use std::process::Stdio;
+    env.ok(&["list"]);
+    let children: Vec<_> = runs
+        .iter()
+        .map(|args| {
+            env.command_in(&env.repo, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
+        })
+        .collect();
+    children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect()
+}
+
+#[test]
+fn racing_promotes_of_one_task_promote_one_trial_and_refuse_the_other() {
+    // Each promote runs in the supervisor under the repository's lock:
+    // the second sees the first's promotion, whichever comes first.
+    let env = TestEnv::new();
+    for round in 0..3 {
+        let task = format!("race{round}");
+        env.ok(&["task", "new", "Race", "--name", &task, "--trials", "2", "--agents", "shell", "--base", "head"]);
+        let outs = at_once(&env, &[vec!["task", "promote", &task, "1"], vec!["task", "promote", &task, "2"]]);
+        let won: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        assert_eq!(won.len(), 1, "one promote wins: {:?}", outs.iter().map(stderr).collect::<Vec<_>>());
+        let (winner, loser) = (won[0] + 1, 2 - won[0]);
+        let refused = stderr(&outs[loser - 1]);
+        let expected =
+            format!("task `{task}` already promoted {task}-t{winner} (branch {task}/result); nothing changed");
+        assert!(refused.contains(&expected), "round {round}: {refused}");
+        let shown: serde_json::Value =
+            serde_json::from_str(&env.ok(&["task", "show", &task, "--json", "--no-check"])).expect("json");
+        assert_eq!(shown["task"]["promoted"], format!("{task}-t{winner}"));
+        assert_eq!(trial(&shown, i64::try_from(loser).expect("small"))["state"], "archived");
+        let head = env.git_in(&env.path_of(&format!("{task}-t{winner}")), &["rev-parse", "--abbrev-ref", "HEAD"]);
+        assert_eq!(head.trim(), format!("{task}/result"));
+        assert!(!env.git(&["branch", "--list", &format!("{task}/t{loser}")]).is_empty(), "the loser keeps its branch");
+    }
+}
+
+#[test]
+fn racing_task_news_of_one_objective_get_names_of_their_own() {
+    // The name is picked and the task stored under the repository's lock:
+    // the second `task new` sees the first's task and takes the next name.
+    let env = TestEnv::new();
+    let new = vec!["task", "new", "Race me", "--trials", "1", "--agents", "shell", "--base", "head"];
+    let outs = at_once(&env, &[new.clone(), new.clone(), new]);
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let mut heads: Vec<String> = outs.iter().map(|o| stdout(o).lines().next().unwrap_or_default().to_owned()).collect();
+    heads.sort_unstable();
+    assert_eq!(heads, ["task race-me-2: 1 trial(s)", "task race-me-3: 1 trial(s)", "task race-me: 1 trial(s)"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["task", "list", "--json"])).expect("json");
+    assert_eq!(listed.len(), 3, "{listed:?}");
 }

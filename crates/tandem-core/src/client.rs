@@ -18,7 +18,7 @@ use crate::repo::Repository;
 use crate::rows::SessionRow;
 use crate::session::facts::live_state;
 use crate::session::{self, SessionError};
-use crate::store::{Activity, EventKind, Meta, MetaUpdate, NewEvent, Session, SessionState, Store, StoreError};
+use crate::store::{Activity, Meta, MetaUpdate, Session, SessionState, Store, StoreError};
 use crate::supervisor::client::{self as supervisor, Client};
 
 /// Why an action was not carried out.
@@ -215,19 +215,10 @@ impl Tandem {
         let message = message.filter(|m| !m.trim().is_empty()).map(|m| m.replace(['\r', '\n'], " "));
         let msg = ClientMsg::Answer { allow, message: message.filter(|_| !allow) };
         host::tell(&self.paths, session, &msg).map_err(|_| ClientError::NotRunning { slug: slug() })?;
-        let asked = session.asking.as_deref().unwrap_or("the request");
-        let answer = if allow { "approved" } else { "denied" };
-        let event = NewEvent {
-            session_id: &session.id,
-            kind: EventKind::Permission,
-            text: format!("{answer}: {asked}"),
-            data: None,
-            indexed: true,
-        };
-        let store = self.store()?;
-        store.add_events(&[event])?;
-        // Until its next hook says otherwise, it works on.
-        store.set_activity(&session.id, Activity::Running, None)?;
+        // The supervisor records the answer in the history and takes the
+        // agent as working on until its next hook says otherwise.
+        let request = Request::Answered { session_id: session.id.clone(), allow, asked: session.asking.clone() };
+        self.supervisor()?.request(&request)?;
         Ok(())
     }
 

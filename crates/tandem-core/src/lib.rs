@@ -28,6 +28,7 @@ pub mod session;
 pub mod socket;
 pub mod store;
 pub mod supervisor;
+pub mod tasks;
 pub mod text;
 
 /// Seconds since the Unix epoch, as stored in the database.

@@ -33,7 +33,7 @@ use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
 /// Bumped on any incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// The largest frame a server (supervisor, host) accepts from a client,
@@ -268,6 +268,54 @@ pub enum Request {
     Status,
     /// Exit the supervisor; hosts keep running.
     Shutdown,
+    /// Start a task (`tandem task new`): under the repository's lock, name
+    /// it and store it, then create its trials ([`crate::tasks`]).
+    TaskNew(Box<TaskNewRequest>),
+    /// Promote a trial of a task (`tandem task promote`): under the
+    /// repository's lock its branch becomes `<task>/result` and the task
+    /// records it; then the other trials are archived.
+    TaskPromote {
+        /// Where the command ran: finds the repository.
+        cwd: PathBuf,
+        /// The task's name.
+        task: String,
+        /// The trial: its number (`2`, `t2`) or its session's name.
+        trial: String,
+        /// The caller's environment (branch prefix, archive summaries).
+        env: Vec<(String, String)>,
+    },
+    /// Set a task's status (`tandem task set --status`).
+    TaskSetStatus {
+        cwd: PathBuf,
+        task: String,
+        status: crate::store::TaskStatus,
+    },
+    /// A session's work landed (`tandem merge`): record `text` in its
+    /// history, mark it done, and with `pull`, store its pull request as
+    /// merged.
+    Landed {
+        session_id: String,
+        text: String,
+        #[serde(default)]
+        pull: Option<crate::github::PrStatus>,
+    },
+    /// The user answered a session's permission request (`tandem approve`
+    /// or `deny`): record it in its history (`asked`: what the agent
+    /// asked, as shown) and mark the agent running again.
+    Answered {
+        session_id: String,
+        allow: bool,
+        asked: Option<String>,
+    },
+    /// A task's check ran on trial `session_id` at state `state` (a
+    /// commit, see `tandem task show`): keep its result, so the same
+    /// state is not checked again.
+    CheckRan {
+        session_id: String,
+        state: String,
+        command: String,
+        result: crate::store::CheckResult,
+    },
 }
 
 /// What `tandem new` asks for. Names are validated by the supervisor.
@@ -412,6 +460,63 @@ pub enum Response {
         #[serde(default)]
         hints: Vec<String>,
     },
+    /// The answer to [`Request::TaskNew`]: the task's name, how many trials
+    /// it asked for, those made (in order), and why the next one was not
+    /// made when one failed (the task is dropped when none was made).
+    TaskCreated {
+        slug: String,
+        count: usize,
+        trials: Vec<Outcome>,
+        failed: Option<String>,
+    },
+    /// The answer to [`Request::TaskPromote`]: the promoted trial (on its
+    /// new branch), the other trials archived (in order), and why the
+    /// next one was not archived when one failed.
+    TaskPromoted {
+        task: String,
+        winner: Box<Session>,
+        archived: Vec<Outcome>,
+        failed: Option<String>,
+    },
+    /// The answer to [`Request::TaskSetStatus`].
+    TaskStatusSet {
+        task: String,
+        status: crate::store::TaskStatus,
+    },
+}
+
+/// What [`Request::TaskNew`] asks for; the checks are
+/// [`crate::tasks::check_new`]'s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskNewRequest {
+    /// Where the command ran: finds the repository.
+    pub cwd: PathBuf,
+    /// What the trials should achieve.
+    pub objective: String,
+    /// The task's name; `None`: from the objective's first words.
+    pub name: Option<String>,
+    /// How many trials; `None`: one per agent, else 2.
+    pub trials: Option<usize>,
+    /// The agents, taken in turn by the trials; empty: the default one.
+    pub agents: Vec<String>,
+    /// `fresh`, `head` or a commit-ish, for every trial.
+    pub base: Option<String>,
+    /// A shell command run in each trial's worktree to compare them.
+    pub check: Option<String>,
+    /// Paths the trials own.
+    pub owns: Vec<String>,
+    /// `--sandbox MODE` for every trial.
+    pub sandbox: Option<String>,
+    /// The caller's environment, given to the agents (as `CreateRequest::env`).
+    pub env: Vec<(String, String)>,
+}
+
+/// A session a request made or changed, and what the user should know
+/// about it (a fallback, a failed hook).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub session: Session,
+    pub notes: Vec<String>,
 }
 
 impl From<Failure> for Response {

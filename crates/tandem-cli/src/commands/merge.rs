@@ -1,11 +1,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use tandem_core::git;
-use tandem_core::github::{GitHubError, MergeMethod, PrState};
+use tandem_core::github::{GitHubError, MergeMethod, PrState, PrStatus};
+use tandem_core::protocol::Request;
 use tandem_core::session::merge_journal::{self, Recovered};
 use tandem_core::session::pull::{self, PullError};
 use tandem_core::session::ship::{self, MergeMode, ShipError};
-use tandem_core::store::{EventKind, MetaUpdate, NewEvent, Session, TaskStatus};
+use tandem_core::store::Session;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -112,10 +113,13 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         },
         None => None,
     };
+    let mut pull = None;
     let landed = if let Some(done) = resumed {
         done
     } else if args.remote {
-        merge_remote(cx, &config, &session, mode, &message)?
+        let (landed, merged) = merge_remote(&config, &session, mode, &message)?;
+        pull = Some(merged);
+        landed
     } else {
         let target = match &args.into {
             Some(branch) => branch.clone(),
@@ -131,27 +135,30 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         format!("{how} {} into {target} (now {})", session.slug, git::short(&commit))
     };
     println!("{}", visible(&landed));
-    let store = cx.store()?;
-    store.add_events(&[NewEvent {
-        session_id: &session.id,
-        kind: EventKind::Ship,
+    // The supervisor records it: the pull request as merged, the history,
+    // the session done.
+    let request = Request::Landed {
+        session_id: session.id.clone(),
         text: landed,
-        data: None,
-        indexed: true,
-    }])?;
-    store.update_meta(&session.id, &MetaUpdate { status: Some(TaskStatus::Done), ..MetaUpdate::default() })?;
+        pull: pull.as_ref().map(|(status, _)| status.clone()),
+    };
+    cx.supervisor()?.request(&request)?;
+    if let Some((_, target)) = &pull {
+        super::pr::watch(cx, &session.id, target);
+    }
     offer_archive(cx, &session, args.archive)
 }
 
 /// Merges the session's pull request through GitHub's merge API, then
-/// fetches so the local remote-tracking base has the merge.
+/// fetches so the local remote-tracking base has the merge. Returns what
+/// landed, and the pull request's status (merged) with where it lives,
+/// for the caller to record and watch.
 fn merge_remote(
-    cx: &Context,
     config: &tandem_core::config::Config,
     session: &Session,
     mode: MergeMode,
     title: &str,
-) -> Result<String, CliError> {
+) -> Result<(String, (PrStatus, pull::Target)), CliError> {
     let user = |e: PullError| CliError::user(tandem_core::error_chain(&e));
     let number = session
         .pr_number
@@ -189,12 +196,10 @@ fn merge_remote(
         .map_err(|e: GitHubError| user(e.into()))?;
     // The base on the remote moved; let the local copy know.
     let _ = git::run(dir, &["fetch", "--quiet", "--no-tags", &target.remote, &pr.base_ref]);
-    let store = cx.store()?;
     let mut status = pull::status_of(&pr);
     status.state = PrState::Merged;
-    store.set_pr(&session.id, number, Some(&status))?;
-    super::pr::watch(cx, &session.id, &target);
-    Ok(format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, git::short(&commit)))
+    let landed = format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, git::short(&commit));
+    Ok((landed, (status, target)))
 }
 
 /// Archives the session when asked to (`--archive`), or when the user

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tandem_core::git;
-use tandem_core::protocol::{CreateRequest, Request, Response, TrialOf};
-use tandem_core::session::{self, conflicts, names, ship, task};
+use tandem_core::protocol::{Request, Response, TaskNewRequest};
+use tandem_core::session::{self, conflicts, ship, task};
 use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};
+use tandem_core::tasks;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -124,181 +125,58 @@ pub fn run(cx: &Context, args: &TaskArgs) -> Result<(), CliError> {
     }
 }
 
-/// The most trials one task may start.
-const MAX_TRIALS: usize = 16;
-
 /// How long a check may run in one worktree.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Asks the supervisor to start the task (it names and stores it, and
+/// makes the trials, under the repository's lock); prints each trial.
 fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
-    let objective = args.objective.trim();
-    if objective.is_empty() {
-        return Err(CliError::user("the objective is empty; say what the trials should achieve"));
-    }
-    let trials = args.trials.unwrap_or(if args.agents.is_empty() { 2 } else { args.agents.len() });
-    if !(1..=MAX_TRIALS).contains(&trials) {
-        return Err(CliError::user(format!("--trials must be 1 to {MAX_TRIALS}, not {trials}")));
-    }
-    if args.agents.len() > trials {
-        return Err(CliError::user(format!(
-            "{} agents for {trials} trial(s); pass --trials {} or fewer agents",
-            args.agents.len(),
-            args.agents.len()
-        )));
-    }
-    if args.agents.iter().any(|a| a.trim().is_empty()) {
-        return Err(CliError::user("an agent in --agents is empty; list them like `--agents claude,codex`"));
-    }
-    if args.check.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        return Err(CliError::user("--check is empty; give the command that checks a trial, or leave it out"));
-    }
-    let (repo, config) = cx.repo()?;
-    let store = cx.store()?;
-    let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
-    // The supervisor first: one that starts reconciles, undoing a task a
-    // `kill -9` left with no trial, so its name is free again.
-    let mut client = cx.supervisor()?;
-    let slug = match &args.name {
-        Some(name) => names::slug_of(name)?,
-        None => {
-            let words: Vec<&str> = objective.split_whitespace().take(5).collect();
-            let base = names::slugify(&words.join(" "));
-            let base = if base.is_empty() { "task".to_owned() } else { base.chars().take(40).collect() };
-            let base = base.trim_end_matches('-').to_owned();
-            let mut slug = base.clone();
-            let mut n = 1;
-            while store.task_by_slug(repo_id, &slug)?.is_some() {
-                n += 1;
-                slug = format!("{base}-{n}");
-            }
-            slug
-        }
-    };
-    if store.task_by_slug(repo_id, &slug)?.is_some() {
-        return Err(CliError::user(format!("a task named `{slug}` already exists; pick another --name")));
-    }
-    let env = crate::context::agent_env();
-    let prefix = session::branch_prefix(&repo, &config, &env)?;
-    let family = format!("{prefix}{slug}");
-    if git::branch_exists(&repo.root, &family)? {
-        return Err(CliError::user(format!(
-            "a branch named `{family}` exists, so trial branches `{family}/t1`… cannot be made; pick another --name"
-        )));
-    }
-    for i in 1..=trials {
-        let (name, branch) = (format!("{slug}-t{i}"), format!("{family}/t{i}"));
-        if store.session_by_slug(repo_id, &name)?.is_some() {
-            return Err(CliError::user(format!("a session named `{name}` already exists; pick another --name")));
-        }
-        if git::branch_exists(&repo.root, &branch)? {
-            return Err(CliError::user(format!("branch `{branch}` already exists; pick another --name")));
-        }
-    }
-    let mut id = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut id))
-        .map_err(|e| CliError::Internal(format!("cannot read /dev/urandom: {e}")))?;
-    let task = Task {
-        id: id.iter().map(|b| format!("{b:02x}")).collect(),
-        repo_id,
-        slug: slug.clone(),
-        objective: objective.to_owned(),
+    let request = TaskNewRequest {
+        cwd: cx.cwd.clone(),
+        objective: args.objective.clone(),
+        name: args.name.clone(),
+        trials: args.trials,
+        agents: args.agents.clone(),
+        base: args.base.clone(),
         check: args.check.clone(),
-        owned: args.owns.clone(),
-        status: TaskStatus::InProgress,
-        promoted: None,
-        created_at: tandem_core::unix_now(),
+        owns: args.owns.clone(),
+        sandbox: args.sandbox.clone(),
+        env: Vec::new(),
     };
-    // The supervisor stores the task with its first trial.
-    tandem_core::fault::point("task.named");
-    let mut new_task = Some(task.clone());
+    // Bad input is refused before anything starts.
+    tasks::check_new(&request).map_err(|e| CliError::user(e.to_string()))?;
+    cx.repo()?;
+    let request = TaskNewRequest { env: crate::context::agent_env(), ..request };
+    let Response::TaskCreated { slug, count, trials, failed } =
+        cx.supervisor()?.request(&Request::TaskNew(Box::new(request)))?
+    else {
+        return Err(CliError::Internal("the supervisor answered task new with something else".into()));
+    };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "task {slug}: {trials} trial(s)")?;
-    for i in 1..=trials {
-        let agent = (!args.agents.is_empty()).then(|| args.agents[(i - 1) % args.agents.len()].trim().to_owned());
-        let branch = format!("{family}/t{i}");
-        let trial = i64::try_from(i).unwrap_or(i64::MAX);
-        let brief = task::brief(&slug, objective, trial, trials, &branch, &args.owns, args.check.as_deref());
-        let kind = tandem_core::agent::Kind::of(agent.as_deref().unwrap_or("claude"));
-        let default_is_shell = agent.is_none() && !claude_installed();
-        let prompt = match kind {
-            _ if default_is_shell => None,
-            tandem_core::agent::Kind::Shell => None,
-            tandem_core::agent::Kind::Command => Some("Read .tandem/brief.md and do what it says.".to_owned()),
-            _ => Some(brief.clone()),
-        };
-        let request = CreateRequest {
-            cwd: cx.cwd.clone(),
-            name: Some(format!("{slug}-t{i}")),
-            title: Some(format!("{} (t{i})", short(objective, 60))),
-            agent,
-            prompt,
-            base: args.base.clone(),
-            branch: Some(branch),
-            from_pr: None,
-            env: env.clone(),
-            rows: 24,
-            cols: 80,
-            fork_of: None,
-            overlay: None,
-            review_of: None,
-            task: Some(TrialOf {
-                task_id: task.id.clone(),
-                trial,
-                owned: args.owns.clone(),
-                brief,
-                new_task: new_task.take(),
-            }),
-            vars: Vec::new(),
-            env_files: Vec::new(),
-            sandbox: args.sandbox.clone(),
-        };
-        let Response::Created { session, notes } = client.request(&Request::Create(Box::new(request)))? else {
-            return Err(CliError::Internal("the supervisor answered create with something else".into()));
-        };
-        for note in &notes {
+    writeln!(out, "task {slug}: {count} trial(s)")?;
+    for trial in &trials {
+        for note in &trial.notes {
             eprintln!("note: {}", visible(note));
         }
+        let session = &trial.session;
         writeln!(out, "{}\t{}\t{}", session.slug, session.agent, session.path.display())?;
+    }
+    if let Some(failed) = failed {
+        return Err(CliError::User(failed));
     }
     writeln!(out, "compare them with `tandem task show {slug}`")?;
     Ok(())
 }
 
-fn claude_installed() -> bool {
-    tandem_core::process::which("claude", std::env::var_os("PATH").as_deref(), std::path::Path::new("/")).is_some()
-}
-
-fn short(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line.to_owned(),
-    }
-}
-
 /// The task called `name` in this repository, and its trials.
 fn find(cx: &Context, store: &Store, name: &str) -> Result<(Task, Vec<Session>), CliError> {
     let (repo, _) = cx.repo()?;
-    let missing = || CliError::user(format!("no task named `{name}` here; `tandem task list` shows them"));
-    let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(missing)?;
-    let task = store.task_by_slug(repo_id, name)?.ok_or_else(missing)?;
-    let trials = store.trials(&task.id)?;
-    Ok((task, trials))
+    Ok(tasks::find(store, &repo, name)?)
 }
 
 /// The trial `which` names: a number (`2`, `t2`) or a session name.
 fn pick<'a>(task: &Task, trials: &'a [Session], which: &str) -> Result<&'a Session, CliError> {
-    let number = which.strip_prefix('t').unwrap_or(which).parse::<i64>().ok();
-    trials.iter().find(|s| Some(s.slug.as_str()) == Some(which) || (number.is_some() && s.trial == number)).ok_or_else(
-        || {
-            CliError::user(format!(
-                "task `{}` has no trial `{which}`; name one by number (1 to {}) or session name",
-                task.slug,
-                trials.len()
-            ))
-        },
-    )
+    tasks::pick(task, trials, which).map_err(|e| CliError::user(e.to_string()))
 }
 
 /// A trial's work as one commit: its worktree's state (uncommitted work
@@ -430,7 +308,14 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         });
         for (i, result) in ran {
             let result = result.map_err(|e| CliError::user(format!("cannot run `{command}`: {e}")))?;
-            store.put_check_result(&trials[i].id, &states[i], command, &result)?;
+            // Kept by the supervisor, so this state is not checked again.
+            let request = Request::CheckRan {
+                session_id: trials[i].id.clone(),
+                state: states[i].clone(),
+                command: command.clone(),
+                result: result.clone(),
+            };
+            cx.supervisor()?.request(&request)?;
             results.insert(i, result);
         }
         for (i, row) in rows.iter_mut().enumerate() {
@@ -460,7 +345,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&short(&task.objective, 100)))?;
+    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&tasks::short(&task.objective, 100)))?;
     let mut table = vec![
         ["TRIAL", "SESSION", "AGENT", "STATE", "DIFF", "FILES", "CHECK", "TIME", "TOKENS", "COST", "HANDOFF"]
             .map(str::to_owned)
@@ -479,7 +364,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         table.push(vec![
             format!("t{}{}", r.trial, if r.promoted { " *" } else { "" }),
             r.name.clone(),
-            short(&r.agent, 20),
+            tasks::short(&r.agent, 20),
             r.state.clone(),
             format!("+{} -{}", r.insertions, r.deletions),
             r.files.len().to_string(),
@@ -487,7 +372,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             tandem_core::short_age(r.duration_secs),
             r.tokens.map_or_else(|| "-".to_owned(), |t| t.to_string()),
             r.cost_usd.map_or_else(|| "-".to_owned(), |c| format!("${c:.2}")),
-            r.handoff_summary.as_deref().map_or_else(|| "-".to_owned(), |h| short(h, 60)),
+            r.handoff_summary.as_deref().map_or_else(|| "-".to_owned(), |h| tasks::short(h, 60)),
         ]);
     }
     super::list::write_columns(&mut out, &table)?;
@@ -518,48 +403,22 @@ fn diff(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
 }
 
 fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
-    let store = cx.store()?;
-    let (task, trials) = find(cx, &store, &args.task)?;
-    let winner = pick(&task, &trials, &args.trial)?;
-    if let Some(done) = trials.iter().find(|s| task.promoted.as_deref() == Some(s.id.as_str())) {
-        return Err(CliError::user(format!(
-            "task `{}` already promoted {} (branch {}); nothing changed",
-            task.slug, done.slug, done.branch
-        )));
-    }
-    if session::facts::live_state(winner) == SessionState::Archived {
-        return Err(CliError::user(format!(
-            "trial {} is archived; bring it back with `tandem restore {}` first",
-            winner.slug, winner.slug
-        )));
-    }
-    let (repo, config) = cx.repo()?;
-    let prefix = session::branch_prefix(&repo, &config, &crate::context::agent_env())?;
-    let result = format!("{prefix}{}/result", task.slug);
-    // A promote cut short after git renamed the branch (a kill, a closed
-    // terminal) is finished: the trial's worktree is on the result branch
-    // and its old branch is gone (or `doctor --fix` already recorded it).
-    let resumed = winner.branch == result
-        || (!git::branch_exists(&repo.root, &winner.branch)?
-            && git::worktree_of_branch(&repo.root, &result)?.is_some_and(|at| session::same_path(&at, &winner.path)));
-    if git::branch_exists(&repo.root, &result)? && !resumed {
-        return Err(CliError::user(format!("branch `{result}` already exists; rename or delete it first")));
-    }
-    // The branch is renamed where it is checked out, so the trial's
-    // session (agent included) carries on on the result branch.
-    if !resumed {
-        git::run(&repo.root, &["branch", "-m", &winner.branch, &result])?;
-    }
-    store.set_branch(&winner.id, &result)?;
-    store.set_promoted(&task.id, &winner.id)?;
-    store.set_task_status(&task.id, TaskStatus::InReview)?;
+    let request = Request::TaskPromote {
+        cwd: cx.cwd.clone(),
+        task: args.task.clone(),
+        trial: args.trial.clone(),
+        env: crate::context::agent_env(),
+    };
+    let Response::TaskPromoted { task, winner, archived, failed } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered task promote with something else".into()));
+    };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "promoted {} of task {}: its branch is now {}", winner.slug, task.slug, visible(&result))?;
-    for other in trials.iter().filter(|s| s.id != winner.id) {
-        if session::facts::live_state(other) == SessionState::Archived {
-            continue;
+    writeln!(out, "promoted {} of task {task}: its branch is now {}", winner.slug, visible(&winner.branch))?;
+    for other in &archived {
+        for note in &other.notes {
+            eprintln!("note: {}", visible(note));
         }
-        let session = super::archive::archive(cx, &other.id)?;
+        let session = &other.session;
         writeln!(
             out,
             "archived {} (branch {} kept; `tandem restore {}` brings it back)",
@@ -567,6 +426,9 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
             visible(&session.branch),
             session.slug
         )?;
+    }
+    if let Some(failed) = failed {
+        return Err(CliError::User(failed));
     }
     writeln!(
         out,
@@ -639,7 +501,7 @@ fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
             counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", "),
             promoted.clone().unwrap_or_else(|| "-".to_owned()),
             tandem_core::short_age(now - t.created_at),
-            short(&t.objective, 60),
+            tasks::short(&t.objective, 60),
         ]);
     }
     super::list::write_columns(&mut out, &table)?;
@@ -648,9 +510,10 @@ fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
 
 fn set(cx: &Context, args: &SetArgs) -> Result<(), CliError> {
     let status: TaskStatus = args.status.parse().map_err(CliError::User)?;
-    let store = cx.store()?;
-    let (task, _) = find(cx, &store, &args.task)?;
-    store.set_task_status(&task.id, status)?;
-    println!("task {} is {}", task.slug, status.as_str());
+    let request = Request::TaskSetStatus { cwd: cx.cwd.clone(), task: args.task.clone(), status };
+    let Response::TaskStatusSet { task, status } = cx.supervisor()?.request(&request)? else {
+        return Err(CliError::Internal("the supervisor answered task set with something else".into()));
+    };
+    println!("task {task} is {}", status.as_str());
     Ok(())
 }

@@ -417,7 +417,8 @@ impl Driver for Gemini {
 }
 
 /// `GIT_AUTHOR_NAME` / `_EMAIL` and `GIT_COMMITTER_NAME` / `_EMAIL` from
-/// git's configuration as seen in `cwd`, for those `env` does not set
+/// git's configuration as seen in `cwd` with the agent's environment `env`
+/// ([`crate::git::config_get_in_env`]), for those `env` does not set
 /// already; empty when git has no identity.
 #[must_use]
 pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String)> {
@@ -430,19 +431,41 @@ pub fn git_identity(cwd: &Path, env: &[(String, String)]) -> Vec<(String, String
         if missing.is_empty() {
             continue;
         }
-        let value = std::process::Command::new("git")
-            .args(["config", "--get", key])
-            .current_dir(cwd)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|v| !v.is_empty());
-        if let Some(value) = value {
+        if let Ok(Some(value)) = crate::git::config_get_in_env(cwd, key, env) {
             out.extend(missing.into_iter().map(|var| (var.to_owned(), value.clone())));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_git_identity_is_read_with_the_agents_environment_and_discovery_variables_scrubbed() {
+        let home = tempfile::tempdir().expect("tempdir");
+        std::fs::write(home.path().join(".gitconfig"), "[user]\n\tname = Ada\n\temail = ada@example.com\n")
+            .expect("write");
+        let (repo, other) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        crate::git::run(repo.path(), &["init", "-q"]).expect("init");
+        crate::git::run(other.path(), &["init", "-q"]).expect("init");
+        crate::git::run(other.path(), &["config", "user.name", "Mallory"]).expect("config");
+        let path = std::env::var("PATH").unwrap_or_default();
+        let env = vec![
+            ("HOME".to_owned(), home.path().display().to_string()),
+            ("PATH".to_owned(), path),
+            // Left by a git hook: would point git at another repository.
+            ("GIT_DIR".to_owned(), other.path().join(".git").display().to_string()),
+            ("GIT_AUTHOR_NAME".to_owned(), "Set".to_owned()),
+        ];
+        let mut got = git_identity(repo.path(), &env);
+        got.sort();
+        let want = [("GIT_AUTHOR_EMAIL", "ada@example.com"), ("GIT_COMMITTER_EMAIL", "ada@example.com")]
+            .into_iter()
+            .chain([("GIT_COMMITTER_NAME", "Ada")])
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>();
+        assert_eq!(got, want);
+    }
 }

@@ -27,6 +27,7 @@ impl Kinded for SessionError {
         use ErrorKind::*;
         match self {
             SessionError::Repo(e) => e.kind(),
+            SessionError::Task(e) => e.kind(),
             SessionError::Name(e) => e.kind(),
             SessionError::Sandbox(e) => e.kind(),
             SessionError::PrivateGit(e) => e.kind(),
@@ -69,6 +70,7 @@ impl Kinded for SessionError {
                 "commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)"
             )],
             SessionError::Repo(e) => e.hints(),
+            SessionError::Task(e) => e.hints(),
             SessionError::Name(e) => e.hints(),
             SessionError::Sandbox(e) => e.hints(),
             SessionError::PrivateGit(e) => e.hints(),
@@ -311,6 +313,28 @@ impl Kinded for crate::client::ClientError {
             E::Store(e) => e.hints(),
             E::NotRunning { slug } => vec![format!("start it again with `tandem respawn {slug}`")],
             E::EmptyPrompt | E::NoPermissionReports { .. } | E::NotWaiting { .. } | E::Unexpected { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Kinded for crate::tasks::TaskError {
+    fn kind(&self) -> ErrorKind {
+        use crate::tasks::TaskError as E;
+        match self {
+            E::EmptyObjective
+            | E::TrialCount { .. }
+            | E::TooManyAgents { .. }
+            | E::EmptyAgent
+            | E::EmptyCheck
+            | E::NoSuchTrial { .. } => ErrorKind::InvalidInput,
+            E::NotFound { .. } => ErrorKind::NotFound,
+            E::NameTaken { .. }
+            | E::FamilyBranch { .. }
+            | E::TrialNameTaken { .. }
+            | E::TrialBranch { .. }
+            | E::AlreadyPromoted { .. }
+            | E::TrialArchived { .. }
+            | E::ResultBranch { .. } => ErrorKind::Conflict,
         }
     }
 }

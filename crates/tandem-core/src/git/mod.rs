@@ -686,6 +686,26 @@ pub fn config_get(repo: &Path, key: &str) -> Result<Option<String>, GitError> {
     }
 }
 
+/// A config value (`git config --get`) as git sees it in `dir` when run
+/// with exactly the environment `env` (an agent's, with its own `HOME`
+/// and `GIT_CONFIG_*`) instead of tandem's; the discovery variables are
+/// removed from it as [`command`] removes them. `None` when unset.
+///
+/// # Errors
+/// [`GitError::Spawn`].
+pub fn config_get_in_env(dir: &Path, key: &str, env: &[(String, String)]) -> Result<Option<String>, GitError> {
+    let mut cmd = command(dir);
+    cmd.env_clear();
+    cmd.envs(env.iter().filter(|(k, _)| !DISCOVERY_VARS.contains(&k.as_str())).map(|(k, v)| (k, v)));
+    cmd.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
+    cmd.args(["--no-optional-locks", "config", "--get", key]);
+    match output(cmd) {
+        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|v| !v.is_empty())),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Points `refs/heads/<branch>` at `oid`, creating it
 /// (`git branch <branch> <oid>`), e.g. to bring back a branch deleted by
 /// hand.

@@ -134,6 +134,8 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Task(#[from] crate::tasks::TaskError),
 }
 
 /// How the worktree gets its branch.

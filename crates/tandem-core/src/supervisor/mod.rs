@@ -14,6 +14,8 @@
 pub mod client;
 mod conflicts;
 mod pulls;
+mod records;
+mod tasks;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -591,6 +593,18 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
         }
         Request::Shutdown => Ok(Response::Ok),
+        Request::TaskNew(req) => tasks::new(state, &req),
+        Request::TaskPromote { cwd, task, trial, env } => tasks::promote(state, &cwd, &task, &trial, &env),
+        Request::TaskSetStatus { cwd, task, status } => tasks::set_status(state, &cwd, &task, status),
+        Request::Landed { session_id, text, pull } => {
+            records::landed(&*state.store()?, &session_id, text, pull.as_ref())
+        }
+        Request::Answered { session_id, allow, asked } => {
+            records::answered(&*state.store()?, &session_id, allow, asked.as_deref())
+        }
+        Request::CheckRan { session_id, state: at, command, result } => {
+            records::check_ran(&*state.store()?, &session_id, &at, &command, &result)
+        }
     }
 }
 
