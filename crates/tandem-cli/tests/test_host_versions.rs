@@ -80,6 +80,18 @@ fn a_client_of_the_previous_protocol_is_welcomed_by_a_new_host() {
         other => panic!("the host did not welcome a client of the previous release: {other:?}"),
     }
     drop(stream);
+    // A client whose versions the host no longer speaks is told so.
+    let mut stream = std::os::unix::net::UnixStream::connect(paths.host_socket(&id)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let ancient = r#"{"type":"hello","version":1,"newest":2,"mode":{"mode":"control"}}"#;
+    protocol::write_frame(&mut stream, protocol::KIND_CONTROL, ancient.as_bytes()).expect("hello");
+    match protocol::recv::<HostMsg>(&mut stream).expect("an answer") {
+        Some(HostMsg::Error { message }) => {
+            assert!(message.contains("host protocol 1..=2") && message.contains("tandem respawn"), "{message}");
+        }
+        other => panic!("a client of protocol 1..=2 was not refused: {other:?}"),
+    }
+    drop(stream);
     env.ok(&["stop", "new"]);
     env.wait_state("new", "stopped");
 }

@@ -1074,3 +1074,34 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_is_read_from_a_frame_or_from_a_protocol_6_line() {
+        // A frame carries its version.
+        let mut framed = Vec::new();
+        protocol::send(&mut framed, &serde_json::json!({ "version": HOST_PROTOCOL_VERSION, "session_id": "a1" }))
+            .expect("frame");
+        let (spec, line) = read_spec(&mut io::Cursor::new(framed)).expect("framed spec");
+        assert_eq!((spec["version"].as_u64(), line), (Some(u64::from(HOST_PROTOCOL_VERSION)), false));
+        // A protocol 6 supervisor's line has none: it reads as 6, and is
+        // answered with a line.
+        let old = b"{\"session_id\":\"a1\",\"argv\":[\"sh\"],\"cwd\":\"/\",\"env\":[],\"rows\":24,\"cols\":80,\"typed_input\":null}\n";
+        let (spec, line) = read_spec(&mut io::Cursor::new(old.to_vec())).expect("line spec");
+        assert!(line);
+        let spec: HostSpec = serde_json::from_value(spec).expect("a HostSpec");
+        assert_eq!(spec.version, 6);
+        assert!(SPOKEN.contains(&spec.version));
+        // Nothing at all is an error, not a panic.
+        assert!(matches!(read_spec(&mut io::Cursor::new(Vec::new())), Err(HostError::Spec(_))));
+    }
+
+    #[test]
+    fn a_report_of_protocol_6_reads_as_version_6() {
+        let old: HostReady = serde_json::from_str(r#"{"type":"running","host_pid":2,"agent_pid":3}"#).expect("old");
+        assert!(matches!(old, HostReady::Running { version: 6, host_pid: 2, agent_pid: 3 }));
+    }
+}
