@@ -139,8 +139,10 @@ pub enum HostReady {
 pub enum HostError {
     #[error("cannot read the host spec")]
     Spec(#[source] io::Error),
+    /// The spec's version is not one this host speaks: the supervisor
+    /// runs another release than the binary it started.
     #[error(
-        "the supervisor speaks host protocol {version}, this host {}..={}; start the agent with the tandem that started this host",
+        "the supervisor speaks host protocol {version}, the installed `tandem host` {}..={}; run `tandem daemon stop`, and the next command starts the installed tandem's supervisor",
         HOST_PROTOCOL_MIN,
         HOST_PROTOCOL_VERSION
     )]
