@@ -286,11 +286,10 @@ fn container_mode_runs_the_agent_in_a_container_where_an_engine_runs() {
 /// One frame exchange on a Unix socket: hello, then `msg`; the answers
 /// until the host closes or 5 s pass.
 fn raw_exchange(socket: &Path, msg: &tandem_core::protocol::ClientMsg) -> Vec<tandem_core::protocol::HostMsg> {
-    use tandem_core::protocol::{self, ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+    use tandem_core::protocol::{self, ClientMode, ClientMsg, HostMsg};
     let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control })
-        .expect("hello");
+    protocol::send(&mut stream, &ClientMsg::hello(ClientMode::Control)).expect("hello");
     protocol::send(&mut stream, msg).expect("send");
     let mut answers = Vec::new();
     while let Ok(Some(answer)) = protocol::recv::<HostMsg>(&mut stream) {

@@ -7,10 +7,42 @@
 //! kind [`KIND_DATA`] raw terminal bytes (keys to a host, output from it).
 //!
 //! # Order
-//! A client's first frame is a `hello` carrying [`PROTOCOL_VERSION`]; the
-//! server answers with its own `hello`/`welcome` or an error, then the
-//! exchange below goes on. A supervisor whose version differs is replaced
-//! by the CLI (`tandem daemon stop`, then started anew).
+//! A client's first frame is a `hello` carrying its version; the server
+//! answers with its own `hello`/`welcome` or an error, then the exchange
+//! below goes on. A host's first frame, on its stdin, is the
+//! [`crate::host::HostSpec`] from the supervisor that started it, and its
+//! first on its stdout the [`crate::host::HostReady`] report.
+//!
+//! # Versions
+//! Two counters, because the two ends of each link age differently.
+//! - [`PROTOCOL_VERSION`]: the CLI ↔ supervisor messages ([`Request`],
+//!   [`Response`]). Both ends are the one installed binary, so a
+//!   supervisor whose version differs is replaced by the CLI (`tandem
+//!   daemon stop`, then started anew); no range.
+//! - [`HOST_PROTOCOL_VERSION`]: everything that reaches a host (the
+//!   spec and ready report on its stdin and stdout, [`ClientMsg`] and
+//!   [`HostMsg`] on its sockets). A host runs as long as its agent, across
+//!   upgrades of tandem, so every build speaks each host version in
+//!   [`HOST_PROTOCOL_MIN`]`..=`[`HOST_PROTOCOL_VERSION`]:
+//!   - a client's hello names the oldest version it speaks (`version`, the
+//!     one field a host of protocol 6 read, which took exactly its own)
+//!     and the newest (`newest`);
+//!   - a host welcomes it with the newest version both speak
+//!     ([`agree_host_version`]), or answers an error when they share none;
+//!     both then use that version's messages, the host keeping an older
+//!     client's forms;
+//!   - a client accepts a welcome whose version is in its own range;
+//!   - the spec carries the supervisor's version, and the host starts the
+//!     agent only when it speaks it; its report carries the version too.
+//!     A protocol 6 supervisor wrote the spec as one JSON line (a frame
+//!     starts with a zero byte, a JSON object with `{`): hosts still take
+//!     that line and answer it with one.
+//!
+//!   Bump [`HOST_PROTOCOL_VERSION`] on any change an older peer would
+//!   misread; raise [`HOST_PROTOCOL_MIN`] only to drop a version, which
+//!   strands the hosts still running it. So upgrading tandem never strands
+//!   a running agent whose host speaks a version at or above the new
+//!   build's minimum.
 //!
 //! # Trust
 //! Sockets live in a 0700 directory and every accepted connection's peer
@@ -22,6 +54,7 @@
 //! a length it announces.
 
 use std::io::{self, Read, Write};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -32,8 +65,27 @@ use crate::session::facts::GitFacts;
 use crate::session::repair::Finding;
 use crate::store::{Session, SessionState};
 
-/// Bumped on any incompatible change to the messages below.
+/// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
+/// any incompatible change to them (7: the task and record requests). A
+/// supervisor of another version is replaced (see "Versions" above).
 pub const PROTOCOL_VERSION: u32 = 7;
+/// The newest host protocol this build speaks (spec, ready report,
+/// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
+/// misread. 7: the spec and ready report are frames carrying the version,
+/// and a client's hello names a range.
+pub const HOST_PROTOCOL_VERSION: u32 = 7;
+/// The oldest host protocol this build still speaks, as a client and as a
+/// host: raising it strands the hosts of older releases still running.
+pub const HOST_PROTOCOL_MIN: u32 = 6;
+
+/// The host protocol version a client speaking `client` and a host
+/// speaking `host` use: the newest both speak, or `None` when they share
+/// none. Ranges are inclusive version numbers.
+#[must_use]
+pub fn agree_host_version(client: RangeInclusive<u32>, host: RangeInclusive<u32>) -> Option<u32> {
+    let newest = (*client.end()).min(*host.end());
+    (newest >= (*client.start()).max(*host.start())).then_some(newest)
+}
 /// The largest frame accepted, in bytes (kind byte included).
 pub const MAX_FRAME_LEN: usize = 4 << 20;
 /// The largest frame a server (supervisor, host) accepts from a client,
@@ -543,19 +595,21 @@ pub struct RemoveReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
+    /// The first message on a host socket ([`ClientMsg::hello`]).
     Hello {
+        /// The oldest host protocol version the client speaks: the one
+        /// field a host of protocol 6 reads (it welcomes exactly its own).
         version: u32,
+        /// The newest it speaks; absent from a protocol 6 client, which
+        /// speaks `version` only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        newest: Option<u32>,
         mode: ClientMode,
     },
     /// The client's terminal size changed, in cells.
-    Resize {
-        rows: u16,
-        cols: u16,
-    },
+    Resize { rows: u16, cols: u16 },
     /// Stop the agent: polite signals, then SIGKILL after `grace_ms`.
-    Stop {
-        grace_ms: u64,
-    },
+    Stop { grace_ms: u64 },
     /// Send this client the whole screen again (e.g. after it drew its own
     /// message over it).
     Redraw,
@@ -564,17 +618,12 @@ pub enum ClientMsg {
     /// A prompt for the agent: typed into its terminal with Enter a
     /// moment later as a separate keystroke (so a TUI takes it as typed,
     /// not pasted), or a user message to a structured agent.
-    Prompt {
-        text: String,
-    },
+    Prompt { text: String },
     /// Answer the permission request the agent waits on: in a terminal,
     /// Enter (the dialog's first choice, "Yes") or Esc ("No") and then
     /// `message` as a prompt; to a structured agent, its control
     /// response.
-    Answer {
-        allow: bool,
-        message: Option<String>,
-    },
+    Answer { allow: bool, message: Option<String> },
     /// End the agent's current turn: Esc for Claude Code's TUI, Ctrl-C for
     /// other terminal programs, an interrupt request to a structured
     /// agent.
@@ -582,9 +631,16 @@ pub enum ClientMsg {
     /// A Claude Code hook event (its JSON payload) for the host to record,
     /// from `tandem hook` inside a sandbox, which cannot write the store
     /// itself; answered by [`HostMsg::Hooked`] once recorded.
-    Hook {
-        payload: serde_json::Value,
-    },
+    Hook { payload: serde_json::Value },
+}
+
+impl ClientMsg {
+    /// The hello this build says to a host: every host protocol version
+    /// from [`HOST_PROTOCOL_MIN`] to [`HOST_PROTOCOL_VERSION`], in `mode`.
+    #[must_use]
+    pub fn hello(mode: ClientMode) -> ClientMsg {
+        ClientMsg::Hello { version: HOST_PROTOCOL_MIN, newest: Some(HOST_PROTOCOL_VERSION), mode }
+    }
 }
 
 /// What a client wants from a host.
@@ -605,6 +661,8 @@ pub enum ClientMode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostMsg {
     Welcome {
+        /// The host protocol version agreed for this connection
+        /// ([`agree_host_version`]).
         version: u32,
         session_id: String,
         agent_pid: i32,
@@ -670,6 +728,26 @@ mod tests {
         let f = Failure::new(ErrorKind::NotFound, "gone").hinted("look elsewhere");
         let json = serde_json::to_string(&Response::from(f)).expect("json");
         assert_eq!(json, r#"{"type":"error","kind":"not_found","message":"gone","hints":["look elsewhere"]}"#);
+    }
+
+    #[test]
+    fn host_versions_agree_on_the_newest_both_speak() {
+        let this = HOST_PROTOCOL_MIN..=HOST_PROTOCOL_VERSION;
+        assert_eq!(agree_host_version(this.clone(), this.clone()), Some(HOST_PROTOCOL_VERSION));
+        // A client or host of the release before.
+        assert_eq!(agree_host_version(6..=6, this.clone()), Some(6));
+        assert_eq!(agree_host_version(this.clone(), 6..=6), Some(6));
+        // A newer peer whose range still reaches ours.
+        assert_eq!(agree_host_version(6..=9, 6..=7), Some(7));
+        assert_eq!(agree_host_version(8..=9, 6..=7), None);
+        assert_eq!(agree_host_version(4..=5, 6..=7), None);
+        // A hello of protocol 6 (no `newest`) reads as that one version,
+        // and this build's hello is one a host of protocol 6 takes.
+        let old: ClientMsg =
+            serde_json::from_str(r#"{"type":"hello","version":6,"mode":{"mode":"control"}}"#).expect("old hello");
+        assert!(matches!(old, ClientMsg::Hello { version: 6, newest: None, .. }));
+        let ours = serde_json::to_value(ClientMsg::hello(ClientMode::Control)).expect("hello");
+        assert_eq!(ours["version"], HOST_PROTOCOL_MIN);
     }
 
     #[test]

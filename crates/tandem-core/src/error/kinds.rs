@@ -55,7 +55,8 @@ impl Kinded for SessionError {
             | SessionError::NoCommits
             | SessionError::WouldLoseWork { .. }
             | SessionError::WorktreeMissing { .. } => Conflict,
-            SessionError::PullRequest { .. } | SessionError::Hook { .. } | SessionError::Host { .. } => Failed,
+            SessionError::Launch(e) => e.kind(),
+            SessionError::PullRequest { .. } | SessionError::Hook { .. } => Failed,
         }
     }
 
@@ -70,6 +71,7 @@ impl Kinded for SessionError {
                 "commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)"
             )],
             SessionError::Repo(e) => e.hints(),
+            SessionError::Launch(e) => e.hints(),
             SessionError::Task(e) => e.hints(),
             SessionError::Name(e) => e.hints(),
             SessionError::Sandbox(e) => e.hints(),
@@ -199,6 +201,7 @@ impl Kinded for HostError {
     fn kind(&self) -> ErrorKind {
         match self {
             HostError::Store(e) => e.kind(),
+            HostError::Version { .. } => ErrorKind::Conflict,
             HostError::Spec(_) | HostError::Io(_) | HostError::Spawn { .. } => ErrorKind::Failed,
         }
     }
@@ -335,6 +338,58 @@ impl Kinded for crate::tasks::TaskError {
             | E::AlreadyPromoted { .. }
             | E::TrialArchived { .. }
             | E::ResultBranch { .. } => ErrorKind::Conflict,
+        }
+    }
+}
+
+impl Kinded for crate::session::launch::LaunchError {
+    fn kind(&self) -> ErrorKind {
+        use crate::session::launch::LaunchError as E;
+        match self {
+            E::Store(e) => e.kind(),
+            E::Env(e) => e.kind(),
+            E::Fence(e) => e.kind(),
+            E::Overlay { .. }
+            | E::Brief(_)
+            | E::ReviewStart(_)
+            | E::ReadOnly(_)
+            | E::Log { .. }
+            | E::Spawn { .. }
+            | E::Handoff(_)
+            | E::NoReport { .. }
+            | E::Failed { .. } => ErrorKind::Failed,
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        use crate::session::launch::LaunchError as E;
+        match self {
+            E::Store(e) => e.hints(),
+            E::Env(e) => e.hints(),
+            E::Fence(e) => e.hints(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Kinded for crate::session::launch::FenceError {
+    fn kind(&self) -> ErrorKind {
+        use crate::session::launch::FenceError as E;
+        match self {
+            E::Sandbox(e) => e.kind(),
+            E::Paths(e) => e.kind(),
+            E::Io(e) => io_kind(e),
+            E::PrivateGit(e) => e.kind(),
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        use crate::session::launch::FenceError as E;
+        match self {
+            E::Sandbox(e) => e.hints(),
+            E::Paths(e) => e.hints(),
+            E::PrivateGit(e) => e.hints(),
+            E::Io(_) => Vec::new(),
         }
     }
 }

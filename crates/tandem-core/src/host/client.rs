@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 
 use crate::paths::Paths;
 use crate::process;
-use crate::protocol::{self, ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+use crate::protocol::{self, ClientMode, ClientMsg, HOST_PROTOCOL_MIN, HOST_PROTOCOL_VERSION, HostMsg};
 use crate::store::{Session, SessionState};
 
 /// Connects to a session's host and says hello in `mode`; returns the
@@ -16,12 +16,35 @@ use crate::store::{Session, SessionState};
 ///
 /// # Errors
 /// `NotFound`/`ConnectionRefused` when no host listens (the agent is not
-/// running); `InvalidData` when the host answers with an error.
+/// running); `InvalidData` when the host answers with an error or a
+/// version this build does not speak.
 pub fn connect(paths: &Paths, session_id: &str, mode: ClientMode) -> io::Result<UnixStream> {
     let mut stream = UnixStream::connect(paths.host_socket(session_id))?;
-    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode })?;
-    match protocol::recv::<HostMsg>(&mut stream)? {
-        Some(HostMsg::Welcome { .. }) => Ok(stream),
+    hello(&mut stream, mode)?;
+    Ok(stream)
+}
+
+/// Says hello on a host socket, offering every host protocol version this
+/// build speaks ([`ClientMsg::hello`]), and reads the welcome. Returns
+/// the version the host chose, which must be one of ours (see
+/// [`crate::protocol`], "Versions").
+///
+/// # Errors
+/// I/O errors; `InvalidData` when the host answers with an error, with
+/// something else, or with a version outside
+/// [`HOST_PROTOCOL_MIN`]`..=`[`HOST_PROTOCOL_VERSION`].
+pub fn hello(stream: &mut UnixStream, mode: ClientMode) -> io::Result<u32> {
+    protocol::send(stream, &ClientMsg::hello(mode))?;
+    match protocol::recv::<HostMsg>(stream)? {
+        Some(HostMsg::Welcome { version, .. }) if (HOST_PROTOCOL_MIN..=HOST_PROTOCOL_VERSION).contains(&version) => {
+            Ok(version)
+        }
+        Some(HostMsg::Welcome { version, .. }) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the session's host speaks host protocol {version}, this tandem {HOST_PROTOCOL_MIN}..={HOST_PROTOCOL_VERSION}; restart the agent with `tandem respawn`"
+            ),
+        )),
         Some(HostMsg::Error { message }) => Err(io::Error::new(io::ErrorKind::InvalidData, message)),
         _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the host did not welcome us")),
     }
@@ -48,12 +71,7 @@ pub fn tell(paths: &Paths, session: &Session, msg: &ClientMsg) -> io::Result<()>
 /// No host answers in 10 s, or it could not record the event.
 pub fn hook(socket: &std::path::Path, payload: serde_json::Value) -> io::Result<bool> {
     let mut stream = UnixStream::connect(socket)?;
-    protocol::send(&mut stream, &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control })?;
-    match protocol::recv::<HostMsg>(&mut stream)? {
-        Some(HostMsg::Welcome { .. }) => {}
-        Some(HostMsg::Error { message }) => return Err(io::Error::new(io::ErrorKind::InvalidData, message)),
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "the host did not welcome us")),
-    }
+    hello(&mut stream, ClientMode::Control)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let payload = fit_request(payload, protocol::MAX_REQUEST_LEN - 1024);
     protocol::send(&mut stream, &ClientMsg::Hook { payload })?;

@@ -1,9 +1,12 @@
 //! The per-session host: the small process that owns one agent's PTY.
 //!
-//! The supervisor starts one host per session (`tandem host`), writes a
-//! [`HostSpec`] to its stdin and reads one [`HostReady`] line from its
-//! stdout. The host then runs on its own (new Unix session, no terminal),
-//! so it outlives the supervisor, even a `kill -9` of it:
+//! The supervisor starts one host per session (`tandem host`, see
+//! [`crate::session::launch`]), writes a [`HostSpec`] frame to its stdin
+//! and reads one [`HostReady`] frame from its stdout, both carrying the
+//! host protocol version ([`crate::protocol`], "Versions"). The host then
+//! runs on its own (new Unix session, no terminal), so it outlives the
+//! supervisor, even a `kill -9` of it, and upgrades of tandem: clients
+//! of any host protocol version in its range attach to it.
 //!
 //! - the agent runs in a PTY as the leader of its own process group;
 //! - every byte it writes goes to a `vt100` emulator, the raw log
@@ -24,6 +27,7 @@ pub mod client;
 pub mod screen;
 
 use std::io::{self, BufRead, Read, Write};
+use std::ops::RangeInclusive;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -42,15 +46,36 @@ use crate::agent::Conversation;
 use crate::agent::driver::{Driver, Recorder, Reply};
 use crate::paths::Paths;
 use crate::process;
-use crate::protocol::{self, ClientMode, ClientMsg, HostMsg, KIND_CONTROL, KIND_DATA, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, ClientMode, ClientMsg, HOST_PROTOCOL_MIN, HOST_PROTOCOL_VERSION, HostMsg, KIND_CONTROL, KIND_DATA,
+};
 use crate::store::{SessionState, Store};
 
 /// Frames a client may fall behind before it is dropped.
 pub const CLIENT_QUEUE: usize = 1024;
 
-/// What the supervisor tells a new host (JSON on the host's stdin).
+/// In debug builds, a host protocol version that makes the hosts started
+/// with this variable set hosts of an older release: they speak that one
+/// version on their sockets and read only the hello's `version`, as hosts
+/// before version ranges did (issue 18's test of a host that outlived an
+/// upgrade). Ignored in release builds, like [`crate::fault::FAULTS_VAR`].
+pub const OLD_PROTOCOL_VAR: &str = "TANDEM_HOST_PROTOCOL";
+
+/// The host protocol version of a spec or report without one: the JSON
+/// line of protocol 6.
+fn protocol_6() -> u32 {
+    6
+}
+
+/// What the supervisor tells a new host: a control frame on the host's
+/// stdin (a JSON line from a supervisor of protocol 6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostSpec {
+    /// The host protocol version the supervisor wrote this in
+    /// ([`HOST_PROTOCOL_VERSION`]); the host starts the agent only when
+    /// it speaks it.
+    #[serde(default = "protocol_6")]
+    pub version: u32,
     pub session_id: String,
     /// Program (absolute path) and arguments.
     pub argv: Vec<String>,
@@ -89,12 +114,24 @@ pub struct HostSpec {
     pub sandboxed: bool,
 }
 
-/// The host's one line on stdout: the agent started, or why not.
+/// The host's one report on stdout, in the form its spec came in (a
+/// control frame, or a JSON line to a protocol 6 supervisor): the agent
+/// started, or why not. `version`: the host protocol version the host
+/// took the spec in, else the newest it speaks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostReady {
-    Running { host_pid: i32, agent_pid: i32 },
-    Failed { message: String },
+    Running {
+        #[serde(default = "protocol_6")]
+        version: u32,
+        host_pid: i32,
+        agent_pid: i32,
+    },
+    Failed {
+        #[serde(default = "protocol_6")]
+        version: u32,
+        message: String,
+    },
 }
 
 /// Errors that end a host before its agent runs.
@@ -102,6 +139,14 @@ pub enum HostReady {
 pub enum HostError {
     #[error("cannot read the host spec")]
     Spec(#[source] io::Error),
+    /// The spec's version is not one this host speaks: the supervisor
+    /// runs another release than the binary it started.
+    #[error(
+        "the supervisor speaks host protocol {version}, the installed `tandem host` {}..={}; run `tandem daemon stop`, and the next command starts the installed tandem's supervisor",
+        HOST_PROTOCOL_MIN,
+        HOST_PROTOCOL_VERSION
+    )]
+    Version { version: u32 },
     #[error("cannot prepare the session folder or socket")]
     Io(#[from] io::Error),
     #[error("cannot open the store")]
@@ -164,6 +209,9 @@ struct Shared {
     socket_inode: u64,
     /// [`HostSpec::cleanup`].
     cleanup: Option<Vec<String>>,
+    /// Debug builds: the one host protocol version a host of an older
+    /// release speaks ([`OLD_PROTOCOL_VAR`]).
+    old_protocol: Option<u32>,
 }
 
 /// The host's store connection; moved to the database file now at its
@@ -189,25 +237,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// # Errors
 /// [`HostError`] when the agent cannot be started; it is reported on
-/// stdout and in the store first.
+/// stdout and in the store first. [`HostError::Spec`] (nothing reported)
+/// when no spec can be read.
 pub fn main(paths: &Paths) -> Result<(), HostError> {
     // Leave the supervisor's session and process group: a signal to either
     // (or its death) must not reach the agent.
     let _ = nix::unistd::setsid();
-    let mut line = String::new();
-    io::stdin().lock().read_line(&mut line).map_err(HostError::Spec)?;
-    let spec: HostSpec = serde_json::from_str(&line).map_err(|e| HostError::Spec(io::Error::other(e)))?;
+    let (spec, line) = read_spec(&mut io::stdin().lock())?;
     let mut stdout = io::stdout().lock();
     let report = |out: &mut io::StdoutLock<'_>, ready: &HostReady| {
-        let _ = writeln!(out, "{}", serde_json::to_string(ready).expect("HostReady serializes"));
+        let _ = if line {
+            writeln!(out, "{}", serde_json::to_string(ready).expect("HostReady serializes"))
+        } else {
+            protocol::send(out, ready)
+        };
         let _ = out.flush();
     };
-    match start(paths, &spec) {
+    let version = spec["version"].as_u64().map_or(protocol_6(), |v| u32::try_from(v).unwrap_or(u32::MAX));
+    let session_id = spec["session_id"].as_str().unwrap_or_default().to_owned();
+    let started = if SPOKEN.contains(&version) {
+        serde_json::from_value::<HostSpec>(spec)
+            .map_err(|e| HostError::Spec(io::Error::other(e)))
+            .and_then(|spec| start(paths, &spec))
+    } else {
+        Err(HostError::Version { version })
+    };
+    match started {
         Ok(shared) => {
-            report(
-                &mut stdout,
-                &HostReady::Running { host_pid: std::process::id() as i32, agent_pid: shared.agent_pid },
-            );
+            let host_pid = std::process::id() as i32;
+            report(&mut stdout, &HostReady::Running { version, host_pid, agent_pid: shared.agent_pid });
             drop(stdout);
             serve(shared);
             Ok(())
@@ -215,12 +273,66 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
         Err(e) => {
             let message = crate::error_chain(&e);
             if let Ok(store) = Store::open(&paths.database()) {
-                let _ = store.set_state(&spec.session_id, SessionState::Exited, Some(127));
+                let _ = store.set_state(&session_id, SessionState::Exited, Some(127));
             }
-            report(&mut stdout, &HostReady::Failed { message });
+            let version = if SPOKEN.contains(&version) { version } else { HOST_PROTOCOL_VERSION };
+            report(&mut stdout, &HostReady::Failed { version, message });
             Err(e)
         }
     }
+}
+
+/// The host protocol versions a host speaks: [`HOST_PROTOCOL_MIN`] to
+/// [`HOST_PROTOCOL_VERSION`].
+const SPOKEN: RangeInclusive<u32> = HOST_PROTOCOL_MIN..=HOST_PROTOCOL_VERSION;
+
+/// Reads the spec from the supervisor, undecoded (its `version` decides
+/// how it reads): a control frame, or the JSON line a protocol 6
+/// supervisor wrote (a frame's first byte is a zero, its length being
+/// under 16 MiB; a JSON object's is `{`). Also says whether it was a line,
+/// so the report goes back in kind.
+fn read_spec(stdin: &mut impl BufRead) -> Result<(serde_json::Value, bool), HostError> {
+    let first = stdin.fill_buf().map_err(HostError::Spec)?.first().copied();
+    if first == Some(b'{') {
+        let mut line = String::new();
+        stdin.read_line(&mut line).map_err(HostError::Spec)?;
+        let spec = serde_json::from_str(&line).map_err(|e| HostError::Spec(io::Error::other(e)))?;
+        return Ok((spec, true));
+    }
+    // From the supervisor, trusted: the reply cap, as an agent's whole
+    // environment may be in it.
+    match protocol::recv(stdin).map_err(HostError::Spec)? {
+        Some(spec) => Ok((spec, false)),
+        None => Err(HostError::Spec(io::Error::new(io::ErrorKind::UnexpectedEof, "no spec before end of input"))),
+    }
+}
+
+/// The host protocol version this host speaks with a client whose hello
+/// offered `version..=newest` ([`protocol::agree_host_version`]), or the
+/// error to answer it with. A host made old by [`OLD_PROTOCOL_VAR`]
+/// checks `version` alone against its one version, as hosts did before
+/// ranges.
+fn agree(shared: &Shared, version: u32, newest: Option<u32>) -> Result<u32, String> {
+    let (agreed, ours) = match shared.old_protocol {
+        Some(only) => ((version == only).then_some(only), only..=only),
+        None => (protocol::agree_host_version(version..=newest.unwrap_or(version), SPOKEN), SPOKEN),
+    };
+    agreed.ok_or_else(|| {
+        format!(
+            "this tandem speaks host protocol {version}..={}, the session's host {}..={}; run the tandem that started it, or restart the agent with `tandem respawn`",
+            newest.unwrap_or(version),
+            ours.start(),
+            ours.end()
+        )
+    })
+}
+
+/// [`OLD_PROTOCOL_VAR`], read in debug builds only.
+fn old_protocol() -> Option<u32> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    std::env::var(OLD_PROTOCOL_VAR).ok()?.parse().ok()
 }
 
 fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
@@ -265,6 +377,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         store: Mutex::new(store),
         socket_inode,
         cleanup: spec.cleanup.clone(),
+        old_protocol: old_protocol(),
     });
     store_of(&shared).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
     if structured {
@@ -385,19 +498,14 @@ fn serve_hook_client(shared: &Arc<Shared>, stream: UnixStream, env: &[(String, S
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = stream.try_clone()?;
     let mut writer = stream;
-    let Some(ClientMsg::Hello { version, .. }) = protocol::recv(&mut reader)? else {
+    let Some(ClientMsg::Hello { version, newest, .. }) = protocol::recv(&mut reader)? else {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
     };
-    if version != PROTOCOL_VERSION {
-        let message =
-            format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
-        return protocol::send(&mut writer, &HostMsg::Error { message });
-    }
-    let welcome = HostMsg::Welcome {
-        version: PROTOCOL_VERSION,
-        session_id: shared.session_id.clone(),
-        agent_pid: shared.agent_pid,
+    let version = match agree(shared, version, newest) {
+        Ok(version) => version,
+        Err(message) => return protocol::send(&mut writer, &HostMsg::Error { message }),
     };
+    let welcome = HostMsg::Welcome { version, session_id: shared.session_id.clone(), agent_pid: shared.agent_pid };
     protocol::send(&mut writer, &welcome)?;
     while let Some(msg) = protocol::recv::<ClientMsg>(&mut reader)? {
         let ClientMsg::Hook { payload } = msg else {
@@ -708,22 +816,17 @@ fn serve_client(shared: &Arc<Shared>, stream: UnixStream, pass: &crate::socket::
     pass.await_hello(&stream)?;
     let mut reader = stream.try_clone()?;
     let mut writer = stream;
-    let Some(ClientMsg::Hello { version, mode }) = protocol::recv_request(&mut reader)? else {
+    let Some(ClientMsg::Hello { version, newest, mode }) = protocol::recv_request(&mut reader)? else {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "expected hello"));
     };
     pass.greeted(&reader)?;
-    if version != PROTOCOL_VERSION {
-        let message =
-            format!("protocol version {version} is not the host's {PROTOCOL_VERSION}; use the same tandem binary");
-        return protocol::send(&mut writer, &HostMsg::Error { message });
-    }
+    let version = match agree(shared, version, newest) {
+        Ok(version) => version,
+        Err(message) => return protocol::send(&mut writer, &HostMsg::Error { message }),
+    };
     protocol::send(
         &mut writer,
-        &HostMsg::Welcome {
-            version: PROTOCOL_VERSION,
-            session_id: shared.session_id.clone(),
-            agent_pid: shared.agent_pid,
-        },
+        &HostMsg::Welcome { version, session_id: shared.session_id.clone(), agent_pid: shared.agent_pid },
     )?;
     match mode {
         ClientMode::Attach { rows, cols } => {
@@ -972,4 +1075,35 @@ fn read_client(shared: &Arc<Shared>, reader: &mut UnixStream, id: u64, keys: boo
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_is_read_from_a_frame_or_from_a_protocol_6_line() {
+        // A frame carries its version.
+        let mut framed = Vec::new();
+        protocol::send(&mut framed, &serde_json::json!({ "version": HOST_PROTOCOL_VERSION, "session_id": "a1" }))
+            .expect("frame");
+        let (spec, line) = read_spec(&mut io::Cursor::new(framed)).expect("framed spec");
+        assert_eq!((spec["version"].as_u64(), line), (Some(u64::from(HOST_PROTOCOL_VERSION)), false));
+        // A protocol 6 supervisor's line has none: it reads as 6, and is
+        // answered with a line.
+        let old = b"{\"session_id\":\"a1\",\"argv\":[\"sh\"],\"cwd\":\"/\",\"env\":[],\"rows\":24,\"cols\":80,\"typed_input\":null}\n";
+        let (spec, line) = read_spec(&mut io::Cursor::new(old.to_vec())).expect("line spec");
+        assert!(line);
+        let spec: HostSpec = serde_json::from_value(spec).expect("a HostSpec");
+        assert_eq!(spec.version, 6);
+        assert!(SPOKEN.contains(&spec.version));
+        // Nothing at all is an error, not a panic.
+        assert!(matches!(read_spec(&mut io::Cursor::new(Vec::new())), Err(HostError::Spec(_))));
+    }
+
+    #[test]
+    fn a_report_of_protocol_6_reads_as_version_6() {
+        let old: HostReady = serde_json::from_str(r#"{"type":"running","host_pid":2,"agent_pid":3}"#).expect("old");
+        assert!(matches!(old, HostReady::Running { version: 6, host_pid: 2, agent_pid: 3 }));
+    }
 }

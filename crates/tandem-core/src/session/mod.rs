@@ -22,6 +22,7 @@ pub mod env;
 pub mod facts;
 pub mod hooks;
 pub mod include;
+pub mod launch;
 pub mod mask;
 pub mod merge_journal;
 pub mod names;
@@ -120,8 +121,9 @@ pub enum SessionError {
     /// branch". Hint: commit or push it, or `tandem rm --force`.
     #[error("session `{slug}` has {what}")]
     WouldLoseWork { slug: String, what: String },
-    #[error("the agent could not start: {message}")]
-    Host { message: String },
+    /// The agent did not start ([`launch`]).
+    #[error("the agent could not start: {0}")]
+    Launch(#[from] launch::LaunchError),
     #[error("session `{slug}`'s worktree {} is missing; `tandem doctor --fix` explains and repairs it", path.display())]
     WorktreeMissing { slug: String, path: std::path::PathBuf },
     #[error(transparent)]
@@ -380,7 +382,7 @@ fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::
 }
 
 /// The fence of `session`'s every start (agent and hooks), when it is
-/// sandboxed.
+/// sandboxed: [`launch::fence`], its error as a [`SessionError`].
 ///
 /// # Errors
 /// [`SessionError::Sandbox`]: its runtime is gone, or the config's
@@ -393,12 +395,12 @@ pub fn fence(
     env: &[(String, String)],
     program: Option<&Path>,
 ) -> Result<Option<crate::sandbox::Fence>, SessionError> {
-    let Some(mode) = session.sandbox else { return Ok(None) };
-    let fence = crate::sandbox::Fence::new(mode, paths, repo, config, session, env, program)?;
-    paths.ensure_runtime_dir()?;
-    crate::paths::create_private(&fence.channel)?;
-    crate::sandbox_git::prepare(paths, repo, session, &fence.admin)?;
-    Ok(Some(fence))
+    launch::fence(paths, repo, config, session, env, program).map_err(|e| match e {
+        launch::FenceError::Sandbox(e) => SessionError::Sandbox(e),
+        launch::FenceError::Paths(e) => SessionError::Paths(e),
+        launch::FenceError::Io(e) => SessionError::Io(e),
+        launch::FenceError::PrivateGit(e) => SessionError::PrivateGit(e),
+    })
 }
 
 /// Brings a sandboxed session's commits and staged files into the
@@ -549,22 +551,23 @@ pub fn worktrees_dir(paths: &Paths, repo: &Repository, config: &Config) -> PathB
 /// Carries out a [`Plan`]: writes the row, makes the worktree (`git
 /// worktree add`, or the `hooks.worktree_create` command), copies the
 /// `.worktreeinclude` files, runs the setup hooks, and hands the row to
-/// `start_host`, which starts the agent. A worktree failure undoes
-/// everything; a failed copy or hook leaves the session made and adds a
-/// note; a host failure keeps the session (its worktree may already
-/// matter) as `exited`. Returns the session and the notes.
+/// `start_agent`, which readies the worktree and starts the agent
+/// ([`launch::prepare`], [`launch::Launcher::start`]). A worktree failure
+/// undoes everything; a failed copy or hook leaves the session made and
+/// adds a note; a launch failure keeps the session (its worktree may
+/// already matter) as `exited`. Returns the session and the notes.
 ///
 /// # Errors
 /// [`SessionError::NameTaken`] when another create won the race,
 /// [`SessionError::Git`] from `git worktree add`, [`SessionError::Hook`],
-/// [`SessionError::Host`].
+/// [`SessionError::Launch`].
 pub fn create(
     paths: &Paths,
     store: &Store,
     plan: &Plan,
     id: String,
     env: &[(String, String)],
-    start_host: impl FnOnce(&Session) -> Result<(), String>,
+    start_agent: impl FnOnce(&Session) -> Result<(), launch::LaunchError>,
 ) -> Result<(Session, Vec<String>), SessionError> {
     let now = crate::unix_now();
     let mut notes = plan.notes.clone();
@@ -640,9 +643,9 @@ pub fn create(
         }
     }
     finish_worktree(paths, store, &plan.repo, &plan.config, &mut session, env, &mut notes)?;
-    if let Err(message) = start_host(&session) {
+    if let Err(e) = start_agent(&session) {
         store.set_state(&session.id, SessionState::Exited, Some(127))?;
-        return Err(SessionError::Host { message });
+        return Err(SessionError::Launch(e));
     }
     session = store.session(&session.id)?.unwrap_or(session);
     Ok((session, notes))

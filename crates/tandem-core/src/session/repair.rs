@@ -520,7 +520,7 @@ fn new_id() -> String {
 /// pid, agent pid)`. Asks each host socket with no row for its welcome
 /// (its session id and agent pid) and the kernel for its pid.
 fn live_host_in(paths: &Paths, store: &Store, path: &Path) -> Option<(String, i32, i32)> {
-    use crate::protocol::{ClientMode, ClientMsg, HostMsg, PROTOCOL_VERSION};
+    use crate::protocol::{ClientMode, ClientMsg, HostMsg};
     let dir = paths.host_socket("x").parent()?.to_path_buf();
     let want = path.canonicalize().ok()?;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
@@ -531,12 +531,7 @@ fn live_host_in(paths: &Paths, store: &Store, path: &Path) -> Option<(String, i3
         }
         let Ok(mut stream) = UnixStream::connect(entry.path()) else { continue };
         let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        if crate::protocol::send(
-            &mut stream,
-            &ClientMsg::Hello { version: PROTOCOL_VERSION, mode: ClientMode::Control },
-        )
-        .is_err()
-        {
+        if crate::protocol::send(&mut stream, &ClientMsg::hello(ClientMode::Control)).is_err() {
             continue;
         }
         let Ok(Some(HostMsg::Welcome { session_id, agent_pid, .. })) = crate::protocol::recv::<HostMsg>(&mut stream)

@@ -20,24 +20,23 @@ pub mod watch;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::agent::Conversation;
 use crate::config::Config;
 use crate::git;
-use crate::host::{self, HostReady, HostSpec};
+use crate::host;
 use crate::paths::Paths;
 use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
 use crate::repo::Repository;
+use crate::session::launch::{self, Launch, Launcher};
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState, Store};
 
@@ -430,7 +429,9 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, &env)?;
             match restart_agent(state, &session, &env, rows, cols) {
                 Ok(_) => {}
-                Err(SessionError::Host { message }) => notes.push(format!("the agent did not start: {message}")),
+                Err(SessionError::Launch(e)) if e.host_failed() => {
+                    notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));
+                }
                 Err(e) => return Err(e),
             }
             Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
@@ -762,27 +763,6 @@ fn sandbox_name(mode: Option<crate::sandbox::Mode>) -> String {
     mode.map_or("none", crate::sandbox::Mode::as_str).to_owned()
 }
 
-/// [`fenced`]'s answer: argv, forwards, cleanup command.
-type Fenced = (Vec<String>, Vec<crate::sandbox::Forward>, Option<Vec<String>>);
-
-/// The agent's argv inside `session`'s sandbox (unchanged when it has
-/// none), the endpoints its host forwards in, and what the host runs
-/// once the agent has ended.
-fn fenced(
-    state: &State,
-    repo: &Repository,
-    config: &Config,
-    session: &Session,
-    argv: Vec<String>,
-    env: &[(String, String)],
-) -> Result<Fenced, SessionError> {
-    let program = argv.first().map(std::path::Path::new);
-    let Some(fence) = session::fence(&state.paths, repo, config, session, env, program)? else {
-        return Ok((argv, Vec::new(), None));
-    };
-    Ok((fence.wrap(&argv, env, true)?, fence.forwards.clone(), fence.cleanup()))
-}
-
 /// How often the reaper looks for sessions idle too long.
 const REAP_EVERY: Duration = Duration::from_secs(1);
 
@@ -937,26 +917,6 @@ fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
 }
 
-/// The agent's environment ([`session::env::layered`]: the caller's,
-/// `[env]`, env files, `--env`, tandem's own with the session's
-/// `TANDEM_PORT`, claimed here), plus what the agent needs
-/// ([`crate::agent::extra_env`]). `[env]` values the repository set reach
-/// the agent only once approved ([`session::hooks::approved_config`]).
-fn session_env(
-    store: &Store,
-    config: &Config,
-    repo: &Repository,
-    env: &[(String, String)],
-    session: &Session,
-) -> Result<Vec<(String, String)>, SessionError> {
-    let config = session::hooks::approved_config(store, repo, config)?;
-    let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
-    let mut env = session::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
-    let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
-    env.extend(extra);
-    Ok(env)
-}
-
 /// How often [`watch_changes`] looks.
 const CHANGES_EVERY: Duration = Duration::from_millis(100);
 
@@ -983,35 +943,6 @@ fn watch_changes(state: &State) {
             cvar.notify_all();
         }
     }
-}
-
-/// What a host runs for `session`: its command, plus what makes the agent
-/// report to tandem (Claude Code: its conversation id and the hooks; see
-/// [`crate::agent::claude`]), and which conversation it opens: a fork of
-/// `fork_of` (another session's conversation) when given, else the
-/// session's own, resumed where the agent can ([`crate::agent::conversation`]).
-/// Returns the argument vector and the conversation.
-fn agent_argv(
-    state: &State,
-    session: &Session,
-    argv: Vec<String>,
-    env: &[(String, String)],
-    fork_of: Option<&str>,
-) -> (Vec<String>, Conversation) {
-    use crate::agent::claude;
-    if !crate::agent::reports_state(&session.agent) {
-        return (argv, Conversation::Any);
-    }
-    let conversation = crate::agent::conversation(&session.agent, fork_of, session.agent_session.as_deref(), |id| {
-        claude::has_transcript(env, &session.path, id)
-    });
-    let argv = if crate::agent::is_claude(&session.agent) {
-        // The structured mode reports through its own output, not hooks.
-        claude::instrument(argv, &state.exe, &conversation, session.agent == "claude")
-    } else {
-        argv
-    };
-    (argv, conversation)
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
@@ -1047,12 +978,13 @@ fn find_with_worktree(store: &Store, session_id: &str) -> Result<Session, Sessio
     Ok(session)
 }
 
-/// Starts `session`'s agent again in its worktree, without the first
-/// prompt (it is in the conversation already, or was the user's to
-/// repeat). Returns whether Claude resumed its conversation.
+/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
+/// without the first prompt (it is in the conversation already, or was
+/// the user's to repeat). Returns whether it resumed its conversation.
 ///
 /// # Errors
-/// [`SessionError::Host`] when the agent does not start; agent errors.
+/// [`SessionError::Agent`] when its command is not found any more;
+/// [`SessionError::Launch`] when the agent does not start.
 fn restart_agent(
     state: &State,
     session: &Session,
@@ -1060,32 +992,15 @@ fn restart_agent(
     rows: u16,
     cols: u16,
 ) -> Result<bool, SessionError> {
-    let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
-    let (argv, conversation) = agent_argv(state, session, spec.argv, env, None);
-    let resumed = matches!(conversation, Conversation::Resume(_));
-    let (env, (argv, forwards, cleanup)) = {
-        let store = state.store()?;
-        let (repo, config) = repo_of(state, &store, session)?;
-        let env = session_env(&store, &config, &repo, env, session)?;
-        let fenced = fenced(state, &repo, &config, session, argv, &env)?;
-        (env, fenced)
-    };
-    let host = HostSpec {
-        session_id: session.id.clone(),
-        argv,
-        cwd: session.path.clone(),
-        env,
-        rows,
-        cols,
-        typed_input: None,
-        agent: session.agent.clone(),
-        conversation,
-        forwards,
-        cleanup,
-        sandboxed: session.sandbox.is_some(),
-    };
-    start_host(state, &host).map_err(|message| SessionError::Host { message })?;
-    Ok(resumed)
+    let again = Launch::again(session, env, rows, cols)?;
+    let store = state.store()?;
+    let (repo, config) = repo_of(state, &store, session)?;
+    Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)
+}
+
+/// The [`Launcher`] of this supervisor's hosts for a session of `repo`.
+fn launcher<'a>(state: &'a State, store: &'a Store, repo: &'a Repository, config: &'a Config) -> Launcher<'a> {
+    Launcher { paths: &state.paths, exe: &state.exe, store, repo, config }
 }
 
 /// The session's repository, found from its main worktree as recorded
@@ -1114,42 +1029,22 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let created = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
-        if let Some(overlay) = &req.overlay {
-            // The tree as it was, untracked files included; HEAD stays.
-            git::run(&session.path, &["restore", "--source", overlay, "--worktree", "--", "."])
-                .map_err(|e| e.to_string())?;
-        }
-        if let Some(trial) = &req.task {
-            session::task::write_brief(&plan.repo.common_dir, &session.path, &trial.brief)
-                .map_err(|e| format!("cannot write the brief: {e}"))?;
-        }
-        if req.review_of.is_some() {
-            let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(|e| e.to_string())?;
-            git::create_ref(&session.path, &session::review::start_ref(&session.id), &start)
-                .map_err(|e| e.to_string())?;
-            session::review::make_read_only(&session.path)
-                .map_err(|e| format!("cannot make the review checkout read-only: {e}"))?;
-        }
-        let (argv, conversation) =
-            agent_argv(state, session, session.command.clone(), &req.env, req.fork_of.as_deref());
-        let env = session_env(&store, &plan.config, &plan.repo, &req.env, session).map_err(|e| e.to_string())?;
-        let (argv, forwards, cleanup) =
-            fenced(state, &plan.repo, &plan.config, session, argv, &env).map_err(|e| crate::error_chain(&e))?;
-        let spec = HostSpec {
-            session_id: session.id.clone(),
-            argv,
-            cwd: session.path.clone(),
-            env,
+        // What fork, review and a task's trial add to a new session.
+        let prepare = launch::Prepare {
+            overlay: req.overlay.as_deref(),
+            brief: req.task.as_ref().map(|t| t.brief.as_str()),
+            review: req.review_of.is_some(),
+        };
+        launch::prepare(&plan.repo, session, &prepare)?;
+        let first = Launch {
+            argv: session.command.clone(),
+            env: &req.env,
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
-            agent: session.agent.clone(),
-            conversation,
-            forwards,
-            cleanup,
-            sandboxed: session.sandbox.is_some(),
+            fork_of: req.fork_of.as_deref(),
         };
-        start_host(state, &spec)
+        launcher(state, &store, &plan.repo, &plan.config).start(session, first).map(drop)
     });
     if created.is_err()
         && let Some(task) = new_task
@@ -1191,38 +1086,4 @@ fn spawn_auto_name(
         }
     })?;
     Ok(())
-}
-
-/// Starts `tandem host` for a session, hands it the spec and waits for
-/// its one-line report. The host's stderr goes to `sessions/<id>/host.log`.
-fn start_host(state: &State, spec: &HostSpec) -> Result<(), String> {
-    let dir = state.paths.session_dir(&spec.session_id);
-    let log = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(dir.join("host.log"))
-        .map_err(|e| e.to_string())?;
-    let mut child = Command::new(&state.exe)
-        .arg("host")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start `{} host`: {e}", state.exe.display()))?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let line = serde_json::to_string(spec).expect("HostSpec serializes");
-    writeln!(stdin, "{line}").map_err(|e| e.to_string())?;
-    drop(stdin);
-    let mut report = String::new();
-    let stdout = child.stdout.take().expect("stdout is piped");
-    BufReader::new(stdout).read_line(&mut report).map_err(|e| e.to_string())?;
-    // Reap the host when it ends, so it never lingers as a zombie.
-    thread::spawn(move || child.wait());
-    match serde_json::from_str::<HostReady>(&report) {
-        Ok(HostReady::Running { .. }) => Ok(()),
-        Ok(HostReady::Failed { message }) => Err(message),
-        Err(_) => Err(format!("the host exited before starting the agent; see {}", dir.join("host.log").display())),
-    }
 }

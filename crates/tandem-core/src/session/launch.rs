@@ -1,0 +1,374 @@
+//! Launching an agent: the one path that turns a session into a running
+//! host (issue 18). `tandem new`, `fork`, `review` and a task's trials
+//! reach it through [`super::create`] (after [`prepare`]); `respawn` and
+//! `restore` through [`Launch::again`].
+//!
+//! In order: the agent's argument vector (Claude Code's conversation and
+//! hooks, [`argv`]), its environment ([`environment`]), the sandbox around
+//! it ([`fence`]), the [`HostSpec`], and `tandem host` started and waited
+//! on until it reports ([`start_host`]).
+//!
+//! It lives in `session/`, the lifecycle (plan, create, launch, end,
+//! repair), rather than in `supervisor/`: it needs no supervisor state,
+//! only the paths, the `tandem` binary, a store and the repository, so a
+//! supervisor request stays a few lines and core never calls back into
+//! the supervisor. Every failure is a [`LaunchError`].
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::agent::{AgentError, Conversation};
+use crate::config::Config;
+use crate::git::{self, GitError};
+use crate::host::{HostReady, HostSpec};
+use crate::paths::{Paths, PathsError};
+use crate::protocol::{self, HOST_PROTOCOL_VERSION};
+use crate::repo::Repository;
+use crate::sandbox::{Fence, SandboxError};
+use crate::sandbox_git::PrivateGitError;
+use crate::store::{Session, Store, StoreError};
+
+use super::env::EnvError;
+
+/// Why an agent did not start. [`super::SessionError::Launch`] carries
+/// it across the supervisor's requests.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The store could not be read or written (approvals, the session's
+    /// port).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The agent's environment cannot be made (`--env`, an env file).
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The sandbox around the agent cannot be set up.
+    #[error(transparent)]
+    Fence(#[from] FenceError),
+    /// `fork`: the source's uncommitted work (a snapshot commit) could not
+    /// be put into the new worktree.
+    #[error("cannot put the uncommitted work ({commit}) into the new worktree: {source}")]
+    Overlay {
+        commit: String,
+        #[source]
+        source: GitError,
+    },
+    /// A trial's brief could not be written to `.tandem/brief.md`.
+    #[error("cannot write the brief: {0}")]
+    Brief(#[source] io::Error),
+    /// `review`: the start commit could not be kept under
+    /// `refs/tandem/review/<id>`.
+    #[error("cannot keep the review's start commit: {0}")]
+    ReviewStart(#[source] GitError),
+    /// `review`: the checkout could not be made read-only.
+    #[error("cannot make the review checkout read-only: {0}")]
+    ReadOnly(#[source] io::Error),
+    /// `sessions/<id>/host.log` could not be opened.
+    #[error("cannot open the host's log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `tandem host` could not be run.
+    #[error("cannot start `{} host`: {source}", exe.display())]
+    Spawn {
+        exe: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The spec could not be written to the host's stdin.
+    #[error("cannot hand the host its spec: {0}")]
+    Handoff(#[source] io::Error),
+    /// The host ended (or wrote something else) before its report.
+    #[error("the host exited before starting the agent; see {}", log.display())]
+    NoReport { log: PathBuf },
+    /// The host reported that the agent did not start: `message`, its
+    /// error chain.
+    #[error("{message}")]
+    Failed { message: String },
+}
+
+impl LaunchError {
+    /// Whether the host was started, or tried, and the agent did not
+    /// come up: `restore` then keeps the restored session and says so in
+    /// a note, where an earlier failure (environment, sandbox) fails it.
+    #[must_use]
+    pub fn host_failed(&self) -> bool {
+        matches!(
+            self,
+            LaunchError::Log { .. }
+                | LaunchError::Spawn { .. }
+                | LaunchError::Handoff(_)
+                | LaunchError::NoReport { .. }
+                | LaunchError::Failed { .. }
+        )
+    }
+}
+
+/// Why a session's sandbox cannot be set up ([`fence`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FenceError {
+    /// Its runtime is gone, or the config's sandbox settings are bad now.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The runtime folder cannot be made.
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    /// The sandbox's channel cannot be made.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The private repository the agent works in cannot be prepared.
+    #[error(transparent)]
+    PrivateGit(#[from] PrivateGitError),
+}
+
+/// Where and with what agents are launched: what every launch shares.
+#[derive(Clone, Copy)]
+pub struct Launcher<'a> {
+    pub paths: &'a Paths,
+    /// The `tandem` binary: run as `tandem host`, and named in Claude
+    /// Code's hooks.
+    pub exe: &'a Path,
+    pub store: &'a Store,
+    /// The session's repository and its config (approvals are checked
+    /// here, not assumed).
+    pub repo: &'a Repository,
+    pub config: &'a Config,
+}
+
+/// One start of a session's agent.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    /// The agent's command (program and arguments), before Claude Code's
+    /// instrumentation and the sandbox's wrapping.
+    pub argv: Vec<String>,
+    /// The environment of the command that asked (`tandem new`,
+    /// `respawn`), layered under the session's ([`environment`]).
+    pub env: &'a [(String, String)],
+    /// The terminal's size, in cells.
+    pub rows: u16,
+    pub cols: u16,
+    /// A first prompt, typed in after the start (or a structured agent's
+    /// first message).
+    pub typed_input: Option<String>,
+    /// `fork`: the conversation (Claude Code's session id) the agent
+    /// starts as a copy of.
+    pub fork_of: Option<&'a str>,
+}
+
+impl<'a> Launch<'a> {
+    /// A session's agent started again (`respawn`, `restore`): its
+    /// command resolved anew from the agent's name (the stored one has
+    /// its secrets masked), no first prompt, and its own conversation,
+    /// resumed where the agent can.
+    ///
+    /// # Errors
+    /// [`AgentError`] when the agent's command is not found any more.
+    pub fn again(session: &Session, env: &'a [(String, String)], rows: u16, cols: u16) -> Result<Self, AgentError> {
+        let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
+        Ok(Launch { argv: spec.argv, env, rows, cols, typed_input: None, fork_of: None })
+    }
+}
+
+/// A started agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// Whether the agent resumed its earlier conversation.
+    pub resumed: bool,
+    pub host_pid: i32,
+    pub agent_pid: i32,
+}
+
+impl Launcher<'_> {
+    /// Starts `session`'s agent in a new host and waits for the host's
+    /// report.
+    ///
+    /// # Errors
+    /// [`LaunchError`]: the environment or sandbox cannot be made, or the
+    /// host cannot start the agent.
+    pub fn start(&self, session: &Session, launch: Launch<'_>) -> Result<Started, LaunchError> {
+        let (argv, conversation) = argv(self.exe, session, launch.argv, launch.env, launch.fork_of);
+        let resumed = matches!(conversation, Conversation::Resume(_));
+        let env = environment(self.store, self.config, self.repo, launch.env, session)?;
+        let program = argv.first().map(Path::new);
+        let (argv, forwards, cleanup) = match fence(self.paths, self.repo, self.config, session, &env, program)? {
+            Some(fence) => {
+                (fence.wrap(&argv, &env, true).map_err(FenceError::from)?, fence.forwards.clone(), fence.cleanup())
+            }
+            None => (argv, Vec::new(), None),
+        };
+        let spec = HostSpec {
+            version: HOST_PROTOCOL_VERSION,
+            session_id: session.id.clone(),
+            argv,
+            cwd: session.path.clone(),
+            env,
+            rows: launch.rows,
+            cols: launch.cols,
+            typed_input: launch.typed_input,
+            agent: session.agent.clone(),
+            conversation,
+            forwards,
+            cleanup,
+            sandboxed: session.sandbox.is_some(),
+        };
+        let (host_pid, agent_pid) = start_host(self.paths, self.exe, &spec)?;
+        Ok(Started { resumed, host_pid, agent_pid })
+    }
+}
+
+/// What a new session's worktree gets before its agent starts, by how it
+/// was asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prepare<'a> {
+    /// `fork`: a commit whose tree (untracked files included) is put into
+    /// the worktree; HEAD stays.
+    pub overlay: Option<&'a str>,
+    /// A task's trial: its brief, written to `.tandem/brief.md`.
+    pub brief: Option<&'a str>,
+    /// `review`: its start commit is kept under `refs/tandem/review/<id>`
+    /// and the checkout made read-only.
+    pub review: bool,
+}
+
+/// Readies `session`'s new worktree as `what` asks.
+///
+/// # Errors
+/// [`LaunchError::Overlay`], [`LaunchError::Brief`],
+/// [`LaunchError::ReviewStart`], [`LaunchError::ReadOnly`].
+pub fn prepare(repo: &Repository, session: &Session, what: &Prepare<'_>) -> Result<(), LaunchError> {
+    if let Some(commit) = what.overlay {
+        git::run(&session.path, &["restore", "--source", commit, "--worktree", "--", "."])
+            .map_err(|source| LaunchError::Overlay { commit: commit.to_owned(), source })?;
+    }
+    if let Some(brief) = what.brief {
+        super::task::write_brief(&repo.common_dir, &session.path, brief).map_err(LaunchError::Brief)?;
+    }
+    if what.review {
+        let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(LaunchError::ReviewStart)?;
+        git::create_ref(&session.path, &super::review::start_ref(&session.id), &start)
+            .map_err(LaunchError::ReviewStart)?;
+        super::review::make_read_only(&session.path).map_err(LaunchError::ReadOnly)?;
+    }
+    Ok(())
+}
+
+/// What a host runs for `session`: `argv`, plus what makes the agent
+/// report to tandem (Claude Code: its conversation id and the hooks, which
+/// run `exe`; see [`crate::agent::claude`]), and which conversation it
+/// opens: a fork of `fork_of` (another session's conversation) when given,
+/// else the session's own, resumed where the agent can
+/// ([`crate::agent::conversation`]). Returns the argument vector and the
+/// conversation.
+#[must_use]
+pub fn argv(
+    exe: &Path,
+    session: &Session,
+    argv: Vec<String>,
+    env: &[(String, String)],
+    fork_of: Option<&str>,
+) -> (Vec<String>, Conversation) {
+    use crate::agent::claude;
+    if !crate::agent::reports_state(&session.agent) {
+        return (argv, Conversation::Any);
+    }
+    let conversation = crate::agent::conversation(&session.agent, fork_of, session.agent_session.as_deref(), |id| {
+        claude::has_transcript(env, &session.path, id)
+    });
+    let argv = if crate::agent::is_claude(&session.agent) {
+        // The structured mode reports through its own output, not hooks.
+        claude::instrument(argv, exe, &conversation, session.agent == "claude")
+    } else {
+        argv
+    };
+    (argv, conversation)
+}
+
+/// The agent's environment ([`super::env::layered`]: the caller's,
+/// `[env]`, env files, `--env`, tandem's own with the session's
+/// `TANDEM_PORT`, claimed here), plus what the agent needs
+/// ([`crate::agent::extra_env`]). `[env]` values the repository set reach
+/// the agent only once approved ([`super::hooks::approved_config`]).
+///
+/// # Errors
+/// [`LaunchError::Store`], [`LaunchError::Env`].
+pub fn environment(
+    store: &Store,
+    config: &Config,
+    repo: &Repository,
+    env: &[(String, String)],
+    session: &Session,
+) -> Result<Vec<(String, String)>, LaunchError> {
+    let config = super::hooks::approved_config(store, repo, config)?;
+    let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
+    let mut env = super::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
+    let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
+    env.extend(extra);
+    Ok(env)
+}
+
+/// The sandbox `session`'s agent (or a hook, `program` none) runs in, its
+/// channel and private repository made; `None` when it is not sandboxed.
+///
+/// # Errors
+/// [`FenceError::Sandbox`]: its runtime is gone, or the config's sandbox
+/// settings are bad now; the others when its folders cannot be made.
+pub fn fence(
+    paths: &Paths,
+    repo: &Repository,
+    config: &Config,
+    session: &Session,
+    env: &[(String, String)],
+    program: Option<&Path>,
+) -> Result<Option<Fence>, FenceError> {
+    let Some(mode) = session.sandbox else { return Ok(None) };
+    let fence = Fence::new(mode, paths, repo, config, session, env, program)?;
+    paths.ensure_runtime_dir()?;
+    crate::paths::create_private(&fence.channel)?;
+    crate::sandbox_git::prepare(paths, repo, session, &fence.admin)?;
+    Ok(Some(fence))
+}
+
+/// Starts `exe host` for `spec`'s session, hands it the spec (a control
+/// frame) and waits for its report. The host's stderr goes to
+/// `sessions/<id>/host.log`; the host is reaped by a thread of its own
+/// when it ends, so it never lingers as a zombie. Returns the host's and
+/// the agent's pids.
+///
+/// # Errors
+/// [`LaunchError::Log`], [`LaunchError::Spawn`], [`LaunchError::Handoff`],
+/// [`LaunchError::NoReport`], or [`LaunchError::Failed`] with the host's
+/// reason.
+pub fn start_host(paths: &Paths, exe: &Path, spec: &HostSpec) -> Result<(i32, i32), LaunchError> {
+    let log = paths.session_dir(&spec.session_id).join("host.log");
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&log)
+        .map_err(|source| LaunchError::Log { path: log.clone(), source })?;
+    let mut child = Command::new(exe)
+        .arg("host")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(file)
+        .spawn()
+        .map_err(|source| LaunchError::Spawn { exe: exe.to_path_buf(), source })?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let sent = protocol::send(&mut stdin, spec);
+    drop(stdin);
+    let report = sent.map(|()| protocol::recv::<HostReady>(&mut stdout));
+    drop(stdout);
+    std::thread::spawn(move || child.wait());
+    match report.map_err(LaunchError::Handoff)? {
+        Ok(Some(HostReady::Running { host_pid, agent_pid, .. })) => Ok((host_pid, agent_pid)),
+        Ok(Some(HostReady::Failed { message, .. })) => Err(LaunchError::Failed { message }),
+        // Nothing, or not a report: the host's log says why.
+        Ok(None) | Err(_) => Err(LaunchError::NoReport { log }),
+    }
+}
