@@ -4,9 +4,9 @@
 //! underneath: where state lives ([`paths`]), the git CLI ([`git`]), the
 //! SQLite store ([`store`]), session lifecycle ([`session`]), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
-//! the per-user supervisor daemon ([`supervisor`]) and the wire types
-//! between them ([`protocol`]), and how untrusted text is printed
-//! ([`text`]).
+//! the per-user supervisor daemon ([`supervisor`]), the wire types
+//! between them ([`protocol`]) and the plain data those carry
+//! ([`model`]), and how untrusted text is printed ([`text`]).
 
 pub mod agent;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod git;
 pub mod github;
 pub mod host;
 pub mod limits;
+pub mod model;
 pub mod paths;
 pub mod process;
 pub mod protocol;

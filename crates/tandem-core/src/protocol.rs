@@ -26,10 +26,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::session::end::GcReport;
-use crate::session::facts::GitFacts;
-use crate::session::repair::Finding;
-use crate::store::{Session, SessionState};
+use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, SessionState, Task};
 
 /// Bumped on any incompatible change to the messages below.
 pub const PROTOCOL_VERSION: u32 = 6;
@@ -216,7 +213,7 @@ pub enum Request {
     /// checkout of its current state whose agent (`agent`, else the
     /// reviewed session's when it takes prompts, else the default) gets
     /// the diff and the brief as its prompt; see
-    /// [`crate::session::review`].
+    /// `session::review`.
     Review {
         session_id: String,
         agent: Option<String>,
@@ -335,7 +332,7 @@ pub struct TrialOf {
     /// drops it when that creation fails or is undone, so a task never
     /// stays without a trial (issue 17, finding 5).
     #[serde(default)]
-    pub new_task: Option<crate::store::Task>,
+    pub new_task: Option<Task>,
 }
 
 /// The supervisor's answer.
@@ -380,12 +377,12 @@ pub enum Response {
         /// Conflict control's latest findings for the live sessions
         /// listed, and whether they are current (else being recomputed).
         #[serde(default)]
-        conflicts: crate::session::conflicts::Report,
+        conflicts: ConflictReport,
         #[serde(default)]
         conflicts_current: bool,
     },
     Conflicts {
-        report: Box<crate::session::conflicts::Report>,
+        report: Box<ConflictReport>,
     },
     Doctor {
         findings: Vec<Finding>,
@@ -408,15 +405,7 @@ pub enum Response {
 /// The longest a [`Request::Changes`] waits for a change.
 pub const CHANGES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What `tandem rm` did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemoveReport {
-    pub slug: String,
-    pub branch: String,
-    pub path: PathBuf,
-    /// The snapshot ref, when there was anything to keep.
-    pub archive_ref: Option<String>,
-}
+pub use crate::model::RemoveReport;
 
 /// A message from a client to a session host (control frames); keys
 /// travel as data frames.

@@ -15,6 +15,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
+use crate::model::named_enum;
 
 named_enum!(
     /// What an event records.
@@ -276,7 +277,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn set_pr(&self, id: &str, number: u64, status: Option<&crate::github::PrStatus>) -> Result<(), StoreError> {
+    pub fn set_pr(&self, id: &str, number: u64, status: Option<&crate::model::PrStatus>) -> Result<(), StoreError> {
         let status = status.map(|p| serde_json::to_string(p).expect("a PrStatus serializes"));
         self.conn.execute(
             "UPDATE sessions SET pr_number = ?2, pr = ?3, updated_at = ?4 WHERE id = ?1",
