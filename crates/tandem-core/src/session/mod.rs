@@ -39,7 +39,6 @@ use crate::agent::{self, AgentError, AgentSpec};
 use crate::config::{Config, ConfigError};
 use crate::git::{self, GitError};
 use crate::paths::{Paths, PathsError};
-use crate::protocol::CreateRequest;
 use crate::repo::{RepoError, Repository};
 use crate::store::{Meta, Session, SessionState, Store, StoreError};
 
@@ -143,6 +142,54 @@ pub enum Start {
     Existing,
 }
 
+/// What a new session is asked to be (`tandem new`, `fork`, `review`, a
+/// task's trials), as [`plan`] takes it. The supervisor builds it from
+/// the wire's `protocol::CreateRequest`, so the lifecycle does not
+/// depend on the wire format (issue 18). Names are validated by [`plan`].
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    /// Where the command ran: finds the repository and resolves `HEAD`.
+    pub cwd: PathBuf,
+    /// The session's name as typed; `None` lets tandem pick one.
+    pub name: Option<String>,
+    /// Free-text title.
+    pub title: Option<String>,
+    /// The agent as named or typed (`claude`, a command line); `None`
+    /// for the default.
+    pub agent: Option<String>,
+    /// The first prompt.
+    pub prompt: Option<String>,
+    /// `fresh`, `head` or a commit-ish; `None` for `base.default`.
+    pub base: Option<String>,
+    /// A branch to use as it is (existing) or to create.
+    pub branch: Option<String>,
+    /// A pull request number to fetch and check out.
+    pub from_pr: Option<u64>,
+    /// The environment of the command that asked (never stored).
+    pub env: Vec<(String, String)>,
+    /// The id of the session this one reviews (`tandem review`).
+    pub review_of: Option<String>,
+    /// The task the new session is a trial of.
+    pub task: Option<Trial>,
+    /// `--env KEY=VALUE` pairs, and `--env-file` paths (absolute).
+    pub vars: Vec<(String, String)>,
+    pub env_files: Vec<PathBuf>,
+    /// `--sandbox MODE` (`none`, `workspace`, `container`); `None` means
+    /// `sandbox.mode`.
+    pub sandbox: Option<String>,
+}
+
+/// A session's place in its task, as its row records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trial {
+    /// The task's id.
+    pub task_id: String,
+    /// 1, 2, …
+    pub trial: i64,
+    /// The paths its brief gives it.
+    pub owned: Vec<String>,
+}
+
 /// A validated request to create a session; nothing has changed yet
 /// (except, for `--from-pr`, the fetched pull request's ref).
 #[derive(Debug, Clone)]
@@ -166,7 +213,7 @@ pub struct Plan {
     /// The session this one reviews (`tandem review`).
     pub review_of: Option<String>,
     /// The task this session is a trial of.
-    pub task: Option<crate::protocol::TrialOf>,
+    pub task: Option<Trial>,
     /// `--env` pairs and `--env-file` paths.
     pub vars: Vec<(String, String)>,
     pub env_files: Vec<PathBuf>,
@@ -223,7 +270,7 @@ pub fn branch_prefix(repo: &Repository, config: &Config, env: &[(String, String)
     })
 }
 
-/// Validates a create request against the repository (from
+/// Validates a request for a new session against the repository (from
 /// [`open_repo`] on `req.cwd`) and the store, and resolves the base
 /// (fetching for `fresh`, and the pull request for `--from-pr`).
 ///
@@ -234,7 +281,7 @@ pub fn plan(
     store: &Store,
     repo: Repository,
     config: Config,
-    req: &CreateRequest,
+    req: &NewSession,
 ) -> Result<Plan, SessionError> {
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
     let worktrees = worktrees_dir(paths, &repo, &config);
