@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod repo;
 pub mod sandbox;
 pub mod sandbox_git;
+pub mod secrets;
 pub mod session;
 pub mod socket;
 pub mod store;

@@ -22,7 +22,8 @@ pub mod env;
 pub mod facts;
 pub mod hooks;
 pub mod include;
-pub mod mask;
+/// Masking secrets: moved to [`crate::secrets::mask`], named here too.
+pub use crate::secrets::mask;
 pub mod merge_journal;
 pub mod names;
 pub mod naming;

@@ -102,7 +102,7 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 /// `value` with the secrets masked in every string (keys included).
 fn mask_json(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value {
     use serde_json::Value;
-    let text = |t: &str| crate::session::env::redact(t, secrets).into_owned();
+    let text = |t: &str| crate::secrets::redact(t, secrets).into_owned();
     match value {
         Value::String(t) => Value::String(text(t)),
         Value::Array(items) => Value::Array(items.iter().map(|v| mask_json(v, secrets)).collect()),
@@ -139,7 +139,7 @@ impl Store {
                     secrets = Some((e.session_id, self.secrets_for(e.session_id)));
                 }
                 let secrets = secrets.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
-                let redact = |t: &str| crate::session::env::redact(t, secrets).into_owned();
+                let redact = |t: &str| crate::secrets::redact(t, secrets).into_owned();
                 // Masked string by string, so an escape written `\u001b`
                 // in JSON hides nothing.
                 let data = e.data.as_ref().map(|d| mask_json(d, secrets).to_string());

@@ -390,7 +390,7 @@ impl Store {
                     // The secrets of this process's own environment (a
                     // well-known name, or declared for its agent) are
                     // masked in whatever it stores.
-                    let secrets = crate::session::env::secret_values(&crate::session::env::process_env().0);
+                    let secrets = crate::secrets::secret_values(&crate::secrets::process_env().0);
                     return Ok(Store { conn, secrets, path: path.to_path_buf(), identity });
                 }
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
@@ -656,7 +656,7 @@ impl Store {
         Ok(())
     }
 
-    /// Masks these secret values (see [`crate::session::env::redact`]) in
+    /// Masks these secret values (see [`crate::secrets::redact`]) in
     /// the text and data of every event, title and summary this
     /// connection writes from now on, beside those of the process's own
     /// environment and of the session's running agent.
@@ -676,13 +676,11 @@ impl Store {
         let mut secrets = self.secrets.clone();
         if let Ok(Some(session)) = self.session(id) {
             if let Some(pid) = session.agent_pid.filter(|p| *p > 0) {
-                secrets.extend(crate::session::env::process_secrets(pid));
+                secrets.extend(crate::secrets::process_secrets(pid));
             }
             for file in &session.env_files {
-                let pairs = crate::session::env::read_env_file(file).unwrap_or_default();
-                secrets.extend(
-                    pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::session::env::MIN_SECRET_LEN),
-                );
+                let pairs = crate::secrets::read_env_file(file).unwrap_or_default();
+                secrets.extend(pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::secrets::MIN_SECRET_LEN));
             }
             secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
             secrets.dedup();
@@ -692,7 +690,7 @@ impl Store {
 
     /// `text` as it may be stored for session `id` (secrets masked).
     fn masked(&self, id: &str, text: &str) -> String {
-        crate::session::env::redact(text, &self.secrets_for(id)).into_owned()
+        crate::secrets::redact(text, &self.secrets_for(id)).into_owned()
     }
 
     /// Gives the session the lowest free block of `block` ports from
