@@ -446,29 +446,11 @@ fn run_engine(program: &Path, args: &[&str], timeout: std::time::Duration) -> Re
     }
 }
 
-/// `name` on `PATH`, if it is there.
-#[must_use]
-pub fn find(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The user's runtime folder (`$XDG_RUNTIME_DIR`, else `/run/user/UID`)
-/// when there is one: ssh-agent's, gpg-agent's, D-Bus's and systemd's
-/// sockets live there.
-#[must_use]
-pub fn user_runtime_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| Some(PathBuf::from(format!("/run/user/{}", nix::unistd::Uid::effective()))))
-        .filter(|p| p.is_dir())
-}
+// Generic helpers the sandbox, its private repository and its limits all
+// use live in `process` and `paths`, so those do not import each other
+// for them (issue 18).
+pub use crate::paths::user_runtime_dir;
+pub use crate::process::find;
 
 /// The other worktrees of the repository whose common dir is `common_dir`,
 /// from its `worktrees/*/gitdir` files (gitrepository-layout(5)); `own`
