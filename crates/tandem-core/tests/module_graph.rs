@@ -23,9 +23,27 @@ const ALLOWED: &[(&str, &str, &str)] = &[(
 
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
+/// tandem-core's `src/`.
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn the_wire_types_import_only_plain_data() {
+    let graph = module_graph(&src());
+    let named =
+        |module: &str| graph.get(module).map(|edges| edges.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(named("model"), Vec::<String>::new(), "model is plain data: it imports nothing else of tandem-core");
+    assert_eq!(
+        named("protocol"),
+        ["model"],
+        "protocol imports only model: move a type a message carries into model (re-exported where it was)"
+    );
+}
+
 #[test]
 fn top_level_modules_have_no_import_cycle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = src();
     let graph = module_graph(&src);
     assert!(graph.contains_key("protocol") && graph.contains_key("store"), "no modules found under {}", src.display());
 

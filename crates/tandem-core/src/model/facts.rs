@@ -1,5 +1,5 @@
 //! What `tandem list` shows about a session's git state beside its row
-//! (gathered by [`crate::session::facts`]).
+//! (gathered by `session::facts`).
 
 use serde::{Deserialize, Serialize};
 

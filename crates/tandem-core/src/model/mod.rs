@@ -3,11 +3,11 @@
 //! `doctor` and conflict control report (issue 18).
 //!
 //! These types are what the store reads and writes and what the
-//! supervisor sends ([`crate::protocol`]), so they live here, apart from
+//! supervisor sends (`protocol`), so they live here, apart from
 //! both: this module imports nothing from the rest of tandem-core (only
 //! std and serde), and every other module may import it without making a
 //! circle. Their serde shape is the wire's and the database's: change it
-//! only with [`crate::protocol::PROTOCOL_VERSION`] and a migration. The
+//! only with `protocol::PROTOCOL_VERSION` and a migration. The
 //! modules that make them keep their old names as re-exports
 //! (`store::Session`, `session::facts::GitFacts`, `sandbox::Mode`, …).
 

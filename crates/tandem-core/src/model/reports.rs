@@ -15,7 +15,7 @@ pub struct RemoveReport {
     pub archive_ref: Option<String>,
 }
 
-/// What `tandem gc` dropped ([`crate::session::end::gc`]).
+/// What `tandem gc` dropped (`session::end::gc`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GcReport {
     /// Archive refs deleted.
@@ -73,7 +73,7 @@ pub struct PairConflicts {
     pub conflicts: Option<Vec<String>>,
 }
 
-/// Conflict control's answer ([`crate::session::conflicts`]): every
+/// Conflict control's answer (`session::conflicts`): every
 /// session's findings and every pair that overlaps or conflicts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictReport {
