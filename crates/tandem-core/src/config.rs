@@ -553,7 +553,7 @@ impl Config {
             },
             // A variable named like a secret is shown as one (issue 16).
             "env": self.env.vars.iter()
-                .map(|(k, v)| (k.clone(), s(if crate::session::env::is_secret_name(k) { "(secret)" } else { v })))
+                .map(|(k, v)| (k.clone(), s(if crate::secrets::is_secret_name(k) { "(secret)" } else { v })))
                 .chain(std::iter::once(("secret".to_owned(), serde_json::Value::Object(
                     self.env.secret.keys().map(|k| (k.clone(), s("(secret)"))).collect(),
                 ))))

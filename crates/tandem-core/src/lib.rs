@@ -4,9 +4,10 @@
 //! underneath: where state lives ([`paths`]), the git CLI ([`git`]), the
 //! SQLite store ([`store`]), session lifecycle ([`session`]), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
-//! the per-user supervisor daemon ([`supervisor`]) and the wire types
-//! between them ([`protocol`]), how untrusted text is printed
-//! ([`text`]), and each error's kind and hints ([`error`]).
+//! the per-user supervisor daemon ([`supervisor`]), the wire types
+//! between them ([`protocol`]) and the plain data those carry
+//! ([`model`]), how untrusted text is printed ([`text`]), and each
+//! error's kind and hints ([`error`]).
 
 pub mod agent;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod git;
 pub mod github;
 pub mod host;
 pub mod limits;
+pub mod model;
 pub mod paths;
 pub mod process;
 pub mod protocol;
@@ -24,6 +26,7 @@ pub mod repo;
 pub mod rows;
 pub mod sandbox;
 pub mod sandbox_git;
+pub mod secrets;
 pub mod session;
 pub mod socket;
 pub mod store;

@@ -295,7 +295,7 @@ fn systemd_properties(max_processes: Option<u64>, max_memory: Option<u64>) -> Ve
 /// Whether the user's systemd makes a scope with `properties` (one run
 /// of `true` in it).
 fn systemd_answers(properties: &[String]) -> bool {
-    if crate::sandbox::find("systemd-run").is_none() {
+    if crate::process::find("systemd-run").is_none() {
         return false;
     }
     std::process::Command::new("systemd-run")

@@ -301,6 +301,18 @@ pub fn is_owner_tag(tag: &str) -> bool {
     tag.len() == 9 && tag.starts_with('o') && tag[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The user's runtime folder (`$XDG_RUNTIME_DIR`, else `/run/user/UID`)
+/// when there is one: ssh-agent's, gpg-agent's, D-Bus's and systemd's
+/// sockets live there.
+#[must_use]
+pub fn user_runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| Some(PathBuf::from(format!("/run/user/{}", nix::unistd::Uid::effective()))))
+        .filter(|p| p.is_dir())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,17 @@ pub fn which(program: &str, path_var: Option<&OsStr>, cwd: &Path) -> Option<Path
         .find(|p| executable(p))
 }
 
+/// `name` on `PATH`, if it is there.
+#[must_use]
+pub fn find(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Whether `pid` is running: it exists and is not a zombie (state `Z`
 /// in `/proc/PID/stat`), unlike [`is_alive`], which counts a process that
 /// has exited but is not yet reaped.

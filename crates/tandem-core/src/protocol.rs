@@ -59,11 +59,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::error::{ErrorKind, Failure};
-use crate::session::end::GcReport;
-use crate::session::facts::GitFacts;
-use crate::session::repair::Finding;
-use crate::store::{Session, SessionState};
+use crate::model::error::{ErrorKind, Failure};
+use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, SessionState, Task};
 
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
 /// any incompatible change to them (7: the task and record requests). A
@@ -269,7 +266,7 @@ pub enum Request {
     /// checkout of its current state whose agent (`agent`, else the
     /// reviewed session's when it takes prompts, else the default) gets
     /// the diff and the brief as its prompt; see
-    /// [`crate::session::review`].
+    /// `session::review`.
     Review {
         session_id: String,
         agent: Option<String>,
@@ -340,7 +337,7 @@ pub enum Request {
     TaskSetStatus {
         cwd: PathBuf,
         task: String,
-        status: crate::store::TaskStatus,
+        status: crate::model::TaskStatus,
     },
     /// A session's work landed (`tandem merge`): record `text` in its
     /// history, mark it done, and with `pull`, store its pull request as
@@ -349,7 +346,7 @@ pub enum Request {
         session_id: String,
         text: String,
         #[serde(default)]
-        pull: Option<crate::github::PrStatus>,
+        pull: Option<crate::model::PrStatus>,
     },
     /// The user answered a session's permission request (`tandem approve`
     /// or `deny`): record it in its history (`asked`: what the agent
@@ -366,7 +363,7 @@ pub enum Request {
         session_id: String,
         state: String,
         command: String,
-        result: crate::store::CheckResult,
+        result: crate::model::CheckResult,
     },
 }
 
@@ -436,7 +433,7 @@ pub struct TrialOf {
     /// drops it when that creation fails or is undone, so a task never
     /// stays without a trial (issue 17, finding 5).
     #[serde(default)]
-    pub new_task: Option<crate::store::Task>,
+    pub new_task: Option<Task>,
 }
 
 /// The supervisor's answer.
@@ -481,12 +478,12 @@ pub enum Response {
         /// Conflict control's latest findings for the live sessions
         /// listed, and whether they are current (else being recomputed).
         #[serde(default)]
-        conflicts: crate::session::conflicts::Report,
+        conflicts: ConflictReport,
         #[serde(default)]
         conflicts_current: bool,
     },
     Conflicts {
-        report: Box<crate::session::conflicts::Report>,
+        report: Box<ConflictReport>,
     },
     Doctor {
         findings: Vec<Finding>,
@@ -502,7 +499,7 @@ pub enum Response {
     },
     Ok,
     /// A refusal or failure: its kind, its one-line message and hints
-    /// naming the next command, apart ([`crate::error::Failure`]). An
+    /// naming the next command, apart ([`crate::model::error::Failure`]). An
     /// older peer's `{"type":"error","message":…}` reads as kind
     /// `failed` with no hints.
     Error {
@@ -533,7 +530,7 @@ pub enum Response {
     /// The answer to [`Request::TaskSetStatus`].
     TaskStatusSet {
         task: String,
-        status: crate::store::TaskStatus,
+        status: crate::model::TaskStatus,
     },
 }
 
@@ -580,15 +577,7 @@ impl From<Failure> for Response {
 /// The longest a [`Request::Changes`] waits for a change.
 pub const CHANGES_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What `tandem rm` did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemoveReport {
-    pub slug: String,
-    pub branch: String,
-    pub path: PathBuf,
-    /// The snapshot ref, when there was anything to keep.
-    pub archive_ref: Option<String>,
-}
+pub use crate::model::RemoveReport;
 
 /// A message from a client to a session host (control frames); keys
 /// travel as data frames.

@@ -50,7 +50,6 @@
 //! agent ends.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Set inside a sandbox to the session's hook channel
 /// ([`crate::paths::Paths::hook_socket`]): `tandem hook` hands its events
@@ -59,54 +58,9 @@ use std::str::FromStr;
 /// on it, as untrusted data.
 pub const HOOK_SOCKET: &str = "TANDEM_HOOK_SOCKET";
 
-/// How a session's agent is fenced in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Under bubblewrap, on this machine's filesystem.
-    Workspace,
-    /// In a Docker or Podman container.
-    Container,
-}
-
-impl Mode {
-    /// The name used in config, on the command line and in the store.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Workspace => "workspace",
-            Mode::Container => "container",
-        }
-    }
-
-    /// Parses `none`, `workspace` or `container`: `None` for `none`.
-    ///
-    /// # Errors
-    /// A one-line message naming the accepted values.
-    pub fn parse_setting(s: &str) -> Result<Option<Mode>, String> {
-        match s {
-            "none" | "" => Ok(None),
-            other => other.parse().map(Some),
-        }
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "workspace" => Ok(Mode::Workspace),
-            "container" => Ok(Mode::Container),
-            other => Err(format!("unknown sandbox mode {other:?}: use none, workspace or container")),
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How a session's agent is fenced in (plain data stored with the
+/// session: [`crate::model::SandboxMode`]).
+pub use crate::model::SandboxMode as Mode;
 
 /// Why a session cannot be fenced in as asked.
 #[derive(Debug, thiserror::Error)]
@@ -248,7 +202,7 @@ impl Fence {
         paths: &crate::paths::Paths,
         repo: &crate::repo::Repository,
         config: &crate::config::Config,
-        session: &crate::store::Session,
+        session: &crate::model::Session,
         env: &[(String, String)],
         program: Option<&Path>,
     ) -> Result<Fence, SandboxError> {
@@ -492,29 +446,11 @@ fn run_engine(program: &Path, args: &[&str], timeout: std::time::Duration) -> Re
     }
 }
 
-/// `name` on `PATH`, if it is there.
-#[must_use]
-pub fn find(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The user's runtime folder (`$XDG_RUNTIME_DIR`, else `/run/user/UID`)
-/// when there is one: ssh-agent's, gpg-agent's, D-Bus's and systemd's
-/// sockets live there.
-#[must_use]
-pub fn user_runtime_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| Some(PathBuf::from(format!("/run/user/{}", nix::unistd::Uid::effective()))))
-        .filter(|p| p.is_dir())
-}
+// Generic helpers the sandbox, its private repository and its limits all
+// use live in `process` and `paths`, so those do not import each other
+// for them (issue 18).
+pub use crate::paths::user_runtime_dir;
+pub use crate::process::find;
 
 /// The other worktrees of the repository whose common dir is `common_dir`,
 /// from its `worktrees/*/gitdir` files (gitrepository-layout(5)); `own`

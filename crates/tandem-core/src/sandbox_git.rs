@@ -123,7 +123,7 @@ pub fn private_admin(private: &Path, admin: &Path) -> PathBuf {
 pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path) -> Result<(), PrivateGitError> {
     // The work is read back through a fence of bubblewrap's, whatever
     // fences the agent (a container too): refuse before the agent runs.
-    crate::sandbox::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
+    crate::process::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
     let private = paths.sandbox_git(&session.id);
     let parent = private.parent().expect("sandbox_git has a parent").to_path_buf();
     crate::paths::create_private(&parent)
@@ -780,7 +780,7 @@ fn reader_fence(
     private: &Path,
     writable: bool,
 ) -> Result<Vec<String>, PrivateGitError> {
-    let bwrap = crate::sandbox::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
+    let bwrap = crate::process::find("bwrap").ok_or(PrivateGitError::NoBwrap)?;
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let mut out = vec![s(&bwrap)];
     out.extend(
@@ -806,7 +806,7 @@ fn reader_fence(
         vec![paths.state_dir.clone(), paths.runtime_dir.clone(), repo.root.clone(), repo.common_dir.clone()];
     let mount = private.with_file_name("objects");
     hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
-    hidden.extend(crate::sandbox::user_runtime_dir());
+    hidden.extend(crate::paths::user_runtime_dir());
     let outermost: Vec<&PathBuf> =
         hidden.iter().filter(|p| p.is_dir() && !hidden.iter().any(|q| q != *p && p.starts_with(q))).collect();
     for p in &outermost {

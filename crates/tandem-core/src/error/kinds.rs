@@ -27,7 +27,7 @@ impl Kinded for SessionError {
         use ErrorKind::*;
         match self {
             SessionError::Repo(e) => e.kind(),
-            SessionError::Task(e) => e.kind(),
+            SessionError::Refused(f) => f.kind,
             SessionError::Name(e) => e.kind(),
             SessionError::Sandbox(e) => e.kind(),
             SessionError::PrivateGit(e) => e.kind(),
@@ -72,7 +72,7 @@ impl Kinded for SessionError {
             )],
             SessionError::Repo(e) => e.hints(),
             SessionError::Launch(e) => e.hints(),
-            SessionError::Task(e) => e.hints(),
+            SessionError::Refused(f) => f.hints.clone(),
             SessionError::Name(e) => e.hints(),
             SessionError::Sandbox(e) => e.hints(),
             SessionError::PrivateGit(e) => e.hints(),

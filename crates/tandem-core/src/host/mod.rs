@@ -340,7 +340,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     crate::paths::create_private_dir(&dir)?;
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
     let mut store = Store::open(&paths.database())?;
-    let secrets = crate::session::env::secret_values(&spec.env);
+    let secrets = crate::secrets::secret_values(&spec.env);
     store.redact_secrets(secrets.clone());
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));

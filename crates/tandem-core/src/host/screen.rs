@@ -81,8 +81,8 @@ pub struct PtyLog {
     len: u64,
     /// Masks secret values before anything reaches the file, holding
     /// back output that may be the start of one
-    /// ([`crate::session::mask::Masker`]).
-    masker: crate::session::mask::Masker,
+    /// ([`crate::secrets::mask::Masker`]).
+    masker: crate::secrets::mask::Masker,
 }
 
 impl PtyLog {
@@ -100,14 +100,14 @@ impl PtyLog {
         let path = Self::path(dir);
         let file = crate::paths::append_private(&path)?;
         let len = file.metadata()?.len();
-        Ok(PtyLog { path, file, len, masker: crate::session::mask::Masker::default() })
+        Ok(PtyLog { path, file, len, masker: crate::secrets::mask::Masker::default() })
     }
 
-    /// Masks these secret values ([`crate::session::env::MASK`]) in what
+    /// Masks these secret values ([`crate::secrets::MASK`]) in what
     /// it writes from now on, found in the text a terminal would show
-    /// ([`crate::session::mask`]).
+    /// ([`crate::secrets::mask`]).
     pub fn redact_secrets(&mut self, secrets: &[String]) {
-        self.masker = crate::session::mask::Masker::new(secrets);
+        self.masker = crate::secrets::mask::Masker::new(secrets);
     }
 
     /// Appends `bytes` (secrets masked; a tail that may begin a secret

@@ -330,18 +330,16 @@ pub fn session_state_text(s: &Session) -> String {
     live.state = facts::live_state(s);
     let asking = s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput));
     let exit_code = s.exit_code.filter(|_| live.state == SessionState::Exited);
-    let state = match (live.state, asking) {
-        (SessionState::Running, Some(_)) => "needs-input",
-        _ => facts::reported_state(&live),
-    };
-    state_text(state, false, exit_code, asking)
+    state_text(facts::reported_state(&live), false, exit_code, asking)
 }
 
 fn state_text(state: &str, inferred: bool, exit_code: Option<i32>, asking: Option<&str>) -> String {
     match (state, exit_code, asking) {
-        ("exited", Some(code), _) => format!("exited ({code})"),
-        ("needs-input", _, Some(asking)) => format!("needs-input: {}", truncate(asking, 40)),
         ("idle", _, _) if inferred => "idle (inferred)".to_owned(),
+        ("exited", Some(code), _) => format!("exited ({code})"),
+        // An agent whose state is inferred can still say what it asks
+        // (a hook event): the question wins over the guess.
+        ("needs-input" | "running", _, Some(asking)) => format!("needs-input: {}", truncate(asking, 40)),
         (state, _, _) => state.to_owned(),
     }
 }

@@ -179,44 +179,9 @@ pub struct Side {
     pub owned: Vec<String>,
 }
 
-/// What conflict control found for one session.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionConflicts {
-    pub name: String,
-    /// Paths it changed since its fork point with its base, committed or
-    /// not.
-    pub touched: Vec<String>,
-    pub base: String,
-    /// Paths that would conflict if it were merged into its base now;
-    /// `None` when it merges cleanly (or has nothing to merge).
-    pub base_conflicts: Option<Vec<String>>,
-    /// Touched paths outside the paths its brief owns.
-    pub outside_owned: Vec<String>,
-    /// Sessions it shares touched paths with, and those it would conflict
-    /// with.
-    pub overlaps_with: Vec<String>,
-    pub conflicts_with: Vec<String>,
-}
-
-/// Two sessions that touched the same paths, or would conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairConflicts {
-    pub a: String,
-    pub b: String,
-    /// Paths both touched.
-    pub overlap: Vec<String>,
-    /// Paths their merge would conflict in; `None` when it is clean.
-    pub conflicts: Option<Vec<String>>,
-}
-
-/// Every session's findings and every pair that overlaps or conflicts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    pub sessions: Vec<SessionConflicts>,
-    pub pairs: Vec<PairConflicts>,
-    /// How many pairs were checked (sessions with changes of their own).
-    pub pairs_checked: usize,
-}
+// Its findings are plain data sent to clients: they live in
+// [`crate::model`].
+pub use crate::model::{ConflictReport as Report, PairConflicts, SessionConflicts};
 
 /// Answers kept between reports (see the module doc).
 #[derive(Default)]

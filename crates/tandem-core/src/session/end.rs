@@ -26,8 +26,8 @@ use super::{SessionError, hook_env, hooks, plural, unsaved_work_given, worktrees
 use crate::config::Config;
 use crate::git;
 use crate::host::screen;
+use crate::model::RemoveReport;
 use crate::paths::Paths;
-use crate::protocol::RemoveReport;
 use crate::repo::Repository;
 use crate::store::{Session, SessionState, Store};
 
@@ -229,20 +229,7 @@ pub fn restore(
     Ok((restored, notes))
 }
 
-/// What [`gc`] dropped.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct GcReport {
-    /// Archive refs deleted.
-    pub refs: Vec<String>,
-    /// Archive refs old enough but kept: an archived session needs them.
-    pub kept: Vec<String>,
-    /// Old enough refs that another state folder made (another
-    /// `TANDEM_HOME` on the same repository): left alone.
-    #[serde(default)]
-    pub others: Vec<String>,
-    /// Trash entries deleted.
-    pub trash: Vec<PathBuf>,
-}
+pub use crate::model::GcReport;
 
 /// Drops this repository's archive refs
 /// (`refs/tandem/archive/<slug>/<time>-<owner tag>`), the tips `sync`

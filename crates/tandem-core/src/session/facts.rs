@@ -23,120 +23,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 use crate::git;
 use crate::process;
 use crate::store::{Session, SessionState};
 
-/// Lines added and removed, and files touched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiffStat {
-    pub files: u32,
-    pub insertions: u32,
-    pub deletions: u32,
-}
-
-impl DiffStat {
-    fn add(self, other: DiffStat) -> DiffStat {
-        DiffStat {
-            files: self.files + other.files,
-            insertions: self.insertions + other.insertions,
-            deletions: self.deletions + other.deletions,
-        }
-    }
-
-    /// Parses `git diff --shortstat` (` 3 files changed, 10 insertions(+),
-    /// 2 deletions(-)`); empty text is no change.
-    #[must_use]
-    pub fn parse(text: &str) -> DiffStat {
-        let mut stat = DiffStat::default();
-        for part in text.split(',') {
-            let mut words = part.split_whitespace();
-            let n: u32 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-            match words.next() {
-                Some(w) if w.starts_with("file") => stat.files = n,
-                Some(w) if w.starts_with("insertion") => stat.insertions = n,
-                Some(w) if w.starts_with("deletion") => stat.deletions = n,
-                _ => {}
-            }
-        }
-        stat
-    }
-}
-
-/// Facts that need a scan of the worktree.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorktreeFacts {
-    /// False when the folder is gone.
-    pub exists: bool,
-    /// Tracked paths changed (staged or not) and untracked paths.
-    pub changed: u32,
-    pub untracked: u32,
-    /// The checked-out branch (`None` when detached or unknown).
-    pub head: Option<String>,
-    /// Uncommitted changes of tracked files against HEAD.
-    pub uncommitted: DiffStat,
-}
-
-/// Facts computed from refs and commits alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefFacts {
-    /// The branch's commit; `None` when the branch is gone.
-    pub tip: Option<String>,
-    /// Commits on the branch not on the base, and on the base not on it.
-    pub ahead: Option<u32>,
-    pub behind: Option<u32>,
-    /// The remote's default branch (`origin/main`) and how many of its
-    /// commits the branch lacks.
-    pub remote_base: Option<String>,
-    pub behind_remote: Option<u32>,
-    /// The commits' changes against the session's base commit.
-    pub committed: DiffStat,
-}
-
-/// Everything `tandem list` shows about a session's git state; `None`
-/// where git could not tell.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitFacts {
-    pub worktree: WorktreeFacts,
-    pub refs: RefFacts,
-}
-
-impl GitFacts {
-    /// Uncommitted or untracked changes.
-    #[must_use]
-    pub fn dirty(&self) -> Option<bool> {
-        self.worktree.exists.then_some(self.worktree.changed + self.worktree.untracked > 0)
-    }
-
-    /// Committed plus uncommitted changes against the base (a file changed
-    /// in both counts twice).
-    #[must_use]
-    pub fn diffstat(&self) -> DiffStat {
-        self.refs.committed.add(self.worktree.uncommitted)
-    }
-
-    /// What is wrong, plainly: the worktree folder gone, the branch gone,
-    /// or another branch checked out.
-    #[must_use]
-    pub fn problem(&self, session: &Session) -> Option<String> {
-        if matches!(session.state, SessionState::Archived | SessionState::Removed) {
-            return None;
-        }
-        if !self.worktree.exists {
-            return Some("worktree folder missing".to_owned());
-        }
-        if self.refs.tip.is_none() {
-            return Some(format!("branch {} deleted", session.branch));
-        }
-        match &self.worktree.head {
-            Some(head) if head != &session.branch => Some(format!("switched to {head}")),
-            None => Some("detached HEAD".to_owned()),
-            _ => None,
-        }
-    }
-}
+// The facts are plain data sent to clients: they live in [`crate::model`].
+pub use crate::model::{DiffStat, GitFacts, RefFacts, WorktreeFacts};
 
 /// Scans one worktree (`git status`) and returns its facts, with the
 /// uncommitted diffstat still to be filled from the HEAD blobs listed.

@@ -23,7 +23,8 @@ pub mod facts;
 pub mod hooks;
 pub mod include;
 pub mod launch;
-pub mod mask;
+/// Masking secrets: moved to [`crate::secrets::mask`], named here too.
+pub use crate::secrets::mask;
 pub mod merge_journal;
 pub mod names;
 pub mod naming;
@@ -40,7 +41,6 @@ use crate::agent::{self, AgentError, AgentSpec};
 use crate::config::{Config, ConfigError};
 use crate::git::{self, GitError};
 use crate::paths::{Paths, PathsError};
-use crate::protocol::CreateRequest;
 use crate::repo::{RepoError, Repository};
 use crate::store::{Meta, Session, SessionState, Store, StoreError};
 
@@ -51,7 +51,7 @@ pub const ALWAYS_PROTECTED: &[&str] = &["main", "master", "develop"];
 
 /// Errors from session operations. Each message is one line that says
 /// what to do; for some, that part is a hint apart, added at the edge
-/// ([`crate::error::Kinded`]), so the message states only what is wrong.
+/// ([`crate::model::error::Kinded`]), so the message states only what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -136,8 +136,11 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Task(#[from] crate::tasks::TaskError),
+    /// A refusal of another part that builds on sessions (a task's), with
+    /// its kind and hints: that part converts its own error into this, so
+    /// `session` names nothing of it (no import circle).
+    #[error("{}", .0.message)]
+    Refused(crate::model::error::Failure),
 }
 
 /// How the worktree gets its branch.
@@ -147,6 +150,54 @@ pub enum Start {
     NewBranch { at: String },
     /// The branch exists and is checked out as it is.
     Existing,
+}
+
+/// What a new session is asked to be (`tandem new`, `fork`, `review`, a
+/// task's trials), as [`plan`] takes it. The supervisor builds it from
+/// the wire's `protocol::CreateRequest`, so the lifecycle does not
+/// depend on the wire format (issue 18). Names are validated by [`plan`].
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    /// Where the command ran: finds the repository and resolves `HEAD`.
+    pub cwd: PathBuf,
+    /// The session's name as typed; `None` lets tandem pick one.
+    pub name: Option<String>,
+    /// Free-text title.
+    pub title: Option<String>,
+    /// The agent as named or typed (`claude`, a command line); `None`
+    /// for the default.
+    pub agent: Option<String>,
+    /// The first prompt.
+    pub prompt: Option<String>,
+    /// `fresh`, `head` or a commit-ish; `None` for `base.default`.
+    pub base: Option<String>,
+    /// A branch to use as it is (existing) or to create.
+    pub branch: Option<String>,
+    /// A pull request number to fetch and check out.
+    pub from_pr: Option<u64>,
+    /// The environment of the command that asked (never stored).
+    pub env: Vec<(String, String)>,
+    /// The id of the session this one reviews (`tandem review`).
+    pub review_of: Option<String>,
+    /// The task the new session is a trial of.
+    pub task: Option<Trial>,
+    /// `--env KEY=VALUE` pairs, and `--env-file` paths (absolute).
+    pub vars: Vec<(String, String)>,
+    pub env_files: Vec<PathBuf>,
+    /// `--sandbox MODE` (`none`, `workspace`, `container`); `None` means
+    /// `sandbox.mode`.
+    pub sandbox: Option<String>,
+}
+
+/// A session's place in its task, as its row records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trial {
+    /// The task's id.
+    pub task_id: String,
+    /// 1, 2, …
+    pub trial: i64,
+    /// The paths its brief gives it.
+    pub owned: Vec<String>,
 }
 
 /// A validated request to create a session; nothing has changed yet
@@ -172,7 +223,7 @@ pub struct Plan {
     /// The session this one reviews (`tandem review`).
     pub review_of: Option<String>,
     /// The task this session is a trial of.
-    pub task: Option<crate::protocol::TrialOf>,
+    pub task: Option<Trial>,
     /// `--env` pairs and `--env-file` paths.
     pub vars: Vec<(String, String)>,
     pub env_files: Vec<PathBuf>,
@@ -229,7 +280,7 @@ pub fn branch_prefix(repo: &Repository, config: &Config, env: &[(String, String)
     })
 }
 
-/// Validates a create request against the repository (from
+/// Validates a request for a new session against the repository (from
 /// [`open_repo`] on `req.cwd`) and the store, and resolves the base
 /// (fetching for `fresh`, and the pull request for `--from-pr`).
 ///
@@ -240,7 +291,7 @@ pub fn plan(
     store: &Store,
     repo: Repository,
     config: Config,
-    req: &CreateRequest,
+    req: &NewSession,
 ) -> Result<Plan, SessionError> {
     let repo_id = store.upsert_repo(&repo.common_dir, &repo.root)?;
     let worktrees = worktrees_dir(paths, &repo, &config);

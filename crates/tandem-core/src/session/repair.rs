@@ -23,8 +23,6 @@ use std::ffi::OsStr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::{SessionError, end, open_repo, same_path, undo_create, unsaved_work, worktrees_dir};
 use crate::git;
 use crate::paths::Paths;
@@ -81,7 +79,7 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
                 Err(e) => {
                     store.set_pending(&session.id, None)?;
                     // With its hint: a refused rm names `tandem rm --force`.
-                    let e = crate::error::Failure::of(&e);
+                    let e = crate::model::error::Failure::of(&e);
                     actions.push(format!("left session {} as it is: {e}", session.slug));
                 }
             }
@@ -213,18 +211,7 @@ fn half_checked_out(worktrees: &[git::WorktreeEntry], path: &Path) -> bool {
 /// The lock reason `git worktree add` writes while it checks out.
 const INITIALIZING: &str = "initializing";
 
-/// One thing `tandem doctor` found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Finding {
-    /// The session it concerns, if one.
-    pub session: Option<String>,
-    /// What is wrong, in a sentence.
-    pub problem: String,
-    /// What `--fix` does (or did), or why it leaves it.
-    pub remedy: String,
-    /// Whether it was repaired in this run.
-    pub fixed: bool,
-}
+pub use crate::model::Finding;
 
 /// Finds (and with `fix`, repairs) what was done by hand to this
 /// repository's sessions.

@@ -15,6 +15,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
+use crate::model::named_enum;
 
 named_enum!(
     /// What an event records.
@@ -101,7 +102,7 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 /// `value` with the secrets masked in every string (keys included).
 fn mask_json(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value {
     use serde_json::Value;
-    let text = |t: &str| crate::session::env::redact(t, secrets).into_owned();
+    let text = |t: &str| crate::secrets::redact(t, secrets).into_owned();
     match value {
         Value::String(t) => Value::String(text(t)),
         Value::Array(items) => Value::Array(items.iter().map(|v| mask_json(v, secrets)).collect()),
@@ -125,24 +126,31 @@ impl Store {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let tx = self.conn.unchecked_transaction()?;
+        // Masked before the write begins: finding a session's secrets reads
+        // the store (and /proc), which must not happen inside the write
+        // transaction ([`Store::write_transaction`]).
+        let mut masked = Vec::with_capacity(events.len());
+        let mut secrets: Option<(&str, Vec<String>)> = None;
+        for e in events {
+            // Each session's own secrets ([`Store::secrets_for`]), looked
+            // up once per run of its events.
+            if secrets.as_ref().is_none_or(|(id, _)| *id != e.session_id) {
+                secrets = Some((e.session_id, self.secrets_for(e.session_id)));
+            }
+            let secrets = secrets.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+            let text = crate::secrets::redact(&e.text, secrets).into_owned();
+            // Masked string by string, so an escape written `\u001b` in
+            // JSON hides nothing.
+            let data = e.data.as_ref().map(|d| mask_json(d, secrets).to_string());
+            masked.push((e, text, data));
+        }
+        let tx = self.write_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events (session_id, at_ms, kind, text, data, indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            let mut secrets: Option<(&str, Vec<String>)> = None;
-            for e in events {
-                // Each session's own secrets ([`Store::secrets_for`]),
-                // looked up once per run of its events.
-                if secrets.as_ref().is_none_or(|(id, _)| *id != e.session_id) {
-                    secrets = Some((e.session_id, self.secrets_for(e.session_id)));
-                }
-                let secrets = secrets.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
-                let redact = |t: &str| crate::session::env::redact(t, secrets).into_owned();
-                // Masked string by string, so an escape written `\u001b`
-                // in JSON hides nothing.
-                let data = e.data.as_ref().map(|d| mask_json(d, secrets).to_string());
-                stmt.execute(params![e.session_id, now, e.kind.as_str(), redact(&e.text), data, e.indexed])?;
+            for (e, text, data) in masked {
+                stmt.execute(params![e.session_id, now, e.kind.as_str(), text, data, e.indexed])?;
             }
         }
         tx.commit()?;
@@ -276,7 +284,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn set_pr(&self, id: &str, number: u64, status: Option<&crate::github::PrStatus>) -> Result<(), StoreError> {
+    pub fn set_pr(&self, id: &str, number: u64, status: Option<&crate::model::PrStatus>) -> Result<(), StoreError> {
         let status = status.map(|p| serde_json::to_string(p).expect("a PrStatus serializes"));
         self.conn.execute(
             "UPDATE sessions SET pr_number = ?2, pr = ?3, updated_at = ?4 WHERE id = ?1",
@@ -301,6 +309,37 @@ mod tests {
 
     use super::*;
     use crate::store::tests::sample;
+
+    /// A write that waits for another process's write must not fail with
+    /// "database is locked" (SQLITE_BUSY_SNAPSHOT): a transaction that
+    /// read (a session's secrets) before it wrote cannot wait, because
+    /// the other write made its snapshot stale. CI saw this as a `tandem
+    /// send` refused, and a host that never recorded its agent idle.
+    #[test]
+    fn events_written_while_another_connection_writes_wait_for_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).expect("open");
+        let repo = store.upsert_repo(Path::new("/r/.git"), Path::new("/r")).expect("repo");
+        store.insert_session(&crate::store::tests::sample("s1", repo, "one")).expect("session");
+        let other = rusqlite::Connection::open(&path).expect("a second connection");
+        other.execute_batch("BEGIN IMMEDIATE; UPDATE sessions SET title = 'x' WHERE id = 's1';").expect("write");
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        let event = NewEvent {
+            session_id: "s1",
+            kind: EventKind::Message,
+            text: "after the other write".into(),
+            data: None,
+            indexed: true,
+        };
+        let written = store.add_events(&[event]);
+        writer.join().expect("the other writer");
+        written.expect("the event waits for the other write, then is stored");
+        assert_eq!(store.events("s1", 0, 10).expect("events").len(), 1);
+    }
 
     #[test]
     fn events_come_back_in_order_and_search_finds_words_not_secrets() {

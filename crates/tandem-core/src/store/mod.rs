@@ -8,11 +8,9 @@
 //! migrations tracked in `PRAGMA user_version`, applied on open.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
 /// Migrations, in order; `user_version` counts how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -230,142 +228,12 @@ pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
     }
 }
 
-/// Where a session is in its life.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionState {
-    /// Row written, worktree or host not ready yet.
-    #[default]
-    Creating,
-    /// The host runs the agent.
-    Running,
-    /// The agent exited by itself; see `exit_code`.
-    Exited,
-    /// Stopped by `tandem stop`; the worktree stays.
-    Stopped,
-    /// Its host died without recording an exit (found by reconcile).
-    Lost,
-    /// Archived by `tandem archive`: no worktree, branch and history
-    /// kept; `tandem restore` brings it back.
-    Archived,
-    /// Removed by `tandem rm`; the row is kept as history.
-    Removed,
-}
-
-impl SessionState {
-    /// The name stored and shown (`running`, `exited`, …).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionState::Creating => "creating",
-            SessionState::Running => "running",
-            SessionState::Exited => "exited",
-            SessionState::Stopped => "stopped",
-            SessionState::Lost => "lost",
-            SessionState::Archived => "archived",
-            SessionState::Removed => "removed",
-        }
-    }
-}
-
-impl FromStr for SessionState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "creating" => SessionState::Creating,
-            "running" => SessionState::Running,
-            "exited" => SessionState::Exited,
-            "stopped" => SessionState::Stopped,
-            "lost" => SessionState::Lost,
-            "archived" => SessionState::Archived,
-            "removed" => SessionState::Removed,
-            other => return Err(format!("unknown session state {other:?}")),
-        })
-    }
-}
-
-/// Defines a metadata enum stored and shown by its kebab-case name.
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "kebab-case")]
-        pub enum $name { $($(#[$vdoc])* $variant),* }
-
-        impl $name {
-            /// Every value, in order.
-            pub const ALL: &[$name] = &[$($name::$variant),*];
-
-            /// The name stored and shown.
-            #[must_use]
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            /// Parses the name; the error says which names are valid.
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok($name::$variant),)*
-                    other => Err(format!(
-                        "unknown {} `{other}`; use one of {}",
-                        $what,
-                        [$($text),*].join(", ")
-                    )),
-                }
-            }
-        }
-    };
-}
-
-named_enum!(
-    /// How urgent a session is; sorts `urgent` first.
-    Priority, "priority" { Urgent = "urgent", High = "high", Medium = "medium", Low = "low", None = "none" }
-);
-
-named_enum!(
-    /// Where a session's work stands, as on a task board.
-    TaskStatus, "status" {
-        Backlog = "backlog",
-        InProgress = "in-progress",
-        InReview = "in-review",
-        Done = "done",
-        Cancelled = "cancelled",
-    }
-);
-
-named_enum!(
-    /// What a running agent does, as it reports it (Claude Code's hooks).
-    Activity, "activity" {
-        Running = "running",
-        NeedsInput = "needs-input",
-        Idle = "idle",
-    }
-);
-
 mod events;
 mod tasks;
 pub use events::{Event, EventKind, Hit, NewEvent};
-pub use tasks::{CheckResult, Task};
-
-/// What the user says about a session (`tandem new --title`, `tandem set`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    /// Free text.
-    pub title: Option<String>,
-    pub priority: Priority,
-    pub status: TaskStatus,
-    /// Pinned sessions list first.
-    pub pinned: bool,
-}
-
-impl Default for Meta {
-    fn default() -> Meta {
-        Meta { title: None, priority: Priority::None, status: TaskStatus::InProgress, pinned: false }
-    }
-}
+// The rows the store reads and writes are plain data that also cross
+// the wire: they live in [`crate::model`] and keep their names here.
+pub use crate::model::{Activity, CheckResult, Meta, Priority, Session, SessionState, Task, TaskStatus};
 
 /// A change to [`Meta`]: `None` fields stay as they are; `title:
 /// Some(None)` clears the title.
@@ -375,93 +243,6 @@ pub struct MetaUpdate {
     pub priority: Option<Priority>,
     pub status: Option<TaskStatus>,
     pub pinned: Option<bool>,
-}
-
-/// One session as stored. `Session::default()` is an empty `creating`
-/// row with no id: a base for struct-update syntax where a row is made
-/// outside [`Store`]'s reads (tests, benchmarks, `doctor`'s adoption).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// Random, 12 hex digits; names the session's log folder and socket.
-    pub id: String,
-    pub repo_id: i64,
-    /// Directory-safe name, unique among the repository's live sessions.
-    pub slug: String,
-    pub branch: String,
-    /// What the user asked for: `claude`, `shell`, or the command line.
-    pub agent: String,
-    /// The argument vector the host runs.
-    pub command: Vec<String>,
-    /// The worktree.
-    pub path: PathBuf,
-    /// The base ref as named (`main`, `HEAD`, `v1.2`), and the commit it
-    /// was when the session was made.
-    pub base_ref: String,
-    pub base_commit: String,
-    pub state: SessionState,
-    /// The agent's exit code, when `state` is `exited` (128+N for signal N).
-    pub exit_code: Option<i32>,
-    pub host_pid: Option<i32>,
-    /// Also the agent's process group id (the host starts it with setsid).
-    pub agent_pid: Option<i32>,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Where `tandem rm` or `tandem archive` left a snapshot, if it made
-    /// one.
-    pub archive_ref: Option<String>,
-    pub meta: Meta,
-    /// Whether tandem made the branch (and so may delete it on `rm`);
-    /// false for `--branch` of an existing branch.
-    pub owns_branch: bool,
-    /// The session's pull request: the one it was made from
-    /// (`--from-pr`) or opened by `tandem pr`.
-    pub pr_number: Option<i64>,
-    /// Repository-relative paths copied in by `.worktreeinclude`.
-    pub included: Vec<String>,
-    /// The branch's commit when tandem last saw it, so `tandem doctor`
-    /// can recreate a branch deleted by hand.
-    pub last_commit: Option<String>,
-    /// What the session did, stored by `tandem archive`.
-    pub summary: Option<String>,
-    /// Unix seconds, when archived.
-    pub archived_at: Option<i64>,
-    /// What a running agent that reports its state (Claude Code through
-    /// its hooks) last said it does; `None` for agents that do not.
-    pub activity: Option<Activity>,
-    /// What a `needs-input` agent asks, in a line (`Bash: cargo test`).
-    pub asking: Option<String>,
-    /// The agent's own conversation id (Claude Code's `session_id`),
-    /// for resuming it.
-    pub agent_session: Option<String>,
-    /// Unix seconds, when `activity` last changed.
-    pub activity_at: Option<i64>,
-    /// Whether tandem picked the name, so the agent may rename it
-    /// (title, and the branch while unpushed) after its first prompt.
-    pub auto_named: bool,
-    /// An operation begun and not finished (`archive`, `remove`,
-    /// `remove-force`): the next reconcile finishes it.
-    pub pending: Option<String>,
-    /// The pull request's status when the supervisor (or `tandem pr`)
-    /// last asked GitHub.
-    pub pr: Option<crate::github::PrStatus>,
-    /// For a review session (`tandem review`), the id of the session it
-    /// reviews: its findings go to that session's history.
-    pub review_of: Option<String>,
-    /// For a trial, its task's id and its number (1, 2, …).
-    pub task_id: Option<String>,
-    pub trial: Option<i64>,
-    /// Paths (files or folders) its brief gives it; changing others is
-    /// warned about. Empty: no limit.
-    pub owned: Vec<String>,
-    /// `tandem new --env KEY=VALUE` pairs, in order.
-    pub env: Vec<(String, String)>,
-    /// `tandem new --env-file` paths, read at each start of its agent.
-    pub env_files: Vec<PathBuf>,
-    /// Its `TANDEM_PORT` while its agent runs.
-    pub port: Option<i64>,
-    /// How its agent (and its hooks) run fenced in, at every start.
-    pub sandbox: Option<crate::sandbox::Mode>,
 }
 
 const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
@@ -609,7 +390,7 @@ impl Store {
                     // The secrets of this process's own environment (a
                     // well-known name, or declared for its agent) are
                     // masked in whatever it stores.
-                    let secrets = crate::session::env::secret_values(&crate::session::env::process_env().0);
+                    let secrets = crate::secrets::secret_values(&crate::secrets::process_env().0);
                     return Ok(Store { conn, secrets, path: path.to_path_buf(), identity });
                 }
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
@@ -785,7 +566,7 @@ impl Store {
                 serde_json::to_string(&s.env).expect("pairs serialize"),
                 serde_json::to_string(&s.env_files).expect("paths serialize"),
                 s.port,
-                s.sandbox.map(crate::sandbox::Mode::as_str),
+                s.sandbox.map(crate::model::SandboxMode::as_str),
             ],
         );
         match result {
@@ -875,7 +656,7 @@ impl Store {
         Ok(())
     }
 
-    /// Masks these secret values (see [`crate::session::env::redact`]) in
+    /// Masks these secret values (see [`crate::secrets::redact`]) in
     /// the text and data of every event, title and summary this
     /// connection writes from now on, beside those of the process's own
     /// environment and of the session's running agent.
@@ -895,13 +676,11 @@ impl Store {
         let mut secrets = self.secrets.clone();
         if let Ok(Some(session)) = self.session(id) {
             if let Some(pid) = session.agent_pid.filter(|p| *p > 0) {
-                secrets.extend(crate::session::env::process_secrets(pid));
+                secrets.extend(crate::secrets::process_secrets(pid));
             }
             for file in &session.env_files {
-                let pairs = crate::session::env::read_env_file(file).unwrap_or_default();
-                secrets.extend(
-                    pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::session::env::MIN_SECRET_LEN),
-                );
+                let pairs = crate::secrets::read_env_file(file).unwrap_or_default();
+                secrets.extend(pairs.into_iter().map(|(_, v)| v).filter(|v| v.len() >= crate::secrets::MIN_SECRET_LEN));
             }
             secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
             secrets.dedup();
@@ -910,8 +689,22 @@ impl Store {
     }
 
     /// `text` as it may be stored for session `id` (secrets masked).
+    /// A transaction that takes the write lock when it begins (`BEGIN
+    /// IMMEDIATE`), waiting for another writer up to the busy timeout.
+    /// A deferred one that read first could not wait: SQLite refuses its
+    /// upgrade to a writer at once with `SQLITE_BUSY` ("database is
+    /// locked") when another connection wrote since its read began, as
+    /// the WAL documentation's "busy" section says. Nothing may be read
+    /// from the store inside it before the first write: read first.
+    ///
+    /// # Errors
+    /// `SQLITE_BUSY` after the busy timeout.
+    pub(crate) fn write_transaction(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+    }
+
     fn masked(&self, id: &str, text: &str) -> String {
-        crate::session::env::redact(text, &self.secrets_for(id)).into_owned()
+        crate::secrets::redact(text, &self.secrets_for(id)).into_owned()
     }
 
     /// Gives the session the lowest free block of `block` ports from
@@ -955,9 +748,10 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn update_meta(&self, id: &str, update: &MetaUpdate) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        if let Some(title) = &update.title {
-            let title = title.as_deref().map(|t| self.masked(id, t));
+        // Masked before the write begins (see [`Store::write_transaction`]).
+        let title = update.title.as_ref().map(|t| t.as_deref().map(|t| self.masked(id, t)));
+        let tx = self.write_transaction()?;
+        if let Some(title) = title {
             tx.execute("UPDATE sessions SET title = ?2 WHERE id = ?1", params![id, title])?;
         }
         if let Some(priority) = update.priority {
@@ -1119,7 +913,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn merge_repo(&self, from: i64, to: i64) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_transaction()?;
         tx.execute("UPDATE sessions SET repo_id = ?2 WHERE repo_id = ?1", params![from, to])?;
         tx.execute("DELETE FROM repos WHERE id = ?1", [from])?;
         tx.commit()?;

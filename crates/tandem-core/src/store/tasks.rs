@@ -1,43 +1,8 @@
 //! Tasks (one objective, several trials) and the check results of their
 //! trials.
 
+use super::{CheckResult, Session, Store, StoreError, Task, TaskStatus};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
-use super::{Session, Store, StoreError, TaskStatus};
-
-/// One task as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Task {
-    /// Random, 12 hex digits.
-    pub id: String,
-    pub repo_id: i64,
-    /// Directory-safe name, unique among the repository's tasks; its
-    /// trials are `<slug>-t1` … on branches `<prefix><slug>/t1` ….
-    pub slug: String,
-    pub objective: String,
-    /// A shell command run in each trial's worktree to compare them.
-    pub check: Option<String>,
-    /// Paths the trials' briefs give them.
-    pub owned: Vec<String>,
-    pub status: TaskStatus,
-    /// The promoted trial's session id.
-    pub promoted: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
-/// A check command's result on one state of a trial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// The command's exit code; `None` when it was killed by a signal.
-    pub exit_code: Option<i32>,
-    /// The last lines of its output (stdout and stderr).
-    pub output: String,
-    pub duration_ms: i64,
-    /// Unix seconds.
-    pub at: i64,
-}
 
 const TASK_COLUMNS: &str = "id, repo_id, slug, objective, check_cmd, owned, status, promoted, created_at";
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::error::Failure;
+use crate::model::error::Failure;
 use crate::paths::Paths;
 use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
 
@@ -14,7 +14,7 @@ use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors reaching the supervisor, and its refusals; each one's kind and
-/// hints are in [`crate::error::Kinded`].
+/// hints are in [`crate::model::error::Kinded`].
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The supervisor's error and the supervisor log's path.

@@ -310,7 +310,7 @@ fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass)
     crate::socket::check_peer(&stream)?;
     pass.await_hello(&stream)?;
     let Some(Request::Hello { version }) = protocol::recv_request(&mut stream)? else {
-        let refusal = crate::error::Failure::new(crate::error::ErrorKind::InvalidInput, "expected hello");
+        let refusal = crate::model::error::Failure::new(crate::model::error::ErrorKind::InvalidInput, "expected hello");
         return protocol::send(&mut stream, &Response::from(refusal));
     };
     pass.greeted(&stream)?;
@@ -324,11 +324,11 @@ fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass)
             Request::Remove { cwd, name, force, wait, purge, env } => {
                 match remove(state, &Removal { cwd, name, force, wait, purge, env }, &mut stream) {
                     Ok(()) => continue,
-                    Err(e) => Response::from(crate::error::Failure::of(&e)),
+                    Err(e) => Response::from(crate::model::error::Failure::of(&e)),
                 }
             }
             // Kind and hints cross the socket apart from the message.
-            request => handle(state, request).unwrap_or_else(|e| Response::from(crate::error::Failure::of(&e))),
+            request => handle(state, request).unwrap_or_else(|e| Response::from(crate::model::error::Failure::of(&e))),
         };
         if shutdown {
             // Free the socket and the lock before answering: the exit
@@ -1012,6 +1012,30 @@ fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repositor
     Ok((repo, config))
 }
 
+/// The lifecycle's form of a wire request to create a session.
+fn new_session(req: &CreateRequest) -> session::NewSession {
+    session::NewSession {
+        cwd: req.cwd.clone(),
+        name: req.name.clone(),
+        title: req.title.clone(),
+        agent: req.agent.clone(),
+        prompt: req.prompt.clone(),
+        base: req.base.clone(),
+        branch: req.branch.clone(),
+        from_pr: req.from_pr,
+        env: req.env.clone(),
+        review_of: req.review_of.clone(),
+        task: req.task.as_ref().map(|t| session::Trial {
+            task_id: t.task_id.clone(),
+            trial: t.trial,
+            owned: t.owned.clone(),
+        }),
+        vars: req.vars.clone(),
+        env_files: req.env_files.clone(),
+        sandbox: req.sandbox.clone(),
+    }
+}
+
 fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
     let store = state.store()?;
     // Everything is checked under the repository's lock, so two creates
@@ -1019,7 +1043,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
     let (repo, config) = session::open_repo_env(&state.paths, &req.cwd, &req.env)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let plan = session::plan(&state.paths, &store, repo, config, req)?;
+    let plan = session::plan(&state.paths, &store, repo, config, &new_session(req))?;
     let new_task = req.task.as_ref().and_then(|t| t.new_task.as_ref());
     if let Some(task) = new_task {
         store.insert_task(task)?;

@@ -53,6 +53,14 @@ pub enum TaskError {
     ResultBranch { branch: String },
 }
 
+/// A task's refusal as a session error, keeping its kind and hints, for
+/// the supervisor's answer.
+impl From<TaskError> for SessionError {
+    fn from(e: TaskError) -> SessionError {
+        SessionError::Refused(crate::model::error::Failure::of(&e))
+    }
+}
+
 /// The checks of a `task new` that need no repository: a non-empty
 /// objective, 1 to [`MAX_TRIALS`] trials, no more agents than trials,
 /// no empty agent or check. Returns the number of trials.

@@ -8,7 +8,7 @@
 //! return and backspace; DEL) are left out of the *visible* view, with
 //! each visible byte remembering where it stands in the input. A secret
 //! found in the visible view is replaced, in the output, by
-//! [`MASK`](super::env::MASK) at its first visible byte; its other visible
+//! [`MASK`](super::MASK) at its first visible byte; its other visible
 //! bytes are dropped and the escape sequences between them are kept, so
 //! the terminal state (styles, title) a replay rebuilds is the same.
 //! So `printf "%s\e[1m%s\e[0m" first-half second-half` is stored as
@@ -20,7 +20,7 @@
 //! sequences between the characters of a secret's beginning) is masked
 //! rather than written in clear.
 
-use super::env::MASK;
+use super::MASK;
 
 /// The most bytes [`Masker`] holds back; past this, a held beginning of
 /// a secret is masked and an unfinished escape sequence written out.
