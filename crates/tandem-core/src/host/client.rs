@@ -99,20 +99,23 @@ pub enum PromptError {
 
 /// Sends `text` to a session's agent as a prompt ([`ClientMsg::Prompt`])
 /// and records it in its history, unless the agent records its prompts
-/// itself (Claude Code's TUI, through its hook). The store is asked for a
-/// write first, so a prompt it could not record is not typed either
-/// (issue 17: a full disk typed it, then blamed the agent).
+/// itself (Claude Code's TUI, through its hook). It is recorded first, so
+/// a prompt the store could not record is not typed either (issue 17: a
+/// full disk typed it, then blamed the agent), and the agent's answer
+/// follows it in the history.
 ///
 /// # Errors
 /// [`PromptError::Store`] before anything is typed, or
 /// [`PromptError::NoHost`].
 pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, text: &str) -> Result<(), PromptError> {
-    let records = session.agent != "claude";
-    if records {
-        store.check_writable()?;
-    }
-    tell(paths, session, &ClientMsg::Prompt { text: text.to_owned() }).map_err(PromptError::NoHost)?;
-    if records {
+    // Recorded before it is sent: a structured agent answers at once, and
+    // its answer's events (written by the host) must come after the prompt
+    // in the history, or a task's handoff pass reads the turn as not
+    // answered yet (CI: a trial never asked for its handoff). A prompt
+    // that cannot be sent is taken back out of the history.
+    let recorded = if session.agent == "claude" {
+        None
+    } else {
         let event = crate::store::NewEvent {
             session_id: &session.id,
             kind: crate::store::EventKind::Prompt,
@@ -120,7 +123,13 @@ pub fn prompt(paths: &Paths, store: &crate::store::Store, session: &Session, tex
             data: None,
             indexed: true,
         };
-        store.add_events(&[event])?;
+        Some(store.add_event(&event)?)
+    };
+    if let Err(e) = tell(paths, session, &ClientMsg::Prompt { text: text.to_owned() }) {
+        if let Some(id) = recorded {
+            let _ = store.delete_event(id);
+        }
+        return Err(PromptError::NoHost(e));
     }
     Ok(())
 }

@@ -225,6 +225,25 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Stores one event (as [`Store::add_events`]) and answers its id, for
+    /// [`Store::delete_event`].
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn add_event(&self, event: &NewEvent<'_>) -> Result<i64, StoreError> {
+        self.add_events(std::slice::from_ref(event))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Deletes one event (and its search index entry).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn delete_event(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM events WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     /// Deletes a session's history (and its search index entries).
     ///
     /// # Errors
