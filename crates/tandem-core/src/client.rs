@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::host::client as host;
 use crate::paths::Paths;
-use crate::protocol::{ClientMsg, CreateRequest, RemoveReport, Request, Response};
+use crate::protocol::{ClientMsg, CreateRequest, Outcome, RemoveReport, Request, Response, TaskNewRequest};
 use crate::repo::Repository;
 use crate::rows::SessionRow;
 use crate::session::facts::live_state;
 use crate::session::{self, SessionError};
-use crate::store::{Activity, Meta, MetaUpdate, Session, SessionState, Store, StoreError};
+use crate::store::{Activity, Meta, MetaUpdate, Session, SessionState, Store, StoreError, TaskStatus};
 use crate::supervisor::client::{self as supervisor, Client};
 
 /// Why an action was not carried out.
@@ -58,6 +58,80 @@ pub enum ClientError {
 pub struct Created {
     pub session: Session,
     pub notes: Vec<String>,
+}
+
+/// The rows of one repository, as [`Tandem::rows`] answers them.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub rows: Vec<SessionRow>,
+    /// What the user should know (a folder no session owns, …).
+    pub notes: Vec<String>,
+    /// Unix seconds the rows were made at (ages count from it).
+    pub now: i64,
+    /// Whether conflict control's marks are being recomputed (the rows
+    /// carry the previous ones).
+    pub marks_stale: bool,
+}
+
+/// The change counts of [`Tandem::subscribe`].
+pub struct Changes {
+    client: Client,
+    generation: u64,
+    ended: bool,
+}
+
+impl Iterator for Changes {
+    type Item = Result<u64, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let answer = match self.client.request(&Request::Changes { generation: self.generation }) {
+            Ok(Response::Changed { generation }) => Ok(generation),
+            Ok(_) => Err(ClientError::Unexpected { request: "changes" }),
+            Err(e) => Err(e.into()),
+        };
+        match &answer {
+            Ok(generation) => self.generation = *generation,
+            Err(_) => self.ended = true,
+        }
+        Some(answer)
+    }
+}
+
+/// What [`Tandem::review`] reviews, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewOf<'a> {
+    pub session: &'a Session,
+    /// The reviewer's agent; `None`: the reviewed session's when it takes
+    /// prompts, else the default.
+    pub agent: Option<&'a str>,
+    /// The review session's name; `None`: `<session>-review`.
+    pub name: Option<&'a str>,
+    /// The terminal size, rows and columns.
+    pub size: (u16, u16),
+}
+
+/// What [`Tandem::task_new`] made: the task's name, how many trials were
+/// asked for, those made, and why the next was not when one failed.
+#[derive(Debug, Clone)]
+pub struct TaskCreated {
+    pub slug: String,
+    pub count: usize,
+    pub trials: Vec<Outcome>,
+    pub failed: Option<String>,
+}
+
+/// What [`Tandem::task_promote`] did: the task, the promoted trial (on its
+/// new branch), the other trials archived, and why the next was not when
+/// one failed.
+#[derive(Debug, Clone)]
+pub struct TaskPromoted {
+    pub task: String,
+    pub winner: Session,
+    pub archived: Vec<Outcome>,
+    pub failed: Option<String>,
 }
 
 /// What [`Tandem::stop`] found or did.
@@ -132,26 +206,158 @@ impl Tandem {
     }
 
     /// The rows of the repository at `cwd` (live ones, or archived
-    /// ones), at `now`, as every front end shows them; with
-    /// `messages`, each with its agent's last message. Also the
-    /// supervisor's notes.
+    /// ones) as every front end shows them, at [`Listing::now`]. `quiet`:
+    /// `supervisor.quiet_secs`, after which an agent that reports nothing
+    /// is taken to be idle; with `messages`, each row carries its agent's
+    /// last message.
     ///
     /// # Errors
     /// [`ClientError::Supervisor`]; [`ClientError::Store`] with `messages`.
-    pub fn rows(
-        &self,
-        cwd: &Path,
-        archived: bool,
-        quiet: u64,
-        messages: bool,
-    ) -> Result<(Vec<SessionRow>, Vec<String>), ClientError> {
+    pub fn rows(&self, cwd: &Path, archived: bool, quiet: u64, messages: bool) -> Result<Listing, ClientError> {
         let request = Request::List { cwd: cwd.to_owned(), archived };
-        let Response::Listed { sessions, facts, notes, conflicts, .. } = self.supervisor()?.request(&request)? else {
+        let Response::Listed { sessions, facts, notes, conflicts, conflicts_current } =
+            self.supervisor()?.request(&request)?
+        else {
             return Err(ClientError::Unexpected { request: "list" });
         };
         let store = if messages { Some(self.store()?) } else { None };
         let now = crate::unix_now();
-        Ok((crate::rows::rows(&self.paths, &sessions, facts, &conflicts, quiet, now, store.as_ref()), notes))
+        let rows = crate::rows::rows(&self.paths, &sessions, facts, &conflicts, quiet, now, store.as_ref());
+        let marked = !conflicts.sessions.is_empty();
+        Ok(Listing { rows, notes, now, marks_stale: marked && !conflicts_current })
+    }
+
+    /// A stream of change counts: each item waits until anything a
+    /// session shows has changed (a row, its history, a worktree's files,
+    /// a ref) or [`crate::protocol::CHANGES_WAIT`] has passed, and
+    /// answers the count then; the first answers at once. It ends with
+    /// the first error (the supervisor went away). The agent view's push,
+    /// and the web dashboard's.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] when no supervisor can be reached.
+    pub fn subscribe(&self) -> Result<Changes, ClientError> {
+        Ok(Changes { client: self.supervisor()?, generation: 0, ended: false })
+    }
+
+    /// Brings an archived session's worktree back and starts its agent.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the supervisor's reason.
+    pub fn restore(
+        &self,
+        session: &Session,
+        env: Vec<(String, String)>,
+        (rows, cols): (u16, u16),
+    ) -> Result<Created, ClientError> {
+        let request = Request::Restore { session_id: session.id.clone(), env, rows, cols };
+        match self.supervisor()?.request(&request)? {
+            Response::Restored { session, notes } => Ok(Created { session: *session, notes }),
+            _ => Err(ClientError::Unexpected { request: "restore" }),
+        }
+    }
+
+    /// A review session of `session` (`tandem review`): a read-only
+    /// checkout of its current state whose agent gets the diff and the
+    /// brief.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the supervisor's reason.
+    pub fn review(&self, review: ReviewOf<'_>, env: Vec<(String, String)>) -> Result<Created, ClientError> {
+        let (rows, cols) = review.size;
+        let request = Request::Review {
+            session_id: review.session.id.clone(),
+            agent: review.agent.map(str::to_owned),
+            name: review.name.map(str::to_owned),
+            env,
+            rows,
+            cols,
+        };
+        match self.supervisor()?.request(&request)? {
+            Response::Created { session, notes } => Ok(Created { session: *session, notes }),
+            _ => Err(ClientError::Unexpected { request: "review" }),
+        }
+    }
+
+    /// Conflict control for the repository at `cwd` (`fresh`: computed
+    /// anew, nothing cached).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn conflicts(&self, cwd: &Path, fresh: bool) -> Result<crate::model::ConflictReport, ClientError> {
+        match self.supervisor()?.request(&Request::Conflicts { cwd: cwd.to_owned(), fresh })? {
+            Response::Conflicts { report } => Ok(*report),
+            _ => Err(ClientError::Unexpected { request: "conflicts" }),
+        }
+    }
+
+    /// Drops snapshot refs and trash older than `older_than_secs` in the
+    /// repository at `cwd`.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn gc(&self, cwd: &Path, older_than_secs: u64) -> Result<crate::model::GcReport, ClientError> {
+        match self.supervisor()?.request(&Request::Gc { cwd: cwd.to_owned(), older_than_secs })? {
+            Response::Collected(report) => Ok(report),
+            _ => Err(ClientError::Unexpected { request: "gc" }),
+        }
+    }
+
+    /// What was done by hand in the repository at `cwd`, and with `fix`,
+    /// repaired.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn doctor(&self, cwd: &Path, fix: bool) -> Result<Vec<crate::model::Finding>, ClientError> {
+        match self.supervisor()?.request(&Request::Doctor { cwd: cwd.to_owned(), fix })? {
+            Response::Doctor { findings } => Ok(findings),
+            _ => Err(ClientError::Unexpected { request: "doctor" }),
+        }
+    }
+
+    /// Starts a task: names it and makes its trials, under the
+    /// repository's lock.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the refusal.
+    pub fn task_new(&self, request: TaskNewRequest) -> Result<TaskCreated, ClientError> {
+        match self.supervisor()?.request(&Request::TaskNew(Box::new(request)))? {
+            Response::TaskCreated { slug, count, trials, failed } => Ok(TaskCreated { slug, count, trials, failed }),
+            _ => Err(ClientError::Unexpected { request: "task new" }),
+        }
+    }
+
+    /// Promotes trial `trial` (its number or session name) of task `task`
+    /// in the repository at `cwd`; the other trials are archived.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the refusal.
+    pub fn task_promote(
+        &self,
+        cwd: &Path,
+        task: &str,
+        trial: &str,
+        env: Vec<(String, String)>,
+    ) -> Result<TaskPromoted, ClientError> {
+        let request = Request::TaskPromote { cwd: cwd.to_owned(), task: task.to_owned(), trial: trial.to_owned(), env };
+        match self.supervisor()?.request(&request)? {
+            Response::TaskPromoted { task, winner, archived, failed } => {
+                Ok(TaskPromoted { task, winner: *winner, archived, failed })
+            }
+            _ => Err(ClientError::Unexpected { request: "task promote" }),
+        }
+    }
+
+    /// Sets task `task`'s status; answers the task's name as stored.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] with the refusal.
+    pub fn task_set_status(&self, cwd: &Path, task: &str, status: TaskStatus) -> Result<String, ClientError> {
+        let request = Request::TaskSetStatus { cwd: cwd.to_owned(), task: task.to_owned(), status };
+        match self.supervisor()?.request(&request)? {
+            Response::TaskStatusSet { task, .. } => Ok(task),
+            _ => Err(ClientError::Unexpected { request: "task set" }),
+        }
     }
 
     /// Makes a session and starts its agent.
@@ -343,18 +549,5 @@ impl Tandem {
         let store = self.store()?;
         store.update_meta(&session.id, update)?;
         Ok(store.session(&session.id)?.map(|s| s.meta).unwrap_or_default())
-    }
-
-    /// Waits until anything a session shows has changed since
-    /// `generation` (or at most [`crate::protocol::CHANGES_WAIT`]);
-    /// answers the generation now. One connection serves many calls.
-    ///
-    /// # Errors
-    /// [`ClientError::Supervisor`].
-    pub fn changes(client: &mut Client, generation: u64) -> Result<u64, ClientError> {
-        match client.request(&Request::Changes { generation })? {
-            Response::Changed { generation } => Ok(generation),
-            _ => Err(ClientError::Unexpected { request: "changes" }),
-        }
     }
 }

@@ -1,6 +1,5 @@
 use std::io::Write;
 
-use tandem_core::protocol::{Request, Response};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -25,11 +24,7 @@ pub struct ConflictsArgs {
 }
 
 pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
-    let Response::Conflicts { report } =
-        cx.supervisor()?.request(&Request::Conflicts { cwd: cx.cwd.clone(), fresh: args.fresh })?
-    else {
-        return Err(CliError::Internal("the supervisor answered conflicts with something else".into()));
-    };
+    let report = cx.tandem()?.conflicts(&cx.cwd, args.fresh)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;

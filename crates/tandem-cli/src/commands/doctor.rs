@@ -1,4 +1,3 @@
-use tandem_core::protocol::{Request, Response};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -69,10 +68,7 @@ pub struct DoctorArgs {
 pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
     let (_, config) = cx.repo()?;
     machine(&config);
-    let request = Request::Doctor { cwd: cx.cwd.clone(), fix: args.fix };
-    let Response::Doctor { findings } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered doctor with something else".into()));
-    };
+    let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;
     if findings.is_empty() {
         println!("all sessions are in order");
         return Ok(());

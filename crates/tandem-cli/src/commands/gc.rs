@@ -1,5 +1,3 @@
-use tandem_core::protocol::{Request, Response};
-
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -18,10 +16,7 @@ pub struct GcArgs {
 
 pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
     cx.repo()?;
-    let request = Request::Gc { cwd: cx.cwd.clone(), older_than_secs: args.older_than.saturating_mul(86_400) };
-    let Response::Collected(report) = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered gc with something else".into()));
-    };
+    let report = cx.tandem()?.gc(&cx.cwd, args.older_than.saturating_mul(86_400))?;
     for name in &report.refs {
         println!("dropped {}", tandem_core::text::visible(name));
     }

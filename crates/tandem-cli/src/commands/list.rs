@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::Listing;
 use tandem_core::rows::{self, SessionRow, columns};
 use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
 use tandem_core::text::visible;
@@ -71,28 +71,22 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let request = Request::List { cwd: cx.cwd.clone(), archived: args.archived };
-    let Response::Listed { sessions, facts, notes, conflicts, conflicts_current } =
-        cx.supervisor()?.request(&request)?
-    else {
-        return Err(CliError::Internal("the supervisor answered list with something else".into()));
-    };
+    let Listing { rows, notes, now, marks_stale } =
+        cx.tandem()?.rows(&cx.cwd, args.archived, config.supervisor.quiet_secs, false)?;
     for note in &notes {
         eprintln!("note: {}", visible(note));
     }
-    if !conflicts_current && !conflicts.sessions.is_empty() && !args.archived && !args.json {
+    if marks_stale && !args.archived && !args.json {
         eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
     }
-    let now = tandem_core::unix_now();
-    let mut rows: Vec<SessionRow> =
-        rows::rows(&cx.paths, &sessions, facts, &conflicts, config.supervisor.quiet_secs, now, None)
-            .into_iter()
-            .filter(|r| {
-                (statuses.is_empty() || statuses.contains(&r.meta.status))
-                    && (priorities.is_empty() || priorities.contains(&r.meta.priority))
-                    && (!args.pinned || r.meta.pinned)
-            })
-            .collect();
+    let mut rows: Vec<SessionRow> = rows
+        .into_iter()
+        .filter(|r| {
+            (statuses.is_empty() || statuses.contains(&r.meta.status))
+                && (priorities.is_empty() || priorities.contains(&r.meta.priority))
+                && (!args.pinned || r.meta.pinned)
+        })
+        .collect();
     order(&mut rows, sort);
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -1,6 +1,6 @@
 use std::io::IsTerminal;
 
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::Created;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -17,10 +17,7 @@ pub fn run(cx: &Context, args: &RestoreArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
-    let request = Request::Restore { session_id: session.id.clone(), env: crate::context::agent_env(), rows, cols };
-    let Response::Restored { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered restore with something else".into()));
-    };
+    let Created { session, notes } = cx.tandem()?.restore(&session, crate::context::agent_env(), (rows, cols))?;
     for note in &notes {
         eprintln!("note: {}", tandem_core::text::visible(note));
     }

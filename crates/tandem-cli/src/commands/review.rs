@@ -1,6 +1,6 @@
 use std::io::{IsTerminal, Write};
 
-use tandem_core::protocol::{Request, Response};
+use tandem_core::client::{Created, ReviewOf};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -32,17 +32,9 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     let (_, _, source) = cx.session(&args.name)?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
-    let request = Request::Review {
-        session_id: source.id,
-        agent: args.agent.clone(),
-        name: args.new.clone(),
-        env: crate::context::agent_env(),
-        rows,
-        cols,
-    };
-    let Response::Created { session, notes } = cx.supervisor()?.request(&request)? else {
-        return Err(CliError::Internal("the supervisor answered review with something else".into()));
-    };
+    let review =
+        ReviewOf { session: &source, agent: args.agent.as_deref(), name: args.new.as_deref(), size: (rows, cols) };
+    let Created { session, notes } = cx.tandem()?.review(review, crate::context::agent_env())?;
     for note in &notes {
         eprintln!("note: {}", tandem_core::text::visible(note));
     }

@@ -9,8 +9,11 @@
 //! the supervisor pushes a change (and every 2 s for ages), from its
 //! cached facts (no git per frame), the
 //! bell and a desktop notification when a session starts needing input
-//! (`[view] bell`, `notify`), and each action carried out by the `tandem`
-//! command that does it, so the view and the CLI cannot disagree.
+//! (`[view] bell`, `notify`), and each action carried out through core's
+//! typed client ([`tandem_core::client::Tandem`]), the one the CLI's
+//! commands use, so the view and the CLI cannot disagree (and no
+//! `tandem` process is started for an action; attaching runs in this
+//! process too).
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -22,7 +25,6 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tandem_core::host::screen::{self, PtyLog};
-use tandem_core::protocol::{Request, Response};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -66,7 +68,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let tandem = cx.tandem()?;
-    let pushed = push_changes(cx)?;
+    let pushed = push_changes(&tandem)?;
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
     let mut preview = Preview::default();
@@ -78,7 +80,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     while !stop.load(Ordering::SeqCst) {
         let changed = pushed.try_iter().count() > 0;
         if changed || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
-            match load_rows(cx, args.all, quiet) {
+            match load_rows(cx, &tandem, args.all, quiet) {
                 Ok(rows) => {
                     let newly = app.set_rows(rows);
                     if !newly.is_empty() && !first {
@@ -143,14 +145,14 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
 /// ([`Request::Changes`]) and says so on the channel; it ends when the
 /// view does (the channel closes) or the supervisor goes away (the view
 /// then refreshes on its timer).
-fn push_changes(cx: &Context) -> Result<std::sync::mpsc::Receiver<()>, CliError> {
-    let mut client = cx.supervisor()?;
+fn push_changes(tandem: &Tandem) -> Result<std::sync::mpsc::Receiver<()>, CliError> {
+    let changes = tandem.subscribe()?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new().name("changes".into()).spawn(move || {
-        let mut generation = 0;
-        while let Ok(Response::Changed { generation: now }) = client.request(&Request::Changes { generation }) {
-            if now != generation {
-                generation = now;
+        let mut last = 0;
+        for generation in changes.map_while(Result::ok) {
+            if generation != last {
+                last = generation;
                 if tx.send(()).is_err() {
                     break;
                 }
@@ -333,24 +335,16 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
 /// The rows of this repository (`all`: of every repository), from the
 /// supervisor's cached facts, with each agent's last message. `quiet`:
 /// `supervisor.quiet_secs`, for agents whose state is inferred.
-fn load_rows(cx: &Context, all: bool, quiet: u64) -> Result<Vec<SessionRow>, CliError> {
+fn load_rows(cx: &Context, tandem: &Tandem, all: bool, quiet: u64) -> Result<Vec<SessionRow>, CliError> {
     let roots: Vec<std::path::PathBuf> = if all {
         cx.store()?.repos()?.into_iter().map(|(_, _, root)| root).filter(|r| r.is_dir()).collect()
     } else {
         vec![cx.cwd.clone()]
     };
-    let store = cx.store()?;
-    let mut client = cx.supervisor()?;
     let mut rows = Vec::new();
     for root in roots {
         for archived in [false, true] {
-            let Response::Listed { sessions, facts, conflicts, .. } =
-                client.request(&Request::List { cwd: root.clone(), archived })?
-            else {
-                return Err(CliError::Internal("the supervisor answered list with something else".into()));
-            };
-            let now = tandem_core::unix_now();
-            rows.extend(tandem_core::rows::rows(&cx.paths, &sessions, facts, &conflicts, quiet, now, Some(&store)));
+            rows.extend(tandem.rows(&root, archived, quiet, true)?.rows);
         }
     }
     Ok(rows)
