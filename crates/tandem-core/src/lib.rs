@@ -15,7 +15,6 @@ pub mod config;
 pub mod error;
 pub mod fault;
 pub mod git;
-pub mod github;
 pub mod host;
 pub mod limits;
 pub mod model;
@@ -28,11 +27,15 @@ pub mod sandbox;
 pub mod sandbox_git;
 pub mod secrets;
 pub mod session;
+pub mod ship;
 pub mod socket;
 pub mod store;
 pub mod supervisor;
 pub mod tasks;
 pub mod text;
+
+// old path, until supervisor/ and host/ use the new one
+pub use ship::github;
 
 /// Seconds since the Unix epoch, as stored in the database.
 #[must_use]

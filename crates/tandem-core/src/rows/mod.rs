@@ -18,7 +18,7 @@ pub mod columns;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::github::PrStatus;
+use crate::ship::github::PrStatus;
 use crate::host::screen::PtyLog;
 use crate::paths::Paths;
 use crate::session::conflicts::{Report, SessionConflicts};

@@ -110,7 +110,7 @@ pub fn finish_remove(repo: &Repository, store: &Store, session: &Session) -> Res
     }
     if session.review_of.is_some() {
         // Deleting a ref that is gone is no error (`update-ref -d`).
-        let _ = git::delete_ref(&repo.root, &super::review::start_ref(&session.id));
+        let _ = git::delete_ref(&repo.root, &crate::ship::review::start_ref(&session.id));
     }
     store.set_pending(&session.id, None)?;
     Ok(())

@@ -249,9 +249,9 @@ pub fn prepare(repo: &Repository, session: &Session, what: &Prepare<'_>) -> Resu
     }
     if what.review {
         let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(LaunchError::ReviewStart)?;
-        git::create_ref(&session.path, &super::review::start_ref(&session.id), &start)
+        git::create_ref(&session.path, &crate::ship::review::start_ref(&session.id), &start)
             .map_err(LaunchError::ReviewStart)?;
-        super::review::make_read_only(&session.path).map_err(LaunchError::ReadOnly)?;
+        crate::ship::review::make_read_only(&session.path).map_err(LaunchError::ReadOnly)?;
     }
     Ok(())
 }

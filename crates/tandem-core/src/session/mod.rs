@@ -25,13 +25,17 @@ pub mod include;
 pub mod launch;
 /// Masking secrets: moved to [`crate::secrets::mask`], named here too.
 pub use crate::secrets::mask;
-pub mod merge_journal;
 pub mod names;
 pub mod naming;
-pub mod pull;
 pub mod repair;
-pub mod review;
-pub mod ship;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::ship;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::ship::merge_journal;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::ship::pull_request as pull;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::ship::review;
 pub mod task;
 
 use std::path::{Path, PathBuf};
@@ -899,7 +903,7 @@ fn bases(session: &Session) -> Vec<String> {
         bases.push(session.base_ref.clone());
     }
     if session.review_of.is_some() {
-        bases.push(review::start_ref(&session.id));
+        bases.push(crate::ship::review::start_ref(&session.id));
     }
     bases
 }

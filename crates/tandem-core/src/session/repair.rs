@@ -353,7 +353,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             fixed,
         });
     }
-    findings.extend(super::merge_journal::doctor(paths, &repo.root, fix));
+    findings.extend(crate::ship::merge_journal::doctor(paths, &repo.root, fix));
     Ok(findings)
 }
 

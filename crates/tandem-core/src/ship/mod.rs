@@ -1,3 +1,9 @@
+//! Shipping a session's work: its diff, a review of it ([`review`]),
+//! pushing, its pull request ([`pull_request`], over the GitHub API of
+//! [`github`]), merging ([`merge_journal`] keeps a killed merge
+//! recoverable) and syncing with its base. Built on a session's row and
+//! git; the session lifecycle ([`crate::session`]) is underneath.
+//!
 //! Taking a session's work toward its base: what it changed (`diff`),
 //! pushing its branch (`push`), and bringing the base's new commits in
 //! (`sync`, with `--abort`). Every mutation is a git CLI command in the
@@ -13,6 +19,11 @@
 //! agent's reach); after the rebase or merge, and around `--abort`, every
 //! commit those reflogs gained that no ref reaches is kept under
 //! `refs/tandem/sync/<slug>/<unix time>-<commit>-kept-<owner tag>`.
+
+pub mod github;
+pub mod merge_journal;
+pub mod pull_request;
+pub mod review;
 
 use std::path::{Path, PathBuf};
 
@@ -597,7 +608,7 @@ pub fn merge(
     message: &str,
     state: &Path,
 ) -> Result<String, ShipError> {
-    use super::merge_journal::{self, Journal};
+    use self::merge_journal::{self, Journal};
     let dir = worktree(session)?;
     let branch = &session.branch;
     let Some(old_target) = git::resolve_commit(repo, &format!("refs/heads/{target}"))? else {
