@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod conflicts;
 pub mod error;
 pub mod fault;
 pub mod git;

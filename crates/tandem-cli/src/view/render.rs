@@ -355,7 +355,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use tandem_core::ship::github::{Checks, PrState, PrStatus, Review};
-    use tandem_core::session::conflicts::SessionConflicts;
+    use tandem_core::conflicts::SessionConflicts;
     use tandem_core::session::facts::{DiffStat, GitFacts};
     use tandem_core::store::{Priority, TaskStatus};
 

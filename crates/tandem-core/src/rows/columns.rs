@@ -44,7 +44,7 @@ pub struct TableColumn {
 
 fn marks_of<'a>(
     r: &'a SessionRow,
-    pick: fn(&'a crate::session::conflicts::SessionConflicts) -> &'a [String],
+    pick: fn(&'a crate::conflicts::SessionConflicts) -> &'a [String],
 ) -> &'a [String] {
     r.marks.as_ref().map_or(&[], pick)
 }

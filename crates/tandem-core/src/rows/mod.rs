@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use crate::ship::github::PrStatus;
 use crate::host::screen::PtyLog;
 use crate::paths::Paths;
-use crate::session::conflicts::{Report, SessionConflicts};
+use crate::conflicts::{Report, SessionConflicts};
 use crate::session::facts::{self, DiffStat, GitFacts};
 use crate::store::{Activity, EventKind, Meta, Session, SessionState, Store};
 

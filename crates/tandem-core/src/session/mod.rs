@@ -16,7 +16,8 @@
 //!   undone by the next supervisor; `tandem doctor` explains and repairs
 //!   what was done by hand.
 
-pub mod conflicts;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::conflicts;
 pub mod end;
 pub mod env;
 pub mod facts;
