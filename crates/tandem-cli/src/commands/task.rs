@@ -4,9 +4,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Serialize;
+use tandem_core::conflicts;
 use tandem_core::git;
 use tandem_core::protocol::{Request, Response, TaskNewRequest};
-use tandem_core::conflicts;
 use tandem_core::session::{self, task};
 use tandem_core::ship;
 use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};

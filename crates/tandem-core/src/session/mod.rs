@@ -37,7 +37,8 @@ pub use crate::ship::merge_journal;
 pub use crate::ship::pull_request as pull;
 // old path, until supervisor/ and host/ use the new one
 pub use crate::ship::review;
-pub mod task;
+// old path, until supervisor/ and host/ use the new one
+pub use crate::tasks::trial as task;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

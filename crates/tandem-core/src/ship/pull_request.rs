@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
+use super::github::{self, Client, GitHubError, PrState, PrStatus, PullRequest, RepoId};
 use crate::config::Config;
 use crate::git::{self, GitError};
-use super::github::{self, Client, GitHubError, PrState, PrStatus, PullRequest, RepoId};
 use crate::store::{EventKind, NewEvent, Session, Store, StoreError};
 
 use crate::ship::{self, ShipError};

@@ -5,7 +5,9 @@
 //! repository's lock (`supervisor/tasks.rs`), so two commands cannot both
 //! take a task's name or both promote; the CLI only asks and prints. What
 //! a trial is given and reports (its brief, its handoff, the check) is in
-//! [`crate::session::task`]. Ids are random (`rand`), as sessions' are.
+//! [`trial`]. Ids are random (`rand`), as sessions' are.
+
+pub mod trial;
 
 use rand::RngCore;
 
@@ -14,8 +16,9 @@ use crate::config::Config;
 use crate::git;
 use crate::protocol::{CreateRequest, TaskNewRequest, TrialOf};
 use crate::repo::Repository;
-use crate::session::{self, SessionError, facts::live_state, names, task::brief};
+use crate::session::{self, SessionError, facts::live_state, names};
 use crate::store::{Session, SessionState, Store, Task, TaskStatus};
+use trial::brief;
 
 /// The most trials one task may start.
 pub const MAX_TRIALS: usize = 16;
