@@ -58,7 +58,7 @@ pub struct NewArgs {
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     // Cheap checks first, so bad input never starts a supervisor.
     if let Some(name) = &args.name {
-        tandem_core::session::names::validate(name)?;
+        tandem_core::session::slugs::validate(name)?;
     }
     let vars = args
         .vars

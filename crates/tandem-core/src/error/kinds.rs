@@ -14,7 +14,7 @@ use crate::sandbox::SandboxError;
 use crate::sandbox_git::PrivateGitError;
 use crate::session::SessionError;
 use crate::session::env::EnvError;
-use crate::session::names::NameError;
+use crate::session::slugs::NameError;
 use crate::ship::ShipError;
 use crate::ship::github::GitHubError;
 use crate::ship::pull_request::PullError;

@@ -2,7 +2,7 @@
 //! repository's lock; `tandem list` reads sessions through [`facts`].
 //!
 //! - Creating ([`plan`], [`create`]) validates everything first (name and
-//!   slug ([`names`]), branch, protected branches, base ref, agent, hook
+//!   slug ([`slugs`]), branch, protected branches, base ref, agent, hook
 //!   approvals), so bad input changes nothing; then it writes the row
 //!   (`creating`), makes the worktree, copies `.worktreeinclude` files
 //!   ([`mod@include`]), runs setup hooks ([`hooks`]) and has the caller start
@@ -16,19 +16,21 @@
 //!   undone by the next supervisor; `tandem doctor` explains and repairs
 //!   what was done by hand.
 
-// old path, until supervisor/ and host/ use the new one
-pub use crate::conflicts;
+pub mod auto_name;
 pub mod end;
 pub mod env;
 pub mod facts;
 pub mod hooks;
 pub mod include;
 pub mod launch;
+pub mod repair;
+pub mod slugs;
+
 /// Masking secrets: moved to [`crate::secrets::mask`], named here too.
 pub use crate::secrets::mask;
-pub mod names;
-pub mod naming;
-pub mod repair;
+
+// old path, until supervisor/ and host/ use the new one
+pub use crate::conflicts;
 // old path, until supervisor/ and host/ use the new one
 pub use crate::ship;
 // old path, until supervisor/ and host/ use the new one
@@ -39,6 +41,10 @@ pub use crate::ship::pull_request as pull;
 pub use crate::ship::review;
 // old path, until supervisor/ and host/ use the new one
 pub use crate::tasks::trial as task;
+// old path, until supervisor/ and host/ use the new one
+pub use auto_name as naming;
+// old path, until supervisor/ and host/ use the new one
+pub use slugs as names;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,7 +56,7 @@ use crate::paths::{Paths, PathsError};
 use crate::repo::{RepoError, Repository};
 use crate::store::{Meta, Session, SessionState, Store, StoreError};
 
-pub use names::NameError;
+pub use slugs::NameError;
 
 /// Branch names that are never a session's branch, whatever the config.
 pub const ALWAYS_PROTECTED: &[&str] = &["main", "master", "develop"];
@@ -74,7 +80,7 @@ pub enum SessionError {
     /// A name longer than a slug, cut to one a session has (issue 17).
     #[error(
         "session name `{name}` is cut to `{slug}` ({max} characters at most), and a session named `{slug}` already exists; pick a name that differs in its first {max} characters",
-        max = names::MAX_SLUG_LEN
+        max = slugs::MAX_SLUG_LEN
     )]
     CutNameTaken { name: String, slug: String },
     #[error("--sandbox: {message}")]
@@ -279,7 +285,7 @@ pub fn branch_prefix(repo: &Repository, config: &Config, env: &[(String, String)
             let user = git::config_get(&repo.root, "user.name")?
                 .or_else(|| env.iter().find(|(k, _)| k == "USER").map(|(_, v)| v.clone()))
                 .unwrap_or_default();
-            let slug = names::slugify(&user);
+            let slug = slugs::slugify(&user);
             if slug.is_empty() { String::new() } else { format!("{slug}/") }
         }
         other => other.to_owned(),
@@ -303,16 +309,16 @@ pub fn plan(
     let worktrees = worktrees_dir(paths, &repo, &config);
     let prefix = branch_prefix(&repo, &config, &req.env)?;
     let slug = match (&req.name, &req.branch, req.from_pr) {
-        (Some(name), _, _) => names::slug_of(name)?,
+        (Some(name), _, _) => slugs::slug_of(name)?,
         (None, Some(branch), _) => {
-            let slug = names::slugify(branch);
+            let slug = slugs::slugify(branch);
             if slug.is_empty() {
                 return Err(SessionError::InvalidBranch { branch: branch.clone() });
             }
             slug
         }
         (None, None, Some(n)) => format!("pr-{n}"),
-        (None, None, None) => names::generate(|slug: &str| {
+        (None, None, None) => slugs::generate(|slug: &str| {
             store.session_by_slug(repo_id, slug).ok().flatten().is_some()
                 || git::branch_exists(&repo.root, &format!("{prefix}{slug}")).unwrap_or(true)
                 || worktrees.join(slug).exists()
@@ -331,7 +337,7 @@ pub fn plan(
     }
     if store.session_by_slug(repo_id, &slug)?.is_some() {
         return Err(match &req.name {
-            Some(name) if names::is_cut(name) => SessionError::CutNameTaken { name: name.clone(), slug },
+            Some(name) if slugs::is_cut(name) => SessionError::CutNameTaken { name: name.clone(), slug },
             _ => SessionError::NameTaken { slug },
         });
     }

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::git;
 use crate::protocol::{CreateRequest, TaskNewRequest, TrialOf};
 use crate::repo::Repository;
-use crate::session::{self, SessionError, facts::live_state, names};
+use crate::session::{self, SessionError, facts::live_state, slugs};
 use crate::store::{Session, SessionState, Store, Task, TaskStatus};
 use trial::brief;
 
@@ -105,7 +105,7 @@ pub struct NewTask {
 ///
 /// # Errors
 /// [`check_new`]'s, a taken name, session name or branch
-/// ([`TaskError`]), a bad `--name` ([`names::NameError`]), git and store
+/// ([`TaskError`]), a bad `--name` ([`slugs::NameError`]), git and store
 /// errors.
 pub fn plan_new(
     store: &Store,
@@ -117,10 +117,10 @@ pub fn plan_new(
     let trials = check_new(req)?;
     let objective = req.objective.trim();
     let slug = match &req.name {
-        Some(name) => names::slug_of(name)?,
+        Some(name) => slugs::slug_of(name)?,
         None => {
             let words: Vec<&str> = objective.split_whitespace().take(5).collect();
-            let base = names::slugify(&words.join(" "));
+            let base = slugs::slugify(&words.join(" "));
             let base = if base.is_empty() { "task".to_owned() } else { base.chars().take(40).collect() };
             let base = base.trim_end_matches('-').to_owned();
             let mut slug = base.clone();
