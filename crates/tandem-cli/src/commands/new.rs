@@ -79,7 +79,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         ));
     }
     let (repo, config) = cx.repo()?;
-    crate::commands::hooks::ensure_approved(cx, &repo, &config)?;
+    crate::commands::repo_hooks::ensure_approved(cx, &repo, &config)?;
     let tmux = !args.bg && in_tmux && (args.tmux || config.attach.tmux);
     let interactive = !args.bg && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };

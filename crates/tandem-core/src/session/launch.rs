@@ -308,7 +308,7 @@ pub fn argv(
 /// `[env]`, env files, `--env`, tandem's own with the session's
 /// `TANDEM_PORT`, claimed here), plus what the agent needs
 /// ([`crate::agent::extra_env`]). `[env]` values the repository set reach
-/// the agent only once approved ([`super::hooks::approved_config`]).
+/// the agent only once approved ([`super::repo_hooks::approved_config`]).
 ///
 /// # Errors
 /// [`LaunchError::Store`], [`LaunchError::Env`].
@@ -319,7 +319,7 @@ pub fn environment(
     env: &[(String, String)],
     session: &Session,
 ) -> Result<Vec<(String, String)>, LaunchError> {
-    let config = super::hooks::approved_config(store, repo, config)?;
+    let config = super::repo_hooks::approved_config(store, repo, config)?;
     let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
     let mut env = super::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);

@@ -5,7 +5,7 @@
 //!   slug ([`slugs`]), branch, protected branches, base ref, agent, hook
 //!   approvals), so bad input changes nothing; then it writes the row
 //!   (`creating`), makes the worktree, copies `.worktreeinclude` files
-//!   ([`mod@include`]), runs setup hooks ([`hooks`]) and has the caller start
+//!   ([`mod@include`]), runs setup hooks ([`repo_hooks`]) and has the caller start
 //!   the host.
 //! - Ending ([`end`]): `rm`, `archive`, `restore` and `gc`. Nothing is lost
 //!   without `--force`: uncommitted or untracked files, or commits in
@@ -20,10 +20,10 @@ pub mod auto_name;
 pub mod end;
 pub mod env;
 pub mod facts;
-pub mod hooks;
 pub mod include;
 pub mod launch;
 pub mod repair;
+pub mod repo_hooks;
 pub mod slugs;
 
 /// Masking secrets: moved to [`crate::secrets::mask`], named here too.
@@ -43,6 +43,8 @@ pub use crate::ship::review;
 pub use crate::tasks::trial as task;
 // old path, until supervisor/ and host/ use the new one
 pub use auto_name as naming;
+// old path, until supervisor/ and host/ use the new one
+pub use repo_hooks as hooks;
 // old path, until supervisor/ and host/ use the new one
 pub use slugs as names;
 
@@ -345,7 +347,7 @@ pub fn plan(
     if path.exists() {
         return Err(SessionError::PathExists { path });
     }
-    let unapproved = hooks::unapproved(store, &repo, &config)?;
+    let unapproved = repo_hooks::unapproved(store, &repo, &config)?;
     if !unapproved.is_empty() {
         return Err(SessionError::HooksNotApproved { count: unapproved.len() });
     }
@@ -740,8 +742,8 @@ fn finish_worktree(
     store.set_created(&session.id, &session.included, &tip)?;
     let hook_env = hook_env(repo, session, env);
     let log = paths.session_dir(&session.id).join("hooks.log");
-    for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "setup") {
-        if !hooks::may_run(store, &hook)? {
+    for hook in repo_hooks::all(repo, config).into_iter().filter(|h| h.kind == "setup") {
+        if !repo_hooks::may_run(store, &hook)? {
             notes.push(format!("setup hook `{}` is not approved; skipped (`tandem hooks approve`)", hook.command));
             continue;
         }
@@ -752,7 +754,7 @@ fn finish_worktree(
                 break;
             }
         };
-        if let Err(why) = hooks::run("setup", &hook.command, &session.path, &hook_env, &log, fence.as_ref()) {
+        if let Err(why) = repo_hooks::run("setup", &hook.command, &session.path, &hook_env, &log, fence.as_ref()) {
             notes.push(format!("{why}; the session was created anyway"));
             break;
         }
@@ -760,8 +762,8 @@ fn finish_worktree(
     Ok(())
 }
 
-fn hook_env(repo: &Repository, session: &Session, env: &[(String, String)]) -> hooks::HookEnv {
-    hooks::HookEnv {
+fn hook_env(repo: &Repository, session: &Session, env: &[(String, String)]) -> repo_hooks::HookEnv {
+    repo_hooks::HookEnv {
         session: session.slug.clone(),
         branch: session.branch.clone(),
         worktree: session.path.clone(),
@@ -778,7 +780,7 @@ fn make_worktree(
     config: &Config,
     session: &Session,
     start: &Start,
-    hook_env: &hooks::HookEnv,
+    hook_env: &repo_hooks::HookEnv,
 ) -> Result<PathBuf, SessionError> {
     if let Some(parent) = session.path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -786,7 +788,7 @@ fn make_worktree(
     }
     let command = config.hooks.worktree_create.trim();
     if !command.is_empty() {
-        let printed = hooks::run_replacement("worktree_create", command, &repo.root, hook_env)
+        let printed = repo_hooks::run_replacement("worktree_create", command, &repo.root, hook_env)
             .map_err(|message| SessionError::Hook { message })?;
         let path = PathBuf::from(&printed);
         if !path.is_absolute() || !path.is_dir() {
