@@ -2,7 +2,9 @@
 //!
 //! `tandem-cli` parses arguments and renders; this crate owns the parts
 //! underneath: where state lives ([`paths`]), the git CLI ([`git`]), the
-//! SQLite store ([`store`]), session lifecycle ([`session`]), agents
+//! SQLite store ([`store`]), session lifecycle ([`session`]), what is
+//! built on sessions (shipping their work, [`ship`]; [`conflicts`]
+//! between them; [`tasks`] and trials), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
 //! the per-user supervisor daemon ([`supervisor`]), the wire types
 //! between them ([`protocol`]) and the plain data those carry
