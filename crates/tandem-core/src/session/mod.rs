@@ -15,7 +15,7 @@
 //! - Repair ([`repair`]): what a `kill -9` left half done is finished or
 //!   undone by the next supervisor; `tandem doctor` explains and repairs
 //!   what was done by hand.
-//! - Starting an agent ([`launch`]), its environment ([`env`]), naming
+//! - Starting an agent ([`launch`]), its environment ([`mod@env`]), naming
 //!   ([`slugs`], [`auto_name`]); [`SessionError`] is in `error.rs`.
 //!
 //! Built on sessions, in folders of their own: shipping their work
