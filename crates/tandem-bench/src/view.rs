@@ -12,8 +12,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tandem_cli::view::model::{App, SessionRow};
 use tandem_cli::view::render::{Scene, draw};
-use tandem_core::github::{Checks, PrState, PrStatus, Review};
 use tandem_core::session::facts::{DiffStat, GitFacts};
+use tandem_core::ship::github::{Checks, PrState, PrStatus, Review};
 use tandem_core::store::{Meta, Priority, TaskStatus};
 
 use crate::stats::median;

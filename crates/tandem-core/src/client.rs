@@ -488,7 +488,7 @@ impl Tandem {
         (rows, cols): (u16, u16),
     ) -> Result<Created, ClientError> {
         if let Some(name) = name {
-            session::names::validate(name).map_err(SessionError::from)?;
+            session::slugs::validate(name).map_err(SessionError::from)?;
         }
         let request = Request::Fork { session_id: session.id.clone(), name: name.map(str::to_owned), env, rows, cols };
         match self.supervisor()?.request(&request)? {

@@ -54,7 +54,7 @@ pub enum RepoTrust {
     Inert,
     /// A command or environment value: it takes effect only once the user
     /// approved its exact text (`tandem hooks approve`, see
-    /// [`crate::session::hooks`]).
+    /// [`crate::session::repo_hooks`]).
     Approval,
     /// Checked when loaded: `worktrees.dir` must stay inside the
     /// repository; `sandbox.mode` may ask for a sandbox but not turn the

@@ -2,7 +2,9 @@
 //!
 //! `tandem-cli` parses arguments and renders; this crate owns the parts
 //! underneath: where state lives ([`paths`]), the git CLI ([`git`]), the
-//! SQLite store ([`store`]), session lifecycle ([`session`]), agents
+//! SQLite store ([`store`]), session lifecycle ([`session`]), what is
+//! built on sessions (shipping their work, [`ship`]; [`conflicts`]
+//! between them; [`tasks`] and trials), agents
 //! ([`agent`]), the per-session host that owns an agent's PTY ([`host`]),
 //! the per-user supervisor daemon ([`supervisor`]), the wire types
 //! between them ([`protocol`]) and the plain data those carry
@@ -12,10 +14,10 @@
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod conflicts;
 pub mod error;
 pub mod fault;
 pub mod git;
-pub mod github;
 pub mod host;
 pub mod limits;
 pub mod model;
@@ -28,11 +30,15 @@ pub mod sandbox;
 pub mod sandbox_git;
 pub mod secrets;
 pub mod session;
+pub mod ship;
 pub mod socket;
 pub mod store;
 pub mod supervisor;
 pub mod tasks;
 pub mod text;
+
+// old path, until supervisor/ and host/ use the new one
+pub use ship::github;
 
 /// Seconds since the Unix epoch, as stored in the database.
 #[must_use]

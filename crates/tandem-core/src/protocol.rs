@@ -266,7 +266,7 @@ pub enum Request {
     /// checkout of its current state whose agent (`agent`, else the
     /// reviewed session's when it takes prompts, else the default) gets
     /// the diff and the brief as its prompt; see
-    /// `session::review`.
+    /// `ship::review`.
     Review {
         session_id: String,
         agent: Option<String>,

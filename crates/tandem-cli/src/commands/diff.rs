@@ -1,7 +1,7 @@
 use std::process::Stdio;
 
 use tandem_core::git;
-use tandem_core::session::ship::{self, Against, IntentIndex};
+use tandem_core::ship::{self, Against, IntentIndex};
 
 use crate::context::Context;
 use crate::error::CliError;

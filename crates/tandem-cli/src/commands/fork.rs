@@ -21,7 +21,7 @@ pub struct ForkArgs {
 
 pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     if let Some(new) = &args.new {
-        tandem_core::session::names::validate(new)?;
+        tandem_core::session::slugs::validate(new)?;
     }
     let (_, _, source) = cx.session(&args.name)?;
     let (cols, rows) =

@@ -110,7 +110,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     } else {
         write_columns(&mut out, &columns::table(&rows, now))?;
         for r in &rows {
-            if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::github::PrState::Merged) {
+            if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
                 eprintln!(
                     "note: {}'s pull request #{} was merged; `tandem archive {}` puts it away",
                     r.name,

@@ -1,11 +1,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use tandem_core::git;
-use tandem_core::github::{GitHubError, MergeMethod, PrState, PrStatus};
 use tandem_core::protocol::Request;
-use tandem_core::session::merge_journal::{self, Recovered};
-use tandem_core::session::pull::{self, PullError};
-use tandem_core::session::ship::{self, MergeMode, ShipError};
+use tandem_core::ship::github::{GitHubError, MergeMethod, PrState, PrStatus};
+use tandem_core::ship::merge_journal::{self, Recovered};
+use tandem_core::ship::pull_request::{self as pull, PullError};
+use tandem_core::ship::{self, MergeMode, ShipError};
 use tandem_core::store::Session;
 use tandem_core::text::visible;
 

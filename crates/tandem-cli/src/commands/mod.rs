@@ -1,6 +1,8 @@
 //! The command tree: one module per subcommand, each with a doc-commented
 //! `Args` struct and a `run` fn.
 
+/// `tandem hook`: what an agent's hook (Claude Code's) runs to report an event.
+mod agent_hook;
 mod answer;
 mod archive;
 pub(crate) mod attach;
@@ -14,8 +16,6 @@ mod env;
 mod fork;
 mod gc;
 mod history;
-mod hook;
-pub mod hooks;
 mod host;
 mod interrupt;
 pub mod list;
@@ -25,6 +25,8 @@ mod new;
 mod path;
 mod pr;
 mod push;
+/// `tandem hooks`: the repository's hook commands, shown and approved by the user.
+pub mod repo_hooks;
 mod respawn;
 mod restore;
 mod review;
@@ -85,14 +87,14 @@ enum Command {
     Restore(restore::RestoreArgs),
     Gc(gc::GcArgs),
     Doctor(doctor::DoctorArgs),
-    Hooks(hooks::HooksArgs),
+    Hooks(repo_hooks::HooksArgs),
     Config(config::ConfigArgs),
     Completions(completions::CompletionsArgs),
     Daemon(daemon::DaemonArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
     #[command(hide = true)]
-    Hook(hook::HookArgs),
+    Hook(agent_hook::HookArgs),
     #[command(hide = true)]
     SandboxNet(sandbox_net::SandboxNetArgs),
     #[command(hide = true)]
@@ -151,12 +153,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Restore(args) => restore::run(&cx, &args),
         Command::Gc(args) => gc::run(&cx, &args),
         Command::Doctor(args) => doctor::run(&cx, &args),
-        Command::Hooks(args) => hooks::run(&cx, &args),
+        Command::Hooks(args) => repo_hooks::run(&cx, &args),
         Command::Config(args) => config::run(&cx, &args),
         Command::Completions(args) => completions::run(&cx, &args),
         Command::Daemon(args) => daemon::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
-        Command::Hook(args) => hook::run(&cx, &args),
+        Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),
         Command::SandboxLimit(args) => sandbox_limit::run(&args),
     }

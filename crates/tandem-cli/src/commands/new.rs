@@ -58,7 +58,7 @@ pub struct NewArgs {
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     // Cheap checks first, so bad input never starts a supervisor.
     if let Some(name) = &args.name {
-        tandem_core::session::names::validate(name)?;
+        tandem_core::session::slugs::validate(name)?;
     }
     let vars = args
         .vars
@@ -79,7 +79,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         ));
     }
     let (repo, config) = cx.repo()?;
-    crate::commands::hooks::ensure_approved(cx, &repo, &config)?;
+    crate::commands::repo_hooks::ensure_approved(cx, &repo, &config)?;
     let tmux = !args.bg && in_tmux && (args.tmux || config.attach.tmux);
     let interactive = !args.bg && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };

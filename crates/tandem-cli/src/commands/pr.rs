@@ -1,5 +1,6 @@
-use tandem_core::github::NewPull;
-use tandem_core::session::{is_protected, pull, ship};
+use tandem_core::session::is_protected;
+use tandem_core::ship::github::NewPull;
+use tandem_core::ship::{self, pull_request as pull};
 use tandem_core::text::visible;
 
 use crate::context::Context;

@@ -1,4 +1,5 @@
-use tandem_core::session::{is_protected, ship};
+use tandem_core::session::is_protected;
+use tandem_core::ship;
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -27,7 +27,7 @@ pub struct ReviewArgs {
 
 pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     if let Some(new) = &args.new {
-        tandem_core::session::names::validate(new)?;
+        tandem_core::session::slugs::validate(new)?;
     }
     let (_, _, source) = cx.session(&args.name)?;
     let (cols, rows) =

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use tandem_core::session::ship::{self, SyncMode, Synced};
+use tandem_core::ship::{self, SyncMode, Synced};
 use tandem_core::text::visible;
 
 use crate::context::Context;

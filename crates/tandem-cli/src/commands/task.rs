@@ -4,11 +4,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Serialize;
+use tandem_core::conflicts;
 use tandem_core::git;
 use tandem_core::protocol::{Request, Response, TaskNewRequest};
-use tandem_core::session::{self, conflicts, ship, task};
+use tandem_core::session;
+use tandem_core::ship;
 use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};
-use tandem_core::tasks;
+use tandem_core::tasks::{self, trial};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -234,7 +236,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         let numstat = git::read(&repo.root, &["diff", "--numstat", "-z", "--no-renames", &fork, &state])?;
         let counts = ship::parse_numstat(&numstat);
         let events = store.events(&s.id, 0, 1_000_000)?;
-        let (tokens, cost) = task::usage(&events);
+        let (tokens, cost) = trial::usage(&events);
         let handoff = events.iter().rev().find(|e| e.kind == EventKind::Handoff).map(|e| e.text.clone());
         let last = events.last().map_or(s.updated_at, |e| e.at_ms / 1000);
         let live = session::facts::live_state(s);
@@ -265,7 +267,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
             duration_secs: end - s.created_at,
             tokens,
             cost_usd: cost,
-            handoff_summary: handoff.as_deref().and_then(task::summary_line),
+            handoff_summary: handoff.as_deref().and_then(trial::summary_line),
             handoff,
             outside_owned: outside,
         });
@@ -301,7 +303,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
                 .map(|&i| {
                     let path = trials[i].path.clone();
                     let fence = fences.get(&i);
-                    scope.spawn(move || (i, task::run_check(&path, command, CHECK_TIMEOUT, fence)))
+                    scope.spawn(move || (i, trial::run_check(&path, command, CHECK_TIMEOUT, fence)))
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()

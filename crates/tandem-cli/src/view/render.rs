@@ -354,9 +354,9 @@ fn draw_form(frame: &mut Frame<'_>, area: Rect, form: &NewForm, theme: &Theme) {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
-    use tandem_core::github::{Checks, PrState, PrStatus, Review};
-    use tandem_core::session::conflicts::SessionConflicts;
+    use tandem_core::conflicts::SessionConflicts;
     use tandem_core::session::facts::{DiffStat, GitFacts};
+    use tandem_core::ship::github::{Checks, PrState, PrStatus, Review};
     use tandem_core::store::{Priority, TaskStatus};
 
     use super::*;

@@ -209,7 +209,7 @@ pub fn resolve_commit(dir: &Path, rev: &str) -> Result<Option<String>, GitError>
 }
 
 /// Whether git accepts `name` as a branch name (`git check-ref-format
-/// --branch`). tandem's own rules in [`crate::session::names`] are
+/// --branch`). tandem's own rules in [`crate::session::slugs`] are
 /// stricter: git accepts `@`, for one.
 ///
 /// # Errors

@@ -73,7 +73,7 @@ pub struct PairConflicts {
     pub conflicts: Option<Vec<String>>,
 }
 
-/// Conflict control's answer (`session::conflicts`): every
+/// Conflict control's answer (`conflicts`): every
 /// session's findings and every pair that overlaps or conflicts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictReport {

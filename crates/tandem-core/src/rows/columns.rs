@@ -42,10 +42,7 @@ pub struct TableColumn {
     pub cell: fn(&SessionRow, i64) -> String,
 }
 
-fn marks_of<'a>(
-    r: &'a SessionRow,
-    pick: fn(&'a crate::session::conflicts::SessionConflicts) -> &'a [String],
-) -> &'a [String] {
+fn marks_of<'a>(r: &'a SessionRow, pick: fn(&'a crate::conflicts::SessionConflicts) -> &'a [String]) -> &'a [String] {
     r.marks.as_ref().map_or(&[], pick)
 }
 

@@ -18,11 +18,11 @@ pub mod columns;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::github::PrStatus;
+use crate::conflicts::{Report, SessionConflicts};
 use crate::host::screen::PtyLog;
 use crate::paths::Paths;
-use crate::session::conflicts::{Report, SessionConflicts};
 use crate::session::facts::{self, DiffStat, GitFacts};
+use crate::ship::github::PrStatus;
 use crate::store::{Activity, EventKind, Meta, Session, SessionState, Store};
 
 /// What a session needs from the user; the agent view (and the web

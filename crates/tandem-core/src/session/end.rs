@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{SessionError, hook_env, hooks, plural, unsaved_work_given, worktrees_dir};
+use super::{SessionError, hook_env, plural, repo_hooks, unsaved_work_given, worktrees_dir};
 use crate::config::Config;
 use crate::git;
 use crate::host::screen;
@@ -110,7 +110,7 @@ pub fn finish_remove(repo: &Repository, store: &Store, session: &Session) -> Res
     }
     if session.review_of.is_some() {
         // Deleting a ref that is gone is no error (`update-ref -d`).
-        let _ = git::delete_ref(&repo.root, &super::review::start_ref(&session.id));
+        let _ = git::delete_ref(&repo.root, &crate::ship::review::start_ref(&session.id));
     }
     store.set_pending(&session.id, None)?;
     Ok(())
@@ -134,7 +134,7 @@ pub fn archive(
     store.set_pending(&session.id, Some("archive"))?;
     let (summary, archive_ref) = before_discard(store, session, || {
         // A summary command the repository set runs only once approved.
-        let summary = summarize(paths, repo, &hooks::approved_config(store, repo, config)?, session, env);
+        let summary = summarize(paths, repo, &repo_hooks::approved_config(store, repo, config)?, session, env);
         // Dirty files, a detached HEAD's commits, an operation under way,
         // changed included files: what goes with the worktree is snapshotted.
         let holds = !super::worktree_only_work(repo, session, None)?.is_empty();
@@ -375,14 +375,14 @@ fn teardown(
     let hook_env = hook_env(repo, session, env);
     let log = paths.session_dir(&session.id).join("hooks.log");
     let _ = crate::paths::create_private_dir(&paths.session_dir(&session.id));
-    for hook in hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
-        if !hooks::may_run(store, &hook)? {
+    for hook in repo_hooks::all(repo, config).into_iter().filter(|h| h.kind == "teardown") {
+        if !repo_hooks::may_run(store, &hook)? {
             notes.push(format!("teardown hook `{}` is not approved; skipped", hook.command));
         } else {
             let ran = super::fence(paths, repo, config, session, env, None)
                 .map_err(|e| format!("teardown hook `{}` was not run: {e}", hook.command))
                 .and_then(|fence| {
-                    hooks::run("teardown", &hook.command, &session.path, &hook_env, &log, fence.as_ref())
+                    repo_hooks::run("teardown", &hook.command, &session.path, &hook_env, &log, fence.as_ref())
                 });
             if let Err(why) = ran {
                 notes.push(why);
@@ -408,7 +408,7 @@ fn discard_worktree(
     let command = config.hooks.worktree_remove.trim();
     if !command.is_empty() {
         let hook_env = hook_env(repo, session, env);
-        hooks::run_replacement("worktree_remove", command, &repo.root, &hook_env)
+        repo_hooks::run_replacement("worktree_remove", command, &repo.root, &hook_env)
             .map_err(|message| SessionError::Hook { message })?;
         return Ok(());
     }

@@ -29,6 +29,9 @@
 //! repository's top; an existing path in the worktree is never replaced;
 //! a directory holding `.git` (a nested repository or another session's
 //! worktree) is never copied.
+//!
+//! Over 600 lines (about 630 of code, then its tests) on purpose: the
+//! matching and the safety rules of one copy are read together.
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;

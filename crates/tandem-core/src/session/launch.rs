@@ -245,15 +245,32 @@ pub fn prepare(repo: &Repository, session: &Session, what: &Prepare<'_>) -> Resu
             .map_err(|source| LaunchError::Overlay { commit: commit.to_owned(), source })?;
     }
     if let Some(brief) = what.brief {
-        super::task::write_brief(&repo.common_dir, &session.path, brief).map_err(LaunchError::Brief)?;
+        write_brief(&repo.common_dir, &session.path, brief).map_err(LaunchError::Brief)?;
     }
     if what.review {
         let start = git::read(&session.path, &["rev-parse", "HEAD"]).map_err(LaunchError::ReviewStart)?;
-        git::create_ref(&session.path, &super::review::start_ref(&session.id), &start)
+        git::create_ref(&session.path, &crate::ship::review::start_ref(&session.id), &start)
             .map_err(LaunchError::ReviewStart)?;
-        super::review::make_read_only(&session.path).map_err(LaunchError::ReadOnly)?;
+        crate::ship::review::make_read_only(&session.path).map_err(LaunchError::ReadOnly)?;
     }
     Ok(())
+}
+
+/// Writes the brief to `<worktree>/.tandem/brief.md`, and `/.tandem/` to
+/// the repository's `info/exclude` (in `common_dir`) so git never sees it.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_brief(common_dir: &Path, worktree: &Path, text: &str) -> std::io::Result<()> {
+    let exclude = common_dir.join("info").join("exclude");
+    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
+    if !current.lines().any(|l| l == "/.tandem/") {
+        std::fs::create_dir_all(common_dir.join("info"))?;
+        let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
+        std::fs::write(&exclude, format!("{current}{sep}/.tandem/\n"))?;
+    }
+    std::fs::create_dir_all(worktree.join(".tandem"))?;
+    std::fs::write(worktree.join(".tandem").join("brief.md"), text)
 }
 
 /// What a host runs for `session`: `argv`, plus what makes the agent
@@ -291,7 +308,7 @@ pub fn argv(
 /// `[env]`, env files, `--env`, tandem's own with the session's
 /// `TANDEM_PORT`, claimed here), plus what the agent needs
 /// ([`crate::agent::extra_env`]). `[env]` values the repository set reach
-/// the agent only once approved ([`super::hooks::approved_config`]).
+/// the agent only once approved ([`super::repo_hooks::approved_config`]).
 ///
 /// # Errors
 /// [`LaunchError::Store`], [`LaunchError::Env`].
@@ -302,7 +319,7 @@ pub fn environment(
     env: &[(String, String)],
     session: &Session,
 ) -> Result<Vec<(String, String)>, LaunchError> {
-    let config = super::hooks::approved_config(store, repo, config)?;
+    let config = super::repo_hooks::approved_config(store, repo, config)?;
     let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
     let mut env = super::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);

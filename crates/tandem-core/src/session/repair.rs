@@ -353,7 +353,7 @@ pub fn doctor(paths: &Paths, store: &Store, repo: &Repository, fix: bool) -> Res
             fixed,
         });
     }
-    findings.extend(super::merge_journal::doctor(paths, &repo.root, fix));
+    findings.extend(crate::ship::merge_journal::doctor(paths, &repo.root, fix));
     Ok(findings)
 }
 
@@ -393,7 +393,7 @@ fn orphans(
             ),
             Some(w) if w.locked.is_none() && w.branch.is_some() => {
                 let branch = w.branch.as_deref().unwrap_or_default().trim_start_matches("refs/heads/").to_owned();
-                let slug = super::names::slugify(&name);
+                let slug = super::slugs::slugify(&name);
                 if slug.is_empty() || store.session_by_slug(repo_id, &slug)?.is_some() {
                     (
                         format!("worktree {shown} (branch {branch}) belongs to no session"),

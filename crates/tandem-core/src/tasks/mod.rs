@@ -5,7 +5,9 @@
 //! repository's lock (`supervisor/tasks.rs`), so two commands cannot both
 //! take a task's name or both promote; the CLI only asks and prints. What
 //! a trial is given and reports (its brief, its handoff, the check) is in
-//! [`crate::session::task`]. Ids are random (`rand`), as sessions' are.
+//! [`trial`]. Ids are random (`rand`), as sessions' are.
+
+pub mod trial;
 
 use rand::RngCore;
 
@@ -14,8 +16,9 @@ use crate::config::Config;
 use crate::git;
 use crate::protocol::{CreateRequest, TaskNewRequest, TrialOf};
 use crate::repo::Repository;
-use crate::session::{self, SessionError, facts::live_state, names, task::brief};
+use crate::session::{self, SessionError, facts::live_state, slugs};
 use crate::store::{Session, SessionState, Store, Task, TaskStatus};
+use trial::brief;
 
 /// The most trials one task may start.
 pub const MAX_TRIALS: usize = 16;
@@ -102,7 +105,7 @@ pub struct NewTask {
 ///
 /// # Errors
 /// [`check_new`]'s, a taken name, session name or branch
-/// ([`TaskError`]), a bad `--name` ([`names::NameError`]), git and store
+/// ([`TaskError`]), a bad `--name` ([`slugs::NameError`]), git and store
 /// errors.
 pub fn plan_new(
     store: &Store,
@@ -114,10 +117,10 @@ pub fn plan_new(
     let trials = check_new(req)?;
     let objective = req.objective.trim();
     let slug = match &req.name {
-        Some(name) => names::slug_of(name)?,
+        Some(name) => slugs::slug_of(name)?,
         None => {
             let words: Vec<&str> = objective.split_whitespace().take(5).collect();
-            let base = names::slugify(&words.join(" "));
+            let base = slugs::slugify(&words.join(" "));
             let base = if base.is_empty() { "task".to_owned() } else { base.chars().take(40).collect() };
             let base = base.trim_end_matches('-').to_owned();
             let mut slug = base.clone();

@@ -1,4 +1,6 @@
-//! Session names: validation and readable automatic names.
+//! Session names: validating a name and making a slug of it, and free
+//! automatic names (adjective-noun). Renaming a session after its first
+//! prompt is [`super::auto_name`].
 //!
 //! A session is known by its slug, the branch name and the worktree's
 //! folder name at once, so it must be both a valid git branch name and a

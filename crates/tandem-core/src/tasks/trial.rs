@@ -198,7 +198,7 @@ pub fn run_check(
     let started = Instant::now();
     let mut argv = vec!["sh".to_owned(), "-c".to_owned(), format!("exec 2>&1; {command}")];
     if let Some(fence) = fence {
-        let env = super::env::process_env().0;
+        let env = crate::session::env::process_env().0;
         argv = fence.wrap(&argv, &env, false).map_err(std::io::Error::other)?;
     }
     let mut child = Command::new(&argv[0])
@@ -240,22 +240,9 @@ pub fn run_check(
     })
 }
 
-/// Writes the brief to `<worktree>/.tandem/brief.md`, and `/.tandem/` to
-/// the repository's `info/exclude` (in `common_dir`) so git never sees it.
-///
-/// # Errors
-/// I/O errors.
-pub fn write_brief(common_dir: &Path, worktree: &Path, text: &str) -> std::io::Result<()> {
-    let exclude = common_dir.join("info").join("exclude");
-    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
-    if !current.lines().any(|l| l == "/.tandem/") {
-        std::fs::create_dir_all(common_dir.join("info"))?;
-        let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
-        std::fs::write(&exclude, format!("{current}{sep}/.tandem/\n"))?;
-    }
-    std::fs::create_dir_all(worktree.join(".tandem"))?;
-    std::fs::write(worktree.join(".tandem").join("brief.md"), text)
-}
+/// Writes the brief into a trial's worktree: done by the launch, which
+/// readies every worktree ([`crate::session::launch::prepare`]).
+pub use crate::session::launch::write_brief;
 
 /// The JSON `data` of a handoff event: which message it came from.
 #[must_use]

@@ -3,7 +3,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use tandem_core::config::Config;
 use tandem_core::repo::Repository;
 use tandem_core::session::SessionError;
-use tandem_core::session::hooks::{self, Hook};
+use tandem_core::session::repo_hooks::{self as hooks, Hook};
 use tandem_core::text::visible;
 
 use crate::context::Context;

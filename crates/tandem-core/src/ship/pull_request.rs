@@ -1,7 +1,7 @@
 //! A session's pull request on GitHub: where it goes (the remote's
 //! `OWNER/NAME`, the API, the token), what it says by default (title and
 //! body from the session's title, brief, commits and history), opening
-//! it, and polling its status ([`crate::github`] does the HTTP).
+//! it, and polling its status ([`super::github`] does the HTTP).
 //!
 //! The repository is read from the remote's configured URL
 //! (`remote.<name>.url`), not the URL git uses after `url.<base>.insteadOf`
@@ -10,12 +10,12 @@
 
 use std::fmt::Write as _;
 
+use super::github::{self, Client, GitHubError, PrState, PrStatus, PullRequest, RepoId};
 use crate::config::Config;
 use crate::git::{self, GitError};
-use crate::github::{self, Client, GitHubError, PrState, PrStatus, PullRequest, RepoId};
 use crate::store::{EventKind, NewEvent, Session, Store, StoreError};
 
-use super::ship::{self, ShipError};
+use crate::ship::{self, ShipError};
 
 /// Why a pull request step cannot go on; each message is one line.
 #[derive(Debug, thiserror::Error)]

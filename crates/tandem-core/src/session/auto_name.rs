@@ -1,4 +1,5 @@
-//! Naming a session from its first prompt.
+//! Naming a session from its first prompt (a title, and a branch renamed
+//! to its slug). Checking names and making slugs is [`super::slugs`].
 //!
 //! A session started without a NAME has an adjective-noun slug. Once its
 //! agent has the first prompt, tandem asks for a title (`naming.command`,
@@ -10,7 +11,7 @@
 
 use std::process::Command;
 
-use super::{SessionError, end, is_protected, names};
+use super::{SessionError, end, is_protected, slugs};
 use crate::config::Config;
 use crate::git;
 use crate::repo::Repository;
@@ -67,12 +68,12 @@ pub fn apply(
     prefix: &str,
     title: &str,
 ) -> Result<Option<String>, SessionError> {
-    let slug = names::slugify(title);
+    let slug = slugs::slugify(title);
     let branch = format!("{prefix}{slug}");
     let renamable = session.owns_branch
         && !slug.is_empty()
         && branch != session.branch
-        && names::validate(&slug).is_ok()
+        && slugs::validate(&slug).is_ok()
         && !is_protected(repo, config, &branch)?
         && git::resolve_commit(&repo.root, &format!("refs/heads/{branch}"))?.is_none()
         && git::refs_under(&repo.root, "refs/remotes")?

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use crate::git;
 use crate::paths::Paths;
 
-use super::repair::Finding;
-use super::ship::ShipError;
+use super::ShipError;
+use crate::model::Finding;
 
 /// The journal's file name in a session's own folder.
 pub const JOURNAL: &str = "merge.json";
@@ -263,7 +263,7 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
     // A rebase (`merge --rebase`) left in the session's worktree.
     if j.mode == "rebase" && !landed && j.worktree.is_dir() {
         // The agent's own git runs there: its lock is its own business.
-        super::ship::abort_rebase(&j.worktree, &j.branch, &j.slug, state)?;
+        super::abort_rebase(&j.worktree, &j.branch, &j.slug, state)?;
     }
     if landed && place_exists {
         // git may die after its commit and before it cleans up (a killed
@@ -301,7 +301,7 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
             if git::status(&j.place)?.changed > 0 {
                 let what = format!("tandem: {} before rolling back the merge of {}", j.target, j.slug);
                 let snapshot = git::snapshot_commit(&j.place, state, &what, &[])?;
-                let (now, short, owner) = (crate::unix_now(), git::short(&snapshot), super::ship::owner_tag()?);
+                let (now, short, owner) = (crate::unix_now(), git::short(&snapshot), super::owner_tag()?);
                 let name = format!("refs/tandem/sync/{}/{now}-{short}-rollback-{owner}", j.slug);
                 git::create_ref(&j.repo, &name, &snapshot)?;
                 kept = Some(name);
