@@ -261,7 +261,8 @@ const CTRL_C: &[u8] = b"\x03";
 
 impl Kind {
     /// Every kind, each with one row in [`AGENTS`].
-    pub const ALL: [Kind; 6] = [Kind::Claude, Kind::ClaudeStructured, Kind::Codex, Kind::Gemini, Kind::Shell, Kind::Command];
+    pub const ALL: [Kind; 6] =
+        [Kind::Claude, Kind::ClaudeStructured, Kind::Codex, Kind::Gemini, Kind::Shell, Kind::Command];
 
     /// The adapter for agent `name` (as given to `--agent`): the first
     /// row of [`AGENTS`] whose [`Names`] select it.
@@ -551,7 +552,12 @@ mod tests {
         assert_eq!(AGENTS.len(), Kind::ALL.len(), "no row without a kind");
         assert_eq!(AGENTS.last().map(|row| row.names), Some(Names::Any), "the catch-all row is last");
         for row in AGENTS {
-            assert_eq!(row.driver.is_some(), row.prompt == Prompt::Message, "{:?}: a driver takes the prompt", row.kind);
+            assert_eq!(
+                row.driver.is_some(),
+                row.prompt == Prompt::Message,
+                "{:?}: a driver takes the prompt",
+                row.kind
+            );
             assert_eq!(row.driver.is_some(), !row.mode_args.is_empty(), "{:?}: a driver needs a mode", row.kind);
         }
     }
@@ -568,10 +574,7 @@ mod tests {
             path.to_string_lossy().into_owned()
         };
         let (claude, codex, gemini, sh, aider) = (bin("claude"), bin("codex"), bin("gemini"), bin("sh"), bin("aider"));
-        let env = vec![
-            ("PATH".to_owned(), dir.path().display().to_string()),
-            ("SHELL".to_owned(), sh.clone()),
-        ];
+        let env = vec![("PATH".to_owned(), dir.path().display().to_string()), ("SHELL".to_owned(), sh.clone())];
         let at = Path::new("/");
         let got = |agent: Option<&str>| resolve(agent, Some("hi"), &env, at).expect("resolve");
         let spec = |name: &str, argv: &[&str], typed: Option<&str>| AgentSpec {
@@ -593,14 +596,15 @@ mod tests {
         assert_eq!(got(Some("gemini --yolo")), spec("gemini --yolo", &[&gemini, "--acp", "--yolo"], Some("hi")));
         assert_eq!(got(Some("shell")), spec("shell", &[&sh], Some("hi\r")));
         assert_eq!(got(Some("aider --yes")), spec("aider --yes", &[&aider, "--yes"], Some("hi\r")));
-        assert_eq!(got(Some("claude --resume x")), spec("claude --resume x", &[&claude, "--resume", "x"], Some("hi\r")));
+        assert_eq!(
+            got(Some("claude --resume x")),
+            spec("claude --resume x", &[&claude, "--resume", "x"], Some("hi\r"))
+        );
         assert_eq!(resolve(Some("  "), None, &env, at), Err(AgentError::Empty));
         assert_eq!(resolve(Some("''"), None, &env, at), Err(AgentError::NotFound { program: String::new() }));
         let no_claude = tempfile::tempdir().expect("tempdir");
-        let only_sh = vec![
-            ("PATH".to_owned(), no_claude.path().display().to_string()),
-            ("SHELL".to_owned(), sh.clone()),
-        ];
+        let only_sh =
+            vec![("PATH".to_owned(), no_claude.path().display().to_string()), ("SHELL".to_owned(), sh.clone())];
         assert_eq!(resolve(None, Some("ls"), &only_sh, at), Ok(spec("shell", &[&sh], Some("ls\r"))));
         // What the supervisor asks of a session's agent.
         assert!(can_review("codex -c x=1") && can_review("claude") && !can_review("shell") && !can_review("aider"));
