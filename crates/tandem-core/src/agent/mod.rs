@@ -113,11 +113,20 @@ pub enum TaskPrompt {
     None,
 }
 
+/// Makes a structured agent's driver from its working directory and the
+/// conversation it opens.
+pub type MakeDriver = fn(&Path, &Conversation) -> Box<dyn driver::Driver>;
+
+/// Variables an agent needs beside the session's environment, from its
+/// working directory and that environment.
+pub type ExtraEnv = fn(&Path, &[(String, String)]) -> Vec<(String, String)>;
+
 /// Everything tandem asks about one agent: one row of [`AGENTS`]. The
 /// behaviour the row names (drivers, argument lists, extra variables)
 /// lives in the agent's own module.
 #[derive(Debug)]
 pub struct Profile {
+    /// The kind this row describes.
     pub kind: Kind,
     /// The `--agent` lines that select it.
     pub names: Names,
@@ -130,7 +139,7 @@ pub struct Profile {
     pub prompt: Prompt,
     /// The driver of a structured agent (on pipes), made for its working
     /// directory and the conversation it opens; `None`: it runs in a PTY.
-    pub driver: Option<fn(&Path, &Conversation) -> Box<dyn driver::Driver>>,
+    pub driver: Option<MakeDriver>,
     /// Whether it reports what it does (running, needs input, idle);
     /// other agents' state comes from their process alone.
     pub reports_state: bool,
@@ -148,7 +157,7 @@ pub struct Profile {
     pub one_shot: Option<&'static [&'static str]>,
     /// Variables it needs beside the session's environment, from its
     /// working directory and that environment.
-    pub extra_env: Option<fn(&Path, &[(String, String)]) -> Vec<(String, String)>>,
+    pub extra_env: Option<ExtraEnv>,
     /// The bytes that interrupt it in a PTY.
     pub interrupt_key: &'static [u8],
     /// What a trial of a task is first told.
