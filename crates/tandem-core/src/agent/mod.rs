@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): the agents table and the lookups that answer from it, 500 lines of code and their tests; each agent's behaviour is in its own module.
 //! Agents: what program a session runs, how its first prompt reaches it,
 //! and how tandem learns what it does. One adapter per agent:
 //!
