@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): one layered configuration, 593 lines of code and their tests; the layers and the trust rules that fence a repository's layer read together.
 //! Layered configuration: built-in defaults (`config.toml` beside this
 //! file) < the user's `config.toml` < the repository's `.tandem.toml` <
 //! `TANDEM_<SECTION>_<KEY>` environment variables (and the older

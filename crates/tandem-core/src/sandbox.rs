@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): one Fence and the two runners (bubblewrap, container) that turn it into an argv, 700 lines of code and its tests; apart, what each runner mounts could no longer be compared side by side.
 //! Fencing a session's agent in: `workspace` mode runs it under
 //! bubblewrap, `container` mode in a Docker or Podman container.
 //!

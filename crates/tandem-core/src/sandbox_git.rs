@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): one trust boundary (issue 16), the private repository and every way its work comes back; split, its checks (fences, time limits, object checks) would scatter over files.
 //! A sandboxed session's private repository, and how its work reaches
 //! the user's (issue 16).
 //!

@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): one state machine (the view's modes and keys), 437 lines of code and their tests; splitting it would scatter its invariants.
 //! The agent view's state, with no terminal: the sessions as rows grouped
 //! by what they need from the user, the selection, the mode (filtering,
 //! typing a prompt, the new-session form, a confirmation, help), and what

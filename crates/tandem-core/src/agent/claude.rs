@@ -45,6 +45,13 @@ pub const HOOK_EVENTS: &[&str] = &[
 /// is cut with a note saying how much was left out.
 pub const MAX_TEXT: usize = 64 * 1024;
 
+/// The arguments of a one-shot question (`claude -p`): no tools and no
+/// saved conversation, which a title needs neither of.
+pub const ONE_SHOT: &[&str] = &["-p", "--tools", "", "--no-session-persistence"];
+
+/// What interrupts Claude Code's TUI: Esc (Ctrl-C would quit it).
+pub const INTERRUPT: &[u8] = b"\x1b";
+
 /// A random conversation id in UUID v4 form, for `--session-id`.
 #[must_use]
 pub fn new_session_id() -> String {

@@ -10,8 +10,11 @@
 //! on `result`) and returns a readable line for the host's screen, so
 //! `tandem attach` and `logs` show the conversation.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
+use super::Conversation;
 use super::claude::{cut, summary};
 use super::driver::{Driver, Recorder, Reply};
 use crate::store::{Activity, EventKind, Store, StoreError};
@@ -30,6 +33,13 @@ pub const ARGS: &[&str] = &[
     "--permission-prompt-tool",
     "stdio",
 ];
+
+/// The driver of `claude-structured`; it needs neither the working
+/// directory nor the conversation (those are Claude's own arguments).
+#[must_use]
+pub fn driver(_cwd: &Path, _conversation: &Conversation) -> Box<dyn Driver> {
+    Box::new(ClaudeStream::new())
+}
 
 /// A user message line carrying `text`.
 #[must_use]

@@ -44,6 +44,20 @@ use crate::store::{Activity, EventKind, Store, StoreError};
 /// The arguments after the program.
 pub const ARGS: &[&str] = &["app-server"];
 
+/// The arguments of a one-shot question (`codex exec`): read-only,
+/// nothing saved; stdout carries only the last message.
+pub const ONE_SHOT: &[&str] = &["exec", "--skip-git-repo-check", "--ephemeral", "--sandbox", "read-only"];
+
+/// The options that make Codex refuse every write, for a review: it
+/// fences itself.
+pub const READ_ONLY: &str = "-c sandbox_mode=read-only";
+
+/// The driver of a Codex agent working in `cwd`, opening `conversation`.
+#[must_use]
+pub fn driver(cwd: &Path, conversation: &Conversation) -> Box<dyn Driver> {
+    Box::new(Codex::new(cwd, conversation))
+}
+
 /// What an answer of Codex's answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Asked {

@@ -46,6 +46,16 @@ use crate::store::{Activity, EventKind, Store, StoreError};
 /// The arguments after the program.
 pub const ARGS: &[&str] = &["--acp"];
 
+/// The arguments of a one-shot question (`gemini -p`), in plan mode
+/// (read-only).
+pub const ONE_SHOT: &[&str] = &["--approval-mode", "plan", "-p"];
+
+/// The driver of a Gemini agent working in `cwd`, opening `conversation`.
+#[must_use]
+pub fn driver(cwd: &Path, conversation: &Conversation) -> Box<dyn Driver> {
+    Box::new(Gemini::new(cwd, conversation))
+}
+
 /// The ACP version tandem speaks.
 const PROTOCOL_VERSION: u64 = 1;
 

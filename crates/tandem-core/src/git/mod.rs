@@ -7,9 +7,12 @@
 //! and `core.fsmonitor=false`. Reads pass `--no-optional-locks` so they never
 //! take the index lock from under a running agent. Output that carries
 //! paths is asked for NUL-separated and parsed by the pure functions in
-//! [`parse`].
+//! [`parse`]. Worktrees are in [`worktree`], snapshots of a working tree
+//! in [`snapshot`]; both are re-exported here.
 
 pub mod parse;
+mod snapshot;
+mod worktree;
 
 use std::ffi::OsStr;
 use std::io;
@@ -17,6 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub use parse::{LsFilesEntry, StatusCounts, WorktreeEntry};
+pub use snapshot::{index_tree, snapshot_commit, snapshot_commit_with, worktree_tree};
+pub use worktree::{
+    worktree_add, worktree_add_existing, worktree_list, worktree_of_branch, worktree_prune, worktree_remove,
+};
 
 /// Environment variables that make git look at another repository than
 /// the one `-C` names; set inside git hooks (DESIGN.md, "Git traps").
@@ -265,72 +272,6 @@ pub fn default_branch(dir: &Path) -> Result<Option<String>, GitError> {
     }
 }
 
-/// `git worktree add --no-track -b <branch> <path> <base>`: a new branch at
-/// `base` checked out in a new worktree at `path`. `--no-track` avoids the
-/// `.git/config.lock` race between concurrent adds (DESIGN.md).
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<(), GitError> {
-    let mut cmd = command(repo);
-    cmd.args(["worktree", "add", "--quiet", "--no-track", "-b", branch]).arg("--").arg(path).arg(base);
-    output(cmd).map(drop)
-}
-
-/// `git worktree remove [--force] <path>`. Without `force` git refuses
-/// modified or untracked files; it deletes ignored files either way.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<(), GitError> {
-    let mut cmd = command(repo);
-    cmd.args(["worktree", "remove"]);
-    if force {
-        // Twice: also removes a locked worktree (git-worktree(1)).
-        cmd.args(["--force", "--force"]);
-    }
-    cmd.arg("--").arg(path);
-    output(cmd).map(drop)
-}
-
-/// `git worktree prune`: forgets worktrees whose directories are gone.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_prune(repo: &Path) -> Result<(), GitError> {
-    run(repo, &["worktree", "prune"]).map(drop)
-}
-
-/// Every worktree of the repository (`git worktree list --porcelain -z`),
-/// the main one first.
-///
-/// `git worktree add` writes a new worktree's admin files one after the
-/// other, and a list that reads them in between fails ("failed to read
-/// .git/worktrees/NAME/commondir"): such a failure is tried again, up to
-/// [`HALF_MADE_TRIES`] times 20 ms apart.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_list(repo: &Path) -> Result<Vec<WorktreeEntry>, GitError> {
-    let mut tries = 0;
-    loop {
-        let mut cmd = command(repo);
-        cmd.args(["--no-optional-locks", "worktree", "list", "--porcelain", "-z"]);
-        match output(cmd) {
-            Ok(out) => return Ok(parse::worktree_list(&out.stdout)),
-            Err(GitError::Failed { stderr, .. }) if tries < HALF_MADE_TRIES && stderr.contains("/worktrees/") => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// How often [`worktree_list`] tries again past a worktree half made by a
-/// concurrent `git worktree add`.
-const HALF_MADE_TRIES: u32 = 25;
-
 /// Deletes `refs/heads/<branch>` (`git branch -D`). Callers check first
 /// that nothing would be lost or snapshot it.
 ///
@@ -385,173 +326,6 @@ pub fn unique_commits(repo: &Path, rev: &str, bases: &[&str]) -> Result<Vec<Stri
     Ok(out.lines().map(str::to_owned).collect())
 }
 
-/// The tree of the whole working tree of `worktree` (tracked changes and
-/// untracked files, ignored files excepted), written through a temporary
-/// index in `scratch` so the agent's own index is untouched. What git
-/// cannot add (a nested repository with no commit, an unreadable file)
-/// is left out, with a warning in the log.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
-    worktree_tree_with(worktree, scratch, &[])
-}
-
-/// [`worktree_tree`] plus the ignored files `forced` (paths relative to
-/// the worktree, added with `git add --force`).
-fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
-    // One index per thread: snapshots of several worktrees run at once.
-    let index: PathBuf =
-        scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
-    let _ = std::fs::remove_file(&index);
-    let with_index = |args: &[&str]| {
-        let mut cmd = command(worktree);
-        cmd.env("GIT_INDEX_FILE", &index).args(args);
-        cmd
-    };
-    let result = (|| {
-        // Start from a copy of the worktree's own index: its stat data lets
-        // `git add` skip the files that did not change instead of hashing all.
-        let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
-        if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
-            output(with_index(&["read-tree", "HEAD"]))?;
-        }
-        let mut add = vec!["add".to_owned(), "--all".to_owned(), "--ignore-errors".to_owned()];
-        add.extend(add_all_pathspec(worktree)?);
-        add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
-        if !forced.is_empty() {
-            // As paths, not text: a name need not be UTF-8.
-            let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
-            add.args(forced);
-            add_what_can_be(add)?;
-        }
-        Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
-    })();
-    let _ = std::fs::remove_file(&index);
-    result
-}
-
-/// Runs a `git add --ignore-errors`: what git cannot add (a nested
-/// repository with no commit, an unreadable file; git exits 1) is left
-/// out with a warning in the log, rather than failing the snapshot whose
-/// purpose is to keep everything else (an agent's `git init fixture`
-/// made `rm --force` and `archive` fail).
-fn add_what_can_be(cmd: Command) -> Result<(), GitError> {
-    match output(cmd) {
-        Ok(_) => Ok(()),
-        Err(GitError::Failed { code: Some(1), stderr, .. }) => {
-            tracing::warn!(%stderr, "the snapshot leaves out what git could not add");
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Makes a commit of the whole working tree of `worktree`
-/// ([`worktree_tree`]) whose first parent is `HEAD`. Nothing points at
-/// the commit until the caller stores it in a ref.
-///
-/// Everything else the worktree holds that the tree alone would lose
-/// becomes a further parent, so one ref keeps it reachable:
-/// - the index as the agent left it, when it differs from both `HEAD`
-///   and the working tree (a staged change with an unstaged one on top),
-///   as a commit whose parent is `HEAD` (an index with conflicts cannot be
-///   written as a tree and is left out: the working tree has its files);
-/// - each commit of `keep` that is not `HEAD` (the session's branch tip
-///   when `HEAD` is detached or mid-rebase).
-///
-/// `scratch`: a directory for the temporary indexes. Returns the commit id.
-///
-/// # Errors
-/// As [`output`].
-pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str, keep: &[String]) -> Result<String, GitError> {
-    snapshot_commit_with(worktree, scratch, message, keep, &[])
-}
-
-/// [`snapshot_commit`] whose tree also holds the ignored files `forced`
-/// (relative paths: the changed `.worktreeinclude` files, which the
-/// working tree's `git add --all` leaves out).
-///
-/// # Errors
-/// As [`output`].
-pub fn snapshot_commit_with(
-    worktree: &Path,
-    scratch: &Path,
-    message: &str,
-    keep: &[String],
-    forced: &[PathBuf],
-) -> Result<String, GitError> {
-    let head = resolve_commit(worktree, "HEAD")?;
-    let tree = worktree_tree_with(worktree, scratch, forced)?;
-    let mut parents: Vec<String> = head.iter().cloned().collect();
-    let head_tree = match &head {
-        Some(head) => resolve_tree(worktree, head)?,
-        None => None,
-    };
-    if let Some(index) = index_tree(worktree, scratch)?.filter(|t| *t != tree && Some(t) != head_tree.as_ref()) {
-        let message = "tandem: the index as the session left it";
-        parents.push(commit_tree(worktree, &index, message, head.as_slice())?);
-    }
-    for commit in keep {
-        if !parents.contains(commit) {
-            parents.push(commit.clone());
-        }
-    }
-    commit_tree(worktree, &tree, message, &parents)
-}
-
-/// `git commit-tree TREE -p PARENT… -m MESSAGE`, with a stand-in identity
-/// when none is configured (a snapshot must never fail for want of one).
-fn commit_tree(dir: &Path, tree: &str, message: &str, parents: &[String]) -> Result<String, GitError> {
-    let mut cmd = command(dir);
-    if read(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
-            cmd.env(var, "tandem");
-        }
-        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
-            cmd.env(var, "tandem@localhost");
-        }
-    }
-    cmd.args(["commit-tree", tree, "-m", message]);
-    for parent in parents {
-        cmd.args(["-p", parent]);
-    }
-    Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
-}
-
-/// The tree of `commit`, `None` when it does not resolve.
-fn resolve_tree(dir: &Path, commit: &str) -> Result<Option<String>, GitError> {
-    let spec = format!("{commit}^{{tree}}");
-    match read(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
-        Ok(oid) => Ok(Some(oid)),
-        Err(GitError::Failed { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The tree the index of `worktree` holds (`git write-tree` on a copy in
-/// `scratch`, so the index itself is not touched); `None` when it cannot
-/// be written (unmerged entries) or there is no index.
-///
-/// # Errors
-/// [`GitError::Spawn`] and I/O failures reading git's paths.
-pub fn index_tree(worktree: &Path, scratch: &Path) -> Result<Option<String>, GitError> {
-    let own = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
-    let copy = scratch.join(format!("index-copy-{}-{:?}", std::process::id(), std::thread::current().id()));
-    if std::fs::copy(&own, &copy).is_err() {
-        return Ok(None);
-    }
-    let mut cmd = command(worktree);
-    cmd.env("GIT_INDEX_FILE", &copy).args(["write-tree"]);
-    let written = output(cmd);
-    let _ = std::fs::remove_file(&copy);
-    match written {
-        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
-        Err(GitError::Failed { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// An operation git has begun in `worktree` and not finished, as the
 /// files git keeps in the worktree's own git folder say
 /// (git-status(1)'s "You are currently rebasing" and its kin): `rebase`
@@ -586,26 +360,6 @@ pub fn short(oid: &str) -> &str {
 /// As [`output`].
 pub fn create_ref(repo: &Path, refname: &str, oid: &str) -> Result<(), GitError> {
     run(repo, &["update-ref", "-m", "tandem: archive", refname, oid, ""]).map(drop)
-}
-
-/// `git worktree add <path> <branch>`: an existing branch checked out in
-/// a new worktree. git refuses a branch checked out elsewhere.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_add_existing(repo: &Path, path: &Path, branch: &str) -> Result<(), GitError> {
-    let mut cmd = command(repo);
-    cmd.args(["worktree", "add", "--quiet"]).arg("--").arg(path).arg(branch);
-    output(cmd).map(drop)
-}
-
-/// The worktree that has `refs/heads/<branch>` checked out, if any.
-///
-/// # Errors
-/// As [`output`].
-pub fn worktree_of_branch(repo: &Path, branch: &str) -> Result<Option<PathBuf>, GitError> {
-    let full = format!("refs/heads/{branch}");
-    Ok(worktree_list(repo)?.into_iter().find(|w| w.branch.as_deref() == Some(full.as_str())).map(|w| w.path))
 }
 
 /// The repository's remotes, `origin` first when it exists.

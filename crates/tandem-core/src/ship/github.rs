@@ -1,3 +1,4 @@
+// Whole on purpose (issue 18): one REST client and its watcher, 548 lines of code and their tests; the endpoints share its errors, token and conditional requests.
 //! GitHub's REST API, as much of it as shipping a session needs: open a
 //! pull request, find an open one for a branch, read its state, checks
 //! and reviews (with conditional requests), and merge it.

@@ -171,11 +171,10 @@ pub fn plan_new(
             let trial = i64::try_from(i).unwrap_or(i64::MAX);
             let brief = brief(&slug, objective, trial, trials, &branch, &req.owns, req.check.as_deref());
             let default_is_shell = agent.is_none() && !claude_installed;
-            let prompt = match Kind::of(agent.as_deref().unwrap_or("claude")) {
-                _ if default_is_shell => None,
-                Kind::Shell => None,
-                Kind::Command => Some("Read .tandem/brief.md and do what it says.".to_owned()),
-                _ => Some(brief.clone()),
+            let prompt = if default_is_shell {
+                None
+            } else {
+                Kind::of(agent.as_deref().unwrap_or("claude")).task_prompt(&brief)
             };
             CreateRequest {
                 cwd: req.cwd.clone(),

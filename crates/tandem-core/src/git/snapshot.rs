@@ -1,0 +1,175 @@
+//! Snapshots: the tree of a whole working tree (untracked files too),
+//! written through a temporary index so the agent's own is untouched,
+//! and commits of it that are no branch's (archives, checkpoints).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{GitError, add_all_pathspec, command, output, read, resolve_commit};
+
+/// The tree of the whole working tree of `worktree` (tracked changes and
+/// untracked files, ignored files excepted), written through a temporary
+/// index in `scratch` so the agent's own index is untouched. What git
+/// cannot add (a nested repository with no commit, an unreadable file)
+/// is left out, with a warning in the log.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
+    worktree_tree_with(worktree, scratch, &[])
+}
+
+/// [`worktree_tree`] plus the ignored files `forced` (paths relative to
+/// the worktree, added with `git add --force`).
+fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
+    // One index per thread: snapshots of several worktrees run at once.
+    let index: PathBuf =
+        scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_file(&index);
+    let with_index = |args: &[&str]| {
+        let mut cmd = command(worktree);
+        cmd.env("GIT_INDEX_FILE", &index).args(args);
+        cmd
+    };
+    let result = (|| {
+        // Start from a copy of the worktree's own index: its stat data lets
+        // `git add` skip the files that did not change instead of hashing all.
+        let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+        if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
+            output(with_index(&["read-tree", "HEAD"]))?;
+        }
+        let mut add = vec!["add".to_owned(), "--all".to_owned(), "--ignore-errors".to_owned()];
+        add.extend(add_all_pathspec(worktree)?);
+        add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        if !forced.is_empty() {
+            // As paths, not text: a name need not be UTF-8.
+            let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
+            add.args(forced);
+            add_what_can_be(add)?;
+        }
+        Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
+    })();
+    let _ = std::fs::remove_file(&index);
+    result
+}
+
+/// Runs a `git add --ignore-errors`: what git cannot add (a nested
+/// repository with no commit, an unreadable file; git exits 1) is left
+/// out with a warning in the log, rather than failing the snapshot whose
+/// purpose is to keep everything else (an agent's `git init fixture`
+/// made `rm --force` and `archive` fail).
+fn add_what_can_be(cmd: Command) -> Result<(), GitError> {
+    match output(cmd) {
+        Ok(_) => Ok(()),
+        Err(GitError::Failed { code: Some(1), stderr, .. }) => {
+            tracing::warn!(%stderr, "the snapshot leaves out what git could not add");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a commit of the whole working tree of `worktree`
+/// ([`worktree_tree`]) whose first parent is `HEAD`. Nothing points at
+/// the commit until the caller stores it in a ref.
+///
+/// Everything else the worktree holds that the tree alone would lose
+/// becomes a further parent, so one ref keeps it reachable:
+/// - the index as the agent left it, when it differs from both `HEAD`
+///   and the working tree (a staged change with an unstaged one on top),
+///   as a commit whose parent is `HEAD` (an index with conflicts cannot be
+///   written as a tree and is left out: the working tree has its files);
+/// - each commit of `keep` that is not `HEAD` (the session's branch tip
+///   when `HEAD` is detached or mid-rebase).
+///
+/// `scratch`: a directory for the temporary indexes. Returns the commit id.
+///
+/// # Errors
+/// As [`output`].
+pub fn snapshot_commit(worktree: &Path, scratch: &Path, message: &str, keep: &[String]) -> Result<String, GitError> {
+    snapshot_commit_with(worktree, scratch, message, keep, &[])
+}
+
+/// [`snapshot_commit`] whose tree also holds the ignored files `forced`
+/// (relative paths: the changed `.worktreeinclude` files, which the
+/// working tree's `git add --all` leaves out).
+///
+/// # Errors
+/// As [`output`].
+pub fn snapshot_commit_with(
+    worktree: &Path,
+    scratch: &Path,
+    message: &str,
+    keep: &[String],
+    forced: &[PathBuf],
+) -> Result<String, GitError> {
+    let head = resolve_commit(worktree, "HEAD")?;
+    let tree = worktree_tree_with(worktree, scratch, forced)?;
+    let mut parents: Vec<String> = head.iter().cloned().collect();
+    let head_tree = match &head {
+        Some(head) => resolve_tree(worktree, head)?,
+        None => None,
+    };
+    if let Some(index) = index_tree(worktree, scratch)?.filter(|t| *t != tree && Some(t) != head_tree.as_ref()) {
+        let message = "tandem: the index as the session left it";
+        parents.push(commit_tree(worktree, &index, message, head.as_slice())?);
+    }
+    for commit in keep {
+        if !parents.contains(commit) {
+            parents.push(commit.clone());
+        }
+    }
+    commit_tree(worktree, &tree, message, &parents)
+}
+
+/// `git commit-tree TREE -p PARENT… -m MESSAGE`, with a stand-in identity
+/// when none is configured (a snapshot must never fail for want of one).
+fn commit_tree(dir: &Path, tree: &str, message: &str, parents: &[String]) -> Result<String, GitError> {
+    let mut cmd = command(dir);
+    if read(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
+        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+            cmd.env(var, "tandem");
+        }
+        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+            cmd.env(var, "tandem@localhost");
+        }
+    }
+    cmd.args(["commit-tree", tree, "-m", message]);
+    for parent in parents {
+        cmd.args(["-p", parent]);
+    }
+    Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
+}
+
+/// The tree of `commit`, `None` when it does not resolve.
+fn resolve_tree(dir: &Path, commit: &str) -> Result<Option<String>, GitError> {
+    let spec = format!("{commit}^{{tree}}");
+    match read(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The tree the index of `worktree` holds (`git write-tree` on a copy in
+/// `scratch`, so the index itself is not touched); `None` when it cannot
+/// be written (unmerged entries) or there is no index.
+///
+/// # Errors
+/// [`GitError::Spawn`] and I/O failures reading git's paths.
+pub fn index_tree(worktree: &Path, scratch: &Path) -> Result<Option<String>, GitError> {
+    let own = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+    let copy = scratch.join(format!("index-copy-{}-{:?}", std::process::id(), std::thread::current().id()));
+    if std::fs::copy(&own, &copy).is_err() {
+        return Ok(None);
+    }
+    let mut cmd = command(worktree);
+    cmd.env("GIT_INDEX_FILE", &copy).args(["write-tree"]);
+    let written = output(cmd);
+    let _ = std::fs::remove_file(&copy);
+    match written {
+        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+        Err(GitError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
