@@ -15,6 +15,7 @@ pub mod client;
 mod conflicts;
 mod pulls;
 mod records;
+mod server;
 mod tasks;
 pub mod watch;
 
@@ -209,24 +210,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
-    let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let Some(pass) = gate.admit() else {
-            // Debug, not warn: a flood must not fill the log.
-            tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many connections; one refused");
-            continue;
-        };
-        let state = Arc::clone(&state);
-        let spawned = thread::Builder::new().name("client".into()).spawn(move || {
-            if let Err(e) = serve(&state, stream, &pass) {
-                tracing::warn!(error = %e, "connection failed");
-            }
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot serve a connection");
-        }
-    }
+    server::accept(&state, &listener);
     Ok(())
 }
 
@@ -301,52 +285,6 @@ pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
             std::fs::read_dir(&dir).into_iter().flatten().flatten().for_each(|e| session::end::delete_tree(&e.path()));
         }
     });
-    Ok(())
-}
-
-/// Serves one connection: a hello within [`crate::socket::HELLO_TIMEOUT`],
-/// then requests of at most [`protocol::MAX_REQUEST_LEN`] bytes.
-fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass) -> io::Result<()> {
-    crate::socket::check_peer(&stream)?;
-    pass.await_hello(&stream)?;
-    let Some(Request::Hello { version }) = protocol::recv_request(&mut stream)? else {
-        let refusal = crate::model::error::Failure::new(crate::model::error::ErrorKind::InvalidInput, "expected hello");
-        return protocol::send(&mut stream, &Response::from(refusal));
-    };
-    pass.greeted(&stream)?;
-    protocol::send(&mut stream, &Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() })?;
-    if version != PROTOCOL_VERSION {
-        return Ok(()); // the client restarts us with its own version
-    }
-    while let Some(request) = protocol::recv_request::<Request>(&mut stream)? {
-        let shutdown = matches!(request, Request::Shutdown);
-        let response = match request {
-            Request::Remove { cwd, name, force, wait, purge, env } => {
-                match remove(state, &Removal { cwd, name, force, wait, purge, env }, &mut stream) {
-                    Ok(()) => continue,
-                    Err(e) => Response::from(crate::model::error::Failure::of(&e)),
-                }
-            }
-            // Kind and hints cross the socket apart from the message.
-            request => handle(state, request).unwrap_or_else(|e| Response::from(crate::model::error::Failure::of(&e))),
-        };
-        if shutdown {
-            // Free the socket and the lock before answering: the exit
-            // itself can take seconds (the kernel drops every inotify
-            // watch), and a new supervisor may start at once.
-            let _ = std::fs::remove_file(state.paths.supervisor_socket());
-            if let Some(lock) = state.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-                let _ = lock.unlock();
-            }
-            tracing::info!("supervisor shutting down on request");
-            let _ = protocol::send(&mut stream, &response);
-            std::process::exit(0);
-        }
-        protocol::send(&mut stream, &response)?;
-        if state.lost.load(std::sync::atomic::Ordering::SeqCst) {
-            stop_on_lost_database(state);
-        }
-    }
     Ok(())
 }
 
