@@ -14,6 +14,7 @@
 pub mod client;
 mod conflicts;
 mod pulls;
+mod reaper;
 mod records;
 mod server;
 mod tasks;
@@ -194,17 +195,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
-    thread::Builder::new().name("reaper".into()).spawn(move || {
-        loop {
-            thread::sleep(REAP_EVERY);
-            if let Err(e) = reap_idle(&reaper) {
-                tracing::warn!(error = %e, "reaping idle sessions failed");
-            }
-            if let Err(e) = handoffs(&reaper) {
-                tracing::warn!(error = %e, "asking trials for their handoff failed");
-            }
-        }
-    })?;
+    thread::Builder::new().name("reaper".into()).spawn(move || reaper::run(&reaper))?;
     let watcher = Arc::clone(&state);
     thread::Builder::new().name("changes".into()).spawn(move || watch_changes(&watcher))?;
     let pulls = Arc::clone(&state);
@@ -699,82 +690,6 @@ fn review_request(
 /// is fenced in as its source is.
 fn sandbox_name(mode: Option<crate::sandbox::Mode>) -> String {
     mode.map_or("none", crate::sandbox::Mode::as_str).to_owned()
-}
-
-/// How often the reaper looks for sessions idle too long.
-const REAP_EVERY: Duration = Duration::from_secs(1);
-
-/// Stops every agent that reports its state and has been `idle` longer
-/// than its repository's `supervisor.idle_timeout_secs`, unless the
-/// session is pinned or a terminal is attached. The session becomes
-/// `stopped`; `tandem respawn` resumes its conversation.
-fn reap_idle(state: &State) -> Result<(), SessionError> {
-    let store = state.store()?;
-    let now = crate::unix_now();
-    let candidates: Vec<Session> = store
-        .sessions_in(&[SessionState::Running])?
-        .into_iter()
-        .filter(|s| s.activity == Some(crate::store::Activity::Idle) && !s.meta.pinned)
-        .collect();
-    for session in candidates {
-        let Ok((_, config)) = repo_of(state, &store, &session) else { continue };
-        let timeout = config.supervisor.idle_timeout_secs;
-        let idle_for = now - session.activity_at.unwrap_or(now);
-        if timeout == 0 || idle_for < i64::try_from(timeout).unwrap_or(i64::MAX) {
-            continue;
-        }
-        if crate::host::client::attached(&state.paths, &session).is_ok_and(|n| n > 0) {
-            continue;
-        }
-        tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
-        stop_agent(&state.paths, &store, &session, &config)?;
-        store.add_events(&[crate::store::NewEvent {
-            session_id: &session.id,
-            kind: crate::store::EventKind::State,
-            text: format!("stopped after {idle_for} s idle; `tandem respawn {}` resumes it", session.slug),
-            data: None,
-            indexed: true,
-        }])?;
-    }
-    Ok(())
-}
-
-/// For each trial whose agent (one that reports its state) is `idle`:
-/// stores its handoff when its last message has one, else asks for it
-/// once ([`session::task`]).
-fn handoffs(state: &State) -> Result<(), SessionError> {
-    use crate::store::{EventKind, NewEvent};
-    use session::task::{self, HandoffStep};
-    let store = state.store()?;
-    let trials: Vec<Session> = store
-        .sessions_in(&[SessionState::Running])?
-        .into_iter()
-        .filter(|s| s.task_id.is_some() && s.activity == Some(crate::store::Activity::Idle))
-        .collect();
-    for trial in trials {
-        let events = store.recent_events(&trial.id, 200)?;
-        match task::handoff_step(&events) {
-            HandoffStep::Nothing => {}
-            HandoffStep::Store { event, text } => store.add_events(&[NewEvent {
-                session_id: &trial.id,
-                kind: EventKind::Handoff,
-                text,
-                data: Some(task::handoff_data(event)),
-                indexed: true,
-            }])?,
-            HandoffStep::Ask => {
-                let mut text = task::handoff_request();
-                if !crate::agent::Kind::of(&trial.agent).structured() {
-                    // Typed into a terminal: a newline would press Enter.
-                    text = text.replace('\n', " ");
-                }
-                if let Err(e) = crate::host::client::prompt(&state.paths, &store, &trial, &text) {
-                    tracing::debug!(session = %trial.slug, error = %e, "the handoff request did not reach the agent");
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What `rm` asked for.
