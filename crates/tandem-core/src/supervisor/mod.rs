@@ -13,6 +13,7 @@
 
 pub mod client;
 mod conflicts;
+mod end;
 mod fork;
 mod naming;
 mod pulls;
@@ -26,7 +27,6 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -332,40 +332,8 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
         }
         Request::Remove { .. } => unreachable!("serve answers remove itself"),
-        Request::Archive { session_id, env } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            if session.state == SessionState::Archived {
-                return Err(SessionError::Archived { slug: session.slug });
-            }
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if has_agent(&session) {
-                stop_agent(&state.paths, &store, &session, &config)?;
-            }
-            let session = find(&store, &session_id)?;
-            session::sync_sandboxed(&state.paths, &repo, &session);
-            let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, &env)?;
-            state.facts.forget(&session.id);
-            Ok(Response::Archived { session: Box::new(session), notes })
-        }
-        Request::Restore { session_id, env, rows, cols } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, &env)?;
-            match restart_agent(state, &session, &env, rows, cols) {
-                Ok(_) => {}
-                Err(SessionError::Launch(e)) if e.host_failed() => {
-                    notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));
-                }
-                Err(e) => return Err(e),
-            }
-            Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
-        }
+        Request::Archive { session_id, env } => end::archive(state, &session_id, &env),
+        Request::Restore { session_id, env, rows, cols } => end::restore(state, &session_id, &env, rows, cols),
         Request::Changes { generation } => {
             let (count, cvar) = &state.changes;
             let count = count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -413,14 +381,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let resumed = restart_agent(state, &session, &env, rows, cols)?;
             Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
         }
-        Request::Gc { cwd, older_than_secs } => {
-            let store = state.store()?;
-            let (repo, config) = session::open_repo(&state.paths, &cwd)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let older_than = Duration::from_secs(older_than_secs);
-            Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
-        }
+        Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => {
             let store = state.store()?;
             let repo = crate::repo::Repository::discover(&cwd)?;
@@ -514,79 +475,6 @@ fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Op
         .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
         .count();
     (count > 0).then_some((count, dir))
-}
-
-/// What `rm` asked for.
-struct Removal {
-    cwd: PathBuf,
-    name: String,
-    force: bool,
-    wait: bool,
-    purge: bool,
-    env: Vec<(String, String)>,
-}
-
-/// Removes a session and answers `stream` itself: as soon as the
-/// worktree is in the trash and the row is marked, then it finishes
-/// git's bookkeeping ([`session::end::finish_remove`]) still holding the
-/// repository's lock, so no other request on the repository can run in
-/// between (with `wait`, it answers after that). Errors come before any
-/// answer, and are the caller's to send.
-fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
-    let store = state.store()?;
-    let here = state.discover(&req.cwd)?;
-    let not_found = || SessionError::NotFound { name: req.name.clone() };
-    let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
-    let session = store.session_by_slug(repo_id, &req.name)?.ok_or_else(not_found)?;
-    let (repo, config) = repo_of(state, &store, &session)?;
-    let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Refuse before touching the agent, so a refused rm changes nothing;
-    // check again once the agent can no longer write. The caches answer
-    // without `git status` or `git rev-list` when they can.
-    let unsaved = |s: &Session| {
-        // A sandboxed agent's commits are in its private repository
-        // until read back.
-        session::sync_sandboxed(&state.paths, &repo, s);
-        let counts = state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
-        let tip = state.facts.branch_tip(&repo, &s.branch);
-        session::unsaved_work_given(&repo, s, counts, tip.as_deref())
-    };
-    let mut found = unsaved(&session)?;
-    if !req.force
-        && let Some(what) = found
-    {
-        return Err(SessionError::WouldLoseWork { slug: session.slug, what });
-    }
-    if has_agent(&session) {
-        stop_agent(&state.paths, &store, &session, &config)?;
-        found = unsaved(&session)?;
-    }
-    let (report, notes) =
-        session::end::remove(&state.paths, &store, &repo, &config, &session, req.force, &req.env, Some(found))?;
-    state.facts.forget(&session.id);
-    if req.purge {
-        store.delete_events(&session.id)?;
-    }
-    let mut answer = Some(Response::Removed { report, notes });
-    let mut send = |answer: &mut Option<Response>| {
-        if let Some(response) = answer.take()
-            && let Err(e) = protocol::send(stream, &response)
-        {
-            tracing::debug!(error = %e, "the client left before the answer to rm");
-        }
-    };
-    if !req.wait {
-        send(&mut answer);
-    }
-    if let Err(e) = session::end::finish_remove(&repo, &store, &session) {
-        tracing::warn!(session = %session.slug, error = %e, "finishing the removal failed");
-        if let Some(Response::Removed { notes, .. }) = &mut answer {
-            notes.push(format!("git's bookkeeping did not finish: {e}; `tandem doctor` explains"));
-        }
-    }
-    send(&mut answer);
-    Ok(())
 }
 
 /// Whether a session may have an agent process to stop first.

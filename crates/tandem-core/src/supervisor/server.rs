@@ -11,7 +11,8 @@ use std::thread;
 
 use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
 
-use super::{Removal, State, handle, remove, stop_on_lost_database};
+use super::end::{Removal, remove};
+use super::{State, handle, stop_on_lost_database};
 
 /// Serves `listener` until it fails: one thread per connection, at most
 /// [`crate::socket::MAX_CONNECTIONS`] at once.
