@@ -15,6 +15,7 @@ pub mod client;
 mod conflicts;
 mod end;
 mod fork;
+mod list;
 mod naming;
 mod pulls;
 mod reaper;
@@ -389,51 +390,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
         }
-        Request::List { cwd, archived } => {
-            let store = state.store()?;
-            let repo = state.discover(&cwd)?;
-            let mut notes = Vec::new();
-            for (id, common_dir, root) in store.repos()? {
-                let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
-                if orphans > 0 {
-                    notes.push(format!(
-                        "{orphans} session(s) belong to the repository that was at {} and is gone; if you moved it, run `tandem doctor --fix` in its new place",
-                        root.display()
-                    ));
-                }
-            }
-            let mut sessions = match store.find_repo(&repo.common_dir)? {
-                Some(id) => store.sessions(id)?,
-                None => Vec::new(),
-            };
-            if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
-                notes.push(format!(
-                    "{count} folder(s) in {} belong to no session (the database may have lost them); `tandem doctor` explains, `tandem doctor --fix` adopts the worktrees among them",
-                    dir.display()
-                ));
-            }
-            sessions.retain(|s| (s.state == SessionState::Archived) == archived);
-            let refs: Vec<&Session> = sessions.iter().collect();
-            let facts = if archived {
-                let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
-                session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
-                    .into_iter()
-                    .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
-                    .collect()
-            } else {
-                for s in &refs {
-                    session::sync_sandboxed(&state.paths, &repo, s);
-                }
-                state.facts.query(&repo, &refs)
-            };
-            drop(store);
-            let (conflicts, conflicts_current) = if archived {
-                (session::conflicts::Report::default(), true)
-            } else {
-                conflicts::marks(state, &repo, &sessions)
-            };
-            Ok(Response::Listed { sessions, facts, notes, conflicts, conflicts_current })
-        }
+        Request::List { cwd, archived } => list::list(state, &cwd, archived),
         Request::Status => {
             let store = state.store()?;
             let hosts = store
@@ -457,24 +414,6 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             records::check_ran(&*state.store()?, &session_id, &at, &command, &result)
         }
     }
-}
-
-/// How many folders of tandem's worktrees folder for `repo` no session of
-/// `sessions` (the repository's, archived ones too) has, and that folder;
-/// `None` when none. One `read_dir`, no git: cheap enough for every
-/// `list` (issue 17, finding 7: a lost database leaves its sessions'
-/// worktrees there).
-fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
-    let config =
-        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
-    let dir = session::worktrees_dir(&state.paths, repo, &config);
-    let count = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
-        .count();
-    (count > 0).then_some((count, dir))
 }
 
 /// Whether a session may have an agent process to stop first.
