@@ -348,22 +348,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Ok)
         }
         Request::Fork { session_id, name, env, rows, cols } => fork::fork(state, &session_id, name, env, rows, cols),
-        Request::Conflicts { cwd, fresh } => {
-            let store = state.store()?;
-            let repo = state.discover(&cwd)?;
-            let sessions = match store.find_repo(&repo.common_dir)? {
-                Some(id) => store.sessions(id)?,
-                None => Vec::new(),
-            };
-            drop(store);
-            for s in &sessions {
-                session::sync_sandboxed(&state.paths, &repo, s);
-            }
-            if fresh {
-                state.conflicts.forget(&repo);
-            }
-            Ok(Response::Conflicts { report: Box::new(conflicts::report(state, &repo, &sessions)?) })
-        }
+        Request::Conflicts { cwd, fresh } => conflicts::request(state, &cwd, fresh),
         Request::WatchPull { session_id, api_url, token } => {
             state.pulls.learn(&session_id, api_url, token);
             Ok(Response::Ok)
