@@ -12,6 +12,7 @@
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 
 pub mod client;
+mod changes;
 mod conflicts;
 mod end;
 mod fork;
@@ -38,7 +39,7 @@ use rand::RngCore;
 use crate::config::Config;
 use crate::host;
 use crate::paths::Paths;
-use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
+use crate::protocol::{CreateRequest, PROTOCOL_VERSION, Request, Response};
 use crate::repo::Repository;
 use crate::session::launch::{self, Launch, Launcher};
 use crate::session::{self, SessionError};
@@ -199,7 +200,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     let reaper = Arc::clone(&state);
     thread::Builder::new().name("reaper".into()).spawn(move || reaper::run(&reaper))?;
     let watcher = Arc::clone(&state);
-    thread::Builder::new().name("changes".into()).spawn(move || watch_changes(&watcher))?;
+    thread::Builder::new().name("changes".into()).spawn(move || changes::watch_changes(&watcher))?;
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
@@ -335,14 +336,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
         Request::Remove { .. } => unreachable!("serve answers remove itself"),
         Request::Archive { session_id, env } => end::archive(state, &session_id, &env),
         Request::Restore { session_id, env, rows, cols } => end::restore(state, &session_id, &env, rows, cols),
-        Request::Changes { generation } => {
-            let (count, cvar) = &state.changes;
-            let count = count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (count, _) = cvar
-                .wait_timeout_while(count, protocol::CHANGES_WAIT, |now| *now <= generation)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Ok(Response::Changed { generation: *count })
-        }
+        Request::Changes { generation } => changes::wait(state, generation),
         Request::AutoName { session_id, prompt, env } => {
             naming::spawn_auto_name(state, session_id, prompt, env)?;
             Ok(Response::Ok)
@@ -404,34 +398,6 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
 /// Whether a session may have an agent process to stop first.
 fn has_agent(session: &Session) -> bool {
     matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
-}
-
-/// How often [`watch_changes`] looks.
-const CHANGES_EVERY: Duration = Duration::from_millis(100);
-
-/// Counts changes for [`Request::Changes`]: a commit to the store by
-/// anyone (SQLite's `data_version`: hosts, hooks and commands write it
-/// directly) and file events in watched worktrees and refs. Both looks
-/// cost a syscall or two; nothing runs git.
-fn watch_changes(state: &State) {
-    // Its own connection: `data_version` compares on one connection only.
-    let store = Store::open(&state.paths.database()).ok();
-    let mut last = None;
-    loop {
-        thread::sleep(CHANGES_EVERY);
-        if crate::store::file_identity(&state.paths.database()) != state.database {
-            database_lost(state);
-            stop_on_lost_database(state);
-        }
-        let version = store.as_ref().and_then(|s| s.data_version().ok());
-        let stored = version.is_some() && version != last;
-        last = version.or(last);
-        if stored | state.facts.changed() {
-            let (count, cvar) = &state.changes;
-            *count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-            cvar.notify_all();
-        }
-    }
 }
 
 /// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
