@@ -1,4 +1,5 @@
-//! Telling views that something changed ([`Request::Changes`](crate::protocol::Request::Changes)): a thread
+//! Telling views that something changed
+//! ([`Request::Changes`](crate::protocol::Request::Changes)): a thread
 //! counts changes (store commits, file events in watched worktrees and
 //! refs; [`watch_changes`]) and a request waits for the count to pass
 //! the one it saw ([`wait`]).

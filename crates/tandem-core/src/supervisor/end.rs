@@ -12,7 +12,8 @@ use crate::protocol::{self, Response};
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState};
 
-use super::{State, find, has_agent, repo_of, restart_agent, stop_agent};
+use super::agents::{has_agent, restart_agent, stop_agent};
+use super::{State, find, repo_of};
 
 /// `tandem gc`: deletes archived sessions of the repository at `cwd`
 /// older than `older_than_secs` ([`session::end::gc`]).

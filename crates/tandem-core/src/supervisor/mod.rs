@@ -12,6 +12,7 @@
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 
 pub mod client;
+mod agents;
 mod changes;
 mod conflicts;
 mod end;
@@ -37,11 +38,10 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::config::Config;
-use crate::host;
 use crate::paths::Paths;
 use crate::protocol::{CreateRequest, PROTOCOL_VERSION, Request, Response};
 use crate::repo::Repository;
-use crate::session::launch::{self, Launch, Launcher};
+use crate::session::launch::{self, Launch};
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState, Store};
 
@@ -325,14 +325,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
     match request {
         Request::Hello { .. } => Ok(Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() }),
         Request::Create(req) => create(state, &req),
-        Request::Stop { session_id } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            // A moved or broken repository must not keep an agent running.
-            let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
-            stop_agent(&state.paths, &store, &session, &config)?;
-            Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
-        }
+        Request::Stop { session_id } => agents::stop(state, &session_id),
         Request::Remove { .. } => unreachable!("serve answers remove itself"),
         Request::Archive { session_id, env } => end::archive(state, &session_id, &env),
         Request::Restore { session_id, env, rows, cols } => end::restore(state, &session_id, &env, rows, cols),
@@ -348,19 +341,7 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
             Ok(Response::Ok)
         }
         Request::Review { session_id, agent, name, env, rows, cols } => fork::review(state, &session_id, agent, name, env, rows, cols),
-        Request::Respawn { session_id, env, rows, cols } => {
-            let store = state.store()?;
-            let session = find_with_worktree(&store, &session_id)?;
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if has_agent(&session) {
-                stop_agent(&state.paths, &store, &session, &config)?;
-            }
-            let session = find(&store, &session_id)?;
-            let resumed = restart_agent(state, &session, &env, rows, cols)?;
-            Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
-        }
+        Request::Respawn { session_id, env, rows, cols } => agents::respawn(state, &session_id, &env, rows, cols),
         Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => {
             let store = state.store()?;
@@ -395,27 +376,6 @@ fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError
     }
 }
 
-/// Whether a session may have an agent process to stop first.
-fn has_agent(session: &Session) -> bool {
-    matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
-}
-
-/// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
-/// records how it ended, unless its host already did: a host that answers
-/// records the end itself; without one, we do. A store that cannot be
-/// written fails first, with the agent left running: `rm`, `archive` and
-/// `respawn` must change nothing when they cannot finish (issue 17).
-fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) -> Result<(), SessionError> {
-    store.check_writable()?;
-    let end = host::client::stop(paths, session, Duration::from_millis(config.stop.grace_ms))?;
-    let still_live =
-        |s: &Session| matches!(s.state, SessionState::Running | SessionState::Creating | SessionState::Lost);
-    if store.session(&session.id)?.is_some_and(|s| still_live(&s)) {
-        store.set_state(&session.id, end, None)?;
-    }
-    Ok(())
-}
-
 fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
     store.session(session_id)?.ok_or_else(|| SessionError::NotFound { name: session_id.to_owned() })
 }
@@ -431,31 +391,6 @@ fn find_with_worktree(store: &Store, session_id: &str) -> Result<Session, Sessio
         return Err(SessionError::WorktreeMissing { slug: session.slug, path: session.path });
     }
     Ok(session)
-}
-
-/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
-/// without the first prompt (it is in the conversation already, or was
-/// the user's to repeat). Returns whether it resumed its conversation.
-///
-/// # Errors
-/// [`SessionError::Agent`] when its command is not found any more;
-/// [`SessionError::Launch`] when the agent does not start.
-fn restart_agent(
-    state: &State,
-    session: &Session,
-    env: &[(String, String)],
-    rows: u16,
-    cols: u16,
-) -> Result<bool, SessionError> {
-    let again = Launch::again(session, env, rows, cols)?;
-    let store = state.store()?;
-    let (repo, config) = repo_of(state, &store, session)?;
-    Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)
-}
-
-/// The [`Launcher`] of this supervisor's hosts for a session of `repo`.
-fn launcher<'a>(state: &'a State, store: &'a Store, repo: &'a Repository, config: &'a Config) -> Launcher<'a> {
-    Launcher { paths: &state.paths, exe: &state.exe, store, repo, config }
 }
 
 /// The session's repository, found from its main worktree as recorded
@@ -523,7 +458,7 @@ fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionEr
             typed_input: plan.agent.typed_input.clone(),
             fork_of: req.fork_of.as_deref(),
         };
-        launcher(state, &store, &plan.repo, &plan.config).start(session, first).map(drop)
+        agents::launcher(state, &store, &plan.repo, &plan.config).start(session, first).map(drop)
     });
     if created.is_err()
         && let Some(task) = new_task

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState};
 
-use super::{State, repo_of, stop_agent};
+use super::agents::stop_agent;
+use super::{State, repo_of};
 
 /// Runs the reaper in this thread, for ever.
 pub(super) fn run(state: &State) -> ! {
