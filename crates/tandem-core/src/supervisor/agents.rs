@@ -90,6 +90,11 @@ pub(super) fn restart_agent(
 }
 
 /// The [`Launcher`] of this supervisor's hosts for a session of `repo`.
-pub(super) fn launcher<'a>(state: &'a State, store: &'a Store, repo: &'a Repository, config: &'a Config) -> Launcher<'a> {
+pub(super) fn launcher<'a>(
+    state: &'a State,
+    store: &'a Store,
+    repo: &'a Repository,
+    config: &'a Config,
+) -> Launcher<'a> {
     Launcher { paths: &state.paths, exe: &state.exe, store, repo, config }
 }

@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::protocol::Response;
 use crate::repo::Repository;
 use crate::session::conflicts::{self, Report, Side};
-use crate::protocol::Response;
 use crate::session::{self, SessionError, facts};
 use crate::store::{Session, SessionState};
 

@@ -11,7 +11,8 @@ use crate::repo::Repository;
 use crate::session::{self, SessionError};
 use crate::store::{Session, Store};
 
-use super::{State, create, find_with_worktree, repo_of};
+use super::create::create;
+use super::{State, find_with_worktree, repo_of};
 
 /// `tandem review`: a new session reviewing `session_id`'s work
 /// ([`review_request`]).

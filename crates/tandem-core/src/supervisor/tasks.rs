@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{State, create, handle};
+use super::create::create;
+use super::{State, handle};
 use crate::protocol::{Outcome, Request, Response, TaskNewRequest};
 use crate::session::{self, SessionError};
 use crate::store::TaskStatus;
