@@ -10,6 +10,29 @@
 //! It owns no agent: hosts do. Killing the supervisor, even with
 //! `kill -9`, leaves every host and agent running; the next supervisor
 //! [reconciles](reconcile) the store with the hosts it finds alive.
+//!
+//! This file is what the supervisor is: its [`State`] (store pool,
+//! repository locks, caches), [`run`] (start, threads, one per user),
+//! [`reconcile`], stopping when the database is lost, and the lookups
+//! every request shares ([`find`], [`repo_of`]). Each other file has one
+//! job:
+//! - `server.rs`: the socket: accept, peer check, hello, answers;
+//! - `requests.rs`: [`Request`](crate::protocol::Request) to the one
+//!   function that does it (a dispatch table), and the smallest requests;
+//! - `create.rs`: `new` (fork, review and trials create through it);
+//! - `fork.rs`: fork and review, sessions made from another;
+//! - `agents.rs`: stopping and restarting agents (`stop`, `respawn`);
+//! - `end.rs`: `rm`, `archive`, `restore`, `gc`;
+//! - `list.rs`: `list`, with facts, conflict marks and notes;
+//! - `naming.rs`: naming a session from its first prompt;
+//! - `tasks.rs`, `records.rs`: task requests; records of what commands
+//!   did outside the supervisor;
+//! - `reaper.rs`: stops idle agents, gets trials' handoffs;
+//! - `changes.rs`: counts changes, wakes views waiting for one;
+//! - `watch.rs`: the git facts cache, kept fresh by inotify;
+//! - `conflicts.rs`: conflict reports, cached per repository;
+//! - `pulls.rs`: the GitHub pull request watcher;
+//! - `client.rs`: reaching the supervisor from a command (public).
 
 mod agents;
 mod changes;
@@ -23,6 +46,7 @@ mod naming;
 mod pulls;
 mod reaper;
 mod records;
+mod requests;
 mod server;
 mod tasks;
 pub mod watch;
@@ -38,7 +62,6 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::protocol::{PROTOCOL_VERSION, Request, Response};
 use crate::repo::Repository;
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState, Store};
@@ -72,12 +95,14 @@ struct State {
     /// much as a whole cached `list`).
     stores: Mutex<Vec<Store>>,
     /// Counts changes anything a session shows (see
-    /// [`Request::Changes`]); waiters wait on the condvar.
+    /// [`Request::Changes`](crate::protocol::Request::Changes)); waiters
+    /// wait on the condvar.
     changes: (Mutex<u64>, Condvar),
     /// What the pull request watcher needs from commands
-    /// ([`Request::WatchPull`]).
+    /// ([`Request::WatchPull`](crate::protocol::Request::WatchPull)).
     pulls: pulls::Shared,
-    /// Conflict control's caches ([`Request::Conflicts`]).
+    /// Conflict control's caches
+    /// ([`Request::Conflicts`](crate::protocol::Request::Conflicts)).
     conflicts: conflicts::Shared,
     /// The database file's identity when this supervisor opened it; once
     /// the file there is another (or none), it stops ([`database_lost`]).
@@ -317,63 +342,6 @@ fn stop_on_lost_database(state: &State) -> ! {
     }
     tracing::warn!("supervisor stopped: its database was deleted or replaced");
     std::process::exit(0);
-}
-
-fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError> {
-    match request {
-        Request::Hello { .. } => Ok(Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() }),
-        Request::Create(req) => create::create(state, &req),
-        Request::Stop { session_id } => agents::stop(state, &session_id),
-        Request::Remove { .. } => unreachable!("serve answers remove itself"),
-        Request::Archive { session_id, env } => end::archive(state, &session_id, &env),
-        Request::Restore { session_id, env, rows, cols } => end::restore(state, &session_id, &env, rows, cols),
-        Request::Changes { generation } => changes::wait(state, generation),
-        Request::AutoName { session_id, prompt, env } => {
-            naming::spawn_auto_name(state, session_id, prompt, env)?;
-            Ok(Response::Ok)
-        }
-        Request::Fork { session_id, name, env, rows, cols } => fork::fork(state, &session_id, name, env, rows, cols),
-        Request::Conflicts { cwd, fresh } => conflicts::request(state, &cwd, fresh),
-        Request::WatchPull { session_id, api_url, token } => {
-            state.pulls.learn(&session_id, api_url, token);
-            Ok(Response::Ok)
-        }
-        Request::Review { session_id, agent, name, env, rows, cols } => {
-            fork::review(state, &session_id, agent, name, env, rows, cols)
-        }
-        Request::Respawn { session_id, env, rows, cols } => agents::respawn(state, &session_id, &env, rows, cols),
-        Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
-        Request::Doctor { cwd, fix } => {
-            let store = state.store()?;
-            let repo = crate::repo::Repository::discover(&cwd)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
-        }
-        Request::List { cwd, archived } => list::list(state, &cwd, archived),
-        Request::Status => {
-            let store = state.store()?;
-            let hosts = store
-                .sessions_with_hosts()?
-                .iter()
-                .filter(|s| s.host_pid.is_some_and(crate::process::is_alive))
-                .count();
-            Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
-        }
-        Request::Shutdown => Ok(Response::Ok),
-        Request::TaskNew(req) => tasks::new(state, &req),
-        Request::TaskPromote { cwd, task, trial, env } => tasks::promote(state, &cwd, &task, &trial, &env),
-        Request::TaskSetStatus { cwd, task, status } => tasks::set_status(state, &cwd, &task, status),
-        Request::Landed { session_id, text, pull } => {
-            records::landed(&*state.store()?, &session_id, text, pull.as_ref())
-        }
-        Request::Answered { session_id, allow, asked } => {
-            records::answered(&*state.store()?, &session_id, allow, asked.as_deref())
-        }
-        Request::CheckRan { session_id, state: at, command, result } => {
-            records::check_ran(&*state.store()?, &session_id, &at, &command, &result)
-        }
-    }
 }
 
 fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {

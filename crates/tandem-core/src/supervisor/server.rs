@@ -12,7 +12,8 @@ use std::thread;
 use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
 
 use super::end::{Removal, remove};
-use super::{State, handle, stop_on_lost_database};
+use super::requests::handle;
+use super::{State, stop_on_lost_database};
 
 /// Serves `listener` until it fails: one thread per connection, at most
 /// [`crate::socket::MAX_CONNECTIONS`] at once.

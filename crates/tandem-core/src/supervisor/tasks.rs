@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use super::State;
 use super::create::create;
-use super::{State, handle};
+use super::requests::handle;
 use crate::protocol::{Outcome, Request, Response, TaskNewRequest};
 use crate::session::{self, SessionError};
 use crate::store::TaskStatus;
