@@ -20,7 +20,8 @@ use crate::process;
 use crate::protocol::HostMsg;
 use crate::store::SessionState;
 
-use super::{HostError, HostSpec, Out, Shared, broadcast, lock, screen, store_of};
+use super::output::broadcast;
+use super::{HostError, HostSpec, Out, Shared, lock, screen, store_of};
 
 /// What `start` needs of a started agent: its pid (also its process
 /// group), its output, its input, and the PTY if it has one.

@@ -25,13 +25,14 @@
 
 mod child;
 pub mod client;
+mod output;
 pub mod screen;
 mod spec;
 
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -47,6 +48,7 @@ use crate::store::{SessionState, Store};
 
 pub use child::{MIN_COLS, MIN_ROWS, usable_size};
 use child::{request_stop, resize, spawn_piped, spawn_pty, wait_for_agent};
+use output::{pump_output, show};
 pub use spec::{HostReady, HostSpec, OLD_PROTOCOL_VAR};
 use spec::{SPOKEN, agree, old_protocol, protocol_6, read_spec};
 
@@ -471,56 +473,6 @@ fn write_lines(shared: &Shared, lines: &[String]) {
         }
     }
     let _ = writer.flush();
-}
-
-/// Puts `text` on the host's screen, its log and attached clients, as if
-/// the agent had written it.
-fn show(shared: &Shared, text: &str) {
-    let bytes = text.as_bytes();
-    let mut screen = lock(&shared.screen);
-    screen.0.process(bytes);
-    if let Err(e) = screen.1.write(bytes) {
-        tracing::warn!(error = %e, "cannot write the PTY log");
-    }
-    broadcast(shared, true, || Out::Data(bytes.to_vec()));
-}
-
-fn pump_output(shared: &Shared, mut reader: Box<dyn Read + Send>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break, // EIO: every slave fd is closed
-        };
-        let bytes = &buf[..n];
-        let mut screen = lock(&shared.screen);
-        *lock(&shared.last_output) = Some(Instant::now());
-        screen.0.process(bytes);
-        if let Err(e) = screen.1.write(bytes) {
-            tracing::warn!(error = %e, "cannot write the PTY log");
-        }
-        broadcast(shared, true, || Out::Data(bytes.to_vec()));
-    }
-}
-
-/// Queues `make()` for every client (only those that take output when
-/// `output`); drops clients that fell [`CLIENT_QUEUE`] frames behind.
-fn broadcast(shared: &Shared, output: bool, make: impl Fn() -> Out) {
-    lock(&shared.clients).retain(|c| {
-        if output && !c.output {
-            return true;
-        }
-        match c.tx.try_send(make()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!(client = c.id, "client fell behind; dropping it");
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
-    });
 }
 
 /// Serves one client: a hello within [`crate::socket::HELLO_TIMEOUT`],
