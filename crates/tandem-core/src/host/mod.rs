@@ -28,8 +28,9 @@ pub mod client;
 mod output;
 pub mod screen;
 mod spec;
+mod structured;
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -39,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{MasterPty, PtySize};
 
-use crate::agent::driver::{Driver, Recorder, Reply};
+use crate::agent::driver::Driver;
 use crate::paths::Paths;
 use crate::protocol::{
     self, ClientMode, ClientMsg, HOST_PROTOCOL_MIN, HOST_PROTOCOL_VERSION, HostMsg, KIND_CONTROL, KIND_DATA,
@@ -51,6 +52,7 @@ use child::{request_stop, resize, spawn_piped, spawn_pty, wait_for_agent};
 use output::{pump_output, show};
 pub use spec::{HostReady, HostSpec, OLD_PROTOCOL_VAR};
 use spec::{SPOKEN, agree, old_protocol, protocol_6, read_spec};
+use structured::{pump_stream, write_lines};
 
 /// Frames a client may fall behind before it is dropped.
 pub const CLIENT_QUEUE: usize = 1024;
@@ -419,60 +421,6 @@ fn serve(shared: Arc<Shared>) {
     }
     crate::socket::remove_if_ours(&shared.paths.host_socket(&shared.session_id), shared.socket_inode);
     let _ = std::fs::remove_file(shared.paths.hook_socket(&shared.session_id));
-}
-
-/// Reads a structured agent's output lines: history and activity go to
-/// the store, a readable line to the screen, the log and attached
-/// clients.
-fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
-    let mut input = io::BufReader::new(reader);
-    let mut rec = Recorder::new(&shared.session_id);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match input.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let shown = {
-            let store = store_of(shared);
-            let mut driver = lock(&shared.driver);
-            let Some(driver) = driver.as_mut() else { break };
-            let reply = driver.line(&mut rec, &store, line.trim_end()).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot record the agent's output");
-                Reply::default()
-            });
-            write_lines(shared, &reply.write);
-            // Write when the agent has paused or a batch is full.
-            if (input.buffer().is_empty() || rec.batched() >= Recorder::BATCH)
-                && let Err(e) = rec.flush(&store)
-            {
-                tracing::warn!(error = %e, "cannot record the agent's output");
-            }
-            reply.shown
-        };
-        if !shown.is_empty() {
-            show(shared, &format!("{shown}\r\n"));
-        }
-    }
-    if let Err(e) = rec.flush(&store_of(shared)) {
-        tracing::warn!(error = %e, "cannot record the agent's output");
-    }
-}
-
-/// Writes a driver's lines to the agent's stdin, in order.
-fn write_lines(shared: &Shared, lines: &[String]) {
-    if lines.is_empty() {
-        return;
-    }
-    let mut writer = lock(&shared.writer);
-    for line in lines {
-        if let Err(e) = writer.write_all(line.as_bytes()) {
-            tracing::warn!(error = %e, "cannot write to the agent");
-            return;
-        }
-    }
-    let _ = writer.flush();
 }
 
 /// Serves one client: a hello within [`crate::socket::HELLO_TIMEOUT`],
