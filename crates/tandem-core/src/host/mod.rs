@@ -25,6 +25,7 @@
 
 mod child;
 pub mod client;
+mod input;
 mod output;
 pub mod screen;
 mod spec;
@@ -33,7 +34,7 @@ mod structured;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ use crate::store::{SessionState, Store};
 
 pub use child::{MIN_COLS, MIN_ROWS, usable_size};
 use child::{request_stop, resize, spawn_piped, spawn_pty, wait_for_agent};
+use input::{answer, prompt, type_prompts};
 use output::{pump_output, show};
 pub use spec::{HostReady, HostSpec, OLD_PROTOCOL_VAR};
 use spec::{SPOKEN, agree, old_protocol, protocol_6, read_spec};
@@ -536,94 +538,6 @@ fn unsubscribe(shared: &Shared, id: u64) {
     lock(&shared.clients).retain(|c| c.id != id);
 }
 
-/// Sends a prompt: a user message line to a structured agent; else
-/// queues it for the `typer` thread, which types it once the agent takes
-/// input ([`type_prompts`]).
-fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
-    if shared.structured {
-        show(shared, &format!("› {text}\r\n"));
-        let lines = lock(&shared.driver).as_mut().map(|d| d.prompt(text)).unwrap_or_default();
-        write_lines(shared, &lines);
-        return Ok(());
-    }
-    match lock(&shared.typer).as_ref() {
-        Some(typer) if typer.send(text.to_owned()).is_ok() => Ok(()),
-        _ => Err(io::Error::new(io::ErrorKind::NotConnected, "the agent takes no more input")),
-    }
-}
-
-/// Types each prompt from `prompts` into a terminal agent, in order, once
-/// the agent takes input: it has drawn something (at most [`DRAW_WAIT`])
-/// and then been quiet for [`QUIET`] (at most [`QUIET_WAIT`]). The text goes first;
-/// Enter follows when the screen has changed (the agent took the text,
-/// at most [`ECHO_WAIT`]), and [`ENTER_DELAY`] later.
-///
-/// Waiting matters: Claude Code reports its session started (its
-/// `SessionStart` hook, the moment tandem calls it idle) before its TUI
-/// draws, and keys typed before then land in its early-input buffer,
-/// whose Enter is not always taken as a submit.
-fn type_prompts(shared: &std::sync::Weak<Shared>, prompts: &Receiver<String>) {
-    while let Ok(text) = prompts.recv() {
-        let Some(shared) = shared.upgrade() else { return };
-        wait_until(DRAW_WAIT, || !lock(&shared.screen).0.screen().contents().trim().is_empty());
-        wait_until(QUIET_WAIT, || lock(&shared.last_output).is_some_and(|t| t.elapsed() >= QUIET));
-        let before = lock(&shared.screen).0.screen().contents();
-        if lock(&shared.writer).write_all(text.as_bytes()).is_err() {
-            return;
-        }
-        wait_until(ECHO_WAIT, || lock(&shared.screen).0.screen().contents() != before);
-        thread::sleep(ENTER_DELAY);
-        if lock(&shared.writer).write_all(b"\r").is_err() {
-            return;
-        }
-    }
-}
-
-/// Polls `ready` every 20 ms until it holds or `limit` has passed.
-fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ready() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// How long a terminal agent's output must have paused before a prompt
-/// is typed: its screen is drawn.
-const QUIET: Duration = Duration::from_millis(300);
-
-/// The longest a prompt waits for the agent's first screen, then for a
-/// pause; then it is typed anyway (an agent that keeps printing still
-/// gets it).
-const DRAW_WAIT: Duration = Duration::from_secs(20);
-const QUIET_WAIT: Duration = Duration::from_secs(2);
-
-/// The longest Enter waits for typed text to show (an agent that does
-/// not echo still gets it).
-const ECHO_WAIT: Duration = Duration::from_secs(5);
-
-/// Answers the pending permission request: a control response to a
-/// structured agent; else Enter ("Yes") or Esc ("No"), then `message` as
-/// a prompt once the dialog has closed.
-fn answer(shared: &Arc<Shared>, allow: bool, message: Option<&str>) -> io::Result<()> {
-    if shared.structured {
-        let Some(lines) = lock(&shared.driver).as_mut().and_then(|d| d.answer(allow, message)) else {
-            return Ok(());
-        };
-        show(shared, if allow { "  approved\r\n" } else { "  denied\r\n" });
-        write_lines(shared, &lines);
-        return Ok(());
-    }
-    lock(&shared.writer).write_all(if allow { b"\r" } else { b"\x1b" })?;
-    if let Some(message) = message.filter(|_| !allow).map(str::to_owned) {
-        let shared = Arc::clone(shared);
-        thread::Builder::new().name("deny-message".into()).spawn(move || {
-            thread::sleep(Duration::from_millis(300));
-            let _ = prompt(&shared, &message);
-        })?;
-    }
-    Ok(())
-}
-
 /// Records a hook event of the agent's (a sandboxed Claude Code's, whose
 /// `tandem hook` cannot write the store) with the host's own store,
 /// which masks the agent's secrets.
@@ -639,10 +553,6 @@ fn record_hook(shared: &Shared, payload: &serde_json::Value) -> HostMsg {
         Err(message) => HostMsg::Error { message },
     }
 }
-
-/// How long after typed text its Enter follows: long enough for a TUI
-/// (Claude Code's) to have taken the text as typing, not a paste.
-const ENTER_DELAY: Duration = Duration::from_millis(150);
 
 /// Reads client `id`'s frames until it leaves: keys (when `keys`),
 /// resizes, redraw and stop requests.
