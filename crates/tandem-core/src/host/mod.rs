@@ -22,6 +22,22 @@
 //! accepts, and each client has a reader and a writer. A client that
 //! falls [`CLIENT_QUEUE`] frames behind is dropped rather than slowing the
 //! agent.
+//!
+//! This file is what a host is: its shared state ([`Shared`]), [`main`]
+//! (spec in, agent started, report out) and `start`, which starts the
+//! threads. Each other file has one job:
+//! - `spec.rs`: the spec and the report, and the host protocol versions
+//!   a host speaks with the supervisor and its clients;
+//! - `child.rs`: the agent's process: started in a PTY or with pipes,
+//!   its terminal's size, stopped, waited for;
+//! - `output.rs`: the agent's output to the screen, the log and clients;
+//! - `structured.rs`: a structured agent's driver loop (JSON lines);
+//! - `input.rs`: prompts and answers to the agent (the `typer`);
+//! - `server.rs`: the host's socket: accept, hello, attach, logs,
+//!   control, each client's frames;
+//! - `hook_channel.rs`: a sandboxed session's hook events;
+//! - `screen.rs`: the emulator, the PTY log, redraw (public);
+//! - `client.rs`: reaching a host from a command (public).
 
 mod child;
 pub mod client;
