@@ -23,7 +23,7 @@
 //! falls [`CLIENT_QUEUE`] frames behind is dropped rather than slowing the
 //! agent.
 //!
-//! This file is what a host is: its shared state ([`Shared`]), [`main`]
+//! This file is what a host is: its shared state (`Shared`), [`main`]
 //! (spec in, agent started, report out) and `start`, which starts the
 //! threads. Each other file has one job:
 //! - `spec.rs`: the spec and the report, and the host protocol versions

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Conversation;
+#[cfg(doc)]
+use crate::paths::Paths;
 use crate::protocol::{self, HOST_PROTOCOL_MIN, HOST_PROTOCOL_VERSION};
 
 use super::{HostError, Shared};

@@ -11,10 +11,10 @@
 //! `kill -9`, leaves every host and agent running; the next supervisor
 //! [reconciles](reconcile) the store with the hosts it finds alive.
 //!
-//! This file is what the supervisor is: its [`State`] (store pool,
+//! This file is what the supervisor is: its `State` (store pool,
 //! repository locks, caches), [`run`] (start, threads, one per user),
 //! [`reconcile`], stopping when the database is lost, and the lookups
-//! every request shares ([`find`], [`repo_of`]). Each other file has one
+//! every request shares (`find`, `repo_of`). Each other file has one
 //! job:
 //! - `server.rs`: the socket: accept, peer check, hello, answers;
 //! - `requests.rs`: [`Request`](crate::protocol::Request) to the one
