@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use tandem_core::client::Tandem;
 use tandem_core::config::Config;
+use tandem_core::connection::Client;
 use tandem_core::paths::Paths;
 use tandem_core::repo::Repository;
 use tandem_core::session;
 use tandem_core::store::{Session, Store};
-use tandem_core::supervisor::client::Client;
 
 use crate::error::CliError;
 

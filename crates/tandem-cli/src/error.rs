@@ -8,7 +8,7 @@
 //! next command as part of the error users and tests have always read,
 //! and the view shows a failed action's first line of stderr.
 //!
-//! [`ClientError::Remote`]: tandem_core::supervisor::client::ClientError::Remote
+//! [`ClientError::Remote`]: tandem_core::connection::ClientError::Remote
 
 use std::fmt;
 use std::io::Write;
@@ -137,7 +137,7 @@ core_errors!(
     tandem_core::config::ConfigError,
     tandem_core::store::StoreError,
     tandem_core::supervisor::SupervisorError,
-    tandem_core::supervisor::client::ClientError,
+    tandem_core::connection::ClientError,
     tandem_core::host::HostError,
     tandem_core::session::NameError,
     tandem_core::git::GitError,
@@ -145,8 +145,8 @@ core_errors!(
 
 #[cfg(test)]
 mod tests {
+    use tandem_core::connection::ClientError;
     use tandem_core::session::SessionError;
-    use tandem_core::supervisor::client::ClientError;
 
     use super::*;
 

@@ -6,10 +6,10 @@
 use std::os::unix::net::UnixStream;
 
 use serde_json::Value;
+use tandem_core::connection::{self, ClientError};
 use tandem_core::error::ErrorKind;
 use tandem_core::paths::Paths;
 use tandem_core::protocol::{self, PROTOCOL_VERSION, Request};
-use tandem_core::supervisor::client::{self, ClientError};
 
 use crate::common::{TestEnv, stderr};
 
@@ -67,7 +67,7 @@ fn a_supervisor_refusal_crosses_the_socket_with_its_kind_and_hints() {
     // The client the CLI uses keeps them: kind, message, hints.
     let home = env.tandem_home.clone();
     let paths = Paths::from_vars(|var| (var == "TANDEM_HOME").then(|| home.clone())).expect("paths");
-    let mut client = client::connect_existing(&paths).expect("connect").expect("a supervisor");
+    let mut client = connection::connect_existing(&paths).expect("connect").expect("a supervisor");
     match client.request(&remove(&env, "ghost")) {
         Err(ClientError::Remote(failure)) => {
             assert_eq!(failure.kind, ErrorKind::NotFound, "{failure:?}");

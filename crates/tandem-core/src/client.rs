@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::connection::{self as supervisor, Client};
 use crate::host::client as host;
 use crate::paths::Paths;
 use crate::protocol::{ClientMsg, CreateRequest, Outcome, RemoveReport, Request, Response, TaskNewRequest};
@@ -19,7 +20,6 @@ use crate::rows::SessionRow;
 use crate::session::facts::live_state;
 use crate::session::{self, SessionError};
 use crate::store::{Activity, Meta, MetaUpdate, Session, SessionState, Store, StoreError, TaskStatus};
-use crate::supervisor::client::{self as supervisor, Client};
 
 /// Why an action was not carried out.
 #[derive(Debug, thiserror::Error)]

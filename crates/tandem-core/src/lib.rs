@@ -15,6 +15,7 @@ pub mod agent;
 pub mod client;
 pub mod config;
 pub mod conflicts;
+pub mod connection;
 pub mod error;
 pub mod fault;
 pub mod git;
@@ -36,9 +37,6 @@ pub mod store;
 pub mod supervisor;
 pub mod tasks;
 pub mod text;
-
-// old path, until supervisor/ and host/ use the new one
-pub use ship::github;
 
 /// Seconds since the Unix epoch, as stored in the database.
 #[must_use]

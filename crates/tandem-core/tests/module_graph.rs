@@ -13,21 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Edges a cycle may still use, each with why it is left for now. A
 /// cycle is reported unless one of its edges is missing from here.
-const ALLOWED: &[(&str, &str, &str)] = &[
-    (
-        "session",
-        "tasks",
-        "only the old path `session::task` (now `tasks::trial`), re-exported in session/mod.rs \
-         until supervisor/ uses the new path (issue 18, folders); remove both then",
-    ),
-    (
-        "host",
-        "supervisor",
-        "a sandboxed agent's first prompt: the host asks the supervisor to name the session \
-         (`supervisor::client`, Request::AutoName); goes when the supervisor's client becomes \
-         the typed client of its own (issue 18, typed client)",
-    ),
-];
+const ALLOWED: &[(&str, &str, &str)] = &[];
 
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 

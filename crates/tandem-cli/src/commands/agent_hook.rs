@@ -1,8 +1,8 @@
 use std::io::Read;
 
 use tandem_core::agent::claude;
+use tandem_core::connection;
 use tandem_core::protocol::Request;
-use tandem_core::supervisor::client;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -52,7 +52,7 @@ fn record(cx: &Context) -> Result<(), CliError> {
     // a title in the background (the agent must not wait for it).
     if first_prompt
         && auto_named
-        && let Some(mut supervisor) = client::connect_existing(&cx.paths)?
+        && let Some(mut supervisor) = connection::connect_existing(&cx.paths)?
     {
         let request = Request::AutoName { session_id: id, prompt, env: tandem_core::session::env::process_env().0 };
         supervisor.request(&request)?;

@@ -1,7 +1,8 @@
 use std::io::Write;
 
+use tandem_core::connection as client;
 use tandem_core::protocol::{Request, Response};
-use tandem_core::supervisor::{self, client};
+use tandem_core::supervisor;
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -5,6 +5,7 @@
 use super::{ErrorKind, Kinded};
 use crate::agent::AgentError;
 use crate::config::ConfigError;
+use crate::connection::ClientError;
 use crate::git::GitError;
 use crate::host::HostError;
 use crate::limits::LimitError;
@@ -20,7 +21,6 @@ use crate::ship::github::GitHubError;
 use crate::ship::pull_request::PullError;
 use crate::store::StoreError;
 use crate::supervisor::SupervisorError;
-use crate::supervisor::client::ClientError;
 
 impl Kinded for SessionError {
     fn kind(&self) -> ErrorKind {

@@ -43,25 +43,6 @@ pub mod slugs;
 /// Masking secrets: moved to [`crate::secrets::mask`], named here too.
 pub use crate::secrets::mask;
 
-// old path, until supervisor/ and host/ use the new one
-pub use crate::conflicts;
-// old path, until supervisor/ and host/ use the new one
-pub use crate::ship;
-// old path, until supervisor/ and host/ use the new one
-pub use crate::ship::merge_journal;
-// old path, until supervisor/ and host/ use the new one
-pub use crate::ship::pull_request as pull;
-// old path, until supervisor/ and host/ use the new one
-pub use crate::ship::review;
-// old path, until supervisor/ and host/ use the new one
-pub use crate::tasks::trial as task;
-// old path, until supervisor/ and host/ use the new one
-pub use auto_name as naming;
-// old path, until supervisor/ and host/ use the new one
-pub use repo_hooks as hooks;
-// old path, until supervisor/ and host/ use the new one
-pub use slugs as names;
-
 use std::path::Path;
 
 use crate::config::Config;

@@ -16,9 +16,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::conflicts::{self, Report, Side};
+use crate::protocol::Response;
 use crate::repo::Repository;
-use crate::session::conflicts::{self, Report, Side};
-use crate::session::{SessionError, facts};
+use crate::session::{self, SessionError, facts};
 use crate::store::{Session, SessionState};
 
 use super::State;
@@ -180,4 +181,23 @@ fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Rep
         "conflict control"
     );
     Ok(report)
+}
+
+/// `tandem conflicts`: the report for the repository at `cwd`, computed
+/// afresh when `fresh`.
+pub(super) fn request(state: &State, cwd: &std::path::Path, fresh: bool) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let repo = state.discover(cwd)?;
+    let sessions = match store.find_repo(&repo.common_dir)? {
+        Some(id) => store.sessions(id)?,
+        None => Vec::new(),
+    };
+    drop(store);
+    for s in &sessions {
+        session::sync_sandboxed(&state.paths, &repo, s);
+    }
+    if fresh {
+        state.conflicts.forget(&repo);
+    }
+    Ok(Response::Conflicts { report: Box::new(report(state, &repo, &sessions)?) })
 }

@@ -1,7 +1,7 @@
 //! The supervisor: the per-user daemon that creates sessions, starts
 //! their hosts and stops and removes them.
 //!
-//! Started on demand by any command that needs it ([`client::connect`]),
+//! Started on demand by any command that needs it ([`crate::connection::connect`]),
 //! it runs detached (its own Unix session), holds an exclusive lock on
 //! `run/supervisor.lock` so only one runs per user, and serves
 //! `run/supervisor.sock` (0700 directory, peer uid checked). Mutations of
@@ -10,11 +10,43 @@
 //! It owns no agent: hosts do. Killing the supervisor, even with
 //! `kill -9`, leaves every host and agent running; the next supervisor
 //! [reconciles](reconcile) the store with the hosts it finds alive.
+//!
+//! This file is what the supervisor is: its `State` (store pool,
+//! repository locks, caches), [`run`] (start, threads, one per user),
+//! [`reconcile`], stopping when the database is lost, and the lookups
+//! every request shares (`find`, `repo_of`). Each other file has one
+//! job:
+//! - `server.rs`: the socket: accept, peer check, hello, answers;
+//! - `requests.rs`: [`Request`](crate::protocol::Request) to the one
+//!   function that does it (a dispatch table), and the smallest requests;
+//! - `create.rs`: `new` (fork, review and trials create through it);
+//! - `fork.rs`: fork and review, sessions made from another;
+//! - `agents.rs`: stopping and restarting agents (`stop`, `respawn`);
+//! - `end.rs`: `rm`, `archive`, `restore`, `gc`;
+//! - `list.rs`: `list`, with facts, conflict marks and notes;
+//! - `naming.rs`: naming a session from its first prompt;
+//! - `tasks.rs`, `records.rs`: task requests; records of what commands
+//!   did outside the supervisor;
+//! - `reaper.rs`: stops idle agents, gets trials' handoffs;
+//! - `changes.rs`: counts changes, wakes views waiting for one;
+//! - `watch.rs`: the git facts cache, kept fresh by inotify;
+//! - `conflicts.rs`: conflict reports, cached per repository;
+//! - `pulls.rs`: the GitHub pull request watcher;
+//! - `client.rs`: reaching the supervisor from a command (public).
 
-pub mod client;
+mod agents;
+mod changes;
 mod conflicts;
+mod create;
+mod end;
+mod fork;
+mod list;
+mod naming;
 mod pulls;
+mod reaper;
 mod records;
+mod requests;
+mod server;
 mod tasks;
 pub mod watch;
 
@@ -22,21 +54,14 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use rand::RngCore;
-
 use crate::config::Config;
-use crate::git;
-use crate::host;
 use crate::paths::Paths;
-use crate::protocol::{self, CreateRequest, PROTOCOL_VERSION, Request, Response};
 use crate::repo::Repository;
-use crate::session::launch::{self, Launch, Launcher};
 use crate::session::{self, SessionError};
 use crate::store::{Session, SessionState, Store};
 
@@ -69,12 +94,14 @@ struct State {
     /// much as a whole cached `list`).
     stores: Mutex<Vec<Store>>,
     /// Counts changes anything a session shows (see
-    /// [`Request::Changes`]); waiters wait on the condvar.
+    /// [`Request::Changes`](crate::protocol::Request::Changes)); waiters
+    /// wait on the condvar.
     changes: (Mutex<u64>, Condvar),
     /// What the pull request watcher needs from commands
-    /// ([`Request::WatchPull`]).
+    /// ([`Request::WatchPull`](crate::protocol::Request::WatchPull)).
     pulls: pulls::Shared,
-    /// Conflict control's caches ([`Request::Conflicts`]).
+    /// Conflict control's caches
+    /// ([`Request::Conflicts`](crate::protocol::Request::Conflicts)).
     conflicts: conflicts::Shared,
     /// The database file's identity when this supervisor opened it; once
     /// the file there is another (or none), it stops ([`database_lost`]).
@@ -193,40 +220,13 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
-    thread::Builder::new().name("reaper".into()).spawn(move || {
-        loop {
-            thread::sleep(REAP_EVERY);
-            if let Err(e) = reap_idle(&reaper) {
-                tracing::warn!(error = %e, "reaping idle sessions failed");
-            }
-            if let Err(e) = handoffs(&reaper) {
-                tracing::warn!(error = %e, "asking trials for their handoff failed");
-            }
-        }
-    })?;
+    thread::Builder::new().name("reaper".into()).spawn(move || reaper::run(&reaper))?;
     let watcher = Arc::clone(&state);
-    thread::Builder::new().name("changes".into()).spawn(move || watch_changes(&watcher))?;
+    thread::Builder::new().name("changes".into()).spawn(move || changes::watch_changes(&watcher))?;
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     tracing::info!(pid = std::process::id(), "supervisor listening");
-    let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let Some(pass) = gate.admit() else {
-            // Debug, not warn: a flood must not fill the log.
-            tracing::debug!(max = crate::socket::MAX_CONNECTIONS, "too many connections; one refused");
-            continue;
-        };
-        let state = Arc::clone(&state);
-        let spawned = thread::Builder::new().name("client".into()).spawn(move || {
-            if let Err(e) = serve(&state, stream, &pass) {
-                tracing::warn!(error = %e, "connection failed");
-            }
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot serve a connection");
-        }
-    }
+    server::accept(&state, &listener);
     Ok(())
 }
 
@@ -304,52 +304,6 @@ pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
     Ok(())
 }
 
-/// Serves one connection: a hello within [`crate::socket::HELLO_TIMEOUT`],
-/// then requests of at most [`protocol::MAX_REQUEST_LEN`] bytes.
-fn serve(state: &Arc<State>, mut stream: UnixStream, pass: &crate::socket::Pass) -> io::Result<()> {
-    crate::socket::check_peer(&stream)?;
-    pass.await_hello(&stream)?;
-    let Some(Request::Hello { version }) = protocol::recv_request(&mut stream)? else {
-        let refusal = crate::model::error::Failure::new(crate::model::error::ErrorKind::InvalidInput, "expected hello");
-        return protocol::send(&mut stream, &Response::from(refusal));
-    };
-    pass.greeted(&stream)?;
-    protocol::send(&mut stream, &Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() })?;
-    if version != PROTOCOL_VERSION {
-        return Ok(()); // the client restarts us with its own version
-    }
-    while let Some(request) = protocol::recv_request::<Request>(&mut stream)? {
-        let shutdown = matches!(request, Request::Shutdown);
-        let response = match request {
-            Request::Remove { cwd, name, force, wait, purge, env } => {
-                match remove(state, &Removal { cwd, name, force, wait, purge, env }, &mut stream) {
-                    Ok(()) => continue,
-                    Err(e) => Response::from(crate::model::error::Failure::of(&e)),
-                }
-            }
-            // Kind and hints cross the socket apart from the message.
-            request => handle(state, request).unwrap_or_else(|e| Response::from(crate::model::error::Failure::of(&e))),
-        };
-        if shutdown {
-            // Free the socket and the lock before answering: the exit
-            // itself can take seconds (the kernel drops every inotify
-            // watch), and a new supervisor may start at once.
-            let _ = std::fs::remove_file(state.paths.supervisor_socket());
-            if let Some(lock) = state.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-                let _ = lock.unlock();
-            }
-            tracing::info!("supervisor shutting down on request");
-            let _ = protocol::send(&mut stream, &response);
-            std::process::exit(0);
-        }
-        protocol::send(&mut stream, &response)?;
-        if state.lost.load(std::sync::atomic::Ordering::SeqCst) {
-            stop_on_lost_database(state);
-        }
-    }
-    Ok(())
-}
-
 /// Marks the database lost (deleted, or replaced by another file, while
 /// this supervisor ran; issue 17, finding 7): every request from now on
 /// is refused with [`crate::store::StoreError::Replaced`], and the
@@ -389,578 +343,6 @@ fn stop_on_lost_database(state: &State) -> ! {
     std::process::exit(0);
 }
 
-fn handle(state: &Arc<State>, request: Request) -> Result<Response, SessionError> {
-    match request {
-        Request::Hello { .. } => Ok(Response::Hello { version: PROTOCOL_VERSION, pid: std::process::id() }),
-        Request::Create(req) => create(state, &req),
-        Request::Stop { session_id } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            // A moved or broken repository must not keep an agent running.
-            let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
-            stop_agent(&state.paths, &store, &session, &config)?;
-            Ok(Response::Stopped { session: Box::new(find(&store, &session_id)?) })
-        }
-        Request::Remove { .. } => unreachable!("serve answers remove itself"),
-        Request::Archive { session_id, env } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            if session.state == SessionState::Archived {
-                return Err(SessionError::Archived { slug: session.slug });
-            }
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if has_agent(&session) {
-                stop_agent(&state.paths, &store, &session, &config)?;
-            }
-            let session = find(&store, &session_id)?;
-            session::sync_sandboxed(&state.paths, &repo, &session);
-            let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, &env)?;
-            state.facts.forget(&session.id);
-            Ok(Response::Archived { session: Box::new(session), notes })
-        }
-        Request::Restore { session_id, env, rows, cols } => {
-            let store = state.store()?;
-            let session = find(&store, &session_id)?;
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, &env)?;
-            match restart_agent(state, &session, &env, rows, cols) {
-                Ok(_) => {}
-                Err(SessionError::Launch(e)) if e.host_failed() => {
-                    notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));
-                }
-                Err(e) => return Err(e),
-            }
-            Ok(Response::Restored { session: Box::new(find(&store, &session_id)?), notes })
-        }
-        Request::Changes { generation } => {
-            let (count, cvar) = &state.changes;
-            let count = count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (count, _) = cvar
-                .wait_timeout_while(count, protocol::CHANGES_WAIT, |now| *now <= generation)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Ok(Response::Changed { generation: *count })
-        }
-        Request::AutoName { session_id, prompt, env } => {
-            spawn_auto_name(state, session_id, prompt, env)?;
-            Ok(Response::Ok)
-        }
-        Request::Fork { session_id, name, env, rows, cols } => {
-            let request = {
-                let store = state.store()?;
-                let source = find_with_worktree(&store, &session_id)?;
-                let (repo, _) = repo_of(state, &store, &source)?;
-                let lock = state.repo_lock(&repo.common_dir);
-                let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                session::sync_sandboxed(&state.paths, &repo, &source);
-                let head = git::resolve_commit(&source.path, "HEAD")?
-                    .ok_or_else(|| SessionError::NotFound { name: source.slug.clone() })?;
-                let dirty = git::status(&source.path).is_ok_and(|s| s.is_dirty());
-                let overlay = if dirty { Some(session::snapshot(&state.paths, &repo, &source)?) } else { None };
-                let name = match name {
-                    Some(name) => name,
-                    None => free_name(&store, &repo, &source, "fork")?,
-                };
-                CreateRequest {
-                    cwd: repo.root.clone(),
-                    name: Some(name),
-                    title: source.meta.title.as_ref().map(|t| format!("{t} (fork)")),
-                    agent: Some(source.agent.clone()),
-                    prompt: None,
-                    base: Some(head),
-                    branch: None,
-                    from_pr: None,
-                    env,
-                    rows,
-                    cols,
-                    fork_of: source.agent_session.clone().filter(|_| crate::agent::reports_state(&source.agent)),
-                    overlay,
-                    review_of: None,
-                    task: None,
-                    vars: source.env.clone(),
-                    env_files: source.env_files.clone(),
-                    sandbox: Some(sandbox_name(source.sandbox)),
-                }
-            };
-            create(state, &request)
-        }
-        Request::Conflicts { cwd, fresh } => {
-            let store = state.store()?;
-            let repo = state.discover(&cwd)?;
-            let sessions = match store.find_repo(&repo.common_dir)? {
-                Some(id) => store.sessions(id)?,
-                None => Vec::new(),
-            };
-            drop(store);
-            for s in &sessions {
-                session::sync_sandboxed(&state.paths, &repo, s);
-            }
-            if fresh {
-                state.conflicts.forget(&repo);
-            }
-            Ok(Response::Conflicts { report: Box::new(conflicts::report(state, &repo, &sessions)?) })
-        }
-        Request::WatchPull { session_id, api_url, token } => {
-            state.pulls.learn(&session_id, api_url, token);
-            Ok(Response::Ok)
-        }
-        Request::Review { session_id, agent, name, env, rows, cols } => {
-            let request = review_request(state, &session_id, agent, name, env, rows, cols)?;
-            create(state, &request)
-        }
-        Request::Respawn { session_id, env, rows, cols } => {
-            let store = state.store()?;
-            let session = find_with_worktree(&store, &session_id)?;
-            let (repo, config) = repo_of(state, &store, &session)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if has_agent(&session) {
-                stop_agent(&state.paths, &store, &session, &config)?;
-            }
-            let session = find(&store, &session_id)?;
-            let resumed = restart_agent(state, &session, &env, rows, cols)?;
-            Ok(Response::Respawned { session: Box::new(find(&store, &session_id)?), resumed })
-        }
-        Request::Gc { cwd, older_than_secs } => {
-            let store = state.store()?;
-            let (repo, config) = session::open_repo(&state.paths, &cwd)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let older_than = Duration::from_secs(older_than_secs);
-            Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
-        }
-        Request::Doctor { cwd, fix } => {
-            let store = state.store()?;
-            let repo = crate::repo::Repository::discover(&cwd)?;
-            let lock = state.repo_lock(&repo.common_dir);
-            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
-        }
-        Request::List { cwd, archived } => {
-            let store = state.store()?;
-            let repo = state.discover(&cwd)?;
-            let mut notes = Vec::new();
-            for (id, common_dir, root) in store.repos()? {
-                let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
-                if orphans > 0 {
-                    notes.push(format!(
-                        "{orphans} session(s) belong to the repository that was at {} and is gone; if you moved it, run `tandem doctor --fix` in its new place",
-                        root.display()
-                    ));
-                }
-            }
-            let mut sessions = match store.find_repo(&repo.common_dir)? {
-                Some(id) => store.sessions(id)?,
-                None => Vec::new(),
-            };
-            if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
-                notes.push(format!(
-                    "{count} folder(s) in {} belong to no session (the database may have lost them); `tandem doctor` explains, `tandem doctor --fix` adopts the worktrees among them",
-                    dir.display()
-                ));
-            }
-            sessions.retain(|s| (s.state == SessionState::Archived) == archived);
-            let refs: Vec<&Session> = sessions.iter().collect();
-            let facts = if archived {
-                let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
-                session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
-                    .into_iter()
-                    .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
-                    .collect()
-            } else {
-                for s in &refs {
-                    session::sync_sandboxed(&state.paths, &repo, s);
-                }
-                state.facts.query(&repo, &refs)
-            };
-            drop(store);
-            let (conflicts, conflicts_current) = if archived {
-                (session::conflicts::Report::default(), true)
-            } else {
-                conflicts::marks(state, &repo, &sessions)
-            };
-            Ok(Response::Listed { sessions, facts, notes, conflicts, conflicts_current })
-        }
-        Request::Status => {
-            let store = state.store()?;
-            let hosts = store
-                .sessions_with_hosts()?
-                .iter()
-                .filter(|s| s.host_pid.is_some_and(crate::process::is_alive))
-                .count();
-            Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
-        }
-        Request::Shutdown => Ok(Response::Ok),
-        Request::TaskNew(req) => tasks::new(state, &req),
-        Request::TaskPromote { cwd, task, trial, env } => tasks::promote(state, &cwd, &task, &trial, &env),
-        Request::TaskSetStatus { cwd, task, status } => tasks::set_status(state, &cwd, &task, status),
-        Request::Landed { session_id, text, pull } => {
-            records::landed(&*state.store()?, &session_id, text, pull.as_ref())
-        }
-        Request::Answered { session_id, allow, asked } => {
-            records::answered(&*state.store()?, &session_id, allow, asked.as_deref())
-        }
-        Request::CheckRan { session_id, state: at, command, result } => {
-            records::check_ran(&*state.store()?, &session_id, &at, &command, &result)
-        }
-    }
-}
-
-/// How many folders of tandem's worktrees folder for `repo` no session of
-/// `sessions` (the repository's, archived ones too) has, and that folder;
-/// `None` when none. One `read_dir`, no git: cheap enough for every
-/// `list` (issue 17, finding 7: a lost database leaves its sessions'
-/// worktrees there).
-fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
-    let config =
-        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
-    let dir = session::worktrees_dir(&state.paths, repo, &config);
-    let count = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
-        .count();
-    (count > 0).then_some((count, dir))
-}
-
-/// Asks for a title from the first prompt, then, under the repository's
-/// lock, records it and renames the branch ([`session::naming`]).
-fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, String)]) -> Result<(), SessionError> {
-    let (session, repo, config) = {
-        let store = state.store()?;
-        let session = find(&store, session_id)?;
-        let (repo, config) = repo_of(state, &store, &session)?;
-        // A naming command the repository set runs only once approved.
-        let config = session::hooks::approved_config(&store, &repo, &config)?;
-        (session, repo, config)
-    };
-    if !session.auto_named || !config.naming.auto {
-        return Ok(());
-    }
-    let title = session::naming::suggest_title(&session, &config, env, prompt);
-    let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let store = state.store()?;
-    let session = find(&store, session_id)?;
-    if !session.auto_named {
-        return Ok(());
-    }
-    let Some(title) = title else {
-        // It keeps its adjective-noun name; no asking again.
-        store.clear_auto_named(&session.id)?;
-        return Ok(());
-    };
-    let prefix = session::branch_prefix(&repo, &config, env)?;
-    // A sandboxed agent's branch is in its private repository too: read
-    // it back first, and give it the new name there after.
-    session::sync_sandboxed(&state.paths, &repo, &session);
-    let renamed = session::naming::apply(&store, &repo, &config, &session, &prefix, &title)?;
-    if renamed.is_some() {
-        session::sync_sandboxed(&state.paths, &repo, &find(&store, session_id)?);
-    }
-    let text = match &renamed {
-        Some(branch) => format!("named \"{title}\" (branch {branch})"),
-        None => format!("named \"{title}\""),
-    };
-    store.add_events(&[crate::store::NewEvent {
-        session_id: &session.id,
-        kind: crate::store::EventKind::State,
-        text,
-        data: None,
-        indexed: true,
-    }])?;
-    Ok(())
-}
-
-/// `<slug>-fork`, else `<slug>-fork-2`, … : the first name no session,
-/// branch or folder of the repository has.
-fn free_name(store: &Store, repo: &Repository, source: &Session, what: &str) -> Result<String, SessionError> {
-    for n in 1.. {
-        let name = if n == 1 { format!("{}-{what}", source.slug) } else { format!("{}-{what}-{n}", source.slug) };
-        let taken = store.session_by_slug(source.repo_id, &name)?.is_some()
-            || git::branch_exists(&repo.root, &name)?
-            || source.path.with_file_name(&name).exists();
-        if !taken {
-            return Ok(name);
-        }
-    }
-    unreachable!("some name is free")
-}
-
-/// What a review of `session_id` creates ([`session::review`]): a
-/// session named `<slug>-review` (or `name`) at the reviewed state, with
-/// the review prompt, whose agent takes prompts. Its start commit is
-/// kept under `refs/tandem/review/<id>` by [`create`].
-fn review_request(
-    state: &State,
-    session_id: &str,
-    agent: Option<String>,
-    name: Option<String>,
-    env: Vec<(String, String)>,
-    rows: u16,
-    cols: u16,
-) -> Result<CreateRequest, SessionError> {
-    use crate::agent::Kind;
-    let store = state.store()?;
-    let source = find_with_worktree(&store, session_id)?;
-    let (repo, _) = repo_of(state, &store, &source)?;
-    // The reviewed session's own agent when it takes prompts, else the
-    // default one (Claude Code when installed).
-    let agent = agent.or_else(|| {
-        matches!(Kind::of(&source.agent), Kind::Claude | Kind::ClaudeStructured | Kind::Codex | Kind::Gemini)
-            .then(|| source.agent.clone())
-    });
-    let spec = crate::agent::resolve(agent.as_deref(), Some("review"), &env, &repo.root)?;
-    if spec.name == "shell" {
-        return Err(SessionError::ReviewNeedsAgent);
-    }
-    // Codex can fence itself: its sandbox then refuses every write.
-    let agent = match Kind::of(&spec.name) {
-        Kind::Codex => format!("{} -c sandbox_mode=read-only", spec.name),
-        _ => spec.name,
-    };
-    let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let name = match name {
-        Some(name) => name,
-        None => free_name(&store, &repo, &source, "review")?,
-    };
-    let start = session::review::start_commit(&source, &state.paths.state_dir)?;
-    let prompt = session::review::prompt(&store, &source, &start).map_err(|e| match e {
-        session::review::ReviewError::Git(e) => SessionError::Git(e),
-        session::review::ReviewError::Store(e) => SessionError::Store(e),
-    })?;
-    let title = format!("Review of {}", source.meta.title.as_deref().unwrap_or(&source.slug));
-    Ok(CreateRequest {
-        cwd: repo.root.clone(),
-        name: Some(name),
-        title: Some(title),
-        agent: Some(agent),
-        prompt: Some(prompt),
-        base: Some(start),
-        branch: None,
-        from_pr: None,
-        env,
-        rows,
-        cols,
-        fork_of: None,
-        overlay: None,
-        review_of: Some(source.id),
-        task: None,
-        vars: Vec::new(),
-        env_files: Vec::new(),
-        sandbox: Some(sandbox_name(source.sandbox)),
-    })
-}
-
-/// A session's sandbox mode as `--sandbox` spells it: a fork or review
-/// is fenced in as its source is.
-fn sandbox_name(mode: Option<crate::sandbox::Mode>) -> String {
-    mode.map_or("none", crate::sandbox::Mode::as_str).to_owned()
-}
-
-/// How often the reaper looks for sessions idle too long.
-const REAP_EVERY: Duration = Duration::from_secs(1);
-
-/// Stops every agent that reports its state and has been `idle` longer
-/// than its repository's `supervisor.idle_timeout_secs`, unless the
-/// session is pinned or a terminal is attached. The session becomes
-/// `stopped`; `tandem respawn` resumes its conversation.
-fn reap_idle(state: &State) -> Result<(), SessionError> {
-    let store = state.store()?;
-    let now = crate::unix_now();
-    let candidates: Vec<Session> = store
-        .sessions_in(&[SessionState::Running])?
-        .into_iter()
-        .filter(|s| s.activity == Some(crate::store::Activity::Idle) && !s.meta.pinned)
-        .collect();
-    for session in candidates {
-        let Ok((_, config)) = repo_of(state, &store, &session) else { continue };
-        let timeout = config.supervisor.idle_timeout_secs;
-        let idle_for = now - session.activity_at.unwrap_or(now);
-        if timeout == 0 || idle_for < i64::try_from(timeout).unwrap_or(i64::MAX) {
-            continue;
-        }
-        if crate::host::client::attached(&state.paths, &session).is_ok_and(|n| n > 0) {
-            continue;
-        }
-        tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
-        stop_agent(&state.paths, &store, &session, &config)?;
-        store.add_events(&[crate::store::NewEvent {
-            session_id: &session.id,
-            kind: crate::store::EventKind::State,
-            text: format!("stopped after {idle_for} s idle; `tandem respawn {}` resumes it", session.slug),
-            data: None,
-            indexed: true,
-        }])?;
-    }
-    Ok(())
-}
-
-/// For each trial whose agent (one that reports its state) is `idle`:
-/// stores its handoff when its last message has one, else asks for it
-/// once ([`session::task`]).
-fn handoffs(state: &State) -> Result<(), SessionError> {
-    use crate::store::{EventKind, NewEvent};
-    use session::task::{self, HandoffStep};
-    let store = state.store()?;
-    let trials: Vec<Session> = store
-        .sessions_in(&[SessionState::Running])?
-        .into_iter()
-        .filter(|s| s.task_id.is_some() && s.activity == Some(crate::store::Activity::Idle))
-        .collect();
-    for trial in trials {
-        let events = store.recent_events(&trial.id, 200)?;
-        match task::handoff_step(&events) {
-            HandoffStep::Nothing => {}
-            HandoffStep::Store { event, text } => store.add_events(&[NewEvent {
-                session_id: &trial.id,
-                kind: EventKind::Handoff,
-                text,
-                data: Some(task::handoff_data(event)),
-                indexed: true,
-            }])?,
-            HandoffStep::Ask => {
-                let mut text = task::handoff_request();
-                if !crate::agent::Kind::of(&trial.agent).structured() {
-                    // Typed into a terminal: a newline would press Enter.
-                    text = text.replace('\n', " ");
-                }
-                if let Err(e) = crate::host::client::prompt(&state.paths, &store, &trial, &text) {
-                    tracing::debug!(session = %trial.slug, error = %e, "the handoff request did not reach the agent");
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What `rm` asked for.
-struct Removal {
-    cwd: PathBuf,
-    name: String,
-    force: bool,
-    wait: bool,
-    purge: bool,
-    env: Vec<(String, String)>,
-}
-
-/// Removes a session and answers `stream` itself: as soon as the
-/// worktree is in the trash and the row is marked, then it finishes
-/// git's bookkeeping ([`session::end::finish_remove`]) still holding the
-/// repository's lock, so no other request on the repository can run in
-/// between (with `wait`, it answers after that). Errors come before any
-/// answer, and are the caller's to send.
-fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
-    let store = state.store()?;
-    let here = state.discover(&req.cwd)?;
-    let not_found = || SessionError::NotFound { name: req.name.clone() };
-    let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
-    let session = store.session_by_slug(repo_id, &req.name)?.ok_or_else(not_found)?;
-    let (repo, config) = repo_of(state, &store, &session)?;
-    let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Refuse before touching the agent, so a refused rm changes nothing;
-    // check again once the agent can no longer write. The caches answer
-    // without `git status` or `git rev-list` when they can.
-    let unsaved = |s: &Session| {
-        // A sandboxed agent's commits are in its private repository
-        // until read back.
-        session::sync_sandboxed(&state.paths, &repo, s);
-        let counts = state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
-        let tip = state.facts.branch_tip(&repo, &s.branch);
-        session::unsaved_work_given(&repo, s, counts, tip.as_deref())
-    };
-    let mut found = unsaved(&session)?;
-    if !req.force
-        && let Some(what) = found
-    {
-        return Err(SessionError::WouldLoseWork { slug: session.slug, what });
-    }
-    if has_agent(&session) {
-        stop_agent(&state.paths, &store, &session, &config)?;
-        found = unsaved(&session)?;
-    }
-    let (report, notes) =
-        session::end::remove(&state.paths, &store, &repo, &config, &session, req.force, &req.env, Some(found))?;
-    state.facts.forget(&session.id);
-    if req.purge {
-        store.delete_events(&session.id)?;
-    }
-    let mut answer = Some(Response::Removed { report, notes });
-    let mut send = |answer: &mut Option<Response>| {
-        if let Some(response) = answer.take()
-            && let Err(e) = protocol::send(stream, &response)
-        {
-            tracing::debug!(error = %e, "the client left before the answer to rm");
-        }
-    };
-    if !req.wait {
-        send(&mut answer);
-    }
-    if let Err(e) = session::end::finish_remove(&repo, &store, &session) {
-        tracing::warn!(session = %session.slug, error = %e, "finishing the removal failed");
-        if let Some(Response::Removed { notes, .. }) = &mut answer {
-            notes.push(format!("git's bookkeeping did not finish: {e}; `tandem doctor` explains"));
-        }
-    }
-    send(&mut answer);
-    Ok(())
-}
-
-/// Whether a session may have an agent process to stop first.
-fn has_agent(session: &Session) -> bool {
-    matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
-}
-
-/// How often [`watch_changes`] looks.
-const CHANGES_EVERY: Duration = Duration::from_millis(100);
-
-/// Counts changes for [`Request::Changes`]: a commit to the store by
-/// anyone (SQLite's `data_version`: hosts, hooks and commands write it
-/// directly) and file events in watched worktrees and refs. Both looks
-/// cost a syscall or two; nothing runs git.
-fn watch_changes(state: &State) {
-    // Its own connection: `data_version` compares on one connection only.
-    let store = Store::open(&state.paths.database()).ok();
-    let mut last = None;
-    loop {
-        thread::sleep(CHANGES_EVERY);
-        if crate::store::file_identity(&state.paths.database()) != state.database {
-            database_lost(state);
-            stop_on_lost_database(state);
-        }
-        let version = store.as_ref().and_then(|s| s.data_version().ok());
-        let stored = version.is_some() && version != last;
-        last = version.or(last);
-        if stored | state.facts.changed() {
-            let (count, cvar) = &state.changes;
-            *count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-            cvar.notify_all();
-        }
-    }
-}
-
-/// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
-/// records how it ended, unless its host already did: a host that answers
-/// records the end itself; without one, we do. A store that cannot be
-/// written fails first, with the agent left running: `rm`, `archive` and
-/// `respawn` must change nothing when they cannot finish (issue 17).
-fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) -> Result<(), SessionError> {
-    store.check_writable()?;
-    let end = host::client::stop(paths, session, Duration::from_millis(config.stop.grace_ms))?;
-    let still_live =
-        |s: &Session| matches!(s.state, SessionState::Running | SessionState::Creating | SessionState::Lost);
-    if store.session(&session.id)?.is_some_and(|s| still_live(&s)) {
-        store.set_state(&session.id, end, None)?;
-    }
-    Ok(())
-}
-
 fn find(store: &Store, session_id: &str) -> Result<Session, SessionError> {
     store.session(session_id)?.ok_or_else(|| SessionError::NotFound { name: session_id.to_owned() })
 }
@@ -978,31 +360,6 @@ fn find_with_worktree(store: &Store, session_id: &str) -> Result<Session, Sessio
     Ok(session)
 }
 
-/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
-/// without the first prompt (it is in the conversation already, or was
-/// the user's to repeat). Returns whether it resumed its conversation.
-///
-/// # Errors
-/// [`SessionError::Agent`] when its command is not found any more;
-/// [`SessionError::Launch`] when the agent does not start.
-fn restart_agent(
-    state: &State,
-    session: &Session,
-    env: &[(String, String)],
-    rows: u16,
-    cols: u16,
-) -> Result<bool, SessionError> {
-    let again = Launch::again(session, env, rows, cols)?;
-    let store = state.store()?;
-    let (repo, config) = repo_of(state, &store, session)?;
-    Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)
-}
-
-/// The [`Launcher`] of this supervisor's hosts for a session of `repo`.
-fn launcher<'a>(state: &'a State, store: &'a Store, repo: &'a Repository, config: &'a Config) -> Launcher<'a> {
-    Launcher { paths: &state.paths, exe: &state.exe, store, repo, config }
-}
-
 /// The session's repository, found from its main worktree as recorded
 /// (the session's own worktree may be gone), and its config.
 fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repository, Config), SessionError> {
@@ -1010,104 +367,4 @@ fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repositor
     let repo = state.discover(&root)?;
     let config = Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml")))?;
     Ok((repo, config))
-}
-
-/// The lifecycle's form of a wire request to create a session.
-fn new_session(req: &CreateRequest) -> session::NewSession {
-    session::NewSession {
-        cwd: req.cwd.clone(),
-        name: req.name.clone(),
-        title: req.title.clone(),
-        agent: req.agent.clone(),
-        prompt: req.prompt.clone(),
-        base: req.base.clone(),
-        branch: req.branch.clone(),
-        from_pr: req.from_pr,
-        env: req.env.clone(),
-        review_of: req.review_of.clone(),
-        task: req.task.as_ref().map(|t| session::Trial {
-            task_id: t.task_id.clone(),
-            trial: t.trial,
-            owned: t.owned.clone(),
-        }),
-        vars: req.vars.clone(),
-        env_files: req.env_files.clone(),
-        sandbox: req.sandbox.clone(),
-    }
-}
-
-fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response, SessionError> {
-    let store = state.store()?;
-    // Everything is checked under the repository's lock, so two creates
-    // cannot both take a name, branch or folder.
-    let (repo, config) = session::open_repo_env(&state.paths, &req.cwd, &req.env)?;
-    let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let plan = session::plan(&state.paths, &store, repo, config, &new_session(req))?;
-    let new_task = req.task.as_ref().and_then(|t| t.new_task.as_ref());
-    if let Some(task) = new_task {
-        store.insert_task(task)?;
-        crate::fault::point("task.stored");
-    }
-    let mut id = [0u8; 6];
-    rand::rng().fill_bytes(&mut id);
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let created = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
-        // What fork, review and a task's trial add to a new session.
-        let prepare = launch::Prepare {
-            overlay: req.overlay.as_deref(),
-            brief: req.task.as_ref().map(|t| t.brief.as_str()),
-            review: req.review_of.is_some(),
-        };
-        launch::prepare(&plan.repo, session, &prepare)?;
-        let first = Launch {
-            argv: session.command.clone(),
-            env: &req.env,
-            rows: req.rows,
-            cols: req.cols,
-            typed_input: plan.agent.typed_input.clone(),
-            fork_of: req.fork_of.as_deref(),
-        };
-        launcher(state, &store, &plan.repo, &plan.config).start(session, first).map(drop)
-    });
-    if created.is_err()
-        && let Some(task) = new_task
-    {
-        // Its first trial was not made (or undone): as if never asked.
-        store.delete_tasks_without_trials(Some(&task.id))?;
-    }
-    let (session, notes) = created?;
-    // Learn the new worktree's facts and watch it, so `list` and `rm`
-    // need no `git status` for it later.
-    let (warm_state, warm_session) = (Arc::clone(state), session.clone());
-    thread::spawn(move || {
-        if let Ok(repo) = crate::repo::Repository::discover(&warm_session.path) {
-            warm_state.facts.warm(&repo, &warm_session);
-        }
-    });
-    // Claude's TUI asks for a title from its first prompt's hook; an agent
-    // without hooks is asked here (`send` asks for a first prompt later).
-    if let Some(prompt) =
-        req.prompt.clone().filter(|_| session.auto_named && crate::agent::Kind::of(&session.agent).structured())
-    {
-        spawn_auto_name(state, session.id.clone(), prompt, req.env.clone())?;
-    }
-    Ok(Response::Created { session: Box::new(session), notes })
-}
-
-/// Runs [`auto_name`] in a thread of its own: the one-shot call to the
-/// agent can take a while, and nobody waits for it.
-fn spawn_auto_name(
-    state: &Arc<State>,
-    session_id: String,
-    prompt: String,
-    env: Vec<(String, String)>,
-) -> std::io::Result<()> {
-    let state = Arc::clone(state);
-    thread::Builder::new().name("auto-name".into()).spawn(move || {
-        if let Err(e) = auto_name(&state, &session_id, &prompt, &env) {
-            tracing::warn!(session = %session_id, error = %e, "naming the session failed");
-        }
-    })?;
-    Ok(())
 }

@@ -16,8 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::github::{GitHubError, PrState, PrStatus, Watcher};
-use crate::session::{self, SessionError, pull};
+use crate::session::{self, SessionError};
+use crate::ship::github::{GitHubError, PrState, PrStatus, Watcher};
+use crate::ship::pull_request as pull;
 use crate::store::{MetaUpdate, Session, SessionState, TaskStatus};
 
 use super::{State, repo_of};

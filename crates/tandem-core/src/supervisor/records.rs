@@ -4,9 +4,9 @@
 //! [`Request::CheckRan`](crate::protocol::Request::CheckRan)), so that no
 //! command writes the store itself.
 
-use crate::github::PrStatus;
 use crate::protocol::Response;
 use crate::session::SessionError;
+use crate::ship::github::PrStatus;
 use crate::store::{Activity, CheckResult, EventKind, MetaUpdate, NewEvent, Store, TaskStatus};
 
 /// `tandem merge` landed a session's work: with `pull`, its pull request

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use super::{State, create, handle};
+use super::State;
+use super::create::create;
+use super::requests::handle;
 use crate::protocol::{Outcome, Request, Response, TaskNewRequest};
 use crate::session::{self, SessionError};
 use crate::store::TaskStatus;

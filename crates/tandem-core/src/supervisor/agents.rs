@@ -1,0 +1,100 @@
+//! Stopping and starting a session's agent: `tandem stop` and
+//! `respawn`, and the helpers `rm`, `archive`, `restore` and the reaper
+//! share ([`stop_agent`], [`restart_agent`], [`launcher`]).
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::host;
+use crate::paths::Paths;
+use crate::protocol::Response;
+use crate::repo::Repository;
+use crate::session::SessionError;
+use crate::session::launch::{Launch, Launcher};
+use crate::store::{Session, SessionState, Store};
+
+use super::{State, find, find_with_worktree, repo_of};
+
+/// `tandem respawn`: stops the agent if it runs, and starts it again in
+/// its worktree ([`restart_agent`]).
+pub(super) fn respawn(
+    state: &State,
+    session_id: &str,
+    env: &[(String, String)],
+    rows: u16,
+    cols: u16,
+) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let session = find_with_worktree(&store, session_id)?;
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if has_agent(&session) {
+        stop_agent(&state.paths, &store, &session, &config)?;
+    }
+    let session = find(&store, session_id)?;
+    let resumed = restart_agent(state, &session, env, rows, cols)?;
+    Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed })
+}
+
+/// `tandem stop`: stops the agent ([`stop_agent`]), even when its
+/// repository is gone or broken.
+pub(super) fn stop(state: &State, session_id: &str) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let session = find(&store, session_id)?;
+    // A moved or broken repository must not keep an agent running.
+    let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
+    stop_agent(&state.paths, &store, &session, &config)?;
+    Ok(Response::Stopped { session: Box::new(find(&store, session_id)?) })
+}
+
+/// Whether a session may have an agent process to stop first.
+pub(super) fn has_agent(session: &Session) -> bool {
+    matches!(session.state, SessionState::Running | SessionState::Creating | SessionState::Lost)
+}
+
+/// Stops a session's agent (polite signals, `stop.grace_ms`, SIGKILL) and
+/// records how it ended, unless its host already did: a host that answers
+/// records the end itself; without one, we do. A store that cannot be
+/// written fails first, with the agent left running: `rm`, `archive` and
+/// `respawn` must change nothing when they cannot finish (issue 17).
+pub(super) fn stop_agent(paths: &Paths, store: &Store, session: &Session, config: &Config) -> Result<(), SessionError> {
+    store.check_writable()?;
+    let end = host::client::stop(paths, session, Duration::from_millis(config.stop.grace_ms))?;
+    let still_live =
+        |s: &Session| matches!(s.state, SessionState::Running | SessionState::Creating | SessionState::Lost);
+    if store.session(&session.id)?.is_some_and(|s| still_live(&s)) {
+        store.set_state(&session.id, end, None)?;
+    }
+    Ok(())
+}
+
+/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
+/// without the first prompt (it is in the conversation already, or was
+/// the user's to repeat). Returns whether it resumed its conversation.
+///
+/// # Errors
+/// [`SessionError::Agent`] when its command is not found any more;
+/// [`SessionError::Launch`] when the agent does not start.
+pub(super) fn restart_agent(
+    state: &State,
+    session: &Session,
+    env: &[(String, String)],
+    rows: u16,
+    cols: u16,
+) -> Result<bool, SessionError> {
+    let again = Launch::again(session, env, rows, cols)?;
+    let store = state.store()?;
+    let (repo, config) = repo_of(state, &store, session)?;
+    Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)
+}
+
+/// The [`Launcher`] of this supervisor's hosts for a session of `repo`.
+pub(super) fn launcher<'a>(
+    state: &'a State,
+    store: &'a Store,
+    repo: &'a Repository,
+    config: &'a Config,
+) -> Launcher<'a> {
+    Launcher { paths: &state.paths, exe: &state.exe, store, repo, config }
+}

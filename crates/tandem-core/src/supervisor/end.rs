@@ -1,0 +1,147 @@
+//! Ending a session and undoing it: `rm` ([`remove`], which answers the
+//! client itself), `archive`, `restore` and `gc`, each under the
+//! repository's lock, the agent stopped first; [`crate::session::end`]
+//! does the work.
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::protocol::{self, Response};
+use crate::session::{self, SessionError};
+use crate::store::{Session, SessionState};
+
+use super::agents::{has_agent, restart_agent, stop_agent};
+use super::{State, find, repo_of};
+
+/// `tandem gc`: deletes archived sessions of the repository at `cwd`
+/// older than `older_than_secs` ([`session::end::gc`]).
+pub(super) fn gc(state: &State, cwd: &std::path::Path, older_than_secs: u64) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let (repo, config) = session::open_repo(&state.paths, cwd)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let older_than = Duration::from_secs(older_than_secs);
+    Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
+}
+
+/// `tandem restore`: an archived session's worktree back
+/// ([`session::end::restore`]) and its agent started again; an agent that
+/// does not start is a note, not an error.
+pub(super) fn restore(
+    state: &State,
+    session_id: &str,
+    env: &[(String, String)],
+    rows: u16,
+    cols: u16,
+) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let session = find(&store, session_id)?;
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, env)?;
+    match restart_agent(state, &session, env, rows, cols) {
+        Ok(_) => {}
+        Err(SessionError::Launch(e)) if e.host_failed() => {
+            notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Response::Restored { session: Box::new(find(&store, session_id)?), notes })
+}
+
+/// `tandem archive`: stops the agent and archives the session
+/// ([`session::end::archive`]).
+pub(super) fn archive(state: &State, session_id: &str, env: &[(String, String)]) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let session = find(&store, session_id)?;
+    if session.state == SessionState::Archived {
+        return Err(SessionError::Archived { slug: session.slug });
+    }
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if has_agent(&session) {
+        stop_agent(&state.paths, &store, &session, &config)?;
+    }
+    let session = find(&store, session_id)?;
+    session::sync_sandboxed(&state.paths, &repo, &session);
+    let (session, notes) = session::end::archive(&state.paths, &store, &repo, &config, &session, env)?;
+    state.facts.forget(&session.id);
+    Ok(Response::Archived { session: Box::new(session), notes })
+}
+
+/// What `rm` asked for.
+pub(super) struct Removal {
+    pub(super) cwd: PathBuf,
+    pub(super) name: String,
+    pub(super) force: bool,
+    pub(super) wait: bool,
+    pub(super) purge: bool,
+    pub(super) env: Vec<(String, String)>,
+}
+
+/// Removes a session and answers `stream` itself: as soon as the
+/// worktree is in the trash and the row is marked, then it finishes
+/// git's bookkeeping ([`session::end::finish_remove`]) still holding the
+/// repository's lock, so no other request on the repository can run in
+/// between (with `wait`, it answers after that). Errors come before any
+/// answer, and are the caller's to send.
+pub(super) fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
+    let store = state.store()?;
+    let here = state.discover(&req.cwd)?;
+    let not_found = || SessionError::NotFound { name: req.name.clone() };
+    let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
+    let session = store.session_by_slug(repo_id, &req.name)?.ok_or_else(not_found)?;
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Refuse before touching the agent, so a refused rm changes nothing;
+    // check again once the agent can no longer write. The caches answer
+    // without `git status` or `git rev-list` when they can.
+    let unsaved = |s: &Session| {
+        // A sandboxed agent's commits are in its private repository
+        // until read back.
+        session::sync_sandboxed(&state.paths, &repo, s);
+        let counts = state.facts.fresh_worktree(s).map(|w| (w.changed, w.untracked));
+        let tip = state.facts.branch_tip(&repo, &s.branch);
+        session::unsaved_work_given(&repo, s, counts, tip.as_deref())
+    };
+    let mut found = unsaved(&session)?;
+    if !req.force
+        && let Some(what) = found
+    {
+        return Err(SessionError::WouldLoseWork { slug: session.slug, what });
+    }
+    if has_agent(&session) {
+        stop_agent(&state.paths, &store, &session, &config)?;
+        found = unsaved(&session)?;
+    }
+    let (report, notes) =
+        session::end::remove(&state.paths, &store, &repo, &config, &session, req.force, &req.env, Some(found))?;
+    state.facts.forget(&session.id);
+    if req.purge {
+        store.delete_events(&session.id)?;
+    }
+    let mut answer = Some(Response::Removed { report, notes });
+    let mut send = |answer: &mut Option<Response>| {
+        if let Some(response) = answer.take()
+            && let Err(e) = protocol::send(stream, &response)
+        {
+            tracing::debug!(error = %e, "the client left before the answer to rm");
+        }
+    };
+    if !req.wait {
+        send(&mut answer);
+    }
+    if let Err(e) = session::end::finish_remove(&repo, &store, &session) {
+        tracing::warn!(session = %session.slug, error = %e, "finishing the removal failed");
+        if let Some(Response::Removed { notes, .. }) = &mut answer {
+            notes.push(format!("git's bookkeeping did not finish: {e}; `tandem doctor` explains"));
+        }
+    }
+    send(&mut answer);
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `tandem list` (and the agent view's rows): a repository's sessions
+//! with their git facts from the cache ([`super::watch`]), conflict
+//! marks ([`super::conflicts::marks`]) and notes on what the store has
+//! lost track of.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::protocol::Response;
+use crate::repo::Repository;
+use crate::session::{self, SessionError};
+use crate::store::{Session, SessionState};
+
+use super::{State, conflicts};
+
+/// The sessions of the repository at `cwd`, archived ones when
+/// `archived` (their ref facts only), else the others.
+pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let repo = state.discover(cwd)?;
+    let mut notes = Vec::new();
+    for (id, common_dir, root) in store.repos()? {
+        let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
+        if orphans > 0 {
+            notes.push(format!(
+                "{orphans} session(s) belong to the repository that was at {} and is gone; if you moved it, run `tandem doctor --fix` in its new place",
+                root.display()
+            ));
+        }
+    }
+    let mut sessions = match store.find_repo(&repo.common_dir)? {
+        Some(id) => store.sessions(id)?,
+        None => Vec::new(),
+    };
+    if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
+        notes.push(format!(
+            "{count} folder(s) in {} belong to no session (the database may have lost them); `tandem doctor` explains, `tandem doctor --fix` adopts the worktrees among them",
+            dir.display()
+        ));
+    }
+    sessions.retain(|s| (s.state == SessionState::Archived) == archived);
+    let refs: Vec<&Session> = sessions.iter().collect();
+    let facts = if archived {
+        let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
+        session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
+            .into_iter()
+            .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
+            .collect()
+    } else {
+        for s in &refs {
+            session::sync_sandboxed(&state.paths, &repo, s);
+        }
+        state.facts.query(&repo, &refs)
+    };
+    drop(store);
+    let (conflicts, conflicts_current) =
+        if archived { (crate::conflicts::Report::default(), true) } else { conflicts::marks(state, &repo, &sessions) };
+    Ok(Response::Listed { sessions, facts, notes, conflicts, conflicts_current })
+}
+
+/// How many folders of tandem's worktrees folder for `repo` no session of
+/// `sessions` (the repository's, archived ones too) has, and that folder;
+/// `None` when none. One `read_dir`, no git: cheap enough for every
+/// `list` (issue 17, finding 7: a lost database leaves its sessions'
+/// worktrees there).
+fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
+    let config =
+        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
+    let dir = session::worktrees_dir(&state.paths, repo, &config);
+    let count = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
+        .count();
+    (count > 0).then_some((count, dir))
+}

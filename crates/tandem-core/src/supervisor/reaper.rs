@@ -1,0 +1,101 @@
+//! The reaper: a thread that, every [`REAP_EVERY`], stops agents idle
+//! longer than their repository allows ([`reap_idle`]) and gets trials'
+//! handoffs ([`handoffs`]).
+
+use std::thread;
+use std::time::Duration;
+
+use crate::session::SessionError;
+use crate::store::{Session, SessionState};
+
+use super::agents::stop_agent;
+use super::{State, repo_of};
+
+/// Runs the reaper in this thread, for ever.
+pub(super) fn run(state: &State) -> ! {
+    loop {
+        thread::sleep(REAP_EVERY);
+        if let Err(e) = reap_idle(state) {
+            tracing::warn!(error = %e, "reaping idle sessions failed");
+        }
+        if let Err(e) = handoffs(state) {
+            tracing::warn!(error = %e, "asking trials for their handoff failed");
+        }
+    }
+}
+
+/// How often the reaper looks for sessions idle too long.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Stops every agent that reports its state and has been `idle` longer
+/// than its repository's `supervisor.idle_timeout_secs`, unless the
+/// session is pinned or a terminal is attached. The session becomes
+/// `stopped`; `tandem respawn` resumes its conversation.
+fn reap_idle(state: &State) -> Result<(), SessionError> {
+    let store = state.store()?;
+    let now = crate::unix_now();
+    let candidates: Vec<Session> = store
+        .sessions_in(&[SessionState::Running])?
+        .into_iter()
+        .filter(|s| s.activity == Some(crate::store::Activity::Idle) && !s.meta.pinned)
+        .collect();
+    for session in candidates {
+        let Ok((_, config)) = repo_of(state, &store, &session) else { continue };
+        let timeout = config.supervisor.idle_timeout_secs;
+        let idle_for = now - session.activity_at.unwrap_or(now);
+        if timeout == 0 || idle_for < i64::try_from(timeout).unwrap_or(i64::MAX) {
+            continue;
+        }
+        if crate::host::client::attached(&state.paths, &session).is_ok_and(|n| n > 0) {
+            continue;
+        }
+        tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
+        stop_agent(&state.paths, &store, &session, &config)?;
+        store.add_events(&[crate::store::NewEvent {
+            session_id: &session.id,
+            kind: crate::store::EventKind::State,
+            text: format!("stopped after {idle_for} s idle; `tandem respawn {}` resumes it", session.slug),
+            data: None,
+            indexed: true,
+        }])?;
+    }
+    Ok(())
+}
+
+/// For each trial whose agent (one that reports its state) is `idle`:
+/// stores its handoff when its last message has one, else asks for it
+/// once ([`crate::tasks::trial`]).
+fn handoffs(state: &State) -> Result<(), SessionError> {
+    use crate::store::{EventKind, NewEvent};
+    use crate::tasks::trial::{self, HandoffStep};
+    let store = state.store()?;
+    let trials: Vec<Session> = store
+        .sessions_in(&[SessionState::Running])?
+        .into_iter()
+        .filter(|s| s.task_id.is_some() && s.activity == Some(crate::store::Activity::Idle))
+        .collect();
+    for trial in trials {
+        let events = store.recent_events(&trial.id, 200)?;
+        match trial::handoff_step(&events) {
+            HandoffStep::Nothing => {}
+            HandoffStep::Store { event, text } => store.add_events(&[NewEvent {
+                session_id: &trial.id,
+                kind: EventKind::Handoff,
+                text,
+                data: Some(trial::handoff_data(event)),
+                indexed: true,
+            }])?,
+            HandoffStep::Ask => {
+                let mut text = trial::handoff_request();
+                if !crate::agent::Kind::of(&trial.agent).structured() {
+                    // Typed into a terminal: a newline would press Enter.
+                    text = text.replace('\n', " ");
+                }
+                if let Err(e) = crate::host::client::prompt(&state.paths, &store, &trial, &text) {
+                    tracing::debug!(session = %trial.slug, error = %e, "the handoff request did not reach the agent");
+                }
+            }
+        }
+    }
+    Ok(())
+}
