@@ -1,3 +1,5 @@
+// Whole on purpose (issue 18): the wire in one file, every message and
+// the frame format side by side, so a change to one is read with the rest.
 //! Messages between the CLI, the supervisor and session hosts.
 //!
 //! # Frames
