@@ -1,3 +1,5 @@
+// Whole on purpose (issue 18): the command builder and the small commands
+// every part calls; worktree and snapshot commands are in their own files.
 //! The git CLI, wrapped: the only place tandem builds a `git` command.
 //!
 //! Every command gets an argument vector (never a shell string), `--`

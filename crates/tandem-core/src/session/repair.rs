@@ -1,3 +1,5 @@
+// Whole on purpose (issue 18): reconcile and doctor share one list of
+// findings and their repairs; split, a repair would drift from its finding.
 //! Crash safety and repair.
 //!
 //! [`reconcile`] runs when a supervisor starts (the previous one may have
