@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs tandem's whole test suite on a fresh machine: installs what the
 # tests need, then runs them.
-#  - git, tmux and bubblewrap (Debian packages) when missing (tmux drives the agent
-#    view end to end);
+#  - git, tmux, bubblewrap, zsh and fish (Debian packages) when missing (tmux
+#    drives the agent view end to end; the completion tests complete in
+#    bash, zsh and fish);
 #  - Claude Code, Codex and Gemini CLI (npm packages) into .tools/<name>,
 #    for the end-to-end tests, which talk to stand-ins for their model APIs
 #    on 127.0.0.1 and never reach the network.
@@ -20,6 +21,8 @@ missing=()
 command -v git >/dev/null || missing+=(git)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

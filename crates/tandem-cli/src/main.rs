@@ -4,6 +4,7 @@
 //! (`tandem host`); the logic lives in `tandem-core`.
 
 mod commands;
+mod complete;
 mod context;
 mod error;
 mod terminal;
@@ -15,6 +16,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
+    // `COMPLETE=<shell> tandem -- words…`: a shell asking for candidates.
+    complete::answer_if_asked();
     let cli = commands::Cli::parse();
     init_tracing();
     match commands::run(cli) {

@@ -7,6 +7,7 @@ mod common;
 mod test_bad_input;
 mod test_claude;
 mod test_codex;
+mod test_completions;
 mod test_conflicts;
 mod test_crash;
 mod test_creating;

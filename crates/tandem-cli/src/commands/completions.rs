@@ -1,63 +1,28 @@
-use clap::CommandFactory;
-use clap_complete::Shell;
-
-use crate::commands::Cli;
 use crate::context::Context;
 use crate::error::CliError;
 
-/// Print a shell completion script; it completes commands, flags and
-/// session names
+/// Print a shell completion script; it completes commands, flags, session
+/// names (archived ones for `restore`), tasks and agents
 ///
-/// bash: `source <(tandem completions bash)`;
-/// zsh: `tandem completions zsh > ~/.zfunc/_tandem`;
-/// fish: `tandem completions fish > ~/.config/fish/completions/tandem.fish`.
+/// The script calls `tandem` back for each completion, so names are
+/// always current (see `complete.rs`).
+/// bash: `source <(tandem completions bash)` in ~/.bashrc;
+/// zsh: `source <(tandem completions zsh)` in ~/.zshrc, after `compinit`;
+/// fish: `tandem completions fish | source` in ~/.config/fish/config.fish.
 #[derive(clap::Args, Debug)]
 pub struct CompletionsArgs {
-    /// bash, zsh or fish
-    shell: Shell,
+    /// The shell whose script to print
+    shell: clap_complete::Shell,
 }
 
-/// Subcommands whose first argument is a session name.
-const TAKES_SESSION: &[&str] = &["attach", "logs", "stop", "rm", "set", "path", "archive", "restore"];
-
 pub fn run(_cx: &Context, args: &CompletionsArgs) -> Result<(), CliError> {
+    let shell = args.shell.to_string();
+    // The script calls back the binary as it was invoked here: `tandem`
+    // from PATH stays `tandem` (so an upgrade is picked up), a path is
+    // made absolute (so the script works from any folder).
+    let invoked = std::env::args_os().next().map(std::path::PathBuf::from).unwrap_or_else(|| "tandem".into());
+    let completer = if invoked.components().count() > 1 { std::path::absolute(&invoked)? } else { invoked };
     let mut out = std::io::stdout().lock();
-    let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "tandem", &mut out);
-    let names = TAKES_SESSION.join(" ");
-    let extra = match args.shell {
-        Shell::Bash => format!(
-            r#"
-_tandem_with_sessions() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}"
-    if [[ $COMP_CWORD -eq 2 && " {names} " == *" ${{COMP_WORDS[1]}} "* && "$cur" != -* ]]; then
-        COMPREPLY=( $(compgen -W "$(tandem list --names 2>/dev/null)" -- "$cur") )
-        return 0
-    fi
-    _tandem "$@"
-}}
-complete -F _tandem_with_sessions -o bashdefault -o default tandem
-"#
-        ),
-        Shell::Zsh => format!(
-            r#"
-_tandem_with_sessions() {{
-    if (( CURRENT == 3 )) && [[ " {names} " == *" ${{words[2]}} "* ]]; then
-        local -a sessions
-        sessions=(${{(f)"$(tandem list --names 2>/dev/null)"}})
-        compadd -a sessions
-        return
-    fi
-    _tandem "$@"
-}}
-compdef _tandem_with_sessions tandem
-"#
-        ),
-        Shell::Fish => format!(
-            "complete -c tandem -n '__fish_seen_subcommand_from {names}' -f -a '(tandem list --names 2>/dev/null)'\n"
-        ),
-        _ => String::new(),
-    };
-    std::io::Write::write_all(&mut out, extra.as_bytes())?;
+    crate::complete::write_registration(&shell, &completer.to_string_lossy(), &mut out)?;
     Ok(())
 }
