@@ -88,7 +88,10 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
         let mut s = s.clone();
         s.state = live_state(&s);
         let (state, _) = rows::listed_state(&cx.paths, &s, now, quiet);
-        let group = Group::of(state);
+        // A running agent that asks (also one whose state is inferred)
+        // needs input, as `tandem list` says.
+        let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
+        let group = if asks { Group::NeedsInput } else { Group::of(state) };
         match groups.iter_mut().find(|(g, _)| *g == group) {
             Some((_, n)) => *n += 1,
             None => groups.push((group, 1)),
