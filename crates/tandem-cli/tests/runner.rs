@@ -24,6 +24,7 @@ mod test_history;
 mod test_host_versions;
 mod test_lifecycle;
 mod test_limits;
+mod test_list_status;
 mod test_listing;
 mod test_metadata;
 mod test_never_lose;

@@ -48,7 +48,7 @@ fn every_change_shows_up_at_once_however_often_list_runs() {
     let s = env.session("watched");
     assert!(s["last_activity"].as_i64().expect("last activity") > 0, "{s}");
     let table = env.ok(&["list"]);
-    assert!(table.contains("1M") && table.contains("+4 -0") && table.contains("+2 -1"), "{table}");
+    assert!(table.contains("1 changed") && table.contains("+4 -0") && table.contains("2 ahead, 1 behind"), "{table}");
 }
 
 #[test]

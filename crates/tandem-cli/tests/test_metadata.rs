@@ -57,7 +57,7 @@ fn titles_priorities_statuses_and_pins_are_set_listed_filtered_and_sorted() {
         assert!(header.contains(column), "{header}");
     }
     assert!(
-        table.contains("alpha *") && table.contains("Fix the login redirect") && table.contains("urgent"),
+        table.contains("alpha (pinned)") && table.contains("Fix the login redirect") && table.contains("urgent"),
         "{table}"
     );
 

@@ -1,8 +1,9 @@
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
-use tandem_core::client::Listing;
-use tandem_core::rows::{self, SessionRow, columns};
+use tandem_core::config::Config;
+use tandem_core::rows::{self, Group, SessionRow, columns};
 use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
 use tandem_core::text::visible;
 
@@ -33,6 +34,19 @@ pub struct ListArgs {
     /// Only the names, one per line (for scripts and shell completion)
     #[arg(long, conflicts_with = "json")]
     names: bool,
+    /// The sessions of every repository tandem knows, with a REPO column
+    #[arg(long)]
+    all: bool,
+    /// Redraw the table whenever a session changes, until ctrl-c
+    #[arg(long, conflicts_with_all = ["json", "names"])]
+    watch: bool,
+    /// Every column at full width, however wide the terminal
+    #[arg(long, conflicts_with = "columns")]
+    wide: bool,
+    /// Only these columns, in this order (comma-separated JSON keys or
+    /// headers: name,state,changed,base,title,branch,agent,status,path, …)
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -58,69 +72,379 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
             return Err(CliError::user(format!("unknown sort `{other}`; use one of age, name, priority, created")));
         }
     };
-    let (repo, config) = cx.repo()?;
+    let chosen = chosen_columns(&args.columns)?;
+    let repos = repos(cx, args.all)?;
     if args.names {
         let store = cx.store()?;
-        let sessions = match store.find_repo(&repo.common_dir)? {
-            Some(id) => store.sessions(id)?,
-            None => Vec::new(),
-        };
         let mut out = std::io::stdout().lock();
-        for s in sessions.iter().filter(|s| (s.state == SessionState::Archived) == args.archived) {
-            writeln!(out, "{}", visible(&s.slug))?;
+        for (_, common_dir) in &repos {
+            let sessions = match store.find_repo(common_dir)? {
+                Some(id) => store.sessions(id)?,
+                None => Vec::new(),
+            };
+            for s in sessions.iter().filter(|s| (s.state == SessionState::Archived) == args.archived) {
+                writeln!(out, "{}", visible(&s.slug))?;
+            }
         }
         return Ok(());
     }
-    let Listing { rows, notes, now, marks_stale } =
-        cx.tandem()?.rows(&cx.cwd, args.archived, config.supervisor.quiet_secs, false)?;
-    for note in &notes {
-        eprintln!("note: {}", visible(note));
+    let view = View {
+        args,
+        statuses,
+        priorities,
+        sort,
+        chosen,
+        width: if args.wide { None } else { terminal_width() },
+        colour: colour_on(),
+    };
+    let tandem = cx.tandem()?;
+    if args.watch {
+        return watch(cx, &tandem, &repos, &view);
     }
-    if marks_stale && !args.archived && !args.json {
-        eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
+    let frame = frame(cx, &tandem, &repos, &view)?;
+    for note in &frame.notes {
+        eprintln!("note: {note}");
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(frame.text.as_bytes())?;
+    Ok(())
+}
+
+/// How the rows are shown: the filters, the order, the columns, the
+/// width to fit and whether in colour.
+struct View<'a> {
+    args: &'a ListArgs,
+    statuses: Vec<TaskStatus>,
+    priorities: Vec<Priority>,
+    sort: Sort,
+    /// `--columns`, as column keys; empty: the table's own choice.
+    chosen: Vec<&'static str>,
+    /// Columns to fit in; `None`: no limit.
+    width: Option<usize>,
+    colour: bool,
+}
+
+/// One rendering of the list: what goes to stdout and the notes for
+/// stderr.
+struct Frame {
+    text: String,
+    notes: Vec<String>,
+}
+
+/// The repositories to list: the current one (with its common dir), or
+/// with `all` every one tandem knows whose folder is still there.
+fn repos(cx: &Context, all: bool) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
+    if !all {
+        let (repo, _) = cx.repo()?;
+        return Ok(vec![(repo.root, repo.common_dir)]);
+    }
+    if !cx.paths.database().exists() {
+        return Ok(Vec::new());
+    }
+    let store = cx.store()?;
+    Ok(store.repos()?.into_iter().filter(|(_, _, root)| root.is_dir()).map(|(_, common_dir, root)| (root, common_dir)).collect())
+}
+
+/// Each listed repository's rows (filtered and ordered) as text.
+fn frame(
+    cx: &Context,
+    tandem: &tandem_core::client::Tandem,
+    repos: &[(PathBuf, PathBuf)],
+    view: &View<'_>,
+) -> Result<Frame, CliError> {
+    let args = view.args;
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let mut now = tandem_core::unix_now();
+    let mut stale = false;
+    for (root, _) in repos {
+        let config = Config::load(&cx.paths.config_dir.join("config.toml"), Some(&root.join(".tandem.toml")))?;
+        let listing = tandem.rows(root, args.archived, config.supervisor.quiet_secs, false)?;
+        notes.extend(listing.notes.iter().map(|n| visible(n).into_owned()));
+        now = listing.now;
+        stale |= listing.marks_stale;
+        rows.extend(listing.rows.into_iter().map(|mut r| {
+            if args.all || args.json {
+                r.repo = Some(root.clone());
+            }
+            r
+        }));
     }
     let mut rows: Vec<SessionRow> = rows
         .into_iter()
         .filter(|r| {
-            (statuses.is_empty() || statuses.contains(&r.meta.status))
-                && (priorities.is_empty() || priorities.contains(&r.meta.priority))
+            (view.statuses.is_empty() || view.statuses.contains(&r.meta.status))
+                && (view.priorities.is_empty() || view.priorities.contains(&r.meta.priority))
                 && (!args.pinned || r.meta.pinned)
         })
         .collect();
-    order(&mut rows, sort);
-    let mut out = std::io::stdout().lock();
+    order(&mut rows, view.sort);
+    let mut text = String::new();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &columns::json(&rows, now)).map_err(std::io::Error::from)?;
-        writeln!(out)?;
-        return Ok(());
+        text = serde_json::to_string_pretty(&columns::json(&rows, now)).map_err(std::io::Error::from)?;
+        text.push('\n');
+        return Ok(Frame { text, notes });
     }
     if rows.is_empty() {
-        let filtered = !statuses.is_empty() || !priorities.is_empty() || args.pinned;
-        if filtered {
-            writeln!(out, "no sessions match")?;
-        } else if args.archived {
-            writeln!(out, "no archived sessions in this repository")?;
-        } else {
-            writeln!(out, "no sessions in this repository; start one with `tandem new`")?;
-        }
-        return Ok(());
+        let filtered = !view.statuses.is_empty() || !view.priorities.is_empty() || args.pinned;
+        let line = match (filtered, args.archived, args.all) {
+            (true, _, _) => "no sessions match",
+            (false, true, false) => "no archived sessions in this repository",
+            (false, true, true) => "no archived sessions",
+            (false, false, false) => "no sessions in this repository; start one with `tandem new`",
+            (false, false, true) => "no sessions in any repository; start one with `tandem new`",
+        };
+        text.push_str(line);
+        text.push('\n');
+        return Ok(Frame { text, notes });
     }
     if args.archived {
+        let mut out = Vec::new();
         write_columns(&mut out, &columns::archived_table(&rows, now))?;
-    } else {
-        write_columns(&mut out, &columns::table(&rows, now))?;
-        for r in &rows {
-            if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
-                eprintln!(
-                    "note: {}'s pull request #{} was merged; `tandem archive {}` puts it away",
-                    r.name,
-                    r.pr_number.unwrap_or_default(),
-                    r.name
-                );
+        text = String::from_utf8_lossy(&out).into_owned();
+        return Ok(Frame { text, notes });
+    }
+    text = render(&rows, now, view, stale);
+    for r in &rows {
+        if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
+            notes.push(format!(
+                "{}'s pull request #{} was merged; `tandem archive {}` puts it away",
+                visible(&r.name),
+                r.pr_number.unwrap_or_default(),
+                visible(&r.name)
+            ));
+        }
+    }
+    Ok(Frame { text, notes })
+}
+
+/// `--watch`: the table, drawn again each time the supervisor says
+/// something changed (and every few seconds, for the ages), until ctrl-c
+/// or the supervisor goes away.
+fn watch(
+    cx: &Context,
+    tandem: &tandem_core::client::Tandem,
+    repos: &[(PathBuf, PathBuf)],
+    view: &View<'_>,
+) -> Result<(), CliError> {
+    let tty = std::io::stdout().is_terminal();
+    for change in tandem.subscribe()? {
+        change?;
+        let frame = frame(cx, tandem, repos, view)?;
+        let mut out = std::io::stdout().lock();
+        if tty {
+            // Home, clear the screen: the table replaces the last one.
+            out.write_all(b"\x1b[H\x1b[2J")?;
+        }
+        out.write_all(frame.text.as_bytes())?;
+        for note in &frame.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        writeln!(out, "\nwatching for changes; ctrl-c to stop")?;
+        out.flush()?;
+    }
+    Err(CliError::user("the supervisor went away; run `tandem list --watch` again to start it"))
+}
+
+/// The keys of `--columns`, checked: a JSON key of a table column or its
+/// header (any case).
+fn chosen_columns(names: &[String]) -> Result<Vec<&'static str>, CliError> {
+    let known: Vec<(&'static str, &'static columns::TableColumn)> =
+        columns::COLUMNS.iter().filter_map(|c| c.table.as_ref().map(|t| (c.key, t))).collect();
+    names
+        .iter()
+        .map(|name| {
+            let wanted = name.trim().to_lowercase();
+            known
+                .iter()
+                .find(|(key, t)| *key == wanted || t.name == wanted)
+                .map(|(key, _)| *key)
+                .ok_or_else(|| {
+                    let keys: Vec<&str> = known.iter().map(|(_, t)| t.name).collect();
+                    CliError::user(format!("unknown column `{}`; use some of {}", visible(name), keys.join(", ")))
+                })
+        })
+        .collect()
+}
+
+/// The terminal's width when stdout is one (else `$COLUMNS` when set);
+/// `None` when nothing limits it: output to a pipe or a file keeps every
+/// column at full width.
+fn terminal_width() -> Option<usize> {
+    let env = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|c| *c > 0);
+    if std::io::stdout().is_terminal() {
+        if let Ok((cols, _)) = crossterm::terminal::size() {
+            if cols > 0 {
+                return Some(usize::from(cols));
             }
         }
     }
-    Ok(())
+    env
+}
+
+/// Colour when stdout is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+fn colour_on() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The table of `rows`, fitted to `view.width`: the columns that matter
+/// least are left out first, free text is cut with `…`, and no line is
+/// longer than the width. `stale`: conflict marks are being recomputed
+/// (said in the CONFLICTS header, not in a note each time).
+fn render(rows: &[SessionRow], now: i64, view: &View<'_>, stale: bool) -> String {
+    let mut shown = columns::shown(rows);
+    if !view.chosen.is_empty() {
+        let all = columns::shown_all(rows);
+        shown = view.chosen.iter().filter_map(|key| all.iter().position(|c| c.key == *key).map(|i| all[i].clone())).collect();
+    }
+    let mut cols: Vec<Col> = shown
+        .into_iter()
+        .map(|c| {
+            let mut header = c.header.clone();
+            if stale && c.key == "conflicts_with" {
+                header.push_str(" (updating)");
+            }
+            let cells: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let cell = (c.column.cell)(r, now);
+                    let cell = if c.key == "path" { home_relative(&cell) } else { cell };
+                    visible(&cell).into_owned()
+                })
+                .collect();
+            Col { key: c.key, keep: c.column.keep, cut: c.column.cut, header, cells, width: 0 }
+        })
+        .collect();
+    for c in &mut cols {
+        c.width = c.natural();
+    }
+    if let Some(max) = view.width {
+        fit(&mut cols, max, view.chosen.is_empty());
+    }
+    let mut text = String::new();
+    let paint = |code: Option<&str>, cell: &str, width: usize, last: bool| -> String {
+        let cell = cut_to(cell, width);
+        let pad = if last { 0 } else { width.saturating_sub(cell.chars().count()) };
+        match code.filter(|_| view.colour) {
+            Some(code) => format!("\x1b[{code}m{cell}\x1b[0m{}", " ".repeat(pad)),
+            None => format!("{cell}{}", " ".repeat(pad)),
+        }
+    };
+    let header: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| paint(Some("1"), &c.header, c.width, i + 1 == cols.len()))
+        .collect();
+    text.push_str(header.join("  ").trim_end());
+    text.push('\n');
+    for (n, row) in rows.iter().enumerate() {
+        let line: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| paint(colour(c.key, row, &c.cells[n]), &c.cells[n], c.width, i + 1 == cols.len()))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// A column being fitted: its cells (escaped) and the width it gets.
+struct Col {
+    key: &'static str,
+    keep: u8,
+    cut: bool,
+    header: String,
+    cells: Vec<String>,
+    width: usize,
+}
+
+impl Col {
+    /// The width of its widest cell or header.
+    fn natural(&self) -> usize {
+        self.cells.iter().chain([&self.header]).map(|c| c.chars().count()).max().unwrap_or(0)
+    }
+}
+
+/// Narrows `cols` to `max` characters a line: free-text columns are cut
+/// to a readable width, then (when `drop`) the columns that matter least
+/// are left out, then free text is cut further.
+fn fit(cols: &mut Vec<Col>, max: usize, drop: bool) {
+    let total = |cols: &[Col]| cols.iter().map(|c| c.width).sum::<usize>() + 2 * cols.len().saturating_sub(1);
+    if total(cols) <= max {
+        return;
+    }
+    for c in cols.iter_mut().filter(|c| c.cut) {
+        c.width = c.width.min(if c.key == "state" { 36 } else { 24 });
+    }
+    while drop && total(cols) > max {
+        let Some((i, _)) =
+            cols.iter().enumerate().filter(|(_, c)| c.keep != columns::ALWAYS).min_by_key(|(_, c)| c.keep)
+        else {
+            break;
+        };
+        cols.remove(i);
+    }
+    // Then the free text, widest first, down to its header.
+    while total(cols) > max {
+        let Some(c) = cols.iter_mut().filter(|c| c.cut && c.width > c.header.chars().count().max(8)).max_by_key(|c| c.width)
+        else {
+            break;
+        };
+        c.width -= 1;
+    }
+}
+
+/// `text` cut to `width` characters, the last one `…` when cut.
+fn cut_to(text: &str, width: usize) -> Cow<'_, str> {
+    if text.chars().count() <= width {
+        Cow::Borrowed(text)
+    } else if width == 0 {
+        Cow::Borrowed("")
+    } else {
+        Cow::Owned(text.chars().take(width - 1).chain(['…']).collect())
+    }
+}
+
+/// A path under the home folder as `~/…`.
+fn home_relative(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && home != "/" => match path.strip_prefix(home.trim_end_matches('/')) {
+            Some(rest) if rest.starts_with('/') || rest.is_empty() => format!("~{rest}"),
+            _ => path.to_owned(),
+        },
+        _ => path.to_owned(),
+    }
+}
+
+/// The SGR colour of a cell, by what it says: the state by its group,
+/// uncommitted files, commits ahead and behind, conflicts.
+fn colour(key: &str, row: &SessionRow, cell: &str) -> Option<&'static str> {
+    match key {
+        "name" => Some("1"),
+        "state" => Some(match row.group() {
+            Group::NeedsInput => "1;33",
+            Group::Running => "32",
+            Group::Idle => "36",
+            Group::Done if row.state == "lost" || row.exit_code.is_some_and(|c| c != 0) => "31",
+            Group::Done | Group::Archived => "2",
+        }),
+        "changed" => match row.changes() {
+            Some((0, 0)) => Some("2"),
+            Some(_) => Some("33"),
+            None => Some("31"),
+        },
+        "base" => match (row.ahead(), row.behind()) {
+            (Some(0), Some(0)) => Some("2"),
+            (Some(_), Some(0)) => Some("32"),
+            (Some(_), Some(_)) => Some("33"),
+            _ => None,
+        },
+        "behind_remote" => row.facts.refs.behind_remote.filter(|b| *b > 0).map(|_| "33"),
+        "conflicts_with" if cell != "-" => Some("31"),
+        _ => None,
+    }
 }
 
 /// The state to list and whether it is inferred: see

@@ -36,6 +36,7 @@ mod sandbox_net;
 mod search;
 mod send;
 mod set;
+mod status;
 mod stop;
 mod sync;
 mod task;
@@ -60,6 +61,7 @@ enum Command {
     View(crate::view::ViewArgs),
     #[command(alias = "ls")]
     List(list::ListArgs),
+    Status(status::StatusArgs),
     Attach(attach::AttachArgs),
     Logs(logs::LogsArgs),
     Stop(stop::StopArgs),
@@ -126,6 +128,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::New(args) => new::run(&cx, &args),
         Command::View(args) => crate::view::run(&cx, &args),
         Command::List(args) => list::run(&cx, &args),
+        Command::Status(args) => status::run(&cx, &args),
         Command::Attach(args) => attach::run(&cx, &args),
         Command::Logs(args) => logs::run(&cx, &args),
         Command::Stop(args) => stop::run(&cx, &args),

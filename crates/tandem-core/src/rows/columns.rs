@@ -32,6 +32,9 @@ pub struct Column {
 
 /// A column of `tandem list`'s table.
 pub struct TableColumn {
+    /// Its one-word name, lowercase, for `tandem list --columns` (also the
+    /// header, in capitals, when a row set would leave it out).
+    pub name: &'static str,
     /// Its place, left to right (unique among the table's columns).
     pub at: u8,
     /// Its header given all rows shown; `None` leaves it out (TITLE when
@@ -40,7 +43,16 @@ pub struct TableColumn {
     /// Its cell, given the row and now (Unix seconds). Cells are printed
     /// with control characters made visible by the front end.
     pub cell: fn(&SessionRow, i64) -> String,
+    /// How long it stays when the table is too wide for the terminal:
+    /// columns are left out lowest first (NAME and STATE never).
+    pub keep: u8,
+    /// Whether its cells may be cut (with `…`) to fit: free text (a
+    /// title, a question, a pull request's line), never a name or a count.
+    pub cut: bool,
 }
+
+/// Never left out to fit the width.
+pub const ALWAYS: u8 = u8::MAX;
 
 fn marks_of<'a>(r: &'a SessionRow, pick: fn(&'a crate::conflicts::SessionConflicts) -> &'a [String]) -> &'a [String] {
     r.marks.as_ref().map_or(&[], pick)
@@ -52,37 +64,78 @@ pub const COLUMNS: &[Column] = &[
         key: "name",
         json: |r, _| Box::new(&r.name),
         table: Some(TableColumn {
-            at: 0,
+            name: "name",
+            at: 1,
             header: |_| Some("NAME".into()),
-            cell: |r, _| if r.meta.pinned { format!("{} *", r.name) } else { r.name.clone() },
+            cell: |r, _| if r.meta.pinned { format!("{} (pinned)", r.name) } else { r.name.clone() },
+            keep: ALWAYS,
+            cut: false,
+        }),
+    },
+    Column {
+        key: "repo",
+        json: |r, _| Box::new(&r.repo),
+        table: Some(TableColumn {
+            name: "repo",
+            at: 0,
+            // Only when the rows say which repository they are of (`tandem
+            // list --all`).
+            header: |rows| rows.iter().any(|r| r.repo.is_some()).then(|| "REPO".into()),
+            cell: |r, _| repo_name(r),
+            keep: 95,
+            cut: false,
         }),
     },
     Column { key: "id", json: |r, _| Box::new(&r.id), table: None },
     Column {
         key: "branch",
         json: |r, _| Box::new(&r.branch),
-        table: Some(TableColumn { at: 1, header: |_| Some("BRANCH".into()), cell: |r, _| r.branch.clone() }),
+        table: Some(TableColumn {
+            name: "branch",
+            at: 2,
+            header: |_| Some("BRANCH".into()),
+            cell: |r, _| r.branch.clone(),
+            keep: 40,
+            cut: false,
+        }),
     },
     Column {
         key: "path",
         json: |r, _| Box::new(&r.path),
-        table: Some(TableColumn { at: 16, header: |_| Some("PATH".into()), cell: |r, _| r.path.display().to_string() }),
+        table: Some(TableColumn {
+            name: "path",
+            at: 17,
+            header: |_| Some("PATH".into()),
+            cell: |r, _| r.path.display().to_string(),
+            keep: 5,
+            cut: false,
+        }),
     },
     Column {
         key: "agent",
         json: |r, _| Box::new(&r.agent),
-        table: Some(TableColumn { at: 3, header: |_| Some("AGENT".into()), cell: |r, _| truncate(&r.agent, 24) }),
+        table: Some(TableColumn {
+            name: "agent",
+            at: 4,
+            header: |_| Some("AGENT".into()),
+            cell: |r, _| truncate(&r.agent, 24),
+            keep: 20,
+            cut: true,
+        }),
     },
     Column {
         key: "state",
         json: |r, _| Box::new(&r.state),
         table: Some(TableColumn {
-            at: 4,
+            name: "state",
+            at: 5,
             header: |_| Some("STATE".into()),
             cell: |r, _| match &r.problem {
                 Some(problem) => format!("{}: {problem}", r.state_text()),
                 None => r.state_text(),
             },
+            keep: ALWAYS,
+            cut: true,
         }),
     },
     Column { key: "state_inferred", json: |r, _| Box::new(r.inferred), table: None },
@@ -95,15 +148,12 @@ pub const COLUMNS: &[Column] = &[
         key: "changed",
         json: |r, _| Box::new(r.facts.worktree.changed),
         table: Some(TableColumn {
-            at: 7,
-            header: |_| Some("CHANGES".into()),
-            cell: |r, _| match r.changes() {
-                None => "?".to_owned(),
-                Some((0, 0)) => "clean".to_owned(),
-                Some((c, 0)) => format!("{c}M"),
-                Some((0, u)) => format!("{u}?"),
-                Some((c, u)) => format!("{c}M {u}?"),
-            },
+            name: "uncommitted",
+            at: 8,
+            header: |_| Some("UNCOMMITTED".into()),
+            cell: |r, _| changes_text(r),
+            keep: 80,
+            cut: false,
         }),
     },
     Column { key: "untracked", json: |r, _| Box::new(r.facts.worktree.untracked), table: None },
@@ -113,12 +163,15 @@ pub const COLUMNS: &[Column] = &[
         key: "base",
         json: |r, _| Box::new(&r.base),
         table: Some(TableColumn {
-            at: 9,
-            header: |_| Some("BASE".into()),
+            name: "commits",
+            at: 10,
+            header: |_| Some("COMMITS VS BASE".into()),
             cell: |r, _| match (r.ahead(), r.behind()) {
-                (Some(a), Some(b)) => format!("+{a} -{b}"),
+                (Some(a), Some(b)) => ahead_behind(a, b),
                 _ => "?".to_owned(),
             },
+            keep: 70,
+            cut: false,
         }),
     },
     Column { key: "base_commit", json: |r, _| Box::new(&r.base_commit), table: None },
@@ -127,31 +180,42 @@ pub const COLUMNS: &[Column] = &[
         key: "behind_remote",
         json: |r, _| Box::new(r.facts.refs.behind_remote),
         table: Some(TableColumn {
-            at: 10,
+            name: "remote",
+            at: 11,
             // Headed by the remote's default branch, when a session has one.
-            header: |rows| rows.iter().find_map(|r| r.facts.refs.remote_base.as_deref()).map(str::to_uppercase),
-            cell: |r, _| r.facts.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| format!("-{b}")),
+            header: |rows| {
+                rows.iter().find_map(|r| r.facts.refs.remote_base.as_deref()).map(|b| format!("VS {}", b.to_uppercase()))
+            },
+            cell: |r, _| r.facts.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| ahead_behind(0, b)),
+            keep: 35,
+            cut: false,
         }),
     },
     Column {
         key: "diffstat",
         json: |r, _| Box::new(r.diffstat()),
         table: Some(TableColumn {
-            at: 8,
-            header: |_| Some("DIFF".into()),
+            name: "lines",
+            at: 9,
+            header: |_| Some("LINES".into()),
             cell: |r, _| match r.diffstat() {
                 d if d == DiffStat::default() => "-".to_owned(),
                 d => format!("+{} -{}", d.insertions, d.deletions),
             },
+            keep: 45,
+            cut: false,
         }),
     },
     Column {
         key: "last_activity",
         json: |r, _| Box::new(r.last_activity),
         table: Some(TableColumn {
-            at: 14,
+            name: "active",
+            at: 15,
             header: |_| Some("ACTIVE".into()),
-            cell: |r, now| age(now - r.last_activity),
+            cell: |r, now| format!("{} ago", age(now - r.last_activity)),
+            keep: 50,
+            cut: false,
         }),
     },
     Column { key: "pr_number", json: |r, _| Box::new(r.pr_number), table: None },
@@ -159,9 +223,12 @@ pub const COLUMNS: &[Column] = &[
         key: "pr",
         json: |r, _| Box::new(&r.pr),
         table: Some(TableColumn {
-            at: 11,
+            name: "pr",
+            at: 12,
             header: |rows| rows.iter().any(|r| r.pr_number.is_some()).then(|| "PR".into()),
             cell: |r, _| r.pr_text().unwrap_or_else(|| "-".to_owned()),
+            keep: 55,
+            cut: true,
         }),
     },
     Column { key: "review_of", json: |r, _| Box::new(&r.review_of), table: None },
@@ -170,9 +237,12 @@ pub const COLUMNS: &[Column] = &[
         key: "conflicts_with",
         json: |r, _| Box::new(marks_of(r, |m| &m.conflicts_with)),
         table: Some(TableColumn {
-            at: 12,
+            name: "conflicts",
+            at: 13,
             header: |rows| rows.iter().any(|r| r.conflict_text().is_some()).then(|| "CONFLICTS".into()),
             cell: |r, _| r.conflict_text().unwrap_or_else(|| "-".to_owned()),
+            keep: 65,
+            cut: true,
         }),
     },
     Column {
@@ -189,27 +259,36 @@ pub const COLUMNS: &[Column] = &[
         key: "title",
         json: |r, _| Box::new(&r.meta.title),
         table: Some(TableColumn {
-            at: 2,
+            name: "title",
+            at: 3,
             header: |rows| rows.iter().any(|r| r.meta.title.is_some()).then(|| "TITLE".into()),
             cell: |r, _| truncate(r.meta.title.as_deref().unwrap_or(""), 32),
+            keep: 60,
+            cut: true,
         }),
     },
     Column {
         key: "priority",
         json: |r, _| Box::new(r.meta.priority),
         table: Some(TableColumn {
-            at: 6,
+            name: "priority",
+            at: 7,
             header: |rows| rows.iter().any(|r| r.meta.priority != Priority::None).then(|| "PRIORITY".into()),
             cell: |r, _| r.meta.priority.as_str().to_owned(),
+            keep: 28,
+            cut: false,
         }),
     },
     Column {
         key: "status",
         json: |r, _| Box::new(r.meta.status),
         table: Some(TableColumn {
-            at: 5,
+            name: "status",
+            at: 6,
             header: |_| Some("STATUS".into()),
             cell: |r, _| r.meta.status.as_str().to_owned(),
+            keep: 30,
+            cut: false,
         }),
     },
     Column { key: "pinned", json: |r, _| Box::new(r.meta.pinned), table: None },
@@ -217,18 +296,60 @@ pub const COLUMNS: &[Column] = &[
     Column {
         key: "age_seconds",
         json: |r, now| Box::new(now - r.created_at),
-        table: Some(TableColumn { at: 15, header: |_| Some("AGE".into()), cell: |r, now| age(now - r.created_at) }),
+        table: Some(TableColumn {
+            name: "age",
+            at: 16,
+            header: |_| Some("AGE".into()),
+            cell: |r, now| age(now - r.created_at),
+            keep: 10,
+            cut: false,
+        }),
     },
     Column {
         key: "sandbox",
         json: |r, _| Box::new(r.sandbox),
         table: Some(TableColumn {
-            at: 13,
+            name: "sandbox",
+            at: 14,
             header: |rows| rows.iter().any(|r| r.sandbox.is_some()).then(|| "SANDBOX".into()),
             cell: |r, _| r.sandbox.map_or("-", crate::sandbox::Mode::as_str).to_owned(),
+            keep: 15,
+            cut: false,
         }),
     },
 ];
+
+/// Uncommitted files in words: `clean`, `3 changed`, `1 new`, `3
+/// changed, 1 new`; `?` when the worktree is gone.
+#[must_use]
+pub fn changes_text(r: &SessionRow) -> String {
+    match r.changes() {
+        None => "?".to_owned(),
+        Some((0, 0)) => "clean".to_owned(),
+        Some((c, 0)) => format!("{c} changed"),
+        Some((0, u)) => format!("{u} new"),
+        Some((c, u)) => format!("{c} changed, {u} new"),
+    }
+}
+
+/// Commits ahead of and behind a base in words: `2 ahead, 1 behind`,
+/// `2 ahead`, `1 behind`, `up to date`.
+#[must_use]
+pub fn ahead_behind(ahead: u32, behind: u32) -> String {
+    match (ahead, behind) {
+        (0, 0) => "up to date".to_owned(),
+        (a, 0) => format!("{a} ahead"),
+        (0, b) => format!("{b} behind"),
+        (a, b) => format!("{a} ahead, {b} behind"),
+    }
+}
+
+/// The last part of the row's repository folder (`-` when unknown).
+fn repo_name(r: &SessionRow) -> String {
+    r.repo
+        .as_deref()
+        .map_or_else(|| "-".to_owned(), |p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+}
 
 /// A row as its JSON object: every [`COLUMNS`] key, in order.
 pub struct Json<'a> {
@@ -253,19 +374,52 @@ pub fn json(rows: &[SessionRow], now: i64) -> Vec<Json<'_>> {
     rows.iter().map(|row| Json { row, now }).collect()
 }
 
+/// A column of `tandem list`'s table as shown for some rows: its JSON
+/// key (what `--columns` names), its entry and its header.
+#[derive(Clone)]
+pub struct Shown {
+    pub key: &'static str,
+    pub column: &'static TableColumn,
+    pub header: String,
+}
+
+/// The table's columns for `rows`, left to right: those whose header is
+/// `None` for these rows are left out.
+#[must_use]
+pub fn shown(rows: &[SessionRow]) -> Vec<Shown> {
+    let mut columns: Vec<Shown> = COLUMNS
+        .iter()
+        .filter_map(|c| c.table.as_ref().map(|t| (c.key, t)))
+        .filter_map(|(key, column)| (column.header)(rows).map(|header| Shown { key, column, header }))
+        .collect();
+    columns.sort_by_key(|c| c.column.at);
+    columns
+}
+
+/// Every column of the table, left to right, also those [`shown`] would
+/// leave out for these rows (headed by their name then).
+#[must_use]
+pub fn shown_all(rows: &[SessionRow]) -> Vec<Shown> {
+    let mut columns: Vec<Shown> = COLUMNS
+        .iter()
+        .filter_map(|c| c.table.as_ref().map(|t| (c.key, t)))
+        .map(|(key, column)| Shown {
+            key,
+            column,
+            header: (column.header)(rows).unwrap_or_else(|| column.name.to_uppercase()),
+        })
+        .collect();
+    columns.sort_by_key(|c| c.column.at);
+    columns
+}
+
 /// `tandem list`'s table of live sessions: the header, then one line of
-/// cells per row. Columns whose header is `None` for these rows are left
-/// out.
+/// cells per row, in [`shown`]'s columns.
 #[must_use]
 pub fn table(rows: &[SessionRow], now: i64) -> Vec<Vec<String>> {
-    let mut columns: Vec<(&TableColumn, String)> = COLUMNS
-        .iter()
-        .filter_map(|c| c.table.as_ref())
-        .filter_map(|t| (t.header)(rows).map(|header| (t, header)))
-        .collect();
-    columns.sort_by_key(|(t, _)| t.at);
-    let mut lines = vec![columns.iter().map(|(_, header)| header.clone()).collect()];
-    lines.extend(rows.iter().map(|row| columns.iter().map(|(t, _)| (t.cell)(row, now)).collect()));
+    let columns = shown(rows);
+    let mut lines = vec![columns.iter().map(|c| c.header.clone()).collect()];
+    lines.extend(rows.iter().map(|row| columns.iter().map(|c| (c.column.cell)(row, now)).collect()));
     lines
 }
 
@@ -274,10 +428,11 @@ pub fn table(rows: &[SessionRow], now: i64) -> Vec<Vec<String>> {
 /// characters.
 #[must_use]
 pub fn archived_table(rows: &[SessionRow], now: i64) -> Vec<Vec<String>> {
-    let mut table = vec![["NAME", "BRANCH", "ARCHIVED", "BASE", "SNAPSHOT", "SUMMARY"].map(str::to_owned).to_vec()];
+    let mut table =
+        vec![["NAME", "BRANCH", "ARCHIVED", "COMMITS VS BASE", "SNAPSHOT", "SUMMARY"].map(str::to_owned).to_vec()];
     for r in rows {
         let counts = match (r.ahead(), r.behind()) {
-            (Some(a), Some(b)) => format!("+{a} -{b}"),
+            (Some(a), Some(b)) => ahead_behind(a, b),
             _ => "branch gone".to_owned(),
         };
         table.push(vec![
@@ -319,14 +474,14 @@ mod tests {
         let header = |rows: &[SessionRow]| table(rows, 0)[0].join(" ");
         assert_eq!(
             header(std::slice::from_ref(&plain)),
-            "NAME BRANCH AGENT STATE STATUS CHANGES DIFF BASE ACTIVE AGE PATH"
+            "NAME BRANCH AGENT STATE STATUS UNCOMMITTED LINES COMMITS VS BASE ACTIVE AGE PATH"
         );
         let mut titled = plain.clone();
         titled.meta.title = Some("Fix it".into());
         titled.pr_number = Some(3);
         assert_eq!(
             header(&[plain, titled]),
-            "NAME BRANCH TITLE AGENT STATE STATUS CHANGES DIFF BASE PR ACTIVE AGE PATH"
+            "NAME BRANCH TITLE AGENT STATE STATUS UNCOMMITTED LINES COMMITS VS BASE PR ACTIVE AGE PATH"
         );
     }
 }

@@ -134,6 +134,9 @@ pub struct SessionRow {
     /// The agent's last message (from the history), for front ends that
     /// show it; `None` when not asked for (see [`rows`]).
     pub last_message: Option<String>,
+    /// The repository's folder, when the front end says (`tandem list
+    /// --all`, `--json`); `None` otherwise.
+    pub repo: Option<PathBuf>,
 }
 
 impl SessionRow {
@@ -185,6 +188,7 @@ impl SessionRow {
             created_at: s.created_at,
             sandbox: s.sandbox,
             last_message: None,
+            repo: None,
         }
     }
 

@@ -1,0 +1,134 @@
+//! `tandem status`: one short line for tmux's status line and shell
+//! prompts. It reads the store directly and never starts a supervisor,
+//! so it answers in a few milliseconds (`tandem-bench status` measures it
+//! against `tandem list`).
+
+use std::io::Write;
+
+use tandem_core::config::Config;
+use tandem_core::rows::{self, Group};
+use tandem_core::session::facts::live_state;
+use tandem_core::store::{Activity, SessionState, Store};
+use tandem_core::text::visible;
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// One line for a status bar or a prompt: sessions by state, and the
+/// first one that needs input
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Only the sessions of the repository of the current directory
+    /// (else those of every repository)
+    #[arg(long)]
+    here: bool,
+    /// Print a JSON object instead of the line
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `tandem status` counts.
+#[derive(serde::Serialize, Default)]
+struct Status {
+    /// Sessions by group (`needs input`, `running`, `idle`, `done`), in
+    /// display order, empty groups left out.
+    counts: Vec<Count>,
+    total: usize,
+    /// The first session (oldest) that waits on the user.
+    needs_input: Option<Waiting>,
+}
+
+#[derive(serde::Serialize)]
+struct Count {
+    state: String,
+    count: usize,
+}
+
+#[derive(serde::Serialize)]
+struct Waiting {
+    name: String,
+    asking: Option<String>,
+}
+
+pub fn run(cx: &Context, args: &StatusArgs) -> Result<(), CliError> {
+    let status = status(cx, args.here)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &status).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", line(&status))?;
+    }
+    Ok(())
+}
+
+/// The counts, from the store alone (no store yet: no sessions).
+fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
+    let repo = if here { Some(cx.repo()?.0) } else { None };
+    let database = cx.paths.database();
+    if !database.exists() {
+        return Ok(Status::default());
+    }
+    let store = Store::open(&database)?;
+    let sessions = match &repo {
+        Some(repo) => match store.find_repo(&repo.common_dir)? {
+            Some(id) => store.sessions(id)?,
+            None => Vec::new(),
+        },
+        None => store.sessions_in(&[SessionState::Creating, SessionState::Running, SessionState::Exited, SessionState::Stopped, SessionState::Lost])?,
+    };
+    let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
+        .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
+    let now = tandem_core::unix_now();
+    let mut groups: Vec<(Group, usize)> = Vec::new();
+    let mut status = Status::default();
+    let mut live: Vec<_> = sessions.into_iter().filter(|s| s.state != SessionState::Archived).collect();
+    live.sort_by_key(|s| s.created_at);
+    for s in &live {
+        let mut s = s.clone();
+        s.state = live_state(&s);
+        let (state, _) = rows::listed_state(&cx.paths, &s, now, quiet);
+        // A running agent that asks (also one whose state is inferred)
+        // needs input, as `tandem list` says.
+        let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
+        let group = if asks { Group::NeedsInput } else { Group::of(state) };
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((group, 1)),
+        }
+        if group == Group::NeedsInput && status.needs_input.is_none() {
+            let asking = s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput));
+            status.needs_input = Some(Waiting { name: s.slug.clone(), asking });
+        }
+    }
+    groups.sort_by_key(|(g, _)| *g);
+    status.total = live.len();
+    status.counts =
+        groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
+    Ok(status)
+}
+
+/// `1 needs input (alpha: Bash: cargo test), 2 running, 1 idle`; `no
+/// sessions`.
+fn line(status: &Status) -> String {
+    if status.total == 0 {
+        return "no sessions".to_owned();
+    }
+    let parts: Vec<String> = status
+        .counts
+        .iter()
+        .map(|c| {
+            let mut part = format!("{} {}", c.count, c.state);
+            if c.state == Group::NeedsInput.title().to_lowercase() {
+                if let Some(w) = &status.needs_input {
+                    match &w.asking {
+                        Some(asking) => part.push_str(&format!(" ({}: {})", w.name, rows::truncate(asking, 40))),
+                        None => part.push_str(&format!(" ({})", w.name)),
+                    }
+                }
+            }
+            part
+        })
+        .collect();
+    visible(&parts.join(", ")).into_owned()
+}

@@ -1,0 +1,212 @@
+//! Issue 19, `tandem list` and `tandem status` for a newcomer: the table
+//! fits the terminal, is coloured on a terminal only, says its counts in
+//! words, redraws itself with `--watch`, spans every repository with
+//! `--all`; `status` is one line from the store, without a supervisor.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::common::{TestEnv, stderr, stdout};
+
+/// `text` without its SGR and other CSI escape sequences.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Two sessions with long cells: a title, a dirty worktree, a commit.
+fn two_sessions() -> TestEnv {
+    let env = TestEnv::new();
+    // No inferred state flips to `idle` while the test runs.
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell", "--title", "Fix the login redirect after the session expires"]);
+    env.ok(&["new", "beta-with-a-longer-name", "--bg", "--agent", "shell"]);
+    let alpha = env.path_of("alpha");
+    std::fs::write(alpha.join("README.md"), "# changed\n").expect("write");
+    std::fs::write(alpha.join("new.txt"), "new\n").expect("write");
+    env
+}
+
+#[test]
+fn list_fits_80_columns_in_a_terminal_and_with_columns_set() {
+    let mut env = two_sessions();
+    // A terminal 80 wide: no line is longer.
+    let pty = env.pty(&["list"], 24, 80);
+    let raw = plain(&pty.wait_all_output());
+    let lines: Vec<&str> = raw.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "a header and two rows, none wrapped:\n{raw}");
+    for line in &lines {
+        assert!(line.chars().count() <= 80, "{} columns: {line:?}\n{raw}", line.chars().count());
+    }
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("STATE"), "{raw}");
+    assert!(lines[1].starts_with("alpha") && lines[1].contains("1 changed, 1 new"), "{raw}");
+
+    // Without a terminal: every column, the path too (for scripts).
+    let full = env.ok(&["list"]);
+    assert!(full.lines().next().expect("header").ends_with("PATH"), "{full}");
+    assert!(full.lines().any(|l| l.chars().count() > 80), "{full}");
+    // $COLUMNS narrows it too; --wide keeps every column.
+    env.env.push(("COLUMNS".into(), "80".into()));
+    let out = env.ok(&["list"]);
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "{line:?}\n{out}");
+    }
+    assert!(env.ok(&["list", "--wide"]).lines().next().expect("header").ends_with("PATH"));
+    // --columns picks them, in its order.
+    let out = env.ok(&["list", "--columns", "state,name,uncommitted"]);
+    assert_eq!(out.lines().next(), Some("STATE    NAME                     UNCOMMITTED"), "{out}");
+    let err = env.fails(&["list", "--columns", "nope"]);
+    assert!(err.contains("unknown column `nope`") && err.contains("uncommitted"), "{err}");
+}
+
+#[test]
+fn list_cells_say_their_counts_in_words() {
+    let env = two_sessions();
+    let alpha = env.path_of("alpha");
+    env.git_in(&alpha, &["add", "README.md"]);
+    env.git_in(&alpha, &["commit", "-qm", "readme"]);
+    std::fs::write(env.repo.join("base.txt"), "moved\n").expect("write");
+    env.git(&["add", "base.txt"]);
+    env.git(&["commit", "-qm", "base moves"]);
+    env.ok(&["set", "alpha", "--pin"]);
+    let out = env.ok(&["list"]);
+    let header = out.lines().next().expect("header");
+    assert!(header.contains("UNCOMMITTED") && header.contains("COMMITS VS BASE"), "{out}");
+    let alpha = out.lines().find(|l| l.starts_with("alpha")).expect("alpha's row");
+    assert!(alpha.starts_with("alpha (pinned)"), "{out}");
+    assert!(alpha.contains("  1 new  ") && alpha.contains("  1 ahead, 1 behind  "), "{out}");
+    let beta = out.lines().find(|l| l.starts_with("beta")).expect("beta's row");
+    assert!(beta.contains("  clean  ") && beta.contains("  1 behind  "), "{out}");
+}
+
+#[test]
+fn list_is_coloured_on_a_terminal_only_and_never_with_no_color() {
+    let mut env = two_sessions();
+    let raw = env.pty(&["list"], 24, 250).wait_all_output();
+    assert!(raw.contains("\u{1b}[32mrunning\u{1b}[0m"), "the state in green: {raw:?}");
+    assert!(raw.contains("\u{1b}[33m1 changed, 1 new\u{1b}[0m"), "a dirty worktree in yellow: {raw:?}");
+    // Not to a pipe.
+    assert!(!env.ok(&["list"]).contains('\u{1b}'));
+    // Not with NO_COLOR, even on a terminal.
+    env.env.push(("NO_COLOR".into(), "1".into()));
+    let raw = env.pty(&["list"], 24, 250).wait_all_output();
+    assert!(!raw.contains('\u{1b}'), "{raw:?}");
+    assert!(raw.contains("running"), "{raw:?}");
+}
+
+#[test]
+fn list_watch_shows_a_new_session_without_running_again() {
+    let env = TestEnv::new();
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let mut pty = env.pty(&["list", "--watch"], 30, 200);
+    pty.wait_for("alpha");
+    pty.wait_for("ctrl-c to stop");
+    env.ok(&["new", "second", "--bg", "--agent", "shell"]);
+    let screen = pty.wait_for("second");
+    assert!(screen.contains("alpha"), "{screen}");
+    // ctrl-c ends it.
+    pty.send(b"\x03");
+    pty.wait_exit();
+}
+
+#[test]
+fn list_all_shows_every_repository_with_a_repo_column() {
+    let env = TestEnv::new();
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let other = env.tmp.path().join("other");
+    env.git_in(env.tmp.path(), &["init", "-q", "-b", "main", "other"]);
+    env.git_in(&other, &["commit", "-q", "--allow-empty", "-m", "initial commit"]);
+    let out = env.tandem_in(&other, &["new", "beta", "--bg", "--agent", "shell"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Here: only this repository's, and no REPO column.
+    let here = env.ok(&["list"]);
+    assert!(here.starts_with("NAME") && !here.contains("beta"), "{here}");
+    // Anywhere, --all: both, each with its repository.
+    let out = env.tandem_in(env.tmp.path(), &["list", "--all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let starts = |words: &[&str]| {
+        table.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()))
+    };
+    assert!(starts(&["REPO", "NAME"]) && starts(&["repo", "alpha"]) && starts(&["other", "beta"]), "{table}");
+    let out = env.tandem_in(env.tmp.path(), &["list", "--all", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let repo_of = |name: &str| {
+        rows.as_array().expect("array").iter().find(|r| r["name"] == name).expect("row")["repo"]
+            .as_str()
+            .expect("repo")
+            .to_owned()
+    };
+    assert!(repo_of("alpha").ends_with("/repo") && repo_of("beta").ends_with("/other"), "{rows}");
+    let names = stdout(&env.tandem_in(env.tmp.path(), &["list", "--all", "--names"]));
+    assert_eq!(names, "alpha\nbeta\n");
+}
+
+/// Records one Claude Code hook event for session `id` the way the agent
+/// does: `tandem hook` with the event's JSON on stdin.
+fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
+    let mut child = env
+        .command_in(&env.repo, &["hook"])
+        .env("TANDEM_SESSION_ID", id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tandem hook");
+    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
+    let out = child.wait_with_output().expect("tandem hook");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn status_is_one_line_from_the_store_without_a_supervisor() {
+    let env = TestEnv::new();
+    // Nothing yet: no store is made, no supervisor started.
+    assert_eq!(env.ok(&["status"]), "no sessions\n");
+    assert!(!env.tandem_home.join("state/tandem.db").exists());
+    assert_eq!(env.supervisor_pid(), None);
+
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "gamma", "--bg", "--agent", "shell"]);
+    env.ok(&["stop", "gamma"]);
+    let id = env.session("beta")["id"].as_str().expect("id").to_owned();
+    let asked = serde_json::json!({
+        "hook_event_name": "PermissionRequest",
+        "tool_name": "Bash",
+        "tool_input": { "command": "cargo test" },
+    });
+    hook_event(&env, &id, &asked);
+    // The supervisor is not needed: stop it first.
+    let supervisor = env.supervisor_pid().expect("a supervisor runs");
+    env.ok(&["daemon", "stop"]);
+    let stopped = || !tandem_core::process::is_running(supervisor);
+    crate::common::wait_for("the supervisor to stop", || stopped().then_some(()));
+
+    let line = env.ok(&["status"]);
+    assert_eq!(line, "1 needs input (beta: Bash: cargo test), 1 running, 1 done\n");
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["status", "--json"])).expect("JSON");
+    assert_eq!(json["total"], 3, "{json}");
+    assert_eq!(json["needs_input"]["name"], "beta", "{json}");
+    assert_eq!(json["counts"][0], serde_json::json!({"state": "needs input", "count": 1}), "{json}");
+    // Only this repository's, with --here (none elsewhere here).
+    assert_eq!(env.ok(&["status", "--here"]), line);
+    let now = env.supervisor_pid();
+    assert!(now.is_none() || now == Some(supervisor), "status started a supervisor");
+    assert!(stopped(), "status started a supervisor");
+}
