@@ -29,7 +29,7 @@ pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     let Created { session, notes } =
         cx.tandem()?.fork(&source, args.new.as_deref(), crate::context::agent_env(), (rows, cols))?;
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
     Ok(())

@@ -74,10 +74,10 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     let Listing { rows, notes, now, marks_stale } =
         cx.tandem()?.rows(&cx.cwd, args.archived, config.supervisor.quiet_secs, false)?;
     for note in &notes {
-        eprintln!("note: {}", visible(note));
+        crate::context::note!("{}", visible(note));
     }
     if marks_stale && !args.archived && !args.json {
-        eprintln!("note: conflict marks are being brought up to date; `tandem conflicts` has them now");
+        crate::context::note!("conflict marks are being brought up to date; `tandem conflicts` has them now");
     }
     let mut rows: Vec<SessionRow> = rows
         .into_iter()
@@ -111,8 +111,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         write_columns(&mut out, &columns::table(&rows, now))?;
         for r in &rows {
             if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
-                eprintln!(
-                    "note: {}'s pull request #{} was merged; `tandem archive {}` puts it away",
+                crate::context::note!("{}'s pull request #{} was merged; `tandem archive {}` puts it away",
                     r.name,
                     r.pr_number.unwrap_or_default(),
                     r.name

@@ -105,7 +105,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     };
     let Created { session, notes } = cx.tandem()?.create(request)?;
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     if tmux {
         let exe = std::env::current_exe()?;

@@ -36,7 +36,7 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
         ReviewOf { session: &source, agent: args.agent.as_deref(), name: args.new.as_deref(), size: (rows, cols) };
     let Created { session, notes } = cx.tandem()?.review(review, crate::context::agent_env())?;
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
     Ok(())

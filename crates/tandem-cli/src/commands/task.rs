@@ -158,7 +158,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     writeln!(out, "task {slug}: {count} trial(s)")?;
     for trial in &trials {
         for note in &trial.notes {
-            eprintln!("note: {}", visible(note));
+            crate::context::note!("{}", visible(note));
         }
         let session = &trial.session;
         writeln!(out, "{}\t{}\t{}", session.slug, session.agent, session.path.display())?;
@@ -418,7 +418,7 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
     writeln!(out, "promoted {} of task {task}: its branch is now {}", winner.slug, visible(&winner.branch))?;
     for other in &archived {
         for note in &other.notes {
-            eprintln!("note: {}", visible(note));
+            crate::context::note!("{}", visible(note));
         }
         let session = &other.session;
         writeln!(

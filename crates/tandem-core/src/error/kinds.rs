@@ -165,6 +165,18 @@ impl Kinded for ConfigError {
             ConfigError::Read { error, .. } => io_kind(error),
         }
     }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ConfigError::Parse { .. } => vec![
+                "fix the file; `tandem config show` still shows every key and which file is broken, and `tandem config init` writes a commented file with every key"
+                    .to_owned(),
+            ],
+            ConfigError::Env { .. } => vec!["fix or unset the variable".to_owned()],
+            ConfigError::Read { .. } => vec!["`tandem config path` shows each config file".to_owned()],
+            ConfigError::RepoRefused { .. } => Vec::new(),
+        }
+    }
 }
 
 impl Kinded for PathsError {
