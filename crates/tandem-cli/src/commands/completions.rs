@@ -1,7 +1,5 @@
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::commands::Cli;
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -22,7 +20,7 @@ const TAKES_SESSION: &[&str] = &["attach", "logs", "stop", "rm", "set", "path", 
 
 pub fn run(_cx: &Context, args: &CompletionsArgs) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    let mut cmd = Cli::command();
+    let mut cmd = crate::commands::examples::command();
     clap_complete::generate(args.shell, &mut cmd, "tandem", &mut out);
     let names = TAKES_SESSION.join(" ");
     let extra = match args.shell {

@@ -6,9 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
-
-use crate::commands::Cli;
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -29,7 +26,7 @@ pub struct ManArgs {
 }
 
 pub fn run(_cx: &Context, args: &ManArgs) -> Result<(), CliError> {
-    let mut root = Cli::command();
+    let mut root = crate::commands::examples::command();
     root.build();
     if let Some(dir) = &args.dir {
         std::fs::create_dir_all(dir).map_err(|e| CliError::user(format!("cannot create {}: {e}", dir.display())))?;

@@ -13,6 +13,7 @@ mod daemon;
 mod diff;
 mod doctor;
 mod env;
+pub(crate) mod examples;
 mod fork;
 mod gc;
 mod history;
