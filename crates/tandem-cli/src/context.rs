@@ -96,3 +96,17 @@ pub fn agent_env() -> Vec<(String, String)> {
     env
 }
 
+
+/// What `new`, `fork` and `review` print with `--json` (docs/json.md):
+/// one object naming the session they made.
+pub fn created_json(session: &Session, notes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "name": session.slug,
+        "id": session.id,
+        "branch": session.branch,
+        "path": session.path,
+        "agent": session.agent,
+        "base": session.base_ref,
+        "notes": notes,
+    })
+}

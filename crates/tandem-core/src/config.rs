@@ -389,8 +389,12 @@ impl fmt::Display for Source {
 pub enum ConfigError {
     #[error("{}:{line}: {message}", path.display())]
     Parse { path: PathBuf, line: usize, message: String },
-    #[error("cannot read {}: {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
     #[error("${var}: {message}")]
     Env { var: String, message: String },
     /// A repository's value that it may not set.

@@ -266,8 +266,19 @@ impl Kinded for ShipError {
             | ShipError::GitBusy { .. }
             | ShipError::MergeMoved { .. }
             | ShipError::NothingToMerge { .. }
+            | ShipError::NothingToSquash { .. }
             | ShipError::NotFastForward { .. } => Conflict,
             ShipError::SyncFailed { .. } | ShipError::Owner { .. } | ShipError::Push(_) | ShipError::State(_) => Failed,
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ShipError::NothingToSquash { slug, .. } => vec![format!(
+                "`tandem diff {slug}` shows what its branch changes; `tandem archive {slug}` puts the session away"
+            )],
+            ShipError::Git(e) => e.hints(),
+            _ => Vec::new(),
         }
     }
 }
