@@ -21,14 +21,13 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use clap::{Arg, Command, CommandFactory};
+use clap::{Arg, Command};
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 use tandem_core::model::SessionState;
 use tandem_core::paths::Paths;
 use tandem_core::store::Store;
 
-use crate::commands::Cli;
 
 /// The environment variable the shell scripts set when they ask for
 /// candidates (clap_complete's default).
@@ -53,7 +52,7 @@ enum Completes {
 /// a session, a task or an agent.
 #[must_use]
 pub fn command() -> Command {
-    with_completers(Cli::command())
+    with_completers(crate::commands::examples::command())
 }
 
 /// When the shell asks for candidates (`COMPLETE` set), answer and exit;

@@ -2,6 +2,7 @@
 //! store, the supervisor.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tandem_core::client::Tandem;
 use tandem_core::config::Config;
@@ -12,6 +13,31 @@ use tandem_core::session;
 use tandem_core::store::{Session, Store};
 
 use crate::error::CliError;
+
+/// `--quiet`: notes and progress are not printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Sets `--quiet` for this process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+#[must_use]
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// `note: …` on stderr, unless `--quiet` (issue 19): what tandem did or
+/// noticed beside the command's result.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::context::quiet() {
+            eprintln!("note: {}", format_args!($($arg)*));
+        }
+    };
+}
+pub(crate) use note;
 
 pub struct Context {
     pub paths: Paths,
@@ -62,10 +88,25 @@ impl Context {
 pub fn agent_env() -> Vec<(String, String)> {
     let (env, left_out) = tandem_core::session::env::process_env();
     for key in left_out {
-        eprintln!(
-            "note: `{}` is left out of the agent's environment: its value is not UTF-8",
+        note!(
+            "`{}` is left out of the agent's environment: its value is not UTF-8",
             tandem_core::text::visible(&key)
         );
     }
     env
+}
+
+
+/// What `new`, `fork` and `review` print with `--json` (docs/json.md):
+/// one object naming the session they made.
+pub fn created_json(session: &Session, notes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "name": session.slug,
+        "id": session.id,
+        "branch": session.branch,
+        "path": session.path,
+        "agent": session.agent,
+        "base": session.base_ref,
+        "notes": notes,
+    })
 }

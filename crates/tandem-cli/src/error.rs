@@ -2,11 +2,20 @@
 //!
 //! Core errors arrive typed, either from this process or as the
 //! supervisor's `Response::Error` ([`ClientError::Remote`]); the `From`
-//! impls below keep their kind and hints ([`tandem_core::error::Kinded`]),
-//! and [`CliError::report`] prints them: one line, `error: ` then the
-//! message, then each hint after `; `. One line because a hint names the
-//! next command as part of the error users and tests have always read,
-//! and the view shows a failed action's first line of stderr.
+//! impls below keep their kind, causes and hints
+//! ([`tandem_core::error::Kinded`]), and [`CliError::report`] prints them
+//! as jj and git do, each part on its own line (issue 19):
+//!
+//! ```text
+//! error: cannot read /home/u/.config/tandem/config.toml
+//! caused by: Permission denied (os error 13)
+//! hint: fix the file's permissions, or run `tandem config path`
+//! ```
+//!
+//! The first line alone still says what went wrong (the view shows a
+//! failed action's first line of stderr). Exit codes: [`exit_code`];
+//! both are documented for users in `docs/errors.md` and
+//! `tandem --help`.
 //!
 //! [`ClientError::Remote`]: tandem_core::connection::ClientError::Remote
 
@@ -79,16 +88,32 @@ impl CliError {
         self.kind().map_or(0, exit_code)
     }
 
-    /// Prints the error to `w` (stderr), its untrusted text made visible
-    /// (it may quote a repository's or an agent's text); nothing for a
-    /// broken pipe.
+    /// Prints the error to `w` (stderr): `error: ` and the message, then
+    /// a `caused by: ` line per cause and a `hint: ` line per hint, its
+    /// untrusted text made visible (it may quote a repository's or an
+    /// agent's text); nothing for a broken pipe.
     ///
     /// # Errors
     /// Writing to `w`.
     pub fn report(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        use tandem_core::text::visible;
         match self {
             CliError::BrokenPipe => Ok(()),
-            e => writeln!(w, "error: {}", tandem_core::text::visible(&e.to_string())),
+            CliError::Failed(f) => {
+                writeln!(w, "error: {}", visible(f.head()))?;
+                for cause in &f.causes {
+                    writeln!(w, "caused by: {}", visible(cause))?;
+                }
+                for hint in &f.hints {
+                    writeln!(w, "hint: {}", visible(hint))?;
+                }
+                Ok(())
+            }
+            CliError::User(m) => writeln!(w, "error: {}", visible(m)),
+            CliError::Internal(m) => {
+                writeln!(w, "error: {}", visible(m))?;
+                writeln!(w, "hint: this is a bug in tandem; please report it")
+            }
         }
     }
 }
@@ -157,17 +182,32 @@ mod tests {
     }
 
     /// A refusal from the supervisor prints as the same error made here:
-    /// one line, the hint once, exit by kind.
+    /// the hint once, on its own line, exit by kind.
     #[test]
     fn a_remote_refusal_prints_like_a_local_one() {
         let local = CliError::from(SessionError::NotFound { name: "x".into() });
         let remote = CliError::from(ClientError::Remote(Failure::of(&SessionError::NotFound { name: "x".into() })));
-        let line = "error: no session named `x` in this repository; `tandem list` shows the sessions\n";
+        let line = "error: no session named `x` in this repository\nhint: `tandem list` shows the sessions\n";
         assert_eq!(reported(&local), line);
         assert_eq!(reported(&remote), line);
         assert_eq!(remote.kind(), Some(ErrorKind::NotFound));
         assert_eq!(remote.exit_code(), 1);
         assert_eq!(CliError::Internal("x".into()).exit_code(), 255);
         assert_eq!(reported(&CliError::BrokenPipe), "");
+    }
+
+    /// Issue 19: each cause on a `caused by:` line after the message.
+    #[test]
+    fn causes_print_on_lines_of_their_own() {
+        let f = Failure {
+            kind: ErrorKind::Failed,
+            message: "cannot read f: denied".into(),
+            hints: vec!["run `tandem config path`".into()],
+            causes: vec!["denied".into()],
+        };
+        assert_eq!(
+            reported(&CliError::Failed(f)),
+            "error: cannot read f\ncaused by: denied\nhint: run `tandem config path`\n"
+        );
     }
 }

@@ -12,13 +12,11 @@ mod view;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     // `COMPLETE=<shell> tandem -- words…`: a shell asking for candidates.
     complete::answer_if_asked();
-    let cli = commands::Cli::parse();
+    let cli = commands::examples::parse();
     init_tracing();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

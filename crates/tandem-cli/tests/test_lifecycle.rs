@@ -173,10 +173,10 @@ fn resize_and_check(term: &mut crate::common::Pty, rows: u16, cols: u16) {
 fn an_agent_that_exits_shows_its_exit_code_and_logs_follow_until_then() {
     let env = TestEnv::new();
     env.ok(&["new", "ticker", "--bg", "--agent", "sh -c 'for i in 1 2 3; do echo tick-$i; sleep 0.3; done; exit 3'"]);
-    let follow = env.command_in(&env.repo, &["logs", "-f", "ticker"]).output().expect("logs -f");
+    let follow = env.command_in(&env.repo, &["logs", "--follow", "ticker"]).output().expect("logs --follow");
     assert!(follow.status.success(), "{}", stderr(&follow));
     let text = stdout(&follow);
-    assert!(text.contains("tick-3"), "logs -f ends when the agent exits, having shown all: {text}");
+    assert!(text.contains("tick-3"), "logs --follow ends when the agent exits, having shown all: {text}");
     let s = env.wait_state("ticker", "exited");
     assert_eq!(s["exit_code"], 3);
     assert!(env.ok(&["ls"]).contains("exited (3)"));

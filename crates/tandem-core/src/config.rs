@@ -35,6 +35,7 @@ pub struct Config {
     pub github: GitHubConfig,
     pub ports: PortsConfig,
     pub sandbox: SandboxConfig,
+    pub open: OpenConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -108,7 +109,8 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "sandbox.hide"
         | "sandbox.max_processes"
         | "sandbox.max_memory"
-        | "sandbox.tmp_size" => UserOnly,
+        | "sandbox.tmp_size"
+        | "open.command" => UserOnly,
         _ => return None,
     })
 }
@@ -211,6 +213,7 @@ struct Layer {
     github: Option<GitHubLayer>,
     ports: Option<PortsLayer>,
     sandbox: Option<SandboxLayer>,
+    open: Option<OpenLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -347,6 +350,15 @@ section!(
         }
 );
 
+section!(
+    OpenConfig
+        / OpenLayer {
+            /// The editor `tandem open` runs on a worktree (`code`);
+            /// empty means `$VISUAL`, then `$EDITOR`.
+            command: String,
+        }
+);
+
 /// Where an effective config value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -375,11 +387,15 @@ impl fmt::Display for Source {
 /// variable, to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}:{line}: {message}; fix the file (`tandem config show` lists every key)", path.display())]
+    #[error("{}:{line}: {message}", path.display())]
     Parse { path: PathBuf, line: usize, message: String },
-    #[error("cannot read {}: {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
-    #[error("${var}: {message}; fix or unset the variable")]
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("${var}: {message}")]
     Env { var: String, message: String },
     /// A repository's value that it may not set.
     #[error(
@@ -478,6 +494,65 @@ impl Config {
         Ok(config)
     }
 
+    /// [`Config::load`] that keeps going past a broken layer (issue 19),
+    /// for `tandem config show`: a file that fails to load on its own is
+    /// left out and its error returned beside the config the other
+    /// layers make; a bad `TANDEM_*` variable leaves the environment out.
+    /// The errors come in layer order (user file, repository file,
+    /// environment).
+    #[must_use]
+    pub fn load_lenient(user_file: &Path, repo_file: Option<&Path>) -> (Config, Vec<ConfigError>) {
+        let load = |user: bool, repo: bool, env: bool| {
+            // A path that names no file stands for a layer left out.
+            let none = Path::new("");
+            let user_file = if user { user_file } else { none };
+            let repo_file = if repo { repo_file } else { None };
+            if env {
+                Config::load(user_file, repo_file)
+            } else {
+                Config::load_with_env(user_file, repo_file, |_| None)
+            }
+        };
+        if let Ok(config) = load(true, true, true) {
+            return (config, Vec::new());
+        }
+        let mut errors = Vec::new();
+        let user = load(true, false, false).map_err(|e| errors.push(e)).is_ok();
+        let repo = repo_file.is_some() && load(false, true, false).map_err(|e| errors.push(e)).is_ok();
+        match load(user, repo, true) {
+            Ok(config) => (config, errors),
+            Err(e) => {
+                errors.push(e);
+                (load(user, repo, false).unwrap_or_else(|_| Config::defaults()), errors)
+            }
+        }
+    }
+
+    /// The file `tandem config init` writes: the built-in defaults with
+    /// their comments, every key commented out, so the file documents
+    /// every key and its default while the defaults stay tandem's.
+    #[must_use]
+    pub fn init_template() -> String {
+        let mut out = String::from(
+            "# tandem's configuration, written by `tandem config init`.\n\
+             # Every key is shown with its default, commented out: remove the `# `\n\
+             # before a key to change it. `tandem config show` prints the values in\n\
+             # effect and where each came from; `tandem config path` lists the files.\n\n",
+        );
+        // The built-in file's own opening paragraph describes the layers.
+        for line in DEFAULTS.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('[') {
+                out.push_str(line);
+            } else {
+                out.push_str("# ");
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// The built-in defaults alone.
     #[must_use]
     pub fn defaults() -> Config {
@@ -539,6 +614,7 @@ impl Config {
                 "quiet_secs": self.supervisor.quiet_secs,
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
+            "open": { "command": s(&self.open.command) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {
@@ -705,4 +781,35 @@ mod tests {
         let env = |var: &str| (var == "TANDEM_DETACH_KEY").then(|| "ctrl-]".to_owned());
         assert_eq!(Config::load_with_env(&user, None, env).expect("config").attach.detach_key, "ctrl-]");
     }
+
+    /// Issue 19: `tandem config init`'s file loads, names every key, and
+    /// changes no default.
+    #[test]
+    fn the_init_template_names_every_key_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("config.toml");
+        let text = Config::init_template();
+        std::fs::write(&file, &text).expect("write");
+        let config = Config::load_with_env(&file, None, |_| None).expect("the template loads");
+        for (key, _, source) in config.entries() {
+            assert_eq!(source, Source::Default, "{key}");
+            let name = key.rsplit('.').next().expect("a key");
+            assert!(key.starts_with("env.") || text.contains(&format!("# {name} = ")), "{key} is in the template");
+        }
+    }
+
+    /// Issue 19: a broken user file leaves the repository's layer shown.
+    #[test]
+    fn a_broken_layer_is_left_out_and_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = dir.path().join("config.toml");
+        let repo = dir.path().join(".tandem.toml");
+        std::fs::write(&user, "[branch]\nprefx = 1\n").expect("write");
+        std::fs::write(&repo, "[branch]\nprefix = \"team/\"\n").expect("write");
+        let (config, errors) = Config::load_lenient(&user, Some(&repo));
+        assert_eq!(config.branch.prefix, "team/");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(matches!(&errors[0], ConfigError::Parse { path, line: 2, .. } if path == &user), "{errors:?}");
+    }
+
 }

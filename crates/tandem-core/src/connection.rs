@@ -68,8 +68,8 @@ impl Client {
         // a closed terminal.
         crate::fault::point("client.sent");
         match protocol::recv::<Response>(&mut self.stream)? {
-            Some(Response::Error { kind, message, hints }) => {
-                Err(ClientError::Remote(Failure { kind, message, hints }))
+            Some(Response::Error { kind, message, hints, causes }) => {
+                Err(ClientError::Remote(Failure { kind, message, hints, causes }))
             }
             Some(response) => Ok(response),
             None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection").into()),

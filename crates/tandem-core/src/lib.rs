@@ -61,15 +61,31 @@ pub fn short_age(seconds: i64) -> String {
 /// source whose text the line already holds.
 #[must_use]
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+    let (mut text, causes) = error_parts(e);
+    for cause in causes {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
+}
+
+/// An error's own text and the texts of its sources that
+/// [`error_chain`] appends, in order: what the CLI prints as `error:`
+/// and `caused by:` lines.
+#[must_use]
+pub fn error_parts(e: &dyn std::error::Error) -> (String, Vec<String>) {
+    let head = e.to_string();
+    let mut text = head.clone();
+    let mut causes = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
         let s_text = s.to_string();
         if !text.contains(&s_text) {
             text.push_str(": ");
             text.push_str(&s_text);
+            causes.push(s_text);
         }
         source = s.source();
     }
-    text
+    (head, causes)
 }

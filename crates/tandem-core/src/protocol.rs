@@ -510,6 +510,10 @@ pub enum Response {
         message: String,
         #[serde(default)]
         hints: Vec<String>,
+        /// The causes at the end of `message`, one per line when printed
+        /// (issue 19); empty from an older peer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        causes: Vec<String>,
     },
     /// The answer to [`Request::TaskNew`]: the task's name, how many trials
     /// it asked for, those made (in order), and why the next one was not
@@ -572,7 +576,7 @@ pub struct Outcome {
 
 impl From<Failure> for Response {
     fn from(f: Failure) -> Response {
-        Response::Error { kind: f.kind, message: f.message, hints: f.hints }
+        Response::Error { kind: f.kind, message: f.message, hints: f.hints, causes: f.causes }
     }
 }
 
@@ -713,7 +717,7 @@ mod tests {
     fn an_old_style_error_still_decodes() {
         let r: Response = serde_json::from_str(r#"{"type":"error","message":"x"}"#).expect("decodes");
         assert!(
-            matches!(&r, Response::Error { kind: ErrorKind::Failed, message, hints } if message == "x" && hints.is_empty()),
+            matches!(&r, Response::Error { kind: ErrorKind::Failed, message, hints, .. } if message == "x" && hints.is_empty()),
             "{r:?}"
         );
         let f = Failure::new(ErrorKind::NotFound, "gone").hinted("look elsewhere");

@@ -41,7 +41,7 @@ pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
 pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliError> {
     let Created { session, notes } = cx.tandem()?.archive(session_id, crate::context::agent_env())?;
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     Ok(session)
 }

@@ -21,7 +21,11 @@ enum Action {
     /// Stop the supervisor; agents keep running in their hosts
     Stop,
     /// Say whether the supervisor runs, its pid, uptime and live hosts
-    Status,
+    Status {
+        /// One JSON object: running, pid, uptime_secs, hosts, socket
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the supervisor in the foreground
     #[command(hide = true)]
     Run,
@@ -44,23 +48,35 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
             }
             None => writeln!(out, "supervisor not running")?,
         },
-        Action::Status => match client::connect_existing(&cx.paths)? {
-            Some(mut client) => {
-                if let Response::Status { pid, started_at, hosts } = client.request(&Request::Status)? {
-                    let up = tandem_core::unix_now() - started_at;
-                    writeln!(
-                        out,
-                        "supervisor running (pid {pid}, up {}), {hosts} live session host(s)",
-                        tandem_core::short_age(up)
-                    )?;
-                    writeln!(out, "socket: {}", cx.paths.supervisor_socket().display())?;
-                }
-            }
-            None => {
+        Action::Status { json } => {
+            let socket = cx.paths.supervisor_socket();
+            let status = match client::connect_existing(&cx.paths)? {
+                Some(mut client) => match client.request(&Request::Status)? {
+                    Response::Status { pid, started_at, hosts } => Some((pid, tandem_core::unix_now() - started_at, hosts)),
+                    _ => None,
+                },
+                None => None,
+            };
+            if json {
+                let (pid, up, hosts) = status.map_or((None, None, None), |(p, u, h)| (Some(p), Some(u), Some(h)));
+                let obj = serde_json::json!({
+                    "running": status.is_some(), "pid": pid, "uptime_secs": up, "hosts": hosts, "socket": socket,
+                });
+                writeln!(out, "{obj}")?;
+            } else if let Some((pid, up, hosts)) = status {
+                writeln!(
+                    out,
+                    "supervisor running (pid {pid}, up {}), {hosts} live session host(s)",
+                    tandem_core::short_age(up)
+                )?;
+                writeln!(out, "socket: {}", socket.display())?;
+            } else {
                 writeln!(out, "supervisor not running; any tandem command starts it")?;
+            }
+            if status.is_none() {
                 return Err(CliError::user("the supervisor is not running"));
             }
-        },
+        }
         Action::Run => supervisor::run(&cx.paths, std::env::current_exe()?)?,
     }
     Ok(())

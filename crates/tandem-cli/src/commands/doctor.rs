@@ -63,10 +63,25 @@ pub struct DoctorArgs {
     /// Repair what can be repaired (never prunes a locked worktree)
     #[arg(long)]
     fix: bool,
+    /// Print one JSON object, `findings`: session, problem, remedy, fixed
+    /// (the sandbox checks of this machine stay text-only)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
     let (_, config) = cx.repo()?;
+    if args.json {
+        let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;
+        let rows: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({"session": f.session, "problem": f.problem, "remedy": f.remedy, "fixed": f.fixed})
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "findings": rows }));
+        return Ok(());
+    }
     machine(&config);
     let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;
     if findings.is_empty() {

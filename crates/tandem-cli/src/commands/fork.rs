@@ -17,6 +17,10 @@ pub struct ForkArgs {
     name: String,
     /// The new session's name [default: NAME-fork]
     new: Option<String>,
+    /// Print the new session as one JSON object (name, id, branch, path,
+    /// agent, base, notes)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
@@ -28,8 +32,12 @@ pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let Created { session, notes } =
         cx.tandem()?.fork(&source, args.new.as_deref(), crate::context::agent_env(), (rows, cols))?;
+    if args.json {
+        writeln!(std::io::stdout().lock(), "{}", crate::context::created_json(&session, &notes))?;
+        return Ok(());
+    }
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
     Ok(())

@@ -21,7 +21,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     json: bool,
     /// Keep printing events as they come (Ctrl-C to stop)
-    #[arg(short, long)]
+    #[arg(short = 'F', long)]
     follow: bool,
 }
 

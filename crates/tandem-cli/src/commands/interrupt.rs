@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -13,5 +15,8 @@ pub struct InterruptArgs {
 
 pub fn run(cx: &Context, args: &InterruptArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
-    Ok(cx.tandem()?.interrupt(&session)?)
+    cx.tandem()?.interrupt(&session)?;
+    // Confirmed as `stop` confirms (issue 19).
+    writeln!(std::io::stdout().lock(), "interrupted the turn of session {}; its agent keeps running", session.slug)?;
+    Ok(())
 }

@@ -103,7 +103,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     }
     let frame = frame(cx, &tandem, &repos, &view)?;
     for note in &frame.notes {
-        eprintln!("note: {note}");
+        crate::context::note!("{note}");
     }
     let mut out = std::io::stdout().lock();
     out.write_all(frame.text.as_bytes())?;

@@ -14,7 +14,7 @@ pub struct LogsArgs {
     /// The session's name
     name: String,
     /// Keep printing new output until the agent exits (Ctrl-C to stop)
-    #[arg(short, long)]
+    #[arg(short = 'F', long)]
     follow: bool,
 }
 

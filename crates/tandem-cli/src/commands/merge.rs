@@ -99,13 +99,12 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
                 git::short(&commit)
             )),
             Recovered::RolledBack { kept, .. } => {
-                eprintln!(
-                    "note: rolled back the interrupted merge of {} into {}; merging again",
+                crate::context::note!("rolled back the interrupted merge of {} into {}; merging again",
                     session.slug,
                     visible(&journal.target)
                 );
                 if let Some(kept) = kept {
-                    eprintln!("note: what its worktree held before the rollback is kept at {}", visible(&kept));
+                    crate::context::note!("what its worktree held before the rollback is kept at {}", visible(&kept));
                 }
                 None
             }

@@ -13,6 +13,7 @@ mod daemon;
 mod diff;
 mod doctor;
 mod env;
+pub(crate) mod examples;
 mod fork;
 mod gc;
 mod history;
@@ -20,8 +21,10 @@ mod host;
 mod interrupt;
 pub mod list;
 mod logs;
+mod man;
 mod merge;
 mod new;
+pub(crate) mod open;
 mod path;
 mod pr;
 mod push;
@@ -31,6 +34,7 @@ mod respawn;
 mod restore;
 mod review;
 mod rm;
+mod run;
 mod sandbox_limit;
 mod sandbox_net;
 mod search;
@@ -48,12 +52,34 @@ use crate::error::CliError;
 
 /// Run AI coding agents side by side, each in its own git worktree.
 #[derive(Parser, Debug)]
-#[command(name = "tandem", version, about, propagate_version = true)]
+#[command(name = "tandem", version, about, after_help = TOP_AFTER_HELP)]
 pub struct Cli {
     /// Without a command, on a terminal: the agent view (`tandem view`)
     #[command(subcommand)]
     command: Option<Command>,
+    /// Print no notes or progress on stderr (errors still print)
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
+
+/// The end of `tandem --help`: examples, exit codes, where errors and
+/// JSON are documented (issue 19).
+const TOP_AFTER_HELP: &str = "Examples:
+  tandem new fix-login -p 'fix the login redirect'   start an agent in a new session
+  tandem                                             the agent view: every session at once
+  tandem list                                        sessions and their states
+  tandem attach fix-login                            its terminal (Ctrl-\\ detaches)
+  tandem merge fix-login                             merge its branch into the base
+
+Exit codes:
+  0    success
+  1    an error you can act on (bad input, not found, would lose work, unavailable)
+  2    usage: an unknown command, flag or missing argument
+  255  a bug in tandem; please report it
+  `tandem run` exits with its command's code.
+
+Errors print as `error:`, then `caused by:` and `hint:` lines (docs/errors.md).
+`--json` output is described in docs/json.md; `tandem man` prints the manual.";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -93,6 +119,10 @@ enum Command {
     Config(config::ConfigArgs),
     Completions(completions::CompletionsArgs),
     Daemon(daemon::DaemonArgs),
+    Man(man::ManArgs),
+    Shell(run::ShellArgs),
+    Open(open::OpenArgs),
+    Run(run::RunArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
     #[command(hide = true)]
@@ -104,6 +134,7 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    crate::context::set_quiet(cli.quiet);
     match &cli.command {
         Some(Command::SandboxNet(args)) => return sandbox_net::run(args),
         Some(Command::SandboxLimit(args)) => return sandbox_limit::run(args),
@@ -116,7 +147,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     // hosts only inherit their folder.
     let about_cwd = !matches!(
         cli.command,
-        Some(Command::Daemon(_) | Command::Host(_) | Command::Hook(_) | Command::Completions(_))
+        Some(
+            Command::Daemon(_) | Command::Host(_) | Command::Hook(_) | Command::Completions(_) | Command::Man(_)
+        )
     );
     if about_cwd && cx.cwd.to_str().is_none() {
         return Err(tandem_core::repo::RepoError::NotUtf8 { path: cx.cwd.clone() }.into());
@@ -160,6 +193,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config(args) => config::run(&cx, &args),
         Command::Completions(args) => completions::run(&cx, &args),
         Command::Daemon(args) => daemon::run(&cx, &args),
+        Command::Man(args) => man::run(&cx, &args),
+        Command::Shell(args) => run::shell(&cx, &args),
+        Command::Open(args) => open::run(&cx, &args),
+        Command::Run(args) => run::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),

@@ -53,6 +53,10 @@ pub struct NewArgs {
     /// (default: `sandbox.mode`)
     #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "workspace")]
     sandbox: Option<String>,
+    /// Print the new session as one JSON object (name, id, branch, path,
+    /// agent, base, notes) and do not attach
+    #[arg(long, conflicts_with = "tmux")]
+    json: bool,
 }
 
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -80,8 +84,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     }
     let (repo, config) = cx.repo()?;
     crate::commands::repo_hooks::ensure_approved(cx, &repo, &config)?;
-    let tmux = !args.bg && in_tmux && (args.tmux || config.attach.tmux);
-    let interactive = !args.bg && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tmux = !args.bg && !args.json && in_tmux && (args.tmux || config.attach.tmux);
+    let interactive = !args.bg && !args.json && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request = CreateRequest {
         cwd: cx.cwd.clone(),
@@ -104,8 +108,12 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         sandbox: args.sandbox.clone(),
     };
     let Created { session, notes } = cx.tandem()?.create(request)?;
+    if args.json {
+        writeln!(std::io::stdout().lock(), "{}", crate::context::created_json(&session, &notes))?;
+        return Ok(());
+    }
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     if tmux {
         let exe = std::env::current_exe()?;

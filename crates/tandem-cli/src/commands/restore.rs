@@ -19,7 +19,7 @@ pub fn run(cx: &Context, args: &RestoreArgs) -> Result<(), CliError> {
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let Created { session, notes } = cx.tandem()?.restore(&session, crate::context::agent_env(), (rows, cols))?;
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     println!("restored session {} in {}", session.slug, session.path.display());
     Ok(())

@@ -23,6 +23,10 @@ pub struct ReviewArgs {
     /// The review session's name [default: NAME-review]
     #[arg(long = "as", value_name = "NEW")]
     new: Option<String>,
+    /// Print the new session as one JSON object (name, id, branch, path,
+    /// agent, base, notes)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
@@ -35,8 +39,12 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     let review =
         ReviewOf { session: &source, agent: args.agent.as_deref(), name: args.new.as_deref(), size: (rows, cols) };
     let Created { session, notes } = cx.tandem()?.review(review, crate::context::agent_env())?;
+    if args.json {
+        writeln!(std::io::stdout().lock(), "{}", crate::context::created_json(&session, &notes))?;
+        return Ok(());
+    }
     for note in &notes {
-        eprintln!("note: {}", tandem_core::text::visible(note));
+        crate::context::note!("{}", tandem_core::text::visible(note));
     }
     writeln!(std::io::stdout().lock(), "{}\t{}", session.slug, session.path.display())?;
     Ok(())

@@ -35,7 +35,7 @@ pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     let (report, notes) = cx.tandem()?.remove(&cx.cwd, &args.name, options, crate::context::agent_env())?;
     {
         for note in &notes {
-            eprintln!("note: {}", visible(note));
+            crate::context::note!("{}", visible(note));
         }
         let mut out = std::io::stdout().lock();
         writeln!(

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -19,5 +21,8 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
     }
     let (_, _, session) = cx.session(&args.name)?;
     cx.tandem()?.send(&session, &args.text, crate::context::agent_env())?;
+    // Confirmed as `stop` confirms (issue 19).
+    let words = args.text.split_whitespace().count();
+    writeln!(std::io::stdout().lock(), "sent a prompt of {words} word(s) to session {}", session.slug)?;
     Ok(())
 }

@@ -51,7 +51,7 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let outcome = ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
         .map_err(user)?;
     for note in notes {
-        eprintln!("note: {}", visible(&note));
+        crate::context::note!("{}", visible(&note));
     }
     match outcome {
         Synced::UpToDate { target } => println!("{} is up to date with {}", session.slug, visible(&target)),

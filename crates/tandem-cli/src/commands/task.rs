@@ -69,6 +69,7 @@ struct NewArgs {
 /// time, tokens and cost, and each handoff's summary
 #[derive(clap::Args, Debug)]
 struct ShowArgs {
+    /// The task: its name, from `tandem task list`
     task: String,
     #[arg(long)]
     json: bool,
@@ -81,9 +82,11 @@ struct ShowArgs {
 /// uncommitted work included)
 #[derive(clap::Args, Debug)]
 struct DiffArgs {
+    /// The task: its name, from `tandem task list`
     task: String,
     /// A trial: its number (`1`, `t1`) or its session's name
     a: String,
+    /// The other trial, named the same way
     b: String,
     #[arg(long, conflicts_with = "name_only")]
     stat: bool,
@@ -95,6 +98,7 @@ struct DiffArgs {
 /// other trials are archived (never deleted); nothing is merged
 #[derive(clap::Args, Debug)]
 struct PromoteArgs {
+    /// The task: its name, from `tandem task list`
     task: String,
     /// The trial: its number (`2`, `t2`) or its session's name
     trial: String,
@@ -110,6 +114,7 @@ struct ListArgs {
 /// Change a task's status
 #[derive(clap::Args, Debug)]
 struct SetArgs {
+    /// The task: its name, from `tandem task list`
     task: String,
     /// backlog, in-progress, in-review, done or cancelled
     #[arg(long)]
@@ -158,7 +163,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     writeln!(out, "task {slug}: {count} trial(s)")?;
     for trial in &trials {
         for note in &trial.notes {
-            eprintln!("note: {}", visible(note));
+            crate::context::note!("{}", visible(note));
         }
         let session = &trial.session;
         writeln!(out, "{}\t{}\t{}", session.slug, session.agent, session.path.display())?;
@@ -418,7 +423,7 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
     writeln!(out, "promoted {} of task {task}: its branch is now {}", winner.slug, visible(&winner.branch))?;
     for other in &archived {
         for note in &other.notes {
-            eprintln!("note: {}", visible(note));
+            crate::context::note!("{}", visible(note));
         }
         let session = &other.session;
         writeln!(

@@ -125,8 +125,12 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Runs `tandem ARGS`, asserts it fails with exit 1 and exactly one
-    /// line on stderr that starts with `error: `; returns that line.
+    /// Runs `tandem ARGS`, asserts it fails with exit 1 and an error in
+    /// tandem's format on stderr: one `error: ` line, then only
+    /// `caused by: ` and `hint: ` lines (issue 19). Returns the error as
+    /// one line, causes after `: ` and hints after `; `, the way
+    /// `Failure`'s text reads, so tests can match a message and its hint
+    /// in one string.
     pub fn fails(&self, args: &[&str]) -> String {
         self.fails_in(&self.repo, args)
     }
@@ -135,10 +139,7 @@ impl TestEnv {
         let out = self.tandem_in(dir, args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "tandem {args:?} should fail with exit 1; stderr: {err}");
-        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "tandem {args:?}: expected a one-line error, got:\n{err}");
-        assert!(lines[0].starts_with("error: "), "{err}");
-        lines[0].to_owned()
+        error_line(&err).unwrap_or_else(|| panic!("tandem {args:?}: expected an error in tandem's format, got:\n{err}"))
     }
 
     /// `git ARGS` in the repository; asserts success; returns stdout.
@@ -507,4 +508,31 @@ pub fn skipped(reason: &str) {
             .and_then(|mut f| f.write_all(line.as_bytes()));
         written.expect("TANDEM_TEST_SKIPS names a file a skip can be counted in");
     }
+}
+
+/// `stderr` as one line if it is one error in tandem's format (`error: `,
+/// then `caused by: ` and `hint: ` lines): the causes joined with `: `,
+/// the hints with `; `. `None` for anything else.
+pub fn error_line(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next()?;
+    if !first.starts_with("error: ") {
+        return None;
+    }
+    let (mut line, mut hints) = (first.to_owned(), String::new());
+    for l in lines {
+        if let Some(cause) = l.strip_prefix("caused by: ") {
+            if !hints.is_empty() {
+                return None;
+            }
+            line.push_str(": ");
+            line.push_str(cause);
+        } else if let Some(hint) = l.strip_prefix("hint: ") {
+            hints.push_str("; ");
+            hints.push_str(hint);
+        } else {
+            return None;
+        }
+    }
+    Some(line + &hints)
 }

@@ -165,6 +165,18 @@ impl Kinded for ConfigError {
             ConfigError::Read { error, .. } => io_kind(error),
         }
     }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ConfigError::Parse { .. } => vec![
+                "fix the file; `tandem config show` still shows every key and which file is broken, and `tandem config init` writes a commented file with every key"
+                    .to_owned(),
+            ],
+            ConfigError::Env { .. } => vec!["fix or unset the variable".to_owned()],
+            ConfigError::Read { .. } => vec!["`tandem config path` shows each config file".to_owned()],
+            ConfigError::RepoRefused { .. } => Vec::new(),
+        }
+    }
 }
 
 impl Kinded for PathsError {
@@ -254,8 +266,19 @@ impl Kinded for ShipError {
             | ShipError::GitBusy { .. }
             | ShipError::MergeMoved { .. }
             | ShipError::NothingToMerge { .. }
+            | ShipError::NothingToSquash { .. }
             | ShipError::NotFastForward { .. } => Conflict,
             ShipError::SyncFailed { .. } | ShipError::Owner { .. } | ShipError::Push(_) | ShipError::State(_) => Failed,
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ShipError::NothingToSquash { slug, .. } => vec![format!(
+                "`tandem diff {slug}` shows what its branch changes; `tandem archive {slug}` puts the session away"
+            )],
+            ShipError::Git(e) => e.hints(),
+            _ => Vec::new(),
         }
     }
 }

@@ -159,9 +159,19 @@ pub fn output(mut cmd: Command) -> Result<Output, GitError> {
         Err(GitError::Failed {
             args: args.join(" "),
             code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            stderr: reason(&out),
         })
     }
+}
+
+/// Why a git command failed, never empty: its stderr, else its stdout
+/// (`git commit` says "nothing to commit" there), else its exit status.
+fn reason(out: &Output) -> String {
+    [&out.stderr, &out.stdout]
+        .into_iter()
+        .map(|bytes| String::from_utf8_lossy(bytes).trim().to_owned())
+        .find(|text| !text.is_empty())
+        .unwrap_or_else(|| format!("it exited with {} and printed nothing", out.status))
 }
 
 /// Runs `git -C dir ARGS…` and returns stdout with the trailing newline

@@ -58,13 +58,18 @@ pub struct Failure {
     pub message: String,
     #[serde(default)]
     pub hints: Vec<String>,
+    /// The texts of the causes at the end of `message` (`message` ends
+    /// with `: cause` for each), so a front end can print them on lines
+    /// of their own; empty from a peer that does not send them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
 }
 
 impl Failure {
     /// A failure of `kind` without hints.
     #[must_use]
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Failure {
-        Failure { kind, message: message.into(), hints: Vec::new() }
+        Failure { kind, message: message.into(), hints: Vec::new(), causes: Vec::new() }
     }
 
     /// This failure with one more hint.
@@ -78,7 +83,17 @@ impl Failure {
     /// ([`crate::error_chain`]) and its hints.
     #[must_use]
     pub fn of<E: Kinded>(error: &E) -> Failure {
-        Failure { kind: error.kind(), message: crate::error_chain(error), hints: error.hints() }
+        let (_, causes) = crate::error_parts(error);
+        Failure { kind: error.kind(), message: crate::error_chain(error), hints: error.hints(), causes }
+    }
+
+    /// The message without its causes: `message` less the `: cause`
+    /// suffixes that `causes` lists (all of `message` when they do not
+    /// match its end).
+    #[must_use]
+    pub fn head(&self) -> &str {
+        let suffix: String = self.causes.iter().map(|c| format!(": {c}")).collect();
+        self.message.strip_suffix(suffix.as_str()).unwrap_or(&self.message)
     }
 }
 

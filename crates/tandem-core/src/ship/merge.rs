@@ -53,7 +53,8 @@ pub fn merge_target(session: &Session) -> Result<String, ShipError> {
 ///
 /// # Errors
 /// [`ShipError::TargetDirty`], [`ShipError::WouldConflict`],
-/// [`ShipError::NothingToMerge`], [`ShipError::NotFastForward`],
+/// [`ShipError::NothingToMerge`], [`ShipError::NothingToSquash`],
+/// [`ShipError::NotFastForward`],
 /// [`ShipError::Interrupted`], [`ShipError::State`], git errors.
 pub fn merge(
     repo: &Path,
@@ -85,6 +86,12 @@ pub fn merge(
         return Err(ShipError::WouldConflict { slug: session.slug.clone(), target: target.to_owned(), files });
     }
     let merged_tree = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned();
+    // Commits whose changes add up to nothing (a change and its revert),
+    // or that the target already has: a squash would be an empty commit,
+    // which `git commit` refuses with no message on stderr (issue 19).
+    if mode == MergeMode::Squash && merged_tree == git::read(repo, &["rev-parse", &format!("{old_target}^{{tree}}")])? {
+        return Err(ShipError::NothingToSquash { slug: session.slug.clone(), target: target.to_owned() });
+    }
     let place = git::worktree_of_branch(repo, target)?;
     // Another session's merge into the same branch, interrupted: its
     // half-done checkout is not the user's uncommitted work.

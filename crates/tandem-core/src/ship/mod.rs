@@ -78,6 +78,10 @@ pub enum ShipError {
     State(#[source] std::io::Error),
     #[error("{slug} has nothing to merge into {target}")]
     NothingToMerge { slug: String, target: String },
+    /// `merge --squash` of commits whose changes add up to nothing
+    /// against the target (issue 19).
+    #[error("nothing to squash: the branch of {slug} has no changes against {target}; nothing was changed")]
+    NothingToSquash { slug: String, target: String },
     #[error("{target} cannot be fast-forwarded to {slug}; sync it first or merge without --ff")]
     NotFastForward { slug: String, target: String },
 }
