@@ -42,7 +42,8 @@ impl Kinded for SessionError {
             SessionError::BadSandboxMode { .. }
             | SessionError::InvalidBranch { .. }
             | SessionError::Protected { .. }
-            | SessionError::ReviewNeedsAgent => InvalidInput,
+            | SessionError::ReviewNeedsAgent
+            | SessionError::PromptNeedsAgent => InvalidInput,
             SessionError::NameTaken { .. }
             | SessionError::CutNameTaken { .. }
             | SessionError::BranchExists { .. }
