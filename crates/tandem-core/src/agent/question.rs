@@ -28,10 +28,31 @@ pub fn asked(message: &str) -> Option<String> {
     if !(end.ends_with('?') || end.ends_with('？')) {
         return None;
     }
-    let line = line.trim_start_matches(['-', '*', '+', '>', '#', ' ']);
+    let line = plain(line);
     let question = if line.chars().count() > MAX_QUESTION { last_sentence(line) } else { line };
     let question: String = question.chars().take(MAX_QUESTION).collect();
     (!question.is_empty()).then_some(question)
+}
+
+/// `line` without a list, quote or heading marker in front and without
+/// emphasis around it: `- **Which one?**` is `Which one?`.
+fn plain(line: &str) -> &str {
+    let mut line = line;
+    for marker in ["- ", "* ", "+ ", "> "] {
+        line = line.strip_prefix(marker).unwrap_or(line).trim_start();
+    }
+    let heading = line.trim_start_matches('#');
+    if heading.len() < line.len() && heading.starts_with(' ') {
+        line = heading.trim_start();
+    }
+    for mark in ["**", "__", "*", "_"] {
+        if line.len() > 2 * mark.len()
+            && let Some(inner) = line.strip_prefix(mark).and_then(|l| l.strip_suffix(mark))
+        {
+            return inner.trim();
+        }
+    }
+    line
 }
 
 /// The last sentence of `line`: what follows the last `. `, `! ` or `? `
@@ -51,10 +72,12 @@ mod tests {
         assert_eq!(
             asked("I looked at the schema.\n\nOptions:\n- Postgres\n- SQLite\n\n**Which one do you prefer?**\n")
                 .as_deref(),
-            Some("**Which one do you prefer?**")
+            Some("Which one do you prefer?")
         );
         assert_eq!(asked("Done. Want me to push it (y/n)?").as_deref(), Some("Done. Want me to push it (y/n)?"));
         assert_eq!(asked("Is it `a` or `b`?").as_deref(), Some("Is it `a` or `b`?"));
+        assert_eq!(asked("- *Keep* the old one?").as_deref(), Some("*Keep* the old one?"));
+        assert_eq!(asked("## Next?").as_deref(), Some("Next?"));
         let long = format!("{}. Shall I go on?", "word ".repeat(80).trim());
         assert_eq!(asked(&long).as_deref(), Some("Shall I go on?"));
     }

@@ -304,7 +304,7 @@ impl Kinded for crate::client::ClientError {
             E::Session(e) => e.kind(),
             E::Store(e) => e.kind(),
             E::EmptyPrompt | E::NoPermissionReports { .. } => ErrorKind::InvalidInput,
-            E::NotRunning { .. } | E::NotWaiting { .. } => ErrorKind::Conflict,
+            E::NotRunning { .. } | E::NotWaiting { .. } | E::AsksQuestion { .. } => ErrorKind::Conflict,
             E::Unexpected { .. } => ErrorKind::Internal,
         }
     }
@@ -316,7 +316,11 @@ impl Kinded for crate::client::ClientError {
             E::Session(e) => e.hints(),
             E::Store(e) => e.hints(),
             E::NotRunning { slug } => vec![format!("start it again with `tandem respawn {slug}`")],
-            E::EmptyPrompt | E::NoPermissionReports { .. } | E::NotWaiting { .. } | E::Unexpected { .. } => Vec::new(),
+            E::EmptyPrompt
+            | E::NoPermissionReports { .. }
+            | E::NotWaiting { .. }
+            | E::AsksQuestion { .. }
+            | E::Unexpected { .. } => Vec::new(),
         }
     }
 }
