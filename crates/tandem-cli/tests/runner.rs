@@ -30,6 +30,7 @@ mod test_metadata;
 mod test_never_lose;
 mod test_rows;
 mod test_sandbox;
+mod test_states;
 mod test_ship;
 mod test_ship_races;
 mod test_supervisor;

@@ -584,3 +584,57 @@ fn claude_in_a_workspace_sandbox_writes_and_commits() {
     assert!(env.ok(&["history", "boxed"]).contains("message      Committed from the sandbox."));
     env.ok(&["rm", "--force", "boxed"]);
 }
+
+/// Issue 19: a turn that ends with a question to the user is `asking`
+/// (the NEEDS INPUT group) with the question, not `idle`. No permission
+/// waits, so `approve` is refused and says how to answer; Claude's
+/// reminder that it waits (its `Notification` hook after 60 s idle) is
+/// no permission request and leaves the question standing; the answer,
+/// sent as a prompt, ends the next turn `idle`.
+#[test]
+fn claude_ending_its_turn_with_a_question_needs_input() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let stub = MessagesStub::start(vec![
+        Step::text("I can keep the sessions in two ways.\n\n**Which database should I use?**"),
+        Step::text("Postgres it is."),
+    ]);
+    use_claude(&mut env, &claude, &stub, &[]);
+
+    env.ok(&["new", "db", "--bg", "-p", "Set up the storage"]);
+    let s = wait_within("the question", Duration::from_secs(120), || {
+        Some(env.session("db")).filter(|s| s["state"] == "asking")
+    });
+    assert_eq!(s["asking"], "Which database should I use?", "{s}");
+    let table = env.ok(&["list"]);
+    assert!(table.contains("asking: Which database should I use?"), "{table}");
+    let err = env.fails(&["approve", "db"]);
+    assert!(err.contains("asks a question, not for a permission; answer it with `tandem send db"), "{err}");
+
+    // Claude's reminder, as its hook sends it (`tandem hook`, JSON on stdin).
+    let id = s["id"].as_str().expect("id").to_owned();
+    let mut hook = env
+        .command_in(&env.repo, &["hook"])
+        .env("TANDEM_SESSION_ID", &id)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("tandem hook");
+    let reminder = json!({
+        "hook_event_name": "Notification",
+        "notification_type": "idle_prompt",
+        "message": "Claude is waiting for your input",
+    });
+    std::io::Write::write_all(&mut hook.stdin.take().expect("stdin"), reminder.to_string().as_bytes()).expect("write");
+    assert!(hook.wait().expect("hook ends").success());
+    let s = env.session("db");
+    assert_eq!((s["state"].as_str(), s["asking"].as_str()), (Some("asking"), Some("Which database should I use?")));
+    let history = env.ok(&["history", "db"]);
+    assert!(history.contains("state        waiting: Claude is waiting for your input"), "{history}");
+    assert!(!history.contains("permission"), "the reminder is no permission request:\n{history}");
+
+    env.ok(&["send", "db", "Postgres"]);
+    let s = wait_within("the answer's turn", Duration::from_secs(120), || {
+        Some(env.session("db")).filter(|s| s["state"] == "idle")
+    });
+    assert_eq!(s["asking"], serde_json::Value::Null);
+    assert!(env.ok(&["history", "db"]).contains("message      Postgres it is."));
+}

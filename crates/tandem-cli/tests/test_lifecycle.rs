@@ -177,11 +177,11 @@ fn an_agent_that_exits_shows_its_exit_code_and_logs_follow_until_then() {
     assert!(follow.status.success(), "{}", stderr(&follow));
     let text = stdout(&follow);
     assert!(text.contains("tick-3"), "logs --follow ends when the agent exits, having shown all: {text}");
-    let s = env.wait_state("ticker", "exited");
+    let s = env.wait_state("ticker", "failed");
     assert_eq!(s["exit_code"], 3);
-    assert!(env.ok(&["ls"]).contains("exited (3)"));
+    assert!(env.ok(&["ls"]).contains("failed (exit 3)"));
     let err = env.fails(&["attach", "ticker"]);
-    assert!(err.contains("not running (exited (3))"), "{err}");
+    assert!(err.contains("not running (failed (exit 3))"), "{err}");
 }
 
 #[test]

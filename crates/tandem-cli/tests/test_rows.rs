@@ -56,7 +56,7 @@ fn list_json_and_table_stay_byte_identical() {
     env.git_in(&beta, &["commit", "-qam", "beta edits shared"]);
 
     env.ok(&["new", "gamma", "--bg", "--agent", "sh -c 'exit 3'"]);
-    env.wait_state("gamma", "exited");
+    env.wait_state("gamma", "failed");
     env.ok(&["new", "delta", "--bg", "--agent", "shell"]);
     env.ok(&["stop", "delta"]);
     env.ok(&["new", "old", "--bg", "--agent", "shell"]);

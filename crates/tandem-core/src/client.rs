@@ -47,6 +47,9 @@ pub enum ClientError {
         "session `{slug}` is not waiting for a permission decision; `tandem list` shows what each session waits for"
     )]
     NotWaiting { slug: String },
+    /// Its agent ended its turn with a question, which a prompt answers.
+    #[error("session `{slug}` asks a question, not for a permission; answer it with `tandem send {slug} \"…\"`")]
+    AsksQuestion { slug: String },
     /// An answer of the supervisor's that does not fit the request.
     #[error("the supervisor answered {request} with something else")]
     Unexpected { request: &'static str },
@@ -406,7 +409,8 @@ impl Tandem {
     ///
     /// # Errors
     /// [`ClientError::NotRunning`], [`ClientError::NoPermissionReports`],
-    /// [`ClientError::NotWaiting`], [`ClientError::Store`].
+    /// [`ClientError::NotWaiting`], [`ClientError::AsksQuestion`],
+    /// [`ClientError::Store`].
     pub fn answer(&self, session: &Session, allow: bool, message: Option<&str>) -> Result<(), ClientError> {
         let slug = || session.slug.clone();
         if live_state(session) != SessionState::Running {
@@ -414,6 +418,9 @@ impl Tandem {
         }
         if !crate::agent::reports_state(&session.agent) {
             return Err(ClientError::NoPermissionReports { slug: slug(), agent: session.agent.clone() });
+        }
+        if session.activity == Some(Activity::Asking) {
+            return Err(ClientError::AsksQuestion { slug: slug() });
         }
         if session.activity != Some(Activity::NeedsInput) {
             return Err(ClientError::NotWaiting { slug: slug() });

@@ -245,7 +245,8 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         let handoff = events.iter().rev().find(|e| e.kind == EventKind::Handoff).map(|e| e.text.clone());
         let last = events.last().map_or(s.updated_at, |e| e.at_ms / 1000);
         let live = session::facts::live_state(s);
-        let end = if live == SessionState::Running && s.activity != Some(tandem_core::store::Activity::Idle) {
+        let turn_over = matches!(s.activity, Some(tandem_core::store::Activity::Idle | tandem_core::store::Activity::Asking));
+        let end = if live == SessionState::Running && !turn_over {
             now
         } else {
             last.max(s.created_at)

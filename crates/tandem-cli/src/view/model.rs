@@ -394,8 +394,8 @@ impl App {
                 self.mode = Mode::Send { text: String::new() };
                 None
             }
-            KeyCode::Char('y') if row.group() == Group::NeedsInput => Some(Action::Approve(name)),
-            KeyCode::Char('N') if row.group() == Group::NeedsInput => Some(Action::Deny(name)),
+            KeyCode::Char('y') if row.awaits_permission() => Some(Action::Approve(name)),
+            KeyCode::Char('N') if row.awaits_permission() => Some(Action::Deny(name)),
             KeyCode::Char('x') => Some(Action::Stop(name)),
             KeyCode::Char('r') => Some(Action::Respawn(name)),
             KeyCode::Char('f') => Some(Action::Fork(name)),

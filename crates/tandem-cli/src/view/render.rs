@@ -56,6 +56,7 @@ impl Theme {
     fn group(&self, group: Group) -> Style {
         match group {
             Group::NeedsInput => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Group::Error => self.fg(Color::Red).add_modifier(Modifier::BOLD),
             Group::Running => self.fg(Color::Green).add_modifier(Modifier::BOLD),
             Group::Idle => self.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             Group::Done | Group::Archived => self.dim().add_modifier(Modifier::BOLD),
@@ -157,15 +158,13 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
 fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> (Line<'a>, Option<Line<'a>>) {
     let marker = match row.group() {
         Group::NeedsInput => Span::styled("! ", theme.group(Group::NeedsInput)),
+        Group::Error => Span::styled("✗ ", theme.group(Group::Error)),
         Group::Running => Span::styled("● ", theme.group(Group::Running)),
         Group::Idle => Span::styled("○ ", theme.group(Group::Idle)),
         Group::Done | Group::Archived => Span::styled("· ", theme.dim()),
     };
-    let mut state = match (row.state.as_str(), row.exit_code) {
-        ("exited", Some(code)) => format!("exited ({code})"),
-        (state, _) if row.inferred => format!("{state}?"),
-        (state, _) => state.to_owned(),
-    };
+    // The words `tandem list` uses; the question is on the second line.
+    let mut state = row.state_word();
     state.push(' ');
     state.push_str(&age(now - row.since));
     let mut facts = vec![row.agent.clone(), row.branch.clone()];
@@ -413,10 +412,14 @@ mod tests {
         shell.inferred = true;
         shell.agent = "shell".into();
         let mut exited = row("old-spike", "exited", 90_000);
-        exited.exit_code = Some(1);
+        exited.exit_code = Some(0);
         exited.meta.status = TaskStatus::Done;
         exited.pr = pr(7, PrState::Merged);
-        vec![asking, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
+        let mut question = row("db-choice", "asking", 30);
+        question.asking = Some("Which database should I use?".into());
+        let mut failed = row("bad-fork", "failed", 20);
+        failed.exit_code = Some(1);
+        vec![asking, question, failed, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
     }
 
     fn render(app: &App, width: u16, height: u16) -> String {

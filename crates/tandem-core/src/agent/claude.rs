@@ -14,8 +14,8 @@
 //! | `PreToolUse` | tool call | `running` |
 //! | `PostToolUse` | tool result, file change | |
 //! | `PermissionRequest` | permission | `needs-input` |
-//! | `Notification` | permission / question | `needs-input`, or `idle` when it only waits for a prompt |
-//! | `Stop` | the agent's last message | `idle` |
+//! | `Notification` | permission / question, or state when it only waits for a prompt | `needs-input`, or `idle` (an `asking` stays) |
+//! | `Stop` | the agent's last message | `asking` when it ends with a question ([`super::question`]), else `idle` |
 //! | `SessionEnd` | state | |
 //!
 //! A hook never decides anything for the user: it prints nothing, so
@@ -196,19 +196,35 @@ pub fn record_hook(store: &Store, session: &Session, payload: &Value) -> Result<
             let message = payload["message"].as_str().unwrap_or_default();
             let kind = payload["notification_type"].as_str().unwrap_or_default();
             let idle = kind == "idle_prompt" || message.contains("waiting for your input");
-            store.add_events(&[new(EventKind::Permission, cut(message), payload.clone())])?;
             if idle {
-                store.set_activity(id, Activity::Idle, None)?;
-            } else if session.activity != Some(Activity::NeedsInput) {
+                // Not a request: Claude reminds the user it waits (after
+                // 60 s). A question it ended its turn with still stands.
+                store.add_events(&[new(EventKind::State, format!("waiting: {}", cut(message)), payload.clone())])?;
+                if session.activity != Some(Activity::Asking) {
+                    store.set_activity(id, Activity::Idle, None)?;
+                }
+                return Ok(());
+            }
+            store.add_events(&[new(EventKind::Permission, cut(message), payload.clone())])?;
+            if session.activity != Some(Activity::NeedsInput) {
                 // A `PermissionRequest` before it said more (tool and input).
                 store.set_activity(id, Activity::NeedsInput, Some(message))?;
             }
         }
         "Stop" => {
-            if let Some(message) = payload["last_assistant_message"].as_str().filter(|m| !m.is_empty()) {
+            let message = payload["last_assistant_message"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| payload["transcript_path"].as_str().and_then(|p| last_message(Path::new(p))))
+                .filter(|m| !m.is_empty());
+            if let Some(message) = &message {
                 store.add_events(&[new(EventKind::Message, cut(message), json!({}))])?;
             }
-            store.set_activity(id, Activity::Idle, None)?;
+            // A turn that ends with a question waits for the user's answer.
+            match message.as_deref().and_then(super::question::asked) {
+                Some(question) => store.set_activity(id, Activity::Asking, Some(&question))?,
+                None => store.set_activity(id, Activity::Idle, None)?,
+            }
         }
         "SessionEnd" => {
             let reason = payload["reason"].as_str().unwrap_or("exit");
@@ -219,6 +235,35 @@ pub fn record_hook(store: &Store, session: &Session, payload: &Value) -> Result<
         }
     }
     Ok(())
+}
+
+/// The text of the last assistant message in a Claude transcript (JSON
+/// lines, `{"type":"assistant","message":{"content":[{"type":"text",…}]}}`),
+/// read from its last 256 KiB; for a `Stop` hook without
+/// `last_assistant_message` (older Claude Code).
+fn last_message(transcript: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 256 * 1024;
+    let mut file = std::fs::File::open(transcript).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // The last assistant entry: a tool call after the last text means the
+    // text was not the last word.
+    let last = text
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|entry| entry["type"] == "assistant")?;
+    let said: Vec<&str> = last["message"]["content"]
+        .as_array()?
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    Some(said.join("\n"))
 }
 
 /// A tool input in a line: the command, path, pattern or URL it names,

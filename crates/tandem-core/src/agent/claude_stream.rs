@@ -179,7 +179,7 @@ impl Driver for ClaudeStream {
                     event["duration_ms"].as_u64().unwrap_or_default()
                 );
                 rec.push(EventKind::Usage, text, json!({ "usage": event["usage"], "cost_usd": cost }));
-                rec.set_activity(store, Activity::Idle, None)?;
+                rec.turn_ended(store)?;
                 shown.push(String::new());
             }
             "control_request" if event["request"]["subtype"] == "can_use_tool" => {

@@ -243,7 +243,7 @@ impl Codex {
                 shown.push(String::new());
                 match self.next_turn() {
                     Some(turn) => out.write.push(turn),
-                    None => rec.set_activity(store, Activity::Idle, None)?,
+                    None => rec.turn_ended(store)?,
                 }
             }
             "error" => {

@@ -76,6 +76,9 @@ pub struct Recorder {
     session_id: String,
     batch: Vec<Batched>,
     activity: Option<Activity>,
+    /// The agent's last message since its last tool call, taken when the
+    /// turn ends ([`Recorder::turn_ended`]).
+    last_message: Option<String>,
 }
 
 impl Recorder {
@@ -84,7 +87,7 @@ impl Recorder {
 
     #[must_use]
     pub fn new(session_id: &str) -> Recorder {
-        Recorder { session_id: session_id.to_owned(), batch: Vec::new(), activity: None }
+        Recorder { session_id: session_id.to_owned(), batch: Vec::new(), activity: None, last_message: None }
     }
 
     /// The session recorded for.
@@ -101,7 +104,29 @@ impl Recorder {
 
     /// Adds an event to the batch.
     pub fn push(&mut self, kind: EventKind, text: String, data: Value) {
+        match kind {
+            EventKind::Message => self.last_message = Some(text.clone()),
+            // What the agent did after its message: the message is not
+            // its last word.
+            EventKind::ToolCall | EventKind::ToolResult | EventKind::FileChange | EventKind::Permission => {
+                self.last_message = None;
+            }
+            _ => {}
+        }
         self.batch.push((kind, text, data));
+    }
+
+    /// Records that the agent's turn ended: `asking` with the question
+    /// when its last message of the turn ends with one
+    /// ([`crate::agent::question::asked`]), else `idle`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn turn_ended(&mut self, store: &Store) -> Result<(), StoreError> {
+        match self.last_message.take().as_deref().and_then(crate::agent::question::asked) {
+            Some(question) => self.set_activity(store, Activity::Asking, Some(&question)),
+            None => self.set_activity(store, Activity::Idle, None),
+        }
     }
 
     /// Writes the waiting events in one transaction.

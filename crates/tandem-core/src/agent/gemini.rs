@@ -234,7 +234,7 @@ impl Gemini {
                 shown.push(String::new());
                 match self.next_turn() {
                     Some(turn) => out.write.push(turn),
-                    None => rec.set_activity(store, Activity::Idle, None)?,
+                    None => rec.turn_ended(store)?,
                 }
             }
         }

@@ -31,6 +31,7 @@ pub mod claude_stream;
 pub mod codex;
 pub mod driver;
 pub mod gemini;
+pub mod question;
 
 use std::ffi::OsStr;
 use std::path::Path;

@@ -42,7 +42,8 @@ impl Kinded for SessionError {
             SessionError::BadSandboxMode { .. }
             | SessionError::InvalidBranch { .. }
             | SessionError::Protected { .. }
-            | SessionError::ReviewNeedsAgent => InvalidInput,
+            | SessionError::ReviewNeedsAgent
+            | SessionError::PromptNeedsAgent => InvalidInput,
             SessionError::NameTaken { .. }
             | SessionError::CutNameTaken { .. }
             | SessionError::BranchExists { .. }
@@ -326,7 +327,7 @@ impl Kinded for crate::client::ClientError {
             E::Session(e) => e.kind(),
             E::Store(e) => e.kind(),
             E::EmptyPrompt | E::NoPermissionReports { .. } => ErrorKind::InvalidInput,
-            E::NotRunning { .. } | E::NotWaiting { .. } => ErrorKind::Conflict,
+            E::NotRunning { .. } | E::NotWaiting { .. } | E::AsksQuestion { .. } => ErrorKind::Conflict,
             E::Unexpected { .. } => ErrorKind::Internal,
         }
     }
@@ -338,7 +339,11 @@ impl Kinded for crate::client::ClientError {
             E::Session(e) => e.hints(),
             E::Store(e) => e.hints(),
             E::NotRunning { slug } => vec![format!("start it again with `tandem respawn {slug}`")],
-            E::EmptyPrompt | E::NoPermissionReports { .. } | E::NotWaiting { .. } | E::Unexpected { .. } => Vec::new(),
+            E::EmptyPrompt
+            | E::NoPermissionReports { .. }
+            | E::NotWaiting { .. }
+            | E::AsksQuestion { .. }
+            | E::Unexpected { .. } => Vec::new(),
         }
     }
 }

@@ -120,11 +120,16 @@ named_enum!(
 );
 
 named_enum!(
-    /// What a running agent does, as it reports it (Claude Code's hooks).
+    /// What a running agent does, as it reports it (Claude Code's hooks,
+    /// a structured agent's stream).
     Activity, "activity" {
         Running = "running",
+        /// It waits on a permission decision (`tandem approve`/`deny`).
         NeedsInput = "needs-input",
         Idle = "idle",
+        /// Its turn ended with a question to the user (see
+        /// [`crate::agent::question`]); the answer is the next prompt.
+        Asking = "asking",
     }
 );
 

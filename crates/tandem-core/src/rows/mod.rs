@@ -31,6 +31,8 @@ use crate::store::{Activity, EventKind, Meta, Session, SessionState, Store};
 pub enum Group {
     /// Waits on a permission or a question.
     NeedsInput,
+    /// Its agent exited with an error (a non-zero code, a signal).
+    Error,
     Running,
     /// Its turn is done; it waits for the next prompt.
     Idle,
@@ -41,13 +43,15 @@ pub enum Group {
 
 impl Group {
     /// Every group, in display order.
-    pub const ALL: [Group; 5] = [Group::NeedsInput, Group::Running, Group::Idle, Group::Done, Group::Archived];
+    pub const ALL: [Group; 6] =
+        [Group::NeedsInput, Group::Error, Group::Running, Group::Idle, Group::Done, Group::Archived];
 
     /// The group's heading.
     #[must_use]
     pub fn title(self) -> &'static str {
         match self {
             Group::NeedsInput => "NEEDS INPUT",
+            Group::Error => "ERROR",
             Group::Running => "RUNNING",
             Group::Idle => "IDLE",
             Group::Done => "DONE",
@@ -60,7 +64,8 @@ impl Group {
     #[must_use]
     pub fn of(state: &str) -> Group {
         match state {
-            "needs-input" => Group::NeedsInput,
+            "needs-input" | "asking" => Group::NeedsInput,
+            "failed" => Group::Error,
             "running" | "starting" | "creating" => Group::Running,
             "idle" => Group::Idle,
             "archived" => Group::Archived,
@@ -84,16 +89,19 @@ pub struct SessionRow {
     pub path: PathBuf,
     /// The agent's command line as the user gave it.
     pub agent: String,
-    /// `starting`, `running`, `needs-input`, `idle` (the last three as
-    /// the agent reports them, for agents that do), `exited`, `stopped`,
-    /// `lost`, `creating` or `archived`: see [`listed_state`].
+    /// `starting`, `running`, `needs-input` (a permission), `asking` (a
+    /// question in its last message), `idle` (these four as the agent
+    /// reports them, for agents that do), `exited`, `failed` (exited
+    /// with a non-zero code), `stopped`, `lost`, `creating` or
+    /// `archived`: see [`listed_state`].
     pub state: String,
     /// Whether `state` is a guess from output activity (an agent that
     /// does not report its state).
     pub inferred: bool,
     /// Unix seconds since when it is in `state` (as far as known).
     pub since: i64,
-    /// What a `needs-input` agent asks; `None` in any other state.
+    /// What a `needs-input` or `asking` agent asks; `None` in any other
+    /// state.
     pub asking: Option<String>,
     /// The agent's own conversation id (Claude Code's session id, Codex's
     /// thread).
@@ -163,7 +171,7 @@ impl SessionRow {
             inferred,
             // An inferred state holds since the last output.
             since: if inferred { last_activity } else { s.activity_at.unwrap_or(s.updated_at) },
-            asking: s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput)),
+            asking: asking(&s).map(str::to_owned),
             problem: facts.problem(&s),
             facts,
             last_activity,
@@ -252,11 +260,27 @@ impl SessionRow {
     }
 
     /// The state in a few words: `running`, `idle (inferred)`,
-    /// `needs-input: Bash: cargo test` (the question cut to 40
-    /// characters), `exited (1)`, `stopped`, `lost`, …
+    /// `needs-input: Bash: cargo test`, `asking: Which database?` (the
+    /// question cut to 40 characters), `exited (0)`, `failed (exit 1)`,
+    /// `stopped`, `lost`, …
     #[must_use]
     pub fn state_text(&self) -> String {
         state_text(&self.state, self.inferred, self.exit_code, self.asking.as_deref())
+    }
+
+    /// The state's words without the question: [`SessionRow::state_text`]
+    /// up to its `:`, for front ends that show the question apart (the
+    /// agent view). Every front end says a state with these words.
+    #[must_use]
+    pub fn state_word(&self) -> String {
+        state_word(&self.state, self.inferred, self.exit_code)
+    }
+
+    /// Whether it waits on a permission decision (`tandem approve` /
+    /// `deny`), not on an answer to a question.
+    #[must_use]
+    pub fn awaits_permission(&self) -> bool {
+        self.state == "needs-input"
     }
 
     /// The pull request in a few words: `#12 open, checks passing,
@@ -332,19 +356,34 @@ pub fn rows(
 pub fn session_state_text(s: &Session) -> String {
     let mut live = s.clone();
     live.state = facts::live_state(s);
-    let asking = s.asking.as_deref().filter(|_| s.activity == Some(Activity::NeedsInput));
     let exit_code = s.exit_code.filter(|_| live.state == SessionState::Exited);
-    state_text(facts::reported_state(&live), false, exit_code, asking)
+    state_text(facts::reported_state(&live), false, exit_code, asking(s))
 }
 
+/// What the session's agent asks: its permission request or its
+/// question, while it waits on it.
+fn asking(s: &Session) -> Option<&str> {
+    s.asking.as_deref().filter(|_| matches!(s.activity, Some(Activity::NeedsInput | Activity::Asking)))
+}
+
+/// The one place a state becomes words (see [`SessionRow::state_text`]).
 fn state_text(state: &str, inferred: bool, exit_code: Option<i32>, asking: Option<&str>) -> String {
-    match (state, exit_code, asking) {
-        ("idle", _, _) if inferred => "idle (inferred)".to_owned(),
-        ("exited", Some(code), _) => format!("exited ({code})"),
+    match (state, asking) {
+        ("asking", Some(asking)) => format!("asking: {}", truncate(asking, 40)),
         // An agent whose state is inferred can still say what it asks
         // (a hook event): the question wins over the guess.
-        ("needs-input" | "running", _, Some(asking)) => format!("needs-input: {}", truncate(asking, 40)),
-        (state, _, _) => state.to_owned(),
+        ("needs-input" | "running", Some(asking)) => format!("needs-input: {}", truncate(asking, 40)),
+        _ => state_word(state, inferred, exit_code),
+    }
+}
+
+/// A state's words without its question (see [`SessionRow::state_word`]).
+fn state_word(state: &str, inferred: bool, exit_code: Option<i32>) -> String {
+    match (state, exit_code) {
+        ("idle", _) if inferred => "idle (inferred)".to_owned(),
+        ("failed", Some(code)) => format!("failed (exit {code})"),
+        ("exited", Some(code)) => format!("exited ({code})"),
+        (state, _) => state.to_owned(),
     }
 }
 

@@ -60,6 +60,12 @@ pub enum SessionError {
     Env(#[from] EnvError),
     #[error("a review needs an agent that takes a prompt; pass --agent claude, codex or gemini")]
     ReviewNeedsAgent,
+    /// `-p` with no agent named where Claude Code is not installed: the
+    /// default agent is then a shell, which would run the prompt.
+    #[error(
+        "no agent named and `claude` is not on PATH, so the session would be a shell, which would run the prompt as a command; install Claude Code, or name the agent: --agent codex, --agent gemini, or --agent shell to type the prompt into a shell"
+    )]
+    PromptNeedsAgent,
     #[error("session `{slug}` is {state}, not archived; `tandem restore` brings back archived sessions only")]
     NotArchived { slug: String, state: &'static str },
     /// Hint: `tandem restore` it first.

@@ -292,14 +292,18 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
 
 /// The state a session reports: `lost` for a `running` one whose host
 /// is gone; for a running agent that reports what it does (Claude Code),
-/// `running`, `needs-input` or `idle` as it last said, `starting` until
-/// it first says; else the stored state.
+/// `running`, `needs-input`, `asking` or `idle` as it last said,
+/// `starting` until it first says; `failed` for one that exited with a
+/// non-zero code; else the stored state.
 #[must_use]
 pub fn reported_state(session: &Session) -> &'static str {
     match live_state(session) {
         SessionState::Running if crate::agent::reports_state(&session.agent) => {
             session.activity.map_or("starting", |a| a.as_str())
         }
+        // An agent that exited with an error (or was killed) did not
+        // finish: `failed`, never `exited` like one that ended well.
+        SessionState::Exited if session.exit_code.is_some_and(|c| c != 0) => "failed",
         state => state.as_str(),
     }
 }

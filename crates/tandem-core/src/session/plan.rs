@@ -212,9 +212,19 @@ pub fn plan(
         return Err(SessionError::HooksNotApproved { count: unapproved.len() });
     }
     let agent = agent::resolve(req.agent.as_deref(), req.prompt.as_deref(), &req.env, &req.cwd)?;
+    // The default agent fell back to a shell: a prompt must never be
+    // typed into a shell the user did not ask for, and the fallback is
+    // said, not done silently (issue 19).
+    let fell_back = req.agent.is_none() && agent.name == "shell";
+    if fell_back && req.prompt.is_some() {
+        return Err(SessionError::PromptNeedsAgent);
+    }
     let sandbox = sandbox_of(&config, req.sandbox.as_deref())?;
     let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut notes = Vec::new();
+    if fell_back {
+        notes.push("`claude` is not on PATH, so this session runs a shell; name an agent with --agent".to_owned());
+    }
     if let Some(name) = req.name.as_deref().filter(|name| *name != slug) {
         // Issue 17: said, not done silently.
         notes.push(format!("session name `{name}` is used as `{slug}` (lowercase letters, digits and `-`)"));

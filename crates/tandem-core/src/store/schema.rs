@@ -151,6 +151,25 @@ END;
     r"
 ALTER TABLE sessions ADD COLUMN sandbox TEXT;
 ",
+    // A turn that ends with a question (activity `asking`) ends it as
+    // `idle` does: a review's findings are copied either way.
+    r"
+DROP TRIGGER review_findings;
+CREATE TRIGGER review_findings AFTER UPDATE OF activity ON sessions
+WHEN new.review_of IS NOT NULL AND new.activity IN ('idle', 'asking')
+     AND (old.activity IS NULL OR old.activity NOT IN ('idle', 'asking'))
+BEGIN
+    INSERT INTO events (session_id, at_ms, kind, text, data)
+    SELECT new.review_of, CAST(unixepoch('subsec') * 1000 AS INTEGER), 'review', m.text,
+           json_object('review', new.slug, 'session', new.id, 'event', m.id)
+    FROM events m
+    WHERE m.session_id = new.id AND m.kind = 'message'
+      AND m.id > COALESCE((SELECT max(p.id) FROM events p WHERE p.session_id = new.id AND p.kind = 'prompt'), 0)
+      AND NOT EXISTS (SELECT 1 FROM events r WHERE r.session_id = new.review_of AND r.kind = 'review'
+                      AND json_extract(r.data, '$.event') = m.id)
+    ORDER BY m.id DESC LIMIT 1;
+END;
+",
 ];
 
 /// Runs the migrations the database has not had yet, in one immediate

@@ -62,7 +62,8 @@ fn reap_idle(state: &State) -> Result<(), SessionError> {
     Ok(())
 }
 
-/// For each trial whose agent (one that reports its state) is `idle`:
+/// For each trial whose agent (one that reports its state) is `idle`
+/// (or `asking`, which is only ever stored, never asked):
 /// stores its handoff when its last message has one, else asks for it
 /// once ([`crate::tasks::trial`]).
 fn handoffs(state: &State) -> Result<(), SessionError> {
@@ -72,7 +73,10 @@ fn handoffs(state: &State) -> Result<(), SessionError> {
     let trials: Vec<Session> = store
         .sessions_in(&[SessionState::Running])?
         .into_iter()
-        .filter(|s| s.task_id.is_some() && s.activity == Some(crate::store::Activity::Idle))
+        .filter(|s| {
+            s.task_id.is_some()
+                && matches!(s.activity, Some(crate::store::Activity::Idle | crate::store::Activity::Asking))
+        })
         .collect();
     for trial in trials {
         let events = store.recent_events(&trial.id, 200)?;
@@ -85,6 +89,9 @@ fn handoffs(state: &State) -> Result<(), SessionError> {
                 data: Some(trial::handoff_data(event)),
                 indexed: true,
             }])?,
+            // A trial that asks the user a question waits for the answer,
+            // not for tandem's request.
+            HandoffStep::Ask if trial.activity == Some(crate::store::Activity::Asking) => {}
             HandoffStep::Ask => {
                 let mut text = trial::handoff_request();
                 if !crate::agent::Kind::of(&trial.agent).structured() {
