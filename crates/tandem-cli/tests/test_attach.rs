@@ -1,0 +1,199 @@
+//! `tandem attach` leaves the user's terminal as it found it (issue 19):
+//! a shell in a real terminal (a tmux pane of the test's own) prints
+//! marker lines, attaches to an agent that draws over the whole screen,
+//! and gets its lines back, without the agent's screen, whichever way the
+//! attach ends: the detach key, `kill -TERM` / `kill -INT` of the
+//! `tandem attach` process, or the agent's exit; the same for `tandem new`,
+//! which attaches.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::TestEnv;
+
+/// A tmux server of the test's own, with one 80×24 pane running bash
+/// in the repository with the test's environment and `tandem` on `PATH`.
+struct Pane {
+    socket: String,
+}
+
+impl Pane {
+    fn start(env: &TestEnv) -> Pane {
+        let socket = env.tmp.path().join("tmux-attach.sock").to_string_lossy().into_owned();
+        let pane = Pane { socket };
+        let bin_dir = TestEnv::bin().parent().expect("the binary's folder").to_string_lossy().into_owned();
+        let path = std::env::var("TEST_PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        let mut command = vec![
+            "env".to_owned(),
+            "-i".to_owned(),
+            format!("PATH={bin_dir}:{path}"),
+            format!("HOME={}", env.home.display()),
+            format!("TANDEM_HOME={}", env.tandem_home.display()),
+            "SHELL=/bin/bash".to_owned(),
+            "TERM=tmux-256color".to_owned(),
+            "LANG=C.UTF-8".to_owned(),
+            "GIT_CONFIG_NOSYSTEM=1".to_owned(),
+            "PS1=pane$ ".to_owned(),
+        ];
+        command.extend(env.env.iter().map(|(k, v)| format!("{k}={v}")));
+        command.extend(["bash", "--norc", "--noprofile"].map(str::to_owned));
+        let line = command.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ");
+        pane.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-c",
+            &env.repo.to_string_lossy(),
+            &line,
+        ]);
+        pane.wait_for("the shell's prompt", |s| s.contains("pane$"));
+        pane
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The visible screen (no scrollback).
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p"])
+    }
+
+    /// Types `line` and Enter.
+    fn line(&self, line: &str) {
+        self.run(&["send-keys", "-l", line]);
+        self.run(&["send-keys", "Enter"]);
+    }
+
+    fn keys(&self, keys: &str) {
+        self.run(&["send-keys", keys]);
+    }
+
+    /// Waits up to 30 s for the screen to satisfy `f`; the panic shows
+    /// the last screen.
+    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if f(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Clears the screen and prints three marker lines named `tag`.
+    fn markers(&self, tag: &str) {
+        self.line("clear");
+        self.line(&format!("printf 'mark-{tag}-%s\\n' 1 2 3"));
+        self.wait_for("the marker lines", |s| has_markers(s, tag) && s.trim_end().ends_with("pane$"));
+    }
+
+    /// The pid of the pane's foreground child (`tandem attach`).
+    fn child_pid(&self) -> i32 {
+        let shell: i32 = self.run(&["display-message", "-p", "#{pane_pid}"]).trim().parse().expect("pane pid");
+        let child = || {
+            std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // `pid (comm) state ppid …`; comm may hold spaces.
+                let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                (ppid == shell).then_some(pid)
+            })
+        };
+        crate::common::wait_for("the attach process", child)
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn has_markers(screen: &str, tag: &str) -> bool {
+    (1..=3).all(|n| screen.lines().any(|l| l.trim_end() == format!("mark-{tag}-{n}")))
+}
+
+/// An agent that draws on every row of the screen (in the main screen,
+/// as Claude Code does), then exits when it reads a line.
+fn drawing_agent(env: &TestEnv) -> String {
+    let script = env.tmp.path().join("draw.sh");
+    std::fs::write(
+        &script,
+        "printf '\\033[H\\033[2J'\ni=1\nwhile [ $i -le 24 ]; do printf '\\033[%d;1HAGENT-ROW-%d' $i $i; i=$((i+1)); done\nread x\n",
+    )
+    .expect("write the agent");
+    format!("sh {}", script.display())
+}
+
+/// Attaches in the pane and waits for the agent's screen.
+fn attach(pane: &Pane, name: &str) {
+    pane.line(&format!("tandem attach {name}"));
+    pane.wait_for("the agent's screen", |s| s.contains("AGENT-ROW-5") && !s.contains("mark-"));
+}
+
+/// The terminal is as it was: the markers are back, the agent's screen
+/// is gone, and the shell prompts again.
+fn assert_restored(pane: &Pane, tag: &str, what: &str) -> String {
+    let screen = pane.wait_for(&format!("the shell's prompt after {what}"), |s| {
+        s.trim_end().ends_with("pane$") && s.lines().any(|l| l.starts_with("ended-"))
+    });
+    assert!(has_markers(&screen, tag), "the marker lines are gone after {what}:\n{screen}");
+    assert!(!screen.contains("AGENT-ROW"), "the agent's screen stays after {what}:\n{screen}");
+    screen
+}
+
+/// Issue 19: detaching (and every other end of an attach) gives the
+/// user's terminal back as it was, as tmux does.
+#[test]
+fn issue_19_attach_leaves_the_terminal_as_it_found_it() {
+    let env = TestEnv::new();
+    let agent = drawing_agent(&env);
+    env.ok(&["new", "drawn", "--bg", "--agent", &agent]);
+    env.wait_state("drawn", "running");
+    let pane = Pane::start(&env);
+
+    // The detach key.
+    pane.markers("detach");
+    attach(&pane, "drawn; echo ended-$?");
+    pane.keys("C-\\");
+    let screen = assert_restored(&pane, "detach", "the detach key");
+    assert!(screen.contains("detached from drawn"), "{screen}");
+
+    // The attach process killed: TERM, then INT.
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let tag = signal.to_ascii_lowercase();
+        pane.markers(&tag);
+        attach(&pane, "drawn; echo ended-$?");
+        let pid = pane.child_pid();
+        let killed = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+        let screen = assert_restored(&pane, &tag, &format!("kill -{signal}"));
+        assert!(screen.contains(&format!("ended-{code}")), "{screen}");
+        assert_eq!(env.session("drawn")["state"], "running", "the agent keeps running");
+    }
+
+    // `tandem new` attaches the same way.
+    pane.markers("new");
+    pane.line(&format!("tandem new fresh --agent '{agent}'; echo ended-$?"));
+    pane.wait_for("the new agent's screen", |s| s.contains("AGENT-ROW-5") && !s.contains("mark-"));
+    pane.keys("C-\\");
+    assert_restored(&pane, "new", "detaching from `tandem new`");
+
+    // The agent exits (it reads a line) while attached.
+    pane.markers("exit");
+    attach(&pane, "drawn; echo ended-$?");
+    pane.keys("Enter");
+    let screen = assert_restored(&pane, "exit", "the agent's exit");
+    assert!(screen.contains("the agent of session drawn exited"), "{screen}");
+    env.wait_state("drawn", "exited");
+}
