@@ -4,12 +4,15 @@
 //! and gets its lines back, without the agent's screen, whichever way the
 //! attach ends: the detach key, `kill -TERM` / `kill -INT` of the
 //! `tandem attach` process, or the agent's exit; the same for `tandem new`,
-//! which attaches.
+//! which attaches. And a session the supervisor stopped for idleness comes
+//! back by itself on `attach`, `send` and `approve`, resuming its
+//! conversation (the real Claude Code against the API stand-in).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::TestEnv;
+use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::{TestEnv, agent_and_env, wait_within};
 
 /// A tmux server of the test's own, with one 80×24 pane running bash
 /// in the repository with the test's environment and `tandem` on `PATH`.
@@ -196,4 +199,83 @@ fn issue_19_attach_leaves_the_terminal_as_it_found_it() {
     let screen = assert_restored(&pane, "exit", "the agent's exit");
     assert!(screen.contains("the agent of session drawn exited"), "{screen}");
     env.wait_state("drawn", "exited");
+}
+
+/// Issue 19: an agent the supervisor stopped after its idle timeout
+/// starts again, resuming its conversation, on the next `send`, `attach`
+/// or `approve`, saying so on stderr; one the user stopped stays stopped,
+/// and attaching to it names `tandem respawn`.
+#[test]
+fn issue_19_an_idle_stopped_agent_comes_back_by_itself() {
+    let Some((claude, mut env)) = agent_and_env("claude") else { return };
+    let stub = MessagesStub::start(vec![Step::text("First answer."), Step::text("Back after the idle stop.")]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    env.ok(&["new", "napper", "--bg", "-p", "Say something"]);
+    wait_within("the first answer", Duration::from_secs(60), || {
+        env.ok(&["history", "napper"]).contains("First answer.").then_some(())
+    });
+    let conversation = env.wait_state("napper", "idle")["agent_session"].as_str().expect("conversation").to_owned();
+
+    // Idle past a short timeout: stopped by the supervisor. (The timeout
+    // is off again while the agent is woken, so a slow start on a loaded
+    // machine is not taken for idleness.)
+    let nap = || {
+        env.user_config("[supervisor]\nidle_timeout_secs = 1\n");
+        env.wait_state("napper", "stopped");
+        env.user_config("[supervisor]\nidle_timeout_secs = 0\n");
+    };
+    nap();
+    let note = "napper was stopped after ";
+    let how = " idle; starting it again, resuming its conversation";
+
+    // `send` starts it again, resumed, and the prompt reaches it.
+    let out = env.tandem(&["send", "napper", "Are you back?"]);
+    let err = crate::common::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("note: {note}")) && err.contains(how), "{err}");
+    let history = || env.ok(&["history", "napper"]);
+    let answered = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        history().contains("Back after the idle stop.")
+    });
+    assert!(answered, "no answer after the idle stop; the history:\n{}", history());
+    let last = stub.main_requests().pop().expect("a request after the idle stop")["messages"].to_string();
+    assert!(last.contains("Say something"), "the conversation was resumed: {last}");
+    let s = env.wait_state("napper", "idle");
+    assert_eq!(s["agent_session"].as_str(), Some(conversation.as_str()), "the same conversation");
+
+    // Stopped again; `attach` starts it again and attaches.
+    nap();
+    let mut pty = env.pty(&["attach", "napper"], 24, 80);
+    let raw = pty.wait_for_raw("attaching to napper");
+    assert!(raw.contains(note) && raw.contains(how), "{raw}");
+    pty.wait_for_raw("tandem: attached to napper");
+    pty.send(b"\x1c");
+    assert_eq!(pty.wait_exit(), 0);
+    assert_eq!(env.session("napper")["agent_session"].as_str(), Some(conversation.as_str()));
+
+    // Stopped again; `approve` starts it again (nothing is asked, so it
+    // then says so).
+    nap();
+    let out = env.tandem(&["approve", "napper"]);
+    let err = crate::common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(note) && err.contains(how), "{err}");
+    assert!(err.contains("is not waiting for a permission decision"), "{err}");
+    env.wait_state("napper", "idle");
+
+    // Stopped by the user: it stays stopped, and the errors name respawn.
+    env.ok(&["stop", "napper"]);
+    let err = env.fails(&["attach", "napper"]);
+    assert!(err.contains("session napper is not running (stopped)"), "{err}");
+    assert!(err.contains("`tandem respawn napper`") && !err.contains("logs"), "{err}");
+    let err = env.fails(&["send", "napper", "Hello?"]);
+    assert!(err.contains("`tandem respawn napper`") && !err.contains("note:"), "{err}");
+    assert_eq!(env.session("napper")["state"], "stopped");
 }
