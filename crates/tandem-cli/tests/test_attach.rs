@@ -270,12 +270,21 @@ fn issue_19_an_idle_stopped_agent_comes_back_by_itself() {
     assert!(err.contains("is not waiting for a permission decision"), "{err}");
     env.wait_state("napper", "idle");
 
-    // Stopped by the user: it stays stopped, and the errors name respawn.
+    // Stopped by the user, running or already stopped for idleness: it
+    // stays stopped, and the errors name respawn.
+    let stays_stopped = || {
+        let err = env.fails(&["attach", "napper"]);
+        assert!(err.contains("session napper is not running (stopped)"), "{err}");
+        assert!(err.contains("`tandem respawn napper`") && !err.contains("logs"), "{err}");
+        let err = env.fails(&["send", "napper", "Hello?"]);
+        assert!(err.contains("`tandem respawn napper`") && !err.contains("note:"), "{err}");
+        assert_eq!(env.session("napper")["state"], "stopped");
+    };
     env.ok(&["stop", "napper"]);
-    let err = env.fails(&["attach", "napper"]);
-    assert!(err.contains("session napper is not running (stopped)"), "{err}");
-    assert!(err.contains("`tandem respawn napper`") && !err.contains("logs"), "{err}");
-    let err = env.fails(&["send", "napper", "Hello?"]);
-    assert!(err.contains("`tandem respawn napper`") && !err.contains("note:"), "{err}");
-    assert_eq!(env.session("napper")["state"], "stopped");
+    stays_stopped();
+    env.ok(&["respawn", "napper"]);
+    env.wait_state("napper", "idle");
+    nap();
+    assert!(env.ok(&["stop", "napper"]).contains("session napper is not running (stopped)"));
+    stays_stopped();
 }

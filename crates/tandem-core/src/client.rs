@@ -452,12 +452,17 @@ impl Tandem {
     }
 
     /// Stops the session's agent (polite signals, a grace period,
-    /// SIGKILL); the worktree stays.
+    /// SIGKILL); the worktree stays. The session stays stopped: even one
+    /// the supervisor had stopped for idleness no longer comes back by
+    /// itself ([`Tandem::wake`]).
     ///
     /// # Errors
     /// [`ClientError::Supervisor`].
     pub fn stop(&self, session: &Session) -> Result<Stopped, ClientError> {
         if live_state(session) != SessionState::Running {
+            // One the supervisor stopped for idleness is now the user's
+            // stop: it no longer comes back by itself.
+            session::idle_stop::clear(&self.paths, &session.id);
             return Ok(Stopped::NotRunning(crate::rows::session_state_text(session)));
         }
         match self.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })? {
