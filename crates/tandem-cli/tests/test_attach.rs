@@ -138,6 +138,18 @@ fn drawing_agent(env: &TestEnv) -> String {
     format!("sh {}", script.display())
 }
 
+/// An agent that draws on its own alternate screen, leaves it when it
+/// reads a line (printing `MAIN-AGAIN` on its main screen), then waits.
+fn alternate_screen_agent(env: &TestEnv) -> String {
+    let script = env.tmp.path().join("alt.sh");
+    std::fs::write(
+        &script,
+        "printf '\\033[?1049h\\033[H\\033[2J'\ni=1\nwhile [ $i -le 24 ]; do printf '\\033[%d;1HALT-ROW-%d' $i $i; i=$((i+1)); done\nread x\nprintf '\\033[?1049lMAIN-AGAIN\\r\\n'\nread y\n",
+    )
+    .expect("write the agent");
+    format!("sh {}", script.display())
+}
+
 /// Attaches in the pane and waits for the agent's screen.
 fn attach(pane: &Pane, name: &str) {
     pane.line(&format!("tandem attach {name}"));
@@ -191,6 +203,19 @@ fn issue_19_attach_leaves_the_terminal_as_it_found_it() {
     pane.wait_for("the new agent's screen", |s| s.contains("AGENT-ROW-5") && !s.contains("mark-"));
     pane.keys("C-\\");
     assert_restored(&pane, "new", "detaching from `tandem new`");
+
+    // An agent leaving its own alternate screen while attached: the
+    // terminal stays on tandem's, showing the agent's main screen.
+    env.ok(&["new", "alt", "--bg", "--agent", &alternate_screen_agent(&env)]);
+    env.wait_state("alt", "running");
+    pane.markers("alt");
+    pane.line("tandem attach alt; echo ended-$?");
+    pane.wait_for("the agent's alternate screen", |s| s.contains("ALT-ROW-5") && !s.contains("mark-"));
+    pane.keys("Enter");
+    let screen = pane.wait_for("the agent's main screen", |s| s.contains("MAIN-AGAIN"));
+    assert!(!screen.contains("mark-") && !screen.contains("ALT-ROW"), "{screen}");
+    pane.keys("C-\\");
+    assert_restored(&pane, "alt", "detaching from an agent back on its main screen");
 
     // The agent exits (it reads a line) while attached.
     pane.markers("exit");
