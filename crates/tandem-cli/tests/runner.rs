@@ -4,6 +4,7 @@
 
 mod common;
 
+mod test_attach;
 mod test_bad_input;
 mod test_claude;
 mod test_codex;

@@ -55,6 +55,15 @@ pub enum ClientError {
     Unexpected { request: &'static str },
 }
 
+/// A session [`Tandem::wake`] started again after an idle stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Woken {
+    /// How long its agent had been idle when it was stopped, in seconds.
+    pub idle_secs: u64,
+    /// Whether the agent resumed its conversation.
+    pub resumed: bool,
+}
+
 /// A session made by [`Tandem::create`] or [`Tandem::fork`], with the
 /// notes the user should read (a fallback, a failed hook).
 #[derive(Debug, Clone)]
@@ -450,12 +459,17 @@ impl Tandem {
     }
 
     /// Stops the session's agent (polite signals, a grace period,
-    /// SIGKILL); the worktree stays.
+    /// SIGKILL); the worktree stays. The session stays stopped: even one
+    /// the supervisor had stopped for idleness no longer comes back by
+    /// itself ([`Tandem::wake`]).
     ///
     /// # Errors
     /// [`ClientError::Supervisor`].
     pub fn stop(&self, session: &Session) -> Result<Stopped, ClientError> {
         if live_state(session) != SessionState::Running {
+            // One the supervisor stopped for idleness is now the user's
+            // stop: it no longer comes back by itself.
+            session::idle_stop::clear(&self.paths, &session.id);
             return Ok(Stopped::NotRunning(crate::rows::session_state_text(session)));
         }
         match self.supervisor()?.request(&Request::Stop { session_id: session.id.clone() })? {
@@ -475,9 +489,33 @@ impl Tandem {
         env: Vec<(String, String)>,
         (rows, cols): (u16, u16),
     ) -> Result<(Session, bool), ClientError> {
-        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols };
+        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, wake: false };
         match self.supervisor()?.request(&request)? {
             Response::Respawned { session, resumed } => Ok((*session, resumed)),
+            _ => Err(ClientError::Unexpected { request: "respawn" }),
+        }
+    }
+
+    /// Starts the agent of a session the supervisor stopped for idleness
+    /// again, resuming its conversation where the agent can (issue 19);
+    /// any other session is left as it is. Returns the session as it is
+    /// now, and `Some` when this call woke it: how long it had been idle
+    /// (seconds) and whether its conversation was resumed.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`] (the agent did not start).
+    pub fn wake(
+        &self,
+        session: &Session,
+        env: Vec<(String, String)>,
+        (rows, cols): (u16, u16),
+    ) -> Result<(Session, Option<Woken>), ClientError> {
+        let Some(idle_secs) = session::idle_stop::idle_stopped(&self.paths, session) else {
+            return Ok((session.clone(), None));
+        };
+        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, wake: true };
+        match self.supervisor()?.request(&request)? {
+            Response::Respawned { session, resumed } => Ok((*session, Some(Woken { idle_secs, resumed }))),
             _ => Err(ClientError::Unexpected { request: "respawn" }),
         }
     }

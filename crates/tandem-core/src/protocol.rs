@@ -284,6 +284,10 @@ pub enum Request {
         env: Vec<(String, String)>,
         rows: u16,
         cols: u16,
+        /// Only if the supervisor stopped it for idleness
+        /// ([`crate::session::idle_stop`]); else answer it as it is.
+        #[serde(default)]
+        wake: bool,
     },
     /// Bring an archived session's worktree back and start its agent.
     Restore {

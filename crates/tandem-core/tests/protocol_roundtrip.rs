@@ -492,12 +492,8 @@ fn request() -> impl Strategy<Value = Request> {
         (id(), opt_text(), opt_text(), pairs(), any::<u16>(), any::<u16>()).prop_map(
             |(session_id, agent, name, env, rows, cols)| Request::Review { session_id, agent, name, env, rows, cols }
         ),
-        (id(), pairs(), any::<u16>(), any::<u16>()).prop_map(|(session_id, env, rows, cols)| Request::Respawn {
-            session_id,
-            env,
-            rows,
-            cols
-        }),
+        (id(), pairs(), any::<u16>(), any::<u16>(), any::<bool>())
+            .prop_map(|(session_id, env, rows, cols, wake)| { Request::Respawn { session_id, env, rows, cols, wake } }),
         (id(), pairs(), any::<u16>(), any::<u16>()).prop_map(|(session_id, env, rows, cols)| Request::Restore {
             session_id,
             env,

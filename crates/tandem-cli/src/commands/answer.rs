@@ -6,7 +6,8 @@
 //! Enter on the dialog's first choice ("Yes"); denying presses Esc ("No")
 //! and then, with `--message`, sends the message as the next prompt.
 //! `claude-structured` gets its control response (`allow`, or `deny` with
-//! the message) from its host.
+//! the message) from its host. A session the supervisor stopped for
+//! idleness is started again first ([`super::attach::wake`]).
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -30,6 +31,7 @@ pub struct DenyArgs {
 
 pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
+    let session = crate::commands::attach::wake(cx, &session)?;
     Ok(cx.tandem()?.answer(&session, true, None)?)
 }
 
@@ -37,5 +39,6 @@ pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
 /// next prompt.
 pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.session(&args.name)?;
+    let session = crate::commands::attach::wake(cx, &session)?;
     Ok(cx.tandem()?.answer(&session, false, args.message.as_deref())?)
 }

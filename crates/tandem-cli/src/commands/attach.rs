@@ -1,12 +1,13 @@
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use signal_hook::consts::{SIGHUP, SIGTERM, SIGWINCH};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use tandem_core::config::Config;
+use tandem_core::error::{ErrorKind, Failure};
 use tandem_core::host::client;
 use tandem_core::protocol::{self, ClientMode, ClientMsg, HostMsg, KIND_CONTROL, KIND_DATA};
 use tandem_core::store::{Session, SessionState};
@@ -14,7 +15,7 @@ use tandem_core::store::{Session, SessionState};
 use crate::commands::list::state_text;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::terminal::{self, RawMode};
+use crate::terminal::{self, AltScreenFilter, RawMode};
 
 /// Attach this terminal to a session's agent; the detach key leaves it
 /// running
@@ -80,6 +81,48 @@ impl DetachKey {
     }
 }
 
+/// Starts `session`'s agent again if the supervisor stopped it for
+/// idleness, resuming its conversation, and says so on stderr (issue 19:
+/// `attach`, `send`, `approve` and `deny` bring such a session back by
+/// themselves). Returns the session as it is now; any other session is
+/// returned as it is.
+///
+/// # Errors
+/// The supervisor cannot be reached, or the agent does not start.
+pub fn wake(cx: &Context, session: &Session) -> Result<Session, CliError> {
+    if tandem_core::session::idle_stop::idle_stopped(&cx.paths, session).is_none() {
+        return Ok(session.clone());
+    }
+    let size = if std::io::stdout().is_terminal() { crossterm::terminal::size().ok() } else { None };
+    let (cols, rows) = size.unwrap_or((80, 24));
+    let (now, woken) = cx.tandem()?.wake(session, crate::context::agent_env(), (rows, cols))?;
+    if let Some(woken) = woken {
+        let how = if woken.resumed { ", resuming its conversation" } else { "" };
+        eprintln!(
+            "note: {} was stopped after {} idle; starting it again{how}",
+            tandem_core::text::visible(&session.slug),
+            tandem_core::session::idle_stop::duration_text(woken.idle_secs)
+        );
+    }
+    Ok(now)
+}
+
+/// The error for attaching to a session whose agent does not run: why,
+/// and the command that starts it again.
+fn not_running(session: &Session) -> CliError {
+    let slug = &session.slug;
+    let state = state_text(session);
+    let message = format!("session {slug} is not running ({state})");
+    let failure = match tandem_core::session::facts::live_state(session) {
+        SessionState::Creating => Failure::new(ErrorKind::Conflict, format!("{message}; wait until it runs")),
+        SessionState::Archived => {
+            Failure::new(ErrorKind::Conflict, message).hinted(format!("bring it back with `tandem restore {slug}`"))
+        }
+        _ => Failure::new(ErrorKind::Conflict, message).hinted(format!("start it again with `tandem respawn {slug}`")),
+    };
+    failure.into()
+}
+
 enum End {
     Detached,
     Exited(SessionState, Option<i32>),
@@ -87,17 +130,12 @@ enum End {
 }
 
 /// Attaches the terminal to a running session until the detach key, the
-/// agent's exit or the host's end.
+/// agent's exit or the host's end. A session the supervisor stopped for
+/// idleness is started again first ([`wake`]).
 pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), CliError> {
     let key = DetachKey::parse(&config.attach.detach_key)?;
-    let not_running = || {
-        CliError::user(format!(
-            "session {} is not running ({}); read its output with `tandem logs {}`",
-            session.slug,
-            state_text(session),
-            session.slug
-        ))
-    };
+    let session = &wake(cx, session)?;
+    let not_running = || not_running(session);
     if tandem_core::session::facts::live_state(session) != SessionState::Running {
         return Err(not_running());
     }
@@ -121,10 +159,13 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
             (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone());
         std::thread::spawn(move || forward_input(&writer, &done, &detached, &key))
     };
-    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP])?;
+    // Killed while attached (TERM, HUP, INT): end the attach as the
+    // detach key does, so the terminal is restored by the same path.
+    let killed = Arc::new(AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP, SIGINT])?;
     let signal_handle = signals.handle();
     {
-        let writer = Arc::clone(&writer);
+        let (writer, killed) = (Arc::clone(&writer), Arc::clone(&killed));
         std::thread::spawn(move || {
             for signal in signals.forever() {
                 if signal == SIGWINCH {
@@ -133,8 +174,14 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
                         let _ = protocol::send(&mut *w, &ClientMsg::Resize { rows, cols });
                     }
                 } else {
-                    // Killed while attached: never leave the terminal raw.
-                    terminal::restore();
+                    killed.store(signal, Ordering::SeqCst);
+                    let w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                    drop(w);
+                    // Should the output stay stuck (a terminal that reads
+                    // nothing), never leave it raw.
+                    std::thread::sleep(KILL_GRACE);
+                    terminal::restore_unlocked();
                     std::process::exit(128 + signal);
                 }
             }
@@ -154,12 +201,17 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
             }
         });
     }
-    let end = pump_output(stream, &detached, &overlay(&hint, rows, cols));
+    let end = pump_output(stream, &writer, &detached, &overlay(&hint, rows, cols));
     done.store(true, Ordering::SeqCst);
-    signal_handle.close();
     let _ = input.join();
     drop(raw);
     let slug = &session.slug;
+    let signal = killed.load(Ordering::SeqCst);
+    if signal != 0 {
+        eprintln!("\r\nended by a signal; session {slug} keeps running (`tandem attach {slug}` to return)");
+        std::process::exit(128 + signal);
+    }
+    signal_handle.close();
     match end {
         End::Detached => eprintln!("\r\ndetached from {slug}; it keeps running (`tandem attach {slug}` to return)"),
         End::Exited(SessionState::Stopped, _) => eprintln!("\r\nsession {slug} was stopped"),
@@ -171,6 +223,10 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
     }
     Ok(())
 }
+
+/// How long a signalled attach waits for its output to end before it
+/// restores the terminal and exits anyway.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long the detach hint shows when attaching.
 const HINT_TIME: std::time::Duration = std::time::Duration::from_millis(2500);
@@ -184,12 +240,21 @@ fn overlay(text: &str, rows: u16, cols: u16) -> Vec<u8> {
 
 /// Copies the host's output to the terminal, drawing `first_overlay` once
 /// over the first screenful, until the session ends or the user detaches.
-fn pump_output(mut stream: UnixStream, detached: &AtomicBool, first_overlay: &[u8]) -> End {
+/// The terminal stays on the alternate screen ([`AltScreenFilter`]): when
+/// the agent leaves its own, the host is asked (on `writer`) to draw its
+/// main screen again.
+fn pump_output(mut stream: UnixStream, writer: &Mutex<UnixStream>, detached: &AtomicBool, first_overlay: &[u8]) -> End {
     let mut out = std::io::stdout().lock();
     let mut overlay = Some(first_overlay);
+    let mut filter = AltScreenFilter::default();
     loop {
         match protocol::read_frame(&mut stream) {
             Ok(Some((KIND_DATA, bytes))) => {
+                let (bytes, left_screen) = filter.filter(&bytes);
+                if left_screen {
+                    let mut w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = protocol::send(&mut *w, &ClientMsg::Redraw);
+                }
                 let mut written = out.write_all(&bytes);
                 if let Some(extra) = overlay.take() {
                     written = written.and_then(|()| out.write_all(extra));

@@ -6,7 +6,9 @@ use crate::error::CliError;
 /// Send a prompt to a session's agent, as if typed and Enter pressed
 ///
 /// An agent in the middle of a turn gets it when it next reads input
-/// (Claude Code queues it and runs it after the turn).
+/// (Claude Code queues it and runs it after the turn). A session the
+/// supervisor stopped for idleness is started again first, resuming its
+/// conversation.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
     /// The session's name
@@ -20,6 +22,7 @@ pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
         return Err(tandem_core::client::ClientError::EmptyPrompt.into());
     }
     let (_, _, session) = cx.session(&args.name)?;
+    let session = crate::commands::attach::wake(cx, &session)?;
     cx.tandem()?.send(&session, &args.text, crate::context::agent_env())?;
     // Confirmed as `stop` confirms (issue 19).
     let words = args.text.split_whitespace().count();

@@ -17,6 +17,7 @@
 //!   what was done by hand.
 //! - Starting an agent ([`launch`]), its environment ([`mod@env`]), naming
 //!   ([`slugs`], [`auto_name`]); [`SessionError`] is in `error.rs`.
+//! - Coming back after an idle stop ([`idle_stop`]).
 //!
 //! Built on sessions, in folders of their own: shipping their work
 //! ([`crate::ship`]), conflicts between them ([`crate::conflicts`]), and
@@ -33,6 +34,7 @@ pub mod end;
 pub mod env;
 mod error;
 pub mod facts;
+pub mod idle_stop;
 pub mod include;
 pub mod launch;
 mod plan;

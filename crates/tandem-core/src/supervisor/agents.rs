@@ -16,19 +16,25 @@ use crate::store::{Session, SessionState, Store};
 use super::{State, find, find_with_worktree, repo_of};
 
 /// `tandem respawn`: stops the agent if it runs, and starts it again in
-/// its worktree ([`restart_agent`]).
+/// its worktree ([`restart_agent`]). With `wake`, only a session the
+/// reaper stopped for idleness starts again; any other is answered as it
+/// is (`resumed` false), so two clients waking it at once start one agent.
 pub(super) fn respawn(
     state: &State,
     session_id: &str,
     env: &[(String, String)],
-    rows: u16,
-    cols: u16,
+    (rows, cols): (u16, u16),
+    wake: bool,
 ) -> Result<Response, SessionError> {
     let store = state.store()?;
     let session = find_with_worktree(&store, session_id)?;
     let (repo, config) = repo_of(state, &store, &session)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let session = find(&store, session_id)?;
+    if wake && crate::session::idle_stop::idle_stopped(&state.paths, &session).is_none() {
+        return Ok(Response::Respawned { session: Box::new(session), resumed: false });
+    }
     if has_agent(&session) {
         stop_agent(&state.paths, &store, &session, &config)?;
     }
@@ -45,6 +51,8 @@ pub(super) fn stop(state: &State, session_id: &str) -> Result<Response, SessionE
     // A moved or broken repository must not keep an agent running.
     let config = repo_of(state, &store, &session).map(|(_, c)| c).unwrap_or_else(|_| Config::defaults());
     stop_agent(&state.paths, &store, &session, &config)?;
+    // Stopped by the user: it stays stopped until asked to start.
+    crate::session::idle_stop::clear(&state.paths, session_id);
     Ok(Response::Stopped { session: Box::new(find(&store, session_id)?) })
 }
 
@@ -84,6 +92,7 @@ pub(super) fn restart_agent(
     cols: u16,
 ) -> Result<bool, SessionError> {
     let again = Launch::again(session, env, rows, cols)?;
+    crate::session::idle_stop::clear(&state.paths, &session.id);
     let store = state.store()?;
     let (repo, config) = repo_of(state, &store, session)?;
     Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)

@@ -30,7 +30,8 @@ const REAP_EVERY: Duration = Duration::from_secs(1);
 /// Stops every agent that reports its state and has been `idle` longer
 /// than its repository's `supervisor.idle_timeout_secs`, unless the
 /// session is pinned or a terminal is attached. The session becomes
-/// `stopped`; `tandem respawn` resumes its conversation.
+/// `stopped`, marked ([`crate::session::idle_stop`]) so that the next
+/// attach, send or answer starts it again, resuming its conversation.
 fn reap_idle(state: &State) -> Result<(), SessionError> {
     let store = state.store()?;
     let now = crate::unix_now();
@@ -51,6 +52,10 @@ fn reap_idle(state: &State) -> Result<(), SessionError> {
         }
         tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
         stop_agent(&state.paths, &store, &session, &config)?;
+        // The next attach, send or answer starts it again (issue 19).
+        if let Err(e) = crate::session::idle_stop::mark(&state.paths, &session.id, idle_for.unsigned_abs()) {
+            tracing::warn!(session = %session.slug, error = %e, "cannot mark an idle-stopped session");
+        }
         store.add_events(&[crate::store::NewEvent {
             session_id: &session.id,
             kind: crate::store::EventKind::State,

@@ -29,7 +29,9 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::Review { session_id, agent, name, env, rows, cols } => {
             fork::review(state, &session_id, agent, name, env, rows, cols)
         }
-        Request::Respawn { session_id, env, rows, cols } => agents::respawn(state, &session_id, &env, rows, cols),
+        Request::Respawn { session_id, env, rows, cols, wake } => {
+            agents::respawn(state, &session_id, &env, (rows, cols), wake)
+        }
         Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => doctor(state, &cwd, fix),
         Request::List { cwd, archived } => list::list(state, &cwd, archived),
