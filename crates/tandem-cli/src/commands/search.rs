@@ -35,7 +35,7 @@ pub fn run(cx: &Context, args: &SearchArgs) -> Result<(), CliError> {
     let scope = if args.all {
         None
     } else if let Some(name) = &args.session {
-        Some(vec![super::history::named(cx, name)?.id])
+        Some(vec![super::history::named(cx, Some(name))?.id])
     } else {
         let (repo, _) = cx.repo()?;
         let store = cx.store()?;
