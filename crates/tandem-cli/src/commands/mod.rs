@@ -209,3 +209,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::SandboxLimit(args) => sandbox_limit::run(&args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// No two arguments clash (a global `--repo` and a command's own).
+    #[test]
+    fn the_command_tree_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
