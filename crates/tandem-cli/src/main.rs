@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     quiet_on_broken_pipe();
     // `COMPLETE=<shell> tandem -- words…`: a shell asking for candidates.
     complete::answer_if_asked();
-    let cli = commands::examples::parse();
+    let cli = commands::parse();
     init_tracing();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ mod test_limits;
 mod test_list_status;
 mod test_listing;
 mod test_metadata;
+mod test_names;
 mod test_never_lose;
 mod test_rows;
 mod test_sandbox;

@@ -9,7 +9,7 @@
 //! tree [`command`] returns; a test walks it and fails for a visible
 //! command without examples.
 
-use clap::{ArgMatches, Command, FromArgMatches};
+use clap::Command;
 use tandem_core::agent::{AGENTS, Names};
 
 use super::Cli;
@@ -163,12 +163,4 @@ fn with_examples(cmd: Command, path: &[&str], text: &str) -> Command {
             cmd.mut_subcommand(*first, move |c| with_examples(c, &rest, &text))
         }
     }
-}
-
-/// Parses the process's arguments against [`command`]; exits with clap's
-/// usage error (exit 2) or help, as `Cli::parse` does.
-#[must_use]
-pub fn parse() -> Cli {
-    let matches: ArgMatches = command().get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -427,7 +427,8 @@ fn colour(key: &str, row: &SessionRow, cell: &str) -> Option<&'static str> {
             Group::NeedsInput => "1;33",
             Group::Running => "32",
             Group::Idle => "36",
-            Group::Done if row.state == "lost" || row.exit_code.is_some_and(|c| c != 0) => "31",
+            Group::Error => "31",
+            Group::Done if row.state == "lost" => "31",
             Group::Done | Group::Archived => "2",
         }),
         "changed" => match row.changes() {

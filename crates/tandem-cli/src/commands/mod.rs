@@ -28,6 +28,7 @@ pub(crate) mod open;
 mod path;
 mod pr;
 mod push;
+mod rename;
 /// `tandem hooks`: the repository's hook commands, shown and approved by the user.
 pub mod repo_hooks;
 mod respawn;
@@ -60,6 +61,10 @@ pub struct Cli {
     /// Print no notes or progress on stderr (errors still print)
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Run as if in the repository at PATH (or the one tandem knows by
+    /// that folder name); NAME then finds its sessions
+    #[arg(long, global = true, value_name = "PATH")]
+    repo: Option<std::path::PathBuf>,
 }
 
 /// The end of `tandem --help`: examples, exit codes, where errors and
@@ -92,6 +97,7 @@ enum Command {
     Logs(logs::LogsArgs),
     Stop(stop::StopArgs),
     Rm(rm::RmArgs),
+    Rename(rename::RenameArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
     Env(env::EnvArgs),
@@ -133,6 +139,42 @@ enum Command {
     SandboxLimit(sandbox_limit::SandboxLimitArgs),
 }
 
+/// The command line, parsed; on a mistyped subcommand, clap's error
+/// with suggestions among the visible subcommands only (clap's own
+/// suggest hidden ones too: `tandem lst` offered `host`).
+pub fn parse() -> Cli {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::FromArgMatches;
+    let error = match examples::command().try_get_matches() {
+        Ok(matches) => return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+        Err(e) if e.kind() == ErrorKind::InvalidSubcommand => e,
+        Err(e) => e.exit(),
+    };
+    let Some(ContextValue::String(typed)) = error.get(ContextKind::InvalidSubcommand).cloned() else { error.exit() };
+    let mut cmd = examples::command();
+    let mut suggestions: Vec<(f64, String)> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_visible_aliases()))
+        .map(|name| (strsim::jaro(&typed, name), name.to_owned()))
+        .filter(|(confidence, _)| *confidence > 0.7)
+        .collect();
+    // As clap orders them: the likeliest last.
+    suggestions.sort_by(|a, b| a.0.total_cmp(&b.0));
+    cmd.build();
+    let mut fixed = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&cmd);
+    for (kind, value) in error.context() {
+        if kind != ContextKind::SuggestedSubcommand {
+            fixed.insert(kind, value.clone());
+        }
+    }
+    if !suggestions.is_empty() {
+        let names = suggestions.into_iter().map(|(_, name)| name).collect();
+        fixed.insert(ContextKind::SuggestedSubcommand, ContextValue::Strings(names));
+    }
+    fixed.exit()
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     crate::context::set_quiet(cli.quiet);
     match &cli.command {
@@ -140,7 +182,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::SandboxLimit(args)) => return sandbox_limit::run(args),
         _ => {}
     }
-    let cx = Context::new()?;
+    let mut cx = Context::new()?;
+    if let Some(repo) = &cli.repo {
+        cx.cwd = cx.repo_dir(repo)?;
+    }
     // Commands about the current repository send its folder as text: a
     // folder that is not UTF-8 is refused up front (issue 17), not
     // reported as a supervisor that "did not answer". The supervisor and
@@ -166,6 +211,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(args) => logs::run(&cx, &args),
         Command::Stop(args) => stop::run(&cx, &args),
         Command::Rm(args) => rm::run(&cx, &args),
+        Command::Rename(args) => rename::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
         Command::Env(args) => env::run(&cx, &args),
@@ -201,5 +247,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),
         Command::SandboxLimit(args) => sandbox_limit::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// No two arguments clash (a global `--repo` and a command's own).
+    #[test]
+    fn the_command_tree_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -9,23 +9,31 @@ use crate::error::CliError;
 /// (Claude Code queues it and runs it after the turn). A session the
 /// supervisor stopped for idleness is started again first, resuming its
 /// conversation.
+///
+/// With one argument, it is the prompt, for the session whose worktree
+/// this is.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// The prompt
-    text: String,
+    text: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &SendArgs) -> Result<(), CliError> {
-    if args.text.trim().is_empty() {
+    let (name, text) = match (&args.name, &args.text) {
+        (Some(name), Some(text)) => (Some(name.as_str()), text.as_str()),
+        (Some(text), None) => (None, text.as_str()),
+        _ => (None, ""),
+    };
+    if text.trim().is_empty() {
         return Err(tandem_core::client::ClientError::EmptyPrompt.into());
     }
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(name)?;
     let session = crate::commands::attach::wake(cx, &session)?;
-    cx.tandem()?.send(&session, &args.text, crate::context::agent_env())?;
+    cx.tandem()?.send(&session, text, crate::context::agent_env())?;
     // Confirmed as `stop` confirms (issue 19).
-    let words = args.text.split_whitespace().count();
+    let words = text.split_whitespace().count();
     writeln!(std::io::stdout().lock(), "sent a prompt of {words} word(s) to session {}", session.slug)?;
     Ok(())
 }
