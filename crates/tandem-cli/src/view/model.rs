@@ -107,6 +107,14 @@ pub fn notification(rows: &[&SessionRow]) -> String {
     visible(&text).replace(';', " ")
 }
 
+/// Whether `row`'s agent waits on the user: in the needs-input group, or
+/// saying what it asks (a hook event) while its state is a guess from
+/// its output (the question wins over the guess, as in `tandem list`).
+#[must_use]
+pub fn asks(row: &SessionRow) -> bool {
+    row.group() == Group::NeedsInput || row.asking.is_some()
+}
+
 /// `n thing` or `n things`.
 fn plural(n: u32, thing: &str) -> String {
     if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
@@ -483,8 +491,8 @@ impl App {
                 self.mode = Mode::Send { text: String::new() };
                 None
             }
-            KeyCode::Char('y') if row.group() == Group::NeedsInput => Some(Action::Approve(name)),
-            KeyCode::Char('n' | 'N') if row.group() == Group::NeedsInput => Some(Action::Deny(name)),
+            KeyCode::Char('y') if asks(&row) => Some(Action::Approve(name)),
+            KeyCode::Char('n' | 'N') if asks(&row) => Some(Action::Deny(name)),
             KeyCode::Char('y') => {
                 self.say(format!("{name} asks nothing: there is nothing to approve"));
                 None

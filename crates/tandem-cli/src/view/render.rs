@@ -242,7 +242,7 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         first.push(Span::styled(format!("  ⚠ {}", visible(conflicts)), theme.fg(Color::Yellow)));
     }
     let said = match (&row.asking, &row.last_message) {
-        (Some(asking), _) if row.group() == Group::NeedsInput => format!("asks: {}", relative(asking, &row.path)),
+        (Some(asking), _) => format!("asks: {}", relative(asking, &row.path)),
         (_, Some(message)) => message.lines().next().unwrap_or_default().to_owned(),
         _ => String::new(),
     };
@@ -277,8 +277,8 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
     let inner = block.inner(screen);
     frame.render_widget(block, screen);
     // What the session asks, above its screen, where it cannot scroll away.
-    let inner = match (&row.asking, row.group()) {
-        (Some(asking), Group::NeedsInput) if inner.height > 1 => {
+    let inner = match &row.asking {
+        Some(asking) if inner.height > 1 => {
             let [question, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
             let text = format!("asks: {}  (y approve · n deny)", relative(asking, &row.path));
             frame.render_widget(
