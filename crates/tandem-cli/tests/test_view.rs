@@ -487,7 +487,8 @@ fn help_lists_diff_review_merge_and_restore() {
     view.wait_for("the empty view", |s| s.contains("No sessions yet"));
     view.keys(&["?"]);
     let screen = view.wait_for("the help", |s| s.contains("keys (any key closes)"));
-    for key in ["v  diff", "R  review", "m  merge", "a  archive/restore", "X  stop group", "D  remove group", "c  new"] {
+    for key in ["v  diff", "R  review", "m  merge", "a  archive/restore", "X  stop group", "D  remove group", "c  new"]
+    {
         assert!(screen.contains(key), "{key} is not in the help:\n{screen}");
     }
     view.keys(&["q"]);
@@ -505,5 +506,38 @@ fn bare_tandem_outside_a_repository_shows_every_repository() {
     let screen = view.wait_for("every repository", |s| s.contains("all repositories") && s.contains("somewhere"));
     assert!(screen.contains("REPO"), "{screen}");
     assert!(line_with(&screen, "somewhere").contains("repo "), "its repository, `repo`:\n{screen}");
+    view.keys(&["q"]);
+}
+
+/// Issue 19: diff (`v`) and merge (`m`, after a question) have keys; each
+/// runs on the terminal, as `tandem diff` and `tandem merge` do, and
+/// comes back to the view on Enter.
+#[test]
+fn diff_and_merge_keys_run_and_come_back() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "feature", "--bg", "--agent", "shell"]);
+    let worktree = env.path_of("feature");
+    std::fs::write(worktree.join("added.txt"), "hello-from-diff\n").expect("write");
+    env.git_in(&worktree, &["add", "added.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "add a file"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("feature"));
+
+    view.keys(&["v"]);
+    view.wait_for("the diff", |s| s.contains("+hello-from-diff") && s.contains("press Enter to return"));
+    view.keys(&["Enter"]);
+    view.wait_for("the view again", |s| s.contains("diff of feature: done") && s.contains("RUNNING (1)"));
+
+    view.keys(&["m"]);
+    view.wait_for("the question", |s| s.contains("Merge feature into main?"));
+    view.keys(&["y"]);
+    view.wait_for("merge's offer to archive", |s| s.contains("archive session feature now? [y/N]"));
+    view.text("n");
+    view.keys(&["Enter"]);
+    view.wait_for("the end of the merge", |s| s.contains("press Enter to return"));
+    assert_eq!(env.git(&["show", "main:added.txt"]).trim(), "hello-from-diff");
+    view.keys(&["Enter"]);
+    view.wait_for("the view again", |s| s.contains("merge of feature: done"));
     view.keys(&["q"]);
 }

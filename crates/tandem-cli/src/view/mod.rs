@@ -105,7 +105,9 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                     roots.clear();
                     app.repos.clear();
                     for (root, listed) in loaded {
-                        let repo = root.file_name().map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
+                        let repo = root
+                            .file_name()
+                            .map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
                         for row in &listed {
                             if args.all {
                                 app.repos.insert(row.id.clone(), repo.clone());
@@ -388,7 +390,9 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
             let all = names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
             match snapshots {
                 0 => format!("removed {} sessions ({all})", names.len()),
-                n => format!("removed {} sessions ({all}); {n} snapshot(s) kept under refs/tandem/archive", names.len()),
+                n => {
+                    format!("removed {} sessions ({all}); {n} snapshot(s) kept under refs/tandem/archive", names.len())
+                }
             }
         }
         Action::Stop(name) => match tandem.stop(&session(name)?)? {

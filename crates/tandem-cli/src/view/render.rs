@@ -150,7 +150,8 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
             }
             let (mut first, second) = row_lines(row, data.now, width, theme);
             if repo_width > 0 {
-                let repo = app.repos.get(&row.id).map_or_else(String::new, |r| tandem_core::text::visible(r).into_owned());
+                let repo =
+                    app.repos.get(&row.id).map_or_else(String::new, |r| tandem_core::text::visible(r).into_owned());
                 first.spans.insert(0, Span::styled(format!("{repo:<repo_width$}  "), theme.dim()));
             }
             if is_selected {
@@ -252,7 +253,10 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         None => said,
     };
     let second = (!second.is_empty()).then(|| {
-        Line::from(vec![Span::raw("      "), Span::styled(clip(&visible(&second), width.saturating_sub(6)), theme.dim())])
+        Line::from(vec![
+            Span::raw("      "),
+            Span::styled(clip(&visible(&second), width.saturating_sub(6)), theme.dim()),
+        ])
     });
     (Line::from(first), second)
 }
@@ -282,7 +286,10 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
             let [question, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
             let text = format!("asks: {}  (y approve · n deny)", relative(asking, &row.path));
             frame.render_widget(
-                Paragraph::new(Line::styled(clip(&visible(&text), usize::from(question.width)), theme.group(Group::NeedsInput))),
+                Paragraph::new(Line::styled(
+                    clip(&visible(&text), usize::from(question.width)),
+                    theme.group(Group::NeedsInput),
+                )),
                 question,
             );
             rest
@@ -304,7 +311,10 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
             .rev()
             .map(|(kind, text)| {
                 let text = relative(text.lines().next().unwrap_or_default(), &row.path);
-                Line::from(vec![Span::styled(format!("{kind:<12}"), theme.dim()), Span::raw(visible(&text).into_owned())])
+                Line::from(vec![
+                    Span::styled(format!("{kind:<12}"), theme.dim()),
+                    Span::raw(visible(&text).into_owned()),
+                ])
             })
             .collect();
         let block = Block::default().borders(Borders::TOP).title(" history ").border_style(theme.dim());
@@ -354,10 +364,15 @@ fn screen_lines(screen: &vt100::Screen, width: u16, height: u16, theme: &Theme) 
             if cell.is_wide_continuation() {
                 continue;
             }
-            let text = if cell.has_contents() { visible(&cell.contents()).into_owned() } else { " ".to_owned() };
-            cells.push((text, cell_style(cell, theme)));
+            let text = if cell.has_contents() { visible(cell.contents()).into_owned() } else { " ".to_owned() };
+            let mut style = cell_style(cell, theme);
+            if !screen.hide_cursor() && screen.cursor_position() == (r, c) {
+                // The agent's cursor, where its input goes.
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            cells.push((text, style));
         }
-        while cells.last().is_some_and(|(t, s)| t == " " && s.bg.is_none_or(|b| b == Color::Reset)) {
+        while cells.last().is_some_and(|(t, s)| t == " " && *s == Style::default()) {
             cells.pop();
         }
         if !cells.is_empty() {
@@ -456,9 +471,8 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect) {
     text.extend(["  j/k  move", "    A  show archived", "  Esc  clear the filter"].map(str::to_owned));
     // Two columns, so every key fits a 24-line terminal.
     let half = text.len().div_ceil(2);
-    let text: Vec<String> = (0..half)
-        .map(|i| format!("{:<26}{}", text[i], text.get(i + half).map_or("", String::as_str)))
-        .collect();
+    let text: Vec<String> =
+        (0..half).map(|i| format!("{:<26}{}", text[i], text.get(i + half).map_or("", String::as_str))).collect();
     let popup = centered(area, 56, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
     frame.render_widget(Clear, popup);
     let block = Block::default().borders(Borders::ALL).title(" keys (any key closes) ");
@@ -669,10 +683,32 @@ mod tests {
         app.key(key('?'));
         insta::assert_snapshot!("help", render(&app, 100, 30));
         app.key(key('x'));
-        app.key(key('n'));
+        app.key(key('c'));
         for c in "docs".chars() {
             app.key(key(c));
         }
         insta::assert_snapshot!("new_form", render(&app, 100, 24));
+    }
+
+    /// Issue 19: an agent screen wider than the whole view wraps in the
+    /// preview; its right edge is never cut off.
+    #[test]
+    fn a_screen_wider_than_the_view_wraps_and_keeps_its_right_edge() {
+        let mut wide = vt100::Parser::new(4, 200, 0);
+        wide.process(format!("{}RIGHT-EDGE\r\n$ ", "x".repeat(180)).as_bytes());
+        let mut app = App::new();
+        app.set_rows(vec![row("wide", "running", 5), row("other", "idle", 5)]);
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|frame| {
+                let scene = Scene { title: "shop", preview: Some(wide.screen()), history: &[], now: NOW, color: false };
+                draw(frame, &app, &scene);
+            })
+            .expect("draw");
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("RIGHT-EDGE"), "{screen}");
+        let marked: Vec<&str> = screen.lines().filter(|l| l.starts_with("\"> ")).collect();
+        assert_eq!(marked.len(), 1, "one row is marked as selected:\n{screen}");
+        assert!(marked[0].contains("wide"), "{screen}");
     }
 }
