@@ -5,7 +5,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{TestEnv, wait_within};
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::common::{TestEnv, stderr, wait_within};
 
 /// A tmux server of the test's own, and the pane running the view.
 struct Tmux {
@@ -26,6 +29,11 @@ impl Tmux {
 
     /// Starts `BIN ARGS` (a tandem binary) the same way.
     fn start_binary(env: &TestEnv, bin: &std::path::Path, args: &[&str]) -> Tmux {
+        Tmux::start_in(env, bin, &env.repo, args)
+    }
+
+    /// Starts `BIN ARGS` the same way in the folder `dir`.
+    fn start_in(env: &TestEnv, bin: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Tmux {
         let socket = env.tmp.path().join("tmux.sock").to_string_lossy().into_owned();
         let tmux = Tmux { socket };
         let mut vars = vec![
@@ -58,7 +66,7 @@ impl Tmux {
             "-y",
             "32",
             "-c",
-            &env.repo.to_string_lossy(),
+            &dir.to_string_lossy(),
             &line,
         ]);
         tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
@@ -73,6 +81,11 @@ impl Tmux {
 
     fn screen(&self) -> String {
         self.run(&["capture-pane", "-p"])
+    }
+
+    /// The screen with its colours and attributes (escape sequences).
+    fn screen_escaped(&self) -> String {
+        self.run(&["capture-pane", "-p", "-e"])
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -121,10 +134,10 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     // Output quiet for a second: a shell is `idle` (inferred).
     env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "1".into()));
     let view = Tmux::start(&env);
-    view.wait_for("the empty view", |s| s.contains("No sessions yet. Press n to start one."));
+    view.wait_for("the empty view", |s| s.contains("No sessions yet. Press c to start one."));
 
     // A new session from the form: name, agent, (base), prompt.
-    view.keys(&["n"]);
+    view.keys(&["c"]);
     view.wait_for("the form", |s| s.contains("new session"));
     view.text("viewjob");
     view.keys(&["Tab"]);
@@ -136,9 +149,10 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     let screen = view.wait_for("the new session, running", |s| {
         (s.contains("RUNNING (1)") && s.contains("● viewjob")) || (s.contains("IDLE (1)") && s.contains("○ viewjob"))
     });
-    assert!(screen.contains("new: viewjob"), "{screen}");
     assert_eq!(env.session("viewjob")["agent"], "shell");
     let worktree = env.path_of("viewjob");
+    // The footer says what happened, in words, the path apart.
+    assert!(screen.contains("started session viewjob (shell) in /"), "{screen}");
     view.wait_for("its screen in the preview", |s| s.contains("hi-from-view"));
 
     // Attach full screen; the detach key comes back to the view.
@@ -285,7 +299,7 @@ fn the_views_actions_go_through_the_typed_client_not_the_binary() {
     view.wait_for("the stop's answer", |s| s.contains("stopped session first"));
     assert_eq!(env.session("first")["state"], "stopped");
 
-    view.keys(&["n"]);
+    view.keys(&["c"]);
     view.wait_for("the form", |s| s.contains("new session"));
     view.text("second");
     view.keys(&["Tab"]);
@@ -293,9 +307,237 @@ fn the_views_actions_go_through_the_typed_client_not_the_binary() {
     view.keys(&["Tab", "Tab"]);
     view.text("echo from-the-view");
     view.keys(&["Enter"]);
-    view.wait_for("the new session", |s| s.contains("new: second"));
+    view.wait_for("the new session", |s| s.contains("started session second (shell)"));
     wait_within("second runs", Duration::from_secs(20), || {
         env.ok(&["logs", "second"]).contains("from-the-view").then_some(())
     });
+    view.keys(&["q"]);
+}
+
+/// Feeds `payload` to `tandem hook` as session `id`'s agent would.
+fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
+    let mut child = env
+        .command_in(&env.repo, &["hook"])
+        .env("TANDEM_SESSION_ID", id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tandem hook");
+    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
+    let out = child.wait_with_output().expect("tandem hook");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The screen line that holds `text`.
+fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no line with {text}:\n{screen}"))
+}
+
+/// Issue 19: the selected row is marked with `>` (readable without
+/// colour, under `NO_COLOR`), and the mark follows the selection.
+#[test]
+fn the_selected_row_is_marked_without_colour() {
+    let mut env = TestEnv::new();
+    env.env.push(("NO_COLOR".into(), "1".into()));
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
+    let view = Tmux::start(&env);
+    let screen = view.wait_for("both sessions", |s| s.contains("alpha") && s.contains("beta"));
+    assert!(line_with(&screen, "alpha").starts_with("> "), "{screen}");
+    assert!(line_with(&screen, "beta").starts_with("  "), "{screen}");
+    view.keys(&["j"]);
+    let screen = view.wait_for("the mark on beta", |s| line_with(s, "beta").starts_with("> "));
+    assert!(line_with(&screen, "alpha").starts_with("  "), "{screen}");
+    // Reverse video, never grey on grey (the old selection's 90/100 SGR).
+    let escaped = view.screen_escaped();
+    let selected = line_with(&escaped, "beta");
+    assert!(selected.contains("\x1b[7m") || selected.contains(";7m"), "{selected:?}");
+    assert!(!escaped.contains("\x1b[100m") && !escaped.contains("48;5;8m"), "{escaped:?}");
+    view.keys(&["q"]);
+}
+
+/// Issue 19: the preview is the agent's screen at the agent's width
+/// (80 columns here, wider than the side-by-side preview of a 120-column
+/// view), not its left part.
+#[test]
+fn the_preview_shows_the_agents_whole_width() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "wide", "--bg", "--agent", "shell"]);
+    // The mark ends at column 70; the command line shows `$M`, not it.
+    env.ok(&["send", "wide", "M=EDGE; printf '%70s\\n' \"RIGHT-$M-MARK\""]);
+    wait_within("the agent's output", Duration::from_secs(20), || {
+        env.ok(&["logs", "wide"]).contains("RIGHT-EDGE-MARK").then_some(())
+    });
+    let view = Tmux::start(&env);
+    view.wait_for("the whole row in the preview", |s| s.contains("RIGHT-EDGE-MARK"));
+    view.keys(&["q"]);
+}
+
+/// Issue 19: a session that needs input shows its question in the
+/// preview, with paths relative to its worktree, as its row and history
+/// do.
+#[test]
+fn the_question_shows_with_paths_relative_to_the_worktree() {
+    let env = TestEnv::new();
+    env.ok(&["new", "asker", "--bg", "--agent", "shell"]);
+    let worktree = env.path_of("asker");
+    let id = env.session("asker")["id"].as_str().expect("id").to_owned();
+    let asked = serde_json::json!({
+        "hook_event_name": "PermissionRequest",
+        "tool_name": "Bash",
+        "tool_input": { "command": format!("cat {}/notes/todo.txt", worktree.display()) },
+    });
+    hook_event(&env, &id, &asked);
+    let view = Tmux::start(&env);
+    let screen = view.wait_for("the question in the preview", |s| {
+        s.contains("asks: Bash: cat notes/todo.txt  (y approve · n deny)")
+    });
+    assert!(!screen.contains(&*worktree.to_string_lossy()), "no absolute worktree path:\n{screen}");
+    assert!(screen.contains("asks: Bash: cat notes/todo.txt"), "{screen}");
+    assert!(screen.contains("asks permission for Bash: cat notes/todo.txt"), "the history line:\n{screen}");
+    // n answers it (a shell cannot be answered from outside: the footer
+    // says what was tried and why not).
+    view.keys(&["n"]);
+    view.wait_for("deny's answer", |s| s.contains("could not deny asker: session `asker` runs `shell`"));
+    view.keys(&["q"]);
+}
+
+/// Issue 19: the footer says what an action did, in words; `y` on a
+/// session that asks nothing says so; a message clears after a few
+/// seconds.
+#[test]
+fn footer_messages_say_what_happened_and_clear() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "work", "--bg", "--agent", "shell"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("work"));
+    view.keys(&["y"]);
+    view.wait_for("y's answer", |s| s.contains("work asks nothing: there is nothing to approve"));
+    view.keys(&["n"]);
+    let screen = view.wait_for("n's answer", |s| s.contains("work asks nothing: there is nothing to deny"));
+    assert!(!screen.contains("new session (Tab"), "n is not the new-session form:\n{screen}");
+    view.keys(&["s"]);
+    view.text("echo said-from-the-view");
+    view.keys(&["Enter"]);
+    view.wait_for("send's answer", |s| s.contains("sent to work: echo said-from-the-view"));
+    let started = std::time::Instant::now();
+    view.wait_for("the message to clear", |s| !s.contains("sent to work"));
+    assert!(started.elapsed() >= Duration::from_secs(3), "it stayed long enough to read");
+    view.keys(&["q"]);
+}
+
+/// Issue 19: an archived row offers restore, and `a` restores it.
+#[test]
+fn an_archived_row_offers_restore() {
+    let env = TestEnv::new();
+    env.ok(&["new", "shelved", "--bg", "--agent", "shell"]);
+    env.ok(&["archive", "shelved"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the folded archive", |s| s.contains("1 archived (A to show)"));
+    view.keys(&["A"]);
+    let screen = view.wait_for("the archived row", |s| s.contains("ARCHIVED (1)") && s.contains("shelved"));
+    assert!(line_with(&screen, "shelved").contains("a: restore"), "{screen}");
+    view.keys(&["a"]);
+    view.wait_for("restore's answer", |s| s.contains("restored session shelved in"));
+    assert_ne!(env.session("shelved")["state"], "archived");
+    assert!(env.path_of("shelved").is_dir());
+    view.keys(&["q"]);
+}
+
+/// Issue 19: a group's header offers stopping and removing every session
+/// in it, each after one question that says what would be lost, in the
+/// words `tandem rm` refuses with.
+#[test]
+fn a_group_is_stopped_and_removed_after_one_question() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "one", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "two", "--bg", "--agent", "shell"]);
+    std::fs::write(env.path_of("two").join("draft.txt"), "x\n").expect("write");
+    let view = Tmux::start(&env);
+    let screen = view.wait_for("both running", |s| s.contains("RUNNING (2)"));
+    assert!(line_with(&screen, "RUNNING (2)").contains("X: stop all · D: remove all"), "{screen}");
+    view.keys(&["X"]);
+    view.wait_for("the question", |s| s.contains("Stop 2 sessions in RUNNING (one, two)?"));
+    view.keys(&["y"]);
+    view.wait_for("stop's answer", |s| s.contains("stopped 2 of 2 sessions"));
+    assert_eq!(env.session("one")["state"], "stopped");
+    assert_eq!(env.session("two")["state"], "stopped");
+    view.wait_for("both done", |s| s.contains("DONE (2)"));
+    view.keys(&["D"]);
+    let screen = view.wait_for("the question", |s| s.contains("Remove 2 sessions in DONE"));
+    let question: String = screen.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(question.contains("session `two` has 1 untracked file"), "{screen}");
+    view.keys(&["y"]);
+    view.wait_for("remove's answer", |s| s.contains("removed 2 sessions"));
+    assert!(env.sessions().is_empty());
+    view.keys(&["q"]);
+}
+
+/// Issue 19: `?` lists every key, diff, review, merge and restore among
+/// them.
+#[test]
+fn help_lists_diff_review_merge_and_restore() {
+    let env = TestEnv::new();
+    let view = Tmux::start(&env);
+    view.wait_for("the empty view", |s| s.contains("No sessions yet"));
+    view.keys(&["?"]);
+    let screen = view.wait_for("the help", |s| s.contains("keys (any key closes)"));
+    for key in ["v  diff", "R  review", "m  merge", "a  archive/restore", "X  stop group", "D  remove group", "c  new"]
+    {
+        assert!(screen.contains(key), "{key} is not in the help:\n{screen}");
+    }
+    view.keys(&["q"]);
+}
+
+/// Issue 19: bare `tandem` outside any repository opens every
+/// repository's sessions (a REPO column), instead of failing.
+#[test]
+fn bare_tandem_outside_a_repository_shows_every_repository() {
+    let env = TestEnv::new();
+    env.ok(&["new", "somewhere", "--bg", "--agent", "shell"]);
+    let outside = env.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let view = Tmux::start_in(&env, &TestEnv::bin(), &outside, &[]);
+    let screen = view.wait_for("every repository", |s| s.contains("all repositories") && s.contains("somewhere"));
+    assert!(screen.contains("REPO"), "{screen}");
+    assert!(line_with(&screen, "somewhere").contains("repo "), "its repository, `repo`:\n{screen}");
+    view.keys(&["q"]);
+}
+
+/// Issue 19: diff (`v`) and merge (`m`, after a question) have keys; each
+/// runs on the terminal, as `tandem diff` and `tandem merge` do, and
+/// comes back to the view on Enter.
+#[test]
+fn diff_and_merge_keys_run_and_come_back() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "feature", "--bg", "--agent", "shell"]);
+    let worktree = env.path_of("feature");
+    std::fs::write(worktree.join("added.txt"), "hello-from-diff\n").expect("write");
+    env.git_in(&worktree, &["add", "added.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "add a file"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("feature"));
+
+    view.keys(&["v"]);
+    view.wait_for("the diff", |s| s.contains("+hello-from-diff") && s.contains("press Enter to return"));
+    view.keys(&["Enter"]);
+    view.wait_for("the view again", |s| s.contains("diff of feature: done") && s.contains("RUNNING (1)"));
+
+    view.keys(&["m"]);
+    view.wait_for("the question", |s| s.contains("Merge feature into main?"));
+    view.keys(&["y"]);
+    view.wait_for("merge's offer to archive", |s| s.contains("archive session feature now? [y/N]"));
+    view.text("n");
+    view.keys(&["Enter"]);
+    view.wait_for("the end of the merge", |s| s.contains("press Enter to return"));
+    assert_eq!(env.git(&["show", "main:added.txt"]).trim(), "hello-from-diff");
+    view.keys(&["Enter"]);
+    view.wait_for("the view again", |s| s.contains("merge of feature: done"));
     view.keys(&["q"]);
 }

@@ -289,6 +289,29 @@ impl Tandem {
         Ok(Listing { rows, notes, now, marks_stale: marked && !conflicts_current })
     }
 
+    /// The rows of every repository the store knows whose main worktree
+    /// is still there (`tandem view --all`), each with that worktree:
+    /// [`Tandem::rows`] for each, in the store's order.
+    ///
+    /// # Errors
+    /// As [`Tandem::rows`].
+    pub fn rows_everywhere(
+        &self,
+        archived: bool,
+        quiet: u64,
+        messages: bool,
+    ) -> Result<Vec<(PathBuf, Listing)>, ClientError> {
+        let roots: Vec<PathBuf> =
+            self.store()?.repos()?.into_iter().map(|(_, _, root)| root).filter(|r| r.is_dir()).collect();
+        roots
+            .into_iter()
+            .map(|root| {
+                let listing = self.rows(&root, archived, quiet, messages)?;
+                Ok((root, listing))
+            })
+            .collect()
+    }
+
     /// A stream of change counts: each item waits until anything a
     /// session shows has changed (a row, its history, a worktree's files,
     /// a ref) or [`crate::protocol::CHANGES_WAIT`] has passed, and

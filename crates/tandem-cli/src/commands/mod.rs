@@ -200,7 +200,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         return Err(tandem_core::repo::RepoError::NotUtf8 { path: cx.cwd.clone() }.into());
     }
     let Some(command) = cli.command else {
-        return crate::view::run(&cx, &crate::view::ViewArgs::default());
+        return crate::view::run(&cx, &crate::view::ViewArgs::bare(&cx));
     };
     match command {
         Command::New(args) => new::run(&cx, &args),
@@ -247,6 +247,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),
         Command::SandboxLimit(args) => sandbox_limit::run(&args),
+    }
+}
+
+/// The agent view's diff and merge keys: `tandem ARGS` (`diff NAME`,
+/// `merge NAME`) carried out in this process, in `cx`'s repository.
+pub(crate) fn run_in_view(cx: &Context, args: &[&str]) -> Result<(), CliError> {
+    let cli = Cli::try_parse_from(std::iter::once("tandem").chain(args.iter().copied()))
+        .map_err(|e| CliError::user(e.to_string()))?;
+    match cli.command {
+        Some(Command::Diff(args)) => diff::run(cx, &args),
+        Some(Command::Merge(args)) => merge::run(cx, &args),
+        _ => Err(CliError::Internal(format!("the view runs only diff and merge, not {args:?}"))),
     }
 }
 

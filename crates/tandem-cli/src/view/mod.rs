@@ -15,7 +15,9 @@
 //! `tandem` process is started for an action; attaching runs in this
 //! process too).
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -44,6 +46,19 @@ pub struct ViewArgs {
     all: bool,
 }
 
+impl ViewArgs {
+    /// What bare `tandem` opens in `cx`'s folder: this repository's
+    /// view, or every repository's (`--all`) outside any repository, so
+    /// a first run anywhere shows something instead of failing.
+    pub fn bare(cx: &Context) -> ViewArgs {
+        let outside = matches!(
+            tandem_core::repo::Repository::discover(&cx.cwd),
+            Err(tandem_core::repo::RepoError::NotARepository { .. })
+        );
+        ViewArgs { all: outside }
+    }
+}
+
 /// How often the rows are refreshed with no change pushed (ages, and
 /// states inferred from output, move with time alone).
 const REFRESH: Duration = Duration::from_secs(2);
@@ -52,13 +67,13 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         return Err(CliError::user("the agent view needs a terminal; use `tandem list` in scripts"));
     }
-    let (title, config) = if args.all {
-        ("all repositories".to_owned(), None)
+    let (title, config, root) = if args.all {
+        ("all repositories".to_owned(), None, None)
     } else {
         let (repo, config) = cx.repo()?;
         let name =
             repo.root.file_name().map_or_else(|| repo.root.display().to_string(), |n| n.to_string_lossy().into_owned());
-        (name, Some(config))
+        (name, Some(config), Some(repo.root))
     };
     let config = config.unwrap_or_else(tandem_core::config::Config::defaults);
     let (bell, notify, quiet) = (config.view.bell, config.view.notify, config.supervisor.quiet_secs);
@@ -77,11 +92,30 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut history_of: Option<String> = None;
     let mut last_refresh: Option<Instant> = None;
     let mut first = true;
+    // Each session's repository (its main worktree), by session id: where
+    // an action on it is carried out.
+    let mut roots: HashMap<String, PathBuf> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
         let changed = pushed.try_iter().count() > 0;
+        app.expire_message(model::MESSAGE_FOR);
         if changed || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
-            match load_rows(cx, &tandem, args.all, quiet) {
-                Ok(rows) => {
+            match load_rows(cx, &tandem, root.as_deref(), quiet) {
+                Ok(loaded) => {
+                    let mut rows = Vec::new();
+                    roots.clear();
+                    app.repos.clear();
+                    for (root, listed) in loaded {
+                        let repo = root
+                            .file_name()
+                            .map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
+                        for row in &listed {
+                            if args.all {
+                                app.repos.insert(row.id.clone(), repo.clone());
+                            }
+                            roots.insert(row.id.clone(), root.clone());
+                        }
+                        rows.extend(listed);
+                    }
                     let newly = app.set_rows(rows);
                     if !newly.is_empty() && !first {
                         let rows: Vec<&SessionRow> = app
@@ -93,7 +127,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                     }
                     first = false;
                 }
-                Err(e) => app.message = Some(format!("error: {e}")),
+                Err(e) => app.say(format!("error: cannot list the sessions: {e}")),
             }
             last_refresh = Some(Instant::now());
             history_of = None;
@@ -120,20 +154,41 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         if key.kind != KeyEventKind::Press {
             continue;
         }
+        // The repository of the session a key acts on (the selected one).
+        let here = app.selected_row().and_then(|r| roots.get(&r.id)).cloned().unwrap_or_else(|| cx.cwd.clone());
         let Some(action) = app.key(model_key(key)) else { continue };
         if action == Action::Quit {
             break;
         }
-        if let Action::Attach(name) = &action {
-            screen.suspend()?;
-            let attached = cx.session(name).and_then(|(_, config, session)| attach::attach(cx, &session, &config));
-            screen.resume()?;
-            app.message = match attached {
-                Ok(()) => Some(format!("detached from {name}")),
-                Err(e) => Some(format!("cannot attach to {name}: {e}")),
-            };
-        } else {
-            app.message = Some(carry_out(cx, &tandem, &action));
+        let in_repo = Context { paths: cx.paths.clone(), cwd: here };
+        match &action {
+            Action::Attach(name) => {
+                screen.suspend()?;
+                let attached =
+                    in_repo.session(name).and_then(|(_, config, session)| attach::attach(&in_repo, &session, &config));
+                screen.resume()?;
+                app.say(match attached {
+                    Ok(()) => format!("detached from {name}"),
+                    Err(e) => format!("cannot attach to {name}: {e}"),
+                });
+            }
+            Action::Diff(name) | Action::Merge(name) => {
+                let (command, done) =
+                    if matches!(action, Action::Diff(_)) { ("diff", "diff of") } else { ("merge", "merge of") };
+                screen.suspend()?;
+                let result = crate::commands::run_in_view(&in_repo, &[command, name.as_str()]);
+                if let Err(e) = &result {
+                    let _ = e.report(&mut io::stderr().lock());
+                }
+                wait_for_enter();
+                screen.resume()?;
+                app.say(match result {
+                    Ok(()) => format!("{done} {name}: done"),
+                    Err(e) => format!("{done} {name} failed: {e}"),
+                });
+            }
+            Action::New { .. } => app.say(carry_out(cx, &tandem, &action)),
+            _ => app.say(carry_out(&in_repo, &tandem, &action)),
         }
         last_refresh = None;
     }
@@ -198,6 +253,16 @@ impl Drop for ScreenGuard {
     }
 }
 
+/// After a diff or merge shown on the main screen: waits for Enter, so
+/// what it printed can be read before the view comes back.
+fn wait_for_enter() {
+    let mut out = io::stdout().lock();
+    let _ = write!(out, "\n-- press Enter to return to the view --");
+    let _ = out.flush();
+    let mut line = String::new();
+    let _ = io::stdin().read_line(&mut line);
+}
+
 /// Leaves the alternate screen and raw mode; safe to call twice.
 fn leave() {
     let _ = crossterm::execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
@@ -238,11 +303,39 @@ fn model_key(key: event::KeyEvent) -> Key {
 }
 
 /// Carries out `action` through the typed client, as the command that
-/// does it would; returns what happened, in one line.
+/// does it would, in `cx`'s repository; returns what happened, or what
+/// was tried and why it failed, in one line.
 fn carry_out(cx: &Context, tandem: &Tandem, action: &Action) -> String {
     match act(cx, tandem, action) {
         Ok(done) => done,
-        Err(e) => format!("error: {e}"),
+        Err(e) => format!("could not {}: {e}", attempt(action)),
+    }
+}
+
+/// What `action` tries to do, for its error: `approve fix-login`.
+fn attempt(action: &Action) -> String {
+    match action {
+        Action::Quit => "quit".to_owned(),
+        Action::Attach(name) => format!("attach to {name}"),
+        Action::Send { name, .. } => format!("send to {name}"),
+        Action::Approve(name) => format!("approve {name}"),
+        Action::Deny(name) => format!("deny {name}"),
+        Action::Stop(name) => format!("stop {name}"),
+        Action::Respawn(name) => format!("respawn {name}"),
+        Action::Fork(name) => format!("fork {name}"),
+        Action::Pin { name, .. } => format!("pin {name}"),
+        Action::Priority { name, .. } | Action::Status { name, .. } => format!("change {name}"),
+        Action::Archive(name) => format!("archive {name}"),
+        Action::Remove { name, .. } => format!("remove {name}"),
+        Action::New { name, .. } => format!("start session {}", name.as_deref().unwrap_or("(generated name)")),
+        Action::Restore(name) => format!("restore {name}"),
+        Action::Diff(name) => format!("show the diff of {name}"),
+        Action::Review(name) => format!("start a review of {name}"),
+        Action::Merge(name) => format!("merge {name}"),
+        Action::StopAll(names) => format!("stop {}", names.join(", ")),
+        Action::RemoveAll(names) => {
+            format!("remove {}", names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -251,18 +344,56 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
     let env = crate::context::agent_env;
     let size = crossterm::terminal::size().map(|(cols, rows)| (rows, cols)).unwrap_or((24, 80));
     Ok(match action {
-        Action::Quit | Action::Attach(_) => String::new(),
+        Action::Quit | Action::Attach(_) | Action::Diff(_) | Action::Merge(_) => String::new(),
         Action::Send { name, text } => {
             tandem.send(&session(name)?, text, env())?;
-            format!("sent to {name}")
+            let shown: String = text.chars().take(60).collect();
+            format!("sent to {name}: {shown}{}", if shown.len() < text.len() { "…" } else { "" })
         }
         Action::Approve(name) => {
-            tandem.answer(&session(name)?, true, None)?;
-            format!("approved {name}")
+            let asked = session(name)?;
+            tandem.answer(&asked, true, None)?;
+            format!("approved {name}'s request; its agent goes on")
         }
         Action::Deny(name) => {
             tandem.answer(&session(name)?, false, None)?;
-            format!("denied {name}")
+            format!("denied {name}'s request; its agent was told no")
+        }
+        Action::Restore(name) => {
+            let restored = tandem.restore(&session(name)?, env(), size)?;
+            format!("restored session {} in {}", restored.session.slug, restored.session.path.display())
+        }
+        Action::Review(name) => {
+            let review = tandem_core::client::ReviewOf { session: &session(name)?, agent: None, name: None, size };
+            let created = tandem.review(review, env())?;
+            format!(
+                "started review session {} ({}) of {name}; its answers go to {name}'s history",
+                created.session.slug, created.session.agent
+            )
+        }
+        Action::StopAll(names) => {
+            let mut stopped = 0;
+            for name in names {
+                if let Stopped::Stopped(_) = tandem.stop(&session(name)?)? {
+                    stopped += 1;
+                }
+            }
+            format!("stopped {stopped} of {} sessions ({}); their worktrees stay", names.len(), names.join(", "))
+        }
+        Action::RemoveAll(names) => {
+            let mut snapshots = 0;
+            for (name, force) in names {
+                let options = RemoveOptions { force: *force, ..RemoveOptions::default() };
+                let (report, _) = tandem.remove(&cx.cwd, name, options, env())?;
+                snapshots += usize::from(report.archive_ref.is_some());
+            }
+            let all = names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+            match snapshots {
+                0 => format!("removed {} sessions ({all})", names.len()),
+                n => {
+                    format!("removed {} sessions ({all}); {n} snapshot(s) kept under refs/tandem/archive", names.len())
+                }
+            }
         }
         Action::Stop(name) => match tandem.stop(&session(name)?)? {
             Stopped::Stopped(s) => format!("stopped session {}; its worktree stays", s.slug),
@@ -327,27 +458,41 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
                 sandbox: None,
             };
             let created = tandem.create(request)?;
-            format!("new: {}\t{}", created.session.slug, created.session.path.display())
+            format!(
+                "started session {} ({}) in {}",
+                created.session.slug,
+                created.session.agent,
+                created.session.path.display()
+            )
         }
     })
 }
 
-/// The rows of this repository (`all`: of every repository), from the
-/// supervisor's cached facts, with each agent's last message. `quiet`:
+/// The rows of the repository at `root` (`None`: of every repository, through
+/// [`Tandem::rows_everywhere`], as `tandem list --all`), live and
+/// archived, from the supervisor's cached facts, with each agent's last
+/// message; each with its repository's main worktree. `quiet`:
 /// `supervisor.quiet_secs`, for agents whose state is inferred.
-fn load_rows(cx: &Context, tandem: &Tandem, all: bool, quiet: u64) -> Result<Vec<SessionRow>, CliError> {
-    let roots: Vec<std::path::PathBuf> = if all {
-        cx.store()?.repos()?.into_iter().map(|(_, _, root)| root).filter(|r| r.is_dir()).collect()
-    } else {
-        vec![cx.cwd.clone()]
-    };
-    let mut rows = Vec::new();
-    for root in roots {
-        for archived in [false, true] {
-            rows.extend(tandem.rows(&root, archived, quiet, true)?.rows);
+fn load_rows(
+    cx: &Context,
+    tandem: &Tandem,
+    root: Option<&std::path::Path>,
+    quiet: u64,
+) -> Result<Vec<(PathBuf, Vec<SessionRow>)>, CliError> {
+    let mut out: Vec<(PathBuf, Vec<SessionRow>)> = Vec::new();
+    for archived in [false, true] {
+        let listed = match root {
+            None => tandem.rows_everywhere(archived, quiet, true)?,
+            Some(root) => vec![(root.to_owned(), tandem.rows(&cx.cwd, archived, quiet, true)?)],
+        };
+        for (root, listing) in listed {
+            match out.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, rows)) => rows.extend(listing.rows),
+                None => out.push((root, listing.rows)),
+            }
         }
     }
-    Ok(rows)
+    Ok(out)
 }
 
 /// The selected session's screen, rebuilt from its PTY log when the log

@@ -5,9 +5,46 @@
 //! each key does. [`App::key`] turns a key into an [`Action`] for the
 //! runtime to carry out, so every key is testable without a terminal.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 pub use tandem_core::rows::{Group, SessionRow};
+use tandem_core::session::SessionError;
 use tandem_core::store::{Priority, TaskStatus};
 use tandem_core::text::visible;
+
+/// How long a footer message stays (then the footer is clear again).
+pub const MESSAGE_FOR: Duration = Duration::from_secs(5);
+
+/// `text` with the worktree's path left out: `/…/wt/src/a.rs` is
+/// `src/a.rs`, the worktree itself `.`; what an agent asks and what its
+/// history says then fits the view, and reads as the agent's own
+/// relative paths.
+#[must_use]
+pub fn relative(text: &str, worktree: &Path) -> String {
+    let Some(root) = worktree.to_str().map(|r| r.trim_end_matches('/')).filter(|r| r.len() > 1) else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(root) {
+        let after = &rest[at + root.len()..];
+        let boundary = after.chars().next().is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')));
+        out.push_str(&rest[..at]);
+        if !boundary {
+            out.push_str(root);
+            rest = after;
+        } else if let Some(tail) = after.strip_prefix('/') {
+            rest = tail;
+        } else {
+            out.push('.');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// A key as the view takes it: its own type, so the model depends on no
 /// terminal library (the runtime turns crossterm's events into these;
@@ -68,6 +105,19 @@ pub fn notification(rows: &[&SessionRow]) -> String {
         _ => format!("{} need input", rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
     };
     visible(&text).replace(';', " ")
+}
+
+/// Whether `row`'s agent waits on the user: in the needs-input group, or
+/// saying what it asks (a hook event) while its state is a guess from
+/// its output (the question wins over the guess, as in `tandem list`).
+#[must_use]
+pub fn asks(row: &SessionRow) -> bool {
+    row.group() == Group::NeedsInput || row.asking.is_some()
+}
+
+/// `n thing` or `n things`.
+fn plural(n: u32, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 /// `text` cut to `max` characters, `…` marking a cut.
@@ -171,6 +221,20 @@ pub enum Action {
         base: Option<String>,
         prompt: Option<String>,
     },
+    /// Bring an archived session back (`tandem restore`).
+    Restore(String),
+    /// Its changes full screen, in git's pager (`tandem diff`).
+    Diff(String),
+    /// A second agent reviews it (`tandem review`).
+    Review(String),
+    /// Its branch into its base (`tandem merge`), after a confirmation.
+    Merge(String),
+    /// Stop every session of a group, after one confirmation.
+    StopAll(Vec<String>),
+    /// Remove every session of a group, after one confirmation; `true`
+    /// for those with unsaved work (kept in a snapshot ref, as `tandem rm
+    /// --force` does).
+    RemoveAll(Vec<(String, bool)>),
 }
 
 /// The view's state.
@@ -183,8 +247,14 @@ pub struct App {
     pub mode: Mode,
     /// Whether the archived group is unfolded.
     pub show_archived: bool,
-    /// A line for the footer: what the last action did, or its error.
+    /// A line for the footer: what the last action did, or its error
+    /// ([`App::say`]; gone after [`MESSAGE_FOR`]).
     pub message: Option<String>,
+    /// When `message` was said.
+    message_at: Option<Instant>,
+    /// Each session's repository, by session id, when the view shows
+    /// several (`--all`): drawn as a REPO column. Empty otherwise.
+    pub repos: BTreeMap<String, String>,
 }
 
 impl Default for App {
@@ -203,7 +273,34 @@ impl App {
             mode: Mode::Normal,
             show_archived: false,
             message: None,
+            message_at: None,
+            repos: BTreeMap::new(),
         }
+    }
+
+    /// Puts `text` in the footer, for [`MESSAGE_FOR`].
+    pub fn say(&mut self, text: impl Into<String>) {
+        self.message = Some(text.into());
+        self.message_at = Some(Instant::now());
+    }
+
+    /// Clears the footer message once it has stood for `after`; returns
+    /// whether it did.
+    pub fn expire_message(&mut self, after: Duration) -> bool {
+        if self.message.is_some() && self.message_at.is_none_or(|at| at.elapsed() >= after) {
+            self.message = None;
+            self.message_at = None;
+            return true;
+        }
+        false
+    }
+
+    /// The group the selected session is in, with the names of every
+    /// session shown in it.
+    #[must_use]
+    pub fn selected_group(&self) -> Option<(Group, Vec<&SessionRow>)> {
+        let group = self.selected_row()?.group();
+        Some((group, self.visible().into_iter().filter(|r| r.group() == group).collect()))
     }
 
     /// Takes fresh rows; keeps the selection on the same session when it
@@ -383,7 +480,7 @@ impl App {
             KeyCode::Char('/') => self.mode = Mode::Filter,
             KeyCode::Esc => self.filter.clear(),
             KeyCode::Char('A') => self.show_archived = !self.show_archived,
-            KeyCode::Char('n') => self.mode = Mode::New(NewForm::default()),
+            KeyCode::Char('c') => self.mode = Mode::New(NewForm::default()),
             _ => {}
         }
         let row = self.selected_row()?.clone();
@@ -395,7 +492,79 @@ impl App {
                 None
             }
             KeyCode::Char('y') if row.awaits_permission() => Some(Action::Approve(name)),
-            KeyCode::Char('N') if row.awaits_permission() => Some(Action::Deny(name)),
+            KeyCode::Char('n' | 'N') if row.awaits_permission() => Some(Action::Deny(name)),
+            KeyCode::Char('y' | 'n' | 'N') if asks(&row) => {
+                self.say(format!("{name} asks a question, not a permission: s sends the answer"));
+                None
+            }
+            KeyCode::Char('y') => {
+                self.say(format!("{name} asks nothing: there is nothing to approve"));
+                None
+            }
+            KeyCode::Char('n' | 'N') => {
+                self.say(format!("{name} asks nothing: there is nothing to deny (c starts a new session)"));
+                None
+            }
+            KeyCode::Char('a') if row.group() == Group::Archived => Some(Action::Restore(name)),
+            KeyCode::Char('v') => Some(Action::Diff(name)),
+            KeyCode::Char('R') => Some(Action::Review(name)),
+            KeyCode::Char('m') => {
+                let question = format!(
+                    "Merge {name} into {base}? Its branch {branch} ({ahead}) goes into {base} in the main \
+                     worktree, which is refused, changing nothing, if it would conflict; tandem then offers \
+                     to archive it. y/n",
+                    base = row.base,
+                    branch = row.branch,
+                    ahead = row.ahead().map_or_else(|| "commits unknown".to_owned(), |n| plural(n, "commit")),
+                );
+                self.mode = Mode::Confirm { question, action: Box::new(Action::Merge(name)) };
+                None
+            }
+            KeyCode::Char('X') => {
+                let (group, rows) = self.selected_group()?;
+                let live: Vec<String> =
+                    rows.iter().filter(|r| r.group() != Group::Archived).map(|r| r.name.clone()).collect();
+                if live.is_empty() {
+                    self.say("archived sessions have no agent to stop");
+                    return None;
+                }
+                let question = format!(
+                    "Stop {} in {} ({})? Each agent stops; nothing is lost: worktrees, branches and \
+                     history stay (r respawns one). y/n",
+                    plural(u32::try_from(live.len()).unwrap_or(u32::MAX), "session"),
+                    group.title(),
+                    live.join(", "),
+                );
+                self.mode = Mode::Confirm { question, action: Box::new(Action::StopAll(live)) };
+                None
+            }
+            KeyCode::Char('D') => {
+                let (group, rows) = self.selected_group()?;
+                let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+                let lost: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| {
+                        r.unsaved().map(|what| SessionError::WouldLoseWork { slug: r.name.clone(), what }.to_string())
+                    })
+                    .collect();
+                let lost = if lost.is_empty() {
+                    "Nothing unsaved: worktrees and branches go.".to_owned()
+                } else {
+                    format!(
+                        "{}: kept only in a snapshot ref (refs/tandem/archive); worktrees and branches go.",
+                        lost.join("; ")
+                    )
+                };
+                let question = format!(
+                    "Remove {} in {} ({})? {lost} y/n",
+                    plural(u32::try_from(rows.len()).unwrap_or(u32::MAX), "session"),
+                    group.title(),
+                    names.join(", "),
+                );
+                let all = rows.iter().map(|r| (r.name.clone(), r.unsaved().is_some())).collect();
+                self.mode = Mode::Confirm { question, action: Box::new(Action::RemoveAll(all)) };
+                None
+            }
             KeyCode::Char('x') => Some(Action::Stop(name)),
             KeyCode::Char('r') => Some(Action::Respawn(name)),
             KeyCode::Char('f') => Some(Action::Fork(name)),
@@ -592,7 +761,7 @@ mod tests {
         press(&mut app, KeyCode::Esc);
         assert_eq!(app.visible().len(), 2);
 
-        press(&mut app, KeyCode::Char('n'));
+        press(&mut app, KeyCode::Char('c'));
         typed(&mut app, "job");
         press(&mut app, KeyCode::Tab);
         typed(&mut app, "shell");
@@ -608,5 +777,63 @@ mod tests {
                 prompt: Some("ls".into())
             })
         );
+    }
+
+    #[test]
+    fn paths_in_the_worktree_are_relative() {
+        let wt = Path::new("/home/u/.tandem/worktrees/shop/fix");
+        assert_eq!(relative("Edit /home/u/.tandem/worktrees/shop/fix/src/a.rs?", wt), "Edit src/a.rs?");
+        assert_eq!(relative("cd /home/u/.tandem/worktrees/shop/fix && ls", wt), "cd . && ls");
+        assert_eq!(relative("/home/u/.tandem/worktrees/shop/fixed/a", wt), "/home/u/.tandem/worktrees/shop/fixed/a");
+        assert_eq!(relative("nothing here", wt), "nothing here");
+    }
+
+    #[test]
+    fn y_and_n_on_a_session_that_asks_nothing_say_so_and_c_is_new() {
+        let mut app = App::new();
+        app.set_rows(vec![row("work", "running")]);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), None);
+        assert_eq!(app.message.as_deref(), Some("work asks nothing: there is nothing to approve"));
+        assert_eq!(press(&mut app, KeyCode::Char('n')), None);
+        assert!(app.message.as_deref().is_some_and(|m| m.contains("nothing to deny")), "{:?}", app.message);
+        assert_eq!(app.mode, Mode::Normal, "n is not the new-session form");
+        press(&mut app, KeyCode::Char('c'));
+        assert!(matches!(app.mode, Mode::New(_)));
+        assert!(!app.expire_message(MESSAGE_FOR), "said just now");
+        assert!(app.expire_message(Duration::ZERO));
+        assert_eq!(app.message, None);
+    }
+
+    #[test]
+    fn a_group_is_stopped_or_removed_after_one_question() {
+        let mut app = App::new();
+        let mut dirty = row("b", "idle");
+        dirty.facts.worktree.changed = 2;
+        app.set_rows(vec![row("a", "idle"), dirty, row("c", "running")]);
+        press(&mut app, KeyCode::Down);
+        assert_eq!(press(&mut app, KeyCode::Char('X')), None);
+        let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation") };
+        assert!(question.starts_with("Stop 2 sessions in IDLE (a, b)?"), "{question}");
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::StopAll(vec!["a".into(), "b".into()])));
+        press(&mut app, KeyCode::Char('D'));
+        let Mode::Confirm { question, .. } = &app.mode else { panic!("a confirmation") };
+        assert!(question.contains("session `b` has 2 changed files: kept only in a snapshot ref"), "{question}");
+        assert_eq!(
+            press(&mut app, KeyCode::Char('y')),
+            Some(Action::RemoveAll(vec![("a".into(), false), ("b".into(), true)]))
+        );
+    }
+
+    #[test]
+    fn archived_rows_restore_and_keys_for_diff_review_merge() {
+        let mut app = App::new();
+        app.set_rows(vec![row("old", "archived"), row("work", "idle")]);
+        assert_eq!(press(&mut app, KeyCode::Char('v')), Some(Action::Diff("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('R')), Some(Action::Review("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('m')), None);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Merge("work".into())));
+        press(&mut app, KeyCode::Char('A'));
+        press(&mut app, KeyCode::Down);
+        assert_eq!(press(&mut app, KeyCode::Char('a')), Some(Action::Restore("old".into())));
     }
 }

@@ -1,8 +1,12 @@
 //! Drawing the agent view with ratatui: a header, the sessions grouped by
 //! what they need (two lines each), the selected session's live screen
 //! and recent history, and a footer with the keys. Wide terminals (≥ 120
-//! columns) get the list and the preview side by side; narrower ones
-//! stack them. Colour is left out entirely when `NO_COLOR` is set.
+//! columns) get the list and the preview side by side, unless the
+//! selected agent's screen is wider than that preview; narrower ones
+//! stack them. The preview is the agent's screen at the agent's width:
+//! a row wider than the preview wraps, nothing is cut off. The selected
+//! row is marked with `>` and reverse video, readable with or without
+//! colour. Colour is left out entirely when `NO_COLOR` is set.
 //! Every text from a session (title, question, message, history, branch,
 //! pull request) is drawn through [`visible`], control characters shown.
 
@@ -11,9 +15,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-use tui_term::widget::PseudoTerminal;
 
-use crate::view::model::{App, Group, Mode, NewForm, SessionRow};
+use crate::view::model::{App, Group, Mode, NewForm, SessionRow, relative};
 use tandem_core::short_age as age;
 use tandem_core::text::visible;
 
@@ -49,8 +52,10 @@ impl Theme {
         Style::default().add_modifier(Modifier::BOLD)
     }
 
+    /// The selected row: reverse video over the terminal's own colours,
+    /// so it reads on any background, with or without colour.
     fn selected(&self) -> Style {
-        if self.color { Style::default().bg(Color::DarkGray).add_modifier(Modifier::BOLD) } else { self.bold() }
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }
 
     fn group(&self, group: Group) -> Style {
@@ -71,7 +76,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, data: &Scene<'_>) {
     let [header, body, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(area);
     draw_header(frame, header, app, data, &theme);
-    let (list, preview) = if body.width >= 120 {
+    // The side-by-side preview gets 45% of the width; an agent screen
+    // wider than that stacks the two, so the preview has the full width.
+    let agent_cols = data.preview.map_or(0, |s| s.size().1);
+    let (list, preview) = if body.width >= 120 && agent_cols <= body.width * 45 / 100 {
         let [list, preview] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
         (list, preview)
     } else {
@@ -119,20 +127,44 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
     let width = usize::from(area.width);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let mut selected_line = 0;
+    let selected_group = app.selected_row().map(SessionRow::group);
+    // `--all`: each row's repository, as a column of its own.
+    let repo_width = app.repos.values().map(|r| tandem_core::text::visible(r).chars().count()).max().unwrap_or(0);
+    if repo_width > 0 {
+        lines.push(Line::styled(format!("  {:<repo_width$}  SESSION", "REPO"), theme.dim()));
+    }
     for group in Group::ALL {
         let rows: Vec<&&SessionRow> = visible.iter().filter(|r| r.group() == group).collect();
         if rows.is_empty() {
             continue;
         }
-        lines.push(Line::styled(format!("{} ({})", group.title(), rows.len()), theme.group(group)));
+        let mut header = vec![Span::styled(format!("{} ({})", group.title(), rows.len()), theme.group(group))];
+        if selected_group == Some(group) {
+            let offer = if group == Group::Archived { "  D: remove all" } else { "  X: stop all · D: remove all" };
+            header.push(Span::styled(offer, theme.dim()));
+        }
+        lines.push(Line::from(header));
         for row in rows {
             let is_selected = selected.as_deref() == Some(row.id.as_str());
             if is_selected {
                 selected_line = lines.len();
             }
-            let (first, second) = row_lines(row, data.now, width, theme);
-            let style = if is_selected { theme.selected() } else { Style::default() };
-            lines.push(first.style(style));
+            let (mut first, second) = row_lines(row, data.now, width, theme);
+            if repo_width > 0 {
+                let repo =
+                    app.repos.get(&row.id).map_or_else(String::new, |r| tandem_core::text::visible(r).into_owned());
+                first.spans.insert(0, Span::styled(format!("{repo:<repo_width$}  "), theme.dim()));
+            }
+            if is_selected {
+                // One style for the whole row: no grey on grey.
+                for span in &mut first.spans {
+                    span.style = theme.selected();
+                }
+                first.spans.insert(0, Span::styled("> ", theme.selected()));
+            } else {
+                first.spans.insert(0, Span::raw("  "));
+            }
+            lines.push(first);
             lines.extend(second);
         }
     }
@@ -141,7 +173,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
     }
     if lines.is_empty() {
         let text = if app.filter.is_empty() {
-            "No sessions yet. Press n to start one."
+            "No sessions yet. Press c to start one."
         } else {
             "No session matches the filter (Esc clears it)."
         };
@@ -187,6 +219,9 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         facts.push(row.meta.priority.as_str().to_owned());
     }
     facts.push(row.meta.status.as_str().to_owned());
+    if row.group() == Group::Archived {
+        facts.push("a: restore".to_owned());
+    }
     if let Some(pr) = &row.pr_text() {
         // A merged pull request: the session's work has landed.
         let archive = if pr.contains(" merged") && row.group() != Group::Archived { " · a: archive" } else { "" };
@@ -207,7 +242,7 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         first.push(Span::styled(format!("  ⚠ {}", visible(conflicts)), theme.fg(Color::Yellow)));
     }
     let said = match (&row.asking, &row.last_message) {
-        (Some(asking), _) if row.group() == Group::NeedsInput => format!("asks: {asking}"),
+        (Some(asking), _) => format!("asks: {}", relative(asking, &row.path)),
         (_, Some(message)) => message.lines().next().unwrap_or_default().to_owned(),
         _ => String::new(),
     };
@@ -217,7 +252,10 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         None => said,
     };
     let second = (!second.is_empty()).then(|| {
-        Line::from(vec![Span::raw("    "), Span::styled(clip(&visible(&second), width.saturating_sub(4)), theme.dim())])
+        Line::from(vec![
+            Span::raw("      "),
+            Span::styled(clip(&visible(&second), width.saturating_sub(6)), theme.dim()),
+        ])
     });
     (Line::from(first), second)
 }
@@ -239,9 +277,29 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
     let [screen, history] = Layout::vertical([Constraint::Min(3), Constraint::Length(history_height)]).areas(area);
     let block =
         Block::default().borders(Borders::TOP).title(format!(" {} ", visible(&row.name))).border_style(theme.dim());
+    let inner = block.inner(screen);
+    frame.render_widget(block, screen);
+    // What the session asks, above its screen, where it cannot scroll away.
+    let inner = match &row.asking {
+        Some(asking) if inner.height > 1 => {
+            let [question, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+            let text = format!("asks: {}  (y approve · n deny)", relative(asking, &row.path));
+            frame.render_widget(
+                Paragraph::new(Line::styled(
+                    clip(&visible(&text), usize::from(question.width)),
+                    theme.group(Group::NeedsInput),
+                )),
+                question,
+            );
+            rest
+        }
+        _ => inner,
+    };
     match data.preview {
-        Some(parsed) => frame.render_widget(PseudoTerminal::new(parsed).block(block), screen),
-        None => frame.render_widget(Paragraph::new(Line::styled("(no screen)", theme.dim())).block(block), screen),
+        Some(parsed) => {
+            frame.render_widget(Paragraph::new(screen_lines(parsed, inner.width, inner.height, theme)), inner);
+        }
+        None => frame.render_widget(Paragraph::new(Line::styled("(no screen)", theme.dim())), inner),
     }
     if history_height > 0 {
         let lines: Vec<Line<'_>> = data
@@ -251,9 +309,10 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
             .take(usize::from(history_height.saturating_sub(1)))
             .rev()
             .map(|(kind, text)| {
+                let text = relative(text.lines().next().unwrap_or_default(), &row.path);
                 Line::from(vec![
                     Span::styled(format!("{kind:<12}"), theme.dim()),
-                    Span::raw(visible(text.lines().next().unwrap_or_default()).into_owned()),
+                    Span::raw(visible(&text).into_owned()),
                 ])
             })
             .collect();
@@ -262,24 +321,111 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
     }
 }
 
-/// The keys, shortest first, as many as fit.
+/// The keys, most used first; the footer shows as many as fit, `?`
+/// every one.
 const KEYS: &[(&str, &str)] = &[
     ("?", "help"),
     ("q", "quit"),
-    ("n", "new"),
+    ("c", "new"),
     ("⏎", "attach"),
     ("s", "send"),
-    ("y/N", "approve/deny"),
+    ("y/n", "approve/deny"),
+    ("v", "diff"),
+    ("R", "review"),
+    ("m", "merge"),
     ("x", "stop"),
     ("r", "respawn"),
     ("f", "fork"),
     ("p", "pin"),
-    ("a", "archive"),
+    ("a", "archive/restore"),
     ("d", "remove"),
+    ("X", "stop group"),
+    ("D", "remove group"),
     ("/", "filter"),
     ("1-5", "priority"),
     ("t", "status"),
 ];
+
+/// The agent's screen as lines `width` wide: each screen row at the
+/// agent's own width, wrapped when wider (never cut off), trailing blanks
+/// dropped; the last `height` lines up to the last one with text (or the
+/// cursor), so the newest output shows.
+fn screen_lines(screen: &vt100::Screen, width: u16, height: u16, theme: &Theme) -> Vec<Line<'static>> {
+    let (rows, cols) = screen.size();
+    let width = usize::from(width.max(1));
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut last_used = usize::from(screen.cursor_position().0);
+    for r in 0..rows {
+        // (text, style) per cell, blank cells at the end dropped.
+        let mut cells: Vec<(String, Style)> = Vec::new();
+        for c in 0..cols {
+            let Some(cell) = screen.cell(r, c) else { continue };
+            if cell.is_wide_continuation() {
+                continue;
+            }
+            let text = if cell.has_contents() { visible(cell.contents()).into_owned() } else { " ".to_owned() };
+            let mut style = cell_style(cell, theme);
+            if !screen.hide_cursor() && screen.cursor_position() == (r, c) {
+                // The agent's cursor, where its input goes.
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            cells.push((text, style));
+        }
+        while cells.last().is_some_and(|(t, s)| t == " " && *s == Style::default()) {
+            cells.pop();
+        }
+        if !cells.is_empty() {
+            last_used = last_used.max(lines.len() + cells.len().div_ceil(width) - 1);
+        }
+        if cells.is_empty() {
+            lines.push(Line::default());
+        }
+        for chunk in cells.chunks(width) {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            for (text, style) in chunk {
+                match spans.last_mut() {
+                    Some(last) if last.style == *style => last.content.to_mut().push_str(text),
+                    _ => spans.push(Span::styled(text.clone(), *style)),
+                }
+            }
+            lines.push(Line::from(spans));
+        }
+        if usize::from(r) == usize::from(screen.cursor_position().0) {
+            last_used = last_used.max(lines.len() - 1);
+        }
+    }
+    lines.truncate(last_used + 1);
+    let skip = lines.len().saturating_sub(usize::from(height));
+    lines.split_off(skip)
+}
+
+/// A screen cell's style; colours only when allowed.
+fn cell_style(cell: &vt100::Cell, theme: &Theme) -> Style {
+    let color = |c: vt100::Color| match c {
+        vt100::Color::Default => Color::Reset,
+        vt100::Color::Idx(i) => Color::Indexed(i),
+        vt100::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    };
+    let mut style = Style::default();
+    if theme.color {
+        if cell.fgcolor() != vt100::Color::Default {
+            style = style.fg(color(cell.fgcolor()));
+        }
+        if cell.bgcolor() != vt100::Color::Default {
+            style = style.bg(color(cell.bgcolor()));
+        }
+    }
+    if cell.bold() {
+        style = style.add_modifier(Modifier::BOLD);
+    }
+    if cell.inverse() {
+        style = style.add_modifier(Modifier::REVERSED);
+    }
+    if cell.underline() {
+        style = style.add_modifier(Modifier::UNDERLINED);
+    }
+    style
+}
 
 fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     let status = match &app.mode {
@@ -311,7 +457,9 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn draw_popup(frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
-    let popup = centered(area, 64, 7);
+    // Tall enough for the whole question at 62 columns a line.
+    let height = u16::try_from(text.chars().count() / 50 + 4).unwrap_or(u16::MAX);
+    let popup = centered(area, 64, height.max(7));
     frame.render_widget(Clear, popup);
     let block = Block::default().borders(Borders::ALL).title(format!(" {title} "));
     frame.render_widget(Paragraph::new(visible(text).into_owned()).wrap(Wrap { trim: true }).block(block), popup);
@@ -320,7 +468,11 @@ fn draw_popup(frame: &mut Frame<'_>, area: Rect, title: &str, text: &str) {
 fn draw_help(frame: &mut Frame<'_>, area: Rect) {
     let mut text: Vec<String> = KEYS.iter().map(|(k, what)| format!("{k:>5}  {what}")).collect();
     text.extend(["  j/k  move", "    A  show archived", "  Esc  clear the filter"].map(str::to_owned));
-    let popup = centered(area, 40, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
+    // Two columns, so every key fits a 24-line terminal.
+    let half = text.len().div_ceil(2);
+    let text: Vec<String> =
+        (0..half).map(|i| format!("{:<26}{}", text[i], text.get(i + half).map_or("", String::as_str))).collect();
+    let popup = centered(area, 56, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
     frame.render_widget(Clear, popup);
     let block = Block::default().borders(Borders::ALL).title(" keys (any key closes) ");
     frame.render_widget(Paragraph::new(text.join("\n")).block(block), popup);
@@ -534,10 +686,32 @@ mod tests {
         app.key(key('?'));
         insta::assert_snapshot!("help", render(&app, 100, 30));
         app.key(key('x'));
-        app.key(key('n'));
+        app.key(key('c'));
         for c in "docs".chars() {
             app.key(key(c));
         }
         insta::assert_snapshot!("new_form", render(&app, 100, 24));
+    }
+
+    /// Issue 19: an agent screen wider than the whole view wraps in the
+    /// preview; its right edge is never cut off.
+    #[test]
+    fn a_screen_wider_than_the_view_wraps_and_keeps_its_right_edge() {
+        let mut wide = vt100::Parser::new(4, 200, 0);
+        wide.process(format!("{}RIGHT-EDGE\r\n$ ", "x".repeat(180)).as_bytes());
+        let mut app = App::new();
+        app.set_rows(vec![row("wide", "running", 5), row("other", "idle", 5)]);
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|frame| {
+                let scene = Scene { title: "shop", preview: Some(wide.screen()), history: &[], now: NOW, color: false };
+                draw(frame, &app, &scene);
+            })
+            .expect("draw");
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("RIGHT-EDGE"), "{screen}");
+        let marked: Vec<&str> = screen.lines().filter(|l| l.starts_with("\"> ")).collect();
+        assert_eq!(marked.len(), 1, "one row is marked as selected:\n{screen}");
+        assert!(marked[0].contains("wide"), "{screen}");
     }
 }
