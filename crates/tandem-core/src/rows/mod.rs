@@ -280,7 +280,9 @@ impl SessionRow {
     /// `deny`), not on an answer to a question.
     #[must_use]
     pub fn awaits_permission(&self) -> bool {
-        self.state == "needs-input"
+        // An agent whose state is inferred (a shell) may still report an
+        // ask through a hook: that is a permission too, not a question.
+        self.state == "needs-input" || (self.asking.is_some() && self.state != "asking")
     }
 
     /// The pull request in a few words: `#12 open, checks passing,
