@@ -71,43 +71,6 @@ fn config_show_prints_every_value_and_its_source() {
 }
 
 #[test]
-fn completions_complete_commands_and_session_names() {
-    let env = TestEnv::new();
-    env.ok(&["new", "alpha-one", "--bg", "--agent", "shell"]);
-    env.ok(&["new", "beta-two", "--bg", "--agent", "shell"]);
-    assert_eq!(env.ok(&["list", "--names"]), "alpha-one\nbeta-two\n");
-    for shell in ["bash", "zsh", "fish"] {
-        let script = env.ok(&["completions", shell]);
-        assert!(script.contains("tandem list --names"), "{shell}");
-    }
-    let script = env.tmp.path().join("completion.bash");
-    std::fs::write(&script, env.ok(&["completions", "bash"])).expect("write");
-    let tandem = TestEnv::bin();
-    let bin_dir = tandem.parent().expect("bin dir");
-    // Bash calls a completion function with the command, the word being
-    // completed and the word before it.
-    let run = |line: &str, call: &str| {
-        let mut cmd = std::process::Command::new("bash");
-        cmd.current_dir(&env.repo)
-            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir.display()))
-            .env("HOME", &env.home)
-            .env("TANDEM_HOME", &env.tandem_home)
-            .arg("-c")
-            .arg(format!(
-                "source {}; {line}; _tandem_with_sessions {call}; echo \"${{COMPREPLY[*]}}\"",
-                script.display()
-            ));
-        String::from_utf8_lossy(&cmd.output().expect("bash").stdout).trim().to_owned()
-    };
-    assert_eq!(run("COMP_WORDS=(tandem attach al); COMP_CWORD=2", "tandem al attach"), "alpha-one");
-    assert_eq!(run("COMP_WORDS=(tandem rm ''); COMP_CWORD=2", "tandem '' rm"), "alpha-one beta-two");
-    assert_eq!(run("COMP_WORDS=(tandem arc); COMP_CWORD=1", "tandem arc tandem"), "archive");
-}
-
-/// A shell reports nothing, so its state is inferred from its output:
-/// `running` while it printed within `supervisor.quiet_secs`, `idle`
-/// after, and the listing says it is a guess.
-#[test]
 fn states_of_agents_that_do_not_report_are_inferred_from_output() {
     let env = TestEnv::new();
     env.user_config("[supervisor]\nquiet_secs = 2\n");
