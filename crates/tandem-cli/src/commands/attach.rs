@@ -134,12 +134,14 @@ enum End {
 /// idleness is started again first ([`wake`]).
 pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), CliError> {
     let key = DetachKey::parse(&config.attach.detach_key)?;
-    let session = &wake(cx, session)?;
+    // Without a terminal the attach is refused below: wake nothing then.
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let session = &if terminal { wake(cx, session)? } else { session.clone() };
     let not_running = || not_running(session);
     if tandem_core::session::facts::live_state(session) != SessionState::Running {
         return Err(not_running());
     }
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+    if !terminal {
         return Err(CliError::user(format!(
             "tandem attach needs a terminal; run it in one, or read the output with `tandem logs {}`",
             session.slug

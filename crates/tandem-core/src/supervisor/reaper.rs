@@ -53,7 +53,7 @@ fn reap_idle(state: &State) -> Result<(), SessionError> {
         tracing::info!(session = %session.slug, idle_for, "stopping an idle agent");
         stop_agent(&state.paths, &store, &session, &config)?;
         // The next attach, send or answer starts it again (issue 19).
-        if let Err(e) = crate::session::idle_stop::mark(&state.paths, &session.id, idle_for.unsigned_abs()) {
+        if let Err(e) = crate::session::idle_stop::mark(&state.paths, &session, idle_for.unsigned_abs()) {
             tracing::warn!(session = %session.slug, error = %e, "cannot mark an idle-stopped session");
         }
         store.add_events(&[crate::store::NewEvent {
