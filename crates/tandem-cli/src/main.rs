@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod error;
+mod progress;
 mod terminal;
 mod view;
 

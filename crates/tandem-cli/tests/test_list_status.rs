@@ -210,3 +210,39 @@ fn status_is_one_line_from_the_store_without_a_supervisor() {
     assert!(now.is_none() || now == Some(supervisor), "status started a supervisor");
     assert!(stopped(), "status started a supervisor");
 }
+
+#[test]
+fn new_with_an_unreachable_remote_says_so_soon_and_shows_progress_on_a_terminal() {
+    let env = TestEnv::new();
+    // A remote that takes the connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("port").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    env.git(&["remote", "add", "origin", &format!("http://127.0.0.1:{port}/repo.git")]);
+
+    let started = std::time::Instant::now();
+    let out = env.tandem(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let elapsed = started.elapsed();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "note: cannot reach origin (no answer in 5 s; `base.fetch_timeout_ms` sets how long to wait); branching from main (HEAD) instead"
+        ),
+        "{err}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(12), "took {elapsed:?}");
+    // No spinner when stderr is not a terminal.
+    assert!(!err.contains('\u{1b}') && !err.contains('…'), "{err:?}");
+
+    // On a terminal the wait says what it waits for, then clears.
+    let pty = env.pty(&["new", "beta", "--bg", "--agent", "shell"], 24, 160);
+    pty.wait_for_raw("creating the session (fetching the base, making the worktree)… ");
+    let screen = pty.wait_for("branching from main (HEAD) instead");
+    assert!(!screen.contains("creating the session"), "the spinner's line is cleared:\n{screen}");
+}
