@@ -32,7 +32,15 @@ fn two_sessions() -> TestEnv {
     let env = TestEnv::new();
     // No inferred state flips to `idle` while the test runs.
     env.user_config("[supervisor]\nquiet_secs = 100000\n");
-    env.ok(&["new", "alpha", "--bg", "--agent", "shell", "--title", "Fix the login redirect after the session expires"]);
+    env.ok(&[
+        "new",
+        "alpha",
+        "--bg",
+        "--agent",
+        "shell",
+        "--title",
+        "Fix the login redirect after the session expires",
+    ]);
     env.ok(&["new", "beta-with-a-longer-name", "--bg", "--agent", "shell"]);
     let alpha = env.path_of("alpha");
     std::fs::write(alpha.join("README.md"), "# changed\n").expect("write");
@@ -139,9 +147,8 @@ fn list_all_shows_every_repository_with_a_repo_column() {
     let out = env.tandem_in(env.tmp.path(), &["list", "--all"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
-    let starts = |words: &[&str]| {
-        table.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()))
-    };
+    let starts =
+        |words: &[&str]| table.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()));
     assert!(starts(&["REPO", "NAME"]) && starts(&["repo", "alpha"]) && starts(&["other", "beta"]), "{table}");
     let out = env.tandem_in(env.tmp.path(), &["list", "--all", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
