@@ -2,7 +2,8 @@
 //! tandem's `new`, `rm` and `list` against the plain git commands they wrap
 //! (`run`); measures a session host against tmux and the state and history
 //! paths (`agents`); times the agent view's redraw (`view`); times
-//! `tandem conflicts` against `git merge-tree --stdin` (`conflicts`).
+//! `tandem conflicts` against `git merge-tree --stdin` (`conflicts`);
+//! times `tandem status` beside `tandem list` (`status`).
 
 mod agents;
 mod bench;
@@ -11,6 +12,7 @@ mod fixture;
 mod process;
 mod rng;
 mod stats;
+mod status;
 mod view;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,7 @@ enum Command {
     Agents(agents::AgentsArgs),
     View(view::ViewArgs),
     Conflicts(conflicts::ConflictsArgs),
+    Status(status::StatusArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Agents(args) => agents::run_cmd(args),
         Command::View(args) => view::run_cmd(args),
         Command::Conflicts(args) => conflicts::run_cmd(args),
+        Command::Status(args) => status::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

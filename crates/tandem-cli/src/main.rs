@@ -7,6 +7,7 @@ mod commands;
 mod complete;
 mod context;
 mod error;
+mod progress;
 mod terminal;
 mod view;
 

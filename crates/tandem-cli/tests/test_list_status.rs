@@ -32,7 +32,15 @@ fn two_sessions() -> TestEnv {
     let env = TestEnv::new();
     // No inferred state flips to `idle` while the test runs.
     env.user_config("[supervisor]\nquiet_secs = 100000\n");
-    env.ok(&["new", "alpha", "--bg", "--agent", "shell", "--title", "Fix the login redirect after the session expires"]);
+    env.ok(&[
+        "new",
+        "alpha",
+        "--bg",
+        "--agent",
+        "shell",
+        "--title",
+        "Fix the login redirect after the session expires",
+    ]);
     env.ok(&["new", "beta-with-a-longer-name", "--bg", "--agent", "shell"]);
     let alpha = env.path_of("alpha");
     std::fs::write(alpha.join("README.md"), "# changed\n").expect("write");
@@ -139,9 +147,8 @@ fn list_all_shows_every_repository_with_a_repo_column() {
     let out = env.tandem_in(env.tmp.path(), &["list", "--all"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
-    let starts = |words: &[&str]| {
-        table.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()))
-    };
+    let starts =
+        |words: &[&str]| table.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()));
     assert!(starts(&["REPO", "NAME"]) && starts(&["repo", "alpha"]) && starts(&["other", "beta"]), "{table}");
     let out = env.tandem_in(env.tmp.path(), &["list", "--all", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -209,4 +216,40 @@ fn status_is_one_line_from_the_store_without_a_supervisor() {
     let now = env.supervisor_pid();
     assert!(now.is_none() || now == Some(supervisor), "status started a supervisor");
     assert!(stopped(), "status started a supervisor");
+}
+
+#[test]
+fn new_with_an_unreachable_remote_says_so_soon_and_shows_progress_on_a_terminal() {
+    let env = TestEnv::new();
+    // A remote that takes the connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("port").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    env.git(&["remote", "add", "origin", &format!("http://127.0.0.1:{port}/repo.git")]);
+
+    let started = std::time::Instant::now();
+    let out = env.tandem(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let elapsed = started.elapsed();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "note: cannot reach origin (no answer in 5 s; `base.fetch_timeout_ms` sets how long to wait); branching from main (HEAD) instead"
+        ),
+        "{err}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(12), "took {elapsed:?}");
+    // No spinner when stderr is not a terminal.
+    assert!(!err.contains('\u{1b}') && !err.contains('…'), "{err:?}");
+
+    // On a terminal the wait says what it waits for, then clears.
+    let pty = env.pty(&["new", "beta", "--bg", "--agent", "shell"], 24, 160);
+    pty.wait_for_raw("creating the session (fetching the base, making the worktree)… ");
+    let screen = pty.wait_for("branching from main (HEAD) instead");
+    assert!(!screen.contains("creating the session"), "the spinner's line is cleared:\n{screen}");
 }

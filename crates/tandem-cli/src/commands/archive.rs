@@ -39,7 +39,10 @@ pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
 /// environment, for the summary); prints its notes; returns the archived
 /// session.
 pub(crate) fn archive(cx: &Context, session_id: &str) -> Result<Session, CliError> {
-    let Created { session, notes } = cx.tandem()?.archive(session_id, crate::context::agent_env())?;
+    let tandem = cx.tandem()?;
+    let Created { session, notes } = crate::progress::during("archiving (writing the summary)", || {
+        tandem.archive(session_id, crate::context::agent_env())
+    })?;
     for note in &notes {
         crate::context::note!("{}", tandem_core::text::visible(note));
     }

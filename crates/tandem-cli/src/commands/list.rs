@@ -142,7 +142,12 @@ fn repos(cx: &Context, all: bool) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         return Ok(Vec::new());
     }
     let store = cx.store()?;
-    Ok(store.repos()?.into_iter().filter(|(_, _, root)| root.is_dir()).map(|(_, common_dir, root)| (root, common_dir)).collect())
+    Ok(store
+        .repos()?
+        .into_iter()
+        .filter(|(_, _, root)| root.is_dir())
+        .map(|(_, common_dir, root)| (root, common_dir))
+        .collect())
 }
 
 /// Each listed repository's rows (filtered and ordered) as text.
@@ -255,14 +260,10 @@ fn chosen_columns(names: &[String]) -> Result<Vec<&'static str>, CliError> {
         .iter()
         .map(|name| {
             let wanted = name.trim().to_lowercase();
-            known
-                .iter()
-                .find(|(key, t)| *key == wanted || t.name == wanted)
-                .map(|(key, _)| *key)
-                .ok_or_else(|| {
-                    let keys: Vec<&str> = known.iter().map(|(_, t)| t.name).collect();
-                    CliError::user(format!("unknown column `{}`; use some of {}", visible(name), keys.join(", ")))
-                })
+            known.iter().find(|(key, t)| *key == wanted || t.name == wanted).map(|(key, _)| *key).ok_or_else(|| {
+                let keys: Vec<&str> = known.iter().map(|(_, t)| t.name).collect();
+                CliError::user(format!("unknown column `{}`; use some of {}", visible(name), keys.join(", ")))
+            })
         })
         .collect()
 }
@@ -272,12 +273,11 @@ fn chosen_columns(names: &[String]) -> Result<Vec<&'static str>, CliError> {
 /// column at full width.
 fn terminal_width() -> Option<usize> {
     let env = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|c| *c > 0);
-    if std::io::stdout().is_terminal() {
-        if let Ok((cols, _)) = crossterm::terminal::size() {
-            if cols > 0 {
-                return Some(usize::from(cols));
-            }
-        }
+    if std::io::stdout().is_terminal()
+        && let Ok((cols, _)) = crossterm::terminal::size()
+        && cols > 0
+    {
+        return Some(usize::from(cols));
     }
     env
 }
@@ -296,7 +296,11 @@ fn render(rows: &[SessionRow], now: i64, view: &View<'_>, stale: bool) -> String
     let mut shown = columns::shown(rows);
     if !view.chosen.is_empty() {
         let all = columns::shown_all(rows);
-        shown = view.chosen.iter().filter_map(|key| all.iter().position(|c| c.key == *key).map(|i| all[i].clone())).collect();
+        shown = view
+            .chosen
+            .iter()
+            .filter_map(|key| all.iter().position(|c| c.key == *key).map(|i| all[i].clone()))
+            .collect();
     }
     let mut cols: Vec<Col> = shown
         .into_iter()
@@ -331,11 +335,8 @@ fn render(rows: &[SessionRow], now: i64, view: &View<'_>, stale: bool) -> String
             None => format!("{cell}{}", " ".repeat(pad)),
         }
     };
-    let header: Vec<String> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| paint(Some("1"), &c.header, c.width, i + 1 == cols.len()))
-        .collect();
+    let header: Vec<String> =
+        cols.iter().enumerate().map(|(i, c)| paint(Some("1"), &c.header, c.width, i + 1 == cols.len())).collect();
     text.push_str(header.join("  ").trim_end());
     text.push('\n');
     for (n, row) in rows.iter().enumerate() {
@@ -388,7 +389,8 @@ fn fit(cols: &mut Vec<Col>, max: usize, drop: bool) {
     }
     // Then the free text, widest first, down to its header.
     while total(cols) > max {
-        let Some(c) = cols.iter_mut().filter(|c| c.cut && c.width > c.header.chars().count().max(8)).max_by_key(|c| c.width)
+        let Some(c) =
+            cols.iter_mut().filter(|c| c.cut && c.width > c.header.chars().count().max(8)).max_by_key(|c| c.width)
         else {
             break;
         };

@@ -107,7 +107,11 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         env_files,
         sandbox: args.sandbox.clone(),
     };
-    let Created { session, notes } = cx.tandem()?.create(request)?;
+    let tandem = cx.tandem()?;
+    let Created { session, notes } =
+        crate::progress::during("creating the session (fetching the base, making the worktree)", || {
+            tandem.create(request)
+        })?;
     if args.json {
         writeln!(std::io::stdout().lock(), "{}", crate::context::created_json(&session, &notes))?;
         return Ok(());

@@ -51,9 +51,13 @@ pub fn run(cx: &Context, args: &PrArgs) -> Result<(), CliError> {
             (args.title.clone().unwrap_or(title), args.body.clone().unwrap_or(body))
         }
     };
-    ship::push(&session, &target.remote).map_err(|e| CliError::user(e.to_string()))?;
+    crate::progress::during(&format!("pushing {} to {}", session.branch, target.remote), || {
+        ship::push(&session, &target.remote)
+    })
+    .map_err(|e| CliError::user(e.to_string()))?;
     let new = NewPull { title: &title, body: &body, head: &session.branch, base: &base, draft: args.draft };
-    let opened = target.client.create_pull(&target.repo, &new).map_err(|e| user(e.into()))?;
+    let opened = crate::progress::during("opening the pull request", || target.client.create_pull(&target.repo, &new))
+        .map_err(|e| user(e.into()))?;
     let status = pull::status_of(&opened);
     pull::record(&store, &session, &status, "opened").map_err(user)?;
     watch(cx, &session.id, &target);

@@ -75,7 +75,13 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
             Some(id) => store.sessions(id)?,
             None => Vec::new(),
         },
-        None => store.sessions_in(&[SessionState::Creating, SessionState::Running, SessionState::Exited, SessionState::Stopped, SessionState::Lost])?,
+        None => store.sessions_in(&[
+            SessionState::Creating,
+            SessionState::Running,
+            SessionState::Exited,
+            SessionState::Stopped,
+            SessionState::Lost,
+        ])?,
     };
     let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
         .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
@@ -103,8 +109,7 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
     }
     groups.sort_by_key(|(g, _)| *g);
     status.total = live.len();
-    status.counts =
-        groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
+    status.counts = groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
     Ok(status)
 }
 
@@ -119,12 +124,12 @@ fn line(status: &Status) -> String {
         .iter()
         .map(|c| {
             let mut part = format!("{} {}", c.count, c.state);
-            if c.state == Group::NeedsInput.title().to_lowercase() {
-                if let Some(w) = &status.needs_input {
-                    match &w.asking {
-                        Some(asking) => part.push_str(&format!(" ({}: {})", w.name, rows::truncate(asking, 40))),
-                        None => part.push_str(&format!(" ({})", w.name)),
-                    }
+            if c.state == Group::NeedsInput.title().to_lowercase()
+                && let Some(w) = &status.needs_input
+            {
+                match &w.asking {
+                    Some(asking) => part.push_str(&format!(" ({}: {})", w.name, rows::truncate(asking, 40))),
+                    None => part.push_str(&format!(" ({})", w.name)),
                 }
             }
             part

@@ -48,8 +48,10 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
         _ => None,
     };
     let mut notes = Vec::new();
-    let outcome = ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
-        .map_err(user)?;
+    let outcome = crate::progress::during("fetching the base and syncing", || {
+        ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
+    })
+    .map_err(user)?;
     for note in notes {
         crate::context::note!("{}", visible(&note));
     }

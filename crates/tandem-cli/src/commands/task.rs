@@ -154,9 +154,11 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     tasks::check_new(&request).map_err(|e| CliError::user(e.to_string()))?;
     cx.repo()?;
     let request = TaskNewRequest { env: crate::context::agent_env(), ..request };
-    let Response::TaskCreated { slug, count, trials, failed } =
-        cx.supervisor()?.request(&Request::TaskNew(Box::new(request)))?
-    else {
+    let mut supervisor = cx.supervisor()?;
+    let answer = crate::progress::during("making the trials (fetching the base, making the worktrees)", || {
+        supervisor.request(&Request::TaskNew(Box::new(request)))
+    })?;
+    let Response::TaskCreated { slug, count, trials, failed } = answer else {
         return Err(CliError::Internal("the supervisor answered task new with something else".into()));
     };
     let mut out = std::io::stdout().lock();

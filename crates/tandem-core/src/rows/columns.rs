@@ -184,7 +184,9 @@ pub const COLUMNS: &[Column] = &[
             at: 11,
             // Headed by the remote's default branch, when a session has one.
             header: |rows| {
-                rows.iter().find_map(|r| r.facts.refs.remote_base.as_deref()).map(|b| format!("VS {}", b.to_uppercase()))
+                rows.iter()
+                    .find_map(|r| r.facts.refs.remote_base.as_deref())
+                    .map(|b| format!("VS {}", b.to_uppercase()))
             },
             cell: |r, _| r.facts.refs.behind_remote.map_or_else(|| "?".to_owned(), |b| ahead_behind(0, b)),
             keep: 35,
@@ -346,9 +348,10 @@ pub fn ahead_behind(ahead: u32, behind: u32) -> String {
 
 /// The last part of the row's repository folder (`-` when unknown).
 fn repo_name(r: &SessionRow) -> String {
-    r.repo
-        .as_deref()
-        .map_or_else(|| "-".to_owned(), |p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+    r.repo.as_deref().map_or_else(
+        || "-".to_owned(),
+        |p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+    )
 }
 
 /// A row as its JSON object: every [`COLUMNS`] key, in order.

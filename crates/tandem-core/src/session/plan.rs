@@ -388,7 +388,7 @@ fn fresh_base(repo: &Repository, config: &Config) -> Result<(String, String), St
     if branch.is_none() {
         // Not cloned: ask the remote once; git remembers the answer.
         git::run_with_timeout(&repo.root, &["remote", "set-head", &remote, "--auto"], timeout)
-            .map_err(|why| format!("cannot reach {remote} ({why})"))?;
+            .map_err(|why| format!("cannot reach {remote} ({})", waited(why, timeout)))?;
         branch = git::remote_head(&repo.root, &remote).map_err(|e| e.to_string())?;
     }
     let Some(branch) = branch else { return Err(format!("{remote} has no default branch")) };
@@ -397,12 +397,23 @@ fn fresh_base(repo: &Repository, config: &Config) -> Result<(String, String), St
         &["fetch", "--quiet", "--no-tags", "--no-auto-maintenance", &remote, &branch],
         timeout,
     )
-    .map_err(|why| format!("cannot fetch {remote} ({why})"))?;
+    .map_err(|why| format!("cannot fetch {remote} ({})", waited(why, timeout)))?;
     let name = format!("{remote}/{branch}");
     let commit = git::resolve_commit(&repo.root, &format!("refs/remotes/{name}"))
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{name} is not there after fetching"))?;
     Ok((name, commit))
+}
+
+/// Why a fetch failed, in words: a timeout says how long was waited and
+/// which setting changes it.
+fn waited(why: String, timeout: Duration) -> String {
+    if why.starts_with("timed out") {
+        let secs = timeout.as_secs_f64();
+        format!("no answer in {secs:.0} s; `base.fetch_timeout_ms` sets how long to wait")
+    } else {
+        why
+    }
 }
 
 /// Fetches `refs/pull/N/head` from the first remote into
