@@ -57,7 +57,8 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     assert_eq!(env.git(&["show", "gemini-job:hello.txt"]), "hello from gemini\n");
     assert!(!env.repo.join("hello.txt").exists(), "the main checkout is untouched");
 
-    let s = env.wait_state("gemini-job", "idle");
+    let s = env.wait_state("gemini-job", "asking");
+    assert_eq!(s["asking"], "Committed hello.txt. Shall I add a test as well?", "{s}");
     // Gemini named the session's file by a minute no later than this one.
     let created = minute_now();
     let conversation = s["agent_session"].as_str().expect("the session id is recorded").to_owned();
