@@ -57,8 +57,10 @@ fn codex_writes_commits_answers_and_resumes_its_thread() {
     assert_eq!(env.git(&["show", "codex-job:hello.txt"]), "hello from codex\n");
     assert!(!env.repo.join("hello.txt").exists(), "the main checkout is untouched");
 
-    // The turn ends with a question: the session waits for a prompt.
-    let s = env.wait_state("codex-job", "idle");
+    // The turn ends with a question: the session waits for the answer
+    // (NEEDS INPUT), which is the next prompt.
+    let s = env.wait_state("codex-job", "asking");
+    assert_eq!(s["asking"], "Committed hello.txt. Shall I add a test as well?", "{s}");
     let thread = s["agent_session"].as_str().expect("the thread id is recorded").to_owned();
     assert!(!thread.is_empty());
     assert_eq!((s["ahead"].as_u64(), s["dirty"].as_bool()), (Some(1), Some(false)));

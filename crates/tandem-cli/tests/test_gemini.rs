@@ -57,7 +57,8 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     assert_eq!(env.git(&["show", "gemini-job:hello.txt"]), "hello from gemini\n");
     assert!(!env.repo.join("hello.txt").exists(), "the main checkout is untouched");
 
-    let s = env.wait_state("gemini-job", "idle");
+    let s = env.wait_state("gemini-job", "asking");
+    assert_eq!(s["asking"], "Committed hello.txt. Shall I add a test as well?", "{s}");
     // Gemini named the session's file by a minute no later than this one.
     let created = minute_now();
     let conversation = s["agent_session"].as_str().expect("the session id is recorded").to_owned();
@@ -86,7 +87,11 @@ fn gemini_writes_commits_answers_and_resumes_its_session() {
     wait_within("the next minute", Duration::from_secs(70), || (minute_now() > created).then_some(()));
     let out = env.ok(&["respawn", "gemini-job"]);
     assert!(out.contains("resum"), "{out}");
-    env.wait_state("gemini-job", "idle");
+    // A new Gemini CLI starts and loads the session: as slow as its first
+    // start on a loaded machine, longer than `wait_state`'s 20 s.
+    wait_within("the respawned Gemini to be idle", Duration::from_secs(120), || {
+        (env.session("gemini-job")["state"] == "idle").then_some(())
+    });
     env.ok(&["send", "gemini-job", "Are you still there?"]);
     wait_within("the answer after the respawn", Duration::from_secs(90), || {
         env.ok(&["history", "gemini-job"]).contains("Still here after the respawn.").then_some(())

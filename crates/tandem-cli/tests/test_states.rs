@@ -20,7 +20,8 @@ fn a_prompt_is_refused_when_the_default_agent_falls_back_to_a_shell() {
     let out = env.tandem(&["new", "plain", "--bg"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("note: `claude` is not on PATH, so this session runs a shell; name an agent with --agent"),
+        stderr(&out)
+            .contains("note: `claude` is not on PATH, so this session runs a shell; name an agent with --agent"),
         "{}",
         stderr(&out)
     );

@@ -540,4 +540,26 @@ fn diff_and_merge_keys_run_and_come_back() {
     view.keys(&["Enter"]);
     view.wait_for("the view again", |s| s.contains("merge of feature: done"));
     view.keys(&["q"]);
+
+/// Issue 19: the view says each state in `tandem list`'s words (`idle
+/// (inferred)`, not `idle?`), and an agent that exited with an error is
+/// under ERROR as `failed (exit 3)`, not DONE.
+#[test]
+fn the_view_says_states_in_lists_words_and_shows_failures_as_errors() {
+    let mut env = TestEnv::new();
+    // Output quiet for a second: a shell is `idle` (inferred).
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "1".into()));
+    env.ok(&["new", "quiet", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "crashed", "--bg", "--agent", "sh -c 'exit 3'"]);
+    env.wait_state("crashed", "failed");
+    let view = Tmux::start(&env);
+    let screen = view.wait_for("both rows in list's words", |s| {
+        s.contains("quiet  idle (inferred)") && s.contains("crashed  failed (exit 3)")
+    });
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = |text: &str| lines.iter().position(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text}:\n{screen}"));
+    assert_eq!(at("ERROR (1)") + 1, at("crashed  failed (exit 3)"), "{screen}");
+    assert!(!screen.contains("DONE"), "{screen}");
+    let list = env.ok(&["list"]);
+    assert!(list.contains("idle (inferred)") && list.contains("failed (exit 3)"), "{list}");
 }

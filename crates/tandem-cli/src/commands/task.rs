@@ -247,12 +247,9 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         let handoff = events.iter().rev().find(|e| e.kind == EventKind::Handoff).map(|e| e.text.clone());
         let last = events.last().map_or(s.updated_at, |e| e.at_ms / 1000);
         let live = session::facts::live_state(s);
-        let turn_over = matches!(s.activity, Some(tandem_core::store::Activity::Idle | tandem_core::store::Activity::Asking));
-        let end = if live == SessionState::Running && !turn_over {
-            now
-        } else {
-            last.max(s.created_at)
-        };
+        let turn_over =
+            matches!(s.activity, Some(tandem_core::store::Activity::Idle | tandem_core::store::Activity::Asking));
+        let end = if live == SessionState::Running && !turn_over { now } else { last.max(s.created_at) };
         let files: Vec<String> = counts.iter().map(|c| c.path.clone()).collect();
         let outside = if s.owned.is_empty() {
             Vec::new()

@@ -564,14 +564,10 @@ mod tests {
         shell.inferred = true;
         shell.agent = "shell".into();
         let mut exited = row("old-spike", "exited", 90_000);
-        exited.exit_code = Some(0);
+        exited.exit_code = Some(1);
         exited.meta.status = TaskStatus::Done;
         exited.pr = pr(7, PrState::Merged);
-        let mut question = row("db-choice", "asking", 30);
-        question.asking = Some("Which database should I use?".into());
-        let mut failed = row("bad-fork", "failed", 20);
-        failed.exit_code = Some(1);
-        vec![asking, question, failed, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
+        vec![asking, running, idle, shell, exited, row("archived-one", "archived", 900_000)]
     }
 
     fn render(app: &App, width: u16, height: u16) -> String {
@@ -634,6 +630,36 @@ mod tests {
         };
         assert!(coloured(&draw_with(true)) > 0, "colour is used when allowed");
         assert_eq!(coloured(&draw_with(false)), 0, "NO_COLOR: not one coloured cell");
+    }
+
+    /// Issue 19: a turn that ended with a question waits under NEEDS
+    /// INPUT with the question, and takes no approve/deny keys; a failed
+    /// agent is under ERROR; each state is said in `tandem list`'s words.
+    #[test]
+    fn questions_and_failures_have_their_groups_and_lists_words() {
+        let mut question = row("db-choice", "asking", 30);
+        question.asking = Some("Which database should I use?".into());
+        let mut failed = row("bad-fork", "failed", 20);
+        failed.exit_code = Some(1);
+        let mut shell = row("scratch", "idle", 90);
+        shell.inferred = true;
+        let mut app = App::new();
+        app.set_rows(vec![shell.clone(), failed.clone(), question.clone()]);
+        let screen = render(&app, 100, 24);
+        let lines: Vec<&str> = screen.lines().map(|l| l.trim_matches(['"', ' '])).collect();
+        let at = |prefix: &str| {
+            lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}`:\n{screen}"))
+        };
+        assert_eq!(at("NEEDS INPUT (1)") + 1, at("! db-choice  asking 30s"), "{screen}");
+        assert!(lines[at("! db-choice") + 1].starts_with("asks: Which database should I use?"), "{screen}");
+        assert_eq!(at("ERROR (1)") + 1, at("✗ bad-fork  failed (exit 1) 20s"), "{screen}");
+        assert!(at("○ scratch  idle (inferred) 1m") > at("IDLE (1)"), "{screen}");
+        for r in [&question, &failed, &shell] {
+            assert!(screen.contains(&format!("  {} ", r.state_word())), "list's words, {}:\n{screen}", r.state_word());
+        }
+        // The selected row asks a question: `y` is no approval.
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("db-choice"));
+        assert_eq!(app.key(crate::view::model::Key::new(crate::view::model::KeyCode::Char('y'))), None);
     }
 
     /// Issue 16: a title, a question, a last message and history from the

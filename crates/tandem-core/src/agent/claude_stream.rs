@@ -218,6 +218,35 @@ mod tests {
         assert!(prompt("a\nb").ends_with("}\n") && prompt("a\nb").matches('\n').count() == 1);
     }
 
+    /// Issue 19: a turn whose last message asks the user is `asking`
+    /// with the question; one whose question was followed by a tool call
+    /// (it went on by itself) is `idle`.
+    #[test]
+    fn a_turn_ending_in_a_question_is_asking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        let repo = store.upsert_repo(std::path::Path::new("/r/.git"), std::path::Path::new("/r")).expect("repo");
+        let mut session = crate::store::tests::sample("s1", repo, "asks");
+        session.state = crate::store::SessionState::Running;
+        store.insert_session(&session).expect("insert");
+        let (mut driver, mut rec) = (ClaudeStream::new(), Recorder::new("s1"));
+        let mut line = |v: Value| driver.line(&mut rec, &store, &v.to_string()).expect("line");
+        let text = |t: &str| json!({ "type": "assistant", "message": { "content": [{ "type": "text", "text": t }] } });
+        let tool = json!({ "type": "assistant", "message": { "content": [{ "type": "tool_use", "name": "Bash", "input": { "command": "ls" } }] } });
+        let result = json!({ "type": "result", "subtype": "success" });
+        let activity = || {
+            let s = store.session("s1").expect("get").expect("row");
+            (s.activity, s.asking)
+        };
+        line(text("Two ways to go.\n\nWhich database should I use?"));
+        line(result.clone());
+        assert_eq!(activity(), (Some(Activity::Asking), Some("Which database should I use?".to_owned())));
+        line(text("Shall I look first?"));
+        line(tool);
+        line(result);
+        assert_eq!(activity(), (Some(Activity::Idle), None));
+    }
+
     #[test]
     fn a_flood_is_written_in_batches_and_flushed_before_idle() {
         let dir = tempfile::tempdir().expect("tempdir");

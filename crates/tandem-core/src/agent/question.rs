@@ -59,7 +59,11 @@ fn plain(line: &str) -> &str {
 /// before its end.
 fn last_sentence(line: &str) -> &str {
     let body = line.trim_end_matches(|c: char| !c.is_alphanumeric());
-    [". ", "! ", "? "].iter().filter_map(|sep| body.rfind(sep).map(|i| i + sep.len())).max().map_or(line, |i| &line[i..])
+    [". ", "! ", "? "]
+        .iter()
+        .filter_map(|sep| body.rfind(sep).map(|i| i + sep.len()))
+        .max()
+        .map_or(line, |i| &line[i..])
 }
 
 #[cfg(test)]
