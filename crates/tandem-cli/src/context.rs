@@ -30,6 +30,29 @@ impl Context {
         Ok(session::open_repo(&self.paths, &self.cwd)?)
     }
 
+    /// The folder `--repo PATH` names: PATH (from the current folder),
+    /// else the main worktree of the repository tandem knows by that
+    /// folder name.
+    pub fn repo_dir(&self, repo: &std::path::Path) -> Result<PathBuf, CliError> {
+        let path = self.cwd.join(repo);
+        if path.is_dir() {
+            return Ok(path);
+        }
+        if self.paths.database().exists() {
+            let name = repo.to_string_lossy();
+            let known = self.store()?.repos()?;
+            let mut matching =
+                known.iter().filter(|(_, _, root)| session::lookup::repo_name(root) == name).map(|(_, _, r)| r);
+            if let (Some(root), None) = (matching.next(), matching.next()) {
+                return Ok(root.clone());
+            }
+        }
+        Err(CliError::user(format!(
+            "--repo: {} is not a folder, nor a repository tandem knows; pass the repository's folder",
+            tandem_core::text::visible(&repo.display().to_string())
+        )))
+    }
+
     pub fn store(&self) -> Result<Store, CliError> {
         self.paths.ensure_state_dir()?;
         Ok(Store::open(&self.paths.database())?)
@@ -40,6 +63,12 @@ impl Context {
     /// (see [`Tandem::session`]).
     pub fn session(&self, name: &str) -> Result<(Repository, Config, Session), CliError> {
         Ok(self.tandem()?.session(&self.cwd, name)?)
+    }
+
+    /// The session `name` finds ([`Tandem::session_at`]); no name: the
+    /// session whose worktree the command runs in.
+    pub fn named(&self, name: Option<&str>) -> Result<(Repository, Config, Session), CliError> {
+        Ok(self.tandem()?.session_at(&self.cwd, name)?)
     }
 
     /// The supervisor, started if none runs.

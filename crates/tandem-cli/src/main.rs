@@ -11,11 +11,9 @@ mod view;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = commands::Cli::parse();
+    let cli = commands::parse();
     init_tracing();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,7 @@ mod test_lifecycle;
 mod test_limits;
 mod test_listing;
 mod test_metadata;
+mod test_names;
 mod test_never_lose;
 mod test_rows;
 mod test_sandbox;

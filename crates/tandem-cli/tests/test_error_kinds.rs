@@ -93,6 +93,6 @@ fn the_cli_prints_a_supervisor_hint_once_and_exits_by_kind() {
     assert_eq!(err, "error: no session named `ghost` in this repository; `tandem list` shows the sessions");
     assert_eq!(err.matches("tandem list").count(), 1, "{err}");
     // A usage error is clap's: exit 2.
-    let out = env.tandem(&["rm"]);
+    let out = env.tandem(&["rm", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -541,3 +541,24 @@ fn diff_and_merge_keys_run_and_come_back() {
     view.wait_for("the view again", |s| s.contains("merge of feature: done"));
     view.keys(&["q"]);
 }
+
+/// Issue 19: the view renames a session (`e`), as `tandem rename` does;
+/// the footer says what changed.
+#[test]
+fn the_view_renames_a_session() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "first-name", "--bg", "--agent", "shell"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("first-name"));
+    view.keys(&["e"]);
+    view.wait_for("the prompt", |s| s.contains("rename first-name to:"));
+    view.text("second-name");
+    view.keys(&["Enter"]);
+    view.wait_for("rename's answer", |s| s.contains("renamed session first-name to second-name"));
+    view.wait_for("the row renamed", |s| s.contains("● second-name"));
+    assert_eq!(env.session("second-name")["agent"], "shell");
+    view.keys(&["?"]);
+    view.wait_for("rename in the help", |s| s.contains("e  rename"));
+    view.keys(&["q"]);
+}

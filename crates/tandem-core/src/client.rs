@@ -188,21 +188,71 @@ impl Tandem {
         Ok(Store::open(&self.paths.database())?)
     }
 
-    /// The session named `name` (its slug) in the repository at `cwd`,
-    /// with its repository and config; what a sandboxed agent committed
-    /// or staged is read back first.
+    /// The session `name` finds from `cwd` ([`session::lookup`]: its
+    /// name, an old name, its branch, its title, `REPO/NAME`), with its
+    /// repository and config; what a sandboxed agent committed or staged
+    /// is read back first.
     ///
     /// # Errors
-    /// [`SessionError::NotFound`] and what opening the repository or the
+    /// [`SessionError::Lookup`] and what opening the repository or the
     /// store returns.
     pub fn session(&self, cwd: &Path, name: &str) -> Result<(Repository, Config, Session), ClientError> {
-        let (repo, config) = session::open_repo(&self.paths, cwd)?;
+        self.session_at(cwd, Some(name))
+    }
+
+    /// [`Tandem::session`], where no `name` means the session whose
+    /// worktree `cwd` is in.
+    ///
+    /// # Errors
+    /// As [`Tandem::session`].
+    pub fn session_at(&self, cwd: &Path, name: Option<&str>) -> Result<(Repository, Config, Session), ClientError> {
+        let session = self.resolve(cwd, name)?;
         let store = self.store()?;
-        let not_found = || SessionError::NotFound { name: name.to_owned() };
-        let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
-        let session = store.session_by_slug(repo_id, name)?.ok_or_else(not_found)?;
+        let here = match session::open_repo(&self.paths, cwd) {
+            Ok((repo, config)) if store.find_repo(&repo.common_dir)? == Some(session.repo_id) => Some((repo, config)),
+            _ => None,
+        };
+        let (repo, config) = match here {
+            Some(here) => here,
+            None => {
+                let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+                session::open_repo(&self.paths, &root)?
+            }
+        };
         session::sync_sandboxed(&self.paths, &repo, &session);
         Ok((repo, config, session))
+    }
+
+    /// The session `name` finds from `cwd` ([`session::lookup::resolve`]),
+    /// as stored: no git runs.
+    ///
+    /// # Errors
+    /// [`SessionError::Lookup`], [`SessionError::Repo`] outside any
+    /// repository when tandem has no sessions, store errors.
+    pub fn resolve(&self, cwd: &Path, name: Option<&str>) -> Result<Session, ClientError> {
+        if !self.paths.database().exists() {
+            // Nothing to find; say what is wrong without making the store.
+            session::open_repo(&self.paths, cwd)?;
+        }
+        let store = self.store()?;
+        Ok(session::lookup::resolve(&store, cwd, name)?)
+    }
+
+    /// Renames `session` to `to` (`tandem rename`): its name, its folder
+    /// unless its agent runs in it, and its branch unless it is pushed
+    /// (with `branch`, a pushed one too). The old name stays an alias.
+    /// Answers the session as renamed and notes on what was kept.
+    ///
+    /// # Errors
+    /// [`SessionError::Name`] for a bad `to`; [`ClientError::Supervisor`]
+    /// with the refusal (a taken name, a pushed branch).
+    pub fn rename(&self, session: &Session, to: &str, branch: bool) -> Result<Created, ClientError> {
+        session::slugs::validate(to).map_err(SessionError::from)?;
+        let request = Request::Rename { session_id: session.id.clone(), name: to.to_owned(), branch };
+        match self.supervisor()?.request(&request)? {
+            Response::Renamed { session, notes } => Ok(Created { session: *session, notes }),
+            _ => Err(ClientError::Unexpected { request: "rename" }),
+        }
     }
 
     /// The rows of the repository at `cwd` (live ones, or archived

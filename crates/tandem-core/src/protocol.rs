@@ -335,6 +335,17 @@ pub enum Request {
         /// The caller's environment (branch prefix, archive summaries).
         env: Vec<(String, String)>,
     },
+    /// Rename a session (`tandem rename`): its name, its folder unless
+    /// its agent runs in it, its branch unless pushed (`branch`: even
+    /// then); the old name stays an alias.
+    Rename {
+        session_id: String,
+        /// The new name.
+        name: String,
+        /// Rename a pushed branch too.
+        #[serde(default)]
+        branch: bool,
+    },
     /// Set a task's status (`tandem task set --status`).
     TaskSetStatus {
         cwd: PathBuf,
@@ -533,6 +544,12 @@ pub enum Response {
     TaskStatusSet {
         task: String,
         status: crate::model::TaskStatus,
+    },
+    /// The answer to [`Request::Rename`]: the session as renamed, and
+    /// what was kept (a folder the agent runs in, a branch not its own).
+    Renamed {
+        session: Box<Session>,
+        notes: Vec<String>,
     },
 }
 

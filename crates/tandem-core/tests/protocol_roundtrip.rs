@@ -117,6 +117,7 @@ fn request_variant(msg: &Request) -> (&'static str, usize) {
         Request::Landed { .. },
         Request::Answered { .. },
         Request::CheckRan { .. },
+        Request::Rename { .. },
     )
 }
 
@@ -141,6 +142,7 @@ fn response_variant(msg: &Response) -> (&'static str, usize) {
         Response::TaskCreated { .. },
         Response::TaskPromoted { .. },
         Response::TaskStatusSet { .. },
+        Response::Renamed { .. },
     )
 }
 
@@ -534,6 +536,11 @@ fn request() -> impl Strategy<Value = Request> {
             command,
             result
         }),
+        (id(), text(), any::<bool>()).prop_map(|(session_id, name, branch)| Request::Rename {
+            session_id,
+            name,
+            branch
+        }),
     ]
 }
 
@@ -614,6 +621,7 @@ fn response() -> impl Strategy<Value = Response> {
         (text(), boxed_session(), outcomes(), opt_text())
             .prop_map(|(task, winner, archived, failed)| { Response::TaskPromoted { task, winner, archived, failed } }),
         (text(), task_status()).prop_map(|(task, status)| Response::TaskStatusSet { task, status }),
+        (boxed_session(), texts()).prop_map(|(session, notes)| Response::Renamed { session, notes }),
     ]
 }
 

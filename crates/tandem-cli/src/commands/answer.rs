@@ -14,28 +14,28 @@ use crate::error::CliError;
 /// Allow what a session's agent asks permission for
 #[derive(clap::Args, Debug)]
 pub struct ApproveArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 /// Refuse what a session's agent asks permission for
 #[derive(clap::Args, Debug)]
 pub struct DenyArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Tell the agent why, or what to do instead (sent as the next prompt)
     #[arg(short, long)]
     message: Option<String>,
 }
 
 pub fn approve(cx: &Context, args: &ApproveArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     Ok(cx.tandem()?.answer(&session, true, None)?)
 }
 
 /// Deny it: Esc (or a `deny` control response), then `--message` as the
 /// next prompt.
 pub fn deny(cx: &Context, args: &DenyArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     Ok(cx.tandem()?.answer(&session, false, args.message.as_deref())?)
 }

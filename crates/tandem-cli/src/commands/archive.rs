@@ -12,12 +12,12 @@ use crate::error::CliError;
 /// brings one back.
 #[derive(clap::Args, Debug)]
 pub struct ArchiveArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &ArchiveArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let session = archive(cx, &session.id)?;
     println!("archived session {} (branch {} kept)", session.slug, visible(&session.branch));
     if let Some(snapshot) = &session.archive_ref {

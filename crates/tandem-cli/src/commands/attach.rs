@@ -20,12 +20,12 @@ use crate::terminal::{self, RawMode};
 /// running
 #[derive(clap::Args, Debug)]
 pub struct AttachArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &AttachArgs) -> Result<(), CliError> {
-    let (_, config, session) = cx.session(&args.name)?;
+    let (_, config, session) = cx.named(args.name.as_deref())?;
     attach(cx, &session, &config)
 }
 

@@ -12,8 +12,8 @@ use crate::error::CliError;
 /// Colour and pager are git's own (`git diff`).
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Only the summary of changed files and lines
     #[arg(long, conflicts_with_all = ["name_only", "json"])]
     stat: bool,
@@ -33,7 +33,7 @@ pub struct DiffArgs {
 }
 
 pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
     let dir = ship::worktree(&session).map_err(user)?.to_owned();
     let from = if args.uncommitted {

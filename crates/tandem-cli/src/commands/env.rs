@@ -16,15 +16,15 @@ use crate::error::CliError;
 /// `TANDEM_WORKTREE`, `TANDEM_REPO`, `TANDEM_PORT`).
 #[derive(clap::Args, Debug)]
 pub struct EnvArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// As one JSON object
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let not_running = || {
         CliError::user(format!(
             "session `{0}` has no running agent, and its environment is made when one starts; `tandem respawn {0}` starts it",

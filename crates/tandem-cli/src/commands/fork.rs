@@ -13,8 +13,8 @@ use crate::error::CliError;
 /// with `tandem attach`.
 #[derive(clap::Args, Debug)]
 pub struct ForkArgs {
-    /// The session to fork
-    name: String,
+    /// The session to fork [default: the session whose worktree this is]
+    name: Option<String>,
     /// The new session's name [default: NAME-fork]
     new: Option<String>,
 }
@@ -23,7 +23,7 @@ pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     if let Some(new) = &args.new {
         tandem_core::session::slugs::validate(new)?;
     }
-    let (_, _, source) = cx.session(&args.name)?;
+    let (_, _, source) = cx.named(args.name.as_deref())?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let Created { session, notes } =

@@ -1,7 +1,6 @@
 use std::io::Write;
 use std::time::Duration;
 
-use tandem_core::session::SessionError;
 use tandem_core::store::{Event, Session};
 use tandem_core::text::visible;
 
@@ -15,8 +14,8 @@ use crate::error::CliError;
 /// else the latest one of that name.
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// One JSON object per event, one per line
     #[arg(long)]
     json: bool,
@@ -29,7 +28,7 @@ pub struct HistoryArgs {
 const PAGE: usize = 1000;
 
 pub fn run(cx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
-    let session = named(cx, &args.name)?;
+    let session = named(cx, args.name.as_deref())?;
     let store = cx.store()?;
     let mut out = std::io::stdout().lock();
     let mut last = 0;
@@ -51,13 +50,25 @@ pub fn run(cx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
     }
 }
 
-/// The session called `name` in this repository, removed ones included.
-pub fn named(cx: &Context, name: &str) -> Result<Session, CliError> {
-    let (repo, _) = cx.repo()?;
-    let store = cx.store()?;
-    let not_found = || SessionError::NotFound { name: name.to_owned() };
-    let repo_id = store.find_repo(&repo.common_dir)?.ok_or_else(not_found)?;
-    Ok(store.session_named(repo_id, name)?.ok_or_else(not_found)?)
+/// The session `name` finds ([`tandem_core::session::lookup`]; none: the
+/// one whose worktree this is), else the latest removed one of that name
+/// in this repository (its history stays).
+pub fn named(cx: &Context, name: Option<&str>) -> Result<Session, CliError> {
+    let error = match cx.tandem()?.resolve(&cx.cwd, name) {
+        Ok(session) => return Ok(session),
+        Err(e) => e,
+    };
+    if let Some(name) = name
+        && let Ok((repo, _)) = cx.repo()
+    {
+        let store = cx.store()?;
+        if let Some(repo_id) = store.find_repo(&repo.common_dir)?
+            && let Some(session) = store.session_named(repo_id, name)?
+        {
+            return Ok(session);
+        }
+    }
+    Err(error.into())
 }
 
 /// `+MM:SS  kind         text`, the time since the session began, and

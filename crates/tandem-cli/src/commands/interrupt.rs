@@ -7,11 +7,11 @@ use crate::error::CliError;
 /// `claude-structured` an interrupt request, any other agent Ctrl-C.
 #[derive(clap::Args, Debug)]
 pub struct InterruptArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &InterruptArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     Ok(cx.tandem()?.interrupt(&session)?)
 }

@@ -11,15 +11,15 @@ use crate::error::CliError;
 /// Print a session's output as text (scrollback, then the screen)
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Keep printing new output until the agent exits (Ctrl-C to stop)
     #[arg(short, long)]
     follow: bool,
 }
 
 pub fn run(cx: &Context, args: &LogsArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let mut out = std::io::stdout().lock();
     if live_state(&session) == SessionState::Running {
         // The host's emulator is the truth while it runs.

@@ -23,8 +23,8 @@ use crate::error::CliError;
 /// by the next `tandem merge`, or rolled back by `--abort`.
 #[derive(clap::Args, Debug)]
 pub struct MergeArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// One commit with all the session's changes
     #[arg(long, conflicts_with_all = ["rebase", "ff"])]
     squash: bool,
@@ -51,7 +51,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
-    let (repo, config, session) = cx.session(&args.name)?;
+    let (repo, config, session) = cx.named(args.name.as_deref())?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
     let state = cx.paths.session_dir(&session.id);
     let interrupted = merge_journal::read(&state);

@@ -25,6 +25,7 @@ mod new;
 mod path;
 mod pr;
 mod push;
+mod rename;
 /// `tandem hooks`: the repository's hook commands, shown and approved by the user.
 pub mod repo_hooks;
 mod respawn;
@@ -52,6 +53,10 @@ pub struct Cli {
     /// Without a command, on a terminal: the agent view (`tandem view`)
     #[command(subcommand)]
     command: Option<Command>,
+    /// Run as if in the repository at PATH (or the one tandem knows by
+    /// that folder name); NAME then finds its sessions
+    #[arg(long, global = true, value_name = "PATH")]
+    repo: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +69,7 @@ enum Command {
     Logs(logs::LogsArgs),
     Stop(stop::StopArgs),
     Rm(rm::RmArgs),
+    Rename(rename::RenameArgs),
     Set(set::SetArgs),
     Path(path::PathArgs),
     Env(env::EnvArgs),
@@ -101,13 +107,52 @@ enum Command {
     SandboxLimit(sandbox_limit::SandboxLimitArgs),
 }
 
+/// The command line, parsed; on a mistyped subcommand, clap's error
+/// with suggestions among the visible subcommands only (clap's own
+/// suggest hidden ones too: `tandem lst` offered `host`).
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let error = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) if e.kind() == ErrorKind::InvalidSubcommand => e,
+        Err(e) => e.exit(),
+    };
+    let Some(ContextValue::String(typed)) = error.get(ContextKind::InvalidSubcommand).cloned() else { error.exit() };
+    let mut cmd = Cli::command();
+    let mut suggestions: Vec<(f64, String)> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_visible_aliases()))
+        .map(|name| (strsim::jaro(&typed, name), name.to_owned()))
+        .filter(|(confidence, _)| *confidence > 0.7)
+        .collect();
+    // As clap orders them: the likeliest last.
+    suggestions.sort_by(|a, b| a.0.total_cmp(&b.0));
+    cmd.build();
+    let mut fixed = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&cmd);
+    for (kind, value) in error.context() {
+        if kind != ContextKind::SuggestedSubcommand {
+            fixed.insert(kind, value.clone());
+        }
+    }
+    if !suggestions.is_empty() {
+        let names = suggestions.into_iter().map(|(_, name)| name).collect();
+        fixed.insert(ContextKind::SuggestedSubcommand, ContextValue::Strings(names));
+    }
+    fixed.exit()
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Some(Command::SandboxNet(args)) => return sandbox_net::run(args),
         Some(Command::SandboxLimit(args)) => return sandbox_limit::run(args),
         _ => {}
     }
-    let cx = Context::new()?;
+    let mut cx = Context::new()?;
+    if let Some(repo) = &cli.repo {
+        cx.cwd = cx.repo_dir(repo)?;
+    }
     // Commands about the current repository send its folder as text: a
     // folder that is not UTF-8 is refused up front (issue 17), not
     // reported as a supervisor that "did not answer". The supervisor and
@@ -130,6 +175,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(args) => logs::run(&cx, &args),
         Command::Stop(args) => stop::run(&cx, &args),
         Command::Rm(args) => rm::run(&cx, &args),
+        Command::Rename(args) => rename::run(&cx, &args),
         Command::Set(args) => set::run(&cx, &args),
         Command::Path(args) => path::run(&cx, &args),
         Command::Env(args) => env::run(&cx, &args),
@@ -173,5 +219,15 @@ pub(crate) fn run_in_view(cx: &Context, args: &[&str]) -> Result<(), CliError> {
         Some(Command::Diff(args)) => diff::run(cx, &args),
         Some(Command::Merge(args)) => merge::run(cx, &args),
         _ => Err(CliError::Internal(format!("the view runs only diff and merge, not {args:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// No two arguments clash (a global `--repo` and a command's own).
+    #[test]
+    fn the_command_tree_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

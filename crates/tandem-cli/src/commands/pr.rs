@@ -17,8 +17,8 @@ use crate::error::CliError;
 /// and the agent view.
 #[derive(clap::Args, Debug)]
 pub struct PrArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Open it as a draft
     #[arg(long)]
     draft: bool,
@@ -31,7 +31,7 @@ pub struct PrArgs {
 }
 
 pub fn run(cx: &Context, args: &PrArgs) -> Result<(), CliError> {
-    let (repo, config, session) = cx.session(&args.name)?;
+    let (repo, config, session) = cx.named(args.name.as_deref())?;
     let user = |e: pull::PullError| CliError::user(tandem_core::error_chain(&e));
     if is_protected(&repo, &config, &session.branch)? {
         return Err(CliError::user(ship::ShipError::Protected { branch: session.branch.clone() }.to_string()));

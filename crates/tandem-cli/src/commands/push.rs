@@ -7,12 +7,12 @@ use crate::error::CliError;
 /// Push a session's branch to the remote, with its upstream set
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &PushArgs) -> Result<(), CliError> {
-    let (repo, config, session) = cx.session(&args.name)?;
+    let (repo, config, session) = cx.named(args.name.as_deref())?;
     if is_protected(&repo, &config, &session.branch)? {
         return Err(CliError::user(ship::ShipError::Protected { branch: session.branch.clone() }.to_string()));
     }

@@ -8,12 +8,12 @@ use crate::error::CliError;
 /// Code: `--resume`); a `lost` session works again after this
 #[derive(clap::Args, Debug)]
 pub struct RespawnArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &RespawnArgs) -> Result<(), CliError> {
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let (session, resumed) = cx.tandem()?.respawn(&session, crate::context::agent_env(), (rows, cols))?;

@@ -15,8 +15,8 @@ use crate::error::CliError;
 /// Prints the review session's name and worktree, tab-separated.
 #[derive(clap::Args, Debug)]
 pub struct ReviewArgs {
-    /// The session to review
-    name: String,
+    /// The session to review [default: the session whose worktree this is]
+    name: Option<String>,
     /// The reviewing agent [default: NAME's agent when it takes prompts, else Claude Code]
     #[arg(long)]
     agent: Option<String>,
@@ -29,7 +29,7 @@ pub fn run(cx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     if let Some(new) = &args.new {
         tandem_core::session::slugs::validate(new)?;
     }
-    let (_, _, source) = cx.session(&args.name)?;
+    let (_, _, source) = cx.named(args.name.as_deref())?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let review =

@@ -13,8 +13,8 @@ use crate::error::CliError;
 /// stores all of it under refs/tandem/archive/<name>/<unix-time>.
 #[derive(clap::Args, Debug)]
 pub struct RmArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Remove even with unsaved work (a snapshot ref is kept)
     #[arg(short, long)]
     force: bool,
@@ -32,7 +32,18 @@ pub struct RmArgs {
 pub fn run(cx: &Context, args: &RmArgs) -> Result<(), CliError> {
     // The supervisor finds the session, so this process runs no git.
     let options = RemoveOptions { force: args.force, wait: args.wait, purge: args.purge };
-    let (report, notes) = cx.tandem()?.remove(&cx.cwd, &args.name, options, crate::context::agent_env())?;
+    let tandem = cx.tandem()?;
+    // No name: the session whose worktree this is, found here (no git
+    // runs), then named to the supervisor from its repository.
+    let (cwd, name) = match &args.name {
+        Some(name) => (cx.cwd.clone(), name.clone()),
+        None => {
+            let session = tandem.resolve(&cx.cwd, None)?;
+            let root = cx.store()?.repo_root(session.repo_id)?.unwrap_or_else(|| cx.cwd.clone());
+            (root, session.slug)
+        }
+    };
+    let (report, notes) = tandem.remove(&cwd, &name, options, crate::context::agent_env())?;
     {
         for note in &notes {
             eprintln!("note: {}", visible(note));

@@ -14,10 +14,8 @@ pub struct SearchArgs {
     /// Only this session's history
     #[arg(long, value_name = "NAME", conflicts_with = "all")]
     session: Option<String>,
-    /// Only this repository's sessions (the default)
-    #[arg(long, conflicts_with = "all")]
-    repo: bool,
-    /// Every repository's sessions
+    /// Every repository's sessions (by default, this repository's, or
+    /// those of the one `--repo PATH` names)
     #[arg(long)]
     all: bool,
     /// At most this many results
@@ -35,7 +33,7 @@ pub fn run(cx: &Context, args: &SearchArgs) -> Result<(), CliError> {
     let scope = if args.all {
         None
     } else if let Some(name) = &args.session {
-        Some(vec![super::history::named(cx, name)?.id])
+        Some(vec![super::history::named(cx, Some(name))?.id])
     } else {
         let (repo, _) = cx.repo()?;
         let store = cx.store()?;

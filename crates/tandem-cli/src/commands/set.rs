@@ -8,8 +8,8 @@ use crate::error::CliError;
 /// Set a session's title, priority, task status or pin
 #[derive(clap::Args, Debug)]
 pub struct SetArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Free-text title ("" clears it)
     #[arg(long)]
     title: Option<String>,
@@ -46,7 +46,7 @@ pub fn run(cx: &Context, args: &SetArgs) -> Result<(), CliError> {
             "nothing to set; pass --title, --priority, --status, --pin or --unpin (see `tandem set --help`)",
         ));
     }
-    let (_, _, session) = cx.session(&args.name)?;
+    let (_, _, session) = cx.named(args.name.as_deref())?;
     let meta = cx.tandem()?.set_meta(&session, &update)?;
     let mut out = std::io::stdout().lock();
     writeln!(

@@ -15,8 +15,8 @@ use crate::error::CliError;
 /// the branch is being rewritten.
 #[derive(clap::Args, Debug)]
 pub struct SyncArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// Rebase the session's commits onto the base
     #[arg(long, conflicts_with_all = ["merge", "abort"])]
     rebase: bool,
@@ -30,7 +30,7 @@ pub struct SyncArgs {
 }
 
 pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
-    let (_, config, session) = cx.session(&args.name)?;
+    let (_, config, session) = cx.named(args.name.as_deref())?;
     let user = |e: ship::ShipError| CliError::user(e.to_string());
     let state = cx.paths.session_dir(&session.id);
     if args.abort {

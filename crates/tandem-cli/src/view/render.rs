@@ -92,7 +92,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, data: &Scene<'_>) {
         Mode::Help => draw_help(frame, area),
         Mode::New(form) => draw_form(frame, area, form, &theme),
         Mode::Confirm { question, .. } => draw_popup(frame, area, "confirm", question),
-        Mode::Normal | Mode::Filter | Mode::Send { .. } => {}
+        Mode::Normal | Mode::Filter | Mode::Send { .. } | Mode::Rename { .. } => {}
     }
 }
 
@@ -334,6 +334,7 @@ const KEYS: &[(&str, &str)] = &[
     ("v", "diff"),
     ("R", "review"),
     ("m", "merge"),
+    ("e", "rename"),
     ("x", "stop"),
     ("r", "respawn"),
     ("f", "fork"),
@@ -433,6 +434,9 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
         Mode::Filter => format!("filter: {}▏  (Enter keeps it, Esc clears)", app.filter),
         Mode::Send { text } => {
             format!("prompt for {}: {text}▏  (Enter sends, Esc cancels)", app.selected_row().map_or("", |r| &r.name))
+        }
+        Mode::Rename { text } => {
+            format!("rename {} to: {text}▏  (Enter renames, Esc cancels)", app.selected_row().map_or("", |r| &r.name))
         }
         // What a command said, which may quote a session's text.
         _ => visible(app.message.as_deref().unwrap_or_default()).into_owned(),

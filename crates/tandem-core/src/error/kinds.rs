@@ -27,6 +27,11 @@ impl Kinded for SessionError {
         use ErrorKind::*;
         match self {
             SessionError::Repo(e) => e.kind(),
+            SessionError::Lookup(e) => match e {
+                crate::session::lookup::LookupError::Ambiguous { .. }
+                | crate::session::lookup::LookupError::NotInSession { .. } => InvalidInput,
+                _ => NotFound,
+            },
             SessionError::Refused(f) => f.kind,
             SessionError::Name(e) => e.kind(),
             SessionError::Sandbox(e) => e.kind(),
@@ -43,7 +48,10 @@ impl Kinded for SessionError {
             | SessionError::InvalidBranch { .. }
             | SessionError::Protected { .. }
             | SessionError::ReviewNeedsAgent => InvalidInput,
+            SessionError::RenameSame { .. } => InvalidInput,
             SessionError::NameTaken { .. }
+            | SessionError::RenameTaken { .. }
+            | SessionError::BranchPushed { .. }
             | SessionError::CutNameTaken { .. }
             | SessionError::BranchExists { .. }
             | SessionError::BranchCheckedOut { .. }
@@ -66,11 +74,16 @@ impl Kinded for SessionError {
             SessionError::NameTaken { slug } => {
                 vec![format!("pick another name, or remove it with `tandem rm {slug}`")]
             }
+            SessionError::RenameTaken { .. } => vec!["pick another name (`tandem list` shows the sessions)".to_owned()],
+            SessionError::BranchPushed { slug, to, .. } => vec![format!(
+                "rename the branch too with `tandem rename {slug} {to} --branch` (the remote's copy keeps the old name)"
+            )],
             SessionError::Archived { slug } => vec![format!("bring it back first with `tandem restore {slug}`")],
             SessionError::WouldLoseWork { slug, .. } => vec![format!(
                 "commit or push them, or run `tandem rm --force {slug}` (a snapshot is kept under refs/tandem/archive/{slug}/)"
             )],
             SessionError::Repo(e) => e.hints(),
+            SessionError::Lookup(e) => e.hints(),
             SessionError::Launch(e) => e.hints(),
             SessionError::Refused(f) => f.hints.clone(),
             SessionError::Name(e) => e.hints(),

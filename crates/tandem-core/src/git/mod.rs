@@ -24,7 +24,8 @@ use std::process::{Command, Output, Stdio};
 pub use parse::{LsFilesEntry, StatusCounts, WorktreeEntry};
 pub use snapshot::{index_tree, snapshot_commit, snapshot_commit_with, worktree_tree};
 pub use worktree::{
-    worktree_add, worktree_add_existing, worktree_list, worktree_of_branch, worktree_prune, worktree_remove,
+    worktree_add, worktree_add_existing, worktree_list, worktree_move, worktree_of_branch, worktree_prune,
+    worktree_remove,
 };
 
 /// Environment variables that make git look at another repository than

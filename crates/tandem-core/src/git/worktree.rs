@@ -33,6 +33,17 @@ pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<(), GitE
     output(cmd).map(drop)
 }
 
+/// `git worktree move <from> <to>`: the worktree's folder moves, git's
+/// record of it follows.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_move(repo: &Path, from: &Path, to: &Path) -> Result<(), GitError> {
+    let mut cmd = command(repo);
+    cmd.args(["worktree", "move", "--"]).arg(from).arg(to);
+    output(cmd).map(drop)
+}
+
 /// `git worktree prune`: forgets worktrees whose directories are gone.
 ///
 /// # Errors

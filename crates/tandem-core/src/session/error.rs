@@ -82,6 +82,22 @@ pub enum SessionError {
     /// Hint: `tandem list`.
     #[error("no session named `{name}` in this repository")]
     NotFound { name: String },
+    /// `tandem rename` to the name the session has.
+    #[error("session `{slug}` is already called `{slug}`")]
+    RenameSame { slug: String },
+    /// `tandem rename` to a name that finds another session (its name,
+    /// an old name or its branch). Hint: pick another.
+    #[error("`{name}` already finds session `{by}` (its name, an old name or its branch)")]
+    RenameTaken { name: String, by: String },
+    /// `tandem rename` of a session whose branch is pushed (an upstream,
+    /// or on a remote), without `--branch`.
+    #[error(
+        "session `{slug}`'s branch `{branch}` is pushed (it has an upstream or is on a remote), so it keeps its name"
+    )]
+    BranchPushed { branch: String, slug: String, to: String },
+    /// A name that finds no single session ([`super::lookup`]).
+    #[error(transparent)]
+    Lookup(#[from] super::lookup::LookupError),
     /// `what`: the work, e.g. "1 changed file, 2 commits in no other
     /// branch". Hint: commit or push it, or `tandem rm --force`.
     #[error("session `{slug}` has {what}")]

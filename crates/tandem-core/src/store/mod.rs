@@ -10,7 +10,7 @@
 //! By job: this file opens the database and holds what every write
 //! shares (errors, secrets to mask, transactions); [`schema`] the
 //! migrations, [`sessions`] session rows, [`repos`] repository rows,
-//! [`approvals`] approved hook texts, [`events`] history and search,
+//! [`approvals`] approved hook texts, [`aliases`] a renamed session's old names, [`events`] history and search,
 //! [`tasks`] tasks and check results.
 
 use std::path::{Path, PathBuf};
@@ -84,12 +84,14 @@ pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
     }
 }
 
+mod aliases;
 mod approvals;
 mod events;
 mod repos;
 mod schema;
 mod sessions;
 mod tasks;
+pub use aliases::Renaming;
 pub use events::{Event, EventKind, Hit, NewEvent};
 pub use sessions::MetaUpdate;
 use sessions::{COLUMNS, row_to_session};

@@ -151,6 +151,18 @@ END;
     r"
 ALTER TABLE sessions ADD COLUMN sandbox TEXT;
 ",
+    // Names a session had before `tandem rename`: each still finds it
+    // (`session::lookup`), while no other session has it as its name.
+    r"
+CREATE TABLE aliases (
+    repo_id     INTEGER NOT NULL REFERENCES repos(id),
+    alias       TEXT NOT NULL,
+    session_id  TEXT NOT NULL REFERENCES sessions(id),
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (repo_id, alias)
+);
+CREATE INDEX aliases_by_session ON aliases(session_id);
+",
 ];
 
 /// Runs the migrations the database has not had yet, in one immediate

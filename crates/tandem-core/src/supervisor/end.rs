@@ -91,10 +91,7 @@ pub(super) struct Removal {
 /// answer, and are the caller's to send.
 pub(super) fn remove(state: &Arc<State>, req: &Removal, stream: &mut UnixStream) -> Result<(), SessionError> {
     let store = state.store()?;
-    let here = state.discover(&req.cwd)?;
-    let not_found = || SessionError::NotFound { name: req.name.clone() };
-    let repo_id = store.find_repo(&here.common_dir)?.ok_or_else(not_found)?;
-    let session = store.session_by_slug(repo_id, &req.name)?.ok_or_else(not_found)?;
+    let session = session::lookup::resolve(&store, &req.cwd, Some(&req.name))?;
     let (repo, config) = repo_of(state, &store, &session)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::thread;
 
+use crate::protocol::Response;
 use crate::session::{self, SessionError};
 
 use super::{State, find, repo_of};
@@ -74,4 +75,23 @@ fn auto_name(state: &State, session_id: &str, prompt: &str, env: &[(String, Stri
         indexed: true,
     }])?;
     Ok(())
+}
+
+/// `tandem rename`: under the repository's lock, renames the session
+/// ([`session::rename::rename`]); its folder stays while its agent runs.
+pub(super) fn rename(state: &State, session_id: &str, name: &str, branch: bool) -> Result<Response, SessionError> {
+    let store = state.store()?;
+    let session = find(&store, session_id)?;
+    let (repo, config) = repo_of(state, &store, &session)?;
+    let lock = state.repo_lock(&repo.common_dir);
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let session = find(&store, session_id)?;
+    // A sandboxed agent's branch is in its private repository too: read
+    // it back first, and give it the new name there after.
+    session::sync_sandboxed(&state.paths, &repo, &session);
+    let runs = super::agents::has_agent(&session);
+    let (session, notes) = session::rename::rename(&store, &repo, &config, &session, name, branch, runs)?;
+    session::sync_sandboxed(&state.paths, &repo, &session);
+    state.facts.forget(&session.id);
+    Ok(Response::Renamed { session: Box::new(session), notes })
 }

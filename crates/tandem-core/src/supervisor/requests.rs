@@ -38,6 +38,7 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::TaskNew(req) => tasks::new(state, &req),
         Request::TaskPromote { cwd, task, trial, env } => tasks::promote(state, &cwd, &task, &trial, &env),
         Request::TaskSetStatus { cwd, task, status } => tasks::set_status(state, &cwd, &task, status),
+        Request::Rename { session_id, name, branch } => naming::rename(state, &session_id, &name, branch),
         Request::Landed { session_id, text, pull } => {
             records::landed(&*state.store()?, &session_id, text, pull.as_ref())
         }
