@@ -109,11 +109,12 @@ pub fn rename(
             tracing::warn!(error = %e, "giving the branch its name back failed");
         }
     };
-    if move_folder && present {
-        if let Err(e) = git::worktree_move(&repo.root, &session.path, path_to) {
-            undo_branch();
-            return Err(e.into());
-        }
+    if move_folder
+        && present
+        && let Err(e) = git::worktree_move(&repo.root, &session.path, path_to)
+    {
+        undo_branch();
+        return Err(e.into());
     }
     let renamed = store.rename_session(&session.id, Renaming { slug: &slug, branch: branch_to, path: path_to });
     if let Err(e) = renamed {
