@@ -509,7 +509,12 @@ impl App {
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('/') => self.mode = Mode::Filter,
             KeyCode::Esc => self.filter.clear(),
-            KeyCode::Char('A') => self.show_archived = !self.show_archived,
+            KeyCode::Char('A') => {
+                self.show_archived = !self.show_archived;
+                if self.selected_row().is_none() {
+                    self.selected = self.visible().first().map(|r| r.id.clone());
+                }
+            }
             KeyCode::Char('c') => self.mode = Mode::New(NewForm::default()),
             _ => {}
         }

@@ -201,6 +201,10 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
     state.push(' ');
     state.push_str(&age(now - row.since));
     let mut facts = vec![row.agent.clone(), row.branch.clone()];
+    if row.group() == Group::Archived {
+        // First, where it cannot be cut off.
+        facts.insert(0, "a: restore".to_owned());
+    }
     if let Some(mode) = row.sandbox {
         facts.push(format!("sandbox: {mode}"));
     }
@@ -220,9 +224,6 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         facts.push(row.meta.priority.as_str().to_owned());
     }
     facts.push(row.meta.status.as_str().to_owned());
-    if row.group() == Group::Archived {
-        facts.push("a: restore".to_owned());
-    }
     if let Some(pr) = &row.pr_text() {
         // A merged pull request: the session's work has landed.
         let archive = if pr.contains(" merged") && row.group() != Group::Archived { " · a: archive" } else { "" };
