@@ -146,13 +146,13 @@ fn the_view_creates_attaches_detaches_and_removes_a_session() {
     view.text("echo hi-from-view");
     view.keys(&["Enter"]);
     // Running, or already idle (quiet for a second) on a loaded machine.
-    let screen = view.wait_for("the new session, running", |s| {
+    view.wait_for("the new session, running", |s| {
         (s.contains("RUNNING (1)") && s.contains("● viewjob")) || (s.contains("IDLE (1)") && s.contains("○ viewjob"))
     });
+    // The footer says what happened, in words, the path apart.
+    view.wait_for("new's answer", |s| s.contains("started session viewjob (shell) in /"));
     assert_eq!(env.session("viewjob")["agent"], "shell");
     let worktree = env.path_of("viewjob");
-    // The footer says what happened, in words, the path apart.
-    assert!(screen.contains("started session viewjob (shell) in /"), "{screen}");
     view.wait_for("its screen in the preview", |s| s.contains("hi-from-view"));
 
     // Attach full screen; the detach key comes back to the view.
@@ -344,11 +344,11 @@ fn the_selected_row_is_marked_without_colour() {
     env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
     env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
     let view = Tmux::start(&env);
-    let screen = view.wait_for("both sessions", |s| s.contains("alpha") && s.contains("beta"));
-    assert!(line_with(&screen, "alpha").starts_with("> "), "{screen}");
+    let marked = |s: &str, name: &str| s.lines().any(|l| l.starts_with("> ") && l.contains(name));
+    let screen = view.wait_for("both sessions, alpha marked", |s| s.contains("beta") && marked(s, "alpha"));
     assert!(line_with(&screen, "beta").starts_with("  "), "{screen}");
     view.keys(&["j"]);
-    let screen = view.wait_for("the mark on beta", |s| line_with(s, "beta").starts_with("> "));
+    let screen = view.wait_for("the mark on beta", |s| s.contains("alpha") && marked(s, "beta"));
     assert!(line_with(&screen, "alpha").starts_with("  "), "{screen}");
     // Reverse video, never grey on grey (the old selection's 90/100 SGR).
     let escaped = view.screen_escaped();
@@ -392,12 +392,12 @@ fn the_question_shows_with_paths_relative_to_the_worktree() {
     });
     hook_event(&env, &id, &asked);
     let view = Tmux::start(&env);
-    let screen = view.wait_for("the question in the preview", |s| {
+    // The question above the preview, and the history line, relative.
+    let screen = view.wait_for("the question in the preview and the history", |s| {
         s.contains("asks: Bash: cat notes/todo.txt  (y approve · n deny)")
+            && s.contains("asks permission for Bash: cat notes/todo.txt")
     });
     assert!(!screen.contains(&*worktree.to_string_lossy()), "no absolute worktree path:\n{screen}");
-    assert!(screen.contains("asks: Bash: cat notes/todo.txt"), "{screen}");
-    assert!(screen.contains("asks permission for Bash: cat notes/todo.txt"), "the history line:\n{screen}");
     // n answers it (a shell cannot be answered from outside: the footer
     // says what was tried and why not).
     view.keys(&["n"]);
@@ -439,8 +439,9 @@ fn an_archived_row_offers_restore() {
     let view = Tmux::start(&env);
     view.wait_for("the folded archive", |s| s.contains("1 archived (A to show)"));
     view.keys(&["A"]);
-    let screen = view.wait_for("the archived row", |s| s.contains("ARCHIVED (1)") && s.contains("shelved"));
-    assert!(line_with(&screen, "shelved").contains("a: restore"), "{screen}");
+    view.wait_for("the archived row, offering restore", |s| {
+        s.contains("ARCHIVED (1)") && s.lines().any(|l| l.contains("shelved") && l.contains("a: restore"))
+    });
     view.keys(&["a"]);
     view.wait_for("restore's answer", |s| s.contains("restored session shelved in"));
     assert_ne!(env.session("shelved")["state"], "archived");
@@ -459,8 +460,7 @@ fn a_group_is_stopped_and_removed_after_one_question() {
     env.ok(&["new", "two", "--bg", "--agent", "shell"]);
     std::fs::write(env.path_of("two").join("draft.txt"), "x\n").expect("write");
     let view = Tmux::start(&env);
-    let screen = view.wait_for("both running", |s| s.contains("RUNNING (2)"));
-    assert!(line_with(&screen, "RUNNING (2)").contains("X: stop all · D: remove all"), "{screen}");
+    view.wait_for("both running, the header's offer", |s| s.contains("RUNNING (2)  X: stop all · D: remove all"));
     view.keys(&["X"]);
     view.wait_for("the question", |s| s.contains("Stop 2 sessions in RUNNING (one, two)?"));
     view.keys(&["y"]);
@@ -503,9 +503,12 @@ fn bare_tandem_outside_a_repository_shows_every_repository() {
     let outside = env.tmp.path().join("outside");
     std::fs::create_dir_all(&outside).expect("mkdir");
     let view = Tmux::start_in(&env, &TestEnv::bin(), &outside, &[]);
-    let screen = view.wait_for("every repository", |s| s.contains("all repositories") && s.contains("somewhere"));
-    assert!(screen.contains("REPO"), "{screen}");
-    assert!(line_with(&screen, "somewhere").contains("repo "), "its repository, `repo`:\n{screen}");
+    // Its repository, `repo`, in a REPO column.
+    view.wait_for("every repository", |s| {
+        s.contains("all repositories")
+            && s.contains("REPO")
+            && s.lines().any(|l| l.contains("somewhere") && l.contains("repo "))
+    });
     view.keys(&["q"]);
 }
 
@@ -540,6 +543,7 @@ fn diff_and_merge_keys_run_and_come_back() {
     view.keys(&["Enter"]);
     view.wait_for("the view again", |s| s.contains("merge of feature: done"));
     view.keys(&["q"]);
+}
 
 /// Issue 19: the view says each state in `tandem list`'s words (`idle
 /// (inferred)`, not `idle?`), and an agent that exited with an error is
@@ -562,4 +566,25 @@ fn the_view_says_states_in_lists_words_and_shows_failures_as_errors() {
     assert!(!screen.contains("DONE"), "{screen}");
     let list = env.ok(&["list"]);
     assert!(list.contains("idle (inferred)") && list.contains("failed (exit 3)"), "{list}");
+}
+
+/// Issue 19: the view renames a session (`e`), as `tandem rename` does;
+/// the footer says what changed.
+#[test]
+fn the_view_renames_a_session() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "first-name", "--bg", "--agent", "shell"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("first-name"));
+    view.keys(&["e"]);
+    view.wait_for("the prompt", |s| s.contains("rename first-name to:"));
+    view.text("second-name");
+    view.keys(&["Enter"]);
+    view.wait_for("rename's answer", |s| s.contains("renamed session first-name to second-name"));
+    view.wait_for("the row renamed", |s| s.contains("● second-name"));
+    assert_eq!(env.session("second-name")["agent"], "shell");
+    view.keys(&["?"]);
+    view.wait_for("rename in the help", |s| s.contains("e  rename"));
+    view.keys(&["q"]);
 }

@@ -105,9 +105,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                     roots.clear();
                     app.repos.clear();
                     for (root, listed) in loaded {
-                        let repo = root
-                            .file_name()
-                            .map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
+                        let repo = tandem_core::session::lookup::repo_name(&root);
                         for row in &listed {
                             if args.all {
                                 app.repos.insert(row.id.clone(), repo.clone());
@@ -329,6 +327,7 @@ fn attempt(action: &Action) -> String {
         Action::Remove { name, .. } => format!("remove {name}"),
         Action::New { name, .. } => format!("start session {}", name.as_deref().unwrap_or("(generated name)")),
         Action::Restore(name) => format!("restore {name}"),
+        Action::Rename { name, to } => format!("rename {name} to {to}"),
         Action::Diff(name) => format!("show the diff of {name}"),
         Action::Review(name) => format!("start a review of {name}"),
         Action::Merge(name) => format!("merge {name}"),
@@ -362,6 +361,16 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
         Action::Restore(name) => {
             let restored = tandem.restore(&session(name)?, env(), size)?;
             format!("restored session {} in {}", restored.session.slug, restored.session.path.display())
+        }
+        Action::Rename { name, to } => {
+            let renamed = tandem.rename(&session(name)?, to, false)?;
+            let s = &renamed.session;
+            format!(
+                "renamed session {name} to {} (branch {}, folder {}); `{name}` still finds it",
+                s.slug,
+                s.branch,
+                s.path.display()
+            )
         }
         Action::Review(name) => {
             let review = tandem_core::client::ReviewOf { session: &session(name)?, agent: None, name: None, size };

@@ -140,8 +140,12 @@ pub enum Mode {
     Send {
         text: String,
     },
-    /// The new-session form (`n`).
+    /// The new-session form (`c`).
     New(NewForm),
+    /// Typing a new name for the selected session (`e`).
+    Rename {
+        text: String,
+    },
     /// Waiting for `y` to carry out `action`; `question` says exactly what
     /// happens.
     Confirm {
@@ -223,6 +227,11 @@ pub enum Action {
     },
     /// Bring an archived session back (`tandem restore`).
     Restore(String),
+    /// A new name for it (`tandem rename`).
+    Rename {
+        name: String,
+        to: String,
+    },
     /// Its changes full screen, in git's pager (`tandem diff`).
     Diff(String),
     /// A second agent reviews it (`tandem review`).
@@ -431,6 +440,27 @@ impl App {
                     None
                 }
             },
+            Mode::Rename { mut text } => match key.code {
+                KeyCode::Esc => None,
+                KeyCode::Enter if !text.trim().is_empty() => {
+                    let name = self.selected_row()?.name.clone();
+                    Some(Action::Rename { name, to: text.trim().to_owned() })
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    self.mode = Mode::Rename { text };
+                    None
+                }
+                KeyCode::Char(c) => {
+                    text.push(c);
+                    self.mode = Mode::Rename { text };
+                    None
+                }
+                _ => {
+                    self.mode = Mode::Rename { text };
+                    None
+                }
+            },
             Mode::New(mut form) => match key.code {
                 KeyCode::Esc => None,
                 KeyCode::Enter if form.field == NewForm::LABELS.len() - 1 => {
@@ -479,7 +509,12 @@ impl App {
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('/') => self.mode = Mode::Filter,
             KeyCode::Esc => self.filter.clear(),
-            KeyCode::Char('A') => self.show_archived = !self.show_archived,
+            KeyCode::Char('A') => {
+                self.show_archived = !self.show_archived;
+                if self.selected_row().is_none() {
+                    self.selected = self.visible().first().map(|r| r.id.clone());
+                }
+            }
             KeyCode::Char('c') => self.mode = Mode::New(NewForm::default()),
             _ => {}
         }
@@ -507,6 +542,10 @@ impl App {
             }
             KeyCode::Char('a') if row.group() == Group::Archived => Some(Action::Restore(name)),
             KeyCode::Char('v') => Some(Action::Diff(name)),
+            KeyCode::Char('e') => {
+                self.mode = Mode::Rename { text: String::new() };
+                None
+            }
             KeyCode::Char('R') => Some(Action::Review(name)),
             KeyCode::Char('m') => {
                 let question = format!(
@@ -829,6 +868,9 @@ mod tests {
         let mut app = App::new();
         app.set_rows(vec![row("old", "archived"), row("work", "idle")]);
         assert_eq!(press(&mut app, KeyCode::Char('v')), Some(Action::Diff("work".into())));
+        assert_eq!(press(&mut app, KeyCode::Char('e')), None);
+        typed(&mut app, "job");
+        assert_eq!(press(&mut app, KeyCode::Enter), Some(Action::Rename { name: "work".into(), to: "job".into() }));
         assert_eq!(press(&mut app, KeyCode::Char('R')), Some(Action::Review("work".into())));
         assert_eq!(press(&mut app, KeyCode::Char('m')), None);
         assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Merge("work".into())));

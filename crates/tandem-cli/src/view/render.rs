@@ -93,7 +93,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, data: &Scene<'_>) {
         Mode::Help => draw_help(frame, area),
         Mode::New(form) => draw_form(frame, area, form, &theme),
         Mode::Confirm { question, .. } => draw_popup(frame, area, "confirm", question),
-        Mode::Normal | Mode::Filter | Mode::Send { .. } => {}
+        Mode::Normal | Mode::Filter | Mode::Send { .. } | Mode::Rename { .. } => {}
     }
 }
 
@@ -200,6 +200,10 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
     state.push(' ');
     state.push_str(&age(now - row.since));
     let mut facts = vec![row.agent.clone(), row.branch.clone()];
+    if row.group() == Group::Archived {
+        // First, where it cannot be cut off.
+        facts.insert(0, "a: restore".to_owned());
+    }
     if let Some(mode) = row.sandbox {
         facts.push(format!("sandbox: {mode}"));
     }
@@ -219,9 +223,6 @@ fn row_lines<'a>(row: &'a SessionRow, now: i64, width: usize, theme: &Theme) -> 
         facts.push(row.meta.priority.as_str().to_owned());
     }
     facts.push(row.meta.status.as_str().to_owned());
-    if row.group() == Group::Archived {
-        facts.push("a: restore".to_owned());
-    }
     if let Some(pr) = &row.pr_text() {
         // A merged pull request: the session's work has landed.
         let archive = if pr.contains(" merged") && row.group() != Group::Archived { " · a: archive" } else { "" };
@@ -333,6 +334,7 @@ const KEYS: &[(&str, &str)] = &[
     ("v", "diff"),
     ("R", "review"),
     ("m", "merge"),
+    ("e", "rename"),
     ("x", "stop"),
     ("r", "respawn"),
     ("f", "fork"),
@@ -432,6 +434,9 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
         Mode::Filter => format!("filter: {}▏  (Enter keeps it, Esc clears)", app.filter),
         Mode::Send { text } => {
             format!("prompt for {}: {text}▏  (Enter sends, Esc cancels)", app.selected_row().map_or("", |r| &r.name))
+        }
+        Mode::Rename { text } => {
+            format!("rename {} to: {text}▏  (Enter renames, Esc cancels)", app.selected_row().map_or("", |r| &r.name))
         }
         // What a command said, which may quote a session's text.
         _ => visible(app.message.as_deref().unwrap_or_default()).into_owned(),
