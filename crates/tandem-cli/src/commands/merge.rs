@@ -52,7 +52,7 @@ pub struct MergeArgs {
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     let (repo, config, session) = cx.session(&args.name)?;
-    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);
     let interrupted = merge_journal::read(&state);
     if args.abort {
