@@ -58,7 +58,12 @@ fn every_command_has_examples_and_no_blank_description() {
             }
             if matches!(section, "Arguments:" | "Options:" | "Commands:") && !line.trim().is_empty() {
                 // `  <NAME>  description`: two spaces part them.
-                assert!(line.trim().contains("  "), "`tandem {}`: `{}` has no description", path.join(" "), line.trim());
+                assert!(
+                    line.trim().contains("  "),
+                    "`tandem {}`: `{}` has no description",
+                    path.join(" "),
+                    line.trim()
+                );
             }
         }
     }
@@ -80,7 +85,8 @@ fn version_is_a_top_level_flag_only() {
 fn top_help_documents_exit_codes() {
     let env = TestEnv::new();
     let help = env.ok(&["--help"]);
-    for line in ["0    success", "1    an error you can act on", "2    usage", "255  a bug in tandem", "docs/errors.md"] {
+    for line in ["0    success", "1    an error you can act on", "2    usage", "255  a bug in tandem", "docs/errors.md"]
+    {
         assert!(help.contains(line), "{line}:\n{help}");
     }
     // A usage error exits 2.
@@ -151,10 +157,16 @@ fn config_show_works_with_a_broken_layer() {
     assert!(text.contains("stop.grace_ms = 5000"), "{text}");
     assert!(err.starts_with("error: ") && err.contains("config/config.toml:2: unknown field `prefx`"), "{err}");
     assert!(!err.contains("config show"), "no loop back to the failing command: {err}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&env.tandem(&["config", "show", "--json"]))).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&env.tandem(&["config", "show", "--json"]))).expect("json");
     assert!(json["errors"][0]["path"].as_str().expect("a path").ends_with("config/config.toml"), "{json}");
-    assert!(json["entries"].as_array().expect("entries").iter().any(|e| e["key"] == "branch.prefix"
-        && e["value"] == "\"team/\""));
+    assert!(
+        json["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["key"] == "branch.prefix" && e["value"] == "\"team/\"")
+    );
 }
 
 /// Issue 19: `config init` writes every key, commented out with its
@@ -215,6 +227,7 @@ fn config_edit_runs_the_editor_and_checks_the_file() {
     let out = env.command_in(&env.repo, &["config", "edit"]).env("EDITOR", &good).output().expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read_to_string(&first).expect("read").contains("# prefix = \"none\""), "written first");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "[stop]\ngrace_ms = 7\n");
     assert!(env.ok(&["config", "show"]).contains("stop.grace_ms = 7"));
     let bad = script(env.tmp.path(), "bad", "echo 'nonsense = [' >> \"$1\"");
     let out = env.command_in(&env.repo, &["config", "edit"]).env("VISUAL", &bad).output().expect("run");

@@ -111,7 +111,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         write_columns(&mut out, &columns::table(&rows, now))?;
         for r in &rows {
             if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
-                crate::context::note!("{}'s pull request #{} was merged; `tandem archive {}` puts it away",
+                crate::context::note!(
+                    "{}'s pull request #{} was merged; `tandem archive {}` puts it away",
                     r.name,
                     r.pr_number.unwrap_or_default(),
                     r.name

@@ -99,7 +99,8 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
                 git::short(&commit)
             )),
             Recovered::RolledBack { kept, .. } => {
-                crate::context::note!("rolled back the interrupted merge of {} into {}; merging again",
+                crate::context::note!(
+                    "rolled back the interrupted merge of {} into {}; merging again",
                     session.slug,
                     visible(&journal.target)
                 );
