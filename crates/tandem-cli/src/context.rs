@@ -117,14 +117,10 @@ impl Context {
 pub fn agent_env() -> Vec<(String, String)> {
     let (env, left_out) = tandem_core::session::env::process_env();
     for key in left_out {
-        note!(
-            "`{}` is left out of the agent's environment: its value is not UTF-8",
-            tandem_core::text::visible(&key)
-        );
+        note!("`{}` is left out of the agent's environment: its value is not UTF-8", tandem_core::text::visible(&key));
     }
     env
 }
-
 
 /// What `new`, `fork` and `review` print with `--json` (docs/json.md):
 /// one object naming the session they made.

@@ -166,6 +166,7 @@ core_errors!(
     tandem_core::host::HostError,
     tandem_core::session::NameError,
     tandem_core::git::GitError,
+    tandem_core::ship::ShipError,
 );
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod test_error_kinds;
 mod test_errors;
 mod test_escaping;
 mod test_fault_matrix;
+mod test_first_day;
 mod test_flood;
 mod test_gemini;
 mod test_github;

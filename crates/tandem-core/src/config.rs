@@ -507,11 +507,7 @@ impl Config {
             let none = Path::new("");
             let user_file = if user { user_file } else { none };
             let repo_file = if repo { repo_file } else { None };
-            if env {
-                Config::load(user_file, repo_file)
-            } else {
-                Config::load_with_env(user_file, repo_file, |_| None)
-            }
+            if env { Config::load(user_file, repo_file) } else { Config::load_with_env(user_file, repo_file, |_| None) }
         };
         if let Ok(config) = load(true, true, true) {
             return (config, Vec::new());
@@ -811,5 +807,4 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(matches!(&errors[0], ConfigError::Parse { path, line: 2, .. } if path == &user), "{errors:?}");
     }
-
 }

@@ -611,7 +611,12 @@ fn response() -> impl Strategy<Value = Response> {
         }),
         any::<u64>().prop_map(|generation| Response::Changed { generation }),
         Just(Response::Ok),
-        (error_kind(), text(), texts()).prop_map(|(kind, message, hints)| Response::Error { kind, message, hints, causes: Vec::new() }),
+        (error_kind(), text(), texts()).prop_map(|(kind, message, hints)| Response::Error {
+            kind,
+            message,
+            hints,
+            causes: Vec::new()
+        }),
         (text(), any::<usize>(), outcomes(), opt_text())
             .prop_map(|(slug, count, trials, failed)| Response::TaskCreated { slug, count, trials, failed }),
         (text(), boxed_session(), outcomes(), opt_text())

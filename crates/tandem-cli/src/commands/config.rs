@@ -187,7 +187,9 @@ fn init(cx: &Context, force: bool) -> Result<(), CliError> {
                 tandem_core::error::ErrorKind::Conflict,
                 format!("{} already exists; nothing was written", file.display()),
             )
-            .hinted("`tandem config edit` opens it; `tandem config init --force` replaces it with the commented defaults"),
+            .hinted(
+                "`tandem config edit` opens it; `tandem config init --force` replaces it with the commented defaults",
+            ),
         ));
     }
     write_template(&file)?;
@@ -217,7 +219,10 @@ fn edit(cx: &Context) -> Result<(), CliError> {
     })?;
     let status = crate::commands::open::run_editor(&editor, &file)?;
     if !status.success() {
-        return Err(CliError::user(format!("the editor `{editor}` failed ({status}); {} is as it left it", file.display())));
+        return Err(CliError::user(format!(
+            "the editor `{editor}` failed ({status}); {} is as it left it",
+            file.display()
+        )));
     }
     match Config::load_with_env(&file, None, |_| None) {
         Ok(_) => {
@@ -226,7 +231,10 @@ fn edit(cx: &Context) -> Result<(), CliError> {
         }
         Err(e) => {
             let failure = Failure::of(&e);
-            Err(CliError::Failed(Failure { hints: vec!["run `tandem config edit` again to fix it".to_owned()], ..failure }))
+            Err(CliError::Failed(Failure {
+                hints: vec!["run `tandem config edit` again to fix it".to_owned()],
+                ..failure
+            }))
         }
     }
 }

@@ -52,7 +52,9 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
             let socket = cx.paths.supervisor_socket();
             let status = match client::connect_existing(&cx.paths)? {
                 Some(mut client) => match client.request(&Request::Status)? {
-                    Response::Status { pid, started_at, hosts } => Some((pid, tandem_core::unix_now() - started_at, hosts)),
+                    Response::Status { pid, started_at, hosts } => {
+                        Some((pid, tandem_core::unix_now() - started_at, hosts))
+                    }
                     _ => None,
                 },
                 None => None,

@@ -34,7 +34,7 @@ pub struct DiffArgs {
 
 pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.named(args.name.as_deref())?;
-    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let user = <CliError as From<ship::ShipError>>::from;
     let dir = ship::worktree(&session).map_err(user)?.to_owned();
     let from = if args.uncommitted {
         "HEAD".to_owned()

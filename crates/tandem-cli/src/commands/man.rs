@@ -42,11 +42,7 @@ pub fn run(_cx: &Context, args: &ManArgs) -> Result<(), CliError> {
             return Err(CliError::Failed(
                 tandem_core::error::Failure::new(
                     tandem_core::error::ErrorKind::NotFound,
-                    format!(
-                        "no command `{} {}`",
-                        page_name(&cmd).replace('-', " "),
-                        tandem_core::text::visible(word)
-                    ),
+                    format!("no command `{} {}`", page_name(&cmd).replace('-', " "), tandem_core::text::visible(word)),
                 )
                 .hinted("`tandem --help` lists the commands"),
             ));

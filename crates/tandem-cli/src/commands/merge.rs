@@ -52,7 +52,7 @@ pub struct MergeArgs {
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     let (repo, config, session) = cx.named(args.name.as_deref())?;
-    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);
     let interrupted = merge_journal::read(&state);
     if args.abort {
@@ -99,7 +99,8 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
                 git::short(&commit)
             )),
             Recovered::RolledBack { kept, .. } => {
-                crate::context::note!("rolled back the interrupted merge of {} into {}; merging again",
+                crate::context::note!(
+                    "rolled back the interrupted merge of {} into {}; merging again",
                     session.slug,
                     visible(&journal.target)
                 );

@@ -192,9 +192,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     // hosts only inherit their folder.
     let about_cwd = !matches!(
         cli.command,
-        Some(
-            Command::Daemon(_) | Command::Host(_) | Command::Hook(_) | Command::Completions(_) | Command::Man(_)
-        )
+        Some(Command::Daemon(_) | Command::Host(_) | Command::Hook(_) | Command::Completions(_) | Command::Man(_))
     );
     if about_cwd && cx.cwd.to_str().is_none() {
         return Err(tandem_core::repo::RepoError::NotUtf8 { path: cx.cwd.clone() }.into());

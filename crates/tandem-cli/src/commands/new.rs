@@ -85,7 +85,8 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     let (repo, config) = cx.repo()?;
     crate::commands::repo_hooks::ensure_approved(cx, &repo, &config)?;
     let tmux = !args.bg && !args.json && in_tmux && (args.tmux || config.attach.tmux);
-    let interactive = !args.bg && !args.json && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive =
+        !args.bg && !args.json && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request = CreateRequest {
         cwd: cx.cwd.clone(),

@@ -26,8 +26,9 @@ pub fn run(cx: &Context, args: &OpenArgs) -> Result<(), CliError> {
     let (_, config, session) = cx.session(&args.name)?;
     let editor = editor(Some(&config.open.command)).ok_or_else(|| {
         CliError::Failed(
-            Failure::new(ErrorKind::NotFound, "no editor: `open.command`, $VISUAL and $EDITOR are all unset")
-                .hinted("set one, e.g. `export EDITOR=vim`, or `command = \"code\"` under `[open]` in `tandem config edit`"),
+            Failure::new(ErrorKind::NotFound, "no editor: `open.command`, $VISUAL and $EDITOR are all unset").hinted(
+                "set one, e.g. `export EDITOR=vim`, or `command = \"code\"` under `[open]` in `tandem config edit`",
+            ),
         )
     })?;
     let status = run_editor(&editor, &session.path)?;

@@ -16,7 +16,7 @@ pub fn run(cx: &Context, args: &PushArgs) -> Result<(), CliError> {
     if is_protected(&repo, &config, &session.branch)? {
         return Err(CliError::user(ship::ShipError::Protected { branch: session.branch.clone() }.to_string()));
     }
-    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let user = <CliError as From<ship::ShipError>>::from;
     let remote = ship::push_remote(&session).map_err(user)?;
     ship::push(&session, &remote).map_err(user)?;
     let line = format!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch);

@@ -31,7 +31,7 @@ pub struct SyncArgs {
 
 pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let (_, config, session) = cx.named(args.name.as_deref())?;
-    let user = |e: ship::ShipError| CliError::user(e.to_string());
+    let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);
     if args.abort {
         let (mode, kept) = ship::sync_abort(&session, &state).map_err(user)?;

@@ -71,6 +71,7 @@ struct NewArgs {
 struct ShowArgs {
     /// The task: its name, from `tandem task list`
     task: String,
+    /// Print one JSON object instead of text
     #[arg(long)]
     json: bool,
     /// Do not run the check where it has no result for a trial's state
@@ -88,8 +89,10 @@ struct DiffArgs {
     a: String,
     /// The other trial, named the same way
     b: String,
+    /// Only the diffstat: files and lines changed
     #[arg(long, conflicts_with = "name_only")]
     stat: bool,
+    /// Only the names of the files that differ
     #[arg(long)]
     name_only: bool,
 }
@@ -107,6 +110,7 @@ struct PromoteArgs {
 /// The repository's tasks
 #[derive(clap::Args, Debug)]
 struct ListArgs {
+    /// Print a JSON array of tasks instead of a table
     #[arg(long)]
     json: bool,
 }

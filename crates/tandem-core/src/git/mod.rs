@@ -157,11 +157,7 @@ pub fn output(mut cmd: Command) -> Result<Output, GitError> {
     if out.status.success() {
         Ok(out)
     } else {
-        Err(GitError::Failed {
-            args: args.join(" "),
-            code: out.status.code(),
-            stderr: reason(&out),
-        })
+        Err(GitError::Failed { args: args.join(" "), code: out.status.code(), stderr: reason(&out) })
     }
 }
 
