@@ -324,6 +324,7 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
                 task: None,
                 vars: Vec::new(),
                 env_files: Vec::new(),
+                env_file_vars: Vec::new(),
                 sandbox: None,
             };
             let created = tandem.create(request)?;

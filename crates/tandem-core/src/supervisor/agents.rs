@@ -7,20 +7,24 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::host;
 use crate::paths::Paths;
-use crate::protocol::Response;
+use crate::protocol::{EnvChoice, EnvFile, Response};
 use crate::repo::Repository;
 use crate::session::SessionError;
 use crate::session::launch::{Launch, Launcher};
 use crate::store::{Session, SessionState, Store};
 
-use super::{State, find, find_with_worktree, repo_of};
+use super::{State, find, find_with_worktree, kept_env, repo_of};
 
 /// `tandem respawn`: stops the agent if it runs, and starts it again in
-/// its worktree ([`restart_agent`]).
+/// its worktree ([`restart_agent`]) with the session's environment, not
+/// the caller's `env` (issue 19), unless `choice` says otherwise
+/// ([`kept_env::resolve`]). A missing env file fails before the agent is
+/// stopped.
 pub(super) fn respawn(
     state: &State,
     session_id: &str,
     env: &[(String, String)],
+    choice: &EnvChoice,
     rows: u16,
     cols: u16,
 ) -> Result<Response, SessionError> {
@@ -29,12 +33,15 @@ pub(super) fn respawn(
     let (repo, config) = repo_of(state, &store, &session)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let again = format!("tandem respawn {}", session.slug);
+    let resolved = kept_env::resolve(state, &store, &session, env, choice, &again)?;
     if has_agent(&session) {
         stop_agent(&state.paths, &store, &session, &config)?;
     }
+    kept_env::remember(state, &store, &session, &resolved)?;
     let session = find(&store, session_id)?;
-    let resumed = restart_agent(state, &session, env, rows, cols)?;
-    Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed })
+    let resumed = restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols)?;
+    Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed, notes: resolved.notes })
 }
 
 /// `tandem stop`: stops the agent ([`stop_agent`]), even when its
@@ -69,8 +76,9 @@ pub(super) fn stop_agent(paths: &Paths, store: &Store, session: &Session, config
     Ok(())
 }
 
-/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
-/// without the first prompt (it is in the conversation already, or was
+/// Starts `session`'s agent again in its worktree ([`Launch::again`])
+/// with `env` as its caller layer and its env files' values `files`
+/// ([`kept_env::resolve`]), without the first prompt (it is in the conversation already, or was
 /// the user's to repeat). Returns whether it resumed its conversation.
 ///
 /// # Errors
@@ -80,10 +88,11 @@ pub(super) fn restart_agent(
     state: &State,
     session: &Session,
     env: &[(String, String)],
+    files: &[EnvFile],
     rows: u16,
     cols: u16,
 ) -> Result<bool, SessionError> {
-    let again = Launch::again(session, env, rows, cols)?;
+    let again = Launch::again(session, env, files, rows, cols)?;
     let store = state.store()?;
     let (repo, config) = repo_of(state, &store, session)?;
     Ok(launcher(state, &store, &repo, &config).start(session, again)?.resumed)
