@@ -218,7 +218,8 @@ fn an_env_file_from_a_process_substitution_is_read_once_and_never_stored() {
     env.env.push(("SERVICE_API_KEY".to_owned(), "caller-secret-4815162342".to_owned()));
     let out = via_bash(
         &env,
-        "new subst --bg --agent shell --base head --env-file <(printf 'TOKEN=subst-secret-1123581321\\n')",
+        "new subst --bg --agent shell --base head --env-file <(printf 'TOKEN=subst-secret-1123581321\\n') \
+         --env GH_TOKEN=cli-secret-2236067977 --env PLAIN=cli-plain",
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(agent_sees(&env, "subst", "TOKEN"), "subst-secret-1123581321");
@@ -227,9 +228,11 @@ fn an_env_file_from_a_process_substitution_is_read_once_and_never_stored() {
     env.ok(&["respawn", "subst"]);
     assert_eq!(agent_sees(&env, "subst", "TOKEN"), "subst-secret-1123581321");
     assert_eq!(agent_sees(&env, "subst", "SERVICE_API_KEY"), "caller-secret-4815162342");
+    assert_eq!(agent_sees(&env, "subst", "GH_TOKEN"), "cli-secret-2236067977");
+    assert_eq!(agent_sees(&env, "subst", "PLAIN"), "cli-plain");
 
-    // Neither secret is in the database or any file tandem keeps.
-    for secret in ["subst-secret-1123581321", "caller-secret-4815162342"] {
+    // No secret is in the database or any file tandem keeps.
+    for secret in ["subst-secret-1123581321", "caller-secret-4815162342", "cli-secret-2236067977"] {
         let found = files_containing(&env.tandem_home, secret);
         assert!(found.is_empty(), "{secret} is stored in {found:?}");
     }
@@ -249,7 +252,9 @@ fn an_env_file_from_a_process_substitution_is_read_once_and_never_stored() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SERVICE_API_KEY"), "a missing secret of the caller's is named: {text}");
+    assert!(text.contains("GH_TOKEN") && text.contains("--env KEY=VALUE"), "a missing `--env` secret too: {text}");
     assert_eq!(agent_sees(&env, "subst", "TOKEN"), "given-again-31415926");
+    assert_eq!(agent_sees(&env, "subst", "PLAIN"), "cli-plain", "`--env` kept");
     let found = files_containing(&env.tandem_home, "given-again-31415926");
     assert!(found.is_empty(), "stored in {found:?}");
 }

@@ -422,7 +422,9 @@ pub struct CreateRequest {
     /// A pull request number to fetch and check out.
     pub from_pr: Option<u64>,
     /// The environment of the `tandem new` call, given to the agent. Sent
-    /// over the private socket only; never stored.
+    /// over the private socket only; recorded with the session without
+    /// its secrets (`secrets::RecordedEnv`), whose values are never
+    /// stored.
     pub env: Vec<(String, String)>,
     /// Initial terminal size, in cells.
     pub rows: u16,

@@ -20,6 +20,10 @@ pub struct RecordedEnv {
     pub secrets: Vec<String>,
     /// Each env file, and the names of its variables.
     pub files: Vec<(PathBuf, Vec<String>)>,
+    /// The names of the session's own `--env` pairs that are secrets by
+    /// name ([`is_secret_name`]): kept out of the session's row too.
+    #[serde(default)]
+    pub env_secrets: Vec<String>,
 }
 
 /// Whether the caller's variable `key` is a secret: by its name
@@ -36,6 +40,13 @@ pub fn is_caller_secret(caller: &[(String, String)], key: &str) -> bool {
 }
 
 impl RecordedEnv {
+    /// Records the names of the secrets among `vars` (`--env` pairs) and
+    /// returns the pairs to store: the others.
+    pub fn keep_out(&mut self, vars: &[(String, String)]) -> Vec<(String, String)> {
+        self.env_secrets = vars.iter().filter(|(k, _)| is_secret_name(k)).map(|(k, _)| k.clone()).collect();
+        vars.iter().filter(|(k, _)| !is_secret_name(k)).cloned().collect()
+    }
+
     /// Splits the caller's environment `caller` (and the env files read
     /// for it) into what is recorded and the secret pairs, which are not.
     #[must_use]

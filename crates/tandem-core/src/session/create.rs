@@ -81,14 +81,16 @@ pub fn create(
     let mut stored = session.clone();
     stored.command = stored.command.iter().map(|a| env::redact(a, &secrets).into_owned()).collect();
     stored.meta.title = stored.meta.title.as_deref().map(|t| env::redact(t, &secrets).into_owned());
+    // What `respawn` and `fork` give its agent again (issue 19): never a
+    // secret's value, not even one given with `--env`.
+    let files_read: Vec<_> = files.iter().map(|f| (f.path.clone(), f.vars.clone())).collect();
+    let mut recorded = env::RecordedEnv::split(env, &files_read).0;
+    stored.env = recorded.keep_out(&session.env);
     store.insert_session(&stored).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
         e => e.into(),
     })?;
-    // What `respawn` and `fork` give its agent again (issue 19): never a
-    // secret's value.
-    let files_read: Vec<_> = files.iter().map(|f| (f.path.clone(), f.vars.clone())).collect();
-    store.set_recorded_env(&session.id, &env::RecordedEnv::split(env, &files_read).0)?;
+    store.set_recorded_env(&session.id, &recorded)?;
     crate::paths::create_private_dir(&paths.session_dir(&session.id))?;
     let hook_env = hook_env(&plan.repo, &session, env);
     match make_worktree(&plan.repo, &plan.config, &session, &plan.start, &hook_env) {

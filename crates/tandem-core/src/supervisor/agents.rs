@@ -39,7 +39,9 @@ pub(super) fn respawn(
         stop_agent(&state.paths, &store, &session, &config)?;
     }
     kept_env::remember(state, &store, &session, &resolved)?;
-    let session = find(&store, session_id)?;
+    let mut session = find(&store, session_id)?;
+    // Its `--env` secrets too, which its row does not hold.
+    session.env.clone_from(&resolved.vars);
     let resumed = restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols)?;
     Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed, notes: resolved.notes })
 }

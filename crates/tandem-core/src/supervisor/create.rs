@@ -60,7 +60,12 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let created = session::create(&state.paths, &store, &plan, id, &req.env, &files, |session| {
         // Its secrets, for its respawns: in this supervisor's memory only.
-        let kept = kept_env::SessionEnv { caller: req.env.clone(), files: files.clone(), ..Default::default() };
+        let kept = kept_env::SessionEnv {
+            caller: req.env.clone(),
+            files: files.clone(),
+            vars: req.vars.clone(),
+            ..Default::default()
+        };
         kept_env::keep(state, &session.id, kept.kept());
         // What fork, review and a task's trial add to a new session.
         let prepare = launch::Prepare {

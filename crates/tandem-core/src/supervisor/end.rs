@@ -59,6 +59,9 @@ pub(super) fn restore(
         }
     };
     notes.extend(resolved.notes.iter().cloned());
+    // Its `--env` secrets too, which its row does not hold.
+    let mut session = session;
+    session.env.clone_from(&resolved.vars);
     match restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols) {
         Ok(_) => {}
         Err(SessionError::Launch(e)) if e.host_failed() => {

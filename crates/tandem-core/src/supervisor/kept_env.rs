@@ -26,6 +26,8 @@ pub(super) struct Kept {
     pub(super) caller: Vec<(String, String)>,
     /// Its env files' values.
     pub(super) files: Vec<EnvFile>,
+    /// Its own `--env` pairs that are secrets by name.
+    pub(super) vars: Vec<(String, String)>,
 }
 
 /// A session's environment for one start of its agent.
@@ -36,10 +38,12 @@ pub(super) struct SessionEnv {
     pub(super) caller: Vec<(String, String)>,
     /// Its env files' values.
     pub(super) files: Vec<EnvFile>,
-    /// Its own `--env` pairs, `choice.vars` merged in.
+    /// Its own `--env` pairs (secrets too), `choice.vars` merged in.
     pub(super) vars: Vec<(String, String)>,
-    /// The record of `caller` and `files`, to store when it changed.
+    /// The record of `caller` and `files` as stored, and whether they
+    /// changed (a new record is then made from them).
     pub(super) recorded: Option<RecordedEnv>,
+    pub(super) changed: bool,
     /// What the user should know: secrets that are missing.
     pub(super) notes: Vec<String>,
 }
@@ -53,7 +57,8 @@ impl SessionEnv {
     /// What to keep in memory for the session these are for.
     pub(super) fn kept(&self) -> Kept {
         let caller = self.caller.iter().filter(|(k, _)| env::is_caller_secret(&self.caller, k)).cloned().collect();
-        Kept { caller, files: self.files.clone() }
+        let vars = self.vars.iter().filter(|(k, _)| env::is_secret_name(k)).cloned().collect();
+        Kept { caller, files: self.files.clone(), vars }
     }
 }
 
@@ -121,16 +126,30 @@ pub(super) fn resolve(
         changed = true;
         choice.env_files.clone()
     };
+    // Its `--env` secrets are in memory, not in its row.
     let mut vars = session.env.clone();
+    let mut missing = Vec::new();
+    for name in recorded.iter().flat_map(|r| &r.env_secrets) {
+        match kept.vars.iter().find(|(k, _)| k == name) {
+            Some(pair) => vars.push(pair.clone()),
+            None if choice.vars.iter().any(|(k, _)| k == name) => {}
+            None => missing.push(name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        notes.push(format!(
+            "the secret{} {} given with `--env` {} not given to the agent: secrets are never stored and this supervisor started after the session; give {} again with `{again} --env KEY=VALUE`",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
     for (k, v) in &choice.vars {
         vars.retain(|(key, _)| key != k);
         vars.push((k.clone(), v.clone()));
     }
-    let recorded = changed.then(|| {
-        let read: Vec<_> = files.iter().map(|f| (f.path.clone(), f.vars.clone())).collect();
-        RecordedEnv::split(&caller_layer, &read).0
-    });
-    Ok(SessionEnv { caller: caller_layer, files, vars, recorded, notes })
+    Ok(SessionEnv { caller: caller_layer, files, vars, recorded, changed, notes })
 }
 
 /// Stores what `resolved` changed of `session`'s environment (its
@@ -145,11 +164,19 @@ pub(super) fn remember(
     resolved: &SessionEnv,
 ) -> Result<(), SessionError> {
     let paths = resolved.file_paths();
-    if resolved.vars != session.env || paths != session.env_files {
-        store.set_env_layers(&session.id, &resolved.vars, &paths)?;
+    let mut recorded = match (&resolved.recorded, resolved.changed) {
+        (Some(recorded), false) => recorded.clone(),
+        _ => {
+            let read: Vec<_> = resolved.files.iter().map(|f| (f.path.clone(), f.vars.clone())).collect();
+            RecordedEnv::split(&resolved.caller, &read).0
+        }
+    };
+    let stored_vars = recorded.keep_out(&resolved.vars);
+    if stored_vars != session.env || paths != session.env_files {
+        store.set_env_layers(&session.id, &stored_vars, &paths)?;
     }
-    if let Some(recorded) = &resolved.recorded {
-        store.set_recorded_env(&session.id, recorded)?;
+    if resolved.recorded.as_ref() != Some(&recorded) {
+        store.set_recorded_env(&session.id, &recorded)?;
     }
     keep(state, &session.id, resolved.kept());
     Ok(())
