@@ -28,7 +28,6 @@ use tandem_core::model::SessionState;
 use tandem_core::paths::Paths;
 use tandem_core::store::Store;
 
-
 /// The environment variable the shell scripts set when they ask for
 /// candidates (clap_complete's default).
 pub const VAR: &str = "COMPLETE";

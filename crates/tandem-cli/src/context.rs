@@ -8,6 +8,7 @@ use tandem_core::client::Tandem;
 use tandem_core::config::Config;
 use tandem_core::connection::Client;
 use tandem_core::paths::Paths;
+use tandem_core::protocol::{EnvChoice, EnvFile};
 use tandem_core::repo::Repository;
 use tandem_core::session;
 use tandem_core::store::{Session, Store};
@@ -111,7 +112,10 @@ impl Context {
 }
 
 /// This command's environment, to hand to the supervisor for an agent or
-/// a hook: the variables that are text. Each one left out (a name or
+/// a hook: the variables that are text. `respawn` and `fork` send it too,
+/// but the supervisor gives their agent the session's own environment
+/// (issue 19) unless `--env-from-shell`; it fills in only a secret of the
+/// session's that its memory lost. Each one left out (a name or
 /// value that is not UTF-8) is named in a note on stderr, so an agent
 /// missing it is explained (issue 17: `std::env::vars` panicked on one).
 pub fn agent_env() -> Vec<(String, String)> {
@@ -134,4 +138,57 @@ pub fn created_json(session: &Session, notes: &[String]) -> serde_json::Value {
         "base": session.base_ref,
         "notes": notes,
     })
+}
+
+/// `--env KEY=VALUE` pairs, checked.
+pub fn env_pairs(texts: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    texts
+        .iter()
+        .map(|v| tandem_core::session::env::parse_pair(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::user(e.to_string()))
+}
+
+/// `--env-file` files, each read here, once (a `<(…)` cannot be read
+/// again by another process): their values go to the supervisor over its
+/// private socket and stay in its memory, never on disk.
+pub fn read_env_files(files: &[PathBuf]) -> Result<Vec<EnvFile>, CliError> {
+    let mut read = Vec::new();
+    for file in files {
+        let path = std::path::absolute(file)?;
+        let vars = tandem_core::session::env::read_env_file(&path).map_err(|e| CliError::user(e.to_string()))?;
+        read.push(EnvFile { path, vars });
+    }
+    Ok(read)
+}
+
+/// The `--env`, `--env-file` and `--env-from-shell` of `respawn` and
+/// `fork`: how they choose the agent's environment (by default the
+/// session's own, not this command's).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EnvChoiceArgs {
+    /// A variable for the agent (repeatable); kept with the session for
+    /// its next starts
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// A dotenv file whose variables the agent gets as secrets, instead
+    /// of the session's env files (repeatable; read once, never stored)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
+    /// Give the agent this shell's environment instead of the session's
+    /// (recorded as the session's from then on)
+    #[arg(long)]
+    env_from_shell: bool,
+}
+
+impl EnvChoiceArgs {
+    /// The choice as sent to the supervisor; bad input is refused here,
+    /// before anything is asked.
+    pub fn choice(&self) -> Result<EnvChoice, CliError> {
+        Ok(EnvChoice {
+            vars: env_pairs(&self.vars)?,
+            env_files: read_env_files(&self.env_files)?,
+            from_shell: self.env_from_shell,
+        })
+    }
 }

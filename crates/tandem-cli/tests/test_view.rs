@@ -588,3 +588,23 @@ fn the_view_renames_a_session() {
     view.wait_for("rename in the help", |s| s.contains("e  rename"));
     view.keys(&["q"]);
 }
+
+/// The view ends when its terminal goes away (its tmux pane killed), as
+/// with SIGHUP: it used to spin for ever on a terminal that hung up,
+/// reading 0 bytes, and every closed pane left one such process behind.
+#[test]
+fn the_view_ends_when_its_terminal_goes_away() {
+    let env = TestEnv::new();
+    let view = Tmux::start(&env);
+    view.wait_for("the view", |s| s.contains("No sessions yet"));
+    let pid: i32 = view.run(&["display-message", "-p", "#{pane_pid}"]).trim().parse().expect("pane pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the pane's process");
+    assert!(exe.to_string_lossy().contains("tandem"), "the pane runs the view itself: {exe:?}");
+    // Killing the tmux server hangs the pane's terminal up.
+    drop(view);
+    let ended = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')))
+    };
+    wait_within("the view to end", Duration::from_secs(10), || ended().then_some(()));
+}

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::connection::{self as supervisor, Client};
 use crate::host::client as host;
 use crate::paths::Paths;
-use crate::protocol::{ClientMsg, CreateRequest, Outcome, RemoveReport, Request, Response, TaskNewRequest};
+use crate::protocol::{ClientMsg, CreateRequest, EnvChoice, Outcome, RemoveReport, Request, Response, TaskNewRequest};
 use crate::repo::Repository;
 use crate::rows::SessionRow;
 use crate::session::facts::live_state;
@@ -552,7 +552,9 @@ impl Tandem {
     }
 
     /// Starts the session's agent again in its worktree, resuming its
-    /// conversation where the agent can; says whether it did.
+    /// conversation where the agent can, with the session's environment
+    /// (not `env`, the caller's: see [`Tandem::respawn_with`]); says
+    /// whether it resumed.
     ///
     /// # Errors
     /// [`ClientError::Supervisor`].
@@ -560,11 +562,27 @@ impl Tandem {
         &self,
         session: &Session,
         env: Vec<(String, String)>,
-        (rows, cols): (u16, u16),
+        size: (u16, u16),
     ) -> Result<(Session, bool), ClientError> {
-        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, wake: false };
+        self.respawn_with(session, env, EnvChoice::default(), size).map(|(s, resumed, _)| (s, resumed))
+    }
+
+    /// [`Tandem::respawn`], its environment as `choice` says (`--env`,
+    /// `--env-file`, `--env-from-shell`); returns the notes too (secrets
+    /// of the session's that could not be given again).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn respawn_with(
+        &self,
+        session: &Session,
+        env: Vec<(String, String)>,
+        choice: EnvChoice,
+        (rows, cols): (u16, u16),
+    ) -> Result<(Session, bool, Vec<String>), ClientError> {
+        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, choice, wake: false };
         match self.supervisor()?.request(&request)? {
-            Response::Respawned { session, resumed } => Ok((*session, resumed)),
+            Response::Respawned { session, resumed, notes } => Ok((*session, resumed, notes)),
             _ => Err(ClientError::Unexpected { request: "respawn" }),
         }
     }
@@ -586,15 +604,23 @@ impl Tandem {
         let Some(idle_secs) = session::idle_stop::idle_stopped(&self.paths, session) else {
             return Ok((session.clone(), None));
         };
-        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, wake: true };
+        let request = Request::Respawn {
+            session_id: session.id.clone(),
+            env,
+            rows,
+            cols,
+            choice: EnvChoice::default(),
+            wake: true,
+        };
         match self.supervisor()?.request(&request)? {
-            Response::Respawned { session, resumed } => Ok((*session, Some(Woken { idle_secs, resumed }))),
+            Response::Respawned { session, resumed, .. } => Ok((*session, Some(Woken { idle_secs, resumed }))),
             _ => Err(ClientError::Unexpected { request: "respawn" }),
         }
     }
 
     /// A new session from `session`'s current state (`name`, else
-    /// `<source>-fork`).
+    /// `<source>-fork`), with its environment (not `env`, the caller's:
+    /// see [`Tandem::fork_with`]).
     ///
     /// # Errors
     /// [`SessionError::BadName`] for a bad `name`; [`ClientError::Supervisor`].
@@ -603,12 +629,28 @@ impl Tandem {
         session: &Session,
         name: Option<&str>,
         env: Vec<(String, String)>,
+        size: (u16, u16),
+    ) -> Result<Created, ClientError> {
+        self.fork_with(session, name, env, EnvChoice::default(), size)
+    }
+
+    /// [`Tandem::fork`], the new session's environment as `choice` says.
+    ///
+    /// # Errors
+    /// [`SessionError::BadName`] for a bad `name`; [`ClientError::Supervisor`].
+    pub fn fork_with(
+        &self,
+        session: &Session,
+        name: Option<&str>,
+        env: Vec<(String, String)>,
+        choice: EnvChoice,
         (rows, cols): (u16, u16),
     ) -> Result<Created, ClientError> {
         if let Some(name) = name {
             session::slugs::validate(name).map_err(SessionError::from)?;
         }
-        let request = Request::Fork { session_id: session.id.clone(), name: name.map(str::to_owned), env, rows, cols };
+        let request =
+            Request::Fork { session_id: session.id.clone(), name: name.map(str::to_owned), env, rows, cols, choice };
         match self.supervisor()?.request(&request)? {
             Response::Created { session, notes } => Ok(Created { session: *session, notes }),
             _ => Err(ClientError::Unexpected { request: "fork" }),

@@ -242,9 +242,13 @@ pub enum Request {
     Fork {
         session_id: String,
         name: Option<String>,
+        /// The caller's environment: used only where [`EnvChoice`] says
+        /// (the source's environment is the fork's).
         env: Vec<(String, String)>,
         rows: u16,
         cols: u16,
+        #[serde(default)]
+        choice: EnvChoice,
     },
     /// Conflict control for the repository at `cwd`: what each live
     /// session touched, which pairs overlap or would conflict, and which
@@ -281,9 +285,13 @@ pub enum Request {
     /// same worktree, resuming its conversation where the agent can.
     Respawn {
         session_id: String,
+        /// The caller's environment: used only where [`EnvChoice`] says
+        /// (the agent gets the session's).
         env: Vec<(String, String)>,
         rows: u16,
         cols: u16,
+        #[serde(default)]
+        choice: EnvChoice,
         /// Only if the supervisor stopped it for idleness
         /// ([`crate::session::idle_stop`]); else answer it as it is.
         #[serde(default)]
@@ -385,6 +393,34 @@ pub enum Request {
 }
 
 /// What `tandem new` asks for. Names are validated by the supervisor.
+/// An env file's variables, as the command given `--env-file` read
+/// them: sent over the private socket, kept in the supervisor's memory,
+/// never stored (every value is a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvFile {
+    /// The file as given, made absolute.
+    pub path: PathBuf,
+    pub vars: Vec<(String, String)>,
+}
+
+/// How `respawn` and `fork` choose the agent's environment: by default
+/// the session's own (recorded at `new`, secrets from the supervisor's
+/// memory or read again), not the caller's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvChoice {
+    /// `--env KEY=VALUE`: wins over the rest, and is kept with the
+    /// session (the new one, for a fork) for its next starts.
+    #[serde(default)]
+    pub vars: Vec<(String, String)>,
+    /// `--env-file`: replace the session's env files.
+    #[serde(default)]
+    pub env_files: Vec<EnvFile>,
+    /// `--env-from-shell`: the caller's environment instead of the
+    /// session's, recorded as the session's from then on.
+    #[serde(default)]
+    pub from_shell: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateRequest {
     /// Where `tandem new` ran: finds the repository and resolves `HEAD`.
@@ -401,7 +437,9 @@ pub struct CreateRequest {
     /// A pull request number to fetch and check out.
     pub from_pr: Option<u64>,
     /// The environment of the `tandem new` call, given to the agent. Sent
-    /// over the private socket only; never stored.
+    /// over the private socket only; recorded with the session without
+    /// its secrets (`secrets::RecordedEnv`), whose values are never
+    /// stored.
     pub env: Vec<(String, String)>,
     /// Initial terminal size, in cells.
     pub rows: u16,
@@ -429,6 +467,11 @@ pub struct CreateRequest {
     pub vars: Vec<(String, String)>,
     #[serde(default)]
     pub env_files: Vec<PathBuf>,
+    /// The variables of `env_files`, read once by the command that was
+    /// given them (a `<(…)` can be read only once). The supervisor keeps
+    /// them in memory, never on disk.
+    #[serde(default)]
+    pub env_file_vars: Vec<EnvFile>,
     /// `--sandbox MODE` (`none`, `workspace`, `container`); none means
     /// `sandbox.mode`.
     #[serde(default)]
@@ -485,6 +528,10 @@ pub enum Response {
         session: Box<Session>,
         /// Whether the agent resumed its earlier conversation.
         resumed: bool,
+        /// What the user should know (a secret of the session's that
+        /// could not be given again).
+        #[serde(default)]
+        notes: Vec<String>,
     },
     Collected(GcReport),
     /// `facts[i]` belongs to `sessions[i]`.

@@ -32,7 +32,8 @@ use tandem_core::model::{
     WorktreeFacts,
 };
 use tandem_core::protocol::{
-    self, ClientMode, ClientMsg, CreateRequest, HostMsg, Outcome, Request, Response, TaskNewRequest, TrialOf,
+    self, ClientMode, ClientMsg, CreateRequest, EnvChoice, EnvFile, HostMsg, Outcome, Request, Response,
+    TaskNewRequest, TrialOf,
 };
 use tandem_core::sandbox::Forward;
 
@@ -385,16 +386,34 @@ fn trial_of() -> impl Strategy<Value = TrialOf> {
         .prop_map(|(task_id, trial, owned, brief, new_task)| TrialOf { task_id, trial, owned, brief, new_task })
 }
 
+fn env_files() -> impl Strategy<Value = Vec<EnvFile>> {
+    proptest::collection::vec((path(), pairs()).prop_map(|(path, vars)| EnvFile { path, vars }), 0..3)
+}
+
+fn env_choice() -> impl Strategy<Value = EnvChoice> {
+    (pairs(), env_files(), any::<bool>()).prop_map(|(vars, env_files, from_shell)| EnvChoice {
+        vars,
+        env_files,
+        from_shell,
+    })
+}
+
 fn create_request() -> impl Strategy<Value = CreateRequest> {
     let asked = (path(), opt_text(), opt_text(), opt_text(), opt_text(), opt_text(), opt_text());
     let start = (proptest::option::of(any::<u64>()), pairs(), any::<u16>(), any::<u16>(), opt_text(), opt_text());
-    let extra =
-        (opt_text(), proptest::option::of(trial_of()), pairs(), proptest::collection::vec(path(), 0..3), opt_text());
+    let extra = (
+        opt_text(),
+        proptest::option::of(trial_of()),
+        pairs(),
+        proptest::collection::vec(path(), 0..3),
+        opt_text(),
+        env_files(),
+    );
     (asked, start, extra).prop_map(
         |(
             (cwd, name, title, agent, prompt, base, branch),
             (from_pr, env, rows, cols, fork_of, overlay),
-            (review_of, task, vars, env_files, sandbox),
+            (review_of, task, vars, env_files, sandbox, env_file_vars),
         )| CreateRequest {
             cwd,
             name,
@@ -413,6 +432,7 @@ fn create_request() -> impl Strategy<Value = CreateRequest> {
             task,
             vars,
             env_files,
+            env_file_vars,
             sandbox,
         },
     )
@@ -483,8 +503,9 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(cwd, name, force, wait, purge, env)| Request::Remove { cwd, name, force, wait, purge, env }),
         (id(), pairs()).prop_map(|(session_id, env)| Request::Archive { session_id, env }),
         (id(), text(), pairs()).prop_map(|(session_id, prompt, env)| Request::AutoName { session_id, prompt, env }),
-        (id(), opt_text(), pairs(), any::<u16>(), any::<u16>())
-            .prop_map(|(session_id, name, env, rows, cols)| Request::Fork { session_id, name, env, rows, cols }),
+        (id(), opt_text(), pairs(), any::<u16>(), any::<u16>(), env_choice()).prop_map(
+            |(session_id, name, env, rows, cols, choice)| Request::Fork { session_id, name, env, rows, cols, choice }
+        ),
         (path(), any::<bool>()).prop_map(|(cwd, fresh)| Request::Conflicts { cwd, fresh }),
         (id(), text(), text()).prop_map(|(session_id, api_url, token)| Request::WatchPull {
             session_id,
@@ -494,8 +515,16 @@ fn request() -> impl Strategy<Value = Request> {
         (id(), opt_text(), opt_text(), pairs(), any::<u16>(), any::<u16>()).prop_map(
             |(session_id, agent, name, env, rows, cols)| Request::Review { session_id, agent, name, env, rows, cols }
         ),
-        (id(), pairs(), any::<u16>(), any::<u16>(), any::<bool>())
-            .prop_map(|(session_id, env, rows, cols, wake)| { Request::Respawn { session_id, env, rows, cols, wake } }),
+        (id(), pairs(), any::<u16>(), any::<u16>(), env_choice(), any::<bool>()).prop_map(
+            |(session_id, env, rows, cols, choice, wake)| Request::Respawn {
+                session_id,
+                env,
+                rows,
+                cols,
+                choice,
+                wake
+            },
+        ),
         (id(), pairs(), any::<u16>(), any::<u16>()).prop_map(|(session_id, env, rows, cols)| Request::Restore {
             session_id,
             env,
@@ -586,7 +615,11 @@ fn response() -> impl Strategy<Value = Response> {
         (remove_report, texts()).prop_map(|(report, notes)| Response::Removed { report, notes }),
         (boxed_session(), texts()).prop_map(|(session, notes)| Response::Archived { session, notes }),
         (boxed_session(), texts()).prop_map(|(session, notes)| Response::Restored { session, notes }),
-        (boxed_session(), any::<bool>()).prop_map(|(session, resumed)| Response::Respawned { session, resumed }),
+        (boxed_session(), any::<bool>(), texts()).prop_map(|(session, resumed, notes)| Response::Respawned {
+            session,
+            resumed,
+            notes
+        }),
         gc_report.prop_map(Response::Collected),
         (
             proptest::collection::vec(session(), 0..3),

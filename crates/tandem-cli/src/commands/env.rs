@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use tandem_core::session::env::shown;
+use tandem_core::session::env::{redact, secret_values, shown};
 use tandem_core::session::facts::live_state;
 use tandem_core::store::SessionState;
 use tandem_core::text::visible;
@@ -13,7 +13,10 @@ use crate::error::CliError;
 /// Read from the running agent itself, so it is exactly what it got:
 /// the caller's environment, `[env]`, env files, `--env`, and tandem's
 /// own (`TANDEM_SESSION`, `TANDEM_BRANCH`, `TANDEM_BASE`,
-/// `TANDEM_WORKTREE`, `TANDEM_REPO`, `TANDEM_PORT`).
+/// `TANDEM_WORKTREE`, `TANDEM_REPO`, `TANDEM_PORT`). Every value from an
+/// env file or `[env.secret]`, or of a variable with a secret's name
+/// (`*_TOKEN`, `*_API_KEY`, `*PASSWORD*`, …), is masked, and so is a
+/// secret's value inside another variable, unless `--show-secrets`.
 #[derive(clap::Args, Debug)]
 pub struct EnvArgs {
     /// The session's name [default: the session whose worktree this is]
@@ -21,6 +24,9 @@ pub struct EnvArgs {
     /// As one JSON object
     #[arg(long)]
     json: bool,
+    /// Show secrets' values in the clear
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
@@ -57,15 +63,20 @@ pub fn run(cx: &Context, args: &EnvArgs) -> Result<(), CliError> {
         .find(|(k, _)| k == "TANDEM_SECRET_KEYS")
         .map(|(_, v)| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
+    // A secret's value copied into another variable is masked there too.
+    let values = secret_values(&vars);
+    let show = |k: &str, v: &str| {
+        if args.show_secrets { v.to_owned() } else { redact(&shown(k, v, &secrets), &values).into_owned() }
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> =
-            vars.iter().map(|(k, v)| (k.clone(), shown(k, v, &secrets).into())).collect();
+            vars.iter().map(|(k, v)| (k.clone(), show(k, v).into())).collect();
         serde_json::to_writer_pretty(&mut out, &map).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         for (k, v) in &vars {
-            writeln!(out, "{}={}", visible(k), visible(&shown(k, v, &secrets)))?;
+            writeln!(out, "{}={}", visible(k), visible(&show(k, v)))?;
         }
     }
     Ok(())

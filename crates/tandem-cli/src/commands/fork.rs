@@ -10,7 +10,9 @@ use crate::error::CliError;
 /// Claude Code, a fork of its conversation (`--fork-session`)
 ///
 /// Prints the new session's name and worktree, tab-separated; attach
-/// with `tandem attach`.
+/// with `tandem attach`. The new agent gets the source's environment,
+/// not this shell's; `--env` changes one variable, `--env-from-shell`
+/// takes this shell's.
 #[derive(clap::Args, Debug)]
 pub struct ForkArgs {
     /// The session to fork [default: the session whose worktree this is]
@@ -21,17 +23,20 @@ pub struct ForkArgs {
     /// agent, base, notes)
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    env: crate::context::EnvChoiceArgs,
 }
 
 pub fn run(cx: &Context, args: &ForkArgs) -> Result<(), CliError> {
     if let Some(new) = &args.new {
         tandem_core::session::slugs::validate(new)?;
     }
+    let choice = args.env.choice()?;
     let (_, _, source) = cx.named(args.name.as_deref())?;
     let (cols, rows) =
         if std::io::stdout().is_terminal() { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let Created { session, notes } =
-        cx.tandem()?.fork(&source, args.new.as_deref(), crate::context::agent_env(), (rows, cols))?;
+        cx.tandem()?.fork_with(&source, args.new.as_deref(), crate::context::agent_env(), choice, (rows, cols))?;
     if args.json {
         writeln!(std::io::stdout().lock(), "{}", crate::context::created_json(&session, &notes))?;
         return Ok(());

@@ -143,8 +143,8 @@ enum Command {
 /// with suggestions among the visible subcommands only (clap's own
 /// suggest hidden ones too: `tandem lst` offered `host`).
 pub fn parse() -> Cli {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::FromArgMatches;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let error = match examples::command().try_get_matches() {
         Ok(matches) => return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
         Err(e) if e.kind() == ErrorKind::InvalidSubcommand => e,

@@ -45,7 +45,8 @@ pub struct NewArgs {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     vars: Vec<String>,
     /// A dotenv file whose variables the agent gets as secrets: never shown
-    /// or stored, read again at each start (repeatable)
+    /// or stored; read once (a `<(…)` works) and kept in the supervisor's
+    /// memory for respawns (repeatable)
     #[arg(long = "env-file", value_name = "FILE")]
     env_files: Vec<std::path::PathBuf>,
     /// Run the agent fenced in: `workspace` (bubblewrap; the default when
@@ -64,18 +65,10 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         tandem_core::session::slugs::validate(name)?;
     }
-    let vars = args
-        .vars
-        .iter()
-        .map(|v| tandem_core::session::env::parse_pair(v))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::user(e.to_string()))?;
-    let mut env_files = Vec::new();
-    for file in &args.env_files {
-        let file = std::path::absolute(file)?;
-        tandem_core::session::env::read_env_file(&file).map_err(|e| CliError::user(e.to_string()))?;
-        env_files.push(file);
-    }
+    let vars = crate::context::env_pairs(&args.vars)?;
+    // Read once, here: a `<(op inject …)` cannot be read again.
+    let env_file_vars = crate::context::read_env_files(&args.env_files)?;
+    let env_files = env_file_vars.iter().map(|f| f.path.clone()).collect();
     let in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
     if args.tmux && !in_tmux {
         return Err(CliError::user(
@@ -106,6 +99,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         task: None,
         vars,
         env_files,
+        env_file_vars,
         sandbox: args.sandbox.clone(),
     };
     let tandem = cx.tandem()?;

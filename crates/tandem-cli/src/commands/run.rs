@@ -52,21 +52,28 @@ pub fn shell(cx: &Context, args: &ShellArgs) -> Result<(), CliError> {
 /// `program` set to run in the session's worktree with its environment.
 fn in_session(cx: &Context, name: &str, program: &str) -> Result<Command, CliError> {
     let (repo, config, session) = cx.session(name)?;
-    let env = session_env(&repo.root, &config, &session)?;
+    let env = session_env(cx, &repo.root, &config, &session);
     let mut cmd = Command::new(program);
     cmd.current_dir(&session.path).env_clear().envs(env);
     Ok(cmd)
 }
 
 fn session_env(
+    cx: &Context,
     root: &std::path::Path,
     config: &tandem_core::config::Config,
     session: &Session,
-) -> Result<Vec<(String, String)>, CliError> {
+) -> Vec<(String, String)> {
     let port = session.port.and_then(|p| u16::try_from(p).ok());
-    let env = layered(&crate::context::agent_env(), config, session, root, port)
-        .map_err(|e| CliError::Failed(tandem_core::error::Failure::of(&e)))?;
-    Ok(env.vars)
+    // The session's environment as `new` recorded it (not this shell's);
+    // its secrets, kept only in the supervisor's memory, are left out
+    // (a session made before the record: this shell's).
+    let recorded = cx.store().ok().and_then(|store| store.recorded_env(&session.id).ok().flatten());
+    let caller = match recorded {
+        Some(recorded) => recorded.vars,
+        None => crate::context::agent_env(),
+    };
+    layered(&caller, config, session, &[], root, port).vars
 }
 
 /// Runs `cmd` to its end and exits with its code (128 + the signal's

@@ -145,7 +145,13 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
             let scene = Scene { title: &title, preview: preview.screen(), history: &history, now, color };
             render::draw(frame, &app, &scene);
         })?;
-        if !event::poll(Duration::from_millis(100))? {
+        // Waited for here, not in crossterm: on a terminal that hung up
+        // (its emulator or tmux pane is gone) crossterm's poll spins on
+        // reads of 0 bytes and never returns, so the view would never end.
+        if terminal_wait(Duration::from_millis(100)) {
+            break;
+        }
+        if !event::poll(Duration::ZERO)? {
             continue;
         }
         let Event::Key(key) = event::read()? else { continue };
@@ -464,6 +470,7 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
                 task: None,
                 vars: Vec::new(),
                 env_files: Vec::new(),
+                env_file_vars: Vec::new(),
                 sandbox: None,
             };
             let created = tandem.create(request)?;
@@ -548,4 +555,22 @@ fn read_tail(path: &std::path::Path, max: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Waits up to `timeout` for input on the terminal (stdin); `true` when
+/// it has hung up instead: `poll(2)` reports `POLLHUP`, `POLLERR` or
+/// `POLLNVAL` (a pty whose master side closed). Then nothing can be read
+/// or drawn, and the view ends.
+fn terminal_wait(timeout: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    match poll(&mut fds, PollTimeout::from(ms)) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)),
+        Err(_) => false,
+    }
 }

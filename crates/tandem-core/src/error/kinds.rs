@@ -157,6 +157,16 @@ impl Kinded for EnvError {
         match self {
             EnvError::NotAPair { .. } | EnvError::BadKey { .. } | EnvError::BadLine { .. } => ErrorKind::InvalidInput,
             EnvError::Read { error, .. } => io_kind(error),
+            EnvError::Missing { .. } => ErrorKind::NotFound,
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            EnvError::Missing { again, .. } => {
+                vec![format!("give the file again: `{again} --env-file FILE` (a `<(…)` works too)")]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -10,6 +10,9 @@
 use std::path::{Path, PathBuf};
 
 pub mod mask;
+mod recorded;
+
+pub use recorded::{RecordedEnv, is_caller_secret};
 
 /// Why an environment cannot be built; each message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +25,25 @@ pub enum EnvError {
     Read { path: PathBuf, error: std::io::Error },
     #[error("{}:{line}: not KEY=VALUE; fix the line (`# comments` and `export KEY=VALUE` are fine)", path.display())]
     BadLine { path: PathBuf, line: usize },
+    /// A session's env file cannot be read again (a `<(…)` is read
+    /// once) and this supervisor does not hold its values (it started
+    /// after the session): its secrets, never stored, are missing.
+    #[error(
+        "the secret{} {} from the env file {} {} missing: the file cannot be read again ({error}) and secrets are never stored",
+        if keys.len() == 1 { "" } else { "s" },
+        if keys.is_empty() { "?".to_owned() } else { keys.join(", ") },
+        path.display(),
+        if keys.len() == 1 { "is" } else { "are" }
+    )]
+    Missing {
+        path: PathBuf,
+        /// The names its variables had.
+        keys: Vec<String>,
+        /// The command to run again with `--env-file FILE` (`tandem
+        /// respawn NAME`).
+        again: String,
+        error: std::io::Error,
+    },
 }
 
 /// Whether `key` is a portable variable name (`[A-Za-z_][A-Za-z0-9_]*`).

@@ -30,6 +30,7 @@ pub fn create(
     plan: &Plan,
     id: String,
     env: &[(String, String)],
+    files: &[env::EnvFile],
     start_agent: impl FnOnce(&Session) -> Result<(), launch::LaunchError>,
 ) -> Result<(Session, Vec<String>), SessionError> {
     let now = crate::unix_now();
@@ -76,16 +77,20 @@ pub fn create(
     };
     // Stored with the agent's secrets masked (a prompt in Claude Code's
     // command line, a title); the host still runs the real command.
-    let secrets = env::layered(env, &plan.config, &session, &plan.repo.root, None)
-        .map(|agent_env| env::secret_values(&agent_env.vars))
-        .unwrap_or_default();
+    let secrets = env::secret_values(&env::layered(env, &plan.config, &session, files, &plan.repo.root, None).vars);
     let mut stored = session.clone();
     stored.command = stored.command.iter().map(|a| env::redact(a, &secrets).into_owned()).collect();
     stored.meta.title = stored.meta.title.as_deref().map(|t| env::redact(t, &secrets).into_owned());
+    // What `respawn` and `fork` give its agent again (issue 19): never a
+    // secret's value, not even one given with `--env`.
+    let files_read: Vec<_> = files.iter().map(|f| (f.path.clone(), f.vars.clone())).collect();
+    let mut recorded = env::RecordedEnv::split(env, &files_read).0;
+    stored.env = recorded.keep_out(&session.env);
     store.insert_session(&stored).map_err(|e| match e {
         StoreError::SlugTaken { slug } => SessionError::NameTaken { slug },
         e => e.into(),
     })?;
+    store.set_recorded_env(&session.id, &recorded)?;
     crate::paths::create_private_dir(&paths.session_dir(&session.id))?;
     let hook_env = hook_env(&plan.repo, &session, env);
     match make_worktree(&plan.repo, &plan.config, &session, &plan.start, &hook_env) {

@@ -145,9 +145,13 @@ pub struct Launch<'a> {
     /// The agent's command (program and arguments), before Claude Code's
     /// instrumentation and the sandbox's wrapping.
     pub argv: Vec<String>,
-    /// The environment of the command that asked (`tandem new`,
-    /// `respawn`), layered under the session's ([`environment`]).
+    /// The caller's environment (`tandem new`'s; at a respawn the
+    /// session's, recorded then), layered under the rest
+    /// ([`environment`]).
     pub env: &'a [(String, String)],
+    /// The values of the session's env files, read once
+    /// ([`super::env::env_files`]).
+    pub files: &'a [super::env::EnvFile],
     /// The terminal's size, in cells.
     pub rows: u16,
     pub cols: u16,
@@ -167,9 +171,15 @@ impl<'a> Launch<'a> {
     ///
     /// # Errors
     /// [`AgentError`] when the agent's command is not found any more.
-    pub fn again(session: &Session, env: &'a [(String, String)], rows: u16, cols: u16) -> Result<Self, AgentError> {
+    pub fn again(
+        session: &Session,
+        env: &'a [(String, String)],
+        files: &'a [super::env::EnvFile],
+        rows: u16,
+        cols: u16,
+    ) -> Result<Self, AgentError> {
         let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
-        Ok(Launch { argv: spec.argv, env, rows, cols, typed_input: None, fork_of: None })
+        Ok(Launch { argv: spec.argv, env, files, rows, cols, typed_input: None, fork_of: None })
     }
 }
 
@@ -192,7 +202,7 @@ impl Launcher<'_> {
     pub fn start(&self, session: &Session, launch: Launch<'_>) -> Result<Started, LaunchError> {
         let (argv, conversation) = argv(self.exe, session, launch.argv, launch.env, launch.fork_of);
         let resumed = matches!(conversation, Conversation::Resume(_));
-        let env = environment(self.store, self.config, self.repo, launch.env, session)?;
+        let env = environment(self.store, self.config, self.repo, launch.env, launch.files, session)?;
         let program = argv.first().map(Path::new);
         let (argv, forwards, cleanup) = match fence(self.paths, self.repo, self.config, session, &env, program)? {
             Some(fence) => {
@@ -311,17 +321,18 @@ pub fn argv(
 /// the agent only once approved ([`super::repo_hooks::approved_config`]).
 ///
 /// # Errors
-/// [`LaunchError::Store`], [`LaunchError::Env`].
+/// [`LaunchError::Store`].
 pub fn environment(
     store: &Store,
     config: &Config,
     repo: &Repository,
     env: &[(String, String)],
+    files: &[super::env::EnvFile],
     session: &Session,
 ) -> Result<Vec<(String, String)>, LaunchError> {
     let config = super::repo_hooks::approved_config(store, repo, config)?;
     let port = store.claim_port(&session.id, config.ports.base, config.ports.block)?;
-    let mut env = super::env::layered(env, &config, session, &repo.root, Some(port))?.vars;
+    let mut env = super::env::layered(env, &config, session, files, &repo.root, Some(port)).vars;
     let extra = crate::agent::extra_env(&session.agent, &session.path, &env);
     env.extend(extra);
     Ok(env)

@@ -11,7 +11,8 @@
 //! shares (errors, secrets to mask, transactions); [`schema`] the
 //! migrations, [`sessions`] session rows, [`repos`] repository rows,
 //! [`approvals`] approved hook texts, [`aliases`] a renamed session's old names, [`events`] history and search,
-//! [`tasks`] tasks and check results.
+//! [`tasks`] tasks and check results, [`envs`] the environment a session
+//! was made with.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,7 @@ pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
 
 mod aliases;
 mod approvals;
+mod envs;
 mod events;
 mod repos;
 mod schema;

@@ -182,6 +182,17 @@ CREATE TABLE aliases (
 );
 CREATE INDEX aliases_by_session ON aliases(session_id);
 ",
+    // What a session's agent got from the environment of `tandem new`,
+    // so `respawn` and `fork` give it again rather than the caller's
+    // (issue 19): the variables that are not secrets, the names only of
+    // those that are, and the names of each env file's variables (JSON,
+    // [`crate::secrets::RecordedEnv`]). No row: a session made before.
+    r"
+CREATE TABLE session_env (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    recorded   TEXT NOT NULL
+);
+",
 ];
 
 /// Runs the migrations the database has not had yet, in one immediate

@@ -7,22 +7,26 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::host;
 use crate::paths::Paths;
-use crate::protocol::Response;
+use crate::protocol::{EnvChoice, EnvFile, Response};
 use crate::repo::Repository;
 use crate::session::SessionError;
 use crate::session::launch::{Launch, Launcher};
 use crate::store::{Session, SessionState, Store};
 
-use super::{State, find, find_with_worktree, repo_of};
+use super::{State, find, find_with_worktree, kept_env, repo_of};
 
 /// `tandem respawn`: stops the agent if it runs, and starts it again in
-/// its worktree ([`restart_agent`]). With `wake`, only a session the
+/// its worktree ([`restart_agent`]) with the session's environment, not
+/// the caller's `env` (issue 19), unless `choice` says otherwise
+/// ([`kept_env::resolve`]). A missing env file fails before the agent is
+/// stopped. With `wake`, only a session the
 /// reaper stopped for idleness starts again; any other is answered as it
 /// is (`resumed` false), so two clients waking it at once start one agent.
 pub(super) fn respawn(
     state: &State,
     session_id: &str,
     env: &[(String, String)],
+    choice: &EnvChoice,
     (rows, cols): (u16, u16),
     wake: bool,
 ) -> Result<Response, SessionError> {
@@ -33,14 +37,19 @@ pub(super) fn respawn(
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let session = find(&store, session_id)?;
     if wake && crate::session::idle_stop::idle_stopped(&state.paths, &session).is_none() {
-        return Ok(Response::Respawned { session: Box::new(session), resumed: false });
+        return Ok(Response::Respawned { session: Box::new(session), resumed: false, notes: Vec::new() });
     }
+    let again = format!("tandem respawn {}", session.slug);
+    let resolved = kept_env::resolve(state, &store, &session, env, choice, &again)?;
     if has_agent(&session) {
         stop_agent(&state.paths, &store, &session, &config)?;
     }
-    let session = find(&store, session_id)?;
-    let resumed = restart_agent(state, &session, env, rows, cols)?;
-    Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed })
+    kept_env::remember(state, &store, &session, &resolved)?;
+    let mut session = find(&store, session_id)?;
+    // Its `--env` secrets too, which its row does not hold.
+    session.env.clone_from(&resolved.vars);
+    let resumed = restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols)?;
+    Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed, notes: resolved.notes })
 }
 
 /// `tandem stop`: stops the agent ([`stop_agent`]), even when its
@@ -77,8 +86,9 @@ pub(super) fn stop_agent(paths: &Paths, store: &Store, session: &Session, config
     Ok(())
 }
 
-/// Starts `session`'s agent again in its worktree ([`Launch::again`]),
-/// without the first prompt (it is in the conversation already, or was
+/// Starts `session`'s agent again in its worktree ([`Launch::again`])
+/// with `env` as its caller layer and its env files' values `files`
+/// ([`kept_env::resolve`]), without the first prompt (it is in the conversation already, or was
 /// the user's to repeat). Returns whether it resumed its conversation.
 ///
 /// # Errors
@@ -88,10 +98,11 @@ pub(super) fn restart_agent(
     state: &State,
     session: &Session,
     env: &[(String, String)],
+    files: &[EnvFile],
     rows: u16,
     cols: u16,
 ) -> Result<bool, SessionError> {
-    let again = Launch::again(session, env, rows, cols)?;
+    let again = Launch::again(session, env, files, rows, cols)?;
     crate::session::idle_stop::clear(&state.paths, &session.id);
     let store = state.store()?;
     let (repo, config) = repo_of(state, &store, session)?;

@@ -13,7 +13,7 @@ use crate::protocol::{CreateRequest, Response};
 use crate::session::launch::{self, Launch};
 use crate::session::{self, SessionError};
 
-use super::{State, agents, naming};
+use super::{State, agents, kept_env, naming};
 
 /// The lifecycle's form of a wire request to create a session.
 fn new_session(req: &CreateRequest) -> session::NewSession {
@@ -47,6 +47,9 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let plan = session::plan(&state.paths, &store, repo, config, &new_session(req))?;
+    // Read once by the command (a `<(…)` cannot be read again); a file it
+    // did not send (a task's, an older CLI's) is read here.
+    let files = session::env::env_files(&req.env_files, &req.env_file_vars, &[], "tandem new")?;
     let new_task = req.task.as_ref().and_then(|t| t.new_task.as_ref());
     if let Some(task) = new_task {
         store.insert_task(task)?;
@@ -55,7 +58,15 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
     let mut id = [0u8; 6];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let created = session::create(&state.paths, &store, &plan, id, &req.env, |session| {
+    let created = session::create(&state.paths, &store, &plan, id, &req.env, &files, |session| {
+        // Its secrets, for its respawns: in this supervisor's memory only.
+        let kept = kept_env::SessionEnv {
+            caller: req.env.clone(),
+            files: files.clone(),
+            vars: req.vars.clone(),
+            ..Default::default()
+        };
+        kept_env::keep(state, &session.id, kept.kept());
         // What fork, review and a task's trial add to a new session.
         let prepare = launch::Prepare {
             overlay: req.overlay.as_deref(),
@@ -66,6 +77,7 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
         let first = Launch {
             argv: session.command.clone(),
             env: &req.env,
+            files: &files,
             rows: req.rows,
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),

@@ -41,8 +41,28 @@ pub(super) fn restore(
     let (repo, config) = repo_of(state, &store, &session)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The session's own environment, as at a respawn (issue 19); an env
+    // file that cannot be read again leaves the agent stopped, said in a
+    // note with how to start it.
+    let again = format!("tandem respawn {}", session.slug);
+    let resolved = match super::kept_env::resolve(state, &store, &session, env, &Default::default(), &again) {
+        Ok(resolved) => Ok(resolved),
+        Err(SessionError::Env(e @ crate::session::env::EnvError::Missing { .. })) => Err(e),
+        Err(e) => return Err(e),
+    };
     let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, env)?;
-    match restart_agent(state, &session, env, rows, cols) {
+    let resolved = match resolved {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            notes.push(format!("the agent was not started: {e}; start it with `{again} --env-file FILE`"));
+            return Ok(Response::Restored { session: Box::new(find(&store, session_id)?), notes });
+        }
+    };
+    notes.extend(resolved.notes.iter().cloned());
+    // Its `--env` secrets too, which its row does not hold.
+    let mut session = session;
+    session.env.clone_from(&resolved.vars);
+    match restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols) {
         Ok(_) => {}
         Err(SessionError::Launch(e)) if e.host_failed() => {
             notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));

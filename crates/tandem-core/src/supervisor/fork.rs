@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use crate::git;
-use crate::protocol::{CreateRequest, Response};
+use crate::protocol::{CreateRequest, EnvChoice, Response};
 use crate::repo::Repository;
 use crate::session::{self, SessionError};
 use crate::store::{Session, Store};
 
 use super::create::create;
-use super::{State, find_with_worktree, repo_of};
+use super::{State, find_with_worktree, kept_env, repo_of};
 
 /// `tandem review`: a new session reviewing `session_id`'s work
 /// ([`review_request`]).
@@ -30,22 +30,29 @@ pub(super) fn review(
 }
 
 /// `tandem fork`: a new session at `session_id`'s state (its uncommitted
-/// changes too, as an overlay), with its agent, title and environment,
-/// and its conversation when the agent can fork one.
+/// changes too, as an overlay), with its agent, title and environment
+/// (the source's, not the caller's `env`, unless `choice` says otherwise:
+/// [`kept_env::resolve`]), and its conversation when the agent can fork
+/// one.
 pub(super) fn fork(
     state: &Arc<State>,
     session_id: &str,
     name: Option<String>,
     env: Vec<(String, String)>,
+    choice: &EnvChoice,
     rows: u16,
     cols: u16,
 ) -> Result<Response, SessionError> {
+    let mut notes = Vec::new();
     let request = {
         let store = state.store()?;
         let source = find_with_worktree(&store, session_id)?;
         let (repo, _) = repo_of(state, &store, &source)?;
         let lock = state.repo_lock(&repo.common_dir);
         let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let again = format!("tandem fork {}", source.slug);
+        let resolved = kept_env::resolve(state, &store, &source, &env, choice, &again)?;
+        notes.clone_from(&resolved.notes);
         session::sync_sandboxed(&state.paths, &repo, &source);
         let head = git::resolve_commit(&source.path, "HEAD")?
             .ok_or_else(|| SessionError::NotFound { name: source.slug.clone() })?;
@@ -64,19 +71,26 @@ pub(super) fn fork(
             base: Some(head),
             branch: None,
             from_pr: None,
-            env,
+            env: resolved.caller.clone(),
             rows,
             cols,
             fork_of: source.agent_session.clone().filter(|_| crate::agent::reports_state(&source.agent)),
             overlay,
             review_of: None,
             task: None,
-            vars: source.env.clone(),
-            env_files: source.env_files.clone(),
+            env_files: resolved.file_paths(),
+            env_file_vars: resolved.files,
+            vars: resolved.vars,
             sandbox: Some(sandbox_name(source.sandbox)),
         }
     };
-    create(state, &request)
+    match create(state, &request)? {
+        Response::Created { session, notes: mut created } => {
+            created.extend(notes);
+            Ok(Response::Created { session, notes: created })
+        }
+        other => Ok(other),
+    }
 }
 
 /// What a review of `session_id` creates ([`crate::ship::review`]): a
@@ -134,6 +148,7 @@ fn review_request(
         task: None,
         vars: Vec::new(),
         env_files: Vec::new(),
+        env_file_vars: Vec::new(),
         sandbox: Some(sandbox_name(source.sandbox)),
     })
 }

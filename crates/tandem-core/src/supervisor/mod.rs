@@ -22,6 +22,8 @@
 //! - `create.rs`: `new` (fork, review and trials create through it);
 //! - `fork.rs`: fork and review, sessions made from another;
 //! - `agents.rs`: stopping and restarting agents (`stop`, `respawn`);
+//! - `kept_env.rs`: a session's own environment at `respawn` and `fork`,
+//!   its secrets kept in memory only;
 //! - `end.rs`: `rm`, `archive`, `restore`, `gc`;
 //! - `list.rs`: `list`, with facts, conflict marks and notes;
 //! - `naming.rs`: naming a session from its first prompt;
@@ -40,6 +42,7 @@ mod conflicts;
 mod create;
 mod end;
 mod fork;
+mod kept_env;
 mod list;
 mod naming;
 mod pulls;
@@ -108,6 +111,9 @@ struct State {
     database: Option<crate::store::FileIdentity>,
     /// Set once the database is found lost: the supervisor is stopping.
     lost: std::sync::atomic::AtomicBool,
+    /// Each session's secrets (caller's secret variables, env files'
+    /// values), in memory only, for its respawns ([`kept_env`]).
+    kept: Mutex<HashMap<String, kept_env::Kept>>,
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -217,6 +223,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         conflicts: conflicts::Shared::default(),
         database: crate::store::file_identity(&paths.database()),
         lost: std::sync::atomic::AtomicBool::new(false),
+        kept: Mutex::new(HashMap::new()),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);

@@ -23,14 +23,16 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::Restore { session_id, env, rows, cols } => end::restore(state, &session_id, &env, rows, cols),
         Request::Changes { generation } => changes::wait(state, generation),
         Request::AutoName { session_id, prompt, env } => auto_name(state, session_id, prompt, env),
-        Request::Fork { session_id, name, env, rows, cols } => fork::fork(state, &session_id, name, env, rows, cols),
+        Request::Fork { session_id, name, env, rows, cols, choice } => {
+            fork::fork(state, &session_id, name, env, &choice, rows, cols)
+        }
         Request::Conflicts { cwd, fresh } => conflicts::request(state, &cwd, fresh),
         Request::WatchPull { session_id, api_url, token } => watch_pull(state, &session_id, api_url, token),
         Request::Review { session_id, agent, name, env, rows, cols } => {
             fork::review(state, &session_id, agent, name, env, rows, cols)
         }
-        Request::Respawn { session_id, env, rows, cols, wake } => {
-            agents::respawn(state, &session_id, &env, (rows, cols), wake)
+        Request::Respawn { session_id, env, rows, cols, choice, wake } => {
+            agents::respawn(state, &session_id, &env, &choice, (rows, cols), wake)
         }
         Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => doctor(state, &cwd, fix),

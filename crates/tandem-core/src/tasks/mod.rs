@@ -194,6 +194,7 @@ pub fn plan_new(
                 task: Some(TrialOf { task_id: task.id.clone(), trial, owned: req.owns.clone(), brief, new_task: None }),
                 vars: Vec::new(),
                 env_files: Vec::new(),
+                env_file_vars: Vec::new(),
                 sandbox: req.sandbox.clone(),
             }
         })
