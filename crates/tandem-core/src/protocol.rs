@@ -65,9 +65,9 @@ use crate::model::error::{ErrorKind, Failure};
 use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, SessionState, Task};
 
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
-/// any incompatible change to them (7: the task and record requests). A
+/// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,

@@ -651,7 +651,9 @@ mod tests {
         let mut app = App::new();
         app.set_rows(vec![shell.clone(), failed.clone(), question.clone()]);
         let screen = render(&app, 100, 24);
-        let lines: Vec<&str> = screen.lines().map(|l| l.trim_matches(['"', ' '])).collect();
+        // Rows start with the selection mark (`> ` or two spaces).
+        let lines: Vec<&str> =
+            screen.lines().map(|l| l.trim_matches(['"', ' ']).trim_start_matches("> ").trim_start()).collect();
         let at = |prefix: &str| {
             lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}`:\n{screen}"))
         };
