@@ -50,6 +50,17 @@ const EXAMPLES: &[(&str, &str)] = &[
   tandem set fix-login --status in-review --pin",
     ),
     ("path", "cd \"$(tandem path fix-login)\""),
+    (
+        "rename",
+        "tandem rename lucky-crane fix-login      name, folder (when its agent is stopped) and branch
+  tandem rename fix-login login --branch     even a pushed branch (the remote keeps the old name)",
+    ),
+    (
+        "status",
+        "tandem status                      `1 needs input (api: Bash: cargo test), 2 running`
+  tandem status --here               this repository only
+  tandem status --json",
+    ),
     ("env", "tandem env fix-login\n  tandem env fix-login --json"),
     ("send", "tandem send fix-login 'now add a test for it'"),
     ("interrupt", "tandem interrupt fix-login"),

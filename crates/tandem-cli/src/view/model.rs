@@ -304,6 +304,16 @@ impl App {
         false
     }
 
+    /// The name an action on `row` goes by: `REPO/NAME` in a view of
+    /// every repository (a name may repeat across repositories, and the
+    /// group's actions run from the selected row's one), else NAME.
+    fn qualified(&self, row: &SessionRow) -> String {
+        match self.repos.get(&row.id) {
+            Some(repo) => format!("{repo}/{}", row.name),
+            None => row.name.clone(),
+        }
+    }
+
     /// The group the selected session is in, with the names of every
     /// session shown in it.
     #[must_use]
@@ -562,7 +572,7 @@ impl App {
             KeyCode::Char('X') => {
                 let (group, rows) = self.selected_group()?;
                 let live: Vec<String> =
-                    rows.iter().filter(|r| r.group() != Group::Archived).map(|r| r.name.clone()).collect();
+                    rows.iter().filter(|r| r.group() != Group::Archived).map(|r| self.qualified(r)).collect();
                 if live.is_empty() {
                     self.say("archived sessions have no agent to stop");
                     return None;
@@ -579,7 +589,7 @@ impl App {
             }
             KeyCode::Char('D') => {
                 let (group, rows) = self.selected_group()?;
-                let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+                let names: Vec<String> = rows.iter().map(|r| self.qualified(r)).collect();
                 let lost: Vec<String> = rows
                     .iter()
                     .filter_map(|r| {
@@ -600,7 +610,7 @@ impl App {
                     group.title(),
                     names.join(", "),
                 );
-                let all = rows.iter().map(|r| (r.name.clone(), r.unsaved().is_some())).collect();
+                let all = rows.iter().map(|r| (self.qualified(r), r.unsaved().is_some())).collect();
                 self.mode = Mode::Confirm { question, action: Box::new(Action::RemoveAll(all)) };
                 None
             }

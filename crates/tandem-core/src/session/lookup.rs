@@ -110,7 +110,14 @@ pub fn resolve(store: &Store, cwd: &Path, name: Option<&str>) -> Result<Session,
     if let Some(e) = local {
         return Err(e.into());
     }
-    // Outside any repository tandem knows: every repository's sessions.
+    // In a git repository tandem has no session of yet: a bare NAME
+    // means a session of this one, never another repository's.
+    if here.is_ok() {
+        return Err(
+            LookupError::NotFound { name: name.to_owned(), scope: "in this repository", suggestion: None }.into()
+        );
+    }
+    // Outside any repository: every repository's sessions.
     let all: Vec<i64> = store.repos()?.iter().map(|(id, _, _)| *id).collect();
     match one_of(store, &all, name, name, "in any repository") {
         Err(SessionError::Lookup(LookupError::NotFound { suggestion: None, .. })) if here.is_err() => {
