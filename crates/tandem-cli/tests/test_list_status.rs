@@ -3,10 +3,7 @@
 //! words, redraws itself with `--watch`, spans every repository with
 //! `--all`; `status` is one line from the store, without a supervisor.
 
-use std::io::Write;
-use std::process::Stdio;
-
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, hook_event, stderr, stdout};
 
 /// `text` without its SGR and other CSI escape sequences.
 fn plain(text: &str) -> String {
@@ -161,22 +158,6 @@ fn list_all_shows_every_repository_with_a_repo_column() {
     assert!(repo_of("alpha").ends_with("/repo") && repo_of("beta").ends_with("/other"), "{rows}");
     let names = stdout(&env.tandem_in(env.tmp.path(), &["list", "--all", "--names"]));
     assert_eq!(names, "alpha\nbeta\n");
-}
-
-/// Records one Claude Code hook event for session `id` the way the agent
-/// does: `tandem hook` with the event's JSON on stdin.
-fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
-    let mut child = env
-        .command_in(&env.repo, &["hook"])
-        .env("TANDEM_SESSION_ID", id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tandem hook");
-    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
-    let out = child.wait_with_output().expect("tandem hook");
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

@@ -5,10 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use std::io::Write;
-use std::process::Stdio;
-
-use crate::common::{TestEnv, stderr, wait_within};
+use crate::common::{TestEnv, hook_event, wait_within};
 
 /// A tmux server of the test's own, and the pane running the view.
 struct Tmux {
@@ -312,21 +309,6 @@ fn the_views_actions_go_through_the_typed_client_not_the_binary() {
         env.ok(&["logs", "second"]).contains("from-the-view").then_some(())
     });
     view.keys(&["q"]);
-}
-
-/// Feeds `payload` to `tandem hook` as session `id`'s agent would.
-fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
-    let mut child = env
-        .command_in(&env.repo, &["hook"])
-        .env("TANDEM_SESSION_ID", id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tandem hook");
-    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
-    let out = child.wait_with_output().expect("tandem hook");
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// The screen line that holds `text`.

@@ -536,3 +536,19 @@ pub fn error_line(stderr: &str) -> Option<String> {
     }
     Some(line + &hints)
 }
+
+/// Records one Claude Code hook event for session `id` the way the agent
+/// does: `tandem hook` with the event's JSON on stdin.
+pub fn hook_event(env: &TestEnv, id: &str, payload: &serde_json::Value) {
+    let mut child = env
+        .command_in(&env.repo, &["hook"])
+        .env("TANDEM_SESSION_ID", id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tandem hook");
+    child.stdin.take().expect("stdin").write_all(payload.to_string().as_bytes()).expect("write payload");
+    let out = child.wait_with_output().expect("tandem hook");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
