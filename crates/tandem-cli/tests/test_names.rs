@@ -137,6 +137,10 @@ fn commands_in_a_session_worktree_use_that_session() {
         let out = env.tandem_in(&sub, args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
+    // `run` (and `shell`, `open`) too: the command runs in the worktree.
+    let out = env.tandem_in(&sub, &["run", "--", "pwd"]);
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), path.display().to_string());
     // Outside any session's worktree: what to type.
     let err = env.fails(&["path"]);
     assert!(err.contains("no session name given") && err.contains("`here`"), "{err}");

@@ -18,12 +18,12 @@ use crate::error::CliError;
   EDITOR=vim tandem open fix-login
   TANDEM_OPEN_COMMAND=code tandem open fix-login")]
 pub struct OpenArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &OpenArgs) -> Result<(), CliError> {
-    let (_, config, session) = cx.session(&args.name)?;
+    let (_, config, session) = cx.named(args.name.as_deref())?;
     let editor = editor(Some(&config.open.command)).ok_or_else(|| {
         CliError::Failed(
             Failure::new(ErrorKind::NotFound, "no editor: `open.command`, $VISUAL and $EDITOR are all unset").hinted(

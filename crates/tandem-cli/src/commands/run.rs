@@ -19,8 +19,8 @@ use crate::error::CliError;
   tandem run fix-login -- git log --oneline -5
   tandem run fix-login -- sh -c 'echo $TANDEM_PORT'")]
 pub struct RunArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
     /// The command and its arguments (after `--`)
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
@@ -33,25 +33,25 @@ pub struct RunArgs {
   tandem shell fix-login
   SHELL=/bin/zsh tandem shell fix-login")]
 pub struct ShellArgs {
-    /// The session's name
-    name: String,
+    /// The session's name [default: the session whose worktree this is]
+    name: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &RunArgs) -> Result<(), CliError> {
-    let mut cmd = in_session(cx, &args.name, &args.command[0])?;
+    let mut cmd = in_session(cx, args.name.as_deref(), &args.command[0])?;
     cmd.args(&args.command[1..]);
     pass_through(&mut cmd, &args.command[0])
 }
 
 pub fn shell(cx: &Context, args: &ShellArgs) -> Result<(), CliError> {
     let shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".to_owned());
-    let mut cmd = in_session(cx, &args.name, &shell)?;
+    let mut cmd = in_session(cx, args.name.as_deref(), &shell)?;
     pass_through(&mut cmd, &shell)
 }
 
 /// `program` set to run in the session's worktree with its environment.
-fn in_session(cx: &Context, name: &str, program: &str) -> Result<Command, CliError> {
-    let (repo, config, session) = cx.session(name)?;
+fn in_session(cx: &Context, name: Option<&str>, program: &str) -> Result<Command, CliError> {
+    let (repo, config, session) = cx.named(name)?;
     let env = session_env(cx, &repo.root, &config, &session);
     let mut cmd = Command::new(program);
     cmd.current_dir(&session.path).env_clear().envs(env);
