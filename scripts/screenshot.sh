@@ -17,6 +17,10 @@ work=$(mktemp -d)
 export TANDEM_HOME=$work/th HOME=$work/home GIT_CONFIG_NOSYSTEM=1 NO_COLOR= TERM=tmux-256color
 cleanup() {
   tmux -S "$work/tmux" kill-server 2>/dev/null || true
+  # Agents outlive the supervisor by design: stop each one first.
+  (cd "$work/shop" 2>/dev/null && "$bin" list --names 2>/dev/null | while read -r name; do
+    "$bin" stop "$name" >/dev/null 2>&1 || true
+  done)
   "$bin" daemon stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
