@@ -123,6 +123,12 @@ const EXAMPLES: &[(&str, &str)] = &[
   tandem completions zsh > ~/.zfunc/_tandem
   tandem completions fish > ~/.config/fish/completions/tandem.fish",
     ),
+    (
+        "serve",
+        "tandem serve                        prints the dashboard's URL with its token
+  tandem serve --open
+  tandem serve --here --listen 127.0.0.1:8080",
+    ),
     ("daemon", "tandem daemon status\n  tandem daemon stop"),
     ("daemon start", "tandem daemon start"),
     ("daemon stop", "tandem daemon stop      sessions' agents keep running"),

@@ -164,7 +164,7 @@ fn frame(
     let mut stale = false;
     for (root, _) in repos {
         let config = Config::load(&cx.paths.config_dir.join("config.toml"), Some(&root.join(".tandem.toml")))?;
-        let listing = tandem.rows(root, args.archived, config.supervisor.quiet_secs, false)?;
+        let listing = tandem.rows(root, args.archived, config.supervisor.quiet_secs, args.json)?;
         notes.extend(listing.notes.iter().map(|n| visible(n).into_owned()));
         now = listing.now;
         stale |= listing.marks_stale;

@@ -40,6 +40,7 @@ mod sandbox_limit;
 mod sandbox_net;
 mod search;
 mod send;
+mod serve;
 mod set;
 mod status;
 mod stop;
@@ -129,6 +130,7 @@ enum Command {
     Shell(run::ShellArgs),
     Open(open::OpenArgs),
     Run(run::RunArgs),
+    Serve(serve::ServeArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
     #[command(hide = true)]
@@ -241,6 +243,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Shell(args) => run::shell(&cx, &args),
         Command::Open(args) => open::run(&cx, &args),
         Command::Run(args) => run::run(&cx, &args),
+        Command::Serve(args) => serve::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),

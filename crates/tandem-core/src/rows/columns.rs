@@ -319,6 +319,13 @@ pub const COLUMNS: &[Column] = &[
             cut: false,
         }),
     },
+    // What front ends group and say by (the agent view, the dashboard),
+    // so none works it out again.
+    Column { key: "group", json: |r, _| Box::new(r.group().key()), table: None },
+    Column { key: "state_text", json: |r, _| Box::new(r.state_text()), table: None },
+    Column { key: "awaits_permission", json: |r, _| Box::new(r.awaits_permission()), table: None },
+    Column { key: "unsaved", json: |r, _| Box::new(r.unsaved()), table: None },
+    Column { key: "last_message", json: |r, _| Box::new(&r.last_message), table: None },
 ];
 
 /// Uncommitted files in words: `clean`, `3 changed`, `1 new`, `3

@@ -59,6 +59,20 @@ impl Group {
         }
     }
 
+    /// The group's key in JSON: `needs_input`, `error`, `running`,
+    /// `idle`, `done`, `archived`.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Group::NeedsInput => "needs_input",
+            Group::Error => "error",
+            Group::Running => "running",
+            Group::Idle => "idle",
+            Group::Done => "done",
+            Group::Archived => "archived",
+        }
+    }
+
     /// The group of a session in listed state `state` (as
     /// [`SessionRow::state`] names it).
     #[must_use]

@@ -1,0 +1,125 @@
+//! The rows every page shows, kept current: one thread follows the
+//! supervisor's change stream ([`Tandem::subscribe`]) and remakes the
+//! rows when anything changed; pages get them pushed over
+//! `/api/events` (server-sent events), so no page polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tandem_core::client::{Listing, Tandem};
+use tandem_core::rows::columns;
+use tokio::sync::watch;
+
+use crate::ServeOptions;
+
+/// The rows of every repository shown, as JSON, at one change count.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Snapshot {
+    /// The supervisor's change count these rows were made at.
+    pub generation: u64,
+    /// Unix seconds the rows were made at (ages count from it).
+    pub now: i64,
+    /// One entry per repository.
+    pub repos: Vec<RepoRows>,
+    /// Why the rows could not be made (the supervisor is gone, …);
+    /// `None` when they were.
+    pub error: Option<String>,
+}
+
+/// One repository's sessions.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoRows {
+    /// Its main worktree.
+    pub root: String,
+    /// Its folder's name.
+    pub name: String,
+    /// Sessions as `tandem list --json` prints them (its key order).
+    pub sessions: Box<serde_json::value::RawValue>,
+    /// What the user should know.
+    pub notes: Vec<String>,
+    /// Whether conflict marks are being recomputed.
+    pub marks_stale: bool,
+}
+
+/// The rows now, for `options` (one repository or all).
+///
+/// # Errors
+/// The client's error, in words.
+pub fn snapshot(tandem: &Tandem, options: &ServeOptions, generation: u64) -> Snapshot {
+    let listings: Result<Vec<(std::path::PathBuf, Listing)>, _> = match &options.repo {
+        Some(root) => tandem.rows(root, false, options.quiet_secs, true).map(|l| vec![(root.clone(), l)]),
+        None => tandem.rows_everywhere(false, options.quiet_secs, true),
+    };
+    match listings {
+        Ok(listings) => {
+            let now = listings.first().map_or_else(tandem_core::unix_now, |(_, l)| l.now);
+            let repos = listings
+                .into_iter()
+                .map(|(root, l)| RepoRows {
+                    name: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    root: root.display().to_string(),
+                    sessions: serde_json::value::to_raw_value(&columns::json(&l.rows, l.now))
+                        .unwrap_or_else(|_| empty_array()),
+                    notes: l.notes,
+                    marks_stale: l.marks_stale,
+                })
+                .collect();
+            Snapshot { generation, now, repos, error: None }
+        }
+        Err(e) => Snapshot { generation, now: tandem_core::unix_now(), repos: Vec::new(), error: Some(e.to_string()) },
+    }
+}
+
+/// Starts the thread that keeps the rows current; answers the receiver
+/// every page's event stream reads.
+#[must_use]
+pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snapshot>> {
+    let first = snapshot(&tandem, &options, 0);
+    let (tx, rx) = watch::channel(Arc::new(first));
+    std::thread::Builder::new()
+        .name("tandem-web-live".into())
+        .spawn(move || {
+            loop {
+                match tandem.subscribe() {
+                    Ok(changes) => {
+                        for generation in changes {
+                            let Ok(generation) = generation else { break };
+                            if tx.is_closed() {
+                                return;
+                            }
+                            let next = snapshot(&tandem, &options, generation);
+                            let same = {
+                                let now = tx.borrow();
+                                now.repos.len() == next.repos.len()
+                                    && serde_json::to_string(&now.repos).ok() == serde_json::to_string(&next.repos).ok()
+                                    && now.error == next.error
+                            };
+                            if !same {
+                                tx.send_replace(Arc::new(next));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tx.send_modify(|s| {
+                            let mut next = (**s).clone();
+                            next.error = Some(e.to_string());
+                            *s = Arc::new(next);
+                        });
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                // The supervisor went away; it is started again by the
+                // next subscribe.
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+        .expect("a thread starts");
+    rx
+}
+
+fn empty_array() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("[]".to_owned()).expect("[] is JSON")
+}
