@@ -35,6 +35,12 @@ pub struct DiffArgs {
 pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.named(args.name.as_deref())?;
     let user = <CliError as From<ship::ShipError>>::from;
+    if args.json {
+        let report =
+            ship::diff::report(&session, &Against::parse(&args.against), args.uncommitted, None).map_err(user)?;
+        println!("{}", serde_json::to_string_pretty(&report).map_err(std::io::Error::from)?);
+        return Ok(());
+    }
     let dir = ship::worktree(&session).map_err(user)?.to_owned();
     let from = if args.uncommitted {
         "HEAD".to_owned()
@@ -44,21 +50,6 @@ pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     let index = IntentIndex::new(&dir).map_err(user)?;
     let mut cmd = git::command(&dir);
     cmd.env("GIT_INDEX_FILE", index.path());
-    if args.json {
-        cmd.args(["diff", "--numstat", "-z", "-M", &from, "--"]);
-        let out = git::output(cmd).map_err(|e| CliError::user(e.to_string()))?;
-        let files = ship::parse_numstat(&String::from_utf8_lossy(&out.stdout));
-        let sum = |f: fn(&ship::FileCounts) -> Option<u32>| files.iter().filter_map(f).sum::<u32>();
-        let json = serde_json::json!({
-            "session": session.slug,
-            "from": from,
-            "files": files,
-            "insertions": sum(|f| f.insertions),
-            "deletions": sum(|f| f.deletions),
-        });
-        println!("{}", serde_json::to_string_pretty(&json).map_err(std::io::Error::from)?);
-        return Ok(());
-    }
     // Git decides colour and the pager, as for `git diff` on this terminal.
     cmd.env_remove("LC_ALL").arg("diff").arg("-M");
     if args.stat {

@@ -124,6 +124,76 @@ pub fn parse_numstat(out: &str) -> Vec<FileCounts> {
     files
 }
 
+/// A session's changes, as `tandem diff --json` prints them
+/// (docs/json.md) and the web dashboard and MCP server answer them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DiffReport {
+    /// The session's name.
+    pub session: String,
+    /// The commit the diff starts from ([`diff_from`]; `HEAD` for
+    /// uncommitted work only).
+    pub from: String,
+    /// Per-file counts (renames under their new name).
+    pub files: Vec<FileCounts>,
+    /// Lines added and removed in all, binary files left out.
+    pub insertions: u32,
+    pub deletions: u32,
+    /// The unified diff (`git diff -M`, no colour), when asked for, cut
+    /// at the asked size on a line end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// Whether [`DiffReport::patch`] was cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// What a session changed against `against` (or, with `uncommitted`,
+/// against its `HEAD`), untracked files included, as counts and, with
+/// `patch_limit`, as a unified diff of at most that many bytes.
+///
+/// git runs with `--no-ext-diff --no-textconv`: a repository's (or an
+/// agent's) config never runs a program of its choosing here.
+///
+/// # Errors
+/// As [`diff_from`]; [`ShipError::Git`] when `git diff` fails.
+pub fn report(
+    session: &Session,
+    against: &Against,
+    uncommitted: bool,
+    patch_limit: Option<usize>,
+) -> Result<DiffReport, ShipError> {
+    let dir = worktree(session)?.to_owned();
+    let from = if uncommitted { "HEAD".to_owned() } else { diff_from(session, against)? };
+    let index = IntentIndex::new(&dir)?;
+    let diff = |args: &[&str]| -> Result<Vec<u8>, ShipError> {
+        let mut cmd = git::command(&dir);
+        cmd.env("GIT_INDEX_FILE", index.path());
+        cmd.args(["diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M"]).args(args).args([from.as_str(), "--"]);
+        Ok(git::output(cmd)?.stdout)
+    };
+    let files = parse_numstat(&String::from_utf8_lossy(&diff(&["--numstat", "-z"])?));
+    let sum = |f: fn(&FileCounts) -> Option<u32>| files.iter().filter_map(f).sum::<u32>();
+    let (insertions, deletions) = (sum(|f| f.insertions), sum(|f| f.deletions));
+    let (patch, truncated) = match patch_limit {
+        None => (None, false),
+        Some(limit) => {
+            let bytes = diff(&[])?;
+            let (patch, cut) = cut_at_line(&bytes, limit);
+            (Some(String::from_utf8_lossy(patch).into_owned()), cut)
+        }
+    };
+    Ok(DiffReport { session: session.slug.clone(), from, files, insertions, deletions, patch, truncated })
+}
+
+/// `bytes` up to `limit`, cut after the last whole line; whether cut.
+fn cut_at_line(bytes: &[u8], limit: usize) -> (&[u8], bool) {
+    if bytes.len() <= limit {
+        return (bytes, false);
+    }
+    let end = bytes[..limit].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    (&bytes[..end], true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +211,12 @@ mod tests {
         );
         assert_eq!(Against::parse("remote"), Against::Remote);
         assert_eq!(Against::parse("v1.2"), Against::Ref("v1.2".into()));
+    }
+
+    #[test]
+    fn a_cut_patch_ends_on_a_whole_line() {
+        assert_eq!(cut_at_line(b"ab\ncd\nef\n", 7), (&b"ab\ncd\n"[..], true));
+        assert_eq!(cut_at_line(b"ab\n", 7), (&b"ab\n"[..], false));
+        assert_eq!(cut_at_line(b"abcdef", 3), (&b""[..], true));
     }
 }

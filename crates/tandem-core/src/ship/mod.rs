@@ -7,7 +7,7 @@
 //! `merge.rs`; every item is named here, as `ship::sync`, `ship::Against`.
 //!
 
-mod diff;
+pub mod diff;
 pub mod github;
 mod merge;
 pub mod merge_journal;
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::git::GitError;
 use crate::store::Session;
 
-pub use diff::{Against, FileCounts, IntentIndex, diff_from, parse_numstat};
+pub use diff::{Against, DiffReport, FileCounts, IntentIndex, diff_from, parse_numstat};
 pub use merge::{MergeMode, merge, merge_target};
 pub use push::{push, push_remote};
 use sync::abort_rebase;
