@@ -118,34 +118,53 @@ fn terminal_is_read_only_until_control_then_types_and_resizes() {
     let id = shell_session(&env, "web-term");
     let serve = Serve::start(&env);
     let before = pty_size(&env, &id);
+    let path = format!("/api/sessions/{id}/terminal");
 
-    let mut socket = serve.websocket(&format!("/api/sessions/{id}/terminal"), None, true).expect("the socket opens");
+    // A read-only view: the screen, the agent's size; its resize is only
+    // kept and its input refused.
+    let mut viewer = serve.websocket(&path, None, true).expect("the socket opens");
     let mut seen = Screen::default();
-    read_until(&mut socket, "the shell's prompt", &mut seen, |s| s.text().contains("tsh$"));
+    read_until(&mut viewer, "the shell's prompt", &mut seen, |s| s.text().contains("tsh$"));
     let size = seen.json.iter().find(|m| m["type"] == "size").expect("the agent's size comes first").clone();
     assert_eq!(format!("{} {}", size["rows"], size["cols"]), before);
-
-    // Read-only: a resize is only kept, input is refused.
-    send(&mut socket, serde_json::json!({ "type": "resize", "rows": 33, "cols": 101 }));
-    send(&mut socket, serde_json::json!({ "type": "input", "data": "echo ro-$((40+1))\r" }));
-    read_until(&mut socket, "the read-only refusal", &mut seen, |s| {
+    send(&mut viewer, serde_json::json!({ "type": "resize", "rows": 33, "cols": 101 }));
+    send(&mut viewer, serde_json::json!({ "type": "input", "data": "echo ro-$((40+1))\r" }));
+    read_until(&mut viewer, "the read-only refusal", &mut seen, |s| {
         s.json.iter().any(|m| m["type"] == "error" && m["message"].as_str().is_some_and(|t| t.contains("read-only")))
     });
+
+    // A second view takes control (no size of its own yet): its keys
+    // reach the shell, which still has the agent's size.
+    let mut typist = serve.websocket(&path, None, true).expect("the socket opens");
+    let mut typed = Screen::default();
+    read_until(&mut typist, "the shell's prompt", &mut typed, |s| s.text().contains("tsh$"));
+    send(&mut typist, serde_json::json!({ "type": "control" }));
+    send(&mut typist, serde_json::json!({ "type": "input", "data": "echo ctl-$((40+2)) size; stty size\r" }));
+    read_until(&mut typist, "the shell's answer", &mut typed, |s| s.text().contains("ctl-42 size"));
+    read_until(&mut typist, "stty's size", &mut typed, |s| {
+        s.text().split("ctl-42 size").nth(1).is_some_and(|t| t.contains(&before))
+    });
+    assert!(!typed.text().contains("33 101"), "a read-only view resized the agent's terminal: {}", typed.text());
     assert_eq!(pty_size(&env, &id), before, "a read-only view does not resize the agent's terminal");
 
-    // In control: the kept size goes to the host, keys reach the shell.
-    send(&mut socket, serde_json::json!({ "type": "control" }));
-    wait_for("the size to reach the host", || (pty_size(&env, &id) == "33 101").then_some(()));
-    send(&mut socket, serde_json::json!({ "type": "input", "data": "echo ctl-$((40+2)); stty size\r" }));
-    read_until(&mut socket, "the shell's answer", &mut seen, |s| s.text().contains("ctl-42"));
-    read_until(&mut socket, "stty's size", &mut seen, |s| s.text().contains("33 101"));
-    assert!(!seen.text().contains("ro-41"), "input sent read-only never reached the agent");
-
-    send(&mut socket, serde_json::json!({ "type": "resize", "rows": 35, "cols": 90 }));
+    // In control, resizes reach the host.
+    send(&mut typist, serde_json::json!({ "type": "resize", "rows": 35, "cols": 90 }));
     wait_for("the new size to reach the host", || (pty_size(&env, &id) == "35 90").then_some(()));
-    send(&mut socket, serde_json::json!({ "type": "input", "data": "stty size\r" }));
-    read_until(&mut socket, "stty's new size", &mut seen, |s| s.text().contains("35 90"));
-    let _ = socket.close(None);
+    send(&mut typist, serde_json::json!({ "type": "input", "data": "stty size\r" }));
+    read_until(&mut typist, "stty's new size", &mut typed, |s| s.text().contains("35 90"));
+
+    // The viewer takes control: the size it kept goes to the host.
+    send(&mut viewer, serde_json::json!({ "type": "control" }));
+    wait_for("the kept size to reach the host", || (pty_size(&env, &id) == "33 101").then_some(()));
+    read_until(&mut viewer, "the control answer", &mut seen, |s| {
+        s.json.iter().any(|m| m["type"] == "control" && m["on"] == true)
+    });
+    assert!(
+        !seen.text().contains("ro-41") && !typed.text().contains("ro-41"),
+        "input sent read-only never reached the agent"
+    );
+    let _ = viewer.close(None);
+    let _ = typist.close(None);
 }
 
 #[test]

@@ -192,8 +192,8 @@ async fn diff(
     let uncommitted = matches!(query.uncommitted.as_deref(), Some("1" | "true" | "yes"));
     blocking(move || {
         let (_, session) = lookup(&state, &id)?;
-        let report =
-            ship::diff::report(&session, &Against::parse(&against), uncommitted, Some(PATCH_LIMIT)).map_err(ship_error)?;
+        let report = ship::diff::report(&session, &Against::parse(&against), uncommitted, Some(PATCH_LIMIT))
+            .map_err(ship_error)?;
         Ok(Json(report).into_response())
     })
     .await
