@@ -68,6 +68,19 @@ fn history_and_diff_answer_what_the_cli_prints() {
     let bad = serve.get(&format!("/api/sessions/{id}/diff?against=no-such-ref"));
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"].as_str().is_some_and(|e| e.contains("does not name a commit")), "{}", bad.body);
+    let page = serve.get(&format!("/session/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"terminal\"") && page.body.contains("/assets/vendor/xterm.js"), "{}", page.body);
+    for asset in [
+        "/assets/vendor/xterm.js",
+        "/assets/vendor/xterm-addon-fit.js",
+        "/assets/vendor/highlight.min.js",
+        "/assets/session.js",
+    ] {
+        let answer = serve.get(asset);
+        assert_eq!(answer.status, 200, "{asset} is embedded");
+        assert!(answer.body.len() > 1000, "{asset} has its contents");
+    }
     let unknown = serve.get("/api/sessions/0123456789ab/history");
     assert_eq!(unknown.status, 404);
     assert!(unknown.json()["error"].as_str().is_some_and(|e| e.contains("no session")), "{}", unknown.body);
