@@ -176,8 +176,12 @@ fn terminal_is_read_only_until_control_then_types_and_resizes() {
         !seen.text().contains("ro-41") && !typed.text().contains("ro-41"),
         "input sent read-only never reached the agent"
     );
-    let _ = viewer.close(None);
     let _ = typist.close(None);
+
+    // The agent's end reaches the browser.
+    env.ok(&["stop", "web-term"]);
+    read_until(&mut viewer, "the agent's end", &mut seen, |s| s.json.iter().any(|m| m["type"] == "exited"));
+    let _ = viewer.close(None);
 }
 
 #[test]
