@@ -19,6 +19,7 @@ use crate::auth;
 use crate::state::AppState;
 
 pub mod error;
+pub mod pages;
 
 /// Every route, behind the guard.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -27,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{name}", get(assets::get))
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
+        .merge(pages::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
