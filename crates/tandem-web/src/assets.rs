@@ -33,6 +33,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("pages.css", "text/css; charset=utf-8"),
+    asset!("pages.js", "text/javascript; charset=utf-8"),
     asset!("new.html", "text/html; charset=utf-8"),
     asset!("new.js", "text/javascript; charset=utf-8"),
     asset!("tasks.html", "text/html; charset=utf-8"),
