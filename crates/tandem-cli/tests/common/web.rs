@@ -139,8 +139,7 @@ fn parse(bytes: &[u8]) -> Answer {
 
 fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = bytes.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(eol) = bytes.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&bytes[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;

@@ -253,7 +253,7 @@ async fn task(
     Path((repo_id, name)): Path<(i64, String)>,
     Query(query): Query<ShowQuery>,
 ) -> Response {
-    let run_checks = !query.no_check.is_some_and(|v| v != "0");
+    let run_checks = query.no_check.is_none_or(|v| v == "0");
     answer(
         blocking(move || {
             let root = repo_by_id(&state, repo_id)?;
