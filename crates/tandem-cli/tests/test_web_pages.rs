@@ -114,6 +114,9 @@ fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_
         assert!(!said.is_empty() && cli_said.starts_with(&said), "API: {said}\nCLI: {cli_said}");
     }
     assert_eq!(names(&env), ["taken"], "nothing made");
+    let bad = web.post("/api/sessions", &json!({"name": "x3"}));
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("send JSON like"), "{}", bad.text());
     let bad = web.post("/api/sessions", &json!({"repo": env.tmp.path().join("nowhere"), "agent": "shell"}));
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.json()["error"].as_str().unwrap_or_default().contains("is not a folder"), "{}", bad.text());
@@ -164,10 +167,21 @@ fn a_task_over_the_api_is_task_show_json_its_diff_and_promote() {
     assert_eq!(api["trials"][1]["check"]["passed"], false, "{api}");
     assert_eq!(api["trials"][0]["id"], env.session("greet-t1")["id"]);
 
+    // A new state has no result: without `no_check` the API runs the
+    // check, and the supervisor keeps it for the CLI.
+    std::fs::write(env.path_of("greet-t2").join("done.txt"), "ok now\n").expect("write");
+    let unchecked = web.get_json(&format!("/api/tasks/{id}/greet?no_check=1"));
+    assert_eq!(unchecked["trials"][1]["check"], serde_json::Value::Null, "{unchecked}");
+    let checked = web.get_json(&format!("/api/tasks/{id}/greet"));
+    assert_eq!(checked["trials"][1]["check"]["passed"], true, "{checked}");
+    let cli: serde_json::Value =
+        serde_json::from_str(&env.ok(&["task", "show", "greet", "--json", "--no-check"])).expect("json");
+    assert_eq!(cli["trials"][1]["check"]["passed"], true, "kept: {cli}");
+
     let diff = web.get_json(&format!("/api/tasks/{id}/greet/diff?a=1&b=t2"));
     assert_eq!(diff["files"][0]["path"], "done.txt", "{diff}");
     let patch = diff["patch"].as_str().expect("patch");
-    assert!(patch.contains("-ok") && patch.contains("+not yet"), "{patch}");
+    assert!(patch.contains("-ok") && patch.contains("+ok now"), "{patch}");
     let bad = web.get(&format!("/api/tasks/{id}/greet/diff?a=1&b=7"));
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(

@@ -26,6 +26,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -83,6 +84,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
     })?
 }
 
+/// A body that is not the JSON asked for: 400 `{error}` naming what to send.
+fn bad_body(e: &JsonRejection, example: &str) -> Response {
+    ApiError::bad(format!("{}; send JSON like {example}", e.body_text())).into_response()
+}
+
 fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
@@ -131,7 +137,7 @@ fn repo_param(state: &AppState, repo: Option<String>) -> Result<PathBuf, ApiErro
     match (repo.filter(|r| !r.trim().is_empty()), &state.options.repo) {
         (Some(r), _) => {
             let path = PathBuf::from(r);
-            if !path.is_dir() {
+            if !path.is_absolute() || !path.is_dir() {
                 return Err(ApiError::bad(format!(
                     "{} is not a folder; pass a repository's main worktree (GET /api/repos lists them)",
                     path.display()
@@ -171,7 +177,11 @@ fn given(text: Option<String>) -> Option<String> {
 }
 
 /// `POST /api/sessions`: `tandem new --bg`.
-async fn new_session(State(state): State<Arc<AppState>>, Json(body): Json<NewSession>) -> Response {
+async fn new_session(State(state): State<Arc<AppState>>, body: Result<Json<NewSession>, JsonRejection>) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_body(&e, "{\"repo\": \"/path/to/repo\", \"agent\": \"claude\", …}"),
+    };
     answer(
         blocking(move || {
             let root = repo_param(&state, Some(body.repo))?;
@@ -306,8 +316,12 @@ struct PromoteBody {
 async fn promote(
     State(state): State<Arc<AppState>>,
     Path((repo_id, name)): Path<(i64, String)>,
-    Json(body): Json<PromoteBody>,
+    body: Result<Json<PromoteBody>, JsonRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_body(&e, "{\"trial\": 2}"),
+    };
     answer(
         blocking(move || {
             let trial = match body.trial {
