@@ -79,17 +79,20 @@ async function load() {
   }
   const ids = await sessionIds();
   document.getElementById("empty").hidden = list.length > 0;
-  box.replaceChildren(...list.map((r) => el("section", { class: "repo", "data-repo": r.root },
-    el("h2", {}, r.name), el("p", { class: "sub" }, "checking…"))));
-  await Promise.all(list.map(async (repo, i) => {
+  const sections = await Promise.all(list.map(async (repo) => {
     let node;
     try {
       node = section(repo, await api("GET", "/api/conflicts?repo=" + encodeURIComponent(repo.root)), ids);
     } catch (e) {
       node = el("section", { class: "repo", "data-repo": repo.root }, el("h2", {}, repo.name), el("p", { class: "error" }, e.message));
     }
-    box.children[i].replaceWith(node);
+    return node;
   }));
+  showError("");
+  keepOpen(box, () => box.replaceChildren(...sections));
 }
 
-document.addEventListener("DOMContentLoaded", load);
+document.addEventListener("DOMContentLoaded", () => {
+  load();
+  reloadOnChange(load);
+});

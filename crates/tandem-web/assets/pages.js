@@ -48,3 +48,31 @@ async function sessionIds() {
   } catch (_) { /* links are a convenience */ }
   return ids;
 }
+
+/** Calls `reload` after each change the supervisor pushes on
+ * /api/events (at most once a second, never two at once), skipping
+ * the first push: the page loaded itself. */
+function reloadOnChange(reload) {
+  let first = true, timer = null, running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { await reload(); } finally { running = false; }
+    if (again) { again = false; run(); }
+  };
+  follow(() => {
+    if (first) { first = false; return; }
+    clearTimeout(timer);
+    timer = setTimeout(run, 1000);
+  });
+}
+
+/** Runs `redraw` (which replaces what `box` holds) and opens again the
+ * <details> that were open, matched by their summary's text. */
+function keepOpen(box, redraw) {
+  const open = new Set([...box.querySelectorAll("details[open] > summary")].map((s) => s.textContent));
+  redraw();
+  for (const s of box.querySelectorAll("details > summary")) {
+    if (open.has(s.textContent)) s.parentElement.open = true;
+  }
+}

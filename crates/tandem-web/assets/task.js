@@ -51,7 +51,7 @@ async function promoteTrial(t) {
   } catch (e) {
     toast(e.message, true);
   }
-  load(true);
+  load(true, false);
 }
 
 function render(data, ids) {
@@ -66,7 +66,8 @@ function render(data, ids) {
   if (task.promoted) meta.push("promoted: " + task.promoted);
   document.getElementById("task-meta").textContent = meta.join(" · ");
   document.getElementById("objective").textContent = task.objective;
-  document.getElementById("trials").replaceChildren(...data.trials.map((t) => trialCard(task, t, ids)));
+  const trials = document.getElementById("trials");
+  keepOpen(trials, () => trials.replaceChildren(...data.trials.map((t) => trialCard(task, t, ids))));
   for (const [id, pick] of [["diff-a", 0], ["diff-b", 1]]) {
     const select = document.getElementById(id);
     const was = select.value;
@@ -75,16 +76,23 @@ function render(data, ids) {
   }
 }
 
-async function load(quiet) {
+let checking = false;
+
+// `check`: also run the check where a live trial has no result for its
+// state (first load and the button; not on every change an agent makes).
+async function load(quiet, check) {
   try {
     const ids = await sessionIds();
-    // First without running the check (it may take minutes), then with it
-    // when a live trial has no result for its state yet.
+    // First without running the check (it may take minutes), then with it.
     const data = await api("GET", base + "?no_check=1");
     showError("");
     render(data, ids);
     const missing = data.task.check && data.trials.some((t) => !t.check && t.state !== "archived");
-    if (missing) {
+    const button = document.getElementById("run-check");
+    button.hidden = !missing || checking;
+    if (missing && check && !checking) {
+      checking = true;
+      button.hidden = true;
       const status = document.getElementById("check-status");
       status.textContent = "Running `" + data.task.check + "` in the trials without a result…";
       status.hidden = false;
@@ -93,6 +101,8 @@ async function load(quiet) {
         status.hidden = true;
       } catch (e) {
         status.textContent = "The check did not run: " + e.message;
+      } finally {
+        checking = false;
       }
     }
   } catch (e) {
@@ -126,5 +136,7 @@ async function showDiff(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("diff-form").addEventListener("submit", showDiff);
-  load(false);
+  document.getElementById("run-check").addEventListener("click", () => load(true, true));
+  load(false, true);
+  reloadOnChange(() => load(true, false));
 });

@@ -40,4 +40,7 @@ async function load() {
   document.getElementById("empty").hidden = total > 0;
 }
 
-document.addEventListener("DOMContentLoaded", load);
+document.addEventListener("DOMContentLoaded", () => {
+  load();
+  reloadOnChange(load);
+});
