@@ -114,6 +114,15 @@ fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_
         assert!(!said.is_empty() && cli_said.starts_with(&said), "API: {said}\nCLI: {cli_said}");
     }
     assert_eq!(names(&env), ["taken"], "nothing made");
+    // Another site's page cannot make one with the browser's cookie.
+    let cookie = format!("tandem_token={}", web.token);
+    let body =
+        serde_json::to_vec(&json!({"repo": root, "name": "x4", "agent": "shell", "base": "head"})).expect("json");
+    let headers =
+        [("Cookie", cookie.as_str()), ("Origin", "http://evil.example"), ("Content-Type", "application/json")];
+    let refused = web.raw("POST", "/api/sessions", &headers, Some(&body));
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(names(&env), ["taken"], "nothing made");
     let bad = web.post("/api/sessions", &json!({"name": "x3"}));
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.json()["error"].as_str().unwrap_or_default().contains("send JSON like"), "{}", bad.text());
