@@ -41,3 +41,4 @@ mod test_tasks;
 mod test_trust;
 mod test_view;
 mod test_web_session;
+mod test_web_pages;

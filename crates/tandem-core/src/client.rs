@@ -20,6 +20,10 @@ use crate::rows::SessionRow;
 use crate::session::facts::live_state;
 use crate::session::{self, SessionError};
 use crate::store::{Activity, Meta, MetaUpdate, Session, SessionState, Store, StoreError, TaskStatus};
+use crate::tasks::{
+    self,
+    report::{self, TaskReport, TaskSummary, TrialDiff},
+};
 
 /// Why an action was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -431,6 +435,108 @@ impl Tandem {
             }
             _ => Err(ClientError::Unexpected { request: "task promote" }),
         }
+    }
+
+    /// The tasks of the repository at `cwd`, oldest first, as
+    /// `tandem task list --json` prints them; none when tandem has never
+    /// worked in it.
+    ///
+    /// # Errors
+    /// [`SessionError::Repo`] outside a repository; store errors.
+    pub fn task_list(&self, cwd: &Path) -> Result<Vec<TaskSummary>, ClientError> {
+        let (repo, _) = session::open_repo(&self.paths, cwd)?;
+        let store = self.store()?;
+        match store.find_repo(&repo.common_dir)? {
+            Some(id) => Ok(report::list(&store, id)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Task `name` of the repository at `cwd` with its trials side by
+    /// side, as `tandem task show --json` prints it. With `run_checks`,
+    /// the task's check runs now (in parallel) in each live trial with no
+    /// result for its current state, and the supervisor keeps each result
+    /// so that state is not checked again; `before_checks(command, n)` is
+    /// called before they start. `env`: what a sandboxed trial's fence is
+    /// made with (the caller's environment).
+    ///
+    /// # Errors
+    /// [`crate::tasks::TaskError::NotFound`] (as a [`SessionError`]), git
+    /// and store errors, [`crate::tasks::TaskError::CheckNotRun`],
+    /// [`ClientError::Supervisor`] when a result cannot be kept.
+    pub fn task_show(
+        &self,
+        cwd: &Path,
+        name: &str,
+        run_checks: bool,
+        env: &[(String, String)],
+        before_checks: &mut dyn FnMut(&str, usize),
+    ) -> Result<TaskReport, ClientError> {
+        let (repo, config) = session::open_repo(&self.paths, cwd)?;
+        let store = self.store()?;
+        let (task, trials) = tasks::find(&store, &repo, name)?;
+        let (mut shown, pending) = report::report(&self.paths, &repo, &config, &store, &task, &trials)?;
+        let Some(command) = task.check.as_deref().filter(|_| run_checks && !pending.is_empty()) else {
+            return Ok(shown);
+        };
+        before_checks(command, pending.len());
+        let ran = report::run_checks(&self.paths, &repo, &config, &trials, command, &pending, env)?;
+        for (p, result) in ran {
+            let request = Request::CheckRan {
+                session_id: p.session_id.clone(),
+                state: p.state.clone(),
+                command: command.to_owned(),
+                result: result.clone(),
+            };
+            self.supervisor()?.request(&request)?;
+            shown.trials[p.index].check = Some(report::check_report(command, result));
+        }
+        Ok(shown)
+    }
+
+    /// Trials `a` and `b` (numbers like `2`, `t2`, or session names) of
+    /// task `name` in the repository at `cwd`: the repository and each
+    /// trial's work as one commit ([`report::state_of`]), for
+    /// `tandem task diff` to hand to git.
+    ///
+    /// # Errors
+    /// [`crate::tasks::TaskError`] (no such task or trial, a trial gone),
+    /// as a [`SessionError`]; git and store errors.
+    pub fn task_states(
+        &self,
+        cwd: &Path,
+        name: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<(Repository, String, String), ClientError> {
+        let (repo, _) = session::open_repo(&self.paths, cwd)?;
+        let store = self.store()?;
+        let (task, trials) = tasks::find(&store, &repo, name)?;
+        let pick = |which| tasks::pick(&task, &trials, which).map_err(SessionError::from);
+        let (a, b) = (pick(a)?, pick(b)?);
+        let (from, to) = report::states(&self.paths, &repo.root, a, b)?;
+        Ok((repo, from, to))
+    }
+
+    /// The diff from trial `a` to trial `b` of task `name` (as
+    /// [`Tandem::task_states`] names them): files, counts and the patch,
+    /// cut at `patch_limit` bytes.
+    ///
+    /// # Errors
+    /// As [`Tandem::task_states`].
+    pub fn task_diff(
+        &self,
+        cwd: &Path,
+        name: &str,
+        a: &str,
+        b: &str,
+        patch_limit: usize,
+    ) -> Result<TrialDiff, ClientError> {
+        let (repo, _) = session::open_repo(&self.paths, cwd)?;
+        let store = self.store()?;
+        let (task, trials) = tasks::find(&store, &repo, name)?;
+        let pick = |which| tasks::pick(&task, &trials, which).map_err(SessionError::from);
+        Ok(report::diff(&self.paths, &repo.root, pick(a)?, pick(b)?, patch_limit)?)
     }
 
     /// Sets task `task`'s status; answers the task's name as stored.

@@ -478,6 +478,37 @@ pub struct CreateRequest {
     pub sandbox: Option<String>,
 }
 
+impl CreateRequest {
+    /// What `tandem new` asks for when given nothing but where it runs
+    /// (`cwd`) and the caller's environment (`env`): the default name,
+    /// agent, base and sandbox, an 80×24 terminal, no extra variables.
+    /// Front ends fill in what the user chose with struct update syntax.
+    #[must_use]
+    pub fn new(cwd: PathBuf, env: Vec<(String, String)>) -> CreateRequest {
+        CreateRequest {
+            cwd,
+            name: None,
+            title: None,
+            agent: None,
+            prompt: None,
+            base: None,
+            branch: None,
+            from_pr: None,
+            env,
+            rows: 24,
+            cols: 80,
+            fork_of: None,
+            overlay: None,
+            review_of: None,
+            task: None,
+            vars: Vec::new(),
+            env_files: Vec::new(),
+            env_file_vars: Vec::new(),
+            sandbox: None,
+        }
+    }
+}
+
 /// A trial's place in its task.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialOf {

@@ -43,6 +43,16 @@ pub const ASSETS: &[Asset] = &[
     asset!("vendor/xterm.LICENSE", "text/plain; charset=utf-8"),
     asset!("vendor/xterm-addon-fit.LICENSE", "text/plain; charset=utf-8"),
     asset!("vendor/highlight.LICENSE", "text/plain; charset=utf-8"),
+    asset!("pages.css", "text/css; charset=utf-8"),
+    asset!("pages.js", "text/javascript; charset=utf-8"),
+    asset!("new.html", "text/html; charset=utf-8"),
+    asset!("new.js", "text/javascript; charset=utf-8"),
+    asset!("tasks.html", "text/html; charset=utf-8"),
+    asset!("tasks.js", "text/javascript; charset=utf-8"),
+    asset!("task.html", "text/html; charset=utf-8"),
+    asset!("task.js", "text/javascript; charset=utf-8"),
+    asset!("conflicts.html", "text/html; charset=utf-8"),
+    asset!("conflicts.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The file called `name`.

@@ -450,12 +450,6 @@ fn colour(key: &str, row: &SessionRow, cell: &str) -> Option<&'static str> {
     }
 }
 
-/// The state to list and whether it is inferred: see
-/// [`tandem_core::rows::listed_state`].
-pub fn listed_state(cx: &Context, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
-    rows::listed_state(&cx.paths, s, now, quiet)
-}
-
 /// Pinned first, then by `sort`, ties broken by creation order.
 /// `rows` come oldest first; the sort is stable.
 fn order(rows: &mut [SessionRow], sort: Sort) {

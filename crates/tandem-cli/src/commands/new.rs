@@ -82,7 +82,6 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         !args.bg && !args.json && !tmux && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = if interactive { crossterm::terminal::size().unwrap_or((80, 24)) } else { (80, 24) };
     let request = CreateRequest {
-        cwd: cx.cwd.clone(),
         name: args.name.clone(),
         title: args.title.clone(),
         agent: args.agent.clone(),
@@ -90,17 +89,13 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         base: args.base.clone(),
         branch: args.branch.clone(),
         from_pr: args.from_pr,
-        env: crate::context::agent_env(),
         rows,
         cols,
-        fork_of: None,
-        overlay: None,
-        review_of: None,
-        task: None,
         vars,
         env_files,
         env_file_vars,
         sandbox: args.sandbox.clone(),
+        ..CreateRequest::new(cx.cwd.clone(), crate::context::agent_env())
     };
     let tandem = cx.tandem()?;
     let Created { session, notes } =

@@ -1,16 +1,10 @@
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
-use std::time::Duration;
 
-use serde::Serialize;
-use tandem_core::conflicts;
 use tandem_core::git;
 use tandem_core::protocol::{Request, Response, TaskNewRequest};
-use tandem_core::session;
-use tandem_core::ship;
-use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};
-use tandem_core::tasks::{self, trial};
+use tandem_core::store::TaskStatus;
+use tandem_core::tasks;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -136,9 +130,6 @@ pub fn run(cx: &Context, args: &TaskArgs) -> Result<(), CliError> {
     }
 }
 
-/// How long a check may run in one worktree.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
 /// Asks the supervisor to start the task (it names and stores it, and
 /// makes the trials, under the repository's lock); prints each trial.
 fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -181,188 +172,28 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The task called `name` in this repository, and its trials.
-fn find(cx: &Context, store: &Store, name: &str) -> Result<(Task, Vec<Session>), CliError> {
-    let (repo, _) = cx.repo()?;
-    Ok(tasks::find(store, &repo, name)?)
-}
-
-/// The trial `which` names: a number (`2`, `t2`) or a session name.
-fn pick<'a>(task: &Task, trials: &'a [Session], which: &str) -> Result<&'a Session, CliError> {
-    tasks::pick(task, trials, which).map_err(|e| CliError::user(e.to_string()))
-}
-
-/// A trial's work as one commit: its worktree's state (uncommitted work
-/// included), else its branch's tip (archived).
-fn state_of(cx: &Context, repo_root: &std::path::Path, s: &Session) -> Result<String, CliError> {
-    if s.path.is_dir() {
-        cx.paths.ensure_state_dir()?;
-        return Ok(conflicts::state_commit(&s.path, &cx.paths.state_dir)?);
-    }
-    git::resolve_commit(repo_root, &format!("refs/heads/{}", s.branch))?
-        .ok_or_else(|| CliError::user(format!("trial `{}` has no worktree and its branch is gone", s.slug)))
-}
-
-#[derive(Serialize)]
-struct CheckJson {
-    command: String,
-    passed: bool,
-    exit_code: Option<i32>,
-    duration_ms: i64,
-    output: String,
-}
-
-#[derive(Serialize)]
-struct TrialJson {
-    trial: i64,
-    name: String,
-    branch: String,
-    agent: String,
-    state: String,
-    promoted: bool,
-    insertions: u32,
-    deletions: u32,
-    files: Vec<String>,
-    check: Option<CheckJson>,
-    duration_secs: i64,
-    tokens: Option<u64>,
-    cost_usd: Option<f64>,
-    handoff: Option<String>,
-    handoff_summary: Option<String>,
-    outside_owned: Vec<String>,
-}
-
 fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
-    let store = cx.store()?;
-    let (task, trials) = find(cx, &store, &args.task)?;
-    let (repo, config) = cx.repo()?;
-    let now = tandem_core::unix_now();
-    // Each trial's state commit and what it changed.
-    let mut rows: Vec<TrialJson> = Vec::new();
-    let mut states = Vec::new();
-    for s in &trials {
-        let state = state_of(cx, &repo.root, s)?;
-        let base_tip = git::resolve_commit(&repo.root, &s.base_ref)?.unwrap_or_else(|| s.base_commit.clone());
-        let fork = git::merge_base(&repo.root, &state, &base_tip)?.unwrap_or(base_tip);
-        let numstat = git::read(&repo.root, &["diff", "--numstat", "-z", "--no-renames", &fork, &state])?;
-        let counts = ship::parse_numstat(&numstat);
-        let events = store.events(&s.id, 0, 1_000_000)?;
-        let (tokens, cost) = trial::usage(&events);
-        let handoff = events.iter().rev().find(|e| e.kind == EventKind::Handoff).map(|e| e.text.clone());
-        let last = events.last().map_or(s.updated_at, |e| e.at_ms / 1000);
-        let live = session::facts::live_state(s);
-        let turn_over =
-            matches!(s.activity, Some(tandem_core::store::Activity::Idle | tandem_core::store::Activity::Asking));
-        let end = if live == SessionState::Running && !turn_over { now } else { last.max(s.created_at) };
-        let files: Vec<String> = counts.iter().map(|c| c.path.clone()).collect();
-        let outside = if s.owned.is_empty() {
-            Vec::new()
-        } else {
-            files.iter().filter(|p| !conflicts::owns(&s.owned, p)).cloned().collect()
-        };
-        let quiet = config.supervisor.quiet_secs;
-        let (listed, _) = super::list::listed_state(cx, s, now, quiet);
-        rows.push(TrialJson {
-            trial: s.trial.unwrap_or_default(),
-            name: s.slug.clone(),
-            branch: s.branch.clone(),
-            agent: s.agent.clone(),
-            state: if live == SessionState::Archived { "archived".to_owned() } else { listed.to_owned() },
-            promoted: task.promoted.as_deref() == Some(s.id.as_str()),
-            insertions: counts.iter().filter_map(|c| c.insertions).sum(),
-            deletions: counts.iter().filter_map(|c| c.deletions).sum(),
-            files,
-            check: None,
-            duration_secs: end - s.created_at,
-            tokens,
-            cost_usd: cost,
-            handoff_summary: handoff.as_deref().and_then(trial::summary_line),
-            handoff,
-            outside_owned: outside,
-        });
-        states.push(state);
-    }
-    // The check: stored results, the missing ones run now, in parallel.
-    if let Some(command) = &task.check {
-        let mut results: HashMap<usize, CheckResult> = HashMap::new();
-        let mut missing = Vec::new();
-        for (i, (s, state)) in trials.iter().zip(&states).enumerate() {
-            match store.check_result(&s.id, state, command)? {
-                Some(r) => {
-                    results.insert(i, r);
-                }
-                None if !args.no_check && s.path.is_dir() => missing.push(i),
-                None => {}
-            }
+    let env = crate::context::agent_env();
+    let json = args.json;
+    let shown = cx.tandem()?.task_show(&cx.cwd, &args.task, !args.no_check, &env, &mut |command, n| {
+        if !json {
+            eprintln!("running `{}` in {n} trial(s)…", visible(command));
         }
-        if !missing.is_empty() && !args.json {
-            eprintln!("running `{}` in {} trial(s)…", visible(command), missing.len());
-        }
-        // A sandboxed trial's check runs its agent's code: in its fence.
-        let env = crate::context::agent_env();
-        let mut fences = HashMap::new();
-        for &i in &missing {
-            if let Some(fence) = tandem_core::session::fence(&cx.paths, &repo, &config, &trials[i], &env, None)? {
-                fences.insert(i, fence);
-            }
-        }
-        let ran: Vec<(usize, std::io::Result<CheckResult>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .iter()
-                .map(|&i| {
-                    let path = trials[i].path.clone();
-                    let fence = fences.get(&i);
-                    scope.spawn(move || (i, trial::run_check(&path, command, CHECK_TIMEOUT, fence)))
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        for (i, result) in ran {
-            let result = result.map_err(|e| CliError::user(format!("cannot run `{command}`: {e}")))?;
-            // Kept by the supervisor, so this state is not checked again.
-            let request = Request::CheckRan {
-                session_id: trials[i].id.clone(),
-                state: states[i].clone(),
-                command: command.clone(),
-                result: result.clone(),
-            };
-            cx.supervisor()?.request(&request)?;
-            results.insert(i, result);
-        }
-        for (i, row) in rows.iter_mut().enumerate() {
-            row.check = results.remove(&i).map(|r| CheckJson {
-                command: command.clone(),
-                passed: r.exit_code == Some(0),
-                exit_code: r.exit_code,
-                duration_ms: r.duration_ms,
-                output: r.output,
-            });
-        }
-    }
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let json = serde_json::json!({
-            "task": {
-                "name": task.slug,
-                "objective": task.objective,
-                "status": task.status,
-                "check": task.check,
-                "owned": task.owned,
-                "promoted": trials.iter().find(|s| task.promoted.as_deref() == Some(s.id.as_str())).map(|s| s.slug.clone()),
-            },
-            "trials": rows,
-        });
-        serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &shown).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&tasks::short(&task.objective, 100)))?;
+    let task = &shown.task;
+    writeln!(out, "task {} ({}): {}", task.name, task.status.as_str(), visible(&tasks::short(&task.objective, 100)))?;
     let mut table = vec![
         ["TRIAL", "SESSION", "AGENT", "STATE", "DIFF", "FILES", "CHECK", "TIME", "TOKENS", "COST", "HANDOFF"]
             .map(str::to_owned)
             .to_vec(),
     ];
-    for r in &rows {
+    for r in &shown.trials {
         let check = match &r.check {
             None if task.check.is_none() => "-".to_owned(),
             None => "not run".to_owned(),
@@ -387,7 +218,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
         ]);
     }
     super::list::write_columns(&mut out, &table)?;
-    for r in rows.iter().filter(|r| !r.outside_owned.is_empty()) {
+    for r in shown.trials.iter().filter(|r| !r.outside_owned.is_empty()) {
         let paths = r.outside_owned.join(", ");
         writeln!(out, "warning: {} changed files outside its owned paths: {}", r.name, visible(&paths))?;
     }
@@ -395,11 +226,7 @@ fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
 }
 
 fn diff(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
-    let store = cx.store()?;
-    let (task, trials) = find(cx, &store, &args.task)?;
-    let (a, b) = (pick(&task, &trials, &args.a)?, pick(&task, &trials, &args.b)?);
-    let (repo, _) = cx.repo()?;
-    let (from, to) = (state_of(cx, &repo.root, a)?, state_of(cx, &repo.root, b)?);
+    let (repo, from, to) = cx.tandem()?.task_states(&cx.cwd, &args.task, &args.a, &args.b)?;
     let mut cmd = git::command(&repo.root);
     cmd.env_remove("LC_ALL").args(["diff", "-M"]);
     if args.stat {
@@ -450,45 +277,10 @@ fn promote(cx: &Context, args: &PromoteArgs) -> Result<(), CliError> {
 }
 
 fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
-    let (repo, _) = cx.repo()?;
-    let store = cx.store()?;
-    let tasks = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store.tasks(id)?,
-        None => Vec::new(),
-    };
+    let rows = cx.tandem()?.task_list(&cx.cwd)?;
     let mut out = std::io::stdout().lock();
-    let mut rows = Vec::new();
-    for t in &tasks {
-        let trials = store.trials(&t.id)?;
-        let mut states: Vec<String> = Vec::new();
-        for s in &trials {
-            let live = session::facts::live_state(s);
-            states.push(if live == SessionState::Archived {
-                "archived".to_owned()
-            } else {
-                session::facts::reported_state(s).to_owned()
-            });
-        }
-        let promoted = trials.iter().find(|s| t.promoted.as_deref() == Some(s.id.as_str())).map(|s| s.slug.clone());
-        rows.push((t, trials.len(), states, promoted));
-    }
     if args.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(t, n, states, promoted)| {
-                serde_json::json!({
-                    "name": t.slug,
-                    "objective": t.objective,
-                    "status": t.status,
-                    "trials": n,
-                    "states": states,
-                    "promoted": promoted,
-                    "check": t.check,
-                    "created_at": t.created_at,
-                })
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &rows).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -498,19 +290,19 @@ fn list(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     }
     let now = tandem_core::unix_now();
     let mut table = vec![["TASK", "STATUS", "TRIALS", "PROMOTED", "AGE", "OBJECTIVE"].map(str::to_owned).to_vec()];
-    for (t, _, states, promoted) in &rows {
+    for t in &rows {
         let mut counts: Vec<(String, usize)> = Vec::new();
-        for s in states {
+        for s in &t.states {
             match counts.iter_mut().find(|(k, _)| k == s) {
                 Some((_, n)) => *n += 1,
                 None => counts.push((s.clone(), 1)),
             }
         }
         table.push(vec![
-            t.slug.clone(),
+            t.name.clone(),
             t.status.as_str().to_owned(),
             counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", "),
-            promoted.clone().unwrap_or_else(|| "-".to_owned()),
+            t.promoted.clone().unwrap_or_else(|| "-".to_owned()),
             tandem_core::short_age(now - t.created_at),
             tasks::short(&t.objective, 60),
         ]);

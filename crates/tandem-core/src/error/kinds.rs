@@ -388,7 +388,9 @@ impl Kinded for crate::tasks::TaskError {
             | E::TrialBranch { .. }
             | E::AlreadyPromoted { .. }
             | E::TrialArchived { .. }
-            | E::ResultBranch { .. } => ErrorKind::Conflict,
+            | E::ResultBranch { .. }
+            | E::TrialGone { .. } => ErrorKind::Conflict,
+            E::CheckNotRun { .. } => ErrorKind::Failed,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! a trial is given and reports (its brief, its handoff, the check) is in
 //! [`trial`]. Ids are random (`rand`), as sessions' are.
 
+pub mod report;
 pub mod trial;
 
 use rand::RngCore;
@@ -54,6 +55,12 @@ pub enum TaskError {
     TrialArchived { slug: String },
     #[error("branch `{branch}` already exists; rename or delete it first")]
     ResultBranch { branch: String },
+    /// A trial with neither its worktree nor its branch.
+    #[error("trial `{slug}` has no worktree and its branch is gone")]
+    TrialGone { slug: String },
+    /// The check could not be started (`sh` or the fence).
+    #[error("cannot run `{command}`: {error}")]
+    CheckNotRun { command: String, error: String },
 }
 
 /// A task's refusal as a session error, keeping its kind and hints, for

@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 pub mod error;
 pub mod session;
+pub mod pages;
 
 /// Every route, behind the guard.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -29,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
         .merge(session::routes())
+        .merge(pages::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
