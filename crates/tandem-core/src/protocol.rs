@@ -65,9 +65,10 @@ use crate::model::error::{ErrorKind, Failure};
 use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, SessionState, Task};
 
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
-/// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork). A
+/// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork;
+/// 9: a session's creator, which an older supervisor would drop). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,
@@ -476,6 +477,10 @@ pub struct CreateRequest {
     /// `sandbox.mode`.
     #[serde(default)]
     pub sandbox: Option<String>,
+    /// The id of the session whose agent asks for this one (`tandem mcp`
+    /// run by that agent): recorded as the new session's creator.
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// A trial's place in its task.

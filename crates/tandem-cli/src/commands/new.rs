@@ -101,6 +101,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         env_files,
         env_file_vars,
         sandbox: args.sandbox.clone(),
+        creator: None,
     };
     let tandem = cx.tandem()?;
     let Created { session, notes } =

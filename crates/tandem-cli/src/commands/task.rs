@@ -1,16 +1,11 @@
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
-use std::time::Duration;
 
-use serde::Serialize;
-use tandem_core::conflicts;
 use tandem_core::git;
 use tandem_core::protocol::{Request, Response, TaskNewRequest};
 use tandem_core::session;
-use tandem_core::ship;
-use tandem_core::store::{CheckResult, EventKind, Session, SessionState, Store, Task, TaskStatus};
-use tandem_core::tasks::{self, trial};
+use tandem_core::store::{Session, SessionState, Store, Task, TaskStatus};
+use tandem_core::tasks;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -136,9 +131,6 @@ pub fn run(cx: &Context, args: &TaskArgs) -> Result<(), CliError> {
     }
 }
 
-/// How long a check may run in one worktree.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
 /// Asks the supervisor to start the task (it names and stores it, and
 /// makes the trials, under the repository's lock); prints each trial.
 fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -192,177 +184,28 @@ fn pick<'a>(task: &Task, trials: &'a [Session], which: &str) -> Result<&'a Sessi
     tasks::pick(task, trials, which).map_err(|e| CliError::user(e.to_string()))
 }
 
-/// A trial's work as one commit: its worktree's state (uncommitted work
-/// included), else its branch's tip (archived).
-fn state_of(cx: &Context, repo_root: &std::path::Path, s: &Session) -> Result<String, CliError> {
-    if s.path.is_dir() {
-        cx.paths.ensure_state_dir()?;
-        return Ok(conflicts::state_commit(&s.path, &cx.paths.state_dir)?);
-    }
-    git::resolve_commit(repo_root, &format!("refs/heads/{}", s.branch))?
-        .ok_or_else(|| CliError::user(format!("trial `{}` has no worktree and its branch is gone", s.slug)))
-}
-
-#[derive(Serialize)]
-struct CheckJson {
-    command: String,
-    passed: bool,
-    exit_code: Option<i32>,
-    duration_ms: i64,
-    output: String,
-}
-
-#[derive(Serialize)]
-struct TrialJson {
-    trial: i64,
-    name: String,
-    branch: String,
-    agent: String,
-    state: String,
-    promoted: bool,
-    insertions: u32,
-    deletions: u32,
-    files: Vec<String>,
-    check: Option<CheckJson>,
-    duration_secs: i64,
-    tokens: Option<u64>,
-    cost_usd: Option<f64>,
-    handoff: Option<String>,
-    handoff_summary: Option<String>,
-    outside_owned: Vec<String>,
-}
-
 fn show(cx: &Context, args: &ShowArgs) -> Result<(), CliError> {
-    let store = cx.store()?;
-    let (task, trials) = find(cx, &store, &args.task)?;
-    let (repo, config) = cx.repo()?;
-    let now = tandem_core::unix_now();
-    // Each trial's state commit and what it changed.
-    let mut rows: Vec<TrialJson> = Vec::new();
-    let mut states = Vec::new();
-    for s in &trials {
-        let state = state_of(cx, &repo.root, s)?;
-        let base_tip = git::resolve_commit(&repo.root, &s.base_ref)?.unwrap_or_else(|| s.base_commit.clone());
-        let fork = git::merge_base(&repo.root, &state, &base_tip)?.unwrap_or(base_tip);
-        let numstat = git::read(&repo.root, &["diff", "--numstat", "-z", "--no-renames", &fork, &state])?;
-        let counts = ship::parse_numstat(&numstat);
-        let events = store.events(&s.id, 0, 1_000_000)?;
-        let (tokens, cost) = trial::usage(&events);
-        let handoff = events.iter().rev().find(|e| e.kind == EventKind::Handoff).map(|e| e.text.clone());
-        let last = events.last().map_or(s.updated_at, |e| e.at_ms / 1000);
-        let live = session::facts::live_state(s);
-        let turn_over =
-            matches!(s.activity, Some(tandem_core::store::Activity::Idle | tandem_core::store::Activity::Asking));
-        let end = if live == SessionState::Running && !turn_over { now } else { last.max(s.created_at) };
-        let files: Vec<String> = counts.iter().map(|c| c.path.clone()).collect();
-        let outside = if s.owned.is_empty() {
-            Vec::new()
-        } else {
-            files.iter().filter(|p| !conflicts::owns(&s.owned, p)).cloned().collect()
-        };
-        let quiet = config.supervisor.quiet_secs;
-        let (listed, _) = super::list::listed_state(cx, s, now, quiet);
-        rows.push(TrialJson {
-            trial: s.trial.unwrap_or_default(),
-            name: s.slug.clone(),
-            branch: s.branch.clone(),
-            agent: s.agent.clone(),
-            state: if live == SessionState::Archived { "archived".to_owned() } else { listed.to_owned() },
-            promoted: task.promoted.as_deref() == Some(s.id.as_str()),
-            insertions: counts.iter().filter_map(|c| c.insertions).sum(),
-            deletions: counts.iter().filter_map(|c| c.deletions).sum(),
-            files,
-            check: None,
-            duration_secs: end - s.created_at,
-            tokens,
-            cost_usd: cost,
-            handoff_summary: handoff.as_deref().and_then(trial::summary_line),
-            handoff,
-            outside_owned: outside,
-        });
-        states.push(state);
-    }
-    // The check: stored results, the missing ones run now, in parallel.
-    if let Some(command) = &task.check {
-        let mut results: HashMap<usize, CheckResult> = HashMap::new();
-        let mut missing = Vec::new();
-        for (i, (s, state)) in trials.iter().zip(&states).enumerate() {
-            match store.check_result(&s.id, state, command)? {
-                Some(r) => {
-                    results.insert(i, r);
-                }
-                None if !args.no_check && s.path.is_dir() => missing.push(i),
-                None => {}
-            }
+    let json = args.json;
+    let mut running = |command: &str, count: usize| {
+        if !json {
+            eprintln!("running `{}` in {count} trial(s)…", visible(command));
         }
-        if !missing.is_empty() && !args.json {
-            eprintln!("running `{}` in {} trial(s)…", visible(command), missing.len());
-        }
-        // A sandboxed trial's check runs its agent's code: in its fence.
-        let env = crate::context::agent_env();
-        let mut fences = HashMap::new();
-        for &i in &missing {
-            if let Some(fence) = tandem_core::session::fence(&cx.paths, &repo, &config, &trials[i], &env, None)? {
-                fences.insert(i, fence);
-            }
-        }
-        let ran: Vec<(usize, std::io::Result<CheckResult>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .iter()
-                .map(|&i| {
-                    let path = trials[i].path.clone();
-                    let fence = fences.get(&i);
-                    scope.spawn(move || (i, trial::run_check(&path, command, CHECK_TIMEOUT, fence)))
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        for (i, result) in ran {
-            let result = result.map_err(|e| CliError::user(format!("cannot run `{command}`: {e}")))?;
-            // Kept by the supervisor, so this state is not checked again.
-            let request = Request::CheckRan {
-                session_id: trials[i].id.clone(),
-                state: states[i].clone(),
-                command: command.clone(),
-                result: result.clone(),
-            };
-            cx.supervisor()?.request(&request)?;
-            results.insert(i, result);
-        }
-        for (i, row) in rows.iter_mut().enumerate() {
-            row.check = results.remove(&i).map(|r| CheckJson {
-                command: command.clone(),
-                passed: r.exit_code == Some(0),
-                exit_code: r.exit_code,
-                duration_ms: r.duration_ms,
-                output: r.output,
-            });
-        }
-    }
+    };
+    let shown = tasks::show::show(&cx.tandem()?, &cx.cwd, &args.task, !args.no_check, &mut running)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let json = serde_json::json!({
-            "task": {
-                "name": task.slug,
-                "objective": task.objective,
-                "status": task.status,
-                "check": task.check,
-                "owned": task.owned,
-                "promoted": trials.iter().find(|s| task.promoted.as_deref() == Some(s.id.as_str())).map(|s| s.slug.clone()),
-            },
-            "trials": rows,
-        });
-        serde_json::to_writer_pretty(&mut out, &json).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, &shown.json()).map_err(std::io::Error::from)?;
         writeln!(out)?;
         return Ok(());
     }
+    let (task, rows) = (&shown.task, &shown.trials);
     writeln!(out, "task {} ({}): {}", task.slug, task.status.as_str(), visible(&tasks::short(&task.objective, 100)))?;
     let mut table = vec![
         ["TRIAL", "SESSION", "AGENT", "STATE", "DIFF", "FILES", "CHECK", "TIME", "TOKENS", "COST", "HANDOFF"]
             .map(str::to_owned)
             .to_vec(),
     ];
-    for r in &rows {
+    for r in rows {
         let check = match &r.check {
             None if task.check.is_none() => "-".to_owned(),
             None => "not run".to_owned(),
@@ -399,7 +242,9 @@ fn diff(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     let (task, trials) = find(cx, &store, &args.task)?;
     let (a, b) = (pick(&task, &trials, &args.a)?, pick(&task, &trials, &args.b)?);
     let (repo, _) = cx.repo()?;
-    let (from, to) = (state_of(cx, &repo.root, a)?, state_of(cx, &repo.root, b)?);
+    let tandem = cx.tandem()?;
+    let state_of = |s| tasks::show::state_of(&tandem, &repo.root, s);
+    let (from, to) = (state_of(a)?, state_of(b)?);
     let mut cmd = git::command(&repo.root);
     cmd.env_remove("LC_ALL").args(["diff", "-M"]);
     if args.stat {

@@ -7,6 +7,7 @@
 //! a trial is given and reports (its brief, its handoff, the check) is in
 //! [`trial`]. Ids are random (`rand`), as sessions' are.
 
+pub mod show;
 pub mod trial;
 
 use rand::RngCore;
@@ -196,6 +197,7 @@ pub fn plan_new(
                 env_files: Vec::new(),
                 env_file_vars: Vec::new(),
                 sandbox: req.sandbox.clone(),
+                creator: None,
             }
         })
         .collect();
