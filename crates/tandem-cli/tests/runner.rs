@@ -26,6 +26,7 @@ mod test_history;
 mod test_host_versions;
 mod test_lifecycle;
 mod test_limits;
+mod test_mcp;
 mod test_list_status;
 mod test_listing;
 mod test_metadata;
