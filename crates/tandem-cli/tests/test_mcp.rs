@@ -7,10 +7,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, WAIT, wait_for};
+use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::{TestEnv, WAIT, wait_for, wait_within};
 
 /// A `tandem mcp` child and the messages it writes.
 struct Mcp {
@@ -241,4 +243,62 @@ fn sessions_made_from_a_session_record_it_as_their_creator() {
     let table = env.ok(&["list", "--sort", "created"]);
     let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
     assert_eq!(names, ["boss", "↳ worker", "other"], "{table}");
+}
+
+/// The real Claude Code as an orchestrator: a tandem session whose Claude
+/// has `tandem mcp` as an MCP server (user scope in its config), driven by
+/// the scripted model to make a sub-session, read its state and its diff.
+/// The sub-session runs its own agent, is recorded as the orchestrator's,
+/// and its diff comes back to Claude.
+#[test]
+fn claude_code_makes_a_sub_session_through_tandem_mcp() {
+    let Some((claude, mut env)) = crate::common::agent_and_env("claude") else { return };
+    let stub = MessagesStub::start(vec![
+        Step::tool("mcp__tandem__new_session", json!({ "name": "sub", "agent": WRITER, "prompt": "write made.txt" })),
+        Step::tool("mcp__tandem__session_state", json!({ "name": "sub" })),
+        Step::tool("mcp__tandem__get_diff", json!({ "name": "sub" })),
+        Step::text("The sub-session wrote made.txt."),
+    ]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    let tools = ["mcp__tandem__new_session", "mcp__tandem__session_state", "mcp__tandem__get_diff"];
+    write_claude_config(&config_dir, api_key, &env.repo, &tools);
+    // `claude mcp add --scope user tandem -- tandem mcp`, as written.
+    let file = config_dir.join(".claude.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("config")).expect("json");
+    config["mcpServers"] =
+        json!({ "tandem": { "type": "stdio", "command": TestEnv::bin(), "args": ["mcp"], "env": {} } });
+    std::fs::write(&file, config.to_string()).expect("write config");
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    env.ok(&["new", "orch", "--agent", "claude", "--bg", "-p", "Have a sub-session write made.txt"]);
+    let orch_id = env.session("orch")["id"].as_str().expect("id").to_owned();
+    let results = wait_within("three tool results at the stand-in", Duration::from_secs(120), || {
+        let results = stub.tool_results();
+        (results.len() >= 3).then_some(results)
+    });
+    let text = |r: &Value| match &r["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join(""),
+        other => other.to_string(),
+    };
+    assert!(results.iter().all(|r| r["is_error"] != true), "tool results: {results:?}");
+    let made: Value = serde_json::from_str(&text(&results[0])).expect("new_session answers JSON");
+    assert_eq!(made["name"], "sub", "{made}");
+    assert_eq!(made["creator"], orch_id.as_str(), "made from orch's agent: {made}");
+    let state: Value = serde_json::from_str(&text(&results[1])).expect("session_state answers JSON");
+    assert_eq!(state["name"], "sub", "{state}");
+    let diff: Value = serde_json::from_str(&text(&results[2])).expect("get_diff answers JSON");
+    assert_eq!(diff["files"][0]["path"], "made.txt", "{diff}");
+    assert!(diff["patch"].as_str().is_some_and(|p| p.contains("+made-by-sub-session")), "{diff}");
+
+    // The sub-session is tandem's, under its creator.
+    let sub = env.session("sub");
+    assert_eq!(sub["creator"], "orch");
+    assert_eq!(sub["agent"], WRITER);
+    let table = env.ok(&["list", "--sort", "created"]);
+    let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
+    assert_eq!(names, ["orch", "↳ sub"], "{table}");
 }
