@@ -71,7 +71,8 @@ impl Mcp {
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
-            let line = self.lines.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no answer to {method} within {WAIT:?}"));
+            let line =
+                self.lines.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no answer to {method} within {WAIT:?}"));
             let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
             if message["id"] == id {
                 return message;

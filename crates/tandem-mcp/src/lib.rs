@@ -59,8 +59,7 @@ pub fn run(tandem: Tandem, cwd: PathBuf) -> Result<(), McpError> {
         .map_err(McpError::Runtime)?;
     let server = Handler(Arc::new(Server::new(tandem, cwd, creator_from_env())));
     runtime.block_on(async move {
-        let service =
-            server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Handshake(e.to_string()))?;
+        let service = server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Handshake(e.to_string()))?;
         service.waiting().await.map_err(|e| McpError::Serve(e.to_string()))?;
         Ok(())
     })
@@ -132,9 +131,7 @@ impl ServerHandler for Handler {
             .map_err(|e| ErrorData::internal_error(e, None))?
             .into_iter()
             .map(|r| {
-                Resource::new(r.uri, r.name)
-                    .with_description(r.description)
-                    .with_mime_type("application/x-ndjson")
+                Resource::new(r.uri, r.name).with_description(r.description).with_mime_type("application/x-ndjson")
             })
             .collect();
         Ok(ListResourcesResult::with_all_items(resources))

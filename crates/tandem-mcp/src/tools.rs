@@ -244,7 +244,10 @@ impl Server {
     fn row(&self, root: &Path, config: &Config, session: &Session) -> Result<(SessionRow, i64), Refusal> {
         let listing = self.tandem.rows(root, false, config.supervisor.quiet_secs, true).map_err(refuse)?;
         let row = listing.rows.into_iter().find(|r| r.id == session.id).ok_or_else(|| {
-            format!("session `{}` is not among the repository's live sessions; `list_sessions` shows them", session.slug)
+            format!(
+                "session `{}` is not among the repository's live sessions; `list_sessions` shows them",
+                session.slug
+            )
         })?;
         Ok((SessionRow { repo: Some(root.to_owned()), ..row }, listing.now))
     }
@@ -403,8 +406,8 @@ impl Server {
 
     fn task_show(&self, a: TaskShowArgs) -> Result<String, Refusal> {
         let cwd = self.cwd(a.repo.as_deref())?;
-        let shown = tandem_core::tasks::show::show(&self.tandem, &cwd, &a.task, !a.no_check, &mut |_, _| {})
-            .map_err(refuse)?;
+        let shown =
+            tandem_core::tasks::show::show(&self.tandem, &cwd, &a.task, !a.no_check, &mut |_, _| {}).map_err(refuse)?;
         pretty(&shown.json())
     }
 
@@ -480,8 +483,12 @@ struct ToolSpec {
     read_only: bool,
 }
 
-const NAME: (&str, &str, &str, bool) =
-    ("name", "string", "The session: its name (as `tandem list` shows it), an old name, its branch, or REPO/NAME", true);
+const NAME: (&str, &str, &str, bool) = (
+    "name",
+    "string",
+    "The session: its name (as `tandem list` shows it), an old name, its branch, or REPO/NAME",
+    true,
+);
 const REPO: (&str, &str, &str, bool) = (
     "repo",
     "string",
@@ -505,8 +512,18 @@ const TOOLS: &[ToolSpec] = &[
                       own; follow it with session_state, read its work with get_diff.",
         args: &[
             ("prompt", "string", "The agent's first prompt", false),
-            ("agent", "string", "`claude`, `codex`, `gemini`, `shell`, or any command line (default: the configured one)", false),
-            ("base", "string", "Where to branch from: `fresh`, `head`, or a commit-ish (default: `base.default`)", false),
+            (
+                "agent",
+                "string",
+                "`claude`, `codex`, `gemini`, `shell`, or any command line (default: the configured one)",
+                false,
+            ),
+            (
+                "base",
+                "string",
+                "Where to branch from: `fresh`, `head`, or a commit-ish (default: `base.default`)",
+                false,
+            ),
             ("name", "string", "The session's name (default: a readable unique one)", false),
             ("title", "string", "A free-text title", false),
             REPO,
