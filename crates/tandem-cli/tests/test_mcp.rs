@@ -235,15 +235,45 @@ fn sessions_made_from_a_session_record_it_as_their_creator() {
     let mut mcp = Mcp::start(&env, &env.repo, &[("TANDEM_SESSION_ID", boss_id.as_str())]);
     let made = mcp.ok("new_session", json!({"name": "worker", "agent": WRITER}));
     assert_eq!(made["creator"], boss_id.as_str(), "{made}");
+
+    // A task's trials are the creator's too.
+    let task = mcp.ok(
+        "task_new",
+        json!({"objective": "Write done.txt", "name": "greet", "trials": 2, "agents": ["shell"], "base": "head"}),
+    );
+    assert_eq!(task["task"], "greet", "{task}");
+    let trials: Vec<&str> =
+        task["trials"].as_array().expect("trials").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(trials, ["greet-t1", "greet-t2"], "{task}");
+    let shown = mcp.ok("task_show", json!({"task": "greet"}));
+    let cli: Value = serde_json::from_str(&env.ok(&["task", "show", "greet", "--json"])).expect("task show --json");
+    assert_eq!(shown["task"], cli["task"]);
+    assert_eq!(shown["trials"].as_array().map(Vec::len), Some(2), "{shown}");
+    assert_eq!(shown["trials"][1]["name"], cli["trials"][1]["name"]);
+    let (error, text) = mcp.call("task_show", json!({"task": "nope"}));
+    assert!(error, "{text}");
+    assert_eq!(text, cli_error(&env, &["task", "show", "nope"]));
+    let (error, text) = mcp.call("task_new", json!({"objective": " "}));
+    assert!(error, "{text}");
+    assert_eq!(text, cli_error(&env, &["task", "new", " "]));
+
+    let conflicts = mcp.ok("conflicts", json!({}));
+    let cli: Value = serde_json::from_str(&env.ok(&["conflicts", "--json"])).expect("conflicts --json");
+    assert_eq!(
+        conflicts.as_object().map(|o| o.keys().collect::<Vec<_>>()),
+        cli.as_object().map(|o| o.keys().collect())
+    );
     mcp.finish();
 
-    assert_eq!(env.session("worker")["creator"], "boss");
+    for sub in ["worker", "greet-t1", "greet-t2"] {
+        assert_eq!(env.session(sub)["creator"], "boss", "{sub}");
+    }
     assert_eq!(env.session("other")["creator"], Value::Null);
 
-    // `tandem list` shows the sub-session right under its creator.
+    // `tandem list` shows the sub-sessions right under their creator.
     let table = env.ok(&["list", "--sort", "created"]);
     let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
-    assert_eq!(names, ["boss", "↳ worker", "other"], "{table}");
+    assert_eq!(names, ["boss", "↳ worker", "↳ greet-t1", "↳ greet-t2", "other"], "{table}");
 }
 
 /// The real Claude Code as an orchestrator: a tandem session whose Claude

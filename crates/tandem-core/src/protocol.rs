@@ -637,6 +637,10 @@ pub struct TaskNewRequest {
     pub sandbox: Option<String>,
     /// The caller's environment, given to the agents (as `CreateRequest::env`).
     pub env: Vec<(String, String)>,
+    /// The id of the session whose agent asks (`tandem mcp`): every
+    /// trial's creator (as `CreateRequest::creator`).
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// A session a request made or changed, and what the user should know

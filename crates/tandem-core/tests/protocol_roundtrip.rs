@@ -575,9 +575,9 @@ fn request() -> impl Strategy<Value = Request> {
 
 fn task_new() -> impl Strategy<Value = TaskNewRequest> {
     let first = (path(), text(), opt_text(), proptest::option::of(any::<usize>()), texts(), opt_text());
-    let rest = (opt_text(), texts(), opt_text(), pairs());
-    (first, rest).prop_map(|((cwd, objective, name, trials, agents, base), (check, owns, sandbox, env))| {
-        TaskNewRequest { cwd, objective, name, trials, agents, base, check, owns, sandbox, env }
+    let rest = (opt_text(), texts(), opt_text(), pairs(), opt_text());
+    (first, rest).prop_map(|((cwd, objective, name, trials, agents, base), (check, owns, sandbox, env, creator))| {
+        TaskNewRequest { cwd, objective, name, trials, agents, base, check, owns, sandbox, env, creator }
     })
 }
 

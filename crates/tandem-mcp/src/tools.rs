@@ -387,10 +387,12 @@ impl Server {
             owns: a.owns,
             sandbox: None,
             env: Vec::new(),
+            creator: None,
         };
         tandem_core::tasks::check_new(&request).map_err(refuse)?;
         session::open_repo(&self.tandem.paths, &request.cwd).map_err(refuse)?;
-        let request = TaskNewRequest { env: session::env::process_env().0, ..request };
+        let creator = self.creator_id(&request.cwd);
+        let request = TaskNewRequest { env: session::env::process_env().0, creator, ..request };
         let made = self.tandem.task_new(request).map_err(refuse)?;
         let answer = json!({
             "task": made.slug,

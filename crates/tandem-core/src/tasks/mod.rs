@@ -197,7 +197,7 @@ pub fn plan_new(
                 env_files: Vec::new(),
                 env_file_vars: Vec::new(),
                 sandbox: req.sandbox.clone(),
-                creator: None,
+                creator: req.creator.clone(),
             }
         })
         .collect();
@@ -330,6 +330,7 @@ mod tests {
             owns: Vec::new(),
             sandbox: None,
             env: Vec::new(),
+            creator: None,
         }
     }
 
