@@ -172,6 +172,12 @@ fn mcp_tools_make_a_session_and_read_its_state_history_and_diff() {
     let cli: Value = serde_json::from_str(&env.ok(&["diff", "sub", "--json"])).expect("diff --json");
     assert_eq!(cli["files"], diff["files"]);
 
+    // Names are found as the CLI finds them: REPO/NAME, and from `repo`.
+    assert_eq!(mcp.ok("session_state", json!({"name": "repo/sub"}))["id"], id.as_str());
+    assert_eq!(mcp.ok("session_state", json!({"name": "sub", "repo": env.repo}))["id"], id.as_str());
+    let (error, text) = mcp.call("list_sessions", json!({"repo": "/no/such/folder"}));
+    assert!(error && text.contains("`/no/such/folder` is not a folder"), "{text}");
+
     let state = mcp.ok("session_state", json!({"name": "sub"}));
     assert_eq!(state["id"], id.as_str(), "{state}");
     assert_eq!(state["awaits_permission"], false, "{state}");
@@ -332,4 +338,45 @@ fn claude_code_makes_a_sub_session_through_tandem_mcp() {
     let table = env.ok(&["list", "--sort", "created"]);
     let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
     assert_eq!(names, ["orch", "↳ sub"], "{table}");
+}
+
+/// A Claude Code session waits on a permission: `session_state` says what
+/// it asks, `approve` through MCP answers it, the tool runs; `deny` then
+/// has nothing to answer and says so as the CLI does.
+#[test]
+fn mcp_approve_answers_a_claude_permission_request() {
+    let Some((claude, mut env)) = crate::common::agent_and_env("claude") else { return };
+    let stub = MessagesStub::start(vec![
+        Step::tool("Bash", json!({ "command": "echo approved-by-mcp > proof.txt", "description": "Leave proof" })),
+        Step::text("The proof is written."),
+    ]);
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    // Only Write is allowed: Bash needs a decision.
+    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
+    env.env.extend(claude_env(&stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+
+    env.ok(&["new", "asker", "--agent", "claude", "--bg", "-p", "Leave proof that you ran"]);
+    env.wait_state("asker", "needs-input");
+    let mut mcp = Mcp::start(&env, &env.repo, &[]);
+    let state = mcp.ok("session_state", json!({"name": "asker"}));
+    assert_eq!(state["state"], "needs-input", "{state}");
+    assert_eq!(state["awaits_permission"], true, "{state}");
+    assert!(state["asking"].as_str().is_some_and(|a| a.contains("echo approved-by-mcp > proof.txt")), "{state}");
+    assert_eq!(state["group"], "needs_input", "{state}");
+
+    let answered = mcp.ok("approve", json!({"name": "asker"}));
+    assert_eq!(answered["allowed"], true, "{answered}");
+    let path = env.path_of("asker");
+    wait_within("the approved command's output", Duration::from_secs(60), || {
+        std::fs::read_to_string(path.join("proof.txt")).ok().filter(|t| t == "approved-by-mcp\n")
+    });
+    env.wait_state("asker", "idle");
+    let (error, text) = mcp.call("deny", json!({"name": "asker", "message": "no"}));
+    assert!(error, "{text}");
+    assert_eq!(text, cli_error(&env, &["deny", "asker"]));
+    mcp.finish();
+    assert!(env.ok(&["history", "asker"]).contains("approved: Bash: echo approved-by-mcp > proof.txt"));
 }

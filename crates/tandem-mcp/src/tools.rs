@@ -22,9 +22,10 @@ use tandem_core::store::{Session, SessionState};
 /// The most of a patch `get_diff` answers, in bytes; a longer one is cut
 /// on a line end and the answer says `"truncated": true`.
 pub const PATCH_LIMIT: usize = 256 * 1024;
-/// Events `get_history` answers when no `limit` is given, and the most it
-/// answers in one call.
+/// Events `get_history` answers when no `limit` is given.
 pub const HISTORY_DEFAULT: usize = 200;
+/// The most events `get_history` answers in one call (and the page size
+/// a history resource is read in).
 pub const HISTORY_MAX: usize = 1000;
 /// The terminal size a session made here starts with (rows, columns).
 const SIZE: (u16, u16) = (24, 80);
@@ -48,8 +49,11 @@ pub struct Server {
 
 /// A history resource: `tandem://session/<id>/history`.
 pub struct HistoryResource {
+    /// `tandem://session/<id>/history`.
     pub uri: String,
+    /// The session's name.
     pub name: String,
+    /// Which session, in which repository, and the format.
     pub description: String,
 }
 
