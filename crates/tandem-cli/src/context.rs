@@ -129,15 +129,7 @@ pub fn agent_env() -> Vec<(String, String)> {
 /// What `new`, `fork` and `review` print with `--json` (docs/json.md):
 /// one object naming the session they made.
 pub fn created_json(session: &Session, notes: &[String]) -> serde_json::Value {
-    serde_json::json!({
-        "name": session.slug,
-        "id": session.id,
-        "branch": session.branch,
-        "path": session.path,
-        "agent": session.agent,
-        "base": session.base_ref,
-        "notes": notes,
-    })
+    tandem_core::client::created_json(session, notes)
 }
 
 /// `--env KEY=VALUE` pairs, checked.

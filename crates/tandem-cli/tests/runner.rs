@@ -28,6 +28,7 @@ mod test_lifecycle;
 mod test_limits;
 mod test_list_status;
 mod test_listing;
+mod test_mcp;
 mod test_metadata;
 mod test_names;
 mod test_never_lose;

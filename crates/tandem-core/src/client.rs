@@ -76,6 +76,22 @@ pub struct Created {
     pub notes: Vec<String>,
 }
 
+/// A session just made, as `tandem new --json` (and `fork`, `review`)
+/// print it and the MCP server answers it (docs/json.md): `name`, `id`,
+/// `branch`, `path`, `agent`, `base` and `notes`.
+#[must_use]
+pub fn created_json(session: &Session, notes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "name": session.slug,
+        "id": session.id,
+        "branch": session.branch,
+        "path": session.path,
+        "agent": session.agent,
+        "base": session.base_ref,
+        "notes": notes,
+    })
+}
+
 /// The rows of one repository, as [`Tandem::rows`] answers them.
 #[derive(Debug, Clone)]
 pub struct Listing {

@@ -65,9 +65,10 @@ use crate::model::error::{ErrorKind, Failure};
 use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, SessionState, Task};
 
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
-/// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork). A
+/// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork;
+/// 9: a session's creator, which an older supervisor would drop). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,
@@ -476,6 +477,10 @@ pub struct CreateRequest {
     /// `sandbox.mode`.
     #[serde(default)]
     pub sandbox: Option<String>,
+    /// The id of the session whose agent asks for this one (`tandem mcp`
+    /// run by that agent): recorded as the new session's creator.
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 impl CreateRequest {
@@ -505,6 +510,7 @@ impl CreateRequest {
             env_files: Vec::new(),
             env_file_vars: Vec::new(),
             sandbox: None,
+            creator: None,
         }
     }
 }
@@ -663,6 +669,10 @@ pub struct TaskNewRequest {
     pub sandbox: Option<String>,
     /// The caller's environment, given to the agents (as `CreateRequest::env`).
     pub env: Vec<(String, String)>,
+    /// The id of the session whose agent asks (`tandem mcp`): every
+    /// trial's creator (as `CreateRequest::creator`).
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// A session a request made or changed, and what the user should know

@@ -300,6 +300,7 @@ fn session() -> impl Strategy<Value = Session> {
         proptest::collection::vec(path(), 0..3),
         proptest::option::of(any::<i64>()),
         proptest::option::of(prop_oneof![Just(SandboxMode::Workspace), Just(SandboxMode::Container)]),
+        opt_text(),
     );
     (names, process, later, trial).prop_map(
         |(
@@ -317,7 +318,7 @@ fn session() -> impl Strategy<Value = Session> {
                 included,
             ),
             (last_commit, summary, archived_at, activity, asking, agent_session, activity_at, auto_named, pending, pr),
-            (review_of, task_id, trial, owned, env, env_files, port, sandbox),
+            (review_of, task_id, trial, owned, env, env_files, port, sandbox, creator),
         )| Session {
             id,
             repo_id,
@@ -357,6 +358,7 @@ fn session() -> impl Strategy<Value = Session> {
             env_files,
             port,
             sandbox,
+            creator,
         },
     )
 }
@@ -408,12 +410,13 @@ fn create_request() -> impl Strategy<Value = CreateRequest> {
         proptest::collection::vec(path(), 0..3),
         opt_text(),
         env_files(),
+        opt_text(),
     );
     (asked, start, extra).prop_map(
         |(
             (cwd, name, title, agent, prompt, base, branch),
             (from_pr, env, rows, cols, fork_of, overlay),
-            (review_of, task, vars, env_files, sandbox, env_file_vars),
+            (review_of, task, vars, env_files, sandbox, env_file_vars, creator),
         )| CreateRequest {
             cwd,
             name,
@@ -434,6 +437,7 @@ fn create_request() -> impl Strategy<Value = CreateRequest> {
             env_files,
             env_file_vars,
             sandbox,
+            creator,
         },
     )
 }
@@ -571,9 +575,9 @@ fn request() -> impl Strategy<Value = Request> {
 
 fn task_new() -> impl Strategy<Value = TaskNewRequest> {
     let first = (path(), text(), opt_text(), proptest::option::of(any::<usize>()), texts(), opt_text());
-    let rest = (opt_text(), texts(), opt_text(), pairs());
-    (first, rest).prop_map(|((cwd, objective, name, trials, agents, base), (check, owns, sandbox, env))| {
-        TaskNewRequest { cwd, objective, name, trials, agents, base, check, owns, sandbox, env }
+    let rest = (opt_text(), texts(), opt_text(), pairs(), opt_text());
+    (first, rest).prop_map(|((cwd, objective, name, trials, agents, base), (check, owns, sandbox, env, creator))| {
+        TaskNewRequest { cwd, objective, name, trials, agents, base, check, owns, sandbox, env, creator }
     })
 }
 

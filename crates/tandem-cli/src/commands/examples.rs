@@ -129,6 +129,11 @@ const EXAMPLES: &[(&str, &str)] = &[
   tandem serve --open
   tandem serve --here --listen 127.0.0.1:8080",
     ),
+    (
+        "mcp",
+        "claude mcp add tandem -- tandem mcp   Claude Code gets tandem's tools (docs/mcp.md)
+  tandem mcp                           serves MCP on stdin/stdout",
+    ),
     ("daemon", "tandem daemon status\n  tandem daemon stop"),
     ("daemon start", "tandem daemon start"),
     ("daemon stop", "tandem daemon stop      sessions' agents keep running"),

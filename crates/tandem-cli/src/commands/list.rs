@@ -209,6 +209,7 @@ fn frame(
         text = String::from_utf8_lossy(&out).into_owned();
         return Ok(Frame { text, notes });
     }
+    let rows = rows::under_creators(rows);
     text = render(&rows, now, view, stale);
     for r in &rows {
         if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
@@ -313,7 +314,12 @@ fn render(rows: &[SessionRow], now: i64, view: &View<'_>, stale: bool) -> String
                 .iter()
                 .map(|r| {
                     let cell = (c.column.cell)(r, now);
-                    let cell = if c.key == "path" { home_relative(&cell) } else { cell };
+                    let cell = match c.key {
+                        "path" => home_relative(&cell),
+                        // A sub-session, right under its creator.
+                        "name" if rows::is_sub_session(r, rows) => format!("↳ {cell}"),
+                        _ => cell,
+                    };
                     visible(&cell).into_owned()
                 })
                 .collect();

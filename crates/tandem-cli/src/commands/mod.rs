@@ -22,6 +22,7 @@ mod interrupt;
 pub mod list;
 mod logs;
 mod man;
+mod mcp;
 mod merge;
 mod new;
 pub(crate) mod open;
@@ -131,6 +132,7 @@ enum Command {
     Open(open::OpenArgs),
     Run(run::RunArgs),
     Serve(serve::ServeArgs),
+    Mcp(mcp::McpArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
     #[command(hide = true)]
@@ -244,6 +246,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Open(args) => open::run(&cx, &args),
         Command::Run(args) => run::run(&cx, &args),
         Command::Serve(args) => serve::run(&cx, &args),
+        Command::Mcp(args) => mcp::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),

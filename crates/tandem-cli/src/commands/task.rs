@@ -144,6 +144,7 @@ fn new(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         owns: args.owns.clone(),
         sandbox: args.sandbox.clone(),
         env: Vec::new(),
+        creator: None,
     };
     // Bad input is refused before anything starts.
     tasks::check_new(&request).map_err(|e| CliError::user(e.to_string()))?;

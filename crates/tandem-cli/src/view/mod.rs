@@ -472,6 +472,7 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
                 env_files: Vec::new(),
                 env_file_vars: Vec::new(),
                 sandbox: None,
+                creator: None,
             };
             let created = tandem.create(request)?;
             format!(

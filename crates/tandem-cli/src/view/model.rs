@@ -348,12 +348,12 @@ impl App {
     }
 
     /// The rows shown, in display order: by group, pinned first within a
-    /// group, then by priority, then by name; archived only when unfolded;
-    /// filtered.
+    /// group, then by priority, then by name (a sub-session after its
+    /// creator); archived only when unfolded; filtered.
     #[must_use]
     pub fn visible(&self) -> Vec<&SessionRow> {
         let filter = self.filter.to_lowercase();
-        let mut rows: Vec<&SessionRow> = self
+        let rows: Vec<&SessionRow> = self
             .rows
             .iter()
             .filter(|r| self.show_archived || r.group() != Group::Archived)
@@ -365,14 +365,24 @@ impl App {
                         .any(|t| t.to_lowercase().contains(&filter))
             })
             .collect();
-        rows.sort_by(|a, b| {
+        // A sub-session (made by another's agent through `tandem mcp`)
+        // sorts right after its creator when they share a group.
+        let family = |r: &SessionRow| -> (String, bool) {
+            match r.creator.as_ref().filter(|_| tandem_core::rows::is_sub_session(r, &self.rows)) {
+                Some(creator) => (creator.clone(), true),
+                None => (r.name.clone(), false),
+            }
+        };
+        let mut keyed: Vec<(&SessionRow, (String, bool))> = rows.into_iter().map(|r| (r, family(r))).collect();
+        keyed.sort_by(|(a, fa), (b, fb)| {
             a.group()
                 .cmp(&b.group())
                 .then(b.meta.pinned.cmp(&a.meta.pinned))
                 .then(a.meta.priority.cmp(&b.meta.priority))
+                .then(fa.cmp(fb))
                 .then(a.name.cmp(&b.name))
         });
-        rows
+        keyed.into_iter().map(|(r, _)| r).collect()
     }
 
     /// How many archived sessions are folded away.
@@ -689,6 +699,20 @@ mod tests {
         for c in text.chars() {
             assert_eq!(press(app, KeyCode::Char(c)), None);
         }
+    }
+
+    /// A sub-session sorts right after its creator in their group, not by
+    /// its own name.
+    #[test]
+    fn sub_sessions_follow_their_creator() {
+        let mut app = App::new();
+        let mut sub = row("aaa-sub", "running");
+        sub.creator = Some("boss".to_owned());
+        let mut orphan = row("orphan", "running");
+        orphan.creator = Some("gone-elsewhere".to_owned());
+        app.set_rows(vec![row("boss", "running"), row("zed", "running"), sub, row("carol", "running"), orphan]);
+        let names: Vec<&str> = app.visible().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["boss", "aaa-sub", "carol", "orphan", "zed"]);
     }
 
     #[test]

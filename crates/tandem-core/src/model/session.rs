@@ -235,6 +235,10 @@ pub struct Session {
     pub port: Option<i64>,
     /// How its agent (and its hooks) run fenced in, at every start.
     pub sandbox: Option<SandboxMode>,
+    /// The id of the session whose agent made this one (through `tandem
+    /// mcp`, from its `TANDEM_SESSION_ID`); `None` for one a user made.
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// One task as stored.

@@ -234,6 +234,7 @@ pub const COLUMNS: &[Column] = &[
         }),
     },
     Column { key: "review_of", json: |r, _| Box::new(&r.review_of), table: None },
+    Column { key: "creator", json: |r, _| Box::new(&r.creator), table: None },
     Column { key: "overlaps_with", json: |r, _| Box::new(marks_of(r, |m| &m.overlaps_with)), table: None },
     Column {
         key: "conflicts_with",

@@ -140,6 +140,10 @@ pub struct SessionRow {
     /// The session this one reviews (`tandem review`), by name; `None`
     /// when it is not among the sessions listed with it.
     pub review_of: Option<String>,
+    /// The session whose agent made this one (`tandem mcp`): its name
+    /// when it is among the sessions listed with it, else its id; `None`
+    /// for a session a user made.
+    pub creator: Option<String>,
     /// Conflict control's findings for this session, when it has any.
     pub marks: Option<SessionConflicts>,
     /// Paths copied in by `.worktreeinclude`.
@@ -165,7 +169,8 @@ impl SessionRow {
     /// The row of `session` with `facts`, at `now` (Unix seconds).
     /// `quiet`: `supervisor.quiet_secs`, after which an agent that does
     /// not report its state is taken to be idle. `marks`: conflict
-    /// control's findings; `names`: session id → name, for `review_of`.
+    /// control's findings; `names`: session id → name, for `review_of` and
+    /// `creator`.
     #[must_use]
     pub fn new(
         paths: &Paths,
@@ -190,6 +195,7 @@ impl SessionRow {
             facts,
             last_activity,
             review_of: s.review_of.as_deref().and_then(|id| names.get(id)).map(|name| (*name).to_owned()),
+            creator: s.creator.as_deref().map(|id| names.get(id).map_or(id, |name| *name).to_owned()),
             marks: marks.filter(|m| m.name == s.slug),
             id: s.id,
             name: s.slug,
@@ -401,6 +407,43 @@ fn state_word(state: &str, inferred: bool, exit_code: Option<i32>) -> String {
         ("exited", Some(code)) => format!("exited ({code})"),
         (state, _) => state.to_owned(),
     }
+}
+
+/// Whether `row` is a sub-session of another of `rows`: its creator
+/// ([`SessionRow::creator`]) is listed with it.
+#[must_use]
+pub fn is_sub_session(row: &SessionRow, rows: &[SessionRow]) -> bool {
+    row.creator.as_deref().is_some_and(|c| c != row.name && rows.iter().any(|r| r.name == c))
+}
+
+/// `rows` in their order, except that each sub-session comes right after
+/// its creator (and that creator's earlier sub-sessions), so an
+/// orchestrator's sessions list under it. A sub-session whose creator is
+/// not listed keeps its place.
+#[must_use]
+pub fn under_creators(rows: Vec<SessionRow>) -> Vec<SessionRow> {
+    let subs: Vec<bool> = rows.iter().map(|r| is_sub_session(r, &rows)).collect();
+    let mut children: HashMap<String, Vec<SessionRow>> = HashMap::new();
+    let mut top = Vec::new();
+    for (row, sub) in rows.into_iter().zip(subs) {
+        match row.creator.clone().filter(|_| sub) {
+            Some(creator) => children.entry(creator).or_default().push(row),
+            None => top.push(row),
+        }
+    }
+    let mut out = Vec::with_capacity(top.len());
+    let mut stack: Vec<SessionRow> = top.into_iter().rev().collect();
+    while let Some(row) = stack.pop() {
+        if let Some(kids) = children.remove(&row.name) {
+            stack.extend(kids.into_iter().rev());
+        }
+        out.push(row);
+    }
+    // Creators that are each other's (cannot happen; kept, not lost).
+    let mut rest: Vec<SessionRow> = children.into_values().flatten().collect();
+    rest.sort_by_key(|r| r.created_at);
+    out.extend(rest);
+    out
 }
 
 /// The state to list and whether it is inferred: an agent that reports

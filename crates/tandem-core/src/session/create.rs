@@ -74,6 +74,7 @@ pub fn create(
         env_files: plan.env_files.clone(),
         port: None,
         sandbox: plan.sandbox,
+        creator: plan.creator.clone(),
     };
     // Stored with the agent's secrets masked (a prompt in Claude Code's
     // command line, a title); the host still runs the real command.

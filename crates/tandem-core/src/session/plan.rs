@@ -61,6 +61,8 @@ pub struct NewSession {
     /// `--sandbox MODE` (`none`, `workspace`, `container`); `None` means
     /// `sandbox.mode`.
     pub sandbox: Option<String>,
+    /// The id of the session whose agent asks for this one.
+    pub creator: Option<String>,
 }
 
 /// A session's place in its task, as its row records it.
@@ -103,6 +105,8 @@ pub struct Plan {
     pub env_files: Vec<PathBuf>,
     /// How its agent is fenced in: `--sandbox`, else `sandbox.mode`.
     pub sandbox: Option<crate::sandbox::Mode>,
+    /// The id of the session whose agent asked for this one.
+    pub creator: Option<String>,
     /// Things the user should know (a fallback to HEAD, a failed hook).
     pub notes: Vec<String>,
 }
@@ -290,6 +294,7 @@ pub fn plan(
         vars: req.vars.clone(),
         env_files: req.env_files.clone(),
         sandbox,
+        creator: req.creator.clone(),
         notes,
     })
 }

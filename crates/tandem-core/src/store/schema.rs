@@ -193,6 +193,11 @@ CREATE TABLE session_env (
     recorded   TEXT NOT NULL
 );
 ",
+    // `creator`: the id of the session whose agent made this one through
+    // `tandem mcp` (an orchestrator's sub-sessions group under it).
+    r"
+ALTER TABLE sessions ADD COLUMN creator TEXT;
+",
 ];
 
 /// Runs the migrations the database has not had yet, in one immediate

@@ -19,7 +19,7 @@ pub struct MetaUpdate {
 
 pub(super) const COLUMNS: &str = "id, repo_id, slug, branch, agent, command, path, base_ref, base_commit, state, \
      exit_code, host_pid, agent_pid, created_at, updated_at, archive_ref, title, priority, status, pinned, \
-     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned, env, env_files, port, sandbox";
+     owns_branch, pr_number, included, last_commit, summary, archived_at, pending, activity, asking, agent_session, activity_at, auto_named, pr, review_of, task_id, trial, owned, env, env_files, port, sandbox, creator";
 
 pub(super) fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let command: String = row.get(5)?;
@@ -69,6 +69,7 @@ pub(super) fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sessio
         env_files: serde_json::from_str(&row.get::<_, String>(38)?).map_err(|e| bad(38, e.to_string()))?,
         port: row.get(39)?,
         sandbox: row.get::<_, Option<String>>(40)?.and_then(|m| m.parse().ok()),
+        creator: row.get(41)?,
     })
 }
 
@@ -81,7 +82,7 @@ impl Store {
     pub fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42)"
             ),
             params![
                 s.id,
@@ -125,6 +126,7 @@ impl Store {
                 serde_json::to_string(&s.env_files).expect("paths serialize"),
                 s.port,
                 s.sandbox.map(crate::model::SandboxMode::as_str),
+                s.creator,
             ],
         );
         match result {

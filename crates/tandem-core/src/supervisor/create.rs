@@ -36,6 +36,7 @@ fn new_session(req: &CreateRequest) -> session::NewSession {
         vars: req.vars.clone(),
         env_files: req.env_files.clone(),
         sandbox: req.sandbox.clone(),
+        creator: req.creator.clone(),
     }
 }
 

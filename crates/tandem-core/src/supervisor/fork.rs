@@ -82,6 +82,8 @@ pub(super) fn fork(
             env_file_vars: resolved.files,
             vars: resolved.vars,
             sandbox: Some(sandbox_name(source.sandbox)),
+            // A fork of a sub-session stays with its creator.
+            creator: source.creator.clone(),
         }
     };
     match create(state, &request)? {
@@ -150,6 +152,7 @@ fn review_request(
         env_files: Vec::new(),
         env_file_vars: Vec::new(),
         sandbox: Some(sandbox_name(source.sandbox)),
+        creator: None,
     })
 }
 

@@ -203,6 +203,7 @@ pub fn plan_new(
                 env_files: Vec::new(),
                 env_file_vars: Vec::new(),
                 sandbox: req.sandbox.clone(),
+                creator: req.creator.clone(),
             }
         })
         .collect();
@@ -335,6 +336,7 @@ mod tests {
             owns: Vec::new(),
             sandbox: None,
             env: Vec::new(),
+            creator: None,
         }
     }
 
