@@ -3,7 +3,9 @@
 //! (`run`); measures a session host against tmux and the state and history
 //! paths (`agents`); times the agent view's redraw (`view`); times
 //! `tandem conflicts` against `git merge-tree --stdin` (`conflicts`);
-//! times `tandem status` beside `tandem list` (`status`).
+//! times `tandem status` beside `tandem list` (`status`); measures the web
+//! dashboard and its terminal beside `tandem list` and `tandem attach`
+//! (`web`).
 
 mod agents;
 mod bench;
@@ -14,6 +16,7 @@ mod rng;
 mod stats;
 mod status;
 mod view;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +36,7 @@ enum Command {
     View(view::ViewArgs),
     Conflicts(conflicts::ConflictsArgs),
     Status(status::StatusArgs),
+    Web(web::WebArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::View(args) => view::run_cmd(args),
         Command::Conflicts(args) => conflicts::run_cmd(args),
         Command::Status(args) => status::run_cmd(args),
+        Command::Web(args) => web::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
