@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod browser;
 pub mod gemini;
 pub mod github;
 pub mod http;
