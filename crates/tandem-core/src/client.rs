@@ -235,6 +235,29 @@ impl Tandem {
         Ok((repo, config, session))
     }
 
+    /// The session with id `id` (12 hex characters), as stored; `None`
+    /// when there is none. What a front end that names sessions by id
+    /// (the web dashboard's URLs) looks up.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn by_id(&self, id: &str) -> Result<Option<Session>, ClientError> {
+        Ok(self.store()?.session(id)?)
+    }
+
+    /// `session` with its repository (its main worktree) and config, as
+    /// [`Tandem::session`] answers them; what a sandboxed agent committed
+    /// or staged is read back first.
+    ///
+    /// # Errors
+    /// What opening the repository or the store returns.
+    pub fn located(&self, session: Session) -> Result<(Repository, Config, Session), ClientError> {
+        let root = self.store()?.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+        let (repo, config) = session::open_repo(&self.paths, &root)?;
+        session::sync_sandboxed(&self.paths, &repo, &session);
+        Ok((repo, config, session))
+    }
+
     /// The session `name` finds from `cwd` ([`session::lookup::resolve`]),
     /// as stored: no git runs.
     ///

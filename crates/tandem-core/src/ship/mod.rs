@@ -26,7 +26,7 @@ pub use merge::{MergeMode, merge, merge_target};
 pub use push::{push, push_remote};
 use sync::abort_rebase;
 pub(crate) use sync::owner_tag;
-pub use sync::{SyncMode, Synced, sync, sync_abort};
+pub use sync::{SyncMode, Synced, sync, sync_abort, sync_said};
 
 /// Why a ship step cannot go on; each message is one line that says what
 /// to do.

@@ -18,6 +18,7 @@ use crate::assets;
 use crate::auth;
 use crate::state::AppState;
 
+pub mod actions;
 pub mod error;
 
 /// Every route, behind the guard.
@@ -27,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{name}", get(assets::get))
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
+        .merge(actions::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
