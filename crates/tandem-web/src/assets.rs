@@ -32,6 +32,16 @@ pub const ASSETS: &[Asset] = &[
     asset!("dashboard.js", "text/javascript; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("session.html", "text/html; charset=utf-8"),
+    asset!("session.js", "text/javascript; charset=utf-8"),
+    asset!("vendor/xterm.js", "text/javascript; charset=utf-8"),
+    asset!("vendor/xterm.css", "text/css; charset=utf-8"),
+    asset!("vendor/xterm-addon-fit.js", "text/javascript; charset=utf-8"),
+    asset!("vendor/highlight.min.js", "text/javascript; charset=utf-8"),
+    asset!("vendor/highlight-github-dark.min.css", "text/css; charset=utf-8"),
+    asset!("vendor/xterm.LICENSE", "text/plain; charset=utf-8"),
+    asset!("vendor/xterm-addon-fit.LICENSE", "text/plain; charset=utf-8"),
+    asset!("vendor/highlight.LICENSE", "text/plain; charset=utf-8"),
 ];
 
 /// The file called `name`.
@@ -55,6 +65,15 @@ pub fn respond(asset: &Asset) -> Response {
 /// `GET /assets/{name}`.
 pub async fn get(Path(name): Path<String>) -> Response {
     match find(&name) {
+        Some(asset) => respond(asset),
+        None => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
+    }
+}
+
+/// `GET /assets/vendor/{name}`: the third-party files (and their
+/// licenses) under `assets/vendor/`.
+pub async fn get_vendor(Path(name): Path<String>) -> Response {
+    match find(&format!("vendor/{name}")) {
         Some(asset) => respond(asset),
         None => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
     }

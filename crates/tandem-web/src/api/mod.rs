@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 pub mod actions;
 pub mod error;
+pub mod session;
 
 /// Every route, behind the guard.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -29,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
         .merge(actions::routes())
+        .merge(session::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
