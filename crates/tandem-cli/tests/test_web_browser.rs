@@ -82,15 +82,15 @@ fn use_claude(env: &mut TestEnv, claude: &Path, stub: &MessagesStub, allowed_too
 
 /// What the xterm.js terminal on the session page shows now (its rows,
 /// or its screen-reader tree when the rows are drawn on a canvas).
-const TERMINAL_TEXT: &str = r#"
+const TERMINAL_TEXT: &str = r##"
 const t = document.querySelector("#terminal");
 if (!t) return "";
 const rows = t.querySelector(".xterm-rows") || t.querySelector(".xterm-accessibility-tree");
 return (rows || t).innerText;
-"#;
+"##;
 
 #[test]
-fn a_new_session_shows_on_the_dashboard_within_a_second_and_needs_input_with_its_question() {
+fn a_new_session_shows_on_the_dashboard_within_a_second_and_then_its_question() {
     let env = TestEnv::new();
     let Some((_serve, browser)) = open(&env) else { return };
 
@@ -104,7 +104,9 @@ fn a_new_session_shows_on_the_dashboard_within_a_second_and_needs_input_with_its
     assert!(took <= LIVE, "shown after {took:?}");
 
     // The agent asks permission (its hook, as Claude Code sends it): the
-    // row moves to needs-input, first on the page, with the question.
+    // row shows the question. (A shell's state is inferred from its
+    // output, so its row keeps its group; `approving_from_the_page_…`
+    // sees a Claude session move to needs-input.)
     let asked = json!({
         "hook_event_name": "PermissionRequest",
         "tool_name": "Bash",
@@ -116,25 +118,29 @@ fn a_new_session_shows_on_the_dashboard_within_a_second_and_needs_input_with_its
         "the question on the row",
         LIVE,
         &format!("const r = (function() {{ {ROW} }}).apply(null, arguments); return r && r.asking ? r : null;"),
-        vec![json!("appears"), json!("needs_input")],
+        vec![json!("appears"), Value::Null],
     );
     assert!(returned.elapsed() <= LIVE);
     assert!(r["asking"].as_str().unwrap_or_default().contains("Bash: rm -rf build/"), "{r}");
-    let first = browser.js("return document.querySelector('section.group').getAttribute('data-group')", vec![]);
-    assert_eq!(first, json!("needs_input"), "needs-input comes first");
     // It waits for a permission: approve and deny are offered.
     let buttons = browser.js(
         "return [...document.querySelectorAll('tr[data-session=appears] button[data-action]')].map(b => b.dataset.action)",
         vec![],
     );
-    assert!(buttons.as_array().is_some_and(|b| b.contains(&json!("approve")) && b.contains(&json!("deny"))), "{buttons}");
+    assert!(
+        buttons.as_array().is_some_and(|b| b.contains(&json!("approve")) && b.contains(&json!("deny"))),
+        "{buttons}"
+    );
 }
 
 #[test]
 fn approving_from_the_page_lets_claude_go_on() {
     let Some((claude, mut env)) = agent_and_env("claude") else { return };
     let stub = MessagesStub::start(vec![
-        Step::tool("Bash", json!({ "command": "echo approved-from-the-page > proof.txt", "description": "Leave proof" })),
+        Step::tool(
+            "Bash",
+            json!({ "command": "echo approved-from-the-page > proof.txt", "description": "Leave proof" }),
+        ),
         Step::text("The proof is written."),
     ]);
     // Only Write is allowed: Bash needs a decision.
@@ -150,6 +156,8 @@ fn approving_from_the_page_lets_claude_go_on() {
     let seen = Instant::now();
     let r = row(&browser, "asker", Some("needs_input"), LIVE);
     assert!(seen.elapsed() <= LIVE);
+    let first = browser.js("return document.querySelector('section.group').getAttribute('data-group')", vec![]);
+    assert_eq!(first, json!("needs_input"), "needs-input comes first");
     assert!(
         r["asking"].as_str().unwrap_or_default().contains("echo approved-from-the-page > proof.txt"),
         "the question is shown: {r}"
@@ -265,7 +273,7 @@ fn on_a_phone_the_list_and_the_approve_button_are_usable() {
     let Some((serve, browser)) = open(&env) else { return };
     browser.viewport(390, 844, true);
     browser.goto(&serve.url("/"));
-    row(&browser, "phone-asks-a-rather-long-question-name", Some("needs_input"), crate::common::WAIT);
+    row(&browser, "phone-asks-a-rather-long-question-name", None, crate::common::WAIT);
     row(&browser, "phone-quiet", None, crate::common::WAIT);
 
     let layout = browser.js(
@@ -291,7 +299,10 @@ fn on_a_phone_the_list_and_the_approve_button_are_usable() {
     for what in ["approve", "deny", "name"] {
         let b = &layout[what];
         assert!(b.is_object(), "no {what} on the phone: {layout}");
-        assert!(b["left"].as_f64() >= Some(0.0) && b["right"].as_f64() <= Some(390.0), "{what} is off screen: {layout}");
+        assert!(
+            b["left"].as_f64() >= Some(0.0) && b["right"].as_f64() <= Some(390.0),
+            "{what} is off screen: {layout}"
+        );
         assert_eq!(b["covered"], json!(false), "{what} is covered: {layout}");
     }
     for what in ["approve", "deny"] {
@@ -324,7 +335,12 @@ fn a_script_in_a_title_or_in_agent_output_renders_as_text() {
         &json!({ "hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": { "command": command } }),
     );
     let Some((serve, browser)) = open(&env) else { return };
-    let r = row(&browser, "xss", Some("needs_input"), crate::common::WAIT);
+    let r = browser.wait_js(
+        "the question on the row",
+        crate::common::WAIT,
+        &format!("const r = (function() {{ {ROW} }}).apply(null, arguments); return r && r.asking ? r : null;"),
+        vec![json!("xss"), Value::Null],
+    );
     let text = r["text"].as_str().unwrap_or_default();
     assert!(text.contains("<script>window.pwned=1</script>"), "the title is shown as text: {text}");
     assert!(text.contains("<script>window.pwned=4</script>"), "the question is shown as text: {text}");
@@ -362,7 +378,10 @@ fn without_the_token_or_from_another_origin_nothing_changes() {
     assert_eq!(request(serve.addr, "GET", "/", &[], "").0, 401);
     assert_eq!(request(serve.addr, "GET", "/api/sessions", &[], "").0, 401);
     assert_eq!(request(serve.addr, "POST", &remove, &[("Origin", &own)], force).0, 401);
-    assert_eq!(request(serve.addr, "POST", &remove, &[("Origin", &own), ("Cookie", "tandem_token=0000")], force).0, 401);
+    assert_eq!(
+        request(serve.addr, "POST", &remove, &[("Origin", &own), ("Cookie", "tandem_token=0000")], force).0,
+        401
+    );
     // The right token from another site's page: 403.
     let (status, body) =
         request(serve.addr, "POST", &remove, &[("Origin", "http://evil.example"), ("Cookie", &cookie)], force);
@@ -437,7 +456,7 @@ fn screenshots_of_the_dashboard_and_a_session_page() {
     env.ok(&["set", "refactor-parser", "--title", "Split the parser into lexer and grammar"]);
 
     let Some((serve, browser)) = open(&env) else { return };
-    row(&browser, "add-csv-export", Some("needs_input"), crate::common::WAIT);
+    row(&browser, "add-csv-export", None, crate::common::WAIT);
     row(&browser, "fix-login-timeout", None, crate::common::WAIT);
     row(&browser, "refactor-parser", None, crate::common::WAIT);
     let shot = browser.screenshot("web-dashboard", Some("web-dashboard.png"));

@@ -75,6 +75,7 @@ impl Browser {
         let mut browser = Browser { rt, driver: None, chromedriver, _profile: profile };
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM).expect("binary");
+        caps.set_browser_log_level(thirtyfour::LoggingPrefsLogLevel::Warning).expect("log level");
         for arg in [
             "--headless",
             "--no-sandbox",
@@ -133,10 +134,22 @@ impl Browser {
             }
             if Instant::now() >= deadline {
                 let text = self.js("return document.body ? document.body.innerText : ''", vec![]);
-                panic!("timed out after {timeout:?} waiting for {what}; the page shows:\n{}", text.as_str().unwrap_or(""));
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; the page shows:\n{}\nthe console said:\n{}",
+                    text.as_str().unwrap_or(""),
+                    self.console().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The page's console warnings and errors so far (script errors,
+    /// Content-Security-Policy refusals, failed requests).
+    pub fn console(&self) -> Vec<String> {
+        self.block_on(self.driver().browser_log())
+            .map(|entries| entries.into_iter().map(|e| format!("{} {}", e.level, e.message)).collect())
+            .unwrap_or_default()
     }
 
     /// Waits until an element matches `css` (for at most [`WAIT`]);
@@ -272,9 +285,8 @@ impl Serve {
             .spawn()
             .expect("start tandem serve");
         let stdout = child.stdout.take().expect("stdout");
-        let login = read_first(stdout, WAIT, |line| {
-            line.strip_prefix("tandem dashboard: ").map(|url| url.trim().to_owned())
-        });
+        let login =
+            read_first(stdout, WAIT, |line| line.strip_prefix("tandem dashboard: ").map(|url| url.trim().to_owned()));
         let Some(login) = login else {
             let _ = child.kill();
             let _ = child.wait();
@@ -303,7 +315,10 @@ impl Drop for Serve {
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to tandem serve");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("connection")) {
+        text.push_str("Connection: close\r\n");
+    }
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -535,7 +535,7 @@ pub fn error_line(stderr: &str) -> Option<String> {
             return None;
         }
     }
-    Some(line + &hints)
+    Some(line + hints.as_str())
 }
 
 /// Records one Claude Code hook event for session `id` the way the agent

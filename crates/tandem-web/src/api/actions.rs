@@ -19,8 +19,8 @@
 //! shell's.
 
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -45,8 +45,21 @@ const SIZE: (u16, u16) = (24, 80);
 
 /// Every action, in the order the pages show them.
 pub const ACTIONS: &[&str] = &[
-    "send", "approve", "deny", "interrupt", "stop", "respawn", "fork", "review", "sync", "merge", "pr", "push",
-    "archive", "restore", "remove",
+    "send",
+    "approve",
+    "deny",
+    "interrupt",
+    "stop",
+    "respawn",
+    "fork",
+    "review",
+    "sync",
+    "merge",
+    "pr",
+    "push",
+    "archive",
+    "restore",
+    "remove",
 ];
 
 /// The action routes, to merge into [`super::router`].
@@ -103,7 +116,8 @@ async fn act(
     let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
         Body::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("the request body is not the JSON object `{action}` takes: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("the request body is not the JSON object `{action}` takes: {e}")))?
     };
     let blocking = Arc::clone(&state);
     tokio::task::spawn_blocking(move || run(&blocking, &id, &action, body))
@@ -117,7 +131,12 @@ async fn act(
 /// # Errors
 /// 404 when there is none.
 pub fn find(tandem: &Tandem, id: &str) -> Result<(PathBuf, Session), ApiError> {
-    let unknown = || ApiError::not_found(format!("no session with id `{}`; the dashboard lists the sessions", tandem_core::text::visible(id)));
+    let unknown = || {
+        ApiError::not_found(format!(
+            "no session with id `{}`; the dashboard lists the sessions",
+            tandem_core::text::visible(id)
+        ))
+    };
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(unknown());
     }
@@ -206,16 +225,26 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         "fork" => {
             let Created { session: new, notes: more } = tandem.fork(&session, body.name.as_deref(), env(), SIZE)?;
             notes.extend(more);
-            Done { message: format!("forked session {} as {}", session.slug, new.slug), created: Some(new), ..Done::default() }
+            Done {
+                message: format!("forked session {} as {}", session.slug, new.slug),
+                created: Some(new),
+                ..Done::default()
+            }
         }
         "review" => {
-            let review = ReviewOf { session: &session, agent: body.agent.as_deref(), name: body.name.as_deref(), size: SIZE };
+            let review =
+                ReviewOf { session: &session, agent: body.agent.as_deref(), name: body.name.as_deref(), size: SIZE };
             if let Some(name) = review.name {
-                tandem_core::session::slugs::validate(name).map_err(|e| ApiError::of(&tandem_core::session::SessionError::from(e)))?;
+                tandem_core::session::slugs::validate(name)
+                    .map_err(|e| ApiError::of(&tandem_core::session::SessionError::from(e)))?;
             }
             let Created { session: new, notes: more } = tandem.review(review, env())?;
             notes.extend(more);
-            Done { message: format!("review session {} started for {}", new.slug, session.slug), created: Some(new), ..Done::default() }
+            Done {
+                message: format!("review session {} started for {}", new.slug, session.slug),
+                created: Some(new),
+                ..Done::default()
+            }
         }
         "archive" => {
             let Created { session: s, notes: more } = tandem.archive(&session.id, env())?;
