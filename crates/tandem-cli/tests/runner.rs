@@ -40,4 +40,5 @@ mod test_supervisor;
 mod test_tasks;
 mod test_trust;
 mod test_view;
+mod test_web_api;
 mod test_web_browser;

@@ -27,7 +27,7 @@ function ago(secs) {
   return Math.floor(secs / 86400) + "d";
 }
 
-/** JSON from the API; throws Error(text the server gave). */
+/** JSON from the API; throws Error(text the server gave) with .status and .data. */
 async function api(method, path, body) {
   const init = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) {
@@ -38,7 +38,13 @@ async function api(method, path, body) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-  if (!res.ok) throw new Error((data && data.error) || text || res.statusText);
+  if (!res.ok) {
+    // The status and the answer too: remove's 409 carries `unsaved`.
+    const error = new Error((data && data.error) || text || res.statusText);
+    error.status = res.status;
+    error.data = data;
+    throw error;
+  }
   return data;
 }
 

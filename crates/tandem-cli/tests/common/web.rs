@@ -1,0 +1,112 @@
+//! `tandem serve` for tests: the real binary on a free loopback port,
+//! talked to over plain HTTP with its bearer token and a same-site
+//! `Origin`, ended (by its pid) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use super::TestEnv;
+
+/// A running `tandem serve`.
+pub struct Serve {
+    child: Child,
+    /// Its stdout, kept open: a closed pipe would end it at its next line.
+    _stdout: BufReader<std::process::ChildStdout>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The per-user token from the login URL.
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+/// An answer: its status, headers and body (JSON when it is JSON, else
+/// the text as a JSON string).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Serve {
+    /// Starts `tandem serve --listen 127.0.0.1:0` in `env`'s repository
+    /// and reads the URL it prints first (with the bound port).
+    pub fn start(env: &TestEnv) -> Serve {
+        let mut child = env
+            .command_in(&env.repo, &["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tandem serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read serve's first line");
+        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+        let (base, token) = url.split_once("/?token=").unwrap_or_else(|| panic!("no login URL in {line:?}"));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Serve { child, _stdout: stdout, base: base.to_owned(), token: token.to_owned(), agent }
+    }
+
+    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+        let mut response = response.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().expect("a text body");
+        Answer { status, headers, text }
+    }
+
+    /// `GET path` with the token.
+    pub fn get(&self, path: &str) -> Answer {
+        let url = format!("{}{path}", self.base);
+        Self::answer(self.agent.get(&url).header("Authorization", &format!("Bearer {}", self.token)).call())
+    }
+
+    /// `POST path` with the token, the server's own `Origin` (as the
+    /// dashboard's page sends it) and `body` as JSON.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Answer {
+        let url = format!("{}{path}", self.base);
+        Self::answer(
+            self.agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .header("Origin", &self.base)
+                .header("Content-Type", "application/json")
+                .send(body.to_string().as_bytes()),
+        )
+    }
+
+    /// `POST /api/sessions/{id}/{action}`.
+    pub fn act(&self, id: &str, action: &str, body: &serde_json::Value) -> Answer {
+        self.post(&format!("/api/sessions/{id}/{action}"), body)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // Only the process this test started, by its pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
