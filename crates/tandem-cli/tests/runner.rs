@@ -42,3 +42,4 @@ mod test_trust;
 mod test_view;
 mod test_web_api;
 mod test_web_browser;
+mod test_web_session;

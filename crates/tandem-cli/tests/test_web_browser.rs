@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
-use crate::common::browser::{Browser, Serve, request};
+use crate::common::browser::{Browser, request};
+use crate::common::web::Serve;
 use crate::common::{TestEnv, agent_and_env, hook_event, wait_within};
 
 /// How long the dashboard may take to show a change.
@@ -23,15 +24,25 @@ const LIVE: Duration = Duration::from_secs(1);
 /// Enter, as WebDriver sends it.
 const ENTER: &str = "\u{e007}";
 
+/// The URL that logs a browser in to `serve`.
+fn login(serve: &Serve) -> String {
+    format!("{}/?token={}", serve.base, serve.token)
+}
+
+/// `path` on `serve`.
+fn url(serve: &Serve, path: &str) -> String {
+    format!("{}{path}", serve.base)
+}
+
 /// `env`'s server and a browser logged in to it (at the dashboard), or
 /// `None` when the test is skipped.
 fn open(env: &TestEnv) -> Option<(Serve, Browser)> {
     let browser = Browser::start()?;
     let serve = Serve::start(env);
-    browser.goto(&serve.login);
+    browser.goto(&login(&serve));
     // The login URL sets the cookie and leaves the token out of the address.
-    let url = browser.js("return location.href", vec![]);
-    assert_eq!(url, json!(serve.url("/")), "the token is not left in the address bar");
+    let at = browser.js("return location.href", vec![]);
+    assert_eq!(at, json!(url(&serve, "/")), "the token is not left in the address bar");
     // The first snapshot has arrived once the event stream is open.
     browser.wait_js(
         "the dashboard's first rows",
@@ -179,7 +190,7 @@ fn the_live_terminal_takes_typing_only_after_take_control_and_echoes_it() {
     let env = TestEnv::new();
     let id = shell(&env, "term");
     let Some((serve, browser)) = open(&env) else { return };
-    browser.goto(&serve.url(&format!("/session/{id}")));
+    browser.goto(&url(&serve, &format!("/session/{id}")));
     browser.wait_js(
         "the shell's prompt in the terminal",
         crate::common::WAIT,
@@ -213,7 +224,7 @@ fn the_session_page_shows_the_diff() {
     env.git_in(&path, &["add", "notes.txt"]);
     env.git_in(&path, &["commit", "-q", "-m", "Add notes"]);
     let Some((serve, browser)) = open(&env) else { return };
-    browser.goto(&serve.url(&format!("/session/{id}")));
+    browser.goto(&url(&serve, &format!("/session/{id}")));
     browser.wait_js(
         "notes.txt in the diff's files",
         crate::common::WAIT,
@@ -239,7 +250,7 @@ fn removing_a_session_with_unsaved_work_shows_the_refusal_and_force_removes_it()
     assert!(sentence.contains("1 untracked file"), "{sentence}");
 
     let Some((serve, browser)) = open(&env) else { return };
-    browser.goto(&serve.url(&format!("/session/{id}")));
+    browser.goto(&url(&serve, &format!("/session/{id}")));
     browser.click("button[data-action=remove]");
     let confirm = browser.wait_js(
         "the refusal in #confirm",
@@ -272,7 +283,7 @@ fn on_a_phone_the_list_and_the_approve_button_are_usable() {
     );
     let Some((serve, browser)) = open(&env) else { return };
     browser.viewport(390, 844, true);
-    browser.goto(&serve.url("/"));
+    browser.goto(&url(&serve, "/"));
     row(&browser, "phone-asks-a-rather-long-question-name", None, crate::common::WAIT);
     row(&browser, "phone-quiet", None, crate::common::WAIT);
 
@@ -349,7 +360,7 @@ fn a_script_in_a_title_or_in_agent_output_renders_as_text() {
     let inert = "return { pwned: typeof window.pwned, injected: document.querySelectorAll('main script, main img, tr script, tr img').length, inline: document.querySelectorAll('script:not([src])').length }";
     assert_eq!(browser.js(inert, vec![]), json!({ "pwned": "undefined", "injected": 0, "inline": 0 }));
 
-    browser.goto(&serve.url(&format!("/session/{id}")));
+    browser.goto(&url(&serve, &format!("/session/{id}")));
     browser.wait_js(
         "the prompt in the history",
         crate::common::WAIT,
@@ -369,25 +380,23 @@ fn without_the_token_or_from_another_origin_nothing_changes() {
     let id = shell(&env, "kept");
     std::fs::write(env.path_of("kept").join("draft.txt"), "unsaved\n").expect("write");
     let serve = Serve::start(&env);
+    let addr: std::net::SocketAddr = serve.host.parse().expect("an address");
     let own = serve.base.clone();
     let cookie = format!("tandem_token={}", serve.token);
     let remove = format!("/api/sessions/{id}/remove");
     let force = r#"{"force":true}"#;
 
     // No token: 401, for pages, the API and actions alike.
-    assert_eq!(request(serve.addr, "GET", "/", &[], "").0, 401);
-    assert_eq!(request(serve.addr, "GET", "/api/sessions", &[], "").0, 401);
-    assert_eq!(request(serve.addr, "POST", &remove, &[("Origin", &own)], force).0, 401);
-    assert_eq!(
-        request(serve.addr, "POST", &remove, &[("Origin", &own), ("Cookie", "tandem_token=0000")], force).0,
-        401
-    );
+    assert_eq!(request(addr, "GET", "/", &[], "").0, 401);
+    assert_eq!(request(addr, "GET", "/api/sessions", &[], "").0, 401);
+    assert_eq!(request(addr, "POST", &remove, &[("Origin", &own)], force).0, 401);
+    assert_eq!(request(addr, "POST", &remove, &[("Origin", &own), ("Cookie", "tandem_token=0000")], force).0, 401);
     // The right token from another site's page: 403.
     let (status, body) =
-        request(serve.addr, "POST", &remove, &[("Origin", "http://evil.example"), ("Cookie", &cookie)], force);
+        request(addr, "POST", &remove, &[("Origin", "http://evil.example"), ("Cookie", &cookie)], force);
     assert_eq!(status, 403, "{body}");
     let (status, _) = request(
-        serve.addr,
+        addr,
         "POST",
         &remove,
         &[("Origin", "http://evil.example"), ("Authorization", &format!("Bearer {}", serve.token))],
@@ -402,7 +411,7 @@ fn without_the_token_or_from_another_origin_nothing_changes() {
     // is let in.
     let upgrade = |origin: &str| {
         request(
-            serve.addr,
+            addr,
             "GET",
             &format!("/api/sessions/{id}/terminal"),
             &[
@@ -421,7 +430,7 @@ fn without_the_token_or_from_another_origin_nothing_changes() {
 
     // With the token and its own origin the same request does act (so the
     // refusals above were the guard's).
-    let (status, body) = request(serve.addr, "POST", &remove, &[("Origin", &own), ("Cookie", &cookie)], force);
+    let (status, body) = request(addr, "POST", &remove, &[("Origin", &own), ("Cookie", &cookie)], force);
     assert_eq!(status, 200, "{body}");
     assert!(!env.sessions().iter().any(|s| s["name"] == "kept"));
 }
@@ -462,7 +471,7 @@ fn screenshots_of_the_dashboard_and_a_session_page() {
     let shot = browser.screenshot("web-dashboard", Some("web-dashboard.png"));
     assert!(std::fs::metadata(&shot).expect("the dashboard's screenshot").len() > 10_000);
 
-    browser.goto(&serve.url(&format!("/session/{fix}")));
+    browser.goto(&url(&serve, &format!("/session/{fix}")));
     browser.wait_js(
         "login.rs in the diff",
         crate::common::WAIT,

@@ -34,6 +34,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("session.html", "text/html; charset=utf-8"),
     asset!("session.js", "text/javascript; charset=utf-8"),
+    asset!("session.css", "text/css; charset=utf-8"),
     asset!("vendor/xterm.js", "text/javascript; charset=utf-8"),
     asset!("vendor/xterm.css", "text/css; charset=utf-8"),
     asset!("vendor/xterm-addon-fit.js", "text/javascript; charset=utf-8"),

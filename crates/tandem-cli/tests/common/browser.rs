@@ -7,9 +7,7 @@
 //!   current-thread tokio runtime and offers sync-looking calls
 //!   ([`Browser::js`], [`Browser::click`], …), so tests stay plain
 //!   `#[test]`s.
-//! - [`Serve`]: `tandem serve --listen 127.0.0.1:0`; its first stdout line
-//!   carries the login URL (with the port and the token). Killed by pid
-//!   on drop.
+//! - `tandem serve` itself is [`super::web::Serve`].
 //! - [`request`]: one raw HTTP/1.1 request, for the refusals (missing
 //!   token, foreign `Origin`, a WebSocket upgrade) a browser would not
 //!   send as such.
@@ -28,7 +26,7 @@ use serde_json::Value;
 use thirtyfour::prelude::*;
 use thirtyfour::{ChromiumLikeCapabilities, WebDriver};
 
-use super::{TestEnv, WAIT, skipped};
+use super::{WAIT, skipped};
 
 /// The Chromium the Debian package `chromium` installs.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -259,55 +257,6 @@ fn read_first<T: Send + 'static>(
         }
     });
     rx.recv_timeout(timeout).ok()
-}
-
-/// `tandem serve` on a free loopback port, under a test's `TANDEM_HOME`.
-pub struct Serve {
-    child: Child,
-    /// `http://127.0.0.1:PORT/?token=…`: opening it logs a browser in.
-    pub login: String,
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// The per-user token.
-    pub token: String,
-}
-
-impl Serve {
-    /// Starts `tandem serve --listen 127.0.0.1:0` in `env`'s repository
-    /// and waits for the login URL on its first stdout line.
-    pub fn start(env: &TestEnv) -> Serve {
-        let mut child = env
-            .command_in(&env.repo, &["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tandem serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let login =
-            read_first(stdout, WAIT, |line| line.strip_prefix("tandem dashboard: ").map(|url| url.trim().to_owned()));
-        let Some(login) = login else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tandem serve printed no login URL");
-        };
-        let (base, token) = login.split_once("/?token=").expect("the login URL has a token");
-        let addr = base.strip_prefix("http://").expect("http").parse().expect("an address");
-        Serve { base: base.to_owned(), token: token.to_owned(), addr, login, child }
-    }
-
-    /// `path` on this server.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One raw HTTP/1.1 request to `addr` (`Host` is the address, then

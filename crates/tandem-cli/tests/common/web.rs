@@ -1,35 +1,39 @@
 //! `tandem serve` for tests: the real binary on a free loopback port,
 //! talked to over plain HTTP with its bearer token and a same-site
-//! `Origin`, ended (by its pid) when dropped.
+//! `Origin` (`ureq`), and over WebSockets with `tungstenite` (a sync
+//! client). Ended (by its pid) when dropped.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::TestEnv;
 
-/// A running `tandem serve`.
+/// A running `tandem serve --listen 127.0.0.1:0`.
 pub struct Serve {
     child: Child,
-    /// Its stdout, kept open: a closed pipe would end it at its next line.
-    _stdout: BufReader<std::process::ChildStdout>,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// The per-user token from the login URL.
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The per-user token from the login URL it printed.
     pub token: String,
     agent: ureq::Agent,
 }
 
-/// An answer: its status, headers and body (JSON when it is JSON, else
-/// the text as a JSON string).
+/// An answer: its status, headers and body.
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub text: String,
+    /// The same as `text` (the name the session API's tests use).
+    pub body: String,
 }
 
 impl Answer {
-    /// The body as JSON (panics when it is not).
+    /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
@@ -50,19 +54,21 @@ impl Serve {
             .stderr(Stdio::null())
             .spawn()
             .expect("start tandem serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stdout = BufReader::new(stdout);
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("read serve's first line");
+        out.read_line(&mut line).expect("read serve's first line");
+        // Read on, so the server never writes to a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
         let (base, token) = url.split_once("/?token=").unwrap_or_else(|| panic!("no login URL in {line:?}"));
+        let host = base.strip_prefix("http://").unwrap_or_else(|| panic!("a login URL: {line}")).to_owned();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Serve { child, _stdout: stdout, base: base.to_owned(), token: token.to_owned(), agent }
+        Serve { child, base: base.to_owned(), host, token: token.to_owned(), agent }
     }
 
     fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
@@ -74,7 +80,7 @@ impl Serve {
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
         let text = response.body_mut().read_to_string().expect("a text body");
-        Answer { status, headers, text }
+        Answer { status, headers, body: text.clone(), text }
     }
 
     /// `GET path` with the token.
@@ -100,6 +106,28 @@ impl Serve {
     /// `POST /api/sessions/{id}/{action}`.
     pub fn act(&self, id: &str, action: &str, body: &serde_json::Value) -> Answer {
         self.post(&format!("/api/sessions/{id}/{action}"), body)
+    }
+
+    /// The WebSocket at `path`; `origin` as the `Origin` header (`None`:
+    /// the server's own), with the token unless `token` is false.
+    pub fn websocket(
+        &self,
+        path: &str,
+        origin: Option<&str>,
+        token: bool,
+    ) -> Result<tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>, tungstenite::Error> {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}{path}", self.host).into_client_request().expect("a request");
+        let headers = request.headers_mut();
+        headers.insert("Origin", origin.unwrap_or(&self.base).parse().expect("a header"));
+        if token {
+            headers.insert("Cookie", format!("tandem_token={}", self.token).parse().expect("a header"));
+        }
+        let (socket, _) = tungstenite::connect(request)?;
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        }
+        Ok(socket)
     }
 }
 
