@@ -12,9 +12,24 @@ function el(tag, attrs, ...children) {
   }
   for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : String(c));
+    node.append(c instanceof Node ? c : shown(String(c)));
   }
   return node;
+}
+
+/** `text` with its control characters (but newline and tab) and the
+ *  characters that hide or reorder text made visible, as the CLI shows
+ *  them (tandem_core::text::visible): `\e`, `\x07`, `\u{202e}`. */
+function shown(text) {
+  return String(text).replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g,
+    (c) => {
+      const n = c.codePointAt(0);
+      if (c === "\r") return "\\r";
+      if (c === "\x1b") return "\\e";
+      if (n < 0x20 || n === 0x7f) return "\\x" + n.toString(16).padStart(2, "0");
+      return "\\u{" + n.toString(16) + "}";
+    });
 }
 
 /** Seconds as `5s`, `3m`, `2h`, `4d`. */

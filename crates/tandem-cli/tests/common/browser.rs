@@ -174,12 +174,44 @@ impl Browser {
         self.block_on(self.driver().find(By::Css(css))).unwrap_or_else(|e| panic!("find {css}: {e}"))
     }
 
-    /// A real click (WebDriver scrolls it into view and clicks its centre;
-    /// refused if something else covers it) on the first element
-    /// matching `css`.
+    /// A click on the first element matching `css`, as a person makes
+    /// it: scrolled to the middle of the screen, refused (panics) when
+    /// something else covers its centre, then WebDriver's real mouse
+    /// click. Should chromedriver's own hit test misjudge a page that a
+    /// terminal just scrolled (seen with xterm.js holding the focus), the
+    /// element, checked uncovered just before, is clicked from the page.
     pub fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.block_on(element.click()).unwrap_or_else(|e| panic!("click {css}: {e}"));
+        // A live page may remake the element between finding and
+        // clicking it (the dashboard redraws its rows on every change):
+        // find it again then.
+        for _ in 0..5 {
+            let element = self.find(css);
+            let covered = self.js(
+                r"const e = document.querySelector(arguments[0]);
+                  e.scrollIntoView({block: 'center', inline: 'center'});
+                  const r = e.getBoundingClientRect();
+                  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                  return hit && (hit === e || e.contains(hit)) ? null : (hit ? hit.outerHTML.slice(0, 200) : 'nothing');",
+                vec![css.into()],
+            );
+            if !covered.is_null() {
+                let shot = self.screenshot("click-failed", None);
+                panic!("{css} is covered by {covered} (the page as it was: {})", shot.display());
+            }
+            match self.block_on(element.click()) {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale") => continue,
+                Err(e) if e.to_string().contains("intercepted") => {
+                    self.js("document.querySelector(arguments[0]).click()", vec![css.into()]);
+                    return;
+                }
+                Err(e) => {
+                    let shot = self.screenshot("click-failed", None);
+                    panic!("click {css}: {e}\n(the page as it was: {})", shot.display());
+                }
+            }
+        }
+        panic!("{css} was remade five times in a row before it could be clicked");
     }
 
     /// Types `text` into the element matching `css`, as key presses.
