@@ -34,6 +34,8 @@ use tandem_core::protocol::EnvChoice;
 use tandem_core::rows::columns;
 use tandem_core::session::env::process_env;
 use tandem_core::ship;
+use tandem_core::ship::land::{self, MergeRequest};
+use tandem_core::ship::pull_request::{self as pull, PullOptions};
 use tandem_core::store::Session;
 
 use super::error::ApiError;
@@ -145,6 +147,12 @@ pub fn row(state: &AppState, root: &std::path::Path, id: &str) -> Result<Option<
 
 fn env() -> Vec<(String, String)> {
     process_env().0
+}
+
+/// One variable of the server's environment (a GitHub token for `pr`
+/// and a remote `merge`, as the CLI reads the shell's).
+fn server_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
 }
 
 /// A session the supervisor stopped for idleness, started again first
@@ -290,7 +298,37 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
             let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes).map_err(|e| ApiError::of(&e))?;
             Done::said(ship::sync_said(&session, &outcome).map_err(ApiError::conflict)?)
         }
-        _ => return Err(ApiError::bad(format!("`{action}` is not served yet"))),
+        "merge" => {
+            let (repo, config, session) = tandem.located(session)?;
+            let mode = match body.mode.as_deref() {
+                None | Some("commit") => ship::MergeMode::Commit,
+                Some("squash") => ship::MergeMode::Squash,
+                Some("rebase") => ship::MergeMode::Rebase,
+                Some("ff") => ship::MergeMode::FastForward,
+                Some(other) => {
+                    return Err(ApiError::bad(format!(
+                        "no merge mode `{}`; give \"commit\", \"squash\", \"rebase\" or \"ff\", or none",
+                        tandem_core::text::visible(other)
+                    )));
+                }
+            };
+            let request = MergeRequest { mode, into: body.into.as_deref(), remote: body.remote.unwrap_or(false) };
+            let dir = tandem.paths.session_dir(&session.id);
+            let landed = land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)
+                .map_err(|e| ApiError::of(&e))?;
+            tandem.landed(&session, &landed)?;
+            notes.push(format!("its work has landed; archiving session {} puts it away", session.slug));
+            Done::said(landed.text)
+        }
+        "pr" => {
+            let (repo, config, session) = tandem.located(session)?;
+            let options = PullOptions { draft: body.draft.unwrap_or(false), title: body.title.as_deref(), body: body.body.as_deref() };
+            let opened = pull::open(&tandem.store()?, &repo, &config, &session, options, &server_env, &mut |_| {})
+                .map_err(|e| ApiError::of(&e))?;
+            tandem.watch_pull(&session.id, &opened.target);
+            Done::said(format!("{}: {}", opened.line, opened.url))
+        }
+        _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
     let now = if done.gone { None } else { row(state, &root, id)? };
     let created = match &done.created {
