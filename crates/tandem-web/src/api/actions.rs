@@ -19,8 +19,8 @@
 //! shell's.
 
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -47,8 +47,21 @@ const SIZE: (u16, u16) = (24, 80);
 
 /// Every action, in the order the pages show them.
 pub const ACTIONS: &[&str] = &[
-    "send", "approve", "deny", "interrupt", "stop", "respawn", "fork", "review", "sync", "merge", "pr", "push",
-    "archive", "restore", "remove",
+    "send",
+    "approve",
+    "deny",
+    "interrupt",
+    "stop",
+    "respawn",
+    "fork",
+    "review",
+    "sync",
+    "merge",
+    "pr",
+    "push",
+    "archive",
+    "restore",
+    "remove",
 ];
 
 /// The action routes, to merge into [`super::router`].
@@ -105,7 +118,8 @@ async fn act(
     let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
         Body::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("the request body is not the JSON object `{action}` takes: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("the request body is not the JSON object `{action}` takes: {e}")))?
     };
     let blocking = Arc::clone(&state);
     tokio::task::spawn_blocking(move || run(&blocking, &id, &action, body))
@@ -119,7 +133,12 @@ async fn act(
 /// # Errors
 /// 404 when there is none.
 pub fn find(tandem: &Tandem, id: &str) -> Result<(PathBuf, Session), ApiError> {
-    let unknown = || ApiError::not_found(format!("no session with id `{}`; the dashboard lists the sessions", tandem_core::text::visible(id)));
+    let unknown = || {
+        ApiError::not_found(format!(
+            "no session with id `{}`; the dashboard lists the sessions",
+            tandem_core::text::visible(id)
+        ))
+    };
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(unknown());
     }
@@ -214,16 +233,25 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         "fork" => {
             let Created { session: new, notes: more } = tandem.fork(&session, body.name.as_deref(), env(), SIZE)?;
             notes.extend(more);
-            Done { message: format!("forked session {} as {}", session.slug, new.slug), created: Some(new), ..Done::default() }
+            Done {
+                message: format!("forked session {} as {}", session.slug, new.slug),
+                created: Some(new),
+                ..Done::default()
+            }
         }
         "review" => {
-            let review = ReviewOf { session: &session, agent: body.agent.as_deref(), name: body.name.as_deref(), size: SIZE };
+            let review =
+                ReviewOf { session: &session, agent: body.agent.as_deref(), name: body.name.as_deref(), size: SIZE };
             if let Some(name) = review.name {
-                tandem_core::session::slugs::validate(name).map_err(|e| ApiError::of(&tandem_core::session::SessionError::from(e)))?;
+                tandem_core::session::slugs::validate(name).map_err(tandem_core::session::SessionError::from)?;
             }
             let Created { session: new, notes: more } = tandem.review(review, env())?;
             notes.extend(more);
-            Done { message: format!("review session {} started for {}", new.slug, session.slug), created: Some(new), ..Done::default() }
+            Done {
+                message: format!("review session {} started for {}", new.slug, session.slug),
+                created: Some(new),
+                ..Done::default()
+            }
         }
         "archive" => {
             let Created { session: s, notes: more } = tandem.archive(&session.id, env())?;
@@ -273,11 +301,11 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         }
         "push" => {
             let (repo, config, session) = tandem.located(session)?;
-            if tandem_core::session::is_protected(&repo, &config, &session.branch).map_err(|e| ApiError::of(&e))? {
+            if tandem_core::session::is_protected(&repo, &config, &session.branch)? {
                 return Err(ApiError::of(&ship::ShipError::Protected { branch: session.branch.clone() }));
             }
-            let remote = ship::push_remote(&session).map_err(|e| ApiError::of(&e))?;
-            ship::push(&session, &remote).map_err(|e| ApiError::of(&e))?;
+            let remote = ship::push_remote(&session)?;
+            ship::push(&session, &remote)?;
             Done::said(format!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch))
         }
         "sync" => {
@@ -295,7 +323,7 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
             };
             let dir = tandem.paths.session_dir(&session.id);
             let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
-            let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes).map_err(|e| ApiError::of(&e))?;
+            let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes)?;
             Done::said(ship::sync_said(&session, &outcome).map_err(ApiError::conflict)?)
         }
         "merge" => {
@@ -314,17 +342,19 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
             };
             let request = MergeRequest { mode, into: body.into.as_deref(), remote: body.remote.unwrap_or(false) };
             let dir = tandem.paths.session_dir(&session.id);
-            let landed = land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)
-                .map_err(|e| ApiError::of(&e))?;
+            let landed = land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)?;
             tandem.landed(&session, &landed)?;
             notes.push(format!("its work has landed; archiving session {} puts it away", session.slug));
             Done::said(landed.text)
         }
         "pr" => {
             let (repo, config, session) = tandem.located(session)?;
-            let options = PullOptions { draft: body.draft.unwrap_or(false), title: body.title.as_deref(), body: body.body.as_deref() };
-            let opened = pull::open(&tandem.store()?, &repo, &config, &session, options, &server_env, &mut |_| {})
-                .map_err(|e| ApiError::of(&e))?;
+            let options = PullOptions {
+                draft: body.draft.unwrap_or(false),
+                title: body.title.as_deref(),
+                body: body.body.as_deref(),
+            };
+            let opened = pull::open(&tandem.store()?, &repo, &config, &session, options, &server_env, &mut |_| {})?;
             tandem.watch_pull(&session.id, &opened.target);
             Done::said(format!("{}: {}", opened.line, opened.url))
         }
