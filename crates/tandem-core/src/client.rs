@@ -64,6 +64,17 @@ pub struct Woken {
     pub resumed: bool,
 }
 
+impl Woken {
+    /// What a front end says of it: `NAME was stopped after 2h idle;
+    /// starting it again, resuming its conversation`.
+    #[must_use]
+    pub fn said(&self, slug: &str) -> String {
+        let how = if self.resumed { ", resuming its conversation" } else { "" };
+        let idle = session::idle_stop::duration_text(self.idle_secs);
+        format!("{slug} was stopped after {idle} idle; starting it again{how}")
+    }
+}
+
 /// A session made by [`Tandem::create`] or [`Tandem::fork`], with the
 /// notes the user should read (a fallback, a failed hook).
 #[derive(Debug, Clone)]

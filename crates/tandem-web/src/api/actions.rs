@@ -26,8 +26,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tandem_core::client::{Created, RemoveOptions, ReviewOf, Stopped, Tandem};
 use tandem_core::error::ErrorKind;
 use tandem_core::protocol::EnvChoice;
@@ -107,7 +108,7 @@ async fn act(
     State(state): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     if !ACTIONS.contains(&action.as_str()) {
         return Err(ApiError::not_found(format!(
             "no action `{}`; the actions are {}",
@@ -152,16 +153,27 @@ pub fn find(tandem: &Tandem, id: &str) -> Result<(PathBuf, Session), ApiError> {
 ///
 /// # Errors
 /// The client's.
-pub fn row(state: &AppState, root: &std::path::Path, id: &str) -> Result<Option<Value>, ApiError> {
+pub fn row(state: &AppState, root: &std::path::Path, id: &str) -> Result<Option<Box<RawValue>>, ApiError> {
     for archived in [false, true] {
         let listing = state.tandem.rows(root, archived, state.options.quiet_secs, true)?;
         if let Some(row) = listing.rows.iter().find(|r| r.id == id) {
-            let json = serde_json::to_value(columns::json(std::slice::from_ref(row), listing.now))
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            return Ok(json.as_array().and_then(|a| a.first()).cloned());
+            let json = columns::json(std::slice::from_ref(row), listing.now);
+            let raw = serde_json::value::to_raw_value(&json[0]).map_err(|e| ApiError::internal(e.to_string()))?;
+            return Ok(Some(raw));
         }
     }
     Ok(None)
+}
+
+/// A 200 answer (see the module's text); rows keep `tandem list
+/// --json`'s key order.
+#[derive(Serialize)]
+pub struct Answer {
+    ok: bool,
+    message: String,
+    notes: Vec<String>,
+    session: Option<Box<RawValue>>,
+    created: Option<Box<RawValue>>,
 }
 
 fn env() -> Vec<(String, String)> {
@@ -178,18 +190,11 @@ fn server_env(key: &str) -> Option<String> {
 /// (as `tandem send`, `approve` and `deny` do).
 fn woken(tandem: &Tandem, session: Session, notes: &mut Vec<String>) -> Result<Session, ApiError> {
     let (now, woken) = tandem.wake(&session, env(), SIZE)?;
-    if let Some(woken) = woken {
-        let how = if woken.resumed { ", resuming its conversation" } else { "" };
-        notes.push(format!(
-            "{} was stopped after {} idle; starting it again{how}",
-            session.slug,
-            tandem_core::session::idle_stop::duration_text(woken.idle_secs)
-        ));
-    }
+    notes.extend(woken.map(|w| w.said(&session.slug)));
     Ok(now)
 }
 
-fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, ApiError> {
+fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Answer, ApiError> {
     let tandem = &state.tandem;
     let (root, session) = find(tandem, id)?;
     let mut notes = Vec::new();
@@ -291,6 +296,7 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
                     let refused = tandem_core::error::Failure::of(&e).kind == ErrorKind::Conflict && !options.force;
                     if refused {
                         let unsaved = row(state, &root, &session.id)?
+                            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
                             .and_then(|r| r.get("unsaved").cloned())
                             .unwrap_or(Value::Null);
                         return Err(error.with("unsaved", unsaved));
@@ -369,5 +375,5 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         None => None,
     };
     notes.extend(done.notes);
-    Ok(json!({ "ok": true, "message": done.message, "notes": notes, "session": now, "created": created }))
+    Ok(Answer { ok: true, message: done.message, notes, session: now, created })
 }
