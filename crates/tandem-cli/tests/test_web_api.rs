@@ -228,3 +228,46 @@ fn an_unknown_session_or_action_is_404_and_a_bad_body_400() {
     // Nothing was done to the session.
     assert_eq!(env.session("alpha")["state"], "running");
 }
+
+#[test]
+fn merge_and_sync_land_work_and_refuse_in_the_clis_words() {
+    let env = TestEnv::new();
+    let commit = |name: &str, file: &str, text: &str| {
+        let wt = env.path_of(name);
+        std::fs::write(wt.join(file), text).expect("write");
+        env.git_in(&wt, &["add", file]);
+        env.git_in(&wt, &["commit", "-q", "-m", &format!("{name}: {file}")]);
+    };
+    env.ok(&["new", "feature", "--bg", "--agent", "shell", "--base", "head"]);
+    env.ok(&["new", "behind", "--bg", "--agent", "shell", "--base", "head"]);
+    commit("feature", "feature.txt", "feature\n");
+    let (feature, behind) = (id_of(&env, "feature"), id_of(&env, "behind"));
+    let serve = Serve::start(&env);
+
+    // A dirty target: refused as `tandem merge` refuses, nothing moves.
+    std::fs::write(env.repo.join("README.md"), "# local edit\n").expect("write");
+    let main = env.git(&["rev-parse", "main"]);
+    let cli = cli_error(&env, &["merge", "feature"]);
+    let refused = serve.act(&feature, "merge", &json!({}));
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.json()["error"], cli);
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    env.git(&["checkout", "--", "README.md"]);
+
+    let merged = serve.act(&feature, "merge", &json!({}));
+    assert_eq!(merged.status, 200, "{}", merged.text);
+    let message = merged.json()["message"].as_str().expect("message").to_owned();
+    assert!(message.starts_with("merged feature into main (now "), "{message}");
+    assert!(env.repo.join("feature.txt").exists(), "the main worktree has it");
+    let history = env.ok(&["history", "feature"]);
+    assert!(history.contains("merged feature into main"), "the supervisor recorded it: {history}");
+
+    // `behind` brings main's new commit in.
+    let synced = serve.act(&behind, "sync", &json!({}));
+    assert_eq!(synced.status, 200, "{}", synced.text);
+    let message = synced.json()["message"].as_str().expect("message").to_owned();
+    assert!(message.starts_with("behind rebased onto main (2 new commits)"), "{message}");
+    assert!(env.path_of("behind").join("feature.txt").exists());
+    let bad = serve.act(&behind, "sync", &json!({ "mode": "sideways" }));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+}

@@ -236,6 +236,7 @@ function notify(snapshot) {
     }
   }
   waiting = new Set(now.keys());
+  document.title = now.size ? "(" + now.size + ") tandem" : "tandem";
 }
 
 function render(snapshot) {

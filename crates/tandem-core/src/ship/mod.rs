@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod github;
+pub mod land;
 mod merge;
 pub mod merge_journal;
 pub mod pull_request;

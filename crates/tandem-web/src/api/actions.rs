@@ -26,14 +26,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tandem_core::client::{Created, RemoveOptions, ReviewOf, Stopped, Tandem};
 use tandem_core::error::ErrorKind;
 use tandem_core::protocol::EnvChoice;
 use tandem_core::rows::columns;
 use tandem_core::session::env::process_env;
 use tandem_core::ship;
+use tandem_core::ship::land::{self, MergeRequest};
+use tandem_core::ship::pull_request::{self as pull, PullOptions};
 use tandem_core::store::Session;
 
 use super::error::ApiError;
@@ -105,7 +108,7 @@ async fn act(
     State(state): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     if !ACTIONS.contains(&action.as_str()) {
         return Err(ApiError::not_found(format!(
             "no action `{}`; the actions are {}",
@@ -150,38 +153,48 @@ pub fn find(tandem: &Tandem, id: &str) -> Result<(PathBuf, Session), ApiError> {
 ///
 /// # Errors
 /// The client's.
-pub fn row(state: &AppState, root: &std::path::Path, id: &str) -> Result<Option<Value>, ApiError> {
+pub fn row(state: &AppState, root: &std::path::Path, id: &str) -> Result<Option<Box<RawValue>>, ApiError> {
     for archived in [false, true] {
         let listing = state.tandem.rows(root, archived, state.options.quiet_secs, true)?;
         if let Some(row) = listing.rows.iter().find(|r| r.id == id) {
-            let json = serde_json::to_value(columns::json(std::slice::from_ref(row), listing.now))
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            return Ok(json.as_array().and_then(|a| a.first()).cloned());
+            let json = columns::json(std::slice::from_ref(row), listing.now);
+            let raw = serde_json::value::to_raw_value(&json[0]).map_err(|e| ApiError::internal(e.to_string()))?;
+            return Ok(Some(raw));
         }
     }
     Ok(None)
+}
+
+/// A 200 answer (see the module's text); rows keep `tandem list
+/// --json`'s key order.
+#[derive(Serialize)]
+pub struct Answer {
+    ok: bool,
+    message: String,
+    notes: Vec<String>,
+    session: Option<Box<RawValue>>,
+    created: Option<Box<RawValue>>,
 }
 
 fn env() -> Vec<(String, String)> {
     process_env().0
 }
 
+/// One variable of the server's environment (a GitHub token for `pr`
+/// and a remote `merge`, as the CLI reads the shell's).
+fn server_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
 /// A session the supervisor stopped for idleness, started again first
 /// (as `tandem send`, `approve` and `deny` do).
 fn woken(tandem: &Tandem, session: Session, notes: &mut Vec<String>) -> Result<Session, ApiError> {
     let (now, woken) = tandem.wake(&session, env(), SIZE)?;
-    if let Some(woken) = woken {
-        let how = if woken.resumed { ", resuming its conversation" } else { "" };
-        notes.push(format!(
-            "{} was stopped after {} idle; starting it again{how}",
-            session.slug,
-            tandem_core::session::idle_stop::duration_text(woken.idle_secs)
-        ));
-    }
+    notes.extend(woken.map(|w| w.said(&session.slug)));
     Ok(now)
 }
 
-fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, ApiError> {
+fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Answer, ApiError> {
     let tandem = &state.tandem;
     let (root, session) = find(tandem, id)?;
     let mut notes = Vec::new();
@@ -235,8 +248,7 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
             let review =
                 ReviewOf { session: &session, agent: body.agent.as_deref(), name: body.name.as_deref(), size: SIZE };
             if let Some(name) = review.name {
-                tandem_core::session::slugs::validate(name)
-                    .map_err(|e| ApiError::of(&tandem_core::session::SessionError::from(e)))?;
+                tandem_core::session::slugs::validate(name).map_err(tandem_core::session::SessionError::from)?;
             }
             let Created { session: new, notes: more } = tandem.review(review, env())?;
             notes.extend(more);
@@ -284,6 +296,7 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
                     let refused = tandem_core::error::Failure::of(&e).kind == ErrorKind::Conflict && !options.force;
                     if refused {
                         let unsaved = row(state, &root, &session.id)?
+                            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
                             .and_then(|r| r.get("unsaved").cloned())
                             .unwrap_or(Value::Null);
                         return Err(error.with("unsaved", unsaved));
@@ -294,11 +307,11 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         }
         "push" => {
             let (repo, config, session) = tandem.located(session)?;
-            if tandem_core::session::is_protected(&repo, &config, &session.branch).map_err(|e| ApiError::of(&e))? {
+            if tandem_core::session::is_protected(&repo, &config, &session.branch)? {
                 return Err(ApiError::of(&ship::ShipError::Protected { branch: session.branch.clone() }));
             }
-            let remote = ship::push_remote(&session).map_err(|e| ApiError::of(&e))?;
-            ship::push(&session, &remote).map_err(|e| ApiError::of(&e))?;
+            let remote = ship::push_remote(&session)?;
+            ship::push(&session, &remote)?;
             Done::said(format!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch))
         }
         "sync" => {
@@ -316,10 +329,42 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
             };
             let dir = tandem.paths.session_dir(&session.id);
             let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
-            let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes).map_err(|e| ApiError::of(&e))?;
+            let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes)?;
             Done::said(ship::sync_said(&session, &outcome).map_err(ApiError::conflict)?)
         }
-        _ => return Err(ApiError::bad(format!("`{action}` is not served yet"))),
+        "merge" => {
+            let (repo, config, session) = tandem.located(session)?;
+            let mode = match body.mode.as_deref() {
+                None | Some("commit") => ship::MergeMode::Commit,
+                Some("squash") => ship::MergeMode::Squash,
+                Some("rebase") => ship::MergeMode::Rebase,
+                Some("ff") => ship::MergeMode::FastForward,
+                Some(other) => {
+                    return Err(ApiError::bad(format!(
+                        "no merge mode `{}`; give \"commit\", \"squash\", \"rebase\" or \"ff\", or none",
+                        tandem_core::text::visible(other)
+                    )));
+                }
+            };
+            let request = MergeRequest { mode, into: body.into.as_deref(), remote: body.remote.unwrap_or(false) };
+            let dir = tandem.paths.session_dir(&session.id);
+            let landed = land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)?;
+            tandem.landed(&session, &landed)?;
+            notes.push(format!("its work has landed; archiving session {} puts it away", session.slug));
+            Done::said(landed.text)
+        }
+        "pr" => {
+            let (repo, config, session) = tandem.located(session)?;
+            let options = PullOptions {
+                draft: body.draft.unwrap_or(false),
+                title: body.title.as_deref(),
+                body: body.body.as_deref(),
+            };
+            let opened = pull::open(&tandem.store()?, &repo, &config, &session, options, &server_env, &mut |_| {})?;
+            tandem.watch_pull(&session.id, &opened.target);
+            Done::said(format!("{}: {}", opened.line, opened.url))
+        }
+        _ => return Err(ApiError::not_found(format!("no action `{action}`"))),
     };
     let now = if done.gone { None } else { row(state, &root, id)? };
     let created = match &done.created {
@@ -330,5 +375,5 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Value, Ap
         None => None,
     };
     notes.extend(done.notes);
-    Ok(json!({ "ok": true, "message": done.message, "notes": notes, "session": now, "created": created }))
+    Ok(Answer { ok: true, message: done.message, notes, session: now, created })
 }

@@ -94,6 +94,8 @@ core_errors!(
     tandem_core::session::SessionError,
     tandem_core::ship::ShipError,
     tandem_core::git::GitError,
+    tandem_core::ship::land::LandError,
+    tandem_core::ship::pull_request::PullError,
 );
 
 impl IntoResponse for ApiError {
