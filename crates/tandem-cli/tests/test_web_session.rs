@@ -68,6 +68,19 @@ fn history_and_diff_answer_what_the_cli_prints() {
     let bad = serve.get(&format!("/api/sessions/{id}/diff?against=no-such-ref"));
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"].as_str().is_some_and(|e| e.contains("does not name a commit")), "{}", bad.body);
+    let page = serve.get(&format!("/session/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"terminal\"") && page.body.contains("/assets/vendor/xterm.js"), "{}", page.body);
+    for asset in [
+        "/assets/vendor/xterm.js",
+        "/assets/vendor/xterm-addon-fit.js",
+        "/assets/vendor/highlight.min.js",
+        "/assets/session.js",
+    ] {
+        let answer = serve.get(asset);
+        assert_eq!(answer.status, 200, "{asset} is embedded");
+        assert!(answer.body.len() > 1000, "{asset} has its contents");
+    }
     let unknown = serve.get("/api/sessions/0123456789ab/history");
     assert_eq!(unknown.status, 404);
     assert!(unknown.json()["error"].as_str().is_some_and(|e| e.contains("no session")), "{}", unknown.body);
@@ -163,8 +176,12 @@ fn terminal_is_read_only_until_control_then_types_and_resizes() {
         !seen.text().contains("ro-41") && !typed.text().contains("ro-41"),
         "input sent read-only never reached the agent"
     );
-    let _ = viewer.close(None);
     let _ = typist.close(None);
+
+    // The agent's end reaches the browser.
+    env.ok(&["stop", "web-term"]);
+    read_until(&mut viewer, "the agent's end", &mut seen, |s| s.json.iter().any(|m| m["type"] == "exited"));
+    let _ = viewer.close(None);
 }
 
 #[test]

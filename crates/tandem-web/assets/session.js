@@ -43,7 +43,8 @@ function renderRow(r) {
   const counts = [];
   if (r.ahead) counts.push("↑" + r.ahead);
   if (r.behind) counts.push("↓" + r.behind);
-  if (r.diffstat) counts.push(r.diffstat);
+  const stat = r.diffstat || {};
+  if (stat.insertions || stat.deletions) counts.push("+" + (stat.insertions || 0) + " −" + (stat.deletions || 0));
   document.getElementById("counts").textContent = counts.join(" ");
   document.getElementById("title").textContent = shown(r.title || "");
 
@@ -56,7 +57,7 @@ function renderRow(r) {
 
   renderPr(r.pr);
 
-  const key = [r.diffstat, r.changed, r.untracked, r.ahead, r.behind, r.state].join("|");
+  const key = [JSON.stringify(r.diffstat), r.changed, r.untracked, r.ahead, r.behind, r.state].join("|");
   if (key !== rowKey) {
     rowKey = key;
     loadDiff();
@@ -190,6 +191,7 @@ function connectTerminal() {
   ws.binaryType = "arraybuffer";
   terminal.ws = ws;
   terminal.term.reset();
+  let said = false;
   ws.addEventListener("message", (e) => {
     if (typeof e.data !== "string") {
       terminal.term.write(new Uint8Array(e.data));
@@ -205,14 +207,16 @@ function connectTerminal() {
     } else if (msg.type === "exited") {
       terminal.term.write("\r\n\x1b[2m[the agent ended: " + String(msg.state) + "]\x1b[0m\r\n");
     } else if (msg.type === "error") {
+      said = true;
       document.getElementById("terminal-state").textContent = String(msg.message);
     }
   });
   ws.addEventListener("close", () => {
     terminal.open = false;
     terminal.ws = null;
+    const why = document.getElementById("terminal-state").textContent;
     setControl(false);
-    document.getElementById("terminal-state").textContent = "not connected (the agent does not run)";
+    document.getElementById("terminal-state").textContent = said ? why : "not connected: the agent does not run";
   });
 }
 
@@ -314,6 +318,7 @@ function parsePatch(patch) {
   const files = [];
   let file = null;
   for (const line of (patch || "").split("\n")) {
+    if (line === "") continue; // the patch's last newline; context lines start with a space
     if (line.startsWith("diff --git ")) {
       file = { path: "", header: [line], lines: [] };
       files.push(file);
