@@ -204,7 +204,12 @@ fn the_live_terminal_takes_typing_only_after_take_control_and_echoes_it() {
     // The terminal keeps the keyboard until the user clicks elsewhere.
     browser.js("document.activeElement.blur()", vec![]);
     browser.click("button#take-control");
-    assert_eq!(browser.wait_text("button#take-control").trim(), "Release");
+    browser.wait_js(
+        "the button to say Release",
+        crate::common::WAIT,
+        "const b = document.querySelector('button#take-control'); return b && b.textContent.trim() === 'Release';",
+        vec![],
+    );
     browser.type_into("#terminal textarea", &format!("echo typed-$((6*7)){ENTER}"));
     let shown = browser.wait_js(
         "the echo in the terminal",
@@ -455,7 +460,12 @@ fn without_the_token_or_from_another_origin_nothing_changes() {
 /// writes them; every run keeps them under target/test-artefacts).
 #[test]
 fn screenshots_of_the_dashboard_and_a_session_page() {
-    let env = TestEnv::new();
+    let Some((claude, mut env)) = agent_and_env("claude") else { return };
+    let stub = MessagesStub::start(vec![
+        Step::tool("Bash", json!({ "command": "cargo test -p reports", "description": "Run the report tests" })),
+        Step::text("The CSV export works."),
+    ]);
+    use_claude(&mut env, &claude, &stub, &["Write"]);
     let fix = shell(&env, "fix-login-timeout");
     env.ok(&["set", "fix-login-timeout", "--title", "Fix the login timeout on slow networks"]);
     let path = env.path_of("fix-login-timeout");
@@ -469,18 +479,13 @@ fn screenshots_of_the_dashboard_and_a_session_page() {
         &fix,
         &json!({ "hook_event_name": "Stop", "last_assistant_message": "Raised the timeout to 30 s and noted it in the README." }),
     );
-    let csv = shell(&env, "add-csv-export");
+    env.ok(&["new", "add-csv-export", "--bg", "-p", "Export the reports as CSV"]);
     env.ok(&["set", "add-csv-export", "--title", "Export reports as CSV"]);
-    hook_event(
-        &env,
-        &csv,
-        &json!({ "hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": { "command": "cargo test -p reports" } }),
-    );
     shell(&env, "refactor-parser");
     env.ok(&["set", "refactor-parser", "--title", "Split the parser into lexer and grammar"]);
 
     let Some((serve, browser)) = open(&env) else { return };
-    row(&browser, "add-csv-export", None, crate::common::WAIT);
+    row(&browser, "add-csv-export", Some("needs_input"), Duration::from_secs(120));
     row(&browser, "fix-login-timeout", None, crate::common::WAIT);
     row(&browser, "refactor-parser", None, crate::common::WAIT);
     let shot = browser.screenshot("web-dashboard", Some("web-dashboard.png"));

@@ -177,13 +177,13 @@ impl Browser {
     /// A click on the first element matching `css`, as a person makes
     /// it: scrolled to the middle of the screen, refused (panics) when
     /// something else covers its centre, then WebDriver's real mouse
-    /// click. Should chromedriver's own hit test misjudge a page that a
-    /// terminal just scrolled (seen with xterm.js holding the focus), the
-    /// element, checked uncovered just before, is clicked from the page.
+    /// click, checked to have reached the element. A live page can move
+    /// things between WebDriver's hit test and its click (the dashboard
+    /// redraws its rows on every change; a terminal that held the focus
+    /// scrolls the page): then the click is made again, up to five times.
+    /// Should chromedriver call the click intercepted although the
+    /// element was uncovered just before, it is clicked from the page.
     pub fn click(&self, css: &str) {
-        // A live page may remake the element between finding and
-        // clicking it (the dashboard redraws its rows on every change):
-        // find it again then.
         for _ in 0..5 {
             let element = self.find(css);
             let covered = self.js(
@@ -191,6 +191,8 @@ impl Browser {
                   e.scrollIntoView({block: 'center', inline: 'center'});
                   const r = e.getBoundingClientRect();
                   const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                  window.__tandemClicked = false;
+                  e.addEventListener('click', () => { window.__tandemClicked = true; }, {once: true, capture: true});
                   return hit && (hit === e || e.contains(hit)) ? null : (hit ? hit.outerHTML.slice(0, 200) : 'nothing');",
                 vec![css.into()],
             );
@@ -199,7 +201,9 @@ impl Browser {
                 panic!("{css} is covered by {covered} (the page as it was: {})", shot.display());
             }
             match self.block_on(element.click()) {
-                Ok(()) => return,
+                // A link that was followed leaves a new page without the mark.
+                Ok(()) if self.js("return window.__tandemClicked !== false", vec![]) == Value::Bool(true) => return,
+                Ok(()) => continue,
                 Err(e) if e.to_string().contains("stale") => continue,
                 Err(e) if e.to_string().contains("intercepted") => {
                     self.js("document.querySelector(arguments[0]).click()", vec![css.into()]);
@@ -211,7 +215,8 @@ impl Browser {
                 }
             }
         }
-        panic!("{css} was remade five times in a row before it could be clicked");
+        let shot = self.screenshot("click-failed", None);
+        panic!("five clicks on {css} did not reach it (the page as it was: {})", shot.display());
     }
 
     /// Types `text` into the element matching `css`, as key presses.
