@@ -491,7 +491,19 @@ fn screenshots_of_the_dashboard_and_a_session_page() {
     let shot = browser.screenshot("web-dashboard", Some("web-dashboard.png"));
     assert!(std::fs::metadata(&shot).expect("the dashboard's screenshot").len() > 10_000);
 
+    // The session page, tall enough for the terminal, the diff and the
+    // history, with something in the terminal.
+    env.ok(&["send", "fix-login-timeout", "git log --stat -1 | cat"]);
+    browser.viewport(1280, 1250, false);
     browser.goto(&url(&serve, &format!("/session/{fix}")));
+    browser.wait_js(
+        "the command's output in the terminal",
+        crate::common::WAIT,
+        &format!(
+            "const t = (function() {{ {TERMINAL_TEXT} }})(); return t.includes('Raise the login timeout') ? t : null;"
+        ),
+        vec![],
+    );
     browser.wait_js(
         "login.rs in the diff",
         crate::common::WAIT,
