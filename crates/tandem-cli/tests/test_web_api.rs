@@ -109,6 +109,33 @@ fn interrupt_then_stop_and_what_a_stopped_session_refuses() {
     let refused = serve.act(&id, "interrupt", &json!({}));
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(refused.json()["error"], cli_error(&env, &["interrupt", "alpha"]));
+
+    // Respawned: running again, in the same worktree.
+    let respawned = serve.act(&id, "respawn", &json!({}));
+    assert_eq!(respawned.status, 200, "{}", respawned.text);
+    assert_eq!(respawned.json()["message"], "respawned session alpha");
+    env.wait_state("alpha", "running");
+}
+
+#[test]
+fn fork_makes_a_session_from_the_current_state_and_refuses_a_bad_name() {
+    let env = TestEnv::new();
+    let id = shell(&env, "alpha");
+    std::fs::write(env.path_of("alpha").join("wip.txt"), "work in progress\n").expect("write");
+    let serve = Serve::start(&env);
+
+    let bad = serve.act(&id, "fork", &json!({ "name": "!!!" }));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.json()["error"], cli_error(&env, &["fork", "alpha", "!!!"]));
+
+    let forked = serve.act(&id, "fork", &json!({ "name": "alpha-copy" }));
+    assert_eq!(forked.status, 200, "{}", forked.text);
+    let answer = forked.json();
+    assert_eq!(answer["message"], "forked session alpha as alpha-copy");
+    assert_eq!(answer["created"]["name"], "alpha-copy", "{answer}");
+    assert_eq!(answer["session"]["name"], "alpha", "{answer}");
+    let copy = env.path_of("alpha-copy");
+    assert_eq!(std::fs::read_to_string(copy.join("wip.txt")).expect("the fork has the work"), "work in progress\n");
 }
 
 #[test]
