@@ -147,6 +147,7 @@ function menu(s) {
   select.addEventListener("change", async () => {
     const action = select.value;
     select.value = "";
+    select.blur(); // pushes held while it was open render now
     if (!action) return;
     const label = MENU.find(([a]) => a === action)[1];
     if (CONFIRM.has(action) && !window.confirm(label + " session " + s.name + "?")) return;
@@ -174,7 +175,7 @@ function rowOf(item, depth) {
     el("td", { class: "diffstat", "data-label": "Diff" }, diffText(s.diffstat)),
     el("td", { class: "pr", "data-label": "PR" }, s.pr_text || ""),
     el("td", { class: "conflicts", "data-label": "Conflicts" }, conflicts),
-    el("td", { class: "message", "data-label": "Last message" }, s.last_message ? el("div", { class: "clamp", title: s.last_message }, s.last_message) : null),
+    el("td", { class: "message", "data-label": "Last message" }, s.last_message && !(s.asking && s.last_message.includes(s.asking)) ? el("div", { class: "clamp", title: s.last_message }, s.last_message) : null),
     el("td", { class: "actions" }, menu(s)),
   );
 }
@@ -237,6 +238,21 @@ function notify(snapshot) {
   }
   waiting = new Set(now.keys());
   document.title = now.size ? "(" + now.size + ") tandem" : "tandem";
+}
+
+/** A push while a row's action menu is open waits until it closes (a re-render would close it). */
+function pushed(snapshot) {
+  latest = snapshot;
+  const open = document.activeElement;
+  if (rendered && open && open.matches && open.matches("select.more")) {
+    notify(snapshot);
+    if (!open.dataset.deferred) {
+      open.dataset.deferred = "1";
+      open.addEventListener("blur", () => render(latest), { once: true });
+    }
+    return;
+  }
+  render(snapshot);
 }
 
 function render(snapshot) {
@@ -320,6 +336,6 @@ function notifyButton() {
 document.addEventListener("DOMContentLoaded", () => {
   for (const id of ["filter", "repo", "agent"]) $(id).addEventListener("input", () => latest && render(latest));
   notifyButton();
-  follow(render, (up) => $("conn").classList.toggle("down", !up));
+  follow(pushed, (up) => $("conn").classList.toggle("down", !up));
   setInterval(tick, 15000);
 });
