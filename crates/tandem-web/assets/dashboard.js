@@ -180,12 +180,12 @@ function rowOf(item, depth) {
   );
 }
 
-/** Sub-sessions right under the session that made them (rows with a `creator`). */
+/** Sub-sessions right under the session that made them (rows with a `creator`), reviews under what they review. */
 function nested(items) {
   const byId = new Map(items.map((i) => [i.s.id, i]));
   const byName = new Map(items.map((i) => [i.repo.root + "\n" + i.s.name, i]));
   const parentOf = (i) => {
-    let c = i.s.creator;
+    let c = i.s.creator || i.s.review_of; // a review sits under what it reviews
     if (c && typeof c === "object") c = c.id || c.name;
     if (!c) return null;
     const p = byId.get(c) || byName.get(i.repo.root + "\n" + c);
