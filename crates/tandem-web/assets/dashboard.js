@@ -222,7 +222,7 @@ function chips(counts) {
   const box = $("chips");
   box.replaceChildren(...GROUPS.filter(([key]) => counts[key] || chosen.has(key)).map(([key, title]) =>
     el("button", { type: "button", class: "chip", "data-group": key, "aria-pressed": chosen.has(key) ? "true" : "false",
-      onclick: () => { if (chosen.has(key)) chosen.delete(key); else chosen.add(key); render(latest); } },
+      onclick: () => { if (chosen.has(key)) chosen.delete(key); else chosen.add(key); lastView = null; render(latest); } },
     title, " ", el("span", { class: "count" }, counts[key] || 0))));
 }
 
@@ -255,16 +255,19 @@ function pushed(snapshot) {
   render(snapshot);
 }
 
+/** What a row shows: it is drawn again only when this changes (ages tick on by themselves). */
+function rowKey(item, depth) {
+  const { age_seconds: _age, last_activity: _active, ...shown } = item.s;
+  return JSON.stringify([shown, depth, item.many, item.repo.name]);
+}
+
+let lastView = null;
+let rowCache = new Map(); // session id -> { key, tr }
+
 function render(snapshot) {
   latest = snapshot;
   skew = snapshot.now - Date.now() / 1000;
-  const errorBox = $("error");
-  errorBox.hidden = !snapshot.error;
-  errorBox.textContent = snapshot.error || "";
   const notes = snapshot.repos.flatMap((r) => r.notes || []);
-  $("notes").hidden = !notes.length;
-  $("notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
-
   const all = rowsOf(snapshot);
   options($("repo"), snapshot.repos.map((r) => [r.root, r.name + " — " + r.root]), "all repositories");
   options($("agent"), [...new Set(all.map((i) => i.s.agent))].sort().map((a) => [a, a]), "all agents");
@@ -274,6 +277,27 @@ function render(snapshot) {
   const shown = all.filter((i) => matches(i, needle, repo, agent));
   const counts = {};
   for (const i of shown) counts[i.s.group] = (counts[i.s.group] || 0) + 1;
+  const plan = GROUPS.filter(([key]) => !chosen.size || chosen.has(key))
+    .map(([key, title]) => [key, title, nested(shown.filter((i) => i.s.group === key))])
+    .filter(([, , rows]) => rows.length)
+    .map(([key, title, rows]) => [key, title, rows.map(([i, depth]) => [i, depth, rowKey(i, depth)])]);
+
+  // A push that changes nothing shown (most only age the rows) leaves
+  // the page as it is: no row is drawn again under a finger or a click.
+  const view = JSON.stringify([snapshot.error, notes, counts, [...chosen], all.length,
+    plan.map(([key, , rows]) => [key, rows.map(([, , k]) => k)])]);
+  if (view === lastView) {
+    tick();
+    notify(snapshot);
+    return;
+  }
+  lastView = view;
+
+  const errorBox = $("error");
+  errorBox.hidden = !snapshot.error;
+  errorBox.textContent = snapshot.error || "";
+  $("notes").hidden = !notes.length;
+  $("notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
   chips(counts);
 
   // Keep what is being typed (and where) across the re-render.
@@ -282,19 +306,25 @@ function render(snapshot) {
   const caret = focusReply !== undefined ? [focused.selectionStart, focused.selectionEnd] : null;
 
   const groups = $("groups");
-  groups.replaceChildren();
+  const cache = new Map();
   let total = 0;
-  for (const [key, title] of GROUPS) {
-    if (chosen.size && !chosen.has(key)) continue;
-    const items = shown.filter((i) => i.s.group === key);
-    total += items.length;
-    if (!items.length) continue;
-    groups.append(el("section", { class: "group", "data-group": key },
-      el("h2", {}, title, " ", el("span", { class: "count" }, items.length)),
+  const sections = plan.map(([key, title, rows]) => {
+    total += rows.length;
+    const trs = rows.map(([i, depth, k]) => {
+      const hit = rowCache.get(i.s.id);
+      const tr = hit && hit.key === k ? hit.tr : rowOf(i, depth);
+      cache.set(i.s.id, { key: k, tr });
+      return tr;
+    });
+    return el("section", { class: "group", "data-group": key },
+      el("h2", {}, title, " ", el("span", { class: "count" }, rows.length)),
       el("table", {},
         el("thead", {}, el("tr", {}, COLUMNS.map(([c, h]) => el("th", { class: "col-" + c }, h)))),
-        el("tbody", {}, nested(items).map(([i, depth]) => rowOf(i, depth))))));
-  }
+        el("tbody", {}, trs)));
+  });
+  groups.replaceChildren(...sections);
+  rowCache = cache;
+  tick();
   if (focusReply !== undefined) {
     const again = groups.querySelector('input[data-reply="' + CSS.escape(focusReply) + '"]');
     if (again) { again.focus(); if (caret) again.setSelectionRange(caret[0], caret[1]); }
@@ -334,7 +364,7 @@ function notifyButton() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const id of ["filter", "repo", "agent"]) $(id).addEventListener("input", () => latest && render(latest));
+  for (const id of ["filter", "repo", "agent"]) $(id).addEventListener("input", () => { lastView = null; if (latest) render(latest); });
   notifyButton();
   follow(pushed, (up) => $("conn").classList.toggle("down", !up));
   setInterval(tick, 15000);
