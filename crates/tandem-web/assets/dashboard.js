@@ -166,6 +166,7 @@ function rowOf(item, depth) {
   return el("tr", { "data-session": s.name, "data-id": s.id, "data-group": s.group, class: depth ? "child depth-" + Math.min(depth, 3) : null },
     el("td", { class: "who", "data-label": "Session" }, depth ? el("span", { class: "indent", "aria-hidden": "true" }, "↳ ") : null, link,
       s.title ? el("div", { class: "sub" }, s.title) : null,
+      !depth && s.creator ? el("div", { class: "sub creator" }, "made by " + (typeof s.creator === "object" ? s.creator.name || s.creator.id : s.creator)) : null,
       many ? el("div", { class: "sub repo" }, repo.name) : null,
       askCell(s)),
     el("td", { class: "agent", "data-label": "Agent" }, s.agent),
