@@ -109,6 +109,33 @@ fn interrupt_then_stop_and_what_a_stopped_session_refuses() {
     let refused = serve.act(&id, "interrupt", &json!({}));
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(refused.json()["error"], cli_error(&env, &["interrupt", "alpha"]));
+
+    // Respawned: running again, in the same worktree.
+    let respawned = serve.act(&id, "respawn", &json!({}));
+    assert_eq!(respawned.status, 200, "{}", respawned.text);
+    assert_eq!(respawned.json()["message"], "respawned session alpha");
+    env.wait_state("alpha", "running");
+}
+
+#[test]
+fn fork_makes_a_session_from_the_current_state_and_refuses_a_bad_name() {
+    let env = TestEnv::new();
+    let id = shell(&env, "alpha");
+    std::fs::write(env.path_of("alpha").join("wip.txt"), "work in progress\n").expect("write");
+    let serve = Serve::start(&env);
+
+    let bad = serve.act(&id, "fork", &json!({ "name": "!!!" }));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.json()["error"], cli_error(&env, &["fork", "alpha", "!!!"]));
+
+    let forked = serve.act(&id, "fork", &json!({ "name": "alpha-copy" }));
+    assert_eq!(forked.status, 200, "{}", forked.text);
+    let answer = forked.json();
+    assert_eq!(answer["message"], "forked session alpha as alpha-copy");
+    assert_eq!(answer["created"]["name"], "alpha-copy", "{answer}");
+    assert_eq!(answer["session"]["name"], "alpha", "{answer}");
+    let copy = env.path_of("alpha-copy");
+    assert_eq!(std::fs::read_to_string(copy.join("wip.txt")).expect("the fork has the work"), "work in progress\n");
 }
 
 #[test]
@@ -270,4 +297,36 @@ fn merge_and_sync_land_work_and_refuse_in_the_clis_words() {
     assert!(env.path_of("behind").join("feature.txt").exists());
     let bad = serve.act(&behind, "sync", &json!({ "mode": "sideways" }));
     assert_eq!(bad.status, 400, "{}", bad.text);
+}
+
+/// The dashboard's rows are pushed, not polled: a change (an agent asking
+/// for a permission) reaches an open event stream at once (issue 20: the
+/// page within 200 ms; allowed more here, on a loaded test machine).
+#[test]
+fn a_change_is_pushed_on_the_event_stream_at_once() {
+    let mut env = TestEnv::new();
+    fake_claude(&mut env);
+    env.ok(&["new", "alpha", "--bg", "--agent", "claude"]);
+    let id = id_of(&env, "alpha");
+    let serve = Serve::start(&env);
+    let events = serve.events();
+    let first = events.recv_timeout(Duration::from_secs(20)).expect("the rows at once");
+    assert_eq!(first["repos"][0]["sessions"][0]["name"], "alpha", "{first}");
+
+    let asked =
+        json!({ "hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": { "command": "make" } });
+    hook_event(&env, &id, &asked);
+    let recorded = std::time::Instant::now();
+    loop {
+        let left = Duration::from_secs(20).saturating_sub(recorded.elapsed());
+        let rows = events.recv_timeout(left).expect("a push after the change");
+        let row = &rows["repos"][0]["sessions"][0];
+        if row["group"] == "needs_input" {
+            assert_eq!(row["asking"], "Bash: make", "{row}");
+            break;
+        }
+    }
+    let took = recorded.elapsed();
+    crate::common::note(&format!("the change was pushed {} ms after it was recorded", took.as_millis()));
+    assert!(took < Duration::from_secs(1), "pushed after {took:?}");
 }

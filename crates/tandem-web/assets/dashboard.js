@@ -147,6 +147,7 @@ function menu(s) {
   select.addEventListener("change", async () => {
     const action = select.value;
     select.value = "";
+    select.blur(); // pushes held while it was open render now
     if (!action) return;
     const label = MENU.find(([a]) => a === action)[1];
     if (CONFIRM.has(action) && !window.confirm(label + " session " + s.name + "?")) return;
@@ -165,6 +166,7 @@ function rowOf(item, depth) {
   return el("tr", { "data-session": s.name, "data-id": s.id, "data-group": s.group, class: depth ? "child depth-" + Math.min(depth, 3) : null },
     el("td", { class: "who", "data-label": "Session" }, depth ? el("span", { class: "indent", "aria-hidden": "true" }, "↳ ") : null, link,
       s.title ? el("div", { class: "sub" }, s.title) : null,
+      !depth && s.creator ? el("div", { class: "sub creator" }, "made by " + (typeof s.creator === "object" ? s.creator.name || s.creator.id : s.creator)) : null,
       many ? el("div", { class: "sub repo" }, repo.name) : null,
       askCell(s)),
     el("td", { class: "agent", "data-label": "Agent" }, s.agent),
@@ -174,17 +176,17 @@ function rowOf(item, depth) {
     el("td", { class: "diffstat", "data-label": "Diff" }, diffText(s.diffstat)),
     el("td", { class: "pr", "data-label": "PR" }, s.pr_text || ""),
     el("td", { class: "conflicts", "data-label": "Conflicts" }, conflicts),
-    el("td", { class: "message", "data-label": "Last message" }, s.last_message ? el("div", { class: "clamp", title: s.last_message }, s.last_message) : null),
+    el("td", { class: "message", "data-label": "Last message" }, s.last_message && !(s.asking && s.last_message.includes(s.asking)) ? el("div", { class: "clamp", title: s.last_message }, s.last_message) : null),
     el("td", { class: "actions" }, menu(s)),
   );
 }
 
-/** Sub-sessions right under the session that made them (rows with a `creator`). */
+/** Sub-sessions right under the session that made them (rows with a `creator`), reviews under what they review. */
 function nested(items) {
   const byId = new Map(items.map((i) => [i.s.id, i]));
   const byName = new Map(items.map((i) => [i.repo.root + "\n" + i.s.name, i]));
   const parentOf = (i) => {
-    let c = i.s.creator;
+    let c = i.s.creator || i.s.review_of; // a review sits under what it reviews
     if (c && typeof c === "object") c = c.id || c.name;
     if (!c) return null;
     const p = byId.get(c) || byName.get(i.repo.root + "\n" + c);
@@ -221,7 +223,7 @@ function chips(counts) {
   const box = $("chips");
   box.replaceChildren(...GROUPS.filter(([key]) => counts[key] || chosen.has(key)).map(([key, title]) =>
     el("button", { type: "button", class: "chip", "data-group": key, "aria-pressed": chosen.has(key) ? "true" : "false",
-      onclick: () => { if (chosen.has(key)) chosen.delete(key); else chosen.add(key); render(latest); } },
+      onclick: () => { if (chosen.has(key)) chosen.delete(key); else chosen.add(key); lastView = null; render(latest); } },
     title, " ", el("span", { class: "count" }, counts[key] || 0))));
 }
 
@@ -239,16 +241,34 @@ function notify(snapshot) {
   document.title = now.size ? "(" + now.size + ") tandem" : "tandem";
 }
 
+/** A push while a row's action menu is open waits until it closes (a re-render would close it). */
+function pushed(snapshot) {
+  latest = snapshot;
+  const open = document.activeElement;
+  if (rendered && open && open.matches && open.matches("select.more")) {
+    notify(snapshot);
+    if (!open.dataset.deferred) {
+      open.dataset.deferred = "1";
+      open.addEventListener("blur", () => render(latest), { once: true });
+    }
+    return;
+  }
+  render(snapshot);
+}
+
+/** What a row shows: it is drawn again only when this changes (ages tick on by themselves). */
+function rowKey(item, depth) {
+  const { age_seconds: _age, last_activity: _active, ...shown } = item.s;
+  return JSON.stringify([shown, depth, item.many, item.repo.name]);
+}
+
+let lastView = null;
+let rowCache = new Map(); // session id -> { key, tr }
+
 function render(snapshot) {
   latest = snapshot;
   skew = snapshot.now - Date.now() / 1000;
-  const errorBox = $("error");
-  errorBox.hidden = !snapshot.error;
-  errorBox.textContent = snapshot.error || "";
   const notes = snapshot.repos.flatMap((r) => r.notes || []);
-  $("notes").hidden = !notes.length;
-  $("notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
-
   const all = rowsOf(snapshot);
   options($("repo"), snapshot.repos.map((r) => [r.root, r.name + " — " + r.root]), "all repositories");
   options($("agent"), [...new Set(all.map((i) => i.s.agent))].sort().map((a) => [a, a]), "all agents");
@@ -258,6 +278,27 @@ function render(snapshot) {
   const shown = all.filter((i) => matches(i, needle, repo, agent));
   const counts = {};
   for (const i of shown) counts[i.s.group] = (counts[i.s.group] || 0) + 1;
+  const plan = GROUPS.filter(([key]) => !chosen.size || chosen.has(key))
+    .map(([key, title]) => [key, title, nested(shown.filter((i) => i.s.group === key))])
+    .filter(([, , rows]) => rows.length)
+    .map(([key, title, rows]) => [key, title, rows.map(([i, depth]) => [i, depth, rowKey(i, depth)])]);
+
+  // A push that changes nothing shown (most only age the rows) leaves
+  // the page as it is: no row is drawn again under a finger or a click.
+  const view = JSON.stringify([snapshot.error, notes, counts, [...chosen], all.length,
+    plan.map(([key, , rows]) => [key, rows.map(([, , k]) => k)])]);
+  if (view === lastView) {
+    tick();
+    notify(snapshot);
+    return;
+  }
+  lastView = view;
+
+  const errorBox = $("error");
+  errorBox.hidden = !snapshot.error;
+  errorBox.textContent = snapshot.error || "";
+  $("notes").hidden = !notes.length;
+  $("notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
   chips(counts);
 
   // Keep what is being typed (and where) across the re-render.
@@ -266,19 +307,25 @@ function render(snapshot) {
   const caret = focusReply !== undefined ? [focused.selectionStart, focused.selectionEnd] : null;
 
   const groups = $("groups");
-  groups.replaceChildren();
+  const cache = new Map();
   let total = 0;
-  for (const [key, title] of GROUPS) {
-    if (chosen.size && !chosen.has(key)) continue;
-    const items = shown.filter((i) => i.s.group === key);
-    total += items.length;
-    if (!items.length) continue;
-    groups.append(el("section", { class: "group", "data-group": key },
-      el("h2", {}, title, " ", el("span", { class: "count" }, items.length)),
+  const sections = plan.map(([key, title, rows]) => {
+    total += rows.length;
+    const trs = rows.map(([i, depth, k]) => {
+      const hit = rowCache.get(i.s.id);
+      const tr = hit && hit.key === k ? hit.tr : rowOf(i, depth);
+      cache.set(i.s.id, { key: k, tr });
+      return tr;
+    });
+    return el("section", { class: "group", "data-group": key },
+      el("h2", {}, title, " ", el("span", { class: "count" }, rows.length)),
       el("table", {},
         el("thead", {}, el("tr", {}, COLUMNS.map(([c, h]) => el("th", { class: "col-" + c }, h)))),
-        el("tbody", {}, nested(items).map(([i, depth]) => rowOf(i, depth))))));
-  }
+        el("tbody", {}, trs)));
+  });
+  groups.replaceChildren(...sections);
+  rowCache = cache;
+  tick();
   if (focusReply !== undefined) {
     const again = groups.querySelector('input[data-reply="' + CSS.escape(focusReply) + '"]');
     if (again) { again.focus(); if (caret) again.setSelectionRange(caret[0], caret[1]); }
@@ -318,8 +365,8 @@ function notifyButton() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const id of ["filter", "repo", "agent"]) $(id).addEventListener("input", () => latest && render(latest));
+  for (const id of ["filter", "repo", "agent"]) $(id).addEventListener("input", () => { lastView = null; if (latest) render(latest); });
   notifyButton();
-  follow(render, (up) => $("conn").classList.toggle("down", !up));
+  follow(pushed, (up) => $("conn").classList.toggle("down", !up));
   setInterval(tick, 15000);
 });

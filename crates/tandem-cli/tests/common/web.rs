@@ -103,6 +103,40 @@ impl Serve {
         )
     }
 
+    /// `GET /api/events`: each `sessions` event's data, parsed, sent on
+    /// the returned channel as it arrives (a thread reads the stream
+    /// until the server or the receiver goes).
+    pub fn events(&self) -> std::sync::mpsc::Receiver<serde_json::Value> {
+        let url = format!("{}/api/events", self.base);
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Accept", "text/event-stream")
+            .call()
+            .expect("the event stream opens");
+        assert_eq!(response.status().as_u16(), 200);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(response.into_body().into_reader());
+        std::thread::spawn(move || {
+            let mut event = String::new();
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = name.trim().to_owned();
+                } else if let Some(data) = line.strip_prefix("data:")
+                    && event == "sessions"
+                {
+                    let Ok(value) = serde_json::from_str(data.trim_start()) else { continue };
+                    if tx.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
     /// `POST /api/sessions/{id}/{action}`.
     pub fn act(&self, id: &str, action: &str, body: &serde_json::Value) -> Answer {
         self.post(&format!("/api/sessions/{id}/{action}"), body)

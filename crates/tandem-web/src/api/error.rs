@@ -105,3 +105,22 @@ impl IntoResponse for ApiError {
         (self.status, Json(serde_json::Value::Object(body))).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_core::session::SessionError;
+
+    /// A refusal keeps its kind as the status and reads as the CLI's
+    /// line: the message, then the hint after `; `.
+    #[test]
+    fn core_errors_answer_their_kinds_status_and_the_clis_words() {
+        let lose = ApiError::from(SessionError::WouldLoseWork { slug: "s".into(), what: "1 untracked file".into() });
+        assert_eq!(lose.status, StatusCode::CONFLICT);
+        assert!(lose.message.starts_with("session `s` has 1 untracked file; commit or push them"), "{}", lose.message);
+        let missing = ApiError::from(SessionError::NotFound { name: "x".into() });
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.message, "no session named `x` in this repository; `tandem list` shows the sessions");
+        assert_eq!(ApiError::from(ClientError::EmptyPrompt).status, StatusCode::BAD_REQUEST);
+    }
+}
