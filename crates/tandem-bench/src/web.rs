@@ -133,7 +133,11 @@ struct Browser {
 impl Browser {
     fn start(args: &WebArgs) -> Result<Browser> {
         ensure!(args.chromium.is_file(), "{} is missing: apt-get install chromium", args.chromium.display());
-        ensure!(args.chromedriver.is_file(), "{} is missing: apt-get install chromium-driver", args.chromedriver.display());
+        ensure!(
+            args.chromedriver.is_file(),
+            "{} is missing: apt-get install chromium-driver",
+            args.chromedriver.display()
+        );
         let port = free_port()?;
         let chromedriver = Owned(
             Command::new(&args.chromedriver)

@@ -260,8 +260,9 @@ fn a_worktree_of_a_bare_repository_is_refused_at_new() {
     env.git_in(env.tmp.path(), &["clone", "-q", "--bare", env.repo.to_str().expect("utf-8"), "bare.git"]);
     env.git_in(&bare, &["worktree", "add", "-q", "../linked", "main"]);
     let linked = env.tmp.path().join("linked");
-    let state =
-        |dir: &Path| env.git_in(dir, &["for-each-ref"]) + &env.git_in(dir, &["worktree", "list", "--porcelain"]);
+    let state = |dir: &Path| {
+        env.git_in(dir, &["for-each-ref"]) + env.git_in(dir, &["worktree", "list", "--porcelain"]).as_str()
+    };
     let before = state(&bare);
     let err = env.fails_in(&linked, &["new", "x", "--bg", "--agent", "shell"]);
     assert!(err.contains("bare") && err.contains("git clone"), "{err}");

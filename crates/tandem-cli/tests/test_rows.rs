@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::common::{TestEnv, wait_within};
 
 /// Keys whose values change from run to run.
-const VOLATILE: [&str; 8] =
-    ["id", "path", "base_commit", "created_at", "age_seconds", "last_activity", "archived_at", "archive_ref"];
+const VOLATILE: [&str; 9] =
+    ["id", "path", "base_commit", "created_at", "age_seconds", "last_activity", "archived_at", "archive_ref", "since"];
 
 /// `text` with each volatile value replaced by `<key>`, and the test's own
 /// folder by `<tmp>`.

@@ -68,6 +68,17 @@ pub struct Woken {
     pub resumed: bool,
 }
 
+impl Woken {
+    /// What a front end says of it: `NAME was stopped after 2h idle;
+    /// starting it again, resuming its conversation`.
+    #[must_use]
+    pub fn said(&self, slug: &str) -> String {
+        let how = if self.resumed { ", resuming its conversation" } else { "" };
+        let idle = session::idle_stop::duration_text(self.idle_secs);
+        format!("{slug} was stopped after {idle} idle; starting it again{how}")
+    }
+}
+
 /// A session made by [`Tandem::create`] or [`Tandem::fork`], with the
 /// notes the user should read (a fallback, a failed hook).
 #[derive(Debug, Clone)]
@@ -251,6 +262,29 @@ impl Tandem {
                 session::open_repo(&self.paths, &root)?
             }
         };
+        session::sync_sandboxed(&self.paths, &repo, &session);
+        Ok((repo, config, session))
+    }
+
+    /// The session with id `id` (12 hex characters), as stored; `None`
+    /// when there is none. What a front end that names sessions by id
+    /// (the web dashboard's URLs) looks up.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn by_id(&self, id: &str) -> Result<Option<Session>, ClientError> {
+        Ok(self.store()?.session(id)?)
+    }
+
+    /// `session` with its repository (its main worktree) and config, as
+    /// [`Tandem::session`] answers them; what a sandboxed agent committed
+    /// or staged is read back first.
+    ///
+    /// # Errors
+    /// What opening the repository or the store returns.
+    pub fn located(&self, session: Session) -> Result<(Repository, Config, Session), ClientError> {
+        let root = self.store()?.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+        let (repo, config) = session::open_repo(&self.paths, &root)?;
         session::sync_sandboxed(&self.paths, &repo, &session);
         Ok((repo, config, session))
     }
@@ -819,6 +853,40 @@ impl Tandem {
         match self.supervisor()?.request(&request)? {
             Response::Removed { report, notes } => Ok((report, notes)),
             _ => Err(ClientError::Unexpected { request: "remove" }),
+        }
+    }
+
+    /// Has the supervisor record what [`crate::ship::land::merge`] landed:
+    /// the history, the session done and, for a pull request GitHub
+    /// merged, its status (then polled with the token the merge used,
+    /// [`Tandem::watch_pull`]).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn landed(&self, session: &Session, landed: &crate::ship::land::Landed) -> Result<(), ClientError> {
+        let request = Request::Landed {
+            session_id: session.id.clone(),
+            text: landed.text.clone(),
+            pull: landed.pull.as_ref().map(|(status, _)| status.clone()),
+        };
+        self.supervisor()?.request(&request)?;
+        if let Some((_, target)) = &landed.pull {
+            self.watch_pull(&session.id, target);
+        }
+        Ok(())
+    }
+
+    /// Has the supervisor poll the session's pull request now, with the
+    /// token `target` holds (kept in its memory only). A supervisor that
+    /// cannot be reached only means a later first poll.
+    pub fn watch_pull(&self, session_id: &str, target: &crate::ship::pull_request::Target) {
+        let request = Request::WatchPull {
+            session_id: session_id.to_owned(),
+            api_url: target.client.api().to_owned(),
+            token: target.client.token().to_owned(),
+        };
+        if let Err(e) = self.supervisor().and_then(|mut s| Ok(s.request(&request)?)) {
+            tracing::debug!(error = %e, "the supervisor was not told about the pull request");
         }
     }
 

@@ -12,9 +12,24 @@ function el(tag, attrs, ...children) {
   }
   for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : String(c));
+    node.append(c instanceof Node ? c : shown(String(c)));
   }
   return node;
+}
+
+/** `text` with its control characters (but newline and tab) and the
+ *  characters that hide or reorder text made visible, as the CLI shows
+ *  them (tandem_core::text::visible): `\e`, `\x07`, `\u{202e}`. */
+function shown(text) {
+  return String(text).replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g,
+    (c) => {
+      const n = c.codePointAt(0);
+      if (c === "\r") return "\\r";
+      if (c === "\x1b") return "\\e";
+      if (n < 0x20 || n === 0x7f) return "\\x" + n.toString(16).padStart(2, "0");
+      return "\\u{" + n.toString(16) + "}";
+    });
 }
 
 /** Seconds as `5s`, `3m`, `2h`, `4d`. */
@@ -27,7 +42,7 @@ function ago(secs) {
   return Math.floor(secs / 86400) + "d";
 }
 
-/** JSON from the API; throws Error(text the server gave). */
+/** JSON from the API; throws Error(text the server gave) with .status and .data. */
 async function api(method, path, body) {
   const init = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) {
@@ -38,7 +53,13 @@ async function api(method, path, body) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-  if (!res.ok) throw new Error((data && data.error) || text || res.statusText);
+  if (!res.ok) {
+    // The status and the answer too: remove's 409 carries `unsaved`.
+    const error = new Error((data && data.error) || text || res.statusText);
+    error.status = res.status;
+    error.data = data;
+    throw error;
+  }
   return data;
 }
 

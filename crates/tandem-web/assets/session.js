@@ -34,9 +34,9 @@ function renderRow(r) {
   }
   err.hidden = true;
   document.title = r.name + " · tandem";
-  document.getElementById("name").textContent = r.name;
+  document.getElementById("name").textContent = shown(r.name);
   const state = document.getElementById("state");
-  state.textContent = r.state_text || r.state;
+  state.textContent = shown(r.state_text || r.state);
   state.className = "state state-" + r.group;
   document.getElementById("agent").textContent = r.agent;
   document.getElementById("branch").textContent = r.branch;
@@ -46,13 +46,13 @@ function renderRow(r) {
   const stat = r.diffstat || {};
   if (stat.insertions || stat.deletions) counts.push("+" + (stat.insertions || 0) + " −" + (stat.deletions || 0));
   document.getElementById("counts").textContent = counts.join(" ");
-  document.getElementById("title").textContent = r.title || "";
+  document.getElementById("title").textContent = shown(r.title || "");
 
   // What the agent asks, and approve/deny when it waits for a permission.
   const asking = document.getElementById("asking");
   const waits = r.group === "needs_input" && !!r.asking;
   asking.hidden = !waits && !r.awaits_permission;
-  document.getElementById("asking-text").textContent = r.asking || "";
+  document.getElementById("asking-text").textContent = shown(r.asking || "");
   for (const b of asking.querySelectorAll("button")) b.hidden = !r.awaits_permission;
 
   renderPr(r.pr);

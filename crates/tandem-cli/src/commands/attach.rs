@@ -97,12 +97,7 @@ pub fn wake(cx: &Context, session: &Session) -> Result<Session, CliError> {
     let (cols, rows) = size.unwrap_or((80, 24));
     let (now, woken) = cx.tandem()?.wake(session, crate::context::agent_env(), (rows, cols))?;
     if let Some(woken) = woken {
-        let how = if woken.resumed { ", resuming its conversation" } else { "" };
-        eprintln!(
-            "note: {} was stopped after {} idle; starting it again{how}",
-            tandem_core::text::visible(&session.slug),
-            tandem_core::session::idle_stop::duration_text(woken.idle_secs)
-        );
+        eprintln!("note: {}", tandem_core::text::visible(&woken.said(&session.slug)));
     }
     Ok(now)
 }

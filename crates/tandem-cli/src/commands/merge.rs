@@ -1,10 +1,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use tandem_core::git;
-use tandem_core::protocol::Request;
-use tandem_core::ship::github::{GitHubError, MergeMethod, PrState, PrStatus};
+use tandem_core::ship::land::{self, LandError, MergeRequest};
 use tandem_core::ship::merge_journal::{self, Recovered};
-use tandem_core::ship::pull_request::{self as pull, PullError};
 use tandem_core::ship::{self, MergeMode, ShipError};
 use tandem_core::store::Session;
 use tandem_core::text::visible;
@@ -84,122 +82,28 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         (_, _, true) => MergeMode::FastForward,
         _ => MergeMode::Commit,
     };
-    let message = match &session.meta.title {
-        Some(title) => format!("{title} (tandem session {})", session.slug),
-        None => format!("Merge tandem session {} (branch {})", session.slug, session.branch),
-    };
-    // A merge of this session that was interrupted: finished if it had
-    // landed, else rolled back and made again below.
-    let resumed = match &interrupted {
-        Some(journal) => match merge_journal::recover(&state, journal, false).map_err(user)? {
-            Recovered::Landed { commit } => Some(format!(
-                "merged {} into {} (now {}); the interrupted merge had landed",
-                session.slug,
-                journal.target,
-                git::short(&commit)
-            )),
-            Recovered::RolledBack { kept, .. } => {
-                crate::context::note!(
-                    "rolled back the interrupted merge of {} into {}; merging again",
-                    session.slug,
-                    visible(&journal.target)
-                );
-                if let Some(kept) = kept {
-                    crate::context::note!("what its worktree held before the rollback is kept at {}", visible(&kept));
-                }
-                None
-            }
-            Recovered::Left { .. } => None,
-        },
-        None => None,
-    };
-    let mut pull = None;
-    let landed = if let Some(done) = resumed {
-        done
-    } else if args.remote {
-        let (landed, merged) = merge_remote(&config, &session, mode, &message)?;
-        pull = Some(merged);
-        landed
-    } else {
-        let target = match &args.into {
-            Some(branch) => branch.clone(),
-            None => ship::merge_target(&session).map_err(user)?,
-        };
-        let commit = ship::merge(&repo.root, &session, &target, mode, &message, &state).map_err(user)?;
-        let how = match mode {
-            MergeMode::Commit => "merged",
-            MergeMode::Squash => "squashed",
-            MergeMode::Rebase => "rebased and fast-forwarded",
-            MergeMode::FastForward => "fast-forwarded",
-        };
-        format!("{how} {} into {target} (now {})", session.slug, git::short(&commit))
-    };
-    println!("{}", visible(&landed));
+    let request = MergeRequest { mode, into: args.into.as_deref(), remote: args.remote };
+    let mut notes = Vec::new();
+    let landed = land::merge(&repo.root, &config, &session, request, &state, &|k| std::env::var(k).ok(), &mut notes);
+    for note in &notes {
+        crate::context::note!("{}", visible(note));
+    }
+    let landed = landed.map_err(land_error)?;
+    println!("{}", visible(&landed.text));
     // The supervisor records it: the pull request as merged, the history,
     // the session done.
-    let request = Request::Landed {
-        session_id: session.id.clone(),
-        text: landed,
-        pull: pull.as_ref().map(|(status, _)| status.clone()),
-    };
-    cx.supervisor()?.request(&request)?;
-    if let Some((_, target)) = &pull {
-        super::pr::watch(cx, &session.id, target);
-    }
+    cx.tandem()?.landed(&session, &landed)?;
     offer_archive(cx, &session, args.archive)
 }
 
-/// Merges the session's pull request through GitHub's merge API, then
-/// fetches so the local remote-tracking base has the merge. Returns what
-/// landed, and the pull request's status (merged) with where it lives,
-/// for the caller to record and watch.
-fn merge_remote(
-    config: &tandem_core::config::Config,
-    session: &Session,
-    mode: MergeMode,
-    title: &str,
-) -> Result<(String, (PrStatus, pull::Target)), CliError> {
-    let user = |e: PullError| CliError::user(tandem_core::error_chain(&e));
-    let number = session
-        .pr_number
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| user(PullError::NoPull { slug: session.slug.clone() }))?;
-    let target = pull::target(session, config, &|k| std::env::var(k).ok()).map_err(user)?;
-    let pr = target.client.pull(&target.repo, number).map_err(|e| user(e.into()))?;
-    if !matches!(pr.state, PrState::Open | PrState::Draft) {
-        return Err(CliError::user(format!("pull request #{number} is {}; there is nothing to merge", pr.state)));
+/// A merge's error as this command has always said it: a ship step's or
+/// git's with its kind and hints, a pull request's in one line.
+fn land_error(e: LandError) -> CliError {
+    match e {
+        LandError::Ship(e) => e.into(),
+        LandError::Git(e) => e.into(),
+        e => CliError::user(tandem_core::error_chain(&e)),
     }
-    if pr.state == PrState::Draft {
-        return Err(CliError::user(format!(
-            "pull request #{number} is a draft; mark it ready for review on GitHub first: {}",
-            pr.url
-        )));
-    }
-    let dir = ship::worktree(session).map_err(|e| CliError::user(e.to_string()))?;
-    let local = git::resolve_commit(dir, &format!("refs/heads/{}", session.branch))?.unwrap_or_default();
-    if local != pr.head_sha {
-        return Err(CliError::user(format!(
-            "pull request #{number}'s head ({}) is not the session's branch ({}); push it first with `tandem push {}`",
-            git::short(&pr.head_sha),
-            git::short(&local),
-            session.slug
-        )));
-    }
-    let method = match mode {
-        MergeMode::Squash => MergeMethod::Squash,
-        MergeMode::Rebase => MergeMethod::Rebase,
-        _ => MergeMethod::Merge,
-    };
-    let commit = target
-        .client
-        .merge(&target.repo, number, method, &pr.head_sha, Some(title))
-        .map_err(|e: GitHubError| user(e.into()))?;
-    // The base on the remote moved; let the local copy know.
-    let _ = git::run(dir, &["fetch", "--quiet", "--no-tags", &target.remote, &pr.base_ref]);
-    let mut status = pull::status_of(&pr);
-    status.state = PrState::Merged;
-    let landed = format!("merged pull request #{number} into {} on GitHub (now {})", pr.base_ref, git::short(&commit));
-    Ok((landed, (status, target)))
 }
 
 /// Archives the session when asked to (`--archive`), or when the user

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use tandem_core::ship::{self, SyncMode, Synced};
+use tandem_core::ship::{self, SyncMode};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -55,34 +55,9 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     for note in notes {
         crate::context::note!("{}", visible(&note));
     }
-    match outcome {
-        Synced::UpToDate { target } => println!("{} is up to date with {}", session.slug, visible(&target)),
-        Synced::Done { mode, target, commits, saved } => {
-            let how = if mode == SyncMode::Rebase { "rebased onto" } else { "merged" };
-            let commits = if commits == 1 { "1 new commit".to_owned() } else { format!("{commits} new commits") };
-            let line = format!("{} {how} {target} ({commits}); the previous tip is kept at {saved}", session.slug);
-            println!("{}", visible(&line));
-        }
-        Synced::Conflict { mode, target, files, .. } => {
-            let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
-            return Err(CliError::user(format!(
-                "syncing {} with {target} stopped on conflicts in {}; resolve them and `git {what} --continue` in {}, or run `tandem sync {} --abort`",
-                session.slug,
-                files.join(", "),
-                session.path.display(),
-                session.slug
-            )));
-        }
-        Synced::Stopped { mode, target, reason, .. } => {
-            let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
-            return Err(CliError::user(format!(
-                "syncing {} with {target} stopped: {}; run `git {what} --continue` in {} once that is over, or `tandem sync {} --abort`",
-                session.slug,
-                visible(&reason),
-                session.path.display(),
-                session.slug
-            )));
-        }
+    match ship::sync_said(&session, &outcome) {
+        Ok(line) => println!("{}", visible(&line)),
+        Err(stopped) => return Err(CliError::user(stopped)),
     }
     Ok(())
 }

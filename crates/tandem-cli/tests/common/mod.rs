@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod browser;
 pub mod gemini;
 pub mod github;
 pub mod http;
@@ -536,7 +537,7 @@ pub fn error_line(stderr: &str) -> Option<String> {
             return None;
         }
     }
-    Some(line + &hints)
+    Some(line + hints.as_str())
 }
 
 /// Records one Claude Code hook event for session `id` the way the agent

@@ -1,8 +1,9 @@
 //! `tandem serve` for tests: the real binary on a free loopback port,
-//! requests over plain `std` TCP (HTTP/1.1) and WebSockets with
-//! `tungstenite` (a sync client). Ended by pid when dropped.
+//! talked to over plain HTTP with its bearer token and a same-site
+//! `Origin` (`ureq`), and over WebSockets with `tungstenite` (a sync
+//! client). Ended (by its pid) when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -12,64 +13,133 @@ use super::TestEnv;
 /// A running `tandem serve --listen 127.0.0.1:0`.
 pub struct Serve {
     child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
     /// `127.0.0.1:PORT`.
     pub host: String,
     /// The per-user token from the login URL it printed.
     pub token: String,
+    agent: ureq::Agent,
 }
 
-/// An answer: its status and body.
+/// An answer: its status, headers and body.
 pub struct Answer {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub text: String,
+    /// The same as `text` (the name the session API's tests use).
     pub body: String,
 }
 
 impl Answer {
     /// The body as JSON (panics with the body when it is not).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 impl Serve {
-    /// Starts the server in the test's repository and reads the URL it
-    /// prints.
+    /// Starts `tandem serve --listen 127.0.0.1:0` in `env`'s repository
+    /// and reads the URL it prints first (with the bound port).
     pub fn start(env: &TestEnv) -> Serve {
         let mut child = env
             .command_in(&env.repo, &["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tandem serve starts");
-        let mut line = String::new();
+            .expect("start tandem serve");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        out.read_line(&mut line).expect("serve prints its URL");
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read serve's first line");
         // Read on, so the server never writes to a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-        let rest = url.strip_prefix("http://").unwrap_or_else(|| panic!("a login URL: {line}"));
-        let (host, query) = rest.split_once("/?token=").unwrap_or_else(|| panic!("a token in {url}"));
-        Serve { child, host: host.to_owned(), token: query.to_owned() }
+        let (base, token) = url.split_once("/?token=").unwrap_or_else(|| panic!("no login URL in {line:?}"));
+        let host = base.strip_prefix("http://").unwrap_or_else(|| panic!("a login URL: {line}")).to_owned();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Serve { child, base: base.to_owned(), host, token: token.to_owned(), agent }
     }
 
-    /// `GET path` with the bearer token.
+    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+        let mut response = response.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().expect("a text body");
+        Answer { status, headers, body: text.clone(), text }
+    }
+
+    /// `GET path` with the token.
     pub fn get(&self, path: &str) -> Answer {
-        let mut stream = TcpStream::connect(&self.host).expect("connect to tandem serve");
-        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            self.host, self.token
-        );
-        stream.write_all(request.as_bytes()).expect("send the request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read the answer");
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let body = &raw[split + 4..];
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
-        let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-        let body = if chunked { unchunk(body) } else { body.to_vec() };
-        Answer { status, body: String::from_utf8_lossy(&body).into_owned() }
+        let url = format!("{}{path}", self.base);
+        Self::answer(self.agent.get(&url).header("Authorization", &format!("Bearer {}", self.token)).call())
+    }
+
+    /// `POST path` with the token, the server's own `Origin` (as the
+    /// dashboard's page sends it) and `body` as JSON.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Answer {
+        let url = format!("{}{path}", self.base);
+        Self::answer(
+            self.agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .header("Origin", &self.base)
+                .header("Content-Type", "application/json")
+                .send(body.to_string().as_bytes()),
+        )
+    }
+
+    /// `GET /api/events`: each `sessions` event's data, parsed, sent on
+    /// the returned channel as it arrives (a thread reads the stream
+    /// until the server or the receiver goes).
+    pub fn events(&self) -> std::sync::mpsc::Receiver<serde_json::Value> {
+        let url = format!("{}/api/events", self.base);
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Accept", "text/event-stream")
+            .call()
+            .expect("the event stream opens");
+        assert_eq!(response.status().as_u16(), 200);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(response.into_body().into_reader());
+        std::thread::spawn(move || {
+            let mut event = String::new();
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = name.trim().to_owned();
+                } else if let Some(data) = line.strip_prefix("data:")
+                    && event == "sessions"
+                {
+                    let Ok(value) = serde_json::from_str(data.trim_start()) else { continue };
+                    if tx.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
+    /// `POST /api/sessions/{id}/{action}`.
+    pub fn act(&self, id: &str, action: &str, body: &serde_json::Value) -> Answer {
+        self.post(&format!("/api/sessions/{id}/{action}"), body)
     }
 
     /// The WebSocket at `path`; `origin` as the `Origin` header (`None`:
@@ -82,9 +152,8 @@ impl Serve {
     ) -> Result<tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>, tungstenite::Error> {
         use tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{}{path}", self.host).into_client_request().expect("a request");
-        let own = format!("http://{}", self.host);
         let headers = request.headers_mut();
-        headers.insert("Origin", origin.unwrap_or(&own).parse().expect("a header"));
+        headers.insert("Origin", origin.unwrap_or(&self.base).parse().expect("a header"));
         if token {
             headers.insert("Cookie", format!("tandem_token={}", self.token).parse().expect("a header"));
         }
@@ -96,23 +165,9 @@ impl Serve {
     }
 }
 
-fn unchunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&body[..line]).trim().to_owned();
-        let Ok(size) = usize::from_str_radix(&size, 16) else { break };
-        let rest = &body[line + 2..];
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.extend_from_slice(&rest[..size]);
-        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
-    }
-    out
-}
-
 impl Drop for Serve {
     fn drop(&mut self) {
+        // Only the process this test started, by its pid.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

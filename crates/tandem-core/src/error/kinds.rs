@@ -18,6 +18,7 @@ use crate::session::env::EnvError;
 use crate::session::slugs::NameError;
 use crate::ship::ShipError;
 use crate::ship::github::GitHubError;
+use crate::ship::land::LandError;
 use crate::ship::pull_request::PullError;
 use crate::store::StoreError;
 use crate::supervisor::SupervisorError;
@@ -325,8 +326,29 @@ impl Kinded for PullError {
             PullError::GitHub(e) => e.kind(),
             PullError::Git(e) => e.kind(),
             PullError::Store(e) => e.kind(),
+            PullError::Session(e) => e.kind(),
             PullError::HasOpen { .. } => ErrorKind::Conflict,
             PullError::NoPull { .. } | PullError::NoBase { .. } => ErrorKind::NotFound,
+            PullError::EmptyTitle => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+impl Kinded for LandError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LandError::Ship(e) => e.kind(),
+            LandError::Git(e) => e.kind(),
+            LandError::Pull(e) => e.kind(),
+            LandError::NotOpen { .. } | LandError::Draft { .. } | LandError::HeadMoved { .. } => ErrorKind::Conflict,
+        }
+    }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            LandError::Ship(e) => e.hints(),
+            LandError::Git(e) => e.hints(),
+            _ => Vec::new(),
         }
     }
 }

@@ -327,6 +327,13 @@ pub const COLUMNS: &[Column] = &[
     Column { key: "awaits_permission", json: |r, _| Box::new(r.awaits_permission()), table: None },
     Column { key: "unsaved", json: |r, _| Box::new(r.unsaved()), table: None },
     Column { key: "last_message", json: |r, _| Box::new(&r.last_message), table: None },
+    // Unix seconds since when it is in `state`; the state without the
+    // question (for front ends that show it apart); the pull request and
+    // the uncommitted files in the table's words.
+    Column { key: "since", json: |r, _| Box::new(r.since), table: None },
+    Column { key: "state_word", json: |r, _| Box::new(r.state_word()), table: None },
+    Column { key: "pr_text", json: |r, _| Box::new(r.pr_text()), table: None },
+    Column { key: "changes_text", json: |r, _| Box::new(changes_text(r)), table: None },
 ];
 
 /// Uncommitted files in words: `clean`, `3 changed`, `1 new`, `3

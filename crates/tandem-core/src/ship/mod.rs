@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod github;
+pub mod land;
 mod merge;
 pub mod merge_journal;
 pub mod pull_request;
@@ -26,7 +27,7 @@ pub use merge::{MergeMode, merge, merge_target};
 pub use push::{push, push_remote};
 use sync::abort_rebase;
 pub(crate) use sync::owner_tag;
-pub use sync::{SyncMode, Synced, sync, sync_abort};
+pub use sync::{SyncMode, Synced, sync, sync_abort, sync_said};
 
 /// Why a ship step cannot go on; each message is one line that says what
 /// to do.

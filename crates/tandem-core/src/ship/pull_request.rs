@@ -34,6 +34,10 @@ pub enum PullError {
     NoPull { slug: String },
     #[error("`{base}` is not a branch on `{remote}`; push it first, or make the session from a branch")]
     NoBase { base: String, remote: String },
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
+    #[error("the title is empty; pass some text to --title, or leave it out")]
+    EmptyTitle,
 }
 
 /// Where a session's pull request lives: the remote it is pushed to, the
@@ -222,4 +226,73 @@ pub fn state_change(old: Option<&PrStatus>, new: &PrStatus) -> Option<String> {
         PrState::Open => "is open",
     };
     Some(format!("pull request #{} {what}", new.number))
+}
+
+/// What [`open`] is asked: a draft or not, and the title and body
+/// (`None`: [`default_text`]'s).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullOptions<'a> {
+    pub draft: bool,
+    pub title: Option<&'a str>,
+    pub body: Option<&'a str>,
+}
+
+/// The pull request [`open`] opened: its status as recorded, where it
+/// lives (for the supervisor to watch) and the branch it merges into.
+pub struct Opened {
+    pub status: PrStatus,
+    pub target: Target,
+    pub base: String,
+    /// `opened pull request #12 (open) for BRANCH into BASE`: GitHub's
+    /// answer, untrusted; escape it to show.
+    pub line: String,
+    /// Its page on GitHub (untrusted).
+    pub url: String,
+}
+
+/// Pushes the session's branch and opens its pull request (`tandem pr`,
+/// the dashboard's "Open PR"), recording its number and status. Every
+/// refusal comes before the push: a protected branch, an empty title, no
+/// remote, no token, one already open, no base on the remote. `env`
+/// looks up the caller's environment (the token); `step` is called with
+/// the slow step about to start (`pushing BRANCH to REMOTE`, `opening
+/// the pull request`), for a spinner.
+///
+/// # Errors
+/// [`PullError`].
+pub fn open(
+    store: &Store,
+    repo: &crate::repo::Repository,
+    config: &Config,
+    session: &Session,
+    options: PullOptions<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    step: &mut dyn FnMut(&str),
+) -> Result<Opened, PullError> {
+    if crate::session::is_protected(repo, config, &session.branch)? {
+        return Err(ShipError::Protected { branch: session.branch.clone() }.into());
+    }
+    if options.title.is_some_and(|t| t.trim().is_empty()) {
+        return Err(PullError::EmptyTitle);
+    }
+    // Everything that can refuse does so before the push.
+    let target = target(session, config, env)?;
+    check_none_open(&target, session)?;
+    let base = base_branch(session, &target.remote)?;
+    let (title, body) = match (options.title, options.body) {
+        (Some(t), Some(b)) => (t.trim().to_owned(), b.to_owned()),
+        _ => {
+            let (title, body) = default_text(store, session, &base)?;
+            (options.title.map_or(title, str::to_owned), options.body.map_or(body, str::to_owned))
+        }
+    };
+    step(&format!("pushing {} to {}", session.branch, target.remote));
+    ship::push(session, &target.remote)?;
+    step("opening the pull request");
+    let new = github::NewPull { title: &title, body: &body, head: &session.branch, base: &base, draft: options.draft };
+    let opened = target.client.create_pull(&target.repo, &new)?;
+    let status = status_of(&opened);
+    record(store, session, &status, "opened")?;
+    let line = format!("opened pull request #{} ({}) for {} into {base}", opened.number, opened.state, session.branch);
+    Ok(Opened { status, target, base, line, url: opened.url })
 }

@@ -43,6 +43,41 @@ pub enum Synced {
     Stopped { mode: SyncMode, target: String, reason: String, saved: String },
 }
 
+/// What `tandem sync` (and the dashboard) says of `outcome`: the line
+/// for a sync that is done or had nothing to do, or the error for one
+/// that stopped (on conflicts, or as git stopped), naming the files and
+/// the way on (`git rebase --continue`, `tandem sync NAME --abort`).
+/// The texts are untrusted (ref and file names): escape them to show.
+///
+/// # Errors
+/// The stopped sync's sentence.
+pub fn sync_said(session: &Session, outcome: &Synced) -> Result<String, String> {
+    let word = |mode: &SyncMode| if *mode == SyncMode::Rebase { "rebase" } else { "merge" };
+    match outcome {
+        Synced::UpToDate { target } => Ok(format!("{} is up to date with {target}", session.slug)),
+        Synced::Done { mode, target, commits, saved } => {
+            let how = if *mode == SyncMode::Rebase { "rebased onto" } else { "merged" };
+            let commits = if *commits == 1 { "1 new commit".to_owned() } else { format!("{commits} new commits") };
+            Ok(format!("{} {how} {target} ({commits}); the previous tip is kept at {saved}", session.slug))
+        }
+        Synced::Conflict { mode, target, files, .. } => Err(format!(
+            "syncing {} with {target} stopped on conflicts in {}; resolve them and `git {} --continue` in {}, or run `tandem sync {} --abort`",
+            session.slug,
+            files.join(", "),
+            word(mode),
+            session.path.display(),
+            session.slug
+        )),
+        Synced::Stopped { mode, target, reason, .. } => Err(format!(
+            "syncing {} with {target} stopped: {reason}; run `git {} --continue` in {} once that is over, or `tandem sync {} --abort`",
+            session.slug,
+            word(mode),
+            session.path.display(),
+            session.slug
+        )),
+    }
+}
+
 /// Brings the base's new commits into the session's branch: fetches a
 /// remote-tracking base first (a failure only means the last fetched
 /// state is used; `note` says why), then rebases (the default while the

@@ -18,9 +18,10 @@ use crate::assets;
 use crate::auth;
 use crate::state::AppState;
 
+pub mod actions;
 pub mod error;
-pub mod session;
 pub mod pages;
+pub mod session;
 
 /// Every route, behind the guard.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -29,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{name}", get(assets::get))
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
+        .merge(actions::routes())
         .merge(session::routes())
         .merge(pages::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))

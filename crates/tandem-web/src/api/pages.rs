@@ -72,7 +72,7 @@ fn client_error(e: &ClientError, not_found: StatusCode) -> ApiError {
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal | ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    ApiError { status, message: e.to_string() }
+    ApiError { status, message: e.to_string(), extra: None }
 }
 
 /// Runs `f` on tokio's blocking pool (every call to the supervisor, the
@@ -81,6 +81,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("the request's worker failed: {e}"),
+        extra: None,
     })?
 }
 
@@ -126,10 +127,11 @@ fn known_repos(state: &AppState) -> Result<Vec<Repo>, ApiError> {
 
 /// The main worktree of the repository the store calls `id`.
 fn repo_by_id(state: &AppState, id: i64) -> Result<PathBuf, ApiError> {
-    known_repos(state)?.into_iter().find(|r| r.id == id).map(|r| PathBuf::from(r.root)).ok_or_else(|| ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: format!("no repository with id {id}; /api/repos lists them"),
-    })
+    known_repos(state)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .map(|r| PathBuf::from(r.root))
+        .ok_or_else(|| ApiError::not_found(format!("no repository with id {id}; /api/repos lists them")))
 }
 
 /// The folder `?repo=` names, or `tandem serve --here`'s repository.
@@ -209,9 +211,7 @@ async fn new_session(State(state): State<Arc<AppState>>, body: Result<Json<NewSe
                 state.tandem.rows(&root, false, quiet, true).map_err(|e| client_error(&e, StatusCode::NOT_FOUND))?;
             let row = listing.rows.iter().find(|r| r.id == session.id);
             let row = row.map(|r| serde_json::to_value(&columns::json(std::slice::from_ref(r), listing.now)[0]));
-            let row = row
-                .transpose()
-                .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?;
+            let row = row.transpose().map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(serde_json::json!({ "session": row, "id": session.id, "name": session.slug, "notes": notes }))
         })
         .await,
@@ -232,10 +232,10 @@ async fn tasks(State(state): State<Arc<AppState>>, Query(query): Query<RepoQuery
                 let root = std::fs::canonicalize(&root).unwrap_or_else(|_| PathBuf::from(&root));
                 repos.retain(|r| std::fs::canonicalize(&r.root).is_ok_and(|r| r == root));
                 if repos.is_empty() {
-                    return Err(ApiError {
-                        status: StatusCode::NOT_FOUND,
-                        message: format!("tandem knows no repository at {}; GET /api/repos lists them", root.display()),
-                    });
+                    return Err(ApiError::not_found(format!(
+                        "tandem knows no repository at {}; GET /api/repos lists them",
+                        root.display()
+                    )));
                 }
             }
             let mut out = Vec::new();

@@ -66,7 +66,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 }
 
 fn internal(message: impl Into<String>) -> ApiError {
-    ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
+    ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into(), extra: None }
 }
 
 fn store_error(e: impl std::fmt::Display) -> ApiError {
@@ -84,6 +84,7 @@ fn lookup(state: &AppState, id: &str) -> Result<(Store, Session), ApiError> {
             "no session has the id `{}`; the dashboard lists every session",
             tandem_core::text::visible(id)
         ),
+        extra: None,
     };
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found());
@@ -173,7 +174,7 @@ fn ship_error(e: ShipError) -> ApiError {
         ShipError::NoWorktree { .. } => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    ApiError { status, message: e.to_string() }
+    ApiError { status, message: e.to_string(), extra: None }
 }
 
 /// `GET /api/sessions/{id}/diff`.
