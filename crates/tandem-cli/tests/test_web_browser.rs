@@ -1,9 +1,10 @@
 //! The web dashboard end to end in a real Chromium (chromedriver,
 //! `common::browser`): `tandem serve` under the test's `TANDEM_HOME`,
 //! real sessions, the real Claude Code against the scripted stand-in for
-//! the permission flow. The pages are checked through the DOM contract in
-//! docs/web.md (`tr[data-session]`, `.asking`, `button[data-action]`,
-//! `#terminal`, `#diff-files`, `#confirm`, …).
+//! the permission flow. The pages are checked through the ids and data
+//! attributes they keep for these tests (`tr[data-session]`, `.asking`,
+//! `button[data-action]`, `#terminal`, `#take-control`, `#diff-files`,
+//! `#confirm`, …), never through their layout or wording.
 //!
 //! "Within 1 s" is measured from the command's return (or from the moment
 //! the CLI sees the change) to the DOM showing it, polled through
@@ -43,11 +44,12 @@ fn open(env: &TestEnv) -> Option<(Serve, Browser)> {
     // The login URL sets the cookie and leaves the token out of the address.
     let at = browser.js("return location.href", vec![]);
     assert_eq!(at, json!(url(&serve, "/")), "the token is not left in the address bar");
-    // The first snapshot has arrived once the event stream is open.
+    // The first snapshot is drawn: rows, or the sentence for none.
     browser.wait_js(
         "the dashboard's first rows",
         crate::common::WAIT,
-        "return document.querySelector('#groups') !== null && !document.querySelector('#conn.down')",
+        "const empty = document.querySelector('#empty');
+         return document.querySelector('tr[data-session]') !== null || (empty !== null && !empty.hidden);",
         vec![],
     );
     Some((serve, browser))
