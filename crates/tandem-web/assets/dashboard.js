@@ -117,9 +117,11 @@ function diffText(d) {
   return "+" + d.insertions + " −" + d.deletions + " (" + d.files + (d.files === 1 ? " file)" : " files)");
 }
 
-/** What a needs-input row asks, and the buttons that answer it. */
+/** What a needs-input row asks, and the buttons that answer it; also a
+ * row whose agent reports no state but whose hook reported an ask (a
+ * shell): it stays in its group, with the buttons. */
 function askCell(s) {
-  if (s.group !== "needs_input") return null;
+  if (s.group !== "needs_input" && !(s.awaits_permission && s.asking)) return null;
   const cell = el("div", { class: "ask" }, el("div", { class: "asking" }, s.asking || s.state_text));
   if (s.awaits_permission) {
     cell.append(el("div", { class: "buttons" },
