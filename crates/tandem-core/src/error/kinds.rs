@@ -326,7 +326,6 @@ impl Kinded for PullError {
             PullError::GitHub(e) => e.kind(),
             PullError::Git(e) => e.kind(),
             PullError::Store(e) => e.kind(),
-            PullError::Session(e) => e.kind(),
             PullError::HasOpen { .. } => ErrorKind::Conflict,
             PullError::NoPull { .. } | PullError::NoBase { .. } => ErrorKind::NotFound,
             PullError::EmptyTitle => ErrorKind::InvalidInput,

@@ -617,3 +617,18 @@ pub fn delete_branch_if_present(repo: &Path, branch: &str) -> Result<(), GitErro
         other => other.map(drop),
     }
 }
+
+/// Branch names that are never a session's branch, whatever the config.
+pub const ALWAYS_PROTECTED: &[&str] = &["main", "master", "develop"];
+
+/// Whether `branch` is protected in the repository at `root`: one of
+/// [`ALWAYS_PROTECTED`], one the config's `branch.protected` names
+/// (`configured`), or the remote's default branch.
+///
+/// # Errors
+/// [`GitError`] when the default branch cannot be read.
+pub fn is_protected(root: &Path, configured: &[String], branch: &str) -> Result<bool, GitError> {
+    Ok(ALWAYS_PROTECTED.contains(&branch)
+        || configured.iter().any(|p| p == branch)
+        || default_branch(root)?.as_deref() == Some(branch))
+}

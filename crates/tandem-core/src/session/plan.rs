@@ -15,7 +15,7 @@ use crate::repo::Repository;
 use crate::store::Store;
 
 /// Branch names that are never a session's branch, whatever the config.
-pub const ALWAYS_PROTECTED: &[&str] = &["main", "master", "develop"];
+pub use crate::git::ALWAYS_PROTECTED;
 
 /// How the worktree gets its branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,9 +448,7 @@ fn fetch_pull_request(repo: &Repository, config: &Config, n: u64) -> Result<Stri
 /// # Errors
 /// [`SessionError::Git`].
 pub fn is_protected(repo: &Repository, config: &Config, branch: &str) -> Result<bool, SessionError> {
-    Ok(ALWAYS_PROTECTED.contains(&branch)
-        || config.branch.protected.iter().any(|p| p == branch)
-        || git::default_branch(&repo.root)?.as_deref() == Some(branch))
+    Ok(git::is_protected(&repo.root, &config.branch.protected, branch)?)
 }
 
 /// The folder that holds this repository's worktrees: `worktrees.dir`

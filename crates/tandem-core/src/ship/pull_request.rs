@@ -34,8 +34,6 @@ pub enum PullError {
     NoPull { slug: String },
     #[error("`{base}` is not a branch on `{remote}`; push it first, or make the session from a branch")]
     NoBase { base: String, remote: String },
-    #[error(transparent)]
-    Session(#[from] crate::session::SessionError),
     #[error("the title is empty; pass some text to --title, or leave it out")]
     EmptyTitle,
 }
@@ -269,7 +267,7 @@ pub fn open(
     env: &dyn Fn(&str) -> Option<String>,
     step: &mut dyn FnMut(&str),
 ) -> Result<Opened, PullError> {
-    if crate::session::is_protected(repo, config, &session.branch)? {
+    if crate::git::is_protected(&repo.root, &config.branch.protected, &session.branch)? {
         return Err(ShipError::Protected { branch: session.branch.clone() }.into());
     }
     if options.title.is_some_and(|t| t.trim().is_empty()) {
