@@ -12,7 +12,6 @@ pub mod github;
 pub mod http;
 pub mod openai;
 pub mod web;
-pub mod web_pages;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
