@@ -12,9 +12,7 @@ use crate::common::TestEnv;
 use crate::common::web::Serve;
 
 fn commit(env: &TestEnv, wt: &Path, file: &str, text: &str) {
-    std::fs::write(wt.join(file), text).expect("write");
-    env.git_in(wt, &["add", file]);
-    env.git_in(wt, &["commit", "-q", "-m", &format!("change {file}")]);
+    env.commit_in(wt, file, text, &format!("change {file}"));
 }
 
 /// The test repository's id in `/api/repos`.
@@ -127,7 +125,8 @@ fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_
     let bad = web.request("POST", "/api/sessions", Some(&json!({"name": "x3"})));
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert!(bad.json()["error"].as_str().unwrap_or_default().contains("send JSON like"), "{}", bad.text);
-    let bad = web.request("POST", "/api/sessions", Some(&json!({"repo": env.tmp.path().join("nowhere"), "agent": "shell"})));
+    let bad =
+        web.request("POST", "/api/sessions", Some(&json!({"repo": env.tmp.path().join("nowhere"), "agent": "shell"})));
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert!(bad.json()["error"].as_str().unwrap_or_default().contains("is not a folder"), "{}", bad.text);
     assert_eq!(names(&env), ["taken"], "nothing made");
@@ -194,11 +193,7 @@ fn a_task_over_the_api_is_task_show_json_its_diff_and_promote() {
     assert!(patch.contains("-ok") && patch.contains("+ok now"), "{patch}");
     let bad = web.get(&format!("/api/tasks/{id}/greet/diff?a=1&b=7"));
     assert_eq!(bad.status, 400, "{}", bad.text);
-    assert!(
-        bad.json()["error"].as_str().unwrap_or_default().contains("task `greet` has no trial `7`"),
-        "{}",
-        bad.text
-    );
+    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("task `greet` has no trial `7`"), "{}", bad.text);
     assert_eq!(web.get(&format!("/api/tasks/{id}/nope")).status, 404);
 
     let promoted = web.request("POST", &format!("/api/tasks/{id}/greet/promote"), Some(&json!({"trial": 1})));

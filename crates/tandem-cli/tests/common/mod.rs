@@ -163,6 +163,17 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Writes `text` to `file` (relative to worktree `wt`, its folders
+    /// made) and commits it there with `message`.
+    pub fn commit_in(&self, wt: &Path, file: &str, text: &str, message: &str) {
+        if let Some(dir) = Path::new(file).parent() {
+            std::fs::create_dir_all(wt.join(dir)).expect("mkdir");
+        }
+        std::fs::write(wt.join(file), text).expect("write");
+        self.git_in(wt, &["add", file]);
+        self.git_in(wt, &["commit", "-q", "-m", message]);
+    }
+
     /// `tandem list --json`, parsed.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&["list", "--json"]);
