@@ -11,7 +11,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::anthropic::{MessagesStub, Step, use_claude};
 use crate::common::{TestEnv, agent_and_env, wait_within};
 
 /// A tmux server of the test's own, with one 80×24 pane running bash
@@ -234,12 +234,7 @@ fn issue_19_attach_leaves_the_terminal_as_it_found_it() {
 fn issue_19_an_idle_stopped_agent_comes_back_by_itself() {
     let Some((claude, mut env)) = agent_and_env("claude") else { return };
     let stub = MessagesStub::start(vec![Step::text("First answer."), Step::text("Back after the idle stop.")]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write"]);
 
     env.ok(&["new", "napper", "--bg", "-p", "Say something"]);
     wait_within("the first answer", Duration::from_secs(60), || {

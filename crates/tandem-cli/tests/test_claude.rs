@@ -10,24 +10,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::anthropic::{MessagesStub, Step, use_claude};
 use crate::common::{TestEnv, agent_and_env, wait_within};
 
 /// The `claude` binary and a test environment ([`agent_and_env`]).
 fn claude_and_env() -> Option<(PathBuf, TestEnv)> {
     agent_and_env("claude")
-}
-
-/// Points `env`'s commands at the stand-in `stub`: a Claude config dir
-/// that trusts the repository and allows `allowed_tools` without asking,
-/// the API variables, and `claude` first on `PATH`.
-fn use_claude(env: &mut TestEnv, claude: &std::path::Path, stub: &MessagesStub, allowed_tools: &[&str]) {
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, allowed_tools);
-    env.env.extend(claude_env(stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::anthropic::{MessagesStub, Step, use_claude};
 use crate::common::{TestEnv, WAIT, wait_for, wait_within};
 
 /// A `tandem mcp` child and the messages it writes.
@@ -296,19 +296,14 @@ fn claude_code_makes_a_sub_session_through_tandem_mcp() {
         Step::tool("mcp__tandem__get_diff", json!({ "name": "sub" })),
         Step::text("The sub-session wrote made.txt."),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
     let tools = ["mcp__tandem__new_session", "mcp__tandem__session_state", "mcp__tandem__get_diff"];
-    write_claude_config(&config_dir, api_key, &env.repo, &tools);
+    let config_dir = use_claude(&mut env, &claude, &stub, &tools);
     // `claude mcp add --scope user tandem -- tandem mcp`, as written.
     let file = config_dir.join(".claude.json");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("config")).expect("json");
     config["mcpServers"] =
         json!({ "tandem": { "type": "stdio", "command": TestEnv::bin(), "args": ["mcp"], "env": {} } });
     std::fs::write(&file, config.to_string()).expect("write config");
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
 
     env.ok(&["new", "orch", "--agent", "claude", "--bg", "-p", "Have a sub-session write made.txt"]);
     let orch_id = env.session("orch")["id"].as_str().expect("id").to_owned();
@@ -350,13 +345,8 @@ fn mcp_approve_answers_a_claude_permission_request() {
         Step::tool("Bash", json!({ "command": "echo approved-by-mcp > proof.txt", "description": "Leave proof" })),
         Step::text("The proof is written."),
     ]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
     // Only Write is allowed: Bash needs a decision.
-    write_claude_config(&config_dir, api_key, &env.repo, &["Write"]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &["Write"]);
 
     env.ok(&["new", "asker", "--agent", "claude", "--bg", "-p", "Leave proof that you ran"]);
     env.wait_state("asker", "needs-input");

@@ -853,16 +853,11 @@ echo one > one.txt && git add one.txt && git commit -q -m "one" && echo two > tw
 /// `.claude/settings.json` there, outside the sandbox.
 #[test]
 fn issue_16_a_sandboxed_agents_planted_claude_settings_run_nothing_outside() {
-    use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+    use crate::common::anthropic::{MessagesStub, Step, use_claude};
     let Some((claude, mut env)) = crate::common::agent_and_env("claude") else { return };
     require_bwrap();
     let stub = MessagesStub::start(vec![Step::text("Nothing to do.")]);
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, &[]);
-    env.env.extend(claude_env(&stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    use_claude(&mut env, &claude, &stub, &[]);
     env.user_config(&format!("[sandbox]\nnetwork = \"off\"\nallow_net = [\"127.0.0.1:{}\"]\n", stub.port()));
     env.ok(&["new", "boxed", "--bg", "--agent", "claude", "--base", "head", "--sandbox"]);
     assert_eq!(env.session("boxed")["sandbox"], "workspace");

@@ -163,12 +163,8 @@ fn sync_rebases_merges_stops_on_conflicts_and_aborts_to_the_same_tree() {
 #[test]
 fn merge_into_the_base_and_refusals_that_change_nothing() {
     let env = TestEnv::new();
-    let commit = |name: &str, file: &str, text: &str| {
-        let wt = env.path_of(name);
-        std::fs::write(wt.join(file), text).expect("write");
-        env.git_in(&wt, &["add", file]);
-        env.git_in(&wt, &["commit", "-q", "-m", &format!("{name}: {file}")]);
-    };
+    let commit =
+        |name: &str, file: &str, text: &str| env.commit_in(&env.path_of(name), file, text, &format!("{name}: {file}"));
     env.ok(&["new", "feature", "--bg", "--agent", "shell", "--base", "head"]);
     commit("feature", "feature.txt", "feature\n");
 

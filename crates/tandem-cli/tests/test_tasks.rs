@@ -8,12 +8,7 @@ use std::path::Path;
 use crate::common::{TestEnv, stderr, stdout};
 
 fn commit(env: &TestEnv, wt: &Path, file: &str, text: &str) {
-    if let Some(dir) = Path::new(file).parent() {
-        std::fs::create_dir_all(wt.join(dir)).expect("mkdir");
-    }
-    std::fs::write(wt.join(file), text).expect("write");
-    env.git_in(wt, &["add", file]);
-    env.git_in(wt, &["commit", "-q", "-m", &format!("add {file}")]);
+    env.commit_in(wt, file, text, &format!("add {file}"));
 }
 
 fn show(env: &TestEnv, task: &str) -> serde_json::Value {

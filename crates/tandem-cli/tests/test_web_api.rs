@@ -259,12 +259,8 @@ fn an_unknown_session_or_action_is_404_and_a_bad_body_400() {
 #[test]
 fn merge_and_sync_land_work_and_refuse_in_the_clis_words() {
     let env = TestEnv::new();
-    let commit = |name: &str, file: &str, text: &str| {
-        let wt = env.path_of(name);
-        std::fs::write(wt.join(file), text).expect("write");
-        env.git_in(&wt, &["add", file]);
-        env.git_in(&wt, &["commit", "-q", "-m", &format!("{name}: {file}")]);
-    };
+    let commit =
+        |name: &str, file: &str, text: &str| env.commit_in(&env.path_of(name), file, text, &format!("{name}: {file}"));
     env.ok(&["new", "feature", "--bg", "--agent", "shell", "--base", "head"]);
     env.ok(&["new", "behind", "--bg", "--agent", "shell", "--base", "head"]);
     commit("feature", "feature.txt", "feature\n");

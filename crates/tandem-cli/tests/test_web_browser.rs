@@ -10,12 +10,11 @@
 //! the CLI sees the change) to the DOM showing it, polled through
 //! WebDriver against a deadline.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::anthropic::{MessagesStub, Step, use_claude};
 use crate::common::browser::{Browser, request};
 use crate::common::web::Serve;
 use crate::common::{TestEnv, agent_and_env, hook_event, wait_within};
@@ -80,17 +79,6 @@ return { group: key, id: row.getAttribute("data-id"), text: row.textContent, sta
 /// in group `group` (any when `None`); answers the row.
 fn row(browser: &Browser, name: &str, group: Option<&str>, within: Duration) -> Value {
     browser.wait_js(&format!("row {name} in group {group:?}"), within, ROW, vec![json!(name), json!(group)])
-}
-
-/// Points `env`'s commands at the Claude stand-in `stub`, allowing only
-/// `allowed_tools` without asking (as tests/test_claude.rs does).
-fn use_claude(env: &mut TestEnv, claude: &Path, stub: &MessagesStub, allowed_tools: &[&str]) {
-    let config_dir = env.tmp.path().join("claude-config");
-    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
-    write_claude_config(&config_dir, api_key, &env.repo, allowed_tools);
-    env.env.extend(claude_env(stub, &config_dir, api_key));
-    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
-    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
 }
 
 /// What the xterm.js terminal on the session page shows now (its rows,

@@ -9,16 +9,14 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::common::TestEnv;
-use crate::common::web_pages::Web;
+use crate::common::web::Serve;
 
 fn commit(env: &TestEnv, wt: &Path, file: &str, text: &str) {
-    std::fs::write(wt.join(file), text).expect("write");
-    env.git_in(wt, &["add", file]);
-    env.git_in(wt, &["commit", "-q", "-m", &format!("change {file}")]);
+    env.commit_in(wt, file, text, &format!("change {file}"));
 }
 
 /// The test repository's id in `/api/repos`.
-fn repo_id(web: &Web, env: &TestEnv) -> i64 {
+fn repo_id(web: &Serve, env: &TestEnv) -> i64 {
     let repos = web.get_json("/api/repos");
     let want = std::fs::canonicalize(&env.repo).expect("repo");
     let repo = repos
@@ -44,14 +42,14 @@ fn names(env: &TestEnv) -> Vec<String> {
 #[test]
 fn pages_are_served_with_the_nav_and_their_scripts() {
     let env = TestEnv::new();
-    let web = Web::start(&env);
+    let web = Serve::start(&env);
     for (path, script) in
         [("/new", "new.js"), ("/tasks", "tasks.js"), ("/tasks/1/some-task", "task.js"), ("/conflicts", "conflicts.js")]
     {
         let page = web.get(path);
-        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        assert_eq!(page.status, 200, "{path}: {}", page.text);
         assert!(page.header("content-security-policy").is_some(), "{path} has a CSP");
-        let html = page.text();
+        let html = page.text;
         assert!(html.contains("<header class=\"top\">"), "{path}: {html}");
         for link in ["href=\"/\"", "href=\"/new\"", "href=\"/tasks\"", "href=\"/conflicts\""] {
             assert!(html.contains(link), "{path} links {link}: {html}");
@@ -65,13 +63,14 @@ fn pages_are_served_with_the_nav_and_their_scripts() {
 #[test]
 fn the_new_session_form_makes_the_session_tandem_list_shows() {
     let env = TestEnv::new();
-    let web = Web::start(&env);
+    let web = Serve::start(&env);
     let root = env.repo.display().to_string();
-    let made = web.post(
+    let made = web.request(
+        "POST",
         "/api/sessions",
-        &json!({"repo": root, "name": "from-web", "agent": "shell", "base": "head", "prompt": "", "sandbox": ""}),
+        Some(&json!({"repo": root, "name": "from-web", "agent": "shell", "base": "head", "prompt": "", "sandbox": ""})),
     );
-    assert_eq!(made.status, 200, "{}", made.text());
+    assert_eq!(made.status, 200, "{}", made.text);
     let made = made.json();
     assert_eq!(made["session"]["name"], "from-web", "{made}");
     let listed = env.session("from-web");
@@ -86,7 +85,7 @@ fn the_new_session_form_makes_the_session_tandem_list_shows() {
 #[test]
 fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_made() {
     let env = TestEnv::new();
-    let web = Web::start(&env);
+    let web = Serve::start(&env);
     env.ok(&["new", "--bg", "--agent", "shell", "--base", "head", "taken"]);
     let root = env.repo.display().to_string();
     let cases = [
@@ -107,8 +106,8 @@ fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_
         ),
     ];
     for (body, status, cli) in cases {
-        let answer = web.post("/api/sessions", &body);
-        assert_eq!(answer.status, status, "{body}: {}", answer.text());
+        let answer = web.request("POST", "/api/sessions", Some(&body));
+        assert_eq!(answer.status, status, "{body}: {}", answer.text);
         let said = answer.json()["error"].as_str().expect("an error").to_owned();
         let cli_said = cli_error(&env, &cli);
         assert!(!said.is_empty() && cli_said.starts_with(&said), "API: {said}\nCLI: {cli_said}");
@@ -121,14 +120,15 @@ fn bad_agent_taken_name_and_bad_base_are_refused_with_the_cli_words_and_nothing_
     let headers =
         [("Cookie", cookie.as_str()), ("Origin", "http://evil.example"), ("Content-Type", "application/json")];
     let refused = web.raw("POST", "/api/sessions", &headers, Some(&body));
-    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.status, 403, "{}", refused.text);
     assert_eq!(names(&env), ["taken"], "nothing made");
-    let bad = web.post("/api/sessions", &json!({"name": "x3"}));
-    assert_eq!(bad.status, 400, "{}", bad.text());
-    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("send JSON like"), "{}", bad.text());
-    let bad = web.post("/api/sessions", &json!({"repo": env.tmp.path().join("nowhere"), "agent": "shell"}));
-    assert_eq!(bad.status, 400, "{}", bad.text());
-    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("is not a folder"), "{}", bad.text());
+    let bad = web.request("POST", "/api/sessions", Some(&json!({"name": "x3"})));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("send JSON like"), "{}", bad.text);
+    let bad =
+        web.request("POST", "/api/sessions", Some(&json!({"repo": env.tmp.path().join("nowhere"), "agent": "shell"})));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("is not a folder"), "{}", bad.text);
     assert_eq!(names(&env), ["taken"], "nothing made");
 }
 
@@ -152,7 +152,7 @@ fn a_task_over_the_api_is_task_show_json_its_diff_and_promote() {
     ]);
     commit(&env, &env.path_of("greet-t1"), "done.txt", "ok\n");
     commit(&env, &env.path_of("greet-t2"), "done.txt", "not yet\n");
-    let web = Web::start(&env);
+    let web = Serve::start(&env);
     let id = repo_id(&web, &env);
 
     let listed = web.get_json(&format!("/api/tasks?repo={}", env.repo.display()));
@@ -192,16 +192,12 @@ fn a_task_over_the_api_is_task_show_json_its_diff_and_promote() {
     let patch = diff["patch"].as_str().expect("patch");
     assert!(patch.contains("-ok") && patch.contains("+ok now"), "{patch}");
     let bad = web.get(&format!("/api/tasks/{id}/greet/diff?a=1&b=7"));
-    assert_eq!(bad.status, 400, "{}", bad.text());
-    assert!(
-        bad.json()["error"].as_str().unwrap_or_default().contains("task `greet` has no trial `7`"),
-        "{}",
-        bad.text()
-    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.json()["error"].as_str().unwrap_or_default().contains("task `greet` has no trial `7`"), "{}", bad.text);
     assert_eq!(web.get(&format!("/api/tasks/{id}/nope")).status, 404);
 
-    let promoted = web.post(&format!("/api/tasks/{id}/greet/promote"), &json!({"trial": 1}));
-    assert_eq!(promoted.status, 200, "{}", promoted.text());
+    let promoted = web.request("POST", &format!("/api/tasks/{id}/greet/promote"), Some(&json!({"trial": 1})));
+    assert_eq!(promoted.status, 200, "{}", promoted.text);
     let promoted = promoted.json();
     assert_eq!((promoted["ok"].as_bool(), promoted["promoted"].as_str()), (Some(true), Some("greet-t1")), "{promoted}");
     assert_eq!(promoted["branch"], "greet/result");
@@ -209,8 +205,8 @@ fn a_task_over_the_api_is_task_show_json_its_diff_and_promote() {
     assert_eq!(env.session("greet-t1")["branch"], "greet/result");
     let archived: Vec<String> = env.archived().iter().filter_map(|s| s["name"].as_str().map(str::to_owned)).collect();
     assert_eq!(archived, ["greet-t2"]);
-    let again = web.post(&format!("/api/tasks/{id}/greet/promote"), &json!({"trial": "2"}));
-    assert_eq!(again.status, 409, "{}", again.text());
+    let again = web.request("POST", &format!("/api/tasks/{id}/greet/promote"), Some(&json!({"trial": "2"})));
+    assert_eq!(again.status, 409, "{}", again.text);
     let cli_said = cli_error(&env, &["task", "promote", "greet", "2"]);
     let said = again.json()["error"].as_str().unwrap_or_default().to_owned();
     assert!(said.contains("task `greet` already promoted greet-t1") && cli_said.starts_with(&said), "{said}");
@@ -223,7 +219,7 @@ fn two_sessions_editing_one_file_conflict_in_the_api_as_in_tandem_conflicts() {
     env.ok(&["new", "--bg", "--agent", "shell", "--base", "head", "right"]);
     commit(&env, &env.path_of("left"), "README.md", "# left\n");
     commit(&env, &env.path_of("right"), "README.md", "# right\n");
-    let web = Web::start(&env);
+    let web = Serve::start(&env);
     let api = web.get_json(&format!("/api/conflicts?repo={}", env.repo.display()));
     let cli: serde_json::Value = serde_json::from_str(&env.ok(&["conflicts", "--json"])).expect("json");
     assert_eq!(api, cli);
@@ -233,5 +229,5 @@ fn two_sessions_editing_one_file_conflict_in_the_api_as_in_tandem_conflicts() {
     assert_eq!(who, ["left", "right"], "{api}");
     assert_eq!(pair["conflicts"], json!(["README.md"]), "{api}");
     let missing = web.get("/api/conflicts");
-    assert_eq!(missing.status, 400, "{}", missing.text());
+    assert_eq!(missing.status, 400, "{}", missing.text);
 }

@@ -288,26 +288,15 @@ impl Server {
         let (env, _) = session::env::process_env();
         let creator = self.creator_id(&cwd);
         let request = CreateRequest {
-            cwd,
             name: a.name,
             title: a.title,
             agent: a.agent,
             prompt: a.prompt,
             base: a.base,
-            branch: None,
-            from_pr: None,
-            env,
             rows: SIZE.0,
             cols: SIZE.1,
-            fork_of: None,
-            overlay: None,
-            review_of: None,
-            task: None,
-            vars: Vec::new(),
-            env_files: Vec::new(),
-            env_file_vars: Vec::new(),
-            sandbox: None,
             creator,
+            ..CreateRequest::new(cwd, env)
         };
         let created = self.tandem.create(request).map_err(refuse)?;
         let mut answer = created_json(&created.session, &created.notes);

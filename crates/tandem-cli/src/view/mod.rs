@@ -453,26 +453,13 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
             // Hooks the repository asks for and the user has not approved
             // are refused by the supervisor (`tandem new` asks first).
             let request = CreateRequest {
-                cwd: cx.cwd.clone(),
                 name: name.clone(),
-                title: None,
                 agent: agent.clone(),
                 prompt: prompt.clone(),
                 base: base.clone(),
-                branch: None,
-                from_pr: None,
-                env: env(),
                 rows: size.0,
                 cols: size.1,
-                fork_of: None,
-                overlay: None,
-                review_of: None,
-                task: None,
-                vars: Vec::new(),
-                env_files: Vec::new(),
-                env_file_vars: Vec::new(),
-                sandbox: None,
-                creator: None,
+                ..CreateRequest::new(cx.cwd.clone(), env())
             };
             let created = tandem.create(request)?;
             format!(

@@ -206,6 +206,26 @@ pub fn write_claude_config(config_dir: &Path, api_key: &str, trusted_dir: &Path,
     write("settings.json", &settings);
 }
 
+/// Points `env`'s commands at the stand-in `stub`: a Claude config dir
+/// (`claude-config` in the test's temporary folder, returned) written by
+/// [`write_claude_config`] trusting the repository and allowing
+/// `allowed_tools` without asking, the API variables ([`claude_env`]), and
+/// `claude`'s folder first on `PATH`.
+pub fn use_claude(
+    env: &mut super::TestEnv,
+    claude: &Path,
+    stub: &MessagesStub,
+    allowed_tools: &[&str],
+) -> std::path::PathBuf {
+    let config_dir = env.tmp.path().join("claude-config");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &env.repo, allowed_tools);
+    env.env.extend(claude_env(stub, &config_dir, api_key));
+    let claude_dir = claude.parent().expect("claude has a folder").to_string_lossy().into_owned();
+    env.env.push(("PATH".to_owned(), format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")));
+    config_dir
+}
+
 /// The environment for the `claude` process. Callers should also remove
 /// `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN` and `CLAUDECODE` from the
 /// inherited environment if they might be set.

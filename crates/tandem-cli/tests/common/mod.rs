@@ -12,7 +12,6 @@ pub mod github;
 pub mod http;
 pub mod openai;
 pub mod web;
-pub mod web_pages;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -162,6 +161,17 @@ impl TestEnv {
             .expect("run git");
         assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `text` to `file` (relative to worktree `wt`, its folders
+    /// made) and commits it there with `message`.
+    pub fn commit_in(&self, wt: &Path, file: &str, text: &str, message: &str) {
+        if let Some(dir) = Path::new(file).parent() {
+            std::fs::create_dir_all(wt.join(dir)).expect("mkdir");
+        }
+        std::fs::write(wt.join(file), text).expect("write");
+        self.git_in(wt, &["add", file]);
+        self.git_in(wt, &["commit", "-q", "-m", message]);
     }
 
     /// `tandem list --json`, parsed.

@@ -1,9 +1,11 @@
 //! `tandem serve` for tests: the real binary on a free loopback port,
 //! talked to over plain HTTP with its bearer token and a same-site
-//! `Origin` (`ureq`), and over WebSockets with `tungstenite` (a sync
+//! `Origin` (`ureq`), as a script would with no `Origin`
+//! ([`Serve::request`]), byte for byte as a browser would ([`Serve::raw`],
+//! plain `std` TCP), and over WebSockets with `tungstenite` (a sync
 //! client). Ended (by its pid) when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -137,6 +139,45 @@ impl Serve {
         rx
     }
 
+    /// `GET path`, asserting 200, as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let answer = self.get(path);
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.text);
+        answer.json()
+    }
+
+    /// `method path` with the token and no `Origin` (as a script sends
+    /// it), `body` as JSON when given.
+    pub fn request(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Answer {
+        let auth = format!("Bearer {}", self.token);
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let body = body.map(|b| serde_json::to_vec(b).expect("json"));
+        self.raw(method, path, &headers, body.as_deref())
+    }
+
+    /// One HTTP/1.1 request with exactly these headers (plus `Host`,
+    /// `Content-Length` and `Connection: close`) over a plain TCP stream;
+    /// the answer's header names are lowercase.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+        let mut stream = TcpStream::connect(&self.host).expect("connect to tandem serve");
+        // Long enough for a check or a session's creation.
+        stream.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+        let body = body.unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.host);
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        stream.write_all(head.as_bytes()).expect("send");
+        stream.write_all(body).expect("send");
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).expect("read the answer");
+        parse(&bytes)
+    }
+
     /// `POST /api/sessions/{id}/{action}`.
     pub fn act(&self, id: &str, action: &str, body: &serde_json::Value) -> Answer {
         self.post(&format!("/api/sessions/{id}/{action}"), body)
@@ -163,6 +204,38 @@ impl Serve {
         }
         Ok(socket)
     }
+}
+
+/// An HTTP/1.1 answer as read off the wire (chunked bodies joined).
+fn parse(bytes: &[u8]) -> Answer {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP head");
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = bytes[end + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Answer { status, headers, body: text.clone(), text }
+}
+
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = bytes.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&bytes[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&bytes[start..(start + size).min(bytes.len())]);
+        bytes = &bytes[(start + size + 2).min(bytes.len())..];
+    }
+    out
 }
 
 impl Drop for Serve {
