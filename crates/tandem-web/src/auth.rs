@@ -139,15 +139,56 @@ fn query_token(query: Option<&str>) -> Option<&str> {
 /// The middleware in front of every route: `Host`, then the token, then
 /// `Origin` (see the module's text). A `?token=` on a GET sets the
 /// cookie and redirects to the same path without it, so the token does
-/// not stay in the address bar or the history.
+/// not stay in the address bar or the history. Every answer, a refusal
+/// too, carries [`harden`]'s headers.
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let mut response = match check(&state, &request) {
+        Err(refusal) => refusal,
+        Ok(Some(login)) => login,
+        Ok(None) => next.run(request).await,
+    };
+    harden(response.headers_mut());
+    response
+}
+
+/// The headers every answer carries: no sniffing, no framing, no
+/// `Referer` (a page's URL never leaves), no caching.
+pub fn harden(headers: &mut HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The one value of header `name`: `Ok(None)` when it is absent, `Err`
+/// when it is given more than once (a request that names two hosts or
+/// two origins is refused, whichever of them a check would read).
+fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.map(|v| v.to_str().map_err(|_| ())).transpose()
+}
+
+/// The guard's checks: `Err` a refusal, `Ok(Some)` the login redirect,
+/// `Ok(None)` let through.
+fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Response> {
     let headers = request.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !state.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-        return refuse(
+    let wrong_host = || {
+        refuse(
             StatusCode::FORBIDDEN,
             "this server answers only to the address it listens on; open the URL `tandem serve` printed",
-        );
+        )
+    };
+    let ours = |h: &str| state.hosts.iter().any(|own| own.eq_ignore_ascii_case(h));
+    let host = single(headers, &header::HOST).map_err(|()| wrong_host())?.unwrap_or("");
+    // An absolute-form target (`GET http://evil.example/ HTTP/1.1`) names
+    // the host too; it must be ours as well.
+    let target = request.uri().authority().map(|a| a.as_str());
+    if !ours(host) || target.is_some_and(|t| !ours(t)) {
+        return Err(wrong_host());
     }
     let websocket = headers.get(header::UPGRADE).is_some();
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD) || websocket;
@@ -158,48 +199,50 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
         && !websocket
     {
         if !state.token.matches(given) {
-            return refuse(StatusCode::UNAUTHORIZED, "wrong token; open the URL `tandem serve` printed");
+            return Err(refuse(StatusCode::UNAUTHORIZED, "wrong token; open the URL `tandem serve` printed"));
         }
-        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
-        let to = request.uri().path().to_owned();
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::SEE_OTHER;
-        response
-            .headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/")));
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-        return response;
+        return Ok(Some(login(state, request.uri().path())));
     }
-    let authorized = bearer.is_some_and(|t| state.token.matches(t)) || cookie.is_some_and(|t| state.token.matches(t));
-    if !authorized {
-        return refuse(
+    let bearer_ok = bearer.is_some_and(|t| state.token.matches(t));
+    if !(bearer_ok || cookie.is_some_and(|t| state.token.matches(t))) {
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "no valid token; open the URL `tandem serve` printed (the token is in ~/.local/state/tandem/web-token)",
-        );
+        ));
     }
     if changes {
-        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        let cross_site = || {
+            refuse(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused: its Origin is not this server's; use the dashboard's own page",
+            )
+        };
+        let origin = single(headers, &header::ORIGIN).map_err(|()| cross_site())?;
         let own = |o: &str| o.strip_prefix(state.scheme).is_some_and(|h| h.eq_ignore_ascii_case(host));
         match origin {
             Some(o) if own(o) => {}
-            // A script with the bearer token and no Origin is no browser.
-            None if bearer.is_some() => {}
-            _ => {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "cross-site request refused: its Origin is not this server's; use the dashboard's own page",
-                );
-            }
+            // A script with the (right) bearer token and no Origin is no
+            // browser; a cookie with a wrong bearer beside it is no script.
+            None if bearer_ok => {}
+            _ => return Err(cross_site()),
         }
     }
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(None)
+}
+
+/// The login answer: the cookie, and a redirect to `path` on this server
+/// (a path that a browser would read as another host's, `//evil.example`
+/// or `/\evil.example`, goes to `/` instead).
+fn login(state: &AppState, path: &str) -> Response {
+    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
+    let elsewhere = path.starts_with("//") || path.starts_with("/\\") || !path.starts_with('/');
+    let to = if elsewhere { "/" } else { path };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     response
 }
 
