@@ -135,8 +135,16 @@ fn without_the_token_or_with_a_wrong_one_every_route_is_401_and_nothing_changes(
 
 #[test]
 fn the_login_url_sets_a_strict_cookie_and_never_redirects_off_the_server() {
+    use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     let serve = Serve::start(&env);
+    // The token is the user's own: 64 hex digits in a file only they read.
+    let file = env.tandem_home.join("state").join("web-token");
+    let kept = std::fs::read_to_string(&file).expect("the token file");
+    assert_eq!(kept.trim(), serve.token);
+    assert!(serve.token.len() == 64 && serve.token.bytes().all(|b| b.is_ascii_hexdigit()), "{}", serve.token);
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", file.display());
     let login = request(&serve, "GET", &format!("/?token={}", serve.token), &[], "");
     assert_eq!(login.status, 303, "{}", login.body);
     assert_eq!(login.header("location"), Some("/"), "the token leaves the address bar");
