@@ -512,3 +512,31 @@ fn page_scripts_never_write_data_as_html() {
     let session = serve.get("/assets/session.js").text;
     assert!(session.contains(r"/^https:\/\//.test(pr.url)"), "a pull request's link must be https");
 }
+
+/// A page on another port of this host (an agent's dev server, serving
+/// what a repository holds) is the same *site* as the dashboard, so the
+/// browser sends the `SameSite=Strict` cookie with its requests. Its
+/// reads of the API are refused by their `Sec-Fetch-Site` (a GET such as
+/// a task's page runs the task's check); the dashboard's own (`same-origin`),
+/// a typed URL (`none`) and scripts (no such header) are let in.
+#[test]
+fn an_api_request_from_another_page_of_this_host_is_403() {
+    let env = TestEnv::new();
+    let serve = Serve::start(&env);
+    let cookie = cookie(&serve);
+    for path in ["/api/sessions", "/api/events", "/api/tasks/1/x", "/api/repos"] {
+        for site in ["same-site", "cross-site"] {
+            let answer = request(&serve, "GET", path, &[("Cookie", &cookie), ("Sec-Fetch-Site", site)], "");
+            assert_eq!(answer.status, 403, "{path} from a {site} page: {}", answer.body);
+        }
+    }
+    for site in [Some("same-origin"), Some("none"), None] {
+        let mut headers = vec![("Cookie", cookie.as_str())];
+        headers.extend(site.map(|s| ("Sec-Fetch-Site", s)));
+        let answer = request(&serve, "GET", "/api/sessions", &headers, "");
+        assert_eq!(answer.status, 200, "{site:?}: {}", answer.body);
+    }
+    // Pages are static: a link from elsewhere still opens one.
+    let page = request(&serve, "GET", "/", &[("Cookie", &cookie), ("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(page.status, 200, "{}", page.body);
+}

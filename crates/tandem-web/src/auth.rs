@@ -14,6 +14,10 @@
 //!   own (`http://` + `Host`), else 403: a cookie alone does not let
 //!   another site act. A bearer-token request without `Origin` (not a
 //!   browser) is let through: no cookie, no cross-site request.
+//! - A browser's request to `/api/` from any page but the server's own
+//!   (`Sec-Fetch-Site` other than `same-origin` or `none`) is 403: a page
+//!   on another port of this host counts as the same site, and its
+//!   requests carry the `SameSite=Strict` cookie.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -172,6 +176,16 @@ fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Optio
     first.map(|v| v.to_str().map_err(|_| ())).transpose()
 }
 
+/// `Sec-Fetch-Site`: which page a browser's request comes from.
+static SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
+
+fn other_page() -> Response {
+    refuse(
+        StatusCode::FORBIDDEN,
+        "request from another page refused: only the dashboard's own pages may use its API; open the URL `tandem serve` printed",
+    )
+}
+
 /// The guard's checks: `Err` a refusal, `Ok(Some)` the login redirect,
 /// `Ok(None)` let through.
 fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Response> {
@@ -209,6 +223,15 @@ fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Respon
             StatusCode::UNAUTHORIZED,
             "no valid token; open the URL `tandem serve` printed (the token is in ~/.local/state/tandem/web-token)",
         ));
+    }
+    // A page on another port of this host is the same site, so the
+    // browser sends the cookie with its requests: its reads of the API
+    // (a task's GET runs its check) are refused by the fetch metadata
+    // every current browser sends. A typed URL says `none`; scripts send
+    // no such header.
+    let fetched_by = single(headers, &SEC_FETCH_SITE).map_err(|()| other_page())?;
+    if request.uri().path().starts_with("/api/") && fetched_by.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
+        return Err(other_page());
     }
     if changes {
         let cross_site = || {
