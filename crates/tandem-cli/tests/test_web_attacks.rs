@@ -540,3 +540,26 @@ fn an_api_request_from_another_page_of_this_host_is_403() {
     let page = request(&serve, "GET", "/", &[("Cookie", &cookie), ("Sec-Fetch-Site", "cross-site")], "");
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+/// A prompt larger than a host takes (1 MiB) is refused as too long,
+/// naming the limit, over the API and MCP alike; the agent keeps running
+/// and the history holds no half of it (it was answered "no running
+/// agent", which sent the user to respawn a session that ran).
+#[test]
+fn a_prompt_too_long_for_the_host_is_refused_as_too_long_and_the_agent_runs_on() {
+    let env = TestEnv::new();
+    let id = shell(&env, "kept");
+    let serve = Serve::start(&env);
+    let huge = format!("echo {}", "z".repeat(3 << 19));
+    let sent = serve.act(&id, "send", &json!({ "text": huge }));
+    assert_eq!(sent.status, 400, "{}", sent.text);
+    assert!(sent.text.contains("too long") && sent.text.contains("1 MiB"), "{}", sent.text);
+    let mut mcp = Mcp::start(&env, &env.repo, &[]);
+    let (error, text) = mcp.call("send_prompt", json!({ "name": "kept", "text": huge }));
+    assert!(error && text.contains("too long"), "{text}");
+    assert_eq!(state(&env, "kept"), "running");
+    assert!(!env.ok(&["history", "kept"]).contains("zzzz"), "no prompt recorded");
+    // One within the limit is typed.
+    let ok = serve.act(&id, "send", &json!({ "text": "echo small-one" }));
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
