@@ -121,8 +121,8 @@ pub fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
     hosts
 }
 
-fn refuse(status: StatusCode, why: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
+fn refuse(status: StatusCode, why: &str) -> Box<Response> {
+    Box::new((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response())
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
@@ -147,7 +147,7 @@ fn query_token(query: Option<&str>) -> Option<&str> {
 /// too, carries [`harden`]'s headers.
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let mut response = match check(&state, &request) {
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
         Ok(Some(login)) => login,
         Ok(None) => next.run(request).await,
     };
@@ -179,7 +179,7 @@ fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Optio
 /// `Sec-Fetch-Site`: which page a browser's request comes from.
 static SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
 
-fn other_page() -> Response {
+fn other_page() -> Box<Response> {
     refuse(
         StatusCode::FORBIDDEN,
         "request from another page refused: only the dashboard's own pages may use its API; open the URL `tandem serve` printed",
@@ -188,7 +188,7 @@ fn other_page() -> Response {
 
 /// The guard's checks: `Err` a refusal, `Ok(Some)` the login redirect,
 /// `Ok(None)` let through.
-fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Response> {
+fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Box<Response>> {
     let headers = request.headers();
     let wrong_host = || {
         refuse(
