@@ -563,3 +563,21 @@ fn a_prompt_too_long_for_the_host_is_refused_as_too_long_and_the_agent_runs_on()
     let ok = serve.act(&id, "send", &json!({ "text": "echo small-one" }));
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+/// History search words as an attacker types them (FTS syntax, quotes,
+/// a NUL) are words, never a query of the database's: each answers 200,
+/// no error naming the database's file.
+#[test]
+fn history_search_words_are_only_words() {
+    let env = TestEnv::new();
+    let id = shell(&env, "kept");
+    env.ok(&["send", "kept", "echo needle-words"]);
+    let serve = Serve::start(&env);
+    for q in ["%22", "NEAR(", "a%20OR%20b", "*", "col:x", "%00", "needle%00x", "%22%00%22", "-x"] {
+        let answer = serve.get(&format!("/api/sessions/{id}/history?q={q}"));
+        assert_eq!(answer.status, 200, "q={q}: {}", answer.text);
+        assert!(!answer.text.contains("tandem.db"), "q={q}: {}", answer.text);
+    }
+    let found = serve.get(&format!("/api/sessions/{id}/history?q=needle-words")).json();
+    assert_eq!(found["events"].as_array().map(Vec::len), Some(1), "{found}");
+}
