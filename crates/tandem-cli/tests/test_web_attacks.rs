@@ -581,3 +581,30 @@ fn history_search_words_are_only_words() {
     let found = serve.get(&format!("/api/sessions/{id}/history?q=needle-words")).json();
     assert_eq!(found["events"].as_array().map(Vec::len), Some(1), "{found}");
 }
+
+/// Values in API bodies that look like git options (`--output=FILE`,
+/// `-D`) are refused as names that name no commit; nothing is written
+/// and nothing made. A session name with `--` is made a plain name.
+#[test]
+fn option_like_values_in_api_bodies_never_reach_git_as_options() {
+    let env = TestEnv::new();
+    let id = shell(&env, "kept");
+    let serve = Serve::start(&env);
+    let written = env.tmp.path().join("written");
+    let option = format!("--output={}", written.display());
+    let made = serve.post("/api/sessions", &json!({ "repo": env.repo, "agent": "shell", "base": option }));
+    assert_eq!(made.status, 400, "{}", made.text);
+    assert!(made.text.contains("does not name a commit"), "{}", made.text);
+    for into in [option.as_str(), "-D"] {
+        let merged = serve.act(&id, "merge", &json!({ "into": into }));
+        assert_eq!(merged.status, 400, "{into}: {}", merged.text);
+        assert!(merged.text.contains("does not name a commit"), "{}", merged.text);
+    }
+    let diff = serve.get(&format!("/api/sessions/{id}/diff?against=--output%3D{}", written.display()));
+    assert_eq!(diff.status, 400, "{}", diff.text);
+    assert!(!written.exists(), "no option reached git");
+    assert_eq!(env.sessions().len(), 1, "nothing made");
+    let named = serve.post("/api/sessions", &json!({ "repo": env.repo, "agent": "shell", "name": "--help" }));
+    assert_eq!(named.status, 200, "{}", named.text);
+    assert_eq!(named.json()["name"], "help", "{}", named.text);
+}
