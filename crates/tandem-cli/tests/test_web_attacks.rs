@@ -608,3 +608,37 @@ fn option_like_values_in_api_bodies_never_reach_git_as_options() {
     assert_eq!(named.status, 200, "{}", named.text);
     assert_eq!(named.json()["name"], "help", "{}", named.text);
 }
+
+/// Files an agent wrote whose name and content are HTML (`page.html` is
+/// highlighted: the one place a page writes HTML) show as text in a
+/// real Chromium: nothing runs, nothing is injected.
+#[test]
+fn a_diff_whose_file_name_and_content_are_html_renders_as_text() {
+    let env = TestEnv::new();
+    let id = shell(&env, "differ");
+    let name = "<img src=x onerror=window.pwned=5>.html";
+    let content = "</code></pre><img src=x onerror=\"window.pwned=6\"><script>window.pwned=7</script>\n";
+    let path = env.path_of("differ");
+    std::fs::write(path.join(name), content).expect("write");
+    std::fs::write(path.join("page.html"), content).expect("write");
+    env.git_in(&path, &["add", "."]);
+    env.git_in(&path, &["commit", "-q", "-m", "<script>window.pwned=8</script>"]);
+    let Some(browser) = crate::common::browser::Browser::start() else { return };
+    let serve = Serve::start(&env);
+    browser.goto(&format!("{}/?token={}", serve.base, serve.token));
+    browser.goto(&format!("{}/session/{id}", serve.base));
+    browser.wait_js(
+        "the file in the diff's files",
+        crate::common::WAIT,
+        "const e = document.querySelector('#diff-files'); return e && e.textContent.includes(arguments[0]);",
+        vec![json!(name)],
+    );
+    browser.wait_js(
+        "the content in the hunks",
+        crate::common::WAIT,
+        "const e = document.querySelector('#diff-hunks'); return e && e.textContent.includes('window.pwned=7');",
+        vec![],
+    );
+    let inert = "return { pwned: typeof window.pwned, injected: document.querySelectorAll('#diff img, #diff script, #history img, #history script').length, inline: document.querySelectorAll('script:not([src])').length }";
+    assert_eq!(browser.js(inert, vec![]), json!({ "pwned": "undefined", "injected": 0, "inline": 0 }));
+}
