@@ -642,3 +642,40 @@ fn a_diff_whose_file_name_and_content_are_html_renders_as_text() {
     let inert = "return { pwned: typeof window.pwned, injected: document.querySelectorAll('#diff img, #diff script, #history img, #history script').length, inline: document.querySelectorAll('script:not([src])').length }";
     assert_eq!(browser.js(inert, vec![]), json!({ "pwned": "undefined", "injected": 0, "inline": 0 }));
 }
+
+/// A terminal size no screen has (3000 × 3000 cells, as a page in
+/// control may send; 65535 × 65535 would take the host's screen past
+/// 100 GB) is ignored by the host: the agent keeps its size and runs on.
+#[test]
+fn a_terminal_size_no_screen_has_is_ignored_and_the_agent_runs_on() {
+    use tungstenite::Message;
+    let env = TestEnv::new();
+    let id = shell(&env, "sized");
+    let serve = Serve::start(&env);
+    let size_file = env.tandem_home.join("state/sessions").join(&id).join("pty.size");
+    let before = std::fs::read_to_string(&size_file).expect("pty.size").trim().to_owned();
+    let mut socket = serve.websocket(&format!("/api/sessions/{id}/terminal"), None, true).expect("the socket opens");
+    type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+    let send = |socket: &mut Socket, value: Value| {
+        socket.send(Message::Text(value.to_string().into())).expect("send");
+    };
+    send(&mut socket, json!({ "type": "control" }));
+    send(&mut socket, json!({ "type": "resize", "rows": 3000, "cols": 3000 }));
+    send(&mut socket, json!({ "type": "input", "data": "echo mark-$((40+2)) $(stty size) end\r" }));
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + crate::common::WAIT;
+    let said = loop {
+        assert!(std::time::Instant::now() < deadline, "no answer: {}", String::from_utf8_lossy(&seen));
+        if let Ok(Message::Binary(bytes)) = socket.read() {
+            seen.extend_from_slice(&bytes);
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some(line) = text.split("mark-42 ").nth(1).filter(|l| l.contains(" end")) {
+            break line.split(" end").next().unwrap_or_default().to_owned();
+        }
+    };
+    assert_eq!(said, before, "the agent keeps its size");
+    assert_eq!(std::fs::read_to_string(&size_file).expect("pty.size").trim(), before);
+    assert_eq!(state(&env, "sized"), "running");
+    let _ = socket.close(None);
+}
