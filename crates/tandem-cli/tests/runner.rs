@@ -42,6 +42,7 @@ mod test_tasks;
 mod test_trust;
 mod test_view;
 mod test_web_api;
+mod test_web_attacks;
 mod test_web_browser;
 mod test_web_pages;
 mod test_web_session;

@@ -15,7 +15,7 @@ use crate::common::anthropic::{MessagesStub, Step, use_claude};
 use crate::common::{TestEnv, WAIT, wait_for, wait_within};
 
 /// A `tandem mcp` child and the messages it writes.
-struct Mcp {
+pub(crate) struct Mcp {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -24,7 +24,7 @@ struct Mcp {
 
 impl Mcp {
     /// `tandem mcp` in `dir`, with `extra` in its environment; initialized.
-    fn start(env: &TestEnv, dir: &Path, extra: &[(&str, &str)]) -> Mcp {
+    pub(crate) fn start(env: &TestEnv, dir: &Path, extra: &[(&str, &str)]) -> Mcp {
         let mut cmd: Command = env.command_in(dir, &["mcp"]);
         for (k, v) in extra {
             cmd.env(k, v);
@@ -81,7 +81,7 @@ impl Mcp {
     }
 
     /// Calls tool `name`: whether it was an error, and its text.
-    fn call(&mut self, name: &str, arguments: Value) -> (bool, String) {
+    pub(crate) fn call(&mut self, name: &str, arguments: Value) -> (bool, String) {
         let answer = self.request("tools/call", json!({"name": name, "arguments": arguments}));
         let result = &answer["result"];
         assert!(result.is_object(), "tools/call {name} answered no result: {answer}");

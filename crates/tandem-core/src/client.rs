@@ -43,6 +43,12 @@ pub enum ClientError {
     /// An empty prompt.
     #[error("the prompt is empty; give the text to send")]
     EmptyPrompt,
+    /// A prompt larger than a host takes in one message
+    /// ([`crate::protocol::MAX_REQUEST_LEN`]).
+    #[error(
+        "the prompt is too long: {bytes} bytes, and a prompt can be at most 1 MiB; put the text in a file in the worktree and ask the agent to read it"
+    )]
+    PromptTooLong { bytes: usize },
     /// An answer to an agent that reports no permission requests.
     #[error("session `{slug}` runs `{agent}`, which does not report permission requests; attach to it to answer")]
     NoPermissionReports { slug: String, agent: String },
@@ -618,17 +624,23 @@ impl Tandem {
     /// for naming a session tandem named from this first prompt.
     ///
     /// # Errors
-    /// [`ClientError::EmptyPrompt`], [`ClientError::NotRunning`],
+    /// [`ClientError::EmptyPrompt`], [`ClientError::PromptTooLong`], [`ClientError::NotRunning`],
     /// [`ClientError::Store`] when the prompt's event cannot be recorded
     /// (nothing is typed then).
     pub fn send(&self, session: &Session, text: &str, env: Vec<(String, String)>) -> Result<(), ClientError> {
         if text.trim().is_empty() {
             return Err(ClientError::EmptyPrompt);
         }
+        let text = text.replace(['\r', '\n'], " ");
+        // The host refuses a larger message (and a refusal reads as a
+        // host that is gone): measured as it is sent, escapes included.
+        let message = serde_json::to_vec(&ClientMsg::Prompt { text: text.clone() }).map_or(usize::MAX, |m| m.len());
+        if message >= crate::protocol::MAX_REQUEST_LEN {
+            return Err(ClientError::PromptTooLong { bytes: text.len() });
+        }
         if live_state(session) != SessionState::Running {
             return Err(ClientError::NotRunning { slug: session.slug.clone() });
         }
-        let text = text.replace(['\r', '\n'], " ");
         host::prompt(&self.paths, &self.store()?, session, &text).map_err(|e| match e {
             host::PromptError::Store(e) => ClientError::Store(e),
             host::PromptError::NoHost(_) => ClientError::NotRunning { slug: session.slug.clone() },

@@ -14,6 +14,10 @@
 //!   own (`http://` + `Host`), else 403: a cookie alone does not let
 //!   another site act. A bearer-token request without `Origin` (not a
 //!   browser) is let through: no cookie, no cross-site request.
+//! - A browser's request to `/api/` from any page but the server's own
+//!   (`Sec-Fetch-Site` other than `same-origin` or `none`) is 403: a page
+//!   on another port of this host counts as the same site, and its
+//!   requests carry the `SameSite=Strict` cookie.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,8 +121,8 @@ pub fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
     hosts
 }
 
-fn refuse(status: StatusCode, why: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
+fn refuse(status: StatusCode, why: &str) -> Box<Response> {
+    Box::new((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response())
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
@@ -139,15 +143,66 @@ fn query_token(query: Option<&str>) -> Option<&str> {
 /// The middleware in front of every route: `Host`, then the token, then
 /// `Origin` (see the module's text). A `?token=` on a GET sets the
 /// cookie and redirects to the same path without it, so the token does
-/// not stay in the address bar or the history.
+/// not stay in the address bar or the history. Every answer, a refusal
+/// too, carries [`harden`]'s headers.
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let mut response = match check(&state, &request) {
+        Err(refusal) => *refusal,
+        Ok(Some(login)) => login,
+        Ok(None) => next.run(request).await,
+    };
+    harden(response.headers_mut());
+    response
+}
+
+/// The headers every answer carries: no sniffing, no framing, no
+/// `Referer` (a page's URL never leaves), no caching.
+pub fn harden(headers: &mut HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The one value of header `name`: `Ok(None)` when it is absent, `Err`
+/// when it is given more than once (a request that names two hosts or
+/// two origins is refused, whichever of them a check would read).
+fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.map(|v| v.to_str().map_err(|_| ())).transpose()
+}
+
+/// `Sec-Fetch-Site`: which page a browser's request comes from.
+static SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
+
+fn other_page() -> Box<Response> {
+    refuse(
+        StatusCode::FORBIDDEN,
+        "request from another page refused: only the dashboard's own pages may use its API; open the URL `tandem serve` printed",
+    )
+}
+
+/// The guard's checks: `Err` a refusal, `Ok(Some)` the login redirect,
+/// `Ok(None)` let through.
+fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Box<Response>> {
     let headers = request.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !state.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-        return refuse(
+    let wrong_host = || {
+        refuse(
             StatusCode::FORBIDDEN,
             "this server answers only to the address it listens on; open the URL `tandem serve` printed",
-        );
+        )
+    };
+    let ours = |h: &str| state.hosts.iter().any(|own| own.eq_ignore_ascii_case(h));
+    let host = single(headers, &header::HOST).map_err(|()| wrong_host())?.unwrap_or("");
+    // An absolute-form target (`GET http://evil.example/ HTTP/1.1`) names
+    // the host too; it must be ours as well.
+    let target = request.uri().authority().map(|a| a.as_str());
+    if !ours(host) || target.is_some_and(|t| !ours(t)) {
+        return Err(wrong_host());
     }
     let websocket = headers.get(header::UPGRADE).is_some();
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD) || websocket;
@@ -158,48 +213,59 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
         && !websocket
     {
         if !state.token.matches(given) {
-            return refuse(StatusCode::UNAUTHORIZED, "wrong token; open the URL `tandem serve` printed");
+            return Err(refuse(StatusCode::UNAUTHORIZED, "wrong token; open the URL `tandem serve` printed"));
         }
-        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
-        let to = request.uri().path().to_owned();
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::SEE_OTHER;
-        response
-            .headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/")));
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-        return response;
+        return Ok(Some(login(state, request.uri().path())));
     }
-    let authorized = bearer.is_some_and(|t| state.token.matches(t)) || cookie.is_some_and(|t| state.token.matches(t));
-    if !authorized {
-        return refuse(
+    let bearer_ok = bearer.is_some_and(|t| state.token.matches(t));
+    if !(bearer_ok || cookie.is_some_and(|t| state.token.matches(t))) {
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "no valid token; open the URL `tandem serve` printed (the token is in ~/.local/state/tandem/web-token)",
-        );
+        ));
+    }
+    // A page on another port of this host is the same site, so the
+    // browser sends the cookie with its requests: its reads of the API
+    // (a task's GET runs its check) are refused by the fetch metadata
+    // every current browser sends. A typed URL says `none`; scripts send
+    // no such header.
+    let fetched_by = single(headers, &SEC_FETCH_SITE).map_err(|()| other_page())?;
+    if request.uri().path().starts_with("/api/") && fetched_by.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
+        return Err(other_page());
     }
     if changes {
-        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        let cross_site = || {
+            refuse(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused: its Origin is not this server's; use the dashboard's own page",
+            )
+        };
+        let origin = single(headers, &header::ORIGIN).map_err(|()| cross_site())?;
         let own = |o: &str| o.strip_prefix(state.scheme).is_some_and(|h| h.eq_ignore_ascii_case(host));
         match origin {
             Some(o) if own(o) => {}
-            // A script with the bearer token and no Origin is no browser.
-            None if bearer.is_some() => {}
-            _ => {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "cross-site request refused: its Origin is not this server's; use the dashboard's own page",
-                );
-            }
+            // A script with the (right) bearer token and no Origin is no
+            // browser; a cookie with a wrong bearer beside it is no script.
+            None if bearer_ok => {}
+            _ => return Err(cross_site()),
         }
     }
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(None)
+}
+
+/// The login answer: the cookie, and a redirect to `path` on this server
+/// (a path that a browser would read as another host's, `//evil.example`
+/// or `/\evil.example`, goes to `/` instead).
+fn login(state: &AppState, path: &str) -> Response {
+    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
+    let elsewhere = path.starts_with("//") || path.starts_with("/\\") || !path.starts_with('/');
+    let to = if elsewhere { "/" } else { path };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     response
 }
 

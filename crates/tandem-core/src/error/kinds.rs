@@ -370,7 +370,7 @@ impl Kinded for crate::client::ClientError {
             E::Supervisor(e) => e.kind(),
             E::Session(e) => e.kind(),
             E::Store(e) => e.kind(),
-            E::EmptyPrompt | E::NoPermissionReports { .. } => ErrorKind::InvalidInput,
+            E::EmptyPrompt | E::PromptTooLong { .. } | E::NoPermissionReports { .. } => ErrorKind::InvalidInput,
             E::NotRunning { .. } | E::NotWaiting { .. } | E::AsksQuestion { .. } => ErrorKind::Conflict,
             E::Unexpected { .. } => ErrorKind::Internal,
         }
@@ -384,6 +384,7 @@ impl Kinded for crate::client::ClientError {
             E::Store(e) => e.hints(),
             E::NotRunning { slug } => vec![format!("start it again with `tandem respawn {slug}`")],
             E::EmptyPrompt
+            | E::PromptTooLong { .. }
             | E::NoPermissionReports { .. }
             | E::NotWaiting { .. }
             | E::AsksQuestion { .. }

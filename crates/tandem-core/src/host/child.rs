@@ -88,15 +88,24 @@ pub const MIN_ROWS: u16 = 4;
 /// See [`MIN_ROWS`].
 pub const MIN_COLS: u16 = 10;
 
-/// Whether `rows` × `cols` (cells) is at least [`MIN_ROWS`] × [`MIN_COLS`].
+/// The largest terminal a client may size the agent's to, in cells: more
+/// than any screen shows. A larger size (a page may send 65535×65535) is
+/// not followed: the host's screen would take it in memory, cell by cell.
+pub const MAX_ROWS: u16 = 1000;
+
+/// See [`MAX_ROWS`].
+pub const MAX_COLS: u16 = 1000;
+
+/// Whether `rows` × `cols` (cells) is at least [`MIN_ROWS`] × [`MIN_COLS`]
+/// and at most [`MAX_ROWS`] × [`MAX_COLS`].
 #[must_use]
 pub fn usable_size(rows: u16, cols: u16) -> bool {
-    rows >= MIN_ROWS && cols >= MIN_COLS
+    (MIN_ROWS..=MAX_ROWS).contains(&rows) && (MIN_COLS..=MAX_COLS).contains(&cols)
 }
 
 pub(super) fn resize(shared: &Shared, rows: u16, cols: u16) {
     if !usable_size(rows, cols) {
-        tracing::debug!(rows, cols, "ignoring a terminal size below the minimum");
+        tracing::debug!(rows, cols, "ignoring a terminal size below the minimum or above the maximum");
         return;
     }
     let mut screen = lock(&shared.screen);

@@ -63,7 +63,7 @@ use crate::paths::Paths;
 use crate::protocol::{self, HOST_PROTOCOL_MIN, HOST_PROTOCOL_VERSION, HostMsg};
 use crate::store::{SessionState, Store};
 
-pub use child::{MIN_COLS, MIN_ROWS, usable_size};
+pub use child::{MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, usable_size};
 use child::{spawn_piped, spawn_pty, wait_for_agent};
 use hook_channel::serve_hook_channel;
 use input::type_prompts;

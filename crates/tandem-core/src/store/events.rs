@@ -114,7 +114,14 @@ fn mask_json(value: &serde_json::Value, secrets: &[String]) -> serde_json::Value
 /// A user's words as an FTS5 query: each word quoted (so `-`, `:`, `*`
 /// and quotes mean nothing special), all of them required.
 fn fts_query(words: &str) -> String {
-    words.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+    // A NUL ends the query text for SQLite's parser ("unterminated
+    // string"): it separates words like a space.
+    words
+        .split(|c: char| c.is_whitespace() || c == '\0')
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Store {

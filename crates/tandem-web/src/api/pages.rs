@@ -85,9 +85,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
     })?
 }
 
-/// A body that is not the JSON asked for: 400 `{error}` naming what to send.
+/// A body that is not the JSON asked for: 400 `{error}` naming what to
+/// send; 413 when it is larger than the body limit (2 MiB).
 fn bad_body(e: &JsonRejection, example: &str) -> Response {
-    ApiError::bad(format!("{}; send JSON like {example}", e.body_text())).into_response()
+    let mut error = ApiError::bad(format!("{}; send JSON like {example}", e.body_text()));
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        error.status = StatusCode::PAYLOAD_TOO_LARGE;
+    }
+    error.into_response()
 }
 
 fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
