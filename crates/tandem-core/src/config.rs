@@ -36,6 +36,8 @@ pub struct Config {
     pub ports: PortsConfig,
     pub sandbox: SandboxConfig,
     pub open: OpenConfig,
+    pub serve: ServeConfig,
+    pub notify: NotifyConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -110,7 +112,17 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "sandbox.max_processes"
         | "sandbox.max_memory"
         | "sandbox.tmp_size"
-        | "open.command" => UserOnly,
+        | "open.command"
+        // The dashboard listens where the user says, and events go only
+        // to the URLs the user wrote (issue 20): a repository's value is
+        // dropped.
+        | "serve.enabled"
+        | "serve.listen"
+        | "serve.tls_cert"
+        | "serve.tls_key"
+        | "serve.insecure_http"
+        | "notify.webhook"
+        | "notify.ntfy" => UserOnly,
         _ => return None,
     })
 }
@@ -214,6 +226,8 @@ struct Layer {
     ports: Option<PortsLayer>,
     sandbox: Option<SandboxLayer>,
     open: Option<OpenLayer>,
+    serve: Option<ServeLayer>,
+    notify: Option<NotifyLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -356,6 +370,33 @@ section!(
             /// The editor `tandem open` runs on a worktree (`code`);
             /// empty means `$VISUAL`, then `$EDITOR`.
             command: String,
+        }
+);
+
+section!(
+    ServeConfig
+        / ServeLayer {
+            /// Whether the supervisor runs `tandem serve` while it runs.
+            enabled: bool,
+            /// `IP:PORT` the dashboard listens on.
+            listen: String,
+            /// PEM certificate chain for HTTPS; empty for plain HTTP.
+            tls_cert: String,
+            /// PEM private key for `tls_cert`.
+            tls_key: String,
+            /// Plain HTTP on a non-loopback `listen`, insisted on.
+            insecure_http: bool,
+        }
+);
+
+section!(
+    NotifyConfig
+        / NotifyLayer {
+            /// URL that gets each notification as a JSON POST; empty for
+            /// none.
+            webhook: String,
+            /// ntfy topic URL (`https://ntfy.sh/TOPIC`); empty for none.
+            ntfy: String,
         }
 );
 
@@ -611,6 +652,14 @@ impl Config {
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
             "open": { "command": s(&self.open.command) },
+            "serve": {
+                "enabled": self.serve.enabled,
+                "listen": s(&self.serve.listen),
+                "tls_cert": s(&self.serve.tls_cert),
+                "tls_key": s(&self.serve.tls_key),
+                "insecure_http": self.serve.insecure_http,
+            },
+            "notify": { "webhook": s(&self.notify.webhook), "ntfy": s(&self.notify.ntfy) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {

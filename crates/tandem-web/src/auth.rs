@@ -117,6 +117,18 @@ pub fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// Whether a request's `Host` names this server: one of `hosts`
+/// ([`allowed_hosts`]), or, when it listens on every address
+/// (`0.0.0.0`, `[::]`), any IP address with its port. An IP address
+/// cannot be rebound by DNS, so only names are refused there.
+#[must_use]
+pub fn host_allowed(hosts: &[String], listen: SocketAddr, host: &str) -> bool {
+    if hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return true;
+    }
+    listen.ip().is_unspecified() && host.parse::<SocketAddr>().is_ok_and(|h| h.port() == listen.port())
+}
+
 fn refuse(status: StatusCode, why: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
 }
@@ -143,7 +155,7 @@ fn query_token(query: Option<&str>) -> Option<&str> {
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !state.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+    if !host_allowed(&state.hosts, state.addr, host) {
         return refuse(
             StatusCode::FORBIDDEN,
             "this server answers only to the address it listens on; open the URL `tandem serve` printed",
@@ -160,7 +172,9 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
         if !state.token.matches(given) {
             return refuse(StatusCode::UNAUTHORIZED, "wrong token; open the URL `tandem serve` printed");
         }
-        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
+        // Under TLS the cookie is never sent over plain HTTP.
+        let secure = if state.scheme == "https://" { "; Secure" } else { "" };
+        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", state.token.as_str());
         let to = request.uri().path().to_owned();
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SEE_OTHER;
@@ -214,6 +228,12 @@ mod tests {
         assert!(!hosts.contains(&"evil.example:7878".to_owned()));
         let hosts = allowed_hosts("192.168.1.5:80".parse().unwrap());
         assert_eq!(hosts, vec!["192.168.1.5:80".to_owned()]);
+        let any: SocketAddr = "0.0.0.0:7878".parse().unwrap();
+        assert!(host_allowed(&allowed_hosts(any), any, "10.1.2.3:7878"));
+        assert!(!host_allowed(&allowed_hosts(any), any, "rebound.example:7878"));
+        assert!(!host_allowed(&allowed_hosts(any), any, "10.1.2.3:80"));
+        let one: SocketAddr = "192.168.1.5:80".parse().unwrap();
+        assert!(!host_allowed(&allowed_hosts(one), one, "10.1.2.3:80"));
     }
 
     #[test]
