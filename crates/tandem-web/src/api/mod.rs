@@ -19,14 +19,17 @@ use crate::auth;
 use crate::state::AppState;
 
 pub mod error;
+pub mod openapi;
 
-/// Every route, behind the guard.
+/// Every route, behind the guard. A route added here goes into
+/// [`openapi::ROUTES`] too (a test walks this crate's `.route(` calls).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { assets::page("dashboard.html") }))
         .route("/assets/{name}", get(assets::get))
         .route("/api/sessions", get(sessions))
         .route("/api/events", get(events))
+        .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
