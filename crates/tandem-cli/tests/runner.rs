@@ -40,3 +40,4 @@ mod test_supervisor;
 mod test_tasks;
 mod test_trust;
 mod test_view;
+mod test_web_ops;

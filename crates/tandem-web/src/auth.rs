@@ -154,7 +154,9 @@ fn query_token(query: Option<&str>) -> Option<&str> {
 /// not stay in the address bar or the history.
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    // HTTP/2 (over TLS) carries the host as the URI's authority.
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(authority.as_deref()).unwrap_or("");
     if !host_allowed(&state.hosts, state.addr, host) {
         return refuse(
             StatusCode::FORBIDDEN,

@@ -13,7 +13,8 @@
 //! cannot set them ([`tandem_core::config::repo_trust`]).
 //!
 //! The webhook gets
-//! `{"event":"needs_input","session":NAME,"id":ID,"repo":REPO,"agent":AGENT,"asking":TEXT|null,"url":URL|null}`;
+//! `{"event":"needs_input","session":NAME,"id":ID,"repo":ROOT,"agent":AGENT,"asking":TEXT|null,"url":URL|null}`
+//! (`repo`: the repository's main worktree);
 //! `url` is the session's dashboard page when `[serve] enabled` (without
 //! the token). ntfy gets the question as the body, `Title: NAME needs
 //! input` and, with a dashboard, `Click: URL`.
@@ -74,7 +75,7 @@ pub fn event(entered: &Entered, dashboard: Option<&str>) -> Value {
         "event": "needs_input",
         "session": field("name"),
         "id": field("id"),
-        "repo": field("repo"),
+        "repo": entered.root,
         "agent": field("agent"),
         "asking": field("asking"),
         "url": url,
@@ -116,6 +117,7 @@ pub fn run(tandem: Tandem, config: &Config) -> Result<(), WebError> {
                 continue;
             }
             let entered = live::entered(&before, &after, "needs_input");
+            tracing::debug!(generation = after.generation, entered = entered.len(), "rows changed");
             before = after;
             if entered.is_empty() {
                 continue;

@@ -88,6 +88,8 @@ fn keep_running(exe: &PathBuf, args: &[String]) -> ! {
         match Command::new(exe).args(args).stdin(Stdio::piped()).stdout(Stdio::null()).spawn() {
             Ok(mut child) => {
                 tracing::info!(pid = child.id(), args = ?args, "companion started");
+                // Held open while it runs (`wait` would close it first).
+                let _pipe = child.stdin.take();
                 let status = child.wait();
                 tracing::warn!(args = ?args, status = ?status, "companion exited; starting it again");
             }
