@@ -118,10 +118,7 @@ fn the_supervisor_runs_the_dashboard_when_serve_is_enabled_and_stops_it_with_its
     assert!(snapshot["repos"].is_array(), "{snapshot}");
     assert_eq!(curl(&api, &[]).0, 401, "the token is required");
     let status = env.ok(&["daemon", "status"]);
-    assert!(
-        status.contains(&format!("dashboard: http://127.0.0.1:{port}/ (`tandem serve --print-url`")),
-        "{status}"
-    );
+    assert!(status.contains(&format!("dashboard: http://127.0.0.1:{port}/ (`tandem serve --print-url`")), "{status}");
     assert!(!status.contains(&token), "daemon status shows no token: {status}");
 
     // Killed, it is started again.
@@ -228,7 +225,10 @@ fn openapi_lists_every_route_and_the_row_has_every_list_json_key() {
     keys.sort();
     printed.sort();
     assert_eq!(keys, printed);
-    assert!(doc["components"]["securitySchemes"]["cookie"].is_object() && doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(
+        doc["components"]["securitySchemes"]["cookie"].is_object()
+            && doc["components"]["securitySchemes"]["bearer"].is_object()
+    );
 }
 
 /// A stand-in webhook: records every request.
@@ -319,4 +319,10 @@ fn a_session_that_needs_input_is_posted_once_and_a_repository_cannot_set_the_web
     assert_eq!(pings[0].header("title"), Some("tandem: alpha needs input"));
     assert!(String::from_utf8_lossy(&pings[0].body).contains("cargo test"));
     assert!(stolen.lock().unwrap().is_empty(), "a repository's .tandem.toml cannot set where events go");
+    let shown = env.tandem(&["config", "show"]);
+    assert!(
+        stderr(&shown).contains("sets notify.webhook, which only your own config sets; it is ignored"),
+        "{}",
+        stderr(&shown)
+    );
 }

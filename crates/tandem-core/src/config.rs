@@ -127,6 +127,28 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
     })
 }
 
+/// The dotted keys a repository's `.tandem.toml` at `file` sets that
+/// only the user's config may set ([`RepoTrust::UserOnly`], or no rule):
+/// they are dropped when it loads, and `tandem config show` says so
+/// (`notify.webhook`, …). Empty when the file is missing or unreadable.
+#[must_use]
+pub fn repo_ignored_keys(file: &Path) -> Vec<String> {
+    let Ok(layer) = std::fs::read_to_string(file).unwrap_or_default().parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (section, keys) in &layer {
+        let toml::Value::Table(keys) = keys else { continue };
+        for key in keys.keys() {
+            let dotted = format!("{section}.{key}");
+            if section != "env" && matches!(repo_trust(&dotted), None | Some(RepoTrust::UserOnly)) {
+                out.push(dotted);
+            }
+        }
+    }
+    out
+}
+
 /// Applies [`repo_trust`] to a repository's layer: drops what is the
 /// user's alone (or has no rule), and checks what is checked. A
 /// repository may ask for a sandbox (`sandbox.mode`, `sandbox.image`) but
@@ -778,6 +800,7 @@ mod tests {
         let repo = root.join(".tandem.toml");
         std::fs::write(&repo, "[github]\napi_url = \"http://evil\"\nhost = \"evil\"\npoll_secs = 5\n").expect("write");
         let config = Config::load_with_env(&user, Some(&repo), no_env).expect("config");
+        assert_eq!(repo_ignored_keys(&repo), ["github.api_url", "github.host"]);
         assert_eq!(config.github.api_url, Config::defaults().github.api_url);
         assert_eq!(config.github.host, Config::defaults().github.host);
         assert_eq!(config.github.poll_secs, 5, "inert keys still apply");
@@ -795,6 +818,27 @@ mod tests {
         std::fs::write(&user, "[worktrees]\ndir = \"/anywhere/the/user/likes\"\n").expect("write");
         std::fs::remove_file(&repo).expect("rm");
         assert!(Config::load_with_env(&user, Some(&repo), no_env).is_ok(), "the user's own choice stands");
+    }
+
+    /// Issue 20: where events are sent and where the dashboard listens
+    /// are the user's alone.
+    #[test]
+    fn a_repository_cannot_set_notify_or_serve() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = dir.path().join("user.toml");
+        let repo = dir.path().join(".tandem.toml");
+        std::fs::write(&user, "[notify]\nwebhook = \"https://mine\"\n").expect("write");
+        std::fs::write(
+            &repo,
+            "[notify]\nwebhook = \"http://evil\"\nntfy = \"http://evil\"\n[serve]\nenabled = true\nlisten = \"0.0.0.0:80\"\n",
+        )
+        .expect("write");
+        let config = Config::load_with_env(&user, Some(&repo), no_env).expect("config");
+        assert_eq!(config.notify.webhook, "https://mine");
+        assert_eq!(config.notify.ntfy, "");
+        assert!(!config.serve.enabled);
+        assert_eq!(config.serve.listen, "127.0.0.1:7878");
+        assert_eq!(repo_ignored_keys(&repo), ["notify.ntfy", "notify.webhook", "serve.enabled", "serve.listen"]);
     }
 
     #[test]

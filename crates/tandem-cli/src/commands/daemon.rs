@@ -86,7 +86,10 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
                 )?;
                 writeln!(out, "socket: {}", socket.display())?;
                 if let Some(url) = &dashboard {
-                    writeln!(out, "dashboard: {url} (`tandem serve --print-url` prints the URL that logs a browser in)")?;
+                    writeln!(
+                        out,
+                        "dashboard: {url} (`tandem serve --print-url` prints the URL that logs a browser in)"
+                    )?;
                 }
             } else {
                 writeln!(out, "supervisor not running; any tandem command starts it")?;

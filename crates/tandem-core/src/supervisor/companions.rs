@@ -37,7 +37,8 @@ pub const SUPERVISED_FLAG: &str = "--supervised";
 pub fn wanted(config: &Config) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     if config.serve.enabled {
-        let mut args = vec!["serve".to_owned(), SUPERVISED_FLAG.to_owned(), "--listen".to_owned(), config.serve.listen.clone()];
+        let mut args =
+            vec!["serve".to_owned(), SUPERVISED_FLAG.to_owned(), "--listen".to_owned(), config.serve.listen.clone()];
         if !config.serve.tls_cert.is_empty() || !config.serve.tls_key.is_empty() {
             args.extend(["--tls-cert".to_owned(), config.serve.tls_cert.clone()]);
             args.extend(["--tls-key".to_owned(), config.serve.tls_key.clone()]);

@@ -39,8 +39,8 @@
 //! - `client.rs`: reaching the supervisor from a command (public).
 
 mod agents;
-pub mod companions;
 mod changes;
+pub mod companions;
 mod conflicts;
 mod create;
 mod end;

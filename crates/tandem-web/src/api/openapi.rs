@@ -53,8 +53,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route("post", "/api/sessions", "Start a new session", Some("SessionAnswer"), Some("NewSession")),
     route("get", "/api/sessions/{id}", "One session's row", Some("SessionAnswer"), None),
-    route("get", "/api/sessions/{id}/history", "A session's history events (`tandem history --json`)", Some("History"), None),
-    route("get", "/api/sessions/{id}/diff", "A session's diff report with its patch (`tandem diff --json`)", Some("DiffReport"), None),
+    route(
+        "get",
+        "/api/sessions/{id}/history",
+        "A session's history events (`tandem history --json`)",
+        Some("History"),
+        None,
+    ),
+    route(
+        "get",
+        "/api/sessions/{id}/diff",
+        "A session's diff report with its patch (`tandem diff --json`)",
+        Some("DiffReport"),
+        None,
+    ),
     route(
         "get",
         "/api/sessions/{id}/terminal",
@@ -104,7 +116,9 @@ fn error_answer(what: &str) -> Value {
 pub fn row_schema() -> Value {
     let properties: Map<String, Value> = COLUMNS
         .iter()
-        .map(|c| (c.key.to_owned(), json!({ "description": format!("`{}` of `tandem list --json` (docs/json.md)", c.key) })))
+        .map(|c| {
+            (c.key.to_owned(), json!({ "description": format!("`{}` of `tandem list --json` (docs/json.md)", c.key) }))
+        })
         .collect();
     json!({
         "type": "object",
@@ -217,8 +231,7 @@ fn operation(route: &Route) -> Value {
         op["parameters"] = Value::Array(parameters);
     }
     if let Some(body) = route.body {
-        op["requestBody"] =
-            json!({ "required": true, "content": { "application/json": { "schema": schema(body) } } });
+        op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema(body) } } });
     }
     op
 }
