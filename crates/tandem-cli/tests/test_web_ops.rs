@@ -136,7 +136,20 @@ fn a_non_loopback_address_needs_tls_or_insecure_http() {
     let env = TestEnv::new();
     let port = free_port();
     let listen = format!("0.0.0.0:{port}");
-    let out = env.tandem(&["serve", "--listen", &listen]);
+    // Spawned, not waited on blindly: a server that did not refuse would
+    // run for ever; it is killed (by its pid) and the test fails.
+    let mut child = env
+        .command_in(&env.repo, &["serve", "--listen", &listen])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tandem serve");
+    let exited = http::wait_until(crate::common::WAIT, || child.try_wait().ok().flatten().is_some());
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("tandem serve");
+    assert!(exited, "tandem serve --listen {listen} did not refuse");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("--tls-cert") && err.contains("--tls-key") && err.contains("--insecure-http"), "{err}");
