@@ -70,10 +70,16 @@ fn serve(env: &TestEnv, args: &[&str]) -> (Serving, Arc<Mutex<String>>) {
             seen.lock().unwrap().push_str(&format!("{line}\n"));
         }
     });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    // Read on, so the server's next lines find an open pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    // The first line (the URL) within WAIT; the rest is read on, so the
+    // server's next lines find an open pipe.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        lines.for_each(drop);
+    });
+    let first = rx.recv_timeout(crate::common::WAIT).unwrap_or_default();
     let serving = Serving { child, url: first.trim_start_matches("tandem dashboard: ").to_owned() };
     assert!(serving.url.contains("?token="), "no URL printed: {first:?}; stderr: {}", errors.lock().unwrap());
     (serving, errors)
