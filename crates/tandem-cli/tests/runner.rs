@@ -44,5 +44,6 @@ mod test_view;
 mod test_web_api;
 mod test_web_attacks;
 mod test_web_browser;
+mod test_web_ops;
 mod test_web_pages;
 mod test_web_session;

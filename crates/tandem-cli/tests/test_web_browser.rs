@@ -105,9 +105,9 @@ fn a_new_session_shows_on_the_dashboard_within_a_second_and_then_its_question() 
     assert!(took <= LIVE, "shown after {took:?}");
 
     // The agent asks permission (its hook, as Claude Code sends it): the
-    // row shows the question. (A shell's state is inferred from its
-    // output, so its row keeps its group; `approving_from_the_page_…`
-    // sees a Claude session move to needs-input.)
+    // row moves to the needs-input group with the question and the
+    // buttons (a shell's state is inferred, but a hook-reported ask is a
+    // permission all the same).
     let asked = json!({
         "hook_event_name": "PermissionRequest",
         "tool_name": "Bash",
@@ -119,9 +119,9 @@ fn a_new_session_shows_on_the_dashboard_within_a_second_and_then_its_question() 
         "the question on the row",
         LIVE,
         &format!(
-            "const r = (function() {{ {ROW} }}).apply(null, arguments); return r && r.state.includes('Bash: rm -rf build/') ? r : null;"
+            "const r = (function() {{ {ROW} }}).apply(null, arguments); return r && (r.asking || '').includes('Bash: rm -rf build/') ? r : null;"
         ),
-        vec![json!("appears"), Value::Null],
+        vec![json!("appears"), json!("needs_input")],
     );
     assert!(returned.elapsed() <= LIVE, "{r}");
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub ports: PortsConfig,
     pub sandbox: SandboxConfig,
     pub open: OpenConfig,
+    pub serve: ServeConfig,
+    pub notify: NotifyConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -110,9 +112,41 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "sandbox.max_processes"
         | "sandbox.max_memory"
         | "sandbox.tmp_size"
-        | "open.command" => UserOnly,
+        | "open.command"
+        // The dashboard listens where the user says, and events go only
+        // to the URLs the user wrote (issue 20): a repository's value is
+        // dropped.
+        | "serve.enabled"
+        | "serve.listen"
+        | "serve.tls_cert"
+        | "serve.tls_key"
+        | "serve.insecure_http"
+        | "notify.webhook"
+        | "notify.ntfy" => UserOnly,
         _ => return None,
     })
+}
+
+/// The dotted keys a repository's `.tandem.toml` at `file` sets that
+/// only the user's config may set ([`RepoTrust::UserOnly`], or no rule):
+/// they are dropped when it loads, and `tandem config show` says so
+/// (`notify.webhook`, …). Empty when the file is missing or unreadable.
+#[must_use]
+pub fn repo_ignored_keys(file: &Path) -> Vec<String> {
+    let Ok(layer) = std::fs::read_to_string(file).unwrap_or_default().parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (section, keys) in &layer {
+        let toml::Value::Table(keys) = keys else { continue };
+        for key in keys.keys() {
+            let dotted = format!("{section}.{key}");
+            if section != "env" && matches!(repo_trust(&dotted), None | Some(RepoTrust::UserOnly)) {
+                out.push(dotted);
+            }
+        }
+    }
+    out
 }
 
 /// Applies [`repo_trust`] to a repository's layer: drops what is the
@@ -214,6 +248,8 @@ struct Layer {
     ports: Option<PortsLayer>,
     sandbox: Option<SandboxLayer>,
     open: Option<OpenLayer>,
+    serve: Option<ServeLayer>,
+    notify: Option<NotifyLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -356,6 +392,33 @@ section!(
             /// The editor `tandem open` runs on a worktree (`code`);
             /// empty means `$VISUAL`, then `$EDITOR`.
             command: String,
+        }
+);
+
+section!(
+    ServeConfig
+        / ServeLayer {
+            /// Whether the supervisor runs `tandem serve` while it runs.
+            enabled: bool,
+            /// `IP:PORT` the dashboard listens on.
+            listen: String,
+            /// PEM certificate chain for HTTPS; empty for plain HTTP.
+            tls_cert: String,
+            /// PEM private key for `tls_cert`.
+            tls_key: String,
+            /// Plain HTTP on a non-loopback `listen`, insisted on.
+            insecure_http: bool,
+        }
+);
+
+section!(
+    NotifyConfig
+        / NotifyLayer {
+            /// URL that gets each notification as a JSON POST; empty for
+            /// none.
+            webhook: String,
+            /// ntfy topic URL (`https://ntfy.sh/TOPIC`); empty for none.
+            ntfy: String,
         }
 );
 
@@ -611,6 +674,14 @@ impl Config {
             },
             "naming": { "auto": self.naming.auto, "command": s(&self.naming.command) },
             "open": { "command": s(&self.open.command) },
+            "serve": {
+                "enabled": self.serve.enabled,
+                "listen": s(&self.serve.listen),
+                "tls_cert": s(&self.serve.tls_cert),
+                "tls_key": s(&self.serve.tls_key),
+                "insecure_http": self.serve.insecure_http,
+            },
+            "notify": { "webhook": s(&self.notify.webhook), "ntfy": s(&self.notify.ntfy) },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {
@@ -729,6 +800,7 @@ mod tests {
         let repo = root.join(".tandem.toml");
         std::fs::write(&repo, "[github]\napi_url = \"http://evil\"\nhost = \"evil\"\npoll_secs = 5\n").expect("write");
         let config = Config::load_with_env(&user, Some(&repo), no_env).expect("config");
+        assert_eq!(repo_ignored_keys(&repo), ["github.api_url", "github.host"]);
         assert_eq!(config.github.api_url, Config::defaults().github.api_url);
         assert_eq!(config.github.host, Config::defaults().github.host);
         assert_eq!(config.github.poll_secs, 5, "inert keys still apply");
@@ -746,6 +818,27 @@ mod tests {
         std::fs::write(&user, "[worktrees]\ndir = \"/anywhere/the/user/likes\"\n").expect("write");
         std::fs::remove_file(&repo).expect("rm");
         assert!(Config::load_with_env(&user, Some(&repo), no_env).is_ok(), "the user's own choice stands");
+    }
+
+    /// Issue 20: where events are sent and where the dashboard listens
+    /// are the user's alone.
+    #[test]
+    fn a_repository_cannot_set_notify_or_serve() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = dir.path().join("user.toml");
+        let repo = dir.path().join(".tandem.toml");
+        std::fs::write(&user, "[notify]\nwebhook = \"https://mine\"\n").expect("write");
+        std::fs::write(
+            &repo,
+            "[notify]\nwebhook = \"http://evil\"\nntfy = \"http://evil\"\n[serve]\nenabled = true\nlisten = \"0.0.0.0:80\"\n",
+        )
+        .expect("write");
+        let config = Config::load_with_env(&user, Some(&repo), no_env).expect("config");
+        assert_eq!(config.notify.webhook, "https://mine");
+        assert_eq!(config.notify.ntfy, "");
+        assert!(!config.serve.enabled);
+        assert_eq!(config.serve.listen, "127.0.0.1:7878");
+        assert_eq!(repo_ignored_keys(&repo), ["notify.ntfy", "notify.webhook", "serve.enabled", "serve.listen"]);
     }
 
     #[test]

@@ -121,6 +121,18 @@ pub fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// Whether a request's `Host` names this server: one of `hosts`
+/// ([`allowed_hosts`]), or, when it listens on every address
+/// (`0.0.0.0`, `[::]`), any IP address with its port. An IP address
+/// cannot be rebound by DNS, so only names are refused there.
+#[must_use]
+pub fn host_allowed(hosts: &[String], listen: SocketAddr, host: &str) -> bool {
+    if hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return true;
+    }
+    listen.ip().is_unspecified() && host.parse::<SocketAddr>().is_ok_and(|h| h.port() == listen.port())
+}
+
 fn refuse(status: StatusCode, why: &str) -> Box<Response> {
     Box::new((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response())
 }
@@ -196,11 +208,12 @@ fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Box<Re
             "this server answers only to the address it listens on; open the URL `tandem serve` printed",
         )
     };
-    let ours = |h: &str| state.hosts.iter().any(|own| own.eq_ignore_ascii_case(h));
-    let host = single(headers, &header::HOST).map_err(|()| wrong_host())?.unwrap_or("");
+    let ours = |h: &str| host_allowed(&state.hosts, state.addr, h);
     // An absolute-form target (`GET http://evil.example/ HTTP/1.1`) names
-    // the host too; it must be ours as well.
+    // the host too; it must be ours as well. HTTP/2 (over TLS) carries
+    // the host as the target's authority alone.
     let target = request.uri().authority().map(|a| a.as_str());
+    let host = single(headers, &header::HOST).map_err(|()| wrong_host())?.or(target).unwrap_or("");
     if !ours(host) || target.is_some_and(|t| !ours(t)) {
         return Err(wrong_host());
     }
@@ -257,7 +270,9 @@ fn check(state: &AppState, request: &Request) -> Result<Option<Response>, Box<Re
 /// (a path that a browser would read as another host's, `//evil.example`
 /// or `/\evil.example`, goes to `/` instead).
 fn login(state: &AppState, path: &str) -> Response {
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.token.as_str());
+    // Under TLS the cookie is never sent over plain HTTP.
+    let secure = if state.scheme == "https://" { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", state.token.as_str());
     let elsewhere = path.starts_with("//") || path.starts_with("/\\") || !path.starts_with('/');
     let to = if elsewhere { "/" } else { path };
     let mut response = Response::new(Body::empty());
@@ -280,6 +295,12 @@ mod tests {
         assert!(!hosts.contains(&"evil.example:7878".to_owned()));
         let hosts = allowed_hosts("192.168.1.5:80".parse().unwrap());
         assert_eq!(hosts, vec!["192.168.1.5:80".to_owned()]);
+        let any: SocketAddr = "0.0.0.0:7878".parse().unwrap();
+        assert!(host_allowed(&allowed_hosts(any), any, "10.1.2.3:7878"));
+        assert!(!host_allowed(&allowed_hosts(any), any, "rebound.example:7878"));
+        assert!(!host_allowed(&allowed_hosts(any), any, "10.1.2.3:80"));
+        let one: SocketAddr = "192.168.1.5:80".parse().unwrap();
+        assert!(!host_allowed(&allowed_hosts(one), one, "10.1.2.3:80"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod live;
+pub mod notify;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -36,6 +37,18 @@ pub enum WebError {
     #[error("cannot listen on {addr}: {error}; pick another with `tandem serve --listen 127.0.0.1:PORT`")]
     Listen {
         addr: SocketAddr,
+        #[source]
+        error: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error(
+        "cannot use the TLS certificate {} and key {}: {error}; give PEM files (`--tls-cert cert.pem --tls-key key.pem`)",
+        cert.display(),
+        key.display()
+    )]
+    Tls {
+        cert: PathBuf,
+        key: PathBuf,
         #[source]
         error: std::io::Error,
     },
@@ -61,6 +74,32 @@ pub struct ServeOptions {
     /// `supervisor.quiet_secs`: after this many seconds without a report
     /// an agent is taken to be idle.
     pub quiet_secs: u64,
+    /// PEM certificate chain and private key: HTTPS; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files HTTPS is served with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl ServeOptions {
+    /// `https` with TLS, else `http`.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
+/// The URL that logs a browser in to a server listening on `addr` with
+/// `token`: `SCHEME://HOST:PORT/?token=…`.
+#[must_use]
+pub fn login_url(scheme: &str, addr: SocketAddr, token: &auth::Token) -> String {
+    format!("{scheme}://{}/?token={}", auth::url_host(addr), token.as_str())
 }
 
 /// A server that listens: its address (the port is known even when 0
@@ -68,14 +107,15 @@ pub struct ServeOptions {
 pub struct Bound {
     pub addr: SocketAddr,
     listener: tokio::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     state: Arc<AppState>,
 }
 
 impl Bound {
-    /// The URL that logs a browser in: `http://HOST:PORT/?token=…`.
+    /// The URL that logs a browser in: `http(s)://HOST:PORT/?token=…`.
     #[must_use]
     pub fn login_url(&self) -> String {
-        format!("http://{}/?token={}", auth::url_host(self.addr), self.state.token.as_str())
+        login_url(self.state.options.scheme(), self.addr, &self.state.token)
     }
 }
 
@@ -83,9 +123,17 @@ impl Bound {
 /// live rows) inside `runtime`.
 ///
 /// # Errors
-/// [`WebError::Listen`], [`WebError::Token`].
+/// [`WebError::Listen`], [`WebError::Token`], [`WebError::Tls`].
 pub fn bind(runtime: &tokio::runtime::Runtime, tandem: Tandem, options: ServeOptions) -> Result<Bound, WebError> {
     let token = auth::Token::load_or_make(&tandem.paths)?;
+    let tls = match &options.tls {
+        Some(files) => Some(
+            runtime
+                .block_on(axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key))
+                .map_err(|error| WebError::Tls { cert: files.cert.clone(), key: files.key.clone(), error })?,
+        ),
+        None => None,
+    };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(options.listen))
         .map_err(|error| WebError::Listen { addr: options.listen, error })?;
@@ -94,7 +142,7 @@ pub fn bind(runtime: &tokio::runtime::Runtime, tandem: Tandem, options: ServeOpt
         let _guard = runtime.enter();
         AppState::new(tandem, options, token, addr)
     };
-    Ok(Bound { addr, listener, state })
+    Ok(Bound { addr, listener, tls, state })
 }
 
 /// Serves until the process is interrupted (Ctrl-C, SIGTERM).
@@ -103,10 +151,20 @@ pub fn bind(runtime: &tokio::runtime::Runtime, tandem: Tandem, options: ServeOpt
 /// I/O errors of the listener.
 pub fn run(runtime: &tokio::runtime::Runtime, bound: Bound) -> Result<(), WebError> {
     let app = api::router(bound.state.clone());
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     runtime.block_on(async move {
-        axum::serve(bound.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown())
-            .await
+        match bound.tls {
+            None => axum::serve(bound.listener, make_service).with_graceful_shutdown(shutdown()).await,
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                tokio::spawn(async move {
+                    shutdown().await;
+                    stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                });
+                axum_server::from_tcp_rustls(bound.listener.into_std()?, tls)?.handle(handle).serve(make_service).await
+            }
+        }
     })?;
     Ok(())
 }

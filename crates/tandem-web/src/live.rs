@@ -123,3 +123,40 @@ pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snap
 fn empty_array() -> Box<serde_json::value::RawValue> {
     serde_json::value::RawValue::from_string("[]".to_owned()).expect("[] is JSON")
 }
+
+/// A session that moved into a group between two [`Snapshot`]s.
+#[derive(Debug, Clone)]
+pub struct Entered {
+    /// Its repository's main worktree.
+    pub root: String,
+    /// Its `tandem list --json` row.
+    pub row: serde_json::Value,
+}
+
+/// The transitions between two snapshots that pages and the notifier
+/// share: the rows of `after` whose `group` is `group` (`needs_input`,
+/// …) and whose session (by `id`) was not in that group in `before`.
+/// A session new in `after` counts as entering. Nothing is reported when
+/// either snapshot could not be made (`error`): rows that vanished with
+/// the supervisor did not change state.
+#[must_use]
+pub fn entered(before: &Snapshot, after: &Snapshot, group: &str) -> Vec<Entered> {
+    if before.error.is_some() || after.error.is_some() {
+        return Vec::new();
+    }
+    let in_group = |snapshot: &Snapshot| -> Vec<Entered> {
+        snapshot
+            .repos
+            .iter()
+            .flat_map(|repo| {
+                let rows: Vec<serde_json::Value> = serde_json::from_str(repo.sessions.get()).unwrap_or_default();
+                rows.into_iter()
+                    .filter(|row| row.get("group").and_then(serde_json::Value::as_str) == Some(group))
+                    .map(|row| Entered { root: repo.root.clone(), row })
+            })
+            .collect()
+    };
+    let id = |e: &Entered| e.row.get("id").and_then(serde_json::Value::as_str).map(str::to_owned);
+    let was: std::collections::HashSet<String> = in_group(before).iter().filter_map(id).collect();
+    in_group(after).into_iter().filter(|e| id(e).is_some_and(|i| !was.contains(&i))).collect()
+}

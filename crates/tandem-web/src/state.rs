@@ -18,6 +18,8 @@ pub struct AppState {
     pub token: Token,
     /// [`auth::allowed_hosts`] for the bound address.
     pub hosts: Vec<String>,
+    /// The address the server listens on.
+    pub addr: SocketAddr,
     /// `http://` or `https://`: what a same-origin `Origin` starts with.
     pub scheme: &'static str,
     /// The rows of every repository shown, remade on each change the
@@ -31,6 +33,7 @@ impl AppState {
     #[must_use]
     pub fn new(tandem: Tandem, options: ServeOptions, token: Token, addr: SocketAddr) -> Arc<AppState> {
         let live = live::follow(tandem.clone(), options.clone());
-        Arc::new(AppState { tandem, options, token, hosts: auth::allowed_hosts(addr), scheme: "http://", live })
+        let scheme = if options.tls.is_some() { "https://" } else { "http://" };
+        Arc::new(AppState { tandem, options, token, hosts: auth::allowed_hosts(addr), addr, scheme, live })
     }
 }

@@ -115,6 +115,15 @@ fn show(cx: &Context, json: bool) -> Result<(), CliError> {
     }
     out.flush()?;
     drop(out);
+    if let Some(file) = repo_file(cx) {
+        for key in tandem_core::config::repo_ignored_keys(&file) {
+            crate::context::note!(
+                "{} sets {}, which only your own config sets; it is ignored",
+                visible(&file.display().to_string()),
+                visible(&key)
+            );
+        }
+    }
     let Some(first) = errors.first() else { return Ok(()) };
     let mut err = std::io::stderr().lock();
     for e in &errors[1..] {

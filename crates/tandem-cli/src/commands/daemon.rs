@@ -22,7 +22,8 @@ enum Action {
     Stop,
     /// Say whether the supervisor runs, its pid, uptime and live hosts
     Status {
-        /// One JSON object: running, pid, uptime_secs, hosts, socket
+        /// One JSON object: running, pid, uptime_secs, hosts, socket,
+        /// dashboard (its URL without the token, or null)
         #[arg(long)]
         json: bool,
     },
@@ -59,10 +60,22 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
                 },
                 None => None,
             };
+            // The dashboard the supervisor runs (`[serve] enabled`), without
+            // its token: `tandem serve --print-url` prints the login URL.
+            let serve = tandem_core::supervisor::companions::user_config(&cx.paths).serve;
+            let dashboard = serve.enabled.then(|| {
+                let scheme = if serve.tls_cert.is_empty() { "http" } else { "https" };
+                let host = serve
+                    .listen
+                    .parse::<std::net::SocketAddr>()
+                    .map_or_else(|_| serve.listen.clone(), tandem_web::auth::url_host);
+                format!("{scheme}://{host}/")
+            });
             if json {
                 let (pid, up, hosts) = status.map_or((None, None, None), |(p, u, h)| (Some(p), Some(u), Some(h)));
                 let obj = serde_json::json!({
                     "running": status.is_some(), "pid": pid, "uptime_secs": up, "hosts": hosts, "socket": socket,
+                    "dashboard": dashboard,
                 });
                 writeln!(out, "{obj}")?;
             } else if let Some((pid, up, hosts)) = status {
@@ -72,6 +85,12 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
                     tandem_core::short_age(up)
                 )?;
                 writeln!(out, "socket: {}", socket.display())?;
+                if let Some(url) = &dashboard {
+                    writeln!(
+                        out,
+                        "dashboard: {url} (`tandem serve --print-url` prints the URL that logs a browser in)"
+                    )?;
+                }
             } else {
                 writeln!(out, "supervisor not running; any tandem command starts it")?;
             }

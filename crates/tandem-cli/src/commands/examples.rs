@@ -127,7 +127,9 @@ const EXAMPLES: &[(&str, &str)] = &[
         "serve",
         "tandem serve                        prints the dashboard's URL with its token
   tandem serve --open
-  tandem serve --here --listen 127.0.0.1:8080",
+  tandem serve --here --listen 127.0.0.1:8080
+  tandem serve --print-url            the login URL of the dashboard the supervisor runs ([serve] enabled)
+  tandem serve --listen 0.0.0.0:7878 --tls-cert cert.pem --tls-key key.pem",
     ),
     (
         "mcp",

@@ -223,6 +223,11 @@ impl SessionRow {
     /// The group it shows in.
     #[must_use]
     pub fn group(&self) -> Group {
+        // As [`SessionRow::state_text`]: an agent whose state is guessed
+        // (a shell) that reported an ask through a hook needs input.
+        if self.state == "running" && self.asking.is_some() {
+            return Group::NeedsInput;
+        }
         Group::of(&self.state)
     }
 

@@ -34,10 +34,13 @@
 //! - `watch.rs`: the git facts cache, kept fresh by inotify;
 //! - `conflicts.rs`: conflict reports, cached per repository;
 //! - `pulls.rs`: the GitHub pull request watcher;
+//! - `companions.rs`: the dashboard and notifier it keeps running
+//!   (`[serve]`, `[notify]`);
 //! - `client.rs`: reaching the supervisor from a command (public).
 
 mod agents;
 mod changes;
+pub mod companions;
 mod conflicts;
 mod create;
 mod end;
@@ -232,6 +235,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     thread::Builder::new().name("changes".into()).spawn(move || changes::watch_changes(&watcher))?;
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
+    companions::start(paths, &state.exe);
     tracing::info!(pid = std::process::id(), "supervisor listening");
     server::accept(&state, &listener);
     Ok(())

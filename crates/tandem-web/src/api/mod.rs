@@ -20,10 +20,12 @@ use crate::state::AppState;
 
 pub mod actions;
 pub mod error;
+pub mod openapi;
 pub mod pages;
 pub mod session;
 
-/// Every route, behind the guard.
+/// Every route, behind the guard. A route added here goes into
+/// [`openapi::ROUTES`] too (a test walks this crate's `.route(` calls).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { assets::page("dashboard.html") }))
@@ -33,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(actions::routes())
         .merge(session::routes())
         .merge(pages::routes())
+        .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
