@@ -55,6 +55,11 @@ function renderRow(r) {
   document.getElementById("asking-text").textContent = shown(r.asking || "");
   for (const b of asking.querySelectorAll("button")) b.hidden = !r.awaits_permission;
 
+  // Restore is for an archived session only, archive for a live one.
+  const archived = r.group === "archived";
+  for (const b of document.querySelectorAll('button[data-action="restore"]')) b.hidden = !archived;
+  for (const b of document.querySelectorAll('button[data-action="archive"]')) b.hidden = archived;
+
   renderPr(r.pr);
 
   const key = [JSON.stringify(r.diffstat), r.changed, r.untracked, r.ahead, r.behind, r.state].join("|");
