@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs tandem's whole test suite on a fresh machine: installs what the
 # tests need, then runs them.
-#  - git, tmux, bubblewrap, zsh, fish, chromium and chromium-driver (Debian
-#    packages) when missing (tmux drives the agent view end to end; the
-#    completion tests complete in bash, zsh and fish; the web dashboard's
-#    tests drive a real headless Chromium through chromedriver);
+#  - git, tmux, bubblewrap, zsh, fish, openssl, curl, chromium and
+#    chromium-driver (Debian packages) when missing (tmux drives the agent
+#    view end to end; the completion tests complete in bash, zsh and fish;
+#    the dashboard's TLS test makes a certificate with openssl and asks with
+#    curl; the web dashboard's tests drive a real headless Chromium through
+#    chromedriver);
 #  - Claude Code, Codex and Gemini CLI (npm packages) into .tools/<name>,
 #    for the end-to-end tests, which talk to stand-ins for their model APIs
 #    on 127.0.0.1 and never reach the network.
@@ -24,6 +26,8 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ((${#missing[@]})); then
