@@ -158,8 +158,18 @@ fn mcp_tools_make_a_session_and_read_its_state_history_and_diff() {
 
     // The session is tandem's like any other: `tandem list` shows it.
     assert_eq!(env.session("sub")["id"], id.as_str());
-    let listed = mcp.ok("list_sessions", json!({}));
-    assert_eq!(listed, serde_json::from_str::<Value>(&env.ok(&["list", "--json"])).expect("json").clone(), "same rows");
+    // The same rows but for the clock: ages are counted from each call's
+    // own now, and the agent may act between the two calls.
+    let steady = |mut rows: Value| {
+        for row in rows.as_array_mut().into_iter().flatten() {
+            let row = row.as_object_mut().expect("a row is an object");
+            assert!(row.remove("age_seconds").is_some() && row.remove("last_activity").is_some(), "{row:?}");
+        }
+        rows
+    };
+    let listed = steady(mcp.ok("list_sessions", json!({})));
+    let cli = steady(serde_json::from_str::<Value>(&env.ok(&["list", "--json"])).expect("json"));
+    assert_eq!(listed, cli, "same rows");
 
     let diff = wait_for("the sub-session's agent to write made.txt", || {
         let diff = mcp.ok("get_diff", json!({"name": "sub"}));
