@@ -25,6 +25,17 @@ pub struct Snapshot {
     /// Why the rows could not be made (the supervisor is gone, …);
     /// `None` when they were.
     pub error: Option<String>,
+    /// This snapshot as JSON, made once when it is published
+    /// ([`publish`]) for every page's event stream and `/api/sessions`.
+    #[serde(skip)]
+    pub json: Arc<str>,
+}
+
+/// `snapshot` with its [`Snapshot::json`] made, ready to share.
+#[must_use]
+pub fn publish(mut snapshot: Snapshot) -> Arc<Snapshot> {
+    snapshot.json = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".to_owned()).into();
+    Arc::new(snapshot)
 }
 
 /// One repository's sessions.
@@ -65,9 +76,15 @@ pub fn snapshot(tandem: &Tandem, options: &ServeOptions, generation: u64) -> Sna
                     marks_stale: l.marks_stale,
                 })
                 .collect();
-            Snapshot { generation, now, repos, error: None }
+            Snapshot { generation, now, repos, error: None, json: Arc::default() }
         }
-        Err(e) => Snapshot { generation, now: tandem_core::unix_now(), repos: Vec::new(), error: Some(e.to_string()) },
+        Err(e) => Snapshot {
+            generation,
+            now: tandem_core::unix_now(),
+            repos: Vec::new(),
+            error: Some(e.to_string()),
+            json: Arc::default(),
+        },
     }
 }
 
@@ -76,7 +93,9 @@ pub fn snapshot(tandem: &Tandem, options: &ServeOptions, generation: u64) -> Sna
 #[must_use]
 pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snapshot>> {
     let first = snapshot(&tandem, &options, 0);
-    let (tx, rx) = watch::channel(Arc::new(first));
+    // What the pages were last sent, to send nothing when it is the same.
+    let mut sent = (serde_json::to_string(&first.repos).ok(), first.error.clone());
+    let (tx, rx) = watch::channel(publish(first));
     std::thread::Builder::new()
         .name("tandem-web-live".into())
         .spawn(move || {
@@ -89,14 +108,10 @@ pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snap
                                 return;
                             }
                             let next = snapshot(&tandem, &options, generation);
-                            let same = {
-                                let now = tx.borrow();
-                                now.repos.len() == next.repos.len()
-                                    && serde_json::to_string(&now.repos).ok() == serde_json::to_string(&next.repos).ok()
-                                    && now.error == next.error
-                            };
-                            if !same {
-                                tx.send_replace(Arc::new(next));
+                            let shown = (serde_json::to_string(&next.repos).ok(), next.error.clone());
+                            if shown != sent {
+                                sent = shown;
+                                tx.send_replace(publish(next));
                             }
                         }
                     }
@@ -104,7 +119,8 @@ pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snap
                         tx.send_modify(|s| {
                             let mut next = (**s).clone();
                             next.error = Some(e.to_string());
-                            *s = Arc::new(next);
+                            sent.1.clone_from(&next.error);
+                            *s = publish(next);
                         });
                     }
                 }

@@ -42,16 +42,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// `GET /api/sessions`: the rows now ([`crate::live::Snapshot`]).
 async fn sessions(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.live.borrow().clone();
-    Json(&*snapshot).into_response()
+    let json = state.live.borrow().json.clone();
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], json.to_string()).into_response()
 }
 
 /// `GET /api/events`: server-sent events; `sessions` carries a
 /// [`crate::live::Snapshot`] at once and again on each change.
 async fn events(State(state): State<Arc<AppState>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = WatchStream::new(state.live.clone()).map(|snapshot| {
-        let data = serde_json::to_string(&*snapshot).unwrap_or_else(|_| "{}".to_owned());
-        Ok(Event::default().event("sessions").data(data))
-    });
+    // Each snapshot is serialized once, when published, not per page.
+    let stream = WatchStream::new(state.live.clone())
+        .map(|snapshot| Ok(Event::default().event("sessions").data(&*snapshot.json)));
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
