@@ -1,0 +1,522 @@
+//! Remote hosts over SSH (issue 21): a second Unix user behind a private
+//! sshd on 127.0.0.1 (`common::sshd`) stands in for a second machine. The
+//! local `tandem` reaches it through the real `ssh` client (with a control
+//! master), runs `tandem proxy` there, and the remote user's own
+//! supervisor runs the sessions.
+//!
+//! Skipped, saying why, only when not root or without `/usr/sbin/sshd`
+//! (and never under `TANDEM_TEST_REQUIRE_AGENTS`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::anthropic::{MessagesStub, Step, claude_env, write_claude_config};
+use crate::common::sshd::Sshd;
+use crate::common::{PROMPT, TestEnv, agent_binary, skipped, stderr, stdout, wait_for, wait_within};
+
+/// A test environment with a remote host ready to serve, its tandem
+/// not yet installed.
+fn remote_env() -> Option<(TestEnv, Sshd)> {
+    let mut env = TestEnv::new();
+    let sshd = Sshd::start(&mut env)?;
+    Some((env, sshd))
+}
+
+/// A test environment with the remote `tdr` added and tandem installed
+/// on it (`tandem remote add` + `tandem remote install`).
+fn ready() -> Option<(TestEnv, Sshd)> {
+    let (env, sshd) = remote_env()?;
+    sshd.install_tandem(&env);
+    Some((env, sshd))
+}
+
+/// `tandem remote list --json`, parsed.
+fn remotes(env: &TestEnv) -> Vec<Value> {
+    serde_json::from_str::<Value>(&env.ok(&["remote", "list", "--json"]))
+        .expect("remote list --json is JSON")
+        .as_array()
+        .expect("an array")
+        .clone()
+}
+
+/// The rows of `tandem list --json` on host `host` (`None`: local).
+fn rows_on(env: &TestEnv, host: Option<&str>) -> Vec<Value> {
+    let want = host.map_or(Value::Null, |h| json!(h));
+    env.sessions().into_iter().filter(|s| s["host"] == want).collect()
+}
+
+/// `tandem new --on tdr NAME --agent shell --bg --json`, parsed.
+fn new_remote_shell(env: &TestEnv, name: &str) -> Value {
+    let out = env.ok(&["new", "--on", "tdr", name, "--agent", "shell", "--bg", "--json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("new --on --json printed no JSON ({e}): {out}"))
+}
+
+/// The remote user's own view: `tandem list --json` run there.
+fn remote_sessions(sshd: &Sshd) -> Vec<Value> {
+    serde_json::from_str::<Value>(&sshd.remote_tandem(&["list", "--json"]))
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .clone()
+}
+
+fn remote_session(sshd: &Sshd, name: &str) -> Value {
+    remote_sessions(sshd)
+        .into_iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no session {name} on the remote"))
+}
+
+/// `git ARGS` as the remote user in `dir`; asserts success; stdout.
+fn remote_git(sshd: &Sshd, dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["git", "-C", dir.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    let out = sshd.run_as_remote(&all);
+    assert!(out.status.success(), "remote git {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Commits `file` with `text` in the remote worktree `dir`, as the remote
+/// user; returns the commit.
+fn remote_commit(sshd: &Sshd, dir: &Path, file: &str, text: &str, message: &str) -> String {
+    let out =
+        sshd.run_as_remote(&["sh", "-c", "printf %s \"$1\" > \"$2\"", "-", text, &dir.join(file).to_string_lossy()]);
+    assert!(out.status.success(), "write {file}: {}", stderr(&out));
+    remote_git(sshd, dir, &["add", file]);
+    remote_git(sshd, dir, &["commit", "-q", "-m", message]);
+    remote_git(sshd, dir, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+/// The remote session's agent pid, from the remote user's database.
+fn remote_agent_pid(sshd: &Sshd, name: &str) -> i32 {
+    let db = sshd.home().join(".local/state/tandem/tandem.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    conn.query_row("SELECT agent_pid FROM sessions WHERE slug = ?1", [name], |r| r.get::<_, Option<i32>>(0))
+        .expect("the session's row")
+        .expect("an agent pid")
+}
+
+/// Rows of `list --json` and stderr, and how long it took, with the
+/// remote timeout at 2s.
+fn timed_list(env: &TestEnv) -> (Vec<Value>, String, Duration) {
+    let start = Instant::now();
+    let out = env.command_in(&env.repo, &["list", "--json"]).env("TANDEM_REMOTE_TIMEOUT", "2s").output().expect("list");
+    let took = start.elapsed();
+    assert!(out.status.success(), "list with a remote down must still succeed: {}", stderr(&out));
+    let rows = serde_json::from_slice::<Value>(&out.stdout).expect("json").as_array().expect("array").clone();
+    (rows, stderr(&out), took)
+}
+
+#[test]
+fn fixture_serves_a_second_user_that_can_stop_start_and_freeze() {
+    let Some((_env, mut sshd)) = remote_env() else { return };
+    let out = sshd.ssh(&[sshd.alias(), "id", "-un"]);
+    assert!(out.status.success(), "ssh {}: {}\nsshd log:\n{}", sshd.alias(), stderr(&out), sshd.log());
+    assert_eq!(stdout(&out).trim(), sshd.user());
+    let out = sshd.run_as_remote(&["sh", "-c", "echo $HOME $(id -un)"]);
+    assert_eq!(stdout(&out).trim(), format!("{} {}", sshd.home().display(), sshd.user()));
+
+    sshd.stop();
+    let out = sshd.ssh(&["-o", "ConnectTimeout=5", sshd.alias(), "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(stderr(&out).contains("Connection refused"), "{}", stderr(&out));
+
+    sshd.start_again();
+    assert!(sshd.ssh(&[sshd.alias(), "true"]).status.success(), "{}", sshd.log());
+
+    // Frozen: TCP connects, ssh hears nothing and gives up by its timeout.
+    sshd.freeze();
+    let start = Instant::now();
+    let out = sshd.ssh(&["-o", "ConnectTimeout=2", sshd.alias(), "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    sshd.thaw();
+    assert!(sshd.ssh(&[sshd.alias(), "true"]).status.success());
+
+    // A process of the remote user lives until the fixture ends it.
+    let out = sshd.run_as_remote(&["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"]);
+    let pid: i32 = stdout(&out).trim().parse().expect("a pid");
+    assert!(sshd.remote_pid_alive(pid));
+    assert!(sshd.remote_pids().contains(&pid));
+}
+
+#[test]
+fn remote_add_notes_a_missing_tandem_then_install_list_doctor_rm() {
+    let Some((env, sshd)) = remote_env() else { return };
+    // ssh works, but no tandem there yet: added, with a note.
+    let out = env.tandem(&["remote", "add", "tdr", sshd.alias()]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), sshd.log());
+    assert!(stderr(&out).contains("note: ") && stderr(&out).contains("tandem remote install tdr"), "{}", stderr(&out));
+    let list = remotes(&env);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!((&list[0]["name"], &list[0]["destination"]), (&json!("tdr"), &json!(sshd.alias())));
+    assert_eq!(list[0]["tandem"], Value::Null, "{list:?}");
+
+    let out = env.ok(&["remote", "install", "tdr"]);
+    let version = env.ok(&["--version"]);
+    let version = version.split_whitespace().last().expect("a version");
+    assert!(out.contains(&format!("installed tandem {version} on tdr")), "{out}");
+    let installed = sshd.home().join(".local/bin/tandem");
+    let meta = std::fs::metadata(&installed).expect("~/.local/bin/tandem on the remote");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), sshd.uid(), "owned by the remote user");
+    assert!(sshd.remote_tandem(&["--version"]).contains(version));
+
+    let list = remotes(&env);
+    assert_eq!(list[0]["reachable"], true, "{list:?}");
+    assert_eq!(list[0]["error"], Value::Null, "{list:?}");
+    assert!(list[0]["tandem"].as_str().is_some_and(|t| t.contains(version)), "{list:?}");
+    assert_eq!(list[0]["sessions"], 0, "{list:?}");
+    let table = env.ok(&["remote", "list"]);
+    let header: Vec<&str> = table.lines().next().expect("a header").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DESTINATION", "STATUS", "TANDEM", "SESSIONS", "LOAD"], "{table}");
+    assert!(table.lines().nth(1).is_some_and(|l| l.starts_with("tdr") && l.contains(sshd.alias())), "{table}");
+
+    let out = env.tandem(&["remote", "doctor", "tdr"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    for check in ["ssh", "tandem", "protocol", "git"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("ok") && l.split_whitespace().nth(1) == Some(check)),
+            "{check}: {text}"
+        );
+    }
+    for check in ["linger", "disk"] {
+        assert!(text.lines().any(|l| l.split_whitespace().nth(1) == Some(check)), "{check}: {text}");
+    }
+    assert!(!text.contains("FAIL"), "{text}");
+
+    // Doctor names the failing check when the host is down.
+    let mut sshd = sshd;
+    sshd.stop();
+    let out = env.tandem(&["remote", "doctor", "tdr"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).lines().any(|l| l.starts_with("FAIL") && l.contains("ssh")), "{}", stdout(&out));
+    sshd.start_again();
+
+    env.ok(&["remote", "rm", "tdr"]);
+    assert!(remotes(&env).is_empty());
+    let err = env.fails(&["remote", "rm", "tdr"]);
+    assert!(err.contains("tdr"), "{err}");
+}
+
+#[test]
+fn remote_add_refuses_what_ssh_cannot_reach_and_stores_nothing() {
+    let Some((env, mut sshd)) = remote_env() else { return };
+    sshd.copy_tandem();
+
+    // An alias ssh does not know.
+    let out = env.tandem(&["remote", "add", "nowhere", "no-such-alias.invalid"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    assert!(remotes(&env).is_empty());
+
+    // The server refuses the key.
+    sshd.revoke_client_key();
+    let out = env.tandem(&["remote", "add", "tdr", sshd.alias()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(remotes(&env).is_empty());
+    sshd.authorize_client_key();
+
+    // Nothing listens.
+    sshd.stop();
+    let out = env.tandem(&["remote", "add", "tdr", sshd.alias()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Connection refused"), "{}", stderr(&out));
+    assert!(remotes(&env).is_empty());
+    sshd.start_again();
+
+    // Names: `local` is taken, odd names are refused, a second add of
+    // one name changes nothing.
+    for bad in ["local", "Bad_Name", "-x", ""] {
+        let out = env.tandem(&["remote", "add", "--", bad, sshd.alias()]);
+        assert!(!out.status.success(), "remote add {bad:?} was accepted");
+        assert!(!stderr(&out).is_empty());
+    }
+    assert!(remotes(&env).is_empty());
+    env.ok(&["remote", "add", "tdr", sshd.alias()]);
+    let err = env.fails(&["remote", "add", "tdr", "elsewhere"]);
+    assert!(err.contains("remote `tdr` exists"), "{err}");
+    let list = remotes(&env);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["destination"], sshd.alias());
+}
+
+#[test]
+fn shell_session_on_the_remote_new_list_attach_send_history() {
+    let Some((env, sshd)) = ready() else { return };
+    env.ok(&["new", "here", "--agent", "shell", "--bg"]);
+    let made = new_remote_shell(&env, "job");
+    assert_eq!(made["host"], "tdr", "{made}");
+    assert_eq!(made["name"], "job", "{made}");
+
+    // The session lives on the remote, run by the remote user's supervisor.
+    let there = remote_session(&sshd, "job");
+    let path = PathBuf::from(there["path"].as_str().expect("path"));
+    assert!(path.starts_with(sshd.home()), "{}", path.display());
+    assert_eq!(remote_git(&sshd, &path, &["log", "-1", "--format=%s"]).trim(), "initial commit");
+    assert!(rows_on(&env, None).iter().all(|s| s["name"] != "job"), "not a local session");
+
+    // list: local rows first, then the remote's, with a HOST column.
+    let rows = env.sessions();
+    let names: Vec<(&Value, &Value)> = rows.iter().map(|s| (&s["host"], &s["name"])).collect();
+    assert_eq!(names, [(&Value::Null, &json!("here")), (&json!("tdr"), &json!("job"))], "{rows:?}");
+    let table = env.ok(&["list"]);
+    assert!(table.lines().next().is_some_and(|h| h.split_whitespace().any(|w| w == "HOST")), "{table}");
+    assert!(table.lines().any(|l| l.contains("job") && l.contains("tdr")), "{table}");
+    wait_for("the remote shell to run", || {
+        rows_on(&env, Some("tdr")).iter().any(|s| s["name"] == "job" && s["state"] == "running").then_some(())
+    });
+
+    // Attach through a real terminal: the shell runs as the remote user.
+    let mut term = env.pty(&["attach", "job"], 24, 100);
+    term.wait_for(PROMPT);
+    term.type_line("echo remote=$(id -un) in $(basename $PWD)");
+    term.wait_for(&format!("remote={} in ", sshd.user()));
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0, "{}", term.raw_text());
+    drop(term);
+
+    // send + history + logs, by bare name and by HOST:NAME.
+    let out = env.tandem(&["send", "job", "echo sent-$((2+3))"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for("the sent line's output in the logs", || env.ok(&["logs", "tdr:job"]).contains("sent-5").then_some(()));
+    let history = env.ok(&["history", "tdr:job"]);
+    assert!(history.contains("prompt       echo sent-$((2+3))"), "{history}");
+    assert!(history.contains("prompt       echo sent-$((2+3))"), "{history}");
+    assert_eq!(env.ok(&["history", "job"]), history);
+
+    // A name on no host.
+    let err = env.fails(&["logs", "tdr:nothing-here"]);
+    assert!(err.contains("nothing-here"), "{err}");
+    let err = env.fails(&["logs", "nohost:job"]);
+    assert!(err.contains("nohost"), "{err}");
+
+    // Stop and rm through the remote.
+    env.ok(&["stop", "tdr:job"]);
+    wait_for("the remote session to stop", || (remote_session(&sshd, "job")["state"] == "stopped").then_some(()));
+    env.ok(&["rm", "tdr:job"]);
+    wait_for("the remote session to go", || remote_sessions(&sshd).is_empty().then_some(()));
+    assert!(rows_on(&env, Some("tdr")).is_empty());
+}
+
+#[test]
+fn new_on_refuses_a_name_taken_on_the_remote_and_an_unknown_remote() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "dup");
+    let before = remote_sessions(&sshd);
+    let repo_before = env.repo_state();
+    let err = env.fails(&["new", "--on", "tdr", "dup", "--agent", "shell", "--bg"]);
+    assert!(err.contains("dup"), "{err}");
+    assert_eq!(remote_sessions(&sshd).len(), before.len());
+    assert_eq!(env.repo_state(), repo_before);
+
+    let err = env.fails(&["new", "--on", "nowhere", "lost", "--agent", "shell", "--bg"]);
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(env.sessions().iter().all(|s| s["name"] != "lost"));
+    assert!(remote_sessions(&sshd).iter().all(|s| s["name"] != "lost"));
+}
+
+#[test]
+fn new_on_a_remote_without_tandem_says_to_install_it() {
+    let Some((env, sshd)) = remote_env() else { return };
+    env.ok(&["remote", "add", "tdr", sshd.alias()]);
+    let err = env.fails(&["new", "--on", "tdr", "early", "--agent", "shell", "--bg"]);
+    assert!(err.contains("tandem remote install tdr"), "{err}");
+    assert!(!sshd.home().join(".local/state/tandem").exists(), "nothing made on the remote");
+}
+
+#[test]
+fn a_lost_control_master_leaves_the_remote_agent_running_and_list_reconnects() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "steady");
+    wait_for("the remote shell to run", || {
+        rows_on(&env, Some("tdr")).iter().any(|s| s["state"] == "running").then_some(())
+    });
+    let pid = remote_agent_pid(&sshd, "steady");
+    assert!(sshd.remote_pid_alive(pid), "the agent runs as the remote user");
+
+    let killed = sshd.kill_control_masters(&env.tandem_home);
+    assert!(killed >= 1, "tandem keeps an ssh control master under its runtime folder");
+    assert!(sshd.remote_pid_alive(pid), "the remote agent outlives the connection");
+
+    let rows = rows_on(&env, Some("tdr"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["state"], "running", "{rows:?}");
+    assert_eq!(remote_agent_pid(&sshd, "steady"), pid, "the same process, not a respawn");
+    let out = env.ok(&["logs", "steady"]);
+    assert!(out.contains(PROMPT), "{out}");
+}
+
+#[test]
+fn an_unreachable_remote_shows_its_last_rows_and_local_rows_still_print() {
+    let Some((env, mut sshd)) = ready() else { return };
+    env.ok(&["new", "near", "--agent", "shell", "--bg"]);
+    new_remote_shell(&env, "far");
+    wait_for("the remote shell to run", || {
+        rows_on(&env, Some("tdr")).iter().any(|s| s["state"] == "running").then_some(())
+    });
+
+    for how in ["stopped", "frozen"] {
+        if how == "stopped" {
+            sshd.stop();
+        } else {
+            sshd.freeze();
+        }
+        let (rows, err, took) = timed_list(&env);
+        assert!(took < Duration::from_secs(4), "{how}: list took {took:?}");
+        assert!(rows.iter().any(|s| s["name"] == "near" && s["host"].is_null()), "{how}: {rows:?}");
+        let far = rows.iter().find(|s| s["name"] == "far").unwrap_or_else(|| panic!("{how}: no far row: {rows:?}"));
+        assert_eq!(far["host"], "tdr", "{how}: {far}");
+        assert_eq!(far["state"], "unreachable", "{how}: {far}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+        assert!(far["last_seen"].as_i64().is_some_and(|t| t <= now && t > now - 600), "{how}: {far}");
+        assert!(err.contains("note: remote tdr did not answer: "), "{how}: {err}");
+        let table = env.command_in(&env.repo, &["list"]).env("TANDEM_REMOTE_TIMEOUT", "2s").output().expect("list");
+        assert!(table.status.success());
+        assert!(stdout(&table).contains("near") && stdout(&table).contains("unreachable"), "{}", stdout(&table));
+
+        if how == "stopped" {
+            sshd.start_again();
+        } else {
+            sshd.thaw();
+        }
+        wait_within(&format!("the remote back after being {how}"), Duration::from_secs(30), || {
+            let (rows, _, _) = timed_list(&env);
+            rows.iter().any(|s| s["name"] == "far" && s["state"] == "running").then_some(())
+        });
+    }
+}
+
+#[test]
+fn fetch_diff_and_merge_a_remote_sessions_commit() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "work");
+    let path = PathBuf::from(remote_session(&sshd, "work")["path"].as_str().expect("path").to_owned());
+    let commit = remote_commit(&sshd, &path, "remote.txt", "made on the remote\n", "Add remote.txt");
+
+    let diff = env.ok(&["diff", "tdr:work"]);
+    assert!(diff.contains("remote.txt") && diff.contains("+made on the remote"), "{diff}");
+
+    let out = env.ok(&["fetch", "tdr:work"]);
+    assert!(out.contains("refs/remotes/tandem/tdr/work") && out.contains(&commit[..7]), "{out}");
+    assert_eq!(env.git(&["rev-parse", "refs/remotes/tandem/tdr/work"]).trim(), commit);
+    assert!(
+        env.command_git_in(&env.repo, &["rev-parse", "--verify", "-q", "refs/remotes/tandem/tdr/work-wip"])
+            .stdout
+            .is_empty()
+    );
+
+    // Uncommitted work comes as a -wip ref.
+    let out = sshd.run_as_remote(&["sh", "-c", "echo draft > \"$1\"", "-", &path.join("draft.txt").to_string_lossy()]);
+    assert!(out.status.success());
+    let out = env.ok(&["fetch", "work"]);
+    assert!(out.contains("refs/remotes/tandem/tdr/work-wip"), "{out}");
+    let files = env.git(&["ls-tree", "-r", "--name-only", "refs/remotes/tandem/tdr/work-wip"]);
+    assert!(files.lines().any(|f| f == "draft.txt"), "{files}");
+    assert_eq!(env.git(&["status", "--porcelain"]), "", "fetch leaves the local checkout alone");
+
+    env.ok(&["merge", "tdr:work"]);
+    assert_eq!(env.git(&["show", "main:remote.txt"]), "made on the remote\n");
+    assert!(env.git(&["log", "--format=%H", "main"]).contains(&commit));
+}
+
+#[test]
+fn conflicts_include_remote_sessions_of_the_same_repository() {
+    let Some((env, sshd)) = ready() else { return };
+    env.commit_in(&env.repo, "shared.txt", "one\ntwo\nthree\n", "shared");
+    env.ok(&["new", "left", "--agent", "shell", "--bg", "--base", "head"]);
+    env.commit_in(&env.path_of("left"), "shared.txt", "one\nLEFT\nthree\n", "left edit");
+    env.ok(&["new", "--on", "tdr", "right", "--agent", "shell", "--bg", "--base", "head"]);
+    let path = PathBuf::from(remote_session(&sshd, "right")["path"].as_str().expect("path").to_owned());
+    remote_commit(&sshd, &path, "shared.txt", "one\nRIGHT\nthree\n", "right edit");
+    env.ok(&["new", "--on", "tdr", "aside", "--agent", "shell", "--bg", "--base", "head"]);
+    let aside = PathBuf::from(remote_session(&sshd, "aside")["path"].as_str().expect("path").to_owned());
+    remote_commit(&sshd, &aside, "other.txt", "other\n", "other file");
+
+    let report: Value = serde_json::from_str(&env.ok(&["conflicts", "--json"])).expect("json");
+    let pairs = report["pairs"].as_array().expect("pairs");
+    let is = |v: &Value, name: &str| v.as_str().is_some_and(|s| s == name || s == format!("tdr:{name}"));
+    let pair = pairs
+        .iter()
+        .find(|p| (is(&p["a"], "left") && is(&p["b"], "right")) || (is(&p["a"], "right") && is(&p["b"], "left")))
+        .unwrap_or_else(|| panic!("left and tdr:right predicted to conflict: {report}"));
+    assert_eq!(pair["conflicts"], json!(["shared.txt"]), "{report}");
+    assert!(!pairs.iter().any(|p| is(&p["a"], "aside") || is(&p["b"], "aside")), "no overlap, no pair: {report}");
+}
+
+#[test]
+fn claude_on_the_remote_commits_in_its_worktree() {
+    let Some(claude) = agent_binary("claude") else {
+        assert!(std::env::var_os("TANDEM_TEST_REQUIRE_AGENTS").is_none(), "the claude CLI is required here");
+        skipped("the claude CLI is not installed; `bash scripts/test.sh` installs it");
+        return;
+    };
+    let Some((env, sshd)) = ready() else { return };
+    let claude = claude.canonicalize().expect("claude's real path");
+    // The remote user runs the same binary through its PATH.
+    let link = sshd.home().join(".local/bin/claude");
+    std::os::unix::fs::symlink(&claude, &link).expect("symlink claude");
+    let out = sshd.run_as_remote(&["claude", "--version"]);
+    assert!(out.status.success(), "the remote user cannot run {}: {}", claude.display(), stderr(&out));
+
+    // The repository on the remote, found by its origin URL: a bare
+    // repository both users can read, cloned by the remote user and
+    // registered with its tandem (so Claude's trust can name it).
+    let origin = sshd.home().join("origin.git");
+    env.git(&["clone", "-q", "--bare", env.repo.to_str().expect("utf-8"), origin.to_str().expect("utf-8")]);
+    env.git(&["remote", "add", "origin", origin.to_str().expect("utf-8")]);
+    env.git(&["fetch", "-q", "origin"]);
+    let out = std::process::Command::new("chown").arg("-R").arg(format!("{0}:{0}", sshd.user())).arg(&origin).output();
+    assert!(out.is_ok_and(|o| o.status.success()));
+    let clone = sshd.home().join("repo");
+    let out =
+        sshd.run_as_remote(&["git", "clone", "-q", origin.to_str().expect("utf-8"), clone.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sshd.remote_command(&["tandem", "new", "warm", "--agent", "shell", "--bg"]).current_dir(&clone).output();
+    assert!(out.is_ok_and(|o| o.status.success()), "register the clone with the remote tandem");
+
+    let config_dir = sshd.home().join(".claude-test");
+    let api_key = "sk-ant-test-0123456789abcdefghijklmnop";
+    write_claude_config(&config_dir, api_key, &clone, &["Bash"]);
+    let out =
+        std::process::Command::new("chown").arg("-R").arg(format!("{0}:{0}", sshd.user())).arg(&config_dir).output();
+    assert!(out.is_ok_and(|o| o.status.success()));
+
+    let stub = MessagesStub::start(vec![
+        Step::tool(
+            "Bash",
+            json!({
+                "command": "echo hello from claude > hello.txt && git add hello.txt && git commit -q -m 'Add hello from claude' && git log -1 --format='committed as %s'",
+                "description": "Commit hello.txt"
+            }),
+        ),
+        Step::text("Committed hello.txt."),
+    ]);
+    let mut args: Vec<String> =
+        ["new", "--on", "tdr", "cl", "--agent", "claude", "--bg", "-p", "Write hello.txt and commit it"]
+            .map(str::to_owned)
+            .to_vec();
+    for (k, v) in claude_env(&stub, &config_dir, api_key) {
+        args.push("--env".to_owned());
+        args.push(format!("{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.ok(&args);
+    let path = PathBuf::from(remote_session(&sshd, "cl")["path"].as_str().expect("path").to_owned());
+
+    wait_within("Claude's commit on the remote", Duration::from_secs(120), || {
+        let out = sshd.run_as_remote(&["git", "-C", path.to_str()?, "log", "-1", "--format=%s"]);
+        stdout(&out).contains("Add hello from claude").then_some(())
+    });
+    wait_within("Claude's answer in the history", Duration::from_secs(60), || {
+        env.ok(&["history", "tdr:cl"]).contains("Committed hello.txt.").then_some(())
+    });
+    assert!(env.ok(&["history", "cl"]).contains("Bash → committed as Add hello from claude"));
+    let out = env.ok(&["fetch", "tdr:cl"]);
+    assert!(out.contains("refs/remotes/tandem/tdr/cl"), "{out}");
+    assert_eq!(env.git(&["show", "refs/remotes/tandem/tdr/cl:hello.txt"]), "hello from claude\n");
+}
