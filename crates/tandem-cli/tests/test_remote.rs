@@ -112,7 +112,7 @@ fn timed_list(env: &TestEnv) -> (Vec<Value>, String, Duration) {
 
 #[test]
 fn fixture_serves_a_second_user_that_can_stop_start_and_freeze() {
-    let Some((_env, mut sshd)) = remote_env() else { return };
+    let Some((env, mut sshd)) = remote_env() else { return };
     let out = sshd.ssh(&[sshd.alias(), "id", "-un"]);
     assert!(out.status.success(), "ssh {}: {}\nsshd log:\n{}", sshd.alias(), stderr(&out), sshd.log());
     assert_eq!(stdout(&out).trim(), sshd.user());
@@ -135,6 +135,19 @@ fn fixture_serves_a_second_user_that_can_stop_start_and_freeze() {
     assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     sshd.thaw();
     assert!(sshd.ssh(&[sshd.alias(), "true"]).status.success());
+
+    // A control master the way tandem keeps one: found and ended by pid.
+    let control = env.tmp.path().join("run");
+    std::fs::create_dir_all(control.join("ssh")).expect("control folder");
+    let path = format!("ControlPath={}/ssh/%C", control.display());
+    let master = ["-o", "ControlMaster=auto", "-o", &path, "-o", "ControlPersist=60", sshd.alias()];
+    let out = sshd.ssh(&[&master[..], &["true"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let check = sshd.ssh(&["-o", &path, "-O", "check", sshd.alias()]);
+    assert!(check.status.success(), "a master runs: {}", stderr(&check));
+    assert_eq!(sshd.kill_control_masters(&control), 1);
+    let check = sshd.ssh(&["-o", &path, "-O", "check", sshd.alias()]);
+    assert!(!check.status.success(), "the master is gone: {}", stderr(&check));
 
     // A process of the remote user lives until the fixture ends it.
     let out = sshd.run_as_remote(&["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"]);
