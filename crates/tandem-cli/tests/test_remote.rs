@@ -299,7 +299,6 @@ fn shell_session_on_the_remote_new_list_attach_send_history() {
     wait_for("the sent line's output in the logs", || env.ok(&["logs", "tdr:job"]).contains("sent-5").then_some(()));
     let history = env.ok(&["history", "tdr:job"]);
     assert!(history.contains("prompt       echo sent-$((2+3))"), "{history}");
-    assert!(history.contains("prompt       echo sent-$((2+3))"), "{history}");
     assert_eq!(env.ok(&["history", "job"]), history);
 
     // A name on no host.
@@ -352,14 +351,17 @@ fn a_lost_control_master_leaves_the_remote_agent_running_and_list_reconnects() {
     let pid = remote_agent_pid(&sshd, "steady");
     assert!(sshd.remote_pid_alive(pid), "the agent runs as the remote user");
 
-    let killed = sshd.kill_control_masters(&env.tandem_home);
-    assert!(killed >= 1, "tandem keeps an ssh control master under its runtime folder");
+    let masters = sshd.control_master_pids(&env.tandem_home);
+    assert!(!masters.is_empty(), "tandem keeps an ssh control master under its runtime folder");
+    assert_eq!(sshd.kill_control_masters(&env.tandem_home), masters.len());
     assert!(sshd.remote_pid_alive(pid), "the remote agent outlives the connection");
 
     let rows = rows_on(&env, Some("tdr"));
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["state"], "running", "{rows:?}");
     assert_eq!(remote_agent_pid(&sshd, "steady"), pid, "the same process, not a respawn");
+    let again = sshd.control_master_pids(&env.tandem_home);
+    assert!(!again.is_empty() && again.iter().all(|p| !masters.contains(p)), "a new master: {again:?}");
     let out = env.ok(&["logs", "steady"]);
     assert!(out.contains(PROMPT), "{out}");
 }

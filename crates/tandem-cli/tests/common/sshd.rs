@@ -300,6 +300,12 @@ impl Sshd {
         masters.len()
     }
 
+    /// The pids of the live ssh control masters whose control path lies
+    /// under `dir`.
+    pub fn control_master_pids(&self, dir: &Path) -> Vec<i32> {
+        control_masters(dir)
+    }
+
     /// The pids of the processes the remote user runs now.
     pub fn remote_pids(&self) -> Vec<i32> {
         pids_of_uid(self.uid)
