@@ -111,6 +111,13 @@ impl Context {
     }
 }
 
+/// The user's own config (no repository's), defaults where the file is
+/// missing or does not parse.
+pub fn user_config(paths: &tandem_core::paths::Paths) -> tandem_core::config::Config {
+    let file = paths.config_dir.join("config.toml");
+    tandem_core::config::Config::load_lenient(&file, None).0
+}
+
 /// This command's environment, to hand to the supervisor for an agent or
 /// a hook: the variables that are text. `respawn` and `fork` send it too,
 /// but the supervisor gives their agent the session's own environment

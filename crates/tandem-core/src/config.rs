@@ -38,6 +38,7 @@ pub struct Config {
     pub open: OpenConfig,
     pub serve: ServeConfig,
     pub notify: NotifyConfig,
+    pub remote: RemoteConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -122,7 +123,10 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "serve.tls_key"
         | "serve.insecure_http"
         | "notify.webhook"
-        | "notify.ntfy" => UserOnly,
+        | "notify.ntfy"
+        // Which hosts the user's ssh reaches, and how long it waits, are
+        // the user's (issue 21).
+        | "remote.timeout_secs" => UserOnly,
         _ => return None,
     })
 }
@@ -250,6 +254,7 @@ struct Layer {
     open: Option<OpenLayer>,
     serve: Option<ServeLayer>,
     notify: Option<NotifyLayer>,
+    remote: Option<RemoteLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -419,6 +424,16 @@ section!(
             webhook: String,
             /// ntfy topic URL (`https://ntfy.sh/TOPIC`); empty for none.
             ntfy: String,
+        }
+);
+
+section!(
+    RemoteConfig
+        / RemoteLayer {
+            /// Seconds an exchange with a remote host may take (ssh's
+            /// connect included) before it is reported as not answering;
+            /// `tandem list` never waits longer on one.
+            timeout_secs: f64,
         }
 );
 
@@ -682,6 +697,7 @@ impl Config {
                 "insecure_http": self.serve.insecure_http,
             },
             "notify": { "webhook": s(&self.notify.webhook), "ntfy": s(&self.notify.ntfy) },
+            "remote": { "timeout_secs": self.remote.timeout_secs },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {

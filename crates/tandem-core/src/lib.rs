@@ -25,6 +25,7 @@ pub mod model;
 pub mod paths;
 pub mod process;
 pub mod protocol;
+pub mod remote;
 pub mod repo;
 pub mod rows;
 pub mod sandbox;

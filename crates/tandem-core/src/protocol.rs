@@ -795,6 +795,145 @@ pub enum HostMsg {
     },
 }
 
+// ---------------------------------------------------------------------
+// Remote hosts (issue 21): `ssh HOST tandem proxy`.
+// ---------------------------------------------------------------------
+
+/// The protocol between a tandem and `tandem proxy` on a remote host,
+/// over the stdio of one `ssh` channel ([`RemoteHello`],
+/// [`RemoteRequest`], [`RemoteReply`]). Bumped on any change either end
+/// would misread; the two ends are different installs, so a proxy whose
+/// version differs refuses the hello and the error names `tandem remote
+/// install` (no range: one remote, one user, one command to fix it).
+pub const REMOTE_PROTOCOL_VERSION: u32 = 1;
+
+/// The first frame on a remote link, each way: the sender's protocol
+/// ([`REMOTE_PROTOCOL_VERSION`]) and its tandem version (`0.1.0`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteHello {
+    pub protocol: u32,
+    pub tandem: String,
+}
+
+impl RemoteHello {
+    /// This build's hello.
+    #[must_use]
+    pub fn ours() -> RemoteHello {
+        RemoteHello { protocol: REMOTE_PROTOCOL_VERSION, tandem: env!("CARGO_PKG_VERSION").to_owned() }
+    }
+}
+
+/// Where a [`RemoteRequest::Run`] runs its command on the remote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum RunAt {
+    /// The remote user's home folder.
+    Home,
+    /// A repository's folder, as a [`RemoteReply::Repo`] named it.
+    Repo { path: PathBuf },
+    /// The repository of the session named `name` (its slug; among every
+    /// repository the remote knows, which must hold exactly one).
+    Session { name: String },
+}
+
+/// One request on a remote link, after the hellos; one per link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RemoteRequest {
+    /// What `remote doctor` and `remote list` show: [`RemoteReply::Facts`].
+    Facts,
+    /// Every session the remote knows, as rows: [`RemoteReply::Rows`].
+    Rows { archived: bool },
+    /// The remote's repository for a local one: the one whose `origin`
+    /// has `url`, else a clone of `url`, else a mirror named after
+    /// `name` (a folder name) and `key` (16 hex digits of the local
+    /// repository's identity) that the caller pushes into.
+    Repo { url: Option<String>, name: String, key: String },
+    /// `tandem ARGS` run on the remote at `at`: its stdout comes back in
+    /// data frames, then [`RemoteReply::Stderr`] and [`RemoteReply::Exit`].
+    /// Each of `env_files` reaches the command through a pipe (never a
+    /// file): an argument `{env-file N}` in `args` becomes that pipe's
+    /// `/dev/fd/…` path.
+    Run { args: Vec<String>, at: RunAt, env_files: Vec<Vec<u8>> },
+    /// Attach to the session `name`'s host at a terminal of `rows` ×
+    /// `cols`: after [`RemoteReply::Attached`], the link carries the
+    /// host's attach stream both ways, frame for frame ([`ClientMsg`],
+    /// [`HostMsg`] and data frames).
+    Attach { name: String, rows: u16, cols: u16 },
+    /// What to fetch of session `name`: [`RemoteReply::Fetched`].
+    Fetch { name: String },
+}
+
+/// A proxy's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RemoteReply {
+    Facts(RemoteFacts),
+    /// Rows made at `now` (Unix seconds), and the notes beside them.
+    Rows {
+        rows: Vec<crate::rows::SessionRow>,
+        now: i64,
+        notes: Vec<String>,
+    },
+    /// The repository's folder and how it was found: `found`, `cloned`
+    /// or `mirror` (a mirror needs the base commit pushed into it).
+    Repo {
+        path: PathBuf,
+        how: String,
+    },
+    /// What a [`RemoteRequest::Run`] command wrote on stderr (one chunk).
+    Stderr {
+        text: String,
+    },
+    /// The command's exit code (`None`: killed by a signal).
+    Exit {
+        code: Option<i32>,
+    },
+    /// The attach stream starts.
+    Attached {
+        name: String,
+    },
+    /// Session `name` lives in the repository at `repo`, on `branch`, at
+    /// commit `head`; `wip` is a commit of its uncommitted work (tracked
+    /// changes and untracked files that are not ignored) stored under
+    /// `wip_ref` in that repository, `None` when the worktree is clean.
+    Fetched {
+        repo: PathBuf,
+        branch: String,
+        head: String,
+        wip: Option<String>,
+        wip_ref: Option<String>,
+    },
+    /// The request failed: the remote tandem's error text, and its hint.
+    Error {
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+/// A remote host's facts, as its proxy reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteFacts {
+    /// `tandem --version`'s number.
+    pub tandem: String,
+    /// `git --version`'s text, or why it failed.
+    pub git: String,
+    /// `uname -m`'s machine (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// The load averages of 1, 5 and 15 minutes (`/proc/loadavg`).
+    pub load: String,
+    /// Sessions it knows that are not archived.
+    pub sessions: usize,
+    /// Whether its supervisor runs.
+    pub supervisor: bool,
+    /// How its supervisor outlives a logout: `systemd` (a user service
+    /// with lingering on), `systemd-no-linger`, or `setsid` (its own
+    /// session, outside the login's).
+    pub survives_logout: String,
+    /// Bytes free where its state lives.
+    pub disk_free: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

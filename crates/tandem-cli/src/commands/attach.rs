@@ -145,16 +145,46 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
     let (cols, rows) = crossterm::terminal::size()?;
     let stream =
         client::connect(&cx.paths, &session.id, ClientMode::Attach { rows, cols }).map_err(|_| not_running())?;
-    eprint!("attaching to {} (detach: {})\r\n", session.slug, key.label);
-    let writer = Arc::new(Mutex::new(stream.try_clone()?));
+    let conn = Conn::local(stream)?;
+    run_attached(&session.slug, &key, conn, rows, cols)
+}
+
+/// An attach stream: the host's frames to read, a writer for ours, and
+/// how to end it (a local host's socket, or the `ssh` channel to a
+/// remote one's).
+pub(crate) struct Conn {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+    pub close: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Conn {
+    fn local(stream: UnixStream) -> Result<Conn, CliError> {
+        let closer = stream.try_clone()?;
+        Ok(Conn {
+            reader: Box::new(stream.try_clone()?),
+            writer: Box::new(stream),
+            close: Arc::new(move || {
+                let _ = closer.shutdown(std::net::Shutdown::Both);
+            }),
+        })
+    }
+}
+
+/// Runs an attach on this terminal over `conn` until the detach key,
+/// the agent's exit or the stream's end.
+pub(crate) fn run_attached(slug: &str, key: &DetachKey, conn: Conn, rows: u16, cols: u16) -> Result<(), CliError> {
+    let Conn { reader, writer, close } = conn;
+    eprint!("attaching to {} (detach: {})\r\n", tandem_core::text::visible(slug), key.label);
+    let writer = Arc::new(Mutex::new(writer));
     let done = Arc::new(AtomicBool::new(false));
     let detached = Arc::new(AtomicBool::new(false));
     let raw = RawMode::enable()?;
 
     let input = {
-        let (writer, done, detached, key) =
-            (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone());
-        std::thread::spawn(move || forward_input(&writer, &done, &detached, &key))
+        let (writer, done, detached, key, close) =
+            (Arc::clone(&writer), Arc::clone(&done), Arc::clone(&detached), key.clone(), Arc::clone(&close));
+        std::thread::spawn(move || forward_input(&writer, &done, &detached, &key, &*close))
     };
     // Killed while attached (TERM, HUP, INT): end the attach as the
     // detach key does, so the terminal is restored by the same path.
@@ -162,7 +192,7 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
     let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP, SIGINT])?;
     let signal_handle = signals.handle();
     {
-        let (writer, killed) = (Arc::clone(&writer), Arc::clone(&killed));
+        let (writer, killed, close) = (Arc::clone(&writer), Arc::clone(&killed), Arc::clone(&close));
         std::thread::spawn(move || {
             for signal in signals.forever() {
                 if signal == SIGWINCH {
@@ -172,9 +202,7 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
                     }
                 } else {
                     killed.store(signal, Ordering::SeqCst);
-                    let w = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let _ = w.shutdown(std::net::Shutdown::Both);
-                    drop(w);
+                    close();
                     // Should the output stay stuck (a terminal that reads
                     // nothing), never leave it raw.
                     std::thread::sleep(KILL_GRACE);
@@ -185,7 +213,8 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
         });
     }
 
-    let hint = format!(" tandem: attached to {} · {} detaches; the agent keeps running ", session.slug, key.label);
+    let shown = tandem_core::text::visible(slug);
+    let hint = format!(" tandem: attached to {shown} · {} detaches; the agent keeps running ", key.label);
     {
         // The hint stays on the bottom row for a moment, then the host's
         // screen is drawn over it again.
@@ -198,11 +227,11 @@ pub fn attach(cx: &Context, session: &Session, config: &Config) -> Result<(), Cl
             }
         });
     }
-    let end = pump_output(stream, &writer, &detached, &overlay(&hint, rows, cols));
+    let end = pump_output(reader, &writer, &detached, &overlay(&hint, rows, cols));
     done.store(true, Ordering::SeqCst);
     let _ = input.join();
     drop(raw);
-    let slug = &session.slug;
+    let slug = shown;
     let signal = killed.load(Ordering::SeqCst);
     if signal != 0 {
         eprintln!("\r\nended by a signal; session {slug} keeps running (`tandem attach {slug}` to return)");
@@ -240,7 +269,12 @@ fn overlay(text: &str, rows: u16, cols: u16) -> Vec<u8> {
 /// The terminal stays on the alternate screen ([`AltScreenFilter`]): when
 /// the agent leaves its own, the host is asked (on `writer`) to draw its
 /// main screen again.
-fn pump_output(mut stream: UnixStream, writer: &Mutex<UnixStream>, detached: &AtomicBool, first_overlay: &[u8]) -> End {
+fn pump_output(
+    mut stream: Box<dyn Read + Send>,
+    writer: &Mutex<Box<dyn Write + Send>>,
+    detached: &AtomicBool,
+    first_overlay: &[u8],
+) -> End {
     let mut out = std::io::stdout().lock();
     let mut overlay = Some(first_overlay);
     let mut filter = AltScreenFilter::default();
@@ -273,7 +307,13 @@ fn pump_output(mut stream: UnixStream, writer: &Mutex<UnixStream>, detached: &At
     }
 }
 
-fn forward_input(writer: &Mutex<UnixStream>, done: &AtomicBool, detached: &AtomicBool, key: &DetachKey) {
+fn forward_input(
+    writer: &Mutex<Box<dyn Write + Send>>,
+    done: &AtomicBool,
+    detached: &AtomicBool,
+    key: &DetachKey,
+    close: &(dyn Fn() + Send + Sync),
+) {
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 4096];
     while !done.load(Ordering::SeqCst) {
@@ -295,7 +335,8 @@ fn forward_input(writer: &Mutex<UnixStream>, done: &AtomicBool, detached: &Atomi
                     let _ = protocol::write_frame(&mut *w, KIND_DATA, &buf[..at]);
                 }
                 detached.store(true, Ordering::SeqCst);
-                let _ = w.shutdown(std::net::Shutdown::Both);
+                drop(w);
+                close();
                 break;
             }
             None => {

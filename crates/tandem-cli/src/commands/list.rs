@@ -162,6 +162,12 @@ fn frame(
     let mut notes = Vec::new();
     let mut now = tandem_core::unix_now();
     let mut stale = false;
+    // Remote hosts are asked at once, beside the local rows, each for at
+    // most `remote.timeout_secs`.
+    let remote = tandem_core::remote::Registry::new(&cx.paths).any().then(|| {
+        let (paths, timeout, archived) = (cx.paths.clone(), crate::commands::remote::timeout(cx), args.archived);
+        std::thread::spawn(move || crate::commands::remote::remote_rows(&paths, timeout, archived))
+    });
     for (root, _) in repos {
         let config = Config::load(&cx.paths.config_dir.join("config.toml"), Some(&root.join(".tandem.toml")))?;
         let listing = tandem.rows(root, args.archived, config.supervisor.quiet_secs, args.json)?;
@@ -174,6 +180,10 @@ fn frame(
             }
             r
         }));
+    }
+    if let Some((remote_rows, remote_notes)) = remote.and_then(|t| t.join().ok()) {
+        rows.extend(remote_rows);
+        notes.extend(remote_notes);
     }
     let mut rows: Vec<SessionRow> = rows
         .into_iter()

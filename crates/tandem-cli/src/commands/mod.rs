@@ -14,6 +14,7 @@ mod diff;
 mod doctor;
 mod env;
 pub(crate) mod examples;
+mod fetch;
 mod fork;
 mod gc;
 mod history;
@@ -28,7 +29,9 @@ mod new;
 pub(crate) mod open;
 mod path;
 mod pr;
+mod proxy;
 mod push;
+pub(crate) mod remote;
 mod rename;
 /// `tandem hooks`: the repository's hook commands, shown and approved by the user.
 pub mod repo_hooks;
@@ -36,6 +39,7 @@ mod respawn;
 mod restore;
 mod review;
 mod rm;
+mod route;
 mod run;
 mod sandbox_limit;
 mod sandbox_net;
@@ -115,6 +119,7 @@ enum Command {
     Review(review::ReviewArgs),
     Sync(sync::SyncArgs),
     Merge(merge::MergeArgs),
+    Fetch(fetch::FetchArgs),
     Conflicts(conflicts::ConflictsArgs),
     Task(task::TaskArgs),
     History(history::HistoryArgs),
@@ -133,6 +138,9 @@ enum Command {
     Run(run::RunArgs),
     Serve(serve::ServeArgs),
     Mcp(mcp::McpArgs),
+    Remote(remote::RemoteArgs),
+    #[command(hide = true)]
+    Proxy(proxy::ProxyArgs),
     #[command(hide = true)]
     Host(host::HostArgs),
     #[command(hide = true)]
@@ -204,6 +212,24 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let Some(command) = cli.command else {
         return crate::view::run(&cx, &crate::view::ViewArgs::bare(&cx));
     };
+    // A session on a remote host: its host carries the command out.
+    match route::route(&cx)? {
+        route::Route::Local => {}
+        route::Route::Reparse(argv) => {
+            let cli = Cli::try_parse_from(argv).map_err(|e| CliError::user(e.to_string()))?;
+            if let Some(command) = cli.command {
+                return dispatch(&cx, command);
+            }
+        }
+        route::Route::Remote { host, args, name, command } => {
+            return route::run_remote(&cx, &host, args, &name, &command);
+        }
+    }
+    dispatch(&cx, command)
+}
+
+fn dispatch(cx: &Context, command: Command) -> Result<(), CliError> {
+    let cx = cx;
     match command {
         Command::New(args) => new::run(&cx, &args),
         Command::View(args) => crate::view::run(&cx, &args),
@@ -229,6 +255,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Review(args) => review::run(&cx, &args),
         Command::Sync(args) => sync::run(&cx, &args),
         Command::Merge(args) => merge::run(&cx, &args),
+        Command::Fetch(args) => fetch::run(&cx, &args),
         Command::Conflicts(args) => conflicts::run(&cx, &args),
         Command::Task(args) => task::run(&cx, &args),
         Command::History(args) => history::run(&cx, &args),
@@ -247,6 +274,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => run::run(&cx, &args),
         Command::Serve(args) => serve::run(&cx, &args),
         Command::Mcp(args) => mcp::run(&cx, &args),
+        Command::Remote(args) => remote::run(&cx, &args),
+        Command::Proxy(args) => proxy::run(&cx, &args),
         Command::Host(args) => host::run(&cx, &args),
         Command::Hook(args) => agent_hook::run(&cx, &args),
         Command::SandboxNet(args) => sandbox_net::run(&args),

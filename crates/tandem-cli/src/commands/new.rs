@@ -58,6 +58,10 @@ pub struct NewArgs {
     /// agent, base, notes) and do not attach
     #[arg(long, conflicts_with = "tmux")]
     json: bool,
+    /// Make the session on this remote host (`tandem remote add`) instead
+    /// of this machine
+    #[arg(long, value_name = "HOST", conflicts_with_all = ["tmux", "from_pr"])]
+    on: Option<String>,
 }
 
 pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
@@ -66,6 +70,9 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         tandem_core::session::slugs::validate(name)?;
     }
     let vars = crate::context::env_pairs(&args.vars)?;
+    if let Some(host) = &args.on {
+        return on_remote(cx, args, host);
+    }
     // Read once, here: a `<(op inject …)` cannot be read again.
     let env_file_vars = crate::context::read_env_files(&args.env_files)?;
     let env_files = env_file_vars.iter().map(|f| f.path.clone()).collect();
@@ -147,4 +154,141 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
         format!("created session {} on branch {} in {}", session.slug, session.branch, session.path.display());
     eprintln!("{}", tandem_core::text::visible(&created));
     attach::attach(cx, &session, &config)
+}
+
+/// `tandem new --on HOST`: the repository there (found by its `origin`
+/// URL, cloned from it, or a mirror this one's base is pushed into over
+/// ssh), then `tandem new` run there with the same arguments; env files
+/// travel over the channel, never onto that machine's disk. Attaches
+/// (over the same link) unless `--bg` or `--json`.
+fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
+    use tandem_core::protocol::{RemoteReply, RemoteRequest, RunAt};
+    use tandem_core::text::visible;
+    let fail = crate::commands::remote::fail;
+    let link = crate::commands::remote::link(cx, host)?;
+    // Read once, here, as locally.
+    let mut env_files = Vec::new();
+    for file in &args.env_files {
+        env_files.push(std::fs::read(file).map_err(|e| {
+            CliError::user(format!("cannot read the env file {}: {e}", visible(&file.display().to_string())))
+        })?);
+    }
+    let (repo, _) = cx.repo()?;
+    let url = tandem_core::git::config_get(&repo.root, "remote.origin.url")?;
+    let folder = tandem_core::session::lookup::repo_name(&repo.root);
+    let folder: String =
+        folder.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).take(64).collect();
+    let folder = folder.trim_start_matches('.').to_owned();
+    let key = tandem_core::remote::repo_key(&repo.common_dir);
+    let asked =
+        RemoteRequest::Repo { url: url.clone(), name: if folder.is_empty() { "repo".into() } else { folder }, key };
+    let (path, how) =
+        match link.open().map_err(fail)?.ask(&asked, link.timeout.max(std::time::Duration::from_secs(300))) {
+            Ok(RemoteReply::Repo { path, how }) => (path, how),
+            Ok(_) => {
+                return Err(CliError::Internal("the remote answered a repository request with something else".into()));
+            }
+            Err(e) => return Err(fail(e)),
+        };
+    let mut base = args.base.clone();
+    if how == "mirror" {
+        // No shared remote: push the base over ssh into the mirror.
+        let wanted = args.base.as_deref().unwrap_or("HEAD");
+        let commit = tandem_core::git::resolve_commit(&repo.root, wanted)?.ok_or_else(|| {
+            CliError::user(format!(
+                "--base {} is not a commit here; name a branch or commit of this repository",
+                visible(wanted)
+            ))
+        })?;
+        let branch = match args.base.as_deref() {
+            Some(b) if tandem_core::git::branch_exists(&repo.root, b)? => b.to_owned(),
+            Some(_) => "tandem-base".to_owned(),
+            None => tandem_core::git::current_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned()),
+        };
+        let url = link.git_url(&path).map_err(fail)?;
+        let out = tandem_core::git::command(&repo.root)
+            .args(["push", "--quiet", "--force", "--no-verify", "--"])
+            .arg(&url)
+            .arg(format!("{commit}:refs/heads/{branch}"))
+            .env("GIT_SSH_COMMAND", link.git_ssh_command())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(CliError::user(format!(
+                "pushing the base to {host} failed: {}",
+                visible(String::from_utf8_lossy(&out.stderr).trim())
+            )));
+        }
+        base = Some(branch);
+    }
+    let mut remote_args = vec!["new".to_owned(), "--bg".to_owned(), "--json".to_owned()];
+    let mut flag = |name: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            remote_args.push(name.to_owned());
+            remote_args.push(v.clone());
+        }
+    };
+    flag("--title", &args.title);
+    flag("--prompt", &args.prompt);
+    flag("--agent", &args.agent);
+    flag("--base", &base);
+    flag("--branch", &args.branch);
+    for v in &args.vars {
+        remote_args.push("--env".to_owned());
+        remote_args.push(v.clone());
+    }
+    for i in 0..env_files.len() {
+        remote_args.push("--env-file".to_owned());
+        remote_args.push(format!("{{env-file {i}}}"));
+    }
+    if let Some(mode) = &args.sandbox {
+        remote_args.push(format!("--sandbox={mode}"));
+    }
+    if let Some(name) = &args.name {
+        remote_args.push("--".to_owned());
+        remote_args.push(name.clone());
+    }
+    let mut out = Vec::new();
+    let mut err = std::io::stderr();
+    let code = link
+        .open()
+        .map_err(fail)?
+        .run(remote_args, RunAt::Repo { path }, env_files, &mut out, &mut |text| {
+            let _ = err.write_all(crate::commands::remote::escape_keep_lines(text).as_bytes());
+        })
+        .map_err(fail)?;
+    if code != Some(0) {
+        std::process::exit(code.unwrap_or(1));
+    }
+    let mut created: serde_json::Value = serde_json::from_slice(&out)
+        .map_err(|e| CliError::Internal(format!("the remote's `tandem new --json` did not print JSON: {e}")))?;
+    created["host"] = serde_json::Value::from(host);
+    let name = created["name"].as_str().unwrap_or_default().to_owned();
+    // The next `tandem list` refreshes it; until then commands by name
+    // find it here.
+    let registry = tandem_core::remote::Registry::new(&cx.paths);
+    if let Ok(mut known) = registry.get(host) {
+        known.rows.push(tandem_core::rows::SessionRow {
+            name: name.clone(),
+            state: "starting".into(),
+            ..Default::default()
+        });
+        let _ = registry.save(&known);
+    }
+    if args.json {
+        writeln!(std::io::stdout().lock(), "{created}")?;
+        return Ok(());
+    }
+    let shown = visible(&name);
+    let line = format!("{shown}\t{host}:{}", visible(created["path"].as_str().unwrap_or_default()));
+    writeln!(std::io::stdout().lock(), "{line}")?;
+    if args.bg {
+        return Ok(());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        eprintln!("not attaching: no terminal; run `tandem attach {host}:{shown}` from one");
+        return Ok(());
+    }
+    crate::commands::route::attach(cx, host, &name)
 }

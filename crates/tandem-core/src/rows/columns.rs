@@ -65,7 +65,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.name),
         table: Some(TableColumn {
             name: "name",
-            at: 1,
+            at: 2,
             header: |_| Some("NAME".into()),
             cell: |r, _| if r.meta.pinned { format!("{} (pinned)", r.name) } else { r.name.clone() },
             keep: ALWAYS,
@@ -77,7 +77,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.repo),
         table: Some(TableColumn {
             name: "repo",
-            at: 0,
+            at: 1,
             // Only when the rows say which repository they are of (`tandem
             // list --all`).
             header: |rows| rows.iter().any(|r| r.repo.is_some()).then(|| "REPO".into()),
@@ -86,13 +86,29 @@ pub const COLUMNS: &[Column] = &[
             cut: false,
         }),
     },
+    Column {
+        key: "host",
+        json: |r, _| Box::new(&r.host),
+        table: Some(TableColumn {
+            name: "host",
+            at: 0,
+            // Only when a remote host is registered (`tandem remote
+            // add`): its rows then say where each session runs, `local`
+            // for this machine.
+            header: |rows| rows.iter().any(|r| r.host.is_some()).then(|| "HOST".into()),
+            cell: |r, _| r.host.clone().unwrap_or_else(|| "local".into()),
+            keep: 96,
+            cut: false,
+        }),
+    },
+    Column { key: "last_seen", json: |r, _| Box::new(r.last_seen), table: None },
     Column { key: "id", json: |r, _| Box::new(&r.id), table: None },
     Column {
         key: "branch",
         json: |r, _| Box::new(&r.branch),
         table: Some(TableColumn {
             name: "branch",
-            at: 2,
+            at: 3,
             header: |_| Some("BRANCH".into()),
             cell: |r, _| r.branch.clone(),
             keep: 40,
@@ -104,7 +120,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.path),
         table: Some(TableColumn {
             name: "path",
-            at: 17,
+            at: 18,
             header: |_| Some("PATH".into()),
             cell: |r, _| r.path.display().to_string(),
             keep: 5,
@@ -116,7 +132,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.agent),
         table: Some(TableColumn {
             name: "agent",
-            at: 4,
+            at: 5,
             header: |_| Some("AGENT".into()),
             cell: |r, _| truncate(&r.agent, 24),
             keep: 20,
@@ -128,7 +144,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.state),
         table: Some(TableColumn {
             name: "state",
-            at: 5,
+            at: 6,
             header: |_| Some("STATE".into()),
             cell: |r, _| match &r.problem {
                 Some(problem) => format!("{}: {problem}", r.state_text()),
@@ -149,7 +165,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.facts.worktree.changed),
         table: Some(TableColumn {
             name: "uncommitted",
-            at: 8,
+            at: 9,
             header: |_| Some("UNCOMMITTED".into()),
             cell: |r, _| changes_text(r),
             keep: 80,
@@ -164,7 +180,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.base),
         table: Some(TableColumn {
             name: "commits",
-            at: 10,
+            at: 11,
             header: |_| Some("COMMITS VS BASE".into()),
             cell: |r, _| match (r.ahead(), r.behind()) {
                 (Some(a), Some(b)) => ahead_behind(a, b),
@@ -181,7 +197,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.facts.refs.behind_remote),
         table: Some(TableColumn {
             name: "remote",
-            at: 11,
+            at: 12,
             // Headed by the remote's default branch, when a session has one.
             header: |rows| {
                 rows.iter()
@@ -198,7 +214,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.diffstat()),
         table: Some(TableColumn {
             name: "lines",
-            at: 9,
+            at: 10,
             header: |_| Some("LINES".into()),
             cell: |r, _| match r.diffstat() {
                 d if d == DiffStat::default() => "-".to_owned(),
@@ -213,7 +229,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.last_activity),
         table: Some(TableColumn {
             name: "active",
-            at: 15,
+            at: 16,
             header: |_| Some("ACTIVE".into()),
             cell: |r, now| format!("{} ago", age(now - r.last_activity)),
             keep: 50,
@@ -226,7 +242,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.pr),
         table: Some(TableColumn {
             name: "pr",
-            at: 12,
+            at: 13,
             header: |rows| rows.iter().any(|r| r.pr_number.is_some()).then(|| "PR".into()),
             cell: |r, _| r.pr_text().unwrap_or_else(|| "-".to_owned()),
             keep: 55,
@@ -241,7 +257,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(marks_of(r, |m| &m.conflicts_with)),
         table: Some(TableColumn {
             name: "conflicts",
-            at: 13,
+            at: 14,
             header: |rows| rows.iter().any(|r| r.conflict_text().is_some()).then(|| "CONFLICTS".into()),
             cell: |r, _| r.conflict_text().unwrap_or_else(|| "-".to_owned()),
             keep: 65,
@@ -263,7 +279,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(&r.meta.title),
         table: Some(TableColumn {
             name: "title",
-            at: 3,
+            at: 4,
             header: |rows| rows.iter().any(|r| r.meta.title.is_some()).then(|| "TITLE".into()),
             cell: |r, _| truncate(r.meta.title.as_deref().unwrap_or(""), 32),
             keep: 60,
@@ -275,7 +291,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.meta.priority),
         table: Some(TableColumn {
             name: "priority",
-            at: 7,
+            at: 8,
             header: |rows| rows.iter().any(|r| r.meta.priority != Priority::None).then(|| "PRIORITY".into()),
             cell: |r, _| r.meta.priority.as_str().to_owned(),
             keep: 28,
@@ -287,7 +303,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.meta.status),
         table: Some(TableColumn {
             name: "status",
-            at: 6,
+            at: 7,
             header: |_| Some("STATUS".into()),
             cell: |r, _| r.meta.status.as_str().to_owned(),
             keep: 30,
@@ -301,7 +317,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, now| Box::new(now - r.created_at),
         table: Some(TableColumn {
             name: "age",
-            at: 16,
+            at: 17,
             header: |_| Some("AGE".into()),
             cell: |r, now| age(now - r.created_at),
             keep: 10,
@@ -313,7 +329,7 @@ pub const COLUMNS: &[Column] = &[
         json: |r, _| Box::new(r.sandbox),
         table: Some(TableColumn {
             name: "sandbox",
-            at: 14,
+            at: 15,
             header: |rows| rows.iter().any(|r| r.sandbox.is_some()).then(|| "SANDBOX".into()),
             cell: |r, _| r.sandbox.map_or("-", crate::sandbox::Mode::as_str).to_owned(),
             keep: 15,

@@ -93,7 +93,7 @@ impl Group {
 ///
 /// `Default` is an empty row, for struct-update syntax in tests and
 /// benchmarks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRow {
     pub id: String,
     /// The slug: what the user types.
@@ -163,6 +163,17 @@ pub struct SessionRow {
     /// The repository's folder, when the front end says (`tandem list
     /// --all`, `--json`); `None` otherwise.
     pub repo: Option<PathBuf>,
+    /// The remote host it runs on (`tandem remote add`'s name); `None`
+    /// for this machine. Set by the front end that merged the rows.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// For a remote host's row: Unix seconds the host last answered.
+    /// Its `state` is `unreachable` while the host does not answer.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// For an `unreachable` row: the state the host last reported.
+    #[serde(default)]
+    pub known_state: Option<String>,
 }
 
 impl SessionRow {
@@ -217,6 +228,9 @@ impl SessionRow {
             sandbox: s.sandbox,
             last_message: None,
             repo: None,
+            host: None,
+            last_seen: None,
+            known_state: None,
         }
     }
 
@@ -290,6 +304,9 @@ impl SessionRow {
     /// `stopped`, `lost`, …
     #[must_use]
     pub fn state_text(&self) -> String {
+        if let Some(text) = self.unreachable_text() {
+            return text;
+        }
         state_text(&self.state, self.inferred, self.exit_code, self.asking.as_deref())
     }
 
@@ -298,7 +315,24 @@ impl SessionRow {
     /// agent view). Every front end says a state with these words.
     #[must_use]
     pub fn state_word(&self) -> String {
+        if let Some(text) = self.unreachable_text() {
+            return text;
+        }
         state_word(&self.state, self.inferred, self.exit_code)
+    }
+
+    /// An `unreachable` remote row's words: `unreachable (was running,
+    /// seen 3m ago)`.
+    fn unreachable_text(&self) -> Option<String> {
+        if self.state != "unreachable" {
+            return None;
+        }
+        let was = self.known_state.as_deref().map(|s| format!("was {s}, ")).unwrap_or_default();
+        let seen = self.last_seen.map_or_else(
+            || "never seen".to_owned(),
+            |t| format!("seen {} ago", crate::short_age(crate::unix_now() - t)),
+        );
+        Some(format!("unreachable ({was}{seen})"))
     }
 
     /// Whether it waits on a permission decision (`tandem approve` /

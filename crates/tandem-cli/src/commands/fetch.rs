@@ -1,0 +1,151 @@
+//! `tandem fetch`: a remote session's work into this repository (issue
+//! 21), so diff, review and merge work with the local tools.
+
+use tandem_core::git;
+use tandem_core::protocol::{RemoteReply, RemoteRequest};
+use tandem_core::remote::{self, Registry};
+use tandem_core::text::visible;
+
+use crate::commands::remote::{fail, link};
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Bring a remote session's branch (and a snapshot of its uncommitted
+/// work) into this repository as refs/remotes/tandem/HOST/NAME
+#[derive(clap::Args, Debug)]
+pub struct FetchArgs {
+    /// The remote session: NAME, or HOST:NAME when more than one host
+    /// has that name
+    name: String,
+    /// Print the refs as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// What [`fetch`] brought.
+pub(crate) struct Fetched {
+    pub host: String,
+    pub name: String,
+    /// `refs/remotes/tandem/HOST/NAME`.
+    pub branch_ref: String,
+    pub head: String,
+    /// `refs/remotes/tandem/HOST/NAME-wip` and its commit, when the
+    /// worktree had uncommitted work.
+    pub wip: Option<(String, String)>,
+    /// The remote session's branch name.
+    pub branch: String,
+}
+
+pub fn run(cx: &Context, args: &FetchArgs) -> Result<(), CliError> {
+    let (host, name) = address(cx, &args.name)?;
+    let fetched = fetch(cx, &host, &name)?;
+    if args.json {
+        let value = serde_json::json!({
+            "host": fetched.host,
+            "name": fetched.name,
+            "branch": fetched.branch,
+            "ref": fetched.branch_ref,
+            "commit": fetched.head,
+            "wip_ref": fetched.wip.as_ref().map(|w| &w.0),
+            "wip_commit": fetched.wip.as_ref().map(|w| &w.1),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Internal(e.to_string()))?);
+        return Ok(());
+    }
+    println!("{} {}", fetched.branch_ref, git::short(&fetched.head));
+    if let Some((r, c)) = &fetched.wip {
+        println!("{r} {} (uncommitted work)", git::short(c));
+    }
+    Ok(())
+}
+
+/// The host and name of a remote session: `HOST:NAME`, or the one host
+/// whose last listing has NAME.
+///
+/// # Errors
+/// No host has it, or more than one.
+pub(crate) fn address(cx: &Context, text: &str) -> Result<(String, String), CliError> {
+    let registry = Registry::new(&cx.paths);
+    if let Some((host, name)) = remote::split_address(text)
+        && host != "local"
+    {
+        registry.get(host).map_err(fail)?;
+        return Ok((host.to_owned(), name.to_owned()));
+    }
+    let mut holders = registry.holding(text);
+    if holders.is_empty() {
+        crate::commands::remote::ask_all(&cx.paths, crate::commands::remote::timeout(cx), false, false);
+        holders = registry.holding(text);
+    }
+    match holders.as_slice() {
+        [one] => Ok((one.remote.name.clone(), text.to_owned())),
+        [] => Err(CliError::user(format!(
+            "no remote host has a session named `{}`; `tandem list` shows every host's sessions",
+            visible(text)
+        ))),
+        many => Err(CliError::user(format!(
+            "more than one host has a session named `{}`; name one: {}",
+            visible(text),
+            many.iter().map(|k| format!("`{}:{}`", k.remote.name, visible(text))).collect::<Vec<_>>().join(" or ")
+        ))),
+    }
+}
+
+/// Fetches session `name` of remote `host` into the current repository.
+///
+/// # Errors
+/// The host does not answer or has no such session; the names it sends
+/// are not valid refs; git's fetch fails.
+pub(crate) fn fetch(cx: &Context, host: &str, name: &str) -> Result<Fetched, CliError> {
+    let (repo, _) = cx.repo()?;
+    let link = link(cx, host)?;
+    let RemoteReply::Fetched { repo: remote_repo, branch, head, wip, wip_ref } =
+        link.ask(&RemoteRequest::Fetch { name: name.to_owned() }).map_err(fail)?
+    else {
+        return Err(CliError::Internal("the remote answered a fetch with something else".into()));
+    };
+    // Names from the remote go into refspecs: each must be a valid ref.
+    let branch_ref = format!("refs/remotes/tandem/{host}/{name}");
+    let wip_local = format!("{branch_ref}-wip");
+    let refs_ok =
+        [format!("refs/heads/{branch}"), branch_ref.clone(), wip_ref.clone().unwrap_or_else(|| "refs/x".into())]
+            .iter()
+            .all(|r| git::test(&repo.root, &["check-ref-format", r.as_str()]).unwrap_or(false));
+    let hex = |s: &str| s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !refs_ok || !hex(&head) || wip.as_deref().is_some_and(|w| !hex(w)) || branch.starts_with('-') {
+        return Err(CliError::user(format!(
+            "remote {host} named refs tandem will not fetch ({}); check that host's tandem",
+            visible(&branch)
+        )));
+    }
+    let url = link.git_url(&remote_repo).map_err(fail)?;
+    let mut specs = vec![format!("+refs/heads/{branch}:{branch_ref}")];
+    if let Some(r) = &wip_ref {
+        specs.push(format!("+{r}:{wip_local}"));
+    }
+    let out = git::command(&repo.root)
+        .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"])
+        .arg(&url)
+        .args(&specs)
+        .env("GIT_SSH_COMMAND", link.git_ssh_command())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(CliError::user(format!(
+            "fetching {host}:{name} failed: {}",
+            visible(String::from_utf8_lossy(&out.stderr).trim())
+        )));
+    }
+    if wip.is_none() {
+        let _ = git::delete_ref(&repo.root, &wip_local);
+    }
+    Ok(Fetched {
+        host: host.to_owned(),
+        name: name.to_owned(),
+        branch_ref,
+        head,
+        wip: wip.map(|w| (wip_local, w)),
+        branch,
+    })
+}

@@ -1,0 +1,372 @@
+//! Remote hosts (issue 21): other machines whose own supervisor tandem
+//! reaches through the user's OpenSSH, `ssh DEST tandem proxy`, speaking
+//! [`crate::protocol::RemoteRequest`]s over the channel's stdio.
+//!
+//! - [`Registry`]: the remotes the user added (`tandem remote add`), one
+//!   JSON file each under `<state>/remotes/`, with the rows and facts the
+//!   host last answered, so a host that does not answer still lists its
+//!   sessions (as `unreachable`, with when it was last seen).
+//! - [`ssh`]: the link itself: the system `ssh` with connection
+//!   multiplexing (a control master per destination whose socket lives in
+//!   tandem's private runtime folder), a timeout on every exchange, and
+//!   the errors that say which host did not answer and why.
+//!
+//! Everything a remote sends (rows, names, paths, output) is untrusted:
+//! front ends print it through [`crate::text::visible`], and nothing of it
+//! reaches a local shell (arguments go to `ssh` and `git` as argv).
+
+pub mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorKind, Failure};
+use crate::paths::Paths;
+use crate::protocol::RemoteFacts;
+use crate::rows::SessionRow;
+
+/// How long an exchange with a remote may take when neither the user's
+/// config (`remote.timeout_secs`) nor `TANDEM_REMOTE_TIMEOUT` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeout of an exchange with a remote: `TANDEM_REMOTE_TIMEOUT`
+/// (seconds, `2` or `2s` or `1.5`) when set, else `config_secs` (the
+/// user's `remote.timeout_secs`), else [`DEFAULT_TIMEOUT`].
+#[must_use]
+pub fn timeout(config_secs: Option<f64>) -> Duration {
+    let from_env = std::env::var("TANDEM_REMOTE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().trim_end_matches('s').parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0);
+    from_env
+        .or(config_secs.filter(|s| s.is_finite() && *s > 0.0))
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+/// A remote host the user added: its name in tandem (`HOST` in `tandem
+/// list`, `--on HOST`, `HOST:NAME`) and what `ssh` is given to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    pub name: String,
+    /// Anything `ssh` accepts: `user@host`, an alias of `~/.ssh/config`,
+    /// `ssh://[user@]host[:port]`.
+    pub destination: String,
+    /// The `tandem` to run there; `None`: `tandem` on the remote's `PATH`
+    /// with `~/.local/bin` first (where `tandem remote install` puts it).
+    #[serde(default)]
+    pub tandem: Option<String>,
+    /// Unix seconds it was added.
+    pub added_at: i64,
+}
+
+/// A remote with what it last said: the registry file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    pub remote: Remote,
+    /// Unix seconds it last answered.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// Why the last exchange failed, when it did (cleared by an answer).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Its facts, as last answered.
+    #[serde(default)]
+    pub facts: Option<RemoteFacts>,
+    /// Its sessions, as last listed (archived ones left out).
+    #[serde(default)]
+    pub rows: Vec<SessionRow>,
+}
+
+impl Known {
+    /// Its last known rows, marked `unreachable` with when the host was
+    /// last seen and the state it reported then.
+    #[must_use]
+    pub fn unreachable_rows(&self) -> Vec<SessionRow> {
+        self.rows
+            .iter()
+            .map(|r| SessionRow {
+                known_state: Some(r.state.clone()),
+                state: "unreachable".to_owned(),
+                asking: None,
+                host: Some(self.remote.name.clone()),
+                last_seen: self.last_seen,
+                ..r.clone()
+            })
+            .collect()
+    }
+}
+
+/// Why a remote could not be used. Each names the host and the next
+/// command.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(
+        "`{name}` is not a remote name: use 1 to 31 lowercase letters, digits and `-`, starting with a letter or digit (and not `local`)"
+    )]
+    BadName { name: String },
+    #[error("`{destination}` is not an ssh destination: {why}")]
+    BadDestination { destination: String, why: &'static str },
+    #[error("remote `{name}` exists (it reaches {destination})")]
+    Exists { name: String, destination: String },
+    #[error("no remote is named `{name}`")]
+    Unknown { name: String },
+    /// `ssh` failed or the exchange took longer than the timeout.
+    #[error("remote `{name}` did not answer: {why}")]
+    Unreachable { name: String, why: String },
+    /// `ssh` worked, but there is no `tandem` to run.
+    #[error("remote `{name}` has no tandem: {why}")]
+    NoTandem { name: String, why: String },
+    /// Its tandem speaks another remote protocol.
+    #[error(
+        "remote `{name}` runs tandem {theirs} (remote protocol {their_protocol}), which this tandem {ours} (remote protocol {our_protocol}) cannot use"
+    )]
+    Incompatible { name: String, theirs: String, their_protocol: u32, ours: String, our_protocol: u32 },
+    /// The remote tandem refused the request: its message and hint.
+    #[error("on {name}: {message}")]
+    Refused { name: String, message: String, hint: Option<String> },
+    /// The proxy answered something that does not fit.
+    #[error("remote `{name}` answered something unexpected: {what}")]
+    Protocol { name: String, what: String },
+    #[error("cannot keep the remotes in {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+impl RemoteError {
+    /// The error as front ends print it: its kind, message and hints.
+    #[must_use]
+    pub fn failure(&self) -> Failure {
+        use crate::text::visible;
+        let message = self.to_string();
+        match self {
+            RemoteError::BadName { .. } | RemoteError::BadDestination { .. } => {
+                Failure::new(ErrorKind::InvalidInput, message)
+            }
+            RemoteError::Exists { name, .. } => Failure::new(ErrorKind::Conflict, message)
+                .hinted(format!("pick another name, or `tandem remote rm {name}` first")),
+            RemoteError::Unknown { .. } => {
+                Failure::new(ErrorKind::NotFound, message).hinted("`tandem remote list` shows the remotes you added")
+            }
+            RemoteError::Unreachable { name, .. } => Failure::new(ErrorKind::Unavailable, visible(&message))
+                .hinted(format!("`tandem remote doctor {name}` checks the link step by step")),
+            RemoteError::NoTandem { name, .. } | RemoteError::Incompatible { name, .. } => {
+                Failure::new(ErrorKind::Unavailable, visible(&message))
+                    .hinted(format!("`tandem remote install {name}` copies this tandem there"))
+            }
+            RemoteError::Refused { hint, .. } => {
+                let failure = Failure::new(ErrorKind::Failed, visible(&message));
+                match hint {
+                    Some(h) => failure.hinted(visible(h)),
+                    None => failure,
+                }
+            }
+            RemoteError::Protocol { .. } => Failure::new(ErrorKind::Failed, visible(&message)),
+            RemoteError::Io { .. } => Failure::new(ErrorKind::Failed, crate::error_chain(self)),
+        }
+    }
+}
+
+/// Checks a remote's name: 1 to 31 of `[a-z0-9-]`, starting with a
+/// letter or digit, not `local` (the HOST of this machine's rows).
+///
+/// # Errors
+/// [`RemoteError::BadName`].
+pub fn check_name(name: &str) -> Result<(), RemoteError> {
+    let ok = !name.is_empty()
+        && name.len() <= 31
+        && name != "local"
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok { Ok(()) } else { Err(RemoteError::BadName { name: name.to_owned() }) }
+}
+
+/// The remotes the user added: `<state>/remotes/<name>.json`, one file
+/// each, replaced whole (write to a temporary file, then rename), so a
+/// `tandem list` saving one host's rows never races another's.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    dir: PathBuf,
+}
+
+impl Registry {
+    #[must_use]
+    pub fn new(paths: &Paths) -> Registry {
+        Registry { dir: paths.state_dir.join("remotes") }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    fn io(&self, error: std::io::Error) -> RemoteError {
+        RemoteError::Io { path: self.dir.clone(), error }
+    }
+
+    /// Every remote, by name. A file that does not parse is skipped.
+    ///
+    /// # Errors
+    /// [`RemoteError::Io`] reading the folder.
+    pub fn list(&self) -> Result<Vec<Known>, RemoteError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut known: Vec<Known> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|bytes| serde_json::from_slice::<Known>(&bytes).ok())
+            .filter(|k| check_name(&k.remote.name).is_ok())
+            .collect();
+        known.sort_by(|a, b| a.remote.name.cmp(&b.remote.name));
+        Ok(known)
+    }
+
+    /// Whether any remote is added (cheap: one folder read).
+    #[must_use]
+    pub fn any(&self) -> bool {
+        std::fs::read_dir(&self.dir).is_ok_and(|mut d| d.any(|e| e.is_ok()))
+    }
+
+    /// The remote `name`.
+    ///
+    /// # Errors
+    /// [`RemoteError::BadName`], [`RemoteError::Unknown`].
+    pub fn get(&self, name: &str) -> Result<Known, RemoteError> {
+        check_name(name)?;
+        let bytes = std::fs::read(self.file(name)).map_err(|_| RemoteError::Unknown { name: name.to_owned() })?;
+        serde_json::from_slice(&bytes).map_err(|_| RemoteError::Unknown { name: name.to_owned() })
+    }
+
+    /// Adds `remote`; refuses a name already added.
+    ///
+    /// # Errors
+    /// [`RemoteError::BadName`], [`RemoteError::Exists`], [`RemoteError::Io`].
+    pub fn add(&self, known: &Known) -> Result<(), RemoteError> {
+        check_name(&known.remote.name)?;
+        if let Ok(old) = self.get(&known.remote.name) {
+            return Err(RemoteError::Exists { name: old.remote.name, destination: old.remote.destination });
+        }
+        self.save(known)
+    }
+
+    /// Writes `known` over its file.
+    ///
+    /// # Errors
+    /// [`RemoteError::Io`].
+    pub fn save(&self, known: &Known) -> Result<(), RemoteError> {
+        crate::paths::create_private_dir(&self.dir).map_err(|e| self.io(e))?;
+        let bytes = serde_json::to_vec_pretty(known).map_err(|e| self.io(std::io::Error::other(e)))?;
+        let tmp = self.dir.join(format!(".{}.{}.tmp", known.remote.name, std::process::id()));
+        crate::paths::write_private(&tmp, &bytes).map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, self.file(&known.remote.name)).map_err(|e| self.io(e))
+    }
+
+    /// Removes remote `name` (its sessions stay on the host).
+    ///
+    /// # Errors
+    /// [`RemoteError::Unknown`], [`RemoteError::Io`].
+    pub fn remove(&self, name: &str) -> Result<Known, RemoteError> {
+        let known = self.get(name)?;
+        std::fs::remove_file(self.file(name)).map_err(|e| self.io(e))?;
+        Ok(known)
+    }
+
+    /// Records an answer of `name`: its rows (and facts, when given), seen
+    /// now. A remote removed meanwhile stays removed.
+    pub fn seen(&self, name: &str, rows: Option<Vec<SessionRow>>, facts: Option<RemoteFacts>) {
+        let Ok(mut known) = self.get(name) else { return };
+        known.last_seen = Some(crate::unix_now());
+        known.last_error = None;
+        if let Some(rows) = rows {
+            known.rows = rows;
+        }
+        if facts.is_some() {
+            known.facts = facts;
+        }
+        let _ = self.save(&known);
+    }
+
+    /// Records that `name` did not answer, and why.
+    pub fn failed(&self, name: &str, why: &str) {
+        let Ok(mut known) = self.get(name) else { return };
+        known.last_error = Some(why.to_owned());
+        let _ = self.save(&known);
+    }
+
+    /// The remotes whose last known rows hold a session named `name`.
+    #[must_use]
+    pub fn holding(&self, name: &str) -> Vec<Known> {
+        self.list().unwrap_or_default().into_iter().filter(|k| k.rows.iter().any(|r| r.name == name)).collect()
+    }
+}
+
+/// A `HOST:NAME` session address split, when `HOST` is a valid remote
+/// name (`local` included, for this machine).
+#[must_use]
+pub fn split_address(text: &str) -> Option<(&str, &str)> {
+    let (host, name) = text.split_once(':')?;
+    (!name.is_empty() && (host == "local" || check_name(host).is_ok())).then_some((host, name))
+}
+
+/// The 16 hex digits that name a local repository's mirror on a remote:
+/// from its common git dir, so two clones of one project get two mirrors.
+#[must_use]
+pub fn repo_key(common_dir: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(common_dir.as_os_str().as_encoded_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["a", "build-1", "x86", "0box"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "local", "-x", "Big", "a b", "a:b", "a/b", &"x".repeat(32), "é"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_split_on_a_remote_name_only() {
+        assert_eq!(split_address("gpu:fix"), Some(("gpu", "fix")));
+        assert_eq!(split_address("local:fix"), Some(("local", "fix")));
+        assert_eq!(split_address("fix"), None);
+        assert_eq!(split_address("Bad Host:fix"), None);
+        assert_eq!(split_address("gpu:"), None);
+    }
+
+    #[test]
+    fn the_registry_adds_refuses_twice_and_removes() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let registry = Registry { dir: tmp.path().join("remotes") };
+        assert!(registry.list().expect("empty").is_empty());
+        let known = Known {
+            remote: Remote { name: "gpu".into(), destination: "me@gpu".into(), tandem: None, added_at: 1 },
+            last_seen: None,
+            last_error: None,
+            facts: None,
+            rows: vec![SessionRow { name: "fix".into(), state: "running".into(), ..SessionRow::default() }],
+        };
+        registry.add(&known).expect("added");
+        assert!(matches!(registry.add(&known), Err(RemoteError::Exists { .. })));
+        assert_eq!(registry.holding("fix").len(), 1);
+        let rows = registry.get("gpu").expect("get").unreachable_rows();
+        assert_eq!(rows[0].state, "unreachable");
+        assert_eq!(rows[0].known_state.as_deref(), Some("running"));
+        assert!(rows[0].state_text().starts_with("unreachable (was running, never seen"), "{}", rows[0].state_text());
+        registry.remove("gpu").expect("removed");
+        assert!(matches!(registry.get("gpu"), Err(RemoteError::Unknown { .. })));
+    }
+}
