@@ -53,9 +53,9 @@ fn new_remote_shell(env: &TestEnv, name: &str) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("new --on --json printed no JSON ({e}): {out}"))
 }
 
-/// The remote user's own view: `tandem list --json` run there.
+/// The remote user's own view: `tandem list --all --json` run there.
 fn remote_sessions(sshd: &Sshd) -> Vec<Value> {
-    serde_json::from_str::<Value>(&sshd.remote_tandem(&["list", "--json"]))
+    serde_json::from_str::<Value>(&sshd.remote_tandem(&["list", "--all", "--json"]))
         .expect("json")
         .as_array()
         .expect("array")
@@ -389,7 +389,11 @@ fn an_unreachable_remote_shows_its_last_rows_and_local_rows_still_print() {
         assert_eq!(far["state"], "unreachable", "{how}: {far}");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
         assert!(far["last_seen"].as_i64().is_some_and(|t| t <= now && t > now - 600), "{how}: {far}");
-        assert!(err.contains("note: remote tdr did not answer: "), "{how}: {err}");
+        // The contract's words, the name in tandem's backticks or not.
+        assert!(
+            err.contains("note: remote tdr did not answer: ") || err.contains("note: remote `tdr` did not answer: "),
+            "{how}: {err}"
+        );
         let table = env.command_in(&env.repo, &["list"]).env("TANDEM_REMOTE_TIMEOUT", "2s").output().expect("list");
         assert!(table.status.success());
         assert!(stdout(&table).contains("near") && stdout(&table).contains("unreachable"), "{}", stdout(&table));
@@ -445,10 +449,11 @@ fn conflicts_include_remote_sessions_of_the_same_repository() {
     env.commit_in(&env.repo, "shared.txt", "one\ntwo\nthree\n", "shared");
     env.ok(&["new", "left", "--agent", "shell", "--bg", "--base", "head"]);
     env.commit_in(&env.path_of("left"), "shared.txt", "one\nLEFT\nthree\n", "left edit");
-    env.ok(&["new", "--on", "tdr", "right", "--agent", "shell", "--bg", "--base", "head"]);
+    // The remote's base: main as pushed, which has shared.txt.
+    env.ok(&["new", "--on", "tdr", "right", "--agent", "shell", "--bg"]);
     let path = PathBuf::from(remote_session(&sshd, "right")["path"].as_str().expect("path").to_owned());
     remote_commit(&sshd, &path, "shared.txt", "one\nRIGHT\nthree\n", "right edit");
-    env.ok(&["new", "--on", "tdr", "aside", "--agent", "shell", "--bg", "--base", "head"]);
+    env.ok(&["new", "--on", "tdr", "aside", "--agent", "shell", "--bg"]);
     let aside = PathBuf::from(remote_session(&sshd, "aside")["path"].as_str().expect("path").to_owned());
     remote_commit(&sshd, &aside, "other.txt", "other\n", "other file");
 
