@@ -540,3 +540,115 @@ fn claude_on_the_remote_commits_in_its_worktree() {
     assert!(out.contains("refs/remotes/tandem/tdr/cl"), "{out}");
     assert_eq!(env.git(&["show", "refs/remotes/tandem/tdr/cl:hello.txt"]), "hello from claude\n");
 }
+
+/// Asserts `text` holds no escape or bell character: what a remote sent
+/// reached the user's terminal escaped.
+fn assert_no_controls(what: &str, text: &str) {
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{what} holds raw control characters: {text:?}");
+}
+
+/// One control frame holding `msg` as JSON, as a proxy writes it.
+fn frame(msg: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    tandem_core::protocol::send(&mut out, msg).expect("frame");
+    out
+}
+
+/// Puts a fake `tandem` on the remote that answers every link with
+/// `reply` (frames) and writes control characters on stderr.
+fn fake_remote_tandem(sshd: &Sshd, reply: &[u8]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("reply"), reply).expect("write the reply");
+    sshd.install_file(&dir.path().join("reply"), ".fake-reply", "644");
+    std::fs::write(
+        dir.path().join("tandem"),
+        "#!/bin/sh\nhead -c 4 >/dev/null\ncat \"$HOME/.fake-reply\"\nprintf '\\033]0;pwned\\007\\033[2J hostile stderr\\n' >&2\n",
+    )
+    .expect("write the fake tandem");
+    sshd.install_file(&dir.path().join("tandem"), ".local/bin/tandem", "755");
+}
+
+#[test]
+fn an_incompatible_tandem_on_the_remote_is_added_with_a_note_and_refused_for_work() {
+    let Some((env, sshd)) = remote_env() else { return };
+    let hello = json!({ "protocol": 999, "tandem": "9.9.9\u{1b}]0;pwned\u{7}" });
+    fake_remote_tandem(&sshd, &frame(&hello));
+
+    let out = env.tandem(&["remote", "add", "tdr", sshd.alias()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("note: ") && stderr(&out).contains("tandem remote install tdr"), "{}", stderr(&out));
+    assert_no_controls("remote add's stderr", &stderr(&out));
+    assert_eq!(remotes(&env).len(), 1);
+    let out = env.tandem(&["remote", "list"]);
+    assert_no_controls("remote list", &format!("{}{}", stdout(&out), stderr(&out)));
+
+    let out = env.tandem(&["remote", "doctor", "tdr"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).lines().any(|l| l.starts_with("FAIL")), "{}", stdout(&out));
+    assert!(stdout(&out).contains("9.9.9"), "doctor names the remote's version: {}", stdout(&out));
+    assert_no_controls("remote doctor", &format!("{}{}", stdout(&out), stderr(&out)));
+
+    let out = env.tandem(&["new", "--on", "tdr", "early", "--agent", "shell", "--bg"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tandem remote install tdr"), "{}", stderr(&out));
+    assert_no_controls("new --on", &stderr(&out));
+    assert!(env.sessions().iter().all(|s| s["name"] != "early"));
+
+    // The fix the notes name works.
+    env.ok(&["remote", "install", "tdr"]);
+    let out = env.tandem(&["remote", "doctor", "tdr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn a_hostile_remotes_rows_reach_the_terminal_escaped() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "job");
+
+    // A real proxy's answer to a rows request, then its session made hostile.
+    let version = env.ok(&["--version"]).split_whitespace().last().expect("version").to_owned();
+    let hello = json!({ "protocol": tandem_core::protocol::REMOTE_PROTOCOL_VERSION, "tandem": version });
+    let mut input = frame(&hello);
+    input.extend(frame(&json!({ "type": "rows", "archived": false })));
+    let mut child = sshd
+        .remote_command(&["tandem", "proxy"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the proxy");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &input).expect("write the requests");
+    let out = child.wait_with_output().expect("the proxy's answer");
+    let mut answer = std::io::Cursor::new(out.stdout);
+    let _: Value = tandem_core::protocol::recv(&mut answer).expect("hello").expect("a hello");
+    let mut rows: Value = tandem_core::protocol::recv(&mut answer).expect("rows").expect("a rows reply");
+    assert_eq!(rows["type"], "rows", "{rows}");
+    let hostile = "job\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    for row in rows["rows"].as_array_mut().expect("rows") {
+        row["name"] = json!(hostile);
+        row["branch"] = json!(hostile);
+        row["last_message"] = json!(hostile);
+    }
+    let mut reply = frame(&hello);
+    reply.extend(frame(&rows));
+    fake_remote_tandem(&sshd, &reply);
+
+    let out = env.tandem(&["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("job") && stdout(&out).contains("pwned"), "the hostile row: {}", stdout(&out));
+    assert_no_controls("list", &format!("{}{}", stdout(&out), stderr(&out)));
+    assert!(!stdout(&out).contains('\u{9b}'), "a C1 CSI reached the terminal: {:?}", stdout(&out));
+    let out = env.tandem(&["remote", "list"]);
+    assert_no_controls("remote list", &format!("{}{}", stdout(&out), stderr(&out)));
+}
+
+#[test]
+fn remote_command_output_reaches_the_terminal_escaped() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "work");
+    let path = PathBuf::from(remote_session(&sshd, "work")["path"].as_str().expect("path").to_owned());
+    remote_commit(&sshd, &path, "evil.txt", "before\u{1b}]0;pwned\u{7}\u{1b}[2Jafter\n", "Add evil.txt");
+    let out = env.tandem(&["diff", "tdr:work"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("evil.txt") && stdout(&out).contains("pwned"), "{}", stdout(&out));
+    assert_no_controls("diff of a remote session", &stdout(&out));
+}
