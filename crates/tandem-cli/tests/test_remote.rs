@@ -652,3 +652,94 @@ fn remote_command_output_reaches_the_terminal_escaped() {
     assert!(stdout(&out).contains("evil.txt") && stdout(&out).contains("pwned"), "{}", stdout(&out));
     assert_no_controls("diff of a remote session", &stdout(&out));
 }
+
+/// The remote's sessions, archived ones: `tandem list --all --archived
+/// --json` run there.
+fn remote_archived(sshd: &Sshd) -> Vec<Value> {
+    serde_json::from_str::<Value>(&sshd.remote_tandem(&["list", "--all", "--archived", "--json"]))
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .clone()
+}
+
+#[test]
+fn session_commands_reach_the_remote_and_a_name_on_two_hosts_must_be_named() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "job");
+    env.ok(&["new", "job", "--agent", "shell", "--bg"]);
+    wait_for("the remote shell to run", || (remote_session(&sshd, "job")["state"] == "running").then_some(()));
+
+    // Both hosts have `job`: a bare name is refused, naming both.
+    let before = env.ok(&["history", "local:job"]);
+    let err = env.fails(&["send", "job", "echo which-one"]);
+    assert!(err.contains("`local:job`") && err.contains("`tdr:job`"), "{err}");
+    assert_eq!(env.ok(&["history", "local:job"]), before, "nothing sent");
+
+    env.ok(&["send", "tdr:job", "echo remote-findme-$((40+2))"]);
+    wait_for("the remote output", || env.ok(&["logs", "tdr:job"]).contains("remote-findme-42").then_some(()));
+    assert!(!env.ok(&["logs", "local:job"]).contains("remote-findme-42"));
+    let hits = env.ok(&["search", "remote-findme", "--session", "tdr:job"]);
+    assert!(hits.contains("job") && hits.contains("remote-findme"), "{hits}");
+    assert_eq!(env.ok(&["search", "remote-findme", "--session", "local:job"]), "");
+
+    env.ok(&["interrupt", "tdr:job"]);
+    // A refusal there is a refusal here: the remote's words, exit 1.
+    let err = env.fails(&["approve", "tdr:job"]);
+    assert!(err.contains("job"), "{err}");
+
+    let pid = remote_agent_pid(&sshd, "job");
+    env.ok(&["respawn", "tdr:job"]);
+    wait_for("a new agent on the remote", || {
+        let now = remote_agent_pid(&sshd, "job");
+        (now != pid && sshd.remote_pid_alive(now)).then_some(())
+    });
+    assert!(!sshd.remote_pid_alive(pid), "the old agent is gone");
+
+    env.ok(&["archive", "tdr:job"]);
+    wait_for("the remote session archived", || remote_archived(&sshd).iter().any(|s| s["name"] == "job").then_some(()));
+    assert!(remote_sessions(&sshd).iter().all(|s| s["name"] != "job"));
+    assert!(env.session("job")["host"].is_null(), "the local job is untouched");
+
+    // `remote rm` forgets the host; its sessions stay there.
+    new_remote_shell(&env, "kept");
+    env.ok(&["remote", "rm", "tdr"]);
+    assert!(remote_sessions(&sshd).iter().any(|s| s["name"] == "kept"));
+    assert!(env.sessions().iter().all(|s| s["host"].is_null()), "{:?}", env.sessions());
+    let err = env.fails(&["logs", "tdr:kept"]);
+    assert!(err.contains("tdr"), "{err}");
+}
+
+#[test]
+fn new_on_passes_env_and_secrets_to_the_remote_agent() {
+    let Some((env, sshd)) = ready() else { return };
+    let secrets = env.tmp.path().join("secrets.env");
+    std::fs::write(&secrets, "SECRET_TOKEN=s3cr3t-value-991\n").expect("write secrets");
+    env.ok(&[
+        "new",
+        "--on",
+        "tdr",
+        "envy",
+        "--agent",
+        "shell",
+        "--bg",
+        "--env",
+        "GREETING=hello-remote",
+        "--env-file",
+        secrets.to_str().expect("utf-8"),
+    ]);
+    env.ok(&["send", "envy", "echo G=$GREETING S=${#SECRET_TOKEN} U=$(id -un)"]);
+    let expected = format!("G=hello-remote S=16 U={}", sshd.user());
+    wait_for("the variables in the remote shell", || env.ok(&["logs", "envy"]).contains(&expected).then_some(()));
+    // The secret is in no command line on the remote and in no file of
+    // the remote user's state.
+    for pid in sshd.remote_pids() {
+        let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&line).contains("s3cr3t-value-991"), "in the command line of {pid}");
+    }
+    let out = sshd.run_as_remote(&["grep", "-rl", "s3cr3t-value-991", ".local/state", ".local/share"]);
+    assert_eq!(stdout(&out), "", "the secret was written to a file on the remote");
+    // (The same search finds the plain variable, which is kept.)
+    let out = sshd.run_as_remote(&["grep", "-rl", "hello-remote", ".local/state", ".local/share"]);
+    assert!(stdout(&out).contains("tandem.db"), "{}", stdout(&out));
+}
