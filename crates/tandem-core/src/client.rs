@@ -430,7 +430,21 @@ impl Tandem {
     /// # Errors
     /// [`ClientError::Supervisor`].
     pub fn conflicts(&self, cwd: &Path, fresh: bool) -> Result<crate::model::ConflictReport, ClientError> {
-        match self.supervisor()?.request(&Request::Conflicts { cwd: cwd.to_owned(), fresh })? {
+        self.conflicts_with(cwd, fresh, Vec::new())
+    }
+
+    /// [`Tandem::conflicts`] with other hosts' sessions in the matrix
+    /// (their work fetched into this repository first).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn conflicts_with(
+        &self,
+        cwd: &Path,
+        fresh: bool,
+        foreign: Vec<crate::protocol::ForeignSide>,
+    ) -> Result<crate::model::ConflictReport, ClientError> {
+        match self.supervisor()?.request(&Request::Conflicts { cwd: cwd.to_owned(), fresh, foreign })? {
             Response::Conflicts { report } => Ok(*report),
             _ => Err(ClientError::Unexpected { request: "conflicts" }),
         }

@@ -66,9 +66,10 @@ use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, Session
 
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
 /// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork;
-/// 9: a session's creator, which an older supervisor would drop). A
+/// 9: a session's creator, which an older supervisor would drop; 10:
+/// other hosts' sessions in a conflicts request). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,
@@ -196,6 +197,20 @@ fn decode<T: DeserializeOwned>(frame: Option<(u8, Vec<u8>)>) -> io::Result<Optio
     }
 }
 
+/// A session of another host as conflict control takes it: its work as
+/// one commit present in this repository (its branch, or a snapshot of
+/// its uncommitted work on top), and its base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignSide {
+    /// `HOST:NAME`.
+    pub name: String,
+    /// The commit standing for its work.
+    pub state: String,
+    /// Its base ref as named there (`main`), and the commit it had there.
+    pub base: String,
+    pub base_commit: String,
+}
+
 /// A request to the supervisor; one per connection after `hello`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -259,6 +274,12 @@ pub enum Request {
         /// Forget every cached answer first and compute all again.
         #[serde(default)]
         fresh: bool,
+        /// Sessions of other hosts (issue 21), their work fetched into
+        /// this repository: they enter the same matrix, under their
+        /// `HOST:NAME`. The report with them is not kept as the latest
+        /// (the marks `tandem list` shows stay this machine's).
+        #[serde(default)]
+        foreign: Vec<ForeignSide>,
     },
     /// The session's pull request was opened or changed by a command
     /// (`tandem pr`, `tandem merge --remote`): poll it now. `token` is the

@@ -510,7 +510,7 @@ fn request() -> impl Strategy<Value = Request> {
         (id(), opt_text(), pairs(), any::<u16>(), any::<u16>(), env_choice()).prop_map(
             |(session_id, name, env, rows, cols, choice)| Request::Fork { session_id, name, env, rows, cols, choice }
         ),
-        (path(), any::<bool>()).prop_map(|(cwd, fresh)| Request::Conflicts { cwd, fresh }),
+        (path(), any::<bool>()).prop_map(|(cwd, fresh)| Request::Conflicts { cwd, fresh, foreign: Vec::new() }),
         (id(), text(), text()).prop_map(|(session_id, api_url, token)| Request::WatchPull {
             session_id,
             api_url,

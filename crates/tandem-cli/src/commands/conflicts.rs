@@ -24,7 +24,8 @@ pub struct ConflictsArgs {
 }
 
 pub fn run(cx: &Context, args: &ConflictsArgs) -> Result<(), CliError> {
-    let report = cx.tandem()?.conflicts(&cx.cwd, args.fresh)?;
+    let foreign = foreign_sides(cx)?;
+    let report = cx.tandem()?.conflicts_with(&cx.cwd, args.fresh, foreign)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
@@ -91,4 +92,41 @@ fn list(paths: &[String]) -> String {
         text.push_str(&format!(" and {} more", paths.len() - MAX));
     }
     text
+}
+
+/// Other hosts' live sessions of this repository (those whose base commit
+/// this repository has), each fetched here: their branch, or a snapshot
+/// of their uncommitted work on top. A host that does not answer is left
+/// out, with a note.
+fn foreign_sides(cx: &Context) -> Result<Vec<tandem_core::protocol::ForeignSide>, CliError> {
+    if !tandem_core::remote::Registry::new(&cx.paths).any() {
+        return Ok(Vec::new());
+    }
+    let (repo, _) = cx.repo()?;
+    let (rows, notes) = crate::commands::remote::remote_rows(&cx.paths, crate::commands::remote::timeout(cx), false);
+    for note in notes {
+        crate::context::note!("{note}; its sessions are left out");
+    }
+    let mut sides = Vec::new();
+    for row in rows {
+        let live = !matches!(row.state.as_str(), "unreachable" | "archived" | "creating");
+        let ours = tandem_core::git::resolve_commit(&repo.root, &format!("{}^{{commit}}", row.base_commit))
+            .ok()
+            .flatten()
+            .is_some();
+        let Some(host) = row.host.clone() else { continue };
+        if !live || !ours {
+            continue;
+        }
+        match crate::commands::fetch::fetch(cx, &host, &row.name) {
+            Ok(fetched) => sides.push(tandem_core::protocol::ForeignSide {
+                name: format!("{host}:{}", row.name),
+                state: fetched.wip.map_or(fetched.head, |(_, commit)| commit),
+                base: row.base.clone(),
+                base_commit: row.base_commit.clone(),
+            }),
+            Err(e) => crate::context::note!("{host}:{} is left out: {e}", visible(&row.name)),
+        }
+    }
+    Ok(sides)
 }

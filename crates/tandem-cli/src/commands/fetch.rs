@@ -149,3 +149,99 @@ pub(crate) fn fetch(cx: &Context, host: &str, name: &str) -> Result<Fetched, Cli
         branch,
     })
 }
+
+/// `tandem merge HOST:NAME`: fetches the remote session's branch, then
+/// merges it into `into` (default: the session's base without `origin/`)
+/// of this repository, as a merge commit (or only a fast-forward with
+/// `ff`). Refuses, changing nothing, when the merge would conflict (the
+/// files are named), when there is nothing to merge, and when the
+/// worktree that has the target checked out has uncommitted changes.
+/// Its uncommitted work on the remote is not merged (commit it there
+/// first).
+///
+/// # Errors
+/// As [`fetch`], and each refusal above.
+pub(crate) fn merge(cx: &Context, host: &str, name: &str, into: Option<&str>, ff: bool) -> Result<(), CliError> {
+    let (repo, _) = cx.repo()?;
+    let fetched = fetch(cx, host, name)?;
+    let known = Registry::new(&cx.paths).get(host).map_err(fail)?;
+    let base = known.rows.iter().find(|r| r.name == name).map(|r| r.base.clone());
+    let target = match (into, base) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(b)) => b.strip_prefix("origin/").unwrap_or(&b).to_owned(),
+        (None, None) => git::current_branch(&repo.root)?.ok_or_else(|| {
+            CliError::user("this repository's HEAD is on no branch; say which to merge into with --into BRANCH")
+        })?,
+    };
+    let Some(old) = git::resolve_commit(&repo.root, &format!("refs/heads/{target}"))? else {
+        return Err(CliError::user(format!(
+            "no branch {} here to merge into; name one with --into BRANCH",
+            visible(&target)
+        )));
+    };
+    let theirs = &fetched.branch_ref;
+    let shown = format!("{host}:{}", visible(name));
+    let ahead: u32 = git::read(&repo.root, &["rev-list", "--count", &format!("{old}..{theirs}")])?.parse().unwrap_or(0);
+    if ahead == 0 {
+        return Err(CliError::user(format!(
+            "{shown} has no commits that {} lacks; nothing to merge{}",
+            visible(&target),
+            if fetched.wip.is_some() {
+                " (its uncommitted work is not merged: commit it on the remote first)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let fast = git::test(&repo.root, &["merge-base", "--is-ancestor", &old, theirs])?;
+    if ff && !fast {
+        return Err(CliError::user(format!(
+            "{} has moved on since {shown} branched; merge without --ff for a merge commit",
+            visible(&target)
+        )));
+    }
+    let out = git::command(&repo.root)
+        .args(["merge-tree", "--write-tree", "--name-only", "--no-messages", &old, theirs])
+        .output()?;
+    if out.status.code() == Some(1) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let files: Vec<String> =
+            text.lines().skip(1).take_while(|l| !l.is_empty()).map(|f| visible(f).into_owned()).collect();
+        return Err(CliError::user(format!(
+            "merging {shown} into {} would conflict in {}; nothing was changed",
+            visible(&target),
+            files.join(", ")
+        )));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned();
+    let place = git::worktree_of_branch(&repo.root, &target)?;
+    if let Some(path) = &place
+        && git::status(path)?.changed > 0
+    {
+        return Err(CliError::user(format!(
+            "{} has uncommitted changes in {}; commit or stash them, then merge again",
+            visible(&target),
+            visible(&path.display().to_string())
+        )));
+    }
+    let new = if fast {
+        git::resolve_commit(&repo.root, theirs)?.unwrap_or_default()
+    } else {
+        let message = format!("Merge tandem session {host}:{name} into {target}");
+        git::read(&repo.root, &["commit-tree", &tree, "-p", &old, "-p", theirs, "-m", &message])?
+    };
+    match &place {
+        // The checked-out branch moves by git's own merge, so its index
+        // and files follow.
+        Some(path) => {
+            let mut cmd = git::command(path);
+            cmd.args(["merge", "--quiet", "--ff-only", &new]);
+            git::output(cmd)?;
+        }
+        None => {
+            git::run(&repo.root, &["update-ref", "-m", "tandem merge", &format!("refs/heads/{target}"), &new, &old])?;
+        }
+    }
+    println!("merged {shown} into {} ({})", visible(&target), git::short(&new));
+    Ok(())
+}

@@ -49,6 +49,17 @@ pub struct MergeArgs {
 }
 
 pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
+    if let Some(given) = &args.name
+        && let Some((host, name)) = crate::commands::route::remote_session(cx, given)?
+    {
+        if args.remote || args.abort || args.rebase || args.squash || args.archive {
+            return Err(CliError::user(format!(
+                "a session on remote host {host} merges here as a merge commit or --ff only; run `tandem merge {host}:{}` without --remote, --abort, --rebase, --squash and --archive",
+                visible(&name)
+            )));
+        }
+        return crate::commands::fetch::merge(cx, &host, &name, args.into.as_deref(), args.ff);
+    }
     let (repo, config, session) = cx.named(args.name.as_deref())?;
     let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);

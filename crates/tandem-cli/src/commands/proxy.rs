@@ -86,7 +86,7 @@ fn facts(cx: &Context) -> Result<RemoteReply, CliError> {
     };
     let supervisor = tandem_core::connection::connect_existing(&cx.paths).ok().flatten().is_some();
     let disk_free = nix::sys::statvfs::statvfs(&nearest_existing(&cx.paths.state_dir))
-        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+        .map(|s| s.blocks_available() * s.fragment_size())
         .unwrap_or(0);
     Ok(RemoteReply::Facts(RemoteFacts {
         tandem: env!("CARGO_PKG_VERSION").to_owned(),

@@ -6,11 +6,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use tandem_core::paths::Paths;
-use tandem_core::protocol::{RemoteFacts, RemoteReply, RemoteRequest, RunAt};
+use tandem_core::protocol::{RemoteReply, RemoteRequest, RunAt};
 use tandem_core::remote::ssh::Link;
 use tandem_core::remote::{self, Known, Registry, Remote, RemoteError};
-use tandem_core::rows::SessionRow;
 use tandem_core::text::visible;
 
 use crate::context::{Context, note};
@@ -138,115 +136,7 @@ fn clone_error(e: &RemoteError) -> RemoteError {
     }
 }
 
-/// What one remote answered to `remote list` and `list`.
-pub(crate) struct Answer {
-    pub known: Known,
-    pub result: Result<(Vec<SessionRow>, RemoteFacts), RemoteError>,
-}
-
-/// Asks every remote for its rows (and facts) at once and records what
-/// each answered (or why not) in the registry. Waits at most `timeout`
-/// in all: a host still silent then is reported as not answering (its
-/// `ssh` is killed by its own watchdog). Answers in the registry's order.
-pub(crate) fn ask_all(paths: &Paths, timeout: Duration, archived: bool, want_facts: bool) -> Vec<Answer> {
-    let registry = Registry::new(paths);
-    let known = registry.list().unwrap_or_default();
-    let deadline = std::time::Instant::now() + timeout;
-    let (tx, rx) = std::sync::mpsc::channel();
-    for (i, known) in known.iter().cloned().enumerate() {
-        let paths = paths.clone();
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let result = (|| {
-                let link = Link::new(&paths, known.remote.clone(), timeout)?;
-                let channel = link.open()?;
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let rows = match channel.ask(&RemoteRequest::Rows { archived }, left)? {
-                    RemoteReply::Rows { rows, .. } => rows,
-                    _ => return Err(unexpected(&known.remote.name)),
-                };
-                let facts = if want_facts {
-                    match link.ask(&RemoteRequest::Facts)? {
-                        RemoteReply::Facts(f) => f,
-                        _ => return Err(unexpected(&known.remote.name)),
-                    }
-                } else {
-                    RemoteFacts::default()
-                };
-                Ok((rows, facts))
-            })();
-            let _ = tx.send((i, result));
-        });
-    }
-    drop(tx);
-    let mut results: Vec<Option<Result<(Vec<SessionRow>, RemoteFacts), RemoteError>>> =
-        known.iter().map(|_| None).collect();
-    // Facts take a second exchange: allow them one more timeout.
-    let deadline = if want_facts { deadline + timeout } else { deadline };
-    while results.iter().any(Option::is_none) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((i, result)) => results[i] = Some(result),
-            Err(_) => break,
-        }
-    }
-    let answers: Vec<Answer> = known
-        .into_iter()
-        .zip(results)
-        .map(|(known, result)| {
-            let result = result.unwrap_or_else(|| {
-                Err(RemoteError::Unreachable {
-                    name: known.remote.name.clone(),
-                    why: format!("no answer within {:.1} s", timeout.as_secs_f64()),
-                })
-            });
-            Answer { known, result }
-        })
-        .collect();
-    for answer in &answers {
-        let name = &answer.known.remote.name;
-        match &answer.result {
-            Ok((rows, facts)) if !archived => {
-                registry.seen(name, Some(rows.clone()), want_facts.then(|| facts.clone()));
-            }
-            Ok(_) => registry.seen(name, None, None),
-            Err(e) => registry.failed(name, &e.to_string()),
-        }
-    }
-    answers
-}
-
-fn unexpected(name: &str) -> RemoteError {
-    RemoteError::Protocol { name: name.to_owned(), what: "a reply of another request".to_owned() }
-}
-
-/// Every remote's rows, marked with its name: live ones from the hosts
-/// that answered, the last known ones (`unreachable`) from the others;
-/// and a note for each host that did not answer, saying why.
-pub(crate) fn remote_rows(paths: &Paths, timeout: Duration, archived: bool) -> (Vec<SessionRow>, Vec<String>) {
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for answer in ask_all(paths, timeout, archived, false) {
-        let name = answer.known.remote.name.clone();
-        match answer.result {
-            Ok((mut answered, _)) => {
-                let now = tandem_core::unix_now();
-                for row in &mut answered {
-                    row.host = Some(name.clone());
-                    row.last_seen = Some(now);
-                }
-                rows.extend(answered);
-            }
-            Err(e) => {
-                notes.push(visible(&e.to_string()).into_owned());
-                if !archived {
-                    rows.extend(answer.known.unreachable_rows());
-                }
-            }
-        }
-    }
-    (rows, notes)
-}
+pub(crate) use tandem_core::remote::{ask_all, remote_rows};
 
 fn list(cx: &Context, json: bool) -> Result<(), CliError> {
     let answers = ask_all(&cx.paths, timeout(cx), false, true);

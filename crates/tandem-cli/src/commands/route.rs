@@ -61,41 +61,58 @@ pub(crate) fn route(cx: &Context) -> Result<Route, CliError> {
     let Some((command, sub)) = matches.subcommand() else { return Ok(Route::Local) };
     let Some((_, arg)) = ROUTED.iter().find(|(c, _)| *c == command) else { return Ok(Route::Local) };
     let Some(given) = sub.try_get_one::<String>(arg).ok().flatten().cloned() else { return Ok(Route::Local) };
-    let (host, name) = match remote::split_address(&given) {
-        Some(("local", name)) => return Ok(Route::Reparse(replace(&argv, &given, name))),
-        Some((host, name)) => {
-            registry.get(host).map_err(crate::commands::remote::fail)?;
-            (host.to_owned(), name.to_owned())
-        }
-        None => {
-            let here = cx.tandem()?.session_at(&cx.cwd, Some(&given)).is_ok();
-            let mut holders: Vec<String> = registry.holding(&given).into_iter().map(|k| k.remote.name).collect();
-            if !here && holders.is_empty() {
-                // Not known anywhere yet: ask the hosts once.
-                crate::commands::remote::ask_all(&cx.paths, crate::commands::remote::timeout(cx), false, false);
-                holders = registry.holding(&given).into_iter().map(|k| k.remote.name).collect();
-            }
-            match (here, holders.as_slice()) {
-                (_, []) => return Ok(Route::Local),
-                (false, [host]) => (host.clone(), given.clone()),
-                _ => {
-                    let shown = visible(&given);
-                    let mut places: Vec<String> = holders.iter().map(|h| format!("`{h}:{shown}`")).collect();
-                    if here {
-                        places.insert(0, format!("`local:{shown}`"));
-                    }
-                    return Err(CliError::user(format!(
-                        "more than one host has a session named `{shown}`; name the one you mean: {}",
-                        places.join(" or ")
-                    )));
-                }
-            }
-        }
-    };
+    if let Some(("local", name)) = remote::split_address(&given) {
+        return Ok(Route::Reparse(replace(&argv, &given, name)));
+    }
+    let Some((host, name)) = remote_session(cx, &given)? else { return Ok(Route::Local) };
     // The remote runs the command in that session's repository: this
     // machine's `--repo` means nothing there.
     let args = without_repo(&replace(&argv, &given, &name)[1..]);
     Ok(Route::Remote { host, args, name, command: command.to_owned() })
+}
+
+/// The host and name of the remote session `given` names: `HOST:NAME`,
+/// or a NAME no local session has and exactly one host's last listing
+/// has (the hosts are asked once when none has it). `None`: a local
+/// session (or none at all: the local command says so).
+///
+/// # Errors
+/// An unknown `HOST`; a name more than one host has.
+pub(crate) fn remote_session(cx: &Context, given: &str) -> Result<Option<(String, String)>, CliError> {
+    let registry = Registry::new(&cx.paths);
+    if !registry.any() {
+        return Ok(None);
+    }
+    match remote::split_address(given) {
+        Some(("local", _)) => return Ok(None),
+        Some((host, name)) => {
+            registry.get(host).map_err(crate::commands::remote::fail)?;
+            return Ok(Some((host.to_owned(), name.to_owned())));
+        }
+        None => {}
+    }
+    let here = cx.tandem()?.session_at(&cx.cwd, Some(given)).is_ok();
+    let mut holders: Vec<String> = registry.holding(given).into_iter().map(|k| k.remote.name).collect();
+    if !here && holders.is_empty() {
+        // Not known anywhere yet: ask the hosts once.
+        crate::commands::remote::ask_all(&cx.paths, crate::commands::remote::timeout(cx), false, false);
+        holders = registry.holding(given).into_iter().map(|k| k.remote.name).collect();
+    }
+    match (here, holders.as_slice()) {
+        (_, []) => Ok(None),
+        (false, [host]) => Ok(Some((host.clone(), given.to_owned()))),
+        _ => {
+            let shown = visible(given);
+            let mut places: Vec<String> = holders.iter().map(|h| format!("`{h}:{shown}`")).collect();
+            if here {
+                places.insert(0, format!("`local:{shown}`"));
+            }
+            Err(CliError::user(format!(
+                "more than one host has a session named `{shown}`; name the one you mean: {}",
+                places.join(" or ")
+            )))
+        }
+    }
 }
 
 /// `argv` with the one word `from` replaced by `to` (`--session=X` too).

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Failure};
 use crate::paths::Paths;
-use crate::protocol::RemoteFacts;
+use crate::protocol::{RemoteFacts, RemoteReply, RemoteRequest};
 use crate::rows::SessionRow;
+use ssh::Link;
 
 /// How long an exchange with a remote may take when neither the user's
 /// config (`remote.timeout_secs`) nor `TANDEM_REMOTE_TIMEOUT` says.
@@ -322,6 +323,124 @@ pub fn repo_key(common_dir: &Path) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(common_dir.as_os_str().as_encoded_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What one remote answered to [`ask_all`].
+pub struct Answer {
+    pub known: Known,
+    pub result: Answered,
+}
+
+/// A host's rows and facts (default facts when not asked), or why it did
+/// not answer.
+pub type Answered = Result<(Vec<SessionRow>, RemoteFacts), RemoteError>;
+
+/// Asks every remote for its rows (and facts) at once and records what
+/// each answered (or why not) in the registry. Waits at most `timeout`
+/// in all: a host still silent then is reported as not answering (its
+/// `ssh` is killed by its own watchdog). Answers in the registry's order.
+pub fn ask_all(paths: &Paths, timeout: Duration, archived: bool, want_facts: bool) -> Vec<Answer> {
+    let registry = Registry::new(paths);
+    let known = registry.list().unwrap_or_default();
+    let deadline = std::time::Instant::now() + timeout;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, known) in known.iter().cloned().enumerate() {
+        let paths = paths.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let result = (|| {
+                let link = Link::new(&paths, known.remote.clone(), timeout)?;
+                let channel = link.open()?;
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let rows = match channel.ask(&RemoteRequest::Rows { archived }, left)? {
+                    RemoteReply::Rows { rows, .. } => rows,
+                    _ => return Err(unexpected(&known.remote.name)),
+                };
+                let facts = if want_facts {
+                    match link.ask(&RemoteRequest::Facts)? {
+                        RemoteReply::Facts(f) => f,
+                        _ => return Err(unexpected(&known.remote.name)),
+                    }
+                } else {
+                    RemoteFacts::default()
+                };
+                Ok((rows, facts))
+            })();
+            let _ = tx.send((i, result));
+        });
+    }
+    drop(tx);
+    let mut results: Vec<Option<Answered>> = known.iter().map(|_| None).collect();
+    // Facts take a second exchange: allow them one more timeout.
+    let deadline = if want_facts { deadline + timeout } else { deadline };
+    // Each host's own watchdog kills its ssh at the deadline; a moment
+    // past it lets those threads end (no ssh outlives this command), and
+    // whatever is still missing then counts as not answering.
+    let grace = deadline + Duration::from_millis(500);
+    while results.iter().any(Option::is_none) {
+        let left = grace.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, result)) => results[i] = Some(result),
+            Err(_) => break,
+        }
+    }
+    let answers: Vec<Answer> = known
+        .into_iter()
+        .zip(results)
+        .map(|(known, result)| {
+            let result = result.unwrap_or_else(|| {
+                Err(RemoteError::Unreachable {
+                    name: known.remote.name.clone(),
+                    why: format!("no answer within {:.1} s", timeout.as_secs_f64()),
+                })
+            });
+            Answer { known, result }
+        })
+        .collect();
+    for answer in &answers {
+        let name = &answer.known.remote.name;
+        match &answer.result {
+            Ok((rows, facts)) if !archived => {
+                registry.seen(name, Some(rows.clone()), want_facts.then(|| facts.clone()));
+            }
+            Ok(_) => registry.seen(name, None, None),
+            Err(e) => registry.failed(name, &e.to_string()),
+        }
+    }
+    answers
+}
+
+fn unexpected(name: &str) -> RemoteError {
+    RemoteError::Protocol { name: name.to_owned(), what: "a reply of another request".to_owned() }
+}
+
+/// Every remote's rows (`tandem list`, the agent view, the dashboard),
+/// marked with its name: live ones from the hosts
+/// that answered, the last known ones (`unreachable`) from the others;
+/// and a note for each host that did not answer, saying why.
+pub fn remote_rows(paths: &Paths, timeout: Duration, archived: bool) -> (Vec<SessionRow>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for answer in ask_all(paths, timeout, archived, false) {
+        let name = answer.known.remote.name.clone();
+        match answer.result {
+            Ok((mut answered, _)) => {
+                let now = crate::unix_now();
+                for row in &mut answered {
+                    row.host = Some(name.clone());
+                    row.last_seen = Some(now);
+                }
+                rows.extend(answered);
+            }
+            Err(e) => {
+                notes.push(crate::text::visible(&e.to_string()).into_owned());
+                if !archived {
+                    rows.extend(answer.known.unreachable_rows());
+                }
+            }
+        }
+    }
+    (rows, notes)
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ pub(super) fn marks(state: &Arc<State>, repo: &Repository, sessions: &[Session])
 /// computed now; it becomes the latest.
 pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
     let made_from = keys(state, repo, sessions);
-    let report = compute(state, repo, sessions)?;
+    let report = compute(state, repo, sessions, &[])?;
     state
         .conflicts
         .latest
@@ -119,9 +119,14 @@ pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> 
     Ok(report)
 }
 
-fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
+fn compute(
+    state: &State,
+    repo: &Repository,
+    sessions: &[Session],
+    foreign: &[crate::protocol::ForeignSide],
+) -> Result<Report, SessionError> {
     let live = live(sessions);
-    if live.is_empty() {
+    if live.is_empty() && foreign.is_empty() {
         return Ok(Report::default());
     }
     let started = std::time::Instant::now();
@@ -171,6 +176,20 @@ fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Rep
             owned: s.owned.clone(),
         });
     }
+    // Other hosts' sessions: their commits are here (fetched); a base
+    // this repository has by the same name is compared at its tip here.
+    for f in foreign {
+        let local_base = format!("refs/heads/{}", f.base.strip_prefix("origin/").unwrap_or(&f.base));
+        let base_tip = tips.get(&local_base).cloned().unwrap_or_else(|| f.base_commit.clone());
+        sides.push(Side {
+            id: f.name.clone(),
+            slug: f.name.clone(),
+            state: f.state.clone(),
+            base: f.base.clone(),
+            base_tip,
+            owned: Vec::new(),
+        });
+    }
     let states_ms = started.elapsed().as_secs_f64() * 1000.0;
     let report = cache.report(&repo.root, &sides)?;
     tracing::debug!(
@@ -185,7 +204,12 @@ fn compute(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Rep
 
 /// `tandem conflicts`: the report for the repository at `cwd`, computed
 /// afresh when `fresh`.
-pub(super) fn request(state: &State, cwd: &std::path::Path, fresh: bool) -> Result<Response, SessionError> {
+pub(super) fn request(
+    state: &State,
+    cwd: &std::path::Path,
+    fresh: bool,
+    foreign: &[crate::protocol::ForeignSide],
+) -> Result<Response, SessionError> {
     let store = state.store()?;
     let repo = state.discover(cwd)?;
     let sessions = match store.find_repo(&repo.common_dir)? {
@@ -198,6 +222,9 @@ pub(super) fn request(state: &State, cwd: &std::path::Path, fresh: bool) -> Resu
     }
     if fresh {
         state.conflicts.forget(&repo);
+    }
+    if !foreign.is_empty() {
+        return Ok(Response::Conflicts { report: Box::new(compute(state, &repo, &sessions, foreign)?) });
     }
     Ok(Response::Conflicts { report: Box::new(report(state, &repo, &sessions)?) })
 }

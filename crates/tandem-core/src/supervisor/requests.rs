@@ -26,7 +26,7 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::Fork { session_id, name, env, rows, cols, choice } => {
             fork::fork(state, &session_id, name, env, &choice, rows, cols)
         }
-        Request::Conflicts { cwd, fresh } => conflicts::request(state, &cwd, fresh),
+        Request::Conflicts { cwd, fresh, foreign } => conflicts::request(state, &cwd, fresh, &foreign),
         Request::WatchPull { session_id, api_url, token } => watch_pull(state, &session_id, api_url, token),
         Request::Review { session_id, agent, name, env, rows, cols } => {
             fork::review(state, &session_id, agent, name, env, rows, cols)
