@@ -437,6 +437,12 @@ fn fetch_diff_and_merge_a_remote_sessions_commit() {
     let files = env.git(&["ls-tree", "-r", "--name-only", "refs/remotes/tandem/tdr/work-wip"]);
     assert!(files.lines().any(|f| f == "draft.txt"), "{files}");
     assert_eq!(env.git(&["status", "--porcelain"]), "", "fetch leaves the local checkout alone");
+    // Fetching again takes the work as it is now.
+    let out =
+        sshd.run_as_remote(&["sh", "-c", "echo draft two > \"$1\"", "-", &path.join("draft.txt").to_string_lossy()]);
+    assert!(out.status.success());
+    env.ok(&["fetch", "tdr:work"]);
+    assert_eq!(env.git(&["show", "refs/remotes/tandem/tdr/work-wip:draft.txt"]), "draft two\n");
 
     env.ok(&["merge", "tdr:work"]);
     assert_eq!(env.git(&["show", "main:remote.txt"]), "made on the remote\n");
