@@ -272,6 +272,7 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
         known.rows.push(tandem_core::rows::SessionRow {
             name: name.clone(),
             state: "starting".into(),
+            base: created["base"].as_str().unwrap_or_default().to_owned(),
             ..Default::default()
         });
         let _ = registry.save(&known);
