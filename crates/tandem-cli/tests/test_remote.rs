@@ -749,3 +749,20 @@ fn new_on_passes_env_and_secrets_to_the_remote_agent() {
     let out = sshd.run_as_remote(&["grep", "-rl", "hello-remote", ".local/state", ".local/share"]);
     assert!(stdout(&out).contains("tandem.db"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_users_remote_timeout_bounds_list_when_a_host_hangs() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "slow");
+    // The contract's setting: `[remote] timeout = "2s"` (the default is 5s).
+    env.user_config("[remote]\ntimeout = \"2s\"\n");
+    sshd.freeze();
+    let start = Instant::now();
+    let out = env.tandem(&["list", "--json"]);
+    let took = start.elapsed();
+    sshd.thaw();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(4), "list took {took:?} with a 2s timeout");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(rows.iter().any(|s| s["name"] == "slow" && s["state"] == "unreachable"), "{rows:?}");
+}
