@@ -280,6 +280,7 @@ fn shell_session_on_the_remote_new_list_attach_send_history() {
     let table = env.ok(&["list"]);
     assert!(table.lines().next().is_some_and(|h| h.split_whitespace().any(|w| w == "HOST")), "{table}");
     assert!(table.lines().any(|l| l.contains("job") && l.contains("tdr")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("local") && l.contains("here")), "HOST `local`: {table}");
     wait_for("the remote shell to run", || {
         rows_on(&env, Some("tdr")).iter().any(|s| s["name"] == "job" && s["state"] == "running").then_some(())
     });
@@ -396,7 +397,8 @@ fn an_unreachable_remote_shows_its_last_rows_and_local_rows_still_print() {
         );
         let table = env.command_in(&env.repo, &["list"]).env("TANDEM_REMOTE_TIMEOUT", "2s").output().expect("list");
         assert!(table.status.success());
-        assert!(stdout(&table).contains("near") && stdout(&table).contains("unreachable"), "{}", stdout(&table));
+        assert!(stdout(&table).contains("near"), "{}", stdout(&table));
+        assert!(stdout(&table).contains("unreachable (was running, seen "), "{}", stdout(&table));
 
         if how == "stopped" {
             sshd.start_again();
@@ -754,8 +756,8 @@ fn new_on_passes_env_and_secrets_to_the_remote_agent() {
 fn the_users_remote_timeout_bounds_list_when_a_host_hangs() {
     let Some((env, sshd)) = ready() else { return };
     new_remote_shell(&env, "slow");
-    // The contract's setting: `[remote] timeout = "2s"` (the default is 5s).
-    env.user_config("[remote]\ntimeout = \"2s\"\n");
+    // `remote.timeout_secs` (docs/remote.md; the default is 5).
+    env.user_config("[remote]\ntimeout_secs = 2.0\n");
     sshd.freeze();
     let start = Instant::now();
     let out = env.tandem(&["list", "--json"]);
@@ -765,4 +767,99 @@ fn the_users_remote_timeout_bounds_list_when_a_host_hangs() {
     assert!(took < Duration::from_secs(4), "list took {took:?} with a 2s timeout");
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
     assert!(rows.iter().any(|s| s["name"] == "slow" && s["state"] == "unreachable"), "{rows:?}");
+}
+
+#[test]
+fn new_on_clones_the_origin_when_the_host_can_reach_it() {
+    let Some((env, sshd)) = ready() else { return };
+    // An origin both users can read: the remote user's own bare repository.
+    let origin = sshd.home().join("origin.git");
+    env.git(&["clone", "-q", "--bare", env.repo.to_str().expect("utf-8"), origin.to_str().expect("utf-8")]);
+    let out = std::process::Command::new("chown").arg("-R").arg(format!("{0}:{0}", sshd.user())).arg(&origin).output();
+    assert!(out.is_ok_and(|o| o.status.success()));
+    env.git(&["remote", "add", "origin", origin.to_str().expect("utf-8")]);
+
+    new_remote_shell(&env, "cloned");
+    let row = remote_session(&sshd, "cloned");
+    let path = PathBuf::from(row["path"].as_str().expect("path"));
+    let common = remote_git(&sshd, &path, &["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+    assert!(common.contains("/repos/"), "a clone in tandem's data folder there: {common}");
+    assert_eq!(remote_git(&sshd, &path, &["remote", "get-url", "origin"]).trim(), origin.to_str().expect("utf-8"));
+    assert_eq!(remote_git(&sshd, &path, &["log", "-1", "--format=%s"]).trim(), "initial commit");
+
+    // A second session finds the same repository there.
+    new_remote_shell(&env, "again");
+    let again = PathBuf::from(remote_session(&sshd, "again")["path"].as_str().expect("path").to_owned());
+    assert_eq!(remote_git(&sshd, &again, &["rev-parse", "--path-format=absolute", "--git-common-dir"]), common);
+}
+
+#[test]
+fn new_on_a_mirror_branches_from_the_base_named_here() {
+    let Some((env, sshd)) = ready() else { return };
+    env.git(&["checkout", "-q", "-b", "feature"]);
+    env.commit_in(&env.repo, "feature.txt", "feature\n", "feature work");
+    let feature = env.git(&["rev-parse", "feature"]).trim().to_owned();
+    env.git(&["checkout", "-q", "main"]);
+
+    env.ok(&["new", "--on", "tdr", "feat", "--agent", "shell", "--bg", "--base", "feature"]);
+    let path = PathBuf::from(remote_session(&sshd, "feat")["path"].as_str().expect("path").to_owned());
+    assert_eq!(remote_git(&sshd, &path, &["rev-parse", "HEAD"]).trim(), feature);
+    let common = remote_git(&sshd, &path, &["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+    assert!(common.contains("/mirrors/"), "no origin: a mirror there: {common}");
+
+    // Without --base: the current branch here.
+    new_remote_shell(&env, "plain");
+    let plain = PathBuf::from(remote_session(&sshd, "plain")["path"].as_str().expect("path").to_owned());
+    assert_eq!(remote_git(&sshd, &plain, &["rev-parse", "HEAD"]).trim(), env.git(&["rev-parse", "main"]).trim());
+
+    // `--base head` (as `tandem new --help` offers it): this checkout's HEAD.
+    env.git(&["checkout", "-q", "feature"]);
+    env.ok(&["new", "--on", "tdr", "fromhead", "--agent", "shell", "--bg", "--base", "head"]);
+    let fromhead = PathBuf::from(remote_session(&sshd, "fromhead")["path"].as_str().expect("path").to_owned());
+    assert_eq!(remote_git(&sshd, &fromhead, &["rev-parse", "HEAD"]).trim(), feature);
+}
+
+#[test]
+fn attach_ends_when_the_connection_drops_and_the_remote_agent_lives_on() {
+    let Some((env, mut sshd)) = ready() else { return };
+    new_remote_shell(&env, "live");
+    wait_for("the remote shell to run", || (remote_session(&sshd, "live")["state"] == "running").then_some(()));
+    let pid = remote_agent_pid(&sshd, "live");
+
+    let mut term = env.pty(&["attach", "tdr:live"], 24, 100);
+    term.wait_for(PROMPT);
+    term.type_line("echo before=$((1+1))");
+    term.wait_for("before=2");
+    sshd.stop();
+    term.wait_exit();
+    let raw = term.wait_for_raw("lost the connection to session tdr:live's host");
+    assert!(!raw.contains("detached from"), "a dropped link is not a detach: {raw}");
+    drop(term);
+    assert!(sshd.remote_pid_alive(pid), "the agent outlives the connection");
+
+    sshd.start_again();
+    let mut term = env.pty(&["attach", "live"], 24, 100);
+    term.wait_for(PROMPT);
+    term.type_line("echo after=$((2+2))");
+    term.wait_for("after=4");
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0);
+    assert_eq!(remote_agent_pid(&sshd, "live"), pid, "the same agent");
+}
+
+#[test]
+fn push_a_remote_sessions_branch_from_here() {
+    let Some((env, sshd)) = ready() else { return };
+    // An origin only this machine can reach: the remote gets a mirror.
+    let origin = env.tmp.path().join("origin.git");
+    env.git(&["clone", "-q", "--bare", env.repo.to_str().expect("utf-8"), origin.to_str().expect("utf-8")]);
+    env.git(&["remote", "add", "origin", origin.to_str().expect("utf-8")]);
+    env.git(&["fetch", "-q", "origin"]);
+    new_remote_shell(&env, "shipit");
+    let path = PathBuf::from(remote_session(&sshd, "shipit")["path"].as_str().expect("path").to_owned());
+    let commit = remote_commit(&sshd, &path, "ship.txt", "ship\n", "Ship it");
+
+    let out = env.tandem(&["push", "tdr:shipit"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(env.git_in(&origin, &["rev-parse", "refs/heads/shipit"]).trim(), commit);
 }
