@@ -400,6 +400,10 @@ fn an_unreachable_remote_shows_its_last_rows_and_local_rows_still_print() {
         assert!(stdout(&table).contains("near"), "{}", stdout(&table));
         assert!(stdout(&table).contains("unreachable (was running, seen "), "{}", stdout(&table));
 
+        let out = env.command_in(&env.repo, &["remote", "list", "--json"]).env("TANDEM_REMOTE_TIMEOUT", "2s").output();
+        let list: Value = serde_json::from_slice(&out.expect("remote list").stdout).expect("json");
+        assert_eq!(list[0]["reachable"], false, "{how}: {list}");
+        assert!(list[0]["error"].as_str().is_some_and(|e| !e.is_empty()), "{how}: {list}");
         if how == "stopped" {
             sshd.start_again();
         } else {
