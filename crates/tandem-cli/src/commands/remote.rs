@@ -28,7 +28,9 @@ enum RemoteCommand {
     /// `NAME:SESSION`), DESTINATION anything `ssh` accepts (`user@host`,
     /// an alias of ~/.ssh/config, `ssh://host:port`)
     Add {
+        /// What tandem calls it: 1 to 31 of a-z, 0-9 and `-`
         name: String,
+        /// Where ssh goes: `user@host`, an alias, `ssh://[user@]host:port`
         destination: String,
         /// The tandem to run there [default: `tandem`, ~/.local/bin first]
         #[arg(long, value_name = "PATH")]
@@ -42,12 +44,21 @@ enum RemoteCommand {
         json: bool,
     },
     /// Forget a remote host (its sessions keep running there)
-    Rm { name: String },
+    Rm {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
     /// Check a remote host step by step: ssh, tandem, protocol, git,
     /// whether its supervisor outlives your logout, disk
-    Doctor { name: String },
+    Doctor {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
     /// Copy this tandem to the remote's ~/.local/bin (same architecture)
-    Install { name: String },
+    Install {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
 }
 
 pub fn run(cx: &Context, args: &RemoteArgs) -> Result<(), CliError> {
