@@ -347,12 +347,14 @@ pub(crate) fn forward(
     }
 }
 
-/// `text` with control characters made visible, newlines kept.
+/// `text` with control characters made visible, newlines and tabs kept
+/// (they only move the cursor: tables print as they do there).
 pub(crate) fn escape_keep_lines(text: &str) -> String {
+    let cells = |line: &str| line.split('\t').map(|cell| visible(cell).into_owned()).collect::<Vec<_>>().join("\t");
     text.split_inclusive('\n')
         .map(|line| match line.strip_suffix('\n') {
-            Some(body) => format!("{}\n", visible(body)),
-            None => visible(line).into_owned(),
+            Some(body) => format!("{}\n", cells(body)),
+            None => cells(line),
         })
         .collect()
 }
@@ -371,5 +373,14 @@ impl<W: Write> Write for Escaped<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn remote_output_keeps_lines_and_tabs_and_shows_the_rest() {
+        let text = "a\tb\n\x1b]0;title\x07c\r\n";
+        assert_eq!(super::escape_keep_lines(text), "a\tb\n\\e]0;title\\x07c\\r\n");
     }
 }
