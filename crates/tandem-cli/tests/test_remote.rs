@@ -867,3 +867,43 @@ fn push_a_remote_sessions_branch_from_here() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(env.git_in(&origin, &["rev-parse", "refs/heads/shipit"]).trim(), commit);
 }
+
+#[test]
+fn a_task_runs_its_trials_on_the_remote() {
+    let Some((env, sshd)) = ready() else { return };
+    let out = env.ok(&[
+        "task",
+        "new",
+        "Write done.txt saying ok",
+        "--name",
+        "greet",
+        "--trials",
+        "2",
+        "--agents",
+        "shell",
+        "--check",
+        "grep -q ok done.txt",
+        "--on",
+        "tdr",
+    ]);
+    assert!(out.contains("greet"), "{out}");
+    let names: Vec<String> =
+        remote_sessions(&sshd).iter().filter_map(|s| s["name"].as_str().map(str::to_owned)).collect();
+    assert!(names.contains(&"greet-t1".to_owned()) && names.contains(&"greet-t2".to_owned()), "{names:?}");
+    assert!(rows_on(&env, None).is_empty(), "no trial here");
+    let wt = |n: u32| PathBuf::from(remote_session(&sshd, &format!("greet-t{n}"))["path"].as_str().expect("path"));
+    remote_commit(&sshd, &wt(1), "done.txt", "ok\n", "done");
+    remote_commit(&sshd, &wt(2), "done.txt", "not yet\n", "not done");
+
+    let shown: Value =
+        serde_json::from_str(&env.ok(&["task", "show", "greet", "--json", "--on", "tdr"])).expect("task show --json");
+    let trial =
+        |n: i64| shown["trials"].as_array().expect("trials").iter().find(|t| t["trial"] == n).cloned().expect("trial");
+    assert_eq!(trial(1)["check"]["passed"], true, "{shown}");
+    assert_eq!(trial(2)["check"]["passed"], false, "{shown}");
+    let out = env.ok(&["task", "promote", "greet", "1", "--on", "tdr"]);
+    assert!(out.contains("greet-t1"), "{out}");
+    assert_eq!(remote_git(&sshd, &wt(1), &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "greet/result");
+    assert!(env.ok(&["task", "list", "--on", "tdr"]).contains("greet"));
+    assert!(!env.ok(&["task", "list"]).contains("greet"), "not a task of this machine");
+}
