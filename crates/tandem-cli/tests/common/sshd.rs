@@ -255,16 +255,17 @@ impl Sshd {
     pub fn stop(&mut self) {
         let Some(mut child) = self.listener.take() else { return };
         let pid = child.id() as i32;
+        // Stopped first, so it forks no new connection while its children
+        // are listed.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
         for p in sshd_descendants(pid) {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
         }
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = child.wait();
-        // Reap nothing else: the per-connection processes are children of
-        // the listener, so init reaps them; wait until they are gone.
-        super::wait_for("sshd's connection processes to end", || {
-            sshd_descendants_of_any(&self.user).is_empty().then_some(())
-        });
+        // The per-connection processes were the listener's children, so
+        // init reaps them; wait until they are gone.
+        super::wait_for("sshd's connection processes to end", || sshd_serving(&self.user).is_empty().then_some(()));
     }
 
     /// Stops (SIGSTOP) the server and its per-connection processes: the
@@ -528,7 +529,7 @@ fn sshd_descendants(root: i32) -> Vec<i32> {
 
 /// Live sshd processes serving `user` (`sshd: USER…` in their command
 /// line), wherever they were re-parented.
-fn sshd_descendants_of_any(user: &str) -> Vec<i32> {
+fn sshd_serving(user: &str) -> Vec<i32> {
     all_pids()
         .into_iter()
         .filter(|&p| {
