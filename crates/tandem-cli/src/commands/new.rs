@@ -285,16 +285,27 @@ pub(crate) fn remote_repo(
     let mut base = wanted_base.map(str::to_owned);
     if how == "mirror" && push {
         // No shared remote: push the base over ssh into the mirror.
-        let wanted = wanted_base.unwrap_or("HEAD");
+        // `head` and `fresh` (tandem's own base words) mean this
+        // checkout's HEAD and, when known here, its remote's default
+        // branch; the mirror gets that commit under this branch's name.
+        let symbolic = matches!(wanted_base, None | Some("head" | "fresh"));
+        let fresh_tip = (wanted_base == Some("fresh"))
+            .then(|| tandem_core::git::resolve_commit(&repo.root, "refs/remotes/origin/HEAD").ok().flatten())
+            .flatten();
+        let wanted = if symbolic { "HEAD" } else { wanted_base.unwrap_or("HEAD") };
         let commit = tandem_core::git::resolve_commit(&repo.root, wanted)?.ok_or_else(|| {
             CliError::user(format!(
                 "--base {} is not a commit here; name a branch or commit of this repository",
                 visible(wanted)
             ))
         })?;
-        let branch = match wanted_base {
+        let commit = fresh_tip.clone().unwrap_or(commit);
+        let branch = match wanted_base.filter(|_| !symbolic) {
             Some(b) if tandem_core::git::branch_exists(&repo.root, b)? => b.to_owned(),
             Some(_) => "tandem-base".to_owned(),
+            None if fresh_tip.is_some() => {
+                tandem_core::git::default_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned())
+            }
             None => tandem_core::git::current_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned()),
         };
         let url = link.git_url(&path).map_err(fail)?;
