@@ -63,6 +63,9 @@ pub struct RemoteArgs {
 /// The ssh host aliases of the two remotes, and tandem's names for them.
 const HOSTS: [(&str, &str); 2] = [("tdb1", "r1"), ("tdb2", "r2")];
 
+/// Keystrokes timed per `--runs` (each takes about a millisecond).
+const ECHO_RUNS: usize = 4;
+
 /// Keys typed for the echo figures: lowercase letters that end no escape
 /// sequence a terminal is sent (`h`, `l`, `m` do).
 const KEYS: &[u8] = b"abcdefgijknopqrstuvwxyz";
@@ -347,8 +350,9 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
     eprintln!("making a repository of {} files ...", args.files);
     fixture::build(&layout, Shape { files: args.files, dirs: args.dirs, sessions: 0 }, None)?;
     let tandem = layout.tandem(bin.clone());
-    let plain = Tandem { bin, home: temp.path().join("plain"), repo: layout.repo() };
-    lab.homes = vec![tandem.clone(), plain.clone()];
+    let plain = Tandem { bin: bin.clone(), home: temp.path().join("plain"), repo: layout.repo() };
+    let one = Tandem { bin, home: temp.path().join("one"), repo: layout.repo() };
+    lab.homes = vec![tandem.clone(), plain.clone(), one.clone()];
     let path = lab.path_var();
     let cmd = |t: &Tandem, words: &[&str]| {
         let mut c = t.cmd(words);
@@ -357,6 +361,7 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
     };
     run(&mut cmd(&tandem, &["daemon", "start"]))?;
     run(&mut cmd(&plain, &["daemon", "start"]))?;
+    run(&mut cmd(&one, &["daemon", "start"]))?;
     let control = tandem.home.join("run/ssh");
 
     // First connection: add (logs in, starts the master), install.
@@ -370,7 +375,7 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
 
     // New: tandem new --on against ssh git worktree add, alternating.
     eprintln!("making {} sessions on each of 2 remotes ...", args.sessions);
-    let (mut new_on, mut worktree_add, mut how) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut new_on, mut worktree_add, mut how, mut repos) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((alias, name), user) in HOSTS.iter().zip(&lab.users) {
         let new = |i: usize| -> Result<f64> {
             let session = format!("s{i:02}");
@@ -380,6 +385,7 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
         first_new.push(new(0)?);
         let (repo, kind) = remote_repo(&user.home)?;
         how.push(kind);
+        repos.push(repo.clone());
         for i in 1..args.sessions {
             new_on.push(new(i)?);
             let wt = user.home.join(format!("bench-wt/b{i:02}"));
@@ -398,12 +404,21 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
         "tandem list --json shows {remote_rows} remote rows ({unreachable} unreachable), expected {}",
         2 * args.sessions
     );
-    let (mut list_remote, mut list_local, mut rtt) = (Vec::new(), Vec::new(), Vec::new());
+    // The same list with one remote only, and the remote tandem's start
+    // (ssh over the master + `tandem --version` there): where time goes.
+    run(&mut cmd(&one, &["remote", "add", HOSTS[0].1, HOSTS[0].0]))?;
+    run(&mut cmd(&one, &["list"]))?;
     run(&mut cmd(&plain, &["list"]))?;
+    let version = "PATH=\"$HOME/.local/bin:$PATH\" exec tandem --version";
+    let (mut list_remote, mut list_local, mut rtt) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut list_one, mut remote_start, mut remote_own) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.runs {
         list_remote.push(ms(run_timed(&mut cmd(&tandem, &["list"]), None)?.1));
         list_local.push(ms(run_timed(&mut cmd(&plain, &["list"]), None)?.1));
         rtt.push(ms(run_timed(lab.ssh(&control).args([HOSTS[0].0, "true"]), None)?.1));
+        list_one.push(ms(run_timed(&mut cmd(&one, &["list"]), None)?.1));
+        remote_start.push(ms(run_timed(lab.ssh(&control).args([HOSTS[0].0, "--", version]), None)?.1));
+        remote_own.push(ms(run_timed(&mut as_user(&lab.users[0], &repos[0], &["tandem", "list"]), None)?.1));
     }
     let master_kib: u64 = masters(&control).iter().map(|&p| rss_kib(p)).sum();
     let master_count = masters(&control).len();
@@ -449,7 +464,7 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
         Pty::start(c)?
     };
     let (mut echo_tandem, mut echo_tmux) = (Vec::new(), Vec::new());
-    for k in 0..args.runs {
+    for k in 0..args.runs * ECHO_RUNS {
         let key = KEYS[k % KEYS.len()];
         echo_tandem.push(attach.echo(key, "tandem attach")?);
         echo_tmux.push(tmux.echo(key, "ssh -t tmux attach")?);
@@ -461,16 +476,20 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     writeln!(
         report,
-        "2 remotes (two users behind one sshd on 127.0.0.1) × {} shell sessions; {} runs each, alternating; \
-         {cpus} CPUs, load {}",
+        "2 remotes (two users behind one sshd on 127.0.0.1) × {} shell sessions; {} runs each \
+         ({} keystrokes), alternating; {cpus} CPUs, load {}",
         args.sessions,
         args.runs,
+        args.runs * ECHO_RUNS,
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     )?;
     writeln!(report, "{:<52} {:>10} {:>20}", "figure", "median", "min–max")?;
     line(&mut report, "tandem list, 2 remotes, warm", &list_remote, "ms")?;
     line(&mut report, "  beside: tandem list, no remote", &list_local, "ms")?;
     line(&mut report, "  beside: ssh HOST true over the master", &rtt, "ms")?;
+    line(&mut report, "  where: tandem list, 1 remote, warm", &list_one, "ms")?;
+    line(&mut report, "  where: ssh HOST tandem --version over the master", &remote_start, "ms")?;
+    line(&mut report, "  where: the remote's own tandem list (no ssh)", &remote_own, "ms")?;
     line(&mut report, "tandem list, 2 remotes, cold (masters closed)", &list_cold, "ms")?;
     line(&mut report, "keystroke → echo, tandem attach HOST:NAME", &echo_tandem, "ms")?;
     line(&mut report, "  beside: ssh -t HOST tmux attach", &echo_tmux, "ms")?;
@@ -496,6 +515,20 @@ pub fn run_cmd(args: &RemoteArgs) -> Result<()> {
     print!("{report}");
     drop(lab);
     Ok(())
+}
+
+/// `ARGS` as `user` in `dir`, with the environment an ssh login gives it
+/// (`HOME`, `PATH` with `~/.local/bin` first, no `TANDEM_HOME`).
+fn as_user(user: &User, dir: &Path, args: &[&str]) -> Command {
+    let home = user.home.display();
+    let mut cmd = Command::new("/usr/sbin/runuser");
+    cmd.args(["-u", &user.name, "--", "/usr/bin/env", "-i"])
+        .arg(format!("HOME={home}"))
+        .arg(format!("USER={}", user.name))
+        .arg(format!("PATH={home}/.local/bin:/usr/local/bin:/usr/bin:/bin"))
+        .args(args)
+        .current_dir(dir);
+    cmd
 }
 
 /// The repository `tandem new --on` made in `home` (a clone of the origin
