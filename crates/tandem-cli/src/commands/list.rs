@@ -73,6 +73,9 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         }
     };
     let chosen = chosen_columns(&args.columns)?;
+    // Remote hosts first: their answers travel while this machine's rows
+    // are made.
+    let remote = (!args.names && !args.watch).then(|| ask_remotes(cx, args.archived)).flatten();
     let repos = repos(cx, args.all)?;
     if args.names {
         let store = cx.store()?;
@@ -101,7 +104,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     if args.watch {
         return watch(cx, &tandem, &repos, &view);
     }
-    let frame = frame(cx, &tandem, &repos, &view)?;
+    let frame = frame(cx, &tandem, &repos, &view, remote)?;
     for note in &frame.notes {
         crate::context::note!("{note}");
     }
@@ -150,24 +153,32 @@ fn repos(cx: &Context, all: bool) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         .collect())
 }
 
-/// Each listed repository's rows (filtered and ordered) as text.
+/// Remote hosts' rows and notes, being asked on a thread.
+type RemoteRows = std::thread::JoinHandle<(Vec<SessionRow>, Vec<String>)>;
+
+/// Asks every remote host for its rows on a thread, each for at most
+/// `remote.timeout_secs`; `None` when no host is added.
+fn ask_remotes(cx: &Context, archived: bool) -> Option<RemoteRows> {
+    tandem_core::remote::Registry::new(&cx.paths).any().then(|| {
+        let (paths, timeout) = (cx.paths.clone(), crate::commands::remote::timeout(cx));
+        std::thread::spawn(move || crate::commands::remote::remote_rows(&paths, timeout, archived))
+    })
+}
+
+/// Each listed repository's rows (filtered and ordered) as text, with
+/// the remote hosts' rows `remote` brings.
 fn frame(
     cx: &Context,
     tandem: &tandem_core::client::Tandem,
     repos: &[(PathBuf, PathBuf)],
     view: &View<'_>,
+    remote: Option<RemoteRows>,
 ) -> Result<Frame, CliError> {
     let args = view.args;
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut now = tandem_core::unix_now();
     let mut stale = false;
-    // Remote hosts are asked at once, beside the local rows, each for at
-    // most `remote.timeout_secs`.
-    let remote = tandem_core::remote::Registry::new(&cx.paths).any().then(|| {
-        let (paths, timeout, archived) = (cx.paths.clone(), crate::commands::remote::timeout(cx), args.archived);
-        std::thread::spawn(move || crate::commands::remote::remote_rows(&paths, timeout, archived))
-    });
     for (root, _) in repos {
         let config = Config::load(&cx.paths.config_dir.join("config.toml"), Some(&root.join(".tandem.toml")))?;
         let listing = tandem.rows(root, args.archived, config.supervisor.quiet_secs, args.json)?;
@@ -246,7 +257,7 @@ fn watch(
     let tty = std::io::stdout().is_terminal();
     for change in tandem.subscribe()? {
         change?;
-        let frame = frame(cx, tandem, repos, view)?;
+        let frame = frame(cx, tandem, repos, view, ask_remotes(cx, view.args.archived))?;
         let mut out = std::io::stdout().lock();
         if tty {
             // Home, clear the screen: the table replaces the last one.

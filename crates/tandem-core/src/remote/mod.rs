@@ -263,7 +263,7 @@ impl Registry {
     /// [`RemoteError::Io`].
     pub fn save(&self, known: &Known) -> Result<(), RemoteError> {
         crate::paths::create_private_dir(&self.dir).map_err(|e| self.io(e))?;
-        let bytes = serde_json::to_vec_pretty(known).map_err(|e| self.io(std::io::Error::other(e)))?;
+        let bytes = serde_json::to_vec(known).map_err(|e| self.io(std::io::Error::other(e)))?;
         let tmp = self.dir.join(format!(".{}.{}.tmp", known.remote.name, std::process::id()));
         crate::paths::write_private(&tmp, &bytes).map_err(|e| self.io(e))?;
         std::fs::rename(&tmp, self.file(&known.remote.name)).map_err(|e| self.io(e))
@@ -366,6 +366,17 @@ pub fn ask_all(paths: &Paths, timeout: Duration, archived: bool, want_facts: boo
                 };
                 Ok((rows, facts))
             })();
+            // Recorded here, each host on its own thread, not one after
+            // another once all have answered.
+            let registry = Registry::new(&paths);
+            let name = &known.remote.name;
+            match &result {
+                Ok((rows, facts)) if !archived => {
+                    registry.seen(name, Some(rows.clone()), want_facts.then(|| facts.clone()));
+                }
+                Ok(_) => registry.seen(name, None, None),
+                Err(e) => registry.failed(name, &e.to_string()),
+            }
             let _ = tx.send((i, result));
         });
     }
@@ -384,30 +395,21 @@ pub fn ask_all(paths: &Paths, timeout: Duration, archived: bool, want_facts: boo
             Err(_) => break,
         }
     }
-    let answers: Vec<Answer> = known
+    known
         .into_iter()
         .zip(results)
         .map(|(known, result)| {
             let result = result.unwrap_or_else(|| {
-                Err(RemoteError::Unreachable {
+                let e = RemoteError::Unreachable {
                     name: known.remote.name.clone(),
                     why: format!("no answer within {:.1} s", timeout.as_secs_f64()),
-                })
+                };
+                registry.failed(&known.remote.name, &e.to_string());
+                Err(e)
             });
             Answer { known, result }
         })
-        .collect();
-    for answer in &answers {
-        let name = &answer.known.remote.name;
-        match &answer.result {
-            Ok((rows, facts)) if !archived => {
-                registry.seen(name, Some(rows.clone()), want_facts.then(|| facts.clone()));
-            }
-            Ok(_) => registry.seen(name, None, None),
-            Err(e) => registry.failed(name, &e.to_string()),
-        }
-    }
-    answers
+        .collect()
 }
 
 fn unexpected(name: &str) -> RemoteError {

@@ -451,7 +451,10 @@ impl Channel {
             Err(e) => return Err(self.lost(&e)),
         };
         drop(self.stdin);
-        let _ = self.child.wait();
+        // The answer is in: ssh's own exit (a few milliseconds) is
+        // waited for on a thread, not by the caller.
+        let mut child = self.child;
+        std::thread::spawn(move || child.wait());
         refused(&self.name, reply)
     }
 
