@@ -907,3 +907,48 @@ fn a_task_runs_its_trials_on_the_remote() {
     assert!(env.ok(&["task", "list", "--on", "tdr"]).contains("greet"));
     assert!(!env.ok(&["task", "list"]).contains("greet"), "not a task of this machine");
 }
+
+/// An `--env` value under a secret's name (`*_API_KEY`) is not an
+/// argument of any command on the remote (other users there read command
+/// lines in /proc): the remote user's command lines are read every
+/// millisecond while `new --on` runs, and the value is in none of them
+/// (the remote `tandem new` itself is seen), yet the agent has it.
+#[test]
+fn a_secret_given_with_env_is_in_no_remote_command_line() {
+    let Some((env, sshd)) = ready() else { return };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = std::collections::BTreeSet::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for pid in sshd.remote_pids() {
+                    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    seen.insert(String::from_utf8_lossy(&line).replace('\0', " "));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen
+        });
+        env.ok(&[
+            "new",
+            "--on",
+            "tdr",
+            "keyed",
+            "--agent",
+            "shell",
+            "--bg",
+            "--env",
+            "SERVICE_API_KEY=k3y-value-4242",
+            "--env",
+            "PLAIN=visible-1",
+        ]);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().expect("the watcher")
+    });
+    let lines: Vec<&String> = seen.iter().filter(|l| l.contains("new --bg --json")).collect();
+    assert!(!lines.is_empty(), "the remote `tandem new` was seen: {seen:?}");
+    assert!(lines.iter().any(|l| l.contains("PLAIN=visible-1")), "a plain variable stays an argument: {lines:?}");
+    assert!(seen.iter().all(|l| !l.contains("k3y-value-4242")), "the secret was an argument on the remote: {lines:?}");
+    env.ok(&["send", "keyed", "echo K=${#SERVICE_API_KEY} P=$PLAIN"]);
+    wait_for("the key in the remote shell", || env.ok(&["logs", "keyed"]).contains("K=14 P=visible-1").then_some(()));
+}

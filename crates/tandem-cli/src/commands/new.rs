@@ -71,7 +71,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
     }
     let vars = crate::context::env_pairs(&args.vars)?;
     if let Some(host) = &args.on {
-        return on_remote(cx, args, host);
+        return on_remote(cx, args, host, &vars);
     }
     // Read once, here: a `<(op inject …)` cannot be read again.
     let env_file_vars = crate::context::read_env_files(&args.env_files)?;
@@ -161,7 +161,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
 /// ssh), then `tandem new` run there with the same arguments; env files
 /// travel over the channel, never onto that machine's disk. Attaches
 /// (over the same link) unless `--bg` or `--json`.
-fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
+fn on_remote(cx: &Context, args: &NewArgs, host: &str, vars: &[(String, String)]) -> Result<(), CliError> {
     use tandem_core::protocol::RunAt;
     use tandem_core::text::visible;
     let fail = crate::commands::remote::fail;
@@ -186,9 +186,21 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
     flag("--agent", &args.agent);
     flag("--base", &base);
     flag("--branch", &args.branch);
-    for v in &args.vars {
-        remote_args.push("--env".to_owned());
-        remote_args.push(v.clone());
+    // A value under a secret's name (`*_API_KEY`, `*_TOKEN`, …) would
+    // show in that machine's process list as an argument: it travels as
+    // one more env file, through a pipe, instead (kept in the remote
+    // supervisor's memory, as `--env-file` secrets are).
+    let mut secrets = String::new();
+    for (v, (key, value)) in args.vars.iter().zip(vars) {
+        if tandem_core::secrets::is_secret_name(key) && !value.contains(['\n', '\'', '"']) {
+            secrets.push_str(&format!("{key}='{value}'\n"));
+        } else {
+            remote_args.push("--env".to_owned());
+            remote_args.push(v.clone());
+        }
+    }
+    if !secrets.is_empty() {
+        env_files.push(secrets.into_bytes());
     }
     for i in 0..env_files.len() {
         remote_args.push("--env-file".to_owned());
