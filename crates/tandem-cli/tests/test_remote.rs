@@ -952,3 +952,65 @@ fn a_secret_given_with_env_is_in_no_remote_command_line() {
     env.ok(&["send", "keyed", "echo K=${#SERVICE_API_KEY} P=$PLAIN"]);
     wait_for("the key in the remote shell", || env.ok(&["logs", "keyed"]).contains("K=14 P=visible-1").then_some(()));
 }
+
+// ---------------------------------------------------------------------
+// Attacks (h-attack): each test below is an attack that broke the code
+// it was written against, and holds since its fix.
+// ---------------------------------------------------------------------
+
+/// Every command line of the remote user seen while `during` runs (read
+/// from /proc every millisecond).
+fn remote_cmdlines_during(sshd: &Sshd, during: impl FnOnce()) -> std::collections::BTreeSet<String> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = std::collections::BTreeSet::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for pid in sshd.remote_pids() {
+                    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    seen.insert(String::from_utf8_lossy(&line).replace('\0', " "));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen
+        });
+        during();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().expect("the watcher")
+    })
+}
+
+/// Attack: a secret `--env` value holding a quote (as generated tokens
+/// and passwords do) fell back to being an argument of the remote `tandem
+/// new`, readable in /proc by every user there. It travels through the
+/// pipe like any other secret, quotes intact; one holding a line break
+/// (which no env file can carry) is refused before anything is made.
+#[test]
+fn a_secret_with_quotes_given_with_env_is_in_no_remote_command_line() {
+    let Some((env, sshd)) = ready() else { return };
+    let secret = "it's-\"q\"-k3y-7373";
+    let seen = remote_cmdlines_during(&sshd, || {
+        env.ok(&[
+            "new",
+            "--on",
+            "tdr",
+            "quoted",
+            "--agent",
+            "shell",
+            "--bg",
+            "--env",
+            &format!("SERVICE_API_KEY={secret}"),
+        ]);
+    });
+    assert!(seen.iter().any(|l| l.contains("new --bg --json")), "the remote `tandem new` was seen: {seen:?}");
+    assert!(seen.iter().all(|l| !l.contains("k3y-7373")), "the secret was an argument on the remote: {seen:?}");
+    // The value itself is masked in logs: its upper-case form is not.
+    env.ok(&["send", "quoted", "printf 'K=[%s]\\n' \"$SERVICE_API_KEY\" | tr a-z A-Z"]);
+    let want = format!("K=[{}]", secret.to_uppercase());
+    wait_for("the quoted key in the remote shell", || env.ok(&["logs", "quoted"]).contains(&want).then_some(()));
+
+    let out = env.tandem(&["new", "--on", "tdr", "lined", "--agent", "shell", "--bg", "--env", "SERVICE_API_KEY=a\nb"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SERVICE_API_KEY") && stderr(&out).contains("line break"), "{}", stderr(&out));
+    assert!(remote_sessions(&sshd).iter().all(|s| s["name"] != "lined"), "nothing was made");
+}

@@ -166,6 +166,16 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str, vars: &[(String, String)]
     use tandem_core::text::visible;
     let fail = crate::commands::remote::fail;
     let link = crate::commands::remote::link(cx, host)?;
+    // A secret travels in an env file (below), one variable a line: a
+    // line break cannot, and as an argument it would show in that
+    // machine's process list. Refused before anything is made.
+    if let Some((key, _)) =
+        vars.iter().find(|(key, value)| tandem_core::secrets::is_secret_name(key) && value.contains('\n'))
+    {
+        return Err(CliError::user(format!(
+            "the value of {key} holds a line break, which cannot reach remote {host} without showing in its process list; give it on one line (encoded, e.g. base64) or set it in that host's own environment"
+        )));
+    }
     // Read once, here, as locally.
     let mut env_files = Vec::new();
     for file in &args.env_files {
@@ -192,7 +202,10 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str, vars: &[(String, String)]
     // supervisor's memory, as `--env-file` secrets are).
     let mut secrets = String::new();
     for (v, (key, value)) in args.vars.iter().zip(vars) {
-        if tandem_core::secrets::is_secret_name(key) && !value.contains(['\n', '\'', '"']) {
+        if tandem_core::secrets::is_secret_name(key) {
+            // An env file's reader strips one pair of matching quotes
+            // around the whole value and reads nothing inside them, so
+            // any one-line value (quotes in it too) arrives as it is.
             secrets.push_str(&format!("{key}='{value}'\n"));
         } else {
             remote_args.push("--env".to_owned());
