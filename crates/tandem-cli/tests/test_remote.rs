@@ -1014,3 +1014,26 @@ fn a_secret_with_quotes_given_with_env_is_in_no_remote_command_line() {
     assert!(stderr(&out).contains("SERVICE_API_KEY") && stderr(&out).contains("line break"), "{}", stderr(&out));
     assert!(remote_sessions(&sshd).iter().all(|s| s["name"] != "lined"), "nothing was made");
 }
+
+/// Attack (fault): a remote command's output larger than one read there
+/// is cut into frames wherever the pipe was; a character cut in two
+/// reached the terminal as two U+FFFD. Three-byte characters over many
+/// frames arrive whole.
+#[test]
+fn remote_output_cut_inside_a_character_arrives_whole() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "wide");
+    let path = PathBuf::from(remote_session(&sshd, "wide")["path"].as_str().expect("path").to_owned());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("euro.txt"), format!("{}\n", "€".repeat(120_000))).expect("write");
+    let rel = path.join("euro.txt");
+    let rel = rel.strip_prefix(sshd.home()).expect("the worktree is in the remote home");
+    sshd.install_file(&dir.path().join("euro.txt"), rel.to_str().expect("utf-8"), "644");
+    remote_git(&sshd, &path, &["add", "euro.txt"]);
+    remote_git(&sshd, &path, &["commit", "-q", "-m", "Add euro.txt"]);
+    let out = env.tandem(&["diff", "tdr:wide"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(!shown.contains('\u{fffd}'), "a character was cut: {} U+FFFD", shown.matches('\u{fffd}').count());
+    assert_eq!(shown.matches('€').count(), 120_000);
+}

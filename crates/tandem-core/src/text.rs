@@ -92,6 +92,25 @@ pub fn is_hiding(c: char) -> bool {
     )
 }
 
+/// How many bytes at the start of `bytes` end on a character boundary:
+/// all of them, less a last character cut short (1 to 3 bytes of a
+/// sequence its next bytes would complete). Bytes that are no UTF-8 at
+/// all count as complete (a lossy decoding shows them as U+FFFD), so only
+/// a cut made by a read or a frame boundary is held back.
+#[must_use]
+pub fn utf8_complete_len(bytes: &[u8]) -> usize {
+    let mut start = 0;
+    loop {
+        match std::str::from_utf8(&bytes[start..]) {
+            Ok(_) => return bytes.len(),
+            Err(e) => match e.error_len() {
+                Some(bad) => start += e.valid_up_to() + bad,
+                None => return start + e.valid_up_to(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;
@@ -108,6 +127,18 @@ mod tests {
         assert_eq!(visible("npm c\u{200b}i"), r"npm c\u{200b}i");
         assert_eq!(visible("one\ttwo\nthree\0\u{7f}"), r"one\ttwo\nthree\x00\x7f");
         assert_eq!(visible("tag\u{e0041}"), r"tag\u{e0041}");
+    }
+
+    #[test]
+    fn a_character_cut_short_is_held_back_and_nothing_else() {
+        let euro = "a€".as_bytes(); // a, then 3 bytes
+        assert_eq!(utf8_complete_len(euro), 4);
+        assert_eq!(utf8_complete_len(&euro[..3]), 1);
+        assert_eq!(utf8_complete_len(&euro[..2]), 1);
+        assert_eq!(utf8_complete_len(b""), 0);
+        // Bytes that are no UTF-8 are not waited on.
+        assert_eq!(utf8_complete_len(b"a\xffb"), 3);
+        assert_eq!(utf8_complete_len(b"\xff\xe2\x82"), 1);
     }
 
     #[test]

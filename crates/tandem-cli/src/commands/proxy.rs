@@ -348,14 +348,26 @@ fn run_command(
         let out = Arc::clone(out);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
+            // A read may end inside a character: its first bytes wait
+            // for the next read, so each frame's text is whole.
+            let mut pending = Vec::new();
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if send(&out, &RemoteReply::Stderr { text }).is_err() {
-                    break;
+                pending.extend_from_slice(&buf[..n]);
+                let whole = tandem_core::text::utf8_complete_len(&pending);
+                if whole == 0 {
+                    continue;
                 }
+                let text = String::from_utf8_lossy(&pending[..whole]).into_owned();
+                pending.drain(..whole);
+                if send(&out, &RemoteReply::Stderr { text }).is_err() {
+                    return;
+                }
+            }
+            if !pending.is_empty() {
+                let _ = send(&out, &RemoteReply::Stderr { text: String::from_utf8_lossy(&pending).into_owned() });
             }
         })
     });

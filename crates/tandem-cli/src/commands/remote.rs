@@ -332,14 +332,14 @@ pub(crate) fn forward(
 ) -> Result<(), CliError> {
     let link = link(cx, host)?;
     let channel = link.open().map_err(fail)?;
-    let mut out = Escaped(std::io::stdout().lock());
+    let mut out = Escaped { out: std::io::stdout().lock(), cut: Vec::new() };
     let mut err = std::io::stderr();
     let code = channel
         .run(args, at, env_files, &mut out, &mut |text| {
             let _ = err.write_all(escape_keep_lines(text).as_bytes());
         })
         .map_err(fail)?;
-    let _ = out.0.flush();
+    out.finish();
     match code {
         Some(0) => Ok(()),
         Some(code) => std::process::exit(code),
@@ -361,18 +361,34 @@ pub(crate) fn escape_keep_lines(text: &str) -> String {
 
 /// A writer that escapes control characters in the (UTF-8) text written
 /// through it, keeping newlines; a chunk that ends inside a character
-/// waits for the rest.
-struct Escaped<W: Write>(W);
+/// waits for the rest (`cut`), which the next chunk brings.
+struct Escaped<W: Write> {
+    out: W,
+    /// The first bytes of a character the last chunk cut short.
+    cut: Vec<u8>,
+}
+
+impl<W: Write> Escaped<W> {
+    /// Writes what is left of a cut character (as U+FFFD) and flushes.
+    fn finish(&mut self) {
+        let rest = std::mem::take(&mut self.cut);
+        let _ = self.out.write_all(escape_keep_lines(&String::from_utf8_lossy(&rest)).as_bytes());
+        let _ = self.out.flush();
+    }
+}
 
 impl<W: Write> Write for Escaped<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(escape_keep_lines(&text).as_bytes())?;
+        self.cut.extend_from_slice(buf);
+        let whole = tandem_core::text::utf8_complete_len(&self.cut);
+        let text = String::from_utf8_lossy(&self.cut[..whole]).into_owned();
+        self.cut.drain(..whole);
+        self.out.write_all(escape_keep_lines(&text).as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 }
 
