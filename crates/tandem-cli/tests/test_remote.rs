@@ -1037,3 +1037,47 @@ fn remote_output_cut_inside_a_character_arrives_whole() {
     assert!(!shown.contains('\u{fffd}'), "a character was cut: {} U+FFFD", shown.matches('\u{fffd}').count());
     assert_eq!(shown.matches('€').count(), 120_000);
 }
+
+/// Attack: a hostile proxy answers `fetch` with refs, commits and a
+/// repository path made to inject (`--upload-pack`, `-oProxyCommand`, a
+/// refspec's `:`, a shell quote, `..`, control characters). Each is
+/// refused before git runs: no ref is written here, nothing runs here,
+/// and the error reaches the terminal escaped.
+#[test]
+fn a_hostile_fetch_answer_is_refused_before_git_runs() {
+    let Some((env, sshd)) = ready() else { return };
+    let version = env.ok(&["--version"]).split_whitespace().last().expect("version").to_owned();
+    let hello = json!({ "protocol": tandem_core::protocol::REMOTE_PROTOCOL_VERSION, "tandem": version });
+    let marker = env.tmp.path().join("pwned");
+    let run = format!("touch {}", marker.display());
+    let head = "a".repeat(40);
+    let good = json!({ "type": "fetched", "repo": "/home/x/repo", "branch": "job", "head": head, "wip": null, "wip_ref": null });
+    let with = |key: &str, value: Value| {
+        let mut reply = good.clone();
+        reply[key] = value;
+        reply
+    };
+    let attacks = [
+        with("branch", json!("job:refs/heads/main")),
+        with("branch", json!("--upload-pack=sh -c x")),
+        with("branch", json!("a/../../heads/main")),
+        with("branch", json!("job\u{1b}]0;pwned\u{7}")),
+        with("head", json!(format!("--upload-pack={run}"))),
+        with("repo", json!(format!("-oProxyCommand={run}"))),
+        with("repo", json!(format!("/x';{run};'"))),
+        with("repo", json!("/x/../../etc")),
+        with("repo", json!(format!("/x\n{run}"))),
+        json!({ "type": "fetched", "repo": "/x", "branch": "job", "head": head, "wip": head, "wip_ref": "refs/*:refs/heads/main" }),
+        json!({ "type": "fetched", "repo": "/x", "branch": "job", "head": head, "wip": format!("--upload-pack={run}"), "wip_ref": "refs/tandem/fetch/x" }),
+    ];
+    for attack in &attacks {
+        let mut reply = frame(&hello);
+        reply.extend(frame(attack));
+        fake_remote_tandem(&sshd, &reply);
+        let out = env.tandem(&["fetch", "tdr:job"]);
+        assert_eq!(out.status.code(), Some(1), "{attack}: {}{}", stdout(&out), stderr(&out));
+        assert_no_controls("fetch's error", &stderr(&out));
+        assert!(!marker.exists(), "{attack} ran a command here");
+        assert_eq!(env.git(&["for-each-ref", "refs/remotes/tandem/"]), "", "{attack} wrote a ref");
+    }
+}

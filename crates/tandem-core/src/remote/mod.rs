@@ -208,7 +208,8 @@ impl Registry {
         RemoteError::Io { path: self.dir.clone(), error }
     }
 
-    /// Every remote, by name. A file that does not parse is skipped.
+    /// Every remote, by name. A file that does not parse, or whose name
+    /// is no remote name, is skipped.
     ///
     /// # Errors
     /// [`RemoteError::Io`] reading the folder.
@@ -220,10 +221,8 @@ impl Registry {
         };
         let mut known: Vec<Known> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|bytes| serde_json::from_slice::<Known>(&bytes).ok())
-            .filter(|k| check_name(&k.remote.name).is_ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|f| f.strip_suffix(".json")).map(str::to_owned))
+            .filter_map(|name| self.get(&name).ok())
             .collect();
         known.sort_by(|a, b| a.remote.name.cmp(&b.remote.name));
         Ok(known)
@@ -235,14 +234,18 @@ impl Registry {
         std::fs::read_dir(&self.dir).is_ok_and(|mut d| d.any(|e| e.is_ok()))
     }
 
-    /// The remote `name`.
+    /// The remote `name`. Its file's name is its name, whatever the
+    /// `name` inside says (a file copied or edited by hand).
     ///
     /// # Errors
     /// [`RemoteError::BadName`], [`RemoteError::Unknown`].
     pub fn get(&self, name: &str) -> Result<Known, RemoteError> {
         check_name(name)?;
         let bytes = std::fs::read(self.file(name)).map_err(|_| RemoteError::Unknown { name: name.to_owned() })?;
-        serde_json::from_slice(&bytes).map_err(|_| RemoteError::Unknown { name: name.to_owned() })
+        let mut known: Known =
+            serde_json::from_slice(&bytes).map_err(|_| RemoteError::Unknown { name: name.to_owned() })?;
+        name.clone_into(&mut known.remote.name);
+        Ok(known)
     }
 
     /// Adds `remote`; refuses a name already added.
@@ -260,8 +263,9 @@ impl Registry {
     /// Writes `known` over its file.
     ///
     /// # Errors
-    /// [`RemoteError::Io`].
+    /// [`RemoteError::BadName`], [`RemoteError::Io`].
     pub fn save(&self, known: &Known) -> Result<(), RemoteError> {
+        check_name(&known.remote.name)?;
         crate::paths::create_private_dir(&self.dir).map_err(|e| self.io(e))?;
         let bytes = serde_json::to_vec(known).map_err(|e| self.io(std::io::Error::other(e)))?;
         let tmp = self.dir.join(format!(".{}.{}.tmp", known.remote.name, std::process::id()));
@@ -489,5 +493,39 @@ mod tests {
         assert!(rows[0].state_text().starts_with("unreachable (was running, never seen"), "{}", rows[0].state_text());
         registry.remove("gpu").expect("removed");
         assert!(matches!(registry.get("gpu"), Err(RemoteError::Unknown { .. })));
+    }
+
+    /// Attack (a registry edited by hand): `gpu.json` copied to
+    /// `gpu2.json` with another destination, and a file whose `name`
+    /// climbs out of the folder. The file's name is the remote's name:
+    /// `gpu2` is its own remote, an answer of `gpu2` is kept in
+    /// `gpu2.json` (not over `gpu`'s), and nothing is written outside the
+    /// folder.
+    #[test]
+    fn a_file_edited_by_hand_is_the_remote_its_name_says() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let registry = Registry { dir: tmp.path().join("state").join("remotes") };
+        let known = Known {
+            remote: Remote { name: "gpu".into(), destination: "me@gpu".into(), tandem: None, added_at: 1 },
+            last_seen: None,
+            last_error: None,
+            facts: None,
+            rows: Vec::new(),
+        };
+        registry.add(&known).expect("added");
+        let text = std::fs::read_to_string(registry.file("gpu")).expect("read");
+        std::fs::write(registry.file("gpu2"), text.replace("me@gpu", "me@gpu2")).expect("copy by hand");
+        std::fs::write(registry.file("evil"), text.replace("\"gpu\"", "\"../../evil\"")).expect("edit by hand");
+
+        let names: Vec<String> = registry.list().expect("list").into_iter().map(|k| k.remote.name).collect();
+        assert_eq!(names, ["evil", "gpu", "gpu2"]);
+        assert_eq!(registry.get("gpu2").expect("gpu2").remote.name, "gpu2");
+        let row = SessionRow { name: "fix".into(), state: "running".into(), ..SessionRow::default() };
+        registry.seen("gpu2", Some(vec![row]), None);
+        registry.seen("evil", Some(Vec::new()), None);
+        assert_eq!(registry.get("gpu").expect("gpu").remote.destination, "me@gpu");
+        assert!(registry.get("gpu").expect("gpu").rows.is_empty(), "gpu2's answer went over gpu's file");
+        assert_eq!(registry.holding("fix").iter().map(|k| k.remote.destination.as_str()).collect::<Vec<_>>(), ["me@gpu2"]);
+        assert!(!tmp.path().join("evil.json").exists(), "written outside the registry's folder");
     }
 }
