@@ -1081,3 +1081,27 @@ fn a_hostile_fetch_answer_is_refused_before_git_runs() {
         assert_eq!(env.git(&["for-each-ref", "refs/remotes/tandem/"]), "", "{attack} wrote a ref");
     }
 }
+
+/// Attack (routing): a session of this machine in another repository has
+/// the name a host has. A bare name typed in this repository went to the
+/// host (the local session was not "here"), so text meant for a local
+/// agent reached another machine's. It is refused, naming both, as a name
+/// this repository and a host share is.
+#[test]
+fn a_name_a_local_session_of_another_repository_has_is_not_sent_to_a_host() {
+    let Some((env, sshd)) = ready() else { return };
+    let other = env.tmp.path().join("other");
+    env.git_in(env.tmp.path(), &["init", "-q", "-b", "main", "other"]);
+    std::fs::write(other.join("a.txt"), "a\n").expect("write");
+    env.git_in(&other, &["add", "a.txt"]);
+    env.git_in(&other, &["commit", "-q", "-m", "a"]);
+    env.ok(&["--repo", other.to_str().expect("utf-8"), "new", "dup", "--agent", "shell", "--bg"]);
+    new_remote_shell(&env, "dup");
+    wait_for("the remote shell to run", || (remote_session(&sshd, "dup")["state"] == "running").then_some(()));
+
+    let err = env.fails(&["send", "dup", "echo leaked-$((40+2))"]);
+    assert!(err.contains("`tdr:dup`") && err.contains("`other/dup`"), "{err}");
+    env.ok(&["send", "tdr:dup", "echo marker-$((1+1))"]);
+    wait_for("the remote shell's marker", || env.ok(&["logs", "tdr:dup"]).contains("marker-2").then_some(()));
+    assert!(!env.ok(&["logs", "tdr:dup"]).contains("leaked"), "a bare name meant for this machine went to the host");
+}

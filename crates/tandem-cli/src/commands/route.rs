@@ -92,13 +92,16 @@ pub(crate) fn remote_session(cx: &Context, given: &str) -> Result<Option<(String
         None => {}
     }
     let here = cx.tandem()?.session_at(&cx.cwd, Some(given)).is_ok();
+    // A session of this machine in another repository has the name too:
+    // a bare name is this machine's word for it as much as a host's.
+    let elsewhere = if here { Vec::new() } else { local_repos_holding(cx, given)? };
     let mut holders: Vec<String> = registry.holding(given).into_iter().map(|k| k.remote.name).collect();
-    if !here && holders.is_empty() {
+    if !here && elsewhere.is_empty() && holders.is_empty() {
         // Not known anywhere yet: ask the hosts once.
         crate::commands::remote::ask_all(&cx.paths, crate::commands::remote::timeout(cx), false, false);
         holders = registry.holding(given).into_iter().map(|k| k.remote.name).collect();
     }
-    match (here, holders.as_slice()) {
+    match (here || !elsewhere.is_empty(), holders.as_slice()) {
         (_, []) => Ok(None),
         (false, [host]) => Ok(Some((host.clone(), given.to_owned()))),
         _ => {
@@ -107,12 +110,34 @@ pub(crate) fn remote_session(cx: &Context, given: &str) -> Result<Option<(String
             if here {
                 places.insert(0, format!("`local:{shown}`"));
             }
+            for (i, repo) in elsewhere.iter().enumerate() {
+                places.insert(i, format!("`{}/{shown}` (this machine)", visible(repo)));
+            }
             Err(CliError::user(format!(
                 "more than one host has a session named `{shown}`; name the one you mean: {}",
                 places.join(" or ")
             )))
         }
     }
+}
+
+/// The names (folder names, as `REPO/NAME` takes them) of this
+/// machine's repositories that have a session called `name`.
+///
+/// # Errors
+/// Store errors.
+fn local_repos_holding(cx: &Context, name: &str) -> Result<Vec<String>, CliError> {
+    if !cx.paths.database().exists() {
+        return Ok(Vec::new());
+    }
+    let store = cx.store()?;
+    let mut repos = Vec::new();
+    for (id, _, root) in store.repos()? {
+        if store.session_by_slug(id, name)?.is_some() {
+            repos.push(tandem_core::session::lookup::repo_name(&root));
+        }
+    }
+    Ok(repos)
 }
 
 /// `argv` with the one word `from` replaced by `to` (`--session=X` too).
