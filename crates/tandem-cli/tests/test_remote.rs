@@ -954,8 +954,10 @@ fn a_secret_given_with_env_is_in_no_remote_command_line() {
 }
 
 // ---------------------------------------------------------------------
-// Attacks (h-attack): each test below is an attack that broke the code
-// it was written against, and holds since its fix.
+// Attacks (h-attack): each test below is an attack on issue 21. Those
+// whose doc says "Attack:" + "was"/"went" broke the code they were written
+// against and hold since their fix; the others held from the start (each
+// was seen to fail with its defence taken out).
 // ---------------------------------------------------------------------
 
 /// Every command line of the remote user seen while `during` runs (read
@@ -1104,4 +1106,70 @@ fn a_name_a_local_session_of_another_repository_has_is_not_sent_to_a_host() {
     env.ok(&["send", "tdr:dup", "echo marker-$((1+1))"]);
     wait_for("the remote shell's marker", || env.ok(&["logs", "tdr:dup"]).contains("marker-2").then_some(()));
     assert!(!env.ok(&["logs", "tdr:dup"]).contains("leaked"), "a bare name meant for this machine went to the host");
+}
+
+/// Attack (no work lost): `rm HOST:NAME` of a session with uncommitted
+/// work there refuses as a local `rm` does, exit 1, its worktree and
+/// branch kept; `merge HOST:NAME` into a checkout with uncommitted
+/// changes here, or with an untracked file the merge would overwrite,
+/// refuses and moves nothing.
+#[test]
+fn rm_and_merge_of_a_remote_session_lose_no_work() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "keep");
+    let path = PathBuf::from(remote_session(&sshd, "keep")["path"].as_str().expect("path").to_owned());
+    remote_commit(&sshd, &path, "merged.txt", "from the remote\n", "Add merged.txt");
+    let out = sshd.run_as_remote(&["sh", "-c", "echo unsaved > \"$1\"", "-", &path.join("wip.txt").to_string_lossy()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let err = env.fails(&["rm", "tdr:keep"]);
+    assert!(err.contains("keep"), "{err}");
+    assert!(remote_sessions(&sshd).iter().any(|s| s["name"] == "keep"), "the session is kept");
+    assert_eq!(remote_git(&sshd, &path, &["status", "--porcelain"]).trim(), "?? wip.txt", "its work is kept");
+
+    let main = env.git(&["rev-parse", "main"]);
+    std::fs::write(env.repo.join("README.md"), "edited here, not committed\n").expect("write");
+    let err = env.fails(&["merge", "tdr:keep"]);
+    assert!(err.contains("uncommitted"), "{err}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    assert_eq!(std::fs::read_to_string(env.repo.join("README.md")).expect("read"), "edited here, not committed\n");
+    env.git(&["checkout", "--", "README.md"]);
+
+    std::fs::write(env.repo.join("merged.txt"), "mine, untracked\n").expect("write");
+    let out = env.tandem(&["merge", "tdr:keep"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(env.git(&["rev-parse", "main"]), main, "main moved");
+    assert_eq!(std::fs::read_to_string(env.repo.join("merged.txt")).expect("read"), "mine, untracked\n");
+}
+
+/// Attack: a destination or `--tandem PATH` given to `remote add` that
+/// injects ssh options or shell (`-oProxyCommand=…`, `$(…)`, `;`). Bad
+/// destinations are refused with nothing stored; a hostile `--tandem` is
+/// one quoted word on the remote, run as nothing but a path.
+#[test]
+fn remote_add_runs_nothing_a_destination_or_tandem_path_injects() {
+    let Some((env, sshd)) = remote_env() else { return };
+    let marker = env.tmp.path().join("pwned");
+    let run = format!("touch {}", marker.display());
+    for destination in [
+        format!("-oProxyCommand={run}"),
+        format!("ssh://-oProxyCommand={run}"),
+        format!("{} -oProxyCommand={run}", sshd.alias()),
+        format!("{}\n-oProxyCommand={run}", sshd.alias()),
+    ] {
+        let out = env.tandem(&["remote", "add", "evil", "--", &destination]);
+        assert_eq!(out.status.code(), Some(1), "{destination:?}: {}", stderr(&out));
+        assert_no_controls("remote add's error", &stderr(&out));
+        assert!(!marker.exists(), "{destination:?} ran a command here");
+    }
+    assert!(remotes(&env).is_empty(), "nothing was stored");
+
+    sshd.install_tandem(&env);
+    let remote_marker = sshd.home().join("pwned");
+    for path in ["$(touch ~/pwned)", "x; touch ~/pwned", "x' ; touch ~/pwned; '", "`touch ~/pwned`"] {
+        let out = env.tandem(&["remote", "add", "odd", sshd.alias(), "--tandem", path]);
+        assert!(stderr(&out).contains("tandem remote install odd") || !out.status.success(), "{}", stderr(&out));
+        assert!(!remote_marker.exists(), "--tandem {path:?} ran a command on the remote");
+        let _ = env.tandem(&["remote", "rm", "odd"]);
+    }
 }
