@@ -1173,3 +1173,59 @@ fn remote_add_runs_nothing_a_destination_or_tandem_path_injects() {
         let _ = env.tandem(&["remote", "rm", "odd"]);
     }
 }
+
+/// Attack (fault): a proxy that says hello, then nothing (its supervisor
+/// hung). `list`, `remote list`, `fetch` and `merge` each give up within
+/// the user's timeout, naming the host; `list` still prints.
+#[test]
+fn a_proxy_that_says_hello_then_nothing_holds_no_command_past_the_timeout() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "mute");
+    env.ok(&["list"]);
+    let version = env.ok(&["--version"]).split_whitespace().last().expect("version").to_owned();
+    let hello = json!({ "protocol": tandem_core::protocol::REMOTE_PROTOCOL_VERSION, "tandem": version });
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("hello"), frame(&hello)).expect("write");
+    sshd.install_file(&dir.path().join("hello"), ".fake-hello", "644");
+    std::fs::write(dir.path().join("tandem"), "#!/bin/sh\ncat \"$HOME/.fake-hello\"\nexec sleep 30\n").expect("write");
+    sshd.install_file(&dir.path().join("tandem"), ".local/bin/tandem", "755");
+
+    for args in [&["list", "--json"][..], &["remote", "list"], &["fetch", "tdr:mute"], &["merge", "tdr:mute"]] {
+        let start = Instant::now();
+        let out = env.command_in(&env.repo, args).env("TANDEM_REMOTE_TIMEOUT", "1s").output().expect("run");
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "{args:?} took {took:?} with a 1 s timeout");
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(said.contains("no answer within"), "{args:?}: {said}");
+        if args[0] == "list" {
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}
+
+/// Attack (fault): the host freezes while a control master is connected
+/// to it. Killing the `ssh` client at the timeout did not end the wait
+/// (the master holds the client's pipes), so a session command waited
+/// for `ServerAliveInterval` (45 s and more). `send`, `fetch` and
+/// `remote doctor` give up within the user's timeout, naming the host.
+#[test]
+fn a_frozen_host_holds_no_session_command_past_the_timeout() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "cold");
+    env.ok(&["list"]);
+    assert!(!sshd.control_master_pids(&env.tandem_home).is_empty(), "a control master is up");
+    sshd.freeze();
+    let mut took = Vec::new();
+    for args in [&["send", "tdr:cold", "echo hi"][..], &["fetch", "tdr:cold"], &["remote", "doctor", "tdr"]] {
+        let start = Instant::now();
+        let out = env.command_in(&env.repo, args).env("TANDEM_REMOTE_TIMEOUT", "1s").output().expect("run");
+        took.push((args, start.elapsed(), out));
+    }
+    sshd.thaw();
+    for (args, took, out) in took {
+        assert!(took < Duration::from_secs(5), "{args:?} took {took:?} with a 1 s timeout");
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(said.contains("tdr") && said.contains("no answer within"), "{args:?}: {said}");
+    }
+}

@@ -237,11 +237,13 @@ impl Link {
         }
         let status = child.wait().map_err(|e| self.unreachable(e.to_string()))?;
         let fired = watchdog.disarm();
-        let out = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
-        let err = stderr.text();
         if fired {
+            // A control master may hold the output pipes open as long as
+            // the host hangs: their readers are left, not waited for.
             return Err(self.unreachable(format!("no answer within {}", secs_text(timeout))));
         }
+        let out = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
+        let err = stderr.text();
         if status.code() == Some(255) {
             return Err(self.unreachable(last_line(&err)));
         }
@@ -269,10 +271,15 @@ impl Link {
         let watchdog = Watchdog::start(&child, self.timeout);
         let stderr = collect(child.stderr.take());
         let mut stdin = child.stdin.take().expect("piped");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut stdout = BufReader::new(LinkReader::new(child.stdout.take().expect("piped")));
+        stdout.get_mut().give_up_after(Some(self.timeout));
         let sent = protocol::send(&mut stdin, &RemoteHello::ours());
         let answer = sent.and_then(|()| protocol::recv::<RemoteHello>(&mut stdout));
-        let fired = watchdog.disarm();
+        stdout.get_mut().give_up_after(None);
+        let mut fired = watchdog.disarm();
+        if let Err(e) = &answer {
+            fired = timed_out(e, fired);
+        }
         match answer {
             Ok(Some(theirs)) => {
                 if theirs.protocol != REMOTE_PROTOCOL_VERSION {
@@ -299,10 +306,11 @@ impl Link {
             Ok(None) | Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                let err = stderr.text();
                 if fired {
+                    // Its stderr may stay open as long as the host hangs.
                     return Err(self.unreachable(format!("no answer within {}", secs_text(self.timeout))));
                 }
+                let err = stderr.text();
                 let code = status.and_then(|s| s.code());
                 if code == Some(255) {
                     return Err(self.unreachable(last_line(&err)));
@@ -395,12 +403,65 @@ impl Collected {
     }
 }
 
+/// The stdout of a link's `ssh`, whose reads give up at a deadline when
+/// one is set (`TimedOut`).
+///
+/// Killing the `ssh` process does not end a read: a client of a control
+/// master hands its stdio to the master, which keeps the pipe open until
+/// the remote command ends (a hung proxy) or `ServerAliveInterval` gives
+/// up on a frozen host (45 s); so every read that waits for an answer
+/// waits at most until the exchange's deadline.
+pub struct LinkReader {
+    inner: ChildStdout,
+    deadline: Option<std::time::Instant>,
+}
+
+impl LinkReader {
+    fn new(inner: ChildStdout) -> LinkReader {
+        LinkReader { inner, deadline: None }
+    }
+
+    /// Reads from now on give up `within` from now (`None`: never).
+    fn give_up_after(&mut self, within: Option<Duration>) {
+        self.deadline = within.map(|d| std::time::Instant::now() + d);
+    }
+}
+
+impl Read for LinkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        if let Some(deadline) = self.deadline {
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                let mut fds = [PollFd::new(self.inner.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(0) if left.is_zero() => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"));
+                    }
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                    Ok(_) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Whether a failed read or write is the deadline of [`LinkReader`] (or
+/// the watchdog) passing.
+fn timed_out(e: &std::io::Error, fired: bool) -> bool {
+    fired || e.kind() == std::io::ErrorKind::TimedOut
+}
+
 /// An open channel to a remote's `tandem proxy`, past the hellos.
 pub struct Channel {
     name: String,
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: BufReader<LinkReader>,
     stderr: Collected,
     /// The proxy's hello.
     pub theirs: RemoteHello,
@@ -426,6 +487,7 @@ impl Channel {
     /// late; [`RemoteError::Refused`].
     pub fn ask(mut self, request: &RemoteRequest, timeout: Duration) -> Result<RemoteReply, RemoteError> {
         let watchdog = Watchdog::start(&self.child, timeout);
+        self.stdout.get_mut().give_up_after(Some(timeout));
         // A reply may already be on its way when the request cannot be
         // written (a proxy that answered and left): read it either way.
         let sent = protocol::send(&mut self.stdin, request);
@@ -433,7 +495,10 @@ impl Channel {
             Ok(None) => sent.map(|()| None),
             other => other,
         };
-        let fired = watchdog.disarm();
+        let mut fired = watchdog.disarm();
+        if let Err(e) = &reply {
+            fired = timed_out(e, fired);
+        }
         let reply = match reply {
             Ok(Some(reply)) => reply,
             Ok(None) => {
@@ -442,6 +507,7 @@ impl Channel {
                 return Err(self.protocol_error(format!("the proxy ended early ({why})")));
             }
             Err(_) if fired => {
+                let _ = self.child.kill();
                 let _ = self.child.wait();
                 return Err(RemoteError::Unreachable {
                     name: self.name.clone(),
@@ -532,15 +598,20 @@ impl Channel {
         name: &str,
         rows: u16,
         cols: u16,
-    ) -> Result<(BufReader<ChildStdout>, ChildStdin, Child), RemoteError> {
+    ) -> Result<(BufReader<LinkReader>, ChildStdin, Child), RemoteError> {
         let request = RemoteRequest::Attach { name: name.to_owned(), rows, cols };
         let watchdog = Watchdog::start(&self.child, self.timeout);
+        self.stdout.get_mut().give_up_after(Some(self.timeout));
         let sent = protocol::send(&mut self.stdin, &request);
         let reply = match protocol::recv(&mut self.stdout) {
             Ok(None) => sent.map(|()| None),
             other => other,
         };
-        let fired = watchdog.disarm();
+        self.stdout.get_mut().give_up_after(None);
+        let mut fired = watchdog.disarm();
+        if let Err(e) = &reply {
+            fired = timed_out(e, fired);
+        }
         match reply {
             Ok(Some(RemoteReply::Attached { .. })) => Ok((self.stdout, self.stdin, self.child)),
             Ok(Some(other)) => {
@@ -549,10 +620,14 @@ impl Channel {
                 refused(&self.name, other).and_then(|_| Err(self.protocol_error("a reply out of place")))
             }
             Ok(None) => Err(self.protocol_error("the proxy ended early")),
-            Err(_) if fired => Err(RemoteError::Unreachable {
-                name: self.name.clone(),
-                why: format!("no answer within {}", secs_text(self.timeout)),
-            }),
+            Err(_) if fired => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                Err(RemoteError::Unreachable {
+                    name: self.name.clone(),
+                    why: format!("no answer within {}", secs_text(self.timeout)),
+                })
+            }
             Err(e) => Err(self.lost(&e)),
         }
     }
