@@ -525,7 +525,10 @@ mod tests {
         registry.seen("evil", Some(Vec::new()), None);
         assert_eq!(registry.get("gpu").expect("gpu").remote.destination, "me@gpu");
         assert!(registry.get("gpu").expect("gpu").rows.is_empty(), "gpu2's answer went over gpu's file");
-        assert_eq!(registry.holding("fix").iter().map(|k| k.remote.destination.as_str()).collect::<Vec<_>>(), ["me@gpu2"]);
+        assert_eq!(
+            registry.holding("fix").iter().map(|k| k.remote.destination.as_str()).collect::<Vec<_>>(),
+            ["me@gpu2"]
+        );
         assert!(!tmp.path().join("evil.json").exists(), "written outside the registry's folder");
     }
 }
