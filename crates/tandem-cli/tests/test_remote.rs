@@ -1229,3 +1229,30 @@ fn a_frozen_host_holds_no_session_command_past_the_timeout() {
         assert!(said.contains("tdr") && said.contains("no answer within"), "{args:?}: {said}");
     }
 }
+
+/// Attack (fault): the host freezes while attached. The detach key still
+/// detaches at once (the agent there keeps running), instead of waiting
+/// for ssh to give up on the host.
+#[test]
+fn the_detach_key_detaches_from_a_frozen_host_at_once() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "icy");
+    wait_for("the remote shell to run", || (remote_session(&sshd, "icy")["state"] == "running").then_some(()));
+    let pid = remote_agent_pid(&sshd, "icy");
+    let mut term = env.pty(&["attach", "tdr:icy"], 24, 100);
+    term.wait_for(PROMPT);
+    term.type_line("echo warm=$((1+1))");
+    term.wait_for("warm=2");
+    sshd.freeze();
+    let start = Instant::now();
+    term.send(b"\x1c");
+    let raw = wait_within("the attach to end", Duration::from_secs(90), || {
+        let raw = term.raw_text();
+        (raw.contains("detached from") || raw.contains("lost the connection")).then_some(raw)
+    });
+    let took = start.elapsed();
+    sshd.thaw();
+    assert!(took < Duration::from_secs(5), "detaching from a frozen host took {took:?}");
+    assert!(raw.contains("detached from tdr:icy"), "{raw}");
+    assert!(sshd.remote_pid_alive(pid), "the agent keeps running");
+}
