@@ -501,18 +501,18 @@ impl Channel {
         }
         let reply = match reply {
             Ok(Some(reply)) => reply,
-            Ok(None) => {
-                let _ = self.child.wait();
-                let why = last_line(&self.stderr_text());
-                return Err(self.protocol_error(format!("the proxy ended early ({why})")));
-            }
-            Err(_) if fired => {
+            Ok(None) | Err(_) if fired => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 return Err(RemoteError::Unreachable {
                     name: self.name.clone(),
                     why: format!("no answer within {}", secs_text(timeout)),
                 });
+            }
+            Ok(None) => {
+                let _ = self.child.wait();
+                let why = last_line(&self.stderr_text());
+                return Err(self.protocol_error(format!("the proxy ended early ({why})")));
             }
             Err(e) => return Err(self.lost(&e)),
         };
