@@ -1256,3 +1256,29 @@ fn the_detach_key_detaches_from_a_frozen_host_at_once() {
     assert!(raw.contains("detached from tdr:icy"), "{raw}");
     assert!(sshd.remote_pid_alive(pid), "the agent keeps running");
 }
+
+/// Attack: text the user gives (`--title`, a prompt) that reads like the
+/// placeholder an env file's pipe takes on the link (`{env-file 0}`) was
+/// replaced by the pipe's `/dev/fd/N` path there. Only an `--env-file`
+/// value is a placeholder.
+#[test]
+fn text_that_reads_like_an_env_file_placeholder_reaches_the_remote_as_given() {
+    let Some((env, sshd)) = ready() else { return };
+    let file = env.tmp.path().join("vars.env");
+    std::fs::write(&file, "PLAIN_VALUE=1\n").expect("write");
+    env.ok(&[
+        "new",
+        "--on",
+        "tdr",
+        "placeholder",
+        "--agent",
+        "shell",
+        "--bg",
+        "--title",
+        "{env-file 0}",
+        "--env-file",
+        file.to_str().expect("utf-8"),
+    ]);
+    let session = remote_session(&sshd, "placeholder");
+    assert_eq!(session["title"], "{env-file 0}", "{session}");
+}

@@ -873,7 +873,7 @@ pub enum RemoteRequest {
     /// `tandem ARGS` run on the remote at `at`: its stdout comes back in
     /// data frames, then [`RemoteReply::Stderr`] and [`RemoteReply::Exit`].
     /// Each of `env_files` reaches the command through a pipe (never a
-    /// file): an argument `{env-file N}` in `args` becomes that pipe's
+    /// file): an `--env-file` value `{env-file N}` in `args` becomes that pipe's
     /// `/dev/fd/…` path.
     Run { args: Vec<String>, at: RunAt, env_files: Vec<Vec<u8>> },
     /// Attach to the session `name`'s host at a terminal of `rows` ×

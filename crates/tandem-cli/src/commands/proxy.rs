@@ -316,9 +316,11 @@ fn run_command(
             .map_err(std::io::Error::from)?;
         let placeholder = format!("{{env-file {i}}}");
         let path = format!("/dev/fd/{}", read.as_raw_fd());
-        for arg in &mut args {
-            if *arg == placeholder {
-                arg.clone_from(&path);
+        // Only an `--env-file` value is a placeholder: the same words in
+        // a title or a prompt are the user's text.
+        for i in 1..args.len() {
+            if args[i] == placeholder && args[i - 1] == "--env-file" {
+                args[i].clone_from(&path);
             }
         }
         keep.push(read);
