@@ -245,15 +245,14 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str, vars: &[(String, String)]
     // The next `tandem list` refreshes it; until then commands by name
     // find it here.
     let registry = tandem_core::remote::Registry::new(&cx.paths);
-    if let Ok(mut known) = registry.get(host) {
+    let _ = registry.update(host, |known| {
         known.rows.push(tandem_core::rows::SessionRow {
             name: name.clone(),
             state: "starting".into(),
             base: created["base"].as_str().unwrap_or_default().to_owned(),
             ..Default::default()
         });
-        let _ = registry.save(&known);
-    }
+    });
     if args.json {
         writeln!(std::io::stdout().lock(), "{created}")?;
         return Ok(());

@@ -17,6 +17,7 @@
 
 pub mod ssh;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -231,7 +232,38 @@ impl Registry {
     /// Whether any remote is added (cheap: one folder read).
     #[must_use]
     pub fn any(&self) -> bool {
-        std::fs::read_dir(&self.dir).is_ok_and(|mut d| d.any(|e| e.is_ok()))
+        std::fs::read_dir(&self.dir)
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_str().is_some_and(|f| f.ends_with(".json")))))
+    }
+
+    /// Runs `f` holding the registry's lock (`.lock` in its folder), so a
+    /// read, change and write of one remote's file (an answer recorded)
+    /// never interleaves with another's (`remote rm`, `remote add`).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, RemoteError>) -> Result<T, RemoteError> {
+        crate::paths::create_private_dir(&self.dir).map_err(|e| self.io(e))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.dir.join(".lock"))
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        f()
+    }
+
+    /// Changes remote `name`'s file with `change`, under the registry's
+    /// lock; a remote removed meanwhile stays removed.
+    ///
+    /// # Errors
+    /// [`RemoteError::BadName`], [`RemoteError::Unknown`],
+    /// [`RemoteError::Io`].
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut Known)) -> Result<(), RemoteError> {
+        self.locked(|| {
+            let mut known = self.get(name)?;
+            change(&mut known);
+            self.save(&known)
+        })
     }
 
     /// The remote `name`. Its file's name is its name, whatever the
@@ -254,10 +286,12 @@ impl Registry {
     /// [`RemoteError::BadName`], [`RemoteError::Exists`], [`RemoteError::Io`].
     pub fn add(&self, known: &Known) -> Result<(), RemoteError> {
         check_name(&known.remote.name)?;
-        if let Ok(old) = self.get(&known.remote.name) {
-            return Err(RemoteError::Exists { name: old.remote.name, destination: old.remote.destination });
-        }
-        self.save(known)
+        self.locked(|| {
+            if let Ok(old) = self.get(&known.remote.name) {
+                return Err(RemoteError::Exists { name: old.remote.name, destination: old.remote.destination });
+            }
+            self.save(known)
+        })
     }
 
     /// Writes `known` over its file.
@@ -279,30 +313,28 @@ impl Registry {
     /// [`RemoteError::Unknown`], [`RemoteError::Io`].
     pub fn remove(&self, name: &str) -> Result<Known, RemoteError> {
         let known = self.get(name)?;
-        std::fs::remove_file(self.file(name)).map_err(|e| self.io(e))?;
+        self.locked(|| std::fs::remove_file(self.file(name)).map_err(|e| self.io(e)))?;
         Ok(known)
     }
 
     /// Records an answer of `name`: its rows (and facts, when given), seen
     /// now. A remote removed meanwhile stays removed.
     pub fn seen(&self, name: &str, rows: Option<Vec<SessionRow>>, facts: Option<RemoteFacts>) {
-        let Ok(mut known) = self.get(name) else { return };
-        known.last_seen = Some(crate::unix_now());
-        known.last_error = None;
-        if let Some(rows) = rows {
-            known.rows = rows;
-        }
-        if facts.is_some() {
-            known.facts = facts;
-        }
-        let _ = self.save(&known);
+        let _ = self.update(name, |known| {
+            known.last_seen = Some(crate::unix_now());
+            known.last_error = None;
+            if let Some(rows) = rows {
+                known.rows = rows;
+            }
+            if facts.is_some() {
+                known.facts = facts;
+            }
+        });
     }
 
     /// Records that `name` did not answer, and why.
     pub fn failed(&self, name: &str, why: &str) {
-        let Ok(mut known) = self.get(name) else { return };
-        known.last_error = Some(why.to_owned());
-        let _ = self.save(&known);
+        let _ = self.update(name, |known| known.last_error = Some(why.to_owned()));
     }
 
     /// The remotes whose last known rows hold a session named `name`.
@@ -493,6 +525,37 @@ mod tests {
         assert!(rows[0].state_text().starts_with("unreachable (was running, never seen"), "{}", rows[0].state_text());
         registry.remove("gpu").expect("removed");
         assert!(matches!(registry.get("gpu"), Err(RemoteError::Unknown { .. })));
+    }
+
+    /// Attack (a race): `remote rm` while a `tandem list` records that
+    /// host's answer. The answer's save came after the removal and
+    /// brought the remote back. Removed stays removed.
+    #[test]
+    fn a_remote_removed_while_its_answer_is_recorded_stays_removed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let registry = Registry { dir: tmp.path().join("remotes") };
+        let known = Known {
+            remote: Remote { name: "gpu".into(), destination: "me@gpu".into(), tandem: None, added_at: 1 },
+            last_seen: None,
+            last_error: None,
+            facts: None,
+            rows: Vec::new(),
+        };
+        for round in 0..300 {
+            registry.add(&known).expect("added");
+            let recorder = {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        registry.seen("gpu", Some(Vec::new()), None);
+                    }
+                })
+            };
+            std::thread::yield_now();
+            registry.remove("gpu").expect("removed");
+            recorder.join().expect("recorder");
+            assert!(registry.get("gpu").is_err(), "round {round}: the removed remote came back");
+        }
     }
 
     /// Attack (a registry edited by hand): `gpu.json` copied to
