@@ -655,6 +655,8 @@ fn remote_sessions_show_with_their_host_and_never_hold_up_local_rows() {
     view.keys(&["x"]);
     view.wait_for("x's answer", |s| s.contains("gpu:far-away is on gpu: this key acts on local sessions only"));
     view.keys(&["Enter"]);
-    view.wait_for("enter, tried on the host", |s| s.contains("cannot attach to gpu:far-away: remote `gpu` did not answer"));
+    view.wait_for("enter, tried on the host", |s| {
+        s.contains("cannot attach to gpu:far-away: remote `gpu` did not answer")
+    });
     view.keys(&["q"]);
 }

@@ -553,5 +553,8 @@ fn remote_sessions_show_with_their_host_and_no_actions() {
     let rows = &snapshot["remote"]["sessions"];
     assert_eq!(rows[0]["host"], "gpu", "{snapshot}");
     assert_eq!(rows[0]["state"], "unreachable", "{snapshot}");
-    assert!(snapshot["remote"]["notes"][0].as_str().unwrap_or_default().contains("remote `gpu` did not answer"), "{snapshot}");
+    assert!(
+        snapshot["remote"]["notes"][0].as_str().unwrap_or_default().contains("remote `gpu` did not answer"),
+        "{snapshot}"
+    );
 }

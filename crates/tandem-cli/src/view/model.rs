@@ -678,7 +678,22 @@ impl App {
         let acts = matches!(
             code,
             KeyCode::Char(
-                's' | 'y' | 'n' | 'N' | 'a' | 'v' | 'e' | 'R' | 'm' | 'X' | 'D' | 'x' | 'r' | 'f' | 'p' | 'd' | 't'
+                's' | 'y'
+                    | 'n'
+                    | 'N'
+                    | 'a'
+                    | 'v'
+                    | 'e'
+                    | 'R'
+                    | 'm'
+                    | 'X'
+                    | 'D'
+                    | 'x'
+                    | 'r'
+                    | 'f'
+                    | 'p'
+                    | 'd'
+                    | 't'
                     | '1'..='5'
             )
         );
