@@ -150,7 +150,9 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
             last_refresh = Some(Instant::now());
             history_of = None;
         }
-        let selected = app.selected_row().map(|r| r.id.clone());
+        // A remote host's session has no screen or history here (and its
+        // id, the host's text, never names a local path).
+        let selected = app.selected_row().filter(|r| r.host.is_none()).map(|r| r.id.clone());
         if history_of != selected {
             history = selected
                 .as_deref()
