@@ -7,6 +7,8 @@
 #    the dashboard's TLS test makes a certificate with openssl and asks with
 #    curl; the web dashboard's tests drive a real headless Chromium through
 #    chromedriver);
+#  - openssh-server when /usr/sbin/sshd is missing (the remote-host tests
+#    run a private sshd in front of a second Unix user);
 #  - Claude Code, Codex and Gemini CLI (npm packages) into .tools/<name>,
 #    for the end-to-end tests, which talk to stand-ins for their model APIs
 #    on 127.0.0.1 and never reach the network.
@@ -30,6 +32,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

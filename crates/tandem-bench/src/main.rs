@@ -5,13 +5,16 @@
 //! `tandem conflicts` against `git merge-tree --stdin` (`conflicts`);
 //! times `tandem status` beside `tandem list` (`status`); measures the web
 //! dashboard and its terminal beside `tandem list` and `tandem attach`
-//! (`web`).
+//! (`web`); measures remote hosts over a real private sshd: `list` with
+//! two remotes, `attach HOST:NAME` echo and `new --on` beside plain ssh,
+//! tmux and git (`remote`, as root).
 
 mod agents;
 mod bench;
 mod conflicts;
 mod fixture;
 mod process;
+mod remote;
 mod rng;
 mod stats;
 mod status;
@@ -37,6 +40,7 @@ enum Command {
     Conflicts(conflicts::ConflictsArgs),
     Status(status::StatusArgs),
     Web(web::WebArgs),
+    Remote(remote::RemoteArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Conflicts(args) => conflicts::run_cmd(args),
         Command::Status(args) => status::run_cmd(args),
         Command::Web(args) => web::run_cmd(args),
+        Command::Remote(args) => remote::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -136,6 +136,28 @@ const EXAMPLES: &[(&str, &str)] = &[
         "claude mcp add tandem -- tandem mcp   Claude Code gets tandem's tools (docs/mcp.md)
   tandem mcp                           serves MCP on stdin/stdout",
     ),
+    (
+        "remote",
+        "tandem remote add gpu me@gpu.example.com    a host reached through your ssh (docs/remote.md)
+  tandem remote install gpu                  this tandem copied to its ~/.local/bin
+  tandem remote list
+  tandem new --on gpu fix-build              a session on gpu",
+    ),
+    (
+        "remote add",
+        "tandem remote add gpu me@gpu.example.com
+  tandem remote add box ssh://me@10.0.0.5:2222
+  tandem remote add lab lab --tandem /opt/tandem/bin/tandem   an alias of ~/.ssh/config, tandem elsewhere",
+    ),
+    ("remote list", "tandem remote list\n  tandem remote list --json"),
+    ("remote rm", "tandem remote rm gpu      its sessions keep running there"),
+    ("remote doctor", "tandem remote doctor gpu"),
+    ("remote install", "tandem remote install gpu"),
+    (
+        "fetch",
+        "tandem fetch fix-build        refs/remotes/tandem/gpu/fix-build here
+  tandem fetch gpu:fix-build --json",
+    ),
     ("daemon", "tandem daemon status\n  tandem daemon stop"),
     ("daemon start", "tandem daemon start"),
     ("daemon stop", "tandem daemon stop      sessions' agents keep running"),

@@ -25,7 +25,7 @@ mod logs;
 mod man;
 mod mcp;
 mod merge;
-mod new;
+pub(crate) mod new;
 pub(crate) mod open;
 mod path;
 mod pr;

@@ -162,7 +162,7 @@ pub fn run(cx: &Context, args: &NewArgs) -> Result<(), CliError> {
 /// travel over the channel, never onto that machine's disk. Attaches
 /// (over the same link) unless `--bg` or `--json`.
 fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
-    use tandem_core::protocol::{RemoteReply, RemoteRequest, RunAt};
+    use tandem_core::protocol::RunAt;
     use tandem_core::text::visible;
     let fail = crate::commands::remote::fail;
     let link = crate::commands::remote::link(cx, host)?;
@@ -173,55 +173,7 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
             CliError::user(format!("cannot read the env file {}: {e}", visible(&file.display().to_string())))
         })?);
     }
-    let (repo, _) = cx.repo()?;
-    let url = tandem_core::git::config_get(&repo.root, "remote.origin.url")?;
-    let folder = tandem_core::session::lookup::repo_name(&repo.root);
-    let folder: String =
-        folder.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).take(64).collect();
-    let folder = folder.trim_start_matches('.').to_owned();
-    let key = tandem_core::remote::repo_key(&repo.common_dir);
-    let asked =
-        RemoteRequest::Repo { url: url.clone(), name: if folder.is_empty() { "repo".into() } else { folder }, key };
-    let (path, how) =
-        match link.open().map_err(fail)?.ask(&asked, link.timeout.max(std::time::Duration::from_secs(300))) {
-            Ok(RemoteReply::Repo { path, how }) => (path, how),
-            Ok(_) => {
-                return Err(CliError::Internal("the remote answered a repository request with something else".into()));
-            }
-            Err(e) => return Err(fail(e)),
-        };
-    let mut base = args.base.clone();
-    if how == "mirror" {
-        // No shared remote: push the base over ssh into the mirror.
-        let wanted = args.base.as_deref().unwrap_or("HEAD");
-        let commit = tandem_core::git::resolve_commit(&repo.root, wanted)?.ok_or_else(|| {
-            CliError::user(format!(
-                "--base {} is not a commit here; name a branch or commit of this repository",
-                visible(wanted)
-            ))
-        })?;
-        let branch = match args.base.as_deref() {
-            Some(b) if tandem_core::git::branch_exists(&repo.root, b)? => b.to_owned(),
-            Some(_) => "tandem-base".to_owned(),
-            None => tandem_core::git::current_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned()),
-        };
-        let url = link.git_url(&path).map_err(fail)?;
-        let out = tandem_core::git::command(&repo.root)
-            .args(["push", "--quiet", "--force", "--no-verify", "--"])
-            .arg(&url)
-            .arg(format!("{commit}:refs/heads/{branch}"))
-            .env("GIT_SSH_COMMAND", link.git_ssh_command())
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            return Err(CliError::user(format!(
-                "pushing the base to {host} failed: {}",
-                visible(String::from_utf8_lossy(&out.stderr).trim())
-            )));
-        }
-        base = Some(branch);
-    }
+    let (path, base) = remote_repo(cx, &link, host, args.base.as_deref(), true)?;
     let mut remote_args = vec!["new".to_owned(), "--bg".to_owned(), "--json".to_owned()];
     let mut flag = |name: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -272,6 +224,7 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
         known.rows.push(tandem_core::rows::SessionRow {
             name: name.clone(),
             state: "starting".into(),
+            base: created["base"].as_str().unwrap_or_default().to_owned(),
             ..Default::default()
         });
         let _ = registry.save(&known);
@@ -291,4 +244,86 @@ fn on_remote(cx: &Context, args: &NewArgs, host: &str) -> Result<(), CliError> {
         return Ok(());
     }
     crate::commands::route::attach(cx, host, &name)
+}
+
+/// This repository's counterpart on remote `host` (see `tandem new --on`):
+/// its folder there, and the base a session there should branch from
+/// (`base` as given, or, for a mirror when `push` is set, the branch just
+/// pushed into it).
+///
+/// # Errors
+/// The host does not answer; the base is not a commit here; the push
+/// fails.
+pub(crate) fn remote_repo(
+    cx: &Context,
+    link: &tandem_core::remote::ssh::Link,
+    host: &str,
+    base: Option<&str>,
+    push: bool,
+) -> Result<(std::path::PathBuf, Option<String>), CliError> {
+    use tandem_core::protocol::{RemoteReply, RemoteRequest};
+    use tandem_core::text::visible;
+    let fail = crate::commands::remote::fail;
+    let wanted_base = base;
+    let (repo, _) = cx.repo()?;
+    let url = tandem_core::git::config_get(&repo.root, "remote.origin.url")?;
+    let folder = tandem_core::session::lookup::repo_name(&repo.root);
+    let folder: String =
+        folder.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).take(64).collect();
+    let folder = folder.trim_start_matches('.').to_owned();
+    let key = tandem_core::remote::repo_key(&repo.common_dir);
+    let asked =
+        RemoteRequest::Repo { url: url.clone(), name: if folder.is_empty() { "repo".into() } else { folder }, key };
+    let (path, how) =
+        match link.open().map_err(fail)?.ask(&asked, link.timeout.max(std::time::Duration::from_secs(300))) {
+            Ok(RemoteReply::Repo { path, how }) => (path, how),
+            Ok(_) => {
+                return Err(CliError::Internal("the remote answered a repository request with something else".into()));
+            }
+            Err(e) => return Err(fail(e)),
+        };
+    let mut base = wanted_base.map(str::to_owned);
+    if how == "mirror" && push {
+        // No shared remote: push the base over ssh into the mirror.
+        // `head` and `fresh` (tandem's own base words) mean this
+        // checkout's HEAD and, when known here, its remote's default
+        // branch; the mirror gets that commit under this branch's name.
+        let symbolic = matches!(wanted_base, None | Some("head" | "fresh"));
+        let fresh_tip = (wanted_base == Some("fresh"))
+            .then(|| tandem_core::git::resolve_commit(&repo.root, "refs/remotes/origin/HEAD").ok().flatten())
+            .flatten();
+        let wanted = if symbolic { "HEAD" } else { wanted_base.unwrap_or("HEAD") };
+        let commit = tandem_core::git::resolve_commit(&repo.root, wanted)?.ok_or_else(|| {
+            CliError::user(format!(
+                "--base {} is not a commit here; name a branch or commit of this repository",
+                visible(wanted)
+            ))
+        })?;
+        let commit = fresh_tip.clone().unwrap_or(commit);
+        let branch = match wanted_base.filter(|_| !symbolic) {
+            Some(b) if tandem_core::git::branch_exists(&repo.root, b)? => b.to_owned(),
+            Some(_) => "tandem-base".to_owned(),
+            None if fresh_tip.is_some() => {
+                tandem_core::git::default_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned())
+            }
+            None => tandem_core::git::current_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned()),
+        };
+        let url = link.git_url(&path).map_err(fail)?;
+        let out = tandem_core::git::command(&repo.root)
+            .args(["push", "--quiet", "--force", "--no-verify", "--"])
+            .arg(&url)
+            .arg(format!("{commit}:refs/heads/{branch}"))
+            .env("GIT_SSH_COMMAND", link.git_ssh_command())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(CliError::user(format!(
+                "pushing the base to {host} failed: {}",
+                visible(String::from_utf8_lossy(&out.stderr).trim())
+            )));
+        }
+        base = Some(branch);
+    }
+    Ok((path, base))
 }

@@ -26,9 +26,40 @@ pub struct PrArgs {
     /// The body [default: the brief, commits, diffstat and what the agent did]
     #[arg(long, value_name = "B")]
     body: Option<String>,
+    /// For a session on a remote host: open it from that host, with its
+    /// GitHub credentials (the only way for now)
+    #[arg(long)]
+    from_remote: bool,
 }
 
 pub fn run(cx: &Context, args: &PrArgs) -> Result<(), CliError> {
+    if let Some(given) = &args.name
+        && let Some((host, name)) = crate::commands::route::remote_session(cx, given)?
+    {
+        let shown = tandem_core::text::visible(&name);
+        if !args.from_remote {
+            return Err(CliError::user(format!(
+                "{host}:{shown} is a session on remote host {host}; open its pull request from there with `tandem pr {host}:{shown} --from-remote`, or `tandem push {host}:{shown}` and open one yourself"
+            )));
+        }
+        let mut forwarded = vec!["pr".to_owned(), name.clone()];
+        if args.draft {
+            forwarded.push("--draft".to_owned());
+        }
+        for (flag, value) in [("--title", &args.title), ("--body", &args.body)] {
+            if let Some(v) = value {
+                forwarded.push(flag.to_owned());
+                forwarded.push(v.clone());
+            }
+        }
+        let at = tandem_core::protocol::RunAt::Session { name: name.clone() };
+        return crate::commands::remote::forward(cx, &host, forwarded, at, Vec::new());
+    }
+    if args.from_remote {
+        return Err(CliError::user(
+            "--from-remote opens a pull request for a session of a remote host from there; this session is on this machine: run `tandem pr` without it",
+        ));
+    }
     let (repo, config, session) = cx.named(args.name.as_deref())?;
     let options = PullOptions { draft: args.draft, title: args.title.as_deref(), body: args.body.as_deref() };
     // A spinner for each slow step (the push, GitHub's answer).

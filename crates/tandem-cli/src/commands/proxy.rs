@@ -278,6 +278,7 @@ fn fetch(cx: &Context, name: &str) -> Result<RemoteReply, CliError> {
             std::fs::create_dir_all(&scratch)?;
             let commit = git::snapshot_commit(&session.path, &scratch, "tandem fetch: uncommitted work", &[])?;
             let refname = format!("refs/tandem/fetch/{}", session.id);
+            let _ = git::delete_ref(&root, &refname); // the last fetch's
             git::create_ref(&root, &refname, &commit)?;
             wip = Some(commit);
             wip_ref = Some(refname);

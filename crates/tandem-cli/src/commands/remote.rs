@@ -28,7 +28,9 @@ enum RemoteCommand {
     /// `NAME:SESSION`), DESTINATION anything `ssh` accepts (`user@host`,
     /// an alias of ~/.ssh/config, `ssh://host:port`)
     Add {
+        /// What tandem calls it: 1 to 31 of a-z, 0-9 and `-`
         name: String,
+        /// Where ssh goes: `user@host`, an alias, `ssh://[user@]host:port`
         destination: String,
         /// The tandem to run there [default: `tandem`, ~/.local/bin first]
         #[arg(long, value_name = "PATH")]
@@ -42,12 +44,21 @@ enum RemoteCommand {
         json: bool,
     },
     /// Forget a remote host (its sessions keep running there)
-    Rm { name: String },
+    Rm {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
     /// Check a remote host step by step: ssh, tandem, protocol, git,
     /// whether its supervisor outlives your logout, disk
-    Doctor { name: String },
+    Doctor {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
     /// Copy this tandem to the remote's ~/.local/bin (same architecture)
-    Install { name: String },
+    Install {
+        /// The remote's name (`tandem remote list`)
+        name: String,
+    },
 }
 
 pub fn run(cx: &Context, args: &RemoteArgs) -> Result<(), CliError> {
@@ -336,12 +347,14 @@ pub(crate) fn forward(
     }
 }
 
-/// `text` with control characters made visible, newlines kept.
+/// `text` with control characters made visible, newlines and tabs kept
+/// (they only move the cursor: tables print as they do there).
 pub(crate) fn escape_keep_lines(text: &str) -> String {
+    let cells = |line: &str| line.split('\t').map(|cell| visible(cell).into_owned()).collect::<Vec<_>>().join("\t");
     text.split_inclusive('\n')
         .map(|line| match line.strip_suffix('\n') {
-            Some(body) => format!("{}\n", visible(body)),
-            None => visible(line).into_owned(),
+            Some(body) => format!("{}\n", cells(body)),
+            None => cells(line),
         })
         .collect()
 }
@@ -360,5 +373,14 @@ impl<W: Write> Write for Escaped<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn remote_output_keeps_lines_and_tabs_and_shows_the_rest() {
+        let text = "a\tb\n\x1b]0;title\x07c\r\n";
+        assert_eq!(super::escape_keep_lines(text), "a\tb\n\\e]0;title\\x07c\\r\n");
     }
 }

@@ -16,6 +16,11 @@ use crate::error::CliError;
 pub struct TaskArgs {
     #[command(subcommand)]
     command: TaskCommand,
+    /// Run the task on this remote host (`tandem remote add`): its trials
+    /// are sessions there, and show, diff, promote, list and set read them
+    /// there
+    #[arg(long, global = true, value_name = "HOST")]
+    on: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -120,6 +125,9 @@ struct SetArgs {
 }
 
 pub fn run(cx: &Context, args: &TaskArgs) -> Result<(), CliError> {
+    if let Some(host) = &args.on {
+        return on_remote(cx, args, host);
+    }
     match &args.command {
         TaskCommand::New(a) => new(cx, a),
         TaskCommand::Show(a) => show(cx, a),
@@ -320,4 +328,56 @@ fn set(cx: &Context, args: &SetArgs) -> Result<(), CliError> {
     };
     println!("task {task} is {}", status.as_str());
     Ok(())
+}
+
+/// `tandem task … --on HOST`: the same task command, run on the host in
+/// this repository's counterpart there (for `task new`, with the base
+/// pushed into a mirror as `tandem new --on` does).
+fn on_remote(cx: &Context, args: &TaskArgs, host: &str) -> Result<(), CliError> {
+    let link = crate::commands::remote::link(cx, host)?;
+    let (base, push) = match &args.command {
+        TaskCommand::New(a) => {
+            tasks::check_new(&TaskNewRequest {
+                cwd: cx.cwd.clone(),
+                objective: a.objective.clone(),
+                name: a.name.clone(),
+                trials: a.trials,
+                agents: a.agents.clone(),
+                base: a.base.clone(),
+                check: a.check.clone(),
+                owns: a.owns.clone(),
+                sandbox: a.sandbox.clone(),
+                env: Vec::new(),
+                creator: None,
+            })
+            .map_err(|e| CliError::user(e.to_string()))?;
+            (a.base.as_deref(), true)
+        }
+        _ => (None, false),
+    };
+    let (path, pushed_base) = crate::commands::new::remote_repo(cx, &link, host, base, push)?;
+    // This command line, less `--on HOST` and `--repo PATH` (they mean
+    // nothing there), with the pushed base where a mirror needed one.
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let new_base = pushed_base.filter(|b| matches!(args.command, TaskCommand::New(_)) && Some(b.as_str()) != base);
+    let mut dropped = vec!["--on", "--repo"];
+    if new_base.is_some() {
+        dropped.push("--base");
+    }
+    let mut forwarded = Vec::new();
+    let mut skip = false;
+    for a in argv {
+        if skip {
+            skip = false;
+        } else if dropped.contains(&a.as_str()) {
+            skip = true;
+        } else if !dropped.iter().any(|d| a.starts_with(&format!("{d}="))) {
+            forwarded.push(a);
+        }
+    }
+    if let Some(b) = new_base {
+        forwarded.push("--base".to_owned());
+        forwarded.push(b);
+    }
+    crate::commands::remote::forward(cx, host, forwarded, tandem_core::protocol::RunAt::Repo { path }, Vec::new())
 }

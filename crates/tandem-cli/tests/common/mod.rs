@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod github;
 pub mod http;
 pub mod openai;
+pub mod sshd;
 pub mod web;
 
 use std::io::{Read, Write};

@@ -426,7 +426,13 @@ impl Channel {
     /// late; [`RemoteError::Refused`].
     pub fn ask(mut self, request: &RemoteRequest, timeout: Duration) -> Result<RemoteReply, RemoteError> {
         let watchdog = Watchdog::start(&self.child, timeout);
-        let reply = protocol::send(&mut self.stdin, request).and_then(|()| protocol::recv(&mut self.stdout));
+        // A reply may already be on its way when the request cannot be
+        // written (a proxy that answered and left): read it either way.
+        let sent = protocol::send(&mut self.stdin, request);
+        let reply = match protocol::recv(&mut self.stdout) {
+            Ok(None) => sent.map(|()| None),
+            other => other,
+        };
         let fired = watchdog.disarm();
         let reply = match reply {
             Ok(Some(reply)) => reply,
@@ -471,9 +477,9 @@ impl Channel {
         on_stderr: &mut dyn FnMut(&str),
     ) -> Result<Option<i32>, RemoteError> {
         let request = RemoteRequest::Run { args, at, env_files };
-        if let Err(e) = protocol::send(&mut self.stdin, &request) {
-            return Err(self.lost(&e));
-        }
+        // On a failed write, the proxy's answer (an error) may still be
+        // there to read: the loop below reads it, or finds the link gone.
+        let _ = protocol::send(&mut self.stdin, &request);
         loop {
             match protocol::read_frame(&mut self.stdout) {
                 Ok(Some((protocol::KIND_DATA, bytes))) => {
@@ -526,7 +532,11 @@ impl Channel {
     ) -> Result<(BufReader<ChildStdout>, ChildStdin, Child), RemoteError> {
         let request = RemoteRequest::Attach { name: name.to_owned(), rows, cols };
         let watchdog = Watchdog::start(&self.child, self.timeout);
-        let reply = protocol::send(&mut self.stdin, &request).and_then(|()| protocol::recv(&mut self.stdout));
+        let sent = protocol::send(&mut self.stdin, &request);
+        let reply = match protocol::recv(&mut self.stdout) {
+            Ok(None) => sent.map(|()| None),
+            other => other,
+        };
         let fired = watchdog.disarm();
         match reply {
             Ok(Some(RemoteReply::Attached { .. })) => Ok((self.stdout, self.stdin, self.child)),
