@@ -660,3 +660,33 @@ fn remote_sessions_show_with_their_host_and_never_hold_up_local_rows() {
     });
     view.keys(&["q"]);
 }
+
+/// Issue 21, with a real host (`common::sshd`): the view shows a remote
+/// session live (its host answering) beside the local one, and enter on
+/// it attaches on its host, as `tandem attach HOST:NAME` does; the
+/// detach key comes back to the view.
+#[test]
+fn the_view_shows_a_live_remote_session_and_attaches_to_it_there() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    let Some(sshd) = crate::common::sshd::Sshd::start(&mut env) else { return };
+    let host = sshd.install_tandem(&env);
+    env.ok(&["new", "here", "--agent", "shell", "--bg"]);
+    env.ok(&["new", "--on", host, "job", "--agent", "shell", "--bg"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the remote session, running", |s| {
+        s.lines().any(|l| l.contains(host) && l.contains("job") && l.contains("running"))
+    });
+    view.keys(&["G"]);
+    view.wait_for("the remote row selected", |s| {
+        s.lines().any(|l| l.contains("job") && l.contains(&format!("> {host}")))
+    });
+    view.keys(&["Enter"]);
+    view.wait_for("the remote shell", |s| s.contains(crate::common::PROMPT) && !s.contains("RUNNING"));
+    view.text("echo remote=$(id -un)");
+    view.keys(&["Enter"]);
+    view.wait_for("the command's output, run as the remote user", |s| s.contains(&format!("remote={}", sshd.user())));
+    view.keys(&["C-\\"]);
+    view.wait_for("the view again", |s| s.contains(&format!("detached from {host}:job")));
+    view.keys(&["q"]);
+}
