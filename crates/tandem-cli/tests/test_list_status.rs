@@ -234,3 +234,32 @@ fn new_with_an_unreachable_remote_says_so_soon_and_shows_progress_on_a_terminal(
     let screen = pty.wait_for("branching from main (HEAD) instead");
     assert!(!screen.contains("creating the session"), "the spinner's line is cleared:\n{screen}");
 }
+
+/// Issue 21: `status` counts remote hosts' sessions as they last
+/// answered, from the registry, never waiting on a host (here a silent
+/// one); one waiting on the user is named `HOST:NAME`; once a host fails
+/// to answer (`tandem list` records it), its sessions count as
+/// `unreachable`.
+#[test]
+fn status_counts_remote_sessions_as_last_seen_without_asking_the_host() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_REMOTE_TIMEOUT".into(), "30s".into()));
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let (_listener, port) = crate::test_view::silent_port();
+    let rows = [("fix", "needs-input"), ("docs", "running")];
+    crate::test_view::remote_with_rows(&env, "gpu", &format!("ssh://127.0.0.1:{port}"), &rows);
+    let started = std::time::Instant::now();
+    assert_eq!(env.ok(&["status"]), "1 needs input (gpu:fix), 2 running\n");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "status waited on the host");
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["status", "--json"])).expect("JSON");
+    assert_eq!(json["total"], 3, "{json}");
+    assert_eq!(json["remote"], 2, "{json}");
+    assert_eq!(json["needs_input"]["name"], "gpu:fix", "{json}");
+    // Only this repository's with --here: a remote row's is on its host.
+    assert_eq!(env.ok(&["status", "--here"]), "1 running\n");
+
+    let out = env.command_in(&env.repo, &["list"]).env("TANDEM_REMOTE_TIMEOUT", "1s").output().expect("list");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.ok(&["status"]), "1 running, 2 unreachable\n");
+}

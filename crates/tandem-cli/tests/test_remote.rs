@@ -1282,3 +1282,71 @@ fn text_that_reads_like_an_env_file_placeholder_reaches_the_remote_as_given() {
     let session = remote_session(&sshd, "placeholder");
     assert_eq!(session["title"], "{env-file 0}", "{session}");
 }
+
+/// Inodes of the TCP and UDP sockets listening on this machine
+/// (`/proc/net/{tcp,tcp6,udp,udp6}`: state `0A` is LISTEN for TCP; every
+/// bound UDP socket counts).
+fn listening_inodes() -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for (file, listen_only) in [("tcp", true), ("tcp6", true), ("udp", false), ("udp6", false)] {
+        let text = std::fs::read_to_string(format!("/proc/net/{file}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && (!listen_only || fields[3] == "0A") {
+                found.insert(fields[9].to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The socket inodes `pid` holds open.
+fn socket_inodes(pid: i32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// No listening port on either side: with a remote session made, listed,
+/// sent to and fetched, no process of the remote user and neither the
+/// local supervisor nor any of its children holds a listening TCP socket
+/// or a bound UDP one (the link is the user's own ssh).
+#[test]
+fn no_port_is_opened_on_either_side() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "quiet");
+    env.ok(&["send", "quiet", "echo hi"]);
+    env.ok(&["list"]);
+    env.ok(&["fetch", "quiet"]);
+    // A local session too, so the local supervisor and a host run.
+    env.ok(&["new", "here", "--agent", "shell", "--bg"]);
+    let listening = listening_inodes();
+    let remote: Vec<i32> = sshd.remote_pids();
+    assert!(!remote.is_empty(), "the remote user's supervisor and host run");
+    let supervisor = env.supervisor_pid().expect("the local supervisor runs");
+    let mut local = vec![supervisor];
+    for entry in std::fs::read_dir("/proc").expect("/proc").filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(supervisor)
+            || (ppid == Some(1) && String::from_utf8_lossy(&cmd).contains(env.tandem_home.to_str().expect("utf-8")))
+        {
+            local.push(pid);
+        }
+    }
+    for (side, pids) in [("remote", &remote), ("local", &local)] {
+        for pid in pids {
+            let open: Vec<String> = socket_inodes(*pid).into_iter().filter(|i| listening.contains(i)).collect();
+            let cmd = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .replace('\0', " ");
+            assert!(open.is_empty(), "{side} process {pid} ({cmd}) listens on a port: sockets {open:?}");
+        }
+    }
+}

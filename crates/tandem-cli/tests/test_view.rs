@@ -590,3 +590,103 @@ fn the_view_ends_when_its_terminal_goes_away() {
     };
     wait_within("the view to end", Duration::from_secs(10), || ended().then_some(()));
 }
+
+/// Registers remote `name` in `env` as `tandem remote add` would, with
+/// last known `rows` (name, state), reaching `destination` (one that
+/// does not answer, so the rows show as `unreachable`).
+pub(crate) fn remote_with_rows(env: &TestEnv, name: &str, destination: &str, rows: &[(&str, &str)]) {
+    use tandem_core::remote::{Known, Remote};
+    use tandem_core::rows::SessionRow;
+    let known = Known {
+        remote: Remote { name: name.into(), destination: destination.into(), tandem: None, added_at: 1 },
+        last_seen: Some(tandem_core::unix_now() - 600),
+        last_error: None,
+        facts: None,
+        rows: rows
+            .iter()
+            .map(|(row, state)| SessionRow {
+                id: format!("remote-{row}"),
+                name: (*row).to_owned(),
+                agent: "claude".into(),
+                branch: (*row).to_owned(),
+                state: (*state).to_owned(),
+                since: tandem_core::unix_now() - 900,
+                ..SessionRow::default()
+            })
+            .collect(),
+    };
+    let dir = env.tandem_home.join("state").join("remotes");
+    std::fs::create_dir_all(&dir).expect("remotes dir");
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_vec(&known).expect("json")).expect("registry");
+}
+
+/// A TCP port that accepts and never says a word: an ssh to it waits for
+/// the server's greeting until its timeout. Kept open by the listener.
+pub(crate) fn silent_port() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// Issue 21: remote hosts' sessions show beside the local ones with a
+/// HOST column; a host that does not answer never holds up the local
+/// rows, and its last known rows then say `unreachable`; enter on one
+/// attaches through its host (`tandem attach HOST:NAME`), other keys say
+/// they act on local sessions only.
+#[test]
+fn remote_sessions_show_with_their_host_and_never_hold_up_local_rows() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.env.push(("TANDEM_REMOTE_TIMEOUT".into(), "10s".into()));
+    env.ok(&["new", "near", "--bg", "--agent", "shell"]);
+    let (_listener, port) = silent_port();
+    remote_with_rows(&env, "gpu", &format!("ssh://127.0.0.1:{port}"), &[("far-away", "running")]);
+    let view = Tmux::start(&env);
+    let screen = view.wait_for("the local session", |s| s.contains("near"));
+    assert!(!screen.contains("far-away"), "the local rows came first, not waiting on the silent host:\n{screen}");
+    let screen = view.wait_for("the remote's last known row, unreachable", |s| {
+        s.contains("far-away") && s.contains("unreachable (was running")
+    });
+    assert!(screen.contains("HOST"), "{screen}");
+    assert!(line_with(&screen, "far-away").contains("gpu"), "{screen}");
+    assert!(line_with(&screen, "near").contains("local"), "{screen}");
+    view.keys(&["G"]);
+    view.wait_for("the remote row selected", |s| s.lines().any(|l| l.contains("far-away") && l.contains("> gpu")));
+    view.keys(&["x"]);
+    view.wait_for("x's answer", |s| s.contains("gpu:far-away is on gpu: this key acts on local sessions only"));
+    view.keys(&["Enter"]);
+    view.wait_for("enter, tried on the host", |s| {
+        s.contains("cannot attach to gpu:far-away: remote `gpu` did not answer")
+    });
+    view.keys(&["q"]);
+}
+
+/// Issue 21, with a real host (`common::sshd`): the view shows a remote
+/// session live (its host answering) beside the local one, and enter on
+/// it attaches on its host, as `tandem attach HOST:NAME` does; the
+/// detach key comes back to the view.
+#[test]
+fn the_view_shows_a_live_remote_session_and_attaches_to_it_there() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    let Some(sshd) = crate::common::sshd::Sshd::start(&mut env) else { return };
+    let host = sshd.install_tandem(&env);
+    env.ok(&["new", "here", "--agent", "shell", "--bg"]);
+    env.ok(&["new", "--on", host, "job", "--agent", "shell", "--bg"]);
+    let view = Tmux::start(&env);
+    view.wait_for("the remote session, running", |s| {
+        s.lines().any(|l| l.contains(host) && l.contains("job") && l.contains("running"))
+    });
+    view.keys(&["G"]);
+    view.wait_for("the remote row selected", |s| {
+        s.lines().any(|l| l.contains("job") && l.contains(&format!("> {host}")))
+    });
+    view.keys(&["Enter"]);
+    view.wait_for("the remote shell", |s| s.contains(crate::common::PROMPT) && !s.contains("RUNNING"));
+    view.text("echo remote=$(id -un)");
+    view.keys(&["Enter"]);
+    view.wait_for("the command's output, run as the remote user", |s| s.contains(&format!("remote={}", sshd.user())));
+    view.keys(&["C-\\"]);
+    view.wait_for("the view again", |s| s.contains(&format!("detached from {host}:job")));
+    view.keys(&["q"]);
+}

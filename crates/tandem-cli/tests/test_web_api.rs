@@ -326,3 +326,38 @@ fn a_change_is_pushed_on_the_event_stream_at_once() {
     crate::common::note(&format!("the change was pushed {} ms after it was recorded", took.as_millis()));
     assert!(took < Duration::from_secs(1), "pushed after {took:?}");
 }
+
+/// Issue 21, with a real host (`common::sshd`): the rows the server
+/// pushes carry the remote host's live sessions in `remote.sessions`,
+/// each with its `host`, beside the local repository's; a session made
+/// there after the server started shows up on the server's own timer.
+#[test]
+fn sessions_carry_a_remote_hosts_live_rows() {
+    let mut env = TestEnv::new();
+    let Some(sshd) = crate::common::sshd::Sshd::start(&mut env) else { return };
+    let host = sshd.install_tandem(&env);
+    env.ok(&["new", "here", "--agent", "shell", "--bg"]);
+    let serve = Serve::start(&env);
+    let remote_names = || -> Vec<(String, String)> {
+        let snapshot = serve.get_json("/api/sessions");
+        snapshot["remote"]["sessions"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        (r["host"].as_str().unwrap_or("?").to_owned(), r["name"].as_str().unwrap_or("?").to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(remote_names().is_empty(), "nothing on the host yet");
+    // Made on the host (the local supervisor has no part in it).
+    env.ok(&["new", "--on", host, "job", "--agent", "shell", "--bg"]);
+    wait_within("the host's session in the pushed rows", Duration::from_secs(30), || {
+        remote_names().contains(&(host.to_owned(), "job".to_owned())).then_some(())
+    });
+    let snapshot = serve.get_json("/api/sessions");
+    assert_eq!(snapshot["repos"][0]["sessions"][0]["name"], "here", "{snapshot}");
+    assert_eq!(snapshot["remote"]["notes"], json!([]), "{snapshot}");
+}

@@ -509,3 +509,52 @@ fn screenshots_of_the_dashboard_and_a_session_page() {
     let shot = browser.screenshot("web-session", Some("web-session.png"));
     assert!(std::fs::metadata(&shot).expect("the session page's screenshot").len() > 10_000);
 }
+
+/// Issue 21: the dashboard shows remote hosts' sessions beside the local
+/// ones, each row saying its host; a host that does not answer never
+/// holds up the local rows, and its last known rows then say
+/// `unreachable`. A remote row offers no action here (they run locally
+/// by session id): its menu is disabled and it names the CLI command,
+/// its host's text shown as text.
+#[test]
+fn remote_sessions_show_with_their_host_and_no_actions() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_REMOTE_TIMEOUT".into(), "10s".into()));
+    shell(&env, "near");
+    let (_listener, port) = crate::test_view::silent_port();
+    let far = "far<b>away</b>";
+    crate::test_view::remote_with_rows(&env, "gpu", &format!("ssh://127.0.0.1:{port}"), &[(far, "running")]);
+    let Some((serve, browser)) = open(&env) else { return };
+    let first = row(&browser, "near", None, LIVE);
+    assert!(!first["text"].as_str().unwrap_or_default().is_empty());
+    let snapshot = serve.get_json("/api/sessions");
+    assert_eq!(snapshot["remote"]["sessions"], json!([]), "the silent host is still being asked: {snapshot}");
+    let remote = row(&browser, far, None, Duration::from_secs(30));
+    assert!(remote["state"].as_str().unwrap_or_default().starts_with("unreachable (was running"), "{remote}");
+    assert_eq!(remote["href"], Value::Null, "no session page here for a remote session");
+    let shown = browser.js(
+        r#"const row = (name) => document.querySelector(`tr[data-session="${CSS.escape(name)}"]`);
+           const far = row(arguments[0]), near = row("near");
+           return { far_host: far.getAttribute("data-host"), near_host: near.getAttribute("data-host"),
+                    far_label: far.querySelector(".host").textContent, near_label: near.querySelector(".host").textContent,
+                    far_menu: far.querySelector("select.more").disabled, near_menu: near.querySelector("select.more").disabled,
+                    note: far.querySelector(".remote-note").textContent, markup: far.querySelector("b") !== null };"#,
+        vec![json!(far)],
+    );
+    assert_eq!(shown["far_host"], "gpu", "{shown}");
+    assert_eq!(shown["near_host"], "local", "{shown}");
+    assert_eq!(shown["far_label"], "host: gpu", "{shown}");
+    assert_eq!(shown["near_label"], "host: local", "{shown}");
+    assert_eq!(shown["far_menu"], true, "{shown}");
+    assert_eq!(shown["near_menu"], false, "{shown}");
+    assert_eq!(shown["note"], "on gpu: use `tandem attach gpu:far<b>away</b>`", "{shown}");
+    assert_eq!(shown["markup"], false, "the host's text is text: {shown}");
+    let snapshot = serve.get_json("/api/sessions");
+    let rows = &snapshot["remote"]["sessions"];
+    assert_eq!(rows[0]["host"], "gpu", "{snapshot}");
+    assert_eq!(rows[0]["state"], "unreachable", "{snapshot}");
+    assert!(
+        snapshot["remote"]["notes"][0].as_str().unwrap_or_default().contains("remote `gpu` did not answer"),
+        "{snapshot}"
+    );
+}

@@ -892,7 +892,7 @@ pub enum RemoteReply {
     Facts(RemoteFacts),
     /// Rows made at `now` (Unix seconds), and the notes beside them.
     Rows {
-        rows: Vec<crate::rows::SessionRow>,
+        rows: Vec<crate::model::SessionRow>,
         now: i64,
         notes: Vec<String>,
     },

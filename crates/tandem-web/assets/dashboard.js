@@ -92,10 +92,20 @@ function confirmRemove(id, name, sentence) {
 function rowsOf(snapshot) {
   const out = [];
   const many = snapshot.repos.length > 1;
+  // Remote hosts' sessions (their rows carry `host`): each row then says
+  // its host, `local` for this machine's.
+  const remote = (snapshot.remote && snapshot.remote.sessions) || [];
+  const hosts = remote.length > 0;
   for (const repo of snapshot.repos) {
-    for (const s of repo.sessions) out.push({ repo, s, many });
+    for (const s of repo.sessions) out.push({ repo, s, many, hosts });
   }
+  for (const s of remote) out.push({ repo: { root: "host:" + s.host, name: s.host }, s, many: false, hosts });
   return out;
+}
+
+/** What a remote host's row offers instead of actions: the CLI command. */
+function remoteNote(s) {
+  return el("div", { class: "sub remote-note" }, "on " + s.host + ": use `tandem attach " + s.host + ":" + s.name + "`");
 }
 
 function matches(item, needle, repo, agent) {
@@ -125,10 +135,10 @@ function askCell(s) {
   const cell = el("div", { class: "ask" }, el("div", { class: "asking" }, s.asking || s.state_text));
   if (s.awaits_permission) {
     cell.append(el("div", { class: "buttons" },
-      el("button", { type: "button", class: "primary", "data-action": "approve", onclick: () => act(s.id, s.name, "approve") }, "Approve"),
-      el("button", { type: "button", class: "danger", "data-action": "deny", onclick: () => act(s.id, s.name, "deny") }, "Deny")));
+      el("button", { type: "button", class: "primary", "data-action": "approve", disabled: !!s.host, onclick: () => act(s.id, s.name, "approve") }, "Approve"),
+      el("button", { type: "button", class: "danger", "data-action": "deny", disabled: !!s.host, onclick: () => act(s.id, s.name, "deny") }, "Deny")));
   } else {
-    const input = el("input", { type: "text", class: "reply", "data-reply": s.id, placeholder: "reply…", "aria-label": "reply to " + s.name, autocomplete: "off" });
+    const input = el("input", { type: "text", class: "reply", "data-reply": s.id, placeholder: "reply…", "aria-label": "reply to " + s.name, autocomplete: "off", disabled: !!s.host });
     input.value = drafts.get(s.id) || "";
     input.addEventListener("input", () => drafts.set(s.id, input.value));
     const send = async () => {
@@ -138,13 +148,13 @@ function askCell(s) {
     };
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); send(); } });
     cell.append(el("form", { class: "buttons", onsubmit: (e) => { e.preventDefault(); send(); } },
-      input, el("button", { type: "submit", class: "primary", "data-action": "send" }, "Send")));
+      input, el("button", { type: "submit", class: "primary", "data-action": "send", disabled: !!s.host }, "Send")));
   }
   return cell;
 }
 
 function menu(s) {
-  const select = el("select", { class: "more", "aria-label": "actions for " + s.name },
+  const select = el("select", { class: "more", "aria-label": "actions for " + s.name, disabled: !!s.host },
     el("option", { value: "" }, "Actions…"), MENU.map(([a, label]) => el("option", { value: a }, label)));
   select.addEventListener("change", async () => {
     const action = select.value;
@@ -159,17 +169,19 @@ function menu(s) {
 }
 
 function rowOf(item, depth) {
-  const { s, repo, many } = item;
+  const { s, repo, many, hosts } = item;
   const counts = [];
   if (s.ahead) counts.push("↑" + s.ahead);
   if (s.behind) counts.push("↓" + s.behind);
-  const link = el("a", { href: "/session/" + encodeURIComponent(s.id), class: "name" }, s.name);
+  // A remote host's session has no page here: its screen is on its host.
+  const link = s.host ? el("span", { class: "name" }, s.name) : el("a", { href: "/session/" + encodeURIComponent(s.id), class: "name" }, s.name);
   const conflicts = (s.conflicts_with || []).join(", ");
-  return el("tr", { "data-session": s.name, "data-id": s.id, "data-group": s.group, class: depth ? "child depth-" + Math.min(depth, 3) : null },
+  return el("tr", { "data-session": s.name, "data-id": s.id, "data-group": s.group, "data-host": s.host || (hosts ? "local" : null), class: depth ? "child depth-" + Math.min(depth, 3) : null },
     el("td", { class: "who", "data-label": "Session" }, depth ? el("span", { class: "indent", "aria-hidden": "true" }, "↳ ") : null, link,
       s.title ? el("div", { class: "sub" }, s.title) : null,
       !depth && s.creator ? el("div", { class: "sub creator" }, "made by " + (typeof s.creator === "object" ? s.creator.name || s.creator.id : s.creator)) : null,
       many ? el("div", { class: "sub repo" }, repo.name) : null,
+      hosts ? el("div", { class: "sub host" }, "host: " + (s.host || "local")) : null,
       askCell(s)),
     el("td", { class: "agent", "data-label": "Agent" }, s.agent),
     el("td", { class: "state state-" + s.group, "data-label": "State" }, s.group === "needs_input" && s.state_word ? s.state_word : s.state_text, " ", el("span", { class: "sub" }, "for ", since(s))),
@@ -179,7 +191,7 @@ function rowOf(item, depth) {
     el("td", { class: "pr", "data-label": "PR" }, s.pr_text || ""),
     el("td", { class: "conflicts", "data-label": "Conflicts" }, conflicts),
     el("td", { class: "message", "data-label": "Last message" }, s.last_message && !(s.asking && s.last_message.includes(s.asking)) ? el("div", { class: "clamp", title: s.last_message }, s.last_message) : null),
-    el("td", { class: "actions" }, menu(s)),
+    el("td", { class: "actions" }, menu(s), s.host ? remoteNote(s) : null),
   );
 }
 
@@ -231,7 +243,8 @@ function chips(counts) {
 
 function notify(snapshot) {
   const now = new Map();
-  for (const { s } of rowsOf(snapshot)) if (s.group === "needs_input") now.set(s.id, s);
+  // A remote host's session has no page here to open: not notified.
+  for (const { s } of rowsOf(snapshot)) if (s.group === "needs_input" && !s.host) now.set(s.id, s);
   if (waiting && "Notification" in window && Notification.permission === "granted") {
     for (const [id, s] of now) {
       if (waiting.has(id)) continue;
@@ -261,7 +274,7 @@ function pushed(snapshot) {
 /** What a row shows: it is drawn again only when this changes (ages tick on by themselves). */
 function rowKey(item, depth) {
   const { age_seconds: _age, last_activity: _active, ...shown } = item.s;
-  return JSON.stringify([shown, depth, item.many, item.repo.name]);
+  return JSON.stringify([shown, depth, item.many, item.hosts, item.repo.name]);
 }
 
 let lastView = null;
@@ -270,7 +283,7 @@ let rowCache = new Map(); // session id -> { key, tr }
 function render(snapshot) {
   latest = snapshot;
   skew = snapshot.now - Date.now() / 1000;
-  const notes = snapshot.repos.flatMap((r) => r.notes || []);
+  const notes = snapshot.repos.flatMap((r) => r.notes || []).concat((snapshot.remote && snapshot.remote.notes) || []);
   const all = rowsOf(snapshot);
   options($("repo"), snapshot.repos.map((r) => [r.root, r.name + " — " + r.root]), "all repositories");
   options($("agent"), [...new Set(all.map((i) => i.s.agent))].sort().map((a) => [a, a]), "all agents");
@@ -314,9 +327,10 @@ function render(snapshot) {
   const sections = plan.map(([key, title, rows]) => {
     total += rows.length;
     const trs = rows.map(([i, depth, k]) => {
-      const hit = rowCache.get(i.s.id);
+      const id = (i.s.host || "") + "\n" + i.s.id; // a host's ids are its own
+      const hit = rowCache.get(id);
       const tr = hit && hit.key === k ? hit.tr : rowOf(i, depth);
-      cache.set(i.s.id, { key: k, tr });
+      cache.set(id, { key: k, tr });
       return tr;
     });
     return el("section", { class: "group", "data-group": key },

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tandem_core::client::{Listing, Tandem};
+use tandem_core::config::Config;
+use tandem_core::remote::poll::{Latest, Poller};
 use tandem_core::rows::columns;
 use tokio::sync::watch;
 
@@ -25,6 +27,8 @@ pub struct Snapshot {
     /// Why the rows could not be made (the supervisor is gone, …);
     /// `None` when they were.
     pub error: Option<String>,
+    /// Remote hosts' sessions (issue 21), as they last answered.
+    pub remote: RemoteRows,
     /// This snapshot as JSON, made once when it is published
     /// ([`publish`]) for every page's event stream and `/api/sessions`.
     #[serde(skip)]
@@ -53,6 +57,36 @@ pub struct RepoRows {
     pub marks_stale: bool,
 }
 
+/// Remote hosts' sessions: asked on a thread of their own every few
+/// seconds and soon after a local change ([`Poller`]), so a slow host
+/// never holds up the local rows; one that does not answer has its last
+/// known rows, in state `unreachable`. Actions on them are not the
+/// dashboard's: they run through the CLI (`tandem attach HOST:NAME`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteRows {
+    /// Sessions as `tandem list --json` prints them, each with its
+    /// `host`; empty when no remote is added.
+    pub sessions: Box<serde_json::value::RawValue>,
+    /// Why each host that did not answer did not.
+    pub notes: Vec<String>,
+}
+
+impl Default for RemoteRows {
+    fn default() -> RemoteRows {
+        RemoteRows { sessions: empty_array(), notes: Vec::new() }
+    }
+}
+
+impl RemoteRows {
+    fn of(latest: &Latest) -> RemoteRows {
+        RemoteRows {
+            sessions: serde_json::value::to_raw_value(&columns::json(&latest.rows, tandem_core::unix_now()))
+                .unwrap_or_else(|_| empty_array()),
+            notes: latest.notes.clone(),
+        }
+    }
+}
+
 /// The rows now, for `options` (one repository or all).
 ///
 /// # Errors
@@ -76,13 +110,14 @@ pub fn snapshot(tandem: &Tandem, options: &ServeOptions, generation: u64) -> Sna
                     marks_stale: l.marks_stale,
                 })
                 .collect();
-            Snapshot { generation, now, repos, error: None, json: Arc::default() }
+            Snapshot { generation, now, repos, error: None, remote: RemoteRows::default(), json: Arc::default() }
         }
         Err(e) => Snapshot {
             generation,
             now: tandem_core::unix_now(),
             repos: Vec::new(),
             error: Some(e.to_string()),
+            remote: RemoteRows::default(),
             json: Arc::default(),
         },
     }
@@ -96,6 +131,22 @@ pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snap
     // What the pages were last sent, to send nothing when it is the same.
     let mut sent = (serde_json::to_string(&first.repos).ok(), first.error.clone());
     let (tx, rx) = watch::channel(publish(first));
+    let tx = Arc::new(tx);
+    // Each new answer of the hosts replaces the remote rows alone.
+    let remotes = {
+        let tx = Arc::clone(&tx);
+        let timeout = tandem_core::remote::timeout(Some(
+            Config::load_lenient(&tandem.paths.config_dir.join("config.toml"), None).0.remote.timeout_secs,
+        ));
+        Poller::start(tandem.paths.clone(), timeout, tandem_core::remote::poll::EVERY, move |latest| {
+            let remote = RemoteRows::of(latest);
+            tx.send_modify(|s| {
+                let mut next = (**s).clone();
+                next.remote = remote;
+                *s = publish(next);
+            });
+        })
+    };
     std::thread::Builder::new()
         .name("tandem-web-live".into())
         .spawn(move || {
@@ -107,11 +158,16 @@ pub fn follow(tandem: Tandem, options: ServeOptions) -> watch::Receiver<Arc<Snap
                             if tx.is_closed() {
                                 return;
                             }
-                            let next = snapshot(&tandem, &options, generation);
+                            remotes.poke();
+                            let mut next = snapshot(&tandem, &options, generation);
                             let shown = (serde_json::to_string(&next.repos).ok(), next.error.clone());
                             if shown != sent {
                                 sent = shown;
-                                tx.send_replace(publish(next));
+                                // The hosts' rows as last answered stay.
+                                tx.send_modify(|s| {
+                                    next.remote = s.remote.clone();
+                                    *s = publish(next);
+                                });
                             }
                         }
                     }

@@ -123,13 +123,11 @@ pub(crate) fn fetch(cx: &Context, host: &str, name: &str) -> Result<Fetched, Cli
     if let Some(r) = &wip_ref {
         specs.push(format!("+{r}:{wip_local}"));
     }
-    let out = git::command(&repo.root)
+    let out = link
+        .git_command(&repo.root)
         .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"])
         .arg(&url)
         .args(&specs)
-        .env("GIT_SSH_COMMAND", link.git_ssh_command())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
         .output()?;
     if !out.status.success() {
         return Err(CliError::user(format!(

@@ -39,7 +39,7 @@ mod respawn;
 mod restore;
 mod review;
 mod rm;
-mod route;
+pub(crate) mod route;
 mod run;
 mod sandbox_limit;
 mod sandbox_net;

@@ -333,13 +333,11 @@ pub(crate) fn remote_repo(
             None => tandem_core::git::current_branch(&repo.root)?.unwrap_or_else(|| "tandem-base".to_owned()),
         };
         let url = link.git_url(&path).map_err(fail)?;
-        let out = tandem_core::git::command(&repo.root)
+        let out = link
+            .git_command(&repo.root)
             .args(["push", "--quiet", "--force", "--no-verify", "--"])
             .arg(&url)
             .arg(format!("{commit}:refs/heads/{branch}"))
-            .env("GIT_SSH_COMMAND", link.git_ssh_command())
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::null())
             .output()?;
         if !out.status.success() {
             return Err(CliError::user(format!(

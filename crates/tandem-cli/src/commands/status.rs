@@ -2,6 +2,12 @@
 //! prompts. It reads the store directly and never starts a supervisor,
 //! so it answers in a few milliseconds (`tandem-bench status` measures it
 //! against `tandem list`).
+//!
+//! Remote hosts' sessions (issue 21) count too, as their hosts last
+//! answered (`tandem list`, the agent view and the dashboard keep that in
+//! the registry): `status` never waits on ssh. A session that waits on
+//! the user there is named `HOST:NAME`; those of a host whose last
+//! exchange failed count as `unreachable`.
 
 use std::io::Write;
 
@@ -34,6 +40,8 @@ struct Status {
     /// display order, empty groups left out.
     counts: Vec<Count>,
     total: usize,
+    /// How many of them are on remote hosts.
+    remote: usize,
     /// The first session (oldest) that waits on the user.
     needs_input: Option<Waiting>,
 }
@@ -46,6 +54,7 @@ struct Count {
 
 #[derive(serde::Serialize)]
 struct Waiting {
+    /// Its name; `HOST:NAME` on a remote host.
     name: String,
     asking: Option<String>,
 }
@@ -62,26 +71,33 @@ pub fn run(cx: &Context, args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The counts, from the store alone (no store yet: no sessions).
+/// The counts, from the store and the remotes' registry alone (neither
+/// yet: no sessions).
 fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
     let repo = if here { Some(cx.repo()?.0) } else { None };
+    // Remote hosts' sessions: this machine's view of every repository
+    // only (a remote row's repository is a path on its host).
+    let remote = if here { Vec::new() } else { remote_rows(cx) };
     let database = cx.paths.database();
-    if !database.exists() {
+    let sessions = if database.exists() {
+        let store = Store::open(&database)?;
+        match &repo {
+            Some(repo) => match store.find_repo(&repo.common_dir)? {
+                Some(id) => store.sessions(id)?,
+                None => Vec::new(),
+            },
+            None => store.sessions_in(&[
+                SessionState::Creating,
+                SessionState::Running,
+                SessionState::Exited,
+                SessionState::Stopped,
+                SessionState::Lost,
+            ])?,
+        }
+    } else if remote.is_empty() {
         return Ok(Status::default());
-    }
-    let store = Store::open(&database)?;
-    let sessions = match &repo {
-        Some(repo) => match store.find_repo(&repo.common_dir)? {
-            Some(id) => store.sessions(id)?,
-            None => Vec::new(),
-        },
-        None => store.sessions_in(&[
-            SessionState::Creating,
-            SessionState::Running,
-            SessionState::Exited,
-            SessionState::Stopped,
-            SessionState::Lost,
-        ])?,
+    } else {
+        Vec::new()
     };
     let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
         .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
@@ -107,10 +123,54 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
             status.needs_input = Some(Waiting { name: s.slug.clone(), asking });
         }
     }
+    let mut unreachable = 0;
+    for row in &remote {
+        if row.state == "unreachable" {
+            unreachable += 1;
+            continue;
+        }
+        let group = row.group();
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((group, 1)),
+        }
+        if group == Group::NeedsInput && status.needs_input.is_none() {
+            let name = format!("{}:{}", row.host.as_deref().unwrap_or_default(), row.name);
+            status.needs_input = Some(Waiting { name, asking: row.asking.clone() });
+        }
+    }
     groups.sort_by_key(|(g, _)| *g);
-    status.total = live.len();
+    status.total = live.len() + remote.len();
+    status.remote = remote.len();
     status.counts = groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
+    if unreachable > 0 {
+        status.counts.push(Count { state: "unreachable".to_owned(), count: unreachable });
+    }
     Ok(status)
+}
+
+/// Every remote host's sessions as it last answered, archived ones left
+/// out; `unreachable` (with what they were) when its last exchange
+/// failed. Reads the registry only.
+fn remote_rows(cx: &Context) -> Vec<rows::SessionRow> {
+    let registry = tandem_core::remote::Registry::new(&cx.paths);
+    if !registry.any() {
+        return Vec::new();
+    }
+    registry
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|known| {
+            if known.last_error.is_some() {
+                known.unreachable_rows()
+            } else {
+                let host = known.remote.name.clone();
+                known.rows.into_iter().map(|r| rows::SessionRow { host: Some(host.clone()), ..r }).collect()
+            }
+        })
+        .filter(|r| r.state != "archived")
+        .collect()
 }
 
 /// `1 needs input (alpha: Bash: cargo test), 2 running, 1 idle`; `no

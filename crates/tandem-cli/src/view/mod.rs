@@ -84,6 +84,18 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     }
     let tandem = cx.tandem()?;
     let pushed = push_changes(&tandem)?;
+    // Remote hosts' rows, asked on a thread of their own (every few
+    // seconds, and soon after a local change): a slow host never holds
+    // up a redraw. Each new answer wakes the loop below.
+    let (remote_tx, remote_answers) = std::sync::mpsc::channel::<()>();
+    let remotes = tandem_core::remote::poll::Poller::start(
+        cx.paths.clone(),
+        crate::commands::remote::timeout(cx),
+        tandem_core::remote::poll::EVERY,
+        move |_| {
+            let _ = remote_tx.send(());
+        },
+    );
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
     let mut preview = Preview::default();
@@ -97,17 +109,25 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut roots: HashMap<String, PathBuf> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
         let changed = pushed.try_iter().count() > 0;
+        if changed {
+            remotes.poke();
+        }
+        let answered = remote_answers.try_iter().count() > 0;
         app.expire_message(model::MESSAGE_FOR);
-        if changed || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
+        if changed || answered || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
             match load_rows(cx, &tandem, root.as_deref(), quiet) {
-                Ok(loaded) => {
+                Ok(mut loaded) => {
+                    let remote = remotes.latest().rows;
+                    if !remote.is_empty() {
+                        loaded.push((cx.cwd.clone(), remote));
+                    }
                     let mut rows = Vec::new();
                     roots.clear();
                     app.repos.clear();
                     for (root, listed) in loaded {
                         let repo = tandem_core::session::lookup::repo_name(&root);
                         for row in &listed {
-                            if args.all {
+                            if args.all && row.host.is_none() {
                                 app.repos.insert(row.id.clone(), repo.clone());
                             }
                             roots.insert(row.id.clone(), root.clone());
@@ -130,7 +150,9 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
             last_refresh = Some(Instant::now());
             history_of = None;
         }
-        let selected = app.selected_row().map(|r| r.id.clone());
+        // A remote host's session has no screen or history here (and its
+        // id, the host's text, never names a local path).
+        let selected = app.selected_row().filter(|r| r.host.is_none()).map(|r| r.id.clone());
         if history_of != selected {
             history = selected
                 .as_deref()
@@ -168,8 +190,13 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         match &action {
             Action::Attach(name) => {
                 screen.suspend()?;
-                let attached =
-                    in_repo.session(name).and_then(|(_, config, session)| attach::attach(&in_repo, &session, &config));
+                let attached = match tandem_core::remote::split_address(name) {
+                    // A remote host's session: `tandem attach HOST:NAME`.
+                    Some((host, remote)) if host != "local" => crate::commands::route::attach(&in_repo, host, remote),
+                    _ => in_repo
+                        .session(name)
+                        .and_then(|(_, config, session)| attach::attach(&in_repo, &session, &config)),
+                };
                 screen.resume()?;
                 app.say(match attached {
                     Ok(()) => format!("detached from {name}"),

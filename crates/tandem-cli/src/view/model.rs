@@ -540,6 +540,9 @@ impl App {
         }
         let row = self.selected_row()?.clone();
         let name = name?;
+        if let Some(host) = &row.host {
+            return self.remote_key(code, host, &name);
+        }
         match code {
             KeyCode::Enter => Some(Action::Attach(name)),
             KeyCode::Char('s') => {
@@ -581,8 +584,11 @@ impl App {
             }
             KeyCode::Char('X') => {
                 let (group, rows) = self.selected_group()?;
-                let live: Vec<String> =
-                    rows.iter().filter(|r| r.group() != Group::Archived).map(|r| self.qualified(r)).collect();
+                let live: Vec<String> = rows
+                    .iter()
+                    .filter(|r| r.group() != Group::Archived && r.host.is_none())
+                    .map(|r| self.qualified(r))
+                    .collect();
                 if live.is_empty() {
                     self.say("archived sessions have no agent to stop");
                     return None;
@@ -598,7 +604,9 @@ impl App {
                 None
             }
             KeyCode::Char('D') => {
-                let (group, rows) = self.selected_group()?;
+                let (group, mut rows) = self.selected_group()?;
+                // Remote hosts' sessions are removed on their host.
+                rows.retain(|r| r.host.is_none());
                 let names: Vec<String> = rows.iter().map(|r| self.qualified(r)).collect();
                 let lost: Vec<String> = rows
                     .iter()
@@ -658,6 +666,45 @@ impl App {
             KeyCode::Char('t') => {
                 let at = TaskStatus::ALL.iter().position(|s| *s == row.meta.status).map_or(0, |i| i + 1);
                 Some(Action::Status { name, status: TaskStatus::ALL[at % TaskStatus::ALL.len()] })
+            }
+            _ => None,
+        }
+    }
+
+    /// A key on a remote host's session (`host`): enter attaches to it
+    /// there (`tandem attach HOST:NAME`); every other key that acts on a
+    /// session says it acts on local sessions only.
+    fn remote_key(&mut self, code: KeyCode, host: &str, name: &str) -> Option<Action> {
+        let acts = matches!(
+            code,
+            KeyCode::Char(
+                's' | 'y'
+                    | 'n'
+                    | 'N'
+                    | 'a'
+                    | 'v'
+                    | 'e'
+                    | 'R'
+                    | 'm'
+                    | 'X'
+                    | 'D'
+                    | 'x'
+                    | 'r'
+                    | 'f'
+                    | 'p'
+                    | 'd'
+                    | 't'
+                    | '1'..='5'
+            )
+        );
+        match code {
+            KeyCode::Enter => Some(Action::Attach(format!("{host}:{name}"))),
+            _ if acts => {
+                self.say(format!(
+                    "{host}:{name} is on {host}: this key acts on local sessions only (enter attaches; \
+                     `tandem COMMAND {host}:{name}` in a shell)"
+                ));
+                None
             }
             _ => None,
         }
@@ -911,5 +958,27 @@ mod tests {
         press(&mut app, KeyCode::Char('A'));
         press(&mut app, KeyCode::Down);
         assert_eq!(press(&mut app, KeyCode::Char('a')), Some(Action::Restore("old".into())));
+    }
+
+    #[test]
+    fn keys_on_a_remote_hosts_session_attach_there_or_say_local_only() {
+        let mut app = App::new();
+        let remote = SessionRow { host: Some("gpu".into()), ..row("far", "idle") };
+        app.set_rows(vec![remote, row("near", "idle")]);
+        assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("far"));
+        assert_eq!(press(&mut app, KeyCode::Enter), Some(Action::Attach("gpu:far".into())));
+        for key in ['x', 'd', 's', 'p', '2', 'X', 'D'] {
+            app.message = None;
+            assert_eq!(press(&mut app, KeyCode::Char(key)), None, "{key}");
+            assert_eq!(app.mode, Mode::Normal, "{key}");
+            let said = app.message.clone().unwrap_or_default();
+            assert!(said.contains("gpu:far is on gpu: this key acts on local sessions only"), "{key}: {said}");
+        }
+        // A group's stop and remove leave the remote session out.
+        press(&mut app, KeyCode::Down);
+        assert_eq!(press(&mut app, KeyCode::Char('X')), None);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::StopAll(vec!["near".into()])));
+        press(&mut app, KeyCode::Char('D'));
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::RemoveAll(vec![("near".into(), false)])));
     }
 }

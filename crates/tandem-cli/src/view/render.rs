@@ -130,8 +130,26 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
     let selected_group = app.selected_row().map(SessionRow::group);
     // `--all`: each row's repository, as a column of its own.
     let repo_width = app.repos.values().map(|r| tandem_core::text::visible(r).chars().count()).max().unwrap_or(0);
-    if repo_width > 0 {
-        lines.push(Line::styled(format!("  {:<repo_width$}  SESSION", "REPO"), theme.dim()));
+    // With a remote host's sessions among the rows: each row's host
+    // (`local` for this machine's), as `tandem list` shows it.
+    let host_of = |row: &SessionRow| -> String {
+        row.host.as_deref().map_or_else(|| "local".to_owned(), |h| tandem_core::text::visible(h).into_owned())
+    };
+    let host_width = if app.rows().iter().any(|r| r.host.is_some()) {
+        app.rows().iter().map(|r| host_of(r).chars().count()).max().unwrap_or(0)
+    } else {
+        0
+    };
+    if repo_width > 0 || host_width > 0 {
+        let mut header = String::from("  ");
+        if host_width > 0 {
+            header.push_str(&format!("{:<host_width$}  ", "HOST"));
+        }
+        if repo_width > 0 {
+            header.push_str(&format!("{:<repo_width$}  ", "REPO"));
+        }
+        header.push_str("SESSION");
+        lines.push(Line::styled(header, theme.dim()));
     }
     for group in Group::ALL {
         let rows: Vec<&&SessionRow> = visible.iter().filter(|r| r.group() == group).collect();
@@ -154,6 +172,9 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, the
                 let repo =
                     app.repos.get(&row.id).map_or_else(String::new, |r| tandem_core::text::visible(r).into_owned());
                 first.spans.insert(0, Span::styled(format!("{repo:<repo_width$}  "), theme.dim()));
+            }
+            if host_width > 0 {
+                first.spans.insert(0, Span::styled(format!("{:<host_width$}  ", host_of(row)), theme.dim()));
             }
             if is_selected {
                 // One style for the whole row: no grey on grey.
@@ -296,11 +317,20 @@ fn draw_preview(frame: &mut Frame<'_>, area: Rect, app: &App, data: &Scene<'_>, 
         }
         _ => inner,
     };
-    match data.preview {
-        Some(parsed) => {
+    match (&row.host, data.preview) {
+        // A remote host's session: its screen is there, not here.
+        (Some(host), _) => {
+            let text = visible(&format!(
+                "on {host}: enter attaches there (`tandem attach {host}:{}`); other keys act on local sessions only",
+                row.name
+            ))
+            .into_owned();
+            frame.render_widget(Paragraph::new(Line::styled(text, theme.dim())).wrap(Wrap { trim: false }), inner);
+        }
+        (None, Some(parsed)) => {
             frame.render_widget(Paragraph::new(screen_lines(parsed, inner.width, inner.height, theme)), inner);
         }
-        None => frame.render_widget(Paragraph::new(Line::styled("(no screen)", theme.dim())), inner),
+        (None, None) => frame.render_widget(Paragraph::new(Line::styled("(no screen)", theme.dim())), inner),
     }
     if history_height > 0 {
         let lines: Vec<Line<'_>> = data
@@ -746,5 +776,31 @@ mod tests {
         let marked: Vec<&str> = screen.lines().filter(|l| l.starts_with("\"> ")).collect();
         assert_eq!(marked.len(), 1, "one row is marked as selected:\n{screen}");
         assert!(marked[0].contains("wide"), "{screen}");
+    }
+
+    #[test]
+    fn remote_sessions_have_a_host_column_and_say_unreachable() {
+        let mut app = App::new();
+        let far = SessionRow {
+            host: Some("gpu".into()),
+            state: "unreachable".into(),
+            known_state: Some("running".into()),
+            last_seen: Some(NOW - 120),
+            ..row("far\x1b[2Jaway", "unreachable", 60)
+        };
+        app.set_rows(vec![far, row("near", "idle", 30)]);
+        let screen = render(&app, 140, 30);
+        assert!(screen.contains("HOST   SESSION"), "{screen}");
+        assert!(screen.contains("gpu    ·"), "{screen}");
+        assert!(screen.contains("local  ○ near"), "{screen}");
+        assert!(screen.contains("unreachable (was running, seen"), "{screen}");
+        assert!(screen.contains(r"far\e[2Jaway"), "{screen}");
+        app.key(crate::view::model::Key::new(crate::view::model::KeyCode::Down));
+        let screen = render(&app, 140, 30);
+        assert!(screen.contains("on gpu: enter attaches there"), "{screen}");
+        // No remote session: no HOST column.
+        let screen = render(&self::app(), 140, 30);
+        assert!(!screen.contains("HOST"), "{screen}");
+        assert!(!screen.contains("local"), "{screen}");
     }
 }

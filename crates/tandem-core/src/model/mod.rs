@@ -16,10 +16,12 @@ pub mod error;
 mod facts;
 mod pr;
 mod reports;
+mod row;
 mod session;
 
 pub use facts::{DiffStat, GitFacts, RefFacts, WorktreeFacts};
 pub use pr::{Checks, PrState, PrStatus, Review};
 pub use reports::{ConflictReport, Finding, GcReport, PairConflicts, RemoveReport, SessionConflicts};
+pub use row::SessionRow;
 pub(crate) use session::named_enum;
 pub use session::{Activity, CheckResult, Meta, Priority, SandboxMode, Session, SessionState, Task, TaskStatus};

@@ -15,6 +15,7 @@
 //! front ends print it through [`crate::text::visible`], and nothing of it
 //! reaches a local shell (arguments go to `ssh` and `git` as argv).
 
+pub mod poll;
 pub mod ssh;
 
 use std::os::unix::fs::OpenOptionsExt;

@@ -172,6 +172,17 @@ impl Link {
         words.join(" ")
     }
 
+    /// `git` in `dir` (this machine's repository) with its ssh transport
+    /// riding this link ([`Link::git_ssh_command`]), never asking on the
+    /// terminal, stdin closed: for `git fetch`/`git push` with a
+    /// [`Link::git_url`].
+    #[must_use]
+    pub fn git_command(&self, dir: &Path) -> Command {
+        let mut cmd = crate::git::command(dir);
+        cmd.env("GIT_SSH_COMMAND", self.git_ssh_command()).env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
+        cmd
+    }
+
     /// The git URL of the repository at `path` on the remote.
     ///
     /// # Errors

@@ -167,6 +167,10 @@ fn components() -> Value {
                     "notes": { "type": "array", "items": text },
                     "marks_stale": { "type": "boolean" },
                 })) },
+                "remote": object(json!({
+                    "sessions": { "type": "array", "items": schema("Row"), "description": "Remote hosts' sessions, each with its `host`; last known ones `unreachable`" },
+                    "notes": { "type": "array", "items": text },
+                })),
             })),
             "SessionAnswer": object(json!({ "repo": text, "session": schema("Row") })),
             "ActionAnswer": object(json!({
