@@ -956,8 +956,7 @@ fn a_secret_given_with_env_is_in_no_remote_command_line() {
 // ---------------------------------------------------------------------
 // Attacks (h-attack): each test below is an attack on issue 21. Those
 // whose doc says "Attack:" + "was"/"went" broke the code they were written
-// against and hold since their fix; the others held from the start (each
-// was seen to fail with its defence taken out).
+// against and hold since their fix; the others held from the start.
 // ---------------------------------------------------------------------
 
 /// Every command line of the remote user seen while `during` runs (read
