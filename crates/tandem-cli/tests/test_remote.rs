@@ -430,17 +430,17 @@ fn fetch_diff_and_merge_a_remote_sessions_commit() {
     assert!(out.contains("refs/remotes/tandem/tdr/work") && out.contains(&commit[..7]), "{out}");
     assert_eq!(env.git(&["rev-parse", "refs/remotes/tandem/tdr/work"]).trim(), commit);
     assert!(
-        env.command_git_in(&env.repo, &["rev-parse", "--verify", "-q", "refs/remotes/tandem/tdr/work-wip"])
+        env.command_git_in(&env.repo, &["rev-parse", "--verify", "-q", "refs/remotes/tandem-wip/tdr/work"])
             .stdout
             .is_empty()
     );
 
-    // Uncommitted work comes as a -wip ref.
+    // Uncommitted work comes as a ref under refs/remotes/tandem-wip/.
     let out = sshd.run_as_remote(&["sh", "-c", "echo draft > \"$1\"", "-", &path.join("draft.txt").to_string_lossy()]);
     assert!(out.status.success());
     let out = env.ok(&["fetch", "work"]);
-    assert!(out.contains("refs/remotes/tandem/tdr/work-wip"), "{out}");
-    let files = env.git(&["ls-tree", "-r", "--name-only", "refs/remotes/tandem/tdr/work-wip"]);
+    assert!(out.contains("refs/remotes/tandem-wip/tdr/work"), "{out}");
+    let files = env.git(&["ls-tree", "-r", "--name-only", "refs/remotes/tandem-wip/tdr/work"]);
     assert!(files.lines().any(|f| f == "draft.txt"), "{files}");
     assert_eq!(env.git(&["status", "--porcelain"]), "", "fetch leaves the local checkout alone");
     // Fetching again takes the work as it is now.
@@ -448,7 +448,7 @@ fn fetch_diff_and_merge_a_remote_sessions_commit() {
         sshd.run_as_remote(&["sh", "-c", "echo draft two > \"$1\"", "-", &path.join("draft.txt").to_string_lossy()]);
     assert!(out.status.success());
     env.ok(&["fetch", "tdr:work"]);
-    assert_eq!(env.git(&["show", "refs/remotes/tandem/tdr/work-wip:draft.txt"]), "draft two\n");
+    assert_eq!(env.git(&["show", "refs/remotes/tandem-wip/tdr/work:draft.txt"]), "draft two\n");
 
     env.ok(&["merge", "tdr:work"]);
     assert_eq!(env.git(&["show", "main:remote.txt"]), "made on the remote\n");
@@ -1348,4 +1348,27 @@ fn no_port_is_opened_on_either_side() {
             assert!(open.is_empty(), "{side} process {pid} ({cmd}) listens on a port: sockets {open:?}");
         }
     }
+}
+
+/// A session named `NAME-wip` keeps its fetched branch when session
+/// `NAME` is fetched (clean: its uncommitted-work ref is dropped; dirty:
+/// written): uncommitted work lives under `refs/remotes/tandem-wip/`.
+#[test]
+fn fetching_a_session_leaves_another_named_like_its_work_alone() {
+    let Some((env, sshd)) = ready() else { return };
+    new_remote_shell(&env, "fix");
+    new_remote_shell(&env, "fix-wip");
+    let path = PathBuf::from(remote_session(&sshd, "fix-wip")["path"].as_str().expect("path").to_owned());
+    let commit = remote_commit(&sshd, &path, "other.txt", "other\n", "fix-wip's own work");
+    env.ok(&["fetch", "fix-wip"]);
+    let fetched = || env.git(&["rev-parse", "refs/remotes/tandem/tdr/fix-wip"]).trim().to_owned();
+    assert_eq!(fetched(), commit);
+    env.ok(&["fetch", "fix"]);
+    assert_eq!(fetched(), commit, "fetching fix (clean) dropped fix-wip's branch ref");
+    let fix_path = PathBuf::from(remote_session(&sshd, "fix")["path"].as_str().expect("path").to_owned());
+    sshd.run_as_remote(&["sh", "-c", &format!("echo draft > {}/draft.txt", fix_path.display())]);
+    env.ok(&["fetch", "fix"]);
+    assert_eq!(fetched(), commit, "fetching fix (dirty) overwrote fix-wip's branch ref");
+    let wip = env.git(&["show", "refs/remotes/tandem-wip/tdr/fix:draft.txt"]);
+    assert_eq!(wip, "draft\n");
 }

@@ -29,7 +29,7 @@ pub(crate) struct Fetched {
     /// `refs/remotes/tandem/HOST/NAME`.
     pub branch_ref: String,
     pub head: String,
-    /// `refs/remotes/tandem/HOST/NAME-wip` and its commit, when the
+    /// `refs/remotes/tandem-wip/HOST/NAME` and its commit, when the
     /// worktree had uncommitted work.
     pub wip: Option<(String, String)>,
     /// The remote session's branch name.
@@ -106,7 +106,8 @@ pub(crate) fn fetch(cx: &Context, host: &str, name: &str) -> Result<Fetched, Cli
     };
     // Names from the remote go into refspecs: each must be a valid ref.
     let branch_ref = format!("refs/remotes/tandem/{host}/{name}");
-    let wip_local = format!("{branch_ref}-wip");
+    // Apart from the branches: `NAME-wip` may be another session's name.
+    let wip_local = format!("refs/remotes/tandem-wip/{host}/{name}");
     let refs_ok =
         [format!("refs/heads/{branch}"), branch_ref.clone(), wip_ref.clone().unwrap_or_else(|| "refs/x".into())]
             .iter()
