@@ -14,6 +14,7 @@ mod bench;
 mod conflicts;
 mod fixture;
 mod process;
+mod pty;
 mod remote;
 mod rng;
 mod stats;

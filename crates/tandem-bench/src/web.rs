@@ -20,7 +20,7 @@
 //!   sessions, with no page open and with P dashboard pages open.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -31,6 +31,7 @@ use thirtyfour::prelude::*;
 
 use crate::fixture::{self, Layout, Shape};
 use crate::process::{StopAll, Tandem, run, run_timed};
+use crate::pty::Pty;
 use crate::stats::median;
 
 /// Measure the web dashboard: first render, change latency, keystroke
@@ -267,12 +268,12 @@ pub fn run_cmd(args: &WebArgs) -> Result<()> {
     // Two sessions, so neither client sees the other's echo.
     let id = session_id(&tandem, "s01")?;
     let mut socket = terminal(&server, &id)?;
-    let mut attach = Attach::start(&tandem, "s02")?;
+    let mut attach = attach(&tandem, "s02")?;
     let (mut web, mut tty) = (Vec::new(), Vec::new());
     for k in 0..args.runs {
         let key = [b'a' + u8::try_from(k % 26).unwrap_or(0)];
         web.push(echo_web(&mut socket, key[0])?);
-        tty.push(attach.echo(key[0])?);
+        tty.push(attach.echo(key[0], "tandem attach")?);
     }
     drop(attach);
     drop(socket);
@@ -414,69 +415,11 @@ fn echo_web(socket: &mut Socket, key: u8) -> Result<f64> {
     Ok(took)
 }
 
-/// `tandem attach NAME` in a PTY; its output read on a thread.
-struct Attach {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    output: std::sync::mpsc::Receiver<Vec<u8>>,
-    writer: Box<dyn Write + Send>,
-}
-
-impl Attach {
-    fn start(tandem: &Tandem, name: &str) -> Result<Attach> {
-        let pty = portable_pty::native_pty_system()
-            .openpty(portable_pty::PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })
-            .map_err(|e| anyhow::anyhow!("openpty: {e}"))?;
-        let mut cmd = portable_pty::CommandBuilder::new(&tandem.bin);
-        cmd.args(["attach", name]);
-        cmd.cwd(&tandem.repo);
-        cmd.env("TANDEM_HOME", &tandem.home);
-        let child = pty.slave.spawn_command(cmd).map_err(|e| anyhow::anyhow!("spawn attach: {e}"))?;
-        let mut reader = pty.master.try_clone_reader().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let writer = pty.master.take_writer().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (tx, output) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        let attach = Attach { child, output, writer };
-        // The redraw on attach: read until it is quiet.
-        attach.drain(Duration::from_millis(500));
-        Ok(attach)
-    }
-
-    fn drain(&self, quiet: Duration) {
-        while self.output.recv_timeout(quiet).is_ok() {}
-    }
-
-    /// As [`echo_web`], through the PTY.
-    fn echo(&mut self, key: u8) -> Result<f64> {
-        let start = Instant::now();
-        self.writer.write_all(&[key])?;
-        self.writer.flush()?;
-        loop {
-            let chunk = self
-                .output
-                .recv_timeout(Duration::from_secs(10))
-                .context("no echo through tandem attach within 10 s")?;
-            if chunk.contains(&key) {
-                break;
-            }
-        }
-        let took = ms(start.elapsed());
-        self.writer.write_all(&[0x7f])?;
-        self.writer.flush()?;
-        self.drain(Duration::from_millis(50));
-        Ok(took)
-    }
-}
-
-impl Drop for Attach {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tandem attach NAME` in a PTY.
+fn attach(tandem: &Tandem, name: &str) -> Result<Pty> {
+    let mut cmd = portable_pty::CommandBuilder::new(&tandem.bin);
+    cmd.args(["attach", name]);
+    cmd.cwd(&tandem.repo);
+    cmd.env("TANDEM_HOME", &tandem.home);
+    Pty::start(cmd)
 }

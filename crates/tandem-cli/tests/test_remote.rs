@@ -916,19 +916,7 @@ fn a_task_runs_its_trials_on_the_remote() {
 #[test]
 fn a_secret_given_with_env_is_in_no_remote_command_line() {
     let Some((env, sshd)) = ready() else { return };
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let seen = std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            let mut seen = std::collections::BTreeSet::new();
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                for pid in sshd.remote_pids() {
-                    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    seen.insert(String::from_utf8_lossy(&line).replace('\0', " "));
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            seen
-        });
+    let seen = remote_cmdlines_during(&sshd, || {
         env.ok(&[
             "new",
             "--on",
@@ -942,8 +930,6 @@ fn a_secret_given_with_env_is_in_no_remote_command_line() {
             "--env",
             "PLAIN=visible-1",
         ]);
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        watcher.join().expect("the watcher")
     });
     let lines: Vec<&String> = seen.iter().filter(|l| l.contains("new --bg --json")).collect();
     assert!(!lines.is_empty(), "the remote `tandem new` was seen: {seen:?}");
