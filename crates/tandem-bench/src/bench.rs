@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::fixture::{self, Fixture, Layout, Shape};
 use crate::process::{StopAll, Tandem, git, run, run_timed};
-use crate::stats::median;
+use crate::stats::{median, ms};
 
 /// Compare tandem with plain git: new, rm, and list cold and warm
 #[derive(clap::Args, Debug)]
@@ -458,8 +458,4 @@ impl Bench {
         cmd.args(["-P2", "-I{}", "sh", "-c", LIST_BASELINE_SCRIPT]).current_dir(self.repo()).env("LC_ALL", "C");
         Ok(run_timed(&mut cmd, Some(input.as_bytes()))?.1)
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

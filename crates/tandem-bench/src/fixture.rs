@@ -15,13 +15,14 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{StopAll, Tandem, fixture_git, run};
 use crate::rng::Rng;
+use crate::stats::ms;
 
 /// The seed every fixture is built from.
 pub const SEED: u64 = 0x7A4D_E3B0;
@@ -511,10 +512,6 @@ fn contents(buf: &mut Vec<u8>, ext: &str, size: usize, seed: u64) {
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("making {} absolute", path.display()))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use crate::stats::ms;
 use anyhow::{Context, Result};
 
 /// The text of terminal output without its escape sequences (CSI, OSC and
@@ -102,10 +103,6 @@ impl Drop for Pty {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::fixture::{self, Layout, Shape};
 use crate::process::{Tandem, run, run_timed};
 use crate::pty::Pty;
-use crate::stats::median;
+use crate::stats::{median, ms};
 
 /// Measure remote hosts over SSH: list, attach echo, new (needs root)
 #[derive(clap::Args, Debug)]
@@ -70,16 +70,8 @@ const ECHO_RUNS: usize = 4;
 /// sequence a terminal is sent (`h`, `l`, `m` do).
 const KEYS: &[u8] = b"abcdefgijknopqrstuvwxyz";
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn line(report: &mut String, name: &str, samples: &[f64], unit: &str) -> Result<()> {
-    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = samples.iter().copied().fold(0.0, f64::max);
-    let mid = median(samples).unwrap_or(f64::NAN);
-    writeln!(report, "{name:<52} {mid:>10.2} {:>20} {unit}", format!("{min:.2}–{max:.2}"))?;
-    Ok(())
+    Ok(crate::stats::line(report, 52, name, samples, unit)?)
 }
 
 fn is_root() -> bool {

@@ -1,5 +1,24 @@
 //! Summaries of timing samples.
 
+/// `d` in milliseconds.
+#[must_use]
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Appends one figure to `report`: `name` padded to `width`, then the
+/// median and the min–max of `samples`, then `unit`.
+///
+/// # Errors
+/// Never in practice (writing to a `String`).
+pub fn line(report: &mut String, width: usize, name: &str, samples: &[f64], unit: &str) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    let mid = median(samples).unwrap_or(f64::NAN);
+    writeln!(report, "{name:<width$} {mid:>10.2} {:>20} {unit}", format!("{min:.2}–{max:.2}"))
+}
+
 /// The median of `samples` (the mean of the two middle ones for an even
 /// count); `None` when there are none. NaN sorts last.
 #[must_use]

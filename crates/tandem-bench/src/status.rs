@@ -6,13 +6,12 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
 use crate::fixture::{self, Layout, Shape};
 use crate::process::{StopAll, run, run_timed};
-use crate::stats::median;
+use crate::stats::{median, ms};
 
 /// Time `tandem status` against `tandem list`
 #[derive(clap::Args, Debug)]
@@ -74,8 +73,4 @@ pub fn run_cmd(args: &StatusArgs) -> Result<()> {
     )?;
     print!("{report}");
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

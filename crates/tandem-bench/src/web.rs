@@ -32,7 +32,7 @@ use thirtyfour::prelude::*;
 use crate::fixture::{self, Layout, Shape};
 use crate::process::{StopAll, Tandem, run, run_timed};
 use crate::pty::Pty;
-use crate::stats::median;
+use crate::stats::{median, ms};
 
 /// Measure the web dashboard: first render, change latency, keystroke
 /// echo, memory
@@ -79,16 +79,8 @@ fn epoch_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn line(report: &mut String, name: &str, samples: &[f64], unit: &str) -> Result<()> {
-    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = samples.iter().copied().fold(0.0, f64::max);
-    let mid = median(samples).unwrap_or(f64::NAN);
-    writeln!(report, "{name:<44} {mid:>10.2} {:>20} {unit}", format!("{min:.2}–{max:.2}"))?;
-    Ok(())
+    Ok(crate::stats::line(report, 44, name, samples, unit)?)
 }
 
 fn rss_kib(pid: u32) -> u64 {
