@@ -3,7 +3,7 @@
 
 use tandem_core::git;
 use tandem_core::protocol::{RemoteReply, RemoteRequest};
-use tandem_core::remote::{self, Registry};
+use tandem_core::remote::Registry;
 use tandem_core::text::visible;
 
 use crate::commands::remote::{fail, link};
@@ -59,36 +59,18 @@ pub fn run(cx: &Context, args: &FetchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The host and name of a remote session: `HOST:NAME`, or the one host
-/// whose last listing has NAME.
+/// The host and name of a remote session, as session commands find it
+/// ([`crate::commands::route::remote_session`]).
 ///
 /// # Errors
-/// No host has it, or more than one.
+/// No host has it (or it is a local session), or more than one has.
 pub(crate) fn address(cx: &Context, text: &str) -> Result<(String, String), CliError> {
-    let registry = Registry::new(&cx.paths);
-    if let Some((host, name)) = remote::split_address(text)
-        && host != "local"
-    {
-        registry.get(host).map_err(fail)?;
-        return Ok((host.to_owned(), name.to_owned()));
-    }
-    let mut holders = registry.holding(text);
-    if holders.is_empty() {
-        crate::commands::remote::ask_all(&cx.paths, crate::commands::remote::timeout(cx), false, false);
-        holders = registry.holding(text);
-    }
-    match holders.as_slice() {
-        [one] => Ok((one.remote.name.clone(), text.to_owned())),
-        [] => Err(CliError::user(format!(
+    crate::commands::route::remote_session(cx, text)?.ok_or_else(|| {
+        CliError::user(format!(
             "no remote host has a session named `{}`; `tandem list` shows every host's sessions",
             visible(text)
-        ))),
-        many => Err(CliError::user(format!(
-            "more than one host has a session named `{}`; name one: {}",
-            visible(text),
-            many.iter().map(|k| format!("`{}:{}`", k.remote.name, visible(text))).collect::<Vec<_>>().join(" or ")
-        ))),
-    }
+        ))
+    })
 }
 
 /// Fetches session `name` of remote `host` into the current repository.
