@@ -36,6 +36,8 @@ pub enum ClientError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoints::CheckpointError),
     /// The session's agent does not run (a prompt, an answer). Hint:
     /// `tandem respawn`.
     #[error("session `{slug}` has no running agent")]
@@ -731,6 +733,78 @@ impl Tandem {
             Response::Stopped { session } => Ok(Stopped::Stopped(session)),
             _ => Err(ClientError::Unexpected { request: "stop" }),
         }
+    }
+
+    /// A session's checkpoints, newest first (issue 22).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn checkpoints(&self, session: &Session) -> Result<Vec<crate::model::Checkpoint>, ClientError> {
+        Ok(self.store()?.checkpoints(&session.id)?)
+    }
+
+    /// Checkpoints a session's worktree right before tandem changes it
+    /// (`cause`: sync, merge); `None` when nothing changed since its last
+    /// checkpoint, or it has no worktree.
+    ///
+    /// # Errors
+    /// [`ClientError::Checkpoint`]: then the caller does not go on.
+    pub fn checkpoint_before(
+        &self,
+        session: &Session,
+        cause: crate::model::Cause,
+    ) -> Result<Option<crate::model::Checkpoint>, ClientError> {
+        let (repo, config, session) = self.located(session.clone())?;
+        let store = self.store()?;
+        let keep = config.checkpoints.keep;
+        Ok(crate::checkpoints::take(&self.paths, &repo, &store, &session, crate::checkpoints::Take::of(cause, keep))?)
+    }
+
+    /// Whether a session's agent is in the middle of a turn: it runs and
+    /// last said it is working or waits on a permission, or (an agent that
+    /// said nothing, its state inferred) printed something in the last
+    /// `supervisor.quiet_secs`.
+    #[must_use]
+    pub fn mid_turn(&self, session: &Session, config: &Config) -> bool {
+        if live_state(session) != SessionState::Running {
+            return false;
+        }
+        // What the agent said beats a guess from its output (a shell
+        // whose hooks report, as Claude Code's do).
+        if let Some(activity) = session.activity {
+            return matches!(activity, Activity::Running | Activity::NeedsInput);
+        }
+        let (state, _) =
+            crate::rows::listed_state(&self.paths, session, crate::unix_now(), config.supervisor.quiet_secs);
+        matches!(state, "running" | "needs-input")
+    }
+
+    /// Rewinds a session's worktree to a checkpoint
+    /// ([`crate::checkpoints::rewind`]). Refused, changing nothing, while
+    /// its agent is in the middle of a turn ([`Tandem::mid_turn`]), unless
+    /// `stop`: then the agent is stopped first.
+    ///
+    /// # Errors
+    /// [`crate::checkpoints::CheckpointError::MidTurn`], and the rewind's.
+    pub fn rewind(
+        &self,
+        session: &Session,
+        how: &crate::checkpoints::Rewind,
+        stop: bool,
+    ) -> Result<crate::checkpoints::RewindDone, ClientError> {
+        let (repo, config, mut session) = self.located(session.clone())?;
+        let store = self.store()?;
+        // Bad input is named before a busy agent is.
+        crate::checkpoints::check(&store, &session, how)?;
+        if self.mid_turn(&session, &config) {
+            if !stop {
+                return Err(crate::checkpoints::CheckpointError::MidTurn { slug: session.slug }.into());
+            }
+            self.stop(&session)?;
+            session = self.by_id(&session.id)?.unwrap_or(session);
+        }
+        let how = crate::checkpoints::Rewind { keep: config.checkpoints.keep, ..how.clone() };
+        Ok(crate::checkpoints::rewind(&self.paths, &repo, &store, &session, &how)?)
     }
 
     /// Starts the session's agent again in its worktree, resuming its

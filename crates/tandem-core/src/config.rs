@@ -39,6 +39,7 @@ pub struct Config {
     pub serve: ServeConfig,
     pub notify: NotifyConfig,
     pub remote: RemoteConfig,
+    pub checkpoints: CheckpointsConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -126,7 +127,10 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "notify.ntfy"
         // Which hosts the user's ssh reaches, and how long it waits, are
         // the user's (issue 21).
-        | "remote.timeout_secs" => UserOnly,
+        | "remote.timeout_secs"
+        // A repository that lowers it would prune the user's undo
+        // history (issue 22).
+        | "checkpoints.keep" => UserOnly,
         _ => return None,
     })
 }
@@ -255,6 +259,7 @@ struct Layer {
     serve: Option<ServeLayer>,
     notify: Option<NotifyLayer>,
     remote: Option<RemoteLayer>,
+    checkpoints: Option<CheckpointsLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -434,6 +439,15 @@ section!(
             /// connect included) before it is reported as not answering;
             /// `tandem list` never waits longer on one.
             timeout_secs: f64,
+        }
+);
+
+section!(
+    CheckpointsConfig
+        / CheckpointsLayer {
+            /// How many checkpoints each session keeps (the oldest go
+            /// first); at least 1.
+            keep: u32,
         }
 );
 
@@ -698,6 +712,7 @@ impl Config {
             },
             "notify": { "webhook": s(&self.notify.webhook), "ntfy": s(&self.notify.ntfy) },
             "remote": { "timeout_secs": self.remote.timeout_secs },
+            "checkpoints": { "keep": self.checkpoints.keep },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {

@@ -12,6 +12,7 @@
 //! error's kind and hints ([`error`]).
 
 pub mod agent;
+pub mod checkpoints;
 pub mod client;
 pub mod config;
 pub mod conflicts;
@@ -43,6 +44,15 @@ pub mod text;
 #[must_use]
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// A short age for `seconds`: `42s`, `5m`, `3h`, `2d` (negative counts as

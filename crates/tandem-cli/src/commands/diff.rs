@@ -30,11 +30,30 @@ pub struct DiffArgs {
     /// Per-file counts as JSON
     #[arg(long)]
     json: bool,
+    /// What the agent's turn that made checkpoint N changed (`tandem
+    /// checkpoints NAME` lists them)
+    #[arg(long, value_name = "N", conflicts_with_all = ["against", "uncommitted"])]
+    checkpoint: Option<u32>,
+    /// With `--checkpoint N`: from checkpoint N to checkpoint M instead
+    #[arg(long, value_name = "M", requires = "checkpoint")]
+    to: Option<u32>,
 }
 
 pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.named(args.name.as_deref())?;
     let user = <CliError as From<ship::ShipError>>::from;
+    if let Some(n) = args.checkpoint {
+        let store = cx.tandem()?.store()?;
+        let (from, to) = tandem_core::checkpoints::diff_range(&store, &session, n, args.to)
+            .map_err(tandem_core::client::ClientError::from)?;
+        if args.json {
+            let report = ship::diff::trees_report(&session, &from, &to, None).map_err(user)?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(std::io::Error::from)?);
+            return Ok(());
+        }
+        let dir = ship::worktree(&session).map_err(user)?.to_owned();
+        return git_diff(&dir, args, &[&from, &to]);
+    }
     if args.json {
         let report =
             ship::diff::report(&session, &Against::parse(&args.against), args.uncommitted, None).map_err(user)?;
@@ -48,9 +67,25 @@ pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
         ship::diff_from(&session, &Against::parse(&args.against)).map_err(user)?
     };
     let index = IntentIndex::new(&dir).map_err(user)?;
-    let mut cmd = git::command(&dir);
-    cmd.env("GIT_INDEX_FILE", index.path());
-    // Git decides colour and the pager, as for `git diff` on this terminal.
+    git_diff_with(&dir, args, &[&from], Some(index.path()))
+}
+
+fn git_diff(dir: &std::path::Path, args: &DiffArgs, revs: &[&str]) -> Result<(), CliError> {
+    git_diff_with(dir, args, revs, None)
+}
+
+/// `git diff -M REVS…` on this terminal (git decides colour and the
+/// pager), through `index` when given.
+fn git_diff_with(
+    dir: &std::path::Path,
+    args: &DiffArgs,
+    revs: &[&str],
+    index: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let mut cmd = git::command(dir);
+    if let Some(index) = index {
+        cmd.env("GIT_INDEX_FILE", index);
+    }
     cmd.env_remove("LC_ALL").arg("diff").arg("-M");
     if args.stat {
         cmd.arg("--stat");
@@ -58,7 +93,7 @@ pub fn run(cx: &Context, args: &DiffArgs) -> Result<(), CliError> {
     if args.name_only {
         cmd.arg("--name-only");
     }
-    cmd.arg(&from).arg("--").stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.args(revs).arg("--").stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
     let status = cmd.status()?;
     if status.success() { Ok(()) } else { Err(CliError::user("`git diff` failed; see its message above")) }
 }

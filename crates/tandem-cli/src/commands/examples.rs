@@ -73,7 +73,9 @@ const EXAMPLES: &[(&str, &str)] = &[
         "tandem diff fix-login
   tandem diff fix-login --stat
   tandem diff fix-login --against remote
-  tandem diff fix-login --uncommitted",
+  tandem diff fix-login --uncommitted
+  tandem diff fix-login --checkpoint 3      what the turn of checkpoint 3 changed
+  tandem diff fix-login --checkpoint 2 --to 5",
     ),
     ("push", "tandem push fix-login"),
     ("pr", "tandem pr fix-login\n  tandem pr fix-login --draft --title 'Fix the login redirect'"),
@@ -112,6 +114,18 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     ("archive", "tandem archive fix-login"),
     ("restore", "tandem restore fix-login"),
+    (
+        "checkpoints",
+        "tandem checkpoints fix-login
+  tandem checkpoints fix-login --json",
+    ),
+    (
+        "rewind",
+        "tandem rewind fix-login 3                   the worktree as after checkpoint 3
+  tandem rewind fix-login 3 --files src/auth  only that folder
+  tandem rewind fix-login --undo              back to before the last rewind
+  tandem rewind fix-login 3 --hard --stop     HEAD too, stopping the agent first",
+    ),
     ("gc", "tandem gc\n  tandem gc --older-than 7"),
     ("doctor", "tandem doctor\n  tandem doctor --fix"),
     ("hooks", "tandem hooks\n  tandem hooks approve"),

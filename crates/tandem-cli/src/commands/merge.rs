@@ -93,6 +93,9 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
         (_, _, true) => MergeMode::FastForward,
         _ => MergeMode::Commit,
     };
+    // The session's worktree as it is, kept before the merge (a rebase
+    // rewrites it) (issue 22).
+    cx.tandem()?.checkpoint_before(&session, tandem_core::model::Cause::Merge)?;
     let request = MergeRequest { mode, into: args.into.as_deref(), remote: args.remote };
     let mut notes = Vec::new();
     let landed = land::merge(&repo.root, &config, &session, request, &state, &|k| std::env::var(k).ok(), &mut notes);

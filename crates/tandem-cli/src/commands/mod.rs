@@ -6,6 +6,7 @@ mod agent_hook;
 mod answer;
 mod archive;
 pub(crate) mod attach;
+mod checkpoints;
 mod completions;
 mod config;
 mod conflicts;
@@ -38,6 +39,7 @@ pub mod repo_hooks;
 mod respawn;
 mod restore;
 mod review;
+mod rewind;
 mod rm;
 pub(crate) mod route;
 mod run;
@@ -123,6 +125,8 @@ enum Command {
     Conflicts(conflicts::ConflictsArgs),
     Task(task::TaskArgs),
     History(history::HistoryArgs),
+    Checkpoints(checkpoints::CheckpointsArgs),
+    Rewind(rewind::RewindArgs),
     Search(search::SearchArgs),
     Archive(archive::ArchiveArgs),
     Restore(restore::RestoreArgs),
@@ -258,6 +262,8 @@ fn dispatch(cx: &Context, command: Command) -> Result<(), CliError> {
         Command::Conflicts(args) => conflicts::run(cx, &args),
         Command::Task(args) => task::run(cx, &args),
         Command::History(args) => history::run(cx, &args),
+        Command::Checkpoints(args) => checkpoints::run(cx, &args),
+        Command::Rewind(args) => rewind::run(cx, &args),
         Command::Search(args) => search::run(cx, &args),
         Command::Archive(args) => archive::run(cx, &args),
         Command::Restore(args) => restore::run(cx, &args),

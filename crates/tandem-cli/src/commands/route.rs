@@ -26,6 +26,8 @@ const ROUTED: &[(&str, &str)] = &[
     ("stop", "name"),
     ("respawn", "name"),
     ("history", "name"),
+    ("checkpoints", "name"),
+    ("rewind", "name"),
     ("search", "session"),
     ("diff", "name"),
     ("rm", "name"),

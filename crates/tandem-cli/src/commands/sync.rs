@@ -47,6 +47,8 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
         (_, true) => Some(SyncMode::Merge),
         _ => None,
     };
+    // The worktree as it is, kept before the sync changes it (issue 22).
+    cx.tandem()?.checkpoint_before(&session, tandem_core::model::Cause::Sync)?;
     let mut notes = Vec::new();
     let outcome = crate::progress::during("fetching the base and syncing", || {
         ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)

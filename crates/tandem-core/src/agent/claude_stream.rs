@@ -134,7 +134,10 @@ impl Driver for ClaudeStream {
                         "text" => {
                             let text = cut(block["text"].as_str().unwrap_or_default());
                             shown.push(format!("● {text}"));
-                            rec.push(EventKind::Message, text, json!({}));
+                            // Its id: where `rewind --conversation` resumes
+                            // (`--resume-session-at`).
+                            let data = event["uuid"].as_str().map_or_else(|| json!({}), |id| json!({ "uuid": id }));
+                            rec.push(EventKind::Message, text, data);
                         }
                         "thinking" => {
                             let text = cut(block["thinking"].as_str().unwrap_or_default());

@@ -370,6 +370,7 @@ impl Kinded for crate::client::ClientError {
             E::Supervisor(e) => e.kind(),
             E::Session(e) => e.kind(),
             E::Store(e) => e.kind(),
+            E::Checkpoint(e) => e.kind(),
             E::EmptyPrompt | E::PromptTooLong { .. } | E::NoPermissionReports { .. } => ErrorKind::InvalidInput,
             E::NotRunning { .. } | E::NotWaiting { .. } | E::AsksQuestion { .. } => ErrorKind::Conflict,
             E::Unexpected { .. } => ErrorKind::Internal,
@@ -382,6 +383,7 @@ impl Kinded for crate::client::ClientError {
             E::Supervisor(e) => e.hints(),
             E::Session(e) => e.hints(),
             E::Store(e) => e.hints(),
+            E::Checkpoint(e) => e.hints(),
             E::NotRunning { slug } => vec![format!("start it again with `tandem respawn {slug}`")],
             E::EmptyPrompt
             | E::PromptTooLong { .. }
@@ -389,6 +391,21 @@ impl Kinded for crate::client::ClientError {
             | E::NotWaiting { .. }
             | E::AsksQuestion { .. }
             | E::Unexpected { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Kinded for crate::checkpoints::CheckpointError {
+    fn kind(&self) -> ErrorKind {
+        use crate::checkpoints::CheckpointError as E;
+        match self {
+            E::Git(e) => e.kind(),
+            E::Store(e) => e.kind(),
+            E::NoSuch { .. } | E::NothingToUndo { .. } => ErrorKind::NotFound,
+            E::BadPath { .. } => ErrorKind::InvalidInput,
+            E::NoWorktree { .. } | E::MidTurn { .. } | E::HardInSandbox { .. } | E::HeadGone { .. } => {
+                ErrorKind::Conflict
+            }
         }
     }
 }

@@ -103,23 +103,68 @@ pub fn snapshot_commit_with(
     keep: &[String],
     forced: &[PathBuf],
 ) -> Result<String, GitError> {
+    let state = worktree_state(worktree, scratch, keep, forced)?;
+    commit_state(worktree, &state, message)
+}
+
+/// What a snapshot commit is made of ([`worktree_state`]), before any
+/// object but trees is written: enough to tell whether anything changed
+/// since another snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeState {
+    /// The whole working tree (untracked files too, ignored ones not;
+    /// plus the forced ones).
+    pub tree: String,
+    /// `HEAD`'s commit, `None` before the first commit.
+    pub head: Option<String>,
+    /// The tree of the index as the agent left it; `None` when it cannot
+    /// be written (unmerged entries) or there is none.
+    pub index_tree: Option<String>,
+    /// The commits of `keep` that are not `HEAD`.
+    pub keep: Vec<String>,
+}
+
+/// Reads what a snapshot of `worktree` holds ([`snapshot_commit`] explains
+/// each part) through temporary indexes in `scratch`; the worktree, its
+/// index and `HEAD` are not touched.
+///
+/// # Errors
+/// As [`output`].
+pub fn worktree_state(
+    worktree: &Path,
+    scratch: &Path,
+    keep: &[String],
+    forced: &[PathBuf],
+) -> Result<WorktreeState, GitError> {
     let head = resolve_commit(worktree, "HEAD")?;
     let tree = worktree_tree_with(worktree, scratch, forced)?;
-    let mut parents: Vec<String> = head.iter().cloned().collect();
-    let head_tree = match &head {
+    let index_tree = index_tree(worktree, scratch)?;
+    let keep = keep.iter().filter(|c| Some(*c) != head.as_ref()).cloned().collect();
+    Ok(WorktreeState { tree, head, index_tree, keep })
+}
+
+/// Writes the snapshot commit of `state` ([`snapshot_commit`]): first
+/// parent `HEAD`, then the index when it differs from both `HEAD` and
+/// the tree, then the kept commits. Returns its id.
+///
+/// # Errors
+/// As [`output`].
+pub fn commit_state(worktree: &Path, state: &WorktreeState, message: &str) -> Result<String, GitError> {
+    let mut parents: Vec<String> = state.head.iter().cloned().collect();
+    let head_tree = match &state.head {
         Some(head) => resolve_tree(worktree, head)?,
         None => None,
     };
-    if let Some(index) = index_tree(worktree, scratch)?.filter(|t| *t != tree && Some(t) != head_tree.as_ref()) {
+    if let Some(index) = state.index_tree.as_ref().filter(|t| **t != state.tree && Some(*t) != head_tree.as_ref()) {
         let message = "tandem: the index as the session left it";
-        parents.push(commit_tree(worktree, &index, message, head.as_slice())?);
+        parents.push(commit_tree(worktree, index, message, state.head.as_slice())?);
     }
-    for commit in keep {
+    for commit in &state.keep {
         if !parents.contains(commit) {
             parents.push(commit.clone());
         }
     }
-    commit_tree(worktree, &tree, message, &parents)
+    commit_tree(worktree, &state.tree, message, &parents)
 }
 
 /// `git commit-tree TREE -p PARENT… -m MESSAGE`, with a stand-in identity
@@ -142,7 +187,10 @@ fn commit_tree(dir: &Path, tree: &str, message: &str, parents: &[String]) -> Res
 }
 
 /// The tree of `commit`, `None` when it does not resolve.
-fn resolve_tree(dir: &Path, commit: &str) -> Result<Option<String>, GitError> {
+///
+/// # Errors
+/// [`GitError::Spawn`], and git failures other than "no such commit".
+pub fn resolve_tree(dir: &Path, commit: &str) -> Result<Option<String>, GitError> {
     let spec = format!("{commit}^{{tree}}");
     match read(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
         Ok(oid) => Ok(Some(oid)),
@@ -172,4 +220,28 @@ pub fn index_tree(worktree: &Path, scratch: &Path) -> Result<Option<String>, Git
         Err(GitError::Failed { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The names of the temporary index files snapshots write in their
+/// scratch folder, each followed by `-<pid>-<thread>`.
+const SCRATCH_PREFIXES: [&str; 2] = ["snapshot-index-", "index-copy-"];
+
+/// Deletes the temporary index files (and git's `.lock` beside them) a
+/// snapshot left in `scratch` when its process was killed mid-way: those
+/// whose process no longer runs. Returns how many went.
+pub fn sweep_scratch(scratch: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(scratch) else { return 0 };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = SCRATCH_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let alive = pid == std::process::id().cast_signed()
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            swept += 1;
+        }
+    }
+    swept
 }

@@ -12,6 +12,7 @@
 //! modules that make them keep their old names as re-exports
 //! (`store::Session`, `session::facts::GitFacts`, `sandbox::Mode`, …).
 
+mod checkpoint;
 pub mod error;
 mod facts;
 mod pr;
@@ -19,6 +20,7 @@ mod reports;
 mod row;
 mod session;
 
+pub use checkpoint::{Cause, Checkpoint};
 pub use facts::{DiffStat, GitFacts, RefFacts, WorktreeFacts};
 pub use pr::{Checks, PrState, PrStatus, Review};
 pub use reports::{ConflictReport, Finding, GcReport, PairConflicts, RemoveReport, SessionConflicts};

@@ -185,6 +185,45 @@ pub fn report(
     Ok(DiffReport { session: session.slug.clone(), from, files, insertions, deletions, patch, truncated })
 }
 
+/// [`report`] between two trees or commits of a session (its
+/// checkpoints: `tandem diff --checkpoint`), `from` named as given.
+///
+/// # Errors
+/// [`ShipError::Git`] when `git diff` fails.
+pub fn trees_report(
+    session: &Session,
+    from: &str,
+    to: &str,
+    patch_limit: Option<usize>,
+) -> Result<DiffReport, ShipError> {
+    let dir = worktree(session)?.to_owned();
+    let diff = |args: &[&str]| -> Result<Vec<u8>, ShipError> {
+        let mut cmd = git::command(&dir);
+        cmd.args(["diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M"]).args(args).args([from, to, "--"]);
+        Ok(git::output(cmd)?.stdout)
+    };
+    let files = parse_numstat(&String::from_utf8_lossy(&diff(&["--numstat", "-z"])?));
+    let sum = |f: fn(&FileCounts) -> Option<u32>| files.iter().filter_map(f).sum::<u32>();
+    let (insertions, deletions) = (sum(|f| f.insertions), sum(|f| f.deletions));
+    let (patch, truncated) = match patch_limit {
+        None => (None, false),
+        Some(limit) => {
+            let bytes = diff(&[])?;
+            let (patch, cut) = cut_at_line(&bytes, limit);
+            (Some(String::from_utf8_lossy(patch).into_owned()), cut)
+        }
+    };
+    Ok(DiffReport {
+        session: session.slug.clone(),
+        from: from.to_owned(),
+        files,
+        insertions,
+        deletions,
+        patch,
+        truncated,
+    })
+}
+
 /// `bytes` up to `limit`, cut after the last whole line; whether cut.
 fn cut_at_line(bytes: &[u8], limit: usize) -> (&[u8], bool) {
     if bytes.len() <= limit {

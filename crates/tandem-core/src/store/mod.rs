@@ -10,7 +10,7 @@
 //! By job: this file opens the database and holds what every write
 //! shares (errors, secrets to mask, transactions); [`schema`] the
 //! migrations, [`sessions`] session rows, [`repos`] repository rows,
-//! [`approvals`] approved hook texts, [`aliases`] a renamed session's old names, [`events`] history and search,
+//! [`approvals`] approved hook texts, [`checkpoints`] checkpoints and turn counts, [`aliases`] a renamed session's old names, [`events`] history and search,
 //! [`tasks`] tasks and check results, [`envs`] the environment a session
 //! was made with.
 
@@ -87,6 +87,7 @@ pub fn describe(path: Option<&Path>, error: &rusqlite::Error) -> String {
 
 mod aliases;
 mod approvals;
+mod checkpoints;
 mod envs;
 mod events;
 mod repos;
@@ -94,6 +95,7 @@ mod schema;
 mod sessions;
 mod tasks;
 pub use aliases::Renaming;
+pub use checkpoints::TurnsPending;
 pub use events::{Event, EventKind, Hit, NewEvent};
 pub use sessions::MetaUpdate;
 use sessions::{COLUMNS, row_to_session};

@@ -198,6 +198,41 @@ CREATE TABLE session_env (
     r"
 ALTER TABLE sessions ADD COLUMN creator TEXT;
 ",
+    // Checkpoints (issue 22). `turns` counts the turns the agent ended
+    // (activity entering `idle` or `asking`, whoever reported it: host,
+    // hook or driver); `turns_seen` how many of them the supervisor's
+    // checkpointer has taken care of, so a turn ended while no supervisor
+    // ran is checkpointed by the next. One row per checkpoint; its commit
+    // is kept by `refs/tandem/checkpoints/<session id>/<n>`, written after
+    // the row (a row whose ref is missing is mended at start).
+    r"
+ALTER TABLE sessions ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN turns_seen INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER turn_ended AFTER UPDATE OF activity ON sessions
+WHEN new.activity IN ('idle', 'asking') AND (old.activity IS NULL OR old.activity NOT IN ('idle', 'asking'))
+BEGIN
+    UPDATE sessions SET turns = turns + 1 WHERE id = new.id;
+END;
+CREATE TABLE checkpoints (
+    session_id  TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    commit_id   TEXT NOT NULL,
+    tree        TEXT NOT NULL,
+    head        TEXT,
+    index_tree  TEXT,
+    at_ms       INTEGER NOT NULL,
+    cause       TEXT NOT NULL,
+    rewound_to  INTEGER,
+    prompt      TEXT,
+    agent       TEXT NOT NULL,
+    files       INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    removed     INTEGER NOT NULL,
+    event_id    INTEGER NOT NULL,
+    message_id  TEXT,
+    PRIMARY KEY (session_id, n)
+);
+",
 ];
 
 /// Runs the migrations the database has not had yet, in one immediate

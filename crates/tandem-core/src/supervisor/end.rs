@@ -50,6 +50,19 @@ pub(super) fn restore(
         Err(SessionError::Env(e @ crate::session::env::EnvError::Missing { .. })) => Err(e),
         Err(e) => return Err(e),
     };
+    // Whatever is at its path now, kept first (issue 22); an archived
+    // session has no worktree there, so this is rare.
+    if session.path.is_dir()
+        && let Err(e) = crate::checkpoints::take(
+            &state.paths,
+            &repo,
+            &store,
+            &session,
+            crate::checkpoints::Take::of(crate::model::Cause::Restore, config.checkpoints.keep),
+        )
+    {
+        tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot checkpoint before restore");
+    }
     let (session, mut notes) = session::end::restore(&state.paths, &store, &repo, &config, &session, env)?;
     let resolved = match resolved {
         Ok(resolved) => resolved,

@@ -31,6 +31,7 @@
 //!   did outside the supervisor;
 //! - `reaper.rs`: stops idle agents, gets trials' handoffs;
 //! - `changes.rs`: counts changes, wakes views waiting for one;
+//! - `checkpoints.rs`: checkpoints every session whose agent ended a turn;
 //! - `watch.rs`: the git facts cache, kept fresh by inotify;
 //! - `conflicts.rs`: conflict reports, cached per repository;
 //! - `pulls.rs`: the GitHub pull request watcher;
@@ -40,6 +41,7 @@
 
 mod agents;
 mod changes;
+mod checkpoints;
 pub mod companions;
 mod conflicts;
 mod create;
@@ -235,6 +237,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     thread::Builder::new().name("changes".into()).spawn(move || changes::watch_changes(&watcher))?;
     let pulls = Arc::clone(&state);
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
+    let checkpointer = Arc::clone(&state);
+    thread::Builder::new().name("checkpoints".into()).spawn(move || checkpoints::run(&checkpointer))?;
     companions::start(paths, &state.exe);
     tracing::info!(pid = std::process::id(), "supervisor listening");
     server::accept(&state, &listener);
@@ -300,9 +304,19 @@ pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
         Ok(actions) => actions.iter().for_each(|a| tracing::warn!("{a}")),
         Err(e) => tracing::warn!(error = %e, "reconcile failed"),
     }
+    // Temporary indexes of snapshots and checkpoints a killed process
+    // left (issue 22).
+    let swept = crate::git::sweep_scratch(&paths.state_dir);
+    if swept > 0 {
+        tracing::warn!(swept, "removed the temporary indexes of killed snapshots");
+    }
     let mut trash = Vec::new();
-    for (_, _, root) in store.repos()? {
+    for (repo_id, _, root) in store.repos()? {
         if let Ok((repo, config)) = session::open_repo(paths, &root) {
+            match crate::checkpoints::mend_refs(&repo, &store, repo_id, Duration::ZERO) {
+                Ok(mended) => mended.iter().for_each(|m| tracing::warn!("checkpoints: {m}")),
+                Err(e) => tracing::warn!(error = %crate::error_chain(&e), "cannot check the checkpoint refs"),
+            }
             trash.push(session::end::trash_dir(&session::worktrees_dir(paths, &repo, &config)));
         }
     }

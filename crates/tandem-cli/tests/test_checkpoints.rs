@@ -1,0 +1,205 @@
+//! Checkpoints and rewind (issue 22): every turn of every agent is kept
+//! as a commit under `refs/tandem/checkpoints/`, without touching the
+//! agent's worktree, index, HEAD or branch, and `tandem rewind` goes back
+//! to any of them, undoably.
+
+use std::path::Path;
+
+use crate::common::{TestEnv, hook_event, stderr, wait_for};
+
+/// `tandem checkpoints NAME --json`, parsed (newest first).
+fn checkpoints(env: &TestEnv, name: &str) -> Vec<serde_json::Value> {
+    let out = env.ok(&["checkpoints", name, "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out).expect("json").as_array().expect("array").clone()
+}
+
+/// Waits until the session has `n` checkpoints; returns them.
+fn wait_checkpoints(env: &TestEnv, name: &str, n: usize) -> Vec<serde_json::Value> {
+    wait_for(&format!("{n} checkpoints of {name}"), || {
+        let list = checkpoints(env, name);
+        (list.len() >= n).then_some(list)
+    })
+}
+
+/// The bytes of the worktree's own index and HEAD (the agent's), from its
+/// admin folder.
+fn index_and_head(env: &TestEnv, wt: &Path) -> (Vec<u8>, Vec<u8>) {
+    let admin = env.git_in(wt, &["rev-parse", "--path-format=absolute", "--git-dir"]);
+    let admin = Path::new(admin.trim());
+    (std::fs::read(admin.join("index")).unwrap_or_default(), std::fs::read(admin.join("HEAD")).expect("HEAD"))
+}
+
+fn id_of(env: &TestEnv, name: &str) -> String {
+    env.session(name)["id"].as_str().expect("id").to_owned()
+}
+
+/// One turn the way Claude Code reports it through its hooks: the prompt,
+/// then (after `work`) the turn's end.
+fn hooked_turn(env: &TestEnv, id: &str, prompt: &str, work: impl FnOnce()) {
+    hook_event(env, id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": prompt }));
+    work();
+    hook_event(env, id, &serde_json::json!({ "hook_event_name": "Stop", "last_assistant_message": "done" }));
+}
+
+#[test]
+fn a_reported_turn_that_changes_files_is_checkpointed_and_one_that_does_not_is_not() {
+    let env = TestEnv::new();
+    env.ok(&["new", "turns", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "turns");
+    let wt = env.path_of("turns");
+    let before = index_and_head(&env, &wt);
+
+    hooked_turn(&env, &id, "write notes\nwith a second line", || {
+        std::fs::write(wt.join("notes.txt"), "one\ntwo\n").expect("write");
+    });
+    let list = wait_checkpoints(&env, "turns", 1);
+    assert_eq!(list[0]["n"], 1);
+    assert_eq!(list[0]["cause"], "turn");
+    assert_eq!(list[0]["prompt"], "write notes", "the prompt's first line");
+    assert_eq!((list[0]["files"].as_u64(), list[0]["added"].as_u64()), (Some(1), Some(2)));
+    let reference = list[0]["ref"].as_str().expect("ref").to_owned();
+    assert_eq!(reference, format!("refs/tandem/checkpoints/{id}/1"));
+    assert_eq!(env.git(&["rev-parse", &reference]).trim(), list[0]["commit"].as_str().expect("commit"));
+    assert_eq!(env.git(&["show", &format!("{reference}:notes.txt")]), "one\ntwo\n", "untracked files are kept");
+    assert_eq!(index_and_head(&env, &wt), before, "the agent's index and HEAD are untouched");
+    assert!(env.git_in(&wt, &["status", "--porcelain"]).contains("?? notes.txt"), "nothing staged");
+
+    // A turn that only talked: no checkpoint. A third that edits: one.
+    hooked_turn(&env, &id, "explain it", || {});
+    hooked_turn(&env, &id, "edit notes", || {
+        std::fs::write(wt.join("notes.txt"), "one\n2\n").expect("write");
+    });
+    let list = wait_checkpoints(&env, "turns", 2);
+    assert_eq!(list.len(), 2, "the turn that changed nothing made none: {list:?}");
+    assert_eq!(list[0]["n"], 2);
+    assert_eq!(list[0]["prompt"], "edit notes");
+    assert_eq!((list[0]["added"].as_u64(), list[0]["removed"].as_u64()), (Some(1), Some(1)));
+
+    let table = env.ok(&["checkpoints", "turns"]);
+    assert!(table.contains("edit notes") && table.contains("1 file, +1 -1"), "{table}");
+    let diff = env.ok(&["diff", "turns", "--checkpoint", "2"]);
+    assert!(diff.contains("-two") && diff.contains("+2"), "{diff}");
+    let both = env.ok(&["diff", "turns", "--checkpoint", "1", "--to", "2", "--name-only"]);
+    assert_eq!(both.trim(), "notes.txt");
+}
+
+#[test]
+fn a_shells_inferred_turns_are_checkpointed_when_its_output_goes_quiet() {
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 1\n");
+    env.ok(&["new", "sh", "--bg", "--agent", "shell"]);
+    env.ok(&["send", "sh", "echo hello > greeting.txt"]);
+    let list = wait_checkpoints(&env, "sh", 1);
+    assert_eq!(list[0]["prompt"], "echo hello > greeting.txt");
+    assert_eq!(list[0]["files"], 1);
+    env.ok(&["send", "sh", "rm greeting.txt"]);
+    let list = wait_checkpoints(&env, "sh", 2);
+    assert_eq!((list[0]["files"].as_u64(), list[0]["removed"].as_u64()), (Some(1), Some(1)), "{list:?}");
+}
+
+#[test]
+fn rewind_brings_files_back_keeps_the_commits_and_undo_returns() {
+    let env = TestEnv::new();
+    env.ok(&["new", "rw", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "rw");
+    let wt = env.path_of("rw");
+    // Turn 1: a file; turn 2: edit it and commit; turn 3: delete it and
+    // reset the commit away.
+    hooked_turn(&env, &id, "write it", || std::fs::write(wt.join("f.txt"), "first\n").expect("write"));
+    wait_checkpoints(&env, "rw", 1);
+    hooked_turn(&env, &id, "edit and commit", || {
+        env.commit_in(&wt, "f.txt", "second\n", "second");
+    });
+    wait_checkpoints(&env, "rw", 2);
+    let committed = env.git_in(&wt, &["rev-parse", "HEAD"]).trim().to_owned();
+    hooked_turn(&env, &id, "wreck it", || {
+        env.git_in(&wt, &["reset", "-q", "--hard", "HEAD~1"]);
+        std::fs::write(wt.join("other.txt"), "junk\n").expect("write");
+    });
+    let list = wait_checkpoints(&env, "rw", 3);
+    assert_eq!(list[0]["n"], 3);
+    assert!(!wt.join("f.txt").exists());
+
+    let out = env.ok(&["rewind", "rw", "1"]);
+    assert!(out.contains("checkpoint 1") && out.contains("--undo"), "{out}");
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("back"), "first\n");
+    assert!(!wt.join("other.txt").exists(), "a file made after checkpoint 1 goes");
+    assert_eq!(
+        env.git(&["cat-file", "-t", &committed]).trim(),
+        "commit",
+        "the commit the reset dropped is still there"
+    );
+    let reachable =
+        env.git(&["for-each-ref", "--contains", &committed, "--format=%(refname)", "refs/tandem/checkpoints/"]);
+    assert!(!reachable.trim().is_empty(), "and reachable from a checkpoint ref");
+
+    env.ok(&["rewind", "rw", "--undo"]);
+    assert!(!wt.join("f.txt").exists(), "undo: the state before the rewind");
+    assert_eq!(std::fs::read_to_string(wt.join("other.txt")).expect("back"), "junk\n");
+
+    // --hard: HEAD goes back to the commit of checkpoint 2.
+    env.ok(&["rewind", "rw", "2", "--hard"]);
+    assert_eq!(env.git_in(&wt, &["rev-parse", "HEAD"]).trim(), committed);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("back"), "second\n");
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]).trim(), "", "index and worktree as then");
+}
+
+#[test]
+fn rewind_of_some_files_leaves_the_rest() {
+    let env = TestEnv::new();
+    env.ok(&["new", "some", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "some");
+    let wt = env.path_of("some");
+    hooked_turn(&env, &id, "two files", || {
+        std::fs::create_dir_all(wt.join("src")).expect("dir");
+        std::fs::write(wt.join("src/a.txt"), "a1\n").expect("write");
+        std::fs::write(wt.join("b.txt"), "b1\n").expect("write");
+    });
+    wait_checkpoints(&env, "some", 1);
+    hooked_turn(&env, &id, "change both", || {
+        std::fs::write(wt.join("src/a.txt"), "a2\n").expect("write");
+        std::fs::write(wt.join("b.txt"), "b2\n").expect("write");
+    });
+    wait_checkpoints(&env, "some", 2);
+    env.ok(&["rewind", "some", "1", "--files", "src"]);
+    assert_eq!(std::fs::read_to_string(wt.join("src/a.txt")).expect("a"), "a1\n");
+    assert_eq!(std::fs::read_to_string(wt.join("b.txt")).expect("b"), "b2\n", "not asked for: left");
+}
+
+#[test]
+fn a_rewind_refused_mid_turn_or_for_bad_input_changes_nothing() {
+    let env = TestEnv::new();
+    env.ok(&["new", "busy", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "busy");
+    let wt = env.path_of("busy");
+    hooked_turn(&env, &id, "write", || std::fs::write(wt.join("f.txt"), "1\n").expect("write"));
+    wait_checkpoints(&env, "busy", 1);
+    // A turn starts, and is still running.
+    hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": "more" }));
+    std::fs::write(wt.join("f.txt"), "2\n").expect("write");
+    let state = env.repo_state();
+    let cps = checkpoints(&env, "busy");
+
+    let err = env.fails(&["rewind", "busy", "1"]);
+    assert!(err.contains("middle of a turn") && err.contains("--stop"), "{err}");
+    for (args, says) in [
+        (vec!["rewind", "busy", "9"], "no checkpoint 9"),
+        (vec!["rewind", "busy", "1", "--files", "../outside"], "not a path inside"),
+        (vec!["rewind", "busy", "--undo"], "no rewind to undo"),
+        (vec!["diff", "busy", "--checkpoint", "7"], "no checkpoint 7"),
+        (vec!["checkpoints", "nosuch"], "nosuch"),
+    ] {
+        let err = env.fails(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let usage = env.tandem(&["rewind", "busy"]);
+    assert!(!usage.status.success() && stderr(&usage).contains("<CHECKPOINT|--undo>"), "{}", stderr(&usage));
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "2\n");
+    assert_eq!(env.repo_state(), state, "no ref or branch moved");
+    assert_eq!(checkpoints(&env, "busy"), cps, "and no checkpoint was made");
+
+    // --stop: the agent is stopped, then the rewind goes on.
+    let out = env.tandem(&["rewind", "busy", "1", "--stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "1\n");
+}

@@ -1,0 +1,375 @@
+//! Checkpoints (issue 22): the whole worktree of a session at the end of
+//! every agent turn, and right before tandem itself changes it (sync,
+//! merge, restore, rewind), so any turn can be undone.
+//!
+//! A checkpoint is a snapshot commit ([`git::worktree_state`], the same
+//! as `rm --force` makes): its tree is the working tree, tracked changes
+//! and untracked files that are not ignored (plus changed
+//! `.worktreeinclude` copies), written through a temporary index in the
+//! state folder; its first parent is `HEAD`, a further parent the index
+//! as the agent left it when that differs from both, and the branch tip
+//! when `HEAD` is elsewhere. Nothing in the worktree, its index, `HEAD` or
+//! branch changes. The commit is kept by
+//! `refs/tandem/checkpoints/<session id>/<n>` ([`ref_name`]) and
+//! described by a store row (number, time, cause, the turn's prompt,
+//! diffstat against the checkpoint before).
+//!
+//! Order, for crash safety: trees and the commit first (objects no ref
+//! names yet), then the row (which allocates `n`), then the ref. A kill
+//! between the last two leaves a row whose ref is missing;
+//! [`mend_refs`] (at every supervisor start) writes it, the commit being
+//! there. The temporary indexes are named by pid, and
+//! [`git::sweep_scratch`] removes those of a killed process.
+//!
+//! Where they are safe: the refs live in the repository's common folder.
+//! A sandboxed agent's git sees a private repository
+//! ([`crate::sandbox_git`]), so it cannot reach them; an agent that is
+//! not fenced runs as the user and can delete them like any ref.
+
+mod rewind;
+
+use std::path::Path;
+
+pub use rewind::{Rewind, RewindDone, check, rewind};
+
+use crate::git::{self, GitError};
+use crate::model::{Cause, Checkpoint};
+use crate::paths::Paths;
+use crate::repo::Repository;
+use crate::session;
+use crate::store::{EventKind, NewEvent, Session, Store, StoreError};
+
+/// Where a session's checkpoint refs live.
+pub const REF_PREFIX: &str = "refs/tandem/checkpoints/";
+
+/// The ref keeping checkpoint `n` of session `session_id`.
+#[must_use]
+pub fn ref_name(session_id: &str, n: u32) -> String {
+    format!("{REF_PREFIX}{session_id}/{n}")
+}
+
+/// Errors from checkpoints and rewinds.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("session `{slug}` has no checkpoint {n}; {}", newest_hint(*newest, slug))]
+    NoSuch { slug: String, n: u32, newest: Option<u32> },
+    #[error("session `{slug}` has no worktree to checkpoint or rewind; `tandem restore {slug}` brings it back")]
+    NoWorktree { slug: String },
+    #[error(
+        "session `{slug}`'s agent is in the middle of a turn; wait for it to end (`tandem list`), `tandem interrupt {slug}`, or add `--stop` to stop the agent first"
+    )]
+    MidTurn { slug: String },
+    #[error("session `{slug}` has no rewind to undo; `tandem checkpoints {slug}` lists what there is")]
+    NothingToUndo { slug: String },
+    #[error("`{path}` is not a path inside session `{slug}`'s worktree; give paths relative to its top folder")]
+    BadPath { slug: String, path: String },
+    #[error(
+        "session `{slug}` is sandboxed, and its branch moves only through its sandbox; rewind without `--hard` (the files go back, the commits stay)"
+    )]
+    HardInSandbox { slug: String },
+    #[error("checkpoint {n}'s HEAD commit {head} is gone from the repository; rewind without `--hard`")]
+    HeadGone { n: u32, head: String },
+}
+
+fn newest_hint(newest: Option<u32>, slug: &str) -> String {
+    match newest {
+        Some(n) => format!("its checkpoints go up to {n}: `tandem checkpoints {slug}` lists them"),
+        None => "it has none yet (one is made when a turn of its agent changes something)".to_owned(),
+    }
+}
+
+/// What [`take`] is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Take {
+    pub cause: Cause,
+    /// For [`Cause::Rewind`]: the checkpoint the rewind goes to.
+    pub rewound_to: Option<u32>,
+    /// Make one even when nothing changed since the last.
+    pub force: bool,
+    /// The user's `checkpoints.keep`: older ones are pruned.
+    pub keep: u32,
+}
+
+impl Take {
+    /// A checkpoint for `cause`, only if something changed.
+    #[must_use]
+    pub fn of(cause: Cause, keep: u32) -> Take {
+        Take { cause, rewound_to: None, force: false, keep }
+    }
+}
+
+/// Makes a checkpoint of `session`'s worktree now, as `ask` says.
+///
+/// `None` when there is nothing to keep: no worktree, or (unless
+/// `ask.force`) nothing changed since the session's last checkpoint (its
+/// base commit, for the first). A sandboxed session's work is read back
+/// first. Prunes the session's oldest checkpoints past `ask.keep`.
+///
+/// # Errors
+/// [`CheckpointError::Git`] and [`CheckpointError::Store`].
+pub fn take(
+    paths: &Paths,
+    repo: &Repository,
+    store: &Store,
+    session: &Session,
+    ask: Take,
+) -> Result<Option<Checkpoint>, CheckpointError> {
+    let Take { cause, rewound_to, force, keep } = ask;
+    if !session.path.is_dir() {
+        return Ok(None);
+    }
+    session::sync_sandboxed(paths, repo, session);
+    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?;
+    let included = session::include::changed(&repo.worktree, &session.path, &session.included);
+    let state = git::worktree_state(&session.path, &paths.state_dir, tip.as_slice(), &included)?;
+    let last = store.last_checkpoint(&session.id)?;
+    let (before_tree, after_event) = match &last {
+        Some((c, event)) => {
+            if !force && c.tree == state.tree && c.head == state.head && c.index_tree == state.index_tree {
+                return Ok(None);
+            }
+            (c.tree.clone(), *event)
+        }
+        None => {
+            let base = git::resolve_tree(&session.path, &session.base_commit)?;
+            let base_tree = match base {
+                Some(tree) => tree,
+                None => git::read(&session.path, &["hash-object", "-t", "tree", "/dev/null"])?,
+            };
+            let unchanged = base_tree == state.tree
+                && state.head.as_deref() == Some(session.base_commit.as_str())
+                && state.index_tree.as_deref().is_none_or(|t| *t == base_tree);
+            if !force && unchanged {
+                return Ok(None);
+            }
+            (base_tree, 0)
+        }
+    };
+    let (files, added, removed) = diffstat(&session.path, &before_tree, &state.tree)?;
+    let message = format!("tandem: checkpoint of session {} ({})", session.slug, cause.as_str());
+    let commit = git::commit_state(&session.path, &state, &message)?;
+    crate::fault::point("checkpoint.committed");
+    let (prompt, last_event) = store.turn_prompt(&session.id, after_event)?;
+    let turn = cause == Cause::Turn;
+    let checkpoint = Checkpoint {
+        n: 0,
+        commit,
+        tree: state.tree,
+        head: state.head,
+        index_tree: state.index_tree,
+        at_ms: crate::unix_now_ms(),
+        cause,
+        rewound_to,
+        prompt: if turn { prompt.map(|p| first_line(&p)) } else { None },
+        agent: session.agent.clone(),
+        files,
+        added,
+        removed,
+        message_id: if turn { store.last_message_id(&session.id, after_event)? } else { None },
+    };
+    let checkpoint = store.add_checkpoint(&session.id, &checkpoint, last_event)?;
+    crate::fault::point("checkpoint.stored");
+    write_ref(&repo.root, &session.id, &checkpoint)?;
+    let text = match cause {
+        Cause::Turn => format!("checkpoint {}: {}", checkpoint.n, stat_text(&checkpoint)),
+        other => format!("checkpoint {} before {}: {}", checkpoint.n, other.as_str(), stat_text(&checkpoint)),
+    };
+    let data = serde_json::json!({ "checkpoint": checkpoint.n, "cause": cause.as_str() });
+    let event = NewEvent { session_id: &session.id, kind: EventKind::State, text, data: Some(data), indexed: false };
+    store.add_events(&[event])?;
+    prune(repo, store, &session.id, keep)?;
+    Ok(Some(checkpoint))
+}
+
+/// The two trees `tandem diff NAME --checkpoint N [--to M]` compares:
+/// without `to`, what checkpoint `n` changed (from the checkpoint before
+/// it, or the session's base commit for its first); with it, from `n` to
+/// `to`.
+///
+/// # Errors
+/// [`CheckpointError::NoSuch`] for a number it does not have.
+pub fn diff_range(
+    store: &Store,
+    session: &Session,
+    n: u32,
+    to: Option<u32>,
+) -> Result<(String, String), CheckpointError> {
+    let all = store.checkpoints(&session.id)?;
+    let find = |n: u32| {
+        all.iter().find(|c| c.n == n).ok_or_else(|| CheckpointError::NoSuch {
+            slug: session.slug.clone(),
+            n,
+            newest: all.first().map(|c| c.n),
+        })
+    };
+    let at = find(n)?;
+    if let Some(to) = to {
+        return Ok((at.tree.clone(), find(to)?.tree.clone()));
+    }
+    let before = match all.iter().find(|c| c.n < n) {
+        Some(c) => c.tree.clone(),
+        None => format!("{}^{{tree}}", session.base_commit),
+    };
+    Ok((before, at.tree.clone()))
+}
+
+/// `2 files, +10 -3`.
+#[must_use]
+pub fn stat_text(c: &Checkpoint) -> String {
+    let files = if c.files == 1 { "1 file".to_owned() } else { format!("{} files", c.files) };
+    format!("{files}, +{} -{}", c.added, c.removed)
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    crate::rows::truncate(line, 200)
+}
+
+fn write_ref(dir: &Path, session_id: &str, c: &Checkpoint) -> Result<(), GitError> {
+    let name = ref_name(session_id, c.n);
+    let reason = format!("tandem: checkpoint {} ({})", c.n, c.cause.as_str());
+    git::run(dir, &["update-ref", "-m", &reason, &name, &c.commit, ""]).map(drop)
+}
+
+/// Files changed, lines added and removed between two trees
+/// (`git diff-tree --numstat`, renames as delete and add).
+fn diffstat(dir: &Path, from: &str, to: &str) -> Result<(u32, u32, u32), GitError> {
+    let out = git::read(dir, &["diff-tree", "-r", "--numstat", "--no-renames", from, to])?;
+    let (mut files, mut added, mut removed) = (0u32, 0u32, 0u32);
+    for line in out.lines() {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(a), Some(r), Some(_)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        files += 1;
+        added = added.saturating_add(a.parse().unwrap_or(0));
+        removed = removed.saturating_add(r.parse().unwrap_or(0));
+    }
+    Ok((files, added, removed))
+}
+
+/// Deletes a session's checkpoints past the newest `keep` (at least 1):
+/// their refs first, then their rows.
+///
+/// # Errors
+/// [`CheckpointError::Git`] and [`CheckpointError::Store`].
+pub fn prune(repo: &Repository, store: &Store, session_id: &str, keep: u32) -> Result<Vec<u32>, CheckpointError> {
+    let all = store.checkpoints(session_id)?;
+    let old: Vec<u32> = all.iter().skip(keep.max(1) as usize).map(|c| c.n).collect();
+    if old.is_empty() {
+        return Ok(old);
+    }
+    delete_refs(&repo.root, old.iter().map(|n| ref_name(session_id, *n)))?;
+    store.delete_checkpoints(session_id, &old)?;
+    Ok(old)
+}
+
+/// Deletes refs in one `git update-ref --stdin` transaction.
+fn delete_refs(dir: &Path, names: impl Iterator<Item = String>) -> Result<(), GitError> {
+    let input: String = names.map(|n| format!("delete {n}\n")).collect();
+    if input.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = git::command(dir);
+    cmd.args(["update-ref", "--stdin"]);
+    git::output_with_stdin(cmd, input.as_bytes()).map(drop)
+}
+
+/// Deletes every checkpoint of a session (refs and rows): for `gc` of a
+/// removed session's snapshot.
+///
+/// # Errors
+/// [`CheckpointError::Git`] and [`CheckpointError::Store`].
+pub fn delete_all(repo: &Repository, store: &Store, session_id: &str) -> Result<usize, CheckpointError> {
+    let ns: Vec<u32> = store.checkpoints(session_id)?.iter().map(|c| c.n).collect();
+    delete_refs(&repo.root, ns.iter().map(|n| ref_name(session_id, *n)))?;
+    store.delete_checkpoints(session_id, &ns)?;
+    Ok(ns.len())
+}
+
+/// Makes every checkpoint row of `repo` whole after a crash: a row whose
+/// ref is missing (the process was killed between the two) gets it back
+/// when its commit is there, and is dropped when not; `.lock` files git
+/// left under the checkpoint refs at least `lock_age` old go (at a
+/// supervisor's start, after the last one's git commands were ended, any
+/// age).
+/// Returns what was mended, one line each.
+///
+/// # Errors
+/// [`CheckpointError::Git`] and [`CheckpointError::Store`].
+pub fn mend_refs(
+    repo: &Repository,
+    store: &Store,
+    repo_id: i64,
+    lock_age: std::time::Duration,
+) -> Result<Vec<String>, CheckpointError> {
+    let mut mended = Vec::new();
+    remove_stale_locks(&repo.common_dir.join(REF_PREFIX), lock_age, &mut mended);
+    let rows = store.repo_checkpoints(repo_id)?;
+    if rows.is_empty() {
+        return Ok(mended);
+    }
+    let listed = git::read(&repo.root, &["for-each-ref", "--format=%(refname)", REF_PREFIX])?;
+    let present: std::collections::HashSet<&str> = listed.lines().collect();
+    for (session_id, c) in rows {
+        let name = ref_name(&session_id, c.n);
+        if present.contains(name.as_str()) {
+            continue;
+        }
+        if git::resolve_commit(&repo.root, &c.commit)?.is_some() {
+            write_ref(&repo.root, &session_id, &c)?;
+            mended.push(format!("wrote the missing ref {name}"));
+        } else {
+            store.delete_checkpoints(&session_id, &[c.n])?;
+            mended.push(format!("dropped checkpoint {} of {session_id}: its commit is gone", c.n));
+        }
+    }
+    Ok(mended)
+}
+
+fn remove_stale_locks(dir: &Path, lock_age: std::time::Duration, mended: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            remove_stale_locks(&path, lock_age, mended);
+        } else if path.extension().is_some_and(|e| e == "lock")
+            && meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= lock_age)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            mended.push(format!("removed the stale lock {}", path.display()));
+        }
+    }
+}
+
+/// Bytes on disk of what only checkpoints keep in `repo` (`git rev-list
+/// --disk-usage` of the checkpoint refs, less what branches, tags,
+/// remote-tracking refs and archive snapshots keep), and how many refs.
+///
+/// # Errors
+/// [`CheckpointError::Git`].
+pub fn disk_use(repo: &Repository) -> Result<(u64, usize), CheckpointError> {
+    let listed = git::read(&repo.root, &["for-each-ref", "--format=%(refname)", REF_PREFIX])?;
+    let count = listed.lines().count();
+    if count == 0 {
+        return Ok((0, 0));
+    }
+    let bytes = git::read(
+        &repo.root,
+        &[
+            "rev-list",
+            "--objects",
+            "--disk-usage",
+            "--glob=refs/tandem/checkpoints/*",
+            "--not",
+            "--branches",
+            "--tags",
+            "--remotes",
+            "--glob=refs/tandem/archive/*",
+        ],
+    )?;
+    Ok((bytes.trim().parse().unwrap_or(0), count))
+}

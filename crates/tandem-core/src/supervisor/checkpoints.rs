@@ -1,0 +1,123 @@
+//! The checkpointer (issue 22): a thread that checkpoints every session
+//! whose agent ended a turn, off the agent's path (the agent never waits
+//! on it).
+//!
+//! A turn ends:
+//! - for an agent that reports its state (Claude Code's hooks or stream,
+//!   Codex's `turn/completed`, Gemini's end of prompt): when its activity
+//!   enters `idle` or `asking`; a trigger counts it in the session's row
+//!   (`turns`), whoever wrote it, so a turn ended while no supervisor ran
+//!   is checkpointed when the next one starts;
+//! - for any other program (a shell): when its output, after some, has
+//!   been quiet for its repository's `supervisor.quiet_secs` (the same
+//!   rule that lists it `idle (inferred)`).
+//!
+//! Before any git runs, a session whose worktree the facts cache saw no
+//! change in since its last look (and whose branch did not move) is
+//! skipped: a turn that only talked costs nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::checkpoints;
+use crate::model::Cause;
+use crate::store::{Session, SessionState, Store};
+
+use super::{State, repo_of};
+
+/// How often it looks when nothing wakes it.
+const EVERY: Duration = Duration::from_millis(500);
+
+/// Per session: what the last look saw.
+#[derive(Default)]
+struct Seen {
+    /// The PTY log's mtime (ms) at the last inferred turn end handled.
+    output_ms: i64,
+    /// The facts cache's worktree generation and the branch tip then.
+    generation: Option<(u64, Option<String>)>,
+}
+
+/// Runs the checkpointer in this thread, for ever.
+pub(super) fn run(state: &State) -> ! {
+    crate::process::lower_thread_priority();
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut generation = 0;
+    loop {
+        // Woken by any change (a store commit: a turn's end), else every
+        // half second (an inferred turn ends by time passing).
+        let (count, cvar) = &state.changes;
+        let guard = count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (guard, _) = cvar
+            .wait_timeout_while(guard, EVERY, |now| *now <= generation)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        generation = *guard;
+        drop(guard);
+        if let Err(e) = look(state, &mut seen) {
+            tracing::warn!(error = %crate::error_chain(&e), "checkpointing turns failed");
+        }
+    }
+}
+
+fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::session::SessionError> {
+    let store = state.store()?;
+    for pending in store.turns_pending()? {
+        if let Some(session) = store.session(&pending.session_id)? {
+            checkpoint(state, &store, &session, seen);
+        }
+        store.turns_seen(&pending.session_id, pending.turns)?;
+    }
+    let now_ms = crate::unix_now_ms();
+    let running = store.sessions_in(&[SessionState::Running])?;
+    seen.retain(|id, _| running.iter().any(|s| s.id == *id));
+    for session in running.iter().filter(|s| !crate::agent::reports_state(&s.agent)) {
+        let Some(output_ms) = output_ms(state, session) else { continue };
+        let entry = seen.entry(session.id.clone()).or_default();
+        if output_ms <= entry.output_ms {
+            continue;
+        }
+        let Ok((_, config)) = repo_of(state, &store, session) else { continue };
+        let quiet_ms = i64::try_from(config.supervisor.quiet_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if now_ms - output_ms < quiet_ms {
+            continue;
+        }
+        entry.output_ms = output_ms;
+        checkpoint(state, &store, session, seen);
+    }
+    Ok(())
+}
+
+/// Unix ms of the last write to the session's PTY log.
+fn output_ms(state: &State, session: &Session) -> Option<i64> {
+    let log = crate::host::screen::PtyLog::path(&state.paths.session_dir(&session.id));
+    let modified = std::fs::metadata(log).and_then(|m| m.modified()).ok()?;
+    i64::try_from(modified.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
+/// Checkpoints one session for a turn's end; failures are logged.
+fn checkpoint(state: &State, store: &Store, session: &Session, seen: &mut HashMap<String, Seen>) {
+    if !session.path.is_dir() {
+        return;
+    }
+    let Ok((repo, config)) = repo_of(state, store, session) else { return };
+    // Nothing seen changing in the worktree, nor the branch moving: no
+    // git at all.
+    let key = state.facts.worktree_generation(session).map(|g| (g, state.facts.branch_tip(&repo, &session.branch)));
+    let entry = seen.entry(session.id.clone()).or_default();
+    if key.is_some() && key == entry.generation {
+        return;
+    }
+    let lock = state.repo_lock(&repo.common_dir);
+    let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let keep = config.checkpoints.keep;
+    match checkpoints::take(&state.paths, &repo, store, session, checkpoints::Take::of(Cause::Turn, keep)) {
+        Ok(made) => {
+            entry.generation = key;
+            if let Some(c) = made {
+                tracing::debug!(session = %session.slug, n = c.n, "checkpoint");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot checkpoint a turn");
+        }
+    }
+}
