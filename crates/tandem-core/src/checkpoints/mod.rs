@@ -131,9 +131,9 @@ pub fn take(
         return Ok(None);
     }
     session::sync_sandboxed(paths, repo, session);
-    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?;
+    let tip = format!("refs/heads/{}", session.branch);
     let included = session::include::changed(&repo.worktree, &session.path, &session.included);
-    let state = git::worktree_state(&session.path, &paths.state_dir, tip.as_slice(), &included)?;
+    let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
     let last = store.last_checkpoint(&session.id)?;
     let (before_tree, after_event) = match &last {
         Some((c, event)) => {
