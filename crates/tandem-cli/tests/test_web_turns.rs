@@ -93,7 +93,11 @@ fn turns_are_listed_diffed_rewound_and_undone_over_the_api() {
     let before = checkpoints(&env, "turns");
     for (body, status, cli) in [
         (json!({ "checkpoint": 99 }), 404, Some(vec!["rewind", "turns", "99"])),
-        (json!({ "checkpoint": 1, "files": ["../outside"] }), 400, Some(vec!["rewind", "turns", "1", "--files", "../outside"])),
+        (
+            json!({ "checkpoint": 1, "files": ["../outside"] }),
+            400,
+            Some(vec!["rewind", "turns", "1", "--files", "../outside"]),
+        ),
         (json!({}), 400, None),
         (json!({ "checkpoint": 1, "undo": true }), 400, None),
         (json!({ "checkpoint": 1, "hard": true }), 400, None),
@@ -129,7 +133,8 @@ fn a_rewind_refused_mid_turn_or_from_another_site_changes_nothing() {
     let cookie = format!("tandem_token={}", serve.token);
     let body = br#"{"checkpoint": 1}"#;
     let json_type = ("Content-Type", "application/json");
-    let cross_site = serve.raw("POST", &path, &[("Cookie", &cookie), ("Origin", "http://evil.example"), json_type], Some(body));
+    let cross_site =
+        serve.raw("POST", &path, &[("Cookie", &cookie), ("Origin", "http://evil.example"), json_type], Some(body));
     assert_eq!(cross_site.status, 403, "{}", cross_site.body);
     let no_token = serve.raw("POST", &path, &[("Origin", &serve.base), json_type], Some(body));
     assert_eq!(no_token.status, 401, "{}", no_token.body);

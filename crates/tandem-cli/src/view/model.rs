@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::model::{Cause, Checkpoint};
+pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::session::SessionError;
 use tandem_core::store::{Priority, TaskStatus};
 use tandem_core::text::visible;
@@ -1122,7 +1122,10 @@ pub(crate) mod tests {
         assert_eq!(press(&mut app, KeyCode::Char('v')), Some(Action::TurnDiff { name: "work".into(), n: 1 }));
         assert_eq!(press(&mut app, KeyCode::Char('r')), None);
         let Mode::Turns(Turns { confirm: Some((question, _)), .. }) = &app.mode else { panic!("a question") };
-        assert!(question.starts_with("Rewind work to checkpoint 1 (write)?") && question.contains("u undoes"), "{question}");
+        assert!(
+            question.starts_with("Rewind work to checkpoint 1 (write)?") && question.contains("u undoes"),
+            "{question}"
+        );
         assert_eq!(press(&mut app, KeyCode::Char('n')), None, "anything but y cancels");
         assert!(matches!(&app.mode, Mode::Turns(Turns { confirm: None, .. })), "{:?}", app.mode);
         press(&mut app, KeyCode::Char('r'));

@@ -96,8 +96,7 @@ async fn diff(
     blocking(move || {
         let (_, session) = find(&state.tandem, &id)?;
         let store = state.tandem.store()?;
-        let (from, to) =
-            checkpoints::diff_range(&store, &session, n, query.to)?;
+        let (from, to) = checkpoints::diff_range(&store, &session, n, query.to)?;
         Ok(Json(ship::diff::trees_report(&session, &from, &to, Some(PATCH_LIMIT))?))
     })
     .await
@@ -130,7 +129,9 @@ async fn rewind(
     })?;
     match (body.checkpoint, body.undo) {
         (Some(_), true) | (None, false) => {
-            return Err(ApiError::bad("give either \"checkpoint\": N (rewind to it) or \"undo\": true (undo the last rewind)"));
+            return Err(ApiError::bad(
+                "give either \"checkpoint\": N (rewind to it) or \"undo\": true (undo the last rewind)",
+            ));
         }
         (None, true) if !body.files.is_empty() => {
             return Err(ApiError::bad("\"undo\" takes no \"files\": it undoes the whole last rewind"));
