@@ -201,9 +201,7 @@ fn gc(repo: &Path) -> Result<()> {
 fn objects_bytes(repo: &Path) -> Result<u64> {
     let out = run(std::process::Command::new("git").current_dir(repo).args(["count-objects", "-v"]))?;
     let kib = |key: &str| -> u64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
+        out.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
     };
     Ok((kib("size:") + kib("size-pack:")) * 1024)
 }

@@ -335,14 +335,7 @@ impl Server {
     fn list_checkpoints(&self, a: Named) -> Result<String, Refusal> {
         let (_, _, session) = self.named(&a)?;
         let list = self.tandem.checkpoints(&session).map_err(refuse)?;
-        let items: Vec<Value> = list
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
-                v["ref"] = tandem_core::checkpoints::ref_name(&session.id, c.n).into();
-                Ok(v)
-            })
-            .collect::<Result<_, Refusal>>()?;
+        let items: Vec<Value> = list.iter().map(|c| tandem_core::checkpoints::to_json(&session.id, c)).collect();
         pretty(&items)
     }
 

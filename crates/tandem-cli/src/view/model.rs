@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tandem_core::model::{Cause, Checkpoint};
+use tandem_core::model::Checkpoint;
 pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::session::SessionError;
 use tandem_core::store::{Priority, TaskStatus};
@@ -179,19 +179,6 @@ impl Turns {
     #[must_use]
     pub fn current(&self) -> Option<&Checkpoint> {
         self.list.get(self.selected)
-    }
-}
-
-/// What a checkpoint is, in a few words, as `tandem checkpoints` says
-/// it: the prompt that started its turn (first line, as sent: untrusted,
-/// to be drawn through [`visible`]), or the command it was made before.
-#[must_use]
-pub fn turn_text(c: &Checkpoint) -> String {
-    match (c.cause, &c.prompt, c.rewound_to) {
-        (Cause::Turn, Some(prompt), _) => prompt.clone(),
-        (Cause::Turn, None, _) => "(a turn with no prompt sent through tandem)".to_owned(),
-        (Cause::Rewind, _, Some(to)) => format!("before rewind to {to}"),
-        (cause, _, _) => format!("before {}", cause.as_str()),
     }
 }
 
@@ -623,7 +610,7 @@ impl App {
                         "Rewind {name} to checkpoint {n} ({what})? Its files go back as they were then; what \
                          is there now is checkpointed first, so u undoes it. HEAD and the branch stay. y/n",
                         n = c.n,
-                        what = cut(&turn_text(&c), 60),
+                        what = cut(&tandem_core::checkpoints::describe(&c), 60),
                     );
                     turns.confirm = Some((question, Box::new(Action::Rewind { name, n: c.n })));
                 }
@@ -1095,7 +1082,7 @@ pub(crate) mod tests {
             head: None,
             index_tree: None,
             at_ms: 1_800_000_000_000 - i64::from(n) * 60_000,
-            cause: Cause::Turn,
+            cause: tandem_core::model::Cause::Turn,
             rewound_to: None,
             prompt: prompt.map(str::to_owned),
             agent: "claude".to_owned(),

@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use crate::view::model::{App, Group, Mode, NewForm, SessionRow, Turns, relative, turn_text};
+use crate::view::model::{App, Group, Mode, NewForm, SessionRow, Turns, relative};
 use tandem_core::short_age as age;
 use tandem_core::text::visible;
 
@@ -413,7 +413,7 @@ fn draw_turns(frame: &mut Frame<'_>, area: Rect, turns: &Turns, now: i64, theme:
             "{:>4}  {when:<8}  {:<18}  {}",
             c.n,
             tandem_core::checkpoints::stat_text(c),
-            visible(&turn_text(c))
+            visible(&tandem_core::checkpoints::describe(c))
         );
         let text = clip(&text, cols.saturating_sub(2));
         lines.push(if i == turns.selected {

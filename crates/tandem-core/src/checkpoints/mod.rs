@@ -225,6 +225,28 @@ pub fn diff_range(
     Ok((before, at.tree.clone()))
 }
 
+/// What a checkpoint is, in a few words, as every front end shows it: the
+/// turn's prompt (first line, as sent: untrusted, escape it to show), or
+/// the command it was made before.
+#[must_use]
+pub fn describe(c: &Checkpoint) -> String {
+    match (c.cause, &c.prompt, c.rewound_to) {
+        (Cause::Turn, Some(prompt), _) => prompt.clone(),
+        (Cause::Turn, None, _) => "(a turn with no prompt sent through tandem)".to_owned(),
+        (Cause::Rewind, _, Some(to)) => format!("before rewind to {to}"),
+        (cause, _, _) => format!("before {}", cause.as_str()),
+    }
+}
+
+/// A checkpoint as `tandem checkpoints --json`, the web API and the MCP
+/// tool answer it: its fields plus `ref`.
+#[must_use]
+pub fn to_json(session_id: &str, c: &Checkpoint) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    v["ref"] = ref_name(session_id, c.n).into();
+    v
+}
+
 /// `2 files, +10 -3`.
 #[must_use]
 pub fn stat_text(c: &Checkpoint) -> String {

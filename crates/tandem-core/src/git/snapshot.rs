@@ -213,8 +213,7 @@ pub fn worktree_state(
 /// As [`output`].
 pub fn commit_state(worktree: &Path, state: &WorktreeState, message: &str) -> Result<String, GitError> {
     let mut parents: Vec<String> = state.head.iter().cloned().collect();
-    if let Some(index) =
-        state.index_tree.as_ref().filter(|t| **t != state.tree && Some(*t) != state.head_tree.as_ref())
+    if let Some(index) = state.index_tree.as_ref().filter(|t| **t != state.tree && Some(*t) != state.head_tree.as_ref())
     {
         let message = "tandem: the index as the session left it";
         parents.push(commit_tree(worktree, index, message, state.head.as_slice())?);

@@ -56,14 +56,7 @@ async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
     blocking(move || {
         let (_, session) = find(&state.tandem, &id)?;
         let list = state.tandem.checkpoints(&session)?;
-        let items = list
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?;
-                v["ref"] = checkpoints::ref_name(&session.id, c.n).into();
-                Ok(v)
-            })
-            .collect::<Result<Vec<Value>, ApiError>>()?;
+        let items = list.iter().map(|c| checkpoints::to_json(&session.id, c)).collect();
         Ok(Json(Value::Array(items)))
     })
     .await
@@ -140,7 +133,7 @@ async fn rewind(
     }
     blocking(move || {
         let (_, session) = find(&state.tandem, &id)?;
-        let how = Rewind { to: body.checkpoint, undo: body.undo, files: body.files.clone(), hard: false, keep: 0 };
+        let how = Rewind { to: body.checkpoint, undo: body.undo, files: body.files.clone(), ..Rewind::default() };
         let done = state.tandem.rewind(&session, &how, body.stop)?;
         let what = if body.files.is_empty() { "its worktree".to_owned() } else { body.files.join(", ") };
         let message = format!(
