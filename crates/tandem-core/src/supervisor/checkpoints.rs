@@ -71,7 +71,12 @@ fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::se
     seen.retain(|id, _| running.iter().any(|s| s.id == *id));
     for session in running.iter().filter(|s| !crate::agent::reports_state(&s.agent)) {
         let Some(output_ms) = output_ms(state, session) else { continue };
-        let entry = seen.entry(session.id.clone()).or_default();
+        let entry = seen.entry(session.id.clone()).or_insert_with(|| Seen {
+            // First look (this supervisor just started): output older than
+            // the session's last checkpoint was taken care of already.
+            output_ms: store.last_checkpoint(&session.id).ok().flatten().map_or(0, |(c, _)| c.at_ms),
+            generation: None,
+        });
         if output_ms <= entry.output_ms {
             continue;
         }
