@@ -203,3 +203,79 @@ fn a_rewind_refused_mid_turn_or_for_bad_input_changes_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "1\n");
 }
+
+#[test]
+fn checkpoints_survive_rm_and_archive_and_gc_drops_those_of_removed_sessions() {
+    let env = TestEnv::new();
+    for name in ["gone", "kept"] {
+        env.ok(&["new", name, "--bg", "--agent", "shell"]);
+        let id = id_of(&env, name);
+        let wt = env.path_of(name);
+        hooked_turn(&env, &id, "work", || std::fs::write(wt.join("w.txt"), "w\n").expect("write"));
+        wait_checkpoints(&env, name, 1);
+    }
+    let gone = id_of(&env, "gone");
+    let kept = id_of(&env, "kept");
+    env.ok(&["rm", "--force", "gone"]);
+    env.ok(&["archive", "kept"]);
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/checkpoints/"]);
+    assert!(refs.contains(&format!("{gone}/")) && refs.contains(&format!("{kept}/")), "{refs}");
+
+    let out = env.ok(&["gc", "--older-than", "1"]);
+    assert!(!out.contains("checkpoints of removed"), "removed just now: kept for a day: {out}");
+    // Removed longer ago than the limit (0 days: any earlier second).
+    let out = wait_for("gc to drop the removed session's checkpoints", || {
+        let out = env.ok(&["gc", "--older-than", "0"]);
+        out.contains("dropped the checkpoints of removed session gone (1 checkpoint)").then_some(out)
+    });
+    assert!(!out.contains("kept ("), "{out}");
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/checkpoints/"]);
+    assert!(!refs.contains(&format!("{gone}/")), "{refs}");
+    assert!(refs.contains(&format!("{kept}/")), "an archived session keeps its checkpoints: {refs}");
+
+    let doctor: serde_json::Value = serde_json::from_str(&env.ok(&["doctor", "--json"])).expect("json");
+    assert_eq!(doctor["checkpoints"]["refs"], 1, "{doctor}");
+    assert!(doctor["checkpoints"]["bytes"].as_u64().is_some_and(|b| b > 0), "{doctor}");
+    assert!(env.ok(&["doctor"]).contains("checkpoints: 1 in this repository"));
+}
+
+#[test]
+fn keep_bounds_each_sessions_checkpoints_and_a_repository_cannot_lower_it() {
+    let env = TestEnv::new();
+    // The repository asks for 1; only the user's config counts.
+    std::fs::write(env.repo.join(".tandem.toml"), "[checkpoints]\nkeep = 1\n").expect("write");
+    env.git(&["add", ".tandem.toml"]);
+    env.git(&["commit", "-q", "-m", "keep one"]);
+    env.user_config("[checkpoints]\nkeep = 2\n");
+    env.ok(&["new", "few", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "few");
+    let wt = env.path_of("few");
+    for i in 1..=3 {
+        hooked_turn(&env, &id, &format!("turn {i}"), || {
+            std::fs::write(wt.join("f.txt"), format!("{i}\n")).expect("write")
+        });
+        wait_for(&format!("checkpoint {i}"), || {
+            checkpoints(&env, "few").first().is_some_and(|c| c["n"] == i).then_some(())
+        });
+    }
+    let list = checkpoints(&env, "few");
+    let ns: Vec<u64> = list.iter().filter_map(|c| c["n"].as_u64()).collect();
+    assert_eq!(ns, vec![3, 2], "the oldest went");
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/checkpoints/{id}/")]);
+    assert_eq!(refs.lines().count(), 2, "{refs}");
+    assert!(env.ok(&["config", "show"]).contains("checkpoints.keep"), "shown with its source");
+}
+
+#[test]
+fn sync_checkpoints_the_worktree_first() {
+    let env = TestEnv::new();
+    env.ok(&["new", "syncing", "--bg", "--agent", "shell", "--base", "main"]);
+    let wt = env.path_of("syncing");
+    std::fs::write(wt.join("mine.txt"), "uncommitted\n").expect("write");
+    env.commit_in(&env.repo, "base.txt", "moved on\n", "main moves");
+    env.ok(&["sync", "syncing"]);
+    let list = checkpoints(&env, "syncing");
+    assert_eq!(list.first().map(|c| c["cause"].clone()), Some(serde_json::json!("sync")), "{list:?}");
+    let commit = list[0]["commit"].as_str().expect("commit");
+    assert_eq!(env.git(&["show", &format!("{commit}:mine.txt")]), "uncommitted\n");
+}

@@ -936,3 +936,44 @@ rm sub/.git/HEAD && mkfifo sub/.git/HEAD; echo fifo=$? >> probe.txt; touch chang
     let _ = std::fs::remove_file(&head);
     assert!(answered.is_some(), "`tandem list` did not answer within 60 s");
 }
+
+/// Issue 22: a sandboxed agent's checkpoints live where it cannot reach
+/// them. From inside, it tries to list them, delete their refs (by git
+/// and by hand, loose and packed) and drop their objects; outside, every
+/// checkpoint still resolves to its commit, which still holds its work,
+/// and `rewind` brings that work back.
+#[test]
+fn issue_22_a_sandboxed_agent_cannot_reach_its_checkpoints() {
+    let (env, _ssh_agent) = fenced_box();
+    let id = env.session("box")["id"].as_str().expect("id").to_owned();
+    let results = probe(&env, "box", r#"cd "$TANDEM_WORKTREE"; echo precious > work.txt; echo wrote=$? >> probe.txt"#);
+    assert_eq!(code(&results, "wrote"), "0", "{results}");
+    crate::common::hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": "w" }));
+    crate::common::hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "Stop" }));
+    let reference = format!("refs/tandem/checkpoints/{id}/1");
+    let commit = crate::common::wait_for("the checkpoint", || {
+        let out = env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", &reference]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    });
+    let common = env.repo.join(".git");
+    let results = probe(
+        &env,
+        "box",
+        &format!(
+            r#"cd "$TANDEM_WORKTREE"
+n=$(git for-each-ref refs/tandem/checkpoints/ | wc -l); echo seen=$n >> probe.txt
+git update-ref -d {reference} 2>/dev/null; echo gitdelete=$? >> probe.txt
+rm -rf "{common}/refs/tandem" 2>/dev/null; echo rmloose=$? >> probe.txt
+printf "" > "{common}/packed-refs" 2>/dev/null; echo packed=$? >> probe.txt
+rm -f work.txt; git reflog expire --expire=now --all 2>/dev/null; git gc -q --prune=now 2>/dev/null; echo gc=$? >> probe.txt"#,
+            common = common.display()
+        ),
+    );
+    assert_eq!(code(&results, "seen"), "0", "the agent sees no checkpoint ref: {results}");
+    assert_eq!(env.git(&["rev-parse", &reference]).trim(), commit, "the ref is where it was");
+    assert_eq!(env.git(&["show", &format!("{commit}:work.txt")]), "precious\n", "and its commit holds the work");
+    assert!(!env.path_of("box").join("work.txt").exists());
+    let out = env.tandem(&["rewind", "box", "1", "--stop"]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert_eq!(std::fs::read_to_string(env.path_of("box").join("work.txt")).expect("back"), "precious\n");
+}

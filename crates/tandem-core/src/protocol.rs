@@ -67,9 +67,10 @@ use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, Session
 /// The CLI ↔ supervisor protocol ([`Request`], [`Response`]): bumped on
 /// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork;
 /// 9: a session's creator, which an older supervisor would drop; 10:
-/// other hosts' sessions in a conflicts request). A
+/// other hosts' sessions in a conflicts request; 11: the checkpoints `gc`
+/// drops). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,

@@ -63,14 +63,27 @@ pub struct DoctorArgs {
     /// Repair what can be repaired (never prunes a locked worktree)
     #[arg(long)]
     fix: bool,
-    /// Print one JSON object, `findings`: session, problem, remedy, fixed
-    /// (the sandbox checks of this machine stay text-only)
+    /// Print one JSON object, `findings`: session, problem, remedy, fixed;
+    /// `checkpoints`: refs and bytes only they keep (the sandbox checks of
+    /// this machine stay text-only)
     #[arg(long)]
     json: bool,
 }
 
+/// The checkpoints' disk use in `repo` (issue 22): refs, and the bytes
+/// only they keep; `None` when git cannot say.
+fn checkpoints(repo: &tandem_core::repo::Repository) -> Option<(u64, usize)> {
+    tandem_core::checkpoints::disk_use(repo).ok()
+}
+
+/// `12.3 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
-    let (_, config) = cx.repo()?;
+    let (repo, config) = cx.repo()?;
+    let used = checkpoints(&repo);
     if args.json {
         let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;
         let rows: Vec<serde_json::Value> = findings
@@ -79,10 +92,18 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
                 serde_json::json!({"session": f.session, "problem": f.problem, "remedy": f.remedy, "fixed": f.fixed})
             })
             .collect();
-        println!("{}", serde_json::json!({ "findings": rows }));
+        let used = used.map(|(bytes, refs)| serde_json::json!({ "refs": refs, "bytes": bytes }));
+        println!("{}", serde_json::json!({ "findings": rows, "checkpoints": used }));
         return Ok(());
     }
     machine(&config);
+    if let Some((bytes, refs)) = used {
+        println!(
+            "checkpoints: {refs} in this repository, {} on disk that only they keep (at most {} per session: `[checkpoints] keep`; `tandem gc` drops those of removed sessions)",
+            mib(bytes),
+            config.checkpoints.keep
+        );
+    }
     let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;
     if findings.is_empty() {
         println!("all sessions are in order");

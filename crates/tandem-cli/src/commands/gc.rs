@@ -2,11 +2,13 @@ use crate::context::Context;
 use crate::error::CliError;
 
 /// Drop archive snapshots (refs/tandem/archive/), tips kept by sync
-/// (refs/tandem/sync/) and removed worktrees in the trash that are older
-/// than a limit, and only those
+/// (refs/tandem/sync/), removed worktrees in the trash and the
+/// checkpoints of removed sessions that are older than a limit, and only
+/// those
 ///
-/// The snapshot of a session that is still archived is kept, and so is
-/// every ref another tandem state folder (another TANDEM_HOME) made.
+/// The snapshot and checkpoints of a session that is still archived are
+/// kept, and so is every ref another tandem state folder (another
+/// TANDEM_HOME) made.
 #[derive(clap::Args, Debug)]
 pub struct GcArgs {
     /// Age limit in days
@@ -31,6 +33,9 @@ pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
     }
     for path in &report.trash {
         println!("deleted {}", path.display());
+    }
+    for what in &report.checkpoints {
+        println!("dropped the checkpoints of removed session {}", tandem_core::text::visible(what));
     }
     println!(
         "{} snapshot(s) and {} trash folder(s) older than {} days dropped",

@@ -235,11 +235,15 @@ impl TestEnv {
     }
 
     /// Everything that says what the repository holds: branches, worktrees
-    /// and refs. Equal before and after a refused command.
+    /// and refs. Equal before and after a refused command. Checkpoint refs
+    /// are left out: the supervisor makes them on its own time, when an
+    /// agent's turn ends (issue 22).
     pub fn repo_state(&self) -> String {
+        let refs = self.git(&["for-each-ref", "--format=%(refname) %(objectname)"]);
+        let refs: Vec<&str> = refs.lines().filter(|l| !l.starts_with("refs/tandem/checkpoints/")).collect();
         format!(
             "{}\n{}\n{}",
-            self.git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+            refs.join("\n"),
             self.git(&["worktree", "list", "--porcelain"]),
             self.git(&["status", "--porcelain"])
         )

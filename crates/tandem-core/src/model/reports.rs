@@ -28,6 +28,10 @@ pub struct GcReport {
     pub others: Vec<String>,
     /// Trash entries deleted.
     pub trash: Vec<PathBuf>,
+    /// Removed sessions whose checkpoints went with their snapshot
+    /// (removed longer ago than the limit): `NAME (N checkpoints)`.
+    #[serde(default)]
+    pub checkpoints: Vec<String>,
 }
 
 /// One thing `tandem doctor` found.

@@ -23,7 +23,23 @@ pub(super) fn gc(state: &State, cwd: &std::path::Path, older_than_secs: u64) -> 
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let older_than = Duration::from_secs(older_than_secs);
-    Ok(Response::Collected(session::end::gc(&state.paths, &store, &repo, &config, older_than)?))
+    let mut report = session::end::gc(&state.paths, &store, &repo, &config, older_than)?;
+    // The checkpoints of a session removed longer ago than the limit go
+    // with its snapshot (issue 22); an archived session keeps them.
+    let cutoff = crate::unix_now().saturating_sub(i64::try_from(older_than_secs).unwrap_or(i64::MAX));
+    if let Some(repo_id) = store.find_repo(&repo.common_dir)? {
+        let removed = store.sessions_in(&[SessionState::Removed])?;
+        for s in removed.iter().filter(|s| s.repo_id == repo_id && s.updated_at < cutoff) {
+            match crate::checkpoints::delete_all(&repo, &store, &s.id) {
+                Ok(0) => {}
+                Ok(n) => {
+                    report.checkpoints.push(format!("{} ({n} checkpoint{})", s.slug, if n == 1 { "" } else { "s" }))
+                }
+                Err(e) => tracing::warn!(session = %s.slug, error = %crate::error_chain(&e), "cannot drop checkpoints"),
+            }
+        }
+    }
+    Ok(Response::Collected(report))
 }
 
 /// `tandem restore`: an archived session's worktree back
