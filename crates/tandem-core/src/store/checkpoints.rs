@@ -148,8 +148,8 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, c.session_id FROM checkpoints c JOIN sessions s ON s.id = c.session_id
-             WHERE s.repo_id = ?1 ORDER BY c.session_id, c.n"
+            "SELECT {COLUMNS}, session_id FROM checkpoints
+             WHERE session_id IN (SELECT id FROM sessions WHERE repo_id = ?1) ORDER BY session_id, n"
         ))?;
         let rows =
             stmt.query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?)))?.collect::<Result<Vec<_>, _>>()?;
