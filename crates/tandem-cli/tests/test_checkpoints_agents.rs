@@ -49,13 +49,33 @@ fn admin_dir(env: &TestEnv, wt: &Path) -> PathBuf {
 }
 
 /// Every row of `tandem checkpoints NAME --json` has its ref, and the ref
-/// names the row's commit.
+/// names the row's commit. A checkpoint being taken has its row a moment
+/// before its ref (the order that makes a kill between them mendable):
+/// a ref gets a few seconds to appear.
 fn assert_rows_have_their_refs(env: &TestEnv, list: &[serde_json::Value]) {
     for c in list {
         let reference = c["ref"].as_str().expect("ref");
-        let resolved = env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", reference]);
-        let resolved = String::from_utf8_lossy(&resolved.stdout).trim().to_owned();
-        assert_eq!(resolved, c["commit"].as_str().expect("commit"), "{reference} names the row's commit: {c}");
+        let commit = c["commit"].as_str().expect("commit");
+        let resolves = || {
+            let out = env.command_git_in(&env.repo, &["rev-parse", "--verify", "--quiet", reference]);
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let _ = wait_within_or_not(Duration::from_secs(5), || resolves() == commit);
+        assert_eq!(resolves(), commit, "{reference} names the row's commit: {c}");
+    }
+}
+
+/// Polls `f` until it holds or `timeout` passes; whether it held.
+fn wait_within_or_not(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -331,22 +351,26 @@ fn checkpoint_refs(env: &TestEnv) -> String {
     env.git(&["for-each-ref", "--format=%(refname) %(objectname)", "refs/tandem/checkpoints/"])
 }
 
-/// Ends a hooked turn that wrote `notes.txt`, with `fault` armed: the
-/// supervisor's checkpointer reaches it and is killed. Waits until it
-/// and every command it started are gone; returns its pid.
-fn kill_mid_checkpoint(env: &TestEnv, id: &str, wt: &Path, faults: &Path, fault: &str) -> i32 {
+/// Ends a hooked turn that wrote `notes.txt`, with `fault` armed (a
+/// line of the fault file; `None` when something else kills, writing
+/// `<point> <pid>` to `<faults>.fired` as a fault does): the supervisor's
+/// checkpointer reaches it and is killed. Waits until the supervisor is
+/// gone and, if `orphans`, every command it started too; returns its pid.
+fn kill_mid_checkpoint(env: &TestEnv, id: &str, wt: &Path, faults: &Path, fault: Option<&str>, orphans: bool) -> i32 {
     let supervisor = env.supervisor_pid().expect("a supervisor runs");
     hook_event(env, id, &json!({ "hook_event_name": "UserPromptSubmit", "prompt": "write notes" }));
     std::fs::write(wt.join("notes.txt"), "one\ntwo\n").expect("write");
-    std::fs::write(faults, format!("{fault}\n")).expect("arm");
+    if let Some(fault) = fault {
+        std::fs::write(faults, format!("{fault}\n")).expect("arm");
+    }
     hook_event(env, id, &json!({ "hook_event_name": "Stop", "last_assistant_message": "done" }));
     let fired = PathBuf::from(format!("{}.fired", faults.display()));
     let text = wait_for("the fault to fire", || std::fs::read_to_string(&fired).ok().filter(|t| t.ends_with('\n')));
     let pid: i32 = text.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("the killed pid");
     assert_eq!(pid, supervisor, "the supervisor was killed at {text}");
-    wait_for("the killed supervisor and its git commands to end", || {
+    wait_for("the killed supervisor (and what it started) to end", || {
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err();
-        (gone && tandem_core::process::running_members(pid).is_empty()).then_some(())
+        (gone && (!orphans || tandem_core::process::running_members(pid).is_empty())).then_some(())
     });
     pid
 }
@@ -358,8 +382,11 @@ fn restart_and_check(env: &TestEnv, killed: i32) -> serde_json::Value {
     env.ok(&["list"]);
     let now = env.supervisor_pid().expect("a supervisor again");
     assert_ne!(now, killed);
+    let left = tandem_core::process::running_members(killed);
+    assert!(left.is_empty(), "the killed supervisor's commands were ended: {left:?}");
     let list = wait_checkpoint(env, "cp", 1);
-    assert_eq!(scratch_files(env), Vec::<String>::new(), "no temporary index is left");
+    // A checkpoint the new supervisor is taking has its own for a moment.
+    wait_within("no temporary index left", Duration::from_secs(10), || scratch_files(env).is_empty().then_some(()));
     assert_eq!(ref_locks(env), Vec::<PathBuf>::new(), "no lock under the checkpoint refs");
     assert_eq!(list.len(), 1, "the turn has one checkpoint: {list:?}");
     assert_rows_have_their_refs(env, &list);
@@ -375,7 +402,7 @@ fn restart_and_check(env: &TestEnv, killed: i32) -> serde_json::Value {
 #[test]
 fn a_supervisor_killed_after_the_commit_before_the_row_leaves_no_row_and_no_ref() {
     let (env, id, wt, faults) = crash_env();
-    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, "checkpoint.committed");
+    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("checkpoint.committed"), true);
     assert_eq!(checkpoint_refs(&env), "", "no ref before the row");
     assert_eq!(scratch_files(&env), Vec::<String>::new(), "the temporary indexes were gone before the commit");
     restart_and_check(&env, killed);
@@ -386,7 +413,7 @@ fn a_supervisor_killed_after_the_commit_before_the_row_leaves_no_row_and_no_ref(
 #[test]
 fn a_supervisor_killed_after_the_row_before_the_ref_gets_the_ref_at_restart() {
     let (env, id, wt, faults) = crash_env();
-    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, "checkpoint.stored");
+    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("checkpoint.stored"), true);
     assert_eq!(checkpoint_refs(&env), "", "the ref was not written yet");
     let c = restart_and_check(&env, killed);
     assert_eq!(c["n"], 1);
@@ -398,19 +425,38 @@ fn a_supervisor_killed_after_the_row_before_the_ref_gets_the_ref_at_restart() {
 #[test]
 fn a_supervisor_killed_mid_index_leaves_no_temporary_index() {
     let (env, id, wt, faults) = crash_env();
-    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, "git:add");
+    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("git:add"), true);
     let left = scratch_files(&env);
     assert!(!left.is_empty(), "the killed checkpoint left its temporary index: the case the sweep is for");
     assert_eq!(checkpoint_refs(&env), "");
     restart_and_check(&env, killed);
 }
 
-/// Killed as it starts `git update-ref` of the checkpoint's ref: the ref
-/// is written by the orphaned git or mended at the next start, never
-/// left half (a `.lock`, or a row without its ref).
+/// Killed while `git update-ref` holds the checkpoint ref's lock: a
+/// `reference-transaction` hook (git runs it with the lock taken, in the
+/// supervisor's process group) kills the supervisor, then waits. The
+/// half-written ref (its `.lock`, and the row without the ref) is what
+/// the next start finds: it ends the orphaned git, removes the lock and
+/// writes the ref.
 #[test]
 fn a_supervisor_killed_mid_update_ref_leaves_no_half_ref() {
     let (env, id, wt, faults) = crash_env();
-    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, "git:update-ref");
+    let hook = env.repo.join(".git/hooks/reference-transaction");
+    let lock = env.tandem_home.join("run/supervisor.lock");
+    let fired = format!("{}.fired", faults.display());
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/tandem/checkpoints/' || exit 0\n\
+             pid=$(cat '{}')\nkill -9 \"$pid\"\necho \"reference-transaction $pid\" > '{fired}'\nexec sleep 30\n",
+            lock.display()
+        ),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, None, false);
+    assert_eq!(checkpoint_refs(&env), "", "the ref is not written");
+    assert_eq!(ref_locks(&env).len(), 1, "git holds the ref's lock: {:?}", ref_locks(&env));
+    std::fs::remove_file(&hook).expect("unhook");
     restart_and_check(&env, killed);
 }
