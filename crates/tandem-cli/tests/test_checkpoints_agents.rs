@@ -305,12 +305,17 @@ fn three_turns(env: &TestEnv, name: &str, talk: &str) {
 // ---------------------------------------------------------------------------
 // kill -9 of the supervisor mid-checkpoint
 
-/// A shell session `cp` whose supervisor reads the fault file; returns the
+/// A shell session `cp` whose supervisor reads the fault file, its turns
+/// reported by hook events as Claude Code's are; returns the
 /// environment, the session's id and worktree, and the fault file.
 fn crash_env() -> (TestEnv, String, PathBuf, PathBuf) {
     let mut env = TestEnv::new();
     let faults = env.tmp.path().join("faults");
     env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
+    // Turns end only as reported (the hooks below), never by the shell's
+    // output going quiet: a checkpoint after the restart is the killed
+    // turn's, taken again because it was not marked seen.
+    env.user_config("[supervisor]\nquiet_secs = 3600\n");
     env.ok(&["new", "cp", "--bg", "--agent", "shell"]);
     let id = env.session("cp")["id"].as_str().expect("id").to_owned();
     let wt = env.path_of("cp");
