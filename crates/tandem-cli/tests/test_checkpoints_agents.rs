@@ -180,7 +180,15 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
             env.ok(&["send", "cl", prompt]);
         }
         let list = wait_checkpoint(&env, "cl", u64::from(n));
-        assert_eq!(index_and_head(), kept(n), "turn {n}: the agent's index and HEAD as the turn left them");
+        let ((index, head), (kept_index, kept_head)) = (index_and_head(), kept(n));
+        assert!(
+            index == kept_index && head == kept_head,
+            "turn {n}: the agent's index ({} bytes, as the turn left it {}) and HEAD ({:?}, then {:?}) changed",
+            index.len(),
+            kept_index.len(),
+            String::from_utf8_lossy(&head),
+            String::from_utf8_lossy(&kept_head)
+        );
         list
     };
     let list = turn(1, "Write notes.txt");
@@ -283,7 +291,7 @@ fn three_turns(env: &TestEnv, name: &str, talk: &str) {
     let idle = || {
         wait_within(&format!("{name} to end its turn"), TURN, || {
             let s = env.session(name);
-            (s["state"] == "running" && ["idle", "asking"].contains(&s["activity"].as_str().unwrap_or(""))).then_some(())
+            ["idle", "asking"].contains(&s["state"].as_str().unwrap_or("")).then_some(())
         });
     };
     idle();
