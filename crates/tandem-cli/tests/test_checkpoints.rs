@@ -187,6 +187,7 @@ fn a_rewind_refused_mid_turn_or_for_bad_input_changes_nothing() {
         (vec!["rewind", "busy", "1", "--files", "../outside"], "not a path inside"),
         (vec!["rewind", "busy", "--undo"], "no rewind to undo"),
         (vec!["diff", "busy", "--checkpoint", "7"], "no checkpoint 7"),
+        (vec!["rewind", "busy", "1", "--conversation"], "only `claude-structured` can"),
         (vec!["checkpoints", "nosuch"], "nosuch"),
     ] {
         let err = env.fails(&args);

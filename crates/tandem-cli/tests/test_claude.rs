@@ -626,3 +626,46 @@ fn claude_ending_its_turn_with_a_question_needs_input() {
     assert_eq!(s["asking"], serde_json::Value::Null);
     assert!(env.ok(&["history", "db"]).contains("message      Postgres it is."));
 }
+
+/// Issue 22: `rewind --conversation` puts the files back and restarts
+/// Claude Code (structured) with its conversation cut after that turn:
+/// the next prompt reaches the model with turn 1's exchange and without
+/// turn 2's.
+#[test]
+fn rewind_with_conversation_resumes_claude_from_that_turn() {
+    let Some((claude, mut env)) = claude_and_env() else { return };
+    let worktrees = env.tmp.path().join("wt");
+    env.user_config(&format!("[worktrees]\ndir = {:?}\n", worktrees.to_string_lossy()));
+    let worktree = worktrees.join("talk");
+    let stub = MessagesStub::start(vec![
+        Step::tool("Write", json!({ "file_path": worktree.join("one.txt"), "content": "one\n" })),
+        Step::text("Wrote one (turn-one-marker)."),
+        Step::tool("Write", json!({ "file_path": worktree.join("two.txt"), "content": "two\n" })),
+        Step::text("Wrote two (turn-two-marker)."),
+    ]);
+    use_claude(&mut env, &claude, &stub, &["Write"]);
+    env.ok(&["new", "talk", "--bg", "--agent", "claude-structured", "-p", "write one"]);
+    let first = wait_within("checkpoint 1", Duration::from_secs(60), || {
+        let list: serde_json::Value = serde_json::from_str(&env.ok(&["checkpoints", "talk", "--json"])).ok()?;
+        list.as_array().filter(|l| !l.is_empty()).map(|l| l[0].clone())
+    });
+    assert!(first["message_id"].as_str().is_some_and(|m| !m.is_empty()), "Claude's message id is kept: {first}");
+    env.ok(&["send", "talk", "write two"]);
+    wait_within("checkpoint 2", Duration::from_secs(60), || {
+        let list: serde_json::Value = serde_json::from_str(&env.ok(&["checkpoints", "talk", "--json"])).ok()?;
+        (list.as_array()?.len() >= 2).then_some(())
+    });
+    env.wait_state("talk", "idle");
+
+    let out = env.ok(&["rewind", "talk", "1", "--conversation"]);
+    assert!(out.contains("conversation as at the end of that turn"), "{out}");
+    assert!(!worktree.join("two.txt").exists() && worktree.join("one.txt").exists());
+    env.ok(&["send", "talk", "and now?"]);
+    // The stand-in answers by the number of assistant messages so far, so
+    // the request itself is what to read.
+    let asked = wait_within("the next prompt at the model", Duration::from_secs(60), || {
+        stub.main_requests().into_iter().map(|r| r.to_string()).find(|r| r.contains("and now?"))
+    });
+    assert!(asked.contains("turn-one-marker"), "turn 1 stays in the conversation: {asked}");
+    assert!(!asked.contains("turn-two-marker"), "turn 2 is cut from it: {asked}");
+}

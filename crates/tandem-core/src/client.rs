@@ -782,7 +782,9 @@ impl Tandem {
     /// Rewinds a session's worktree to a checkpoint
     /// ([`crate::checkpoints::rewind`]). Refused, changing nothing, while
     /// its agent is in the middle of a turn ([`Tandem::mid_turn`]), unless
-    /// `stop`: then the agent is stopped first.
+    /// `stop`: then the agent is stopped first. With `how.conversation`,
+    /// the agent then starts again with its conversation resumed up to
+    /// that turn's last message (`claude-structured` only).
     ///
     /// # Errors
     /// [`crate::checkpoints::CheckpointError::MidTurn`], and the rewind's.
@@ -795,7 +797,17 @@ impl Tandem {
         let (repo, config, mut session) = self.located(session.clone())?;
         let store = self.store()?;
         // Bad input is named before a busy agent is.
-        crate::checkpoints::check(&store, &session, how)?;
+        let (target, _) = crate::checkpoints::check(&store, &session, how)?;
+        let resume_at = if how.conversation {
+            use crate::checkpoints::CheckpointError as E;
+            if !crate::agent::resumes_at_message(&session.agent) {
+                return Err(E::NoConversationRewind { slug: session.slug, agent: session.agent }.into());
+            }
+            let message = target.message_id.filter(|_| session.agent_session.is_some());
+            Some(message.ok_or(E::NoMessage { slug: session.slug.clone(), n: target.n })?)
+        } else {
+            None
+        };
         if self.mid_turn(&session, &config) {
             if !stop {
                 return Err(crate::checkpoints::CheckpointError::MidTurn { slug: session.slug }.into());
@@ -804,7 +816,25 @@ impl Tandem {
             session = self.by_id(&session.id)?.unwrap_or(session);
         }
         let how = crate::checkpoints::Rewind { keep: config.checkpoints.keep, ..how.clone() };
-        Ok(crate::checkpoints::rewind(&self.paths, &repo, &store, &session, &how)?)
+        let mut done = crate::checkpoints::rewind(&self.paths, &repo, &store, &session, &how)?;
+        if let Some(message) = resume_at {
+            // The agent starts again (stopping it first if it runs) with
+            // its conversation cut after that turn.
+            let request = Request::Respawn {
+                session_id: session.id.clone(),
+                env: Vec::new(),
+                rows: 24,
+                cols: 80,
+                choice: EnvChoice::default(),
+                wake: false,
+                resume_at: Some(message.clone()),
+            };
+            match self.supervisor()?.request(&request)? {
+                Response::Respawned { .. } => done.resumed_at = Some(message),
+                _ => return Err(ClientError::Unexpected { request: "respawn" }),
+            }
+        }
+        Ok(done)
     }
 
     /// Starts the session's agent again in its worktree, resuming its
@@ -836,7 +866,8 @@ impl Tandem {
         choice: EnvChoice,
         (rows, cols): (u16, u16),
     ) -> Result<(Session, bool, Vec<String>), ClientError> {
-        let request = Request::Respawn { session_id: session.id.clone(), env, rows, cols, choice, wake: false };
+        let request =
+            Request::Respawn { session_id: session.id.clone(), env, rows, cols, choice, wake: false, resume_at: None };
         match self.supervisor()?.request(&request)? {
             Response::Respawned { session, resumed, notes } => Ok((*session, resumed, notes)),
             _ => Err(ClientError::Unexpected { request: "respawn" }),
@@ -867,6 +898,7 @@ impl Tandem {
             cols,
             choice: EnvChoice::default(),
             wake: true,
+            resume_at: None,
         };
         match self.supervisor()?.request(&request)? {
             Response::Respawned { session, resumed, .. } => Ok((*session, Some(Woken { idle_secs, resumed }))),

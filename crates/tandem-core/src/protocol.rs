@@ -319,6 +319,10 @@ pub enum Request {
         /// ([`crate::session::idle_stop`]); else answer it as it is.
         #[serde(default)]
         wake: bool,
+        /// Resume the conversation only up to this message of the agent's
+        /// (`rewind --conversation`; [`crate::agent::resumes_at_message`]).
+        #[serde(default)]
+        resume_at: Option<String>,
     },
     /// Bring an archived session's worktree back and start its agent.
     Restore {

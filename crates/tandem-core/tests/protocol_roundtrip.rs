@@ -519,14 +519,15 @@ fn request() -> impl Strategy<Value = Request> {
         (id(), opt_text(), opt_text(), pairs(), any::<u16>(), any::<u16>()).prop_map(
             |(session_id, agent, name, env, rows, cols)| Request::Review { session_id, agent, name, env, rows, cols }
         ),
-        (id(), pairs(), any::<u16>(), any::<u16>(), env_choice(), any::<bool>()).prop_map(
-            |(session_id, env, rows, cols, choice, wake)| Request::Respawn {
+        (id(), pairs(), any::<u16>(), any::<u16>(), env_choice(), any::<bool>(), opt_text()).prop_map(
+            |(session_id, env, rows, cols, choice, wake, resume_at)| Request::Respawn {
                 session_id,
                 env,
                 rows,
                 cols,
                 choice,
-                wake
+                wake,
+                resume_at
             },
         ),
         (id(), pairs(), any::<u16>(), any::<u16>()).prop_map(|(session_id, env, rows, cols)| Request::Restore {

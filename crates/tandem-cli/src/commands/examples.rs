@@ -124,7 +124,8 @@ const EXAMPLES: &[(&str, &str)] = &[
         "tandem rewind fix-login 3                   the worktree as after checkpoint 3
   tandem rewind fix-login 3 --files src/auth  only that folder
   tandem rewind fix-login --undo              back to before the last rewind
-  tandem rewind fix-login 3 --hard --stop     HEAD too, stopping the agent first",
+  tandem rewind fix-login 3 --hard --stop     HEAD too, stopping the agent first
+  tandem rewind fix-login 3 --conversation    claude-structured: its conversation too",
     ),
     ("gc", "tandem gc\n  tandem gc --older-than 7"),
     ("doctor", "tandem doctor\n  tandem doctor --fix"),

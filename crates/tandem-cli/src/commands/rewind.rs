@@ -30,6 +30,10 @@ pub struct RewindArgs {
     /// Stop the agent first if it is in the middle of a turn
     #[arg(long)]
     stop: bool,
+    /// Also restart the agent with its conversation as it was at that
+    /// turn (claude-structured only: Claude Code's --resume-session-at)
+    #[arg(long, conflicts_with_all = ["undo", "files"])]
+    conversation: bool,
     /// Print what was done as JSON
     #[arg(long)]
     json: bool,
@@ -37,7 +41,14 @@ pub struct RewindArgs {
 
 pub fn run(cx: &Context, args: &RewindArgs) -> Result<(), CliError> {
     let (_, _, session) = cx.named(Some(&args.name))?;
-    let how = Rewind { to: args.checkpoint, undo: args.undo, files: args.files.clone(), hard: args.hard, keep: 0 };
+    let how = Rewind {
+        to: args.checkpoint,
+        undo: args.undo,
+        files: args.files.clone(),
+        hard: args.hard,
+        keep: 0,
+        conversation: args.conversation,
+    };
     let done = cx.tandem()?.rewind(&session, &how, args.stop)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done).map_err(std::io::Error::from)?);
@@ -50,6 +61,9 @@ pub fn run(cx: &Context, args: &RewindArgs) -> Result<(), CliError> {
     );
     if let Some((from, to)) = &done.head_moved {
         println!("HEAD moved from {} to {}", git::short(from), git::short(to));
+    }
+    if done.resumed_at.is_some() {
+        println!("its agent started again, its conversation as at the end of that turn");
     }
     println!(
         "what was there before is checkpoint {} ({}); `tandem rewind {} --undo` goes back to it",

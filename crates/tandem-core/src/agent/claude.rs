@@ -82,6 +82,19 @@ pub fn hook_settings(exe: &Path) -> String {
     json!({ "hooks": hooks }).to_string()
 }
 
+/// `argv` after [`instrument`] with `--resume-session-at MESSAGE` after
+/// its `--resume ID`: Claude Code resumes the conversation only up to
+/// and including that assistant message (print mode only: the TUI
+/// ignores it; checked against Claude Code 2.1.330's own usage text).
+/// Unchanged when `argv` resumes nothing.
+#[must_use]
+pub fn resume_at(mut argv: Vec<String>, message: &str) -> Vec<String> {
+    if let Some(at) = argv.iter().position(|a| a == "--resume").filter(|i| i + 1 < argv.len()) {
+        argv.splice(at + 2..at + 2, ["--resume-session-at".to_owned(), message.to_owned()]);
+    }
+    argv
+}
+
 /// `argv` (`claude [PROMPT]`) with the conversation's flags and (if
 /// `hooks`) `--settings <hooks>` added right after the program.
 #[must_use]
@@ -354,6 +367,12 @@ mod tests {
         let resumed = instrument(vec!["/bin/claude".into()], exe, &Conversation::Resume("abc".into()), false);
         assert_eq!(resumed, ["/bin/claude", "--resume", "abc"]);
         let forked = instrument(vec!["/bin/claude".into()], exe, &Conversation::Fork("abc".into()), false);
+        assert_eq!(
+            resume_at(resumed.clone(), "m1"),
+            ["/bin/claude", "--resume", "abc", "--resume-session-at", "m1"],
+            "right after the resumed id"
+        );
+        assert_eq!(resume_at(vec!["/bin/claude".into()], "m1"), ["/bin/claude"], "nothing resumed: unchanged");
         assert_eq!(forked, ["/bin/claude", "--resume", "abc", "--fork-session"]);
     }
 

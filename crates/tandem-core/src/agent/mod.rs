@@ -325,6 +325,15 @@ pub fn is_claude(name: &str) -> bool {
     Kind::of(name).profile().program == Program::Named("claude")
 }
 
+/// Whether agent `name` can resume its conversation up to one of its
+/// messages, dropping what came after (`tandem rewind --conversation`):
+/// only `claude-structured` (Claude Code's `--resume-session-at`, which
+/// its TUI ignores). Codex and Gemini have no such option.
+#[must_use]
+pub fn resumes_at_message(name: &str) -> bool {
+    Kind::of(name) == Kind::ClaudeStructured
+}
+
 /// Whether agent `name` reports what it does (running, needs input,
 /// idle); other agents' state comes from their process alone.
 #[must_use]

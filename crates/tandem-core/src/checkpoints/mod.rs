@@ -73,6 +73,14 @@ pub enum CheckpointError {
     HardInSandbox { slug: String },
     #[error("checkpoint {n}'s HEAD commit {head} is gone from the repository; rewind without `--hard`")]
     HeadGone { n: u32, head: String },
+    #[error(
+        "session `{slug}` runs `{agent}`, which cannot resume its conversation from an earlier turn; only `claude-structured` can (Claude Code's `--resume-session-at`); rewind without `--conversation`"
+    )]
+    NoConversationRewind { slug: String, agent: String },
+    #[error(
+        "checkpoint {n} of session `{slug}` has no message of the agent's to resume from (not a turn's checkpoint, or the agent gave none); rewind without `--conversation`"
+    )]
+    NoMessage { slug: String, n: u32 },
 }
 
 fn newest_hint(newest: Option<u32>, slug: &str) -> String {

@@ -27,6 +27,10 @@ pub struct Rewind {
     pub hard: bool,
     /// The user's `checkpoints.keep`.
     pub keep: u32,
+    /// Also resume the agent's conversation from that turn (the client
+    /// restarts the agent: [`crate::client::Tandem::rewind`]; only where
+    /// [`crate::agent::resumes_at_message`]).
+    pub conversation: bool,
 }
 
 /// What a rewind did.
@@ -44,6 +48,9 @@ pub struct RewindDone {
     pub head_moved: Option<(String, String)>,
     /// Whether the index was put back as it was at the checkpoint.
     pub index_restored: bool,
+    /// With [`Rewind::conversation`]: the agent's message its conversation
+    /// was resumed up to (set by the client once the agent restarted).
+    pub resumed_at: Option<String>,
 }
 
 /// Rewinds `session`'s worktree (see [`Rewind`]). The caller has made
@@ -118,7 +125,15 @@ pub fn rewind(
             index_restored = true;
         }
     }
-    Ok(RewindDone { before, to: target, written: write.len(), deleted: delete.len(), head_moved, index_restored })
+    Ok(RewindDone {
+        before,
+        to: target,
+        written: write.len(),
+        deleted: delete.len(),
+        head_moved,
+        index_restored,
+        resumed_at: None,
+    })
 }
 
 /// Checks a rewind before anything changes: the checkpoint it goes to

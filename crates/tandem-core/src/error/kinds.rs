@@ -406,6 +406,7 @@ impl Kinded for crate::checkpoints::CheckpointError {
             E::NoWorktree { .. } | E::MidTurn { .. } | E::HardInSandbox { .. } | E::HeadGone { .. } => {
                 ErrorKind::Conflict
             }
+            E::NoConversationRewind { .. } | E::NoMessage { .. } => ErrorKind::InvalidInput,
         }
     }
 }

@@ -161,6 +161,9 @@ pub struct Launch<'a> {
     /// `fork`: the conversation (Claude Code's session id) the agent
     /// starts as a copy of.
     pub fork_of: Option<&'a str>,
+    /// `rewind --conversation`: the message of the agent's own
+    /// conversation it resumes up to ([`crate::agent::resumes_at_message`]).
+    pub resume_at: Option<&'a str>,
 }
 
 impl<'a> Launch<'a> {
@@ -179,7 +182,7 @@ impl<'a> Launch<'a> {
         cols: u16,
     ) -> Result<Self, AgentError> {
         let spec = crate::agent::resolve(Some(&session.agent), None, env, &session.path)?;
-        Ok(Launch { argv: spec.argv, env, files, rows, cols, typed_input: None, fork_of: None })
+        Ok(Launch { argv: spec.argv, env, files, rows, cols, typed_input: None, fork_of: None, resume_at: None })
     }
 }
 
@@ -200,7 +203,7 @@ impl Launcher<'_> {
     /// [`LaunchError`]: the environment or sandbox cannot be made, or the
     /// host cannot start the agent.
     pub fn start(&self, session: &Session, launch: Launch<'_>) -> Result<Started, LaunchError> {
-        let (argv, conversation) = argv(self.exe, session, launch.argv, launch.env, launch.fork_of);
+        let (argv, conversation) = argv(self.exe, session, launch.argv, launch.env, launch.fork_of, launch.resume_at);
         let resumed = matches!(conversation, Conversation::Resume(_));
         let env = environment(self.store, self.config, self.repo, launch.env, launch.files, session)?;
         let program = argv.first().map(Path::new);
@@ -288,8 +291,9 @@ pub fn write_brief(common_dir: &Path, worktree: &Path, text: &str) -> std::io::R
 /// run `exe`; see [`crate::agent::claude`]), and which conversation it
 /// opens: a fork of `fork_of` (another session's conversation) when given,
 /// else the session's own, resumed where the agent can
-/// ([`crate::agent::conversation`]). Returns the argument vector and the
-/// conversation.
+/// ([`crate::agent::conversation`]); a resumed one only up to `resume_at`
+/// where the agent can ([`crate::agent::resumes_at_message`]). Returns
+/// the argument vector and the conversation.
 #[must_use]
 pub fn argv(
     exe: &Path,
@@ -297,6 +301,7 @@ pub fn argv(
     argv: Vec<String>,
     env: &[(String, String)],
     fork_of: Option<&str>,
+    resume_at: Option<&str>,
 ) -> (Vec<String>, Conversation) {
     use crate::agent::claude;
     if !crate::agent::reports_state(&session.agent) {
@@ -307,7 +312,11 @@ pub fn argv(
     });
     let argv = if crate::agent::is_claude(&session.agent) {
         // The structured mode reports through its own output, not hooks.
-        claude::instrument(argv, exe, &conversation, session.agent == "claude")
+        let argv = claude::instrument(argv, exe, &conversation, session.agent == "claude");
+        match resume_at {
+            Some(message) if crate::agent::resumes_at_message(&session.agent) => claude::resume_at(argv, message),
+            _ => argv,
+        }
     } else {
         argv
     };

@@ -29,6 +29,7 @@ pub(super) fn respawn(
     choice: &EnvChoice,
     (rows, cols): (u16, u16),
     wake: bool,
+    resume_at: Option<&str>,
 ) -> Result<Response, SessionError> {
     let store = state.store()?;
     let session = find_with_worktree(&store, session_id)?;
@@ -48,7 +49,7 @@ pub(super) fn respawn(
     let mut session = find(&store, session_id)?;
     // Its `--env` secrets too, which its row does not hold.
     session.env.clone_from(&resolved.vars);
-    let resumed = restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols)?;
+    let resumed = restart_agent(state, &session, &resolved.caller, &resolved.files, (rows, cols), resume_at)?;
     Ok(Response::Respawned { session: Box::new(find(&store, session_id)?), resumed, notes: resolved.notes })
 }
 
@@ -89,7 +90,8 @@ pub(super) fn stop_agent(paths: &Paths, store: &Store, session: &Session, config
 /// Starts `session`'s agent again in its worktree ([`Launch::again`])
 /// with `env` as its caller layer and its env files' values `files`
 /// ([`kept_env::resolve`]), without the first prompt (it is in the conversation already, or was
-/// the user's to repeat). Returns whether it resumed its conversation.
+/// the user's to repeat); with `resume_at`, the conversation only up to
+/// that message. Returns whether it resumed its conversation.
 ///
 /// # Errors
 /// [`SessionError::Agent`] when its command is not found any more;
@@ -99,10 +101,10 @@ pub(super) fn restart_agent(
     session: &Session,
     env: &[(String, String)],
     files: &[EnvFile],
-    rows: u16,
-    cols: u16,
+    (rows, cols): (u16, u16),
+    resume_at: Option<&str>,
 ) -> Result<bool, SessionError> {
-    let again = Launch::again(session, env, files, rows, cols)?;
+    let again = Launch { resume_at, ..Launch::again(session, env, files, rows, cols)? };
     crate::session::idle_stop::clear(&state.paths, &session.id);
     let store = state.store()?;
     let (repo, config) = repo_of(state, &store, session)?;

@@ -83,6 +83,7 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
             cols: req.cols,
             typed_input: plan.agent.typed_input.clone(),
             fork_of: req.fork_of.as_deref(),
+            resume_at: None,
         };
         agents::launcher(state, &store, &plan.repo, &plan.config).start(session, first).map(drop)
     });

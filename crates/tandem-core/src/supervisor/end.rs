@@ -91,7 +91,7 @@ pub(super) fn restore(
     // Its `--env` secrets too, which its row does not hold.
     let mut session = session;
     session.env.clone_from(&resolved.vars);
-    match restart_agent(state, &session, &resolved.caller, &resolved.files, rows, cols) {
+    match restart_agent(state, &session, &resolved.caller, &resolved.files, (rows, cols), None) {
         Ok(_) => {}
         Err(SessionError::Launch(e)) if e.host_failed() => {
             notes.push(format!("the agent did not start: {}", crate::error_chain(&e)));

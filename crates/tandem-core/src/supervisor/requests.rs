@@ -31,8 +31,8 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::Review { session_id, agent, name, env, rows, cols } => {
             fork::review(state, &session_id, agent, name, env, rows, cols)
         }
-        Request::Respawn { session_id, env, rows, cols, choice, wake } => {
-            agents::respawn(state, &session_id, &env, &choice, (rows, cols), wake)
+        Request::Respawn { session_id, env, rows, cols, choice, wake, resume_at } => {
+            agents::respawn(state, &session_id, &env, &choice, (rows, cols), wake, resume_at.as_deref())
         }
         Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => doctor(state, &cwd, fix),
