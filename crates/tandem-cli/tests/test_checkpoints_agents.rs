@@ -416,7 +416,7 @@ fn restart_and_check(env: &TestEnv, killed: i32) -> serde_json::Value {
 fn a_supervisor_killed_after_the_commit_before_the_row_leaves_no_row_and_no_ref() {
     let (env, id, wt, faults) = crash_env();
     let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("checkpoint.committed"), true);
-    assert_eq!(checkpoint_refs(&env), "", "no ref before the row");
+    assert_eq!((stored_rows(&env), checkpoint_refs(&env).as_str()), (0, ""), "no row and no ref");
     assert_eq!(scratch_files(&env), Vec::<String>::new(), "the temporary indexes were gone before the commit");
     restart_and_check(&env, killed);
 }
@@ -427,7 +427,7 @@ fn a_supervisor_killed_after_the_commit_before_the_row_leaves_no_row_and_no_ref(
 fn a_supervisor_killed_after_the_row_before_the_ref_gets_the_ref_at_restart() {
     let (env, id, wt, faults) = crash_env();
     let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("checkpoint.stored"), true);
-    assert_eq!(checkpoint_refs(&env), "", "the ref was not written yet");
+    assert_eq!((stored_rows(&env), checkpoint_refs(&env).as_str()), (1, ""), "the row, not yet the ref");
     let c = restart_and_check(&env, killed);
     assert_eq!(c["n"], 1);
 }
@@ -441,7 +441,7 @@ fn a_supervisor_killed_mid_index_leaves_no_temporary_index() {
     let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, Some("git:add"), true);
     let left = scratch_files(&env);
     assert!(!left.is_empty(), "the killed checkpoint left its temporary index: the case the sweep is for");
-    assert_eq!(checkpoint_refs(&env), "");
+    assert_eq!((stored_rows(&env), checkpoint_refs(&env).as_str()), (0, ""));
     restart_and_check(&env, killed);
 }
 
@@ -468,8 +468,46 @@ fn a_supervisor_killed_mid_update_ref_leaves_no_half_ref() {
     .expect("hook");
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
     let killed = kill_mid_checkpoint(&env, &id, &wt, &faults, None, false);
-    assert_eq!(checkpoint_refs(&env), "", "the ref is not written");
+    assert_eq!((stored_rows(&env), checkpoint_refs(&env).as_str()), (1, ""), "the row, not the ref");
     assert_eq!(ref_locks(&env).len(), 1, "git holds the ref's lock: {:?}", ref_locks(&env));
     std::fs::remove_file(&hook).expect("unhook");
     restart_and_check(&env, killed);
+}
+
+/// Checkpoint rows in the store, read straight from the database (no
+/// `tandem` command, so no supervisor starts).
+fn stored_rows(env: &TestEnv) -> i64 {
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("open the store");
+    db.query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0)).expect("count")
+}
+
+/// A prompt queued while a turn runs is submitted the moment the turn
+/// ends (Claude Code's hooks report `Stop`, then `UserPromptSubmit` at
+/// once), often before the checkpointer looks: the ended turn's
+/// checkpoint still carries its own prompt, and the next turn's its own.
+/// The supervisor is stopped while the hooks report, so the checkpointer
+/// looks only after both, every time.
+#[test]
+fn a_prompt_queued_during_a_turn_is_the_next_checkpoints() {
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 3600\n");
+    env.ok(&["new", "q", "--bg", "--agent", "shell"]);
+    let id = env.session("q")["id"].as_str().expect("id").to_owned();
+    let wt = env.path_of("q");
+    hook_event(&env, &id, &json!({ "hook_event_name": "UserPromptSubmit", "prompt": "first" }));
+    std::fs::write(wt.join("a.txt"), "a\n").expect("write");
+    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let supervisor = env.supervisor_pid().expect("a supervisor runs");
+    env.ok(&["daemon", "stop"]);
+    wait_for("the supervisor to exit", || (!alive(supervisor)).then_some(()));
+    hook_event(&env, &id, &json!({ "hook_event_name": "Stop", "last_assistant_message": "done" }));
+    hook_event(&env, &id, &json!({ "hook_event_name": "UserPromptSubmit", "prompt": "second" }));
+    assert!(env.supervisor_pid().is_none_or(|p| !alive(p)), "the hooks started no supervisor");
+    env.ok(&["daemon", "start"]);
+    let list = wait_checkpoint(&env, "q", 1);
+    assert_eq!((prompts(&list), stat(&list[0])), (vec!["first"], (1, 1, 0)), "{list:?}");
+    std::fs::write(wt.join("b.txt"), "b\n").expect("write");
+    hook_event(&env, &id, &json!({ "hook_event_name": "Stop", "last_assistant_message": "done again" }));
+    let list = wait_checkpoint(&env, "q", 2);
+    assert_eq!(prompts(&list), ["second", "first"], "{list:?}");
 }
