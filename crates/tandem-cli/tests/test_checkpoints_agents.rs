@@ -163,9 +163,8 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
     assert_eq!(env.path_of("cl"), wt);
     let base = env.git(&["rev-parse", "main"]).trim().to_owned();
     let admin = admin_dir(&env, &wt);
-    let index_and_head = || {
-        (std::fs::read(admin.join("index")).expect("index"), std::fs::read(admin.join("HEAD")).expect("HEAD"))
-    };
+    let index_and_head =
+        || (std::fs::read(admin.join("index")).expect("index"), std::fs::read(admin.join("HEAD")).expect("HEAD"));
     let kept = |n: u32| {
         let at = seen.join(n.to_string());
         let read = |ext: &str| {

@@ -199,19 +199,14 @@ impl Store {
     pub fn turn_prompt(&self, session_id: &str, after: i64) -> Result<(Option<String>, i64), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let open = tx
-            .query_row(
-                "SELECT activity IN ('running', 'needs-input') FROM sessions WHERE id = ?1",
-                [session_id],
-                |r| r.get::<_, Option<bool>>(0),
-            )
+            .query_row("SELECT activity IN ('running', 'needs-input') FROM sessions WHERE id = ?1", [session_id], |r| {
+                r.get::<_, Option<bool>>(0)
+            })
             .optional()?
             .flatten()
             .unwrap_or(false);
-        let last: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1",
-            [session_id],
-            |r| r.get(0),
-        )?;
+        let last: i64 =
+            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1", [session_id], |r| r.get(0))?;
         let newest = |upto: i64| {
             tx.query_row(
                 "SELECT id, text FROM events WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'prompt'
