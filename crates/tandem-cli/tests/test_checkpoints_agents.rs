@@ -108,7 +108,9 @@ fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// delete it and `git reset --hard HEAD~1`) make exactly three
 /// checkpoints with their diffstats, each leaving the agent's index and
 /// HEAD as they were; `rewind 1` brings the file back while the commit
-/// the reset dropped stays reachable, and `rewind --undo` returns.
+/// the reset dropped stays reachable, and `rewind --undo` returns. In a
+/// fourth turn's long command a rewind is refused, changing nothing,
+/// until `--stop`.
 ///
 /// The last tool call of each turn copies the worktree's index and HEAD
 /// files aside; after it the agent only answers in text, so the copy and
@@ -156,6 +158,15 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
             }),
         ),
         Step::text("Deleted and reset."),
+        // Turn 4: a file, then a long command (Claude Code refuses long
+        // sleeps in the foreground).
+        Step::tool(
+            "Bash",
+            json!({
+                "command": "echo mid > mid.txt; timeout 60 tail -f /dev/null; echo never",
+                "description": "Wait long"
+            }),
+        ),
     ]);
     use_claude(&mut env, &claude, &stub, &["Write", "Bash"]);
 
@@ -233,6 +244,28 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
     let after = (files_of(&wt), env.git_in(&wt, &["rev-parse", "HEAD"]), index_and_head());
     assert!(after == before, "rewind --undo returns to the state before the rewind");
     assert_rows_have_their_refs(&env, &checkpoints(&env, "cl"));
+
+    // Mid-turn: a rewind is refused and changes nothing; with --stop the
+    // agent is stopped first, and the state it left is checkpointed
+    // before the files go back.
+    env.ok(&["send", "cl", "Wait a while"]);
+    wait_within("the long command", TURN, || {
+        env.ok(&["history", "cl"]).contains("tool-call    Bash: echo mid > mid.txt").then_some(())
+    });
+    wait_for("mid.txt", || wt.join("mid.txt").exists().then_some(()));
+    let (files, repo, list) = (files_of(&wt), env.repo_state(), checkpoints(&env, "cl"));
+    let err = env.fails(&["rewind", "cl", "1"]);
+    assert!(err.contains("middle of a turn") && err.contains("--stop"), "{err}");
+    assert!(files_of(&wt) == files && env.repo_state() == repo, "a refused rewind changes nothing");
+    assert_eq!(checkpoints(&env, "cl"), list, "and makes no checkpoint");
+    env.ok(&["rewind", "cl", "1", "--stop"]);
+    assert_eq!(env.session("cl")["state"], "stopped");
+    assert_eq!(std::fs::read_to_string(wt.join("notes.txt")).expect("back"), "one\ntwo\nthree\n");
+    assert!(!wt.join("mid.txt").exists());
+    let list = checkpoints(&env, "cl");
+    assert_eq!((list[0]["cause"].as_str(), list[0]["rewound_to"].as_u64()), (Some("rewind"), Some(1)), "{list:?}");
+    let reference = list[0]["ref"].as_str().expect("ref");
+    assert_eq!(env.git(&["show", &format!("{reference}:mid.txt")]), "mid\n", "the stopped turn's work is kept");
 }
 
 /// Codex through its app-server: a turn that writes a file, one that
