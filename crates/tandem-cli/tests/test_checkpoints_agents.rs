@@ -231,8 +231,9 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
     assert!(out.contains("--undo"), "{out}");
     assert_eq!(std::fs::read_to_string(wt.join("notes.txt")).expect("back"), "one\ntwo\nthree\n");
     assert_eq!(env.git_in(&wt, &["rev-parse", "HEAD"]).trim(), base, "HEAD stays without --hard");
-    // The commit HEAD pointed to before the reset (HEAD~1 of turn 3's
-    // start) is still reachable, from the checkpoint refs alone.
+    // The commit the reset dropped (HEAD before `git reset --hard
+    // HEAD~1`; HEAD~1 itself is the base, which main keeps) is still
+    // reachable, from the checkpoint refs alone (no branch has it).
     let reachable =
         env.git(&["for-each-ref", "--contains", &committed, "--format=%(refname)", "refs/tandem/checkpoints/"]);
     assert!(!reachable.trim().is_empty(), "the dropped commit is kept by a checkpoint ref");
