@@ -7,10 +7,12 @@
 //! dashboard and its terminal beside `tandem list` and `tandem attach`
 //! (`web`); measures remote hosts over a real private sshd: `list` with
 //! two remotes, `attach HOST:NAME` echo and `new --on` beside plain ssh,
-//! tmux and git (`remote`, as root).
+//! tmux and git (`remote`, as root); times a checkpoint beside `git stash
+//! create`, its p99 over many turns and its disk growth (`checkpoints`).
 
 mod agents;
 mod bench;
+mod checkpoints;
 mod conflicts;
 mod fixture;
 mod process;
@@ -42,6 +44,7 @@ enum Command {
     Status(status::StatusArgs),
     Web(web::WebArgs),
     Remote(remote::RemoteArgs),
+    Checkpoints(checkpoints::CheckpointsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => status::run_cmd(args),
         Command::Web(args) => web::run_cmd(args),
         Command::Remote(args) => remote::run_cmd(args),
+        Command::Checkpoints(args) => checkpoints::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -50,3 +50,4 @@ mod test_web_browser;
 mod test_web_ops;
 mod test_web_pages;
 mod test_web_session;
+mod test_web_turns;

@@ -380,3 +380,28 @@ fn mcp_approve_answers_a_claude_permission_request() {
     mcp.finish();
     assert!(env.ok(&["history", "asker"]).contains("approved: Bash: echo approved-by-mcp > proof.txt"));
 }
+
+/// Issue 22: `list_checkpoints` answers what `tandem checkpoints --json`
+/// prints and is read-only; no tool rewinds (the agents calling this
+/// server must not be able to undo their own checkpoints).
+#[test]
+fn list_checkpoints_answers_the_clis_json_and_no_tool_rewinds() {
+    let env = TestEnv::new();
+    crate::test_web_turns::two_turns(&env, "turns");
+    let mut mcp = Mcp::start(&env, &env.repo, &[]);
+    let tools = mcp.request("tools/list", json!({}));
+    let tools = tools["result"]["tools"].as_array().expect("tools").clone();
+    let listed = tools.iter().find(|t| t["name"] == "list_checkpoints").expect("a list_checkpoints tool");
+    assert_eq!(listed["annotations"]["readOnlyHint"], true, "{listed}");
+    assert!(!tools.iter().any(|t| t["name"].as_str().is_some_and(|n| n.contains("rewind"))), "{tools:?}");
+
+    let cli: Value = serde_json::from_str(&env.ok(&["checkpoints", "turns", "--json"])).expect("json");
+    assert_eq!(cli[0]["n"], 2, "{cli}");
+    assert_eq!(mcp.ok("list_checkpoints", json!({"name": "turns"})), cli);
+    let (error, text) = mcp.call("list_checkpoints", json!({"name": "no-such"}));
+    assert!(error, "{text}");
+    assert_eq!(text, cli_error(&env, &["checkpoints", "no-such"]));
+    let (error, text) = mcp.call("rewind", json!({"name": "turns", "checkpoint": 1}));
+    assert!(error && text.contains("unknown tool `rewind`"), "{text}");
+    mcp.finish();
+}

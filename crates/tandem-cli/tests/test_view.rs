@@ -690,3 +690,64 @@ fn the_view_shows_a_live_remote_session_and_attaches_to_it_there() {
     view.wait_for("the view again", |s| s.contains(&format!("detached from {host}:job")));
     view.keys(&["q"]);
 }
+
+/// Issue 22: `T` lists the selected session's turns with their
+/// diffstat; a turn's diff runs on the terminal and comes back to the
+/// list; `r` (after `y`) rewinds, saying the checkpoint made first and
+/// that `u` undoes it; `u` (after `y`) undoes; a rewind refused while
+/// the agent is mid-turn says why and changes nothing.
+#[test]
+fn turns_are_listed_diffed_rewound_and_undone_in_the_view() {
+    let mut env = TestEnv::new();
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    let id = crate::test_web_turns::two_turns(&env, "feature");
+    let notes = env.path_of("feature").join("notes.txt");
+    let read = || std::fs::read_to_string(&notes).expect("notes");
+    let view = Tmux::start(&env);
+    view.wait_for("the session", |s| s.contains("feature"));
+
+    view.keys(&["T"]);
+    view.wait_for("the turns", |s| {
+        s.contains("turns of feature") && s.contains("edit the notes") && s.contains("1 file, +1 -1")
+    });
+    view.keys(&["Enter"]);
+    view.wait_for("the turn's diff", |s| s.contains("+two") && s.contains("press Enter to return"));
+    view.keys(&["Enter"]);
+    view.wait_for("the list again", |s| {
+        s.contains("turns of feature") && s.contains("diff of checkpoint 2 of feature: done")
+    });
+
+    view.keys(&["j", "r"]);
+    view.wait_for("the question", |s| s.contains("Rewind feature to checkpoint 1 (write the notes)?"));
+    view.keys(&["y"]);
+    view.wait_for("the rewind said", |s| {
+        s.contains("rewound feature to checkpoint 1") && s.contains("what was there is checkpoint 3: u undoes it")
+    });
+    assert_eq!(read(), "one\n");
+    view.wait_for("the checkpoint made first, listed", |s| s.contains("before rewind to 1"));
+
+    view.keys(&["u"]);
+    view.wait_for("the undo question", |s| s.contains("Undo feature's last rewind?"));
+    view.keys(&["y"]);
+    view.wait_for("the undo said", |s| s.contains("undid feature's last rewind: back as at checkpoint 3"));
+    assert_eq!(read(), "two\n");
+
+    // A turn starts and is still running: the rewind is refused.
+    hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": "more" }));
+    std::fs::write(&notes, "three\n").expect("write");
+    let state = env.repo_state();
+    let before = env.ok(&["checkpoints", "feature", "--json"]);
+    view.keys(&["G", "r"]);
+    view.wait_for("the question", |s| s.contains("Rewind feature to checkpoint 1"));
+    view.keys(&["y"]);
+    view.wait_for("the refusal", |s| {
+        s.contains("could not rewind feature to checkpoint 1: session `feature`'s agent is in the middle of a turn")
+    });
+    assert_eq!(read(), "three\n");
+    assert_eq!(env.repo_state(), state, "no ref or branch moved");
+    assert_eq!(env.ok(&["checkpoints", "feature", "--json"]), before, "and no checkpoint was made");
+
+    view.keys(&["Escape"]);
+    view.wait_for("the sessions again", |s| !s.contains("turns of feature") && s.contains("RUNNING"));
+    view.keys(&["q"]);
+}

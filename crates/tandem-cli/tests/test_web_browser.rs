@@ -558,3 +558,67 @@ fn remote_sessions_show_with_their_host_and_no_actions() {
         "{snapshot}"
     );
 }
+
+/// Issue 22: the session page lists the turns with their diffstat; a
+/// turn's diff shows in the Diff section; a rewind happens only after its
+/// confirmation, puts the file back and lists the checkpoint it made
+/// first; "Undo last rewind" (confirmed too) returns.
+#[test]
+fn the_session_page_lists_the_turns_and_rewinds_and_undoes() {
+    let env = TestEnv::new();
+    let id = crate::test_web_turns::two_turns(&env, "turns");
+    let notes = env.path_of("turns").join("notes.txt");
+    let read = || std::fs::read_to_string(&notes).expect("notes");
+    let Some((serve, browser)) = open(&env) else { return };
+    browser.goto(&url(&serve, &format!("/session/{id}")));
+    let wait = crate::common::WAIT;
+    browser.wait_js(
+        "both turns with their diffstat",
+        wait,
+        "const e = document.querySelector('#turns-list');
+         return e && e.querySelectorAll('li[data-n]').length === 2 && e.innerText.includes('edit the notes')
+           && e.querySelector('li[data-n=\"2\"]').innerText.includes('1 file, +1 -1');",
+        vec![],
+    );
+    browser.click("#turns-list li[data-n='2'] button.turn-diff");
+    browser.wait_js(
+        "checkpoint 2's diff",
+        wait,
+        "return document.querySelector('#diff-summary').textContent.includes('checkpoint 2')
+           && document.querySelector('#diff-hunks').innerText.includes('two');",
+        vec![],
+    );
+
+    browser.click("#turns-list li[data-n='1'] button.turn-rewind");
+    browser.wait_js(
+        "the rewind's question",
+        wait,
+        "const e = document.querySelector('#rewind-confirm');
+         return !e.hidden && e.innerText.includes('Rewind turns to checkpoint 1 (write the notes)?');",
+        vec![],
+    );
+    assert_eq!(read(), "two\n", "nothing before the confirmation");
+    browser.click("#rewind-yes");
+    wait_within("the file as at checkpoint 1", wait, || (read() == "one\n").then_some(()));
+    browser.wait_js(
+        "the rewind said, and the checkpoint it made first listed",
+        wait,
+        "const li = document.querySelector('#turns-list li[data-n=\"3\"]');
+         return document.querySelector('#toast').textContent.includes('undo goes back to it')
+           && li !== null && li.innerText.includes('before rewind to 1');",
+        vec![],
+    );
+
+    browser.click("#undo-rewind");
+    browser.wait_js(
+        "the undo's question",
+        wait,
+        "const e = document.querySelector('#rewind-confirm'); return !e.hidden && e.innerText.includes('last rewind?');",
+        vec![],
+    );
+    browser.click("#rewind-yes");
+    wait_within("the file as before the rewind", wait, || (read() == "two\n").then_some(()));
+    // No script error or refused request (the browser's own favicon aside).
+    let said: Vec<String> = browser.console().into_iter().filter(|l| !l.contains("favicon.ico")).collect();
+    assert!(said.is_empty(), "the console: {said:?}");
+}

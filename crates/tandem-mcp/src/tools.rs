@@ -212,6 +212,7 @@ impl Server {
             "send_prompt" => self.send_prompt(args(tool, arguments)?),
             "get_history" => self.get_history(args(tool, arguments)?),
             "get_diff" => self.get_diff(args(tool, arguments)?),
+            "list_checkpoints" => self.list_checkpoints(args(tool, arguments)?),
             "session_state" => self.session_state(args(tool, arguments)?),
             "approve" => self.answer(args(tool, arguments)?, true),
             "deny" => self.answer(args(tool, arguments)?, false),
@@ -324,6 +325,18 @@ impl Server {
         let against = Against::parse(a.against.as_deref().unwrap_or("base"));
         let report = ship::diff::report(&session, &against, a.uncommitted, Some(PATCH_LIMIT)).map_err(refuse)?;
         pretty(&report)
+    }
+
+    /// A session's checkpoints as `tandem checkpoints --json` prints
+    /// them. Read-only on purpose: rewind is not a tool (issue 22). The
+    /// agents are the ones calling this server, and a checkpoint must stay
+    /// safe from the agent whose turns it keeps; only the user rewinds
+    /// (CLI, view, dashboard).
+    fn list_checkpoints(&self, a: Named) -> Result<String, Refusal> {
+        let (_, _, session) = self.named(&a)?;
+        let list = self.tandem.checkpoints(&session).map_err(refuse)?;
+        let items: Vec<Value> = list.iter().map(|c| tandem_core::checkpoints::to_json(&session.id, c)).collect();
+        pretty(&items)
     }
 
     fn session_state(&self, a: Named) -> Result<String, Refusal> {
@@ -556,6 +569,18 @@ const TOOLS: &[ToolSpec] = &[
             ("uncommitted", "boolean", "Only the uncommitted work (against HEAD)", false),
             REPO,
         ],
+        read_only: true,
+    },
+    // No rewind tool: agents call this server, and their checkpoints must
+    // stay safe from them (issue 22); rewind is the user's (CLI, view,
+    // dashboard).
+    ToolSpec {
+        name: "list_checkpoints",
+        description: "A session's checkpoints (one per agent turn that changed something, and one before each \
+                      sync, merge, restore and rewind), newest first, as `tandem checkpoints --json` prints \
+                      them: [{n, commit, tree, head, index_tree, at_ms, cause, rewound_to, prompt, agent, files, \
+                      added, removed, message_id, ref}]. Read-only: rewinding is left to the user.",
+        args: &[NAME, REPO],
         read_only: true,
     },
     ToolSpec {

@@ -1,6 +1,7 @@
 // The session page: the live terminal (read-only until "Take control"),
-// the history with search, the diff against the base, the pull request
-// and every action. What agents and repositories wrote reaches the page
+// the history with search, the diff against the base, the turns
+// (checkpoints) with their diffs, rewind and undo, the pull request and
+// every action. What agents and repositories wrote reaches the page
 // through textContent / el(); highlighted code only through
 // hljs.highlight(…).value, which escapes it.
 "use strict";
@@ -66,6 +67,7 @@ function renderRow(r) {
   if (key !== rowKey) {
     rowKey = key;
     loadDiff();
+    loadTurns();
   }
 }
 
@@ -317,6 +319,7 @@ async function loadHistory(fresh) {
 
 let diffMode = "unified";
 let diffData = null;
+let diffTitle = null;    // "checkpoint N's turn" when a turn's diff is shown
 
 /** The patch as files: {path, lines: [{t, text}], binary}. */
 function parsePatch(patch) {
@@ -447,7 +450,7 @@ function renderDiff() {
   const d = diffData;
   if (!d) return;
   document.getElementById("diff-summary").textContent =
-    d.files.length + " file(s), +" + d.insertions + " −" + d.deletions + " against " + String(d.from).slice(0, 12) + (d.truncated ? " (patch cut)" : "");
+    d.files.length + " file(s), +" + d.insertions + " −" + d.deletions + (diffTitle ? " in " + diffTitle : " against " + String(d.from).slice(0, 12)) + (d.truncated ? " (patch cut)" : "");
   const parsed = parsePatch(d.patch);
   const blocks = new Map();
   for (const file of parsed) {
@@ -475,11 +478,93 @@ function renderDiff() {
 async function loadDiff() {
   try {
     diffData = await api("GET", API + "/diff");
+    diffTitle = null;
     renderDiff();
   } catch (e) {
     diffData = null;
     document.getElementById("diff-files").replaceChildren(el("li", { class: "error" }, e.message));
     document.getElementById("diff-hunks").replaceChildren();
+  }
+}
+
+// ---------- turns (checkpoints) ----------
+
+let rewinding = null;    // the body of the rewind waiting for its confirmation
+
+/** What a checkpoint is, as `tandem checkpoints` says it. */
+function turnText(c) {
+  if (c.cause === "turn") return c.prompt === null ? "(a turn with no prompt sent through tandem)" : c.prompt;
+  if (c.cause === "rewind" && c.rewound_to !== null) return "before rewind to " + c.rewound_to;
+  return "before " + c.cause;
+}
+
+/** `2 files, +10 -3`, as stat_text. */
+function statText(c) {
+  return (c.files === 1 ? "1 file" : c.files + " files") + ", +" + c.added + " -" + c.removed;
+}
+
+async function loadTurns() {
+  const list = document.getElementById("turns-list");
+  try {
+    const cps = await api("GET", API + "/checkpoints");
+    list.replaceChildren(...cps.map((c) => el("li", { class: "turn", "data-n": c.n },
+      el("span", { class: "n mono" }, "#" + c.n),
+      el("span", { class: "when sub", title: new Date(c.at_ms).toLocaleString() }, ago((Date.now() - c.at_ms) / 1000) + " ago"),
+      el("span", { class: "stat mono" }, statText(c)),
+      el("span", { class: "what" }, turnText(c)),
+      el("button", { type: "button", class: "turn-diff", onclick: () => showTurnDiff(c.n) }, "diff"),
+      el("button", { type: "button", class: "turn-rewind danger", onclick: () => askRewind(c) }, "rewind"))));
+    if (!cps.length) list.append(el("li", { class: "empty" }, "No checkpoints yet: one is made each time a turn of its agent changes something."));
+    document.getElementById("turns-summary").textContent = cps.length === 1 ? "1 checkpoint" : cps.length + " checkpoints";
+  } catch (e) {
+    list.replaceChildren(el("li", { class: "error" }, e.message));
+  }
+}
+
+async function showTurnDiff(n) {
+  try {
+    diffData = await api("GET", API + "/checkpoints/" + n + "/diff");
+    diffTitle = "checkpoint " + n + "'s turn";
+    renderDiff();
+    document.getElementById("diff").scrollIntoView({ block: "start" });
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+function askRewind(c) {
+  const name = row ? row.name : "the session";
+  let text;
+  if (c) {
+    rewinding = { checkpoint: c.n };
+    text = "Rewind " + name + " to checkpoint " + c.n + " (" + turnText(c) + ")? Its files go back as they were then; " +
+      "what is there now is checkpointed first, so Undo last rewind brings it back. HEAD and the branch stay.";
+    document.getElementById("rewind-yes").textContent = "Rewind";
+  } else {
+    rewinding = { undo: true };
+    text = "Undo " + name + "'s last rewind? Its files go back as they were before it (checkpointed first, so this too can be undone).";
+    document.getElementById("rewind-yes").textContent = "Undo";
+  }
+  document.getElementById("rewind-confirm-text").textContent = shown(text);
+  document.getElementById("rewind-confirm").hidden = false;
+}
+
+async function doRewind(button) {
+  const body = rewinding;
+  rewinding = null;
+  document.getElementById("rewind-confirm").hidden = true;
+  if (!body) return;
+  if (button) button.disabled = true;
+  try {
+    const res = await post("rewind", body);
+    if (res.ok) toast(res.data.message);
+    else toast((res.data && res.data.error) || res.text || ("HTTP " + res.status), true);
+  } catch (e) {
+    toast("rewind failed: " + e.message, true);
+  } finally {
+    if (button) button.disabled = false;
+    loadTurns();
+    loadDiff();
   }
 }
 
@@ -505,6 +590,12 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("confirm-cancel").addEventListener("click", () => {
     document.getElementById("confirm").hidden = true;
   });
+  document.getElementById("undo-rewind").addEventListener("click", () => askRewind(null));
+  document.getElementById("rewind-yes").addEventListener("click", (e) => doRewind(e.currentTarget));
+  document.getElementById("rewind-no").addEventListener("click", () => {
+    rewinding = null;
+    document.getElementById("rewind-confirm").hidden = true;
+  });
   document.getElementById("toast").addEventListener("click", (e) => e.currentTarget.classList.remove("show"));
   document.getElementById("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) act("send", document.querySelector('button[data-action="send"]'));
@@ -527,5 +618,6 @@ document.addEventListener("DOMContentLoaded", () => {
   setupTerminal();
   loadRow();
   loadHistory(true);
+  loadTurns();
   follow(onSnapshot, (up) => document.getElementById("conn").classList.toggle("down", !up));
 });

@@ -1,7 +1,6 @@
 use std::io::Write;
 
 use tandem_core::checkpoints::{self, stat_text};
-use tandem_core::model::{Cause, Checkpoint};
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -27,14 +26,7 @@ pub fn run(cx: &Context, args: &CheckpointsArgs) -> Result<(), CliError> {
     let list = cx.tandem()?.checkpoints(&session)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let items: Vec<serde_json::Value> = list
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).expect("a checkpoint serializes");
-                v["ref"] = checkpoints::ref_name(&session.id, c.n).into();
-                v
-            })
-            .collect();
+        let items: Vec<serde_json::Value> = list.iter().map(|c| checkpoints::to_json(&session.id, c)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&items).map_err(std::io::Error::from)?)?;
         return Ok(());
     }
@@ -50,18 +42,7 @@ pub fn run(cx: &Context, args: &CheckpointsArgs) -> Result<(), CliError> {
     writeln!(out, "{:>4}  {:<8}  {:<16}  TURN", "N", "WHEN", "CHANGED")?;
     for c in &list {
         let when = format!("{} ago", tandem_core::short_age((now - c.at_ms) / 1000));
-        writeln!(out, "{:>4}  {:<8}  {:<16}  {}", c.n, when, stat_text(c), visible(&what(c)))?;
+        writeln!(out, "{:>4}  {:<8}  {:<16}  {}", c.n, when, stat_text(c), visible(&checkpoints::describe(c)))?;
     }
     Ok(())
-}
-
-/// What a checkpoint is, in a few words: the turn's prompt, or the
-/// command it was made before.
-pub(crate) fn what(c: &Checkpoint) -> String {
-    match (c.cause, &c.prompt, c.rewound_to) {
-        (Cause::Turn, Some(prompt), _) => prompt.clone(),
-        (Cause::Turn, None, _) => "(a turn with no prompt sent through tandem)".to_owned(),
-        (Cause::Rewind, _, Some(to)) => format!("before rewind to {to}"),
-        (cause, _, _) => format!("before {}", cause.as_str()),
-    }
 }

@@ -31,6 +31,7 @@ use tandem_core::host::screen::{self, PtyLog};
 use crate::context::Context;
 use crate::error::CliError;
 use tandem_cli::view::model::{self, Action, App, Key, KeyCode, SessionRow};
+use tandem_core::checkpoints::Rewind;
 use tandem_core::client::{RemoveOptions, Stopped, Tandem};
 use tandem_core::protocol::CreateRequest;
 use tandem_core::store::MetaUpdate;
@@ -147,6 +148,13 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                 }
                 Err(e) => app.say(format!("error: cannot list the sessions: {e}")),
             }
+            if let Some(name) = app.turns_of().map(str::to_owned) {
+                let root = app.selected_row().and_then(|r| roots.get(&r.id)).cloned();
+                let in_repo = Context { paths: cx.paths.clone(), cwd: root.unwrap_or_else(|| cx.cwd.clone()) };
+                if let Ok(list) = turns_of(&in_repo, &tandem, &name) {
+                    app.set_turns(list);
+                }
+            }
             last_refresh = Some(Instant::now());
             history_of = None;
         }
@@ -217,6 +225,31 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                     Ok(()) => format!("{done} {name}: done"),
                     Err(e) => format!("{done} {name} failed: {e}"),
                 });
+            }
+            Action::Turns(name) => match turns_of(&in_repo, &tandem, name) {
+                Ok(list) => app.open_turns(name.clone(), list),
+                Err(e) => app.say(format!("could not {}: {e}", attempt(&action))),
+            },
+            Action::TurnDiff { name, n } => {
+                screen.suspend()?;
+                let n = n.to_string();
+                let result = crate::commands::run_in_view(&in_repo, &["diff", name.as_str(), "--checkpoint", &n]);
+                if let Err(e) = &result {
+                    let _ = e.report(&mut io::stderr().lock());
+                }
+                wait_for_enter();
+                screen.resume()?;
+                app.say(match result {
+                    Ok(()) => format!("diff of checkpoint {n} of {name}: done"),
+                    Err(e) => format!("could not {}: {e}", attempt(&action)),
+                });
+            }
+            Action::Rewind { name, .. } | Action::UndoRewind(name) => {
+                app.say(carry_out(&in_repo, &tandem, &action));
+                // The list again, with the checkpoint the rewind made first.
+                if let Ok(list) = turns_of(&in_repo, &tandem, name) {
+                    app.set_turns(list);
+                }
             }
             Action::New { .. } => app.say(carry_out(cx, &tandem, &action)),
             _ => app.say(carry_out(&in_repo, &tandem, &action)),
@@ -364,6 +397,10 @@ fn attempt(action: &Action) -> String {
         Action::Diff(name) => format!("show the diff of {name}"),
         Action::Review(name) => format!("start a review of {name}"),
         Action::Merge(name) => format!("merge {name}"),
+        Action::Turns(name) => format!("list the turns of {name}"),
+        Action::TurnDiff { name, n } => format!("show the diff of checkpoint {n} of {name}"),
+        Action::Rewind { name, n } => format!("rewind {name} to checkpoint {n}"),
+        Action::UndoRewind(name) => format!("undo the last rewind of {name}"),
         Action::StopAll(names) => format!("stop {}", names.join(", ")),
         Action::RemoveAll(names) => {
             format!("remove {}", names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "))
@@ -376,7 +413,30 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
     let env = crate::context::agent_env;
     let size = crossterm::terminal::size().map(|(cols, rows)| (rows, cols)).unwrap_or((24, 80));
     Ok(match action {
-        Action::Quit | Action::Attach(_) | Action::Diff(_) | Action::Merge(_) => String::new(),
+        Action::Quit
+        | Action::Attach(_)
+        | Action::Diff(_)
+        | Action::Merge(_)
+        | Action::Turns(_)
+        | Action::TurnDiff { .. } => String::new(),
+        // A rewind refused (the agent mid-turn, a bad checkpoint) changes
+        // nothing; its error's text is said in the footer.
+        Action::Rewind { name, n } => {
+            let how = Rewind { to: Some(*n), ..Rewind::default() };
+            let done = tandem.rewind(&session(name)?, &how, false)?;
+            format!(
+                "rewound {name} to checkpoint {} ({} written back, {} deleted); what was there is checkpoint {}: u undoes it",
+                done.to.n, done.written, done.deleted, done.before.n
+            )
+        }
+        Action::UndoRewind(name) => {
+            let how = Rewind { undo: true, ..Rewind::default() };
+            let done = tandem.rewind(&session(name)?, &how, false)?;
+            format!(
+                "undid {name}'s last rewind: back as at checkpoint {}; what was there is checkpoint {} (u undoes this too)",
+                done.to.n, done.before.n
+            )
+        }
         Action::Send { name, text } => {
             tandem.send(&session(name)?, text, env())?;
             let shown: String = text.chars().take(60).collect();
@@ -497,6 +557,13 @@ fn act(cx: &Context, tandem: &Tandem, action: &Action) -> Result<String, CliErro
             )
         }
     })
+}
+
+/// The checkpoints of session `name` (found from `cx`'s folder), newest
+/// first.
+fn turns_of(cx: &Context, tandem: &Tandem, name: &str) -> Result<Vec<tandem_core::model::Checkpoint>, CliError> {
+    let (_, _, session) = tandem.session(&cx.cwd, name)?;
+    Ok(tandem.checkpoints(&session)?)
 }
 
 /// The rows of the repository at `root` (`None`: of every repository, through

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tandem_core::model::Checkpoint;
 pub use tandem_core::rows::{Group, SessionRow};
 use tandem_core::session::SessionError;
 use tandem_core::store::{Priority, TaskStatus};
@@ -154,6 +155,31 @@ pub enum Mode {
     },
     /// Every key (`?`).
     Help,
+    /// The selected session's turns (`T`): its checkpoints, to diff,
+    /// rewind to, or undo the last rewind (issue 22).
+    Turns(Turns),
+}
+
+/// A session's turns as the view lists them (`T`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turns {
+    /// The session's name, as its actions name it.
+    pub name: String,
+    /// Its checkpoints, newest first (`tandem checkpoints`).
+    pub list: Vec<Checkpoint>,
+    /// The index in `list` of the selected one.
+    pub selected: usize,
+    /// A question waiting for `y` (a rewind, an undo), and the action
+    /// `y` carries out; any other key drops it, back to the list.
+    pub confirm: Option<(String, Box<Action>)>,
+}
+
+impl Turns {
+    /// The selected checkpoint, if there is any.
+    #[must_use]
+    pub fn current(&self) -> Option<&Checkpoint> {
+        self.list.get(self.selected)
+    }
 }
 
 /// The fields of the new-session form, edited one at a time.
@@ -238,6 +264,24 @@ pub enum Action {
     Review(String),
     /// Its branch into its base (`tandem merge`), after a confirmation.
     Merge(String),
+    /// Open the session's turns list (the runtime loads its checkpoints
+    /// and calls [`App::open_turns`]).
+    Turns(String),
+    /// What checkpoint `n`'s turn changed, full screen (`tandem diff
+    /// NAME --checkpoint N`).
+    TurnDiff {
+        name: String,
+        n: u32,
+    },
+    /// Put the worktree back as at checkpoint `n`, after a confirmation
+    /// (`tandem rewind NAME N`).
+    Rewind {
+        name: String,
+        n: u32,
+    },
+    /// Undo the session's last rewind, after a confirmation (`tandem
+    /// rewind NAME --undo`).
+    UndoRewind(String),
     /// Stop every session of a group, after one confirmation.
     StopAll(Vec<String>),
     /// Remove every session of a group, after one confirmation; `true`
@@ -420,6 +464,7 @@ impl App {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Normal => self.normal_key(key),
             Mode::Help => None,
+            Mode::Turns(turns) => self.turns_key(turns, key),
             Mode::Filter => {
                 match key.code {
                     KeyCode::Esc => self.filter.clear(),
@@ -515,6 +560,73 @@ impl App {
             },
             Mode::Confirm { action, .. } => matches!(key.code, KeyCode::Char('y' | 'Y')).then_some(*action),
         }
+    }
+
+    /// Shows `name`'s turns, `list` newest first, the newest selected.
+    pub fn open_turns(&mut self, name: String, list: Vec<Checkpoint>) {
+        self.mode = Mode::Turns(Turns { name, list, selected: 0, confirm: None });
+    }
+
+    /// The session whose turns are shown, if they are.
+    #[must_use]
+    pub fn turns_of(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Turns(turns) => Some(&turns.name),
+            _ => None,
+        }
+    }
+
+    /// Fresh checkpoints for the turns shown (after a rewind, or a turn
+    /// that ended meanwhile); the same checkpoint stays selected when it
+    /// is still there.
+    pub fn set_turns(&mut self, list: Vec<Checkpoint>) {
+        let Mode::Turns(turns) = &mut self.mode else { return };
+        let was = turns.current().map(|c| c.n);
+        turns.selected = was.and_then(|n| list.iter().position(|c| c.n == n)).unwrap_or(0);
+        turns.list = list;
+    }
+
+    /// A key in the turns list: move, `⏎`/`v` diff, `r` rewind, `u` undo
+    /// (each of those two after `y`), `Esc`/`q`/`T` back.
+    fn turns_key(&mut self, mut turns: Turns, key: Key) -> Option<Action> {
+        if let Some((_, action)) = turns.confirm.take() {
+            self.mode = Mode::Turns(turns);
+            return matches!(key.code, KeyCode::Char('y' | 'Y')).then_some(*action);
+        }
+        let name = turns.name.clone();
+        let last = turns.list.len().saturating_sub(1);
+        let current = turns.current().cloned();
+        let mut action = None;
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q' | 'T') => return None,
+            KeyCode::Down | KeyCode::Char('j') => turns.selected = (turns.selected + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') => turns.selected = turns.selected.saturating_sub(1),
+            KeyCode::Home | KeyCode::Char('g') => turns.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => turns.selected = last,
+            KeyCode::Enter | KeyCode::Char('v') => action = current.map(|c| Action::TurnDiff { name, n: c.n }),
+            KeyCode::Char('r') => match current {
+                Some(c) => {
+                    let question = format!(
+                        "Rewind {name} to checkpoint {n} ({what})? Its files go back as they were then; what \
+                         is there now is checkpointed first, so u undoes it. HEAD and the branch stay. y/n",
+                        n = c.n,
+                        what = cut(&tandem_core::checkpoints::describe(&c), 60),
+                    );
+                    turns.confirm = Some((question, Box::new(Action::Rewind { name, n: c.n })));
+                }
+                None => self.say(format!("{name} has no checkpoint to rewind to yet")),
+            },
+            KeyCode::Char('u') => {
+                let question = format!(
+                    "Undo {name}'s last rewind? Its files go back as they were before it (what is there now \
+                     is checkpointed first, so this too can be undone). y/n"
+                );
+                turns.confirm = Some((question, Box::new(Action::UndoRewind(name))));
+            }
+            _ => {}
+        }
+        self.mode = Mode::Turns(turns);
+        action
     }
 
     fn normal_key(&mut self, key: Key) -> Option<Action> {
@@ -632,6 +744,7 @@ impl App {
                 self.mode = Mode::Confirm { question, action: Box::new(Action::RemoveAll(all)) };
                 None
             }
+            KeyCode::Char('T') => Some(Action::Turns(name)),
             KeyCode::Char('x') => Some(Action::Stop(name)),
             KeyCode::Char('r') => Some(Action::Respawn(name)),
             KeyCode::Char('f') => Some(Action::Fork(name)),
@@ -694,6 +807,7 @@ impl App {
                     | 'p'
                     | 'd'
                     | 't'
+                    | 'T'
                     | '1'..='5'
             )
         );
@@ -712,7 +826,7 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tandem_core::session::facts::GitFacts;
 
@@ -958,6 +1072,62 @@ mod tests {
         press(&mut app, KeyCode::Char('A'));
         press(&mut app, KeyCode::Down);
         assert_eq!(press(&mut app, KeyCode::Char('a')), Some(Action::Restore("old".into())));
+    }
+
+    pub(crate) fn checkpoint(n: u32, prompt: Option<&str>) -> Checkpoint {
+        Checkpoint {
+            n,
+            commit: format!("{n:040}"),
+            tree: format!("{n:040}"),
+            head: None,
+            index_tree: None,
+            at_ms: 1_800_000_000_000 - i64::from(n) * 60_000,
+            cause: tandem_core::model::Cause::Turn,
+            rewound_to: None,
+            prompt: prompt.map(str::to_owned),
+            agent: "claude".to_owned(),
+            files: n,
+            added: 10 * n,
+            removed: n,
+            message_id: None,
+        }
+    }
+
+    /// Issue 22: `T` opens a session's turns; in them `⏎`/`v` diff one,
+    /// `r` and `u` rewind and undo only after `y` (anything else goes
+    /// back to the list), and the selection stays on its checkpoint when
+    /// the list is reloaded.
+    #[test]
+    fn turns_diff_rewind_and_undo_after_yes() {
+        let mut app = App::new();
+        app.set_rows(vec![row("work", "idle")]);
+        assert_eq!(press(&mut app, KeyCode::Char('T')), Some(Action::Turns("work".into())));
+        app.open_turns("work".into(), vec![checkpoint(2, Some("edit")), checkpoint(1, Some("write"))]);
+        assert_eq!(press(&mut app, KeyCode::Enter), Some(Action::TurnDiff { name: "work".into(), n: 2 }));
+        assert_eq!(app.turns_of(), Some("work"), "still in the list after a diff");
+        press(&mut app, KeyCode::Down);
+        assert_eq!(press(&mut app, KeyCode::Char('v')), Some(Action::TurnDiff { name: "work".into(), n: 1 }));
+        assert_eq!(press(&mut app, KeyCode::Char('r')), None);
+        let Mode::Turns(Turns { confirm: Some((question, _)), .. }) = &app.mode else { panic!("a question") };
+        assert!(
+            question.starts_with("Rewind work to checkpoint 1 (write)?") && question.contains("u undoes"),
+            "{question}"
+        );
+        assert_eq!(press(&mut app, KeyCode::Char('n')), None, "anything but y cancels");
+        assert!(matches!(&app.mode, Mode::Turns(Turns { confirm: None, .. })), "{:?}", app.mode);
+        press(&mut app, KeyCode::Char('r'));
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::Rewind { name: "work".into(), n: 1 }));
+        assert_eq!(press(&mut app, KeyCode::Char('u')), None);
+        assert_eq!(press(&mut app, KeyCode::Char('y')), Some(Action::UndoRewind("work".into())));
+        app.set_turns(vec![checkpoint(3, None), checkpoint(2, Some("edit")), checkpoint(1, Some("write"))]);
+        let Mode::Turns(turns) = &app.mode else { panic!("the list") };
+        assert_eq!(turns.current().map(|c| c.n), Some(1), "the same checkpoint stays selected");
+        assert_eq!(press(&mut app, KeyCode::Esc), None);
+        assert_eq!(app.mode, Mode::Normal);
+        // No checkpoint yet: r says so, nothing to confirm.
+        app.open_turns("work".into(), Vec::new());
+        assert_eq!(press(&mut app, KeyCode::Char('r')), None);
+        assert_eq!(app.message.as_deref(), Some("work has no checkpoint to rewind to yet"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use crate::view::model::{App, Group, Mode, NewForm, SessionRow, relative};
+use crate::view::model::{App, Group, Mode, NewForm, SessionRow, Turns, relative};
 use tandem_core::short_age as age;
 use tandem_core::text::visible;
 
@@ -93,6 +93,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, data: &Scene<'_>) {
         Mode::Help => draw_help(frame, area),
         Mode::New(form) => draw_form(frame, area, form, &theme),
         Mode::Confirm { question, .. } => draw_popup(frame, area, "confirm", question),
+        Mode::Turns(turns) => {
+            draw_turns(frame, body, turns, data.now, &theme);
+            if let Some((question, _)) = &turns.confirm {
+                draw_popup(frame, area, "confirm", question);
+            }
+        }
         Mode::Normal | Mode::Filter | Mode::Send { .. } | Mode::Rename { .. } => {}
     }
 }
@@ -376,7 +382,50 @@ const KEYS: &[(&str, &str)] = &[
     ("/", "filter"),
     ("1-5", "priority"),
     ("t", "status"),
+    ("T", "turns, rewind"),
 ];
+
+/// The keys of the turns list (`T`), in the footer while it is open.
+const TURN_KEYS: &[(&str, &str)] =
+    &[("⏎/v", "diff"), ("r", "rewind to it"), ("u", "undo last rewind"), ("j/k", "move"), ("Esc", "back")];
+
+/// A session's turns over the list and preview: number, age, what the
+/// turn changed and its prompt (through [`visible`]: the agent's or
+/// user's text), newest first, the selected one marked.
+fn draw_turns(frame: &mut Frame<'_>, area: Rect, turns: &Turns, now: i64, theme: &Theme) {
+    let width = area.width.saturating_sub(2).min(110);
+    let popup = centered(area, width, area.height);
+    frame.render_widget(Clear, popup);
+    let block = Block::default().borders(Borders::ALL).title(format!(" turns of {} ", visible(&turns.name)));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let mut lines = vec![Line::styled(format!("  {:>4}  {:<8}  {:<18}  TURN", "N", "WHEN", "CHANGED"), theme.dim())];
+    if turns.list.is_empty() {
+        lines.push(Line::styled(
+            "  No checkpoints yet: one is made each time a turn of its agent changes something.",
+            theme.dim(),
+        ));
+    }
+    let cols = usize::from(inner.width);
+    for (i, c) in turns.list.iter().enumerate() {
+        let when = format!("{} ago", age(now - c.at_ms / 1000));
+        let text = format!(
+            "{:>4}  {when:<8}  {:<18}  {}",
+            c.n,
+            tandem_core::checkpoints::stat_text(c),
+            visible(&tandem_core::checkpoints::describe(c))
+        );
+        let text = clip(&text, cols.saturating_sub(2));
+        lines.push(if i == turns.selected {
+            Line::styled(format!("> {text}"), theme.selected())
+        } else {
+            Line::raw(format!("  {text}"))
+        });
+    }
+    // Keep the selection in sight (the header line is 0).
+    let scroll = (turns.selected + 2).saturating_sub(usize::from(inner.height));
+    frame.render_widget(Paragraph::new(lines).scroll((u16::try_from(scroll).unwrap_or(0), 0)), inner);
+}
 
 /// The agent's screen as lines `width` wide: each screen row at the
 /// agent's own width, wrapped when wider (never cut off), trailing blanks
@@ -473,7 +522,8 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     };
     let mut keys = Vec::new();
     let mut used = 0;
-    for (key, what) in KEYS {
+    let legend = if matches!(app.mode, Mode::Turns(_)) { TURN_KEYS } else { KEYS };
+    for (key, what) in legend {
         let width = key.chars().count() + what.chars().count() + 3;
         if used + width > usize::from(area.width) {
             break;
@@ -754,6 +804,31 @@ mod tests {
             app.key(key(c));
         }
         insta::assert_snapshot!("new_form", render(&app, 100, 24));
+    }
+
+    /// Issue 22: `T` lists the selected session's turns over the view:
+    /// number, age, diffstat and prompt (its control characters shown),
+    /// the turns' keys in the footer; `r` asks before rewinding.
+    #[test]
+    fn turns_list_and_rewind_question() {
+        use crate::view::model::{Key, KeyCode};
+        let mut app = app();
+        let mut evil = crate::view::model::tests::checkpoint(3, Some("fix it\x1b]0;pwned\x07 now"));
+        evil.at_ms = NOW * 1000 - 30_000;
+        let mut before = crate::view::model::tests::checkpoint(2, None);
+        before.cause = tandem_core::model::Cause::Rewind;
+        before.rewound_to = Some(1);
+        before.at_ms = NOW * 1000 - 120_000;
+        let mut first = crate::view::model::tests::checkpoint(1, Some("write the endpoint table"));
+        first.at_ms = NOW * 1000 - 7_200_000;
+        app.open_turns("fix-login".into(), vec![evil, before, first]);
+        app.key(Key::new(KeyCode::Down));
+        app.key(Key::new(KeyCode::Down));
+        let screen = render(&app, 100, 24);
+        assert!(!screen.lines().any(|l| l.contains(tandem_core::text::needs_escape)), "{screen}");
+        insta::assert_snapshot!("turns", screen);
+        app.key(Key::new(KeyCode::Char('r')));
+        insta::assert_snapshot!("turns_rewind_question", render(&app, 100, 24));
     }
 
     /// Issue 19: an agent screen wider than the whole view wraps in the

@@ -131,9 +131,9 @@ pub fn take(
         return Ok(None);
     }
     session::sync_sandboxed(paths, repo, session);
-    let tip = git::resolve_commit(&repo.root, &format!("refs/heads/{}", session.branch))?;
+    let tip = format!("refs/heads/{}", session.branch);
     let included = session::include::changed(&repo.worktree, &session.path, &session.included);
-    let state = git::worktree_state(&session.path, &paths.state_dir, tip.as_slice(), &included)?;
+    let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
     let last = store.last_checkpoint(&session.id)?;
     let (before_tree, after_event) = match &last {
         Some((c, event)) => {
@@ -223,6 +223,28 @@ pub fn diff_range(
         None => format!("{}^{{tree}}", session.base_commit),
     };
     Ok((before, at.tree.clone()))
+}
+
+/// What a checkpoint is, in a few words, as every front end shows it: the
+/// turn's prompt (first line, as sent: untrusted, escape it to show), or
+/// the command it was made before.
+#[must_use]
+pub fn describe(c: &Checkpoint) -> String {
+    match (c.cause, &c.prompt, c.rewound_to) {
+        (Cause::Turn, Some(prompt), _) => prompt.clone(),
+        (Cause::Turn, None, _) => "(a turn with no prompt sent through tandem)".to_owned(),
+        (Cause::Rewind, _, Some(to)) => format!("before rewind to {to}"),
+        (cause, _, _) => format!("before {}", cause.as_str()),
+    }
+}
+
+/// A checkpoint as `tandem checkpoints --json`, the web API and the MCP
+/// tool answer it: its fields plus `ref`.
+#[must_use]
+pub fn to_json(session_id: &str, c: &Checkpoint) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    v["ref"] = ref_name(session_id, c.n).into();
+    v
 }
 
 /// `2 files, +10 -3`.

@@ -22,6 +22,24 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
 /// [`worktree_tree`] plus the ignored files `forced` (paths relative to
 /// the worktree, added with `git add --force`).
 fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
+    let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+    let has_head = resolve_commit(worktree, "HEAD")?.is_some();
+    Ok(trees(worktree, scratch, &own_index, has_head, forced)?.1)
+}
+
+/// The tree of the index as the agent left it (`None` when it has
+/// unmerged entries, or there is none) and the tree of the whole working
+/// tree, both through one temporary copy of the index in `scratch`:
+/// `write-tree` of the copy first, then `git add --all` into it (its stat
+/// data lets git skip the files that did not change instead of hashing
+/// all) and `write-tree` again. `own_index`: the worktree's index file.
+fn trees(
+    worktree: &Path,
+    scratch: &Path,
+    own_index: &Path,
+    has_head: bool,
+    forced: &[PathBuf],
+) -> Result<(Option<String>, String), GitError> {
     // One index per thread: snapshots of several worktrees run at once.
     let index: PathBuf =
         scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -32,12 +50,18 @@ fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Re
         cmd
     };
     let result = (|| {
-        // Start from a copy of the worktree's own index: its stat data lets
-        // `git add` skip the files that did not change instead of hashing all.
-        let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
-        if std::fs::copy(&own_index, &index).is_err() && resolve_commit(worktree, "HEAD")?.is_some() {
-            output(with_index(&["read-tree", "HEAD"]))?;
-        }
+        let index_tree = if std::fs::copy(own_index, &index).is_ok() {
+            match output(with_index(&["write-tree"])) {
+                Ok(out) => Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+                Err(GitError::Failed { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            if has_head {
+                output(with_index(&["read-tree", "HEAD"]))?;
+            }
+            None
+        };
         let mut add = vec!["add".to_owned(), "--all".to_owned(), "--ignore-errors".to_owned()];
         add.extend(add_all_pathspec(worktree)?);
         add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
@@ -47,9 +71,11 @@ fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Re
             add.args(forced);
             add_what_can_be(add)?;
         }
-        Ok(String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned())
+        let tree = String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned();
+        Ok((index_tree, tree))
     })();
     let _ = std::fs::remove_file(&index);
+    let _ = std::fs::remove_file(index.with_extension("lock"));
     result
 }
 
@@ -117,16 +143,21 @@ pub struct WorktreeState {
     pub tree: String,
     /// `HEAD`'s commit, `None` before the first commit.
     pub head: Option<String>,
+    /// `HEAD`'s tree.
+    pub head_tree: Option<String>,
     /// The tree of the index as the agent left it; `None` when it cannot
     /// be written (unmerged entries) or there is none.
     pub index_tree: Option<String>,
-    /// The commits of `keep` that are not `HEAD`.
+    /// The commits `keep` named that are not `HEAD`.
     pub keep: Vec<String>,
 }
 
 /// Reads what a snapshot of `worktree` holds ([`snapshot_commit`] explains
-/// each part) through temporary indexes in `scratch`; the worktree, its
-/// index and `HEAD` are not touched.
+/// each part) through a temporary index in `scratch`; the worktree, its
+/// index and `HEAD` are not touched. `keep`: commits or refs (resolved
+/// here; one that names nothing is left out). Four git commands: one
+/// `rev-parse` (the index's path, `HEAD`, its tree, `keep`), `write-tree`,
+/// `add --all`, `write-tree`.
 ///
 /// # Errors
 /// As [`output`].
@@ -136,11 +167,42 @@ pub fn worktree_state(
     keep: &[String],
     forced: &[PathBuf],
 ) -> Result<WorktreeState, GitError> {
-    let head = resolve_commit(worktree, "HEAD")?;
-    let tree = worktree_tree_with(worktree, scratch, forced)?;
-    let index_tree = index_tree(worktree, scratch)?;
-    let keep = keep.iter().filter(|c| Some(*c) != head.as_ref()).cloned().collect();
-    Ok(WorktreeState { tree, head, index_tree, keep })
+    let path_args = ["rev-parse", "--path-format=absolute", "--git-path", "index"];
+    let mut args: Vec<String> = path_args.iter().map(|a| (*a).to_owned()).collect();
+    args.extend(["HEAD^{commit}".to_owned(), "HEAD^{tree}".to_owned()]);
+    // Refs resolved in the same process; an option-like name is no rev.
+    args.extend(keep.iter().filter(|k| !k.starts_with('-')).map(|k| format!("{k}^{{commit}}")));
+    let (own_index, head, head_tree, kept) = match read(worktree, &args) {
+        Ok(out) => {
+            let mut lines = out.lines().map(str::to_owned);
+            let own_index = PathBuf::from(lines.next().unwrap_or_default());
+            (own_index, lines.next(), lines.next(), lines.collect::<Vec<_>>())
+        }
+        // No commit yet (an unborn branch), or a kept ref that is gone:
+        // one at a time.
+        Err(GitError::Failed { .. }) => {
+            let own_index = PathBuf::from(read(worktree, &path_args)?);
+            let head = resolve_commit(worktree, "HEAD")?;
+            let head_tree = match &head {
+                Some(h) => resolve_tree(worktree, h)?,
+                None => None,
+            };
+            let mut kept = Vec::new();
+            for k in keep {
+                kept.extend(resolve_commit(worktree, k)?);
+            }
+            (own_index, head, head_tree, kept)
+        }
+        Err(e) => return Err(e),
+    };
+    let (index_tree, tree) = trees(worktree, scratch, &own_index, head.is_some(), forced)?;
+    let mut keep: Vec<String> = Vec::new();
+    for commit in kept {
+        if Some(&commit) != head.as_ref() && !keep.contains(&commit) {
+            keep.push(commit);
+        }
+    }
+    Ok(WorktreeState { tree, head, head_tree, index_tree, keep })
 }
 
 /// Writes the snapshot commit of `state` ([`snapshot_commit`]): first
@@ -151,11 +213,8 @@ pub fn worktree_state(
 /// As [`output`].
 pub fn commit_state(worktree: &Path, state: &WorktreeState, message: &str) -> Result<String, GitError> {
     let mut parents: Vec<String> = state.head.iter().cloned().collect();
-    let head_tree = match &state.head {
-        Some(head) => resolve_tree(worktree, head)?,
-        None => None,
-    };
-    if let Some(index) = state.index_tree.as_ref().filter(|t| **t != state.tree && Some(*t) != head_tree.as_ref()) {
+    if let Some(index) = state.index_tree.as_ref().filter(|t| **t != state.tree && Some(*t) != state.head_tree.as_ref())
+    {
         let message = "tandem: the index as the session left it";
         parents.push(commit_tree(worktree, index, message, state.head.as_slice())?);
     }
@@ -170,20 +229,28 @@ pub fn commit_state(worktree: &Path, state: &WorktreeState, message: &str) -> Re
 /// `git commit-tree TREE -p PARENT… -m MESSAGE`, with a stand-in identity
 /// when none is configured (a snapshot must never fail for want of one).
 fn commit_tree(dir: &Path, tree: &str, message: &str, parents: &[String]) -> Result<String, GitError> {
-    let mut cmd = command(dir);
-    if read(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
-            cmd.env(var, "tandem");
+    let commit = |stand_in: bool| {
+        let mut cmd = command(dir);
+        if stand_in {
+            for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+                cmd.env(var, "tandem");
+            }
+            for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+                cmd.env(var, "tandem@localhost");
+            }
         }
-        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
-            cmd.env(var, "tandem@localhost");
+        cmd.args(["commit-tree", tree, "-m", message]);
+        for parent in parents {
+            cmd.args(["-p", parent]);
         }
+        output(cmd).map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    // The stand-in only when git has no identity (asking first would cost
+    // a process on every snapshot).
+    match commit(false) {
+        Err(GitError::Failed { .. }) if read(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() => commit(true),
+        done => done,
     }
-    cmd.args(["commit-tree", tree, "-m", message]);
-    for parent in parents {
-        cmd.args(["-p", parent]);
-    }
-    Ok(String::from_utf8_lossy(&output(cmd)?.stdout).trim().to_owned())
 }
 
 /// The tree of `commit`, `None` when it does not resolve.

@@ -96,6 +96,7 @@ core_errors!(
     tandem_core::git::GitError,
     tandem_core::ship::land::LandError,
     tandem_core::ship::pull_request::PullError,
+    tandem_core::checkpoints::CheckpointError,
 );
 
 impl IntoResponse for ApiError {

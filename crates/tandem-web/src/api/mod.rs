@@ -19,6 +19,7 @@ use crate::auth;
 use crate::state::AppState;
 
 pub mod actions;
+pub mod checkpoints;
 pub mod error;
 pub mod openapi;
 pub mod pages;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/events", get(events))
         .merge(actions::routes())
         .merge(session::routes())
+        .merge(checkpoints::routes())
         .merge(pages::routes())
         .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
