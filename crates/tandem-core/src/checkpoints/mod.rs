@@ -177,7 +177,7 @@ pub fn take(
         files,
         added,
         removed,
-        message_id: if turn { store.last_message_id(&session.id, after_event)? } else { None },
+        message_id: if turn { store.last_message_id(&session.id, after_event, last_event)? } else { None },
     };
     let checkpoint = store.add_checkpoint(&session.id, &checkpoint, last_event)?;
     crate::fault::point("checkpoint.stored");

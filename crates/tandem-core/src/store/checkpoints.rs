@@ -148,8 +148,8 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, c.session_id FROM checkpoints c JOIN sessions s ON s.id = c.session_id
-             WHERE s.repo_id = ?1 ORDER BY c.session_id, c.n"
+            "SELECT {COLUMNS}, session_id FROM checkpoints
+             WHERE session_id IN (SELECT id FROM sessions WHERE repo_id = ?1) ORDER BY session_id, n"
         ))?;
         let rows =
             stmt.query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?)))?.collect::<Result<Vec<_>, _>>()?;
@@ -184,43 +184,62 @@ impl Store {
         Ok(())
     }
 
-    /// The last prompt of a session after history event `after` (the
-    /// prompt that started the turn that just ended: turns that changed
-    /// nothing made no checkpoint in between), and the last event's id.
+    /// The prompt that started the turn that just ended: the last prompt
+    /// of a session after history event `after` (turns that changed
+    /// nothing made no checkpoint in between), and the turn's last event.
+    ///
+    /// When the agent is in a turn again already (a prompt queued while
+    /// the ended turn ran is submitted the moment it ends, before the
+    /// checkpointer looks), the newest prompt and what follows it belong
+    /// to that turn: the answer stops before it, so the next checkpoint
+    /// finds it. Activity and events are read in one snapshot.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn turn_prompt(&self, session_id: &str, after: i64) -> Result<(Option<String>, i64), StoreError> {
-        let prompt = self
-            .conn
-            .query_row(
-                "SELECT text FROM events WHERE session_id = ?1 AND id > ?2 AND kind = 'prompt' ORDER BY id DESC LIMIT 1",
-                params![session_id, after],
-                |r| r.get::<_, String>(0),
+        let tx = self.conn.unchecked_transaction()?;
+        let open = tx
+            .query_row("SELECT activity IN ('running', 'needs-input') FROM sessions WHERE id = ?1", [session_id], |r| {
+                r.get::<_, Option<bool>>(0)
+            })
+            .optional()?
+            .flatten()
+            .unwrap_or(false);
+        let last: i64 =
+            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1", [session_id], |r| r.get(0))?;
+        let newest = |upto: i64| {
+            tx.query_row(
+                "SELECT id, text FROM events WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'prompt'
+                 ORDER BY id DESC LIMIT 1",
+                params![session_id, after, upto],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
-            .optional()?;
-        let last: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1",
-            [session_id],
-            |r| r.get(0),
-        )?;
-        Ok((prompt, last))
+            .optional()
+        };
+        let upto = match newest(last)? {
+            Some((id, _)) if open => id - 1,
+            _ => last,
+        };
+        let prompt = newest(upto)?.map(|(_, text)| text);
+        tx.commit()?;
+        Ok((prompt, upto))
     }
 
-    /// The agent's id of its last message of a session after history
-    /// event `after` (`data.uuid` of a `message` event: Claude Code's
-    /// assistant message id), if it gave one.
+    /// The agent's id of its last message of a session between history
+    /// events `after` and `upto` (`data.uuid` of a `message` event: Claude
+    /// Code's assistant message id), if it gave one.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn last_message_id(&self, session_id: &str, after: i64) -> Result<Option<String>, StoreError> {
+    pub fn last_message_id(&self, session_id: &str, after: i64, upto: i64) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT json_extract(data, '$.uuid') FROM events
-                 WHERE session_id = ?1 AND id > ?2 AND kind = 'message' AND json_extract(data, '$.uuid') IS NOT NULL
+                 WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'message'
+                   AND json_extract(data, '$.uuid') IS NOT NULL
                  ORDER BY id DESC LIMIT 1",
-                params![session_id, after],
+                params![session_id, after, upto],
                 |r| r.get::<_, Option<String>>(0),
             )
             .optional()?
