@@ -42,9 +42,10 @@ pub struct TurnsPending {
 
 impl Store {
     /// Stores a new checkpoint of `session_id`, numbered one past its
-    /// highest so far (in the same transaction, so two writers never
-    /// share a number), and returns it with that number. `checkpoint.n`
-    /// is ignored. `event_id`: the session's last history event then
+    /// highest so far (in the same statement, so two writers never share
+    /// a number), and returns it with that number. `checkpoint.n` is
+    /// ignored. It is not listed until [`Store::checkpoint_ready`] (its
+    /// ref written). `event_id`: the session's last history event then
     /// (where the next turn's prompt is looked for).
     ///
     /// # Errors
@@ -88,9 +89,9 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 ORDER BY n DESC"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND ready ORDER BY n DESC"
+        ))?;
         let rows = stmt.query_map([session_id], row_to_checkpoint)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -103,7 +104,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND n = ?2"),
+                &format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND n = ?2 AND ready"),
                 params![session_id, n],
                 row_to_checkpoint,
             )
@@ -119,7 +120,9 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {COLUMNS}, event_id FROM checkpoints WHERE session_id = ?1 ORDER BY n DESC LIMIT 1"),
+                &format!(
+                    "SELECT {COLUMNS}, event_id FROM checkpoints WHERE session_id = ?1 AND ready ORDER BY n DESC LIMIT 1"
+                ),
                 [session_id],
                 |r| Ok((row_to_checkpoint(r)?, r.get(14)?)),
             )
@@ -140,19 +143,40 @@ impl Store {
         Ok(())
     }
 
-    /// Every checkpoint row (session id and checkpoint) of sessions in
-    /// the repository `repo_id`, for the start-up check that each has
-    /// its ref.
+    /// The numbers of every checkpoint row of a session, listed or not.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint)>, StoreError> {
+    pub fn checkpoint_numbers(&self, session_id: &str) -> Result<Vec<u32>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT n FROM checkpoints WHERE session_id = ?1 ORDER BY n")?;
+        let rows = stmt.query_map([session_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Marks checkpoint `n` of a session listed: its ref is written.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn checkpoint_ready(&self, session_id: &str, n: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE checkpoints SET ready = 1 WHERE session_id = ?1 AND n = ?2", params![session_id, n])?;
+        Ok(())
+    }
+
+    /// Every checkpoint row of sessions in the repository `repo_id`,
+    /// listed or not (session id, checkpoint, whether ready), for the
+    /// start-up check that each has its ref.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint, bool)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, session_id FROM checkpoints
+            "SELECT {COLUMNS}, session_id, ready FROM checkpoints
              WHERE session_id IN (SELECT id FROM sessions WHERE repo_id = ?1) ORDER BY session_id, n"
         ))?;
-        let rows =
-            stmt.query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt
+            .query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?, r.get(15)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
