@@ -253,7 +253,8 @@ fn claude_three_turns_three_checkpoints_rewind_and_undo() {
     wait_within("the long command", TURN, || {
         env.ok(&["history", "cl"]).contains("tool-call    Bash: echo mid > mid.txt").then_some(())
     });
-    wait_for("mid.txt", || wt.join("mid.txt").exists().then_some(()));
+    // Its content, not just the file: `>` makes it before `echo` writes.
+    wait_for("mid.txt", || (std::fs::read(wt.join("mid.txt")).ok()? == b"mid\n").then_some(()));
     let (files, repo, list) = (files_of(&wt), env.repo_state(), checkpoints(&env, "cl"));
     let err = env.fails(&["rewind", "cl", "1"]);
     assert!(err.contains("middle of a turn") && err.contains("--stop"), "{err}");
