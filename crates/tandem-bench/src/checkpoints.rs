@@ -51,6 +51,10 @@ pub struct CheckpointsArgs {
     /// Turns for the disk growth
     #[arg(long, default_value_t = 200)]
     disk_turns: usize,
+    /// Also time both sides with the page cache dropped before each run
+    /// (`/proc/sys/vm/drop_caches`; needs root)
+    #[arg(long)]
+    cold: bool,
 }
 
 /// The target: checkpoint median / `git stash create` median.
@@ -119,6 +123,29 @@ pub fn run_cmd(args: &CheckpointsArgs) -> Result<()> {
         }
     }
 
+    // Cold: the page cache dropped before each run of each side.
+    let (mut cold_stash, mut cold_checkpoint) = (Vec::new(), Vec::new());
+    if args.cold {
+        for i in 0..args.runs {
+            edit(3, &mut rng)?;
+            let mut sides: [(&str, &mut Vec<f64>); 2] =
+                [("stash", &mut cold_stash), ("checkpoint", &mut cold_checkpoint)];
+            if i % 2 == 1 {
+                sides.reverse();
+            }
+            for (side, samples) in sides {
+                drop_caches()?;
+                let started = Instant::now();
+                if side == "stash" {
+                    stash_create(&wt)?;
+                } else {
+                    take(Cause::Turn, true)?.context("a forced checkpoint is always made")?;
+                }
+                samples.push(ms(started.elapsed()));
+            }
+        }
+    }
+
     // Turns: 3 files edited, then the checkpoint the turn's end makes.
     let mut turn = Vec::new();
     for _ in 0..args.turns {
@@ -162,6 +189,12 @@ pub fn run_cmd(args: &CheckpointsArgs) -> Result<()> {
     let ratio = median(&checkpoint).unwrap_or(f64::NAN) / median(&stash).unwrap_or(f64::NAN);
     let verdict = if ratio <= TARGET_RATIO { "met" } else { "MISSED" };
     writeln!(report, "ratio {ratio:.2}× (target ≤ {TARGET_RATIO:.1}×: {verdict})")?;
+    if args.cold {
+        line(&mut report, 34, "git stash create, cold cache", &cold_stash, "ms")?;
+        line(&mut report, 34, "tandem checkpoint, cold cache", &cold_checkpoint, "ms")?;
+        let ratio = median(&cold_checkpoint).unwrap_or(f64::NAN) / median(&cold_stash).unwrap_or(f64::NAN);
+        writeln!(report, "cold ratio {ratio:.2}×")?;
+    }
     line(&mut report, 34, &format!("checkpoint per turn ({} turns)", args.turns), &turn, "ms")?;
     writeln!(
         report,
@@ -189,6 +222,12 @@ pub fn run_cmd(args: &CheckpointsArgs) -> Result<()> {
 fn stash_create(wt: &Path) -> Result<()> {
     run_timed(std::process::Command::new("git").current_dir(wt).args(["stash", "create"]), None)?;
     Ok(())
+}
+
+/// Drops the page cache (and dentries, inodes) after writing dirty pages.
+fn drop_caches() -> Result<()> {
+    run(&mut std::process::Command::new("sync"))?;
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").context("dropping the page cache needs root (--cold)")
 }
 
 fn gc(repo: &Path) -> Result<()> {
