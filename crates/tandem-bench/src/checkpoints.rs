@@ -106,45 +106,32 @@ pub fn run_cmd(args: &CheckpointsArgs) -> Result<()> {
         stash_create(&wt)?;
         take(Cause::Turn, true)?;
     }
-    let (mut stash, mut checkpoint) = (Vec::new(), Vec::new());
-    for i in 0..args.runs {
-        let mut sides: [(&str, &mut Vec<f64>); 2] = [("stash", &mut stash), ("checkpoint", &mut checkpoint)];
-        if i % 2 == 1 {
-            sides.reverse();
-        }
-        for (side, samples) in sides {
-            let started = Instant::now();
-            if side == "stash" {
-                stash_create(&wt)?;
-            } else {
-                take(Cause::Turn, true)?.context("a forced checkpoint is always made")?;
-            }
-            samples.push(ms(started.elapsed()));
-        }
-    }
-
-    // Cold: the page cache dropped before each run of each side.
-    let (mut cold_stash, mut cold_checkpoint) = (Vec::new(), Vec::new());
-    if args.cold {
+    // Side by side, alternating which goes first; cold: the page cache
+    // dropped before each run of each side.
+    let side_by_side = |cold: bool| -> Result<(Vec<f64>, Vec<f64>)> {
+        let (mut stash, mut checkpoint) = (Vec::new(), Vec::new());
         for i in 0..args.runs {
-            edit(3, &mut rng)?;
-            let mut sides: [(&str, &mut Vec<f64>); 2] =
-                [("stash", &mut cold_stash), ("checkpoint", &mut cold_checkpoint)];
+            let mut sides = [true, false];
             if i % 2 == 1 {
                 sides.reverse();
             }
-            for (side, samples) in sides {
-                drop_caches()?;
+            for is_stash in sides {
+                if cold {
+                    drop_caches()?;
+                }
                 let started = Instant::now();
-                if side == "stash" {
+                if is_stash {
                     stash_create(&wt)?;
                 } else {
                     take(Cause::Turn, true)?.context("a forced checkpoint is always made")?;
                 }
-                samples.push(ms(started.elapsed()));
+                (if is_stash { &mut stash } else { &mut checkpoint }).push(ms(started.elapsed()));
             }
         }
-    }
+        Ok((stash, checkpoint))
+    };
+    let (stash, checkpoint) = side_by_side(false)?;
+    let (cold_stash, cold_checkpoint) = if args.cold { side_by_side(true)? } else { (Vec::new(), Vec::new()) };
 
     // Turns: 3 files edited, then the checkpoint the turn's end makes.
     let mut turn = Vec::new();

@@ -171,18 +171,7 @@ pub fn report(
         cmd.args(["diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M"]).args(args).args([from.as_str(), "--"]);
         Ok(git::output(cmd)?.stdout)
     };
-    let files = parse_numstat(&String::from_utf8_lossy(&diff(&["--numstat", "-z"])?));
-    let sum = |f: fn(&FileCounts) -> Option<u32>| files.iter().filter_map(f).sum::<u32>();
-    let (insertions, deletions) = (sum(|f| f.insertions), sum(|f| f.deletions));
-    let (patch, truncated) = match patch_limit {
-        None => (None, false),
-        Some(limit) => {
-            let bytes = diff(&[])?;
-            let (patch, cut) = cut_at_line(&bytes, limit);
-            (Some(String::from_utf8_lossy(patch).into_owned()), cut)
-        }
-    };
-    Ok(DiffReport { session: session.slug.clone(), from, files, insertions, deletions, patch, truncated })
+    made(session.slug.clone(), from.clone(), diff, patch_limit)
 }
 
 /// [`report`] between two trees or commits of a session (its
@@ -202,6 +191,18 @@ pub fn trees_report(
         cmd.args(["diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M"]).args(args).args([from, to, "--"]);
         Ok(git::output(cmd)?.stdout)
     };
+    made(session.slug.clone(), from.to_owned(), diff, patch_limit)
+}
+
+/// A [`DiffReport`] from `diff`, which runs `git diff` with the extra
+/// arguments it is given: the counts (`--numstat -z`) and, with
+/// `patch_limit`, the patch cut to that many bytes.
+fn made(
+    session: String,
+    from: String,
+    diff: impl Fn(&[&str]) -> Result<Vec<u8>, ShipError>,
+    patch_limit: Option<usize>,
+) -> Result<DiffReport, ShipError> {
     let files = parse_numstat(&String::from_utf8_lossy(&diff(&["--numstat", "-z"])?));
     let sum = |f: fn(&FileCounts) -> Option<u32>| files.iter().filter_map(f).sum::<u32>();
     let (insertions, deletions) = (sum(|f| f.insertions), sum(|f| f.deletions));
@@ -213,15 +214,7 @@ pub fn trees_report(
             (Some(String::from_utf8_lossy(patch).into_owned()), cut)
         }
     };
-    Ok(DiffReport {
-        session: session.slug.clone(),
-        from: from.to_owned(),
-        files,
-        insertions,
-        deletions,
-        patch,
-        truncated,
-    })
+    Ok(DiffReport { session, from, files, insertions, deletions, patch, truncated })
 }
 
 /// `bytes` up to `limit`, cut after the last whole line; whether cut.
