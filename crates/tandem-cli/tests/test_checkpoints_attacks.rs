@@ -250,3 +250,43 @@ fn a_prompt_with_escapes_is_escaped_in_the_table_and_exact_in_json() {
     );
     assert!(table.contains("fix \\e]52"), "{table:?}");
 }
+
+/// Every bad rewind is refused naming its cause, and changes nothing: no
+/// file, no ref, no checkpoint. A path in neither the checkpoint nor the
+/// worktree (a typo) too: it would "rewind" nothing, quietly.
+#[test]
+fn bad_rewinds_are_refused_and_change_nothing() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "bad",
+        |wt| std::fs::write(wt.join("f.txt"), "1\n").expect("write"),
+        |wt| std::fs::write(wt.join("f.txt"), "2\n").expect("write"),
+    );
+    let outside = env.tmp.path().join("outside.txt");
+    std::fs::write(&outside, "x\n").expect("write");
+    let outside = outside.display().to_string();
+    let state = env.repo_state();
+    let cps = checkpoints(&env, "bad");
+    for (files, says) in [
+        ("f.tx", "neither"),
+        ("nosuch/dir", "neither"),
+        (outside.as_str(), "not a path inside"),
+        ("/etc/passwd", "not a path inside"),
+        (".git/config", "not a path inside"),
+        ("./.git", "not a path inside"),
+        ("src/../../x", "not a path inside"),
+        ("", "not a path inside"),
+    ] {
+        let out = env.tandem(&["rewind", "bad", "1", "--files", files]);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.contains(says), "{files:?}: {err}");
+        assert!(err.contains("tandem "), "{files:?}: names the next command: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "2\n");
+    assert_eq!(env.repo_state(), state, "no ref or branch moved");
+    assert_eq!(checkpoints(&env, "bad"), cps, "and no checkpoint was made");
+    // The same path, right: it goes back.
+    env.ok(&["rewind", "bad", "1", "--files", "f.txt"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "1\n");
+}

@@ -65,8 +65,14 @@ pub enum CheckpointError {
     MidTurn { slug: String },
     #[error("session `{slug}` has no rewind to undo; `tandem checkpoints {slug}` lists what there is")]
     NothingToUndo { slug: String },
-    #[error("`{path}` is not a path inside session `{slug}`'s worktree; give paths relative to its top folder")]
+    #[error(
+        "`{path}` is not a path inside session `{slug}`'s worktree; give paths relative to its top folder, as `tandem diff {slug} --name-only` shows them"
+    )]
     BadPath { slug: String, path: String },
+    #[error(
+        "`{path}` is in neither checkpoint {n} of session `{slug}` nor its worktree, so there is nothing to rewind; `tandem diff {slug} --checkpoint {n} --name-only` lists what that turn changed"
+    )]
+    NoSuchPath { slug: String, n: u32, path: String },
     #[error(
         "session `{slug}` is sandboxed, and its branch moves only through its sandbox; rewind without `--hard` (the files go back, the commits stay)"
     )]

@@ -67,7 +67,8 @@ pub struct RewindDone {
 /// # Errors
 /// [`CheckpointError::NoSuch`] for an unknown checkpoint,
 /// [`CheckpointError::NothingToUndo`], [`CheckpointError::BadPath`] for a
-/// path outside the worktree, [`CheckpointError::HardInSandbox`],
+/// path outside the worktree, [`CheckpointError::NoSuchPath`] for one in
+/// neither the checkpoint nor the worktree, [`CheckpointError::HardInSandbox`],
 /// [`CheckpointError::NoWorktree`]; git and store failures. Nothing is
 /// changed when any of these is found, before the worktree is touched.
 pub fn rewind(
@@ -177,6 +178,15 @@ pub fn check(store: &Store, session: &Session, how: &Rewind) -> Result<(Checkpoi
         .iter()
         .map(|p| pathspec(&session.path, p).ok_or_else(|| CheckpointError::BadPath { slug: slug(), path: p.clone() }))
         .collect::<Result<Vec<_>, _>>()?;
+    // A path in neither (a typo) would rewind nothing, quietly.
+    for (path, spec) in how.files.iter().zip(&pathspecs) {
+        let rel = spec.trim_start_matches(":(literal)");
+        let then = format!("{}:{rel}", target.tree);
+        let in_checkpoint = git::read(&session.path, &["rev-parse", "--verify", "--quiet", "--end-of-options", &then]);
+        if in_checkpoint.is_err() && std::fs::symlink_metadata(session.path.join(rel)).is_err() {
+            return Err(CheckpointError::NoSuchPath { slug: slug(), n: target.n, path: path.clone() });
+        }
+    }
     if how.hard && session.sandbox.is_some() {
         return Err(CheckpointError::HardInSandbox { slug: slug() });
     }

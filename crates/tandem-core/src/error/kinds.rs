@@ -402,7 +402,7 @@ impl Kinded for crate::checkpoints::CheckpointError {
             E::Git(e) => e.kind(),
             E::Store(e) => e.kind(),
             E::NoSuch { .. } | E::NothingToUndo { .. } => ErrorKind::NotFound,
-            E::BadPath { .. } => ErrorKind::InvalidInput,
+            E::BadPath { .. } | E::NoSuchPath { .. } => ErrorKind::InvalidInput,
             E::NoWorktree { .. } | E::MidTurn { .. } | E::HardInSandbox { .. } | E::HeadGone { .. } => {
                 ErrorKind::Conflict
             }
