@@ -290,3 +290,35 @@ fn bad_rewinds_are_refused_and_change_nothing() {
     env.ok(&["rewind", "bad", "1", "--files", "f.txt"]);
     assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "1\n");
 }
+
+/// Two rewinds of one session at once (two terminals, or the view and
+/// the web page): each says it put the worktree back as at its
+/// checkpoint, so when both are done the worktree is one of the two,
+/// never a mix of both.
+#[test]
+fn two_rewinds_of_one_session_at_once_leave_one_checkpoint_not_a_mix() {
+    let env = TestEnv::new();
+    let names = |p: &'static str| (0..60).map(move |i| format!("{p}{i}.txt"));
+    let wt = two_turns(
+        &env,
+        "both",
+        |wt| names("a").for_each(|n| std::fs::write(wt.join(n), "1\n").expect("write")),
+        |wt| {
+            names("a").for_each(|n| std::fs::remove_file(wt.join(n)).expect("rm"));
+            names("b").for_each(|n| std::fs::write(wt.join(n), "2\n").expect("write"));
+        },
+    );
+    for round in 0..30 {
+        let children: Vec<_> = ["1", "2"]
+            .into_iter()
+            .map(|n| env.command_in(&env.repo, &["rewind", "both", n]).spawn().expect("spawn"))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("rewind");
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+        let a = names("a").filter(|n| wt.join(n).exists()).count();
+        let b = names("b").filter(|n| wt.join(n).exists()).count();
+        assert!((a, b) == (60, 0) || (a, b) == (0, 60), "round {round}: a mix of both checkpoints: {a} a, {b} b");
+    }
+}

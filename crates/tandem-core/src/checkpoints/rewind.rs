@@ -78,6 +78,10 @@ pub fn rewind(
     session: &Session,
     how: &Rewind,
 ) -> Result<RewindDone, CheckpointError> {
+    // One rewind of a session at a time: two at once (two terminals, the
+    // view and the web page) each deleted and wrote from its own listing,
+    // leaving a mix of both checkpoints. Held to the end (a kill drops it).
+    let _one_at_a_time = lock_rewinds(paths, session);
     let (target, pathspecs) = check(store, session, how)?;
     let slug = || session.slug.clone();
     let dir = &session.path;
@@ -227,6 +231,20 @@ fn pathspec(top: &Path, path: &str) -> Option<String> {
         return None;
     }
     Some(format!(":(literal){text}"))
+}
+
+/// Waits for, and takes, the session's rewind lock: an exclusive lock on
+/// `rewind.lock` in its state folder, released when the file returned is
+/// dropped or the process dies. `None` (logged) when it cannot be had:
+/// the rewind goes on unlocked rather than not at all.
+fn lock_rewinds(paths: &Paths, session: &Session) -> Option<std::fs::File> {
+    let dir = paths.session_dir(&session.id);
+    let locked = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("rewind.lock"))
+        })
+        .and_then(|file| file.lock().map(|()| file));
+    locked.map_err(|e| tracing::warn!(error = %e, session = %session.slug, "cannot lock the session's rewinds")).ok()
 }
 
 /// `git --no-optional-locks ARGS…` in `dir`, its stdout as bytes.
