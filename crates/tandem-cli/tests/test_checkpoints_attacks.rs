@@ -322,3 +322,82 @@ fn two_rewinds_of_one_session_at_once_leave_one_checkpoint_not_a_mix() {
         assert!((a, b) == (60, 0) || (a, b) == (0, 60), "round {round}: a mix of both checkpoints: {a} a, {b} b");
     }
 }
+
+/// An agent floods turn ends (forged through `tandem hook`, a file
+/// changed before each): the checkpointer keeps up (its newest
+/// checkpoint is the last state) and `keep` bounds the refs and rows.
+#[test]
+fn a_flood_of_turn_ends_is_bounded_by_keep_and_the_newest_state_is_kept() {
+    let env = TestEnv::new();
+    env.user_config("[checkpoints]\nkeep = 3\n");
+    env.ok(&["new", "flood", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "flood");
+    let wt = env.path_of("flood");
+    for i in 0..40 {
+        hooked_turn(&env, &id, &format!("turn {i}"), || {
+            std::fs::write(wt.join("f.txt"), format!("{i}\n")).expect("write");
+        });
+    }
+    let newest = wait_for("a checkpoint of the last state", || {
+        let list = checkpoints(&env, "flood");
+        let commit = list.first()?["commit"].as_str()?.to_owned();
+        (env.git(&["show", &format!("{commit}:f.txt")]) == "39\n").then_some(list)
+    });
+    assert!(newest.len() <= 3, "{newest:?}");
+    let refs = env.git(&["for-each-ref", "--format=%(refname)", &format!("refs/tandem/checkpoints/{id}/")]);
+    assert!(refs.lines().count() <= 3, "{refs}");
+}
+
+/// A git command of the agent's holds the worktree's index lock (or a
+/// killed one left it): a rewind, which puts the index back too, is
+/// refused before anything changes, naming the lock, instead of failing
+/// after the files were already rewound.
+#[test]
+fn a_rewind_with_the_index_locked_is_refused_before_anything_changes() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "locked",
+        |wt| std::fs::write(wt.join("f.txt"), "1\n").expect("write"),
+        |wt| std::fs::write(wt.join("f.txt"), "2\n").expect("write"),
+    );
+    let lock = env.git_in(&wt, &["rev-parse", "--path-format=absolute", "--git-path", "index.lock"]);
+    let lock = Path::new(lock.trim()).to_owned();
+    std::fs::write(&lock, "").expect("lock");
+    let state = env.repo_state();
+    let cps = checkpoints(&env, "locked");
+    let out = env.tandem(&["rewind", "locked", "1"]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("index.lock") && err.contains("tandem rewind"), "{err}");
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "2\n", "no file changed");
+    assert_eq!(env.repo_state(), state);
+    assert_eq!(checkpoints(&env, "locked"), cps, "no checkpoint made");
+    // --files leaves the index alone: it goes on.
+    env.ok(&["rewind", "locked", "1", "--files", "f.txt"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "1\n");
+    std::fs::remove_file(&lock).expect("unlock");
+    env.ok(&["rewind", "locked", "--undo"]);
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "2\n");
+}
+
+/// A nested repository the agent made after the checkpoint (a gitlink in
+/// the rewind's first checkpoint) is never deleted by the rewind: its
+/// files are in no checkpoint.
+#[test]
+fn a_rewind_never_deletes_a_nested_repository() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "nested",
+        |wt| std::fs::write(wt.join("f.txt"), "1\n").expect("write"),
+        |wt| {
+            std::fs::create_dir_all(wt.join("inner")).expect("dir");
+            env.git_in(&wt.join("inner"), &["init", "-q"]);
+            env.commit_in(&wt.join("inner"), "kept.txt", "only here\n", "inner");
+            std::fs::write(wt.join("inner/uncommitted.txt"), "only here too\n").expect("write");
+        },
+    );
+    env.ok(&["rewind", "nested", "1"]);
+    assert_eq!(std::fs::read_to_string(wt.join("inner/kept.txt")).ok().as_deref(), Some("only here\n"));
+    assert_eq!(std::fs::read_to_string(wt.join("inner/uncommitted.txt")).ok().as_deref(), Some("only here too\n"));
+}

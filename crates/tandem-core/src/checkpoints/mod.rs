@@ -74,6 +74,10 @@ pub enum CheckpointError {
     )]
     NoSuchPath { slug: String, n: u32, path: String },
     #[error(
+        "session `{slug}`'s index is locked ({lock}): a git command runs in its worktree, or one was killed there; wait for it and run `tandem rewind {slug}` again (if no git runs there, delete that file first), or rewind some paths only with `--files`, which leaves the index alone; nothing was changed"
+    )]
+    IndexLocked { slug: String, lock: String },
+    #[error(
         "session `{slug}` is sandboxed, and its branch moves only through its sandbox; rewind without `--hard` (the files go back, the commits stay)"
     )]
     HardInSandbox { slug: String },

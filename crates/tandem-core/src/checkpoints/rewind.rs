@@ -68,7 +68,8 @@ pub struct RewindDone {
 /// [`CheckpointError::NoSuch`] for an unknown checkpoint,
 /// [`CheckpointError::NothingToUndo`], [`CheckpointError::BadPath`] for a
 /// path outside the worktree, [`CheckpointError::NoSuchPath`] for one in
-/// neither the checkpoint nor the worktree, [`CheckpointError::HardInSandbox`],
+/// neither the checkpoint nor the worktree, [`CheckpointError::IndexLocked`]
+/// when git's lock on the worktree's index is there (without `files`), [`CheckpointError::HardInSandbox`],
 /// [`CheckpointError::NoWorktree`]; git and store failures. Nothing is
 /// changed when any of these is found, before the worktree is touched.
 pub fn rewind(
@@ -189,6 +190,14 @@ pub fn check(store: &Store, session: &Session, how: &Rewind) -> Result<(Checkpoi
         let in_checkpoint = git::read(&session.path, &["rev-parse", "--verify", "--quiet", "--end-of-options", &then]);
         if in_checkpoint.is_err() && std::fs::symlink_metadata(session.path.join(rel)).is_err() {
             return Err(CheckpointError::NoSuchPath { slug: slug(), n: target.n, path: path.clone() });
+        }
+    }
+    // The index goes back too: git's lock on it (an agent's git running,
+    // or killed) would stop the rewind after its files were written.
+    if how.files.is_empty() {
+        let lock = git::read(&session.path, &["rev-parse", "--path-format=absolute", "--git-path", "index.lock"])?;
+        if Path::new(&lock).exists() {
+            return Err(CheckpointError::IndexLocked { slug: slug(), lock });
         }
     }
     if how.hard && session.sandbox.is_some() {

@@ -403,9 +403,11 @@ impl Kinded for crate::checkpoints::CheckpointError {
             E::Store(e) => e.kind(),
             E::NoSuch { .. } | E::NothingToUndo { .. } => ErrorKind::NotFound,
             E::BadPath { .. } | E::NoSuchPath { .. } => ErrorKind::InvalidInput,
-            E::NoWorktree { .. } | E::MidTurn { .. } | E::HardInSandbox { .. } | E::HeadGone { .. } => {
-                ErrorKind::Conflict
-            }
+            E::NoWorktree { .. }
+            | E::MidTurn { .. }
+            | E::HardInSandbox { .. }
+            | E::HeadGone { .. }
+            | E::IndexLocked { .. } => ErrorKind::Conflict,
             E::NoConversationRewind { .. } | E::NoMessage { .. } => ErrorKind::InvalidInput,
         }
     }
