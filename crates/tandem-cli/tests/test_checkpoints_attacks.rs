@@ -401,3 +401,33 @@ fn a_rewind_never_deletes_a_nested_repository() {
     assert_eq!(std::fs::read_to_string(wt.join("inner/kept.txt")).ok().as_deref(), Some("only here\n"));
     assert_eq!(std::fs::read_to_string(wt.join("inner/uncommitted.txt")).ok().as_deref(), Some("only here too\n"));
 }
+
+/// Over the web API, paths git cannot take (a NUL) or that name nothing
+/// are bad input (400, saying which), not a server error, and change
+/// nothing.
+#[test]
+fn web_rewind_paths_that_name_nothing_are_400_and_change_nothing() {
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "webbad",
+        |wt| std::fs::write(wt.join("f.txt"), "1\n").expect("write"),
+        |wt| std::fs::write(wt.join("f.txt"), "2\n").expect("write"),
+    );
+    let id = id_of(&env, "webbad");
+    let serve = crate::common::web::Serve::start(&env);
+    let cps = checkpoints(&env, "webbad");
+    for (files, says) in [
+        (serde_json::json!(["f\u{0}.txt"]), "not a path inside"),
+        (serde_json::json!(["f.tx"]), "neither"),
+        (serde_json::json!([".git/config"]), "not a path inside"),
+        (serde_json::json!(["/etc/passwd"]), "not a path inside"),
+    ] {
+        let answer =
+            serve.post(&format!("/api/sessions/{id}/rewind"), &serde_json::json!({ "checkpoint": 1, "files": files }));
+        assert_eq!(answer.status, 400, "{files}: {}", answer.text);
+        assert!(answer.json()["error"].as_str().is_some_and(|e| e.contains(says)), "{files}: {}", answer.text);
+    }
+    assert_eq!(checkpoints(&env, "webbad"), cps, "no checkpoint made");
+    assert_eq!(std::fs::read_to_string(wt.join("f.txt")).expect("f"), "2\n");
+}

@@ -236,7 +236,8 @@ fn pathspec(top: &Path, path: &str) -> Option<String> {
         }
     }
     let text = clean.to_str()?;
-    if text.is_empty() || text == ".git" || text.starts_with(".git/") {
+    // No file's name holds a NUL, and no git argument can.
+    if text.is_empty() || text == ".git" || text.starts_with(".git/") || text.contains('\0') {
         return None;
     }
     Some(format!(":(literal){text}"))
@@ -456,7 +457,7 @@ mod tests {
         assert_eq!(pathspec(top, "./src/").as_deref(), Some(":(literal)src"));
         assert_eq!(pathspec(top, "/nonexistent/wt/x").as_deref(), Some(":(literal)x"));
         assert_eq!(pathspec(top, "*.rs").as_deref(), Some(":(literal)*.rs"), "no glob: literal");
-        for bad in ["../x", "src/../../x", "/etc/passwd", ".git", ".git/config", ".", ""] {
+        for bad in ["../x", "src/../../x", "/etc/passwd", ".git", ".git/config", ".", "", "a\0b"] {
             assert_eq!(pathspec(top, bad), None, "{bad}");
         }
     }
