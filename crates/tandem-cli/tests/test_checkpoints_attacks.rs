@@ -225,8 +225,21 @@ fn a_rewind_killed_midway_is_undone_by_undo() {
     assert!(!out.status.success(), "killed: {}", stderr(&out));
     assert!(faults.with_extension("fired").exists(), "the fault fired");
     assert!(!wt.join("b.txt").exists(), "killed after the deletes");
+    let fired = std::fs::read_to_string(faults.with_extension("fired")).expect("fired");
+    let pid = fired.split_whitespace().nth(1).expect("the killed pid").to_owned();
+    let strays = || {
+        std::fs::read_dir(env.tandem_home.join("state"))
+            .expect("state")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!("snapshot-index-{pid}-")))
+            .collect::<Vec<_>>()
+    };
+    // (git, orphaned by the kill, writes it.)
+    wait_for("the killed rewind's temporary index", || (!strays().is_empty()).then_some(()));
     let out = env.tandem(&["rewind", "killed", "--undo"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(strays(), Vec::<String>::new(), "the next rewind sweeps it");
     assert_eq!(std::fs::read_to_string(wt.join("a.txt")).ok().as_deref(), Some("a2\n"));
     assert_eq!(std::fs::read_to_string(wt.join("b.txt")).ok().as_deref(), Some("b2\n"));
 }

@@ -83,6 +83,8 @@ pub fn rewind(
     // view and the web page) each deleted and wrote from its own listing,
     // leaving a mix of both checkpoints. Held to the end (a kill drops it).
     let _one_at_a_time = lock_rewinds(paths, session);
+    // What a rewind killed mid-way left (its temporary index).
+    git::sweep_scratch(&paths.state_dir);
     let (target, pathspecs) = check(store, session, how)?;
     let slug = || session.slug.clone();
     let dir = &session.path;
