@@ -78,6 +78,15 @@ pub enum CheckpointError {
     )]
     IndexLocked { slug: String, lock: String },
     #[error(
+        "cannot write `{path}` back into session `{slug}`'s worktree: {error}; the rewind stopped there, and `tandem rewind {slug} --undo` puts back what was there before it"
+    )]
+    Write {
+        slug: String,
+        path: String,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error(
         "session `{slug}` is sandboxed, and its branch moves only through its sandbox; rewind without `--hard` (the files go back, the commits stay)"
     )]
     HardInSandbox { slug: String },

@@ -115,7 +115,7 @@ pub fn rewind(
         remove_with_empty_parents(dir, Path::new(OsStr::from_bytes(path)));
     }
     if !write.is_empty() {
-        checkout_from_tree(dir, &paths.state_dir, &target.tree, &write)?;
+        checkout_from_tree(&session.slug, dir, &paths.state_dir, &target.tree, &write)?;
     }
 
     // HEAD and the index.
@@ -349,56 +349,93 @@ fn remove_with_empty_parents(top: &Path, rel: &Path) {
 }
 
 /// Writes `files` of `tree` into the worktree `dir` (overwriting what is
-/// there) through a temporary index in `scratch`: `git read-tree` into
-/// it, then `git checkout-index -f --stdin`. The worktree's own index is
-/// not touched. The index is this thread's (the web server rewinds two
-/// sessions at once).
-fn checkout_from_tree(dir: &Path, scratch: &Path, tree: &str, files: &[Vec<u8>]) -> Result<(), git::GitError> {
+/// there), never through a symlink. git checks the tree out (its
+/// filters and attributes applied) into a staging folder of tandem's in
+/// `scratch`, through a temporary index (`git read-tree`, then
+/// `git checkout-index -f --prefix`); each file is then copied into the
+/// worktree by [`place`]. git writing into the worktree itself followed a
+/// folder the agent swapped for a symlink mid-way (git checks each
+/// folder once), writing files wherever that pointed. The worktree's own
+/// index is not touched; the index and staging folder are this
+/// thread's (the web server rewinds two sessions at once).
+fn checkout_from_tree(
+    slug: &str,
+    dir: &Path,
+    scratch: &Path,
+    tree: &str,
+    files: &[Vec<u8>],
+) -> Result<(), CheckpointError> {
     let index = scratch.join(format!("snapshot-index-{}-{:?}-rewind", std::process::id(), std::thread::current().id()));
+    let staging = index.with_extension("d");
     let _ = std::fs::remove_file(&index);
+    let _ = std::fs::remove_dir_all(&staging);
     let result = (|| {
         let mut cmd = git::command(dir);
         cmd.env("GIT_INDEX_FILE", &index).args(["read-tree", tree]);
         git::output(cmd)?;
-        // A file where a folder is to go (or the other way round) would
-        // stop checkout-index: clear what is in the way first.
-        for f in files {
-            clear_the_way(dir, Path::new(OsStr::from_bytes(f)));
-        }
+        let mut prefix = std::ffi::OsString::from("--prefix=");
+        prefix.push(&staging);
+        prefix.push("/");
         let mut cmd = git::command(dir);
-        cmd.env("GIT_INDEX_FILE", &index).args(["checkout-index", "-f", "-z", "--stdin"]);
+        cmd.env("GIT_INDEX_FILE", &index).args(["checkout-index", "-f", "-z", "--stdin"]).arg(prefix);
         let input: Vec<u8> = files.iter().flat_map(|f| f.iter().copied().chain([0])).collect();
-        git::output_with_stdin(cmd, &input).map(drop)
+        git::output_with_stdin(cmd, &input)?;
+        for f in files {
+            let rel = Path::new(OsStr::from_bytes(f));
+            place(dir, &staging.join(rel), rel).map_err(|error| CheckpointError::Write {
+                slug: slug.to_owned(),
+                path: String::from_utf8_lossy(f).into_owned(),
+                error,
+            })?;
+        }
+        Ok(())
     })();
     let _ = std::fs::remove_file(&index);
     let _ = std::fs::remove_file(index.with_extension("lock"));
+    let _ = std::fs::remove_dir_all(&staging);
     result
 }
 
-/// Removes whatever blocks writing the file `rel`: a file where one of
-/// its parent folders goes, an empty folder where it goes. A folder with
-/// files in it is left (those files were checkpointed just before).
-/// Folders are opened as in [`remove_with_empty_parents`]: never through
-/// a symlink.
-fn clear_the_way(top: &Path, rel: &Path) {
-    let Some(names) = names(rel) else { return };
-    let Some(mut at) = open_folder(None, top.as_os_str()) else { return };
-    for (i, part) in names.iter().enumerate() {
-        let Some(folder) = is_folder_at(&at, part) else { return };
-        let last = i + 1 == names.len();
-        if last {
-            if folder {
-                let _ = unlinkat(&at, *part, UnlinkatFlags::RemoveDir);
+/// Copies the staged `from` (a file, a symlink, or a folder for a
+/// gitlink) to `rel` under `top`. Each folder on the way is opened
+/// without following a symlink, made when missing, and a file or
+/// symlink where it goes is deleted first (it was checkpointed just
+/// before); so is a file, symlink or empty folder at `rel` itself.
+fn place(top: &Path, from: &Path, rel: &Path) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::other(what.to_owned());
+    let names = names(rel).ok_or_else(|| bad("not a path inside the worktree"))?;
+    let (name, parents) = names.split_last().expect("not empty");
+    let mut at = open_folder(None, top.as_os_str()).ok_or_else(|| bad("cannot open the worktree"))?;
+    for part in parents {
+        match is_folder_at(&at, part) {
+            Some(true) => {}
+            Some(false) => {
+                unlinkat(&at, *part, UnlinkatFlags::NoRemoveDir)?;
+                nix::sys::stat::mkdirat(&at, *part, Mode::from_bits_truncate(0o777))?;
             }
-            return;
+            None => nix::sys::stat::mkdirat(&at, *part, Mode::from_bits_truncate(0o777))?,
         }
-        if !folder {
-            let _ = unlinkat(&at, *part, UnlinkatFlags::NoRemoveDir);
-            return;
-        }
-        let Some(next) = open_folder(Some(&at), part) else { return };
-        at = next;
+        at = open_folder(Some(&at), part).ok_or_else(|| bad("a folder on its way changed (a symlink?)"))?;
     }
+    let staged = std::fs::symlink_metadata(from)?;
+    match is_folder_at(&at, name) {
+        Some(true) if staged.is_dir() => return Ok(()),
+        Some(true) => unlinkat(&at, *name, UnlinkatFlags::RemoveDir)?,
+        Some(false) => unlinkat(&at, *name, UnlinkatFlags::NoRemoveDir)?,
+        None => {}
+    }
+    if staged.file_type().is_symlink() {
+        nix::unistd::symlinkat(&std::fs::read_link(from)?, &at, *name)?;
+    } else if staged.is_dir() {
+        nix::sys::stat::mkdirat(&at, *name, Mode::from_bits_truncate(0o777))?;
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate(staged.permissions().mode() & 0o777);
+        let mut to = std::fs::File::from(openat(&at, *name, flags, mode)?);
+        std::io::copy(&mut std::fs::File::open(from)?, &mut to)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -437,7 +474,7 @@ mod tests {
                         for name in &names {
                             std::fs::write(dir.join(OsStr::from_bytes(name)), "changed").expect("write");
                         }
-                        checkout_from_tree(&dir, &scratch, &tree, &names)
+                        checkout_from_tree(text, &dir, &scratch, &tree, &names)
                             .unwrap_or_else(|e| panic!("{text}, round {round}: {e}"));
                         for name in &names {
                             let got = std::fs::read_to_string(dir.join(OsStr::from_bytes(name))).expect("read");

@@ -401,6 +401,7 @@ impl Kinded for crate::checkpoints::CheckpointError {
         match self {
             E::Git(e) => e.kind(),
             E::Store(e) => e.kind(),
+            E::Write { .. } => ErrorKind::Failed,
             E::NoSuch { .. } | E::NothingToUndo { .. } => ErrorKind::NotFound,
             E::BadPath { .. } | E::NoSuchPath { .. } => ErrorKind::InvalidInput,
             E::NoWorktree { .. }

@@ -320,7 +320,16 @@ pub fn sweep_scratch(scratch: &Path) -> usize {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
         let alive = pid == std::process::id().cast_signed()
             || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+        if alive {
+            continue;
+        }
+        // A rewind's staging folder too (`…-rewind.d`).
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+        if removed.is_ok() {
             swept += 1;
         }
     }
