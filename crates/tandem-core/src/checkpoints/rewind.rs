@@ -305,14 +305,15 @@ fn names(rel: &Path) -> Option<Vec<&OsStr>> {
         .filter(|names| !names.is_empty())
 }
 
-/// Opens folder `name` in the folder `at` (`None`: `name` is a path from
-/// the current folder), never following a symlink: the agent can swap a
-/// folder of its worktree for a symlink to one outside at any moment,
-/// and what tandem deletes or writes must stay inside.
+/// Opens folder `name` in the folder `at`, never following a symlink:
+/// the agent can swap a folder of its worktree for a symlink to one
+/// outside at any moment, and what tandem deletes or writes must stay
+/// inside. `None` for `at`: `name` is the worktree's own path (tandem's,
+/// which may lead through a symlink of the user's).
 fn open_folder(at: Option<&OwnedFd>, name: &OsStr) -> Option<OwnedFd> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     match at {
-        Some(fd) => openat(fd, name, flags, Mode::empty()).ok(),
+        Some(fd) => openat(fd, name, flags | OFlag::O_NOFOLLOW, Mode::empty()).ok(),
         None => openat(AT_FDCWD, name, flags, Mode::empty()).ok(),
     }
 }
