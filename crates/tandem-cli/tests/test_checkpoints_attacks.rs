@@ -515,3 +515,43 @@ fn a_folder_swapped_for_a_symlink_while_a_rewind_writes_gets_nothing_written_out
         );
     }
 }
+
+/// What the rewind writes itself (not git) keeps what git would: an
+/// executable's mode, a symlink as a symlink (pointing where it did,
+/// even outside), folders made as needed, a file where a folder is now.
+#[test]
+fn rewind_writes_modes_symlinks_and_folders_as_git_would() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let wt = two_turns(
+        &env,
+        "modes",
+        |wt| {
+            std::fs::write(wt.join("run.sh"), "#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(wt.join("run.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::os::unix::fs::symlink("../elsewhere", wt.join("link")).expect("symlink");
+            std::fs::create_dir_all(wt.join("deep/er")).expect("dirs");
+            std::fs::write(wt.join("deep/er/x.txt"), "x\n").expect("write");
+            std::fs::write(wt.join("was-file"), "file\n").expect("write");
+        },
+        |wt| {
+            std::fs::remove_file(wt.join("run.sh")).expect("rm");
+            std::fs::remove_file(wt.join("link")).expect("rm");
+            std::fs::write(wt.join("link"), "a file now\n").expect("write");
+            std::fs::remove_dir_all(wt.join("deep")).expect("rm");
+            std::fs::remove_file(wt.join("was-file")).expect("rm");
+            std::fs::create_dir_all(wt.join("was-file/in")).expect("dir");
+            std::fs::write(wt.join("was-file/in/y.txt"), "y\n").expect("write");
+        },
+    );
+    env.ok(&["rewind", "modes", "1"]);
+    let mode = std::fs::metadata(wt.join("run.sh")).expect("run.sh").permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "executable again: {mode:o}");
+    assert_eq!(std::fs::read_link(wt.join("link")).expect("a symlink again"), Path::new("../elsewhere"));
+    assert_eq!(std::fs::read_to_string(wt.join("deep/er/x.txt")).expect("x"), "x\n");
+    assert_eq!(std::fs::read_to_string(wt.join("was-file")).expect("a file again"), "file\n");
+    let status = env.git_in(&wt, &["status", "--porcelain", "--untracked-files=all"]);
+    let mut status: Vec<&str> = status.lines().collect();
+    status.sort_unstable();
+    assert_eq!(status, ["?? deep/er/x.txt", "?? link", "?? run.sh", "?? was-file"], "and nothing else");
+}
