@@ -555,3 +555,21 @@ fn rewind_writes_modes_symlinks_and_folders_as_git_would() {
     status.sort_unstable();
     assert_eq!(status, ["?? deep/er/x.txt", "?? link", "?? run.sh", "?? was-file"], "and nothing else");
 }
+
+/// An archived session has no worktree to rewind: refused, naming
+/// `tandem restore`, and no checkpoint is made.
+#[test]
+fn rewinding_an_archived_session_is_refused_naming_restore() {
+    let env = TestEnv::new();
+    two_turns(
+        &env,
+        "arch",
+        |wt| std::fs::write(wt.join("f.txt"), "1\n").expect("write"),
+        |wt| std::fs::write(wt.join("f.txt"), "2\n").expect("write"),
+    );
+    env.ok(&["archive", "arch"]);
+    let cps = checkpoints(&env, "arch");
+    let err = env.fails(&["rewind", "arch", "1"]);
+    assert!(err.contains("tandem restore arch"), "{err}");
+    assert_eq!(checkpoints(&env, "arch"), cps);
+}
