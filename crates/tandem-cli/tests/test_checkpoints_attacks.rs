@@ -573,3 +573,61 @@ fn rewinding_an_archived_session_is_refused_naming_restore() {
     assert!(err.contains("tandem restore arch"), "{err}");
     assert_eq!(checkpoints(&env, "arch"), cps);
 }
+
+/// The write race above, by a sandboxed agent (the trust boundary of
+/// issue 16): a loop of its own, inside the fence, swaps a folder of its
+/// worktree for a symlink to a folder outside the fence while the user
+/// rewinds. Nothing is written there.
+#[test]
+fn a_sandboxed_agent_cannot_make_a_rewind_write_outside_its_fence() {
+    if tandem_core::sandbox::find("bwrap").is_none() && !Path::new("/usr/bin/bwrap").exists() {
+        crate::common::skipped("bwrap is not installed (apt-get install bubblewrap)");
+        return;
+    }
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 1\n");
+    let outside = env.home.join("autostart");
+    std::fs::create_dir_all(&outside).expect("outside");
+    env.ok(&["new", "fence", "--bg", "--agent", "shell", "--base", "head", "--sandbox"]);
+    let id = id_of(&env, "fence");
+    let wt = env.path_of("fence");
+    let names: Vec<String> = (0..300).map(|i| format!("n{i}.txt")).collect();
+    hooked_turn(&env, &id, "write them", || {
+        std::fs::create_dir_all(wt.join("sub")).expect("sub");
+        for n in &names {
+            std::fs::write(wt.join("sub").join(n), "the agent's\n").expect("write");
+        }
+    });
+    wait_checkpoints(&env, "fence", 1);
+    hooked_turn(&env, &id, "delete them", || {
+        for n in &names {
+            std::fs::remove_file(wt.join("sub").join(n)).expect("rm");
+        }
+        std::fs::write(wt.join("sub/keep.txt"), "k\n").expect("write");
+    });
+    wait_checkpoints(&env, "fence", 2);
+    // The agent's loop, in the fence, silent (so its turn is over).
+    let script = format!(
+        "cd \"$TANDEM_WORKTREE\"; (while :; do mv sub .h 2>/dev/null && ln -s {} sub && rm -f sub; mv .h sub 2>/dev/null; done) >/dev/null 2>&1 &",
+        outside.display()
+    );
+    env.ok(&["send", "fence", &script]);
+    wait_for("the loop swapping sub", || {
+        (0..200)
+            .any(|_| std::fs::symlink_metadata(wt.join("sub")).is_ok_and(|m| m.file_type().is_symlink()))
+            .then_some(())
+    });
+    for round in 0..4 {
+        let out = wait_for("the shell to go quiet", || {
+            let out = env.tandem(&["rewind", "fence", "1"]);
+            (!stderr(&out).contains("middle of a turn")).then_some(out)
+        });
+        let written: Vec<_> = std::fs::read_dir(&outside).expect("outside").flatten().map(|e| e.file_name()).collect();
+        assert!(
+            written.is_empty(),
+            "round {round}: the rewind wrote outside the fence: {written:?} ({})",
+            stderr(&out)
+        );
+    }
+    env.ok(&["stop", "fence"]);
+}
