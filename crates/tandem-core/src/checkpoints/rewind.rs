@@ -68,10 +68,13 @@ pub struct RewindDone {
 /// [`CheckpointError::NoSuch`] for an unknown checkpoint,
 /// [`CheckpointError::NothingToUndo`], [`CheckpointError::BadPath`] for a
 /// path outside the worktree, [`CheckpointError::NoSuchPath`] for one in
-/// neither the checkpoint nor the worktree, [`CheckpointError::IndexLocked`]
-/// when git's lock on the worktree's index is there (without `files`), [`CheckpointError::HardInSandbox`],
+/// neither the checkpoint nor the worktree,
+/// [`CheckpointError::IndexLocked`] when git's lock on the worktree's
+/// index is there (without `files`), [`CheckpointError::HardInSandbox`],
 /// [`CheckpointError::NoWorktree`]; git and store failures. Nothing is
 /// changed when any of these is found, before the worktree is touched.
+/// [`CheckpointError::Write`] when a file cannot be written back, after
+/// the first checkpoint (`--undo` returns to it).
 pub fn rewind(
     paths: &Paths,
     repo: &Repository,
