@@ -7,6 +7,7 @@ mod common;
 mod test_attach;
 mod test_bad_input;
 mod test_checkpoints;
+mod test_checkpoints_agents;
 mod test_checkpoints_attacks;
 mod test_claude;
 mod test_codex;

@@ -15,10 +15,10 @@
 //! diffstat against the checkpoint before).
 //!
 //! Order, for crash safety: trees and the commit first (objects no ref
-//! names yet), then the row (which allocates `n`), then the ref. A kill
-//! between the last two leaves a row whose ref is missing;
-//! [`mend_refs`] (at every supervisor start) writes it, the commit being
-//! there. The temporary indexes are named by pid, and
+//! names yet), then the row (which allocates `n`; not listed yet), then
+//! the ref, then the row marked ready (listed). A kill in between leaves
+//! a row that is not listed; [`mend_refs`] (at every supervisor start)
+//! writes its ref, the commit being there, and lists it. The temporary indexes are named by pid, and
 //! [`git::sweep_scratch`] removes those of a killed process.
 //!
 //! Where they are safe: the refs live in the repository's common folder.
@@ -214,11 +214,12 @@ pub fn take_with(
         files,
         added,
         removed,
-        message_id: if turn { store.last_message_id(&session.id, after_event)? } else { None },
+        message_id: if turn { store.last_message_id(&session.id, after_event, last_event)? } else { None },
     };
     let checkpoint = store.add_checkpoint(&session.id, &checkpoint, last_event)?;
     crate::fault::point("checkpoint.stored");
     write_ref(&repo.root, &session.id, &checkpoint)?;
+    store.checkpoint_ready(&session.id, checkpoint.n)?;
     let text = match cause {
         Cause::Turn => format!("checkpoint {}: {}", checkpoint.n, stat_text(&checkpoint)),
         other => format!("checkpoint {} before {}: {}", checkpoint.n, other.as_str(), stat_text(&checkpoint)),
@@ -350,18 +351,19 @@ fn delete_refs(dir: &Path, names: impl Iterator<Item = String>) -> Result<(), Gi
 /// # Errors
 /// [`CheckpointError::Git`] and [`CheckpointError::Store`].
 pub fn delete_all(repo: &Repository, store: &Store, session_id: &str) -> Result<usize, CheckpointError> {
-    let ns: Vec<u32> = store.checkpoints(session_id)?.iter().map(|c| c.n).collect();
+    let ns = store.checkpoint_numbers(session_id)?;
     delete_refs(&repo.root, ns.iter().map(|n| ref_name(session_id, *n)))?;
     store.delete_checkpoints(session_id, &ns)?;
     Ok(ns.len())
 }
 
-/// Makes every checkpoint row of `repo` whole after a crash: a row whose
-/// ref is missing (the process was killed between the two) gets it back
-/// when its commit is there, and is dropped when not; `.lock` files git
-/// left under the checkpoint refs at least `lock_age` old go (at a
-/// supervisor's start, after the last one's git commands were ended, any
-/// age).
+/// Makes every checkpoint row of `repo` at least `min_age` old whole
+/// after a crash: a row whose ref is missing (the process was killed
+/// between the two) gets it back when its commit is there, and is dropped
+/// when not; `.lock` files git left under the checkpoint refs at least
+/// `min_age` old go. At a supervisor's start, after the last one's git
+/// commands were ended, any age; while it runs (a killed CLI's `sync`
+/// checkpoint), a minute, so a checkpoint being made is never raced.
 /// Returns what was mended, one line each.
 ///
 /// # Errors
@@ -370,23 +372,34 @@ pub fn mend_refs(
     repo: &Repository,
     store: &Store,
     repo_id: i64,
-    lock_age: std::time::Duration,
+    min_age: std::time::Duration,
 ) -> Result<Vec<String>, CheckpointError> {
     let mut mended = Vec::new();
-    remove_stale_locks(&repo.common_dir.join(REF_PREFIX), lock_age, &mut mended);
-    let rows = store.repo_checkpoints(repo_id)?;
+    remove_stale_locks(&repo.common_dir.join(REF_PREFIX), min_age, &mut mended);
+    let cutoff = crate::unix_now_ms().saturating_sub(i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX));
+    let rows: Vec<_> = store.repo_checkpoints(repo_id)?.into_iter().filter(|(_, c, _)| c.at_ms <= cutoff).collect();
     if rows.is_empty() {
         return Ok(mended);
     }
     let listed = git::read(&repo.root, &["for-each-ref", "--format=%(refname)", REF_PREFIX])?;
     let present: std::collections::HashSet<&str> = listed.lines().collect();
-    for (session_id, c) in rows {
+    for (session_id, c, ready) in rows {
         let name = ref_name(&session_id, c.n);
         if present.contains(name.as_str()) {
+            if !ready {
+                store.checkpoint_ready(&session_id, c.n)?;
+                mended.push(format!("listed checkpoint {} of {session_id}: its ref was written", c.n));
+            }
             continue;
         }
         if git::resolve_commit(&repo.root, &c.commit)?.is_some() {
-            write_ref(&repo.root, &session_id, &c)?;
+            // Written meanwhile by the process that made it: nothing to do.
+            if let Err(e) = write_ref(&repo.root, &session_id, &c)
+                && git::resolve_commit(&repo.root, &name)?.is_none()
+            {
+                return Err(e.into());
+            }
+            store.checkpoint_ready(&session_id, c.n)?;
             mended.push(format!("wrote the missing ref {name}"));
         } else {
             store.delete_checkpoints(&session_id, &[c.n])?;

@@ -42,9 +42,10 @@ pub struct TurnsPending {
 
 impl Store {
     /// Stores a new checkpoint of `session_id`, numbered one past its
-    /// highest so far (in the same transaction, so two writers never
-    /// share a number), and returns it with that number. `checkpoint.n`
-    /// is ignored. `event_id`: the session's last history event then
+    /// highest so far (in the same statement, so two writers never share
+    /// a number), and returns it with that number. `checkpoint.n` is
+    /// ignored. It is not listed until [`Store::checkpoint_ready`] (its
+    /// ref written). `event_id`: the session's last history event then
     /// (where the next turn's prompt is looked for).
     ///
     /// # Errors
@@ -88,9 +89,9 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 ORDER BY n DESC"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND ready ORDER BY n DESC"
+        ))?;
         let rows = stmt.query_map([session_id], row_to_checkpoint)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -103,7 +104,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND n = ?2"),
+                &format!("SELECT {COLUMNS} FROM checkpoints WHERE session_id = ?1 AND n = ?2 AND ready"),
                 params![session_id, n],
                 row_to_checkpoint,
             )
@@ -119,7 +120,9 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {COLUMNS}, event_id FROM checkpoints WHERE session_id = ?1 ORDER BY n DESC LIMIT 1"),
+                &format!(
+                    "SELECT {COLUMNS}, event_id FROM checkpoints WHERE session_id = ?1 AND ready ORDER BY n DESC LIMIT 1"
+                ),
                 [session_id],
                 |r| Ok((row_to_checkpoint(r)?, r.get(14)?)),
             )
@@ -140,19 +143,40 @@ impl Store {
         Ok(())
     }
 
-    /// Every checkpoint row (session id and checkpoint) of sessions in
-    /// the repository `repo_id`, for the start-up check that each has
-    /// its ref.
+    /// The numbers of every checkpoint row of a session, listed or not.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint)>, StoreError> {
+    pub fn checkpoint_numbers(&self, session_id: &str) -> Result<Vec<u32>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT n FROM checkpoints WHERE session_id = ?1 ORDER BY n")?;
+        let rows = stmt.query_map([session_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Marks checkpoint `n` of a session listed: its ref is written.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn checkpoint_ready(&self, session_id: &str, n: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE checkpoints SET ready = 1 WHERE session_id = ?1 AND n = ?2", params![session_id, n])?;
+        Ok(())
+    }
+
+    /// Every checkpoint row of sessions in the repository `repo_id`,
+    /// listed or not (session id, checkpoint, whether ready), for the
+    /// start-up check that each has its ref.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn repo_checkpoints(&self, repo_id: i64) -> Result<Vec<(String, Checkpoint, bool)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, c.session_id FROM checkpoints c JOIN sessions s ON s.id = c.session_id
-             WHERE s.repo_id = ?1 ORDER BY c.session_id, c.n"
+            "SELECT {COLUMNS}, session_id, ready FROM checkpoints
+             WHERE session_id IN (SELECT id FROM sessions WHERE repo_id = ?1) ORDER BY session_id, n"
         ))?;
-        let rows =
-            stmt.query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt
+            .query_map([repo_id], |r| Ok((r.get(14)?, row_to_checkpoint(r)?, r.get(15)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -184,43 +208,62 @@ impl Store {
         Ok(())
     }
 
-    /// The last prompt of a session after history event `after` (the
-    /// prompt that started the turn that just ended: turns that changed
-    /// nothing made no checkpoint in between), and the last event's id.
+    /// The prompt that started the turn that just ended: the last prompt
+    /// of a session after history event `after` (turns that changed
+    /// nothing made no checkpoint in between), and the turn's last event.
+    ///
+    /// When the agent is in a turn again already (a prompt queued while
+    /// the ended turn ran is submitted the moment it ends, before the
+    /// checkpointer looks), the newest prompt and what follows it belong
+    /// to that turn: the answer stops before it, so the next checkpoint
+    /// finds it. Activity and events are read in one snapshot.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn turn_prompt(&self, session_id: &str, after: i64) -> Result<(Option<String>, i64), StoreError> {
-        let prompt = self
-            .conn
-            .query_row(
-                "SELECT text FROM events WHERE session_id = ?1 AND id > ?2 AND kind = 'prompt' ORDER BY id DESC LIMIT 1",
-                params![session_id, after],
-                |r| r.get::<_, String>(0),
+        let tx = self.conn.unchecked_transaction()?;
+        let open = tx
+            .query_row("SELECT activity IN ('running', 'needs-input') FROM sessions WHERE id = ?1", [session_id], |r| {
+                r.get::<_, Option<bool>>(0)
+            })
+            .optional()?
+            .flatten()
+            .unwrap_or(false);
+        let last: i64 =
+            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1", [session_id], |r| r.get(0))?;
+        let newest = |upto: i64| {
+            tx.query_row(
+                "SELECT id, text FROM events WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'prompt'
+                 ORDER BY id DESC LIMIT 1",
+                params![session_id, after, upto],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
-            .optional()?;
-        let last: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM events WHERE session_id = ?1",
-            [session_id],
-            |r| r.get(0),
-        )?;
-        Ok((prompt, last))
+            .optional()
+        };
+        let upto = match newest(last)? {
+            Some((id, _)) if open => id - 1,
+            _ => last,
+        };
+        let prompt = newest(upto)?.map(|(_, text)| text);
+        tx.commit()?;
+        Ok((prompt, upto))
     }
 
-    /// The agent's id of its last message of a session after history
-    /// event `after` (`data.uuid` of a `message` event: Claude Code's
-    /// assistant message id), if it gave one.
+    /// The agent's id of its last message of a session between history
+    /// events `after` and `upto` (`data.uuid` of a `message` event: Claude
+    /// Code's assistant message id), if it gave one.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
-    pub fn last_message_id(&self, session_id: &str, after: i64) -> Result<Option<String>, StoreError> {
+    pub fn last_message_id(&self, session_id: &str, after: i64, upto: i64) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT json_extract(data, '$.uuid') FROM events
-                 WHERE session_id = ?1 AND id > ?2 AND kind = 'message' AND json_extract(data, '$.uuid') IS NOT NULL
+                 WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'message'
+                   AND json_extract(data, '$.uuid') IS NOT NULL
                  ORDER BY id DESC LIMIT 1",
-                params![session_id, after],
+                params![session_id, after, upto],
                 |r| r.get::<_, Option<String>>(0),
             )
             .optional()?

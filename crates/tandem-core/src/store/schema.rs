@@ -204,7 +204,9 @@ ALTER TABLE sessions ADD COLUMN creator TEXT;
     // checkpointer has taken care of, so a turn ended while no supervisor
     // ran is checkpointed by the next. One row per checkpoint; its commit
     // is kept by `refs/tandem/checkpoints/<session id>/<n>`, written after
-    // the row (a row whose ref is missing is mended at start).
+    // the row, which is listed only once `ready` (so no one sees a
+    // checkpoint whose ref is not there yet; a row left not ready by a
+    // crash is mended at start).
     r"
 ALTER TABLE sessions ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN turns_seen INTEGER NOT NULL DEFAULT 0;
@@ -230,6 +232,7 @@ CREATE TABLE checkpoints (
     removed     INTEGER NOT NULL,
     event_id    INTEGER NOT NULL,
     message_id  TEXT,
+    ready       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, n)
 );
 ",

@@ -28,6 +28,12 @@ use super::{State, repo_of};
 /// How often it looks when nothing wakes it.
 const EVERY: Duration = Duration::from_millis(500);
 
+/// How often it mends what a killed command left (a `tandem sync` killed
+/// between its checkpoint's row and ref, a temporary index), and how old
+/// a row or lock must be to count as left.
+const MEND_EVERY: Duration = Duration::from_secs(300);
+const LEFT_FOR: Duration = Duration::from_secs(60);
+
 /// Per session: what the last look saw.
 #[derive(Default)]
 struct Seen {
@@ -42,6 +48,7 @@ pub(super) fn run(state: &State) -> ! {
     crate::process::lower_thread_priority();
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut generation = 0;
+    let mut mended = std::time::Instant::now();
     loop {
         // Woken by any change (a store commit: a turn's end), else every
         // half second (an inferred turn ends by time passing).
@@ -54,6 +61,26 @@ pub(super) fn run(state: &State) -> ! {
         drop(guard);
         if let Err(e) = look(state, &mut seen) {
             tracing::warn!(error = %crate::error_chain(&e), "checkpointing turns failed");
+        }
+        if mended.elapsed() >= MEND_EVERY {
+            mended = std::time::Instant::now();
+            mend(state);
+        }
+    }
+}
+
+/// What a command killed mid-checkpoint left while this supervisor runs
+/// (its start mends the rest: [`super::reconcile`]).
+fn mend(state: &State) {
+    crate::git::sweep_scratch(&state.paths.state_dir);
+    let Ok(store) = state.store() else { return };
+    for (repo_id, _, root) in store.repos().unwrap_or_default() {
+        let Ok(repo) = state.discover(&root) else { continue };
+        let lock = state.repo_lock(&repo.common_dir);
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match checkpoints::mend_refs(&repo, &store, repo_id, LEFT_FOR) {
+            Ok(done) => done.iter().for_each(|m| tracing::warn!("checkpoints: {m}")),
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e), "cannot check the checkpoint refs"),
         }
     }
 }
