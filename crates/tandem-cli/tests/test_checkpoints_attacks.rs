@@ -631,3 +631,26 @@ fn a_sandboxed_agent_cannot_make_a_rewind_write_outside_its_fence() {
     }
     env.ok(&["stop", "fence"]);
 }
+
+/// `--files link/x`, `link` the agent's symlink to a folder outside: no
+/// path inside the worktree, refused (in neither), nothing made.
+#[test]
+fn rewind_files_through_a_symlink_name_nothing_inside() {
+    let env = TestEnv::new();
+    let outside = env.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("x.txt"), "outside\n").expect("write");
+    let link = outside.clone();
+    let wt = two_turns(
+        &env,
+        "lnk",
+        |wt| std::os::unix::fs::symlink(&link, wt.join("link")).expect("symlink"),
+        |wt| std::fs::write(wt.join("f.txt"), "2\n").expect("write"),
+    );
+    let cps = checkpoints(&env, "lnk");
+    let err = env.fails(&["rewind", "lnk", "1", "--files", "link/x.txt"]);
+    assert!(err.contains("neither"), "{err}");
+    assert_eq!(checkpoints(&env, "lnk"), cps, "no checkpoint made");
+    assert_eq!(std::fs::read_to_string(outside.join("x.txt")).expect("x"), "outside\n");
+    assert!(wt.join("f.txt").exists());
+}

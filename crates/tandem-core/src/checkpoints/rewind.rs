@@ -193,7 +193,7 @@ pub fn check(store: &Store, session: &Session, how: &Rewind) -> Result<(Checkpoi
         let rel = spec.trim_start_matches(":(literal)");
         let then = format!("{}:{rel}", target.tree);
         let in_checkpoint = git::read(&session.path, &["rev-parse", "--verify", "--quiet", "--end-of-options", &then]);
-        if in_checkpoint.is_err() && std::fs::symlink_metadata(session.path.join(rel)).is_err() {
+        if in_checkpoint.is_err() && !is_inside(&session.path, Path::new(rel)) {
             return Err(CheckpointError::NoSuchPath { slug: slug(), n: target.n, path: path.clone() });
         }
     }
@@ -325,6 +325,19 @@ fn open_folder(at: Option<&OwnedFd>, name: &OsStr) -> Option<OwnedFd> {
 fn is_folder_at(at: &OwnedFd, name: &OsStr) -> Option<bool> {
     let stat = fstatat(at, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
     Some(SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+}
+
+/// Whether `rel` is there under `top`, reached without following a
+/// symlink (`link/x`, `link` a symlink to a folder outside, is not).
+fn is_inside(top: &Path, rel: &Path) -> bool {
+    let Some(names) = names(rel) else { return false };
+    let Some(mut at) = open_folder(None, top.as_os_str()) else { return false };
+    let (name, parents) = names.split_last().expect("not empty");
+    for part in parents {
+        let Some(next) = open_folder(Some(&at), part) else { return false };
+        at = next;
+    }
+    is_folder_at(&at, name).is_some()
 }
 
 /// Deletes `rel` under `top` (a file or symlink; never a folder's
