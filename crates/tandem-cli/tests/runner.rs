@@ -8,6 +8,7 @@ mod test_attach;
 mod test_bad_input;
 mod test_checkpoints;
 mod test_checkpoints_agents;
+mod test_checkpoints_attacks;
 mod test_claude;
 mod test_codex;
 mod test_completions;

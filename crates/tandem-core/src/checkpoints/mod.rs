@@ -65,8 +65,27 @@ pub enum CheckpointError {
     MidTurn { slug: String },
     #[error("session `{slug}` has no rewind to undo; `tandem checkpoints {slug}` lists what there is")]
     NothingToUndo { slug: String },
-    #[error("`{path}` is not a path inside session `{slug}`'s worktree; give paths relative to its top folder")]
+    #[error(
+        "`{path}` is not a path inside session `{slug}`'s worktree; give paths relative to its top folder, as `tandem diff {slug} --name-only` shows them"
+    )]
     BadPath { slug: String, path: String },
+    #[error(
+        "`{path}` is in neither checkpoint {n} of session `{slug}` nor its worktree, so there is nothing to rewind; `tandem diff {slug} --checkpoint {n} --name-only` lists what that turn changed"
+    )]
+    NoSuchPath { slug: String, n: u32, path: String },
+    #[error(
+        "session `{slug}`'s index is locked ({lock}): a git command runs in its worktree, or one was killed there; wait for it and run `tandem rewind {slug}` again (if no git runs there, delete that file first), or rewind some paths only with `--files`, which leaves the index alone; nothing was changed"
+    )]
+    IndexLocked { slug: String, lock: String },
+    #[error(
+        "cannot write `{path}` back into session `{slug}`'s worktree: {error}; the rewind stopped there, and `tandem rewind {slug} --undo` puts back what was there before it"
+    )]
+    Write {
+        slug: String,
+        path: String,
+        #[source]
+        error: std::io::Error,
+    },
     #[error(
         "session `{slug}` is sandboxed, and its branch moves only through its sandbox; rewind without `--hard` (the files go back, the commits stay)"
     )]
@@ -126,13 +145,31 @@ pub fn take(
     session: &Session,
     ask: Take,
 ) -> Result<Option<Checkpoint>, CheckpointError> {
+    take_with(paths, repo, store, session, ask, &[])
+}
+
+/// [`take`], the checkpoint also holding the ignored files `ignored`
+/// (paths relative to the worktree's top): those a rewind is about to
+/// overwrite or delete.
+///
+/// # Errors
+/// As [`take`].
+pub fn take_with(
+    paths: &Paths,
+    repo: &Repository,
+    store: &Store,
+    session: &Session,
+    ask: Take,
+    ignored: &[std::path::PathBuf],
+) -> Result<Option<Checkpoint>, CheckpointError> {
     let Take { cause, rewound_to, force, keep } = ask;
     if !session.path.is_dir() {
         return Ok(None);
     }
     session::sync_sandboxed(paths, repo, session);
     let tip = format!("refs/heads/{}", session.branch);
-    let included = session::include::changed(&repo.worktree, &session.path, &session.included);
+    let mut included = session::include::changed(&repo.worktree, &session.path, &session.included);
+    included.extend(ignored.iter().filter(|p| !included.contains(p)).cloned().collect::<Vec<_>>());
     let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
     let last = store.last_checkpoint(&session.id)?;
     let (before_tree, after_event) = match &last {

@@ -401,11 +401,14 @@ impl Kinded for crate::checkpoints::CheckpointError {
         match self {
             E::Git(e) => e.kind(),
             E::Store(e) => e.kind(),
+            E::Write { .. } => ErrorKind::Failed,
             E::NoSuch { .. } | E::NothingToUndo { .. } => ErrorKind::NotFound,
-            E::BadPath { .. } => ErrorKind::InvalidInput,
-            E::NoWorktree { .. } | E::MidTurn { .. } | E::HardInSandbox { .. } | E::HeadGone { .. } => {
-                ErrorKind::Conflict
-            }
+            E::BadPath { .. } | E::NoSuchPath { .. } => ErrorKind::InvalidInput,
+            E::NoWorktree { .. }
+            | E::MidTurn { .. }
+            | E::HardInSandbox { .. }
+            | E::HeadGone { .. }
+            | E::IndexLocked { .. } => ErrorKind::Conflict,
             E::NoConversationRewind { .. } | E::NoMessage { .. } => ErrorKind::InvalidInput,
         }
     }

@@ -64,12 +64,14 @@ fn trees(
         };
         let mut add = vec!["add".to_owned(), "--all".to_owned(), "--ignore-errors".to_owned()];
         add.extend(add_all_pathspec(worktree)?);
-        add_what_can_be(with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        add_what_can_be(|| with_index(&add.iter().map(String::as_str).collect::<Vec<_>>()))?;
         if !forced.is_empty() {
             // As paths, not text: a name need not be UTF-8.
-            let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
-            add.args(forced);
-            add_what_can_be(add)?;
+            add_what_can_be(|| {
+                let mut add = with_index(&["--literal-pathspecs", "add", "--force", "--ignore-errors", "--"]);
+                add.args(forced);
+                add
+            })?;
         }
         let tree = String::from_utf8_lossy(&output(with_index(&["write-tree"]))?.stdout).trim().to_owned();
         Ok((index_tree, tree))
@@ -84,14 +86,26 @@ fn trees(
 /// out with a warning in the log, rather than failing the snapshot whose
 /// purpose is to keep everything else (an agent's `git init fixture`
 /// made `rm --force` and `archive` fail).
-fn add_what_can_be(cmd: Command) -> Result<(), GitError> {
-    match output(cmd) {
-        Ok(_) => Ok(()),
-        Err(GitError::Failed { code: Some(1), stderr, .. }) => {
-            tracing::warn!(%stderr, "the snapshot leaves out what git could not add");
-            Ok(())
+///
+/// A file or folder deleted between git listing its folder and reading
+/// it stops `git add` outright ("unable to stat"): a build or a hostile
+/// agent churning files made checkpoints and rewinds fail. It is run
+/// again then, a few times.
+fn add_what_can_be(cmd: impl Fn() -> Command) -> Result<(), GitError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match output(cmd()) {
+            Ok(_) => return Ok(()),
+            Err(GitError::Failed { code: Some(1), stderr, .. }) => {
+                tracing::warn!(%stderr, "the snapshot leaves out what git could not add");
+                return Ok(());
+            }
+            Err(GitError::Failed { stderr, .. }) if tries < 5 && stderr.contains("unable to stat") => {
+                tracing::debug!(%stderr, "a file went while git added it; adding again");
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -306,7 +320,16 @@ pub fn sweep_scratch(scratch: &Path) -> usize {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
         let alive = pid == std::process::id().cast_signed()
             || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+        if alive {
+            continue;
+        }
+        // A rewind's staging folder too (`…-rewind.d`).
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+        if removed.is_ok() {
             swept += 1;
         }
     }
