@@ -280,3 +280,33 @@ fn sync_checkpoints_the_worktree_first() {
     let commit = list[0]["commit"].as_str().expect("commit");
     assert_eq!(env.git(&["show", &format!("{commit}:mine.txt")]), "uncommitted\n");
 }
+
+/// A turn that ends while a rewind of its session runs is checkpointed
+/// once the rewind is over, never in the middle of it (the rewind's lock,
+/// held here by the test as a rewind would hold it).
+#[test]
+fn a_turn_ending_during_a_rewind_is_checkpointed_after_it() {
+    let env = TestEnv::new();
+    env.ok(&["new", "locked", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "locked");
+    let wt = env.path_of("locked");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.tandem_home.join("state/sessions").join(&id).join("rewind.lock"))
+        .expect("lock file");
+    lock.lock().expect("lock");
+    hooked_turn(&env, &id, "during", || std::fs::write(wt.join("f.txt"), "1\n").expect("write"));
+    // Another session's turn, ended after: once its checkpoint is there,
+    // the checkpointer has looked at both (one look takes every pending
+    // turn).
+    env.ok(&["new", "other", "--bg", "--agent", "shell"]);
+    let (other, other_wt) = (id_of(&env, "other"), env.path_of("other"));
+    hooked_turn(&env, &other, "meanwhile", || std::fs::write(other_wt.join("g.txt"), "g\n").expect("write"));
+    wait_checkpoints(&env, "other", 1);
+    assert!(checkpoints(&env, "locked").is_empty(), "no checkpoint while a rewind runs");
+    drop(lock);
+    let list = wait_checkpoints(&env, "locked", 1);
+    assert_eq!(list[0]["prompt"], "during", "the turn is not lost: {list:?}");
+}

@@ -30,7 +30,7 @@ mod rewind;
 
 use std::path::Path;
 
-pub use rewind::{Rewind, RewindDone, check, rewind};
+pub use rewind::{Rewind, RewindDone, check, hold_unless_rewinding, rewind};
 
 use crate::git::{self, GitError};
 use crate::model::{Cause, Checkpoint};

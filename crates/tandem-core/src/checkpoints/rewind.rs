@@ -248,6 +248,29 @@ fn pathspec(top: &Path, path: &str) -> Option<String> {
     Some(format!(":(literal){text}"))
 }
 
+/// The session's rewind lock if no rewind holds it, held until the file
+/// returned is dropped: the supervisor's checkpointer takes a turn's
+/// checkpoint under it, so no checkpoint holds a half-rewound worktree
+/// and no rewind starts mid-checkpoint. `None` while a rewind runs (look
+/// again later); `Some(None)` when the lock file cannot be opened (go on
+/// unlocked).
+#[must_use]
+pub fn hold_unless_rewinding(paths: &Paths, session: &Session) -> Option<Option<std::fs::File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.session_dir(&session.id).join("rewind.lock"));
+    match file {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => Some(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => None,
+            Err(std::fs::TryLockError::Error(_)) => Some(None),
+        },
+        Err(_) => Some(None),
+    }
+}
+
 /// Waits for, and takes, the session's rewind lock: an exclusive lock on
 /// `rewind.lock` in its state folder, released when the file returned is
 /// dropped or the process dies. `None` (logged) when it cannot be had:

@@ -88,10 +88,14 @@ fn mend(state: &State) {
 fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::session::SessionError> {
     let store = state.store()?;
     for pending in store.turns_pending()? {
-        if let Some(session) = store.session(&pending.session_id)? {
-            checkpoint(state, &store, &session, seen);
+        let done = match store.session(&pending.session_id)? {
+            Some(session) => checkpoint(state, &store, &session, seen),
+            None => true,
+        };
+        // A session being rewound is looked at again next time.
+        if done {
+            store.turns_seen(&pending.session_id, pending.turns)?;
         }
-        store.turns_seen(&pending.session_id, pending.turns)?;
     }
     let now_ms = crate::unix_now_ms();
     let running = store.sessions_in(&[SessionState::Running])?;
@@ -112,8 +116,9 @@ fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::se
         if now_ms - output_ms < quiet_ms {
             continue;
         }
-        entry.output_ms = output_ms;
-        checkpoint(state, &store, session, seen);
+        if checkpoint(state, &store, session, seen) {
+            entry_done(seen, &session.id, output_ms);
+        }
     }
     Ok(())
 }
@@ -125,18 +130,27 @@ fn output_ms(state: &State, session: &Session) -> Option<i64> {
     i64::try_from(modified.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 
-/// Checkpoints one session for a turn's end; failures are logged.
-fn checkpoint(state: &State, store: &Store, session: &Session, seen: &mut HashMap<String, Seen>) {
-    if !session.path.is_dir() {
-        return;
+/// Records that an inferred turn ending at `output_ms` was taken care of.
+fn entry_done(seen: &mut HashMap<String, Seen>, id: &str, output_ms: i64) {
+    if let Some(entry) = seen.get_mut(id) {
+        entry.output_ms = output_ms;
     }
-    let Ok((repo, config)) = repo_of(state, store, session) else { return };
+}
+
+/// Checkpoints one session for a turn's end; failures are logged. False
+/// when a rewind of it is under way: look again later.
+fn checkpoint(state: &State, store: &Store, session: &Session, seen: &mut HashMap<String, Seen>) -> bool {
+    if !session.path.is_dir() {
+        return true;
+    }
+    let Some(_no_rewind) = checkpoints::hold_unless_rewinding(&state.paths, session) else { return false };
+    let Ok((repo, config)) = repo_of(state, store, session) else { return true };
     // Nothing seen changing in the worktree, nor the branch moving: no
     // git at all.
     let key = state.facts.worktree_generation(session).map(|g| (g, state.facts.branch_tip(&repo, &session.branch)));
     let entry = seen.entry(session.id.clone()).or_default();
     if key.is_some() && key == entry.generation {
-        return;
+        return true;
     }
     let lock = state.repo_lock(&repo.common_dir);
     let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -152,4 +166,5 @@ fn checkpoint(state: &State, store: &Store, session: &Session, seen: &mut HashMa
             tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot checkpoint a turn");
         }
     }
+    true
 }
