@@ -6,11 +6,19 @@
 //! Each session commits an append to one of seven shared files (sessions
 //! with the same file conflict) and to two files of its own. Measured,
 //! alternating with the baseline run by run:
-//! - `cold, clean`: `tandem conflicts --fresh` (nothing cached; every
-//!   worktree clean), the target ≤ 1.2× the baseline;
-//! - `warm, clean`: `tandem conflicts` with its answers cached;
-//! - `cold, dirty`: `--fresh` again after each session made an uncommitted
-//!   edit (snapshots included), printed beside the same baseline.
+//! - `fresh, clean`: `tandem conflicts --fresh` (no merge cached; every
+//!   worktree clean, which a running supervisor knows from its warm facts
+//!   cache), the target ≤ 1.2× the baseline;
+//! - `new supervisor, clean`: `--fresh` right after the supervisor was
+//!   stopped (no facts cached either: truly cold), printed;
+//! - `cached, clean`: `tandem conflicts` with its answers cached, printed
+//!   without a ratio (a cache hit is no match for a recompute);
+//! - `fresh, dirty`: `--fresh` again after each session made an
+//!   uncommitted edit (snapshots included), printed;
+//! - `dirty, after restart`: `tandem conflicts` (cache allowed) with the
+//!   agents stopped, after one supervisor restart: the common case of
+//!   finished sessions, which no inotify watch covers until their worktree
+//!   is watched again; target ≤ 2× the baseline.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -44,8 +52,11 @@ pub struct ConflictsArgs {
 /// How many shared files the sessions' conflicting edits go to.
 const GROUPS: usize = 7;
 
-/// The target for the clean, cold case: at most this times the baseline.
+/// The target for the clean, fresh case: at most this times the baseline.
 const TARGET: f64 = 1.2;
+
+/// The target for dirty worktrees after a supervisor restart (issue 23).
+const DIRTY_TARGET: f64 = 2.0;
 
 pub fn run_cmd(args: &ConflictsArgs) -> Result<()> {
     let bin = std::path::absolute(&args.tandem)?;
@@ -115,7 +126,7 @@ pub fn run_cmd(args: &ConflictsArgs) -> Result<()> {
         serde_json::from_str(&stdout).context("tandem conflicts --json")
     };
 
-    let (mut base_ms, mut cold_ms, mut warm_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut base_ms, mut cold_ms, mut warm_ms, mut new_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut seen = (0, 0);
     for _ in 0..args.runs {
         seen.0 = baseline(&mut base_ms)?;
@@ -129,6 +140,13 @@ pub fn run_cmd(args: &ConflictsArgs) -> Result<()> {
         seen.0,
         seen.1
     );
+    let mut new_base_ms = Vec::new();
+    for _ in 0..args.runs {
+        baseline(&mut new_base_ms)?;
+        tandem.stop_daemon();
+        let report = tandem_run(true, &mut new_ms)?;
+        ensure!(conflicting_pairs(&report) == expected, "a new supervisor found other conflicts");
+    }
 
     // Dirty: one uncommitted edit per worktree, in its own file.
     for (i, (name, path)) in worktrees.iter().enumerate() {
@@ -139,26 +157,45 @@ pub fn run_cmd(args: &ConflictsArgs) -> Result<()> {
         baseline(&mut dirty_base_ms)?;
         tandem_run(true, &mut dirty_ms)?;
     }
+    // The same dirty worktrees after a supervisor restart: nothing
+    // changes between calls.
+    tandem.stop_daemon();
+    let (mut restart_base_ms, mut restart_ms) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        baseline(&mut restart_base_ms)?;
+        tandem_run(false, &mut restart_ms)?;
+    }
 
-    let m = |v: &[f64]| median(v).unwrap_or(f64::NAN);
-    let (b, c, w) = (m(&base_ms), m(&cold_ms), m(&warm_ms));
-    let (db, d) = (m(&dirty_base_ms), m(&dirty_ms));
     println!(
-        "tandem conflicts: {} sessions, {pairs} pairs ({expected} conflicting), {} files, median of {} runs",
+        "tandem conflicts: {} sessions, {pairs} pairs ({expected} conflicting), {} files, {} runs, median (min–max)",
         args.sessions, args.files, args.runs
     );
-    println!("{:<22} {:>12} {:>14} {:>8}  target", "case", "tandem ms", "merge-tree ms", "ratio");
-    let line = |case: &str, t: f64, base: f64, target: Option<f64>| {
-        let verdict = match target {
-            Some(max) if t <= max * base => format!("≤ {max:.1}× met"),
-            Some(max) => format!("≤ {max:.1}× MISSED"),
-            None => "(printed)".to_owned(),
-        };
-        println!("{case:<22} {t:>12.1} {base:>14.1} {:>7.2}×  {verdict}", t / base);
+    println!("{:<30} {:>22} {:>22} {:>8}  target", "case", "tandem ms", "merge-tree ms", "ratio");
+    let spread = |v: &[f64]| {
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        format!("{:.1} ({min:.1}–{max:.1})", median(v).unwrap_or(f64::NAN))
     };
-    line("cold, clean (--fresh)", c, b, Some(TARGET));
-    line("warm, clean (cached)", w, b, None);
-    line("cold, dirty (--fresh)", d, db, None);
+    let line = |case: &str, t: &[f64], base: Option<&[f64]>, target: Option<f64>| {
+        let m = |v: &[f64]| median(v).unwrap_or(f64::NAN);
+        let ratio = base.map(|b| m(t) / m(b));
+        let verdict = match (target, ratio) {
+            (Some(max), Some(r)) if r <= max => format!("≤ {max:.1}× met"),
+            (Some(max), _) => format!("≤ {max:.1}× MISSED"),
+            (None, _) => "(printed)".to_owned(),
+        };
+        println!(
+            "{case:<30} {:>22} {:>22} {:>8}  {verdict}",
+            spread(t),
+            base.map(spread).unwrap_or_default(),
+            ratio.map(|r| format!("{r:.2}×")).unwrap_or_default()
+        );
+    };
+    line("fresh, clean (--fresh)", &cold_ms, Some(&base_ms), Some(TARGET));
+    line("new supervisor, clean (--fresh)", &new_ms, Some(&new_base_ms), None);
+    line("cached, clean", &warm_ms, None, None);
+    line("fresh, dirty (--fresh)", &dirty_ms, Some(&dirty_base_ms), None);
+    line("dirty, after restart", &restart_ms, Some(&restart_base_ms), Some(DIRTY_TARGET));
     Ok(())
 }
 

@@ -206,3 +206,101 @@ impl Drop for StopAll<'_> {
         tandem.stop_daemon();
     }
 }
+
+/// The running supervisor's pid, from its lock file (`<runtime>/supervisor.lock`,
+/// which holds the pid while the supervisor runs).
+///
+/// # Errors
+/// No supervisor runs for this home, or its lock file holds no pid.
+pub fn supervisor_pid(tandem: &Tandem) -> Result<i32> {
+    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
+    let lock = paths.supervisor_lock();
+    let text = std::fs::read_to_string(&lock).with_context(|| format!("reading {}", lock.display()))?;
+    let pid: i32 = text.trim().parse().with_context(|| format!("{} holds no pid: {text:?}", lock.display()))?;
+    anyhow::ensure!(tandem_core::process::is_running(pid), "the supervisor (pid {pid}) is not running");
+    Ok(pid)
+}
+
+/// CPU time a process has used, itself and the children it waited for
+/// (`utime + stime + cutime + cstime` of `/proc/PID/stat`, in clock
+/// ticks, 100 a second on Linux): the git commands a supervisor runs are
+/// counted once it reaps them.
+#[must_use]
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime..cstime are fields 14..17.
+    fields.get(11..15)?.iter().map(|f| f.parse::<u64>().ok()).sum()
+}
+
+/// Milliseconds in `ticks` clock ticks (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+#[must_use]
+pub fn ticks_ms(ticks: u64) -> f64 {
+    ticks as f64 * 10.0
+}
+
+/// Whether `pid` has a child running git (`comm` starting with `git`):
+/// work the supervisor waits on, whose CPU shows only once reaped. Reads
+/// each thread's `children` file (a child belongs to the thread that
+/// started it).
+fn git_child(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.split_whitespace().any(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|comm| comm.starts_with("git"))
+        })
+    })
+}
+
+/// What a supervisor did in the background after a command returned.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled {
+    /// From `start` until the supervisor's last work (CPU used or a git
+    /// child running), before it stayed idle.
+    pub until_idle: Duration,
+    /// CPU time it used (with its reaped children) from the call on, ms.
+    pub cpu_ms: f64,
+}
+
+/// How long a supervisor must do nothing to count as idle: its periodic
+/// threads wake less often than this and use no measurable CPU when they do.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Waits until the supervisor `pid` is idle (no CPU tick used and no git
+/// child running for [`QUIET`]) and says when its last work was, counted
+/// from `start`, and how much CPU it used since `ticks_at_start`.
+///
+/// # Errors
+/// Not idle within `limit`, or the supervisor ended.
+pub fn wait_idle(pid: i32, start: Instant, ticks_at_start: u64, limit: Duration) -> Result<Settled> {
+    let mut last_ticks = ticks_at_start;
+    let mut last_work = start;
+    loop {
+        let now = Instant::now();
+        let ticks = cpu_ticks(pid).with_context(|| format!("the supervisor (pid {pid}) ended"))?;
+        if ticks != last_ticks || git_child(pid) {
+            last_ticks = ticks;
+            last_work = now;
+        }
+        if now.duration_since(last_work) >= QUIET {
+            return Ok(Settled {
+                until_idle: last_work.duration_since(start),
+                cpu_ms: ticks_ms(last_ticks.saturating_sub(ticks_at_start)),
+            });
+        }
+        anyhow::ensure!(now.duration_since(start) < limit, "the supervisor was not idle within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Drops the kernel's page cache (`sync`, then 3 into
+/// `/proc/sys/vm/drop_caches`); false where not permitted (not root, or
+/// a container that forbids it).
+#[must_use]
+pub fn drop_caches() -> bool {
+    let _ = Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok()
+}

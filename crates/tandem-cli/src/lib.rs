@@ -7,4 +7,5 @@ pub mod view {
 
     pub mod model;
     pub mod render;
+    pub mod selected;
 }

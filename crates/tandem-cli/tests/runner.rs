@@ -45,6 +45,7 @@ mod test_supervisor;
 mod test_tasks;
 mod test_trust;
 mod test_view;
+mod test_watch_budget;
 mod test_web_api;
 mod test_web_attacks;
 mod test_web_browser;

@@ -138,7 +138,7 @@ fn findings(env: &TestEnv) -> Vec<String> {
         .lines()
         .filter(|l| !l.starts_with(' ') && !l.starts_with("sandbox limit") && !l.starts_with("bwrap"))
         .filter(|l| !l.starts_with("run `tandem doctor") && !l.starts_with("all sessions are in order"))
-        .filter(|l| !l.starts_with("checkpoints:"))
+        .filter(|l| !l.starts_with("checkpoints:") && !l.starts_with("inotify watches:"))
         .map(str::to_owned)
         .collect()
 }

@@ -74,6 +74,10 @@ fn list_json_and_table_stay_byte_identical() {
         (env.session("beta")["conflicts_with"].as_array().map(Vec::len) == Some(1)).then_some(())
     });
 
+    // Every worktree watched (set up in the background after its first look).
+    wait_within("every worktree watched", Duration::from_secs(20), || {
+        env.sessions().iter().all(|s| s["facts"] == "watched").then_some(())
+    });
     let json = normalized(&env, &env.ok(&["list", "--json"]));
     insta::assert_snapshot!("list_json", json);
     let archived = normalized(&env, &env.ok(&["list", "--archived", "--json"]));

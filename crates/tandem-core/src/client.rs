@@ -476,6 +476,18 @@ impl Tandem {
         }
     }
 
+    /// The supervisor's inotify watch budget: watches held, its cap, the
+    /// system's limit and the sessions polled for want of watches.
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`].
+    pub fn watches(&self) -> Result<crate::model::WatchReport, ClientError> {
+        match self.supervisor()?.request(&Request::Status)? {
+            Response::Status { watches, .. } => Ok(watches),
+            _ => Err(ClientError::Unexpected { request: "status" }),
+        }
+    }
+
     /// Starts a task: names it and makes its trials, under the
     /// repository's lock.
     ///

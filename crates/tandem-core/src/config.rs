@@ -40,6 +40,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub remote: RemoteConfig,
     pub checkpoints: CheckpointsConfig,
+    pub watch: WatchConfig,
     /// `[env]`: variables every session's agent gets; `[env.secret]`: the
     /// same, never shown or stored.
     #[serde(default)]
@@ -130,7 +131,10 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "remote.timeout_secs"
         // A repository that lowers it would prune the user's undo
         // history (issue 22).
-        | "checkpoints.keep" => UserOnly,
+        | "checkpoints.keep"
+        // The supervisor's share of the user's inotify watches (issue
+        // 23) is the user's: it is read when the supervisor starts.
+        | "watch.max_watches" => UserOnly,
         _ => return None,
     })
 }
@@ -260,6 +264,7 @@ struct Layer {
     notify: Option<NotifyLayer>,
     remote: Option<RemoteLayer>,
     checkpoints: Option<CheckpointsLayer>,
+    watch: Option<WatchLayer>,
     env: Option<EnvConfig>,
 }
 
@@ -448,6 +453,18 @@ section!(
             /// How many checkpoints each session keeps (the oldest go
             /// first); at least 1.
             keep: u32,
+        }
+);
+
+section!(
+    WatchConfig
+        / WatchLayer {
+            /// The most inotify watches the supervisor's facts cache
+            /// holds (one per folder of each watched worktree); 0 for
+            /// half of `fs.inotify.max_user_watches`, read when the
+            /// supervisor starts. Worktrees beyond it are polled: their
+            /// facts are read with git on every `list`.
+            max_watches: u64,
         }
 );
 
@@ -713,6 +730,7 @@ impl Config {
             "notify": { "webhook": s(&self.notify.webhook), "ntfy": s(&self.notify.ntfy) },
             "remote": { "timeout_secs": self.remote.timeout_secs },
             "checkpoints": { "keep": self.checkpoints.keep },
+            "watch": { "max_watches": self.watch.max_watches },
             "view": { "bell": self.view.bell, "notify": self.view.notify },
             "ports": { "base": self.ports.base, "block": self.ports.block },
             "sandbox": {

@@ -68,9 +68,9 @@ use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, Session
 /// any incompatible change to them (7: the task and record requests; 8: rename, the environment choice and wake of respawn and fork;
 /// 9: a session's creator, which an older supervisor would drop; 10:
 /// other hosts' sessions in a conflicts request; 11: the checkpoints `gc`
-/// drops). A
+/// drops; 12: the watch budget in `Status`). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 11;
+pub const PROTOCOL_VERSION: u32 = 12;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,
@@ -619,6 +619,9 @@ pub enum Response {
         pid: u32,
         started_at: i64,
         hosts: usize,
+        /// The facts cache's inotify watch budget.
+        #[serde(default)]
+        watches: crate::model::WatchReport,
     },
     /// The change count now (see [`Request::Changes`]).
     Changed {

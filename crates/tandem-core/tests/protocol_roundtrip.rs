@@ -471,7 +471,15 @@ fn git_facts() -> impl Strategy<Value = GitFacts> {
             committed,
         },
     );
-    (worktree, refs).prop_map(|(worktree, refs)| GitFacts { worktree, refs })
+    (worktree, refs, any::<bool>()).prop_map(|(worktree, refs, watched)| GitFacts {
+        worktree,
+        refs,
+        source: if watched {
+            tandem_core::model::FactsSource::Watched
+        } else {
+            tandem_core::model::FactsSource::Polled
+        },
+    })
 }
 
 fn conflict_report() -> impl Strategy<Value = ConflictReport> {
@@ -642,11 +650,13 @@ fn response() -> impl Strategy<Value = Response> {
             }),
         conflict_report().prop_map(|report| Response::Conflicts { report: Box::new(report) }),
         proptest::collection::vec(finding, 0..3).prop_map(|findings| Response::Doctor { findings }),
-        (any::<u32>(), any::<i64>(), any::<usize>()).prop_map(|(pid, started_at, hosts)| Response::Status {
-            pid,
-            started_at,
-            hosts
-        }),
+        (any::<u32>(), any::<i64>(), any::<usize>(), any::<usize>(), proptest::collection::vec(".{0,12}", 0..3))
+            .prop_map(|(pid, started_at, hosts, used, polled)| Response::Status {
+                pid,
+                started_at,
+                hosts,
+                watches: tandem_core::model::WatchReport { used, cap: used / 2, system_max: Some(used), polled },
+            }),
         any::<u64>().prop_map(|generation| Response::Changed { generation }),
         Just(Response::Ok),
         (error_kind(), text(), texts()).prop_map(|(kind, message, hints)| Response::Error {

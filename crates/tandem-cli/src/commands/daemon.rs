@@ -53,8 +53,8 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
             let socket = cx.paths.supervisor_socket();
             let status = match client::connect_existing(&cx.paths)? {
                 Some(mut client) => match client.request(&Request::Status)? {
-                    Response::Status { pid, started_at, hosts } => {
-                        Some((pid, tandem_core::unix_now() - started_at, hosts))
+                    Response::Status { pid, started_at, hosts, watches } => {
+                        Some((pid, tandem_core::unix_now() - started_at, hosts, watches))
                     }
                     _ => None,
                 },
@@ -72,18 +72,21 @@ pub fn run(cx: &Context, args: &DaemonArgs) -> Result<(), CliError> {
                 format!("{scheme}://{host}/")
             });
             if json {
-                let (pid, up, hosts) = status.map_or((None, None, None), |(p, u, h)| (Some(p), Some(u), Some(h)));
+                let (pid, up, hosts, watches) = status
+                    .as_ref()
+                    .map_or((None, None, None, None), |(p, u, h, w)| (Some(p), Some(u), Some(h), Some(w)));
                 let obj = serde_json::json!({
                     "running": status.is_some(), "pid": pid, "uptime_secs": up, "hosts": hosts, "socket": socket,
-                    "dashboard": dashboard,
+                    "dashboard": dashboard, "watches": watches,
                 });
                 writeln!(out, "{obj}")?;
-            } else if let Some((pid, up, hosts)) = status {
+            } else if let Some((pid, up, hosts, watches)) = &status {
                 writeln!(
                     out,
                     "supervisor running (pid {pid}, up {}), {hosts} live session host(s)",
-                    tandem_core::short_age(up)
+                    tandem_core::short_age(*up)
                 )?;
+                writeln!(out, "{}", super::doctor::watches_line(watches))?;
                 writeln!(out, "socket: {}", socket.display())?;
                 if let Some(url) = &dashboard {
                     writeln!(

@@ -64,8 +64,9 @@ pub struct DoctorArgs {
     #[arg(long)]
     fix: bool,
     /// Print one JSON object, `findings`: session, problem, remedy, fixed;
-    /// `checkpoints`: refs and bytes only they keep (the sandbox checks of
-    /// this machine stay text-only)
+    /// `checkpoints`: refs and bytes only they keep; `watches`: used, cap,
+    /// system_max and the sessions `polled` for want of inotify watches
+    /// (the sandbox checks of this machine stay text-only)
     #[arg(long)]
     json: bool,
 }
@@ -74,6 +75,28 @@ pub struct DoctorArgs {
 /// only they keep; `None` when git cannot say.
 fn checkpoints(repo: &tandem_core::repo::Repository) -> Option<(u64, usize)> {
     tandem_core::checkpoints::disk_use(repo).ok()
+}
+
+/// One line on the supervisor's inotify watch budget (issue 23), for
+/// `tandem doctor` and `tandem daemon status`.
+pub fn watches_line(w: &tandem_core::model::WatchReport) -> String {
+    let system = w.system_max.map_or_else(String::new, |m| format!(", fs.inotify.max_user_watches {m}"));
+    let polled = match w.polled.len() {
+        0 => "every worktree is watched".to_owned(),
+        n => format!(
+            "{n} worktree{} polled for want of watches (their facts are read with git on every list)",
+            if n == 1 { " is" } else { "s are" }
+        ),
+    };
+    format!("inotify watches: {} of {} (`[watch] max_watches`{system}); {polled}", w.used, w.cap)
+}
+
+/// The names of the sessions `ids` (their ids where the store has none).
+fn names(cx: &Context, ids: &[String]) -> Vec<String> {
+    let store = cx.store().ok();
+    ids.iter()
+        .map(|id| store.as_ref().and_then(|s| s.session(id).ok().flatten()).map_or_else(|| id.clone(), |s| s.slug))
+        .collect()
 }
 
 /// `12.3 MiB`.
@@ -93,7 +116,12 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
             })
             .collect();
         let used = used.map(|(bytes, refs)| serde_json::json!({ "refs": refs, "bytes": bytes }));
-        println!("{}", serde_json::json!({ "findings": rows, "checkpoints": used }));
+        let watches = cx.tandem()?.watches()?;
+        let polled = names(cx, &watches.polled);
+        let watches = serde_json::json!({
+            "used": watches.used, "cap": watches.cap, "system_max": watches.system_max, "polled": polled,
+        });
+        println!("{}", serde_json::json!({ "findings": rows, "checkpoints": used, "watches": watches }));
         return Ok(());
     }
     machine(&config);
@@ -102,6 +130,14 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
             "checkpoints: {refs} in this repository, {} on disk that only they keep (at most {} per session: `[checkpoints] keep`; `tandem gc` drops those of removed sessions)",
             mib(bytes),
             config.checkpoints.keep
+        );
+    }
+    let watches = cx.tandem()?.watches()?;
+    println!("{}", watches_line(&watches));
+    if !watches.polled.is_empty() {
+        println!(
+            "    polled: {}\n    fix: raise `[watch] max_watches` in your config, or the system's limit (`sudo sysctl fs.inotify.max_user_watches=N`), then `tandem daemon stop` (the next command starts it again)",
+            visible(&names(cx, &watches.polled).join(", "))
         );
     }
     let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;

@@ -26,7 +26,6 @@ use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use tandem_core::host::screen::{self, PtyLog};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -38,6 +37,7 @@ use tandem_core::store::MetaUpdate;
 
 use crate::commands::attach;
 use tandem_cli::view::render::{self, Scene};
+use tandem_cli::view::selected::Selected;
 
 /// Open the agent view: every session, grouped by what it needs
 #[derive(clap::Args, Debug, Default)]
@@ -99,10 +99,9 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     );
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
-    let mut preview = Preview::default();
-    let mut history: Vec<(String, String)> = Vec::new();
-    // The session `history` is of; `None` after a refresh reloads it.
-    let mut history_of: Option<String> = None;
+    let mut selected = Selected::default();
+    // The rows were just read again (the history is read again too).
+    let mut reloaded;
     let mut last_refresh: Option<Instant> = None;
     let mut first = true;
     // Each session's repository (its main worktree), by session id: where
@@ -115,6 +114,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         }
         let answered = remote_answers.try_iter().count() > 0;
         app.expire_message(model::MESSAGE_FOR);
+        reloaded = false;
         if changed || answered || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
             match load_rows(cx, &tandem, root.as_deref(), quiet) {
                 Ok(mut loaded) => {
@@ -156,23 +156,15 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                 }
             }
             last_refresh = Some(Instant::now());
-            history_of = None;
+            reloaded = true;
         }
         // A remote host's session has no screen or history here (and its
         // id, the host's text, never names a local path).
-        let selected = app.selected_row().filter(|r| r.host.is_none()).map(|r| r.id.clone());
-        if history_of != selected {
-            history = selected
-                .as_deref()
-                .and_then(|id| cx.store().ok().and_then(|s| s.recent_events(id, 20).ok()))
-                .map(|events| events.into_iter().map(|e| (e.kind.as_str().to_owned(), e.text)).collect())
-                .unwrap_or_default();
-            history_of.clone_from(&selected);
-        }
-        preview.update(cx, selected.as_deref());
+        let id = app.selected_row().filter(|r| r.host.is_none()).map(|r| r.id.clone());
+        selected.update(&cx.paths, id.as_deref(), reloaded);
         let now = tandem_core::unix_now();
         screen.terminal.draw(|frame| {
-            let scene = Scene { title: &title, preview: preview.screen(), history: &history, now, color };
+            let scene = Scene { title: &title, preview: selected.screen(), history: selected.history(), now, color };
             render::draw(frame, &app, &scene);
         })?;
         // Waited for here, not in crossterm: on a terminal that hung up
@@ -591,52 +583,6 @@ fn load_rows(
         }
     }
     Ok(out)
-}
-
-/// The selected session's screen, rebuilt from its PTY log when the log
-/// grows (the last 256 KiB, in the agent's own terminal size).
-#[derive(Default)]
-struct Preview {
-    session: Option<String>,
-    log_len: u64,
-    parser: Option<vt100::Parser>,
-}
-
-impl Preview {
-    /// How much of the log's end is replayed.
-    const TAIL: u64 = 256 * 1024;
-
-    fn update(&mut self, cx: &Context, session: Option<&str>) {
-        let Some(id) = session else {
-            *self = Preview::default();
-            return;
-        };
-        let dir = cx.paths.session_dir(id);
-        let len = std::fs::metadata(PtyLog::path(&dir)).map_or(0, |m| m.len());
-        if self.session.as_deref() == Some(id) && len == self.log_len {
-            return;
-        }
-        let (rows, cols) = screen::read_size(&dir);
-        let mut parser = vt100::Parser::new(rows.max(2), cols.max(2), 0);
-        if let Ok(bytes) = read_tail(&PtyLog::path(&dir), Self::TAIL) {
-            parser.process(&bytes);
-        }
-        *self = Preview { session: Some(id.to_owned()), log_len: len, parser: Some(parser) };
-    }
-
-    fn screen(&self) -> Option<&vt100::Screen> {
-        self.parser.as_ref().map(vt100::Parser::screen)
-    }
-}
-
-fn read_tail(path: &std::path::Path, max: u64) -> io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Waits up to `timeout` for input on the terminal (stdin); `true` when

@@ -77,6 +77,48 @@ pub struct RefFacts {
 pub struct GitFacts {
     pub worktree: WorktreeFacts,
     pub refs: RefFacts,
+    /// How the supervisor keeps the worktree facts current.
+    #[serde(default)]
+    pub source: FactsSource,
+}
+
+/// How a worktree's facts are kept current (`facts` in `tandem list
+/// --json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FactsSource {
+    /// Every folder is watched with inotify: the facts are served from
+    /// the supervisor's cache until a change in the worktree drops them.
+    Watched,
+    /// Not (or not yet) watched: the watch budget ran out (`[watch]
+    /// max_watches`, `fs.inotify.max_user_watches`) or the watches are
+    /// still being set up, so the facts were read with git for this answer.
+    #[default]
+    Polled,
+}
+
+/// How the facts cache stands with its watch budget, for `tandem doctor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchReport {
+    /// Watches held now.
+    pub used: usize,
+    /// The most it may hold ([`watch_cap`]); 0 without inotify.
+    pub cap: usize,
+    /// `fs.inotify.max_user_watches`, if readable.
+    pub system_max: Option<usize>,
+    /// Sessions (ids) whose worktree is polled because watches ran out.
+    pub polled: Vec<String>,
+}
+
+impl FactsSource {
+    /// `watched` or `polled`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactsSource::Watched => "watched",
+            FactsSource::Polled => "polled",
+        }
+    }
 }
 
 impl GitFacts {

@@ -21,7 +21,7 @@ mod row;
 mod session;
 
 pub use checkpoint::{Cause, Checkpoint};
-pub use facts::{DiffStat, GitFacts, RefFacts, WorktreeFacts};
+pub use facts::{DiffStat, FactsSource, GitFacts, RefFacts, WatchReport, WorktreeFacts};
 pub use pr::{Checks, PrState, PrStatus, Review};
 pub use reports::{ConflictReport, Finding, GcReport, PairConflicts, RemoveReport, SessionConflicts};
 pub use row::SessionRow;

@@ -173,6 +173,7 @@ pub const COLUMNS: &[Column] = &[
         }),
     },
     Column { key: "untracked", json: |r, _| Box::new(r.facts.worktree.untracked), table: None },
+    Column { key: "facts", json: |r, _| Box::new(r.facts.source.as_str()), table: None },
     Column { key: "ahead", json: |r, _| Box::new(r.ahead()), table: None },
     Column { key: "behind", json: |r, _| Box::new(r.behind()), table: None },
     Column {

@@ -219,7 +219,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         exe,
         started_at: crate::unix_now(),
         repo_locks: Mutex::new(HashMap::new()),
-        facts: watch::FactsCache::new(),
+        facts: watch::FactsCache::with_cap(watch::watch_cap(companions::user_config(paths).watch.max_watches)),
         repos: Mutex::new(HashMap::new()),
         stores: Mutex::new(Vec::new()),
         lock: Mutex::new(Some(lock)),

@@ -84,11 +84,11 @@ fn doctor(state: &State, cwd: &Path, fix: bool) -> Result<Response, SessionError
     Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
 }
 
-/// `tandem daemon status`: this supervisor's pid, start time and how
-/// many hosts are alive.
+/// `tandem daemon status`: this supervisor's pid, start time, how many
+/// hosts are alive, and its watch budget.
 fn status(state: &State) -> Result<Response, SessionError> {
     let store = state.store()?;
     let hosts =
         store.sessions_with_hosts()?.iter().filter(|s| s.host_pid.is_some_and(crate::process::is_alive)).count();
-    Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts })
+    Ok(Response::Status { pid: std::process::id(), started_at: state.started_at, hosts, watches: state.facts.report() })
 }

@@ -17,8 +17,15 @@
 //!   query. Until its watch set is complete, a session is recomputed on
 //!   every query; when it is, the session is recomputed once more (a
 //!   change made while watches were being added may have no event).
-//!   Out of inotify watches (`fs.inotify.max_user_watches`), the session
-//!   stays unwatched, that is recomputed every time.
+//! - Watches are a budget (issue 23): the supervisor holds at most
+//!   [`FactsCache::cap`] of them (`[watch] max_watches`, by default half
+//!   of `fs.inotify.max_user_watches`). A worktree whose folders do not
+//!   all fit (or that meets the kernel's own limit) gives back the
+//!   watches it got and is *polled*: its facts are computed with git on
+//!   every query, never served from the cache, so they are never stale
+//!   and never said to be watched ([`FactsSource`]). When another
+//!   worktree's watches go away (a session removed), polled worktrees try
+//!   again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
+use crate::model::{FactsSource, WatchReport};
 use crate::repo::Repository;
 use crate::session::facts::{self, GitFacts, RefFacts, WorktreeFacts};
 use crate::store::Session;
@@ -51,6 +59,9 @@ struct Entry {
     refs: Option<(RefKey, RefFacts)>,
     /// Counts the events seen in the worktree (or its admin folder).
     generation: u64,
+    /// Out of watches: [`Watches::freed`] when its watch set was given
+    /// up; it tries again once more have been freed.
+    polled_at: Option<u64>,
 }
 
 type RefKey = (Option<String>, Option<String>, Option<String>, String);
@@ -58,6 +69,60 @@ type RefKey = (Option<String>, Option<String>, Option<String>, String);
 struct Watches {
     inotify: Inotify,
     owners: Mutex<HashMap<WatchDescriptor, Owner>>,
+    /// The most watches held at once (`owners.len()`).
+    cap: usize,
+    /// Watches given back because their folder went away (a removed
+    /// session's worktree): room a polled worktree may now fit in.
+    freed: std::sync::atomic::AtomicU64,
+}
+
+/// Why a worktree could not be watched whole.
+#[derive(Debug)]
+struct OutOfWatches;
+
+impl Watches {
+    /// Watches `dir` for `owner`, within the cap.
+    fn add(&self, dir: &Path, owner: Owner) -> Result<(), nix::errno::Errno> {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        if owners.len() >= self.cap {
+            return Err(nix::errno::Errno::ENOSPC);
+        }
+        let wd = self.inotify.add_watch(dir, FLAGS)?;
+        owners.insert(wd, owner);
+        Ok(())
+    }
+
+    /// Gives back every watch of session `id` (forgotten before they are
+    /// removed, so their `IN_IGNORED` events count as nothing freed).
+    fn give_back(&self, id: &str) {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine: Vec<WatchDescriptor> = owners
+            .iter()
+            .filter(|(_, o)| matches!(o, Owner::Session { id: of, .. } if of == id))
+            .map(|(wd, _)| *wd)
+            .collect();
+        for wd in mine {
+            owners.remove(&wd);
+            let _ = self.inotify.rm_watch(wd);
+        }
+    }
+}
+
+/// The cap for `[watch] max_watches = configured`: itself, or (0) half of
+/// `fs.inotify.max_user_watches` (8,192, the kernel's old default, when
+/// unreadable).
+#[must_use]
+pub fn watch_cap(configured: u64) -> usize {
+    if configured > 0 {
+        return usize::try_from(configured).unwrap_or(usize::MAX);
+    }
+    system_max_watches().unwrap_or(8_192) / 2
+}
+
+/// `fs.inotify.max_user_watches`, if readable.
+#[must_use]
+pub fn system_max_watches() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").ok()?.trim().parse().ok()
 }
 
 /// The facts cache; one per supervisor, shared by its threads.
@@ -118,14 +183,24 @@ impl Default for FactsCache {
 }
 
 impl FactsCache {
-    /// A cache with its own inotify instance; without one (the limit of
-    /// instances reached) it caches nothing and computes every time.
+    /// A cache with its own inotify instance, holding at most
+    /// [`watch_cap`]`(0)` watches; without one (the limit of instances
+    /// reached) it caches nothing and computes every time.
     #[must_use]
     pub fn new() -> FactsCache {
+        FactsCache::with_cap(watch_cap(0))
+    }
+
+    /// [`FactsCache::new`] holding at most `cap` watches.
+    #[must_use]
+    pub fn with_cap(cap: usize) -> FactsCache {
         let watches = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|e| tracing::warn!(error = %e, "no inotify; `tandem list` will not cache"))
             .ok()
-            .map(|inotify| Arc::new(Watches { inotify, owners: Mutex::new(HashMap::new()) }));
+            .map(|inotify| {
+                let owners = Mutex::new(HashMap::new());
+                Arc::new(Watches { inotify, owners, cap, freed: std::sync::atomic::AtomicU64::new(0) })
+            });
         FactsCache { watches, entries: Arc::default(), repos_watched: Mutex::default(), refs: Mutex::default() }
     }
 
@@ -137,6 +212,7 @@ impl FactsCache {
         self.watch_repo(repo);
         let (tips, remote) = self.tips(repo);
         let remote_oid = remote.as_ref().and_then(|r| tips.get(r)).cloned();
+        let freed = self.watches.as_ref().map_or(0, |w| w.freed.load(std::sync::atomic::Ordering::Relaxed));
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         // Worktrees to scan: new, moved, unwatched, or changed.
         let mut scan = Vec::new();
@@ -146,6 +222,10 @@ impl FactsCache {
                 let generation = entry.generation + 1;
                 *entry =
                     Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
+            }
+            // Polled, and watches were freed since: try to watch it again.
+            if entry.polled_at.is_some_and(|at| at < freed) {
+                (entry.watching, entry.polled_at) = (false, None);
             }
             // A missing worktree has no watches: look again every time.
             if entry.worktree.as_ref().is_none_or(|w| !w.exists) || !entry.watched {
@@ -204,6 +284,9 @@ impl FactsCache {
                 GitFacts {
                     worktree: once.or_else(|| e.and_then(|e| e.worktree.clone())).unwrap_or_default(),
                     refs: e.and_then(|e| e.refs.as_ref()).map(|(_, r)| r.clone()).unwrap_or_default(),
+                    // Watched: served from the cache until an event says
+                    // otherwise. Anything else was just computed with git.
+                    source: if e.is_some_and(|e| e.watched) { FactsSource::Watched } else { FactsSource::Polled },
                 }
             })
             .collect();
@@ -227,13 +310,21 @@ impl FactsCache {
             std::thread::spawn(move || {
                 crate::process::lower_thread_priority();
                 for (id, path) in start {
-                    let complete = watch_worktree(&watches, &id, &path);
+                    // Read before the walk: a watch freed during it is a
+                    // reason to try again.
+                    let freed = watches.freed.load(std::sync::atomic::Ordering::Relaxed);
+                    let complete = watch_worktree(&watches, &id, &path).is_ok();
+                    if !complete {
+                        watches.give_back(&id);
+                        tracing::warn!(session = %id, cap = watches.cap, "out of inotify watches; this worktree is polled (its facts read with git on every list)");
+                    }
                     if let Some(e) = entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
                         // Recompute once more: a change made while the
                         // watches went in may have left no event.
                         e.worktree = None;
                         e.generation += 1;
                         e.watched = complete;
+                        e.polled_at = (!complete).then_some(freed);
                     }
                 }
             });
@@ -315,8 +406,31 @@ impl FactsCache {
     }
 
     /// Forgets a session (removed or archived).
+    /// Its watches are given back at once (and counted as freed, so a
+    /// polled worktree may take them).
     pub fn forget(&self, session_id: &str) {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(session_id);
+        if let Some(watches) = &self.watches {
+            let before = watches.owners.lock().unwrap_or_else(PoisonError::into_inner).len();
+            watches.give_back(session_id);
+            let after = watches.owners.lock().unwrap_or_else(PoisonError::into_inner).len();
+            watches.freed.fetch_add((before - after) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The watch budget as it stands: watches held, the cap, the system's
+    /// limit, and the sessions polled for want of watches.
+    #[must_use]
+    pub fn report(&self) -> WatchReport {
+        let (used, cap) = self
+            .watches
+            .as_ref()
+            .map_or((0, 0), |w| (w.owners.lock().unwrap_or_else(PoisonError::into_inner).len(), w.cap));
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut polled: Vec<String> =
+            entries.iter().filter(|(_, e)| e.polled_at.is_some()).map(|(id, _)| id.clone()).collect();
+        polled.sort();
+        WatchReport { used, cap, system_max: system_max_watches(), polled }
     }
 
     fn watch_repo(&self, repo: &Repository) {
@@ -325,10 +439,7 @@ impl FactsCache {
         if done.insert(repo.common_dir.clone()) {
             let info = repo.common_dir.join("info");
             let _ = std::fs::create_dir_all(&info);
-            if let Ok(wd) = watches.inotify.add_watch(&info, FLAGS) {
-                let owner = Owner::Repo { common_dir: repo.common_dir.clone() };
-                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
-            }
+            let _ = watches.add(&info, Owner::Repo { common_dir: repo.common_dir.clone() });
         }
     }
 
@@ -379,6 +490,7 @@ impl FactsCache {
                         }
                         if event.mask.contains(AddWatchFlags::IN_IGNORED) {
                             owners.remove(&event.wd);
+                            watches.freed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         stale.insert(id);
                     }
@@ -389,10 +501,13 @@ impl FactsCache {
             }
         }
         for (id, dir) in new_dirs {
-            if !walk_and_watch(watches, &id, &dir) {
+            if walk_and_watch(watches, &id, &dir).is_err() {
+                // Out of watches: the worktree is polled from now on.
+                let freed = watches.freed.load(std::sync::atomic::Ordering::Relaxed);
+                watches.give_back(&id);
                 stale.insert(id.clone());
                 if let Some(e) = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
-                    e.watched = false; // out of watches: recompute every time
+                    (e.watched, e.polled_at) = (false, Some(freed));
                 }
             }
         }
@@ -415,36 +530,31 @@ impl FactsCache {
 }
 
 /// Watches every folder of a worktree but `.git`, and its admin folder.
-/// False when a watch could not be added.
-fn watch_worktree(watches: &Watches, id: &str, path: &Path) -> bool {
-    let mut complete = walk_and_watch(watches, id, path);
+/// An error when a watch could not be added (the ones added stay: the
+/// caller gives them back).
+fn watch_worktree(watches: &Watches, id: &str, path: &Path) -> Result<(), OutOfWatches> {
+    walk_and_watch(watches, id, path)?;
     if let Some(admin) = crate::repo::admin_dir(path) {
-        match watches.inotify.add_watch(&admin, FLAGS) {
-            Ok(wd) => {
-                let owner = Owner::Session { id: id.to_owned(), dir: admin, recursive: false };
-                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
-            }
-            Err(_) => complete = false,
-        }
+        let owner = Owner::Session { id: id.to_owned(), dir: admin.clone(), recursive: false };
+        watches.add(&admin, owner).map_err(|_| OutOfWatches)?;
     }
-    complete
+    Ok(())
 }
 
 /// Adds a watch on `dir`, then on each folder below (top-down, so a
 /// folder made during the walk shows up either in the listing or as an
-/// event).
-fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> bool {
+/// event). An error when one could not be added (the cap, or the kernel's
+/// `fs.inotify.max_user_watches`).
+fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> Result<(), OutOfWatches> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        match watches.inotify.add_watch(&dir, FLAGS) {
-            Ok(wd) => {
-                let owner = Owner::Session { id: id.to_owned(), dir: dir.clone(), recursive: true };
-                watches.owners.lock().unwrap_or_else(PoisonError::into_inner).insert(wd, owner);
-            }
+        let owner = Owner::Session { id: id.to_owned(), dir: dir.clone(), recursive: true };
+        match watches.add(&dir, owner) {
+            Ok(()) => {}
             Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => continue,
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; this session's facts are recomputed every time");
-                return false;
+                tracing::debug!(dir = %dir.display(), error = %e, "cannot watch");
+                return Err(OutOfWatches);
             }
         }
         let Ok(read) = std::fs::read_dir(&dir) else { continue };
@@ -454,5 +564,5 @@ fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> bool {
             }
         }
     }
-    true
+    Ok(())
 }
