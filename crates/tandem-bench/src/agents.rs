@@ -101,7 +101,7 @@ pub fn run_cmd(args: &AgentsArgs) -> Result<()> {
     figures.push(memory(&tandem, &tmux, args.sessions, true)?);
     let fake = dir.path().join("fake-bin");
     figures.push(latency(&tandem, &fake, args.runs.max(5))?);
-    figures.extend(ingest(&tandem, dir.path())?);
+    figures.extend(ingest(&tandem, dir.path(), &fake)?);
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
@@ -241,10 +241,10 @@ fn throughput(tandem: &Tandem, tmux: &Tmux, dir: &Path, args: &AgentsArgs) -> Re
         target: "≤ 0.7× tmux".into(),
         met: ratio <= 0.7,
         note: Some(format!(
-            "floor, the same cat in a bare PTY read to its end: {:.1} ms ({}); tmux keeps 2,000 lines \
+            "floor, the same cat in a bare PTY read to its end: {:.1} ms{}; tmux keeps 2,000 lines \
              of history per pane in memory, the host only the screen, every byte in the PTY log on disk",
             m(&floor),
-            range(&floor).map_or_else(String::new, |(lo, hi)| format!("{lo:.1}–{hi:.1}"))
+            range(&floor).map_or_else(String::new, |(lo, hi)| format!(" ({lo:.1}–{hi:.1})"))
         )),
     })
 }
@@ -379,10 +379,13 @@ fn latency(tandem: &Tandem, fake: &Path, samples: u32) -> Result<Figure> {
     })
 }
 
-fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
+fn ingest(tandem: &Tandem, dir: &Path, fake: &Path) -> Result<Vec<Figure>> {
     eprintln!("measuring history ingest ...");
-    // Through `tandem hook`, one process per event.
-    run(&mut tandem.cmd(["new", "ingest", "--bg", "--agent", "shell"]))?;
+    // Through `tandem hook`, one process per event, into a Claude
+    // session (the fake `claude` of the latency figure): hook events of
+    // other agents are not Claude's and are not stored.
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    run(tandem.cmd(["new", "ingest", "--bg", "--agent", "claude"]).env("PATH", &path))?;
     let id = session_field(tandem, "ingest", "id")?;
     let n = 200;
     let start = Instant::now();
@@ -390,8 +393,8 @@ fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
         let payload = serde_json::json!({
             "hook_event_name": "PostToolUse",
             "tool_name": "Bash",
-            "tool_input": { "command": format!("echo {i}") },
-            "tool_response": { "stdout": format!("{i}\n"), "stderr": "" },
+            "tool_input": { "command": format!("echo bench-{i}") },
+            "tool_response": { "stdout": format!("bench-{i}\n"), "stderr": "" },
         });
         let mut hook =
             tandem.cmd(["hook"]).env("TANDEM_SESSION_ID", &id).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
@@ -409,15 +412,13 @@ fn ingest(tandem: &Tandem, dir: &Path) -> Result<Vec<Figure>> {
     // Every event stored: each command's text in some row of the history.
     let store = tandem_core::store::Store::open(&tandem.home.join("state/tandem.db"))?;
     let texts: Vec<String> = store.events(&id, 0, usize::MAX)?.into_iter().map(|e| e.text).collect();
-    let missing: Vec<i32> = (0..n)
-        .filter(|i| !texts.iter().any(|t| t.contains(&format!("echo {i}\n")) || t.ends_with(&format!("echo {i}"))))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "{} of {n} hook events were not stored (first: echo {}); the ingest figure is void",
-            missing.len(),
-            missing[0]
-        );
+    let stored = |i: i32| {
+        let word = format!("bench-{i}");
+        texts.iter().any(|t| t.ends_with(&word) || t.contains(&format!("{word}\n")) || t.contains(&format!("{word} ")))
+    };
+    let missing: Vec<i32> = (0..n).filter(|&i| !stored(i)).collect();
+    if let Some(first) = missing.first() {
+        bail!("{} of {n} hook events were not stored (first: bench-{first}); the ingest figure is void", missing.len());
     }
     drop(store);
     run(&mut tandem.cmd(["rm", "--force", "ingest"]))?;

@@ -102,3 +102,22 @@ fn a_new_folder_that_does_not_fit_turns_a_watched_worktree_to_polled() {
     edit(&a.join("d1/f.txt"), "changed\n");
     assert_eq!(row(&env, "a")["changed"].as_u64(), Some(1));
 }
+
+#[test]
+fn conflicts_after_a_restart_watches_the_worktrees_of_stopped_agents() {
+    let env = four_folders();
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    edit(&env.path_of("a").join("d1/f.txt"), "dirty\n");
+    env.ok(&["stop", "a"]);
+    env.ok(&["daemon", "stop"]);
+    // Only conflict control looks at the worktree after the restart: its
+    // snapshot can be reused only once the worktree is watched.
+    env.ok(&["conflicts"]);
+    let status = wait_for("a's worktree watched after `conflicts`", || {
+        let status: serde_json::Value =
+            serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).expect("daemon status --json is JSON");
+        // The repository's info/ (1), five folders and the admin folder.
+        (status["watches"]["used"].as_u64() == Some(7)).then_some(status)
+    });
+    assert_eq!(status["watches"]["polled"], serde_json::json!([]), "{status}");
+}

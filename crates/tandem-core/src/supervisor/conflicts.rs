@@ -130,6 +130,10 @@ fn compute(
         return Ok(Report::default());
     }
     let started = std::time::Instant::now();
+    // Worktrees not watched yet (a supervisor restarted while their agents
+    // were stopped has never listed them) are watched from now on, so
+    // their snapshots are reused until they change (issue 23).
+    state.facts.watch(repo, &live);
     let tips = state.facts.ref_tips(repo);
     let mut caches = state.conflicts.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache = caches.entry(repo.common_dir.clone()).or_default();

@@ -302,6 +302,45 @@ impl FactsCache {
             })
             .collect();
         drop(entries);
+        self.start_watching(start);
+        out
+    }
+
+    /// Starts watching, in the background, those of `sessions` (all of
+    /// `repo`) whose worktree exists and is neither watched nor being
+    /// watched, without computing their facts: for conflict control, whose
+    /// snapshots of a dirty worktree are reused only while its worktree is
+    /// watched (a supervisor restarted with its agents stopped would
+    /// otherwise never watch them, as only a `list` did).
+    pub fn watch(&self, repo: &Repository, sessions: &[&Session]) {
+        self.drain();
+        self.watch_repo(repo);
+        let freed = self.watches.as_ref().map_or(0, |w| w.freed.load(std::sync::atomic::Ordering::Relaxed));
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut start = Vec::new();
+        for s in sessions {
+            let entry = entries.entry(s.id.clone()).or_default();
+            if entry.path != s.path {
+                let generation = entry.generation + 1;
+                *entry =
+                    Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
+            }
+            if entry.polled_at.is_some_and(|at| at < freed) {
+                (entry.watching, entry.polled_at) = (false, None);
+            }
+            if !entry.watching && s.path.is_dir() {
+                entry.watching = true;
+                start.push((s.id.clone(), s.path.clone()));
+            }
+        }
+        drop(entries);
+        self.start_watching(start);
+    }
+
+    /// Watches each `(session id, worktree)` on one background thread at
+    /// the lowest priority; each entry is marked watched (and its facts
+    /// dropped, to be computed once more) or polled when it is done.
+    fn start_watching(&self, start: Vec<(String, PathBuf)>) {
         if let Some(watches) = &self.watches
             && !start.is_empty()
         {
@@ -329,7 +368,6 @@ impl FactsCache {
                 }
             });
         }
-        out
     }
 
     /// The commit `refs/heads/<branch>` points at (`None`: no such
