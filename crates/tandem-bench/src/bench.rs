@@ -52,7 +52,7 @@ const DEFAULT_SHAPE: Shape = Shape { files: 28_000, dirs: 3_000, sessions: 50 };
 
 /// The script the `list` baseline runs per worktree, as many worktrees at
 /// a time as tandem's facts pool ([`parallelism`]).
-const LIST_BASELINE_SCRIPT: &str =
+pub(crate) const LIST_BASELINE_SCRIPT: &str =
     "git -C {} status --porcelain=v2 >/dev/null && git -C {} rev-list --left-right --count main...HEAD >/dev/null";
 
 /// What a comparison must reach.
@@ -552,6 +552,23 @@ impl Bench {
             t,
             cold_baseline_ms,
             Target::Millis { max_ms: 20.0 },
+        )
+        .with_note(self.watch_note()?))
+    }
+
+    /// The supervisor's inotify budget as `daemon status --json` gives
+    /// it: polled worktrees are read with git on every `list`.
+    fn watch_note(&self) -> Result<String> {
+        let status: serde_json::Value =
+            serde_json::from_str(&run(&mut self.tandem.cmd(["daemon", "status", "--json"]))?)?;
+        let w = &status["watches"];
+        let polled = w["polled"].as_array().map_or(0, Vec::len);
+        Ok(format!(
+            "inotify watches {} of tandem's cap {} (fs.inotify.max_user_watches {}); {polled} of {} worktrees polled (read with git on every list)",
+            w["used"],
+            w["cap"],
+            w["system_max"],
+            self.fixture.sessions.len()
         ))
     }
 
@@ -580,7 +597,7 @@ impl Bench {
 /// How many worktrees tandem's facts pool scans at once
 /// (`tandem_core::session::facts`: `available_parallelism()`, 2 when
 /// unknown); the `list` baseline runs as many.
-fn parallelism() -> usize {
+pub(crate) fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 

@@ -8,7 +8,9 @@
 //! (`web`); measures remote hosts over a real private sshd: `list` with
 //! two remotes, `attach HOST:NAME` echo and `new --on` beside plain ssh,
 //! tmux and git (`remote`, as root); times a checkpoint beside `git stash
-//! create`, its p99 over many turns and its disk growth (`checkpoints`).
+//! create`, its p99 over many turns and its disk growth (`checkpoints`);
+//! measures 200 sessions on one machine: list, status, state changes,
+//! view frames, the supervisor's CPU and memory (`scale`).
 
 mod agents;
 mod bench;
@@ -19,6 +21,7 @@ mod process;
 mod pty;
 mod remote;
 mod rng;
+mod scale;
 mod stats;
 mod status;
 mod view;
@@ -45,6 +48,7 @@ enum Command {
     Web(web::WebArgs),
     Remote(remote::RemoteArgs),
     Checkpoints(checkpoints::CheckpointsArgs),
+    Scale(scale::ScaleArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Web(args) => web::run_cmd(args),
         Command::Remote(args) => remote::run_cmd(args),
         Command::Checkpoints(args) => checkpoints::run_cmd(args),
+        Command::Scale(args) => scale::run_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

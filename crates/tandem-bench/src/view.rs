@@ -80,20 +80,7 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
     let live = rows(false)?;
     ensure!(live.len() == args.sessions, "the supervisor lists {} of {} sessions", live.len(), args.sessions);
     // History, as agents leave it; and every log grown past the tail.
-    let store = Store::open(&paths.database())?;
-    for row in &live {
-        let events: Vec<NewEvent<'_>> = (0..30)
-            .map(|k| NewEvent {
-                session_id: &row.id,
-                kind: if k % 2 == 0 { EventKind::ToolCall } else { EventKind::ToolResult },
-                text: format!("step {k}: cargo test -p crate-{k} -- --nocapture"),
-                data: None,
-                indexed: true,
-            })
-            .collect();
-        store.add_events(&events)?;
-    }
-    drop(store);
+    add_history(&paths, live.iter().map(|r| r.id.as_str()))?;
     let log = |id: &str| tandem_core::host::screen::PtyLog::path(&paths.session_dir(id));
     let deadline = Instant::now() + std::time::Duration::from_secs(120);
     while live.iter().any(|r| std::fs::metadata(log(&r.id)).map_or(0, |m| m.len()) < 256 * 1024) {
@@ -101,62 +88,7 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
-    let mut app = App::new();
-    let mut all = rows(false)?;
-    all.extend(rows(true)?);
-    app.set_rows(all);
-    let mut selected = Selected::default();
-    let mut terminal = Terminal::new(TestBackend::new(args.cols, args.rows))?;
-    let mut frame = |app: &App, selected: &Selected| -> Result<()> {
-        terminal.draw(|f| {
-            let scene = Scene {
-                title: "bench",
-                preview: selected.screen(),
-                history: selected.history(),
-                now: tandem_core::unix_now(),
-                color: true,
-            };
-            draw(f, app, &scene);
-        })?;
-        Ok(())
-    };
-    let selected_id = |app: &App| app.selected_row().map(|r| r.id.clone());
-    // Moves the selection down the list, and back up from its end.
-    let mut down = true;
-    let mut step = |app: &mut App| {
-        let before = selected_id(app);
-        app.key(arrow(down));
-        if selected_id(app) == before {
-            down = !down;
-            app.key(arrow(down));
-        }
-    };
-    let (mut moved, mut pushed, mut drawn) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..args.frames {
-        // Selection moved.
-        let start = Instant::now();
-        step(&mut app);
-        selected.update(&paths, selected_id(&app).as_deref(), false);
-        frame(&app, &selected)?;
-        moved.push(start.elapsed().as_secs_f64() * 1000.0);
-        ensure!(selected.screen().is_some() && selected.history().len() == Selected::HISTORY, "nothing to preview");
-
-        // A change pushed, and the selection moved.
-        let start = Instant::now();
-        let mut all = rows(false)?;
-        all.extend(rows(true)?);
-        app.set_rows(all);
-        step(&mut app);
-        selected.update(&paths, selected_id(&app).as_deref(), true);
-        frame(&app, &selected)?;
-        pushed.push(start.elapsed().as_secs_f64() * 1000.0);
-
-        // Draw only.
-        let start = Instant::now();
-        frame(&app, &selected)?;
-        drawn.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-
+    let (mut moved, mut pushed, mut drawn) = time_frames(&tandem, &layout.repo(), args.frames, args.cols, args.rows)?;
     let mut out = String::new();
     let _ = writeln!(out, "{} frames each, {} sessions, {}×{}", args.frames, args.sessions, args.cols, args.rows);
     let _ = writeln!(out, "{:<34} {:>10} {:>10} {:>10} {:>10}   result", "", "median", "p99", "min", "max");
@@ -182,6 +114,103 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
         );
     }
     print!("{out}");
+    Ok(())
+}
+
+/// Times `frames` frames of each kind (selection moved; change pushed
+/// and selection moved; draw only) of the agent view of the sessions of
+/// `repo`, served by `tandem`'s supervisor, at `cols`×`rows`; each in ms.
+///
+/// # Errors
+/// The supervisor does not answer, or a frame had nothing to preview.
+pub(crate) fn time_frames(
+    tandem: &crate::process::Tandem,
+    repo: &std::path::Path,
+    frames: usize,
+    cols: u16,
+    rows: u16,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
+    let client = tandem_core::client::Tandem::new(paths.clone(), tandem.bin.clone());
+    let list = |archived: bool| client.rows(repo, archived, 2, true).map(|l| l.rows);
+    let mut app = App::new();
+    let mut all = list(false)?;
+    all.extend(list(true)?);
+    app.set_rows(all);
+    let mut selected = Selected::default();
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows))?;
+    let mut frame = |app: &App, selected: &Selected| -> Result<()> {
+        terminal.draw(|f| {
+            let scene = Scene {
+                title: "bench",
+                preview: selected.screen(),
+                history: selected.history(),
+                now: tandem_core::unix_now(),
+                color: true,
+            };
+            draw(f, app, &scene);
+        })?;
+        Ok(())
+    };
+    let selected_id = |app: &App| app.selected_row().map(|r| r.id.clone());
+    // Moves the selection down the list, and back up from its end.
+    let mut down = true;
+    let mut step = |app: &mut App| {
+        let before = selected_id(app);
+        app.key(arrow(down));
+        if selected_id(app) == before {
+            down = !down;
+            app.key(arrow(down));
+        }
+    };
+    let (mut moved, mut pushed, mut drawn) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..frames {
+        // Selection moved.
+        let start = Instant::now();
+        step(&mut app);
+        selected.update(&paths, selected_id(&app).as_deref(), false);
+        frame(&app, &selected)?;
+        moved.push(start.elapsed().as_secs_f64() * 1000.0);
+        ensure!(selected.screen().is_some(), "the selected session has no screen to preview");
+
+        // A change pushed, and the selection moved.
+        let start = Instant::now();
+        let mut all = list(false)?;
+        all.extend(list(true)?);
+        app.set_rows(all);
+        step(&mut app);
+        selected.update(&paths, selected_id(&app).as_deref(), true);
+        frame(&app, &selected)?;
+        pushed.push(start.elapsed().as_secs_f64() * 1000.0);
+
+        // Draw only.
+        let start = Instant::now();
+        frame(&app, &selected)?;
+        drawn.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    Ok((moved, pushed, drawn))
+}
+
+/// Gives each of the sessions `ids` 30 history events, as an agent's tool
+/// calls and results leave them.
+///
+/// # Errors
+/// The store cannot be opened or written.
+pub(crate) fn add_history<'a>(paths: &tandem_core::paths::Paths, ids: impl Iterator<Item = &'a str>) -> Result<()> {
+    let store = Store::open(&paths.database())?;
+    for id in ids {
+        let events: Vec<NewEvent<'_>> = (0..30)
+            .map(|k| NewEvent {
+                session_id: id,
+                kind: if k % 2 == 0 { EventKind::ToolCall } else { EventKind::ToolResult },
+                text: format!("step {k}: cargo test -p crate-{k} -- --nocapture"),
+                data: None,
+                indexed: true,
+            })
+            .collect();
+        store.add_events(&events)?;
+    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@
 //!   every query; when it is, the session is recomputed once more (a
 //!   change made while watches were being added may have no event).
 //! - Watches are a budget (issue 23): the supervisor holds at most
-//!   [`FactsCache::cap`] of them (`[watch] max_watches`, by default half
+//!   [`watch_cap`] of them (`[watch] max_watches`, by default three quarters
 //!   of `fs.inotify.max_user_watches`). A worktree whose folders do not
 //!   all fit (or that meets the kernel's own limit) gives back the
 //!   watches it got and is *polled*: its facts are computed with git on
@@ -108,7 +108,7 @@ impl Watches {
     }
 }
 
-/// The cap for `[watch] max_watches = configured`: itself, or (0) half of
+/// The cap for `[watch] max_watches = configured`: itself, or (0) three quarters of
 /// `fs.inotify.max_user_watches` (8,192, the kernel's old default, when
 /// unreadable).
 #[must_use]
@@ -116,7 +116,7 @@ pub fn watch_cap(configured: u64) -> usize {
     if configured > 0 {
         return usize::try_from(configured).unwrap_or(usize::MAX);
     }
-    system_max_watches().unwrap_or(8_192) / 2
+    system_max_watches().unwrap_or(8_192) / 4 * 3
 }
 
 /// `fs.inotify.max_user_watches`, if readable.
