@@ -461,7 +461,8 @@ section!(
         / WatchLayer {
             /// The most inotify watches the supervisor's facts cache
             /// holds (one per folder of each watched worktree); 0 for
-            /// three quarters of `fs.inotify.max_user_watches`, read when the
+            /// all but an eighth (at least 8,192) of
+            /// `fs.inotify.max_user_watches`, read when the
             /// supervisor starts. Worktrees beyond it are polled: their
             /// facts are read with git on every `list`.
             max_watches: u64,

@@ -18,8 +18,8 @@
 //!   every query; when it is, the session is recomputed once more (a
 //!   change made while watches were being added may have no event).
 //! - Watches are a budget (issue 23): the supervisor holds at most
-//!   [`watch_cap`] of them (`[watch] max_watches`, by default three quarters
-//!   of `fs.inotify.max_user_watches`). A worktree whose folders do not
+//!   [`watch_cap`] of them (`[watch] max_watches`, by default all but an
+//!   eighth of `fs.inotify.max_user_watches`). A worktree whose folders do not
 //!   all fit (or that meets the kernel's own limit) gives back the
 //!   watches it got and is *polled*: its facts are computed with git on
 //!   every query, never served from the cache, so they are never stale
@@ -108,15 +108,22 @@ impl Watches {
     }
 }
 
-/// The cap for `[watch] max_watches = configured`: itself, or (0) three quarters of
-/// `fs.inotify.max_user_watches` (8,192, the kernel's old default, when
-/// unreadable).
+/// The cap for `[watch] max_watches = configured`: itself, or (0) the
+/// system's `fs.inotify.max_user_watches` less what is left to editors
+/// and the agents' own file watchers: an eighth of it, at least 8,192
+/// (half of a limit below 16,384). 8,192, the kernel's old default, is
+/// taken as the limit when it cannot be read.
 #[must_use]
 pub fn watch_cap(configured: u64) -> usize {
     if configured > 0 {
         return usize::try_from(configured).unwrap_or(usize::MAX);
     }
-    system_max_watches().unwrap_or(8_192) / 4 * 3
+    default_cap(system_max_watches().unwrap_or(8_192))
+}
+
+/// [`watch_cap`]'s default for a system limit of `system` watches.
+fn default_cap(system: usize) -> usize {
+    system - (system / 8).max(8_192.min(system / 2))
 }
 
 /// `fs.inotify.max_user_watches`, if readable.
@@ -603,4 +610,19 @@ fn walk_and_watch(watches: &Watches, id: &str, dir: &Path) -> Result<(), OutOfWa
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_cap;
+
+    #[test]
+    fn the_default_cap_leaves_an_eighth_and_at_least_8192_to_others() {
+        assert_eq!(default_cap(192_530), 168_464);
+        assert_eq!(default_cap(1_048_576), 917_504);
+        assert_eq!(default_cap(65_536), 57_344);
+        assert_eq!(default_cap(16_384), 8_192);
+        assert_eq!(default_cap(8_192), 4_096);
+        assert_eq!(default_cap(0), 0);
+    }
 }
