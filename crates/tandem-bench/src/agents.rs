@@ -354,15 +354,7 @@ fn latency(tandem: &Tandem, fake: &Path, samples: u32) -> Result<Figure> {
         let (event, state) = if i % 2 == 0 { ("UserPromptSubmit", "running") } else { ("Stop", "idle") };
         let payload = serde_json::json!({ "hook_event_name": event, "prompt": "go", "last_assistant_message": "done" });
         let start = Instant::now();
-        let mut hook = tandem
-            .cmd(["hook"])
-            .env("TANDEM_SESSION_ID", &id)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
-        hook.wait()?;
+        send_hook(tandem, &id, &payload)?;
         wait_state(tandem, "lat", state, Duration::from_secs(10))?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
@@ -396,17 +388,7 @@ fn ingest(tandem: &Tandem, dir: &Path, fake: &Path) -> Result<Vec<Figure>> {
             "tool_input": { "command": format!("echo bench-{i}") },
             "tool_response": { "stdout": format!("bench-{i}\n"), "stderr": "" },
         });
-        let mut hook =
-            tandem.cmd(["hook"]).env("TANDEM_SESSION_ID", &id).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
-        let done = hook.wait_with_output()?;
-        if !done.status.success() {
-            bail!(
-                "tandem hook failed on event {i} ({}): {}; the ingest figure is void",
-                done.status,
-                String::from_utf8_lossy(&done.stderr).trim()
-            );
-        }
+        send_hook(tandem, &id, &payload).with_context(|| format!("event {i}: the ingest figure is void"))?;
     }
     let hooks = f64::from(n) / start.elapsed().as_secs_f64();
     // Every event stored: each command's text in some row of the history.
@@ -469,6 +451,27 @@ fn ingest(tandem: &Tandem, dir: &Path, fake: &Path) -> Result<Vec<Figure>> {
             ..Figure::default()
         },
     ])
+}
+
+/// Runs `tandem hook` for session `id` with `payload` on its stdin, as
+/// Claude Code runs it.
+///
+/// # Errors
+/// It could not start, or failed (with its stderr).
+pub(crate) fn send_hook(tandem: &Tandem, id: &str, payload: &serde_json::Value) -> Result<()> {
+    let mut hook = tandem
+        .cmd(["hook"])
+        .env("TANDEM_SESSION_ID", id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
+    let done = hook.wait_with_output()?;
+    if !done.status.success() {
+        bail!("tandem hook failed ({}): {}", done.status, String::from_utf8_lossy(&done.stderr).trim());
+    }
+    Ok(())
 }
 
 /// A running session row for the in-process ingest store.

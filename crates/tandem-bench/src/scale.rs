@@ -17,9 +17,8 @@
 //! - the supervisor's resident and proportional set size, RSS ≤ 64 MiB.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -191,16 +190,7 @@ pub fn run_cmd(args: &ScaleArgs) -> Result<()> {
         let (event, state) = if i % 2 == 0 { ("UserPromptSubmit", "running") } else { ("Stop", "idle") };
         let payload = serde_json::json!({ "hook_event_name": event, "prompt": "go", "last_assistant_message": "done" });
         let start = Instant::now();
-        let mut hook = tandem
-            .cmd(["hook"])
-            .env("TANDEM_SESSION_ID", &id)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        hook.stdin.take().context("stdin")?.write_all(payload.to_string().as_bytes())?;
-        let done = hook.wait_with_output()?;
-        ensure!(done.status.success(), "tandem hook failed: {}", String::from_utf8_lossy(&done.stderr));
+        crate::agents::send_hook(&tandem, &id, &payload)?;
         let deadline = start + Duration::from_secs(10);
         loop {
             let listed: serde_json::Value = serde_json::from_str(&run(&mut tandem.cmd(["list", "--json"]))?)?;

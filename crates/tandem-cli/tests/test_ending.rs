@@ -150,7 +150,10 @@ fn a_kill_during_new_is_undone_by_the_next_command() {
         .spawn()
         .expect("spawn");
     wait_for("git to hold the checkout", || {
-        env.git(&["worktree", "list", "--porcelain"]).contains("locked initializing").then_some(())
+        // Asked while `worktree add` writes its admin folder, git may fail
+        // to read a file not written yet: not yet, then.
+        let out = env.command_git_in(&env.repo, &["worktree", "list", "--porcelain"]);
+        String::from_utf8_lossy(&out.stdout).contains("locked initializing").then_some(())
     });
     kill9(env.supervisor_pid().expect("supervisor"));
     // git first, mid-checkout; then its filter, which would otherwise

@@ -57,7 +57,9 @@ fn limits(config: &tandem_core::config::Config) {
 
 /// Find what was done by hand to this repository's sessions (worktree
 /// folders deleted, branches deleted or switched, the repository moved)
-/// and explain it; with --fix, repair it
+/// and explain it; with --fix, repair it. Also says how much disk the
+/// checkpoints keep and how the supervisor's inotify watch budget stands
+/// (which worktrees are polled for want of watches)
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
     /// Repair what can be repaired (never prunes a locked worktree)

@@ -224,16 +224,7 @@ impl FactsCache {
         // Worktrees to scan: new, moved, unwatched, or changed.
         let mut scan = Vec::new();
         for (i, s) in sessions.iter().enumerate() {
-            let entry = entries.entry(s.id.clone()).or_default();
-            if entry.path != s.path {
-                let generation = entry.generation + 1;
-                *entry =
-                    Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
-            }
-            // Polled, and watches were freed since: try to watch it again.
-            if entry.polled_at.is_some_and(|at| at < freed) {
-                (entry.watching, entry.polled_at) = (false, None);
-            }
+            let entry = current_entry(&mut entries, s, repo, freed);
             // A missing worktree has no watches: look again every time.
             if entry.worktree.as_ref().is_none_or(|w| !w.exists) || !entry.watched {
                 scan.push(i);
@@ -326,15 +317,7 @@ impl FactsCache {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let mut start = Vec::new();
         for s in sessions {
-            let entry = entries.entry(s.id.clone()).or_default();
-            if entry.path != s.path {
-                let generation = entry.generation + 1;
-                *entry =
-                    Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
-            }
-            if entry.polled_at.is_some_and(|at| at < freed) {
-                (entry.watching, entry.polled_at) = (false, None);
-            }
+            let entry = current_entry(&mut entries, s, repo, freed);
             if !entry.watching && s.path.is_dir() {
                 entry.watching = true;
                 start.push((s.id.clone(), s.path.clone()));
@@ -572,6 +555,26 @@ impl FactsCache {
         }
         any
     }
+}
+
+/// Session `s`'s entry, made afresh when it is new or its worktree
+/// moved; a polled one whose failure predates the last freed watch
+/// (`freed`) is set to be watched again.
+fn current_entry<'a>(
+    entries: &'a mut HashMap<String, Entry>,
+    s: &Session,
+    repo: &Repository,
+    freed: u64,
+) -> &'a mut Entry {
+    let entry = entries.entry(s.id.clone()).or_default();
+    if entry.path != s.path {
+        let generation = entry.generation + 1;
+        *entry = Entry { path: s.path.clone(), common_dir: repo.common_dir.clone(), generation, ..Entry::default() };
+    }
+    if entry.polled_at.is_some_and(|at| at < freed) {
+        (entry.watching, entry.polled_at) = (false, None);
+    }
+    entry
 }
 
 /// Watches every folder of a worktree but `.git`, and its admin folder.
