@@ -342,12 +342,19 @@ impl FactsCache {
                     // Read before the walk: a watch freed during it is a
                     // reason to try again.
                     let freed = watches.freed.load(std::sync::atomic::Ordering::Relaxed);
-                    let complete = watch_worktree(&watches, &id, &path).is_ok();
+                    let mut complete = watch_worktree(&watches, &id, &path).is_ok();
+                    let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
+                    // A folder made during the walk that did not fit has
+                    // given back this worktree's watches meanwhile (and
+                    // marked it polled): the set is not whole.
+                    if entries.get(&id).is_some_and(|e| e.polled_at.is_some()) {
+                        complete = false;
+                    }
                     if !complete {
                         watches.give_back(&id);
                         tracing::warn!(session = %id, cap = watches.cap, "out of inotify watches; this worktree is polled (its facts read with git on every list)");
                     }
-                    if let Some(e) = entries.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+                    if let Some(e) = entries.get_mut(&id) {
                         // Recompute once more: a change made while the
                         // watches went in may have left no event.
                         e.worktree = None;
