@@ -402,12 +402,7 @@ impl Bench {
             self.git_remove(&path)?;
             self.git_delete_branch(&name)?;
         }
-        let cpu_note = format!(
-            "the supervisor's CPU (with its git children) from `new` until idle: {:.0} ms median ({:.0}–{:.0})",
-            median(&cpu).unwrap_or(f64::NAN),
-            cpu.iter().copied().fold(f64::INFINITY, f64::min),
-            cpu.iter().copied().fold(0.0, f64::max)
-        );
+        let cpu_note = cpu_note("the supervisor's CPU (with its git children) from `new` until idle", &cpu);
         Ok(vec![
             Comparison::new(
                 "new (returns)",
@@ -501,12 +496,7 @@ impl Bench {
         let name_returns = if drop { "list cache-cold" } else { "list cold" };
         let name_idle = if drop { "list cache-cold (idle)" } else { "list cold (idle)" };
         let baseline = baseline_text(drop);
-        let cpu_note = format!(
-            "the new supervisor's CPU (with its git children) until idle: {:.0} ms median ({:.0}–{:.0})",
-            median(&cpu).unwrap_or(f64::NAN),
-            cpu.iter().copied().fold(f64::INFINITY, f64::min),
-            cpu.iter().copied().fold(0.0, f64::max)
-        );
+        let cpu_note = cpu_note("the new supervisor's CPU (with its git children) until idle", &cpu);
         Ok(vec![
             Comparison::new(name_returns, baseline.clone(), t, b.clone(), Target::Ratio { max: 1.0 }),
             Comparison::new(name_idle, baseline, idle, b, Target::Printed).with_note(cpu_note),
@@ -599,6 +589,13 @@ impl Bench {
 /// unknown); the `list` baseline runs as many.
 pub(crate) fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+/// `WHAT: M ms median (MIN–MAX)` for CPU times `cpu` in ms.
+fn cpu_note(what: &str, cpu: &[f64]) -> String {
+    let min = cpu.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = cpu.iter().copied().fold(0.0, f64::max);
+    format!("{what}: {:.0} ms median ({min:.0}–{max:.0})", median(cpu).unwrap_or(f64::NAN))
 }
 
 /// What the `list` baselines run; `dropped`: with the page cache dropped first.

@@ -173,6 +173,14 @@ impl Tandem {
         Ok((PathBuf::from(path), took))
     }
 
+    /// The paths of this tandem's home (its store, its supervisor's lock).
+    ///
+    /// # Errors
+    /// Never for a home that is set; as `Paths::from_vars`.
+    pub fn paths(&self) -> Result<tandem_core::paths::Paths> {
+        Ok(tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| self.home.clone()))?)
+    }
+
     /// `tandem daemon stop`, ignoring the answer; for clean-up paths.
     pub fn stop_daemon(&self) {
         if let Err(e) = run(&mut self.cmd(["daemon", "stop"])) {
@@ -213,8 +221,7 @@ impl Drop for StopAll<'_> {
 /// # Errors
 /// No supervisor runs for this home, or its lock file holds no pid.
 pub fn supervisor_pid(tandem: &Tandem) -> Result<i32> {
-    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
-    let lock = paths.supervisor_lock();
+    let lock = tandem.paths()?.supervisor_lock();
     let text = std::fs::read_to_string(&lock).with_context(|| format!("reading {}", lock.display()))?;
     let pid: i32 = text.trim().parse().with_context(|| format!("{} holds no pid: {text:?}", lock.display()))?;
     anyhow::ensure!(tandem_core::process::is_running(pid), "the supervisor (pid {pid}) is not running");

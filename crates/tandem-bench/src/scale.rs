@@ -117,7 +117,7 @@ pub fn run_cmd(args: &ScaleArgs) -> Result<()> {
     let ids: Vec<String> =
         listed.as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect();
     ensure!(ids.len() == args.sessions, "the supervisor lists {} of {} sessions", ids.len(), args.sessions);
-    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
+    let paths = tandem.paths()?;
     crate::view::add_history(&paths, ids.iter().map(String::as_str))?;
     let supervisor = supervisor_pid(&tandem)?;
     eprintln!("waiting for the supervisor to settle ...");

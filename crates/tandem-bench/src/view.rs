@@ -73,7 +73,7 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
     for i in 0..args.sessions {
         run(&mut tandem.cmd(["new", &format!("v{i:03}"), "--bg", "--agent", &agent]))?;
     }
-    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
+    let paths = tandem.paths()?;
     let client = tandem_core::client::Tandem::new(paths.clone(), tandem.bin.clone());
     let repo = layout.repo();
     let rows = |archived: bool| client.rows(&repo, archived, 2, true).map(|l| l.rows);
@@ -130,7 +130,7 @@ pub(crate) fn time_frames(
     cols: u16,
     rows: u16,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-    let paths = tandem_core::paths::Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| tandem.home.clone()))?;
+    let paths = tandem.paths()?;
     let client = tandem_core::client::Tandem::new(paths.clone(), tandem.bin.clone());
     let list = |archived: bool| client.rows(repo, archived, 2, true).map(|l| l.rows);
     let mut app = App::new();
