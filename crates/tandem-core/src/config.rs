@@ -134,7 +134,10 @@ pub fn repo_trust(key: &str) -> Option<RepoTrust> {
         | "checkpoints.keep"
         // The supervisor's share of the user's inotify watches (issue
         // 23) is the user's: it is read when the supervisor starts.
-        | "watch.max_watches" => UserOnly,
+        | "watch.max_watches"
+        // Each pooled worktree is a whole checkout of the user's disk
+        // (issue 23).
+        | "worktrees.pool" => UserOnly,
         _ => return None,
     })
 }
@@ -309,7 +312,18 @@ section!(
             fetch_timeout_ms: u64,
         }
 );
-section!(WorktreesConfig / WorktreesLayer { dir: String });
+section!(
+    WorktreesConfig
+        / WorktreesLayer {
+            /// Parent folder of session worktrees (see `config.toml`).
+            dir: String,
+            /// How many checked-out worktrees per repository the
+            /// supervisor keeps ready at the default base for `tandem
+            /// new` ([`crate::session::pool`]); 0 for none, at most
+            /// [`crate::session::pool::MAX_POOL`].
+            pool: u32,
+        }
+);
 section!(HooksConfig / HooksLayer {
     setup: Vec<String>,
     teardown: Vec<String>,
@@ -600,6 +614,17 @@ impl Config {
         let mut config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Parse { path: user_file.to_path_buf(), line: 1, message: e.message().to_owned() }
         })?;
+        if config.worktrees.pool > crate::session::pool::MAX_POOL {
+            let message = format!(
+                "`worktrees.pool = {}` keeps more worktrees ready than the {} a repository may have (each is a whole checkout); lower it",
+                config.worktrees.pool,
+                crate::session::pool::MAX_POOL
+            );
+            return Err(match sources.get("worktrees.pool") {
+                Some(Source::Env(var)) => ConfigError::Env { var: var.clone(), message },
+                _ => ConfigError::Parse { path: user_file.to_path_buf(), line: 1, message },
+            });
+        }
         config.sources = sources;
         Ok(config)
     }
@@ -707,7 +732,7 @@ impl Config {
             "stop": { "grace_ms": self.stop.grace_ms },
             "branch": { "prefix": s(&self.branch.prefix), "protected": self.branch.protected },
             "base": { "default": s(&self.base.default), "fetch_timeout_ms": self.base.fetch_timeout_ms },
-            "worktrees": { "dir": s(&self.worktrees.dir) },
+            "worktrees": { "dir": s(&self.worktrees.dir), "pool": self.worktrees.pool },
             "hooks": {
                 "setup": self.hooks.setup,
                 "teardown": self.hooks.teardown,

@@ -67,8 +67,9 @@ pub struct DoctorArgs {
     fix: bool,
     /// Print one JSON object, `findings`: session, problem, remedy, fixed;
     /// `checkpoints`: refs and bytes only they keep; `watches`: used, cap,
-    /// system_max and the sessions `polled` for want of inotify watches
-    /// (the sandbox checks of this machine stay text-only)
+    /// system_max and the sessions `polled` for want of inotify watches;
+    /// `pool`: size (`[worktrees] pool`), ready and folders of the worktree
+    /// pool (the sandbox checks of this machine stay text-only)
     #[arg(long)]
     json: bool,
 }
@@ -77,6 +78,13 @@ pub struct DoctorArgs {
 /// only they keep; `None` when git cannot say.
 fn checkpoints(repo: &tandem_core::repo::Repository) -> Option<(u64, usize)> {
     tandem_core::checkpoints::disk_use(repo).ok()
+}
+
+/// The worktree pool of `repo` (issue 23): `(ready, folders)`.
+fn pool(cx: &Context, repo: &tandem_core::repo::Repository, config: &tandem_core::config::Config) -> (usize, usize) {
+    use tandem_core::session::{pool, worktrees_dir};
+    let entries = pool::status(repo, &worktrees_dir(&cx.paths, repo, config)).unwrap_or_default();
+    (entries.iter().filter(|e| e.kind == pool::EntryKind::Ready).count(), entries.len())
 }
 
 /// One line on the supervisor's inotify watch budget (issue 23), for
@@ -123,7 +131,12 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
         let watches = serde_json::json!({
             "used": watches.used, "cap": watches.cap, "system_max": watches.system_max, "polled": polled,
         });
-        println!("{}", serde_json::json!({ "findings": rows, "checkpoints": used, "watches": watches }));
+        let (ready, folders) = pool(cx, &repo, &config);
+        let pool = serde_json::json!({ "size": config.worktrees.pool, "ready": ready, "folders": folders });
+        println!(
+            "{}",
+            serde_json::json!({ "findings": rows, "checkpoints": used, "watches": watches, "pool": pool })
+        );
         return Ok(());
     }
     machine(&config);
@@ -140,6 +153,14 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
         println!(
             "    polled: {}\n    fix: raise `[watch] max_watches` in your config, or the system's limit (`sudo sysctl fs.inotify.max_user_watches=N`), then `tandem daemon stop` (the next command starts it again)",
             visible(&names(cx, &watches.polled).join(", "))
+        );
+    }
+    let (ready, folders) = pool(cx, &repo, &config);
+    if config.worktrees.pool > 0 || folders > 0 {
+        let more = if folders > ready { format!(", {} being made or left over", folders - ready) } else { String::new() };
+        println!(
+            "worktree pool: {ready} ready of {} (`[worktrees] pool`){more}; `tandem new` takes one",
+            config.worktrees.pool
         );
     }
     let findings = cx.tandem()?.doctor(&cx.cwd, args.fix)?;

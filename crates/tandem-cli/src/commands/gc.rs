@@ -34,6 +34,9 @@ pub fn run(cx: &Context, args: &GcArgs) -> Result<(), CliError> {
     for path in &report.trash {
         println!("deleted {}", path.display());
     }
+    for path in &report.pool {
+        println!("removed pooled worktree {} (not ready, or beyond `[worktrees] pool`)", path.display());
+    }
     for what in &report.checkpoints {
         println!("dropped the checkpoints of removed session {}", tandem_core::text::visible(what));
     }

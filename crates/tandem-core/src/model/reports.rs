@@ -32,6 +32,10 @@ pub struct GcReport {
     /// (removed longer ago than the limit): `NAME (N checkpoints)`.
     #[serde(default)]
     pub checkpoints: Vec<String>,
+    /// Folders of the worktree pool removed: left half made by a killed
+    /// supervisor, or beyond `[worktrees] pool` (issue 23).
+    #[serde(default)]
+    pub pool: Vec<PathBuf>,
 }
 
 /// One thing `tandem doctor` found.

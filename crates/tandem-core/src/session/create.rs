@@ -202,6 +202,19 @@ fn make_worktree(
         }
         return Ok(path);
     }
+    if config.worktrees.pool > 0
+        && let Some(worktrees) = session.path.parent()
+    {
+        match super::pool::take(repo, worktrees, &session.path, &session.branch, start)? {
+            super::pool::Taken::Taken { from } => {
+                tracing::info!(session = %session.slug, from = %from.display(), "took a pooled worktree");
+                return Ok(session.path.clone());
+            }
+            super::pool::Taken::Missed { why } => {
+                tracing::info!(session = %session.slug, why, "no pooled worktree; git worktree add");
+            }
+        }
+    }
     match start {
         Start::NewBranch { at } => git::worktree_add(&repo.root, &session.path, &session.branch, at)?,
         Start::Existing => git::worktree_add_existing(&repo.root, &session.path, &session.branch)?,
@@ -240,7 +253,7 @@ fn dir_is_empty(dir: &Path) -> bool {
 
 /// Adds a worktrees folder inside the repository to `.git/info/exclude`,
 /// so the sessions' checkouts never show as untracked files.
-fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> {
+pub(super) fn exclude_if_inside(repo: &Repository, dir: &Path) -> Result<(), SessionError> {
     let Ok(relative) = dir.strip_prefix(&repo.root) else { return Ok(()) };
     let pattern = format!("/{}/", relative.to_string_lossy());
     let exclude = repo.common_dir.join("info").join("exclude");

@@ -39,6 +39,7 @@ pub mod include;
 pub mod launch;
 pub mod lookup;
 mod plan;
+pub mod pool;
 pub mod rename;
 pub mod repair;
 pub mod repo_hooks;

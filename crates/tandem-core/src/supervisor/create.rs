@@ -93,6 +93,8 @@ pub(super) fn create(state: &Arc<State>, req: &CreateRequest) -> Result<Response
         // Its first trial was not made (or undone): as if never asked.
         store.delete_tasks_without_trials(Some(&task.id))?;
     }
+    // Whether it took a pooled worktree or not, the pool makes up for it.
+    super::pool::refill(state, &plan.repo, &plan.config);
     let (session, notes) = created?;
     // Learn the new worktree's facts and watch it, so `list` and `rm`
     // need no `git status` for it later.

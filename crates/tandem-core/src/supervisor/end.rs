@@ -17,11 +17,11 @@ use super::{State, find, repo_of};
 
 /// `tandem gc`: deletes archived sessions of the repository at `cwd`
 /// older than `older_than_secs` ([`session::end::gc`]).
-pub(super) fn gc(state: &State, cwd: &std::path::Path, older_than_secs: u64) -> Result<Response, SessionError> {
+pub(super) fn gc(state: &Arc<State>, cwd: &std::path::Path, older_than_secs: u64) -> Result<Response, SessionError> {
     let store = state.store()?;
     let (repo, config) = session::open_repo(&state.paths, cwd)?;
     let lock = state.repo_lock(&repo.common_dir);
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let older_than = Duration::from_secs(older_than_secs);
     let mut report = session::end::gc(&state.paths, &store, &repo, &config, older_than)?;
     // The checkpoints of a session removed longer ago than the limit go
@@ -39,6 +39,19 @@ pub(super) fn gc(state: &State, cwd: &std::path::Path, older_than_secs: u64) -> 
             }
         }
     }
+    // The worktree pool: what a killed refill left, and what is beyond
+    // `[worktrees] pool` (all of it when the pool is off), goes now.
+    let worktrees = session::worktrees_dir(&state.paths, &repo, &config);
+    let base = session::pool::pool_base(&repo, &config);
+    let tidied =
+        session::pool::tidy(&repo, &worktrees, config.worktrees.pool, base.as_deref(), &state.pool.busy())?;
+    drop(guard);
+    super::pool::delete(state, &tidied.aside);
+    if config.worktrees.pool == 0 {
+        let _ = std::fs::remove_dir(session::pool::pool_dir(&worktrees));
+    }
+    report.pool = tidied.removed;
+    super::pool::refill(state, &repo, &config);
     Ok(Response::Collected(report))
 }
 

@@ -50,6 +50,7 @@ mod fork;
 mod kept_env;
 mod list;
 mod naming;
+mod pool;
 mod pulls;
 mod reaper;
 mod records;
@@ -119,6 +120,8 @@ struct State {
     /// Each session's secrets (caller's secret variables, env files'
     /// values), in memory only, for its respawns ([`kept_env`]).
     kept: Mutex<HashMap<String, kept_env::Kept>>,
+    /// The worktree pools' refill threads ([`pool`]).
+    pool: pool::Shared,
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -229,6 +232,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         database: crate::store::file_identity(&paths.database()),
         lost: std::sync::atomic::AtomicBool::new(false),
         kept: Mutex::new(HashMap::new()),
+        pool: pool::Shared::default(),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -239,6 +243,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     thread::Builder::new().name("pulls".into()).spawn(move || pulls::watch(&pulls))?;
     let checkpointer = Arc::clone(&state);
     thread::Builder::new().name("checkpoints".into()).spawn(move || checkpoints::run(&checkpointer))?;
+    pool::start(&state);
     companions::start(paths, &state.exe);
     tracing::info!(pid = std::process::id(), "supervisor listening");
     server::accept(&state, &listener);

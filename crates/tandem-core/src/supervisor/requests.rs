@@ -81,7 +81,11 @@ fn doctor(state: &State, cwd: &Path, fix: bool) -> Result<Response, SessionError
     let repo = crate::repo::Repository::discover(cwd)?;
     let lock = state.repo_lock(&repo.common_dir);
     let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(Response::Doctor { findings: session::repair::doctor(&state.paths, &store, &repo, fix)? })
+    let mut findings = session::repair::doctor(&state.paths, &store, &repo, fix)?;
+    let (_, config) = session::open_repo(&state.paths, &repo.root)?;
+    let worktrees = session::worktrees_dir(&state.paths, &repo, &config);
+    findings.extend(session::pool::doctor(&repo, &worktrees, &state.pool.busy(), fix)?);
+    Ok(Response::Doctor { findings })
 }
 
 /// `tandem daemon status`: this supervisor's pid, start time, how many
