@@ -35,6 +35,7 @@ mod test_mcp;
 mod test_metadata;
 mod test_names;
 mod test_never_lose;
+mod test_pool;
 mod test_remote;
 mod test_rows;
 mod test_sandbox;

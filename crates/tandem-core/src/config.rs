@@ -616,7 +616,7 @@ impl Config {
         })?;
         if config.worktrees.pool > crate::session::pool::MAX_POOL {
             let message = format!(
-                "`worktrees.pool = {}` keeps more worktrees ready than the {} a repository may have (each is a whole checkout); lower it",
+                "`worktrees.pool = {}`: at most {} worktrees per repository are kept ready (each is a whole checkout); lower it",
                 config.worktrees.pool,
                 crate::session::pool::MAX_POOL
             );

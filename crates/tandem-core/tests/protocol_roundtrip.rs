@@ -613,8 +613,22 @@ fn error_kind() -> impl Strategy<Value = ErrorKind> {
 fn response() -> impl Strategy<Value = Response> {
     let remove_report = (text(), text(), path(), opt_text())
         .prop_map(|(slug, branch, path, archive_ref)| RemoveReport { slug, branch, path, archive_ref });
-    let gc_report = (texts(), texts(), texts(), proptest::collection::vec(path(), 0..3), texts())
-        .prop_map(|(refs, kept, others, trash, checkpoints)| GcReport { refs, kept, others, trash, checkpoints });
+    let gc_report = (
+        texts(),
+        texts(),
+        texts(),
+        proptest::collection::vec(path(), 0..3),
+        texts(),
+        proptest::collection::vec(path(), 0..3),
+    )
+        .prop_map(|(refs, kept, others, trash, checkpoints, pool)| GcReport {
+            refs,
+            kept,
+            others,
+            trash,
+            checkpoints,
+            pool,
+        });
     let finding = (opt_text(), text(), text(), any::<bool>()).prop_map(|(session, problem, remedy, fixed)| Finding {
         session,
         problem,

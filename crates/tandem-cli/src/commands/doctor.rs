@@ -133,10 +133,7 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
         });
         let (ready, folders) = pool(cx, &repo, &config);
         let pool = serde_json::json!({ "size": config.worktrees.pool, "ready": ready, "folders": folders });
-        println!(
-            "{}",
-            serde_json::json!({ "findings": rows, "checkpoints": used, "watches": watches, "pool": pool })
-        );
+        println!("{}", serde_json::json!({ "findings": rows, "checkpoints": used, "watches": watches, "pool": pool }));
         return Ok(());
     }
     machine(&config);
@@ -157,7 +154,8 @@ pub fn run(cx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
     }
     let (ready, folders) = pool(cx, &repo, &config);
     if config.worktrees.pool > 0 || folders > 0 {
-        let more = if folders > ready { format!(", {} being made or left over", folders - ready) } else { String::new() };
+        let more =
+            if folders > ready { format!(", {} being made or left over", folders - ready) } else { String::new() };
         println!(
             "worktree pool: {ready} ready of {} (`[worktrees] pool`){more}; `tandem new` takes one",
             config.worktrees.pool

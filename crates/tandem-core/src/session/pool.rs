@@ -23,8 +23,9 @@
 //!   falls back to `git worktree add`.
 //! - [`tidy`] removes what is not a ready worktree (a `kill -9` during
 //!   [`make`] leaves a half checkout, or a whole one never locked), ready
-//!   ones beyond N or far from the base, and never one someone wrote in
-//!   (that is reported by [`status`] and left alone).
+//!   ones beyond N or far from the base, and never one someone wrote in:
+//!   [`take`] and [`tidy`] lock such a one [`CHANGED`] instead, `tandem
+//!   doctor` reports it, and it is left alone.
 //!
 //! The pool never holds user work: nothing is run in a pooled worktree
 //! (no setup hook, no `.worktreeinclude` copy; those run once it is a
@@ -43,6 +44,10 @@ use crate::repo::Repository;
 
 /// The lock reason that marks a pooled worktree ready to be taken.
 pub const READY: &str = "tandem pool: ready for `tandem new`, holds no work";
+
+/// The lock reason of a pooled worktree found with changes: never handed
+/// out, never removed by tandem, reported by `tandem doctor`.
+pub const CHANGED: &str = "tandem pool: has changes nobody should have made; left alone";
 
 /// The most ready worktrees per repository `[worktrees] pool` may ask for.
 pub const MAX_POOL: u32 = 8;
@@ -72,6 +77,9 @@ pub enum EntryKind {
     /// Not (yet, or any more) ready: being made or taken, or left half
     /// done by a killed process; [`tidy`] removes it when nobody is at it.
     Unready,
+    /// Locked [`CHANGED`]: someone wrote in it while it was pooled. Left
+    /// alone (it may hold what they made); not counted in the pool.
+    Changed,
 }
 
 /// The pool of `repo` as it is on disk: every folder in [`pool_dir`] and
@@ -88,12 +96,13 @@ pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, Session
             return;
         }
         let git = listed.iter().find(|w| same_path(&w.path, &path));
-        let ready = git.is_some_and(|w| w.locked.as_deref() == Some(READY) && w.detached && path.is_dir());
-        out.push(Entry {
-            path,
-            commit: git.and_then(|w| w.head.clone()),
-            kind: if ready { EntryKind::Ready } else { EntryKind::Unready },
-        });
+        let locked = git.and_then(|w| w.locked.as_deref()).filter(|_| path.is_dir());
+        let kind = match locked {
+            Some(READY) if git.is_some_and(|w| w.detached) => EntryKind::Ready,
+            Some(CHANGED) => EntryKind::Changed,
+            _ => EntryKind::Unready,
+        };
+        out.push(Entry { path, commit: git.and_then(|w| w.head.clone()), kind });
     };
     for w in &listed {
         if w.path.parent().is_some_and(|p| same_path(p, &dir)) {
@@ -154,7 +163,10 @@ pub fn make(
         cmd.args(["worktree", "add", "--quiet", "--detach", "--"]).arg(&path).arg(commit);
         git::output(cmd)?;
         crate::fault::point("pool.added");
-        git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("lock"), OsStr::new("--reason"), OsStr::new(READY), path.as_os_str()])?;
+        git::run(
+            &repo.root,
+            &[OsStr::new("worktree"), OsStr::new("lock"), OsStr::new("--reason"), OsStr::new(READY), path.as_os_str()],
+        )?;
         Ok(())
     })();
     if let Err(e) = made {
@@ -221,7 +233,7 @@ pub fn take(
             continue;
         }
         if !is_clean(&entry.path)? {
-            tracing::warn!(path = %entry.path.display(), "a pooled worktree has changes; left alone (`tandem doctor`)");
+            set_aside(repo, &entry.path)?;
             continue;
         }
         git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), entry.path.as_os_str()])?;
@@ -241,6 +253,17 @@ pub fn take(
         return Ok(Taken::Taken { from: entry.path });
     }
     Ok(Taken::Missed { why: if far { "the base is far from the pool's" } else { "every ready worktree has changes" } })
+}
+
+/// Marks the ready worktree at `path` [`CHANGED`]: someone wrote in it.
+fn set_aside(repo: &Repository, path: &Path) -> Result<(), SessionError> {
+    tracing::warn!(path = %path.display(), "a pooled worktree has changes; left alone (`tandem doctor`)");
+    git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()])?;
+    git::run(
+        &repo.root,
+        &[OsStr::new("worktree"), OsStr::new("lock"), OsStr::new("--reason"), OsStr::new(CHANGED), path.as_os_str()],
+    )?;
+    Ok(())
 }
 
 /// Whether the trees of `from` and `to` differ in more than half the
@@ -322,9 +345,14 @@ pub fn tidy(
                 continue;
             }
             if !is_clean(&entry.path)? {
+                set_aside(repo, &entry.path)?;
                 done.changed.push(entry.path);
                 continue;
             }
+        }
+        if entry.kind == EntryKind::Changed {
+            done.changed.push(entry.path);
+            continue;
         }
         done.aside.extend(discard(repo, &entry.path));
         done.removed.push(entry.path);
@@ -344,7 +372,8 @@ pub fn tidy(
 fn discard(repo: &Repository, path: &Path) -> Option<PathBuf> {
     let _ = git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()]);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let aside = if name.starts_with(".gone-") { path.to_path_buf() } else { path.with_file_name(format!(".gone-{name}")) };
+    let aside =
+        if name.starts_with(".gone-") { path.to_path_buf() } else { path.with_file_name(format!(".gone-{name}")) };
     let moved = path.exists() && (aside == path || std::fs::rename(path, &aside).is_ok());
     if let Err(e) = git::worktree_prune(&repo.root) {
         tracing::warn!(error = %e, "cannot prune a removed pooled worktree");
@@ -354,8 +383,8 @@ fn discard(repo: &Repository, path: &Path) -> Option<PathBuf> {
 
 /// What `tandem doctor` says of the pool of `repo` (folders in `busy`
 /// are being made or deleted, and are not findings): a folder left half
-/// made (removed with `fix`), and a ready worktree someone wrote in
-/// (left alone: it may hold what they made).
+/// made (removed with `fix`), and a pooled worktree someone wrote in
+/// ([`EntryKind::Changed`]; left alone: it may hold what they made).
 ///
 /// # Errors
 /// Git errors from the listing.
@@ -388,7 +417,7 @@ pub fn doctor(
                     fixed,
                 });
             }
-            EntryKind::Ready if !is_clean(&entry.path)? => findings.push(crate::model::Finding {
+            EntryKind::Changed => findings.push(crate::model::Finding {
                 session: None,
                 problem: format!("pooled worktree {shown} has changes; `tandem new` never hands it out"),
                 remedy: format!(

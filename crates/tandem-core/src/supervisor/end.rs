@@ -43,8 +43,7 @@ pub(super) fn gc(state: &Arc<State>, cwd: &std::path::Path, older_than_secs: u64
     // `[worktrees] pool` (all of it when the pool is off), goes now.
     let worktrees = session::worktrees_dir(&state.paths, &repo, &config);
     let base = session::pool::pool_base(&repo, &config);
-    let tidied =
-        session::pool::tidy(&repo, &worktrees, config.worktrees.pool, base.as_deref(), &state.pool.busy())?;
+    let tidied = session::pool::tidy(&repo, &worktrees, config.worktrees.pool, base.as_deref(), &state.pool.busy())?;
     drop(guard);
     super::pool::delete(state, &tidied.aside);
     if config.worktrees.pool == 0 {
