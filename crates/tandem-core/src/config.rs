@@ -312,6 +312,10 @@ section!(
             fetch_timeout_ms: u64,
         }
 );
+/// The most ready worktrees per repository `[worktrees] pool` may ask
+/// for ([`crate::session::pool`]).
+pub const MAX_POOL: u32 = 8;
+
 section!(
     WorktreesConfig
         / WorktreesLayer {
@@ -320,7 +324,7 @@ section!(
             /// How many checked-out worktrees per repository the
             /// supervisor keeps ready at the default base for `tandem
             /// new` ([`crate::session::pool`]); 0 for none, at most
-            /// [`crate::session::pool::MAX_POOL`].
+            /// [`MAX_POOL`].
             pool: u32,
         }
 );
@@ -614,11 +618,11 @@ impl Config {
         let mut config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Parse { path: user_file.to_path_buf(), line: 1, message: e.message().to_owned() }
         })?;
-        if config.worktrees.pool > crate::session::pool::MAX_POOL {
+        if config.worktrees.pool > MAX_POOL {
             let message = format!(
                 "`worktrees.pool = {}`: at most {} worktrees per repository are kept ready (each is a whole checkout); lower it",
                 config.worktrees.pool,
-                crate::session::pool::MAX_POOL
+                MAX_POOL
             );
             return Err(match sources.get("worktrees.pool") {
                 Some(Source::Env(var)) => ConfigError::Env { var: var.clone(), message },

@@ -49,8 +49,7 @@ pub const READY: &str = "tandem pool: ready for `tandem new`, holds no work";
 /// out, never removed by tandem, reported by `tandem doctor`.
 pub const CHANGED: &str = "tandem pool: has changes nobody should have made; left alone";
 
-/// The most ready worktrees per repository `[worktrees] pool` may ask for.
-pub const MAX_POOL: u32 = 8;
+pub use crate::config::MAX_POOL;
 
 /// The pool's folder beside a repository's session worktrees.
 #[must_use]
