@@ -190,6 +190,7 @@ pub fn run_cmd(args: &RunArgs) -> Result<()> {
     let mut comparisons = Vec::new();
     if wanted("new") {
         comparisons.extend(bench.measure_new()?);
+        comparisons.extend(bench.measure_new_pooled()?);
     }
     if wanted("rm") {
         comparisons.extend(bench.measure_rm()?);
@@ -233,8 +234,9 @@ pub fn run_cmd(args: &RunArgs) -> Result<()> {
 fn table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} runs each, medians (min–max); fixture {}", report.runs, report.fixture.display());
+    let w = report.comparisons.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(22);
     let _ =
-        writeln!(out, "{:<22} {:>24} {:>24} {:>8}   {:<10} result", "", "tandem ms", "baseline ms", "ratio", "target");
+        writeln!(out, "{:<w$} {:>24} {:>24} {:>8}   {:<10} result", "", "tandem ms", "baseline ms", "ratio", "target");
     let spread = |v: &[f64], mid: f64| {
         if v.is_empty() {
             return String::new();
@@ -246,7 +248,7 @@ fn table(report: &Report) -> String {
     for c in &report.comparisons {
         let _ = writeln!(
             out,
-            "{:<22} {:>24} {:>24} {:>7.2}×   {:<10} {}",
+            "{:<w$} {:>24} {:>24} {:>7.2}×   {:<10} {}",
             c.name,
             spread(&c.tandem_ms, c.tandem_median_ms),
             spread(&c.baseline_ms, c.baseline_median_ms),
@@ -405,20 +407,100 @@ impl Bench {
         let cpu_note = cpu_note("the supervisor's CPU (with its git children) from `new` until idle", &cpu);
         Ok(vec![
             Comparison::new(
-                "new (returns)",
+                "new, no pool (returns)",
                 "git worktree add -b NAME PATH main",
                 t,
                 b.clone(),
-                Target::Ratio { max: 0.1 },
+                Target::Printed,
             ),
             Comparison::new(
-                "new (supervisor idle)",
+                "new, no pool (supervisor idle)",
                 "git worktree add -b NAME PATH main (no background work)",
                 settled,
                 b,
                 Target::Printed,
             )
             .with_note(cpu_note),
+        ])
+    }
+
+    /// `tandem new` with `[worktrees] pool = 1` (issue 23) vs `git
+    /// worktree add`: `new` takes the pooled worktree (a move and a `git
+    /// switch`), and the supervisor makes the next one in the background
+    /// at the lowest priority, a whole checkout, which "until idle" and
+    /// its CPU count. The pool is turned off and emptied (`tandem gc`)
+    /// after, so the other rows see none.
+    fn measure_new_pooled(&self) -> Result<Vec<Comparison>> {
+        eprintln!("measuring new from the worktree pool ...");
+        let config = self.layout.home().join("config/config.toml");
+        let before = std::fs::read_to_string(&config).ok();
+        std::fs::create_dir_all(config.parent().context("config dir")?)?;
+        std::fs::write(&config, format!("{}\n[worktrees]\npool = 1\n", before.as_deref().unwrap_or_default()))?;
+        let measured = self.new_pooled_runs();
+        match &before {
+            Some(text) => std::fs::write(&config, text)?,
+            None => std::fs::remove_file(&config)?,
+        }
+        run(&mut self.tandem.cmd(["gc"]))?;
+        let pid = supervisor_pid(&self.tandem)?;
+        self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
+        measured
+    }
+
+    fn new_pooled_runs(&self) -> Result<Vec<Comparison>> {
+        // The first `new` finds the pool empty and fills it.
+        let pid = supervisor_pid(&self.tandem)?;
+        let (path, _) = self.tandem.new_session("bench-warm")?;
+        self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
+        self.tandem_rm_settled("bench-warm", &path)?;
+        self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
+
+        let (mut t, mut settled, mut cpu, mut b, mut taken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
+        for i in 0..self.runs {
+            let name = format!("bench-pool-t{i}");
+            let ticks = cpu_ticks(pid).context("the supervisor's CPU time")?;
+            let start = Instant::now();
+            let (path, took) = self.tandem.new_session(&name)?;
+            t.push(ms(took));
+            let idle = self.settle(start, ticks)?;
+            settled.push(ms(idle.until_idle.max(took)));
+            cpu.push(idle.cpu_ms);
+            // A pooled worktree keeps the admin folder name it was made
+            // with (`p` and 8 hex digits), not the session's.
+            let dotgit = std::fs::read_to_string(path.join(".git")).unwrap_or_default();
+            if !dotgit.trim_end().ends_with(&format!("/{name}")) {
+                taken += 1;
+            }
+            self.tandem_rm_settled(&name, &path)?;
+            self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
+
+            let name = format!("bench-pool-g{i}");
+            let (path, took) = self.git_add(&name)?;
+            b.push(ms(took));
+            self.git_remove(&path)?;
+            self.git_delete_branch(&name)?;
+        }
+        let note = format!(
+            "{taken} of {} runs took a pooled worktree; {}",
+            self.runs,
+            cpu_note("the supervisor's CPU (with its git children: the refill's whole checkout) from `new` until idle", &cpu)
+        );
+        Ok(vec![
+            Comparison::new(
+                "new, pool = 1 (returns)",
+                "git worktree add -b NAME PATH main",
+                t,
+                b.clone(),
+                Target::Ratio { max: 0.1 },
+            ),
+            Comparison::new(
+                "new, pool = 1 (pool refilled, supervisor idle)",
+                "git worktree add -b NAME PATH main (no background work)",
+                settled,
+                b,
+                Target::Printed,
+            )
+            .with_note(note),
         ])
     }
 
