@@ -8,7 +8,10 @@ use crate::error::CliError;
 ///
 /// The snapshot and checkpoints of a session that is still archived are
 /// kept, and so is every ref another tandem state folder (another
-/// TANDEM_HOME) made.
+/// TANDEM_HOME) made. Also tidies the worktree pool whatever its age:
+/// pooled worktrees a killed supervisor left half made, and those beyond
+/// `[worktrees] pool` (all of them when it is 0); one somebody wrote in is
+/// left alone.
 #[derive(clap::Args, Debug)]
 pub struct GcArgs {
     /// Age limit in days
