@@ -483,7 +483,10 @@ impl Bench {
         let note = format!(
             "{taken} of {} runs took a pooled worktree; {}",
             self.runs,
-            cpu_note("the supervisor's CPU (with its git children: the refill's whole checkout) from `new` until idle", &cpu)
+            cpu_note(
+                "the supervisor's CPU (with its git children: the refill's whole checkout) from `new` until idle",
+                &cpu
+            )
         );
         Ok(vec![
             Comparison::new(

@@ -262,7 +262,7 @@ fn a_kill_during_a_pool_refill_leaves_nothing_past_one_gc() {
     let pool_dir = ready[0].parent().expect("pool dir");
     let left: Vec<_> = std::fs::read_dir(pool_dir).expect("pool dir").flatten().map(|e| e.path()).collect();
     assert_eq!(left, ready, "nothing else is in the pool's folder");
-    let trash = pool_dir.parent().expect("worktrees").join(".trash");
+    let trash = pool_dir.parent().and_then(Path::parent).expect("worktrees").join(".trash");
     assert!(std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none()), "nothing went to the trash");
     assert_eq!(doctor(&env)["findings"], serde_json::json!([]));
     // Nothing blocks a name.
@@ -296,4 +296,157 @@ fn the_pool_size_is_the_users_alone_and_checked() {
         env.user_config("[base]\ndefault = \"head\"\n");
         assert!(!env.sessions().iter().any(|s| s["name"] == "c"), "nothing made for pool = {value}");
     }
+}
+
+/// Makes every checkout of `zz.slow` take 6 s (`slow`) or none.
+fn slow_checkouts(env: &TestEnv, slow: bool) {
+    env.git(&["config", "filter.slow.smudge", if slow { "sleep 6; cat" } else { "cat" }]);
+}
+
+#[test]
+fn a_kill_while_new_takes_a_pooled_worktree_is_undone_by_the_next_command() {
+    let (mut env, first) = two_commits();
+    let faults = env.tmp.path().join("faults");
+    env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
+    // `zz.slow` differs between `first` and HEAD: taking the pooled
+    // worktree (at HEAD) for `first` checks it out, slowly.
+    std::fs::write(env.repo.join(".gitattributes"), "zz.slow filter=slow\n").expect("write");
+    std::fs::write(env.repo.join("zz.slow"), "earlier\n").expect("write");
+    env.git(&["config", "filter.slow.smudge", "cat"]);
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    env.git(&["add", ".gitattributes", "zz.slow"]);
+    env.git(&["commit", "-q", "-m", "attributes"]);
+    let before = env.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(env.repo.join("zz.slow"), "later\n").expect("write");
+    env.git(&["add", "zz.slow"]);
+    env.git(&["commit", "-q", "-m", "slow file"]);
+    let _ = first;
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+
+    for (point, name) in [("pool.moved", "b"), ("git:switch 300 self", "c")] {
+        wait_ready(&env, 1, 0);
+        slow_checkouts(&env, true);
+        std::fs::write(&faults, format!("{point}\n")).expect("arm");
+        let out = env
+            .command_in(&env.repo, &["new", name, "--bg", "--agent", "shell", "--base", &before])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        let fired = PathBuf::from(format!("{}.fired", faults.display()));
+        assert!(fired.exists(), "{point} did not fire: {}", stderr(&out));
+        assert!(!out.status.success(), "new {name} should fail when its supervisor dies");
+        std::fs::remove_file(&fired).expect("disarm");
+        slow_checkouts(&env, false);
+
+        // The next command undoes the creation: no session, no branch,
+        // no worktree; the name is free.
+        let listed = env.ok(&["list"]);
+        assert!(!listed.lines().any(|l| l.starts_with(&format!("{name} "))), "{point}: {listed}");
+        assert_eq!(env.git(&["branch", "--list", name]), "", "{point}");
+        assert!(!listed.contains("creating"), "{point}: {listed}");
+        let worktrees = env.git(&["worktree", "list", "--porcelain"]);
+        assert!(!worktrees.contains(&format!("/{name}\n")), "{point}: {worktrees}");
+        assert!(!env.path_of("a").with_file_name(name).exists(), "{point}: the half checkout is gone");
+        env.ok(&["new", name, "--bg", "--agent", "shell", "--base", &before]);
+        let made = env.path_of(name);
+        assert_eq!(env.git_in(&made, &["rev-parse", "HEAD"]).trim(), before, "{point}");
+        assert_eq!(env.git_in(&made, &["status", "--porcelain", "--ignored"]), "", "{point}");
+    }
+}
+
+#[test]
+fn gc_and_doctor_never_remove_a_pooled_worktree_someone_switched_to_a_branch_and_wrote_in() {
+    let (env, _) = two_commits();
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let entry = wait_ready(&env, 1, 0).remove(0);
+    // No longer locked ready, on a branch, with changes: someone's work.
+    env.git(&["worktree", "unlock", &entry.to_string_lossy()]);
+    env.git_in(&entry, &["switch", "-q", "-c", "wip"]);
+    std::fs::write(entry.join("keep.txt"), "precious\n").expect("write");
+    std::fs::write(entry.join("mynotes.txt"), "notes\n").expect("write");
+    env.ok(&["gc"]);
+    assert!(entry.join("mynotes.txt").is_file(), "gc kept it");
+    env.ok(&["doctor", "--fix"]);
+    env.user_config("[worktrees]\npool = 0\n[base]\ndefault = \"head\"\n");
+    env.ok(&["gc"]);
+    assert_eq!(std::fs::read_to_string(entry.join("keep.txt")).expect("kept"), "precious\n");
+    assert!(entry.join("mynotes.txt").is_file());
+    let report = doctor(&env);
+    assert!(report.to_string().contains("has changes"), "{report}");
+}
+
+#[test]
+fn repositories_sharing_a_worktrees_folder_keep_their_own_pools() {
+    let (env, _) = two_commits();
+    let other = env.tmp.path().join("other");
+    env.git_in(env.tmp.path(), &["init", "-q", "-b", "main", "other"]);
+    std::fs::write(other.join("o.txt"), "other\n").expect("write");
+    env.git_in(&other, &["add", "."]);
+    env.git_in(&other, &["commit", "-q", "-m", "other"]);
+    let shared = env.tmp.path().join("shared-worktrees");
+    env.user_config(
+        &format!("{POOL_OF_ONE}[worktrees.x]\n")
+            .replace("[worktrees]\npool = 1\n", &format!("[worktrees]\npool = 1\ndir = \"{}\"\n", shared.display()))
+            .replace("[worktrees.x]\n", ""),
+    );
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let mine = wait_ready(&env, 1, 0).remove(0);
+    std::fs::write(mine.join("notes.txt"), "mine\n").expect("write");
+    // The other repository's gc and new tidy its own pool only.
+    let out = env.command_in(&other, &["gc"]).output().expect("gc");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.command_in(&other, &["new", "o", "--bg", "--agent", "shell"]).output().expect("new");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.command_in(&other, &["gc"]).output().expect("gc");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(mine.join("notes.txt")).expect("still there"), "mine\n");
+    assert!(env.git_in(&mine, &["rev-parse", "HEAD"]).trim().len() == 40, "still a worktree");
+    // Nor does its doctor take this repository's pool for its own.
+    let out = env.command_in(&other, &["doctor", "--json"]).output().expect("doctor");
+    let report = stdout(&out);
+    assert!(!report.contains(&*mine.to_string_lossy()), "{report}");
+}
+
+#[test]
+fn the_pool_runs_no_repository_hook_and_hands_out_no_hidden_change() {
+    let (env, _) = two_commits();
+    // A post-checkout hook that leaves an ignored file wherever it runs.
+    let hook = env.repo.join(".git/hooks/post-checkout");
+    std::fs::write(&hook, "#!/bin/sh\ndate > hooked.log\n").expect("write");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let ready = wait_ready(&env, 1, 0);
+    assert!(!ready[0].join("hooked.log").exists(), "the hook did not run in the pool");
+    env.ok(&["new", "b", "--bg", "--agent", "shell"]);
+    let b = env.path_of("b");
+    assert_eq!(admin_name(&b), ready[0].file_name().expect("name").to_string_lossy(), "b came from the pool");
+
+    // A change hidden from `git status` by the skip-worktree bit.
+    let entry = wait_ready(&env, 1, 0).remove(0);
+    env.git_in(&entry, &["update-index", "--skip-worktree", "keep.txt"]);
+    std::fs::write(entry.join("keep.txt"), "EVIL\n").expect("write");
+    env.ok(&["new", "c", "--bg", "--agent", "shell"]);
+    let c = env.path_of("c");
+    assert_eq!(admin_name(&c), "c", "the tampered worktree was not handed out");
+    assert_eq!(std::fs::read_to_string(c.join("keep.txt")).expect("read"), "second\n");
+}
+
+#[test]
+fn a_base_whose_attributes_changed_is_checked_out_whole() {
+    let (env, _) = two_commits();
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let ready = wait_ready(&env, 1, 0);
+    // Line endings change for every text file, not their blobs.
+    std::fs::write(env.repo.join(".gitattributes"), "*.txt text eol=crlf\n").expect("write");
+    env.git(&["add", ".gitattributes"]);
+    env.git(&["commit", "-q", "-m", "crlf"]);
+    env.ok(&["new", "b", "--bg", "--agent", "shell"]);
+    let b = env.path_of("b");
+    assert_ne!(admin_name(&b), ready[0].file_name().expect("name").to_string_lossy());
+    assert_eq!(std::fs::read(b.join("keep.txt")).expect("read"), b"second\r\n");
 }

@@ -621,8 +621,7 @@ impl Config {
         if config.worktrees.pool > MAX_POOL {
             let message = format!(
                 "`worktrees.pool = {}`: at most {} worktrees per repository are kept ready (each is a whole checkout); lower it",
-                config.worktrees.pool,
-                MAX_POOL
+                config.worktrees.pool, MAX_POOL
             );
             return Err(match sources.get("worktrees.pool") {
                 Some(Source::Env(var)) => ConfigError::Env { var: var.clone(), message },

@@ -151,7 +151,9 @@ pub fn output(mut cmd: Command) -> Result<Output, GitError> {
     let all: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
     // What [`command`] put first: `-C DIR -c core.fsmonitor=false`,
     // and for a sandboxed worktree `timeout` before and a `-c` after.
-    let start = all.iter().rposition(|a| a.starts_with("core.fsmonitor=") || a.starts_with("diff.ignoreSubmodules="));
+    let start = all.iter().rposition(|a| {
+        a.starts_with("core.fsmonitor=") || a.starts_with("diff.ignoreSubmodules=") || a.starts_with("core.hooksPath=")
+    });
     let args = &all[start.map_or(0, |i| i + 1)..];
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().map_err(|error| GitError::Spawn { error })?;

@@ -202,7 +202,7 @@ fn make_worktree(
         }
         return Ok(path);
     }
-    if config.worktrees.pool > 0
+    if super::pool::size(config) > 0
         && let Some(worktrees) = session.path.parent()
     {
         match super::pool::take(repo, worktrees, &session.path, &session.branch, start)? {

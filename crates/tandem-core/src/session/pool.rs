@@ -32,7 +32,6 @@
 //! session's), and a pooled worktree with any change is never handed out.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -45,16 +44,44 @@ use crate::repo::Repository;
 /// The lock reason that marks a pooled worktree ready to be taken.
 pub const READY: &str = "tandem pool: ready for `tandem new`, holds no work";
 
+/// The lock reason `git worktree add` sets while it checks out; a take
+/// sets it too from the moment it begins until the session's branch is
+/// checked out, so a kill in between leaves a checkout that reconcile
+/// undoes as a creation cut short.
+const INITIALIZING: &str = "initializing";
+
 /// The lock reason of a pooled worktree found with changes: never handed
 /// out, never removed by tandem, reported by `tandem doctor`.
 pub const CHANGED: &str = "tandem pool: has changes nobody should have made; left alone";
 
 pub use crate::config::MAX_POOL;
 
-/// The pool's folder beside a repository's session worktrees.
+/// The pool's folder of `repo` beside its session worktrees:
+/// `<worktrees>/.pool/<repository dir name>`, so repositories that share
+/// a `worktrees.dir` never touch each other's pools.
 #[must_use]
-pub fn pool_dir(worktrees: &Path) -> PathBuf {
-    worktrees.join(".pool")
+pub fn pool_dir(worktrees: &Path, repo: &Repository) -> PathBuf {
+    worktrees.join(".pool").join(repo.dir_name())
+}
+
+/// git for the pool's own work (adding, locking): the repository's hooks
+/// (`post-checkout`) do not run in a pooled worktree.
+fn pool_git(dir: &Path) -> std::process::Command {
+    let mut cmd = git::command(dir);
+    cmd.args(["-c", "core.hooksPath=/dev/null"]);
+    cmd
+}
+
+/// `git worktree lock --reason REASON PATH`, or `unlock` when `None`.
+fn set_lock(repo: &Repository, path: &Path, reason: Option<&str>) -> Result<(), SessionError> {
+    let mut cmd = pool_git(&repo.root);
+    match reason {
+        Some(reason) => cmd.args(["worktree", "lock", "--reason", reason, "--"]),
+        None => cmd.args(["worktree", "unlock", "--"]),
+    };
+    cmd.arg(path);
+    git::output(cmd)?;
+    Ok(())
 }
 
 /// One folder of the pool as [`status`] finds it.
@@ -73,11 +100,19 @@ pub struct Entry {
 pub enum EntryKind {
     /// Locked [`READY`]: [`take`] may hand it out.
     Ready,
-    /// Not (yet, or any more) ready: being made or taken, or left half
-    /// done by a killed process; [`tidy`] removes it when nobody is at it.
+    /// Left half done (being made or taken, or a killed process's): a
+    /// checkout git left locked `initializing`, a folder git lists but
+    /// that is gone, an empty folder, or one set aside (`.gone-…`).
+    /// [`tidy`] removes it when nobody is at it.
+    Half,
+    /// A whole worktree git lists, unlocked: made but never marked ready
+    /// (a kill between the checkout and the lock). [`tidy`] removes it if
+    /// nothing was written in it and it is still detached, else sets it
+    /// aside as [`EntryKind::Changed`].
     Unready,
-    /// Locked [`CHANGED`]: someone wrote in it while it was pooled. Left
-    /// alone (it may hold what they made); not counted in the pool.
+    /// Locked [`CHANGED`] (someone wrote in it while it was pooled), or
+    /// locked by someone else, or a folder git does not list that holds
+    /// files: left alone (it may hold what they made); not counted.
     Changed,
 }
 
@@ -87,7 +122,7 @@ pub enum EntryKind {
 /// # Errors
 /// Git errors from `git worktree list`.
 pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, SessionError> {
-    let dir = pool_dir(worktrees);
+    let dir = pool_dir(worktrees, repo);
     let listed = git::worktree_list(&repo.root)?;
     let mut out: Vec<Entry> = Vec::new();
     let mut seen = |path: PathBuf| {
@@ -95,11 +130,19 @@ pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, Session
             return;
         }
         let git = listed.iter().find(|w| same_path(&w.path, &path));
-        let locked = git.and_then(|w| w.locked.as_deref()).filter(|_| path.is_dir());
-        let kind = match locked {
-            Some(READY) if git.is_some_and(|w| w.detached) => EntryKind::Ready,
-            Some(CHANGED) => EntryKind::Changed,
-            _ => EntryKind::Unready,
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let empty = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
+        let kind = match git {
+            _ if name.starts_with(".gone-") => EntryKind::Half,
+            Some(_) if !path.is_dir() => EntryKind::Half,
+            Some(w) => match w.locked.as_deref() {
+                Some(READY) if w.detached => EntryKind::Ready,
+                Some(INITIALIZING) => EntryKind::Half,
+                None => EntryKind::Unready,
+                Some(_) => EntryKind::Changed,
+            },
+            None if empty || !path.is_dir() => EntryKind::Half,
+            None => EntryKind::Changed,
         };
         out.push(Entry { path, commit: git.and_then(|w| w.head.clone()), kind });
     };
@@ -149,7 +192,7 @@ pub fn make(
     commit: &str,
     making: impl FnOnce(&Path),
 ) -> Result<PathBuf, SessionError> {
-    let dir = pool_dir(worktrees);
+    let dir = pool_dir(worktrees, repo);
     std::fs::create_dir_all(&dir)?;
     super::create::exclude_if_inside(repo, worktrees)?;
     let mut id = [0u8; 4];
@@ -158,19 +201,15 @@ pub fn make(
     let path = dir.join(format!("p{name}"));
     making(&path);
     let made = (|| -> Result<(), SessionError> {
-        let mut cmd = git::command(&repo.root);
+        let mut cmd = pool_git(&repo.root);
         cmd.args(["worktree", "add", "--quiet", "--detach", "--"]).arg(&path).arg(commit);
         git::output(cmd)?;
         crate::fault::point("pool.added");
-        git::run(
-            &repo.root,
-            &[OsStr::new("worktree"), OsStr::new("lock"), OsStr::new("--reason"), OsStr::new(READY), path.as_os_str()],
-        )?;
-        Ok(())
+        set_lock(repo, &path, Some(READY))
     })();
     if let Err(e) = made {
-        if let Some(aside) = discard(repo, &path) {
-            super::end::delete_tree(&aside);
+        if let Some(aside) = discard(repo, &path, EntryKind::Half) {
+            delete(repo, &aside);
         }
         return Err(e);
     }
@@ -235,9 +274,14 @@ pub fn take(
             set_aside(repo, &entry.path)?;
             continue;
         }
-        git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), entry.path.as_os_str()])?;
+        // Locked `initializing` from here until the branch is checked
+        // out: whatever a kill interrupts is a creation cut short.
+        set_lock(repo, &entry.path, None)?;
+        set_lock(repo, &entry.path, Some(INITIALIZING))?;
         crate::fault::point("pool.unlocked");
-        git::worktree_move(&repo.root, &entry.path, dest)?;
+        let mut cmd = git::command(&repo.root);
+        cmd.args(["worktree", "move", "--force", "--force", "--"]).arg(&entry.path).arg(dest);
+        git::output(cmd)?;
         crate::fault::point("pool.moved");
         let mut cmd = git::command(dest);
         match start {
@@ -249,6 +293,7 @@ pub fn take(
             }
         }
         git::output(cmd)?;
+        set_lock(repo, dest, None)?;
         return Ok(Taken::Taken { from: entry.path });
     }
     Ok(Taken::Missed { why: if far { "the base is far from the pool's" } else { "every ready worktree has changes" } })
@@ -257,23 +302,25 @@ pub fn take(
 /// Marks the ready worktree at `path` [`CHANGED`]: someone wrote in it.
 fn set_aside(repo: &Repository, path: &Path) -> Result<(), SessionError> {
     tracing::warn!(path = %path.display(), "a pooled worktree has changes; left alone (`tandem doctor`)");
-    git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()])?;
-    git::run(
-        &repo.root,
-        &[OsStr::new("worktree"), OsStr::new("lock"), OsStr::new("--reason"), OsStr::new(CHANGED), path.as_os_str()],
-    )?;
-    Ok(())
+    let _ = set_lock(repo, path, None);
+    set_lock(repo, path, Some(CHANGED))
 }
 
 /// Whether the trees of `from` and `to` differ in more than half the
-/// files of the pooled worktree at `path` (its index's entry count).
+/// files of the pooled worktree at `path` (its index's entry count), or
+/// in a `.gitattributes` file.
 fn is_far(repo: &Repository, path: &Path, from: &str, to: &str) -> Result<bool, SessionError> {
     let mut cmd = git::command(&repo.root);
     cmd.args(["diff-tree", "-r", "--no-renames", "--name-only", "-z", from, to]);
     let Ok(out) = git::output(cmd) else { return Ok(true) };
-    let changed = out.stdout.iter().filter(|b| **b == 0).count();
+    let changed: Vec<&[u8]> = out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
+    // A changed `.gitattributes` changes how unchanged files are checked
+    // out (line endings, filters), which a switch does not redo.
+    if changed.iter().any(|p| p.rsplit(|b| *b == b'/').next() == Some(b".gitattributes".as_slice())) {
+        return Ok(true);
+    }
     let files = index_entries(path).unwrap_or(0);
-    Ok(changed.saturating_mul(2) > files.max(1))
+    Ok(changed.len().saturating_mul(2) > files.max(1))
 }
 
 /// The number of entries in the index of the linked worktree at `path`:
@@ -290,34 +337,43 @@ fn index_entries(path: &Path) -> Option<usize> {
 }
 
 /// Whether nothing was written in the worktree at `path`: no change to a
-/// tracked file, no untracked file, no ignored file.
+/// tracked file, no untracked file, no ignored file, and no index entry
+/// marked skip-worktree or assume-unchanged (which hide a change from
+/// `git status`; `git ls-files -v` tags every other entry `H`).
 fn is_clean(path: &Path) -> Result<bool, SessionError> {
     let mut cmd = git::command(path);
     cmd.args(["status", "--porcelain", "-z", "--untracked-files=all", "--ignored=matching"]);
-    Ok(git::output(cmd)?.stdout.is_empty())
+    if !git::output(cmd)?.stdout.is_empty() {
+        return Ok(false);
+    }
+    let mut cmd = git::command(path);
+    cmd.args(["ls-files", "-v", "-z"]);
+    Ok(git::output(cmd)?.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()).all(|e| e.starts_with(b"H ")))
 }
 
 /// What [`tidy`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tidied {
-    /// Folders removed: unready leftovers, ready ones beyond the size or
-    /// far from the base.
+    /// Folders removed: half-made leftovers, unready or ready ones beyond
+    /// the size or far from the base, none written in.
     pub removed: Vec<PathBuf>,
     /// Ready worktrees kept.
     pub ready: usize,
-    /// Ready worktrees with changes: left alone.
+    /// Pooled worktrees someone wrote in (or locked, or a folder git does
+    /// not list): left alone.
     pub changed: Vec<PathBuf>,
-    /// Where the removed folders were renamed to: the caller deletes them
-    /// ([`crate::session::end::delete_tree`]), outside the lock.
+    /// Where the removed folders were moved to: the caller deletes each
+    /// with [`delete`], outside the repository's lock.
     pub aside: Vec<PathBuf>,
 }
 
-/// Removes from the pool of `repo` what is not a ready worktree (unless
-/// `busy` names it: being made or taken), the ready ones beyond `keep`,
-/// and ready ones far from `base`; never a worktree with changes. Runs
-/// under the repository's lock (a [`take`] must not pick what this
-/// removes); the folders it removes are renamed aside, and the caller
-/// deletes them ([`Tidied::aside`]) once it has let the lock go.
+/// Removes from the pool of `repo` what is half made or unready (unless
+/// `busy` names it: being made or deleted), the ready ones beyond `keep`,
+/// and ready ones far from `base`; never a worktree anything was written
+/// in (such a one is locked [`CHANGED`] and left alone). Runs under the
+/// repository's lock (a [`take`] must not pick what this removes); the
+/// worktrees it removes are moved aside, and the caller deletes them
+/// ([`Tidied::aside`], [`delete`]) once it has let the lock go.
 ///
 /// # Errors
 /// Git errors from the listing.
@@ -333,56 +389,96 @@ pub fn tidy(
         if busy.iter().any(|b| same_path(b, &entry.path)) {
             continue;
         }
-        if entry.kind == EntryKind::Ready {
-            let commit = entry.commit.as_deref().unwrap_or_default();
-            let near = match base {
-                Some(base) if base != commit => !is_far(repo, &entry.path, commit, base)?,
-                _ => true,
-            };
-            if near && done.ready < keep as usize {
-                done.ready += 1;
-                continue;
-            }
-            if !is_clean(&entry.path)? {
-                set_aside(repo, &entry.path)?;
+        match entry.kind {
+            EntryKind::Changed => {
                 done.changed.push(entry.path);
                 continue;
             }
+            EntryKind::Ready => {
+                let commit = entry.commit.as_deref().unwrap_or_default();
+                let near = match base {
+                    Some(base) if base != commit => !is_far(repo, &entry.path, commit, base)?,
+                    _ => true,
+                };
+                if near && done.ready < keep as usize {
+                    done.ready += 1;
+                    continue;
+                }
+            }
+            EntryKind::Unready | EntryKind::Half => {}
         }
-        if entry.kind == EntryKind::Changed {
+        if matches!(entry.kind, EntryKind::Ready | EntryKind::Unready) && !is_clean(&entry.path)? {
+            set_aside(repo, &entry.path)?;
             done.changed.push(entry.path);
             continue;
         }
-        done.aside.extend(discard(repo, &entry.path));
+        done.aside.extend(discard(repo, &entry.path, entry.kind));
         done.removed.push(entry.path);
-    }
-    let dir = pool_dir(worktrees);
-    if keep == 0 && dir.is_dir() && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none()) {
-        let _ = std::fs::remove_dir(&dir);
     }
     Ok(done)
 }
 
-/// Removes the pooled worktree at `path` from git's records, whatever
-/// state it is in: git's lock lifted, the folder renamed aside (a name
-/// starting `.gone-` in the pool's folder, which [`status`] lists as
-/// unready until it is gone), git's record pruned. Returns the folder to
-/// delete. Errors are logged (`doctor` shows what is left).
-fn discard(repo: &Repository, path: &Path) -> Option<PathBuf> {
-    let _ = git::run(&repo.root, &[OsStr::new("worktree"), OsStr::new("unlock"), path.as_os_str()]);
+/// Takes the pooled folder at `path` out of the pool, whatever `kind`
+/// of [`Entry`] it is, and returns where it now is, for [`delete`]: a
+/// whole worktree is unlocked and moved aside by git (`git worktree
+/// move` to `.gone-NAME` in the pool's folder, which [`status`] lists as
+/// half made until it is gone); a half-made one is unlocked and its
+/// folder renamed aside, and git's record of it pruned (`git worktree
+/// prune`: a checkout cut short has no `.git` file for git to move it
+/// by). Errors are logged (`doctor` shows what is left).
+fn discard(repo: &Repository, path: &Path, kind: EntryKind) -> Option<PathBuf> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let aside =
-        if name.starts_with(".gone-") { path.to_path_buf() } else { path.with_file_name(format!(".gone-{name}")) };
-    let moved = path.exists() && (aside == path || std::fs::rename(path, &aside).is_ok());
+    if name.starts_with(".gone-") {
+        return Some(path.to_path_buf());
+    }
+    let aside = path.with_file_name(format!(".gone-{name}"));
+    let _ = set_lock(repo, path, None);
+    if kind != EntryKind::Half {
+        let mut cmd = git::command(&repo.root);
+        cmd.args(["worktree", "move", "--"]).arg(path).arg(&aside);
+        match git::output(cmd) {
+            Ok(_) => return Some(aside),
+            Err(e) => tracing::warn!(error = %e, path = %path.display(), "cannot move a pooled worktree aside"),
+        }
+    }
+    let moved = path.exists() && std::fs::rename(path, &aside).is_ok();
     if let Err(e) = git::worktree_prune(&repo.root) {
         tracing::warn!(error = %e, "cannot prune a removed pooled worktree");
     }
     moved.then_some(aside)
 }
 
+/// Removes the pool's folder of `repo`, and `.pool` above it, when they
+/// are empty (the pool is off and nothing is left in it).
+pub fn remove_if_empty(repo: &Repository, worktrees: &Path) {
+    let dir = pool_dir(worktrees, repo);
+    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(worktrees.join(".pool"));
+}
+
+/// The pool size in effect for `config`: `[worktrees] pool`, or 0 when a
+/// `hooks.worktree_create` command makes the worktrees (a pooled one
+/// would never be taken).
+#[must_use]
+pub fn size(config: &Config) -> u32 {
+    if config.hooks.worktree_create.trim().is_empty() { config.worktrees.pool } else { 0 }
+}
+
+/// Deletes a folder [`tidy`] or [`make`] set aside: `git worktree remove
+/// --force --force` when git still lists it (which deletes git's record
+/// with it), else the folder alone.
+pub fn delete(repo: &Repository, aside: &Path) {
+    let listed = git::worktree_list(&repo.root).is_ok_and(|l| l.iter().any(|w| same_path(&w.path, aside)));
+    if listed && git::worktree_remove(&repo.root, aside, true).is_ok() {
+        return;
+    }
+    super::end::delete_tree(aside);
+}
+
 /// What `tandem doctor` says of the pool of `repo` (folders in `busy`
 /// are being made or deleted, and are not findings): a folder left half
-/// made (removed with `fix`), and a pooled worktree someone wrote in
+/// made or never made ready (removed with `fix`, when nothing was
+/// written in it), and a pooled folder someone wrote in
 /// ([`EntryKind::Changed`]; left alone: it may hold what they made).
 ///
 /// # Errors
@@ -399,11 +495,28 @@ pub fn doctor(
             continue;
         }
         let shown = entry.path.display();
+        let changed = || crate::model::Finding {
+            session: None,
+            problem: format!(
+                "pooled worktree {shown} has changes (or is locked by someone); `tandem new` never hands it out"
+            ),
+            remedy: format!(
+                "left alone: look through it, then `git worktree unlock {shown}` and `git worktree remove --force {shown}`"
+            ),
+            fixed: false,
+        };
         match entry.kind {
-            EntryKind::Unready => {
+            EntryKind::Half | EntryKind::Unready => {
+                if entry.kind == EntryKind::Unready && !is_clean(&entry.path)? {
+                    if fix {
+                        set_aside(repo, &entry.path)?;
+                    }
+                    findings.push(changed());
+                    continue;
+                }
                 let fixed = fix && {
-                    if let Some(aside) = discard(repo, &entry.path) {
-                        super::end::delete_tree(&aside);
+                    if let Some(aside) = discard(repo, &entry.path, entry.kind) {
+                        delete(repo, &aside);
                     }
                     !entry.path.exists()
                 };
@@ -416,14 +529,7 @@ pub fn doctor(
                     fixed,
                 });
             }
-            EntryKind::Changed => findings.push(crate::model::Finding {
-                session: None,
-                problem: format!("pooled worktree {shown} has changes; `tandem new` never hands it out"),
-                remedy: format!(
-                    "left alone: look through it, then `git worktree unlock {shown}` and `git worktree remove --force {shown}`"
-                ),
-                fixed: false,
-            }),
+            EntryKind::Changed => findings.push(changed()),
             EntryKind::Ready => {}
         }
     }

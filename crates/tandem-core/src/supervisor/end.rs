@@ -43,11 +43,12 @@ pub(super) fn gc(state: &Arc<State>, cwd: &std::path::Path, older_than_secs: u64
     // `[worktrees] pool` (all of it when the pool is off), goes now.
     let worktrees = session::worktrees_dir(&state.paths, &repo, &config);
     let base = session::pool::pool_base(&repo, &config);
-    let tidied = session::pool::tidy(&repo, &worktrees, config.worktrees.pool, base.as_deref(), &state.pool.busy())?;
+    let size = session::pool::size(&config);
+    let tidied = session::pool::tidy(&repo, &worktrees, size, base.as_deref(), &state.pool.busy())?;
     drop(guard);
-    super::pool::delete(state, &tidied.aside);
-    if config.worktrees.pool == 0 {
-        let _ = std::fs::remove_dir(session::pool::pool_dir(&worktrees));
+    super::pool::delete(state, &repo, &tidied.aside);
+    if size == 0 {
+        session::pool::remove_if_empty(&repo, &worktrees);
     }
     report.pool = tidied.removed;
     super::pool::refill(state, &repo, &config);

@@ -48,7 +48,7 @@ impl Shared {
 /// when the pool is off and has no folder left.
 pub(super) fn refill(state: &Arc<State>, repo: &Repository, config: &Config) {
     let worktrees = session::worktrees_dir(&state.paths, repo, config);
-    if config.worktrees.pool == 0 && !pool::pool_dir(&worktrees).exists() {
+    if pool::size(config) == 0 && !pool::pool_dir(&worktrees, repo).exists() {
         return;
     }
     {
@@ -92,7 +92,7 @@ fn fill(state: &Arc<State>, repo: &Repository) {
         let tidied = {
             let lock = state.repo_lock(&repo.common_dir);
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            pool::tidy(&repo, &worktrees, config.worktrees.pool, base.as_deref(), &state.pool.busy())
+            pool::tidy(&repo, &worktrees, pool::size(&config), base.as_deref(), &state.pool.busy())
         };
         let tidied = match tidied {
             Ok(tidied) => tidied,
@@ -101,13 +101,13 @@ fn fill(state: &Arc<State>, repo: &Repository) {
                 return;
             }
         };
-        delete(state, &tidied.aside);
-        if config.worktrees.pool == 0 {
+        delete(state, &repo, &tidied.aside);
+        if pool::size(&config) == 0 {
             // Gone when empty: nothing is left to tidy.
-            let _ = std::fs::remove_dir(pool::pool_dir(&worktrees));
+            pool::remove_if_empty(&repo, &worktrees);
         }
         let Some(base) = base else { return };
-        if tidied.ready >= config.worktrees.pool as usize {
+        if tidied.ready >= pool::size(&config) as usize {
             return;
         }
         let mut making = None;
@@ -129,10 +129,10 @@ fn fill(state: &Arc<State>, repo: &Repository) {
 }
 
 /// Deletes folders [`pool::tidy`] set aside, marked busy meanwhile.
-pub(super) fn delete(state: &State, aside: &[PathBuf]) {
+pub(super) fn delete(state: &State, repo: &Repository, aside: &[PathBuf]) {
     for path in aside {
         state.pool.mark(path, true);
-        session::end::delete_tree(path);
+        pool::delete(repo, path);
         state.pool.mark(path, false);
     }
 }
