@@ -168,40 +168,20 @@ pub(crate) fn time_frames(
         // Selection moved.
         let start = Instant::now();
         step(&mut app);
-        let t1 = start.elapsed();
         selected.update(&paths, selected_id(&app).as_deref(), false);
-        let t2 = start.elapsed();
         frame(&app, &selected)?;
         moved.push(start.elapsed().as_secs_f64() * 1000.0);
-        eprintln!(
-            "PROFM step {:.1} update {:.1} frame {:.1}",
-            t1.as_secs_f64() * 1e3,
-            (t2 - t1).as_secs_f64() * 1e3,
-            (start.elapsed() - t2).as_secs_f64() * 1e3
-        );
         ensure!(selected.screen().is_some(), "the selected session has no screen to preview");
 
         // A change pushed, and the selection moved.
         let start = Instant::now();
         let mut all = list(false)?;
-        let t1 = start.elapsed();
         all.extend(list(true)?);
-        let t2 = start.elapsed();
         app.set_rows(all);
         step(&mut app);
-        let t3 = start.elapsed();
         selected.update(&paths, selected_id(&app).as_deref(), true);
-        let t4 = start.elapsed();
         frame(&app, &selected)?;
         pushed.push(start.elapsed().as_secs_f64() * 1000.0);
-        eprintln!(
-            "PROF live {:.1} archived {:.1} set {:.1} update {:.1} frame {:.1}",
-            t1.as_secs_f64() * 1e3,
-            (t2 - t1).as_secs_f64() * 1e3,
-            (t3 - t2).as_secs_f64() * 1e3,
-            (t4 - t3).as_secs_f64() * 1e3,
-            (start.elapsed() - t4).as_secs_f64() * 1e3
-        );
 
         // Draw only.
         let start = Instant::now();

@@ -111,6 +111,38 @@ pub fn lower_thread_priority() {
     }
 }
 
+/// For a long-lived process with many threads (the supervisor serves
+/// each host's connection on a thread of its own): at most `arenas`
+/// malloc arenas (glibc makes up to eight per core, each keeping what its
+/// threads freed), so memory freed by one thread serves the others.
+/// Nothing on other C libraries.
+#[allow(unsafe_code)] // glibc's mallopt(3), which has no safe wrapper
+pub fn limit_malloc_arenas(arenas: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before the
+    // threads that would use more arenas start.
+    unsafe {
+        let _ = libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
+
+/// Gives the free pages of every malloc arena back to the kernel
+/// (glibc's `malloc_trim(3)`, which since 2.8 also releases free pages
+/// inside the heap): what a burst (a large `list`, a conflict check)
+/// allocated and freed stops counting in the process's RSS. Nothing on
+/// other C libraries.
+#[allow(unsafe_code)] // glibc's malloc_trim(3), which has no safe wrapper
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes the allocator's own locks; no memory of
+    // ours is passed.
+    unsafe {
+        let _ = libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

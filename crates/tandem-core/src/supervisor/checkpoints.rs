@@ -28,6 +28,13 @@ use super::{State, repo_of};
 /// How often it looks when nothing wakes it.
 const EVERY: Duration = Duration::from_millis(500);
 
+/// How often it looks for turns inferred from quiet output (a `stat` of
+/// every running session's PTY log: 200 of them twice a second were most
+/// of the idle supervisor's CPU, issue 23). Such a turn ends after
+/// `supervisor.quiet_secs` (30 by default) of quiet; this adds at most
+/// two seconds to it.
+const SCAN_EVERY: Duration = Duration::from_secs(2);
+
 /// How often it mends what a killed command left (a `tandem sync` killed
 /// between its checkpoint's row and ref, a temporary index), and how old
 /// a row or lock must be to count as left.
@@ -41,7 +48,15 @@ struct Seen {
     output_ms: i64,
     /// The facts cache's worktree generation and the branch tip then.
     generation: Option<(u64, Option<String>)>,
+    /// `(output_ms, due_ms)`: output that was not quiet long enough at
+    /// the last look, and when to look again (when it will be, or in
+    /// [`RECHECK_MS`] at the latest, for a config that changed meanwhile).
+    due: Option<(i64, i64)>,
 }
+
+/// The longest an inferred turn end waits for a config change
+/// (`supervisor.quiet_secs`) to be seen.
+const RECHECK_MS: i64 = 10_000;
 
 /// Runs the checkpointer in this thread, for ever.
 pub(super) fn run(state: &State) -> ! {
@@ -49,6 +64,7 @@ pub(super) fn run(state: &State) -> ! {
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut generation = 0;
     let mut mended = std::time::Instant::now();
+    let mut scanned: Option<std::time::Instant> = None;
     loop {
         // Woken by any change (a store commit: a turn's end), else every
         // half second (an inferred turn ends by time passing).
@@ -59,7 +75,11 @@ pub(super) fn run(state: &State) -> ! {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         generation = *guard;
         drop(guard);
-        if let Err(e) = look(state, &mut seen) {
+        let scan = scanned.is_none_or(|at| at.elapsed() >= SCAN_EVERY);
+        if scan {
+            scanned = Some(std::time::Instant::now());
+        }
+        if let Err(e) = look(state, &mut seen, scan) {
             tracing::warn!(error = %crate::error_chain(&e), "checkpointing turns failed");
         }
         if mended.elapsed() >= MEND_EVERY {
@@ -85,7 +105,10 @@ fn mend(state: &State) {
     }
 }
 
-fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::session::SessionError> {
+/// Checkpoints the turns the store counts as ended; with `scan`, also
+/// those inferred from quiet output (a `stat` of each running session's
+/// PTY log).
+fn look(state: &State, seen: &mut HashMap<String, Seen>, scan: bool) -> Result<(), crate::session::SessionError> {
     let store = state.store()?;
     for pending in store.turns_pending()? {
         let done = match store.session(&pending.session_id)? {
@@ -97,8 +120,12 @@ fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::se
             store.turns_seen(&pending.session_id, pending.turns)?;
         }
     }
+    if !scan {
+        return Ok(());
+    }
     let now_ms = crate::unix_now_ms();
-    let running = store.sessions_in(&[SessionState::Running])?;
+    let live = state.live_sessions()?;
+    let running: Vec<&Session> = live.iter().filter(|s| s.state == SessionState::Running).collect();
     seen.retain(|id, _| running.iter().any(|s| s.id == *id));
     for session in running.iter().filter(|s| !crate::agent::reports_state(&s.agent)) {
         let Some(output_ms) = output_ms(state, session) else { continue };
@@ -107,13 +134,20 @@ fn look(state: &State, seen: &mut HashMap<String, Seen>) -> Result<(), crate::se
             // the session's last checkpoint was taken care of already.
             output_ms: store.last_checkpoint(&session.id).ok().flatten().map_or(0, |(c, _)| c.at_ms),
             generation: None,
+            due: None,
         });
         if output_ms <= entry.output_ms {
+            continue;
+        }
+        // Not quiet long enough at the last look, and no new output: no
+        // config to read (200 sessions, twice a second) until it may be.
+        if entry.due.is_some_and(|(seen, due)| seen == output_ms && now_ms < due) {
             continue;
         }
         let Ok((_, config)) = repo_of(state, &store, session) else { continue };
         let quiet_ms = i64::try_from(config.supervisor.quiet_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         if now_ms - output_ms < quiet_ms {
+            entry.due = Some((output_ms, output_ms.saturating_add(quiet_ms).min(now_ms + RECHECK_MS)));
             continue;
         }
         if checkpoint(state, &store, session, seen) {

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::protocol::Response;
 use crate::repo::Repository;
 use crate::session::{self, SessionError};
@@ -65,14 +64,15 @@ pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) ->
 /// `list` (issue 17, finding 7: a lost database leaves its sessions'
 /// worktrees there).
 fn unowned_folders(state: &State, repo: &Repository, sessions: &[Session]) -> Option<(usize, PathBuf)> {
-    let config =
-        Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml"))).ok()?;
+    let config = state.config(repo).ok()?;
     let dir = session::worktrees_dir(&state.paths, repo, &config);
+    let known: std::collections::HashSet<&std::ffi::OsStr> =
+        sessions.iter().filter(|s| s.path.parent() == Some(dir.as_path())).filter_map(|s| s.path.file_name()).collect();
     let count = std::fs::read_dir(&dir)
         .ok()?
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !sessions.iter().any(|s| s.path == e.path()))
+        .filter(|e| !known.contains(e.file_name().as_os_str()) && !sessions.iter().any(|s| s.path == e.path()))
         .count();
     (count > 0).then_some((count, dir))
 }

@@ -122,6 +122,24 @@ struct State {
     kept: Mutex<HashMap<String, kept_env::Kept>>,
     /// The worktree pools' refill threads ([`pool`]).
     pool: pool::Shared,
+    /// Each repository's config as last loaded, with the identity of the
+    /// two files it came from ([`State::config`]).
+    configs: Mutex<HashMap<PathBuf, (ConfigStamp, Config)>>,
+    /// The sessions that are running, exited or stopped, as last read,
+    /// with the change count then ([`State::live_sessions`]).
+    live: Mutex<Option<(u64, Arc<Vec<Session>>)>>,
+}
+
+/// What a loaded config depends on that can change while the supervisor
+/// runs: the user's `config.toml` and the repository's `.tandem.toml`,
+/// each by inode, size and mtime (ns); `None` for a missing file. (The
+/// `TANDEM_*` variables are the supervisor's own, fixed for its life.)
+type ConfigStamp = [Option<(u64, u64, i64, i64)>; 2];
+
+fn stamp_of(path: &std::path::Path) -> Option<(u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
 
 /// A store connection lent by [`State::store`]; it goes back to the pool
@@ -186,6 +204,57 @@ impl State {
         Ok(repo)
     }
 
+    /// The config of `repo` (the user's file and the repository's
+    /// `.tandem.toml`), parsed again only when either file changed: the
+    /// background threads ask for it about every session every second,
+    /// and a TOML parse each time cost the idle supervisor 4 % of a core
+    /// at 200 sessions (issue 23).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    fn config(&self, repo: &Repository) -> Result<Config, crate::config::ConfigError> {
+        let user = self.paths.config_dir.join("config.toml");
+        let local = repo.root.join(".tandem.toml");
+        let stamp = [stamp_of(&user), stamp_of(&local)];
+        if let Some((seen, config)) =
+            self.configs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&repo.root)
+            && *seen == stamp
+        {
+            return Ok(config.clone());
+        }
+        let config = Config::load(&user, Some(&local))?;
+        self.configs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(repo.root.clone(), (stamp, config.clone()));
+        Ok(config)
+    }
+
+    /// The sessions that are running, exited or stopped, read from the
+    /// store again only when the change count moved (a store commit by
+    /// anyone: [`changes::watch_changes`] sees it within 100 ms). The
+    /// reaper, the pull request watcher and the checkpointer each looked
+    /// every second or half: 200 rows read three times a second cost the
+    /// idle supervisor more than all else at 200 sessions (issue 23).
+    ///
+    /// # Errors
+    /// Store errors.
+    fn live_sessions(&self) -> Result<Arc<Vec<Session>>, crate::store::StoreError> {
+        let count = *self.changes.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, sessions)) = &*self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            && *seen == count
+        {
+            return Ok(Arc::clone(sessions));
+        }
+        let sessions = Arc::new(self.store()?.sessions_in(&[
+            SessionState::Running,
+            SessionState::Exited,
+            SessionState::Stopped,
+        ])?);
+        *self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((count, Arc::clone(&sessions)));
+        Ok(sessions)
+    }
+
     fn repo_lock(&self, common_dir: &std::path::Path) -> Arc<Mutex<()>> {
         let mut locks = self.repo_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(locks.entry(common_dir.to_path_buf()).or_default())
@@ -202,6 +271,9 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
     // the git commands it runs are in that group, which the next
     // supervisor ends if this one is killed ([`end_orphans`]).
     let _ = nix::unistd::setsid();
+    // A thread per host connection: without a limit glibc gives them up
+    // to eight arenas per core, each keeping its own freed memory.
+    crate::process::limit_malloc_arenas(2);
     paths.ensure_runtime_dir()?;
     paths.ensure_state_dir()?;
     let lock_path = paths.supervisor_lock();
@@ -233,6 +305,8 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         lost: std::sync::atomic::AtomicBool::new(false),
         kept: Mutex::new(HashMap::new()),
         pool: pool::Shared::default(),
+        configs: Mutex::new(HashMap::new()),
+        live: Mutex::new(None),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
@@ -395,6 +469,6 @@ fn find_with_worktree(store: &Store, session_id: &str) -> Result<Session, Sessio
 fn repo_of(state: &State, store: &Store, session: &Session) -> Result<(Repository, Config), SessionError> {
     let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
     let repo = state.discover(&root)?;
-    let config = Config::load(&state.paths.config_dir.join("config.toml"), Some(&repo.root.join(".tandem.toml")))?;
+    let config = state.config(&repo)?;
     Ok((repo, config))
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::session::{self, SessionError};
 use crate::ship::github::{GitHubError, PrState, PrStatus, Watcher};
 use crate::ship::pull_request as pull;
-use crate::store::{MetaUpdate, Session, SessionState, TaskStatus};
+use crate::store::{MetaUpdate, Session, TaskStatus};
 
 use super::{State, repo_of};
 
@@ -70,10 +70,10 @@ pub(super) fn watch(state: &State) {
 /// One pass: polls each session whose turn has come.
 fn poll(state: &State, watcher: &mut Watcher, due: &mut HashMap<String, i64>) -> Result<(), SessionError> {
     let sessions: Vec<Session> = state
-        .store()?
-        .sessions_in(&[SessionState::Running, SessionState::Exited, SessionState::Stopped])?
-        .into_iter()
+        .live_sessions()?
+        .iter()
         .filter(|s| s.pr_number.is_some() && s.pr.as_ref().is_none_or(|p| p.state != PrState::Merged))
+        .cloned()
         .collect();
     due.retain(|id, _| sessions.iter().any(|s| &s.id == id));
     for id in state.pulls.take_now() {
