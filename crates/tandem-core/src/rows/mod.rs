@@ -108,8 +108,10 @@ impl SessionRow {
     ) -> SessionRow {
         let mut s = session.clone();
         s.state = facts::live_state(&s);
-        let (state, inferred) = listed_state(paths, &s, now, quiet);
-        let last_activity = last_activity(paths, &s);
+        // One `stat` of the PTY log for both (200 rows: 200 stats).
+        let output = output_time(paths, &s);
+        let (state, inferred) = listed_state_given(&s, output, now, quiet);
+        let last_activity = output.unwrap_or(s.updated_at).max(s.updated_at);
         SessionRow {
             state: state.to_owned(),
             inferred,
@@ -410,7 +412,16 @@ pub fn listed_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'stat
     if state != "running" || crate::agent::reports_state(&s.agent) {
         return (state, false);
     }
-    let last_output = output_time(paths, s).unwrap_or(s.created_at);
+    listed_state_given(s, output_time(paths, s), now, quiet)
+}
+
+/// [`listed_state`] with the PTY log's mtime (`output`) already read.
+fn listed_state_given(s: &Session, output: Option<i64>, now: i64, quiet: u64) -> (&'static str, bool) {
+    let state = facts::reported_state(s);
+    if state != "running" || crate::agent::reports_state(&s.agent) {
+        return (state, false);
+    }
+    let last_output = output.unwrap_or(s.created_at);
     let quiet = i64::try_from(quiet).unwrap_or(i64::MAX);
     (if now - last_output >= quiet { "idle" } else { "running" }, true)
 }

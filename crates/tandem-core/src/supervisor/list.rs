@@ -39,6 +39,12 @@ pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) ->
         ));
     }
     sessions.retain(|s| (s.state == SessionState::Archived) == archived);
+    if sessions.is_empty() {
+        // No git for nothing (the agent view asks for the archived rows
+        // on every change, and there are usually none).
+        let conflicts = crate::conflicts::Report::default();
+        return Ok(Response::Listed { sessions, facts: Vec::new(), notes, conflicts, conflicts_current: true });
+    }
     let refs: Vec<&Session> = sessions.iter().collect();
     let facts = if archived {
         let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
