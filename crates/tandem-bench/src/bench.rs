@@ -281,6 +281,18 @@ fn table(report: &Report) -> String {
     out
 }
 
+/// What [`Bench::new_runs`] measured, ms: `new` until it returns, until
+/// the supervisor is idle, the supervisor's CPU meanwhile, `git worktree
+/// add`; and how many `new`s took a pooled worktree.
+#[derive(Default)]
+struct NewRuns {
+    t: Vec<f64>,
+    settled: Vec<f64>,
+    cpu: Vec<f64>,
+    b: Vec<f64>,
+    taken: u32,
+}
+
 /// A fixture, the tandem under test, and how many runs per side.
 struct Bench {
     layout: Layout,
@@ -384,26 +396,7 @@ impl Bench {
         self.git_remove(&path)?;
         self.git_delete_branch("bench-warm")?;
 
-        let (mut t, mut settled, mut cpu, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for i in 0..self.runs {
-            let name = format!("bench-new-t{i}");
-            let pid = supervisor_pid(&self.tandem)?;
-            let ticks = cpu_ticks(pid).context("the supervisor's CPU time")?;
-            let start = Instant::now();
-            let (path, took) = self.tandem.new_session(&name)?;
-            t.push(ms(took));
-            let idle = self.settle(start, ticks)?;
-            settled.push(ms(idle.until_idle.max(took)));
-            cpu.push(idle.cpu_ms);
-            self.tandem_rm_settled(&name, &path)?;
-            self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
-
-            let name = format!("bench-new-g{i}");
-            let (path, took) = self.git_add(&name)?;
-            b.push(ms(took));
-            self.git_remove(&path)?;
-            self.git_delete_branch(&name)?;
-        }
+        let NewRuns { t, settled, cpu, b, .. } = self.new_runs("bench-new")?;
         let cpu_note = cpu_note("the supervisor's CPU (with its git children) from `new` until idle", &cpu);
         Ok(vec![
             Comparison::new(
@@ -455,31 +448,7 @@ impl Bench {
         self.tandem_rm_settled("bench-warm", &path)?;
         self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
 
-        let (mut t, mut settled, mut cpu, mut b, mut taken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
-        for i in 0..self.runs {
-            let name = format!("bench-pool-t{i}");
-            let ticks = cpu_ticks(pid).context("the supervisor's CPU time")?;
-            let start = Instant::now();
-            let (path, took) = self.tandem.new_session(&name)?;
-            t.push(ms(took));
-            let idle = self.settle(start, ticks)?;
-            settled.push(ms(idle.until_idle.max(took)));
-            cpu.push(idle.cpu_ms);
-            // A pooled worktree keeps the admin folder name it was made
-            // with (`p` and 8 hex digits), not the session's.
-            let dotgit = std::fs::read_to_string(path.join(".git")).unwrap_or_default();
-            if !dotgit.trim_end().ends_with(&format!("/{name}")) {
-                taken += 1;
-            }
-            self.tandem_rm_settled(&name, &path)?;
-            self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
-
-            let name = format!("bench-pool-g{i}");
-            let (path, took) = self.git_add(&name)?;
-            b.push(ms(took));
-            self.git_remove(&path)?;
-            self.git_delete_branch(&name)?;
-        }
+        let NewRuns { t, settled, cpu, b, taken } = self.new_runs("bench-pool")?;
         let note = format!(
             "{taken} of {} runs took a pooled worktree; {}",
             self.runs,
@@ -505,6 +474,39 @@ impl Bench {
             )
             .with_note(note),
         ])
+    }
+
+    /// `self.runs` times, alternating: `tandem new PREFIX-tN` timed until
+    /// it returns and until the supervisor is idle (with its CPU), then
+    /// removed untimed; `git worktree add` of `PREFIX-gN`, then removed.
+    fn new_runs(&self, prefix: &str) -> Result<NewRuns> {
+        let mut runs = NewRuns::default();
+        let pid = supervisor_pid(&self.tandem)?;
+        for i in 0..self.runs {
+            let name = format!("{prefix}-t{i}");
+            let ticks = cpu_ticks(pid).context("the supervisor's CPU time")?;
+            let start = Instant::now();
+            let (path, took) = self.tandem.new_session(&name)?;
+            runs.t.push(ms(took));
+            let idle = self.settle(start, ticks)?;
+            runs.settled.push(ms(idle.until_idle.max(took)));
+            runs.cpu.push(idle.cpu_ms);
+            // A pooled worktree keeps the admin folder name it was made
+            // with (`p` and 8 hex digits), not the session's.
+            let dotgit = std::fs::read_to_string(path.join(".git")).unwrap_or_default();
+            if !dotgit.trim_end().ends_with(&format!("/{name}")) {
+                runs.taken += 1;
+            }
+            self.tandem_rm_settled(&name, &path)?;
+            self.settle(Instant::now(), cpu_ticks(pid).unwrap_or(0))?;
+
+            let name = format!("{prefix}-g{i}");
+            let (path, took) = self.git_add(&name)?;
+            runs.b.push(ms(took));
+            self.git_remove(&path)?;
+            self.git_delete_branch(&name)?;
+        }
+        Ok(runs)
     }
 
     /// `tandem rm` of a clean session that the supervisor has settled on

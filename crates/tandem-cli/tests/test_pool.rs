@@ -221,22 +221,15 @@ fn rm_of_a_session_made_from_the_pool_behaves_as_any() {
 
 #[test]
 fn a_kill_during_a_pool_refill_leaves_nothing_past_one_gc() {
-    let (mut env, _) = two_commits();
-    let faults = env.tmp.path().join("faults");
-    env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
+    let (env, _) = two_commits();
     // A checkout that takes seconds: git is mid-checkout when the
     // supervisor dies.
-    std::fs::write(env.repo.join(".gitattributes"), "zz.slow filter=slow\n").expect("write");
-    std::fs::write(env.repo.join("zz.slow"), "last\n").expect("write");
-    env.git(&["config", "filter.slow.smudge", "cat"]);
-    env.git(&["config", "filter.slow.clean", "cat"]);
-    env.git(&["add", "."]);
-    env.git(&["commit", "-q", "-m", "slow"]);
+    let (env, faults) = with_slow_file(env, "last\n");
     env.user_config("[base]\ndefault = \"head\"\n[supervisor]\nquiet_secs = 100000\n");
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
 
     env.user_config(POOL_OF_ONE);
-    env.git(&["config", "filter.slow.smudge", "sleep 6; cat"]);
+    slow_checkouts(&env, true);
     std::fs::write(&faults, "git:worktree-add 300 self\n").expect("arm");
     // `gc` asks for the pool to be filled; its refill is killed.
     env.ok(&["gc"]);
@@ -245,7 +238,7 @@ fn a_kill_during_a_pool_refill_leaves_nothing_past_one_gc() {
     let killed: i32 = text.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("the killed pid");
     wait_for("the supervisor to be gone", || (!tandem_core::process::is_alive(killed)).then_some(()));
     std::fs::remove_file(&fired).expect("disarm");
-    env.git(&["config", "filter.slow.smudge", "cat"]);
+    slow_checkouts(&env, false);
     let half = pooled(&env);
     assert_eq!(half.len(), 1, "the refill was cut short mid-checkout: {half:?}");
     assert_eq!(half[0].1.as_deref(), Some("initializing"), "{half:?}");
@@ -298,6 +291,21 @@ fn the_pool_size_is_the_users_alone_and_checked() {
     }
 }
 
+/// Commits `zz.slow` (`text`) with a `slow` filter ([`slow_checkouts`]
+/// makes its checkout take seconds) and arms nothing yet: returns the
+/// environment with `TANDEM_FAULTS` set, and that file's path.
+fn with_slow_file(mut env: TestEnv, text: &str) -> (TestEnv, PathBuf) {
+    let faults = env.tmp.path().join("faults");
+    env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
+    std::fs::write(env.repo.join(".gitattributes"), "zz.slow filter=slow\n").expect("write");
+    std::fs::write(env.repo.join("zz.slow"), text).expect("write");
+    env.git(&["config", "filter.slow.smudge", "cat"]);
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    env.git(&["add", ".gitattributes", "zz.slow"]);
+    env.git(&["commit", "-q", "-m", "a slow file"]);
+    (env, faults)
+}
+
 /// Makes every checkout of `zz.slow` take 6 s (`slow`) or none.
 fn slow_checkouts(env: &TestEnv, slow: bool) {
     env.git(&["config", "filter.slow.smudge", if slow { "sleep 6; cat" } else { "cat" }]);
@@ -305,22 +313,14 @@ fn slow_checkouts(env: &TestEnv, slow: bool) {
 
 #[test]
 fn a_kill_while_new_takes_a_pooled_worktree_is_undone_by_the_next_command() {
-    let (mut env, first) = two_commits();
-    let faults = env.tmp.path().join("faults");
-    env.env.push(("TANDEM_FAULTS".into(), faults.to_string_lossy().into_owned()));
-    // `zz.slow` differs between `first` and HEAD: taking the pooled
-    // worktree (at HEAD) for `first` checks it out, slowly.
-    std::fs::write(env.repo.join(".gitattributes"), "zz.slow filter=slow\n").expect("write");
-    std::fs::write(env.repo.join("zz.slow"), "earlier\n").expect("write");
-    env.git(&["config", "filter.slow.smudge", "cat"]);
-    env.git(&["config", "filter.slow.clean", "cat"]);
-    env.git(&["add", ".gitattributes", "zz.slow"]);
-    env.git(&["commit", "-q", "-m", "attributes"]);
+    let (env, _) = two_commits();
+    // `zz.slow` differs between `before` and HEAD: taking the pooled
+    // worktree (at HEAD) for `before` checks it out, slowly.
+    let (env, faults) = with_slow_file(env, "earlier\n");
     let before = env.git(&["rev-parse", "HEAD"]).trim().to_owned();
     std::fs::write(env.repo.join("zz.slow"), "later\n").expect("write");
     env.git(&["add", "zz.slow"]);
     env.git(&["commit", "-q", "-m", "slow file"]);
-    let _ = first;
     env.user_config(POOL_OF_ONE);
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
 

@@ -458,6 +458,8 @@ fn git_facts() -> impl Strategy<Value = GitFacts> {
             untracked,
             head,
             uncommitted,
+            // Not sent (`#[serde(skip)]`): the supervisor's own.
+            paths: None,
         },
     );
     let count = || proptest::option::of(any::<u32>());

@@ -51,8 +51,28 @@ const SNAPSHOT_ENV: [(&str, &str); 6] = [
 /// # Errors
 /// Git errors.
 pub fn state_commit(worktree: &Path, scratch: &Path) -> Result<String, GitError> {
+    state_commit_given(worktree, scratch, None)
+}
+
+/// [`state_commit`] knowing which paths differ from the index (`paths`,
+/// as `git status` listed them, [`crate::model::WorktreeFacts::paths`]):
+/// only those are added to the copy of the index
+/// ([`git::worktree_tree_of_paths`]), so the worktree is not walked. When
+/// that fails (a listed path is gone since, say) the whole worktree is
+/// snapshotted.
+///
+/// # Errors
+/// Git errors.
+pub fn state_commit_given(worktree: &Path, scratch: &Path, paths: Option<&[String]>) -> Result<String, GitError> {
     let head = git::read(worktree, &["rev-parse", "HEAD"])?;
-    let tree = git::worktree_tree(worktree, scratch)?;
+    let tree = match paths.map(|p| git::worktree_tree_of_paths(worktree, scratch, p)) {
+        Some(Ok(tree)) => tree,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "the listed paths did not snapshot; the whole worktree then");
+            git::worktree_tree(worktree, scratch)?
+        }
+        None => git::worktree_tree(worktree, scratch)?,
+    };
     if tree == git::read(worktree, &["rev-parse", "HEAD^{tree}"])? {
         return Ok(head);
     }
@@ -196,26 +216,37 @@ pub struct Cache {
     states: HashMap<String, (String, u64, String)>,
 }
 
+/// A worktree whose state commit [`Cache::states`] is asked for.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// The session's id.
+    pub id: String,
+    /// Its worktree.
+    pub path: std::path::PathBuf,
+    /// Its `HEAD` commit.
+    pub head: String,
+    /// The caller's count of changes seen in that worktree; `None`:
+    /// unknown, always made again.
+    pub generation: Option<u64>,
+    /// The paths `git status` listed at that generation, when known
+    /// ([`state_commit_given`]).
+    pub paths: Option<std::sync::Arc<[String]>>,
+}
+
 impl Cache {
     #[must_use]
     pub fn new() -> Cache {
         Cache::default()
     }
 
-    /// The state commits of worktrees that may hold uncommitted work:
-    /// `(id, worktree, HEAD, generation)` each, `generation` being the
-    /// caller's count of changes seen in that worktree (`None`: unknown,
-    /// always made again). A state is reused while its `HEAD` and
-    /// generation are what they were; the others are made a few at a
-    /// time. Answers in order; `Err` for a worktree git could not read.
-    pub fn states(
-        &mut self,
-        wanted: &[(String, std::path::PathBuf, String, Option<u64>)],
-        scratch: &Path,
-    ) -> Vec<Result<String, GitError>> {
-        let known = |cache: &Cache, (id, _, head, generation): &(String, std::path::PathBuf, String, Option<u64>)| {
-            let (h, g, commit) = cache.states.get(id)?;
-            (h == head && Some(*g) == *generation).then(|| commit.clone())
+    /// The state commits of worktrees that may hold uncommitted work
+    /// ([`Wanted`]). A state is reused while its `HEAD` and generation are
+    /// what they were; the others are made a few at a time. Answers in
+    /// order; `Err` for a worktree git could not read.
+    pub fn states(&mut self, wanted: &[Wanted], scratch: &Path) -> Vec<Result<String, GitError>> {
+        let known = |cache: &Cache, w: &Wanted| {
+            let (h, g, commit) = cache.states.get(&w.id)?;
+            (*h == w.head && Some(*g) == w.generation).then(|| commit.clone())
         };
         let todo: Vec<usize> = (0..wanted.len()).filter(|&i| known(self, &wanted[i]).is_none()).collect();
         let threads =
@@ -226,7 +257,10 @@ impl Cache {
                 .into_iter()
                 .map(|chunk| {
                     scope.spawn(move || {
-                        chunk.iter().map(|&i| (i, state_commit(&wanted[i].1, scratch))).collect::<Vec<_>>()
+                        chunk
+                            .iter()
+                            .map(|&i| (i, state_commit_given(&wanted[i].path, scratch, wanted[i].paths.as_deref())))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -234,8 +268,8 @@ impl Cache {
         });
         let mut out: Vec<Option<Result<String, GitError>>> = (0..wanted.len()).map(|_| None).collect();
         for (i, result) in made {
-            if let (Ok(commit), Some(generation)) = (&result, wanted[i].3) {
-                self.states.insert(wanted[i].0.clone(), (wanted[i].2.clone(), generation, commit.clone()));
+            if let (Ok(commit), Some(generation)) = (&result, wanted[i].generation) {
+                self.states.insert(wanted[i].id.clone(), (wanted[i].head.clone(), generation, commit.clone()));
             }
             out[i] = Some(result);
         }

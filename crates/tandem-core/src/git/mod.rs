@@ -24,7 +24,7 @@ use std::process::{Command, Output, Stdio};
 pub use parse::{LsFilesEntry, StatusCounts, WorktreeEntry};
 pub use snapshot::{
     WorktreeState, commit_state, index_tree, resolve_tree, snapshot_commit, snapshot_commit_with, sweep_scratch,
-    worktree_state, worktree_tree,
+    worktree_state, worktree_tree, worktree_tree_of_paths,
 };
 pub use worktree::{
     worktree_add, worktree_add_existing, worktree_list, worktree_move, worktree_of_branch, worktree_prune,

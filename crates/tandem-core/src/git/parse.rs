@@ -13,6 +13,11 @@ pub struct StatusCounts {
     pub untracked: usize,
     /// The changed paths (both sides of a rename), when asked for.
     pub changed_paths: Vec<String>,
+    /// The paths whose worktree file differs from the index: changed
+    /// ones whose second status letter (`Y`) is not `.`, unmerged ones,
+    /// and untracked ones (a new folder as `folder/`, once). `git add
+    /// --all` of exactly these makes the index match the worktree.
+    pub unstaged_paths: Vec<String>,
     /// For each changed path that has one: the path and the object id of
     /// its HEAD version (`hH`; all zeros when new in the index).
     pub head_blobs: Vec<(String, String)>,
@@ -47,6 +52,9 @@ pub fn status_counts(out: &[u8]) -> StatusCounts {
             Some(b'1') => {
                 counts.changed += 1;
                 let path = path_of(field, 8);
+                if field.get(3) != Some(&b'.') {
+                    counts.unstaged_paths.extend(path.clone());
+                }
                 if let (Some(p), Some(oid)) = (&path, field.split(|&b| b == b' ').nth(6)) {
                     counts.head_blobs.push((p.clone(), String::from_utf8_lossy(oid).into_owned()));
                 }
@@ -55,10 +63,14 @@ pub fn status_counts(out: &[u8]) -> StatusCounts {
             Some(b'u') => {
                 counts.changed += 1;
                 counts.changed_paths.extend(path_of(field, 10));
+                counts.unstaged_paths.extend(path_of(field, 10));
             }
             Some(b'2') => {
                 counts.changed += 1;
                 let path = path_of(field, 9);
+                if field.get(3) != Some(&b'.') {
+                    counts.unstaged_paths.extend(path.clone());
+                }
                 let orig = fields.next().map(|p| String::from_utf8_lossy(p).into_owned());
                 if let (Some(p), Some(oid)) = (&path, field.split(|&b| b == b' ').nth(6)) {
                     counts.head_blobs.push((p.clone(), String::from_utf8_lossy(oid).into_owned()));
@@ -66,7 +78,10 @@ pub fn status_counts(out: &[u8]) -> StatusCounts {
                 counts.changed_paths.extend(path);
                 counts.changed_paths.extend(orig);
             }
-            Some(b'?') => counts.untracked += 1,
+            Some(b'?') => {
+                counts.untracked += 1;
+                counts.unstaged_paths.extend(path_of(field, 1));
+            }
             Some(b'#') => {
                 if let Some(head) = field.strip_prefix(b"# branch.head ") {
                     counts.head = Some(String::from_utf8_lossy(head).into_owned()).filter(|h| h != "(detached)");
@@ -188,6 +203,7 @@ u UU N... 1 2 3 4 a b c conflict.rs\0\
                 changed: 3,
                 untracked: 1,
                 changed_paths: vec!["src/a.rs".into(), "new name".into(), "old\nname".into(), "conflict.rs".into()],
+                unstaged_paths: vec!["src/a.rs".into(), "conflict.rs".into(), "new file.txt".into()],
                 head_blobs: vec![("src/a.rs".into(), "a".into()), ("new name".into(), "a".into())],
                 head: Some("main".into()),
             }

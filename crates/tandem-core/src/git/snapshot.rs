@@ -19,6 +19,62 @@ pub fn worktree_tree(worktree: &Path, scratch: &Path) -> Result<String, GitError
     worktree_tree_with(worktree, scratch, &[])
 }
 
+/// [`worktree_tree`] when the paths whose worktree file differs from the
+/// index are known (`paths`, as `git status --porcelain` listed them:
+/// [`super::parse::StatusCounts::unstaged_paths`]): the temporary copy of
+/// the index gets `git add --all` of these paths alone (literal
+/// pathspecs, NUL-separated on stdin), so git neither stats the other
+/// tracked files nor walks for untracked ones. The tree equals
+/// [`worktree_tree`]'s as long as `paths` is what `git status` says now
+/// (an index entry not listed matches its file; an untracked file not
+/// listed does not exist or is ignored).
+///
+/// # Errors
+/// As [`output`]; a listed path that matches nothing now (deleted from
+/// the worktree and the index since) fails, and so does a sandboxed
+/// session's worktree (its gitlinks are left out by pathspec magic that
+/// literal paths cannot carry): the caller then walks the whole worktree.
+pub fn worktree_tree_of_paths(worktree: &Path, scratch: &Path, paths: &[String]) -> Result<String, GitError> {
+    if super::is_sandboxed_worktree(worktree) {
+        return Err(GitError::Failed {
+            args: "snapshot of listed paths".into(),
+            code: None,
+            stderr: "a sandboxed worktree is snapshotted whole".into(),
+        });
+    }
+    let own_index = PathBuf::from(read(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?);
+    // Named as [`trees`] names its copies, which `sweep_scratch` knows.
+    let index: PathBuf =
+        scratch.join(format!("snapshot-index-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_file(&index);
+    let result = (|| {
+        std::fs::copy(&own_index, &index).map_err(|error| GitError::Spawn { error })?;
+        if !paths.is_empty() {
+            let mut add = command(worktree);
+            add.env("GIT_INDEX_FILE", &index).args([
+                "--literal-pathspecs",
+                "add",
+                "--all",
+                "--ignore-errors",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ]);
+            let input: Vec<u8> = paths.iter().flat_map(|p| p.bytes().chain([0])).collect();
+            match super::output_with_stdin(add, &input) {
+                // 1: what git could not add is left out, as `add_what_can_be`.
+                Ok(_) | Err(GitError::Failed { code: Some(1), .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut write = command(worktree);
+        write.env("GIT_INDEX_FILE", &index).arg("write-tree");
+        Ok(String::from_utf8_lossy(&output(write)?.stdout).trim().to_owned())
+    })();
+    let _ = std::fs::remove_file(&index);
+    let _ = std::fs::remove_file(index.with_extension("lock"));
+    result
+}
+
 /// [`worktree_tree`] plus the ignored files `forced` (paths relative to
 /// the worktree, added with `git add --force`).
 fn worktree_tree_with(worktree: &Path, scratch: &Path, forced: &[PathBuf]) -> Result<String, GitError> {
@@ -334,4 +390,72 @@ pub fn sweep_scratch(scratch: &Path) -> usize {
         }
     }
     swept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let mut cmd = command(dir);
+        cmd.args(["-c", "user.name=t", "-c", "user.email=t@t"]).args(args);
+        String::from_utf8_lossy(&output(cmd).expect("git").stdout).trim().to_owned()
+    }
+
+    /// Issue 23: snapshotting only the paths `git status` listed gives the
+    /// tree a walk of the whole worktree gives, whatever the change:
+    /// edited, deleted, made executable, staged then edited again, staged
+    /// alone, renamed, untracked files, an untracked folder with an
+    /// ignored file inside, names with spaces and newlines.
+    #[test]
+    fn the_listed_paths_snapshot_as_the_whole_worktree_does() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let wt = tmp.path().join("wt");
+        let scratch = tmp.path().join("scratch");
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        std::fs::create_dir_all(wt.join("src/deep")).expect("dirs");
+        git(tmp.path(), &["init", "-q", "wt"]);
+        for name in ["a.txt", "b.txt", "c.sh", "d.txt", "e.txt", "old name.txt", "src/deep/f.txt", "line\nbreak.txt"] {
+            std::fs::write(wt.join(name), format!("{name}\n")).expect("write");
+        }
+        std::fs::write(wt.join(".gitignore"), "*.log\n").expect("write");
+        git(&wt, &["add", "--all"]);
+        git(&wt, &["commit", "-q", "-m", "base"]);
+
+        std::fs::write(wt.join("a.txt"), "edited\n").expect("edit");
+        std::fs::remove_file(wt.join("b.txt")).expect("delete");
+        std::fs::set_permissions(wt.join("c.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        std::fs::write(wt.join("d.txt"), "staged\n").expect("stage");
+        git(&wt, &["add", "d.txt"]);
+        std::fs::write(wt.join("d.txt"), "staged, then edited\n").expect("edit again");
+        std::fs::write(wt.join("e.txt"), "staged alone\n").expect("stage");
+        git(&wt, &["add", "e.txt"]);
+        git(&wt, &["mv", "old name.txt", "new name.txt"]);
+        std::fs::write(wt.join("line\nbreak.txt"), "edited\n").expect("edit");
+        std::fs::write(wt.join("untracked file.txt"), "new\n").expect("new");
+        std::fs::create_dir_all(wt.join("new dir/inner")).expect("dir");
+        std::fs::write(wt.join("new dir/inner/g.txt"), "g\n").expect("g");
+        std::fs::write(wt.join("new dir/build.log"), "ignored\n").expect("log");
+        std::fs::write(wt.join("src/deep/h.txt"), "h\n").expect("h");
+
+        let status = crate::git::status(&wt).expect("status");
+        assert!(status.unstaged_paths.len() >= 7, "{:?}", status.unstaged_paths);
+        let listed = worktree_tree_of_paths(&wt, &scratch, &status.unstaged_paths).expect("listed paths");
+        let whole = worktree_tree(&wt, &scratch).expect("whole worktree");
+        assert_eq!(listed, whole, "listed {:?}", status.unstaged_paths);
+        // Nothing listed: the index as it is.
+        let clean = tempfile::tempdir().expect("tempdir");
+        git(clean.path(), &["init", "-q"]);
+        std::fs::write(clean.path().join("x"), "x\n").expect("write");
+        git(clean.path(), &["add", "x"]);
+        assert_eq!(
+            worktree_tree_of_paths(clean.path(), &scratch, &[]).expect("empty"),
+            worktree_tree(clean.path(), &scratch).expect("whole")
+        );
+        // A listed path gone from the worktree and the index since: an
+        // error, so the caller walks the whole worktree.
+        let gone = vec!["no such file".to_owned()];
+        assert!(worktree_tree_of_paths(&wt, &scratch, &gone).is_err());
+        assert!(std::fs::read_dir(&scratch).expect("scratch").next().is_none(), "no temporary index left");
+    }
 }

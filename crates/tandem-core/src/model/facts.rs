@@ -53,6 +53,19 @@ pub struct WorktreeFacts {
     pub head: Option<String>,
     /// Uncommitted changes of tracked files against HEAD.
     pub uncommitted: DiffStat,
+    /// The paths `git status` listed whose worktree file differs from the
+    /// index (changed, unmerged, untracked; an untracked folder as
+    /// `folder/`), kept by the supervisor's facts cache so conflict
+    /// control snapshots only these (issue 23); `None` when there were
+    /// more than [`WorktreeFacts::MAX_PATHS`]. Not sent to clients.
+    #[serde(skip)]
+    pub paths: Option<std::sync::Arc<[String]>>,
+}
+
+impl WorktreeFacts {
+    /// The most paths [`WorktreeFacts::paths`] keeps: past it a snapshot
+    /// walks the whole worktree anyway.
+    pub const MAX_PATHS: usize = 4_096;
 }
 
 /// Facts computed from refs and commits alone.

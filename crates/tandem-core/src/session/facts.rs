@@ -39,12 +39,14 @@ fn scan_worktree(session: &Session) -> (WorktreeFacts, Vec<(String, String)>) {
     let Ok(status) = git::status(&session.path) else {
         return (WorktreeFacts { exists: true, ..WorktreeFacts::default() }, Vec::new());
     };
+    let paths = (status.unstaged_paths.len() <= WorktreeFacts::MAX_PATHS).then(|| status.unstaged_paths.into());
     let facts = WorktreeFacts {
         exists: true,
         changed: u32::try_from(status.changed).unwrap_or(u32::MAX),
         untracked: u32::try_from(status.untracked).unwrap_or(u32::MAX),
         head: status.head,
         uncommitted: DiffStat::default(),
+        paths,
     };
     (facts, status.head_blobs)
 }

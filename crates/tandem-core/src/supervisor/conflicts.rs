@@ -144,14 +144,26 @@ fn compute(
     let mut wanted = Vec::new();
     for s in live {
         let Some(tip) = tips.get(&format!("refs/heads/{}", s.branch)).cloned() else { continue };
-        let clean = state
-            .facts
-            .fresh_worktree(s)
-            .is_some_and(|w| w.changed == 0 && w.untracked == 0 && w.head.as_deref() == Some(s.branch.as_str()));
+        let fresh = state.facts.fresh_worktree_at(s);
+        let clean = fresh
+            .as_ref()
+            .is_some_and(|(w, _)| w.changed == 0 && w.untracked == 0 && w.head.as_deref() == Some(s.branch.as_str()));
         if clean {
             found.push((s, tip.clone(), Some(tip)));
         } else {
-            wanted.push((s.id.clone(), s.path.clone(), tip.clone(), state.facts.worktree_generation(s)));
+            // What `git status` listed at this very generation: only these
+            // paths are snapshotted (else the whole worktree is walked).
+            let (generation, paths) = match fresh {
+                Some((w, generation)) => (Some(generation), w.paths),
+                None => (state.facts.worktree_generation(s), None),
+            };
+            wanted.push(crate::conflicts::Wanted {
+                id: s.id.clone(),
+                path: s.path.clone(),
+                head: tip.clone(),
+                generation,
+                paths,
+            });
             found.push((s, tip, None));
         }
     }

@@ -398,6 +398,19 @@ impl FactsCache {
         (e.watched && e.path == session.path).then(|| e.worktree.clone()).flatten().filter(|w| w.exists)
     }
 
+    /// [`FactsCache::fresh_worktree`] with the worktree's generation
+    /// ([`FactsCache::worktree_generation`]) read under the same lock: the
+    /// facts (their `paths` too) describe the worktree as of that
+    /// generation.
+    #[must_use]
+    pub fn fresh_worktree_at(&self, session: &Session) -> Option<(WorktreeFacts, u64)> {
+        self.drain();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.get(&session.id)?;
+        let facts = (e.watched && e.path == session.path).then(|| e.worktree.clone()).flatten()?;
+        facts.exists.then_some((facts, e.generation))
+    }
+
     /// How many changes were seen in a session's worktree (files, `HEAD`,
     /// index) so far, while it is fully watched; `None` when it is not
     /// (then nothing about it may be reused).
