@@ -130,10 +130,26 @@ fn compute(
         return Ok(Report::default());
     }
     let started = std::time::Instant::now();
-    // Worktrees not watched yet (a supervisor restarted while their agents
-    // were stopped has never listed them) are watched from now on, so
-    // their snapshots are reused until they change (issue 23).
-    state.facts.watch(repo, &live);
+    // Worktrees whose facts the cache lacks (not listed since the
+    // supervisor started, or changed since): their `git status` now,
+    // through the cache, which also watches them from now on, so their
+    // snapshots are reused until they change (issue 23). A clean one then
+    // needs no snapshot, and a dirty one's adds only the paths status
+    // listed. A polled worktree's facts are never kept: they are used
+    // here, for this call only.
+    let unknown: Vec<&Session> = live.iter().copied().filter(|s| state.facts.fresh_worktree(s).is_none()).collect();
+    let polled: HashMap<&str, crate::model::WorktreeFacts> = if unknown.is_empty() {
+        HashMap::new()
+    } else {
+        state
+            .facts
+            .query(repo, &unknown)
+            .into_iter()
+            .zip(&unknown)
+            .filter(|(f, _)| f.source == crate::model::FactsSource::Polled)
+            .map(|(f, s)| (s.id.as_str(), f.worktree))
+            .collect()
+    };
     let tips = state.facts.ref_tips(repo);
     let mut caches = state.conflicts.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache = caches.entry(repo.common_dir.clone()).or_default();
@@ -144,7 +160,11 @@ fn compute(
     let mut wanted = Vec::new();
     for s in live {
         let Some(tip) = tips.get(&format!("refs/heads/{}", s.branch)).cloned() else { continue };
-        let fresh = state.facts.fresh_worktree_at(s);
+        let fresh = state
+            .facts
+            .fresh_worktree_at(s)
+            .map(|(w, generation)| (w, Some(generation)))
+            .or_else(|| polled.get(s.id.as_str()).filter(|w| w.exists).map(|w| (w.clone(), None)));
         let clean = fresh
             .as_ref()
             .is_some_and(|(w, _)| w.changed == 0 && w.untracked == 0 && w.head.as_deref() == Some(s.branch.as_str()));
@@ -154,7 +174,7 @@ fn compute(
             // What `git status` listed at this very generation: only these
             // paths are snapshotted (else the whole worktree is walked).
             let (generation, paths) = match fresh {
-                Some((w, generation)) => (Some(generation), w.paths),
+                Some((w, generation)) => (generation, w.paths),
                 None => (state.facts.worktree_generation(s), None),
             };
             wanted.push(crate::conflicts::Wanted {

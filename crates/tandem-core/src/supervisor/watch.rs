@@ -304,29 +304,6 @@ impl FactsCache {
         out
     }
 
-    /// Starts watching, in the background, those of `sessions` (all of
-    /// `repo`) whose worktree exists and is neither watched nor being
-    /// watched, without computing their facts: for conflict control, whose
-    /// snapshots of a dirty worktree are reused only while its worktree is
-    /// watched (a supervisor restarted with its agents stopped would
-    /// otherwise never watch them, as only a `list` did).
-    pub fn watch(&self, repo: &Repository, sessions: &[&Session]) {
-        self.drain();
-        self.watch_repo(repo);
-        let freed = self.watches.as_ref().map_or(0, |w| w.freed.load(std::sync::atomic::Ordering::Relaxed));
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut start = Vec::new();
-        for s in sessions {
-            let entry = current_entry(&mut entries, s, repo, freed);
-            if !entry.watching && s.path.is_dir() {
-                entry.watching = true;
-                start.push((s.id.clone(), s.path.clone()));
-            }
-        }
-        drop(entries);
-        self.start_watching(start);
-    }
-
     /// Watches each `(session id, worktree)` on one background thread at
     /// the lowest priority; each entry is marked watched (and its facts
     /// dropped, to be computed once more) or polled when it is done.
