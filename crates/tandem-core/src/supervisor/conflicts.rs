@@ -130,14 +130,15 @@ fn compute(
         return Ok(Report::default());
     }
     let started = std::time::Instant::now();
-    // Worktrees whose facts the cache lacks (not listed since the
-    // supervisor started, or changed since): their `git status` now,
-    // through the cache, which also watches them from now on, so their
-    // snapshots are reused until they change (issue 23). A clean one then
-    // needs no snapshot, and a dirty one's adds only the paths status
-    // listed. A polled worktree's facts are never kept: they are used
-    // here, for this call only.
-    let unknown: Vec<&Session> = live.iter().copied().filter(|s| state.facts.fresh_worktree(s).is_none()).collect();
+    // Worktrees whose facts the cache lacks and would keep (not listed
+    // since the supervisor started, or changed since): their `git status`
+    // now, through the cache, which also watches them from now on, so
+    // their snapshots are reused until they change (issue 23). A clean
+    // one then needs no snapshot, and a dirty one's adds only the paths
+    // status listed. An answer the cache does not keep (watches not in
+    // yet) is used for this call only. Worktrees being watched or polled
+    // get no extra status: their snapshot walks them whole, as before.
+    let unknown: Vec<&Session> = live.iter().copied().filter(|s| state.facts.lacks_facts(s)).collect();
     let polled: HashMap<&str, crate::model::WorktreeFacts> = if unknown.is_empty() {
         HashMap::new()
     } else {

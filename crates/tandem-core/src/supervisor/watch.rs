@@ -375,6 +375,22 @@ impl FactsCache {
         (e.watched && e.path == session.path).then(|| e.worktree.clone()).flatten().filter(|w| w.exists)
     }
 
+    /// Whether a `git status` of the session's worktree through
+    /// [`FactsCache::query`] now would be kept: the cache has no entry for
+    /// it yet (its watches start with the query), or it is fully watched
+    /// and its facts were dropped by a change. False while its watches are
+    /// being set up or when it is polled (a query's answer would not be
+    /// kept).
+    #[must_use]
+    pub fn lacks_facts(&self, session: &Session) -> bool {
+        self.drain();
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        match entries.get(&session.id) {
+            None => true,
+            Some(e) => e.path != session.path || (e.watched && e.worktree.is_none()),
+        }
+    }
+
     /// [`FactsCache::fresh_worktree`] with the worktree's generation
     /// ([`FactsCache::worktree_generation`]) read under the same lock: the
     /// facts (their `paths` too) describe the worktree as of that
