@@ -19,7 +19,8 @@
 //!   `git:<first two git arguments joined by ->` (e.g. `git:worktree-add`,
 //!   `git:rebase`), which fires when tandem starts that git command.
 //! - `<delay ms>` (git points only, default 0): how long after git started
-//!   the kill comes.
+//!   the kill comes; 0 kills at once, as `spawn` returns (git has just
+//!   been exec'd), however loaded the machine.
 //! - `self` (default) kills the tandem process that runs git (git itself
 //!   runs on, orphaned, as it would after a real kill of the supervisor);
 //!   `git` kills only the git child, so tandem sees git fail.
@@ -70,16 +71,23 @@ pub fn git_started(args: &[String], child: &Child) {
     let one = format!("git:{}", args.first().map_or("", String::as_str));
     let Some((delay, victim)) = take(&name).or_else(|| take(&one)) else { return };
     let pid = child.id();
-    std::thread::spawn(move || {
-        std::thread::sleep(delay);
-        match victim {
-            Victim::Myself => kill_self(),
-            Victim::Git => {
-                // The caller waits for this child, so its pid is not reused.
-                let _ = signal::kill(Pid::from_raw(pid.cast_signed()), Signal::SIGKILL);
-            }
+    let strike = move || match victim {
+        Victim::Myself => kill_self(),
+        Victim::Git => {
+            // The caller waits for this child, so its pid is not reused.
+            let _ = signal::kill(Pid::from_raw(pid.cast_signed()), Signal::SIGKILL);
         }
-    });
+    };
+    if delay.is_zero() {
+        // At once, not from a thread a loaded machine may run only after
+        // git has finished (the fault would then never strike).
+        strike();
+    } else {
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            strike();
+        });
+    }
 }
 
 /// If the fault file arms `name`, claims it (renames the file to

@@ -164,21 +164,28 @@ pub fn still_running(journal: &Journal) -> bool {
 const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "update-ref"];
 
 /// A git process still at work in `worktree`: one that has one of
-/// `locks` open (git holds a lock file open while it writes) or a `git`
+/// `locks` open (git holds a lock file open while it writes), a `git`
 /// [`WRITERS`] command whose working directory is `worktree` (`git -C`
 /// runs there; a merge writes its commit after it let go of the index
-/// lock). Found through
+/// lock), or a `git` naming `worktree` in its arguments (the
+/// `git worktree add` making a temporary merge worktree runs in the
+/// repository, and `worktree` may not exist yet). Found through
 /// `/proc`; `None` when none of the processes this user can see is.
 fn busy_git(worktree: &Path, locks: &[PathBuf]) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let given = worktree.as_os_str().as_bytes();
     let worktree = worktree.canonicalize().ok();
+    let canonical = worktree.as_deref().map(|w| w.as_os_str().as_bytes());
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let is_git = std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "git");
-        if is_git && worktree.is_some() && std::fs::read_link(entry.path().join("cwd")).ok() == worktree {
-            // Reads (`status`, `rev-parse`, as `tandem list` runs) do not count.
+        if is_git {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let names_it = cmdline.split(|b| *b == 0).any(|arg| arg == given || Some(arg) == canonical);
+            // Reads (`status`, `rev-parse`, as `tandem list` runs) do not count.
             let writes = cmdline.split(|b| *b == 0).any(|arg| WRITERS.iter().any(|w| w.as_bytes() == arg));
-            if writes {
+            let here = worktree.is_some() && std::fs::read_link(entry.path().join("cwd")).ok() == worktree;
+            if names_it || (here && writes) {
                 return Some(pid);
             }
         }
@@ -244,6 +251,12 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
     if place_exists {
         let refs = [format!("refs/heads/{}", j.target), format!("refs/heads/{}", j.branch)];
         clear_stale_locks(&j.place, &refs)?;
+    } else if j.temporary
+        && let Some(pid) = busy_git(&j.place, &[])
+    {
+        // The `git worktree add` of a CLI killed as it began: the
+        // worktree it is making would outlive the removal below.
+        return Err(ShipError::GitBusy { path: j.place.clone(), pid });
     }
     let target_ref = format!("refs/heads/{}", j.target);
     let tip = git::resolve_commit(&j.repo, &target_ref)?.unwrap_or_default();
@@ -451,5 +464,50 @@ mod tests {
         assert_eq!(all(sessions.path()).len(), 1);
         remove(&state);
         assert!(read(&state).is_none() && all(sessions.path()).is_empty());
+    }
+
+    /// A CLI killed as its `git worktree add` of the temporary merge
+    /// worktree began: that git runs on, orphaned, and would make the
+    /// worktree after a rollback removed it. Recovery waits for it.
+    #[test]
+    fn a_git_still_making_the_temporary_worktree_is_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let place = dir.path().join("merge-worktree");
+        // A git that names the place and runs until its stdin closes.
+        let mut git = std::process::Command::new("git")
+            .args(["hash-object", "--stdin", "--"])
+            .arg(&place)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git");
+        let pid = git.id();
+        let journal = Journal {
+            session_id: "id".into(),
+            slug: "s".into(),
+            branch: "s".into(),
+            worktree: dir.path().join("session"),
+            repo: dir.path().to_owned(),
+            target: "release".into(),
+            place: place.clone(),
+            temporary: true,
+            old_target: "0".repeat(40),
+            old_branch: "0".repeat(40),
+            result_tree: None,
+            mode: "commit".into(),
+            pid: u32::MAX,
+            pid_start: None,
+            started: 0,
+        };
+        let state = dir.path().join("state");
+        write(&state, &journal).expect("write");
+        // `comm` reads `git` once exec is done; spawn returns after it.
+        let busy = recover(&state, &journal, true);
+        drop(git.stdin.take());
+        let _ = git.wait();
+        assert!(matches!(busy, Err(ShipError::GitBusy { pid: p, .. }) if p == pid), "{busy:?}");
+        assert!(read(&state).is_some(), "the journal stays for the next try");
     }
 }
