@@ -26,6 +26,7 @@ mod test_flood;
 mod test_gemini;
 mod test_github;
 mod test_history;
+mod test_host_binary;
 mod test_host_versions;
 mod test_lifecycle;
 mod test_limits;

@@ -229,7 +229,7 @@ impl Kinded for StoreError {
             StoreError::SlugTaken { .. } | StoreError::NoPorts => ErrorKind::Conflict,
             // The supervisor stopped; the next command starts another.
             StoreError::Replaced { .. } => ErrorKind::Unavailable,
-            StoreError::Open { .. } | StoreError::Sqlite(_) => ErrorKind::Failed,
+            StoreError::Open { .. } | StoreError::Gone { .. } | StoreError::Sqlite(_) => ErrorKind::Failed,
         }
     }
 }

@@ -148,7 +148,7 @@ pub(super) fn wait_for_agent(shared: &Shared, reader_done: &Receiver<()>) {
     }
     let state = if stopped { SessionState::Stopped } else { SessionState::Exited };
     let code = if stopped { None } else { code };
-    if let Err(e) = store_of(shared).set_state(&shared.session_id, state, code) {
+    if let Err(e) = store_of(shared).and_then(|store| store.set_state(&shared.session_id, state, code)) {
         tracing::error!(error = %e, "cannot record the agent's exit");
     }
     broadcast(shared, false, || Out::Msg(HostMsg::Exited { state, exit_code: code }));

@@ -14,7 +14,7 @@ use crate::paths::Paths;
 use crate::protocol::{self, ClientMsg, HostMsg};
 
 use super::spec::agree;
-use super::{Shared, store_of};
+use super::{Shared, close_store, store_of};
 
 /// Connections a hook channel serves at once; more wait in the
 /// listener's backlog.
@@ -94,12 +94,13 @@ fn serve_hook_client(shared: &Arc<Shared>, stream: UnixStream, env: &[(String, S
 /// `tandem hook` cannot write the store) with the host's own store,
 /// which masks the agent's secrets.
 fn record_hook(shared: &Shared, payload: &serde_json::Value) -> HostMsg {
-    let store = store_of(shared);
-    let recorded = store.session(&shared.session_id).map_err(|e| e.to_string()).and_then(|session| {
+    let recorded = store_of(shared).map_err(|e| e.to_string()).and_then(|store| {
+        let session = store.session(&shared.session_id).map_err(|e| e.to_string())?;
         let session = session.ok_or_else(|| "the session is gone".to_owned())?;
         crate::agent::claude::record_hook(&store, &session, payload).map_err(|e| e.to_string())?;
         Ok(session.auto_named)
     });
+    close_store(shared);
     match recorded {
         Ok(auto_named) => HostMsg::Hooked { auto_named },
         Err(message) => HostMsg::Error { message },

@@ -143,9 +143,12 @@ struct Shared {
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
-    /// Kept open from the start, so recording the agent's end (which
-    /// `tandem stop` and `rm` wait for) opens nothing.
-    store: Mutex<Store>,
+    /// The store connection, open only while the host writes (see
+    /// [`store_of`]); a structured agent's stays open, as it records
+    /// every line.
+    store: Mutex<Option<Store>>,
+    /// The agent's secret values, masked in whatever the host stores.
+    secrets: Vec<String>,
     /// The inode of the socket file this host bound.
     socket_inode: u64,
     /// [`HostSpec::cleanup`].
@@ -155,15 +158,58 @@ struct Shared {
     old_protocol: Option<u32>,
 }
 
-/// The host's store connection; moved to the database file now at its
-/// path when the one it opened was deleted or replaced (issue 17, finding
-/// 7), so what it records reaches the file the next supervisor serves.
-fn store_of(shared: &Shared) -> MutexGuard<'_, Store> {
-    let mut store = lock(&shared.store);
-    if let Err(e) = store.reopen_if_replaced() {
-        tracing::warn!(error = %e, "cannot open the database that replaced ours");
+/// The host's store connection, opened when none is: a terminal agent's
+/// host holds none between writes (it writes twice, when the agent
+/// starts and when it ends), for an open SQLite connection holds 200–300
+/// KiB (its schema, caches and lookaside), which would be most of an
+/// idle host's memory (issue 23, target 3). One that stays open is moved
+/// to the database file now at its path when the one it opened was
+/// deleted or replaced (issue 17, finding 7), so what it records reaches
+/// the file the next supervisor serves.
+///
+/// # Errors
+/// [`crate::store::StoreError`] when the database cannot be opened, or
+/// is gone (a host never makes a new one).
+fn store_of(shared: &Shared) -> Result<StoreGuard<'_>, crate::store::StoreError> {
+    let mut slot = lock(&shared.store);
+    match slot.as_mut() {
+        Some(store) => {
+            if let Err(e) = store.reopen_if_replaced() {
+                tracing::warn!(error = %e, "cannot open the database that replaced ours");
+            }
+        }
+        None => {
+            let path = shared.paths.database();
+            if !path.exists() {
+                return Err(crate::store::StoreError::Gone { path });
+            }
+            let mut store = Store::open(&path)?;
+            store.redact_secrets(shared.secrets.clone());
+            *slot = Some(store);
+        }
     }
-    store
+    Ok(StoreGuard(slot))
+}
+
+/// Closes the store connection of a terminal agent's host until its next
+/// write ([`store_of`]), and gives the memory back to the kernel.
+fn close_store(shared: &Shared) {
+    if shared.structured {
+        return;
+    }
+    lock(&shared.store).take();
+    crate::process::release_free_memory();
+}
+
+/// The open store connection [`store_of`] returns, locked.
+struct StoreGuard<'a>(MutexGuard<'a, Option<Store>>);
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.0.as_ref().expect("store_of opened it")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -184,6 +230,9 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
     // Leave the supervisor's session and process group: a signal to either
     // (or its death) must not reach the agent.
     let _ = nix::unistd::setsid();
+    // One malloc arena for the few threads of a host: glibc would give
+    // each thread that allocates its own (issue 23, target 3).
+    crate::process::limit_malloc_arenas(1);
     let (spec, line) = read_spec(&mut io::stdin().lock())?;
     let mut stdout = io::stdout().lock();
     let report = |out: &mut io::StdoutLock<'_>, ready: &HostReady| {
@@ -227,8 +276,8 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let dir = paths.session_dir(&spec.session_id);
     crate::paths::create_private_dir(&dir)?;
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
-    let mut store = Store::open(&paths.database())?;
     let secrets = crate::secrets::secret_values(&spec.env);
+    let mut store = Store::open(&paths.database())?;
     store.redact_secrets(secrets.clone());
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
@@ -262,12 +311,14 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         typer: Mutex::new(None),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
-        store: Mutex::new(store),
+        store: Mutex::new(Some(store)),
+        secrets,
         socket_inode,
         cleanup: spec.cleanup.clone(),
         old_protocol: old_protocol(),
     });
-    store_of(&shared).set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
+    store_of(&shared)?.set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
+    close_store(&shared);
     if structured {
         // No hook records a structured agent's prompts: the host does.
         if let Some(text) = &spec.typed_input {
@@ -279,7 +330,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
                 data: None,
                 indexed: true,
             };
-            store_of(&shared).add_events(&[event])?;
+            store_of(&shared)?.add_events(&[event])?;
         }
         let mut driver = lock(&shared.driver);
         let lines = driver.as_mut().map(|d| d.start(spec.typed_input.as_deref())).unwrap_or_default();

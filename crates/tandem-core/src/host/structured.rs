@@ -24,7 +24,13 @@ pub(super) fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             Ok(_) => {}
         }
         let shown = {
-            let store = store_of(shared);
+            let store = match store_of(shared) {
+                Ok(store) => store,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record the agent's output");
+                    break;
+                }
+            };
             let mut driver = lock(&shared.driver);
             let Some(driver) = driver.as_mut() else { break };
             let reply = driver.line(&mut rec, &store, line.trim_end()).unwrap_or_else(|e| {
@@ -44,7 +50,7 @@ pub(super) fn pump_stream(shared: &Shared, reader: Box<dyn Read + Send>) {
             show(shared, &format!("{shown}\r\n"));
         }
     }
-    if let Err(e) = rec.flush(&store_of(shared)) {
+    if let Err(e) = store_of(shared).and_then(|store| rec.flush(&store)) {
         tracing::warn!(error = %e, "cannot record the agent's output");
     }
 }

@@ -369,7 +369,27 @@ pub fn fence(
     Ok(Some(fence))
 }
 
-/// Starts `exe host` for `spec`'s session, hands it the spec (a control
+/// The file name of the host binary, installed beside `tandem`.
+pub const HOST_BINARY: &str = "tandem-host";
+
+/// How a host is started for the supervisor running `exe`: the
+/// [`HOST_BINARY`] beside it, which holds a host's code alone (its
+/// private, relocated data is a fifth of `tandem`'s, and each of the
+/// hundreds of hosts a machine may run pays it), else `exe host` (a
+/// `tandem` copied somewhere alone).
+#[must_use]
+pub fn host_command(exe: &Path) -> Command {
+    let small = exe.with_file_name(HOST_BINARY);
+    if std::fs::metadata(&small).is_ok_and(|m| m.is_file()) {
+        Command::new(small)
+    } else {
+        let mut cmd = Command::new(exe);
+        cmd.arg("host");
+        cmd
+    }
+}
+
+/// Starts [`host_command`] for `spec`'s session, hands it the spec (a control
 /// frame) and waits for its report. The host's stderr goes to
 /// `sessions/<id>/host.log`; the host is reaped by a thread of its own
 /// when it ends, so it never lingers as a zombie. Returns the host's and
@@ -388,13 +408,14 @@ pub fn start_host(paths: &Paths, exe: &Path, spec: &HostSpec) -> Result<(i32, i3
         .mode(0o600)
         .open(&log)
         .map_err(|source| LaunchError::Log { path: log.clone(), source })?;
-    let mut child = Command::new(exe)
-        .arg("host")
+    let mut cmd = host_command(exe);
+    let program = PathBuf::from(cmd.get_program());
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(file)
         .spawn()
-        .map_err(|source| LaunchError::Spawn { exe: exe.to_path_buf(), source })?;
+        .map_err(|source| LaunchError::Spawn { exe: program, source })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let sent = protocol::send(&mut stdin, spec);

@@ -37,6 +37,10 @@ pub enum StoreError {
         "the database {} was deleted or replaced while the supervisor ran, so the supervisor stopped; run the command again, and `tandem doctor --fix` to adopt the worktrees of sessions the database no longer has", path.display()
     )]
     Replaced { path: PathBuf },
+    /// The database file is gone; a session's host records nothing
+    /// rather than make a new, empty one.
+    #[error("the database {} is gone; run `tandem doctor --fix` to adopt the worktrees of sessions it held", path.display())]
+    Gone { path: PathBuf },
     /// Any other SQLite failure: read-only, disk full, damaged, … each
     /// named with its fix ([`describe`]).
     #[error("{}", describe(None, .0))]
