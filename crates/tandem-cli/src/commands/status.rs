@@ -106,10 +106,10 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
     let mut status = Status::default();
     let mut live: Vec<_> = sessions.into_iter().filter(|s| s.state != SessionState::Archived).collect();
     live.sort_by_key(|s| s.created_at);
-    for s in &live {
-        let mut s = s.clone();
+    let local = live.len();
+    for mut s in live {
         s.state = live_state(&s);
-        let (state, _) = rows::listed_state(&cx.paths, &s, now, quiet);
+        let (state, _) = rows::listed_live_state(&cx.paths, &s, now, quiet);
         // A running agent that asks (also one whose state is inferred)
         // needs input, as `tandem list` says.
         let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
@@ -140,7 +140,7 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
         }
     }
     groups.sort_by_key(|(g, _)| *g);
-    status.total = live.len() + remote.len();
+    status.total = local + remote.len();
     status.remote = remote.len();
     status.counts = groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
     if unreachable > 0 {

@@ -408,19 +408,39 @@ pub fn under_creators(rows: Vec<SessionRow>) -> Vec<SessionRow> {
 /// ([`facts::live_state`]).
 #[must_use]
 pub fn listed_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
-    let state = facts::reported_state(s);
-    if state != "running" || crate::agent::reports_state(&s.agent) {
+    let reports = crate::agent::reports_state(&s.agent);
+    let state = facts::reported_state_of(facts::live_state(s), s, reports);
+    if state != "running" || reports {
         return (state, false);
     }
-    listed_state_given(s, output_time(paths, s), now, quiet)
+    inferred_state(s, output_time(paths, s), now, quiet)
 }
 
-/// [`listed_state`] with the PTY log's mtime (`output`) already read.
-fn listed_state_given(s: &Session, output: Option<i64>, now: i64, quiet: u64) -> (&'static str, bool) {
-    let state = facts::reported_state(s);
-    if state != "running" || crate::agent::reports_state(&s.agent) {
+/// [`listed_state`] of a session whose `state` is already live
+/// ([`facts::live_state`]): its process is not looked at again.
+#[must_use]
+pub fn listed_live_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
+    let reports = crate::agent::reports_state(&s.agent);
+    let state = facts::reported_state_of(s.state, s, reports);
+    if state != "running" || reports {
         return (state, false);
     }
+    inferred_state(s, output_time(paths, s), now, quiet)
+}
+
+/// [`listed_live_state`] with the PTY log's mtime (`output`) already read.
+fn listed_state_given(s: &Session, output: Option<i64>, now: i64, quiet: u64) -> (&'static str, bool) {
+    let reports = crate::agent::reports_state(&s.agent);
+    let state = facts::reported_state_of(s.state, s, reports);
+    if state != "running" || reports {
+        return (state, false);
+    }
+    inferred_state(s, output, now, quiet)
+}
+
+/// A running agent that does not report its state: `running` when it
+/// printed in the last `quiet` seconds, else `idle`; inferred.
+fn inferred_state(s: &Session, output: Option<i64>, now: i64, quiet: u64) -> (&'static str, bool) {
     let last_output = output.unwrap_or(s.created_at);
     let quiet = i64::try_from(quiet).unwrap_or(i64::MAX);
     (if now - last_output >= quiet { "idle" } else { "running" }, true)

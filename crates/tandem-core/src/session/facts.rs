@@ -299,10 +299,17 @@ pub fn worktree_facts_many(sessions: &[&Session]) -> Vec<WorktreeFacts> {
 /// non-zero code; else the stored state.
 #[must_use]
 pub fn reported_state(session: &Session) -> &'static str {
-    match live_state(session) {
-        SessionState::Running if crate::agent::reports_state(&session.agent) => {
-            session.activity.map_or("starting", |a| a.as_str())
-        }
+    reported_state_of(live_state(session), session, crate::agent::reports_state(&session.agent))
+}
+
+/// [`reported_state`] given the session's live state ([`live_state`])
+/// and whether its agent reports its state
+/// ([`crate::agent::reports_state`]): no process is looked at and no
+/// command line parsed, so a list of 200 rows checks each once.
+#[must_use]
+pub fn reported_state_of(live: SessionState, session: &Session, reports: bool) -> &'static str {
+    match live {
+        SessionState::Running if reports => session.activity.map_or("starting", |a| a.as_str()),
         // An agent that exited with an error (or was killed) did not
         // finish: `failed`, never `exited` like one that ended well.
         SessionState::Exited if session.exit_code.is_some_and(|c| c != 0) => "failed",
