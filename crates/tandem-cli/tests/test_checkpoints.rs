@@ -310,3 +310,45 @@ fn a_turn_ending_during_a_rewind_is_checkpointed_after_it() {
     let list = wait_checkpoints(&env, "locked", 1);
     assert_eq!(list[0]["prompt"], "during", "the turn is not lost: {list:?}");
 }
+
+/// The checkpointer ran late: a turn's end was checkpointed only after
+/// the next prompt was sent and its turn had written (here: no
+/// supervisor ran meanwhile). That checkpoint holds the next turn's
+/// work, so when the next turn ends with nothing more changed, it is the
+/// next turn's checkpoint: relabelled, never left under the earlier
+/// prompt (a rewind "to the end of turn A" would keep turn B's work).
+#[test]
+fn a_late_checkpoint_is_labelled_with_the_turn_whose_end_it_holds() {
+    let env = TestEnv::new();
+    env.ok(&["new", "late", "--bg", "--agent", "shell"]);
+    let id = id_of(&env, "late");
+    let wt = env.path_of("late");
+    env.ok(&["daemon", "stop"]);
+    hooked_turn(&env, &id, "turn A", || std::fs::write(wt.join("f.txt"), "A\n").expect("write"));
+    hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "UserPromptSubmit", "prompt": "turn B" }));
+    std::fs::write(wt.join("f.txt"), "B\n").expect("write");
+    // A supervisor starts and checkpoints turn A's end, as the worktree is now.
+    env.ok(&["list"]);
+    let first = wait_checkpoints(&env, "late", 1);
+    assert_eq!(first[0]["prompt"], "turn A", "turn B is under way: the newest ended turn is A");
+    let commit = first[0]["commit"].as_str().expect("commit").to_owned();
+    assert_eq!(env.git(&["show", &format!("{commit}:f.txt")]), "B\n");
+    hook_event(&env, &id, &serde_json::json!({ "hook_event_name": "Stop", "last_assistant_message": "done" }));
+    let relabelled = wait_for("the checkpoint to name turn B", || {
+        let list = checkpoints(&env, "late");
+        (list[0]["prompt"] == "turn B").then_some(list)
+    });
+    assert_eq!(relabelled.len(), 1, "no second checkpoint of the same state");
+    assert_eq!(relabelled[0]["commit"], commit.as_str());
+
+    // A turn that only talks leaves a checkpoint read before its prompt as it is.
+    hooked_turn(&env, &id, "turn C", || std::fs::write(wt.join("f.txt"), "C\n").expect("write"));
+    wait_for("turn C's checkpoint", || (checkpoints(&env, "late")[0]["prompt"] == "turn C").then_some(()));
+    hooked_turn(&env, &id, "turn D, talk only", || {});
+    hooked_turn(&env, &id, "turn E", || std::fs::write(wt.join("f.txt"), "E\n").expect("write"));
+    let list = wait_for("turn E's checkpoint", || {
+        let list = checkpoints(&env, "late");
+        (list[0]["prompt"] == "turn E").then_some(list)
+    });
+    assert_eq!(list[1]["prompt"], "turn C", "{list:?}");
+}

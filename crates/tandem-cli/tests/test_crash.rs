@@ -274,3 +274,54 @@ fn issue_17_5_kill_right_after_each_checkout_leaves_names_reusable() {
     assert!(out.contains("task do-y: 2 trial(s)"), "{out}");
     assert_no_leftovers(&env);
 }
+
+/// A creation cut short while a git the killed process started still
+/// works on its worktree (here a stand-in: a `git` naming the worktree,
+/// blocked on its input) is not undone under that git: the next
+/// supervisor waits for it to end, then undoes the creation, without
+/// another command.
+#[test]
+fn an_interrupted_creation_is_undone_once_its_git_has_ended() {
+    let env = TestEnv::new();
+    env.ok(&["new", "cut", "--bg", "--agent", "shell", "--base", "head"]);
+    env.wait_state("cut", "running");
+    let path = env.path_of("cut");
+    // As a creation cut short: no host, the row still `creating`.
+    env.ok(&["daemon", "stop"]);
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let (host, agent): (i32, i32) = db
+        .query_row("SELECT host_pid, agent_pid FROM sessions WHERE slug = 'cut'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("pids");
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(agent), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(host), nix::sys::signal::Signal::SIGKILL);
+    wait_for("the host to end", || (!Path::new(&format!("/proc/{host}/stat")).exists()).then_some(()));
+    db.execute("UPDATE sessions SET state = 'creating', host_pid = NULL, agent_pid = NULL WHERE slug = 'cut'", [])
+        .expect("mark creating");
+    let mut git = std::process::Command::new("git")
+        .args(["hash-object", "--stdin", "--"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git");
+    // The next command starts a supervisor, which reconciles.
+    env.ok(&["list"]);
+    let state =
+        || -> Option<String> { db.query_row("SELECT state FROM sessions WHERE slug = 'cut'", [], |r| r.get(0)).ok() };
+    // It says it waits (and tries again twice more) before anything else.
+    let log = env.tandem_home.join("state/supervisor.log");
+    wait_for("the supervisor to wait for the git", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.matches("git is still at work; waiting").count() >= 3).then_some(())
+    });
+    let waiting = state();
+    let still_there = path.is_dir();
+    drop(git.stdin.take());
+    let _ = git.wait();
+    assert_eq!(waiting.as_deref(), Some("creating"), "undone while its git still ran");
+    assert!(still_there, "the worktree went while its git still ran");
+    wait_for("the creation to be undone", || state().is_none().then_some(()));
+    assert!(!path.exists(), "{} stays", path.display());
+    assert_no_leftovers(&env);
+}

@@ -143,6 +143,49 @@ pub fn release_free_memory() {
     }
 }
 
+/// The git commands that write a worktree: a merge and its rollback
+/// (`merge`, `commit`, `rebase`, `reset`, `read-tree`, `checkout`,
+/// `update-ref`), and the `reset` a `git worktree add` runs in the new
+/// worktree.
+const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "update-ref"];
+
+/// A git process still at work in `worktree` (its pid): one that has one of
+/// `locks` open (git holds a lock file open while it writes), a `git`
+/// [`WRITERS`] command whose working directory is `worktree` (`git -C`
+/// runs there; a merge writes its commit after it let go of the index
+/// lock), or a `git` naming `worktree` in its arguments other than as
+/// `-C worktree` (the `git worktree add` making a worktree runs in the
+/// repository, and `worktree` may not exist yet). Found through
+/// `/proc`; `None` when none of the processes this user can see is.
+#[must_use]
+pub fn git_at_work(worktree: &Path, locks: &[PathBuf]) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let given = worktree.as_os_str().as_bytes();
+    let worktree = worktree.canonicalize().ok();
+    let canonical = worktree.as_deref().map(|w| w.as_os_str().as_bytes());
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let is_git = std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "git");
+        if is_git {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            // Not `-C PATH`: any git (a read) runs that way.
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let names_it = args.windows(2).any(|w| w[0] != b"-C" && (w[1] == given || Some(w[1]) == canonical));
+            // Reads (`status`, `rev-parse`, as `tandem list` runs) do not count.
+            let writes = cmdline.split(|b| *b == 0).any(|arg| WRITERS.iter().any(|w| w.as_bytes() == arg));
+            let here = worktree.is_some() && std::fs::read_link(entry.path().join("cwd")).ok() == worktree;
+            if names_it || (here && writes) {
+                return Some(pid);
+            }
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| locks.contains(&p))) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,11 +170,21 @@ pub fn take_with(
     let tip = format!("refs/heads/{}", session.branch);
     let mut included = session::include::changed(&repo.worktree, &session.path, &session.included);
     included.extend(ignored.iter().filter(|p| !included.contains(p)).cloned().collect::<Vec<_>>());
-    let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
     let last = store.last_checkpoint(&session.id)?;
+    // The turn whose end this is, asked before the state is read: a turn
+    // that ends meanwhile must not lend its prompt to a state read before
+    // its work (the state may instead hold the next turn's first work,
+    // which `overtaken` relabels when that turn ends).
+    let (prompt, last_event) = store.turn_prompt(&session.id, last.as_ref().map_or(0, |(_, event)| *event))?;
+    let state = git::worktree_state(&session.path, &paths.state_dir, &[tip], &included)?;
+    // Once the state is read: a prompt sent before may have changed it.
+    let read_at = crate::unix_now_ms();
     let (before_tree, after_event) = match &last {
         Some((c, event)) => {
             if !force && c.tree == state.tree && c.head == state.head && c.index_tree == state.index_tree {
+                if cause == Cause::Turn {
+                    overtaken(store, session, c, *event)?;
+                }
                 return Ok(None);
             }
             (c.tree.clone(), *event)
@@ -198,7 +208,6 @@ pub fn take_with(
     let message = format!("tandem: checkpoint of session {} ({})", session.slug, cause.as_str());
     let commit = git::commit_state(&session.path, &state, &message)?;
     crate::fault::point("checkpoint.committed");
-    let (prompt, last_event) = store.turn_prompt(&session.id, after_event)?;
     let turn = cause == Cause::Turn;
     let checkpoint = Checkpoint {
         n: 0,
@@ -206,7 +215,7 @@ pub fn take_with(
         tree: state.tree,
         head: state.head,
         index_tree: state.index_tree,
-        at_ms: crate::unix_now_ms(),
+        at_ms: read_at,
         cause,
         rewound_to,
         prompt: if turn { prompt.map(|p| first_line(&p)) } else { None },
@@ -452,4 +461,33 @@ pub fn disk_use(repo: &Repository) -> Result<(u64, usize), CheckpointError> {
         ],
     )?;
     Ok((bytes.trim().parse().unwrap_or(0), count))
+}
+/// A turn ended with the worktree as the newest checkpoint holds. When
+/// that checkpoint's state was read (its `at_ms`: once the read ended)
+/// after this turn's prompt was sent (the checkpointer ran late, once
+/// the next turn had begun and written), it holds this turn's end, not
+/// the earlier one it was labelled with: it is relabelled with this
+/// turn. A turn that only talked, after a checkpoint read before its
+/// prompt, leaves that checkpoint as it is.
+///
+/// # Errors
+/// [`StoreError`](crate::store::StoreError)s.
+pub fn turn_ended_unchanged(store: &Store, session: &Session) -> Result<(), CheckpointError> {
+    match store.last_checkpoint(&session.id)? {
+        Some((last, event)) => overtaken(store, session, &last, event),
+        None => Ok(()),
+    }
+}
+
+/// [`turn_ended_unchanged`] with the newest checkpoint read.
+fn overtaken(store: &Store, session: &Session, last: &Checkpoint, event: i64) -> Result<(), CheckpointError> {
+    let (prompt, upto) = store.turn_prompt(&session.id, event)?;
+    let Some(prompt) = prompt else { return Ok(()) };
+    let sent = store.prompt_sent_at(&session.id, event, upto)?;
+    if sent.is_none_or(|sent| sent > last.at_ms) {
+        return Ok(());
+    }
+    let message = store.last_message_id(&session.id, event, upto)?;
+    store.relabel_checkpoint(&session.id, last.n, Some(&first_line(&prompt)), upto, message.as_deref())?;
+    Ok(())
 }

@@ -41,7 +41,7 @@ pub struct Checkpoint {
     /// The tree of the index as the agent left it (`None`: it had
     /// unmerged entries).
     pub index_tree: Option<String>,
-    /// Unix milliseconds.
+    /// When the worktree's state was read (unix milliseconds).
     pub at_ms: i64,
     pub cause: Cause,
     /// For `Cause::Rewind`: the checkpoint the rewind went to.

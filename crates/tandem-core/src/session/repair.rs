@@ -36,8 +36,9 @@ use crate::store::{Session, SessionState, Store};
 ///
 /// # Errors
 /// Store errors; a session whose repository cannot be opened is skipped.
-pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionError> {
+pub fn reconcile(paths: &Paths, store: &Store) -> Result<Reconciled, SessionError> {
     let mut actions = Vec::new();
+    let mut waiting = Vec::new();
     let live = [SessionState::Creating, SessionState::Running, SessionState::Stopped, SessionState::Exited];
     let all = store.sessions_in(&[&live[..], &[SessionState::Lost, SessionState::Archived]].concat())?;
     for session in all {
@@ -90,16 +91,13 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
         match session.state {
             SessionState::Creating if !host_alive => {
                 let Ok((repo, _)) = repo() else { continue };
-                let complete = session.path.is_dir()
-                    && git::worktree_list(&repo.root)?
-                        .iter()
-                        .any(|w| same_path(&w.path, &session.path) && w.locked.is_none());
-                if complete && unsaved_work(&repo, &session)?.is_some() {
-                    store.set_state(&session.id, SessionState::Stopped, None)?;
-                    actions.push(format!("session {} was interrupted while starting; it is stopped", session.slug));
-                } else {
-                    undo_create(&repo, store, &session)?;
-                    actions.push(format!("undid the interrupted creation of session {}", session.slug));
+                match settle_creation(&repo, store, &session) {
+                    Ok(Some(action)) => actions.push(action),
+                    Ok(None) => waiting.push(session.id.clone()),
+                    Err(e) => {
+                        tracing::warn!(session = %session.slug, error = %e, "cannot undo an interrupted creation yet");
+                        waiting.push(session.id.clone());
+                    }
                 }
             }
             // No git for the usual archived session, whose folder is gone
@@ -141,7 +139,63 @@ pub fn reconcile(paths: &Paths, store: &Store) -> Result<Vec<String>, SessionErr
     for slug in store.delete_tasks_without_trials(None)? {
         actions.push(format!("dropped task {slug}: it was interrupted before any trial was made"));
     }
-    Ok(actions)
+    Ok(Reconciled { actions, waiting })
+}
+
+/// What [`reconcile`] did, one line per action, and the interrupted
+/// creations it could not settle yet (their ids): a `git worktree add`
+/// of the killed process still at work on the worktree (it runs on,
+/// orphaned, and would make the worktree after an undo removed it), or
+/// an undo git refused meanwhile. [`settle_creations`] tries them again.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub actions: Vec<String>,
+    pub waiting: Vec<String>,
+}
+
+/// Settles the interrupted creations `ids` that [`reconcile`] left
+/// waiting, where each is still `creating` with no live host; returns
+/// what it did and the ones still waiting.
+///
+/// # Errors
+/// Store errors.
+pub fn settle_creations(paths: &Paths, store: &Store, ids: &[String]) -> Result<Reconciled, SessionError> {
+    let mut done = Reconciled::default();
+    for id in ids {
+        let Some(session) = store.session(id)? else { continue };
+        let host_alive = session.host_pid.is_some_and(crate::process::is_alive);
+        if session.state != SessionState::Creating || host_alive {
+            continue;
+        }
+        let root = store.repo_root(session.repo_id)?.unwrap_or_else(|| session.path.clone());
+        let Ok((repo, _)) = open_repo(paths, &root) else { continue };
+        match settle_creation(&repo, store, &session) {
+            Ok(Some(action)) => done.actions.push(action),
+            Ok(None) | Err(_) => done.waiting.push(id.clone()),
+        }
+    }
+    Ok(done)
+}
+
+/// Undoes the creation of `session` cut short (kept, stopped, when its
+/// worktree is whole and holds work), and says so; `None` while a git
+/// process is still at work on its worktree.
+///
+/// # Errors
+/// Git and store errors.
+fn settle_creation(repo: &Repository, store: &Store, session: &Session) -> Result<Option<String>, SessionError> {
+    if let Some(pid) = crate::process::git_at_work(&session.path, &[]) {
+        tracing::info!(session = %session.slug, pid, "an interrupted creation's git is still at work; waiting");
+        return Ok(None);
+    }
+    let complete = session.path.is_dir()
+        && git::worktree_list(&repo.root)?.iter().any(|w| same_path(&w.path, &session.path) && w.locked.is_none());
+    if complete && unsaved_work(repo, session)?.is_some() {
+        store.set_state(&session.id, SessionState::Stopped, None)?;
+        return Ok(Some(format!("session {} was interrupted while starting; it is stopped", session.slug)));
+    }
+    undo_create(repo, store, session)?;
+    Ok(Some(format!("undid the interrupted creation of session {}", session.slug)))
 }
 
 /// Whether `path`, where `tandem restore` checks an archived session out,

@@ -160,43 +160,6 @@ pub fn still_running(journal: &Journal) -> bool {
     }
 }
 
-/// The git commands a merge (or its rollback) runs that write.
-const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "update-ref"];
-
-/// A git process still at work in `worktree`: one that has one of
-/// `locks` open (git holds a lock file open while it writes), a `git`
-/// [`WRITERS`] command whose working directory is `worktree` (`git -C`
-/// runs there; a merge writes its commit after it let go of the index
-/// lock), or a `git` naming `worktree` in its arguments (the
-/// `git worktree add` making a temporary merge worktree runs in the
-/// repository, and `worktree` may not exist yet). Found through
-/// `/proc`; `None` when none of the processes this user can see is.
-fn busy_git(worktree: &Path, locks: &[PathBuf]) -> Option<u32> {
-    use std::os::unix::ffi::OsStrExt;
-    let given = worktree.as_os_str().as_bytes();
-    let worktree = worktree.canonicalize().ok();
-    let canonical = worktree.as_deref().map(|w| w.as_os_str().as_bytes());
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let is_git = std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "git");
-        if is_git {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let names_it = cmdline.split(|b| *b == 0).any(|arg| arg == given || Some(arg) == canonical);
-            // Reads (`status`, `rev-parse`, as `tandem list` runs) do not count.
-            let writes = cmdline.split(|b| *b == 0).any(|arg| WRITERS.iter().any(|w| w.as_bytes() == arg));
-            let here = worktree.is_some() && std::fs::read_link(entry.path().join("cwd")).ok() == worktree;
-            if names_it || (here && writes) {
-                return Some(pid);
-            }
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| locks.contains(&p))) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 /// The lock files a git killed during a merge in `worktree` may leave:
 /// its index, `HEAD`, `ORIG_HEAD`, the merge state, `packed-refs` and
 /// the `refs` given (`refs/heads/main`), each `<file>.lock`, absolute.
@@ -215,13 +178,13 @@ fn merge_locks(worktree: &Path, refs: &[String]) -> Vec<PathBuf> {
 
 /// Removes the lock files a killed git left in `worktree`
 /// ([`merge_locks`]) when no git process is at work there
-/// ([`busy_git`]).
+/// ([`crate::process::git_at_work`]).
 ///
 /// # Errors
 /// [`ShipError::GitBusy`] when one is.
 fn clear_stale_locks(worktree: &Path, refs: &[String]) -> Result<(), ShipError> {
     let locks = merge_locks(worktree, refs);
-    if let Some(pid) = busy_git(worktree, &locks) {
+    if let Some(pid) = crate::process::git_at_work(worktree, &locks) {
         return Err(ShipError::GitBusy { path: worktree.to_owned(), pid });
     }
     for lock in locks.iter().filter(|l| l.exists()) {
@@ -252,7 +215,7 @@ pub fn recover(state: &Path, journal: &Journal, undo_landed: bool) -> Result<Rec
         let refs = [format!("refs/heads/{}", j.target), format!("refs/heads/{}", j.branch)];
         clear_stale_locks(&j.place, &refs)?;
     } else if j.temporary
-        && let Some(pid) = busy_git(&j.place, &[])
+        && let Some(pid) = crate::process::git_at_work(&j.place, &[])
     {
         // The `git worktree add` of a CLI killed as it began: the
         // worktree it is making would outlive the removal below.

@@ -84,6 +84,44 @@ impl Store {
         Ok(Checkpoint { n, ..checkpoint.clone() })
     }
 
+    /// When the newest prompt of `session_id` after history event
+    /// `after` and up to `upto` was sent (unix ms), if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn prompt_sent_at(&self, session_id: &str, after: i64, upto: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT at_ms FROM events WHERE session_id = ?1 AND id > ?2 AND id <= ?3 AND kind = 'prompt'
+                 ORDER BY id DESC LIMIT 1",
+                params![session_id, after, upto],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Gives checkpoint `n` of `session_id` the turn it holds the end of:
+    /// its prompt, history mark (`event_id`, see [`Store::add_checkpoint`])
+    /// and message.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn relabel_checkpoint(
+        &self,
+        session_id: &str,
+        n: u32,
+        prompt: Option<&str>,
+        event_id: i64,
+        message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE checkpoints SET prompt = ?3, event_id = ?4, message_id = ?5 WHERE session_id = ?1 AND n = ?2",
+            params![session_id, n, prompt, event_id, message_id],
+        )?;
+        Ok(())
+    }
+
     /// A session's checkpoints, newest first.
     ///
     /// # Errors

@@ -184,6 +184,11 @@ fn checkpoint(state: &State, store: &Store, session: &Session, seen: &mut HashMa
     let key = state.facts.worktree_generation(session).map(|g| (g, state.facts.branch_tip(&repo, &session.branch)));
     let entry = seen.entry(session.id.clone()).or_default();
     if key.is_some() && key == entry.generation {
+        // The newest checkpoint may hold this turn's end (see
+        // `checkpoints::turn_ended_unchanged`); the store alone says.
+        if let Err(e) = checkpoints::turn_ended_unchanged(store, session) {
+            tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot label a checkpoint");
+        }
         return true;
     }
     let lock = state.repo_lock(&repo.common_dir);

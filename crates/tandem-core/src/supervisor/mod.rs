@@ -371,6 +371,36 @@ fn end_orphans(paths: &Paths) {
     }
 }
 
+/// Tries the interrupted creations `ids` that [`reconcile`] left waiting
+/// (a killed process's git still at work on them) again, every quarter
+/// second for up to two minutes, from a thread of its own. They were
+/// interrupted before this supervisor started, so none is one it makes.
+fn settle_later(paths: Paths, mut ids: Vec<String>) {
+    let spawned = thread::Builder::new().name("settle".into()).spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !ids.is_empty() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(250));
+            let Ok(store) = Store::open(&paths.database()) else { continue };
+            match session::repair::settle_creations(&paths, &store, &ids) {
+                Ok(done) => {
+                    done.actions.iter().for_each(|a| tracing::warn!("{a}"));
+                    ids = done.waiting;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot settle the interrupted creations"),
+            }
+        }
+        if !ids.is_empty() {
+            tracing::warn!(
+                ?ids,
+                "interrupted creations left as they are; the next start of the supervisor settles them"
+            );
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the thread that settles interrupted creations");
+    }
+}
+
 /// Brings the store in line with the hosts alive now and finishes or
 /// undoes what a killed supervisor left half done
 /// ([`session::repair::reconcile`]); empties the trash in the background.
@@ -380,7 +410,12 @@ fn end_orphans(paths: &Paths) {
 pub fn reconcile(paths: &Paths) -> Result<(), SupervisorError> {
     let store = Store::open(&paths.database())?;
     match session::repair::reconcile(paths, &store) {
-        Ok(actions) => actions.iter().for_each(|a| tracing::warn!("{a}")),
+        Ok(done) => {
+            done.actions.iter().for_each(|a| tracing::warn!("{a}"));
+            if !done.waiting.is_empty() {
+                settle_later(paths.clone(), done.waiting);
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "reconcile failed"),
     }
     // Temporary indexes of snapshots and checkpoints a killed process
