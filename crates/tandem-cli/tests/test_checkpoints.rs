@@ -69,7 +69,12 @@ fn a_reported_turn_that_changes_files_is_checkpointed_and_one_that_does_not_is_n
     hooked_turn(&env, &id, "edit notes", || {
         std::fs::write(wt.join("notes.txt"), "one\n2\n").expect("write");
     });
-    let list = wait_checkpoints(&env, "turns", 2);
+    // (A checkpointer that ran late labels the edit's state with the
+    // talk, then relabels it when the edit's turn end comes.)
+    let list = wait_for("the edit's checkpoint", || {
+        let list = checkpoints(&env, "turns");
+        (list.len() >= 2 && list[0]["prompt"] == "edit notes").then_some(list)
+    });
     assert_eq!(list.len(), 2, "the turn that changed nothing made none: {list:?}");
     assert_eq!(list[0]["n"], 2);
     assert_eq!(list[0]["prompt"], "edit notes");

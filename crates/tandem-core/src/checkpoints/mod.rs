@@ -465,10 +465,10 @@ pub fn disk_use(repo: &Repository) -> Result<(u64, usize), CheckpointError> {
 /// A turn ended with the worktree as the newest checkpoint holds. When
 /// that checkpoint's state was read (its `at_ms`: once the read ended)
 /// after this turn's prompt was sent (the checkpointer ran late, once
-/// the next turn had begun and written), it holds this turn's end, not
-/// the earlier one it was labelled with: it is relabelled with this
-/// turn. A turn that only talked, after a checkpoint read before its
-/// prompt, leaves that checkpoint as it is.
+/// the next turn had begun), and a file it changed was written after
+/// the turn it was labelled with had ended, it holds this turn's work, so this turn's end, not the
+/// earlier one it was labelled with: it is relabelled with this turn. A
+/// turn that only talked leaves the checkpoint as it is.
 ///
 /// # Errors
 /// [`StoreError`](crate::store::StoreError)s.
@@ -479,12 +479,52 @@ pub fn turn_ended_unchanged(store: &Store, session: &Session) -> Result<(), Chec
     }
 }
 
+/// Whether a file checkpoint `last` changed (against the checkpoint
+/// before it, else the session's base) was written at or after
+/// `since_ms` (unix ms): its modification time, or for a deleted file
+/// its folder's.
+///
+/// # Errors
+/// Git and store errors.
+fn written_since(store: &Store, session: &Session, last: &Checkpoint, since_ms: i64) -> Result<bool, CheckpointError> {
+    let before = match last.n.checked_sub(1).map(|n| store.checkpoint(&session.id, n)).transpose()?.flatten() {
+        Some(previous) => previous.tree,
+        None => match git::resolve_tree(&session.path, &session.base_commit)? {
+            Some(tree) => tree,
+            None => git::read(&session.path, &["hash-object", "-t", "tree", "/dev/null"])?,
+        },
+    };
+    let names =
+        git::read(&session.path, &["diff-tree", "-r", "-z", "--name-only", "--no-renames", &before, &last.tree])?;
+    let written = |path: &Path| {
+        path.symlink_metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .is_some_and(|ms| ms >= since_ms)
+    };
+    Ok(names.split('\0').filter(|n| !n.is_empty()).any(|name| {
+        let path = session.path.join(name);
+        if path.symlink_metadata().is_ok() {
+            written(&path)
+        } else {
+            path.ancestors().skip(1).find(|dir| dir.is_dir()).is_some_and(written)
+        }
+    }))
+}
+
 /// [`turn_ended_unchanged`] with the newest checkpoint read.
 fn overtaken(store: &Store, session: &Session, last: &Checkpoint, event: i64) -> Result<(), CheckpointError> {
     let (prompt, upto) = store.turn_prompt(&session.id, event)?;
     let Some(prompt) = prompt else { return Ok(()) };
     let sent = store.prompt_sent_at(&session.id, event, upto)?;
-    if sent.is_none_or(|sent| sent > last.at_ms) {
+    let Some(sent) = sent.filter(|sent| *sent <= last.at_ms) else { return Ok(()) };
+    // Written after the labelled turn's last event (its end): a file
+    // time is the kernel's coarse clock, a few ms behind, so the next
+    // prompt's time would be too close to tell.
+    let since = store.event_at(&session.id, event)?.unwrap_or(sent);
+    if !written_since(store, session, last, since)? {
         return Ok(());
     }
     let message = store.last_message_id(&session.id, event, upto)?;

@@ -101,6 +101,19 @@ impl Store {
             .optional()?)
     }
 
+    /// When history event `id` of `session_id` was recorded (unix ms).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn event_at(&self, session_id: &str, id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT at_ms FROM events WHERE session_id = ?1 AND id = ?2", params![session_id, id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Gives checkpoint `n` of `session_id` the turn it holds the end of:
     /// its prompt, history mark (`event_id`, see [`Store::add_checkpoint`])
     /// and message.
