@@ -56,17 +56,35 @@ impl Browser {
             skipped("Chromium or chromedriver is not installed; `bash scripts/test.sh` installs them");
             return None;
         }
-        let mut command = Command::new(CHROMEDRIVER);
-        command.arg("--port=0").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut chromedriver = command.spawn().expect("start chromedriver");
-        let stdout = chromedriver.stdout.take().expect("chromedriver's stdout");
-        let port = read_first(stdout, WAIT, |line| {
-            line.split("started successfully on port ").nth(1)?.trim_end_matches(['.', '\n', '\r']).parse::<u16>().ok()
-        });
-        let Some(port) = port else {
-            let _ = chromedriver.kill();
-            panic!("chromedriver did not say which port it listens on");
+        // Three tries: under a full suite's load a chromedriver has once
+        // said nothing in 20 s; a new one is started in its place.
+        let mut started = None;
+        for _ in 0..3 {
+            let mut command = Command::new(CHROMEDRIVER);
+            command.arg("--port=0").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            let mut chromedriver = command.spawn().expect("start chromedriver");
+            let stdout = chromedriver.stdout.take().expect("chromedriver's stdout");
+            let port = read_first(stdout, WAIT, |line| {
+                line.split("started successfully on port ")
+                    .nth(1)?
+                    .trim_end_matches(['.', '\n', '\r'])
+                    .parse::<u16>()
+                    .ok()
+            });
+            match port {
+                Some(port) => {
+                    started = Some((chromedriver, port));
+                    break;
+                }
+                None => {
+                    let _ = chromedriver.kill();
+                    let _ = chromedriver.wait();
+                }
+            }
+        }
+        let Some((chromedriver, port)) = started else {
+            panic!("chromedriver did not say which port it listens on, three times");
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         let profile = tempfile::Builder::new().prefix("chromium").tempdir_in("/tmp").expect("a profile folder");
