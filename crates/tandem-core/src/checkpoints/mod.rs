@@ -190,11 +190,7 @@ pub fn take_with(
             (c.tree.clone(), *event)
         }
         None => {
-            let base = git::resolve_tree(&session.path, &session.base_commit)?;
-            let base_tree = match base {
-                Some(tree) => tree,
-                None => git::read(&session.path, &["hash-object", "-t", "tree", "/dev/null"])?,
-            };
+            let base_tree = base_tree(session)?;
             let unchanged = base_tree == state.tree
                 && state.head.as_deref() == Some(session.base_commit.as_str())
                 && state.index_tree.as_deref().is_none_or(|t| *t == base_tree);
@@ -489,10 +485,7 @@ pub fn turn_ended_unchanged(store: &Store, session: &Session) -> Result<(), Chec
 fn written_since(store: &Store, session: &Session, last: &Checkpoint, since_ms: i64) -> Result<bool, CheckpointError> {
     let before = match last.n.checked_sub(1).map(|n| store.checkpoint(&session.id, n)).transpose()?.flatten() {
         Some(previous) => previous.tree,
-        None => match git::resolve_tree(&session.path, &session.base_commit)? {
-            Some(tree) => tree,
-            None => git::read(&session.path, &["hash-object", "-t", "tree", "/dev/null"])?,
-        },
+        None => base_tree(session)?,
     };
     let names =
         git::read(&session.path, &["diff-tree", "-r", "-z", "--name-only", "--no-renames", &before, &last.tree])?;
@@ -512,6 +505,18 @@ fn written_since(store: &Store, session: &Session, last: &Checkpoint, since_ms: 
             path.ancestors().skip(1).find(|dir| dir.is_dir()).is_some_and(written)
         }
     }))
+}
+
+/// The tree of the session's base commit; the empty tree when that
+/// commit cannot be found.
+///
+/// # Errors
+/// [`GitError`]s.
+fn base_tree(session: &Session) -> Result<String, GitError> {
+    match git::resolve_tree(&session.path, &session.base_commit)? {
+        Some(tree) => Ok(tree),
+        None => git::read(&session.path, &["hash-object", "-t", "tree", "/dev/null"]),
+    }
 }
 
 /// [`turn_ended_unchanged`] with the newest checkpoint read.
