@@ -458,13 +458,14 @@ pub fn disk_use(repo: &Repository) -> Result<(u64, usize), CheckpointError> {
     )?;
     Ok((bytes.trim().parse().unwrap_or(0), count))
 }
+
 /// A turn ended with the worktree as the newest checkpoint holds. When
 /// that checkpoint's state was read (its `at_ms`: once the read ended)
 /// after this turn's prompt was sent (the checkpointer ran late, once
 /// the next turn had begun), and a file it changed was written after
-/// the turn it was labelled with had ended, it holds this turn's work, so this turn's end, not the
-/// earlier one it was labelled with: it is relabelled with this turn. A
-/// turn that only talked leaves the checkpoint as it is.
+/// the turn it was labelled with had ended, it holds this turn's work
+/// and so this turn's end: it is relabelled with this turn. A turn that
+/// only talked leaves the checkpoint as it is.
 ///
 /// # Errors
 /// [`StoreError`](crate::store::StoreError)s.
