@@ -167,6 +167,7 @@ core_errors!(
     tandem_core::session::NameError,
     tandem_core::git::GitError,
     tandem_core::ship::ShipError,
+    tandem_core::sandbox_git::PrivateGitError,
 );
 
 #[cfg(test)]

@@ -665,6 +665,65 @@ echo after > after.txt && git add after.txt && git commit -q -m after; echo comm
     assert_eq!(env.git(&["log", "--format=%s", "-3", "box"]), "after\nmine\ntheirs\n");
 }
 
+/// Several tandem processes reading a sandboxed session's work back at
+/// once (each `tandem` command does, and the supervisor and the host do
+/// on their own) take turns: none fails on another's git ref lock and
+/// drops what it was bringing back, so the agent sees its rebased branch
+/// and index however many read at once.
+#[test]
+fn issue_16_concurrent_reads_of_a_sandboxed_session_take_turns() {
+    let (env, _ssh_agent) = fenced_box();
+    let readers_at_once = || {
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                env.command_in(&env.repo, &["diff", "box", "--stat"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("run tandem")
+            })
+            .collect();
+        for reader in readers {
+            let out = reader.wait_with_output().expect("wait");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            assert!(!err.contains("cannot read the sandbox's work back"), "{err}");
+        }
+    };
+    let results = probe(
+        &env,
+        "box",
+        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    // Each brings the agent's commit back (and the host does too).
+    readers_at_once();
+    assert_eq!(env.git(&["log", "--format=%s", "-2", "box"]), "mine\nignore .env\n");
+    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
+    env.git(&["add", "theirs.txt"]);
+    env.git(&["commit", "-q", "-m", "theirs"]);
+    env.ok(&["sync", "box"]);
+    readers_at_once();
+    let results = probe(
+        &env,
+        "box",
+        &r#"git log --format=%s -3 | tr '\n' , > log.txt; echo log=$(cat log.txt) >> probe.txt
+test -z "$(git status --porcelain -- mine.txt theirs.txt)"; echo clean=$? >> probe.txt
+ls SANDBOXES/*/sync.lock >/dev/null 2>&1; echo lock=$? >> probe.txt"#
+            .replace("SANDBOXES", &env.tandem_home.join("state/sandboxes").to_string_lossy()),
+    );
+    assert_eq!(code(&results, "log"), "mine,theirs,ignore .env,", "{results}");
+    assert_eq!(code(&results, "clean"), "0", "{results}");
+    // The lock the readers take turns on is tandem's: the agent cannot
+    // see it, so it cannot hold it and stall them.
+    let locks = std::fs::read_dir(env.tandem_home.join("state/sandboxes"))
+        .expect("sandboxes")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("sync.lock").is_file()))
+        .count();
+    assert_eq!(locks, 1, "the lock is there outside");
+    assert_ne!(code(&results, "lock"), "0", "{results}");
+}
+
 /// Runs `tandem ARGS` in the repository for at most `secs` seconds:
 /// `None` when it had not answered by then (it is killed).
 fn tandem_within(env: &TestEnv, args: &[&str], secs: u64) -> Option<std::process::Output> {

@@ -145,9 +145,10 @@ pub fn release_free_memory() {
 
 /// The git commands that write a worktree: a merge and its rollback
 /// (`merge`, `commit`, `rebase`, `reset`, `read-tree`, `checkout`,
-/// `update-ref`), and the `reset` a `git worktree add` runs in the new
-/// worktree.
-const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "update-ref"];
+/// `update-ref`), the `reset` a `git worktree add` runs in the new
+/// worktree, and the `switch -c` that takes a pooled worktree for a new
+/// session (it makes the session's branch only once its checkout ends).
+const WRITERS: &[&str] = &["merge", "commit", "rebase", "reset", "read-tree", "checkout", "switch", "update-ref"];
 
 /// A git process still at work in `worktree` (its pid): one that has one of
 /// `locks` open (git holds a lock file open while it writes), a `git`

@@ -100,6 +100,91 @@ pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
     })
 }
 
+/// A hold on a sandboxed session's private repository and its worktree's
+/// `HEAD` and `index` on both sides: an exclusive `flock(2)` on
+/// `$STATE/sandboxes/<id>/sync.lock`, beside the private repository and
+/// out of the sandbox's sight (only the private repository and the
+/// objects are mounted inside a fence). Released when dropped.
+///
+/// Every [`sync`] takes one, so the CLI, the supervisor and the host
+/// (which syncs on its own when the agent commits) take turns: two at
+/// once failed on each other's git ref locks (`cannot lock ref`) and the
+/// loser dropped what it was bringing back until the next change. tandem
+/// holds one while it rewrites a sandboxed session's branch or worktree
+/// outside (`tandem sync`, `merge --rebase`), so no sync reads or copies
+/// a state half rewritten. Within one thread a second hold (a [`sync`]
+/// under a caller's hold) is the first one again, not a deadlock.
+#[derive(Debug)]
+pub struct Hold {
+    file: Option<std::fs::File>,
+    session_id: String,
+}
+
+thread_local! {
+    /// The sessions this thread holds ([`Hold`]).
+    static HELD: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Hold {
+    /// Waits for and takes the hold on session `session_id`'s private
+    /// repository; `None` for a session without one (not sandboxed).
+    ///
+    /// # Errors
+    /// [`PrivateGitError::Io`]: the lock file cannot be opened or locked.
+    pub fn take(paths: &Paths, session_id: &str) -> Result<Option<Hold>, PrivateGitError> {
+        Self::take_if(paths, session_id, true)
+    }
+
+    /// [`Hold::take`] without waiting: `None` also while another holds it.
+    ///
+    /// # Errors
+    /// As [`Hold::take`].
+    pub fn try_take(paths: &Paths, session_id: &str) -> Result<Option<Hold>, PrivateGitError> {
+        Self::take_if(paths, session_id, false)
+    }
+
+    fn take_if(paths: &Paths, session_id: &str, wait: bool) -> Result<Option<Hold>, PrivateGitError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let private = paths.sandbox_git(session_id);
+        if !private.is_dir() {
+            return Ok(None);
+        }
+        let id = session_id.to_owned();
+        if HELD.with(|h| h.borrow().contains(&id)) {
+            return Ok(Some(Hold { file: None, session_id: id }));
+        }
+        let path = private.with_file_name("sync.lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io(&path))?;
+        if wait {
+            file.lock().map_err(io(&path))?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+            }
+        }
+        HELD.with(|h| h.borrow_mut().push(id.clone()));
+        Ok(Some(Hold { file: Some(file), session_id: id }))
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            HELD.with(|h| h.borrow_mut().retain(|s| *s != self.session_id));
+        }
+    }
+}
+
 /// Where the repository's objects are mounted, read-only, inside a fence:
 /// beside the private repository, whose alternates name it first.
 #[must_use]
@@ -290,6 +375,7 @@ pub fn sync(paths: &Paths, repo: &Repository, session: &Session) -> Result<Synce
     if !private.join("objects").is_dir() {
         return Ok(Synced::default());
     }
+    let _held = Hold::take(paths, &session.id)?;
     let admin = admin_of(&repo.common_dir, &session.path).ok_or_else(|| PrivateGitError::NoAdmin {
         worktree: session.path.clone(),
         common_dir: repo.common_dir.clone(),

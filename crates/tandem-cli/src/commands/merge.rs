@@ -98,7 +98,12 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     cx.tandem()?.checkpoint_before(&session, tandem_core::model::Cause::Merge)?;
     let request = MergeRequest { mode, into: args.into.as_deref(), remote: args.remote };
     let mut notes = Vec::new();
+    // A sandboxed agent's side of the worktree is not read or written
+    // while a rebase rewrites it here; it gets the result right after.
+    let held = tandem_core::sandbox_git::Hold::take(&cx.paths, &session.id)?;
     let landed = land::merge(&repo.root, &config, &session, request, &state, &|k| std::env::var(k).ok(), &mut notes);
+    drop(held);
+    tandem_core::session::sync_sandboxed(&cx.paths, &repo, &session);
     for note in &notes {
         crate::context::note!("{}", visible(note));
     }

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use tandem_core::sandbox_git::Hold;
+use tandem_core::session;
 use tandem_core::ship::{self, SyncMode};
 use tandem_core::text::visible;
 
@@ -30,11 +32,15 @@ pub struct SyncArgs {
 }
 
 pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
-    let (_, config, session) = cx.named(args.name.as_deref())?;
+    let (repo, config, session) = cx.named(args.name.as_deref())?;
     let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);
     if args.abort {
-        let (mode, kept) = ship::sync_abort(&session, &state).map_err(user)?;
+        let held = Hold::take(&cx.paths, &session.id)?;
+        let aborted = ship::sync_abort(&session, &state);
+        drop(held);
+        session::sync_sandboxed(&cx.paths, &repo, &session);
+        let (mode, kept) = aborted.map_err(user)?;
         let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
         println!("aborted the {what}; {} is as it was before the sync", session.slug);
         for r in kept {
@@ -50,10 +56,15 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     // The worktree as it is, kept before the sync changes it (issue 22).
     cx.tandem()?.checkpoint_before(&session, tandem_core::model::Cause::Sync)?;
     let mut notes = Vec::new();
+    // A sandboxed agent's side of the worktree is not read or written
+    // while git rewrites it here; it gets the result right after.
+    let held = Hold::take(&cx.paths, &session.id)?;
     let outcome = crate::progress::during("fetching the base and syncing", || {
         ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
-    })
-    .map_err(user)?;
+    });
+    drop(held);
+    session::sync_sandboxed(&cx.paths, &repo, &session);
+    let outcome = outcome.map_err(user)?;
     for note in notes {
         crate::context::note!("{}", visible(&note));
     }

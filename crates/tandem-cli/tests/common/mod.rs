@@ -150,18 +150,33 @@ impl TestEnv {
         self.git_in(&self.repo, args)
     }
 
+    /// `git ARGS` in `dir`; asserts success; returns stdout.
+    ///
+    /// `git worktree list` that fails on a worktree a concurrent `git
+    /// worktree add` (a pool refill) has half made ("failed to read
+    /// .git/worktrees/NAME/commondir") is tried again, up to 25 times
+    /// 20 ms apart, as tandem's own `git::worktree_list` does.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(args)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_INDEX_FILE")
-            .output()
-            .expect("run git");
-        assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut tries = 0;
+        loop {
+            let out = Command::new("git")
+                .current_dir(dir)
+                .args(args)
+                .env("HOME", &self.home)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env_remove("GIT_DIR")
+                .env_remove("GIT_INDEX_FILE")
+                .output()
+                .expect("run git");
+            let half_made = args.starts_with(&["worktree", "list"]) && stderr(&out).contains("/worktrees/");
+            if !out.status.success() && half_made && tries < 25 {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
     }
 
     /// Writes `text` to `file` (relative to worktree `wt`, its folders

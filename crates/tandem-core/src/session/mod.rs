@@ -100,6 +100,24 @@ pub fn sync_sandboxed(paths: &Paths, repo: &Repository, session: &Session) {
     }
 }
 
+/// [`sync_sandboxed`] unless another process or thread is syncing the
+/// session or rewriting its worktree right now
+/// ([`crate::sandbox_git::Hold`]): what the supervisor's `list` does, so
+/// that every row of the agent view is not held up by one session's
+/// `tandem sync`; the work comes back with the next list after it.
+pub fn sync_sandboxed_unless_busy(paths: &Paths, repo: &Repository, session: &Session) {
+    if session.sandbox.is_none() {
+        return;
+    }
+    match crate::sandbox_git::Hold::try_take(paths, &session.id) {
+        Ok(Some(_held)) => sync_sandboxed(paths, repo, session),
+        Ok(None) => tracing::debug!(session = %session.slug, "its sandbox is being synced elsewhere; not waiting"),
+        Err(e) => {
+            tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back")
+        }
+    }
+}
+
 /// Whether two paths name the same place (comparing canonical forms when
 /// both exist).
 #[must_use]

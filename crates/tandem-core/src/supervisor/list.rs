@@ -54,7 +54,7 @@ pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) ->
             .collect()
     } else {
         for s in &refs {
-            session::sync_sandboxed(&state.paths, &repo, s);
+            session::sync_sandboxed_unless_busy(&state.paths, &repo, s);
         }
         state.facts.query(&repo, &refs)
     };
