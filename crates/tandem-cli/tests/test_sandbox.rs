@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{TestEnv, skipped, stderr, wait_within};
+use crate::common::{TestEnv, skipped, stderr, wait_for, wait_within};
 
 /// A TCP server on 127.0.0.1 that accepts (and drops) connections for the
 /// life of the test; returns its port.
@@ -191,6 +191,15 @@ fn sandbox_bad_input_is_refused_with_nothing_made() {
     env.user_config("[sandbox]\nnetwork = \"off\"\nallow_net = [\"example.com:443\"]\n");
     let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
     assert!(err.contains("sandbox.allow_net: \"example.com:443\" is not IP:PORT"), "{err}");
+    // A writable folder that holds tandem's state (or the repository)
+    // would show it inside the fence again: the agent could write the
+    // database or hold the lock tandem's readers take turns on.
+    env.user_config(&format!("[sandbox]\nallow_write = [{:?}]\n", env.tmp.path().to_string_lossy()));
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("sandbox.allow_write names") && err.contains("tandem's state"), "{err}");
+    env.user_config(&format!("[sandbox]\nallow_write = [{:?}]\n", env.repo.join(".git").to_string_lossy()));
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("the repository's git dir"), "{err}");
     env.user_config("");
     let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox=container"]);
     assert!(err.contains("sandbox.image is empty") || err.contains("neither `docker` nor `podman`"), "{err}");
@@ -722,6 +731,50 @@ ls SANDBOXES/*/sync.lock >/dev/null 2>&1; echo lock=$? >> probe.txt"#
         .count();
     assert_eq!(locks, 1, "the lock is there outside");
     assert_ne!(code(&results, "lock"), "0", "{results}");
+}
+
+/// While `tandem sync` rebases a sandboxed session outside, the agent's
+/// git rewrites its own index (as its `git status` does): the rebased
+/// index still reaches the agent, rather than its stale one coming out
+/// over the rebase.
+#[test]
+fn issue_16_an_agent_index_written_during_a_sync_does_not_undo_the_rebase() {
+    let (env, _ssh_agent) = fenced_box();
+    let results = probe(
+        &env,
+        "box",
+        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+    // Checking `theirs.txt` out during the rebase leaves a mark in the
+    // worktree, then takes 2 s; the agent writes its index on the mark.
+    std::fs::write(env.repo.join(".git/info/attributes"), "theirs.txt filter=slow\n").expect("attributes");
+    env.git(&["config", "filter.slow.smudge", "touch .in-rebase; sleep 2; cat"]);
+    env.git(&["config", "filter.slow.clean", "cat"]);
+    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
+    env.git(&["add", "theirs.txt"]);
+    env.git(&["commit", "-q", "-m", "theirs"]);
+    let file = env.path_of("box").join("probe.txt");
+    let _ = std::fs::remove_file(&file);
+    let script = "while [ ! -f .in-rebase ]; do sleep 0.05; done; git update-index --force-write-index; echo wrote=$? >> probe.txt; echo done >> probe.txt";
+    env.ok(&["send", "box", &format!("bash -c '{script}'")]);
+    let out = env.ok(&["sync", "box"]);
+    assert!(out.contains("rebased"), "{out}");
+    let wrote = wait_for("the agent to write its index", || {
+        std::fs::read_to_string(&file).ok().filter(|t| t.ends_with("done\n"))
+    });
+    assert_eq!(code(&wrote, "wrote"), "0", "{wrote}");
+    std::fs::remove_file(env.path_of("box").join(".in-rebase")).expect("mark");
+    let results = probe(
+        &env,
+        "box",
+        r#"git log --format=%s -3 | tr '\n' , > log.txt; echo log=$(cat log.txt) >> probe.txt
+test -z "$(git status --porcelain -- mine.txt theirs.txt)"; echo clean=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "log"), "mine,theirs,ignore .env,", "{results}");
+    assert_eq!(code(&results, "clean"), "0", "{results}");
+    let outside = env.git_in(&env.path_of("box"), &["status", "--porcelain", "--", "mine.txt", "theirs.txt"]);
+    assert_eq!(outside, "", "outside too");
 }
 
 /// Runs `tandem ARGS` in the repository for at most `secs` seconds:

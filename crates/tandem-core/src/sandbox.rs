@@ -100,6 +100,19 @@ pub enum SandboxError {
     BadNetwork { value: String },
     #[error("cannot read the worktree's git link {}: {error}", path.display())]
     GitLink { path: PathBuf, error: std::io::Error },
+    #[error(
+        "{source_name} names {}, which holds {}, {what}: the agent could read and write it there; name a folder inside it that does not hold it",
+        entry.display(),
+        holds.display()
+    )]
+    ShowsTandem {
+        /// `sandbox.allow_write`, or the environment variable naming it.
+        source_name: String,
+        entry: PathBuf,
+        holds: PathBuf,
+        /// What `holds` is: tandem's own state, its sockets, the repository.
+        what: &'static str,
+    },
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
 }
@@ -172,6 +185,59 @@ pub struct Checked {
     pub addrs: Vec<std::net::SocketAddr>,
 }
 
+/// The folders a fence binds read-write besides the worktree, each with
+/// where it was named: `sandbox.allow_write` (`~/` is `HOME` of `env`),
+/// and the agent CLIs' config folders `env` names (`CLAUDE_CONFIG_DIR`,
+/// `CODEX_HOME`, `GEMINI_CLI_HOME`).
+fn writable_folders(config: &crate::config::Config, env: &[(String, String)]) -> Vec<(String, PathBuf)> {
+    let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
+    let expand = |p: &str| match (p.strip_prefix("~/"), &home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(p),
+    };
+    let mut writable: Vec<(String, PathBuf)> =
+        config.sandbox.allow_write.iter().map(|p| ("sandbox.allow_write".to_owned(), expand(p))).collect();
+    for key in ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"] {
+        if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
+            writable.push((key.to_owned(), PathBuf::from(v)));
+        }
+    }
+    writable
+}
+
+/// Checks that no folder a fence would bind read-write
+/// ([`writable_folders`]) holds tandem's state, its sockets, the main
+/// checkout or the git dir: writable folders are bound after the hidden
+/// ones (one must show inside a hidden home), so `~/.local` would show
+/// `~/.local/state/tandem` again, database, logs and locks.
+///
+/// # Errors
+/// [`SandboxError::ShowsTandem`] for the first such folder.
+pub fn check_writable(
+    paths: &crate::paths::Paths,
+    repo: &crate::repo::Repository,
+    config: &crate::config::Config,
+    env: &[(String, String)],
+) -> Result<(), SandboxError> {
+    let own = [
+        (&paths.state_dir, "tandem's state (its database, logs and locks)"),
+        (&paths.runtime_dir, "tandem's sockets"),
+        (&repo.root, "the repository's main checkout"),
+        (&repo.common_dir, "the repository's git dir"),
+    ];
+    for (source_name, entry) in writable_folders(config, env) {
+        let real = entry.canonicalize().ok();
+        for (holds, what) in own {
+            let held = holds.canonicalize().ok();
+            let inside = holds.starts_with(&entry) || matches!((&held, &real), (Some(h), Some(r)) if h.starts_with(r));
+            if inside {
+                return Err(SandboxError::ShowsTandem { source_name, entry, holds: holds.clone(), what });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `mode` can run with `config`'s sandbox settings: its
 /// runtime is installed, `sandbox.network` and `sandbox.allow_net` parse,
 /// `container` mode has an image, the limits parse.
@@ -213,12 +279,8 @@ impl Fence {
             (Some(rest), Some(home)) => home.join(rest),
             _ => PathBuf::from(p),
         };
-        let mut writable: Vec<PathBuf> = config.sandbox.allow_write.iter().map(|p| expand(p)).collect();
-        for key in ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"] {
-            if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
-                writable.push(PathBuf::from(v));
-            }
-        }
+        check_writable(paths, repo, config, env)?;
+        let writable: Vec<PathBuf> = writable_folders(config, env).into_iter().map(|(_, p)| p).collect();
         let tandem_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tandem"));
         let mut readable = vec![tandem_exe.clone()];
         readable.extend(home.clone());

@@ -111,13 +111,19 @@ pub fn admin_of(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
 /// once failed on each other's git ref locks (`cannot lock ref`) and the
 /// loser dropped what it was bringing back until the next change. tandem
 /// holds one while it rewrites a sandboxed session's branch or worktree
-/// outside (`tandem sync`, `merge --rebase`), so no sync reads or copies
-/// a state half rewritten. Within one thread a second hold (a [`sync`]
-/// under a caller's hold) is the first one again, not a deadlock.
+/// outside ([`rewriting`]: `sync`, `merge` and their `--abort`, from the
+/// CLI and the web dashboard) and while it prepares the private
+/// repository, so no sync reads or copies a state half made. Within one
+/// thread a second hold (a [`sync`] under a caller's hold) is the first
+/// one again, not a deadlock. The agent cannot see the lock file, so it
+/// cannot hold it (a writable folder that would show it is refused:
+/// [`crate::sandbox::SandboxError::ShowsTandem`]).
 #[derive(Debug)]
 pub struct Hold {
     file: Option<std::fs::File>,
     session_id: String,
+    /// Not `Send`: the reentrancy record is the taking thread's.
+    _here: std::marker::PhantomData<*const ()>,
 }
 
 thread_local! {
@@ -127,7 +133,8 @@ thread_local! {
 
 impl Hold {
     /// Waits for and takes the hold on session `session_id`'s private
-    /// repository; `None` for a session without one (not sandboxed).
+    /// repository; `None` for a session without one (not sandboxed: no
+    /// `$STATE/sandboxes/<id>`).
     ///
     /// # Errors
     /// [`PrivateGitError::Io`]: the lock file cannot be opened or locked.
@@ -146,12 +153,12 @@ impl Hold {
     fn take_if(paths: &Paths, session_id: &str, wait: bool) -> Result<Option<Hold>, PrivateGitError> {
         use std::os::unix::fs::OpenOptionsExt;
         let private = paths.sandbox_git(session_id);
-        if !private.is_dir() {
+        if !private.parent().is_some_and(Path::is_dir) {
             return Ok(None);
         }
         let id = session_id.to_owned();
         if HELD.with(|h| h.borrow().contains(&id)) {
-            return Ok(Some(Hold { file: None, session_id: id }));
+            return Ok(Some(Hold { file: None, session_id: id, _here: std::marker::PhantomData }));
         }
         let path = private.with_file_name("sync.lock");
         let file = std::fs::OpenOptions::new()
@@ -173,8 +180,54 @@ impl Hold {
             }
         }
         HELD.with(|h| h.borrow_mut().push(id.clone()));
-        Ok(Some(Hold { file: Some(file), session_id: id }))
+        Ok(Some(Hold { file: Some(file), session_id: id, _here: std::marker::PhantomData }))
     }
+}
+
+impl Hold {
+    /// Marks the worktree as rewritten outside under this hold (a
+    /// rebase, a merge, their rollback): the next sync copies the
+    /// repository's `HEAD` and `index` in even when the agent's changed
+    /// meanwhile (its `git status` refreshes its index), since git outside
+    /// rewrote the files both sides share and the agent's index describes
+    /// what was there before.
+    pub fn rewrote_outside(&self, paths: &Paths) {
+        let _ = std::fs::write(rewritten_mark(paths, &self.session_id), b"");
+    }
+}
+
+/// The mark [`Hold::rewrote_outside`] leaves beside the private
+/// repository, out of the sandbox's sight.
+fn rewritten_mark(paths: &Paths, session_id: &str) -> PathBuf {
+    paths.sandbox_git(session_id).with_file_name("rewritten-outside")
+}
+
+/// Runs `rewrite`, which rewrites `session`'s branch or worktree with git
+/// outside the fence (`tandem sync`, `merge` and their `--abort`), under
+/// the session's [`Hold`], marks it rewritten, and then brings both sides
+/// level at once ([`sync_if_changed`]; a failure is logged): the agent sees the
+/// result before this returns. Just `rewrite()` for a session that is not
+/// sandboxed.
+///
+/// # Errors
+/// [`PrivateGitError::Io`]: the hold cannot be taken (then `rewrite`
+/// does not run).
+pub fn rewriting<T>(
+    paths: &Paths,
+    repo: &Repository,
+    session: &Session,
+    rewrite: impl FnOnce() -> T,
+) -> Result<T, PrivateGitError> {
+    let held = Hold::take(paths, &session.id)?;
+    let done = rewrite();
+    if let Some(held) = held {
+        held.rewrote_outside(paths);
+        drop(held);
+        if let Err(e) = sync_if_changed(paths, repo, session) {
+            tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back");
+        }
+    }
+    Ok(done)
 }
 
 impl Drop for Hold {
@@ -214,6 +267,7 @@ pub fn prepare(paths: &Paths, repo: &Repository, session: &Session, admin: &Path
     let parent = private.parent().expect("sandbox_git has a parent").to_path_buf();
     crate::paths::create_private(&parent)
         .map_err(|e| PrivateGitError::Io { path: parent.clone(), error: std::io::Error::other(e.to_string()) })?;
+    let _held = Hold::take(paths, &session.id)?;
     let mount = objects_mount(paths, &session.id);
     std::fs::create_dir_all(&mount).map_err(io(&mount))?;
     let mark = admin.join(git::SANDBOX_MARK);
@@ -612,10 +666,15 @@ fn sync_worktree(
     let before: WorktreeSeen =
         std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let now = look(private, admin);
+    let rewritten = rewritten_mark(paths, session_id);
+    let outside_wins = rewritten.exists();
     let inside_changed = now.inside_head != before.inside_head || now.inside_index != before.inside_index;
     let outside_changed = now.outside_head != before.outside_head || now.outside_index != before.outside_index;
     let inside = private_admin(private, admin);
-    if inside_changed {
+    if outside_wins {
+        publish_worktree(paths, repo, private, admin)?;
+        let _ = std::fs::remove_file(&rewritten);
+    } else if inside_changed {
         // Only the session's own branch, or a detached HEAD: an agent
         // that switched to another branch inside must not have tandem's
         // `sync` (a rebase) or `merge` act on that branch outside.

@@ -66,7 +66,10 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     let interrupted = merge_journal::read(&state);
     if args.abort {
         let journal = interrupted.ok_or_else(|| user(ShipError::NoMergeToAbort { slug: session.slug.clone() }))?;
-        match merge_journal::recover(&state, &journal, true).map_err(user)? {
+        let recovered = tandem_core::sandbox_git::rewriting(&cx.paths, &repo, &session, || {
+            merge_journal::recover(&state, &journal, true)
+        })?;
+        match recovered.map_err(user)? {
             Recovered::RolledBack { old, kept } => {
                 println!(
                     "rolled back the interrupted merge of {} into {}; it is at {} again, as before the merge",
@@ -99,11 +102,11 @@ pub fn run(cx: &Context, args: &MergeArgs) -> Result<(), CliError> {
     let request = MergeRequest { mode, into: args.into.as_deref(), remote: args.remote };
     let mut notes = Vec::new();
     // A sandboxed agent's side of the worktree is not read or written
-    // while a rebase rewrites it here; it gets the result right after.
-    let held = tandem_core::sandbox_git::Hold::take(&cx.paths, &session.id)?;
-    let landed = land::merge(&repo.root, &config, &session, request, &state, &|k| std::env::var(k).ok(), &mut notes);
-    drop(held);
-    tandem_core::session::sync_sandboxed(&cx.paths, &repo, &session);
+    // while a rebase (or a rollback) rewrites it here; it gets the result
+    // right after.
+    let landed = tandem_core::sandbox_git::rewriting(&cx.paths, &repo, &session, || {
+        land::merge(&repo.root, &config, &session, request, &state, &|k| std::env::var(k).ok(), &mut notes)
+    })?;
     for note in &notes {
         crate::context::note!("{}", visible(note));
     }

@@ -1,7 +1,6 @@
 use std::time::Duration;
 
-use tandem_core::sandbox_git::Hold;
-use tandem_core::session;
+use tandem_core::sandbox_git;
 use tandem_core::ship::{self, SyncMode};
 use tandem_core::text::visible;
 
@@ -36,10 +35,7 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let user = <CliError as From<ship::ShipError>>::from;
     let state = cx.paths.session_dir(&session.id);
     if args.abort {
-        let held = Hold::take(&cx.paths, &session.id)?;
-        let aborted = ship::sync_abort(&session, &state);
-        drop(held);
-        session::sync_sandboxed(&cx.paths, &repo, &session);
+        let aborted = sandbox_git::rewriting(&cx.paths, &repo, &session, || ship::sync_abort(&session, &state))?;
         let (mode, kept) = aborted.map_err(user)?;
         let what = if mode == SyncMode::Rebase { "rebase" } else { "merge" };
         println!("aborted the {what}; {} is as it was before the sync", session.slug);
@@ -58,12 +54,11 @@ pub fn run(cx: &Context, args: &SyncArgs) -> Result<(), CliError> {
     let mut notes = Vec::new();
     // A sandboxed agent's side of the worktree is not read or written
     // while git rewrites it here; it gets the result right after.
-    let held = Hold::take(&cx.paths, &session.id)?;
-    let outcome = crate::progress::during("fetching the base and syncing", || {
-        ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
-    });
-    drop(held);
-    session::sync_sandboxed(&cx.paths, &repo, &session);
+    let outcome = sandbox_git::rewriting(&cx.paths, &repo, &session, || {
+        crate::progress::during("fetching the base and syncing", || {
+            ship::sync(&session, mode, Duration::from_millis(config.base.fetch_timeout_ms), &state, &mut notes)
+        })
+    })?;
     let outcome = outcome.map_err(user)?;
     for note in notes {
         crate::context::note!("{}", visible(&note));

@@ -127,9 +127,10 @@ impl Kinded for SandboxError {
             SandboxError::NoBwrap | SandboxError::NoContainerRuntime | SandboxError::NoEngine { .. } => {
                 ErrorKind::Unavailable
             }
-            SandboxError::NoImage | SandboxError::BadEndpoint { .. } | SandboxError::BadNetwork { .. } => {
-                ErrorKind::InvalidInput
-            }
+            SandboxError::NoImage
+            | SandboxError::BadEndpoint { .. }
+            | SandboxError::BadNetwork { .. }
+            | SandboxError::ShowsTandem { .. } => ErrorKind::InvalidInput,
             SandboxError::Limit(e) => e.kind(),
             SandboxError::EngineBroken { .. } | SandboxError::GitLink { .. } => ErrorKind::Failed,
         }

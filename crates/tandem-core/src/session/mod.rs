@@ -111,7 +111,9 @@ pub fn sync_sandboxed_unless_busy(paths: &Paths, repo: &Repository, session: &Se
     }
     match crate::sandbox_git::Hold::try_take(paths, &session.id) {
         Ok(Some(_held)) => sync_sandboxed(paths, repo, session),
-        Ok(None) => tracing::debug!(session = %session.slug, "its sandbox is being synced elsewhere; not waiting"),
+        Ok(None) => {
+            tracing::debug!(session = %session.slug, "no private repository, or another is syncing it; not waiting")
+        }
         Err(e) => {
             tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back")
         }

@@ -223,7 +223,7 @@ pub fn plan(
     if fell_back && req.prompt.is_some() {
         return Err(SessionError::PromptNeedsAgent);
     }
-    let sandbox = sandbox_of(&config, req.sandbox.as_deref())?;
+    let sandbox = sandbox_of(paths, &repo, &config, req)?;
     let title = req.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
     let mut notes = Vec::new();
     if fell_back {
@@ -301,16 +301,22 @@ pub fn plan(
 
 /// The sandbox a new session gets: `requested` (`--sandbox`), else
 /// `sandbox.mode`; checked here, before anything is made: the mode, its
-/// runtime, the network settings, the image.
+/// runtime, the network settings, the image, the writable folders.
 ///
 /// # Errors
 /// [`SessionError::Sandbox`], or [`SessionError::BadSandboxMode`].
-fn sandbox_of(config: &Config, requested: Option<&str>) -> Result<Option<crate::sandbox::Mode>, SessionError> {
+fn sandbox_of(
+    paths: &Paths,
+    repo: &Repository,
+    config: &Config,
+    req: &NewSession,
+) -> Result<Option<crate::sandbox::Mode>, SessionError> {
     use crate::sandbox::{self, Mode};
-    let setting = requested.unwrap_or(&config.sandbox.mode);
+    let setting = req.sandbox.as_deref().unwrap_or(&config.sandbox.mode);
     let mode = Mode::parse_setting(setting).map_err(|message| SessionError::BadSandboxMode { message })?;
     if let Some(mode) = mode {
         let checked = sandbox::check(mode, config)?;
+        sandbox::check_writable(paths, repo, config, &req.env)?;
         if mode == Mode::Container {
             // Before anything is made: an engine that cannot start a
             // container fails here, with its own error.

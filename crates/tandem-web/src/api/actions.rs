@@ -315,7 +315,7 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Answer, A
             Done::said(format!("pushed {} to {remote} (upstream {remote}/{})", session.branch, session.branch))
         }
         "sync" => {
-            let (_, config, session) = tandem.located(session)?;
+            let (repo, config, session) = tandem.located(session)?;
             let mode = match body.mode.as_deref() {
                 None => None,
                 Some("rebase") => Some(ship::SyncMode::Rebase),
@@ -329,7 +329,9 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Answer, A
             };
             let dir = tandem.paths.session_dir(&session.id);
             let timeout = Duration::from_millis(config.base.fetch_timeout_ms);
-            let outcome = ship::sync(&session, mode, timeout, &dir, &mut notes)?;
+            let outcome = tandem_core::sandbox_git::rewriting(&tandem.paths, &repo, &session, || {
+                ship::sync(&session, mode, timeout, &dir, &mut notes)
+            })??;
             Done::said(ship::sync_said(&session, &outcome).map_err(ApiError::conflict)?)
         }
         "merge" => {
@@ -348,7 +350,9 @@ fn run(state: &AppState, id: &str, action: &str, body: Body) -> Result<Answer, A
             };
             let request = MergeRequest { mode, into: body.into.as_deref(), remote: body.remote.unwrap_or(false) };
             let dir = tandem.paths.session_dir(&session.id);
-            let landed = land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)?;
+            let landed = tandem_core::sandbox_git::rewriting(&tandem.paths, &repo, &session, || {
+                land::merge(&repo.root, &config, &session, request, &dir, &server_env, &mut notes)
+            })??;
             tandem.landed(&session, &landed)?;
             notes.push(format!("its work has landed; archiving session {} puts it away", session.slug));
             Done::said(landed.text)

@@ -97,6 +97,7 @@ core_errors!(
     tandem_core::ship::land::LandError,
     tandem_core::ship::pull_request::PullError,
     tandem_core::checkpoints::CheckpointError,
+    tandem_core::sandbox_git::PrivateGitError,
 );
 
 impl IntoResponse for ApiError {
