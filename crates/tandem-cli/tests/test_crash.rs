@@ -325,3 +325,38 @@ fn an_interrupted_creation_is_undone_once_its_git_has_ended() {
     assert!(!path.exists(), "{} stays", path.display());
     assert_no_leftovers(&env);
 }
+
+/// A lock file a git of the killed supervisor held (here its checkout's
+/// smudge filter holds `packed-refs.lock` open and sleeps, as a git cut
+/// short between taking a lock and letting it go) is not left for every
+/// later git to refuse on: the next supervisor ends what the last one
+/// left running, removes the locks they held, and undoes the creation.
+#[test]
+fn a_lock_held_by_what_a_killed_supervisor_left_running_is_removed() {
+    let env = TestEnv::new();
+    let lock = env.repo.join(".git/packed-refs.lock");
+    env.git(&["config", "filter.hold.clean", "cat"]);
+    std::fs::write(env.repo.join(".gitattributes"), "held.txt filter=hold\n").expect("write");
+    std::fs::write(env.repo.join("held.txt"), "held\n").expect("write");
+    env.git(&["add", ".gitattributes", "held.txt"]);
+    env.git(&["commit", "-q", "-m", "a held file"]);
+    env.git(&["config", "filter.hold.smudge", &format!("exec 3>'{}'; sleep 30; cat", lock.display())]);
+    let mut new = env
+        .command_in(&env.repo, &["new", "cut", "--bg", "--agent", "shell", "--base", "head"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("new");
+    wait_for("the checkout's filter to hold the lock", || lock.exists().then_some(()));
+    let supervisor = env.supervisor_pid().expect("a supervisor");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    let _ = new.wait();
+    env.git(&["config", "--unset", "filter.hold.smudge"]);
+    env.ok(&["list"]);
+    let log = env.tandem_home.join("state/supervisor.log");
+    wait_for("the creation to be undone", || (!env.ok(&["list"]).lines().any(|l| l.starts_with("cut "))).then_some(()));
+    assert!(!lock.exists(), "the lock stays: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    env.git(&["branch", "scratch"]);
+    env.git(&["branch", "-D", "scratch"]);
+    assert_no_leftovers(&env);
+}

@@ -45,6 +45,20 @@ fn idle(env: &TestEnv) -> bool {
     busy == 0
 }
 
+/// The rows [`idle`] waits on: `slug state pending`, one per line.
+fn busy_rows(env: &TestEnv) -> String {
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    let mut query = db
+        .prepare("SELECT slug, state, pending FROM sessions WHERE pending IS NOT NULL OR state = 'creating'")
+        .expect("query");
+    let rows = query
+        .query_map([], |r| {
+            Ok(format!("{} {} {:?}", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+        })
+        .expect("rows");
+    rows.filter_map(Result::ok).collect::<Vec<_>>().join("\n")
+}
+
 /// The state of the live (not removed) row called `name`, `None` when
 /// there is none.
 fn row_state(env: &TestEnv, name: &str) -> Option<String> {
@@ -364,7 +378,18 @@ fn run_row_on(command: &[&str], faults: &[Fault], before: Option<&[&str]>, subje
                 Some(done(row_state(&env, &name)))
             });
         }
-        wait_for("the supervisor to finish what it was doing", || idle(&env).then_some(()));
+        let deadline = Instant::now() + crate::common::WAIT;
+        while !idle(&env) {
+            assert!(
+                Instant::now() < deadline,
+                "{args:?} × {fault:?}: the supervisor did not finish what it was doing in {:?}; rows: {}\nsupervisor log:\n{}",
+                crate::common::WAIT,
+                busy_rows(&env),
+                std::fs::read_to_string(env.tandem_home.join("state/supervisor.log")).unwrap_or_default()
+                    + &*String::from_utf8_lossy(&std::process::Command::new("sh").arg("-c").arg(format!("find {} -name '*.lock' -exec ls -la --time-style=full-iso {{}} +; ps -eo pid,pgid,ppid,lstart,args | grep -E 'git|tandem' | grep -v grep", env.repo.display())).output().expect("ps").stdout)
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
         if let Err(why) = check(&env, &name, &work) {
             failures.push(format!("{args:?} × {fault:?}: {why}"));
             continue;

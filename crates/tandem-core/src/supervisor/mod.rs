@@ -63,7 +63,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -334,14 +334,21 @@ fn group_file(paths: &Paths) -> PathBuf {
 /// end after `SIGKILL`.
 const ORPHANS_WAIT: Duration = Duration::from_secs(5);
 
+/// How long [`end_orphans`] lets them end after `SIGTERM` (git cleans
+/// its lock files up) before it sends `SIGKILL`.
+const ORPHANS_GRACE: Duration = Duration::from_secs(2);
+
 /// Ends what a killed supervisor left running, before anything is
 /// reconciled (issue 17, finding 5): its git commands (a `git worktree
 /// add` and the `git reset --hard` it runs as a child go on checking out
 /// files after a `kill -9` of the supervisor, and would write into, or
 /// unlock, a worktree the next supervisor has undone or made again), and
 /// the hooks and filters they run. They are all in its process group (it
-/// leads one, see [`run`]; hosts leave it at once), so one `SIGKILL` to
-/// the group ends them; then it waits until none runs. Then records this
+/// leads one, see [`run`]; hosts leave it at once), so one `SIGTERM` to
+/// the group ends them (`SIGKILL` after [`ORPHANS_GRACE`]); then it waits
+/// until none runs, and removes the lock files they held that are still
+/// there (a git cut short leaves them, and every later git refuses to
+/// run on them). Then records this
 /// supervisor's own group for the next one. The group is the last
 /// supervisor's only when its leader's pid was not taken since by another
 /// process (its start time tells): the kernel gives no process a pid that
@@ -360,15 +367,64 @@ fn end_orphans(paths: &Paths) {
         && !crate::process::running_members(pgid).is_empty()
     {
         tracing::warn!(pgid, "ending the commands the last supervisor left running");
-        crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-        let deadline = std::time::Instant::now() + ORPHANS_WAIT;
-        while !crate::process::running_members(pgid).is_empty() && std::time::Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
+        // `SIGTERM` first: git removes the lock files it holds when it
+        // gets one (its tempfile handlers), where a `SIGKILL` leaves them
+        // behind (`packed-refs.lock`, `index.lock`) and every later git in
+        // the repository refuses to run ("Another git process seems to be
+        // running"). What is still running after the grace is killed.
+        let ended = |wait: Duration| {
+            let deadline = std::time::Instant::now() + wait;
+            while !crate::process::running_members(pgid).is_empty() {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            true
+        };
+        let held = held_locks(&crate::process::running_members(pgid));
+        crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+        if !ended(ORPHANS_GRACE) {
+            crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            ended(ORPHANS_WAIT);
+        }
+        // A lock file they held that is still there (the same file: its
+        // inode) was left by a process that is gone, whatever cut it
+        // short: git would refuse every later command on it.
+        for (path, id) in held {
+            if file_id(&path) == Some(id) && std::fs::remove_file(&path).is_ok() {
+                tracing::warn!(path = %path.display(), "removed a lock file a killed git left");
+            }
         }
     }
     if let Some(started) = crate::process::start_time(me) {
         let _ = std::fs::write(&file, format!("{me} {started}\n"));
     }
+}
+
+/// The git lock files (`*.lock`) the processes `pids` have open, each
+/// with its identity ([`file_id`]).
+fn held_locks(pids: &[i32]) -> Vec<(PathBuf, (u64, u64))> {
+    let mut held = Vec::new();
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(path) = std::fs::read_link(fd.path()) else { continue };
+            if path.extension().is_some_and(|e| e == "lock")
+                && let Some(id) = file_id(&path)
+                && !held.iter().any(|(p, _)| *p == path)
+            {
+                held.push((path, id));
+            }
+        }
+    }
+    held
+}
+
+/// A regular file's `(device, inode)`, read without following a link.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().filter(std::fs::Metadata::is_file).map(|m| (m.dev(), m.ino()))
 }
 
 /// Tries the interrupted creations `ids` that [`reconcile`] left waiting
