@@ -199,7 +199,18 @@ fn sandbox_bad_input_is_refused_with_nothing_made() {
     assert!(err.contains("sandbox.allow_write names") && err.contains("tandem's state"), "{err}");
     env.user_config(&format!("[sandbox]\nallow_write = [{:?}]\n", env.repo.join(".git").to_string_lossy()));
     let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
-    assert!(err.contains("the repository's git dir"), "{err}");
+    assert!(err.contains("which holds or is part of") && err.contains("the repository's"), "{err}");
+    // Inside one is part of it: hooks there run outside.
+    env.user_config(&format!("[sandbox]\nallow_write = [{:?}]\n", env.repo.join(".git/hooks").to_string_lossy()));
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("is part of") && err.contains("the repository's"), "{err}");
+    // tandem's config would let the agent unfence its next session.
+    env.user_config(&format!("[sandbox]\nallow_write = [{:?}]\n", env.tandem_home.join("config").to_string_lossy()));
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("tandem's config"), "{err}");
+    env.user_config("[sandbox]\nallow_write = [\"build\"]\n");
+    let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox"]);
+    assert!(err.contains("\"build\"") || err.contains("names build, which is not an absolute path"), "{err}");
     env.user_config("");
     let err = env.fails(&["new", "x", "--bg", "--agent", "shell", "--sandbox=container"]);
     assert!(err.contains("sandbox.image is empty") || err.contains("neither `docker` nor `podman`"), "{err}");
@@ -649,15 +660,8 @@ rm -f "$admin/ORIG_HEAD"; mkfifo "$admin/ORIG_HEAD"; cp "$admin/HEAD" "$admin/HE
 #[test]
 fn issue_16_tandem_sync_of_a_sandboxed_session_reaches_the_agent() {
     let (env, _ssh_agent) = fenced_box();
-    let results = probe(
-        &env,
-        "box",
-        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
-    );
-    assert_eq!(code(&results, "commit"), "0", "{results}");
-    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
-    env.git(&["add", "theirs.txt"]);
-    env.git(&["commit", "-q", "-m", "theirs"]);
+    commit_mine(&env);
+    commit_theirs(&env);
     let out = env.ok(&["sync", "box"]);
     assert!(out.contains("rebased"), "{out}");
     let results = probe(
@@ -699,18 +703,11 @@ fn issue_16_concurrent_reads_of_a_sandboxed_session_take_turns() {
             assert!(!err.contains("cannot read the sandbox's work back"), "{err}");
         }
     };
-    let results = probe(
-        &env,
-        "box",
-        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
-    );
-    assert_eq!(code(&results, "commit"), "0", "{results}");
+    commit_mine(&env);
     // Each brings the agent's commit back (and the host does too).
     readers_at_once();
     assert_eq!(env.git(&["log", "--format=%s", "-2", "box"]), "mine\nignore .env\n");
-    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
-    env.git(&["add", "theirs.txt"]);
-    env.git(&["commit", "-q", "-m", "theirs"]);
+    commit_theirs(&env);
     env.ok(&["sync", "box"]);
     readers_at_once();
     let results = probe(
@@ -740,20 +737,13 @@ ls SANDBOXES/*/sync.lock >/dev/null 2>&1; echo lock=$? >> probe.txt"#
 #[test]
 fn issue_16_an_agent_index_written_during_a_sync_does_not_undo_the_rebase() {
     let (env, _ssh_agent) = fenced_box();
-    let results = probe(
-        &env,
-        "box",
-        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
-    );
-    assert_eq!(code(&results, "commit"), "0", "{results}");
+    commit_mine(&env);
     // Checking `theirs.txt` out during the rebase leaves a mark in the
     // worktree, then takes 2 s; the agent writes its index on the mark.
     std::fs::write(env.repo.join(".git/info/attributes"), "theirs.txt filter=slow\n").expect("attributes");
     env.git(&["config", "filter.slow.smudge", "touch .in-rebase; sleep 2; cat"]);
     env.git(&["config", "filter.slow.clean", "cat"]);
-    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
-    env.git(&["add", "theirs.txt"]);
-    env.git(&["commit", "-q", "-m", "theirs"]);
+    commit_theirs(&env);
     let file = env.path_of("box").join("probe.txt");
     let _ = std::fs::remove_file(&file);
     let script = "while [ ! -f .in-rebase ]; do sleep 0.05; done; git update-index --force-write-index; echo wrote=$? >> probe.txt; echo done >> probe.txt";
@@ -765,16 +755,48 @@ fn issue_16_an_agent_index_written_during_a_sync_does_not_undo_the_rebase() {
     });
     assert_eq!(code(&wrote, "wrote"), "0", "{wrote}");
     std::fs::remove_file(env.path_of("box").join(".in-rebase")).expect("mark");
+    assert_rebased_inside(&env);
+    let outside = env.git_in(&env.path_of("box"), &["status", "--porcelain", "--", "mine.txt", "theirs.txt"]);
+    assert_eq!(outside, "", "outside too");
+    // A sync with nothing to do leaves no mark that would have a later
+    // read-back copy the repository's index over what the agent stages.
+    let out = env.ok(&["sync", "box"]);
+    assert!(out.contains("up to date"), "{out}");
+    let marks = std::fs::read_dir(env.tandem_home.join("state/sandboxes"))
+        .expect("sandboxes")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("rewritten-outside").exists()))
+        .count();
+    assert_eq!(marks, 0, "a rewritten-outside mark stays");
+}
+
+/// The agent in `box` commits `mine.txt` ("mine").
+fn commit_mine(env: &TestEnv) {
     let results = probe(
-        &env,
+        env,
+        "box",
+        r#"echo mine > mine.txt && git add mine.txt && git commit -q -m mine; echo commit=$? >> probe.txt"#,
+    );
+    assert_eq!(code(&results, "commit"), "0", "{results}");
+}
+
+/// The user commits `theirs.txt` ("theirs") on the base.
+fn commit_theirs(env: &TestEnv) {
+    std::fs::write(env.repo.join("theirs.txt"), "theirs\n").expect("write");
+    env.git(&["add", "theirs.txt"]);
+    env.git(&["commit", "-q", "-m", "theirs"]);
+}
+
+/// Inside `box`, the branch is "mine" rebased onto "theirs" and the
+/// index matches it.
+fn assert_rebased_inside(env: &TestEnv) {
+    let results = probe(
+        env,
         "box",
         r#"git log --format=%s -3 | tr '\n' , > log.txt; echo log=$(cat log.txt) >> probe.txt
 test -z "$(git status --porcelain -- mine.txt theirs.txt)"; echo clean=$? >> probe.txt"#,
     );
     assert_eq!(code(&results, "log"), "mine,theirs,ignore .env,", "{results}");
     assert_eq!(code(&results, "clean"), "0", "{results}");
-    let outside = env.git_in(&env.path_of("box"), &["status", "--porcelain", "--", "mine.txt", "theirs.txt"]);
-    assert_eq!(outside, "", "outside too");
 }
 
 /// Runs `tandem ARGS` in the repository for at most `secs` seconds:

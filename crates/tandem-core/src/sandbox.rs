@@ -101,7 +101,12 @@ pub enum SandboxError {
     #[error("cannot read the worktree's git link {}: {error}", path.display())]
     GitLink { path: PathBuf, error: std::io::Error },
     #[error(
-        "{source_name} names {}, which holds {}, {what}: the agent could read and write it there; name a folder inside it that does not hold it",
+        "{source_name} names {}, which is not an absolute path (nor `~/…`); give the whole path in config.toml",
+        entry.display()
+    )]
+    NotAbsolute { source_name: String, entry: PathBuf },
+    #[error(
+        "{source_name} names {}, which holds or is part of {}, {what}: the agent could read and write it there; name another folder in config.toml",
         entry.display(),
         holds.display()
     )]
@@ -193,6 +198,7 @@ fn writable_folders(config: &crate::config::Config, env: &[(String, String)]) ->
     let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
     let expand = |p: &str| match (p.strip_prefix("~/"), &home) {
         (Some(rest), Some(home)) => home.join(rest),
+        _ if p == "~" => home.clone().unwrap_or_else(|| PathBuf::from(p)),
         _ => PathBuf::from(p),
     };
     let mut writable: Vec<(String, PathBuf)> =
@@ -219,18 +225,27 @@ pub fn check_writable(
     config: &crate::config::Config,
     env: &[(String, String)],
 ) -> Result<(), SandboxError> {
-    let own = [
-        (&paths.state_dir, "tandem's state (its database, logs and locks)"),
-        (&paths.runtime_dir, "tandem's sockets"),
-        (&repo.root, "the repository's main checkout"),
-        (&repo.common_dir, "the repository's git dir"),
+    let mut own = vec![
+        (paths.state_dir.clone(), "tandem's state (its database, logs and locks)"),
+        (paths.runtime_dir.clone(), "tandem's sockets"),
+        (paths.config_dir.clone(), "tandem's config (it sets the sandbox)"),
+        (paths.data_dir.clone(), "tandem's data (other sessions' worktrees)"),
+        (repo.root.clone(), "the repository's main checkout"),
+        (repo.common_dir.clone(), "the repository's git dir"),
     ];
+    own.extend(std::env::current_exe().ok().map(|e| (e, "the tandem binary")));
+    // Either way round: a folder holding one shows it again, and one
+    // inside it (`.git/hooks`) is part of it.
+    let overlap = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
     for (source_name, entry) in writable_folders(config, env) {
+        if !entry.is_absolute() {
+            return Err(SandboxError::NotAbsolute { source_name, entry });
+        }
         let real = entry.canonicalize().ok();
-        for (holds, what) in own {
+        for (holds, what) in &own {
             let held = holds.canonicalize().ok();
-            let inside = holds.starts_with(&entry) || matches!((&held, &real), (Some(h), Some(r)) if h.starts_with(r));
-            if inside {
+            let shows = overlap(holds, &entry) || matches!((&held, &real), (Some(h), Some(r)) if overlap(h, r));
+            if shows {
                 return Err(SandboxError::ShowsTandem { source_name, entry, holds: holds.clone(), what });
             }
         }

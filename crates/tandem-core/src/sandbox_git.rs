@@ -204,10 +204,13 @@ fn rewritten_mark(paths: &Paths, session_id: &str) -> PathBuf {
 
 /// Runs `rewrite`, which rewrites `session`'s branch or worktree with git
 /// outside the fence (`tandem sync`, `merge` and their `--abort`), under
-/// the session's [`Hold`], marks it rewritten, and then brings both sides
-/// level at once ([`sync_if_changed`]; a failure is logged): the agent sees the
-/// result before this returns. Just `rewrite()` for a session that is not
-/// sandboxed.
+/// the session's [`Hold`]: first both sides are brought level ([`sync`],
+/// so what the agent staged until now is read back, not overwritten);
+/// then, when `rewrite` changed the repository's `HEAD` or `index` of the
+/// worktree, the worktree is marked rewritten ([`Hold::rewrote_outside`])
+/// and synced again at once, so the agent sees the result before this
+/// returns and the mark is spent. A sync's failure is logged. Just
+/// `rewrite()` for a session that is not sandboxed.
 ///
 /// # Errors
 /// [`PrivateGitError::Io`]: the hold cannot be taken (then `rewrite`
@@ -218,15 +221,24 @@ pub fn rewriting<T>(
     session: &Session,
     rewrite: impl FnOnce() -> T,
 ) -> Result<T, PrivateGitError> {
-    let held = Hold::take(paths, &session.id)?;
-    let done = rewrite();
-    if let Some(held) = held {
-        held.rewrote_outside(paths);
-        drop(held);
-        if let Err(e) = sync_if_changed(paths, repo, session) {
+    let Some(held) = Hold::take(paths, &session.id)? else { return Ok(rewrite()) };
+    let logged = |synced: Result<Synced, PrivateGitError>| {
+        if let Err(e) = synced {
             tracing::warn!(session = %session.slug, error = %crate::error_chain(&e), "cannot read the sandbox's work back");
         }
+    };
+    logged(sync(paths, repo, session));
+    let admin = admin_of(&repo.common_dir, &session.path);
+    let outside = |admin: &Option<PathBuf>| {
+        admin.as_ref().map(|a| (read_small_file(&a.join("HEAD")), stat_regular(&a.join("index"))))
+    };
+    let before = outside(&admin);
+    let done = rewrite();
+    if outside(&admin) != before {
+        held.rewrote_outside(paths);
+        logged(sync(paths, repo, session));
     }
+    drop(held);
     Ok(done)
 }
 

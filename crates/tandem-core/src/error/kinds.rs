@@ -130,7 +130,8 @@ impl Kinded for SandboxError {
             SandboxError::NoImage
             | SandboxError::BadEndpoint { .. }
             | SandboxError::BadNetwork { .. }
-            | SandboxError::ShowsTandem { .. } => ErrorKind::InvalidInput,
+            | SandboxError::ShowsTandem { .. }
+            | SandboxError::NotAbsolute { .. } => ErrorKind::InvalidInput,
             SandboxError::Limit(e) => e.kind(),
             SandboxError::EngineBroken { .. } | SandboxError::GitLink { .. } => ErrorKind::Failed,
         }

@@ -63,7 +63,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -382,17 +382,24 @@ fn end_orphans(paths: &Paths) {
             }
             true
         };
-        let held = held_locks(&crate::process::running_members(pgid));
+        let git_dirs: Vec<PathBuf> = Store::open(&paths.database())
+            .and_then(|store| store.repos())
+            .map(|repos| repos.into_iter().map(|(_, d, _)| d.canonicalize().unwrap_or(d)).collect())
+            .unwrap_or_default();
+        let held = held_locks(&crate::process::running_members(pgid), &git_dirs);
         crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
-        if !ended(ORPHANS_GRACE) {
+        let all_ended = ended(ORPHANS_GRACE) || {
             crate::process::signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-            ended(ORPHANS_WAIT);
-        }
-        // A lock file they held that is still there (the same file: its
-        // inode) was left by a process that is gone, whatever cut it
-        // short: git would refuse every later command on it.
-        for (path, id) in held {
-            if file_id(&path) == Some(id) && std::fs::remove_file(&path).is_ok() {
+            ended(ORPHANS_WAIT)
+        };
+        // A git lock file they held that is still there (the same file:
+        // device, inode and change time of what they had open) was left by
+        // a process that is gone, whatever cut it short: git would refuse
+        // every later command on it.
+        for (path, id) in held.into_iter().filter(|_| all_ended) {
+            if std::fs::symlink_metadata(&path).ok().as_ref().map(file_id) == Some(id)
+                && std::fs::remove_file(&path).is_ok()
+            {
                 tracing::warn!(path = %path.display(), "removed a lock file a killed git left");
             }
         }
@@ -402,29 +409,45 @@ fn end_orphans(paths: &Paths) {
     }
 }
 
-/// The git lock files (`*.lock`) the processes `pids` have open, each
-/// with its identity ([`file_id`]).
-fn held_locks(pids: &[i32]) -> Vec<(PathBuf, (u64, u64))> {
+/// The git lock files the processes `pids` have open for writing (as
+/// git makes them: `O_RDWR|O_CREAT|O_EXCL`): a name ending in `.lock`
+/// under one of `git_dirs` (the repositories' common dirs, where refs,
+/// `packed-refs`, and each worktree's `index` and `HEAD` are locked),
+/// each with the identity of the open file ([`file_id`], read through
+/// `/proc/PID/fd/N`, so a file made at the same path since is not it).
+/// A `Cargo.lock` a filter reads, or anything outside a git dir, is not.
+fn held_locks(pids: &[i32], git_dirs: &[PathBuf]) -> Vec<(PathBuf, FileId)> {
     let mut held = Vec::new();
     for pid in pids {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
         for fd in fds.flatten() {
             let Ok(path) = std::fs::read_link(fd.path()) else { continue };
-            if path.extension().is_some_and(|e| e == "lock")
-                && let Some(id) = file_id(&path)
-                && !held.iter().any(|(p, _)| *p == path)
+            let in_git_dir = git_dirs.iter().any(|d| path.starts_with(d));
+            if !in_git_dir || path.extension().is_none_or(|e| e != "lock") || held.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let fdinfo = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()));
+            let flags = fdinfo.ok().and_then(|t| {
+                t.lines().find_map(|l| l.strip_prefix("flags:")).and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            });
+            let writes = flags.is_some_and(|f| f & 0o3 != 0);
+            if let (true, Ok(meta)) = (writes, std::fs::metadata(fd.path()))
+                && meta.is_file()
             {
-                held.push((path, id));
+                held.push((path, file_id(&meta)));
             }
         }
     }
     held
 }
 
-/// A regular file's `(device, inode)`, read without following a link.
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+/// A file's device, inode and change time (s, ns): an inode number freed
+/// and given again to a new file has another change time.
+type FileId = (u64, u64, i64, i64);
+
+fn file_id(meta: &std::fs::Metadata) -> FileId {
     use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path).ok().filter(std::fs::Metadata::is_file).map(|m| (m.dev(), m.ino()))
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
 }
 
 /// Tries the interrupted creations `ids` that [`reconcile`] left waiting
