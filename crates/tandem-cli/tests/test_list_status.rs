@@ -3,6 +3,8 @@
 //! words, redraws itself with `--watch`, spans every repository with
 //! `--all`; `status` is one line from the store, without a supervisor.
 
+use tandem_core::store::{EventKind, NewEvent};
+
 use crate::common::{TestEnv, hook_event, stderr, stdout};
 
 /// `text` without its SGR and other CSI escape sequences.
@@ -262,4 +264,60 @@ fn status_counts_remote_sessions_as_last_seen_without_asking_the_host() {
     let out = env.command_in(&env.repo, &["list"]).env("TANDEM_REMOTE_TIMEOUT", "1s").output().expect("list");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(env.ok(&["status"]), "1 running, 2 unreachable\n");
+}
+
+#[test]
+fn list_asks_a_running_supervisor_to_find_the_repository_and_runs_no_git() {
+    // Issue 23: with 200 sessions on a busy machine the client's `git
+    // rev-parse` was a quarter of a `tandem list`. A `git` that fails and
+    // leaves a mark stands first on PATH; the supervisor, started before
+    // with the real one, finds the repository from any folder of it.
+    let mut env = two_sessions();
+    // The agent's last message comes with the rows (read by the
+    // supervisor), the latest of its kind.
+    let alpha = env.session("alpha")["id"].as_str().expect("id").to_owned();
+    let store = tandem_core::store::Store::open(&env.tandem_home.join("state/tandem.db")).expect("store");
+    for (kind, text) in [
+        (EventKind::Message, "first answer"),
+        (EventKind::Message, "the tests pass now"),
+        (EventKind::ToolCall, "cargo test"),
+    ] {
+        let event = NewEvent { session_id: &alpha, kind, text: text.into(), data: None, indexed: true };
+        store.add_events(&[event]).expect("event");
+    }
+    drop(store);
+    let fake = env.tmp.path().join("fake-bin");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    let marks = env.tmp.path().join("git-ran");
+    std::fs::write(fake.join("git"), format!("#!/bin/sh\necho \"$@\" >> {}\nexit 128\n", marks.display()))
+        .expect("write");
+    std::fs::set_permissions(fake.join("git"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let sub = env.repo.join("deep/er");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let path = std::env::var("TEST_PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
+    env.env.push(("PATH".into(), format!("{}:{path}", fake.display())));
+    let out = env.tandem_in(&sub, &["list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = rows.as_array().expect("rows").iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta-with-a-longer-name"]);
+    let repo = std::fs::canonicalize(&env.repo).expect("repo");
+    assert_eq!(rows[0]["repo"], repo.display().to_string(), "{rows}");
+    assert_eq!(rows[0]["last_message"], "the tests pass now", "{rows}");
+    assert_eq!(rows[1]["last_message"], serde_json::Value::Null, "{rows}");
+    let table = plain(&stdout(&env.tandem_in(&sub, &["list", "--columns", "name"])));
+    assert_eq!(
+        table.lines().skip(1).map(str::trim).collect::<Vec<_>>(),
+        ["alpha", "beta-with-a-longer-name"],
+        "{table}"
+    );
+    assert!(!marks.exists(), "list ran git: {}", std::fs::read_to_string(&marks).unwrap_or_default());
+
+    // Outside any repository the supervisor refuses, and the error is the
+    // one a command without a supervisor gives.
+    env.env.pop();
+    let outside = env.tmp.path().join("not-a-repo");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let err = env.fails_in(&outside, &["list"]);
+    assert!(err.contains("not inside a git repository"), "{err}");
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::error::Failure;
 use crate::paths::Paths;
-use crate::protocol::{self, PROTOCOL_VERSION, Request, Response};
+use crate::protocol::{self, Listed, PROTOCOL_VERSION, Request, Response};
 
 /// How long a command waits for a supervisor it started to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +49,36 @@ impl Client {
     /// [`ClientError::Unsendable`] before sending, [`ClientError::Io`], or
     /// [`ClientError::Remote`].
     pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        self.send(request)?;
+        let frame = protocol::read_frame(&mut self.stream)?;
+        answer(protocol::decode(frame)?)
+    }
+
+    /// [`Client::request`] for a [`Request::List`]: its answer decoded in
+    /// one pass ([`Listed::decode`]).
+    ///
+    /// # Errors
+    /// As [`Client::request`]; [`ClientError::Io`] for an answer that is
+    /// neither rows nor an error.
+    pub fn list(&mut self, request: &Request) -> Result<Listed, ClientError> {
+        self.send(request)?;
+        let frame = protocol::read_frame(&mut self.stream)?;
+        if let Some((protocol::KIND_CONTROL, payload)) = &frame
+            && let Some(listed) = Listed::decode(payload)?
+        {
+            return Ok(listed);
+        }
+        match answer(protocol::decode(frame)?)? {
+            Response::Listed(listed) => Ok(*listed),
+            _ => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, "the supervisor answered list with something else")
+                    .into())
+            }
+        }
+    }
+
+    /// Writes `request` as one control frame.
+    fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         // Only a path that is not UTF-8 fails here (issue 17): say so,
         // not that the supervisor "did not answer".
         let json = serde_json::to_vec(request).map_err(|e| {
@@ -67,13 +97,19 @@ impl Client {
         // A client (the CLI) killed while the supervisor works: Ctrl-C,
         // a closed terminal.
         crate::fault::point("client.sent");
-        match protocol::recv::<Response>(&mut self.stream)? {
-            Some(Response::Error { kind, message, hints, causes }) => {
-                Err(ClientError::Remote(Failure { kind, message, hints, causes }))
-            }
-            Some(response) => Ok(response),
-            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection").into()),
+        Ok(())
+    }
+}
+
+/// A decoded answer: an error response becomes [`ClientError::Remote`]
+/// (kind and hints kept), the end of the stream an I/O error.
+fn answer(response: Option<Response>) -> Result<Response, ClientError> {
+    match response {
+        Some(Response::Error { kind, message, hints, causes }) => {
+            Err(ClientError::Remote(Failure { kind, message, hints, causes }))
         }
+        Some(response) => Ok(response),
+        None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection").into()),
     }
 }
 

@@ -32,7 +32,7 @@ use tandem_core::model::{
     WorktreeFacts,
 };
 use tandem_core::protocol::{
-    self, ClientMode, ClientMsg, CreateRequest, EnvChoice, EnvFile, HostMsg, Outcome, Request, Response,
+    self, ClientMode, ClientMsg, CreateRequest, EnvChoice, EnvFile, HostMsg, Listed, Outcome, Request, Response,
     TaskNewRequest, TrialOf,
 };
 use tandem_core::sandbox::Forward;
@@ -62,6 +62,16 @@ proptest! {
     #[test]
     fn responses_round_trip(msg in response()) {
         round_trip(&msg)?;
+        // The client's one-pass decoding of `list`'s answer reads the
+        // same rows; every other response is left to `Response`.
+        let payload = serde_json::to_vec(&msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let fast = Listed::decode(&payload).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
+        match (&msg, fast) {
+            (Response::Listed(sent), Some(read)) => prop_assert_eq!(&**sent, &read),
+            (Response::Listed(_), None) => prop_assert!(false, "a listed answer was not decoded in one pass"),
+            (_, Some(_)) => prop_assert!(false, "another response was decoded as rows"),
+            (_, None) => {}
+        }
     }
 
     #[test]
@@ -546,7 +556,11 @@ fn request() -> impl Strategy<Value = Request> {
             rows,
             cols
         }),
-        (path(), any::<bool>()).prop_map(|(cwd, archived)| Request::List { cwd, archived }),
+        (path(), any::<bool>(), any::<bool>()).prop_map(|(cwd, archived, messages)| Request::List {
+            cwd,
+            archived,
+            messages
+        }),
         (path(), any::<u64>()).prop_map(|(cwd, older_than_secs)| Request::Gc { cwd, older_than_secs }),
         (path(), any::<bool>()).prop_map(|(cwd, fix)| Request::Doctor { cwd, fix }),
         any::<u64>().prop_map(|generation| Request::Changes { generation }),
@@ -651,18 +665,24 @@ fn response() -> impl Strategy<Value = Response> {
         }),
         gc_report.prop_map(Response::Collected),
         (
+            path(),
             proptest::collection::vec(session(), 0..3),
             proptest::collection::vec(git_facts(), 0..3),
             texts(),
             conflict_report(),
-            any::<bool>()
+            any::<bool>(),
+            proptest::collection::vec(proptest::option::of(text()), 0..3),
         )
-            .prop_map(|(sessions, facts, notes, conflicts, conflicts_current)| Response::Listed {
-                sessions,
-                facts,
-                notes,
-                conflicts,
-                conflicts_current
+            .prop_map(|(root, sessions, facts, notes, conflicts, conflicts_current, messages)| {
+                Response::Listed(Box::new(Listed {
+                    root,
+                    sessions,
+                    facts,
+                    notes,
+                    conflicts,
+                    conflicts_current,
+                    messages,
+                }))
             }),
         conflict_report().prop_map(|report| Response::Conflicts { report: Box::new(report) }),
         proptest::collection::vec(finding, 0..3).prop_map(|findings| Response::Doctor { findings }),

@@ -21,7 +21,7 @@ use crate::conflicts::{Report, SessionConflicts};
 use crate::host::screen::PtyLog;
 use crate::paths::Paths;
 use crate::session::facts::{self, DiffStat, GitFacts};
-use crate::store::{Activity, EventKind, Session, SessionState, Store};
+use crate::store::{Activity, Session, SessionState};
 
 /// What a session needs from the user; the agent view (and the web
 /// dashboard) show groups in this order.
@@ -298,8 +298,9 @@ impl SessionRow {
 }
 
 /// The rows of one answer to [`crate::protocol::Request::List`]:
-/// `sessions[i]` with `facts[i]` and its marks from `conflicts`, at
-/// `now`. With `store`, each row carries its agent's last message.
+/// `sessions[i]` with `facts[i]`, its marks from `conflicts` and its
+/// agent's last message `messages[i]` (none where `messages` is short),
+/// at `now`.
 #[must_use]
 pub fn rows(
     paths: &Paths,
@@ -308,19 +309,18 @@ pub fn rows(
     conflicts: &Report,
     quiet: u64,
     now: i64,
-    store: Option<&Store>,
+    messages: Vec<Option<String>>,
 ) -> Vec<SessionRow> {
     let names: HashMap<&str, &str> = sessions.iter().map(|s| (s.id.as_str(), s.slug.as_str())).collect();
     let marks: HashMap<&str, &SessionConflicts> = conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut messages = messages.into_iter();
     sessions
         .iter()
         .zip(facts)
         .map(|(s, f)| {
             let mut row =
                 SessionRow::new(paths, s, f, marks.get(s.slug.as_str()).map(|m| (*m).clone()), &names, quiet, now);
-            if let Some(store) = store {
-                row.last_message = store.last_text(&row.id, EventKind::Message).ok().flatten();
-            }
+            row.last_message = messages.next().flatten();
             row
         })
         .collect()

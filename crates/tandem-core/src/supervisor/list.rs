@@ -6,16 +6,22 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::protocol::Response;
+use crate::protocol::{Listed, Response};
 use crate::repo::Repository;
 use crate::session::{self, SessionError};
-use crate::store::{Session, SessionState};
+use crate::store::{EventKind, Session, SessionState};
 
 use super::{State, conflicts};
 
-/// The sessions of the repository at `cwd`, archived ones when
-/// `archived` (their ref facts only), else the others.
-pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) -> Result<Response, SessionError> {
+/// The sessions of the repository `cwd` is in, archived ones when
+/// `archived` (their ref facts only), else the others; with `messages`,
+/// each one's agent's last message.
+pub(super) fn list(
+    state: &Arc<State>,
+    cwd: &std::path::Path,
+    archived: bool,
+    messages: bool,
+) -> Result<Response, SessionError> {
     let store = state.store()?;
     let repo = state.discover(cwd)?;
     let mut notes = Vec::new();
@@ -42,8 +48,13 @@ pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) ->
     if sessions.is_empty() {
         // No git for nothing (the agent view asks for the archived rows
         // on every change, and there are usually none).
-        let conflicts = crate::conflicts::Report::default();
-        return Ok(Response::Listed { sessions, facts: Vec::new(), notes, conflicts, conflicts_current: true });
+        return Ok(Response::Listed(Box::new(Listed {
+            root: repo.root,
+            sessions,
+            notes,
+            conflicts_current: true,
+            ..Listed::default()
+        })));
     }
     let refs: Vec<&Session> = sessions.iter().collect();
     let facts = if archived {
@@ -58,10 +69,25 @@ pub(super) fn list(state: &Arc<State>, cwd: &std::path::Path, archived: bool) ->
         }
         state.facts.query(&repo, &refs)
     };
+    // The last messages here, where the store is open and its statement
+    // cached: a client would open the database for them (issue 23).
+    let messages = if messages {
+        sessions.iter().map(|s| store.last_text(&s.id, EventKind::Message)).collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
     drop(store);
     let (conflicts, conflicts_current) =
         if archived { (crate::conflicts::Report::default(), true) } else { conflicts::marks(state, &repo, &sessions) };
-    Ok(Response::Listed { sessions, facts, notes, conflicts, conflicts_current })
+    Ok(Response::Listed(Box::new(Listed {
+        root: repo.root.clone(),
+        sessions,
+        facts,
+        notes,
+        conflicts,
+        conflicts_current,
+        messages,
+    })))
 }
 
 /// How many folders of tandem's worktrees folder for `repo` no session of

@@ -36,7 +36,7 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         }
         Request::Gc { cwd, older_than_secs } => end::gc(state, &cwd, older_than_secs),
         Request::Doctor { cwd, fix } => doctor(state, &cwd, fix),
-        Request::List { cwd, archived } => list::list(state, &cwd, archived),
+        Request::List { cwd, archived, messages } => list::list(state, &cwd, archived, messages),
         Request::Status => status(state),
         Request::Shutdown => Ok(Response::Ok),
         Request::TaskNew(req) => tasks::new(state, &req),
