@@ -751,3 +751,46 @@ fn turns_are_listed_diffed_rewound_and_undone_in_the_view() {
     view.wait_for("the sessions again", |s| !s.contains("turns of feature") && s.contains("RUNNING"));
     view.keys(&["q"]);
 }
+
+/// Issue 23: the rows are read on a thread of their own, so a key is
+/// answered at once even while the supervisor takes its time (here it is
+/// stopped with `SIGSTOP` past the view's 2 s refresh, which the view
+/// used to wait on before it read the next key).
+#[test]
+fn a_key_is_answered_while_the_supervisor_is_slow_to_list() {
+    let mut env = TestEnv::new();
+    env.env.push(("NO_COLOR".into(), "1".into()));
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
+    let view = Tmux::start(&env);
+    let marked = |s: &str, name: &str| s.lines().any(|l| l.starts_with("> ") && l.contains(name));
+    view.wait_for("both sessions, alpha marked", |s| s.contains("beta") && marked(s, "alpha"));
+    let supervisor = nix::unistd::Pid::from_raw(env.supervisor_pid().expect("a supervisor runs"));
+    nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGSTOP).expect("stop the supervisor");
+    // Resumed however the test ends.
+    struct Resume(nix::unistd::Pid);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+        }
+    }
+    let _resume = Resume(supervisor);
+    // Past the refresh: the view has asked for the rows and waits.
+    std::thread::sleep(Duration::from_millis(2_500));
+    view.keys(&["j"]);
+    let started = std::time::Instant::now();
+    loop {
+        let screen = view.screen();
+        if marked(&screen, "beta") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the view did not answer a key while the supervisor was stopped:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(_resume);
+    view.keys(&["q"]);
+}

@@ -1,6 +1,7 @@
 //! `tandem view` (also `tandem` with no arguments on a terminal): one
 //! screen to run and watch every session of the repository (`--all`:
-//! every repository).
+//! every repository). The rows are read on a thread of their own
+//! ([`Loader`]), so no key or frame waits on the supervisor.
 //!
 //! The state and keys live in [`tandem_cli::view::model`], the drawing in
 //! [`tandem_cli::view::render`] (a library, so the bench can time a
@@ -20,7 +21,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
@@ -84,70 +85,85 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let tandem = cx.tandem()?;
-    let pushed = push_changes(&tandem)?;
-    // Remote hosts' rows, asked on a thread of their own (every few
-    // seconds, and soon after a local change): a slow host never holds
-    // up a redraw. Each new answer wakes the loop below.
+    // The rows are read on a thread of their own (issue 23): on every
+    // change the supervisor pushes, every REFRESH, and after an action. A
+    // key or a redraw never waits on the supervisor; each load wakes the
+    // loop below through `wake`, as a remote host's answer does.
+    let wake = Wake::new()?;
+    let here = Context { paths: cx.paths.clone(), cwd: cx.cwd.clone() };
+    let loader = Loader::start(here, tandem.clone(), root.clone(), quiet, wake.clone())?;
+    push_changes(&tandem, loader.asks.clone())?;
     let (remote_tx, remote_answers) = std::sync::mpsc::channel::<()>();
+    let remote_wake = wake.clone();
     let remotes = tandem_core::remote::poll::Poller::start(
         cx.paths.clone(),
         crate::commands::remote::timeout(cx),
         tandem_core::remote::poll::EVERY,
         move |_| {
             let _ = remote_tx.send(());
+            remote_wake.poke();
         },
     );
+    // The first rows before the first frame: no empty list flashes.
+    let mut first_load = loader.loads.recv().ok();
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
     let mut selected = Selected::default();
     // The rows were just read again (the history is read again too).
     let mut reloaded;
-    let mut last_refresh: Option<Instant> = None;
     let mut first = true;
     // Each session's repository (its main worktree), by session id: where
     // an action on it is carried out.
     let mut roots: HashMap<String, PathBuf> = HashMap::new();
+    // This machine's rows as last loaded.
+    let mut local: Vec<(PathBuf, Vec<SessionRow>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        let changed = pushed.try_iter().count() > 0;
-        if changed {
-            remotes.poke();
-        }
+        // The newest load only: older ones are stale.
+        let load = first_load.take().into_iter().chain(loader.loads.try_iter()).reduce(|a, b| Loaded {
+            rows: b.rows,
+            changed: a.changed || b.changed,
+        });
         let answered = remote_answers.try_iter().count() > 0;
         app.expire_message(model::MESSAGE_FOR);
         reloaded = false;
-        if changed || answered || last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
-            match load_rows(cx, &tandem, root.as_deref(), quiet) {
-                Ok(mut loaded) => {
-                    let remote = remotes.latest().rows;
-                    if !remote.is_empty() {
-                        loaded.push((cx.cwd.clone(), remote));
-                    }
-                    let mut rows = Vec::new();
-                    roots.clear();
-                    app.repos.clear();
-                    for (root, listed) in loaded {
-                        let repo = tandem_core::session::lookup::repo_name(&root);
-                        for row in &listed {
-                            if args.all && row.host.is_none() {
-                                app.repos.insert(row.id.clone(), repo.clone());
-                            }
-                            roots.insert(row.id.clone(), root.clone());
-                        }
-                        rows.extend(listed);
-                    }
-                    let newly = app.set_rows(rows);
-                    if !newly.is_empty() && !first {
-                        let rows: Vec<&SessionRow> = app
-                            .rows()
-                            .iter()
-                            .filter(|r| r.group() == model::Group::NeedsInput && newly.contains(&r.name))
-                            .collect();
-                        announce(&model::notification(&rows), bell, notify);
-                    }
-                    first = false;
-                }
+        if let Some(load) = &load {
+            if load.changed {
+                remotes.poke();
+            }
+            match &load.rows {
+                Ok(rows) => local.clone_from(rows),
                 Err(e) => app.say(format!("error: cannot list the sessions: {e}")),
             }
+        }
+        if load.as_ref().is_some_and(|l| l.rows.is_ok()) || answered {
+            let mut loaded = local.clone();
+            let remote = remotes.latest().rows;
+            if !remote.is_empty() {
+                loaded.push((cx.cwd.clone(), remote));
+            }
+            let mut rows = Vec::new();
+            roots.clear();
+            app.repos.clear();
+            for (root, listed) in loaded {
+                let repo = tandem_core::session::lookup::repo_name(&root);
+                for row in &listed {
+                    if args.all && row.host.is_none() {
+                        app.repos.insert(row.id.clone(), repo.clone());
+                    }
+                    roots.insert(row.id.clone(), root.clone());
+                }
+                rows.extend(listed);
+            }
+            let newly = app.set_rows(rows);
+            if !newly.is_empty() && !first {
+                let rows: Vec<&SessionRow> = app
+                    .rows()
+                    .iter()
+                    .filter(|r| r.group() == model::Group::NeedsInput && newly.contains(&r.name))
+                    .collect();
+                announce(&model::notification(&rows), bell, notify);
+            }
+            first = false;
             if let Some(name) = app.turns_of().map(str::to_owned) {
                 let root = app.selected_row().and_then(|r| roots.get(&r.id)).cloned();
                 let in_repo = Context { paths: cx.paths.clone(), cwd: root.unwrap_or_else(|| cx.cwd.clone()) };
@@ -155,7 +171,6 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
                     app.set_turns(list);
                 }
             }
-            last_refresh = Some(Instant::now());
             reloaded = true;
         }
         // A remote host's session has no screen or history here (and its
@@ -170,7 +185,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         // Waited for here, not in crossterm: on a terminal that hung up
         // (its emulator or tmux pane is gone) crossterm's poll spins on
         // reads of 0 bytes and never returns, so the view would never end.
-        if terminal_wait(Duration::from_millis(100)) {
+        if terminal_wait(Duration::from_millis(100), &wake) {
             break;
         }
         if !event::poll(Duration::ZERO)? {
@@ -246,7 +261,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
             Action::New { .. } => app.say(carry_out(cx, &tandem, &action)),
             _ => app.say(carry_out(&in_repo, &tandem, &action)),
         }
-        last_refresh = None;
+        loader.ask();
     }
     drop(screen);
     Ok(())
@@ -256,21 +271,102 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
 /// ([`Request::Changes`]) and says so on the channel; it ends when the
 /// view does (the channel closes) or the supervisor goes away (the view
 /// then refreshes on its timer).
-fn push_changes(tandem: &Tandem) -> Result<std::sync::mpsc::Receiver<()>, CliError> {
+fn push_changes(tandem: &Tandem, asks: std::sync::mpsc::Sender<Why>) -> Result<(), CliError> {
     let changes = tandem.subscribe()?;
-    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new().name("changes".into()).spawn(move || {
         let mut last = 0;
         for generation in changes.map_while(Result::ok) {
             if generation != last {
                 last = generation;
-                if tx.send(()).is_err() {
+                if asks.send(Why::Changed).is_err() {
                     break;
                 }
             }
         }
     })?;
-    Ok(rx)
+    Ok(())
+}
+
+/// Why the rows are read again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The supervisor pushed a change.
+    Changed,
+    /// The view carried out an action (or started).
+    Asked,
+}
+
+/// One load of the rows ([`load_rows`]), and whether a pushed change
+/// caused it (the remote hosts are then asked again too).
+struct Loaded {
+    rows: Result<Vec<(PathBuf, Vec<SessionRow>)>, String>,
+    changed: bool,
+}
+
+/// The thread that reads the rows: on every [`Why`] sent to `asks`
+/// (several queued ones make one load) and every [`REFRESH`] without
+/// one (ages and inferred states move with time alone). Each load goes
+/// to `loads` and pokes the loop's [`Wake`]. It ends when the view does
+/// (`loads` closes).
+struct Loader {
+    asks: std::sync::mpsc::Sender<Why>,
+    loads: std::sync::mpsc::Receiver<Loaded>,
+}
+
+impl Loader {
+    fn start(cx: Context, tandem: Tandem, root: Option<PathBuf>, quiet: u64, wake: Wake) -> io::Result<Loader> {
+        let (asks, asked) = std::sync::mpsc::channel::<Why>();
+        let (done, loads) = std::sync::mpsc::channel();
+        asks.send(Why::Asked).map_err(io::Error::other)?;
+        std::thread::Builder::new().name("rows".into()).spawn(move || {
+            loop {
+                let why = match asked.recv_timeout(REFRESH) {
+                    Ok(why) => Some(why),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                };
+                let changed = why == Some(Why::Changed) || asked.try_iter().any(|w| w == Why::Changed);
+                let rows = load_rows(&cx, &tandem, root.as_deref(), quiet).map_err(|e| e.to_string());
+                if done.send(Loaded { rows, changed }).is_err() {
+                    break;
+                }
+                wake.poke();
+            }
+        })?;
+        Ok(Loader { asks, loads })
+    }
+
+    /// Reads the rows again soon (after an action).
+    fn ask(&self) {
+        let _ = self.asks.send(Why::Asked);
+    }
+}
+
+/// A pipe that wakes the loop's wait on the terminal
+/// ([`terminal_wait`]): a load of rows or a remote host's answer is drawn
+/// at once, not at the next key or tick.
+#[derive(Clone)]
+struct Wake {
+    read: Arc<std::os::fd::OwnedFd>,
+    write: Arc<std::os::fd::OwnedFd>,
+}
+
+impl Wake {
+    fn new() -> io::Result<Wake> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)?;
+        Ok(Wake { read: Arc::new(read), write: Arc::new(write) })
+    }
+
+    /// Wakes the wait; a full pipe is already awake.
+    fn poke(&self) {
+        let _ = nix::unistd::write(&*self.write, &[1]);
+    }
+
+    /// Empties the pipe.
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&*self.read, &mut buf), Ok(n) if n > 0) {}
+    }
 }
 
 /// The alternate screen in raw mode, left when dropped (also on panic).
@@ -585,20 +681,23 @@ fn load_rows(
     Ok(out)
 }
 
-/// Waits up to `timeout` for input on the terminal (stdin); `true` when
-/// it has hung up instead: `poll(2)` reports `POLLHUP`, `POLLERR` or
+/// Waits up to `timeout` for input on the terminal (stdin) or a poke of
+/// `wake` (emptied after); `true` when the terminal has hung up instead: `poll(2)` reports `POLLHUP`, `POLLERR` or
 /// `POLLNVAL` (a pty whose master side closed). Then nothing can be read
 /// or drawn, and the view ends.
-fn terminal_wait(timeout: Duration) -> bool {
+fn terminal_wait(timeout: Duration, wake: &Wake) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let stdin = std::io::stdin();
-    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    let mut fds =
+        [PollFd::new(stdin.as_fd(), PollFlags::POLLIN), PollFd::new(wake.read.as_fd(), PollFlags::POLLIN)];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-    match poll(&mut fds, PollTimeout::from(ms)) {
+    let hung_up = match poll(&mut fds, PollTimeout::from(ms)) {
         Ok(_) => fds[0]
             .revents()
             .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)),
         Err(_) => false,
-    }
+    };
+    wake.drain();
+    hung_up
 }
