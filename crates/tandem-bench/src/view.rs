@@ -4,13 +4,15 @@
 //! - **selection moved**: the selected session's history read again from
 //!   the store and its screen rebuilt from the last 256 KiB of its PTY log
 //!   (every session here printed more than that), then the draw;
-//! - **change pushed + selection moved**: the rows read again from the
-//!   supervisor as the view does on every pushed change (live and
-//!   archived, with each agent's last message from the store), the model
-//!   rebuilt, then as above;
+//! - **change pushed + selection moved**: the model rebuilt from the rows
+//!   read again, then as above;
 //! - **draw only**: the rows, preview and history already in hand, drawn
 //!   into ratatui's in-memory backend (the terminal's own output is not
-//!   included in any of the three).
+//!   included in any of the three);
+//! - **rows read**: what the view's loader thread does on every pushed
+//!   change, off the frame (no key or frame waits on it): the live and
+//!   archived rows read again from the supervisor, with each agent's last
+//!   message.
 //!
 //! The sessions are real: shell agents of a real supervisor, each of which
 //! printed about 300 KiB of coloured lines, with 30 history events each.
@@ -88,23 +90,28 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
-    let (mut moved, mut pushed, mut drawn) = time_frames(&tandem, &layout.repo(), args.frames, args.cols, args.rows)?;
+    let Frames { mut moved, mut pushed, mut drawn, mut loaded } =
+        time_frames(&tandem, &layout.repo(), args.frames, args.cols, args.rows)?;
     let mut out = String::new();
     let _ = writeln!(out, "{} frames each, {} sessions, {}×{}", args.frames, args.sessions, args.cols, args.rows);
     let _ = writeln!(out, "{:<34} {:>10} {:>10} {:>10} {:>10}   result", "", "median", "p99", "min", "max");
     for (name, samples, target) in [
-        ("selection moved", &mut moved, Some(TARGET_P99_MS)),
-        ("change pushed + selection moved", &mut pushed, Some(TARGET_P99_MS)),
-        ("draw only", &mut drawn, None),
+        ("selection moved", &mut moved, Some(Some(TARGET_P99_MS))),
+        ("change pushed + selection moved", &mut pushed, Some(Some(TARGET_P99_MS))),
+        ("draw only", &mut drawn, Some(None)),
+        ("rows read (loader thread)", &mut loaded, None),
     ] {
         samples.sort_by(f64::total_cmp);
         let p99 = samples[(samples.len() * 99 / 100).min(samples.len() - 1)];
         let mid = median(samples).context("no samples")?;
+        // `Some(Some(max))`: a p99 target; `Some(None)`: the frame
+        // budget; `None`: printed (not a frame).
         let result = match target {
-            Some(max) if p99 <= max => format!("p99 ≤ {max} ms ok"),
-            Some(max) => format!("p99 ≤ {max} ms MISSED"),
-            None if p99 < BUDGET_MS => "< 16 ms budget ok".to_owned(),
-            None => "< 16 ms budget MISSED".to_owned(),
+            Some(Some(max)) if p99 <= max => format!("p99 ≤ {max} ms ok"),
+            Some(Some(max)) => format!("p99 ≤ {max} ms MISSED"),
+            Some(None) if p99 < BUDGET_MS => "< 16 ms budget ok".to_owned(),
+            Some(None) => "< 16 ms budget MISSED".to_owned(),
+            None => "(printed)".to_owned(),
         };
         let _ = writeln!(
             out,
@@ -119,7 +126,8 @@ pub fn run_cmd(args: &ViewArgs) -> Result<()> {
 
 /// Times `frames` frames of each kind (selection moved; change pushed
 /// and selection moved; draw only) of the agent view of the sessions of
-/// `repo`, served by `tandem`'s supervisor, at `cols`×`rows`; each in ms.
+/// `repo`, served by `tandem`'s supervisor, at `cols`×`rows`, and each
+/// load of the rows a pushed change makes; each in ms.
 ///
 /// # Errors
 /// The supervisor does not answer, or a frame had nothing to preview.
@@ -129,7 +137,7 @@ pub(crate) fn time_frames(
     frames: usize,
     cols: u16,
     rows: u16,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+) -> Result<Frames> {
     let paths = tandem.paths()?;
     let client = tandem_core::client::Tandem::new(paths.clone(), tandem.bin.clone());
     let list = |archived: bool| client.rows(repo, archived, 2, true).map(|l| l.rows);
@@ -163,7 +171,7 @@ pub(crate) fn time_frames(
             app.key(arrow(down));
         }
     };
-    let (mut moved, mut pushed, mut drawn) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut moved, mut pushed, mut drawn, mut loaded) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..frames {
         // Selection moved.
         let start = Instant::now();
@@ -173,10 +181,14 @@ pub(crate) fn time_frames(
         moved.push(start.elapsed().as_secs_f64() * 1000.0);
         ensure!(selected.screen().is_some(), "the selected session has no screen to preview");
 
-        // A change pushed, and the selection moved.
+        // A change pushed: the view's loader thread reads the rows again
+        // (timed apart: no key or frame waits on it), then the frame
+        // with them, the selection moved.
         let start = Instant::now();
         let mut all = list(false)?;
         all.extend(list(true)?);
+        loaded.push(start.elapsed().as_secs_f64() * 1000.0);
+        let start = Instant::now();
         app.set_rows(all);
         step(&mut app);
         selected.update(&paths, selected_id(&app).as_deref(), true);
@@ -189,7 +201,21 @@ pub(crate) fn time_frames(
         drawn.push(start.elapsed().as_secs_f64() * 1000.0);
     }
 
-    Ok((moved, pushed, drawn))
+    Ok(Frames { moved, pushed, drawn, loaded })
+}
+
+/// What [`time_frames`] timed, in ms per frame.
+pub(crate) struct Frames {
+    /// Selection moved: history and preview read again, drawn.
+    pub moved: Vec<f64>,
+    /// A change pushed and the selection moved: the model rebuilt from
+    /// rows already read, then as `moved`.
+    pub pushed: Vec<f64>,
+    /// Drawn only.
+    pub drawn: Vec<f64>,
+    /// The rows read again (live and archived) on the view's loader
+    /// thread, off the frame.
+    pub loaded: Vec<f64>,
 }
 
 /// Gives each of the sessions `ids` 30 history events, as an agent's tool
