@@ -119,10 +119,11 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut local: Vec<(PathBuf, Vec<SessionRow>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         // The newest load only: older ones are stale.
-        let load = first_load.take().into_iter().chain(loader.loads.try_iter()).reduce(|a, b| Loaded {
-            rows: b.rows,
-            changed: a.changed || b.changed,
-        });
+        let load = first_load
+            .take()
+            .into_iter()
+            .chain(loader.loads.try_iter())
+            .reduce(|a, b| Loaded { rows: b.rows, changed: a.changed || b.changed });
         let answered = remote_answers.try_iter().count() > 0;
         app.expire_message(model::MESSAGE_FOR);
         reloaded = false;
@@ -689,8 +690,7 @@ fn terminal_wait(timeout: Duration, wake: &Wake) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let stdin = std::io::stdin();
-    let mut fds =
-        [PollFd::new(stdin.as_fd(), PollFlags::POLLIN), PollFd::new(wake.read.as_fd(), PollFlags::POLLIN)];
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN), PollFd::new(wake.read.as_fd(), PollFlags::POLLIN)];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
     let hung_up = match poll(&mut fds, PollTimeout::from(ms)) {
         Ok(_) => fds[0]

@@ -6,6 +6,7 @@
 //! times the frame the view really draws.
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use tandem_core::host::screen::{self, PtyLog};
@@ -69,12 +70,17 @@ impl Selected {
     }
 }
 
-/// The selected session's screen, rebuilt from its PTY log when the log
-/// grows.
+/// The selected session's screen, rebuilt from its PTY log when another
+/// session is selected; while the same one stays selected, only what
+/// its log grew by is fed to the emulator (a printing agent's log grows
+/// between most frames, and replaying 256 KiB each time cost ~2 ms a
+/// frame).
 #[derive(Default)]
 struct Preview {
     session: Option<String>,
-    log_len: u64,
+    /// The log replayed so far: its inode, size in bytes and the
+    /// terminal size it was replayed at.
+    log: Option<(u64, u64, (u16, u16))>,
     parser: Option<vt100::Parser>,
 }
 
@@ -88,25 +94,91 @@ impl Preview {
             return;
         };
         let dir = paths.session_dir(id);
-        let len = std::fs::metadata(PtyLog::path(&dir)).map_or(0, |m| m.len());
-        if self.session.as_deref() == Some(id) && len == self.log_len {
-            return;
+        let path = PtyLog::path(&dir);
+        let (ino, len) = std::fs::metadata(&path).map_or((0, 0), |m| (m.ino(), m.len()));
+        let size = screen::read_size(&dir);
+        let same = self.session.as_deref() == Some(id);
+        match self.log {
+            Some(log) if same && log == (ino, len, size) => return,
+            // The same log, grown, at the same size: only the new bytes
+            // (rotation makes a new file; a resize replays anew).
+            Some((was_ino, was_len, was_size))
+                if same && was_ino == ino && was_size == size && len > was_len && len - was_len <= Self::TAIL =>
+            {
+                if let (Some(parser), Ok(bytes)) = (self.parser.as_mut(), read_from(&path, was_len, len)) {
+                    parser.process(&bytes);
+                    self.log = Some((ino, len, size));
+                    return;
+                }
+            }
+            _ => {}
         }
-        let (rows, cols) = screen::read_size(&dir);
+        let (rows, cols) = size;
         let mut parser = vt100::Parser::new(rows.max(2), cols.max(2), 0);
-        if let Ok(bytes) = read_tail(&PtyLog::path(&dir), Self::TAIL) {
+        if let Ok(bytes) = read_from(&path, len.saturating_sub(Self::TAIL), len) {
             parser.process(&bytes);
         }
-        *self = Preview { session: Some(id.to_owned()), log_len: len, parser: Some(parser) };
+        *self = Preview { session: Some(id.to_owned()), log: Some((ino, len, size)), parser: Some(parser) };
     }
 }
 
-fn read_tail(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+/// Bytes `from..to` of the file at `path` (fewer if it is shorter).
+fn read_from(path: &Path, from: u64, to: u64) -> io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    file.seek(SeekFrom::Start(from))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    file.take(to.saturating_sub(from)).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen_text(preview: &Preview) -> String {
+        preview.parser.as_ref().expect("a screen").screen().contents()
+    }
+
+    #[test]
+    fn a_grown_log_is_fed_on_and_another_file_or_size_replayed() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| home.path().to_path_buf())).expect("paths");
+        let dir = paths.session_dir("s1");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let log = PtyLog::path(&dir);
+        screen::write_size(&dir, 5, 20).expect("size");
+        std::fs::write(&log, "first\r\n").expect("write");
+        let mut preview = Preview::default();
+        preview.update(&paths, Some("s1"));
+        assert!(screen_text(&preview).starts_with("first"));
+
+        // The same file, grown (its start rewritten too, which only a
+        // replay from the start would show): only the new bytes are fed.
+        std::fs::write(&log, "FIRST\r\nsecond\r\n").expect("rewrite in place");
+        preview.update(&paths, Some("s1"));
+        assert_eq!(screen_text(&preview).lines().take(2).collect::<Vec<_>>(), ["first", "second"]);
+
+        // Another file (a rotation) is replayed, whose inode may be the
+        // one just freed: rotation starts it empty, smaller than the log
+        // before.
+        std::fs::remove_file(&log).expect("rm");
+        std::fs::write(&log, "ROTATED\r\n").expect("write");
+        preview.update(&paths, Some("s1"));
+        assert!(screen_text(&preview).starts_with("ROTATED"), "{}", screen_text(&preview));
+
+        // So is the same file at another terminal size.
+        std::fs::write(&log, "RESIZED\r\nmore\r\nand more\r\n").expect("rewrite in place");
+        screen::write_size(&dir, 6, 30).expect("size");
+        preview.update(&paths, Some("s1"));
+        assert!(screen_text(&preview).starts_with("RESIZED"), "{}", screen_text(&preview));
+        assert_eq!(preview.parser.as_ref().expect("a screen").screen().size(), (6, 30));
+
+        // Another session is replayed from its own log.
+        let other = paths.session_dir("s2");
+        std::fs::create_dir_all(&other).expect("mkdir");
+        std::fs::write(PtyLog::path(&other), "two\r\n").expect("write");
+        preview.update(&paths, Some("s2"));
+        assert!(screen_text(&preview).starts_with("two"));
+    }
 }
