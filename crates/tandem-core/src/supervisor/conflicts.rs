@@ -46,18 +46,19 @@ impl Shared {
 }
 
 fn live(sessions: &[Session]) -> Vec<&Session> {
-    sessions
-        .iter()
-        .filter(|s| !matches!(s.state, SessionState::Archived | SessionState::Removed | SessionState::Creating))
-        .filter(|s| s.path.is_dir())
-        .collect()
+    sessions.iter().filter(|s| is_live(s)).filter(|s| s.path.is_dir()).collect()
 }
 
-/// What a report of `sessions` now would be made from.
-fn keys(state: &State, repo: &Repository, sessions: &[Session]) -> Vec<Key> {
-    let tips = state.facts.ref_tips(repo);
-    live(sessions)
-        .into_iter()
+/// Whether conflict control looks at `s` (given its worktree is there).
+fn is_live(s: &Session) -> bool {
+    !matches!(s.state, SessionState::Archived | SessionState::Removed | SessionState::Creating)
+}
+
+/// What a report of `sessions` now would be made from, with the
+/// repository's branch tips `tips`.
+fn keys(state: &State, sessions: &[&Session], tips: &HashMap<String, String>) -> Vec<Key> {
+    sessions
+        .iter()
         .map(|s| {
             let tip = tips.get(&format!("refs/heads/{}", s.branch)).cloned().unwrap_or_default();
             let base = tips.get(&facts::base_of(s, &tips)).cloned().unwrap_or_else(|| s.base_commit.clone());
@@ -70,8 +71,21 @@ fn keys(state: &State, repo: &Repository, sessions: &[Session]) -> Vec<Key> {
 /// is current; when it is not, a background thread recomputes it (one
 /// per repository at a time) and then counts a change, so the agent view
 /// lists again.
-pub(super) fn marks(state: &Arc<State>, repo: &Repository, sessions: &[Session]) -> (Report, bool) {
-    let keys = keys(state, repo, sessions);
+///
+/// `exists[i]`: whether `sessions[i]`'s worktree is there, as the facts
+/// cache just said ([`crate::model::WorktreeFacts::exists`]: a `stat` of
+/// 200 worktrees was a tenth of the supervisor's `list`), and `tips` the
+/// branch tips it used.
+pub(super) fn marks(
+    state: &Arc<State>,
+    repo: &Repository,
+    sessions: &[Session],
+    exists: &[bool],
+    tips: &HashMap<String, String>,
+) -> (Report, bool) {
+    let live: Vec<&Session> =
+        sessions.iter().zip(exists).filter(|(s, there)| **there && is_live(s)).map(|(s, _)| s).collect();
+    let keys = keys(state, &live, tips);
     let latest = state.conflicts.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (report, current) = match latest.get(&repo.common_dir) {
         Some((made_from, report)) => (report.clone(), *made_from == keys && keys.iter().all(|k| k.3.is_some())),
@@ -108,7 +122,10 @@ pub(super) fn marks(state: &Arc<State>, repo: &Repository, sessions: &[Session])
 /// The report for the live sessions among `sessions` (all of `repo`),
 /// computed now; it becomes the latest.
 pub(super) fn report(state: &State, repo: &Repository, sessions: &[Session]) -> Result<Report, SessionError> {
-    let made_from = keys(state, repo, sessions);
+    // Made from the sessions whose worktree is a checkout, as the facts
+    // cache tells `marks` (`WorktreeFacts::exists`), so the two agree.
+    let checkouts: Vec<&Session> = sessions.iter().filter(|s| is_live(s) && s.path.join(".git").exists()).collect();
+    let made_from = keys(state, &checkouts, &state.facts.ref_tips(repo));
     let report = compute(state, repo, sessions, &[])?;
     state
         .conflicts

@@ -57,17 +57,19 @@ pub(super) fn list(
         })));
     }
     let refs: Vec<&Session> = sessions.iter().collect();
-    let facts = if archived {
+    let (facts, tips) = if archived {
         let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
-        session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
-            .into_iter()
-            .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
-            .collect()
+        let facts =
+            session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
+                .into_iter()
+                .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
+                .collect();
+        (facts, tips)
     } else {
         for s in &refs {
             session::sync_sandboxed_unless_busy(&state.paths, &repo, s);
         }
-        state.facts.query(&repo, &refs)
+        state.facts.query_and_tips(&repo, &refs)
     };
     // The last messages here, where the store is open and its statement
     // cached: a client would open the database for them (issue 23).
@@ -77,8 +79,12 @@ pub(super) fn list(
         Vec::new()
     };
     drop(store);
-    let (conflicts, conflicts_current) =
-        if archived { (crate::conflicts::Report::default(), true) } else { conflicts::marks(state, &repo, &sessions) };
+    let (conflicts, conflicts_current) = if archived {
+        (crate::conflicts::Report::default(), true)
+    } else {
+        let exists: Vec<bool> = facts.iter().map(|f: &session::facts::GitFacts| f.worktree.exists).collect();
+        conflicts::marks(state, &repo, &sessions, &exists, &tips)
+    };
     Ok(Response::Listed(Box::new(Listed {
         root: repo.root.clone(),
         sessions,

@@ -215,6 +215,19 @@ impl FactsCache {
     /// where nothing changed, computed where something did.
     #[must_use]
     pub fn query(&self, repo: &Repository, sessions: &[&Session]) -> Vec<GitFacts> {
+        self.query_and_tips(repo, sessions).0
+    }
+
+    /// [`FactsCache::query`], with the branch and remote-tracking tips it
+    /// used ([`FactsCache::ref_tips`]): `list` needs them again for the
+    /// conflict marks, and each look at them reads every folder under
+    /// `refs/`.
+    #[must_use]
+    pub fn query_and_tips(
+        &self,
+        repo: &Repository,
+        sessions: &[&Session],
+    ) -> (Vec<GitFacts>, std::collections::HashMap<String, String>) {
         self.drain();
         self.watch_repo(repo);
         let (tips, remote) = self.tips(repo);
@@ -301,7 +314,7 @@ impl FactsCache {
             .collect();
         drop(entries);
         self.start_watching(start);
-        out
+        (out, tips)
     }
 
     /// Watches each `(session id, worktree)` on one background thread at
