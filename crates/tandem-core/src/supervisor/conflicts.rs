@@ -61,7 +61,7 @@ fn keys(state: &State, sessions: &[&Session], tips: &HashMap<String, String>) ->
         .iter()
         .map(|s| {
             let tip = tips.get(&format!("refs/heads/{}", s.branch)).cloned().unwrap_or_default();
-            let base = tips.get(&facts::base_of(s, &tips)).cloned().unwrap_or_else(|| s.base_commit.clone());
+            let base = tips.get(&facts::base_of(s, tips)).cloned().unwrap_or_else(|| s.base_commit.clone());
             (s.id.clone(), tip, base, state.facts.worktree_generation(s))
         })
         .collect()
