@@ -321,3 +321,32 @@ fn list_asks_a_running_supervisor_to_find_the_repository_and_runs_no_git() {
     let err = env.fails_in(&outside, &["list"]);
     assert!(err.contains("not inside a git repository"), "{err}");
 }
+
+#[test]
+fn list_outside_a_repository_leaves_a_supervisor_of_another_version_running() {
+    // `list` asks a running supervisor first (issue 23); one of another
+    // version is replaced only by a command that needs a supervisor, not
+    // by a `list` that then fails on its folder. A stand-in answers the
+    // handshake as protocol 12 with the pid of a process of this test.
+    let env = TestEnv::new();
+    let socket = env.tandem_home.join("run/supervisor.sock");
+    std::fs::create_dir_all(socket.parent().expect("run dir")).expect("mkdir");
+    let mut bystander = std::process::Command::new("sleep").arg("60").spawn().expect("sleep");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let pid = bystander.id();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _: Option<serde_json::Value> = tandem_core::protocol::recv(&mut stream).ok().flatten();
+            let hello = serde_json::json!({"type": "hello", "version": 12, "pid": pid});
+            let _ = tandem_core::protocol::send(&mut stream, &hello);
+        }
+    });
+    let outside = env.tmp.path().join("not-a-repo");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let err = env.fails_in(&outside, &["list"]);
+    assert!(err.contains("not inside a git repository"), "{err}");
+    assert!(bystander.try_wait().expect("wait").is_none(), "list signalled the older supervisor");
+    bystander.kill().expect("kill");
+    bystander.wait().expect("reap");
+}

@@ -355,8 +355,8 @@ impl Tandem {
     }
 
     /// The answer to `list` for the repository `dir` is in, from the
-    /// supervisor if one is running (`Ok(None)`: none is, and none is
-    /// started). The supervisor finds the repository (its discovery is
+    /// supervisor if one of this version is running (`Ok(None)`: none is;
+    /// none is started, and one of another version is left alone). The supervisor finds the repository (its discovery is
     /// cached), so nothing here runs `git`: with 200 sessions on a busy
     /// machine a `git rev-parse` was ~5–10 ms of a 20 ms `tandem list`
     /// (issue 23). [`Tandem::listing`] makes the rows.
@@ -365,7 +365,7 @@ impl Tandem {
     /// [`ClientError::Supervisor`], with the supervisor's reason when
     /// `dir` is in no repository.
     pub fn listed_in(&self, dir: &Path, archived: bool, messages: bool) -> Result<Option<Listed>, ClientError> {
-        let Some(mut client) = supervisor::connect_existing(&self.paths)? else {
+        let Some(mut client) = supervisor::connect_current(&self.paths)? else {
             return Ok(None);
         };
         Ok(Some(client.list(&Request::List { cwd: dir.to_owned(), archived, messages })?))

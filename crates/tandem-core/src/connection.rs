@@ -120,6 +120,23 @@ fn answer(response: Option<Response>) -> Result<Response, ClientError> {
 /// # Errors
 /// I/O errors other than "nobody listens".
 pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
+    connect_running(paths, true)
+}
+
+/// [`connect_existing`], except that a supervisor of another protocol
+/// version is left running (and counts as none): for a command that may
+/// turn out not to need one (`tandem list` in a folder outside any
+/// repository), which then takes the usual way.
+///
+/// # Errors
+/// As [`connect_existing`].
+pub fn connect_current(paths: &Paths) -> Result<Option<Client>, ClientError> {
+    connect_running(paths, false)
+}
+
+/// A running supervisor of this version; one of another is asked to exit
+/// when `replace`.
+fn connect_running(paths: &Paths, replace: bool) -> Result<Option<Client>, ClientError> {
     let mut stream = match UnixStream::connect(paths.supervisor_socket()) {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => return Ok(None),
@@ -139,6 +156,7 @@ pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
     };
     match hello {
         Some(Response::Hello { version, pid }) if version == PROTOCOL_VERSION => Ok(Some(Client { stream, pid })),
+        Some(Response::Hello { .. }) if !replace => Ok(None),
         Some(Response::Hello { pid, .. }) => {
             // Another tandem version: replace it. Its hosts keep running.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);

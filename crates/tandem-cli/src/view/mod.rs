@@ -1,7 +1,7 @@
 //! `tandem view` (also `tandem` with no arguments on a terminal): one
 //! screen to run and watch every session of the repository (`--all`:
 //! every repository). The rows are read on a thread of their own
-//! ([`Loader`]), so no key or frame waits on the supervisor.
+//! ([`Loader`]), so no key waits on them.
 //!
 //! The state and keys live in [`tandem_cli::view::model`], the drawing in
 //! [`tandem_cli::view::render`] (a library, so the bench can time a
@@ -105,7 +105,14 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         },
     );
     // The first rows before the first frame: no empty list flashes.
-    let mut first_load = loader.loads.recv().ok();
+    let mut first_load = Some(
+        loader
+            .loads
+            .recv()
+            .map_err(|_| CliError::Internal("the view's rows thread ended before its first load".into()))?,
+    );
+    // Loads that started before the last action are stale.
+    let mut fresh = 0;
     let mut screen = ScreenGuard::enter()?;
     let mut app = App::new();
     let mut selected = Selected::default();
@@ -119,11 +126,10 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let mut local: Vec<(PathBuf, Vec<SessionRow>)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         // The newest load only: older ones are stale.
-        let load = first_load
-            .take()
-            .into_iter()
-            .chain(loader.loads.try_iter())
-            .reduce(|a, b| Loaded { rows: b.rows, changed: a.changed || b.changed });
+        let load = match (first_load.take(), loader.newest(fresh)?) {
+            (_, Some(newer)) => Some(newer),
+            (first, None) => first,
+        };
         let answered = remote_answers.try_iter().count() > 0;
         app.expire_message(model::MESSAGE_FOR);
         reloaded = false;
@@ -262,7 +268,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
             Action::New { .. } => app.say(carry_out(cx, &tandem, &action)),
             _ => app.say(carry_out(&in_repo, &tandem, &action)),
         }
-        loader.ask();
+        fresh = loader.ask();
     }
     drop(screen);
     Ok(())
@@ -297,49 +303,89 @@ enum Why {
     Asked,
 }
 
-/// One load of the rows ([`load_rows`]), and whether a pushed change
-/// caused it (the remote hosts are then asked again too).
+/// One load of the rows ([`load_rows`]), whether a pushed change caused
+/// it (the remote hosts are then asked again too), and the count of
+/// asks ([`Loader::ask`]) made before it started.
 struct Loaded {
     rows: Result<Vec<(PathBuf, Vec<SessionRow>)>, String>,
     changed: bool,
+    asked: u64,
 }
 
-/// The thread that reads the rows: on every [`Why`] sent to `asks`
-/// (several queued ones make one load) and every [`REFRESH`] without
-/// one (ages and inferred states move with time alone). Each load goes
-/// to `loads` and pokes the loop's [`Wake`]. It ends when the view does
-/// (`loads` closes).
+/// The thread that reads the rows: on every [`Why`] sent to `asks` (all
+/// that queued up while it loaded make one load) and every [`REFRESH`]
+/// without one (ages and inferred states move with time alone), at most
+/// once per [`Loader::GAP`]. Each load goes to `loads` and pokes the
+/// loop's [`Wake`]. It ends when the view does (`loads` closes).
 struct Loader {
     asks: std::sync::mpsc::Sender<Why>,
     loads: std::sync::mpsc::Receiver<Loaded>,
+    /// Asks made so far ([`Loader::ask`]).
+    asked: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Loader {
+    /// The least time from one load's start to the next: a burst of
+    /// changes (20 agents printing) costs ten loads a second at most.
+    const GAP: Duration = Duration::from_millis(100);
+
     fn start(cx: Context, tandem: Tandem, root: Option<PathBuf>, quiet: u64, wake: Wake) -> io::Result<Loader> {
-        let (asks, asked) = std::sync::mpsc::channel::<Why>();
+        let (asks, queue) = std::sync::mpsc::channel::<Why>();
         let (done, loads) = std::sync::mpsc::channel();
+        let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = Arc::clone(&asked);
         asks.send(Why::Asked).map_err(io::Error::other)?;
         std::thread::Builder::new().name("rows".into()).spawn(move || {
             loop {
-                let why = match asked.recv_timeout(REFRESH) {
+                let why = match queue.recv_timeout(REFRESH) {
                     Ok(why) => Some(why),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 };
-                let changed = why == Some(Why::Changed) || asked.try_iter().any(|w| w == Why::Changed);
+                let mut changed = why == Some(Why::Changed);
+                for queued in queue.try_iter() {
+                    changed |= queued == Why::Changed;
+                }
+                let started = std::time::Instant::now();
+                let asked = count.load(Ordering::SeqCst);
                 let rows = load_rows(&cx, &tandem, root.as_deref(), quiet).map_err(|e| e.to_string());
-                if done.send(Loaded { rows, changed }).is_err() {
+                if done.send(Loaded { rows, changed, asked }).is_err() {
                     break;
                 }
                 wake.poke();
+                std::thread::sleep(Self::GAP.saturating_sub(started.elapsed()));
             }
         })?;
-        Ok(Loader { asks, loads })
+        Ok(Loader { asks, loads, asked })
     }
 
-    /// Reads the rows again soon (after an action).
-    fn ask(&self) {
+    /// Reads the rows again soon (after an action); answers the count of
+    /// asks, which the first load that follows carries.
+    fn ask(&self) -> u64 {
+        let asked = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.asks.send(Why::Asked);
+        asked
+    }
+
+    /// The newest load that started after ask number `fresh` (older
+    /// ones, and any before it, are dropped); `Err` when the thread has
+    /// ended (it panicked: a view that no longer loads must not go on
+    /// showing old rows as current).
+    fn newest(&self, fresh: u64) -> Result<Option<Loaded>, CliError> {
+        let mut newest: Option<Loaded> = None;
+        loop {
+            match self.loads.try_recv() {
+                Ok(load) if load.asked >= fresh => {
+                    let changed = load.changed || newest.as_ref().is_some_and(|n| n.changed);
+                    newest = Some(Loaded { changed, ..load });
+                }
+                Ok(_) => {}
+                Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(newest),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err(CliError::Internal("the view's rows thread ended; open the view again".into()));
+                }
+            }
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use tandem_core::host::screen::{self, PtyLog};
 use tandem_core::paths::Paths;
@@ -78,9 +77,10 @@ impl Selected {
 #[derive(Default)]
 struct Preview {
     session: Option<String>,
-    /// The log replayed so far: its inode, size in bytes and the
-    /// terminal size it was replayed at.
-    log: Option<(u64, u64, (u16, u16))>,
+    /// The log replayed so far, kept open (so its inode cannot be given
+    /// to another file while it is compared), how many of its bytes were
+    /// replayed, and the terminal size they were replayed at.
+    log: Option<(std::fs::File, u64, (u16, u16))>,
     parser: Option<vt100::Parser>,
 }
 
@@ -95,37 +95,44 @@ impl Preview {
         };
         let dir = paths.session_dir(id);
         let path = PtyLog::path(&dir);
-        let (ino, len) = std::fs::metadata(&path).map_or((0, 0), |m| (m.ino(), m.len()));
+        let now = std::fs::metadata(&path).ok().map(|m| ((m.dev(), m.ino()), m.len()));
         let size = screen::read_size(&dir);
-        let same = self.session.as_deref() == Some(id);
-        match self.log {
-            Some(log) if same && log == (ino, len, size) => return,
-            // The same log, grown, at the same size: only the new bytes
-            // (rotation makes a new file; a resize replays anew).
-            Some((was_ino, was_len, was_size))
-                if same && was_ino == ino && was_size == size && len > was_len && len - was_len <= Self::TAIL =>
-            {
-                if let (Some(parser), Ok(bytes)) = (self.parser.as_mut(), read_from(&path, was_len, len)) {
-                    parser.process(&bytes);
-                    self.log = Some((ino, len, size));
-                    return;
-                }
+        if self.session.as_deref() == Some(id)
+            && let (Some((file, done, was_size)), Some((identity, len))) = (self.log.as_mut(), now)
+            && *was_size == size
+            && file.metadata().is_ok_and(|m| (m.dev(), m.ino()) == identity)
+        {
+            // The same file at the same size: nothing new, or only what
+            // it grew by (a rotation makes another file; a resize, or a
+            // file cut short, replays anew).
+            if len == *done {
+                return;
             }
-            _ => {}
+            if len > *done
+                && len - *done <= Self::TAIL
+                && let (Some(parser), Ok(bytes)) = (self.parser.as_mut(), read_from(file, *done, len))
+            {
+                parser.process(&bytes);
+                *done = len;
+                return;
+            }
         }
         let (rows, cols) = size;
         let mut parser = vt100::Parser::new(rows.max(2), cols.max(2), 0);
-        if let Ok(bytes) = read_from(&path, len.saturating_sub(Self::TAIL), len) {
-            parser.process(&bytes);
-        }
-        *self = Preview { session: Some(id.to_owned()), log: Some((ino, len, size)), parser: Some(parser) };
+        let log = std::fs::File::open(&path).ok().map(|mut file| {
+            let len = file.metadata().map_or(0, |m| m.len());
+            if let Ok(bytes) = read_from(&mut file, len.saturating_sub(Self::TAIL), len) {
+                parser.process(&bytes);
+            }
+            (file, len, size)
+        });
+        *self = Preview { session: Some(id.to_owned()), log, parser: Some(parser) };
     }
 }
 
-/// Bytes `from..to` of the file at `path` (fewer if it is shorter).
-fn read_from(path: &Path, from: u64, to: u64) -> io::Result<Vec<u8>> {
+/// Bytes `from..to` of `file` (fewer if it is shorter).
+fn read_from(file: &mut std::fs::File, from: u64, to: u64) -> io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(from))?;
     let mut bytes = Vec::new();
     file.take(to.saturating_sub(from)).read_to_end(&mut bytes)?;
@@ -159,11 +166,10 @@ mod tests {
         preview.update(&paths, Some("s1"));
         assert_eq!(screen_text(&preview).lines().take(2).collect::<Vec<_>>(), ["first", "second"]);
 
-        // Another file (a rotation) is replayed, whose inode may be the
-        // one just freed: rotation starts it empty, smaller than the log
-        // before.
+        // Another file (a rotation) is replayed, even one longer than
+        // the log was (the open log keeps its inode from being reused).
         std::fs::remove_file(&log).expect("rm");
-        std::fs::write(&log, "ROTATED\r\n").expect("write");
+        std::fs::write(&log, "ROTATED\r\nand a longer line than before\r\n").expect("write");
         preview.update(&paths, Some("s1"));
         assert!(screen_text(&preview).starts_with("ROTATED"), "{}", screen_text(&preview));
 

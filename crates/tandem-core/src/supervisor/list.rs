@@ -73,8 +73,9 @@ pub(super) fn list(
     };
     // The last messages here, where the store is open and its statement
     // cached: a client would open the database for them (issue 23).
+    // One that cannot be read is left out, not the rows.
     let messages = if messages {
-        sessions.iter().map(|s| store.last_text(&s.id, EventKind::Message)).collect::<Result<_, _>>()?
+        sessions.iter().map(|s| store.last_text(&s.id, EventKind::Message).ok().flatten()).collect()
     } else {
         Vec::new()
     };
