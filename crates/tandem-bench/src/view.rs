@@ -177,6 +177,7 @@ pub(crate) fn time_frames(
         let start = Instant::now();
         step(&mut app);
         selected.update(&paths, selected_id(&app).as_deref(), false);
+        selected.prefetch(&paths, &app.ahead());
         frame(&app, &selected)?;
         moved.push(start.elapsed().as_secs_f64() * 1000.0);
         ensure!(selected.screen().is_some(), "the selected session has no screen to preview");
@@ -192,6 +193,7 @@ pub(crate) fn time_frames(
         app.set_rows(all);
         step(&mut app);
         selected.update(&paths, selected_id(&app).as_deref(), true);
+        selected.prefetch(&paths, &app.ahead());
         frame(&app, &selected)?;
         pushed.push(start.elapsed().as_secs_f64() * 1000.0);
 

@@ -184,6 +184,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
         // id, the host's text, never names a local path).
         let id = app.selected_row().filter(|r| r.host.is_none()).map(|r| r.id.clone());
         selected.update(&cx.paths, id.as_deref(), reloaded);
+        selected.prefetch(&cx.paths, &app.ahead());
         let now = tandem_core::unix_now();
         screen.terminal.draw(|frame| {
             let scene = Scene { title: &title, preview: selected.screen(), history: selected.history(), now, color };

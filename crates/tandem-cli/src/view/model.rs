@@ -296,6 +296,8 @@ pub struct App {
     rows: Vec<SessionRow>,
     /// The selected session's id (kept across refreshes).
     selected: Option<String>,
+    /// Which way the selection last moved: down (`1`) or up (`-1`).
+    last_step: isize,
     pub filter: String,
     pub mode: Mode,
     /// Whether the archived group is unfolded.
@@ -322,6 +324,7 @@ impl App {
         App {
             rows: Vec::new(),
             selected: None,
+            last_step: 1,
             filter: String::new(),
             mode: Mode::Normal,
             show_archived: false,
@@ -442,7 +445,25 @@ impl App {
         self.visible().into_iter().find(|r| r.id == id)
     }
 
+    /// The sessions whose screens the view builds ahead
+    /// ([`crate::view::selected::Selected::prefetch`]): the next two
+    /// rows the way the selection last moved, then the one behind it.
+    #[must_use]
+    pub fn ahead(&self) -> Vec<String> {
+        let visible = self.visible();
+        let Some(at) = self.selected.as_deref().and_then(|id| visible.iter().position(|r| r.id == id)) else {
+            return Vec::new();
+        };
+        [self.last_step, 2 * self.last_step, -self.last_step]
+            .into_iter()
+            .filter_map(|step| at.checked_add_signed(step).and_then(|i| visible.get(i)))
+            .filter(|r| r.host.is_none())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     fn select_by(&mut self, step: isize) {
+        self.last_step = step.signum();
         let visible = self.visible();
         if visible.is_empty() {
             self.selected = None;

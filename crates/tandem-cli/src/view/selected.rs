@@ -16,6 +16,8 @@ use tandem_core::store::Store;
 #[derive(Default)]
 pub struct Selected {
     preview: Preview,
+    /// Screens built ahead on a thread of their own ([`Selected::prefetch`]).
+    ahead: Option<Ahead>,
     history: Vec<(String, String)>,
     /// The session `history` is of; `None` until read (and after rows were
     /// reloaded).
@@ -38,7 +40,32 @@ impl Selected {
             self.history = id.and_then(|id| self.read_history(paths, id)).unwrap_or_default();
             self.history_of = id.map(str::to_owned);
         }
+        // A screen built ahead for it, brought up to date below like the
+        // current one (only what its log grew by since).
+        if let (Some(id), Some(ahead)) = (id, &self.ahead)
+            && self.preview.session.as_deref() != Some(id)
+        {
+            // The screen left is kept among them: moving back is free.
+            let left = std::mem::take(&mut self.preview);
+            if let Some(built) = ahead.take(id) {
+                self.preview = built;
+            }
+            ahead.keep(left);
+        }
         self.preview.update(paths, id);
+    }
+
+    /// Builds the screens of sessions `ids` (the rows the selection is
+    /// likely to reach next, [`crate::view::model::App::ahead`]) on a
+    /// thread of its own, so moving there replays no log on the frame;
+    /// the [`Ahead::KEEP`] newest are kept. A session already built or
+    /// shown is skipped.
+    pub fn prefetch(&mut self, paths: &Paths, ids: &[String]) {
+        let current = self.preview.session.clone();
+        let ahead = self.ahead.get_or_insert_with(|| Ahead::start(paths.clone()));
+        for id in ids.iter().filter(|id| current.as_ref() != Some(*id)) {
+            ahead.ask(id);
+        }
     }
 
     fn read_history(&mut self, paths: &Paths, id: &str) -> Option<Vec<(String, String)>> {
@@ -130,6 +157,74 @@ impl Preview {
     }
 }
 
+/// The thread that builds screens ahead, and what it built.
+struct Ahead {
+    asks: std::sync::mpsc::Sender<String>,
+    built: std::sync::Arc<std::sync::Mutex<Vec<Preview>>>,
+}
+
+impl Ahead {
+    /// Screens kept (each a screenful of cells and an open log).
+    const KEEP: usize = 4;
+
+    fn start(paths: Paths) -> Ahead {
+        let (asks, queue) = std::sync::mpsc::channel::<String>();
+        let built: std::sync::Arc<std::sync::Mutex<Vec<Preview>>> = std::sync::Arc::default();
+        let shared = std::sync::Arc::clone(&built);
+        // The view goes on without it if no thread can be made.
+        let _ = std::thread::Builder::new().name("screens".into()).spawn(move || {
+            while let Ok(first) = queue.recv() {
+                // What was asked last matters: older asks are dropped.
+                let mut wanted: Vec<String> = std::iter::once(first).chain(queue.try_iter()).collect();
+                let skip = wanted.len().saturating_sub(Self::KEEP);
+                wanted.drain(..skip);
+                for id in wanted {
+                    let have = |list: &Vec<Preview>| list.iter().any(|p| p.session.as_deref() == Some(id.as_str()));
+                    if have(&lock(&shared)) {
+                        continue;
+                    }
+                    let mut preview = Preview::default();
+                    preview.update(&paths, Some(&id));
+                    let mut list = lock(&shared);
+                    if !have(&list) {
+                        list.push(preview);
+                        let over = list.len().saturating_sub(Self::KEEP);
+                        list.drain(..over);
+                    }
+                }
+            }
+        });
+        Ahead { asks, built }
+    }
+
+    fn ask(&self, id: &str) {
+        let _ = self.asks.send(id.to_owned());
+    }
+
+    /// Keeps `preview` (a screen the selection left) among the built.
+    fn keep(&self, preview: Preview) {
+        if preview.session.is_none() {
+            return;
+        }
+        let mut list = lock(&self.built);
+        list.retain(|p| p.session != preview.session);
+        list.push(preview);
+        let over = list.len().saturating_sub(Self::KEEP);
+        list.drain(..over);
+    }
+
+    /// The screen built for `id`, taken out.
+    fn take(&self, id: &str) -> Option<Preview> {
+        let mut list = lock(&self.built);
+        let at = list.iter().position(|p| p.session.as_deref() == Some(id))?;
+        Some(list.remove(at))
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Bytes `from..to` of `file` (fewer if it is shorter).
 fn read_from(file: &mut std::fs::File, from: u64, to: u64) -> io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
@@ -186,5 +281,38 @@ mod tests {
         std::fs::write(PtyLog::path(&other), "two\r\n").expect("write");
         preview.update(&paths, Some("s2"));
         assert!(screen_text(&preview).starts_with("two"));
+    }
+
+    #[test]
+    fn screens_built_ahead_and_left_behind_are_taken_and_fed_on() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::from_vars(|k| (k == "TANDEM_HOME").then(|| home.path().to_path_buf())).expect("paths");
+        let log = |id: &str| {
+            let dir = paths.session_dir(id);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            screen::write_size(&dir, 5, 20).expect("size");
+            PtyLog::path(&dir)
+        };
+        std::fs::write(log("one"), "one\r\n").expect("write");
+        std::fs::write(log("two"), "two\r\n").expect("write");
+        let mut selected = Selected::default();
+        selected.update(&paths, Some("one"), false);
+        selected.prefetch(&paths, &["two".to_owned()]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while selected.ahead.as_ref().is_none_or(|a| lock(&a.built).is_empty()) {
+            assert!(std::time::Instant::now() < deadline, "nothing was built ahead");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Rewritten in place and grown: only a screen built before shows
+        // the old first line.
+        std::fs::write(log("two"), "TWO\r\nmore\r\n").expect("rewrite");
+        selected.update(&paths, Some("two"), false);
+        let text = selected.screen().expect("a screen").contents();
+        assert_eq!(text.lines().take(2).collect::<Vec<_>>(), ["two", "more"], "{text}");
+        // Back to the first: the screen left behind was kept.
+        std::fs::write(log("one"), "ONE\r\nagain\r\n").expect("rewrite");
+        selected.update(&paths, Some("one"), false);
+        let text = selected.screen().expect("a screen").contents();
+        assert_eq!(text.lines().take(2).collect::<Vec<_>>(), ["one", "again"], "{text}");
     }
 }
