@@ -1,9 +1,11 @@
 //! What the agent view shows of the selected session besides its row: its
-//! screen, rebuilt from the PTY log when the log grows (the last 256 KiB,
-//! replayed into an emulator of the agent's own terminal size), and its
-//! last 20 history events, read again from the store when the selection
-//! moves or the rows were reloaded. A library, so `tandem-bench view`
-//! times the frame the view really draws.
+//! screen (the last 256 KiB of its PTY log replayed into an emulator of
+//! the agent's own terminal size, then fed what the log grows by; the
+//! screens of the rows the selection is likely to reach next are built
+//! ahead on a thread), and its last 20 history events, read again from
+//! the store when the selection moves or the rows were reloaded. A
+//! library, so `tandem-bench view` times the frame the view really
+//! draws.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
