@@ -92,7 +92,7 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
     let wake = Wake::new()?;
     let here = Context { paths: cx.paths.clone(), cwd: cx.cwd.clone() };
     let loader = Loader::start(here, tandem.clone(), root.clone(), quiet, wake.clone())?;
-    push_changes(&tandem, loader.asks.clone())?;
+    push_changes(&tandem, &loader)?;
     let (remote_tx, remote_answers) = std::sync::mpsc::channel::<()>();
     let remote_wake = wake.clone();
     let remotes = tandem_core::remote::poll::Poller::start(
@@ -279,29 +279,22 @@ pub fn run(cx: &Context, args: &ViewArgs) -> Result<(), CliError> {
 /// ([`Request::Changes`]) and says so on the channel; it ends when the
 /// view does (the channel closes) or the supervisor goes away (the view
 /// then refreshes on its timer).
-fn push_changes(tandem: &Tandem, asks: std::sync::mpsc::Sender<Why>) -> Result<(), CliError> {
+fn push_changes(tandem: &Tandem, loader: &Loader) -> Result<(), CliError> {
     let changes = tandem.subscribe()?;
+    let (asks, pushed) = (loader.asks.clone(), Arc::clone(&loader.pushed));
     std::thread::Builder::new().name("changes".into()).spawn(move || {
         let mut last = 0;
         for generation in changes.map_while(Result::ok) {
             if generation != last {
                 last = generation;
-                if asks.send(Why::Changed).is_err() {
+                pushed.store(true, Ordering::SeqCst);
+                if matches!(asks.try_send(()), Err(std::sync::mpsc::TrySendError::Disconnected(()))) {
                     break;
                 }
             }
         }
     })?;
     Ok(())
-}
-
-/// Why the rows are read again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Why {
-    /// The supervisor pushed a change.
-    Changed,
-    /// The view carried out an action (or started).
-    Asked,
 }
 
 /// One load of the rows ([`load_rows`]), whether a pushed change caused
@@ -313,16 +306,25 @@ struct Loaded {
     asked: u64,
 }
 
-/// The thread that reads the rows: on every [`Why`] sent to `asks` (all
-/// that queued up while it loaded make one load) and every [`REFRESH`]
-/// without one (ages and inferred states move with time alone), at most
-/// once per [`Loader::GAP`]. Each load goes to `loads` and pokes the
-/// loop's [`Wake`]. It ends when the view does (`loads` closes).
+/// The thread that reads the rows: when asked (a pushed change, an
+/// action; all asks made while it loads make one load) and every
+/// [`REFRESH`] without one (ages and inferred states move with time
+/// alone), at most once per [`Loader::GAP`]. Each load goes to `loads`
+/// and pokes the loop's [`Wake`]. It ends when the view does (`loads`
+/// closes).
 struct Loader {
-    asks: std::sync::mpsc::Sender<Why>,
+    /// Holds one ask; more while it is full are the same ask.
+    asks: std::sync::mpsc::SyncSender<()>,
+    /// Whether a change was pushed since the last load began.
+    pushed: Arc<AtomicBool>,
+    /// Holds one load: the thread waits until the loop has taken it, so
+    /// a loop that is away (attached, or waiting for Enter after a diff)
+    /// piles nothing up and asks the supervisor nothing more.
     loads: std::sync::mpsc::Receiver<Loaded>,
     /// Asks made so far ([`Loader::ask`]).
     asked: Arc<std::sync::atomic::AtomicU64>,
+    /// A pushed change carried by a load that was dropped as stale.
+    changed: std::cell::Cell<bool>,
 }
 
 impl Loader {
@@ -331,24 +333,18 @@ impl Loader {
     const GAP: Duration = Duration::from_millis(100);
 
     fn start(cx: Context, tandem: Tandem, root: Option<PathBuf>, quiet: u64, wake: Wake) -> io::Result<Loader> {
-        let (asks, queue) = std::sync::mpsc::channel::<Why>();
-        let (done, loads) = std::sync::mpsc::channel();
+        let (asks, queue) = std::sync::mpsc::sync_channel::<()>(1);
+        let (done, loads) = std::sync::mpsc::sync_channel(1);
         let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = Arc::clone(&asked);
-        asks.send(Why::Asked).map_err(io::Error::other)?;
+        let pushed = Arc::new(AtomicBool::new(false));
+        let (count, changes) = (Arc::clone(&asked), Arc::clone(&pushed));
+        asks.try_send(()).map_err(io::Error::other)?;
         std::thread::Builder::new().name("rows".into()).spawn(move || {
-            loop {
-                let why = match queue.recv_timeout(REFRESH) {
-                    Ok(why) => Some(why),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                let mut changed = why == Some(Why::Changed);
-                for queued in queue.try_iter() {
-                    changed |= queued == Why::Changed;
-                }
+            // An ask, or REFRESH without one; the view gone ends it.
+            while !matches!(queue.recv_timeout(REFRESH), Err(std::sync::mpsc::RecvTimeoutError::Disconnected)) {
                 let started = std::time::Instant::now();
                 let asked = count.load(Ordering::SeqCst);
+                let changed = changes.swap(false, Ordering::SeqCst);
                 let rows = load_rows(&cx, &tandem, root.as_deref(), quiet).map_err(|e| e.to_string());
                 if done.send(Loaded { rows, changed, asked }).is_err() {
                     break;
@@ -357,14 +353,14 @@ impl Loader {
                 std::thread::sleep(Self::GAP.saturating_sub(started.elapsed()));
             }
         })?;
-        Ok(Loader { asks, loads, asked })
+        Ok(Loader { asks, pushed, loads, asked, changed: std::cell::Cell::new(false) })
     }
 
     /// Reads the rows again soon (after an action); answers the count of
     /// asks, which the first load that follows carries.
     fn ask(&self) -> u64 {
         let asked = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        let _ = self.asks.send(Why::Asked);
+        let _ = self.asks.try_send(());
         asked
     }
 
@@ -377,10 +373,10 @@ impl Loader {
         loop {
             match self.loads.try_recv() {
                 Ok(load) if load.asked >= fresh => {
-                    let changed = load.changed || newest.as_ref().is_some_and(|n| n.changed);
+                    let changed = load.changed || self.changed.take() || newest.as_ref().is_some_and(|n| n.changed);
                     newest = Some(Loaded { changed, ..load });
                 }
-                Ok(_) => {}
+                Ok(stale) => self.changed.set(self.changed.get() || stale.changed),
                 Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(newest),
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     return Err(CliError::Internal("the view's rows thread ended; open the view again".into()));
@@ -426,8 +422,16 @@ impl ScreenGuard {
     fn enter() -> io::Result<ScreenGuard> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            leave();
-            previous(info);
+            // Only the loop's thread gives the terminal back. A panic of
+            // a helper thread is logged, not printed over the view: the
+            // `rows` thread's end ends the view with an error, and
+            // without the `screens` thread frames replay logs as before.
+            if std::thread::current().name() == Some("main") {
+                leave();
+                previous(info);
+            } else {
+                tracing::error!(panic = %info, "a thread of the agent view panicked");
+            }
         }));
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide)?;

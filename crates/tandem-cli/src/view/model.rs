@@ -447,14 +447,24 @@ impl App {
 
     /// The sessions whose screens the view builds ahead
     /// ([`crate::view::selected::Selected::prefetch`]): the next two
-    /// rows the way the selection last moved, then the one behind it.
+    /// rows the way the selection last moved (away from the first or
+    /// last row), then the one behind it; a remote host's rows are left
+    /// out.
     #[must_use]
     pub fn ahead(&self) -> Vec<String> {
         let visible = self.visible();
         let Some(at) = self.selected.as_deref().and_then(|id| visible.iter().position(|r| r.id == id)) else {
             return Vec::new();
         };
-        [self.last_step, 2 * self.last_step, -self.last_step]
+        // At an edge the only way is away from it.
+        let step = if at == 0 {
+            1
+        } else if at + 1 == visible.len() {
+            -1
+        } else {
+            self.last_step
+        };
+        [step, 2 * step, -step]
             .into_iter()
             .filter_map(|step| at.checked_add_signed(step).and_then(|i| visible.get(i)))
             .filter(|r| r.host.is_none())
@@ -463,7 +473,12 @@ impl App {
     }
 
     fn select_by(&mut self, step: isize) {
-        self.last_step = step.signum();
+        // From the first row the next moves go down; from the last, up.
+        self.last_step = match step {
+            isize::MIN => 1,
+            isize::MAX => -1,
+            _ => step.signum(),
+        };
         let visible = self.visible();
         if visible.is_empty() {
             self.selected = None;
@@ -916,6 +931,27 @@ pub(crate) mod tests {
         assert_eq!(app.selected_row().map(|r| r.name.as_str()), Some("gamma"));
         press(&mut app, KeyCode::Char('A'));
         assert_eq!(app.visible().last().map(|r| r.name.as_str()), Some("old"));
+    }
+
+    #[test]
+    fn the_screens_built_ahead_are_the_way_the_selection_moves() {
+        let mut app = App::new();
+        let names = ["a", "b", "c", "d", "e"];
+        app.set_rows(names.iter().map(|n| row(n, "running")).collect());
+        let ahead = |app: &App| -> Vec<String> {
+            app.ahead().iter().map(|id| app.rows().iter().find(|r| &r.id == id).expect("a row").name.clone()).collect()
+        };
+        // At the top: the next two down (nothing behind).
+        assert_eq!(ahead(&app), ["b", "c"]);
+        press(&mut app, KeyCode::Down);
+        assert_eq!(ahead(&app), ["c", "d", "a"]);
+        press(&mut app, KeyCode::Up);
+        assert_eq!(ahead(&app), ["b", "c"], "at the top nothing is above; it looks down again");
+        // From the last row the only way is up.
+        press(&mut app, KeyCode::End);
+        assert_eq!(ahead(&app), ["d", "c"]);
+        press(&mut app, KeyCode::Home);
+        assert_eq!(ahead(&app), ["b", "c"]);
     }
 
     #[test]

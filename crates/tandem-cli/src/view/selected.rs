@@ -63,11 +63,15 @@ impl Selected {
     /// the [`Ahead::KEEP`] newest are kept. A session already built or
     /// shown is skipped.
     pub fn prefetch(&mut self, paths: &Paths, ids: &[String]) {
+        if self.ahead.as_ref().is_some_and(|a| a.last == ids) {
+            return;
+        }
         let current = self.preview.session.clone();
         let ahead = self.ahead.get_or_insert_with(|| Ahead::start(paths.clone()));
         for id in ids.iter().filter(|id| current.as_ref() != Some(*id)) {
             ahead.ask(id);
         }
+        ahead.last = ids.to_vec();
     }
 
     fn read_history(&mut self, paths: &Paths, id: &str) -> Option<Vec<(String, String)>> {
@@ -84,7 +88,8 @@ impl Selected {
         }
     }
 
-    /// The selected session's screen, if it has a PTY log.
+    /// The selected session's screen (empty when it has no PTY log);
+    /// `None` when nothing is selected.
     #[must_use]
     pub fn screen(&self) -> Option<&vt100::Screen> {
         self.preview.parser.as_ref().map(vt100::Parser::screen)
@@ -163,6 +168,8 @@ impl Preview {
 struct Ahead {
     asks: std::sync::mpsc::Sender<String>,
     built: std::sync::Arc<std::sync::Mutex<Vec<Preview>>>,
+    /// The ids asked for last (the same again asks nothing).
+    last: Vec<String>,
 }
 
 impl Ahead {
@@ -196,7 +203,7 @@ impl Ahead {
                 }
             }
         });
-        Ahead { asks, built }
+        Ahead { asks, built, last: Vec::new() }
     }
 
     fn ask(&self, id: &str) {
