@@ -318,16 +318,27 @@ fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
 
 /// Issue 19: the selected row is marked with `>` (readable without
 /// colour, under `NO_COLOR`), and the mark follows the selection.
-#[test]
-fn the_selected_row_is_marked_without_colour() {
+/// Two shell sessions, `alpha` and `beta`, in a view without colour,
+/// once it shows both with `alpha` marked; and that screen.
+fn alpha_and_beta_in_a_view() -> (TestEnv, Tmux, String) {
     let mut env = TestEnv::new();
     env.env.push(("NO_COLOR".into(), "1".into()));
     env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
     env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
     env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
     let view = Tmux::start(&env);
-    let marked = |s: &str, name: &str| s.lines().any(|l| l.starts_with("> ") && l.contains(name));
     let screen = view.wait_for("both sessions, alpha marked", |s| s.contains("beta") && marked(s, "alpha"));
+    (env, view, screen)
+}
+
+/// Whether `name`'s row is the selected one (marked `> `).
+fn marked(screen: &str, name: &str) -> bool {
+    screen.lines().any(|l| l.starts_with("> ") && l.contains(name))
+}
+
+#[test]
+fn the_selected_row_is_marked_without_colour() {
+    let (_env, view, screen) = alpha_and_beta_in_a_view();
     assert!(line_with(&screen, "beta").starts_with("  "), "{screen}");
     view.keys(&["j"]);
     let screen = view.wait_for("the mark on beta", |s| s.contains("alpha") && marked(s, "beta"));
@@ -758,14 +769,7 @@ fn turns_are_listed_diffed_rewound_and_undone_in_the_view() {
 /// used to wait on before it read the next key).
 #[test]
 fn a_key_is_answered_while_the_supervisor_is_slow_to_list() {
-    let mut env = TestEnv::new();
-    env.env.push(("NO_COLOR".into(), "1".into()));
-    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "3600".into()));
-    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
-    env.ok(&["new", "beta", "--bg", "--agent", "shell"]);
-    let view = Tmux::start(&env);
-    let marked = |s: &str, name: &str| s.lines().any(|l| l.starts_with("> ") && l.contains(name));
-    view.wait_for("both sessions, alpha marked", |s| s.contains("beta") && marked(s, "alpha"));
+    let (env, view, _) = alpha_and_beta_in_a_view();
     let supervisor = nix::unistd::Pid::from_raw(env.supervisor_pid().expect("a supervisor runs"));
     nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGSTOP).expect("stop the supervisor");
     // Resumed however the test ends.
