@@ -56,21 +56,6 @@ pub(super) fn list(
             ..Listed::default()
         })));
     }
-    let refs: Vec<&Session> = sessions.iter().collect();
-    let (facts, tips) = if archived {
-        let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
-        let facts =
-            session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
-                .into_iter()
-                .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
-                .collect();
-        (facts, tips)
-    } else {
-        for s in &refs {
-            session::sync_sandboxed_unless_busy(&state.paths, &repo, s);
-        }
-        state.facts.query_and_tips(&repo, &refs)
-    };
     // The last messages here, where the store is open and its statement
     // cached: a client would open the database for them (issue 23).
     // One that cannot be read is left out, not the rows.
@@ -80,14 +65,26 @@ pub(super) fn list(
         Vec::new()
     };
     drop(store);
-    let (conflicts, conflicts_current) = if archived {
-        (crate::conflicts::Report::default(), true)
+    let refs: Vec<&Session> = sessions.iter().collect();
+    let (facts, (conflicts, conflicts_current)) = if archived {
+        let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
+        let facts =
+            session::facts::ref_facts(&repo.root, &refs, &tips, session::facts::remote_base(&repo.root).as_deref())
+                .into_iter()
+                .map(|refs| session::facts::GitFacts { refs, ..Default::default() })
+                .collect();
+        (facts, (crate::conflicts::Report::default(), true))
     } else {
-        let exists: Vec<bool> = facts.iter().map(|f: &session::facts::GitFacts| f.worktree.exists).collect();
-        conflicts::marks(state, &repo, &sessions, &exists, &tips)
+        for s in &refs {
+            session::sync_sandboxed_unless_busy(&state.paths, &repo, s);
+        }
+        let (facts, tips) = state.facts.query_and_tips(&repo, &refs);
+        let exists: Vec<bool> = facts.iter().map(|f| f.worktree.exists).collect();
+        let marks = conflicts::marks(state, &repo, &sessions, &exists, &tips);
+        (facts, marks)
     };
     Ok(Response::Listed(Box::new(Listed {
-        root: repo.root.clone(),
+        root: repo.root,
         sessions,
         facts,
         notes,
