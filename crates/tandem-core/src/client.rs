@@ -126,15 +126,6 @@ pub struct Listing {
     pub marks_stale: bool,
 }
 
-/// The rows of a supervisor's answer to `list` at `quiet`, at now.
-fn listing(paths: &Paths, listed: Listed, quiet: u64) -> Listing {
-    let Listed { sessions, facts, notes, conflicts, conflicts_current, messages, .. } = listed;
-    let now = crate::unix_now();
-    let marks_stale = !conflicts.sessions.is_empty() && !conflicts_current;
-    let rows = crate::rows::rows(paths, &sessions, facts, &conflicts, quiet, now, messages);
-    Listing { rows, notes, now, marks_stale }
-}
-
 /// The change counts of [`Tandem::subscribe`].
 pub struct Changes {
     client: Client,
@@ -351,13 +342,14 @@ impl Tandem {
     /// `cwd` is in no repository.
     pub fn rows(&self, cwd: &Path, archived: bool, quiet: u64, messages: bool) -> Result<Listing, ClientError> {
         let request = Request::List { cwd: cwd.to_owned(), archived, messages };
-        Ok(listing(&self.paths, self.supervisor()?.list(&request)?, quiet))
+        Ok(self.listing(self.supervisor()?.list(&request)?, quiet))
     }
 
     /// The answer to `list` for the repository `dir` is in, from the
     /// supervisor if one of this version is running (`Ok(None)`: none is;
-    /// none is started, and one of another version is left alone). The supervisor finds the repository (its discovery is
-    /// cached), so nothing here runs `git`: with 200 sessions on a busy
+    /// none is started, and one of another version is left alone). The
+    /// supervisor finds the repository (its discovery is cached), so
+    /// nothing here runs `git`: with 200 sessions on a busy
     /// machine a `git rev-parse` was ~5–10 ms of a 20 ms `tandem list`
     /// (issue 23). [`Tandem::listing`] makes the rows.
     ///
@@ -371,11 +363,15 @@ impl Tandem {
         Ok(Some(client.list(&Request::List { cwd: dir.to_owned(), archived, messages })?))
     }
 
-    /// The rows of `listed` ([`Tandem::listed_in`]) at `quiet`, as
-    /// [`Tandem::rows`] makes them.
+    /// The rows of `listed` ([`Tandem::listed_in`]) at `quiet`, at now,
+    /// as [`Tandem::rows`] makes them.
     #[must_use]
     pub fn listing(&self, listed: Listed, quiet: u64) -> Listing {
-        listing(&self.paths, listed, quiet)
+        let Listed { sessions, facts, notes, conflicts, conflicts_current, messages, .. } = listed;
+        let now = crate::unix_now();
+        let marks_stale = !conflicts.sessions.is_empty() && !conflicts_current;
+        let rows = crate::rows::rows(&self.paths, &sessions, facts, &conflicts, quiet, now, messages);
+        Listing { rows, notes, now, marks_stale }
     }
 
     /// The rows of every repository the store knows whose main worktree

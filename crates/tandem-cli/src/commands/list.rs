@@ -77,7 +77,8 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     // Remote hosts first: their answers travel while this machine's rows
     // are made.
     let remote = (!args.names && !args.watch).then(|| ask_remotes(cx, args.archived)).flatten();
-    let here = if args.all || args.names || args.watch { None } else { listed_here(cx, args) };
+    let tandem = cx.tandem()?;
+    let here = if args.all || args.names || args.watch { None } else { listed_here(cx, &tandem, args) };
     let repos = match &here {
         Some(listed) => vec![(listed.root.clone(), PathBuf::new())],
         None => repos(cx, args.all)?,
@@ -105,7 +106,6 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         width: if args.wide { None } else { terminal_width() },
         colour: colour_on(),
     };
-    let tandem = cx.tandem()?;
     if args.watch {
         return watch(cx, &tandem, &repos, &view);
     }
@@ -144,8 +144,8 @@ struct Frame {
 /// a `tandem list` of 200 rows on a busy machine (issue 23). `None` when
 /// no supervisor runs (so a command outside a repository starts none)
 /// or it refused: the usual way then says why.
-fn listed_here(cx: &Context, args: &ListArgs) -> Option<Listed> {
-    cx.tandem().ok()?.listed_in(&cx.cwd, args.archived, args.json).ok().flatten()
+fn listed_here(cx: &Context, tandem: &tandem_core::client::Tandem, args: &ListArgs) -> Option<Listed> {
+    tandem.listed_in(&cx.cwd, args.archived, args.json).ok().flatten()
 }
 
 /// The repositories to list: the current one (with its common dir), or
