@@ -301,24 +301,32 @@ fn memory(tandem: &Tandem, tmux: &Tmux, sessions: usize, printed: bool) -> Resul
     anyhow::ensure!(hosts.len() == sessions, "found {} of {sessions} hosts", hosts.len());
     let server: i32 = tmux.output(&["display-message", "-p", "#{pid}"])?.trim().parse().context("tmux pid")?;
     let supervisor = crate::process::supervisor_pid(tandem)?;
+    // The host template that forked the hosts (their parent), when they
+    // were forked: needed, so counted with them.
+    let mut templates: Vec<i32> =
+        hosts.iter().filter_map(|&h| parent_pid(h)).filter(|&p| p != 1 && p != supervisor).collect();
+    templates.sort_unstable();
+    templates.dedup();
     // Measured once every side has taken its output: no CPU used for a while.
-    for &pid in hosts.iter().chain([&server, &supervisor]) {
+    for &pid in hosts.iter().chain(&templates).chain([&server, &supervisor]) {
         let ticks = crate::process::cpu_ticks(pid).unwrap_or(0);
         crate::process::wait_idle(pid, Instant::now(), ticks, Duration::from_secs(60))?;
     }
     let hosts_kib: u64 = hosts.iter().map(|&p| rss_kib(p)).sum();
+    let template_kib: u64 = templates.iter().map(|&p| rss_kib(p)).sum();
     let supervisor_kib = rss_kib(supervisor);
-    let tandem_kib = hosts_kib + supervisor_kib;
+    let tandem_kib = hosts_kib + template_kib + supervisor_kib;
     let tmux_kib = rss_kib(server);
     for i in 0..sessions {
         run(&mut tandem.cmd(["rm", "--force", &format!("idle-{i}")]))?;
     }
     tmux.kill_server();
     let ratio = tandem_kib as f64 / tmux_kib as f64;
-    let per_host = hosts_kib as f64 / sessions as f64;
+    // Per host: the hosts and the template that forked them, shared out.
+    let per_host = (hosts_kib + template_kib) as f64 / sessions as f64;
     let note = format!(
-        "hosts {hosts_kib} KiB ({per_host:.0} KiB each) + supervisor {supervisor_kib} KiB; \
-         proportional set sizes (Pss of /proc/PID/smaps_rollup)"
+        "hosts {hosts_kib} KiB + host template {template_kib} KiB ({per_host:.0} KiB per host) + supervisor \
+         {supervisor_kib} KiB; proportional set sizes (Pss of /proc/PID/smaps_rollup)"
     );
     let (name, target, met) = if printed {
         ("memory scrollback", "≤ 0.5× tmux".to_owned(), ratio <= 0.5)
@@ -519,6 +527,13 @@ fn wait_state(tandem: &Tandem, name: &str, state: &str, limit: Duration) -> Resu
 }
 
 /// The host pid of session `id`, from its row in the store.
+/// The parent of process `pid` (field 4 of `/proc/PID/stat`, after the
+/// parenthesised command name).
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn host_pid(tandem: &Tandem, id: &str) -> Option<i32> {
     let store = tandem_core::store::Store::open(&tandem.home.join("state/tandem.db")).ok()?;
     store.session(id).ok()??.host_pid

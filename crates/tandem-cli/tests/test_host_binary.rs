@@ -1,8 +1,9 @@
-//! Issue 23, target 3: what an idle host costs. The supervisor starts
-//! hosts as the small `tandem-host` binary installed beside `tandem`
-//! (a `tandem` alone runs them as `tandem host`), and a terminal agent's
-//! host holds no database connection between its writes; it still
-//! records the agent's end.
+//! Issue 23, target 3: what an idle host costs. The supervisor's host
+//! template (`tandem-host template`, the small binary installed beside
+//! `tandem`) forks each host (a `tandem` alone runs them as `tandem
+//! host`); a terminal agent's host holds no database connection between
+//! its writes and still records the agent's end. A host outlives its
+//! template; a template never outlives its supervisor.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +14,41 @@ use crate::common::{PROMPT, TestEnv, stderr, wait_for};
 fn host_pid(env: &TestEnv, name: &str) -> i32 {
     let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
     db.query_row("SELECT host_pid FROM sessions WHERE slug = ?1", [name], |r| r.get(0)).expect("host pid")
+}
+
+/// The agent's pid of session `name`, from the store.
+fn agent_pid(env: &TestEnv, name: &str) -> i32 {
+    let db = rusqlite::Connection::open(env.tandem_home.join("state/tandem.db")).expect("db");
+    db.query_row("SELECT agent_pid FROM sessions WHERE slug = ?1", [name], |r| r.get(0)).expect("agent pid")
+}
+
+/// Field `index` (from 0) of `/proc/PID/stat` after the parenthesised
+/// command name: 0 is the state, 1 the parent's pid.
+fn stat_field(pid: i32, index: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().nth(index)?.to_owned())
+}
+
+fn parent(pid: i32) -> i32 {
+    stat_field(pid, 1).and_then(|p| p.parse().ok()).expect("parent pid")
+}
+
+/// Whether `pid` has ended (gone, or a zombie not reaped yet).
+fn ended(pid: i32) -> bool {
+    stat_field(pid, 0).is_none_or(|state| state == "Z")
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// The signals `pid` ignores (`SigIgn` of `/proc/PID/status`, a mask with
+/// bit n-1 for signal n).
+fn ignored_signals(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).expect("SigIgn");
+    u64::from_str_radix(line.trim(), 16).expect("hex mask")
 }
 
 /// The files `pid` has open that are the store's (`tandem.db`, its WAL
@@ -37,6 +73,16 @@ fn an_idle_terminal_agents_host_is_the_small_binary_and_holds_no_database() {
     let exe = std::fs::read_link(format!("/proc/{host}/exe")).expect("host exe");
     assert_eq!(exe.file_name().and_then(|n| n.to_str()), Some("tandem-host"), "{}", exe.display());
     assert_eq!(open_store_files(host, &env.tandem_home), Vec::<PathBuf>::new(), "an idle host holds the store open");
+    // Forked by the supervisor's template, whose own parent is the supervisor.
+    let template = parent(host);
+    assert_eq!(cmdline(template).last().map(String::as_str), Some("template"), "{:?}", cmdline(template));
+    assert_eq!(Some(parent(template)), env.supervisor_pid());
+    // The template ignores SIGCHLD (the kernel reaps its hosts); neither
+    // the host nor its agent may.
+    const SIGCHLD: u64 = 1 << (17 - 1);
+    assert_ne!(ignored_signals(template) & SIGCHLD, 0, "the template reaps by ignoring SIGCHLD");
+    assert_eq!(ignored_signals(host) & SIGCHLD, 0, "the host must wait for its agent");
+    assert_eq!(ignored_signals(agent_pid(&env, "idle")) & SIGCHLD, 0, "the agent inherited an ignored SIGCHLD");
 
     // It still takes prompts, and records the agent's end when stopped.
     env.ok(&["send", "idle", "echo sent-$((6*7))"]);
@@ -74,4 +120,39 @@ fn a_tandem_alone_runs_its_hosts_itself() {
     run(&["stop", "solo"]);
     env.wait_state("solo", "stopped");
     run(&["daemon", "stop"]);
+}
+
+#[test]
+fn a_host_outlives_its_template_and_a_template_its_supervisor() {
+    let env = TestEnv::new();
+    env.ok(&["new", "first", "--bg", "--agent", "shell", "--base", "head"]);
+    env.wait_state("first", "running");
+    let host = host_pid(&env, "first");
+    let template = parent(host);
+    assert_eq!(cmdline(template).last().map(String::as_str), Some("template"), "{:?}", cmdline(template));
+
+    // The template is killed: its host and agent keep running and still
+    // take prompts; the next session gets a new template.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(template), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    wait_for("the template to end", || ended(template).then_some(()));
+    assert!(!ended(host), "the host ended with its template");
+    env.ok(&["send", "first", "echo still-$((6*7))"]);
+    wait_for("the prompt's output in logs", || env.ok(&["logs", "first"]).contains("still-42").then_some(()));
+    env.ok(&["new", "second", "--bg", "--agent", "shell", "--base", "head"]);
+    env.wait_state("second", "running");
+    let second = host_pid(&env, "second");
+    let new_template = parent(second);
+    assert_ne!(new_template, template);
+    assert_eq!(cmdline(new_template).last().map(String::as_str), Some("template"), "{:?}", cmdline(new_template));
+    wait_for("its prompt in logs", || env.ok(&["logs", "second"]).contains(PROMPT).then_some(()));
+
+    // The supervisor stops: its template ends with it, the hosts do not.
+    env.ok(&["daemon", "stop"]);
+    wait_for("the template to end with its supervisor", || ended(new_template).then_some(()));
+    assert!(!ended(host) && !ended(second), "a host ended with the supervisor");
+    env.ok(&["stop", "first"]);
+    env.ok(&["stop", "second"]);
+    env.wait_state("first", "stopped");
+    env.wait_state("second", "stopped");
+    env.ok(&["daemon", "stop"]);
 }

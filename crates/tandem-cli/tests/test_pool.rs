@@ -206,7 +206,10 @@ fn rm_of_a_session_made_from_the_pool_behaves_as_any() {
     let refused = env.fails(&["rm", "b"]);
     assert!(refused.contains("--force"), "{refused}");
     assert!(b.join("draft.txt").is_file(), "a refused rm changes nothing");
-    env.ok(&["rm", "--force", "b"]);
+    // `--wait`: git's own bookkeeping (the prune) is done before it
+    // returns, for the plain `git worktree list` below (a tandem command
+    // would wait for it).
+    env.ok(&["rm", "--force", "--wait", "b"]);
     assert!(!b.exists());
     let snapshots = env.git(&["for-each-ref", "--format=%(refname)", "refs/tandem/archive/b/"]);
     let snapshot = snapshots.lines().next().expect("a snapshot of b");

@@ -4,8 +4,8 @@
 //! [`type_prompts`]) and answers to its permission requests
 //! ([`answer`]).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,10 +24,28 @@ pub(super) fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
         write_lines(shared, &lines);
         return Ok(());
     }
-    match lock(&shared.typer).as_ref() {
-        Some(typer) if typer.send(text.to_owned()).is_ok() => Ok(()),
-        _ => Err(io::Error::new(io::ErrorKind::NotConnected, "the agent takes no more input")),
+    let mut typer = lock(&shared.typer);
+    if typer.closed {
+        return Err(io::Error::new(io::ErrorKind::NotConnected, "the agent takes no more input"));
     }
+    typer.queue.push_back(text.to_owned());
+    if !typer.running {
+        let weak = Arc::downgrade(shared);
+        thread::Builder::new().name("typer".into()).spawn(move || type_prompts(&weak))?;
+        typer.running = true;
+    }
+    Ok(())
+}
+
+/// Prompts waiting to be typed into a terminal agent, and whether a
+/// `typer` thread is typing them: one runs only while there are prompts
+/// to type (an idle host keeps no thread for them).
+#[derive(Debug, Default)]
+pub(super) struct Typer {
+    queue: VecDeque<String>,
+    running: bool,
+    /// The agent's input is closed: no prompt is taken any more.
+    closed: bool,
 }
 
 /// Types each prompt from `prompts` into a terminal agent, in order, once
@@ -40,18 +58,29 @@ pub(super) fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
 /// `SessionStart` hook, the moment tandem calls it idle) before its TUI
 /// draws, and keys typed before then land in its early-input buffer,
 /// whose Enter is not always taken as a submit.
-pub(super) fn type_prompts(shared: &Weak<Shared>, prompts: &Receiver<String>) {
-    while let Ok(text) = prompts.recv() {
+fn type_prompts(shared: &Weak<Shared>) {
+    loop {
         let Some(shared) = shared.upgrade() else { return };
+        let text = {
+            let mut typer = lock(&shared.typer);
+            let Some(text) = typer.queue.pop_front() else {
+                typer.running = false;
+                return;
+            };
+            text
+        };
         wait_until(DRAW_WAIT, || !lock(&shared.screen).0.screen().contents().trim().is_empty());
         wait_until(QUIET_WAIT, || lock(&shared.last_output).is_some_and(|t| t.elapsed() >= QUIET));
         let before = lock(&shared.screen).0.screen().contents();
-        if lock(&shared.writer).write_all(text.as_bytes()).is_err() {
-            return;
-        }
-        wait_until(ECHO_WAIT, || lock(&shared.screen).0.screen().contents() != before);
-        thread::sleep(ENTER_DELAY);
-        if lock(&shared.writer).write_all(b"\r").is_err() {
+        let typed = lock(&shared.writer).write_all(text.as_bytes()).is_ok() && {
+            wait_until(ECHO_WAIT, || lock(&shared.screen).0.screen().contents() != before);
+            thread::sleep(ENTER_DELAY);
+            lock(&shared.writer).write_all(b"\r").is_ok()
+        };
+        if !typed {
+            let mut typer = lock(&shared.typer);
+            (typer.closed, typer.running) = (true, false);
+            typer.queue.clear();
             return;
         }
     }

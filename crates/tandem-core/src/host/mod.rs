@@ -1,6 +1,7 @@
 //! The per-session host: the small process that owns one agent's PTY.
 //!
-//! The supervisor starts one host per session (`tandem host`, see
+//! The supervisor starts one host per session (forked by its host
+//! template, `tandem-host template`, else `tandem host`; see
 //! [`crate::session::launch`]), writes a [`HostSpec`] frame to its stdin
 //! and reads one [`HostReady`] frame from its stdout, both carrying the
 //! host protocol version ([`crate::protocol`], "Versions"). The host then
@@ -18,8 +19,10 @@
 //!   `stopped` if a stop was asked) in the store, tells its clients, and
 //!   exits.
 //!
-//! Threads, not async: one reads the PTY, one waits for the agent, one
-//! accepts, and each client has a reader and a writer. A client that
+//! Threads, not async: the main thread waits for the agent, one reads
+//! the PTY, one accepts, a `typer` types prompts while there are any, and
+//! each client has a reader and a writer. The supervisor's host template
+//! forks hosts (`template.rs`); an idle host holds no store connection. A client that
 //! falls [`CLIENT_QUEUE`] frames behind is dropped rather than slowing the
 //! agent.
 //!
@@ -36,6 +39,7 @@
 //! - `server.rs`: the host's socket: accept, hello, attach, logs,
 //!   control, each client's frames;
 //! - `hook_channel.rs`: a sandboxed session's hook events;
+//! - `template.rs`: the process that forks each new host (public);
 //! - `screen.rs`: the emulator, the PTY log, redraw (public);
 //! - `client.rs`: reaching a host from a command (public).
 
@@ -48,6 +52,7 @@ pub mod screen;
 mod server;
 mod spec;
 mod structured;
+pub mod template;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -66,7 +71,6 @@ use crate::store::{SessionState, Store};
 pub use child::{MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, usable_size};
 use child::{spawn_piped, spawn_pty, wait_for_agent};
 use hook_channel::serve_hook_channel;
-use input::type_prompts;
 use output::{pump_output, show};
 pub use spec::{HostReady, HostSpec, OLD_PROTOCOL_VAR};
 use spec::{SPOKEN, old_protocol, protocol_6, read_spec};
@@ -137,9 +141,9 @@ struct Shared {
     claude: bool,
     /// When a terminal agent last wrote output; none before its first.
     last_output: Mutex<Option<Instant>>,
-    /// Prompts for a terminal agent, typed in order by the `typer`
-    /// thread once the agent takes input ([`type_prompts`]).
-    typer: Mutex<Option<mpsc::Sender<String>>>,
+    /// Prompts for a terminal agent, typed in order by a `typer`
+    /// thread once the agent takes input ([`input::prompt`]).
+    typer: Mutex<input::Typer>,
     stop_requested: AtomicBool,
     /// Set once the agent has exited: its final state and code.
     exit: (Mutex<Option<AgentEnd>>, Condvar),
@@ -253,11 +257,15 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
         Err(HostError::Version { version })
     };
     match started {
-        Ok(shared) => {
+        Ok((shared, reader_done)) => {
             let host_pid = std::process::id() as i32;
             report(&mut stdout, &HostReady::Running { version, host_pid, agent_pid: shared.agent_pid });
             drop(stdout);
-            serve(shared);
+            // What starting took (the spec, the store's first write) is
+            // freed: its pages go back before the host waits, for hours
+            // perhaps (issue 23, target 3).
+            crate::process::release_free_memory();
+            serve(&shared, &reader_done);
             Ok(())
         }
         Err(e) => {
@@ -272,13 +280,54 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
     }
 }
 
-fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
+/// Records that the agent runs (its host's and its own pid), in a
+/// short-lived child process while the host is still single-threaded:
+/// an SQLite connection takes 200–300 KiB of heap and maps SQLite's
+/// code, and a host that opened one kept a third of that as holes in its
+/// heap and the code pages for as long as it lived, hours perhaps (issue
+/// 23, target 3). When the child cannot be made or fails, the host
+/// writes itself (and so reports the error).
+///
+/// # Errors
+/// [`crate::store::StoreError`] when the store cannot be opened or
+/// written.
+#[allow(unsafe_code)] // fork(2), which nix marks unsafe
+fn record_running(database: &std::path::Path, session_id: &str, agent_pid: i32) -> Result<(), HostError> {
+    let host_pid = std::process::id() as i32;
+    let write = || Store::open(database).and_then(|store| store.set_running(session_id, host_pid, agent_pid));
+    if template::thread_count() == Some(1) {
+        // SAFETY: the process is single-threaded (checked just above), so
+        // the child's copy of every lock and allocator state is consistent.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => std::process::exit(i32::from(write().is_err())),
+            Ok(nix::unistd::ForkResult::Parent { child }) => loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => return Ok(()),
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Ok(nix::sys::wait::WaitStatus::Exited(..) | nix::sys::wait::WaitStatus::Signaled(..)) | Err(_) => {
+                        break;
+                    }
+                    Ok(_) => {}
+                }
+            },
+            Err(_) => {}
+        }
+    }
+    write()?;
+    Ok(())
+}
+
+/// Starts the agent and the host's threads: the host's state, and what
+/// tells [`serve`] the agent's output has been read to its end.
+fn start(paths: &Paths, spec: &HostSpec) -> Result<(Arc<Shared>, mpsc::Receiver<()>), HostError> {
     let dir = paths.session_dir(&spec.session_id);
     crate::paths::create_private_dir(&dir)?;
     paths.ensure_runtime_dir().map_err(io::Error::other)?;
     let secrets = crate::secrets::secret_values(&spec.env);
-    let mut store = Store::open(&paths.database())?;
-    store.redact_secrets(secrets.clone());
+    let database = paths.database();
+    if !database.exists() {
+        return Err(crate::store::StoreError::Gone { path: database }.into());
+    }
     let listener = crate::socket::bind(&paths.host_socket(&spec.session_id))?;
     let socket_inode = crate::socket::inode(&paths.host_socket(&spec.session_id));
 
@@ -288,6 +337,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
     let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
     let structured = driver.is_some();
     let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
+    record_running(&database, &spec.session_id, agent_pid)?;
     screen::write_size(&dir, size.rows, size.cols)?;
 
     let shared = Arc::new(Shared {
@@ -308,17 +358,15 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         driver: Mutex::new(driver),
         claude: crate::agent::is_claude(&spec.agent),
         last_output: Mutex::new(None),
-        typer: Mutex::new(None),
+        typer: Mutex::new(input::Typer::default()),
         stop_requested: AtomicBool::new(false),
         exit: (Mutex::new(None), Condvar::new()),
-        store: Mutex::new(Some(store)),
+        store: Mutex::new(None),
         secrets,
         socket_inode,
         cleanup: spec.cleanup.clone(),
         old_protocol: old_protocol(),
     });
-    store_of(&shared)?.set_running(&spec.session_id, std::process::id() as i32, agent_pid)?;
-    close_store(&shared);
     if structured {
         // No hook records a structured agent's prompts: the host does.
         if let Some(text) = &spec.typed_input {
@@ -339,10 +387,6 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
         if let Some(input) = &spec.typed_input {
             let _ = lock(&shared.writer).write_all(input.as_bytes());
         }
-        let (tx, rx) = mpsc::channel();
-        *lock(&shared.typer) = Some(tx);
-        let weak = Arc::downgrade(&shared);
-        thread::Builder::new().name("typer".into()).spawn(move || type_prompts(&weak, &rx))?;
     }
 
     let reader_done = {
@@ -377,21 +421,14 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<Arc<Shared>, HostError> {
             })?;
         }
     }
-    {
-        let shared = Arc::clone(&shared);
-        thread::Builder::new().name("wait".into()).spawn(move || wait_for_agent(&shared, &reader_done))?;
-    }
-    Ok(shared)
+    Ok((shared, reader_done))
 }
 
-/// Blocks until the agent has exited and the host has said so.
-fn serve(shared: Arc<Shared>) {
-    let (lock_exit, cvar) = &shared.exit;
-    let mut exit = lock(lock_exit);
-    while exit.is_none() {
-        exit = cvar.wait(exit).unwrap_or_else(std::sync::PoisonError::into_inner);
-    }
-    drop(exit);
+/// Waits for the agent on the calling thread (the host's main thread,
+/// which has nothing else to do: one thread stack fewer per idle host),
+/// records its end, and returns once clients were told.
+fn serve(shared: &Shared, reader_done: &mpsc::Receiver<()>) {
+    wait_for_agent(shared, reader_done);
     // Give client writers a moment to flush the last output and `exited`
     // (their queues were closed when the agent's end was recorded).
     let deadline = Instant::now() + Duration::from_millis(500);

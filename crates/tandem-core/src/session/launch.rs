@@ -14,11 +14,14 @@
 //! supervisor request stays a few lines and core never calls back into
 //! the supervisor. Every failure is a [`LaunchError`].
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use crate::agent::{AgentError, Conversation};
 use crate::config::Config;
@@ -389,11 +392,14 @@ pub fn host_command(exe: &Path) -> Command {
     }
 }
 
-/// Starts [`host_command`] for `spec`'s session, hands it the spec (a control
-/// frame) and waits for its report. The host's stderr goes to
-/// `sessions/<id>/host.log`; the host is reaped by a thread of its own
-/// when it ends, so it never lingers as a zombie. Returns the host's and
-/// the agent's pids.
+/// Starts a host for `spec`'s session, hands it the spec (a control
+/// frame) and waits for its report. The host is forked by the
+/// supervisor's host template ([`crate::host::template`]) when the
+/// [`HOST_BINARY`] sits beside `exe`, else started by
+/// [`host_command`]. The host's stderr goes to `sessions/<id>/host.log`;
+/// it never lingers as a zombie (a forked host is reaped by init, a
+/// started one by a thread of its own). Returns the host's and the
+/// agent's pids.
 ///
 /// # Errors
 /// [`LaunchError::Log`], [`LaunchError::Spawn`], [`LaunchError::Handoff`],
@@ -408,25 +414,104 @@ pub fn start_host(paths: &Paths, exe: &Path, spec: &HostSpec) -> Result<(i32, i3
         .mode(0o600)
         .open(&log)
         .map_err(|source| LaunchError::Log { path: log.clone(), source })?;
-    let mut cmd = host_command(exe);
-    let program = PathBuf::from(cmd.get_program());
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(file)
-        .spawn()
-        .map_err(|source| LaunchError::Spawn { exe: program, source })?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (stdin, stdout, child) = match fork_from_template(&exe.with_file_name(HOST_BINARY), &file) {
+        Some((stdin, stdout)) => (stdin, stdout, None),
+        None => {
+            let mut cmd = host_command(exe);
+            let program = PathBuf::from(cmd.get_program());
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(file)
+                .spawn()
+                .map_err(|source| LaunchError::Spawn { exe: program, source })?;
+            let stdin = File::from(OwnedFd::from(child.stdin.take().expect("stdin is piped")));
+            let stdout = File::from(OwnedFd::from(child.stdout.take().expect("stdout is piped")));
+            (stdin, stdout, Some(child))
+        }
+    };
+    let (mut stdin, mut stdout) = (stdin, stdout);
     let sent = protocol::send(&mut stdin, spec);
     drop(stdin);
     let report = sent.map(|()| protocol::recv::<HostReady>(&mut stdout));
     drop(stdout);
-    std::thread::spawn(move || child.wait());
+    if let Some(mut child) = child {
+        std::thread::spawn(move || child.wait());
+    }
     match report.map_err(LaunchError::Handoff)? {
         Ok(Some(HostReady::Running { host_pid, agent_pid, .. })) => Ok((host_pid, agent_pid)),
         Ok(Some(HostReady::Failed { message, .. })) => Err(LaunchError::Failed { message }),
         // Nothing, or not a report: the host's log says why.
         Ok(None) | Err(_) => Err(LaunchError::NoReport { log }),
     }
+}
+
+/// This process's host template ([`crate::host::template`]): started
+/// with the first host forked, dropped (and so ended) when it fails.
+static TEMPLATE: Mutex<Option<Template>> = Mutex::new(None);
+
+/// A running `tandem-host template` and this process's end of its socket.
+struct Template {
+    binary: PathBuf,
+    child: Child,
+    socket: UnixStream,
+}
+
+impl Template {
+    fn start(binary: &Path) -> io::Result<Self> {
+        let (socket, theirs) = UnixStream::pair()?;
+        let child = Command::new(binary)
+            .arg(crate::host::template::TEMPLATE_ARG)
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok(Template { binary: binary.to_owned(), child, socket })
+    }
+}
+
+impl Drop for Template {
+    /// Ends the template; the hosts it forked keep running (they are not
+    /// its children).
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host forked by this process's template, which is started first
+/// when there is none (or it failed: one new template is tried): the
+/// host's stdin (for the spec) and stdout (for its report), its stderr
+/// `log`. `None` when there is no `binary` or no template can fork: the
+/// caller starts the host itself.
+fn fork_from_template(binary: &Path, log: &File) -> Option<(File, File)> {
+    if !std::fs::metadata(binary).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut slot = TEMPLATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..2 {
+        let template = match slot.take() {
+            Some(template) if template.binary == binary => template,
+            _ => match Template::start(binary) {
+                Ok(template) => template,
+                Err(e) => {
+                    tracing::warn!(error = %e, binary = %binary.display(), "cannot start the host template");
+                    return None;
+                }
+            },
+        };
+        let (stdin_read, stdin_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        let (stdout_read, stdout_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        match crate::host::template::request(&template.socket, [stdin_read.as_fd(), stdout_write.as_fd(), log.as_fd()])
+        {
+            Ok(()) => {
+                *slot = Some(template);
+                return Some((File::from(stdin_write), File::from(stdout_read)));
+            }
+            // A host forked before the template failed reads no spec and
+            // ends: the pipes' other ends close here.
+            Err(e) => tracing::warn!(error = %e, "the host template failed; starting another"),
+        }
+    }
+    None
 }
