@@ -156,3 +156,54 @@ fn a_host_outlives_its_template_and_a_template_its_supervisor() {
     env.wait_state("second", "stopped");
     env.ok(&["daemon", "stop"]);
 }
+
+#[test]
+fn a_host_binary_that_is_no_template_still_runs_hosts() {
+    // A `tandem-host` of a release before templates: it takes
+    // `template` for nothing and waits for a spec, so it never says
+    // hello. Here a script that waits, and is an ordinary host otherwise.
+    let env = TestEnv::new();
+    let dir = env.tmp.path().join("older");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let copy = dir.join("tandem");
+    std::fs::copy(TestEnv::bin(), &copy).expect("copy tandem");
+    let real = TestEnv::bin().with_file_name("tandem-host");
+    let script = dir.join("tandem-host");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nif [ \"$1\" = template ]; then exec sleep 600; fi\nexec '{}' \"$@\"\n", real.display()),
+    )
+    .expect("script");
+    Command::new("chmod").arg("755").arg(&script).status().expect("chmod");
+    let base = env.command_in(&env.repo, &[]);
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&copy);
+        cmd.env_clear().current_dir(&env.repo).args(args);
+        for (k, v) in base.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.output().expect("run the copy");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    for name in ["one", "two"] {
+        run(&["new", name, "--bg", "--agent", "shell", "--base", "head"]);
+        env.wait_state(name, "running");
+        let host = host_pid(&env, name);
+        assert_eq!(Some(parent(host)), env.supervisor_pid(), "{name}: not started by the supervisor itself");
+        wait_for("its prompt in logs", || env.ok(&["logs", name]).contains(PROMPT).then_some(()));
+    }
+    // The waiting "template" was ended, not left behind.
+    let supervisor = env.supervisor_pid().expect("supervisor");
+    let children =
+        std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap_or_default();
+    for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        assert!(!cmdline(child).iter().any(|a| a == "600"), "a template that never said hello still runs: {child}");
+    }
+    run(&["stop", "one"]);
+    run(&["stop", "two"]);
+    env.wait_state("one", "stopped");
+    env.wait_state("two", "stopped");
+    run(&["daemon", "stop"]);
+}

@@ -31,7 +31,11 @@ pub(super) fn prompt(shared: &Arc<Shared>, text: &str) -> io::Result<()> {
     typer.queue.push_back(text.to_owned());
     if !typer.running {
         let weak = Arc::downgrade(shared);
-        thread::Builder::new().name("typer".into()).spawn(move || type_prompts(&weak))?;
+        if let Err(e) = thread::Builder::new().name("typer".into()).spawn(move || type_prompts(&weak)) {
+            // Not typed later either: the caller was told it failed.
+            typer.queue.pop_back();
+            return Err(e);
+        }
         typer.running = true;
     }
     Ok(())

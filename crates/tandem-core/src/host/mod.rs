@@ -281,7 +281,9 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
 }
 
 /// Records that the agent runs (its host's and its own pid), in a
-/// short-lived child process while the host is still single-threaded:
+/// short-lived child process while the host is still single-threaded (a
+/// sandboxed host with port forwards already runs their threads, and
+/// writes itself):
 /// an SQLite connection takes 200–300 KiB of heap and maps SQLite's
 /// code, and a host that opened one kept a third of that as holes in its
 /// heap and the code pages for as long as it lived, hours perhaps (issue
@@ -337,7 +339,11 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<(Arc<Shared>, mpsc::Receiver<
     let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
     let structured = driver.is_some();
     let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
-    record_running(&database, &spec.session_id, agent_pid)?;
+    if let Err(e) = record_running(&database, &spec.session_id, agent_pid) {
+        // Not left running unrecorded: the host reports the error and ends.
+        crate::process::signal_group(agent_pid, nix::sys::signal::Signal::SIGKILL);
+        return Err(e);
+    }
     screen::write_size(&dir, size.rows, size.cols)?;
 
     let shared = Arc::new(Shared {

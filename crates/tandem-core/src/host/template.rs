@@ -14,6 +14,10 @@
 //!   its stdin, and the template serves until that socket closes (the
 //!   supervisor exited, or crashed): a template never outlives its
 //!   supervisor, so an upgrade replaces both.
+//! - The template first writes [`HELLO`]: a `tandem-host` of a release
+//!   before templates takes the argument for nothing and waits for a
+//!   spec, and the supervisor, which waits at most 5 s for the hello (and
+//!   for each answer), starts hosts itself then.
 //! - A request is one byte carrying three file descriptors
 //!   (`SCM_RIGHTS`, `unix(7)`): the new host's stdin, stdout and stderr.
 //!   The template forks the host, which starts a session of its own
@@ -25,14 +29,19 @@
 //!   running (init adopts them), and the supervisor starts a new template
 //!   for the next host, or starts hosts itself (`exec`) when it cannot.
 //! - The answer is four bytes, a little-endian `i32`: 0 once the host is
-//!   forked, or minus the `errno` of the fork or `dup2` that failed.
-//! - The host then runs exactly as one started by `exec` ([`super::main`]):
-//!   its stdin, stdout and stderr are the three descriptors.
+//!   forked, or minus the `errno` of the fork that failed (or `EINVAL`
+//!   for a request without three descriptors). A host whose `dup2` fails
+//!   exits 127 at once; the supervisor then gets no report.
+//! - The host then runs the code of one started by `exec` ([`super::main`]),
+//!   its stdin, stdout and stderr the three descriptors; its environment,
+//!   working folder and limits are the template's, so the supervisor's
+//!   when the template started.
 //!
 //! What is given up: every host forked by one template has that
-//! template's address-space layout (randomised once per supervisor start,
-//! not per host), as every zygote's children do. The agent itself is
-//! started with `exec` and gets a fresh one.
+//! template's address-space layout, stack-protector canary and glibc
+//! pointer guard (randomised once per supervisor start, not per host), as
+//! every zygote's children do. The agent itself is started with `exec`
+//! and gets fresh ones.
 
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -44,6 +53,23 @@ use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout};
 
 /// The argument that makes `tandem-host` a template.
 pub const TEMPLATE_ARG: &str = "template";
+
+/// What a template writes first on its socket: a name and the version of
+/// this request protocol.
+pub const HELLO: [u8; 8] = *b"tdmtpl01";
+
+/// Waits for a template's [`HELLO`] on `socket` (within the socket's read
+/// timeout).
+///
+/// # Errors
+/// The socket's errors (`WouldBlock`/`TimedOut` past its timeout, an
+/// early end), or `InvalidData` for another hello.
+pub fn hello(socket: &UnixStream) -> io::Result<()> {
+    let mut said = [0u8; HELLO.len()];
+    let mut socket = socket;
+    socket.read_exact(&mut said)?;
+    if said == HELLO { Ok(()) } else { Err(io::Error::new(io::ErrorKind::InvalidData, "not a host template's hello")) }
+}
 
 /// Serves fork requests on the socket that is this process's stdin until
 /// it closes. Each request forks a host that runs `host()` with the
@@ -63,22 +89,28 @@ pub fn serve(host: impl Fn() -> i32) -> io::Result<()> {
     crate::process::release_free_memory();
     let stdin = io::stdin();
     let socket = stdin.as_fd();
+    write_all(socket, &HELLO)?;
     loop {
         let Some(fds) = receive(socket)? else { return Ok(()) };
         let answer = match fds {
             Ok(fds) => fork_host(fds, &host),
             Err(errno) => -errno,
         };
-        let answer = answer.to_le_bytes();
-        let mut sent = 0;
-        while sent < answer.len() {
-            match nix::unistd::write(socket, &answer[sent..]) {
-                Ok(n) => sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
+        write_all(socket, &answer.to_le_bytes())?;
+    }
+}
+
+/// Writes all of `bytes` to `socket`.
+fn write_all(socket: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match nix::unistd::write(socket, &bytes[sent..]) {
+            Ok(n) => sent += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
 }
 
 /// Asks the template behind `socket` to fork a host with `stdio` as its

@@ -22,6 +22,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::agent::{AgentError, Conversation};
 use crate::config::Config;
@@ -397,8 +398,9 @@ pub fn host_command(exe: &Path) -> Command {
 /// supervisor's host template ([`crate::host::template`]) when the
 /// [`HOST_BINARY`] sits beside `exe`, else started by
 /// [`host_command`]. The host's stderr goes to `sessions/<id>/host.log`;
-/// it never lingers as a zombie (a forked host is reaped by init, a
-/// started one by a thread of its own). Returns the host's and the
+/// it never lingers as a zombie (a forked host is reaped by the kernel,
+/// as its template ignores `SIGCHLD`, or by init once the template is
+/// gone; a started one by a thread of its own). Returns the host's and the
 /// agent's pids.
 ///
 /// # Errors
@@ -448,7 +450,22 @@ pub fn start_host(paths: &Paths, exe: &Path, spec: &HostSpec) -> Result<(i32, i3
 
 /// This process's host template ([`crate::host::template`]): started
 /// with the first host forked, dropped (and so ended) when it fails.
-static TEMPLATE: Mutex<Option<Template>> = Mutex::new(None);
+static TEMPLATE: Mutex<Slot> = Mutex::new(Slot { template: None, refused: None });
+
+/// How long a template may take to say hello, or to answer a request,
+/// before it is given up for `exec`.
+const TEMPLATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long after a template could not be started (a `tandem-host` of a
+/// release before templates, say, which never says hello) hosts are
+/// started with `exec` without trying again.
+const TEMPLATE_RETRY: Duration = Duration::from_secs(60);
+
+struct Slot {
+    template: Option<Template>,
+    /// The binary that could not be made a template, and when.
+    refused: Option<(PathBuf, Instant)>,
+}
 
 /// A running `tandem-host template` and this process's end of its socket.
 struct Template {
@@ -458,14 +475,21 @@ struct Template {
 }
 
 impl Template {
+    /// Starts `binary` as a template and waits for its hello
+    /// ([`crate::host::template::HELLO`]), at most [`TEMPLATE_TIMEOUT`];
+    /// the socket keeps that timeout both ways.
     fn start(binary: &Path) -> io::Result<Self> {
         let (socket, theirs) = UnixStream::pair()?;
+        socket.set_read_timeout(Some(TEMPLATE_TIMEOUT))?;
+        socket.set_write_timeout(Some(TEMPLATE_TIMEOUT))?;
         let child = Command::new(binary)
             .arg(crate::host::template::TEMPLATE_ARG)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .spawn()?;
-        Ok(Template { binary: binary.to_owned(), child, socket })
+        let template = Template { binary: binary.to_owned(), child, socket };
+        crate::host::template::hello(&template.socket)?;
+        Ok(template)
     }
 }
 
@@ -482,30 +506,35 @@ impl Drop for Template {
 /// A host forked by this process's template, which is started first
 /// when there is none (or it failed: one new template is tried): the
 /// host's stdin (for the spec) and stdout (for its report), its stderr
-/// `log`. `None` when there is no `binary` or no template can fork: the
-/// caller starts the host itself.
+/// `log`. `None` when there is no `binary`, no template can fork, or one
+/// could not be started in the last [`TEMPLATE_RETRY`]: the caller
+/// starts the host itself.
 fn fork_from_template(binary: &Path, log: &File) -> Option<(File, File)> {
     if !std::fs::metadata(binary).is_ok_and(|m| m.is_file()) {
         return None;
     }
     let mut slot = TEMPLATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if slot.refused.as_ref().is_some_and(|(refused, at)| refused == binary && at.elapsed() < TEMPLATE_RETRY) {
+        return None;
+    }
     for _ in 0..2 {
-        let template = match slot.take() {
+        let (stdin_read, stdin_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        let (stdout_read, stdout_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        let template = match slot.template.take() {
             Some(template) if template.binary == binary => template,
             _ => match Template::start(binary) {
                 Ok(template) => template,
                 Err(e) => {
                     tracing::warn!(error = %e, binary = %binary.display(), "cannot start the host template");
+                    slot.refused = Some((binary.to_owned(), Instant::now()));
                     return None;
                 }
             },
         };
-        let (stdin_read, stdin_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-        let (stdout_read, stdout_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
         match crate::host::template::request(&template.socket, [stdin_read.as_fd(), stdout_write.as_fd(), log.as_fd()])
         {
             Ok(()) => {
-                *slot = Some(template);
+                slot.template = Some(template);
                 return Some((File::from(stdin_write), File::from(stdout_read)));
             }
             // A host forked before the template failed reads no spec and
