@@ -721,22 +721,45 @@ pub fn net_main(forwards: &[Forward], argv: &[String]) -> std::io::Result<i32> {
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-/// Outside a sandbox: accepts on each forward's socket and connects each
-/// connection to the forward's address, at most
-/// [`crate::socket::MAX_CONNECTIONS`] at once per forward (more are
-/// closed; issue 16: 3,000 connections made 2,241 threads). The threads
-/// live as long as the process.
+/// Outside a sandbox: binds each forward's socket, for
+/// [`serve_forwards`] to serve. Bound before the agent starts, so its
+/// first connection waits in the socket's backlog rather than failing;
+/// served once the host has done what it does single-threaded
+/// (`host::record_running`).
 ///
 /// # Errors
 /// A socket cannot be bound.
-pub fn serve_forwards(forwards: &[Forward]) -> std::io::Result<()> {
-    for forward in forwards {
-        if let Some(dir) = forward.socket.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let _ = std::fs::remove_file(&forward.socket);
-        let listener = std::os::unix::net::UnixListener::bind(&forward.socket)?;
-        let addr = forward.addr;
+pub fn bind_forwards(forwards: &[Forward]) -> std::io::Result<Vec<BoundForward>> {
+    forwards
+        .iter()
+        .map(|forward| {
+            if let Some(dir) = forward.socket.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let _ = std::fs::remove_file(&forward.socket);
+            let listener = std::os::unix::net::UnixListener::bind(&forward.socket)?;
+            Ok(BoundForward { listener, addr: forward.addr })
+        })
+        .collect()
+}
+
+/// A forward's socket, bound ([`bind_forwards`]), and the address it
+/// connects to.
+#[derive(Debug)]
+pub struct BoundForward {
+    listener: std::os::unix::net::UnixListener,
+    addr: std::net::SocketAddr,
+}
+
+/// Accepts on each bound forward's socket and connects each connection
+/// to the forward's address, at most [`crate::socket::MAX_CONNECTIONS`]
+/// at once per forward (more are closed; issue 16: 3,000 connections
+/// made 2,241 threads). The threads live as long as the process.
+///
+/// # Errors
+/// A thread cannot be started.
+pub fn serve_forwards(forwards: Vec<BoundForward>) -> std::io::Result<()> {
+    for BoundForward { listener, addr } in forwards {
         let gate = crate::socket::Gate::new(crate::socket::MAX_CONNECTIONS);
         std::thread::Builder::new().name("net-out".into()).spawn(move || {
             for conn in listener.incoming().filter_map(Result::ok) {

@@ -281,9 +281,8 @@ pub fn main(paths: &Paths) -> Result<(), HostError> {
 }
 
 /// Records that the agent runs (its host's and its own pid), in a
-/// short-lived child process while the host is still single-threaded (a
-/// sandboxed host with port forwards already runs their threads, and
-/// writes itself):
+/// short-lived child process while the host is still single-threaded
+/// (its forwards' sockets are bound, not yet served):
 /// an SQLite connection takes 200–300 KiB of heap and maps SQLite's
 /// code, and a host that opened one kept a third of that as holes in its
 /// heap and the code pages for as long as it lived, hours perhaps (issue
@@ -335,7 +334,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<(Arc<Shared>, mpsc::Receiver<
 
     let (rows, cols) = if usable_size(spec.rows, spec.cols) { (spec.rows, spec.cols) } else { (24, 80) };
     let size = PtySize { rows, cols, pixel_width: 0, pixel_height: 0 };
-    crate::sandbox::serve_forwards(&spec.forwards)?;
+    let forwards = crate::sandbox::bind_forwards(&spec.forwards)?;
     let driver = crate::agent::driver(&spec.agent, &spec.cwd, &spec.conversation);
     let structured = driver.is_some();
     let (agent_pid, reader, writer, master) = if structured { spawn_piped(spec)? } else { spawn_pty(spec, size)? };
@@ -344,6 +343,7 @@ fn start(paths: &Paths, spec: &HostSpec) -> Result<(Arc<Shared>, mpsc::Receiver<
         crate::process::signal_group(agent_pid, nix::sys::signal::Signal::SIGKILL);
         return Err(e);
     }
+    crate::sandbox::serve_forwards(forwards)?;
     screen::write_size(&dir, size.rows, size.cols)?;
 
     let shared = Arc::new(Shared {
