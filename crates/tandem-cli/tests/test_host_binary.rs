@@ -92,25 +92,35 @@ fn an_idle_terminal_agents_host_is_the_small_binary_and_holds_no_database() {
     wait_for("the host to end", || (!Path::new(&format!("/proc/{host}")).exists()).then_some(()));
 }
 
+/// A copy of the `tandem` binary alone in folder `name` of the test's
+/// temporary folder.
+fn copy_of_tandem(env: &TestEnv, name: &str) -> PathBuf {
+    let dir = env.tmp.path().join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let copy = dir.join("tandem");
+    std::fs::copy(TestEnv::bin(), &copy).expect("copy tandem");
+    copy
+}
+
+/// Runs `copy ARGS` in the test's repository with the test's environment
+/// alone, and asserts it succeeded.
+fn run_copy(env: &TestEnv, copy: &Path, args: &[&str]) {
+    let mut cmd = Command::new(copy);
+    cmd.env_clear().current_dir(&env.repo).args(args);
+    for (k, v) in env.command_in(&env.repo, &[]).get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().expect("run the copy");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+}
+
 #[test]
 fn a_tandem_alone_runs_its_hosts_itself() {
     let env = TestEnv::new();
-    let alone = env.tmp.path().join("alone");
-    std::fs::create_dir_all(&alone).expect("dir");
-    let copy = alone.join("tandem");
-    std::fs::copy(TestEnv::bin(), &copy).expect("copy tandem");
-    let base = env.command_in(&env.repo, &[]);
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&copy);
-        cmd.env_clear().current_dir(&env.repo).args(args);
-        for (k, v) in base.get_envs() {
-            if let Some(v) = v {
-                cmd.env(k, v);
-            }
-        }
-        let out = cmd.output().expect("run the copy");
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    };
+    let copy = copy_of_tandem(&env, "alone");
+    let run = |args: &[&str]| run_copy(&env, &copy, args);
     run(&["new", "solo", "--bg", "--agent", "shell", "--base", "head"]);
     env.wait_state("solo", "running");
     let host = host_pid(&env, "solo");
@@ -163,30 +173,16 @@ fn a_host_binary_that_is_no_template_still_runs_hosts() {
     // `template` for nothing and waits for a spec, so it never says
     // hello. Here a script that waits, and is an ordinary host otherwise.
     let env = TestEnv::new();
-    let dir = env.tmp.path().join("older");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let copy = dir.join("tandem");
-    std::fs::copy(TestEnv::bin(), &copy).expect("copy tandem");
+    let copy = copy_of_tandem(&env, "older");
     let real = TestEnv::bin().with_file_name("tandem-host");
-    let script = dir.join("tandem-host");
+    let script = copy.with_file_name("tandem-host");
     std::fs::write(
         &script,
         format!("#!/bin/sh\nif [ \"$1\" = template ]; then exec sleep 600; fi\nexec '{}' \"$@\"\n", real.display()),
     )
     .expect("script");
     Command::new("chmod").arg("755").arg(&script).status().expect("chmod");
-    let base = env.command_in(&env.repo, &[]);
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&copy);
-        cmd.env_clear().current_dir(&env.repo).args(args);
-        for (k, v) in base.get_envs() {
-            if let Some(v) = v {
-                cmd.env(k, v);
-            }
-        }
-        let out = cmd.output().expect("run the copy");
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    };
+    let run = |args: &[&str]| run_copy(&env, &copy, args);
     for name in ["one", "two"] {
         run(&["new", name, "--bg", "--agent", "shell", "--base", "head"]);
         env.wait_state(name, "running");

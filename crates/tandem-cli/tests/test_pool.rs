@@ -365,11 +365,14 @@ fn gc_and_doctor_never_remove_a_pooled_worktree_someone_switched_to_a_branch_and
     env.user_config(POOL_OF_ONE);
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
     let entry = wait_ready(&env, 1, 0).remove(0);
-    // No longer locked ready, on a branch, with changes: someone's work.
-    env.git(&["worktree", "unlock", &entry.to_string_lossy()]);
+    // On a branch, with changes, no longer locked ready: someone's work.
+    // (Written before the unlock: a pooled worktree left unlocked and
+    // clean, even for a moment, is one a kill left half made, and the
+    // supervisor's tidy may rightly remove it.)
     env.git_in(&entry, &["switch", "-q", "-c", "wip"]);
     std::fs::write(entry.join("keep.txt"), "precious\n").expect("write");
     std::fs::write(entry.join("mynotes.txt"), "notes\n").expect("write");
+    env.git(&["worktree", "unlock", &entry.to_string_lossy()]);
     env.ok(&["gc"]);
     assert!(entry.join("mynotes.txt").is_file(), "gc kept it");
     env.ok(&["doctor", "--fix"]);

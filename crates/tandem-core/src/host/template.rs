@@ -118,7 +118,8 @@ fn write_all(socket: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
 ///
 /// # Errors
 /// The socket's errors (the template is gone: `EPIPE`, `ECONNRESET`, or
-/// an early end), or the template's fork or `dup2` error.
+/// an early end; silent past the socket's timeouts), or the template's
+/// fork error.
 pub fn request(socket: &UnixStream, stdio: [BorrowedFd<'_>; 3]) -> io::Result<()> {
     let raw: [RawFd; 3] = stdio.map(|fd| fd.as_raw_fd());
     let fds = [ControlMessage::ScmRights(&raw)];

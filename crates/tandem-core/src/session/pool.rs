@@ -133,6 +133,8 @@ pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, Session
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let empty = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
         let kind = match git {
+            // Set aside, then found written in and not put back.
+            Some(w) if name.starts_with(".gone-") && w.locked.as_deref() == Some(CHANGED) => EntryKind::Changed,
             _ if name.starts_with(".gone-") => EntryKind::Half,
             Some(_) if !path.is_dir() => EntryKind::Half,
             Some(w) => match w.locked.as_deref() {
@@ -407,15 +409,48 @@ pub fn tidy(
             }
             EntryKind::Unready | EntryKind::Half => {}
         }
-        if matches!(entry.kind, EntryKind::Ready | EntryKind::Unready) && !is_clean(&entry.path)? {
+        let whole = matches!(entry.kind, EntryKind::Ready | EntryKind::Unready);
+        if whole && !is_clean(&entry.path)? {
             set_aside(repo, &entry.path)?;
             done.changed.push(entry.path);
             continue;
         }
-        done.aside.extend(discard(repo, &entry.path, entry.kind));
+        let aside = discard(repo, &entry.path, entry.kind);
+        // Looked at again once moved: what someone wrote between the look
+        // above and the move went with it, and brings it back. What they
+        // write after the move fails (the folder is gone), so nothing
+        // written is deleted.
+        if let Some(moved) = aside.as_deref().filter(|a| whole && !is_clean(a).unwrap_or(false)) {
+            put_back(repo, moved, &entry.path);
+            done.changed.push(entry.path);
+            continue;
+        }
+        done.aside.extend(aside);
         done.removed.push(entry.path);
     }
     Ok(done)
+}
+
+/// Moves the pooled worktree [`discard`] set aside at `aside` back to
+/// `path` and locks it [`CHANGED`]: someone wrote in it. When `path` is
+/// taken meanwhile, it goes to `kept-NAME` beside it instead (not
+/// `.gone-…`, which [`tidy`] removes). Errors are logged: the worktree
+/// stays where it is, listed by git.
+fn put_back(repo: &Repository, aside: &Path, path: &Path) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let to = if path.exists() { path.with_file_name(format!("kept-{name}")) } else { path.to_path_buf() };
+    let mut cmd = git::command(&repo.root);
+    cmd.args(["worktree", "move", "--"]).arg(aside).arg(&to);
+    let at = match git::output(cmd) {
+        Ok(_) => to,
+        Err(e) => {
+            tracing::error!(error = %e, path = %aside.display(), "cannot put back a pooled worktree someone wrote in");
+            aside.to_path_buf()
+        }
+    };
+    if let Err(e) = set_aside(repo, &at) {
+        tracing::error!(error = ?e, path = %at.display(), "cannot lock a pooled worktree someone wrote in");
+    }
 }
 
 /// Takes the pooled folder at `path` out of the pool, whatever `kind`
