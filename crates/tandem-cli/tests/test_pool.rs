@@ -456,3 +456,18 @@ fn a_base_whose_attributes_changed_is_checked_out_whole() {
     assert_ne!(admin_name(&b), ready[0].file_name().expect("name").to_string_lossy());
     assert_eq!(std::fs::read(b.join("keep.txt")).expect("read"), b"second\r\n");
 }
+
+#[test]
+fn gc_leaves_an_unlocked_pooled_worktree_someone_switched_to_a_branch_even_clean() {
+    let (env, _) = two_commits();
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let entry = wait_ready(&env, 1, 0).remove(0);
+    // On a branch of its own, nothing written yet, unlocked: someone's,
+    // not a take cut short (that is locked initializing).
+    env.git_in(&entry, &["switch", "-q", "-c", "mine"]);
+    env.git(&["worktree", "unlock", &entry.to_string_lossy()]);
+    let gc = env.ok(&["gc"]);
+    assert!(entry.is_dir(), "gc removed a worktree on a branch: {gc}");
+    assert_eq!(env.git_in(&entry, &["branch", "--show-current"]).trim(), "mine");
+}

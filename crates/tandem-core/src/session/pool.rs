@@ -140,6 +140,9 @@ pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, Session
             Some(w) => match w.locked.as_deref() {
                 Some(READY) if w.detached => EntryKind::Ready,
                 Some(INITIALIZING) => EntryKind::Half,
+                // On a branch: a take cut short is locked initializing,
+                // so this is someone's, whatever it holds.
+                None if !w.detached => EntryKind::Changed,
                 None => EntryKind::Unready,
                 Some(_) => EntryKind::Changed,
             },
@@ -434,8 +437,9 @@ pub fn tidy(
 /// Moves the pooled worktree [`discard`] set aside at `aside` back to
 /// `path` and locks it [`CHANGED`]: someone wrote in it. When `path` is
 /// taken meanwhile, it goes to `kept-NAME` beside it instead (not
-/// `.gone-…`, which [`tidy`] removes). Errors are logged: the worktree
-/// stays where it is, listed by git.
+/// `.gone-…`, which [`tidy`] removes); one git cannot move is renamed.
+/// Errors are logged; one that stays `.gone-NAME` is locked [`CHANGED`],
+/// which [`status`] leaves alone.
 fn put_back(repo: &Repository, aside: &Path, path: &Path) {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let to = if path.exists() { path.with_file_name(format!("kept-{name}")) } else { path.to_path_buf() };
@@ -443,6 +447,10 @@ fn put_back(repo: &Repository, aside: &Path, path: &Path) {
     cmd.args(["worktree", "move", "--"]).arg(aside).arg(&to);
     let at = match git::output(cmd) {
         Ok(_) => to,
+        // Not a worktree git can move (its record was pruned): the folder
+        // is renamed, so no `.gone-` name marks it for removal; `status`
+        // then calls it changed, as any unlisted folder with files.
+        Err(_) if std::fs::rename(aside, &to).is_ok() => to,
         Err(e) => {
             tracing::error!(error = %e, path = %aside.display(), "cannot put back a pooled worktree someone wrote in");
             aside.to_path_buf()
