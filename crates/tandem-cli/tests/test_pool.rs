@@ -471,3 +471,20 @@ fn gc_leaves_an_unlocked_pooled_worktree_someone_switched_to_a_branch_even_clean
     assert!(entry.is_dir(), "gc removed a worktree on a branch: {gc}");
     assert_eq!(env.git_in(&entry, &["branch", "--show-current"]).trim(), "mine");
 }
+
+#[test]
+fn gc_leaves_a_pooled_worktree_someone_else_locked_whatever_its_name() {
+    let (env, _) = two_commits();
+    env.user_config(POOL_OF_ONE);
+    env.ok(&["new", "a", "--bg", "--agent", "shell"]);
+    let entry = wait_ready(&env, 1, 0).remove(0);
+    // Named as tandem names what it sets aside, but locked by someone.
+    let gone = entry.with_file_name(".gone-theirs");
+    let (from, to) = (entry.to_string_lossy().into_owned(), gone.to_string_lossy().into_owned());
+    env.git(&["worktree", "unlock", &from]);
+    env.git(&["worktree", "move", &from, &to]);
+    env.git(&["worktree", "lock", "--reason", "mine", &to]);
+    std::fs::write(gone.join("notes.txt"), "mine\n").expect("write");
+    let gc = env.ok(&["gc"]);
+    assert!(gone.join("notes.txt").is_file(), "gc removed a worktree someone locked: {gc}");
+}

@@ -133,8 +133,14 @@ pub fn status(repo: &Repository, worktrees: &Path) -> Result<Vec<Entry>, Session
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let empty = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
         let kind = match git {
-            // Set aside, then found written in and not put back.
-            Some(w) if name.starts_with(".gone-") && w.locked.as_deref() == Some(CHANGED) => EntryKind::Changed,
+            // Set aside, then found written in and not put back, or
+            // locked by someone else: [`discard`] unlocks what it moves.
+            Some(w)
+                if name.starts_with(".gone-")
+                    && w.locked.as_deref().is_some_and(|l| l != READY && l != INITIALIZING) =>
+            {
+                EntryKind::Changed
+            }
             _ if name.starts_with(".gone-") => EntryKind::Half,
             Some(_) if !path.is_dir() => EntryKind::Half,
             Some(w) => match w.locked.as_deref() {
@@ -420,9 +426,10 @@ pub fn tidy(
         }
         let aside = discard(repo, &entry.path, entry.kind);
         // Looked at again once moved: what someone wrote between the look
-        // above and the move went with it, and brings it back. What they
-        // write after the move fails (the folder is gone), so nothing
-        // written is deleted.
+        // above and the move went with it, and brings it back. A write by
+        // path after the move fails (the folder is gone); a process whose
+        // working folder is inside follows the move, and what it writes
+        // before the deletion is not looked at again.
         if let Some(moved) = aside.as_deref().filter(|a| whole && !is_clean(a).unwrap_or(false)) {
             put_back(repo, moved, &entry.path);
             done.changed.push(entry.path);
