@@ -479,6 +479,10 @@ fn gc_leaves_a_pooled_worktree_someone_else_locked_whatever_its_name() {
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
     let entry = wait_ready(&env, 1, 0).remove(0);
     // Named as tandem names what it sets aside, but locked by someone.
+    // The supervisor is stopped meanwhile: an unlocked clean pooled
+    // worktree, as this one is between the unlock and the lock, is one
+    // its tidy may rightly remove.
+    env.ok(&["daemon", "stop"]);
     let gone = entry.with_file_name(".gone-theirs");
     let (from, to) = (entry.to_string_lossy().into_owned(), gone.to_string_lossy().into_owned());
     env.git(&["worktree", "unlock", &from]);
