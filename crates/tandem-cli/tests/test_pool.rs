@@ -366,9 +366,10 @@ fn gc_and_doctor_never_remove_a_pooled_worktree_someone_switched_to_a_branch_and
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
     let entry = wait_ready(&env, 1, 0).remove(0);
     // On a branch, with changes, no longer locked ready: someone's work.
-    // (Written before the unlock: a pooled worktree left unlocked and
-    // clean, even for a moment, is one a kill left half made, and the
-    // supervisor's tidy may rightly remove it.)
+    // The supervisor is stopped meanwhile: its tidy would set the written
+    // worktree aside and its refill make another, whose half-written
+    // admin files make this `git worktree unlock` fail.
+    env.ok(&["daemon", "stop"]);
     env.git_in(&entry, &["switch", "-q", "-c", "wip"]);
     std::fs::write(entry.join("keep.txt"), "precious\n").expect("write");
     std::fs::write(entry.join("mynotes.txt"), "notes\n").expect("write");
@@ -464,7 +465,10 @@ fn gc_leaves_an_unlocked_pooled_worktree_someone_switched_to_a_branch_even_clean
     env.ok(&["new", "a", "--bg", "--agent", "shell"]);
     let entry = wait_ready(&env, 1, 0).remove(0);
     // On a branch of its own, nothing written yet, unlocked: someone's,
-    // not a take cut short (that is locked initializing).
+    // not a take cut short (that is locked initializing). The supervisor
+    // is stopped meanwhile, so no refill's half-written admin files make
+    // `git worktree unlock` fail.
+    env.ok(&["daemon", "stop"]);
     env.git_in(&entry, &["switch", "-q", "-c", "mine"]);
     env.git(&["worktree", "unlock", &entry.to_string_lossy()]);
     let gc = env.ok(&["gc"]);
