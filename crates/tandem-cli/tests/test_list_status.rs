@@ -323,6 +323,33 @@ fn list_asks_a_running_supervisor_to_find_the_repository_and_runs_no_git() {
 }
 
 #[test]
+fn list_rendered_by_the_supervisor_shows_paths_under_the_clients_home() {
+    // Issue 23: a running supervisor renders `tandem list` itself, so the
+    // client decodes no rows. What only the client knows travels with the
+    // request: its home folder (paths under it show as `~/…`), its width
+    // and whether it wants colour. The supervisor runs with another HOME.
+    let mut env = two_sessions();
+    let worktree = env.path_of("alpha");
+    let home = worktree.parent().and_then(std::path::Path::parent).expect("two folders up").to_owned();
+    let rest = worktree.strip_prefix(&home).expect("under it").display().to_string();
+    let supervisor_home = std::fs::read_to_string(format!("/proc/{}/environ", env.supervisor_pid().expect("running")))
+        .expect("environ")
+        .split('\0')
+        .find_map(|v| v.strip_prefix("HOME=").map(str::to_owned))
+        .expect("the supervisor's HOME");
+    assert!(!worktree.starts_with(&supervisor_home), "{supervisor_home} holds {}", worktree.display());
+    env.env.push(("HOME".into(), format!("{}/", home.display())));
+    let out = env.ok(&["list", "--columns", "name,path"]);
+    let alpha = out.lines().find(|l| l.starts_with("alpha")).expect("alpha's row");
+    assert_eq!(alpha.split_whitespace().nth(1), Some(format!("~/{rest}").as_str()), "{out}");
+    // A home folder that is only a prefix of the path's folder name is not.
+    let prefix = home.display().to_string();
+    env.env.push(("HOME".into(), prefix[..prefix.len() - 1].to_owned()));
+    let out = env.ok(&["list", "--columns", "name,path"]);
+    assert!(out.contains(&worktree.display().to_string()), "{out}");
+}
+
+#[test]
 fn list_outside_a_repository_leaves_a_supervisor_of_another_version_running() {
     // `list` asks a running supervisor first (issue 23); one of another
     // version is replaced only by a command that needs a supervisor, not

@@ -84,3 +84,35 @@ fn states_of_agents_that_do_not_report_are_inferred_from_output() {
     crate::common::wait_for("the loop to end", || env.ok(&["logs", "quiet"]).contains("tick-6").then_some(()));
     env.wait_state("quiet", "idle");
 }
+
+#[test]
+fn a_commit_by_another_process_shows_in_the_very_next_list_and_status() {
+    // Issue 23: the supervisor keeps the sessions it read for `list` and
+    // `status` until anyone commits to the store. Hooks, hosts and
+    // commands write it directly; the first `list` or `status` after
+    // their commit must see it, not one ~100 ms later.
+    use tandem_core::store::{MetaUpdate, SessionState, Store, TaskStatus};
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    let id = env.session("alpha")["id"].as_str().expect("id").to_owned();
+    let store = Store::open(&env.tandem_home.join("state/tandem.db")).expect("store");
+    for i in 0..15 {
+        // Warm: the rows are kept.
+        env.ok(&["list"]);
+        let title = format!("title {i}");
+        store
+            .update_meta(&id, &MetaUpdate { title: Some(Some(title.clone())), ..MetaUpdate::default() })
+            .expect("meta");
+        let out = env.ok(&["list", "--columns", "name,title"]);
+        assert!(out.contains(&title), "round {i}: {out}");
+        let status = if i % 2 == 0 { TaskStatus::InReview } else { TaskStatus::InProgress };
+        store.update_meta(&id, &MetaUpdate { status: Some(status), ..MetaUpdate::default() }).expect("meta");
+        let rows = env.sessions();
+        assert_eq!(rows[0]["status"], status.as_str(), "round {i}");
+    }
+    env.ok(&["status"]);
+    store.set_state(&id, SessionState::Stopped, None).expect("state");
+    assert_eq!(env.ok(&["status"]), "1 done\n");
+    assert!(env.ok(&["list"]).contains("stopped"));
+}

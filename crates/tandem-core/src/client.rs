@@ -363,6 +363,46 @@ impl Tandem {
         Ok(Some(client.list(&Request::List { cwd: dir.to_owned(), archived, messages })?))
     }
 
+    /// `tandem status`'s counts from the supervisor ([`Request::Tally`]):
+    /// of the repository `dir` is in, or with `None` of every one; `Ok(None)`
+    /// when no supervisor of this version runs (none is started).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`], with the supervisor's reason (`dir` is
+    /// in no repository).
+    pub fn tally_in(&self, dir: Option<&Path>) -> Result<Option<crate::rows::Tally>, ClientError> {
+        let Some(mut client) = supervisor::connect_current(&self.paths)? else {
+            return Ok(None);
+        };
+        match client.request(&Request::Tally { cwd: dir.map(Path::to_owned) })? {
+            Response::Tally(tally) => Ok(Some(tally)),
+            _ => Err(ClientError::Unexpected { request: "status" }),
+        }
+    }
+
+    /// `tandem list`'s text for the repository `dir` is in, rendered by
+    /// the supervisor as `view` says ([`Request::ListText`]), if one of
+    /// this version is running (`Ok(None)`: none is, and none is
+    /// started). The client then decodes no rows and reads no PTY log
+    /// (issue 23).
+    ///
+    /// # Errors
+    /// [`ClientError::Supervisor`], with the supervisor's reason (`dir` is
+    /// in no repository, a config that does not parse).
+    pub fn list_text_in(
+        &self,
+        dir: &Path,
+        view: &crate::rows::table::ListView,
+    ) -> Result<Option<crate::rows::table::Frame>, ClientError> {
+        let Some(mut client) = supervisor::connect_current(&self.paths)? else {
+            return Ok(None);
+        };
+        match client.request(&Request::ListText { cwd: dir.to_owned(), view: view.clone() })? {
+            Response::Text(frame) => Ok(Some(frame)),
+            _ => Err(ClientError::Unexpected { request: "list" }),
+        }
+    }
+
     /// The rows of `listed` ([`Tandem::listed_in`]) at `quiet`, at now,
     /// as [`Tandem::rows`] makes them.
     #[must_use]

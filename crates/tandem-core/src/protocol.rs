@@ -69,9 +69,10 @@ use crate::model::{ConflictReport, Finding, GcReport, GitFacts, Session, Session
 /// 9: a session's creator, which an older supervisor would drop; 10:
 /// other hosts' sessions in a conflicts request; 11: the checkpoints `gc`
 /// drops; 12: the watch budget in `Status`; 13: `list` from any folder,
-/// answering the repository's root and the last messages). A
+/// answering the repository's root and the last messages; 14: `list`'s
+/// text rendered by the supervisor and `status`'s counts). A
 /// supervisor of another version is replaced (see "Versions" above).
-pub const PROTOCOL_VERSION: u32 = 13;
+pub const PROTOCOL_VERSION: u32 = 14;
 /// The newest host protocol this build speaks (spec, ready report,
 /// [`ClientMsg`], [`HostMsg`]): bumped on any change an older peer would
 /// misread. 7: the spec and ready report are frames carrying the version,
@@ -346,6 +347,22 @@ pub enum Request {
         #[serde(default)]
         messages: bool,
     },
+    /// `tandem status`'s counts ([`crate::rows::tally`]) of the sessions
+    /// of the repository `cwd` is in, or with `None` of every repository,
+    /// with the user's `supervisor.quiet_secs`: answered with
+    /// [`Response::Tally`] (issue 23: the client then opens no database
+    /// and reads no PTY log).
+    Tally {
+        cwd: Option<PathBuf>,
+    },
+    /// `tandem list`'s text for the repository `cwd` is in, rendered as
+    /// `view` says ([`crate::rows::table::frame`]) from the rows
+    /// [`Request::List`] would give: answered with [`Response::Text`].
+    /// The client then only prints it (issue 23).
+    ListText {
+        cwd: PathBuf,
+        view: crate::rows::table::ListView,
+    },
     /// Drop archive refs and trash older than `older_than_secs`.
     Gc {
         cwd: PathBuf,
@@ -607,6 +624,11 @@ pub enum Response {
     },
     Collected(GcReport),
     Listed(Box<Listed>),
+    /// The answer to [`Request::Tally`].
+    Tally(crate::rows::Tally),
+    /// The answer to [`Request::ListText`]: the text for stdout and the
+    /// notes for stderr, both printable as they are.
+    Text(crate::rows::table::Frame),
     Conflicts {
         report: Box<ConflictReport>,
     },

@@ -35,6 +35,8 @@ use tandem_core::protocol::{
     self, ClientMode, ClientMsg, CreateRequest, EnvChoice, EnvFile, HostMsg, Listed, Outcome, Request, Response,
     TaskNewRequest, TrialOf,
 };
+use tandem_core::rows::table::{Frame, ListView, Sort};
+use tandem_core::rows::{Group, Tally};
 use tandem_core::sandbox::Forward;
 
 /// Sends `msg` in a frame, reads it back, and checks the JSON of both.
@@ -117,6 +119,8 @@ fn request_variant(msg: &Request) -> (&'static str, usize) {
         Request::Respawn { .. },
         Request::Restore { .. },
         Request::List { .. },
+        Request::ListText { .. },
+        Request::Tally { .. },
         Request::Gc { .. },
         Request::Doctor { .. },
         Request::Changes { .. },
@@ -144,6 +148,8 @@ fn response_variant(msg: &Response) -> (&'static str, usize) {
         Response::Respawned { .. },
         Response::Collected(_),
         Response::Listed { .. },
+        Response::Text(_),
+        Response::Tally(_),
         Response::Conflicts { .. },
         Response::Doctor { .. },
         Response::Status { .. },
@@ -254,6 +260,43 @@ fn session_state() -> impl Strategy<Value = SessionState> {
 
 fn task_status() -> impl Strategy<Value = TaskStatus> {
     proptest::sample::select(TaskStatus::ALL)
+}
+
+fn list_view() -> impl Strategy<Value = ListView> {
+    let sort = proptest::sample::select(vec![Sort::Created, Sort::Age, Sort::Name, Sort::Priority]);
+    let filters = (
+        proptest::collection::vec(task_status(), 0..3),
+        proptest::collection::vec(proptest::sample::select(Priority::ALL), 0..3),
+        any::<bool>(),
+        sort,
+        texts(),
+    );
+    let terminal = (proptest::option::of(any::<u16>().prop_map(usize::from)), any::<bool>(), opt_text());
+    (any::<bool>(), any::<bool>(), any::<bool>(), filters, terminal).prop_map(
+        |(json, archived, all, (statuses, priorities, pinned, sort, columns), (width, colour, home))| ListView {
+            json,
+            archived,
+            all,
+            statuses,
+            priorities,
+            pinned,
+            sort,
+            columns,
+            width,
+            colour,
+            home,
+        },
+    )
+}
+
+fn tally() -> impl Strategy<Value = Tally> {
+    let group = proptest::sample::select(Group::ALL.to_vec());
+    (
+        proptest::collection::vec((group, any::<u32>().prop_map(|n| n as usize)), 0..4),
+        any::<u32>(),
+        proptest::option::of((text(), opt_text())),
+    )
+        .prop_map(|(groups, total, needs_input)| Tally { groups, total: total as usize, needs_input })
 }
 
 fn meta() -> impl Strategy<Value = Meta> {
@@ -561,6 +604,8 @@ fn request() -> impl Strategy<Value = Request> {
             archived,
             messages
         }),
+        (path(), list_view()).prop_map(|(cwd, view)| Request::ListText { cwd, view }),
+        proptest::option::of(path()).prop_map(|cwd| Request::Tally { cwd }),
         (path(), any::<u64>()).prop_map(|(cwd, older_than_secs)| Request::Gc { cwd, older_than_secs }),
         (path(), any::<bool>()).prop_map(|(cwd, fix)| Request::Doctor { cwd, fix }),
         any::<u64>().prop_map(|generation| Request::Changes { generation }),
@@ -694,6 +739,8 @@ fn response() -> impl Strategy<Value = Response> {
                 watches: tandem_core::model::WatchReport { used, cap: used / 2, system_max: Some(used), polled },
             }),
         any::<u64>().prop_map(|generation| Response::Changed { generation }),
+        (text(), texts()).prop_map(|(text, notes)| Response::Text(Frame { text, notes })),
+        tally().prop_map(Response::Tally),
         Just(Response::Ok),
         (error_kind(), text(), texts()).prop_map(|(kind, message, hints)| Response::Error {
             kind,

@@ -1,10 +1,10 @@
-use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use tandem_core::config::Config;
 use tandem_core::protocol::Listed;
-use tandem_core::rows::{self, Group, SessionRow, columns};
+use tandem_core::rows::table::{self, Frame, ListView, Sort};
+use tandem_core::rows::{self, SessionRow};
 use tandem_core::store::{Priority, Session, SessionState, TaskStatus};
 use tandem_core::text::visible;
 
@@ -50,35 +50,46 @@ pub struct ListArgs {
     columns: Vec<String>,
 }
 
-#[derive(Clone, Copy)]
-enum Sort {
-    Created,
-    Age,
-    Name,
-    Priority,
-}
-
 pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     // Check every filter before reading anything.
     let statuses: Vec<TaskStatus> =
         args.status.iter().map(|s| s.parse()).collect::<Result<_, String>>().map_err(CliError::User)?;
     let priorities: Vec<Priority> =
         args.priority.iter().map(|s| s.parse()).collect::<Result<_, String>>().map_err(CliError::User)?;
-    let sort = match args.sort.as_str() {
-        "created" => Sort::Created,
-        "age" => Sort::Age,
-        "name" => Sort::Name,
-        "priority" => Sort::Priority,
-        other => {
-            return Err(CliError::user(format!("unknown sort `{other}`; use one of age, name, priority, created")));
-        }
+    let sort: Sort = args.sort.parse().map_err(CliError::User)?;
+    let columns = args
+        .columns
+        .iter()
+        .map(|c| table::column_key(c).map(str::to_owned))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(CliError::User)?;
+    let view = ListView {
+        json: args.json,
+        archived: args.archived,
+        all: args.all,
+        statuses,
+        priorities,
+        pinned: args.pinned,
+        sort,
+        columns,
+        width: if args.wide { None } else { terminal_width() },
+        colour: colour_on(),
+        home: std::env::var("HOME").ok(),
     };
-    let chosen = chosen_columns(&args.columns)?;
     // Remote hosts first: their answers travel while this machine's rows
     // are made.
     let remote = (!args.names && !args.watch).then(|| ask_remotes(cx, args.archived)).flatten();
     let tandem = cx.tandem()?;
-    let here = if args.all || args.names || args.watch { None } else { listed_here(cx, &tandem, args) };
+    let simple = !(args.all || args.names || args.watch);
+    // One repository and no remote host: a running supervisor renders
+    // the text (issue 23); else the rows are made here.
+    if simple
+        && remote.is_none()
+        && let Some(frame) = tandem.list_text_in(&cx.cwd, &view).ok().flatten()
+    {
+        return print(&frame);
+    }
+    let here = if simple { listed_here(cx, &tandem, args) } else { None };
     let repos = match &here {
         Some(listed) => vec![(listed.root.clone(), PathBuf::new())],
         None => repos(cx, args.all)?,
@@ -97,46 +108,20 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let view = View {
-        args,
-        statuses,
-        priorities,
-        sort,
-        chosen,
-        width: if args.wide { None } else { terminal_width() },
-        colour: colour_on(),
-    };
     if args.watch {
         return watch(cx, &tandem, &repos, &view);
     }
-    let frame = frame(cx, &tandem, &repos, &view, remote, here)?;
+    print(&frame(cx, &tandem, &repos, &view, remote, here)?)
+}
+
+/// Prints `frame`: its notes to stderr, its text to stdout.
+fn print(frame: &Frame) -> Result<(), CliError> {
     for note in &frame.notes {
         crate::context::note!("{note}");
     }
     let mut out = std::io::stdout().lock();
     out.write_all(frame.text.as_bytes())?;
     Ok(())
-}
-
-/// How the rows are shown: the filters, the order, the columns, the
-/// width to fit and whether in colour.
-struct View<'a> {
-    args: &'a ListArgs,
-    statuses: Vec<TaskStatus>,
-    priorities: Vec<Priority>,
-    sort: Sort,
-    /// `--columns`, as column keys; empty: the table's own choice.
-    chosen: Vec<&'static str>,
-    /// Columns to fit in; `None`: no limit.
-    width: Option<usize>,
-    colour: bool,
-}
-
-/// One rendering of the list: what goes to stdout and the notes for
-/// stderr.
-struct Frame {
-    text: String,
-    notes: Vec<String>,
 }
 
 /// This repository's rows from a running supervisor, which finds the
@@ -186,11 +171,10 @@ fn frame(
     cx: &Context,
     tandem: &tandem_core::client::Tandem,
     repos: &[(PathBuf, PathBuf)],
-    view: &View<'_>,
+    view: &ListView,
     remote: Option<RemoteRows>,
     mut here: Option<Listed>,
 ) -> Result<Frame, CliError> {
-    let args = view.args;
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut now = tandem_core::unix_now();
@@ -200,13 +184,13 @@ fn frame(
         let quiet = config.supervisor.quiet_secs;
         let listing = match here.take() {
             Some(listed) => tandem.listing(listed, quiet),
-            None => tandem.rows(root, args.archived, quiet, args.json)?,
+            None => tandem.rows(root, view.archived, quiet, view.json)?,
         };
-        notes.extend(listing.notes.iter().map(|n| visible(n).into_owned()));
+        notes.extend(listing.notes);
         now = listing.now;
         stale |= listing.marks_stale;
         rows.extend(listing.rows.into_iter().map(|mut r| {
-            if args.all || args.json {
+            if view.all || view.json {
                 r.repo = Some(root.clone());
             }
             r
@@ -216,53 +200,7 @@ fn frame(
         rows.extend(remote_rows);
         notes.extend(remote_notes);
     }
-    let mut rows: Vec<SessionRow> = rows
-        .into_iter()
-        .filter(|r| {
-            (view.statuses.is_empty() || view.statuses.contains(&r.meta.status))
-                && (view.priorities.is_empty() || view.priorities.contains(&r.meta.priority))
-                && (!args.pinned || r.meta.pinned)
-        })
-        .collect();
-    order(&mut rows, view.sort);
-    let mut text = String::new();
-    if args.json {
-        text = serde_json::to_string_pretty(&columns::json(&rows, now)).map_err(std::io::Error::from)?;
-        text.push('\n');
-        return Ok(Frame { text, notes });
-    }
-    if rows.is_empty() {
-        let filtered = !view.statuses.is_empty() || !view.priorities.is_empty() || args.pinned;
-        let line = match (filtered, args.archived, args.all) {
-            (true, _, _) => "no sessions match",
-            (false, true, false) => "no archived sessions in this repository",
-            (false, true, true) => "no archived sessions",
-            (false, false, false) => "no sessions in this repository; start one with `tandem new`",
-            (false, false, true) => "no sessions in any repository; start one with `tandem new`",
-        };
-        text.push_str(line);
-        text.push('\n');
-        return Ok(Frame { text, notes });
-    }
-    if args.archived {
-        let mut out = Vec::new();
-        write_columns(&mut out, &columns::archived_table(&rows, now))?;
-        text = String::from_utf8_lossy(&out).into_owned();
-        return Ok(Frame { text, notes });
-    }
-    let rows = rows::under_creators(rows);
-    text = render(&rows, now, view, stale);
-    for r in &rows {
-        if r.pr.as_ref().is_some_and(|p| p.state == tandem_core::ship::github::PrState::Merged) {
-            notes.push(format!(
-                "{}'s pull request #{} was merged; `tandem archive {}` puts it away",
-                visible(&r.name),
-                r.pr_number.unwrap_or_default(),
-                visible(&r.name)
-            ));
-        }
-    }
-    Ok(Frame { text, notes })
+    Ok(table::frame(rows, now, view, stale, notes))
 }
 
 /// `--watch`: the table, drawn again each time the supervisor says
@@ -272,12 +210,12 @@ fn watch(
     cx: &Context,
     tandem: &tandem_core::client::Tandem,
     repos: &[(PathBuf, PathBuf)],
-    view: &View<'_>,
+    view: &ListView,
 ) -> Result<(), CliError> {
     let tty = std::io::stdout().is_terminal();
     for change in tandem.subscribe()? {
         change?;
-        let frame = frame(cx, tandem, repos, view, ask_remotes(cx, view.args.archived), None)?;
+        let frame = frame(cx, tandem, repos, view, ask_remotes(cx, view.archived), None)?;
         let mut out = std::io::stdout().lock();
         if tty {
             // Home, clear the screen: the table replaces the last one.
@@ -291,23 +229,6 @@ fn watch(
         out.flush()?;
     }
     Err(CliError::user("the supervisor went away; run `tandem list --watch` again to start it"))
-}
-
-/// The keys of `--columns`, checked: a JSON key of a table column or its
-/// header (any case).
-fn chosen_columns(names: &[String]) -> Result<Vec<&'static str>, CliError> {
-    let known: Vec<(&'static str, &'static columns::TableColumn)> =
-        columns::COLUMNS.iter().filter_map(|c| c.table.as_ref().map(|t| (c.key, t))).collect();
-    names
-        .iter()
-        .map(|name| {
-            let wanted = name.trim().to_lowercase();
-            known.iter().find(|(key, t)| *key == wanted || t.name == wanted).map(|(key, _)| *key).ok_or_else(|| {
-                let keys: Vec<&str> = known.iter().map(|(_, t)| t.name).collect();
-                CliError::user(format!("unknown column `{}`; use some of {}", visible(name), keys.join(", ")))
-            })
-        })
-        .collect()
 }
 
 /// The terminal's width when stdout is one (else `$COLUMNS` when set);
@@ -330,203 +251,7 @@ fn colour_on() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// The table of `rows`, fitted to `view.width`: the columns that matter
-/// least are left out first, free text is cut with `…`, and no line is
-/// longer than the width. `stale`: conflict marks are being recomputed
-/// (said in the CONFLICTS header, not in a note each time).
-fn render(rows: &[SessionRow], now: i64, view: &View<'_>, stale: bool) -> String {
-    let mut shown = columns::shown(rows);
-    if !view.chosen.is_empty() {
-        let all = columns::shown_all(rows);
-        shown = view
-            .chosen
-            .iter()
-            .filter_map(|key| all.iter().position(|c| c.key == *key).map(|i| all[i].clone()))
-            .collect();
-    }
-    let mut cols: Vec<Col> = shown
-        .into_iter()
-        .map(|c| {
-            let mut header = c.header.clone();
-            if stale && c.key == "conflicts_with" {
-                header.push_str(" (updating)");
-            }
-            let cells: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    let cell = (c.column.cell)(r, now);
-                    let cell = match c.key {
-                        "path" => home_relative(&cell),
-                        // A sub-session, right under its creator.
-                        "name" if rows::is_sub_session(r, rows) => format!("↳ {cell}"),
-                        _ => cell,
-                    };
-                    visible(&cell).into_owned()
-                })
-                .collect();
-            Col { key: c.key, keep: c.column.keep, cut: c.column.cut, header, cells, width: 0 }
-        })
-        .collect();
-    for c in &mut cols {
-        c.width = c.natural();
-    }
-    if let Some(max) = view.width {
-        fit(&mut cols, max, view.chosen.is_empty());
-    }
-    let mut text = String::new();
-    let paint = |code: Option<&str>, cell: &str, width: usize, last: bool| -> String {
-        let cell = cut_to(cell, width);
-        let pad = if last { 0 } else { width.saturating_sub(cell.chars().count()) };
-        match code.filter(|_| view.colour) {
-            Some(code) => format!("\x1b[{code}m{cell}\x1b[0m{}", " ".repeat(pad)),
-            None => format!("{cell}{}", " ".repeat(pad)),
-        }
-    };
-    let header: Vec<String> =
-        cols.iter().enumerate().map(|(i, c)| paint(Some("1"), &c.header, c.width, i + 1 == cols.len())).collect();
-    text.push_str(header.join("  ").trim_end());
-    text.push('\n');
-    for (n, row) in rows.iter().enumerate() {
-        let line: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| paint(colour(c.key, row, &c.cells[n]), &c.cells[n], c.width, i + 1 == cols.len()))
-            .collect();
-        text.push_str(line.join("  ").trim_end());
-        text.push('\n');
-    }
-    text
-}
-
-/// A column being fitted: its cells (escaped) and the width it gets.
-struct Col {
-    key: &'static str,
-    keep: u8,
-    cut: bool,
-    header: String,
-    cells: Vec<String>,
-    width: usize,
-}
-
-impl Col {
-    /// The width of its widest cell or header.
-    fn natural(&self) -> usize {
-        self.cells.iter().chain([&self.header]).map(|c| c.chars().count()).max().unwrap_or(0)
-    }
-}
-
-/// Narrows `cols` to `max` characters a line: free-text columns are cut
-/// to a readable width, then (when `drop`) the columns that matter least
-/// are left out, then free text is cut further.
-fn fit(cols: &mut Vec<Col>, max: usize, drop: bool) {
-    let total = |cols: &[Col]| cols.iter().map(|c| c.width).sum::<usize>() + 2 * cols.len().saturating_sub(1);
-    if total(cols) <= max {
-        return;
-    }
-    for c in cols.iter_mut().filter(|c| c.cut) {
-        c.width = c.width.min(if c.key == "state" { 36 } else { 24 });
-    }
-    while drop && total(cols) > max {
-        let Some((i, _)) =
-            cols.iter().enumerate().filter(|(_, c)| c.keep != columns::ALWAYS).min_by_key(|(_, c)| c.keep)
-        else {
-            break;
-        };
-        cols.remove(i);
-    }
-    // Then the free text, widest first, down to its header.
-    while total(cols) > max {
-        let Some(c) =
-            cols.iter_mut().filter(|c| c.cut && c.width > c.header.chars().count().max(8)).max_by_key(|c| c.width)
-        else {
-            break;
-        };
-        c.width -= 1;
-    }
-}
-
-/// `text` cut to `width` characters, the last one `…` when cut.
-fn cut_to(text: &str, width: usize) -> Cow<'_, str> {
-    if text.chars().count() <= width {
-        Cow::Borrowed(text)
-    } else if width == 0 {
-        Cow::Borrowed("")
-    } else {
-        Cow::Owned(text.chars().take(width - 1).chain(['…']).collect())
-    }
-}
-
-/// A path under the home folder as `~/…`.
-fn home_relative(path: &str) -> String {
-    match std::env::var("HOME") {
-        Ok(home) if !home.is_empty() && home != "/" => match path.strip_prefix(home.trim_end_matches('/')) {
-            Some(rest) if rest.starts_with('/') || rest.is_empty() => format!("~{rest}"),
-            _ => path.to_owned(),
-        },
-        _ => path.to_owned(),
-    }
-}
-
-/// The SGR colour of a cell, by what it says: the state by its group,
-/// uncommitted files, commits ahead and behind, conflicts.
-fn colour(key: &str, row: &SessionRow, cell: &str) -> Option<&'static str> {
-    match key {
-        "name" => Some("1"),
-        "state" => Some(match row.group() {
-            Group::NeedsInput => "1;33",
-            Group::Running => "32",
-            Group::Idle => "36",
-            Group::Error => "31",
-            Group::Done if row.state == "lost" => "31",
-            Group::Done | Group::Archived => "2",
-        }),
-        "changed" => match row.changes() {
-            Some((0, 0)) => Some("2"),
-            Some(_) => Some("33"),
-            None => Some("31"),
-        },
-        "base" => match (row.ahead(), row.behind()) {
-            (Some(0), Some(0)) => Some("2"),
-            (Some(_), Some(0)) => Some("32"),
-            (Some(_), Some(_)) => Some("33"),
-            _ => None,
-        },
-        "behind_remote" => row.facts.refs.behind_remote.filter(|b| *b > 0).map(|_| "33"),
-        "conflicts_with" if cell != "-" => Some("31"),
-        _ => None,
-    }
-}
-
-/// Pinned first, then by `sort`, ties broken by creation order.
-/// `rows` come oldest first; the sort is stable.
-fn order(rows: &mut [SessionRow], sort: Sort) {
-    if matches!(sort, Sort::Age) {
-        // Newest first, also among sessions made in the same second.
-        rows.reverse();
-    }
-    rows.sort_by(|a, b| {
-        b.meta.pinned.cmp(&a.meta.pinned).then_with(|| match sort {
-            Sort::Created => a.created_at.cmp(&b.created_at),
-            Sort::Age => b.created_at.cmp(&a.created_at),
-            Sort::Name => a.name.cmp(&b.name),
-            Sort::Priority => a.meta.priority.cmp(&b.meta.priority),
-        })
-    });
-}
-
-/// Rows as left-aligned columns two spaces apart, the first row the header.
-/// Cells hold titles, branches, agents' questions and messages, pull
-/// request text: each is printed with control characters made visible.
-pub(crate) fn write_columns(out: &mut impl Write, table: &[Vec<String>]) -> std::io::Result<()> {
-    let table: Vec<Vec<Cow<'_, str>>> = table.iter().map(|row| row.iter().map(|c| visible(c)).collect()).collect();
-    let widths: Vec<usize> =
-        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for row in &table {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
-    Ok(())
-}
+pub(crate) use tandem_core::rows::table::write_columns;
 
 /// `running`, `idle`, `needs-input: Bash: cargo test`, `exited (1)`,
 /// `stopped`, `lost`, … (a running session whose host is gone shows as

@@ -1,6 +1,6 @@
 //! `tandem status`: one short line for tmux's status line and shell
-//! prompts. It reads the store directly and never starts a supervisor,
-//! so it answers in a few milliseconds (`tandem-bench status` measures it
+//! prompts. It asks a running supervisor for the counts, else reads the
+//! store; it never starts one, so it answers in a few milliseconds (`tandem-bench status` measures it
 //! against `tandem list`).
 //!
 //! Remote hosts' sessions (issue 21) count too, as their hosts last
@@ -13,8 +13,7 @@ use std::io::Write;
 
 use tandem_core::config::Config;
 use tandem_core::rows::{self, Group};
-use tandem_core::session::facts::live_state;
-use tandem_core::store::{Activity, SessionState, Store};
+use tandem_core::store::Store;
 use tandem_core::text::visible;
 
 use crate::context::Context;
@@ -71,58 +70,23 @@ pub fn run(cx: &Context, args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The counts, from the store and the remotes' registry alone (neither
-/// yet: no sessions).
+/// The counts: this machine's from a running supervisor of this version
+/// (which holds the store open and finds the repository), else from the
+/// store; the remote hosts' from the registry. No supervisor is started.
 fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
-    let repo = if here { Some(cx.repo()?.0) } else { None };
     // Remote hosts' sessions: this machine's view of every repository
     // only (a remote row's repository is a path on its host).
     let remote = if here { Vec::new() } else { remote_rows(cx) };
-    let database = cx.paths.database();
-    let sessions = if database.exists() {
-        let store = Store::open(&database)?;
-        match &repo {
-            Some(repo) => match store.find_repo(&repo.common_dir)? {
-                Some(id) => store.sessions(id)?,
-                None => Vec::new(),
-            },
-            None => store.sessions_in(&[
-                SessionState::Creating,
-                SessionState::Running,
-                SessionState::Exited,
-                SessionState::Stopped,
-                SessionState::Lost,
-            ])?,
-        }
-    } else if remote.is_empty() {
-        return Ok(Status::default());
-    } else {
-        Vec::new()
+    let asked = cx.tandem().ok().and_then(|t| t.tally_in(here.then_some(cx.cwd.as_path())).ok().flatten());
+    let local = match asked {
+        Some(tally) => tally,
+        None => local_tally(cx, here)?,
     };
-    let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
-        .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
-    let now = tandem_core::unix_now();
-    let mut groups: Vec<(Group, usize)> = Vec::new();
-    let mut status = Status::default();
-    let mut live: Vec<_> = sessions.into_iter().filter(|s| s.state != SessionState::Archived).collect();
-    live.sort_by_key(|s| s.created_at);
-    let local = live.len();
-    for mut s in live {
-        s.state = live_state(&s);
-        let (state, _) = rows::listed_live_state(&cx.paths, &s, now, quiet);
-        // A running agent that asks (also one whose state is inferred)
-        // needs input, as `tandem list` says.
-        let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
-        let group = if asks { Group::NeedsInput } else { Group::of(state) };
-        match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, n)) => *n += 1,
-            None => groups.push((group, 1)),
-        }
-        if group == Group::NeedsInput && status.needs_input.is_none() {
-            let asking = s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput));
-            status.needs_input = Some(Waiting { name: s.slug.clone(), asking });
-        }
-    }
+    let mut groups = local.groups;
+    let mut status = Status {
+        needs_input: local.needs_input.map(|(name, asking)| Waiting { name, asking }),
+        ..Status::default()
+    };
     let mut unreachable = 0;
     for row in &remote {
         if row.state == "unreachable" {
@@ -140,13 +104,35 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
         }
     }
     groups.sort_by_key(|(g, _)| *g);
-    status.total = local + remote.len();
+    status.total = local.total + remote.len();
     status.remote = remote.len();
     status.counts = groups.into_iter().map(|(g, count)| Count { state: g.title().to_lowercase(), count }).collect();
     if unreachable > 0 {
         status.counts.push(Count { state: "unreachable".to_owned(), count: unreachable });
     }
     Ok(status)
+}
+
+/// This machine's counts read from the store (none when it does not
+/// exist yet), with the user's `supervisor.quiet_secs`.
+fn local_tally(cx: &Context, here: bool) -> Result<rows::Tally, CliError> {
+    let repo = if here { Some(cx.repo()?.0) } else { None };
+    let database = cx.paths.database();
+    if !database.exists() {
+        return Ok(rows::Tally::default());
+    }
+    let store = Store::open(&database)?;
+    let sessions = match &repo {
+        Some(repo) => match store.find_repo(&repo.common_dir)? {
+            Some(id) => store.sessions(id)?,
+            None => Vec::new(),
+        },
+        None => store.sessions_in(&rows::TALLIED)?,
+    };
+    drop(store);
+    let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
+        .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
+    Ok(rows::tally(&cx.paths, sessions, tandem_core::unix_now(), quiet))
 }
 
 /// Every remote host's sessions as it last answered, archived ones left

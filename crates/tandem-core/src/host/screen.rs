@@ -85,11 +85,14 @@ pub struct PtyLog {
     masker: crate::secrets::mask::Masker,
 }
 
+/// The current generation's file name in a session's folder.
+pub const PTY_LOG: &str = "pty.log";
+
 impl PtyLog {
     /// `dir/pty.log`, the current generation.
     #[must_use]
     pub fn path(dir: &Path) -> PathBuf {
-        dir.join("pty.log")
+        dir.join(PTY_LOG)
     }
 
     /// Opens `dir/pty.log` for appending.

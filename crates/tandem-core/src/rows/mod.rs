@@ -14,6 +14,7 @@
 //! when it needs a fact the row lacks, one field here.
 
 pub mod columns;
+pub mod table;
 
 use std::collections::HashMap;
 
@@ -25,7 +26,8 @@ use crate::store::{Activity, Session, SessionState};
 
 /// What a session needs from the user; the agent view (and the web
 /// dashboard) show groups in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Group {
     /// Waits on a permission or a question.
     NeedsInput,
@@ -106,10 +108,23 @@ impl SessionRow {
         quiet: u64,
         now: i64,
     ) -> SessionRow {
+        // One `stat` of the PTY log for both (200 rows: 200 stats).
+        SessionRow::with_output(session, output_time(paths, session), facts, marks, names, quiet, now)
+    }
+
+    /// [`SessionRow::new`] with the PTY log's mtime (`output`, Unix
+    /// seconds) already read.
+    fn with_output(
+        session: &Session,
+        output: Option<i64>,
+        facts: GitFacts,
+        marks: Option<SessionConflicts>,
+        names: &HashMap<&str, &str>,
+        quiet: u64,
+        now: i64,
+    ) -> SessionRow {
         let mut s = session.clone();
         s.state = facts::live_state(&s);
-        // One `stat` of the PTY log for both (200 rows: 200 stats).
-        let output = output_time(paths, &s);
         let (state, inferred) = listed_state_given(&s, output, now, quiet);
         let last_activity = output.unwrap_or(s.updated_at).max(s.updated_at);
         SessionRow {
@@ -314,16 +329,76 @@ pub fn rows(
     let names: HashMap<&str, &str> = sessions.iter().map(|s| (s.id.as_str(), s.slug.as_str())).collect();
     let marks: HashMap<&str, &SessionConflicts> = conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
     let mut messages = messages.into_iter();
+    // The logs' folder opened once: each `stat` then walks two names, not
+    // the whole path (200 rows: a fifth of a supervisor's `list`).
+    let logs = std::fs::File::open(paths.state_dir.join("sessions")).ok();
     sessions
         .iter()
         .zip(facts)
         .map(|(s, f)| {
-            let mut row =
-                SessionRow::new(paths, s, f, marks.get(s.slug.as_str()).map(|m| (*m).clone()), &names, quiet, now);
+            let output = match &logs {
+                Some(dir) => output_time_in(dir, s),
+                None => output_time(paths, s),
+            };
+            let mark = marks.get(s.slug.as_str()).map(|m| (*m).clone());
+            let mut row = SessionRow::with_output(s, output, f, mark, &names, quiet, now);
             row.last_message = messages.next().flatten();
             row
         })
         .collect()
+}
+
+/// The states whose sessions `tandem status` counts in every repository:
+/// all but archived ones.
+pub const TALLIED: [SessionState; 5] =
+    [SessionState::Creating, SessionState::Running, SessionState::Exited, SessionState::Stopped, SessionState::Lost];
+
+/// `tandem status`'s counts of this machine's sessions: [`tally`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    /// Sessions by group, each group once, in the order first met (oldest
+    /// session first); groups with none left out.
+    pub groups: Vec<(Group, usize)>,
+    /// Sessions counted.
+    pub total: usize,
+    /// The oldest session waiting on the user: its name, and its
+    /// permission request when it has one.
+    pub needs_input: Option<(String, Option<String>)>,
+}
+
+/// The live sessions of `sessions` (archived ones left out) by the group
+/// `tandem list` shows each in at `now` (Unix seconds), with `quiet`
+/// (`supervisor.quiet_secs`) for agents whose state is inferred. One
+/// liveness check and one PTY log `stat` per running session. Both
+/// `tandem status` (reading the store) and the supervisor
+/// ([`crate::protocol::Request::Tally`]) count with it.
+#[must_use]
+pub fn tally(paths: &Paths, sessions: Vec<Session>, now: i64, quiet: u64) -> Tally {
+    let mut live: Vec<Session> = sessions.into_iter().filter(|s| s.state != SessionState::Archived).collect();
+    live.sort_by_key(|s| s.created_at);
+    let mut tally = Tally { total: live.len(), ..Tally::default() };
+    // The logs' folder opened once, as in [`rows`].
+    let logs = std::fs::File::open(paths.state_dir.join("sessions")).ok();
+    for mut s in live {
+        s.state = facts::live_state(&s);
+        let (state, _) = listed_live_state_by(&s, now, quiet, |s| match &logs {
+            Some(dir) => output_time_in(dir, s),
+            None => output_time(paths, s),
+        });
+        // A running agent that asks (also one whose state is inferred)
+        // needs input, as `tandem list` says.
+        let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
+        let group = if asks { Group::NeedsInput } else { Group::of(state) };
+        match tally.groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, n)) => *n += 1,
+            None => tally.groups.push((group, 1)),
+        }
+        if group == Group::NeedsInput && tally.needs_input.is_none() {
+            let asking = s.asking.clone().filter(|_| s.activity == Some(Activity::NeedsInput));
+            tally.needs_input = Some((s.slug.clone(), asking));
+        }
+    }
+    tally
 }
 
 /// A stored session's state in a few words, as [`SessionRow::state_text`]
@@ -420,12 +495,23 @@ pub fn listed_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'stat
 /// ([`facts::live_state`]): its process is not looked at again.
 #[must_use]
 pub fn listed_live_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
+    listed_live_state_by(s, now, quiet, |s| output_time(paths, s))
+}
+
+/// [`listed_live_state`], reading the PTY log's mtime with `output`,
+/// only when the state is inferred.
+fn listed_live_state_by(
+    s: &Session,
+    now: i64,
+    quiet: u64,
+    output: impl FnOnce(&Session) -> Option<i64>,
+) -> (&'static str, bool) {
     let reports = crate::agent::reports_state(&s.agent);
     let state = facts::reported_state_of(s.state, s, reports);
     if state != "running" || reports {
         return (state, false);
     }
-    inferred_state(s, output_time(paths, s), now, quiet)
+    inferred_state(s, output(s), now, quiet)
 }
 
 /// [`listed_live_state`] with the PTY log's mtime (`output`) already read.
@@ -460,6 +546,13 @@ fn output_time(paths: &Paths, s: &Session) -> Option<i64> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// [`output_time`], with `dir` the open folder of every session's
+/// files ([`Paths::session_dir`]'s parent).
+fn output_time_in(dir: &std::fs::File, s: &Session) -> Option<i64> {
+    let log = std::path::Path::new(&s.id).join(crate::host::screen::PTY_LOG);
+    nix::sys::stat::fstatat(dir, &log, nix::fcntl::AtFlags::empty()).ok().map(|st| st.st_mtime)
 }
 
 /// `text` cut to `max` characters, the last one `…` when cut.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::protocol::{Listed, Response};
 use crate::repo::Repository;
+use crate::rows::table::{self, ListView};
 use crate::session::{self, SessionError};
 use crate::store::{EventKind, Session, SessionState};
 
@@ -22,11 +23,62 @@ pub(super) fn list(
     archived: bool,
     messages: bool,
 ) -> Result<Response, SessionError> {
-    let store = state.store()?;
+    Ok(Response::Listed(Box::new(listed(state, cwd, archived, messages)?.1)))
+}
+
+/// `tandem list`'s text for the repository `cwd` is in, as `view` shows
+/// it: the rows [`list`] answers, made here with the repository's
+/// `supervisor.quiet_secs` ([`crate::rows::rows`], which reads each PTY
+/// log's time and checks each host) and rendered by
+/// [`crate::rows::table::frame`]. The same rows and text the CLI would
+/// make from [`list`]'s answer, without sending 200 sessions to it.
+pub(super) fn list_text(state: &Arc<State>, cwd: &std::path::Path, view: &ListView) -> Result<Response, SessionError> {
+    let (repo, listed) = listed(state, cwd, view.archived, view.json)?;
+    let quiet = state.config(&repo)?.supervisor.quiet_secs;
+    let Listed { root, sessions, facts, notes, conflicts, conflicts_current, messages } = listed;
+    let now = crate::unix_now();
+    let stale = !conflicts.sessions.is_empty() && !conflicts_current;
+    let mut rows = crate::rows::rows(&state.paths, &sessions, facts, &conflicts, quiet, now, messages);
+    if view.json || view.all {
+        for r in &mut rows {
+            r.repo = Some(root.clone());
+        }
+    }
+    Ok(Response::Text(table::frame(rows, now, view, stale, notes)))
+}
+
+/// `tandem status`'s counts ([`crate::rows::tally`]): of the sessions of
+/// the repository `cwd` is in, or with `None` of every live one, with
+/// the user's `supervisor.quiet_secs` (the repositories' own are not
+/// read, as `tandem status` without a supervisor reads none).
+pub(super) fn tally(state: &Arc<State>, cwd: Option<&std::path::Path>) -> Result<Response, SessionError> {
+    let sessions = match cwd {
+        Some(cwd) => {
+            let common_dir = state.discover(cwd)?.common_dir;
+            match state.kept_repos()?.iter().find(|(_, c, _)| *c == common_dir) {
+                Some((id, _, _)) => state.kept_sessions(*id)?.as_ref().clone(),
+                None => Vec::new(),
+            }
+        }
+        None => state.kept_tallied()?.as_ref().clone(),
+    };
+    let quiet = crate::config::Config::load(&state.paths.config_dir.join("config.toml"), None)
+        .map_or_else(|_| crate::config::Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
+    Ok(Response::Tally(crate::rows::tally(&state.paths, sessions, crate::unix_now(), quiet)))
+}
+
+/// [`list`]'s answer, with the repository found from `cwd`.
+fn listed(
+    state: &Arc<State>,
+    cwd: &std::path::Path,
+    archived: bool,
+    messages: bool,
+) -> Result<(Repository, Listed), SessionError> {
     let repo = state.discover(cwd)?;
     let mut notes = Vec::new();
-    for (id, common_dir, root) in store.repos()? {
-        let orphans = if common_dir.exists() { 0 } else { store.sessions(id)?.len() };
+    let repos = state.kept_repos()?;
+    for (id, common_dir, root) in repos.iter() {
+        let orphans = if common_dir.exists() { 0 } else { state.kept_sessions(*id)?.len() };
         if orphans > 0 {
             notes.push(format!(
                 "{orphans} session(s) belong to the repository that was at {} and is gone; if you moved it, run `tandem doctor --fix` in its new place",
@@ -34,8 +86,9 @@ pub(super) fn list(
             ));
         }
     }
-    let mut sessions = match store.find_repo(&repo.common_dir)? {
-        Some(id) => store.sessions(id)?,
+    // As `Store::find_repo`: the repository recorded with this common dir.
+    let mut sessions = match repos.iter().find(|(_, common_dir, _)| *common_dir == repo.common_dir) {
+        Some((id, _, _)) => state.kept_sessions(*id)?.as_ref().clone(),
         None => Vec::new(),
     };
     if let Some((count, dir)) = unowned_folders(state, &repo, &sessions) {
@@ -48,23 +101,18 @@ pub(super) fn list(
     if sessions.is_empty() {
         // No git for nothing (the agent view asks for the archived rows
         // on every change, and there are usually none).
-        return Ok(Response::Listed(Box::new(Listed {
-            root: repo.root,
-            sessions,
-            notes,
-            conflicts_current: true,
-            ..Listed::default()
-        })));
+        let listed = Listed { root: repo.root.clone(), sessions, notes, conflicts_current: true, ..Listed::default() };
+        return Ok((repo, listed));
     }
     // The last messages here, where the store is open and its statement
     // cached: a client would open the database for them (issue 23).
     // One that cannot be read is left out, not the rows.
     let messages = if messages {
+        let store = state.store()?;
         sessions.iter().map(|s| store.last_text(&s.id, EventKind::Message).ok().flatten()).collect()
     } else {
         Vec::new()
     };
-    drop(store);
     let refs: Vec<&Session> = sessions.iter().collect();
     let (facts, (conflicts, conflicts_current)) = if archived {
         let tips = session::facts::ref_tips(&repo.root).unwrap_or_default();
@@ -83,15 +131,8 @@ pub(super) fn list(
         let marks = conflicts::marks(state, &repo, &sessions, &exists, &tips);
         (facts, marks)
     };
-    Ok(Response::Listed(Box::new(Listed {
-        root: repo.root,
-        sessions,
-        facts,
-        notes,
-        conflicts,
-        conflicts_current,
-        messages,
-    })))
+    let listed = Listed { root: repo.root.clone(), sessions, facts, notes, conflicts, conflicts_current, messages };
+    Ok((repo, listed))
 }
 
 /// How many folders of tandem's worktrees folder for `repo` no session of

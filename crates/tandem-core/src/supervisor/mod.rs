@@ -128,6 +128,36 @@ struct State {
     /// The sessions that are running, exited or stopped, as last read,
     /// with the change count then ([`State::live_sessions`]).
     live: Mutex<Option<(u64, Arc<Vec<Session>>)>>,
+    /// Store reads `list` and `status` answer from, kept until anyone
+    /// commits to the store ([`State::kept`], [`Reads`]).
+    reads: Mutex<Reads>,
+}
+
+/// A repository the store knows: its id, common dir and main worktree
+/// ([`Store::repos`]).
+type KnownRepo = (i64, PathBuf, PathBuf);
+
+/// Store reads kept while the store's `PRAGMA data_version`, read on a
+/// connection of their own, stays the same. SQLite changes that value
+/// on a connection whenever any other connection has committed (this
+/// process's pooled ones, hosts, hooks, commands:
+/// <https://sqlite.org/pragma.html#pragma_data_version>), and reads it
+/// from the WAL index, so the check is current to the commit: unlike
+/// [`State::live_sessions`]' change count, which [`changes`] moves up to
+/// 100 ms later, a kept read is never older than the last commit
+/// (issue 23: 200 sessions read for every `list` were a fifth of its
+/// cost in the supervisor).
+#[derive(Default)]
+struct Reads {
+    /// The connection that reads only the version; `None` until opened.
+    observer: Option<Store>,
+    /// The version the reads below were made at.
+    version: Option<i64>,
+    repos: Option<Arc<Vec<KnownRepo>>>,
+    /// Each repository's sessions (archived ones too), by repository id.
+    sessions: HashMap<i64, Arc<Vec<Session>>>,
+    /// The sessions `tandem status` counts ([`crate::rows::TALLIED`]).
+    tallied: Option<Arc<Vec<Session>>>,
 }
 
 /// What a loaded config depends on that can change while the supervisor
@@ -181,6 +211,89 @@ impl State {
             None => Store::open(&self.paths.database())?,
         };
         Ok(PooledStore { state: self, store: Some(store) })
+    }
+
+    /// The database as this supervisor opened it, else
+    /// [`crate::store::StoreError::Replaced`] (and the supervisor stops).
+    fn database_here(&self) -> Result<(), crate::store::StoreError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst)
+            || crate::store::file_identity(&self.paths.database()) != self.database
+        {
+            database_lost(self);
+            return Err(crate::store::StoreError::Replaced { path: self.paths.database() });
+        }
+        Ok(())
+    }
+
+    /// The repositories the store knows, as [`Store::repos`] reads them,
+    /// kept until the next commit ([`Reads`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    fn kept_repos(&self) -> Result<Arc<Vec<KnownRepo>>, crate::store::StoreError> {
+        self.kept(|k| k.repos.clone(), |store| Ok(Arc::new(store.repos()?)), |k, v| k.repos = Some(v))
+    }
+
+    /// The sessions of the repository `repo_id`, archived ones too, as
+    /// [`Store::sessions`] reads them, kept until the next commit.
+    ///
+    /// # Errors
+    /// Store errors.
+    fn kept_sessions(&self, repo_id: i64) -> Result<Arc<Vec<Session>>, crate::store::StoreError> {
+        self.kept(
+            |k| k.sessions.get(&repo_id).cloned(),
+            |store| Ok(Arc::new(store.sessions(repo_id)?)),
+            |k, v| {
+                k.sessions.insert(repo_id, v);
+            },
+        )
+    }
+
+    /// The sessions `tandem status` counts in every repository, kept
+    /// until the next commit.
+    ///
+    /// # Errors
+    /// Store errors.
+    fn kept_tallied(&self) -> Result<Arc<Vec<Session>>, crate::store::StoreError> {
+        self.kept(
+            |k| k.tallied.clone(),
+            |store| Ok(Arc::new(store.sessions_in(&crate::rows::TALLIED)?)),
+            |k, v| k.tallied = Some(v),
+        )
+    }
+
+    /// What `get` finds kept at the store's version now, else what `read`
+    /// reads on a pooled connection, kept with `put` when no commit came
+    /// between the version's read and the next look (a read newer than
+    /// its version is dropped at the next look; none older is kept).
+    fn kept<T: Clone>(
+        &self,
+        get: impl Fn(&Reads) -> Option<T>,
+        read: impl FnOnce(&Store) -> Result<T, crate::store::StoreError>,
+        put: impl FnOnce(&mut Reads, T),
+    ) -> Result<T, crate::store::StoreError> {
+        self.database_here()?;
+        let version = {
+            let mut kept = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if kept.observer.is_none() {
+                kept.observer = Store::open(&self.paths.database()).ok();
+            }
+            let version = kept.observer.as_ref().and_then(|o| o.data_version().ok());
+            if version.is_none() || version != kept.version {
+                let observer = kept.observer.take();
+                *kept = Reads { observer, version, ..Reads::default() };
+            }
+            if let Some(found) = get(&kept) {
+                return Ok(found);
+            }
+            version
+        };
+        let value = read(&*self.store()?)?;
+        let mut kept = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if version.is_some() && kept.version == version {
+            put(&mut kept, value.clone());
+        }
+        Ok(value)
     }
 
     /// The repository `dir` is in: remembered, as long as the answer still
@@ -307,6 +420,7 @@ pub fn run(paths: &Paths, exe: PathBuf) -> Result<(), SupervisorError> {
         pool: pool::Shared::default(),
         configs: Mutex::new(HashMap::new()),
         live: Mutex::new(None),
+        reads: Mutex::new(Reads::default()),
     });
     reconcile(paths)?;
     let reaper = Arc::clone(&state);
