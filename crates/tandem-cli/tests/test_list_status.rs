@@ -350,6 +350,27 @@ fn list_rendered_by_the_supervisor_shows_paths_under_the_clients_home() {
 }
 
 #[test]
+fn list_and_status_infer_states_with_the_clients_own_config_variables() {
+    // The supervisor answers `list` and `status` (issue 23), but the
+    // `supervisor.quiet_secs` that turns a quiet shell `idle` is the one
+    // the client would load: its own `TANDEM_SUPERVISOR_QUIET_SECS`.
+    let mut env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    assert!(env.ok(&["list"]).contains("running"));
+    assert_eq!(env.ok(&["status"]), "1 running\n");
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "0".into()));
+    let out = env.ok(&["list"]);
+    assert!(out.contains("idle (inferred)"), "{out}");
+    assert_eq!(env.ok(&["status"]), "1 idle\n");
+    assert_eq!(env.ok(&["status", "--here"]), "1 idle\n");
+    // A value that does not parse is refused, as without a supervisor.
+    env.env.push(("TANDEM_SUPERVISOR_QUIET_SECS".into(), "soon".into()));
+    let err = env.fails(&["list"]);
+    assert!(err.contains("TANDEM_SUPERVISOR_QUIET_SECS"), "{err}");
+}
+
+#[test]
 fn list_outside_a_repository_leaves_a_supervisor_of_another_version_running() {
     // `list` asks a running supervisor first (issue 23); one of another
     // version is replaced only by a command that needs a supervisor, not
@@ -376,4 +397,32 @@ fn list_outside_a_repository_leaves_a_supervisor_of_another_version_running() {
     assert!(bystander.try_wait().expect("wait").is_none(), "list signalled the older supervisor");
     bystander.kill().expect("kill");
     bystander.wait().expect("reap");
+}
+
+#[test]
+fn status_counts_from_the_store_when_the_supervisor_does_not_answer() {
+    // `status` asks a running supervisor first (issue 23), but a status
+    // line must not hang on one that accepts and never answers (starting,
+    // stuck): after `TALLY_WAIT` it counts from the store itself.
+    let env = TestEnv::new();
+    env.user_config("[supervisor]\nquiet_secs = 100000\n");
+    env.ok(&["new", "alpha", "--bg", "--agent", "shell"]);
+    env.ok(&["daemon", "stop"]);
+    let socket = env.tandem_home.join("run/supervisor.sock");
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            // Read nothing, answer nothing; keep it open.
+            keep.lock().expect("lock").push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = env.ok(&["status"]);
+    let took = started.elapsed();
+    assert_eq!(out, "1 running\n");
+    assert!(took < std::time::Duration::from_secs(5), "status waited {took:?}");
+    assert!(!held.lock().expect("lock").is_empty(), "status never asked the stand-in");
 }

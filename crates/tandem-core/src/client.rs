@@ -27,6 +27,10 @@ use crate::tasks::{
     report::{self, TaskReport, TaskSummary, TrialDiff},
 };
 
+/// The longest `tandem status` waits on a supervisor's answer before it
+/// counts from the store itself ([`Tandem::tally_in`]).
+pub const TALLY_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Why an action was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -365,16 +369,18 @@ impl Tandem {
 
     /// `tandem status`'s counts from the supervisor ([`Request::Tally`]):
     /// of the repository `dir` is in, or with `None` of every one; `Ok(None)`
-    /// when no supervisor of this version runs (none is started).
+    /// when no supervisor of this version runs (none is started). The
+    /// answer is waited for at most [`TALLY_WAIT`]: a status line must not
+    /// hang on a supervisor that is starting or stuck.
     ///
     /// # Errors
     /// [`ClientError::Supervisor`], with the supervisor's reason (`dir` is
     /// in no repository).
     pub fn tally_in(&self, dir: Option<&Path>) -> Result<Option<crate::rows::Tally>, ClientError> {
-        let Some(mut client) = supervisor::connect_current(&self.paths)? else {
+        let Some(mut client) = supervisor::connect_current_within(&self.paths, TALLY_WAIT)? else {
             return Ok(None);
         };
-        match client.request(&Request::Tally { cwd: dir.map(Path::to_owned) })? {
+        match client.request(&Request::Tally { cwd: dir.map(Path::to_owned), env: crate::config::config_env() })? {
             Response::Tally(tally) => Ok(Some(tally)),
             _ => Err(ClientError::Unexpected { request: "status" }),
         }

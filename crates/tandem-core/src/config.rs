@@ -533,6 +533,32 @@ pub enum ConfigError {
     RepoRefused { path: PathBuf, key: String, value: String, why: String },
 }
 
+/// The variables that override config values ([`Config::load`]):
+/// `TANDEM_<SECTION>_<KEY>` for every key, and `TANDEM_DETACH_KEY`.
+#[must_use]
+pub fn env_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let defaults: toml::Table = DEFAULTS.parse().expect("built-in config.toml is valid TOML");
+        let mut names: Vec<String> = defaults
+            .iter()
+            .filter_map(|(section, keys)| keys.as_table().map(|keys| (section, keys)))
+            .flat_map(|(section, keys)| keys.keys().map(move |key| format!("TANDEM_{section}_{key}").to_uppercase()))
+            .collect();
+        names.push("TANDEM_DETACH_KEY".to_owned());
+        names.sort();
+        names
+    })
+}
+
+/// This process's values of [`env_names`], in name order: what a client
+/// sends so its request is answered with the config it would load
+/// itself.
+#[must_use]
+pub fn config_env() -> Vec<(String, String)> {
+    env_names().iter().filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v))).collect()
+}
+
 impl Config {
     /// Loads the layers: `user_file` and `repo_file` may be absent; the
     /// environment is read from the process.

@@ -120,7 +120,7 @@ fn answer(response: Option<Response>) -> Result<Response, ClientError> {
 /// # Errors
 /// I/O errors other than "nobody listens".
 pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
-    connect_running(paths, true)
+    connect_running(paths, true, None)
 }
 
 /// [`connect_existing`], except that a supervisor of another protocol
@@ -131,17 +131,29 @@ pub fn connect_existing(paths: &Paths) -> Result<Option<Client>, ClientError> {
 /// # Errors
 /// As [`connect_existing`].
 pub fn connect_current(paths: &Paths) -> Result<Option<Client>, ClientError> {
-    connect_running(paths, false)
+    connect_running(paths, false, None)
+}
+
+/// [`connect_current`], with every read and write on the connection
+/// (the handshake's too) given at most `wait`; one that takes longer
+/// fails with [`ClientError::Io`] (`WouldBlock` or `TimedOut`).
+///
+/// # Errors
+/// As [`connect_existing`].
+pub fn connect_current_within(paths: &Paths, wait: Duration) -> Result<Option<Client>, ClientError> {
+    connect_running(paths, false, Some(wait))
 }
 
 /// A running supervisor of this version; one of another is asked to exit
-/// when `replace`.
-fn connect_running(paths: &Paths, replace: bool) -> Result<Option<Client>, ClientError> {
+/// when `replace`. `wait`: the longest a read or write may take.
+fn connect_running(paths: &Paths, replace: bool, wait: Option<Duration>) -> Result<Option<Client>, ClientError> {
     let mut stream = match UnixStream::connect(paths.supervisor_socket()) {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    stream.set_read_timeout(wait)?;
+    stream.set_write_timeout(wait)?;
     // A supervisor killed a moment ago may still accept, then vanish:
     // that counts as none.
     let gone = |e: &io::Error| {

@@ -349,11 +349,14 @@ pub enum Request {
     },
     /// `tandem status`'s counts ([`crate::rows::tally`]) of the sessions
     /// of the repository `cwd` is in, or with `None` of every repository,
-    /// with the user's `supervisor.quiet_secs`: answered with
+    /// with the `supervisor.quiet_secs` of the user's config and `env`:
+    /// answered with
     /// [`Response::Tally`] (issue 23: the client then opens no database
     /// and reads no PTY log).
     Tally {
         cwd: Option<PathBuf>,
+        /// The client's config variables ([`crate::config::config_env`]).
+        env: Vec<(String, String)>,
     },
     /// `tandem list`'s text for the repository `cwd` is in, rendered as
     /// `view` says ([`crate::rows::table::frame`]) from the rows

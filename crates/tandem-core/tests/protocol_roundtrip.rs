@@ -271,9 +271,9 @@ fn list_view() -> impl Strategy<Value = ListView> {
         sort,
         texts(),
     );
-    let terminal = (proptest::option::of(any::<u16>().prop_map(usize::from)), any::<bool>(), opt_text());
+    let terminal = (proptest::option::of(any::<u16>().prop_map(usize::from)), any::<bool>(), opt_text(), pairs());
     (any::<bool>(), any::<bool>(), any::<bool>(), filters, terminal).prop_map(
-        |(json, archived, all, (statuses, priorities, pinned, sort, columns), (width, colour, home))| ListView {
+        |(json, archived, all, (statuses, priorities, pinned, sort, columns), (width, colour, home, env))| ListView {
             json,
             archived,
             all,
@@ -285,6 +285,7 @@ fn list_view() -> impl Strategy<Value = ListView> {
             width,
             colour,
             home,
+            env,
         },
     )
 }
@@ -605,7 +606,7 @@ fn request() -> impl Strategy<Value = Request> {
             messages
         }),
         (path(), list_view()).prop_map(|(cwd, view)| Request::ListText { cwd, view }),
-        proptest::option::of(path()).prop_map(|cwd| Request::Tally { cwd }),
+        (proptest::option::of(path()), pairs()).prop_map(|(cwd, env)| Request::Tally { cwd, env }),
         (path(), any::<u64>()).prop_map(|(cwd, older_than_secs)| Request::Gc { cwd, older_than_secs }),
         (path(), any::<bool>()).prop_map(|(cwd, fix)| Request::Doctor { cwd, fix }),
         any::<u64>().prop_map(|generation| Request::Changes { generation }),

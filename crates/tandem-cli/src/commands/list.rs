@@ -75,6 +75,7 @@ pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
         width: if args.wide { None } else { terminal_width() },
         colour: colour_on(),
         home: std::env::var("HOME").ok(),
+        env: tandem_core::config::config_env(),
     };
     // Remote hosts first: their answers travel while this machine's rows
     // are made.

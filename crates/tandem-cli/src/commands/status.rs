@@ -83,10 +83,8 @@ fn status(cx: &Context, here: bool) -> Result<Status, CliError> {
         None => local_tally(cx, here)?,
     };
     let mut groups = local.groups;
-    let mut status = Status {
-        needs_input: local.needs_input.map(|(name, asking)| Waiting { name, asking }),
-        ..Status::default()
-    };
+    let mut status =
+        Status { needs_input: local.needs_input.map(|(name, asking)| Waiting { name, asking }), ..Status::default() };
     let mut unreachable = 0;
     for row in &remote {
         if row.state == "unreachable" {

@@ -552,7 +552,8 @@ fn output_time(paths: &Paths, s: &Session) -> Option<i64> {
 /// files ([`Paths::session_dir`]'s parent).
 fn output_time_in(dir: &std::fs::File, s: &Session) -> Option<i64> {
     let log = std::path::Path::new(&s.id).join(crate::host::screen::PTY_LOG);
-    nix::sys::stat::fstatat(dir, &log, nix::fcntl::AtFlags::empty()).ok().map(|st| st.st_mtime)
+    // As [`output_time`]: a time before 1970 is none.
+    nix::sys::stat::fstatat(dir, &log, nix::fcntl::AtFlags::empty()).ok().map(|st| st.st_mtime).filter(|t| *t >= 0)
 }
 
 /// `text` cut to `max` characters, the last one `…` when cut.

@@ -46,7 +46,7 @@ impl FromStr for Sort {
             "age" => Ok(Sort::Age),
             "name" => Ok(Sort::Name),
             "priority" => Ok(Sort::Priority),
-            other => Err(format!("unknown sort `{other}`; use one of age, name, priority, created")),
+            other => Err(format!("unknown sort `{}`; use one of age, name, priority, created", visible(other))),
         }
     }
 }
@@ -79,6 +79,9 @@ pub struct ListView {
     /// The home folder paths under it are shown as `~/…`; `None`, empty or
     /// `/`: paths in full.
     pub home: Option<String>,
+    /// The client's config variables ([`crate::config::config_env`]): the
+    /// `supervisor.quiet_secs` that infers states is the client's own.
+    pub env: Vec<(String, String)>,
 }
 
 /// One rendering: what goes to stdout, and notes for stderr (each
@@ -286,10 +289,10 @@ fn cut_to(text: &str, width: usize) -> Cow<'_, str> {
     }
 }
 
-/// `path` under `home` (no trailing `/`) as `~/…`.
+/// `path` under `home` (no trailing `/`; `None` for none) as `~/…`.
 fn home_relative(path: &str, home: Option<&str>) -> String {
     match home {
-        Some(home) if home != "/" => match path.strip_prefix(home) {
+        Some(home) => match path.strip_prefix(home) {
             Some(rest) if rest.starts_with('/') || rest.is_empty() => format!("~{rest}"),
             _ => path.to_owned(),
         },
@@ -375,7 +378,6 @@ mod tests {
         assert_eq!(home_relative("/home/ann", Some("/home/ann")), "~");
         assert_eq!(home_relative("/home/annie/w", Some("/home/ann")), "/home/annie/w");
         assert_eq!(home_relative("/srv/w", None), "/srv/w");
-        assert_eq!(home_relative("/srv/w", Some("/")), "/srv/w");
     }
 
     #[test]

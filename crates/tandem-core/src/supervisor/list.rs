@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::protocol::{Listed, Response};
 use crate::repo::Repository;
 use crate::rows::table::{self, ListView};
 use crate::session::{self, SessionError};
-use crate::store::{EventKind, Session, SessionState};
+use crate::store::{Session, SessionState};
 
 use super::{State, conflicts};
 
@@ -30,11 +31,12 @@ pub(super) fn list(
 /// it: the rows [`list`] answers, made here with the repository's
 /// `supervisor.quiet_secs` ([`crate::rows::rows`], which reads each PTY
 /// log's time and checks each host) and rendered by
-/// [`crate::rows::table::frame`]. The same rows and text the CLI would
-/// make from [`list`]'s answer, without sending 200 sessions to it.
+/// [`crate::rows::table::frame`], with the `supervisor.quiet_secs` the
+/// client would load ([`ListView::env`]). The same rows and text the CLI
+/// makes from [`list`]'s answer, without sending 200 sessions to it.
 pub(super) fn list_text(state: &Arc<State>, cwd: &std::path::Path, view: &ListView) -> Result<Response, SessionError> {
     let (repo, listed) = listed(state, cwd, view.archived, view.json)?;
-    let quiet = state.config(&repo)?.supervisor.quiet_secs;
+    let quiet = quiet_secs(state, Some(&repo), &view.env)?;
     let Listed { root, sessions, facts, notes, conflicts, conflicts_current, messages } = listed;
     let now = crate::unix_now();
     let stale = !conflicts.sessions.is_empty() && !conflicts_current;
@@ -49,22 +51,58 @@ pub(super) fn list_text(state: &Arc<State>, cwd: &std::path::Path, view: &ListVi
 
 /// `tandem status`'s counts ([`crate::rows::tally`]): of the sessions of
 /// the repository `cwd` is in, or with `None` of every live one, with
-/// the user's `supervisor.quiet_secs` (the repositories' own are not
-/// read, as `tandem status` without a supervisor reads none).
-pub(super) fn tally(state: &Arc<State>, cwd: Option<&std::path::Path>) -> Result<Response, SessionError> {
+/// the `supervisor.quiet_secs` of the user's config and the client's
+/// variables `env` (the repositories' own are not read, as `tandem
+/// status` without a supervisor reads none).
+pub(super) fn tally(
+    state: &Arc<State>,
+    cwd: Option<&std::path::Path>,
+    env: &[(String, String)],
+) -> Result<Response, SessionError> {
     let sessions = match cwd {
         Some(cwd) => {
-            let common_dir = state.discover(cwd)?.common_dir;
-            match state.kept_repos()?.iter().find(|(_, c, _)| *c == common_dir) {
+            let repo = state.discover(cwd)?;
+            // A repository whose `.tandem.toml` does not load is refused,
+            // as the client refuses it without a supervisor.
+            state.config(&repo)?;
+            match state.kept_repos()?.iter().find(|(_, c, _)| same_dir(c, &repo.common_dir)) {
                 Some((id, _, _)) => state.kept_sessions(*id)?.as_ref().clone(),
                 None => Vec::new(),
             }
         }
         None => state.kept_tallied()?.as_ref().clone(),
     };
-    let quiet = crate::config::Config::load(&state.paths.config_dir.join("config.toml"), None)
-        .map_or_else(|_| crate::config::Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
+    let quiet = quiet_secs(state, None, env).unwrap_or_else(|_| Config::defaults().supervisor.quiet_secs);
     Ok(Response::Tally(crate::rows::tally(&state.paths, sessions, crate::unix_now(), quiet)))
+}
+
+/// Whether the common dir `stored` (as the store keeps it) is `dir`: the
+/// comparison `Store::find_repo` makes, of the paths as (lossy) text.
+fn same_dir(stored: &std::path::Path, dir: &std::path::Path) -> bool {
+    stored.to_string_lossy() == dir.to_string_lossy()
+}
+
+/// `supervisor.quiet_secs` as a client whose config variables are `env`
+/// ([`crate::config::config_env`]) loads it: the user's config, then
+/// `repo`'s `.tandem.toml` when given, then `env`. From the supervisor's
+/// cached config ([`State::config`]) when `env` is its own.
+fn quiet_secs(
+    state: &State,
+    repo: Option<&Repository>,
+    env: &[(String, String)],
+) -> Result<u64, crate::config::ConfigError> {
+    // The supervisor's environment is fixed for its life.
+    static OWN: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    if let Some(repo) = repo
+        && env == OWN.get_or_init(crate::config::config_env).as_slice()
+    {
+        return Ok(state.config(repo)?.supervisor.quiet_secs);
+    }
+    let lookup = |var: &str| env.iter().find(|(name, _)| name == var).map(|(_, value)| value.clone());
+    let local = repo.map(|r| r.root.join(".tandem.toml"));
+    Ok(Config::load_with_env(&state.paths.config_dir.join("config.toml"), local.as_deref(), lookup)?
+        .supervisor
+        .quiet_secs)
 }
 
 /// [`list`]'s answer, with the repository found from `cwd`.
@@ -87,7 +125,7 @@ fn listed(
         }
     }
     // As `Store::find_repo`: the repository recorded with this common dir.
-    let mut sessions = match repos.iter().find(|(_, common_dir, _)| *common_dir == repo.common_dir) {
+    let mut sessions = match repos.iter().find(|(_, common_dir, _)| same_dir(common_dir, &repo.common_dir)) {
         Some((id, _, _)) => state.kept_sessions(*id)?.as_ref().clone(),
         None => Vec::new(),
     };
@@ -108,8 +146,8 @@ fn listed(
     // cached: a client would open the database for them (issue 23).
     // One that cannot be read is left out, not the rows.
     let messages = if messages {
-        let store = state.store()?;
-        sessions.iter().map(|s| store.last_text(&s.id, EventKind::Message).ok().flatten()).collect()
+        let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+        state.kept_messages(&ids)?
     } else {
         Vec::new()
     };

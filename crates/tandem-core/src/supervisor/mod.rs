@@ -25,7 +25,8 @@
 //! - `kept_env.rs`: a session's own environment at `respawn` and `fork`,
 //!   its secrets kept in memory only;
 //! - `end.rs`: `rm`, `archive`, `restore`, `gc`;
-//! - `list.rs`: `list`, with facts, conflict marks and notes;
+//! - `list.rs`: `list` (its rows, or its text rendered for the client) and
+//!   `status`'s counts, with facts, conflict marks and notes;
 //! - `naming.rs`: naming a session from its first prompt;
 //! - `tasks.rs`, `records.rs`: task requests; records of what commands
 //!   did outside the supervisor;
@@ -158,6 +159,8 @@ struct Reads {
     sessions: HashMap<i64, Arc<Vec<Session>>>,
     /// The sessions `tandem status` counts ([`crate::rows::TALLIED`]).
     tallied: Option<Arc<Vec<Session>>>,
+    /// Each session's agent's last message, by session id.
+    messages: HashMap<String, Option<String>>,
 }
 
 /// What a loaded config depends on that can change while the supervisor
@@ -262,10 +265,31 @@ impl State {
         )
     }
 
+    /// The last message of each of `ids`' agents (a
+    /// [`crate::store::EventKind::Message`] event; `None` for one that said
+    /// nothing or cannot be read), kept until the next commit.
+    ///
+    /// # Errors
+    /// Store errors.
+    fn kept_messages(&self, ids: &[&str]) -> Result<Vec<Option<String>>, crate::store::StoreError> {
+        self.kept(
+            |k| ids.iter().map(|id| k.messages.get(*id).cloned()).collect(),
+            |store| {
+                Ok(ids.iter().map(|id| store.last_text(id, crate::store::EventKind::Message).ok().flatten()).collect())
+            },
+            |k, v| {
+                for (id, message) in ids.iter().zip(v) {
+                    k.messages.insert((*id).to_owned(), message);
+                }
+            },
+        )
+    }
+
     /// What `get` finds kept at the store's version now, else what `read`
-    /// reads on a pooled connection, kept with `put` when no commit came
-    /// between the version's read and the next look (a read newer than
-    /// its version is dropped at the next look; none older is kept).
+    /// reads on a pooled connection, kept with `put` unless another look
+    /// has seen a newer version meanwhile. The version is read before the
+    /// read, so a value kept is never older than its version; one newer
+    /// (a commit came between) is dropped at the next look.
     fn kept<T: Clone>(
         &self,
         get: impl Fn(&Reads) -> Option<T>,
@@ -273,10 +297,14 @@ impl State {
         put: impl FnOnce(&mut Reads, T),
     ) -> Result<T, crate::store::StoreError> {
         self.database_here()?;
+        // Opened without the lock held (a busy database makes an open
+        // wait): the other readers keep going meanwhile.
+        let unopened = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).observer.is_none();
+        let opened = if unopened { Store::open(&self.paths.database()).ok() } else { None };
         let version = {
             let mut kept = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if kept.observer.is_none() {
-                kept.observer = Store::open(&self.paths.database()).ok();
+                kept.observer = opened;
             }
             let version = kept.observer.as_ref().and_then(|o| o.data_version().ok());
             if version.is_none() || version != kept.version {

@@ -38,7 +38,7 @@ pub(super) fn handle(state: &Arc<State>, request: Request) -> Result<Response, S
         Request::Doctor { cwd, fix } => doctor(state, &cwd, fix),
         Request::List { cwd, archived, messages } => list::list(state, &cwd, archived, messages),
         Request::ListText { cwd, view } => list::list_text(state, &cwd, &view),
-        Request::Tally { cwd } => list::tally(state, cwd.as_deref()),
+        Request::Tally { cwd, env } => list::tally(state, cwd.as_deref(), &env),
         Request::Status => status(state),
         Request::Shutdown => Ok(Response::Ok),
         Request::TaskNew(req) => tasks::new(state, &req),
