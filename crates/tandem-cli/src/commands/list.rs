@@ -50,6 +50,25 @@ pub struct ListArgs {
     columns: Vec<String>,
 }
 
+impl ListArgs {
+    /// `tandem list` with no flag.
+    pub(crate) fn plain() -> ListArgs {
+        ListArgs {
+            json: false,
+            status: Vec::new(),
+            priority: Vec::new(),
+            pinned: false,
+            sort: "created".to_owned(),
+            archived: false,
+            names: false,
+            all: false,
+            watch: false,
+            wide: false,
+            columns: Vec::new(),
+        }
+    }
+}
+
 pub fn run(cx: &Context, args: &ListArgs) -> Result<(), CliError> {
     // Check every filter before reading anything.
     let statuses: Vec<TaskStatus> =

@@ -21,7 +21,7 @@ use crate::error::CliError;
 
 /// One line for a status bar or a prompt: sessions by state, and the
 /// first one that needs input
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 pub struct StatusArgs {
     /// Only the sessions of the repository of the current directory
     /// (else those of every repository)
@@ -130,7 +130,7 @@ fn local_tally(cx: &Context, here: bool) -> Result<rows::Tally, CliError> {
     drop(store);
     let quiet = Config::load(&cx.paths.config_dir.join("config.toml"), None)
         .map_or_else(|_| Config::defaults().supervisor.quiet_secs, |c| c.supervisor.quiet_secs);
-    Ok(rows::tally(&cx.paths, sessions, tandem_core::unix_now(), quiet))
+    Ok(rows::tally(&cx.paths, &sessions, tandem_core::unix_now(), quiet))
 }
 
 /// Every remote host's sessions as it last answered, archived ones left

@@ -373,21 +373,21 @@ pub struct Tally {
 /// `tandem status` (reading the store) and the supervisor
 /// ([`crate::protocol::Request::Tally`]) count with it.
 #[must_use]
-pub fn tally(paths: &Paths, sessions: Vec<Session>, now: i64, quiet: u64) -> Tally {
-    let mut live: Vec<Session> = sessions.into_iter().filter(|s| s.state != SessionState::Archived).collect();
+pub fn tally(paths: &Paths, sessions: &[Session], now: i64, quiet: u64) -> Tally {
+    let mut live: Vec<&Session> = sessions.iter().filter(|s| s.state != SessionState::Archived).collect();
     live.sort_by_key(|s| s.created_at);
     let mut tally = Tally { total: live.len(), ..Tally::default() };
     // The logs' folder opened once, as in [`rows`].
     let logs = std::fs::File::open(paths.state_dir.join("sessions")).ok();
-    for mut s in live {
-        s.state = facts::live_state(&s);
-        let (state, _) = listed_live_state_by(&s, now, quiet, |s| match &logs {
+    for s in live {
+        let state_now = facts::live_state(s);
+        let (state, _) = listed_live_state_by(s, state_now, now, quiet, |s| match &logs {
             Some(dir) => output_time_in(dir, s),
             None => output_time(paths, s),
         });
         // A running agent that asks (also one whose state is inferred)
         // needs input, as `tandem list` says.
-        let asks = s.state == SessionState::Running && s.activity == Some(Activity::NeedsInput);
+        let asks = state_now == SessionState::Running && s.activity == Some(Activity::NeedsInput);
         let group = if asks { Group::NeedsInput } else { Group::of(state) };
         match tally.groups.iter_mut().find(|(g, _)| *g == group) {
             Some((_, n)) => *n += 1,
@@ -495,19 +495,20 @@ pub fn listed_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'stat
 /// ([`facts::live_state`]): its process is not looked at again.
 #[must_use]
 pub fn listed_live_state(paths: &Paths, s: &Session, now: i64, quiet: u64) -> (&'static str, bool) {
-    listed_live_state_by(s, now, quiet, |s| output_time(paths, s))
+    listed_live_state_by(s, s.state, now, quiet, |s| output_time(paths, s))
 }
 
-/// [`listed_live_state`], reading the PTY log's mtime with `output`,
-/// only when the state is inferred.
+/// [`listed_live_state`] of `s` in live state `live`, reading the PTY
+/// log's mtime with `output`, only when the state is inferred.
 fn listed_live_state_by(
     s: &Session,
+    live: SessionState,
     now: i64,
     quiet: u64,
     output: impl FnOnce(&Session) -> Option<i64>,
 ) -> (&'static str, bool) {
     let reports = crate::agent::reports_state(&s.agent);
-    let state = facts::reported_state_of(s.state, s, reports);
+    let state = facts::reported_state_of(live, s, reports);
     if state != "running" || reports {
         return (state, false);
     }

@@ -66,14 +66,14 @@ pub(super) fn tally(
             // as the client refuses it without a supervisor.
             state.config(&repo)?;
             match state.kept_repos()?.iter().find(|(_, c, _)| same_dir(c, &repo.common_dir)) {
-                Some((id, _, _)) => state.kept_sessions(*id)?.as_ref().clone(),
-                None => Vec::new(),
+                Some((id, _, _)) => state.kept_sessions(*id)?,
+                None => Arc::default(),
             }
         }
-        None => state.kept_tallied()?.as_ref().clone(),
+        None => state.kept_tallied()?,
     };
     let quiet = quiet_secs(state, None, env).unwrap_or_else(|_| Config::defaults().supervisor.quiet_secs);
-    Ok(Response::Tally(crate::rows::tally(&state.paths, sessions, crate::unix_now(), quiet)))
+    Ok(Response::Tally(crate::rows::tally(&state.paths, &sessions, crate::unix_now(), quiet)))
 }
 
 /// Whether the common dir `stored` (as the store keeps it) is `dir`: the
