@@ -177,6 +177,14 @@ impl Store {
         let open = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
             conn.busy_timeout(Duration::from_secs(10))?;
+            // The query planner's stability guarantee: a cached statement
+            // keeps its plan whatever is bound to it. Without it, the
+            // bundled SQLite (built with STAT4) marks statements whose
+            // parameters meet an index to be prepared again whenever a new
+            // value is bound: 200 last messages read for a `list --json`
+            // spent most of their time re-preparing one statement (issue
+            // 23). Our queries have one good plan (their indexes).
+            conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
