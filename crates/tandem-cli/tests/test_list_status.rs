@@ -182,6 +182,8 @@ fn status_is_one_line_from_the_store_without_a_supervisor() {
         "tool_input": { "command": "cargo test" },
     });
     hook_event(&env, &id, &asked);
+    // Counted by the running supervisor (issue 23): the same line.
+    assert_eq!(env.ok(&["status"]), "1 needs input (beta: Bash: cargo test), 1 running, 1 done\n");
     // The supervisor is not needed: stop it first.
     let supervisor = env.supervisor_pid().expect("a supervisor runs");
     env.ok(&["daemon", "stop"]);

@@ -364,7 +364,7 @@ pub enum Request {
     /// The client then only prints it (issue 23).
     ListText {
         cwd: PathBuf,
-        view: crate::rows::table::ListView,
+        view: crate::model::ListView,
     },
     /// Drop archive refs and trash older than `older_than_secs`.
     Gc {
@@ -628,10 +628,10 @@ pub enum Response {
     Collected(GcReport),
     Listed(Box<Listed>),
     /// The answer to [`Request::Tally`].
-    Tally(crate::rows::Tally),
+    Tally(crate::model::Tally),
     /// The answer to [`Request::ListText`]: the text for stdout and the
     /// notes for stderr, both printable as they are.
-    Text(crate::rows::table::Frame),
+    Text(crate::model::Frame),
     Conflicts {
         report: Box<ConflictReport>,
     },

@@ -15,6 +15,7 @@
 mod checkpoint;
 pub mod error;
 mod facts;
+mod list;
 mod pr;
 mod reports;
 mod row;
@@ -22,6 +23,7 @@ mod session;
 
 pub use checkpoint::{Cause, Checkpoint};
 pub use facts::{DiffStat, FactsSource, GitFacts, RefFacts, WatchReport, WorktreeFacts};
+pub use list::{Frame, Group, ListView, Sort, Tally};
 pub use pr::{Checks, PrState, PrStatus, Review};
 pub use reports::{ConflictReport, Finding, GcReport, PairConflicts, RemoveReport, SessionConflicts};
 pub use row::SessionRow;

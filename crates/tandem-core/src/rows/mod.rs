@@ -24,22 +24,7 @@ use crate::paths::Paths;
 use crate::session::facts::{self, DiffStat, GitFacts};
 use crate::store::{Activity, Session, SessionState};
 
-/// What a session needs from the user; the agent view (and the web
-/// dashboard) show groups in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// Waits on a permission or a question.
-    NeedsInput,
-    /// Its agent exited with an error (a non-zero code, a signal).
-    Error,
-    Running,
-    /// Its turn is done; it waits for the next prompt.
-    Idle,
-    /// Exited, stopped or lost: nothing runs.
-    Done,
-    Archived,
-}
+pub use crate::model::{Group, Tally};
 
 impl Group {
     /// Every group, in display order.
@@ -352,19 +337,6 @@ pub fn rows(
 /// all but archived ones.
 pub const TALLIED: [SessionState; 5] =
     [SessionState::Creating, SessionState::Running, SessionState::Exited, SessionState::Stopped, SessionState::Lost];
-
-/// `tandem status`'s counts of this machine's sessions: [`tally`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Tally {
-    /// Sessions by group, each group once, in the order first met (oldest
-    /// session first); groups with none left out.
-    pub groups: Vec<(Group, usize)>,
-    /// Sessions counted.
-    pub total: usize,
-    /// The oldest session waiting on the user: its name, and its
-    /// permission request when it has one.
-    pub needs_input: Option<(String, Option<String>)>,
-}
 
 /// The live sessions of `sessions` (archived ones left out) by the group
 /// `tandem list` shows each in at `now` (Unix seconds), with `quiet`

@@ -16,25 +16,10 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use super::columns;
 use super::{Group, SessionRow};
-use crate::store::{Priority, TaskStatus};
+pub use crate::model::{Frame, ListView, Sort};
 use crate::text::visible;
-
-/// The order of rows after the pinned ones (`tandem list --sort`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sort {
-    /// Oldest first (the default).
-    #[default]
-    Created,
-    /// Newest first.
-    Age,
-    Name,
-    Priority,
-}
 
 impl FromStr for Sort {
     type Err = String;
@@ -49,47 +34,6 @@ impl FromStr for Sort {
             other => Err(format!("unknown sort `{}`; use one of age, name, priority, created", visible(other))),
         }
     }
-}
-
-/// How `tandem list` shows its rows: the filters, the order, the
-/// columns, and what only the client's terminal knows (its width, colour,
-/// the home folder paths are shown under).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ListView {
-    /// A JSON array of objects ([`columns::json`]) instead of a table.
-    pub json: bool,
-    /// Archived sessions, with their summaries.
-    pub archived: bool,
-    /// Rows of every repository (says "in any repository" when none).
-    pub all: bool,
-    /// Only these task statuses; empty: any.
-    pub statuses: Vec<TaskStatus>,
-    /// Only these priorities; empty: any.
-    pub priorities: Vec<Priority>,
-    /// Only pinned sessions.
-    pub pinned: bool,
-    pub sort: Sort,
-    /// `--columns`, as JSON keys of table columns ([`column_key`]);
-    /// empty: the table's own choice. Unknown keys are left out.
-    pub columns: Vec<String>,
-    /// Characters a line may take; `None`: no limit (output to a pipe).
-    pub width: Option<usize>,
-    /// SGR colours in the table.
-    pub colour: bool,
-    /// The home folder paths under it are shown as `~/…`; `None`, empty or
-    /// `/`: paths in full.
-    pub home: Option<String>,
-    /// The client's config variables ([`crate::config::config_env`]): the
-    /// `supervisor.quiet_secs` that infers states is the client's own.
-    pub env: Vec<(String, String)>,
-}
-
-/// One rendering: what goes to stdout, and notes for stderr (each
-/// already made printable with [`visible`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Frame {
-    pub text: String,
-    pub notes: Vec<String>,
 }
 
 /// The key of the table column `name` names: its JSON key or its header
