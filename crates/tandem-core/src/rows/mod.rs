@@ -314,17 +314,12 @@ pub fn rows(
     let names: HashMap<&str, &str> = sessions.iter().map(|s| (s.id.as_str(), s.slug.as_str())).collect();
     let marks: HashMap<&str, &SessionConflicts> = conflicts.sessions.iter().map(|c| (c.name.as_str(), c)).collect();
     let mut messages = messages.into_iter();
-    // The logs' folder opened once: each `stat` then walks two names, not
-    // the whole path (200 rows: a fifth of a supervisor's `list`).
-    let logs = std::fs::File::open(paths.state_dir.join("sessions")).ok();
+    let logs = LogTimes::open(paths);
     sessions
         .iter()
         .zip(facts)
         .map(|(s, f)| {
-            let output = match &logs {
-                Some(dir) => output_time_in(dir, s),
-                None => output_time(paths, s),
-            };
+            let output = logs.of(s);
             let mark = marks.get(s.slug.as_str()).map(|m| (*m).clone());
             let mut row = SessionRow::with_output(s, output, f, mark, &names, quiet, now);
             row.last_message = messages.next().flatten();
@@ -349,14 +344,10 @@ pub fn tally(paths: &Paths, sessions: &[Session], now: i64, quiet: u64) -> Tally
     let mut live: Vec<&Session> = sessions.iter().filter(|s| s.state != SessionState::Archived).collect();
     live.sort_by_key(|s| s.created_at);
     let mut tally = Tally { total: live.len(), ..Tally::default() };
-    // The logs' folder opened once, as in [`rows`].
-    let logs = std::fs::File::open(paths.state_dir.join("sessions")).ok();
+    let logs = LogTimes::open(paths);
     for s in live {
         let state_now = facts::live_state(s);
-        let (state, _) = listed_live_state_by(s, state_now, now, quiet, |s| match &logs {
-            Some(dir) => output_time_in(dir, s),
-            None => output_time(paths, s),
-        });
+        let (state, _) = listed_live_state_by(s, state_now, now, quiet, |s| logs.of(s));
         // A running agent that asks (also one whose state is inferred)
         // needs input, as `tandem list` says.
         let asks = state_now == SessionState::Running && s.activity == Some(Activity::NeedsInput);
@@ -521,12 +512,30 @@ fn output_time(paths: &Paths, s: &Session) -> Option<i64> {
         .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
-/// [`output_time`], with `dir` the open folder of every session's
-/// files ([`Paths::session_dir`]'s parent).
-fn output_time_in(dir: &std::fs::File, s: &Session) -> Option<i64> {
-    let log = std::path::Path::new(&s.id).join(crate::host::screen::PTY_LOG);
-    // As [`output_time`]: a time before 1970 is none.
-    nix::sys::stat::fstatat(dir, &log, nix::fcntl::AtFlags::empty()).ok().map(|st| st.st_mtime).filter(|t| *t >= 0)
+/// [`output_time`] of many sessions: the folder of every session's files
+/// ([`Paths::session_dir`]'s parent) is opened once, so each `stat` walks
+/// two names, not the whole path (200 rows: a fifth of a supervisor's
+/// `list`, issue 23).
+struct LogTimes<'a> {
+    paths: &'a Paths,
+    /// `None` when it cannot be opened: each time is then read by path.
+    dir: Option<std::fs::File>,
+}
+
+impl LogTimes<'_> {
+    fn open(paths: &Paths) -> LogTimes<'_> {
+        LogTimes { paths, dir: std::fs::File::open(paths.state_dir.join("sessions")).ok() }
+    }
+
+    /// Unix seconds of the last write to `s`'s PTY log.
+    fn of(&self, s: &Session) -> Option<i64> {
+        let Some(dir) = &self.dir else {
+            return output_time(self.paths, s);
+        };
+        let log = std::path::Path::new(&s.id).join(crate::host::screen::PTY_LOG);
+        // As [`output_time`]: a time before 1970 is none.
+        nix::sys::stat::fstatat(dir, &log, nix::fcntl::AtFlags::empty()).ok().map(|st| st.st_mtime).filter(|t| *t >= 0)
+    }
 }
 
 /// `text` cut to `max` characters, the last one `…` when cut.
