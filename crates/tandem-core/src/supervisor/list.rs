@@ -28,12 +28,12 @@ pub(super) fn list(
 }
 
 /// `tandem list`'s text for the repository `cwd` is in, as `view` shows
-/// it: the rows [`list`] answers, made here with the repository's
-/// `supervisor.quiet_secs` ([`crate::rows::rows`], which reads each PTY
-/// log's time and checks each host) and rendered by
-/// [`crate::rows::table::frame`], with the `supervisor.quiet_secs` the
-/// client would load ([`ListView::env`]). The same rows and text the CLI
-/// makes from [`list`]'s answer, without sending 200 sessions to it.
+/// it: the rows of [`list`]'s answer, made here ([`crate::rows::rows`],
+/// which reads each PTY log's time and checks each host) with the
+/// `supervisor.quiet_secs` the client would load ([`ListView::env`]),
+/// and rendered by [`crate::rows::table::frame`]. The same rows and text
+/// the CLI makes from [`list`]'s answer, without sending 200 sessions to
+/// it.
 pub(super) fn list_text(state: &Arc<State>, cwd: &std::path::Path, view: &ListView) -> Result<Response, SessionError> {
     let (repo, listed) = listed(state, cwd, view.archived, view.json)?;
     let quiet = quiet_secs(state, Some(&repo), &view.env)?;
@@ -142,9 +142,9 @@ fn listed(
         let listed = Listed { root: repo.root.clone(), sessions, notes, conflicts_current: true, ..Listed::default() };
         return Ok((repo, listed));
     }
-    // The last messages here, where the store is open and its statement
-    // cached: a client would open the database for them (issue 23).
-    // One that cannot be read is left out, not the rows.
+    // The last messages here, kept until the next commit: a client
+    // would open the database for them (issue 23). One that cannot be
+    // read is left out, not the rows.
     let messages = if messages {
         let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
         state.kept_messages(&ids)?

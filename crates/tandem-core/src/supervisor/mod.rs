@@ -202,12 +202,7 @@ impl State {
     /// Refused with [`crate::store::StoreError::Replaced`] once the
     /// database file is not the one this supervisor opened.
     fn store(&self) -> Result<PooledStore<'_>, crate::store::StoreError> {
-        if self.lost.load(std::sync::atomic::Ordering::SeqCst)
-            || crate::store::file_identity(&self.paths.database()) != self.database
-        {
-            database_lost(self);
-            return Err(crate::store::StoreError::Replaced { path: self.paths.database() });
-        }
+        self.database_here()?;
         let pooled = self.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let store = match pooled {
             Some(store) => store,
